@@ -1,0 +1,1328 @@
+/*
+ * freeze.c -- copy a Python object graph into an arena: the graph walk, the
+ * memo, immortal copies of plain immutables, and node construction.
+ *
+ * The walk is iterative (an explicit stack of frames), so nesting depth is
+ * bounded by memory, not by the C stack. Containers become nodes that are
+ * allocated *before* their children are visited, so a reference back to a
+ * container in progress simply gets its (already known) address: cycles
+ * through dicts, lists and records are preserved. Tuples are different: a
+ * tuple of plain immutables becomes a real CPython tuple, which needs its
+ * items first; a cycle that reaches a tuple still in progress is refused.
+ *
+ * What goes into the arena as a real CPython object (see CPYTHON-FACTS §9):
+ *   - exact str/int/float/complex/bytes and tuples of them, copied byte for
+ *     byte, then given the immortal header of the running version;
+ *   - str: hash, UTF-8 cache (non-ASCII), interned state 2 with
+ *     statically_allocated 0 precomputed; bytes: hash precomputed;
+ *   - tuples: a zeroed PyGC_Head in front, never tracked;
+ *   - small ints, '', one-character Latin-1 strs, b'', one-byte bytes and ()
+ *     are CPython's own static singletons instead.
+ * Nothing in the arena ever refers to an object owned by an interpreter.
+ *
+ * Sharing: the memo maps each object that may be reached twice to its
+ * frozen reference. An object whose only reference is the container we are
+ * copying (refcount 1) cannot be reached twice, so it skips the memo; this
+ * keeps the memo small for the common tree-shaped data. The memo holds a
+ * strong reference to each key, so no address is reused during a freeze.
+ *
+ * Errors: FreezeError (from the env) names the path, e.g.
+ * `root['users'][17].conn: cannot freeze object of type 'socket'`; an
+ * exception from user code (__shared__, __hash__, items()) propagates with a
+ * note giving the path. On error every Python reference the walk took is
+ * dropped; the arena is the caller's to free.
+ */
+#include "frost_freeze.h"
+#include "frost_nodes.h"
+
+#include <stdalign.h>
+#include <string.h>
+
+#if defined(Py_GIL_DISABLED)
+#  error "frost does not support free-threaded CPython builds yet"
+#endif
+
+/* A PyGC_Head is two words on default builds (internal/pycore_gc.h). */
+#define GC_PREFIX_SIZE (2 * sizeof(uintptr_t))
+/* Arena objects get the alignment obmalloc would give them. */
+#define OBJECT_ALIGN 16
+/* How often a long freeze checks for KeyboardInterrupt. */
+#define SIGNAL_CHECK_INTERVAL 65536
+
+/* A reference that cannot be a node or an object: marks a tuple in progress. */
+#define REF_PENDING ((frost_ref_t)3)
+
+/* Children are stored as tagged pointers: bit 0 set = the container held
+ * the only reference, so the child can't be reached twice (skip the memo). */
+#define CHILD_UNSHARED ((uintptr_t)1)
+
+/* ------------------------------------------------------------------------ */
+/* immortal headers                                                          */
+
+static void
+set_immortal(PyObject *op)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14: refcount 0xC0000000 and ob_flags = IMMORTAL | STATICALLY_ALLOCATED;
+     * without the flag the eval loop's stack refs write the refcount. */
+    op->ob_refcnt = (uint32_t)_Py_IMMORTAL_INITIAL_REFCNT;
+    op->ob_overflow = 0;
+    op->ob_flags = 5;
+#else
+    /* 3.12/3.13: exactly 0xFFFFFFFF, the only value Py_INCREF never stores to. */
+    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
+#endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* the memo: an open-addressed map from object address to frozen reference */
+
+typedef struct {
+    PyObject *key;        /* strong reference; NULL = empty slot */
+    frost_ref_t value;
+} memo_slot_t;
+
+typedef struct {
+    memo_slot_t *slots;   /* mask + 1 slots, or NULL before first use */
+    size_t mask;
+    size_t used;          /* used <= (mask + 1) / 2 */
+} memo_t;
+
+static size_t
+memo_hash(PyObject *key)
+{
+    return (size_t)(((uintptr_t)key >> 4) * 0x9E3779B97F4A7C15ull);
+}
+
+static memo_slot_t *
+memo_find(memo_t *m, PyObject *key)
+{
+    if (m->slots == NULL) {
+        return NULL;
+    }
+    for (size_t i = memo_hash(key) & m->mask;; i = (i + 1) & m->mask) {
+        memo_slot_t *s = &m->slots[i];
+        if (s->key == key) {
+            return s;
+        }
+        if (s->key == NULL) {
+            return NULL;
+        }
+    }
+}
+
+static int
+memo_grow(memo_t *m)
+{
+    size_t nslots = m->slots ? (m->mask + 1) * 2 : 1024;
+    memo_slot_t *slots = PyMem_Calloc(nslots, sizeof *slots);
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t j = 0; m->slots && j <= m->mask; j++) {
+        memo_slot_t *old = &m->slots[j];
+        if (old->key == NULL) {
+            continue;
+        }
+        size_t i = memo_hash(old->key) & (nslots - 1);
+        while (slots[i].key != NULL) {
+            i = (i + 1) & (nslots - 1);
+        }
+        slots[i] = *old;
+    }
+    PyMem_Free(m->slots);
+    m->slots = slots;
+    m->mask = nslots - 1;
+    return 0;
+}
+
+static int
+memo_put(memo_t *m, PyObject *key, frost_ref_t value)
+{
+    memo_slot_t *s = memo_find(m, key);
+    if (s != NULL) {
+        s->value = value;
+        return 0;
+    }
+    if (m->slots == NULL || (m->used + 1) * 2 > m->mask + 1) {
+        if (memo_grow(m) < 0) {
+            return -1;
+        }
+    }
+    size_t i = memo_hash(key) & m->mask;
+    while (m->slots[i].key != NULL) {
+        i = (i + 1) & m->mask;
+    }
+    m->slots[i].key = Py_NewRef(key);
+    m->slots[i].value = value;
+    m->used++;
+    return 0;
+}
+
+static void
+memo_clear(memo_t *m)
+{
+    for (size_t j = 0; m->slots && j <= m->mask; j++) {
+        Py_XDECREF(m->slots[j].key);
+    }
+    PyMem_Free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the walk's state                                                          */
+
+typedef enum { F_DICT, F_LIST, F_TUPLE, F_SET, F_RECORD } frame_kind_t;
+
+typedef struct {
+    PyObject *obj;               /* strong: what this frame freezes */
+    frost_ref_t *dest;           /* where the result goes (arena or a parent's tmp) */
+    Py_ssize_t parent;           /* index of the parent frame, -1 for the root */
+    Py_ssize_t index_in_parent;  /* which child of the parent this is */
+    frame_kind_t kind;
+    int fields_as_attrs;         /* a record's field dict: paths say `.name` */
+    uintptr_t *children;         /* nchildren tagged strong references (PyMem) */
+    Py_ssize_t nchildren;
+    Py_ssize_t next;             /* next child to visit */
+    frost_ref_t *tmp;            /* F_TUPLE: the items' references (PyMem) */
+    void *node;                  /* F_DICT/F_SET: table; F_LIST: seq; F_RECORD: record */
+} frame_t;
+
+typedef struct {
+    frost_arena_t *arena;
+    const frost_freeze_env_t *env;
+    memo_t memo;
+    frame_t *frames;             /* the explicit stack (PyMem) */
+    Py_ssize_t depth;            /* frames in use */
+    Py_ssize_t capacity;
+    size_t visits;               /* for periodic signal checks */
+} freezer_t;
+
+static PyObject *
+child_object(uintptr_t tagged)
+{
+    return (PyObject *)(tagged & ~CHILD_UNSHARED);
+}
+
+static void
+frame_release(frame_t *f)
+{
+    for (Py_ssize_t i = 0; i < f->nchildren; i++) {
+        Py_XDECREF(child_object(f->children[i]));
+    }
+    PyMem_Free(f->children);
+    PyMem_Free(f->tmp);
+    Py_CLEAR(f->obj);
+    f->children = NULL;
+    f->tmp = NULL;
+    f->nchildren = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* paths and errors                                                          */
+
+/* Append `repr(o)`, cut to a readable length. */
+static int
+append_repr(PyObject *parts, PyObject *o)
+{
+    PyObject *r = PyObject_Repr(o);
+    if (r == NULL) {
+        return -1;
+    }
+    if (PyUnicode_GET_LENGTH(r) > 60) {
+        PyObject *cut = PyUnicode_Substring(r, 0, 57);
+        Py_DECREF(r);
+        if (cut == NULL) {
+            return -1;
+        }
+        r = PyUnicode_FromFormat("%U...", cut);
+        Py_DECREF(cut);
+        if (r == NULL) {
+            return -1;
+        }
+    }
+    int rc = PyList_Append(parts, r);
+    Py_DECREF(r);
+    return rc;
+}
+
+/* One path step: how child `i` of frame `f` is reached from `f`. */
+static int
+append_step(PyObject *parts, const frame_t *f, Py_ssize_t i)
+{
+    PyObject *s = NULL;
+    switch (f->kind) {
+    case F_DICT:
+        if (i % 2 == 0) {
+            s = PyUnicode_FromString("<key>");
+            break;
+        }
+        {
+            PyObject *key = child_object(f->children[i - 1]);
+            if (f->fields_as_attrs && PyUnicode_Check(key)) {
+                s = PyUnicode_FromFormat(".%U", key);
+                break;
+            }
+            if (PyList_Append(parts, Py_None) < 0) {   /* placeholder for "[" */
+                return -1;
+            }
+            Py_ssize_t at = PyList_GET_SIZE(parts) - 1;
+            if (append_repr(parts, key) < 0) {
+                return -1;
+            }
+            PyObject *r = PyList_GET_ITEM(parts, at + 1);
+            PyObject *step = PyUnicode_FromFormat("[%U]", r);
+            if (step == NULL) {
+                return -1;
+            }
+            /* replace placeholder + repr with the finished step */
+            if (PyList_SetSlice(parts, at, at + 2, NULL) < 0) {
+                Py_DECREF(step);
+                return -1;
+            }
+            int rc = PyList_Append(parts, step);
+            Py_DECREF(step);
+            return rc;
+        }
+    case F_LIST:
+    case F_TUPLE:
+        s = PyUnicode_FromFormat("[%zd]", i);
+        break;
+    case F_SET:
+        s = PyUnicode_FromString("{<item>}");
+        break;
+    case F_RECORD:
+        s = PyUnicode_FromString(f->fields_as_attrs ? "" : ".__shared__()");
+        break;
+    }
+    if (s == NULL) {
+        return -1;
+    }
+    int rc = PyList_Append(parts, s);
+    Py_DECREF(s);
+    return rc;
+}
+
+/* The path of child `child` of frame `parent` (parent -1: the root itself). */
+static PyObject *
+path_string(const freezer_t *fz, Py_ssize_t parent, Py_ssize_t child)
+{
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) {
+        return NULL;
+    }
+    /* collect steps from the child up to the root, then reverse */
+    Py_ssize_t at = parent, idx = child;
+    while (at >= 0) {
+        PyObject *step_parts = PyList_New(0);
+        if (step_parts == NULL || append_step(step_parts, &fz->frames[at], idx) < 0
+            || PyList_Insert(parts, 0, PyList_GET_ITEM(step_parts, 0)) < 0) {
+            Py_XDECREF(step_parts);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(step_parts);
+        idx = fz->frames[at].index_in_parent;
+        at = fz->frames[at].parent;
+    }
+    PyObject *root = PyUnicode_FromString("root");
+    if (root == NULL || PyList_Insert(parts, 0, root) < 0) {
+        Py_XDECREF(root);
+        Py_DECREF(parts);
+        return NULL;
+    }
+    Py_DECREF(root);
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *path = empty ? PyUnicode_Join(empty, parts) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(parts);
+    return path;
+}
+
+/* Raise FreezeError("<path>: <message>") for child `child` of `parent`. */
+static int
+freeze_error(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, const char *fmt, ...)
+{
+    va_list va;
+    va_start(va, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, va);
+    va_end(va);
+    if (msg == NULL) {
+        return -1;
+    }
+    PyObject *path = path_string(fz, parent, child);
+    if (path != NULL) {
+        PyErr_Format(fz->env->freeze_error, "%U: %U", path, msg);
+        Py_DECREF(path);
+    }
+    Py_DECREF(msg);
+    return -1;
+}
+
+static int
+cannot_freeze(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, PyObject *o)
+{
+    return freeze_error(fz, parent, child, "cannot freeze object of type '%.200s'",
+                        Py_TYPE(o)->tp_name);
+}
+
+/* An exception from user code is on the way out: note where it happened. */
+static int
+note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    if (exc == NULL) {
+        return -1;
+    }
+    PyObject *path = path_string(fz, parent, child);
+    if (path != NULL) {
+        PyObject *note = PyUnicode_FromFormat("while freezing %U", path);
+        if (note != NULL) {
+            PyObject *r = PyObject_CallMethod(exc, "add_note", "O", note);
+            Py_XDECREF(r);
+            Py_DECREF(note);
+        }
+        Py_DECREF(path);
+    }
+    PyErr_Clear();   /* a failure to annotate must not hide the real error */
+    PyErr_SetRaisedException(exc);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* plain immutables: immortal copies                                        */
+
+static void *
+arena_alloc(freezer_t *fz, size_t size, size_t align)
+{
+    void *p = frost_arena_alloc(fz->arena, size, align);
+    if (p == NULL) {
+        int err = frost_arena_last_error(fz->arena);
+        if (err == FROST_ENOMEM) {
+            PyErr_NoMemory();
+        }
+        else {
+            PyErr_Format(PyExc_SystemError, "frost arena: %s", frost_strerror(err));
+        }
+    }
+    return p;
+}
+
+/* `c` is one of CPython's static singletons if it is immortal; else drop it. */
+static int
+take_singleton(PyObject *c, frost_ref_t *out)
+{
+    if (c == NULL) {
+        return -1;
+    }
+    if (!_Py_IsImmortal(c)) {
+        Py_DECREF(c);
+        return 0;
+    }
+    *out = frost_ref_from_object(c);   /* immortal: no reference to keep */
+    return 1;
+}
+
+static PyObject *
+copy_object(freezer_t *fz, PyObject *src, size_t size, size_t extra, frost_kind_t kind)
+{
+    PyObject *dst = arena_alloc(fz, size + extra, OBJECT_ALIGN);
+    if (dst == NULL) {
+        return NULL;
+    }
+    memcpy(dst, src, size);
+    set_immortal(dst);
+    frost_arena_count(fz->arena, kind);
+    return dst;
+}
+
+static int
+copy_str(freezer_t *fz, PyObject *s, frost_ref_t *out)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    if (len == 0 || (len == 1 && kind == PyUnicode_1BYTE_KIND)) {
+        PyObject *c = len == 0 ? PyUnicode_New(0, 0) : PyUnicode_FromOrdinal(PyUnicode_READ_CHAR(s, 0));
+        int rc = take_singleton(c, out);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+    }
+    PyObject *compact = NULL;
+    if (!PyUnicode_IS_COMPACT(s)) {   /* not for exact str on 3.12+, but be safe */
+        compact = PyUnicode_FromKindAndData(kind, PyUnicode_DATA(s), len);
+        if (compact == NULL) {
+            return -1;
+        }
+        s = compact;
+    }
+    Py_hash_t hash = PyObject_Hash(s);   /* caches it in `s` too */
+    int ascii = PyUnicode_IS_ASCII(s);
+    size_t header = ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
+    size_t size = header + (size_t)(len + 1) * (size_t)kind;
+
+    /* the UTF-8 form of non-ASCII text, stored right after the characters */
+    const char *utf8 = NULL;
+    Py_ssize_t utf8_len = 0;
+    PyObject *encoded = NULL;
+    if (!ascii) {
+        encoded = PyUnicode_AsUTF8String(s);
+        if (encoded != NULL) {
+            utf8 = PyBytes_AS_STRING(encoded);
+            utf8_len = PyBytes_GET_SIZE(encoded);
+        }
+        else if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            PyErr_Clear();   /* lone surrogates: no UTF-8 form, CPython won't cache one either */
+        }
+        else {
+            Py_XDECREF(compact);
+            return -1;
+        }
+    }
+    PyObject *d = copy_object(fz, s, size, utf8 ? (size_t)utf8_len + 1 : 0, FROST_KIND_STR);
+    if (d != NULL) {
+        PyASCIIObject *a = (PyASCIIObject *)d;
+        a->hash = hash;
+        a->state.interned = 2;               /* SSTATE_INTERNED_IMMORTAL: no path interns it again */
+        a->state.statically_allocated = 0;   /* never enter the runtime's static table */
+        if (!ascii) {
+            PyCompactUnicodeObject *c = (PyCompactUnicodeObject *)d;
+            c->utf8 = NULL;
+            c->utf8_length = 0;
+            if (utf8 != NULL) {
+                char *buf = (char *)d + size;
+                memcpy(buf, utf8, (size_t)utf8_len + 1);
+                c->utf8 = buf;
+                c->utf8_length = utf8_len;
+            }
+        }
+        *out = frost_ref_from_object(d);
+    }
+    Py_XDECREF(encoded);
+    Py_XDECREF(compact);
+    return d ? 0 : -1;
+}
+
+static int
+copy_int(freezer_t *fz, PyObject *v, frost_ref_t *out)
+{
+    int overflow = 0;
+    long long small = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (!overflow && small >= -5 && small <= 256) {
+        int rc = take_singleton(PyLong_FromLongLong(small), out);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    size_t ndigits = (size_t)(((PyLongObject *)v)->long_value.lv_tag >> _PyLong_NON_SIZE_BITS);
+    size_t size = offsetof(PyLongObject, long_value.ob_digit)
+                  + sizeof(digit) * (ndigits > 0 ? ndigits : 1);
+#else
+#  error "frost needs CPython 3.12 or newer"
+#endif
+    PyObject *d = copy_object(fz, v, size, 0, FROST_KIND_INT);
+    if (d == NULL) {
+        return -1;
+    }
+    *out = frost_ref_from_object(d);
+    return 0;
+}
+
+static int
+copy_fixed(freezer_t *fz, PyObject *v, size_t size, frost_kind_t kind, frost_ref_t *out)
+{
+    PyObject *d = copy_object(fz, v, size, 0, kind);
+    if (d == NULL) {
+        return -1;
+    }
+    *out = frost_ref_from_object(d);
+    return 0;
+}
+
+static int
+copy_bytes(freezer_t *fz, PyObject *b, frost_ref_t *out)
+{
+    Py_ssize_t len = PyBytes_GET_SIZE(b);
+    if (len <= 1) {
+        int rc = take_singleton(PyBytes_FromStringAndSize(PyBytes_AS_STRING(b), len), out);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+    }
+    if (PyObject_Hash(b) == -1) {   /* caches ob_shash in `b`; the copy takes it along */
+        return -1;
+    }
+    size_t size = offsetof(PyBytesObject, ob_sval) + (size_t)len + 1;
+    return copy_fixed(fz, b, size, FROST_KIND_BYTES, out);
+}
+
+/* A real tuple of the (plain) references in `items`. */
+static int
+build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *out)
+{
+    size_t size = offsetof(PyTupleObject, ob_item) + (size_t)n * sizeof(PyObject *);
+    char *start = arena_alloc(fz, GC_PREFIX_SIZE + size, OBJECT_ALIGN);
+    if (start == NULL) {
+        return -1;
+    }
+    /* the zeroed GC prefix stays zero: untracked, never collecting */
+    PyTupleObject *t = (PyTupleObject *)(start + GC_PREFIX_SIZE);
+    Py_SET_TYPE((PyObject *)t, &PyTuple_Type);
+    Py_SET_SIZE(t, n);
+    set_immortal((PyObject *)t);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        t->ob_item[i] = frost_ref_object(items[i]);
+    }
+#if PY_VERSION_HEX >= 0x030E0000
+    if (PyObject_Hash((PyObject *)t) == -1) {   /* 3.14 caches ob_hash: fill it now */
+        PyErr_Clear();
+    }
+#endif
+    frost_arena_count(fz->arena, FROST_KIND_TUPLE);
+    *out = frost_ref_from_object((PyObject *)t);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* nodes                                                                     */
+
+static frost_table_t *
+new_table(freezer_t *fz, frost_node_kind_t kind, Py_ssize_t n)
+{
+    Py_ssize_t nslots = frost__table_slots(n);
+    if (nslots < 0 || n > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
+        return NULL;
+    }
+    frost_table_t *t = arena_alloc(fz, sizeof *t, alignof(frost_table_t));
+    int32_t *index = t ? arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64) : NULL;
+    frost_entry_t *entries = index ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(frost_entry_t), 64) : NULL;
+    if (entries == NULL) {
+        return NULL;
+    }
+    memset(index, 0xff, (size_t)nslots * sizeof(int32_t));   /* all slots empty (-1) */
+    t->hdr.kind = kind;
+    t->len = n;
+    t->mask = nslots - 1;
+    t->index = index;
+    t->entries = entries;
+    frost_arena_count(fz->arena, kind == FROST_NODE_DICT ? FROST_KIND_DICT : FROST_KIND_SET);
+    return t;
+}
+
+static frost_seq_t *
+new_seq(freezer_t *fz, frost_node_kind_t kind, uint32_t flags, Py_ssize_t n)
+{
+    frost_seq_t *s = arena_alloc(fz, FROST_SEQ_SIZE(n), 64);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->hdr.kind = kind;
+    s->hdr.flags = flags;
+    s->len = n;
+    frost_arena_count(fz->arena, kind == FROST_NODE_LIST ? FROST_KIND_LIST : FROST_KIND_TUPLE_NODE);
+    return s;
+}
+
+/* A list of only exact ints that fit int64 (or only exact floats) is packed:
+ * stored as a C array, no objects. Returns 1 if packed, 0 if not, -1 error. */
+static int
+try_pack_list(freezer_t *fz, PyObject *list, frost_ref_t *out)
+{
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (n == 0) {
+        return 0;
+    }
+    PyTypeObject *tp = Py_TYPE(PyList_GET_ITEM(list, 0));
+    if (tp != &PyLong_Type && tp != &PyFloat_Type) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (Py_TYPE(item) != tp) {
+            return 0;
+        }
+        if (tp == &PyLong_Type) {
+            int overflow = 0;
+            (void)PyLong_AsLongLongAndOverflow(item, &overflow);
+            if (overflow) {
+                return 0;
+            }
+        }
+    }
+    uint32_t flags = tp == &PyLong_Type ? FROST_SEQ_INT64 : FROST_SEQ_FLOAT64;
+    frost_seq_t *s = new_seq(fz, FROST_NODE_LIST, flags, n);
+    if (s == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (flags == FROST_SEQ_INT64) {
+            s->items.i64[i] = (int64_t)PyLong_AsLongLong(item);
+        }
+        else {
+            s->items.f64[i] = PyFloat_AS_DOUBLE(item);
+        }
+    }
+    *out = frost_ref_from_node(s);
+    return 1;
+}
+
+static frost_array_origin_t
+array_origin(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyByteArray_Type) {
+        return FROST_ARRAY_FROM_BYTEARRAY;
+    }
+    if (tp == &PyMemoryView_Type) {
+        return FROST_ARRAY_FROM_MEMORYVIEW;
+    }
+    if (strcmp(tp->tp_name, "array.array") == 0) {
+        return FROST_ARRAY_FROM_ARRAY;
+    }
+    if (strcmp(tp->tp_name, "numpy.ndarray") == 0) {
+        return FROST_ARRAY_FROM_NUMPY;
+    }
+    return FROST_ARRAY_FROM_BUFFER;
+}
+
+/* Copy a C-contiguous buffer into an array node. 1 done, 0 not a usable
+ * buffer (error raised by the caller), -1 error set. */
+static int
+copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, frost_ref_t *out)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(o, &view, PyBUF_FULL_RO) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_BufferError) || PyErr_ExceptionMatches(PyExc_TypeError)
+            || PyErr_ExceptionMatches(PyExc_ValueError)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+    int rc = -1;
+    const char *format = view.format ? view.format : "B";
+    if (!PyBuffer_IsContiguous(&view, 'C')) {
+        freeze_error(fz, parent, child, "cannot freeze non-contiguous buffer of type '%.200s'",
+                     Py_TYPE(o)->tp_name);
+        goto done;
+    }
+    if (strlen(format) > FROST_ARRAY_FORMAT_MAX || view.ndim > FROST_ARRAY_MAX_NDIM) {
+        freeze_error(fz, parent, child, "cannot freeze buffer of type '%.200s' with format '%.40s'",
+                     Py_TYPE(o)->tp_name, format);
+        goto done;
+    }
+    frost_array_t *a = arena_alloc(fz, sizeof *a, alignof(frost_array_t));
+    Py_ssize_t *dims = a ? arena_alloc(fz, sizeof(Py_ssize_t) * 2 * (size_t)(view.ndim ? view.ndim : 1), 8) : NULL;
+    char *data = dims ? arena_alloc(fz, (size_t)(view.len ? view.len : 1), 64) : NULL;
+    if (data == NULL) {
+        goto done;
+    }
+    a->hdr.kind = FROST_NODE_ARRAY;
+    a->hdr.flags = array_origin(o);
+    a->itemsize = view.itemsize;
+    a->nbytes = view.len;
+    a->ndim = view.ndim;
+    strcpy(a->format, format);
+    a->shape = dims;
+    a->strides = dims + view.ndim;
+    Py_ssize_t stride = view.itemsize;
+    for (int d = view.ndim - 1; d >= 0; d--) {
+        a->shape[d] = view.shape ? view.shape[d] : view.len / view.itemsize;
+        a->strides[d] = stride;
+        stride *= a->shape[d];
+    }
+    a->data = data;
+    memcpy(data, view.buf, (size_t)view.len);
+    frost_arena_count(fz->arena, FROST_KIND_ARRAY);
+    *out = frost_ref_from_node(a);
+    rc = 1;
+done:
+    PyBuffer_Release(&view);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* frames                                                                    */
+
+static frame_t *
+push_frame(freezer_t *fz, PyObject *obj, frame_kind_t kind, frost_ref_t *dest,
+           Py_ssize_t parent, Py_ssize_t index_in_parent)
+{
+    if (fz->depth == fz->capacity) {
+        Py_ssize_t cap = fz->capacity ? fz->capacity * 2 : 64;
+        frame_t *frames = PyMem_Realloc(fz->frames, (size_t)cap * sizeof *frames);
+        if (frames == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        fz->frames = frames;
+        fz->capacity = cap;
+    }
+    frame_t *f = &fz->frames[fz->depth++];
+    memset(f, 0, sizeof *f);
+    f->obj = Py_NewRef(obj);
+    f->kind = kind;
+    f->dest = dest;
+    f->parent = parent;
+    f->index_in_parent = index_in_parent;
+    return f;
+}
+
+static int
+alloc_children(frame_t *f, Py_ssize_t n)
+{
+    f->children = PyMem_Calloc((size_t)(n ? n : 1), sizeof(uintptr_t));
+    if (f->children == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Record child `o` in slot `i` (a new reference); `owned_by_container`: the
+ * container we copy holds the reference that `o`'s count shows. */
+static void
+set_child(frame_t *f, Py_ssize_t i, PyObject *o, int owned_by_container)
+{
+    uintptr_t tag = (owned_by_container && Py_REFCNT(o) == 1) ? CHILD_UNSHARED : 0;
+    f->children[i] = (uintptr_t)Py_NewRef(o) | tag;
+    f->nchildren = i + 1;
+}
+
+static int
+is_plain_key_type(PyObject *k)
+{
+    PyTypeObject *tp = Py_TYPE(k);
+    return tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type
+           || tp == &PyComplex_Type || tp == &PyBytes_Type || tp == &PyTuple_Type
+           || k == Py_None || k == Py_True || k == Py_False || k == Py_Ellipsis;
+}
+
+/* Fill a table frame from `n` (key, value) pairs produced by `next_pair`. */
+static int
+start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *source,
+            Py_ssize_t n, int exact)
+{
+    frame_t *f = &fz->frames[self];
+    frost_table_t *t = new_table(fz, kind, n);
+    if (t == NULL || alloc_children(f, kind == FROST_NODE_DICT ? 2 * n : n) < 0) {
+        return -1;
+    }
+    f->node = t;
+    *f->dest = frost_ref_from_node(t);
+    if (memo_put(&fz->memo, f->obj, *f->dest) < 0) {
+        return -1;
+    }
+    Py_ssize_t i = 0;
+    if (kind == FROST_NODE_DICT && exact) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (i < n && PyDict_Next(source, &pos, &k, &v)) {
+            set_child(f, 2 * i, k, 1);
+            set_child(f, 2 * i + 1, v, 1);
+            i++;
+        }
+    }
+    else if (kind == FROST_NODE_DICT) {   /* `source` is a list of (key, value) pairs */
+        for (; i < n; i++) {
+            PyObject *pair = PyList_GET_ITEM(source, i);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                return freeze_error(fz, f->parent, f->index_in_parent,
+                                    "items() of '%.200s' must give (key, value) pairs",
+                                    Py_TYPE(f->obj)->tp_name);
+            }
+            set_child(f, 2 * i, PyTuple_GET_ITEM(pair, 0), 0);
+            set_child(f, 2 * i + 1, PyTuple_GET_ITEM(pair, 1), 0);
+        }
+    }
+    else {                                /* `source` is a list of set items */
+        for (; i < n; i++) {
+            set_child(f, i, PyList_GET_ITEM(source, i), exact);
+        }
+    }
+    t->len = i;
+    /* hash the keys now: their hashes decide the layout */
+    Py_ssize_t stride = kind == FROST_NODE_DICT ? 2 : 1;
+    for (Py_ssize_t e = 0; e < t->len; e++) {
+        Py_ssize_t ci = e * stride;
+        PyObject *k = child_object(f->children[ci]);
+        if (!is_plain_key_type(k)) {
+            return freeze_error(fz, self, ci, "%s must be a plain immutable "
+                                "(str, int, float, complex, bytes, tuple, None, bool), "
+                                "not '%.200s'",
+                                kind == FROST_NODE_DICT ? "dict key" : "set item",
+                                Py_TYPE(k)->tp_name);
+        }
+        Py_hash_t h = PyObject_Hash(k);
+        if (h == -1) {
+            return note_path(fz, self, ci);
+        }
+        t->entries[e].hash = h;
+        frost__table_index_entry(t, e);
+    }
+    return 0;
+}
+
+/* Start a record frame: the node now, the state as its one child. */
+static int
+start_record(freezer_t *fz, Py_ssize_t self, PyObject *cls_module, PyObject *cls_qualname,
+             frost_record_kind_t rkind, PyObject *state)
+{
+    frame_t *f = &fz->frames[self];
+    frost_record_t *r = arena_alloc(fz, sizeof *r, alignof(frost_record_t));
+    if (r == NULL || alloc_children(f, 1) < 0) {
+        return -1;
+    }
+    r->hdr.kind = FROST_NODE_RECORD;
+    r->hdr.flags = rkind;
+    if (!PyUnicode_CheckExact(cls_module) || !PyUnicode_CheckExact(cls_qualname)) {
+        return freeze_error(fz, f->parent, f->index_in_parent,
+                            "class of '%.200s' has no str __module__/__qualname__",
+                            Py_TYPE(f->obj)->tp_name);
+    }
+    if (copy_str(fz, cls_module, &r->module) < 0 || copy_str(fz, cls_qualname, &r->qualname) < 0) {
+        return -1;
+    }
+    frost_arena_count(fz->arena, FROST_KIND_RECORD);
+    f->node = r;
+    f->fields_as_attrs = rkind != FROST_RECORD_SHARED;
+    *f->dest = frost_ref_from_node(r);
+    if (memo_put(&fz->memo, f->obj, *f->dest) < 0) {
+        return -1;
+    }
+    set_child(f, 0, state, 1);
+    return 0;
+}
+
+/* A fresh {field: value} dict for a dataclass instance. */
+static PyObject *
+dataclass_state(freezer_t *fz, PyObject *o)
+{
+    PyObject *fields_fn = fz->env->dataclass_fields;
+    PyObject *owned_fn = NULL;
+    if (fields_fn == NULL) {
+        PyObject *mod = PyImport_ImportModule("dataclasses");
+        if (mod == NULL) {
+            return NULL;
+        }
+        owned_fn = fields_fn = PyObject_GetAttrString(mod, "fields");
+        Py_DECREF(mod);
+        if (fields_fn == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *fields = PyObject_CallOneArg(fields_fn, o);
+    Py_XDECREF(owned_fn);
+    if (fields == NULL) {
+        return NULL;
+    }
+    PyObject *state = PyDict_New();
+    PyObject *seq = state ? PySequence_Fast(fields, "dataclasses.fields() must give a sequence") : NULL;
+    for (Py_ssize_t i = 0; seq && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *name = PyObject_GetAttrString(PySequence_Fast_GET_ITEM(seq, i), "name");
+        PyObject *value = name ? PyObject_GetAttr(o, name) : NULL;
+        int rc = value ? PyDict_SetItem(state, name, value) : -1;
+        Py_XDECREF(name);
+        Py_XDECREF(value);
+        if (rc < 0) {
+            Py_CLEAR(state);
+            break;
+        }
+    }
+    Py_XDECREF(seq);
+    Py_DECREF(fields);
+    if (seq == NULL) {
+        Py_CLEAR(state);
+    }
+    return state;
+}
+
+/* A fresh {field: value} dict for a NamedTuple instance. */
+static PyObject *
+namedtuple_state(PyObject *o, PyObject *fields)
+{
+    PyObject *names = PySequence_Fast(fields, "_fields must be a sequence");
+    if (names == NULL) {
+        return NULL;
+    }
+    PyObject *state = PyDict_New();
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(names);
+    if (state != NULL && n != PyTuple_GET_SIZE(o)) {
+        PyErr_Format(PyExc_ValueError, "'%.200s' has %zd _fields but %zd items",
+                     Py_TYPE(o)->tp_name, n, PyTuple_GET_SIZE(o));
+        Py_CLEAR(state);
+    }
+    for (Py_ssize_t i = 0; state && i < n; i++) {
+        if (PyDict_SetItem(state, PySequence_Fast_GET_ITEM(names, i), PyTuple_GET_ITEM(o, i)) < 0) {
+            Py_CLEAR(state);
+        }
+    }
+    Py_DECREF(names);
+    return state;
+}
+
+/* Look `name` up on the type of `o`: 1 found (*value a new reference when
+ * `value` is not NULL), 0 absent, -1 error. */
+static int
+has_type_attr(PyObject *o, const char *name, PyObject **value)
+{
+    PyObject *v = PyObject_GetAttrString((PyObject *)Py_TYPE(o), name);
+    int rc = 1;
+    if (v == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        rc = 0;
+    }
+    if (value != NULL) {
+        *value = v;
+    }
+    else {
+        Py_XDECREF(v);
+    }
+    return rc;
+}
+
+/* Record frames for objects that describe themselves. 1 started, 0 not a
+ * record, -1 error. */
+static int
+try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t parent, Py_ssize_t idx)
+{
+    const frost_freeze_env_t *env = fz->env;
+    PyObject *module = NULL, *qualname = NULL, *state = NULL, *fields = NULL;
+    int rkind = -1, rc;
+
+    if (env->record_view_type && Py_TYPE(o) == env->record_view_type) {
+        if (env->record_parts(o, &module, &qualname, &rkind, &state) < 0) {
+            return note_path(fz, parent, idx);
+        }
+    }
+    else if ((rc = has_type_attr(o, "__shared__", NULL)) != 0) {
+        if (rc < 0) {
+            return note_path(fz, parent, idx);
+        }
+        rkind = FROST_RECORD_SHARED;
+        state = PyObject_CallMethod(o, "__shared__", NULL);
+        if (state == NULL) {
+            return note_path(fz, parent, idx);
+        }
+        if (state == o) {
+            Py_DECREF(state);
+            return freeze_error(fz, parent, idx, "__shared__() of '%.200s' returned the object itself",
+                                Py_TYPE(o)->tp_name);
+        }
+    }
+    else if ((rc = has_type_attr(o, "__dataclass_fields__", NULL)) != 0 && !PyType_Check(o)) {
+        if (rc < 0) {
+            return note_path(fz, parent, idx);
+        }
+        rkind = FROST_RECORD_DATACLASS;
+        state = dataclass_state(fz, o);
+        if (state == NULL) {
+            return note_path(fz, parent, idx);
+        }
+    }
+    else if (PyTuple_Check(o) && (rc = has_type_attr(o, "_fields", &fields)) != 0) {
+        if (rc < 0) {
+            return note_path(fz, parent, idx);
+        }
+        rkind = FROST_RECORD_NAMEDTUPLE;
+        state = namedtuple_state(o, fields);
+        Py_DECREF(fields);
+        if (state == NULL) {
+            return note_path(fz, parent, idx);
+        }
+    }
+    else {
+        return 0;
+    }
+    if (module == NULL) {
+        PyObject *cls = (PyObject *)Py_TYPE(o);
+        module = PyObject_GetAttrString(cls, "__module__");
+        qualname = module ? PyObject_GetAttrString(cls, "__qualname__") : NULL;
+        if (qualname == NULL) {
+            Py_XDECREF(module);
+            Py_DECREF(state);
+            return note_path(fz, parent, idx);
+        }
+    }
+    rc = -1;
+    frame_t *f = push_frame(fz, o, F_RECORD, dest, parent, idx);
+    if (f != NULL) {
+        rc = start_record(fz, fz->depth - 1, module, qualname, (frost_record_kind_t)rkind, state) < 0 ? -1 : 1;
+    }
+    Py_DECREF(module);
+    Py_DECREF(qualname);
+    Py_DECREF(state);
+    return rc;
+}
+
+/* Start a list-like frame over the items of `items` (a list we may borrow from). */
+static int
+start_list(freezer_t *fz, PyObject *o, PyObject *items, int exact, frost_ref_t *dest,
+           Py_ssize_t parent, Py_ssize_t idx)
+{
+    int packed = try_pack_list(fz, items, dest);
+    if (packed != 0) {
+        if (packed > 0 && memo_put(&fz->memo, o, *dest) < 0) {
+            return -1;
+        }
+        return packed < 0 ? -1 : 0;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    frost_seq_t *s = new_seq(fz, FROST_NODE_LIST, FROST_SEQ_REFS, n);
+    frame_t *f = s ? push_frame(fz, o, F_LIST, dest, parent, idx) : NULL;
+    if (f == NULL || alloc_children(f, n) < 0) {
+        return -1;
+    }
+    f->node = s;
+    *dest = frost_ref_from_node(s);
+    if (memo_put(&fz->memo, o, *dest) < 0) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        set_child(f, i, PyList_GET_ITEM(items, i), exact);
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* visiting one object                                                       */
+
+/*
+ * Freeze `o`, reached as child `idx` of frame `parent`, into *dest.
+ * Returns 0 when *dest is written, 1 when a frame was pushed (its children
+ * come next; containers write *dest at once, tuples when they finish), -1 on
+ * error.
+ */
+static int
+visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx, frost_ref_t *dest)
+{
+    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0 && PyErr_CheckSignals() < 0) {
+        return -1;
+    }
+    if (o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis) {
+        *dest = frost_ref_from_object(o);
+        return 0;
+    }
+    if (!unshared) {
+        memo_slot_t *hit = memo_find(&fz->memo, o);
+        if (hit != NULL) {
+            if (hit->value == REF_PENDING) {
+                return freeze_error(fz, parent, idx, "reference cycle through a tuple "
+                                    "(cycles must pass through dicts, lists or records only)");
+            }
+            *dest = hit->value;
+            return 0;
+        }
+    }
+    PyTypeObject *tp = Py_TYPE(o);
+    int rc = 1;
+    if (tp == &PyUnicode_Type) {
+        rc = copy_str(fz, o, dest);
+    }
+    else if (tp == &PyLong_Type) {
+        rc = copy_int(fz, o, dest);
+    }
+    else if (tp == &PyFloat_Type) {
+        rc = copy_fixed(fz, o, sizeof(PyFloatObject), FROST_KIND_FLOAT, dest);
+    }
+    else if (tp == &PyComplex_Type) {
+        rc = copy_fixed(fz, o, sizeof(PyComplexObject), FROST_KIND_COMPLEX, dest);
+    }
+    else if (tp == &PyBytes_Type) {
+        rc = copy_bytes(fz, o, dest);
+    }
+    if (rc <= 0) {   /* a leaf was copied (or failed) */
+        if (rc == 0 && !unshared && !_Py_IsImmortal(o) && memo_put(&fz->memo, o, *dest) < 0) {
+            return -1;
+        }
+        return rc;
+    }
+
+    if (tp == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        if (n == 0) {
+            *dest = frost_ref_from_object(o);   /* the static empty tuple */
+            return 0;
+        }
+        frame_t *f = push_frame(fz, o, F_TUPLE, dest, parent, idx);
+        if (f == NULL || alloc_children(f, n) < 0) {
+            return -1;
+        }
+        f->tmp = PyMem_Calloc((size_t)n, sizeof(frost_ref_t));
+        if (f->tmp == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
+        }
+        if (!unshared && memo_put(&fz->memo, o, REF_PENDING) < 0) {
+            return -1;
+        }
+        return 1;
+    }
+    if (tp == &PyDict_Type) {
+        if (push_frame(fz, o, F_DICT, dest, parent, idx) == NULL) {
+            return -1;
+        }
+        return start_table(fz, fz->depth - 1, FROST_NODE_DICT, o, PyDict_GET_SIZE(o), 1) < 0 ? -1 : 1;
+    }
+    if (tp == &PyList_Type) {
+        return start_list(fz, o, o, 1, dest, parent, idx);
+    }
+    if (tp == &PySet_Type || tp == &PyFrozenSet_Type
+        || (fz->env->set_view_type && tp == fz->env->set_view_type)) {
+        PyObject *items = PySequence_List(o);
+        if (items == NULL) {
+            return note_path(fz, parent, idx);
+        }
+        frame_t *f = push_frame(fz, o, F_SET, dest, parent, idx);
+        rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_SET, items, PyList_GET_SIZE(items), 0) : -1;
+        if (rc == 0 && tp == &PyFrozenSet_Type) {
+            ((frost_table_t *)fz->frames[fz->depth - 1].node)->hdr.flags |= FROST_SET_WAS_FROZENSET;
+        }
+        Py_DECREF(items);
+        return rc < 0 ? -1 : 1;
+    }
+    if (fz->env->list_view_type && tp == fz->env->list_view_type) {
+        PyObject *items = PySequence_List(o);
+        if (items == NULL) {
+            return note_path(fz, parent, idx);
+        }
+        rc = start_list(fz, o, items, 0, dest, parent, idx);
+        Py_DECREF(items);
+        return rc;
+    }
+    rc = try_start_record(fz, o, dest, parent, idx);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!PyLong_Check(o) && !PyUnicode_Check(o) && !PyTuple_Check(o) && !PyBytes_Check(o)
+        && !PyFloat_Check(o) && !PyList_Check(o)) {
+        rc = PyObject_IsInstance(o, fz->env->mapping_abc);
+        if (rc < 0) {
+            return note_path(fz, parent, idx);
+        }
+        if (rc > 0) {
+            PyObject *items = PyMapping_Items(o);
+            if (items == NULL) {
+                return note_path(fz, parent, idx);
+            }
+            frame_t *f = push_frame(fz, o, F_DICT, dest, parent, idx);
+            rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_DICT, items, PyList_GET_SIZE(items), 0) : -1;
+            Py_DECREF(items);
+            return rc < 0 ? -1 : 1;
+        }
+        if (PyObject_CheckBuffer(o)) {
+            rc = copy_buffer(fz, o, parent, idx, dest);
+            if (rc != 0) {
+                if (rc > 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
+                    return -1;
+                }
+                return rc < 0 ? -1 : 0;
+            }
+        }
+    }
+    return cannot_freeze(fz, parent, idx, o);
+}
+
+/* Where child `i` of frame `f` goes. */
+static frost_ref_t *
+child_dest(frame_t *f, Py_ssize_t i)
+{
+    switch (f->kind) {
+    case F_DICT: {
+        frost_entry_t *e = &((frost_table_t *)f->node)->entries[i / 2];
+        return i % 2 == 0 ? &e->key : &e->value;
+    }
+    case F_SET:
+        return &((frost_table_t *)f->node)->entries[i].key;
+    case F_LIST:
+        return &((frost_seq_t *)f->node)->items.refs[i];
+    case F_TUPLE:
+        return &f->tmp[i];
+    case F_RECORD:
+        return &((frost_record_t *)f->node)->state;
+    }
+    return NULL;
+}
+
+/* All children of the top frame are done: finish its node. */
+static int
+finish_frame(freezer_t *fz, Py_ssize_t self)
+{
+    frame_t *f = &fz->frames[self];
+    if (f->kind == F_DICT || f->kind == F_SET) {
+        frost_table_t *t = f->node;
+        Py_ssize_t stride = f->kind == F_DICT ? 2 : 1;
+        for (Py_ssize_t e = 0; e < t->len; e++) {
+            if (frost_ref_is_node(t->entries[e].key)) {
+                return freeze_error(fz, self, e * stride, "%s must be a plain immutable, "
+                                    "not a tuple holding a container",
+                                    f->kind == F_DICT ? "dict key" : "set item");
+            }
+        }
+    }
+    else if (f->kind == F_TUPLE) {
+        Py_ssize_t n = f->nchildren;
+        int plain = 1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            plain &= !frost_ref_is_node(f->tmp[i]);
+        }
+        if (plain) {
+            if (build_tuple(fz, f->tmp, n, f->dest) < 0) {
+                return -1;
+            }
+        }
+        else {
+            frost_seq_t *s = new_seq(fz, FROST_NODE_TUPLE, FROST_SEQ_REFS, n);
+            if (s == NULL) {
+                return -1;
+            }
+            memcpy(s->items.refs, f->tmp, (size_t)n * sizeof(frost_ref_t));
+            *f->dest = frost_ref_from_node(s);
+        }
+        if (memo_find(&fz->memo, f->obj) && memo_put(&fz->memo, f->obj, *f->dest) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env, uintptr_t *root)
+{
+    freezer_t fz = {.arena = arena, .env = env};
+    frost_ref_t result = 0;
+    int rc = visit(&fz, obj, 0, -1, 0, &result);
+    while (rc >= 0 && fz.depth > 0) {
+        Py_ssize_t top = fz.depth - 1;
+        frame_t *f = &fz.frames[top];
+        if (f->next < f->nchildren) {
+            Py_ssize_t i = f->next++;
+            uintptr_t tagged = f->children[i];
+            rc = visit(&fz, child_object(tagged), (int)(tagged & CHILD_UNSHARED), top, i, child_dest(f, i));
+            continue;
+        }
+        rc = finish_frame(&fz, top);
+        frame_release(&fz.frames[top]);
+        fz.depth--;
+    }
+    while (fz.depth > 0) {   /* error: unwind */
+        frame_release(&fz.frames[--fz.depth]);
+    }
+    PyMem_Free(fz.frames);
+    memo_clear(&fz.memo);
+    if (rc < 0) {
+        return -1;
+    }
+    *root = result;
+    return 0;
+}

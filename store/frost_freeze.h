@@ -1,0 +1,45 @@
+/*
+ * frost_freeze.h -- copy a Python object graph into an arena (store/freeze.c).
+ *
+ * Python.h lives here, not in frost_arena.h: this is the one store/ API that
+ * speaks in Python objects.
+ */
+#ifndef FROST_FREEZE_H
+#define FROST_FREEZE_H
+
+#include <Python.h>
+#include "frost_arena.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the freezer needs from the extension module (all borrowed). */
+typedef struct frost_freeze_env_s {
+    PyObject *freeze_error;          /* the FreezeError class to raise */
+    PyObject *mapping_abc;           /* collections.abc.Mapping */
+    PyObject *dataclass_fields;      /* dataclasses.fields, or NULL to import lazily */
+    /* The module's view types, so that views freeze like what they show:
+     * FrozenList/FrozenSet views are iterated; record views are unpacked with
+     * `record_parts` (new references; 0 ok, -1 error). May be NULL. */
+    PyTypeObject *list_view_type;
+    PyTypeObject *set_view_type;
+    PyTypeObject *record_view_type;
+    int (*record_parts)(PyObject *record_view, PyObject **module, PyObject **qualname,
+                        int *record_kind, PyObject **state);
+} frost_freeze_env_t;
+
+/*
+ * Freeze `obj` into `arena` (which must be empty and unsealed) and store the
+ * root reference (a frost_ref_t, see frost_nodes.h) in *root. Does not seal.
+ * Requires the GIL (attached thread state). On failure: -1 with an exception
+ * set; the arena then holds garbage and the caller frees it. Nothing else
+ * leaks.
+ */
+int frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
+                 uintptr_t *root);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FROST_FREEZE_H */

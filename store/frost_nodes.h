@@ -1,0 +1,160 @@
+/*
+ * frost_nodes.h -- the C layouts of frozen containers inside an arena, and
+ * the references between them.  Internal: only frost's own sources include it.
+ *
+ * A frozen graph is made of two kinds of things, both living in the arena:
+ *   - real CPython objects for plain immutables (str, int, float, complex,
+ *     bytes, tuples of those), immortal, never tracked by the GC;
+ *   - nodes (this header) for everything else: dict, list, tuple-with-
+ *     containers, set, typed buffer, record.
+ *
+ * A reference (frost_ref_t) is one machine word: a PyObject* (an arena object
+ * or one of CPython's static singletons) when bit 0 is clear, a node pointer
+ * with bit 0 set otherwise. Objects and nodes are at least 8-byte aligned.
+ *
+ * Invariants (hold from frost_arena_seal on; nothing writes a node after):
+ *   - a node refers only to objects/nodes of its own arena or to static
+ *     singletons (None, True, False, Ellipsis, small ints, '', (), b'', ...);
+ *   - table nodes: len <= 2/3 * nslots, nslots a power of two, every index
+ *     slot is -1 or < len, entry hashes are the keys' hashes in this process;
+ *   - keys of dict nodes and items of set nodes are objects, never nodes.
+ *
+ * Thread-safety: nodes are immutable once the arena is sealed; any thread of
+ * any interpreter may read them without locks.
+ */
+#ifndef FROST_NODES_H
+#define FROST_NODES_H
+
+#ifndef FROST_BUILD_CORE
+#  error "frost_nodes.h is internal to frost"
+#endif
+
+#include <Python.h>
+#include <stdint.h>
+
+typedef uintptr_t frost_ref_t;
+
+typedef enum {
+    FROST_NODE_DICT = 1,
+    FROST_NODE_LIST,
+    FROST_NODE_TUPLE,   /* a tuple holding at least one node */
+    FROST_NODE_SET,
+    FROST_NODE_ARRAY,
+    FROST_NODE_RECORD,
+} frost_node_kind_t;
+
+typedef struct frost_node_s {
+    uint32_t kind;      /* frost_node_kind_t */
+    uint32_t flags;     /* kind-specific, see below */
+} frost_node_t;
+
+static inline int frost_ref_is_node(frost_ref_t r) { return (int)(r & 1u); }
+static inline frost_node_t *frost_ref_node(frost_ref_t r) { return (frost_node_t *)(r & ~(uintptr_t)1); }
+static inline PyObject *frost_ref_object(frost_ref_t r) { return (PyObject *)r; }
+static inline frost_ref_t frost_ref_from_node(const void *n) { return (frost_ref_t)n | 1u; }
+static inline frost_ref_t frost_ref_from_object(PyObject *o) { return (frost_ref_t)o; }
+
+/* ---- dict and set: one ordered, open-addressed table -------------------- */
+
+typedef struct {
+    Py_hash_t hash;       /* hash(key) in this process */
+    frost_ref_t key;      /* always an object (a plain immutable) */
+    frost_ref_t value;    /* dict: the value; set: 0 */
+} frost_entry_t;
+
+/* flags of a set node */
+#define FROST_SET_WAS_FROZENSET 1u    /* thaw gives a frozenset, not a set */
+
+typedef struct {
+    frost_node_t hdr;         /* FROST_NODE_DICT or FROST_NODE_SET */
+    Py_ssize_t len;           /* entries, in insertion order */
+    Py_ssize_t mask;          /* nslots - 1; nslots a power of two >= 8 */
+    int32_t *index;           /* nslots slots: entry number or -1 (empty) */
+    frost_entry_t *entries;   /* len entries */
+} frost_table_t;
+
+/* ---- list and tuple nodes ---------------------------------------------- */
+
+/* flags of a list node: how the items are stored */
+#define FROST_SEQ_REFS    0u  /* items[] are frost_ref_t */
+#define FROST_SEQ_INT64   1u  /* packed int64_t (every item was an exact int) */
+#define FROST_SEQ_FLOAT64 2u  /* packed double (every item was an exact float) */
+
+typedef struct {
+    frost_node_t hdr;         /* FROST_NODE_LIST or FROST_NODE_TUPLE (always REFS) */
+    Py_ssize_t len;
+    union {
+        frost_ref_t refs[1];
+        int64_t i64[1];
+        double f64[1];
+    } items;                  /* len items, 8 bytes each; 64-byte aligned when packed */
+} frost_seq_t;
+
+#define FROST_SEQ_SIZE(n) (offsetof(frost_seq_t, items) + (size_t)((n) > 0 ? (n) : 1) * 8u)
+
+/* ---- typed buffers ----------------------------------------------------- */
+
+/* where an array came from, so thaw can give back the same kind of object */
+typedef enum {
+    FROST_ARRAY_FROM_BUFFER = 0,   /* any other buffer exporter: thaw gives a memoryview */
+    FROST_ARRAY_FROM_BYTEARRAY,
+    FROST_ARRAY_FROM_ARRAY,        /* array.array */
+    FROST_ARRAY_FROM_NUMPY,        /* numpy.ndarray */
+    FROST_ARRAY_FROM_MEMORYVIEW,
+} frost_array_origin_t;
+
+#define FROST_ARRAY_MAX_NDIM 64
+#define FROST_ARRAY_FORMAT_MAX 31
+
+typedef struct {
+    frost_node_t hdr;            /* FROST_NODE_ARRAY; flags = frost_array_origin_t */
+    Py_ssize_t itemsize;
+    Py_ssize_t nbytes;           /* product(shape) * itemsize */
+    int ndim;                    /* 0 .. FROST_ARRAY_MAX_NDIM */
+    char format[FROST_ARRAY_FORMAT_MAX + 1];   /* struct-module format, NUL-terminated */
+    Py_ssize_t *shape;           /* ndim extents (arena) */
+    Py_ssize_t *strides;         /* ndim C-contiguous strides (arena) */
+    char *data;                  /* nbytes, 64-byte aligned (arena) */
+} frost_array_t;
+
+/* ---- records ------------------------------------------------------------ */
+
+typedef enum {
+    FROST_RECORD_DATACLASS = 0,
+    FROST_RECORD_NAMEDTUPLE,
+    FROST_RECORD_SHARED,         /* the class defines __shared__ */
+} frost_record_kind_t;
+
+typedef struct {
+    frost_node_t hdr;            /* FROST_NODE_RECORD; flags = frost_record_kind_t */
+    frost_ref_t module;          /* arena str: the class's __module__ */
+    frost_ref_t qualname;        /* arena str: the class's __qualname__ */
+    frost_ref_t state;           /* dataclass/namedtuple: a dict node of fields; shared: anything */
+} frost_record_t;
+
+/* ---- lookups (nodes.c) -------------------------------------------------- */
+
+/*
+ * Find `key` (with hash `hash`) in a table node. Returns the entry index,
+ * -1 if absent, -2 with an exception set if a comparison raised.
+ * `compare_key(arena_key, key, ctx)` is called for entries whose hash matches
+ * and whose key is not fast-comparable; it returns 1/0/-1 like
+ * PyObject_RichCompareBool. It lets the caller decide what object user code
+ * may see (see views/values.c: scoped stores never hand out arena objects).
+ */
+typedef int (*frost_compare_fn)(PyObject *arena_key, PyObject *key, void *ctx);
+Py_ssize_t frost__table_lookup(const frost_table_t *t, PyObject *key, Py_hash_t hash,
+                               frost_compare_fn compare_key, void *ctx);
+
+/* 1 if `a` (an arena object) and `b` are equal plain values decided without
+ * running any user code, 0 if surely unequal, -1 if undecided (needs a full
+ * comparison). Never raises. */
+int frost__fast_equal(PyObject *a, PyObject *b);
+
+/* The number of index slots for `n` entries: a power of two >= 8 with n <= 2/3 of it. */
+Py_ssize_t frost__table_slots(Py_ssize_t n);
+
+/* Insert entry number `i` (hash already in entries[i]) into the index. Build time only. */
+void frost__table_index_entry(frost_table_t *t, Py_ssize_t i);
+
+#endif /* FROST_NODES_H */

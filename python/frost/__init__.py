@@ -1,0 +1,34 @@
+"""frost: freeze Python object graphs into sealed, read-only memory that every
+interpreter of the process reads in place, without copies or refcount traffic.
+
+    store = frost.freeze(data)            # deep copy into a sealed arena
+    root = store.root                     # a read-only view (FrozenDict, FrozenList, ...)
+    frost.thaw(root["key"])               # a plain, mutable, local deep copy
+
+See README.md and docs/design.md.
+"""
+from frost._frost import (
+    Array,
+    FreezeError,
+    FrozenDict,
+    FrozenList,
+    FrozenSet,
+    Record,
+    Store,
+    StoreClosedError,
+    freeze,
+    thaw,
+)
+
+__all__ = [
+    "Array",
+    "FreezeError",
+    "FrozenDict",
+    "FrozenList",
+    "FrozenSet",
+    "Record",
+    "Store",
+    "StoreClosedError",
+    "freeze",
+    "thaw",
+]

@@ -1,0 +1,158 @@
+/*
+ * iter.c -- the iterator of every view: over a table node (keys, values or
+ * items) or over a sequence node (with a start and a step, for slices).
+ */
+#include "views.h"
+
+typedef struct {
+    PyObject_HEAD
+    FrostLease *lease;              /* strong */
+    const frost_table_t *table;     /* table iteration, or NULL */
+    const frost_seq_t *seq;         /* sequence iteration, or NULL */
+    frost_iter_mode_t mode;
+    Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
+    Py_ssize_t pos, len;            /* next position, number of positions */
+} FrostIter;
+
+static FrostIter *
+iter_alloc(FrostLease *lease)
+{
+    FrostIter *it = PyObject_New(FrostIter, lease->st->iter_type);
+    if (it == NULL) {
+        return NULL;
+    }
+    it->lease = (FrostLease *)Py_NewRef(lease);
+    it->table = NULL;
+    it->seq = NULL;
+    it->mode = FROST_ITER_KEYS;
+    it->start = 0;
+    it->step = 1;
+    it->pos = 0;
+    it->len = 0;
+    return it;
+}
+
+PyObject *
+frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode_t mode)
+{
+    FrostIter *it = iter_alloc(lease);
+    if (it != NULL) {
+        it->table = t;
+        it->mode = mode;
+        it->len = t->len;
+    }
+    return (PyObject *)it;
+}
+
+PyObject *
+frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, Py_ssize_t step,
+                    Py_ssize_t len)
+{
+    FrostIter *it = iter_alloc(lease);
+    if (it != NULL) {
+        it->seq = s;
+        it->start = start;
+        it->step = step;
+        it->len = len;
+    }
+    return (PyObject *)it;
+}
+
+PyObject *
+frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)
+{
+    switch (s->hdr.flags) {
+    case FROST_SEQ_INT64:
+        return PyLong_FromLongLong(s->items.i64[i]);
+    case FROST_SEQ_FLOAT64:
+        return PyFloat_FromDouble(s->items.f64[i]);
+    default:
+        return frost__load(lease, s->items.refs[i]);
+    }
+}
+
+static PyObject *
+iter_next(PyObject *self)
+{
+    FrostIter *it = (FrostIter *)self;
+    if (it->pos >= it->len) {
+        return NULL;
+    }
+    Py_ssize_t i = it->pos++;
+    if (it->seq != NULL) {
+        return frost__seq_item(it->lease, it->seq, it->start + i * it->step);
+    }
+    const frost_entry_t *e = &it->table->entries[i];
+    switch (it->mode) {
+    case FROST_ITER_KEYS:
+        return frost__load(it->lease, e->key);
+    case FROST_ITER_VALUES:
+        return frost__load(it->lease, e->value);
+    case FROST_ITER_ITEMS: {
+        PyObject *k = frost__load(it->lease, e->key);
+        PyObject *v = k ? frost__load(it->lease, e->value) : NULL;
+        PyObject *pair = v ? PyTuple_Pack(2, k, v) : NULL;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        return pair;
+    }
+    }
+    return NULL;
+}
+
+static PyObject *
+iter_length_hint(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostIter *it = (FrostIter *)self;
+    return PyLong_FromSsize_t(it->len - it->pos);
+}
+
+static void
+iter_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(((FrostIter *)self)->lease);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef iter_methods[] = {
+    {"__length_hint__", iter_length_hint, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot iter_slots[] = {
+    {Py_tp_dealloc, iter_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, iter_next},
+    {Py_tp_methods, iter_methods},
+    {0, NULL},
+};
+
+PyType_Spec FrostIter_spec = {
+    .name = "frost._frost.iterator",
+    .basicsize = sizeof(FrostIter),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = iter_slots,
+};
+
+int
+frost__check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max)
+{
+    if (nargs >= min && nargs <= max) {
+        return 0;
+    }
+    if (min == max) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s (%zd given)", name, min,
+                     min == 1 ? "" : "s", nargs);
+    }
+    else if (nargs < min) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at least %zd argument%s (%zd given)", name, min,
+                     min == 1 ? "" : "s", nargs);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd argument%s (%zd given)", name, max,
+                     max == 1 ? "" : "s", nargs);
+    }
+    return -1;
+}

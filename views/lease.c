@@ -1,0 +1,367 @@
+/*
+ * lease.c -- frost.Store and the Lease behind it: one interpreter's hold on
+ * one process-wide frost_store_t, and references to arena nodes that cross
+ * interpreters as plain data.
+ *
+ * One Lease per (interpreter, store): module state maps store id -> Lease
+ * (a borrowed address, removed by the Lease's dealloc). Views and Store
+ * objects of this interpreter hold strong references to the Lease, counted
+ * under this interpreter's GIL; only making and freeing the Lease touches the
+ * store's atomic count.
+ *
+ * A reference to a node pickles as (store id, node address, token): the
+ * token is a keyed hash (frost_store_token), so _rebuild refuses addresses
+ * that did not come from this store instead of reading garbage.
+ */
+#include "views.h"
+
+static PyObject *
+id_key(frost_store_t *store)
+{
+    return PyLong_FromUnsignedLongLong(frost_store_id(store));
+}
+
+FrostLease *
+frost__lease_for(frost_state *st, frost_store_t *store)
+{
+    PyObject *key = id_key(store);
+    if (key == NULL) {
+        frost_store_release(store);
+        return NULL;
+    }
+    PyObject *addr = PyDict_GetItemWithError(st->leases, key);
+    if (addr != NULL) {
+        FrostLease *lease = PyLong_AsVoidPtr(addr);
+        Py_DECREF(key);
+        frost_store_release(store);   /* the existing lease already holds one */
+        return (FrostLease *)Py_NewRef(lease);
+    }
+    FrostLease *lease = PyErr_Occurred() ? NULL : PyObject_New(FrostLease, st->lease_type);
+    if (lease == NULL) {
+        Py_DECREF(key);
+        frost_store_release(store);
+        return NULL;
+    }
+    lease->store = store;
+    lease->st = st;
+    lease->process = frost_store_lifetime(store) == FROST_LIFETIME_PROCESS;
+    addr = PyLong_FromVoidPtr(lease);
+    if (addr == NULL || PyDict_SetItem(st->leases, key, addr) < 0) {
+        Py_XDECREF(addr);
+        Py_DECREF(key);
+        Py_DECREF(lease);
+        return NULL;
+    }
+    Py_DECREF(addr);
+    Py_DECREF(key);
+    return lease;
+}
+
+static void
+lease_dealloc(PyObject *self)
+{
+    FrostLease *lease = (FrostLease *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject *exc = PyErr_GetRaisedException();
+    if (lease->st->leases != NULL) {
+        PyObject *key = id_key(lease->store);
+        if (key == NULL || PyDict_DelItem(lease->st->leases, key) < 0) {
+            PyErr_Clear();   /* the map is being torn down with the module */
+        }
+        Py_XDECREF(key);
+    }
+    PyErr_SetRaisedException(exc);
+    frost_store_release(lease->store);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot lease_slots[] = {
+    {Py_tp_dealloc, lease_dealloc},
+    {Py_tp_doc, "An interpreter's lease on a frost store (internal)."},
+    {0, NULL},
+};
+
+PyType_Spec FrostLease_spec = {
+    .name = "frost._frost.Lease",
+    .basicsize = sizeof(FrostLease),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = lease_slots,
+};
+
+/* ---- frost.Store -------------------------------------------------------- */
+
+#define SO(o) ((FrostStore *)(o))
+
+PyObject *
+frost__store_new(frost_state *st, FrostLease *lease)
+{
+    FrostStore *s = PyObject_New(FrostStore, st->store_type);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->lease = (FrostLease *)Py_NewRef(lease);
+    return (PyObject *)s;
+}
+
+/* The open store's lease, or NULL with StoreClosedError. */
+static FrostLease *
+open_lease(PyObject *self, const char *what)
+{
+    FrostLease *lease = SO(self)->lease;
+    if (lease == NULL) {
+        frost_state *st = frost__state_of_type(Py_TYPE(self));
+        if (st != NULL) {
+            frost__closed_error(st, what);
+        }
+    }
+    return lease;
+}
+
+static PyObject *
+store_root(PyObject *self, void *Py_UNUSED(closure))
+{
+    FrostLease *lease = open_lease(self, "root");
+    return lease ? frost__load(lease, frost_store_root(lease->store)) : NULL;
+}
+
+static PyObject *
+store_nbytes(PyObject *self, void *Py_UNUSED(closure))
+{
+    FrostLease *lease = open_lease(self, "nbytes");
+    if (lease == NULL) {
+        return NULL;
+    }
+    frost_arena_stats_t stats;
+    frost_arena_stats(frost_store_arena(lease->store), &stats);
+    return PyLong_FromSize_t(stats.bytes_used);
+}
+
+static const char *
+lifetime_name(frost_lifetime_t lifetime)
+{
+    return lifetime == FROST_LIFETIME_PROCESS ? "process" : "scoped";
+}
+
+static PyObject *
+store_lifetime(PyObject *self, void *Py_UNUSED(closure))
+{
+    FrostLease *lease = open_lease(self, "lifetime");
+    return lease ? PyUnicode_FromString(lifetime_name(frost_store_lifetime(lease->store))) : NULL;
+}
+
+static PyObject *
+store_closed(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(SO(self)->lease == NULL);
+}
+
+static PyObject *
+store_stats(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostLease *lease = open_lease(self, "stats()");
+    if (lease == NULL) {
+        return NULL;
+    }
+    frost_arena_stats_t s;
+    frost_arena_stats(frost_store_arena(lease->store), &s);
+    PyObject *objects = PyDict_New();
+    for (int k = 0; objects != NULL && k < FROST_KIND_COUNT; k++) {
+        PyObject *n = PyLong_FromSize_t(s.objects[k]);
+        if (n == NULL || PyDict_SetItemString(objects, frost_kind_name((frost_kind_t)k), n) < 0) {
+            Py_CLEAR(objects);
+        }
+        Py_XDECREF(n);
+    }
+    if (objects == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("{s:n,s:n,s:n,s:N,s:O,s:s,s:s,s:K}", "bytes", (Py_ssize_t)s.bytes_used,
+                         "bytes_reserved", (Py_ssize_t)s.bytes_reserved, "chunks",
+                         (Py_ssize_t)s.chunks, "objects", objects, "sealed",
+                         s.sealed ? Py_True : Py_False, "lifetime",
+                         lifetime_name(frost_store_lifetime(lease->store)), "backend",
+                         s.backend ? s.backend : "?", "id",
+                         (unsigned long long)frost_store_id(lease->store));
+}
+
+static PyObject *
+store_close(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_CLEAR(SO(self)->lease);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+store_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (open_lease(self, "'with'") == NULL) {
+        return NULL;
+    }
+    return Py_NewRef(self);
+}
+
+static PyObject *
+store_exit(PyObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
+{
+    Py_CLEAR(SO(self)->lease);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *
+store_repr(PyObject *self)
+{
+    FrostLease *lease = SO(self)->lease;
+    if (lease == NULL) {
+        return PyUnicode_FromString("<frost.Store closed>");
+    }
+    frost_arena_stats_t s;
+    frost_arena_stats(frost_store_arena(lease->store), &s);
+    frost_ref_t root = frost_store_root(lease->store);
+    const char *root_kind = "value";
+    if (frost_ref_is_node(root)) {
+        static const char *names[] = {"?", "FrozenDict", "FrozenList", "tuple", "FrozenSet", "Array", "Record"};
+        uint32_t k = frost_ref_node(root)->kind;
+        root_kind = k < sizeof names / sizeof names[0] ? names[k] : "?";
+    }
+    else {
+        root_kind = Py_TYPE(frost_ref_object(root))->tp_name;
+    }
+    return PyUnicode_FromFormat("<frost.Store id=%llu lifetime='%s' root=%s nbytes=%zu>",
+                                (unsigned long long)frost_store_id(lease->store),
+                                lifetime_name(frost_store_lifetime(lease->store)), root_kind,
+                                s.bytes_used);
+}
+
+static void
+store_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(SO(self)->lease);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+store_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostLease *lease = open_lease(self, "pickling");
+    if (lease == NULL) {
+        return NULL;
+    }
+    FrostView tmp = {.lease = lease};
+    return frost__reduce_ref(&tmp, 0, NULL);
+}
+
+static PyGetSetDef store_getset[] = {
+    {"root", store_root, NULL, "The frozen root: a view for containers, else the value.", NULL},
+    {"nbytes", store_nbytes, NULL, "Arena bytes in use.", NULL},
+    {"lifetime", store_lifetime, NULL, "'scoped' or 'process'.", NULL},
+    {"closed", store_closed, NULL, "True after close().", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef store_methods[] = {
+    {"stats", store_stats, METH_NOARGS,
+     "stats()\n--\n\nA dict: bytes, bytes_reserved, chunks, objects (by kind), sealed, lifetime, "
+     "backend, id."},
+    {"close", store_close, METH_NOARGS,
+     "close()\n--\n\nDrop this handle. Views keep the memory alive until the last is gone."},
+    {"__enter__", store_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))store_exit, METH_FASTCALL, NULL},
+    {"__reduce__", store_reduce, METH_NOARGS, "Pickle by reference to the same store."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot store_slots[] = {
+    {Py_tp_doc, "Store: a frozen object graph in a sealed arena (made by frost.freeze())."},
+    {Py_tp_dealloc, store_dealloc},
+    {Py_tp_repr, store_repr},
+    {Py_tp_getset, store_getset},
+    {Py_tp_methods, store_methods},
+    {0, NULL},
+};
+
+PyType_Spec FrostStore_spec = {
+    .name = "frost.Store",
+    .basicsize = sizeof(FrostStore),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = store_slots,
+};
+
+/* ---- references across interpreters ------------------------------------- */
+
+PyObject *
+frost__reduce_ref(FrostView *view, uintptr_t ref, PyObject *slice)
+{
+    frost_store_t *store = view->lease->store;
+    PyObject *module = PyType_GetModule(Py_TYPE(view->lease));
+    PyObject *rebuild = module ? PyObject_GetAttrString(module, "_rebuild") : NULL;
+    if (rebuild == NULL) {
+        return NULL;
+    }
+    PyObject *r = slice ? Py_BuildValue("(N(KKKO))", rebuild, (unsigned long long)frost_store_id(store),
+                                        (unsigned long long)ref,
+                                        (unsigned long long)frost_store_token(store, ref), slice)
+                        : Py_BuildValue("(N(KKK))", rebuild, (unsigned long long)frost_store_id(store),
+                                        (unsigned long long)ref,
+                                        (unsigned long long)frost_store_token(store, ref));
+    return r;
+}
+
+PyObject *
+frost__rebuild(PyObject *module, PyObject *args)
+{
+    unsigned long long id, ref, token;
+    PyObject *slice = NULL;
+    if (!PyArg_ParseTuple(args, "KKK|O!:_rebuild", &id, &ref, &token, &PyTuple_Type, &slice)) {
+        return NULL;
+    }
+    frost_state *st = PyModule_GetState(module);
+    int bad_token = 0;
+    frost_store_t *store = frost_store_acquire_by_id(id, (uintptr_t)ref, token, &bad_token);
+    if (store == NULL) {
+        if (bad_token) {
+            PyErr_SetString(PyExc_ValueError, "invalid frost reference: it does not belong to "
+                                              "that store (corrupted or forged pickle data)");
+            return NULL;
+        }
+        PyErr_Format(st->closed_error, "frost store %llu does not exist in this process: it was "
+                     "freed, or the reference was pickled in another process (frost pickles "
+                     "stores and views by reference; use frost.thaw() to pickle the data)", id);
+        return NULL;
+    }
+    FrostLease *lease = frost__lease_for(st, store);
+    if (lease == NULL) {
+        return NULL;
+    }
+    PyObject *result;
+    if (ref == 0) {
+        result = frost__store_new(st, lease);
+    }
+    else if (slice != NULL) {
+        const frost_node_t *node = frost_ref_node((frost_ref_t)ref);
+        Py_ssize_t start, step, len;
+        if (node->kind != FROST_NODE_LIST || !PyArg_ParseTuple(slice, "nnn", &start, &step, &len)) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "invalid frost reference: slice of a non-list");
+            }
+            Py_DECREF(lease);
+            return NULL;
+        }
+        const frost_seq_t *seq = (const frost_seq_t *)node;
+        Py_ssize_t last = start + (len - 1) * step;
+        if (len < 0 || step == 0 || (len > 0 && (start < 0 || start >= seq->len || last < 0
+                                                 || last >= seq->len))) {
+            PyErr_SetString(PyExc_ValueError, "invalid frost reference: slice out of range");
+            Py_DECREF(lease);
+            return NULL;
+        }
+        result = frost__list_view_new(lease, seq, start, step, len);
+    }
+    else {
+        result = frost__load(lease, (frost_ref_t)ref);
+    }
+    Py_DECREF(lease);
+    return result;
+}

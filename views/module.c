@@ -1,0 +1,289 @@
+/*
+ * module.c -- the extension module frost._frost: module state, freeze(),
+ * thaw(), and the module's per-interpreter setup.
+ *
+ * Multi-phase init with Py_MOD_PER_INTERPRETER_GIL_SUPPORTED: every
+ * interpreter that imports frost gets its own module object, its own heap
+ * types and its own state; nothing here is process-global except what
+ * store/ keeps (arenas and the store registry), which is thread-safe.
+ */
+#include "views.h"
+
+static struct PyModuleDef frost_module;
+
+frost_state *
+frost__state_of_type(PyTypeObject *tp)
+{
+    PyObject *mod = PyType_GetModuleByDef(tp, &frost_module);
+    return mod ? PyModule_GetState(mod) : NULL;
+}
+
+PyObject *
+frost__closed_error(frost_state *st, const char *what)
+{
+    PyErr_Format(st->closed_error, "%s of a closed frost.Store", what);
+    return NULL;
+}
+
+static PyObject *
+freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"obj", "lifetime", NULL};
+    PyObject *obj, *lifetime_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:freeze", kwlist, &obj, &lifetime_obj)) {
+        return NULL;
+    }
+    frost_lifetime_t lifetime = FROST_LIFETIME_SCOPED;
+    if (lifetime_obj != NULL) {
+        if (!PyUnicode_Check(lifetime_obj)) {
+            PyErr_Format(PyExc_TypeError, "freeze() lifetime must be a str, not %.200s",
+                         Py_TYPE(lifetime_obj)->tp_name);
+            return NULL;
+        }
+        if (PyUnicode_CompareWithASCIIString(lifetime_obj, "process") == 0) {
+            lifetime = FROST_LIFETIME_PROCESS;
+        }
+        else if (PyUnicode_CompareWithASCIIString(lifetime_obj, "scoped") != 0) {
+            PyErr_Format(PyExc_ValueError, "freeze() lifetime must be 'scoped' or 'process', not %R",
+                         lifetime_obj);
+            return NULL;
+        }
+    }
+    frost_state *st = PyModule_GetState(module);
+    frost_arena_t *arena = NULL;
+    int rc = frost_arena_new(&arena, NULL, 0);
+    if (rc < 0) {
+        return PyErr_NoMemory();
+    }
+    uintptr_t root = 0;
+    if (frost_freeze(obj, arena, &st->freeze_env, &root) < 0) {
+        frost_arena_free(arena);
+        return NULL;
+    }
+    rc = frost_arena_seal(arena);
+    if (rc < 0) {
+        frost_arena_free(arena);
+        PyErr_Format(PyExc_OSError, "cannot seal the arena: %s", frost_strerror(rc));
+        return NULL;
+    }
+    frost_store_t *store = NULL;
+    rc = frost_store_new(&store, arena, root, lifetime);   /* takes the arena */
+    if (rc < 0) {
+        return PyErr_NoMemory();
+    }
+    FrostLease *lease = frost__lease_for(st, store);
+    if (lease == NULL) {
+        return NULL;
+    }
+    PyObject *result = frost__store_new(st, lease);
+    Py_DECREF(lease);
+    return result;
+}
+
+static PyObject *
+thaw_py(PyObject *module, PyObject *obj)
+{
+    return frost__thaw(PyModule_GetState(module), obj);
+}
+
+static PyObject *
+live_arenas(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(frost_arena_live_count());
+}
+
+static PyObject *
+live_stores(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(frost_store_live_count());
+}
+
+static PyMethodDef frost_methods[] = {
+    {"freeze", (PyCFunction)(void (*)(void))freeze_py, METH_VARARGS | METH_KEYWORDS,
+     "freeze(obj, *, lifetime='scoped')\n--\n\n"
+     "Deep-copy obj into a sealed, read-only arena and return a frost.Store.\n\n"
+     "lifetime='scoped' frees the arena when the Store and all its views are gone;\n"
+     "'process' keeps it until the process exits, and reads return the arena's own\n"
+     "immortal objects. Raises frost.FreezeError (a TypeError) naming the path of an\n"
+     "object that cannot be frozen."},
+    {"thaw", thaw_py, METH_O,
+     "thaw(x)\n--\n\nA plain, mutable, local deep copy of a frost view or value."},
+    {"_rebuild", frost__rebuild, METH_VARARGS,
+     "_rebuild(store_id, node, token[, slice])\n--\n\nUnpickle a store or view (internal)."},
+    {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
+    {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Make a heap type from `spec`, keep it in *slot and add it to the module. */
+static int
+add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, int public)
+{
+    *slot = (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+    if (*slot == NULL) {
+        return -1;
+    }
+    if (public) {
+        const char *dot = strrchr(spec->name, '.');
+        return PyModule_AddObjectRef(module, dot ? dot + 1 : spec->name, (PyObject *)*slot);
+    }
+    return 0;
+}
+
+/* abc.register(tp) for collections.abc.<abc_name>; keeps the ABC if `keep`. */
+static int
+register_abc(PyObject *abc_module, const char *abc_name, PyTypeObject *tp, PyObject **keep)
+{
+    PyObject *abc = PyObject_GetAttrString(abc_module, abc_name);
+    if (abc == NULL) {
+        return -1;
+    }
+    if (tp != NULL) {
+        PyObject *r = PyObject_CallMethod(abc, "register", "O", (PyObject *)tp);
+        if (r == NULL) {
+            Py_DECREF(abc);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    if (keep != NULL) {
+        *keep = abc;
+    }
+    else {
+        Py_DECREF(abc);
+    }
+    return 0;
+}
+
+static int
+frost_exec(PyObject *module)
+{
+    frost_state *st = PyModule_GetState(module);
+    if (add_type(module, &FrostLease_spec, &st->lease_type, 0) < 0
+        || add_type(module, &FrostStore_spec, &st->store_type, 1) < 0
+        || add_type(module, &FrostDict_spec, &st->dict_type, 1) < 0
+        || add_type(module, &FrostList_spec, &st->list_type, 1) < 0
+        || add_type(module, &FrostSet_spec, &st->set_type, 1) < 0
+        || add_type(module, &FrostArray_spec, &st->array_type, 1) < 0
+        || add_type(module, &FrostRecord_spec, &st->record_type, 1) < 0
+        || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0) {
+        return -1;
+    }
+    st->freeze_error = PyErr_NewExceptionWithDoc(
+        "frost.FreezeError", "An object cannot be frozen; the message names its type and path.",
+        PyExc_TypeError, NULL);
+    st->closed_error = PyErr_NewExceptionWithDoc(
+        "frost.StoreClosedError", "The frost.Store was closed, or no longer exists.",
+        PyExc_ValueError, NULL);
+    st->leases = PyDict_New();
+    if (st->freeze_error == NULL || st->closed_error == NULL || st->leases == NULL
+        || PyModule_AddObjectRef(module, "FreezeError", st->freeze_error) < 0
+        || PyModule_AddObjectRef(module, "StoreClosedError", st->closed_error) < 0) {
+        return -1;
+    }
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    if (abc == NULL) {
+        return -1;
+    }
+    int rc = (register_abc(abc, "Mapping", st->dict_type, &st->mapping_abc) < 0
+              || register_abc(abc, "Sequence", st->list_type, NULL) < 0
+              || register_abc(abc, "Set", st->set_type, NULL) < 0
+              || register_abc(abc, "KeysView", NULL, &st->keys_view) < 0
+              || register_abc(abc, "ValuesView", NULL, &st->values_view) < 0
+              || register_abc(abc, "ItemsView", NULL, &st->items_view) < 0) ? -1 : 0;
+    Py_DECREF(abc);
+    if (rc < 0) {
+        return -1;
+    }
+    st->freeze_env = (frost_freeze_env_t){
+        .freeze_error = st->freeze_error,
+        .mapping_abc = st->mapping_abc,
+        .dataclass_fields = NULL,
+        .list_view_type = st->list_type,
+        .set_view_type = st->set_type,
+        .record_view_type = st->record_type,
+        .record_parts = frost__record_parts,
+    };
+    return PyModule_AddStringConstant(module, "allocator", frost_backend_default()->name);
+}
+
+static int
+frost_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    frost_state *st = PyModule_GetState(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_VISIT(st->store_type);
+    Py_VISIT(st->lease_type);
+    Py_VISIT(st->dict_type);
+    Py_VISIT(st->list_type);
+    Py_VISIT(st->set_type);
+    Py_VISIT(st->array_type);
+    Py_VISIT(st->record_type);
+    Py_VISIT(st->iter_type);
+    Py_VISIT(st->freeze_error);
+    Py_VISIT(st->closed_error);
+    Py_VISIT(st->mapping_abc);
+    Py_VISIT(st->keys_view);
+    Py_VISIT(st->values_view);
+    Py_VISIT(st->items_view);
+    Py_VISIT(st->leases);
+    return 0;
+}
+
+static int
+frost_clear(PyObject *module)
+{
+    frost_state *st = PyModule_GetState(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_CLEAR(st->store_type);
+    Py_CLEAR(st->lease_type);
+    Py_CLEAR(st->dict_type);
+    Py_CLEAR(st->list_type);
+    Py_CLEAR(st->set_type);
+    Py_CLEAR(st->array_type);
+    Py_CLEAR(st->record_type);
+    Py_CLEAR(st->iter_type);
+    Py_CLEAR(st->freeze_error);
+    Py_CLEAR(st->closed_error);
+    Py_CLEAR(st->mapping_abc);
+    Py_CLEAR(st->keys_view);
+    Py_CLEAR(st->values_view);
+    Py_CLEAR(st->items_view);
+    Py_CLEAR(st->leases);
+    return 0;
+}
+
+static void
+frost_free(void *module)
+{
+    frost_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot frost_slots[] = {
+    {Py_mod_exec, frost_exec},
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+    {0, NULL},
+};
+
+static struct PyModuleDef frost_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "frost._frost",
+    .m_doc = "frost: freeze Python object graphs into sealed, read-only memory that every\n"
+             "interpreter of the process reads in place.",
+    .m_size = sizeof(frost_state),
+    .m_methods = frost_methods,
+    .m_slots = frost_slots,
+    .m_traverse = frost_traverse,
+    .m_clear = frost_clear,
+    .m_free = frost_free,
+};
+
+PyMODINIT_FUNC
+PyInit__frost(void)
+{
+    return PyModuleDef_Init(&frost_module);
+}

@@ -1,0 +1,538 @@
+/*
+ * thaw.c -- frost.thaw(): a plain, mutable, local deep copy of a view.
+ *
+ * Iterative, like freeze: an explicit stack of frames, so nesting depth is
+ * bounded by memory. Dicts, lists and sets are made before their children
+ * (a memo maps node -> result, so shared nodes stay shared and cycles through
+ * them come back as cycles). Tuple nodes and records need their items first;
+ * a cycle reaching one of them in progress raises ValueError.
+ *
+ * Records: cls.__from_shared__(state) if the class defines it; dataclass
+ * fields are set with object.__setattr__ (frozen dataclasses too);
+ * NamedTuples are called with the fields; other classes get __setstate__ or
+ * their attributes set. A class that cannot be imported (defined in a
+ * function, say) comes back as a types.SimpleNamespace of its fields.
+ */
+#include "views.h"
+
+#define PENDING Py_Ellipsis   /* memo value of a tuple/record in progress (borrowed marker) */
+
+typedef struct {
+    const frost_node_t *node;
+    PyObject *result;            /* strong: dict/list/set made up front; NULL for tuple/record */
+    Py_ssize_t next, len;        /* next child, number of children */
+    Py_ssize_t start, step;      /* lists: which items of the node (slices) */
+    PyObject *pending_key;       /* dicts: key of the child being thawed (strong) */
+    PyObject **items;            /* tuples: thawed items; records: items[0] = state (PyMem) */
+} thaw_frame_t;
+
+typedef struct {
+    FrostLease *lease;
+    PyObject *memo;              /* {node address: result} */
+    thaw_frame_t *frames;
+    Py_ssize_t depth, capacity;
+} thawer_t;
+
+static void
+frame_clear(thaw_frame_t *f)
+{
+    Py_CLEAR(f->result);
+    Py_CLEAR(f->pending_key);
+    for (Py_ssize_t i = 0; f->items && i < f->len; i++) {
+        Py_XDECREF(f->items[i]);
+    }
+    PyMem_Free(f->items);
+    f->items = NULL;
+}
+
+static PyObject *
+memo_key(const void *node)
+{
+    return PyLong_FromVoidPtr((void *)node);
+}
+
+static PyObject *
+thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t *shape)
+{
+    Py_ssize_t nbytes = a->itemsize;
+    for (int d = 0; d < ndim; d++) {
+        nbytes *= shape[d];
+    }
+    PyObject *raw = PyByteArray_FromStringAndSize(data, nbytes);
+    if (raw == NULL || a->hdr.flags == FROST_ARRAY_FROM_BYTEARRAY) {
+        return raw;
+    }
+    PyObject *result = NULL;
+    if (a->hdr.flags == FROST_ARRAY_FROM_ARRAY) {
+        PyObject *mod = PyImport_ImportModule("array");
+        if (mod != NULL) {
+            result = PyObject_CallMethod(mod, "array", "sO", a->format, raw);
+            Py_DECREF(mod);
+        }
+        Py_DECREF(raw);
+        return result;
+    }
+    PyObject *shape_t = PyTuple_New(ndim);
+    for (int d = 0; shape_t && d < ndim; d++) {
+        PyTuple_SET_ITEM(shape_t, d, PyLong_FromSsize_t(shape[d]));
+    }
+    PyObject *mv = shape_t ? PyMemoryView_FromObject(raw) : NULL;
+    PyObject *typed = mv ? PyObject_CallMethod(mv, "cast", "sO", a->format, shape_t) : NULL;
+    if (typed == NULL && mv != NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();                 /* a format memoryview can't cast to: raw bytes */
+        typed = Py_NewRef(mv);
+    }
+    if (typed != NULL && a->hdr.flags == FROST_ARRAY_FROM_NUMPY) {
+        PyObject *modules = PySys_GetObject("modules");
+        PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+        if (numpy != NULL) {
+            /* numpy.array(copy) of the typed view: same dtype and shape, writable */
+            PyObject *arr = PyObject_CallMethod(numpy, "array", "O", typed);
+            Py_DECREF(typed);
+            typed = arr;
+        }
+    }
+    Py_XDECREF(shape_t);
+    Py_XDECREF(mv);
+    Py_DECREF(raw);
+    return typed;
+}
+
+static int
+is_dict_with_str_keys(PyObject *o)
+{
+    if (!PyDict_Check(o)) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(o, &pos, &k, &v)) {
+        if (!PyUnicode_Check(k)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Set every (name, value) of `state` on `obj` with object.__setattr__. */
+static int
+set_fields(PyObject *obj, PyObject *state)
+{
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(state, &pos, &k, &v)) {
+        if (PyObject_GenericSetAttr(obj, k, v) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+rebuild_record(const frost_record_t *r, PyObject *state)
+{
+    PyObject *cls = frost__record_class(r);
+    if (cls == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_ImportError) && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        if (!is_dict_with_str_keys(state)) {
+            return Py_NewRef(state);
+        }
+        PyObject *types = PyImport_ImportModule("types");
+        PyObject *ns_type = types ? PyObject_GetAttrString(types, "SimpleNamespace") : NULL;
+        PyObject *empty = ns_type ? PyTuple_New(0) : NULL;
+        PyObject *ns = empty ? PyObject_Call(ns_type, empty, state) : NULL;
+        Py_XDECREF(types);
+        Py_XDECREF(ns_type);
+        Py_XDECREF(empty);
+        return ns;
+    }
+    PyObject *result = NULL;
+    PyObject *from_shared = NULL;
+    if (PyObject_GetOptionalAttrString_compat(cls, "__from_shared__", &from_shared) < 0) {
+        goto done;
+    }
+    if (from_shared != NULL) {
+        result = PyObject_CallOneArg(from_shared, state);
+        Py_DECREF(from_shared);
+        goto done;
+    }
+    if (r->hdr.flags == FROST_RECORD_NAMEDTUPLE && PyDict_Check(state)) {
+        PyObject *empty = PyTuple_New(0);
+        result = empty ? PyObject_Call(cls, empty, state) : NULL;
+        Py_XDECREF(empty);
+        goto done;
+    }
+    result = PyObject_CallMethod(cls, "__new__", "O", cls);
+    if (result == NULL) {
+        goto done;
+    }
+    PyObject *setstate = NULL;
+    if (r->hdr.flags == FROST_RECORD_SHARED
+        && PyObject_GetOptionalAttrString_compat(result, "__setstate__", &setstate) < 0) {
+        Py_CLEAR(result);
+        goto done;
+    }
+    if (setstate != NULL) {
+        PyObject *rv = PyObject_CallOneArg(setstate, state);
+        Py_DECREF(setstate);
+        if (rv == NULL) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(rv);
+    }
+    else if (PyDict_Check(state)) {
+        if (set_fields(result, state) < 0) {
+            Py_CLEAR(result);
+        }
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "cannot thaw a %R: its state is not a dict; define "
+                     "__from_shared__(state) or __setstate__(state) on the class", cls);
+        Py_CLEAR(result);
+    }
+done:
+    Py_DECREF(cls);
+    return result;
+}
+
+static int
+push(thawer_t *tw, const frost_node_t *node, PyObject *result, Py_ssize_t len)
+{
+    if (tw->depth == tw->capacity) {
+        Py_ssize_t cap = tw->capacity ? tw->capacity * 2 : 64;
+        thaw_frame_t *frames = PyMem_Realloc(tw->frames, (size_t)cap * sizeof *frames);
+        if (frames == NULL) {
+            Py_XDECREF(result);
+            PyErr_NoMemory();
+            return -1;
+        }
+        tw->frames = frames;
+        tw->capacity = cap;
+    }
+    thaw_frame_t *f = &tw->frames[tw->depth++];
+    memset(f, 0, sizeof *f);
+    f->node = node;
+    f->result = result;
+    f->len = len;
+    f->step = 1;
+    if (node->kind == FROST_NODE_TUPLE || node->kind == FROST_NODE_RECORD) {
+        f->items = PyMem_Calloc((size_t)(len ? len : 1), sizeof(PyObject *));
+        if (f->items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Thaw `ref`: *out gets a new reference and 0 is returned, or a frame is
+ * pushed and 1 returned (the result arrives when the frame finishes), or -1.
+ */
+static int
+thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
+{
+    if (!frost_ref_is_node(ref)) {
+        *out = frost__load(tw->lease, ref);
+        return *out ? 0 : -1;
+    }
+    const frost_node_t *node = frost_ref_node(ref);
+    PyObject *key = memo_key(node);
+    if (key == NULL) {
+        return -1;
+    }
+    PyObject *hit = PyDict_GetItemWithError(tw->memo, key);
+    if (hit != NULL || PyErr_Occurred()) {
+        Py_DECREF(key);
+        if (hit == PENDING) {
+            PyErr_SetString(PyExc_ValueError, "cannot thaw a reference cycle through a tuple "
+                                              "or a record");
+            return -1;
+        }
+        *out = Py_XNewRef(hit);
+        return hit ? 0 : -1;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t len = 0;
+    switch (node->kind) {
+    case FROST_NODE_ARRAY: {
+        const frost_array_t *a = (const frost_array_t *)node;
+        *out = thaw_array(a->data, a, a->ndim, a->shape);
+        Py_DECREF(key);
+        return *out ? 0 : -1;
+    }
+    case FROST_NODE_DICT:
+        result = PyDict_New();
+        len = ((const frost_table_t *)node)->len;
+        break;
+    case FROST_NODE_SET: {
+        const frost_table_t *t = (const frost_table_t *)node;
+        result = (t->hdr.flags & FROST_SET_WAS_FROZENSET) ? NULL : PySet_New(NULL);
+        if (result == NULL && !(t->hdr.flags & FROST_SET_WAS_FROZENSET)) {
+            Py_DECREF(key);
+            return -1;
+        }
+        if (result == NULL) {   /* frozenset: items are plain, build it at once */
+            PyObject *items = PyList_New(t->len);
+            for (Py_ssize_t i = 0; items && i < t->len; i++) {
+                PyObject *k = frost__load(tw->lease, t->entries[i].key);
+                if (k == NULL) {
+                    Py_CLEAR(items);
+                    break;
+                }
+                PyList_SET_ITEM(items, i, k);
+            }
+            *out = items ? PyFrozenSet_New(items) : NULL;
+            Py_XDECREF(items);
+            int rc = *out && PyDict_SetItem(tw->memo, key, *out) < 0 ? -1 : 0;
+            Py_DECREF(key);
+            return *out ? rc : -1;
+        }
+        len = t->len;
+        break;
+    }
+    case FROST_NODE_LIST:
+        result = PyList_New(0);
+        len = ((const frost_seq_t *)node)->len;
+        break;
+    case FROST_NODE_TUPLE:
+        len = ((const frost_seq_t *)node)->len;
+        break;
+    case FROST_NODE_RECORD:
+        len = 1;
+        break;
+    default:
+        PyErr_SetString(PyExc_SystemError, "frost: unknown node kind");
+        Py_DECREF(key);
+        return -1;
+    }
+    if ((result == NULL && (node->kind == FROST_NODE_DICT || node->kind == FROST_NODE_LIST))
+        || PyDict_SetItem(tw->memo, key, result ? result : PENDING) < 0) {
+        Py_XDECREF(result);
+        Py_DECREF(key);
+        return -1;
+    }
+    Py_DECREF(key);
+    return push(tw, node, result, len) < 0 ? -1 : 1;
+}
+
+/* Hand a finished child to its parent frame. Steals `value`. */
+static int
+deliver(thaw_frame_t *f, PyObject *value)
+{
+    int rc = 0;
+    switch (f->node->kind) {
+    case FROST_NODE_DICT:
+        rc = PyDict_SetItem(f->result, f->pending_key, value);
+        Py_CLEAR(f->pending_key);
+        break;
+    case FROST_NODE_SET:
+        rc = PySet_Add(f->result, value);
+        break;
+    case FROST_NODE_LIST:
+        rc = PyList_Append(f->result, value);
+        break;
+    default:   /* tuple and record: kept until the frame finishes */
+        f->items[f->next - 1] = value;
+        return 0;
+    }
+    Py_DECREF(value);
+    return rc;
+}
+
+/* The next child of frame `f` as a reference; for dicts also sets the key. */
+static int
+next_child(thawer_t *tw, thaw_frame_t *f, frost_ref_t *ref)
+{
+    Py_ssize_t i = f->next++;
+    switch (f->node->kind) {
+    case FROST_NODE_DICT: {
+        const frost_entry_t *e = &((const frost_table_t *)f->node)->entries[i];
+        f->pending_key = frost__load(tw->lease, e->key);
+        *ref = e->value;
+        return f->pending_key ? 0 : -1;
+    }
+    case FROST_NODE_SET:
+        *ref = ((const frost_table_t *)f->node)->entries[i].key;
+        return 0;
+    case FROST_NODE_LIST:
+    case FROST_NODE_TUPLE: {
+        const frost_seq_t *s = (const frost_seq_t *)f->node;
+        Py_ssize_t at = f->start + i * f->step;
+        if (s->hdr.flags != FROST_SEQ_REFS) {
+            /* a packed item: deliver the number directly */
+            *ref = 0;
+            return 0;
+        }
+        *ref = s->items.refs[at];
+        return 0;
+    }
+    case FROST_NODE_RECORD:
+        *ref = ((const frost_record_t *)f->node)->state;
+        return 0;
+    }
+    return -1;
+}
+
+static PyObject *
+finish(thaw_frame_t *f)
+{
+    if (f->node->kind == FROST_NODE_TUPLE) {
+        PyObject *t = PyTuple_New(f->len);
+        for (Py_ssize_t i = 0; t && i < f->len; i++) {
+            PyTuple_SET_ITEM(t, i, f->items[i]);
+            f->items[i] = NULL;
+        }
+        return t;
+    }
+    if (f->node->kind == FROST_NODE_RECORD) {
+        return rebuild_record((const frost_record_t *)f->node, f->items[0]);
+    }
+    return Py_NewRef(f->result);
+}
+
+static PyObject *
+thaw_root(thawer_t *tw, frost_ref_t root, const FrostListView *slice)
+{
+    PyObject *result = NULL;
+    int rc;
+    if (slice != NULL) {
+        rc = push(tw, &slice->seq->hdr, PyList_New(0), slice->len);
+        if (rc == 0) {
+            tw->frames[0].start = slice->start;
+            tw->frames[0].step = slice->step;
+            rc = tw->frames[0].result ? 1 : -1;
+        }
+    }
+    else {
+        rc = thaw_ref(tw, root, &result);
+    }
+    while (rc >= 0 && tw->depth > 0) {
+        thaw_frame_t *f = &tw->frames[tw->depth - 1];
+        if (f->next < f->len) {
+            frost_ref_t ref;
+            if (next_child(tw, f, &ref) < 0) {
+                rc = -1;
+                break;
+            }
+            PyObject *value = NULL;
+            const frost_seq_t *s = (const frost_seq_t *)f->node;
+            if ((f->node->kind == FROST_NODE_LIST) && s->hdr.flags != FROST_SEQ_REFS) {
+                value = frost__seq_item(tw->lease, s, f->start + (f->next - 1) * f->step);
+                rc = value ? 0 : -1;
+            }
+            else {
+                rc = thaw_ref(tw, ref, &value);
+            }
+            if (rc == 0) {
+                rc = deliver(f, value);
+            }
+            continue;
+        }
+        PyObject *done = finish(f);
+        if (done == NULL) {
+            rc = -1;
+            break;
+        }
+        if (f->node->kind == FROST_NODE_TUPLE || f->node->kind == FROST_NODE_RECORD) {
+            PyObject *key = slice ? NULL : memo_key(f->node);
+            if (key != NULL) {   /* replace the PENDING marker */
+                rc = PyDict_SetItem(tw->memo, key, done);
+                Py_DECREF(key);
+            }
+        }
+        frame_clear(f);
+        tw->depth--;
+        if (tw->depth == 0) {
+            result = done;
+        }
+        else if (rc >= 0) {
+            rc = deliver(&tw->frames[tw->depth - 1], done);
+        }
+        else {
+            Py_DECREF(done);
+        }
+    }
+    while (tw->depth > 0) {
+        frame_clear(&tw->frames[--tw->depth]);
+    }
+    if (rc < 0) {
+        Py_CLEAR(result);
+    }
+    return result;
+}
+
+PyObject *
+frost__thaw(frost_state *st, PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    FrostLease *lease = NULL;
+    frost_ref_t root = 0;
+    const FrostListView *slice = NULL;
+    if (tp == st->store_type) {
+        lease = ((FrostStore *)obj)->lease;
+        if (lease == NULL) {
+            return frost__closed_error(st, "thaw()");
+        }
+        root = frost_store_root(lease->store);
+    }
+    else if (tp == st->dict_type || tp == st->set_type) {
+        lease = ((FrostDictView *)obj)->lease;
+        root = frost_ref_from_node(((FrostDictView *)obj)->table);
+    }
+    else if (tp == st->record_type) {
+        lease = ((FrostRecordView *)obj)->lease;
+        root = frost_ref_from_node(((FrostRecordView *)obj)->record);
+    }
+    else if (tp == st->list_type) {
+        slice = (const FrostListView *)obj;
+        lease = slice->lease;
+        if (slice->start == 0 && slice->step == 1 && slice->len == slice->seq->len) {
+            root = frost_ref_from_node(slice->seq);   /* the whole list: memoized like any node */
+            slice = NULL;
+        }
+    }
+    else if (tp == st->array_type) {
+        const FrostArrayView *v = (const FrostArrayView *)obj;
+        return thaw_array(v->data, v->array, v->ndim, v->shape);
+    }
+    else if (tp == &PyTuple_Type) {
+        /* a tuple read from a tuple node: thaw its items */
+        Py_ssize_t n = PyTuple_GET_SIZE(obj);
+        if (Py_EnterRecursiveCall(" in frost.thaw")) {
+            return NULL;
+        }
+        PyObject *t = PyTuple_New(n);
+        for (Py_ssize_t i = 0; t && i < n; i++) {
+            PyObject *item = frost__thaw(st, PyTuple_GET_ITEM(obj, i));
+            if (item == NULL) {
+                Py_CLEAR(t);
+                break;
+            }
+            PyTuple_SET_ITEM(t, i, item);
+        }
+        Py_LeaveRecursiveCall();
+        return t;
+    }
+    else if (obj == Py_None || obj == Py_True || obj == Py_False || obj == Py_Ellipsis
+             || tp == &PyLong_Type || tp == &PyFloat_Type || tp == &PyComplex_Type
+             || tp == &PyUnicode_Type || tp == &PyBytes_Type) {
+        return Py_NewRef(obj);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "thaw() expects a frost view, Store or frozen value, "
+                     "not '%.200s'", tp->tp_name);
+        return NULL;
+    }
+    thawer_t tw = {.lease = lease, .memo = PyDict_New()};
+    if (tw.memo == NULL) {
+        return NULL;
+    }
+    PyObject *result = thaw_root(&tw, root, slice);
+    PyMem_Free(tw.frames);
+    Py_DECREF(tw.memo);
+    return result;
+}

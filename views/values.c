@@ -1,0 +1,213 @@
+/*
+ * values.c -- turning arena references into Python values, per lifetime,
+ * and the pieces every view type shares (dealloc, GC, read-only errors).
+ *
+ * The rule that keeps scoped stores safe to free: in a scoped store no raw
+ * arena object ever reaches code we do not control. Plain values are copied
+ * out; comparisons that could run user code (a query of a user type, a tuple
+ * holding one) get a local copy of the arena side first.
+ */
+#include "views.h"
+
+static int
+is_process(FrostLease *lease)
+{
+    return lease->process;
+}
+
+PyObject *
+frost__copy_plain(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        PyObject *s = PyUnicode_FromKindAndData(PyUnicode_KIND(o), PyUnicode_DATA(o),
+                                                PyUnicode_GET_LENGTH(o));
+        if (s != NULL && !_Py_IsImmortal(s)) {
+            ((PyASCIIObject *)s)->hash = ((PyASCIIObject *)o)->hash;   /* a fresh local str */
+        }
+        return s;
+    }
+    if (tp == &PyLong_Type) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (!overflow) {
+            return PyLong_FromLongLong(v);
+        }
+        return _PyLong_Copy((PyLongObject *)o);
+    }
+    if (tp == &PyFloat_Type) {
+        return PyFloat_FromDouble(PyFloat_AS_DOUBLE(o));
+    }
+    if (tp == &PyComplex_Type) {
+        return PyComplex_FromCComplex(((PyComplexObject *)o)->cval);
+    }
+    if (tp == &PyBytes_Type) {
+        return PyBytes_FromStringAndSize(PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o));
+    }
+    if (tp == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        if (n == 0) {
+            return Py_NewRef(o);
+        }
+        if (Py_EnterRecursiveCall(" while copying a frozen tuple")) {
+            return NULL;
+        }
+        PyObject *t = PyTuple_New(n);
+        for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
+            PyObject *item = frost__copy_plain(PyTuple_GET_ITEM(o, i));
+            if (item == NULL) {
+                Py_CLEAR(t);
+                break;
+            }
+            PyTuple_SET_ITEM(t, i, item);
+        }
+        Py_LeaveRecursiveCall();
+        return t;
+    }
+    /* None, True, False, Ellipsis: CPython's static singletons */
+    return Py_NewRef(o);
+}
+
+PyObject *
+frost__new_view(FrostLease *lease, const frost_node_t *node)
+{
+    frost_state *st = lease->st;
+    PyTypeObject *tp;
+    switch (node->kind) {
+    case FROST_NODE_LIST: {
+        const frost_seq_t *s = (const frost_seq_t *)node;
+        return frost__list_view_new(lease, s, 0, 1, s->len);
+    }
+    case FROST_NODE_ARRAY: {
+        const frost_array_t *a = (const frost_array_t *)node;
+        return frost__array_view_new(lease, a, a->data, a->ndim, a->shape, a->strides);
+    }
+    case FROST_NODE_TUPLE: {
+        const frost_seq_t *s = (const frost_seq_t *)node;
+        if (Py_EnterRecursiveCall(" while reading a frozen tuple")) {
+            return NULL;
+        }
+        PyObject *t = PyTuple_New(s->len);
+        for (Py_ssize_t i = 0; t != NULL && i < s->len; i++) {
+            PyObject *item = frost__load(lease, s->items.refs[i]);
+            if (item == NULL) {
+                Py_CLEAR(t);
+                break;
+            }
+            PyTuple_SET_ITEM(t, i, item);
+        }
+        Py_LeaveRecursiveCall();
+        return t;
+    }
+    case FROST_NODE_DICT:
+        tp = st->dict_type;
+        break;
+    case FROST_NODE_SET:
+        tp = st->set_type;
+        break;
+    case FROST_NODE_RECORD:
+        tp = st->record_type;
+        break;
+    default:
+        PyErr_Format(PyExc_SystemError, "frost: unknown node kind %u", node->kind);
+        return NULL;
+    }
+    FrostView *v = PyObject_New(FrostView, tp);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->lease = (FrostLease *)Py_NewRef(lease);
+    if (node->kind == FROST_NODE_RECORD) {
+        ((FrostRecordView *)v)->record = (const frost_record_t *)node;
+    }
+    else {
+        ((FrostDictView *)v)->table = (const frost_table_t *)node;
+    }
+    return (PyObject *)v;
+}
+
+PyObject *
+frost__load(FrostLease *lease, frost_ref_t ref)
+{
+    if (frost_ref_is_node(ref)) {
+        return frost__new_view(lease, frost_ref_node(ref));
+    }
+    PyObject *o = frost_ref_object(ref);
+    if (is_process(lease)) {
+        return Py_NewRef(o);   /* immortal: no write */
+    }
+    return frost__copy_plain(o);
+}
+
+int
+frost__compare_key(PyObject *arena_key, PyObject *key, void *ctx)
+{
+    FrostLease *lease = ctx;
+    if (is_process(lease)) {
+        return PyObject_RichCompareBool(arena_key, key, Py_EQ);
+    }
+    PyObject *copy = frost__copy_plain(arena_key);
+    if (copy == NULL) {
+        return -1;
+    }
+    int eq = PyObject_RichCompareBool(copy, key, Py_EQ);
+    Py_DECREF(copy);
+    return eq;
+}
+
+int
+frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other)
+{
+    if (!frost_ref_is_node(ref)) {
+        PyObject *o = frost_ref_object(ref);
+        int eq = frost__fast_equal(o, other);
+        if (eq >= 0) {
+            return eq;
+        }
+        return frost__compare_key(o, other, lease);
+    }
+    PyObject *item = frost__load(lease, ref);
+    if (item == NULL) {
+        return -1;
+    }
+    int eq = PyObject_RichCompareBool(item, other, Py_EQ);
+    Py_DECREF(item);
+    return eq;
+}
+
+Py_hash_t
+frost__hash_for_lookup(PyObject *key)
+{
+    if (Py_TYPE(key) == &PyUnicode_Type) {
+        Py_hash_t h = ((PyASCIIObject *)key)->hash;
+        if (h != -1) {
+            return h;
+        }
+    }
+    return PyObject_Hash(key);
+}
+
+PyObject *
+frost__readonly_error(PyObject *self)
+{
+    PyErr_Format(PyExc_TypeError, "'%.200s' object is read-only", Py_TYPE(self)->tp_name);
+    return NULL;
+}
+
+int
+frost__readonly_ass(PyObject *self, PyObject *Py_UNUSED(key), PyObject *Py_UNUSED(value))
+{
+    frost__readonly_error(self);
+    return -1;
+}
+
+/* Views are not GC containers: they refer only to their Lease, which refers
+ * to no Python object, so they can never be part of a cycle. */
+void
+frost__view_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(((FrostView *)self)->lease);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}

@@ -1,0 +1,266 @@
+/*
+ * view_array.c -- frost.Array: a typed, C-contiguous buffer in the arena
+ * (from bytearray, array.array, memoryview, numpy, any buffer exporter).
+ *
+ * The buffer protocol hands out the arena memory itself, read-only, so
+ * memoryview(a) and numpy.asarray(a) copy nothing. Indexing a multi-
+ * dimensional Array gives a sub-Array view; items are unpacked by a
+ * memoryview, which knows every struct format.
+ */
+#include "views.h"
+
+#define AV(o) ((FrostArrayView *)(o))
+
+PyObject *
+frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *data, int ndim,
+                      const Py_ssize_t *shape, const Py_ssize_t *strides)
+{
+    FrostArrayView *v = PyObject_New(FrostArrayView, lease->st->array_type);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->lease = (FrostLease *)Py_NewRef(lease);
+    v->array = a;
+    v->data = data;
+    v->ndim = ndim;
+    v->shape = shape;
+    v->strides = strides;
+    return (PyObject *)v;
+}
+
+static Py_ssize_t
+array_nbytes(FrostArrayView *v)
+{
+    Py_ssize_t n = v->array->itemsize;
+    for (int d = 0; d < v->ndim; d++) {
+        n *= v->shape[d];
+    }
+    return n;
+}
+
+static int
+array_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    FrostArrayView *v = AV(self);
+    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+        PyErr_SetString(PyExc_BufferError, "frost.Array buffers are read-only");
+        view->obj = NULL;
+        return -1;
+    }
+    view->buf = (void *)v->data;
+    view->obj = Py_NewRef(self);
+    view->len = array_nbytes(v);
+    view->readonly = 1;
+    view->itemsize = v->array->itemsize;
+    view->format = (flags & PyBUF_FORMAT) ? (char *)v->array->format : NULL;
+    view->ndim = v->ndim;
+    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? (Py_ssize_t *)v->shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? (Py_ssize_t *)v->strides : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    if (view->shape == NULL && v->ndim > 1 && (flags & PyBUF_ND) != PyBUF_ND) {
+        view->ndim = 1;   /* a flat byte view of C-contiguous memory is still correct */
+    }
+    return 0;
+}
+
+static PyObject *
+as_memoryview(PyObject *self)
+{
+    return PyMemoryView_FromObject(self);
+}
+
+static Py_ssize_t
+array_length(PyObject *self)
+{
+    if (AV(self)->ndim == 0) {
+        PyErr_SetString(PyExc_TypeError, "len() of a 0-dimensional frost.Array");
+        return -1;
+    }
+    return AV(self)->shape[0];
+}
+
+static PyObject *
+array_subscript(PyObject *self, PyObject *key)
+{
+    FrostArrayView *v = AV(self);
+    if (PyIndex_Check(key) && v->ndim > 1) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (i < 0) {
+            i += v->shape[0];
+        }
+        if (i < 0 || i >= v->shape[0]) {
+            PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
+            return NULL;
+        }
+        return frost__array_view_new(v->lease, v->array, v->data + i * v->strides[0], v->ndim - 1,
+                                     v->shape + 1, v->strides + 1);
+    }
+    if (!PyIndex_Check(key) && !PyTuple_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers or tuples of "
+                     "integers, not %.200s", Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    PyObject *mv = as_memoryview(self);
+    if (mv == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_GetItem(mv, key);
+    PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+    Py_XDECREF(rel);
+    Py_DECREF(mv);
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
+        PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
+    }
+    return r;
+}
+
+static PyObject *
+array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *mv = as_memoryview(self);
+    if (mv == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethod(mv, "tolist", NULL);
+    Py_DECREF(mv);
+    return r;
+}
+
+static PyObject *
+array_richcompare(PyObject *self, PyObject *other, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !PyObject_CheckBuffer(other)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *mine = as_memoryview(self);
+    PyObject *theirs = mine ? PyMemoryView_FromObject(other) : NULL;
+    PyObject *r = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    Py_XDECREF(mine);
+    Py_XDECREF(theirs);
+    return r;
+}
+
+static PyObject *
+array_shape(PyObject *self, void *Py_UNUSED(closure))
+{
+    FrostArrayView *v = AV(self);
+    PyObject *t = PyTuple_New(v->ndim);
+    for (int d = 0; t != NULL && d < v->ndim; d++) {
+        PyObject *n = PyLong_FromSsize_t(v->shape[d]);
+        if (n == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, d, n);
+    }
+    return t;
+}
+
+static PyObject *
+array_strides(PyObject *self, void *Py_UNUSED(closure))
+{
+    FrostArrayView *v = AV(self);
+    PyObject *t = PyTuple_New(v->ndim);
+    for (int d = 0; t != NULL && d < v->ndim; d++) {
+        PyObject *n = PyLong_FromSsize_t(v->strides[d]);
+        if (n == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, d, n);
+    }
+    return t;
+}
+
+static PyObject *
+array_format(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyUnicode_FromString(AV(self)->array->format);
+}
+
+static PyObject *
+array_itemsize(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(AV(self)->array->itemsize);
+}
+
+static PyObject *
+array_ndim(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLong(AV(self)->ndim);
+}
+
+static PyObject *
+array_get_nbytes(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(array_nbytes(AV(self)));
+}
+
+static PyObject *
+array_repr(PyObject *self)
+{
+    FrostArrayView *v = AV(self);
+    PyObject *shape = array_shape(self, NULL);
+    if (shape == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyUnicode_FromFormat("frost.Array(format='%s', shape=%R, nbytes=%zd)",
+                                       v->array->format, shape, array_nbytes(v));
+    Py_DECREF(shape);
+    return r;
+}
+
+static PyObject *
+array_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostArrayView *v = AV(self);
+    if (v->data == v->array->data && v->ndim == v->array->ndim) {
+        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->array), NULL);
+    }
+    PyErr_SetString(PyExc_TypeError, "a sub-array of a frost.Array cannot be pickled; "
+                                     "pickle the whole Array and index it again");
+    return NULL;
+}
+
+static PyGetSetDef array_getset[] = {
+    {"format", array_format, NULL, "The struct-module format of one item.", NULL},
+    {"itemsize", array_itemsize, NULL, "Bytes per item.", NULL},
+    {"shape", array_shape, NULL, "The extent of each dimension.", NULL},
+    {"strides", array_strides, NULL, "Bytes between items along each dimension.", NULL},
+    {"ndim", array_ndim, NULL, "The number of dimensions.", NULL},
+    {"nbytes", array_get_nbytes, NULL, "The size of the data in bytes.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef array_methods[] = {
+    {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists of Python values."},
+    {"__reduce__", array_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot array_slots[] = {
+    {Py_tp_doc, "Array: a read-only typed buffer in a frost arena.\n\n"
+                "memoryview(a) and numpy.asarray(a) read the arena without copying."},
+    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_repr, array_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_richcompare, array_richcompare},
+    {Py_tp_methods, array_methods},
+    {Py_tp_getset, array_getset},
+    {Py_mp_length, array_length},
+    {Py_mp_subscript, array_subscript},
+    {Py_mp_ass_subscript, frost__readonly_ass},
+    {Py_bf_getbuffer, array_getbuffer},
+    {0, NULL},
+};
+
+PyType_Spec FrostArray_spec = {
+    .name = "frost.Array",
+    .basicsize = sizeof(FrostArrayView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = array_slots,
+};

@@ -1,0 +1,238 @@
+/*
+ * view_dict.c -- frost.FrozenDict: a read-only Mapping over a dict node.
+ *
+ * Lookups hash the query (cached for str), probe the node's index and
+ * compare without user code when both sides are plain builtins
+ * (frost__fast_equal); only other comparisons go through
+ * frost__compare_key, which never shows user code a scoped arena object.
+ */
+#include "views.h"
+
+#define DV(o) ((FrostDictView *)(o))
+
+static Py_ssize_t
+dict_length(PyObject *self)
+{
+    return DV(self)->table->len;
+}
+
+/* entry index of `key`, -1 absent, -2 error */
+static Py_ssize_t
+dict_find(PyObject *self, PyObject *key)
+{
+    Py_hash_t h = frost__hash_for_lookup(key);
+    if (h == -1) {
+        return -2;
+    }
+    return frost__table_lookup(DV(self)->table, key, h, frost__compare_key, DV(self)->lease);
+}
+
+static PyObject *
+dict_subscript(PyObject *self, PyObject *key)
+{
+    Py_ssize_t ix = dict_find(self, key);
+    if (ix >= 0) {
+        return frost__load(DV(self)->lease, DV(self)->table->entries[ix].value);
+    }
+    if (ix == -1) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return NULL;
+}
+
+static int
+dict_contains(PyObject *self, PyObject *key)
+{
+    Py_ssize_t ix = dict_find(self, key);
+    return ix >= 0 ? 1 : (ix == -1 ? 0 : -1);
+}
+
+static PyObject *
+dict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (frost__check_nargs("get", nargs, 1, 2) < 0) {
+        return NULL;
+    }
+    Py_ssize_t ix = dict_find(self, args[0]);
+    if (ix >= 0) {
+        return frost__load(DV(self)->lease, DV(self)->table->entries[ix].value);
+    }
+    if (ix == -2) {
+        return NULL;
+    }
+    return Py_NewRef(nargs > 1 ? args[1] : Py_None);
+}
+
+static PyObject *
+abc_view(PyObject *self, PyObject *cls)
+{
+    return PyObject_CallOneArg(cls, self);
+}
+
+static PyObject *
+dict_keys(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return abc_view(self, DV(self)->lease->st->keys_view);
+}
+
+static PyObject *
+dict_values(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return abc_view(self, DV(self)->lease->st->values_view);
+}
+
+static PyObject *
+dict_items(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return abc_view(self, DV(self)->lease->st->items_view);
+}
+
+static PyObject *
+dict_iter(PyObject *self)
+{
+    return frost__table_iter_new(DV(self)->lease, DV(self)->table, FROST_ITER_KEYS);
+}
+
+/* self == other for any Mapping `other`: same length, same items. */
+static int
+dict_equal(PyObject *self, PyObject *other)
+{
+    const frost_table_t *t = DV(self)->table;
+    FrostLease *lease = DV(self)->lease;
+    Py_ssize_t n = PyObject_Length(other);
+    if (n < 0) {
+        return -1;
+    }
+    if (n != t->len) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < t->len; i++) {
+        PyObject *key = frost__load(lease, t->entries[i].key);
+        if (key == NULL) {
+            return -1;
+        }
+        PyObject *theirs = PyObject_GetItem(other, key);
+        Py_DECREF(key);
+        if (theirs == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+                PyErr_Clear();
+                return 0;
+            }
+            return -1;
+        }
+        int eq = frost__item_equal(lease, t->entries[i].value, theirs);
+        Py_DECREF(theirs);
+        if (eq <= 0) {
+            return eq;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+dict_richcompare(PyObject *self, PyObject *other, int op)
+{
+    if (op != Py_EQ && op != Py_NE) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int is_mapping = PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self);
+    if (!is_mapping) {
+        is_mapping = PyObject_IsInstance(other, DV(self)->lease->st->mapping_abc);
+        if (is_mapping < 0) {
+            return NULL;
+        }
+    }
+    if (!is_mapping) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int eq = dict_equal(self, other);
+    if (eq < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+}
+
+static PyObject *
+dict_repr(PyObject *self)
+{
+    const frost_table_t *t = DV(self)->table;
+    int rc = Py_ReprEnter(self);
+    if (rc != 0) {
+        return rc > 0 ? PyUnicode_FromString("FrozenDict({...})") : NULL;
+    }
+    PyObject *parts = PyList_New(0);
+    Py_ssize_t shown = t->len < FROST_REPR_MAX_ITEMS ? t->len : FROST_REPR_MAX_ITEMS;
+    for (Py_ssize_t i = 0; parts && i < shown; i++) {
+        PyObject *k = frost__load(DV(self)->lease, t->entries[i].key);
+        PyObject *v = k ? frost__load(DV(self)->lease, t->entries[i].value) : NULL;
+        PyObject *s = v ? PyUnicode_FromFormat("%R: %R", k, v) : NULL;
+        if (s == NULL || PyList_Append(parts, s) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        Py_XDECREF(s);
+    }
+    PyObject *result = NULL;
+    if (parts != NULL) {
+        if (t->len > shown) {
+            PyObject *more = PyUnicode_FromFormat("... (%zd more)", t->len - shown);
+            if (more == NULL || PyList_Append(parts, more) < 0) {
+                Py_CLEAR(parts);
+            }
+            Py_XDECREF(more);
+        }
+    }
+    if (parts != NULL) {
+        PyObject *sep = PyUnicode_FromString(", ");
+        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+        if (body != NULL) {
+            result = PyUnicode_FromFormat("FrozenDict({%U})", body);
+        }
+        Py_XDECREF(sep);
+        Py_XDECREF(body);
+        Py_DECREF(parts);
+    }
+    Py_ReprLeave(self);
+    return result;
+}
+
+static PyObject *
+dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return frost__reduce_ref((FrostView *)self, frost_ref_from_node(DV(self)->table), NULL);
+}
+
+static PyMethodDef dict_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))dict_get, METH_FASTCALL,
+     "get(key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
+    {"keys", dict_keys, METH_NOARGS, "A set-like view of the keys."},
+    {"values", dict_values, METH_NOARGS, "A view of the values."},
+    {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},
+    {"__reduce__", dict_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot dict_slots[] = {
+    {Py_tp_doc, "FrozenDict: a read-only mapping over a frozen dict.\n\n"
+                "Made by frost.freeze(); reads the arena in place."},
+    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_repr, dict_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_iter, dict_iter},
+    {Py_tp_richcompare, dict_richcompare},
+    {Py_tp_methods, dict_methods},
+    {Py_mp_length, dict_length},
+    {Py_mp_subscript, dict_subscript},
+    {Py_mp_ass_subscript, frost__readonly_ass},
+    {Py_sq_contains, dict_contains},
+    {0, NULL},
+};
+
+PyType_Spec FrostDict_spec = {
+    .name = "frost.FrozenDict",
+    .basicsize = sizeof(FrostDictView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_MAPPING,
+    .slots = dict_slots,
+};

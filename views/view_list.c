@@ -1,0 +1,376 @@
+/*
+ * view_list.c -- frost.FrozenList: a read-only Sequence over a list node, or
+ * over a slice of one (start, step, len), so slicing never copies.
+ *
+ * Packed nodes (all int64 or all float64) export the buffer protocol: the
+ * exporter's memory is the arena itself, read-only.
+ */
+#include "views.h"
+
+#define LV(o) ((FrostListView *)(o))
+
+PyObject *
+frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start, Py_ssize_t step,
+                     Py_ssize_t len)
+{
+    FrostListView *v = PyObject_New(FrostListView, lease->st->list_type);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->lease = (FrostLease *)Py_NewRef(lease);
+    v->seq = seq;
+    v->start = start;
+    v->step = step;
+    v->len = len;
+    v->shape[0] = len;
+    v->strides[0] = step * 8;
+    return (PyObject *)v;
+}
+
+/* item i of this view, 0 <= i < len */
+static PyObject *
+list_item_at(PyObject *self, Py_ssize_t i)
+{
+    FrostListView *v = LV(self);
+    return frost__seq_item(v->lease, v->seq, v->start + i * v->step);
+}
+
+static int
+list_item_equal(PyObject *self, Py_ssize_t i, PyObject *other)
+{
+    FrostListView *v = LV(self);
+    Py_ssize_t at = v->start + i * v->step;
+    if (v->seq->hdr.flags == FROST_SEQ_REFS) {
+        return frost__item_equal(v->lease, v->seq->items.refs[at], other);
+    }
+    PyObject *item = list_item_at(self, i);
+    if (item == NULL) {
+        return -1;
+    }
+    int eq = PyObject_RichCompareBool(item, other, Py_EQ);
+    Py_DECREF(item);
+    return eq;
+}
+
+static Py_ssize_t
+list_length(PyObject *self)
+{
+    return LV(self)->len;
+}
+
+static PyObject *
+list_sq_item(PyObject *self, Py_ssize_t i)
+{
+    if (i < 0 || i >= LV(self)->len) {
+        PyErr_SetString(PyExc_IndexError, "FrozenList index out of range");
+        return NULL;
+    }
+    return list_item_at(self, i);
+}
+
+static PyObject *
+list_subscript(PyObject *self, PyObject *key)
+{
+    FrostListView *v = LV(self);
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (i < 0) {
+            i += v->len;
+        }
+        return list_sq_item(self, i);
+    }
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0) {
+            return NULL;
+        }
+        Py_ssize_t n = PySlice_AdjustIndices(v->len, &start, &stop, step);
+        return frost__list_view_new(v->lease, v->seq, v->start + start * v->step, v->step * step, n);
+    }
+    PyErr_Format(PyExc_TypeError, "FrozenList indices must be integers or slices, not %.200s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+}
+
+static int
+list_contains(PyObject *self, PyObject *x)
+{
+    for (Py_ssize_t i = 0; i < LV(self)->len; i++) {
+        int eq = list_item_equal(self, i, x);
+        if (eq != 0) {
+            return eq;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+list_iter(PyObject *self)
+{
+    FrostListView *v = LV(self);
+    return frost__seq_iter_new(v->lease, v->seq, v->start, v->step, v->len);
+}
+
+static PyObject *
+list_reversed(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostListView *v = LV(self);
+    return frost__seq_iter_new(v->lease, v->seq, v->start + (v->len - 1) * v->step, -v->step, v->len);
+}
+
+/* Clamp an index argument like list.index does. */
+static int
+clamp_index(PyObject *arg, Py_ssize_t len, Py_ssize_t *out)
+{
+    Py_ssize_t i = PyNumber_AsSsize_t(arg, NULL);   /* saturates */
+    if (i == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (i < 0) {
+        i += len;
+        if (i < 0) {
+            i = 0;
+        }
+    }
+    *out = i > len ? len : i;
+    return 0;
+}
+
+static PyObject *
+list_index(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (frost__check_nargs("index", nargs, 1, 3) < 0) {
+        return NULL;
+    }
+    Py_ssize_t start = 0, stop = LV(self)->len;
+    if (nargs > 1 && clamp_index(args[1], LV(self)->len, &start) < 0) {
+        return NULL;
+    }
+    if (nargs > 2 && clamp_index(args[2], LV(self)->len, &stop) < 0) {
+        return NULL;
+    }
+    for (Py_ssize_t i = start; i < stop; i++) {
+        int eq = list_item_equal(self, i, args[0]);
+        if (eq < 0) {
+            return NULL;
+        }
+        if (eq) {
+            return PyLong_FromSsize_t(i);
+        }
+    }
+    PyErr_SetString(PyExc_ValueError, "FrozenList.index(x): x not in list");
+    return NULL;
+}
+
+static PyObject *
+list_count(PyObject *self, PyObject *x)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < LV(self)->len; i++) {
+        int eq = list_item_equal(self, i, x);
+        if (eq < 0) {
+            return NULL;
+        }
+        count += eq;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+/* item i of a list or FrozenList `seq` (new reference) */
+static PyObject *
+other_item(PyObject *seq, Py_ssize_t i)
+{
+    if (PyList_Check(seq)) {
+        return Py_NewRef(PyList_GET_ITEM(seq, i));
+    }
+    return list_item_at(seq, i);
+}
+
+static PyObject *
+list_richcompare(PyObject *self, PyObject *other, int op)
+{
+    int other_is_view = Py_TYPE(other) == Py_TYPE(self);
+    if (!PyList_Check(other) && !other_is_view) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    Py_ssize_t n1 = LV(self)->len;
+    Py_ssize_t n2 = other_is_view ? LV(other)->len : PyList_GET_SIZE(other);
+    if ((op == Py_EQ || op == Py_NE) && n1 != n2) {
+        return PyBool_FromLong(op == Py_NE);
+    }
+    if (Py_EnterRecursiveCall(" in FrozenList comparison")) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t i = 0;
+    for (; i < n1 && i < n2; i++) {
+        /* the list may shrink under user __eq__: re-check its size */
+        if (!other_is_view && i >= PyList_GET_SIZE(other)) {
+            break;
+        }
+        PyObject *b = other_item(other, i);
+        int eq = b ? list_item_equal(self, i, b) : -1;
+        if (eq == 0) {
+            PyObject *a = list_item_at(self, i);
+            if (a != NULL) {
+                result = (op == Py_EQ) ? Py_NewRef(Py_False)
+                         : (op == Py_NE) ? Py_NewRef(Py_True)
+                                         : PyObject_RichCompare(a, b, op);
+                Py_DECREF(a);
+            }
+            Py_DECREF(b);
+            goto done;
+        }
+        Py_XDECREF(b);
+        if (eq < 0) {
+            goto done;
+        }
+    }
+    n2 = other_is_view ? n2 : PyList_GET_SIZE(other);
+    {
+        int c;
+        switch (op) {
+        case Py_LT: c = n1 < n2; break;
+        case Py_LE: c = n1 <= n2; break;
+        case Py_EQ: c = n1 == n2; break;
+        case Py_NE: c = n1 != n2; break;
+        case Py_GT: c = n1 > n2; break;
+        default: c = n1 >= n2; break;
+        }
+        result = PyBool_FromLong(c);
+    }
+done:
+    Py_LeaveRecursiveCall();
+    return result;
+}
+
+static PyObject *
+list_repr(PyObject *self)
+{
+    FrostListView *v = LV(self);
+    int rc = Py_ReprEnter(self);
+    if (rc != 0) {
+        return rc > 0 ? PyUnicode_FromString("FrozenList([...])") : NULL;
+    }
+    Py_ssize_t shown = v->len < FROST_REPR_MAX_ITEMS ? v->len : FROST_REPR_MAX_ITEMS;
+    PyObject *parts = PyList_New(0);
+    for (Py_ssize_t i = 0; parts && i < shown; i++) {
+        PyObject *item = list_item_at(self, i);
+        PyObject *s = item ? PyObject_Repr(item) : NULL;
+        if (s == NULL || PyList_Append(parts, s) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(item);
+        Py_XDECREF(s);
+    }
+    PyObject *result = NULL;
+    if (parts != NULL && v->len > shown) {
+        PyObject *more = PyUnicode_FromFormat("... (%zd more)", v->len - shown);
+        if (more == NULL || PyList_Append(parts, more) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(more);
+    }
+    if (parts != NULL) {
+        PyObject *sep = PyUnicode_FromString(", ");
+        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+        if (body != NULL) {
+            result = PyUnicode_FromFormat("FrozenList([%U])", body);
+        }
+        Py_XDECREF(sep);
+        Py_XDECREF(body);
+        Py_DECREF(parts);
+    }
+    Py_ReprLeave(self);
+    return result;
+}
+
+static int
+list_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    FrostListView *v = LV(self);
+    uint32_t packing = v->seq->hdr.flags;
+    if (packing == FROST_SEQ_REFS) {
+        PyErr_SetString(PyExc_TypeError, "this FrozenList has no buffer: only lists whose items "
+                                         "are all int (int64) or all float are stored packed");
+        view->obj = NULL;
+        return -1;
+    }
+    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+        PyErr_SetString(PyExc_BufferError, "FrozenList buffers are read-only");
+        view->obj = NULL;
+        return -1;
+    }
+    if (v->step != 1 && (flags & PyBUF_STRIDES) != PyBUF_STRIDES) {
+        PyErr_SetString(PyExc_BufferError, "a stepped FrozenList slice needs a strided buffer");
+        view->obj = NULL;
+        return -1;
+    }
+    view->buf = (void *)&v->seq->items.i64[v->len ? v->start : 0];
+    view->obj = Py_NewRef(self);
+    view->len = v->len * 8;
+    view->readonly = 1;
+    view->itemsize = 8;
+    view->format = (flags & PyBUF_FORMAT) ? (packing == FROST_SEQ_INT64 ? "q" : "d") : NULL;
+    view->ndim = 1;
+    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? v->shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? v->strides : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    return 0;
+}
+
+static PyObject *
+list_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostListView *v = LV(self);
+    if (v->start == 0 && v->step == 1 && v->len == v->seq->len) {
+        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->seq), NULL);
+    }
+    PyObject *slice = Py_BuildValue("(nnn)", v->start, v->step, v->len);
+    if (slice == NULL) {
+        return NULL;
+    }
+    PyObject *r = frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->seq), slice);
+    Py_DECREF(slice);
+    return r;
+}
+
+static PyMethodDef list_methods[] = {
+    {"index", (PyCFunction)(void (*)(void))list_index, METH_FASTCALL,
+     "index(value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value; ValueError if absent."},
+    {"count", list_count, METH_O, "Number of occurrences of value."},
+    {"__reversed__", list_reversed, METH_NOARGS, "A reverse iterator."},
+    {"__reduce__", list_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot list_slots[] = {
+    {Py_tp_doc, "FrozenList: a read-only sequence over a frozen list.\n\n"
+                "Slicing gives a FrozenList view; packed int/float lists export a buffer."},
+    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_repr, list_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_iter, list_iter},
+    {Py_tp_richcompare, list_richcompare},
+    {Py_tp_methods, list_methods},
+    {Py_sq_length, list_length},
+    {Py_sq_item, list_sq_item},
+    {Py_sq_contains, list_contains},
+    {Py_mp_length, list_length},
+    {Py_mp_subscript, list_subscript},
+    {Py_mp_ass_subscript, frost__readonly_ass},
+    {Py_bf_getbuffer, list_getbuffer},
+    {0, NULL},
+};
+
+PyType_Spec FrostList_spec = {
+    .name = "frost.FrozenList",
+    .basicsize = sizeof(FrostListView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_SEQUENCE,
+    .slots = list_slots,
+};

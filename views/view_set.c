@@ -1,0 +1,222 @@
+/*
+ * view_set.c -- frost.FrozenSet: a read-only Set over a set node.
+ *
+ * Membership probes the node; set algebra and ordering comparisons work on
+ * a local frozenset of the items (they build a new set anyway).
+ */
+#include "views.h"
+
+#define SV(o) ((FrostSetView *)(o))
+
+static Py_ssize_t
+set_length(PyObject *self)
+{
+    return SV(self)->table->len;
+}
+
+static int
+set_contains(PyObject *self, PyObject *key)
+{
+    Py_hash_t h = frost__hash_for_lookup(key);
+    if (h == -1) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {   /* unhashable: not a member, like set */
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+    Py_ssize_t ix = frost__table_lookup(SV(self)->table, key, h, frost__compare_key, SV(self)->lease);
+    return ix >= 0 ? 1 : (ix == -1 ? 0 : -1);
+}
+
+static PyObject *
+set_iter(PyObject *self)
+{
+    return frost__table_iter_new(SV(self)->lease, SV(self)->table, FROST_ITER_KEYS);
+}
+
+/* a local frozenset of the items of `o` if it is a FrozenSet, else o itself */
+static PyObject *
+as_frozenset(PyObject *o, PyTypeObject *view_type)
+{
+    if (Py_TYPE(o) == view_type) {
+        return PyFrozenSet_New(o);
+    }
+    return Py_NewRef(o);
+}
+
+static int
+is_setlike(PyObject *o, PyTypeObject *view_type)
+{
+    return PyAnySet_Check(o) || Py_TYPE(o) == view_type;
+}
+
+static PyObject *set_and(PyObject *a, PyObject *b);
+
+/* The FrozenSet type of this interpreter: whichever operand has our slots. */
+static PyTypeObject *
+view_type_of(PyObject *a, PyObject *b)
+{
+    PyNumberMethods *nb = Py_TYPE(a)->tp_as_number;
+    return (nb != NULL && nb->nb_and == set_and) ? Py_TYPE(a) : Py_TYPE(b);
+}
+
+static PyObject *
+set_binop(PyObject *a, PyObject *b, PyObject *(*op)(PyObject *, PyObject *))
+{
+    PyTypeObject *view_type = view_type_of(a, b);
+    if (!is_setlike(a, view_type) || !is_setlike(b, view_type)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *fa = as_frozenset(a, view_type);
+    PyObject *fb = fa ? as_frozenset(b, view_type) : NULL;
+    PyObject *r = fb ? op(fa, fb) : NULL;
+    Py_XDECREF(fa);
+    Py_XDECREF(fb);
+    return r;
+}
+
+static PyObject *set_and(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_And); }
+static PyObject *set_or(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Or); }
+static PyObject *set_sub(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Subtract); }
+static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Xor); }
+
+static PyObject *
+set_richcompare(PyObject *self, PyObject *other, int op)
+{
+    if (!is_setlike(other, Py_TYPE(self))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (op == Py_EQ || op == Py_NE) {
+        Py_ssize_t n = PyObject_Length(other);
+        if (n < 0) {
+            return NULL;
+        }
+        int eq = n == SV(self)->table->len;
+        /* every item of `other` must be one of ours (same size => equal) */
+        PyObject *it = eq ? PyObject_GetIter(other) : NULL;
+        PyObject *item;
+        while (it != NULL && (item = PyIter_Next(it)) != NULL) {
+            int c = set_contains(self, item);
+            Py_DECREF(item);
+            if (c <= 0) {
+                eq = 0;
+                if (c < 0) {
+                    Py_DECREF(it);
+                    return NULL;
+                }
+                break;
+            }
+        }
+        Py_XDECREF(it);
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+    }
+    PyObject *mine = PyFrozenSet_New(self);
+    PyObject *theirs = mine ? as_frozenset(other, Py_TYPE(self)) : NULL;
+    PyObject *r = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    Py_XDECREF(mine);
+    Py_XDECREF(theirs);
+    return r;
+}
+
+static PyObject *
+set_isdisjoint(PyObject *self, PyObject *other)
+{
+    PyObject *it = PyObject_GetIter(other);
+    if (it == NULL) {
+        return NULL;
+    }
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        int c = set_contains(self, item);
+        Py_DECREF(item);
+        if (c != 0) {
+            Py_DECREF(it);
+            return c < 0 ? NULL : Py_NewRef(Py_False);
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+set_repr(PyObject *self)
+{
+    const frost_table_t *t = SV(self)->table;
+    if (t->len == 0) {
+        return PyUnicode_FromString("FrozenSet()");
+    }
+    Py_ssize_t shown = t->len < FROST_REPR_MAX_ITEMS ? t->len : FROST_REPR_MAX_ITEMS;
+    PyObject *parts = PyList_New(0);
+    for (Py_ssize_t i = 0; parts && i < shown; i++) {
+        PyObject *k = frost__load(SV(self)->lease, t->entries[i].key);
+        PyObject *s = k ? PyObject_Repr(k) : NULL;
+        if (s == NULL || PyList_Append(parts, s) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(k);
+        Py_XDECREF(s);
+    }
+    if (parts != NULL && t->len > shown) {
+        PyObject *more = PyUnicode_FromFormat("... (%zd more)", t->len - shown);
+        if (more == NULL || PyList_Append(parts, more) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(more);
+    }
+    PyObject *result = NULL;
+    if (parts != NULL) {
+        PyObject *sep = PyUnicode_FromString(", ");
+        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+        if (body != NULL) {
+            result = PyUnicode_FromFormat("FrozenSet({%U})", body);
+        }
+        Py_XDECREF(sep);
+        Py_XDECREF(body);
+        Py_DECREF(parts);
+    }
+    return result;
+}
+
+static PyObject *
+set_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return frost__reduce_ref((FrostView *)self, frost_ref_from_node(SV(self)->table), NULL);
+}
+
+static PyMethodDef set_methods[] = {
+    {"isdisjoint", set_isdisjoint, METH_O, "True if the set has no items in common with other."},
+    {"__reduce__", set_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot set_slots[] = {
+    {Py_tp_doc, "FrozenSet: a read-only set over a frozen set or frozenset.\n\n"
+                "Set algebra returns plain frozensets."},
+    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_repr, set_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_iter, set_iter},
+    {Py_tp_richcompare, set_richcompare},
+    {Py_tp_methods, set_methods},
+    {Py_sq_length, set_length},
+    {Py_sq_contains, set_contains},
+    {Py_nb_and, set_and},
+    {Py_nb_or, set_or},
+    {Py_nb_subtract, set_sub},
+    {Py_nb_xor, set_xor},
+    {0, NULL},
+};
+
+PyType_Spec FrostSet_spec = {
+    .name = "frost.FrozenSet",
+    .basicsize = sizeof(FrostSetView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = set_slots,
+};

@@ -1,0 +1,164 @@
+/*
+ * views.h -- what the files of the extension module `frost._frost` share:
+ * module state, the Lease and view object layouts, and helpers.
+ *
+ * Interpreter rules (CPYTHON-FACTS §5): every type here is a heap type made
+ * per module instance (one per interpreter) and kept in module state; a view
+ * object belongs to the interpreter that made it and holds only plain data
+ * about the arena (node pointers) plus a strong reference to its Lease, an
+ * object of the same interpreter. Arena memory is process-global and sealed,
+ * so reading it needs no lock; only the Lease touches the store's atomic
+ * count, once when it is made and once when it dies.
+ *
+ * Lifetimes: a scoped store hands out copies of plain immutables and views of
+ * containers, never a raw arena object, so the arena can go once the last
+ * Lease is gone. A process store hands out the arena's own objects.
+ */
+#ifndef FROST_VIEWS_H
+#define FROST_VIEWS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "frost_arena.h"
+#include "frost_freeze.h"
+#include "frost_nodes.h"
+#include "frost_store.h"
+
+#define FROST_REPR_MAX_ITEMS 50   /* reprs of bigger containers end in "..." */
+
+typedef struct {
+    PyTypeObject *store_type;
+    PyTypeObject *lease_type;
+    PyTypeObject *dict_type;
+    PyTypeObject *list_type;
+    PyTypeObject *set_type;
+    PyTypeObject *array_type;
+    PyTypeObject *record_type;
+    PyTypeObject *iter_type;
+    PyObject *freeze_error;      /* frost.FreezeError(TypeError) */
+    PyObject *closed_error;      /* frost.StoreClosedError(ValueError) */
+    PyObject *mapping_abc;       /* collections.abc.Mapping */
+    PyObject *keys_view;         /* collections.abc.KeysView */
+    PyObject *values_view;       /* collections.abc.ValuesView */
+    PyObject *items_view;        /* collections.abc.ItemsView */
+    PyObject *leases;            /* {store id: address of this interpreter's Lease}; borrowed entries */
+    frost_freeze_env_t freeze_env;
+} frost_state;
+
+/* One interpreter's hold on one store (see frost_store.h). */
+typedef struct {
+    PyObject_HEAD
+    frost_store_t *store;        /* one reference, released in dealloc */
+    frost_state *st;             /* module state of this interpreter; the type keeps the module alive */
+    int process;                 /* lifetime == process: hand out arena objects */
+} FrostLease;
+
+/* Fields every view starts with. */
+#define FROST_VIEW_HEAD \
+    PyObject_HEAD \
+    FrostLease *lease;           /* strong */
+
+typedef struct {
+    FROST_VIEW_HEAD
+} FrostView;
+
+typedef struct {
+    FROST_VIEW_HEAD
+    const frost_table_t *table;
+} FrostDictView, FrostSetView;
+
+typedef struct {
+    FROST_VIEW_HEAD
+    const frost_seq_t *seq;
+    Py_ssize_t start;            /* first item of this (slice) view in seq */
+    Py_ssize_t step;             /* != 0 */
+    Py_ssize_t len;              /* items in this view */
+    Py_ssize_t shape[1];         /* buffer export of packed lists */
+    Py_ssize_t strides[1];
+} FrostListView;
+
+typedef struct {
+    FROST_VIEW_HEAD
+    const frost_array_t *array;
+    const char *data;            /* start of this (sub-)array */
+    int ndim;                    /* dims of this sub-array: the last ndim of the node's */
+    const Py_ssize_t *shape;
+    const Py_ssize_t *strides;
+} FrostArrayView;
+
+typedef struct {
+    FROST_VIEW_HEAD
+    const frost_record_t *record;
+} FrostRecordView;
+
+typedef struct {
+    PyObject_HEAD
+    FrostLease *lease;           /* NULL once closed */
+} FrostStore;
+
+/* module.c */
+frost_state *frost__state_of_type(PyTypeObject *tp);
+PyObject *frost__closed_error(frost_state *st, const char *what);
+
+/* lease.c */
+FrostLease *frost__lease_for(frost_state *st, frost_store_t *store);   /* steals a store reference */
+PyObject *frost__store_new(frost_state *st, FrostLease *lease);
+PyObject *frost__rebuild(PyObject *module, PyObject *args);
+/* (frost._frost._rebuild, (store id, node, token[, (start, step, len)])) */
+PyObject *frost__reduce_ref(FrostView *view, uintptr_t ref, PyObject *slice);
+extern PyType_Spec FrostLease_spec, FrostStore_spec;
+
+/* values.c */
+PyObject *frost__load(FrostLease *lease, frost_ref_t ref);          /* new reference */
+PyObject *frost__copy_plain(PyObject *arena_obj);                  /* local copy */
+PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
+int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
+int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
+Py_hash_t frost__hash_for_lookup(PyObject *key);
+PyObject *frost__readonly_error(PyObject *self);
+int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
+void frost__view_dealloc(PyObject *self);
+
+/* view_*.c */
+extern PyType_Spec FrostDict_spec, FrostList_spec, FrostSet_spec, FrostArray_spec, FrostRecord_spec;
+PyObject *frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start,
+                               Py_ssize_t step, Py_ssize_t len);
+PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *data,
+                                int ndim, const Py_ssize_t *shape, const Py_ssize_t *strides);
+int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
+                        PyObject **state);
+PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
+
+/* iter.c: one iterator type for tables (dicts, sets) and sequences */
+typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter_mode_t;
+PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode_t mode);
+PyObject *frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start,
+                              Py_ssize_t step, Py_ssize_t len);
+/* Load item `i` (0 <= i < s->len) of a list node, packed or not. */
+PyObject *frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i);
+extern PyType_Spec FrostIter_spec;
+
+/* Argument count check for METH_FASTCALL methods; 0 ok, -1 TypeError. */
+int frost__check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max);
+
+/* getattr(o, name) if it exists: 1 and a new reference in *value, 0 and
+ * NULL if absent, -1 on error (PyObject_GetOptionalAttrString is 3.13+). */
+static inline int
+PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **value)
+{
+    *value = PyObject_GetAttrString(o, name);
+    if (*value != NULL) {
+        return 1;
+    }
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+/* thaw.c */
+PyObject *frost__thaw(frost_state *st, PyObject *obj);
+
+#endif /* FROST_VIEWS_H */

@@ -1,0 +1,270 @@
+// freeze_test.cc -- store/freeze.c in an embedded interpreter: what lands in
+// the arena for each kind of object, sharing, cycles, depth, errors and
+// allocation failure.
+#include <cstring>
+#include <string>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../frost_test_util.hpp"
+
+extern "C" {
+#include "frost_freeze.h"
+#include "frost_nodes.h"
+}
+
+using frost_test::Eval;
+using frost_test::Ref;
+
+namespace {
+
+// A freeze environment with TypeError as FreezeError and the real Mapping ABC.
+struct Env {
+  frost_freeze_env_t env{};
+  Ref abc;
+  Env() : abc(Eval("__import__('collections.abc').abc.Mapping")) {
+    env.freeze_error = PyExc_TypeError;
+    env.mapping_abc = abc.get();
+  }
+};
+
+// Freeze `expr` into a fresh arena; the test owns the arena.
+struct Frozen {
+  frost_arena_t *arena = nullptr;
+  uintptr_t root = 0;
+  int rc = -1;
+  Frozen(const char *expr, const frost_backend_t *backend = nullptr) {
+    Env e;
+    Ref obj(Eval(expr));
+    EXPECT_TRUE(obj) << expr;
+    if (frost_arena_new(&arena, backend ? backend : frost_backend_mmap(), 0) != FROST_OK) {
+      PyErr_NoMemory();   // the backend refused the first chunk
+      return;
+    }
+    rc = frost_freeze(obj.get(), arena, &e.env, &root);
+  }
+  ~Frozen() { frost_arena_free(arena); }
+  PyObject *object() const { return frost_ref_object(root); }
+  const frost_node_t *node() const { return frost_ref_node(root); }
+};
+
+bool IsImmortalHeader(PyObject *o) {
+#if PY_VERSION_HEX >= 0x030E0000
+  return _Py_IsImmortal(o);
+#else
+  return o->ob_refcnt == _Py_IMMORTAL_REFCNT;
+#endif
+}
+
+TEST(FreezeTest, StrIsAnImmortalArenaCopyWithCachesFilled) {
+  Frozen f("'h\\u00e9llo w\\u00f6rld'");
+  ASSERT_EQ(f.rc, 0);
+  PyObject *s = f.object();
+  EXPECT_TRUE(frost_arena_contains(f.arena, s));
+  EXPECT_EQ(Py_TYPE(s), &PyUnicode_Type);
+  EXPECT_TRUE(IsImmortalHeader(s));
+  EXPECT_NE(((PyASCIIObject *)s)->hash, -1);
+  EXPECT_EQ(((PyASCIIObject *)s)->state.interned, 2u);
+  EXPECT_EQ(((PyASCIIObject *)s)->state.statically_allocated, 0u);
+  // the UTF-8 cache points into the arena, right after the characters
+  PyCompactUnicodeObject *c = (PyCompactUnicodeObject *)s;
+  ASSERT_NE(c->utf8, nullptr);
+  EXPECT_TRUE(frost_arena_contains(f.arena, c->utf8));
+  EXPECT_STREQ(c->utf8, "h\xc3\xa9llo w\xc3\xb6rld");
+  Ref expected(Eval("'h\\u00e9llo w\\u00f6rld'"));
+  EXPECT_EQ(PyObject_RichCompareBool(s, expected.get(), Py_EQ), 1);
+  EXPECT_EQ(PyObject_Hash(s), PyObject_Hash(expected.get()));
+}
+
+TEST(FreezeTest, LoneSurrogateStrHasNoUtf8Cache) {
+  Frozen f("'a\\ud800b'");
+  ASSERT_EQ(f.rc, 0);
+  EXPECT_EQ(((PyCompactUnicodeObject *)f.object())->utf8, nullptr);
+}
+
+TEST(FreezeTest, SmallValuesAreCPythonsSingletons) {
+  for (const char *expr : {"5", "-5", "256", "''", "'a'", "b''", "b'x'", "()", "None", "True"}) {
+    Frozen f(expr);
+    ASSERT_EQ(f.rc, 0) << expr;
+    EXPECT_FALSE(frost_arena_contains(f.arena, f.object())) << expr;
+    Ref again(Eval(expr));
+    EXPECT_EQ(f.object(), again.get()) << expr;   // the very same static object
+  }
+}
+
+TEST(FreezeTest, NumbersAndBytesAreCopied) {
+  for (const char *expr : {"257", "-2**200", "2**10000", "1.5", "float('nan')", "-0.0", "3+4j",
+                           "b'bytes!'"}) {
+    Frozen f(expr);
+    ASSERT_EQ(f.rc, 0) << expr;
+    PyObject *o = f.object();
+    EXPECT_TRUE(frost_arena_contains(f.arena, o)) << expr;
+    EXPECT_TRUE(IsImmortalHeader(o)) << expr;
+    Ref original(Eval(expr));
+    Ref r1(PyObject_Repr(o)), r2(PyObject_Repr(original.get()));
+    EXPECT_EQ(PyUnicode_Compare(r1.get(), r2.get()), 0) << expr;
+  }
+}
+
+TEST(FreezeTest, TupleHasZeroGcHeaderAndIsUntracked) {
+  Frozen f("(1, 'two', (3.0, b'four'))");
+  ASSERT_EQ(f.rc, 0);
+  PyObject *t = f.object();
+  ASSERT_EQ(Py_TYPE(t), &PyTuple_Type);
+  EXPECT_TRUE(frost_arena_contains(f.arena, t));
+  const unsigned char *gc = (const unsigned char *)t - 2 * sizeof(uintptr_t);
+  for (size_t i = 0; i < 2 * sizeof(uintptr_t); i++) EXPECT_EQ(gc[i], 0) << i;
+  EXPECT_FALSE(PyObject_GC_IsTracked(t));
+  EXPECT_TRUE(frost_arena_contains(f.arena, PyTuple_GET_ITEM(t, 2)));
+}
+
+TEST(FreezeTest, TupleWithContainerBecomesTupleNode) {
+  Frozen f("(1, [2, 3])");
+  ASSERT_EQ(f.rc, 0);
+  ASSERT_TRUE(frost_ref_is_node(f.root));
+  EXPECT_EQ(f.node()->kind, (uint32_t)FROST_NODE_TUPLE);
+}
+
+TEST(FreezeTest, DictNodeFindsEveryKey) {
+  Frozen f("{f'k{i}': i for i in range(1000)}");
+  ASSERT_EQ(f.rc, 0);
+  ASSERT_EQ(f.node()->kind, (uint32_t)FROST_NODE_DICT);
+  const frost_table_t *t = (const frost_table_t *)f.node();
+  ASSERT_EQ(t->len, 1000);
+  for (int i = 0; i < 1000; i++) {
+    Ref key(PyUnicode_FromFormat("k%d", i));
+    Py_ssize_t ix = frost__table_lookup(t, key.get(), PyObject_Hash(key.get()), nullptr, nullptr);
+    ASSERT_EQ(ix, i);   // insertion order kept
+    EXPECT_EQ(PyLong_AsLong(frost_ref_object(t->entries[ix].value)), i);
+  }
+  Ref missing(PyUnicode_FromString("nope"));
+  EXPECT_EQ(frost__table_lookup(t, missing.get(), PyObject_Hash(missing.get()), nullptr, nullptr), -1);
+}
+
+TEST(FreezeTest, HomogeneousListsArePacked) {
+  Frozen ints("[1, -2, 2**62]"), floats("[0.5, -1.0]"), mixed("[1, 2.0]"), big("[2**64]");
+  ASSERT_EQ(ints.rc, 0);
+  EXPECT_EQ(ints.node()->flags, FROST_SEQ_INT64);
+  EXPECT_EQ(((const frost_seq_t *)ints.node())->items.i64[2], INT64_C(1) << 62);
+  EXPECT_EQ(floats.node()->flags, FROST_SEQ_FLOAT64);
+  EXPECT_EQ(mixed.node()->flags, FROST_SEQ_REFS);
+  EXPECT_EQ(big.node()->flags, FROST_SEQ_REFS);
+}
+
+TEST(FreezeTest, SharedSubstructureIsFrozenOnce) {
+  Frozen f("(lambda a: {'x': a, 'y': a, 'z': [a]})([1, 'shared'])");
+  ASSERT_EQ(f.rc, 0);
+  const frost_table_t *t = (const frost_table_t *)f.node();
+  EXPECT_EQ(t->entries[0].value, t->entries[1].value);
+  frost_arena_stats_t stats;
+  frost_arena_stats(f.arena, &stats);
+  EXPECT_EQ(stats.objects[FROST_KIND_LIST], 2u);   // a and [a]
+}
+
+TEST(FreezeTest, CyclesThroughListsArePreserved) {
+  Frozen f("(lambda l: (l.append(l), l)[1])([])");
+  ASSERT_EQ(f.rc, 0);
+  const frost_seq_t *s = (const frost_seq_t *)f.node();
+  ASSERT_EQ(s->len, 1);
+  EXPECT_EQ(s->items.refs[0], f.root);
+}
+
+TEST(FreezeTest, CycleThroughTupleNodeIsPreserved) {
+  // l = [(l,)]: the tuple holds a container, so it is a node made up front
+  Frozen f("(lambda l: (l.append((l,)), l)[1])([])");
+  ASSERT_EQ(f.rc, 0);
+  const frost_seq_t *list = (const frost_seq_t *)f.node();
+  const frost_seq_t *tuple = (const frost_seq_t *)frost_ref_node(list->items.refs[0]);
+  EXPECT_EQ(tuple->hdr.kind, (uint32_t)FROST_NODE_TUPLE);
+  EXPECT_EQ(tuple->items.refs[0], f.root);
+}
+
+TEST(FreezeTest, CycleThroughTupleOfTuplesIsRefused) {
+  // t = ((l,),) with l = [t]: t's items are all tuples, so t is decided only
+  // after them, and the cycle reaches it while it is still in progress
+  Frozen f("(lambda l: (l.append(t := ((l,),)), t)[1])([])");
+  EXPECT_EQ(f.rc, -1);
+  ASSERT_TRUE(PyErr_ExceptionMatches(PyExc_TypeError));
+  PyObject *exc = PyErr_GetRaisedException();
+  Ref msg(PyObject_Str(exc));
+  EXPECT_NE(std::string(PyUnicode_AsUTF8(msg.get())).find("cycle"), std::string::npos);
+  Py_DECREF(exc);
+}
+
+TEST(FreezeTest, ErrorNamesThePath) {
+  Frozen f("{'users': [0, {'conn': object()}]}");
+  EXPECT_EQ(f.rc, -1);
+  PyObject *exc = PyErr_GetRaisedException();
+  ASSERT_NE(exc, nullptr);
+  Ref msg(PyObject_Str(exc));
+  EXPECT_STREQ(PyUnicode_AsUTF8(msg.get()),
+               "root['users'][1]['conn']: cannot freeze object of type 'object'");
+  Py_DECREF(exc);
+}
+
+TEST(FreezeTest, DeepNestingUsesNoCStack) {
+  // 1,000,000 nested lists: the walk is iterative.
+  Ref deep(Eval("(lambda: [l := [], [l := [l] for _ in range(1000000)], l][2])()"));
+  ASSERT_TRUE(deep);
+  Env e;
+  frost_arena_t *arena = nullptr;
+  ASSERT_EQ(frost_arena_new(&arena, frost_backend_mmap(), 0), FROST_OK);
+  uintptr_t root = 0;
+  ASSERT_EQ(frost_freeze(deep.get(), arena, &e.env, &root), 0);
+  size_t depth = 0;
+  for (frost_ref_t r = root; frost_ref_is_node(r); depth++) {
+    const frost_seq_t *s = (const frost_seq_t *)frost_ref_node(r);
+    if (s->len == 0) break;
+    r = s->items.refs[0];
+  }
+  EXPECT_EQ(depth, 1000000u);
+  frost_arena_free(arena);
+}
+
+// A backend that fails after `budget` chunk allocations.
+struct FailingBackend {
+  frost_backend_t backend;
+  int budget;
+  int live = 0;
+  static void *Alloc(void *ctx, size_t size) {
+    auto *self = static_cast<FailingBackend *>(ctx);
+    if (self->budget-- <= 0) return nullptr;
+    void *p = frost_backend_mmap()->chunk_alloc(frost_backend_mmap()->ctx, size);
+    if (p) self->live++;
+    return p;
+  }
+  static void Free(void *ctx, void *chunk, size_t size) {
+    auto *self = static_cast<FailingBackend *>(ctx);
+    self->live--;
+    frost_backend_mmap()->chunk_free(frost_backend_mmap()->ctx, chunk, size);
+  }
+  explicit FailingBackend(int n) : budget(n) {
+    backend = {"failing", &FailingBackend::Alloc, &FailingBackend::Free, this};
+  }
+};
+
+TEST(FreezeTest, AllocationFailureIsCleanAtEveryPoint) {
+  // Needs several chunks: ~4 MiB of strings.
+  const char *expr = "{f'key{i:07d}': (i, f'value{i}' * 3) for i in range(30000)}";
+  int n = 0;
+  for (;; n++) {
+    FailingBackend fb(n);
+    {
+      Frozen f(expr, &fb.backend);
+      if (f.rc == 0) break;
+      EXPECT_TRUE(PyErr_ExceptionMatches(PyExc_MemoryError)) << n;
+      PyErr_Clear();
+    }
+    EXPECT_EQ(fb.live, 0) << n;   // the caller freed the arena: every chunk returned
+    ASSERT_LT(n, 1000);
+  }
+  EXPECT_GT(n, 1);   // it did fail at more than one point before succeeding
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new frost_test::PythonEnvironment);
+  return RUN_ALL_TESTS();
+}

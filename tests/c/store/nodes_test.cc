@@ -1,0 +1,99 @@
+// nodes_test.cc -- store/nodes.c: table sizing, indexing, probing and the
+// user-code-free equality used by lookups.
+#include <deque>
+#include <vector>
+
+#include "../frost_test_util.hpp"
+
+extern "C" {
+#include "frost_nodes.h"
+}
+
+using frost_test::Eval;
+using frost_test::Ref;
+
+namespace {
+
+TEST(NodesTest, TableSlotsKeepTwoThirdsLoad) {
+  EXPECT_EQ(frost__table_slots(0), 8);
+  EXPECT_EQ(frost__table_slots(5), 8);
+  EXPECT_EQ(frost__table_slots(6), 16);
+  for (Py_ssize_t n : {1, 100, 1000, 1000000}) {
+    Py_ssize_t s = frost__table_slots(n);
+    EXPECT_EQ(s & (s - 1), 0) << n;   // a power of two
+    EXPECT_LE(n * 3, s * 2) << n;
+  }
+}
+
+// Builds a table in plain memory with colliding hashes, then looks keys up.
+TEST(NodesTest, LookupProbesPastCollisions) {
+  const int n = 40;
+  std::deque<Ref> keys;   // deque: Ref is not movable
+  std::vector<frost_entry_t> entries(n);
+  Py_ssize_t slots = frost__table_slots(n);
+  std::vector<int32_t> index(slots, -1);
+  frost_table_t t{};
+  t.hdr.kind = FROST_NODE_SET;
+  t.len = n;
+  t.mask = slots - 1;
+  t.index = index.data();
+  t.entries = entries.data();
+  for (int i = 0; i < n; i++) {
+    keys.emplace_back(PyUnicode_FromFormat("key-%d", i));
+    entries[i].hash = 7 + (i % 3) * slots;   // three chains of collisions
+    entries[i].key = frost_ref_from_object(keys.back().get());
+    frost__table_index_entry(&t, i);
+  }
+  for (int i = 0; i < n; i++) {
+    Ref probe(PyUnicode_FromFormat("key-%d", i));   // equal, not identical
+    EXPECT_EQ(frost__table_lookup(&t, probe.get(), entries[i].hash, nullptr, nullptr), i);
+  }
+  Ref absent(PyUnicode_FromString("key-x"));
+  EXPECT_EQ(frost__table_lookup(&t, absent.get(), 7, nullptr, nullptr), -1);
+}
+
+TEST(NodesTest, FastEqualDecidesPlainBuiltinsOnly) {
+  Ref a(Eval("'abc'")), b(Eval("''.join(['a', 'bc'])")), c(Eval("'abd'"));
+  EXPECT_EQ(frost__fast_equal(a.get(), b.get()), 1);
+  EXPECT_EQ(frost__fast_equal(a.get(), c.get()), 0);
+  Ref i1(Eval("10**5")), i2(Eval("100000")), big(Eval("10**30"));
+  EXPECT_EQ(frost__fast_equal(i1.get(), i2.get()), 1);
+  EXPECT_EQ(frost__fast_equal(i1.get(), big.get()), -1);   // needs a full comparison
+  Ref f1(Eval("1.0")), one(Eval("1"));
+  EXPECT_EQ(frost__fast_equal(f1.get(), one.get()), -1);   // 1.0 == 1: undecided here
+  Ref by(Eval("b'abc'"));
+  EXPECT_EQ(frost__fast_equal(a.get(), by.get()), 0);
+  Ref nan(Eval("float('nan')"));
+  EXPECT_EQ(frost__fast_equal(nan.get(), nan.get()), 1);   // identity, like dict lookup
+}
+
+// A comparison callback is used for undecided pairs, and its error reported.
+int AlwaysFails(PyObject *, PyObject *, void *) {
+  PyErr_SetString(PyExc_RuntimeError, "boom");
+  return -1;
+}
+
+TEST(NodesTest, LookupReportsComparisonErrors) {
+  Ref key(Eval("(1, 2)"));
+  frost_entry_t entry{PyObject_Hash(key.get()), frost_ref_from_object(key.get()), 0};
+  int32_t index[8];
+  for (int32_t &x : index) x = -1;
+  frost_table_t t{};
+  t.len = 1;
+  t.mask = 7;
+  t.index = index;
+  t.entries = &entry;
+  frost__table_index_entry(&t, 0);
+  Ref probe(Eval("(1, 2)"));
+  EXPECT_EQ(frost__table_lookup(&t, probe.get(), entry.hash, AlwaysFails, nullptr), -2);
+  EXPECT_TRUE(PyErr_ExceptionMatches(PyExc_RuntimeError));
+  PyErr_Clear();
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new frost_test::PythonEnvironment);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,126 @@
+// store_test.cc -- frost_store_t: registry, references, tokens, lifetimes.
+// Pure C API; no Python involved.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "frost_store.h"
+
+namespace {
+
+frost_arena_t *SealedArena() {
+  frost_arena_t *arena = nullptr;
+  EXPECT_EQ(frost_arena_new(&arena, frost_backend_mmap(), 0), FROST_OK);
+  void *p = frost_arena_alloc(arena, 64, 8);
+  EXPECT_NE(p, nullptr);
+  EXPECT_EQ(frost_arena_seal(arena), FROST_OK);
+  return arena;
+}
+
+TEST(StoreTest, NewRequiresSealedArenaAndTakesIt) {
+  size_t arenas_before = frost_arena_live_count();
+  frost_arena_t *open = nullptr;
+  ASSERT_EQ(frost_arena_new(&open, frost_backend_mmap(), 0), FROST_OK);
+  frost_store_t *store = nullptr;
+  // An unsealed arena is refused, and freed (ownership passed in).
+  EXPECT_EQ(frost_store_new(&store, open, 0, FROST_LIFETIME_SCOPED), FROST_EINVAL);
+  EXPECT_EQ(store, nullptr);
+  EXPECT_EQ(frost_arena_live_count(), arenas_before);
+}
+
+TEST(StoreTest, ScopedStoreIsFreedWithItsLastReference) {
+  size_t arenas_before = frost_arena_live_count();
+  size_t stores_before = frost_store_live_count();
+  frost_store_t *store = nullptr;
+  ASSERT_EQ(frost_store_new(&store, SealedArena(), 0x1234, FROST_LIFETIME_SCOPED), FROST_OK);
+  EXPECT_EQ(frost_store_root(store), 0x1234u);
+  EXPECT_EQ(frost_store_lifetime(store), FROST_LIFETIME_SCOPED);
+  EXPECT_EQ(frost_store_live_count(), stores_before + 1);
+
+  frost_store_acquire(store);   // a second holder
+  frost_store_release(store);
+  EXPECT_EQ(frost_store_live_count(), stores_before + 1);
+  frost_store_release(store);   // the last one frees store and arena
+  EXPECT_EQ(frost_store_live_count(), stores_before);
+  EXPECT_EQ(frost_arena_live_count(), arenas_before);
+  frost_store_release(nullptr);   // NULL ok
+}
+
+TEST(StoreTest, ProcessStoreIsNeverFreed) {
+  size_t stores_before = frost_store_live_count();
+  frost_store_t *store = nullptr;
+  ASSERT_EQ(frost_store_new(&store, SealedArena(), 8, FROST_LIFETIME_PROCESS), FROST_OK);
+  frost_store_release(store);
+  EXPECT_EQ(frost_store_live_count(), stores_before + 1);
+  int bad = 0;
+  frost_store_t *again = frost_store_acquire_by_id(frost_store_id(store), 8,
+                                                   frost_store_token(store, 8), &bad);
+  EXPECT_EQ(again, store);
+  frost_store_release(again);
+}
+
+TEST(StoreTest, AcquireByIdChecksTheToken) {
+  frost_store_t *store = nullptr;
+  ASSERT_EQ(frost_store_new(&store, SealedArena(), 0, FROST_LIFETIME_SCOPED), FROST_OK);
+  uint64_t id = frost_store_id(store);
+  int bad = 0;
+  // The right token gives the store (a new reference).
+  frost_store_t *found = frost_store_acquire_by_id(id, 0x40, frost_store_token(store, 0x40), &bad);
+  EXPECT_EQ(found, store);
+  EXPECT_EQ(bad, 0);
+  frost_store_release(found);
+  // A token for another address is refused and flagged.
+  EXPECT_EQ(frost_store_acquire_by_id(id, 0x48, frost_store_token(store, 0x40), &bad), nullptr);
+  EXPECT_EQ(bad, 1);
+  // An unknown id is simply absent.
+  EXPECT_EQ(frost_store_acquire_by_id(id + 1000000, 0, 0, &bad), nullptr);
+  EXPECT_EQ(bad, 0);
+  frost_store_release(store);
+  // After the last release the id is gone.
+  EXPECT_EQ(frost_store_acquire_by_id(id, 0, 0, &bad), nullptr);
+}
+
+TEST(StoreTest, IdsAreUniqueAndTokensDiffer) {
+  frost_store_t *a = nullptr, *b = nullptr;
+  ASSERT_EQ(frost_store_new(&a, SealedArena(), 0, FROST_LIFETIME_SCOPED), FROST_OK);
+  ASSERT_EQ(frost_store_new(&b, SealedArena(), 0, FROST_LIFETIME_SCOPED), FROST_OK);
+  EXPECT_NE(frost_store_id(a), frost_store_id(b));
+  EXPECT_NE(frost_store_token(a, 16), frost_store_token(b, 16));
+  EXPECT_NE(frost_store_token(a, 16), frost_store_token(a, 24));
+  frost_store_release(a);
+  frost_store_release(b);
+}
+
+// Many threads take and drop references while the owner drops its own:
+// the store is freed exactly once, and lookups never revive a dying store.
+TEST(StoreTest, ConcurrentAcquireRelease) {
+  size_t stores_before = frost_store_live_count();
+  frost_store_t *store = nullptr;
+  ASSERT_EQ(frost_store_new(&store, SealedArena(), 0, FROST_LIFETIME_SCOPED), FROST_OK);
+  uint64_t id = frost_store_id(store);
+  uint64_t token = frost_store_token(store, 0);
+  std::atomic<int> hits{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; t++) {
+    frost_store_acquire(store);   // each thread owns one reference to start with
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; i++) {
+        int bad = 0;
+        frost_store_t *s = frost_store_acquire_by_id(id, 0, token, &bad);
+        if (s != nullptr) {
+          hits++;
+          frost_store_release(s);
+        }
+      }
+      frost_store_release(store);
+    });
+  }
+  frost_store_release(store);
+  for (auto &t : threads) t.join();
+  EXPECT_GT(hits.load(), 0);
+  EXPECT_EQ(frost_store_live_count(), stores_before);
+}
+
+}  // namespace

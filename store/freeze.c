@@ -1062,6 +1062,20 @@ try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t paren
     return rc;
 }
 
+/* Whether a tuple has an item that can only become a node (not a plain
+ * immutable and not a tuple, whose kind is known only after its items). */
+static int
+tuple_holds_container(PyObject *t)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        PyObject *item = PyTuple_GET_ITEM(t, i);
+        if (!is_plain_key_type(item)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Start a list-like frame over the items of `items` (a list we may borrow from). */
 static int
 start_list(freezer_t *fz, PyObject *o, PyObject *items, int exact, frost_ref_t *dest,
@@ -1150,6 +1164,23 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         if (n == 0) {
             *dest = frost_ref_from_object(o);   /* the static empty tuple */
             return 0;
+        }
+        if (tuple_holds_container(o)) {
+            /* surely a tuple node: make it now, like a list, so cycles work */
+            frost_seq_t *s = new_seq(fz, FROST_NODE_TUPLE, FROST_SEQ_REFS, n);
+            frame_t *f = s ? push_frame(fz, o, F_LIST, dest, parent, idx) : NULL;
+            if (f == NULL || alloc_children(f, n) < 0) {
+                return -1;
+            }
+            f->node = s;
+            *dest = frost_ref_from_node(s);
+            if (!unshared && memo_put(&fz->memo, o, *dest) < 0) {
+                return -1;
+            }
+            for (Py_ssize_t i = 0; i < n; i++) {
+                set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
+            }
+            return 1;
         }
         frame_t *f = push_frame(fz, o, F_TUPLE, dest, parent, idx);
         if (f == NULL || alloc_children(f, n) < 0) {

@@ -309,8 +309,13 @@ frost__reduce_ref(FrostView *view, uintptr_t ref, PyObject *slice)
     return r;
 }
 
-PyObject *
-frost__rebuild(PyObject *module, PyObject *args)
+/*
+ * Turn (store id, ref, token[, slice]) back into a Store or view of this
+ * interpreter. `message_owned`: the reference came with one store reference
+ * of its own (frost__export), which is handed over to the Lease here.
+ */
+static PyObject *
+rebuild(PyObject *module, PyObject *args, int message_owned)
 {
     unsigned long long id, ref, token;
     PyObject *slice = NULL;
@@ -330,6 +335,9 @@ frost__rebuild(PyObject *module, PyObject *args)
                      "freed, or the reference was pickled in another process (frost pickles "
                      "stores and views by reference; use frost.thaw() to pickle the data)", id);
         return NULL;
+    }
+    if (message_owned) {
+        frost_store_release(store);   /* the message's reference keeps it alive; ours replaces it */
     }
     FrostLease *lease = frost__lease_for(st, store);
     if (lease == NULL) {
@@ -364,4 +372,84 @@ frost__rebuild(PyObject *module, PyObject *args)
     }
     Py_DECREF(lease);
     return result;
+}
+
+PyObject *
+frost__rebuild(PyObject *module, PyObject *args)
+{
+    return rebuild(module, args, 0);
+}
+
+/* The store and reference of a Store or whole view, as reduce args. */
+static PyObject *
+export_args(PyObject *module, PyObject *obj, frost_store_t **store)
+{
+    frost_state *st = PyModule_GetState(module);
+    PyObject *reduced;
+    if (Py_TYPE(obj) == st->store_type) {
+        FrostLease *lease = ((FrostStore *)obj)->lease;
+        if (lease == NULL) {
+            return frost__closed_error(st, "sending");
+        }
+        *store = lease->store;
+        FrostView tmp = {.lease = lease};
+        reduced = frost__reduce_ref(&tmp, 0, NULL);
+    }
+    else if (Py_TYPE(obj) == st->dict_type || Py_TYPE(obj) == st->list_type
+             || Py_TYPE(obj) == st->set_type || Py_TYPE(obj) == st->array_type
+             || Py_TYPE(obj) == st->record_type) {
+        *store = ((FrostView *)obj)->lease->store;
+        reduced = PyObject_CallMethod(obj, "__reduce__", NULL);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "not a frost Store or view: '%.200s'", Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    if (reduced == NULL) {
+        return NULL;
+    }
+    PyObject *args = Py_NewRef(PyTuple_GET_ITEM(reduced, 1));
+    Py_DECREF(reduced);
+    return args;
+}
+
+PyObject *
+frost__export(PyObject *module, PyObject *obj)
+{
+    frost_store_t *store = NULL;
+    PyObject *args = export_args(module, obj, &store);
+    if (args != NULL) {
+        frost_store_acquire(store);   /* owned by the message until imported or discarded */
+    }
+    return args;
+}
+
+PyObject *
+frost__import(PyObject *module, PyObject *args)
+{
+    if (!PyTuple_Check(args)) {
+        PyErr_SetString(PyExc_TypeError, "_import() expects the tuple made by _export()");
+        return NULL;
+    }
+    return rebuild(module, args, 1);
+}
+
+PyObject *
+frost__discard(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long long id, ref, token;
+    PyObject *slice = NULL;
+    if (!PyTuple_Check(args) || !PyArg_ParseTuple(args, "KKK|O", &id, &ref, &token, &slice)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "_discard() expects the tuple made by _export()");
+        }
+        return NULL;
+    }
+    int bad_token = 0;
+    frost_store_t *store = frost_store_acquire_by_id(id, (uintptr_t)ref, token, &bad_token);
+    if (store != NULL) {
+        frost_store_release(store);   /* ours */
+        frost_store_release(store);   /* the message's */
+    }
+    Py_RETURN_NONE;
 }

@@ -98,6 +98,14 @@ live_stores(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(frost_store_live_count());
 }
 
+static PyObject *
+shareable_types(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    frost_state *st = PyModule_GetState(module);
+    return PyTuple_Pack(6, st->store_type, st->dict_type, st->list_type, st->set_type,
+                        st->array_type, st->record_type);
+}
+
 static PyMethodDef frost_methods[] = {
     {"freeze", (PyCFunction)(void (*)(void))freeze_py, METH_VARARGS | METH_KEYWORDS,
      "freeze(obj, *, lifetime='scoped')\n--\n\n"
@@ -110,6 +118,14 @@ static PyMethodDef frost_methods[] = {
      "thaw(x)\n--\n\nA plain, mutable, local deep copy of a frost view or value."},
     {"_rebuild", frost__rebuild, METH_VARARGS,
      "_rebuild(store_id, node, token[, slice])\n--\n\nUnpickle a store or view (internal)."},
+    {"_export", frost__export, METH_O,
+     "_export(view)\n--\n\nA reference owning one store reference (internal; see _transport)."},
+    {"_import", frost__import, METH_O,
+     "_import(ref)\n--\n\nThe view for an _export() reference, taking over its store reference."},
+    {"_discard", frost__discard, METH_O,
+     "_discard(ref)\n--\n\nDrop an _export() reference that will never be imported."},
+    {"_shareable_types", shareable_types, METH_NOARGS,
+     "The types that cross interpreters by reference (internal)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {NULL, NULL, 0, NULL},

@@ -105,6 +105,13 @@ PyObject *frost__closed_error(frost_state *st, const char *what);
 FrostLease *frost__lease_for(frost_state *st, frost_store_t *store);   /* steals a store reference */
 PyObject *frost__store_new(frost_state *st, FrostLease *lease);
 PyObject *frost__rebuild(PyObject *module, PyObject *args);
+/* Message-owned references for transports (see python/frost/_transport.py):
+ * _export(view) takes a store reference owned by the returned tuple; exactly
+ * one _import(tuple) (gives the view, hands the reference to the Lease) or
+ * _discard(tuple) (drops it) must follow. */
+PyObject *frost__export(PyObject *module, PyObject *obj);
+PyObject *frost__import(PyObject *module, PyObject *args);
+PyObject *frost__discard(PyObject *module, PyObject *args);
 /* (frost._frost._rebuild, (store id, node, token[, (start, step, len)])) */
 PyObject *frost__reduce_ref(FrostView *view, uintptr_t ref, PyObject *slice);
 extern PyType_Spec FrostLease_spec, FrostStore_spec;

@@ -20,7 +20,11 @@ from frost._frost import (
     thaw,
 )
 
+from frost.pool import Pool, RemoteTraceback
+
 __all__ = [
+    "Pool",
+    "RemoteTraceback",
     "Array",
     "FreezeError",
     "FrozenDict",

@@ -1,0 +1,227 @@
+"""frost.Pool: a concurrent.futures.Executor over own-GIL subinterpreters.
+
+One interpreter per worker thread (interp/pool.c), each with its own GIL, so
+N workers run Python on N cores at once. Tasks and results travel through
+frost._transport: frost stores and views by reference (O(1), no copy), plain
+values copied, everything else pickled.
+
+    with frost.Pool() as pool:                     # one worker per core
+        totals = list(pool.map(score, chunks))     # score: a module-level function
+        fut = pool.submit(train, store.root, 3)    # views cross by reference
+
+Callables: module-level functions are sent by reference and imported in the
+worker; functions of the __main__ script work as with multiprocessing's
+spawn (the script is imported in each worker as __mp_main__); anything that
+cannot be pickled raises TypeError at submit, naming it.
+"""
+import concurrent.futures as cf
+import itertools
+import os
+import sys
+import threading
+import weakref
+from functools import partial
+
+from frost import _frost, _transport
+
+__all__ = ["Pool", "RemoteTraceback"]
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker (set as __cause__)."""
+
+    def __init__(self, tb):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self):
+        return "\n" + self.tb
+
+
+def _main_module_spec():
+    """How a worker finds this process's __main__ (like multiprocessing.spawn)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        if spec.name == "__main__" or spec.name.endswith(".__main__"):
+            return None
+        return ("name", spec.name)
+    path = getattr(main, "__file__", None)
+    if path is None or os.path.basename(path).lower().startswith("ipython"):
+        return None
+    return ("path", os.path.abspath(path))
+
+
+def _rebuild_error(error):
+    exc, type_name, message, tb = error
+    if not isinstance(exc, BaseException):
+        exc = RuntimeError(f"{type_name}: {message}")
+    exc.__cause__ = RemoteTraceback(tb)
+    return exc
+
+
+def _chunks(iterables, chunksize):
+    it = zip(*iterables)
+    while True:
+        chunk = tuple(itertools.islice(it, chunksize))
+        if not chunk:
+            return
+        yield chunk
+
+
+_live_pools = weakref.WeakSet()
+
+
+def _shutdown_all():
+    for pool in list(_live_pools):
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# Runs before the interpreter waits for threads at exit: workers must end
+# before the main interpreter finalizes.
+threading._register_atexit(_shutdown_all)
+
+
+class Pool(cf.Executor):
+    """An Executor with one own-GIL subinterpreter per worker.
+
+    workers: how many (default os.cpu_count()). initializer(*initargs) runs in
+    every worker first; it must be a module-level callable.
+    """
+
+    def __init__(self, workers=None, *, initializer=None, initargs=()):
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if not isinstance(workers, int) or isinstance(workers, bool):
+            raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
+        init_payload = None
+        if initializer is not None:
+            init_payload = self._dumps_call(initializer, tuple(initargs), None, what="initializer")
+        init_code = (
+            "import frost._worker as _frost_worker\n"
+            f"_frost_worker.setup({list(sys.path)!r}, {_main_module_spec()!r})\n"
+        )
+        self._lock = threading.Lock()
+        self._futures = {}          # task id -> Future, guarded by _lock
+        self._shutdown = False
+        self._pool = _frost._Pool(workers, init_code)
+        self._workers = workers
+        if init_payload is not None:
+            try:
+                self._pool.run_all(
+                    f"import frost._worker as _frost_worker\n"
+                    f"_frost_worker.run_initializer({init_payload!r})\n")
+            except BaseException:
+                _transport.discard(init_payload)
+                self._pool.shutdown(True)
+                self._pool.join()
+                raise
+        self._collector = threading.Thread(target=self._collect, name="frost-pool-results",
+                                           daemon=True)
+        self._collector.start()
+        _live_pools.add(self)
+
+    @property
+    def workers(self):
+        return self._workers
+
+    @staticmethod
+    def _dumps_call(fn, args, kwargs, what="callable"):
+        try:
+            _transport.dumps(fn)
+        except Exception as exc:
+            raise TypeError(f"cannot send {what} {fn!r} to a worker interpreter: {exc}. "
+                            "Use a module-level function (or one defined in the __main__ "
+                            "script), not a lambda, closure or bound method of an "
+                            "unpicklable object.") from exc
+        try:
+            return _transport.dumps((fn, args, kwargs) if what == "callable" else (fn, args))
+        except Exception as exc:
+            raise TypeError(f"cannot send the arguments of {fn!r} to a worker interpreter: "
+                            f"{exc}") from exc
+
+    def submit(self, fn, /, *args, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
+        payload = self._dumps_call(fn, args, kwargs)
+        future = cf.Future()
+        with self._lock:
+            if self._shutdown:
+                _transport.discard(payload)
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            task_id = self._pool.submit("frost._worker", "run_task", payload)
+            self._futures[task_id] = future
+        return future
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        if chunksize == 1:
+            return super().map(fn, *iterables, timeout=timeout)
+        results = super().map(partial(_worker_process_chunk(), fn), _chunks(iterables, chunksize),
+                              timeout=timeout)
+        return itertools.chain.from_iterable(results)
+
+    def _collect(self):
+        while True:
+            try:
+                item = self._pool.next_result(None)
+            except EOFError:
+                break
+            if item is None:
+                continue
+            task_id, status, data = item
+            with self._lock:
+                future = self._futures.pop(task_id, None)
+            if future is None:
+                continue
+            if status == "cancelled":
+                future.cancel()
+                future.set_running_or_notify_cancel()
+                continue
+            if status == "ok":
+                try:
+                    ok, value = _transport.loads(data)
+                except BaseException as exc:
+                    ok, value = False, (exc, type(exc).__name__, str(exc), "")
+            else:   # the worker could not even run the task machinery
+                ok, value = False, (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))
+            if future.cancelled() or not future.set_running_or_notify_cancel():
+                if ok:
+                    _transport.discard(data)
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(_rebuild_error(value))
+        with self._lock:
+            leftover = list(self._futures.values())
+            self._futures.clear()
+        for future in leftover:
+            future.cancel()
+            future.set_running_or_notify_cancel()
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        with self._lock:
+            already = self._shutdown
+            self._shutdown = True
+        if not already:
+            self._pool.shutdown(bool(cancel_futures))
+            _live_pools.discard(self)
+        if wait:
+            self._pool.join()
+            if threading.current_thread() is not self._collector:
+                self._collector.join()
+
+    def __repr__(self):
+        state = "shut down" if self._shutdown else "running"
+        return f"<frost.Pool workers={self._workers} {state}>"
+
+
+def _worker_process_chunk():
+    from frost import _worker
+    return _worker.process_chunk

@@ -68,8 +68,8 @@ const char *frost_kind_name(frost_kind_t kind);
 
 /*
  * A chunk backend: where the arena's chunks come from. `chunk_alloc` returns
- * `size` bytes (a multiple of the page size) aligned to the page size, or
- * NULL; the memory must not share a page with any other allocation.
+ * `size` zero-filled bytes (a multiple of the page size) aligned to the page
+ * size, or NULL; the memory must not share a page with any other allocation.
  * `chunk_free` gets back exactly what chunk_alloc returned, readable and
  * writable again. Both may be called from any thread.
  */

@@ -1,0 +1,200 @@
+// arena_test.cc -- store/arena.c and the chunk backends: bump allocation and
+// alignment, chunk growth, sealing (a write to a sealed arena faults), stats,
+// and allocation failure (a backend that fails after N calls).
+#include <gtest/gtest.h>
+
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <vector>
+
+extern "C" {
+#include "frost_arena.h"
+}
+
+namespace {
+
+// Owns an arena for one test.
+struct ArenaPtr {
+  frost_arena_t *a = nullptr;
+  ~ArenaPtr() { frost_arena_free(a); }
+};
+
+// A backend over mmap that fails every call after the first `budget`, and
+// counts what it handed out and got back.
+struct FailingBackend {
+  frost_backend_t backend;
+  int budget;
+  int allocs = 0;
+  int frees = 0;
+
+  explicit FailingBackend(int n) : budget(n) {
+    backend.name = "failing";
+    backend.chunk_alloc = &FailingBackend::Alloc;
+    backend.chunk_free = &FailingBackend::Free;
+    backend.ctx = this;
+  }
+  static void *Alloc(void *ctx, size_t size) {
+    auto *self = static_cast<FailingBackend *>(ctx);
+    if (self->allocs >= self->budget) return nullptr;
+    void *p = frost_backend_mmap()->chunk_alloc(nullptr, size);
+    if (p) self->allocs++;
+    return p;
+  }
+  static void Free(void *ctx, void *chunk, size_t size) {
+    auto *self = static_cast<FailingBackend *>(ctx);
+    self->frees++;
+    frost_backend_mmap()->chunk_free(nullptr, chunk, size);
+  }
+};
+
+TEST(ArenaTest, AllocationsAreZeroedAlignedAndDistinct) {
+  ArenaPtr arena;
+  ASSERT_EQ(frost_arena_new(&arena.a, nullptr, 0), FROST_OK);
+  std::set<uintptr_t> seen;
+  for (size_t align : {1, 2, 8, 16, 64, 4096}) {
+    for (size_t size : {0, 1, 7, 24, 100, 5000}) {
+      auto *p = static_cast<unsigned char *>(frost_arena_alloc(arena.a, size, align));
+      ASSERT_NE(p, nullptr) << size << "@" << align;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+      for (size_t i = 0; i < size; i++) ASSERT_EQ(p[i], 0) << i;
+      std::memset(p, 0xAB, size);
+      EXPECT_TRUE(seen.insert(reinterpret_cast<uintptr_t>(p)).second);
+      EXPECT_TRUE(frost_arena_contains(arena.a, p));
+    }
+  }
+  int local = 0;
+  EXPECT_FALSE(frost_arena_contains(arena.a, &local));
+}
+
+TEST(ArenaTest, BadArgumentsAreRefused) {
+  ArenaPtr arena;
+  ASSERT_EQ(frost_arena_new(&arena.a, frost_backend_mmap(), 0), FROST_OK);
+  EXPECT_EQ(frost_arena_alloc(arena.a, 8, 3), nullptr);
+  EXPECT_EQ(frost_arena_last_error(arena.a), FROST_EINVAL);
+  EXPECT_EQ(frost_arena_alloc(arena.a, 8, 1 << 20), nullptr);
+  EXPECT_EQ(frost_arena_alloc(arena.a, SIZE_MAX - 10, 8), nullptr);
+  EXPECT_EQ(frost_arena_last_error(arena.a), FROST_EINVAL);
+  frost_arena_t *none = reinterpret_cast<frost_arena_t *>(1);
+  EXPECT_EQ(frost_arena_new(&none, frost_backend_mmap(), SIZE_MAX), FROST_EINVAL);
+  EXPECT_EQ(none, nullptr);
+}
+
+TEST(ArenaTest, ChunksGrowAndBigAllocationsGetTheirOwn) {
+  ArenaPtr arena;
+  ASSERT_EQ(frost_arena_new(&arena.a, frost_backend_mmap(), 4096), FROST_OK);
+  frost_arena_stats_t s;
+  frost_arena_stats(arena.a, &s);
+  EXPECT_EQ(s.chunks, 0u);   // lazy: nothing reserved before the first alloc
+
+  ASSERT_NE(frost_arena_alloc(arena.a, 100, 8), nullptr);
+  ASSERT_NE(frost_arena_alloc(arena.a, 10 << 20, 64), nullptr);   // its own chunk
+  void *small = frost_arena_alloc(arena.a, 100, 8);               // back in the first
+  ASSERT_NE(small, nullptr);
+  frost_arena_stats(arena.a, &s);
+  EXPECT_EQ(s.chunks, 2u);
+  EXPECT_EQ(s.bytes_used, 100u + 4u + (10u << 20) + 100u);        // 4 bytes of padding
+  EXPECT_EQ(s.bytes_reserved, 4096u + (10u << 20));
+  for (int i = 0; i < 100; i++) ASSERT_NE(frost_arena_alloc(arena.a, 1000, 8), nullptr);
+  frost_arena_stats(arena.a, &s);
+  EXPECT_GT(s.chunks, 3u);
+  EXPECT_LE(s.bytes_used, s.bytes_reserved);
+  EXPECT_EQ(s.bytes_reserved % 4096, 0u);
+  EXPECT_STREQ(s.backend, "mmap");
+}
+
+TEST(ArenaTest, StatsCountObjectsByKind) {
+  ArenaPtr arena;
+  ASSERT_EQ(frost_arena_new(&arena.a, nullptr, 0), FROST_OK);
+  frost_arena_count(arena.a, FROST_KIND_STR);
+  frost_arena_count(arena.a, FROST_KIND_STR);
+  frost_arena_count(arena.a, FROST_KIND_TUPLE_NODE);
+  frost_arena_count(arena.a, FROST_KIND_COUNT);   // ignored, not a crash
+  frost_arena_stats_t s;
+  frost_arena_stats(arena.a, &s);
+  EXPECT_EQ(s.objects[FROST_KIND_STR], 2u);
+  EXPECT_EQ(s.objects[FROST_KIND_TUPLE_NODE], 1u);
+  EXPECT_EQ(s.objects[FROST_KIND_DICT], 0u);
+  EXPECT_STREQ(frost_kind_name(FROST_KIND_TUPLE_NODE), "tuple_node");
+  EXPECT_STREQ(frost_kind_name(FROST_KIND_COUNT), "unknown");
+  EXPECT_STREQ(s.backend, frost_backend_default()->name);
+}
+
+TEST(ArenaTest, SealedArenaRefusesAllocationAndStaysReadable) {
+  ArenaPtr arena;
+  ASSERT_EQ(frost_arena_new(&arena.a, nullptr, 0), FROST_OK);
+  auto *p = static_cast<char *>(frost_arena_alloc(arena.a, 16, 8));
+  ASSERT_NE(p, nullptr);
+  std::strcpy(p, "frozen");
+  EXPECT_FALSE(frost_arena_is_sealed(arena.a));
+  ASSERT_EQ(frost_arena_seal(arena.a), FROST_OK);
+  ASSERT_EQ(frost_arena_seal(arena.a), FROST_OK);   // idempotent
+  EXPECT_TRUE(frost_arena_is_sealed(arena.a));
+  EXPECT_STREQ(p, "frozen");
+  EXPECT_EQ(frost_arena_alloc(arena.a, 16, 8), nullptr);
+  EXPECT_EQ(frost_arena_last_error(arena.a), FROST_ESEALED);
+  frost_arena_stats_t s;
+  frost_arena_stats(arena.a, &s);
+  EXPECT_TRUE(s.sealed);
+}
+
+// Writes into a sealed arena on `backend`; the process must die of SIGSEGV.
+void WriteAfterSeal(const frost_backend_t *backend) {
+  frost_arena_t *a = nullptr;
+  if (frost_arena_new(&a, backend, 0) != FROST_OK) return;
+  auto *p = static_cast<volatile char *>(frost_arena_alloc(a, 64, 8));
+  if (p == nullptr || frost_arena_seal(a) != FROST_OK) return;
+  p[10] = 'x';   // must fault
+}
+
+TEST(ArenaDeathTest, WriteToSealedArenaFaults) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(WriteAfterSeal(frost_backend_default()), "");
+  EXPECT_DEATH(WriteAfterSeal(frost_backend_mmap()), "");
+}
+
+// For every N, a backend that fails after N chunks gives a clean ENOMEM, the
+// arena stays usable and freeable, and every chunk goes back.
+TEST(ArenaTest, BackendFailureIsCleanForEveryN) {
+  const size_t live_before = frost_arena_live_count();
+  for (int n = 0; n <= 6; n++) {
+    FailingBackend backend(n);
+    frost_arena_t *a = nullptr;
+    ASSERT_EQ(frost_arena_new(&a, &backend.backend, 4096), FROST_OK);
+    int ok = 0;
+    for (int i = 0; i < 64; i++) {
+      if (frost_arena_alloc(a, 3000, 8) == nullptr) {
+        EXPECT_EQ(frost_arena_last_error(a), FROST_ENOMEM) << n;
+        break;
+      }
+      ok++;
+    }
+    EXPECT_EQ(backend.allocs, n);
+    EXPECT_GE(ok, n);   // every granted chunk holds at least one 3000-byte object
+    EXPECT_EQ(frost_arena_seal(a), FROST_OK);
+    frost_arena_free(a);
+    EXPECT_EQ(backend.frees, backend.allocs) << n;
+  }
+  EXPECT_EQ(frost_arena_live_count(), live_before);
+}
+
+TEST(ArenaTest, LiveCountTracksNewAndFree) {
+  const size_t before = frost_arena_live_count();
+  frost_arena_t *a = nullptr;
+  ASSERT_EQ(frost_arena_new(&a, nullptr, 0), FROST_OK);
+  EXPECT_EQ(frost_arena_live_count(), before + 1);
+  frost_arena_free(a);
+  frost_arena_free(nullptr);
+  EXPECT_EQ(frost_arena_live_count(), before);
+}
+
+TEST(ArenaTest, StrerrorNamesEveryCode) {
+  for (int code : {FROST_OK, FROST_ENOMEM, FROST_ESEALED, FROST_EINVAL, FROST_EPROTECT, FROST_EBUSY}) {
+    EXPECT_STRNE(frost_strerror(code), "unknown error") << code;
+  }
+  EXPECT_STREQ(frost_strerror(-99), "unknown error");
+}
+
+}  // namespace

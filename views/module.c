@@ -182,7 +182,8 @@ frost_exec(PyObject *module)
         || add_type(module, &FrostSet_spec, &st->set_type, 1) < 0
         || add_type(module, &FrostArray_spec, &st->array_type, 1) < 0
         || add_type(module, &FrostRecord_spec, &st->record_type, 1) < 0
-        || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0) {
+        || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0
+        || frost__pool_type_add(module) < 0) {
         return -1;
     }
     st->freeze_error = PyErr_NewExceptionWithDoc(

@@ -168,4 +168,7 @@ PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **
 /* thaw.c */
 PyObject *frost__thaw(frost_state *st, PyObject *obj);
 
+/* pool_object.c: add the _Pool type (frost_pool_t handle) to the module. */
+int frost__pool_type_add(PyObject *module);
+
 #endif /* FROST_VIEWS_H */

@@ -178,8 +178,11 @@ class Pool(cf.Executor):
             with self._lock:
                 future = self._futures.pop(task_id, None)
             if future is None:
+                if status in ("ok", "cancelled"):
+                    _transport.discard(data)
                 continue
-            if status == "cancelled":
+            if status == "cancelled":   # data: the task's payload, never run
+                _transport.discard(data)
                 future.cancel()
                 future.set_running_or_notify_cancel()
                 continue

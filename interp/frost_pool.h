@@ -1,0 +1,134 @@
+/*
+ * frost_pool.h -- a pool of own-GIL subinterpreters, one per worker thread:
+ * the C embedding API (a `PyVM`-style handle) under frost.Pool.
+ *
+ *   Py_Initialize();  ... PyThreadState *main = PyEval_SaveThread();
+ *   frost_pool_t *pool;  char *err = NULL;
+ *   frost_pool_new(&pool, 4, "import math\n", &err);     // 4 interpreters
+ *   frost_pool_attach(pool, "data", store_obj, &err);      // __main__.data in each
+ *   frost_pool_run_all(pool, "total = len(data.root)\n", &err);
+ *   int64_t id = frost_pool_submit(pool, "mymod", "work", payload, n);
+ *   frost_pool_result_t r;  frost_pool_next_result(pool, -1, &r);  ...
+ *   frost_pool_free(pool);                                 // shutdown + join
+ *   PyEval_RestoreThread(main);  Py_FinalizeEx();
+ *
+ * Threads and GILs: every function here may be called from any thread, but
+ * never while the calling thread holds a GIL that a worker could need --
+ * in practice: release your GIL first (Py_BEGIN_ALLOW_THREADS). The pool's
+ * own GILs are taken only by its worker threads.
+ *
+ * A task names a module-level function `module.func`; the worker imports
+ * the module, calls func(payload: bytes) and expects bytes back. The bytes
+ * are copied in and out, so the caller keeps ownership of what it passes.
+ *
+ * Lifecycle: new -> (submit / run_all / next_result)* -> shutdown -> join
+ * -> free. free does shutdown(cancel) and join when they were not done.
+ * A worker exception never ends a worker; only shutdown does.
+ */
+#ifndef FROST_POOL_H
+#define FROST_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frost_arena.h"   /* FROST_OK, FROST_E*, FROST_NODISCARD */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* More status codes of this API. */
+enum {
+    FROST_EPYTHON = -10,    /* Python code raised in a worker; the error text says what */
+    FROST_ESHUTDOWN = -11,  /* the pool is shut down: no new work */
+    FROST_ETIMEOUT = -12,   /* nothing arrived before the timeout */
+    FROST_EDRAINED = -13,   /* shut down and every result collected: nothing will arrive */
+    FROST_ESELF = -14,      /* joined from one of the pool's own workers */
+};
+
+typedef struct frost_pool_s frost_pool_t;
+
+typedef enum {
+    FROST_TASK_OK = 0,         /* data: the bytes func returned */
+    FROST_TASK_ERROR = 1,      /* data: the traceback text (func raised or returned no bytes) */
+    FROST_TASK_CANCELLED = 2,  /* data: the payload, given back (shutdown with cancel) */
+} frost_task_status_t;
+
+typedef struct {
+    int64_t id;                   /* what frost_pool_submit returned */
+    frost_task_status_t status;
+    char *data;                   /* owned; release with frost_pool_result_clear */
+    size_t size;
+} frost_pool_result_t;
+
+/*
+ * Start `workers` threads (1..1024), each creating an own-GIL subinterpreter
+ * (PyInterpreterConfig_OWN_GIL, isolated) and running `init_code` (NULL ok)
+ * in its __main__. Returns when every worker is ready. Requires a running
+ * Python (Py_Initialize). On failure nothing is left running; *error (if
+ * error != NULL) receives a malloc'd message for FROST_EPYTHON (free() it).
+ */
+FROST_NODISCARD int frost_pool_new(frost_pool_t **out, int workers, const char *init_code,
+                                   char **error);
+
+/* How many workers the pool has. */
+int frost_pool_workers(const frost_pool_t *pool);
+
+/*
+ * Run `code` in the __main__ of every worker, once each, and wait. Queued
+ * tasks run before it in each worker. FROST_EPYTHON if it raised in any
+ * (the first error text goes to *error, malloc'd), FROST_ESHUTDOWN.
+ */
+FROST_NODISCARD int frost_pool_run_all(frost_pool_t *pool, const char *code, char **error);
+
+/*
+ * Bind `name` (a Python identifier) in every worker's __main__ to a view of
+ * the same memory as `shared`, a frost.Store or view object. Unlike the rest
+ * of this API it needs the GIL of the interpreter that owns `shared` (it
+ * reads its reference, then releases that GIL while the workers attach).
+ * Each worker takes its own lease; the caller keeps `shared`. Needs the
+ * `frost` package importable in the workers (sys.path / PYTHONPATH).
+ * FROST_EPYTHON (with *error) if `shared` is not a frost object or a worker
+ * fails to attach.
+ */
+typedef struct _object PyObject;
+FROST_NODISCARD int frost_pool_attach(frost_pool_t *pool, const char *name, PyObject *shared,
+                                      char **error);
+
+/* Queue module.func(payload). Returns the task id (>= 1), or FROST_ESHUTDOWN
+ * / FROST_ENOMEM / FROST_EINVAL (< 0). */
+int64_t frost_pool_submit(frost_pool_t *pool, const char *module, const char *func,
+                          const void *payload, size_t size);
+
+/*
+ * Wait up to `timeout` seconds (< 0: forever) for the next finished task.
+ * FROST_OK and *out filled; FROST_ETIMEOUT; FROST_EDRAINED once the pool is
+ * shut down and every task has been reported.
+ */
+FROST_NODISCARD int frost_pool_next_result(frost_pool_t *pool, double timeout,
+                                           frost_pool_result_t *out);
+void frost_pool_result_clear(frost_pool_result_t *result);
+
+/*
+ * Stop taking work (idempotent). Tasks already queued still run, unless
+ * `cancel_pending`: then they come back as FROST_TASK_CANCELLED results.
+ * Does not wait; workers end once the queue is empty.
+ */
+void frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending);
+
+/* Wait until every worker has ended its interpreter and its thread is
+ * joined (idempotent). FROST_ESELF from one of this pool's own workers. */
+int frost_pool_join(frost_pool_t *pool);
+
+/* Whether the calling thread is one of this pool's workers. */
+bool frost_pool_is_worker_thread(const frost_pool_t *pool);
+
+/* shutdown(cancel) + join if still needed, then free. NULL ok. Must not be
+ * called from one of the pool's own workers. Undelivered results are dropped. */
+void frost_pool_free(frost_pool_t *pool);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FROST_POOL_H */

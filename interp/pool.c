@@ -1,0 +1,732 @@
+/*
+ * pool.c -- frost_pool_t: N worker threads, each owning one own-GIL
+ * subinterpreter, fed by a task queue (see frost_pool.h for the contract).
+ *
+ * Synchronisation: one mutex `lock` guards every queue and counter below;
+ * three condition variables say what changed:
+ *   work_cv    -- a task was queued, a broadcast started, or shutdown began
+ *                 (workers wait here);
+ *   result_cv  -- a result was queued, or a worker ended (next_result waits);
+ *   control_cv -- a worker became ready, or finished its part of a
+ *                 broadcast (frost_pool_new and run_all wait here).
+ * Nobody polls: every wait is on a condition variable, and a worker
+ * releases its interpreter's GIL while it waits, so threads that user code
+ * started inside that interpreter keep running.
+ *
+ * Invariants (under `lock`):
+ *   - queued tasks + running + results queued + results taken == submitted;
+ *   - running <= live_workers <= workers;
+ *   - a worker ends only when shutting_down, the task queue is empty and it
+ *     has run the current broadcast (seen_gen == bcast_gen);
+ *   - drained (next_result -> FROST_EDRAINED) == shutting_down && no task
+ *     queued or running && no result queued.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "frost_pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_WORKERS 1024
+
+typedef struct task_s {
+    int64_t id;
+    char *module;               /* owned */
+    char *func;                 /* owned */
+    char *payload;              /* owned, `size` bytes */
+    size_t size;
+    struct task_s *next;
+} task_t;
+
+typedef struct result_s {
+    frost_pool_result_t r;      /* r.data owned */
+    struct result_s *next;
+} result_t;
+
+typedef struct {
+    struct frost_pool_s *pool;  /* borrowed: the pool outlives its threads */
+    pthread_t thread;           /* valid once `started` */
+    bool started;               /* pthread_create succeeded */
+    uint64_t seen_gen;          /* last broadcast this worker ran; guarded by lock */
+} worker_t;
+
+struct frost_pool_s {
+    pthread_mutex_t lock;
+    pthread_cond_t work_cv, result_cv, control_cv;
+    pthread_mutex_t join_lock;  /* serialises frost_pool_join */
+
+    int workers;                /* immutable after new */
+    worker_t *worker;           /* [workers], immutable array */
+    char *init_code;            /* owned; read by workers at start */
+
+    task_t *tasks_head, *tasks_tail;        /* guarded by lock */
+    result_t *results_head, *results_tail;  /* guarded by lock */
+    int64_t next_id;                        /* guarded by lock */
+    int running;                            /* tasks being run; guarded by lock */
+    int live_workers;                       /* started and not yet ended; guarded by lock */
+    int ready;                              /* workers past init (ok or not); guarded by lock */
+    char *init_error;                       /* first init failure, owned; guarded by lock */
+    bool shutting_down;                     /* guarded by lock */
+    bool joined;                            /* guarded by join_lock */
+
+    /* run_all: one broadcast at a time. Guarded by lock. */
+    bool bcast_active;
+    uint64_t bcast_gen;
+    const char *bcast_code;     /* borrowed from the run_all caller for its duration */
+    int bcast_remaining;
+    char *bcast_error;          /* first failure text, owned */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static char *
+copy_bytes(const void *p, size_t n)
+{
+    char *c = malloc(n + 1);
+    if (c != NULL) {
+        if (n) {
+            memcpy(c, p, n);
+        }
+        c[n] = '\0';
+    }
+    return c;
+}
+
+static char *
+copy_str(const char *s)
+{
+    return s ? copy_bytes(s, strlen(s)) : NULL;
+}
+
+static void
+set_error(char **error, char *text)
+{
+    if (error != NULL) {
+        *error = text;
+    }
+    else {
+        free(text);
+    }
+}
+
+static void
+deadline_after(struct timespec *ts, double seconds)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    double whole = (double)(time_t)seconds;
+    ts->tv_sec += (time_t)seconds;
+    ts->tv_nsec += (long)((seconds - whole) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Push a result (takes ownership of data); caller holds lock. */
+static void
+push_result_locked(frost_pool_t *pool, result_t *res)
+{
+    res->next = NULL;
+    if (pool->results_tail) {
+        pool->results_tail->next = res;
+    }
+    else {
+        pool->results_head = res;
+    }
+    pool->results_tail = res;
+    pthread_cond_broadcast(&pool->result_cv);
+}
+
+static void
+task_free(task_t *t)
+{
+    free(t->module);
+    free(t->func);
+    free(t->payload);
+    free(t);
+}
+
+/* ---- inside a worker (its GIL held) --------------------------------------- */
+
+/* The raised exception as traceback text (malloc'd; never NULL). Clears it. */
+static char *
+format_exception(void)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    char *text = NULL;
+    PyObject *tb_mod = PyImport_ImportModule("traceback");
+    PyObject *lines = tb_mod ? PyObject_CallMethod(tb_mod, "format_exception", "O", exc) : NULL;
+    PyObject *empty = lines ? PyUnicode_FromString("") : NULL;
+    PyObject *joined = empty ? PyUnicode_Join(empty, lines) : NULL;
+    Py_ssize_t n;
+    const char *utf8 = joined ? PyUnicode_AsUTF8AndSize(joined, &n) : NULL;
+    if (utf8 != NULL) {
+        text = copy_bytes(utf8, (size_t)n);
+    }
+    else {
+        PyErr_Clear();
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s (the traceback could not be formatted)\n",
+                 exc ? Py_TYPE(exc)->tp_name : "unknown error");
+        text = copy_str(buf);
+    }
+    Py_XDECREF(joined);
+    Py_XDECREF(empty);
+    Py_XDECREF(lines);
+    Py_XDECREF(tb_mod);
+    Py_XDECREF(exc);
+    return text ? text : copy_str("MemoryError\n");
+}
+
+/* Run `code` in this interpreter's __main__; NULL on success, else the error. */
+static char *
+run_code(const char *code)
+{
+    PyObject *main = PyImport_AddModule("__main__");   /* borrowed */
+    if (main == NULL) {
+        return format_exception();
+    }
+    PyObject *globals = PyModule_GetDict(main);
+    PyObject *r = PyRun_String(code, Py_file_input, globals, globals);
+    if (r == NULL) {
+        return format_exception();
+    }
+    Py_DECREF(r);
+    return NULL;
+}
+
+/* module.func(payload) -> bytes; fills res. */
+static void
+run_task(const task_t *t, result_t *res)
+{
+    PyObject *mod = PyImport_ImportModule(t->module);
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, t->func) : NULL;
+    PyObject *arg = fn ? PyBytes_FromStringAndSize(t->payload, (Py_ssize_t)t->size) : NULL;
+    PyObject *out = arg ? PyObject_CallOneArg(fn, arg) : NULL;
+    if (out != NULL && !PyBytes_Check(out)) {
+        PyErr_Format(PyExc_TypeError, "%s.%s() must return bytes, not %.200s", t->module, t->func,
+                     Py_TYPE(out)->tp_name);
+        Py_CLEAR(out);
+    }
+    if (out != NULL) {
+        res->r.status = FROST_TASK_OK;
+        res->r.size = (size_t)PyBytes_GET_SIZE(out);
+        res->r.data = copy_bytes(PyBytes_AS_STRING(out), res->r.size);
+        if (res->r.data == NULL) {
+            res->r.status = FROST_TASK_ERROR;
+            res->r.data = copy_str("MemoryError: copying the task's result\n");
+            res->r.size = res->r.data ? strlen(res->r.data) : 0;
+        }
+    }
+    else {
+        res->r.status = FROST_TASK_ERROR;
+        res->r.data = format_exception();
+        res->r.size = strlen(res->r.data);
+    }
+    Py_XDECREF(out);
+    Py_XDECREF(arg);
+    Py_XDECREF(fn);
+    Py_XDECREF(mod);
+}
+
+/* ---- the worker thread ---------------------------------------------------- */
+
+static PyThreadState *
+create_interpreter(char **error)
+{
+    PyInterpreterConfig config = {
+        .use_main_obmalloc = 0,
+        .allow_fork = 0,
+        .allow_exec = 0,
+        .allow_threads = 1,
+        .allow_daemon_threads = 0,
+        .check_multi_interp_extensions = 1,
+        .gil = PyInterpreterConfig_OWN_GIL,
+    };
+    PyThreadState *ts = NULL;
+    PyStatus status = Py_NewInterpreterFromConfig(&ts, &config);
+    if (PyStatus_Exception(status) || ts == NULL) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "could not create a worker interpreter: %s",
+                 status.err_msg ? status.err_msg : "unknown error");
+        *error = copy_str(buf);
+        return NULL;
+    }
+    return ts;
+}
+
+/* Wait for something to do. Returns with lock held; *task set, or
+ * *bcast set, or neither (time to end). */
+static void
+next_work_locked(frost_pool_t *pool, worker_t *w, task_t **task, const char **bcast)
+{
+    *task = NULL;
+    *bcast = NULL;
+    for (;;) {
+        if (w->seen_gen != pool->bcast_gen) {
+            w->seen_gen = pool->bcast_gen;
+            *bcast = pool->bcast_code;
+            return;
+        }
+        if (pool->tasks_head != NULL) {
+            *task = pool->tasks_head;
+            pool->tasks_head = (*task)->next;
+            if (pool->tasks_head == NULL) {
+                pool->tasks_tail = NULL;
+            }
+            pool->running++;
+            return;
+        }
+        if (pool->shutting_down) {
+            return;
+        }
+        pthread_cond_wait(&pool->work_cv, &pool->lock);
+    }
+}
+
+static void *
+worker_main(void *arg)
+{
+    worker_t *w = arg;
+    frost_pool_t *pool = w->pool;
+    char *error = NULL;
+    PyThreadState *ts = create_interpreter(&error);
+    if (ts != NULL && pool->init_code != NULL) {
+        error = run_code(pool->init_code);
+    }
+
+    pthread_mutex_lock(&pool->lock);
+    pool->ready++;
+    if (error != NULL && pool->init_error == NULL) {
+        pool->init_error = error;
+        error = NULL;
+    }
+    pthread_cond_broadcast(&pool->control_cv);
+    bool failed = pool->init_error != NULL;
+    pthread_mutex_unlock(&pool->lock);
+    free(error);
+
+    if (ts != NULL && !failed) {
+        PyThreadState *saved = PyEval_SaveThread();   /* our GIL is free while we wait */
+        pthread_mutex_lock(&pool->lock);
+        for (;;) {
+            task_t *task;
+            const char *bcast;
+            next_work_locked(pool, w, &task, &bcast);
+            if (task == NULL && bcast == NULL) {
+                break;
+            }
+            pthread_mutex_unlock(&pool->lock);
+            PyEval_RestoreThread(saved);
+            if (bcast != NULL) {
+                char *err = run_code(bcast);
+                saved = PyEval_SaveThread();
+                pthread_mutex_lock(&pool->lock);
+                if (err != NULL && pool->bcast_error == NULL) {
+                    pool->bcast_error = err;
+                    err = NULL;
+                }
+                free(err);
+                pool->bcast_remaining--;
+                pthread_cond_broadcast(&pool->control_cv);
+                continue;
+            }
+            result_t *res = calloc(1, sizeof(*res));
+            if (res != NULL) {
+                res->r.id = task->id;
+                run_task(task, res);
+            }
+            saved = PyEval_SaveThread();
+            task_free(task);
+            pthread_mutex_lock(&pool->lock);
+            pool->running--;
+            if (res != NULL) {
+                push_result_locked(pool, res);
+            }
+        }
+        pthread_mutex_unlock(&pool->lock);
+        PyEval_RestoreThread(saved);
+    }
+    if (ts != NULL) {
+        Py_EndInterpreter(ts);
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->live_workers--;
+    pthread_cond_broadcast(&pool->result_cv);
+    pthread_cond_broadcast(&pool->control_cv);
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+/* ---- the public API -------------------------------------------------------- */
+
+static int
+init_sync(frost_pool_t *pool)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0) {
+        return -1;
+    }
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_mutex_init(&pool->lock, NULL) | pthread_mutex_init(&pool->join_lock, NULL)
+             | pthread_cond_init(&pool->work_cv, &attr) | pthread_cond_init(&pool->result_cv, &attr)
+             | pthread_cond_init(&pool->control_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc ? -1 : 0;
+}
+
+static void
+release_memory(frost_pool_t *pool)
+{
+    for (task_t *t = pool->tasks_head, *next; t != NULL; t = next) {
+        next = t->next;
+        task_free(t);
+    }
+    for (result_t *r = pool->results_head, *next; r != NULL; r = next) {
+        next = r->next;
+        free(r->r.data);
+        free(r);
+    }
+    pthread_mutex_destroy(&pool->lock);
+    pthread_mutex_destroy(&pool->join_lock);
+    pthread_cond_destroy(&pool->work_cv);
+    pthread_cond_destroy(&pool->result_cv);
+    pthread_cond_destroy(&pool->control_cv);
+    free(pool->init_error);
+    free(pool->bcast_error);
+    free(pool->init_code);
+    free(pool->worker);
+    free(pool);
+}
+
+int
+frost_pool_new(frost_pool_t **out, int workers, const char *init_code, char **error)
+{
+    *out = NULL;
+    set_error(error, NULL);
+    if (workers < 1 || workers > MAX_WORKERS || !Py_IsInitialized()) {
+        return FROST_EINVAL;
+    }
+    frost_pool_t *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL) {
+        return FROST_ENOMEM;
+    }
+    pool->worker = calloc((size_t)workers, sizeof(worker_t));
+    pool->init_code = copy_str(init_code);
+    if (pool->worker == NULL || (init_code != NULL && pool->init_code == NULL)
+        || init_sync(pool) != 0) {
+        free(pool->worker);
+        free(pool->init_code);
+        free(pool);
+        return FROST_ENOMEM;
+    }
+    pool->workers = workers;
+    pool->next_id = 1;
+
+    int started = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (int i = 0; i < workers; i++) {
+        worker_t *w = &pool->worker[i];
+        w->pool = pool;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            break;
+        }
+        w->started = true;
+        pool->live_workers++;
+        started++;
+    }
+    while (pool->ready < started) {
+        pthread_cond_wait(&pool->control_cv, &pool->lock);
+    }
+    char *init_error = pool->init_error;
+    pool->init_error = NULL;
+    pthread_mutex_unlock(&pool->lock);
+
+    if (started < workers || init_error != NULL) {
+        frost_pool_shutdown(pool, true);
+        (void)frost_pool_join(pool);
+        release_memory(pool);
+        if (init_error != NULL) {
+            set_error(error, init_error);
+            return FROST_EPYTHON;
+        }
+        return FROST_ENOMEM;   /* could not start a thread */
+    }
+    *out = pool;
+    return FROST_OK;
+}
+
+int
+frost_pool_workers(const frost_pool_t *pool)
+{
+    return pool->workers;
+}
+
+int
+frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
+{
+    set_error(error, NULL);
+    if (code == NULL) {
+        return FROST_EINVAL;
+    }
+    if (frost_pool_is_worker_thread(pool)) {
+        return FROST_ESELF;   /* it would wait for itself */
+    }
+    pthread_mutex_lock(&pool->lock);
+    while (pool->bcast_active && !pool->shutting_down) {
+        pthread_cond_wait(&pool->control_cv, &pool->lock);
+    }
+    if (pool->shutting_down) {
+        pthread_mutex_unlock(&pool->lock);
+        return FROST_ESHUTDOWN;
+    }
+    pool->bcast_active = true;
+    pool->bcast_code = code;
+    pool->bcast_remaining = pool->live_workers;
+    pool->bcast_gen++;
+    pthread_cond_broadcast(&pool->work_cv);
+    while (pool->bcast_remaining > 0) {
+        pthread_cond_wait(&pool->control_cv, &pool->lock);
+    }
+    char *failure = pool->bcast_error;
+    pool->bcast_error = NULL;
+    pool->bcast_code = NULL;
+    pool->bcast_active = false;
+    pthread_cond_broadcast(&pool->control_cv);
+    pthread_mutex_unlock(&pool->lock);
+    if (failure != NULL) {
+        set_error(error, failure);
+        return FROST_EPYTHON;
+    }
+    return FROST_OK;
+}
+
+static bool
+is_identifier(const char *name)
+{
+    if (name == NULL || *name == '\0') {
+        return false;
+    }
+    for (const char *c = name; *c; c++) {
+        if (!(*c == '_' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')
+              || (c != name && *c >= '0' && *c <= '9'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+frost_pool_attach(frost_pool_t *pool, const char *name, PyObject *shared, char **error)
+{
+    set_error(error, NULL);
+    if (!is_identifier(name) || shared == NULL) {   /* an identifier can't inject code */
+        return FROST_EINVAL;
+    }
+    /* (rebuild, (store id, node, token[, slice])): plain ints, so its repr
+     * is a safe literal; `shared` keeps the store alive while workers attach. */
+    PyObject *reduced = PyObject_CallMethod(shared, "__reduce__", NULL);
+    PyObject *args = NULL, *repr = NULL;
+    if (reduced == NULL) {
+        PyErr_Clear();   /* replaced by the TypeError below */
+    }
+    if (reduced != NULL && PyTuple_Check(reduced) && PyTuple_GET_SIZE(reduced) == 2
+        && PyTuple_Check(PyTuple_GET_ITEM(reduced, 1))) {
+        PyObject *rebuild = PyTuple_GET_ITEM(reduced, 0);
+        PyObject *qualname = PyObject_GetAttrString(rebuild, "__name__");
+        if (qualname != NULL && PyUnicode_Check(qualname)
+            && PyUnicode_CompareWithASCIIString(qualname, "_rebuild") == 0) {
+            args = PyTuple_GET_ITEM(reduced, 1);
+        }
+        Py_XDECREF(qualname);
+    }
+    if (args == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "frost_pool_attach: not a frost Store or view: '%.200s'",
+                         Py_TYPE(shared)->tp_name);
+        }
+        Py_XDECREF(reduced);
+        set_error(error, format_exception());
+        return FROST_EPYTHON;
+    }
+    repr = PyObject_Repr(args);
+    const char *literal = repr ? PyUnicode_AsUTF8(repr) : NULL;
+    size_t size = strlen(name) + (literal ? strlen(literal) : 0) + 128;
+    char *code = literal ? malloc(size) : NULL;
+    if (code == NULL) {
+        PyErr_Clear();
+        Py_XDECREF(repr);
+        Py_DECREF(reduced);
+        return FROST_ENOMEM;
+    }
+    snprintf(code, size,
+             "import frost._frost as _frost_ext\n%s = _frost_ext._rebuild%s\ndel _frost_ext\n",
+             name, literal);
+    Py_DECREF(repr);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = frost_pool_run_all(pool, code, error);
+    Py_END_ALLOW_THREADS
+    free(code);
+    Py_DECREF(reduced);
+    return rc;
+}
+
+int64_t
+frost_pool_submit(frost_pool_t *pool, const char *module, const char *func, const void *payload,
+                  size_t size)
+{
+    if (module == NULL || func == NULL || (payload == NULL && size != 0)) {
+        return FROST_EINVAL;
+    }
+    task_t *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return FROST_ENOMEM;
+    }
+    t->module = copy_str(module);
+    t->func = copy_str(func);
+    t->payload = copy_bytes(payload, size);
+    t->size = size;
+    if (t->module == NULL || t->func == NULL || t->payload == NULL) {
+        task_free(t);
+        return FROST_ENOMEM;
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (pool->shutting_down) {
+        pthread_mutex_unlock(&pool->lock);
+        task_free(t);
+        return FROST_ESHUTDOWN;
+    }
+    t->id = pool->next_id++;
+    if (pool->tasks_tail) {
+        pool->tasks_tail->next = t;
+    }
+    else {
+        pool->tasks_head = t;
+    }
+    pool->tasks_tail = t;
+    int64_t id = t->id;
+    pthread_cond_signal(&pool->work_cv);
+    pthread_mutex_unlock(&pool->lock);
+    return id;
+}
+
+int
+frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct timespec deadline;
+    if (timeout >= 0) {
+        deadline_after(&deadline, timeout);
+    }
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        if (pool->results_head != NULL) {
+            result_t *res = pool->results_head;
+            pool->results_head = res->next;
+            if (pool->results_head == NULL) {
+                pool->results_tail = NULL;
+            }
+            pthread_mutex_unlock(&pool->lock);
+            *out = res->r;
+            free(res);
+            return FROST_OK;
+        }
+        if (pool->shutting_down && pool->tasks_head == NULL && pool->running == 0) {
+            pthread_mutex_unlock(&pool->lock);
+            return FROST_EDRAINED;
+        }
+        if (timeout < 0) {
+            pthread_cond_wait(&pool->result_cv, &pool->lock);
+        }
+        else if (pthread_cond_timedwait(&pool->result_cv, &pool->lock, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&pool->lock);
+            return FROST_ETIMEOUT;
+        }
+    }
+}
+
+void
+frost_pool_result_clear(frost_pool_result_t *result)
+{
+    if (result != NULL) {
+        free(result->data);
+        result->data = NULL;
+        result->size = 0;
+    }
+}
+
+void
+frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->shutting_down = true;
+    if (cancel_pending) {
+        for (task_t *t = pool->tasks_head, *next; t != NULL; t = next) {
+            next = t->next;
+            result_t *res = calloc(1, sizeof(*res));
+            if (res != NULL) {   /* the payload goes back: it may own references */
+                res->r = (frost_pool_result_t){.id = t->id, .status = FROST_TASK_CANCELLED,
+                                               .data = t->payload, .size = t->size};
+                t->payload = NULL;
+                push_result_locked(pool, res);
+            }
+            task_free(t);
+        }
+        pool->tasks_head = pool->tasks_tail = NULL;
+    }
+    pthread_cond_broadcast(&pool->work_cv);
+    pthread_cond_broadcast(&pool->result_cv);
+    pthread_cond_broadcast(&pool->control_cv);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+bool
+frost_pool_is_worker_thread(const frost_pool_t *pool)
+{
+    pthread_t self = pthread_self();
+    for (int i = 0; i < pool->workers; i++) {
+        if (pool->worker[i].started && pthread_equal(pool->worker[i].thread, self)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+frost_pool_join(frost_pool_t *pool)
+{
+    if (frost_pool_is_worker_thread(pool)) {
+        return FROST_ESELF;
+    }
+    pthread_mutex_lock(&pool->join_lock);
+    if (!pool->joined) {
+        for (int i = 0; i < pool->workers; i++) {
+            if (pool->worker[i].started) {
+                pthread_join(pool->worker[i].thread, NULL);
+            }
+        }
+        pool->joined = true;
+    }
+    pthread_mutex_unlock(&pool->join_lock);
+    return FROST_OK;
+}
+
+void
+frost_pool_free(frost_pool_t *pool)
+{
+    if (pool == NULL) {
+        return;
+    }
+    frost_pool_shutdown(pool, true);
+    if (frost_pool_join(pool) != FROST_OK) {
+        return;   /* from one of its own workers: leak rather than deadlock */
+    }
+    release_memory(pool);
+}

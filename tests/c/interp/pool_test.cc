@@ -1,0 +1,235 @@
+// pool_test.cc -- interp/pool.c through its C embedding API (frost_pool.h):
+// start/stop, init code, run_all, tasks and their results, errors in
+// workers, cancellation, attaching a frozen store, misuse.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "../frost_test_util.hpp"
+
+extern "C" {
+#include "frost_pool.h"
+}
+
+using frost_test::Eval;
+using frost_test::Ref;
+
+namespace {
+
+// The main interpreter runs, but its GIL is released: the pool API must be
+// called without a GIL held.
+class ReleasedPython : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    Py_InitializeEx(0);
+    saved_ = PyEval_SaveThread();
+  }
+  void TearDown() override {
+    PyEval_RestoreThread(saved_);
+    ASSERT_EQ(Py_FinalizeEx(), 0);
+  }
+
+ private:
+  PyThreadState *saved_ = nullptr;
+};
+
+// Frees the pool (and its error text) on scope exit.
+struct PoolPtr {
+  frost_pool_t *p = nullptr;
+  char *error = nullptr;
+  ~PoolPtr() {
+    frost_pool_free(p);
+    free(error);
+  }
+};
+
+std::string Text(const frost_pool_result_t &r) { return std::string(r.data, r.size); }
+
+TEST(PoolTest, StartsRunsCodeEverywhereAndStops) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 3, "import sys\nseen = []\n", &pool.error), FROST_OK);
+  EXPECT_EQ(pool.error, nullptr);
+  EXPECT_EQ(frost_pool_workers(pool.p), 3);
+  // Each worker is its own interpreter: a global set by run_all is per worker.
+  ASSERT_EQ(frost_pool_run_all(pool.p, "seen.append(1)\nassert len(seen) == 1\n", &pool.error),
+            FROST_OK);
+  ASSERT_EQ(frost_pool_run_all(pool.p, "seen.append(2)\nassert seen == [1, 2], seen\n", &pool.error),
+            FROST_OK);
+  EXPECT_FALSE(frost_pool_is_worker_thread(pool.p));
+  frost_pool_shutdown(pool.p, false);
+  EXPECT_EQ(frost_pool_join(pool.p), FROST_OK);
+  EXPECT_EQ(frost_pool_join(pool.p), FROST_OK);   // idempotent
+  frost_pool_result_t r;
+  EXPECT_EQ(frost_pool_next_result(pool.p, 0, &r), FROST_EDRAINED);
+  EXPECT_EQ(frost_pool_run_all(pool.p, "pass\n", &pool.error), FROST_ESHUTDOWN);
+  EXPECT_EQ(frost_pool_submit(pool.p, "binascii", "hexlify", "x", 1), FROST_ESHUTDOWN);
+}
+
+TEST(PoolTest, TasksReturnBytesInAnyOrder) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);
+  std::set<int64_t> ids;
+  for (int i = 0; i < 50; i++) {
+    std::string payload = "item" + std::to_string(i);
+    int64_t id = frost_pool_submit(pool.p, "binascii", "hexlify", payload.data(), payload.size());
+    ASSERT_GE(id, 1);
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 50u);
+  for (int i = 0; i < 50; i++) {
+    frost_pool_result_t r;
+    ASSERT_EQ(frost_pool_next_result(pool.p, 30, &r), FROST_OK);
+    EXPECT_EQ(r.status, FROST_TASK_OK);
+    EXPECT_EQ(ids.erase(r.id), 1u);
+    std::string hex = Text(r);
+    EXPECT_EQ(hex.rfind("6974656d", 0), 0u) << hex;   // hex of "item"
+    frost_pool_result_clear(&r);
+  }
+  frost_pool_result_t r;
+  EXPECT_EQ(frost_pool_next_result(pool.p, 0.01, &r), FROST_ETIMEOUT);
+}
+
+TEST(PoolTest, ErrorsComeBackAsTracebacksAndWorkersSurvive) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 1, nullptr, &pool.error), FROST_OK);
+  int64_t raises = frost_pool_submit(pool.p, "binascii", "unhexlify", "zz!", 3);
+  int64_t not_bytes = frost_pool_submit(pool.p, "zlib", "crc32", "abc", 3);
+  int64_t no_module = frost_pool_submit(pool.p, "no_such_module_frost", "f", "", 0);
+  int64_t exits = frost_pool_submit(pool.p, "sys", "exit", "bye", 3);
+  int64_t fine = frost_pool_submit(pool.p, "binascii", "hexlify", "\x01", 1);
+  std::string text[6];
+  for (int i = 0; i < 5; i++) {
+    frost_pool_result_t r;
+    ASSERT_EQ(frost_pool_next_result(pool.p, 30, &r), FROST_OK);
+    ASSERT_GE(r.id, raises);
+    ASSERT_LE(r.id, fine);
+    EXPECT_EQ(r.status, r.id == fine ? FROST_TASK_OK : FROST_TASK_ERROR) << r.id;
+    text[r.id - raises] = Text(r);
+    frost_pool_result_clear(&r);
+  }
+  EXPECT_NE(text[raises - raises].find("binascii.Error"), std::string::npos) << text[0];
+  EXPECT_NE(text[not_bytes - raises].find("must return bytes, not int"), std::string::npos);
+  EXPECT_NE(text[no_module - raises].find("ModuleNotFoundError"), std::string::npos);
+  EXPECT_NE(text[exits - raises].find("SystemExit"), std::string::npos);
+  EXPECT_EQ(text[fine - raises], "01");
+}
+
+TEST(PoolTest, FailingInitCodeFailsTheConstructorCleanly) {
+  PoolPtr pool;
+  EXPECT_EQ(frost_pool_new(&pool.p, 2, "raise ValueError('init broke')\n", &pool.error),
+            FROST_EPYTHON);
+  EXPECT_EQ(pool.p, nullptr);
+  ASSERT_NE(pool.error, nullptr);
+  EXPECT_NE(std::string(pool.error).find("ValueError: init broke"), std::string::npos);
+}
+
+TEST(PoolTest, RunAllReportsTheFirstError) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);
+  EXPECT_EQ(frost_pool_run_all(pool.p, "1/0\n", &pool.error), FROST_EPYTHON);
+  ASSERT_NE(pool.error, nullptr);
+  EXPECT_NE(std::string(pool.error).find("ZeroDivisionError"), std::string::npos);
+  free(pool.error);
+  pool.error = nullptr;
+  EXPECT_EQ(frost_pool_run_all(pool.p, "x = 1\n", &pool.error), FROST_OK);   // still alive
+}
+
+TEST(PoolTest, ShutdownWithCancelGivesPayloadsBack) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 1, nullptr, &pool.error), FROST_OK);
+  // A module whose function holds the only worker for a while, so the
+  // tasks behind it are still queued when the pool shuts down.
+  ASSERT_EQ(frost_pool_run_all(pool.p,
+                               "import sys, time, types\n"
+                               "gate = types.ModuleType('frost_gate')\n"
+                               "gate.wait = lambda p: (time.sleep(float(p)), b'slept')[1]\n"
+                               "sys.modules['frost_gate'] = gate\n",
+                               &pool.error),
+            FROST_OK);
+  ASSERT_GE(frost_pool_submit(pool.p, "frost_gate", "wait", "0.5", 3), 1);
+  for (int i = 0; i < 20; i++) {
+    ASSERT_GE(frost_pool_submit(pool.p, "binascii", "hexlify", "payload", 7), 1);
+  }
+  frost_pool_shutdown(pool.p, true);
+  int ok = 0, cancelled = 0, errors = 0;
+  for (;;) {
+    frost_pool_result_t r;
+    int rc = frost_pool_next_result(pool.p, 30, &r);
+    if (rc == FROST_EDRAINED) break;
+    ASSERT_EQ(rc, FROST_OK);
+    if (r.status == FROST_TASK_CANCELLED) {
+      cancelled++;
+      EXPECT_TRUE(Text(r) == "payload" || Text(r) == "0.5") << Text(r);
+    }
+    ok += r.status == FROST_TASK_OK;
+    errors += r.status == FROST_TASK_ERROR;
+    frost_pool_result_clear(&r);
+  }
+  EXPECT_EQ(ok + cancelled, 21);
+  EXPECT_GE(cancelled, 20);   // the sleeper may have been cancelled too
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(frost_pool_join(pool.p), FROST_OK);
+}
+
+TEST(PoolTest, AttachedStoreIsReadInEveryWorker) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);
+  PyGILState_STATE g = PyGILState_Ensure();
+  {
+    Ref frost(PyImport_ImportModule("frost"));
+    ASSERT_TRUE(frost) << "PYTHONPATH must hold the built frost package";
+    Ref store(PyObject_CallMethod(frost.get(), "freeze", "O",
+                                  Ref(Eval("{'answer': 42, 'names': ['ada', 'grace'], 'pi': 3.25}")).get()));
+    ASSERT_TRUE(store);
+    EXPECT_EQ(frost_pool_attach(pool.p, "bad name", store.get(), &pool.error), FROST_EINVAL);
+    EXPECT_EQ(frost_pool_attach(pool.p, "1x", store.get(), &pool.error), FROST_EINVAL);
+    Ref not_frost(PyLong_FromLong(7));
+    EXPECT_EQ(frost_pool_attach(pool.p, "x", not_frost.get(), &pool.error), FROST_EPYTHON);
+    ASSERT_NE(pool.error, nullptr);
+    EXPECT_NE(std::string(pool.error).find("not a frost Store or view: 'int'"), std::string::npos)
+        << pool.error;
+    free(pool.error);
+    pool.error = nullptr;
+    ASSERT_EQ(frost_pool_attach(pool.p, "data", store.get(), &pool.error), FROST_OK)
+        << (pool.error ? pool.error : "");
+    Ref names(PyObject_GetItem(Ref(PyObject_GetAttrString(store.get(), "root")).get(),
+                               Ref(PyUnicode_FromString("names")).get()));
+    ASSERT_TRUE(names);
+    ASSERT_EQ(frost_pool_attach(pool.p, "names", names.get(), &pool.error), FROST_OK)
+        << (pool.error ? pool.error : "");
+    PyThreadState *saved = PyEval_SaveThread();
+    EXPECT_EQ(frost_pool_run_all(pool.p,
+                                 "r = data.root\n"
+                                 "assert r['answer'] == 42 and r['pi'] == 3.25, dict(r)\n"
+                                 "assert list(names) == ['ada', 'grace'], names\n"
+                                 "assert type(r).__name__ == 'FrozenDict', type(r)\n"
+                                 "del r, data, names\n",
+                                 &pool.error),
+              FROST_OK)
+        << (pool.error ? pool.error : "");
+    PyEval_RestoreThread(saved);
+  }
+  PyGILState_Release(g);
+}
+
+TEST(PoolTest, BadArgumentsAreRefused) {
+  frost_pool_t *p = reinterpret_cast<frost_pool_t *>(1);
+  EXPECT_EQ(frost_pool_new(&p, 0, nullptr, nullptr), FROST_EINVAL);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(frost_pool_new(&p, 100000, nullptr, nullptr), FROST_EINVAL);
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 1, nullptr, nullptr), FROST_OK);
+  EXPECT_EQ(frost_pool_submit(pool.p, nullptr, "f", "", 0), FROST_EINVAL);
+  EXPECT_EQ(frost_pool_submit(pool.p, "m", "f", nullptr, 3), FROST_EINVAL);
+  EXPECT_EQ(frost_pool_run_all(pool.p, nullptr, nullptr), FROST_EINVAL);
+  frost_pool_free(nullptr);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new ReleasedPython);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,85 @@
+"""Module-level functions the pool tests send to worker interpreters.
+
+(Workers import them by name: they must live in an importable module.)
+"""
+import os
+import sys
+import time
+
+
+def add(a, b):
+    return a + b
+
+
+def echo(x):
+    return x
+
+
+def lookup_sum(view, keys):
+    return sum(view[k][1] for k in keys)
+
+
+def whoami():
+    from frost import _worker
+    return _worker.worker_info()
+
+
+def fail(message):
+    raise ValueError(message)
+
+
+def exit_worker():
+    sys.exit(3)
+
+
+def unpicklable_result():
+    return lambda: None
+
+
+def freeze_in_worker(n):
+    import frost
+    store = frost.freeze({f"k{i}": [i, str(i)] for i in range(n)})
+    return store.root   # the store handle dies here; the view travels
+
+
+def store_stats(view_or_store):
+    import frost
+    return type(view_or_store).__name__, frost._frost._live_stores()
+
+
+def write_matrix_digest(root):
+    """A digest of read-only operations on arena objects (no hashlib: 3.12.1
+    aborts at finalization when hashlib is imported in a subinterpreter)."""
+    import pickle
+    import zlib
+    out = []
+    for key in root:
+        v = root[key]
+        out.append(repr((key, hash(v), v == v, str(v)[:50])))
+        if isinstance(v, str):
+            out.append(repr((sys.intern(v) is v, v.upper(), v.encode("utf-8", "surrogatepass"))))
+            o = type("O", (), {})()
+            setattr(o, v, 1)
+            out.append(repr(getattr(o, v)))
+        out.append(repr(pickle.loads(pickle.dumps(v)) == v or v != v))
+    return zlib.crc32("\n".join(out).encode("utf-8", "surrogatepass"))
+
+
+def sleep_then(seconds, value):
+    time.sleep(seconds)
+    return value
+
+
+def cwd_and_path():
+    return os.getcwd(), list(sys.path)
+
+
+INIT_LOG = []
+
+
+def remember(tag):
+    INIT_LOG.append(tag)
+
+
+def initialized():
+    return list(INIT_LOG)

@@ -1,0 +1,160 @@
+"""frost.Pool: an Executor over own-GIL subinterpreters, with frost stores and
+views crossing by reference (issue 3)."""
+import concurrent.futures as cf
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+import poolwork  # noqa: E402
+
+
+class PoolBasics(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pool = frost.Pool(2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pool.shutdown()
+
+    def test_is_an_executor(self):
+        self.assertIsInstance(self.pool, cf.Executor)
+        self.assertEqual(self.pool.workers, 2)
+
+    def test_submit_and_map(self):
+        self.assertEqual(self.pool.submit(poolwork.add, 2, 3).result(timeout=60), 5)
+        self.assertEqual(list(self.pool.map(poolwork.add, range(10), range(10))),
+                         [2 * i for i in range(10)])
+        self.assertEqual(list(self.pool.map(poolwork.add, range(100), range(100), chunksize=7)),
+                         [2 * i for i in range(100)])
+        with self.assertRaises(ValueError):
+            self.pool.map(poolwork.add, [1], [2], chunksize=0)
+
+    def test_futures_work_with_wait_and_as_completed(self):
+        futures = [self.pool.submit(poolwork.add, i, 1) for i in range(20)]
+        done, not_done = cf.wait(futures, timeout=60)
+        self.assertEqual(len(done), 20)
+        self.assertFalse(not_done)
+        self.assertEqual(sorted(f.result() for f in cf.as_completed(futures)), list(range(1, 21)))
+
+    def test_workers_are_distinct_own_gil_interpreters(self):
+        infos = set()
+        futures = [self.pool.submit(poolwork.sleep_then, 0.2, None) for _ in range(2)]
+        cf.wait(futures)
+        for _ in range(20):
+            infos.add(self.pool.submit(poolwork.whoami).result(timeout=60))
+        pids = {pid for pid, _, _ in infos}
+        self.assertEqual(pids, {os.getpid()})          # one process
+        self.assertGreaterEqual(len({i for _, _, i in infos}), 1)
+        self.assertNotIn(0, {i for _, _, i in infos})  # never the main interpreter
+
+    def test_worker_exception_reraises_with_remote_traceback(self):
+        fut = self.pool.submit(poolwork.fail, "boom")
+        with self.assertRaises(ValueError) as cm:
+            fut.result(timeout=60)
+        self.assertEqual(str(cm.exception), "boom")
+        self.assertIsInstance(cm.exception.__cause__, frost.RemoteTraceback)
+        self.assertIn("poolwork.py", str(cm.exception.__cause__))
+        self.assertIn("raise ValueError(message)", str(cm.exception.__cause__))
+        # the pool survives
+        self.assertEqual(self.pool.submit(poolwork.add, 1, 1).result(timeout=60), 2)
+
+    def test_sys_exit_in_worker_is_an_error_not_a_dead_pool(self):
+        with self.assertRaises(SystemExit):
+            self.pool.submit(poolwork.exit_worker).result(timeout=60)
+        self.assertEqual(self.pool.submit(poolwork.add, 1, 2).result(timeout=60), 3)
+
+    def test_unpicklable_callable_fails_at_submit_naming_it(self):
+        with self.assertRaises(TypeError) as cm:
+            self.pool.submit(lambda: 1)
+        self.assertIn("lambda", str(cm.exception))
+        with self.assertRaises(TypeError):
+            self.pool.submit(poolwork.echo, lambda: 2)
+        with self.assertRaises(TypeError):
+            self.pool.submit(42)
+
+    def test_unpicklable_result_is_a_clear_error(self):
+        with self.assertRaises(TypeError) as cm:
+            self.pool.submit(poolwork.unpicklable_result).result(timeout=60)
+        self.assertIn("cannot be sent back", str(cm.exception))
+
+    def test_plain_values_round_trip(self):
+        for value in [None, True, 1, 2**100, 1.5, 1j, "s\u00e9", b"b", (1, "x"), [1, {2: 3}]]:
+            self.assertEqual(self.pool.submit(poolwork.echo, value).result(timeout=60), value)
+
+    def test_sys_path_and_cwd_are_the_main_interpreters(self):
+        cwd, path = self.pool.submit(poolwork.cwd_and_path).result(timeout=60)
+        self.assertEqual(cwd, os.getcwd())
+        self.assertIn(os.path.dirname(os.path.abspath(__file__)), path)
+
+
+class PoolWithStores(unittest.TestCase):
+    def test_views_cross_by_reference(self):
+        data = {f"key{i}": (i, i * 0.5, f"val{i}") for i in range(10000)}
+        for lifetime in ("scoped", "process"):
+            with self.subTest(lifetime=lifetime), frost.freeze(data, lifetime=lifetime) as store:
+                keys = [f"key{i}" for i in range(0, 10000, 7)]
+                expected = sum(data[k][1] for k in keys)
+                with frost.Pool(2) as pool:
+                    results = [pool.submit(poolwork.lookup_sum, store.root, keys) for _ in range(4)]
+                    self.assertEqual([f.result(timeout=60) for f in results], [expected] * 4)
+                    # a view that comes back is a view of the same node
+                    back = pool.submit(poolwork.echo, store.root).result(timeout=60)
+                    self.assertIsInstance(back, frost.FrozenDict)
+                    self.assertEqual(back, store.root)
+
+    def test_store_frozen_in_worker_outlives_its_handle(self):
+        before = frost._frost._live_stores()
+        with frost.Pool(1) as pool:
+            view = pool.submit(poolwork.freeze_in_worker, 100).result(timeout=60)
+        self.assertIsInstance(view, frost.FrozenDict)
+        self.assertEqual(view["k42"], [42, "42"])
+        self.assertEqual(frost.thaw(view["k7"]), [7, "7"])
+        del view
+        self.assertEqual(frost._frost._live_stores(), before)
+
+    def test_initializer_runs_in_every_worker(self):
+        with frost.Pool(2, initializer=poolwork.remember, initargs=("ready",)) as pool:
+            logs = [pool.submit(poolwork.initialized).result(timeout=60) for _ in range(6)]
+        self.assertTrue(all(log == ["ready"] for log in logs), logs)
+
+    def test_failing_initializer_fails_the_constructor(self):
+        with self.assertRaises(Exception) as cm:
+            frost.Pool(1, initializer=poolwork.fail, initargs=("init broke",))
+        self.assertIn("init broke", str(cm.exception))
+
+    def test_bad_arguments(self):
+        with self.assertRaises(ValueError):
+            frost.Pool(0)
+        with self.assertRaises(TypeError):
+            frost.Pool("2")
+        with self.assertRaises(TypeError):
+            frost.Pool(1, initializer=3)
+
+    def test_shutdown(self):
+        pool = frost.Pool(1)
+        slow = pool.submit(poolwork.sleep_then, 0.5, "slow")
+        queued = [pool.submit(poolwork.sleep_then, 0.5, i) for i in range(5)]
+        pool.shutdown(wait=True, cancel_futures=True)
+        self.assertEqual(slow.result(timeout=60), "slow")
+        self.assertTrue(any(f.cancelled() for f in queued))
+        with self.assertRaises(RuntimeError):
+            pool.submit(poolwork.add, 1, 2)
+        pool.shutdown()   # idempotent
+
+    def test_write_matrix_in_eight_workers_gives_identical_digests(self):
+        data = {"ascii": "hello", "latin": "caf\xe9", "ucs2": "\u4e2d\u6587", "ucs4": "\U0001f600!",
+                "surrogate": "a\ud800b", "big": -(2**300), "f": -0.0, "c": 1 - 2j, "b": b"\x00\xff",
+                "t": (1, "two", (3.0, b"four"))}
+        with frost.freeze(data, lifetime="process") as store:
+            expected = poolwork.write_matrix_digest(store.root)
+            with frost.Pool(8) as pool:
+                digests = [pool.submit(poolwork.write_matrix_digest, store.root) for _ in range(32)]
+                self.assertEqual({f.result(timeout=120) for f in digests}, {expected})
+
+
+if __name__ == "__main__":
+    unittest.main()

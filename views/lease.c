@@ -270,6 +270,9 @@ static PyMethodDef store_methods[] = {
     {"__enter__", store_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))store_exit, METH_FASTCALL, NULL},
     {"__reduce__", store_reduce, METH_NOARGS, "Pickle by reference to the same store."},
+    {"save", frost__store_save, METH_O,
+     "save(path)\n--\n\nWrite the frozen graph to a snapshot file (atomically: a temporary\n"
+     "file, then rename); frost.load(path) maps it in any process. See docs/format.md."},
     {NULL, NULL, 0, NULL},
 };
 

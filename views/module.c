@@ -126,6 +126,14 @@ static PyMethodDef frost_methods[] = {
      "_discard(ref)\n--\n\nDrop an _export() reference that will never be imported."},
     {"_shareable_types", shareable_types, METH_NOARGS,
      "The types that cross interpreters by reference (internal)."},
+    {"load", (PyCFunction)(void (*)(void))frost__load_snapshot, METH_VARARGS | METH_KEYWORDS,
+     "load(path, *, lifetime='process')\n--\n\n"
+     "Map a snapshot written by Store.save() and return a frost.Store reading it.\n\n"
+     "Raises frost.SnapshotError for a file that is not a valid snapshot for this\n"
+     "process (corrupt, truncated, another format/Python version), OSError if it\n"
+     "cannot be read. See docs/format.md."},
+    {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
+     "_snapshot_xxh64(data)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {NULL, NULL, 0, NULL},
@@ -221,6 +229,9 @@ frost_exec(PyObject *module)
         .record_view_type = st->record_type,
         .record_parts = frost__record_parts,
     };
+    if (frost__snapshot_exec(module, st) < 0) {
+        return -1;
+    }
     return PyModule_AddStringConstant(module, "allocator", frost_backend_default()->name);
 }
 
@@ -246,6 +257,7 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->values_view);
     Py_VISIT(st->items_view);
     Py_VISIT(st->leases);
+    Py_VISIT(st->snapshot_error);
     return 0;
 }
 
@@ -271,6 +283,7 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->values_view);
     Py_CLEAR(st->items_view);
     Py_CLEAR(st->leases);
+    Py_CLEAR(st->snapshot_error);
     return 0;
 }
 

@@ -43,6 +43,7 @@ typedef struct {
     PyObject *values_view;       /* collections.abc.ValuesView */
     PyObject *items_view;        /* collections.abc.ItemsView */
     PyObject *leases;            /* {store id: address of this interpreter's Lease}; borrowed entries */
+    PyObject *snapshot_error;    /* frost.SnapshotError(ValueError) */
     frost_freeze_env_t freeze_env;
 } frost_state;
 
@@ -167,6 +168,12 @@ PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **
 
 /* thaw.c */
 PyObject *frost__thaw(frost_state *st, PyObject *obj);
+
+/* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
+PyObject *frost__store_save(PyObject *self, PyObject *path);
+PyObject *frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
+int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */
 
 /* pool_object.c: add the _Pool type (frost_pool_t handle) to the module. */
 int frost__pool_type_add(PyObject *module);

@@ -14,9 +14,11 @@ from frost._frost import (
     FrozenList,
     FrozenSet,
     Record,
+    SnapshotError,
     Store,
     StoreClosedError,
     freeze,
+    load,
     thaw,
 )
 
@@ -31,8 +33,10 @@ __all__ = [
     "FrozenList",
     "FrozenSet",
     "Record",
+    "SnapshotError",
     "Store",
     "StoreClosedError",
     "freeze",
+    "load",
     "thaw",
 ]

@@ -1,0 +1,84 @@
+/*
+ * frost_snapshot.h -- save a sealed store to a file and load it back, in this
+ * process or any other (store/snapshot.c; the format is docs/format.md).
+ *
+ * A snapshot is position-independent: records refer to each other by offset,
+ * never by address, and hold type codes instead of type pointers. Loading maps
+ * the file read-only, validates every offset, kind and count (and the
+ * checksum), then:
+ *   - copies the *image* section (objects and node headers) into a fresh
+ *     arena and relocates it: type pointers, immortal headers, refs, and --
+ *     when this process's hash seed differs from the writer's -- str/bytes
+ *     hashes and table indexes are recomputed;
+ *   - uses the *bulk* section in place (zero-copy, shared between processes
+ *     by the page cache): packed int64/float64 lists, array shapes and data,
+ *     and table indexes when the hash seed matches.
+ * The mapping is owned by the store's arena and unmapped with it.
+ *
+ * A snapshot file must not be modified in place while a store loaded from it
+ * is alive (frost_snapshot_save never does: it writes a temporary file and
+ * renames it over the target).
+ */
+#ifndef FROST_SNAPSHOT_H
+#define FROST_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "frost_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes of this component, beside the FROST_E* of frost_arena.h. */
+enum {
+    FROST_SNAPSHOT_EIO = -20,          /* open/read/write/rename failed; sys_errno says why */
+    FROST_SNAPSHOT_EFORMAT = -21,      /* not a valid snapshot: corrupt, truncated, bad offsets */
+    FROST_SNAPSHOT_EVERSION = -22,     /* a valid snapshot of another format/Python/platform */
+    FROST_SNAPSHOT_EUNSUPPORTED = -23, /* save: the store holds something the format can't */
+};
+
+/* Why a call failed: a status code and a message naming the cause (and for
+ * corrupt files, the offset). */
+typedef struct frost_snapshot_error_s {
+    int code;               /* FROST_OK or a negative status */
+    int sys_errno;          /* FROST_SNAPSHOT_EIO: errno; else 0 */
+    char message[256];      /* NUL-terminated; "" when code == FROST_OK */
+} frost_snapshot_error_t;
+
+/* The current format version (docs/format.md). */
+#define FROST_SNAPSHOT_FORMAT_VERSION 1u
+
+/*
+ * Write the graph of `store` (sealed, and kept alive by the caller for the
+ * whole call) to `path`: a temporary file beside it, then rename(2), so
+ * readers of an older file at `path` keep their (unlinked) copy.
+ * Reads only the sealed arena: may run without the GIL, from any thread,
+ * once frost_snapshot_init() has run.
+ * Returns 0, or a negative status with `err` (NULL ok) filled in.
+ */
+FROST_NODISCARD int frost_snapshot_save(const frost_store_t *store, const char *path,
+                                        frost_snapshot_error_t *err);
+
+/*
+ * Map `path`, validate it and build a new sealed store from it; on success
+ * *out owns one reference (release with frost_store_release). Requires the
+ * GIL (attached thread state): str/bytes hashes are computed with this
+ * process's seed. Never leaves a Python exception set. Returns 0, or a
+ * negative status with `err` (NULL ok) filled in and *out NULL.
+ */
+FROST_NODISCARD int frost_snapshot_load(const char *path, frost_lifetime_t lifetime,
+                                        frost_store_t **out, frost_snapshot_error_t *err);
+
+/* Fingerprint this process's hash seed (needed by save, which may run
+ * without the GIL). Call with the GIL, once or more (module exec does).
+ * 0 ok, -1 out of memory (no exception left set). */
+int frost_snapshot_init(void);
+
+/* XXH64 of `len` bytes with `seed` (the file checksum, exposed for tests). */
+uint64_t frost_snapshot_xxh64(const void *data, size_t len, uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FROST_SNAPSHOT_H */

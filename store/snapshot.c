@@ -1,0 +1,1741 @@
+/*
+ * snapshot.c -- sealed stores to files and back (format: docs/format.md).
+ *
+ * The file's *image* section has the arena's own layout -- every object is
+ * laid out as the CPython object it will become, every node as its C struct
+ * (frost_nodes.h) -- except that each pointer is an offset and each object
+ * header holds (record kind, record size) instead of (refcount, type). So:
+ *
+ *   save  = walk the graph from the root (iteratively; twice: the first walk
+ *           assigns offsets, the second writes), into a mapped temporary file,
+ *           checksum, rename over the target;
+ *   load  = map read-only; check header, sections and checksum; memcpy the
+ *           image into one arena chunk; walk A validates every record's shape
+ *           and marks where records start; walk B validates every reference
+ *           against those marks and relocates it, writing type pointers and
+ *           immortal headers; then (hash seed differs from the writer's)
+ *           recompute str/bytes hashes and rebuild table indexes; seal.
+ *
+ * The *bulk* section holds what has no pointers and no seed-dependent data
+ * (packed lists, array shapes/strides/data, and table indexes, which depend
+ * on the seed only): it is used in place, straight from the mapping, so N
+ * processes loading one file share those pages. The mapping belongs to the
+ * arena through a small per-load chunk backend (snap_backend_t) that forwards
+ * to the default backend and unmaps the file when the arena gives back its
+ * last chunk, i.e. in frost_arena_free.
+ *
+ * Trust model: a file is untrusted input. Every offset is bounds-checked
+ * before use, every record's size is recomputed from its fields and must
+ * match, object references inside objects must point backwards (so tuples are
+ * acyclic and hashing terminates), table indexes are checked slot by slot (so
+ * probing terminates), strings must be canonical (kind = narrowest), ints
+ * normalized, and stored hashes are never -1 (CPython would write a computed
+ * hash into the sealed arena). The checksum catches accidents; the checks
+ * above are what keep a hostile file from crashing the process.
+ */
+#include "frost_snapshot.h"
+#include "frost_nodes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ || UINTPTR_MAX != UINT64_MAX
+#  error "frost snapshots are implemented for 64-bit little-endian platforms"
+#endif
+#if PYLONG_BITS_IN_DIGIT != 30
+#  error "frost snapshots expect 30-bit int digits"
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* format constants (docs/format.md)                                         */
+
+static const char SNAP_MAGIC[8] = {'F', 'R', 'O', 'S', 'T', 'S', 'N', 'P'};
+#define SNAP_BYTE_ORDER 0x01020304u
+#define SNAP_PROBE "frost snapshot hash probe"
+#define SNAP_SECTION_IMAGE 0x45474d49u   /* "IMGE" */
+#define SNAP_SECTION_BULK 0x4b4c5542u    /* "BULK" */
+#define SNAP_SECTION_ALIGN 64
+#define REC_ALIGN 16                      /* image records */
+#define BULK_ALIGN 64                     /* bulk items */
+#define GC_PREFIX 16                      /* PyGC_Head before a tuple */
+
+typedef struct {
+    char magic[8];              /* "FROSTSNP" */
+    uint64_t checksum;          /* XXH64, seed 0, of bytes [16, file_size) */
+    uint32_t format_version;    /* FROST_SNAPSHOT_FORMAT_VERSION */
+    uint32_t header_size;       /* sizeof(snap_header_t) */
+    uint32_t byte_order;        /* SNAP_BYTE_ORDER as the writer stored it */
+    uint8_t pointer_size;       /* 8 */
+    uint8_t digit_bits;         /* PyLong_SHIFT: 30 */
+    uint8_t hash_bits;          /* 8 * sizeof(Py_hash_t) */
+    uint8_t reserved0;
+    uint32_t python_hexversion; /* PY_VERSION_HEX of the writer */
+    uint32_t nsections;         /* entries in the section table */
+    uint64_t layout_hash;       /* XXH64 of the object/node sizes (layout_hash()) */
+    uint64_t file_size;         /* the whole file */
+    int64_t hash_probe;         /* hash(SNAP_PROBE) in the writer */
+    char hash_algorithm[16];    /* PyHash_GetFuncDef()->name, NUL-padded */
+    uint64_t root;              /* the root reference (encoded) */
+    uint64_t nrecords;          /* records in the image */
+    uint64_t section_table;     /* file offset of the section table */
+    uint64_t reserved[3];
+} snap_header_t;
+_Static_assert(sizeof(snap_header_t) == 128, "snapshot header is 128 bytes");
+
+typedef struct {
+    uint32_t id;                /* SNAP_SECTION_* */
+    uint32_t flags;             /* 0 */
+    uint64_t offset;            /* file offset, SNAP_SECTION_ALIGN-aligned */
+    uint64_t size;              /* bytes */
+} snap_section_t;
+
+/* Record kinds in the image: nodes keep frost_node_kind_t (1..6). */
+enum {
+    REC_STR = 16,
+    REC_BYTES,
+    REC_INT,
+    REC_FLOAT,
+    REC_COMPLEX,
+    REC_TUPLE,
+};
+
+/* Encoded references: the low 4 bits say what the rest is. */
+#define REF_TAG_MASK 0xFu
+#define REF_IMG_NODE 0x1u     /* image offset of a node */
+#define REF_IMG_OBJ 0x2u      /* image offset of an object (tuples: the object, after its GC prefix) */
+#define REF_BULK_NODE 0x3u    /* bulk offset of a packed list node */
+#define REF_IMM 0x4u          /* a static singleton: (payload << 8) | (sub << 4) | 4 */
+
+enum {
+    IMM_NONE = 0, IMM_TRUE, IMM_FALSE, IMM_ELLIPSIS, IMM_EMPTY_TUPLE, IMM_EMPTY_STR,
+    IMM_EMPTY_BYTES, IMM_SMALL_INT, IMM_LATIN1_CHAR, IMM_BYTE, IMM_COUNT
+};
+
+#define IMM(sub, payload) ((((uint64_t)(payload)) << 8) | ((uint64_t)(sub) << 4) | REF_IMM)
+
+#define ROUND_UP(n, a) (((n) + ((a) - 1)) & ~(size_t)((a) - 1))
+
+/* ob_shash is deprecated API on 3.13+; it sits right before ob_sval. */
+_Static_assert(offsetof(PyBytesObject, ob_sval) == sizeof(PyVarObject) + sizeof(Py_hash_t),
+               "PyBytesObject layout: ob_shash before ob_sval");
+#define BYTES_SHASH(o) (*(Py_hash_t *)((char *)(o) + offsetof(PyBytesObject, ob_sval) - sizeof(Py_hash_t)))
+
+#define STR_HDR(ascii) ((ascii) ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject))
+#define TUPLE_HDR offsetof(PyTupleObject, ob_item)
+#define LONG_HDR offsetof(PyLongObject, long_value.ob_digit)
+#define TABLE_HDR ROUND_UP(sizeof(frost_table_t), REC_ALIGN)
+#define SEQ_ITEMS offsetof(frost_seq_t, items)
+
+/* ------------------------------------------------------------------------ */
+/* XXH64 (the checksum)                                                      */
+
+#define P64_1 0x9E3779B185EBCA87ull
+#define P64_2 0xC2B2AE3D27D4EB4Full
+#define P64_3 0x165667B19E3779F9ull
+#define P64_4 0x85EBCA77C2B2CA63ull
+#define P64_5 0x27D4EB2F165667C5ull
+
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+static inline uint64_t
+xxh_round(uint64_t acc, uint64_t input)
+{
+    acc += input * P64_2;
+    acc = rotl64(acc, 31);
+    return acc * P64_1;
+}
+
+static inline uint64_t
+xxh_merge(uint64_t acc, uint64_t val)
+{
+    acc ^= xxh_round(0, val);
+    return acc * P64_1 + P64_4;
+}
+
+uint64_t
+frost_snapshot_xxh64(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data, *end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t v1 = seed + P64_1 + P64_2, v2 = seed + P64_2, v3 = seed, v4 = seed - P64_1;
+        const unsigned char *limit = end - 32;
+        do {
+            v1 = xxh_round(v1, rd64(p));
+            v2 = xxh_round(v2, rd64(p + 8));
+            v3 = xxh_round(v3, rd64(p + 16));
+            v4 = xxh_round(v4, rd64(p + 24));
+            p += 32;
+        } while (p <= limit);
+        h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+        h = xxh_merge(h, v1);
+        h = xxh_merge(h, v2);
+        h = xxh_merge(h, v3);
+        h = xxh_merge(h, v4);
+    }
+    else {
+        h = seed + P64_5;
+    }
+    h += (uint64_t)len;
+    while (p + 8 <= end) {
+        h ^= xxh_round(0, rd64(p));
+        h = rotl64(h, 27) * P64_1 + P64_4;
+        p += 8;
+    }
+    if (p + 4 <= end) {
+        h ^= (uint64_t)rd32(p) * P64_1;
+        h = rotl64(h, 23) * P64_2 + P64_3;
+        p += 4;
+    }
+    while (p < end) {
+        h ^= (uint64_t)(*p) * P64_5;
+        h = rotl64(h, 11) * P64_1;
+        p++;
+    }
+    h ^= h >> 33;
+    h *= P64_2;
+    h ^= h >> 29;
+    h *= P64_3;
+    h ^= h >> 32;
+    return h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* shared helpers                                                            */
+
+static int
+set_error(frost_snapshot_error_t *err, int code, int sys_errno, const char *fmt, ...)
+{
+    if (err != NULL) {
+        err->code = code;
+        err->sys_errno = sys_errno;
+        va_list va;
+        va_start(va, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, va);
+        va_end(va);
+    }
+    return code;
+}
+
+/* What the object/node layouts look like in this build: a file written by a
+ * build with other sizes (Py_DEBUG, Py_TRACE_REFS, another frost) is refused. */
+static uint64_t
+layout_hash(void)
+{
+    const uint64_t sizes[] = {
+        sizeof(PyObject), sizeof(PyVarObject), sizeof(PyASCIIObject),
+        sizeof(PyCompactUnicodeObject), offsetof(PyBytesObject, ob_sval), LONG_HDR,
+        sizeof(digit), sizeof(PyFloatObject), sizeof(PyComplexObject), TUPLE_HDR,
+        sizeof(frost_node_t), sizeof(frost_table_t), sizeof(frost_entry_t), SEQ_ITEMS,
+        sizeof(frost_array_t), sizeof(frost_record_t), FROST_ARRAY_FORMAT_MAX, GC_PREFIX,
+    };
+    return frost_snapshot_xxh64(sizes, sizeof sizes, 0);
+}
+
+static void
+set_immortal(PyObject *op)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    op->ob_refcnt = (uint32_t)_Py_IMMORTAL_INITIAL_REFCNT;
+    op->ob_overflow = 0;
+    op->ob_flags = 5;
+#else
+    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
+#endif
+}
+
+/* hash(SNAP_PROBE) in this process: the seed's fingerprint. The seed is
+ * process-wide, so any interpreter may compute it; all get the same value. */
+static _Atomic int64_t hash_probe;
+static _Atomic int hash_probe_ready;
+
+int
+frost_snapshot_init(void)
+{
+    if (atomic_load(&hash_probe_ready)) {
+        return 0;
+    }
+    PyObject *s = PyUnicode_FromString(SNAP_PROBE);
+    Py_hash_t h = s ? PyObject_Hash(s) : -1;
+    Py_XDECREF(s);
+    if (h == -1) {
+        PyErr_Clear();
+        return -1;
+    }
+    atomic_store(&hash_probe, (int64_t)h);
+    atomic_store(&hash_probe_ready, 1);
+    return 0;
+}
+
+/* The record word of an object in the image: (kind, size) in the slots that
+ * become ob_refcnt and ob_type. */
+typedef struct {
+    uint32_t kind;
+    uint32_t aux;
+    uint64_t size;
+} rec_word_t;
+
+/* ======================================================================== */
+/* save                                                                      */
+
+typedef struct {
+    uintptr_t key;      /* arena address (untagged); 0 = empty */
+    uint64_t ref;       /* encoded reference; bit 3 = written (second walk) */
+} wmemo_slot_t;
+
+#define WRITTEN 0x8u
+
+typedef struct {
+    wmemo_slot_t *slots;
+    size_t mask, used;
+    uint64_t image_size;      /* first walk: bytes assigned so far */
+    uint64_t bulk_packed;     /* first walk: packed-list bytes in bulk */
+    uint64_t bulk_aux;        /* first walk: index/array bytes in bulk */
+    uint64_t bulk_cursor;     /* second walk: next aux offset */
+    uint64_t nrecords;
+    unsigned char *image;     /* second walk: where the image goes */
+    unsigned char *bulk;
+    uintptr_t *stack;         /* DFS: tagged refs; bit 1 of an object = "items done" */
+    size_t depth, capacity;
+    frost_snapshot_error_t *err;
+} writer_t;
+
+static size_t
+whash(uintptr_t key)
+{
+    uint64_t x = (uint64_t)key;   /* the splitmix64 finalizer: addresses are strided */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return (size_t)(x ^ (x >> 31));
+}
+
+static wmemo_slot_t *
+wmemo_find(writer_t *w, uintptr_t key)
+{
+    if (w->slots == NULL) {
+        return NULL;
+    }
+    for (size_t i = whash(key) & w->mask;; i = (i + 1) & w->mask) {
+        if (w->slots[i].key == key) {
+            return &w->slots[i];
+        }
+        if (w->slots[i].key == 0) {
+            return NULL;
+        }
+    }
+}
+
+static int
+wmemo_put(writer_t *w, uintptr_t key, uint64_t ref)
+{
+    if (w->slots == NULL || (w->used + 1) * 2 > w->mask + 1) {
+        size_t n = w->slots ? (w->mask + 1) * 2 : 4096;
+        wmemo_slot_t *slots = calloc(n, sizeof *slots);
+        if (slots == NULL) {
+            return set_error(w->err, FROST_ENOMEM, 0, "out of memory while saving");
+        }
+        for (size_t j = 0; w->slots && j <= w->mask; j++) {
+            if (w->slots[j].key != 0) {
+                size_t i = whash(w->slots[j].key) & (n - 1);
+                while (slots[i].key != 0) {
+                    i = (i + 1) & (n - 1);
+                }
+                slots[i] = w->slots[j];
+            }
+        }
+        free(w->slots);
+        w->slots = slots;
+        w->mask = n - 1;
+    }
+    size_t i = whash(key) & w->mask;
+    while (w->slots[i].key != 0) {
+        i = (i + 1) & w->mask;
+    }
+    w->slots[i] = (wmemo_slot_t){.key = key, .ref = ref};
+    w->used++;
+    return 0;
+}
+
+static int
+wpush(writer_t *w, uintptr_t v)
+{
+    if (w->depth == w->capacity) {
+        size_t cap = w->capacity ? w->capacity * 2 : 1024;
+        uintptr_t *s = realloc(w->stack, cap * sizeof *s);
+        if (s == NULL) {
+            return set_error(w->err, FROST_ENOMEM, 0, "out of memory while saving");
+        }
+        w->stack = s;
+        w->capacity = cap;
+    }
+    w->stack[w->depth++] = v;
+    return 0;
+}
+
+/* The singleton encoding of `o`, or 0 if it is not one. */
+static uint64_t
+immediate_of(PyObject *o)
+{
+    if (o == Py_None) return IMM(IMM_NONE, 0);
+    if (o == Py_True) return IMM(IMM_TRUE, 0);
+    if (o == Py_False) return IMM(IMM_FALSE, 0);
+    if (o == Py_Ellipsis) return IMM(IMM_ELLIPSIS, 0);
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyTuple_Type && Py_SIZE(o) == 0) {
+        return IMM(IMM_EMPTY_TUPLE, 0);
+    }
+    if (tp == &PyUnicode_Type) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(o);
+        if (n == 0) return IMM(IMM_EMPTY_STR, 0);
+        if (n == 1 && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND) {
+            return IMM(IMM_LATIN1_CHAR, PyUnicode_1BYTE_DATA(o)[0]);
+        }
+        return 0;
+    }
+    if (tp == &PyBytes_Type) {
+        Py_ssize_t n = PyBytes_GET_SIZE(o);
+        if (n == 0) return IMM(IMM_EMPTY_BYTES, 0);
+        if (n == 1) return IMM(IMM_BYTE, (unsigned char)PyBytes_AS_STRING(o)[0]);
+        return 0;
+    }
+    if (tp == &PyLong_Type) {
+        const PyLongObject *l = (const PyLongObject *)o;
+        uintptr_t tag = l->long_value.lv_tag;
+        size_t nd = tag >> _PyLong_NON_SIZE_BITS;
+        if (nd <= 1) {
+            int64_t v = nd ? (int64_t)l->long_value.ob_digit[0] : 0;
+            if ((tag & 3) == 2) {
+                v = -v;
+            }
+            if (v >= -5 && v <= 256) {
+                return IMM(IMM_SMALL_INT, (uint64_t)v);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Bytes of the object `o` as laid out in the arena (GC prefix excluded);
+ * 0 if `o` is of a type snapshots don't hold. */
+static size_t
+object_size(PyObject *o, uint32_t *kind)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        *kind = REC_STR;
+        int ascii = PyUnicode_IS_ASCII(o);
+        size_t n = STR_HDR(ascii) + (size_t)(PyUnicode_GET_LENGTH(o) + 1) * PyUnicode_KIND(o);
+        if (!ascii && ((PyCompactUnicodeObject *)o)->utf8 != NULL) {
+            n += (size_t)((PyCompactUnicodeObject *)o)->utf8_length + 1;
+        }
+        return n;
+    }
+    if (tp == &PyBytes_Type) {
+        *kind = REC_BYTES;
+        return offsetof(PyBytesObject, ob_sval) + (size_t)PyBytes_GET_SIZE(o) + 1;
+    }
+    if (tp == &PyLong_Type) {
+        *kind = REC_INT;
+        size_t nd = ((PyLongObject *)o)->long_value.lv_tag >> _PyLong_NON_SIZE_BITS;
+        return LONG_HDR + sizeof(digit) * (nd ? nd : 1);
+    }
+    if (tp == &PyFloat_Type) {
+        *kind = REC_FLOAT;
+        return sizeof(PyFloatObject);
+    }
+    if (tp == &PyComplex_Type) {
+        *kind = REC_COMPLEX;
+        return sizeof(PyComplexObject);
+    }
+    if (tp == &PyTuple_Type) {
+        *kind = REC_TUPLE;
+        return GC_PREFIX + TUPLE_HDR + (size_t)Py_SIZE(o) * sizeof(PyObject *);
+    }
+    return 0;
+}
+
+/* Image bytes of node `n` (and where its pointer-free data goes). */
+static size_t
+node_size(const frost_node_t *n, int *in_bulk, size_t *aux_bulk)
+{
+    *in_bulk = 0;
+    *aux_bulk = 0;
+    switch (n->kind) {
+    case FROST_NODE_DICT:
+    case FROST_NODE_SET: {
+        const frost_table_t *t = (const frost_table_t *)n;
+        *aux_bulk = ROUND_UP((size_t)(t->mask + 1) * sizeof(int32_t), BULK_ALIGN);
+        return TABLE_HDR + (size_t)t->len * sizeof(frost_entry_t);
+    }
+    case FROST_NODE_LIST:
+    case FROST_NODE_TUPLE: {
+        const frost_seq_t *s = (const frost_seq_t *)n;
+        if (n->flags != FROST_SEQ_REFS) {
+            *in_bulk = 1;
+        }
+        return FROST_SEQ_SIZE(s->len);
+    }
+    case FROST_NODE_ARRAY: {
+        const frost_array_t *a = (const frost_array_t *)n;
+        *aux_bulk = ROUND_UP(2 * sizeof(Py_ssize_t) * (size_t)(a->ndim ? a->ndim : 1), BULK_ALIGN)
+                    + ROUND_UP((size_t)(a->nbytes ? a->nbytes : 1), BULK_ALIGN);
+        return sizeof(frost_array_t);
+    }
+    case FROST_NODE_RECORD:
+        return sizeof(frost_record_t);
+    }
+    return 0;
+}
+
+/* Push the references held by a node. */
+static int
+push_children(writer_t *w, const frost_node_t *n)
+{
+    switch (n->kind) {
+    case FROST_NODE_DICT:
+    case FROST_NODE_SET: {
+        const frost_table_t *t = (const frost_table_t *)n;
+        for (Py_ssize_t i = t->len - 1; i >= 0; i--) {
+            if ((n->kind == FROST_NODE_DICT && wpush(w, t->entries[i].value) < 0)
+                || wpush(w, t->entries[i].key) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case FROST_NODE_LIST:
+    case FROST_NODE_TUPLE: {
+        const frost_seq_t *s = (const frost_seq_t *)n;
+        for (Py_ssize_t i = s->len - 1; n->flags == FROST_SEQ_REFS && i >= 0; i--) {
+            if (wpush(w, s->items.refs[i]) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case FROST_NODE_RECORD: {
+        const frost_record_t *r = (const frost_record_t *)n;
+        return (wpush(w, r->state) < 0 || wpush(w, r->qualname) < 0 || wpush(w, r->module) < 0) ? -1 : 0;
+    }
+    }
+    return 0;
+}
+
+/* The encoded form of arena reference `r` (second walk: all are assigned). */
+static uint64_t
+encode_ref(writer_t *w, frost_ref_t r)
+{
+    if (!frost_ref_is_node(r)) {
+        uint64_t imm = immediate_of(frost_ref_object(r));
+        if (imm != 0) {
+            return imm;
+        }
+        r = (frost_ref_t)frost_ref_object(r);
+    }
+    else {
+        r = (frost_ref_t)frost_ref_node(r);
+    }
+    wmemo_slot_t *s = wmemo_find(w, r);
+    return s ? (s->ref & ~(uint64_t)WRITTEN) : 0;
+}
+
+static uint64_t
+ref_offset(uint64_t enc)
+{
+    return enc & ~(uint64_t)REF_TAG_MASK;
+}
+
+static void
+write_object(writer_t *w, PyObject *o, uint32_t kind, size_t size, uint64_t enc)
+{
+    uint64_t off = ref_offset(enc);
+    unsigned char *dst = w->image + off;
+    size_t rec_size = ROUND_UP(size, REC_ALIGN);
+    if (kind == REC_TUPLE) {
+        dst -= GC_PREFIX;
+        rec_word_t word = {.kind = kind, .size = rec_size};
+        memcpy(dst, &word, sizeof word);
+        PyTupleObject *t = (PyTupleObject *)(dst + GC_PREFIX);
+        memcpy(t, o, TUPLE_HDR);
+        memset(t, 0, sizeof(PyObject));   /* refcount and type slots: unused */
+        for (Py_ssize_t i = 0; i < Py_SIZE(o); i++) {
+            ((uint64_t *)t->ob_item)[i] = encode_ref(w, (frost_ref_t)PyTuple_GET_ITEM(o, i));
+        }
+        return;
+    }
+    memcpy(dst, o, size);
+    rec_word_t word = {.kind = kind, .size = rec_size};
+    memcpy(dst, &word, sizeof word);
+    if (kind == REC_STR && !PyUnicode_IS_ASCII(o)) {
+        PyCompactUnicodeObject *c = (PyCompactUnicodeObject *)dst;
+        const PyCompactUnicodeObject *src = (const PyCompactUnicodeObject *)o;
+        uint64_t utf8_off = src->utf8 ? off + (uint64_t)(src->utf8 - (const char *)o) : 0;
+        memcpy(&c->utf8, &utf8_off, sizeof utf8_off);
+    }
+}
+
+static void
+write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
+{
+    uint64_t off = ref_offset(enc);
+    switch (n->kind) {
+    case FROST_NODE_DICT:
+    case FROST_NODE_SET: {
+        const frost_table_t *t = (const frost_table_t *)n;
+        frost_table_t *d = (frost_table_t *)(w->image + off);
+        size_t index_bytes = (size_t)(t->mask + 1) * sizeof(int32_t);
+        uint64_t index_off = w->bulk_cursor;
+        w->bulk_cursor += ROUND_UP(index_bytes, BULK_ALIGN);
+        memcpy(w->bulk + index_off, t->index, index_bytes);
+        *d = *t;
+        memcpy(&d->index, &index_off, 8);
+        uint64_t entries_off = off + TABLE_HDR;
+        memcpy(&d->entries, &entries_off, 8);
+        frost_entry_t *e = (frost_entry_t *)(w->image + entries_off);
+        for (Py_ssize_t i = 0; i < t->len; i++) {
+            e[i].hash = t->entries[i].hash;
+            e[i].key = encode_ref(w, t->entries[i].key);
+            e[i].value = n->kind == FROST_NODE_DICT ? encode_ref(w, t->entries[i].value) : 0;
+        }
+        return;
+    }
+    case FROST_NODE_LIST:
+    case FROST_NODE_TUPLE: {
+        const frost_seq_t *s = (const frost_seq_t *)n;
+        if (n->flags != FROST_SEQ_REFS) {   /* packed: verbatim into bulk */
+            memcpy(w->bulk + off, s, FROST_SEQ_SIZE(s->len));
+            return;
+        }
+        frost_seq_t *d = (frost_seq_t *)(w->image + off);
+        memcpy(d, s, SEQ_ITEMS);
+        for (Py_ssize_t i = 0; i < s->len; i++) {
+            d->items.refs[i] = encode_ref(w, s->items.refs[i]);
+        }
+        return;
+    }
+    case FROST_NODE_ARRAY: {
+        const frost_array_t *a = (const frost_array_t *)n;
+        frost_array_t *d = (frost_array_t *)(w->image + off);
+        *d = *a;
+        size_t dims = 2 * sizeof(Py_ssize_t) * (size_t)(a->ndim ? a->ndim : 1);
+        uint64_t shape_off = w->bulk_cursor, strides_off = shape_off + sizeof(Py_ssize_t) * (size_t)a->ndim;
+        w->bulk_cursor += ROUND_UP(dims, BULK_ALIGN);
+        uint64_t data_off = w->bulk_cursor;
+        w->bulk_cursor += ROUND_UP((size_t)(a->nbytes ? a->nbytes : 1), BULK_ALIGN);
+        if (a->ndim > 0) {
+            memcpy(w->bulk + shape_off, a->shape, sizeof(Py_ssize_t) * (size_t)a->ndim);
+            memcpy(w->bulk + strides_off, a->strides, sizeof(Py_ssize_t) * (size_t)a->ndim);
+        }
+        memcpy(w->bulk + data_off, a->data, (size_t)a->nbytes);
+        memcpy(&d->shape, &shape_off, 8);
+        memcpy(&d->strides, &strides_off, 8);
+        memcpy(&d->data, &data_off, 8);
+        return;
+    }
+    case FROST_NODE_RECORD: {
+        const frost_record_t *r = (const frost_record_t *)n;
+        frost_record_t *d = (frost_record_t *)(w->image + off);
+        d->hdr = r->hdr;
+        d->module = encode_ref(w, r->module);
+        d->qualname = encode_ref(w, r->qualname);
+        d->state = encode_ref(w, r->state);
+        return;
+    }
+    }
+}
+
+/*
+ * One depth-first walk from `root`. Pass 1 assigns every object and node its
+ * offset (objects after their items, so object references point backwards);
+ * pass 2 repeats the identical walk and writes each record where pass 1 put
+ * it (the WRITTEN bit plays the memo's part).
+ */
+static int
+walk(writer_t *w, frost_ref_t root, int pass)
+{
+    w->depth = 0;
+    if (wpush(w, root) < 0) {
+        return -1;
+    }
+    while (w->depth > 0) {
+        uintptr_t top = w->stack[--w->depth];
+        int is_node = frost_ref_is_node(top);
+        int items_done = !is_node && (top & 2u);
+        uintptr_t addr = is_node ? (uintptr_t)frost_ref_node(top) : (top & ~(uintptr_t)2);
+        if (!is_node && immediate_of((PyObject *)addr) != 0) {
+            continue;
+        }
+        wmemo_slot_t *s = wmemo_find(w, addr);
+        if (s != NULL && (pass == 1 || (s->ref & WRITTEN))) {
+            continue;
+        }
+        if (is_node) {
+            const frost_node_t *n = (const frost_node_t *)addr;
+            int in_bulk;
+            size_t aux;
+            size_t size = node_size(n, &in_bulk, &aux);
+            if (size == 0) {
+                return set_error(w->err, FROST_SNAPSHOT_EUNSUPPORTED, 0,
+                                 "unknown node kind %u in the store", (unsigned)n->kind);
+            }
+            if (pass == 1) {
+                uint64_t enc;
+                if (in_bulk) {
+                    enc = w->bulk_packed | REF_BULK_NODE;
+                    w->bulk_packed += ROUND_UP(size, BULK_ALIGN);
+                }
+                else {
+                    enc = w->image_size | REF_IMG_NODE;
+                    w->image_size += ROUND_UP(size, REC_ALIGN);
+                    w->nrecords++;
+                }
+                w->bulk_aux += aux;
+                if (wmemo_put(w, addr, enc) < 0) {
+                    return -1;
+                }
+            }
+            else {
+                s->ref |= WRITTEN;
+                write_node(w, n, s->ref & ~(uint64_t)WRITTEN);
+            }
+            if (push_children(w, n) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        PyObject *o = (PyObject *)addr;
+        uint32_t kind = 0;
+        size_t size = object_size(o, &kind);
+        if (size == 0) {
+            return set_error(w->err, FROST_SNAPSHOT_EUNSUPPORTED, 0,
+                             "cannot save an object of type '%.100s'", Py_TYPE(o)->tp_name);
+        }
+        if (kind == REC_TUPLE && !items_done) {
+            if (wpush(w, addr | 2u) < 0) {
+                return -1;
+            }
+            for (Py_ssize_t i = Py_SIZE(o) - 1; i >= 0; i--) {
+                if (wpush(w, (uintptr_t)PyTuple_GET_ITEM(o, i)) < 0) {
+                    return -1;
+                }
+            }
+            continue;
+        }
+        if (pass == 1) {
+            uint64_t pos = w->image_size + (kind == REC_TUPLE ? GC_PREFIX : 0);
+            w->image_size += ROUND_UP(size, REC_ALIGN);
+            w->nrecords++;
+            if (wmemo_put(w, addr, pos | REF_IMG_OBJ) < 0) {
+                return -1;
+            }
+        }
+        else {
+            s->ref |= WRITTEN;
+            write_object(w, o, kind, size, s->ref & ~(uint64_t)WRITTEN);
+        }
+    }
+    return 0;
+}
+
+int
+frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot_error_t *err)
+{
+    if (err != NULL) {
+        memset(err, 0, sizeof *err);
+    }
+    if (!atomic_load(&hash_probe_ready)) {
+        return set_error(err, FROST_EINVAL, 0, "frost_snapshot_init() was not called");
+    }
+    writer_t w = {.err = err};
+    frost_ref_t root = frost_store_root(store);
+    int rc = walk(&w, root, 1);
+    char tmp[PATH_MAX];
+    tmp[0] = '\0';
+    int fd = -1;
+    unsigned char *map = MAP_FAILED;
+    size_t file_size = 0;
+    if (rc < 0) {
+        goto done;
+    }
+    static _Atomic unsigned long tmp_counter;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", path, (long)getpid(),
+                         (unsigned long)atomic_fetch_add(&tmp_counter, 1)) >= sizeof tmp) {
+        tmp[0] = '\0';
+        rc = set_error(err, FROST_SNAPSHOT_EIO, ENAMETOOLONG, "path too long: %.200s", path);
+        goto done;
+    }
+    size_t sections_off = ROUND_UP(sizeof(snap_header_t) + 2 * sizeof(snap_section_t), SNAP_SECTION_ALIGN);
+    size_t image_off = sections_off;
+    size_t bulk_off = ROUND_UP(image_off + w.image_size, SNAP_SECTION_ALIGN);
+    size_t bulk_size = w.bulk_packed + w.bulk_aux;
+    file_size = bulk_off + bulk_size;
+
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || ftruncate(fd, (off_t)file_size) < 0) {
+        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot create %.200s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    map = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot map %.200s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    w.image = map + image_off;
+    w.bulk = map + bulk_off;
+    w.bulk_cursor = w.bulk_packed;
+    rc = walk(&w, root, 2);
+    if (rc < 0) {
+        goto done;
+    }
+
+    snap_header_t h = {
+        .format_version = FROST_SNAPSHOT_FORMAT_VERSION,
+        .header_size = sizeof(snap_header_t),
+        .byte_order = SNAP_BYTE_ORDER,
+        .pointer_size = sizeof(void *),
+        .digit_bits = PyLong_SHIFT,
+        .hash_bits = 8 * sizeof(Py_hash_t),
+        .python_hexversion = PY_VERSION_HEX,
+        .nsections = 2,
+        .layout_hash = layout_hash(),
+        .file_size = file_size,
+        .root = encode_ref(&w, root),
+        .nrecords = w.nrecords,
+        .section_table = sizeof(snap_header_t),
+    };
+    memcpy(h.magic, SNAP_MAGIC, sizeof h.magic);
+    /* the writer's hash seed, fingerprinted (frost_snapshot_init) */
+    h.hash_probe = atomic_load(&hash_probe);
+    strncpy(h.hash_algorithm, PyHash_GetFuncDef()->name, sizeof h.hash_algorithm - 1);
+    snap_section_t sec[2] = {
+        {.id = SNAP_SECTION_IMAGE, .offset = image_off, .size = w.image_size},
+        {.id = SNAP_SECTION_BULK, .offset = bulk_off, .size = bulk_size},
+    };
+    memcpy(map, &h, sizeof h);
+    memcpy(map + sizeof h, sec, sizeof sec);
+    h.checksum = frost_snapshot_xxh64(map + 16, file_size - 16, 0);
+    memcpy(map + 8, &h.checksum, 8);
+    if (munmap(map, file_size) < 0) {
+        map = MAP_FAILED;
+        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot write %.200s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    map = MAP_FAILED;
+    if (close(fd) < 0) {
+        fd = -1;
+        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot write %.200s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot rename to %.200s: %s", path, strerror(errno));
+        goto done;
+    }
+    tmp[0] = '\0';
+done:
+    if (map != MAP_FAILED) {
+        munmap(map, file_size);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc < 0 && tmp[0] != '\0') {
+        unlink(tmp);   /* best effort; ENOENT when it was never created */
+    }
+    free(w.slots);
+    free(w.stack);
+    return rc < 0 ? rc : FROST_OK;
+}
+
+/* ======================================================================== */
+/* load                                                                      */
+
+/* The per-load backend: forwards chunks to the default backend and owns the
+ * file mapping, which goes when the arena's last chunk does. */
+typedef struct {
+    frost_backend_t backend;          /* passed to frost_arena_new; ctx = this */
+    const frost_backend_t *inner;     /* frost_backend_default() */
+    void *map;                        /* the file, PROT_READ */
+    size_t map_size;
+    size_t live_chunks;               /* chunks handed out and not yet returned */
+} snap_backend_t;
+
+static void *
+snap_chunk_alloc(void *ctx, size_t size)
+{
+    snap_backend_t *b = ctx;
+    void *p = b->inner->chunk_alloc(b->inner->ctx, size);
+    if (p != NULL) {
+        b->live_chunks++;   /* the arena calls us from one thread at a time */
+    }
+    return p;
+}
+
+static void
+snap_backend_free(snap_backend_t *b)
+{
+    if (b->map != NULL) {
+        munmap(b->map, b->map_size);
+    }
+    free(b);
+}
+
+static void
+snap_chunk_free(void *ctx, void *chunk, size_t size)
+{
+    snap_backend_t *b = ctx;
+    b->inner->chunk_free(b->inner->ctx, chunk, size);
+    if (--b->live_chunks == 0) {
+        /* frost_arena_free is returning its last chunk: it touches the
+         * backend no more, so the mapping and this struct can go. */
+        snap_backend_free(b);
+    }
+}
+
+typedef struct {
+    unsigned char *img;            /* the image, copied into the arena (writable until sealed) */
+    uint64_t img_size;
+    const unsigned char *bulk;     /* the bulk section, in the mapping */
+    uint64_t bulk_size;
+    uint8_t *kinds;                /* kinds[off / 16]: the record kind whose object/node is at off, or 0 */
+    uint64_t *tables;              /* image offsets of table nodes (for rehashing) */
+    size_t ntables, tables_cap;
+    int seed_match;                /* stored hashes and indexes are valid here */
+    PyObject *imm[IMM_COUNT];      /* singletons (borrowed, immortal); SMALL_INT etc. handled apart */
+    frost_arena_t *arena;
+    frost_snapshot_error_t *err;
+} loader_t;
+
+#define BAD(ld, ...) set_error((ld)->err, FROST_SNAPSHOT_EFORMAT, 0, __VA_ARGS__)
+
+/* Mark `kind` at image offset `off`. */
+static void
+mark(loader_t *ld, uint64_t off, uint8_t kind)
+{
+    ld->kinds[off / REC_ALIGN] = kind;
+}
+
+/* Walk A for one string: validate, return its record size (0 = bad). */
+static size_t
+check_str(loader_t *ld, uint64_t pos)
+{
+    uint64_t room = ld->img_size - pos;
+    PyASCIIObject *a = (PyASCIIObject *)(ld->img + pos);
+    if (room < sizeof(PyASCIIObject)) {
+        return 0;
+    }
+    unsigned kind = a->state.kind, ascii = a->state.ascii;
+    if (!a->state.compact || (kind != 1 && kind != 2 && kind != 4) || (ascii && kind != 1)) {
+        return 0;
+    }
+    size_t hdr = STR_HDR(ascii);
+    if (room < hdr || a->length < 0 || (uint64_t)a->length >= (room - hdr) / kind) {
+        return 0;
+    }
+    size_t len = (size_t)a->length;
+    const unsigned char *data = ld->img + pos + hdr;
+    Py_UCS4 maxc = 0;
+    size_t utf8_len = 0;
+    int surrogates = 0;
+    for (size_t i = 0; i < len; i++) {
+        Py_UCS4 c = kind == 1 ? data[i] : kind == 2 ? ((const Py_UCS2 *)data)[i] : ((const Py_UCS4 *)data)[i];
+        maxc = c > maxc ? c : maxc;
+        utf8_len += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        surrogates |= c >= 0xD800 && c <= 0xDFFF;
+    }
+    Py_UCS4 nul = kind == 1 ? data[len] : kind == 2 ? ((const Py_UCS2 *)data)[len] : ((const Py_UCS4 *)data)[len];
+    int canonical = ascii ? maxc < 0x80
+                    : kind == 1 ? (maxc >= 0x80 && maxc <= 0xFF)
+                    : kind == 2 ? (maxc >= 0x100 && maxc <= 0xFFFF)
+                    : (maxc >= 0x10000 && maxc <= 0x10FFFF);
+    if (nul != 0 || !canonical) {
+        return 0;
+    }
+    size_t size = hdr + (len + 1) * kind;
+    if (!ascii) {
+        PyCompactUnicodeObject *c = (PyCompactUnicodeObject *)a;
+        uint64_t utf8_off;
+        memcpy(&utf8_off, &c->utf8, 8);
+        if (surrogates) {
+            if (utf8_off != 0 || c->utf8_length != 0) {
+                return 0;
+            }
+        }
+        else if (utf8_off != pos + size || (size_t)c->utf8_length != utf8_len || room - size <= utf8_len) {
+            return 0;
+        }
+        else {
+            size += utf8_len + 1;
+        }
+    }
+    if (ld->seed_match && a->hash == -1) {
+        return 0;
+    }
+    return ROUND_UP(size, REC_ALIGN);
+}
+
+static size_t
+check_int(loader_t *ld, uint64_t pos)
+{
+    uint64_t room = ld->img_size - pos;
+    if (room < LONG_HDR + sizeof(digit)) {
+        return 0;
+    }
+    PyLongObject *l = (PyLongObject *)(ld->img + pos);
+    uintptr_t tag = l->long_value.lv_tag;
+    uint64_t nd = tag >> _PyLong_NON_SIZE_BITS;
+    unsigned sign = tag & 3;
+    if ((tag & 4) || sign == 3 || (sign == 1) != (nd == 0) || nd > (room - LONG_HDR) / sizeof(digit)) {
+        return 0;
+    }
+    for (uint64_t i = 0; i < nd; i++) {
+        if (l->long_value.ob_digit[i] >> PyLong_SHIFT) {
+            return 0;
+        }
+    }
+    if (nd > 0 && l->long_value.ob_digit[nd - 1] == 0) {
+        return 0;   /* not normalized */
+    }
+    if (nd == 0 && l->long_value.ob_digit[0] != 0) {
+        return 0;
+    }
+    return ROUND_UP(LONG_HDR + sizeof(digit) * (nd ? nd : 1), REC_ALIGN);
+}
+
+/* Walk A: the shape of the record at `pos`; its size, or 0 with err set. */
+static size_t
+check_record(loader_t *ld, uint64_t pos)
+{
+    uint64_t room = ld->img_size - pos;
+    if (room < sizeof(rec_word_t)) {
+        BAD(ld, "image record at offset %llu is cut off", (unsigned long long)pos);
+        return 0;
+    }
+    rec_word_t word;
+    memcpy(&word, ld->img + pos, sizeof word);
+    size_t size = 0;
+    uint64_t obj = pos;
+    switch (word.kind) {
+    case REC_STR:
+        size = check_str(ld, pos);
+        break;
+    case REC_BYTES: {
+        PyVarObject *v = (PyVarObject *)(ld->img + pos);
+        size_t hdr = offsetof(PyBytesObject, ob_sval);
+        if (room > hdr && v->ob_size >= 0 && (uint64_t)v->ob_size < room - hdr
+            && ((PyBytesObject *)v)->ob_sval[v->ob_size] == 0
+            && !(ld->seed_match && BYTES_SHASH(v) == -1)) {
+            size = ROUND_UP(hdr + (size_t)v->ob_size + 1, REC_ALIGN);
+        }
+        break;
+    }
+    case REC_INT:
+        size = check_int(ld, pos);
+        break;
+    case REC_FLOAT:
+        size = room >= sizeof(PyFloatObject) ? ROUND_UP(sizeof(PyFloatObject), REC_ALIGN) : 0;
+        break;
+    case REC_COMPLEX:
+        size = room >= sizeof(PyComplexObject) ? ROUND_UP(sizeof(PyComplexObject), REC_ALIGN) : 0;
+        break;
+    case REC_TUPLE: {
+        obj = pos + GC_PREFIX;
+        if (room >= GC_PREFIX + TUPLE_HDR) {
+            PyVarObject *v = (PyVarObject *)(ld->img + obj);
+            if (v->ob_size > 0 && (uint64_t)v->ob_size <= (room - GC_PREFIX - TUPLE_HDR) / sizeof(PyObject *)) {
+                size = ROUND_UP(GC_PREFIX + TUPLE_HDR + (size_t)v->ob_size * sizeof(PyObject *), REC_ALIGN);
+            }
+        }
+        break;
+    }
+    case FROST_NODE_DICT:
+    case FROST_NODE_SET: {
+        if (room < TABLE_HDR) {
+            break;
+        }
+        frost_table_t *t = (frost_table_t *)(ld->img + pos);
+        uint64_t entries, index;
+        memcpy(&entries, &t->entries, 8);
+        memcpy(&index, &t->index, 8);
+        uint32_t ok_flags = word.kind == FROST_NODE_SET ? FROST_SET_WAS_FROZENSET : 0;
+        if (t->len < 0 || t->len > INT32_MAX || (t->hdr.flags & ~ok_flags)
+            || (uint64_t)t->len > (room - TABLE_HDR) / sizeof(frost_entry_t)
+            || t->mask + 1 != frost__table_slots(t->len) || entries != pos + TABLE_HDR
+            || index % sizeof(int32_t) != 0 || index > ld->bulk_size
+            || (uint64_t)(t->mask + 1) > (ld->bulk_size - index) / sizeof(int32_t)) {
+            break;
+        }
+        size = ROUND_UP(TABLE_HDR + (size_t)t->len * sizeof(frost_entry_t), REC_ALIGN);
+        if (ld->ntables == ld->tables_cap) {
+            size_t cap = ld->tables_cap ? 2 * ld->tables_cap : 64;
+            uint64_t *grown = realloc(ld->tables, cap * sizeof *grown);
+            if (grown == NULL) {
+                set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+                return 0;
+            }
+            ld->tables = grown;
+            ld->tables_cap = cap;
+        }
+        ld->tables[ld->ntables++] = pos;
+        break;
+    }
+    case FROST_NODE_LIST:
+    case FROST_NODE_TUPLE: {
+        frost_seq_t *s = (frost_seq_t *)(ld->img + pos);
+        if (room >= SEQ_ITEMS && s->hdr.flags == FROST_SEQ_REFS && s->len >= 0
+            && (uint64_t)s->len <= (room - SEQ_ITEMS) / 8 && FROST_SEQ_SIZE(s->len) <= room) {
+            size = ROUND_UP(FROST_SEQ_SIZE(s->len), REC_ALIGN);
+        }
+        break;
+    }
+    case FROST_NODE_ARRAY:
+        size = room >= sizeof(frost_array_t) ? ROUND_UP(sizeof(frost_array_t), REC_ALIGN) : 0;
+        break;   /* fields are checked in walk B */
+    case FROST_NODE_RECORD: {
+        frost_record_t *r = (frost_record_t *)(ld->img + pos);
+        if (room >= sizeof(frost_record_t) && r->hdr.flags <= FROST_RECORD_SHARED) {
+            size = ROUND_UP(sizeof(frost_record_t), REC_ALIGN);
+        }
+        break;
+    }
+    default:
+        BAD(ld, "unknown record kind %u at image offset %llu", (unsigned)word.kind,
+            (unsigned long long)pos);
+        return 0;
+    }
+    if (ld->err != NULL && ld->err->code == FROST_ENOMEM) {
+        return 0;
+    }
+    if (size == 0 || (word.kind >= REC_STR && word.size != size)) {
+        BAD(ld, "malformed record (kind %u) at image offset %llu", (unsigned)word.kind,
+            (unsigned long long)pos);
+        return 0;
+    }
+    mark(ld, obj, (uint8_t)word.kind);
+    return size;
+}
+
+static int
+is_object_kind(uint8_t k)
+{
+    return k >= REC_STR && k <= REC_TUPLE;
+}
+
+/* A valid packed-list node at bulk offset `off`? */
+static int
+check_packed(loader_t *ld, uint64_t off)
+{
+    if (off % BULK_ALIGN != 0 || off > ld->bulk_size || ld->bulk_size - off < SEQ_ITEMS) {
+        return 0;
+    }
+    const frost_seq_t *s = (const frost_seq_t *)(ld->bulk + off);
+    return s->hdr.kind == FROST_NODE_LIST
+           && (s->hdr.flags == FROST_SEQ_INT64 || s->hdr.flags == FROST_SEQ_FLOAT64)
+           && s->len >= 0 && (uint64_t)s->len <= (ld->bulk_size - off - SEQ_ITEMS) / 8;
+}
+
+/* A singleton for an immediate, or NULL. */
+static PyObject *
+immediate(loader_t *ld, uint64_t enc)
+{
+    unsigned sub = (unsigned)((enc >> 4) & 0xF);
+    int64_t payload = (int64_t)enc >> 8;
+    PyObject *o = NULL;
+    switch (sub) {
+    case IMM_SMALL_INT:
+        if (payload < -5 || payload > 256) {
+            return NULL;
+        }
+        o = PyLong_FromLongLong(payload);
+        break;
+    case IMM_LATIN1_CHAR:
+        if (payload < 0 || payload > 255) {
+            return NULL;
+        }
+        o = PyUnicode_FromOrdinal((int)payload);
+        break;
+    case IMM_BYTE: {
+        if (payload < 0 || payload > 255) {
+            return NULL;
+        }
+        char c = (char)payload;
+        o = PyBytes_FromStringAndSize(&c, 1);
+        break;
+    }
+    default:
+        if (sub >= IMM_COUNT || payload != 0) {
+            return NULL;
+        }
+        return ld->imm[sub];
+    }
+    if (o == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (!_Py_IsImmortal(o)) {   /* CPython 3.12+ keeps these static; be safe */
+        Py_DECREF(o);
+        return NULL;
+    }
+    return o;   /* immortal: the reference needs no release */
+}
+
+/* Relocate one encoded reference. `want`: 0 any, 1 object only; `before`:
+ * object targets must lie below this image offset (tuple items). Returns 0,
+ * or -1 with err set. */
+static int
+relocate(loader_t *ld, void *slot, int objects_only, uint64_t before, uint64_t at)
+{
+    uint64_t enc, off;
+    memcpy(&enc, slot, sizeof enc);
+    off = ref_offset(enc);
+    uintptr_t out = 0;
+    switch (enc & REF_TAG_MASK) {
+    case REF_IMG_OBJ:
+        if (off < ld->img_size && off < before && is_object_kind(ld->kinds[off / REC_ALIGN])) {
+            out = (uintptr_t)(ld->img + off);
+        }
+        break;
+    case REF_IMG_NODE:
+        if (!objects_only && off < ld->img_size && ld->kinds[off / REC_ALIGN] >= FROST_NODE_DICT
+            && ld->kinds[off / REC_ALIGN] <= FROST_NODE_RECORD) {
+            out = frost_ref_from_node(ld->img + off);
+        }
+        break;
+    case REF_BULK_NODE:
+        if (!objects_only && check_packed(ld, off)) {
+            out = frost_ref_from_node(ld->bulk + off);
+        }
+        break;
+    case REF_IMM:
+        out = (uintptr_t)immediate(ld, enc);
+        break;
+    }
+    if (out == 0) {
+        BAD(ld, "bad reference 0x%llx at image offset %llu", (unsigned long long)enc,
+            (unsigned long long)at);
+        return -1;
+    }
+    memcpy(slot, &out, sizeof out);
+    return 0;
+}
+
+/* UTF-8 of `len` code units of `kind` at `data` (no surrogates) into `out`. */
+static void
+encode_utf8(const unsigned char *data, unsigned kind, size_t len, unsigned char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        Py_UCS4 c = kind == 1 ? data[i] : kind == 2 ? ((const Py_UCS2 *)data)[i] : ((const Py_UCS4 *)data)[i];
+        if (c < 0x80) {
+            *out++ = (unsigned char)c;
+        }
+        else if (c < 0x800) {
+            *out++ = (unsigned char)(0xC0 | (c >> 6));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        }
+        else if (c < 0x10000) {
+            *out++ = (unsigned char)(0xE0 | (c >> 12));
+            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        }
+        else {
+            *out++ = (unsigned char)(0xF0 | (c >> 18));
+            *out++ = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        }
+    }
+    *out = 0;
+}
+
+static int
+rehash(loader_t *ld, PyObject *o, uint64_t at)
+{
+    Py_hash_t h = PyObject_Hash(o);
+    if (h == -1) {
+        PyErr_Clear();
+        BAD(ld, "unhashable object at image offset %llu", (unsigned long long)at);
+        return -1;
+    }
+    return 0;
+}
+
+/* Walk B for the array node at `pos`. */
+static int
+fix_array(loader_t *ld, uint64_t pos)
+{
+    frost_array_t *a = (frost_array_t *)(ld->img + pos);
+    uint64_t shape, strides, data;
+    memcpy(&shape, &a->shape, 8);
+    memcpy(&strides, &a->strides, 8);
+    memcpy(&data, &a->data, 8);
+    if (a->hdr.flags > FROST_ARRAY_FROM_MEMORYVIEW || a->ndim < 0 || a->ndim > FROST_ARRAY_MAX_NDIM
+        || memchr(a->format, 0, sizeof a->format) == NULL || a->itemsize <= 0 || a->nbytes < 0) {
+        return BAD(ld, "malformed array node at image offset %llu", (unsigned long long)pos);
+    }
+    Py_ssize_t itemsize = PyBuffer_SizeFromFormat(a->format);
+    if (itemsize < 0) {
+        PyErr_Clear();
+    }
+    uint64_t dims = sizeof(Py_ssize_t) * (uint64_t)a->ndim;
+    if (itemsize != a->itemsize || shape % 8 || shape > ld->bulk_size || ld->bulk_size - shape < 2 * dims
+        || strides != shape + dims || data > ld->bulk_size || ld->bulk_size - data < (uint64_t)a->nbytes) {
+        return BAD(ld, "malformed array node at image offset %llu", (unsigned long long)pos);
+    }
+    const Py_ssize_t *sh = (const Py_ssize_t *)(ld->bulk + shape);
+    const Py_ssize_t *st = (const Py_ssize_t *)(ld->bulk + strides);
+    Py_ssize_t expect = a->itemsize;
+    for (int d = a->ndim - 1; d >= 0; d--) {
+        if (sh[d] < 0 || st[d] != expect || (sh[d] > 0 && expect > PY_SSIZE_T_MAX / sh[d])) {
+            return BAD(ld, "malformed array shape at image offset %llu", (unsigned long long)pos);
+        }
+        expect *= sh[d];
+    }
+    if (expect != a->nbytes) {
+        return BAD(ld, "array size mismatch at image offset %llu", (unsigned long long)pos);
+    }
+    a->shape = (Py_ssize_t *)sh;
+    a->strides = (Py_ssize_t *)st;
+    a->data = (char *)(ld->bulk + data);
+    return 0;
+}
+
+/* Walk B: relocate the record at `pos` (validated by walk A). */
+static int
+fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
+{
+    rec_word_t word;
+    memcpy(&word, ld->img + pos, sizeof word);
+    unsigned char *p = ld->img + pos;
+    switch (word.kind) {
+    case REC_STR: {
+        PyASCIIObject *a = (PyASCIIObject *)p;
+        *size_out = word.size;
+        Py_SET_TYPE((PyObject *)a, &PyUnicode_Type);
+        set_immortal((PyObject *)a);
+        a->state.interned = 2;               /* SSTATE_INTERNED_IMMORTAL (see freeze.c) */
+        a->state.statically_allocated = 0;
+        if (!a->state.ascii) {
+            PyCompactUnicodeObject *c = (PyCompactUnicodeObject *)a;
+            uint64_t utf8_off;
+            memcpy(&utf8_off, &c->utf8, 8);
+            if (utf8_off != 0) {
+                c->utf8 = (char *)(ld->img + utf8_off);
+                encode_utf8(p + sizeof *c, a->state.kind, (size_t)a->length, (unsigned char *)c->utf8);
+            }
+        }
+        frost_arena_count(ld->arena, FROST_KIND_STR);
+        if (!ld->seed_match) {
+            a->hash = -1;
+            return rehash(ld, (PyObject *)a, pos);
+        }
+        return 0;
+    }
+    case REC_BYTES:
+        *size_out = word.size;
+        Py_SET_TYPE((PyObject *)p, &PyBytes_Type);
+        set_immortal((PyObject *)p);
+        frost_arena_count(ld->arena, FROST_KIND_BYTES);
+        if (!ld->seed_match) {
+            BYTES_SHASH(p) = -1;
+            return rehash(ld, (PyObject *)p, pos);
+        }
+        return 0;
+    case REC_INT:
+    case REC_FLOAT:
+    case REC_COMPLEX:
+        *size_out = word.size;
+        Py_SET_TYPE((PyObject *)p, word.kind == REC_INT ? &PyLong_Type
+                                   : word.kind == REC_FLOAT ? &PyFloat_Type : &PyComplex_Type);
+        set_immortal((PyObject *)p);
+        frost_arena_count(ld->arena, word.kind == REC_INT ? FROST_KIND_INT
+                                     : word.kind == REC_FLOAT ? FROST_KIND_FLOAT : FROST_KIND_COMPLEX);
+        return 0;
+    case REC_TUPLE: {
+        *size_out = word.size;
+        memset(p, 0, GC_PREFIX);   /* untracked, never collecting */
+        PyTupleObject *t = (PyTupleObject *)(p + GC_PREFIX);
+        Py_SET_TYPE((PyObject *)t, &PyTuple_Type);
+        set_immortal((PyObject *)t);
+        for (Py_ssize_t i = 0; i < Py_SIZE(t); i++) {
+            if (relocate(ld, &t->ob_item[i], 1, pos, pos) < 0) {
+                return -1;
+            }
+        }
+        frost_arena_count(ld->arena, FROST_KIND_TUPLE);
+#if PY_VERSION_HEX >= 0x030E0000
+        if (!ld->seed_match || t->ob_hash == -1) {
+            t->ob_hash = -1;
+            return rehash(ld, (PyObject *)t, pos);
+        }
+#endif
+        return 0;
+    }
+    case FROST_NODE_DICT:
+    case FROST_NODE_SET: {
+        frost_table_t *t = (frost_table_t *)p;
+        *size_out = ROUND_UP(TABLE_HDR + (size_t)t->len * sizeof(frost_entry_t), REC_ALIGN);
+        t->entries = (frost_entry_t *)(ld->img + pos + TABLE_HDR);
+        for (Py_ssize_t i = 0; i < t->len; i++) {
+            frost_entry_t *e = &t->entries[i];
+            if (relocate(ld, &e->key, 1, UINT64_MAX, pos) < 0) {
+                return -1;
+            }
+            if (word.kind == FROST_NODE_DICT ? relocate(ld, &e->value, 0, UINT64_MAX, pos) < 0 : e->value != 0) {
+                return word.kind == FROST_NODE_DICT ? -1 : BAD(ld, "set entry with a value at %llu",
+                                                                (unsigned long long)pos);
+            }
+        }
+        uint64_t index;
+        memcpy(&index, &t->index, 8);
+        t->index = (int32_t *)(ld->bulk + index);   /* validated in walk A; replaced if rehashed */
+        frost_arena_count(ld->arena, word.kind == FROST_NODE_DICT ? FROST_KIND_DICT : FROST_KIND_SET);
+        return 0;
+    }
+    case FROST_NODE_LIST:
+    case FROST_NODE_TUPLE: {
+        frost_seq_t *s = (frost_seq_t *)p;
+        *size_out = ROUND_UP(FROST_SEQ_SIZE(s->len), REC_ALIGN);
+        for (Py_ssize_t i = 0; i < s->len; i++) {
+            if (relocate(ld, &s->items.refs[i], 0, UINT64_MAX, pos) < 0) {
+                return -1;
+            }
+        }
+        frost_arena_count(ld->arena, word.kind == FROST_NODE_LIST ? FROST_KIND_LIST : FROST_KIND_TUPLE_NODE);
+        return 0;
+    }
+    case FROST_NODE_ARRAY:
+        *size_out = ROUND_UP(sizeof(frost_array_t), REC_ALIGN);
+        frost_arena_count(ld->arena, FROST_KIND_ARRAY);
+        return fix_array(ld, pos);
+    case FROST_NODE_RECORD: {
+        frost_record_t *r = (frost_record_t *)p;
+        *size_out = ROUND_UP(sizeof(frost_record_t), REC_ALIGN);
+        uint64_t m = ref_offset(r->module), q = ref_offset(r->qualname);
+        int strs = (r->module & REF_TAG_MASK) == REF_IMG_OBJ && (r->qualname & REF_TAG_MASK) == REF_IMG_OBJ
+                   && m < ld->img_size && q < ld->img_size
+                   && ld->kinds[m / REC_ALIGN] == REC_STR && ld->kinds[q / REC_ALIGN] == REC_STR;
+        if (!strs) {
+            return BAD(ld, "record class name is not a str at image offset %llu", (unsigned long long)pos);
+        }
+        frost_arena_count(ld->arena, FROST_KIND_RECORD);
+        return (relocate(ld, &r->module, 1, UINT64_MAX, pos) < 0
+                || relocate(ld, &r->qualname, 1, UINT64_MAX, pos) < 0
+                || relocate(ld, &r->state, 0, UINT64_MAX, pos) < 0) ? -1 : 0;
+    }
+    }
+    return BAD(ld, "unknown record at image offset %llu", (unsigned long long)pos);
+}
+
+/* After walk B: make every table's hashes and index right for this process. */
+static int
+fix_tables(loader_t *ld)
+{
+    uint8_t *seen = NULL;
+    size_t seen_cap = 0;
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < ld->ntables; k++) {
+        frost_table_t *t = (frost_table_t *)(ld->img + ld->tables[k]);
+        size_t nslots = (size_t)t->mask + 1;
+        if (!ld->seed_match) {
+            for (Py_ssize_t i = 0; i < t->len; i++) {
+                Py_hash_t h = PyObject_Hash((PyObject *)t->entries[i].key);
+                if (h == -1) {
+                    PyErr_Clear();
+                    rc = BAD(ld, "unhashable key in table at image offset %llu",
+                             (unsigned long long)ld->tables[k]);
+                    break;
+                }
+                t->entries[i].hash = h;
+            }
+            int32_t *index = rc == 0 ? frost_arena_alloc(ld->arena, nslots * sizeof(int32_t), 64) : NULL;
+            if (index == NULL) {
+                rc = rc ? rc : set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+                break;
+            }
+            memset(index, 0xff, nslots * sizeof(int32_t));
+            t->index = index;
+            for (Py_ssize_t i = 0; i < t->len; i++) {
+                frost__table_index_entry(t, i);
+            }
+            continue;
+        }
+        /* in place: every slot empty or a distinct entry, so probes end */
+        size_t need = ((size_t)t->len + 7) / 8 + 1;
+        if (need > seen_cap) {
+            uint8_t *grown = realloc(seen, need);
+            if (grown == NULL) {
+                rc = set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+                break;
+            }
+            seen = grown;
+            seen_cap = need;
+        }
+        memset(seen, 0, need);
+        Py_ssize_t used = 0;
+        for (size_t s = 0; s < nslots; s++) {
+            int32_t ix = t->index[s];
+            if (ix < 0) {
+                continue;
+            }
+            if (ix >= t->len || (seen[ix / 8] & (1u << (ix % 8)))) {
+                rc = BAD(ld, "bad table index at image offset %llu", (unsigned long long)ld->tables[k]);
+                break;
+            }
+            seen[ix / 8] |= (uint8_t)(1u << (ix % 8));
+            used++;
+        }
+        if (rc == 0 && used != t->len) {
+            rc = BAD(ld, "bad table index at image offset %llu", (unsigned long long)ld->tables[k]);
+        }
+    }
+    free(seen);
+    return rc;
+}
+
+/* Header and section checks; fills the section bounds. */
+static int
+check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_section_t *bulk,
+             snap_header_t *h, frost_snapshot_error_t *err)
+{
+    if (size < sizeof(snap_header_t)) {
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0,
+                         "not a frost snapshot: the file has %zu bytes, shorter than the %zu-byte header",
+                         size, sizeof(snap_header_t));
+    }
+    memcpy(h, map, sizeof *h);
+    if (memcmp(h->magic, SNAP_MAGIC, sizeof SNAP_MAGIC) != 0) {
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0, "not a frost snapshot (bad magic)");
+    }
+    if (h->format_version != FROST_SNAPSHOT_FORMAT_VERSION) {
+        return set_error(err, FROST_SNAPSHOT_EVERSION, 0,
+                         "snapshot format version %u is not supported (this frost reads version %u)",
+                         (unsigned)h->format_version, FROST_SNAPSHOT_FORMAT_VERSION);
+    }
+    if (h->byte_order != SNAP_BYTE_ORDER || h->pointer_size != sizeof(void *)) {
+        return set_error(err, FROST_SNAPSHOT_EVERSION, 0,
+                         "snapshot written on another platform (byte order or pointer size differs)");
+    }
+    if ((h->python_hexversion >> 16) != (PY_VERSION_HEX >> 16)) {
+        return set_error(err, FROST_SNAPSHOT_EVERSION, 0,
+                         "snapshot written by Python %u.%u, this is Python %d.%d (snapshots hold CPython "
+                         "object layouts: save it again with this version)",
+                         (unsigned)(h->python_hexversion >> 24), (unsigned)((h->python_hexversion >> 16) & 0xFF),
+                         PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    }
+    if (h->digit_bits != PyLong_SHIFT || h->hash_bits != 8 * sizeof(Py_hash_t)
+        || h->layout_hash != layout_hash() || h->header_size != sizeof(snap_header_t)) {
+        return set_error(err, FROST_SNAPSHOT_EVERSION, 0,
+                         "snapshot written by a CPython build with other object layouts "
+                         "(debug/trace-refs build, or another frost version)");
+    }
+    if (h->file_size != size) {
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0,
+                         "snapshot is truncated or extended: the header says %llu bytes, the file has %zu",
+                         (unsigned long long)h->file_size, size);
+    }
+    uint64_t sum = frost_snapshot_xxh64(map + 16, size - 16, 0);
+    if (sum != h->checksum) {
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0,
+                         "snapshot checksum mismatch (the file is corrupt): stored %016llx, computed %016llx",
+                         (unsigned long long)h->checksum, (unsigned long long)sum);
+    }
+    if (h->nsections > 64 || h->section_table < sizeof(snap_header_t) || h->section_table > size
+        || (size - h->section_table) / sizeof(snap_section_t) < h->nsections) {
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0, "snapshot section table out of range");
+    }
+    int have_image = 0, have_bulk = 0;
+    for (uint32_t i = 0; i < h->nsections; i++) {
+        snap_section_t s;
+        memcpy(&s, map + h->section_table + i * sizeof s, sizeof s);
+        if (s.offset % SNAP_SECTION_ALIGN || s.offset > size || size - s.offset < s.size) {
+            return set_error(err, FROST_SNAPSHOT_EFORMAT, 0, "snapshot section %u out of range", (unsigned)i);
+        }
+        if (s.id == SNAP_SECTION_IMAGE && !have_image++) {
+            *image = s;
+        }
+        else if (s.id == SNAP_SECTION_BULK && !have_bulk++) {
+            *bulk = s;
+        }
+        else if (s.id == SNAP_SECTION_IMAGE || s.id == SNAP_SECTION_BULK) {
+            return set_error(err, FROST_SNAPSHOT_EFORMAT, 0, "snapshot has a duplicate section");
+        }
+        /* other ids: optional sections of later minor revisions, skipped */
+    }
+    if (!have_image || !have_bulk || image->size % REC_ALIGN) {
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0, "snapshot lacks its image or bulk section");
+    }
+    return 0;
+}
+
+int
+frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t **out,
+                    frost_snapshot_error_t *err)
+{
+    *out = NULL;
+    if (err != NULL) {
+        memset(err, 0, sizeof *err);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot open %.200s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return set_error(err, FROST_SNAPSHOT_EIO, e, "cannot stat %.200s: %s", path, strerror(e));
+    }
+    size_t size = (size_t)st.st_size;
+    unsigned char *map = NULL;
+    if (size > 0) {
+        map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    }
+    int map_errno = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        return set_error(err, FROST_SNAPSHOT_EIO, map_errno, "cannot map %.200s: %s", path, strerror(map_errno));
+    }
+    snap_backend_t *be = calloc(1, sizeof *be);
+    if (be == NULL) {
+        if (map) {
+            munmap(map, size);
+        }
+        return set_error(err, FROST_ENOMEM, 0, "out of memory while loading");
+    }
+    be->inner = frost_backend_default();
+    be->backend = (frost_backend_t){.name = be->inner->name, .chunk_alloc = snap_chunk_alloc,
+                                    .chunk_free = snap_chunk_free, .ctx = be};
+    be->map = map;
+    be->map_size = size;
+
+    loader_t ld = {.err = err};
+    snap_header_t h;
+    snap_section_t image = {0}, bulk = {0};
+    int rc = check_header(map, map ? size : 0, &image, &bulk, &h, err);
+    if (rc < 0) {
+        snap_backend_free(be);
+        return rc;
+    }
+    ld.img_size = image.size;
+    ld.bulk = map + bulk.offset;
+    ld.bulk_size = bulk.size;
+    if (frost_snapshot_init() < 0) {
+        snap_backend_free(be);
+        return set_error(err, FROST_ENOMEM, 0, "out of memory while loading");
+    }
+    {
+        ld.seed_match = atomic_load(&hash_probe) == h.hash_probe
+                        && strncmp(h.hash_algorithm, PyHash_GetFuncDef()->name, sizeof h.hash_algorithm) == 0;
+    }
+    ld.imm[IMM_NONE] = Py_None;
+    ld.imm[IMM_TRUE] = Py_True;
+    ld.imm[IMM_FALSE] = Py_False;
+    ld.imm[IMM_ELLIPSIS] = Py_Ellipsis;
+    ld.imm[IMM_EMPTY_TUPLE] = PyTuple_New(0);
+    ld.imm[IMM_EMPTY_STR] = PyUnicode_New(0, 0);
+    ld.imm[IMM_EMPTY_BYTES] = PyBytes_FromStringAndSize(NULL, 0);
+    for (int i = IMM_EMPTY_TUPLE; i <= IMM_EMPTY_BYTES; i++) {
+        if (ld.imm[i] == NULL || !_Py_IsImmortal(ld.imm[i])) {
+            PyErr_Clear();
+            snap_backend_free(be);
+            return set_error(err, FROST_SNAPSHOT_EVERSION, 0, "this CPython has no static empty singletons");
+        }
+    }
+
+    /* default first chunk: the image (big) gets a chunk of its own, exactly
+     * its size; rebuilt indexes go into small chunks after it */
+    rc = frost_arena_new(&ld.arena, &be->backend, 0);
+    if (rc < 0) {
+        snap_backend_free(be);
+        return set_error(err, rc, 0, "cannot create an arena: %s", frost_strerror(rc));
+    }
+    /* from here on the arena owns `be` (once it has a chunk) */
+    ld.img = frost_arena_alloc(ld.arena, image.size ? image.size : 1, 64);
+    ld.kinds = calloc(image.size / REC_ALIGN + 1, 1);
+    if (ld.img == NULL || ld.kinds == NULL) {
+        rc = set_error(err, FROST_ENOMEM, 0, "out of memory while loading");
+        goto fail;
+    }
+    memcpy(ld.img, map + image.offset, image.size);
+    {
+        /* the image is read again only from the copy: drop the mapping's
+         * pages of it (the page cache keeps them), so they don't count in
+         * this process's memory */
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size_t lo = ROUND_UP(image.offset, page), hi = (image.offset + image.size) & ~(page - 1);
+        if (hi > lo) {
+            (void)madvise(map + lo, hi - lo, MADV_DONTNEED);
+        }
+    }
+
+    /* walk A: shapes and record starts */
+    uint64_t nrecords = 0;
+    for (uint64_t pos = 0; pos < ld.img_size; nrecords++) {
+        size_t n = check_record(&ld, pos);
+        if (n == 0) {
+            rc = err != NULL ? err->code : FROST_SNAPSHOT_EFORMAT;
+            goto fail;
+        }
+        pos += n;
+    }
+    if (nrecords != h.nrecords) {
+        rc = BAD(&ld, "the image holds %llu records, the header says %llu",
+                 (unsigned long long)nrecords, (unsigned long long)h.nrecords);
+        goto fail;
+    }
+    /* walk B: references, types, headers */
+    for (uint64_t pos = 0; pos < ld.img_size;) {
+        size_t n = 0;
+        if (fix_record(&ld, pos, &n) < 0) {
+            rc = FROST_SNAPSHOT_EFORMAT;
+            goto fail;
+        }
+        pos += n;
+    }
+    uint64_t root = h.root;
+    if (relocate(&ld, &root, 0, UINT64_MAX, 0) < 0) {
+        rc = BAD(&ld, "bad root reference 0x%llx", (unsigned long long)h.root);
+        goto fail;
+    }
+    rc = fix_tables(&ld);
+    if (rc < 0) {
+        goto fail;
+    }
+    free(ld.kinds);
+    free(ld.tables);
+    rc = frost_arena_seal(ld.arena);
+    if (rc < 0) {
+        frost_arena_free(ld.arena);
+        return set_error(err, rc, 0, "cannot seal the arena: %s", frost_strerror(rc));
+    }
+    rc = frost_store_new(out, ld.arena, (uintptr_t)root, lifetime);   /* takes the arena */
+    if (rc < 0) {
+        return set_error(err, rc, 0, "cannot create the store: %s", frost_strerror(rc));
+    }
+    return FROST_OK;
+
+fail:
+    free(ld.kinds);
+    free(ld.tables);
+    {
+        frost_arena_stats_t s;
+        frost_arena_stats(ld.arena, &s);
+        frost_arena_free(ld.arena);   /* frees `be` with its last chunk */
+        if (s.chunks == 0) {
+            snap_backend_free(be);
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,340 @@
+"""Snapshots: Store.save(path) / frost.load(path) round trips, hash seeds,
+lifetimes, cross-process loading, and bad files (each a clear SnapshotError,
+never a crash). The format is docs/format.md."""
+import array
+import collections
+import dataclasses
+import os
+import random
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import frost
+
+HEADER = struct.Struct("<8sQIIIBBBBIIQQq16sQQQ24x")   # docs/format.md, 128 bytes
+SECTION = struct.Struct("<IIQQ")
+assert HEADER.size == 128
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: str
+
+
+Pair = collections.namedtuple("Pair", "a b")
+
+M64 = (1 << 64) - 1
+P1, P2, P3, P4, P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                      0x85EBCA77C2B2CA63, 0x27D4EB2F165667C5)
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & M64
+
+
+def _round(acc, v):
+    return (_rotl((acc + v * P2) & M64, 31) * P1) & M64
+
+
+def xxh64(data, seed=0):
+    """An independent XXH64 (the reference algorithm), to re-seal edited files."""
+    n, p = len(data), 0
+    if n >= 32:
+        v = [(seed + P1 + P2) & M64, (seed + P2) & M64, seed, (seed - P1) & M64]
+        while p + 32 <= n:
+            for i in range(4):
+                v[i] = _round(v[i], int.from_bytes(data[p + 8 * i:p + 8 * i + 8], "little"))
+            p += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
+        for x in v:
+            h = ((h ^ _round(0, x)) * P1 + P4) & M64
+    else:
+        h = (seed + P5) & M64
+    h = (h + n) & M64
+    while p + 8 <= n:
+        h ^= _round(0, int.from_bytes(data[p:p + 8], "little"))
+        h = (_rotl(h, 27) * P1 + P4) & M64
+        p += 8
+    if p + 4 <= n:
+        h ^= (int.from_bytes(data[p:p + 4], "little") * P1) & M64
+        h = (_rotl(h, 23) * P2 + P3) & M64
+        p += 4
+    while p < n:
+        h ^= (data[p] * P5) & M64
+        h = (_rotl(h, 11) * P1) & M64
+        p += 1
+    h ^= h >> 33
+    h = (h * P2) & M64
+    h ^= h >> 29
+    h = (h * P3) & M64
+    return h ^ (h >> 32)
+
+
+def reseal(blob):
+    """Recompute the checksum of an edited snapshot (bytes [16, end) -> field at 8)."""
+    blob = bytearray(blob)
+    blob[8:16] = xxh64(bytes(blob[16:])).to_bytes(8, "little")
+    return bytes(blob)
+
+
+def sample(n=2000):
+    cyc = [1]
+    cyc.append(cyc)
+    return {
+        "str": "hello", "latin1": "é", "bmp": "日本語", "astral": "😀x", "surrogate": "\ud800x",
+        "ints": [0, 1, -5, 256, 257, -6, 2**100, -(2**70), 2**63 - 1],
+        "mixed": [1, "a", 2.5, None, True, False, ..., (), "", b"", b"z", "q"],
+        "floats": [1.5, -0.0, float("inf")], "complex": 1 + 2j, "bytes": b"\x00abc",
+        "tuple": (1, ("nested", (2.5,)), b"xy"), "tuple_node": ([1, 2], "x"),
+        "set": {1, "two", (3, 4)}, "frozenset": frozenset({"a", "b"}),
+        5: "int key", (1, "a"): "tuple key", 2.5: "float key",
+        "array": array.array("i", range(10)), "bytearray": bytearray(b"buf"),
+        "record": Point(1, "one"), "named": Pair([1], {"k": "v"}),
+        "shared": [[7, 8]] * 3, "cycle": cyc, "deep": {"a": {"b": {"c": [{"d": 1}]}}},
+        "big": {f"key{i}": (i, i * 0.5, f"val{i}") for i in range(n)},
+    }
+
+
+def same(a, b):
+    """Compare thawed graphs, cycles aside."""
+    a, b = dict(a), dict(b)
+    ca, cb = a.pop("cycle"), b.pop("cycle")
+    return a == b and ca[1] is ca and cb[1] is cb and ca[0] == cb[0]
+
+
+class SnapshotCase(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+
+    def path(self, name="s.frost"):
+        return os.path.join(self.dir.name, name)
+
+    def saved(self, data=..., name="s.frost"):
+        p = self.path(name)
+        frost.freeze(sample() if data is ... else data).save(p)
+        return p
+
+
+class RoundTripTest(SnapshotCase):
+    def test_round_trip_equal(self):
+        data = sample()
+        p = self.saved(data)
+        for lifetime in ("process", "scoped"):
+            with self.subTest(lifetime=lifetime):
+                s = frost.load(p, lifetime=lifetime)
+                self.assertEqual(s.lifetime, lifetime)
+                self.assertTrue(same(frost.thaw(s.root), frost.thaw(frost.freeze(data).root)))
+                s.close()
+
+    def test_views_read_loaded_data(self):
+        root = frost.load(self.saved()).root
+        self.assertEqual(root["big"]["key1999"], (1999, 999.5, "val1999"))
+        self.assertEqual(root[(1, "a")], "tuple key")
+        self.assertEqual(root[5], "int key")
+        self.assertIn("two", root["set"])
+        self.assertEqual(root["record"].y, "one")
+        self.assertEqual(memoryview(root["array"]).tolist(), list(range(10)))
+        self.assertEqual(root["astral"].encode(), "😀x".encode())
+        self.assertEqual(sum(root["ints"][:4]), 252)
+        self.assertIs(root["mixed"][0], 1)   # singletons stay singletons
+
+    def test_sharing_preserved(self):
+        shared = frost.thaw(frost.load(self.saved()).root["shared"])
+        self.assertEqual(shared[0], [7, 8])
+        self.assertIs(shared[0], shared[2])   # one node in the file, not three
+
+    def test_other_roots(self):
+        for value in (None, 42, "text", (1, 2), [1.0, 2.0], [], {}, 2**80):
+            with self.subTest(value=value):
+                p = self.saved(value)
+                self.assertEqual(frost.thaw(frost.load(p).root), value)
+
+    def test_save_replaces_atomically(self):
+        p = self.saved({"v": 1})
+        old = frost.load(p)
+        frost.freeze({"v": 2}).save(p)
+        self.assertEqual(old.root["v"], 1)   # the old mapping is intact
+        self.assertEqual(frost.load(p).root["v"], 2)
+        self.assertEqual(os.listdir(self.dir.name), ["s.frost"])
+
+    def test_scoped_load_frees(self):
+        p = self.saved()
+        before = frost._frost._live_arenas()
+        s = frost.load(p, lifetime="scoped")
+        self.assertEqual(frost._frost._live_arenas(), before + 1)
+        s.close()
+        del s
+        self.assertEqual(frost._frost._live_arenas(), before)
+
+    def test_other_hash_seed(self):
+        # written under one seed, read under others: hashes and indexes are rebuilt
+        p = self.path()
+        env = dict(os.environ, PYTHONHASHSEED="1")
+        subprocess.run([sys.executable, "-c",
+                        "import frost,sys; frost.freeze({f'k{i}': i for i in range(500)} | "
+                        "{('t', 'u'): 1, b'bb': 2}).save(sys.argv[1])", p], env=env, check=True)
+        for seed in ("1", "2", "random"):
+            code = ("import frost,sys; r = frost.load(sys.argv[1]).root; "
+                    "assert r['k499'] == 499 and r[('t', 'u')] == 1 and r[b'bb'] == 2; "
+                    "assert 'k500' not in r and len(r) == 502")
+            subprocess.run([sys.executable, "-c", code, p],
+                           env=dict(os.environ, PYTHONHASHSEED=seed), check=True)
+
+    def test_closed_store(self):
+        s = frost.freeze({})
+        s.close()
+        with self.assertRaises(frost.StoreClosedError):
+            s.save(self.path())
+
+    def test_errors_for_paths(self):
+        with self.assertRaises(FileNotFoundError):
+            frost.load(self.path("missing"))
+        with self.assertRaises(OSError):
+            frost.freeze({}).save(os.path.join(self.dir.name, "no", "dir", "x"))
+        with self.assertRaises(ValueError):
+            frost.load(self.saved(), lifetime="forever")
+
+    def test_checksum_matches_reference(self):
+        for n in (0, 1, 3, 4, 7, 8, 31, 32, 33, 100):
+            data = bytes(range(n))
+            self.assertEqual(frost._frost._snapshot_xxh64(data), xxh64(data))
+        self.assertEqual(xxh64(b""), 0xEF46DB3751D8E999)
+
+
+class BadFileTest(SnapshotCase):
+    def blob(self):
+        with open(self.saved(sample(50)), "rb") as f:
+            return f.read()
+
+    def load_bytes(self, blob):
+        p = self.path("bad.frost")
+        with open(p, "wb") as f:
+            f.write(blob)
+        return frost.load(p)
+
+    def assertBad(self, blob, pattern):
+        with self.assertRaisesRegex(frost.SnapshotError, pattern):
+            self.load_bytes(blob)
+
+    def test_is_value_error(self):
+        self.assertTrue(issubclass(frost.SnapshotError, ValueError))
+
+    def test_empty_and_shorter_than_header(self):
+        self.assertBad(b"", "shorter than")
+        self.assertBad(self.blob()[:100], "shorter than")
+
+    def test_wrong_magic(self):
+        self.assertBad(b"NOTFROST" + self.blob()[8:], "bad magic")
+
+    def test_truncated(self):
+        blob = self.blob()
+        for cut in (len(blob) - 1, len(blob) // 2, 129):
+            self.assertBad(blob[:cut], "truncated")
+
+    def test_bit_flips(self):
+        blob = self.blob()
+        rng = random.Random(1)
+        for _ in range(30):
+            pos = rng.randrange(16, len(blob))
+            flipped = bytearray(blob)
+            flipped[pos] ^= 1 << rng.randrange(8)
+            with self.assertRaises(frost.SnapshotError):
+                self.load_bytes(bytes(flipped))
+
+    def header(self, blob):
+        return list(HEADER.unpack_from(blob))
+
+    def with_header(self, blob, fields):
+        return HEADER.pack(*fields) + blob[HEADER.size:]
+
+    def test_format_version(self):
+        h = self.header(self.blob())
+        h[2] = 99
+        self.assertBad(reseal(self.with_header(self.blob(), h)), "format version 99")
+
+    def test_other_python_version(self):
+        blob = self.blob()
+        h = self.header(blob)
+        h[9] = 0x030B00F0   # written by 3.11
+        self.assertBad(reseal(self.with_header(blob, h)), r"Python 3\.11")
+        self.assertBad(self.with_header(blob, h), r"Python 3\.11")   # checked before the checksum
+
+    def test_other_layout_or_platform(self):
+        blob = self.blob()
+        for field, value, pattern in ((11, 12345, "layout"), (5, 4, "platform"), (4, 0x04030201, "platform")):
+            h = self.header(blob)
+            h[field] = value
+            self.assertBad(reseal(self.with_header(blob, h)), pattern)
+
+    def test_root_out_of_range(self):
+        blob = self.blob()
+        for root in (1 << 40 | 2, 1 << 40 | 1, 0x12345, 0, (1 << 60) | 3, (999 << 8) | (7 << 4) | 4):
+            h = self.header(blob)
+            h[15] = root
+            self.assertBad(reseal(self.with_header(blob, h)), "root")
+
+    def test_sections_out_of_range(self):
+        blob = self.blob()
+        table = self.header(blob)[17]
+        for i in range(2):
+            sec = bytearray(blob)
+            ident, flags, off, size = SECTION.unpack_from(blob, table + i * SECTION.size)
+            SECTION.pack_into(sec, table + i * SECTION.size, ident, flags, off, len(blob) - off + 64)
+            self.assertBad(reseal(sec), "out of range")
+
+    def test_record_count(self):
+        h = self.header(self.blob())
+        h[16] += 1
+        self.assertBad(reseal(self.with_header(self.blob(), h)), "records")
+
+    def test_random_corruption_never_crashes(self):
+        # resealed garbage inside the sections: a SnapshotError, or a store
+        # that reads without crashing (a changed float, say)
+        blob = self.blob()
+        start = HEADER.size + 2 * SECTION.size
+        rng = random.Random(7)
+        loaded = 0
+        for i in range(300):
+            bad = bytearray(blob)
+            pos = rng.randrange(start, len(blob) - 8) & ~7
+            if i % 3 == 0:
+                bad[pos:pos + 8] = rng.getrandbits(64).to_bytes(8, "little")
+            elif i % 3 == 1:
+                bad[pos:pos + 8] = (int.from_bytes(bad[pos:pos + 8], "little") + rng.choice((-16, 16, 1, 2))
+                                    & M64).to_bytes(8, "little")
+            else:
+                bad[pos] ^= 1 << rng.randrange(8)
+            try:
+                s = self.load_bytes(reseal(bad))
+            except frost.SnapshotError:
+                continue
+            loaded += 1
+            try:
+                frost.thaw(s.root)
+                repr(s.root)
+            except (ValueError, RecursionError, TypeError, KeyError, ImportError, AttributeError):
+                pass
+        self.assertLess(loaded, 300)
+
+
+class CrossProcessTest(SnapshotCase):
+    def test_spawn_workers_read_one_file(self):
+        import multiprocessing
+        p = self.saved()
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(3) as pool:
+            results = pool.map(_worker_read, [p] * 3)
+        self.assertEqual(results, [(1999, 999.5, "val1999")] * 3)
+
+
+def _worker_read(path):
+    return tuple(frost.load(path).root["big"]["key1999"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,129 @@
+/*
+ * snapshot.c (views) -- the Python face of store/snapshot.c:
+ * Store.save(path), frost.load(path, *, lifetime="process") and
+ * frost.SnapshotError (a ValueError).
+ *
+ * save() reads only the sealed arena, so it runs without the GIL; the Store's
+ * Lease (held by the Store object for the whole call) keeps the arena alive.
+ * load() holds the GIL: it hashes str/bytes with this process's seed.
+ */
+#include "views.h"
+#include "frost_snapshot.h"
+
+/* Raise the exception matching a C status (never returns non-NULL). */
+static PyObject *
+raise_snapshot_error(frost_state *st, const frost_snapshot_error_t *err, PyObject *path)
+{
+    switch (err->code) {
+    case FROST_ENOMEM:
+        return PyErr_NoMemory();
+    case FROST_SNAPSHOT_EIO:
+        errno = err->sys_errno;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+    default:
+        PyErr_Format(st->snapshot_error, "%s: %S", err->message, path);
+        return NULL;
+    }
+}
+
+PyObject *
+frost__store_save(PyObject *self, PyObject *path_arg)
+{
+    frost_state *st = frost__state_of_type(Py_TYPE(self));
+    if (st == NULL) {
+        return NULL;
+    }
+    FrostLease *lease = ((FrostStore *)self)->lease;
+    if (lease == NULL) {
+        return frost__closed_error(st, "save()");
+    }
+    PyObject *path = NULL;
+    if (!PyUnicode_FSConverter(path_arg, &path)) {
+        return NULL;
+    }
+    Py_INCREF(lease);   /* close() from another thread while we run without the GIL */
+    frost_snapshot_error_t err;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = frost_snapshot_save(lease->store, PyBytes_AS_STRING(path), &err);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(lease);
+    PyObject *result = rc < 0 ? raise_snapshot_error(st, &err, path_arg) : Py_NewRef(Py_None);
+    Py_DECREF(path);
+    return result;
+}
+
+PyObject *
+frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"path", "lifetime", NULL};
+    PyObject *path_arg, *lifetime_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:load", kwlist, &path_arg, &lifetime_obj)) {
+        return NULL;
+    }
+    frost_lifetime_t lifetime = FROST_LIFETIME_PROCESS;
+    if (lifetime_obj != NULL) {
+        if (!PyUnicode_Check(lifetime_obj)) {
+            PyErr_Format(PyExc_TypeError, "load() lifetime must be a str, not %.200s",
+                         Py_TYPE(lifetime_obj)->tp_name);
+            return NULL;
+        }
+        if (PyUnicode_CompareWithASCIIString(lifetime_obj, "scoped") == 0) {
+            lifetime = FROST_LIFETIME_SCOPED;
+        }
+        else if (PyUnicode_CompareWithASCIIString(lifetime_obj, "process") != 0) {
+            PyErr_Format(PyExc_ValueError, "load() lifetime must be 'scoped' or 'process', not %R",
+                         lifetime_obj);
+            return NULL;
+        }
+    }
+    PyObject *path = NULL;
+    if (!PyUnicode_FSConverter(path_arg, &path)) {
+        return NULL;
+    }
+    frost_state *st = PyModule_GetState(module);
+    frost_snapshot_error_t err;
+    frost_store_t *store = NULL;
+    int rc = frost_snapshot_load(PyBytes_AS_STRING(path), lifetime, &store, &err);
+    Py_DECREF(path);
+    if (rc < 0) {
+        return raise_snapshot_error(st, &err, path_arg);
+    }
+    FrostLease *lease = frost__lease_for(st, store);   /* takes the store reference */
+    if (lease == NULL) {
+        return NULL;
+    }
+    PyObject *result = frost__store_new(st, lease);
+    Py_DECREF(lease);
+    return result;
+}
+
+PyObject *
+frost__snapshot_xxh64(PyObject *Py_UNUSED(module), PyObject *data)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    uint64_t h = frost_snapshot_xxh64(view.buf, (size_t)view.len, 0);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+int
+frost__snapshot_exec(PyObject *module, frost_state *st)
+{
+    st->snapshot_error = PyErr_NewExceptionWithDoc(
+        "frost.SnapshotError",
+        "A file is not a valid frost snapshot for this process: corrupt, truncated, or written "
+        "by another format version, Python version or platform.",
+        PyExc_ValueError, NULL);
+    if (st->snapshot_error == NULL) {
+        return -1;
+    }
+    if (frost_snapshot_init() < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return PyModule_AddObjectRef(module, "SnapshotError", st->snapshot_error);
+}

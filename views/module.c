@@ -126,6 +126,12 @@ static PyMethodDef frost_methods[] = {
      "_discard(ref)\n--\n\nDrop an _export() reference that will never be imported."},
     {"_shareable_types", shareable_types, METH_NOARGS,
      "The types that cross interpreters by reference (internal)."},
+    {"_channel_attach", frost__channel_attach, METH_VARARGS,
+     "_channel_attach(id, token, owned=0)\n--\n\nThis interpreter's handle on a Channel (internal)."},
+    {"_channel_export", frost__channel_export, METH_O,
+     "_channel_export(channel)\n--\n\nA reference owning one channel reference (internal)."},
+    {"_channel_discard", frost__channel_discard, METH_O,
+     "_channel_discard(ref)\n--\n\nDrop a _channel_export() reference (internal)."},
     {"load", (PyCFunction)(void (*)(void))frost__load_snapshot, METH_VARARGS | METH_KEYWORDS,
      "load(path, *, lifetime='process')\n--\n\n"
      "Map a snapshot written by Store.save() and return a frost.Store reading it.\n\n"
@@ -191,6 +197,7 @@ frost_exec(PyObject *module)
         || add_type(module, &FrostArray_spec, &st->array_type, 1) < 0
         || add_type(module, &FrostRecord_spec, &st->record_type, 1) < 0
         || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0
+        || add_type(module, &FrostChannel_spec, &st->channel_type, 1) < 0
         || frost__pool_type_add(module) < 0) {
         return -1;
     }
@@ -200,8 +207,13 @@ frost_exec(PyObject *module)
     st->closed_error = PyErr_NewExceptionWithDoc(
         "frost.StoreClosedError", "The frost.Store was closed, or no longer exists.",
         PyExc_ValueError, NULL);
+    st->channel_closed_error = PyErr_NewExceptionWithDoc(
+        "frost.ChannelClosedError", "The frost.Channel is closed (and, for recv, empty).",
+        PyExc_ValueError, NULL);
     st->leases = PyDict_New();
     if (st->freeze_error == NULL || st->closed_error == NULL || st->leases == NULL
+        || st->channel_closed_error == NULL
+        || PyModule_AddObjectRef(module, "ChannelClosedError", st->channel_closed_error) < 0
         || PyModule_AddObjectRef(module, "FreezeError", st->freeze_error) < 0
         || PyModule_AddObjectRef(module, "StoreClosedError", st->closed_error) < 0) {
         return -1;
@@ -250,6 +262,8 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->array_type);
     Py_VISIT(st->record_type);
     Py_VISIT(st->iter_type);
+    Py_VISIT(st->channel_type);
+    Py_VISIT(st->channel_closed_error);
     Py_VISIT(st->freeze_error);
     Py_VISIT(st->closed_error);
     Py_VISIT(st->mapping_abc);
@@ -276,6 +290,8 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->array_type);
     Py_CLEAR(st->record_type);
     Py_CLEAR(st->iter_type);
+    Py_CLEAR(st->channel_type);
+    Py_CLEAR(st->channel_closed_error);
     Py_CLEAR(st->freeze_error);
     Py_CLEAR(st->closed_error);
     Py_CLEAR(st->mapping_abc);

@@ -36,6 +36,8 @@ typedef struct {
     PyTypeObject *array_type;
     PyTypeObject *record_type;
     PyTypeObject *iter_type;
+    PyTypeObject *channel_type;  /* frost.Channel */
+    PyObject *channel_closed_error;  /* frost.ChannelClosedError(ValueError) */
     PyObject *freeze_error;      /* frost.FreezeError(TypeError) */
     PyObject *closed_error;      /* frost.StoreClosedError(ValueError) */
     PyObject *mapping_abc;       /* collections.abc.Mapping */
@@ -174,6 +176,12 @@ PyObject *frost__store_save(PyObject *self, PyObject *path);
 PyObject *frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */
+
+/* channel.c: frost.Channel and its crossing by reference. */
+extern PyType_Spec FrostChannel_spec;
+PyObject *frost__channel_attach(PyObject *module, PyObject *args);
+PyObject *frost__channel_export(PyObject *module, PyObject *obj);
+PyObject *frost__channel_discard(PyObject *module, PyObject *args);
 
 /* pool_object.c: add the _Pool type (frost_pool_t handle) to the module. */
 int frost__pool_type_add(PyObject *module);

@@ -9,6 +9,8 @@ See README.md and docs/design.md.
 """
 from frost._frost import (
     Array,
+    Channel,
+    ChannelClosedError,
     FreezeError,
     FrozenDict,
     FrozenList,
@@ -28,6 +30,8 @@ __all__ = [
     "Pool",
     "RemoteTraceback",
     "Array",
+    "Channel",
+    "ChannelClosedError",
     "FreezeError",
     "FrozenDict",
     "FrozenList",

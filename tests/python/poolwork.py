@@ -83,3 +83,29 @@ def remember(tag):
 
 def initialized():
     return list(INIT_LOG)
+
+
+def channel_sum_until_none(channel):
+    """Receive views until None, sum their 'v' fields, send the total back."""
+    total = 0
+    while True:
+        item = channel.recv(timeout=60)
+        if item is None:
+            break
+        total += item["v"]
+    channel.send(total)
+    return type(channel).__name__
+
+
+def channel_made_here(items):
+    """A channel created in this worker, filled, and returned: it must outlive
+    the interpreter that made it."""
+    import frost
+    channel = frost.Channel()
+    for item in items:
+        channel.send(item)
+    return channel
+
+
+def channel_recv_one(channel, timeout):
+    return channel.recv(timeout=timeout)

@@ -1,0 +1,161 @@
+"""frost.Channel: a FIFO between interpreters of one process; frost views
+travel by reference, plain values by copy, others pickled (issue 3)."""
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+import poolwork  # noqa: E402
+
+
+class ChannelInOneInterpreter(unittest.TestCase):
+    def test_fifo_of_every_kind_of_value(self):
+        ch = frost.Channel()
+        store = frost.freeze({"a": [1, 2, 3]})
+        values = [store.root, store.root["a"], 42, "text", (1, 2.5), {"x": [1]}, None]
+        for v in values:
+            ch.send(v)
+        self.assertEqual(len(ch), len(values))
+        got = [ch.recv() for _ in values]
+        self.assertIsInstance(got[0], frost.FrozenDict)
+        self.assertIsInstance(got[1], frost.FrozenList)
+        self.assertEqual(got, values)
+        self.assertEqual(len(ch), 0)
+
+    def test_empty_recv_times_out(self):
+        ch = frost.Channel()
+        with self.assertRaises(TimeoutError):
+            ch.recv(timeout=0.05)
+
+    def test_full_send_times_out(self):
+        ch = frost.Channel(maxsize=2)
+        self.assertEqual(ch.maxsize, 2)
+        ch.send(1)
+        ch.send(2)
+        with self.assertRaises(TimeoutError):
+            ch.send(3, timeout=0.05)
+        self.assertEqual(ch.recv(), 1)
+        ch.send(3, timeout=0.05)
+        self.assertEqual([ch.recv(), ch.recv()], [2, 3])
+
+    def test_close_drains_then_raises(self):
+        ch = frost.Channel()
+        ch.send("last")
+        ch.close()
+        ch.close()   # idempotent
+        self.assertTrue(ch.closed)
+        with self.assertRaises(frost.ChannelClosedError):
+            ch.send("more")
+        self.assertEqual(ch.recv(), "last")
+        with self.assertRaises(frost.ChannelClosedError) as cm:
+            ch.recv()
+        self.assertIn("closed", str(cm.exception))
+        self.assertTrue(issubclass(frost.ChannelClosedError, ValueError))
+
+    def test_close_wakes_blocked_receivers_and_senders(self):
+        empty, full = frost.Channel(), frost.Channel(maxsize=1)
+        full.send(0)
+        errors = []
+
+        def wait(fn):
+            try:
+                fn()
+            except frost.ChannelClosedError as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=wait, args=(empty.recv,)),
+                   threading.Thread(target=wait, args=(lambda: full.send(1),))]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        empty.close()
+        full.close()
+        for t in threads:
+            t.join(timeout=10)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(len(errors), 2)
+
+    def test_bad_arguments(self):
+        with self.assertRaises(ValueError):
+            frost.Channel(maxsize=-1)
+        with self.assertRaises(TypeError):
+            frost.Channel(maxsize="3")
+        ch = frost.Channel()
+        with self.assertRaises(ValueError):
+            ch.recv(timeout=-1)
+        with self.assertRaises(TypeError):
+            ch.recv(timeout="soon")
+        with self.assertRaises(TypeError):
+            ch.send()
+        with self.assertRaises(TypeError):
+            ch.send(lambda: None)   # not picklable: nothing queued
+        self.assertEqual(len(ch), 0)
+
+    def test_undelivered_messages_release_their_stores(self):
+        before = frost._frost._live_stores()
+        ch = frost.Channel()
+        store = frost.freeze({"big": list(range(1000))})
+        ch.send(store.root)
+        ch.send(store.root["big"])
+        store.close()
+        del store
+        self.assertEqual(frost._frost._live_stores(), before + 1)   # held by the messages
+        del ch
+        self.assertEqual(frost._frost._live_stores(), before)
+
+    def test_channel_pickles_by_reference_within_the_process(self):
+        import pickle
+        ch = frost.Channel()
+        again = pickle.loads(pickle.dumps(ch))
+        again.send("through the copy")
+        self.assertEqual(ch.recv(), "through the copy")
+        self.assertIn("frost.Channel", repr(ch))
+
+
+class ChannelAcrossInterpreters(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pool = frost.Pool(2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pool.shutdown()
+
+    def test_views_stream_to_a_worker_and_a_result_comes_back(self):
+        ch_in = frost.Channel(maxsize=4)
+        store = frost.freeze([{"v": i, "pad": "x" * 100} for i in range(200)])
+        fut = self.pool.submit(poolwork.channel_sum_until_none, ch_in)
+        for item in store.root:
+            ch_in.send(item, timeout=60)
+        ch_in.send(None)
+        self.assertEqual(fut.result(timeout=60), "Channel")
+        self.assertEqual(ch_in.recv(timeout=60), sum(range(200)))
+
+    def test_channel_outlives_the_interpreter_that_made_it(self):
+        with frost.Pool(1) as pool:
+            ch = pool.submit(poolwork.channel_made_here, [1, "two", (3.0,)]).result(timeout=60)
+        # that worker's interpreter has ended
+        self.assertEqual([ch.recv(), ch.recv(), ch.recv()], [1, "two", (3.0,)])
+
+    def test_worker_blocked_in_recv_gets_a_message_from_main(self):
+        ch = frost.Channel()
+        fut = self.pool.submit(poolwork.channel_recv_one, ch, 60)
+        time.sleep(0.1)
+        store = frost.freeze({"hello": "world"})
+        ch.send(store.root)
+        self.assertEqual(fut.result(timeout=60), {"hello": "world"})
+
+    def test_worker_recv_on_closed_channel_is_a_clear_error(self):
+        ch = frost.Channel()
+        ch.close()
+        fut = self.pool.submit(poolwork.channel_recv_one, ch, 5)
+        with self.assertRaises(frost.ChannelClosedError):
+            fut.result(timeout=60)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -19,6 +19,14 @@ frost_find_python() {   # $1: "3.13", "3.12" or "" (newest found)
     return 1
 }
 
+frost_all_versions() {  # every CPython >= 3.12 found, newest first ("3.13 3.12")
+    local v found=""
+    for v in 3.14 3.13 3.12; do
+        frost_find_python "$v" >/dev/null && found="$found $v"
+    done
+    echo $found
+}
+
 frost_setup_python() {  # $1: wanted version or ""
     local base
     if ! base=$(frost_find_python "$1"); then

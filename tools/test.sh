@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # tools/test.sh -- build frost and run every test (GoogleTests + Python suites).
 #
-#   bash tools/test.sh                      # newest Python >= 3.12 found, preset dev
-#   bash tools/test.sh --python 3.12        # a given version
-#   bash tools/test.sh --preset asan        # dev, release, asan or tsan
+#   bash tools/test.sh                      # every Python >= 3.12 found, preset dev
+#   bash tools/test.sh --python 3.12        # one version
+#   bash tools/test.sh --preset asan        # dev, release, asan or tsan (newest Python
+#                                           # unless --python is given)
 #
 # Builds into build/<preset>-py3.X with a venv in .venv/py3.X (pytest,
-# hypothesis, numpy). Exit status: that of the ctest run.
+# hypothesis, numpy). Exit status: non-zero if any run failed.
 set -euo pipefail
 FROST_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$FROST_ROOT"
@@ -17,12 +18,24 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --python) want="$2"; shift 2 ;;
         --preset) preset="$2"; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 case "$preset" in dev|release|asan|tsan) ;; *) echo "unknown preset: $preset" >&2; exit 2 ;; esac
 
-frost_setup_python "$want"
-echo "== frost: preset $preset, Python $FROST_PY_VERSION ($FROST_PYTHON)"
-exec cmake --workflow --preset "$preset"
+if [ -z "$want" ]; then
+    versions=$(frost_all_versions)
+    [ "$preset" = dev ] || versions=${versions%% *}   # sanitizer runs: the newest only
+else
+    versions=$want
+fi
+[ -n "$versions" ] || frost_setup_python ""           # prints what to install, exits
+
+status=0
+for v in $versions; do
+    frost_setup_python "$v"
+    echo "== frost: preset $preset, Python $FROST_PY_VERSION ($FROST_PYTHON)"
+    cmake --workflow --preset "$preset" || status=1
+done
+exit $status

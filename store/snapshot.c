@@ -760,6 +760,25 @@ frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot
     }
     writer_t w = {.err = err};
     frost_ref_t root = frost_store_root(store);
+    {
+        /* size the memo for every object and node the freezer counted, so it
+         * never rehashes (load <= 1/2) */
+        frost_arena_stats_t st;
+        frost_arena_stats(frost_store_arena(store), &st);
+        size_t n = 1;
+        for (int k = 0; k < FROST_KIND_COUNT; k++) {
+            n += st.objects[k];
+        }
+        size_t slots = 4096;
+        while (slots < 2 * n + 2 && slots < ((size_t)1 << 40)) {
+            slots *= 2;
+        }
+        w.slots = calloc(slots, sizeof *w.slots);
+        if (w.slots == NULL) {
+            return set_error(err, FROST_ENOMEM, 0, "out of memory while saving");
+        }
+        w.mask = slots - 1;
+    }
     int rc = walk(&w, root, 1);
     char tmp[PATH_MAX];
     tmp[0] = '\0';

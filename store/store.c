@@ -11,6 +11,7 @@
  *   - the arena is sealed for the store's whole life.
  */
 #include "frost_store.h"
+#include "frost_internal.h"   // frost__mix64, frost__acquire_if_live
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,9 +33,8 @@ static frost_store_t *registry_head;          /* guarded by registry_lock */
 static uint64_t registry_next_id = 1;         /* guarded by registry_lock */
 static _Atomic size_t registry_live;
 
-/* splitmix64: a fast, well-mixing 64-bit permutation. */
-static uint64_t
-mix64(uint64_t x)
+uint64_t
+frost__mix64(uint64_t x)
 {
     x += 0x9E3779B97F4A7C15ull;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -42,13 +42,13 @@ mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static uint64_t
-new_secret(uint64_t id, const void *where)
+uint64_t
+frost__new_secret(uint64_t id, const void *where)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ mix64(id)
-                 ^ (uint64_t)(uintptr_t)where);
+    return frost__mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ frost__mix64(id)
+                        ^ (uint64_t)(uintptr_t)where);
 }
 
 int
@@ -74,7 +74,7 @@ frost_store_new(frost_store_t **out, frost_arena_t *arena, uintptr_t root, frost
     s->next = registry_head;
     registry_head = s;
     pthread_mutex_unlock(&registry_lock);
-    s->secret = new_secret(s->id, s);
+    s->secret = frost__new_secret(s->id, s);
     atomic_fetch_add(&registry_live, 1);
     *out = s;
     return FROST_OK;
@@ -100,12 +100,8 @@ frost_store_acquire_by_id(uint64_t id, uintptr_t node, uint64_t token, int *bad_
             *bad_token = 1;
             break;
         }
-        size_t n = atomic_load(&s->refcount);
-        while (n > 0) {
-            if (atomic_compare_exchange_weak(&s->refcount, &n, n + 1)) {
-                found = s;
-                break;
-            }
+        if (frost__acquire_if_live(&s->refcount)) {
+            found = s;
         }
         break;
     }
@@ -143,7 +139,7 @@ frost_lifetime_t frost_store_lifetime(const frost_store_t *store) { return store
 uint64_t
 frost_store_token(const frost_store_t *store, uintptr_t node)
 {
-    return mix64(store->secret ^ mix64((uint64_t)node));
+    return frost__mix64(store->secret ^ frost__mix64((uint64_t)node));
 }
 
 size_t

@@ -16,6 +16,7 @@
  * frost._transport it owns a reference while in flight.
  */
 #include "views.h"
+#include "frost_internal.h"   // frost__mix64, frost__new_secret, frost__acquire_if_live
 
 #include <errno.h>
 #include <math.h>
@@ -58,18 +59,9 @@ static frost_channel_t *registry_head;
 static uint64_t registry_next_id = 1;
 
 static uint64_t
-mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t
 channel_token(const frost_channel_t *ch)
 {
-    return mix64(ch->secret ^ 0xC4A77E1ull);
+    return frost__mix64(ch->secret ^ 0xC4A77E1ull);
 }
 
 static void
@@ -108,14 +100,12 @@ channel_new(Py_ssize_t maxsize)
     pthread_cond_init(&ch->not_empty, NULL);
     pthread_cond_init(&ch->not_full, NULL);
     atomic_init(&ch->refcount, 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     pthread_mutex_lock(&registry_lock);
     ch->id = registry_next_id++;
     ch->next = registry_head;
     registry_head = ch;
     pthread_mutex_unlock(&registry_lock);
-    ch->secret = mix64((uint64_t)ts.tv_nsec ^ mix64(ch->id) ^ (uint64_t)(uintptr_t)ch);
+    ch->secret = frost__new_secret(ch->id, ch);
     return ch;
 }
 
@@ -126,12 +116,8 @@ channel_acquire_by_id(uint64_t id, uint64_t token)
     pthread_mutex_lock(&registry_lock);
     for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
         if (ch->id == id && channel_token(ch) == token) {
-            size_t n = atomic_load(&ch->refcount);
-            while (n > 0) {
-                if (atomic_compare_exchange_weak(&ch->refcount, &n, n + 1)) {
-                    found = ch;
-                    break;
-                }
+            if (frost__acquire_if_live(&ch->refcount)) {
+                found = ch;
             }
             break;
         }

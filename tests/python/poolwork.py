@@ -109,3 +109,10 @@ def channel_made_here(items):
 
 def channel_recv_one(channel, timeout):
     return channel.recv(timeout=timeout)
+
+
+def signal_then_sleep(channel, seconds, value):
+    """Tell the caller (through `channel`) that this task is running, then sleep."""
+    channel.send("started")
+    time.sleep(seconds)
+    return value

@@ -136,7 +136,9 @@ class PoolWithStores(unittest.TestCase):
 
     def test_shutdown(self):
         pool = frost.Pool(1)
-        slow = pool.submit(poolwork.sleep_then, 0.5, "slow")
+        started = frost.Channel()
+        slow = pool.submit(poolwork.signal_then_sleep, started, 0.5, "slow")
+        self.assertEqual(started.recv(timeout=60), "started")   # running, so not cancellable
         queued = [pool.submit(poolwork.sleep_then, 0.5, i) for i in range(5)]
         pool.shutdown(wait=True, cancel_futures=True)
         self.assertEqual(slow.result(timeout=60), "slow")

@@ -13,6 +13,10 @@ import types
 
 from frost import _transport
 
+# True while setup() imports the main script: a Pool started then would
+# start workers that import the script again, without end.
+bootstrapping = False
+
 
 def setup(sys_path, main):
     """Make the worker see what the main interpreter sees: its sys.path and,
@@ -22,8 +26,10 @@ def setup(sys_path, main):
     if main is None:
         return
     kind, where = main
+    global bootstrapping
     module = types.ModuleType("__mp_main__")
     sys.modules["__mp_main__"] = module
+    bootstrapping = True
     try:
         if kind == "name":
             content = runpy.run_module(where, run_name="__mp_main__", alter_sys=False)
@@ -32,6 +38,8 @@ def setup(sys_path, main):
     except BaseException:
         del sys.modules["__mp_main__"]
         raise
+    finally:
+        bootstrapping = False
     module.__dict__.update(content)
     sys.modules["__main__"] = module
 

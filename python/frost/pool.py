@@ -96,6 +96,12 @@ class Pool(cf.Executor):
             raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
+        worker = sys.modules.get("frost._worker")
+        if worker is not None and worker.bootstrapping:
+            raise RuntimeError(
+                "a frost.Pool is being started while a worker imports the main script: "
+                "start pools under `if __name__ == '__main__':` (the script is imported "
+                "again in every worker, as with multiprocessing's spawn)")
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
         init_payload = None
@@ -120,8 +126,9 @@ class Pool(cf.Executor):
                 self._pool.shutdown(True)
                 self._pool.join()
                 raise
-        self._collector = threading.Thread(target=self._collect, name="frost-pool-results",
-                                           daemon=True)
+        # Not a daemon (subinterpreters forbid those): interpreter exit first runs
+        # _shutdown_all (threading's atexit), which ends it.
+        self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
         self._collector.start()
         _live_pools.add(self)
 

@@ -116,3 +116,14 @@ def signal_then_sleep(channel, seconds, value):
     channel.send("started")
     time.sleep(seconds)
     return value
+
+
+def nested_pool_sum(values):
+    """A pool started inside a worker interpreter: sum of squares."""
+    import frost
+    with frost.Pool(2) as inner:
+        return sum(inner.map(square, values))
+
+
+def square(x):
+    return x * x

@@ -158,5 +158,68 @@ class PoolWithStores(unittest.TestCase):
                 self.assertEqual({f.result(timeout=120) for f in digests}, {expected})
 
 
+SCRIPT_WITH_MAIN_FUNCTIONS = r"""
+import os, sys
+import frost
+
+def square(x):                      # defined in __main__: workers import this script
+    return x * x
+
+print("module body ran as", __name__, flush=True)
+
+if __name__ == "__main__":
+    pool = frost.Pool(2)            # never shut down by hand: interpreter exit does it
+    print("squares", list(pool.map(square, range(5))), flush=True)
+"""
+
+
+class PoolInAScript(unittest.TestCase):
+    """Run as a separate process: __main__ functions and shutdown at exit."""
+
+    def run_script(self, source):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "script.py")
+            with open(path, "w") as f:
+                f.write(source)
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+            return subprocess.run([sys.executable, path], capture_output=True, text=True,
+                                  timeout=120, env=env)
+
+    def test_main_script_functions_work_like_spawn(self):
+        proc = self.run_script(SCRIPT_WITH_MAIN_FUNCTIONS)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.splitlines()
+        self.assertIn("squares [0, 1, 4, 9, 16]", lines)
+        # the script's body ran once as __main__ and once per worker as __mp_main__,
+        # and the `if __name__ == "__main__":` block only in the main interpreter
+        self.assertEqual(lines.count("module body ran as __main__"), 1)
+        self.assertEqual(lines.count("module body ran as __mp_main__"), 2)
+        self.assertEqual(sum(line.startswith("squares") for line in lines), 1)
+
+    def test_interpreter_exit_with_busy_pool_is_clean(self):
+        proc = self.run_script(
+            "import frost, time\n"
+            "if __name__ == '__main__':\n"
+            "    pool = frost.Pool(2)\n"
+            "    futures = [pool.submit(time.sleep, 0.2) for _ in range(6)]\n"
+            "    print('submitted', flush=True)\n")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "submitted")
+        self.assertNotIn("Fatal", proc.stderr)
+
+    def test_unguarded_pool_in_script_is_a_clear_error_not_a_fork_bomb(self):
+        proc = self.run_script("import frost\npool = frost.Pool(1)\npool.shutdown()\n")
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("if __name__ == '__main__':", proc.stderr)
+
+    def test_pool_inside_a_worker(self):
+        with frost.Pool(1) as pool:
+            self.assertEqual(pool.submit(poolwork.nested_pool_sum, [1, 2, 3]).result(timeout=120),
+                             14)
+
+
 if __name__ == "__main__":
     unittest.main()

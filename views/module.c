@@ -232,6 +232,11 @@ frost_exec(PyObject *module)
     if (rc < 0) {
         return -1;
     }
+    PyTypeObject *const shareable[] = {st->store_type, st->dict_type, st->list_type,
+                                       st->set_type, st->array_type, st->record_type};
+    if (frost__xidata_register(shareable, (int)(sizeof shareable / sizeof shareable[0])) < 0) {
+        return -1;
+    }
     st->freeze_env = (frost_freeze_env_t){
         .freeze_error = st->freeze_error,
         .mapping_abc = st->mapping_abc,

@@ -183,6 +183,9 @@ PyObject *frost__channel_attach(PyObject *module, PyObject *args);
 PyObject *frost__channel_export(PyObject *module, PyObject *obj);
 PyObject *frost__channel_discard(PyObject *module, PyObject *args);
 
+/* xidata.c: register types as cross-interpreter data (3.12, 3.13; no-op after). */
+int frost__xidata_register(PyTypeObject *const *types, int ntypes);
+
 /* pool_object.c: add the _Pool type (frost_pool_t handle) to the module. */
 int frost__pool_type_add(PyObject *module);
 

@@ -5,10 +5,12 @@ by random lookups that sum the float field. Prints, for one interpreter:
   - freeze time next to pickle.dumps of the same dict;
   - arena bytes next to the size of the original objects;
   - lookups per second through a FrozenDict (both lifetimes) next to a dict;
-then, with one own-GIL subinterpreter per core (frost.Pool):
-  - the time until every worker can read the data: the frozen store arrives
-    by reference, next to the usual way (each worker pickle.loads a copy);
-  - aggregate lookups per second of all workers reading the same store.
+then, with one own-GIL subinterpreter per core (frost.Pool), next to the
+usual way (subinterpreters that each pickle.loads a private copy):
+  - pool start-up, and the time until every worker can read the data;
+  - the round trip of a task that receives a store (1,000 entries vs all);
+  - memory growth (RSS of the process: every interpreter is in it);
+  - aggregate lookups per second with 1 and with N workers.
 
 Usage: python bench/demo.py [--entries N] [--lookups M] [--workers K] [--json]
 """
@@ -65,7 +67,9 @@ def best_of(runs, fn):
 
 
 def worker_read(view, seed, n):
-    """In a worker: n random lookups in the shared view -> (elapsed s, checksum)."""
+    """In a worker: n random lookups in the shared view (None: in this
+    worker's unpickled copy) -> (elapsed s, checksum)."""
+    view = _COPY if view is None else view
     rng = random.Random(seed)
     size = len(view)
     keys = [f"key{rng.randrange(size):07d}" for _ in range(n)]
@@ -81,39 +85,71 @@ def worker_ready(view):
     return view["key0000000"][0]
 
 
-def worker_unpickle(blob):
-    """In a worker, the usual way: rebuild a private copy from pickle bytes."""
-    start = time.perf_counter()
-    data = pickle.loads(blob)
-    return time.perf_counter() - start, data["key0000000"][0]
+_COPY = None   # the subinterpreters + pickle way: this worker's private copy
+
+
+def worker_load_copy(blob):
+    """Pool initializer, the usual way: every worker unpickles its own copy."""
+    global _COPY
+    _COPY = pickle.loads(blob)
+
+
+def rss_bytes():
+    """Resident memory of this process: every interpreter of the pool included."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def aggregate_rate(pool, fn, first_args, workers, per_worker):
+    """Lookups per second of `workers` tasks running side by side (the slowest sets the pace)."""
+    runs = list(pool.map(fn, first_args[:workers], range(workers), [per_worker] * workers))
+    return workers * per_worker / max(elapsed for elapsed, _ in runs)
+
+
+def pass_time(pool, view, repeats=30):
+    """Median round trip of a task that receives `view` and touches it once."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        pool.submit(worker_ready, view).result()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
 
 
 def run_pool(result, data, store, workers, lookups):
-    blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+    """One own-GIL interpreter per core reading W1: frost (the store by
+    reference) next to subinterpreters + pickle (a copy unpickled in each)."""
+    per_worker = max(1, lookups // workers)
+    q = {"workers": workers, "lookups_per_worker": per_worker}
+
+    gc.collect()
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
     with frost.Pool(workers) as pool:
-        pool.submit(worker_ready, store.root).result()   # warm: workers import the script
-        t0 = time.perf_counter()
-        list(pool.map(worker_ready, [store.root] * workers))
-        frost_ready = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        loads = list(pool.map(worker_unpickle, [blob] * workers))
-        pickle_ready = time.perf_counter() - t0
-        per_worker = max(1, lookups // workers)
-        rates = {}
-        for k in sorted({1, workers}):
-            runs = list(pool.map(worker_read, [store.root] * k, range(k), [per_worker] * k))
-            # the workers ran side by side: the slowest one sets the pace
-            rates[k] = k * per_worker / max(elapsed for elapsed, _ in runs)
-    result["pool"] = {
-        "workers": workers,
-        "frost_ready_s": frost_ready,
-        "pickle_ready_s": pickle_ready,
-        "pickle_loads_s_per_worker": max(t for t, _ in loads),
-        "pickle_bytes": len(blob),
-        "lookups_per_s_1": rates[1],
-        "lookups_per_s_all": rates[workers],
-        "lookups_per_worker": per_worker,
-    }
+        q["pool_start_s"] = time.perf_counter() - t0
+        list(pool.map(worker_ready, [store.root] * workers))   # workers import this script
+        q["frost_setup_s"] = time.perf_counter() - t0
+        q["frost_rss_growth"] = rss_bytes() - rss0
+        small = frost.freeze(make_w1(1000))
+        q["pass_s_1k"] = pass_time(pool, small.root)
+        q["pass_s_full"] = pass_time(pool, store.root)
+        small.close()
+        views = [store.root] * workers
+        q["frost_rate"] = {k: aggregate_rate(pool, worker_read, views, k, per_worker)
+                           for k in sorted({1, workers})}
+
+    blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+    q["pickle_bytes"] = len(blob)
+    gc.collect()
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
+    with frost.Pool(workers, initializer=worker_load_copy, initargs=(blob,)) as pool:
+        q["pickle_setup_s"] = time.perf_counter() - t0
+        q["pickle_rss_growth"] = rss_bytes() - rss0
+        del blob
+        q["pickle_rate"] = {k: aggregate_rate(pool, worker_read, [None] * workers, k, per_worker)
+                            for k in sorted({1, workers})}
+    result["pool"] = q
 
 
 def main():
@@ -184,14 +220,21 @@ def main():
     if "pool" in result:
         q = result["pool"]
         w = q["workers"]
-        print(f"  {w} own-GIL interpreters (frost.Pool), scoped store:")
-        print(f"    ready to read   {q['frost_ready_s'] * 1e3:8.1f} ms  (store passed by reference) vs "
-              f"{q['pickle_ready_s'] * 1e3:8.1f} ms (pickle.loads of {q['pickle_bytes'] / 1e6:.0f} MB "
-              f"in each)")
-        print(f"    lookups         {q['lookups_per_s_all'] / 1e6:8.2f} M/s with {w} workers vs "
-              f"{q['lookups_per_s_1'] / 1e6:.2f} M/s with 1 "
-              f"({q['lookups_per_s_all'] / q['lookups_per_s_1']:.2f}x)")
-
+        mb = 1e6
+        print(f"  {w} own-GIL interpreters, frost.Pool + scoped store vs subinterpreters + pickle "
+              f"({q['pickle_bytes'] / mb:.0f} MB unpickled in each):")
+        print(f"    pool start-up    {q['pool_start_s'] * 1e3:8.1f} ms")
+        print(f"    setup            {q['frost_setup_s'] * 1e3:8.1f} ms  vs {q['pickle_setup_s'] * 1e3:8.1f} ms"
+              f"  (start-up until every worker can read)")
+        print(f"    pass a store     {q['pass_s_1k'] * 1e3:8.2f} ms for 1,000 entries, "
+              f"{q['pass_s_full'] * 1e3:.2f} ms for {result['entries']:,} (task round trip)")
+        print(f"    memory growth    {q['frost_rss_growth'] / mb:8.1f} MB  vs {q['pickle_rss_growth'] / mb:8.1f} MB"
+              f"  (RSS, {w} workers: {q['frost_rss_growth'] / w / mb:.1f} vs "
+              f"{q['pickle_rss_growth'] / w / mb:.1f} MB each)")
+        for k in sorted(q["frost_rate"]):
+            f_rate, p_rate = q["frost_rate"][k], q["pickle_rate"][k]
+            print(f"    lookups, N={k:<3d} {f_rate / mb:8.2f} M/s vs {p_rate / mb:8.2f} M/s"
+                  f"  ({f_rate / p_rate:.2f}x)")
 
 if __name__ == "__main__":
     main()

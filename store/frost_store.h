@@ -68,6 +68,18 @@ uint64_t frost_store_token(const frost_store_t *store, uintptr_t node);
 /* Stores registered and not yet freed (process stores included). */
 size_t frost_store_live_count(void);
 
+/*
+ * Named publication (publish.c): a process-wide table name -> (store,
+ * version). frost_publish takes its own reference to `store`, drops the one
+ * on the name's previous store, and sets *version (1, 2, ... per name):
+ * FROST_OK or FROST_ENOMEM. frost_published returns the name's current store
+ * with a new reference owned by the caller (and its version), or NULL.
+ * frost_unpublish drops the name's store: 1 if there was one, else 0.
+ */
+FROST_NODISCARD int frost_publish(const char *name, frost_store_t *store, uint64_t *version);
+frost_store_t *frost_published(const char *name, uint64_t *version);
+int frost_unpublish(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

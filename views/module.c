@@ -138,6 +138,18 @@ static PyMethodDef frost_methods[] = {
      "Raises frost.SnapshotError for a file that is not a valid snapshot for this\n"
      "process (corrupt, truncated, another format/Python version), OSError if it\n"
      "cannot be read. See docs/format.md."},
+    {"publish", frost__publish, METH_VARARGS,
+     "publish(name, store)\n--\n\n"
+     "Publish store under name for every interpreter of the process; return the\n"
+     "name's new version (1, 2, ...). Publishing again replaces the store for new\n"
+     "readers only: holders of the old one keep reading it until they let go."},
+    {"published", frost__published, METH_O,
+     "published(name)\n--\n\n"
+     "A new frost.Store handle on the store currently published as name\n"
+     "(KeyError if none)."},
+    {"unpublish", frost__unpublish, METH_O,
+     "unpublish(name)\n--\n\n"
+     "Withdraw name (KeyError if not published); current readers are unaffected."},
     {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
      "_snapshot_xxh64(data)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},

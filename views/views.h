@@ -183,6 +183,12 @@ PyObject *frost__channel_attach(PyObject *module, PyObject *args);
 PyObject *frost__channel_export(PyObject *module, PyObject *obj);
 PyObject *frost__channel_discard(PyObject *module, PyObject *args);
 
+/* publish.c: frost.publish(name, store) -> version, published(name) -> Store,
+ * unpublish(name). */
+PyObject *frost__publish(PyObject *module, PyObject *args);
+PyObject *frost__published(PyObject *module, PyObject *name);
+PyObject *frost__unpublish(PyObject *module, PyObject *name);
+
 /* xidata.c: register types as cross-interpreter data (3.12, 3.13; no-op after). */
 int frost__xidata_register(PyTypeObject *const *types, int ntypes);
 

@@ -21,7 +21,10 @@ from frost._frost import (
     StoreClosedError,
     freeze,
     load,
+    publish,
+    published,
     thaw,
+    unpublish,
 )
 
 from frost.pool import Pool, RemoteTraceback
@@ -42,5 +45,8 @@ __all__ = [
     "StoreClosedError",
     "freeze",
     "load",
+    "publish",
+    "published",
     "thaw",
+    "unpublish",
 ]

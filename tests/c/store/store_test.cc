@@ -1,4 +1,5 @@
-// store_test.cc -- frost_store_t: registry, references, tokens, lifetimes.
+// store_test.cc -- frost_store_t: registry, references, tokens, lifetimes; and
+// publish.c, the name -> (store, version) table.
 // Pure C API; no Python involved.
 #include <gtest/gtest.h>
 
@@ -120,6 +121,81 @@ TEST(StoreTest, ConcurrentAcquireRelease) {
   frost_store_release(store);
   for (auto &t : threads) t.join();
   EXPECT_GT(hits.load(), 0);
+  EXPECT_EQ(frost_store_live_count(), stores_before);
+}
+
+// ---- publish.c: the name -> (store, version) table -------------------------
+
+TEST(PublishTest, VersionsGrowAndReplacingKeepsOldReadersAlive) {
+  size_t stores_before = frost_store_live_count();
+  frost_store_t *v1 = nullptr, *v2 = nullptr;
+  ASSERT_EQ(frost_store_new(&v1, SealedArena(), 1, FROST_LIFETIME_SCOPED), FROST_OK);
+  ASSERT_EQ(frost_store_new(&v2, SealedArena(), 2, FROST_LIFETIME_SCOPED), FROST_OK);
+  uint64_t version = 0;
+  ASSERT_EQ(frost_publish("publish-test", v1, &version), FROST_OK);
+  EXPECT_EQ(version, 1u);
+  frost_store_release(v1);   // the table holds it now
+
+  frost_store_t *reader = frost_published("publish-test", &version);   // a reader of v1
+  ASSERT_EQ(reader, v1);
+  EXPECT_EQ(version, 1u);
+
+  ASSERT_EQ(frost_publish("publish-test", v2, &version), FROST_OK);
+  EXPECT_EQ(version, 2u);
+  frost_store_release(v2);
+  EXPECT_EQ(frost_store_live_count(), stores_before + 2);   // v1 still read
+  EXPECT_EQ(frost_store_root(reader), 1u);
+  frost_store_release(reader);                               // its last reader
+  EXPECT_EQ(frost_store_live_count(), stores_before + 1);
+
+  frost_store_t *now = frost_published("publish-test", &version);
+  ASSERT_EQ(now, v2);
+  frost_store_release(now);
+  EXPECT_EQ(frost_unpublish("publish-test"), 1);
+  EXPECT_EQ(frost_unpublish("publish-test"), 0);
+  EXPECT_EQ(frost_published("publish-test", &version), nullptr);
+  EXPECT_EQ(frost_published("never-published", &version), nullptr);
+  EXPECT_EQ(frost_store_live_count(), stores_before);
+}
+
+// Publishers and readers race on one name: every reader gets a whole store
+// (its root is one of the published ones), and all are freed at the end.
+TEST(PublishTest, ConcurrentPublishAndRead) {
+  size_t stores_before = frost_store_live_count();
+  std::vector<std::thread> threads;
+  std::atomic<int> reads{0};
+  for (int t = 0; t < 2; t++) {
+    threads.emplace_back([] {
+      for (uintptr_t i = 1; i <= 200; i++) {
+        frost_store_t *s = nullptr;
+        ASSERT_EQ(frost_store_new(&s, SealedArena(), i, FROST_LIFETIME_SCOPED), FROST_OK);
+        uint64_t version = 0;
+        ASSERT_EQ(frost_publish("publish-race", s, &version), FROST_OK);
+        frost_store_release(s);
+      }
+    });
+  }
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&reads] {
+      for (int i = 0; i < 2000; i++) {
+        uint64_t version = 0;
+        frost_store_t *s = frost_published("publish-race", &version);
+        if (s != nullptr) {
+          EXPECT_GE(frost_store_root(s), 1u);
+          EXPECT_LE(frost_store_root(s), 200u);
+          reads++;
+          frost_store_release(s);
+        }
+      }
+    });
+  }
+  for (auto &t : threads) t.join();
+  uint64_t version = 0;
+  frost_store_t *last = frost_published("publish-race", &version);
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(version, 400u);
+  frost_store_release(last);
+  EXPECT_EQ(frost_unpublish("publish-race"), 1);
   EXPECT_EQ(frost_store_live_count(), stores_before);
 }
 

@@ -7,47 +7,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../frost_test_util.hpp"
+#include "frozen.hpp"
 
-extern "C" {
-#include "frost_freeze.h"
-#include "frost_nodes.h"
-}
-
+using frost_test::Env;
 using frost_test::Eval;
+using frost_test::Frozen;
 using frost_test::Ref;
 
 namespace {
-
-// A freeze environment with TypeError as FreezeError and the real Mapping ABC.
-struct Env {
-  frost_freeze_env_t env{};
-  Ref abc;
-  Env() : abc(Eval("__import__('collections.abc').abc.Mapping")) {
-    env.freeze_error = PyExc_TypeError;
-    env.mapping_abc = abc.get();
-  }
-};
-
-// Freeze `expr` into a fresh arena; the test owns the arena.
-struct Frozen {
-  frost_arena_t *arena = nullptr;
-  uintptr_t root = 0;
-  int rc = -1;
-  Frozen(const char *expr, const frost_backend_t *backend = nullptr) {
-    Env e;
-    Ref obj(Eval(expr));
-    EXPECT_TRUE(obj) << expr;
-    if (frost_arena_new(&arena, backend ? backend : frost_backend_mmap(), 0) != FROST_OK) {
-      PyErr_NoMemory();   // the backend refused the first chunk
-      return;
-    }
-    rc = frost_freeze(obj.get(), arena, &e.env, &root);
-  }
-  ~Frozen() { frost_arena_free(arena); }
-  PyObject *object() const { return frost_ref_object(root); }
-  const frost_node_t *node() const { return frost_ref_node(root); }
-};
 
 bool IsImmortalHeader(PyObject *o) {
 #if PY_VERSION_HEX >= 0x030E0000

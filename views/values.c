@@ -201,6 +201,55 @@ frost__readonly_ass(PyObject *self, PyObject *Py_UNUSED(key), PyObject *Py_UNUSE
     return -1;
 }
 
+/* Cycle guard for reprs, keyed by arena node rather than by view object:
+ * every read makes a fresh view, so Py_ReprEnter(self) never sees a node
+ * again and a cyclic frozen list (`l = [l]`) would recurse until
+ * RecursionError. The nodes being repr'd by this thread are kept in a set in
+ * the thread-state dict. Returns 0 (entered), 1 (already in progress: print
+ * "..."), -1 (error). */
+int
+frost__repr_enter(const void *node)
+{
+    PyObject *tsdict = PyThreadState_GetDict();
+    if (tsdict == NULL) {
+        return 0;   /* no thread state dict: behave like Py_ReprEnter */
+    }
+    PyObject *active = PyDict_GetItemString(tsdict, "frost.repr_nodes");   /* borrowed */
+    if (active == NULL) {
+        active = PySet_New(NULL);
+        if (active == NULL || PyDict_SetItemString(tsdict, "frost.repr_nodes", active) < 0) {
+            Py_XDECREF(active);
+            return -1;
+        }
+        Py_DECREF(active);   /* the dict holds it */
+    }
+    PyObject *key = PyLong_FromVoidPtr((void *)node);
+    if (key == NULL) {
+        return -1;
+    }
+    int rc = PySet_Contains(active, key);
+    if (rc == 0 && PySet_Add(active, key) < 0) {
+        rc = -1;
+    }
+    Py_DECREF(key);
+    return rc;
+}
+
+void
+frost__repr_leave(const void *node)
+{
+    PyObject *exc = PyErr_GetRaisedException();   /* keep a pending error */
+    PyObject *tsdict = PyThreadState_GetDict();
+    PyObject *active = tsdict ? PyDict_GetItemString(tsdict, "frost.repr_nodes") : NULL;
+    PyObject *key = active ? PyLong_FromVoidPtr((void *)node) : NULL;
+    if (key != NULL) {
+        (void)PySet_Discard(active, key);
+        Py_DECREF(key);
+    }
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
 /* Views are not GC containers: they refer only to their Lease, which refers
  * to no Python object, so they can never be part of a cycle. */
 void

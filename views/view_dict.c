@@ -156,7 +156,7 @@ static PyObject *
 dict_repr(PyObject *self)
 {
     const frost_table_t *t = DV(self)->table;
-    int rc = Py_ReprEnter(self);
+    int rc = frost__repr_enter(t);
     if (rc != 0) {
         return rc > 0 ? PyUnicode_FromString("FrozenDict({...})") : NULL;
     }
@@ -193,7 +193,7 @@ dict_repr(PyObject *self)
         Py_XDECREF(body);
         Py_DECREF(parts);
     }
-    Py_ReprLeave(self);
+    frost__repr_leave(t);
     return result;
 }
 

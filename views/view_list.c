@@ -251,7 +251,7 @@ static PyObject *
 list_repr(PyObject *self)
 {
     FrostListView *v = LV(self);
-    int rc = Py_ReprEnter(self);
+    int rc = frost__repr_enter(v->seq);
     if (rc != 0) {
         return rc > 0 ? PyUnicode_FromString("FrozenList([...])") : NULL;
     }
@@ -284,7 +284,7 @@ list_repr(PyObject *self)
         Py_XDECREF(body);
         Py_DECREF(parts);
     }
-    Py_ReprLeave(self);
+    frost__repr_leave(v->seq);
     return result;
 }
 

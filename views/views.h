@@ -129,6 +129,9 @@ Py_hash_t frost__hash_for_lookup(PyObject *key);
 PyObject *frost__readonly_error(PyObject *self);
 int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
 void frost__view_dealloc(PyObject *self);
+/* Repr cycle guard by node (see values.c): 0 entered, 1 in progress, -1 error. */
+int frost__repr_enter(const void *node);
+void frost__repr_leave(const void *node);
 
 /* view_*.c */
 extern PyType_Spec FrostDict_spec, FrostList_spec, FrostSet_spec, FrostArray_spec, FrostRecord_spec;

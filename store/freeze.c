@@ -61,24 +61,6 @@
 #define CHILD_UNSHARED ((uintptr_t)1)
 
 /* ------------------------------------------------------------------------ */
-/* immortal headers                                                          */
-
-static void
-set_immortal(PyObject *op)
-{
-#if PY_VERSION_HEX >= 0x030E0000
-    /* 3.14: refcount 0xC0000000 and ob_flags = IMMORTAL | STATICALLY_ALLOCATED;
-     * without the flag the eval loop's stack refs write the refcount. */
-    op->ob_refcnt = (uint32_t)_Py_IMMORTAL_INITIAL_REFCNT;
-    op->ob_overflow = 0;
-    op->ob_flags = 5;
-#else
-    /* 3.12/3.13: exactly 0xFFFFFFFF, the only value Py_INCREF never stores to. */
-    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
-#endif
-}
-
-/* ------------------------------------------------------------------------ */
 /* the memo: an open-addressed map from object address to frozen reference */
 
 typedef struct {
@@ -436,7 +418,7 @@ copy_object(freezer_t *fz, PyObject *src, size_t size, size_t extra, frost_kind_
         return NULL;
     }
     memcpy(dst, src, size);
-    set_immortal(dst);
+    frost_set_immortal(dst);
     frost_arena_count(fz->arena, kind);
     return dst;
 }
@@ -575,7 +557,7 @@ build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *
     PyTupleObject *t = (PyTupleObject *)(start + GC_PREFIX_SIZE);
     Py_SET_TYPE((PyObject *)t, &PyTuple_Type);
     Py_SET_SIZE(t, n);
-    set_immortal((PyObject *)t);
+    frost_set_immortal((PyObject *)t);
     for (Py_ssize_t i = 0; i < n; i++) {
         t->ob_item[i] = frost_ref_object(items[i]);
     }

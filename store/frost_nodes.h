@@ -54,6 +54,23 @@ static inline PyObject *frost_ref_object(frost_ref_t r) { return (PyObject *)r; 
 static inline frost_ref_t frost_ref_from_node(const void *n) { return (frost_ref_t)n | 1u; }
 static inline frost_ref_t frost_ref_from_object(PyObject *o) { return (frost_ref_t)o; }
 
+/* Give an arena object the immortal header of the running version, so no
+ * Py_INCREF/Py_DECREF ever writes to it (freeze.c, and snapshot.c's loader). */
+static inline void
+frost_set_immortal(PyObject *op)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    /* 3.14: refcount 0xC0000000 and ob_flags = IMMORTAL | STATICALLY_ALLOCATED;
+     * without the flag the eval loop's stack refs write the refcount. */
+    op->ob_refcnt = (uint32_t)_Py_IMMORTAL_INITIAL_REFCNT;
+    op->ob_overflow = 0;
+    op->ob_flags = 5;
+#else
+    /* 3.12/3.13: exactly 0xFFFFFFFF, the only value Py_INCREF never stores to. */
+    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
+#endif
+}
+
 /* ---- dict and set: one ordered, open-addressed table -------------------- */
 
 typedef struct {

@@ -244,17 +244,6 @@ layout_hash(void)
     return frost_snapshot_xxh64(sizes, sizeof sizes, 0);
 }
 
-static void
-set_immortal(PyObject *op)
-{
-#if PY_VERSION_HEX >= 0x030E0000
-    op->ob_refcnt = (uint32_t)_Py_IMMORTAL_INITIAL_REFCNT;
-    op->ob_overflow = 0;
-    op->ob_flags = 5;
-#else
-    op->ob_refcnt = _Py_IMMORTAL_REFCNT;
-#endif
-}
 
 /* hash(SNAP_PROBE) in this process: the seed's fingerprint. The seed is
  * process-wide, so any interpreter may compute it; all get the same value. */
@@ -1342,7 +1331,7 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
         PyASCIIObject *a = (PyASCIIObject *)p;
         *size_out = word.size;
         Py_SET_TYPE((PyObject *)a, &PyUnicode_Type);
-        set_immortal((PyObject *)a);
+        frost_set_immortal((PyObject *)a);
         a->state.interned = 2;               /* SSTATE_INTERNED_IMMORTAL (see freeze.c) */
         a->state.statically_allocated = 0;
         if (!a->state.ascii) {
@@ -1364,7 +1353,7 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
     case REC_BYTES:
         *size_out = word.size;
         Py_SET_TYPE((PyObject *)p, &PyBytes_Type);
-        set_immortal((PyObject *)p);
+        frost_set_immortal((PyObject *)p);
         frost_arena_count(ld->arena, FROST_KIND_BYTES);
         if (!ld->seed_match) {
             BYTES_SHASH(p) = -1;
@@ -1377,7 +1366,7 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
         *size_out = word.size;
         Py_SET_TYPE((PyObject *)p, word.kind == REC_INT ? &PyLong_Type
                                    : word.kind == REC_FLOAT ? &PyFloat_Type : &PyComplex_Type);
-        set_immortal((PyObject *)p);
+        frost_set_immortal((PyObject *)p);
         frost_arena_count(ld->arena, word.kind == REC_INT ? FROST_KIND_INT
                                      : word.kind == REC_FLOAT ? FROST_KIND_FLOAT : FROST_KIND_COMPLEX);
         return 0;
@@ -1386,7 +1375,7 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
         memset(p, 0, GC_PREFIX);   /* untracked, never collecting */
         PyTupleObject *t = (PyTupleObject *)(p + GC_PREFIX);
         Py_SET_TYPE((PyObject *)t, &PyTuple_Type);
-        set_immortal((PyObject *)t);
+        frost_set_immortal((PyObject *)t);
         for (Py_ssize_t i = 0; i < Py_SIZE(t); i++) {
             if (relocate(ld, &t->ob_item[i], 1, pos, pos) < 0) {
                 return -1;

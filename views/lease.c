@@ -57,6 +57,18 @@ frost__lease_for(frost_state *st, frost_store_t *store)
     return lease;
 }
 
+PyObject *
+frost__store_handle(frost_state *st, frost_store_t *store)
+{
+    FrostLease *lease = frost__lease_for(st, store);   /* takes the reference */
+    if (lease == NULL) {
+        return NULL;
+    }
+    PyObject *result = frost__store_new(st, lease);
+    Py_DECREF(lease);
+    return result;
+}
+
 static void
 lease_dealloc(PyObject *self)
 {

@@ -71,13 +71,7 @@ freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc < 0) {
         return PyErr_NoMemory();
     }
-    FrostLease *lease = frost__lease_for(st, store);
-    if (lease == NULL) {
-        return NULL;
-    }
-    PyObject *result = frost__store_new(st, lease);
-    Py_DECREF(lease);
-    return result;
+    return frost__store_handle(st, store);
 }
 
 static PyObject *

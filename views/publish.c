@@ -71,13 +71,7 @@ frost__published(PyObject *module, PyObject *name_obj)
     if (store == NULL) {
         return PyErr_Format(PyExc_KeyError, "no frost store is published as %R", name_obj);
     }
-    FrostLease *lease = frost__lease_for(st, store);   /* takes over our reference */
-    if (lease == NULL) {
-        return NULL;
-    }
-    PyObject *result = frost__store_new(st, lease);
-    Py_DECREF(lease);
-    return result;
+    return frost__store_handle(st, store);
 }
 
 PyObject *

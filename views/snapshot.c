@@ -89,13 +89,7 @@ frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
     if (rc < 0) {
         return raise_snapshot_error(st, &err, path_arg);
     }
-    FrostLease *lease = frost__lease_for(st, store);   /* takes the store reference */
-    if (lease == NULL) {
-        return NULL;
-    }
-    PyObject *result = frost__store_new(st, lease);
-    Py_DECREF(lease);
-    return result;
+    return frost__store_handle(st, store);
 }
 
 PyObject *

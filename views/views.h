@@ -107,6 +107,8 @@ PyObject *frost__closed_error(frost_state *st, const char *what);
 /* lease.c */
 FrostLease *frost__lease_for(frost_state *st, frost_store_t *store);   /* steals a store reference */
 PyObject *frost__store_new(frost_state *st, FrostLease *lease);
+/* A new frost.Store on `store`, taking over one reference the caller owns. */
+PyObject *frost__store_handle(frost_state *st, frost_store_t *store);
 PyObject *frost__rebuild(PyObject *module, PyObject *args);
 /* Message-owned references for transports (see python/frost/_transport.py):
  * _export(view) takes a store reference owned by the returned tuple; exactly

@@ -25,6 +25,31 @@ frost__closed_error(frost_state *st, const char *what)
     return NULL;
 }
 
+int
+frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out)
+{
+    if (obj == NULL) {
+        return 0;   /* not given: keep the caller's default */
+    }
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s() lifetime must be a str, not %.200s", func,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (PyUnicode_CompareWithASCIIString(obj, "scoped") == 0) {
+        *out = FROST_LIFETIME_SCOPED;
+    }
+    else if (PyUnicode_CompareWithASCIIString(obj, "process") == 0) {
+        *out = FROST_LIFETIME_PROCESS;
+    }
+    else {
+        PyErr_Format(PyExc_ValueError, "%s() lifetime must be 'scoped' or 'process', not %R", func,
+                     obj);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
@@ -34,20 +59,8 @@ freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     frost_lifetime_t lifetime = FROST_LIFETIME_SCOPED;
-    if (lifetime_obj != NULL) {
-        if (!PyUnicode_Check(lifetime_obj)) {
-            PyErr_Format(PyExc_TypeError, "freeze() lifetime must be a str, not %.200s",
-                         Py_TYPE(lifetime_obj)->tp_name);
-            return NULL;
-        }
-        if (PyUnicode_CompareWithASCIIString(lifetime_obj, "process") == 0) {
-            lifetime = FROST_LIFETIME_PROCESS;
-        }
-        else if (PyUnicode_CompareWithASCIIString(lifetime_obj, "scoped") != 0) {
-            PyErr_Format(PyExc_ValueError, "freeze() lifetime must be 'scoped' or 'process', not %R",
-                         lifetime_obj);
-            return NULL;
-        }
+    if (frost__parse_lifetime(lifetime_obj, "freeze", &lifetime) < 0) {
+        return NULL;
     }
     frost_state *st = PyModule_GetState(module);
     frost_arena_t *arena = NULL;

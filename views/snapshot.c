@@ -62,20 +62,8 @@ frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     frost_lifetime_t lifetime = FROST_LIFETIME_PROCESS;
-    if (lifetime_obj != NULL) {
-        if (!PyUnicode_Check(lifetime_obj)) {
-            PyErr_Format(PyExc_TypeError, "load() lifetime must be a str, not %.200s",
-                         Py_TYPE(lifetime_obj)->tp_name);
-            return NULL;
-        }
-        if (PyUnicode_CompareWithASCIIString(lifetime_obj, "scoped") == 0) {
-            lifetime = FROST_LIFETIME_SCOPED;
-        }
-        else if (PyUnicode_CompareWithASCIIString(lifetime_obj, "process") != 0) {
-            PyErr_Format(PyExc_ValueError, "load() lifetime must be 'scoped' or 'process', not %R",
-                         lifetime_obj);
-            return NULL;
-        }
+    if (frost__parse_lifetime(lifetime_obj, "load", &lifetime) < 0) {
+        return NULL;
     }
     PyObject *path = NULL;
     if (!PyUnicode_FSConverter(path_arg, &path)) {

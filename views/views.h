@@ -103,6 +103,9 @@ typedef struct {
 /* module.c */
 frost_state *frost__state_of_type(PyTypeObject *tp);
 PyObject *frost__closed_error(frost_state *st, const char *what);
+/* The lifetime= argument of func(): "scoped" or "process" into *out (NULL
+ * obj: *out unchanged); -1 with TypeError/ValueError naming func otherwise. */
+int frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out);
 
 /* lease.c */
 FrostLease *frost__lease_for(frost_state *st, frost_store_t *store);   /* steals a store reference */

@@ -11,6 +11,11 @@ PSS from /proc/self/smaps_rollup; the parent does the same with 1 process.
 "extra per process" = (PSS of N workers - N * PSS of an idle worker) / N:
 what each reader costs beyond an interpreter with frost imported.
 
+Sharing without a file: N forked children each scan a W1 store frozen in
+the parent (lifetime="process": sealed, immortal, never written) next to the
+plain dict (refcount writes copy its pages into every child); reported as
+the private memory (Private_Clean + Private_Dirty) the scan adds per child.
+
 Usage: python bench/snapshot_bench.py [--entries N] [--procs 4] [--json]
 Prints one JSON object with --json. Timings are best of --repeat runs.
 """
@@ -41,6 +46,55 @@ def pss_kib():
             if line.startswith("Pss:"):
                 return int(line.split()[1])
     return 0
+
+
+def private_kib():
+    """Memory only this process holds (Private_Clean + Private_Dirty)."""
+    total = 0
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total
+
+
+_FORK_DATA = None   # what forked readers inherit (set in the parent before forking)
+
+
+def fork_reader(barrier, results):
+    """In a forked child: scan every value of the inherited data; put the
+    private memory the scan cost this child (KiB) on `results`."""
+    gc.collect()
+    before = private_kib()
+    total = 0.0
+    for value in _FORK_DATA.values():
+        total += value[1]
+    assert total >= 0
+    after = private_kib()
+    barrier.wait()          # every child holds its pages while the others measure
+    results.put(after - before)
+
+
+def measure_fork(data, procs):
+    """Forked readers of one in-memory dataset: a process-lifetime frost store
+    (sealed, immortal objects: reading writes nothing) vs the plain dict
+    (every read writes refcounts, so pages are copied into each child)."""
+    global _FORK_DATA
+    ctx = multiprocessing.get_context("fork")
+    out = {}
+    store = frost.freeze(data, lifetime="process")
+    for name, obj in (("frost", store.root), ("dict", data)):
+        _FORK_DATA = obj
+        barrier, results = ctx.Barrier(procs), ctx.Queue()
+        children = [ctx.Process(target=fork_reader, args=(barrier, results)) for _ in range(procs)]
+        for c in children:
+            c.start()
+        costs = [results.get(timeout=600) for _ in children]
+        for c in children:
+            c.join()
+        out[name + "_private_mib_per_child"] = sum(costs) / procs / 1024
+    _FORK_DATA = None
+    return out
 
 
 def best(repeat, fn):
@@ -146,6 +200,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         result["w1"] = run("w1", make_w1(args.entries), tmp, args.repeat, args.procs)
         result["w1"]["entries"] = args.entries
+        result["w1"]["fork"] = measure_fork(make_w1(args.entries), args.procs)
         result["w3"] = run("w3", make_w3(args.floats), tmp, args.repeat, args.procs)
         result["w3"]["floats"] = args.floats
     if args.json:
@@ -163,6 +218,11 @@ def main():
               f"(workers, other seed: {min(m['worker_load_s']):.3f} s)")
         print(f"      {m['procs']} processes: {m['extra_per_process_mib']:7.1f} MiB PSS each beyond an idle "
               f"worker (1 process alone: {r['memory_baseline_1proc']['extra_per_process_mib']:.1f} MiB)")
+        if "fork" in r:
+            f = r["fork"]
+            print(f"      {m['procs']} forked readers of one in-memory copy, full scan: "
+                  f"{f['frost_private_mib_per_child']:7.1f} MiB private each (frost store) vs "
+                  f"{f['dict_private_mib_per_child']:7.1f} MiB (plain dict)")
 
 
 if __name__ == "__main__":

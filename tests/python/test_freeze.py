@@ -1,0 +1,292 @@
+"""frost.freeze and the Store API (issue 2): root, nbytes, stats(), close(),
+the context manager, repr, StoreClosedError, lifetimes, FreezeError paths,
+what is refused, no leak after a failed freeze, and `import frost` in an
+own-GIL subinterpreter."""
+import dataclasses
+import gc
+import os
+import socket
+import sys
+import tempfile
+import typing
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+from frost import _frost  # noqa: E402
+import _interp_compat  # noqa: E402
+
+
+@dataclasses.dataclass
+class Conn:
+    host: str
+    conn: object
+
+
+class Pair(typing.NamedTuple):
+    a: int
+    conn: object
+
+
+class Shared:
+    def __init__(self, payload):
+        self.payload = payload
+
+    def __shared__(self):
+        return {"conn": self.payload}
+
+
+class Boom:
+    def __shared__(self):
+        raise RuntimeError("boom")
+
+
+class BadHash:
+    def __hash__(self):
+        return 1
+
+
+class StrSub(str):
+    pass
+
+
+class StoreApi(unittest.TestCase):
+    def test_root_and_nbytes(self):
+        data = {"a": [1, 2, 3], "b": "text", "c": {"x": 1.5}}
+        store = frost.freeze(data)
+        self.assertIsInstance(store, frost.Store)
+        self.assertIsInstance(store.root, frost.FrozenDict)
+        self.assertEqual(store.root, data)
+        self.assertGreater(store.nbytes, 0)
+        bigger = frost.freeze({f"k{i}": f"{i:05d}" * 20 for i in range(1000)})   # 1000 distinct 100-char strs
+        self.assertGreater(bigger.nbytes, 100 * 1000)
+        self.assertGreater(bigger.nbytes, store.nbytes)
+        for root, kind in (([1], frost.FrozenList), ({1}, frost.FrozenSet), (5, int), ("s", str),
+                           (None, type(None)), (bytearray(b"ab"), frost.Array)):
+            self.assertIsInstance(frost.freeze(root).root, kind)
+
+    def test_stats(self):
+        store = frost.freeze({"s": "a string", "n": 10 ** 30, "f": 1.5, "l": [1, 2],
+                              "fl": [1.5], "m": ["x", None], "set": {1}, "t": (1, "zz"),
+                              "tn": (1, [2]), "b": b"bytes!", "c": 1j, "arr": bytearray(3)})
+        stats = store.stats()
+        for key in ("bytes", "chunks", "objects", "sealed", "lifetime"):
+            self.assertIn(key, stats)
+        self.assertTrue(stats["sealed"])
+        self.assertEqual(stats["lifetime"], "scoped")
+        self.assertEqual(stats["bytes"], store.nbytes)
+        self.assertGreaterEqual(stats["chunks"], 1)
+        objects = stats["objects"]
+        self.assertEqual(objects["dict"], 1)
+        self.assertEqual(objects["list"], 4)      # l, fl, m and the one in tn
+        self.assertEqual(objects["set"], 1)
+        self.assertEqual(objects["array"], 1)
+        self.assertEqual(objects["tuple_node"], 1)
+        self.assertEqual(objects["tuple"], 1)
+        self.assertEqual(objects["complex"], 1)
+        self.assertGreaterEqual(objects["str"], 2)
+        self.assertGreaterEqual(objects["bytes"], 1)
+        self.assertGreaterEqual(objects["int"], 1)
+        self.assertEqual(frost.freeze([], lifetime="process").stats()["lifetime"], "process")
+
+    def test_close_and_closed_errors(self):
+        store = frost.freeze({"k": [1, 2]})
+        view = store.root["k"]
+        self.assertFalse(store.closed)
+        store.close()
+        self.assertTrue(store.closed)
+        store.close()                      # idempotent
+        for attr in ("root", "nbytes"):
+            with self.assertRaises(frost.StoreClosedError):
+                getattr(store, attr)
+        with self.assertRaises(frost.StoreClosedError):
+            store.stats()
+        # views already taken keep the memory alive
+        self.assertEqual(list(view), [1, 2])
+        self.assertTrue(issubclass(frost.StoreClosedError, Exception))
+
+    def test_context_manager(self):
+        with frost.freeze([1, 2, 3]) as store:
+            self.assertFalse(store.closed)
+            self.assertEqual(list(store.root), [1, 2, 3])
+        self.assertTrue(store.closed)
+        with self.assertRaises(frost.StoreClosedError):
+            store.root
+
+    def test_repr(self):
+        store = frost.freeze({"a": 1})
+        r = repr(store)
+        self.assertIn("frost.Store", r)
+        self.assertIn("scoped", r)
+        self.assertIn("FrozenDict", r)
+        self.assertIn(f"nbytes={store.nbytes}", r)
+        self.assertIn("process", repr(frost.freeze([1], lifetime="process")))
+        store.close()
+        self.assertEqual(repr(store), "<frost.Store closed>")
+
+    def test_the_data_stays_the_callers(self):
+        data = {"l": [1, 2], "d": {"x": "y"}}
+        store = frost.freeze(data)
+        data["l"].append(3)
+        data["d"]["z"] = 1
+        self.assertEqual(store.root, {"l": [1, 2], "d": {"x": "y"}})
+
+
+class Lifetimes(unittest.TestCase):
+    def test_process_returns_the_arena_objects(self):
+        s = "a string of some length \u00e9"
+        store = frost.freeze({"s": s, "t": (1, "x" * 50), "n": 2 ** 100, "f": 1.25, "b": b"xyz" * 9,
+                              "l": [s, s]}, lifetime="process")
+        root = store.root
+        self.assertEqual(store.lifetime, "process")
+        for key in ("s", "t", "n", "f", "b"):
+            a, b = root[key], root[key]
+            self.assertIs(a, b, key)
+            self.assertIsNot(a, s)
+        self.assertIs(root["l"][0], root["l"][1])     # one arena str, shared
+
+    def test_scoped_copies_plain_immutables(self):
+        s = "a string of some length \u00e9"
+        store = frost.freeze({"s": s, "t": (1, "x" * 50), "n": 2 ** 100, "b": b"xyz" * 9})
+        root = store.root
+        self.assertEqual(store.lifetime, "scoped")
+        for key in ("s", "t", "n", "b"):
+            a, b = root[key], root[key]
+            self.assertEqual(a, b)
+            self.assertIsNot(a, b, key)
+        self.assertEqual(hash(root["s"]), hash(s))
+
+    def test_bad_lifetime(self):
+        with self.assertRaises(ValueError):
+            frost.freeze([1], lifetime="forever")
+        with self.assertRaises(ValueError):
+            frost.freeze([1], lifetime="")
+        with self.assertRaises(TypeError):
+            frost.freeze([1], lifetime=3)
+        self.assertEqual(frost.freeze([1], lifetime="scoped").lifetime, "scoped")
+
+
+class FreezeErrors(unittest.TestCase):
+    def assertFreezeError(self, obj, message):
+        with self.assertRaises(frost.FreezeError) as cm:
+            frost.freeze(obj)
+        self.assertEqual(str(cm.exception), message)
+        return cm.exception
+
+    def test_is_a_type_error(self):
+        self.assertTrue(issubclass(frost.FreezeError, TypeError))
+        with self.assertRaises(TypeError):
+            frost.freeze(object())
+
+    def test_message_names_type_and_path(self):
+        sock = socket.socket()
+        try:
+            users = [Conn(f"h{i}", None) for i in range(17)] + [Conn("h17", sock)]
+            self.assertFreezeError({"users": users},
+                                   "root['users'][17].conn: cannot freeze object of type 'socket'")
+            self.assertFreezeError({"users": [0] * 17 + [Pair(1, sock)]},
+                                   "root['users'][17].conn: cannot freeze object of type 'socket'")
+            self.assertFreezeError({"users": {"u": Shared(sock)}},
+                                   "root['users']['u'].__shared__()['conn']: "
+                                   "cannot freeze object of type 'socket'")
+        finally:
+            sock.close()
+        self.assertFreezeError([1, (2, [3, object()])],
+                               "root[1][1][1]: cannot freeze object of type 'object'")
+        self.assertFreezeError(object(), "root: cannot freeze object of type 'object'")
+
+    def test_non_plain_keys_and_set_items(self):
+        for bad, where, tname in (({StrSub("a"): 1}, "root<key>", "StrSub"),
+                                  ({BadHash(): 1}, "root<key>", "BadHash"),
+                                  ({frozenset(): 1}, "root<key>", "frozenset"),
+                                  ([{1, BadHash()}], "root[0]{<item>}", "BadHash")):
+            with self.assertRaises(frost.FreezeError) as cm:
+                frost.freeze(bad)
+            self.assertTrue(str(cm.exception).startswith(where + ": "), str(cm.exception))
+            self.assertIn(f"'{tname}'", str(cm.exception))
+        with self.assertRaises(frost.FreezeError) as cm:
+            frost.freeze({(1, BadHash()): 2})
+        self.assertIn("cannot freeze object of type 'BadHash'", str(cm.exception))
+
+    def test_user_exception_propagates_with_a_note(self):
+        with self.assertRaises(RuntimeError) as cm:
+            frost.freeze({"a": [Boom()]})
+        self.assertEqual(str(cm.exception), "boom")
+        self.assertIn("while freezing root['a'][0]", cm.exception.__notes__)
+
+    def test_tuple_cycle_through_tuples_is_refused(self):
+        lst = []
+        t = ((lst,),)
+        lst.append(t)
+        with self.assertRaises(frost.FreezeError) as cm:
+            frost.freeze(t)
+        self.assertIn("cycle", str(cm.exception))
+
+    def test_failed_freeze_leaks_nothing(self):
+        gc.collect()
+        arenas, stores = _frost._live_arenas(), _frost._live_stores()
+        sock = socket.socket()
+        try:
+            for bad in ({"users": [Conn("h", sock)]},
+                        {"big": list(range(100000)), "x": [{"k": "v" * 1000} for _ in range(2000)],
+                         "bad": object()},
+                        {BadHash(): 1}, [Boom()], {"l": [1.5] * 50000 + [object()]}):
+                for lifetime in ("scoped", "process"):
+                    with self.assertRaises((frost.FreezeError, RuntimeError)):
+                        frost.freeze(bad, lifetime=lifetime)
+        finally:
+            sock.close()
+        gc.collect()
+        self.assertEqual(_frost._live_arenas(), arenas)
+        self.assertEqual(_frost._live_stores(), stores)
+
+    def test_closed_scoped_store_is_freed(self):
+        gc.collect()
+        arenas, stores = _frost._live_arenas(), _frost._live_stores()
+        store = frost.freeze({"k": list(range(1000))})
+        view = store.root["k"]
+        self.assertEqual(_frost._live_stores(), stores + 1)
+        store.close()
+        self.assertEqual(_frost._live_stores(), stores + 1)   # the view's lease holds it
+        self.assertEqual(view[999], 999)
+        del view, store
+        gc.collect()
+        self.assertEqual(_frost._live_arenas(), arenas)
+        self.assertEqual(_frost._live_stores(), stores)
+
+
+@unittest.skipUnless(_interp_compat.AVAILABLE, "no subinterpreter API on this Python")
+class InSubinterpreter(unittest.TestCase):
+    def test_own_gil_subinterpreter_imports_and_uses_frost(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "out.txt")
+            _interp_compat.run(
+                "import frost\n"
+                "from frost import _frost\n"
+                "arenas = _frost._live_arenas()\n"
+                "with frost.freeze({'k': [1, 2, 3], 's': 'x\\u00e9'}) as st:\n"
+                "    root = st.root\n"
+                "    assert root['k'][-1] == 3 and root['s'] == 'x\\u00e9'\n"
+                "    out = repr(frost.thaw(root))\n"
+                "del root\n"
+                "try:\n"
+                "    frost.freeze({'bad': object()})\n"
+                "except frost.FreezeError as e:\n"
+                "    out += '|' + str(e)\n"
+                "out += '|%d' % (_frost._live_arenas() - arenas)\n"
+                "with open(path, 'w', encoding='utf-8') as f:\n"
+                "    f.write(out)\n",
+                path=path)
+            with open(path, encoding="utf-8") as f:
+                out = f.read()
+        self.assertEqual(out, "{'k': [1, 2, 3], 's': 'x\u00e9'}|root['bad']: "
+                              "cannot freeze object of type 'object'|0")
+
+    def test_error_in_subinterpreter_is_reported(self):
+        with self.assertRaises(_interp_compat.SubinterpreterError):
+            _interp_compat.run("raise ValueError('inside')")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -7,18 +7,23 @@
  */
 #include "alloc.h"
 
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 size_t
 frost__page_size(void)
 {
-    static size_t cached;   /* benign race: every thread computes the same value */
-    if (cached == 0) {
-        long page = sysconf(_SC_PAGESIZE);
-        cached = page > 0 ? (size_t)page : 4096;
+    /* Threads may race to fill the cache; all store the same value, and the
+     * atomic makes that race defined (a plain static was a data race). */
+    static _Atomic size_t cached;
+    size_t page = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (page == 0) {
+        long sys = sysconf(_SC_PAGESIZE);
+        page = sys > 0 ? (size_t)sys : 4096;
+        atomic_store_explicit(&cached, page, memory_order_relaxed);
     }
-    return cached;
+    return page;
 }
 
 static void *

@@ -109,9 +109,16 @@ array_subscript(PyObject *self, PyObject *key)
         return NULL;
     }
     PyObject *r = PyObject_GetItem(mv, key);
+    PyObject *exc = PyErr_GetRaisedException();   /* release() must not run with it set */
     PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+    if (rel == NULL && exc != NULL) {
+        PyErr_Clear();                            /* report the indexing error */
+    }
     Py_XDECREF(rel);
     Py_DECREF(mv);
+    if (exc != NULL) {
+        PyErr_SetRaisedException(exc);
+    }
     if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
         PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
     }

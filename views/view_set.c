@@ -19,7 +19,9 @@ set_contains(PyObject *self, PyObject *key)
 {
     Py_hash_t h = frost__hash_for_lookup(key);
     if (h == -1) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {   /* unhashable: not a member, like set */
+        /* like frozenset: a set (unhashable) may match a frozenset item, which a
+         * frozen set never holds, so it is not a member; other unhashables raise */
+        if (PyAnySet_Check(key) && PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear();
             return 0;
         }

@@ -1,0 +1,576 @@
+"""The views behave like their plain counterparts for every read-only
+operation (issue 2): FrozenDict as a Mapping, FrozenList as a Sequence,
+FrozenSet as a Set, Array as a buffer, Record as an attribute bag.
+
+The core of each class is systematic: a list of sample containers and a list
+of operations, each run on the plain object and on the view, asserting equal
+results or the same exception type.
+"""
+import array
+import collections.abc as abc
+import dataclasses
+import os
+import sys
+import types
+import typing
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+
+try:
+    import numpy
+except ImportError:   # numpy is part of the test tooling (tools/env.sh), but stay usable without
+    numpy = None
+
+
+def outcome(fn, obj):
+    try:
+        return ("ok", fn(obj))
+    except Exception as e:  # noqa: BLE001 - the exception type is the result
+        return ("raised", type(e))
+
+
+class Systematic(unittest.TestCase):
+    """Helpers: run `ops` on each plain sample and its view."""
+
+    def check(self, samples, ops, lifetimes=("scoped", "process")):
+        n = 0
+        for plain in samples:
+            for lifetime in lifetimes:
+                view = frost.freeze(plain, lifetime=lifetime).root
+                for name, op in ops:
+                    with self.subTest(sample=repr(plain)[:60], op=name, lifetime=lifetime):
+                        expected, got = outcome(op, plain), outcome(op, view)
+                        self.assertEqual(expected[0], got[0], (expected, got))
+                        if expected[0] == "raised":
+                            self.assertIs(expected[1], got[1])
+                        else:
+                            self.assertEqual(got[1], expected[1])
+                    n += 1
+        return n
+
+
+# ---------------------------------------------------------------------------
+# FrozenDict
+
+DICTS = [
+    {},
+    {"a": 1, "b": 2},
+    {"zeta": 1, "alpha": 2, "mid": 3},           # insertion order, not sorted
+    {1: "x", "s": [1, 2], (1, 2): {"n": None}, 2.5: b"b", None: True, -7: 1.5, b"k": 1j,
+     "\u00e9": "\U0001f600"},
+    {f"key{i:04d}": i * 3 for i in range(300)},
+    {i: str(i) for i in range(-50, 50)},
+]
+
+DICT_OPS = [
+    ("len", len),
+    ("list", list),
+    ("iter", lambda d: [k for k in d]),
+    ("keys", lambda d: list(d.keys())),
+    ("values", lambda d: list(d.values())),
+    ("items", lambda d: list(d.items())),
+    ("getitem_each", lambda d: [d[k] for k in list(d)]),
+    ("getitem_missing", lambda d: d["missing"]),
+    ("getitem_missing_int", lambda d: d[10 ** 30]),
+    ("getitem_unhashable", lambda d: d[[1]]),
+    ("getitem_equal_int_float", lambda d: [d[float(k)] for k in list(d) if type(k) is int]),
+    ("get", lambda d: [d.get(k) for k in list(d)]),
+    ("get_missing", lambda d: (d.get("missing"), d.get("missing", 42))),
+    ("contains", lambda d: [k in d for k in list(d)] + ["missing" in d, 10 ** 30 in d]),
+    ("contains_unhashable", lambda d: [1] in d),
+    ("eq_dict", lambda d: d == dict(d)),
+    ("dict_eq", lambda d: dict(d) == d),
+    ("ne_dict", lambda d: (d != dict(d), dict(d) != d)),
+    ("ne_other", lambda d: (d == {"other": 1}, d != {"other": 1}, {"other": 1} == d)),
+    ("eq_non_mapping", lambda d: (d == [], d == 1, d != "x")),
+    ("dict_of", lambda d: dict(d)),
+    ("sorted_keys_str", lambda d: sorted(map(repr, d))),
+    ("keys_len_contains", lambda d: (len(d.keys()), "a" in d.keys(), len(d.items()), len(d.values()))),
+    ("keys_set_ops", lambda d: (d.keys() & {"a", 1, "zeta"}, d.keys() | {"new"}, d.keys() - {"a"},
+                                d.keys() ^ {"a", "zz"}, d.keys() == set(d), d.keys() <= set(d) | {"q"},
+                                d.keys().isdisjoint({"nope"}))),
+    ("items_set_ops", lambda d: (d.items() & {("a", 1), ("b", 3)}, d.items() - {("a", 1)},
+                                 ("a", 1) in d.items(), ("a", 2) in d.items(),
+                                 d.items() == set((k, v) for k, v in d.items()))),
+    ("values_contains", lambda d: (1 in d.values(), "x" in d.values())),
+    ("bool", bool),
+    ("isinstance", lambda d: (isinstance(d, abc.Mapping), isinstance(d, abc.Collection))),
+]
+
+
+class FrozenDictTest(Systematic):
+    def test_matches_dict(self):
+        self.assertGreater(self.check(DICTS, DICT_OPS), 300)
+
+    def test_is_a_mapping(self):
+        d = frost.freeze({"a": 1}).root
+        self.assertIsInstance(d, abc.Mapping)
+        self.assertNotIsInstance(d, abc.MutableMapping)
+        self.assertNotIsInstance(d, dict)
+        self.assertIsInstance(d.keys(), abc.KeysView)
+        self.assertIsInstance(d.values(), abc.ValuesView)
+        self.assertIsInstance(d.items(), abc.ItemsView)
+
+    def test_insertion_order(self):
+        keys = [f"k{(i * 7919) % 1000}" for i in range(1000)]
+        d = frost.freeze(dict.fromkeys(keys, 0)).root
+        self.assertEqual(list(d), keys)
+
+    def test_key_error_carries_the_key(self):
+        d = frost.freeze({"a": 1}).root
+        with self.assertRaises(KeyError) as cm:
+            d["missing"]
+        self.assertEqual(cm.exception.args, ("missing",))
+
+    def test_mutation_is_refused(self):
+        d = frost.freeze({"a": 1, "b": [1]}).root
+        with self.assertRaises(TypeError):
+            d["a"] = 2
+        with self.assertRaises(TypeError):
+            d["new"] = 2
+        with self.assertRaises(TypeError):
+            del d["a"]
+        for method in ("update", "pop", "popitem", "clear", "setdefault"):
+            self.assertFalse(hasattr(d, method), method)
+        with self.assertRaises(AttributeError):
+            d.attr = 1
+        with self.assertRaises(TypeError):
+            d |= {"c": 3}
+        self.assertEqual(d, {"a": 1, "b": [1]})
+
+    def test_unhashable(self):
+        with self.assertRaises(TypeError):
+            hash(frost.freeze({"a": 1}).root)
+
+
+# ---------------------------------------------------------------------------
+# FrozenList
+
+LISTS = [
+    [],
+    [7],
+    list(range(20)),                                # packed int64
+    [-(2 ** 63), 2 ** 63 - 1, 0, -1, 5, 5, 5],      # packed, the int64 edges
+    [2 ** 64, 1, 2],                                 # out of int64: refs
+    [i * 0.25 for i in range(17)] + [-0.0, float("inf")],   # packed float64
+    ["a", 1, 2.0, None, True, b"x", (1, 2), "a", 1],  # mixed
+    [[1, 2], {"k": "v"}, [3], "s", (4, [5])],        # containers
+    [True, False, True],                             # bools are not packed ints
+]
+
+SLICES = [slice(None), slice(1, None), slice(None, -1), slice(2, 5), slice(None, None, 2),
+          slice(None, None, -1), slice(None, None, -2), slice(-3, None), slice(5, 1, -1),
+          slice(1, 100, 3), slice(100, 200), slice(-100, 100), slice(3, 3), slice(None, None, 7)]
+
+LIST_OPS = [
+    ("len", len),
+    ("list", list),
+    ("iter", lambda s: [x for x in s]),
+    ("index_each", lambda s: [s[i] for i in range(len(s))]),
+    ("negative", lambda s: [s[-i] for i in range(1, len(s) + 1)]),
+    ("index_error", lambda s: s[len(s)]),
+    ("neg_index_error", lambda s: s[-len(s) - 1]),
+    ("index_big", lambda s: s[10 ** 20]),
+    ("index_type_error", lambda s: s["0"]),
+    ("index_float", lambda s: s[0.0]),
+    ("index_bool", lambda s: s[True] if s else None),
+    ("index_intlike", lambda s: s[numpy.int64(0)] if s and numpy else None),
+    ("slices", lambda s: [list(s[sl]) for sl in SLICES]),
+    ("slice_of_slice", lambda s: [list(s[sl][::-1][1:]) for sl in SLICES]),
+    ("slice_step_zero", lambda s: s[::0]),
+    ("index", lambda s: [s.index(x) for x in s]),
+    ("index_range", lambda s: s.index(s[-1], len(s) - 1) if s else None),
+    ("index_missing", lambda s: s.index("nope")),
+    ("count", lambda s: [s.count(x) for x in s] + [s.count("nope")]),
+    ("reversed", lambda s: list(reversed(s))),
+    ("contains", lambda s: [x in s for x in s] + ["nope" in s, 3 in s, 3.0 in s]),
+    ("eq_list", lambda s: (s == list(s), list(s) == s, s != list(s), list(s) != s)),
+    ("eq_other", lambda s: (s == list(s) + [0], s == [], s == tuple(s), s == "x")),
+    ("lt", lambda s: (s < list(s) + [0], s <= list(s), s > [], s >= list(s), [] < s)),
+    ("sorted_key", lambda s: sorted(s, key=lambda x: type(x) in (int, float))),
+    ("sum_numbers", lambda s: sum(x for x in s if type(x) in (int, float))),
+    ("bool", bool),
+    ("minmax", lambda s: (min(s), max(s)) if s and all(type(x) in (int, float) for x in s) else None),
+    ("enumerate", lambda s: list(enumerate(s))),
+    ("zip", lambda s: list(zip(s, s[1:]))),
+    ("isinstance", lambda s: (isinstance(s, abc.Sequence), isinstance(s, abc.Reversible))),
+]
+
+
+class FrozenListTest(Systematic):
+    def test_matches_list(self):
+        self.assertGreater(self.check(LISTS, LIST_OPS), 400)
+
+    def test_slices_are_views(self):
+        v = frost.freeze(list(range(10))).root
+        for sl in SLICES:
+            self.assertIs(type(v[sl]), frost.FrozenList)
+            self.assertEqual(v[sl], list(range(10))[sl])
+        self.assertEqual(v[::2][::-1][1:], [6, 4, 2, 0])
+
+    def test_buffer_when_packed(self):
+        ints = frost.freeze(list(range(-5, 15))).root
+        m = memoryview(ints)
+        self.assertEqual((m.format, m.shape, m.itemsize, m.ndim), ("q", (20,), 8, 1))
+        self.assertTrue(m.readonly)
+        self.assertEqual(m.tolist(), list(range(-5, 15)))
+        floats = frost.freeze([0.5, 1.5, -2.0]).root
+        m = memoryview(floats)
+        self.assertEqual((m.format, m.shape, m.itemsize), ("d", (3,), 8))
+        self.assertEqual(m.tolist(), [0.5, 1.5, -2.0])
+        # slices of packed lists export strided buffers
+        self.assertEqual(memoryview(ints[::3]).tolist(), list(range(-5, 15))[::3])
+        self.assertEqual(memoryview(ints[::-2]).tolist(), list(range(-5, 15))[::-2])
+        with self.assertRaises(TypeError):
+            memoryview(frost.freeze(["a", 1]).root)
+        with self.assertRaises(TypeError):
+            memoryview(frost.freeze([2 ** 70]).root)
+        if numpy is not None:
+            a = numpy.asarray(ints)
+            self.assertEqual(a.dtype, numpy.int64)
+            self.assertFalse(a.flags.writeable)
+            self.assertTrue(numpy.shares_memory(a, numpy.asarray(ints)))   # zero-copy
+
+    def test_is_a_sequence(self):
+        v = frost.freeze([1, 2, 3]).root
+        self.assertIsInstance(v, abc.Sequence)
+        self.assertNotIsInstance(v, abc.MutableSequence)
+        self.assertNotIsInstance(v, list)
+        with self.assertRaises(TypeError):
+            hash(v)
+
+    def test_mutation_is_refused(self):
+        v = frost.freeze([1, 2, 3]).root
+        with self.assertRaises(TypeError):
+            v[0] = 5
+        with self.assertRaises(TypeError):
+            v[0:1] = [5]
+        with self.assertRaises(TypeError):
+            del v[0]
+        with self.assertRaises(TypeError):
+            v += [4]
+        for method in ("append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear"):
+            with self.assertRaises(AttributeError):     # like tuple: no such method
+                getattr(v, method)
+        with self.assertRaises(AttributeError):
+            v.attr = 1
+        with self.assertRaises(TypeError):
+            memoryview(frost.freeze([1, 2]).root)[0] = 3   # read-only buffer
+        self.assertEqual(v, [1, 2, 3])
+
+
+# ---------------------------------------------------------------------------
+# FrozenSet
+
+SETS = [
+    set(),
+    {1, 2, 3},
+    {"a", "b", "c", "d"},
+    {1, "a", (1, 2), None, 2.5, b"x", 3j, ("nested", ("t",))},
+    set(range(500)),
+    frozenset({"x", "y"}),
+]
+
+OTHERS = [set(), {1}, {1, 2, 3, 4}, {"a", "z"}, set(range(250, 750)), frozenset({(1, 2)})]
+
+SET_OPS = [
+    ("len", len),
+    ("as_set", set),
+    ("iter_as_set", lambda s: {x for x in s}),
+    ("contains", lambda s: [x in s for x in s] + [1 in s, "zz" in s, 1.0 in s]),
+    ("contains_unhashable", lambda s: [1] in s),
+    ("or", lambda s: [frozenset(s) | o == s | o for o in OTHERS]),
+    ("ops", lambda s: [(s | o, s & o, s - o, s ^ o) for o in OTHERS]),
+    ("rops", lambda s: [(o | s, o & s, o - s, o ^ s) for o in OTHERS]),
+    ("cmp", lambda s: [(s <= o, s < o, s >= o, s > o, s == o, s != o, o == s, o <= s) for o in OTHERS]),
+    ("cmp_self", lambda s: (s <= set(s), s == set(s), set(s) == s, s == frozenset(s), s < set(s))),
+    ("isdisjoint", lambda s: [s.isdisjoint(o) for o in OTHERS] + [s.isdisjoint([1, "a"])]),
+    ("or_list", lambda s: s | [1]),
+    ("eq_list", lambda s: s == list(s)),
+    ("bool", bool),
+    ("isinstance", lambda s: (isinstance(s, abc.Set), isinstance(s, abc.MutableSet))),
+]
+
+
+class FrozenSetTest(Systematic):
+    def test_matches_frozenset(self):
+        samples = [frozenset(s) for s in SETS]
+        self.assertGreater(self.check(samples, SET_OPS), 100)
+
+    def test_operators_return_frozensets(self):
+        v = frost.freeze({1, 2, 3}).root
+        for result in (v | {4}, v & {1}, v - {1}, v ^ {5}, v | v):
+            self.assertIs(type(result), frozenset)
+        self.assertIs(type({4} | v), set)
+        self.assertEqual(v | {4}, {1, 2, 3, 4})
+
+    def test_mutation_is_refused(self):
+        v = frost.freeze({1, 2}).root
+        for method in ("add", "discard", "remove", "pop", "update", "clear"):
+            self.assertFalse(hasattr(v, method), method)
+        w = v
+        w |= {3}                          # like frozenset: a new object, the view unchanged
+        self.assertIs(type(w), frozenset)
+        self.assertEqual(w, {1, 2, 3})
+        with self.assertRaises(AttributeError):
+            v.attr = 1
+        self.assertEqual(v, {1, 2})
+
+
+# ---------------------------------------------------------------------------
+# Array
+
+class ArrayTest(unittest.TestCase):
+    CASES = [
+        array.array("b", [-1, 2, 3]),
+        array.array("B", [1, 2, 255]),
+        array.array("h", [-300, 0, 300]),
+        array.array("i", range(-5, 5)),
+        array.array("l", [2 ** 40, -(2 ** 40)]),
+        array.array("q", [2 ** 62]),
+        array.array("f", [0.5, -1.25]),
+        array.array("d", [1e300, -0.0, 2.5]),
+        bytearray(b"bytes\x00\xff"),
+        memoryview(b"from a memoryview"),
+        array.array("d"),
+    ]
+
+    def test_buffer_matches_the_source(self):
+        for src in self.CASES:
+            with self.subTest(src=src):
+                a = frost.freeze(src).root
+                self.assertIsInstance(a, frost.Array)
+                want = memoryview(src)
+                m = memoryview(a)
+                self.assertTrue(m.readonly)
+                self.assertEqual((m.format, m.shape, m.itemsize, m.ndim, m.nbytes),
+                                 (want.format, want.shape, want.itemsize, want.ndim, want.nbytes))
+                self.assertEqual((a.format, a.shape, a.itemsize, a.ndim, a.nbytes),
+                                 (want.format, want.shape, want.itemsize, want.ndim, want.nbytes))
+                self.assertEqual(m.tolist(), want.tolist())
+                self.assertEqual(a.tolist(), want.tolist())
+                self.assertEqual(len(a), len(want))
+                self.assertEqual([a[i] for i in range(len(a))], want.tolist())
+                self.assertEqual(m.tobytes(), want.tobytes())
+                with self.assertRaises(IndexError):
+                    a[len(want)]
+
+    def test_zero_copy_and_aligned(self):
+        a = frost.freeze(array.array("d", range(100))).root
+        m1, m2 = memoryview(a), memoryview(a)
+        self.assertEqual(m1.tolist(), m2.tolist())
+        if numpy is not None:
+            x, y = numpy.asarray(a), numpy.asarray(a)
+            self.assertTrue(numpy.shares_memory(x, y))
+            self.assertEqual(x.__array_interface__["data"][0] % 64, 0)
+            self.assertFalse(x.flags.writeable)
+
+    @unittest.skipIf(numpy is None, "numpy is not installed")
+    def test_numpy_two_dimensional(self):
+        src = numpy.arange(12, dtype=numpy.int32).reshape(3, 4)
+        a = frost.freeze(src).root
+        self.assertEqual((a.format, a.shape, a.ndim), ("i", (3, 4), 2))
+        self.assertEqual(a.tolist(), src.tolist())
+        self.assertEqual(a[1].tolist(), src[1].tolist())
+        self.assertTrue((numpy.asarray(a) == src).all())
+        back = frost.thaw(a)
+        self.assertIsInstance(back, numpy.ndarray)
+        self.assertTrue((back == src).all())
+        back[0, 0] = 99                       # a mutable local copy
+        self.assertEqual(a.tolist()[0][0], 0)
+
+    def test_mutation_is_refused(self):
+        a = frost.freeze(bytearray(b"abc")).root
+        with self.assertRaises(TypeError):
+            a[0] = 1
+        with self.assertRaises(TypeError):
+            memoryview(a)[0] = 1
+        with self.assertRaises(TypeError):
+            del a[0]
+
+
+# ---------------------------------------------------------------------------
+# Record
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenPoint:
+    x: int
+    tags: list
+
+
+class Pair(typing.NamedTuple):
+    a: int
+    b: list
+
+
+class WithShared:
+    def __init__(self, value):
+        self.value = value
+        self.rebuilt_by = None
+
+    def __shared__(self):
+        return {"value": self.value}
+
+    @classmethod
+    def __from_shared__(cls, state):
+        obj = cls(state["value"])
+        obj.rebuilt_by = "from_shared"
+        return obj
+
+
+class WithSetstate:
+    def __init__(self, n):
+        self.n = n
+        self.rebuilt_by = None
+
+    def __shared__(self):
+        return ("n", self.n)
+
+    def __setstate__(self, state):
+        self.n = state[1]
+        self.rebuilt_by = "setstate"
+
+
+class RecordTest(unittest.TestCase):
+    def test_attributes_items_and_class_name(self):
+        r = frost.freeze(Point(3, "why")).root
+        self.assertIsInstance(r, frost.Record)
+        self.assertEqual((r.x, r.y), (3, "why"))
+        self.assertEqual((r["x"], r["y"]), (3, "why"))
+        self.assertEqual(r._class_name, f"{__name__}.Point")
+        self.assertEqual(tuple(r._fields), ("x", "y"))
+        self.assertEqual(r._state, {"x": 3, "y": "why"})
+        with self.assertRaises(AttributeError):
+            r.z
+        with self.assertRaises(KeyError):
+            r["z"]
+        self.assertIn("Point", repr(r))
+
+    def test_namedtuple_and_shared(self):
+        p = frost.freeze(Pair(1, [2, 3])).root
+        self.assertEqual((p.a, list(p.b)), (1, [2, 3]))
+        self.assertEqual(p._class_name, f"{__name__}.Pair")
+        s = frost.freeze(WithShared([1, 2])).root
+        self.assertEqual(s._class_name, f"{__name__}.WithShared")
+        self.assertEqual(s._state, {"value": [1, 2]})
+
+    def test_mutation_is_refused(self):
+        r = frost.freeze(Point(1, "a")).root
+        with self.assertRaises((TypeError, AttributeError)):
+            r.x = 2
+        with self.assertRaises(TypeError):
+            r["x"] = 2
+        with self.assertRaises(TypeError):
+            del r["x"]
+        self.assertEqual(r.x, 1)
+
+    def test_equality(self):
+        a = frost.freeze([Point(1, "a"), Point(1, "a"), Point(2, "a")]).root
+        self.assertEqual(a[0], a[1])
+        self.assertNotEqual(a[0], a[2])
+
+
+# ---------------------------------------------------------------------------
+# reprs, thaw, lifetimes
+
+class ReprTest(unittest.TestCase):
+    def test_reprs_are_bounded(self):
+        big = 1_000_000
+        for obj in ({i: i for i in range(big)}, list(range(big)), ["s"] * 1000 + [[1]] * big,
+                    set(range(200_000))):
+            v = frost.freeze(obj).root
+            r = repr(v)
+            self.assertLess(len(r), 2000, type(v))
+            self.assertIn("more", r)
+        # nested big containers are bounded at every level
+        v = frost.freeze([list(range(1000))] * 100).root
+        self.assertLess(len(repr(v)), 50 * 400)
+
+    def test_small_reprs_show_everything(self):
+        self.assertEqual(repr(frost.freeze({"a": [1, 2]}).root), "FrozenDict({'a': FrozenList([1, 2])})")
+        self.assertEqual(repr(frost.freeze([]).root), "FrozenList([])")
+        self.assertEqual(repr(frost.freeze({3}).root), "FrozenSet({3})")
+
+    def test_cyclic_reprs(self):
+        lst = []
+        lst.append(lst)
+        lst.append({"me": lst})
+        self.assertEqual(repr(frost.freeze(lst).root),
+                         "FrozenList([FrozenList([...]), FrozenDict({'me': FrozenList([...])})])")
+        d = {}
+        d["d"] = d
+        self.assertEqual(repr(frost.freeze(d).root), "FrozenDict({'d': FrozenDict({...})})")
+
+
+class ThawTest(unittest.TestCase):
+    def test_thaw_gives_mutable_plain_copies(self):
+        data = {"l": [1, 2.5, "x"], "d": {"k": (1, [2])}, "s": {1, 2}, "fs": frozenset({"a"}),
+                "packed": list(range(10)), "t": (1, 2), "b": bytearray(b"ab")}
+        for lifetime in ("scoped", "process"):
+            back = frost.thaw(frost.freeze(data, lifetime=lifetime).root)
+            self.assertEqual(back, data)
+            self.assertIs(type(back), dict)
+            self.assertIs(type(back["l"]), list)
+            self.assertIs(type(back["d"]["k"][1]), list)
+            self.assertIs(type(back["s"]), set)
+            self.assertIs(type(back["fs"]), frozenset)
+            self.assertIs(type(back["packed"]), list)
+            self.assertIs(type(back["b"]), bytearray)
+            back["l"].append(4)
+            back["d"]["new"] = 1
+            back["s"].add(3)
+            back["b"][0] = 0
+        self.assertEqual(frost.thaw(frost.freeze(5).root), 5)
+        self.assertEqual(frost.thaw(frost.freeze(list(range(10))).root[2:8:2]), [2, 4, 6])
+
+    def test_records_are_rebuilt(self):
+        back = frost.thaw(frost.freeze([Point(1, "a"), FrozenPoint(2, [3]), Pair(4, [5]),
+                                        WithShared("v"), WithSetstate(9)]).root)
+        self.assertEqual(back[0], Point(1, "a"))
+        self.assertEqual(back[1], FrozenPoint(2, [3]))
+        self.assertIs(type(back[2]), Pair)
+        self.assertEqual(back[2], Pair(4, [5]))
+        self.assertIs(type(back[3]), WithShared)
+        self.assertEqual((back[3].value, back[3].rebuilt_by), ("v", "from_shared"))
+        self.assertIs(type(back[4]), WithSetstate)
+        self.assertEqual((back[4].n, back[4].rebuilt_by), (9, "setstate"))
+
+    def test_unimportable_record_class_thaws_to_a_namespace(self):
+        @dataclasses.dataclass
+        class Local:
+            a: int
+
+        back = frost.thaw(frost.freeze(Local(1)).root)
+        self.assertIsInstance(back, types.SimpleNamespace)
+        self.assertEqual(back.a, 1)
+
+    def test_not_a_view(self):
+        with self.assertRaises(TypeError):
+            frost.thaw([1, 2])
+
+
+class ScopedNeverHandsOutArenaObjects(unittest.TestCase):
+    def test_scoped_copies_process_shares(self):
+        data = {"s": "x" * 40, "t": ("y" * 40, 2 ** 80), "l": ["z" * 40]}
+        scoped = frost.freeze(data).root
+        process = frost.freeze(data, lifetime="process").root
+        self.assertIsNot(scoped["s"], scoped["s"])
+        self.assertIsNot(scoped["t"], scoped["t"])
+        self.assertIsNot(scoped["l"][0], scoped["l"][0])
+        self.assertIs(process["s"], process["s"])
+        self.assertIs(process["t"], process["t"])
+        self.assertIs(process["l"][0], process["l"][0])
+        self.assertIs(next(iter(process)), next(iter(process)))
+
+
+if __name__ == "__main__":
+    unittest.main()

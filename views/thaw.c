@@ -66,7 +66,14 @@ thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t 
     if (a->hdr.flags == FROST_ARRAY_FROM_ARRAY) {
         PyObject *mod = PyImport_ImportModule("array");
         if (mod != NULL) {
-            result = PyObject_CallMethod(mod, "array", "sO", a->format, raw);
+            const char *typecode = a->format;
+#if PY_VERSION_HEX < 0x030D0000
+            /* array('u') exports format 'w' (UCS4 wchar_t); typecode 'w' is 3.13+ */
+            if (strcmp(typecode, "w") == 0 && sizeof(wchar_t) == 4) {
+                typecode = "u";
+            }
+#endif
+            result = PyObject_CallMethod(mod, "array", "sO", typecode, raw);
             Py_DECREF(mod);
         }
         Py_DECREF(raw);
@@ -261,7 +268,12 @@ thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
     case FROST_NODE_ARRAY: {
         const frost_array_t *a = (const frost_array_t *)node;
         *out = thaw_array(a->data, a, a->ndim, a->shape);
+        /* memoized like the other nodes: one buffer frozen once thaws once */
+        int rc = *out && PyDict_SetItem(tw->memo, key, *out) < 0 ? -1 : 0;
         Py_DECREF(key);
+        if (rc < 0) {
+            Py_CLEAR(*out);
+        }
         return *out ? 0 : -1;
     }
     case FROST_NODE_DICT:

@@ -329,6 +329,17 @@ class Cycles(unittest.TestCase):
             self.assertIs(type(back[0]), tuple)
             self.assertIs(back[0][0], back)
 
+    def test_cycle_reaching_a_tuple_in_progress_does_not_thaw(self):
+        lst = []
+        t = (lst, "x")
+        lst.append(t)
+        for lifetime in LIFETIMES:
+            root = frost.freeze([t], lifetime=lifetime).root
+            self.assertEqual(root[0][0][0][0][0][1], "x")       # freeze kept the cycle
+            with self.assertRaises(ValueError) as cm:            # thaw needs a tuple's items first
+                frost.thaw(root)
+            self.assertIn("cycle", str(cm.exception))
+
     def test_cycle_through_a_record(self):
         p = Point(1, 2.0, [])
         p.tags.append(p)

@@ -145,6 +145,24 @@ class FrozenDictTest(Systematic):
         with self.assertRaises(TypeError):
             hash(frost.freeze({"a": 1}).root)
 
+    def test_lookups_leak_no_references(self):
+        d = frost.freeze({f"k{i}": [i] for i in range(100)}).root
+        key = "".join(["k", "42"])            # a fresh local str, not the arena's
+        missing = "".join(["k", "x"])
+        default = object()
+        before = [sys.getrefcount(o) for o in (key, missing, default)]
+        for _ in range(1000):
+            d[key]
+            d.get(key)
+            d.get(missing, default)
+            key in d
+            missing in d
+            try:
+                d[missing]
+            except KeyError:
+                pass
+        self.assertEqual([sys.getrefcount(o) for o in (key, missing, default)], before)
+
 
 # ---------------------------------------------------------------------------
 # FrozenList

@@ -1,0 +1,94 @@
+"""Misuse scenarios (issue 5), freeze side: a __shared__ that raises or
+returns itself, a __hash__/__eq__ that raises, a dict mutated by a key's
+__hash__ while being frozen, and KeyboardInterrupt during a freeze.  Each
+one must end in a clear exception, never a crash or a hang, and leave no
+live arena or store behind."""
+import gc
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+from frost import _frost  # noqa: E402
+
+
+def live():
+    gc.collect()
+    return _frost._live_arenas(), _frost._live_stores()
+
+
+class SharedRaises:
+    def __shared__(self):
+        raise RuntimeError("state unavailable")
+
+
+class SharedSelf:
+    def __shared__(self):
+        return self
+
+
+class SharedInterrupt:
+    def __shared__(self):
+        raise KeyboardInterrupt
+
+
+class BadHash:
+    def __hash__(self):
+        raise ValueError("no hash for you")
+
+
+class MutatingKey(str):
+    target = None
+
+    def __hash__(self):
+        if MutatingKey.target is not None:
+            MutatingKey.target.clear()
+            MutatingKey.target.update({f"n{i}": i for i in range(50)})
+        return str.__hash__(self)
+
+
+class FreezeMisuse(unittest.TestCase):
+    def setUp(self):
+        self.before = live()
+
+    def tearDown(self):
+        self.assertEqual(live(), self.before, "a failed freeze leaked an arena or store")
+
+    def test_shared_raises_propagates(self):
+        with self.assertRaises(RuntimeError) as cm:
+            frost.freeze({"a": [SharedRaises()]})
+        self.assertIn("state unavailable", str(cm.exception))
+
+    def test_shared_returns_itself(self):
+        with self.assertRaises(frost.FreezeError):
+            frost.freeze({"x": SharedSelf()})
+
+    def test_hash_raises_during_dict_freeze(self):
+        # an unhashable/raising key is refused (keys must be plain immutables)
+        with self.assertRaises((ValueError, TypeError)):
+            frost.freeze({BadHash(): 1})
+
+    def test_dict_mutated_by_key_hash(self):
+        d = {}
+        for i in range(20):
+            d[MutatingKey(f"k{i}")] = i
+        MutatingKey.target = d
+        try:
+            try:
+                store = frost.freeze(d)
+            except (RuntimeError, TypeError, ValueError):
+                return  # a clear error is fine
+            store.close()  # or frozen from a consistent snapshot; no crash
+        finally:
+            MutatingKey.target = None
+
+    def test_keyboard_interrupt_in_shared(self):
+        graph = {"a": list(range(1000)), "b": [SharedInterrupt()]}
+        with self.assertRaises(KeyboardInterrupt):
+            frost.freeze(graph)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -4,7 +4,10 @@
 # Order: -DPython_EXECUTABLE=..., then $FROST_PYTHON, then the newest
 # python3.13 / python3.12 on PATH or under $PYENV_ROOT/versions (~/.pyenv).
 # When none is found, configuration stops and says what to install.
-set(_frost_need_embed ${FROST_BUILD_TESTS})
+set(_frost_need_embed OFF)
+if(FROST_BUILD_TESTS OR FROST_BUILD_BENCH)   # GoogleTests and bench/micro_bench embed CPython
+  set(_frost_need_embed ON)
+endif()
 
 if(NOT Python_EXECUTABLE AND DEFINED ENV{FROST_PYTHON} AND NOT "$ENV{FROST_PYTHON}" STREQUAL "")
   set(Python_EXECUTABLE "$ENV{FROST_PYTHON}" CACHE FILEPATH "CPython >= 3.12 to build against")

@@ -292,6 +292,55 @@ class BadFileTest(SnapshotCase):
         h[16] += 1
         self.assertBad(reseal(self.with_header(self.blob(), h)), "records")
 
+    def test_file_being_written_while_read(self):
+        # a writer that is not frost's save() (which renames a finished file
+        # into place) copies the snapshot piece by piece; a reader that loads
+        # meanwhile gets SnapshotError until the last byte is there, then the data
+        import threading
+        blob = self.blob()
+        p = self.path("copying.frost")
+        open(p, "wb").close()
+        written, tried = threading.Event(), threading.Event()
+
+        def writer():
+            with open(p, "r+b") as f:
+                for pos in range(0, len(blob), 4096):
+                    tried.wait(10)      # let the reader try at every stage
+                    tried.clear()
+                    f.write(blob[pos:pos + 4096])
+                    f.flush()
+            written.set()
+
+        t = threading.Thread(target=writer)
+        errors = 0
+        t.start()
+        try:
+            while not written.is_set():
+                try:
+                    s = frost.load(p)
+                except frost.SnapshotError as e:
+                    tried.set()
+                    self.assertRegex(str(e), "shorter than|truncated|checksum")
+                    errors += 1
+                    continue
+                tried.set()
+                self.assertTrue(same(frost.thaw(s.root), sample(50)))   # the copy happened to finish
+        finally:
+            t.join()
+        self.assertGreater(errors, 0)
+        self.assertTrue(same(frost.thaw(frost.load(p).root), sample(50)))
+
+    def test_preallocated_file_being_filled(self):
+        # a writer that sizes the file first (ftruncate, then fills it): every
+        # stage before the last byte is a checksum mismatch, never a bad store
+        blob = self.blob()
+        step = max(1, len(blob) // 40)
+        for filled in range(0, len(blob), step):
+            partial = blob[:filled] + bytes(len(blob) - filled)
+            with self.assertRaises(frost.SnapshotError):
+                self.load_bytes(partial)
+        self.assertTrue(same(frost.thaw(self.load_bytes(blob).root), sample(50)))
+
     def test_random_corruption_never_crashes(self):
         # resealed garbage inside the sections: a SnapshotError, or a store
         # that reads without crashing (a changed float, say)

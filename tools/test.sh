@@ -5,6 +5,8 @@
 #   bash tools/test.sh --python 3.12        # one version
 #   bash tools/test.sh --preset asan        # dev, release, asan or tsan (newest Python
 #                                           # unless --python is given)
+#   bash tools/test.sh --preset memcheck    # the GoogleTests under valgrind memcheck
+#                                           # (ctest -T memcheck; tests/valgrind.supp)
 #
 # Builds into build/<preset>-py3.X with a venv in .venv/py3.X (pytest,
 # hypothesis, numpy). Exit status: non-zero if any run failed.
@@ -18,11 +20,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --python) want="$2"; shift 2 ;;
         --preset) preset="$2"; shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-case "$preset" in dev|release|asan|tsan) ;; *) echo "unknown preset: $preset" >&2; exit 2 ;; esac
+case "$preset" in dev|release|asan|tsan|memcheck) ;; *) echo "unknown preset: $preset" >&2; exit 2 ;; esac
 
 if [ -z "$want" ]; then
     versions=$(frost_all_versions)
@@ -36,6 +38,12 @@ status=0
 for v in $versions; do
     frost_setup_python "$v"
     echo "== frost: preset $preset, Python $FROST_PY_VERSION ($FROST_PYTHON)"
-    cmake --workflow --preset "$preset" || status=1
+    if [ "$preset" = memcheck ]; then   # a workflow step can't pass -T memcheck
+        command -v valgrind >/dev/null || { echo "memcheck needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+        { cmake --preset memcheck && cmake --build --preset memcheck &&
+          ctest --preset memcheck --test-dir "build/memcheck$FROST_BUILD_SUFFIX" -T memcheck; } || status=1
+    else
+        cmake --workflow --preset "$preset" || status=1
+    fi
 done
 exit $status

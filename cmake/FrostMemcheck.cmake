@@ -9,6 +9,14 @@
 # tests/valgrind.supp holds CPython's known noise, each entry with a comment on
 # why it lies inside CPython. The embedded tests need PYTHONMALLOC=malloc (set
 # by the memcheck test preset) so that valgrind sees every object allocation.
+#
+# The memcheck preset builds with FROST_ALLOCATOR=mmap: libmimalloc overrides
+# malloc/free/new/delete under aliases, which valgrind intercepts by name, so
+# mi_free of a mimalloc chunk shows as an invalid free() and gtest's own
+# strings as mismatched new/free. The death test (ArenaDeathTest) passes as
+# is: gtest's "threadsafe" style re-executes the binary for the dying child,
+# and valgrind does not follow exec (--trace-children=no), so the SIGSEGV
+# happens in an uninstrumented child; the parent under valgrind only sees it die.
 find_program(MEMORYCHECK_COMMAND valgrind)
 set(MEMORYCHECK_TYPE Valgrind)
 set(MEMORYCHECK_COMMAND_OPTIONS

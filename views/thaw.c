@@ -477,8 +477,11 @@ thaw_root(thawer_t *tw, frost_ref_t root, const FrostListView *slice)
     return result;
 }
 
-PyObject *
-frost__thaw(frost_state *st, PyObject *obj)
+/* Thaw `obj` with `memo` ({node address: result}), shared by every item of
+ * a tuple read from a tuple node, so structure shared between the items (or
+ * between store.root's items) stays shared in the copy. */
+static PyObject *
+thaw_value(frost_state *st, PyObject *obj, PyObject *memo)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     FrostLease *lease = NULL;
@@ -519,7 +522,7 @@ frost__thaw(frost_state *st, PyObject *obj)
         }
         PyObject *t = PyTuple_New(n);
         for (Py_ssize_t i = 0; t && i < n; i++) {
-            PyObject *item = frost__thaw(st, PyTuple_GET_ITEM(obj, i));
+            PyObject *item = thaw_value(st, PyTuple_GET_ITEM(obj, i), memo);
             if (item == NULL) {
                 Py_CLEAR(t);
                 break;
@@ -539,12 +542,20 @@ frost__thaw(frost_state *st, PyObject *obj)
                      "not '%.200s'", tp->tp_name);
         return NULL;
     }
-    thawer_t tw = {.lease = lease, .memo = PyDict_New()};
-    if (tw.memo == NULL) {
-        return NULL;
-    }
+    thawer_t tw = {.lease = lease, .memo = memo};
     PyObject *result = thaw_root(&tw, root, slice);
     PyMem_Free(tw.frames);
-    Py_DECREF(tw.memo);
+    return result;
+}
+
+PyObject *
+frost__thaw(frost_state *st, PyObject *obj)
+{
+    PyObject *memo = PyDict_New();
+    if (memo == NULL) {
+        return NULL;
+    }
+    PyObject *result = thaw_value(st, obj, memo);
+    Py_DECREF(memo);
     return result;
 }

@@ -8,11 +8,13 @@ with __shared__, all defined here so a worker can import them), shared
 substructure and list/dict cycles.  same(a, b) compares with NaN == NaN, exact
 types and float bits, and checks that sharing in a is sharing in b.
 
-    python tests/python/fuzzgraph.py --seeds N     # long manual run
+    python tests/python/fuzzgraph.py --seeds 0:100000   # long manual run
+    FROST_FUZZ_SEEDS=0:100000 python tests/python/fuzzgraph.py
 """
 import array
 import dataclasses
 import math
+import os
 import random
 import struct
 import sys
@@ -184,30 +186,90 @@ def same(a, b, path="x"):
     return None
 
 
-def walk(v):
-    """Read every reachable value of a view (iterative); returns a count."""
+def _shadow(g):
+    """The plain counterpart of a record view's _state."""
+    t = type(g)
+    if t is FPoint:
+        return {"x": g.x, "y": g.y}
+    if t is FPair:
+        return {"left": g.left, "right": g.right}
+    return (g.a, g.b)
+
+
+def walk(v, g):
+    """Read every reachable value of view `v` (iterative), in lockstep with
+    the original `g`: every read makes a new view object, so views can't be
+    told apart by id; shared or cyclic parts are visited once by the id of
+    their original. Returns a count."""
     import frost
-    n, stack, seen = 0, [v], set()
+    n, stack, seen = 0, [(v, g)], set()
     while stack:
-        v = stack.pop()
+        v, g = stack.pop()
         n += 1
-        if isinstance(v, (frost.FrozenList, frost.FrozenDict, frost.FrozenSet, frost.Record, frost.Array)):
-            if id(v) in seen:
+        if type(g) in (list, dict, bytearray, array.array, FPoint, FPair, FShared):
+            if id(g) in seen:
                 continue
-            seen.add(id(v))
+            seen.add(id(g))
         if isinstance(v, frost.FrozenDict):
-            for k in v:
-                stack.append(k)
-                stack.append(v[k])
-        elif isinstance(v, (frost.FrozenList, frost.FrozenSet, tuple, frozenset)):
-            stack.extend(v)
+            for k, gk in zip(v, g):
+                stack.append((k, gk))
+                stack.append((v[k], g[gk]))
+        elif isinstance(v, (frost.FrozenList, tuple)):
+            stack.extend(zip(v, g))
+        elif isinstance(v, (frost.FrozenSet, frozenset)):
+            n += len(v)
+            repr(v)
         elif isinstance(v, frost.Array):
             bytes(memoryview(v)) if hasattr(v, "__buffer__") else list(v)
         elif isinstance(v, frost.Record):
-            repr(v)
+            stack.append((v._state, _shadow(g)))
         else:
             repr(v)
     return n
+
+
+def digest(x):
+    """A sha256 hex digest of a plain graph: exact types, float bits (any NaN
+    alike), dict order, set contents, and sharing (a container seen again
+    hashes as a back-reference to its first visit). Equal graphs with equal
+    sharing give equal digests in any interpreter."""
+    import hashlib
+    h, ids, stack = hashlib.sha256(), {}, [x]
+    while stack:
+        o = stack.pop()
+        t = type(o)
+        if t in (list, dict, bytearray, array.array, FPoint, FShared):
+            if id(o) in ids:
+                h.update(b"@%d;" % ids[id(o)])
+                continue
+            ids[id(o)] = len(ids)
+        h.update(t.__name__.encode() + b":")
+        if t is float:
+            h.update(b"nan" if math.isnan(o) else struct.pack("<d", o))
+        elif t is complex:
+            stack += [o.imag, o.real]
+        elif t is dict:
+            h.update(b"%d;" % len(o))
+            for k, v in reversed(o.items()):
+                stack += [v, k]
+        elif t in (set, frozenset):
+            h.update(repr(sorted(map(repr, o))).encode("utf-8", "backslashreplace"))
+        elif t is array.array:
+            h.update(o.typecode.encode() + o.tobytes())
+        elif _fields(o) is not None:
+            fs = _fields(o)
+            h.update(b"%d;" % len(fs))
+            stack += reversed(fs)
+        else:
+            h.update(repr(o).encode("utf-8", "backslashreplace"))
+        h.update(b";")
+    return h.hexdigest()
+
+
+def worker_digest(view):
+    """Run in a worker interpreter: the digest of the thawed view."""
+    import frost
+    return digest(frost.thaw(view))
 
 
 def check(seed, lifetime="scoped"):
@@ -215,7 +277,7 @@ def check(seed, lifetime="scoped"):
     g = graph(seed)
     store = frost.freeze(g, lifetime=lifetime)
     try:
-        walk(store.root)
+        walk(store.root, g)
         diff = same(g, frost.thaw(store.root))
     finally:
         if hasattr(store, "close"):
@@ -226,15 +288,17 @@ def check(seed, lifetime="scoped"):
 if __name__ == "__main__":
     import argparse
     p = argparse.ArgumentParser()
-    p.add_argument("--seeds", type=int, default=1000)
-    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--seeds", default=os.environ.get("FROST_FUZZ_SEEDS", "1000"),
+                   help="N (seeds 0..N-1) or A:B (seeds A..B-1); default $FROST_FUZZ_SEEDS or 1000")
     a = p.parse_args()
+    lo, _, hi = a.seeds.rpartition(":")
+    seeds = range(int(lo or 0), int(hi))
     bad = 0
-    for s in range(a.start, a.start + a.seeds):
+    for s in seeds:
         for lt in ("scoped", "process"):
             d = check(s, lt)
             if d:
                 bad += 1
                 print(f"seed {s} {lt}: {d}", flush=True)
-    print(f"{a.seeds} seeds, {bad} failures")
+    print(f"{len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}), {bad} failures")
     sys.exit(1 if bad else 0)

@@ -6,12 +6,9 @@
 // are "re-sealed" first (their checksum field is recomputed) so the fuzzer
 // reaches the record checks behind the checksum instead of stopping there.
 //
-// Build (not yet wired into tests/fuzz/CMakeLists.txt):
-//   clang++ -g -O1 -fsanitize=fuzzer,address,undefined -DFROST_BUILD_CORE \
-//     -Istore $(python3.13-config --includes) tests/fuzz/snapshot_load.cc \
-//     <build>/store/libfrost_core.a <build>/store/libfrost_store.a \
-//     $(python3.13-config --ldflags --embed) -lmimalloc -o snapshot_load_fuzzer
-// Seed corpus: any file written by Store.save().
+// Built by tests/fuzz/CMakeLists.txt: a libFuzzer binary with FROST_FUZZ=ON
+// (the fuzz preset), else a replay executable; see tests/fuzz/README.md.
+// Seed corpus: files written by Store.save() (tests/fuzz/corpus/snapshot_load/).
 #include <Python.h>
 #include <sys/mman.h>
 #include <unistd.h>

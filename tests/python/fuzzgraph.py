@@ -285,13 +285,13 @@ def check(seed, lifetime="scoped"):
     return diff
 
 
-def check_value(g):
+def check_value(g, lifetimes=("scoped", "process")):
     """check() for a given graph (the libFuzzer target freeze_graph.cc):
     None, or the first difference. FreezeError (a cycle through a tuple
     reached first as a plain tuple) and thaw's ValueError for a cycle through
     a tuple node are the documented outcomes, not differences."""
     import frost
-    for lifetime in ("scoped", "process"):
+    for lifetime in lifetimes:
         try:
             store = frost.freeze(g, lifetime=lifetime)
         except frost.FreezeError:

@@ -1,0 +1,104 @@
+"""Misuse scenarios (issue 5), interpreter side: a worker that raises, a
+dict key whose __eq__ raises, KeyboardInterrupt during a long freeze.  Each
+one must end in a clear exception or a specific outcome, never a crash or a
+hang, and leave no live arena or store behind.  (Partial: see report.)"""
+import gc
+import os
+import sys
+import signal
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+from frost import _frost  # noqa: E402
+import poolwork  # noqa: E402
+
+
+def live():
+    gc.collect()
+    return _frost._live_arenas(), _frost._live_stores()
+
+
+class EqRaises:
+    armed = False
+
+    def __hash__(self):
+        return 42
+
+    def __eq__(self, other):
+        if EqRaises.armed:
+            raise ValueError("no eq for you")
+        return self is other
+
+
+class FreezeSideMisuse(unittest.TestCase):
+    def setUp(self):
+        self.before = live()
+
+    def tearDown(self):
+        self.assertEqual(live(), self.before, "a misuse leaked an arena or store")
+
+    def test_eq_raises_during_dict_freeze(self):
+        d = {EqRaises(): 1, EqRaises(): 2}
+        EqRaises.armed = True
+        try:
+            # keys must be plain immutables: refused before __eq__ is called
+            with self.assertRaises(frost.FreezeError) as cm:
+                frost.freeze(d)
+            self.assertIn("dict key must be a plain immutable", str(cm.exception))
+        finally:
+            EqRaises.armed = False
+
+    @unittest.skipUnless(hasattr(signal, "setitimer"), "needs setitimer")
+    def test_keyboard_interrupt_during_long_freeze(self):
+        # A timer *thread* calling _thread.interrupt_main() cannot land during
+        # the freeze: the C walker holds the GIL throughout, so the thread only
+        # runs after it.  A kernel timer (SIGALRM handled as SIGINT) does, and
+        # the walker's periodic PyErr_CheckSignals turns it into
+        # KeyboardInterrupt mid-walk.
+        graph = [{"i": i} for i in range(1_000_000)]
+        old = signal.signal(signal.SIGALRM, signal.default_int_handler)
+        interrupted = 0
+        try:
+            for _ in range(3):
+                signal.setitimer(signal.ITIMER_REAL, 0.02)
+                try:
+                    store = frost.freeze(graph)
+                except KeyboardInterrupt:
+                    interrupted += 1
+                    continue
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                store.close()
+                del store
+        finally:
+            signal.signal(signal.SIGALRM, old)
+        self.assertGreaterEqual(interrupted, 1)
+
+
+class WorkerMisuse(unittest.TestCase):
+    def setUp(self):
+        self.before = live()
+
+    def tearDown(self):
+        self.assertEqual(live(), self.before, "a misuse leaked an arena or store")
+
+    def test_worker_raise_preserves_type(self):
+        with frost.Pool(1) as pool:
+            with self.assertRaises(ValueError) as cm:
+                pool.submit(poolwork.fail, "boom").result(timeout=60)
+            self.assertIn("boom", str(cm.exception))
+            # the pool is still usable afterwards
+            self.assertEqual(pool.submit(poolwork.add, 1, 2).result(timeout=60), 3)
+
+    def test_store_closed_while_worker_reads(self):
+        store = frost.freeze({"k": list(range(100))})
+        with frost.Pool(1) as pool:
+            fut = pool.submit(poolwork.lookup_sum, store.root, ["k"])
+            self.assertEqual(fut.result(timeout=60), 1)
+        store.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

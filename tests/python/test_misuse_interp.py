@@ -6,6 +6,7 @@ import gc
 import os
 import sys
 import signal
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -98,6 +99,22 @@ class WorkerMisuse(unittest.TestCase):
             fut = pool.submit(poolwork.lookup_sum, store.root, ["k"])
             self.assertEqual(fut.result(timeout=60), 1)
         store.close()
+
+    def test_pool_passed_to_worker_is_a_type_error_at_submit(self):
+        with frost.Pool(1) as pool:
+            with self.assertRaises(TypeError) as cm:
+                pool.submit(poolwork.echo, pool)
+            self.assertIn("cannot send the arguments", str(cm.exception))
+            self.assertEqual(pool.submit(poolwork.add, 2, 2).result(timeout=60), 4)
+
+    def test_shutdown_cancel_futures_cancels_queued_not_running(self):
+        pool = frost.Pool(1)
+        running = pool.submit(poolwork.sleep_then, 0.5, 7)
+        queued = [pool.submit(poolwork.add, i, 1) for i in range(5)]
+        time.sleep(0.1)
+        pool.shutdown(wait=True, cancel_futures=True)
+        self.assertEqual(running.result(timeout=10), 7)
+        self.assertEqual([f.cancelled() for f in queued], [True] * 5)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 from frost import _frost  # noqa: E402
+import misusework  # noqa: E402
 import poolwork  # noqa: E402
 
 
@@ -115,6 +116,19 @@ class WorkerMisuse(unittest.TestCase):
         pool.shutdown(wait=True, cancel_futures=True)
         self.assertEqual(running.result(timeout=10), 7)
         self.assertEqual([f.cancelled() for f in queued], [True] * 5)
+
+
+    def test_channel_close_wakes_senders_and_receivers_in_workers(self):
+        full = frost.Channel(maxsize=1)
+        empty = frost.Channel()
+        with frost.Pool(2) as pool:
+            sender = pool.submit(misusework.send_until_closed, full, 60)
+            receiver = pool.submit(misusework.recv_until_closed, empty, 60)
+            time.sleep(0.3)   # both are blocked now (maxsize=1: the 2nd send blocks)
+            full.close()
+            empty.close()
+            self.assertEqual(sender.result(timeout=30), ("ChannelClosedError", 1))
+            self.assertEqual(receiver.result(timeout=30), "ChannelClosedError")
 
 
 if __name__ == "__main__":

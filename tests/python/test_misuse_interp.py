@@ -131,5 +131,31 @@ class WorkerMisuse(unittest.TestCase):
             self.assertEqual(receiver.result(timeout=30), "ChannelClosedError")
 
 
+    def test_store_closed_in_main_while_worker_holds_views(self):
+        # The worker's view holds a lease on the arena: closing the main
+        # handle does not pull the arena from under it; it keeps reading the
+        # same values, and the arena is freed when the worker's view goes.
+        store = frost.freeze({"k": list(range(10))})
+        with frost.Pool(1) as pool:
+            self.assertEqual(pool.submit(misusework.keep, store.root).result(timeout=60), 1)
+            store.close()
+            del store
+            gc.collect()
+            self.assertEqual(live(), (self.before[0] + 1, self.before[1] + 1))
+            self.assertEqual(pool.submit(misusework.read_kept).result(timeout=60), [("ok", 45)])
+        # pool shut down: the worker interpreter (and its view) ended, arena freed
+
+    def test_view_sent_through_channel_to_ended_worker_is_released(self):
+        ch = frost.Channel()
+        store = frost.freeze({"k": [1, 2, 3]})
+        ch.send(store.root)
+        del store
+        with frost.Pool(1) as pool:
+            self.assertEqual(pool.submit(poolwork.add, 1, 1).result(timeout=60), 2)
+        # the worker that might have received it is gone; close drops the message
+        ch.close()
+        del ch
+
+
 if __name__ == "__main__":
     unittest.main()

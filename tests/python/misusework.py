@@ -40,3 +40,8 @@ def read_kept():
         except Exception as e:
             out.append((type(e).__name__, str(e)))
     return out
+
+
+def spin_forever():
+    while True:
+        pass

@@ -6,6 +6,7 @@ import gc
 import os
 import sys
 import signal
+import subprocess
 import time
 import unittest
 
@@ -155,6 +156,32 @@ class WorkerMisuse(unittest.TestCase):
         # the worker that might have received it is gone; close drops the message
         ch.close()
         del ch
+
+
+    # KNOWN BUG (issue 5, open): a worker stuck in a pure-Python loop is never
+    # interrupted, so shutdown(wait=True, cancel_futures=True) waits forever.
+    # Run in a child process with a deadline so the hang fails, not blocks.
+    @unittest.expectedFailure
+    def test_shutdown_interrupts_a_worker_looping_forever(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        code = (
+            "import frost, misusework, time\n"
+            "if __name__ == '__main__':\n"
+            "    p = frost.Pool(1)\n"
+            "    f = p.submit(misusework.spin_forever)\n"
+            "    q = [p.submit(misusework.keep, 1) for _ in range(3)]\n"
+            "    time.sleep(0.3)\n"
+            "    p.shutdown(wait=True, cancel_futures=True)\n"
+            "    assert all(x.cancelled() for x in q)\n"
+            "    print('ok')\n")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [here, os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))]))
+        try:
+            r = subprocess.run([sys.executable, "-c", code], env=env, cwd=here,
+                               capture_output=True, text=True, timeout=8)
+        except subprocess.TimeoutExpired:
+            self.fail("shutdown(cancel_futures=True) hung on a looping worker")
+        self.assertIn("ok", r.stdout, r.stderr)
 
 
 if __name__ == "__main__":

@@ -76,11 +76,12 @@ class FreezeMisuse(unittest.TestCase):
             d[MutatingKey(f"k{i}")] = i
         MutatingKey.target = d
         try:
-            try:
-                store = frost.freeze(d)
-            except (RuntimeError, TypeError, ValueError):
-                return  # a clear error is fine
-            store.close()  # or frozen from a consistent snapshot; no crash
+            # keys must be exact plain immutables: a str subclass is refused
+            # before its __hash__ can run, so the mutation never happens
+            with self.assertRaises(frost.FreezeError) as cm:
+                frost.freeze(d)
+            self.assertIn("dict key must be a plain immutable", str(cm.exception))
+            self.assertEqual(len(d), 20)
         finally:
             MutatingKey.target = None
 

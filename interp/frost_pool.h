@@ -21,8 +21,9 @@
  * the module, calls func(payload: bytes) and expects bytes back. The bytes
  * are copied in and out, so the caller keeps ownership of what it passes.
  *
- * Lifecycle: new -> (submit / run_all / next_result)* -> shutdown -> join
- * -> free. free does shutdown(cancel) and join when they were not done.
+ * Lifecycle: new -> (submit / run_all / next_result)* -> shutdown
+ * [-> interrupt] -> join -> free. free does shutdown(cancel), interrupt and
+ * join when they were not done.
  * A worker exception never ends a worker; only shutdown does.
  */
 #ifndef FROST_POOL_H
@@ -53,6 +54,8 @@ typedef enum {
     FROST_TASK_OK = 0,         /* data: the bytes func returned */
     FROST_TASK_ERROR = 1,      /* data: the traceback text (func raised or returned no bytes) */
     FROST_TASK_CANCELLED = 2,  /* data: the payload, given back (shutdown with cancel) */
+    FROST_TASK_INTERRUPTED = 3, /* stopped by frost_pool_interrupt; data: the bytes func
+                                   returned after the interrupt, or none (size 0) */
 } frost_task_status_t;
 
 typedef struct {
@@ -117,6 +120,19 @@ void frost_pool_result_clear(frost_pool_result_t *result);
  */
 void frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending);
 
+/*
+ * Stop the tasks that are running now: KeyboardInterrupt is raised in each
+ * (asynchronously, like Ctrl-C: it lands at the task's next bytecode, so a
+ * task blocked in C -- sleep, I/O -- stops once that call returns; a task
+ * that catches it runs on). Their results come back as
+ * FROST_TASK_INTERRUPTED; a task a worker has taken but not yet begun
+ * never begins and comes back FROST_TASK_CANCELLED. Queued tasks are not
+ * touched (frost_pool_shutdown cancels those). Takes each busy worker's GIL for a moment; call it
+ * without a GIL. Returns how many tasks were interrupted, or FROST_ESELF
+ * from one of this pool's own workers, FROST_ENOMEM.
+ */
+int frost_pool_interrupt(frost_pool_t *pool);
+
 /* Wait until every worker has ended its interpreter and its thread is
  * joined (idempotent). FROST_ESELF from one of this pool's own workers. */
 int frost_pool_join(frost_pool_t *pool);
@@ -124,7 +140,7 @@ int frost_pool_join(frost_pool_t *pool);
 /* Whether the calling thread is one of this pool's workers. */
 bool frost_pool_is_worker_thread(const frost_pool_t *pool);
 
-/* shutdown(cancel) + join if still needed, then free. NULL ok. Must not be
+/* shutdown(cancel) + interrupt + join if still needed, then free. NULL ok. Must not be
  * called from one of the pool's own workers. Undelivered results are dropped. */
 void frost_pool_free(frost_pool_t *pool);
 

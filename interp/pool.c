@@ -20,6 +20,22 @@
  *     has run the current broadcast (seen_gen == bcast_gen);
  *   - drained (next_result -> FROST_EDRAINED) == shutting_down && no task
  *     queued or running && no result queued.
+ *
+ * Interrupting a running task (frost_pool_interrupt): the caller takes the
+ * worker's GIL with a thread state of its own in that interpreter and
+ * raises KeyboardInterrupt there with PyThreadState_SetAsyncExc (the only
+ * public way in 3.12/3.13 to stop a thread of another interpreter; the
+ * pending-call API only reaches the main one). Lock order is always
+ * "a worker's GIL, then `lock`", never the reverse: nobody takes a GIL
+ * while holding `lock`. Two per-worker fields make it safe:
+ *   in_task  -- set and cleared by the worker *while it holds its GIL*, so
+ *               an interrupter holding that GIL sees exactly whether the
+ *               task is still running (an exception can't leak into the
+ *               next task or into Py_EndInterpreter); a task taken from
+ *               the queue but not yet begun (has_task) is marked so that
+ *               it never begins (it comes back cancelled);
+ *   pins     -- interrupters between "saw in_task" and "released the GIL";
+ *               the worker does not end its interpreter while pins > 0.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -54,6 +70,12 @@ typedef struct {
     pthread_t thread;           /* valid once `started` */
     bool started;               /* pthread_create succeeded */
     uint64_t seen_gen;          /* last broadcast this worker ran; guarded by lock */
+    PyInterpreterState *interp; /* set before `ready`, alive while pins > 0 or in_task */
+    unsigned long thread_ident; /* PyThread_get_thread_ident() of the worker thread */
+    bool has_task;              /* took a task from the queue; guarded by lock */
+    bool in_task;               /* running a task's Python code; guarded by lock (see top) */
+    bool interrupted;           /* the current task was interrupted; guarded by lock */
+    int pins;                   /* interrupters using `interp`; guarded by lock */
 } worker_t;
 
 struct frost_pool_s {
@@ -235,6 +257,52 @@ run_task(const task_t *t, result_t *res)
     Py_XDECREF(mod);
 }
 
+/* Start running the task this worker took from the queue; called with its
+ * GIL held. False if the task was interrupted before it began: then it must
+ * not run. */
+static bool
+enter_task(worker_t *w)
+{
+    frost_pool_t *pool = w->pool;
+    pthread_mutex_lock(&pool->lock);
+    bool go = !w->interrupted;
+    w->in_task = go;
+    w->has_task = go;
+    w->interrupted = false;
+    pthread_mutex_unlock(&pool->lock);
+    return go;
+}
+
+/* The task has returned; called with the worker's GIL held. Returns whether
+ * it was interrupted, and drops an async exception that was set but had not
+ * fired yet, so it can't land in the next task. */
+static bool
+leave_task(worker_t *w)
+{
+    frost_pool_t *pool = w->pool;
+    pthread_mutex_lock(&pool->lock);
+    bool interrupted = w->interrupted;
+    w->in_task = w->has_task = w->interrupted = false;
+    pthread_mutex_unlock(&pool->lock);
+    if (interrupted) {
+        (void)PyThreadState_SetAsyncExc(w->thread_ident, NULL);
+    }
+    return interrupted;
+}
+
+/* An interrupted task's result: FROST_TASK_INTERRUPTED, keeping the bytes
+ * it returned (they may own references) and dropping a traceback text. */
+static void
+mark_interrupted(result_t *res)
+{
+    if (res->r.status != FROST_TASK_OK) {
+        free(res->r.data);
+        res->r.data = NULL;
+        res->r.size = 0;
+    }
+    res->r.status = FROST_TASK_INTERRUPTED;
+}
+
 /* ---- the worker thread ---------------------------------------------------- */
 
 static PyThreadState *
@@ -281,6 +349,7 @@ next_work_locked(frost_pool_t *pool, worker_t *w, task_t **task, const char **bc
                 pool->tasks_tail = NULL;
             }
             pool->running++;
+            w->has_task = true;
             return;
         }
         if (pool->shutting_down) {
@@ -297,6 +366,10 @@ worker_main(void *arg)
     frost_pool_t *pool = w->pool;
     char *error = NULL;
     PyThreadState *ts = create_interpreter(&error);
+    if (ts != NULL) {
+        w->interp = PyThreadState_GetInterpreter(ts);
+        w->thread_ident = PyThread_get_thread_ident();
+    }
     if (ts != NULL && pool->init_code != NULL) {
         error = run_code(pool->init_code);
     }
@@ -338,9 +411,20 @@ worker_main(void *arg)
                 continue;
             }
             result_t *res = calloc(1, sizeof(*res));
-            if (res != NULL) {
+            if (res == NULL) {
+                (void)leave_task(w);   /* dropped: nothing to report it with */
+            }
+            else if (enter_task(w)) {
                 res->r.id = task->id;
                 run_task(task, res);
+                if (leave_task(w)) {
+                    mark_interrupted(res);
+                }
+            }
+            else {   /* interrupted before it began: given back like a cancelled one */
+                res->r = (frost_pool_result_t){.id = task->id, .status = FROST_TASK_CANCELLED,
+                                               .data = task->payload, .size = task->size};
+                task->payload = NULL;
             }
             saved = PyEval_SaveThread();
             task_free(task);
@@ -349,6 +433,9 @@ worker_main(void *arg)
             if (res != NULL) {
                 push_result_locked(pool, res);
             }
+        }
+        while (w->pins > 0) {   /* an interrupter still holds a thread state here */
+            pthread_cond_wait(&pool->control_cv, &pool->lock);
         }
         pthread_mutex_unlock(&pool->lock);
         PyEval_RestoreThread(saved);
@@ -687,6 +774,68 @@ frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending)
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* Raise KeyboardInterrupt in worker w's running task, if it still runs.
+ * Called without any GIL; returns whether it was raised. */
+static bool
+interrupt_worker(worker_t *w)
+{
+    frost_pool_t *pool = w->pool;
+    bool raised = false;
+    PyThreadState *ts = PyThreadState_New(w->interp);
+    if (ts != NULL) {
+        PyEval_RestoreThread(ts);   /* the worker's GIL: its task is between bytecodes */
+        pthread_mutex_lock(&pool->lock);
+        if (w->in_task && !w->interrupted) {
+            w->interrupted = true;
+            raised = PyThreadState_SetAsyncExc(w->thread_ident, PyExc_KeyboardInterrupt) == 1;
+        }
+        pthread_mutex_unlock(&pool->lock);
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    pthread_mutex_lock(&pool->lock);
+    w->pins--;
+    pthread_cond_broadcast(&pool->control_cv);
+    pthread_mutex_unlock(&pool->lock);
+    return raised;
+}
+
+int
+frost_pool_interrupt(frost_pool_t *pool)
+{
+    if (frost_pool_is_worker_thread(pool)) {
+        return FROST_ESELF;
+    }
+    bool *busy = calloc((size_t)pool->workers, sizeof(bool));
+    if (busy == NULL) {
+        return FROST_ENOMEM;
+    }
+    int stopped = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (int i = 0; i < pool->workers; i++) {
+        worker_t *w = &pool->worker[i];
+        if (w->interrupted) {
+            continue;
+        }
+        if (w->in_task) {
+            busy[i] = true;
+            w->pins++;
+        }
+        else if (w->has_task) {   /* taken but not begun: it will not begin */
+            w->interrupted = true;
+            stopped++;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < pool->workers; i++) {
+        if (busy[i]) {
+            stopped += interrupt_worker(&pool->worker[i]);
+        }
+    }
+    free(busy);
+    return stopped;
+}
+
 bool
 frost_pool_is_worker_thread(const frost_pool_t *pool)
 {
@@ -725,6 +874,7 @@ frost_pool_free(frost_pool_t *pool)
         return;
     }
     frost_pool_shutdown(pool, true);
+    (void)frost_pool_interrupt(pool);
     if (frost_pool_join(pool) != FROST_OK) {
         return;   /* from one of its own workers: leak rather than deadlock */
     }

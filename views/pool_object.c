@@ -6,9 +6,11 @@
  *
  *   _Pool(workers, init_code=None)
  *   .submit(module, func, payload) -> task id
- *   .next_result(timeout=None) -> (id, "ok" | "error" | "cancelled", bytes) | None
+ *   .next_result(timeout=None) -> (id, "ok" | "error" | "cancelled" | "interrupted", bytes)
+ *                                 | None
  *                                 EOFError once shut down and drained
- *   .run_all(code)   .shutdown(cancel_pending=False)   .join()   .workers
+ *   .run_all(code)   .shutdown(cancel_pending=False)   .interrupt() -> n
+ *   .join()   .workers
  *
  * A _Pool belongs to the interpreter that made it; waits are cut into 0.1 s
  * slices so Ctrl-C reaches the main thread.
@@ -105,6 +107,7 @@ status_name(frost_task_status_t status)
     switch (status) {
     case FROST_TASK_OK: return "ok";
     case FROST_TASK_CANCELLED: return "cancelled";
+    case FROST_TASK_INTERRUPTED: return "interrupted";
     default: return "error";
     }
 }
@@ -191,6 +194,19 @@ pool_shutdown(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+pool_interrupt(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = frost_pool_interrupt(get_pool(self));
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        return pool_error(rc, NULL, "interrupt");
+    }
+    return PyLong_FromLong(rc);
+}
+
+static PyObject *
 pool_join(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     int rc;
@@ -229,6 +245,8 @@ static PyMethodDef pool_methods[] = {
      "next_result(timeout=None) -> (id, status, bytes) or None on timeout; EOFError when drained"},
     {"run_all", pool_run_all, METH_O, "Run code in every worker's __main__ and wait."},
     {"shutdown", pool_shutdown, METH_VARARGS, "shutdown(cancel_pending=False): take no more work."},
+    {"interrupt", pool_interrupt, METH_NOARGS,
+     "Raise KeyboardInterrupt in every running task; returns how many."},
     {"join", pool_join, METH_NOARGS, "Wait until every worker has ended."},
     {NULL, NULL, 0, NULL},
 };

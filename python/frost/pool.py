@@ -185,11 +185,14 @@ class Pool(cf.Executor):
             with self._lock:
                 future = self._futures.pop(task_id, None)
             if future is None:
-                if status in ("ok", "cancelled"):
+                if status in ("ok", "cancelled", "interrupted") and data:
                     _transport.discard(data)
                 continue
-            if status == "cancelled":   # data: the task's payload, never run
-                _transport.discard(data)
+            if status in ("cancelled", "interrupted"):
+                # cancelled: data is the payload, never run; interrupted: the
+                # bytes the task returned after KeyboardInterrupt landed, or none
+                if data:
+                    _transport.discard(data)
                 future.cancel()
                 future.set_running_or_notify_cancel()
                 continue
@@ -216,12 +219,21 @@ class Pool(cf.Executor):
             future.set_running_or_notify_cancel()
 
     def shutdown(self, wait=True, *, cancel_futures=False):
+        """Stop taking work; with wait, return once every worker has ended.
+
+        cancel_futures=True cancels the queued tasks and, unlike the stdlib's
+        executors, also stops the running ones: KeyboardInterrupt is raised in
+        each (it lands at the task's next bytecode, so a task blocked in a C
+        call stops when that call returns), and their futures are cancelled.
+        """
         with self._lock:
             already = self._shutdown
             self._shutdown = True
-        if not already:
-            self._pool.shutdown(bool(cancel_futures))
+        if not already or cancel_futures:
+            self._pool.shutdown(bool(cancel_futures))   # idempotent
             _live_pools.discard(self)
+        if cancel_futures:
+            self._pool.interrupt()
         if wait:
             self._pool.join()
             if threading.current_thread() is not self._collector:

@@ -1,7 +1,9 @@
-"""Misuse scenarios (issue 5), interpreter side: a worker that raises, a
-dict key whose __eq__ raises, KeyboardInterrupt during a long freeze.  Each
-one must end in a clear exception or a specific outcome, never a crash or a
-hang, and leave no live arena or store behind.  (Partial: see report.)"""
+"""Misuse scenarios (issue 5), interpreter side: a worker that raises or
+loops forever, stores closed and channels closed under workers, a pool sent
+to a worker, a dict key whose __eq__ raises, KeyboardInterrupt during a long
+freeze.  Each one must end in a clear exception or a specific outcome, never
+a crash or a hang, and leave no live arena or store behind."""
+import concurrent.futures as cf
 import gc
 import os
 import sys
@@ -109,15 +111,25 @@ class WorkerMisuse(unittest.TestCase):
             self.assertIn("cannot send the arguments", str(cm.exception))
             self.assertEqual(pool.submit(poolwork.add, 2, 2).result(timeout=60), 4)
 
-    def test_shutdown_cancel_futures_cancels_queued_not_running(self):
+    def test_shutdown_cancel_futures_cancels_queued_and_stops_running(self):
         pool = frost.Pool(1)
         running = pool.submit(poolwork.sleep_then, 0.5, 7)
         queued = [pool.submit(poolwork.add, i, 1) for i in range(5)]
         time.sleep(0.1)
         pool.shutdown(wait=True, cancel_futures=True)
-        self.assertEqual(running.result(timeout=10), 7)
+        # the sleeper is stopped when time.sleep returns, before `return 7`
+        self.assertTrue(running.cancelled())
+        with self.assertRaises(cf.CancelledError):
+            running.result(timeout=10)
         self.assertEqual([f.cancelled() for f in queued], [True] * 5)
 
+    def test_shutdown_without_cancel_lets_running_and_queued_finish(self):
+        pool = frost.Pool(1)
+        running = pool.submit(poolwork.sleep_then, 0.3, 7)
+        queued = [pool.submit(poolwork.add, i, 1) for i in range(5)]
+        pool.shutdown(wait=True)
+        self.assertEqual(running.result(timeout=10), 7)
+        self.assertEqual([f.result(timeout=10) for f in queued], [1, 2, 3, 4, 5])
 
     def test_channel_close_wakes_senders_and_receivers_in_workers(self):
         full = frost.Channel(maxsize=1)
@@ -158,30 +170,52 @@ class WorkerMisuse(unittest.TestCase):
         del ch
 
 
-    # KNOWN BUG (issue 5, open): a worker stuck in a pure-Python loop is never
-    # interrupted, so shutdown(wait=True, cancel_futures=True) waits forever.
-    # Run in a child process with a deadline so the hang fails, not blocks.
-    @unittest.expectedFailure
-    def test_shutdown_interrupts_a_worker_looping_forever(self):
+    # A worker spinning in pure Python is stopped by shutdown(cancel_futures=True)
+    # (KeyboardInterrupt raised in it). Run in a child process with a deadline
+    # so a regression fails instead of hanging the suite.
+    def test_shutdown_interrupts_workers_looping_forever(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        code = (
+            "import concurrent.futures as cf, frost, misusework, time\n"
+            "if __name__ == '__main__':\n"
+            "    p = frost.Pool(2)\n"
+            "    spinning = [p.submit(misusework.spin_forever) for _ in range(2)]\n"
+            "    q = [p.submit(misusework.keep, 1) for _ in range(3)]\n"
+            "    time.sleep(0.3)\n"
+            "    p.shutdown(wait=True, cancel_futures=True)\n"
+            "    assert all(x.cancelled() for x in q), q\n"
+            "    assert all(x.cancelled() for x in spinning), spinning\n"
+            "    print('ok')\n")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [here, os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))]))
+        try:
+            r = subprocess.run([sys.executable, "-c", code], env=env, cwd=here,
+                               capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            self.fail("shutdown(cancel_futures=True) hung on a looping worker")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ok", r.stdout, r.stderr)
+
+    def test_interpreter_exit_stops_a_looping_worker(self):
+        # A pool never shut down: at exit frost shuts it down with
+        # cancel_futures=True, so a spinning task cannot hang the exit.
         here = os.path.dirname(os.path.abspath(__file__))
         code = (
             "import frost, misusework, time\n"
             "if __name__ == '__main__':\n"
             "    p = frost.Pool(1)\n"
             "    f = p.submit(misusework.spin_forever)\n"
-            "    q = [p.submit(misusework.keep, 1) for _ in range(3)]\n"
             "    time.sleep(0.3)\n"
-            "    p.shutdown(wait=True, cancel_futures=True)\n"
-            "    assert all(x.cancelled() for x in q)\n"
-            "    print('ok')\n")
+            "    print('exiting')\n")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [here, os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))]))
         try:
             r = subprocess.run([sys.executable, "-c", code], env=env, cwd=here,
-                               capture_output=True, text=True, timeout=8)
+                               capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
-            self.fail("shutdown(cancel_futures=True) hung on a looping worker")
-        self.assertIn("ok", r.stdout, r.stderr)
+            self.fail("interpreter exit hung on a looping worker")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("exiting", r.stdout)
 
 
 if __name__ == "__main__":

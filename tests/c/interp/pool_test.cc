@@ -6,6 +6,9 @@
 #include <set>
 #include <string>
 
+#include <time.h>
+#include <unistd.h>
+
 #include "../frost_test_util.hpp"
 
 extern "C" {
@@ -211,6 +214,85 @@ TEST(PoolTest, AttachedStoreIsReadInEveryWorker) {
     PyEval_RestoreThread(saved);
   }
   PyGILState_Release(g);
+}
+
+// A pipe a task writes "in" to once it runs where the test wants to
+// interrupt it; the test waits for that before interrupting.
+struct Signal {
+  int fds[2] = {-1, -1};
+  Signal() { EXPECT_EQ(pipe(fds), 0); }
+  ~Signal() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  std::string WriteEnd() const { return std::to_string(fds[1]); }
+  bool Wait() const {
+    char in[2];
+    return read(fds[0], in, 2) == 2;
+  }
+};
+
+TEST(PoolTest, InterruptStopsRunningTasksOnly) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);
+  EXPECT_EQ(frost_pool_interrupt(pool.p), 0);   // nothing runs: nothing to stop
+  ASSERT_EQ(frost_pool_run_all(pool.p,
+                               "import sys, types\n"
+                               "m = types.ModuleType('frost_spin')\n"
+                               "exec('import os\\n'\n"
+                               "     'def spin(p):\\n'\n"
+                               "     '    if p: os.write(int(p), b\"in\")\\n'\n"
+                               "     '    while True: pass\\n'\n"
+                               "     'def spin_catching(p):\\n'\n"
+                               "     '    try:\\n        os.write(int(p), b\"in\")\\n'\n"
+                               "     '        while True: pass\\n'\n"
+                               "     '    except KeyboardInterrupt:\\n        return b\"caught\"\\n',\n"
+                               "     m.__dict__)\n"
+                               "sys.modules['frost_spin'] = m\n",
+                               &pool.error),
+            FROST_OK)
+      << (pool.error ? pool.error : "");
+  // A task that loops forever is stopped; its result says so, with no data.
+  Signal spinning;
+  std::string fd = spinning.WriteEnd();
+  int64_t spin = frost_pool_submit(pool.p, "frost_spin", "spin", fd.data(), fd.size());
+  ASSERT_GE(spin, 1);
+  ASSERT_TRUE(spinning.Wait());
+  ASSERT_EQ(frost_pool_interrupt(pool.p), 1);
+  frost_pool_result_t r;
+  ASSERT_EQ(frost_pool_next_result(pool.p, 30, &r), FROST_OK);
+  EXPECT_EQ(r.id, spin);
+  EXPECT_EQ(r.status, FROST_TASK_INTERRUPTED);
+  EXPECT_EQ(r.size, 0u);
+  frost_pool_result_clear(&r);
+  // One that catches KeyboardInterrupt returns; its bytes come back. It
+  // writes to a pipe once inside its `try`, so the interrupt lands there.
+  Signal trying;
+  fd = trying.WriteEnd();
+  int64_t catching = frost_pool_submit(pool.p, "frost_spin", "spin_catching", fd.data(), fd.size());
+  ASSERT_TRUE(trying.Wait());
+  ASSERT_EQ(frost_pool_interrupt(pool.p), 1);
+  ASSERT_EQ(frost_pool_next_result(pool.p, 30, &r), FROST_OK);
+  EXPECT_EQ(r.id, catching);
+  EXPECT_EQ(r.status, FROST_TASK_INTERRUPTED);
+  EXPECT_EQ(Text(r), "caught");
+  frost_pool_result_clear(&r);
+  // The workers live on: the next tasks run normally, with no stray interrupt.
+  for (int i = 0; i < 4; i++) {
+    ASSERT_GE(frost_pool_submit(pool.p, "binascii", "hexlify", "ab", 2), 1);
+  }
+  for (int i = 0; i < 4; i++) {
+    ASSERT_EQ(frost_pool_next_result(pool.p, 30, &r), FROST_OK);
+    EXPECT_EQ(r.status, FROST_TASK_OK);
+    EXPECT_EQ(Text(r), "6162");
+    frost_pool_result_clear(&r);
+  }
+  // free() (PoolPtr's) interrupts tasks still spinning, so it cannot hang.
+  Signal left_spinning;
+  fd = left_spinning.WriteEnd();
+  ASSERT_GE(frost_pool_submit(pool.p, "frost_spin", "spin", fd.data(), fd.size()), 1);
+  ASSERT_GE(frost_pool_submit(pool.p, "frost_spin", "spin", "", 0), 1);
+  ASSERT_TRUE(left_spinning.Wait());
 }
 
 TEST(PoolTest, BadArgumentsAreRefused) {

@@ -1595,7 +1595,8 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
     if (err != NULL) {
         memset(err, 0, sizeof *err);
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (no effect on files) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         return set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot open %.200s: %s", path, strerror(errno));
     }
@@ -1604,6 +1605,15 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
         int e = errno;
         close(fd);
         return set_error(err, FROST_SNAPSHOT_EIO, e, "cannot stat %.200s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return set_error(err, FROST_SNAPSHOT_EIO, EISDIR, "%.200s is a directory", path);
+    }
+    if (!S_ISREG(st.st_mode)) {   /* a device, FIFO or socket: its size says nothing */
+        close(fd);
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0,
+                         "not a frost snapshot: not a regular file (a device, FIFO or socket)");
     }
     size_t size = (size_t)st.st_size;
     unsigned char *map = NULL;

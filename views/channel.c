@@ -243,9 +243,22 @@ static PyObject *
 channel_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"maxsize", NULL};
-    Py_ssize_t maxsize = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|n:Channel", kwlist, &maxsize)) {
+    PyObject *maxsize_obj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:Channel", kwlist, &maxsize_obj)) {
         return NULL;
+    }
+    Py_ssize_t maxsize = 0;
+    if (maxsize_obj != NULL) {
+        if (!PyLong_Check(maxsize_obj) || PyBool_Check(maxsize_obj)) {
+            PyErr_Format(PyExc_TypeError, "Channel maxsize must be an int, not %.200s",
+                         Py_TYPE(maxsize_obj)->tp_name);
+            return NULL;
+        }
+        maxsize = PyLong_AsSsize_t(maxsize_obj);
+        if (maxsize == -1 && PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "Channel maxsize out of range: %R", maxsize_obj);
+            return NULL;
+        }
     }
     if (maxsize < 0) {
         PyErr_Format(PyExc_ValueError, "Channel maxsize must be >= 0 (0: unbounded), not %zd", maxsize);
@@ -278,6 +291,10 @@ parse_timeout(PyObject *obj, double *timeout)
     }
     double t = PyFloat_AsDouble(obj);
     if (t == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "timeout must be a number or None, not %.200s",
+                         Py_TYPE(obj)->tp_name);
+        }
         return -1;
     }
     if (t < 0 || isnan(t)) {

@@ -99,7 +99,22 @@ array_subscript(PyObject *self, PyObject *key)
         return frost__array_view_new(v->lease, v->array, v->data + i * v->strides[0], v->ndim - 1,
                                      v->shape + 1, v->strides + 1);
     }
-    if (!PyIndex_Check(key) && !PyTuple_Check(key)) {
+    if (PyTuple_Check(key)) {   /* one integer per dimension: an item, never a sub-view */
+        if (PyTuple_GET_SIZE(key) != v->ndim) {
+            PyErr_Format(PyExc_TypeError, "a %d-dimensional frost.Array needs %d indices, not %zd",
+                         v->ndim, v->ndim, PyTuple_GET_SIZE(key));
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(key); i++) {
+            PyObject *item = PyTuple_GET_ITEM(key, i);
+            if (!PyIndex_Check(item)) {
+                PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers, not %.200s "
+                             "(index %zd of the tuple)", Py_TYPE(item)->tp_name, i);
+                return NULL;
+            }
+        }
+    }
+    else if (!PyIndex_Check(key)) {
         PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers or tuples of "
                      "integers, not %.200s", Py_TYPE(key)->tp_name);
         return NULL;

@@ -104,9 +104,14 @@ class Pool(cf.Executor):
                 "again in every worker, as with multiprocessing's spawn)")
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
+        try:
+            initargs = tuple(initargs)
+        except TypeError:
+            raise TypeError(f"initargs must be an iterable of arguments, "
+                            f"not {type(initargs).__name__}") from None
         init_payload = None
         if initializer is not None:
-            init_payload = self._dumps_call(initializer, tuple(initargs), None, what="initializer")
+            init_payload = self._dumps_call(initializer, initargs, None, what="initializer")
         init_code = (
             "import frost._worker as _frost_worker\n"
             f"_frost_worker.setup({list(sys.path)!r}, {_main_module_spec()!r})\n"
@@ -165,8 +170,15 @@ class Pool(cf.Executor):
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
+        if not isinstance(chunksize, int) or isinstance(chunksize, bool):
+            raise TypeError(f"chunksize must be an int, not {type(chunksize).__name__}")
         if chunksize < 1:
-            raise ValueError("chunksize must be >= 1.")
+            raise ValueError(f"chunksize must be >= 1, not {chunksize}")
+        if timeout is not None and (not isinstance(timeout, (int, float))
+                                    or isinstance(timeout, bool)):
+            raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+        if not callable(fn):
+            raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
         if chunksize == 1:
             return super().map(fn, *iterables, timeout=timeout)
         results = super().map(partial(_worker_process_chunk(), fn), _chunks(iterables, chunksize),

@@ -1,6 +1,7 @@
 // freeze_test.cc -- store/freeze.c in an embedded interpreter: what lands in
 // the arena for each kind of object, sharing, cycles, depth, errors and
 // allocation failure.
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -234,6 +235,113 @@ TEST(FreezeTest, AllocationFailureIsCleanAtEveryPoint) {
     ASSERT_LT(n, 1000);
   }
   EXPECT_GT(n, 1);   // it did fail at more than one point before succeeding
+  printf("chunk allocation failure points covered: %d\n", n);
+}
+
+// One of every kind freeze handles -- str of each width, big and small ints,
+// float, complex, bytes, plain and node tuples, dicts, packed int and float
+// lists, mixed lists, sets, bytearray, memoryview, a NamedTuple record --
+// repeated so the arena grows through many chunks.
+const char *kEveryKind =
+    "[{'a': f'k{i}' * 3, 'u2': '\\u4e2d' * (i % 5), 'u4': '\\U0001f600' + str(i),"
+    "  'big': 2 ** 100 + i, 'f': i / 3, 'c': complex(i, -1), 'b': b'xy' * i,"
+    "  't': (i, 'x', (1.5, None)), 'tn': (i, [i]), 'ints': list(range(i % 7)),"
+    "  'floats': [0.5 * j for j in range(i % 4)], 'mixed': [i, 'x', None, [i]],"
+    "  's': {i, 'a', (1, 2)}, 'fs': frozenset({i}), 'ba': bytearray(b'abc'),"
+    "  'mv': memoryview(b'abcdef').cast('B', (2, 3)),"
+    "  'rec': __import__('collections').namedtuple('P', 'x y')(i, [i])}"
+    " for i in range(%d)]";
+
+std::string EveryKind(int n) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, kEveryKind, n);
+  return buf;
+}
+
+TEST(FreezeTest, ChunkFailureIsCleanAtEveryPointForEveryKind) {
+  // A one-page first chunk: the arena grows through many chunks.
+  std::string expr = EveryKind(600);
+  int n = 0;
+  for (;; n++) {
+    FailingBackend fb(n);
+    {
+      Frozen f(expr.c_str(), &fb.backend, 4096);
+      if (f.rc == 0) break;
+      EXPECT_TRUE(PyErr_ExceptionMatches(PyExc_MemoryError)) << n;
+      PyErr_Clear();
+    }
+    EXPECT_EQ(fb.live, 0) << n;
+    ASSERT_LT(n, 1000);
+  }
+  EXPECT_GT(n, 4);
+  printf("chunk allocation failure points covered: %d\n", n);
+}
+
+// PyMem (the "mem" domain: freeze's memo, stack and scratch arrays, and what
+// CPython allocates for the objects' own methods) failing after `budget`
+// calls while armed; counts the armed allocations still live.
+struct FailingPyMem {
+  static PyMemAllocatorEx base;
+  static bool armed;
+  static long budget;
+  static long live;
+  static void *Malloc(void *ctx, size_t n) { return Take(base.malloc(ctx, n)); }
+  static void *Calloc(void *ctx, size_t k, size_t n) { return Take(base.calloc(ctx, k, n)); }
+  static void *Realloc(void *ctx, void *p, size_t n) {
+    if (armed && budget-- <= 0) return nullptr;
+    return base.realloc(ctx, p, n);   // a realloc'd block keeps its count
+  }
+  static void Free(void *ctx, void *p) {
+    if (armed && p) live--;
+    base.free(ctx, p);
+  }
+  static void *Take(void *p) {
+    if (!armed) return p;
+    if (budget-- <= 0) {
+      base.free(base.ctx, p);
+      return nullptr;
+    }
+    if (p) live++;
+    return p;
+  }
+  static void Arm() {
+    live = 0;
+    armed = true;
+  }
+};
+PyMemAllocatorEx FailingPyMem::base;
+bool FailingPyMem::armed = false;
+long FailingPyMem::budget = 0;
+long FailingPyMem::live = 0;
+
+TEST(FreezeTest, PyMemFailureIsCleanAtEveryPoint) {
+  std::string expr = EveryKind(12);
+  PyMem_GetAllocator(PYMEM_DOMAIN_MEM, &FailingPyMem::base);
+  PyMemAllocatorEx failing = {nullptr, &FailingPyMem::Malloc, &FailingPyMem::Calloc,
+                              &FailingPyMem::Realloc, &FailingPyMem::Free};
+  failing.ctx = FailingPyMem::base.ctx;
+  PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &failing);
+  long n = 0;
+  for (;; n++) {
+    FailingPyMem::budget = n;
+    {
+      Frozen f(expr.c_str(), nullptr, 0, &FailingPyMem::Arm);
+      long live_after = FailingPyMem::live;
+      FailingPyMem::armed = false;
+      if (f.rc == 0) break;
+      EXPECT_TRUE(PyErr_ExceptionMatches(PyExc_MemoryError)) << n;
+      PyErr_Clear();
+      // Not a definite count of CPython's own caches, but freeze's scratch
+      // memory must all be back: nothing allocated during the failed freeze
+      // may outlive it.
+      EXPECT_LE(live_after, 0) << "failing at PyMem call " << n;
+    }
+    ASSERT_LT(n, 100000);
+  }
+  FailingPyMem::armed = false;
+  PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &FailingPyMem::base);
+  EXPECT_GT(n, 10);
+  printf("PyMem failure points covered: %ld\n", n);
 }
 
 }  // namespace

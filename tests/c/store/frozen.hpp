@@ -28,14 +28,16 @@ struct Frozen {
   frost_arena_t *arena = nullptr;
   uintptr_t root = 0;
   int rc = -1;
-  Frozen(const char *expr, const frost_backend_t *backend = nullptr) {
+  Frozen(const char *expr, const frost_backend_t *backend = nullptr, size_t first_chunk = 0,
+         void (*before_freeze)(void) = nullptr) {
     Env e;
     Ref obj(Eval(expr));
     EXPECT_TRUE(obj) << expr;
-    if (frost_arena_new(&arena, backend ? backend : frost_backend_mmap(), 0) != FROST_OK) {
+    if (frost_arena_new(&arena, backend ? backend : frost_backend_mmap(), first_chunk) != FROST_OK) {
       PyErr_NoMemory();   // the backend refused the first chunk
       return;
     }
+    if (before_freeze) before_freeze();
     rc = frost_freeze(obj.get(), arena, &e.env, &root);
   }
   ~Frozen() { frost_arena_free(arena); }

@@ -166,7 +166,9 @@ import frost
 def square(x):                      # defined in __main__: workers import this script
     return x * x
 
-print("module body ran as", __name__, flush=True)
+# one write(2) per line: workers run this at the same time, and print()'s
+# separate writes of words and spaces interleave between interpreters
+os.write(1, f"module body ran as {__name__}\n".encode())
 
 if __name__ == "__main__":
     pool = frost.Pool(2)            # never shut down by hand: interpreter exit does it

@@ -46,8 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import frost  # noqa: E402
+from frostcheck import live  # noqa: E402
 import _interp_compat  # noqa: E402
-from frost import _frost  # noqa: E402
 
 SCALE = float(os.environ.get("FROST_STRESS_SCALE", "1.0"))
 CHECK_RSS = "FROST_STRESS_SCALE" not in os.environ   # set only by sanitizer builds
@@ -70,11 +70,6 @@ def rss():
     """Resident set size of this process, in bytes (/proc/self/statm)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def live():
-    gc.collect()
-    return _frost._live_arenas(), _frost._live_stores()
 
 
 @dataclasses.dataclass

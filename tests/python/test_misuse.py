@@ -3,7 +3,6 @@ returns itself, a __hash__/__eq__ that raises, a dict mutated by a key's
 __hash__ while being frozen, and KeyboardInterrupt during a freeze.  Each
 one must end in a clear exception, never a crash or a hang, and leave no
 live arena or store behind."""
-import gc
 import os
 import sys
 import unittest
@@ -11,12 +10,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
-from frost import _frost  # noqa: E402
-
-
-def live():
-    gc.collect()
-    return _frost._live_arenas(), _frost._live_stores()
+from frostcheck import live  # noqa: E402
 
 
 class SharedRaises:

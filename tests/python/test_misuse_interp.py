@@ -15,14 +15,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
-from frost import _frost  # noqa: E402
+from frostcheck import live, run_child  # noqa: E402
 import misusework  # noqa: E402
 import poolwork  # noqa: E402
-
-
-def live():
-    gc.collect()
-    return _frost._live_arenas(), _frost._live_stores()
 
 
 class EqRaises:
@@ -174,8 +169,7 @@ class WorkerMisuse(unittest.TestCase):
     # (KeyboardInterrupt raised in it). Run in a child process with a deadline
     # so a regression fails instead of hanging the suite.
     def test_shutdown_interrupts_workers_looping_forever(self):
-        here = os.path.dirname(os.path.abspath(__file__))
-        code = (
+        self.run_without_hanging(
             "import concurrent.futures as cf, frost, misusework, time\n"
             "if __name__ == '__main__':\n"
             "    p = frost.Pool(2)\n"
@@ -186,36 +180,25 @@ class WorkerMisuse(unittest.TestCase):
             "    assert all(x.cancelled() for x in q), q\n"
             "    assert all(x.cancelled() for x in spinning), spinning\n"
             "    print('ok')\n")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [here, os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))]))
-        try:
-            r = subprocess.run([sys.executable, "-c", code], env=env, cwd=here,
-                               capture_output=True, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            self.fail("shutdown(cancel_futures=True) hung on a looping worker")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("ok", r.stdout, r.stderr)
 
     def test_interpreter_exit_stops_a_looping_worker(self):
         # A pool never shut down: at exit frost shuts it down with
         # cancel_futures=True, so a spinning task cannot hang the exit.
-        here = os.path.dirname(os.path.abspath(__file__))
-        code = (
+        self.run_without_hanging(
             "import frost, misusework, time\n"
             "if __name__ == '__main__':\n"
             "    p = frost.Pool(1)\n"
             "    f = p.submit(misusework.spin_forever)\n"
             "    time.sleep(0.3)\n"
-            "    print('exiting')\n")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [here, os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))]))
+            "    print('ok')\n")
+
+    def run_without_hanging(self, code):
         try:
-            r = subprocess.run([sys.executable, "-c", code], env=env, cwd=here,
-                               capture_output=True, text=True, timeout=60)
+            r = run_child(code, timeout=60)
         except subprocess.TimeoutExpired:
-            self.fail("interpreter exit hung on a looping worker")
+            self.fail("a worker looping forever hung the process")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("exiting", r.stdout)
+        self.assertIn("ok", r.stdout, r.stderr)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ cmake --build "$build" -j"$(nproc)" >>"$out/build.log" 2>&1 || { tail -40 "$out/
 echo "built in $(($(date +%s) - t0)) s: $("$py" -VV | head -1), $(nproc) CPUs"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+status=0   # a failed cell fails the driver; the C benchmarks still run
 PYTHONPATH=$build/python "$py" bench/driver.py --workloads "$workloads" --workers "$workers" \
-    --machine "$machine" --out "$out/${workloads//,/}-$stamp.jsonl" "$@"
+    --machine "$machine" --out "$out/${workloads//,/}-$stamp.jsonl" "$@" || status=$?
 
 if (( contention )); then   # the C microbenchmarks (micro_bench only where libbenchmark is)
     "$build/bench/contention" ${workers//,/ } | tee "$out/contention-$stamp.txt"
@@ -48,3 +49,4 @@ if (( contention )); then   # the C microbenchmarks (micro_bench only where libb
             "$build/bench/micro_bench" | tee "$out/micro_bench-$stamp.txt"
     fi
 fi
+exit $status

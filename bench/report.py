@@ -1,9 +1,12 @@
 """Turn bench/driver.py JSON lines into a markdown table (and gnuplot scaling plots).
 
-Usage: python bench/report.py RESULTS.jsonl [--plot PREFIX]
+Usage: python bench/report.py RESULTS.jsonl [MORE.jsonl ...] [--workers N] [--plot PREFIX]
 Prints one markdown table (workload, peer, N: setup, freeze, work, throughput, speedup
-vs serial, extra memory PSS / RSS growth, checksum). With --plot and gnuplot installed,
-writes PREFIX-throughput.png and PREFIX-memory.png (vs N, one line per peer and workload).
+vs serial, extra memory PSS / RSS growth, checksum). Several files are merged in order: a
+cell of a later file replaces a failed one of an earlier file (a re-run), and is added
+otherwise. --workers keeps the rows of one worker count. With --plot and gnuplot
+installed, writes PREFIX-throughput.png and PREFIX-memory.png (vs N, one panel per
+workload, one line per peer).
 """
 import argparse
 import json
@@ -13,16 +16,20 @@ import subprocess
 import tempfile
 
 
-def load(path):
-    run, cells = {}, []
-    with open(path) as f:
-        for line in f:
-            r = json.loads(line)
-            if r.get("kind") == "run":
-                run = r
-            elif r.get("kind") == "cell":
-                cells.append(r)
-    return run, cells
+def load(paths):
+    """(the first file's run line, the merged cells in workload, N, peer order)."""
+    run, cells = {}, {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                if r.get("kind") == "run":
+                    run = run or r
+                elif r.get("kind") == "cell":
+                    key = (r["workload"], r["peer"], r["workers"])
+                    if key not in cells or "error" in cells[key]:
+                        cells[key] = r
+    return run, list(cells.values())
 
 
 def fmt_s(x):
@@ -57,32 +64,46 @@ def plot(cells, prefix):
     series = {}
     for c in cells:
         if "error" not in c:
-            series.setdefault((c["workload"], c["peer"]), []).append(c)
+            series.setdefault(c["workload"], {}).setdefault(c["peer"], []).append(c)
+    workloads = sorted(series)
+    peers = list(dict.fromkeys(c["peer"] for c in cells))   # one line style per peer
     with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for (w, p), cs in sorted(series.items()):
-            fn = os.path.join(tmp, f"{w}-{p}.dat")
-            with open(fn, "w") as f:
-                for c in sorted(cs, key=lambda c: c["workers"]):
-                    f.write(f"{c['workers']} {c['throughput']} {c['pss_extra'] / 1e6}\n")
-            files.append((fn, f"{w} {p}"))
-        for name, col, ylabel in (("throughput", 2, "ops/s"), ("memory", 3, "extra PSS, MB")):
-            plots = ", ".join(f"'{fn}' using 1:{col} with linespoints title '{t}'"
-                              for fn, t in files)
-            script = (f"set terminal png size 1400,900; set output '{prefix}-{name}.png';"
-                      f"set xlabel 'workers N'; set ylabel '{ylabel}'; set key outside;"
-                      f"{'set logscale y;' if name == 'throughput' else ''} plot {plots}")
-            subprocess.run(["gnuplot", "-e", script], check=True)
+        panels = []
+        for w in workloads:
+            files = []
+            for p, cs in series[w].items():
+                fn = os.path.join(tmp, f"{w}-{p}.dat")
+                with open(fn, "w") as f:
+                    for c in sorted(cs, key=lambda c: c["workers"]):
+                        f.write(f"{c['workers']} {c['throughput']} {c['pss_extra'] / 1e9}\n")
+                files.append((fn, p))
+            panels.append((w, files))
+        rows = (len(panels) + 1) // 2
+        for name, col, ylabel in (("throughput", 2, "items/s"), ("memory", 3, "extra PSS, GB")):
+            script = [f"set terminal png size 1400,{500 * rows}",
+                      f"set output '{prefix}-{name}.png'",
+                      f"set multiplot layout {rows},2", "set xlabel 'workers N'",
+                      f"set ylabel '{ylabel}'", "set logscale x 2", "set key left top",
+                      "set logscale y" if name == "throughput" else "unset logscale y"]
+            for w, files in panels:
+                script.append(f"set title '{w}'")
+                script.append("plot " + ", ".join(
+                    f"'{fn}' using 1:{col} with linespoints lt {peers.index(t) + 1} "
+                    f"title '{t}'" for fn, t in files))
+            script.append("unset multiplot")
+            subprocess.run(["gnuplot", "-e", "; ".join(script)], check=True)
             print(f"wrote {prefix}-{name}.png")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results")
+    ap.add_argument("results", nargs="+")
+    ap.add_argument("--workers", type=int, help="only the rows of this worker count")
     ap.add_argument("--plot", metavar="PREFIX", help="write PREFIX-throughput.png, PREFIX-memory.png")
     args = ap.parse_args()
     run, cells = load(args.results)
-    print(table(run, cells))
+    shown = [c for c in cells if args.workers in (None, c["workers"])]
+    print(table(run, shown))
     if args.plot:
         plot(cells, args.plot)
 

@@ -14,8 +14,8 @@ the resident set flat and every arena and store freed.
   cycled: 100 of them raise both counters by exactly 100.
 - Pool start/stop (in a fresh process, tests/python/leakwork.py): Pool(1)
   started, one task that takes and drops a lease, shut down. One cycle costs
-  ~50 ms on the 2-core development box, so POOL_CYCLES is 100 by default and
-  1,000 with FROST_LONG=1 (a minute more). RSS cannot stay flat here whatever
+  ~50 ms on the 2-core development box: POOL_CYCLES is 1,000 (about a
+  minute; 10,000 with FROST_LONG=1). RSS cannot stay flat here whatever
   frost does: CPython 3.12/3.13 never frees the interned strings of an ended
   subinterpreter and, with pymalloc, keeps every obmalloc arena still holding
   one (python/cpython#110411, #113055): ~3.7 MiB per interpreter, a figure
@@ -57,7 +57,7 @@ MIB = 1 << 20
 FREEZE_CYCLES, FREEZE_WARMUP = 10_000, 500
 LOAD_CYCLES, LOAD_WARMUP = 10_000, 500
 FREEZE_TOLERANCE = 8 * MIB
-POOL_CYCLES, POOL_WARMUP = (1_000 if LONG else 100), 20
+POOL_CYCLES, POOL_WARMUP = (10_000 if LONG else 1_000), 20
 BARE_CYCLES = 100
 POOL_TOLERANCE_PER_CYCLE = 16 << 10
 

@@ -305,6 +305,16 @@ mark_interrupted(result_t *res)
 
 /* ---- the worker thread ---------------------------------------------------- */
 
+/* Creating interpreters from several threads at once has races in CPython
+ * (3.12; reports for later versions too): once in a 16-core benchmark run a
+ * worker's creation failed with "failed to get the Python codec of the
+ * filesystem encoding" (bench/RESULTS.md). Creating them one at a time
+ * avoids it but costs 4x the start-up (16 workers: 247 ms instead of 67 ms),
+ * so workers create in parallel (shared hold of this lock) and a failed
+ * creation is retried once alone (exclusive hold: no other creation runs).
+ * No thread holds a GIL or a pool's `lock` while waiting for it. */
+static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
+
 static PyThreadState *
 create_interpreter(char **error)
 {
@@ -318,7 +328,15 @@ create_interpreter(char **error)
         .gil = PyInterpreterConfig_OWN_GIL,
     };
     PyThreadState *ts = NULL;
+    pthread_rwlock_rdlock(&create_lock);
     PyStatus status = Py_NewInterpreterFromConfig(&ts, &config);
+    pthread_rwlock_unlock(&create_lock);
+    if (PyStatus_Exception(status) || ts == NULL) {   /* a failed creation leaves nothing */
+        ts = NULL;
+        pthread_rwlock_wrlock(&create_lock);
+        status = Py_NewInterpreterFromConfig(&ts, &config);
+        pthread_rwlock_unlock(&create_lock);
+    }
     if (PyStatus_Exception(status) || ts == NULL) {
         char buf[256];
         snprintf(buf, sizeof buf, "could not create a worker interpreter: %s",

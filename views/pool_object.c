@@ -193,29 +193,35 @@ pool_shutdown(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Call fn(pool) with this interpreter's GIL released (it waits for workers):
+ * its status (>= 0), or NULL with the error raised for `what`. */
 static PyObject *
-pool_interrupt(PyObject *self, PyObject *Py_UNUSED(ignored))
+call_released(PyObject *self, int (*fn)(frost_pool_t *), const char *what)
 {
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = frost_pool_interrupt(get_pool(self));
+    rc = fn(get_pool(self));
     Py_END_ALLOW_THREADS
     if (rc < 0) {
-        return pool_error(rc, NULL, "interrupt");
+        return pool_error(rc, NULL, what);
     }
     return PyLong_FromLong(rc);
 }
 
 static PyObject *
+pool_interrupt(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return call_released(self, frost_pool_interrupt, "interrupt");
+}
+
+static PyObject *
 pool_join(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = frost_pool_join(get_pool(self));
-    Py_END_ALLOW_THREADS
-    if (rc != FROST_OK) {
-        return pool_error(rc, NULL, "join");
+    PyObject *rc = call_released(self, frost_pool_join, "join");   /* FROST_OK or error */
+    if (rc == NULL) {
+        return NULL;
     }
+    Py_DECREF(rc);
     Py_RETURN_NONE;
 }
 

@@ -2,6 +2,8 @@
 
 live()            -- (live arenas, live stores) after a full GC pass: a test
                      compares it before and after to prove nothing leaked.
+LeakCheckedTestCase -- a TestCase whose every test must leave live() as it
+                     found it.
 run_child(code)   -- run `code` in a fresh `python -c` process that imports
                      this folder's helper modules and the built frost package,
                      with a deadline, so a hang fails instead of blocking.
@@ -10,6 +12,7 @@ import gc
 import os
 import subprocess
 import sys
+import unittest
 
 from frost import _frost
 
@@ -19,6 +22,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def live():
     gc.collect()
     return _frost._live_arenas(), _frost._live_stores()
+
+
+class LeakCheckedTestCase(unittest.TestCase):
+    """Each test must leave no live arena or store behind."""
+
+    def setUp(self):
+        self.before = live()
+
+    def tearDown(self):
+        self.assertEqual(live(), self.before, "the test leaked an arena or store")
 
 
 def run_child(code, timeout=60, env=None):

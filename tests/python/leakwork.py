@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 import stresswork  # noqa: E402
-from frost import _frost  # noqa: E402
+from frostcheck import live  # noqa: E402
 
 # A bare interpreter importing what a pool worker imports: the baseline.
 BARE_WORKER_CODE = ("import frost, frost._worker, frost._transport, pickle, runpy, traceback, "
@@ -26,11 +26,6 @@ def rss():
     """Resident set size of this process, in bytes (/proc/self/statm)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def live():
-    gc.collect()
-    return [_frost._live_arenas(), _frost._live_stores()]
 
 
 def growth_per_cycle(cycle, count, warmup):
@@ -45,7 +40,7 @@ def growth_per_cycle(cycle, count, warmup):
 
 
 def main(cycles, warmup, bare_cycles):
-    counters = [live()]
+    counters = [list(live())]
     store = frost.freeze({f"k{i}": i for i in range(100)})
 
     def pool_cycle():
@@ -60,6 +55,6 @@ def main(cycles, warmup, bare_cycles):
     pool = growth_per_cycle(pool_cycle, cycles, warmup)
     store.close()
     del store
-    counters.append(live())
+    counters.append(list(live()))
     print(json.dumps({"pool": pool, "bare": bare, "counters": counters}))
 

@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
-from frostcheck import live  # noqa: E402
+from frostcheck import LeakCheckedTestCase  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -29,17 +29,17 @@ class Unfreezable:
     pass
 
 
-class Catalogue(unittest.TestCase):
+class Catalogue(LeakCheckedTestCase):
     """Runs self.rows() as subTests; every row must raise as stated."""
 
     def setUp(self):
-        self.before = live()
+        super().setUp()
         self.tmp = tempfile.TemporaryDirectory()
         self.dir = self.tmp.name
 
     def tearDown(self):
         self.tmp.cleanup()
-        self.assertEqual(live(), self.before, "a bad call leaked an arena or store")
+        super().tearDown()
 
     def check(self, rows):
         self.assertGreater(len(rows), 0)

@@ -113,49 +113,53 @@ class LeakTest(unittest.TestCase):
                             f"{what}: RSS grew by {(after - before) / MIB:.1f} MiB "
                             f"(tolerance {tolerance / MIB:.1f} MiB)")
 
-    def test_freeze_close_cycles_leave_rss_flat(self):
+    def assert_cycles_leave_rss_flat(self, what, warmup, cycles, one_warmup, one_cycle):
+        """one_warmup(i) for i < warmup, then one_cycle(i) for i < cycles: the live
+        counters come back to where they were and RSS grows no more than
+        FREEZE_TOLERANCE over the cycles (not the warm-up)."""
         base = live()
-        for i in range(scaled(FREEZE_WARMUP)):
-            with frost.freeze(graph(i)) as store:
-                read(store.root, i)
+        for i in range(scaled(warmup)):
+            one_warmup(i)
         gc.collect()
         before = rss()
-        for i in range(scaled(FREEZE_CYCLES)):
+        for i in range(scaled(cycles)):
+            one_cycle(i)
+        after_counters = live()
+        after = rss()
+        self.assertEqual(after_counters, base)
+        self.assert_rss_flat(before, after, FREEZE_TOLERANCE, what)
+
+    def test_freeze_close_cycles_leave_rss_flat(self):
+        def warmup(i):
+            with frost.freeze(graph(i)) as store:
+                read(store.root, i)
+
+        def cycle(i):
             store = frost.freeze(graph(i), lifetime="scoped")
             read(store.root, i)
             if i % 10 == 0:          # a view outliving close() frees the arena later
                 view = store.root["nested"]
                 store.close()
                 self.assertEqual(view["k"][0]["a"], i)
-                del view
             else:
                 store.close()
-            del store
-        after_counters = live()
-        after = rss()
-        self.assertEqual(after_counters, base)
-        self.assert_rss_flat(before, after, FREEZE_TOLERANCE, "freeze/close")
+
+        self.assert_cycles_leave_rss_flat("freeze/close", FREEZE_WARMUP, FREEZE_CYCLES,
+                                          warmup, cycle)
 
     def test_load_close_cycles_leave_rss_flat(self):
-        base = live()
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "leak.frost")
             with frost.freeze(graph(7)) as store:
                 store.save(path)
-            for _ in range(scaled(LOAD_WARMUP)):
-                with frost.load(path, lifetime="scoped") as store:
-                    read(store.root, 7)
-            gc.collect()
-            before = rss()
-            for _ in range(scaled(LOAD_CYCLES)):
+
+            def load_read_close(_):
                 store = frost.load(path, lifetime="scoped")
                 read(store.root, 7)
                 store.close()
-                del store
-            after_counters = live()
-            after = rss()
-        self.assertEqual(after_counters, base)
-        self.assert_rss_flat(before, after, FREEZE_TOLERANCE, "load/close")
+
+            self.assert_cycles_leave_rss_flat("load/close", LOAD_WARMUP, LOAD_CYCLES,
+                                              load_read_close, load_read_close)
 
     def test_process_lifetime_stores_stay_by_design(self):
         arenas, stores = live()

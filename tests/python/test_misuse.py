@@ -10,7 +10,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
-from frostcheck import live  # noqa: E402
+from frostcheck import LeakCheckedTestCase  # noqa: E402
 
 
 class SharedRaises:
@@ -43,12 +43,7 @@ class MutatingKey(str):
         return str.__hash__(self)
 
 
-class FreezeMisuse(unittest.TestCase):
-    def setUp(self):
-        self.before = live()
-
-    def tearDown(self):
-        self.assertEqual(live(), self.before, "a failed freeze leaked an arena or store")
+class FreezeMisuse(LeakCheckedTestCase):
 
     def test_shared_raises_propagates(self):
         with self.assertRaises(RuntimeError) as cm:

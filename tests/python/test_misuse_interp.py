@@ -15,7 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
-from frostcheck import live, run_child  # noqa: E402
+from frostcheck import LeakCheckedTestCase, live, run_child  # noqa: E402
 import misusework  # noqa: E402
 import poolwork  # noqa: E402
 
@@ -32,12 +32,7 @@ class EqRaises:
         return self is other
 
 
-class FreezeSideMisuse(unittest.TestCase):
-    def setUp(self):
-        self.before = live()
-
-    def tearDown(self):
-        self.assertEqual(live(), self.before, "a misuse leaked an arena or store")
+class FreezeSideMisuse(LeakCheckedTestCase):
 
     def test_eq_raises_during_dict_freeze(self):
         d = {EqRaises(): 1, EqRaises(): 2}
@@ -77,12 +72,7 @@ class FreezeSideMisuse(unittest.TestCase):
         self.assertGreaterEqual(interrupted, 1)
 
 
-class WorkerMisuse(unittest.TestCase):
-    def setUp(self):
-        self.before = live()
-
-    def tearDown(self):
-        self.assertEqual(live(), self.before, "a misuse leaked an arena or store")
+class WorkerMisuse(LeakCheckedTestCase):
 
     def test_worker_raise_preserves_type(self):
         with frost.Pool(1) as pool:

@@ -38,30 +38,64 @@ array_nbytes(FrostArrayView *v)
     return n;
 }
 
+int
+frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, const char *buf,
+                     Py_ssize_t itemsize, const char *format, int ndim,
+                     const Py_ssize_t *shape, const Py_ssize_t *strides, int flags)
+{
+    view->obj = NULL;
+    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+        PyErr_Format(PyExc_BufferError, "%s buffers are read-only", what);
+        return -1;
+    }
+    Py_ssize_t len = itemsize;
+    for (int d = 0; d < ndim; d++) {
+        len *= shape[d];
+    }
+    /* the layout as a full buffer, to ask CPython's own contiguity rules */
+    Py_buffer full = {.buf = (void *)buf, .len = len, .itemsize = itemsize, .ndim = ndim,
+                      .shape = (Py_ssize_t *)shape, .strides = (Py_ssize_t *)strides};
+    int c_contiguous = PyBuffer_IsContiguous(&full, 'C');
+    const char *missing = NULL;
+    if ((flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS && !c_contiguous) {
+        missing = "C-contiguous";
+    }
+    else if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && !PyBuffer_IsContiguous(&full, 'F')) {
+        missing = "Fortran-contiguous";
+    }
+    else if ((flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS && !PyBuffer_IsContiguous(&full, 'A')) {
+        missing = "contiguous";
+    }
+    else if ((flags & PyBUF_STRIDES) != PyBUF_STRIDES && !c_contiguous) {
+        missing = "C-contiguous (request strides to read it)";
+    }
+    if (missing != NULL) {
+        PyErr_Format(PyExc_BufferError, "this %s is not %s", what, missing);
+        return -1;
+    }
+    view->buf = (void *)buf;
+    view->obj = Py_NewRef(owner);
+    view->len = len;
+    view->readonly = 1;
+    view->itemsize = itemsize;
+    view->format = (flags & PyBUF_FORMAT) ? (char *)format : NULL;
+    view->ndim = ndim;
+    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? (Py_ssize_t *)shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? (Py_ssize_t *)strides : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    if (view->shape == NULL) {
+        view->ndim = 1;   /* a flat view of C-contiguous memory (checked above) */
+    }
+    return 0;
+}
+
 static int
 array_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
     FrostArrayView *v = AV(self);
-    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
-        PyErr_SetString(PyExc_BufferError, "frost.Array buffers are read-only");
-        view->obj = NULL;
-        return -1;
-    }
-    view->buf = (void *)v->data;
-    view->obj = Py_NewRef(self);
-    view->len = array_nbytes(v);
-    view->readonly = 1;
-    view->itemsize = v->array->itemsize;
-    view->format = (flags & PyBUF_FORMAT) ? (char *)v->array->format : NULL;
-    view->ndim = v->ndim;
-    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? (Py_ssize_t *)v->shape : NULL;
-    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? (Py_ssize_t *)v->strides : NULL;
-    view->suboffsets = NULL;
-    view->internal = NULL;
-    if (view->shape == NULL && v->ndim > 1 && (flags & PyBUF_ND) != PyBUF_ND) {
-        view->ndim = 1;   /* a flat byte view of C-contiguous memory is still correct */
-    }
-    return 0;
+    return frost__export_buffer(view, self, "frost.Array", v->data, v->array->itemsize,
+                                v->array->format, v->ndim, v->shape, v->strides, flags);
 }
 
 static PyObject *

@@ -212,6 +212,44 @@ class DataRoundTrips(LeakCheckedTestCase):
                     frost.load(path, lifetime="scoped")
 
 
+class ItemsOfEveryFormatRead(LeakCheckedTestCase):
+    """Indexing, tolist() and == give the items of every frozen dtype, not
+    only the single native codes memoryview unpacks (complex, unicode,
+    byte-swapped, structs, long double go through numpy)."""
+
+    def test_items_tolist_and_equality(self):
+        with np.errstate(invalid="ignore"):   # NaN bytes from fill()
+            self.check_every_dtype()
+
+    def check_every_dtype(self):
+        for dt in DATA_DTYPES:
+            for shape in [(4,), (2, 3)]:
+                with self.subTest(dtype=dt, shape=shape):
+                    a = fill(np.zeros(shape, dtype=dt))
+                    if a.dtype.kind == "U":
+                        a = np.full(shape, "hé\u20ac"[: a.dtype.itemsize // 4], dtype=dt)
+                    store = frost.freeze(a)
+                    root = store.root
+                    self.assertEqual(repr(root.tolist()), repr(a.tolist()))
+                    last = tuple(n - 1 for n in shape)
+                    self.assertEqual(repr(root[last]), repr(a[last].item()))
+                    self.assertEqual(repr(root[0][0] if len(shape) > 1 else root[0]),
+                                     repr(a[(0,) * len(shape)].item()))
+                    plain = a.dtype.fields is None and a.dtype.kind not in "fc"
+                    if plain or a.dtype.kind in "c":
+                        # NaN bytes from fill() are unequal to themselves, as in numpy
+                        self.assertEqual(root == a, bool(np.array_equal(a, a)))
+                    other = a.copy()
+                    other.reshape(-1).view(np.uint8)[:1] ^= 0xFF
+                    if not np.array_equal(other, a):
+                        self.assertFalse(root == other)
+                        self.assertTrue(root != other)
+                    with self.assertRaises(IndexError):
+                        root[(shape[0],) + (0,) * (len(shape) - 1)]
+                    del root
+                    store.close()
+
+
 class Py_buffer(ctypes.Structure):
     _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.py_object), ("len", ctypes.c_ssize_t),
                 ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),

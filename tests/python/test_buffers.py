@@ -180,6 +180,49 @@ class DataRoundTrips(LeakCheckedTestCase):
                 loaded.close()
                 store.close()
 
+    @unittest.skipIf(_testbuffer is None, "needs CPython's _testbuffer")
+    def test_every_struct_format_saves_and_loads_or_is_refused_for_a_reason(self):
+        import struct
+        formats = [prefix + count + code for prefix in ["", "@", "=", "<", ">", "!"]
+                   for count in ["", "3"] for code in "?cbBhHiIlLqQnNefdspP"]
+        formats += ["bd", "hq", "xxd", "d2x", "=bd", "<hi", "di", "id", "3sd", ">?xH", "bbhi",
+                    "2i4x", "@bxi", "^i", "b:name:"]
+        accepted = 0
+        for fmt in formats:
+            try:
+                size = struct.calcsize(fmt)
+            except struct.error:
+                continue   # not a struct format (n/N in standard mode, ...)
+            with self.subTest(format=fmt):
+                unpacked = struct.unpack(fmt, bytes([1]) * size)
+                item = unpacked[0] if len(unpacked) == 1 else unpacked
+                value = _testbuffer.ndarray([item] * 3, shape=[3], format=fmt)
+                try:   # bytes per item as numpy reads it (sub-array codes become dimensions)
+                    numpy_size = np.asarray(memoryview(value)).nbytes // 3
+                except (ValueError, RuntimeError, NotImplementedError, TypeError):
+                    numpy_size = None
+                try:
+                    store = frost.freeze([value])
+                except frost.FreezeError as e:
+                    # refused only for a pointer, or a size numpy reads otherwise ('di':
+                    # struct 12, numpy 16), so numpy could not read it back either
+                    self.assertTrue("P" in fmt or numpy_size != size, f"{fmt}: {e}")
+                    continue
+                accepted += 1
+                self.assertTrue(numpy_size in (None, size), fmt)
+                self.assertNotIn("P", fmt)
+                loaded = saved_and_loaded(store, self.tmp.name)
+                self.check_same(loaded.root[0], value)
+                try:
+                    expected = memoryview(value).tolist()
+                except NotImplementedError:
+                    expected = None
+                if expected is not None:
+                    self.assertEqual(loaded.root[0].tolist(), expected)
+                loaded.close()
+                store.close()
+        self.assertGreater(accepted, 150)
+
     def test_standard_size_long_double_is_refused(self):
         # ctypes exports '<g': a long double with no standard size, which
         # neither numpy nor the struct module can read back

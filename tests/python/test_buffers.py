@@ -162,6 +162,57 @@ class DataRoundTrips(LeakCheckedTestCase):
                     loaded.close()
                     store.close()
 
+    def test_random_structured_dtypes(self):
+        """frost's reading of struct formats (store/array_format.c) against
+        numpy's own: a struct numpy reads back from its buffer freezes, saves
+        and loads to the dtype numpy reads (the original's, except where
+        numpy's own buffer round trip moves the padding of nested aligned
+        structs); one numpy cannot read back is refused."""
+        import random
+        rng = random.Random(14)
+        bases = ["u1", "<i2", ">i4", "<i8", "<f4", ">f8", "<c8", "<c16", "g", "S3", "<U2", "?"]
+
+        def struct(depth):
+            n = rng.randint(1, 4)
+            fields = []
+            for i in range(n):
+                if depth < 2 and rng.random() < 0.25:
+                    base = struct(depth + 1)
+                else:
+                    base = np.dtype(rng.choice(bases))
+                shape = rng.choice([(), (), (2,), (2, 3)])
+                fields.append((f"f{depth}_{i}", base, shape) if shape else (f"f{depth}_{i}", base))
+            return np.dtype(fields, align=rng.random() < 0.5)
+
+        checked = refused = 0
+        for _ in range(300):
+            dt = struct(0)
+            a = fill(np.zeros(rng.choice([(3,), (2, 2)]), dtype=dt))
+            with self.subTest(dtype=dt):
+                try:
+                    numpy_reads = np.asarray(memoryview(a)).dtype
+                except (ValueError, RuntimeError):
+                    numpy_reads = None
+                if numpy_reads is None:
+                    with self.assertRaises(frost.FreezeError):
+                        frost.freeze(a)
+                    refused += 1
+                    continue
+                store = frost.freeze(a)
+                loaded = saved_and_loaded(store, self.tmp.name)
+                got = np.asarray(loaded.root)
+                self.assertEqual(got.dtype, numpy_reads)
+                self.assertEqual(got.dtype.itemsize, dt.itemsize)
+                if not any(isinstance(f[1], list) for f in dt.descr):   # no nested struct
+                    self.assertEqual(got.dtype, dt)
+                self.assertEqual(got.tobytes(), a.tobytes())
+                del got
+                loaded.close()
+                store.close()
+                checked += 1
+        self.assertGreater(checked, 200)
+        self.assertGreater(refused, 0)
+
     def test_other_exporters_save_and_load(self):
         class Point(ctypes.Structure):
             _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_double)]

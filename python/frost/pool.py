@@ -52,6 +52,17 @@ def _main_module_spec():
     return ("path", os.path.abspath(path))
 
 
+def _alias_main_script():
+    """Workers run this process's script as __mp_main__, so what they send back
+    names its classes __mp_main__.X: in this interpreter that module is
+    __main__ (the alias multiprocessing makes when it is imported; frost makes
+    it itself, whether or not multiprocessing is imported). A worker has the
+    real __mp_main__ already and is left alone."""
+    main = sys.modules.get("__main__")
+    if main is not None and "__mp_main__" not in sys.modules:
+        sys.modules["__mp_main__"] = main
+
+
 def _rebuild_error(error):
     exc, type_name, message, tb = error
     if not isinstance(exc, BaseException):
@@ -112,6 +123,7 @@ class Pool(cf.Executor):
         init_payload = None
         if initializer is not None:
             init_payload = self._dumps_call(initializer, initargs, None, what="initializer")
+        _alias_main_script()
         init_code = (
             "import frost._worker as _frost_worker\n"
             f"_frost_worker.setup({list(sys.path)!r}, {_main_module_spec()!r})\n"

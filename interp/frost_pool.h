@@ -25,6 +25,13 @@
  * [-> interrupt] -> join -> free. free does shutdown(cancel), interrupt and
  * join when they were not done.
  * A worker exception never ends a worker; only shutdown does.
+ *
+ * fork(): a child process has none of the parent's worker threads. In it,
+ * every call on a pool of the parent returns FROST_EFORKED (or does
+ * nothing: shutdown, result_clear) and frost_pool_free only forgets the
+ * pool; the parent's worker interpreters are unlinked from CPython's list
+ * in the child so CPython does not try to clear them (interp/fork.c). The
+ * child may start pools of its own.
  */
 #ifndef FROST_POOL_H
 #define FROST_POOL_H
@@ -46,6 +53,7 @@ enum {
     FROST_ETIMEOUT = -12,   /* nothing arrived before the timeout */
     FROST_EDRAINED = -13,   /* shut down and every result collected: nothing will arrive */
     FROST_ESELF = -14,      /* joined from one of the pool's own workers */
+    FROST_EFORKED = -15,    /* the pool was started by the parent of this forked process */
 };
 
 typedef struct frost_pool_s frost_pool_t;

@@ -14,6 +14,9 @@
  * (frost__wait_tick). Nobody waits for a GIL while holding ch->lock (see
  * "waiting" below).
  *
+ * fork(): the registry and every channel's lock are held across it (see
+ * channels_atfork_prepare): the child inherits every channel, usable.
+ *
  * Crossing: a Channel pickles by reference (id + token), like stores; through
  * frost._transport it owns a reference while in flight.
  */
@@ -59,6 +62,44 @@ typedef struct frost_channel_s {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static frost_channel_t *registry_head;
 static uint64_t registry_next_id = 1;
+
+/* fork(): hold the registry and every channel's lock across it, so the child
+ * inherits consistent queues and free locks. Waiters in the parent's other
+ * threads do not exist in the child: its condition variables start afresh. */
+static void
+channels_atfork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+        pthread_mutex_lock(&ch->lock);
+    }
+}
+
+static void
+channels_atfork_parent(void)
+{
+    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+        pthread_mutex_unlock(&ch->lock);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void
+channels_atfork_child(void)
+{
+    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+        pthread_cond_init(&ch->not_empty, NULL);
+        pthread_cond_init(&ch->not_full, NULL);
+        pthread_mutex_unlock(&ch->lock);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+__attribute__((constructor)) static void
+channels_atfork_register(void)
+{
+    pthread_atfork(channels_atfork_prepare, channels_atfork_parent, channels_atfork_child);
+}
 
 static uint64_t
 channel_token(const frost_channel_t *ch)

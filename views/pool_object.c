@@ -40,6 +40,11 @@ pool_error(int rc, char *text, const char *what)
     case FROST_ESELF:
         PyErr_Format(PyExc_RuntimeError, "%s: not possible from one of the pool's own workers", what);
         break;
+    case FROST_EFORKED:
+        PyErr_Format(PyExc_RuntimeError, "%s: this pool was started by the parent of this "
+                     "forked process, and its workers are not here (start a new pool in the "
+                     "child)", what);
+        break;
     case FROST_ENOMEM:
         PyErr_NoMemory();
         break;

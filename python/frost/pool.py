@@ -80,7 +80,8 @@ def _chunks(iterables, chunksize):
         yield chunk
 
 
-_live_pools = weakref.WeakSet()
+_live_pools = weakref.WeakSet()     # not shut down: interpreter exit shuts them down
+_all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
 
 
 def _shutdown_all():
@@ -91,6 +92,19 @@ def _shutdown_all():
 # Runs before the interpreter waits for threads at exit: workers must end
 # before the main interpreter finalizes.
 threading._register_atexit(_shutdown_all)
+
+
+def _after_fork_in_child():
+    """The child of os.fork() has none of its parent's worker threads: each
+    Pool it inherited is unusable there (submit raises BrokenExecutor,
+    shutdown does nothing) and its unfinished futures fail the same way.
+    See docs/design.md, "fork"."""
+    _live_pools.clear()
+    for pool in list(_all_pools):
+        pool._forked_away()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Pool(cf.Executor):
@@ -131,6 +145,7 @@ class Pool(cf.Executor):
         self._lock = threading.Lock()
         self._futures = {}          # task id -> Future, guarded by _lock
         self._shutdown = False
+        self._pid = os.getpid()     # the process whose threads are the workers
         self._pool = _frost._Pool(workers, init_code)
         self._workers = workers
         if init_payload is not None:
@@ -148,6 +163,7 @@ class Pool(cf.Executor):
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
         self._collector.start()
         _live_pools.add(self)
+        _all_pools.add(self)
 
     @property
     def workers(self):
@@ -174,6 +190,9 @@ class Pool(cf.Executor):
         payload = self._dumps_call(fn, args, kwargs)
         future = cf.Future()
         with self._lock:
+            if self._pid != os.getpid():
+                _transport.discard(payload)
+                raise self._forked_error()
             if self._shutdown:
                 _transport.discard(payload)
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -250,6 +269,8 @@ class Pool(cf.Executor):
         each (it lands at the task's next bytecode, so a task blocked in a C
         call stops when that call returns), and their futures are cancelled.
         """
+        if self._pid != os.getpid():
+            return              # a parent's pool: nothing of it runs here
         with self._lock:
             already = self._shutdown
             self._shutdown = True
@@ -263,7 +284,26 @@ class Pool(cf.Executor):
             if threading.current_thread() is not self._collector:
                 self._collector.join()
 
+    def _forked_error(self):
+        return cf.BrokenExecutor(
+            f"this frost.Pool was started by process {self._pid}; os.fork() does not copy "
+            f"its worker threads into the child (process {os.getpid()}): start a new "
+            "frost.Pool in the child")
+
+    def _forked_away(self):
+        """In the child of os.fork(), with no other thread: see _after_fork_in_child."""
+        self._lock = threading.Lock()   # a thread that is not here may have held it
+        self._shutdown = True
+        futures = list(self._futures.values())
+        self._futures.clear()
+        for future in futures:
+            future._condition = threading.Condition()   # likewise
+            if not future.done():
+                future.set_exception(self._forked_error())
+
     def __repr__(self):
+        if self._pid != os.getpid():
+            return f"<frost.Pool workers={self._workers} of parent process {self._pid}>"
         state = "shut down" if self._shutdown else "running"
         return f"<frost.Pool workers={self._workers} {state}>"
 

@@ -413,6 +413,38 @@ next_work_locked(frost_pool_t *pool, worker_t *w, task_t **task, const char **bc
     }
 }
 
+/*
+ * Before Py_EndInterpreter (our GIL held): end the threads a task started and
+ * left running, which Py_EndInterpreter would otherwise wait for forever
+ * (threading's shutdown joins them; daemon threads are not allowed here).
+ * SystemExit -- which threading lets end a thread silently -- is raised in
+ * each, again every slice while any is left: a thread running Python or
+ * waiting in a frost call (frost__wait_tick) ends within a slice; one blocked
+ * in another C call ends when that call returns.
+ */
+static void
+stop_leftover_threads(PyThreadState *self)
+{
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(self);
+    for (;;) {
+        int others = 0;
+        for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t != NULL;
+             t = PyThreadState_Next(t)) {
+            if (t != self) {
+                others++;
+                (void)PyThreadState_SetAsyncExc(t->thread_id, PyExc_SystemExit);
+            }
+        }
+        if (others == 0) {
+            return;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec slice = {0, 20 * 1000 * 1000};
+        nanosleep(&slice, NULL);
+        Py_END_ALLOW_THREADS
+    }
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -495,6 +527,7 @@ worker_main(void *arg)
         PyEval_RestoreThread(saved);
     }
     if (ts != NULL) {
+        stop_leftover_threads(ts);
         Py_EndInterpreter(ts);
     }
     pthread_mutex_lock(&pool->lock);
@@ -855,7 +888,7 @@ interrupt_worker(worker_t *w)
     if (ts != NULL) {
         PyEval_RestoreThread(ts);   /* the worker's GIL: its task is between bytecodes */
         pthread_mutex_lock(&pool->lock);
-        bool running = w->in_task && !w->interrupted;
+        bool running = w->in_task;
         if (running) {
             w->interrupted = true;
         }
@@ -892,14 +925,11 @@ frost_pool_interrupt(frost_pool_t *pool)
     pthread_mutex_lock(&pool->lock);
     for (int i = 0; i < pool->workers; i++) {
         worker_t *w = &pool->worker[i];
-        if (w->interrupted) {
-            continue;
-        }
-        if (w->in_task) {
+        if (w->in_task) {   /* again if it was already: it may have caught the first */
             busy[i] = true;
             w->pins++;
         }
-        else if (w->has_task) {   /* taken but not begun: it will not begin */
+        else if (w->has_task && !w->interrupted) {   /* taken but not begun: it will not begin */
             w->interrupted = true;
             stopped++;
         }
@@ -912,6 +942,29 @@ frost_pool_interrupt(frost_pool_t *pool)
     }
     free(busy);
     return stopped;
+}
+
+int
+frost_pool_wait_ended(frost_pool_t *pool, double timeout)
+{
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    if (frost_pool_is_worker_thread(pool)) {
+        return FROST_ESELF;
+    }
+    struct timespec deadline;
+    deadline_after(&deadline, timeout < 0 ? 0 : timeout);
+    int rc = FROST_OK;
+    pthread_mutex_lock(&pool->lock);
+    while (pool->live_workers > 0) {
+        if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
+            rc = pool->live_workers > 0 ? FROST_ETIMEOUT : FROST_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
 }
 
 bool

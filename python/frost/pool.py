@@ -80,6 +80,7 @@ def _chunks(iterables, chunksize):
         yield chunk
 
 
+_REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
 _live_pools = weakref.WeakSet()     # not shut down: interpreter exit shuts them down
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
 
@@ -266,8 +267,12 @@ class Pool(cf.Executor):
 
         cancel_futures=True cancels the queued tasks and, unlike the stdlib's
         executors, also stops the running ones: KeyboardInterrupt is raised in
-        each (it lands at the task's next bytecode, so a task blocked in a C
-        call stops when that call returns), and their futures are cancelled.
+        each (it lands at the task's next bytecode or frost wait, so a task
+        blocked in another C call stops when that call returns), and their
+        futures are cancelled; a task that catches it is interrupted again
+        every second while shutdown waits. The wait itself ends on Ctrl-C: then the
+        running tasks are stopped as with cancel_futures=True, and the
+        KeyboardInterrupt goes on (interpreter exit finishes the wait).
         """
         if self._pid != os.getpid():
             return              # a parent's pool: nothing of it runs here
@@ -276,13 +281,27 @@ class Pool(cf.Executor):
             self._shutdown = True
         if not already or cancel_futures:
             self._pool.shutdown(bool(cancel_futures))   # idempotent
-            _live_pools.discard(self)
         if cancel_futures:
             self._pool.interrupt()
         if wait:
-            self._pool.join()
-            if threading.current_thread() is not self._collector:
-                self._collector.join()
+            try:
+                # a task may catch the KeyboardInterrupt: stop it again, every second
+                while not self._pool.join(None if not cancel_futures else _REINTERRUPT_PERIOD):
+                    self._pool.interrupt()
+                if threading.current_thread() is not self._collector:
+                    self._collector.join()
+            except BaseException:
+                self._pool.shutdown(True)
+                self._pool.interrupt()
+                raise
+            _live_pools.discard(self)   # until joined, interpreter exit joins it
+
+    def __exit__(self, exc_type, exc, tb):
+        # Leaving the block by Ctrl-C or SystemExit stops the running tasks
+        # too (a task spinning forever would otherwise hold the exit forever).
+        stop = exc_type is not None and not issubclass(exc_type, Exception)
+        self.shutdown(wait=True, cancel_futures=stop)
+        return False
 
     def _forked_error(self):
         return cf.BrokenExecutor(

@@ -12,6 +12,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from frostcheck import run_child  # noqa: E402
 
+UNDER_TSAN = "TSAN_OPTIONS" in os.environ
+
 FORK_WHILE_BUSY = r"""
 import os, sys, warnings
 import frost, forkwork
@@ -27,10 +29,10 @@ with frost.Pool(2) as pool:
         if pid == 0:
             ok = False
             try:
-                lines = forkwork.child_checks(pool, pending, store, ch)
+                lines = forkwork.child_checks(pool, pending, store, ch, NEW_POOL)
                 if round == 0:
                     print("\n".join(lines), flush=True)
-                ok = len(lines) == 6
+                ok = len(lines) == 5 + NEW_POOL
             except BaseException:
                 import traceback
                 traceback.print_exc()
@@ -50,6 +52,10 @@ class ForkWhileAPoolRuns(unittest.TestCase):
     def run_scenario(self, forks, churn_seconds):
         code = (FORK_WHILE_BUSY.replace("FORKS", str(forks))
                 .replace("CHURN_SECONDS", str(churn_seconds)))
+        # ThreadSanitizer cannot follow a multi-threaded fork into new threads
+        # (it dies: "dup thread with used id"), so under it the child does
+        # everything but start a pool; the other builds check that too
+        code = code.replace("NEW_POOL", str(not UNDER_TSAN))
         proc = run_child(code, timeout=300)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         return proc.stdout.splitlines()
@@ -62,7 +68,7 @@ class ForkWhileAPoolRuns(unittest.TestCase):
             "pending BrokenExecutor",
             "channel [0, 1, 2]",
             "published [1, 2, 3]",
-            "new pool 6",
+        ] + ([] if UNDER_TSAN else ["new pool 6"]) + [
             "parent parent's True 45",
             "exit",
         ])
@@ -73,7 +79,7 @@ class ForkWhileAPoolRuns(unittest.TestCase):
         # lock, which the child must not inherit held
         lines = self.run_scenario(forks=12, churn_seconds=3)
         self.assertEqual(lines[-2:], ["parent parent's True 45", "exit"])
-        self.assertEqual(len(lines), 6 + 2, lines)   # every child exited 0
+        self.assertEqual(len(lines), 5 + (not UNDER_TSAN) + 2, lines)   # every child exited 0
 
 
 if __name__ == "__main__":

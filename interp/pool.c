@@ -36,6 +36,12 @@
  *               it never begins (it comes back cancelled);
  *   pins     -- interrupters between "saw in_task" and "released the GIL";
  *               the worker does not end its interpreter while pins > 0.
+ * The exception itself is set after `lock` is released (still inside the
+ * worker's GIL): no frost lock is held while CPython takes its own.
+ *
+ * Ending: before Py_EndInterpreter a worker stops the threads its tasks left
+ * running (stop_leftover_threads), or Py_EndInterpreter would wait for them
+ * forever. fork(): see "fork" below and interp/fork.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -93,6 +93,19 @@ class CtrlC(StopTest):
             "        print('interrupted, task stopped', flush=True)\n")
         self.assertEqual(proc.stdout.strip(), "interrupted, task stopped")
 
+    def test_ctrl_c_while_with_exit_waits_for_a_task_blocked_in_recv(self):
+        proc = self.run_scenario(
+            "try:\n"
+            "    with frost.Pool(1) as pool:\n"
+            "        fut = pool.submit(stopwork.recv_forever, frost.Channel())\n"
+            "        ctrl_c_in(0.5)\n"                   # lands in __exit__'s wait
+            "except KeyboardInterrupt:\n"
+            "    try:\n"
+            "        fut.result(timeout=60)\n"
+            "    except cf.CancelledError:\n"
+            "        print('interrupted, task stopped', flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "interrupted, task stopped")
+
     def test_exit_after_ctrl_c_with_a_task_that_swallows_interrupts(self):
         # the first interruptions are caught by the task: interpreter exit
         # keeps stopping it until it gives in

@@ -102,6 +102,9 @@ typedef struct {
 
 /* module.c */
 frost_state *frost__state_of_type(PyTypeObject *tp);
+/* Between slices of a blocking wait (GIL held): -1 with the exception that
+ * ends it (a signal, or one raised in this thread by another: see channel.c). */
+int frost__wait_tick(void);
 PyObject *frost__closed_error(frost_state *st, const char *what);
 /* The lifetime= argument of func(): "scoped" or "process" into *out (NULL
  * obj: *out unchanged); -1 with TypeError/ValueError naming func otherwise. */

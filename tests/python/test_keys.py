@@ -438,5 +438,58 @@ class TupleDepth(unittest.TestCase):
                 frost.load(p)
 
 
+class DeepContainers(unittest.TestCase):
+    """Item 4, other containers: views read lazily and nest without limit;
+    a view equals another view of the same node at any depth (as `l == l`)."""
+
+    @staticmethod
+    def deep_list(n):
+        top = cur = []
+        for _ in range(n):
+            nxt = []
+            cur.append(nxt)
+            cur = nxt
+        return top
+
+    @staticmethod
+    def deep_dict(n):
+        top = cur = {}
+        for _ in range(n):
+            nxt = {}
+            cur["k"] = nxt
+            cur = nxt
+        return top
+
+    def test_deep_lists_and_dicts_read_save_and_load(self):
+        for make in (self.deep_list, self.deep_dict):
+            for name, store in every_store(make(100_000)):
+                with self.subTest(make.__name__, store=name):
+                    self.assertEqual(store.root, store.root)
+                    self.assertFalse(store.root != store.root)
+                    inner = store.root
+                    for _ in range(1000):
+                        inner = inner[0] if isinstance(inner, frost.FrozenList) else inner["k"]
+                    self.assertEqual(inner, inner)
+                    back = frost.thaw(store.root)
+                    depth = 0
+                    while back:
+                        back = back[0] if isinstance(back, list) else back["k"]
+                        depth += 1
+                    self.assertEqual(depth, 100_000)
+                    with self.assertRaises(RecursionError):   # as repr of such a list
+                        repr(store.root)
+                    store.close()
+
+    def test_a_view_equals_itself_with_nans_inside(self):
+        a = nan()
+        data = {"d": {"k": a}, "l": [a, "x"], "packed": [a, 1.5], "s": frozenset({a})}
+        for name, store in every_store(data):
+            with self.subTest(name):
+                for key in data:
+                    self.assertEqual(store.root[key], store.root[key])
+                self.assertEqual(store.root, store.root)
+                store.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 import test_snapshot as snap  # noqa: E402  (file layout helpers: HEADER, reseal)
-from frostcheck import run_child  # noqa: E402
+from frostcheck import LeakCheckedTestCase, run_child  # noqa: E402
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 MAX_DEPTH = 256          # FROST_MAX_TUPLE_DEPTH (store/frost_nodes.h)
@@ -253,6 +253,20 @@ class IdentityHashedKeys(KeyChecks, unittest.TestCase):
             self.check_view(store.root[0], data)
             self.check_view(store.root[1], items)
             store.close()
+
+
+class ScopedNanCopies(LeakCheckedTestCase):
+    """The stable NaN copies of a scoped store go with its lease."""
+
+    def test_copies_keep_nothing_alive(self):
+        for _ in range(3):
+            store = frost.freeze({nan(): i for i in range(100)}, lifetime="scoped")
+            view = store.root
+            keys = list(view)
+            self.assertEqual(dict(view), {k: i for i, k in enumerate(keys)})
+            store.close()
+            del view, store          # the store goes (tearDown checks); the copies stay plain floats
+            self.assertTrue(all(math.isnan(k) for k in keys))
 
 
 class RepeatedKeys(KeyChecks, unittest.TestCase):

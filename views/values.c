@@ -304,7 +304,8 @@ frost__repr_leave(const void *node)
 }
 
 /* Views are not GC containers: they refer only to their Lease, which refers
- * to no Python object, so they can never be part of a cycle. */
+ * to no Python object but its dict of NaN copies (floats), so they can never
+ * be part of a cycle. */
 void
 frost__view_dealloc(PyObject *self)
 {

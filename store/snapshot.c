@@ -641,6 +641,7 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         const frost_record_t *r = (const frost_record_t *)n;
         frost_record_t *d = (frost_record_t *)(w->image + off);
         d->hdr = r->hdr;
+        d->hdr.flags &= FROST_RECORD_KIND_MASK;   /* every loaded record is FROM_FILE */
         d->module = encode_ref(w, r->module);
         d->qualname = encode_ref(w, r->qualname);
         d->state = encode_ref(w, r->state);
@@ -922,6 +923,7 @@ typedef struct {
     const unsigned char *bulk;     /* the bulk section, in the mapping */
     uint64_t bulk_size;
     uint8_t *kinds;                /* kinds[off / 16]: the record kind whose object/node is at off, or 0 */
+    uint8_t *tuple_levels;         /* tuple_levels[off / 16]: levels of tuples below the tuple at off */
     uint64_t *tables;              /* image offsets of table nodes (for rehashing) */
     size_t ntables, tables_cap;
     int seed_match;                /* stored hashes and indexes are valid here */
@@ -1283,6 +1285,36 @@ rehash(loader_t *ld, PyObject *o, uint64_t at)
     return 0;
 }
 
+/* Walk B, tuple at image offset `pos` (items relocated; they lie below it,
+ * so theirs are known): tuples nest at most FROST_MAX_TUPLE_DEPTH levels, as
+ * freeze() makes them, so hashing and comparing them stays shallow. */
+static int
+check_tuple_depth(loader_t *ld, const PyTupleObject *t, uint64_t pos)
+{
+    if (ld->tuple_levels == NULL) {
+        ld->tuple_levels = calloc(ld->img_size / REC_ALIGN + 1, 1);
+        if (ld->tuple_levels == NULL) {
+            return set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+        }
+    }
+    unsigned below = 0;   /* levels of tuples under this one */
+    for (Py_ssize_t i = 0; i < Py_SIZE(t); i++) {
+        const unsigned char *item = (const unsigned char *)t->ob_item[i];
+        if (item >= ld->img && item < ld->img + ld->img_size) {
+            uint64_t off = (uint64_t)(item - ld->img);
+            if (ld->kinds[off / REC_ALIGN] == REC_TUPLE && ld->tuple_levels[off / REC_ALIGN] + 1u > below) {
+                below = ld->tuple_levels[off / REC_ALIGN] + 1u;
+            }
+        }
+    }
+    if (below + 1 > FROST_MAX_TUPLE_DEPTH) {
+        return BAD(ld, "tuples nested deeper than %d levels at image offset %llu",
+                   FROST_MAX_TUPLE_DEPTH, (unsigned long long)pos);
+    }
+    ld->tuple_levels[(pos + GC_PREFIX) / REC_ALIGN] = (uint8_t)below;
+    return 0;
+}
+
 /* Walk B for the array node at `pos`: its dims and format (one bulk block:
  * shape, strides, format with its NUL) and data are bulk offsets; the format
  * must pass the same check as at freeze, so a file cannot hold an array
@@ -1330,6 +1362,22 @@ fix_array(loader_t *ld, uint64_t pos)
     a->shape = (Py_ssize_t *)sh;
     a->strides = (Py_ssize_t *)st;
     a->data = (char *)(ld->bulk + data);
+    return 0;
+}
+
+/* Whether encoded reference `enc` is a str: one in the image, or the
+ * singleton '' or a one-character Latin-1 str. */
+static int
+is_str_ref(loader_t *ld, uint64_t enc)
+{
+    uint64_t off = ref_offset(enc);
+    unsigned sub = (unsigned)((enc >> 4) & 0xF);
+    switch (enc & REF_TAG_MASK) {
+    case REF_IMG_OBJ:
+        return off < ld->img_size && ld->kinds[off / REC_ALIGN] == REC_STR;
+    case REF_IMM:
+        return sub == IMM_EMPTY_STR || sub == IMM_LATIN1_CHAR;   /* relocate checks the payload */
+    }
     return 0;
 }
 
@@ -1395,6 +1443,9 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
                 return -1;
             }
         }
+        if (check_tuple_depth(ld, t, pos) < 0) {
+            return -1;
+        }
         frost_arena_count(ld->arena, FROST_KIND_TUPLE);
 #if PY_VERSION_HEX >= 0x030E0000
         if (!ld->seed_match || t->ob_hash == -1) {
@@ -1444,13 +1495,10 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
     case FROST_NODE_RECORD: {
         frost_record_t *r = (frost_record_t *)p;
         *size_out = ROUND_UP(sizeof(frost_record_t), REC_ALIGN);
-        uint64_t m = ref_offset(r->module), q = ref_offset(r->qualname);
-        int strs = (r->module & REF_TAG_MASK) == REF_IMG_OBJ && (r->qualname & REF_TAG_MASK) == REF_IMG_OBJ
-                   && m < ld->img_size && q < ld->img_size
-                   && ld->kinds[m / REC_ALIGN] == REC_STR && ld->kinds[q / REC_ALIGN] == REC_STR;
-        if (!strs) {
+        if (!is_str_ref(ld, r->module) || !is_str_ref(ld, r->qualname)) {
             return BAD(ld, "record class name is not a str at image offset %llu", (unsigned long long)pos);
         }
+        r->hdr.flags |= FROST_RECORD_FROM_FILE;   /* names from a file: never imported unasked */
         frost_arena_count(ld->arena, FROST_KIND_RECORD);
         return (relocate(ld, &r->module, 1, UINT64_MAX, pos) < 0
                 || relocate(ld, &r->qualname, 1, UINT64_MAX, pos) < 0
@@ -1472,8 +1520,8 @@ fix_tables(loader_t *ld)
         size_t nslots = (size_t)t->mask + 1;
         if (!ld->seed_match) {
             for (Py_ssize_t i = 0; i < t->len; i++) {
-                Py_hash_t h = PyObject_Hash((PyObject *)t->entries[i].key);
-                if (h == -1) {
+                Py_hash_t h;
+                if (frost__key_hash((PyObject *)t->entries[i].key, FROST_MAX_TUPLE_DEPTH, &h) < 0) {
                     PyErr_Clear();
                     rc = BAD(ld, "unhashable key in table at image offset %llu",
                              (unsigned long long)ld->tables[k]);
@@ -1747,6 +1795,7 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
     }
     free(ld.kinds);
     free(ld.tables);
+    free(ld.tuple_levels);
     rc = frost_arena_seal(ld.arena);
     if (rc < 0) {
         frost_arena_free(ld.arena);
@@ -1761,6 +1810,7 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
 fail:
     free(ld.kinds);
     free(ld.tables);
+    free(ld.tuple_levels);
     {
         frost_arena_stats_t s;
         frost_arena_stats(ld.arena, &s);

@@ -201,6 +201,10 @@ list_richcompare(PyObject *self, PyObject *other, int op)
     if ((op == Py_EQ || op == Py_NE) && n1 != n2) {
         return PyBool_FromLong(op == Py_NE);
     }
+    if ((op == Py_EQ || op == Py_NE) && other_is_view && LV(other)->seq == LV(self)->seq
+        && LV(other)->start == LV(self)->start && LV(other)->step == LV(self)->step) {
+        return PyBool_FromLong(op == Py_EQ);   /* the same items: equal, as `l == l` (any depth) */
+    }
     if (Py_EnterRecursiveCall(" in FrozenList comparison")) {
         return NULL;
     }

@@ -55,6 +55,7 @@ typedef struct {
     frost_store_t *store;        /* one reference, released in dealloc */
     frost_state *st;             /* module state of this interpreter; the type keeps the module alive */
     int process;                 /* lifetime == process: hand out arena objects */
+    PyObject *nan_copies;        /* scoped: {arena NaN address: its one local copy} or NULL (values.c) */
 } FrostLease;
 
 /* Fields every view starts with. */
@@ -133,7 +134,7 @@ PyObject *frost__copy_plain(PyObject *arena_obj);                  /* local copy
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
 int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
-Py_hash_t frost__hash_for_lookup(PyObject *key);
+Py_hash_t frost__hash_for_lookup(PyObject *key);   /* frost__key_hash of a query */
 PyObject *frost__readonly_error(PyObject *self);
 int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
 void frost__view_dealloc(PyObject *self);
@@ -185,8 +186,8 @@ PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **
     return -1;
 }
 
-/* thaw.c */
-PyObject *frost__thaw(frost_state *st, PyObject *obj);
+/* thaw.c: frost.thaw(x, *, classes=None) */
+PyObject *frost__thaw(PyObject *module, PyObject *args, PyObject *kwargs);
 
 /* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
 PyObject *frost__store_save(PyObject *self, PyObject *path);

@@ -27,7 +27,7 @@ scratch=$(mktemp -d /tmp/frost-fresh.XXXXXX)
 trap 'rmdir "$scratch" 2>/dev/null || true' EXIT
 
 remove="libgtest-dev googletest libmimalloc-dev libjemalloc-dev libbenchmark-dev cmake ninja-build
-        g++ g++-12 clang clang-14 valgrind pkg-config"
+        g++ g++-12 clang clang-14 valgrind pkg-config pkgconf pkgconf-bin"
 unshare -m --propagation private bash -euo pipefail -c '
     scratch=$1 src=$2 rev=$3 remove=$4 test_cmd=$5
     mount -t tmpfs -o size=16g tmpfs "$scratch"

@@ -49,7 +49,7 @@ unshare -m --propagation private bash -euo pipefail -c '
                  { echo \"headers still there\" >&2; exit 1; }
              echo \"   no cmake, ninja, C++ compiler, GoogleTest, mimalloc; cc: \$(cc --version | head -1)\""
     echo "== fresh clone of $src ($rev) into /tmp/x/main"
-    in_root "mkdir -p /tmp/x && git clone -q $src /tmp/x/main && git -C /tmp/x/main checkout -q $rev &&
+    in_root "mkdir -p /tmp/x && git clone -q --no-hardlinks $src /tmp/x/main && git -C /tmp/x/main checkout -q $rev &&
              ln -s /work/shared /tmp/x/shared && git -C /tmp/x/main log --oneline -1"
     echo "== README command 1: bash tools/demo.sh --entries 200000 --workers 2"
     in_root "cd /tmp/x/main && FROST_NO_INSTALL=1 bash tools/demo.sh --entries 200000 --workers 2"

@@ -65,13 +65,13 @@ frost_install_packages() {   # $1: build | test | memcheck | ci
     fi
     local line="sudo apt-get install -y ${required[*]} ${optional[*]}"
     if [ ${#required[@]} -gt 0 ]; then
-        echo "error: $set needs ${required[*]} (${why[*]})." >&2
+        echo "error: $set needs ${required[*]} ($(IFS=';'; echo "${why[*]}"))." >&2
         echo "  install them:  $line" >&2
         echo "  (other systems: the same tools from your package manager)" >&2
         return 2
     fi
     if [ ${#optional[@]} -gt 0 ]; then
-        echo "note: without ${optional[*]} the build falls back (${why[*]}); to add it: $line" >&2
+        echo "note: without ${optional[*]} the build falls back ($(IFS=';'; echo "${why[*]}")); to add it: $line" >&2
     fi
     return 0
 }

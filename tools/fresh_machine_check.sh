@@ -6,7 +6,7 @@
 #
 # In a private mount namespace, / is overlaid with a tmpfs (every write,
 # apt's included, lands there and vanishes at the end) and chrooted into;
-# there the Debian dev packages frost can use are removed with dpkg
+# there the Debian dev packages frost can use are removed (apt-get remove)
 # (GoogleTest, mimalloc, jemalloc, Google Benchmark, CMake, Ninja, g++,
 # clang, valgrind, pkg-config), PATH holds no pyenv shims (so no cmake or
 # ninja from another Python), and the repository is cloned fresh to
@@ -42,7 +42,7 @@ unshare -m --propagation private bash -euo pipefail -c '
                     bash -euo pipefail -c "$1"; }
     echo "== fresh machine: removing $(echo $remove) (inside the overlay only)"
     installed=$(for p in $remove; do dpkg -s "$p" >/dev/null 2>&1 && echo "$p"; done)
-    in_root "dpkg -r --force-depends $(echo $installed) >/dev/null 2>&1"
+    in_root "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq $(echo $installed) >/dev/null"
     in_root "for c in cmake ninja c++ g++ clang++ valgrind pkg-config; do
                  ! command -v \$c >/dev/null || { echo \"still there: \$c\" >&2; exit 1; }; done
              ! ls /usr/include/gtest /usr/include/mimalloc* >/dev/null 2>&1 ||

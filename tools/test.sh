@@ -42,6 +42,19 @@ fi
 [ -n "$versions" ] || frost_setup_python ""           # prints what to install, exits
 case "$preset" in memcheck) frost_install_packages memcheck ;; *) frost_install_packages test ;; esac
 
+# ctest --verbose, streamed, without ctest's own per-test preamble (command,
+# directory, environment, timeout): what is left is the tests' own output,
+# prefixed "N: " by ctest, and its "k/n Test #N: name ... Passed" lines.
+ctest_streamed() {
+    ctest --verbose "$@" | awk '
+        /^[0-9]+: (Test command:|Working Directory:|Environment variables:|Test timeout computed)/ { next }
+        /^[0-9]+:  [A-Za-z_][A-Za-z0-9_]*=/ { next }
+        /^(UpdateCTestConfiguration|Constructing a list|Done constructing|Updating test list|Added [0-9]+ tests|Checking test dependency|test [0-9]+$)/ { next }
+        /^$/ { next }
+        { print; fflush() }'
+    return "${PIPESTATUS[0]}"
+}
+
 status=0
 for v in $versions; do
     frost_setup_python "$v" test
@@ -54,15 +67,15 @@ for v in $versions; do
     if [ "$preset" = memcheck ]; then   # ctest -T memcheck; the preset keeps only the GoogleTests
         ctest --preset memcheck --test-dir "$build" -T memcheck "${filter[@]}" || status=1
     elif [ ${#filter[@]} -gt 0 ]; then
-        ctest --preset "$preset" --verbose "${filter[@]}" || status=1
+        ctest_streamed --preset "$preset" "${filter[@]}" || status=1
     else
         echo "== GoogleTests ($build)"
         ctest --preset "$preset" -E '^python\.' || status=1
-        # One ctest per file, pytest -v inside: --verbose streams each test's
-        # line as it ends ("N: test_x.py::Case::test_y PASSED"), prefixed by
-        # the ctest number when two suites run side by side.
+        # One ctest per file, pytest -v inside: each test's line as it ends
+        # ("N: test_x.py::Case::test_y PASSED"), N the ctest number of its file
+        # (two files run side by side).
         echo "== Python suites ($build; pytest -v, two files at a time)"
-        ctest --preset "$preset" -R '^python\.' --verbose || status=1
+        ctest_streamed --preset "$preset" -R '^python\.' || status=1
     fi
     echo "== Python $FROST_PY_VERSION, preset $preset: tests took $((SECONDS - start)) s"
 done

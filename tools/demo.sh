@@ -12,7 +12,7 @@ FROST_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$FROST_ROOT"
 source tools/env.sh
 frost_install_packages build
-frost_setup_python "${FROST_DEMO_PYTHON:-}"
+frost_setup_python "${FROST_DEMO_PYTHON:-}" build
 log="build/demo$FROST_BUILD_SUFFIX.log"
 mkdir -p build
 echo "== building frost (preset demo, Python $FROST_PY_VERSION); log: $log"

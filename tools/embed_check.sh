@@ -15,7 +15,7 @@ cd "$FROST_ROOT"
 source tools/env.sh
 want=""
 [ "${1:-}" = --python ] && want=$2
-frost_setup_python "$want"
+frost_setup_python "$want" build
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/frost-embed.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix

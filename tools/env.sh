@@ -5,10 +5,11 @@
 #                                memcheck or ci; installs what is missing when it
 #                                can (root or password-less sudo), else prints the
 #                                exact apt-get line. FROST_NO_INSTALL=1: only print.
-#   frost_setup_python VER [test]  the venv .venv/py3.X (VER "" = newest CPython
-#                                >= 3.12 found), its bin/ first on PATH, with CMake
-#                                and Ninja from PyPI when the system has none new
-#                                enough, and with "test": pytest, hypothesis, numpy.
+#   frost_setup_python VER [build|test]  the venv .venv/py3.X (VER "" = newest
+#                                CPython >= 3.12 found), its bin/ first on PATH, with
+#                                CMake and Ninja from PyPI when the system has none
+#                                new enough, and unless "build" (tools/demo.sh): the
+#                                test tooling pytest, hypothesis, numpy.
 #                                Sets FROST_PY_VERSION, FROST_PYTHON (the venv's
 #                                python), FROST_BUILD_SUFFIX (read by the presets).
 #   frost_find_python VER, frost_all_versions
@@ -117,7 +118,7 @@ frost_pip() {           # pip install into the venv, with a message naming the p
     }
 }
 
-frost_setup_python() {  # $1: wanted version or ""; $2: "test" to add the test tooling
+frost_setup_python() {  # $1: wanted version or ""; $2: "build" (no test tooling) or "test" (default)
     local base
     if ! base=$(frost_find_python "$1"); then
         echo "error: no CPython ${1:->= 3.12} found (frost needs 3.12+ for per-interpreter GILs)." >&2
@@ -141,7 +142,7 @@ frost_setup_python() {  # $1: wanted version or ""; $2: "test" to add the test t
     local want=()
     frost_cmake_ok || want+=("cmake>=3.25")
     ninja --version >/dev/null 2>&1 || want+=("ninja")
-    if [ "${2:-}" = test ] && ! "$FROST_PYTHON" -c 'import pytest, hypothesis, numpy' 2>/dev/null; then
+    if [ "${2:-test}" = test ] && ! "$FROST_PYTHON" -c 'import pytest, hypothesis, numpy' 2>/dev/null; then
         want+=(pytest hypothesis numpy)
     fi
     if [ ${#want[@]} -gt 0 ]; then

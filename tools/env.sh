@@ -33,6 +33,8 @@ frost_have_file() {   # a header under /usr or /usr/local
     return 1
 }
 
+frost_join() { local out="$1"; shift; for x; do out="$out; $x"; done; echo "$out"; }
+
 frost_install_packages() {   # $1: build | test | memcheck | ci
     local set="$1" entry name probe sets what required=() optional=() why=()
     for entry in "${FROST_PACKAGES[@]}"; do
@@ -51,7 +53,7 @@ frost_install_packages() {   # $1: build | test | memcheck | ci
         fi
     fi
     if [ $can = 1 ]; then
-        echo "== installing ${missing[*]} (for: $(IFS=';'; echo "${why[*]}"))"
+        echo "== installing ${missing[*]} (for: $(frost_join "${why[@]}"))"
         $sudo apt-get update -qq || true
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >/dev/null || true
@@ -66,13 +68,13 @@ frost_install_packages() {   # $1: build | test | memcheck | ci
     fi
     local line="sudo apt-get install -y ${required[*]} ${optional[*]}"
     if [ ${#required[@]} -gt 0 ]; then
-        echo "error: $set needs ${required[*]} ($(IFS=';'; echo "${why[*]}"))." >&2
+        echo "error: $set needs ${required[*]} ($(frost_join "${why[@]}"))." >&2
         echo "  install them:  $line" >&2
         echo "  (other systems: the same tools from your package manager)" >&2
         return 2
     fi
     if [ ${#optional[@]} -gt 0 ]; then
-        echo "note: without ${optional[*]} the build falls back ($(IFS=';'; echo "${why[*]}")); to add it: $line" >&2
+        echo "note: without ${optional[*]} the build falls back ($(frost_join "${why[@]}")); to add it: $line" >&2
     fi
     return 0
 }

@@ -33,7 +33,7 @@ frost_have_file() {   # a header under /usr or /usr/local
     return 1
 }
 
-frost_join() { local out="$1"; shift; for x; do out="$out; $x"; done; echo "$out"; }
+frost_join() { local out="$1" x; shift; for x; do out="$out; $x"; done; echo "$out"; }
 
 frost_install_packages() {   # $1: build | test | memcheck | ci
     local set="$1" entry name probe sets what required=() optional=() why=()

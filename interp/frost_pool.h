@@ -2,20 +2,29 @@
  * frost_pool.h -- a pool of own-GIL subinterpreters, one per worker thread:
  * the C embedding API (a `PyVM`-style handle) under frost.Pool.
  *
- *   Py_Initialize();  ... PyThreadState *main = PyEval_SaveThread();
+ *   Py_Initialize();  PyObject *store = ...;    // e.g. frost.freeze(data), with the GIL
+ *   PyThreadState *main = PyEval_SaveThread();   // release it: the pool needs no GIL
  *   frost_pool_t *pool;  char *err = NULL;
  *   frost_pool_new(&pool, 4, "import math\n", &err);     // 4 interpreters
- *   frost_pool_attach(pool, "data", store_obj, &err);      // __main__.data in each
+ *   PyEval_RestoreThread(main);                            // attach alone needs the GIL
+ *   frost_pool_attach(pool, "data", store, &err);          //   of store's interpreter:
+ *   main = PyEval_SaveThread();                            //   __main__.data in each
  *   frost_pool_run_all(pool, "total = len(data.root)\n", &err);
  *   int64_t id = frost_pool_submit(pool, "mymod", "work", payload, n);
  *   frost_pool_result_t r;  frost_pool_next_result(pool, -1, &r);  ...
  *   frost_pool_free(pool);                                 // shutdown + join
- *   PyEval_RestoreThread(main);  Py_FinalizeEx();
+ *   PyEval_RestoreThread(main);  Py_DECREF(store);  Py_FinalizeEx();
+ *
+ * (examples/embed/embed_pool.c is this as a complete program, run by CI.)
+ * Installed: #include <frost/frost_pool.h>, link libfrost (find_package(frost)
+ * -> frost::frost, or pkg-config frost) and your libpython.
  *
  * Threads and GILs: every function here may be called from any thread, but
  * never while the calling thread holds a GIL that a worker could need --
- * in practice: release your GIL first (Py_BEGIN_ALLOW_THREADS). The pool's
- * own GILs are taken only by its worker threads.
+ * in practice: release your GIL first (Py_BEGIN_ALLOW_THREADS). The one
+ * exception is frost_pool_attach, which must be called holding the GIL of
+ * the interpreter that owns the store. The pool's own GILs are taken only by
+ * its worker threads.
  *
  * A task names a module-level function `module.func`; the worker imports
  * the module, calls func(payload: bytes) and expects bytes back. The bytes

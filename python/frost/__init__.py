@@ -28,6 +28,7 @@ from frost._frost import (
 )
 
 from frost.pool import Pool, RemoteTraceback
+from frost._version import __version__  # written by the build from pyproject.toml
 
 __all__ = [
     "Pool",

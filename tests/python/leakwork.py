@@ -28,13 +28,18 @@ def rss():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def growth_per_cycle(cycle, count, warmup):
+def growth_per_cycle(what, cycle, count, warmup):
+    """RSS growth per cycle over `count` cycles after `warmup` ones; says how
+    far it is on stderr ("leakwork: ...", relayed to the log by test_leaks)."""
     for _ in range(warmup):
         cycle()
     gc.collect()
     before = rss()
-    for _ in range(count):
+    step = max(1, count // 10)
+    for i in range(count):
         cycle()
+        if (i + 1) % step == 0 or i + 1 == count:
+            print(f"leakwork: {what}: {i + 1}/{count} cycles", file=sys.stderr, flush=True)
     gc.collect()
     return (rss() - before) / count
 
@@ -51,8 +56,9 @@ def main(cycles, warmup, bare_cycles):
     bare = None
     if bare_cycles:
         import _interp_compat
-        bare = growth_per_cycle(lambda: _interp_compat.run(BARE_WORKER_CODE), bare_cycles, warmup)
-    pool = growth_per_cycle(pool_cycle, cycles, warmup)
+        bare = growth_per_cycle("bare interpreter start/stop (the baseline)",
+                                lambda: _interp_compat.run(BARE_WORKER_CODE), bare_cycles, warmup)
+    pool = growth_per_cycle("Pool(1) start/task/stop", pool_cycle, cycles, warmup)
     store.close()
     del store
     counters.append(list(live()))

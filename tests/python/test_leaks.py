@@ -36,10 +36,12 @@ import array
 import dataclasses
 import gc
 import json
+import logging
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +50,10 @@ sys.path.insert(0, HERE)
 import frost  # noqa: E402
 from frostcheck import live  # noqa: E402
 import _interp_compat  # noqa: E402
+
+# Progress of the long cycles (minutes): shown live by tools/test.sh (pytest
+# -o log_cli=true --log-cli-level=INFO, set in tests/CMakeLists.txt).
+log = logging.getLogger("frost.tests.leaks")
 
 SCALE = float(os.environ.get("FROST_STRESS_SCALE", "1.0"))
 CHECK_RSS = "FROST_STRESS_SCALE" not in os.environ   # set only by sanitizer builds
@@ -104,6 +110,35 @@ def read(root, i):
     assert root["rec"].x == i and root["nested"]["k"][0]["b"][1] == i + 1
 
 
+def run_relaying_progress(args, timeout, **kwargs):
+    """subprocess.run(args, capture_output=True, text=True, timeout=timeout),
+    but the child's "leakwork: ..." stderr lines go to the log as they come.
+    Returns (returncode, stdout, stderr); kills the child at the deadline."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, text=True, **kwargs)
+        lines = []
+
+        def relay():
+            for line in proc.stderr:
+                lines.append(line)
+                if line.startswith("leakwork: "):
+                    log.info("%s", line[len("leakwork: "):].rstrip())
+
+        reader = threading.Thread(target=relay, daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            reader.join(timeout=10)
+            proc.stderr.close()
+        out.seek(0)
+        return proc.returncode, out.read(), "".join(lines)
+
+
 class LeakTest(unittest.TestCase):
     def assert_rss_flat(self, before, after, tolerance, what):
         print(f"{what}: RSS {before / MIB:.1f} -> {after / MIB:.1f} MiB "
@@ -118,12 +153,19 @@ class LeakTest(unittest.TestCase):
         counters come back to where they were and RSS grows no more than
         FREEZE_TOLERANCE over the cycles (not the warm-up)."""
         base = live()
+        log.info("%s: %d warm-up cycles, then %d measured ones (RSS must stay flat)",
+                 what, scaled(warmup), scaled(cycles))
         for i in range(scaled(warmup)):
             one_warmup(i)
         gc.collect()
         before = rss()
-        for i in range(scaled(cycles)):
+        count = scaled(cycles)
+        step = max(1, count // 10)
+        for i in range(count):
             one_cycle(i)
+            if (i + 1) % step == 0:
+                log.info("%s: %d/%d cycles, RSS %+.1f MiB", what, i + 1, count,
+                         (rss() - before) / MIB)
         after_counters = live()
         after = rss()
         self.assertEqual(after_counters, base)
@@ -174,12 +216,13 @@ class LeakTest(unittest.TestCase):
         compare = CHECK_RSS and _interp_compat.AVAILABLE
         cycles = scaled(POOL_CYCLES)
         env = dict(os.environ, PYTHONMALLOC="malloc")
-        out = subprocess.run(
+        log.info("pool start/stop: %d cycles in a child process (~50 ms each)", cycles)
+        returncode, stdout, stderr = run_relaying_progress(
             [sys.executable, "-c", f"import leakwork; leakwork.main({cycles}, "
              f"{scaled(POOL_WARMUP)}, {min(cycles, BARE_CYCLES) if compare else 0})"],
-            cwd=HERE, env=env, capture_output=True, text=True, timeout=900)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        got = json.loads(out.stdout.splitlines()[-1])
+            cwd=HERE, env=env, timeout=900)
+        self.assertEqual(returncode, 0, stderr)
+        got = json.loads(stdout.splitlines()[-1])
         before, after = got["counters"]
         self.assertEqual(after, before, "pool cycles left arenas or stores behind")
         if not compare:

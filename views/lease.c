@@ -282,9 +282,12 @@ static PyMethodDef store_methods[] = {
     {"__enter__", store_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))store_exit, METH_FASTCALL, NULL},
     {"__reduce__", store_reduce, METH_NOARGS, "Pickle by reference to the same store."},
-    {"save", frost__store_save, METH_O,
-     "save(path)\n--\n\nWrite the frozen graph to a snapshot file (atomically: a temporary\n"
-     "file, then rename); frost.load(path) maps it in any process. See docs/format.md."},
+    {"save", (PyCFunction)(void (*)(void))frost__store_save, METH_VARARGS | METH_KEYWORDS,
+     "save(path, *, progress=None)\n--\n\nWrite the frozen graph to a snapshot file (atomically: a temporary\n"
+     "file, then rename); frost.load(path) maps it in any process. See docs/format.md.\n\n"
+     "progress: a callable(done, total) called every 65,536 items and at the end\n"
+     "(done == total); total is None during the first of the two walks. An\n"
+     "exception it raises stops the save (no file is left) and propagates."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,17 +12,24 @@ values copied, everything else pickled.
 Callables: module-level functions are sent by reference and imported in the
 worker; functions of the __main__ script work as with multiprocessing's
 spawn (the script is imported in each worker as __mp_main__); anything that
-cannot be pickled raises TypeError at submit, naming it.
+cannot reach a worker (lambdas, nested functions, what an interactive
+session, `python -c` or stdin defines, anything unpicklable) raises
+TypeError at submit/map saying why and what to do (frost._sendable).
 """
 import concurrent.futures as cf
 import itertools
+import logging
 import os
 import sys
 import threading
 import weakref
 from functools import partial
 
-from frost import _frost, _transport
+from frost import _frost, _sendable, _transport
+
+# Pool events: start, shutdown, task errors (DEBUG), worker failures (ERROR).
+# The "frost" logger has only a NullHandler unless the application adds one.
+log = logging.getLogger("frost.pool")
 
 __all__ = ["Pool", "RemoteTraceback"]
 
@@ -48,6 +55,8 @@ def _main_module_spec():
         return ("name", spec.name)
     path = getattr(main, "__file__", None)
     if path is None or os.path.basename(path).lower().startswith("ipython"):
+        return None
+    if not os.path.isfile(path):   # '<stdin>' (python - < script), a deleted script
         return None
     return ("path", os.path.abspath(path))
 
@@ -136,6 +145,7 @@ class Pool(cf.Executor):
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
         self._collector.start()
         _live_pools.add(self)
+        log.info("frost.Pool started: %d worker interpreter(s)", workers)
 
     @property
     def workers(self):
@@ -143,6 +153,10 @@ class Pool(cf.Executor):
 
     @staticmethod
     def _dumps_call(fn, args, kwargs, what="callable"):
+        main_importable = _main_module_spec() is not None
+        why = _sendable.problem(fn, main_importable, what)
+        if why is not None:
+            raise TypeError(why)
         try:
             _transport.dumps(fn)
         except Exception as exc:
@@ -150,11 +164,18 @@ class Pool(cf.Executor):
                             "Use a module-level function (or one defined in the __main__ "
                             "script), not a lambda, closure or bound method of an "
                             "unpicklable object.") from exc
+        call = (fn, args, kwargs) if what == "callable" else (fn, args)
         try:
-            return _transport.dumps((fn, args, kwargs) if what == "callable" else (fn, args))
+            payload = _transport.dumps(call)
         except Exception as exc:
             raise TypeError(f"cannot send the arguments of {fn!r} to a worker interpreter: "
                             f"{exc}") from exc
+        why = _sendable.main_reference_problem(call, payload, main_importable,
+                                               f"arguments of {fn!r}")
+        if why is not None:
+            _transport.discard(payload)
+            raise TypeError(why)
+        return payload
 
     def submit(self, fn, /, *args, **kwargs):
         if not callable(fn):
@@ -179,6 +200,9 @@ class Pool(cf.Executor):
             raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
         if not callable(fn):
             raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
+        why = _sendable.problem(fn, _main_module_spec() is not None)
+        if why is not None:   # before the chunks wrap fn in a partial
+            raise TypeError(why)
         if chunksize == 1:
             return super().map(fn, *iterables, timeout=timeout)
         results = super().map(partial(_worker_process_chunk(), fn), _chunks(iterables, chunksize),
@@ -203,6 +227,7 @@ class Pool(cf.Executor):
             if status in ("cancelled", "interrupted"):
                 # cancelled: data is the payload, never run; interrupted: the
                 # bytes the task returned after KeyboardInterrupt landed, or none
+                log.debug("task %d %s by shutdown", task_id, status)
                 if data:
                     _transport.discard(data)
                 future.cancel()
@@ -215,6 +240,9 @@ class Pool(cf.Executor):
                     ok, value = False, (exc, type(exc).__name__, str(exc), "")
             else:   # the worker could not even run the task machinery
                 ok, value = False, (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))
+                log.error("a worker failed to run task %d:\n%s", task_id, value[3])
+            if not ok and status == "ok":
+                log.debug("task %d raised %s: %s", task_id, value[1], value[2])
             if future.cancelled() or not future.set_running_or_notify_cancel():
                 if ok:
                     _transport.discard(data)
@@ -241,6 +269,8 @@ class Pool(cf.Executor):
         with self._lock:
             already = self._shutdown
             self._shutdown = True
+        if not already:
+            log.info("frost.Pool shutting down (wait=%s, cancel_futures=%s)", wait, cancel_futures)
         if not already or cancel_futures:
             self._pool.shutdown(bool(cancel_futures))   # idempotent
             _live_pools.discard(self)
@@ -250,6 +280,8 @@ class Pool(cf.Executor):
             self._pool.join()
             if threading.current_thread() is not self._collector:
                 self._collector.join()
+            if not already:
+                log.info("frost.Pool stopped: every worker interpreter has ended")
 
     def __repr__(self):
         state = "shut down" if self._shutdown else "running"

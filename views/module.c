@@ -166,23 +166,23 @@ static PyMethodDef frost_methods[] = {
      "65,536 objects and with (done, done) once the walk is complete; an exception\n"
      "it raises stops the freeze and propagates (nothing is kept)."},
     {"thaw", thaw_py, METH_O,
-     "thaw(x)\n--\n\nA plain, mutable, local deep copy of a frost view or value."},
+     "thaw(x, /)\n--\n\nA plain, mutable, local deep copy of a frost view or value."},
     {"_rebuild", frost__rebuild, METH_VARARGS,
      "_rebuild(store_id, node, token[, slice])\n--\n\nUnpickle a store or view (internal)."},
     {"_export", frost__export, METH_O,
-     "_export(view)\n--\n\nA reference owning one store reference (internal; see _transport)."},
+     "_export(view, /)\n--\n\nA reference owning one store reference (internal; see _transport)."},
     {"_import", frost__import, METH_O,
-     "_import(ref)\n--\n\nThe view for an _export() reference, taking over its store reference."},
+     "_import(ref, /)\n--\n\nThe view for an _export() reference, taking over its store reference."},
     {"_discard", frost__discard, METH_O,
-     "_discard(ref)\n--\n\nDrop an _export() reference that will never be imported."},
+     "_discard(ref, /)\n--\n\nDrop an _export() reference that will never be imported."},
     {"_shareable_types", shareable_types, METH_NOARGS,
      "The types that cross interpreters by reference (internal)."},
     {"_channel_attach", frost__channel_attach, METH_VARARGS,
-     "_channel_attach(id, token, owned=0)\n--\n\nThis interpreter's handle on a Channel (internal)."},
+     "_channel_attach(id, token, owned=0, /)\n--\n\nThis interpreter's handle on a Channel (internal)."},
     {"_channel_export", frost__channel_export, METH_O,
-     "_channel_export(channel)\n--\n\nA reference owning one channel reference (internal)."},
+     "_channel_export(channel, /)\n--\n\nA reference owning one channel reference (internal)."},
     {"_channel_discard", frost__channel_discard, METH_O,
-     "_channel_discard(ref)\n--\n\nDrop a _channel_export() reference (internal)."},
+     "_channel_discard(ref, /)\n--\n\nDrop a _channel_export() reference (internal)."},
     {"load", (PyCFunction)(void (*)(void))frost__load_snapshot, METH_VARARGS | METH_KEYWORDS,
      "load(path, *, lifetime='process', progress=None)\n--\n\n"
      "Map a snapshot written by Store.save() and return a frost.Store reading it.\n\n"
@@ -192,19 +192,19 @@ static PyMethodDef frost_methods[] = {
      "as the file is checked (bytes of its image, two passes) and at the end\n"
      "(done == total); an exception it raises stops the load and propagates."},
     {"publish", frost__publish, METH_VARARGS,
-     "publish(name, store)\n--\n\n"
+     "publish(name, store, /)\n--\n\n"
      "Publish store under name for every interpreter of the process; return the\n"
      "name's new version (1, 2, ...). Publishing again replaces the store for new\n"
      "readers only: holders of the old one keep reading it until they let go."},
     {"published", frost__published, METH_O,
-     "published(name)\n--\n\n"
+     "published(name, /)\n--\n\n"
      "A new frost.Store handle on the store currently published as name\n"
      "(KeyError if none)."},
     {"unpublish", frost__unpublish, METH_O,
-     "unpublish(name)\n--\n\n"
+     "unpublish(name, /)\n--\n\n"
      "Withdraw name (KeyError if not published); current readers are unaffected."},
     {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
-     "_snapshot_xxh64(data)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
+     "_snapshot_xxh64(data, /)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {NULL, NULL, 0, NULL},

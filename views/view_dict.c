@@ -273,7 +273,7 @@ dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef dict_methods[] = {
     {"get", (PyCFunction)(void (*)(void))dict_get, METH_FASTCALL,
-     "get(key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
+     "get($self, key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
     {"keys", dict_keys, METH_NOARGS, "A set-like view of the keys."},
     {"values", dict_values, METH_NOARGS, "A view of the values."},
     {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},

@@ -427,7 +427,7 @@ list_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef list_methods[] = {
     {"index", (PyCFunction)(void (*)(void))list_index, METH_FASTCALL,
-     "index(value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value; ValueError if absent."},
+     "index($self, value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value; ValueError if absent."},
     {"count", list_count, METH_O, "Number of occurrences of value."},
     {"__reversed__", list_reversed, METH_NOARGS, "A reverse iterator."},
     {"__reduce__", list_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},

@@ -147,6 +147,26 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
                 self.assertIs(cm.exception, rec.exc)
                 self.assertEqual(os.listdir(self.dir.name), [])
 
+    def test_small_save_and_load_get_one_final_call_which_can_stop_them(self):
+        with frost.freeze({"a": [1, "x"]}) as store:
+            rec = Recorder()
+            store.save(self.path, progress=rec)
+            self.assertEqual(len(rec.calls), 1)
+            self.assertEqual(rec.calls[0][0], rec.calls[0][1])
+            os.unlink(self.path)
+            with self.assertRaises(KeyError):    # raised by the last call, before the rename
+                store.save(self.path, progress=Recorder(fail_at=1))
+            self.assertEqual(os.listdir(self.dir.name), [])
+            store.save(self.path)
+        rec = Recorder()
+        frost.load(self.path, lifetime="scoped", progress=rec).close()
+        self.assertEqual(len(rec.calls), 1)
+        self.assertEqual(rec.calls[0][0], rec.calls[0][1])
+        with self.assertRaises(KeyError):
+            frost.load(self.path, lifetime="scoped", progress=Recorder(fail_at=1))
+        with self.assertRaises(KeyError):
+            frost.verify(self.path, progress=Recorder(fail_at=1))
+
     def test_save_callback_runs_on_the_saving_thread_with_the_gil(self):
         threads = set()
 

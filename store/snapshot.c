@@ -949,6 +949,7 @@ typedef struct {
     uint64_t bulk_size;
     uint8_t *kinds;                /* kinds[off / 16]: the record kind whose object/node is at off, or 0 */
     uint64_t *tables;              /* image offsets of table nodes (for rehashing) */
+    uint8_t *bulk_lists;           /* bit per BULK_ALIGN of bulk: a packed list counted in stats */
     size_t ntables, tables_cap;
     int seed_match;                /* stored hashes and indexes are valid here */
     PyObject *imm[IMM_COUNT];      /* singletons (borrowed, immortal); SMALL_INT etc. handled apart */
@@ -1254,6 +1255,11 @@ relocate(loader_t *ld, void *slot, int objects_only, uint64_t before, uint64_t a
     case REF_BULK_NODE:
         if (!objects_only && check_packed(ld, off)) {
             out = frost_ref_from_node(ld->bulk + off);
+            uint64_t bit = off / BULK_ALIGN;   /* count each packed list once, however shared */
+            if (!(ld->bulk_lists[bit / 8] & (1u << (bit % 8)))) {
+                ld->bulk_lists[bit / 8] |= (uint8_t)(1u << (bit % 8));
+                frost_arena_count(ld->arena, FROST_KIND_LIST);
+            }
         }
         break;
     case REF_IMM:
@@ -1732,7 +1738,8 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     /* from here on the arena owns `be` (once it has a chunk) */
     ld.img = frost_arena_alloc(ld.arena, image.size ? image.size : 1, 64);
     ld.kinds = calloc(image.size / REC_ALIGN + 1, 1);
-    if (ld.img == NULL || ld.kinds == NULL) {
+    ld.bulk_lists = calloc(bulk.size / BULK_ALIGN / 8 + 1, 1);
+    if (ld.img == NULL || ld.kinds == NULL || ld.bulk_lists == NULL) {
         rc = set_error(err, FROST_ENOMEM, 0, "out of memory while loading");
         goto fail;
     }
@@ -1792,6 +1799,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
         goto fail;
     }
     free(ld.kinds);
+    free(ld.bulk_lists);
     free(ld.tables);
     rc = frost_arena_seal(ld.arena);
     if (rc < 0) {
@@ -1806,6 +1814,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
 
 fail:
     free(ld.kinds);
+    free(ld.bulk_lists);
     free(ld.tables);
     {
         frost_arena_stats_t s;

@@ -160,6 +160,19 @@ class InfoStatsTest(CliTestCase):
         self.assertTrue(doc["valid"])
         self.assertEqual(doc["objects"]["set"], 1)
 
+    def test_loaded_counts_match_the_frozen_store(self):
+        packed = [1, 2, 3]                       # stored packed, in the bulk section
+        data = {"p": packed, "again": packed, "floats": [0.5, 1.5], "mixed": [1, "x", [2]],
+                "t": ("a", [4]), "s": {1, 2}}
+        with frost.freeze(data) as store:
+            frozen = store.stats()["objects"]
+            store.save(self.path("c.frost"))
+        self.assertEqual(frozen["list"], 5)      # p (shared: once), floats, mixed, [2], [4]
+        doc = json.loads(frost_cli("stats", "--json", self.path("c.frost")).stdout)
+        self.assertEqual(doc["objects"], frozen)
+        with frost.load(self.path("c.frost"), lifetime="scoped") as loaded:
+            self.assertEqual(loaded.stats()["objects"], frozen)
+
     def test_info_of_a_non_snapshot(self):
         path = self.write("x.txt", "just text, long enough to fill a header? " * 5)
         self.assertOneLineError(frost_cli("info", path), 1, "not a frost snapshot")

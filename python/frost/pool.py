@@ -118,12 +118,16 @@ class Pool(cf.Executor):
         except TypeError:
             raise TypeError(f"initargs must be an iterable of arguments, "
                             f"not {type(initargs).__name__}") from None
+        main_spec = _main_module_spec()
+        # what workers import as __mp_main__ is fixed now: later calls are checked against it
+        self._main_importable = main_spec is not None
         init_payload = None
         if initializer is not None:
-            init_payload = self._dumps_call(initializer, initargs, None, what="initializer")
+            init_payload = self._dumps_call(initializer, initargs, None, main_spec is not None,
+                                            what="initializer")
         init_code = (
             "import frost._worker as _frost_worker\n"
-            f"_frost_worker.setup({list(sys.path)!r}, {_main_module_spec()!r})\n"
+            f"_frost_worker.setup({list(sys.path)!r}, {main_spec!r})\n"
         )
         self._lock = threading.Lock()
         self._futures = {}          # task id -> Future, guarded by _lock
@@ -152,8 +156,9 @@ class Pool(cf.Executor):
         return self._workers
 
     @staticmethod
-    def _dumps_call(fn, args, kwargs, what="callable"):
-        main_importable = _main_module_spec() is not None
+    def _dumps_call(fn, args, kwargs, main_importable, what="callable"):
+        """The payload of a call; TypeError if it cannot reach a worker
+        (main_importable: whether the workers imported this __main__)."""
         why = _sendable.problem(fn, main_importable, what)
         if why is not None:
             raise TypeError(why)
@@ -180,7 +185,7 @@ class Pool(cf.Executor):
     def submit(self, fn, /, *args, **kwargs):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
-        payload = self._dumps_call(fn, args, kwargs)
+        payload = self._dumps_call(fn, args, kwargs, self._main_importable)
         future = cf.Future()
         with self._lock:
             if self._shutdown:
@@ -200,7 +205,7 @@ class Pool(cf.Executor):
             raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
         if not callable(fn):
             raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
-        why = _sendable.problem(fn, _main_module_spec() is not None)
+        why = _sendable.problem(fn, self._main_importable)
         if why is not None:   # before the chunks wrap fn in a partial
             raise TypeError(why)
         if chunksize == 1:

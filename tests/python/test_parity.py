@@ -107,7 +107,7 @@ class FrozenListOperators:
 
     def test_plain_list_augmented_add_still_works(self):
         # `a_list += a_frozen_list` is the reflected +: it rebinds the name to
-        # a new list (docs/cli.md "Operators"); list.extend extends in place.
+        # a new list (README "Using it", docs/design.md); list.extend extends in place.
         for fl in self.each_view():
             lst = [0]
             alias = lst

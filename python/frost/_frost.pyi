@@ -3,7 +3,7 @@
 # stubtest); keep the two in step when a C signature changes.
 import os
 from collections.abc import (Buffer, Callable, ItemsView, Iterator, KeysView, Mapping, Sequence,
-                             ValuesView)
+                             Set as AbstractSet, ValuesView)
 from types import TracebackType
 from typing import Any, Literal, Self, final, overload
 
@@ -85,7 +85,7 @@ class FrozenList(Sequence[Any]):
     def __buffer__(self, flags: int, /) -> memoryview: ...
 
 @final
-class FrozenSet:
+class FrozenSet(AbstractSet[Any]):
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[Any]: ...
     def __contains__(self, value: object, /) -> bool: ...

@@ -75,6 +75,11 @@ class UsageTest(CliTestCase):
                 self.assertIn(f"usage: python -m frost {command}", sub.stdout)
         self.assertIn("--allow-pickle", frost_cli("freeze", "--help").stdout)
 
+    def test_version(self):
+        r = frost_cli("--version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, f"frost {getattr(frost, '__version__', 'unknown')}\n")
+
     def test_usage_errors_exit_2_with_one_line(self):
         cases = [
             ((), "a COMMAND is needed"),

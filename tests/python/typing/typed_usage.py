@@ -30,6 +30,10 @@ def main(path: str) -> None:
         assert_type(items[0:1], frost.FrozenList)
         assert_type(store.nbytes, int)
         assert_type(store.lifetime, Literal["scoped", "process"])
+        tags = root["s"]
+        assert isinstance(tags, frost.FrozenSet)
+        assert_type(tags | {"y"}, frozenset[Any])
+        assert "x" in tags
         plain = frost.thaw(root)
         assert plain == {"k": [1, 2], "s": {"x"}}
         store.save(path, progress=report)

@@ -676,7 +676,9 @@ array_origin(PyObject *o)
 }
 
 /* Copy a C-contiguous buffer into an array node. 1 done, 0 not a usable
- * buffer (error raised by the caller), -1 error set. */
+ * buffer (error raised by the caller), -1 error set. Only formats of pure
+ * data whose size every reader agrees on (frost__array_format_check): an
+ * 'O' array's items are addresses of this interpreter's objects. */
 static int
 copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, frost_ref_t *out)
 {
@@ -691,18 +693,27 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
     }
     int rc = -1;
     const char *format = view.format ? view.format : "B";
+    const char *why = NULL;
     if (!PyBuffer_IsContiguous(&view, 'C')) {
         freeze_error(fz, parent, child, "cannot freeze non-contiguous buffer of type '%.200s'",
                      Py_TYPE(o)->tp_name);
         goto done;
     }
-    if (strlen(format) > FROST_ARRAY_FORMAT_MAX || view.ndim > FROST_ARRAY_MAX_NDIM) {
-        freeze_error(fz, parent, child, "cannot freeze buffer of type '%.200s' with format '%.40s'",
-                     Py_TYPE(o)->tp_name, format);
+    if (view.ndim > FROST_ARRAY_MAX_NDIM || view.itemsize <= 0) {
+        why = view.itemsize <= 0 ? "its items have no size" : "too many dimensions";
+    }
+    else {
+        (void)frost__array_format_check(format, view.itemsize, &why);
+    }
+    if (why != NULL) {
+        freeze_error(fz, parent, child, "cannot freeze buffer of type '%.200s' with format "
+                     "'%.60s' (item size %zd): %s", Py_TYPE(o)->tp_name, format, view.itemsize, why);
         goto done;
     }
+    size_t format_len = strlen(format);
+    size_t dims_bytes = sizeof(Py_ssize_t) * 2 * (size_t)view.ndim;
     frost_array_t *a = arena_alloc(fz, sizeof *a, alignof(frost_array_t));
-    Py_ssize_t *dims = a ? arena_alloc(fz, sizeof(Py_ssize_t) * 2 * (size_t)(view.ndim ? view.ndim : 1), 8) : NULL;
+    char *dims = a ? arena_alloc(fz, dims_bytes + format_len + 1, 8) : NULL;
     char *data = dims ? arena_alloc(fz, (size_t)(view.len ? view.len : 1), 64) : NULL;
     if (data == NULL) {
         goto done;
@@ -712,14 +723,24 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
     a->itemsize = view.itemsize;
     a->nbytes = view.len;
     a->ndim = view.ndim;
-    strcpy(a->format, format);
-    a->shape = dims;
-    a->strides = dims + view.ndim;
+    a->shape = (Py_ssize_t *)dims;
+    a->strides = a->shape + view.ndim;
+    memcpy(dims + dims_bytes, format, format_len + 1);
+    a->format = dims + dims_bytes;
+    a->format_len = (uint32_t)format_len;
     Py_ssize_t stride = view.itemsize;
     for (int d = view.ndim - 1; d >= 0; d--) {
         a->shape[d] = view.shape ? view.shape[d] : view.len / view.itemsize;
         a->strides[d] = stride;
+        if (a->shape[d] < 0 || (a->shape[d] > 0 && stride > PY_SSIZE_T_MAX / a->shape[d])) {
+            break;
+        }
         stride *= a->shape[d];
+    }
+    if (stride != view.len) {   /* an exporter whose shape does not cover its bytes */
+        freeze_error(fz, parent, child, "cannot freeze buffer of type '%.200s': its shape and "
+                     "item size do not match its length", Py_TYPE(o)->tp_name);
+        goto done;
     }
     a->data = data;
     memcpy(data, view.buf, (size_t)view.len);

@@ -121,18 +121,29 @@ typedef enum {
 } frost_array_origin_t;
 
 #define FROST_ARRAY_MAX_NDIM 64
-#define FROST_ARRAY_FORMAT_MAX 31
+#define FROST_ARRAY_FORMAT_MAX 65535   /* numpy structs with many fields have long formats */
 
 typedef struct {
     frost_node_t hdr;            /* FROST_NODE_ARRAY; flags = frost_array_origin_t */
-    Py_ssize_t itemsize;
+    Py_ssize_t itemsize;         /* > 0, the size the format describes */
     Py_ssize_t nbytes;           /* product(shape) * itemsize */
     int ndim;                    /* 0 .. FROST_ARRAY_MAX_NDIM */
-    char format[FROST_ARRAY_FORMAT_MAX + 1];   /* struct-module format, NUL-terminated */
+    uint32_t format_len;         /* strlen(format), 1 .. FROST_ARRAY_FORMAT_MAX */
+    const char *format;          /* struct / PEP 3118 format, NUL-terminated (arena), accepted
+                                    by frost__array_format_check */
     Py_ssize_t *shape;           /* ndim extents (arena) */
     Py_ssize_t *strides;         /* ndim C-contiguous strides (arena) */
     char *data;                  /* nbytes, 64-byte aligned (arena) */
 } frost_array_t;
+
+/*
+ * Whether an array node may hold items of `format` with size `itemsize`
+ * (array_format.c): 0 yes; -1 no, with *why a static reason. Yes only for
+ * pure data (no object or address pointers, not only padding) whose size
+ * every reader that understands the format (numpy, the struct module) agrees
+ * is `itemsize`. Needs the GIL; leaves any pending exception as it was.
+ */
+int frost__array_format_check(const char *format, Py_ssize_t itemsize, const char **why);
 
 /* ---- records ------------------------------------------------------------ */
 

@@ -124,6 +124,8 @@ enum {
 #define IMM(sub, payload) ((((uint64_t)(payload)) << 8) | ((uint64_t)(sub) << 4) | REF_IMM)
 
 #define ROUND_UP(n, a) (((n) + ((a) - 1)) & ~(size_t)((a) - 1))
+/* An array's bulk block before its data: shape, strides, format and its NUL. */
+#define ARRAY_DIMS_BYTES(a) (2 * sizeof(Py_ssize_t) * (size_t)(a)->ndim + (size_t)(a)->format_len + 1)
 
 /* ob_shash is deprecated API on 3.13+; it sits right before ob_sval. */
 _Static_assert(offsetof(PyBytesObject, ob_sval) == sizeof(PyVarObject) + sizeof(Py_hash_t),
@@ -492,7 +494,7 @@ node_size(const frost_node_t *n, int *in_bulk, size_t *aux_bulk)
     }
     case FROST_NODE_ARRAY: {
         const frost_array_t *a = (const frost_array_t *)n;
-        *aux_bulk = ROUND_UP(2 * sizeof(Py_ssize_t) * (size_t)(a->ndim ? a->ndim : 1), BULK_ALIGN)
+        *aux_bulk = ROUND_UP(ARRAY_DIMS_BYTES(a), BULK_ALIGN)
                     + ROUND_UP((size_t)(a->nbytes ? a->nbytes : 1), BULK_ALIGN);
         return sizeof(frost_array_t);
     }
@@ -632,16 +634,18 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         const frost_array_t *a = (const frost_array_t *)n;
         frost_array_t *d = (frost_array_t *)(w->image + off);
         *d = *a;
-        size_t dims = 2 * sizeof(Py_ssize_t) * (size_t)(a->ndim ? a->ndim : 1);
-        uint64_t shape_off = w->bulk_cursor, strides_off = shape_off + sizeof(Py_ssize_t) * (size_t)a->ndim;
-        w->bulk_cursor += ROUND_UP(dims, BULK_ALIGN);
+        size_t dim = sizeof(Py_ssize_t) * (size_t)a->ndim;
+        uint64_t shape_off = w->bulk_cursor, strides_off = shape_off + dim, format_off = strides_off + dim;
+        w->bulk_cursor += ROUND_UP(ARRAY_DIMS_BYTES(a), BULK_ALIGN);
         uint64_t data_off = w->bulk_cursor;
         w->bulk_cursor += ROUND_UP((size_t)(a->nbytes ? a->nbytes : 1), BULK_ALIGN);
         if (a->ndim > 0) {
-            memcpy(w->bulk + shape_off, a->shape, sizeof(Py_ssize_t) * (size_t)a->ndim);
-            memcpy(w->bulk + strides_off, a->strides, sizeof(Py_ssize_t) * (size_t)a->ndim);
+            memcpy(w->bulk + shape_off, a->shape, dim);
+            memcpy(w->bulk + strides_off, a->strides, dim);
         }
+        memcpy(w->bulk + format_off, a->format, (size_t)a->format_len + 1);
         memcpy(w->bulk + data_off, a->data, (size_t)a->nbytes);
+        memcpy(&d->format, &format_off, 8);
         memcpy(&d->shape, &shape_off, 8);
         memcpy(&d->strides, &strides_off, 8);
         memcpy(&d->data, &data_off, 8);
@@ -1315,27 +1319,36 @@ rehash(loader_t *ld, PyObject *o, uint64_t at)
     return 0;
 }
 
-/* Walk B for the array node at `pos`. */
+/* Walk B for the array node at `pos`: its dims and format (one bulk block:
+ * shape, strides, format with its NUL) and data are bulk offsets; the format
+ * must pass the same check as at freeze, so a file cannot hold an array
+ * freeze would refuse (pointers, sizes readers disagree on). */
 static int
 fix_array(loader_t *ld, uint64_t pos)
 {
     frost_array_t *a = (frost_array_t *)(ld->img + pos);
-    uint64_t shape, strides, data;
+    uint64_t shape, strides, format, data;
     memcpy(&shape, &a->shape, 8);
     memcpy(&strides, &a->strides, 8);
+    memcpy(&format, &a->format, 8);
     memcpy(&data, &a->data, 8);
     if (a->hdr.flags > FROST_ARRAY_FROM_MEMORYVIEW || a->ndim < 0 || a->ndim > FROST_ARRAY_MAX_NDIM
-        || memchr(a->format, 0, sizeof a->format) == NULL || a->itemsize <= 0 || a->nbytes < 0) {
+        || a->format_len == 0 || a->format_len > FROST_ARRAY_FORMAT_MAX || a->itemsize <= 0
+        || a->nbytes < 0) {
         return BAD(ld, "malformed array node at image offset %llu", (unsigned long long)pos);
-    }
-    Py_ssize_t itemsize = PyBuffer_SizeFromFormat(a->format);
-    if (itemsize < 0) {
-        PyErr_Clear();
     }
     uint64_t dims = sizeof(Py_ssize_t) * (uint64_t)a->ndim;
-    if (itemsize != a->itemsize || shape % 8 || shape > ld->bulk_size || ld->bulk_size - shape < 2 * dims
-        || strides != shape + dims || data > ld->bulk_size || ld->bulk_size - data < (uint64_t)a->nbytes) {
+    if (shape % 8 || shape > ld->bulk_size || ld->bulk_size - shape < 2 * dims + a->format_len + 1
+        || strides != shape + dims || format != strides + dims
+        || data > ld->bulk_size || ld->bulk_size - data < (uint64_t)a->nbytes) {
         return BAD(ld, "malformed array node at image offset %llu", (unsigned long long)pos);
+    }
+    const char *fmt = (const char *)(ld->bulk + format);
+    const char *why = NULL;
+    if (memchr(fmt, 0, a->format_len + 1) != fmt + a->format_len
+        || frost__array_format_check(fmt, a->itemsize, &why) < 0) {
+        return BAD(ld, "array format refused at image offset %llu%s%s", (unsigned long long)pos,
+                   why ? ": " : "", why ? why : "");
     }
     const Py_ssize_t *sh = (const Py_ssize_t *)(ld->bulk + shape);
     const Py_ssize_t *st = (const Py_ssize_t *)(ld->bulk + strides);
@@ -1349,6 +1362,7 @@ fix_array(loader_t *ld, uint64_t pos)
     if (expect != a->nbytes) {
         return BAD(ld, "array size mismatch at image offset %llu", (unsigned long long)pos);
     }
+    a->format = fmt;
     a->shape = (Py_ssize_t *)sh;
     a->strides = (Py_ssize_t *)st;
     a->data = (char *)(ld->bulk + data);

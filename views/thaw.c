@@ -51,12 +51,58 @@ memo_key(const void *node)
     return PyLong_FromVoidPtr((void *)node);
 }
 
+/* numpy.array(copy) of the arena data, read with the node's own format, so
+ * every dtype the format names (complex, long double, unicode, structs) comes
+ * back as it was; NULL without an error if numpy is not imported. The
+ * memoryview borrows arena memory and is released before returning. */
+static PyObject *
+thaw_numpy(const char *data, const frost_array_t *a, Py_ssize_t nbytes, int ndim,
+           const Py_ssize_t *shape, const Py_ssize_t *strides)
+{
+    PyObject *modules = PySys_GetObject("modules");
+    PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+    if (numpy == NULL) {
+        return NULL;
+    }
+    Py_buffer info = {.buf = (void *)data, .obj = NULL, .len = nbytes, .readonly = 1,
+                      .itemsize = a->itemsize, .format = (char *)a->format, .ndim = ndim,
+                      .shape = (Py_ssize_t *)shape, .strides = (Py_ssize_t *)strides};
+    PyObject *mv = PyMemoryView_FromBuffer(&info);
+    if (mv == NULL) {
+        return NULL;
+    }
+    Py_INCREF(numpy);
+    PyObject *arr = PyObject_CallMethod(numpy, "array", "O", mv);
+    Py_DECREF(numpy);
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+    if (rel == NULL) {
+        Py_CLEAR(arr);
+        if (exc != NULL) {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(rel);
+    Py_DECREF(mv);
+    if (exc != NULL) {
+        PyErr_SetRaisedException(exc);
+    }
+    return arr;
+}
+
 static PyObject *
 thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t *shape)
 {
     Py_ssize_t nbytes = a->itemsize;
     for (int d = 0; d < ndim; d++) {
         nbytes *= shape[d];
+    }
+    if (a->hdr.flags == FROST_ARRAY_FROM_NUMPY) {
+        PyObject *arr = thaw_numpy(data, a, nbytes, ndim, shape,
+                                   a->strides + (a->ndim - ndim));
+        if (arr != NULL || PyErr_Occurred()) {
+            return arr;
+        }
     }
     PyObject *raw = PyByteArray_FromStringAndSize(data, nbytes);
     if (raw == NULL || a->hdr.flags == FROST_ARRAY_FROM_BYTEARRAY) {
@@ -88,16 +134,6 @@ thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t 
     if (typed == NULL && mv != NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
         PyErr_Clear();                 /* a format memoryview can't cast to: raw bytes */
         typed = Py_NewRef(mv);
-    }
-    if (typed != NULL && a->hdr.flags == FROST_ARRAY_FROM_NUMPY) {
-        PyObject *modules = PySys_GetObject("modules");
-        PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
-        if (numpy != NULL) {
-            /* numpy.array(copy) of the typed view: same dtype and shape, writable */
-            PyObject *arr = PyObject_CallMethod(numpy, "array", "O", typed);
-            Py_DECREF(typed);
-            typed = arr;
-        }
     }
     Py_XDECREF(shape_t);
     Py_XDECREF(mv);

@@ -145,6 +145,12 @@ PyObject *frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssi
                                Py_ssize_t step, Py_ssize_t len);
 PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *data,
                                 int ndim, const Py_ssize_t *shape, const Py_ssize_t *strides);
+/* Fill `view` for a getbuffer request of `flags` on read-only memory laid out
+ * as (buf, itemsize, ndim, shape, strides): granted exactly when memoryview
+ * would grant it for that layout, else BufferError naming `what` (view_array.c). */
+int frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, const char *buf,
+                         Py_ssize_t itemsize, const char *format, int ndim,
+                         const Py_ssize_t *shape, const Py_ssize_t *strides, int flags);
 int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */

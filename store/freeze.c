@@ -50,8 +50,8 @@
  * saves up to 8 bytes per object against obmalloc's 16-byte size classes. */
 #define GC_OBJECT_ALIGN 16
 #define OBJECT_ALIGN alignof(PyObject)
-/* How often a long freeze checks for KeyboardInterrupt. */
-#define SIGNAL_CHECK_INTERVAL 65536
+/* How often a long freeze checks for KeyboardInterrupt and reports progress. */
+#define SIGNAL_CHECK_INTERVAL FROST_FREEZE_PROGRESS_EVERY
 
 /* A reference that cannot be a node or an object: marks a tuple in progress. */
 #define REF_PENDING ((frost_ref_t)3)
@@ -1265,7 +1265,10 @@ tuple_finished(freezer_t *fz, Py_ssize_t self)
 static int
 visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx, frost_ref_t *dest)
 {
-    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0 && PyErr_CheckSignals() < 0) {
+    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
+        && (PyErr_CheckSignals() < 0
+            || (fz->env->progress != NULL
+                && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
         return -1;
     }
     if (o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis) {
@@ -1513,6 +1516,9 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
     }
     PyMem_Free(fz.frames);
     memo_clear(&fz.memo);
+    if (rc >= 0 && env->progress != NULL && env->progress(env->progress_ctx, fz.visits, 1) < 0) {
+        rc = -1;
+    }
     memo_clear(&fz.heights);
     if (rc < 0) {
         return -1;

@@ -27,7 +27,16 @@ typedef struct frost_freeze_env_s {
     PyTypeObject *record_view_type;
     int (*record_parts)(PyObject *record_view, PyObject **module, PyObject **qualname,
                         int *record_kind, PyObject **state);
+    /* Progress report (NULL: none): called with the objects visited so far
+     * every FROST_FREEZE_PROGRESS_EVERY visits (finished 0), and once more when
+     * the walk has succeeded (finished 1). Returning -1 with an exception set
+     * stops the freeze with that exception. */
+    int (*progress)(void *ctx, size_t done, int finished);
+    void *progress_ctx;
 } frost_freeze_env_t;
+
+/* Objects visited between two progress reports (and signal checks). */
+#define FROST_FREEZE_PROGRESS_EVERY 65536
 
 /*
  * Freeze `obj` into `arena` (which must be empty and unsealed) and store the

@@ -36,6 +36,7 @@ enum {
     FROST_SNAPSHOT_EFORMAT = -21,      /* not a valid snapshot: corrupt, truncated, bad offsets */
     FROST_SNAPSHOT_EVERSION = -22,     /* a valid snapshot of another format/Python/platform */
     FROST_SNAPSHOT_EUNSUPPORTED = -23, /* save: the store holds something the format can't */
+    FROST_SNAPSHOT_ECANCELED = -24,    /* the progress callback asked to stop */
 };
 
 /* Why a call failed: a status code and a message naming the cause (and for
@@ -50,6 +51,23 @@ typedef struct frost_snapshot_error_s {
 #define FROST_SNAPSHOT_FORMAT_VERSION 1u
 
 /*
+ * Progress of a long save or load (see the *_with_progress variants): `fn`
+ * is called with the work done and the total, in units of the call's own
+ * (save: items written over its two walks, the total 0 until the first walk
+ * has counted them; load: bytes of the image checked over its two walks), at
+ * most every FROST_SNAPSHOT_PROGRESS_EVERY items or records, and once at the
+ * end with done == total. Returning nonzero stops the call, which cleans up
+ * and returns FROST_SNAPSHOT_ECANCELED. save calls it without the GIL, from
+ * the saving thread; load calls it with the GIL held.
+ */
+typedef struct frost_snapshot_progress_s {
+    int (*fn)(void *ctx, uint64_t done, uint64_t total);
+    void *ctx;
+} frost_snapshot_progress_t;
+
+#define FROST_SNAPSHOT_PROGRESS_EVERY 65536
+
+/*
  * Write the graph of `store` (sealed, and kept alive by the caller for the
  * whole call) to `path`: a temporary file beside it, then rename(2), so
  * readers of an older file at `path` keep their (unlinked) copy.
@@ -59,6 +77,9 @@ typedef struct frost_snapshot_error_s {
  */
 FROST_NODISCARD int frost_snapshot_save(const frost_store_t *store, const char *path,
                                         frost_snapshot_error_t *err);
+FROST_NODISCARD int frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
+                                                      const frost_snapshot_progress_t *progress,
+                                                      frost_snapshot_error_t *err);
 
 /*
  * Map `path`, validate it and build a new sealed store from it; on success
@@ -69,6 +90,9 @@ FROST_NODISCARD int frost_snapshot_save(const frost_store_t *store, const char *
  */
 FROST_NODISCARD int frost_snapshot_load(const char *path, frost_lifetime_t lifetime,
                                         frost_store_t **out, frost_snapshot_error_t *err);
+FROST_NODISCARD int frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
+                                                      const frost_snapshot_progress_t *progress,
+                                                      frost_store_t **out, frost_snapshot_error_t *err);
 
 /* Fingerprint this process's hash seed (needed by save, which may run
  * without the GIL). Call with the GIL, once or more (module exec does).

@@ -301,7 +301,21 @@ typedef struct {
     uintptr_t *stack;         /* DFS: tagged refs; bit 1 of an object = "items done" */
     size_t depth, capacity;
     frost_snapshot_error_t *err;
+    const frost_snapshot_progress_t *progress;   /* NULL: none */
+    uint64_t items;           /* items assigned (first walk) or written (second), both walks */
+    uint64_t total;           /* 2 * items of the first walk, once it is done; 0 before */
 } writer_t;
+
+/* One more item assigned or written: report every FROST_SNAPSHOT_PROGRESS_EVERY. */
+static int
+writer_step(writer_t *w)
+{
+    if (++w->items % FROST_SNAPSHOT_PROGRESS_EVERY == 0 && w->progress != NULL
+        && w->progress->fn(w->progress->ctx, w->items, w->total) != 0) {
+        return set_error(w->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+    }
+    return 0;
+}
 
 static size_t
 whash(uintptr_t key)
@@ -704,7 +718,7 @@ walk(writer_t *w, frost_ref_t root, int pass)
                 s->ref |= WRITTEN;
                 write_node(w, n, s->ref & ~(uint64_t)WRITTEN);
             }
-            if (push_children(w, n) < 0) {
+            if (writer_step(w) < 0 || push_children(w, n) < 0) {
                 return -1;
             }
             continue;
@@ -739,6 +753,9 @@ walk(writer_t *w, frost_ref_t root, int pass)
             s->ref |= WRITTEN;
             write_object(w, o, kind, size, s->ref & ~(uint64_t)WRITTEN);
         }
+        if (writer_step(w) < 0) {
+            return -1;
+        }
     }
     return 0;
 }
@@ -746,13 +763,21 @@ walk(writer_t *w, frost_ref_t root, int pass)
 int
 frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot_error_t *err)
 {
+    return frost_snapshot_save_with_progress(store, path, NULL, err);
+}
+
+int
+frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
+                                  const frost_snapshot_progress_t *progress,
+                                  frost_snapshot_error_t *err)
+{
     if (err != NULL) {
         memset(err, 0, sizeof *err);
     }
     if (!atomic_load(&hash_probe_ready)) {
         return set_error(err, FROST_EINVAL, 0, "frost_snapshot_init() was not called");
     }
-    writer_t w = {.err = err};
+    writer_t w = {.err = err, .progress = progress};
     frost_ref_t root = frost_store_root(store);
     {
         /* size the memo for every object and node the freezer counted, so it
@@ -808,6 +833,7 @@ frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot
     w.image = map + image_off;
     w.bulk = map + bulk_off;
     w.bulk_cursor = w.bulk_packed;
+    w.total = 2 * w.items;
     rc = walk(&w, root, 2);
     if (rc < 0) {
         goto done;
@@ -852,6 +878,10 @@ frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot
         goto done;
     }
     fd = -1;
+    if (progress != NULL && progress->fn(progress->ctx, w.total, w.total) != 0) {
+        rc = set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+        goto done;
+    }
     if (rename(tmp, path) < 0) {
         rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot rename to %.200s: %s", path, strerror(errno));
         goto done;
@@ -925,6 +955,7 @@ typedef struct {
     uint8_t *kinds;                /* kinds[off / 16]: the record kind whose object/node is at off, or 0 */
     uint8_t *tuple_levels;         /* tuple_levels[off / 16]: levels of tuples below the tuple at off */
     uint64_t *tables;              /* image offsets of table nodes (for rehashing) */
+    uint8_t *bulk_lists;           /* bit per BULK_ALIGN of bulk: a packed list counted in stats */
     size_t ntables, tables_cap;
     int seed_match;                /* stored hashes and indexes are valid here */
     PyObject *imm[IMM_COUNT];      /* singletons (borrowed, immortal); SMALL_INT etc. handled apart */
@@ -1230,6 +1261,11 @@ relocate(loader_t *ld, void *slot, int objects_only, uint64_t before, uint64_t a
     case REF_BULK_NODE:
         if (!objects_only && check_packed(ld, off)) {
             out = frost_ref_from_node(ld->bulk + off);
+            uint64_t bit = off / BULK_ALIGN;   /* count each packed list once, however shared */
+            if (!(ld->bulk_lists[bit / 8] & (1u << (bit % 8)))) {
+                ld->bulk_lists[bit / 8] |= (uint8_t)(1u << (bit % 8));
+                frost_arena_count(ld->arena, FROST_KIND_LIST);
+            }
         }
         break;
     case REF_IMM:
@@ -1649,9 +1685,29 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
     return 0;
 }
 
+/* Load progress: image bytes checked over walks A and B (total 2 * image size). */
+static int
+load_step(loader_t *ld, const frost_snapshot_progress_t *progress, uint64_t nrecords,
+          uint64_t done)
+{
+    if (progress != NULL && nrecords % FROST_SNAPSHOT_PROGRESS_EVERY == 0
+        && progress->fn(progress->ctx, done, 2 * ld->img_size) != 0) {
+        return set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+    }
+    return 0;
+}
+
 int
 frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t **out,
                     frost_snapshot_error_t *err)
+{
+    return frost_snapshot_load_with_progress(path, lifetime, NULL, out, err);
+}
+
+int
+frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
+                                  const frost_snapshot_progress_t *progress, frost_store_t **out,
+                                  frost_snapshot_error_t *err)
 {
     *out = NULL;
     if (err != NULL) {
@@ -1744,7 +1800,8 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
     /* from here on the arena owns `be` (once it has a chunk) */
     ld.img = frost_arena_alloc(ld.arena, image.size ? image.size : 1, 64);
     ld.kinds = calloc(image.size / REC_ALIGN + 1, 1);
-    if (ld.img == NULL || ld.kinds == NULL) {
+    ld.bulk_lists = calloc(bulk.size / BULK_ALIGN / 8 + 1, 1);
+    if (ld.img == NULL || ld.kinds == NULL || ld.bulk_lists == NULL) {
         rc = set_error(err, FROST_ENOMEM, 0, "out of memory while loading");
         goto fail;
     }
@@ -1769,6 +1826,9 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
             goto fail;
         }
         pos += n;
+        if ((rc = load_step(&ld, progress, nrecords + 1, pos)) < 0) {
+            goto fail;
+        }
     }
     if (nrecords != h.nrecords) {
         rc = BAD(&ld, "the image holds %llu records, the header says %llu",
@@ -1776,13 +1836,16 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
         goto fail;
     }
     /* walk B: references, types, headers */
-    for (uint64_t pos = 0; pos < ld.img_size;) {
+    for (uint64_t pos = 0, k = 1; pos < ld.img_size; k++) {
         size_t n = 0;
         if (fix_record(&ld, pos, &n) < 0) {
             rc = FROST_SNAPSHOT_EFORMAT;
             goto fail;
         }
         pos += n;
+        if ((rc = load_step(&ld, progress, k, ld.img_size + pos)) < 0) {
+            goto fail;
+        }
     }
     uint64_t root = h.root;
     if (relocate(&ld, &root, 0, UINT64_MAX, 0) < 0) {
@@ -1793,7 +1856,12 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
     if (rc < 0) {
         goto fail;
     }
+    if (progress != NULL && progress->fn(progress->ctx, 2 * ld.img_size, 2 * ld.img_size) != 0) {
+        rc = set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+        goto fail;
+    }
     free(ld.kinds);
+    free(ld.bulk_lists);
     free(ld.tables);
     free(ld.tuple_levels);
     rc = frost_arena_seal(ld.arena);
@@ -1809,6 +1877,7 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
 
 fail:
     free(ld.kinds);
+    free(ld.bulk_lists);
     free(ld.tables);
     free(ld.tuple_levels);
     {

@@ -607,13 +607,13 @@ channel_repr(PyObject *self)
 
 static PyMethodDef channel_methods[] = {
     {"send", (PyCFunction)(void (*)(void))channel_send, METH_VARARGS | METH_KEYWORDS,
-     "send(obj, timeout=None)\n--\n\nQueue obj (views by reference, plain values copied, "
+     "send($self, /, obj, timeout=None)\n--\n\nQueue obj (views by reference, plain values copied, "
      "others pickled); blocks while the channel is full. TimeoutError, ChannelClosedError."},
     {"recv", (PyCFunction)(void (*)(void))channel_recv, METH_VARARGS | METH_KEYWORDS,
-     "recv(timeout=None)\n--\n\nThe oldest message; blocks while empty. TimeoutError; "
+     "recv($self, /, timeout=None)\n--\n\nThe oldest message; blocks while empty. TimeoutError; "
      "ChannelClosedError once closed and empty."},
     {"close", channel_close, METH_NOARGS,
-     "close()\n--\n\nNo more sends; queued messages can still be received."},
+     "close($self, /)\n--\n\nNo more sends; queued messages can still be received."},
     {"__reduce__", channel_reduce, METH_NOARGS, "Pickle by reference to the same channel."},
     {NULL, NULL, 0, NULL},
 };

@@ -277,16 +277,19 @@ static PyGetSetDef store_getset[] = {
 
 static PyMethodDef store_methods[] = {
     {"stats", store_stats, METH_NOARGS,
-     "stats()\n--\n\nA dict: bytes, bytes_reserved, chunks, objects (by kind), sealed, lifetime, "
+     "stats($self, /)\n--\n\nA dict: bytes, bytes_reserved, chunks, objects (by kind), sealed, lifetime, "
      "backend, id."},
     {"close", store_close, METH_NOARGS,
-     "close()\n--\n\nDrop this handle. Views keep the memory alive until the last is gone."},
+     "close($self, /)\n--\n\nDrop this handle. Views keep the memory alive until the last is gone."},
     {"__enter__", store_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)(void (*)(void))store_exit, METH_FASTCALL, NULL},
     {"__reduce__", store_reduce, METH_NOARGS, "Pickle by reference to the same store."},
-    {"save", frost__store_save, METH_O,
-     "save(path)\n--\n\nWrite the frozen graph to a snapshot file (atomically: a temporary\n"
-     "file, then rename); frost.load(path) maps it in any process. See docs/format.md."},
+    {"save", (PyCFunction)(void (*)(void))frost__store_save, METH_VARARGS | METH_KEYWORDS,
+     "save($self, /, path, *, progress=None)\n--\n\nWrite the frozen graph to a snapshot file (atomically: a temporary\n"
+     "file, then rename); frost.load(path) maps it in any process. See docs/format.md.\n\n"
+     "progress: a callable(done, total) called every 65,536 items and at the end\n"
+     "(done == total); total is None during the first of the two walks. An\n"
+     "exception it raises stops the save (no file is left) and propagates."},
     {NULL, NULL, 0, NULL},
 };
 

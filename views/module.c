@@ -50,26 +50,67 @@ frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out)
     return 0;
 }
 
+/* freeze(progress=cb): cb(done, None) while walking, cb(done, done) at the end. */
+static int
+freeze_progress(void *ctx, size_t done, int finished)
+{
+    PyObject *n = PyLong_FromSize_t(done);
+    if (n == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs((PyObject *)ctx, n, finished ? n : Py_None, NULL);
+    Py_DECREF(n);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* A `progress` argument: None/absent -> NULL, a callable -> itself (borrowed). */
+int
+frost__parse_progress(PyObject *obj, const char *func, PyObject **out)
+{
+    *out = NULL;
+    if (obj == NULL || obj == Py_None) {
+        return 0;
+    }
+    if (!PyCallable_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s() progress must be a callable(done, total) or None, "
+                     "not %.200s", func, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *out = obj;
+    return 0;
+}
+
 static PyObject *
 freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"obj", "lifetime", NULL};
-    PyObject *obj, *lifetime_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:freeze", kwlist, &obj, &lifetime_obj)) {
+    static char *kwlist[] = {"obj", "lifetime", "progress", NULL};
+    PyObject *obj, *lifetime_obj = NULL, *progress_obj = NULL, *progress = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OO:freeze", kwlist, &obj, &lifetime_obj,
+                                     &progress_obj)) {
         return NULL;
     }
     frost_lifetime_t lifetime = FROST_LIFETIME_SCOPED;
-    if (frost__parse_lifetime(lifetime_obj, "freeze", &lifetime) < 0) {
+    if (frost__parse_lifetime(lifetime_obj, "freeze", &lifetime) < 0
+        || frost__parse_progress(progress_obj, "freeze", &progress) < 0) {
         return NULL;
     }
     frost_state *st = PyModule_GetState(module);
+    frost_freeze_env_t env = st->freeze_env;
+    if (progress != NULL) {
+        env.progress = freeze_progress;
+        env.progress_ctx = progress;   /* borrowed: the call's argument outlives the freeze */
+    }
     frost_arena_t *arena = NULL;
     int rc = frost_arena_new(&arena, NULL, 0);
     if (rc < 0) {
         return PyErr_NoMemory();
     }
     uintptr_t root = 0;
-    if (frost_freeze(obj, arena, &st->freeze_env, &root) < 0) {
+    if (frost_freeze(obj, arena, &env, &root) < 0) {
         frost_arena_free(arena);
         return NULL;
     }
@@ -109,12 +150,15 @@ shareable_types(PyObject *module, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef frost_methods[] = {
     {"freeze", (PyCFunction)(void (*)(void))freeze_py, METH_VARARGS | METH_KEYWORDS,
-     "freeze(obj, *, lifetime='scoped')\n--\n\n"
+     "freeze(obj, *, lifetime='scoped', progress=None)\n--\n\n"
      "Deep-copy obj into a sealed, read-only arena and return a frost.Store.\n\n"
      "lifetime='scoped' frees the arena when the Store and all its views are gone;\n"
      "'process' keeps it until the process exits, and reads return the arena's own\n"
      "immortal objects. Raises frost.FreezeError (a TypeError) naming the path of an\n"
-     "object that cannot be frozen."},
+     "object that cannot be frozen.\n\n"
+     "progress: a callable(done, total), called with (objects visited, None) every\n"
+     "65,536 objects and with (done, done) once the walk is complete; an exception\n"
+     "it raises stops the freeze and propagates (nothing is kept)."},
     {"thaw", (PyCFunction)(void (*)(void))frost__thaw, METH_VARARGS | METH_KEYWORDS,
      "thaw(x, *, classes=None)\n--\n\nA plain, mutable, local deep copy of a frost view or value.\n\n"
      "Records come back as instances of their class: of the classes listed in `classes`\n"
@@ -124,39 +168,41 @@ static PyMethodDef frost_methods[] = {
     {"_rebuild", frost__rebuild, METH_VARARGS,
      "_rebuild(store_id, node, token[, slice])\n--\n\nUnpickle a store or view (internal)."},
     {"_export", frost__export, METH_O,
-     "_export(view)\n--\n\nA reference owning one store reference (internal; see _transport)."},
+     "_export(view, /)\n--\n\nA reference owning one store reference (internal; see _transport)."},
     {"_import", frost__import, METH_O,
-     "_import(ref)\n--\n\nThe view for an _export() reference, taking over its store reference."},
+     "_import(ref, /)\n--\n\nThe view for an _export() reference, taking over its store reference."},
     {"_discard", frost__discard, METH_O,
-     "_discard(ref)\n--\n\nDrop an _export() reference that will never be imported."},
+     "_discard(ref, /)\n--\n\nDrop an _export() reference that will never be imported."},
     {"_shareable_types", shareable_types, METH_NOARGS,
      "The types that cross interpreters by reference (internal)."},
     {"_channel_attach", frost__channel_attach, METH_VARARGS,
-     "_channel_attach(id, token, owned=0)\n--\n\nThis interpreter's handle on a Channel (internal)."},
+     "_channel_attach(id, token, owned=0, /)\n--\n\nThis interpreter's handle on a Channel (internal)."},
     {"_channel_export", frost__channel_export, METH_O,
-     "_channel_export(channel)\n--\n\nA reference owning one channel reference (internal)."},
+     "_channel_export(channel, /)\n--\n\nA reference owning one channel reference (internal)."},
     {"_channel_discard", frost__channel_discard, METH_O,
-     "_channel_discard(ref)\n--\n\nDrop a _channel_export() reference (internal)."},
+     "_channel_discard(ref, /)\n--\n\nDrop a _channel_export() reference (internal)."},
     {"load", (PyCFunction)(void (*)(void))frost__load_snapshot, METH_VARARGS | METH_KEYWORDS,
-     "load(path, *, lifetime='process')\n--\n\n"
+     "load(path, *, lifetime='process', progress=None)\n--\n\n"
      "Map a snapshot written by Store.save() and return a frost.Store reading it.\n\n"
      "Raises frost.SnapshotError for a file that is not a valid snapshot for this\n"
      "process (corrupt, truncated, another format/Python version), OSError if it\n"
-     "cannot be read. See docs/format.md."},
+     "cannot be read. See docs/format.md. progress: a callable(done, total) called\n"
+     "as the file is checked (bytes of its image, two passes) and at the end\n"
+     "(done == total); an exception it raises stops the load and propagates."},
     {"publish", frost__publish, METH_VARARGS,
-     "publish(name, store)\n--\n\n"
+     "publish(name, store, /)\n--\n\n"
      "Publish store under name for every interpreter of the process; return the\n"
      "name's new version (1, 2, ...). Publishing again replaces the store for new\n"
      "readers only: holders of the old one keep reading it until they let go."},
     {"published", frost__published, METH_O,
-     "published(name)\n--\n\n"
+     "published(name, /)\n--\n\n"
      "A new frost.Store handle on the store currently published as name\n"
      "(KeyError if none)."},
     {"unpublish", frost__unpublish, METH_O,
-     "unpublish(name)\n--\n\n"
+     "unpublish(name, /)\n--\n\n"
      "Withdraw name (KeyError if not published); current readers are unaffected."},
     {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
-     "_snapshot_xxh64(data)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
+     "_snapshot_xxh64(data, /)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {NULL, NULL, 0, NULL},

@@ -5,6 +5,8 @@
  *
  * save() reads only the sealed arena, so it runs without the GIL; the Store's
  * Lease (held by the Store object for the whole call) keeps the arena alive.
+ * Both take progress=callable(done, total): save takes the GIL back for each
+ * call of it.
  * load() holds the GIL: it hashes str/bytes with this process's seed.
  */
 #include "views.h"
@@ -20,15 +22,57 @@ raise_snapshot_error(frost_state *st, const frost_snapshot_error_t *err, PyObjec
     case FROST_SNAPSHOT_EIO:
         errno = err->sys_errno;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+    case FROST_SNAPSHOT_ECANCELED:   /* the progress callback's exception is set */
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_SystemError, "frost: progress stopped without an exception");
+        }
+        return NULL;
     default:
         PyErr_Format(st->snapshot_error, "%s: %S", err->message, path);
         return NULL;
     }
 }
 
-PyObject *
-frost__store_save(PyObject *self, PyObject *path_arg)
+/* Calls the Python progress callable: with the GIL held (load), or taking
+ * it back for the call (save, which runs without it: `released` set). */
+typedef struct {
+    PyObject *callable;         /* borrowed from the call's arguments */
+    PyThreadState *released;    /* save: the thread state to restore around the call */
+} progress_call_t;
+
+static int
+call_progress(void *ctx, uint64_t done, uint64_t total)
 {
+    progress_call_t *pc = ctx;
+    if (pc->released != NULL) {
+        PyEval_RestoreThread(pc->released);
+    }
+    int rc = -1;
+    PyObject *d = PyLong_FromUnsignedLongLong(done);
+    PyObject *t = total ? PyLong_FromUnsignedLongLong(total) : Py_NewRef(Py_None);
+    if (d != NULL && t != NULL) {
+        PyObject *r = PyObject_CallFunctionObjArgs(pc->callable, d, t, NULL);
+        rc = r != NULL ? 0 : -1;
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(d);
+    Py_XDECREF(t);
+    if (pc->released != NULL) {
+        pc->released = PyEval_SaveThread();   /* the exception, if any, stays with the thread */
+    }
+    return rc;
+}
+
+PyObject *
+frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"path", "progress", NULL};
+    PyObject *path_arg, *progress_obj = NULL;
+    progress_call_t pc = {NULL, NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:save", kwlist, &path_arg, &progress_obj)
+        || frost__parse_progress(progress_obj, "save", &pc.callable) < 0) {
+        return NULL;
+    }
     frost_state *st = frost__state_of_type(Py_TYPE(self));
     if (st == NULL) {
         return NULL;
@@ -41,12 +85,15 @@ frost__store_save(PyObject *self, PyObject *path_arg)
     if (!PyUnicode_FSConverter(path_arg, &path)) {
         return NULL;
     }
-    Py_INCREF(lease);   /* close() from another thread while we run without the GIL */
+    Py_INCREF(lease);   /* close() from another thread (or the callback) while we run */
+    Py_XINCREF(pc.callable);
     frost_snapshot_error_t err;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = frost_snapshot_save(lease->store, PyBytes_AS_STRING(path), &err);
-    Py_END_ALLOW_THREADS
+    frost_snapshot_progress_t progress = {call_progress, &pc};
+    pc.released = PyEval_SaveThread();
+    int rc = frost_snapshot_save_with_progress(lease->store, PyBytes_AS_STRING(path),
+                                               pc.callable ? &progress : NULL, &err);
+    PyEval_RestoreThread(pc.released);
+    Py_XDECREF(pc.callable);
     Py_DECREF(lease);
     PyObject *result = rc < 0 ? raise_snapshot_error(st, &err, path_arg) : Py_NewRef(Py_None);
     Py_DECREF(path);
@@ -56,13 +103,16 @@ frost__store_save(PyObject *self, PyObject *path_arg)
 PyObject *
 frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"path", "lifetime", NULL};
-    PyObject *path_arg, *lifetime_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:load", kwlist, &path_arg, &lifetime_obj)) {
+    static char *kwlist[] = {"path", "lifetime", "progress", NULL};
+    PyObject *path_arg, *lifetime_obj = NULL, *progress_obj = NULL;
+    progress_call_t pc = {NULL, NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OO:load", kwlist, &path_arg, &lifetime_obj,
+                                     &progress_obj)) {
         return NULL;
     }
     frost_lifetime_t lifetime = FROST_LIFETIME_PROCESS;
-    if (frost__parse_lifetime(lifetime_obj, "load", &lifetime) < 0) {
+    if (frost__parse_lifetime(lifetime_obj, "load", &lifetime) < 0
+        || frost__parse_progress(progress_obj, "load", &pc.callable) < 0) {
         return NULL;
     }
     PyObject *path = NULL;
@@ -72,7 +122,9 @@ frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
     frost_state *st = PyModule_GetState(module);
     frost_snapshot_error_t err;
     frost_store_t *store = NULL;
-    int rc = frost_snapshot_load(PyBytes_AS_STRING(path), lifetime, &store, &err);
+    frost_snapshot_progress_t progress = {call_progress, &pc};
+    int rc = frost_snapshot_load_with_progress(PyBytes_AS_STRING(path), lifetime,
+                                               pc.callable ? &progress : NULL, &store, &err);
     Py_DECREF(path);
     if (rc < 0) {
         return raise_snapshot_error(st, &err, path_arg);

@@ -5,6 +5,7 @@
  * compare without user code when both sides are plain builtins
  * (frost__fast_equal); only other comparisons go through
  * frost__compare_key, which never shows user code a scoped arena object.
+ * `|` gives a plain dict, as MappingProxyType's does; `|=` raises TypeError.
  */
 #include "views.h"
 
@@ -199,6 +200,73 @@ dict_repr(PyObject *self)
     return result;
 }
 
+/* ---- `|`: like MappingProxyType's, returning a plain dict (issue 15) -------
+ *
+ * FrozenDict | dict/FrozenDict and dict | FrozenDict -> a new dict: the left
+ * operand's items, then the right's (keys and values as indexing gives them,
+ * so nested containers stay views). `|=` raises TypeError: a FrozenDict
+ * cannot change (`a_dict |= a_frozen_dict` updates the dict in place, as
+ * dict's own `|=` takes any mapping).
+ */
+
+static PyObject *dict_or(PyObject *a, PyObject *b);
+
+static int
+is_frozen_dict(PyObject *o)
+{
+    PyNumberMethods *nb = Py_TYPE(o)->tp_as_number;
+    return nb != NULL && nb->nb_or == dict_or;
+}
+
+/* Insert every item of the FrozenDict `view` into the dict `into`. */
+static int
+dict_merge_into(PyObject *into, PyObject *view)
+{
+    const frost_table_t *t = DV(view)->table;
+    FrostLease *lease = DV(view)->lease;
+    for (Py_ssize_t i = 0; i < t->len; i++) {
+        PyObject *k = frost__load(lease, t->entries[i].key);
+        PyObject *v = k ? frost__load(lease, t->entries[i].value) : NULL;
+        int rc = v ? PyDict_SetItem(into, k, v) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+dict_or(PyObject *a, PyObject *b)
+{
+    int a_view = is_frozen_dict(a), b_view = is_frozen_dict(b);
+    if (!(a_view || PyDict_Check(a)) || !(b_view || PyDict_Check(b))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *result = a_view ? PyDict_New() : PyDict_Copy(a);
+    if (result == NULL) {
+        return NULL;
+    }
+    if ((a_view && dict_merge_into(result, a) < 0)
+        || (b_view ? dict_merge_into(result, b) : PyDict_Update(result, b)) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *
+dict_inplace_or(PyObject *self, PyObject *Py_UNUSED(other))
+{
+    if (!is_frozen_dict(self)) {   /* never: the in-place slot is the left operand's */
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyErr_SetString(PyExc_TypeError, "'frost.FrozenDict' object is read-only: `x |= y` cannot "
+                                     "change it; `x = x | y` makes a new dict");
+    return NULL;
+}
+
 static PyObject *
 dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -207,7 +275,7 @@ dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef dict_methods[] = {
     {"get", (PyCFunction)(void (*)(void))dict_get, METH_FASTCALL,
-     "get(key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
+     "get($self, key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
     {"keys", dict_keys, METH_NOARGS, "A set-like view of the keys."},
     {"values", dict_values, METH_NOARGS, "A view of the values."},
     {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},
@@ -228,6 +296,8 @@ static PyType_Slot dict_slots[] = {
     {Py_mp_subscript, dict_subscript},
     {Py_mp_ass_subscript, frost__readonly_ass},
     {Py_sq_contains, dict_contains},
+    {Py_nb_or, dict_or},
+    {Py_nb_inplace_or, dict_inplace_or},
     {0, NULL},
 };
 

@@ -3,7 +3,8 @@
  * over a slice of one (start, step, len), so slicing never copies.
  *
  * Packed nodes (all int64 or all float64) export the buffer protocol: the
- * exporter's memory is the arena itself, read-only.
+ * exporter's memory is the arena itself, read-only. `+` and `*` give plain
+ * lists, as list's do; the in-place forms raise TypeError.
  */
 #include "views.h"
 
@@ -292,6 +293,91 @@ list_repr(PyObject *self)
     return result;
 }
 
+/* ---- operators: like list's, returning plain objects (issue 15) ----------
+ *
+ * FrozenList + list/tuple/FrozenList -> list, list + FrozenList -> list,
+ * tuple + FrozenList -> tuple (the plain type of the left operand; items as
+ * indexing gives them, so nested containers stay views), FrozenList * n and
+ * n * FrozenList -> list. The in-place forms raise TypeError: a FrozenList
+ * cannot change. (`a_list += a_frozen_list` is Python's reflected `+`, so it
+ * rebinds the name to a new list, as with a NumPy array on the right; use
+ * list.extend() to extend in place.)
+ */
+
+static PyObject *list_add(PyObject *a, PyObject *b);
+
+static int
+is_frozen_list(PyObject *o)
+{
+    PyNumberMethods *nb = Py_TYPE(o)->tp_as_number;
+    return nb != NULL && nb->nb_add == list_add;
+}
+
+static PyObject *
+list_add(PyObject *a, PyObject *b)
+{
+    int a_view = is_frozen_list(a);
+    PyObject *other = a_view ? b : a;
+    if (!is_frozen_list(other) && !PyList_Check(other) && !PyTuple_Check(other)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (!a_view && PyTuple_Check(a)) {   /* tuple + FrozenList -> tuple */
+        PyObject *tail = PySequence_Tuple(b);
+        PyObject *r = tail ? PySequence_Concat(a, tail) : NULL;
+        Py_XDECREF(tail);
+        return r;
+    }
+    PyObject *result = PySequence_List(a);   /* a new list, even when a is one */
+    if (result == NULL) {
+        return NULL;
+    }
+    if (PyList_SetSlice(result, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, b) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *
+list_repeat(PyObject *self, Py_ssize_t n)
+{
+    if (n <= 0) {
+        return PyList_New(0);
+    }
+    if (LV(self)->len > PY_SSIZE_T_MAX / n) {
+        return PyErr_NoMemory();
+    }
+    PyObject *items = PySequence_List(self);
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *r = PySequence_Repeat(items, n);
+    Py_DECREF(items);
+    return r;
+}
+
+static PyObject *
+list_inplace_add(PyObject *self, PyObject *Py_UNUSED(other))
+{
+    if (!is_frozen_list(self)) {   /* never: the in-place slot is the left operand's */
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyErr_SetString(PyExc_TypeError, "'frost.FrozenList' object is read-only: `x += y` cannot "
+                                     "change it; `x = x + y` makes a new list");
+    return NULL;
+}
+
+static PyObject *
+list_inplace_repeat(PyObject *self, PyObject *Py_UNUSED(other))
+{
+    if (!is_frozen_list(self)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyErr_SetString(PyExc_TypeError, "'frost.FrozenList' object is read-only: `x *= n` cannot "
+                                     "change it; `x = x * n` makes a new list");
+    return NULL;
+}
+
 static int
 list_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
@@ -325,7 +411,7 @@ list_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef list_methods[] = {
     {"index", (PyCFunction)(void (*)(void))list_index, METH_FASTCALL,
-     "index(value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value; ValueError if absent."},
+     "index($self, value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value; ValueError if absent."},
     {"count", list_count, METH_O, "Number of occurrences of value."},
     {"__reversed__", list_reversed, METH_NOARGS, "A reverse iterator."},
     {"__reduce__", list_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
@@ -348,6 +434,10 @@ static PyType_Slot list_slots[] = {
     {Py_mp_subscript, list_subscript},
     {Py_mp_ass_subscript, frost__readonly_ass},
     {Py_bf_getbuffer, list_getbuffer},
+    {Py_nb_add, list_add},
+    {Py_nb_inplace_add, list_inplace_add},
+    {Py_nb_inplace_multiply, list_inplace_repeat},
+    {Py_sq_repeat, list_repeat},
     {0, NULL},
 };
 

@@ -107,6 +107,7 @@ frost_state *frost__state_of_type(PyTypeObject *tp);
  * ends it (a signal, or one raised in this thread by another: see channel.c). */
 int frost__wait_tick(void);
 PyObject *frost__closed_error(frost_state *st, const char *what);
+int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /* module.c */
 /* The lifetime= argument of func(): "scoped" or "process" into *out (NULL
  * obj: *out unchanged); -1 with TypeError/ValueError naming func otherwise. */
 int frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out);
@@ -190,7 +191,7 @@ PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **
 PyObject *frost__thaw(PyObject *module, PyObject *args, PyObject *kwargs);
 
 /* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
-PyObject *frost__store_save(PyObject *self, PyObject *path);
+PyObject *frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */

@@ -54,10 +54,22 @@ def _describe(exc):
     return (sendable, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), tb)
 
 
+def _load_call(payload):
+    try:
+        return _transport.loads(payload)
+    except AttributeError as exc:
+        if "__mp_main__" not in str(exc) and "'__main__'" not in str(exc):
+            raise
+        raise AttributeError(
+            f"{exc}. The worker imported the main script as __mp_main__ and it does not "
+            "define this name at the top level: define functions and classes the pool uses "
+            "outside `if __name__ == '__main__':`, or in a module") from exc
+
+
 def run_task(payload):
     """Run one task; always returns a payload (bytes)."""
     try:
-        fn, args, kwargs = _transport.loads(payload)
+        fn, args, kwargs = _load_call(payload)
         value = fn(*args, **kwargs)
     except BaseException as exc:  # SystemExit, KeyboardInterrupt: reported, never fatal
         return _transport.dumps((False, _describe(exc)))

@@ -12,17 +12,24 @@ values copied, everything else pickled.
 Callables: module-level functions are sent by reference and imported in the
 worker; functions of the __main__ script work as with multiprocessing's
 spawn (the script is imported in each worker as __mp_main__); anything that
-cannot be pickled raises TypeError at submit, naming it.
+cannot reach a worker (lambdas, nested functions, what an interactive
+session, `python -c` or stdin defines, anything unpicklable) raises
+TypeError at submit/map saying why and what to do (frost._sendable).
 """
 import concurrent.futures as cf
 import itertools
+import logging
 import os
 import sys
 import threading
 import weakref
 from functools import partial
 
-from frost import _frost, _transport
+from frost import _frost, _sendable, _transport
+
+# Pool events: start, shutdown, task errors (DEBUG), worker failures (ERROR).
+# The "frost" logger has only a NullHandler unless the application adds one.
+log = logging.getLogger("frost.pool")
 
 __all__ = ["Pool", "RemoteTraceback"]
 
@@ -48,6 +55,8 @@ def _main_module_spec():
         return ("name", spec.name)
     path = getattr(main, "__file__", None)
     if path is None or os.path.basename(path).lower().startswith("ipython"):
+        return None
+    if not os.path.isfile(path):   # '<stdin>' (python - < script), a deleted script
         return None
     return ("path", os.path.abspath(path))
 
@@ -135,13 +144,17 @@ class Pool(cf.Executor):
         except TypeError:
             raise TypeError(f"initargs must be an iterable of arguments, "
                             f"not {type(initargs).__name__}") from None
+        main_spec = _main_module_spec()
+        # what workers import as __mp_main__ is fixed now: later calls are checked against it
+        self._main_importable = main_spec is not None
         init_payload = None
         if initializer is not None:
-            init_payload = self._dumps_call(initializer, initargs, None, what="initializer")
+            init_payload = self._dumps_call(initializer, initargs, None, main_spec is not None,
+                                            what="initializer")
         _alias_main_script()
         init_code = (
             "import frost._worker as _frost_worker\n"
-            f"_frost_worker.setup({list(sys.path)!r}, {_main_module_spec()!r})\n"
+            f"_frost_worker.setup({list(sys.path)!r}, {main_spec!r})\n"
         )
         self._lock = threading.Lock()
         self._futures = {}          # task id -> Future, guarded by _lock
@@ -165,13 +178,19 @@ class Pool(cf.Executor):
         self._collector.start()
         _live_pools.add(self)
         _all_pools.add(self)
+        log.info("frost.Pool started: %d worker interpreter(s)", workers)
 
     @property
     def workers(self):
         return self._workers
 
     @staticmethod
-    def _dumps_call(fn, args, kwargs, what="callable"):
+    def _dumps_call(fn, args, kwargs, main_importable, what="callable"):
+        """The payload of a call; TypeError if it cannot reach a worker
+        (main_importable: whether the workers imported this __main__)."""
+        why = _sendable.problem(fn, main_importable, what)
+        if why is not None:
+            raise TypeError(why)
         try:
             _transport.dumps(fn)
         except Exception as exc:
@@ -179,16 +198,23 @@ class Pool(cf.Executor):
                             "Use a module-level function (or one defined in the __main__ "
                             "script), not a lambda, closure or bound method of an "
                             "unpicklable object.") from exc
+        call = (fn, args, kwargs) if what == "callable" else (fn, args)
         try:
-            return _transport.dumps((fn, args, kwargs) if what == "callable" else (fn, args))
+            payload = _transport.dumps(call)
         except Exception as exc:
             raise TypeError(f"cannot send the arguments of {fn!r} to a worker interpreter: "
                             f"{exc}") from exc
+        why = _sendable.main_reference_problem(call, payload, main_importable,
+                                               f"arguments of {fn!r}")
+        if why is not None:
+            _transport.discard(payload)
+            raise TypeError(why)
+        return payload
 
     def submit(self, fn, /, *args, **kwargs):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
-        payload = self._dumps_call(fn, args, kwargs)
+        payload = self._dumps_call(fn, args, kwargs, self._main_importable)
         future = cf.Future()
         with self._lock:
             if self._pid != os.getpid():
@@ -211,6 +237,9 @@ class Pool(cf.Executor):
             raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
         if not callable(fn):
             raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
+        why = _sendable.problem(fn, self._main_importable)
+        if why is not None:   # before the chunks wrap fn in a partial
+            raise TypeError(why)
         if chunksize == 1:
             return super().map(fn, *iterables, timeout=timeout)
         results = super().map(partial(_worker_process_chunk(), fn), _chunks(iterables, chunksize),
@@ -235,6 +264,7 @@ class Pool(cf.Executor):
             if status in ("cancelled", "interrupted"):
                 # cancelled: data is the payload, never run; interrupted: the
                 # bytes the task returned after KeyboardInterrupt landed, or none
+                log.debug("task %d %s by shutdown", task_id, status)
                 if data:
                     _transport.discard(data)
                 future.cancel()
@@ -247,6 +277,9 @@ class Pool(cf.Executor):
                     ok, value = False, (exc, type(exc).__name__, str(exc), "")
             else:   # the worker could not even run the task machinery
                 ok, value = False, (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))
+                log.error("a worker failed to run task %d:\n%s", task_id, value[3])
+            if not ok and status == "ok":
+                log.debug("task %d raised %s: %s", task_id, value[1], value[2])
             if future.cancelled() or not future.set_running_or_notify_cancel():
                 if ok:
                     _transport.discard(data)
@@ -279,6 +312,8 @@ class Pool(cf.Executor):
         with self._lock:
             already = self._shutdown
             self._shutdown = True
+        if not already:
+            log.info("frost.Pool shutting down (wait=%s, cancel_futures=%s)", wait, cancel_futures)
         if not already or cancel_futures:
             self._pool.shutdown(bool(cancel_futures))   # idempotent
         if cancel_futures:
@@ -295,6 +330,8 @@ class Pool(cf.Executor):
                 self._pool.interrupt()
                 raise
             _live_pools.discard(self)   # until joined, interpreter exit joins it
+            if not already:
+                log.info("frost.Pool stopped: every worker interpreter has ended")
 
     def __exit__(self, exc_type, exc, tb):
         # Leaving the block by Ctrl-C or SystemExit stops the running tasks

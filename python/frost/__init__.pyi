@@ -1,0 +1,54 @@
+# Type stubs of the frost package (python/frost/__init__.py); the extension
+# module's types are in _frost.pyi. Checked by tests/python/test_typing.py.
+import os
+
+from frost._frost import (
+    Array as Array,
+    Channel as Channel,
+    ChannelClosedError as ChannelClosedError,
+    FreezeError as FreezeError,
+    FrozenDict as FrozenDict,
+    FrozenList as FrozenList,
+    FrozenSet as FrozenSet,
+    Record as Record,
+    SnapshotError as SnapshotError,
+    Store as Store,
+    StoreClosedError as StoreClosedError,
+    freeze as freeze,
+    load as load,
+    publish as publish,
+    published as published,
+    thaw as thaw,
+    unpublish as unpublish,
+)
+from frost._frost import _ProgressCallback
+from frost.pool import Pool as Pool, RemoteTraceback as RemoteTraceback
+
+__version__: str  # frost/_version.py, written by the build from pyproject.toml
+
+__all__ = [
+    "Pool",
+    "RemoteTraceback",
+    "Array",
+    "Channel",
+    "ChannelClosedError",
+    "FreezeError",
+    "FrozenDict",
+    "FrozenList",
+    "FrozenSet",
+    "Record",
+    "SnapshotError",
+    "Store",
+    "StoreClosedError",
+    "freeze",
+    "load",
+    "publish",
+    "published",
+    "thaw",
+    "unpublish",
+    "verify",
+]
+
+def verify(path: str | bytes | os.PathLike[str] | os.PathLike[bytes], *,
+           progress: _ProgressCallback | None = None) -> None: ...
+

@@ -1,0 +1,115 @@
+"""Why a callable cannot reach a pool worker, said at submit()/map() time.
+
+Workers are other interpreters: a function travels as its module and
+qualified name and is imported there (pickle by reference, as with
+multiprocessing's spawn). So lambdas and nested functions (no importable
+name) and anything defined in a __main__ that workers cannot import (the
+interactive interpreter, `python -c`, a script read from stdin) can never
+run in a worker. Without these checks they fail late and obscurely: a
+pickle error naming `<lambda>`, or, in the worker, FileNotFoundError
+'<stdin>' or "Can't get attribute 'f' on <module '__main__'>".
+"""
+import functools
+import pickle
+import sys
+import types
+
+from frost import _frost
+
+_SHAREABLE = frozenset(_frost._shareable_types()) | {_frost.Channel}
+_FIX_MAIN = ("Define it in a module (a .py file) and import it, or run the program as a "
+             "script file (python yourscript.py), whose functions workers import as "
+             "with multiprocessing's spawn")
+
+
+def _main_origin():
+    """How this process's __main__ came to be, when workers cannot import it."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path == "<stdin>":
+        return "a script read from standard input"
+    if path is None and sys.argv and sys.argv[0] == "-c":
+        return "`python -c`"
+    if path is None:
+        return "the interactive interpreter"
+    return f"{path}, which is not a file workers can import"
+
+
+def _target(fn):
+    """The function that names `fn` (through partial objects and methods)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if isinstance(fn, types.MethodType):
+        fn = fn.__func__
+    return fn
+
+
+def problem(fn, main_importable, what="callable"):
+    """None if `fn` can be sent to a worker by name, else a TypeError message
+    saying why not and what to do."""
+    target = _target(fn)
+    if not isinstance(target, (types.FunctionType, type)):
+        return None   # builtins, callable instances: pickle decides
+    qualname = getattr(target, "__qualname__", "") or ""
+    module = getattr(target, "__module__", None)
+    if target.__name__ == "<lambda>":
+        return (f"cannot send {what} {fn!r} to a worker interpreter: it is a lambda, and "
+                f"workers import functions by module and name, which a lambda lacks. "
+                f"Define it with `def` at the top level of a module")
+    if "<locals>" in qualname:
+        outer = qualname.rsplit(".<locals>.", 1)[0]
+        return (f"cannot send {what} {fn!r} to a worker interpreter: it is defined inside "
+                f"{outer}() (a nested function or closure), so it exists only while that "
+                f"call runs and workers cannot import it by name. Move it to the top level "
+                f"of a module and pass what it uses as arguments (functools.partial helps)")
+    if module == "__main__" and not main_importable:
+        return (f"cannot send {what} {fn!r} to a worker interpreter: it is defined in "
+                f"__main__ of {_main_origin()}, which workers cannot import. {_FIX_MAIN}")
+    return None
+
+
+class _FoundMain(Exception):
+    pass
+
+
+class _Sink:
+    def write(self, data):
+        pass
+
+
+class _MainFinder(pickle.Pickler):
+    """Pickles to nowhere, stopping at the first function or class of __main__."""
+
+    def persistent_id(self, obj):
+        # views, stores and channels travel by reference: nothing of __main__ in them
+        return 0 if type(obj) in _SHAREABLE else None
+
+    def reducer_override(self, obj):
+        if (isinstance(obj, (types.FunctionType, type))
+                and getattr(obj, "__module__", None) == "__main__"):
+            raise _FoundMain(obj)
+        return NotImplemented
+
+
+def main_reference(obj):
+    """The first function or class of __main__ that pickling `obj` names, or None."""
+    try:
+        _MainFinder(_Sink(), protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    except _FoundMain as found:
+        return found.args[0]
+    except Exception:
+        return None   # the real pickling already succeeded; nothing more to say
+    return None
+
+
+def main_reference_problem(obj, payload, main_importable, what):
+    """A TypeError message if the pickled `payload` of `obj` refers to __main__
+    that workers cannot import, else None (a cheap byte search first)."""
+    if main_importable or b"__main__" not in payload:
+        return None
+    culprit = main_reference(obj)
+    if culprit is None:
+        return None
+    return (f"cannot send the {what} to a worker interpreter: it refers to "
+            f"{getattr(culprit, '__qualname__', culprit)!s}, defined in __main__ of "
+            f"{_main_origin()}, which workers cannot import. {_FIX_MAIN}")

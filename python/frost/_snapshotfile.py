@@ -1,0 +1,75 @@
+"""Snapshot files from the outside: frost.verify() and the header facts that
+`python -m frost info` shows (docs/format.md is the layout read here).
+
+verify() is frost.load() itself -- the one validation there is (header,
+checksum, every record, reference and table) -- into a scoped store that is
+freed at once; read_header() only decodes the 128-byte header and the
+section table, so it works on files this Python cannot load.
+"""
+import errno
+import os
+import stat
+import struct
+
+from frost import _frost
+
+MAGIC = b"FROSTSNP"
+_HEADER = struct.Struct("<8sQIIIBBBBIIQQq16sQQQ24x")
+_SECTION = struct.Struct("<IIQQ")
+_SECTION_NAMES = {0x45474D49: "image", 0x4B4C5542: "bulk"}
+assert _HEADER.size == 128
+
+
+def verify(path, *, progress=None):
+    """Check a snapshot file completely, as frost.load() does before any use.
+
+    Returns None when the file is a valid snapshot this process can load;
+    raises frost.SnapshotError (a ValueError) naming the first problem found
+    (corrupt, truncated, another format version, Python version or
+    platform), or OSError when the file cannot be read. The check builds the
+    store in memory (the image is copied, as by load) and frees it before
+    returning. progress: as for frost.load().
+    """
+    store = _frost.load(path, lifetime="scoped", progress=progress)
+    store.close()
+
+
+def read_header(path):
+    """The header facts of a snapshot file (a dict), without validating the
+    records; SnapshotError if it has no frost header, OSError if unreadable."""
+    if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO would block open()
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        raise _frost.SnapshotError(f"not a frost snapshot: not a regular file "
+                                   f"(a device, FIFO or socket): {path}")
+    with open(path, "rb") as f:
+        head = f.read(_HEADER.size)
+        file_size = os.fstat(f.fileno()).st_size
+        if len(head) < _HEADER.size or not head.startswith(MAGIC):
+            raise _frost.SnapshotError(f"not a frost snapshot (no {MAGIC.decode()} header): {path}")
+        (_, checksum, version, header_size, byte_order, pointer_size, digit_bits, hash_bits, _,
+         hexversion, nsections, _, size_in_header, _, hash_algorithm, root, nrecords,
+         section_table) = _HEADER.unpack(head)
+        sections = {}
+        if version == 1 and byte_order == 0x01020304 and 0 < nsections <= 64:
+            f.seek(section_table)
+            raw = f.read(nsections * _SECTION.size)
+            for i in range(len(raw) // _SECTION.size):
+                sid, _, offset, size = _SECTION.unpack_from(raw, i * _SECTION.size)
+                sections[_SECTION_NAMES.get(sid, f"0x{sid:08x}")] = {"offset": offset, "size": size}
+    return {
+        "format_version": version,
+        "python": f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}",
+        "platform": f"{pointer_size * 8}-bit "
+                    + ("little-endian" if byte_order == 0x01020304 else "other byte order"),
+        "int_digit_bits": digit_bits,
+        "hash_bits": hash_bits,
+        "hash_algorithm": hash_algorithm.rstrip(b"\0").decode("ascii", "replace"),
+        "file_size": file_size,
+        "file_size_in_header": size_in_header,
+        "checksum": f"{checksum:016x}",
+        "records": nrecords,
+        "sections": sections,
+        "root_reference": root,
+        "header_size": header_size,
+    }

@@ -1,0 +1,231 @@
+"""Sequence and mapping operators of the views (issue 15, item 7).
+
+FrozenList `+` and `*` and FrozenDict `|` behave like list's, tuple's and
+MappingProxyType's: they return new plain objects (top level only: nested
+containers stay views), and the in-place forms raise TypeError, since a view
+cannot change. Every case runs on both lifetimes; scoped ones must leak
+nothing (a process-lifetime store is kept until exit by design).
+"""
+import types
+import unittest
+
+import frost
+from frostcheck import LeakCheckedTestCase
+
+
+
+class FrozenListOperators:
+    lifetime = None   # set by the concrete classes below
+
+    def each_view(self, data=(1, [2, 3], "x")):
+        store = frost.freeze(list(data), lifetime=self.lifetime)
+        try:
+            yield store.root
+        finally:
+            store.close()
+
+    def test_add_gives_a_new_plain_list(self):
+        for fl in self.each_view():
+            for other in ([4, 5], (4, 5)):
+                r = fl + other
+                self.assertIs(type(r), list)
+                self.assertEqual(r[0], 1)
+                self.assertEqual(r[2], "x")
+                self.assertEqual(r[3:], [4, 5])
+                self.assertIsInstance(r[1], frost.FrozenList)   # top level only
+                self.assertEqual(frost.thaw(r[1]), [2, 3])
+            r = fl + fl
+            self.assertIs(type(r), list)
+            self.assertEqual(len(r), 6)
+            self.assertEqual(fl + [], [1, fl[1], "x"])
+
+    def test_reflected_add_keeps_the_left_type(self):
+        for fl in self.each_view():
+            left = [0]
+            r = left + fl
+            self.assertIs(type(r), list)
+            self.assertEqual(r[0], 0)
+            self.assertEqual(r[3], "x")
+            self.assertEqual(left, [0], "list + FrozenList must not change the list")
+            t = (0,) + fl
+            self.assertIs(type(t), tuple)
+            self.assertEqual(t[0], 0)
+            self.assertEqual(t[3], "x")
+            # sum() starts from [] and adds: works like on lists
+            self.assertEqual(len(sum([fl, fl], [])), 6)
+
+    def test_slices_and_packed_lists(self):
+        with frost.freeze(list(range(10)), lifetime=self.lifetime) as store:
+            packed = store.root
+            self.assertEqual(packed[::3] + [99], [0, 3, 6, 9, 99])
+            self.assertEqual(packed[8:] * 2, [8, 9, 8, 9])
+        with frost.freeze([0.5], lifetime=self.lifetime) as store:
+            self.assertEqual((1.5,) + store.root, (1.5, 0.5))
+
+    def test_repeat(self):
+        for fl in self.each_view(data=(1, 2)):
+            self.assertEqual(fl * 3, [1, 2] * 3)
+            self.assertEqual(3 * fl, [1, 2] * 3)
+            self.assertIs(type(fl * 1), list)
+            self.assertEqual(fl * 0, [])
+            self.assertEqual(fl * -5, [])
+            self.assertEqual(fl * True, [1, 2])
+            with self.assertRaisesRegex(TypeError, "can't multiply sequence by non-int"):
+                fl * "3"
+            with self.assertRaisesRegex(TypeError, "can't multiply sequence by non-int"):
+                fl * 2.0
+            with self.assertRaises((OverflowError, MemoryError)):
+                fl * (1 << 62)
+            with self.assertRaises(TypeError):
+                fl * fl
+
+    def test_in_place_forms_raise_read_only(self):
+        for fl in self.each_view():
+            before = frost.thaw(fl)
+            view = fl
+            for op in ("view += [1]", "view += (1,)", "view += view", "view += 5",
+                       "view *= 2", "view *= 'a'"):
+                with self.subTest(op=op):
+                    with self.assertRaisesRegex(TypeError, "FrozenList' object is read-only"):
+                        exec(op)
+                    self.assertIs(view, fl)
+            self.assertEqual(frost.thaw(fl), before)
+            with self.assertRaisesRegex(TypeError, "read-only"):
+                fl.__iadd__([1])
+            with self.assertRaisesRegex(TypeError, "read-only"):
+                fl.__imul__(2)
+
+    def test_other_operands_are_refused(self):
+        for fl in self.each_view():
+            for bad in ("ab", b"ab", 1, None, {1: 2}, {1}, range(2), frost.freeze({1: 2}).root,
+                        frost.freeze({1}).root):
+                with self.subTest(bad=type(bad).__name__):
+                    with self.assertRaises(TypeError):
+                        fl + bad
+                    with self.assertRaises(TypeError):
+                        bad + fl
+
+    def test_plain_list_augmented_add_still_works(self):
+        # `a_list += a_frozen_list` is the reflected +: it rebinds the name to
+        # a new list (README "Using it", docs/design.md); list.extend extends in place.
+        for fl in self.each_view():
+            lst = [0]
+            alias = lst
+            lst += fl
+            self.assertEqual(lst[0], 0)
+            self.assertEqual(len(lst), 4)
+            alias.extend(fl)
+            self.assertEqual(len(alias), 4)
+
+    def test_result_outlives_the_store(self):
+        store = frost.freeze([1, [2]], lifetime=self.lifetime)
+        r = store.root + [3]
+        store.close()
+        self.assertEqual(frost.thaw(r[1]), [2])   # the nested view keeps the arena
+        del r
+
+
+class FrozenDictOperators:
+    lifetime = None
+
+    def each_view(self):
+        store = frost.freeze({"a": 1, "b": {"c": 2}}, lifetime=self.lifetime)
+        try:
+            yield store.root
+        finally:
+            store.close()
+
+    def test_or_gives_a_new_plain_dict(self):
+        for fd in self.each_view():
+            r = fd | {"a": 10, "z": 3}
+            self.assertIs(type(r), dict)
+            self.assertEqual(list(r), ["a", "b", "z"])
+            self.assertEqual(r["a"], 10)                       # right wins, as dict's |
+            self.assertIsInstance(r["b"], frost.FrozenDict)    # top level only
+            r["new"] = 1                                       # plain and mutable
+            self.assertNotIn("new", fd)
+            r = fd | fd
+            self.assertIs(type(r), dict)
+            self.assertEqual(list(r), ["a", "b"])
+
+    def test_reflected_or(self):
+        for fd in self.each_view():
+            left = {"a": 0, "q": 1}
+            r = left | fd
+            self.assertIs(type(r), dict)
+            self.assertEqual(list(r), ["a", "q", "b"])
+            self.assertEqual(r["a"], 1)
+            self.assertEqual(left, {"a": 0, "q": 1})
+            # like MappingProxyType: a proxy on either side works too
+            proxy = types.MappingProxyType({"p": 1})
+            self.assertEqual(fd | proxy, {"a": 1, "b": fd["b"], "p": 1})
+            self.assertEqual(proxy | fd, {"p": 1, "a": 1, "b": fd["b"]})
+
+    def test_in_place_or_raises_read_only(self):
+        for fd in self.each_view():
+            view = fd
+            for op in ("view |= {}", "view |= {'a': 2}", "view |= view", "view |= 5"):
+                with self.subTest(op=op):
+                    with self.assertRaisesRegex(TypeError, "FrozenDict' object is read-only"):
+                        exec(op)
+                    self.assertIs(view, fd)
+            self.assertEqual(fd["a"], 1)
+            with self.assertRaisesRegex(TypeError, "read-only"):
+                fd.__ior__({})
+
+    def test_plain_dict_in_place_or_updates_in_place(self):
+        for fd in self.each_view():
+            d = {"x": 0}
+            alias = d
+            d |= fd
+            self.assertIs(d, alias)
+            self.assertEqual(list(d), ["x", "a", "b"])
+
+    def test_other_operands_are_refused(self):
+        for fd in self.each_view():
+            for bad in ([("a", 1)], 1, None, "ab", {1}, frost.freeze([1]).root,
+                        frost.freeze({1}).root):
+                with self.subTest(bad=type(bad).__name__):
+                    with self.assertRaises(TypeError):
+                        fd | bad
+                    with self.assertRaises(TypeError):
+                        bad | fd
+
+    def test_dict_subclasses_on_either_side_give_a_plain_dict(self):
+        class Sub(dict):
+            pass
+        for fd in self.each_view():
+            self.assertIs(type(fd | Sub(k=1)), dict)
+            self.assertIs(type(Sub(k=1) | fd), dict)
+            self.assertEqual((Sub(k=1) | fd)["k"], 1)
+
+    def test_a_raising_key_comparison_propagates(self):
+        class Clash:
+            def __hash__(self):
+                return hash("a")         # collides with the frozen key "a"
+
+            def __eq__(self, other):
+                raise RuntimeError("no comparing")
+        for fd in self.each_view():
+            with self.assertRaisesRegex(RuntimeError, "no comparing"):
+                {Clash(): 1} | fd
+
+
+class ScopedFrozenListTest(FrozenListOperators, LeakCheckedTestCase):
+    lifetime = "scoped"
+
+
+class ProcessFrozenListTest(FrozenListOperators, unittest.TestCase):
+    lifetime = "process"
+
+
+class ScopedFrozenDictTest(FrozenDictOperators, LeakCheckedTestCase):
+    lifetime = "scoped"
+
+
+class ProcessFrozenDictTest(FrozenDictOperators, unittest.TestCase):
+    lifetime = "process"
+
+
+if __name__ == "__main__":
+    unittest.main()

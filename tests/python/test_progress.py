@@ -1,0 +1,270 @@
+"""Progress callbacks of freeze/save/load and the "frost" logger (issue 15, item 4).
+
+The contract (frost.freeze / Store.save / frost.load docstrings): the
+callback gets (done, total) with done never decreasing, total None while
+unknown, at most one call per FROST_FREEZE_PROGRESS_EVERY (65,536) units of
+work plus a last call with done == total; an exception it raises stops the
+work, propagates unchanged, and leaves no arena, store or file behind.
+"""
+import logging
+import os
+import tempfile
+import threading
+import unittest
+
+import frost
+from frostcheck import LeakCheckedTestCase, run_child
+
+EVERY = 65536
+N = 200_000          # strings: each one is an object the freezer visits
+
+
+def data():
+    return [f"s{i}" for i in range(N)]
+
+
+class Recorder:
+    def __init__(self, fail_at=None, exc=None):
+        self.calls = []
+        self.fail_at = fail_at
+        self.exc = exc or KeyError("stop here")
+
+    def __call__(self, done, total):
+        self.calls.append((done, total))
+        if self.fail_at is not None and len(self.calls) >= self.fail_at:
+            raise self.exc
+
+
+class ProgressContract:
+    def check_calls(self, calls, final_total=None):
+        self.assertGreaterEqual(len(calls), 2, calls)
+        dones = [d for d, _ in calls]
+        self.assertEqual(dones, sorted(dones), "done must never decrease")
+        for done, total in calls:
+            self.assertIsInstance(done, int)
+            if total is not None:
+                self.assertLessEqual(done, total)
+        last_done, last_total = calls[-1]
+        self.assertEqual(last_done, last_total, "the last call reports completion")
+        if final_total is not None:
+            self.assertEqual(last_total, final_total)
+        for (d1, _), (d2, _) in zip(calls, calls[1:-1]):
+            self.assertGreaterEqual(d2 - d1, 1)
+
+
+class FreezeProgressTest(ProgressContract, LeakCheckedTestCase):
+    def test_reports_while_walking_and_at_the_end(self):
+        rec = Recorder()
+        with frost.freeze(data(), progress=rec) as store:
+            self.assertEqual(len(store.root), N)
+        self.check_calls(rec.calls)
+        self.assertEqual(rec.calls[0], (EVERY, None))
+        self.assertTrue(all(t is None for _, t in rec.calls[:-1]))
+        self.assertEqual(len(rec.calls), N // EVERY + 1)
+        self.assertGreater(rec.calls[-1][0], N)   # the root list and every string
+
+    def test_small_data_gets_one_final_call(self):
+        rec = Recorder()
+        frost.freeze({"a": [1, 2]}, progress=rec).close()
+        self.assertEqual(len(rec.calls), 1)
+        done, total = rec.calls[0]
+        self.assertEqual(done, total)
+        self.assertGreater(done, 0)
+
+    def test_none_is_no_callback_and_bad_values_are_refused(self):
+        frost.freeze([1], progress=None).close()
+        for bad in (1, "cb", [print]):
+            with self.subTest(bad=bad):
+                with self.assertRaisesRegex(TypeError, r"freeze\(\) progress must be a callable"):
+                    frost.freeze([1], progress=bad)
+
+    def test_exception_stops_the_freeze_and_leaks_nothing(self):
+        for fail_at in (1, 2):                      # mid-walk
+            with self.subTest(fail_at=fail_at):
+                rec = Recorder(fail_at=fail_at)
+                with self.assertRaises(KeyError) as cm:
+                    frost.freeze(data(), progress=rec)
+                self.assertIs(cm.exception, rec.exc)
+                self.assertEqual(len(rec.calls), fail_at)
+        rec = Recorder(fail_at=1)                   # the final call on small data
+        with self.assertRaises(KeyError):
+            frost.freeze([1, "x"], progress=rec)
+        for exc in (KeyboardInterrupt(), SystemExit(3), MemoryError()):
+            with self.subTest(exc=type(exc).__name__):
+                with self.assertRaises(type(exc)):
+                    frost.freeze(data(), progress=Recorder(fail_at=1, exc=exc))
+
+    def test_callback_may_reenter_frost(self):
+        inner = []
+
+        def cb(done, total):
+            with frost.freeze({"n": done}) as s:   # a freeze inside a freeze
+                inner.append(s.root["n"])
+        with frost.freeze(data(), progress=cb) as store:
+            self.assertEqual(store.root[5], "s5")
+        self.assertEqual(len(inner), N // EVERY + 1)
+
+    def test_callback_mutating_the_source_does_not_change_the_result(self):
+        src = data()
+        nested = {"list": src}
+
+        def cb(done, total):
+            src.clear()
+            nested["list"] = None
+        with frost.freeze(nested, progress=cb) as store:
+            self.assertEqual(len(store.root["list"]), N)   # taken before the walk went on
+            self.assertEqual(store.root["list"][N - 1], f"s{N - 1}")
+
+
+class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "p.frost")
+
+    def tearDown(self):
+        self.dir.cleanup()
+        super().tearDown()
+
+    def test_save_reports_both_walks(self):
+        rec = Recorder()
+        with frost.freeze(data()) as store:
+            store.save(self.path, progress=rec)
+        self.check_calls(rec.calls)
+        totals = {t for _, t in rec.calls}
+        self.assertIn(None, totals)                 # first walk: total unknown
+        known = [t for t in totals if t is not None]
+        self.assertEqual(len(known), 1)             # then one fixed total
+        self.assertTrue(os.path.exists(self.path))
+
+    def test_save_stopped_by_the_callback_leaves_no_file(self):
+        for fail_at in (1, 4):                      # first walk, second walk
+            with self.subTest(fail_at=fail_at):
+                rec = Recorder(fail_at=fail_at)
+                with frost.freeze(data()) as store:
+                    with self.assertRaises(KeyError) as cm:
+                        store.save(self.path, progress=rec)
+                self.assertIs(cm.exception, rec.exc)
+                self.assertEqual(os.listdir(self.dir.name), [])
+
+    def test_small_save_and_load_get_one_final_call_which_can_stop_them(self):
+        with frost.freeze({"a": [1, "x"]}) as store:
+            rec = Recorder()
+            store.save(self.path, progress=rec)
+            self.assertEqual(len(rec.calls), 1)
+            self.assertEqual(rec.calls[0][0], rec.calls[0][1])
+            os.unlink(self.path)
+            with self.assertRaises(KeyError):    # raised by the last call, before the rename
+                store.save(self.path, progress=Recorder(fail_at=1))
+            self.assertEqual(os.listdir(self.dir.name), [])
+            store.save(self.path)
+        rec = Recorder()
+        frost.load(self.path, lifetime="scoped", progress=rec).close()
+        self.assertEqual(len(rec.calls), 1)
+        self.assertEqual(rec.calls[0][0], rec.calls[0][1])
+        with self.assertRaises(KeyError):
+            frost.load(self.path, lifetime="scoped", progress=Recorder(fail_at=1))
+        with self.assertRaises(KeyError):
+            frost.verify(self.path, progress=Recorder(fail_at=1))
+
+    def test_save_callback_runs_on_the_saving_thread_with_the_gil(self):
+        threads = set()
+
+        def cb(done, total):
+            threads.add(threading.get_ident())
+            [str(i) for i in range(100)]           # Python work: needs the GIL
+        with frost.freeze(data()) as store:
+            store.save(self.path, progress=cb)
+        self.assertEqual(threads, {threading.get_ident()})
+
+    def test_save_callback_closing_the_store(self):
+        store = frost.freeze(data())
+        store.save(self.path, progress=lambda d, t: store.close())
+        self.assertTrue(store.closed)
+        with frost.load(self.path, lifetime="scoped") as again:
+            self.assertEqual(again.root[N - 1], f"s{N - 1}")
+
+    def test_load_and_verify_report_bytes(self):
+        with frost.freeze(data()) as store:
+            store.save(self.path)
+        rec = Recorder()
+        with frost.load(self.path, lifetime="scoped", progress=rec) as loaded:
+            self.assertEqual(len(loaded.root), N)
+        self.check_calls(rec.calls)
+        self.assertEqual(len({t for _, t in rec.calls}), 1)   # total known from the start
+        rec = Recorder()
+        self.assertIsNone(frost.verify(self.path, progress=rec))
+        self.check_calls(rec.calls)
+
+    def test_load_stopped_by_the_callback(self):
+        with frost.freeze(data()) as store:
+            store.save(self.path)
+        for fail_at in (1, 3):
+            with self.subTest(fail_at=fail_at):
+                rec = Recorder(fail_at=fail_at)
+                with self.assertRaises(KeyError) as cm:
+                    frost.load(self.path, lifetime="scoped", progress=rec)
+                self.assertIs(cm.exception, rec.exc)
+        with self.assertRaisesRegex(TypeError, r"load\(\) progress must be a callable"):
+            frost.load(self.path, progress=3)
+        with frost.freeze([1]) as store:
+            with self.assertRaisesRegex(TypeError, r"save\(\) progress must be a callable"):
+                store.save(self.path, progress="x")
+
+
+class VerifyTest(LeakCheckedTestCase):
+    def test_valid_and_invalid_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            good = os.path.join(d, "good.frost")
+            with frost.freeze({"a": [1, 2.5, "x"]}) as store:
+                store.save(good)
+            self.assertIsNone(frost.verify(good))
+            raw = bytearray(open(good, "rb").read())
+            raw[len(raw) // 2] ^= 0xFF
+            bad = os.path.join(d, "bad.frost")
+            with open(bad, "wb") as f:
+                f.write(raw)
+            with self.assertRaisesRegex(frost.SnapshotError, "checksum mismatch"):
+                frost.verify(bad)
+            with open(bad, "wb") as f:
+                f.write(b"not a snapshot at all")
+            with self.assertRaisesRegex(frost.SnapshotError, "not a frost snapshot"):
+                frost.verify(bad)
+            with self.assertRaises(FileNotFoundError):
+                frost.verify(os.path.join(d, "missing.frost"))
+            with self.assertRaises(IsADirectoryError):
+                frost.verify(d)
+
+
+class LoggerTest(unittest.TestCase):
+    def test_frost_logger_has_a_null_handler(self):
+        handlers = logging.getLogger("frost").handlers
+        self.assertTrue(any(isinstance(h, logging.NullHandler) for h in handlers))
+
+    def test_nothing_is_printed_without_configuration(self):
+        # lastResort would print WARNING+ records to stderr if frost had no handler
+        r = run_child("import frost, poolwork\n"
+                      "with frost.Pool(1) as p:\n"
+                      "    f = p.submit(poolwork.fail, 'x')\n"
+                      "    try: f.result(30)\n"
+                      "    except ValueError: pass\n"
+                      "print('done')\n", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "done")
+        self.assertEqual(r.stderr, "")
+
+    def test_pool_events_are_logged(self):
+        import poolwork
+        with self.assertLogs("frost", level="DEBUG") as logs:
+            with frost.Pool(1) as pool:
+                with self.assertRaises(ValueError):
+                    pool.submit(poolwork.fail, "boom").result(timeout=60)
+        text = "\n".join(logs.output)
+        self.assertIn("INFO:frost.pool:frost.Pool started: 1 worker interpreter(s)", text)
+        self.assertRegex(text, r"DEBUG:frost.pool:task \d+ raised .*ValueError: boom")
+        self.assertIn("frost.Pool shutting down", text)
+        self.assertIn("frost.Pool stopped", text)
+
+
+if __name__ == "__main__":
+    unittest.main()

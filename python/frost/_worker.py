@@ -1,7 +1,8 @@
 """What runs inside each pool worker interpreter (imported there, not in main).
 
-A task arrives as a payload made by frost._transport.dumps((fn, args, kwargs))
-and leaves as dumps((True, value)) or dumps((False, error)), where error is
+A task arrives as a message made by frost._transport.dumps((fn, args, kwargs)),
+loaded (which ends its life) here, and leaves as dumps((True, value)) or
+dumps((False, error)), where error is
 (exception or None, type name, message, traceback text). Every exception,
 SystemExit included, is caught here: a task can never end its worker.
 """
@@ -47,7 +48,7 @@ def setup(sys_path, main):
 def _describe(exc):
     tb = "".join(traceback.format_exception(exc))
     try:
-        _transport.dumps(exc)
+        _transport.check_sendable(exc)
         sendable = exc
     except Exception:
         sendable = None
@@ -72,7 +73,8 @@ def run_task(payload):
 
 
 def run_initializer(payload):
-    fn, args = _transport.loads(payload)
+    # every worker loads the same message; the pool discards it after
+    fn, args = _transport.loads(payload, consume=False)
     fn(*args)
 
 

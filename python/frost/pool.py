@@ -95,7 +95,11 @@ class _TaskFuture(cf.Future):
                 del pool._futures[self._task_id]
         if task is not None:
             _transport.discard(payload)  # never ran: the message ends here
-        return super().cancel()
+        if not super().cancel():
+            return False
+        if self._state == cf._base.CANCELLED:
+            self.set_running_or_notify_cancel()   # it will never start: wake wait()ers
+        return True
 
     def running(self):
         pool = self._frost_pool

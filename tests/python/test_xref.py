@@ -63,6 +63,8 @@ class RunningTaskIsNotCancellable(LeakCheckedTestCase):
             self.assertTrue(queued.cancelled())
             with self.assertRaises(cf.CancelledError):
                 queued.result(timeout=0)
+            done, _ = cf.wait([queued], timeout=0)   # wait() sees it done at once
+            self.assertEqual(done, {queued})
             gate.send(None)
             self.assertEqual(len(busy.result(timeout=60)), 10)
             after = pool.submit(poolwork.mark, marks, "after")

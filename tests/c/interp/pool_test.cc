@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -172,6 +173,49 @@ TEST(PoolTest, ShutdownWithCancelGivesPayloadsBack) {
   EXPECT_EQ(ok + cancelled, 21);
   EXPECT_GE(cancelled, 20);   // the sleeper may have been cancelled too
   EXPECT_EQ(errors, 0);
+  EXPECT_EQ(frost_pool_join(pool.p), FROST_OK);
+}
+
+TEST(PoolTest, CancelTakesBackOnlyQueuedTasks) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 1, nullptr, &pool.error), FROST_OK);
+  ASSERT_EQ(frost_pool_run_all(pool.p,
+                               "import sys, time, types\n"
+                               "gate = types.ModuleType('frost_gate')\n"
+                               "gate.wait = lambda p: (time.sleep(float(p)), b'slept')[1]\n"
+                               "sys.modules['frost_gate'] = gate\n",
+                               &pool.error),
+            FROST_OK);
+  int64_t sleeper = frost_pool_submit(pool.p, "frost_gate", "wait", "0.3", 3);
+  int64_t queued = frost_pool_submit(pool.p, "binascii", "hexlify", "payload", 7);
+  ASSERT_GE(sleeper, 1);
+  ASSERT_GE(queued, 1);
+  // the only worker takes the sleeper; the other task stays queued behind it
+  while (frost_pool_cancel(pool.p, sleeper, nullptr, nullptr) == FROST_OK) {
+    sched_yield();
+  }
+  EXPECT_EQ(frost_pool_cancel(pool.p, queued, nullptr, nullptr), FROST_OK);   // only asks
+  char *payload = nullptr;
+  size_t size = 0;
+  EXPECT_EQ(frost_pool_cancel(pool.p, sleeper, &payload, &size), FROST_EBUSY);   // taken
+  ASSERT_EQ(frost_pool_cancel(pool.p, queued, &payload, &size), FROST_OK);
+  EXPECT_EQ(std::string(payload, size), "payload");
+  free(payload);
+  EXPECT_EQ(frost_pool_cancel(pool.p, queued, &payload, &size), FROST_EBUSY);   // once
+  EXPECT_EQ(frost_pool_cancel(pool.p, 12345, &payload, &size), FROST_EBUSY);    // unknown
+  frost_pool_shutdown(pool.p, false);
+  int results = 0;
+  for (;;) {
+    frost_pool_result_t r;
+    int rc = frost_pool_next_result(pool.p, 30, &r);
+    if (rc == FROST_EDRAINED) break;
+    ASSERT_EQ(rc, FROST_OK);
+    EXPECT_EQ(r.id, sleeper);   // the cancelled task never ran and reports nothing
+    EXPECT_EQ(Text(r), "slept");
+    results++;
+    frost_pool_result_clear(&r);
+  }
+  EXPECT_EQ(results, 1);
   EXPECT_EQ(frost_pool_join(pool.p), FROST_OK);
 }
 

@@ -96,5 +96,12 @@ def discard(data):
 
 
 def check_sendable(obj):
-    """Raise TypeError if obj cannot be sent; holds no reference afterwards."""
-    discard(dumps(obj))
+    """Raise TypeError if obj cannot be sent; holds no reference afterwards
+    (also when interrupted: no Python call between making the message and
+    the C call that ends it)."""
+    message = None
+    try:
+        message = dumps(obj)
+    finally:
+        if message is not None:
+            _frost._discard_message(message)

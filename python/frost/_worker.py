@@ -56,20 +56,24 @@ def _describe(exc):
 
 
 def run_task(payload):
-    """Run one task; always returns a payload (bytes)."""
+    """Run one task; always returns a message (bytes). The KeyboardInterrupt
+    of Pool.shutdown(cancel_futures=True) may land anywhere in here, once: a
+    result message already made is then discarded, never dropped (dumps
+    itself discards what it exported when interrupted inside)."""
+    message = None
     try:
         fn, args, kwargs = _transport.loads(payload)
         value = fn(*args, **kwargs)
-    except BaseException as exc:  # SystemExit, KeyboardInterrupt: reported, never fatal
-        return _transport.dumps((False, _describe(exc)))
-    try:
-        return _transport.dumps((True, value))
-    except BaseException as exc:
         try:
+            message = _transport.dumps((True, value))
+        except Exception as exc:
             raise TypeError(f"the result of {getattr(fn, '__qualname__', fn)!r} cannot be sent "
                             f"back from the worker: {exc}") from exc
-        except TypeError as wrapped:
-            return _transport.dumps((False, _describe(wrapped)))
+        return message
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: reported, never fatal
+        if message is not None:
+            _transport.discard(message)
+        return _transport.dumps((False, _describe(exc)))
 
 
 def run_initializer(payload):

@@ -219,9 +219,10 @@ class Pool(cf.Executor):
     def submit(self, fn, /, *args, **kwargs):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
-        payload = self._dumps_call(fn, args, kwargs)
-        tickets = _frost._message_header(payload)[0]
+        payload = future = None
         try:
+            payload = self._dumps_call(fn, args, kwargs)
+            tickets = _frost._message_header(payload)[0]
             with self._lock:
                 if self._shutdown:
                     raise RuntimeError("cannot schedule new futures after shutdown")
@@ -229,7 +230,10 @@ class Pool(cf.Executor):
                 future = _TaskFuture(self, task_id)
                 self._futures[task_id] = (future, tickets)
         except BaseException:
-            _transport.discard(payload)
+            # not handed over (or Ctrl-C landed just after): the message ends here;
+            # a task already queued then fails to load it, and reports that
+            if payload is not None and future is None:
+                _transport.discard(payload)
             raise
         return future
 

@@ -49,14 +49,17 @@ class MessageLifecycle(RuleBasedStateMachine):
         self.futures = []         # [(future, tags if it succeeds, tags if it raises)]
         self.received = []        # [(tags, channels)] objects main holds from recv
         self.channels = []        # [_Chan] main holds
+        self.log = []             # the steps so far, for failure messages
 
     @initialize()
     def first_store(self):
+        self.log.append(("first_store",))
         self.freeze(close=True)
 
     # ---- stores ----
     @rule(close=st.booleans())
     def freeze(self, close):
+        self.log.append(("freeze", close,))
         tag = next(_tags)
         store = frost.freeze([[i, str(i)] for i in range(20)])
         self.views.append((tag, store.root))
@@ -68,6 +71,7 @@ class MessageLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: len(self.views) > 1)
     @rule(data=st.data())
     def drop_view(self, data):
+        self.log.append(("drop_view",))
         self.views.pop(data.draw(st.integers(0, len(self.views) - 1)))
 
     def pick_view(self, data):
@@ -78,6 +82,7 @@ class MessageLifecycle(RuleBasedStateMachine):
     @rule(data=st.data(), kind=st.sampled_from(
         ["echo", "slice", "raise", "bomb_args", "bomb_result", "partial", "freeze_in_worker"]))
     def submit(self, data, kind):
+        self.log.append(("submit", kind))
         tag, view = self.pick_view(data)
         if kind == "echo":
             fut, ok, err = self.pool.submit(poolwork.echo, view), {tag}, set()
@@ -98,6 +103,7 @@ class MessageLifecycle(RuleBasedStateMachine):
 
     @rule(data=st.data(), n=st.integers(1, 6))
     def submit_then_cancel(self, data, n):
+        self.log.append(("submit_then_cancel", n,))
         tag, view = self.pick_view(data)
         futures = [self.pool.submit(poolwork.sleep_then, 0.01, view) for _ in range(n)]
         for fut in futures:
@@ -109,28 +115,32 @@ class MessageLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: self.futures)
     @rule(data=st.data())
     def drop_future(self, data):
+        self.log.append(("drop_future",))
         self.futures.pop(data.draw(st.integers(0, len(self.futures) - 1)))
 
     @rule(cancel=st.booleans())
     def shutdown_and_restart(self, cancel):
+        self.log.append(("shutdown_and_restart", cancel,))
         self.pool.shutdown(wait=True, cancel_futures=cancel)
         self.pool = frost.Pool(2)
 
     # ---- channels ----
     @rule()
     def new_channel(self):
+        self.log.append(("new_channel",))
         self.channels.append(_Chan())
 
     @precondition(lambda self: self.channels)
     @rule(data=st.data(), shape=st.sampled_from(["view", "self_and_view", "self_twice",
                                                   "other", "bomb"]))
     def send(self, data, shape):
+        self.log.append(("send", shape))
         ch = self.channels[data.draw(st.integers(0, len(self.channels) - 1))]
         tag, view = self.pick_view(data)
         other = self.channels[data.draw(st.integers(0, len(self.channels) - 1))]
         msg = {"view": (view, ({tag}, [], 1)),
                "self_and_view": ((ch.real, view), ({tag}, [ch], 2)),
-               "self_twice": ([ch.real, ch.real], (set(), [ch], 1)),   # pickle's memo: one ticket
+               "self_twice": ([ch.real, ch.real], (set(), [ch], 2)),   # a ticket per occurrence
                "other": ((other.real, view), ({tag}, [other], 2)),
                "bomb": ((view, poolwork.Bomb()), ({tag}, [], 1))}[shape]
         try:
@@ -144,6 +154,7 @@ class MessageLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: any(ch.queue for ch in self.channels))
     @rule(data=st.data(), keep=st.booleans())
     def recv(self, data, keep):
+        self.log.append(("recv", keep,))
         ch = data.draw(st.sampled_from([ch for ch in self.channels if ch.queue]))
         tags, channels, _, bomb = ch.queue.pop(0)
         try:
@@ -158,6 +169,7 @@ class MessageLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: self.channels)
     @rule(data=st.data())
     def close(self, data):
+        self.log.append(("close",))
         ch = self.channels[data.draw(st.integers(0, len(self.channels) - 1))]
         ch.real.close()
         ch.closed = True
@@ -165,6 +177,7 @@ class MessageLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: self.channels)
     @rule(data=st.data())
     def drop_channel(self, data):
+        self.log.append(("drop_channel",))
         self.channels.pop(data.draw(st.integers(0, len(self.channels) - 1)))
 
     # ---- the check ----
@@ -196,9 +209,9 @@ class MessageLifecycle(RuleBasedStateMachine):
                 tickets += n
         gc.collect()
         assert _frost._live_stores() - self.base_stores == len(tags), (
-            _frost._live_stores() - self.base_stores, tags)
-        assert _frost._live_xrefs() == tickets, (_frost._live_xrefs(), tickets)
-        assert _frost._live_channels() - self.base_channels == len(channels)
+            _frost._live_stores() - self.base_stores, tags, self.log)
+        assert _frost._live_xrefs() == tickets, (_frost._live_xrefs(), tickets, self.log)
+        assert _frost._live_channels() - self.base_channels == len(channels), self.log
 
     def teardown(self):
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -199,6 +199,63 @@ class PrivateCallsCannotFreeLiveMemory(unittest.TestCase):
         self.assertEqual(in_flight(), 0)
 
 
+class HostileMessages(LeakCheckedTestCase):
+    """Corrupted or forged message bytes and tickets: clean errors, nothing
+    released that a live view needs, nothing leaked."""
+
+    def test_corrupt_messages_are_refused_and_release_nothing_live(self):
+        store = frost.freeze({"k": list(range(10))})
+        view = store.root["k"]
+        good = _transport.dumps([view, view[0:9:3]])
+        header = len(good) - len(pickle.dumps([0, 1], protocol=pickle.HIGHEST_PROTOCOL))
+        corrupt = [b"", b"FXM1", good[:7], b"XXXX" + good[4:], b"FXM1\xff\xff\xff\xff" + good[8:],
+                   good[:8] + b"\x00" * 16 + good[24:], good[:-3], good[:header] + b"\x80\x05K",
+                   _frost._message([], b"\x80\x05K\x00Q."),                  # id 0 of none
+                   _frost._message([(1, 2)], b"\x80\x05\x8c\x01xQ."),        # a str id
+                   _frost._message([(1, 2)], b"\x80\x05K\x07Q.")]             # id 7 of 1
+        for data in corrupt:
+            with self.subTest(data=data[:40]):
+                with self.assertRaises(Exception):
+                    _transport.loads(data)
+                _transport.discard(data)
+        self.assertEqual(list(view), list(range(10)))
+        good = _transport.dumps([view, view[0:9:3]])   # the copies above shared its tickets
+        self.assertEqual([list(x) for x in _transport.loads(good)], [list(range(10)), [0, 3, 6]])
+        _transport.discard(good)
+        store.close()
+        del view, store
+        self.assertEqual(in_flight(), 0)
+
+    def test_bad_tickets_are_clean_errors(self):
+        for bad in [None, 1, (), (1,), (1, 2, 3), ("a", 1), (-1, 0), (2**64, 0), (0, 2**64),
+                    (1.5, 2), [1, 2]]:
+            with self.subTest(ticket=bad):
+                with self.assertRaises((TypeError, ValueError)):
+                    _frost._import(bad)
+                with self.assertRaises((TypeError, ValueError)):
+                    _frost._discard(bad)
+        self.assertFalse(_frost._discard((12345, 678)))   # well formed, never issued
+        with self.assertRaises(TypeError):
+            _frost._export([1, 2])
+        for bad in [(1,), (1, 2, 3), (-1, 2), (2**64, 1), ("x", 1)]:
+            with self.subTest(attach=bad):
+                with self.assertRaises((TypeError, ValueError)):
+                    _frost._channel_attach(*bad)
+
+    def test_forged_rebuild_fields_are_refused(self):
+        store = frost.freeze([1, 2, 3])
+        fn, args = store.root.__reduce__()
+        for forged in [(args[0] + 1,) + args[1:], (args[0], args[1] + 8, args[2]),
+                       (args[0], args[1], args[2] ^ 1), (-1,) + args[1:], (2**64,) + args[1:],
+                       (args[0], -args[1], args[2]), args[:2], args + ((0, 1, 1), 5),
+                       args + ("slice",), args + ((0, 1),), args + ((0.0, 1, 1),)]:
+            with self.subTest(forged=forged):
+                with self.assertRaises((TypeError, ValueError, frost.StoreClosedError)):
+                    fn(*forged)
+        self.assertEqual(list(fn(*args)), [1, 2, 3])
+        store.close()
+
+
 class Bomb:
     def __reduce__(self):
         return (poolwork.explode, ())

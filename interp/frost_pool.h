@@ -122,6 +122,17 @@ int64_t frost_pool_submit(frost_pool_t *pool, const char *module, const char *fu
                           const void *payload, size_t size);
 
 /*
+ * Take task `id` back if no worker has taken it yet. FROST_OK: it is out of
+ * the queue, will never run and no result will come for it; its payload is
+ * handed to the caller in *payload / *size (malloc'd: free() it). FROST_EBUSY:
+ * it is not queued -- a worker has taken it (it is running, or its result
+ * is on its way) or the id is unknown. With payload == NULL nothing is
+ * taken: the return only says whether the task is still queued.
+ */
+FROST_NODISCARD int frost_pool_cancel(frost_pool_t *pool, int64_t id, char **payload,
+                                      size_t *size);
+
+/*
  * Wait up to `timeout` seconds (< 0: forever) for the next finished task.
  * FROST_OK and *out filled; FROST_ETIMEOUT; FROST_EDRAINED once the pool is
  * shut down and every task has been reported.

@@ -14,7 +14,8 @@
  * started inside that interpreter keep running.
  *
  * Invariants (under `lock`):
- *   - queued tasks + running + results queued + results taken == submitted;
+ *   - queued tasks + running + results queued + results taken + taken back
+ *     (frost_pool_cancel) == submitted;
  *   - running <= live_workers <= workers;
  *   - a worker ends only when shutting_down, the task queue is empty and it
  *     has run the current broadcast (seen_gen == bcast_gen);
@@ -805,6 +806,39 @@ frost_pool_submit(frost_pool_t *pool, const char *module, const char *func, cons
     pthread_cond_signal(&pool->work_cv);
     pthread_mutex_unlock(&pool->lock);
     return id;
+}
+
+int
+frost_pool_cancel(frost_pool_t *pool, int64_t id, char **payload, size_t *size)
+{
+    int rc = FROST_EBUSY;
+    pthread_mutex_lock(&pool->lock);
+    task_t *prev = NULL, *t = pool->tasks_head;
+    while (t != NULL && t->id != id) {
+        prev = t;
+        t = t->next;
+    }
+    if (t != NULL) {
+        rc = FROST_OK;
+        if (payload != NULL) {
+            if (prev != NULL) {
+                prev->next = t->next;
+            }
+            else {
+                pool->tasks_head = t->next;
+            }
+            if (pool->tasks_tail == t) {
+                pool->tasks_tail = prev;
+            }
+            *payload = t->payload;
+            *size = t->size;
+            t->payload = NULL;
+            task_free(t);
+            pthread_cond_broadcast(&pool->result_cv);   /* drained may now hold */
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
 }
 
 int

@@ -3,10 +3,15 @@
  *
  * The queue (frost_channel_t) is process-global raw memory: a mutex, two
  * condition variables, a linked list of messages, an atomic count of the
- * Channel objects (in any interpreter) and in-flight references to it.
- * A message is the bytes of frost._transport.dumps(obj) plus the store
- * references it owns (see _transport): if the channel is freed with messages
- * still queued, those references are released here, without Python.
+ * Channel objects (handles, in any interpreter) plus the sent references to
+ * it (tickets, views/xref.c).
+ * A message is the bytes of frost._transport.dumps(obj): its tickets, then
+ * the pickle. The queue owns a message from send until recv pops it; a
+ * message's life ends in msg_free, which releases its tickets (xref.c) --
+ * after recv has loaded it (whether loading succeeded or not), or when the
+ * channel is drained or freed with it still queued. While queued its tickets
+ * are "parked" here, so that a channel reachable only through its own queue
+ * is found and drained (xref.c: collect_channels).
  *
  * Blocking: send/recv release the GIL and wait on a condition variable; the
  * wait wakes at least every FROST_CHANNEL_SIGNAL_SLICE seconds to let the main
@@ -17,8 +22,8 @@
  * fork(): the registry and every channel's lock are held across it (see
  * channels_atfork_prepare): the child inherits every channel, usable.
  *
- * Crossing: a Channel pickles by reference (id + token), like stores; through
- * frost._transport it owns a reference while in flight.
+ * Crossing: a Channel pickles by reference (id + token, _channel_attach in
+ * xref.c), like stores; through frost._transport it travels as a ticket.
  */
 #include "views.h"
 #include "frost_internal.h"   // frost__mix64, frost__new_secret, frost__acquire_if_live
@@ -33,16 +38,10 @@
 
 #define FROST_CHANNEL_SIGNAL_SLICE 0.1
 
-typedef struct channel_ref_s {
-    uint64_t id, node, token;       /* an _export()ed store reference owned by the message */
-} channel_ref_t;
-
 typedef struct channel_msg_s {
     struct channel_msg_s *next;
-    size_t nrefs;
-    channel_ref_t *refs;            /* malloc'd, nrefs entries */
     size_t len;
-    char data[];                    /* len bytes of the payload */
+    char data[];                    /* a message of _transport.dumps (its tickets, then the pickle) */
 } channel_msg_t;
 
 typedef struct frost_channel_s {
@@ -55,13 +54,15 @@ typedef struct frost_channel_s {
     channel_msg_t *head, *tail;     /* guarded by lock */
     Py_ssize_t count;               /* guarded by lock */
     int closed;                     /* guarded by lock */
-    _Atomic size_t refcount;        /* Channel objects + in-flight references */
+    _Atomic size_t refcount;        /* Channel objects + sent references (tickets, xref.c) */
+    _Atomic size_t handles;         /* Channel objects, in any interpreter */
     struct frost_channel_s *next;   /* registry; guarded by registry_lock */
 } frost_channel_t;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static frost_channel_t *registry_head;
 static uint64_t registry_next_id = 1;
+static _Atomic size_t live_channels;     /* made and not yet freed */
 
 /* fork(): hold the registry and every channel's lock across it, so the child
  * inherits consistent queues and free locks. Waiters in the parent's other
@@ -73,11 +74,13 @@ channels_atfork_prepare(void)
     for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
         pthread_mutex_lock(&ch->lock);
     }
+    frost__xref_atfork_lock();   /* last: a channel's lock is held when tickets are parked */
 }
 
 static void
 channels_atfork_parent(void)
 {
+    frost__xref_atfork_unlock();
     for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
         pthread_mutex_unlock(&ch->lock);
     }
@@ -87,6 +90,7 @@ channels_atfork_parent(void)
 static void
 channels_atfork_child(void)
 {
+    frost__xref_atfork_unlock();
     for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
         pthread_cond_init(&ch->not_empty, NULL);
         pthread_cond_init(&ch->not_full, NULL);
@@ -107,27 +111,11 @@ channel_token(const frost_channel_t *ch)
     return frost__mix64(ch->secret ^ 0xC4A77E1ull);
 }
 
+/* End a message's life: release its tickets (xref.c), then free it. */
 static void
-discard_refs(channel_msg_t *m)
+msg_free(channel_msg_t *m)
 {
-    for (size_t i = 0; i < m->nrefs; i++) {
-        int bad = 0;
-        frost_store_t *s = frost_store_acquire_by_id(m->refs[i].id, (uintptr_t)m->refs[i].node,
-                                                     m->refs[i].token, &bad);
-        if (s != NULL) {
-            frost_store_release(s);   /* ours */
-            frost_store_release(s);   /* the message's */
-        }
-    }
-}
-
-static void
-msg_free(channel_msg_t *m, int release_refs)
-{
-    if (release_refs) {
-        discard_refs(m);
-    }
-    free(m->refs);
+    frost__message_release(m->data, m->len);
     free(m);
 }
 
@@ -143,6 +131,8 @@ channel_new(Py_ssize_t maxsize)
     pthread_cond_init(&ch->not_empty, NULL);
     pthread_cond_init(&ch->not_full, NULL);
     atomic_init(&ch->refcount, 1);
+    atomic_init(&ch->handles, 0);
+    atomic_fetch_add(&live_channels, 1);
     pthread_mutex_lock(&registry_lock);
     ch->id = registry_next_id++;
     ch->next = registry_head;
@@ -152,8 +142,8 @@ channel_new(Py_ssize_t maxsize)
     return ch;
 }
 
-static frost_channel_t *
-channel_acquire_by_id(uint64_t id, uint64_t token)
+frost_channel_t *
+frost__channel_acquire_by_id(uint64_t id, uint64_t token)
 {
     frost_channel_t *found = NULL;
     pthread_mutex_lock(&registry_lock);
@@ -169,8 +159,38 @@ channel_acquire_by_id(uint64_t id, uint64_t token)
     return found;
 }
 
-static void
-channel_release(frost_channel_t *ch)
+void
+frost__channel_acquire(frost_channel_t *ch)
+{
+    atomic_fetch_add(&ch->refcount, 1);
+}
+
+size_t
+frost__channel_handles(const frost_channel_t *ch)
+{
+    return atomic_load(&ch->handles);
+}
+
+/* Take the queue (closing the channel) and end the messages' lives. */
+void
+frost__channel_drain(frost_channel_t *ch)
+{
+    pthread_mutex_lock(&ch->lock);
+    channel_msg_t *m = ch->head;
+    ch->head = ch->tail = NULL;
+    ch->count = 0;
+    ch->closed = 1;
+    pthread_cond_broadcast(&ch->not_empty);
+    pthread_cond_broadcast(&ch->not_full);
+    pthread_mutex_unlock(&ch->lock);
+    for (channel_msg_t *next; m != NULL; m = next) {
+        next = m->next;
+        msg_free(m);
+    }
+}
+
+void
+frost__channel_release(frost_channel_t *ch)
 {
     if (atomic_fetch_sub(&ch->refcount, 1) != 1) {
         return;
@@ -183,10 +203,8 @@ channel_release(frost_channel_t *ch)
         }
     }
     pthread_mutex_unlock(&registry_lock);
-    for (channel_msg_t *m = ch->head, *next; m != NULL; m = next) {
-        next = m->next;
-        msg_free(m, 1);
-    }
+    frost__channel_drain(ch);
+    atomic_fetch_sub(&live_channels, 1);
     pthread_cond_destroy(&ch->not_empty);
     pthread_cond_destroy(&ch->not_full);
     pthread_mutex_destroy(&ch->lock);
@@ -260,6 +278,7 @@ try_send_locked(frost_channel_t *ch, channel_msg_t **m)
     }
     ch->tail = *m;
     ch->count++;
+    frost__message_park((*m)->data, (*m)->len, ch);   /* its tickets now live in this queue */
     *m = NULL;
     pthread_cond_signal(&ch->not_empty);
     return XFER_DONE;
@@ -278,6 +297,7 @@ try_recv_locked(frost_channel_t *ch, channel_msg_t **m)
         ch->tail = NULL;
     }
     ch->count--;
+    frost__message_park((*m)->data, (*m)->len, NULL);   /* in this receiver's hands now */
     pthread_cond_signal(&ch->not_full);
     return XFER_DONE;
 }
@@ -355,11 +375,30 @@ wrap_channel(PyTypeObject *tp, frost_channel_t *ch)
 {
     FrostChannel *self = PyObject_New(FrostChannel, tp);
     if (self == NULL) {
-        channel_release(ch);
+        frost__channel_release(ch);
         return NULL;
     }
+    atomic_fetch_add(&ch->handles, 1);
     self->ch = ch;
     return (PyObject *)self;
+}
+
+PyObject *
+frost__channel_wrap(frost_state *st, frost_channel_t *ch)
+{
+    return wrap_channel(st->channel_type, ch);
+}
+
+frost_channel_t *
+frost__channel_of(frost_state *st, PyObject *obj)
+{
+    return Py_TYPE(obj) == st->channel_type ? CH(obj) : NULL;
+}
+
+size_t
+frost__channel_live_count(void)
+{
+    return atomic_load(&live_channels);
 }
 
 static PyObject *
@@ -398,8 +437,12 @@ static void
 channel_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (CH(self) != NULL) {
-        channel_release(CH(self));
+    frost_channel_t *ch = CH(self);
+    if (ch != NULL) {
+        if (atomic_fetch_sub(&ch->handles, 1) == 1) {
+            frost__xref_channel_orphaned();   /* maybe only its own queue holds it now */
+        }
+        frost__channel_release(ch);
     }
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -438,39 +481,26 @@ closed_error(PyObject *self, const char *what)
     return NULL;
 }
 
-/* Build a message from the (payload, refs) pair made by _transport.dumps_with_refs. */
+/* A queue entry holding a copy of `payload` (a _transport.dumps message,
+ * whose tickets it now owns: on any failure here they are released). */
 static channel_msg_t *
-make_message(PyObject *pair)
+make_message(PyObject *payload)
 {
-    PyObject *payload, *refs;
-    if (!PyArg_ParseTuple(pair, "O!O!", &PyBytes_Type, &payload, &PyList_Type, &refs)) {
+    if (!PyBytes_Check(payload)) {
+        PyErr_Format(PyExc_TypeError, "frost._transport.dumps returned %.200s, not bytes",
+                     Py_TYPE(payload)->tp_name);
         return NULL;
     }
-    Py_ssize_t len = PyBytes_GET_SIZE(payload), nrefs = PyList_GET_SIZE(refs);
+    Py_ssize_t len = PyBytes_GET_SIZE(payload);
     channel_msg_t *m = malloc(sizeof *m + (size_t)len);
     if (m == NULL) {
+        frost__message_release(PyBytes_AS_STRING(payload), (size_t)len);
         PyErr_NoMemory();
         return NULL;
     }
     m->next = NULL;
     m->len = (size_t)len;
     memcpy(m->data, PyBytes_AS_STRING(payload), (size_t)len);
-    m->nrefs = (size_t)nrefs;
-    m->refs = nrefs ? calloc((size_t)nrefs, sizeof *m->refs) : NULL;
-    if (nrefs && m->refs == NULL) {
-        free(m);
-        PyErr_NoMemory();
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < nrefs; i++) {
-        unsigned long long id, node, token;
-        PyObject *slice = NULL;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(refs, i), "KKK|O", &id, &node, &token, &slice)) {
-            msg_free(m, 0);
-            return NULL;
-        }
-        m->refs[i] = (channel_ref_t){id, node, token};
-    }
     return m;
 }
 
@@ -484,12 +514,12 @@ channel_send(PyObject *self, PyObject *args, PyObject *kwargs)
         || parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
-    PyObject *pair = transport_call("dumps_with_refs", obj);
-    if (pair == NULL) {
+    PyObject *payload = transport_call("dumps", obj);
+    if (payload == NULL) {
         return NULL;
     }
-    channel_msg_t *m = make_message(pair);
-    Py_DECREF(pair);
+    channel_msg_t *m = make_message(payload);
+    Py_DECREF(payload);
     if (m == NULL) {
         return NULL;
     }
@@ -505,7 +535,7 @@ channel_send(PyObject *self, PyObject *args, PyObject *kwargs)
     case XFER_ERROR:
         break;
     }
-    msg_free(m, 1);
+    msg_free(m);
     return NULL;
 }
 
@@ -532,13 +562,9 @@ channel_recv(PyObject *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     PyObject *payload = PyBytes_FromStringAndSize(m->data, (Py_ssize_t)m->len);
-    if (payload == NULL) {
-        msg_free(m, 1);
-        return NULL;
-    }
-    msg_free(m, 0);   /* its references now belong to the payload: loads() takes them over */
-    PyObject *r = transport_call("loads", payload);
-    Py_DECREF(payload);
+    PyObject *r = payload ? transport_call("loads", payload) : NULL;
+    Py_XDECREF(payload);
+    msg_free(m);   /* loaded, failed half way or not at all: its tickets are released */
     return r;
 }
 
@@ -588,8 +614,8 @@ channel_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (attach == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(N(KKi))", attach, (unsigned long long)CH(self)->id,
-                         (unsigned long long)channel_token(CH(self)), 0);
+    return Py_BuildValue("(N(KK))", attach, (unsigned long long)CH(self)->id,
+                         (unsigned long long)channel_token(CH(self)));
 }
 
 static PyObject *
@@ -642,59 +668,3 @@ PyType_Spec FrostChannel_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = channel_slots,
 };
-
-/* _channel_attach(id, token, owned): the Channel object of this interpreter.
- * `owned`: the reference came with a channel reference of its own. */
-PyObject *
-frost__channel_attach(PyObject *module, PyObject *args)
-{
-    unsigned long long id, token;
-    int owned = 0;
-    if (!PyArg_ParseTuple(args, "KK|i:_channel_attach", &id, &token, &owned)) {
-        return NULL;
-    }
-    frost_state *st = PyModule_GetState(module);
-    frost_channel_t *ch = channel_acquire_by_id(id, token);
-    if (ch == NULL) {
-        PyErr_Format(st->channel_closed_error, "frost.Channel %llu does not exist in this process "
-                     "(every handle to it is gone, or it was pickled in another process)", id);
-        return NULL;
-    }
-    if (owned) {
-        channel_release(ch);   /* the message's reference stays, as ours */
-    }
-    return wrap_channel(st->channel_type, ch);
-}
-
-/* _channel_export(channel): (id, token, 1) owning one channel reference. */
-PyObject *
-frost__channel_export(PyObject *module, PyObject *obj)
-{
-    frost_state *st = PyModule_GetState(module);
-    if (Py_TYPE(obj) != st->channel_type) {
-        PyErr_Format(PyExc_TypeError, "not a frost.Channel: '%.200s'", Py_TYPE(obj)->tp_name);
-        return NULL;
-    }
-    frost_channel_t *ch = CH(obj);
-    atomic_fetch_add(&ch->refcount, 1);
-    return Py_BuildValue("(KKi)", (unsigned long long)ch->id, (unsigned long long)channel_token(ch), 1);
-}
-
-/* _channel_discard(ref): drop an exported reference that will never be attached. */
-PyObject *
-frost__channel_discard(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    unsigned long long id, token;
-    int owned = 0;
-    if (!PyArg_ParseTuple(args, "KK|i:_channel_discard", &id, &token, &owned)) {
-        return NULL;
-    }
-    frost_channel_t *ch = channel_acquire_by_id(id, token);
-    if (ch != NULL) {
-        channel_release(ch);
-        if (owned) {
-            channel_release(ch);
-        }
-    }
-    Py_RETURN_NONE;
-}

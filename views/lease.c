@@ -9,11 +9,41 @@
  * under this interpreter's GIL; only making and freeing the Lease touches the
  * store's atomic count.
  *
- * A reference to a node pickles as (store id, node address, token): the
- * token is a keyed hash (frost_store_token), so _rebuild refuses addresses
- * that did not come from this store instead of reading garbage.
+ * A Store or view pickles by reference (views/xref.c owns how).
  */
 #include "views.h"
+
+PyObject *
+frost__closed_error(frost_state *st, const char *what)
+{
+    PyErr_Format(st->closed_error, "%s of a closed frost.Store", what);
+    return NULL;
+}
+
+int
+frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out)
+{
+    if (obj == NULL) {
+        return 0;   /* not given: keep the caller's default */
+    }
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s() lifetime must be a str, not %.200s", func,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (PyUnicode_CompareWithASCIIString(obj, "scoped") == 0) {
+        *out = FROST_LIFETIME_SCOPED;
+    }
+    else if (PyUnicode_CompareWithASCIIString(obj, "process") == 0) {
+        *out = FROST_LIFETIME_PROCESS;
+    }
+    else {
+        PyErr_Format(PyExc_ValueError, "%s() lifetime must be 'scoped' or 'process', not %R", func,
+                     obj);
+        return -1;
+    }
+    return 0;
+}
 
 static PyObject *
 id_key(frost_store_t *store)
@@ -308,168 +338,3 @@ PyType_Spec FrostStore_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = store_slots,
 };
-
-/* ---- references across interpreters ------------------------------------- */
-
-PyObject *
-frost__reduce_ref(FrostView *view, uintptr_t ref, PyObject *slice)
-{
-    frost_store_t *store = view->lease->store;
-    PyObject *module = PyType_GetModule(Py_TYPE(view->lease));
-    PyObject *rebuild = module ? PyObject_GetAttrString(module, "_rebuild") : NULL;
-    if (rebuild == NULL) {
-        return NULL;
-    }
-    PyObject *r = slice ? Py_BuildValue("(N(KKKO))", rebuild, (unsigned long long)frost_store_id(store),
-                                        (unsigned long long)ref,
-                                        (unsigned long long)frost_store_token(store, ref), slice)
-                        : Py_BuildValue("(N(KKK))", rebuild, (unsigned long long)frost_store_id(store),
-                                        (unsigned long long)ref,
-                                        (unsigned long long)frost_store_token(store, ref));
-    return r;
-}
-
-/*
- * Turn (store id, ref, token[, slice]) back into a Store or view of this
- * interpreter. `message_owned`: the reference came with one store reference
- * of its own (frost__export), which is handed over to the Lease here.
- */
-static PyObject *
-rebuild(PyObject *module, PyObject *args, int message_owned)
-{
-    unsigned long long id, ref, token;
-    PyObject *slice = NULL;
-    if (!PyArg_ParseTuple(args, "KKK|O!:_rebuild", &id, &ref, &token, &PyTuple_Type, &slice)) {
-        return NULL;
-    }
-    frost_state *st = PyModule_GetState(module);
-    int bad_token = 0;
-    frost_store_t *store = frost_store_acquire_by_id(id, (uintptr_t)ref, token, &bad_token);
-    if (store == NULL) {
-        if (bad_token) {
-            PyErr_SetString(PyExc_ValueError, "invalid frost reference: it does not belong to "
-                                              "that store (corrupted or forged pickle data)");
-            return NULL;
-        }
-        PyErr_Format(st->closed_error, "frost store %llu does not exist in this process: it was "
-                     "freed, or the reference was pickled in another process (frost pickles "
-                     "stores and views by reference; use frost.thaw() to pickle the data)", id);
-        return NULL;
-    }
-    if (message_owned) {
-        frost_store_release(store);   /* the message's reference keeps it alive; ours replaces it */
-    }
-    FrostLease *lease = frost__lease_for(st, store);
-    if (lease == NULL) {
-        return NULL;
-    }
-    PyObject *result;
-    if (ref == 0) {
-        result = frost__store_new(st, lease);
-    }
-    else if (slice != NULL) {
-        const frost_node_t *node = frost_ref_node((frost_ref_t)ref);
-        Py_ssize_t start, step, len;
-        if (node->kind != FROST_NODE_LIST || !PyArg_ParseTuple(slice, "nnn", &start, &step, &len)) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_ValueError, "invalid frost reference: slice of a non-list");
-            }
-            Py_DECREF(lease);
-            return NULL;
-        }
-        const frost_seq_t *seq = (const frost_seq_t *)node;
-        Py_ssize_t last = start + (len - 1) * step;
-        if (len < 0 || step == 0 || (len > 0 && (start < 0 || start >= seq->len || last < 0
-                                                 || last >= seq->len))) {
-            PyErr_SetString(PyExc_ValueError, "invalid frost reference: slice out of range");
-            Py_DECREF(lease);
-            return NULL;
-        }
-        result = frost__list_view_new(lease, seq, start, step, len);
-    }
-    else {
-        result = frost__load(lease, (frost_ref_t)ref);
-    }
-    Py_DECREF(lease);
-    return result;
-}
-
-PyObject *
-frost__rebuild(PyObject *module, PyObject *args)
-{
-    return rebuild(module, args, 0);
-}
-
-/* The store and reference of a Store or whole view, as reduce args. */
-static PyObject *
-export_args(PyObject *module, PyObject *obj, frost_store_t **store)
-{
-    frost_state *st = PyModule_GetState(module);
-    PyObject *reduced;
-    if (Py_TYPE(obj) == st->store_type) {
-        FrostLease *lease = ((FrostStore *)obj)->lease;
-        if (lease == NULL) {
-            return frost__closed_error(st, "sending");
-        }
-        *store = lease->store;
-        FrostView tmp = {.lease = lease};
-        reduced = frost__reduce_ref(&tmp, 0, NULL);
-    }
-    else if (Py_TYPE(obj) == st->dict_type || Py_TYPE(obj) == st->list_type
-             || Py_TYPE(obj) == st->set_type || Py_TYPE(obj) == st->array_type
-             || Py_TYPE(obj) == st->record_type) {
-        *store = ((FrostView *)obj)->lease->store;
-        reduced = PyObject_CallMethod(obj, "__reduce__", NULL);
-    }
-    else {
-        PyErr_Format(PyExc_TypeError, "not a frost Store or view: '%.200s'", Py_TYPE(obj)->tp_name);
-        return NULL;
-    }
-    if (reduced == NULL) {
-        return NULL;
-    }
-    PyObject *args = Py_NewRef(PyTuple_GET_ITEM(reduced, 1));
-    Py_DECREF(reduced);
-    return args;
-}
-
-PyObject *
-frost__export(PyObject *module, PyObject *obj)
-{
-    frost_store_t *store = NULL;
-    PyObject *args = export_args(module, obj, &store);
-    if (args != NULL) {
-        frost_store_acquire(store);   /* owned by the message until imported or discarded */
-    }
-    return args;
-}
-
-PyObject *
-frost__import(PyObject *module, PyObject *args)
-{
-    if (!PyTuple_Check(args)) {
-        PyErr_SetString(PyExc_TypeError, "_import() expects the tuple made by _export()");
-        return NULL;
-    }
-    return rebuild(module, args, 1);
-}
-
-PyObject *
-frost__discard(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    unsigned long long id, ref, token;
-    PyObject *slice = NULL;
-    if (!PyTuple_Check(args) || !PyArg_ParseTuple(args, "KKK|O", &id, &ref, &token, &slice)) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "_discard() expects the tuple made by _export()");
-        }
-        return NULL;
-    }
-    int bad_token = 0;
-    frost_store_t *store = frost_store_acquire_by_id(id, (uintptr_t)ref, token, &bad_token);
-    if (store != NULL) {
-        frost_store_release(store);   /* ours */
-        frost_store_release(store);   /* the message's */
-    }
-    Py_RETURN_NONE;
-}

@@ -18,38 +18,6 @@ frost__state_of_type(PyTypeObject *tp)
     return mod ? PyModule_GetState(mod) : NULL;
 }
 
-PyObject *
-frost__closed_error(frost_state *st, const char *what)
-{
-    PyErr_Format(st->closed_error, "%s of a closed frost.Store", what);
-    return NULL;
-}
-
-int
-frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out)
-{
-    if (obj == NULL) {
-        return 0;   /* not given: keep the caller's default */
-    }
-    if (!PyUnicode_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s() lifetime must be a str, not %.200s", func,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    if (PyUnicode_CompareWithASCIIString(obj, "scoped") == 0) {
-        *out = FROST_LIFETIME_SCOPED;
-    }
-    else if (PyUnicode_CompareWithASCIIString(obj, "process") == 0) {
-        *out = FROST_LIFETIME_PROCESS;
-    }
-    else {
-        PyErr_Format(PyExc_ValueError, "%s() lifetime must be 'scoped' or 'process', not %R", func,
-                     obj);
-        return -1;
-    }
-    return 0;
-}
-
 /* freeze(progress=cb): cb(done, None) while walking, cb(done, done) at the end. */
 static int
 freeze_progress(void *ctx, size_t done, int finished)
@@ -141,6 +109,12 @@ live_stores(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+live_channels(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(frost__channel_live_count());
+}
+
+static PyObject *
 shareable_types(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     frost_state *st = PyModule_GetState(module);
@@ -167,20 +141,23 @@ static PyMethodDef frost_methods[] = {
      "Records not rebuilt come back as types.SimpleNamespace of their fields."},
     {"_rebuild", frost__rebuild, METH_VARARGS,
      "_rebuild(store_id, node, token[, slice])\n--\n\nUnpickle a store or view (internal)."},
+    {"_channel_attach", frost__channel_attach, METH_VARARGS,
+     "_channel_attach(id, token, /)\n--\n\nUnpickle a Channel (internal)."},
     {"_export", frost__export, METH_O,
-     "_export(view, /)\n--\n\nA reference owning one store reference (internal; see _transport)."},
+     "_export(obj, /)\n--\n\nA ticket: a sent reference to a Store, view or Channel holding one\n"
+     "count until _discard(ticket) (internal; see views/xref.c)."},
     {"_import", frost__import, METH_O,
-     "_import(ref, /)\n--\n\nThe view for an _export() reference, taking over its store reference."},
+     "_import(ticket, /)\n--\n\nThis interpreter's object for a ticket still in flight."},
     {"_discard", frost__discard, METH_O,
-     "_discard(ref, /)\n--\n\nDrop an _export() reference that will never be imported."},
+     "_discard(ticket, /)\n--\n\nRelease a ticket; False if it was already released."},
+    {"_message", frost__message_pack, METH_VARARGS,
+     "_message(tickets, body, /)\n--\n\nA message: its tickets, then body (internal)."},
+    {"_message_header", frost__message_header, METH_O,
+     "_message_header(data, /)\n--\n\n(tickets, offset of the body) of a message (internal)."},
+    {"_discard_message", frost__discard_message, METH_O,
+     "_discard_message(data, /)\n--\n\nRelease every ticket of a message (internal)."},
     {"_shareable_types", shareable_types, METH_NOARGS,
      "The types that cross interpreters by reference (internal)."},
-    {"_channel_attach", frost__channel_attach, METH_VARARGS,
-     "_channel_attach(id, token, owned=0, /)\n--\n\nThis interpreter's handle on a Channel (internal)."},
-    {"_channel_export", frost__channel_export, METH_O,
-     "_channel_export(channel, /)\n--\n\nA reference owning one channel reference (internal)."},
-    {"_channel_discard", frost__channel_discard, METH_O,
-     "_channel_discard(ref, /)\n--\n\nDrop a _channel_export() reference (internal)."},
     {"load", (PyCFunction)(void (*)(void))frost__load_snapshot, METH_VARARGS | METH_KEYWORDS,
      "load(path, *, lifetime='process', progress=None)\n--\n\n"
      "Map a snapshot written by Store.save() and return a frost.Store reading it.\n\n"
@@ -205,6 +182,10 @@ static PyMethodDef frost_methods[] = {
      "_snapshot_xxh64(data, /)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
+    {"_live_channels", live_channels, METH_NOARGS,
+     "Channels not yet freed in this process (for tests)."},
+    {"_live_xrefs", frost__live_xrefs, METH_NOARGS,
+     "Sent references (tickets) not yet released (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 

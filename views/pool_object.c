@@ -9,6 +9,7 @@
  *   .next_result(timeout=None) -> (id, "ok" | "error" | "cancelled" | "interrupted", bytes)
  *                                 | None
  *                                 EOFError once shut down and drained
+ *   .cancel(id) -> payload | None    .is_queued(id) -> bool
  *   .run_all(code)   .shutdown(cancel_pending=False)   .interrupt() -> n
  *   .join(timeout=None) -> bool   .workers
  *
@@ -106,6 +107,40 @@ pool_submit(PyObject *self, PyObject *args)
         return pool_error((int)id, NULL, "submit");
     }
     return PyLong_FromLongLong(id);
+}
+
+/* cancel(id) -> the payload if the task was still queued (taken back: it
+ * will never run), else None (a worker has taken it). */
+static PyObject *
+pool_cancel(PyObject *self, PyObject *arg)
+{
+    long long id = PyLong_AsLongLong(arg);
+    if (id == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    char *payload = NULL;
+    size_t size = 0;
+    if (frost_pool_cancel(get_pool(self), (int64_t)id, &payload, &size) != FROST_OK) {
+        Py_RETURN_NONE;
+    }
+    PyObject *r = PyBytes_FromStringAndSize(payload, (Py_ssize_t)size);
+    if (r == NULL) {   /* cannot hand it back: end the message's life here */
+        PyObject *exc = PyErr_GetRaisedException();
+        frost__message_release(payload, size);
+        PyErr_SetRaisedException(exc);
+    }
+    free(payload);
+    return r;
+}
+
+static PyObject *
+pool_is_queued(PyObject *self, PyObject *arg)
+{
+    long long id = PyLong_AsLongLong(arg);
+    if (id == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyBool_FromLong(frost_pool_cancel(get_pool(self), (int64_t)id, NULL, NULL) == FROST_OK);
 }
 
 static const char *
@@ -296,6 +331,9 @@ static PyMethodDef pool_methods[] = {
     {"submit", pool_submit, METH_VARARGS, "submit(module, func, payload) -> task id"},
     {"next_result", pool_next_result, METH_VARARGS,
      "next_result(timeout=None) -> (id, status, bytes) or None on timeout; EOFError when drained"},
+    {"cancel", pool_cancel, METH_O,
+     "cancel(id) -> payload if the task was still queued (it will never run), else None"},
+    {"is_queued", pool_is_queued, METH_O, "is_queued(id) -> whether no worker has taken it yet"},
     {"run_all", pool_run_all, METH_O, "Run code in every worker's __main__ and wait."},
     {"shutdown", pool_shutdown, METH_VARARGS, "shutdown(cancel_pending=False): take no more work."},
     {"interrupt", pool_interrupt, METH_NOARGS,

@@ -101,33 +101,50 @@ typedef struct {
     FrostLease *lease;           /* NULL once closed */
 } FrostStore;
 
-/* module.c */
-frost_state *frost__state_of_type(PyTypeObject *tp);
+/* module.c: the module's definition, freeze(), thaw(), per-interpreter setup. */
+frost_state *frost__state_of_type(PyTypeObject *tp);   /* this module's state for its type */
 /* Between slices of a blocking wait (GIL held): -1 with the exception that
  * ends it (a signal, or one raised in this thread by another: see channel.c). */
 int frost__wait_tick(void);
+
+/* lease.c: Store, Lease */
 PyObject *frost__closed_error(frost_state *st, const char *what);
 int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /* module.c */
 /* The lifetime= argument of func(): "scoped" or "process" into *out (NULL
  * obj: *out unchanged); -1 with TypeError/ValueError naming func otherwise. */
 int frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out);
-
-/* lease.c */
 FrostLease *frost__lease_for(frost_state *st, frost_store_t *store);   /* steals a store reference */
 PyObject *frost__store_new(frost_state *st, FrostLease *lease);
 /* A new frost.Store on `store`, taking over one reference the caller owns. */
 PyObject *frost__store_handle(frost_state *st, frost_store_t *store);
-PyObject *frost__rebuild(PyObject *module, PyObject *args);
-/* Message-owned references for transports (see python/frost/_transport.py):
- * _export(view) takes a store reference owned by the returned tuple; exactly
- * one _import(tuple) (gives the view, hands the reference to the Lease) or
- * _discard(tuple) (drops it) must follow. */
-PyObject *frost__export(PyObject *module, PyObject *obj);
-PyObject *frost__import(PyObject *module, PyObject *args);
-PyObject *frost__discard(PyObject *module, PyObject *args);
+extern PyType_Spec FrostLease_spec, FrostStore_spec;
+
+/* xref.c: the cross-interpreter reference (see its banner). */
+typedef struct frost_channel_s frost_channel_t;
 /* (frost._frost._rebuild, (store id, node, token[, (start, step, len)])) */
 PyObject *frost__reduce_ref(FrostView *view, uintptr_t ref, PyObject *slice);
-extern PyType_Spec FrostLease_spec, FrostStore_spec;
+PyObject *frost__rebuild(PyObject *module, PyObject *args);          /* _rebuild(...) */
+PyObject *frost__channel_attach(PyObject *module, PyObject *args);   /* _channel_attach(id, token) */
+PyObject *frost__export(PyObject *module, PyObject *obj);            /* _export(obj) -> ticket */
+PyObject *frost__import(PyObject *module, PyObject *ticket);         /* _import(ticket) -> obj */
+PyObject *frost__discard(PyObject *module, PyObject *ticket);        /* _discard(ticket) -> bool */
+PyObject *frost__message_pack(PyObject *module, PyObject *args);     /* _message(tickets, body) */
+PyObject *frost__message_header(PyObject *module, PyObject *data);   /* -> (tickets, offset) */
+PyObject *frost__discard_message(PyObject *module, PyObject *data);
+PyObject *frost__live_xrefs(PyObject *module, PyObject *ignored);
+/* Release every ticket a message names (idempotent; any thread, no GIL). */
+void frost__message_release(const char *data, size_t len);
+/* Mark a message's tickets as queued in `ch` (NULL: no longer queued). */
+void frost__message_park(const char *data, size_t len, frost_channel_t *ch);
+/* fork(): the ticket table's lock, held across it by channel.c's handlers */
+void frost__xref_atfork_lock(void);
+void frost__xref_atfork_unlock(void);
+/* A channel lost its last handle: drain channels held only by their own queues. */
+void frost__xref_channel_orphaned(void);
+/* Tickets without Python objects, for xidata.c (which repeats these prototypes). */
+int frost__xref_send(PyObject *module, PyObject *obj, uint64_t *ticket, uint64_t *token);
+PyObject *frost__xref_receive(PyObject *module, uint64_t ticket, uint64_t token);
+void frost__xref_release(uint64_t ticket, uint64_t token);
 
 /* values.c */
 PyObject *frost__load(FrostLease *lease, frost_ref_t ref);          /* new reference */
@@ -196,11 +213,16 @@ PyObject *frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwarg
 PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */
 
-/* channel.c: frost.Channel and its crossing by reference. */
+/* channel.c: frost.Channel; the queue's counts for xref.c. */
 extern PyType_Spec FrostChannel_spec;
-PyObject *frost__channel_attach(PyObject *module, PyObject *args);
-PyObject *frost__channel_export(PyObject *module, PyObject *obj);
-PyObject *frost__channel_discard(PyObject *module, PyObject *args);
+frost_channel_t *frost__channel_of(frost_state *st, PyObject *obj);   /* NULL: not a Channel */
+frost_channel_t *frost__channel_acquire_by_id(uint64_t id, uint64_t token);   /* NULL: none */
+void frost__channel_acquire(frost_channel_t *ch);       /* caller holds a count */
+void frost__channel_release(frost_channel_t *ch);
+size_t frost__channel_handles(const frost_channel_t *ch);   /* Channel objects now */
+void frost__channel_drain(frost_channel_t *ch);         /* close; release queued messages */
+PyObject *frost__channel_wrap(frost_state *st, frost_channel_t *ch);   /* takes the count */
+size_t frost__channel_live_count(void);
 
 /* publish.c: frost.publish(name, store) -> version, published(name) -> Store,
  * unpublish(name). */

@@ -9,11 +9,10 @@
  * hence Py_BUILD_CORE -- in this file only). From 3.14 the stdlib falls back
  * to pickle, which uses the types' __reduce__, so nothing is registered.
  *
- * What crosses: a malloc'd (store id, node, token[, slice]) that owns one
- * store reference (taken by _export in the sending interpreter). The
- * receiver rebuilds its own view with _rebuild (taking its own lease); the
- * message's reference is dropped by the free function, in pure C, whether
- * the data was received or not.
+ * What crosses: a malloc'd ticket (views/xref.c), a sent reference holding
+ * one count on the store, made in the sending interpreter. The receiver gets
+ * its own view from it (its own lease); the free function releases the
+ * ticket, in pure C, whether the data was received or not.
  */
 #include <patchlevel.h>   /* PY_VERSION_HEX, before Python.h decides on Py_BUILD_CORE */
 #if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
@@ -30,95 +29,65 @@
 
 #include <stdlib.h>
 
-#include "frost_store.h"
+#include <stdint.h>
 
 int frost__xidata_register(PyTypeObject *const *types, int ntypes);
+/* xref.c (views.h is not included here: this file may be built as core) */
+int frost__xref_send(PyObject *module, PyObject *obj, uint64_t *ticket, uint64_t *token);
+PyObject *frost__xref_receive(PyObject *module, uint64_t ticket, uint64_t token);
+void frost__xref_release(uint64_t ticket, uint64_t token);
 
 #if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000
 
 typedef struct {
-    unsigned long long id, node, token;   /* an _export() reference: owns one store count */
-    int has_slice;
-    Py_ssize_t start, step, len;          /* a list view's slice, when has_slice */
-} xi_ref_t;
+    uint64_t ticket, token;
+} xi_ticket_t;
 
 static void
-xi_ref_free(void *p)
+xi_ticket_free(void *p)
 {
-    xi_ref_t *ref = p;
-    int bad_token = 0;
-    frost_store_t *store = frost_store_acquire_by_id(ref->id, (uintptr_t)ref->node, ref->token,
-                                                     &bad_token);
-    if (store != NULL) {
-        frost_store_release(store);   /* ours */
-        frost_store_release(store);   /* the message's */
-    }
-    free(ref);
+    xi_ticket_t *t = p;
+    frost__xref_release(t->ticket, t->token);
+    free(t);
 }
 
-/* In the receiving interpreter: its own view of the same node. */
+/* In the receiving interpreter: its own object for the same reference. */
 static PyObject *
-xi_ref_new_object(_PyCrossInterpreterData *data)
+xi_ticket_new_object(_PyCrossInterpreterData *data)
 {
-    const xi_ref_t *ref = data->data;
+    const xi_ticket_t *t = data->data;
     PyObject *module = PyImport_ImportModule("frost._frost");
     if (module == NULL) {
         return NULL;
     }
-    PyObject *result;
-    if (ref->has_slice) {
-        result = PyObject_CallMethod(module, "_rebuild", "KKK(nnn)", ref->id, ref->node, ref->token,
-                                     ref->start, ref->step, ref->len);
-    }
-    else {
-        result = PyObject_CallMethod(module, "_rebuild", "KKK", ref->id, ref->node, ref->token);
-    }
+    PyObject *result = frost__xref_receive(module, t->ticket, t->token);
     Py_DECREF(module);
     return result;
 }
 
-/* In the sending interpreter: export the view (one store count for the message). */
+/* In the sending interpreter: a ticket owned by the data. */
 static int
-xi_ref_get_data(PyThreadState *tstate, PyObject *obj, _PyCrossInterpreterData *data)
+xi_ticket_get_data(PyThreadState *tstate, PyObject *obj, _PyCrossInterpreterData *data)
 {
     PyObject *module = PyType_GetModule(Py_TYPE(obj));
-    PyObject *exported = module ? PyObject_CallMethod(module, "_export", "O", obj) : NULL;
-    if (exported == NULL) {
+    xi_ticket_t *t = module ? malloc(sizeof *t) : NULL;
+    if (t == NULL) {
+        return module ? (PyErr_NoMemory(), -1) : -1;
+    }
+    if (frost__xref_send(module, obj, &t->ticket, &t->token) < 0) {
+        free(t);
         return -1;
     }
-    xi_ref_t *ref = calloc(1, sizeof(*ref));
-    PyObject *slice = NULL;
-    if (ref == NULL) {
-        PyErr_NoMemory();
-    }
-    else if (PyArg_ParseTuple(exported, "KKK|O!", &ref->id, &ref->node, &ref->token, &PyTuple_Type,
-                              &slice)
-             && (slice == NULL || PyArg_ParseTuple(slice, "nnn", &ref->start, &ref->step, &ref->len))) {
-        ref->has_slice = slice != NULL;
-        _PyCrossInterpreterData_Init(data, tstate->interp, ref, NULL, xi_ref_new_object);
-        data->free = xi_ref_free;
-        Py_DECREF(exported);
-        return 0;
-    }
-    /* could not take it apart: release the exported count */
-    PyObject *discard = module ? PyObject_GetAttrString(module, "_discard") : NULL;
-    if (discard != NULL) {
-        PyObject *exc = PyErr_GetRaisedException();
-        Py_XDECREF(PyObject_CallOneArg(discard, exported));
-        PyErr_Clear();
-        PyErr_SetRaisedException(exc);
-        Py_DECREF(discard);
-    }
-    Py_DECREF(exported);
-    free(ref);
-    return -1;
+    _PyCrossInterpreterData_Init(data, tstate->interp, t, NULL, xi_ticket_new_object);
+    data->free = xi_ticket_free;
+    return 0;
 }
 
 int
 frost__xidata_register(PyTypeObject *const *types, int ntypes)
 {
     for (int i = 0; i < ntypes; i++) {
-        if (_PyCrossInterpreterData_RegisterClass(types[i], xi_ref_get_data) < 0) {
+        if (_PyCrossInterpreterData_RegisterClass(types[i], xi_ticket_get_data) < 0) {
             return -1;
         }
     }

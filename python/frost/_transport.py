@@ -1,102 +1,67 @@
 """How values travel between interpreters (pool tasks, results, channels).
 
-pickle, with one change: frost Stores and views travel *by reference*, as a
-small tuple that owns one reference to their store (frost._frost._export), so
-a store frozen in a worker stays alive until the receiver attaches to it, and
-the receiver gets a view of the same arena memory: no copy, O(1) whatever the
-size. A frost.Channel travels the same way (a reference owning one count
-of the channel). Plain immutables are copied (pickle copies them); anything
-else is pickled. A payload that is never loaded must be passed to discard().
+pickle, with one change: frost Stores, views and Channels travel *by
+reference*, as tickets (views/xref.c): a ticket holds one count on its store
+or channel while the message travels, so a store frozen in a worker stays
+alive until the receiver has its own view of the same arena memory: no copy,
+O(1) whatever the size. Plain immutables are copied; anything else is
+pickled.
+
+A message is bytes: its tickets, then the pickle (whose persistent ids are
+indexes into the tickets). Its life ends exactly once, and ending it releases
+its tickets: loads() ends it after loading (also when unpickling fails half
+way); discard() ends one that will not be loaded. Ending it again is a no-op,
+so no path can release a reference twice.
 """
 import io
 import pickle
 
 from frost import _frost
 
-_TAG = "frost-ref"
-_CHANNEL_TAG = "frost-channel"
-# this interpreter's Store and view types (each interpreter has its own)
-_SHAREABLE = frozenset(_frost._shareable_types())
-_CHANNEL = _frost.Channel
+# this interpreter's Store, view and Channel types (each interpreter has its own)
+_BY_REFERENCE = frozenset(_frost._shareable_types()) | {_frost.Channel}
 
 
 class _Pickler(pickle.Pickler):
-    def __init__(self, file):
+    def __init__(self, file, tickets):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.exported = []           # store references this payload owns
-        self.channels = []           # channel references this payload owns
+        self.tickets = tickets
 
     def persistent_id(self, obj):
-        tp = type(obj)
-        if tp in _SHAREABLE:
-            ref = _frost._export(obj)
-            self.exported.append(ref)
-            return (_TAG, ref)
-        if tp is _CHANNEL:
-            ref = _frost._channel_export(obj)
-            self.channels.append(ref)
-            return (_CHANNEL_TAG, ref)
+        if type(obj) in _BY_REFERENCE:
+            self.tickets.append(_frost._export(obj))
+            return len(self.tickets) - 1
         return None
-
-    def discard(self):
-        for ref in self.exported:
-            _frost._discard(ref)
-        for ref in self.channels:
-            _frost._channel_discard(ref)
 
 
 class _Unpickler(pickle.Unpickler):
-    def persistent_load(self, pid):
-        tag, ref = pid
-        if tag == _TAG:
-            return _frost._import(ref)
-        if tag == _CHANNEL_TAG:
-            return _frost._channel_attach(*ref)
-        raise pickle.UnpicklingError(f"unknown persistent id {tag!r}")
-
-
-class _Collector(pickle.Unpickler):
-    """Reads a payload only to find the references it owns."""
-
-    def __init__(self, file):
+    def __init__(self, file, tickets):
         super().__init__(file)
-        self.refs = []
-        self.channels = []
+        self.tickets = tickets
 
     def persistent_load(self, pid):
-        (self.channels if pid[0] == _CHANNEL_TAG else self.refs).append(pid[1])
-        return None
-
-    def find_class(self, module, name):
-        return _Dummy
+        if type(pid) is not int or not 0 <= pid < len(self.tickets):
+            raise pickle.UnpicklingError(f"frost message: no reference #{pid!r}")
+        return _frost._import(self.tickets[pid])
 
 
-class _Dummy:
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __call__(self, *args, **kwargs):
-        return self
-
-    def __setstate__(self, state):
-        pass
-
-
-def dumps_with_refs(obj):
-    """(payload, store references it owns): for frost.Channel, which releases
-    the references itself if the message is never received."""
+def dumps(obj):
+    """A message carrying `obj`; frost stores, views and channels by reference.
+    Raises TypeError naming what cannot be sent (and holds nothing then)."""
     buf = io.BytesIO()
-    pickler = _Pickler(buf)
+    tickets = []
     try:
+        pickler = _Pickler(buf, tickets)
         pickler.dump(obj)
-    except (pickle.PicklingError, AttributeError, TypeError) as exc:
-        pickler.discard()
-        raise TypeError(f"cannot send {type(obj).__name__} object {_short_repr(obj)} to "
-                        f"another interpreter: {exc}") from exc
-    except BaseException:
-        pickler.discard()
+        pickler.clear_memo()   # 3.12: pickler and its bound persistent_id are a cycle
+        return _frost._message(tickets, buf.getbuffer())
+    except BaseException as exc:
+        for ticket in tickets:
+            _frost._discard(ticket)
+        if isinstance(exc, (pickle.PicklingError, AttributeError, TypeError)):
+            raise TypeError(f"cannot send {type(obj).__name__} object {_short_repr(obj)} to "
+                            f"another interpreter: {exc}") from exc
         raise
-    return buf.getvalue(), pickler.exported
 
 
 def _short_repr(obj):
@@ -107,24 +72,36 @@ def _short_repr(obj):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def dumps(obj):
-    """Pickle `obj`; frost stores, views and channels by reference."""
-    return dumps_with_refs(obj)[0]
-
-
-def loads(data):
-    """Unpickle what dumps() made, in any interpreter of the same process."""
-    return _Unpickler(io.BytesIO(data)).load()
+def loads(data, *, consume=True):
+    """The object a message carries, in this interpreter. Ends the message's
+    life (releases its references) unless consume=False: then the caller
+    must discard() it later (a message loaded by several interpreters)."""
+    tickets, offset = _frost._message_header(data)
+    try:
+        with memoryview(data) as view:
+            unpickler = _Unpickler(io.BytesIO(view[offset:]), tickets)
+            try:
+                return unpickler.load()
+            finally:
+                unpickler.memo = {}   # (the same cycle)
+    finally:
+        if consume:
+            for ticket in tickets:
+                _frost._discard(ticket)
 
 
 def discard(data):
-    """Release the store references held by a payload that won't be loaded."""
-    collector = _Collector(io.BytesIO(data))
+    """End the life of a message that will not be loaded (idempotent)."""
+    _frost._discard_message(data)
+
+
+def check_sendable(obj):
+    """Raise TypeError if obj cannot be sent; holds no reference afterwards
+    (also when interrupted: no Python call between making the message and
+    the C call that ends it)."""
+    message = None
     try:
-        collector.load()
-    except Exception:
-        pass
-    for ref in collector.refs:
-        _frost._discard(ref)
-    for ref in collector.channels:
-        _frost._channel_discard(ref)
+        message = dumps(obj)
+    finally:
+        if message is not None:
+            _frost._discard_message(message)

@@ -1,7 +1,8 @@
 """What runs inside each pool worker interpreter (imported there, not in main).
 
-A task arrives as a payload made by frost._transport.dumps((fn, args, kwargs))
-and leaves as dumps((True, value)) or dumps((False, error)), where error is
+A task arrives as a message made by frost._transport.dumps((fn, args, kwargs)),
+loaded (which ends its life) here, and leaves as dumps((True, value)) or
+dumps((False, error)), where error is
 (exception or None, type name, message, traceback text). Every exception,
 SystemExit included, is caught here: a task can never end its worker.
 """
@@ -47,7 +48,7 @@ def setup(sys_path, main):
 def _describe(exc):
     tb = "".join(traceback.format_exception(exc))
     try:
-        _transport.dumps(exc)
+        _transport.check_sendable(exc)
         sendable = exc
     except Exception:
         sendable = None
@@ -67,24 +68,29 @@ def _load_call(payload):
 
 
 def run_task(payload):
-    """Run one task; always returns a payload (bytes)."""
+    """Run one task; always returns a message (bytes). The KeyboardInterrupt
+    of Pool.shutdown(cancel_futures=True) may land anywhere in here, once: a
+    result message already made is then discarded, never dropped (dumps
+    itself discards what it exported when interrupted inside)."""
+    message = None
     try:
         fn, args, kwargs = _load_call(payload)
         value = fn(*args, **kwargs)
-    except BaseException as exc:  # SystemExit, KeyboardInterrupt: reported, never fatal
-        return _transport.dumps((False, _describe(exc)))
-    try:
-        return _transport.dumps((True, value))
-    except BaseException as exc:
         try:
+            message = _transport.dumps((True, value))
+        except Exception as exc:
             raise TypeError(f"the result of {getattr(fn, '__qualname__', fn)!r} cannot be sent "
                             f"back from the worker: {exc}") from exc
-        except TypeError as wrapped:
-            return _transport.dumps((False, _describe(wrapped)))
+        return message
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: reported, never fatal
+        if message is not None:
+            _transport.discard(message)
+        return _transport.dumps((False, _describe(exc)))
 
 
 def run_initializer(payload):
-    fn, args = _transport.loads(payload)
+    # every worker loads the same message; the pool discards it after
+    fn, args = _transport.loads(payload, consume=False)
     fn(*args)
 
 

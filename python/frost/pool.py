@@ -89,6 +89,65 @@ def _chunks(iterables, chunksize):
         yield chunk
 
 
+class _TaskFuture(cf.Future):
+    """The Future of one task, with concurrent.futures' states decided by the
+    pool's queue, under the Pool's lock: while the task waits in the queue it
+    is PENDING and cancel() takes it back (it never runs); once a worker has
+    taken it, it is RUNNING and cancel() returns False. (ThreadPoolExecutor
+    marks a future running when a thread takes its work item; frost's queue
+    lives in C, so the future asks it when cancel() or running() needs to
+    know, and the collector marks it when the result arrives.)"""
+
+    def __init__(self, pool, task_id):
+        super().__init__()
+        self._frost_pool = pool
+        self._task_id = task_id
+
+    def cancel(self):
+        pool = self._frost_pool
+        with pool._lock:
+            task = pool._futures.get(self._task_id)
+            if task is not None:
+                payload = pool._pool.cancel(self._task_id)
+                if payload is None:      # a worker has taken it
+                    self._start()
+                    return False
+                del pool._futures[self._task_id]
+        if task is not None:
+            _transport.discard(payload)  # never ran: the message ends here
+        if not super().cancel():
+            return False
+        if self._state == cf._base.CANCELLED:
+            self.set_running_or_notify_cancel()   # it will never start: wake wait()ers
+        return True
+
+    def running(self):
+        pool = self._frost_pool
+        with pool._lock:
+            if self._task_id in pool._futures and not pool._pool.is_queued(self._task_id):
+                self._start()
+        return super().running()
+
+    def _start(self):
+        """PENDING -> RUNNING; whether it is running (not cancelled or done)."""
+        with self._condition:
+            if self._state == cf._base.PENDING:
+                self._state = cf._base.RUNNING
+            return self._state == cf._base.RUNNING
+
+    def _stopped(self):
+        """Its task was cancelled by shutdown or stopped while running."""
+        with self._condition:
+            if self._state in (cf._base.CANCELLED, cf._base.CANCELLED_AND_NOTIFIED,
+                               cf._base.FINISHED):
+                return
+            self._state = cf._base.CANCELLED_AND_NOTIFIED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+
+
 _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
 _live_pools = weakref.WeakSet()     # not shut down: interpreter exit shuts them down
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
@@ -157,7 +216,7 @@ class Pool(cf.Executor):
             f"_frost_worker.setup({list(sys.path)!r}, {main_spec!r})\n"
         )
         self._lock = threading.Lock()
-        self._futures = {}          # task id -> Future, guarded by _lock
+        self._futures = {}          # task id -> (_TaskFuture, task's tickets), guarded by _lock
         self._shutdown = False
         self._pid = os.getpid()     # the process whose threads are the workers
         self._pool = _frost._Pool(workers, init_code)
@@ -168,10 +227,11 @@ class Pool(cf.Executor):
                     f"import frost._worker as _frost_worker\n"
                     f"_frost_worker.run_initializer({init_payload!r})\n")
             except BaseException:
-                _transport.discard(init_payload)
                 self._pool.shutdown(True)
                 self._pool.join()
                 raise
+            finally:
+                _transport.discard(init_payload)   # every worker has loaded it (or failed)
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
@@ -191,17 +251,17 @@ class Pool(cf.Executor):
         why = _sendable.problem(fn, main_importable, what)
         if why is not None:
             raise TypeError(why)
-        try:
-            _transport.dumps(fn)
-        except Exception as exc:
-            raise TypeError(f"cannot send {what} {fn!r} to a worker interpreter: {exc}. "
-                            "Use a module-level function (or one defined in the __main__ "
-                            "script), not a lambda, closure or bound method of an "
-                            "unpicklable object.") from exc
         call = (fn, args, kwargs) if what == "callable" else (fn, args)
         try:
             payload = _transport.dumps(call)
         except Exception as exc:
+            try:
+                _transport.check_sendable(fn)
+            except Exception as fn_exc:
+                raise TypeError(f"cannot send {what} {fn!r} to a worker interpreter: {fn_exc}. "
+                                "Use a module-level function (or one defined in the __main__ "
+                                "script), not a lambda, closure or bound method of an "
+                                "unpicklable object.") from fn_exc
             raise TypeError(f"cannot send the arguments of {fn!r} to a worker interpreter: "
                             f"{exc}") from exc
         why = _sendable.main_reference_problem(call, payload, main_importable,
@@ -214,17 +274,24 @@ class Pool(cf.Executor):
     def submit(self, fn, /, *args, **kwargs):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
-        payload = self._dumps_call(fn, args, kwargs, self._main_importable)
-        future = cf.Future()
-        with self._lock:
-            if self._pid != os.getpid():
+        payload = future = None
+        try:
+            payload = self._dumps_call(fn, args, kwargs, self._main_importable)
+            tickets = _frost._message_header(payload)[0]
+            with self._lock:
+                if self._pid != os.getpid():
+                    raise self._forked_error()
+                if self._shutdown:
+                    raise RuntimeError("cannot schedule new futures after shutdown")
+                task_id = self._pool.submit("frost._worker", "run_task", payload)
+                future = _TaskFuture(self, task_id)
+                self._futures[task_id] = (future, tickets)
+        except BaseException:
+            # not handed over (or Ctrl-C landed just after): the message ends here;
+            # a task already queued then fails to load it, and reports that
+            if payload is not None and future is None:
                 _transport.discard(payload)
-                raise self._forked_error()
-            if self._shutdown:
-                _transport.discard(payload)
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            task_id = self._pool.submit("frost._worker", "run_task", payload)
-            self._futures[task_id] = future
+            raise
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
@@ -252,48 +319,50 @@ class Pool(cf.Executor):
                 item = self._pool.next_result(None)
             except EOFError:
                 break
-            if item is None:
-                continue
-            task_id, status, data = item
-            with self._lock:
-                future = self._futures.pop(task_id, None)
-            if future is None:
-                if status in ("ok", "cancelled", "interrupted") and data:
-                    _transport.discard(data)
-                continue
-            if status in ("cancelled", "interrupted"):
-                # cancelled: data is the payload, never run; interrupted: the
-                # bytes the task returned after KeyboardInterrupt landed, or none
-                log.debug("task %d %s by shutdown", task_id, status)
-                if data:
-                    _transport.discard(data)
-                future.cancel()
-                future.set_running_or_notify_cancel()
-                continue
-            if status == "ok":
-                try:
-                    ok, value = _transport.loads(data)
-                except BaseException as exc:
-                    ok, value = False, (exc, type(exc).__name__, str(exc), "")
-            else:   # the worker could not even run the task machinery
-                ok, value = False, (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))
-                log.error("a worker failed to run task %d:\n%s", task_id, value[3])
-            if not ok and status == "ok":
+            if item is not None:
+                self._deliver(*item)
+            del item   # holds nothing between results (a result can hold a view)
+        with self._lock:
+            leftover = list(self._futures.values())
+            self._futures.clear()
+        for future, tickets in leftover:
+            for ticket in tickets:
+                _frost._discard(ticket)
+            future._stopped()
+
+    def _deliver(self, task_id, status, data):
+        with self._lock:
+            future, tickets = self._futures.pop(task_id, (None, ()))
+            running = future is not None and future._start()
+        # The task's message has ended (run, taken back or stopped): release
+        # what it held, whether or not the worker got as far as loading it.
+        for ticket in tickets:
+            _frost._discard(ticket)
+        if status == "ok" and running:
+            try:
+                ok, value = _transport.loads(data)
+            except BaseException as exc:
+                ok, value = False, (exc, type(exc).__name__, str(exc), "")
+            if not ok:
                 log.debug("task %d raised %s: %s", task_id, value[1], value[2])
-            if future.cancelled() or not future.set_running_or_notify_cancel():
-                if ok:
-                    _transport.discard(data)
-                continue
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(_rebuild_error(value))
-        with self._lock:
-            leftover = list(self._futures.values())
-            self._futures.clear()
-        for future in leftover:
-            future.cancel()
-            future.set_running_or_notify_cancel()
+            return
+        if status != "error":
+            # ok for a future no one waits on; cancelled: the task payload,
+            # never run; interrupted: what the task returned, or nothing
+            _transport.discard(data)
+        if future is None:
+            return
+        if status == "error" and running:   # the worker could not run the task machinery
+            log.error("a worker failed to run task %d:\n%s", task_id, data.decode("utf-8", "replace"))
+            future.set_exception(_rebuild_error(
+                (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))))
+        else:
+            log.debug("task %d %s", task_id, "stopped" if status != "ok" else "not awaited")
+            future._stopped()
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Stop taking work; with wait, return once every worker has ended.
@@ -352,7 +421,9 @@ class Pool(cf.Executor):
         self._shutdown = True
         futures = list(self._futures.values())
         self._futures.clear()
-        for future in futures:
+        # Their tickets stay counted in this child's copy of the ticket table:
+        # the parent's workers that would have ended those messages are not here.
+        for future, _tickets in futures:
             future._condition = threading.Condition()   # likewise
             if not future.done():
                 future.set_exception(self._forked_error())

@@ -127,3 +127,42 @@ def nested_pool_sum(values):
 
 def square(x):
     return x * x
+
+
+# ---- message ownership (test_xref.py) ----
+
+def gated_freeze(started, gate, n):
+    """Say 'started', wait for the gate, then return a view of a store frozen
+    here (its only other holder, this frame, dies on return)."""
+    import frost
+    started.send("started")
+    gate.recv(timeout=60)
+    return frost.freeze(list(range(n))).root
+
+
+def mark(channel, value):
+    channel.send(value)
+    return value
+
+
+def raise_holding(view):
+    raise ValueError("holds a view", view)
+
+
+def explode(*args):
+    raise RuntimeError("unpickling blew up on purpose")
+
+
+class Bomb:
+    """Pickles fine; unpickling it raises (half-way through a message)."""
+
+    def __reduce__(self):
+        return (explode, ())
+
+
+def return_bomb_then(view):
+    return (Bomb(), view)
+
+
+def first_of(*args):
+    return len(args)

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <sys/wait.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,6 +175,56 @@ TEST(PoolTest, ShutdownWithCancelGivesPayloadsBack) {
   EXPECT_GE(cancelled, 20);   // the sleeper may have been cancelled too
   EXPECT_EQ(errors, 0);
   EXPECT_EQ(frost_pool_join(pool.p), FROST_OK);
+}
+
+TEST(PoolTest, CancelTakesBackOnlyQueuedTasks) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 1, nullptr, &pool.error), FROST_OK);
+  // The only worker blocks reading a pipe until the test writes to it, so the
+  // task behind it stays queued for as long as the test needs.
+  int gate[2];
+  ASSERT_EQ(pipe(gate), 0);
+  ASSERT_EQ(frost_pool_run_all(pool.p,
+                               "import os, sys, types\n"
+                               "gate = types.ModuleType('frost_gate')\n"
+                               "gate.wait = lambda fd: (os.read(int(fd), 1), b'opened')[1]\n"
+                               "sys.modules['frost_gate'] = gate\n",
+                               &pool.error),
+            FROST_OK);
+  std::string fd = std::to_string(gate[0]);
+  int64_t gated = frost_pool_submit(pool.p, "frost_gate", "wait", fd.data(), fd.size());
+  int64_t queued = frost_pool_submit(pool.p, "binascii", "hexlify", "payload", 7);
+  ASSERT_GE(gated, 1);
+  ASSERT_GE(queued, 1);
+  while (frost_pool_cancel(pool.p, gated, nullptr, nullptr) == FROST_OK) {   // until taken
+    sched_yield();
+  }
+  EXPECT_EQ(frost_pool_cancel(pool.p, queued, nullptr, nullptr), FROST_OK);   // only asks
+  char *payload = nullptr;
+  size_t size = 0;
+  EXPECT_EQ(frost_pool_cancel(pool.p, gated, &payload, &size), FROST_EBUSY);   // taken
+  ASSERT_EQ(frost_pool_cancel(pool.p, queued, &payload, &size), FROST_OK);
+  EXPECT_EQ(std::string(payload, size), "payload");
+  free(payload);
+  EXPECT_EQ(frost_pool_cancel(pool.p, queued, &payload, &size), FROST_EBUSY);   // once
+  EXPECT_EQ(frost_pool_cancel(pool.p, 12345, &payload, &size), FROST_EBUSY);    // unknown
+  ASSERT_EQ(write(gate[1], "x", 1), 1);
+  frost_pool_shutdown(pool.p, false);
+  int results = 0;
+  for (;;) {
+    frost_pool_result_t r;
+    int rc = frost_pool_next_result(pool.p, 30, &r);
+    if (rc == FROST_EDRAINED) break;
+    ASSERT_EQ(rc, FROST_OK);
+    EXPECT_EQ(r.id, gated);   // the cancelled task never ran and reports nothing
+    EXPECT_EQ(Text(r), "opened");
+    results++;
+    frost_pool_result_clear(&r);
+  }
+  EXPECT_EQ(results, 1);
+  EXPECT_EQ(frost_pool_join(pool.p), FROST_OK);
+  close(gate[0]);
+  close(gate[1]);
 }
 
 TEST(PoolTest, AttachedStoreIsReadInEveryWorker) {

@@ -1,0 +1,361 @@
+"""Cross-interpreter references (views/xref.c): who owns a store or channel
+reference while it travels, and what a hostile caller of the private
+functions can do with one (issue 14: items 1, 5, 6, 17).
+
+The rule under test: a sent reference is released exactly once, by whoever
+ends its message's life (the receiver after loading it, or the sender's side
+when it is never delivered); importing never releases, releasing twice is a
+no-op, and no Python call -- private or not -- can free memory a live view
+reads.
+"""
+import concurrent.futures as cf
+import functools
+import gc
+import os
+import pickle
+import sys
+import textwrap
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+import poolwork  # noqa: E402
+from frost import _frost, _transport  # noqa: E402
+from frostcheck import LeakCheckedTestCase, live, run_child  # noqa: E402
+
+
+def in_flight():
+    """Sent references not yet released (stores and channels)."""
+    gc.collect()
+    return _frost._live_xrefs()
+
+
+class RunningTaskIsNotCancellable(LeakCheckedTestCase):
+    """Item 1: concurrent.futures semantics -- a task a worker has taken is
+    running: cancel() is False, running() is True, and its result (a view)
+    arrives intact and is released once."""
+
+    def test_cancel_of_a_running_task_fails_and_its_view_stays_valid(self):
+        with frost.Pool(1) as pool:
+            started, gate = frost.Channel(), frost.Channel()
+            fut = pool.submit(poolwork.gated_freeze, started, gate, 1000)
+            self.assertEqual(started.recv(timeout=60), "started")
+            self.assertFalse(fut.cancel())
+            self.assertTrue(fut.running())
+            self.assertFalse(fut.cancelled())
+            gate.send(None)
+            view = fut.result(timeout=60)
+            self.assertEqual(len(view), 1000)
+            self.assertEqual(sum(view), sum(range(1000)))
+            del view, fut
+        self.assertEqual(in_flight(), 0)
+
+    def test_cancel_of_a_queued_task_means_it_never_runs(self):
+        store = frost.freeze({"k": list(range(10))})
+        with frost.Pool(1) as pool:
+            started, gate, marks = frost.Channel(), frost.Channel(), frost.Channel()
+            busy = pool.submit(poolwork.gated_freeze, started, gate, 10)
+            self.assertEqual(started.recv(timeout=60), "started")
+            queued = pool.submit(poolwork.mark, marks, store.root["k"])
+            self.assertFalse(queued.running())
+            self.assertTrue(queued.cancel())
+            self.assertTrue(queued.cancelled())
+            with self.assertRaises(cf.CancelledError):
+                queued.result(timeout=0)
+            done, _ = cf.wait([queued], timeout=0)   # wait() sees it done at once
+            self.assertEqual(done, {queued})
+            gate.send(None)
+            self.assertEqual(len(busy.result(timeout=60)), 10)
+            after = pool.submit(poolwork.mark, marks, "after")
+            self.assertEqual(after.result(timeout=60), "after")
+            # the cancelled task never ran: only "after" was marked
+            self.assertEqual(marks.recv(timeout=60), "after")
+            self.assertEqual(len(marks), 0)
+            del busy
+        store.close()
+        del store
+        self.assertEqual(in_flight(), 0)
+
+    def test_map_timeout_cancels_only_what_has_not_started(self):
+        with frost.Pool(1) as pool:
+            started, gate = frost.Channel(), frost.Channel()
+            it = pool.map(poolwork.gated_freeze, [started] * 3, [gate] * 3, [5] * 3, timeout=0.2)
+            self.assertEqual(started.recv(timeout=60), "started")
+            with self.assertRaises(cf.TimeoutError):
+                next(it)
+            gate.send(None)   # the running one finishes; the other two were cancelled
+        self.assertEqual(in_flight(), 0)
+
+
+class SliceReferencesAreCheckedWithoutOverflow(LeakCheckedTestCase):
+    """Item 5: every field of a reference is range-checked without overflow."""
+
+    def forged(self, view, start, step, length):
+        fn, args = view.__reduce__()
+        return fn, args[:3] + ((start, step, length),)
+
+    def test_wrapping_slices_are_refused(self):
+        store = frost.freeze(list(range(10)))
+        big = 2**62
+        bad = [(0, big, 5), (0, -big, 5), (9, big, 5), (0, 2**61, 9), (1, 3, 2**62),
+               (0, 1, 11), (-1, 1, 1), (0, 0, 1), (0, 1, -1), (0, sys.maxsize, 3),
+               (5, -sys.maxsize - 1, 2), (sys.maxsize, 1, 1), (0, 2**63, 1), (2**64, 1, 0)]
+        for fields in bad:
+            with self.subTest(fields=fields):
+                fn, args = self.forged(store.root[1:3], *fields)
+                with self.assertRaises((ValueError, OverflowError)):
+                    fn(*args)
+        # honest slices still rebuild, empty ones included
+        for sl in [slice(None), slice(None, None, -1), slice(2, 9, 3), slice(9, 0, -4),
+                   slice(5, 5)]:
+            view = store.root[sl]
+            self.assertEqual(list(pickle.loads(pickle.dumps(view))), list(range(10))[sl])
+        store.close()
+
+    def test_forged_slice_reads_nothing_out_of_bounds(self):
+        # before the fix: (0, 2**62, 5) passed the check (4 * 2**62 wraps to 0) and
+        # item 1 read 2**62 items past the list
+        proc = run_child(textwrap.dedent("""
+            import frost
+            store = frost.freeze(list(range(10)))
+            fn, args = store.root[1:3].__reduce__()
+            try:
+                view = fn(*args[:3], (0, 2**62, 5))
+            except ValueError as exc:
+                print("refused", exc)
+            else:
+                print("accepted", view[1])
+        """))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("refused", proc.stdout)
+
+
+PRIVATE_ABUSE = textwrap.dedent("""
+    import gc, pickle
+    import frost
+    from frost import _frost
+    store = frost.freeze({"data": list(range(100))})
+    view = store.root["data"]
+    store.close(); del store
+    live = _frost._live_stores()
+
+    ticket = _frost._export(view)
+    for _ in range(3):
+        _frost._discard(ticket)              # twice or more: the second is a no-op
+    for _ in range(3):
+        try:
+            _frost._import(ticket)           # released: refused
+        except Exception as exc:
+            pass
+    ch = frost.Channel()
+    cticket = _frost._export(ch)
+    for _ in range(3):
+        _frost._discard(cticket)
+    fn, args = ch.__reduce__()
+    for forged in [args + (1,), args + (5,), (args[0], args[1], 2**31)]:
+        try:
+            fn(*forged)                      # no count can be forged any more
+        except Exception:
+            pass
+    handles = [fn(*args) for _ in range(5)]
+    del handles; gc.collect()
+    ch.send("still here")
+    print("channel", ch.recv(timeout=1))
+    for bogus in [None, (), (1,), (1, 2), (1, 2, 3), "x", b"x" * 16, 2**70, -1,
+                  (2**64, 2**64), (-1, -1)]:
+        for name in ("_import", "_discard"):
+            try:
+                getattr(_frost, name)(bogus)
+            except Exception:
+                pass
+    gc.collect()
+    print("stores", _frost._live_stores() == live, "sum", sum(view))
+""")
+
+
+class PrivateCallsCannotFreeLiveMemory(unittest.TestCase):
+    """Item 6: repeated, forged or out-of-order calls of the private
+    reference functions never free a store (or channel) under a live view."""
+
+    def test_private_reference_functions_abused(self):
+        proc = run_child(PRIVATE_ABUSE)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("channel still here", proc.stdout)
+        self.assertIn(f"stores True sum {sum(range(100))}", proc.stdout)
+
+    def test_import_many_times_release_once(self):
+        before = live()
+        store = frost.freeze([1, 2, 3])
+        ticket = _frost._export(store.root)
+        views = [_frost._import(ticket) for _ in range(3)]
+        _frost._discard(ticket)
+        _frost._discard(ticket)
+        store.close()
+        del store
+        self.assertEqual([list(v) for v in views], [[1, 2, 3]] * 3)
+        del views
+        self.assertEqual(live(), before)
+        self.assertEqual(in_flight(), 0)
+
+
+class HostileMessages(LeakCheckedTestCase):
+    """Corrupted or forged message bytes and tickets: clean errors, nothing
+    released that a live view needs, nothing leaked."""
+
+    def test_corrupt_messages_are_refused_and_release_nothing_live(self):
+        store = frost.freeze({"k": list(range(10))})
+        view = store.root["k"]
+        good = _transport.dumps([view, view[0:9:3]])
+        header = len(good) - len(pickle.dumps([0, 1], protocol=pickle.HIGHEST_PROTOCOL))
+        corrupt = [b"", b"FXM1", good[:7], b"XXXX" + good[4:], b"FXM1\xff\xff\xff\xff" + good[8:],
+                   good[:8] + b"\x00" * 16 + good[24:], good[:-3], good[:header] + b"\x80\x05K",
+                   _frost._message([], b"\x80\x05K\x00Q."),                  # id 0 of none
+                   _frost._message([(1, 2)], b"\x80\x05\x8c\x01xQ."),        # a str id
+                   _frost._message([(1, 2)], b"\x80\x05K\x07Q.")]             # id 7 of 1
+        for data in corrupt:
+            with self.subTest(data=data[:40]):
+                with self.assertRaises(Exception):
+                    _transport.loads(data)
+                _transport.discard(data)
+        self.assertEqual(list(view), list(range(10)))
+        good = _transport.dumps([view, view[0:9:3]])   # the copies above shared its tickets
+        self.assertEqual([list(x) for x in _transport.loads(good)], [list(range(10)), [0, 3, 6]])
+        _transport.discard(good)
+        store.close()
+        del view, store
+        self.assertEqual(in_flight(), 0)
+
+    def test_bad_tickets_are_clean_errors(self):
+        for bad in [None, 1, (), (1,), (1, 2, 3), ("a", 1), (-1, 0), (2**64, 0), (0, 2**64),
+                    (1.5, 2), [1, 2]]:
+            with self.subTest(ticket=bad):
+                with self.assertRaises((TypeError, ValueError)):
+                    _frost._import(bad)
+                with self.assertRaises((TypeError, ValueError)):
+                    _frost._discard(bad)
+        self.assertFalse(_frost._discard((12345, 678)))   # well formed, never issued
+        with self.assertRaises(TypeError):
+            _frost._export([1, 2])
+        for bad in [(1,), (1, 2, 3), (-1, 2), (2**64, 1), ("x", 1)]:
+            with self.subTest(attach=bad):
+                with self.assertRaises((TypeError, ValueError)):
+                    _frost._channel_attach(*bad)
+
+    def test_forged_rebuild_fields_are_refused(self):
+        store = frost.freeze([1, 2, 3])
+        fn, args = store.root.__reduce__()
+        for forged in [(args[0] + 1,) + args[1:], (args[0], args[1] + 8, args[2]),
+                       (args[0], args[1], args[2] ^ 1), (-1,) + args[1:], (2**64,) + args[1:],
+                       (args[0], -args[1], args[2]), args[:2], args + ((0, 1, 1), 5),
+                       args + ("slice",), args + ((0, 1),), args + ((0.0, 1, 1),)]:
+            with self.subTest(forged=forged):
+                with self.assertRaises((TypeError, ValueError, frost.StoreClosedError)):
+                    fn(*forged)
+        self.assertEqual(list(fn(*args)), [1, 2, 3])
+        store.close()
+
+
+class Bomb:
+    def __reduce__(self):
+        return (poolwork.explode, ())
+
+
+class MessagesAreReleasedExactlyOnce(LeakCheckedTestCase):
+    """Item 17: every path a message can take -- delivered, failed half way,
+    never delivered, cancelled -- releases its references exactly once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pool = frost.Pool(2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pool.shutdown()
+
+    def setUp(self):
+        super().setUp()
+        self.store = frost.freeze({"rows": [[i, str(i)] for i in range(50)]})
+        self.view = self.store.root["rows"]
+
+    def tearDown(self):
+        self.store.close()
+        del self.store, self.view
+        self.assertEqual(in_flight(), 0)
+        super().tearDown()
+
+    def test_partial_holding_a_view(self):
+        fn = functools.partial(poolwork.first_of, self.view)
+        self.assertEqual(self.pool.submit(fn, 1, 2).result(timeout=60), 3)
+
+    def test_exception_holding_a_view(self):
+        fut = self.pool.submit(poolwork.raise_holding, self.view)
+        with self.assertRaises(ValueError) as cm:
+            fut.result(timeout=60)
+        self.assertEqual(frost.thaw(cm.exception.args[1]), frost.thaw(self.view))
+        del cm, fut
+
+    def test_arguments_that_fail_to_unpickle_half_way(self):
+        fut = self.pool.submit(poolwork.first_of, self.view, Bomb(), self.view[1])
+        with self.assertRaises(RuntimeError):
+            fut.result(timeout=60)
+        del fut
+
+    def test_result_that_fails_to_unpickle_half_way(self):
+        fut = self.pool.submit(poolwork.return_bomb_then, self.view)
+        with self.assertRaises(RuntimeError):
+            fut.result(timeout=60)
+        del fut
+
+    def test_channel_message_that_fails_to_unpickle_half_way(self):
+        ch = frost.Channel()
+        ch.send((self.view, Bomb(), self.view[2]))
+        with self.assertRaises(RuntimeError):
+            ch.recv(timeout=1)
+        ch.send((self.view[3], Bomb()))
+        del ch   # never received: released with the channel
+
+    def test_channel_sent_on_itself_and_dropped(self):
+        channels_before = _frost._live_channels()
+        ch = frost.Channel()
+        ch.send((ch, self.view))
+        ch.send([ch, ch])
+        del ch
+        gc.collect()
+        self.assertEqual(_frost._live_channels(), channels_before)
+
+    def test_channels_sent_on_each_other_and_dropped(self):
+        channels_before = _frost._live_channels()
+        a, b = frost.Channel(), frost.Channel()
+        a.send((b, self.view))
+        b.send((a, self.view[0]))
+        del a, b
+        gc.collect()
+        self.assertEqual(_frost._live_channels(), channels_before)
+
+    def test_channel_sent_on_itself_is_still_usable_while_held(self):
+        ch = frost.Channel()
+        ch.send(ch)
+        again = ch.recv(timeout=1)
+        again.send(self.view)
+        self.assertEqual(frost.thaw(ch.recv(timeout=1)), frost.thaw(self.view))
+
+    def test_channel_that_travels_in_a_task_survives_its_only_handle(self):
+        ch = frost.Channel()
+        ch.send(self.view[4])
+        fut = self.pool.submit(poolwork.channel_recv_one, ch, 60)
+        del ch
+        self.assertEqual(frost.thaw(fut.result(timeout=60)), [4, "4"])
+
+    def test_payload_loaded_twice_cannot_double_release(self):
+        data = _transport.dumps([self.view, self.view[0]])
+        first = _transport.loads(data)
+        with self.assertRaises(Exception):
+            _transport.loads(data)   # its references were released by the first load
+        _transport.discard(data)     # and releasing again is a no-op
+        self.assertEqual(frost.thaw(first[0]), frost.thaw(self.view))
+        del first
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,5 +1,6 @@
 # tools/env.sh -- sourced by tools/*.sh: find a CPython >= 3.12 and make the
-# venv .venv/py3.X with the test tooling (pytest, hypothesis, numpy).
+# venv .venv/py3.X with the test tooling (pytest, hypothesis, numpy,
+# pyarrow, pandas, polars).
 # Sets FROST_PY_VERSION, FROST_PYTHON (the venv's python), FROST_BUILD_SUFFIX.
 
 frost_find_python() {   # $1: "3.13", "3.12" or "" (newest found)
@@ -41,8 +42,8 @@ frost_setup_python() {  # $1: wanted version or ""
         echo "== creating $venv from $base"
         "$base" -m venv "$venv"
     fi
-    if ! "$venv/bin/python" -c 'import pytest, hypothesis, numpy' 2>/dev/null; then
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check pytest hypothesis numpy
+    if ! "$venv/bin/python" -c 'import pytest, hypothesis, numpy, pyarrow, pandas, polars' 2>/dev/null; then
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check pytest hypothesis numpy pyarrow pandas polars
     fi
     FROST_PYTHON="$venv/bin/python"
     FROST_BUILD_SUFFIX="-py$FROST_PY_VERSION"

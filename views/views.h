@@ -148,6 +148,16 @@ int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, 
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
 
+/* dlpack.c: __dlpack__(*, stream, max_version, dl_device, copy) and
+ * __dlpack_device__() of Array and packed FrozenList views. */
+PyObject *frost__array_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *frost__list_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *frost__dlpack_device(PyObject *self, PyObject *ignored);
+#define FROST_DLPACK_DOC \
+    "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n" \
+    "A DLPack capsule (Python array API): with max_version >= (1, 0) it shares the\n" \
+    "arena memory, marked read-only; a legacy capsule or copy=True gets a copy."
+
 /* iter.c: one iterator type for tables (dicts, sets) and sequences */
 typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter_mode_t;
 PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode_t mode);

@@ -232,7 +232,7 @@ store_repr(PyObject *self)
     frost_ref_t root = frost_store_root(lease->store);
     const char *root_kind = "value";
     if (frost_ref_is_node(root)) {
-        static const char *names[] = {"?", "FrozenDict", "FrozenList", "tuple", "FrozenSet", "Array", "Record"};
+        static const char *names[] = {"?", "FrozenDict", "FrozenList", "tuple", "FrozenSet", "Array", "Record", "Table"};
         uint32_t k = frost_ref_node(root)->kind;
         root_kind = k < sizeof names / sizeof names[0] ? names[k] : "?";
     }
@@ -412,7 +412,7 @@ export_args(PyObject *module, PyObject *obj, frost_store_t **store)
     }
     else if (Py_TYPE(obj) == st->dict_type || Py_TYPE(obj) == st->list_type
              || Py_TYPE(obj) == st->set_type || Py_TYPE(obj) == st->array_type
-             || Py_TYPE(obj) == st->record_type) {
+             || Py_TYPE(obj) == st->record_type || Py_TYPE(obj) == st->table_type) {
         *store = ((FrostView *)obj)->lease->store;
         reduced = PyObject_CallMethod(obj, "__reduce__", NULL);
     }

@@ -109,8 +109,8 @@ static PyObject *
 shareable_types(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     frost_state *st = PyModule_GetState(module);
-    return PyTuple_Pack(6, st->store_type, st->dict_type, st->list_type, st->set_type,
-                        st->array_type, st->record_type);
+    return PyTuple_Pack(7, st->store_type, st->dict_type, st->list_type, st->set_type,
+                        st->array_type, st->record_type, st->table_type);
 }
 
 static PyMethodDef frost_methods[] = {
@@ -215,6 +215,8 @@ frost_exec(PyObject *module)
         || add_type(module, &FrostSet_spec, &st->set_type, 1) < 0
         || add_type(module, &FrostArray_spec, &st->array_type, 1) < 0
         || add_type(module, &FrostRecord_spec, &st->record_type, 1) < 0
+        || add_type(module, &FrostTable_spec, &st->table_type, 1) < 0
+        || add_type(module, &FrostColumn_spec, &st->column_type, 1) < 0
         || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0
         || add_type(module, &FrostChannel_spec, &st->channel_type, 1) < 0
         || frost__pool_type_add(module) < 0) {
@@ -252,7 +254,8 @@ frost_exec(PyObject *module)
         return -1;
     }
     PyTypeObject *const shareable[] = {st->store_type, st->dict_type, st->list_type,
-                                       st->set_type, st->array_type, st->record_type};
+                                       st->set_type, st->array_type, st->record_type,
+                                       st->table_type};
     if (frost__xidata_register(shareable, (int)(sizeof shareable / sizeof shareable[0])) < 0) {
         return -1;
     }
@@ -285,6 +288,8 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->set_type);
     Py_VISIT(st->array_type);
     Py_VISIT(st->record_type);
+    Py_VISIT(st->table_type);
+    Py_VISIT(st->column_type);
     Py_VISIT(st->iter_type);
     Py_VISIT(st->channel_type);
     Py_VISIT(st->channel_closed_error);
@@ -313,6 +318,8 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->set_type);
     Py_CLEAR(st->array_type);
     Py_CLEAR(st->record_type);
+    Py_CLEAR(st->table_type);
+    Py_CLEAR(st->column_type);
     Py_CLEAR(st->iter_type);
     Py_CLEAR(st->channel_type);
     Py_CLEAR(st->channel_closed_error);

@@ -35,6 +35,8 @@ typedef struct {
     PyTypeObject *set_type;
     PyTypeObject *array_type;
     PyTypeObject *record_type;
+    PyTypeObject *table_type;    /* frost.Table (view_table.c) */
+    PyTypeObject *column_type;   /* frost.Column */
     PyTypeObject *iter_type;
     PyTypeObject *channel_type;  /* frost.Channel */
     PyObject *channel_closed_error;  /* frost.ChannelClosedError(ValueError) */
@@ -157,6 +159,13 @@ PyObject *frost__dlpack_device(PyObject *self, PyObject *ignored);
     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n" \
     "A DLPack capsule (Python array API): with max_version >= (1, 0) it shares the\n" \
     "arena memory, marked read-only; a legacy capsule or copy=True gets a copy."
+
+/* view_table.c: frost.Table and frost.Column over a table node. */
+extern PyType_Spec FrostTable_spec, FrostColumn_spec;
+PyObject *frost__table_view_new(FrostLease *lease, const void *columns_node);
+/* thaw of a Table view: {name: list}; of a Column view: a list. */
+PyObject *frost__table_thaw(PyObject *table_view);
+PyObject *frost__column_thaw(PyObject *column_view);
 
 /* iter.c: one iterator type for tables (dicts, sets) and sequences */
 typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter_mode_t;

@@ -1018,8 +1018,13 @@ static uint64_t
 build_root(builder_t *b, const struct ArrowSchema *root, const struct ArrowArray *a, int64_t k)
 {
     b->format = "+s";
-    if (a == NULL || a->release == NULL || a->length < 0 || a->offset < 0 || a->length > MAX_ELEMENTS
-        || a->offset > MAX_ELEMENTS - a->length || a->n_buffers != 1 || a->buffers == NULL
+    if (a != NULL && (a->length < 0 || a->offset < 0 || a->length > MAX_ELEMENTS
+                      || a->offset > MAX_ELEMENTS - a->length)) {
+        build_fail(b, "chunk %lld: bad length %lld or offset %lld", (long long)k, (long long)a->length,
+                   (long long)a->offset);
+        return 0;
+    }
+    if (a == NULL || a->release == NULL || a->n_buffers != 1 || a->buffers == NULL
         || a->n_children != root->n_children || (a->n_children > 0 && a->children == NULL)
         || a->dictionary != NULL) {
         build_fail(b, "chunk %lld is not a struct array matching the schema", (long long)k);
@@ -1092,7 +1097,7 @@ frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
         const void *no_validity[1] = {NULL};
         struct ArrowArray outer;
         if (wrap) {
-            outer = (struct ArrowArray){.length = a ? a->length : 0, .n_buffers = 1,
+            outer = (struct ArrowArray){.length = a && a->length > 0 ? a->length : 0, .n_buffers = 1,
                                         .buffers = no_validity, .n_children = 1,
                                         .children = wrapped_array, .release = no_release_array};
             a = &outer;

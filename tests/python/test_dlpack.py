@@ -248,7 +248,8 @@ class Capsules(LeakCheckedTestCase):
 
     def test_copy_true_versioned_flags(self):
         view = frost.freeze(array.array("B", b"abc")).root
-        m = managed(view.__dlpack__(max_version=(1, 0), copy=True))
+        cap = view.__dlpack__(max_version=(1, 0), copy=True)   # the capsule owns what m reads
+        m = managed(cap)
         self.assertEqual(m.flags, IS_COPIED)
         self.assertEqual(bytes((ctypes.c_uint8 * 3).from_address(m.dl_tensor.data)), b"abc")
 
@@ -259,12 +260,15 @@ class Capsules(LeakCheckedTestCase):
         for fmt, code, bits in cases:
             with self.subTest(fmt):
                 view = frost.freeze(array.array(fmt, [1, 2])).root
-                dt = managed(view.__dlpack__(max_version=(1, 0))).dl_tensor.dtype
+                cap = view.__dlpack__(max_version=(1, 0))
+                dt = managed(cap).dl_tensor.dtype
                 self.assertEqual((dt.code, dt.bits), (code, bits))
         packed = frost.freeze({"i": [1], "f": [1.0]}).root
-        dt = managed(packed["i"].__dlpack__(max_version=(1, 0))).dl_tensor.dtype
+        cap = packed["i"].__dlpack__(max_version=(1, 0))
+        dt = managed(cap).dl_tensor.dtype
         self.assertEqual((dt.code, dt.bits), (KDL_INT, 64))
-        dt = managed(packed["f"].__dlpack__(max_version=(1, 0))).dl_tensor.dtype
+        cap = packed["f"].__dlpack__(max_version=(1, 0))
+        dt = managed(cap).dl_tensor.dtype
         self.assertEqual((dt.code, dt.bits), (KDL_FLOAT, 64))
 
     def test_refused(self):

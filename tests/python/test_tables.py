@@ -612,21 +612,23 @@ class HostileCapsules(LeakCheckedTestCase):
         @given(st.lists(st.integers(-3, 64), min_size=1, max_size=12), st.integers(0, 12), st.integers(0, 12),
                st.booleans(), st.integers(-1, 4))
         def check(offs, length, offset, large, null_count):
+            # the offsets buffer always covers offset + length + 1 entries (zeros after the
+            # drawn ones): a buffer shorter than its array says is a lie the C data interface
+            # cannot reveal (it carries no sizes), so it is not what this test draws
+            offs = offs + [0] * (26 - len(offs))
             fmt = b"Z" if large else b"z"
             raw = b"".join(o.to_bytes(8 if large else 4, "little", signed=True) for o in offs)
-            p = Producer(fmt, length, [None, raw + b"\0" * 64, data], null_count=null_count, offset=offset)
+            p = Producer(fmt, length, [None, raw, data], null_count=null_count, offset=offset)
             window = offs[offset:offset + length + 1]
-            fits = offset + length + 1 <= len(offs)
-            valid = (fits and null_count <= 0 and window[0] >= 0
+            valid = (null_count <= 0 and window[0] >= 0
                      and all(a <= b for a, b in zip(window, window[1:])))
             try:
                 view = frost.freeze(p).root
             except frost.FreezeError:
-                self.assertFalse(valid and fits, (offs, length, offset))
+                self.assertFalse(valid, (offs, length, offset))
                 return
-            if fits:   # beyond the offsets given, the test's zero padding is read: still in bounds
-                self.assertTrue(valid, (offs, length, offset))
-                self.assertEqual(view[0].tolist(), [data[a:b] for a, b in zip(window, window[1:])])
+            self.assertTrue(valid, (offs, length, offset))
+            self.assertEqual(view[0].tolist(), [data[a:b] for a, b in zip(window, window[1:])])
         check()
 
 

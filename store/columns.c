@@ -248,6 +248,60 @@ count_zeros(const uint8_t *bitmap, int64_t from, int64_t to)
     return (to - from) - ones;
 }
 
+/* Whether [s, s + n) is all ASCII. */
+static bool
+ascii_only(const uint8_t *s, int64_t n)
+{
+    uint64_t acc = 0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) {
+        acc |= s[i];
+    }
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* Whether [s, s + n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+static bool
+utf8_valid(const uint8_t *s, int64_t n)
+{
+    int64_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {   /* ASCII fast path */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+        if (len == 0 || c > 0xF4 || n - i < len) {
+            return false;
+        }
+        for (int k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) {
+                return false;
+            }
+        }
+        if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F)
+            || (c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F)) {
+            return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------------------ */
 /* checking a blob                                                           */
 
@@ -525,8 +579,19 @@ check_array(checker_t *c, uint64_t soff, uint64_t aoff, int depth)
             prev = o;
         }
         if (fmt.kind == FROST_COL_BINARY || fmt.kind == FROST_COL_STRING) {
-            if (need_buffer(c, a, 2, (uint64_t)prev) == NULL) {
+            const uint8_t *data = need_buffer(c, a, 2, (uint64_t)prev);
+            if (data == NULL) {
                 return -1;
+            }
+            int64_t first = offset_at(offsets, fmt.width, a->offset);
+            /* every value must be UTF-8 on its own: pure ASCII is, else value by value */
+            if (fmt.kind == FROST_COL_STRING && !ascii_only(data + first, prev - first)) {
+                for (int64_t i = a->offset; i < e; i++) {
+                    int64_t from = offset_at(offsets, fmt.width, i), to = offset_at(offsets, fmt.width, i + 1);
+                    if (!utf8_valid(data + from, to - from)) {
+                        return check_fail(c, "value %lld is not valid UTF-8", (long long)(i - a->offset));
+                    }
+                }
             }
         }
         else {

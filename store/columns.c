@@ -705,10 +705,21 @@ frost__colblob_check(char *blob, uint64_t size, int fix, char *err, size_t errle
 /* ------------------------------------------------------------------------ */
 /* building a blob from Arrow structs                                        */
 
+typedef enum {
+    COPY_BYTES,             /* memcpy */
+    COPY_BITS,              /* a bitmap starting `shift` bits into src: shifted to bit 0 */
+    COPY_OFFSETS,           /* offsets of `width` bytes, each minus `base` */
+} copy_kind_t;
+
 typedef struct {
     const void *src;        /* NULL: the zero pad */
-    uint64_t size;
+    uint64_t size;          /* bytes written */
     uint64_t entry;         /* blob offset of its frost_colbuf_t */
+    copy_kind_t kind;
+    int shift;              /* COPY_BITS */
+    int width;              /* COPY_OFFSETS */
+    int64_t base;           /* COPY_OFFSETS */
+    uint64_t src_size;      /* source bytes that may be read */
 } pending_t;
 
 typedef struct {
@@ -808,15 +819,17 @@ readable(const void *p, uint64_t n)
     return true;
 }
 
-/* Plan a copy of `size` bytes of `src` into buffer `i` of the array at `aoff`. */
+/* Plan a copy of `size` bytes of `src` into buffer `i` of the array at `aoff`
+ * (`src_size`: the source bytes read, when a transform reads more than it writes). */
 static int
-add_buffer(builder_t *b, uint64_t bufs, int64_t i, const void *src, uint64_t size)
+add_copy(builder_t *b, uint64_t bufs, int64_t i, const void *src, uint64_t size, uint64_t src_size,
+         pending_t how)
 {
     if (src == NULL && size > 0) {
         return build_fail(b, "buffer %lld is NULL but must hold %llu bytes", (long long)i,
                           (unsigned long long)size);
     }
-    if (src != NULL && !readable(src, size)) {
+    if (src != NULL && !readable(src, src_size)) {
         return build_fail(b, "buffer %lld is not readable over the %llu bytes its length and "
                           "offsets need", (long long)i, (unsigned long long)size);
     }
@@ -830,13 +843,32 @@ add_buffer(builder_t *b, uint64_t bufs, int64_t i, const void *src, uint64_t siz
         b->pend = p;
         b->cappend = cap;
     }
-    b->pend[b->npend++] = (pending_t){.src = size ? src : NULL, .size = size,
-                                      .entry = bufs + 16 * (uint64_t)i};
+    how.src = size ? src : NULL;
+    how.size = size;
+    how.src_size = src_size;
+    how.entry = bufs + 16 * (uint64_t)i;
+    b->pend[b->npend++] = how;
     if (size > UINT64_MAX / 2 - b->buf_bytes) {
         return build_fail(b, "buffers too large");
     }
     b->buf_bytes += ALIGN_UP(size, 64);
     return 0;
+}
+
+static int
+add_buffer(builder_t *b, uint64_t bufs, int64_t i, const void *src, uint64_t size)
+{
+    return add_copy(b, bufs, i, src, size, size, (pending_t){.kind = COPY_BYTES});
+}
+
+/* Bits [from, from + n) of the bitmap at `src`, copied to start at bit 0. */
+static int
+add_bits(builder_t *b, uint64_t bufs, int64_t i, const uint8_t *src, int64_t from, int64_t n)
+{
+    const uint8_t *start = src ? src + from / 8 : NULL;
+    int shift = (int)(from % 8);
+    uint64_t size = (uint64_t)(n + 7) / 8, src_size = (uint64_t)(shift + n + 7) / 8;
+    return add_copy(b, bufs, i, start, size, src_size, (pending_t){.kind = COPY_BITS, .shift = shift});
 }
 
 static size_t
@@ -956,7 +988,6 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
         build_fail(b, "%lld items, %lld needed", (long long)a->length, (long long)(extra_offset + length));
         return 0;
     }
-    int64_t e = offset + length;
     if (a->n_buffers != fmt.n_buffers || (a->n_buffers > 0 && a->buffers == NULL)) {
         build_fail(b, "%lld buffers, the type has %d", (long long)a->n_buffers, fmt.n_buffers);
         return 0;
@@ -976,14 +1007,18 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
     if (off == 0 || (a->n_buffers && bufs == 0) || (a->n_children && children == 0)) {
         return 0;
     }
+    /* The copy starts at this array's first item: buffers are trimmed to
+     * [offset, offset + length) and the copy's offset is 0 (bitmaps shifted,
+     * offsets rebased, children cut to what the items use). */
     frost_colarray_t *d = DESC(b, off);
     d->length = length;
-    d->offset = offset;
+    d->offset = 0;
     d->null_count = -1;   /* counted by the check */
     d->n_buffers = a->n_buffers;
     d->n_children = a->n_children;
     d->buffers = bufs;
     d->children = children;
+    int64_t child_from = 0, child_len = -1;   /* the window of every child */
     if (fmt.kind != FROST_COL_NULL) {
         if (a->buffers[0] == NULL) {
             if (a->null_count > 0) {
@@ -991,17 +1026,23 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
                 return 0;
             }
         }
-        else if (add_buffer(b, bufs, 0, a->buffers[0], (uint64_t)(e + 7) / 8) < 0) {
+        else if (add_bits(b, bufs, 0, a->buffers[0], offset, length) < 0) {
             return 0;
         }
     }
     switch (fmt.kind) {
     case FROST_COL_NULL:
+        break;
     case FROST_COL_STRUCT:
+        child_from = offset;
+        child_len = length;
+        break;
     case FROST_COL_FIXED_LIST:
+        child_from = offset * fmt.width;
+        child_len = length * fmt.width;
         break;
     case FROST_COL_BOOL:
-        if (add_buffer(b, bufs, 1, a->buffers[1], (uint64_t)(e + 7) / 8) < 0) {
+        if (add_bits(b, bufs, 1, a->buffers[1], offset, length) < 0) {
             return 0;
         }
         break;
@@ -1009,44 +1050,57 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
     case FROST_COL_UINT:
     case FROST_COL_FLOAT:
     case FROST_COL_FIXED:
-    case FROST_COL_FIXED_BINARY:
-        if (add_buffer(b, bufs, 1, a->buffers[1], (uint64_t)fmt.width * (uint64_t)e) < 0) {
+    case FROST_COL_FIXED_BINARY: {
+        const char *values = a->buffers[1];
+        if (add_buffer(b, bufs, 1, values ? values + fmt.width * offset : NULL,
+                       (uint64_t)fmt.width * (uint64_t)length) < 0) {
             return 0;
         }
         break;
+    }
     case FROST_COL_BINARY:
     case FROST_COL_STRING:
     case FROST_COL_LIST:
     case FROST_COL_MAP: {
-        uint64_t osize = (uint64_t)fmt.width * (uint64_t)(e + 1);
-        const void *offsets = a->buffers[1];
-        int64_t last = 0;
-        if (offsets == NULL && e == 0) {
+        const char *offsets = a->buffers[1];
+        int64_t first = 0, last = 0;
+        if (offsets == NULL && length == 0) {
             if (add_buffer(b, bufs, 1, NULL, 0) < 0) {   /* the zero pad: one offset 0 */
                 return 0;
             }
             b->pend[b->npend - 1].size = (uint64_t)fmt.width;
         }
         else {
-            if (add_buffer(b, bufs, 1, offsets, osize) < 0) {
+            const char *window = offsets ? offsets + fmt.width * offset : NULL;
+            uint64_t osize = (uint64_t)fmt.width * (uint64_t)(length + 1);
+            if (add_copy(b, bufs, 1, window, osize, osize, (pending_t){.kind = COPY_OFFSETS, .width = (int)fmt.width}) < 0) {
                 return 0;
             }
-            last = offset_at(offsets, fmt.width, e);
-            if (last < 0) {
-                build_fail(b, "negative offset %lld", (long long)last);
+            first = offset_at((const uint8_t *)window, fmt.width, 0);
+            last = offset_at((const uint8_t *)window, fmt.width, length);
+            if (first < 0 || last < first) {
+                build_fail(b, "offsets %lld .. %lld: negative or decreasing", (long long)first,
+                           (long long)last);
+                return 0;
+            }
+            b->pend[b->npend - 1].base = first;
+        }
+        if (fmt.kind == FROST_COL_BINARY || fmt.kind == FROST_COL_STRING) {
+            const char *data = a->buffers[2];
+            if (add_buffer(b, bufs, 2, data ? data + first : NULL, (uint64_t)(last - first)) < 0) {
                 return 0;
             }
         }
-        if ((fmt.kind == FROST_COL_BINARY || fmt.kind == FROST_COL_STRING)
-            && add_buffer(b, bufs, 2, a->buffers[2], (uint64_t)last) < 0) {
-            return 0;
+        else {
+            child_from = first;
+            child_len = last - first;
         }
         break;
     }
     }
     for (int64_t i = 0; i < a->n_children; i++) {
         size_t mark = build_path_push(b, s->children[i]->name);
-        uint64_t c = build_array(b, s->children[i], a->children[i], depth + 1, 0, -1);
+        uint64_t c = build_array(b, s->children[i], a->children[i], depth + 1, child_from, child_len);
         if (c == 0) {
             return 0;
         }
@@ -1064,6 +1118,47 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
         ((frost_colarray_t *)DESC(b, off))->dictionary = dict;
     }
     return off;
+}
+
+static void
+copy_pending(char *dst, const pending_t *p)
+{
+    const uint8_t *src = p->src;
+    switch (p->kind) {
+    case COPY_BYTES:
+        memcpy(dst, src, p->size);
+        break;
+    case COPY_BITS:
+        if (p->shift == 0) {
+            memcpy(dst, src, p->size);
+            break;
+        }
+        for (uint64_t k = 0; k < p->size; k++) {
+            uint8_t lo = (uint8_t)(src[k] >> p->shift);
+            uint8_t hi = k + 1 < p->src_size ? (uint8_t)(src[k + 1] << (8 - p->shift)) : 0;
+            dst[k] = (char)(lo | hi);
+        }
+        break;
+    case COPY_OFFSETS:
+        memcpy(dst, src, p->size);
+        if (p->width == 4) {
+            for (uint64_t k = 0; k < p->size / 4; k++) {
+                int32_t v;
+                memcpy(&v, dst + 4 * k, 4);
+                v = (int32_t)((int64_t)v - p->base);
+                memcpy(dst + 4 * k, &v, 4);
+            }
+        }
+        else {
+            for (uint64_t k = 0; k < p->size / 8; k++) {
+                int64_t v;
+                memcpy(&v, dst + 8 * k, 8);
+                v = (int64_t)((uint64_t)v - (uint64_t)p->base);
+                memcpy(dst + 8 * k, &v, 8);
+            }
+        }
+        break;
+    }
 }
 
 static void
@@ -1207,7 +1302,7 @@ frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
             entry->offset = desc_end;   /* the zero pad */
             continue;
         }
-        memcpy(blob + at, b.pend[i].src, b.pend[i].size);
+        copy_pending(blob + at, &b.pend[i]);
         entry->offset = at;
         at += ALIGN_UP(b.pend[i].size, 64);
     }

@@ -13,7 +13,9 @@ calls (the O(1) exports):
              memoryview slice assignment (memcpy; the floor for any freeze,
              page faults included, as the arena's pages are fresh too);
   freeze  -- frost.freeze(table) (copy + the table check) and close;
-  pickle  -- pickle.dumps(table, protocol=5) (pyarrow's own serialisation);
+  pickle  -- pickle.dumps(table, protocol=5) (pyarrow's own serialisation, itself
+             a buffer copy), and of the same data as a pandas DataFrame with
+             numpy/object columns (what sharing a frame with workers costs today);
   pa.table(view), numpy.from_dlpack(array view) -- at --small-rows and --rows,
             to show they do not grow with the size.
 """
@@ -77,7 +79,7 @@ def copy_once(buffers, total):
     at = 0
     for b in buffers:
         n = b.size
-        mv[at:at + n] = memoryview(b)
+        mv[at:at + n] = memoryview(b).cast("B")
         at += n
     return dst
 
@@ -93,6 +95,9 @@ def measure_size(rows, repeat):
         frost.freeze(table).close()
     result["freeze_s"] = best(freeze_close, repeat)
     result["pickle_s"] = best(lambda: pickle.dumps(table, protocol=5), repeat)
+    frame = table.to_pandas(types_mapper=None, strings_to_categorical=False)
+    result["pickle_pandas_s"] = best(lambda: pickle.dumps(frame, protocol=5), repeat)
+    del frame
     store = frost.freeze({"t": table, "a": np.arange(rows, dtype=np.float64)})
     view, array = store.root["t"], store.root["a"]
     assert pa.table(view).equals(table)
@@ -118,11 +123,12 @@ def main():
         rows.append(r)
         print(json.dumps(r))
     print()
-    print("| rows | buffers | copy once | frost.freeze | freeze / copy | pickle.dumps | pa.table(view) | numpy.from_dlpack(view) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| rows | buffers | copy once | frost.freeze | freeze / copy | pickle.dumps(pa.Table) | pickle.dumps(pandas) | pa.table(view) | numpy.from_dlpack(view) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['rows']:,} | {r['buffer_bytes'] / 2**20:.0f} MiB | {r['copy_s'] * 1e3:.0f} ms | "
               f"{r['freeze_s'] * 1e3:.0f} ms | {r['freeze_s'] / r['copy_s']:.2f}x | {r['pickle_s'] * 1e3:.0f} ms | "
+              f"{r['pickle_pandas_s'] * 1e3:.0f} ms | "
               f"{r['pa_table_us']:.1f} µs | {r['from_dlpack_us']:.1f} µs |")
 
 

@@ -729,6 +729,8 @@ typedef struct {
     size_t npend, cappend;
     uint64_t buf_bytes;     /* buffers, each rounded up to 64 */
     int nomem;
+    void **temps;           /* malloc'd conversions (string views), freed at the end */
+    size_t ntemps;
     char *err;
     size_t errlen;
     char path[200];
@@ -879,6 +881,110 @@ build_path_push(builder_t *b, const char *name)
     return n;
 }
 
+/* The format frost stores for `format`: string/binary views ("vu"/"vz", polars'
+ * strings) are stored as large_string/large_binary ("U"/"Z"). */
+static const char *
+stored_format(const char *format)
+{
+    if (strcmp(format, "vu") == 0) {
+        return "U";
+    }
+    if (strcmp(format, "vz") == 0) {
+        return "Z";
+    }
+    return format;
+}
+
+static void *
+temp_alloc(builder_t *b, size_t n)
+{
+    void **temps = realloc(b->temps, (b->ntemps + 1) * sizeof *temps);
+    void *p = temps ? malloc(n ? n : 1) : NULL;
+    if (temps != NULL) {
+        b->temps = temps;
+    }
+    if (p == NULL) {
+        b->nomem = 1;
+        return NULL;
+    }
+    b->temps[b->ntemps++] = p;
+    return p;
+}
+
+/*
+ * A string/binary view array (Arrow "vu"/"vz": validity, 16-byte views, the
+ * variadic data buffers, then their int64 sizes) converted into large
+ * string/binary buffers 1 (int64 offsets) and 2 (data) of `bufs`. Every view
+ * is checked against its data buffer's size; a null slot's view is ignored.
+ */
+static int
+add_views(builder_t *b, uint64_t bufs, const struct ArrowArray *a, int64_t offset, int64_t length)
+{
+    int64_t nvar = a->n_buffers - 3;
+    const int64_t *sizes = a->buffers[a->n_buffers - 1];
+    const uint8_t *views = a->buffers[1], *validity = a->buffers[0];
+    if (nvar < 0 || (nvar > 0 && (sizes == NULL || !readable(sizes, 8 * (uint64_t)nvar)))
+        || (length > 0 && (views == NULL || !readable(views + 16 * offset, 16 * (uint64_t)length)))
+        || (validity != NULL && !readable(validity + offset / 8, (uint64_t)(offset % 8 + length + 7) / 8))) {
+        return build_fail(b, "view buffers missing or not readable");
+    }
+    for (int64_t k = 0; k < nvar; k++) {
+        if (sizes[k] < 0 || (sizes[k] > 0 && (a->buffers[2 + k] == NULL || !readable(a->buffers[2 + k], (uint64_t)sizes[k])))) {
+            return build_fail(b, "variadic data buffer %lld (%lld bytes) missing or not readable",
+                              (long long)k, (long long)sizes[k]);
+        }
+    }
+    int64_t *offsets = temp_alloc(b, 8 * (size_t)(length + 1));
+    if (offsets == NULL) {
+        return -1;
+    }
+    /* pass 1: check every view and size the data */
+    int64_t total = 0;
+    for (int64_t i = 0; i < length; i++) {
+        int64_t at = offset + i;
+        offsets[i] = total;
+        if (validity != NULL && !frost__colbit(validity, at)) {
+            continue;
+        }
+        const uint8_t *v = views + 16 * at;
+        int32_t len, index, start;
+        memcpy(&len, v, 4);
+        memcpy(&index, v + 8, 4);
+        memcpy(&start, v + 12, 4);
+        if (len < 0 || (len > 12 && (index < 0 || index >= nvar || start < 0
+                                     || (int64_t)start + len > sizes[index]))) {
+            return build_fail(b, "view %lld (length %d, buffer %d, offset %d) points outside the data",
+                              (long long)i, len, index, start);
+        }
+        total += len;
+    }
+    offsets[length] = total;
+    char *data = temp_alloc(b, (size_t)total);
+    if (data == NULL) {
+        return -1;
+    }
+    /* pass 2: gather (bounds re-checked: the producer's memory may have changed) */
+    for (int64_t i = 0; i < length; i++) {
+        int64_t at = offset + i, room = offsets[i + 1] - offsets[i];
+        if (room == 0) {
+            continue;
+        }
+        const uint8_t *v = views + 16 * at;
+        int32_t len, index, start;
+        memcpy(&len, v, 4);
+        memcpy(&index, v + 8, 4);
+        memcpy(&start, v + 12, 4);
+        if (len != room || (len > 12 && (index < 0 || index >= nvar || start < 0
+                                         || (int64_t)start + len > sizes[index]))) {
+            return build_fail(b, "view %lld changed while it was copied", (long long)i);
+        }
+        memcpy(data + offsets[i], len <= 12 ? (const char *)v + 4 : (const char *)a->buffers[2 + index] + start,
+               (size_t)len);
+    }
+    return (add_buffer(b, bufs, 1, offsets, 8 * (uint64_t)(length + 1)) < 0
+            || add_buffer(b, bufs, 2, data, (uint64_t)total) < 0) ? -1 : 0;
+}
+
 static uint64_t
 build_schema(builder_t *b, const struct ArrowSchema *s, int depth)
 {
@@ -892,7 +998,7 @@ build_schema(builder_t *b, const struct ArrowSchema *s, int depth)
     }
     b->format = s->format;
     frost_colfmt_t fmt;
-    if (strlen(s->format) > 64 || frost__colfmt_parse(s->format, &fmt) < 0) {
+    if (strlen(s->format) > 64 || frost__colfmt_parse(stored_format(s->format), &fmt) < 0) {
         build_fail(b, "frost cannot store this type (supported: null, bool, (u)int8-64, float16-64, "
                       "(large) string/binary, fixed_size_binary, decimal, temporal, (large/fixed "
                       "size) list, struct, map, dictionary)");
@@ -904,7 +1010,8 @@ build_schema(builder_t *b, const struct ArrowSchema *s, int depth)
         return 0;
     }
     uint64_t off = desc_alloc(b, sizeof(frost_colschema_t));
-    uint64_t format = off ? desc_bytes(b, s->format, strlen(s->format), 1) : 0;
+    const char *stored = stored_format(s->format);
+    uint64_t format = off ? desc_bytes(b, stored, strlen(stored), 1) : 0;
     const char *name = s->name ? s->name : "";
     uint64_t name_off = format ? desc_bytes(b, name, strnlen(name, 4096), 1) : 0;
     if (name_off == 0) {
@@ -968,7 +1075,8 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
 {
     b->format = s->format;
     frost_colfmt_t fmt;
-    (void)frost__colfmt_parse(s->format, &fmt);   /* checked by build_schema */
+    int is_view = stored_format(s->format) != s->format;
+    (void)frost__colfmt_parse(stored_format(s->format), &fmt);   /* checked by build_schema */
     if (s->dictionary != NULL) {
         (void)index_format(s->format, &fmt);
     }
@@ -988,7 +1096,8 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
         build_fail(b, "%lld items, %lld needed", (long long)a->length, (long long)(extra_offset + length));
         return 0;
     }
-    if (a->n_buffers != fmt.n_buffers || (a->n_buffers > 0 && a->buffers == NULL)) {
+    if ((is_view ? a->n_buffers < 3 : a->n_buffers != fmt.n_buffers)
+        || (a->n_buffers > 0 && a->buffers == NULL)) {
         build_fail(b, "%lld buffers, the type has %d", (long long)a->n_buffers, fmt.n_buffers);
         return 0;
     }
@@ -1002,9 +1111,9 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
         return 0;
     }
     uint64_t off = desc_alloc(b, sizeof(frost_colarray_t));
-    uint64_t bufs = off && a->n_buffers ? desc_alloc(b, 16 * (size_t)a->n_buffers) : 0;
+    uint64_t bufs = off && fmt.n_buffers ? desc_alloc(b, 16 * (size_t)fmt.n_buffers) : 0;
     uint64_t children = off && a->n_children ? desc_alloc(b, 8 * (size_t)a->n_children) : 0;
-    if (off == 0 || (a->n_buffers && bufs == 0) || (a->n_children && children == 0)) {
+    if (off == 0 || (fmt.n_buffers && bufs == 0) || (a->n_children && children == 0)) {
         return 0;
     }
     /* The copy starts at this array's first item: buffers are trimmed to
@@ -1014,7 +1123,7 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
     d->length = length;
     d->offset = 0;
     d->null_count = -1;   /* counted by the check */
-    d->n_buffers = a->n_buffers;
+    d->n_buffers = fmt.n_buffers;
     d->n_children = a->n_children;
     d->buffers = bufs;
     d->children = children;
@@ -1062,6 +1171,12 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
     case FROST_COL_STRING:
     case FROST_COL_LIST:
     case FROST_COL_MAP: {
+        if (is_view) {
+            if (add_views(b, bufs, a, offset, length) < 0) {
+                return 0;
+            }
+            break;
+        }
         const char *offsets = a->buffers[1];
         int64_t first = 0, last = 0;
         if (offsets == NULL && length == 0) {
@@ -1318,6 +1433,10 @@ done:
     if (b.nomem && rc == -1) {
         rc = FROST_ENOMEM;
     }
+    for (size_t i = 0; i < b.ntemps; i++) {
+        free(b.temps[i]);
+    }
+    free(b.temps);
     free(b.desc);
     free(b.pend);
     return rc;

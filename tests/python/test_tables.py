@@ -723,6 +723,20 @@ del cap
 @need_pyarrow
 @unittest.skipUnless(_interp_compat.AVAILABLE, "no subinterpreter API on this Python")
 class Subinterpreter(LeakCheckedTestCase):
+    def test_table_views_cross_to_pool_workers_by_reference(self):
+        import tablework
+        t = pa.table({"a": [1, None, 3], "s": ["x", "y", None]})
+        store = frost.freeze({"t": t})
+        with frost.Pool(2) as pool:
+            got = pool.submit(tablework.describe, store.root["t"]).result(timeout=120)
+            self.assertEqual(got, {"len": 3, "columns": ("a", "s"),
+                                   "schema": (("a", "int64", True), ("s", "string", True)),
+                                   "first": (1, "x"), "tail": (None, "y"), "column": [1, None, 3]})
+            self.assertEqual(pool.submit(tablework.thaw_in_worker, store.root["t"]).result(timeout=120),
+                             t.to_pydict())
+            self.assertEqual(list(pool.map(tablework.sum_column, [store.root["t"]] * 4, ["a"] * 4)), [4] * 4)
+        store.close()
+
     def test_plain_access_in_a_subinterpreter(self):
         store = frost.freeze({"t": pa.table({"a": [1, None, 3], "s": ["x", "y", None]})})
         frost.publish("tables-test", store)

@@ -213,6 +213,19 @@ copy_items(char *dst, const dl_source_t *src)
 
 /* The capsule for `src` (store: the view's; kept by an export in place). */
 static PyObject *
+dlpack_export(frost_store_t *store, const dl_source_t *src, PyObject *args, PyObject *kwargs);
+
+PyObject *
+frost__dlpack_export_1d(frost_store_t *store, const char *data, Py_ssize_t len, Py_ssize_t byte_stride,
+                        const char *format, Py_ssize_t itemsize, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t shape[1] = {len}, strides[1] = {byte_stride};
+    dl_source_t src = {.data = data, .ndim = 1, .shape = shape, .byte_strides = strides,
+                       .format = format, .itemsize = itemsize};
+    return dlpack_export(store, &src, args, kwargs);
+}
+
+static PyObject *
 dlpack_export(frost_store_t *store, const dl_source_t *src, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"stream", "max_version", "dl_device", "copy", NULL};

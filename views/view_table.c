@@ -751,6 +751,53 @@ column_arrow_stream(PyObject *self, PyObject *args, PyObject *kwargs)
     return stream_capsule(v->lease->store, v->node, v->start, v->start + v->len, v->column);
 }
 
+/* Column.__dlpack__: fixed-width numeric columns with no nulls in the view,
+ * whose rows lie in one chunk; the tensor reads the arena (see dlpack.c). */
+static PyObject *
+column_dlpack(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    FrostColumnView *v = CV(self);
+    const char *blob = v->node->blob;
+    const frost_colschema_t *s = frost__colschema(blob, column_schema(v->node, v->column));
+    const char *format = frost__colstr(blob, s->format);
+    static const char *const arrow = "cCsSiIlLefg", *const structfmt = "bBhHiIqQefd";
+    const char *hit = format[0] && !format[1] && !s->dictionary ? strchr(arrow, format[0]) : NULL;
+    if (hit == NULL) {
+        PyErr_Format(PyExc_BufferError, "frost.Column of type %s has no DLPack export: only "
+                     "(u)int8-64 and float16-64 columns do", frost__colfmt_name(format));
+        return NULL;
+    }
+    char fmt[2] = {structfmt[hit - arrow], '\0'};
+    frost_colfmt_t info;
+    (void)frost__colfmt_parse(format, &info);
+    int64_t first = v->start, last = v->start + (v->len - 1) * v->step, in_first = 0, in_last = 0;
+    uint64_t chunk = 0;
+    if (v->len > 0) {
+        chunk = frost__colblob_locate(blob, first, &in_first);
+        if (frost__colblob_locate(blob, last, &in_last) != chunk) {
+            PyErr_SetString(PyExc_BufferError, "these rows of the frost.Column span several chunks; "
+                                               "DLPack exports one tensor");
+            return NULL;
+        }
+    }
+    else if (header(v->node)->nchunks == 0) {
+        return frost__dlpack_export_1d(v->lease->store, blob, 0, info.width, fmt, info.width, args, kwargs);
+    }
+    const frost_colarray_t *a = frost__colarray(blob, column_array(v->node, chunk, v->column));
+    const void *validity = frost__colbuf(blob, a, 0);
+    int64_t step = v->step;
+    for (int64_t k = 0; validity != NULL && k < v->len; k++) {
+        if (!frost__colbit(validity, a->offset + in_first + k * step)) {
+            PyErr_SetString(PyExc_BufferError, "this frost.Column has nulls; DLPack has no null mask "
+                                               "(use pyarrow, or fill the nulls before freezing)");
+            return NULL;
+        }
+    }
+    const char *data = (const char *)frost__colbuf(blob, a, 1) + info.width * (a->offset + in_first);
+    return frost__dlpack_export_1d(v->lease->store, data, (Py_ssize_t)v->len, (Py_ssize_t)(info.width * step),
+                                   fmt, info.width, args, kwargs);
+}
+
 static PyObject *
 column_repr(PyObject *self)
 {
@@ -774,6 +821,9 @@ static PyGetSetDef column_getset[] = {
 static PyMethodDef column_methods[] = {
     {"tolist", column_tolist, METH_NOARGS, "The values as a list (None for nulls)."},
     {"__arrow_c_schema__", column_arrow_schema, METH_NOARGS, "An 'arrow_schema' capsule of the column's field."},
+    {"__dlpack__", (PyCFunction)(void (*)(void))column_dlpack, METH_VARARGS | METH_KEYWORDS,
+     FROST_DLPACK_DOC " Numeric columns without nulls, rows in one chunk."},
+    {"__dlpack_device__", frost__dlpack_device, METH_NOARGS, "(1, 0): CPU memory."},
     {"__arrow_c_stream__", (PyCFunction)(void (*)(void))column_arrow_stream, METH_VARARGS | METH_KEYWORDS,
      "__arrow_c_stream__(requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the column's "
      "chunks, reading the arena."},

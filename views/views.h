@@ -155,6 +155,10 @@ PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualn
 PyObject *frost__array_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__list_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__dlpack_device(PyObject *self, PyObject *ignored);
+/* A capsule for `len` items `byte_stride` apart at `data` (struct-module `format`). */
+PyObject *frost__dlpack_export_1d(frost_store_t *store, const char *data, Py_ssize_t len,
+                                  Py_ssize_t byte_stride, const char *format, Py_ssize_t itemsize,
+                                  PyObject *args, PyObject *kwargs);
 #define FROST_DLPACK_DOC \
     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n" \
     "A DLPack capsule (Python array API): with max_version >= (1, 0) it shares the\n" \

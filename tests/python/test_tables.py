@@ -231,6 +231,31 @@ class RoundTrip(LeakCheckedTestCase):
         with self.assertRaises(ValueError):
             pa.chunked_array(col[::2])
 
+    @unittest.skipIf(np is None, "numpy is not installed")
+    def test_numeric_columns_export_dlpack(self):
+        t = pa.concat_tables([pa.table({"i": pa.array(range(10), pa.int32()), "f": np.arange(10.0),
+                                        "n": [1, None] * 5, "s": ["a"] * 10}),
+                              pa.table({"i": pa.array([10], pa.int32()), "f": [10.0], "n": [1], "s": ["b"]})])
+        view = frost.freeze(t).root
+        got = np.from_dlpack(view["i"][:10])
+        self.assertEqual(got.dtype, np.int32)
+        self.assertFalse(got.flags.writeable)
+        self.assertEqual(got.ctypes.data, pa.table(view)["i"].chunk(0).buffers()[1].address)
+        np.testing.assert_array_equal(np.from_dlpack(view["f"][8:1:-3]), [8.0, 5.0, 2.0])
+        np.testing.assert_array_equal(np.from_dlpack(view[10:]["i"]), [10])
+        np.testing.assert_array_equal(np.from_dlpack(view["n"][:10:2]), [1] * 5)   # no null in these rows
+        with self.assertRaisesRegex(BufferError, "has nulls"):
+            np.from_dlpack(view["n"][:10])
+        with self.assertRaisesRegex(BufferError, "type string"):
+            np.from_dlpack(view["s"])
+        with self.assertRaisesRegex(BufferError, "span several chunks"):
+            np.from_dlpack(view["i"])
+        self.assertEqual(view["i"].__dlpack_device__(), (1, 0))
+        got = np.from_dlpack(view["f"][:10])
+        del view
+        gc.collect()
+        self.assertEqual(float(got.sum()), 45.0)
+
     def test_indexing_errors(self):
         view = frost.freeze(pa.table({"a": [1, 2]})).root
         with self.assertRaisesRegex(KeyError, "no such column"):

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -795,7 +796,7 @@ desc_bytes(builder_t *b, const void *src, size_t n, int nul)
 static bool
 readable(const void *p, uint64_t n)
 {
-    static int unsupported;
+    static _Atomic int unsupported;   /* freezes run in any interpreter's thread */
     if (n == 0) {
         return true;
     }

@@ -15,8 +15,14 @@
  * mapped makes frost copy whatever lies there (as any consumer would read
  * it), never crash on an unmapped end, never read past the copy later.
  *
- * Pure C (no Python.h); the capsule side lives in freeze.c's caller
- * (columns_py.c).
+ * What is copied: each array's own rows only -- bitmaps shifted to bit 0,
+ * values and offsets trimmed to [offset, offset + length), offsets rebased,
+ * children cut to the items those rows use -- so every stored array has
+ * offset 0 and a stream of sliced batches costs no more than its rows.
+ * String/binary views ("vu"/"vz") are converted to large string/binary
+ * (stored_format, add_views). The check then sees exactly the copy.
+ *
+ * Pure C (no Python.h); the capsule side is columns_py.c, called by freeze.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

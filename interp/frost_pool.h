@@ -25,6 +25,13 @@
  * [-> interrupt] -> join -> free. free does shutdown(cancel), interrupt and
  * join when they were not done.
  * A worker exception never ends a worker; only shutdown does.
+ *
+ * fork(): a child process has none of the parent's worker threads. In it,
+ * every call on a pool of the parent returns FROST_EFORKED (or does
+ * nothing: shutdown, result_clear) and frost_pool_free only forgets the
+ * pool; the parent's worker interpreters are unlinked from CPython's list
+ * in the child so CPython does not try to clear them (interp/fork.c). The
+ * child may start pools of its own.
  */
 #ifndef FROST_POOL_H
 #define FROST_POOL_H
@@ -46,6 +53,7 @@ enum {
     FROST_ETIMEOUT = -12,   /* nothing arrived before the timeout */
     FROST_EDRAINED = -13,   /* shut down and every result collected: nothing will arrive */
     FROST_ESELF = -14,      /* joined from one of the pool's own workers */
+    FROST_EFORKED = -15,    /* the pool was started by the parent of this forked process */
 };
 
 typedef struct frost_pool_s frost_pool_t;
@@ -124,7 +132,7 @@ void frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending);
  * Stop the tasks that are running now: KeyboardInterrupt is raised in each
  * (asynchronously, like Ctrl-C: it lands at the task's next bytecode, so a
  * task blocked in C -- sleep, I/O -- stops once that call returns; a task
- * that catches it runs on). Their results come back as
+ * that catches it runs on; calling this again raises it again). Their results come back as
  * FROST_TASK_INTERRUPTED; a task a worker has taken but not yet begun
  * never begins and comes back FROST_TASK_CANCELLED. Queued tasks are not
  * touched (frost_pool_shutdown cancels those). Takes each busy worker's GIL for a moment; call it
@@ -132,6 +140,11 @@ void frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending);
  * from one of this pool's own workers, FROST_ENOMEM.
  */
 int frost_pool_interrupt(frost_pool_t *pool);
+
+/* Wait up to `timeout` seconds (>= 0) for every worker to end its
+ * interpreter, without joining: FROST_OK, FROST_ETIMEOUT, FROST_ESELF. A
+ * caller that must stay interruptible waits in slices, then joins. */
+FROST_NODISCARD int frost_pool_wait_ended(frost_pool_t *pool, double timeout);
 
 /* Wait until every worker has ended its interpreter and its thread is
  * joined (idempotent). FROST_ESELF from one of this pool's own workers. */

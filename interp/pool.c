@@ -36,6 +36,12 @@
  *               it never begins (it comes back cancelled);
  *   pins     -- interrupters between "saw in_task" and "released the GIL";
  *               the worker does not end its interpreter while pins > 0.
+ * The exception itself is set after `lock` is released (still inside the
+ * worker's GIL): no frost lock is held while CPython takes its own.
+ *
+ * Ending: before Py_EndInterpreter a worker stops the threads its tasks left
+ * running (stop_leftover_threads), or Py_EndInterpreter would wait for them
+ * forever. fork(): see "fork" below and interp/fork.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -44,6 +50,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +86,7 @@ typedef struct {
 } worker_t;
 
 struct frost_pool_s {
+    unsigned fork_generation;   /* immutable: fork_generation when made (see "fork" below) */
     pthread_mutex_t lock;
     pthread_cond_t work_cv, result_cv, control_cv;
     pthread_mutex_t join_lock;  /* serialises frost_pool_join */
@@ -315,6 +323,40 @@ mark_interrupted(result_t *res)
  * No thread holds a GIL or a pool's `lock` while waiting for it. */
 static pthread_rwlock_t create_lock = PTHREAD_RWLOCK_INITIALIZER;
 
+/* ---- fork ------------------------------------------------------------------- */
+
+/* How many fork()s this process is from the one that loaded frost: a pool
+ * whose fork_generation differs was started by an ancestor, and its threads,
+ * queues and locks are not this process's (a lock may be held by a thread
+ * that does not exist here). Such a pool is never touched again: every call
+ * returns FROST_EFORKED, frost_pool_free forgets it (see frost_pool.h). */
+static _Atomic unsigned fork_generation;
+
+void frost__fork_child_forget_subinterpreters(void);   /* fork.c */
+
+/* pthread_atfork child handler: runs inside fork(), in the child, before
+ * CPython's PyOS_AfterFork_Child. Only async-signal-safe work. */
+static void
+pool_atfork_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+    pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;   /* a creator may have held it */
+    memcpy(&create_lock, &fresh, sizeof fresh);
+    frost__fork_child_forget_subinterpreters();
+}
+
+__attribute__((constructor)) static void
+pool_atfork_register(void)
+{
+    pthread_atfork(NULL, NULL, pool_atfork_child);
+}
+
+static bool
+forked(const frost_pool_t *pool)
+{
+    return pool->fork_generation != atomic_load(&fork_generation);
+}
+
 static PyThreadState *
 create_interpreter(char **error)
 {
@@ -374,6 +416,38 @@ next_work_locked(frost_pool_t *pool, worker_t *w, task_t **task, const char **bc
             return;
         }
         pthread_cond_wait(&pool->work_cv, &pool->lock);
+    }
+}
+
+/*
+ * Before Py_EndInterpreter (our GIL held): end the threads a task started and
+ * left running, which Py_EndInterpreter would otherwise wait for forever
+ * (threading's shutdown joins them; daemon threads are not allowed here).
+ * SystemExit -- which threading lets end a thread silently -- is raised in
+ * each, again every slice while any is left: a thread running Python or
+ * waiting in a frost call (frost__wait_tick) ends within a slice; one blocked
+ * in another C call ends when that call returns.
+ */
+static void
+stop_leftover_threads(PyThreadState *self)
+{
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(self);
+    for (;;) {
+        int others = 0;
+        for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t != NULL;
+             t = PyThreadState_Next(t)) {
+            if (t != self) {
+                others++;
+                (void)PyThreadState_SetAsyncExc(t->thread_id, PyExc_SystemExit);
+            }
+        }
+        if (others == 0) {
+            return;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        struct timespec slice = {0, 20 * 1000 * 1000};
+        nanosleep(&slice, NULL);
+        Py_END_ALLOW_THREADS
     }
 }
 
@@ -459,6 +533,7 @@ worker_main(void *arg)
         PyEval_RestoreThread(saved);
     }
     if (ts != NULL) {
+        stop_leftover_threads(ts);
         Py_EndInterpreter(ts);
     }
     pthread_mutex_lock(&pool->lock);
@@ -533,6 +608,7 @@ frost_pool_new(frost_pool_t **out, int workers, const char *init_code, char **er
     }
     pool->workers = workers;
     pool->next_id = 1;
+    pool->fork_generation = atomic_load(&fork_generation);
 
     int started = 0;
     pthread_mutex_lock(&pool->lock);
@@ -579,6 +655,9 @@ frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
     set_error(error, NULL);
     if (code == NULL) {
         return FROST_EINVAL;
+    }
+    if (forked(pool)) {
+        return FROST_EFORKED;
     }
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;   /* it would wait for itself */
@@ -633,6 +712,9 @@ frost_pool_attach(frost_pool_t *pool, const char *name, PyObject *shared, char *
     set_error(error, NULL);
     if (!is_identifier(name) || shared == NULL) {   /* an identifier can't inject code */
         return FROST_EINVAL;
+    }
+    if (forked(pool)) {
+        return FROST_EFORKED;
     }
     /* (rebuild, (store id, node, token[, slice])): plain ints, so its repr
      * is a safe literal; `shared` keeps the store alive while workers attach. */
@@ -690,6 +772,9 @@ frost_pool_submit(frost_pool_t *pool, const char *module, const char *func, cons
     if (module == NULL || func == NULL || (payload == NULL && size != 0)) {
         return FROST_EINVAL;
     }
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
     task_t *t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return FROST_ENOMEM;
@@ -726,6 +811,9 @@ int
 frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *out)
 {
     memset(out, 0, sizeof(*out));
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
     struct timespec deadline;
     if (timeout >= 0) {
         deadline_after(&deadline, timeout);
@@ -770,6 +858,9 @@ frost_pool_result_clear(frost_pool_result_t *result)
 void
 frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending)
 {
+    if (forked(pool)) {
+        return;
+    }
     pthread_mutex_lock(&pool->lock);
     pool->shutting_down = true;
     if (cancel_pending) {
@@ -803,11 +894,16 @@ interrupt_worker(worker_t *w)
     if (ts != NULL) {
         PyEval_RestoreThread(ts);   /* the worker's GIL: its task is between bytecodes */
         pthread_mutex_lock(&pool->lock);
-        if (w->in_task && !w->interrupted) {
+        bool running = w->in_task;
+        if (running) {
             w->interrupted = true;
-            raised = PyThreadState_SetAsyncExc(w->thread_ident, PyExc_KeyboardInterrupt) == 1;
         }
         pthread_mutex_unlock(&pool->lock);
+        /* Outside `lock` (CPython takes its own locks here), still inside the
+         * worker's GIL: in_task cannot change before the exception is set. */
+        if (running) {
+            raised = PyThreadState_SetAsyncExc(w->thread_ident, PyExc_KeyboardInterrupt) == 1;
+        }
         PyThreadState_Clear(ts);
         PyThreadState_DeleteCurrent();
     }
@@ -821,6 +917,9 @@ interrupt_worker(worker_t *w)
 int
 frost_pool_interrupt(frost_pool_t *pool)
 {
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;
     }
@@ -832,14 +931,11 @@ frost_pool_interrupt(frost_pool_t *pool)
     pthread_mutex_lock(&pool->lock);
     for (int i = 0; i < pool->workers; i++) {
         worker_t *w = &pool->worker[i];
-        if (w->interrupted) {
-            continue;
-        }
-        if (w->in_task) {
+        if (w->in_task) {   /* again if it was already: it may have caught the first */
             busy[i] = true;
             w->pins++;
         }
-        else if (w->has_task) {   /* taken but not begun: it will not begin */
+        else if (w->has_task && !w->interrupted) {   /* taken but not begun: it will not begin */
             w->interrupted = true;
             stopped++;
         }
@@ -854,9 +950,35 @@ frost_pool_interrupt(frost_pool_t *pool)
     return stopped;
 }
 
+int
+frost_pool_wait_ended(frost_pool_t *pool, double timeout)
+{
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    if (frost_pool_is_worker_thread(pool)) {
+        return FROST_ESELF;
+    }
+    struct timespec deadline;
+    deadline_after(&deadline, timeout < 0 ? 0 : timeout);
+    int rc = FROST_OK;
+    pthread_mutex_lock(&pool->lock);
+    while (pool->live_workers > 0) {
+        if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
+            rc = pool->live_workers > 0 ? FROST_ETIMEOUT : FROST_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}
+
 bool
 frost_pool_is_worker_thread(const frost_pool_t *pool)
 {
+    if (forked(pool)) {
+        return false;
+    }
     pthread_t self = pthread_self();
     for (int i = 0; i < pool->workers; i++) {
         if (pool->worker[i].started && pthread_equal(pool->worker[i].thread, self)) {
@@ -869,6 +991,9 @@ frost_pool_is_worker_thread(const frost_pool_t *pool)
 int
 frost_pool_join(frost_pool_t *pool)
 {
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;
     }
@@ -888,8 +1013,8 @@ frost_pool_join(frost_pool_t *pool)
 void
 frost_pool_free(frost_pool_t *pool)
 {
-    if (pool == NULL) {
-        return;
+    if (pool == NULL || forked(pool)) {
+        return;   /* a parent's pool: its threads are not here, its locks may be held */
     }
     frost_pool_shutdown(pool, true);
     (void)frost_pool_interrupt(pool);

@@ -43,8 +43,15 @@
 #  define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define DEFAULT_FIRST_CHUNK ((size_t)1 << 20)   /* 1 MiB */
+/* Chunk sizing: a store costs its bytes plus less than a page or so, however
+ * small it is, and a big one still gets few chunks. The first chunk is one
+ * page (a tiny store is one page); each grown chunk doubles, up to 64 MiB.
+ * A request of more than half the next grown chunk gets a chunk of its own
+ * (so the bump chunk keeps its free tail) once it is past BIG_FLOOR; smaller
+ * ones just grow the bump chunk, so a run of medium objects early on does
+ * not make one chunk each. */
 #define MAX_GROWN_CHUNK ((size_t)64 << 20)      /* doubling stops at 64 MiB */
+#define BIG_FLOOR ((size_t)64 << 10)            /* below this, never a chunk of its own */
 
 typedef struct {
     char *base;     /* from backend->chunk_alloc; owned */
@@ -149,7 +156,7 @@ frost_arena_new(frost_arena_t **out, const frost_backend_t *backend, size_t chun
         return FROST_EINVAL;
     }
     if (chunk_size == 0) {
-        chunk_size = DEFAULT_FIRST_CHUNK;
+        chunk_size = frost__page_size();
     }
     if (!round_up(chunk_size, frost__page_size(), &chunk_size)) {
         return FROST_EINVAL;
@@ -235,7 +242,7 @@ frost_arena_alloc(frost_arena_t *a, size_t size, size_t align)
         }
     }
     ptrdiff_t idx;
-    if (size > a->next_chunk_size / 2) {
+    if (size > a->next_chunk_size / 2 && size > BIG_FLOOR) {
         /* Big: a chunk of its own; the bump chunk keeps its free tail. */
         idx = add_chunk(a, size, false);
         if (idx >= 0 && a->nchunks == 1) {
@@ -243,7 +250,8 @@ frost_arena_alloc(frost_arena_t *a, size_t size, size_t align)
         }
     }
     else {
-        idx = add_chunk(a, a->next_chunk_size, true);
+        /* chunks are page-aligned, so `size` bytes at offset 0 meet any `align` */
+        idx = add_chunk(a, size > a->next_chunk_size ? size : a->next_chunk_size, true);
         if (idx >= 0) {
             a->bump = (size_t)idx;
         }

@@ -174,12 +174,15 @@ typedef struct {
     Py_ssize_t next;             /* next child to visit */
     frost_ref_t *tmp;            /* F_TUPLE: the items' references (PyMem) */
     void *node;                  /* F_DICT/F_SET: table; F_LIST: seq; F_RECORD: record */
+    int tuple_depth;             /* a tuple: 1 + the parent's (0 for other frames) */
+    int child_height;            /* a tuple: the most tuple levels below an item */
 } frame_t;
 
 typedef struct {
     frost_arena_t *arena;
     const frost_freeze_env_t *env;
     memo_t memo;
+    memo_t heights;              /* memoized tuples nesting > 1 level -> that height */
     frame_t *frames;             /* the explicit stack (PyMem) */
     Py_ssize_t depth;            /* frames in use */
     Py_ssize_t capacity;
@@ -677,7 +680,9 @@ array_origin(PyObject *o)
 }
 
 /* Copy a C-contiguous buffer into an array node. 1 done, 0 not a usable
- * buffer (error raised by the caller), -1 error set. */
+ * buffer (error raised by the caller), -1 error set. Only formats of pure
+ * data whose size every reader agrees on (frost__array_format_check): an
+ * 'O' array's items are addresses of this interpreter's objects. */
 static int
 copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, frost_ref_t *out)
 {
@@ -692,18 +697,27 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
     }
     int rc = -1;
     const char *format = view.format ? view.format : "B";
+    const char *why = NULL;
     if (!PyBuffer_IsContiguous(&view, 'C')) {
         freeze_error(fz, parent, child, "cannot freeze non-contiguous buffer of type '%.200s'",
                      Py_TYPE(o)->tp_name);
         goto done;
     }
-    if (strlen(format) > FROST_ARRAY_FORMAT_MAX || view.ndim > FROST_ARRAY_MAX_NDIM) {
-        freeze_error(fz, parent, child, "cannot freeze buffer of type '%.200s' with format '%.40s'",
-                     Py_TYPE(o)->tp_name, format);
+    if (view.ndim > FROST_ARRAY_MAX_NDIM || view.itemsize <= 0) {
+        why = view.itemsize <= 0 ? "its items have no size" : "too many dimensions";
+    }
+    else {
+        (void)frost__array_format_check(format, view.itemsize, &why);
+    }
+    if (why != NULL) {
+        freeze_error(fz, parent, child, "cannot freeze buffer of type '%.200s' with format "
+                     "'%.60s' (item size %zd): %s", Py_TYPE(o)->tp_name, format, view.itemsize, why);
         goto done;
     }
+    size_t format_len = strlen(format);
+    size_t dims_bytes = sizeof(Py_ssize_t) * 2 * (size_t)view.ndim;
     frost_array_t *a = arena_alloc(fz, sizeof *a, alignof(frost_array_t));
-    Py_ssize_t *dims = a ? arena_alloc(fz, sizeof(Py_ssize_t) * 2 * (size_t)(view.ndim ? view.ndim : 1), 8) : NULL;
+    char *dims = a ? arena_alloc(fz, dims_bytes + format_len + 1, 8) : NULL;
     char *data = dims ? arena_alloc(fz, (size_t)(view.len ? view.len : 1), 64) : NULL;
     if (data == NULL) {
         goto done;
@@ -713,14 +727,24 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
     a->itemsize = view.itemsize;
     a->nbytes = view.len;
     a->ndim = view.ndim;
-    strcpy(a->format, format);
-    a->shape = dims;
-    a->strides = dims + view.ndim;
+    a->shape = (Py_ssize_t *)dims;
+    a->strides = a->shape + view.ndim;
+    memcpy(dims + dims_bytes, format, format_len + 1);
+    a->format = dims + dims_bytes;
+    a->format_len = (uint32_t)format_len;
     Py_ssize_t stride = view.itemsize;
     for (int d = view.ndim - 1; d >= 0; d--) {
         a->shape[d] = view.shape ? view.shape[d] : view.len / view.itemsize;
         a->strides[d] = stride;
+        if (a->shape[d] < 0 || (a->shape[d] > 0 && stride > PY_SSIZE_T_MAX / a->shape[d])) {
+            break;
+        }
         stride *= a->shape[d];
+    }
+    if (stride != view.len) {   /* an exporter whose shape does not cover its bytes */
+        freeze_error(fz, parent, child, "cannot freeze buffer of type '%.200s': its shape and "
+                     "item size do not match its length", Py_TYPE(o)->tp_name);
+        goto done;
     }
     a->data = data;
     memcpy(data, view.buf, (size_t)view.len);
@@ -793,19 +817,83 @@ is_plain_key_type(PyObject *k)
            || k == Py_None || k == Py_True || k == Py_False || k == Py_Ellipsis;
 }
 
-/* Fill a table frame from `n` (key, value) pairs produced by `next_pair`. */
-static int
-start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *source,
-            Py_ssize_t n, int exact)
+/* Drop repeated keys from the `n` entries of table frame `self` (children
+ * and `hashes`), as a dict built from them would: the first key stays where
+ * it was, with the last value. Plain sources (a dict, a set) cannot repeat a
+ * key; a Mapping's items() or another iterable can. The number of entries
+ * kept, or -1 on error (children stay owned by the frame either way). */
+static Py_ssize_t
+drop_repeated_keys(freezer_t *fz, Py_ssize_t self, Py_hash_t *hashes, Py_ssize_t n)
 {
     frame_t *f = &fz->frames[self];
-    frost_table_t *t = new_table(fz, kind, n);
-    if (t == NULL || alloc_children(f, kind == FROST_NODE_DICT ? 2 * n : n) < 0) {
+    Py_ssize_t stride = f->kind == F_DICT ? 2 : 1;
+    size_t nslots = 8;
+    while (nslots < 2 * (size_t)n) {
+        nslots *= 2;
+    }
+    Py_ssize_t *slots = PyMem_Malloc(nslots * sizeof *slots);
+    if (slots == NULL) {
+        PyErr_NoMemory();
         return -1;
     }
-    f->node = t;
-    *f->dest = frost_ref_from_node(t);
-    if (memo_put(&fz->memo, f->obj, *f->dest) < 0) {
+    memset(slots, 0xff, nslots * sizeof *slots);   /* all empty (-1) */
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t e = 0; e < n; e++) {
+        uintptr_t *entry = &f->children[e * stride];
+        PyObject *key = child_object(entry[0]);
+        size_t slot = (size_t)hashes[e] & (nslots - 1);
+        Py_ssize_t same = -1;
+        for (; slots[slot] >= 0; slot = (slot + 1) & (nslots - 1)) {
+            Py_ssize_t j = slots[slot];
+            PyObject *other = child_object(f->children[j * stride]);
+            if (hashes[j] != hashes[e]) {
+                continue;
+            }
+            int eq = frost__fast_equal(other, key);   /* identity first, like dict */
+            if (eq < 0) {
+                eq = PyObject_RichCompareBool(other, key, Py_EQ);
+                if (eq < 0) {
+                    PyMem_Free(slots);
+                    return note_path(fz, self, e * stride);
+                }
+            }
+            if (eq) {
+                same = j;
+                break;
+            }
+        }
+        if (same >= 0) {
+            if (stride == 2) {   /* the later value replaces the earlier one */
+                Py_DECREF(child_object(f->children[same * 2 + 1]));
+                f->children[same * 2 + 1] = entry[1];
+                entry[1] = 0;
+            }
+            Py_DECREF(key);
+            entry[0] = 0;
+            continue;
+        }
+        for (Py_ssize_t c = 0; c < stride && kept != e; c++) {
+            f->children[kept * stride + c] = entry[c];
+            entry[c] = 0;
+        }
+        hashes[kept] = hashes[e];
+        slots[slot] = kept++;
+    }
+    PyMem_Free(slots);
+    f->nchildren = kept * stride;
+    return kept;
+}
+
+/* Fill a table frame from `n` keys (and values) of `source`: a dict if
+ * `exact`, else a list of (key, value) pairs (dicts) or of items (sets).
+ * `unique`: the source cannot repeat a key (a dict, set or frozenset). */
+static int
+start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *source,
+            Py_ssize_t n, int exact, int unique)
+{
+    frame_t *f = &fz->frames[self];
+    Py_ssize_t stride = kind == FROST_NODE_DICT ? 2 : 1;
+    if (alloc_children(f, stride * n) < 0) {
         return -1;
     }
     Py_ssize_t i = 0;
@@ -835,25 +923,48 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
             set_child(f, i, PyList_GET_ITEM(source, i), exact);
         }
     }
-    t->len = i;
     /* hash the keys now: their hashes decide the layout */
-    Py_ssize_t stride = kind == FROST_NODE_DICT ? 2 : 1;
-    for (Py_ssize_t e = 0; e < t->len; e++) {
+    Py_hash_t *hashes = PyMem_Malloc((size_t)(i ? i : 1) * sizeof *hashes);
+    if (hashes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int rc = 0;
+    for (Py_ssize_t e = 0; rc == 0 && e < i; e++) {
         Py_ssize_t ci = e * stride;
         PyObject *k = child_object(f->children[ci]);
+        const char *what = kind == FROST_NODE_DICT ? "dict key" : "set item";
         if (!is_plain_key_type(k)) {
-            return freeze_error(fz, self, ci, "%s must be a plain immutable "
-                                "(str, int, float, complex, bytes, tuple, None, bool), "
-                                "not '%.200s'",
-                                kind == FROST_NODE_DICT ? "dict key" : "set item",
-                                Py_TYPE(k)->tp_name);
+            rc = freeze_error(fz, self, ci, "%s must be a plain immutable "
+                              "(str, int, float, complex, bytes, tuple, None, bool), "
+                              "not '%.200s'", what, Py_TYPE(k)->tp_name);
+            break;
         }
-        Py_hash_t h = PyObject_Hash(k);
-        if (h == -1) {
-            return note_path(fz, self, ci);
+        rc = frost__key_hash(k, FROST_MAX_TUPLE_DEPTH, &hashes[e]);
+        if (rc == -2) {
+            rc = freeze_error(fz, self, ci, "%s is a tuple nested deeper than %d levels",
+                              what, FROST_MAX_TUPLE_DEPTH);
         }
-        t->entries[e].hash = h;
-        frost__table_index_entry(t, e);
+        else if (rc < 0) {
+            rc = note_path(fz, self, ci);
+        }
+    }
+    if (rc == 0 && !unique) {
+        i = drop_repeated_keys(fz, self, hashes, i);
+        rc = i < 0 ? -1 : 0;
+    }
+    frost_table_t *t = rc == 0 ? new_table(fz, kind, i) : NULL;
+    if (t != NULL) {
+        f->node = t;
+        *f->dest = frost_ref_from_node(t);
+        for (Py_ssize_t e = 0; e < i; e++) {
+            t->entries[e].hash = hashes[e];
+            frost__table_index_entry(t, e);
+        }
+    }
+    PyMem_Free(hashes);
+    if (t == NULL || memo_put(&fz->memo, f->obj, *f->dest) < 0) {
+        return -1;
     }
     return 0;
 }
@@ -861,7 +972,7 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
 /* Start a record frame: the node now, the state as its one child. */
 static int
 start_record(freezer_t *fz, Py_ssize_t self, PyObject *cls_module, PyObject *cls_qualname,
-             frost_record_kind_t rkind, PyObject *state)
+             uint32_t rflags, PyObject *state)
 {
     frame_t *f = &fz->frames[self];
     frost_record_t *r = arena_alloc(fz, sizeof *r, alignof(frost_record_t));
@@ -869,7 +980,7 @@ start_record(freezer_t *fz, Py_ssize_t self, PyObject *cls_module, PyObject *cls
         return -1;
     }
     r->hdr.kind = FROST_NODE_RECORD;
-    r->hdr.flags = rkind;
+    r->hdr.flags = rflags;   /* the kind, and FROM_FILE for a Record view of a loaded store */
     if (!PyUnicode_CheckExact(cls_module) || !PyUnicode_CheckExact(cls_qualname)) {
         return freeze_error(fz, f->parent, f->index_in_parent,
                             "class of '%.200s' has no str __module__/__qualname__",
@@ -880,7 +991,7 @@ start_record(freezer_t *fz, Py_ssize_t self, PyObject *cls_module, PyObject *cls
     }
     frost_arena_count(fz->arena, FROST_KIND_RECORD);
     f->node = r;
-    f->fields_as_attrs = rkind != FROST_RECORD_SHARED;
+    f->fields_as_attrs = (rflags & FROST_RECORD_KIND_MASK) != FROST_RECORD_SHARED;
     *f->dest = frost_ref_from_node(r);
     if (memo_put(&fz->memo, f->obj, *f->dest) < 0) {
         return -1;
@@ -1045,7 +1156,7 @@ try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t paren
     rc = -1;
     frame_t *f = push_frame(fz, o, F_RECORD, dest, parent, idx);
     if (f != NULL) {
-        rc = start_record(fz, fz->depth - 1, module, qualname, (frost_record_kind_t)rkind, state) < 0 ? -1 : 1;
+        rc = start_record(fz, fz->depth - 1, module, qualname, (uint32_t)rkind, state) < 0 ? -1 : 1;
     }
     Py_DECREF(module);
     Py_DECREF(qualname);
@@ -1119,6 +1230,53 @@ freeze_columns(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx, fr
 }
 
 /* ------------------------------------------------------------------------ */
+/* tuple nesting (FROST_MAX_TUPLE_DEPTH)                                     */
+
+static int
+too_deep(freezer_t *fz, Py_ssize_t parent, Py_ssize_t idx)
+{
+    return freeze_error(fz, parent, idx, "tuples nested deeper than %d levels (CPython "
+                        "hashes, compares and prints tuples recursively)", FROST_MAX_TUPLE_DEPTH);
+}
+
+/* A frozen tuple `height` levels deep (its memo slot in fz->heights, or
+ * NULL: one level) is child `idx` of frame `parent`: check the nesting and
+ * tell the parent. The frames of tuples count their depth on the way down;
+ * a tuple met again through the memo brings its height along. */
+static int
+tuple_reached(freezer_t *fz, Py_ssize_t parent, Py_ssize_t idx, const memo_slot_t *height_slot)
+{
+    frame_t *p = &fz->frames[parent];
+    int height = height_slot ? (int)height_slot->value : 1;
+    if (p->tuple_depth == 0) {
+        return 0;
+    }
+    if (p->tuple_depth + height > FROST_MAX_TUPLE_DEPTH) {
+        return too_deep(fz, parent, idx);
+    }
+    if (height > p->child_height) {
+        p->child_height = height;
+    }
+    return 0;
+}
+
+/* Tuple frame `self` is done: remember its height if it may be met again. */
+static int
+tuple_finished(freezer_t *fz, Py_ssize_t self)
+{
+    frame_t *f = &fz->frames[self];
+    int height = f->child_height + 1;
+    if (height > 1 && memo_find(&fz->memo, f->obj) != NULL
+        && memo_put(&fz->heights, f->obj, (frost_ref_t)height) < 0) {
+        return -1;
+    }
+    if (f->parent >= 0 && fz->frames[f->parent].child_height < height) {
+        fz->frames[f->parent].child_height = height;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* visiting one object                                                       */
 
 /*
@@ -1143,6 +1301,10 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
             if (hit->value == REF_PENDING) {
                 return freeze_error(fz, parent, idx, "reference cycle through a tuple "
                                     "(cycles must pass through dicts, lists or records only)");
+            }
+            if (Py_TYPE(o) == &PyTuple_Type && parent >= 0
+                && tuple_reached(fz, parent, idx, memo_find(&fz->heights, o)) < 0) {
+                return -1;
             }
             *dest = hit->value;
             return 0;
@@ -1178,6 +1340,10 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
             *dest = frost_ref_from_object(o);   /* the static empty tuple */
             return 0;
         }
+        int tuple_depth = (parent >= 0 ? fz->frames[parent].tuple_depth : 0) + 1;
+        if (tuple_depth > FROST_MAX_TUPLE_DEPTH) {
+            return too_deep(fz, parent, idx);
+        }
         if (tuple_holds_container(o)) {
             /* surely a tuple node: make it now, like a list, so cycles work */
             frost_seq_t *s = new_seq(fz, FROST_NODE_TUPLE, FROST_SEQ_REFS, n);
@@ -1186,6 +1352,7 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
                 return -1;
             }
             f->node = s;
+            f->tuple_depth = tuple_depth;
             *dest = frost_ref_from_node(s);
             if (!unshared && memo_put(&fz->memo, o, *dest) < 0) {
                 return -1;
@@ -1199,6 +1366,7 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         if (f == NULL || alloc_children(f, n) < 0) {
             return -1;
         }
+        f->tuple_depth = tuple_depth;
         f->tmp = PyMem_Calloc((size_t)n, sizeof(frost_ref_t));
         if (f->tmp == NULL) {
             PyErr_NoMemory();
@@ -1216,7 +1384,7 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         if (push_frame(fz, o, F_DICT, dest, parent, idx) == NULL) {
             return -1;
         }
-        return start_table(fz, fz->depth - 1, FROST_NODE_DICT, o, PyDict_GET_SIZE(o), 1) < 0 ? -1 : 1;
+        return start_table(fz, fz->depth - 1, FROST_NODE_DICT, o, PyDict_GET_SIZE(o), 1, 1) < 0 ? -1 : 1;
     }
     if (tp == &PyList_Type) {
         return start_list(fz, o, o, 1, dest, parent, idx);
@@ -1228,7 +1396,8 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
             return note_path(fz, parent, idx);
         }
         frame_t *f = push_frame(fz, o, F_SET, dest, parent, idx);
-        rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_SET, items, PyList_GET_SIZE(items), 0) : -1;
+        rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_SET, items, PyList_GET_SIZE(items), 0,
+                             tp != fz->env->set_view_type) : -1;
         if (rc == 0 && tp == &PyFrozenSet_Type) {
             ((frost_table_t *)fz->frames[fz->depth - 1].node)->hdr.flags |= FROST_SET_WAS_FROZENSET;
         }
@@ -1267,7 +1436,7 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
                 return note_path(fz, parent, idx);
             }
             frame_t *f = push_frame(fz, o, F_DICT, dest, parent, idx);
-            rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_DICT, items, PyList_GET_SIZE(items), 0) : -1;
+            rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_DICT, items, PyList_GET_SIZE(items), 0, 0) : -1;
             Py_DECREF(items);
             return rc < 0 ? -1 : 1;
         }
@@ -1344,6 +1513,9 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
             return -1;
         }
     }
+    if (f->tuple_depth > 0) {
+        return tuple_finished(fz, self);
+    }
     return 0;
 }
 
@@ -1371,6 +1543,7 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
     }
     PyMem_Free(fz.frames);
     memo_clear(&fz.memo);
+    memo_clear(&fz.heights);
     if (rc < 0) {
         return -1;
     }

@@ -90,9 +90,9 @@ typedef struct frost_arena_s frost_arena_t;
 
 /*
  * Create an empty, writable arena on `backend` (NULL = frost_backend_default()).
- * `chunk_size` is the first chunk's size in bytes (0 = 1 MiB; rounded up to the
- * page size); later chunks double, up to 64 MiB, and an allocation larger than
- * that gets a chunk of its own. The backend must outlive the arena.
+ * `chunk_size` is the first chunk's size in bytes (0 = one page; rounded up to
+ * the page size); later chunks double, up to 64 MiB, and an allocation of more
+ * than half the next chunk (and over 64 KiB) gets a chunk of its own. The backend must outlive the arena.
  * On success *out owns the arena (release with frost_arena_free).
  */
 FROST_NODISCARD int frost_arena_new(frost_arena_t **out, const frost_backend_t *backend,

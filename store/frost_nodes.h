@@ -122,18 +122,29 @@ typedef enum {
 } frost_array_origin_t;
 
 #define FROST_ARRAY_MAX_NDIM 64
-#define FROST_ARRAY_FORMAT_MAX 31
+#define FROST_ARRAY_FORMAT_MAX 65535   /* numpy structs with many fields have long formats */
 
 typedef struct {
     frost_node_t hdr;            /* FROST_NODE_ARRAY; flags = frost_array_origin_t */
-    Py_ssize_t itemsize;
+    Py_ssize_t itemsize;         /* > 0, the size the format describes */
     Py_ssize_t nbytes;           /* product(shape) * itemsize */
     int ndim;                    /* 0 .. FROST_ARRAY_MAX_NDIM */
-    char format[FROST_ARRAY_FORMAT_MAX + 1];   /* struct-module format, NUL-terminated */
+    uint32_t format_len;         /* strlen(format), 1 .. FROST_ARRAY_FORMAT_MAX */
+    const char *format;          /* struct / PEP 3118 format, NUL-terminated (arena), accepted
+                                    by frost__array_format_check */
     Py_ssize_t *shape;           /* ndim extents (arena) */
     Py_ssize_t *strides;         /* ndim C-contiguous strides (arena) */
     char *data;                  /* nbytes, 64-byte aligned (arena) */
 } frost_array_t;
+
+/*
+ * Whether an array node may hold items of `format` with size `itemsize`
+ * (array_format.c): 0 yes; -1 no, with *why a static reason. Yes only for
+ * pure data (no object or address pointers, not only padding) whose size
+ * every reader that understands the format (numpy, the struct module) agrees
+ * is `itemsize`. Needs the GIL; leaves any pending exception as it was.
+ */
+int frost__array_format_check(const char *format, Py_ssize_t itemsize, const char **why);
 
 /* ---- records ------------------------------------------------------------ */
 
@@ -143,14 +154,40 @@ typedef enum {
     FROST_RECORD_SHARED,         /* the class defines __shared__ */
 } frost_record_kind_t;
 
+/* flags of a record node: the kind in the low byte, plus */
+#define FROST_RECORD_KIND_MASK 0xffu
+#define FROST_RECORD_FROM_FILE 0x100u /* module/qualname were read from a snapshot file:
+                                         thaw never resolves them by name unless the
+                                         caller allows the class (docs/safety.md) */
+
 typedef struct {
-    frost_node_t hdr;            /* FROST_NODE_RECORD; flags = frost_record_kind_t */
+    frost_node_t hdr;            /* FROST_NODE_RECORD; flags = frost_record_kind_t | FROM_FILE */
     frost_ref_t module;          /* arena str: the class's __module__ */
     frost_ref_t qualname;        /* arena str: the class's __qualname__ */
     frost_ref_t state;           /* dataclass/namedtuple: a dict node of fields; shared: anything */
 } frost_record_t;
 
 /* ---- lookups (nodes.c) -------------------------------------------------- */
+
+/*
+ * Plain tuples (and tuple nodes) nest at most this deep: CPython hashes,
+ * compares, prints and pickles tuples recursively, so a frozen tuple must
+ * stay well inside its C recursion budget (1,500 levels on 3.12). freeze
+ * refuses deeper tuples with FreezeError, load refuses files holding them.
+ */
+#define FROST_MAX_TUPLE_DEPTH 256
+
+/*
+ * The hash a table entry stores for a key, and the hash a lookup probes
+ * with: hash(key), except where CPython's hash depends on an address
+ * (NaN floats, complexes with a NaN part, Ellipsis, and tuples holding
+ * any of those), which get a fixed value instead, so the hash is the same
+ * for the arena copy, a scoped store's local copy, and in another process.
+ * Tuples are hashed iteratively (CPython's algorithm, so equal tuples of
+ * other objects still find them). `max_depth` > 0: a tuple nested deeper
+ * gives -2 with no exception set. 0 ok (*out set), -1 error.
+ */
+int frost__key_hash(PyObject *key, int max_depth, Py_hash_t *out);
 
 /*
  * Find `key` (with hash `hash`) in a table node. Returns the entry index,
@@ -166,7 +203,8 @@ Py_ssize_t frost__table_lookup(const frost_table_t *t, PyObject *key, Py_hash_t 
 
 /* 1 if `a` (an arena object) and `b` are equal plain values decided without
  * running any user code, 0 if surely unequal, -1 if undecided (needs a full
- * comparison). Never raises. */
+ * comparison; so are two distinct NaNs, equal only if the caller's copy of
+ * `a` is `b`). Never raises. */
 int frost__fast_equal(PyObject *a, PyObject *b);
 
 /* The number of index slots for `n` entries: a power of two >= 8 with n <= 2/3 of it. */

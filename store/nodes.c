@@ -8,9 +8,125 @@
  */
 #include "frost_nodes.h"
 
+#include <math.h>
 #include <string.h>
 
 #define PERTURB_SHIFT 5
+
+/* Fixed hashes for keys whose CPython hash is their address. Any value
+ * works: such keys equal only themselves, so lookups decide by identity. */
+#define NAN_HASH ((Py_hash_t)0x4e614e5f6b6579)        /* NaN float or complex */
+#define ELLIPSIS_HASH ((Py_hash_t)0x2e2e2e5f6b6579)   /* ... */
+
+/* CPython's tuple hash (Objects/tupleobject.c, 3.8+) over item hashes. */
+#define XXPRIME_1 ((Py_uhash_t)11400714785074694791ULL)
+#define XXPRIME_2 ((Py_uhash_t)14029467366897019727ULL)
+#define XXPRIME_5 ((Py_uhash_t)2870177450012600261ULL)
+#define XXROTATE(x) (((x) << 31) | ((x) >> 33))
+_Static_assert(sizeof(Py_uhash_t) == 8, "frost assumes 64-bit hashes");
+
+static Py_uhash_t
+tuple_hash_add(Py_uhash_t acc, Py_uhash_t lane)
+{
+    acc += lane * XXPRIME_2;
+    acc = XXROTATE(acc);
+    return acc * XXPRIME_1;
+}
+
+static Py_hash_t
+tuple_hash_end(Py_uhash_t acc, Py_ssize_t len)
+{
+    acc += (Py_uhash_t)len ^ (XXPRIME_5 ^ 3527539UL);
+    return acc == (Py_uhash_t)-1 ? 1546275796 : (Py_hash_t)acc;
+}
+
+/* frost__key_hash of anything but a tuple (-1 on error). */
+static Py_hash_t
+leaf_hash(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        Py_hash_t h = ((PyASCIIObject *)o)->hash;
+        return h != -1 ? h : PyObject_Hash(o);
+    }
+    if (tp == &PyFloat_Type && isnan(PyFloat_AS_DOUBLE(o))) {
+        return NAN_HASH;
+    }
+    if (tp == &PyComplex_Type) {
+        Py_complex c = ((PyComplexObject *)o)->cval;
+        if (isnan(c.real) || isnan(c.imag)) {
+            return NAN_HASH;
+        }
+    }
+    if (o == Py_Ellipsis) {
+        return ELLIPSIS_HASH;
+    }
+    return PyObject_Hash(o);
+}
+
+int
+frost__key_hash(PyObject *key, int max_depth, Py_hash_t *out)
+{
+    if (Py_TYPE(key) != &PyTuple_Type) {
+        *out = leaf_hash(key);
+        return *out == -1 ? -1 : 0;
+    }
+    /* an explicit stack of the tuples being hashed: no C recursion */
+    typedef struct {
+        PyObject *tuple;     /* borrowed: the outermost key holds them all */
+        Py_ssize_t next;
+        Py_uhash_t acc;
+    } level_t;
+    level_t local[32], *stack = local;
+    Py_ssize_t cap = 32, depth = 1;
+    int rc = 0;
+    stack[0] = (level_t){key, 0, XXPRIME_5};
+    Py_hash_t h = 0;
+    while (depth > 0) {
+        level_t *top = &stack[depth - 1];
+        if (top->next == PyTuple_GET_SIZE(top->tuple)) {
+            h = tuple_hash_end(top->acc, top->next);
+            if (--depth > 0) {
+                stack[depth - 1].acc = tuple_hash_add(stack[depth - 1].acc, (Py_uhash_t)h);
+            }
+            continue;
+        }
+        PyObject *item = PyTuple_GET_ITEM(top->tuple, top->next++);
+        if (Py_TYPE(item) != &PyTuple_Type || PyTuple_GET_SIZE(item) == 0) {
+            Py_hash_t lane = leaf_hash(item);
+            if (lane == -1) {
+                rc = -1;
+                break;
+            }
+            top->acc = tuple_hash_add(top->acc, (Py_uhash_t)lane);
+            continue;
+        }
+        if (max_depth > 0 && depth >= max_depth) {
+            rc = -2;
+            break;
+        }
+        if (depth == cap) {
+            level_t *grown = PyMem_Malloc((size_t)cap * 2 * sizeof *grown);
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                rc = -1;
+                break;
+            }
+            memcpy(grown, stack, (size_t)cap * sizeof *grown);
+            if (stack != local) {
+                PyMem_Free(stack);
+            }
+            stack = grown;
+            cap *= 2;
+        }
+        stack[depth++] = (level_t){item, 0, XXPRIME_5};
+    }
+    if (stack != local) {
+        PyMem_Free(stack);
+    }
+    *out = h;
+    return rc;
+}
 
 Py_ssize_t
 frost__table_slots(Py_ssize_t n)
@@ -67,7 +183,10 @@ frost__fast_equal(PyObject *a, PyObject *b)
         return -1;
     }
     if (ta == &PyFloat_Type && tb == &PyFloat_Type) {
-        return PyFloat_AS_DOUBLE(a) == PyFloat_AS_DOUBLE(b);
+        double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+        /* a NaN equals only itself: identity, which the caller may have to
+         * judge on a local copy of `a` (a scoped store's stable copy) */
+        return isnan(x) || isnan(y) ? (isnan(x) && isnan(y) ? -1 : 0) : x == y;
     }
     /* different plain types (1 == 1.0), tuples, user objects: not decided here */
     if ((ta == &PyUnicode_Type || ta == &PyBytes_Type) && tb != ta

@@ -10,7 +10,8 @@
  *   - a name's version only grows: 1 for the first publication, +1 for each
  *     later one (unpublishing does not reset it);
  *   - one mutex guards the table; no store reference is released while it is
- *     held (a release may free an arena: keep the critical section short).
+ *     held (a release may free an arena: keep the critical section short),
+ *     and no GIL is waited for; fork() holds it across.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,6 +28,16 @@ typedef struct entry_s {
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static entry_t *table_head;
+
+/* fork(): hold the table across it (see store.c's registry). */
+static void table_atfork_prepare(void) { pthread_mutex_lock(&table_lock); }
+static void table_atfork_release(void) { pthread_mutex_unlock(&table_lock); }
+
+__attribute__((constructor)) static void
+table_atfork_register(void)
+{
+    pthread_atfork(table_atfork_prepare, table_atfork_release, table_atfork_release);
+}
 
 static entry_t *
 find_locked(const char *name)

@@ -125,6 +125,8 @@ enum {
 #define IMM(sub, payload) ((((uint64_t)(payload)) << 8) | ((uint64_t)(sub) << 4) | REF_IMM)
 
 #define ROUND_UP(n, a) (((n) + ((a) - 1)) & ~(size_t)((a) - 1))
+/* An array's bulk block before its data: shape, strides, format and its NUL. */
+#define ARRAY_DIMS_BYTES(a) (2 * sizeof(Py_ssize_t) * (size_t)(a)->ndim + (size_t)(a)->format_len + 1)
 
 /* ob_shash is deprecated API on 3.13+; it sits right before ob_sval. */
 _Static_assert(offsetof(PyBytesObject, ob_sval) == sizeof(PyVarObject) + sizeof(Py_hash_t),
@@ -479,7 +481,7 @@ node_size(const frost_node_t *n, int *in_bulk, size_t *aux_bulk)
     }
     case FROST_NODE_ARRAY: {
         const frost_array_t *a = (const frost_array_t *)n;
-        *aux_bulk = ROUND_UP(2 * sizeof(Py_ssize_t) * (size_t)(a->ndim ? a->ndim : 1), BULK_ALIGN)
+        *aux_bulk = ROUND_UP(ARRAY_DIMS_BYTES(a), BULK_ALIGN)
                     + ROUND_UP((size_t)(a->nbytes ? a->nbytes : 1), BULK_ALIGN);
         return sizeof(frost_array_t);
     }
@@ -622,16 +624,18 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         const frost_array_t *a = (const frost_array_t *)n;
         frost_array_t *d = (frost_array_t *)(w->image + off);
         *d = *a;
-        size_t dims = 2 * sizeof(Py_ssize_t) * (size_t)(a->ndim ? a->ndim : 1);
-        uint64_t shape_off = w->bulk_cursor, strides_off = shape_off + sizeof(Py_ssize_t) * (size_t)a->ndim;
-        w->bulk_cursor += ROUND_UP(dims, BULK_ALIGN);
+        size_t dim = sizeof(Py_ssize_t) * (size_t)a->ndim;
+        uint64_t shape_off = w->bulk_cursor, strides_off = shape_off + dim, format_off = strides_off + dim;
+        w->bulk_cursor += ROUND_UP(ARRAY_DIMS_BYTES(a), BULK_ALIGN);
         uint64_t data_off = w->bulk_cursor;
         w->bulk_cursor += ROUND_UP((size_t)(a->nbytes ? a->nbytes : 1), BULK_ALIGN);
         if (a->ndim > 0) {
-            memcpy(w->bulk + shape_off, a->shape, sizeof(Py_ssize_t) * (size_t)a->ndim);
-            memcpy(w->bulk + strides_off, a->strides, sizeof(Py_ssize_t) * (size_t)a->ndim);
+            memcpy(w->bulk + shape_off, a->shape, dim);
+            memcpy(w->bulk + strides_off, a->strides, dim);
         }
+        memcpy(w->bulk + format_off, a->format, (size_t)a->format_len + 1);
         memcpy(w->bulk + data_off, a->data, (size_t)a->nbytes);
+        memcpy(&d->format, &format_off, 8);
         memcpy(&d->shape, &shape_off, 8);
         memcpy(&d->strides, &strides_off, 8);
         memcpy(&d->data, &data_off, 8);
@@ -652,6 +656,7 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         const frost_record_t *r = (const frost_record_t *)n;
         frost_record_t *d = (frost_record_t *)(w->image + off);
         d->hdr = r->hdr;
+        d->hdr.flags &= FROST_RECORD_KIND_MASK;   /* every loaded record is FROM_FILE */
         d->module = encode_ref(w, r->module);
         d->qualname = encode_ref(w, r->qualname);
         d->state = encode_ref(w, r->state);
@@ -933,6 +938,7 @@ typedef struct {
     const unsigned char *bulk;     /* the bulk section, in the mapping */
     uint64_t bulk_size;
     uint8_t *kinds;                /* kinds[off / 16]: the record kind whose object/node is at off, or 0 */
+    uint8_t *tuple_levels;         /* tuple_levels[off / 16]: levels of tuples below the tuple at off */
     uint64_t *tables;              /* image offsets of table nodes (for rehashing) */
     size_t ntables, tables_cap;
     int seed_match;                /* stored hashes and indexes are valid here */
@@ -1297,27 +1303,66 @@ rehash(loader_t *ld, PyObject *o, uint64_t at)
     return 0;
 }
 
-/* Walk B for the array node at `pos`. */
+/* Walk B, tuple at image offset `pos` (items relocated; they lie below it,
+ * so theirs are known): tuples nest at most FROST_MAX_TUPLE_DEPTH levels, as
+ * freeze() makes them, so hashing and comparing them stays shallow. */
+static int
+check_tuple_depth(loader_t *ld, const PyTupleObject *t, uint64_t pos)
+{
+    if (ld->tuple_levels == NULL) {
+        ld->tuple_levels = calloc(ld->img_size / REC_ALIGN + 1, 1);
+        if (ld->tuple_levels == NULL) {
+            return set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+        }
+    }
+    unsigned below = 0;   /* levels of tuples under this one */
+    for (Py_ssize_t i = 0; i < Py_SIZE(t); i++) {
+        const unsigned char *item = (const unsigned char *)t->ob_item[i];
+        if (item >= ld->img && item < ld->img + ld->img_size) {
+            uint64_t off = (uint64_t)(item - ld->img);
+            if (ld->kinds[off / REC_ALIGN] == REC_TUPLE && ld->tuple_levels[off / REC_ALIGN] + 1u > below) {
+                below = ld->tuple_levels[off / REC_ALIGN] + 1u;
+            }
+        }
+    }
+    if (below + 1 > FROST_MAX_TUPLE_DEPTH) {
+        return BAD(ld, "tuples nested deeper than %d levels at image offset %llu",
+                   FROST_MAX_TUPLE_DEPTH, (unsigned long long)pos);
+    }
+    ld->tuple_levels[(pos + GC_PREFIX) / REC_ALIGN] = (uint8_t)below;
+    return 0;
+}
+
+/* Walk B for the array node at `pos`: its dims and format (one bulk block:
+ * shape, strides, format with its NUL) and data are bulk offsets; the format
+ * must pass the same check as at freeze, so a file cannot hold an array
+ * freeze would refuse (pointers, sizes readers disagree on). */
 static int
 fix_array(loader_t *ld, uint64_t pos)
 {
     frost_array_t *a = (frost_array_t *)(ld->img + pos);
-    uint64_t shape, strides, data;
+    uint64_t shape, strides, format, data;
     memcpy(&shape, &a->shape, 8);
     memcpy(&strides, &a->strides, 8);
+    memcpy(&format, &a->format, 8);
     memcpy(&data, &a->data, 8);
     if (a->hdr.flags > FROST_ARRAY_FROM_MEMORYVIEW || a->ndim < 0 || a->ndim > FROST_ARRAY_MAX_NDIM
-        || memchr(a->format, 0, sizeof a->format) == NULL || a->itemsize <= 0 || a->nbytes < 0) {
+        || a->format_len == 0 || a->format_len > FROST_ARRAY_FORMAT_MAX || a->itemsize <= 0
+        || a->nbytes < 0) {
         return BAD(ld, "malformed array node at image offset %llu", (unsigned long long)pos);
-    }
-    Py_ssize_t itemsize = PyBuffer_SizeFromFormat(a->format);
-    if (itemsize < 0) {
-        PyErr_Clear();
     }
     uint64_t dims = sizeof(Py_ssize_t) * (uint64_t)a->ndim;
-    if (itemsize != a->itemsize || shape % 8 || shape > ld->bulk_size || ld->bulk_size - shape < 2 * dims
-        || strides != shape + dims || data > ld->bulk_size || ld->bulk_size - data < (uint64_t)a->nbytes) {
+    if (shape % 8 || shape > ld->bulk_size || ld->bulk_size - shape < 2 * dims + a->format_len + 1
+        || strides != shape + dims || format != strides + dims
+        || data > ld->bulk_size || ld->bulk_size - data < (uint64_t)a->nbytes) {
         return BAD(ld, "malformed array node at image offset %llu", (unsigned long long)pos);
+    }
+    const char *fmt = (const char *)(ld->bulk + format);
+    const char *why = NULL;
+    if (memchr(fmt, 0, a->format_len + 1) != fmt + a->format_len
+        || frost__array_format_check(fmt, a->itemsize, &why) < 0) {
+        return BAD(ld, "array format refused at image offset %llu%s%s", (unsigned long long)pos,
+                   why ? ": " : "", why ? why : "");
     }
     const Py_ssize_t *sh = (const Py_ssize_t *)(ld->bulk + shape);
     const Py_ssize_t *st = (const Py_ssize_t *)(ld->bulk + strides);
@@ -1331,6 +1376,7 @@ fix_array(loader_t *ld, uint64_t pos)
     if (expect != a->nbytes) {
         return BAD(ld, "array size mismatch at image offset %llu", (unsigned long long)pos);
     }
+    a->format = fmt;
     a->shape = (Py_ssize_t *)sh;
     a->strides = (Py_ssize_t *)st;
     a->data = (char *)(ld->bulk + data);
@@ -1353,6 +1399,22 @@ fix_columns(loader_t *ld, uint64_t pos)
         return BAD(ld, "malformed table at image offset %llu: %s", (unsigned long long)pos, why);
     }
     c->blob = (const char *)(ld->bulk + blob);
+    return 0;
+}
+
+/* Whether encoded reference `enc` is a str: one in the image, or the
+ * singleton '' or a one-character Latin-1 str. */
+static int
+is_str_ref(loader_t *ld, uint64_t enc)
+{
+    uint64_t off = ref_offset(enc);
+    unsigned sub = (unsigned)((enc >> 4) & 0xF);
+    switch (enc & REF_TAG_MASK) {
+    case REF_IMG_OBJ:
+        return off < ld->img_size && ld->kinds[off / REC_ALIGN] == REC_STR;
+    case REF_IMM:
+        return sub == IMM_EMPTY_STR || sub == IMM_LATIN1_CHAR;   /* relocate checks the payload */
+    }
     return 0;
 }
 
@@ -1418,6 +1480,9 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
                 return -1;
             }
         }
+        if (check_tuple_depth(ld, t, pos) < 0) {
+            return -1;
+        }
         frost_arena_count(ld->arena, FROST_KIND_TUPLE);
 #if PY_VERSION_HEX >= 0x030E0000
         if (!ld->seed_match || t->ob_hash == -1) {
@@ -1471,13 +1536,10 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
     case FROST_NODE_RECORD: {
         frost_record_t *r = (frost_record_t *)p;
         *size_out = ROUND_UP(sizeof(frost_record_t), REC_ALIGN);
-        uint64_t m = ref_offset(r->module), q = ref_offset(r->qualname);
-        int strs = (r->module & REF_TAG_MASK) == REF_IMG_OBJ && (r->qualname & REF_TAG_MASK) == REF_IMG_OBJ
-                   && m < ld->img_size && q < ld->img_size
-                   && ld->kinds[m / REC_ALIGN] == REC_STR && ld->kinds[q / REC_ALIGN] == REC_STR;
-        if (!strs) {
+        if (!is_str_ref(ld, r->module) || !is_str_ref(ld, r->qualname)) {
             return BAD(ld, "record class name is not a str at image offset %llu", (unsigned long long)pos);
         }
+        r->hdr.flags |= FROST_RECORD_FROM_FILE;   /* names from a file: never imported unasked */
         frost_arena_count(ld->arena, FROST_KIND_RECORD);
         return (relocate(ld, &r->module, 1, UINT64_MAX, pos) < 0
                 || relocate(ld, &r->qualname, 1, UINT64_MAX, pos) < 0
@@ -1499,8 +1561,8 @@ fix_tables(loader_t *ld)
         size_t nslots = (size_t)t->mask + 1;
         if (!ld->seed_match) {
             for (Py_ssize_t i = 0; i < t->len; i++) {
-                Py_hash_t h = PyObject_Hash((PyObject *)t->entries[i].key);
-                if (h == -1) {
+                Py_hash_t h;
+                if (frost__key_hash((PyObject *)t->entries[i].key, FROST_MAX_TUPLE_DEPTH, &h) < 0) {
                     PyErr_Clear();
                     rc = BAD(ld, "unhashable key in table at image offset %llu",
                              (unsigned long long)ld->tables[k]);
@@ -1774,6 +1836,7 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
     }
     free(ld.kinds);
     free(ld.tables);
+    free(ld.tuple_levels);
     rc = frost_arena_seal(ld.arena);
     if (rc < 0) {
         frost_arena_free(ld.arena);
@@ -1788,6 +1851,7 @@ frost_snapshot_load(const char *path, frost_lifetime_t lifetime, frost_store_t *
 fail:
     free(ld.kinds);
     free(ld.tables);
+    free(ld.tuple_levels);
     {
         frost_arena_stats_t s;
         frost_arena_stats(ld.arena, &s);

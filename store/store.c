@@ -8,7 +8,10 @@
  *     reference from a count that is still > 0, with a CAS);
  *   - a process-lifetime store owns one reference to itself, so its count
  *     never reaches 0;
- *   - the arena is sealed for the store's whole life.
+ *   - the arena is sealed for the store's whole life;
+ *   - registry_lock is a leaf: nothing else is locked, and no GIL is waited
+ *     for, while it is held; fork() holds it across (a child inherits it
+ *     consistent and free).
  */
 #include "frost_store.h"
 #include "frost_internal.h"   // frost__mix64, frost__acquire_if_live
@@ -32,6 +35,17 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static frost_store_t *registry_head;          /* guarded by registry_lock */
 static uint64_t registry_next_id = 1;         /* guarded by registry_lock */
 static _Atomic size_t registry_live;
+
+/* fork(): hold the registry across it, so the child's copy is consistent and
+ * unlocked (a thread that held it does not exist in the child). */
+static void registry_atfork_prepare(void) { pthread_mutex_lock(&registry_lock); }
+static void registry_atfork_release(void) { pthread_mutex_unlock(&registry_lock); }
+
+__attribute__((constructor)) static void
+registry_atfork_register(void)
+{
+    pthread_atfork(registry_atfork_prepare, registry_atfork_release, registry_atfork_release);
+}
 
 uint64_t
 frost__mix64(uint64_t x)

@@ -10,7 +10,12 @@
  *
  * Blocking: send/recv release the GIL and wait on a condition variable; the
  * wait wakes at least every FROST_CHANNEL_SIGNAL_SLICE seconds to let the main
- * thread see KeyboardInterrupt.
+ * thread see KeyboardInterrupt and a pool worker see its interruption
+ * (frost__wait_tick). Nobody waits for a GIL while holding ch->lock (see
+ * "waiting" below).
+ *
+ * fork(): the registry and every channel's lock are held across it (see
+ * channels_atfork_prepare): the child inherits every channel, usable.
  *
  * Crossing: a Channel pickles by reference (id + token), like stores; through
  * frost._transport it owns a reference while in flight.
@@ -57,6 +62,44 @@ typedef struct frost_channel_s {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static frost_channel_t *registry_head;
 static uint64_t registry_next_id = 1;
+
+/* fork(): hold the registry and every channel's lock across it, so the child
+ * inherits consistent queues and free locks. Waiters in the parent's other
+ * threads do not exist in the child: its condition variables start afresh. */
+static void
+channels_atfork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+        pthread_mutex_lock(&ch->lock);
+    }
+}
+
+static void
+channels_atfork_parent(void)
+{
+    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+        pthread_mutex_unlock(&ch->lock);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void
+channels_atfork_child(void)
+{
+    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+        pthread_cond_init(&ch->not_empty, NULL);
+        pthread_cond_init(&ch->not_full, NULL);
+        pthread_mutex_unlock(&ch->lock);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+__attribute__((constructor)) static void
+channels_atfork_register(void)
+{
+    pthread_atfork(channels_atfork_prepare, channels_atfork_parent, channels_atfork_child);
+}
 
 static uint64_t
 channel_token(const frost_channel_t *ch)
@@ -152,53 +195,133 @@ channel_release(frost_channel_t *ch)
 
 /* ---- waiting ------------------------------------------------------------ */
 
-typedef enum { WAIT_READY, WAIT_TIMEOUT, WAIT_ERROR } wait_result_t;
+/*
+ * The locking rule (docs/design.md, "Locks and the GIL"): nobody waits for a
+ * GIL while holding ch->lock. A thread may take ch->lock with its GIL held
+ * (len(), close(), closed) because every holder lets go without needing any
+ * GIL; a blocked send/recv therefore waits with its GIL released and gives
+ * ch->lock back *before* it takes its GIL again. (Taking the GIL back inside
+ * the lock deadlocked against a thread of the same interpreter holding the
+ * GIL and asking for ch->lock.)
+ */
 
 /*
- * Wait (lock held, GIL held on entry and exit) until `ready(ch)` holds or the
- * deadline passes. The GIL is released while waiting; every slice it is
- * taken back briefly to check signals.
+ * Between two slices of a blocking wait (GIL held): -1 with the exception
+ * that must end the wait, else 0. Signals reach only the main thread
+ * (PyErr_CheckSignals); an exception another thread raised in this one with
+ * PyThreadState_SetAsyncExc -- how frost.Pool stops a running task, and the
+ * threads a task left behind -- is delivered by CPython only when bytecode
+ * runs, so one trivial code object is evaluated: its first instruction
+ * raises that exception here instead of after the wait.
  */
-static wait_result_t
-wait_for(frost_channel_t *ch, pthread_cond_t *cond, int (*ready)(frost_channel_t *), double timeout)
+int
+frost__wait_tick(void)
+{
+    if (PyErr_CheckSignals() < 0) {
+        return -1;
+    }
+    PyObject *code = Py_CompileString("None", "<frost wait>", Py_eval_input);
+    PyObject *globals = code ? PyDict_New() : NULL;
+    PyObject *r = globals ? PyEval_EvalCode(code, globals, globals) : NULL;
+    Py_XDECREF(globals);
+    Py_XDECREF(code);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+typedef enum { XFER_DONE, XFER_CLOSED, XFER_TIMEOUT, XFER_ERROR } xfer_result_t;
+
+static double
+now_seconds(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    double deadline = timeout < 0 ? INFINITY : now.tv_sec + now.tv_nsec * 1e-9 + timeout;
-    while (!ready(ch)) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        double t = now.tv_sec + now.tv_nsec * 1e-9;
-        if (t >= deadline) {
-            return WAIT_TIMEOUT;
-        }
-        double until = fmin(deadline, t + FROST_CHANNEL_SIGNAL_SLICE);
-        struct timespec ts = {.tv_sec = (time_t)until,
-                              .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+/* Under ch->lock: queue *m, if there is room. */
+static xfer_result_t
+try_send_locked(frost_channel_t *ch, channel_msg_t **m)
+{
+    if (ch->closed) {
+        return XFER_CLOSED;
+    }
+    if (ch->maxsize > 0 && ch->count >= ch->maxsize) {
+        return XFER_TIMEOUT;   /* not yet */
+    }
+    if (ch->tail) {
+        ch->tail->next = *m;
+    }
+    else {
+        ch->head = *m;
+    }
+    ch->tail = *m;
+    ch->count++;
+    *m = NULL;
+    pthread_cond_signal(&ch->not_empty);
+    return XFER_DONE;
+}
+
+/* Under ch->lock: take the oldest message into *m, if any. */
+static xfer_result_t
+try_recv_locked(frost_channel_t *ch, channel_msg_t **m)
+{
+    if (ch->count == 0) {
+        return ch->closed ? XFER_CLOSED : XFER_TIMEOUT;
+    }
+    *m = ch->head;
+    ch->head = (*m)->next;
+    if (ch->head == NULL) {
+        ch->tail = NULL;
+    }
+    ch->count--;
+    pthread_cond_signal(&ch->not_full);
+    return XFER_DONE;
+}
+
+/*
+ * Send (*m queued, set to NULL) or receive (*m set) within `timeout` seconds
+ * (< 0: forever). Called with the GIL held; ch->lock is only ever held with
+ * the GIL released. Every FROST_CHANNEL_SIGNAL_SLICE the GIL is taken back
+ * (outside the lock) for frost__wait_tick: Ctrl-C, and the KeyboardInterrupt
+ * or SystemExit a frost.Pool raises in a worker it stops, end the wait.
+ */
+static xfer_result_t
+transfer(frost_channel_t *ch, int sending, channel_msg_t **m, double timeout)
+{
+    xfer_result_t (*attempt)(frost_channel_t *, channel_msg_t **) =
+        sending ? try_send_locked : try_recv_locked;
+    pthread_cond_t *cond = sending ? &ch->not_full : &ch->not_empty;
+    double deadline = timeout < 0 ? INFINITY : now_seconds() + timeout;
+    for (;;) {
+        xfer_result_t r;
         Py_BEGIN_ALLOW_THREADS
-        pthread_cond_timedwait(cond, &ch->lock, &ts);
-        Py_END_ALLOW_THREADS
-        if (!ready(ch)) {
-            pthread_mutex_unlock(&ch->lock);
-            int rc = PyErr_CheckSignals();
-            pthread_mutex_lock(&ch->lock);
-            if (rc < 0) {
-                return WAIT_ERROR;
+        pthread_mutex_lock(&ch->lock);
+        r = attempt(ch, m);
+        if (r == XFER_TIMEOUT) {
+            double until = fmin(deadline, now_seconds() + FROST_CHANNEL_SIGNAL_SLICE);
+            if (until > now_seconds()) {
+                struct timespec ts = {.tv_sec = (time_t)until,
+                                      .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
+                pthread_cond_timedwait(cond, &ch->lock, &ts);
+                r = attempt(ch, m);
             }
         }
+        pthread_mutex_unlock(&ch->lock);
+        Py_END_ALLOW_THREADS
+        if (r != XFER_TIMEOUT) {
+            return r;
+        }
+        if (now_seconds() >= deadline) {
+            return XFER_TIMEOUT;
+        }
+        if (frost__wait_tick() < 0) {
+            return XFER_ERROR;
+        }
     }
-    return WAIT_READY;
-}
-
-static int
-can_send(frost_channel_t *ch)
-{
-    return ch->closed || ch->maxsize <= 0 || ch->count < ch->maxsize;
-}
-
-static int
-can_recv(frost_channel_t *ch)
-{
-    return ch->closed || ch->count > 0;
 }
 
 /* ---- the Python type ---------------------------------------------------- */
@@ -370,30 +493,20 @@ channel_send(PyObject *self, PyObject *args, PyObject *kwargs)
     if (m == NULL) {
         return NULL;
     }
-    frost_channel_t *ch = CH(self);
-    pthread_mutex_lock(&ch->lock);
-    wait_result_t w = wait_for(ch, &ch->not_full, can_send, timeout);
-    if (w != WAIT_READY || ch->closed) {
-        int closed = ch->closed;
-        pthread_mutex_unlock(&ch->lock);
-        msg_free(m, 1);
-        if (w == WAIT_TIMEOUT && !closed) {
-            PyErr_SetString(PyExc_TimeoutError, "frost.Channel.send timed out: the channel is full");
-            return NULL;
-        }
-        return w == WAIT_ERROR ? NULL : closed_error(self, "send on");
+    switch (transfer(CH(self), 1, &m, timeout)) {
+    case XFER_DONE:
+        Py_RETURN_NONE;
+    case XFER_TIMEOUT:
+        PyErr_SetString(PyExc_TimeoutError, "frost.Channel.send timed out: the channel is full");
+        break;
+    case XFER_CLOSED:
+        closed_error(self, "send on");
+        break;
+    case XFER_ERROR:
+        break;
     }
-    if (ch->tail) {
-        ch->tail->next = m;
-    }
-    else {
-        ch->head = m;
-    }
-    ch->tail = m;
-    ch->count++;
-    pthread_cond_signal(&ch->not_empty);
-    pthread_mutex_unlock(&ch->lock);
-    Py_RETURN_NONE;
+    msg_free(m, 1);
+    return NULL;
 }
 
 static PyObject *
@@ -406,29 +519,18 @@ channel_recv(PyObject *self, PyObject *args, PyObject *kwargs)
         || parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
-    frost_channel_t *ch = CH(self);
-    pthread_mutex_lock(&ch->lock);
-    wait_result_t w = wait_for(ch, &ch->not_empty, can_recv, timeout);
-    if (w != WAIT_READY || ch->count == 0) {
-        int closed = ch->closed;
-        pthread_mutex_unlock(&ch->lock);
-        if (w == WAIT_ERROR) {
-            return NULL;
-        }
-        if (closed) {
-            return closed_error(self, "recv on");
-        }
+    channel_msg_t *m = NULL;
+    switch (transfer(CH(self), 0, &m, timeout)) {
+    case XFER_DONE:
+        break;
+    case XFER_TIMEOUT:
         PyErr_SetString(PyExc_TimeoutError, "frost.Channel.recv timed out: the channel is empty");
         return NULL;
+    case XFER_CLOSED:
+        return closed_error(self, "recv on");
+    case XFER_ERROR:
+        return NULL;
     }
-    channel_msg_t *m = ch->head;
-    ch->head = m->next;
-    if (ch->head == NULL) {
-        ch->tail = NULL;
-    }
-    ch->count--;
-    pthread_cond_signal(&ch->not_full);
-    pthread_mutex_unlock(&ch->lock);
     PyObject *payload = PyBytes_FromStringAndSize(m->data, (Py_ssize_t)m->len);
     if (payload == NULL) {
         msg_free(m, 1);
@@ -494,9 +596,13 @@ static PyObject *
 channel_repr(PyObject *self)
 {
     frost_channel_t *ch = CH(self);
+    pthread_mutex_lock(&ch->lock);
+    Py_ssize_t queued = ch->count;
+    int closed = ch->closed;
+    pthread_mutex_unlock(&ch->lock);
     return PyUnicode_FromFormat("<frost.Channel id=%llu maxsize=%zd queued=%zd%s>",
-                                (unsigned long long)ch->id, ch->maxsize, channel_len(self),
-                                ch->closed ? " closed" : "");
+                                (unsigned long long)ch->id, ch->maxsize, queued,
+                                closed ? " closed" : "");
 }
 
 static PyMethodDef channel_methods[] = {

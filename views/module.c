@@ -88,12 +88,6 @@ freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
 }
 
 static PyObject *
-thaw_py(PyObject *module, PyObject *obj)
-{
-    return frost__thaw(PyModule_GetState(module), obj);
-}
-
-static PyObject *
 live_arenas(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromSize_t(frost_arena_live_count());
@@ -121,8 +115,12 @@ static PyMethodDef frost_methods[] = {
      "'process' keeps it until the process exits, and reads return the arena's own\n"
      "immortal objects. Raises frost.FreezeError (a TypeError) naming the path of an\n"
      "object that cannot be frozen."},
-    {"thaw", thaw_py, METH_O,
-     "thaw(x)\n--\n\nA plain, mutable, local deep copy of a frost view or value."},
+    {"thaw", (PyCFunction)(void (*)(void))frost__thaw, METH_VARARGS | METH_KEYWORDS,
+     "thaw(x, *, classes=None)\n--\n\nA plain, mutable, local deep copy of a frost view or value.\n\n"
+     "Records come back as instances of their class: of the classes listed in `classes`\n"
+     "only, if given; else, for a record frozen in this process, of the class its module\n"
+     "and qualname import; a record read from a snapshot file is never resolved by name.\n"
+     "Records not rebuilt come back as types.SimpleNamespace of their fields."},
     {"_rebuild", frost__rebuild, METH_VARARGS,
      "_rebuild(store_id, node, token[, slice])\n--\n\nUnpickle a store or view (internal)."},
     {"_export", frost__export, METH_O,

@@ -10,10 +10,12 @@
  *                                 | None
  *                                 EOFError once shut down and drained
  *   .run_all(code)   .shutdown(cancel_pending=False)   .interrupt() -> n
- *   .join()   .workers
+ *   .join(timeout=None) -> bool   .workers
  *
  * A _Pool belongs to the interpreter that made it; waits are cut into 0.1 s
- * slices so Ctrl-C reaches the main thread.
+ * slices so Ctrl-C reaches the main thread, and an exception raised in a
+ * waiting worker thread (a pool inside a task being stopped) reaches it
+ * (frost__wait_tick).
  */
 #include "views.h"
 #include "frost_pool.h"
@@ -39,6 +41,11 @@ pool_error(int rc, char *text, const char *what)
         break;
     case FROST_ESELF:
         PyErr_Format(PyExc_RuntimeError, "%s: not possible from one of the pool's own workers", what);
+        break;
+    case FROST_EFORKED:
+        PyErr_Format(PyExc_RuntimeError, "%s: this pool was started by the parent of this "
+                     "forked process, and its workers are not here (start a new pool in the "
+                     "child)", what);
         break;
     case FROST_ENOMEM:
         PyErr_NoMemory();
@@ -144,7 +151,7 @@ pool_next_result(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_EOFError, "the pool is shut down and every result was taken");
             return NULL;
         }
-        if (PyErr_CheckSignals() < 0) {
+        if (frost__wait_tick() < 0) {
             return NULL;
         }
         if (timeout >= 0) {
@@ -214,15 +221,55 @@ pool_interrupt(PyObject *self, PyObject *Py_UNUSED(ignored))
     return call_released(self, frost_pool_interrupt, "interrupt");
 }
 
+/* join(timeout=None) -> True once every worker has ended and is joined,
+ * False if `timeout` seconds passed first. Waits in slices: Ctrl-C (and an
+ * exception raised in this thread by another) end the wait. */
 static PyObject *
-pool_join(PyObject *self, PyObject *Py_UNUSED(ignored))
+pool_join(PyObject *self, PyObject *args)
 {
+    PyObject *timeout_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:join", &timeout_obj)) {
+        return NULL;
+    }
+    double timeout = -1;
+    if (timeout_obj != Py_None) {
+        timeout = PyFloat_AsDouble(timeout_obj);
+        if (timeout == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (timeout < 0) {
+            PyErr_SetString(PyExc_ValueError, "timeout must be >= 0 or None");
+            return NULL;
+        }
+    }
+    for (;;) {
+        double slice = (timeout < 0 || timeout > WAIT_SLICE) ? WAIT_SLICE : timeout;
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = frost_pool_wait_ended(get_pool(self), slice);
+        Py_END_ALLOW_THREADS
+        if (rc == FROST_OK) {
+            break;
+        }
+        if (rc != FROST_ETIMEOUT) {
+            return pool_error(rc, NULL, "join");
+        }
+        if (frost__wait_tick() < 0) {
+            return NULL;
+        }
+        if (timeout >= 0) {
+            timeout -= slice;
+            if (timeout <= 0) {
+                Py_RETURN_FALSE;
+            }
+        }
+    }
     PyObject *rc = call_released(self, frost_pool_join, "join");   /* FROST_OK or error */
     if (rc == NULL) {
         return NULL;
     }
     Py_DECREF(rc);
-    Py_RETURN_NONE;
+    Py_RETURN_TRUE;
 }
 
 static PyObject *
@@ -253,7 +300,8 @@ static PyMethodDef pool_methods[] = {
     {"shutdown", pool_shutdown, METH_VARARGS, "shutdown(cancel_pending=False): take no more work."},
     {"interrupt", pool_interrupt, METH_NOARGS,
      "Raise KeyboardInterrupt in every running task; returns how many."},
-    {"join", pool_join, METH_NOARGS, "Wait until every worker has ended."},
+    {"join", pool_join, METH_VARARGS,
+     "join(timeout=None) -> True once every worker has ended, False on timeout."},
     {NULL, NULL, 0, NULL},
 };
 

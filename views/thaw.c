@@ -10,8 +10,14 @@
  * Records: cls.__from_shared__(state) if the class defines it; dataclass
  * fields are set with object.__setattr__ (frozen dataclasses too);
  * NamedTuples are called with the fields; other classes get __setstate__ or
- * their attributes set. A class that cannot be imported (defined in a
- * function, say) comes back as a types.SimpleNamespace of its fields.
+ * their attributes set. Which class: thaw(x, classes=[...]) rebuilds only
+ * records of the listed classes (matched by module and qualname); without
+ * the list, a record frozen in this process imports module.qualname, and a
+ * record read from a snapshot file (FROST_RECORD_FROM_FILE) is never
+ * resolved by name: a file must not choose what code thaw runs. Records not
+ * rebuilt (and classes that cannot be imported, defined in a function, say)
+ * come back as a types.SimpleNamespace of their fields, or their thawed
+ * state if that is not a dict of str keys.
  */
 #include "views.h"
 
@@ -29,6 +35,7 @@ typedef struct {
 typedef struct {
     FrostLease *lease;
     PyObject *memo;              /* {node address: result} */
+    PyObject *allowed;           /* thaw(classes=): {(module, qualname): class}, or NULL */
     thaw_frame_t *frames;
     Py_ssize_t depth, capacity;
 } thawer_t;
@@ -51,12 +58,58 @@ memo_key(const void *node)
     return PyLong_FromVoidPtr((void *)node);
 }
 
+/* numpy.array(copy) of the arena data, read with the node's own format, so
+ * every dtype the format names (complex, long double, unicode, structs) comes
+ * back as it was; NULL without an error if numpy is not imported. The
+ * memoryview borrows arena memory and is released before returning. */
+static PyObject *
+thaw_numpy(const char *data, const frost_array_t *a, Py_ssize_t nbytes, int ndim,
+           const Py_ssize_t *shape, const Py_ssize_t *strides)
+{
+    PyObject *modules = PySys_GetObject("modules");
+    PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+    if (numpy == NULL) {
+        return NULL;
+    }
+    Py_buffer info = {.buf = (void *)data, .obj = NULL, .len = nbytes, .readonly = 1,
+                      .itemsize = a->itemsize, .format = (char *)a->format, .ndim = ndim,
+                      .shape = (Py_ssize_t *)shape, .strides = (Py_ssize_t *)strides};
+    PyObject *mv = PyMemoryView_FromBuffer(&info);
+    if (mv == NULL) {
+        return NULL;
+    }
+    Py_INCREF(numpy);
+    PyObject *arr = PyObject_CallMethod(numpy, "array", "O", mv);
+    Py_DECREF(numpy);
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+    if (rel == NULL) {
+        Py_CLEAR(arr);
+        if (exc != NULL) {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(rel);
+    Py_DECREF(mv);
+    if (exc != NULL) {
+        PyErr_SetRaisedException(exc);
+    }
+    return arr;
+}
+
 static PyObject *
 thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t *shape)
 {
     Py_ssize_t nbytes = a->itemsize;
     for (int d = 0; d < ndim; d++) {
         nbytes *= shape[d];
+    }
+    if (a->hdr.flags == FROST_ARRAY_FROM_NUMPY) {
+        PyObject *arr = thaw_numpy(data, a, nbytes, ndim, shape,
+                                   a->strides + (a->ndim - ndim));
+        if (arr != NULL || PyErr_Occurred()) {
+            return arr;
+        }
     }
     PyObject *raw = PyByteArray_FromStringAndSize(data, nbytes);
     if (raw == NULL || a->hdr.flags == FROST_ARRAY_FROM_BYTEARRAY) {
@@ -88,16 +141,6 @@ thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t 
     if (typed == NULL && mv != NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
         PyErr_Clear();                 /* a format memoryview can't cast to: raw bytes */
         typed = Py_NewRef(mv);
-    }
-    if (typed != NULL && a->hdr.flags == FROST_ARRAY_FROM_NUMPY) {
-        PyObject *modules = PySys_GetObject("modules");
-        PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
-        if (numpy != NULL) {
-            /* numpy.array(copy) of the typed view: same dtype and shape, writable */
-            PyObject *arr = PyObject_CallMethod(numpy, "array", "O", typed);
-            Py_DECREF(typed);
-            typed = arr;
-        }
     }
     Py_XDECREF(shape_t);
     Py_XDECREF(mv);
@@ -135,15 +178,40 @@ set_fields(PyObject *obj, PyObject *state)
     return 0;
 }
 
+/* The class to rebuild record `r` with (a new reference), or NULL: with an
+ * exception set on error, without one if the record stays plain data. */
 static PyObject *
-rebuild_record(const frost_record_t *r, PyObject *state)
+record_class(const thawer_t *tw, const frost_record_t *r)
 {
+    if (tw->allowed != NULL) {
+        PyObject *module = frost__copy_plain(frost_ref_object(r->module));
+        PyObject *qualname = module ? frost__copy_plain(frost_ref_object(r->qualname)) : NULL;
+        PyObject *name = qualname ? PyTuple_Pack(2, module, qualname) : NULL;
+        Py_XDECREF(module);
+        Py_XDECREF(qualname);
+        PyObject *cls = name ? PyDict_GetItemWithError(tw->allowed, name) : NULL;   /* borrowed */
+        Py_XDECREF(name);
+        return Py_XNewRef(cls);
+    }
+    if (r->hdr.flags & FROST_RECORD_FROM_FILE) {
+        return NULL;
+    }
     PyObject *cls = frost__record_class(r);
+    if (cls == NULL && (PyErr_ExceptionMatches(PyExc_ImportError)
+                        || PyErr_ExceptionMatches(PyExc_AttributeError))) {
+        PyErr_Clear();
+    }
+    return cls;
+}
+
+static PyObject *
+rebuild_record(const thawer_t *tw, const frost_record_t *r, PyObject *state)
+{
+    PyObject *cls = record_class(tw, r);
     if (cls == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_ImportError) && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        if (PyErr_Occurred()) {
             return NULL;
         }
-        PyErr_Clear();
         if (!is_dict_with_str_keys(state)) {
             return Py_NewRef(state);
         }
@@ -166,7 +234,8 @@ rebuild_record(const frost_record_t *r, PyObject *state)
         Py_DECREF(from_shared);
         goto done;
     }
-    if (r->hdr.flags == FROST_RECORD_NAMEDTUPLE && PyDict_Check(state)) {
+    uint32_t kind = r->hdr.flags & FROST_RECORD_KIND_MASK;
+    if (kind == FROST_RECORD_NAMEDTUPLE && PyDict_Check(state)) {
         PyObject *empty = PyTuple_New(0);
         result = empty ? PyObject_Call(cls, empty, state) : NULL;
         Py_XDECREF(empty);
@@ -177,7 +246,7 @@ rebuild_record(const frost_record_t *r, PyObject *state)
         goto done;
     }
     PyObject *setstate = NULL;
-    if (r->hdr.flags == FROST_RECORD_SHARED
+    if (kind == FROST_RECORD_SHARED
         && PyObject_GetOptionalAttrString_compat(result, "__setstate__", &setstate) < 0) {
         Py_CLEAR(result);
         goto done;
@@ -401,7 +470,7 @@ next_child(thawer_t *tw, thaw_frame_t *f, frost_ref_t *ref)
 }
 
 static PyObject *
-finish(thaw_frame_t *f)
+finish(const thawer_t *tw, thaw_frame_t *f)
 {
     if (f->node->kind == FROST_NODE_TUPLE) {
         PyObject *t = PyTuple_New(f->len);
@@ -412,7 +481,7 @@ finish(thaw_frame_t *f)
         return t;
     }
     if (f->node->kind == FROST_NODE_RECORD) {
-        return rebuild_record((const frost_record_t *)f->node, f->items[0]);
+        return rebuild_record(tw, (const frost_record_t *)f->node, f->items[0]);
     }
     return Py_NewRef(f->result);
 }
@@ -455,7 +524,7 @@ thaw_root(thawer_t *tw, frost_ref_t root, const FrostListView *slice)
             }
             continue;
         }
-        PyObject *done = finish(f);
+        PyObject *done = finish(tw, f);
         if (done == NULL) {
             rc = -1;
             break;
@@ -492,7 +561,7 @@ thaw_root(thawer_t *tw, frost_ref_t root, const FrostListView *slice)
  * a tuple read from a tuple node, so structure shared between the items (or
  * between store.root's items) stays shared in the copy. */
 static PyObject *
-thaw_value(frost_state *st, PyObject *obj, PyObject *memo)
+thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     FrostLease *lease = NULL;
@@ -539,7 +608,7 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo)
         }
         PyObject *t = PyTuple_New(n);
         for (Py_ssize_t i = 0; t && i < n; i++) {
-            PyObject *item = thaw_value(st, PyTuple_GET_ITEM(obj, i), memo);
+            PyObject *item = thaw_value(st, PyTuple_GET_ITEM(obj, i), memo, allowed);
             if (item == NULL) {
                 Py_CLEAR(t);
                 break;
@@ -559,20 +628,74 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo)
                      "not '%.200s'", tp->tp_name);
         return NULL;
     }
-    thawer_t tw = {.lease = lease, .memo = memo};
+    thawer_t tw = {.lease = lease, .memo = memo, .allowed = allowed};
     PyObject *result = thaw_root(&tw, root, slice);
     PyMem_Free(tw.frames);
     return result;
 }
 
-PyObject *
-frost__thaw(frost_state *st, PyObject *obj)
+/* thaw(classes=...): {(module, qualname): class} for each class given. */
+static PyObject *
+allowed_classes(PyObject *classes)
 {
-    PyObject *memo = PyDict_New();
-    if (memo == NULL) {
+    PyObject *allowed = PyDict_New();
+    PyObject *it = allowed ? PyObject_GetIter(classes) : NULL;
+    if (it == NULL) {
+        if (allowed != NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "thaw() classes must be an iterable of classes, not '%.200s'",
+                         Py_TYPE(classes)->tp_name);
+        }
+        Py_XDECREF(allowed);
         return NULL;
     }
-    PyObject *result = thaw_value(st, obj, memo);
-    Py_DECREF(memo);
+    PyObject *cls;
+    while ((cls = PyIter_Next(it)) != NULL) {
+        PyObject *module = NULL, *qualname = NULL, *name = NULL;
+        if (!PyType_Check(cls)) {
+            PyErr_Format(PyExc_TypeError, "thaw() classes must be classes, not '%.200s'",
+                         Py_TYPE(cls)->tp_name);
+        }
+        else {
+            module = PyObject_GetAttrString(cls, "__module__");
+            qualname = module ? PyObject_GetAttrString(cls, "__qualname__") : NULL;
+            if (qualname != NULL && (!PyUnicode_Check(module) || !PyUnicode_Check(qualname))) {
+                PyErr_Format(PyExc_TypeError, "thaw() classes: %R has no str __module__/__qualname__", cls);
+            }
+            else if (qualname != NULL) {
+                name = PyTuple_Pack(2, module, qualname);
+            }
+        }
+        int rc = name ? PyDict_SetItem(allowed, name, cls) : -1;
+        Py_XDECREF(module);
+        Py_XDECREF(qualname);
+        Py_XDECREF(name);
+        Py_DECREF(cls);
+        if (rc < 0) {
+            break;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        Py_CLEAR(allowed);
+    }
+    return allowed;
+}
+
+PyObject *
+frost__thaw(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"x", "classes", NULL};
+    PyObject *obj, *classes = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:thaw", kwlist, &obj, &classes)) {
+        return NULL;
+    }
+    PyObject *allowed = classes == Py_None ? NULL : allowed_classes(classes);
+    if (allowed == NULL && classes != Py_None) {
+        return NULL;
+    }
+    PyObject *memo = PyDict_New();
+    PyObject *result = memo ? thaw_value(PyModule_GetState(module), obj, memo, allowed) : NULL;
+    Py_XDECREF(memo);
+    Py_XDECREF(allowed);
     return result;
 }

@@ -6,8 +6,15 @@
  * arena object ever reaches code we do not control. Plain values are copied
  * out; comparisons that could run user code (a query of a user type, a tuple
  * holding one) get a local copy of the arena side first.
+ *
+ * A NaN (float, or complex with a NaN part) equals only itself, so a dict
+ * finds a NaN key by identity alone. A scoped store therefore copies each
+ * arena NaN once per lease (Lease.nan_copies) and hands out that same copy
+ * every time: the keys a view yields stay `in` it, as in a dict.
  */
 #include "views.h"
+
+#include <math.h>
 
 static int
 is_process(FrostLease *lease)
@@ -15,10 +22,49 @@ is_process(FrostLease *lease)
     return lease->process;
 }
 
-PyObject *
-frost__copy_plain(PyObject *o)
+static int
+is_nan_number(PyObject *o)
+{
+    if (Py_TYPE(o) == &PyFloat_Type) {
+        return isnan(PyFloat_AS_DOUBLE(o));
+    }
+    Py_complex c = ((PyComplexObject *)o)->cval;   /* only called for complex otherwise */
+    return isnan(c.real) || isnan(c.imag);
+}
+
+/* The lease's one local copy of arena NaN `o` (see the top of this file). */
+static PyObject *
+nan_copy(FrostLease *lease, PyObject *o)
+{
+    if (lease->nan_copies == NULL && (lease->nan_copies = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromVoidPtr(o);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *copy = PyDict_GetItemWithError(lease->nan_copies, key);   /* borrowed */
+    if (copy != NULL || PyErr_Occurred()) {
+        Py_DECREF(key);
+        return Py_XNewRef(copy);
+    }
+    copy = Py_TYPE(o) == &PyFloat_Type ? PyFloat_FromDouble(PyFloat_AS_DOUBLE(o))
+                                       : PyComplex_FromCComplex(((PyComplexObject *)o)->cval);
+    if (copy != NULL && PyDict_SetItem(lease->nan_copies, key, copy) < 0) {
+        Py_CLEAR(copy);
+    }
+    Py_DECREF(key);
+    return copy;
+}
+
+/* A local copy of arena object `o`; `lease` (or NULL) keeps NaNs stable. */
+static PyObject *
+copy_plain(FrostLease *lease, PyObject *o)
 {
     PyTypeObject *tp = Py_TYPE(o);
+    if (lease != NULL && (tp == &PyFloat_Type || tp == &PyComplex_Type) && is_nan_number(o)) {
+        return nan_copy(lease, o);
+    }
     if (tp == &PyUnicode_Type) {
         PyObject *s = PyUnicode_FromKindAndData(PyUnicode_KIND(o), PyUnicode_DATA(o),
                                                 PyUnicode_GET_LENGTH(o));
@@ -54,7 +100,7 @@ frost__copy_plain(PyObject *o)
         }
         PyObject *t = PyTuple_New(n);
         for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
-            PyObject *item = frost__copy_plain(PyTuple_GET_ITEM(o, i));
+            PyObject *item = copy_plain(lease, PyTuple_GET_ITEM(o, i));
             if (item == NULL) {
                 Py_CLEAR(t);
                 break;
@@ -66,6 +112,12 @@ frost__copy_plain(PyObject *o)
     }
     /* None, True, False, Ellipsis: CPython's static singletons */
     return Py_NewRef(o);
+}
+
+PyObject *
+frost__copy_plain(PyObject *o)
+{
+    return copy_plain(NULL, o);
 }
 
 PyObject *
@@ -138,7 +190,7 @@ frost__load(FrostLease *lease, frost_ref_t ref)
     if (is_process(lease)) {
         return Py_NewRef(o);   /* immortal: no write */
     }
-    return frost__copy_plain(o);
+    return copy_plain(lease, o);
 }
 
 int
@@ -148,7 +200,7 @@ frost__compare_key(PyObject *arena_key, PyObject *key, void *ctx)
     if (is_process(lease)) {
         return PyObject_RichCompareBool(arena_key, key, Py_EQ);
     }
-    PyObject *copy = frost__copy_plain(arena_key);
+    PyObject *copy = copy_plain(lease, arena_key);
     if (copy == NULL) {
         return -1;
     }
@@ -186,7 +238,8 @@ frost__hash_for_lookup(PyObject *key)
             return h;
         }
     }
-    return PyObject_Hash(key);
+    Py_hash_t h;   /* the hash tables store: see frost__key_hash */
+    return frost__key_hash(key, 0, &h) < 0 ? -1 : h;
 }
 
 PyObject *
@@ -253,7 +306,8 @@ frost__repr_leave(const void *node)
 }
 
 /* Views are not GC containers: they refer only to their Lease, which refers
- * to no Python object, so they can never be part of a cycle. */
+ * to no Python object but its dict of NaN copies (floats), so they can never
+ * be part of a cycle. */
 void
 frost__view_dealloc(PyObject *self)
 {

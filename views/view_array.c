@@ -38,36 +38,115 @@ array_nbytes(FrostArrayView *v)
     return n;
 }
 
+int
+frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, const char *buf,
+                     Py_ssize_t itemsize, const char *format, int ndim,
+                     const Py_ssize_t *shape, const Py_ssize_t *strides, int flags)
+{
+    view->obj = NULL;
+    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+        PyErr_Format(PyExc_BufferError, "%s buffers are read-only", what);
+        return -1;
+    }
+    Py_ssize_t len = itemsize;
+    for (int d = 0; d < ndim; d++) {
+        len *= shape[d];
+    }
+    /* the layout as a full buffer, to ask CPython's own contiguity rules */
+    Py_buffer full = {.buf = (void *)buf, .len = len, .itemsize = itemsize, .ndim = ndim,
+                      .shape = (Py_ssize_t *)shape, .strides = (Py_ssize_t *)strides};
+    int c_contiguous = PyBuffer_IsContiguous(&full, 'C');
+    const char *missing = NULL;
+    if ((flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS && !c_contiguous) {
+        missing = "C-contiguous";
+    }
+    else if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && !PyBuffer_IsContiguous(&full, 'F')) {
+        missing = "Fortran-contiguous";
+    }
+    else if ((flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS && !PyBuffer_IsContiguous(&full, 'A')) {
+        missing = "contiguous";
+    }
+    else if ((flags & PyBUF_STRIDES) != PyBUF_STRIDES && !c_contiguous) {
+        missing = "C-contiguous (request strides to read it)";
+    }
+    if (missing != NULL) {
+        PyErr_Format(PyExc_BufferError, "this %s is not %s", what, missing);
+        return -1;
+    }
+    view->buf = (void *)buf;
+    view->obj = Py_NewRef(owner);
+    view->len = len;
+    view->readonly = 1;
+    view->itemsize = itemsize;
+    view->format = (flags & PyBUF_FORMAT) ? (char *)format : NULL;
+    view->ndim = ndim;
+    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? (Py_ssize_t *)shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? (Py_ssize_t *)strides : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    if (view->shape == NULL) {
+        view->ndim = 1;   /* a flat view of C-contiguous memory (checked above) */
+    }
+    return 0;
+}
+
 static int
 array_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
     FrostArrayView *v = AV(self);
-    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
-        PyErr_SetString(PyExc_BufferError, "frost.Array buffers are read-only");
-        view->obj = NULL;
-        return -1;
-    }
-    view->buf = (void *)v->data;
-    view->obj = Py_NewRef(self);
-    view->len = array_nbytes(v);
-    view->readonly = 1;
-    view->itemsize = v->array->itemsize;
-    view->format = (flags & PyBUF_FORMAT) ? (char *)v->array->format : NULL;
-    view->ndim = v->ndim;
-    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? (Py_ssize_t *)v->shape : NULL;
-    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? (Py_ssize_t *)v->strides : NULL;
-    view->suboffsets = NULL;
-    view->internal = NULL;
-    if (view->shape == NULL && v->ndim > 1 && (flags & PyBUF_ND) != PyBUF_ND) {
-        view->ndim = 1;   /* a flat byte view of C-contiguous memory is still correct */
-    }
-    return 0;
+    return frost__export_buffer(view, self, "frost.Array", v->data, v->array->itemsize,
+                                v->array->format, v->ndim, v->shape, v->strides, flags);
 }
 
 static PyObject *
 as_memoryview(PyObject *self)
 {
     return PyMemoryView_FromObject(self);
+}
+
+/* memoryview reads items of single native struct codes only. For the other
+ * formats an Array may hold (complex 'Zd', unicode 'w', byte-swapped '>i',
+ * structs 'T{...}', long double 'g') items are read through numpy when this
+ * interpreter has imported it: numpy.asarray(self) shares the arena memory.
+ * NULL without an error if numpy is not imported. */
+static PyObject *
+as_numpy(PyObject *self)
+{
+    PyObject *modules = PySys_GetObject("modules");
+    PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+    return numpy ? PyObject_CallMethod(numpy, "asarray", "O", self) : NULL;
+}
+
+/* After memoryview raised NotImplementedError (a format it cannot unpack):
+ * `method` of numpy's view of self, as plain Python values; else the error. */
+static PyObject *
+items_through_numpy(PyObject *self, PyObject *key)
+{
+    if (!PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
+        return NULL;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *arr = as_numpy(self);
+    if (arr == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetRaisedException(exc);   /* numpy not imported: memoryview's error */
+            return NULL;
+        }
+        Py_DECREF(exc);
+        return NULL;
+    }
+    Py_DECREF(exc);
+    PyObject *r = NULL;
+    if (key == NULL) {
+        r = PyObject_CallMethod(arr, "tolist", NULL);
+    }
+    else {
+        PyObject *item = PyObject_GetItem(arr, key);
+        r = item ? PyObject_CallMethod(item, "item", NULL) : NULL;
+        Py_XDECREF(item);
+    }
+    Py_DECREF(arr);
+    return r;
 }
 
 static Py_ssize_t
@@ -134,6 +213,9 @@ array_subscript(PyObject *self, PyObject *key)
     if (exc != NULL) {
         PyErr_SetRaisedException(exc);
     }
+    if (r == NULL) {
+        r = items_through_numpy(self, key);
+    }
     if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
         PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
     }
@@ -149,7 +231,21 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
     }
     PyObject *r = PyObject_CallMethod(mv, "tolist", NULL);
     Py_DECREF(mv);
-    return r;
+    return r ? r : items_through_numpy(self, NULL);
+}
+
+/* Whether the struct module reads `format` (memoryview compares through it;
+ * for other formats it answers "unequal" whatever the items are). */
+static int
+struct_reads(const char *format)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    Py_ssize_t n = PyBuffer_SizeFromFormat(format ? format : "B");
+    if (n < 0) {
+        PyErr_Clear();
+    }
+    PyErr_SetRaisedException(exc);
+    return n >= 0;
 }
 
 static PyObject *
@@ -160,7 +256,26 @@ array_richcompare(PyObject *self, PyObject *other, int op)
     }
     PyObject *mine = as_memoryview(self);
     PyObject *theirs = mine ? PyMemoryView_FromObject(other) : NULL;
-    PyObject *r = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    PyObject *r = NULL;
+    if (theirs != NULL && (!struct_reads(AV(self)->array->format)
+                           || !struct_reads(PyMemoryView_GET_BUFFER(theirs)->format))) {
+        PyObject *arr = as_numpy(self);
+        PyObject *modules = arr ? PySys_GetObject("modules") : NULL;
+        PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+        if (numpy != NULL) {   /* item by item, as memoryview would if it could read them */
+            PyObject *eq = PyObject_CallMethod(numpy, "array_equal", "OO", arr, theirs);
+            int truth = eq ? PyObject_IsTrue(eq) : -1;
+            Py_XDECREF(eq);
+            r = truth < 0 ? NULL : PyBool_FromLong(op == Py_EQ ? truth : !truth);
+        }
+        Py_XDECREF(arr);
+        if (r == NULL && !PyErr_Occurred()) {
+            r = PyObject_RichCompare(mine, theirs, op);
+        }
+    }
+    else if (theirs != NULL) {
+        r = PyObject_RichCompare(mine, theirs, op);
+    }
     Py_XDECREF(mine);
     Py_XDECREF(theirs);
     return r;

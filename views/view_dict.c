@@ -145,7 +145,9 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
     if (!is_mapping) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    int eq = dict_equal(self, other);
+    /* the same node: equal, as `d == d` (any depth, NaN values too) */
+    int eq = Py_TYPE(other) == Py_TYPE(self) && DV(other)->table == DV(self)->table
+             ? 1 : dict_equal(self, other);
     if (eq < 0) {
         return NULL;
     }

@@ -201,6 +201,10 @@ list_richcompare(PyObject *self, PyObject *other, int op)
     if ((op == Py_EQ || op == Py_NE) && n1 != n2) {
         return PyBool_FromLong(op == Py_NE);
     }
+    if ((op == Py_EQ || op == Py_NE) && other_is_view && LV(other)->seq == LV(self)->seq
+        && LV(other)->start == LV(self)->start && LV(other)->step == LV(self)->step) {
+        return PyBool_FromLong(op == Py_EQ);   /* the same items: equal, as `l == l` (any depth) */
+    }
     if (Py_EnterRecursiveCall(" in FrozenList comparison")) {
         return NULL;
     }
@@ -299,28 +303,8 @@ list_getbuffer(PyObject *self, Py_buffer *view, int flags)
         view->obj = NULL;
         return -1;
     }
-    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
-        PyErr_SetString(PyExc_BufferError, "FrozenList buffers are read-only");
-        view->obj = NULL;
-        return -1;
-    }
-    if (v->step != 1 && (flags & PyBUF_STRIDES) != PyBUF_STRIDES) {
-        PyErr_SetString(PyExc_BufferError, "a stepped FrozenList slice needs a strided buffer");
-        view->obj = NULL;
-        return -1;
-    }
-    view->buf = (void *)&v->seq->items.i64[v->len ? v->start : 0];
-    view->obj = Py_NewRef(self);
-    view->len = v->len * 8;
-    view->readonly = 1;
-    view->itemsize = 8;
-    view->format = (flags & PyBUF_FORMAT) ? (packing == FROST_SEQ_INT64 ? "q" : "d") : NULL;
-    view->ndim = 1;
-    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? v->shape : NULL;
-    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? v->strides : NULL;
-    view->suboffsets = NULL;
-    view->internal = NULL;
-    return 0;
+    return frost__export_buffer(view, self, "FrozenList", (const char *)&v->seq->items.i64[v->len ? v->start : 0],
+                                8, packing == FROST_SEQ_INT64 ? "q" : "d", 1, v->shape, v->strides, flags);
 }
 
 static PyObject *

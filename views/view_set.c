@@ -89,6 +89,10 @@ set_richcompare(PyObject *self, PyObject *other, int op)
     if (!is_setlike(other, Py_TYPE(self))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
+    if ((op == Py_EQ || op == Py_NE) && Py_TYPE(other) == Py_TYPE(self)
+        && SV(other)->table == SV(self)->table) {
+        return PyBool_FromLong(op == Py_EQ);   /* the same node, as `s == s` */
+    }
     if (op == Py_EQ || op == Py_NE) {
         Py_ssize_t n = PyObject_Length(other);
         if (n < 0) {

@@ -57,6 +57,7 @@ typedef struct {
     frost_store_t *store;        /* one reference, released in dealloc */
     frost_state *st;             /* module state of this interpreter; the type keeps the module alive */
     int process;                 /* lifetime == process: hand out arena objects */
+    PyObject *nan_copies;        /* scoped: {arena NaN address: its one local copy} or NULL (values.c) */
 } FrostLease;
 
 /* Fields every view starts with. */
@@ -104,6 +105,9 @@ typedef struct {
 
 /* module.c */
 frost_state *frost__state_of_type(PyTypeObject *tp);
+/* Between slices of a blocking wait (GIL held): -1 with the exception that
+ * ends it (a signal, or one raised in this thread by another: see channel.c). */
+int frost__wait_tick(void);
 PyObject *frost__closed_error(frost_state *st, const char *what);
 /* The lifetime= argument of func(): "scoped" or "process" into *out (NULL
  * obj: *out unchanged); -1 with TypeError/ValueError naming func otherwise. */
@@ -132,7 +136,7 @@ PyObject *frost__copy_plain(PyObject *arena_obj);                  /* local copy
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
 int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
-Py_hash_t frost__hash_for_lookup(PyObject *key);
+Py_hash_t frost__hash_for_lookup(PyObject *key);   /* frost__key_hash of a query */
 PyObject *frost__readonly_error(PyObject *self);
 int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
 void frost__view_dealloc(PyObject *self);
@@ -146,6 +150,12 @@ PyObject *frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssi
                                Py_ssize_t step, Py_ssize_t len);
 PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *data,
                                 int ndim, const Py_ssize_t *shape, const Py_ssize_t *strides);
+/* Fill `view` for a getbuffer request of `flags` on read-only memory laid out
+ * as (buf, itemsize, ndim, shape, strides): granted exactly when memoryview
+ * would grant it for that layout, else BufferError naming `what` (view_array.c). */
+int frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, const char *buf,
+                         Py_ssize_t itemsize, const char *format, int ndim,
+                         const Py_ssize_t *shape, const Py_ssize_t *strides, int flags);
 int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
@@ -199,8 +209,8 @@ PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **
     return -1;
 }
 
-/* thaw.c */
-PyObject *frost__thaw(frost_state *st, PyObject *obj);
+/* thaw.c: frost.thaw(x, *, classes=None) */
+PyObject *frost__thaw(PyObject *module, PyObject *args, PyObject *kwargs);
 
 /* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
 PyObject *frost__store_save(PyObject *self, PyObject *path);

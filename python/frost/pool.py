@@ -52,6 +52,17 @@ def _main_module_spec():
     return ("path", os.path.abspath(path))
 
 
+def _alias_main_script():
+    """Workers run this process's script as __mp_main__, so what they send back
+    names its classes __mp_main__.X: in this interpreter that module is
+    __main__ (the alias multiprocessing makes when it is imported; frost makes
+    it itself, whether or not multiprocessing is imported). A worker has the
+    real __mp_main__ already and is left alone."""
+    main = sys.modules.get("__main__")
+    if main is not None and "__mp_main__" not in sys.modules:
+        sys.modules["__mp_main__"] = main
+
+
 def _rebuild_error(error):
     exc, type_name, message, tb = error
     if not isinstance(exc, BaseException):
@@ -69,7 +80,9 @@ def _chunks(iterables, chunksize):
         yield chunk
 
 
-_live_pools = weakref.WeakSet()
+_REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
+_live_pools = weakref.WeakSet()     # not shut down: interpreter exit shuts them down
+_all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
 
 
 def _shutdown_all():
@@ -80,6 +93,19 @@ def _shutdown_all():
 # Runs before the interpreter waits for threads at exit: workers must end
 # before the main interpreter finalizes.
 threading._register_atexit(_shutdown_all)
+
+
+def _after_fork_in_child():
+    """The child of os.fork() has none of its parent's worker threads: each
+    Pool it inherited is unusable there (submit raises BrokenExecutor,
+    shutdown does nothing) and its unfinished futures fail the same way.
+    See docs/design.md, "fork"."""
+    _live_pools.clear()
+    for pool in list(_all_pools):
+        pool._forked_away()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Pool(cf.Executor):
@@ -112,6 +138,7 @@ class Pool(cf.Executor):
         init_payload = None
         if initializer is not None:
             init_payload = self._dumps_call(initializer, initargs, None, what="initializer")
+        _alias_main_script()
         init_code = (
             "import frost._worker as _frost_worker\n"
             f"_frost_worker.setup({list(sys.path)!r}, {_main_module_spec()!r})\n"
@@ -119,6 +146,7 @@ class Pool(cf.Executor):
         self._lock = threading.Lock()
         self._futures = {}          # task id -> Future, guarded by _lock
         self._shutdown = False
+        self._pid = os.getpid()     # the process whose threads are the workers
         self._pool = _frost._Pool(workers, init_code)
         self._workers = workers
         if init_payload is not None:
@@ -136,6 +164,7 @@ class Pool(cf.Executor):
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
         self._collector.start()
         _live_pools.add(self)
+        _all_pools.add(self)
 
     @property
     def workers(self):
@@ -162,6 +191,9 @@ class Pool(cf.Executor):
         payload = self._dumps_call(fn, args, kwargs)
         future = cf.Future()
         with self._lock:
+            if self._pid != os.getpid():
+                _transport.discard(payload)
+                raise self._forked_error()
             if self._shutdown:
                 _transport.discard(payload)
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -235,23 +267,62 @@ class Pool(cf.Executor):
 
         cancel_futures=True cancels the queued tasks and, unlike the stdlib's
         executors, also stops the running ones: KeyboardInterrupt is raised in
-        each (it lands at the task's next bytecode, so a task blocked in a C
-        call stops when that call returns), and their futures are cancelled.
+        each (it lands at the task's next bytecode or frost wait, so a task
+        blocked in another C call stops when that call returns), and their
+        futures are cancelled; a task that catches it is interrupted again
+        every second while shutdown waits. The wait itself ends on Ctrl-C: then the
+        running tasks are stopped as with cancel_futures=True, and the
+        KeyboardInterrupt goes on (interpreter exit finishes the wait).
         """
+        if self._pid != os.getpid():
+            return              # a parent's pool: nothing of it runs here
         with self._lock:
             already = self._shutdown
             self._shutdown = True
         if not already or cancel_futures:
             self._pool.shutdown(bool(cancel_futures))   # idempotent
-            _live_pools.discard(self)
         if cancel_futures:
             self._pool.interrupt()
         if wait:
-            self._pool.join()
-            if threading.current_thread() is not self._collector:
-                self._collector.join()
+            try:
+                # a task may catch the KeyboardInterrupt: stop it again, every second
+                while not self._pool.join(None if not cancel_futures else _REINTERRUPT_PERIOD):
+                    self._pool.interrupt()
+                if threading.current_thread() is not self._collector:
+                    self._collector.join()
+            except BaseException:
+                self._pool.shutdown(True)
+                self._pool.interrupt()
+                raise
+            _live_pools.discard(self)   # until joined, interpreter exit joins it
+
+    def __exit__(self, exc_type, exc, tb):
+        # Leaving the block by Ctrl-C or SystemExit stops the running tasks
+        # too (a task spinning forever would otherwise hold the exit forever).
+        stop = exc_type is not None and not issubclass(exc_type, Exception)
+        self.shutdown(wait=True, cancel_futures=stop)
+        return False
+
+    def _forked_error(self):
+        return cf.BrokenExecutor(
+            f"this frost.Pool was started by process {self._pid}; os.fork() does not copy "
+            f"its worker threads into the child (process {os.getpid()}): start a new "
+            "frost.Pool in the child")
+
+    def _forked_away(self):
+        """In the child of os.fork(), with no other thread: see _after_fork_in_child."""
+        self._lock = threading.Lock()   # a thread that is not here may have held it
+        self._shutdown = True
+        futures = list(self._futures.values())
+        self._futures.clear()
+        for future in futures:
+            future._condition = threading.Condition()   # likewise
+            if not future.done():
+                future.set_exception(self._forked_error())
 
     def __repr__(self):
+        if self._pid != os.getpid():
+            return f"<frost.Pool workers={self._workers} of parent process {self._pid}>"
         state = "shut down" if self._shutdown else "running"
         return f"<frost.Pool workers={self._workers} {state}>"
 

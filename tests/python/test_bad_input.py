@@ -87,9 +87,14 @@ class FreezeAndThaw(Catalogue):
 
     def test_thaw(self):
         self.check([
-            ("thaw()", lambda: frost.thaw(), TypeError, r"takes exactly one argument \(0 given\)"),
+            ("thaw()", lambda: frost.thaw(), TypeError, r"thaw\(\) missing required argument 'x'"),
             ("thaw(1, 2)", lambda: frost.thaw(1, 2), TypeError,
-             r"takes exactly one argument \(2 given\)"),
+             r"thaw\(\) takes at most 1 positional argument \(2 given\)"),
+            ("thaw(x, classes=1)", lambda: frost.thaw(1, classes=1), TypeError,
+             r"thaw\(\) classes must be an iterable of classes, not 'int'"),
+            ("thaw(x, classes=['C'])", lambda: frost.thaw(1, classes=["C"]), TypeError,
+             r"thaw\(\) classes must be classes, not 'str'"),
+            ("thaw(x, nope=1)", lambda: frost.thaw(1, nope=1), TypeError, r"nope"),
             ("thaw(object())", lambda: frost.thaw(object()), TypeError,
              r"thaw\(\) expects a frost view, Store or frozen value, not 'object'"),
             ("thaw([])", lambda: frost.thaw([]), TypeError, r"not 'list'"),

@@ -10,6 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 import poolwork  # noqa: E402
+from frostcheck import run_child  # noqa: E402
 
 
 class ChannelInOneInterpreter(unittest.TestCase):
@@ -114,6 +115,84 @@ class ChannelInOneInterpreter(unittest.TestCase):
         again.send("through the copy")
         self.assertEqual(ch.recv(), "through the copy")
         self.assertIn("frost.Channel", repr(ch))
+
+
+CHANNEL_THREADS = r"""
+import sys, threading
+import frost
+ch = frost.Channel(maxsize=int(sys.argv[1]))
+N = 1000
+finished = []
+
+def sender():
+    for i in range(N):
+        ch.send(i)
+
+def receiver():
+    for _ in range(N):
+        ch.recv()
+    finished.append(1)
+
+def inspector():                    # takes the channel's lock with the GIL held
+    while len(finished) < 4:
+        len(ch), ch.closed, repr(ch)
+
+threads = ([threading.Thread(target=sender) for _ in range(4)]
+           + [threading.Thread(target=receiver) for _ in range(4)]
+           + [threading.Thread(target=inspector)])
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("done", len(ch))
+"""
+
+ASYNC_EXC_IN_WAIT = r"""
+import ctypes, sys, threading, time
+import frost
+ch = frost.Channel(maxsize=1)
+ch.send("fills it")
+outcome = []
+started = threading.Event()
+
+def wait(fn):
+    started.set()
+    try:
+        fn()
+    except KeyboardInterrupt:
+        outcome.append("interrupted")
+
+for fn in (frost.Channel().recv, lambda: ch.send("blocks")):
+    started.clear()
+    t = threading.Thread(target=wait, args=(fn,))
+    t.start()
+    started.wait()
+    time.sleep(0.2)                 # now blocked in C
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident),
+                                               ctypes.py_object(KeyboardInterrupt))
+    t.join()
+print(outcome)
+"""
+
+
+class ChannelThreadsOfOneInterpreter(unittest.TestCase):
+    """Issue 14 items 15 and 16: in a child process with a deadline, so a hang fails."""
+
+    def test_senders_receivers_and_len_never_deadlock(self):
+        # a woken waiter took the GIL back while holding the channel's lock,
+        # while a thread holding the GIL asked for that lock (len(), send())
+        for maxsize in (0, 1):
+            with self.subTest(maxsize=maxsize):
+                proc = run_child(CHANNEL_THREADS.replace("sys.argv[1]", str(maxsize)),
+                                 timeout=120)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(proc.stdout.strip(), "done 0")
+
+    def test_blocked_send_and_recv_take_an_exception_raised_in_their_thread(self):
+        # what frost.Pool raises in a task it stops, or in a thread a task left
+        proc = run_child(ASYNC_EXC_IN_WAIT, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "['interrupted', 'interrupted']")
 
 
 class ChannelAcrossInterpreters(unittest.TestCase):

@@ -176,6 +176,45 @@ if __name__ == "__main__":
 """
 
 
+SCRIPT_WITH_MAIN_CLASSES = r"""
+import sys
+import frost
+
+class Point:                        # workers know it as __mp_main__.Point
+    def __init__(self, x):
+        self.x = x
+
+class Oops(Exception):
+    pass
+
+def make(x):
+    return Point(x)
+
+def fail(x):
+    raise Oops(x)
+
+def echo(obj):
+    return obj
+
+def send_point(ch):
+    ch.send(Point(7))
+
+if __name__ == "__main__":
+    assert "multiprocessing" not in sys.modules   # nothing else makes the alias
+    with frost.Pool(1) as pool:
+        p = pool.submit(make, 3).result(timeout=60)
+        print("result", type(p) is Point, p.x, flush=True)
+        try:
+            pool.submit(fail, 4).result(timeout=60)
+        except Oops as exc:
+            print("exception", exc.args, flush=True)
+        print("echo", type(pool.submit(echo, Point(5)).result(timeout=60)) is Point, flush=True)
+        ch = frost.Channel()
+        pool.submit(send_point, ch).result(timeout=60)
+        print("channel", ch.recv(timeout=60).x, flush=True)
+"""
+
+
 class PoolInAScript(unittest.TestCase):
     """Run as a separate process: __main__ functions and shutdown at exit."""
 
@@ -201,6 +240,14 @@ class PoolInAScript(unittest.TestCase):
         self.assertEqual(lines.count("module body ran as __main__"), 1)
         self.assertEqual(lines.count("module body ran as __mp_main__"), 2)
         self.assertEqual(sum(line.startswith("squares") for line in lines), 1)
+
+    def test_main_script_classes_come_back_without_multiprocessing(self):
+        # issue 14 item 13: results, exceptions and channel messages of classes
+        # defined in the script were ModuleNotFoundError: __mp_main__
+        proc = self.run_script(SCRIPT_WITH_MAIN_CLASSES)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines(),
+                         ["result True 3", "exception (4,)", "echo True", "channel 7"])
 
     def test_interpreter_exit_with_busy_pool_is_clean(self):
         proc = self.run_script(

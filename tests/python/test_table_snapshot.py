@@ -119,13 +119,13 @@ class TableSnapshot(LeakCheckedTestCase):
 
     @unittest.skipIf(np is None, "numpy is not installed")
     def test_dlpack_arrays_save_and_load(self):
-        # (complex arrays: format 'Zd' does not load yet -- issue 14's numpy dtype work)
         data = {"f32": np.arange(12, dtype=np.float32).reshape(3, 4), "u16": np.arange(3, dtype=np.uint16),
+                "c": np.arange(3) * 1j,
                 "b": np.array([True, False]), "ints": list(range(10)), "floats": [0.5, 1.5]}
         self.save(data)
         store = frost.load(self.path, lifetime="scoped")
         root = store.root
-        for key in ("f32", "u16", "b"):
+        for key in ("f32", "u16", "c", "b"):
             got = np.from_dlpack(root[key])
             np.testing.assert_array_equal(got, data[key])
             self.assertEqual(got.ctypes.data, np.asarray(root[key]).ctypes.data)

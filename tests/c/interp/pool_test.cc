@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -293,6 +294,45 @@ TEST(PoolTest, InterruptStopsRunningTasksOnly) {
   ASSERT_GE(frost_pool_submit(pool.p, "frost_spin", "spin", fd.data(), fd.size()), 1);
   ASSERT_GE(frost_pool_submit(pool.p, "frost_spin", "spin", "", 0), 1);
   ASSERT_TRUE(left_spinning.Wait());
+}
+
+// A forked child has none of the pool's threads: every call says so, and
+// freeing only forgets the pool (its lock may be held by a thread that is
+// not there). The parent's pool is untouched.
+TEST(PoolTest, ForkedChildGetsEforkedAndParentKeepsItsPool) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);
+  int64_t busy = frost_pool_submit(pool.p, "time", "sleep", nullptr, 0);   // raises: no float
+  ASSERT_GT(busy, 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    frost_pool_result_t r;
+    char *error = nullptr;
+    int bad = 0;
+    bad |= frost_pool_submit(pool.p, "binascii", "hexlify", "x", 1) != FROST_EFORKED;
+    bad |= frost_pool_next_result(pool.p, 0, &r) != FROST_EFORKED;
+    bad |= frost_pool_run_all(pool.p, "pass\n", &error) != FROST_EFORKED;
+    bad |= frost_pool_interrupt(pool.p) != FROST_EFORKED;
+    bad |= frost_pool_wait_ended(pool.p, 0) != FROST_EFORKED;
+    bad |= frost_pool_join(pool.p) != FROST_EFORKED;
+    bad |= frost_pool_is_worker_thread(pool.p);
+    frost_pool_shutdown(pool.p, true);   // does nothing
+    frost_pool_free(pool.p);             // forgets it
+    _exit(bad ? 1 : 0);
+  }
+  int status = -1;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  frost_pool_result_t r;
+  ASSERT_EQ(frost_pool_next_result(pool.p, 60, &r), FROST_OK);
+  EXPECT_EQ(r.id, busy);
+  frost_pool_result_clear(&r);
+  int64_t id = frost_pool_submit(pool.p, "binascii", "hexlify", "x", 1);
+  ASSERT_EQ(frost_pool_next_result(pool.p, 60, &r), FROST_OK);
+  EXPECT_EQ(r.id, id);
+  EXPECT_EQ(Text(r), "78");
+  frost_pool_result_clear(&r);
 }
 
 TEST(PoolTest, BadArgumentsAreRefused) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -103,6 +104,23 @@ TEST(ArenaTest, ChunksGrowAndBigAllocationsGetTheirOwn) {
   EXPECT_LE(s.bytes_used, s.bytes_reserved);
   EXPECT_EQ(s.bytes_reserved % 4096, 0u);
   EXPECT_STREQ(s.backend, "mmap");
+}
+
+// A tiny store costs one page, not a megabyte (issue 14 item 18), and a run
+// of medium objects early on grows the bump chunk instead of taking a chunk
+// (and a mapping) each.
+TEST(ArenaTest, SmallArenasCostOnePageAndGrowGeometrically) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  ArenaPtr arena;
+  ASSERT_EQ(frost_arena_new(&arena.a, nullptr, 0), FROST_OK);
+  ASSERT_NE(frost_arena_alloc(arena.a, 64, 8), nullptr);
+  frost_arena_stats_t s;
+  frost_arena_stats(arena.a, &s);
+  EXPECT_EQ(s.bytes_reserved, page);
+  for (int i = 0; i < 1000; i++) ASSERT_NE(frost_arena_alloc(arena.a, 3000, 8), nullptr);
+  frost_arena_stats(arena.a, &s);
+  EXPECT_LE(s.chunks, 12u);                        // doubling: log2(3 MB / 4 KB) + 1
+  EXPECT_LE(s.bytes_reserved, 2 * s.bytes_used + page);
 }
 
 TEST(ArenaTest, StatsCountObjectsByKind) {

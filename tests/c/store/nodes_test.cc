@@ -63,8 +63,43 @@ TEST(NodesTest, FastEqualDecidesPlainBuiltinsOnly) {
   EXPECT_EQ(frost__fast_equal(f1.get(), one.get()), -1);   // 1.0 == 1: undecided here
   Ref by(Eval("b'abc'"));
   EXPECT_EQ(frost__fast_equal(a.get(), by.get()), 0);
-  Ref nan(Eval("float('nan')"));
+  Ref nan(Eval("float('nan')")), nan2(Eval("float('nan')"));
   EXPECT_EQ(frost__fast_equal(nan.get(), nan.get()), 1);   // identity, like dict lookup
+  EXPECT_EQ(frost__fast_equal(nan.get(), nan2.get()), -1); // the caller judges identity on its copy
+  EXPECT_EQ(frost__fast_equal(nan.get(), f1.get()), 0);
+}
+
+// frost__key_hash is CPython's hash except where that is an address; tuples
+// are hashed iteratively and may be bounded in depth.
+TEST(NodesTest, KeyHashIsCPythonsButNeverAnAddress) {
+  for (const char *expr : {"'abc'", "b'xy'", "10**30", "-1", "2.5", "-0.0", "1+2j", "None",
+                           "True", "()", "(1, ('a', (2.5, b'z')), None)", "((), ((),))"}) {
+    Ref o(Eval(expr));
+    Py_hash_t h = 0;
+    ASSERT_EQ(frost__key_hash(o.get(), 0, &h), 0) << expr;
+    EXPECT_EQ(h, PyObject_Hash(o.get())) << expr;
+  }
+  // the same value for distinct objects whose CPython hashes are addresses
+  for (const char *expr : {"float('nan')", "complex(float('nan'), 1)", "...",
+                           "(1, float('nan'))", "((..., 'a'),)"}) {
+    Ref a(Eval(expr)), b(Eval(expr));
+    Py_hash_t ha = 0, hb = 0;
+    ASSERT_EQ(frost__key_hash(a.get(), 0, &ha), 0) << expr;
+    ASSERT_EQ(frost__key_hash(b.get(), 0, &hb), 0) << expr;
+    EXPECT_EQ(ha, hb) << expr;
+  }
+  Ref deep(Eval("(lambda: [t := 1, [t := (t,) for _ in range(100000)], t][2])()"));
+  Py_hash_t h = 0;
+  EXPECT_EQ(frost__key_hash(deep.get(), 0, &h), 0);   // no C recursion
+  EXPECT_EQ(frost__key_hash(deep.get(), FROST_MAX_TUPLE_DEPTH, &h), -2);
+  EXPECT_FALSE(PyErr_Occurred());
+  Ref limit(Eval("(lambda: [t := 1, [t := (t,) for _ in range(256)], t][2])()"));
+  EXPECT_EQ(frost__key_hash(limit.get(), FROST_MAX_TUPLE_DEPTH, &h), 0);
+  EXPECT_EQ(h, PyObject_Hash(limit.get()));
+  Ref unhashable(Eval("(1, [])"));
+  EXPECT_EQ(frost__key_hash(unhashable.get(), 0, &h), -1);
+  EXPECT_TRUE(PyErr_ExceptionMatches(PyExc_TypeError));
+  PyErr_Clear();
 }
 
 // A comparison callback is used for undecided pairs, and its error reported.

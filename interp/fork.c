@@ -1,0 +1,46 @@
+/*
+ * fork.c -- what a fork() leaves of the pool's worker interpreters in the
+ * child: nothing that CPython will try to clean up.
+ *
+ * The problem (CPython 3.12 and 3.13): after fork(), PyOS_AfterFork_Child
+ * calls _PyInterpreterState_DeleteExceptMain, which clears every other
+ * interpreter with no thread state of it current. Clearing runs deallocators
+ * (its first list dealloc calls PyThreadState_Get), so a process that forks
+ * while any subinterpreter exists dies with "Fatal Python error:
+ * PyThreadState_Get" (3.13) or hangs (3.12). The threads that ran those
+ * interpreters do not exist in the child anyway, so their state may be
+ * half-updated and is unusable.
+ *
+ * The fix: a pthread_atfork child handler (interp/pool.c registers it; it
+ * runs inside fork(), before PyOS_AfterFork_Child) unlinks every interpreter
+ * but the main one from the runtime's list. CPython then neither clears them
+ * after the fork nor ends them at exit; their memory stays in the child,
+ * unreachable (a leak of the child only), and the objects the main
+ * interpreter owns -- its frost stores and views included -- are untouched.
+ *
+ * This is the only file that reads CPython's internal structures (the
+ * runtime's interpreter list); it compiles against the internal headers of
+ * the CPython it is built for (3.12 and 3.13 have the same fields here).
+ * Only async-signal-safe work: plain stores, no locks, no allocation.
+ */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include "internal/pycore_interp.h"
+#include "internal/pycore_runtime.h"
+
+#if PY_VERSION_HEX < 0x030C0000 || PY_VERSION_HEX >= 0x030E0000
+#error "interp/fork.c reads the runtime's interpreter list: check its layout for this CPython"
+#endif
+
+void frost__fork_child_forget_subinterpreters(void);
+
+void
+frost__fork_child_forget_subinterpreters(void)
+{
+    PyInterpreterState *main = _PyRuntime.interpreters.main;
+    if (main == NULL) {
+        return;   /* Python not initialised: nothing to forget */
+    }
+    _PyRuntime.interpreters.head = main;
+    main->next = NULL;
+}

@@ -1,0 +1,509 @@
+"""Keys of frozen dicts and sets behave like a dict's (issue 14, items 4, 10,
+11, 12): lookups follow dict's identity-then-equality rule (a NaN key is found
+by the object the view yields, in both lifetimes and after a load); keys whose
+CPython hash is an address (NaN, complex NaN, Ellipsis, tuples of them) survive
+a save and a load under the same or another hash seed; a Mapping that yields a
+key twice gives one entry, as dict() would; tuples nest at most
+FROST_MAX_TUPLE_DEPTH levels, and whatever freeze accepts saves, loads and
+reads (root, thaw, repr, ==, hash, pickle) without recursion errors or
+crashes."""
+import math
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+from collections.abc import Mapping
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+import test_snapshot as snap  # noqa: E402  (file layout helpers: HEADER, reseal)
+from frostcheck import LeakCheckedTestCase, run_child  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+MAX_DEPTH = 256          # FROST_MAX_TUPLE_DEPTH (store/frost_nodes.h)
+LIFETIMES = ("scoped", "process")
+PROPERTY = settings(derandomize=True, max_examples=120, deadline=None, database=None)
+
+
+def nan():
+    return float("nan")   # a new NaN object each call
+
+
+def nest(depth, leaf=1):
+    """A tuple `depth` levels deep: ((...(leaf,)...),)."""
+    t = leaf
+    for _ in range(depth):
+        t = (t,)
+    return t
+
+
+class Pairs(Mapping):
+    """A Mapping whose items() yields exactly the given pairs, repeats included."""
+
+    def __init__(self, pairs):
+        self.pairs = list(pairs)
+
+    def items(self):
+        return list(self.pairs)
+
+    def __getitem__(self, key):
+        for k, v in reversed(self.pairs):
+            if k is key or k == key:
+                return v
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter([k for k, _ in self.pairs])
+
+    def __len__(self):
+        return len(self.pairs)
+
+
+def has_nan(x):
+    if isinstance(x, float):
+        return math.isnan(x)
+    if isinstance(x, complex):
+        return math.isnan(x.real) or math.isnan(x.imag)
+    if isinstance(x, tuple):
+        return any(has_nan(i) for i in x)
+    return False
+
+
+def same_key(a, b):
+    """Equal as keys, NaNs equal to NaNs (a copy of a NaN is another object)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(same_key(x, y) for x, y in zip(a, b))
+    if has_nan(a):
+        return repr(a) == repr(b)
+    return a == b
+
+
+def load_copy(store, forget_seed=False):
+    """The store saved and loaded back; `forget_seed`: the file claims another
+    hash seed, so every hash and index is rebuilt (as in another process)."""
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "s.frost")
+        store.save(p)
+        if forget_seed:
+            with open(p, "rb") as f:
+                blob = bytearray(f.read())
+            h = list(snap.HEADER.unpack_from(blob))
+            h[13] ^= 0x5A5A   # hash_probe
+            snap.HEADER.pack_into(blob, 0, *h)
+            with open(p, "wb") as f:
+                f.write(snap.reseal(blob))
+        return frost.load(p, lifetime="scoped")
+
+
+def every_store(data):
+    """(name, store) for data frozen in both lifetimes and loaded back both ways."""
+    for lifetime in LIFETIMES:
+        yield lifetime, frost.freeze(data, lifetime=lifetime)
+    base = frost.freeze(data)
+    yield "loaded", load_copy(base)
+    yield "loaded, other seed", load_copy(base, forget_seed=True)
+    base.close()
+
+
+class KeyChecks:
+    def check_view(self, view, original):
+        """`view` (a FrozenDict or FrozenSet) answers like a dict/set of the
+        same keys: every key it yields is in it, and every reading agrees."""
+        keys = list(view)
+        self.assertEqual(len(keys), len(original))
+        for got, want in zip(keys, original):      # insertion order kept
+            self.assertTrue(same_key(got, want), (got, want))
+        for k in keys:
+            self.assertIn(k, view)
+        if isinstance(original, dict):
+            as_dict = dict(view)
+            self.assertEqual(len(as_dict), len(original))
+            self.assertEqual(list(view.values()), list(original.values()))
+            self.assertEqual([view[k] for k in keys], list(original.values()))
+            self.assertEqual([view.get(k, "absent") for k in keys], list(original.values()))
+            self.assertTrue(all(item in view.items() for item in view.items()))
+            thawed = frost.thaw(view)
+            self.assertEqual(len(thawed), len(original))
+            self.assertTrue(all(k in view for k in thawed))
+            self.assertEqual(view, thawed)
+        else:
+            self.assertEqual(len(set(view)), len(original))
+            self.assertEqual(len(frost.thaw(view)), len(original))
+        for k in original:                         # keys without NaN: found by value
+            if not has_nan(k):
+                self.assertIn(k, view)
+
+
+plain_scalars = st.one_of(
+    st.none(), st.booleans(), st.just(...), st.integers(), st.integers(min_value=2 ** 64),
+    st.floats(), st.just(-0.0), st.builds(nan), st.complex_numbers(),
+    st.builds(complex, st.builds(nan), st.floats(allow_nan=False)),
+    st.text(max_size=6), st.binary(max_size=6))
+plain_keys = st.recursive(plain_scalars, lambda inner: st.tuples(inner, inner) | st.tuples(inner),
+                          max_leaves=6)
+
+
+class IdentityHashedKeys(KeyChecks, unittest.TestCase):
+    """Items 10 and 11."""
+
+    def test_nan_keys_yielded_are_found(self):
+        a, b = nan(), nan()
+        data = {a: 1, b: 2, (a, 1): 3, complex(0, b): 4, 5: 6}
+        for name, store in every_store(data):
+            with self.subTest(name):
+                self.check_view(store.root, data)
+                self.assertEqual(sorted(store.root.values()), [1, 2, 3, 4, 6])
+                store.close()
+
+    def test_nan_set_items_yielded_are_found(self):
+        a = nan()
+        data = {a, nan(), (a,), ..., None, 0.0}
+        for name, store in every_store(frozenset(data)):
+            with self.subTest(name):
+                self.check_view(store.root, frozenset(data))
+                self.assertEqual(store.root, frost.thaw(store.root))
+                store.close()
+
+    def test_a_nan_yielded_twice_is_one_object(self):
+        # the rule behind identity lookups: each read of a NaN gives the same object
+        a = nan()
+        for name, store in every_store({"x": [a, a, "not a packed float list"], a: "k"}):
+            with self.subTest(name):
+                pair = store.root["x"]
+                self.assertIs(pair[0], pair[1])
+                key = next(k for k in store.root if k != "x")
+                self.assertIs(key, next(k for k in store.root if k != "x"))
+                self.assertEqual(store.root[key], "k")
+                store.close()
+
+    def test_distinct_nans_stay_distinct_keys(self):
+        data = {nan(): i for i in range(50)}
+        for name, store in every_store(data):
+            with self.subTest(name):
+                self.check_view(store.root, data)
+                self.assertNotIn(nan(), store.root)
+                store.close()
+
+    def test_identity_hashed_keys_survive_a_load_in_other_processes(self):
+        # Ellipsis hashes by its address in libpython: with ASLR it differs
+        # between processes even under one PYTHONHASHSEED (the stored hash is
+        # kept then), so a load must not depend on it. Writer and readers are
+        # separate processes, under the same and under another seed.
+        code_write = (
+            "import frost, sys\n"
+            "n = float('nan')\n"
+            "d = {...: 'e', (..., 1): 't', ((None, ...), 2.5): 'tt', None: 'n', (None,): 'tn',\n"
+            "     n: 'nan', (n, 'x'): 'tnan', complex(1, n): 'cnan', True: 'b', -0.0: 'z',\n"
+            "     'str': 's', b'by': 'y', 2 ** 70: 'big'}\n"
+            "frost.freeze(d).save(P)\n")
+        code_read = (
+            "import frost, math\n"
+            "v = frost.load(P).root\n"
+            "keys = list(v)\n"
+            "assert len(keys) == 13, keys\n"
+            "assert all(k in v for k in keys), [k for k in keys if k not in v]\n"
+            "assert len(dict(v)) == 13 and len(list(v.values())) == 13\n"
+            "for k, want in [(..., 'e'), ((..., 1), 't'), (((None, ...), 2.5), 'tt'), (None, 'n'),\n"
+            "                ((None,), 'tn'), (True, 'b'), (0.0, 'z'), ('str', 's'), (b'by', 'y'),\n"
+            "                (2 ** 70, 'big'), (1, 'b')]:\n"
+            "    assert v[k] == want, (k, v.get(k))\n"
+            "print('ok')\n")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "keys.frost")
+            env = dict(os.environ, PYTHONHASHSEED="7")
+            r = run_child(f"P = {path!r}\n" + code_write, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for seed in ("7", "8", "random"):
+                with self.subTest(seed=seed):
+                    r = run_child(f"P = {path!r}\n" + code_read, env=dict(os.environ, PYTHONHASHSEED=seed))
+                    self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok"), r.stderr)
+
+    def test_equal_objects_of_other_types_find_tuple_keys(self):
+        # the stored hash of a tuple is CPython's own, so an equal object
+        # hashing like the tuple still finds it (as in a dict)
+        class Like:
+            def __init__(self, t):
+                self.t = t
+
+            def __hash__(self):
+                return hash(self.t)
+
+            def __eq__(self, other):
+                return other == self.t
+
+        data = {("a", (1, 2.5)): 1, (None, b"x"): 2}
+        for name, store in every_store(data):
+            with self.subTest(name):
+                for k, v in data.items():
+                    self.assertEqual(store.root[Like(k)], v)
+                store.close()
+
+    @PROPERTY
+    @given(st.lists(st.tuples(plain_keys, st.integers()), max_size=10))
+    def test_any_plain_keys(self, pairs):
+        data = dict(pairs)
+        items = frozenset(data)
+        for _name, store in every_store([data, items]):   # (no subTest under hypothesis)
+            self.check_view(store.root[0], data)
+            self.check_view(store.root[1], items)
+            store.close()
+
+
+class ScopedNanCopies(LeakCheckedTestCase):
+    """The stable NaN copies of a scoped store go with its lease."""
+
+    def test_copies_keep_nothing_alive(self):
+        for _ in range(3):
+            store = frost.freeze({nan(): i for i in range(100)}, lifetime="scoped")
+            view = store.root
+            keys = list(view)
+            self.assertEqual(dict(view), {k: i for i, k in enumerate(keys)})
+            store.close()
+            del view, store          # the store goes (tearDown checks); the copies stay plain floats
+            self.assertTrue(all(math.isnan(k) for k in keys))
+
+
+class RepeatedKeys(KeyChecks, unittest.TestCase):
+    """Item 12: a key given twice is one entry, as in dict(pairs)."""
+
+    def check_pairs(self, pairs):
+        want = dict(pairs)                          # CPython's rule: first key, last value
+        for lifetime in LIFETIMES:
+            store = frost.freeze(Pairs(pairs), lifetime=lifetime)
+            view = store.root
+            self.assertEqual(len(view), len(want), lifetime)
+            self.check_view(view, want)
+            self.assertEqual(len(frost.thaw(view)), len(want), lifetime)
+            for loaded in (load_copy(store), load_copy(store, forget_seed=True)):
+                self.check_view(loaded.root, want)
+                loaded.close()
+            store.close()
+
+    def test_the_same_key_twice(self):
+        self.check_pairs([("a", 1), ("b", 2), ("a", 3)])
+
+    def test_equal_keys_of_other_types(self):
+        self.check_pairs([(1, "int"), (1.0, "float"), (True, "bool"), (complex(1, 0), "complex"),
+                          (0, "zero"), (-0.0, "negzero"), (False, "false")])
+
+    def test_equal_tuples(self):
+        self.check_pairs([((1, ("x", 2.0)), 1), ((1.0, ("x", 2)), 2), ((True, ("x", 2)), 3)])
+
+    def test_a_nan_object_twice_and_two_nans(self):
+        a = nan()
+        self.check_pairs([(a, 1), (nan(), 2), (a, 3), ((a,), 4), ((a,), 5)])
+
+    def test_repeated_keys_in_a_record_state_mapping(self):
+        # a Mapping is frozen wherever it appears, nested too
+        store = frost.freeze({"m": Pairs([("k", 1), ("k", 2)])})
+        self.assertEqual(dict(store.root["m"]), {"k": 2})
+        self.assertEqual(len(store.root["m"]), 1)
+        store.close()
+
+    @PROPERTY
+    @given(st.lists(st.tuples(plain_keys, st.integers()), max_size=12).flatmap(
+        lambda pairs: st.permutations(pairs + pairs[:3])))
+    def test_any_repeats(self, pairs):
+        self.check_pairs(pairs)
+
+
+class TupleDepth(unittest.TestCase):
+    """Item 4: tuples nest at most MAX_DEPTH levels, everywhere."""
+
+    def read_all(self, store, value):
+        """Every read of a store holding `value` works without RecursionError."""
+        root = store.root
+        self.assertEqual(root, value)
+        self.assertEqual(frost.thaw(root), value)
+        self.assertEqual(repr(root), repr(value))
+        self.assertEqual(hash(root), hash(value))
+        self.assertEqual(pickle.loads(pickle.dumps(root)), value)
+
+    def test_deepest_tuple_freezes_and_reads_everywhere(self):
+        deep = nest(MAX_DEPTH, "leaf")
+        for name, store in every_store(deep):
+            with self.subTest(name):
+                self.read_all(store, deep)
+                store.close()
+
+    def test_deepest_tuple_key_saves_loads_and_is_found(self):
+        deep = nest(MAX_DEPTH, "leaf")
+        data = {deep: 1, "x": deep}
+        for name, store in every_store(data):
+            with self.subTest(name):
+                self.assertEqual(store.root[deep], 1)
+                self.assertEqual(store.root, data)
+                self.assertEqual(frost.thaw(store.root), data)
+                key = next(iter(store.root))
+                self.assertEqual(hash(key), hash(deep))
+                self.assertIn(key, store.root)
+                store.close()
+
+    def test_deeper_tuples_are_refused_at_freeze(self):
+        for depth in (MAX_DEPTH + 1, 300_000):
+            with self.subTest(depth=depth):
+                with self.assertRaisesRegex(frost.FreezeError, f"nested deeper than {MAX_DEPTH}"):
+                    frost.freeze(nest(depth))
+                with self.assertRaisesRegex(frost.FreezeError, f"nested deeper than {MAX_DEPTH}"):
+                    frost.freeze({"k": [nest(depth)]})
+
+    def test_dict_keyed_by_a_very_deep_tuple_is_refused(self):
+        # CPython's tuple hash recurses without a limit: a dict keyed by a
+        # 300,000-level tuple can be built only on a big stack, and a load in
+        # another process (another seed: keys rehashed) overflowed the C
+        # stack. Such a key is refused at freeze (in a child: a crash must
+        # fail this test, not end the run).
+        code = (
+            "import threading, frost\n"
+            "threading.stack_size(1 << 30)\n"
+            "out = []\n"
+            "def work():\n"
+            "    t = 1\n"
+            "    for _ in range(300_000):\n"
+            "        t = (t,)\n"
+            "    d = {t: 1}\n"
+            "    try:\n"
+            "        frost.freeze(d).save(P)\n"
+            "        out.append('saved')\n"
+            "    except frost.FreezeError as e:\n"
+            "        out.append(str(e)[-60:])\n"
+            "th = threading.Thread(target=work)\n"
+            "th.start(); th.join()\n"
+            "print(out[0])\n"
+            "if out[0] == 'saved':\n"
+            "    import subprocess, sys, os\n"
+            "    r = subprocess.run([sys.executable, '-c', f'import frost; frost.load({P!r}).root'],\n"
+            "                       env=dict(os.environ, PYTHONHASHSEED='1'))\n"
+            "    print('load rc', r.returncode)\n")
+        with tempfile.TemporaryDirectory() as d:
+            r = run_child(f"P = {os.path.join(d, 'deep.frost')!r}\n" + code, timeout=120,
+                          env=dict(os.environ, PYTHONHASHSEED="2"))
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn(f"dict key is a tuple nested deeper than {MAX_DEPTH} levels", r.stdout)
+
+    def test_deep_tuple_key_is_refused_without_hashing_it(self):
+        # A Mapping hands frost the key unhashed: frost's own hash stops at
+        # the limit instead of recursing.
+        deep = nest(300_000)
+        with self.assertRaisesRegex(frost.FreezeError, f"dict key is a tuple nested deeper than {MAX_DEPTH}"):
+            frost.freeze(Pairs([(deep, 1)]))
+        with self.assertRaisesRegex(frost.FreezeError, f"nested deeper than {MAX_DEPTH}"):
+            frost.freeze(Pairs([("k", 1), ((1, nest(MAX_DEPTH)), 2)]))
+
+    def test_deep_tuple_nodes_are_refused_and_the_deepest_read(self):
+        # tuples holding a container are nodes, read back as real tuples
+        ok = nest(MAX_DEPTH - 1, ([1, 2],))
+        for name, store in every_store(ok):
+            with self.subTest(name):
+                root = store.root
+                self.assertEqual(frost.thaw(root), ok)
+                self.assertEqual(repr(root), repr(ok).replace("[1, 2]", "FrozenList([1, 2])"))
+                store.close()
+        with self.assertRaisesRegex(frost.FreezeError, f"nested deeper than {MAX_DEPTH}"):
+            frost.freeze(nest(MAX_DEPTH, ([1, 2],)))
+
+    def test_a_shared_tuple_reached_deeper_is_refused(self):
+        # the second time a tuple is met it comes from the memo, with its height
+        inner = nest(200)
+        frost.freeze([inner, nest(MAX_DEPTH - 200, inner)]).close()
+        with self.assertRaisesRegex(frost.FreezeError, f"nested deeper than {MAX_DEPTH}"):
+            frost.freeze([inner, nest(MAX_DEPTH - 199, inner)])
+        node = nest(200, ([],))
+        with self.assertRaisesRegex(frost.FreezeError, f"nested deeper than {MAX_DEPTH}"):
+            frost.freeze([node, nest(MAX_DEPTH - 199, node)])
+
+    def test_deep_query_tuples_are_just_absent(self):
+        store = frost.freeze({nest(3): 1, "x": 2})
+        for depth in (MAX_DEPTH + 1, 300_000):
+            self.assertNotIn(nest(depth), store.root)
+            self.assertIsNone(store.root.get(nest(depth)))
+        store.close()
+
+    def test_loader_refuses_deeper_tuples(self):
+        # a file frost would not write: two chains of 200 levels, the inner
+        # end of the second relinked to the top of the first (400 levels)
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "deep.frost")
+            frost.freeze([nest(200, "a"), nest(200, "b")]).save(p)
+            with open(p, "rb") as f:
+                blob = bytearray(f.read())
+            h = snap.HEADER.unpack_from(blob)
+            table = h[17]
+            _, _, image, image_size = snap.SECTION.unpack_from(blob, table)
+            list_refs = struct.unpack_from("<QQ", blob, image + 16)   # the root list node's items
+            imm_b = (ord("b") << 8) | (8 << 4) | 4                   # the singleton 'b'
+            relinked = 0
+            for pos in range(image, image + image_size, 16):
+                kind, size = struct.unpack_from("<IxxxxQ", blob, pos)
+                if kind == 21 and struct.unpack_from("<q", blob, pos + 32)[0] == 1 \
+                        and struct.unpack_from("<Q", blob, pos + 40)[0] == imm_b:
+                    struct.pack_into("<Q", blob, pos + 40, list_refs[0])
+                    relinked += 1
+            self.assertEqual(relinked, 1)
+            with open(p, "wb") as f:
+                f.write(snap.reseal(blob))
+            with self.assertRaisesRegex(frost.SnapshotError, f"nested deeper than {MAX_DEPTH}"):
+                frost.load(p)
+
+
+class DeepContainers(unittest.TestCase):
+    """Item 4, other containers: views read lazily and nest without limit;
+    a view equals another view of the same node at any depth (as `l == l`)."""
+
+    @staticmethod
+    def deep_list(n):
+        top = cur = []
+        for _ in range(n):
+            nxt = []
+            cur.append(nxt)
+            cur = nxt
+        return top
+
+    @staticmethod
+    def deep_dict(n):
+        top = cur = {}
+        for _ in range(n):
+            nxt = {}
+            cur["k"] = nxt
+            cur = nxt
+        return top
+
+    def test_deep_lists_and_dicts_read_save_and_load(self):
+        for make in (self.deep_list, self.deep_dict):
+            for name, store in every_store(make(100_000)):
+                with self.subTest(make.__name__, store=name):
+                    self.assertEqual(store.root, store.root)
+                    self.assertFalse(store.root != store.root)
+                    inner = store.root
+                    for _ in range(1000):
+                        inner = inner[0] if isinstance(inner, frost.FrozenList) else inner["k"]
+                    self.assertEqual(inner, inner)
+                    back = frost.thaw(store.root)
+                    depth = 0
+                    while back:
+                        back = back[0] if isinstance(back, list) else back["k"]
+                        depth += 1
+                    self.assertEqual(depth, 100_000)
+                    with self.assertRaises(RecursionError):   # as repr of such a list
+                        repr(store.root)
+                    store.close()
+
+    def test_a_view_equals_itself_with_nans_inside(self):
+        a = nan()
+        data = {"d": {"k": a}, "l": [a, "x"], "packed": [a, 1.5], "s": frozenset({a})}
+        for name, store in every_store(data):
+            with self.subTest(name):
+                for key in data:
+                    self.assertEqual(store.root[key], store.root[key])
+                self.assertEqual(store.root, store.root)
+                store.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

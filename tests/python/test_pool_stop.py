@@ -1,0 +1,122 @@
+"""Shutdown and interpreter exit always finish (issue 14 item 16): a worker
+blocked in Channel.recv()/send(), a task that leaves threads running, and
+Ctrl-C inside `with frost.Pool()` while a task spins each hung them forever.
+Every scenario runs in a child process with a deadline, so a hang fails."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from frostcheck import run_child  # noqa: E402
+
+PRELUDE = """
+import concurrent.futures as cf, os, signal, sys, threading
+import frost, stopwork
+
+def ctrl_c_in(seconds):                # what a user's Ctrl-C does, later
+    threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT)).start()
+"""
+
+
+class StopTest(unittest.TestCase):
+    def run_scenario(self, body, expect_rc=0):
+        proc = run_child(PRELUDE + body, timeout=90)
+        self.assertEqual(proc.returncode, expect_rc, proc.stderr)
+        self.assertNotIn("Fatal Python error", proc.stderr)
+        return proc
+
+
+class BlockedInAChannel(StopTest):
+    def test_exit_with_a_worker_blocked_in_recv(self):
+        proc = self.run_scenario(
+            "ch = frost.Channel()\n"
+            "pool = frost.Pool(1)\n"
+            "fut = pool.submit(stopwork.recv_forever, ch)\n"
+            "print('submitted', flush=True)\n")     # exit: shutdown stops the task
+        self.assertEqual(proc.stdout.strip(), "submitted")
+
+    def test_cancelling_shutdown_stops_blocked_recv_and_send(self):
+        proc = self.run_scenario(
+            "empty, full = frost.Channel(), frost.Channel(maxsize=1)\n"
+            "full.send('occupies it')\n"
+            "pool = frost.Pool(2)\n"
+            "futs = [pool.submit(stopwork.recv_forever, empty),\n"
+            "        pool.submit(stopwork.send_forever, full)]\n"
+            "import time; time.sleep(0.5)\n"          # both in their C wait (else: never begun)
+            "pool.shutdown(wait=True, cancel_futures=True)\n"
+            "print([f.cancelled() for f in futs], flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "[True, True]")
+
+
+class LeftoverThreads(StopTest):
+    def test_shutdown_ends_threads_a_task_left_running(self):
+        proc = self.run_scenario(
+            "ch = frost.Channel()\n"
+            "with frost.Pool(1) as pool:\n"
+            "    print(pool.submit(stopwork.leave_threads, ch).result(timeout=60), flush=True)\n"
+            "print('shut down', flush=True)\n")
+        self.assertEqual(proc.stdout.split("\n")[:2], ["left 3 threads", "shut down"])
+
+    def test_exit_ends_threads_a_task_left_running(self):
+        proc = self.run_scenario(
+            "pool = frost.Pool(1)\n"
+            "print(pool.submit(stopwork.leave_threads, frost.Channel()).result(timeout=60),\n"
+            "      flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "left 3 threads")
+
+
+class CtrlC(StopTest):
+    def test_ctrl_c_in_with_block_while_a_task_spins(self):
+        proc = self.run_scenario(
+            "started = frost.Channel()\n"
+            "with frost.Pool(1) as pool:\n"
+            "    fut = pool.submit(stopwork.spin, started)\n"
+            "    started.recv(timeout=60)\n"
+            "    ctrl_c_in(0.2)\n"
+            "    fut.result()\n",                       # Ctrl-C lands in this wait
+            expect_rc=-2)                               # KeyboardInterrupt: killed by SIGINT
+        self.assertIn("KeyboardInterrupt", proc.stderr)
+
+    def test_ctrl_c_while_with_exit_waits_for_a_spinning_task(self):
+        proc = self.run_scenario(
+            "started = frost.Channel()\n"
+            "try:\n"
+            "    with frost.Pool(1) as pool:\n"
+            "        fut = pool.submit(stopwork.spin, started)\n"
+            "        started.recv(timeout=60)\n"
+            "        ctrl_c_in(0.3)\n"                   # lands in __exit__'s wait
+            "except KeyboardInterrupt:\n"
+            "    try:\n"
+            "        fut.result(timeout=60)\n"
+            "    except cf.CancelledError:\n"
+            "        print('interrupted, task stopped', flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "interrupted, task stopped")
+
+    def test_ctrl_c_while_with_exit_waits_for_a_task_blocked_in_recv(self):
+        proc = self.run_scenario(
+            "try:\n"
+            "    with frost.Pool(1) as pool:\n"
+            "        fut = pool.submit(stopwork.recv_forever, frost.Channel())\n"
+            "        ctrl_c_in(0.5)\n"                   # lands in __exit__'s wait
+            "except KeyboardInterrupt:\n"
+            "    try:\n"
+            "        fut.result(timeout=60)\n"
+            "    except cf.CancelledError:\n"
+            "        print('interrupted, task stopped', flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "interrupted, task stopped")
+
+    def test_exit_after_ctrl_c_with_a_task_that_swallows_interrupts(self):
+        # the first interruptions are caught by the task: interpreter exit
+        # keeps stopping it until it gives in
+        proc = self.run_scenario(
+            "started = frost.Channel()\n"
+            "pool = frost.Pool(1)\n"
+            "fut = pool.submit(stopwork.spin_catching_interrupts, started)\n"
+            "started.recv(timeout=60)\n"
+            "print('exiting', flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "exiting")
+
+
+if __name__ == "__main__":
+    unittest.main()

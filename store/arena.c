@@ -82,6 +82,7 @@ static const char *const kind_names[FROST_KIND_COUNT] = {
     [FROST_KIND_DICT] = "dict",   [FROST_KIND_LIST] = "list",
     [FROST_KIND_SET] = "set",     [FROST_KIND_ARRAY] = "array",
     [FROST_KIND_RECORD] = "record", [FROST_KIND_TUPLE_NODE] = "tuple_node",
+    [FROST_KIND_TABLE] = "table",
 };
 
 const char *

@@ -33,6 +33,7 @@
  * dropped; the arena is the caller's to free.
  */
 #include "frost_freeze.h"
+#include "frost_columns.h"
 #include "frost_nodes.h"
 
 #include <stdalign.h>
@@ -1206,6 +1207,28 @@ start_list(freezer_t *fz, PyObject *o, PyObject *items, int exact, frost_ref_t *
     return 1;
 }
 
+/* A table node from an object exporting the Arrow PyCapsule interface
+ * (store/columns_py.c). 1 done, 0 not an Arrow exporter, -1 error set. */
+static int
+freeze_columns(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx, frost_ref_t *dest)
+{
+    char err[FROST_COL_ERRLEN];
+    frost_columns_t *node = NULL;
+    int rc = frost__columns_freeze(o, fz->arena, &node, err, sizeof err);
+    if (rc == -2) {
+        return freeze_error(fz, parent, idx, "cannot freeze '%.200s' as a table: %s",
+                            Py_TYPE(o)->tp_name, err);
+    }
+    if (rc < 0) {
+        return note_path(fz, parent, idx);
+    }
+    if (rc > 0) {
+        frost_arena_count(fz->arena, FROST_KIND_TABLE);
+        *dest = frost_ref_from_node(node);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* tuple nesting (FROST_MAX_TUPLE_DEPTH)                                     */
 
@@ -1392,6 +1415,13 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         rc = start_list(fz, o, items, 0, dest, parent, idx);
         Py_DECREF(items);
         return rc;
+    }
+    rc = freeze_columns(fz, o, parent, idx, dest);   /* the Arrow interface wins over the rest */
+    if (rc != 0) {
+        if (rc > 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
+            return -1;
+        }
+        return rc < 0 ? -1 : 0;
     }
     rc = try_start_record(fz, o, dest, parent, idx);
     if (rc != 0) {

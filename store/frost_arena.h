@@ -60,6 +60,7 @@ typedef enum {
     FROST_KIND_ARRAY,
     FROST_KIND_RECORD,
     FROST_KIND_TUPLE_NODE, /* a tuple holding a container */
+    FROST_KIND_TABLE,      /* Arrow columns (frost_columns.h) */
     FROST_KIND_COUNT
 } frost_kind_t;
 

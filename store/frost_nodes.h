@@ -41,6 +41,7 @@ typedef enum {
     FROST_NODE_SET,
     FROST_NODE_ARRAY,
     FROST_NODE_RECORD,
+    FROST_NODE_COLUMNS,  /* a table of Arrow columns (frost_columns.h) */
 } frost_node_kind_t;
 
 typedef struct frost_node_s {

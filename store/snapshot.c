@@ -34,6 +34,7 @@
  * above are what keep a hostile file from crashing the process.
  */
 #include "frost_snapshot.h"
+#include "frost_columns.h"
 #include "frost_nodes.h"
 
 #include <errno.h>
@@ -500,6 +501,9 @@ node_size(const frost_node_t *n, int *in_bulk, size_t *aux_bulk)
     }
     case FROST_NODE_RECORD:
         return sizeof(frost_record_t);
+    case FROST_NODE_COLUMNS:   /* the blob goes to bulk verbatim (position-independent) */
+        *aux_bulk = ROUND_UP((size_t)((const frost_columns_t *)n)->nbytes, BULK_ALIGN);
+        return sizeof(frost_columns_t);
     }
     return 0;
 }
@@ -649,6 +653,17 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         memcpy(&d->shape, &shape_off, 8);
         memcpy(&d->strides, &strides_off, 8);
         memcpy(&d->data, &data_off, 8);
+        return;
+    }
+    case FROST_NODE_COLUMNS: {
+        const frost_columns_t *c = (const frost_columns_t *)n;
+        frost_columns_t *d = (frost_columns_t *)(w->image + off);
+        uint64_t blob_off = w->bulk_cursor;
+        w->bulk_cursor += ROUND_UP((size_t)c->nbytes, BULK_ALIGN);
+        memcpy(w->bulk + blob_off, c->blob, (size_t)c->nbytes);
+        d->hdr = c->hdr;
+        d->nbytes = c->nbytes;
+        memcpy(&d->blob, &blob_off, 8);
         return;
     }
     case FROST_NODE_RECORD: {
@@ -1148,6 +1163,9 @@ check_record(loader_t *ld, uint64_t pos)
     case FROST_NODE_ARRAY:
         size = room >= sizeof(frost_array_t) ? ROUND_UP(sizeof(frost_array_t), REC_ALIGN) : 0;
         break;   /* fields are checked in walk B */
+    case FROST_NODE_COLUMNS:
+        size = room >= sizeof(frost_columns_t) ? ROUND_UP(sizeof(frost_columns_t), REC_ALIGN) : 0;
+        break;   /* the blob is checked in walk B */
     case FROST_NODE_RECORD: {
         frost_record_t *r = (frost_record_t *)(ld->img + pos);
         if (room >= sizeof(frost_record_t) && r->hdr.flags <= FROST_RECORD_SHARED) {
@@ -1254,7 +1272,7 @@ relocate(loader_t *ld, void *slot, int objects_only, uint64_t before, uint64_t a
         break;
     case REF_IMG_NODE:
         if (!objects_only && off < ld->img_size && ld->kinds[off / REC_ALIGN] >= FROST_NODE_DICT
-            && ld->kinds[off / REC_ALIGN] <= FROST_NODE_RECORD) {
+            && ld->kinds[off / REC_ALIGN] <= FROST_NODE_COLUMNS) {
             out = frost_ref_from_node(ld->img + off);
         }
         break;
@@ -1401,6 +1419,25 @@ fix_array(loader_t *ld, uint64_t pos)
     return 0;
 }
 
+/* Walk B for the table node at `pos`: its blob (in bulk, used in place) is
+ * checked whole by frost__colblob_check, like the freezer's own copy. */
+static int
+fix_columns(loader_t *ld, uint64_t pos)
+{
+    frost_columns_t *c = (frost_columns_t *)(ld->img + pos);
+    uint64_t blob;
+    memcpy(&blob, &c->blob, 8);
+    if (c->hdr.flags != 0 || blob % BULK_ALIGN != 0 || blob > ld->bulk_size || c->nbytes > ld->bulk_size - blob) {
+        return BAD(ld, "malformed table node at image offset %llu", (unsigned long long)pos);
+    }
+    char why[FROST_COL_ERRLEN];
+    if (frost__colblob_check((char *)(ld->bulk + blob), c->nbytes, 0, why, sizeof why) < 0) {
+        return BAD(ld, "malformed table at image offset %llu: %s", (unsigned long long)pos, why);
+    }
+    c->blob = (const char *)(ld->bulk + blob);
+    return 0;
+}
+
 /* Whether encoded reference `enc` is a str: one in the image, or the
  * singleton '' or a one-character Latin-1 str. */
 static int
@@ -1528,6 +1565,10 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
         *size_out = ROUND_UP(sizeof(frost_array_t), REC_ALIGN);
         frost_arena_count(ld->arena, FROST_KIND_ARRAY);
         return fix_array(ld, pos);
+    case FROST_NODE_COLUMNS:
+        *size_out = ROUND_UP(sizeof(frost_columns_t), REC_ALIGN);
+        frost_arena_count(ld->arena, FROST_KIND_TABLE);
+        return fix_columns(ld, pos);
     case FROST_NODE_RECORD: {
         frost_record_t *r = (frost_record_t *)p;
         *size_out = ROUND_UP(sizeof(frost_record_t), REC_ALIGN);

@@ -264,7 +264,7 @@ store_repr(PyObject *self)
     frost_ref_t root = frost_store_root(lease->store);
     const char *root_kind = "value";
     if (frost_ref_is_node(root)) {
-        static const char *names[] = {"?", "FrozenDict", "FrozenList", "tuple", "FrozenSet", "Array", "Record"};
+        static const char *names[] = {"?", "FrozenDict", "FrozenList", "tuple", "FrozenSet", "Array", "Record", "Table"};
         uint32_t k = frost_ref_node(root)->kind;
         root_kind = k < sizeof names / sizeof names[0] ? names[k] : "?";
     }

@@ -118,8 +118,24 @@ static PyObject *
 shareable_types(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     frost_state *st = PyModule_GetState(module);
-    return PyTuple_Pack(6, st->store_type, st->dict_type, st->list_type, st->set_type,
-                        st->array_type, st->record_type);
+    PyTypeObject *const types[] = {st->store_type, FROST_NODE_VIEW_TYPES(st)};
+    PyObject *t = PyTuple_New((Py_ssize_t)(sizeof types / sizeof types[0]));
+    for (Py_ssize_t i = 0; t != NULL && i < PyTuple_GET_SIZE(t); i++) {
+        PyTuple_SET_ITEM(t, i, Py_NewRef((PyObject *)types[i]));
+    }
+    return t;
+}
+
+int
+frost__is_node_view_type(frost_state *st, PyTypeObject *tp)
+{
+    PyTypeObject *const types[] = {FROST_NODE_VIEW_TYPES(st)};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (tp == types[i]) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static PyMethodDef frost_methods[] = {
@@ -240,6 +256,8 @@ frost_exec(PyObject *module)
         || add_type(module, &FrostSet_spec, &st->set_type, 1) < 0
         || add_type(module, &FrostArray_spec, &st->array_type, 1) < 0
         || add_type(module, &FrostRecord_spec, &st->record_type, 1) < 0
+        || add_type(module, &FrostTable_spec, &st->table_type, 1) < 0
+        || add_type(module, &FrostColumn_spec, &st->column_type, 1) < 0
         || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0
         || add_type(module, &FrostChannel_spec, &st->channel_type, 1) < 0
         || frost__pool_type_add(module) < 0) {
@@ -276,8 +294,7 @@ frost_exec(PyObject *module)
     if (rc < 0) {
         return -1;
     }
-    PyTypeObject *const shareable[] = {st->store_type, st->dict_type, st->list_type,
-                                       st->set_type, st->array_type, st->record_type};
+    PyTypeObject *const shareable[] = {st->store_type, FROST_NODE_VIEW_TYPES(st)};
     if (frost__xidata_register(shareable, (int)(sizeof shareable / sizeof shareable[0])) < 0) {
         return -1;
     }
@@ -310,6 +327,8 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->set_type);
     Py_VISIT(st->array_type);
     Py_VISIT(st->record_type);
+    Py_VISIT(st->table_type);
+    Py_VISIT(st->column_type);
     Py_VISIT(st->iter_type);
     Py_VISIT(st->channel_type);
     Py_VISIT(st->channel_closed_error);
@@ -338,6 +357,8 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->set_type);
     Py_CLEAR(st->array_type);
     Py_CLEAR(st->record_type);
+    Py_CLEAR(st->table_type);
+    Py_CLEAR(st->column_type);
     Py_CLEAR(st->iter_type);
     Py_CLEAR(st->channel_type);
     Py_CLEAR(st->channel_closed_error);

@@ -345,6 +345,17 @@ thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
         }
         return *out ? 0 : -1;
     }
+    case FROST_NODE_COLUMNS: {   /* {name: list of values}, like thaw(frost.Table) */
+        PyObject *view = frost__table_view_new(tw->lease, node);
+        *out = view ? frost__table_thaw(view) : NULL;
+        Py_XDECREF(view);
+        int rc = *out && PyDict_SetItem(tw->memo, key, *out) < 0 ? -1 : 0;
+        Py_DECREF(key);
+        if (rc < 0) {
+            Py_CLEAR(*out);
+        }
+        return *out ? 0 : -1;
+    }
     case FROST_NODE_DICT:
         result = PyDict_New();
         len = ((const frost_table_t *)node)->len;
@@ -582,6 +593,12 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
     else if (tp == st->array_type) {
         const FrostArrayView *v = (const FrostArrayView *)obj;
         return thaw_array(v->data, v->array, v->ndim, v->shape);
+    }
+    else if (tp == st->table_type) {
+        return frost__table_thaw(obj);
+    }
+    else if (tp == st->column_type) {
+        return frost__column_thaw(obj);
     }
     else if (tp == &PyTuple_Type) {
         /* a tuple read from a tuple node: thaw its items */

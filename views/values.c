@@ -151,6 +151,8 @@ frost__new_view(FrostLease *lease, const frost_node_t *node)
         Py_LeaveRecursiveCall();
         return t;
     }
+    case FROST_NODE_COLUMNS:
+        return frost__table_view_new(lease, node);
     case FROST_NODE_DICT:
         tp = st->dict_type;
         break;

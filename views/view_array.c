@@ -376,6 +376,9 @@ static PyGetSetDef array_getset[] = {
 static PyMethodDef array_methods[] = {
     {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists of Python values."},
     {"__reduce__", array_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {"__dlpack__", (PyCFunction)(void (*)(void))frost__array_dlpack, METH_VARARGS | METH_KEYWORDS,
+     FROST_DLPACK_DOC},
+    {"__dlpack_device__", frost__dlpack_device, METH_NOARGS, "(1, 0): CPU memory."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -415,6 +415,9 @@ static PyMethodDef list_methods[] = {
     {"count", list_count, METH_O, "Number of occurrences of value."},
     {"__reversed__", list_reversed, METH_NOARGS, "A reverse iterator."},
     {"__reduce__", list_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {"__dlpack__", (PyCFunction)(void (*)(void))frost__list_dlpack, METH_VARARGS | METH_KEYWORDS,
+     FROST_DLPACK_DOC " Packed lists only."},
+    {"__dlpack_device__", frost__dlpack_device, METH_NOARGS, "(1, 0): CPU memory."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,6 +35,8 @@ typedef struct {
     PyTypeObject *set_type;
     PyTypeObject *array_type;
     PyTypeObject *record_type;
+    PyTypeObject *table_type;    /* frost.Table (view_table.c) */
+    PyTypeObject *column_type;   /* frost.Column */
     PyTypeObject *iter_type;
     PyTypeObject *channel_type;  /* frost.Channel */
     PyObject *channel_closed_error;  /* frost.ChannelClosedError(ValueError) */
@@ -102,6 +104,12 @@ typedef struct {
 } FrostStore;
 
 /* module.c: the module's definition, freeze(), thaw(), per-interpreter setup. */
+/* The view types that cross interpreters by reference, besides Store: the one
+ * list that pickling, tickets (xref.c) and cross-interpreter data share. */
+#define FROST_NODE_VIEW_TYPES(st) \
+    (st)->dict_type, (st)->list_type, (st)->set_type, (st)->array_type, (st)->record_type, \
+    (st)->table_type
+int frost__is_node_view_type(frost_state *st, PyTypeObject *tp);
 frost_state *frost__state_of_type(PyTypeObject *tp);   /* this module's state for its type */
 /* Between slices of a blocking wait (GIL held): -1 with the exception that
  * ends it (a signal, or one raised in this thread by another: see channel.c). */
@@ -175,6 +183,27 @@ int frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, con
 int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
+
+/* dlpack.c: __dlpack__(*, stream, max_version, dl_device, copy) and
+ * __dlpack_device__() of Array and packed FrozenList views. */
+PyObject *frost__array_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *frost__list_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *frost__dlpack_device(PyObject *self, PyObject *ignored);
+/* A capsule for `len` items `byte_stride` apart at `data` (struct-module `format`). */
+PyObject *frost__dlpack_export_1d(frost_store_t *store, const char *data, Py_ssize_t len,
+                                  Py_ssize_t byte_stride, const char *format, Py_ssize_t itemsize,
+                                  PyObject *args, PyObject *kwargs);
+#define FROST_DLPACK_DOC \
+    "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n" \
+    "A DLPack capsule (Python array API): with max_version >= (1, 0) it shares the\n" \
+    "arena memory, marked read-only; a legacy capsule or copy=True gets a copy."
+
+/* view_table.c: frost.Table and frost.Column over a table node. */
+extern PyType_Spec FrostTable_spec, FrostColumn_spec;
+PyObject *frost__table_view_new(FrostLease *lease, const void *columns_node);
+/* thaw of a Table view: {name: list}; of a Column view: a list. */
+PyObject *frost__table_thaw(PyObject *table_view);
+PyObject *frost__column_thaw(PyObject *column_view);
 
 /* iter.c: one iterator type for tables (dicts, sets) and sequences */
 typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter_mode_t;

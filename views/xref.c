@@ -400,9 +400,7 @@ sent_export(frost_state *st, PyObject *obj, uint64_t *ticket, uint64_t *token)
         frost_store_acquire(lease->store);
         e->store = lease->store;
     }
-    else if (Py_TYPE(obj) == st->dict_type || Py_TYPE(obj) == st->list_type
-             || Py_TYPE(obj) == st->set_type || Py_TYPE(obj) == st->array_type
-             || Py_TYPE(obj) == st->record_type) {
+    else if (frost__is_node_view_type(st, Py_TYPE(obj))) {
         /* the view's own __reduce__ names its node (and slice): one decoder for both */
         PyObject *reduced = PyObject_CallMethod(obj, "__reduce__", NULL);
         int rc = reduced == NULL ? -1 : xref_decode_store(PyTuple_GET_ITEM(reduced, 1), &e->ref);

@@ -32,6 +32,15 @@ def snapshots(out):
         "buffers": [bytearray(b"ab"), array.array("d", [1.0, 2.0]), [1, 2, 3], [0.5, 1.5]],
         "graph7": fuzzgraph.graph(7),
     }
+    try:   # a table node (store/frost_columns.h), when pyarrow is there to make one
+        import pyarrow as pa
+        stores["table"] = {"t": pa.table({
+            "i": pa.array([1, None, 3], pa.int32()), "s": ["a", None, "ünï"], "b": [True, None, False],
+            "d": pa.array(["x", "y", "x"]).dictionary_encode(), "l": [[1], [], None],
+            "st": [{"k": 1}, None, {"k": 3}], "m": pa.array([[("a", 1)], [], None], pa.map_(pa.string(), pa.int64())),
+            "fl": pa.array([[1, 2], None, [3, 4]], pa.list_(pa.int8(), 2))})}
+    except ImportError:
+        pass
     for name, value in stores.items():
         frost.freeze(value).save(os.path.join(out, name + ".frost"))
 

@@ -1,0 +1,226 @@
+/*
+ * columns_py.c -- the Python side of freezing a table: take the Arrow structs
+ * out of an object's PyCapsules (__arrow_c_stream__ or __arrow_c_array__),
+ * hand them to frost__columns_build (columns.c), release them.
+ *
+ * Capsules are consumed as the PyCapsule interface says: each struct is moved
+ * out (copied, the capsule's `release` set to NULL), so the capsule's
+ * destructor leaves it to us, and we release it exactly once on every path.
+ */
+#include <Python.h>
+#include "frost_columns.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The struct in capsule `cap` named `name`, or NULL with err set. */
+static void *
+capsule_struct(PyObject *cap, const char *name, const char *method, PyObject *o, char *err, size_t errlen)
+{
+    if (!PyCapsule_IsValid(cap, name)) {
+        snprintf(err, errlen, "%s() of '%.200s' did not return a '%s' capsule", method,
+                 Py_TYPE(o)->tp_name, name);
+        return NULL;
+    }
+    return PyCapsule_GetPointer(cap, name);
+}
+
+typedef struct {
+    struct ArrowArray **items;
+    int64_t n, cap;
+} chunks_t;
+
+static int
+chunks_push(chunks_t *c, struct ArrowArray *a)
+{
+    if (c->n == c->cap) {
+        int64_t cap = c->cap ? 2 * c->cap : 16;
+        struct ArrowArray **items = realloc(c->items, (size_t)cap * sizeof *items);
+        if (items == NULL) {
+            return -1;
+        }
+        c->items = items;
+        c->cap = cap;
+    }
+    c->items[c->n++] = a;
+    return 0;
+}
+
+static void
+chunks_release(chunks_t *c)
+{
+    for (int64_t i = 0; i < c->n; i++) {
+        if (c->items[i]->release != NULL) {
+            c->items[i]->release(c->items[i]);
+        }
+        free(c->items[i]);
+    }
+    free(c->items);
+}
+
+static int
+has_method(PyObject *o, const char *name)
+{
+    PyObject *key = PyUnicode_FromString(name);
+    if (key == NULL) {
+        return -1;
+    }
+    int found = _PyType_Lookup(Py_TYPE(o), key) != NULL;
+    Py_DECREF(key);
+    return found;
+}
+
+static int
+build(frost_arena_t *arena, struct ArrowSchema *schema, chunks_t *chunks, frost_columns_t **out,
+      char *err, size_t errlen)
+{
+    int rc = frost__columns_build(arena, schema, chunks->items, chunks->n, out, err, errlen);
+    if (rc == 0) {
+        return 1;
+    }
+    if (rc == -1) {
+        return -2;
+    }
+    if (rc == FROST_ENOMEM) {
+        PyErr_NoMemory();
+    }
+    else {
+        PyErr_Format(PyExc_SystemError, "frost arena: %s", frost_strerror(rc));
+    }
+    return -1;
+}
+
+static int
+from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
+{
+    PyObject *cap = PyObject_CallMethod(o, "__arrow_c_stream__", NULL);
+    if (cap == NULL) {
+        return -1;
+    }
+    struct ArrowArrayStream *src = capsule_struct(cap, "arrow_array_stream", "__arrow_c_stream__", o,
+                                                  err, errlen);
+    if (src == NULL || src->release == NULL) {
+        if (src != NULL) {
+            snprintf(err, errlen, "__arrow_c_stream__() of '%.200s' returned a released stream",
+                     Py_TYPE(o)->tp_name);
+        }
+        Py_DECREF(cap);
+        return -2;
+    }
+    struct ArrowArrayStream stream = *src;
+    src->release = NULL;   /* moved out */
+    Py_DECREF(cap);
+
+    struct ArrowSchema schema = {0};
+    chunks_t chunks = {0};
+    int rc = -2;
+    int status = stream.get_schema(&stream, &schema);
+    if (status != 0 || schema.release == NULL) {
+        const char *why = stream.get_last_error ? stream.get_last_error(&stream) : NULL;
+        if (!PyErr_Occurred()) {
+            snprintf(err, errlen, "the Arrow stream of '%.200s' failed to give its schema (error "
+                     "%d: %.200s)", Py_TYPE(o)->tp_name, status, why ? why : "no message");
+        }
+        rc = PyErr_Occurred() ? -1 : -2;
+        goto done;
+    }
+    for (;;) {
+        struct ArrowArray *a = calloc(1, sizeof *a);
+        if (a == NULL || chunks_push(&chunks, a) < 0) {
+            free(a);
+            PyErr_NoMemory();
+            rc = -1;
+            goto done;
+        }
+        status = stream.get_next(&stream, a);
+        if (status != 0) {
+            const char *why = stream.get_last_error ? stream.get_last_error(&stream) : NULL;
+            if (!PyErr_Occurred()) {
+                snprintf(err, errlen, "the Arrow stream of '%.200s' failed after %lld chunks "
+                         "(error %d: %.200s)", Py_TYPE(o)->tp_name, (long long)(chunks.n - 1),
+                         status, why ? why : "no message");
+            }
+            rc = PyErr_Occurred() ? -1 : -2;
+            goto done;
+        }
+        if (a->release == NULL) {   /* the end */
+            chunks.n--;
+            free(a);
+            break;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            rc = -1;
+            goto done;
+        }
+    }
+    rc = build(arena, &schema, &chunks, out, err, errlen);
+done:
+    chunks_release(&chunks);
+    if (schema.release != NULL) {
+        schema.release(&schema);
+    }
+    stream.release(&stream);
+    return rc;
+}
+
+static int
+from_array(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
+{
+    PyObject *pair = PyObject_CallMethod(o, "__arrow_c_array__", NULL);
+    if (pair == NULL) {
+        return -1;
+    }
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        snprintf(err, errlen, "__arrow_c_array__() of '%.200s' did not return a (schema, array) "
+                 "pair of capsules", Py_TYPE(o)->tp_name);
+        Py_DECREF(pair);
+        return -2;
+    }
+    struct ArrowSchema *s = capsule_struct(PyTuple_GET_ITEM(pair, 0), "arrow_schema",
+                                           "__arrow_c_array__", o, err, errlen);
+    struct ArrowArray *a = s ? capsule_struct(PyTuple_GET_ITEM(pair, 1), "arrow_array",
+                                              "__arrow_c_array__", o, err, errlen) : NULL;
+    if (a == NULL || s->release == NULL || a->release == NULL) {
+        if (a != NULL) {
+            snprintf(err, errlen, "__arrow_c_array__() of '%.200s' returned released structs",
+                     Py_TYPE(o)->tp_name);
+        }
+        Py_DECREF(pair);
+        return -2;
+    }
+    struct ArrowSchema schema = *s;
+    s->release = NULL;
+    struct ArrowArray *array = malloc(sizeof *array);
+    chunks_t chunks = {0};
+    int rc = -1;
+    if (array == NULL || chunks_push(&chunks, array) < 0) {
+        free(array);
+        PyErr_NoMemory();
+    }
+    else {
+        *array = *a;
+        a->release = NULL;
+        rc = build(arena, &schema, &chunks, out, err, errlen);
+    }
+    Py_DECREF(pair);   /* the capsules: their structs are moved out (or left to them on failure) */
+    chunks_release(&chunks);
+    if (schema.release != NULL) {
+        schema.release(&schema);
+    }
+    return rc;
+}
+
+int
+frost__columns_freeze(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
+{
+    int has = has_method(o, "__arrow_c_stream__");
+    if (has != 0) {
+        return has < 0 ? -1 : from_stream(o, arena, out, err, errlen);
+    }
+    has = has_method(o, "__arrow_c_array__");
+    if (has != 0) {
+        return has < 0 ? -1 : from_array(o, arena, out, err, errlen);
+    }
+    return 0;
+}

@@ -1,0 +1,1170 @@
+/*
+ * view_table.c -- frost.Table and frost.Column: views of a table node
+ * (store/frost_columns.h).
+ *
+ * Two ways in:
+ *   - the Arrow PyCapsule interface (__arrow_c_schema__, __arrow_c_array__,
+ *     __arrow_c_stream__): the exported structs point into the arena, so
+ *     pyarrow, pandas and polars build their tables without copying a buffer.
+ *     Every exported struct (and each child, which a consumer may move out
+ *     and release on its own) holds one reference on the frost_store_t; its
+ *     release callback drops it and touches no Python object, so consumers
+ *     may release from any thread, after the view, its Lease and the Store
+ *     handle are gone.
+ *   - plain Python, where those libraries cannot load (subinterpreters):
+ *     len, column_names, schema, view["col"] / view.column(i) (a Column:
+ *     a sequence of Python values, None for nulls), view.row(i), slicing rows,
+ *     frost.thaw(view) -> {name: list}.
+ *
+ * A Table view is a window [start, start + len) of the node's rows; a Column
+ * is a window (start, step, len) of one column. The blob was checked when it
+ * was made (frost__colblob_check), so reads index it without bounds checks.
+ *
+ * Python values: bool, int ((u)int8-64; temporal, decimal and interval types
+ * as their raw little-endian integer), float (float16-64), str, bytes
+ * (binary, fixed_size_binary), list (list, large_list, fixed_size_list),
+ * dict (struct), list of (key, value) tuples (map); dictionary columns give
+ * the dictionary's value.
+ */
+#include "views.h"
+#include "frost_columns.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    FROST_VIEW_HEAD
+    const frost_columns_t *node;
+    int64_t start;               /* first row of this window */
+    int64_t len;
+} FrostTableView;
+
+typedef struct {
+    FROST_VIEW_HEAD
+    const frost_columns_t *node;
+    int64_t column;              /* index among the root's children */
+    int64_t start;               /* first row */
+    int64_t step;                /* != 0 */
+    int64_t len;
+} FrostColumnView;
+
+#define TV(o) ((FrostTableView *)(o))
+#define CV(o) ((FrostColumnView *)(o))
+
+static const frost_colblob_header_t *
+header(const frost_columns_t *node)
+{
+    return frost__colblob_header(node->blob);
+}
+
+static const frost_colschema_t *
+root_schema(const frost_columns_t *node)
+{
+    return frost__colschema(node->blob, header(node)->schema);
+}
+
+static int64_t
+num_columns(const frost_columns_t *node)
+{
+    return root_schema(node)->n_children;
+}
+
+static uint64_t
+column_schema(const frost_columns_t *node, int64_t i)
+{
+    return frost__colchild(node->blob, root_schema(node)->children, i);
+}
+
+static const char *
+column_name(const frost_columns_t *node, int64_t i)
+{
+    return frost__colstr(node->blob, frost__colschema(node->blob, column_schema(node, i))->name);
+}
+
+/* The array of column `col` in `chunk`. */
+static uint64_t
+column_array(const frost_columns_t *node, uint64_t chunk, int64_t col)
+{
+    const char *blob = node->blob;
+    uint64_t root = frost__colchild(blob, header(node)->chunks, (int64_t)chunk);
+    return frost__colchild(blob, frost__colarray(blob, root)->children, col);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Python values                                                             */
+
+static int64_t
+read_int(const uint8_t *p, int64_t width, int is_signed)
+{
+    switch (width) {
+    case 1: return is_signed ? (int64_t)*(const int8_t *)p : (int64_t)*p;
+    case 2: { int16_t s; uint16_t u; memcpy(&s, p, 2); memcpy(&u, p, 2); return is_signed ? s : u; }
+    case 4: { int32_t s; uint32_t u; memcpy(&s, p, 4); memcpy(&u, p, 4); return is_signed ? s : (int64_t)u; }
+    default: { int64_t s; memcpy(&s, p, 8); return s; }
+    }
+}
+
+static int64_t
+read_offset(const char *blob, const frost_colarray_t *a, int64_t width, int64_t i)
+{
+    return read_int((const uint8_t *)frost__colbuf(blob, a, 1) + width * i, width, 1);
+}
+
+static PyObject *value_at(const char *blob, uint64_t soff, uint64_t aoff, int64_t j);
+
+static PyObject *
+child_value(const char *blob, const frost_colschema_t *s, const frost_colarray_t *a, int64_t i, int64_t j)
+{
+    return value_at(blob, frost__colchild(blob, s->children, i), frost__colchild(blob, a->children, i), j);
+}
+
+/* Items [from, to) of child 0 as a list (maps: (key, value) tuples). */
+static PyObject *
+child_items(const char *blob, const frost_colschema_t *s, const frost_colarray_t *a, int64_t from,
+            int64_t to, int map)
+{
+    PyObject *list = PyList_New(to - from);
+    uint64_t cs = frost__colchild(blob, s->children, 0), ca = frost__colchild(blob, a->children, 0);
+    const frost_colschema_t *es = frost__colschema(blob, cs);
+    const frost_colarray_t *ea = frost__colarray(blob, ca);
+    for (int64_t k = from; list != NULL && k < to; k++) {
+        PyObject *item;
+        if (map) {
+            int64_t phys = ea->offset + k;
+            PyObject *key = child_value(blob, es, ea, 0, phys);
+            PyObject *value = key ? child_value(blob, es, ea, 1, phys) : NULL;
+            item = value ? PyTuple_Pack(2, key, value) : NULL;
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+        }
+        else {
+            item = value_at(blob, cs, ca, k);
+        }
+        if (item == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, k - from, item);
+    }
+    return list;
+}
+
+/* The value of item `j` (0 <= j < length) of the array at `aoff`. */
+static PyObject *
+value_at(const char *blob, uint64_t soff, uint64_t aoff, int64_t j)
+{
+    const frost_colschema_t *s = frost__colschema(blob, soff);
+    const frost_colarray_t *a = frost__colarray(blob, aoff);
+    const char *format = frost__colstr(blob, s->format);
+    frost_colfmt_t fmt;
+    (void)frost__colfmt_parse(format, &fmt);
+    int64_t i = a->offset + j;
+    if (fmt.kind == FROST_COL_NULL) {
+        Py_RETURN_NONE;
+    }
+    const void *validity = frost__colbuf(blob, a, 0);
+    if (validity != NULL && !frost__colbit(validity, i)) {
+        Py_RETURN_NONE;
+    }
+    const uint8_t *values = a->n_buffers > 1 ? frost__colbuf(blob, a, 1) : NULL;
+    if (s->dictionary != 0) {
+        int64_t k = read_int(values + fmt.width * i, fmt.width, fmt.kind == FROST_COL_INT);
+        return value_at(blob, s->dictionary, a->dictionary, k);
+    }
+    switch (fmt.kind) {
+    case FROST_COL_BOOL:
+        return PyBool_FromLong(frost__colbit(values, i));
+    case FROST_COL_INT:
+        return PyLong_FromLongLong(read_int(values + fmt.width * i, fmt.width, 1));
+    case FROST_COL_UINT:
+        if (fmt.width == 8) {
+            uint64_t u;
+            memcpy(&u, values + 8 * i, 8);
+            return PyLong_FromUnsignedLongLong(u);
+        }
+        return PyLong_FromLongLong(read_int(values + fmt.width * i, fmt.width, 0));
+    case FROST_COL_FLOAT:
+        if (fmt.width == 2) {
+            return PyFloat_FromDouble(PyFloat_Unpack2((const char *)values + 2 * i, 1));
+        }
+        if (fmt.width == 4) {
+            float f;
+            memcpy(&f, values + 4 * i, 4);
+            return PyFloat_FromDouble(f);
+        }
+        {
+            double d;
+            memcpy(&d, values + 8 * i, 8);
+            return PyFloat_FromDouble(d);
+        }
+    case FROST_COL_FIXED:
+        return _PyLong_FromByteArray(values + fmt.width * i, (size_t)fmt.width, 1, 1);
+    case FROST_COL_FIXED_BINARY:
+        return PyBytes_FromStringAndSize((const char *)values + fmt.width * i, fmt.width);
+    case FROST_COL_BINARY:
+    case FROST_COL_STRING: {
+        int64_t from = read_offset(blob, a, fmt.width, i), to = read_offset(blob, a, fmt.width, i + 1);
+        const char *data = (const char *)frost__colbuf(blob, a, 2) + from;
+        return fmt.kind == FROST_COL_STRING ? PyUnicode_DecodeUTF8(data, to - from, "strict")
+                                            : PyBytes_FromStringAndSize(data, to - from);
+    }
+    case FROST_COL_LIST:
+    case FROST_COL_MAP:
+        return child_items(blob, s, a, read_offset(blob, a, fmt.width, i),
+                           read_offset(blob, a, fmt.width, i + 1), fmt.kind == FROST_COL_MAP);
+    case FROST_COL_FIXED_LIST:
+        return child_items(blob, s, a, fmt.width * i, fmt.width * (i + 1), 0);
+    case FROST_COL_STRUCT: {
+        PyObject *d = PyDict_New();
+        for (int64_t c = 0; d != NULL && c < s->n_children; c++) {
+            const frost_colschema_t *cs = frost__colschema(blob, frost__colchild(blob, s->children, c));
+            PyObject *v = child_value(blob, s, a, c, i);
+            if (v == NULL || PyDict_SetItemString(d, frost__colstr(blob, cs->name), v) < 0) {
+                Py_CLEAR(d);
+            }
+            Py_XDECREF(v);
+        }
+        return d;
+    }
+    case FROST_COL_NULL:
+        break;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The value of column `col` at table row `row`. */
+static PyObject *
+cell(const frost_columns_t *node, int64_t col, int64_t row)
+{
+    int64_t j;
+    uint64_t chunk = frost__colblob_locate(node->blob, row, &j);
+    return value_at(node->blob, column_schema(node, col), column_array(node, chunk, col), j);
+}
+
+/* A readable type description: "int64", "list<string>", "dictionary<int32, string>", ... */
+static PyObject *
+type_name(const char *blob, uint64_t soff, int depth)
+{
+    const frost_colschema_t *s = frost__colschema(blob, soff);
+    const char *format = frost__colstr(blob, s->format);
+    const char *base = frost__colfmt_name(format);
+    if (s->dictionary != 0) {
+        PyObject *values = type_name(blob, s->dictionary, depth + 1);
+        PyObject *r = values ? PyUnicode_FromFormat("dictionary<%s, %U>", base, values) : NULL;
+        Py_XDECREF(values);
+        return r;
+    }
+    if (s->n_children == 0 || depth > 8) {
+        if (strchr(format, ':') != NULL) {
+            return PyUnicode_FromFormat("%s[%s]", base, strchr(format, ':') + 1);
+        }
+        return PyUnicode_FromString(base);
+    }
+    PyObject *parts = PyList_New(0);
+    for (int64_t i = 0; parts != NULL && i < s->n_children; i++) {
+        uint64_t c = frost__colchild(blob, s->children, i);
+        PyObject *t = type_name(blob, c, depth + 1);
+        PyObject *p = t && !strcmp(base, "struct")
+                          ? PyUnicode_FromFormat("%s: %U", frost__colstr(blob, frost__colschema(blob, c)->name), t)
+                          : Py_XNewRef(t);
+        if (p == NULL || PyList_Append(parts, p) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(t);
+        Py_XDECREF(p);
+    }
+    if (parts == NULL) {
+        return NULL;
+    }
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *inner = sep ? PyUnicode_Join(sep, parts) : NULL;
+    PyObject *r = inner ? PyUnicode_FromFormat("%s<%U>", base, inner) : NULL;
+    Py_XDECREF(sep);
+    Py_XDECREF(inner);
+    Py_DECREF(parts);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Arrow export                                                              */
+
+typedef struct {
+    frost_store_t *store;
+    struct ArrowSchema **children;
+    struct ArrowSchema *child_structs;
+    struct ArrowSchema *dictionary;
+} schema_private_t;
+
+typedef struct {
+    frost_store_t *store;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *child_structs;
+    struct ArrowArray *dictionary;
+} array_private_t;
+
+static void
+schema_release(struct ArrowSchema *s)
+{
+    schema_private_t *p = s->private_data;
+    for (int64_t i = 0; i < s->n_children; i++) {
+        if (p->children[i]->release != NULL) {
+            p->children[i]->release(p->children[i]);
+        }
+    }
+    if (p->dictionary != NULL && p->dictionary->release != NULL) {
+        p->dictionary->release(p->dictionary);
+    }
+    frost_store_release(p->store);
+    free(p);
+    s->release = NULL;
+}
+
+static void
+array_release(struct ArrowArray *a)
+{
+    array_private_t *p = a->private_data;
+    for (int64_t i = 0; i < a->n_children; i++) {
+        if (p->children[i]->release != NULL) {
+            p->children[i]->release(p->children[i]);
+        }
+    }
+    if (p->dictionary != NULL && p->dictionary->release != NULL) {
+        p->dictionary->release(p->dictionary);
+    }
+    frost_store_release(p->store);
+    free(p);
+    a->release = NULL;
+}
+
+/* Export the schema at `soff` into *out (name: override, or NULL for its own).
+ * 0, or -1 (out of memory; *out released). */
+static int
+export_schema(frost_store_t *store, const char *blob, uint64_t soff, struct ArrowSchema *out)
+{
+    const frost_colschema_t *s = frost__colschema(blob, soff);
+    size_t n = (size_t)s->n_children, has_dict = s->dictionary != 0;
+    schema_private_t *p = calloc(1, sizeof *p + n * (sizeof(void *) + sizeof(struct ArrowSchema))
+                                        + has_dict * sizeof(struct ArrowSchema));
+    if (p == NULL) {
+        out->release = NULL;
+        return -1;
+    }
+    p->children = (struct ArrowSchema **)(p + 1);
+    p->child_structs = (struct ArrowSchema *)(p->children + n);
+    p->dictionary = has_dict ? p->child_structs + n : NULL;
+    frost_store_acquire(store);
+    p->store = store;
+    *out = (struct ArrowSchema){
+        .format = frost__colstr(blob, s->format),
+        .name = frost__colstr(blob, s->name),
+        .metadata = s->metadata ? frost__colstr(blob, s->metadata) : NULL,
+        .flags = s->flags,
+        .n_children = s->n_children,
+        .children = p->children,
+        .dictionary = p->dictionary,
+        .release = schema_release,
+        .private_data = p,
+    };
+    for (size_t i = 0; i < n; i++) {
+        p->children[i] = &p->child_structs[i];
+        if (export_schema(store, blob, frost__colchild(blob, s->children, (int64_t)i), p->children[i]) < 0) {
+            schema_release(out);
+            return -1;
+        }
+    }
+    if (has_dict && export_schema(store, blob, s->dictionary, p->dictionary) < 0) {
+        schema_release(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* Export the array at `aoff` (window: `extra_offset` more, `length` items, or
+ * -1 for all) into *out. 0, or -1 (out of memory; *out released). */
+static int
+export_array(frost_store_t *store, const char *blob, uint64_t aoff, struct ArrowArray *out,
+             int64_t extra_offset, int64_t length)
+{
+    const frost_colarray_t *a = frost__colarray(blob, aoff);
+    size_t n = (size_t)a->n_children, nbuf = (size_t)a->n_buffers, has_dict = a->dictionary != 0;
+    array_private_t *p = calloc(1, sizeof *p + nbuf * sizeof(void *)
+                                       + n * (sizeof(void *) + sizeof(struct ArrowArray))
+                                       + has_dict * sizeof(struct ArrowArray));
+    if (p == NULL) {
+        out->release = NULL;
+        return -1;
+    }
+    p->buffers = (const void **)(p + 1);
+    p->children = (struct ArrowArray **)(p->buffers + nbuf);
+    p->child_structs = (struct ArrowArray *)(p->children + n);
+    p->dictionary = has_dict ? p->child_structs + n : NULL;
+    for (size_t i = 0; i < nbuf; i++) {
+        p->buffers[i] = frost__colbuf(blob, a, (int64_t)i);
+    }
+    frost_store_acquire(store);
+    p->store = store;
+    int whole = length < 0 || (extra_offset == 0 && length == a->length);
+    *out = (struct ArrowArray){
+        .length = whole ? a->length : length,
+        .null_count = whole || a->null_count == 0 ? a->null_count : -1,
+        .offset = a->offset + (whole ? 0 : extra_offset),
+        .n_buffers = a->n_buffers,
+        .n_children = a->n_children,
+        .buffers = p->buffers,
+        .children = p->children,
+        .dictionary = p->dictionary,
+        .release = array_release,
+        .private_data = p,
+    };
+    for (size_t i = 0; i < n; i++) {
+        p->children[i] = &p->child_structs[i];
+        if (export_array(store, blob, frost__colchild(blob, a->children, (int64_t)i), p->children[i], 0, -1) < 0) {
+            array_release(out);
+            return -1;
+        }
+    }
+    if (has_dict && export_array(store, blob, a->dictionary, p->dictionary, 0, -1) < 0) {
+        array_release(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rows [lo, hi) of chunk `chunk` as a struct array (column < 0) or as column `column`. */
+static int
+export_chunk(frost_store_t *store, const frost_columns_t *node, uint64_t chunk, int64_t lo, int64_t hi,
+             int64_t column, struct ArrowArray *out)
+{
+    const char *blob = node->blob;
+    uint64_t root = frost__colchild(blob, header(node)->chunks, (int64_t)chunk);
+    const frost_colarray_t *r = frost__colarray(blob, root);
+    if (column >= 0) {
+        return export_array(store, blob, frost__colchild(blob, r->children, column), out, lo, hi - lo);
+    }
+    size_t n = (size_t)r->n_children;
+    array_private_t *p = calloc(1, sizeof *p + sizeof(void *) + n * (sizeof(void *) + sizeof(struct ArrowArray)));
+    if (p == NULL) {
+        out->release = NULL;
+        return -1;
+    }
+    p->buffers = (const void **)(p + 1);
+    p->children = (struct ArrowArray **)(p->buffers + 1);
+    p->child_structs = (struct ArrowArray *)(p->children + n);
+    frost_store_acquire(store);
+    p->store = store;
+    *out = (struct ArrowArray){
+        .length = hi - lo, .null_count = 0, .offset = 0, .n_buffers = 1, .n_children = (int64_t)n,
+        .buffers = p->buffers, .children = p->children, .release = array_release, .private_data = p,
+    };
+    for (size_t i = 0; i < n; i++) {
+        p->children[i] = &p->child_structs[i];
+        if (export_array(store, blob, frost__colchild(blob, r->children, (int64_t)i), p->children[i], lo,
+                         hi - lo) < 0) {
+            array_release(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+schema_capsule_destructor(PyObject *capsule)
+{
+    struct ArrowSchema *s = PyCapsule_GetPointer(capsule, "arrow_schema");
+    if (s != NULL && s->release != NULL) {
+        s->release(s);
+    }
+    free(s);
+}
+
+static void
+array_capsule_destructor(PyObject *capsule)
+{
+    struct ArrowArray *a = PyCapsule_GetPointer(capsule, "arrow_array");
+    if (a != NULL && a->release != NULL) {
+        a->release(a);
+    }
+    free(a);
+}
+
+static void
+stream_capsule_destructor(PyObject *capsule)
+{
+    struct ArrowArrayStream *s = PyCapsule_GetPointer(capsule, "arrow_array_stream");
+    if (s != NULL && s->release != NULL) {
+        s->release(s);
+    }
+    free(s);
+}
+
+/* schema: the root (column < 0) or one column's */
+static PyObject *
+schema_capsule(frost_store_t *store, const frost_columns_t *node, int64_t column)
+{
+    struct ArrowSchema *s = malloc(sizeof *s);
+    uint64_t soff = column < 0 ? header(node)->schema : column_schema(node, column);
+    if (s == NULL || export_schema(store, node->blob, soff, s) < 0) {
+        free(s);
+        return PyErr_NoMemory();
+    }
+    PyObject *cap = PyCapsule_New(s, "arrow_schema", schema_capsule_destructor);
+    if (cap == NULL) {
+        s->release(s);
+        free(s);
+    }
+    return cap;
+}
+
+static PyObject *
+array_capsule(frost_store_t *store, const frost_columns_t *node, uint64_t chunk, int64_t lo, int64_t hi,
+              int64_t column)
+{
+    struct ArrowArray *a = malloc(sizeof *a);
+    if (a == NULL || export_chunk(store, node, chunk, lo, hi, column, a) < 0) {
+        free(a);
+        return PyErr_NoMemory();
+    }
+    PyObject *cap = PyCapsule_New(a, "arrow_array", array_capsule_destructor);
+    if (cap == NULL) {
+        a->release(a);
+        free(a);
+    }
+    return cap;
+}
+
+typedef struct {
+    frost_store_t *store;
+    const frost_columns_t *node;
+    int64_t lo, hi;              /* rows of the table streamed */
+    int64_t column;              /* -1: whole rows (struct arrays) */
+    uint64_t next_chunk;
+    const char *error;           /* static */
+} stream_private_t;
+
+static int
+stream_get_schema(struct ArrowArrayStream *stream, struct ArrowSchema *out)
+{
+    stream_private_t *p = stream->private_data;
+    uint64_t soff = p->column < 0 ? header(p->node)->schema : column_schema(p->node, p->column);
+    if (export_schema(p->store, p->node->blob, soff, out) < 0) {
+        p->error = "out of memory";
+        return 12;   /* ENOMEM */
+    }
+    return 0;
+}
+
+static int
+stream_get_next(struct ArrowArrayStream *stream, struct ArrowArray *out)
+{
+    stream_private_t *p = stream->private_data;
+    const frost_colblob_header_t *h = header(p->node);
+    const int64_t *starts = (const int64_t *)(p->node->blob + h->row_starts);
+    while (p->next_chunk < h->nchunks) {
+        uint64_t k = p->next_chunk++;
+        int64_t lo = p->lo > starts[k] ? p->lo : starts[k];
+        int64_t hi = p->hi < starts[k + 1] ? p->hi : starts[k + 1];
+        if (lo >= hi && !(h->nrows == 0 && k == 0)) {
+            continue;   /* outside the window (an empty table still gives its one chunk) */
+        }
+        if (lo > hi) {
+            hi = lo;
+        }
+        if (export_chunk(p->store, p->node, k, lo - starts[k], hi - starts[k], p->column, out) < 0) {
+            p->error = "out of memory";
+            return 12;
+        }
+        return 0;
+    }
+    out->release = NULL;   /* the end */
+    return 0;
+}
+
+static const char *
+stream_get_last_error(struct ArrowArrayStream *stream)
+{
+    return ((stream_private_t *)stream->private_data)->error;
+}
+
+static void
+stream_release(struct ArrowArrayStream *stream)
+{
+    stream_private_t *p = stream->private_data;
+    frost_store_release(p->store);
+    free(p);
+    stream->release = NULL;
+}
+
+static PyObject *
+stream_capsule(frost_store_t *store, const frost_columns_t *node, int64_t lo, int64_t hi, int64_t column)
+{
+    struct ArrowArrayStream *s = malloc(sizeof *s);
+    stream_private_t *p = calloc(1, sizeof *p);
+    if (s == NULL || p == NULL) {
+        free(s);
+        free(p);
+        return PyErr_NoMemory();
+    }
+    frost_store_acquire(store);
+    *p = (stream_private_t){.store = store, .node = node, .lo = lo, .hi = hi, .column = column};
+    *s = (struct ArrowArrayStream){
+        .get_schema = stream_get_schema,
+        .get_next = stream_get_next,
+        .get_last_error = stream_get_last_error,
+        .release = stream_release,
+        .private_data = p,
+    };
+    PyObject *cap = PyCapsule_New(s, "arrow_array_stream", stream_capsule_destructor);
+    if (cap == NULL) {
+        s->release(s);
+        free(s);
+    }
+    return cap;
+}
+
+/* requested_schema=None: accepted and ignored (the data keeps its own schema;
+ * the consumer casts if it wants another, as the interface allows). */
+static int
+parse_requested_schema(const char *name, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"requested_schema", NULL};
+    PyObject *requested = NULL;
+    char fmt[64];
+    snprintf(fmt, sizeof fmt, "|O:%s", name);
+    return PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kwlist, &requested) ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* frost.Column                                                              */
+
+static PyObject *
+column_new(FrostLease *lease, const frost_columns_t *node, int64_t column, int64_t start, int64_t step,
+           int64_t len)
+{
+    FrostColumnView *v = PyObject_New(FrostColumnView, lease->st->column_type);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->lease = (FrostLease *)Py_NewRef(lease);
+    v->node = node;
+    v->column = column;
+    v->start = start;
+    v->step = step;
+    v->len = len;
+    return (PyObject *)v;
+}
+
+static Py_ssize_t
+column_length(PyObject *self)
+{
+    return (Py_ssize_t)CV(self)->len;
+}
+
+static PyObject *
+column_item(PyObject *self, Py_ssize_t i)
+{
+    FrostColumnView *v = CV(self);
+    if (i < 0 || i >= v->len) {
+        PyErr_SetString(PyExc_IndexError, "frost.Column index out of range");
+        return NULL;
+    }
+    return cell(v->node, v->column, v->start + i * v->step);
+}
+
+static PyObject *
+column_subscript(PyObject *self, PyObject *key)
+{
+    FrostColumnView *v = CV(self);
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        return column_item(self, i < 0 ? i + (Py_ssize_t)v->len : i);
+    }
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0) {
+            return NULL;
+        }
+        Py_ssize_t n = PySlice_AdjustIndices((Py_ssize_t)v->len, &start, &stop, step);
+        return column_new(v->lease, v->node, v->column, v->start + start * v->step, v->step * step, n);
+    }
+    PyErr_Format(PyExc_TypeError, "frost.Column indices must be integers or slices, not %.200s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+}
+
+static PyObject *
+column_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostColumnView *v = CV(self);
+    PyObject *list = PyList_New((Py_ssize_t)v->len);
+    for (int64_t i = 0; list != NULL && i < v->len; i++) {
+        PyObject *item = cell(v->node, v->column, v->start + i * v->step);
+        if (item == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
+}
+
+static PyObject *
+column_get_name(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyUnicode_FromString(column_name(CV(self)->node, CV(self)->column));
+}
+
+static PyObject *
+column_get_type(PyObject *self, void *Py_UNUSED(closure))
+{
+    return type_name(CV(self)->node->blob, column_schema(CV(self)->node, CV(self)->column), 0);
+}
+
+static int
+column_contiguous(FrostColumnView *v)
+{
+    if (v->step != 1 && v->len > 1) {
+        PyErr_SetString(PyExc_ValueError, "a stepped frost.Column slice has no Arrow export; "
+                                          "export the column and slice it there");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+column_arrow_schema(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostColumnView *v = CV(self);
+    return schema_capsule(v->lease->store, v->node, v->column);
+}
+
+static PyObject *
+column_arrow_stream(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    FrostColumnView *v = CV(self);
+    if (parse_requested_schema("__arrow_c_stream__", args, kwargs) < 0 || column_contiguous(v) < 0) {
+        return NULL;
+    }
+    return stream_capsule(v->lease->store, v->node, v->start, v->start + v->len, v->column);
+}
+
+/* Column.__dlpack__: fixed-width numeric columns with no nulls in the view,
+ * whose rows lie in one chunk; the tensor reads the arena (see dlpack.c). */
+static PyObject *
+column_dlpack(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    FrostColumnView *v = CV(self);
+    const char *blob = v->node->blob;
+    const frost_colschema_t *s = frost__colschema(blob, column_schema(v->node, v->column));
+    const char *format = frost__colstr(blob, s->format);
+    static const char *const arrow = "cCsSiIlLefg", *const structfmt = "bBhHiIqQefd";
+    const char *hit = format[0] && !format[1] && !s->dictionary ? strchr(arrow, format[0]) : NULL;
+    if (hit == NULL) {
+        PyErr_Format(PyExc_BufferError, "frost.Column of type %s has no DLPack export: only "
+                     "(u)int8-64 and float16-64 columns do", frost__colfmt_name(format));
+        return NULL;
+    }
+    char fmt[2] = {structfmt[hit - arrow], '\0'};
+    frost_colfmt_t info;
+    (void)frost__colfmt_parse(format, &info);
+    int64_t first = v->start, last = v->start + (v->len - 1) * v->step, in_first = 0, in_last = 0;
+    uint64_t chunk = 0;
+    if (v->len > 0) {
+        chunk = frost__colblob_locate(blob, first, &in_first);
+        if (frost__colblob_locate(blob, last, &in_last) != chunk) {
+            PyErr_SetString(PyExc_BufferError, "these rows of the frost.Column span several chunks; "
+                                               "DLPack exports one tensor");
+            return NULL;
+        }
+    }
+    else if (header(v->node)->nchunks == 0) {
+        return frost__dlpack_export_1d(v->lease->store, blob, 0, info.width, fmt, info.width, args, kwargs);
+    }
+    const frost_colarray_t *a = frost__colarray(blob, column_array(v->node, chunk, v->column));
+    const void *validity = frost__colbuf(blob, a, 0);
+    int64_t step = v->step;
+    for (int64_t k = 0; validity != NULL && k < v->len; k++) {
+        if (!frost__colbit(validity, a->offset + in_first + k * step)) {
+            PyErr_SetString(PyExc_BufferError, "this frost.Column has nulls; DLPack has no null mask "
+                                               "(use pyarrow, or fill the nulls before freezing)");
+            return NULL;
+        }
+    }
+    const char *data = (const char *)frost__colbuf(blob, a, 1) + info.width * (a->offset + in_first);
+    return frost__dlpack_export_1d(v->lease->store, data, (Py_ssize_t)v->len, (Py_ssize_t)(info.width * step),
+                                   fmt, info.width, args, kwargs);
+}
+
+static PyObject *
+column_repr(PyObject *self)
+{
+    FrostColumnView *v = CV(self);
+    PyObject *type = column_get_type(self, NULL);
+    PyObject *name = type ? column_get_name(self, NULL) : NULL;
+    PyObject *r = name ? PyUnicode_FromFormat("frost.Column(name=%R, type='%U', len=%lld)", name,
+                                              type, (long long)v->len)
+                       : NULL;
+    Py_XDECREF(type);
+    Py_XDECREF(name);
+    return r;
+}
+
+static PyGetSetDef column_getset[] = {
+    {"name", column_get_name, NULL, "The column's name.", NULL},
+    {"type", column_get_type, NULL, "The column's type, as text.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef column_methods[] = {
+    {"tolist", column_tolist, METH_NOARGS, "The values as a list (None for nulls)."},
+    {"__arrow_c_schema__", column_arrow_schema, METH_NOARGS, "An 'arrow_schema' capsule of the column's field."},
+    {"__dlpack__", (PyCFunction)(void (*)(void))column_dlpack, METH_VARARGS | METH_KEYWORDS,
+     FROST_DLPACK_DOC " Numeric columns without nulls, rows in one chunk."},
+    {"__dlpack_device__", frost__dlpack_device, METH_NOARGS, "(1, 0): CPU memory."},
+    {"__arrow_c_stream__", (PyCFunction)(void (*)(void))column_arrow_stream, METH_VARARGS | METH_KEYWORDS,
+     "__arrow_c_stream__(requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the column's "
+     "chunks, reading the arena."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot column_slots[] = {
+    {Py_tp_doc, "Column: one column of a frost.Table, a read-only sequence of Python values."},
+    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_repr, column_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_methods, column_methods},
+    {Py_tp_getset, column_getset},
+    {Py_sq_length, column_length},
+    {Py_sq_item, column_item},
+    {Py_mp_length, column_length},
+    {Py_mp_subscript, column_subscript},
+    {Py_mp_ass_subscript, frost__readonly_ass},
+    {0, NULL},
+};
+
+PyType_Spec FrostColumn_spec = {
+    .name = "frost.Column",
+    .basicsize = sizeof(FrostColumnView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_SEQUENCE,
+    .slots = column_slots,
+};
+
+/* ------------------------------------------------------------------------ */
+/* frost.Table                                                               */
+
+static PyObject *
+table_new(FrostLease *lease, const frost_columns_t *node, int64_t start, int64_t len)
+{
+    FrostTableView *v = PyObject_New(FrostTableView, lease->st->table_type);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->lease = (FrostLease *)Py_NewRef(lease);
+    v->node = node;
+    v->start = start;
+    v->len = len;
+    return (PyObject *)v;
+}
+
+PyObject *
+frost__table_view_new(FrostLease *lease, const void *columns_node)
+{
+    const frost_columns_t *node = columns_node;
+    return table_new(lease, node, 0, header(node)->nrows);
+}
+
+static Py_ssize_t
+table_length(PyObject *self)
+{
+    return (Py_ssize_t)TV(self)->len;
+}
+
+/* Column index from an int or a name; -1 with an error. */
+static int64_t
+column_index(FrostTableView *v, PyObject *key)
+{
+    int64_t n = num_columns(v->node);
+    if (PyUnicode_Check(key)) {
+        const char *name = PyUnicode_AsUTF8(key);
+        if (name == NULL) {
+            return -1;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            if (strcmp(column_name(v->node, i), name) == 0) {
+                return i;
+            }
+        }
+        PyErr_Format(PyExc_KeyError, "%R: no such column", key);
+        return -1;
+    }
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (i < 0) {
+            i += (Py_ssize_t)n;
+        }
+        if (i < 0 || i >= n) {
+            PyErr_SetString(PyExc_IndexError, "frost.Table column index out of range");
+            return -1;
+        }
+        return i;
+    }
+    PyErr_Format(PyExc_TypeError, "a frost.Table column is chosen by name (str) or index (int), "
+                 "not %.200s", Py_TYPE(key)->tp_name);
+    return -1;
+}
+
+static PyObject *
+table_column(PyObject *self, PyObject *key)
+{
+    FrostTableView *v = TV(self);
+    int64_t i = column_index(v, key);
+    return i < 0 ? NULL : column_new(v->lease, v->node, i, v->start, 1, v->len);
+}
+
+static PyObject *
+table_subscript(PyObject *self, PyObject *key)
+{
+    FrostTableView *v = TV(self);
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0) {
+            return NULL;
+        }
+        if (step != 1) {
+            PyErr_SetString(PyExc_ValueError, "frost.Table row slices take no step");
+            return NULL;
+        }
+        Py_ssize_t n = PySlice_AdjustIndices((Py_ssize_t)v->len, &start, &stop, step);
+        return table_new(v->lease, v->node, v->start + start, n);
+    }
+    return table_column(self, key);
+}
+
+static PyObject *
+table_row(PyObject *self, PyObject *arg)
+{
+    FrostTableView *v = TV(self);
+    Py_ssize_t i = PyNumber_AsSsize_t(arg, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (i < 0) {
+        i += (Py_ssize_t)v->len;
+    }
+    if (i < 0 || i >= v->len) {
+        PyErr_SetString(PyExc_IndexError, "frost.Table row index out of range");
+        return NULL;
+    }
+    int64_t n = num_columns(v->node);
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    for (int64_t c = 0; t != NULL && c < n; c++) {
+        PyObject *value = cell(v->node, c, v->start + i);
+        if (value == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)c, value);
+    }
+    return t;
+}
+
+static PyObject *
+table_column_names(PyObject *self, void *Py_UNUSED(closure))
+{
+    const frost_columns_t *node = TV(self)->node;
+    int64_t n = num_columns(node);
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    for (int64_t i = 0; t != NULL && i < n; i++) {
+        PyObject *name = PyUnicode_FromString(column_name(node, i));
+        if (name == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, name);
+    }
+    return t;
+}
+
+static PyObject *
+table_schema(PyObject *self, void *Py_UNUSED(closure))
+{
+    const frost_columns_t *node = TV(self)->node;
+    int64_t n = num_columns(node);
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    for (int64_t i = 0; t != NULL && i < n; i++) {
+        uint64_t soff = column_schema(node, i);
+        PyObject *type = type_name(node->blob, soff, 0);
+        PyObject *field = type ? Py_BuildValue("(sNO)", column_name(node, i), type,
+                                               (frost__colschema(node->blob, soff)->flags
+                                                & FROST_ARROW_FLAG_NULLABLE) ? Py_True : Py_False)
+                               : NULL;
+        if (field == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, field);
+    }
+    return t;
+}
+
+static PyObject *
+table_num_rows(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(TV(self)->len);
+}
+
+static PyObject *
+table_num_columns(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(num_columns(TV(self)->node));
+}
+
+static PyObject *
+table_arrow_schema(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return schema_capsule(TV(self)->lease->store, TV(self)->node, -1);
+}
+
+static PyObject *
+table_arrow_array(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    FrostTableView *v = TV(self);
+    if (parse_requested_schema("__arrow_c_array__", args, kwargs) < 0) {
+        return NULL;
+    }
+    const frost_colblob_header_t *h = header(v->node);
+    uint64_t chunk = 0;
+    int64_t lo = 0;
+    if (h->nchunks == 0) {
+        PyErr_SetString(PyExc_ValueError, "this frost.Table has no chunks (an empty stream); use "
+                                          "__arrow_c_stream__ (pyarrow.table(view))");
+        return NULL;
+    }
+    if (v->len > 0) {
+        int64_t last_in;
+        chunk = frost__colblob_locate(v->node->blob, v->start, &lo);
+        if (frost__colblob_locate(v->node->blob, v->start + v->len - 1, &last_in) != chunk) {
+            PyErr_Format(PyExc_ValueError, "these rows of the frost.Table span %llu chunks, and "
+                         "__arrow_c_array__ gives one array; use __arrow_c_stream__ "
+                         "(pyarrow.table(view))",
+                         (unsigned long long)(frost__colblob_locate(v->node->blob, v->start + v->len - 1,
+                                                                    &last_in) - chunk + 1));
+            return NULL;
+        }
+    }
+    PyObject *schema = schema_capsule(v->lease->store, v->node, -1);
+    PyObject *array = schema ? array_capsule(v->lease->store, v->node, chunk, lo, lo + v->len, -1) : NULL;
+    PyObject *r = array ? PyTuple_Pack(2, schema, array) : NULL;
+    Py_XDECREF(schema);
+    Py_XDECREF(array);
+    return r;
+}
+
+static PyObject *
+table_arrow_stream(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    FrostTableView *v = TV(self);
+    if (parse_requested_schema("__arrow_c_stream__", args, kwargs) < 0) {
+        return NULL;
+    }
+    return stream_capsule(v->lease->store, v->node, v->start, v->start + v->len, -1);
+}
+
+PyObject *
+frost__table_thaw(PyObject *self)
+{
+    FrostTableView *v = TV(self);
+    int64_t n = num_columns(v->node);
+    PyObject *d = PyDict_New();
+    for (int64_t c = 0; d != NULL && c < n; c++) {
+        PyObject *col = column_new(v->lease, v->node, c, v->start, 1, v->len);
+        PyObject *list = col ? column_tolist(col, NULL) : NULL;
+        if (list == NULL || PyDict_SetItemString(d, column_name(v->node, c), list) < 0) {
+            Py_CLEAR(d);
+        }
+        Py_XDECREF(col);
+        Py_XDECREF(list);
+    }
+    return d;
+}
+
+PyObject *
+frost__column_thaw(PyObject *self)
+{
+    return column_tolist(self, NULL);
+}
+
+static PyObject *
+table_repr(PyObject *self)
+{
+    PyObject *names = table_column_names(self, NULL);
+    PyObject *r = names ? PyUnicode_FromFormat("frost.Table(rows=%lld, columns=%R)",
+                                               (long long)TV(self)->len, names)
+                        : NULL;
+    Py_XDECREF(names);
+    return r;
+}
+
+static PyObject *
+table_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostTableView *v = TV(self);
+    if (v->start == 0 && v->len == header(v->node)->nrows) {
+        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->node), NULL);
+    }
+    PyErr_SetString(PyExc_TypeError, "a row slice of a frost.Table cannot be pickled; "
+                                     "pickle the whole Table and slice it again");
+    return NULL;
+}
+
+static PyGetSetDef table_getset[] = {
+    {"column_names", table_column_names, NULL, "The column names, in order.", NULL},
+    {"schema", table_schema, NULL, "((name, type, nullable), ...) of the columns.", NULL},
+    {"num_rows", table_num_rows, NULL, "The number of rows (len(view)).", NULL},
+    {"num_columns", table_num_columns, NULL, "The number of columns.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef table_methods[] = {
+    {"column", table_column, METH_O, "column(i_or_name)\n--\n\nA frost.Column view of one column."},
+    {"row", table_row, METH_O, "row(i)\n--\n\nRow i as a tuple of Python values (None for nulls)."},
+    {"__arrow_c_schema__", table_arrow_schema, METH_NOARGS,
+     "An 'arrow_schema' capsule: the table's schema as a struct type."},
+    {"__arrow_c_array__", (PyCFunction)(void (*)(void))table_arrow_array, METH_VARARGS | METH_KEYWORDS,
+     "__arrow_c_array__(requested_schema=None)\n--\n\n(schema, array) capsules: the rows as one "
+     "struct array, reading the arena (rows within one chunk only)."},
+    {"__arrow_c_stream__", (PyCFunction)(void (*)(void))table_arrow_stream, METH_VARARGS | METH_KEYWORDS,
+     "__arrow_c_stream__(requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the rows, one "
+     "struct array per chunk, reading the arena."},
+    {"__reduce__", table_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot table_slots[] = {
+    {Py_tp_doc, "Table: Arrow columns in a frost arena.\n\n"
+                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying;\n"
+                "len(t), t['col'], t.row(i), t[a:b] and frost.thaw(t) work without them."},
+    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_repr, table_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_methods, table_methods},
+    {Py_tp_getset, table_getset},
+    {Py_mp_length, table_length},
+    {Py_mp_subscript, table_subscript},
+    {Py_mp_ass_subscript, frost__readonly_ass},
+    {0, NULL},
+};
+
+PyType_Spec FrostTable_spec = {
+    .name = "frost.Table",
+    .basicsize = sizeof(FrostTableView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = table_slots,
+};

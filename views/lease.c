@@ -362,6 +362,10 @@ rebuild(PyObject *module, PyObject *args, int message_owned)
     if (ref == 0) {
         result = frost__store_new(st, lease);
     }
+    else if (slice != NULL && frost_ref_node((frost_ref_t)ref)->kind == FROST_NODE_ARRAY) {
+        result = frost__array_subview_new(lease, (const frost_array_t *)frost_ref_node(
+                                                     (frost_ref_t)ref), slice);
+    }
     else if (slice != NULL) {
         const frost_node_t *node = frost_ref_node((frost_ref_t)ref);
         Py_ssize_t start, step, len;

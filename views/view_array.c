@@ -222,6 +222,27 @@ array_subscript(PyObject *self, PyObject *key)
     return r;
 }
 
+/* The sequence protocol (iter(), `in`, reversed()): items of a 1-D Array,
+ * sub-Arrays of higher ranks, as a[i] gives them. */
+static PyObject *
+array_item(PyObject *self, Py_ssize_t i)
+{
+    PyObject *key = PyLong_FromSsize_t(i);
+    PyObject *r = key ? array_subscript(self, key) : NULL;
+    Py_XDECREF(key);
+    return r;
+}
+
+static PyObject *
+array_iter(PyObject *self)
+{
+    if (AV(self)->ndim == 0) {
+        PyErr_SetString(PyExc_TypeError, "iteration over a 0-dimensional frost.Array");
+        return NULL;
+    }
+    return PySeqIter_New(self);
+}
+
 static PyObject *
 array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -351,16 +372,58 @@ array_repr(PyObject *self)
     return r;
 }
 
+/* Pickled (and sent to other interpreters) by reference to the array node;
+ * a sub-Array a[i][j] adds its indices (i, j), recovered from its data offset
+ * (C-contiguous strides; where a later dimension is 0 every sub-Array is
+ * empty and at one address, and index 0 reads the same). */
 static PyObject *
 array_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     FrostArrayView *v = AV(self);
-    if (v->data == v->array->data && v->ndim == v->array->ndim) {
-        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->array), NULL);
+    const frost_array_t *a = v->array;
+    int consumed = a->ndim - v->ndim;
+    if (consumed == 0) {
+        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(a), NULL);
     }
-    PyErr_SetString(PyExc_TypeError, "a sub-array of a frost.Array cannot be pickled; "
-                                     "pickle the whole Array and index it again");
-    return NULL;
+    PyObject *indices = PyTuple_New(consumed);
+    Py_ssize_t offset = v->data - a->data;
+    for (int d = 0; indices != NULL && d < consumed; d++) {
+        Py_ssize_t i = a->strides[d] == 0 ? 0 : (offset / a->strides[d]) % a->shape[d];
+        PyObject *n = PyLong_FromSsize_t(i);
+        if (n == NULL) {
+            Py_CLEAR(indices);
+            break;
+        }
+        PyTuple_SET_ITEM(indices, d, n);
+    }
+    PyObject *r = indices ? frost__reduce_ref((FrostView *)self, frost_ref_from_node(a), indices)
+                          : NULL;
+    Py_XDECREF(indices);
+    return r;
+}
+
+PyObject *
+frost__array_subview_new(FrostLease *lease, const frost_array_t *a, PyObject *indices)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(indices);
+    if (n < 1 || n >= a->ndim) {
+        PyErr_SetString(PyExc_ValueError, "invalid frost reference: sub-array indices do not "
+                                          "fit the array");
+        return NULL;
+    }
+    const char *data = a->data;
+    for (Py_ssize_t d = 0; d < n; d++) {
+        Py_ssize_t i = PyLong_Check(PyTuple_GET_ITEM(indices, d))
+                       ? PyLong_AsSsize_t(PyTuple_GET_ITEM(indices, d)) : -1;
+        if (i < 0 || i >= a->shape[d]) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "invalid frost reference: sub-array index out "
+                                              "of range");
+            return NULL;
+        }
+        data += i * a->strides[d];
+    }
+    return frost__array_view_new(lease, a, data, a->ndim - (int)n, a->shape + n, a->strides + n);
 }
 
 static PyGetSetDef array_getset[] = {
@@ -389,6 +452,9 @@ static PyType_Slot array_slots[] = {
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_mp_length, array_length},
+    {Py_sq_length, array_length},
+    {Py_sq_item, array_item},
+    {Py_tp_iter, array_iter},
     {Py_mp_subscript, array_subscript},
     {Py_mp_ass_subscript, frost__readonly_ass},
     {Py_bf_getbuffer, array_getbuffer},

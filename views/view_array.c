@@ -117,8 +117,108 @@ as_numpy(PyObject *self)
     return numpy ? PyObject_CallMethod(numpy, "asarray", "O", self) : NULL;
 }
 
+/* Whether the struct module reads `format` (memoryview compares through it;
+ * for other formats it answers "unequal" whatever the items are). */
+static int
+struct_reads(const char *format)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    Py_ssize_t n = PyBuffer_SizeFromFormat(format ? format : "B");
+    if (n < 0) {
+        PyErr_Clear();
+    }
+    PyErr_SetRaisedException(exc);
+    return n >= 0;
+}
+
+/* One item at byte `offset` unpacked by the struct.Struct `st`; an item of
+ * one field is that field, as memoryview gives it. */
+static PyObject *
+unpack_item(PyObject *st, PyObject *self, Py_ssize_t offset)
+{
+    PyObject *t = PyObject_CallMethod(st, "unpack_from", "On", self, offset);
+    if (t != NULL && PyTuple_GET_SIZE(t) == 1) {
+        PyObject *item = Py_NewRef(PyTuple_GET_ITEM(t, 0));
+        Py_DECREF(t);
+        return item;
+    }
+    return t;
+}
+
+/* The items from dimension `d` on, at byte `offset`, as nested lists. */
+static PyObject *
+unpack_nested(FrostArrayView *v, PyObject *st, PyObject *self, int d, Py_ssize_t offset)
+{
+    if (d == v->ndim) {
+        return unpack_item(st, self, offset);
+    }
+    PyObject *list = PyList_New(v->shape[d]);
+    for (Py_ssize_t i = 0; list != NULL && i < v->shape[d]; i++) {
+        PyObject *item = unpack_nested(v, st, self, d + 1, offset + i * v->strides[d]);
+        if (item == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+/* Byte offset of the item `key` names (an index per dimension, checked). */
+static int
+item_offset(FrostArrayView *v, PyObject *key, Py_ssize_t *offset)
+{
+    Py_ssize_t n = PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1;
+    if (n != v->ndim) {
+        PyErr_SetString(PyExc_TypeError, "frost.Array items need one index per dimension");
+        return -1;
+    }
+    *offset = 0;
+    for (Py_ssize_t d = 0; d < n; d++) {
+        Py_ssize_t i = PyNumber_AsSsize_t(PyTuple_Check(key) ? PyTuple_GET_ITEM(key, d) : key,
+                                          PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        i += i < 0 ? v->shape[d] : 0;
+        if (i < 0 || i >= v->shape[d]) {
+            PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
+            return -1;
+        }
+        *offset += i * v->strides[d];
+    }
+    return 0;
+}
+
+/* Items (all as lists if key is NULL, else the one `key` names) unpacked by
+ * the struct module, for formats it reads and memoryview does not ('>i',
+ * 'id', '<iq2s'): an interpreter without numpy (a pool worker) reads them.
+ * NULL without an error if struct does not read the format. */
+static PyObject *
+items_through_struct(PyObject *self, PyObject *key)
+{
+    FrostArrayView *v = AV(self);
+    if (!struct_reads(v->array->format)) {
+        return NULL;
+    }
+    Py_ssize_t offset = 0;
+    if (key != NULL && item_offset(v, key, &offset) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyImport_ImportModule("struct");
+    PyObject *st = module ? PyObject_CallMethod(module, "Struct", "s", v->array->format) : NULL;
+    Py_XDECREF(module);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *r = key ? unpack_item(st, self, offset) : unpack_nested(v, st, self, 0, 0);
+    Py_DECREF(st);
+    return r;
+}
+
 /* After memoryview raised NotImplementedError (a format it cannot unpack):
- * `method` of numpy's view of self, as plain Python values; else the error. */
+ * the items through numpy if this interpreter imported it, else through the
+ * struct module if it reads the format, else memoryview's error. */
 static PyObject *
 items_through_numpy(PyObject *self, PyObject *key)
 {
@@ -128,12 +228,13 @@ items_through_numpy(PyObject *self, PyObject *key)
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *arr = as_numpy(self);
     if (arr == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetRaisedException(exc);   /* numpy not imported: memoryview's error */
+        PyObject *r = PyErr_Occurred() ? NULL : items_through_struct(self, key);
+        if (r == NULL && !PyErr_Occurred()) {
+            PyErr_SetRaisedException(exc);   /* no reader here: memoryview's error */
             return NULL;
         }
         Py_DECREF(exc);
-        return NULL;
+        return r;
     }
     Py_DECREF(exc);
     PyObject *r = NULL;
@@ -253,20 +354,6 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
     PyObject *r = PyObject_CallMethod(mv, "tolist", NULL);
     Py_DECREF(mv);
     return r ? r : items_through_numpy(self, NULL);
-}
-
-/* Whether the struct module reads `format` (memoryview compares through it;
- * for other formats it answers "unequal" whatever the items are). */
-static int
-struct_reads(const char *format)
-{
-    PyObject *exc = PyErr_GetRaisedException();
-    Py_ssize_t n = PyBuffer_SizeFromFormat(format ? format : "B");
-    if (n < 0) {
-        PyErr_Clear();
-    }
-    PyErr_SetRaisedException(exc);
-    return n >= 0;
 }
 
 static PyObject *

@@ -129,6 +129,17 @@ class SubArraysTravelTest(CheckedTestCase):
         a = saved_and_loaded(value, self)
         self.assertEqual(pickle.loads(pickle.dumps(a[2])).tolist(), value[2].tolist())
 
+    def test_forged_sub_array_indices_are_refused(self):
+        store = frost.freeze(np.arange(24, dtype="<i4").reshape(2, 3, 4))
+        rebuild, args = store.root[1][2].__reduce__()
+        self.assertEqual(args[3], (1, 2))
+        for forged in ((2,), (-1,), (0, 3), (0, 0, 0), (), (2 ** 70,), (1.0,), ("1",), (None, 0)):
+            with self.subTest(forged=forged):
+                with self.assertRaisesRegex(ValueError, "invalid frost reference"):
+                    rebuild(*args[:3], forged)
+        self.assertEqual(rebuild(*args[:3], (1, 0)).tolist(), list(range(12, 16)))
+        store.close()
+
     def test_a_pool_worker_reads_sub_arrays_read_only(self):
         value = np.arange(12, dtype="<i8").reshape(3, 4)
         store = frost.freeze({"a": value, "s": np.arange(6, dtype=">i4").reshape(2, 3)})

@@ -3,9 +3,11 @@
  * (from bytearray, array.array, memoryview, numpy, any buffer exporter).
  *
  * The buffer protocol hands out the arena memory itself, read-only, so
- * memoryview(a) and numpy.asarray(a) copy nothing. Indexing a multi-
- * dimensional Array gives a sub-Array view; items are unpacked by a
- * memoryview, which knows every struct format.
+ * memoryview(a) and numpy.asarray(a) copy nothing. Indexing (and iterating)
+ * a multi-dimensional Array gives sub-Array views, which pickle as the node
+ * plus their indices; items are unpacked by memoryview, else by numpy where
+ * this interpreter imported it, else by the struct module, so every format
+ * that freezes reads in every interpreter that has a reader for it.
  */
 #include "views.h"
 

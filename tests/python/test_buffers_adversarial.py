@@ -106,6 +106,37 @@ class ArrayIsASequenceTest(CheckedTestCase):
         self.assertEqual(list(reversed(view)), [7, 6, 5])
 
 
+class ThawOfEveryBufferTest(CheckedTestCase):
+    """thaw() gives a local copy of every Array that froze, including empty
+    ones (a memoryview with a 0 in its shape cannot be cast, which made
+    thaw of `memoryview(b'')` raise TypeError), sub-Arrays, and arrays of
+    formats memoryview cannot cast to (their bytes)."""
+
+    def test_thaw_copies_bytes_for_every_exporter(self):
+        class Exporter:
+            def __init__(self, target):
+                self.target = target
+
+            def __buffer__(self, flags):
+                return memoryview(self.target)
+
+        values = [memoryview(b""), memoryview(b"").cast("i"), bytearray(), array.array("q"),
+                  Exporter(np.zeros((2, 0))), Exporter(np.zeros((0,), "i2")),
+                  Exporter(np.zeros(2, complex)), memoryview(bytes(8)).cast("d", ()),
+                  memoryview(bytes(range(24))).cast("i", (2, 3))]
+        values += [make() for make in SAMPLES.values()]
+        for value in values:
+            with self.subTest(value=value):
+                for view in (frost.freeze(value).root, saved_and_loaded(value, self)):
+                    thawed = frost.thaw(view)
+                    self.assertEqual(memoryview(thawed).tobytes(), memoryview(value).tobytes())
+                    self.assertEqual(memoryview(thawed).nbytes, memoryview(value).nbytes)
+                    if len(view.shape) > 1 and view.shape[0] > 0:
+                        part = frost.thaw(view[-1])
+                        self.assertEqual(memoryview(part).tobytes(),
+                                         memoryview(view[-1]).tobytes())
+
+
 class SubArraysTravelTest(CheckedTestCase):
     """a[i] of a multi-dimensional Array pickles and goes to a pool worker as
     a view of the same memory, like the whole Array; before it raised

@@ -59,8 +59,7 @@ static PyObject *
 thaw_numpy(const char *data, const frost_array_t *a, Py_ssize_t nbytes, int ndim,
            const Py_ssize_t *shape, const Py_ssize_t *strides)
 {
-    PyObject *modules = PySys_GetObject("modules");
-    PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+    PyObject *numpy = frost__numpy_if_imported();
     if (numpy == NULL) {
         return NULL;
     }

@@ -111,11 +111,19 @@ as_memoryview(PyObject *self)
  * structs 'T{...}', long double 'g') items are read through numpy when this
  * interpreter has imported it: numpy.asarray(self) shares the arena memory.
  * NULL without an error if numpy is not imported. */
+PyObject *
+frost__numpy_if_imported(void)
+{
+    PyObject *modules = PySys_GetObject("modules");
+    PyObject *numpy = modules && PyDict_Check(modules) ? PyDict_GetItemString(modules, "numpy")
+                                                       : NULL;
+    return numpy && PyModule_Check(numpy) ? numpy : NULL;   /* None: an import blocked */
+}
+
 static PyObject *
 as_numpy(PyObject *self)
 {
-    PyObject *modules = PySys_GetObject("modules");
-    PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+    PyObject *numpy = frost__numpy_if_imported();
     return numpy ? PyObject_CallMethod(numpy, "asarray", "O", self) : NULL;
 }
 
@@ -370,8 +378,7 @@ array_richcompare(PyObject *self, PyObject *other, int op)
     if (theirs != NULL && (!struct_reads(AV(self)->array->format)
                            || !struct_reads(PyMemoryView_GET_BUFFER(theirs)->format))) {
         PyObject *arr = as_numpy(self);
-        PyObject *modules = arr ? PySys_GetObject("modules") : NULL;
-        PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+        PyObject *numpy = arr ? frost__numpy_if_imported() : NULL;
         if (numpy != NULL) {   /* item by item, as memoryview would if it could read them */
             PyObject *eq = PyObject_CallMethod(numpy, "array_equal", "OO", arr, theirs);
             int truth = eq ? PyObject_IsTrue(eq) : -1;

@@ -142,6 +142,9 @@ void frost__repr_leave(const void *node);
 extern PyType_Spec FrostDict_spec, FrostList_spec, FrostSet_spec, FrostArray_spec, FrostRecord_spec;
 PyObject *frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start,
                                Py_ssize_t step, Py_ssize_t len);
+/* sys.modules['numpy'] if this interpreter imported it (borrowed), else NULL
+ * without an error (not imported, or blocked with None). */
+PyObject *frost__numpy_if_imported(void);
 /* The sub-Array a[i0]..[ik] of `a` for a pickled index tuple, validated. */
 PyObject *frost__array_subview_new(FrostLease *lease, const frost_array_t *a, PyObject *indices);
 PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *data,

@@ -227,6 +227,38 @@ print("ok")
         self.assertIn("ok", proc.stdout)
 
 
+class NumpyBlockedTest(unittest.TestCase):
+    """`sys.modules['numpy'] = None` (the usual way to block an import) is
+    "numpy not imported": items and thaw() fall back to the struct module or
+    bytes instead of raising AttributeError on None."""
+
+    def test_items_and_thaw_with_numpy_blocked(self):
+        from frostcheck import run_child
+        code = r"""
+import sys, numpy as np, frost
+store = frost.freeze({"be": np.arange(3, dtype=">i4"), "c": np.array([1 + 2j]),
+                      "n": np.arange(4, dtype="<i8").reshape(2, 2)})
+sys.modules["numpy"] = None
+root = store.root
+assert root["be"].tolist() == [0, 1, 2], root["be"].tolist()
+assert list(root["be"]) == [0, 1, 2]
+assert root["be"][-1] == 2
+assert root["n"].tolist() == [[0, 1], [2, 3]]
+for key in ("be", "c", "n"):
+    thawed = frost.thaw(root[key])
+    assert memoryview(thawed).tobytes() == memoryview(root[key]).tobytes(), key
+try:
+    root["c"].tolist()
+except NotImplementedError:
+    pass
+assert (root["be"] == root["be"]) is True
+print("ok")
+"""
+        proc = run_child(code, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("ok", proc.stdout)
+
+
 class HostileExportersTest(LeakCheckedTestCase):
     """Exporters that lie, free or change their memory: freeze copies what
     was exported at that moment, or refuses with FreezeError; never crashes."""

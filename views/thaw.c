@@ -66,8 +66,7 @@ static PyObject *
 thaw_numpy(const char *data, const frost_array_t *a, Py_ssize_t nbytes, int ndim,
            const Py_ssize_t *shape, const Py_ssize_t *strides)
 {
-    PyObject *modules = PySys_GetObject("modules");
-    PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+    PyObject *numpy = frost__numpy_if_imported();
     if (numpy == NULL) {
         return NULL;
     }
@@ -134,12 +133,20 @@ thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t 
     }
     PyObject *shape_t = PyTuple_New(ndim);
     for (int d = 0; shape_t && d < ndim; d++) {
-        PyTuple_SET_ITEM(shape_t, d, PyLong_FromSsize_t(shape[d]));
+        PyObject *n = PyLong_FromSsize_t(shape[d]);
+        if (n == NULL) {
+            Py_CLEAR(shape_t);
+            break;
+        }
+        PyTuple_SET_ITEM(shape_t, d, n);
     }
     PyObject *mv = shape_t ? PyMemoryView_FromObject(raw) : NULL;
-    PyObject *typed = mv ? PyObject_CallMethod(mv, "cast", "sO", a->format, shape_t) : NULL;
-    if (typed == NULL && mv != NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
-        PyErr_Clear();                 /* a format memoryview can't cast to: raw bytes */
+    /* memoryview casts neither to formats it can't unpack nor empty views
+     * (a 0 in the shape): those come back as their (raw) bytes */
+    PyObject *typed = mv && nbytes > 0 ? PyObject_CallMethod(mv, "cast", "sO", a->format, shape_t)
+                                       : NULL;
+    if (mv != NULL && (nbytes == 0 || (typed == NULL && PyErr_ExceptionMatches(PyExc_ValueError)))) {
+        PyErr_Clear();
         typed = Py_NewRef(mv);
     }
     Py_XDECREF(shape_t);

@@ -3,9 +3,11 @@
  * (from bytearray, array.array, memoryview, numpy, any buffer exporter).
  *
  * The buffer protocol hands out the arena memory itself, read-only, so
- * memoryview(a) and numpy.asarray(a) copy nothing. Indexing a multi-
- * dimensional Array gives a sub-Array view; items are unpacked by a
- * memoryview, which knows every struct format.
+ * memoryview(a) and numpy.asarray(a) copy nothing. Indexing (and iterating)
+ * a multi-dimensional Array gives sub-Array views, which pickle as the node
+ * plus their indices; items are unpacked by memoryview, else by numpy where
+ * this interpreter imported it, else by the struct module, so every format
+ * that freezes reads in every interpreter that has a reader for it.
  */
 #include "views.h"
 
@@ -109,16 +111,124 @@ as_memoryview(PyObject *self)
  * structs 'T{...}', long double 'g') items are read through numpy when this
  * interpreter has imported it: numpy.asarray(self) shares the arena memory.
  * NULL without an error if numpy is not imported. */
+PyObject *
+frost__numpy_if_imported(void)
+{
+    PyObject *modules = PySys_GetObject("modules");
+    PyObject *numpy = modules && PyDict_Check(modules) ? PyDict_GetItemString(modules, "numpy")
+                                                       : NULL;
+    return numpy && PyModule_Check(numpy) ? numpy : NULL;   /* None: an import blocked */
+}
+
 static PyObject *
 as_numpy(PyObject *self)
 {
-    PyObject *modules = PySys_GetObject("modules");
-    PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+    PyObject *numpy = frost__numpy_if_imported();
     return numpy ? PyObject_CallMethod(numpy, "asarray", "O", self) : NULL;
 }
 
+/* Whether the struct module reads `format` (memoryview compares through it;
+ * for other formats it answers "unequal" whatever the items are). */
+static int
+struct_reads(const char *format)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    Py_ssize_t n = PyBuffer_SizeFromFormat(format ? format : "B");
+    if (n < 0) {
+        PyErr_Clear();
+    }
+    PyErr_SetRaisedException(exc);
+    return n >= 0;
+}
+
+/* One item at byte `offset` unpacked by the struct.Struct `st`; an item of
+ * one field is that field, as memoryview gives it. */
+static PyObject *
+unpack_item(PyObject *st, PyObject *self, Py_ssize_t offset)
+{
+    PyObject *t = PyObject_CallMethod(st, "unpack_from", "On", self, offset);
+    if (t != NULL && PyTuple_GET_SIZE(t) == 1) {
+        PyObject *item = Py_NewRef(PyTuple_GET_ITEM(t, 0));
+        Py_DECREF(t);
+        return item;
+    }
+    return t;
+}
+
+/* The items from dimension `d` on, at byte `offset`, as nested lists. */
+static PyObject *
+unpack_nested(FrostArrayView *v, PyObject *st, PyObject *self, int d, Py_ssize_t offset)
+{
+    if (d == v->ndim) {
+        return unpack_item(st, self, offset);
+    }
+    PyObject *list = PyList_New(v->shape[d]);
+    for (Py_ssize_t i = 0; list != NULL && i < v->shape[d]; i++) {
+        PyObject *item = unpack_nested(v, st, self, d + 1, offset + i * v->strides[d]);
+        if (item == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+/* Byte offset of the item `key` names (an index per dimension, checked). */
+static int
+item_offset(FrostArrayView *v, PyObject *key, Py_ssize_t *offset)
+{
+    Py_ssize_t n = PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1;
+    if (n != v->ndim) {
+        PyErr_SetString(PyExc_TypeError, "frost.Array items need one index per dimension");
+        return -1;
+    }
+    *offset = 0;
+    for (Py_ssize_t d = 0; d < n; d++) {
+        Py_ssize_t i = PyNumber_AsSsize_t(PyTuple_Check(key) ? PyTuple_GET_ITEM(key, d) : key,
+                                          PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        i += i < 0 ? v->shape[d] : 0;
+        if (i < 0 || i >= v->shape[d]) {
+            PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
+            return -1;
+        }
+        *offset += i * v->strides[d];
+    }
+    return 0;
+}
+
+/* Items (all as lists if key is NULL, else the one `key` names) unpacked by
+ * the struct module, for formats it reads and memoryview does not ('>i',
+ * 'id', '<iq2s'): an interpreter without numpy (a pool worker) reads them.
+ * NULL without an error if struct does not read the format. */
+static PyObject *
+items_through_struct(PyObject *self, PyObject *key)
+{
+    FrostArrayView *v = AV(self);
+    if (!struct_reads(v->array->format)) {
+        return NULL;
+    }
+    Py_ssize_t offset = 0;
+    if (key != NULL && item_offset(v, key, &offset) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyImport_ImportModule("struct");
+    PyObject *st = module ? PyObject_CallMethod(module, "Struct", "s", v->array->format) : NULL;
+    Py_XDECREF(module);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *r = key ? unpack_item(st, self, offset) : unpack_nested(v, st, self, 0, 0);
+    Py_DECREF(st);
+    return r;
+}
+
 /* After memoryview raised NotImplementedError (a format it cannot unpack):
- * `method` of numpy's view of self, as plain Python values; else the error. */
+ * the items through numpy if this interpreter imported it, else through the
+ * struct module if it reads the format, else memoryview's error. */
 static PyObject *
 items_through_numpy(PyObject *self, PyObject *key)
 {
@@ -128,12 +238,13 @@ items_through_numpy(PyObject *self, PyObject *key)
     PyObject *exc = PyErr_GetRaisedException();
     PyObject *arr = as_numpy(self);
     if (arr == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetRaisedException(exc);   /* numpy not imported: memoryview's error */
+        PyObject *r = PyErr_Occurred() ? NULL : items_through_struct(self, key);
+        if (r == NULL && !PyErr_Occurred()) {
+            PyErr_SetRaisedException(exc);   /* no reader here: memoryview's error */
             return NULL;
         }
         Py_DECREF(exc);
-        return NULL;
+        return r;
     }
     Py_DECREF(exc);
     PyObject *r = NULL;
@@ -222,6 +333,27 @@ array_subscript(PyObject *self, PyObject *key)
     return r;
 }
 
+/* The sequence protocol (iter(), `in`, reversed()): items of a 1-D Array,
+ * sub-Arrays of higher ranks, as a[i] gives them. */
+static PyObject *
+array_item(PyObject *self, Py_ssize_t i)
+{
+    PyObject *key = PyLong_FromSsize_t(i);
+    PyObject *r = key ? array_subscript(self, key) : NULL;
+    Py_XDECREF(key);
+    return r;
+}
+
+static PyObject *
+array_iter(PyObject *self)
+{
+    if (AV(self)->ndim == 0) {
+        PyErr_SetString(PyExc_TypeError, "iteration over a 0-dimensional frost.Array");
+        return NULL;
+    }
+    return PySeqIter_New(self);
+}
+
 static PyObject *
 array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -232,20 +364,6 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
     PyObject *r = PyObject_CallMethod(mv, "tolist", NULL);
     Py_DECREF(mv);
     return r ? r : items_through_numpy(self, NULL);
-}
-
-/* Whether the struct module reads `format` (memoryview compares through it;
- * for other formats it answers "unequal" whatever the items are). */
-static int
-struct_reads(const char *format)
-{
-    PyObject *exc = PyErr_GetRaisedException();
-    Py_ssize_t n = PyBuffer_SizeFromFormat(format ? format : "B");
-    if (n < 0) {
-        PyErr_Clear();
-    }
-    PyErr_SetRaisedException(exc);
-    return n >= 0;
 }
 
 static PyObject *
@@ -260,8 +378,7 @@ array_richcompare(PyObject *self, PyObject *other, int op)
     if (theirs != NULL && (!struct_reads(AV(self)->array->format)
                            || !struct_reads(PyMemoryView_GET_BUFFER(theirs)->format))) {
         PyObject *arr = as_numpy(self);
-        PyObject *modules = arr ? PySys_GetObject("modules") : NULL;
-        PyObject *numpy = modules ? PyDict_GetItemString(modules, "numpy") : NULL;
+        PyObject *numpy = arr ? frost__numpy_if_imported() : NULL;
         if (numpy != NULL) {   /* item by item, as memoryview would if it could read them */
             PyObject *eq = PyObject_CallMethod(numpy, "array_equal", "OO", arr, theirs);
             int truth = eq ? PyObject_IsTrue(eq) : -1;
@@ -351,16 +468,51 @@ array_repr(PyObject *self)
     return r;
 }
 
+/* Pickled (and sent to other interpreters) by reference to the array node;
+ * a sub-Array a[i][j] adds its indices (i, j), recovered from its data offset
+ * (C-contiguous strides; where a later dimension is 0 every sub-Array is
+ * empty and at one address, and index 0 reads the same). */
 static PyObject *
 array_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     FrostArrayView *v = AV(self);
-    if (v->data == v->array->data && v->ndim == v->array->ndim) {
-        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->array), NULL);
+    const frost_array_t *a = v->array;
+    int consumed = a->ndim - v->ndim;
+    if (consumed == 0) {
+        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(a), NULL);
     }
-    PyErr_SetString(PyExc_TypeError, "a sub-array of a frost.Array cannot be pickled; "
-                                     "pickle the whole Array and index it again");
-    return NULL;
+    /* arrays are C-contiguous: the offset is a flat index times the stride of
+     * the last consumed dimension (0 when a later dimension is empty) */
+    Py_ssize_t step = a->strides[consumed - 1];
+    Py_ssize_t index = step == 0 ? 0 : (Py_ssize_t)(v->data - a->data) / step;
+    PyObject *sub = Py_BuildValue("(in)", consumed, index);
+    PyObject *r = sub ? frost__reduce_ref((FrostView *)self, frost_ref_from_node(a), sub) : NULL;
+    Py_XDECREF(sub);
+    return r;
+}
+
+PyObject *
+frost__array_subview_new(FrostLease *lease, const frost_array_t *a, Py_ssize_t dims,
+                         Py_ssize_t index)
+{
+    if (dims < 1 || dims >= a->ndim) {
+        PyErr_SetString(PyExc_ValueError, "invalid frost reference: sub-array dims do not fit "
+                                          "the array (corrupted or forged data)");
+        return NULL;
+    }
+    Py_ssize_t count = 1;   /* sub-arrays at that depth; arrays are C-contiguous */
+    for (Py_ssize_t d = 0; d < dims; d++) {
+        count = a->shape[d] == 0 || count > PY_SSIZE_T_MAX / a->shape[d]
+                    ? (a->shape[d] == 0 ? 0 : PY_SSIZE_T_MAX) : count * a->shape[d];
+    }
+    if (index < 0 || index >= count) {
+        PyErr_SetString(PyExc_ValueError, "invalid frost reference: sub-array index out of "
+                                          "range (corrupted or forged data)");
+        return NULL;
+    }
+    const char *data = a->data + index * a->strides[dims - 1];
+    return frost__array_view_new(lease, a, data, a->ndim - (int)dims, a->shape + dims,
+                                 a->strides + dims);
 }
 
 static PyGetSetDef array_getset[] = {
@@ -392,6 +544,9 @@ static PyType_Slot array_slots[] = {
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_mp_length, array_length},
+    {Py_sq_length, array_length},
+    {Py_sq_item, array_item},
+    {Py_tp_iter, array_iter},
     {Py_mp_subscript, array_subscript},
     {Py_mp_ass_subscript, frost__readonly_ass},
     {Py_bf_getbuffer, array_getbuffer},

@@ -172,6 +172,14 @@ void frost__repr_leave(const void *node);
 extern PyType_Spec FrostDict_spec, FrostList_spec, FrostSet_spec, FrostArray_spec, FrostRecord_spec;
 PyObject *frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start,
                                Py_ssize_t step, Py_ssize_t len);
+/* sys.modules['numpy'] if this interpreter imported it (borrowed), else NULL
+ * without an error (not imported, or blocked with None). */
+PyObject *frost__numpy_if_imported(void);
+/* The sub-Array a[i0]..[ik] of `a` for a pickled index tuple, validated. */
+/* The sub-Array of `a` at flat index `index` over its first `dims` dimensions
+ * (what Array.__reduce__ names); ValueError when out of range. */
+PyObject *frost__array_subview_new(FrostLease *lease, const frost_array_t *a, Py_ssize_t dims,
+                                   Py_ssize_t index);
 PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *data,
                                 int ndim, const Py_ssize_t *shape, const Py_ssize_t *strides);
 /* Fill `view` for a getbuffer request of `flags` on read-only memory laid out

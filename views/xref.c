@@ -58,6 +58,8 @@ typedef struct {
     uint64_t token;              /* keyed hash proving (id, node) came from that object */
     int has_slice;               /* a list view's (start, step, len) */
     Py_ssize_t start, step, len;
+    int has_sub;                 /* a sub-Array: (dims consumed, flat index over them) */
+    Py_ssize_t sub_dims, sub_index;
 } frost_xref_t;
 
 static int
@@ -101,7 +103,8 @@ get_ssize(PyObject *obj, Py_ssize_t *out, const char *what)
     return 0;
 }
 
-/* (id, node, token[, (start, step, len)]) of _rebuild into *x. */
+/* (id, node, token[, (start, step, len) | (dims, index)]) of _rebuild into *x:
+ * a list view's slice, or a sub-Array (its first `dims` indices, flattened). */
 static int
 xref_decode_store(PyObject *args, frost_xref_t *x)
 {
@@ -123,8 +126,14 @@ xref_decode_store(PyObject *args, frost_xref_t *x)
     x->node = (uintptr_t)node;
     if (n == 4) {
         PyObject *slice = PyTuple_GET_ITEM(args, 3);
+        if (PyTuple_Check(slice) && PyTuple_GET_SIZE(slice) == 2) {
+            x->has_sub = 1;
+            return get_ssize(PyTuple_GET_ITEM(slice, 0), &x->sub_dims, "sub-array dims") < 0
+                   || get_ssize(PyTuple_GET_ITEM(slice, 1), &x->sub_index, "sub-array index") < 0
+                       ? -1 : 0;
+        }
         if (!PyTuple_Check(slice) || PyTuple_GET_SIZE(slice) != 3) {
-            return invalid("slice must be a (start, step, len) tuple");
+            return invalid("slice must be a (start, step, len) or (dims, index) tuple");
         }
         x->has_slice = 1;
         if (get_ssize(PyTuple_GET_ITEM(slice, 0), &x->start, "slice start") < 0
@@ -166,11 +175,22 @@ resolve_store(frost_state *st, const frost_xref_t *x, frost_store_t *store)
     }
     PyObject *result = NULL;
     if (x->node == 0) {
-        if (x->has_slice) {
+        if (x->has_slice || x->has_sub) {
             invalid("slice of a Store");
         }
         else {
             result = frost__store_new(st, lease);
+        }
+    }
+    else if (x->has_sub) {
+        const frost_node_t *node = frost_ref_is_node((frost_ref_t)x->node)
+                                       ? frost_ref_node((frost_ref_t)x->node) : NULL;
+        if (node == NULL || node->kind != FROST_NODE_ARRAY) {
+            invalid("sub-array of a non-array");
+        }
+        else {
+            result = frost__array_subview_new(lease, (const frost_array_t *)node, x->sub_dims,
+                                              x->sub_index);
         }
     }
     else if (x->has_slice) {

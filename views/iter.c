@@ -12,6 +12,8 @@ typedef struct {
     frost_iter_mode_t mode;
     Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
     Py_ssize_t pos, len;            /* next position, number of positions */
+    PyObject *pair;                 /* items: the last (key, value) tuple, reused when
+                                       no one else holds it (as dict's items iterator) */
 } FrostIter;
 
 static FrostIter *
@@ -29,6 +31,7 @@ iter_alloc(FrostLease *lease)
     it->step = 1;
     it->pos = 0;
     it->len = 0;
+    it->pair = NULL;
     return it;
 }
 
@@ -67,8 +70,43 @@ frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)
     case FROST_SEQ_FLOAT64:
         return PyFloat_FromDouble(s->items.f64[i]);
     default:
-        return frost__load(lease, s->items.refs[i]);
+        return frost__load_fast(lease, s->items.refs[i]);
     }
+}
+
+/* The next (key, value) pair: the previous tuple again when the caller has
+ * let go of it (`for k, v in d.items()`), else a new one. */
+static PyObject *
+next_pair(FrostIter *it, const frost_entry_t *e)
+{
+    PyObject *k = frost__load_fast(it->lease, e->key);
+    PyObject *v = k ? frost__load_fast(it->lease, e->value) : NULL;
+    if (v == NULL) {
+        Py_XDECREF(k);
+        return NULL;
+    }
+    PyObject *pair = it->pair;
+    if (pair != NULL && Py_REFCNT(pair) == 1) {
+        PyObject *old_k = PyTuple_GET_ITEM(pair, 0), *old_v = PyTuple_GET_ITEM(pair, 1);
+        PyTuple_SET_ITEM(pair, 0, k);
+        PyTuple_SET_ITEM(pair, 1, v);
+        Py_DECREF(old_k);
+        Py_DECREF(old_v);
+        if (!PyObject_GC_IsTracked(pair)) {
+            PyObject_GC_Track(pair);   /* the collector may have untracked it */
+        }
+        return Py_NewRef(pair);
+    }
+    pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(k);
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, k);
+    PyTuple_SET_ITEM(pair, 1, v);
+    Py_XSETREF(it->pair, Py_NewRef(pair));
+    return pair;
 }
 
 static PyObject *
@@ -85,17 +123,11 @@ iter_next(PyObject *self)
     const frost_entry_t *e = &it->table->entries[i];
     switch (it->mode) {
     case FROST_ITER_KEYS:
-        return frost__load(it->lease, e->key);
+        return frost__load_fast(it->lease, e->key);
     case FROST_ITER_VALUES:
-        return frost__load(it->lease, e->value);
-    case FROST_ITER_ITEMS: {
-        PyObject *k = frost__load(it->lease, e->key);
-        PyObject *v = k ? frost__load(it->lease, e->value) : NULL;
-        PyObject *pair = v ? PyTuple_Pack(2, k, v) : NULL;
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        return pair;
-    }
+        return frost__load_fast(it->lease, e->value);
+    case FROST_ITER_ITEMS:
+        return next_pair(it, e);
     }
     return NULL;
 }
@@ -111,6 +143,7 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(((FrostIter *)self)->pair);
     Py_CLEAR(((FrostIter *)self)->lease);
     tp->tp_free(self);
     Py_DECREF(tp);

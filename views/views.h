@@ -41,9 +41,9 @@ typedef struct {
     PyObject *freeze_error;      /* frost.FreezeError(TypeError) */
     PyObject *closed_error;      /* frost.StoreClosedError(ValueError) */
     PyObject *mapping_abc;       /* collections.abc.Mapping */
-    PyObject *keys_view;         /* collections.abc.KeysView */
-    PyObject *values_view;       /* collections.abc.ValuesView */
-    PyObject *items_view;        /* collections.abc.ItemsView */
+    PyTypeObject *keys_type;     /* FrozenDict.keys() (view_dictviews.c) */
+    PyTypeObject *values_type;   /* FrozenDict.values() */
+    PyTypeObject *items_type;    /* FrozenDict.items() */
     PyObject *leases;            /* {store id: address of this interpreter's Lease}; borrowed entries */
     PyObject *snapshot_error;    /* frost.SnapshotError(ValueError) */
     frost_freeze_env_t freeze_env;
@@ -126,6 +126,16 @@ extern PyType_Spec FrostLease_spec, FrostStore_spec;
 
 /* values.c */
 PyObject *frost__load(FrostLease *lease, frost_ref_t ref);          /* new reference */
+/* frost__load with the hot case inline: an object of a process store is the
+ * arena's own (immortal) object, handed out as is. */
+static inline PyObject *
+frost__load_fast(FrostLease *lease, frost_ref_t ref)
+{
+    if (!frost_ref_is_node(ref) && lease->process) {
+        return Py_NewRef(frost_ref_object(ref));
+    }
+    return frost__load(lease, ref);
+}
 PyObject *frost__copy_plain(PyObject *arena_obj);                  /* local copy */
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
@@ -137,6 +147,15 @@ void frost__view_dealloc(PyObject *self);
 /* Repr cycle guard by node (see values.c): 0 entered, 1 in progress, -1 error. */
 int frost__repr_enter(const void *node);
 void frost__repr_leave(const void *node);
+
+/* view_dict.c: the entry index of `key` in a FrozenDict, -1 absent, -2 error */
+Py_ssize_t frost__dict_find(PyObject *dict, PyObject *key);
+
+/* view_dictviews.c: keys(), values(), items() of a FrozenDict */
+extern PyType_Spec FrostDictKeys_spec, FrostDictValues_spec, FrostDictItems_spec;
+PyObject *frost__dict_keys_new(PyObject *dict);
+PyObject *frost__dict_values_new(PyObject *dict);
+PyObject *frost__dict_items_new(PyObject *dict);
 
 /* view_*.c */
 extern PyType_Spec FrostDict_spec, FrostList_spec, FrostSet_spec, FrostArray_spec, FrostRecord_spec;

@@ -133,7 +133,7 @@ def totals(path):
     raise RuntimeError(f"no totals in {path}")
 
 
-def measure(op, side, python):
+def measure(op, side, python, annotate=False):
     name, setup, lifetime, loop, empty, _target = op
     pre, _, post = setup.partition(POST)
     src = CHILD.format(pre=pre, post=post, frost=side == "frost", lifetime=lifetime,
@@ -151,6 +151,12 @@ def measure(op, side, python):
             raise RuntimeError(f"{name} ({side}) failed:\n{r.stderr[-3000:]}")
         n = int(r.stdout.split()[-1])
         empty_i, loop_i = totals(out + ".1"), totals(out + ".2")
+        if annotate:   # where the loop's instructions go (self cost per function)
+            a = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=98",
+                                out + ".2"], capture_output=True, text=True)
+            lines = [ln for ln in a.stdout.splitlines() if re.match(r"\s*[0-9,]+ \(", ln)]
+            print(f"## {name} ({side}): loop {loop_i:,} instructions for n={n}\n"
+                  + "\n".join(lines[:25]), file=sys.stderr)
         return (loop_i - empty_i) / n
 
 
@@ -160,6 +166,8 @@ def main():
     ap.add_argument("-j", type=int, default=1, help="children at a time")
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--annotate", action="store_true",
+                    help="print each loop's top functions (callgrind_annotate) to stderr")
     args = ap.parse_args()
     ops = [op for op in OPS if re.search(args.ops, op[0])]
     if args.list:
@@ -169,7 +177,7 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(args.j) as ex:
         for op in ops:
             for side in ("plain", "frost"):
-                jobs[op[0], side] = ex.submit(measure, op, side, sys.executable)
+                jobs[op[0], side] = ex.submit(measure, op, side, sys.executable, args.annotate)
     rows = []
     print("| operation | lifetime | plain instr/op | frost instr/op | ratio | target |")
     print("|---|---|---|---|---|---|")

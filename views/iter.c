@@ -61,19 +61,6 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
     return (PyObject *)it;
 }
 
-PyObject *
-frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)
-{
-    switch (s->hdr.flags) {
-    case FROST_SEQ_INT64:
-        return PyLong_FromLongLong(s->items.i64[i]);
-    case FROST_SEQ_FLOAT64:
-        return PyFloat_FromDouble(s->items.f64[i]);
-    default:
-        return frost__load_fast(lease, s->items.refs[i]);
-    }
-}
-
 /* The next (key, value) pair: the previous tuple again when the caller has
  * let go of it (`for k, v in d.items()`), else a new one. */
 static PyObject *

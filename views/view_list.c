@@ -72,6 +72,18 @@ static PyObject *
 list_subscript(PyObject *self, PyObject *key)
 {
     FrostListView *v = LV(self);
+    if (PyLong_CheckExact(key) && PyUnstable_Long_IsCompact((PyLongObject *)key)) {
+        /* the hot case, l[i] with a machine-sized int: a bounds check and a load */
+        Py_ssize_t i = PyUnstable_Long_CompactValue((PyLongObject *)key);
+        if (i < 0) {
+            i += v->len;
+        }
+        if ((size_t)i < (size_t)v->len) {
+            return frost__seq_item(v->lease, v->seq, v->start + i * v->step);
+        }
+        PyErr_SetString(PyExc_IndexError, "FrozenList index out of range");
+        return NULL;
+    }
     if (PyIndex_Check(key)) {
         Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
         if (i == -1 && PyErr_Occurred()) {

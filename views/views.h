@@ -55,6 +55,7 @@ typedef struct {
     frost_store_t *store;        /* one reference, released in dealloc */
     frost_state *st;             /* module state of this interpreter; the type keeps the module alive */
     int process;                 /* lifetime == process: hand out arena objects */
+    struct frost_field_cache_s *fields;   /* Record field lookups (view_record.c); NULL until used */
 } FrostLease;
 
 /* Fields every view starts with. */
@@ -166,6 +167,7 @@ PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const
 int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
+void frost__field_cache_free(struct frost_field_cache_s *cache);   /* NULL is fine */
 
 /* iter.c: one iterator type for tables (dicts, sets) and sequences */
 typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter_mode_t;
@@ -173,7 +175,18 @@ PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost
 PyObject *frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start,
                               Py_ssize_t step, Py_ssize_t len);
 /* Load item `i` (0 <= i < s->len) of a list node, packed or not. */
-PyObject *frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i);
+static inline PyObject *
+frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)
+{
+    switch (s->hdr.flags) {
+    case FROST_SEQ_INT64:
+        return PyLong_FromLongLong(s->items.i64[i]);
+    case FROST_SEQ_FLOAT64:
+        return PyFloat_FromDouble(s->items.f64[i]);
+    default:
+        return frost__load_fast(lease, s->items.refs[i]);
+    }
+}
 extern PyType_Spec FrostIter_spec;
 
 /* Argument count check for METH_FASTCALL methods; 0 ok, -1 TypeError. */

@@ -1,6 +1,14 @@
 /*
  * iter.c -- the iterator of every view: over a table node (keys, values or
  * items) or over a sequence node (with a start and a step, for slices).
+ *
+ * Reuse, as CPython's own iterators do with their result tuples: an object
+ * the iterator made and that no one else holds any more (refcount 1, ours)
+ * can carry the next result instead of a new allocation. Items iteration
+ * reuses its (key, value) pair; packed lists reuse up to two int/float boxes
+ * (two: a `for x in ...` loop still holds the previous item in `x` when it
+ * asks for the next). A box is written only while its refcount is 1, so no
+ * one can see it change; ints in CPython's small-int range are never boxed.
  */
 #include "views.h"
 
@@ -12,8 +20,8 @@ typedef struct {
     frost_iter_mode_t mode;
     Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
     Py_ssize_t pos, len;            /* next position, number of positions */
-    PyObject *pair;                 /* items: the last (key, value) tuple, reused when
-                                       no one else holds it (as dict's items iterator) */
+    PyObject *pair;                 /* items: the last (key, value) tuple */
+    PyObject *box[2];               /* packed lists: ints/floats this iterator made */
 } FrostIter;
 
 static FrostIter *
@@ -32,6 +40,7 @@ iter_alloc(FrostLease *lease)
     it->pos = 0;
     it->len = 0;
     it->pair = NULL;
+    it->box[0] = it->box[1] = NULL;
     return it;
 }
 
@@ -96,6 +105,81 @@ next_pair(FrostIter *it, const frost_entry_t *e)
     return pair;
 }
 
+/* A box of ours that no one else holds, else NULL. */
+static PyObject *
+free_box(FrostIter *it)
+{
+    for (int b = 0; b < 2; b++) {
+        if (it->box[b] != NULL && Py_REFCNT(it->box[b]) == 1) {
+            return it->box[b];
+        }
+    }
+    return NULL;
+}
+
+/* Keep `fresh` as a box if a slot is empty (at most two boxes per iterator). */
+static PyObject *
+keep_box(FrostIter *it, PyObject *fresh)
+{
+    if (fresh != NULL) {
+        for (int b = 0; b < 2; b++) {
+            if (it->box[b] == NULL) {
+                it->box[b] = Py_NewRef(fresh);
+                break;
+            }
+        }
+    }
+    return fresh;
+}
+
+/* Write v into an int box with room for any int64 (CPython's int layout:
+ * lv_tag = digit count << 3 | sign (0 positive, 2 negative), digits). */
+static void
+int_box_set(PyObject *box, int64_t v)
+{
+    PyLongObject *l = (PyLongObject *)box;
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uintptr_t n = 0;
+    while (a != 0) {
+        l->long_value.ob_digit[n++] = (digit)(a & PyLong_MASK);
+        a >>= PyLong_SHIFT;
+    }
+    l->long_value.lv_tag = (n << _PyLong_NON_SIZE_BITS) | (v < 0 ? 2u : 0u);
+}
+
+static PyObject *
+next_int(FrostIter *it, int64_t v)
+{
+    if (v >= -5 && v <= 256) {
+        return PyLong_FromLongLong(v);   /* CPython's shared small ints: never boxed */
+    }
+    PyObject *box = free_box(it);
+    if (box == NULL) {
+        if (it->box[1] != NULL) {
+            return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
+        }
+        box = keep_box(it, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
+        if (box == NULL) {
+            return NULL;
+        }
+        int_box_set(box, v);
+        return box;
+    }
+    int_box_set(box, v);
+    return Py_NewRef(box);
+}
+
+static PyObject *
+next_float(FrostIter *it, double v)
+{
+    PyObject *box = free_box(it);
+    if (box == NULL) {
+        return it->box[1] != NULL ? PyFloat_FromDouble(v) : keep_box(it, PyFloat_FromDouble(v));
+    }
+    ((PyFloatObject *)box)->ob_fval = v;
+    return Py_NewRef(box);
+}
+
 static PyObject *
 iter_next(PyObject *self)
 {
@@ -105,7 +189,15 @@ iter_next(PyObject *self)
     }
     Py_ssize_t i = it->pos++;
     if (it->seq != NULL) {
-        return frost__seq_item(it->lease, it->seq, it->start + i * it->step);
+        Py_ssize_t at = it->start + i * it->step;
+        switch (it->seq->hdr.flags) {
+        case FROST_SEQ_INT64:
+            return next_int(it, it->seq->items.i64[at]);
+        case FROST_SEQ_FLOAT64:
+            return next_float(it, it->seq->items.f64[at]);
+        default:
+            return frost__load_fast(it->lease, it->seq->items.refs[at]);
+        }
     }
     const frost_entry_t *e = &it->table->entries[i];
     switch (it->mode) {
@@ -131,6 +223,8 @@ iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     Py_CLEAR(((FrostIter *)self)->pair);
+    Py_CLEAR(((FrostIter *)self)->box[0]);
+    Py_CLEAR(((FrostIter *)self)->box[1]);
     Py_CLEAR(((FrostIter *)self)->lease);
     tp->tp_free(self);
     Py_DECREF(tp);

@@ -248,6 +248,7 @@ LISTS = [
     ["a", 1, 2.0, None, True, b"x", (1, 2), "a", 1],  # mixed
     [[1, 2], {"k": "v"}, [3], "s", (4, [5])],        # containers
     [True, False, True],                             # bools are not packed ints
+    [1000 + i * 7919 for i in range(-40, 40)] + [2 ** 31, -(2 ** 40), 257, -6, 256, -5],  # boxes
 ]
 
 SLICES = [slice(None), slice(1, None), slice(None, -1), slice(2, 5), slice(None, None, 2),
@@ -286,12 +287,40 @@ LIST_OPS = [
     ("enumerate", lambda s: list(enumerate(s))),
     ("zip", lambda s: list(zip(s, s[1:]))),
     ("isinstance", lambda s: (isinstance(s, abc.Sequence), isinstance(s, abc.Reversible))),
+    # iterators reuse the ints/floats no one holds any more (issue 17): held items keep their value
+    ("held_by_loop", lambda s: [(x, y) for x, y in zip(s, s)]),
+    ("held_pairs", lambda s: [(a, b, a + b if type(a) is type(b) is int else None)
+                              for a, b in zip(iter(s), iter(s[1:]))]),
+    ("sum", lambda s: sum(s) if all(type(x) in (int, float) for x in s) else None),
+    ("sum_reversed", lambda s: sum(reversed(s)) if all(type(x) in (int, float) for x in s) else None),
+    ("as_dict_keys", lambda s: sorted({x: i for i, x in enumerate(s) if type(x) is int}.items())),
+    ("each_kept", lambda s: [repr(x) for x in [x for x in s] if type(x) in (int, float)]),
+    ("ids_distinct_when_held", lambda s: len({id(x) for x in list(iter(s))}) == len(set(map(id, list(s))))),
 ]
 
 
 class FrozenListTest(Systematic):
     def test_matches_list(self):
         self.assertGreater(self.check(LISTS, LIST_OPS), 400)
+
+    def test_reused_boxes_never_change_under_a_holder(self):
+        # a packed iterator writes the next item into an int/float it made only while it
+        # holds the sole reference: every item anyone kept must keep its value
+        for plain in ([10 ** 6 + i for i in range(100)], [i * 1.5 + 0.25 for i in range(100)],
+                      [-(2 ** 63) + i for i in range(50)] + [2 ** 63 - 1 - i for i in range(50)]):
+            for lifetime in ("scoped", "process"):
+                view = frost.freeze(plain, lifetime=lifetime).root
+                it = iter(view)
+                kept = []
+                for i, x in enumerate(it):
+                    if i % 3 == 0:
+                        kept.append(x)          # held: the iterator must not reuse it
+                    y = x * 1                    # a new object from the item's value
+                    self.assertEqual(y, plain[i])
+                self.assertEqual(kept, plain[::3])
+                self.assertEqual([x for x in view], plain)
+                self.assertEqual(sum(view), sum(plain))
+                self.assertEqual(sorted(set(view)), sorted(plain))
 
     def test_slices_are_views(self):
         v = frost.freeze(list(range(10))).root

@@ -5,9 +5,9 @@
  * Reuse, as CPython's own iterators do with their result tuples: an object
  * the iterator made and that no one else holds any more (refcount 1, ours)
  * can carry the next result instead of a new allocation. Items iteration
- * reuses its (key, value) pair; packed lists reuse up to two int/float boxes
- * (two: a `for x in ...` loop still holds the previous item in `x` when it
- * asks for the next). A box is written only while its refcount is 1, so no
+ * reuses up to two (key, value) pairs and packed lists up to two int/float
+ * boxes (two: a `for x in ...` loop still holds the previous item in `x`
+ * when it asks for the next). A box is written only while its refcount is 1, so no
  * one can see it change; ints in CPython's small-int range are never boxed.
  */
 #include "views.h"
@@ -20,7 +20,7 @@ typedef struct {
     frost_iter_mode_t mode;
     Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
     Py_ssize_t pos, len;            /* next position, number of positions */
-    PyObject *pair;                 /* items: the last (key, value) tuple */
+    PyObject *pair[2];              /* items: (key, value) tuples this iterator made */
     PyObject *box[2];               /* packed lists: ints/floats this iterator made */
 } FrostIter;
 
@@ -39,7 +39,7 @@ iter_alloc(FrostLease *lease)
     it->step = 1;
     it->pos = 0;
     it->len = 0;
-    it->pair = NULL;
+    it->pair[0] = it->pair[1] = NULL;
     it->box[0] = it->box[1] = NULL;
     return it;
 }
@@ -70,8 +70,35 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
     return (PyObject *)it;
 }
 
-/* The next (key, value) pair: the previous tuple again when the caller has
- * let go of it (`for k, v in d.items()`), else a new one. */
+/* One of two reusable objects of ours that no one else holds, else NULL. */
+static PyObject *
+free_slot(PyObject *const slots[2])
+{
+    for (int b = 0; b < 2; b++) {
+        if (slots[b] != NULL && Py_REFCNT(slots[b]) == 1) {
+            return slots[b];
+        }
+    }
+    return NULL;
+}
+
+/* Keep `fresh` for reuse if a slot is empty (at most two per iterator). */
+static PyObject *
+keep(PyObject *slots[2], PyObject *fresh)
+{
+    if (fresh != NULL) {
+        for (int b = 0; b < 2; b++) {
+            if (slots[b] == NULL) {
+                slots[b] = Py_NewRef(fresh);
+                break;
+            }
+        }
+    }
+    return fresh;
+}
+
+/* The next (key, value) pair: an earlier tuple again when the caller has let
+ * go of it (`for k, v in d.items()`, `for kv in d.items()`), else a new one. */
 static PyObject *
 next_pair(FrostIter *it, const frost_entry_t *e)
 {
@@ -81,8 +108,8 @@ next_pair(FrostIter *it, const frost_entry_t *e)
         Py_XDECREF(k);
         return NULL;
     }
-    PyObject *pair = it->pair;
-    if (pair != NULL && Py_REFCNT(pair) == 1) {
+    PyObject *pair = free_slot(it->pair);
+    if (pair != NULL) {
         PyObject *old_k = PyTuple_GET_ITEM(pair, 0), *old_v = PyTuple_GET_ITEM(pair, 1);
         PyTuple_SET_ITEM(pair, 0, k);
         PyTuple_SET_ITEM(pair, 1, v);
@@ -101,36 +128,9 @@ next_pair(FrostIter *it, const frost_entry_t *e)
     }
     PyTuple_SET_ITEM(pair, 0, k);
     PyTuple_SET_ITEM(pair, 1, v);
-    Py_XSETREF(it->pair, Py_NewRef(pair));
-    return pair;
+    return keep(it->pair, pair);
 }
 
-/* A box of ours that no one else holds, else NULL. */
-static PyObject *
-free_box(FrostIter *it)
-{
-    for (int b = 0; b < 2; b++) {
-        if (it->box[b] != NULL && Py_REFCNT(it->box[b]) == 1) {
-            return it->box[b];
-        }
-    }
-    return NULL;
-}
-
-/* Keep `fresh` as a box if a slot is empty (at most two boxes per iterator). */
-static PyObject *
-keep_box(FrostIter *it, PyObject *fresh)
-{
-    if (fresh != NULL) {
-        for (int b = 0; b < 2; b++) {
-            if (it->box[b] == NULL) {
-                it->box[b] = Py_NewRef(fresh);
-                break;
-            }
-        }
-    }
-    return fresh;
-}
 
 /* Write v into an int box with room for any int64 (CPython's int layout:
  * lv_tag = digit count << 3 | sign (0 positive, 2 negative), digits). */
@@ -153,12 +153,12 @@ next_int(FrostIter *it, int64_t v)
     if (v >= -5 && v <= 256) {
         return PyLong_FromLongLong(v);   /* CPython's shared small ints: never boxed */
     }
-    PyObject *box = free_box(it);
+    PyObject *box = free_slot(it->box);
     if (box == NULL) {
         if (it->box[1] != NULL) {
             return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
         }
-        box = keep_box(it, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
+        box = keep(it->box, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
         if (box == NULL) {
             return NULL;
         }
@@ -172,9 +172,9 @@ next_int(FrostIter *it, int64_t v)
 static PyObject *
 next_float(FrostIter *it, double v)
 {
-    PyObject *box = free_box(it);
+    PyObject *box = free_slot(it->box);
     if (box == NULL) {
-        return it->box[1] != NULL ? PyFloat_FromDouble(v) : keep_box(it, PyFloat_FromDouble(v));
+        return it->box[1] != NULL ? PyFloat_FromDouble(v) : keep(it->box, PyFloat_FromDouble(v));
     }
     ((PyFloatObject *)box)->ob_fval = v;
     return Py_NewRef(box);
@@ -222,7 +222,8 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    Py_CLEAR(((FrostIter *)self)->pair);
+    Py_CLEAR(((FrostIter *)self)->pair[0]);
+    Py_CLEAR(((FrostIter *)self)->pair[1]);
     Py_CLEAR(((FrostIter *)self)->box[0]);
     Py_CLEAR(((FrostIter *)self)->box[1]);
     Py_CLEAR(((FrostIter *)self)->lease);

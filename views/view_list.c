@@ -68,12 +68,14 @@ list_sq_item(PyObject *self, Py_ssize_t i)
     return list_item_at(self, i);
 }
 
+static PyObject *list_subscript_any(PyObject *self, PyObject *key);
+
+/* l[i] with a machine-sized int, the hot case: a bounds check and a load */
 static PyObject *
 list_subscript(PyObject *self, PyObject *key)
 {
-    FrostListView *v = LV(self);
     if (PyLong_CheckExact(key) && PyUnstable_Long_IsCompact((PyLongObject *)key)) {
-        /* the hot case, l[i] with a machine-sized int: a bounds check and a load */
+        FrostListView *v = LV(self);
         Py_ssize_t i = PyUnstable_Long_CompactValue((PyLongObject *)key);
         if (i < 0) {
             i += v->len;
@@ -81,9 +83,14 @@ list_subscript(PyObject *self, PyObject *key)
         if ((size_t)i < (size_t)v->len) {
             return frost__seq_item(v->lease, v->seq, v->start + i * v->step);
         }
-        PyErr_SetString(PyExc_IndexError, "FrozenList index out of range");
-        return NULL;
     }
+    return list_subscript_any(self, key);
+}
+
+static PyObject *
+list_subscript_any(PyObject *self, PyObject *key)
+{
+    FrostListView *v = LV(self);
     if (PyIndex_Check(key)) {
         Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
         if (i == -1 && PyErr_Occurred()) {

@@ -103,13 +103,33 @@ record_field(PyObject *self, PyObject *name)
 }
 
 static PyObject *
-record_getattro(PyObject *self, PyObject *name)
+record_getattro_any(PyObject *self, PyObject *name)
 {
     PyObject *v = record_field(self, name);
     if (v != NULL || PyErr_Occurred()) {
         return v;
     }
     return PyObject_GenericGetAttr(self, name);
+}
+
+/* r.name: a cache hit is two pointer compares and a load (see the top) */
+static PyObject *
+record_getattro(PyObject *self, PyObject *name)
+{
+    FrostLease *lease = RV(self)->lease;
+    const struct frost_field_cache_s *cache = lease->fields;
+    frost_ref_t state = RV(self)->record->state;
+    if (cache != NULL && frost_ref_is_node(state) && frost_ref_node(state)->kind == FROST_NODE_DICT) {
+        size_t slot = field_slot(name);
+        if (cache->slot[slot].name == name) {   /* only exact strs are cached */
+            const frost_table_t *t = (const frost_table_t *)frost_ref_node(state);
+            Py_ssize_t ix = cache->slot[slot].ix;
+            if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
+                return frost__load_fast(lease, t->entries[ix].value);
+            }
+        }
+    }
+    return record_getattro_any(self, name);
 }
 
 static PyObject *

@@ -68,7 +68,7 @@ list_sq_item(PyObject *self, Py_ssize_t i)
     return list_item_at(self, i);
 }
 
-static PyObject *list_subscript_any(PyObject *self, PyObject *key);
+static Py_NO_INLINE PyObject *list_subscript_any(PyObject *self, PyObject *key);
 
 /* l[i] with a machine-sized int, the hot case: a bounds check and a load */
 static PyObject *
@@ -87,7 +87,7 @@ list_subscript(PyObject *self, PyObject *key)
     return list_subscript_any(self, key);
 }
 
-static PyObject *
+static Py_NO_INLINE PyObject *
 list_subscript_any(PyObject *self, PyObject *key)
 {
     FrostListView *v = LV(self);

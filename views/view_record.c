@@ -102,7 +102,7 @@ record_field(PyObject *self, PyObject *name)
     return frost__load_fast(lease, t->entries[ix].value);
 }
 
-static PyObject *
+static Py_NO_INLINE PyObject *
 record_getattro_any(PyObject *self, PyObject *name)
 {
     PyObject *v = record_field(self, name);

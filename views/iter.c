@@ -147,18 +147,18 @@ int_box_set(PyObject *box, int64_t v)
     l->long_value.lv_tag = (n << _PyLong_NON_SIZE_BITS) | (v < 0 ? 2u : 0u);
 }
 
-static PyObject *
-next_int(FrostIter *it, int64_t v)
+PyObject *
+frost__boxed_int(PyObject *boxes[2], int64_t v)
 {
     if (v >= -5 && v <= 256) {
         return PyLong_FromLongLong(v);   /* CPython's shared small ints: never boxed */
     }
-    PyObject *box = free_slot(it->box);
+    PyObject *box = free_slot(boxes);
     if (box == NULL) {
-        if (it->box[1] != NULL) {
+        if (boxes[1] != NULL) {
             return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
         }
-        box = keep(it->box, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
+        box = keep(boxes, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
         if (box == NULL) {
             return NULL;
         }
@@ -169,12 +169,12 @@ next_int(FrostIter *it, int64_t v)
     return Py_NewRef(box);
 }
 
-static PyObject *
-next_float(FrostIter *it, double v)
+PyObject *
+frost__boxed_float(PyObject *boxes[2], double v)
 {
-    PyObject *box = free_slot(it->box);
+    PyObject *box = free_slot(boxes);
     if (box == NULL) {
-        return it->box[1] != NULL ? PyFloat_FromDouble(v) : keep(it->box, PyFloat_FromDouble(v));
+        return boxes[1] != NULL ? PyFloat_FromDouble(v) : keep(boxes, PyFloat_FromDouble(v));
     }
     ((PyFloatObject *)box)->ob_fval = v;
     return Py_NewRef(box);
@@ -192,9 +192,9 @@ iter_next(PyObject *self)
         Py_ssize_t at = it->start + i * it->step;
         switch (it->seq->hdr.flags) {
         case FROST_SEQ_INT64:
-            return next_int(it, it->seq->items.i64[at]);
+            return frost__boxed_int(it->box, it->seq->items.i64[at]);
         case FROST_SEQ_FLOAT64:
-            return next_float(it, it->seq->items.f64[at]);
+            return frost__boxed_float(it->box, it->seq->items.f64[at]);
         default:
             return frost__load_fast(it->lease, it->seq->items.refs[at]);
         }

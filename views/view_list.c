@@ -24,7 +24,16 @@ frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start
     v->len = len;
     v->shape[0] = len;
     v->strides[0] = step * 8;
+    v->box[0] = v->box[1] = NULL;
     return (PyObject *)v;
+}
+
+static void
+list_dealloc(PyObject *self)
+{
+    Py_CLEAR(LV(self)->box[0]);
+    Py_CLEAR(LV(self)->box[1]);
+    frost__view_dealloc(self);
 }
 
 /* item i of this view, 0 <= i < len */
@@ -81,7 +90,15 @@ list_subscript(PyObject *self, PyObject *key)
             i += v->len;
         }
         if ((size_t)i < (size_t)v->len) {
-            return frost__seq_item(v->lease, v->seq, v->start + i * v->step);
+            Py_ssize_t at = v->start + i * v->step;
+            switch (v->seq->hdr.flags) {
+            case FROST_SEQ_INT64:
+                return frost__boxed_int(v->box, v->seq->items.i64[at]);
+            case FROST_SEQ_FLOAT64:
+                return frost__boxed_float(v->box, v->seq->items.f64[at]);
+            default:
+                return frost__load_fast(v->lease, v->seq->items.refs[at]);
+            }
         }
     }
     return list_subscript_any(self, key);
@@ -370,7 +387,7 @@ static PyMethodDef list_methods[] = {
 static PyType_Slot list_slots[] = {
     {Py_tp_doc, "FrozenList: a read-only sequence over a frozen list.\n\n"
                 "Slicing gives a FrozenList view; packed int/float lists export a buffer."},
-    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_dealloc, list_dealloc},
     {Py_tp_repr, list_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_iter, list_iter},

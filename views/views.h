@@ -80,6 +80,7 @@ typedef struct {
     Py_ssize_t len;              /* items in this view */
     Py_ssize_t shape[1];         /* buffer export of packed lists */
     Py_ssize_t strides[1];
+    PyObject *box[2];            /* packed lists: reusable ints/floats (iter.c) */
 } FrostListView;
 
 typedef struct {
@@ -174,6 +175,12 @@ typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter
 PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode_t mode);
 PyObject *frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start,
                               Py_ssize_t step, Py_ssize_t len);
+/* An int/float with value v: one of the two `boxes` (ints/floats made by
+ * the caller's object, kept there) rewritten if no one else holds it, else a
+ * new one, kept while a slot is free. Small ints are CPython's own. */
+PyObject *frost__boxed_int(PyObject *boxes[2], int64_t v);
+PyObject *frost__boxed_float(PyObject *boxes[2], double v);
+
 /* Load item `i` (0 <= i < s->len) of a list node, packed or not. */
 static inline PyObject *
 frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)

@@ -318,6 +318,14 @@ class FrozenListTest(Systematic):
                     y = x * 1                    # a new object from the item's value
                     self.assertEqual(y, plain[i])
                 self.assertEqual(kept, plain[::3])
+                # indexing reuses the view's own boxes the same way
+                held = [view[i] for i in range(0, len(plain), 3)]
+                for i in range(len(plain)):
+                    a, b = view[i], view[-1 - i]
+                    self.assertEqual((a, b), (plain[i], plain[-1 - i]))
+                    view[i]                      # a read let go of at once
+                    self.assertEqual((a, b), (plain[i], plain[-1 - i]))
+                self.assertEqual(held, plain[::3])
                 self.assertEqual([x for x in view], plain)
                 self.assertEqual(sum(view), sum(plain))
                 self.assertEqual(sorted(set(view)), sorted(plain))

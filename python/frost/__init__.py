@@ -27,7 +27,19 @@ from frost._frost import (
     unpublish,
 )
 
-from frost.pool import Pool, RemoteTraceback
+
+def __getattr__(name):
+    # frost.Pool and frost.RemoteTraceback load frost.pool (and concurrent.futures, logging)
+    # on first use: a pool worker imports frost._worker, which needs none of it (issue 17).
+    if name in ("Pool", "RemoteTraceback"):
+        from frost import pool
+        return getattr(pool, name)
+    raise AttributeError(f"module 'frost' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"Pool", "RemoteTraceback"})
+
 
 __all__ = [
     "Pool",

@@ -70,33 +70,6 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
     return (PyObject *)it;
 }
 
-/* One of two reusable objects of ours that no one else holds, else NULL. */
-static PyObject *
-free_slot(PyObject *const slots[2])
-{
-    for (int b = 0; b < 2; b++) {
-        if (slots[b] != NULL && Py_REFCNT(slots[b]) == 1) {
-            return slots[b];
-        }
-    }
-    return NULL;
-}
-
-/* Keep `fresh` for reuse if a slot is empty (at most two per iterator). */
-static PyObject *
-keep(PyObject *slots[2], PyObject *fresh)
-{
-    if (fresh != NULL) {
-        for (int b = 0; b < 2; b++) {
-            if (slots[b] == NULL) {
-                slots[b] = Py_NewRef(fresh);
-                break;
-            }
-        }
-    }
-    return fresh;
-}
-
 /* The next (key, value) pair: an earlier tuple again when the caller has let
  * go of it (`for k, v in d.items()`, `for kv in d.items()`), else a new one. */
 static PyObject *
@@ -108,7 +81,7 @@ next_pair(FrostIter *it, const frost_entry_t *e)
         Py_XDECREF(k);
         return NULL;
     }
-    PyObject *pair = free_slot(it->pair);
+    PyObject *pair = frost__free_slot(it->pair);
     if (pair != NULL) {
         PyObject *old_k = PyTuple_GET_ITEM(pair, 0), *old_v = PyTuple_GET_ITEM(pair, 1);
         PyTuple_SET_ITEM(pair, 0, k);
@@ -128,57 +101,9 @@ next_pair(FrostIter *it, const frost_entry_t *e)
     }
     PyTuple_SET_ITEM(pair, 0, k);
     PyTuple_SET_ITEM(pair, 1, v);
-    return keep(it->pair, pair);
+    return frost__keep(it->pair, pair);
 }
 
-
-/* Write v into an int box with room for any int64 (CPython's int layout:
- * lv_tag = digit count << 3 | sign (0 positive, 2 negative), digits). */
-static void
-int_box_set(PyObject *box, int64_t v)
-{
-    PyLongObject *l = (PyLongObject *)box;
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    uintptr_t n = 0;
-    while (a != 0) {
-        l->long_value.ob_digit[n++] = (digit)(a & PyLong_MASK);
-        a >>= PyLong_SHIFT;
-    }
-    l->long_value.lv_tag = (n << _PyLong_NON_SIZE_BITS) | (v < 0 ? 2u : 0u);
-}
-
-PyObject *
-frost__boxed_int(PyObject *boxes[2], int64_t v)
-{
-    if (v >= -5 && v <= 256) {
-        return PyLong_FromLongLong(v);   /* CPython's shared small ints: never boxed */
-    }
-    PyObject *box = free_slot(boxes);
-    if (box == NULL) {
-        if (boxes[1] != NULL) {
-            return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
-        }
-        box = keep(boxes, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
-        if (box == NULL) {
-            return NULL;
-        }
-        int_box_set(box, v);
-        return box;
-    }
-    int_box_set(box, v);
-    return Py_NewRef(box);
-}
-
-PyObject *
-frost__boxed_float(PyObject *boxes[2], double v)
-{
-    PyObject *box = free_slot(boxes);
-    if (box == NULL) {
-        return boxes[1] != NULL ? PyFloat_FromDouble(v) : keep(boxes, PyFloat_FromDouble(v));
-    }
-    ((PyFloatObject *)box)->ob_fval = v;
-    return Py_NewRef(box);
-}
 
 static PyObject *
 iter_next(PyObject *self)

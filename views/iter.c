@@ -1,6 +1,14 @@
 /*
  * iter.c -- the iterator of every view: over a table node (keys, values or
  * items) or over a sequence node (with a start and a step, for slices).
+ *
+ * Reuse, as CPython's own iterators do with their result tuples: an object
+ * the iterator made and that no one else holds any more (refcount 1, ours)
+ * can carry the next result instead of a new allocation. Items iteration
+ * reuses up to two (key, value) pairs and packed lists up to two int/float
+ * boxes (two: a `for x in ...` loop still holds the previous item in `x`
+ * when it asks for the next). A box is written only while its refcount is 1, so no
+ * one can see it change; ints in CPython's small-int range are never boxed.
  */
 #include "views.h"
 
@@ -12,6 +20,8 @@ typedef struct {
     frost_iter_mode_t mode;
     Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
     Py_ssize_t pos, len;            /* next position, number of positions */
+    PyObject *pair[2];              /* items: (key, value) tuples this iterator made */
+    PyObject *box[2];               /* packed lists: ints/floats this iterator made */
 } FrostIter;
 
 static FrostIter *
@@ -29,6 +39,8 @@ iter_alloc(FrostLease *lease)
     it->step = 1;
     it->pos = 0;
     it->len = 0;
+    it->pair[0] = it->pair[1] = NULL;
+    it->box[0] = it->box[1] = NULL;
     return it;
 }
 
@@ -58,18 +70,40 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
     return (PyObject *)it;
 }
 
-PyObject *
-frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)
+/* The next (key, value) pair: an earlier tuple again when the caller has let
+ * go of it (`for k, v in d.items()`, `for kv in d.items()`), else a new one. */
+static PyObject *
+next_pair(FrostIter *it, const frost_entry_t *e)
 {
-    switch (s->hdr.flags) {
-    case FROST_SEQ_INT64:
-        return PyLong_FromLongLong(s->items.i64[i]);
-    case FROST_SEQ_FLOAT64:
-        return PyFloat_FromDouble(s->items.f64[i]);
-    default:
-        return frost__load(lease, s->items.refs[i]);
+    PyObject *k = frost__load_fast(it->lease, e->key);
+    PyObject *v = k ? frost__load_fast(it->lease, e->value) : NULL;
+    if (v == NULL) {
+        Py_XDECREF(k);
+        return NULL;
     }
+    PyObject *pair = frost__free_slot(it->pair);
+    if (pair != NULL) {
+        PyObject *old_k = PyTuple_GET_ITEM(pair, 0), *old_v = PyTuple_GET_ITEM(pair, 1);
+        PyTuple_SET_ITEM(pair, 0, k);
+        PyTuple_SET_ITEM(pair, 1, v);
+        Py_DECREF(old_k);
+        Py_DECREF(old_v);
+        if (!PyObject_GC_IsTracked(pair)) {
+            PyObject_GC_Track(pair);   /* the collector may have untracked it */
+        }
+        return Py_NewRef(pair);
+    }
+    pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(k);
+        Py_DECREF(v);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, k);
+    PyTuple_SET_ITEM(pair, 1, v);
+    return frost__keep(it->pair, pair);
 }
+
 
 static PyObject *
 iter_next(PyObject *self)
@@ -80,22 +114,24 @@ iter_next(PyObject *self)
     }
     Py_ssize_t i = it->pos++;
     if (it->seq != NULL) {
-        return frost__seq_item(it->lease, it->seq, it->start + i * it->step);
+        Py_ssize_t at = it->start + i * it->step;
+        switch (it->seq->hdr.flags) {
+        case FROST_SEQ_INT64:
+            return frost__boxed_int(it->box, it->seq->items.i64[at]);
+        case FROST_SEQ_FLOAT64:
+            return frost__boxed_float(it->box, it->seq->items.f64[at]);
+        default:
+            return frost__load_fast(it->lease, it->seq->items.refs[at]);
+        }
     }
     const frost_entry_t *e = &it->table->entries[i];
     switch (it->mode) {
     case FROST_ITER_KEYS:
-        return frost__load(it->lease, e->key);
+        return frost__load_fast(it->lease, e->key);
     case FROST_ITER_VALUES:
-        return frost__load(it->lease, e->value);
-    case FROST_ITER_ITEMS: {
-        PyObject *k = frost__load(it->lease, e->key);
-        PyObject *v = k ? frost__load(it->lease, e->value) : NULL;
-        PyObject *pair = v ? PyTuple_Pack(2, k, v) : NULL;
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        return pair;
-    }
+        return frost__load_fast(it->lease, e->value);
+    case FROST_ITER_ITEMS:
+        return next_pair(it, e);
     }
     return NULL;
 }
@@ -111,6 +147,10 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(((FrostIter *)self)->pair[0]);
+    Py_CLEAR(((FrostIter *)self)->pair[1]);
+    Py_CLEAR(((FrostIter *)self)->box[0]);
+    Py_CLEAR(((FrostIter *)self)->box[1]);
     Py_CLEAR(((FrostIter *)self)->lease);
     tp->tp_free(self);
     Py_DECREF(tp);

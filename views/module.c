@@ -259,6 +259,9 @@ frost_exec(PyObject *module)
         || add_type(module, &FrostTable_spec, &st->table_type, 1) < 0
         || add_type(module, &FrostColumn_spec, &st->column_type, 1) < 0
         || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0
+        || add_type(module, &FrostDictKeys_spec, &st->keys_type, 0) < 0
+        || add_type(module, &FrostDictValues_spec, &st->values_type, 0) < 0
+        || add_type(module, &FrostDictItems_spec, &st->items_type, 0) < 0
         || add_type(module, &FrostChannel_spec, &st->channel_type, 1) < 0
         || frost__pool_type_add(module) < 0) {
         return -1;
@@ -287,9 +290,9 @@ frost_exec(PyObject *module)
     int rc = (register_abc(abc, "Mapping", st->dict_type, &st->mapping_abc) < 0
               || register_abc(abc, "Sequence", st->list_type, NULL) < 0
               || register_abc(abc, "Set", st->set_type, NULL) < 0
-              || register_abc(abc, "KeysView", NULL, &st->keys_view) < 0
-              || register_abc(abc, "ValuesView", NULL, &st->values_view) < 0
-              || register_abc(abc, "ItemsView", NULL, &st->items_view) < 0) ? -1 : 0;
+              || register_abc(abc, "KeysView", st->keys_type, NULL) < 0
+              || register_abc(abc, "ValuesView", st->values_type, NULL) < 0
+              || register_abc(abc, "ItemsView", st->items_type, NULL) < 0) ? -1 : 0;
     Py_DECREF(abc);
     if (rc < 0) {
         return -1;
@@ -335,9 +338,9 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->freeze_error);
     Py_VISIT(st->closed_error);
     Py_VISIT(st->mapping_abc);
-    Py_VISIT(st->keys_view);
-    Py_VISIT(st->values_view);
-    Py_VISIT(st->items_view);
+    Py_VISIT(st->keys_type);
+    Py_VISIT(st->values_type);
+    Py_VISIT(st->items_type);
     Py_VISIT(st->leases);
     Py_VISIT(st->snapshot_error);
     return 0;
@@ -365,9 +368,9 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->freeze_error);
     Py_CLEAR(st->closed_error);
     Py_CLEAR(st->mapping_abc);
-    Py_CLEAR(st->keys_view);
-    Py_CLEAR(st->values_view);
-    Py_CLEAR(st->items_view);
+    Py_CLEAR(st->keys_type);
+    Py_CLEAR(st->values_type);
+    Py_CLEAR(st->items_type);
     Py_CLEAR(st->leases);
     Py_CLEAR(st->snapshot_error);
     return 0;

@@ -15,11 +15,34 @@
 #include "views.h"
 
 #include <math.h>
+#include <string.h>
 
 static int
 is_process(FrostLease *lease)
 {
     return lease->process;
+}
+
+/* A local copy of an arena str: same kind, same characters, same hash. */
+static PyObject *
+copy_str(PyObject *o)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(o);
+    int kind = PyUnicode_KIND(o);
+    if (n <= 1) {   /* '' and one Latin-1 character: CPython's shared singletons */
+        return PyUnicode_FromKindAndData(kind, PyUnicode_DATA(o), n);
+    }
+    /* arena strs are canonical (the narrowest kind that holds them), so the
+     * widest character the kind allows gives the same kind back */
+    Py_UCS4 maxchar = PyUnicode_IS_ASCII(o) ? 0x7f
+                      : kind == PyUnicode_1BYTE_KIND ? 0xff
+                      : kind == PyUnicode_2BYTE_KIND ? 0xffff : 0x10ffff;
+    PyObject *s = PyUnicode_New(n, maxchar);
+    if (s != NULL) {
+        memcpy(PyUnicode_DATA(s), PyUnicode_DATA(o), (size_t)n * (size_t)kind);
+        ((PyASCIIObject *)s)->hash = ((PyASCIIObject *)o)->hash;   /* a fresh local str */
+    }
+    return s;
 }
 
 static int
@@ -66,14 +89,12 @@ copy_plain(FrostLease *lease, PyObject *o)
         return nan_copy(lease, o);
     }
     if (tp == &PyUnicode_Type) {
-        PyObject *s = PyUnicode_FromKindAndData(PyUnicode_KIND(o), PyUnicode_DATA(o),
-                                                PyUnicode_GET_LENGTH(o));
-        if (s != NULL && !_Py_IsImmortal(s)) {
-            ((PyASCIIObject *)s)->hash = ((PyASCIIObject *)o)->hash;   /* a fresh local str */
-        }
-        return s;
+        return copy_str(o);
     }
     if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)o)) {
+            return PyLong_FromSsize_t(PyUnstable_Long_CompactValue((PyLongObject *)o));
+        }
         int overflow = 0;
         long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
         if (!overflow) {

@@ -28,6 +28,12 @@ dict_find(PyObject *self, PyObject *key)
     return frost__table_lookup(DV(self)->table, key, h, frost__compare_key, DV(self)->lease);
 }
 
+Py_ssize_t
+frost__dict_find(PyObject *dict, PyObject *key)
+{
+    return dict_find(dict, key);
+}
+
 static PyObject *
 dict_subscript(PyObject *self, PyObject *key)
 {
@@ -65,27 +71,21 @@ dict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-abc_view(PyObject *self, PyObject *cls)
-{
-    return PyObject_CallOneArg(cls, self);
-}
-
-static PyObject *
 dict_keys(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return abc_view(self, DV(self)->lease->st->keys_view);
+    return frost__dict_keys_new(self);
 }
 
 static PyObject *
 dict_values(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return abc_view(self, DV(self)->lease->st->values_view);
+    return frost__dict_values_new(self);
 }
 
 static PyObject *
 dict_items(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return abc_view(self, DV(self)->lease->st->items_view);
+    return frost__dict_items_new(self);
 }
 
 static PyObject *

@@ -25,7 +25,16 @@ frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start
     v->len = len;
     v->shape[0] = len;
     v->strides[0] = step * 8;
+    v->box[0] = v->box[1] = NULL;
     return (PyObject *)v;
+}
+
+static void
+list_dealloc(PyObject *self)
+{
+    Py_CLEAR(LV(self)->box[0]);
+    Py_CLEAR(LV(self)->box[1]);
+    frost__view_dealloc(self);
 }
 
 /* item i of this view, 0 <= i < len */
@@ -69,8 +78,35 @@ list_sq_item(PyObject *self, Py_ssize_t i)
     return list_item_at(self, i);
 }
 
+static Py_NO_INLINE PyObject *list_subscript_any(PyObject *self, PyObject *key);
+
+/* l[i] with a machine-sized int, the hot case: a bounds check and a load */
 static PyObject *
 list_subscript(PyObject *self, PyObject *key)
+{
+    if (PyLong_CheckExact(key) && PyUnstable_Long_IsCompact((PyLongObject *)key)) {
+        FrostListView *v = LV(self);
+        Py_ssize_t i = PyUnstable_Long_CompactValue((PyLongObject *)key);
+        if (i < 0) {
+            i += v->len;
+        }
+        if ((size_t)i < (size_t)v->len) {
+            Py_ssize_t at = v->start + i * v->step;
+            switch (v->seq->hdr.flags) {
+            case FROST_SEQ_INT64:
+                return frost__boxed_int(v->box, v->seq->items.i64[at]);
+            case FROST_SEQ_FLOAT64:
+                return frost__boxed_float(v->box, v->seq->items.f64[at]);
+            default:
+                return frost__load_fast(v->lease, v->seq->items.refs[at]);
+            }
+        }
+    }
+    return list_subscript_any(self, key);
+}
+
+static Py_NO_INLINE PyObject *
+list_subscript_any(PyObject *self, PyObject *key)
 {
     FrostListView *v = LV(self);
     if (PyIndex_Check(key)) {
@@ -424,7 +460,7 @@ static PyMethodDef list_methods[] = {
 static PyType_Slot list_slots[] = {
     {Py_tp_doc, "FrozenList: a read-only sequence over a frozen list.\n\n"
                 "Slicing gives a FrozenList view; packed int/float lists export a buffer."},
-    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_dealloc, list_dealloc},
     {Py_tp_repr, list_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_iter, list_iter},

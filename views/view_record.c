@@ -6,6 +6,14 @@
  * dataclasses and NamedTuples, whatever __shared__ returned otherwise);
  * fields win over the few attributes of the type itself (_class_name,
  * _fields, _state), which start with an underscore.
+ *
+ * `r.name` is the hot read of a scan: each Lease keeps a small cache from
+ * the attribute name (the str object the code passes, held) to the arena key
+ * it last matched and that key's entry number. Records of one class list
+ * their fields in the same order and share the arena key objects (the freeze
+ * memo), so a hit is two pointer compares and a load. The cache lives in the
+ * Lease, which keeps the store's arena alive: a cached arena key is never a
+ * stale address.
  */
 #include "views.h"
 
@@ -27,6 +35,34 @@ record_state(PyObject *self, void *Py_UNUSED(closure))
     return frost__load(RV(self)->lease, RV(self)->record->state);
 }
 
+#define FIELD_CACHE_SLOTS 64   /* a power of two */
+
+struct frost_field_cache_s {
+    struct {
+        PyObject *name;          /* strong; NULL if the slot is empty */
+        frost_ref_t key;         /* the arena key it matched */
+        Py_ssize_t ix;           /* that key's entry number */
+    } slot[FIELD_CACHE_SLOTS];
+};
+
+void
+frost__field_cache_free(struct frost_field_cache_s *cache)
+{
+    if (cache == NULL) {
+        return;
+    }
+    for (int i = 0; i < FIELD_CACHE_SLOTS; i++) {
+        Py_XDECREF(cache->slot[i].name);
+    }
+    PyMem_Free(cache);
+}
+
+static size_t
+field_slot(PyObject *name)
+{
+    return ((uintptr_t)name >> 4) & (FIELD_CACHE_SLOTS - 1);
+}
+
 /* the field called `name` (a new reference), or NULL without an error if none */
 static PyObject *
 record_field(PyObject *self, PyObject *name)
@@ -35,28 +71,65 @@ record_field(PyObject *self, PyObject *name)
     if (t == NULL || !PyUnicode_CheckExact(name)) {
         return NULL;
     }
+    FrostLease *lease = RV(self)->lease;
+    struct frost_field_cache_s *cache = lease->fields;
+    size_t slot = field_slot(name);
+    if (cache != NULL && cache->slot[slot].name == name) {
+        Py_ssize_t ix = cache->slot[slot].ix;
+        if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
+            return frost__load_fast(lease, t->entries[ix].value);
+        }
+    }
     Py_hash_t h = frost__hash_for_lookup(name);
     if (h == -1) {
         return NULL;
     }
-    Py_ssize_t ix = frost__table_lookup(t, name, h, frost__compare_key, RV(self)->lease);
+    Py_ssize_t ix = frost__table_lookup(t, name, h, frost__compare_key, lease);
     if (ix < 0) {
         if (ix == -2) {
             PyErr_Clear();
         }
         return NULL;
     }
-    return frost__load(RV(self)->lease, t->entries[ix].value);
+    if (cache == NULL) {
+        cache = lease->fields = PyMem_Calloc(1, sizeof *cache);   /* none: just no caching */
+    }
+    if (cache != NULL) {
+        Py_XSETREF(cache->slot[slot].name, Py_NewRef(name));
+        cache->slot[slot].key = t->entries[ix].key;
+        cache->slot[slot].ix = ix;
+    }
+    return frost__load_fast(lease, t->entries[ix].value);
 }
 
-static PyObject *
-record_getattro(PyObject *self, PyObject *name)
+static Py_NO_INLINE PyObject *
+record_getattro_any(PyObject *self, PyObject *name)
 {
     PyObject *v = record_field(self, name);
     if (v != NULL || PyErr_Occurred()) {
         return v;
     }
     return PyObject_GenericGetAttr(self, name);
+}
+
+/* r.name: a cache hit is two pointer compares and a load (see the top) */
+static PyObject *
+record_getattro(PyObject *self, PyObject *name)
+{
+    FrostLease *lease = RV(self)->lease;
+    const struct frost_field_cache_s *cache = lease->fields;
+    frost_ref_t state = RV(self)->record->state;
+    if (cache != NULL && frost_ref_is_node(state) && frost_ref_node(state)->kind == FROST_NODE_DICT) {
+        size_t slot = field_slot(name);
+        if (cache->slot[slot].name == name) {   /* only exact strs are cached */
+            const frost_table_t *t = (const frost_table_t *)frost_ref_node(state);
+            Py_ssize_t ix = cache->slot[slot].ix;
+            if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
+                return frost__load_fast(lease, t->entries[ix].value);
+            }
+        }
+    }
+    return record_getattro_any(self, name);
 }
 
 static PyObject *

@@ -43,9 +43,9 @@ typedef struct {
     PyObject *freeze_error;      /* frost.FreezeError(TypeError) */
     PyObject *closed_error;      /* frost.StoreClosedError(ValueError) */
     PyObject *mapping_abc;       /* collections.abc.Mapping */
-    PyObject *keys_view;         /* collections.abc.KeysView */
-    PyObject *values_view;       /* collections.abc.ValuesView */
-    PyObject *items_view;        /* collections.abc.ItemsView */
+    PyTypeObject *keys_type;     /* FrozenDict.keys() (view_dictviews.c) */
+    PyTypeObject *values_type;   /* FrozenDict.values() */
+    PyTypeObject *items_type;    /* FrozenDict.items() */
     PyObject *leases;            /* {store id: address of this interpreter's Lease}; borrowed entries */
     PyObject *snapshot_error;    /* frost.SnapshotError(ValueError) */
     frost_freeze_env_t freeze_env;
@@ -58,6 +58,7 @@ typedef struct {
     frost_state *st;             /* module state of this interpreter; the type keeps the module alive */
     int process;                 /* lifetime == process: hand out arena objects */
     PyObject *nan_copies;        /* scoped: {arena NaN address: its one local copy} or NULL (values.c) */
+    struct frost_field_cache_s *fields;   /* Record field lookups (view_record.c); NULL until used */
 } FrostLease;
 
 /* Fields every view starts with. */
@@ -82,6 +83,7 @@ typedef struct {
     Py_ssize_t len;              /* items in this view */
     Py_ssize_t shape[1];         /* buffer export of packed lists */
     Py_ssize_t strides[1];
+    PyObject *box[2];            /* packed lists: reusable ints/floats (iter.c) */
 } FrostListView;
 
 typedef struct {
@@ -156,6 +158,16 @@ void frost__xref_release(uint64_t ticket, uint64_t token);
 
 /* values.c */
 PyObject *frost__load(FrostLease *lease, frost_ref_t ref);          /* new reference */
+/* frost__load with the hot case inline: an object of a process store is the
+ * arena's own (immortal) object, handed out as is. */
+static inline PyObject *
+frost__load_fast(FrostLease *lease, frost_ref_t ref)
+{
+    if (!frost_ref_is_node(ref) && lease->process) {
+        return Py_NewRef(frost_ref_object(ref));
+    }
+    return frost__load(lease, ref);
+}
 PyObject *frost__copy_plain(PyObject *arena_obj);                  /* local copy */
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
@@ -167,6 +179,15 @@ void frost__view_dealloc(PyObject *self);
 /* Repr cycle guard by node (see values.c): 0 entered, 1 in progress, -1 error. */
 int frost__repr_enter(const void *node);
 void frost__repr_leave(const void *node);
+
+/* view_dict.c: the entry index of `key` in a FrozenDict, -1 absent, -2 error */
+Py_ssize_t frost__dict_find(PyObject *dict, PyObject *key);
+
+/* view_dictviews.c: keys(), values(), items() of a FrozenDict */
+extern PyType_Spec FrostDictKeys_spec, FrostDictValues_spec, FrostDictItems_spec;
+PyObject *frost__dict_keys_new(PyObject *dict);
+PyObject *frost__dict_values_new(PyObject *dict);
+PyObject *frost__dict_items_new(PyObject *dict);
 
 /* view_*.c */
 extern PyType_Spec FrostDict_spec, FrostList_spec, FrostSet_spec, FrostArray_spec, FrostRecord_spec;
@@ -191,6 +212,7 @@ int frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, con
 int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
+void frost__field_cache_free(struct frost_field_cache_s *cache);   /* NULL is fine */
 
 /* dlpack.c: __dlpack__(*, stream, max_version, dl_device, copy) and
  * __dlpack_device__() of Array and packed FrozenList views. */
@@ -218,8 +240,100 @@ typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter
 PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode_t mode);
 PyObject *frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start,
                               Py_ssize_t step, Py_ssize_t len);
+/* Reuse (see iter.c's top): frost__boxed_int/float give an int/float with
+ * value v: one of the two `boxes` (made and kept by the caller's object)
+ * rewritten if no one else holds it, else a new one, kept while a slot is
+ * free. Small ints are CPython's own. */
+
+/* One of two reusable objects of ours that no one else holds, else NULL. */
+static inline PyObject *
+frost__free_slot(PyObject *const slots[2])
+{
+    for (int b = 0; b < 2; b++) {
+        if (slots[b] != NULL && Py_REFCNT(slots[b]) == 1) {
+            return slots[b];
+        }
+    }
+    return NULL;
+}
+
+/* Keep `fresh` for reuse if a slot is empty (at most two per iterator). */
+static inline PyObject *
+frost__keep(PyObject *slots[2], PyObject *fresh)
+{
+    if (fresh != NULL) {
+        for (int b = 0; b < 2; b++) {
+            if (slots[b] == NULL) {
+                slots[b] = Py_NewRef(fresh);
+                break;
+            }
+        }
+    }
+    return fresh;
+}
+
+/* Write v into an int box with room for any int64 (CPython's int layout:
+ * lv_tag = digit count << 3 | sign (0 positive, 2 negative), digits). */
+static inline void
+frost__int_box_set(PyObject *box, int64_t v)
+{
+    PyLongObject *l = (PyLongObject *)box;
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uintptr_t n = 0;
+    while (a != 0) {
+        l->long_value.ob_digit[n++] = (digit)(a & PyLong_MASK);
+        a >>= PyLong_SHIFT;
+    }
+    l->long_value.lv_tag = (n << _PyLong_NON_SIZE_BITS) | (v < 0 ? 2u : 0u);
+}
+
+static inline PyObject *
+frost__boxed_int(PyObject *boxes[2], int64_t v)
+{
+    if (v >= -5 && v <= 256) {
+        return PyLong_FromLongLong(v);   /* CPython's shared small ints: never boxed */
+    }
+    PyObject *box = frost__free_slot(boxes);
+    if (box == NULL) {
+        if (boxes[1] != NULL) {
+            return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
+        }
+        box = frost__keep(boxes, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
+        if (box == NULL) {
+            return NULL;
+        }
+        frost__int_box_set(box, v);
+        return box;
+    }
+    frost__int_box_set(box, v);
+    return Py_NewRef(box);
+}
+
+static inline PyObject *
+frost__boxed_float(PyObject *boxes[2], double v)
+{
+    PyObject *box = frost__free_slot(boxes);
+    if (box == NULL) {
+        return boxes[1] != NULL ? PyFloat_FromDouble(v) : frost__keep(boxes, PyFloat_FromDouble(v));
+    }
+    ((PyFloatObject *)box)->ob_fval = v;
+    return Py_NewRef(box);
+}
+
+
 /* Load item `i` (0 <= i < s->len) of a list node, packed or not. */
-PyObject *frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i);
+static inline PyObject *
+frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)
+{
+    switch (s->hdr.flags) {
+    case FROST_SEQ_INT64:
+        return PyLong_FromLongLong(s->items.i64[i]);
+    case FROST_SEQ_FLOAT64:
+        return PyFloat_FromDouble(s->items.f64[i]);
+    default:
+        return frost__load_fast(lease, s->items.refs[i]);
+    }
+}
 extern PyType_Spec FrostIter_spec;
 
 /* Argument count check for METH_FASTCALL methods; 0 ok, -1 TypeError. */

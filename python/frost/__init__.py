@@ -7,9 +7,9 @@ interpreter of the process reads in place, without copies or refcount traffic.
 
 See README.md and docs/design.md; `python -m frost --help` for the command
 line (docs/cli.md). Pool events are logged to the "frost" logger, which has
-only a NullHandler until the application configures logging.
+only a NullHandler until the application configures logging (set up by
+frost.pool, the module that logs, so that pool workers never import logging).
 """
-import logging as _logging
 
 from frost._frost import (
     Array,
@@ -33,11 +33,22 @@ from frost._frost import (
     unpublish,
 )
 
-from frost.pool import Pool, RemoteTraceback
 from frost._version import __version__  # written by the build from pyproject.toml
 from frost._snapshotfile import verify
 
-_logging.getLogger("frost").addHandler(_logging.NullHandler())
+
+def __getattr__(name):
+    # frost.Pool and frost.RemoteTraceback load frost.pool (and concurrent.futures, logging)
+    # on first use: a pool worker imports frost._worker, which needs none of it (issue 17).
+    if name in ("Pool", "RemoteTraceback"):
+        from frost import pool
+        return getattr(pool, name)
+    raise AttributeError(f"module 'frost' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"Pool", "RemoteTraceback"})
+
 
 __all__ = [
     "Pool",

@@ -29,6 +29,7 @@ from frost import _frost, _sendable, _transport
 
 # Pool events: start, shutdown, task errors (DEBUG), worker failures (ERROR).
 # The "frost" logger has only a NullHandler unless the application adds one.
+logging.getLogger("frost").addHandler(logging.NullHandler())   # silent until configured
 log = logging.getLogger("frost.pool")
 
 __all__ = ["Pool", "RemoteTraceback"]

@@ -96,6 +96,38 @@ DICT_OPS = [
                                  ("a", 1) in d.items(), ("a", 2) in d.items(),
                                  d.items() == set((k, v) for k, v in d.items()))),
     ("values_contains", lambda d: (1 in d.values(), "x" in d.values())),
+    # the views are C types now (issue 17): every dict-view behaviour, both operand orders
+    ("keys_reflected_ops", lambda d: ({"a", 1} & d.keys(), ["a", "q"] | d.keys(), {"a"} - d.keys(),
+                                     {"a", "q"} ^ d.keys(), ["a"] - d.keys())),
+    ("keys_ops_any_iterable", lambda d: (d.keys() & ["a", "b"], d.keys() | ("q",), d.keys() - iter(["a"]),
+                                        d.keys() ^ "ab", len(d.keys() & d.keys()))),
+    ("keys_and_non_iterable", lambda d: d.keys() & 1),
+    ("keys_or_non_iterable", lambda d: 1 | d.keys()),
+    ("keys_and_unhashable", lambda d: d.keys() & [[1]]),
+    ("keys_order", lambda d: (d.keys() < set(d) | {"q"}, d.keys() <= set(d), d.keys() > set(),
+                              d.keys() >= set(list(d)[:1]), d.keys() > set(d), d.keys() < set(d))),
+    ("keys_eq_other_kinds", lambda d: (d.keys() == list(d), d.keys() != list(d), d.keys() == frozenset(d),
+                                      frozenset(d) == d.keys(), d.keys() == dict(d).keys(),
+                                      dict(d).keys() == d.keys(), d.keys() == d.keys())),
+    ("keys_isdisjoint", lambda d: (d.keys().isdisjoint([]), d.keys().isdisjoint(list(d)[:1]),
+                                  d.keys().isdisjoint(iter(["zz"])))),
+    ("keys_isdisjoint_bad", lambda d: d.keys().isdisjoint(1)),
+    ("keys_len_bool", lambda d: (len(d.keys()), bool(d.keys()), bool(d.values()), bool(d.items()))),
+    ("items_contains_shapes", lambda d: (1 in d.items(), ["a", 1] in d.items(), ("a",) in d.items(),
+                                         ("a", 1, 2) in d.items(), [(k, v) in d.items() for k, v in d.items()])),
+    ("items_contains_unhashable_key", lambda d: ([1], 2) in d.items()),
+    ("items_ops", lambda d: (d.items() & {("a", 1)}, {("a", 1), ("q", 0)} & d.items(), d.items() - set(),
+                            d.items() ^ set(d.items()), d.items() <= set(d.items()), d.items() == dict(d).items(),
+                            dict(d).items() == d.items(), d.items() != set())),
+    ("items_or", lambda d: d.items() | {("q", 1)}),
+    ("items_isdisjoint", lambda d: (d.items().isdisjoint({("a", 1)}), d.items().isdisjoint([]))),
+    ("values_eq_is_identity", lambda d: (d.values() == d.values(), d.values() != d.values())),
+    ("values_contains_each", lambda d: [v in d.values() for v in d.values()]),
+    ("values_contains_unhashable", lambda d: ([1, 2] in d.values(), {"n": None} in d.values())),
+    ("items_unpack", lambda d: [(k, v) for k, v in d.items()]),
+    ("items_kept", lambda d: list(zip(d.items(), d.items()))),
+    ("views_hashable", lambda d: (hash(d.values()) is not None, outcome(hash, d.keys())[0],
+                                  outcome(hash, d.items())[0])),
     ("bool", bool),
     ("isinstance", lambda d: (isinstance(d, abc.Mapping), isinstance(d, abc.Collection))),
 ]
@@ -113,6 +145,45 @@ class FrozenDictTest(Systematic):
         self.assertIsInstance(d.keys(), abc.KeysView)
         self.assertIsInstance(d.values(), abc.ValuesView)
         self.assertIsInstance(d.items(), abc.ItemsView)
+        for view in (d.keys(), d.items()):
+            self.assertIsInstance(view, abc.Set)
+            self.assertIs(view.mapping, d)
+        self.assertNotIsInstance(d.values(), abc.Set)
+        self.assertIs(d.values().mapping, d)
+
+    def test_views_cannot_be_made_or_changed(self):
+        d = frost.freeze({"a": 1}).root
+        for view in (d.keys(), d.values(), d.items()):
+            with self.assertRaises(TypeError):
+                type(view)(d)
+            with self.assertRaises(AttributeError):
+                view.mapping = {}
+
+    def test_items_pairs_stay_right_when_reused(self):
+        import gc
+        for lifetime in ("scoped", "process"):
+            plain = {f"k{i}": (i, [i]) for i in range(50)}
+            d = frost.freeze(plain, lifetime=lifetime).root
+            it = iter(d.items())
+            first = next(it)
+            second = next(it)          # `first` is still held: a new pair
+            self.assertEqual(first, ("k0", (0, frost.freeze([0]).root)))
+            self.assertIsNot(first, second)
+            seen = []
+            for k, v in it:            # pairs let go of at once: reused
+                gc.collect()           # the collector may untrack a pair in between
+                seen.append((k, v))
+            self.assertEqual([k for k, _ in seen], [f"k{i}" for i in range(2, 50)])
+            self.assertEqual(seen[-1][1][1], [49])
+            self.assertEqual(dict(d.items()), {k: (v[0], frost.freeze(v[1]).root) for k, v in plain.items()})
+
+    def test_views_outlive_their_dict(self):
+        d = frost.freeze({"a": [1], "b": 2}).root
+        keys, values, items = d.keys(), d.values(), iter(d.items())
+        del d
+        self.assertEqual(set(keys), {"a", "b"})
+        self.assertEqual(list(values)[1], 2)
+        self.assertEqual(next(items)[0], "a")
 
     def test_insertion_order(self):
         keys = [f"k{(i * 7919) % 1000}" for i in range(1000)]
@@ -177,6 +248,7 @@ LISTS = [
     ["a", 1, 2.0, None, True, b"x", (1, 2), "a", 1],  # mixed
     [[1, 2], {"k": "v"}, [3], "s", (4, [5])],        # containers
     [True, False, True],                             # bools are not packed ints
+    [1000 + i * 7919 for i in range(-40, 40)] + [2 ** 31, -(2 ** 40), 257, -6, 256, -5],  # boxes
 ]
 
 SLICES = [slice(None), slice(1, None), slice(None, -1), slice(2, 5), slice(None, None, 2),
@@ -215,12 +287,48 @@ LIST_OPS = [
     ("enumerate", lambda s: list(enumerate(s))),
     ("zip", lambda s: list(zip(s, s[1:]))),
     ("isinstance", lambda s: (isinstance(s, abc.Sequence), isinstance(s, abc.Reversible))),
+    # iterators reuse the ints/floats no one holds any more (issue 17): held items keep their value
+    ("held_by_loop", lambda s: [(x, y) for x, y in zip(s, s)]),
+    ("held_pairs", lambda s: [(a, b, a + b if type(a) is type(b) is int else None)
+                              for a, b in zip(iter(s), iter(s[1:]))]),
+    ("sum", lambda s: sum(s) if all(type(x) in (int, float) for x in s) else None),
+    ("sum_reversed", lambda s: sum(reversed(s)) if all(type(x) in (int, float) for x in s) else None),
+    ("as_dict_keys", lambda s: sorted({x: i for i, x in enumerate(s) if type(x) is int}.items())),
+    ("each_kept", lambda s: [repr(x) for x in [x for x in s] if type(x) in (int, float)]),
+    ("ids_distinct_when_held", lambda s: len({id(x) for x in list(iter(s))}) == len(set(map(id, list(s))))),
 ]
 
 
 class FrozenListTest(Systematic):
     def test_matches_list(self):
         self.assertGreater(self.check(LISTS, LIST_OPS), 400)
+
+    def test_reused_boxes_never_change_under_a_holder(self):
+        # a packed iterator writes the next item into an int/float it made only while it
+        # holds the sole reference: every item anyone kept must keep its value
+        for plain in ([10 ** 6 + i for i in range(100)], [i * 1.5 + 0.25 for i in range(100)],
+                      [-(2 ** 63) + i for i in range(50)] + [2 ** 63 - 1 - i for i in range(50)]):
+            for lifetime in ("scoped", "process"):
+                view = frost.freeze(plain, lifetime=lifetime).root
+                it = iter(view)
+                kept = []
+                for i, x in enumerate(it):
+                    if i % 3 == 0:
+                        kept.append(x)          # held: the iterator must not reuse it
+                    y = x * 1                    # a new object from the item's value
+                    self.assertEqual(y, plain[i])
+                self.assertEqual(kept, plain[::3])
+                # indexing reuses the view's own boxes the same way
+                held = [view[i] for i in range(0, len(plain), 3)]
+                for i in range(len(plain)):
+                    a, b = view[i], view[-1 - i]
+                    self.assertEqual((a, b), (plain[i], plain[-1 - i]))
+                    view[i]                      # a read let go of at once
+                    self.assertEqual((a, b), (plain[i], plain[-1 - i]))
+                self.assertEqual(held, plain[::3])
+                self.assertEqual([x for x in view], plain)
+                self.assertEqual(sum(view), sum(plain))
+                self.assertEqual(sorted(set(view)), sorted(plain))
 
     def test_slices_are_views(self):
         v = frost.freeze(list(range(10))).root

@@ -825,7 +825,7 @@ static PyMethodDef column_methods[] = {
      FROST_DLPACK_DOC " Numeric columns without nulls, rows in one chunk."},
     {"__dlpack_device__", frost__dlpack_device, METH_NOARGS, "(1, 0): CPU memory."},
     {"__arrow_c_stream__", (PyCFunction)(void (*)(void))column_arrow_stream, METH_VARARGS | METH_KEYWORDS,
-     "__arrow_c_stream__(requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the column's "
+     "__arrow_c_stream__($self, /, requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the column's "
      "chunks, reading the arena."},
     {NULL, NULL, 0, NULL},
 };
@@ -1133,15 +1133,15 @@ static PyGetSetDef table_getset[] = {
 };
 
 static PyMethodDef table_methods[] = {
-    {"column", table_column, METH_O, "column(i_or_name)\n--\n\nA frost.Column view of one column."},
-    {"row", table_row, METH_O, "row(i)\n--\n\nRow i as a tuple of Python values (None for nulls)."},
+    {"column", table_column, METH_O, "column($self, i_or_name, /)\n--\n\nA frost.Column view of one column."},
+    {"row", table_row, METH_O, "row($self, i, /)\n--\n\nRow i as a tuple of Python values (None for nulls)."},
     {"__arrow_c_schema__", table_arrow_schema, METH_NOARGS,
      "An 'arrow_schema' capsule: the table's schema as a struct type."},
     {"__arrow_c_array__", (PyCFunction)(void (*)(void))table_arrow_array, METH_VARARGS | METH_KEYWORDS,
-     "__arrow_c_array__(requested_schema=None)\n--\n\n(schema, array) capsules: the rows as one "
+     "__arrow_c_array__($self, /, requested_schema=None)\n--\n\n(schema, array) capsules: the rows as one "
      "struct array, reading the arena (rows within one chunk only)."},
     {"__arrow_c_stream__", (PyCFunction)(void (*)(void))table_arrow_stream, METH_VARARGS | METH_KEYWORDS,
-     "__arrow_c_stream__(requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the rows, one "
+     "__arrow_c_stream__($self, /, requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the rows, one "
      "struct array per chunk, reading the arena."},
     {"__reduce__", table_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
     {NULL, NULL, 0, NULL},

@@ -224,7 +224,7 @@ PyObject *frost__dlpack_export_1d(frost_store_t *store, const char *data, Py_ssi
                                   Py_ssize_t byte_stride, const char *format, Py_ssize_t itemsize,
                                   PyObject *args, PyObject *kwargs);
 #define FROST_DLPACK_DOC \
-    "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n" \
+    "__dlpack__($self, /, *, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n" \
     "A DLPack capsule (Python array API): with max_version >= (1, 0) it shares the\n" \
     "arena memory, marked read-only; a legacy capsule or copy=True gets a copy."
 

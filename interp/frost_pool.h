@@ -150,6 +150,21 @@ FROST_NODISCARD int frost_pool_wait_ended(frost_pool_t *pool, double timeout);
  * joined (idempotent). FROST_ESELF from one of this pool's own workers. */
 int frost_pool_join(frost_pool_t *pool);
 
+/*
+ * For interpreter exit only, once waiting for the workers has taken too long:
+ * shut down (cancelling the queue) and give up on every worker that has not
+ * begun ending its interpreter. Their threads are left where they are (a
+ * task blocked in time.sleep, a lock or a read: nothing else can stop it),
+ * their interpreters are unlinked from CPython's list so that Py_Finalize
+ * neither ends nor waits for them, and what they hold (store leases) stays
+ * held. Afterwards next_result drains without their results, wait_ended and
+ * join do not wait for them, interrupt does nothing, and frost_pool_free
+ * leaks the pool (a forgotten worker may still wake up and read it).
+ * Returns how many workers were given up, FROST_ESELF, FROST_ENOMEM.
+ * Idempotent.
+ */
+int frost_pool_abandon(frost_pool_t *pool);
+
 /* Whether the calling thread is one of this pool's workers. */
 bool frost_pool_is_worker_thread(const frost_pool_t *pool);
 

@@ -42,6 +42,19 @@
  * Ending: before Py_EndInterpreter a worker stops the threads its tasks left
  * running (stop_leftover_threads), or Py_EndInterpreter would wait for them
  * forever. fork(): see "fork" below and interp/fork.c.
+ *
+ * Abandoning (frost_pool_abandon, for interpreter exit only): a worker whose
+ * task -- or a thread the task started -- is blocked in a C call that no
+ * async exception reaches (time.sleep, a lock, a read) cannot end. Its
+ * interpreter is unlinked from CPython's list (interp/fork.c) so that
+ * finalization neither ends it nor waits for it, and from then on:
+ *   - a worker decides under `lock` between ending its interpreter
+ *     (`ending`, set only while not `abandoned`) and leaving it for good;
+ *     abandon forgets only workers not `ending`, so no interpreter is both
+ *     forgotten and ended;
+ *   - the pool's memory is never freed (frost_pool_free leaks it): a
+ *     forgotten worker may still wake up and touch it; whatever its
+ *     interpreter holds (store leases) stays held until the process ends.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -83,6 +96,8 @@ typedef struct {
     bool in_task;               /* running a task's Python code; guarded by lock (see top) */
     bool interrupted;           /* the current task was interrupted; guarded by lock */
     int pins;                   /* interrupters using `interp`; guarded by lock */
+    bool ending;                /* committed to Py_EndInterpreter; guarded by lock */
+    bool forgotten;             /* abandoned: unlinked from CPython's list; guarded by lock */
 } worker_t;
 
 struct frost_pool_s {
@@ -103,6 +118,7 @@ struct frost_pool_s {
     int ready;                              /* workers past init (ok or not); guarded by lock */
     char *init_error;                       /* first init failure, owned; guarded by lock */
     bool shutting_down;                     /* guarded by lock */
+    bool abandoned;                         /* frost_pool_abandon ran; guarded by lock */
     bool joined;                            /* guarded by join_lock */
 
     /* run_all: one broadcast at a time. Guarded by lock. */
@@ -426,13 +442,22 @@ next_work_locked(frost_pool_t *pool, worker_t *w, task_t **task, const char **bc
  * SystemExit -- which threading lets end a thread silently -- is raised in
  * each, again every slice while any is left: a thread running Python or
  * waiting in a frost call (frost__wait_tick) ends within a slice; one blocked
- * in another C call ends when that call returns.
+ * in another C call ends when that call returns, or never: then only
+ * frost_pool_abandon ends the wait. Returns true when the worker may end its
+ * interpreter (`ending` is set), false once the pool is abandoned.
  */
-static void
-stop_leftover_threads(PyThreadState *self)
+static bool
+stop_leftover_threads(worker_t *w, PyThreadState *self)
 {
+    frost_pool_t *pool = w->pool;
     PyInterpreterState *interp = PyThreadState_GetInterpreter(self);
     for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        bool abandoned = pool->abandoned;
+        pthread_mutex_unlock(&pool->lock);
+        if (abandoned) {
+            return false;
+        }
         int others = 0;
         for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t != NULL;
              t = PyThreadState_Next(t)) {
@@ -442,7 +467,10 @@ stop_leftover_threads(PyThreadState *self)
             }
         }
         if (others == 0) {
-            return;
+            pthread_mutex_lock(&pool->lock);
+            w->ending = !pool->abandoned;
+            pthread_mutex_unlock(&pool->lock);
+            return w->ending;
         }
         Py_BEGIN_ALLOW_THREADS
         struct timespec slice = {0, 20 * 1000 * 1000};
@@ -533,8 +561,12 @@ worker_main(void *arg)
         PyEval_RestoreThread(saved);
     }
     if (ts != NULL) {
-        stop_leftover_threads(ts);
-        Py_EndInterpreter(ts);
+        if (stop_leftover_threads(w, ts)) {
+            Py_EndInterpreter(ts);
+        }
+        else {   /* abandoned: the interpreter is left as it is, forever */
+            (void)PyEval_SaveThread();
+        }
     }
     pthread_mutex_lock(&pool->lock);
     pool->live_workers--;
@@ -831,7 +863,8 @@ frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *
             free(res);
             return FROST_OK;
         }
-        if (pool->shutting_down && pool->tasks_head == NULL && pool->running == 0) {
+        if (pool->shutting_down && pool->tasks_head == NULL
+            && (pool->running == 0 || pool->abandoned)) {   /* abandoned tasks never report */
             pthread_mutex_unlock(&pool->lock);
             return FROST_EDRAINED;
         }
@@ -920,6 +953,12 @@ frost_pool_interrupt(frost_pool_t *pool)
     if (forked(pool)) {
         return FROST_EFORKED;
     }
+    pthread_mutex_lock(&pool->lock);
+    bool abandoned = pool->abandoned;
+    pthread_mutex_unlock(&pool->lock);
+    if (abandoned) {
+        return 0;   /* its interpreters are not CPython's any more */
+    }
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;
     }
@@ -963,14 +1002,54 @@ frost_pool_wait_ended(frost_pool_t *pool, double timeout)
     deadline_after(&deadline, timeout < 0 ? 0 : timeout);
     int rc = FROST_OK;
     pthread_mutex_lock(&pool->lock);
-    while (pool->live_workers > 0) {
+    while (pool->live_workers > 0 && !pool->abandoned) {
         if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
-            rc = pool->live_workers > 0 ? FROST_ETIMEOUT : FROST_OK;
+            rc = pool->live_workers > 0 && !pool->abandoned ? FROST_ETIMEOUT : FROST_OK;
             break;
         }
     }
     pthread_mutex_unlock(&pool->lock);
     return rc;
+}
+
+void frost__forget_interpreter(PyInterpreterState *interp);   /* fork.c */
+
+int
+frost_pool_abandon(frost_pool_t *pool)
+{
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    if (frost_pool_is_worker_thread(pool)) {
+        return FROST_ESELF;
+    }
+    frost_pool_shutdown(pool, true);
+    PyInterpreterState **forget = calloc((size_t)pool->workers, sizeof(*forget));
+    if (forget == NULL) {
+        return FROST_ENOMEM;
+    }
+    int n = 0;
+    pthread_mutex_lock(&pool->lock);
+    if (!pool->abandoned) {
+        pool->abandoned = true;
+        for (int i = 0; i < pool->workers; i++) {
+            worker_t *w = &pool->worker[i];
+            /* A worker that has not passed `ending` never will now. One that
+             * has ended, or is ending, its interpreter is left to finish. */
+            if (w->started && w->interp != NULL && !w->ending) {
+                w->forgotten = true;
+                forget[n++] = w->interp;
+            }
+        }
+    }
+    pthread_cond_broadcast(&pool->result_cv);
+    pthread_cond_broadcast(&pool->control_cv);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < n; i++) {   /* CPython's list lock: outside ours */
+        frost__forget_interpreter(forget[i]);
+    }
+    free(forget);
+    return n;
 }
 
 bool
@@ -1000,8 +1079,12 @@ frost_pool_join(frost_pool_t *pool)
     pthread_mutex_lock(&pool->join_lock);
     if (!pool->joined) {
         for (int i = 0; i < pool->workers; i++) {
-            if (pool->worker[i].started) {
-                pthread_join(pool->worker[i].thread, NULL);
+            worker_t *w = &pool->worker[i];
+            pthread_mutex_lock(&pool->lock);
+            bool forgotten = w->forgotten;
+            pthread_mutex_unlock(&pool->lock);
+            if (w->started && !forgotten) {   /* a forgotten one may never return */
+                pthread_join(w->thread, NULL);
             }
         }
         pool->joined = true;
@@ -1015,6 +1098,12 @@ frost_pool_free(frost_pool_t *pool)
 {
     if (pool == NULL || forked(pool)) {
         return;   /* a parent's pool: its threads are not here, its locks may be held */
+    }
+    pthread_mutex_lock(&pool->lock);
+    bool abandoned = pool->abandoned;
+    pthread_mutex_unlock(&pool->lock);
+    if (abandoned) {
+        return;   /* its forgotten workers may still wake up and read it */
     }
     frost_pool_shutdown(pool, true);
     (void)frost_pool_interrupt(pool);

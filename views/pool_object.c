@@ -11,6 +11,7 @@
  *                                 EOFError once shut down and drained
  *   .run_all(code)   .shutdown(cancel_pending=False)   .interrupt() -> n
  *   .join(timeout=None) -> bool   .workers
+ *   .abandon() -> n   (interpreter exit only: frost_pool_abandon)
  *
  * A _Pool belongs to the interpreter that made it; waits are cut into 0.1 s
  * slices so Ctrl-C reaches the main thread, and an exception raised in a
@@ -221,6 +222,12 @@ pool_interrupt(PyObject *self, PyObject *Py_UNUSED(ignored))
     return call_released(self, frost_pool_interrupt, "interrupt");
 }
 
+static PyObject *
+pool_abandon(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return call_released(self, frost_pool_abandon, "abandon");
+}
+
 /* join(timeout=None) -> True once every worker has ended and is joined,
  * False if `timeout` seconds passed first. Waits in slices: Ctrl-C (and an
  * exception raised in this thread by another) end the wait. */
@@ -300,6 +307,8 @@ static PyMethodDef pool_methods[] = {
     {"shutdown", pool_shutdown, METH_VARARGS, "shutdown(cancel_pending=False): take no more work."},
     {"interrupt", pool_interrupt, METH_NOARGS,
      "Raise KeyboardInterrupt in every running task; returns how many."},
+    {"abandon", pool_abandon, METH_NOARGS,
+     "At interpreter exit: give up on workers that do not end (see frost_pool.h)."},
     {"join", pool_join, METH_VARARGS,
      "join(timeout=None) -> True once every worker has ended, False on timeout."},
     {NULL, NULL, 0, NULL},

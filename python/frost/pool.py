@@ -19,6 +19,7 @@ import itertools
 import os
 import sys
 import threading
+import time
 import weakref
 from functools import partial
 
@@ -81,13 +82,33 @@ def _chunks(iterables, chunksize):
 
 
 _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
-_live_pools = weakref.WeakSet()     # not shut down: interpreter exit shuts them down
+_live_pools = weakref.WeakSet()     # not joined: interpreter exit stops them
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
+
+# Seconds that interpreter exit (and leaving a `with` block by Ctrl-C or
+# SystemExit) gives the interrupted tasks to end. A worker still running
+# after that is blocked in a C call no exception reaches (time.sleep, a
+# lock, a read): exit abandons it (docs/design.md, "Stopping").
+EXIT_GRACE = 2.0
 
 
 def _shutdown_all():
-    for pool in list(_live_pools):
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Interpreter exit (threading's atexit hook: before threads are joined
+    and before Py_Finalize, which in 3.13 ends every subinterpreter left):
+    stop every pool not yet joined, give the tasks EXIT_GRACE seconds
+    together, then abandon the workers still stuck. Bounded in time."""
+    pools = list(_live_pools)
+    try:
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + EXIT_GRACE
+        for pool in pools:
+            if not pool._wait_ended(deadline):
+                pool._abandon()
+    except BaseException:   # Ctrl-C during the wait: exit must still finish
+        for pool in pools:
+            pool._abandon()
+        raise
 
 
 # Runs before the interpreter waits for threads at exit: workers must end
@@ -284,23 +305,55 @@ class Pool(cf.Executor):
         if cancel_futures:
             self._pool.interrupt()
         if wait:
-            try:
-                # a task may catch the KeyboardInterrupt: stop it again, every second
-                while not self._pool.join(None if not cancel_futures else _REINTERRUPT_PERIOD):
+            self._wait_ended(None, reinterrupt=cancel_futures)
+
+    def _wait_ended(self, deadline, reinterrupt=True):
+        """Wait until every worker has ended (deadline: a time.monotonic()
+        value, or None for no limit); True once joined. With reinterrupt, a
+        task that caught its KeyboardInterrupt is stopped again every second.
+        Ctrl-C ends the wait: the running tasks are stopped and it goes on
+        (the pool stays on the exit list until joined)."""
+        try:
+            while True:
+                slice = None if not reinterrupt else _REINTERRUPT_PERIOD
+                if deadline is not None:
+                    slice = max(0.0, min(slice or _REINTERRUPT_PERIOD,
+                                         deadline - time.monotonic()))
+                if self._pool.join(slice):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                if reinterrupt:
                     self._pool.interrupt()
-                if threading.current_thread() is not self._collector:
-                    self._collector.join()
-            except BaseException:
-                self._pool.shutdown(True)
-                self._pool.interrupt()
-                raise
-            _live_pools.discard(self)   # until joined, interpreter exit joins it
+            if threading.current_thread() is not self._collector:
+                self._collector.join()
+        except BaseException:
+            self._pool.shutdown(True)
+            self._pool.interrupt()
+            raise
+        _live_pools.discard(self)   # until joined, interpreter exit joins it
+        return True
+
+    def _abandon(self):
+        """Interpreter exit only: give up on the workers that did not end
+        (frost_pool_abandon); their futures are cancelled."""
+        self._pool.abandon()
+        if threading.current_thread() is not self._collector:
+            self._collector.join()   # drains at once: abandoned tasks never report
+        _live_pools.discard(self)
 
     def __exit__(self, exc_type, exc, tb):
         # Leaving the block by Ctrl-C or SystemExit stops the running tasks
-        # too (a task spinning forever would otherwise hold the exit forever).
-        stop = exc_type is not None and not issubclass(exc_type, Exception)
-        self.shutdown(wait=True, cancel_futures=stop)
+        # too, and waits for them at most EXIT_GRACE seconds: a task blocked
+        # in a C call that nothing interrupts is left to interpreter exit,
+        # which abandons it (a task spinning or sleeping forever would
+        # otherwise hold the exit forever). An ordinary exception waits for
+        # the running tasks, as in the stdlib.
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            self.shutdown(wait=False, cancel_futures=True)
+            self._wait_ended(time.monotonic() + EXIT_GRACE)
+        else:
+            self.shutdown(wait=True)
         return False
 
     def _forked_error(self):

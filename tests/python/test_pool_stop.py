@@ -118,5 +118,65 @@ class CtrlC(StopTest):
         self.assertEqual(proc.stdout.strip(), "exiting")
 
 
+BLOCKED_KINDS = ["sleep_forever", "wait_event_forever", "acquire_forever",
+                 "queue_get_forever", "select_pipe_forever"]
+
+
+class BlockedOutsideFrost(StopTest):
+    """A task blocked in a C call nothing interrupts: interpreter exit gives it
+    EXIT_GRACE seconds, then abandons its worker and finishes (rc 0, no
+    warning); shutdown(wait=False, cancel_futures=True) returns at once."""
+
+    def run_blocked(self, kind, body, expect_rc=0):
+        proc = self.run_scenario(
+            "started = frost.Channel()\n"
+            f"task = stopwork.{kind}\n" + body, expect_rc=expect_rc)
+        self.assertNotIn("Warning", proc.stderr)
+        return proc
+
+    def test_exit_abandons_a_task_blocked_in_c(self):
+        for kind in BLOCKED_KINDS + ["leave_a_sleeping_thread"]:
+            with self.subTest(kind):
+                proc = self.run_blocked(kind,
+                    "pool = frost.Pool(1)\n"
+                    "fut = pool.submit(task, started)\n"
+                    "started.recv(timeout=60)\n"
+                    "print('exiting', flush=True)\n")
+                self.assertEqual(proc.stdout.strip(), "exiting")
+                self.assertNotIn("Traceback", proc.stderr)
+
+    def test_shutdown_without_wait_returns_and_exit_finishes(self):
+        proc = self.run_blocked("sleep_forever",
+            "pool = frost.Pool(2)\n"
+            "futs = [pool.submit(task, started) for _ in range(2)]\n"
+            "queued = pool.submit(task, started)\n"
+            "started.recv(timeout=60); started.recv(timeout=60)\n"
+            "pool.shutdown(wait=False, cancel_futures=True)\n"
+            "print('returned', flush=True)\n"
+            "cf.wait([queued] + futs, timeout=60)\n"
+            "print([f.cancelled() for f in futs + [queued]], flush=True)\n")
+        self.assertEqual(proc.stdout.split("\n")[:2], ["returned", "[False, False, True]"])
+
+    def test_leaving_with_by_ctrl_c_or_exit_with_a_blocked_task(self):
+        for leave, rc in [("raise KeyboardInterrupt", -2), ("sys.exit(3)", 3),
+                          ("ctrl_c_in(0.2); fut.result()", -2)]:
+            with self.subTest(leave):
+                self.run_blocked("sleep_forever",
+                    "with frost.Pool(1) as pool:\n"
+                    "    fut = pool.submit(task, started)\n"
+                    "    started.recv(timeout=60)\n"
+                    f"    {leave}\n", expect_rc=rc)
+
+    def test_ctrl_c_during_the_exit_grace_still_exits(self):
+        proc = self.run_blocked("acquire_forever",
+            "pool = frost.Pool(1)\n"
+            "fut = pool.submit(task, started)\n"
+            "started.recv(timeout=60)\n"
+            "frost.pool.EXIT_GRACE = 30\n"
+            "ctrl_c_in(0.5)\n"                       # lands in exit's wait
+            "print('exiting', flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "exiting")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -94,6 +94,18 @@ int frost_pool_workers(const frost_pool_t *pool);
 FROST_NODISCARD int frost_pool_run_all(frost_pool_t *pool, const char *code, char **error);
 
 /*
+ * run_all in two steps, for a caller that must stay interruptible: begin
+ * starts `code` in every worker (FROST_ESHUTDOWN, FROST_ESELF, FROST_ENOMEM);
+ * wait waits up to `timeout` seconds (< 0: forever) for all of them:
+ * FROST_ETIMEOUT (call it again), FROST_OK or FROST_EPYTHON (*error as for
+ * run_all). A caller that gives up waiting must shut the pool down (the
+ * next run_all would wait for this one's waiter); frost_pool_interrupt
+ * stops the code like a task. The code is copied.
+ */
+FROST_NODISCARD int frost_pool_run_all_begin(frost_pool_t *pool, const char *code);
+FROST_NODISCARD int frost_pool_run_all_wait(frost_pool_t *pool, double timeout, char **error);
+
+/*
  * Bind `name` (a Python identifier) in every worker's __main__ to a view of
  * the same memory as `shared`, a frost.Store or view object. Unlike the rest
  * of this API it needs the GIL of the interpreter that owns `shared` (it
@@ -129,7 +141,7 @@ void frost_pool_result_clear(frost_pool_result_t *result);
 void frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending);
 
 /*
- * Stop the tasks that are running now: KeyboardInterrupt is raised in each
+ * Stop the tasks (and run_all code) that are running now: KeyboardInterrupt is raised in each
  * (asynchronously, like Ctrl-C: it lands at the task's next bytecode, so a
  * task blocked in C -- sleep, I/O -- stops once that call returns; a task
  * that catches it runs on; calling this again raises it again). Their results come back as

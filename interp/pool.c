@@ -124,7 +124,7 @@ struct frost_pool_s {
     /* run_all: one broadcast at a time. Guarded by lock. */
     bool bcast_active;
     uint64_t bcast_gen;
-    const char *bcast_code;     /* borrowed from the run_all caller for its duration */
+    char *bcast_code;           /* owned: a caller may stop waiting (Ctrl-C) before it ran */
     int bcast_remaining;
     char *bcast_error;          /* first failure text, owned */
 };
@@ -517,8 +517,12 @@ worker_main(void *arg)
             }
             pthread_mutex_unlock(&pool->lock);
             PyEval_RestoreThread(saved);
-            if (bcast != NULL) {
+            if (bcast != NULL) {   /* interruptible like a task (frost_pool_interrupt) */
+                pthread_mutex_lock(&pool->lock);
+                w->in_task = true;
+                pthread_mutex_unlock(&pool->lock);
                 char *err = run_code(bcast);
+                (void)leave_task(w);
                 saved = PyEval_SaveThread();
                 pthread_mutex_lock(&pool->lock);
                 if (err != NULL && pool->bcast_error == NULL) {
@@ -612,6 +616,7 @@ release_memory(frost_pool_t *pool)
     pthread_cond_destroy(&pool->control_cv);
     free(pool->init_error);
     free(pool->bcast_error);
+    free(pool->bcast_code);
     free(pool->init_code);
     free(pool->worker);
     free(pool);
@@ -682,9 +687,8 @@ frost_pool_workers(const frost_pool_t *pool)
 }
 
 int
-frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
+frost_pool_run_all_begin(frost_pool_t *pool, const char *code)
 {
-    set_error(error, NULL);
     if (code == NULL) {
         return FROST_EINVAL;
     }
@@ -694,24 +698,57 @@ frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;   /* it would wait for itself */
     }
+    char *copy = copy_str(code);
+    if (copy == NULL) {
+        return FROST_ENOMEM;
+    }
     pthread_mutex_lock(&pool->lock);
-    while (pool->bcast_active && !pool->shutting_down) {
+    while (pool->bcast_active && !pool->shutting_down) {   /* the last one's waiter is done */
         pthread_cond_wait(&pool->control_cv, &pool->lock);
     }
     if (pool->shutting_down) {
         pthread_mutex_unlock(&pool->lock);
+        free(copy);
         return FROST_ESHUTDOWN;
     }
     pool->bcast_active = true;
-    pool->bcast_code = code;
+    pool->bcast_code = copy;
     pool->bcast_remaining = pool->live_workers;
     pool->bcast_gen++;
     pthread_cond_broadcast(&pool->work_cv);
+    pthread_mutex_unlock(&pool->lock);
+    return FROST_OK;
+}
+
+int
+frost_pool_run_all_wait(frost_pool_t *pool, double timeout, char **error)
+{
+    set_error(error, NULL);
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    struct timespec deadline;
+    if (timeout >= 0) {
+        deadline_after(&deadline, timeout);
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (!pool->bcast_active) {
+        pthread_mutex_unlock(&pool->lock);
+        return FROST_EINVAL;   /* no broadcast to wait for */
+    }
     while (pool->bcast_remaining > 0) {
-        pthread_cond_wait(&pool->control_cv, &pool->lock);
+        if (timeout < 0) {
+            pthread_cond_wait(&pool->control_cv, &pool->lock);
+        }
+        else if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT
+                 && pool->bcast_remaining > 0) {
+            pthread_mutex_unlock(&pool->lock);
+            return FROST_ETIMEOUT;
+        }
     }
     char *failure = pool->bcast_error;
     pool->bcast_error = NULL;
+    free(pool->bcast_code);
     pool->bcast_code = NULL;
     pool->bcast_active = false;
     pthread_cond_broadcast(&pool->control_cv);
@@ -721,6 +758,14 @@ frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
         return FROST_EPYTHON;
     }
     return FROST_OK;
+}
+
+int
+frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
+{
+    set_error(error, NULL);
+    int rc = frost_pool_run_all_begin(pool, code);
+    return rc != FROST_OK ? rc : frost_pool_run_all_wait(pool, -1, error);
 }
 
 static bool

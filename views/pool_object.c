@@ -179,15 +179,25 @@ pool_run_all(PyObject *self, PyObject *arg)
         }
         return NULL;
     }
-    char *error = NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = frost_pool_run_all(get_pool(self), code, &error);
-    Py_END_ALLOW_THREADS
+    int rc = frost_pool_run_all_begin(get_pool(self), code);   /* never waits long */
     if (rc != FROST_OK) {
-        return pool_error(rc, error, "run_all");
+        return pool_error(rc, NULL, "run_all");
     }
-    Py_RETURN_NONE;
+    for (;;) {   /* in slices: Ctrl-C ends the wait (the caller then shuts down) */
+        char *error = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        rc = frost_pool_run_all_wait(get_pool(self), WAIT_SLICE, &error);
+        Py_END_ALLOW_THREADS
+        if (rc == FROST_OK) {
+            Py_RETURN_NONE;
+        }
+        if (rc != FROST_ETIMEOUT) {
+            return pool_error(rc, error, "run_all");
+        }
+        if (frost__wait_tick() < 0) {
+            return NULL;
+        }
+    }
 }
 
 static PyObject *

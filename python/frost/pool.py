@@ -82,7 +82,9 @@ def _chunks(iterables, chunksize):
 
 
 _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
-_live_pools = weakref.WeakSet()     # not joined: interpreter exit stops them
+# Pools not joined, held strongly: interpreter exit stops them, and a pool
+# whose workers are stuck must not be freed (freeing joins them: a hang).
+_live_pools = set()
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
 
 # Seconds that interpreter exit (and leaving a `with` block by Ctrl-C or
@@ -168,18 +170,28 @@ class Pool(cf.Executor):
         self._futures = {}          # task id -> Future, guarded by _lock
         self._shutdown = False
         self._pid = os.getpid()     # the process whose threads are the workers
-        self._pool = _frost._Pool(workers, init_code)
+        self._collector = None
         self._workers = workers
-        if init_payload is not None:
-            try:
+        # The workers' set-up (importing the main script) and the initializer
+        # run as run_all, whose wait Ctrl-C ends; then the workers are
+        # stopped, waited for EXIT_GRACE seconds, and left to interpreter
+        # exit (which abandons them) if they are blocked in a C call.
+        self._pool = _frost._Pool(workers)   # creates the interpreters only
+        try:
+            self._pool.run_all(init_code)
+            if init_payload is not None:
                 self._pool.run_all(
                     f"import frost._worker as _frost_worker\n"
                     f"_frost_worker.run_initializer({init_payload!r})\n")
-            except BaseException:
+        except BaseException:
+            if init_payload is not None:
                 _transport.discard(init_payload)
-                self._pool.shutdown(True)
-                self._pool.join()
-                raise
+            self._shutdown = True
+            self._pool.shutdown(True)
+            self._pool.interrupt()
+            _live_pools.add(self)   # until joined: exit abandons what does not end
+            self._wait_ended(time.monotonic() + EXIT_GRACE)
+            raise
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
@@ -325,7 +337,7 @@ class Pool(cf.Executor):
                     return False
                 if reinterrupt:
                     self._pool.interrupt()
-            if threading.current_thread() is not self._collector:
+            if self._collector is not None and threading.current_thread() is not self._collector:
                 self._collector.join()
         except BaseException:
             self._pool.shutdown(True)
@@ -338,7 +350,7 @@ class Pool(cf.Executor):
         """Interpreter exit only: give up on the workers that did not end
         (frost_pool_abandon); their futures are cancelled."""
         self._pool.abandon()
-        if threading.current_thread() is not self._collector:
+        if self._collector is not None and threading.current_thread() is not self._collector:
             self._collector.join()   # drains at once: abandoned tasks never report
         _live_pools.discard(self)
 

@@ -79,3 +79,16 @@ def leave_a_sleeping_thread(started):
     threading.Thread(target=time.sleep, args=(3600,)).start()
     started.send("left it")
     return "left a sleeping thread"
+
+
+def slow_initializer(how, started):
+    """An initializer that takes forever: spinning, sleeping in short naps, or
+    sleeping (only the first two can be interrupted)."""
+    started.send(how)
+    if how == "spin":
+        spin()
+    elif how == "sleep":
+        time.sleep(3600)
+    else:
+        while True:
+            time.sleep(0.05)

@@ -178,5 +178,54 @@ class BlockedOutsideFrost(StopTest):
         self.assertEqual(proc.stdout.strip(), "exiting")
 
 
+class CtrlCAtStartUp(StopTest):
+    """Ctrl-C while the workers start or run a slow initializer raises
+    KeyboardInterrupt from Pool() and leaves nothing running: interruptible
+    initializers end with their workers (no thread, no pool left); one blocked
+    in time.sleep is left to interpreter exit, which finishes."""
+
+    def test_ctrl_c_during_a_slow_initializer(self):
+        for how, ends in [("spin", True), ("naps", True), ("sleep", False)]:
+            with self.subTest(how):
+                proc = self.run_scenario(
+                    "started = frost.Channel()\n"
+                    "def ctrl_c_once_both_run():\n"      # both initializers have begun
+                    "    started.recv(timeout=60); started.recv(timeout=60)\n"
+                    "    os.kill(os.getpid(), signal.SIGINT)\n"
+                    "timer = threading.Thread(target=ctrl_c_once_both_run)\n"
+                    "timer.start()\n"
+                    "try:\n"
+                    "    frost.Pool(2, initializer=stopwork.slow_initializer,\n"
+                    f"               initargs=({how!r}, started))\n"
+                    "except KeyboardInterrupt:\n"
+                    "    print('interrupted', flush=True)\n"
+                    "timer.join()\n"
+                    "print(threading.active_count(), len(frost.pool._live_pools),\n"
+                    "      flush=True)\n")
+                expect = "1 0" if ends else "1 1"
+                self.assertEqual(proc.stdout.split("\n")[:2], ["interrupted", expect])
+
+    def test_ctrl_c_while_the_workers_import_a_slow_main_script(self):
+        # the script is imported again in each worker (as __mp_main__): here
+        # that import never ends
+        script = ("import os, signal, sys, threading, frost, stopwork\n"
+                  "if __name__ == '__mp_main__':\n"
+                  "    stopwork.spin()\n"
+                  "threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+                  "try:\n"
+                  "    frost.Pool(2)\n"
+                  "except KeyboardInterrupt:\n"
+                  "    print('interrupted', len(frost.pool._live_pools), flush=True)\n")
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "slow_main.py")
+            with open(path, "w") as f:
+                f.write(script)
+            proc = run_child(f"import runpy; runpy.run_path({path!r}, run_name='__main__')",
+                             timeout=90)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "interrupted 0")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -230,7 +230,11 @@ format_exception(void)
     return text ? text : copy_str("MemoryError\n");
 }
 
-/* Run `code` in this interpreter's __main__; NULL on success, else the error. */
+/* Run `code` in this interpreter's __main__; NULL on success, else the error.
+ * Not PyRun_String: in 3.12 that records a KeyboardInterrupt it lets out in
+ * a process-wide flag (_Py_UnhandledKeyboardInterrupt), and the process
+ * then exits by SIGINT however the main interpreter ends (a start-up
+ * stopped by Ctrl-C and handled by the caller would still exit 130). */
 static char *
 run_code(const char *code)
 {
@@ -239,7 +243,9 @@ run_code(const char *code)
         return format_exception();
     }
     PyObject *globals = PyModule_GetDict(main);
-    PyObject *r = PyRun_String(code, Py_file_input, globals, globals);
+    PyObject *compiled = Py_CompileString(code, "<frost run_all>", Py_file_input);
+    PyObject *r = compiled ? PyEval_EvalCode(compiled, globals, globals) : NULL;
+    Py_XDECREF(compiled);
     if (r == NULL) {
         return format_exception();
     }

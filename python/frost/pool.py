@@ -177,6 +177,7 @@ class Pool(cf.Executor):
         # stopped, waited for EXIT_GRACE seconds, and left to interpreter
         # exit (which abandons them) if they are blocked in a C call.
         self._pool = _frost._Pool(workers)   # creates the interpreters only
+        _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
         try:
             self._pool.run_all(init_code)
             if init_payload is not None:
@@ -189,15 +190,13 @@ class Pool(cf.Executor):
             self._shutdown = True
             self._pool.shutdown(True)
             self._pool.interrupt()
-            _live_pools.add(self)   # until joined: exit abandons what does not end
-            self._wait_ended(time.monotonic() + EXIT_GRACE)
+            self._wait_ended(time.monotonic() + EXIT_GRACE)   # else exit abandons it
             raise
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
-        self._collector.start()
-        _live_pools.add(self)
         _all_pools.add(self)
+        self._collector.start()
 
     @property
     def workers(self):
@@ -337,8 +336,7 @@ class Pool(cf.Executor):
                     return False
                 if reinterrupt:
                     self._pool.interrupt()
-            if self._collector is not None and threading.current_thread() is not self._collector:
-                self._collector.join()
+            self._join_collector()
         except BaseException:
             self._pool.shutdown(True)
             self._pool.interrupt()
@@ -350,9 +348,14 @@ class Pool(cf.Executor):
         """Interpreter exit only: give up on the workers that did not end
         (frost_pool_abandon); their futures are cancelled."""
         self._pool.abandon()
-        if self._collector is not None and threading.current_thread() is not self._collector:
-            self._collector.join()   # drains at once: abandoned tasks never report
+        self._join_collector()   # drains at once: abandoned tasks never report
         _live_pools.discard(self)
+
+    def _join_collector(self):
+        collector = self._collector   # None, or not started, if __init__ was interrupted
+        if (collector is not None and collector.ident is not None
+                and threading.current_thread() is not collector):
+            collector.join()
 
     def __exit__(self, exc_type, exc, tb):
         # Leaving the block by Ctrl-C or SystemExit stops the running tasks

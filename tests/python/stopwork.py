@@ -92,3 +92,7 @@ def slow_initializer(how, started):
     else:
         while True:
             time.sleep(0.05)
+
+
+def square(x):
+    return x * x

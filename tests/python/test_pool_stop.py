@@ -227,5 +227,38 @@ class CtrlCAtStartUp(StopTest):
         self.assertEqual(proc.stdout.strip(), "interrupted 0")
 
 
+class CtrlCAnywhere(StopTest):
+    def test_ctrl_c_at_every_point_of_a_map(self):
+        """Ctrl-C at delays spread over the whole of `with Pool() as p:
+        list(p.map(...))` (start-up, submitting, collecting, shutting down):
+        each time KeyboardInterrupt or the right result, never a hang or a
+        crash, and the process exits cleanly."""
+        proc = self.run_scenario(
+            "import time\n"
+            "expected = [x * x for x in range(1000)]\n"
+            "def run():\n"
+            "    with frost.Pool(2) as p:\n"
+            "        return list(p.map(stopwork.square, range(1000)))\n"
+            "t0 = time.monotonic(); assert run() == expected\n"
+            "whole = time.monotonic() - t0\n"     # spread the Ctrl-Cs over one run
+            "outcomes = {'ok': 0, 'interrupted': 0}\n"
+            "for k in range(30):\n"
+            "    timer = threading.Timer(whole * k / 25, os.kill, (os.getpid(), signal.SIGINT))\n"
+            "    try:\n"
+            "        timer.start()\n"
+            "        got = run()\n"
+            "        timer.join()\n"                 # a late Ctrl-C lands in this try too
+            "        assert got == expected\n"
+            "        outcomes['ok'] += 1\n"
+            "    except KeyboardInterrupt:\n"
+            "        timer.join()\n"
+            "        outcomes['interrupted'] += 1\n"
+            "print(sum(outcomes.values()), outcomes['interrupted'] > 0, flush=True)\n",
+        )
+        self.assertEqual(proc.stdout.strip(), "30 True")
+        for report in proc.stderr.split("Traceback")[1:]:   # CPython's, of a Ctrl-C landing
+            self.assertIn("KeyboardInterrupt", report)      # in a weakref callback: harmless
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -11,7 +11,7 @@ import sys
 import traceback
 import types
 
-from frost import _transport
+from frost import _frost, _transport
 
 # True while setup() imports the main script: a Pool started then would
 # start workers that import the script again, without end.
@@ -71,8 +71,24 @@ def run_task(payload):
             return _transport.dumps((False, _describe(wrapped)))
 
 
+class _Borrowing(_transport._Unpickler):
+    """Loads a payload that every worker reads (the initializer's): each takes
+    references of its own instead of taking over the payload's, which the
+    parent keeps and discards once all have run (N imports of one reference
+    released it N times: a store or channel freed under its users)."""
+
+    def persistent_load(self, pid):
+        tag, ref = pid
+        if tag == _transport._TAG:
+            return _frost._rebuild(*ref)
+        if tag == _transport._CHANNEL_TAG:
+            return _frost._channel_attach(ref[0], ref[1])
+        return super().persistent_load(pid)
+
+
 def run_initializer(payload):
-    fn, args = _transport.loads(payload)
+    import io
+    fn, args = _Borrowing(io.BytesIO(payload)).load()
     fn(*args)
 
 

@@ -180,18 +180,19 @@ class Pool(cf.Executor):
         _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
         try:
             self._pool.run_all(init_code)
-            if init_payload is not None:
+            if init_payload is not None:   # every worker borrows its references
                 self._pool.run_all(
                     f"import frost._worker as _frost_worker\n"
                     f"_frost_worker.run_initializer({init_payload!r})\n")
         except BaseException:
-            if init_payload is not None:
-                _transport.discard(init_payload)
             self._shutdown = True
             self._pool.shutdown(True)
             self._pool.interrupt()
             self._wait_ended(time.monotonic() + EXIT_GRACE)   # else exit abandons it
             raise
+        finally:
+            if init_payload is not None:
+                _transport.discard(init_payload)   # a late worker's borrowing fails cleanly
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")

@@ -96,3 +96,10 @@ def slow_initializer(how, started):
 
 def square(x):
     return x * x
+
+
+def keep(store, ch):
+    """An initializer that keeps its arguments for the worker's lifetime."""
+    global kept
+    kept = (store, ch)
+    ch.send(sum(store.root))

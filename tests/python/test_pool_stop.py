@@ -227,6 +227,24 @@ class CtrlCAtStartUp(StopTest):
         self.assertEqual(proc.stdout.strip(), "interrupted 0")
 
 
+class InitializerReferences(StopTest):
+    def test_every_worker_borrows_the_initializers_store_and_channel(self):
+        # one payload, loaded by every worker: each imported (took over) its
+        # single reference, which was released once per worker -- the store
+        # and channel were freed under their owner (a crash)
+        proc = self.run_scenario(
+            "from frostcheck import live\n"
+            "before = live()\n"
+            "store, ch = frost.freeze(list(range(10))), frost.Channel()\n"
+            "with frost.Pool(3, initializer=stopwork.keep, initargs=(store, ch)):\n"
+            "    pass\n"
+            "print(list(store.root), [ch.recv(timeout=60) for _ in range(3)], flush=True)\n"
+            "del store, ch\n"
+            "print(live() == before, flush=True)\n")
+        self.assertEqual(proc.stdout.split("\n")[:2],
+                         [str(list(range(10))) + " [45, 45, 45]", "True"])
+
+
 class CtrlCAnywhere(StopTest):
     def test_ctrl_c_at_every_point_of_a_map(self):
         """Ctrl-C at delays spread over the whole of `with Pool() as p:

@@ -1090,6 +1090,7 @@ frost_pool_abandon(frost_pool_t *pool)
             if (w->started && w->interp != NULL && !w->ending) {
                 w->forgotten = true;
                 forget[n++] = w->interp;
+                pthread_detach(w->thread);   /* never joined: its end frees it */
             }
         }
     }

@@ -1101,6 +1101,23 @@ frost_pool_abandon(frost_pool_t *pool)
         frost__forget_interpreter(forget[i]);
     }
     free(forget);
+    /* Nobody joins an abandoned pool (it is never freed): detach the workers
+     * that are ending normally too, unless a join is under way (it has them). */
+    if (pthread_mutex_trylock(&pool->join_lock) == 0) {
+        if (!pool->joined) {
+            for (int i = 0; i < pool->workers; i++) {
+                worker_t *w = &pool->worker[i];
+                pthread_mutex_lock(&pool->lock);
+                bool forgotten = w->forgotten;
+                pthread_mutex_unlock(&pool->lock);
+                if (w->started && !forgotten) {
+                    pthread_detach(w->thread);
+                }
+            }
+            pool->joined = true;
+        }
+        pthread_mutex_unlock(&pool->join_lock);
+    }
     return n;
 }
 

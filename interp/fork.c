@@ -18,10 +18,17 @@
  * unreachable (a leak of the child only), and the objects the main
  * interpreter owns -- its frost stores and views included -- are untouched.
  *
+ * The same unlinking, one interpreter at a time and under the list's lock,
+ * abandons a worker stuck in a foreign C call at interpreter exit
+ * (frost__forget_interpreter; see frost_pool_abandon in interp/pool.c):
+ * 3.13's Py_Finalize ends every subinterpreter still listed, and 3.12's
+ * Py_EndInterpreter of a listed one would wait for the stuck thread.
+ *
  * This is the only file that reads CPython's internal structures (the
  * runtime's interpreter list); it compiles against the internal headers of
  * the CPython it is built for (3.12 and 3.13 have the same fields here).
- * Only async-signal-safe work: plain stores, no locks, no allocation.
+ * The fork handler does only async-signal-safe work: plain stores, no
+ * locks, no allocation.
  */
 #define Py_BUILD_CORE 1
 #include <Python.h>
@@ -33,6 +40,7 @@
 #endif
 
 void frost__fork_child_forget_subinterpreters(void);
+void frost__forget_interpreter(PyInterpreterState *interp);
 
 void
 frost__fork_child_forget_subinterpreters(void)
@@ -43,4 +51,33 @@ frost__fork_child_forget_subinterpreters(void)
     }
     _PyRuntime.interpreters.head = main;
     main->next = NULL;
+}
+
+/* Unlink one (non-main) interpreter from the runtime's list, under the
+ * list's lock: CPython will neither end it at finalization nor find it
+ * again. Its memory and threads are left as they are. */
+void
+frost__forget_interpreter(PyInterpreterState *interp)
+{
+    struct pyinterpreters *list = &_PyRuntime.interpreters;
+    if (interp == NULL || interp == list->main) {
+        return;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyMutex_Lock(&list->mutex);   /* public in 3.13; CPython's HEAD_LOCK */
+#else
+    PyThread_acquire_lock(list->mutex, WAIT_LOCK);
+#endif
+    for (PyInterpreterState **p = &list->head; *p != NULL; p = &(*p)->next) {
+        if (*p == interp) {
+            *p = interp->next;
+            interp->next = NULL;
+            break;
+        }
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyMutex_Unlock(&list->mutex);
+#else
+    PyThread_release_lock(list->mutex);
+#endif
 }

@@ -103,6 +103,18 @@ int frost_pool_workers(const frost_pool_t *pool);
 FROST_NODISCARD int frost_pool_run_all(frost_pool_t *pool, const char *code, char **error);
 
 /*
+ * run_all in two steps, for a caller that must stay interruptible: begin
+ * starts `code` in every worker (FROST_ESHUTDOWN, FROST_ESELF, FROST_ENOMEM);
+ * wait waits up to `timeout` seconds (< 0: forever) for all of them:
+ * FROST_ETIMEOUT (call it again), FROST_OK or FROST_EPYTHON (*error as for
+ * run_all). A caller that gives up waiting must shut the pool down (the
+ * next run_all would wait for this one's waiter); frost_pool_interrupt
+ * stops the code like a task. The code is copied.
+ */
+FROST_NODISCARD int frost_pool_run_all_begin(frost_pool_t *pool, const char *code);
+FROST_NODISCARD int frost_pool_run_all_wait(frost_pool_t *pool, double timeout, char **error);
+
+/*
  * Bind `name` (a Python identifier) in every worker's __main__ to a view of
  * the same memory as `shared`, a frost.Store or view object. Unlike the rest
  * of this API it needs the GIL of the interpreter that owns `shared` (it
@@ -149,7 +161,7 @@ void frost_pool_result_clear(frost_pool_result_t *result);
 void frost_pool_shutdown(frost_pool_t *pool, bool cancel_pending);
 
 /*
- * Stop the tasks that are running now: KeyboardInterrupt is raised in each
+ * Stop the tasks (and run_all code) that are running now: KeyboardInterrupt is raised in each
  * (asynchronously, like Ctrl-C: it lands at the task's next bytecode, so a
  * task blocked in C -- sleep, I/O -- stops once that call returns; a task
  * that catches it runs on; calling this again raises it again). Their results come back as
@@ -169,6 +181,21 @@ FROST_NODISCARD int frost_pool_wait_ended(frost_pool_t *pool, double timeout);
 /* Wait until every worker has ended its interpreter and its thread is
  * joined (idempotent). FROST_ESELF from one of this pool's own workers. */
 int frost_pool_join(frost_pool_t *pool);
+
+/*
+ * For interpreter exit only, once waiting for the workers has taken too long:
+ * shut down (cancelling the queue) and give up on every worker that has not
+ * begun ending its interpreter. Their threads are left where they are (a
+ * task blocked in time.sleep, a lock or a read: nothing else can stop it),
+ * their interpreters are unlinked from CPython's list so that Py_Finalize
+ * neither ends nor waits for them, and what they hold (store leases) stays
+ * held. Afterwards next_result drains without their results, wait_ended and
+ * join do not wait for them, interrupt does nothing, and frost_pool_free
+ * leaks the pool (a forgotten worker may still wake up and read it).
+ * Returns how many workers were given up, FROST_ESELF, FROST_ENOMEM.
+ * Idempotent.
+ */
+int frost_pool_abandon(frost_pool_t *pool);
 
 /* Whether the calling thread is one of this pool's workers. */
 bool frost_pool_is_worker_thread(const frost_pool_t *pool);

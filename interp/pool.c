@@ -43,6 +43,19 @@
  * Ending: before Py_EndInterpreter a worker stops the threads its tasks left
  * running (stop_leftover_threads), or Py_EndInterpreter would wait for them
  * forever. fork(): see "fork" below and interp/fork.c.
+ *
+ * Abandoning (frost_pool_abandon, for interpreter exit only): a worker whose
+ * task -- or a thread the task started -- is blocked in a C call that no
+ * async exception reaches (time.sleep, a lock, a read) cannot end. Its
+ * interpreter is unlinked from CPython's list (interp/fork.c) so that
+ * finalization neither ends it nor waits for it, and from then on:
+ *   - a worker decides under `lock` between ending its interpreter
+ *     (`ending`, set only while not `abandoned`) and leaving it for good;
+ *     abandon forgets only workers not `ending`, so no interpreter is both
+ *     forgotten and ended;
+ *   - the pool's memory is never freed (frost_pool_free leaks it): a
+ *     forgotten worker may still wake up and touch it; whatever its
+ *     interpreter holds (store leases) stays held until the process ends.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -84,6 +97,8 @@ typedef struct {
     bool in_task;               /* running a task's Python code; guarded by lock (see top) */
     bool interrupted;           /* the current task was interrupted; guarded by lock */
     int pins;                   /* interrupters using `interp`; guarded by lock */
+    bool ending;                /* committed to Py_EndInterpreter; guarded by lock */
+    bool forgotten;             /* abandoned: unlinked from CPython's list; guarded by lock */
 } worker_t;
 
 struct frost_pool_s {
@@ -104,12 +119,13 @@ struct frost_pool_s {
     int ready;                              /* workers past init (ok or not); guarded by lock */
     char *init_error;                       /* first init failure, owned; guarded by lock */
     bool shutting_down;                     /* guarded by lock */
+    bool abandoned;                         /* frost_pool_abandon ran; guarded by lock */
     bool joined;                            /* guarded by join_lock */
 
     /* run_all: one broadcast at a time. Guarded by lock. */
     bool bcast_active;
     uint64_t bcast_gen;
-    const char *bcast_code;     /* borrowed from the run_all caller for its duration */
+    char *bcast_code;           /* owned: a caller may stop waiting (Ctrl-C) before it ran */
     int bcast_remaining;
     char *bcast_error;          /* first failure text, owned */
 };
@@ -215,7 +231,11 @@ format_exception(void)
     return text ? text : copy_str("MemoryError\n");
 }
 
-/* Run `code` in this interpreter's __main__; NULL on success, else the error. */
+/* Run `code` in this interpreter's __main__; NULL on success, else the error.
+ * Not PyRun_String: in 3.12 that records a KeyboardInterrupt it lets out in
+ * a process-wide flag (_Py_UnhandledKeyboardInterrupt), and the process
+ * then exits by SIGINT however the main interpreter ends (a start-up
+ * stopped by Ctrl-C and handled by the caller would still exit 130). */
 static char *
 run_code(const char *code)
 {
@@ -224,7 +244,9 @@ run_code(const char *code)
         return format_exception();
     }
     PyObject *globals = PyModule_GetDict(main);
-    PyObject *r = PyRun_String(code, Py_file_input, globals, globals);
+    PyObject *compiled = Py_CompileString(code, "<frost run_all>", Py_file_input);
+    PyObject *r = compiled ? PyEval_EvalCode(compiled, globals, globals) : NULL;
+    Py_XDECREF(compiled);
     if (r == NULL) {
         return format_exception();
     }
@@ -427,13 +449,22 @@ next_work_locked(frost_pool_t *pool, worker_t *w, task_t **task, const char **bc
  * SystemExit -- which threading lets end a thread silently -- is raised in
  * each, again every slice while any is left: a thread running Python or
  * waiting in a frost call (frost__wait_tick) ends within a slice; one blocked
- * in another C call ends when that call returns.
+ * in another C call ends when that call returns, or never: then only
+ * frost_pool_abandon ends the wait. Returns true when the worker may end its
+ * interpreter (`ending` is set), false once the pool is abandoned.
  */
-static void
-stop_leftover_threads(PyThreadState *self)
+static bool
+stop_leftover_threads(worker_t *w, PyThreadState *self)
 {
+    frost_pool_t *pool = w->pool;
     PyInterpreterState *interp = PyThreadState_GetInterpreter(self);
     for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        bool abandoned = pool->abandoned;
+        pthread_mutex_unlock(&pool->lock);
+        if (abandoned) {
+            return false;
+        }
         int others = 0;
         for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t != NULL;
              t = PyThreadState_Next(t)) {
@@ -443,7 +474,10 @@ stop_leftover_threads(PyThreadState *self)
             }
         }
         if (others == 0) {
-            return;
+            pthread_mutex_lock(&pool->lock);
+            w->ending = !pool->abandoned;
+            pthread_mutex_unlock(&pool->lock);
+            return w->ending;
         }
         Py_BEGIN_ALLOW_THREADS
         struct timespec slice = {0, 20 * 1000 * 1000};
@@ -490,8 +524,12 @@ worker_main(void *arg)
             }
             pthread_mutex_unlock(&pool->lock);
             PyEval_RestoreThread(saved);
-            if (bcast != NULL) {
+            if (bcast != NULL) {   /* interruptible like a task (frost_pool_interrupt) */
+                pthread_mutex_lock(&pool->lock);
+                w->in_task = true;
+                pthread_mutex_unlock(&pool->lock);
                 char *err = run_code(bcast);
+                (void)leave_task(w);
                 saved = PyEval_SaveThread();
                 pthread_mutex_lock(&pool->lock);
                 if (err != NULL && pool->bcast_error == NULL) {
@@ -534,8 +572,12 @@ worker_main(void *arg)
         PyEval_RestoreThread(saved);
     }
     if (ts != NULL) {
-        stop_leftover_threads(ts);
-        Py_EndInterpreter(ts);
+        if (stop_leftover_threads(w, ts)) {
+            Py_EndInterpreter(ts);
+        }
+        else {   /* abandoned: the interpreter is left as it is, forever */
+            (void)PyEval_SaveThread();
+        }
     }
     pthread_mutex_lock(&pool->lock);
     pool->live_workers--;
@@ -581,6 +623,7 @@ release_memory(frost_pool_t *pool)
     pthread_cond_destroy(&pool->control_cv);
     free(pool->init_error);
     free(pool->bcast_error);
+    free(pool->bcast_code);
     free(pool->init_code);
     free(pool->worker);
     free(pool);
@@ -651,9 +694,8 @@ frost_pool_workers(const frost_pool_t *pool)
 }
 
 int
-frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
+frost_pool_run_all_begin(frost_pool_t *pool, const char *code)
 {
-    set_error(error, NULL);
     if (code == NULL) {
         return FROST_EINVAL;
     }
@@ -663,24 +705,57 @@ frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;   /* it would wait for itself */
     }
+    char *copy = copy_str(code);
+    if (copy == NULL) {
+        return FROST_ENOMEM;
+    }
     pthread_mutex_lock(&pool->lock);
-    while (pool->bcast_active && !pool->shutting_down) {
+    while (pool->bcast_active && !pool->shutting_down) {   /* the last one's waiter is done */
         pthread_cond_wait(&pool->control_cv, &pool->lock);
     }
     if (pool->shutting_down) {
         pthread_mutex_unlock(&pool->lock);
+        free(copy);
         return FROST_ESHUTDOWN;
     }
     pool->bcast_active = true;
-    pool->bcast_code = code;
+    pool->bcast_code = copy;
     pool->bcast_remaining = pool->live_workers;
     pool->bcast_gen++;
     pthread_cond_broadcast(&pool->work_cv);
+    pthread_mutex_unlock(&pool->lock);
+    return FROST_OK;
+}
+
+int
+frost_pool_run_all_wait(frost_pool_t *pool, double timeout, char **error)
+{
+    set_error(error, NULL);
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    struct timespec deadline;
+    if (timeout >= 0) {
+        deadline_after(&deadline, timeout);
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (!pool->bcast_active) {
+        pthread_mutex_unlock(&pool->lock);
+        return FROST_EINVAL;   /* no broadcast to wait for */
+    }
     while (pool->bcast_remaining > 0) {
-        pthread_cond_wait(&pool->control_cv, &pool->lock);
+        if (timeout < 0) {
+            pthread_cond_wait(&pool->control_cv, &pool->lock);
+        }
+        else if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT
+                 && pool->bcast_remaining > 0) {
+            pthread_mutex_unlock(&pool->lock);
+            return FROST_ETIMEOUT;
+        }
     }
     char *failure = pool->bcast_error;
     pool->bcast_error = NULL;
+    free(pool->bcast_code);
     pool->bcast_code = NULL;
     pool->bcast_active = false;
     pthread_cond_broadcast(&pool->control_cv);
@@ -690,6 +765,14 @@ frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
         return FROST_EPYTHON;
     }
     return FROST_OK;
+}
+
+int
+frost_pool_run_all(frost_pool_t *pool, const char *code, char **error)
+{
+    set_error(error, NULL);
+    int rc = frost_pool_run_all_begin(pool, code);
+    return rc != FROST_OK ? rc : frost_pool_run_all_wait(pool, -1, error);
 }
 
 static bool
@@ -865,7 +948,8 @@ frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *
             free(res);
             return FROST_OK;
         }
-        if (pool->shutting_down && pool->tasks_head == NULL && pool->running == 0) {
+        if (pool->shutting_down && pool->tasks_head == NULL
+            && (pool->running == 0 || pool->abandoned)) {   /* abandoned tasks never report */
             pthread_mutex_unlock(&pool->lock);
             return FROST_EDRAINED;
         }
@@ -954,6 +1038,12 @@ frost_pool_interrupt(frost_pool_t *pool)
     if (forked(pool)) {
         return FROST_EFORKED;
     }
+    pthread_mutex_lock(&pool->lock);
+    bool abandoned = pool->abandoned;
+    pthread_mutex_unlock(&pool->lock);
+    if (abandoned) {
+        return 0;   /* its interpreters are not CPython's any more */
+    }
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;
     }
@@ -997,14 +1087,72 @@ frost_pool_wait_ended(frost_pool_t *pool, double timeout)
     deadline_after(&deadline, timeout < 0 ? 0 : timeout);
     int rc = FROST_OK;
     pthread_mutex_lock(&pool->lock);
-    while (pool->live_workers > 0) {
+    while (pool->live_workers > 0 && !pool->abandoned) {
         if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
-            rc = pool->live_workers > 0 ? FROST_ETIMEOUT : FROST_OK;
+            rc = pool->live_workers > 0 && !pool->abandoned ? FROST_ETIMEOUT : FROST_OK;
             break;
         }
     }
     pthread_mutex_unlock(&pool->lock);
     return rc;
+}
+
+void frost__forget_interpreter(PyInterpreterState *interp);   /* fork.c */
+
+int
+frost_pool_abandon(frost_pool_t *pool)
+{
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    if (frost_pool_is_worker_thread(pool)) {
+        return FROST_ESELF;
+    }
+    frost_pool_shutdown(pool, true);
+    PyInterpreterState **forget = calloc((size_t)pool->workers, sizeof(*forget));
+    if (forget == NULL) {
+        return FROST_ENOMEM;
+    }
+    int n = 0;
+    pthread_mutex_lock(&pool->lock);
+    if (!pool->abandoned) {
+        pool->abandoned = true;
+        for (int i = 0; i < pool->workers; i++) {
+            worker_t *w = &pool->worker[i];
+            /* A worker that has not passed `ending` never will now. One that
+             * has ended, or is ending, its interpreter is left to finish. */
+            if (w->started && w->interp != NULL && !w->ending) {
+                w->forgotten = true;
+                forget[n++] = w->interp;
+                pthread_detach(w->thread);   /* never joined: its end frees it */
+            }
+        }
+    }
+    pthread_cond_broadcast(&pool->result_cv);
+    pthread_cond_broadcast(&pool->control_cv);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 0; i < n; i++) {   /* CPython's list lock: outside ours */
+        frost__forget_interpreter(forget[i]);
+    }
+    free(forget);
+    /* Nobody joins an abandoned pool (it is never freed): detach the workers
+     * that are ending normally too, unless a join is under way (it has them). */
+    if (pthread_mutex_trylock(&pool->join_lock) == 0) {
+        if (!pool->joined) {
+            for (int i = 0; i < pool->workers; i++) {
+                worker_t *w = &pool->worker[i];
+                pthread_mutex_lock(&pool->lock);
+                bool forgotten = w->forgotten;
+                pthread_mutex_unlock(&pool->lock);
+                if (w->started && !forgotten) {
+                    pthread_detach(w->thread);
+                }
+            }
+            pool->joined = true;
+        }
+        pthread_mutex_unlock(&pool->join_lock);
+    }
+    return n;
 }
 
 bool
@@ -1034,8 +1182,12 @@ frost_pool_join(frost_pool_t *pool)
     pthread_mutex_lock(&pool->join_lock);
     if (!pool->joined) {
         for (int i = 0; i < pool->workers; i++) {
-            if (pool->worker[i].started) {
-                pthread_join(pool->worker[i].thread, NULL);
+            worker_t *w = &pool->worker[i];
+            pthread_mutex_lock(&pool->lock);
+            bool forgotten = w->forgotten;
+            pthread_mutex_unlock(&pool->lock);
+            if (w->started && !forgotten) {   /* a forgotten one may never return */
+                pthread_join(w->thread, NULL);
             }
         }
         pool->joined = true;
@@ -1049,6 +1201,12 @@ frost_pool_free(frost_pool_t *pool)
 {
     if (pool == NULL || forked(pool)) {
         return;   /* a parent's pool: its threads are not here, its locks may be held */
+    }
+    pthread_mutex_lock(&pool->lock);
+    bool abandoned = pool->abandoned;
+    pthread_mutex_unlock(&pool->lock);
+    if (abandoned) {
+        return;   /* its forgotten workers may still wake up and read it */
     }
     frost_pool_shutdown(pool, true);
     (void)frost_pool_interrupt(pool);

@@ -12,6 +12,7 @@
  *   .cancel(id) -> payload | None    .is_queued(id) -> bool
  *   .run_all(code)   .shutdown(cancel_pending=False)   .interrupt() -> n
  *   .join(timeout=None) -> bool   .workers
+ *   .abandon() -> n   (interpreter exit only: frost_pool_abandon)
  *
  * A _Pool belongs to the interpreter that made it; waits are cut into 0.1 s
  * slices so Ctrl-C reaches the main thread, and an exception raised in a
@@ -213,15 +214,25 @@ pool_run_all(PyObject *self, PyObject *arg)
         }
         return NULL;
     }
-    char *error = NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = frost_pool_run_all(get_pool(self), code, &error);
-    Py_END_ALLOW_THREADS
+    int rc = frost_pool_run_all_begin(get_pool(self), code);   /* never waits long */
     if (rc != FROST_OK) {
-        return pool_error(rc, error, "run_all");
+        return pool_error(rc, NULL, "run_all");
     }
-    Py_RETURN_NONE;
+    for (;;) {   /* in slices: Ctrl-C ends the wait (the caller then shuts down) */
+        char *error = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        rc = frost_pool_run_all_wait(get_pool(self), WAIT_SLICE, &error);
+        Py_END_ALLOW_THREADS
+        if (rc == FROST_OK) {
+            Py_RETURN_NONE;
+        }
+        if (rc != FROST_ETIMEOUT) {
+            return pool_error(rc, error, "run_all");
+        }
+        if (frost__wait_tick() < 0) {
+            return NULL;
+        }
+    }
 }
 
 static PyObject *
@@ -254,6 +265,12 @@ static PyObject *
 pool_interrupt(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     return call_released(self, frost_pool_interrupt, "interrupt");
+}
+
+static PyObject *
+pool_abandon(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return call_released(self, frost_pool_abandon, "abandon");
 }
 
 /* join(timeout=None) -> True once every worker has ended and is joined,
@@ -338,6 +355,8 @@ static PyMethodDef pool_methods[] = {
     {"shutdown", pool_shutdown, METH_VARARGS, "shutdown(cancel_pending=False): take no more work."},
     {"interrupt", pool_interrupt, METH_NOARGS,
      "Raise KeyboardInterrupt in every running task; returns how many."},
+    {"abandon", pool_abandon, METH_NOARGS,
+     "At interpreter exit: give up on workers that do not end (see frost_pool.h)."},
     {"join", pool_join, METH_VARARGS,
      "join(timeout=None) -> True once every worker has ended, False on timeout."},
     {NULL, NULL, 0, NULL},

@@ -12,7 +12,7 @@ import sys
 import traceback
 import types
 
-from frost import _transport
+from frost import _frost, _transport
 
 # True while setup() imports the main script: a Pool started then would
 # start workers that import the script again, without end.

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from functools import partial
 
@@ -150,13 +151,35 @@ class _TaskFuture(cf.Future):
 
 
 _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
-_live_pools = weakref.WeakSet()     # not shut down: interpreter exit shuts them down
+# Pools not joined, held strongly: interpreter exit stops them, and a pool
+# whose workers are stuck must not be freed (freeing joins them: a hang).
+_live_pools = set()
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
+
+# Seconds that interpreter exit (and leaving a `with` block by Ctrl-C or
+# SystemExit) gives the interrupted tasks to end. A worker still running
+# after that is blocked in a C call no exception reaches (time.sleep, a
+# lock, a read): exit abandons it (docs/design.md, "Stopping").
+EXIT_GRACE = 2.0
 
 
 def _shutdown_all():
-    for pool in list(_live_pools):
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Interpreter exit (threading's atexit hook: before threads are joined
+    and before Py_Finalize, which in 3.13 ends every subinterpreter left):
+    stop every pool not yet joined, give the tasks EXIT_GRACE seconds
+    together, then abandon the workers still stuck. Bounded in time."""
+    pools = list(_live_pools)
+    try:
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + EXIT_GRACE
+        for pool in pools:
+            if not pool._wait_ended(deadline):
+                pool._abandon()
+    except BaseException:   # Ctrl-C during the wait: exit must still finish
+        for pool in pools:
+            pool._abandon()
+        raise
 
 
 # Runs before the interpreter waits for threads at exit: workers must end
@@ -220,25 +243,34 @@ class Pool(cf.Executor):
         self._futures = {}          # task id -> (_TaskFuture, task's tickets), guarded by _lock
         self._shutdown = False
         self._pid = os.getpid()     # the process whose threads are the workers
-        self._pool = _frost._Pool(workers, init_code)
+        self._collector = None
         self._workers = workers
-        if init_payload is not None:
-            try:
+        # The workers' set-up (importing the main script) and the initializer
+        # run as run_all, whose wait Ctrl-C ends; then the workers are
+        # stopped, waited for EXIT_GRACE seconds, and left to interpreter
+        # exit (which abandons them) if they are blocked in a C call.
+        self._pool = _frost._Pool(workers)   # creates the interpreters only
+        _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
+        try:
+            self._pool.run_all(init_code)
+            if init_payload is not None:   # every worker imports it (an import takes counts of its own)
                 self._pool.run_all(
                     f"import frost._worker as _frost_worker\n"
                     f"_frost_worker.run_initializer({init_payload!r})\n")
-            except BaseException:
-                self._pool.shutdown(True)
-                self._pool.join()
-                raise
-            finally:
+        except BaseException:
+            self._shutdown = True
+            self._pool.shutdown(True)
+            self._pool.interrupt()
+            self._wait_ended(time.monotonic() + EXIT_GRACE)   # else exit abandons it
+            raise
+        finally:
+            if init_payload is not None:
                 _transport.discard(init_payload)   # every worker has loaded it (or failed)
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
         self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
-        self._collector.start()
-        _live_pools.add(self)
         _all_pools.add(self)
+        self._collector.start()
         log.info("frost.Pool started: %d worker interpreter(s)", workers)
 
     @property
@@ -389,25 +421,60 @@ class Pool(cf.Executor):
         if cancel_futures:
             self._pool.interrupt()
         if wait:
-            try:
-                # a task may catch the KeyboardInterrupt: stop it again, every second
-                while not self._pool.join(None if not cancel_futures else _REINTERRUPT_PERIOD):
+            self._wait_ended(None, reinterrupt=cancel_futures)
+
+    def _wait_ended(self, deadline, reinterrupt=True):
+        """Wait until every worker has ended (deadline: a time.monotonic()
+        value, or None for no limit); True once joined. With reinterrupt, a
+        task that caught its KeyboardInterrupt is stopped again every second.
+        Ctrl-C ends the wait: the running tasks are stopped and it goes on
+        (the pool stays on the exit list until joined)."""
+        try:
+            while True:
+                slice = None if not reinterrupt else _REINTERRUPT_PERIOD
+                if deadline is not None:
+                    slice = max(0.0, min(slice or _REINTERRUPT_PERIOD,
+                                         deadline - time.monotonic()))
+                if self._pool.join(slice):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                if reinterrupt:
                     self._pool.interrupt()
-                if threading.current_thread() is not self._collector:
-                    self._collector.join()
-            except BaseException:
-                self._pool.shutdown(True)
-                self._pool.interrupt()
-                raise
-            _live_pools.discard(self)   # until joined, interpreter exit joins it
-            if not already:
-                log.info("frost.Pool stopped: every worker interpreter has ended")
+            self._join_collector()
+        except BaseException:
+            self._pool.shutdown(True)
+            self._pool.interrupt()
+            raise
+        _live_pools.discard(self)   # until joined, interpreter exit joins it
+        log.info("frost.Pool stopped: every worker interpreter has ended")
+        return True
+
+    def _abandon(self):
+        """Interpreter exit only: give up on the workers that did not end
+        (frost_pool_abandon); their futures are cancelled."""
+        self._pool.abandon()
+        self._join_collector()   # drains at once: abandoned tasks never report
+        _live_pools.discard(self)
+
+    def _join_collector(self):
+        collector = self._collector   # None, or not started, if __init__ was interrupted
+        if (collector is not None and collector.ident is not None
+                and threading.current_thread() is not collector):
+            collector.join()
 
     def __exit__(self, exc_type, exc, tb):
         # Leaving the block by Ctrl-C or SystemExit stops the running tasks
-        # too (a task spinning forever would otherwise hold the exit forever).
-        stop = exc_type is not None and not issubclass(exc_type, Exception)
-        self.shutdown(wait=True, cancel_futures=stop)
+        # too, and waits for them at most EXIT_GRACE seconds: a task blocked
+        # in a C call that nothing interrupts is left to interpreter exit,
+        # which abandons it (a task spinning or sleeping forever would
+        # otherwise hold the exit forever). An ordinary exception waits for
+        # the running tasks, as in the stdlib.
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            self.shutdown(wait=False, cancel_futures=True)
+            self._wait_ended(time.monotonic() + EXIT_GRACE)
+        else:
+            self.shutdown(wait=True)
         return False
 
     def _forked_error(self):

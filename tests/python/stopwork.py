@@ -38,3 +38,68 @@ def leave_threads(ch):
     threading.Thread(target=ch.recv).start()
     threading.Thread(target=nap).start()
     return "left 3 threads"
+
+
+# ---- tasks blocked in C calls that no async exception reaches ---------------
+# (time.sleep, locks, queues, select: CPython checks for the KeyboardInterrupt
+# of shutdown only between bytecodes, and these calls never return)
+
+def _blocked(started, block):
+    started.send("blocked")
+    block()
+
+
+def sleep_forever(started):
+    _blocked(started, lambda: time.sleep(3600))
+
+
+def wait_event_forever(started):
+    _blocked(started, threading.Event().wait)
+
+
+def acquire_forever(started):
+    lock = threading.Lock()
+    lock.acquire()
+    _blocked(started, lock.acquire)
+
+
+def queue_get_forever(started):
+    import queue
+    _blocked(started, queue.Queue().get)
+
+
+def select_pipe_forever(started):
+    import os
+    import select
+    r, w = os.pipe()
+    _blocked(started, lambda: select.select([r], [], []))
+
+
+def leave_a_sleeping_thread(started):
+    threading.Thread(target=time.sleep, args=(3600,)).start()
+    started.send("left it")
+    return "left a sleeping thread"
+
+
+def slow_initializer(how, started):
+    """An initializer that takes forever: spinning, sleeping in short naps, or
+    sleeping (only the first two can be interrupted)."""
+    started.send(how)
+    if how == "spin":
+        spin()
+    elif how == "sleep":
+        time.sleep(3600)
+    else:
+        while True:
+            time.sleep(0.05)
+
+
+def square(x):
+    return x * x
+
+
+def keep(store, ch):
+    """An initializer that keeps its arguments for the worker's lifetime."""
+    global kept
+    kept = (store, ch)
+    ch.send(sum(store.root))

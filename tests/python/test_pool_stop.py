@@ -118,5 +118,165 @@ class CtrlC(StopTest):
         self.assertEqual(proc.stdout.strip(), "exiting")
 
 
+BLOCKED_KINDS = ["sleep_forever", "wait_event_forever", "acquire_forever",
+                 "queue_get_forever", "select_pipe_forever"]
+
+
+class BlockedOutsideFrost(StopTest):
+    """A task blocked in a C call nothing interrupts: interpreter exit gives it
+    EXIT_GRACE seconds, then abandons its worker and finishes (rc 0, no
+    warning); shutdown(wait=False, cancel_futures=True) returns at once."""
+
+    def run_blocked(self, kind, body, expect_rc=0):
+        proc = self.run_scenario(
+            "started = frost.Channel()\n"
+            f"task = stopwork.{kind}\n" + body, expect_rc=expect_rc)
+        self.assertNotIn("Warning", proc.stderr)
+        return proc
+
+    def test_exit_abandons_a_task_blocked_in_c(self):
+        for kind in BLOCKED_KINDS + ["leave_a_sleeping_thread"]:
+            with self.subTest(kind):
+                proc = self.run_blocked(kind,
+                    "pool = frost.Pool(1)\n"
+                    "fut = pool.submit(task, started)\n"
+                    "started.recv(timeout=60)\n"
+                    "print('exiting', flush=True)\n")
+                self.assertEqual(proc.stdout.strip(), "exiting")
+                self.assertNotIn("Traceback", proc.stderr)
+
+    def test_shutdown_without_wait_returns_and_exit_finishes(self):
+        proc = self.run_blocked("sleep_forever",
+            "pool = frost.Pool(2)\n"
+            "futs = [pool.submit(task, started) for _ in range(2)]\n"
+            "queued = pool.submit(task, started)\n"
+            "started.recv(timeout=60); started.recv(timeout=60)\n"
+            "pool.shutdown(wait=False, cancel_futures=True)\n"
+            "print('returned', flush=True)\n"
+            "cf.wait([queued], timeout=60)\n"
+            "print([f.cancelled() for f in futs + [queued]], flush=True)\n")
+        self.assertEqual(proc.stdout.split("\n")[:2], ["returned", "[False, False, True]"])
+
+    def test_leaving_with_by_ctrl_c_or_exit_with_a_blocked_task(self):
+        for leave, rc in [("raise KeyboardInterrupt", -2), ("sys.exit(3)", 3),
+                          ("ctrl_c_in(0.2); fut.result()", -2)]:
+            with self.subTest(leave):
+                self.run_blocked("sleep_forever",
+                    "with frost.Pool(1) as pool:\n"
+                    "    fut = pool.submit(task, started)\n"
+                    "    started.recv(timeout=60)\n"
+                    f"    {leave}\n", expect_rc=rc)
+
+    def test_ctrl_c_during_the_exit_grace_still_exits(self):
+        proc = self.run_blocked("acquire_forever",
+            "pool = frost.Pool(1)\n"
+            "fut = pool.submit(task, started)\n"
+            "started.recv(timeout=60)\n"
+            "frost.pool.EXIT_GRACE = 30\n"
+            "ctrl_c_in(0.5)\n"                       # lands in exit's wait
+            "print('exiting', flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "exiting")
+
+
+class CtrlCAtStartUp(StopTest):
+    """Ctrl-C while the workers start or run a slow initializer raises
+    KeyboardInterrupt from Pool() and leaves nothing running: interruptible
+    initializers end with their workers (no thread, no pool left); one blocked
+    in time.sleep is left to interpreter exit, which finishes."""
+
+    def test_ctrl_c_during_a_slow_initializer(self):
+        for how, ends in [("spin", True), ("naps", True), ("sleep", False)]:
+            with self.subTest(how):
+                proc = self.run_scenario(
+                    "started = frost.Channel()\n"
+                    "def ctrl_c_once_both_run():\n"      # both initializers have begun
+                    "    started.recv(timeout=60); started.recv(timeout=60)\n"
+                    "    os.kill(os.getpid(), signal.SIGINT)\n"
+                    "timer = threading.Thread(target=ctrl_c_once_both_run)\n"
+                    "timer.start()\n"
+                    "try:\n"
+                    "    frost.Pool(2, initializer=stopwork.slow_initializer,\n"
+                    f"               initargs=({how!r}, started))\n"
+                    "except KeyboardInterrupt:\n"
+                    "    print('interrupted', flush=True)\n"
+                    "timer.join()\n"
+                    "print(threading.active_count(), len(frost.pool._live_pools),\n"
+                    "      flush=True)\n")
+                expect = "1 0" if ends else "1 1"
+                self.assertEqual(proc.stdout.split("\n")[:2], ["interrupted", expect])
+
+    def test_ctrl_c_while_the_workers_import_a_slow_main_script(self):
+        # the script is imported again in each worker (as __mp_main__): here
+        # that import never ends
+        script = ("import os, signal, sys, threading, frost, stopwork\n"
+                  "if __name__ == '__mp_main__':\n"
+                  "    stopwork.spin()\n"
+                  "threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+                  "try:\n"
+                  "    frost.Pool(2)\n"
+                  "except KeyboardInterrupt:\n"
+                  "    print('interrupted', len(frost.pool._live_pools), flush=True)\n")
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "slow_main.py")
+            with open(path, "w") as f:
+                f.write(script)
+            proc = run_child(f"import runpy; runpy.run_path({path!r}, run_name='__main__')",
+                             timeout=90)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "interrupted 0")
+
+
+class InitializerReferences(StopTest):
+    def test_every_worker_borrows_the_initializers_store_and_channel(self):
+        # one payload, loaded by every worker: each imported (took over) its
+        # single reference, which was released once per worker -- the store
+        # and channel were freed under their owner (a crash)
+        proc = self.run_scenario(
+            "from frostcheck import live\n"
+            "before = live()\n"
+            "store, ch = frost.freeze(list(range(10))), frost.Channel()\n"
+            "with frost.Pool(3, initializer=stopwork.keep, initargs=(store, ch)):\n"
+            "    pass\n"
+            "print(list(store.root), [ch.recv(timeout=60) for _ in range(3)], flush=True)\n"
+            "del store, ch\n"
+            "print(live() == before, flush=True)\n")
+        self.assertEqual(proc.stdout.split("\n")[:2],
+                         [str(list(range(10))) + " [45, 45, 45]", "True"])
+
+
+class CtrlCAnywhere(StopTest):
+    def test_ctrl_c_at_every_point_of_a_map(self):
+        """Ctrl-C at delays spread over the whole of `with Pool() as p:
+        list(p.map(...))` (start-up, submitting, collecting, shutting down):
+        each time KeyboardInterrupt or the right result, never a hang or a
+        crash, and the process exits cleanly."""
+        proc = self.run_scenario(
+            "import time\n"
+            "expected = [x * x for x in range(1000)]\n"
+            "def run():\n"
+            "    with frost.Pool(2) as p:\n"
+            "        return list(p.map(stopwork.square, range(1000)))\n"
+            "t0 = time.monotonic(); assert run() == expected\n"
+            "whole = time.monotonic() - t0\n"     # spread the Ctrl-Cs over one run
+            "outcomes = {'ok': 0, 'interrupted': 0}\n"
+            "for k in range(30):\n"
+            "    timer = threading.Timer(whole * k / 25, os.kill, (os.getpid(), signal.SIGINT))\n"
+            "    try:\n"
+            "        timer.start()\n"
+            "        got = run()\n"
+            "        timer.join()\n"                 # a late Ctrl-C lands in this try too
+            "        assert got == expected\n"
+            "        outcomes['ok'] += 1\n"
+            "    except KeyboardInterrupt:\n"
+            "        timer.join()\n"
+            "        outcomes['interrupted'] += 1\n"
+            "print(sum(outcomes.values()), outcomes['interrupted'] > 0, flush=True)\n",
+        )
+        self.assertEqual(proc.stdout.strip(), "30 True")
+        for report in proc.stderr.split("Traceback")[1:]:   # CPython's, of a Ctrl-C landing
+            self.assertIn("KeyboardInterrupt", report)      # in a weakref callback: harmless
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -13,6 +13,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from frostcheck import run_child  # noqa: E402
 
 UNDER_TSAN = "TSAN_OPTIONS" in os.environ
+# GCC 12's libasan does not hold its allocator's locks across fork(): a child
+# forked while another thread is inside malloc deadlocks in its first malloc
+# (seen in __sanitizer::SizeClassAllocator64::GetFromAllocator). frost's own
+# locks are what these tests are about; the dev and tsan builds run them all.
+UNDER_ASAN = "ASAN_OPTIONS" in os.environ
 
 FORK_WHILE_BUSY = r"""
 import os, sys, warnings
@@ -77,6 +82,8 @@ class ForkWhileAPoolRuns(unittest.TestCase):
         # workers freeze, publish and use a channel in a loop: some forks land
         # while a worker holds the store registry, publish table or a channel
         # lock, which the child must not inherit held
+        if UNDER_ASAN:
+            self.skipTest("libasan's allocator is not fork-safe under churn (see UNDER_ASAN)")
         lines = self.run_scenario(forks=12, churn_seconds=3)
         self.assertEqual(lines[-2:], ["parent parent's True 45", "exit"])
         self.assertEqual(len(lines), 5 + (not UNDER_TSAN) + 2, lines)   # every child exited 0

@@ -1,7 +1,7 @@
 # cmake/FrostInstall.cmake -- the C embedding library and what
 # `cmake --install` / `pip install` put in place.
 #
-# frost::frost (libfrost.a): interp/pool.c, the API of <frost/frost_pool.h>.
+# frost::frost (libfrost.a): interp/pool.c (+ fork.c), the API of <frost/frost_pool.h>.
 #   Its users embed CPython, so they link their libpython themselves (the
 #   same major.minor as frost_PYTHON_VERSION); the library carries no link to
 #   it. The headers are copied to ${PROJECT_BINARY_DIR}/include/frost, so
@@ -27,7 +27,7 @@ foreach(header IN LISTS FROST_PUBLIC_HEADERS)
   configure_file("${header}" "${PROJECT_BINARY_DIR}/include/frost/${name}" COPYONLY)
 endforeach()
 
-add_library(frost_embed STATIC "${PROJECT_SOURCE_DIR}/interp/pool.c")
+add_library(frost_embed STATIC "${PROJECT_SOURCE_DIR}/interp/pool.c" "${PROJECT_SOURCE_DIR}/interp/fork.c")
 add_library(frost::frost ALIAS frost_embed)
 set_target_properties(frost_embed PROPERTIES OUTPUT_NAME frost EXPORT_NAME frost)
 target_include_directories(frost_embed

@@ -30,17 +30,25 @@
  * The fork handler does only async-signal-safe work: plain stores, no
  * locks, no allocation.
  */
+#include <patchlevel.h>   /* PY_VERSION_HEX, before Python.h decides what it exposes */
+#define FROST_KNOWN_INTERPRETER_LIST (PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000)
+#if FROST_KNOWN_INTERPRETER_LIST
 #define Py_BUILD_CORE 1
-#include <Python.h>
-#include "internal/pycore_interp.h"
-#include "internal/pycore_runtime.h"
-
-#if PY_VERSION_HEX < 0x030C0000 || PY_VERSION_HEX >= 0x030E0000
-#error "interp/fork.c reads the runtime's interpreter list: check its layout for this CPython"
 #endif
+#include <Python.h>
 
 void frost__fork_child_forget_subinterpreters(void);
 void frost__forget_interpreter(PyInterpreterState *interp);
+
+#if !FROST_KNOWN_INTERPRETER_LIST
+/* A CPython whose interpreter list frost has not checked (3.14+: untested):
+ * nothing is unlinked, so a fork while a pool runs and abandoning stuck
+ * workers at exit behave as CPython itself does there. */
+void frost__fork_child_forget_subinterpreters(void) {}
+void frost__forget_interpreter(PyInterpreterState *interp) { (void)interp; }
+#else
+#include "internal/pycore_interp.h"
+#include "internal/pycore_runtime.h"
 
 void
 frost__fork_child_forget_subinterpreters(void)
@@ -81,3 +89,4 @@ frost__forget_interpreter(PyInterpreterState *interp)
     PyThread_release_lock(list->mutex);
 #endif
 }
+#endif   /* CPython 3.12 / 3.13 */

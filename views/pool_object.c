@@ -155,6 +155,25 @@ status_name(frost_task_status_t status)
     }
 }
 
+/* A wait's timeout argument: None -> -1 (no limit), else seconds >= 0. */
+static int
+parse_timeout(PyObject *obj, double *out)
+{
+    *out = -1;
+    if (obj == Py_None) {
+        return 0;
+    }
+    *out = PyFloat_AsDouble(obj);
+    if (*out == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*out < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be >= 0 or None");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 pool_next_result(PyObject *self, PyObject *args)
 {
@@ -162,16 +181,9 @@ pool_next_result(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "|O:next_result", &timeout_obj)) {
         return NULL;
     }
-    double timeout = -1;
-    if (timeout_obj != Py_None) {
-        timeout = PyFloat_AsDouble(timeout_obj);
-        if (timeout == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (timeout < 0) {
-            PyErr_SetString(PyExc_ValueError, "timeout must be >= 0 or None");
-            return NULL;
-        }
+    double timeout;
+    if (parse_timeout(timeout_obj, &timeout) < 0) {
+        return NULL;
     }
     frost_pool_result_t result;
     for (;;) {
@@ -283,16 +295,9 @@ pool_join(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "|O:join", &timeout_obj)) {
         return NULL;
     }
-    double timeout = -1;
-    if (timeout_obj != Py_None) {
-        timeout = PyFloat_AsDouble(timeout_obj);
-        if (timeout == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (timeout < 0) {
-            PyErr_SetString(PyExc_ValueError, "timeout must be >= 0 or None");
-            return NULL;
-        }
+    double timeout;
+    if (parse_timeout(timeout_obj, &timeout) < 0) {
+        return NULL;
     }
     for (;;) {
         double slice = (timeout < 0 || timeout > WAIT_SLICE) ? WAIT_SLICE : timeout;

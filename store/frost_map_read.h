@@ -137,8 +137,4 @@ int frost_map_verify_buffer_flags(const void *base, size_t size, unsigned flags,
                                   size_t errlen);
 int frost_map_verify_buffer(const void *base, size_t size, char *errbuf, size_t errlen);
 
-/* The keyed hash (store/map_hash.c, frost_map.h's definition): 0 and *out;
- * 1 when no frozen key can equal `key` (its type); -1 with an exception. */
-int frost_map_key_hash(PyObject *key, const uint64_t hash_key[2], uint64_t *out);
-
 #endif /* FROST_MAP_READ_H */

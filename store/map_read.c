@@ -66,9 +66,7 @@ frost_map_open(frost_map_image_t *img, const void *base, uint64_t size, PyObject
                      "the buffer has %llu", ULL(h.image_size), ULL(size));
         return -1;
     }
-    uint64_t want = h.header_checksum;
-    h.header_checksum = 0;
-    if (frost_snapshot_xxh64(&h, sizeof h, 0) != want) {
+    if (frost_map_header_checksum(base) != h.header_checksum) {
         PyErr_SetString(error, "damaged frost image: header checksum mismatch");
         return -1;
     }
@@ -543,39 +541,31 @@ bytes_equal(const frost_map_image_t *img, frost_mref_t ref, int want_str, const 
     return n == (uint64_t)qn && memcmp(p, q, (size_t)qn) == 0;
 }
 
-/* The UTF-8 (surrogatepass) of str `s`: a borrowed pointer, or in *holder. */
-static const char *
-str_utf8(PyObject *s, Py_ssize_t *n, PyObject **holder)
+/* The UTF-8 (surrogatepass) of a str query, in place or in scratch/heap. */
+typedef struct {
+    const char *data;
+    size_t len;
+    char *heap;
+    char scratch[FROST_MAP_UTF8_SCRATCH];
+} utf8_t;
+
+static int
+utf8_of(PyObject *s, utf8_t *u)
 {
-    *holder = NULL;
-    const char *u = PyUnicode_AsUTF8AndSize(s, n);
-    if (u != NULL) {
-        return u;
-    }
-    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
-        return NULL;
-    }
-    PyErr_Clear();
-    *holder = PyUnicode_AsEncodedString(s, "utf-8", "surrogatepass");
-    if (*holder == NULL) {
-        return NULL;
-    }
-    *n = PyBytes_GET_SIZE(*holder);
-    return PyBytes_AS_STRING(*holder);
+    u->heap = NULL;
+    return frost_map_str_utf8(s, u->scratch, &u->heap, &u->data, &u->len);
 }
 
 int
 frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *query)
 {
     if (PyUnicode_Check(query)) {
-        Py_ssize_t n;
-        PyObject *holder;
-        const char *u = str_utf8(query, &n, &holder);
-        if (u == NULL) {
+        utf8_t u;
+        if (utf8_of(query, &u) < 0) {
             return -1;
         }
-        int eq = bytes_equal(img, ref, 1, u, n);
-        Py_XDECREF(holder);
+        int eq = bytes_equal(img, ref, 1, u.data, (Py_ssize_t)u.len);
+        PyMem_Free(u.heap);
         return eq;
     }
     if (PyBytes_Check(query)) {
@@ -622,17 +612,22 @@ typedef struct {
     const char *bytes;
     Py_ssize_t n;
     int64_t value;
-    PyObject *holder;
+    utf8_t utf8;                 /* str */
 } query_t;
 
 static int
 query_prepare(PyObject *key, query_t *q)
 {
-    memset(q, 0, sizeof *q);
+    q->kind = 0;
+    q->utf8.heap = NULL;   /* (not the whole struct: its scratch is 256 bytes) */
     if (PyUnicode_Check(key)) {
         q->kind = 1;
-        q->bytes = str_utf8(key, &q->n, &q->holder);
-        return q->bytes ? 0 : -1;
+        if (utf8_of(key, &q->utf8) < 0) {
+            return -1;
+        }
+        q->bytes = q->utf8.data;
+        q->n = (Py_ssize_t)q->utf8.len;
+        return 0;
     }
     if (PyBytes_Check(key)) {
         q->kind = 2;
@@ -703,7 +698,7 @@ Py_ssize_t
 frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key)
 {
     uint64_t h;
-    int rc = frost_map_key_hash(key, img->hash_key, &h);
+    int rc = frost_map_key_hash(img->hash_key, key, &h);
     if (rc != 0) {
         if (rc > 0) {
             return -1;
@@ -722,7 +717,7 @@ frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObj
         return -2;
     }
     Py_ssize_t ix = table_probe(img, t, key, h, &q);
-    Py_XDECREF(q.holder);
+    PyMem_Free(q.utf8.heap);
     return ix;
 }
 
@@ -938,7 +933,7 @@ verify_table(verifier_t *v, const frost_mnode_t *t)
             return -1;
         }
         uint64_t h;
-        int rc = frost_map_key_hash(key, img->hash_key, &h);
+        int rc = frost_map_key_hash(img->hash_key, key, &h);
         Py_ssize_t found = -2;
         if (rc == 0) {
             if (frost_map_rd32(t->hashes + i * 4) != (uint32_t)h) {
@@ -949,7 +944,7 @@ verify_table(verifier_t *v, const frost_mnode_t *t)
                 query_t q;
                 if (query_prepare(key, &q) == 0) {
                     found = table_probe(img, t, key, h, &q);
-                    Py_XDECREF(q.holder);
+                    PyMem_Free(q.utf8.heap);
                 }
                 if (found != -2 && found != (Py_ssize_t)i) {
                     damage(img, "%s node at %llu: a lookup of entry %llu's key finds %s",

@@ -1326,6 +1326,7 @@ image_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
+    PyObject_ClearWeakRefs(self);
     image_clear(self);
     if (MI(self)->buf.obj != NULL) {
         PyBuffer_Release(&MI(self)->buf);
@@ -1463,7 +1464,8 @@ static PyType_Slot image_slots[] = {
 static PyType_Spec image_spec = {
     .name = "frost._frost.MapImage",
     .basicsize = sizeof(FrostMapImage),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_MANAGED_WEAKREF,
     .slots = image_slots,
 };
 
@@ -1534,7 +1536,7 @@ frost__map_key_hash_py(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     }
     uint64_t hk[2] = {k0, k1}, h;
-    int rc = frost_map_key_hash(key, hk, &h);
+    int rc = frost_map_key_hash(hk, key, &h);
     if (rc < 0) {
         return NULL;
     }

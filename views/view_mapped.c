@@ -1597,22 +1597,6 @@ frost__is_mapped_view(frost_state *st, PyObject *obj)
            || tp == st->mapped_record_type || tp == st->mapped_array_type;
 }
 
-PyObject *
-frost__map_key_hash_py(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *key;
-    unsigned long long k0, k1;
-    if (!PyArg_ParseTuple(args, "OKK:_map_key_hash", &key, &k0, &k1)) {
-        return NULL;
-    }
-    uint64_t hk[2] = {k0, k1}, h;
-    int rc = frost_map_key_hash(hk, key, &h);
-    if (rc < 0) {
-        return NULL;
-    }
-    return rc > 0 ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(h);
-}
-
 /* ---- thaw ------------------------------------------------------------------ */
 
 typedef struct {

@@ -5,6 +5,7 @@ frost.SnapshotError at open, at the access that meets the damage, or from verify
 never crash or read outside the buffer (this suite runs under the asan preset too).
 """
 import collections.abc as abc
+import dataclasses
 import gc
 import mmap
 import os
@@ -19,6 +20,7 @@ import frost
 from frost import _frost
 
 import mapbuild as mb
+from frostcheck import run_child
 from mapbuild import Arr, Rec, build, reseal
 
 SnapshotError = frost.SnapshotError
@@ -357,6 +359,74 @@ class TestViews(unittest.TestCase):
             self.assertEqual(r[f"key{i:07d}"], (i, i * 0.5, f"val{i}"))
         self.assertNotIn("key9999999", r)
         self.assertEqual(frost.thaw(r), d)
+
+
+def written(value):
+    """The MapImage of `value` as frost writes it (_frost._map_write of a Store)."""
+    with tempfile.TemporaryFile() as f:
+        _frost._map_write(frost.freeze(value), f.fileno())
+        f.seek(0)
+        return _frost.MapImage(f.read())
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: str
+
+
+class TestWritten(unittest.TestCase):
+    """Images made by the writer (store/map_write.c)."""
+
+    VALUES = [
+        {"a": [1, 2, 3], "b": {"x": (1, 2.5, "s" * 20)}, "c": {1, 2}, "d": frozenset({"q"})},
+        [(i, i * 0.5, i % 7, f"v{i}") for i in range(300)],
+        {f"key{i:05d}": (i, i * 0.5, f"val{i}") for i in range(3000)},
+        {1: "a", 2.5: "b", None: "c", (1, ("n", b"b")): "d", b"k": "e", "\udcff": "f", 1 << 70: "g"},
+        [[], {}, set(), (), "", b"", 0, -1, 1 << 59, -(1 << 59) - 1, float("nan"), -0.0, 1e300],
+    ]
+
+    def test_round_trip(self):
+        for value in self.VALUES:
+            img = written(value)
+            img.verify()
+            t = frost.thaw(img.root)
+            if isinstance(value, list) and value and value[-1] == 1e300:
+                self.assertEqual(repr(t), repr(value))
+            else:
+                self.assertEqual(t, value)
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    self.assertEqual(img.root[k], v)
+
+    def test_records_and_arrays(self):
+        numpy = __import__("numpy")
+        img = written({"p": Point(1, "y"), "n": numpy.arange(6.0).reshape(2, 3)})
+        img.verify()
+        r = img.root
+        self.assertEqual((r["p"].x, r["p"].y), (1, "y"))
+        self.assertIs(type(frost.thaw(r["p"], classes=[Point])), Point)
+        self.assertEqual(type(frost.thaw(r["p"])).__name__, "SimpleNamespace")
+        self.assertTrue((numpy.asarray(r["n"]) == numpy.arange(6.0).reshape(2, 3)).all())
+
+    def test_other_hash_seed(self):
+        """A reader whose PYTHONHASHSEED differs from the writer's finds every key."""
+        data = {f"k{i}": i for i in range(500)}
+        data.update({(i, "t"): i for i in range(50)})
+        with tempfile.NamedTemporaryFile(suffix=".img", delete=False) as f:
+            _frost._map_write(frost.freeze(data), f.fileno())
+        try:
+            code = (f"from frost import _frost\nimg = _frost.MapImage(open({f.name!r}, 'rb').read())\n"
+                    "r = img.root\n"
+                    "assert all(r[f'k{i}'] == i for i in range(500))\n"
+                    "assert all(r[(i, 't')] == i for i in range(50))\n"
+                    "assert 'k500' not in r\nimg.verify()\nprint('ok')")
+            for seed in ("0", "1", "12345", "random"):
+                env = dict(os.environ, PYTHONHASHSEED=seed)
+                out = run_child(code, env=env)
+                self.assertEqual(out.stdout.strip(), "ok", out.stderr)
+        finally:
+            os.unlink(f.name)
 
 
 class TestLifetime(unittest.TestCase):

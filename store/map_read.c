@@ -361,6 +361,44 @@ fixed_leaf(const frost_map_image_t *img, frost_mref_t ref, uint64_t size, const 
 
 static PyObject *load_ref(const frost_map_image_t *img, frost_mref_t ref, int depth, PyObject **memo);
 
+/* The leaves that need no image bytes (inline ints, floats, None/True/False,
+ * short ASCII strs), without a call: NULL (no exception) for the others. */
+static inline PyObject *
+load_inline(frost_mref_t ref)
+{
+    switch (frost_mref_tag(ref)) {
+    case FROST_MREF_INT:
+        return PyLong_FromLongLong((int64_t)ref >> 4);
+    case FROST_MREF_FLOAT_INLINE: {
+        double d;
+        uint64_t bits = ref & ~(uint64_t)0xF;
+        memcpy(&d, &bits, 8);
+        return PyFloat_FromDouble(d);
+    }
+    case FROST_MREF_SPECIAL:
+        switch (ref >> 4) {
+        case FROST_MSPECIAL_NONE: Py_RETURN_NONE;
+        case FROST_MSPECIAL_FALSE: Py_RETURN_FALSE;
+        case FROST_MSPECIAL_TRUE: Py_RETURN_TRUE;
+        default: return NULL;
+        }
+    case FROST_MREF_STR_INLINE: {
+        uint64_t len = (ref >> 4) & 0xF, bytes = ref >> 8;
+        if (len < 2 || len > 7 || (bytes & UINT64_C(0x8080808080808080)) != 0
+            || (bytes >> (8 * len)) != 0) {
+            return NULL;   /* 0/1 chars (CPython's singletons), non-ASCII, malformed: the slow path */
+        }
+        PyObject *s = PyUnicode_New((Py_ssize_t)len, 127);
+        if (s != NULL) {
+            memcpy(PyUnicode_1BYTE_DATA(s), &bytes, (size_t)len);
+        }
+        return s;
+    }
+    default:
+        return NULL;
+    }
+}
+
 /* A TUPLE node as a real tuple; *tree = the items of the tuple counted as a
  * tree (shared sub-tuples once per path). Sub-tuples met again are shared
  * (`memo`: {offset: (tuple, tree)}, made on first use), and the tree is
@@ -397,9 +435,15 @@ load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyOb
     PyObject *t = PyTuple_New((Py_ssize_t)n->len);
     for (uint64_t i = 0; t != NULL && i < n->len; i++) {
         frost_mref_t ref = frost_map_rd64(n->items + i * 8);
-        PyObject *item = NULL;
+        PyObject *item = load_inline(ref);
         frost_mnode_t child;
-        if (frost_mref_tag(ref) != FROST_MREF_NODE) {
+        if (item != NULL) {
+            /* done */
+        }
+        else if (PyErr_Occurred()) {
+            /* MemoryError */
+        }
+        else if (frost_mref_tag(ref) != FROST_MREF_NODE) {
             item = load_ref(img, ref, depth + 1, memo);
         }
         else if (frost_map_node(img, frost_mref_offset8(ref), 0, &child) == 0) {
@@ -504,8 +548,12 @@ load_ref(const frost_map_image_t *img, frost_mref_t ref, int depth, PyObject **m
 PyObject *
 frost_map_load(const frost_map_image_t *img, frost_mref_t ref)
 {
+    PyObject *r = load_inline(ref);
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
     PyObject *memo = NULL;
-    PyObject *r = load_ref(img, ref, 0, &memo);
+    r = load_ref(img, ref, 0, &memo);
     Py_XDECREF(memo);
     return r;
 }

@@ -1235,8 +1235,9 @@ frost_map_verify(const frost_map_image_t *img, unsigned flags,
     }
     while (rc == 0 && v.nstack > 0) {
         rc = verify_node(&v, v.stack[--v.nstack]);
-        if (rc == 0 && progress != NULL && (v.nodes & 0xFFFF) == 0
-            && progress(progress_ctx, v.nodes, img->nnodes) != 0) {
+        if (rc == 0 && (v.nodes & 0xFFFF) == 0
+            && (PyErr_CheckSignals() < 0   /* Ctrl-C stops a long verify */
+                || (progress != NULL && progress(progress_ctx, v.nodes, img->nnodes) != 0))) {
             rc = -1;
         }
     }

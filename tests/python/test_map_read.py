@@ -772,6 +772,23 @@ class TestHostile(unittest.TestCase):
             with self.subTest(kind=kind, flags=flags), self.assertRaises(SnapshotError):
                 _frost.MapImage(b.image(mb.node_ref(off))).root
 
+    def test_key_of_the_wrong_kind(self):
+        """A table key that is a list node: lookups say absent (or compare as views), verify refuses."""
+        b = mb.Builder()
+        lst = b.ref([1, "x", None])
+        h = b.key_hash((1, "x", None))
+        root = b.put_u64s([b.head(mb.DICT, 0, 1), 3, h & 0xFFFFFFFF, lst, 1]
+                          + [0xFFFFFFFFFFFFFFFF] * 4)
+        b.nnodes += 1
+        data = bytearray(b.image(mb.node_ref(root)))
+        idx_at = root + 40
+        struct.pack_into("<I", data, idx_at + 4 * (h & 7), 0)
+        img = _frost.MapImage(reseal(data))
+        self.assertNotIn((1, "x", None), img.root)
+        self.assertEqual(list(img.root), [[1, "x", None]])
+        with self.assertRaises(SnapshotError):
+            img.verify()
+
     def test_nnodes_mismatch(self):
         data, b = build({"a": [1, "x"]})
         img = _frost.MapImage(patched(data, 80, "<Q", b.nnodes + 1))

@@ -178,8 +178,9 @@ class Record:
 
 # ---- format-2 images read in place (views/view_mapped.c) ----
 
+@final
 class MapImage:
-    def __init__(self, buffer: Buffer, /) -> None: ...
+    def __new__(cls, buffer: Buffer, /) -> Self: ...
     @property
     def root(self) -> Any: ...
     @property

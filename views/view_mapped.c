@@ -1274,6 +1274,13 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
     return r;
 }
 
+static PyObject *
+array_tobytes(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    return PyBytes_FromStringAndSize((const char *)n->data, (Py_ssize_t)n->nbytes);
+}
+
 static Py_ssize_t
 array_length(PyObject *self)
 {
@@ -1308,6 +1315,7 @@ static PyGetSetDef array_getset[] = {
 
 static PyMethodDef array_methods[] = {
     {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists, like memoryview.tolist()."},
+    {"tobytes", array_tobytes, METH_NOARGS, "A copy of the data (C order)."},
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
 };

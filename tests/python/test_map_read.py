@@ -235,6 +235,7 @@ class TestViews(unittest.TestCase):
         self.assertEqual((a.shape, a.format, a.itemsize, a.nbytes, a.ndim), ((2, 3), "d", 8, 48, 2))
         self.assertEqual(a.tolist(), [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
         self.assertEqual(len(a), 2)
+        self.assertEqual(a.tobytes(), struct.pack("<6d", *range(6)))
         mv = memoryview(a)
         self.assertTrue(mv.readonly)
         self.assertEqual(mv.shape, (2, 3))

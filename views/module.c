@@ -196,6 +196,9 @@ static PyMethodDef frost_methods[] = {
      "Withdraw name (KeyError if not published); current readers are unaffected."},
     {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
      "_snapshot_xxh64(data, /)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
+    {"_map_key_hash", frost__map_key_hash_py, METH_VARARGS,
+     "_map_key_hash(key, k0, k1, /)\n--\n\nThe format-2 keyed hash of key, or None for a type no\n"
+     "frozen key has (for tests that build images by hand)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {"_live_channels", live_channels, METH_NOARGS,
@@ -310,7 +313,7 @@ frost_exec(PyObject *module)
         .record_view_type = st->record_type,
         .record_parts = frost__record_parts,
     };
-    if (frost__snapshot_exec(module, st) < 0) {
+    if (frost__snapshot_exec(module, st) < 0 || frost__mapped_types_add(module, st) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(module, "allocator", frost_backend_default()->name);
@@ -343,6 +346,13 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->items_type);
     Py_VISIT(st->leases);
     Py_VISIT(st->snapshot_error);
+    Py_VISIT(st->map_image_type);
+    Py_VISIT(st->mapped_dict_type);
+    Py_VISIT(st->mapped_list_type);
+    Py_VISIT(st->mapped_set_type);
+    Py_VISIT(st->mapped_record_type);
+    Py_VISIT(st->mapped_array_type);
+    Py_VISIT(st->mapped_iter_type);
     return 0;
 }
 
@@ -373,6 +383,13 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->items_type);
     Py_CLEAR(st->leases);
     Py_CLEAR(st->snapshot_error);
+    Py_CLEAR(st->map_image_type);
+    Py_CLEAR(st->mapped_dict_type);
+    Py_CLEAR(st->mapped_list_type);
+    Py_CLEAR(st->mapped_set_type);
+    Py_CLEAR(st->mapped_record_type);
+    Py_CLEAR(st->mapped_array_type);
+    Py_CLEAR(st->mapped_iter_type);
     return 0;
 }
 

@@ -21,8 +21,24 @@ from frost import _frost
 RECORD_REFUSALS = (frost.SnapshotError, frost.FreezeError)
 
 
+class Inconsistent(AssertionError):
+    """Two read paths of one container disagree (a key its iteration yields is not found,
+    len() differs from what iteration yields): allowed only in an image that verify()
+    refuses (the O(1) reads can't see a table whose index and entries disagree)."""
+
+
+def _short(x):
+    r = repr(x)
+    return r if len(r) <= 200 else r[:200] + "..."
+
+
+def _agree(cond, what, *values):
+    if not cond:
+        raise Inconsistent(what, *map(_short, values))
+
+
 def _is_record(obj):
-    return hasattr(obj, "_class_name") and hasattr(obj, "_state")
+    return hasattr(obj, "_state") and hasattr(obj, "_fields")
 
 
 def walk(root, budget=1_000_000):
@@ -52,30 +68,39 @@ def walk(root, budget=1_000_000):
         if isinstance(obj, abc.Mapping):
             n = len(obj)
             keys = list(obj)
-            assert len(keys) == n, (len(keys), n)
-            for k, (k2, v2) in zip(keys, obj.items()):
-                assert k == k2 or k != k, (k, k2)   # NaN keys compare unequal to themselves
-                v = obj[k] if k == k else v2
+            _agree(len(keys) == n, "len", len(keys), n)
+            try:
+                pairs = list(obj.items())
+            except KeyError as e:       # items() may look each key up again
+                raise Inconsistent("items() met a key it cannot find", _short(e)) from None
+            _agree(len(pairs) == n, "items len", len(pairs), n)
+            for k, (k2, v2) in zip(keys, pairs):
+                _agree(k == k2 or k != k, "items", k, k2)   # NaN: unequal to itself
+                v = v2
                 if k == k:
-                    assert k in obj
-                    assert obj.get(k, obj) is not obj
+                    try:
+                        v = obj[k]
+                    except KeyError:
+                        raise Inconsistent("a key from iteration is not found", _short(k)) from None
+                    _agree(k in obj, "in", k)
+                    _agree(obj.get(k, obj) is not obj, "get", k)
                 todo.append(k)
                 todo.append(v)
-            assert "\x00no such key\x00" not in obj
+            _agree("\x00no such key\x00" not in obj, "absent key found")
             continue
         if isinstance(obj, abc.Set):
             n = len(obj)
             items = list(obj)
-            assert len(items) == n
+            _agree(len(items) == n, "len", len(items), n)
             for k in items:
                 if k == k:
-                    assert k in obj, k
+                    _agree(k in obj, "in", k)
                 todo.append(k)
             continue
         if isinstance(obj, abc.Sequence):
             n = len(obj)
             items = list(obj)
-            assert len(items) == n
+            _agree(len(items) == n, "len", len(items), n)
             for i in range(n):
                 todo.append(obj[i])
             if n:
@@ -89,10 +114,10 @@ def walk(root, budget=1_000_000):
                 raise AssertionError("index past the end did not raise IndexError")
             continue
         if _is_record(obj):
-            obj._class_name
-            state = obj._state
-            todo.append(state)
-            for f in (getattr(obj, "_fields", None) or ()):
+            for name in ("_module", "_qualname", "_class_name"):
+                getattr(obj, name, None)
+            todo.append(obj._state)
+            for f in obj._fields or ():
                 todo.append(getattr(obj, f))
             continue
         if hasattr(obj, "tolist") and hasattr(obj, "nbytes"):   # an array
@@ -122,9 +147,9 @@ def check_image(buf, budget=1_000_000):
             verified = False
         try:
             walk(img.root, budget)
-        except frost.SnapshotError as e:
+        except (frost.SnapshotError, Inconsistent) as e:
             if verified:
-                raise AssertionError(f"verify() passed, but the walk met damage: {e}") from e
+                raise AssertionError(f"verify() passed, but the walk met damage: {e!r}") from e
         try:
             frost.thaw(img.root)
         except RecursionError:

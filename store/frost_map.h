@@ -242,6 +242,34 @@ uint64_t frost_map_header_checksum(const void *header);
 int frost_map_str_utf8(struct _object *str, char *scratch, char **heap, const char **data,
                        size_t *len);
 
+/*
+ * The writer (store/map_write.c): walk a sealed arena graph and write its
+ * format-2 image at offset 0 of `fd` (pwrite; the fd's position is left
+ * alone; a longer regular file is truncated to the image). Requires the GIL.
+ * `root` is a frost_ref_t (frost_nodes.h). A list view slice or a sub-array
+ * is written as a list/array of just what it shows (has_slice / sub_data).
+ * Returns 0 with *size_out set, or -1 with an exception set: FreezeError
+ * (env->freeze_error) naming a node format 2 cannot hold and its path,
+ * OSError, MemoryError, KeyboardInterrupt (signals are checked every
+ * FROST_MAP_WRITE_PROGRESS_EVERY items), or the progress callback's.
+ */
+#define FROST_MAP_WRITE_PROGRESS_EVERY 65536
+typedef struct {
+    uintptr_t ref;                 /* the root: a frost_ref_t */
+    int has_slice;                 /* ref is a list node: only items start + i*step, i < len */
+    int64_t start, step, len;
+    const char *sub_data;          /* non-NULL: ref is an array node; write the sub-array at */
+    int sub_ndim;                  /* sub_data with the node's last sub_ndim dimensions */
+    /* progress(ctx, done, 0) every FROST_MAP_WRITE_PROGRESS_EVERY items written, then
+     * progress(ctx, total, 1) once at the end; -1 (exception set) stops the write. */
+    int (*progress)(void *ctx, uint64_t done, int finished);
+    void *progress_ctx;
+    struct _object *freeze_error;  /* the exception type for what format 2 cannot hold */
+    uint64_t memo_hint;            /* container nodes in the arena (sizes the memo); 0 ok */
+} frost_map_write_args_t;
+
+int frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -196,9 +196,17 @@ static PyMethodDef frost_methods[] = {
      "Withdraw name (KeyError if not published); current readers are unaffected."},
     {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
      "_snapshot_xxh64(data, /)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
-    {"_map_key_hash", frost__map_key_hash_py, METH_VARARGS,
-     "_map_key_hash(key, k0, k1, /)\n--\n\nThe format-2 keyed hash of key, or None for a type no\n"
-     "frozen key has (for tests that build images by hand)."},
+    {"_map_write", (PyCFunction)(void (*)(void))frost__map_write, METH_VARARGS | METH_KEYWORDS,
+     "_map_write(obj, fd, /, *, progress=None)\n--\n\n"
+     "Write the format-2 image of obj (a frost.Store: its root; or a frost view: its\n"
+     "subgraph) at offset 0 of file descriptor fd; return the image size.\n"
+     "progress: a callable(done, total), called with (items written, None) every\n"
+     "65,536 items and (total, total) at the end. frost.FreezeError if the graph\n"
+     "holds a frost.Table (format 2 cannot); OSError if fd cannot be written."},
+    {"_map_key_hash", frost__map_key_hash, METH_VARARGS,
+     "_map_key_hash(key, k0, k1, /)\n--\n\n"
+     "The format-2 keyed hash of key under the key (k0, k1), or None if key is not\n"
+     "a kind a format-2 table can hold (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {"_live_channels", live_channels, METH_NOARGS,

@@ -380,6 +380,11 @@ PyObject *frost__map_key_hash_py(PyObject *module, PyObject *args);   /* _map_ke
 PyObject *frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
+/* map_write_py.c: the format-2 writer's Python face */
+PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
+int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
+int frost__store_has_table(const frost_store_t *store);
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */
 
 /* channel.c: frost.Channel; the queue's counts for xref.c. */

@@ -250,6 +250,7 @@ def run_lookup_procs(cfg, kind, source, method):
 def summarize_procs(rows, store_bytes):
     uss = [r["uss_extra"] for r in rows]
     return {"uss_extra_mib": [u / MiB for u in uss],
+            "pss_mib": [r["pss"] / MiB for r in rows],
             "uss_extra_mean_mib": sum(uss) / len(uss) / MiB,
             "uss_pct_of_store": 100.0 * sum(uss) / len(uss) / store_bytes,
             "lookup_s": [r["lookup_s"] for r in rows],

@@ -824,5 +824,275 @@ class Buffers(HostileCase):
         _frost.MapImage(im.finish(r)).verify(progress=drop)
 
 
+# ---------------------------------------------------------------------------
+# files and handles (frost.load, frost.share, pickled handles: python/frost/_mapped.py)
+
+
+def saved(value, test):
+    """The path of a format-2 file of `value` (removed after the test)."""
+    fd, path = tempfile.mkstemp(suffix=".frost")
+    os.close(fd)
+    test.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+    store = frost.freeze(value)
+    store.save(path, format=2)
+    store.close()
+    return path
+
+
+class _Forged:
+    """Pickles as an arbitrary call: what an enemy puts in a pickle."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return (self.fn, self.args)
+
+
+W = {f"key{i:05d}": (i, i * 0.5, f"val{i}") for i in range(3000)}
+
+
+class Files(HostileCase):
+    def run_ok(self, code, timeout=60):
+        r = run_child(textwrap.dedent(code), timeout=timeout)
+        self.assertEqual(r.returncode, 0, f"the reader died (signal {-r.returncode})"
+                         if r.returncode < 0 else r.stderr[-2000:])
+        return r.stdout
+
+    def test_file_truncated_under_a_reader(self):
+        # another process truncates the file a reader has mapped: pages past the new end
+        # fault (SIGBUS) in a plain mapping; a frost reader must not die of it
+        path = saved(W, self)
+        out = self.run_ok(f"""
+            import os, frost
+            s = frost.load({path!r})
+            root = s.root
+            assert root["key00001"][0] == 1
+            os.truncate({path!r}, 128)          # header only: every node is gone
+            try:
+                for i in range(0, 3000, 7):
+                    root[f"key{{i:05d}}"]
+                s.verify()
+            except (frost.SnapshotError, OSError) as e:
+                print("refused", type(e).__name__)
+            print("alive")
+        """)
+        self.assertIn("alive", out)
+
+    def test_file_rewritten_in_place_under_a_reader(self):
+        # same inode, same size, other bytes (zeros, then another image's bytes): every
+        # access re-checks what it reads
+        path = saved(W, self)
+        other = saved({f"key{i:05d}": [i] * 3 for i in range(3000)}, self)
+        out = self.run_ok(f"""
+            import frost, mapwalk
+            s = frost.load({path!r})
+            root = s.root
+            size = s.nbytes
+            with open({other!r}, "rb") as f:
+                other = f.read()
+            for junk in (bytes(size), (other * 2)[:size], bytes(range(256)) * (size // 256 + 1)):
+                with open({path!r}, "r+b") as f:
+                    f.write(junk[:size])
+                try:
+                    mapwalk.walk(root, budget=20000)
+                except (frost.SnapshotError, mapwalk.Inconsistent, KeyError):
+                    pass
+                try:
+                    s.verify()
+                except frost.SnapshotError:
+                    pass
+            print("alive")
+        """)
+        self.assertIn("alive", out)
+
+    def test_special_files(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(lambda: os.rmdir(d))
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        self.addCleanup(os.unlink, fifo)
+        out = self.run_ok(f"""
+            import frost
+            for path in ("/dev/zero", "/dev/null", {fifo!r}, {d!r}, "/proc/self/status",
+                         "/proc/self/mem"):
+                try:
+                    frost.load(path)
+                except (frost.SnapshotError, OSError) as e:   # /proc/self/mem: EIO
+                    print(path, type(e).__name__)
+                else:
+                    raise SystemExit(f"{{path}} loaded")
+            print("done")
+        """, timeout=30)
+        self.assertIn("done", out)
+
+    def test_short_files(self):
+        for data in (b"", b"FROST", mapcraft.MAGIC, mapcraft.MAGIC + bytes(100)):
+            with self.subTest(data=data):
+                fd, path = tempfile.mkstemp()
+                os.write(fd, data)
+                os.close(fd)
+                self.addCleanup(os.unlink, path)
+                with self.assertRaises(SnapshotError):
+                    frost.load(path)
+
+    def test_a_huge_sparse_file_is_not_work(self):
+        # a 1 TiB file (sparse: no disk) whose header says 1 TiB: load is O(1), and reading
+        # meets a node of zeros, not a 1 TiB pass
+        size = 1 << 40
+        im = Image()
+        data = bytearray(im.finish(im.node_ref(4096), image_size=size, seal=False))
+        h = bytearray(data[:128])
+        h[56:64] = bytes(8)
+        data[56:64] = mapcraft.xxh64(h).to_bytes(8, "little")
+        fd, path = tempfile.mkstemp()
+        self.addCleanup(os.unlink, path)
+        try:
+            os.write(fd, data[:128])
+            os.ftruncate(fd, size)
+        except OSError as e:
+            os.close(fd)
+            self.skipTest(f"no sparse 1 TiB file here: {e}")
+        os.close(fd)
+        out = self.run_ok(f"""
+            import time, frost
+            t0 = time.perf_counter()
+            s = frost.load({path!r})
+            assert time.perf_counter() - t0 < 5, "load read the file"
+            try:
+                s.root
+            except frost.SnapshotError as e:
+                print("refused", e)
+            print("done")
+        """, timeout=60)
+        self.assertIn("done", out)
+
+
+class Handles(HostileCase):
+    def test_forged_handle_fields(self):
+        from frost import _mapped
+        sid = os.urandom(16)
+        st = os.stat(__file__)
+        cases = [
+            ("disk", "/x", 0, 0, 0, sid),
+            ("memory", os.getpid(), 0, 0, 0, sid[:15]),
+            ("memory", os.getpid(), 0, 0, -1, sid),
+            ("memory", 0, 0, 0, 0, sid),
+            ("memory", os.getpid(), -1, 0, 0, sid),
+            ("memory", "1", 0, 0, 0, sid),
+            ("memory", os.getpid(), 0, 0, 0, "x" * 16),
+            ("file", 123, 0, 0, 0, sid),
+            ("file", __file__, st.st_dev, st.st_ino, st.st_size, sid),   # not an image
+            ("file", __file__, st.st_dev, st.st_ino + 1, st.st_size, sid),
+            ("memory", os.getpid(), 10**6, 0, 0, sid),                   # no such fd
+            ("memory", 1, 0, 0, 0, sid),                                 # init's stdin
+            ("memory", 2**22 + 12345, 3, 0, 0, sid),                     # no such process
+        ]
+        for fields in cases:
+            with self.subTest(fields=fields[:2]):
+                blob = pickle.dumps(_Forged(_mapped._attach, *fields))
+                with self.assertRaises((SnapshotError, PermissionError)):
+                    pickle.loads(blob)
+        for bad in (None, 1, "img", object()):
+            with self.assertRaises(SnapshotError):
+                pickle.loads(pickle.dumps(_Forged(_mapped._rebuild_view, bad, 128)))
+
+    def test_forged_view_offsets(self):
+        from frost import _mapped
+        s = frost.share({"a": [1, 2], "b": "x" * 50})
+        self.addCleanup(s.close)
+        img = s.root.image
+        for off in (0, 8, 127, 128 + 4, s.nbytes, s.nbytes - 8, 1 << 40, -8, (1 << 64) - 8):
+            with self.subTest(off=off):
+                try:
+                    v = _mapped._rebuild_view(img, off)
+                except (SnapshotError, OverflowError, ValueError):
+                    continue
+                try:
+                    mapwalk.walk(v, budget=1000)
+                except SnapshotError:
+                    pass
+
+    def test_an_unsealed_memfd_is_refused(self):
+        # a handle naming shared memory that its sender could still write: refused, since
+        # the checks made on open would not hold for the bytes read later
+        from frost import _mapped
+        fd = os.memfd_create("hostile", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        self.addCleanup(os.close, fd)
+        store = frost.freeze({"a": 1})
+        size = _frost._map_write(store, fd)
+        store.close()
+        with open(fd, "rb", closefd=False) as f:
+            f.seek(mapcraft.H_STORE_ID)
+            sid = f.read(16)
+        st = os.fstat(fd)
+        for seals in (0, fcntl_seals("F_SEAL_SHRINK", "F_SEAL_GROW"),
+                      fcntl_seals("F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_SEAL")):
+            with self.subTest(seals=seals):
+                if seals:
+                    try:
+                        import fcntl
+                        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+                    except OSError:
+                        pass     # F_SEAL_SEAL already set by the previous round
+                blob = pickle.dumps(_Forged(_mapped._attach, "memory", os.getpid(), fd,
+                                            st.st_dev, st.st_ino, size, sid))
+                with self.assertRaises(SnapshotError) as cm:
+                    pickle.loads(blob)
+                self.assertIn("sealed", str(cm.exception))
+
+    def test_a_handle_to_a_replaced_file(self):
+        path = saved({"v": 1}, self)
+        s = frost.load(path)
+        self.addCleanup(s.close)
+        blob = pickle.dumps(s.root)
+        other = saved({"v": 2}, self)
+        os.replace(other, path)
+        r = run_child(textwrap.dedent(f"""
+            import pickle, frost
+            try:
+                print(pickle.loads({blob!r})["v"])
+            except frost.SnapshotError as e:
+                print("refused:", e)
+        """), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("refused", r.stdout)
+
+    def test_a_file_with_a_copied_store_id_does_not_stand_in(self):
+        # an enemy's file that carries the store_id of a shared store: a process that
+        # loaded it first, then receives a handle of the real store, must read the real one
+        real = frost.share({"who": "real"})
+        self.addCleanup(real.close)
+        # the real image's own bytes (same layout, same store_id), one value changed
+        image_bytes = os.pread(real.root.image.handle.fd, real.nbytes, 0)
+        self.assertEqual(image_bytes.count(b"real"), 1)
+        forged = bytearray(image_bytes.replace(b"real", b"fake"))
+        mapcraft.reseal(forged)
+        fd, path = tempfile.mkstemp(suffix=".frost")
+        os.write(fd, forged)
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        blob = pickle.dumps(real.root)
+        r = run_child(textwrap.dedent(f"""
+            import pickle, frost
+            squatter = frost.load({path!r})
+            assert squatter.root["who"] == "fake"
+            try:
+                print(pickle.loads({blob!r})["who"])
+            except frost.SnapshotError as e:
+                print("refused:", e)
+        """), timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertTrue(r.stdout.startswith(("real", "refused")), r.stdout)
+
+
+def fcntl_seals(*names):
+    import fcntl
+    v = 0
+    for n in names:
+        v |= getattr(fcntl, n)
+    return v
+
+
 if __name__ == "__main__":
     unittest.main()

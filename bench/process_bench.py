@@ -28,8 +28,9 @@ frost.load of a format-2 file) is reported as {"missing": "..."}, never estimate
 
 Usage: python bench/process_bench.py [--small] [--procs 2] [--entries N] [--records N]
                                      [--big 10] [--json] [--no-write] [--out DIR]
---small: small sizes for CI smoke (< 60 s). The JSON document goes to
-bench/results/<--machine>/process_bench-<stamp>.json unless --no-write.
+--small: small sizes for CI smoke (< 60 s); --require-all: exit 1 when a part is missing
+or failed. The JSON document goes to bench/results/<--machine>/process_bench-<stamp>.json
+unless --no-write.
 """
 import argparse
 import concurrent.futures
@@ -507,6 +508,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="print the JSON document")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--machine", default="dev-2core")
+    ap.add_argument("--require-all", action="store_true",
+                    help="exit 1 if a frost part is missing or failed (CI smoke)")
     cfg = ap.parse_args()
     default = 20_000 if cfg.small else 1_000_000
     cfg.entries = cfg.entries or default
@@ -560,6 +563,23 @@ def main():
         with open(path, "w") as f:
             f.write(doc + "\n")
         print(f"wrote {path}", file=sys.stderr)
+    if cfg.require_all:
+        gaps = list(_gaps(result))
+        for where, why in gaps:
+            print(f"not measured: {where}: {why}", file=sys.stderr)
+        if gaps:
+            sys.exit(1)
+
+
+def _gaps(node, where=""):
+    """(path, reason) of every part reported missing or failed."""
+    if not isinstance(node, dict):
+        return
+    for k, v in node.items():
+        here = f"{where}.{k}" if where else k
+        if k in ("missing", "failed") or k.endswith("_missing"):
+            yield here, v
+        yield from _gaps(v, here)
 
 
 def _fmt(d, key, spec, unit="", scale=1.0):

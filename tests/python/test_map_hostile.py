@@ -27,7 +27,7 @@ from frost import _frost
 
 import mapcraft
 import mapwalk
-from mapcraft import Image, head, put64, u64
+from mapcraft import Image, head, put64
 from frostcheck import run_child
 
 SnapshotError = frost.SnapshotError

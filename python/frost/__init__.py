@@ -31,7 +31,6 @@ from frost._frost import (
     StoreClosedError,
     Table,
     freeze,
-    load,
     publish,
     published,
     thaw,
@@ -39,6 +38,7 @@ from frost._frost import (
 )
 
 from frost._version import __version__  # written by the build from pyproject.toml
+from frost._mapped import MappedStore, load, share
 from frost._snapshotfile import verify
 
 
@@ -48,15 +48,19 @@ def __getattr__(name):
     if name in ("Pool", "RemoteTraceback"):
         from frost import pool
         return getattr(pool, name)
+    if name == "ProcessPool":
+        from frost import process_pool
+        return process_pool.ProcessPool
     raise AttributeError(f"module 'frost' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"Pool", "RemoteTraceback"})
+    return sorted(set(globals()) | {"Pool", "ProcessPool", "RemoteTraceback"})
 
 
 __all__ = [
     "Pool",
+    "ProcessPool",
     "RemoteTraceback",
     "Array",
     "Channel",
@@ -71,6 +75,7 @@ __all__ = [
     "MappedList",
     "MappedRecord",
     "MappedSet",
+    "MappedStore",
     "Record",
     "SnapshotError",
     "Store",
@@ -80,6 +85,7 @@ __all__ = [
     "load",
     "publish",
     "published",
+    "share",
     "thaw",
     "unpublish",
     "verify",

@@ -1248,9 +1248,7 @@ frost_map_verify(const frost_map_image_t *img, unsigned flags,
 {
     verifier_t v = {.img = img, .flags = flags};
     if (!(flags & FROST_MAP_VERIFY_NO_CHECKSUM)) {
-        const frost_map_header_t *h = (const frost_map_header_t *)(const void *)img->base;
-        uint64_t want;
-        memcpy(&want, &h->body_checksum, 8);
+        uint64_t want = frost_map_rd64(img->base + offsetof(frost_map_header_t, body_checksum));
         if (frost_snapshot_xxh64(img->base + FROST_MAP_HEADER_SIZE,
                                  img->size - FROST_MAP_HEADER_SIZE, 0) != want) {
             damage(img, "body checksum mismatch");

@@ -562,6 +562,17 @@ class TestHostile(unittest.TestCase):
             with self.subTest(name), self.assertRaises(SnapshotError):
                 _frost.MapImage(data)
 
+    def test_misaligned_buffer(self):
+        """An image at an odd address (a memoryview slice) reads and verifies (UBSan: no
+        misaligned loads)."""
+        data = image()
+        backing = bytearray(len(data) + 1)
+        backing[1:] = data
+        img = _frost.MapImage(memoryview(backing)[1:])
+        self.assertEqual(img.root["a"], (1, 2.5, "xyzxyzxyz"))
+        img.verify()
+        walk(img.root)
+
     def test_body_checksum(self):
         good = bytearray(image())
         good[-9] ^= 0x40

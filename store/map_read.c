@@ -1448,6 +1448,12 @@ frost_map_guard_remove(int slot)
     }
 }
 
+int
+frost_map_guard_check(const frost_map_image_t *img)
+{
+    return guard_check(img);
+}
+
 static int
 guard_tripped(const frost_map_image_t *img)
 {

@@ -1041,23 +1041,54 @@ record_fields(PyObject *self, frost_mnode_t *state)
     return 1;
 }
 
+/* The field `name` (a new reference), NULL with *found = 0 when there is
+ * none (no exception), NULL with an exception on error. */
 static PyObject *
-record_getattro(PyObject *self, PyObject *name)
+record_field(PyObject *self, PyObject *name, int *found)
 {
-    PyObject *r = PyObject_GenericGetAttr(self, name);
-    if (r != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError) || !PyUnicode_Check(name)) {
-        return r;
-    }
-    PyObject *exc = PyErr_GetRaisedException();
+    *found = 0;
     frost_mnode_t state;
     int rc = record_fields(self, &state);
     Py_ssize_t ix = rc > 0 ? frost_map_table_find(IMG(self), &state, name) : (rc == 0 ? -1 : -2);
-    if (ix == -1) {
-        PyErr_SetRaisedException(exc);
+    if (ix < 0) {
         return NULL;
     }
-    Py_DECREF(exc);
-    return ix >= 0 ? frost_map_load(IMG(self), frost_map_table_value(&state, (uint64_t)ix)) : NULL;
+    *found = 1;
+    return frost_map_load(IMG(self), frost_map_table_value(&state, (uint64_t)ix));
+}
+
+/* fields win over the type's own attributes (which start with "_"), as Record's */
+static PyObject *
+record_getattro(PyObject *self, PyObject *name)
+{
+    int found;
+    PyObject *r = PyUnicode_Check(name) ? record_field(self, name, &found) : NULL;
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
+    return PyObject_GenericGetAttr(self, name);
+}
+
+/* r[key]: the state dict's item (a record of __shared__ state: its state's item) */
+static PyObject *
+record_subscript(PyObject *self, PyObject *key)
+{
+    int found;
+    PyObject *r = record_field(self, key, &found);
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
+    frost_mnode_t state;
+    if (record_fields(self, &state) == 0) {   /* not a dict: index the state itself */
+        PyObject *st = frost_map_load(IMG(self), MV(self)->node.state);
+        r = st ? PyObject_GetItem(st, key) : NULL;
+        Py_XDECREF(st);
+        return r;
+    }
+    if (!PyErr_Occurred()) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return NULL;
 }
 
 static int
@@ -1115,6 +1146,17 @@ static PyObject *
 record_state(PyObject *self, void *Py_UNUSED(c))
 {
     return frost_map_load(IMG(self), MV(self)->node.state);
+}
+
+static PyObject *
+record_class_name(PyObject *self, void *Py_UNUSED(c))
+{
+    PyObject *m = record_module(self, NULL);
+    PyObject *q = m ? record_qualname(self, NULL) : NULL;
+    PyObject *r = q ? PyUnicode_FromFormat("%U.%U", m, q) : NULL;
+    Py_XDECREF(m);
+    Py_XDECREF(q);
+    return r;
 }
 
 static PyObject *
@@ -1199,10 +1241,30 @@ record_richcompare(PyObject *self, PyObject *other, int op)
     return PyBool_FromLong(op == Py_EQ ? eq : !eq);
 }
 
+int
+frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
+                           PyObject **state)
+{
+    if (Py_TYPE(view)->tp_getattro != record_getattro) {
+        return -2;
+    }
+    *module = record_module(view, NULL);
+    *qualname = *module ? record_qualname(view, NULL) : NULL;
+    *state = *qualname ? record_state(view, NULL) : NULL;
+    *kind = (int)(MV(view)->node.flags | FROST_RECORD_FROM_FILE);
+    if (*state == NULL) {
+        Py_CLEAR(*module);
+        Py_CLEAR(*qualname);
+        return -1;
+    }
+    return 0;
+}
+
 static PyGetSetDef record_getset[] = {
     {"node_offset", mapped_node_offset, NULL, "The node's byte offset in its image.", NULL},
     {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL},
     {"_fields", record_field_names, NULL, "The field names, in order.", NULL},
+    {"_class_name", record_class_name, NULL, "'module.qualname' of the record's class.", NULL},
     {"_module", record_module, NULL, "The record class's __module__ (a str; never imported).", NULL},
     {"_qualname", record_qualname, NULL, "The record class's __qualname__.", NULL},
     {"_state", record_state, NULL, "The record's state (a MappedDict of its fields).", NULL},
@@ -1221,6 +1283,7 @@ static PyType_Slot record_slots[] = {
     {Py_tp_repr, record_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_getattro, record_getattro},
+    {Py_mp_subscript, record_subscript},
     {Py_tp_setattro, record_setattro},
     {Py_tp_richcompare, record_richcompare},
     {Py_tp_methods, record_methods},

@@ -244,8 +244,14 @@ class TestViews(unittest.TestCase):
         self.assertEqual(rec._fields, ("x", "y"))
         self.assertEqual(rec._module, "no_such_module_frost_test")
         self.assertEqual(repr(rec), "Point(x=1, y='two')")
+        self.assertEqual(rec._class_name, "no_such_module_frost_test.Point")
+        self.assertEqual((rec["x"], rec["y"]), (1, "two"))
+        with self.assertRaises(KeyError):
+            rec["z"]
         with self.assertRaises(AttributeError):
             rec.z
+        shadow = _frost.MapImage(image(Rec("m", "C", {"image": 1, "_fields": 2}))).root
+        self.assertEqual((shadow.image, shadow._fields), (1, 2))   # fields win, as Record's
 
     def test_array(self):
         a = self.r["arr"]
@@ -345,6 +351,24 @@ class TestViews(unittest.TestCase):
         p = frost.thaw(self.r["rec"], classes=[Point])
         self.assertIs(type(p), Point)
         self.assertEqual((p.x, p.y), (1, "two"))
+
+    def test_freeze_of_mapped_views(self):
+        """Mapped views freeze like what they show (records stay data from a file)."""
+        store = frost.freeze({"r": self.r["rec"], "l": self.r["mixed"], "s": self.r["set"],
+                              "d": self.r["a"], "i": self.r["ints"], "arr": self.r["arr"]})
+        root = store.root
+        self.assertEqual(root["l"][7], 1 << 100)
+        self.assertEqual(root["s"], {1, "x", (1, 2), b"b"})
+        self.assertEqual(root["i"], [1, 2, 3, -(1 << 62)])
+        self.assertEqual(root["r"]._class_name, "no_such_module_frost_test.Point")
+        self.assertEqual(root["arr"].tolist(), [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+
+        class Point:
+            pass
+        Point.__module__, Point.__qualname__ = "no_such_module_frost_test", "Point"
+        self.assertEqual(type(frost.thaw(root["r"])).__name__, "SimpleNamespace")  # FROM_FILE
+        self.assertIs(type(frost.thaw(root["r"], classes=[Point])), Point)
+        self.assertEqual(frost.freeze(self.r).root["a"], (1, 2.5, "xyzxyzxyz"))
 
     def test_thaw_never_imports(self):
         img = _frost.MapImage(image(Rec("os.path", "join", {"a": 1})))

@@ -1975,6 +1975,26 @@ mthaw_ref(mthaw_t *tw, frost_mref_t ref)
     return result;
 }
 
+int
+frost__is_mapped_store(PyObject *obj)
+{
+    PyObject *name = PyUnicode_FromString("frost._mapped");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;   /* not imported: none exists */
+    Py_XDECREF(name);
+    if (mod == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *cls = PyObject_GetAttrString(mod, "MappedStore");
+    Py_DECREF(mod);
+    if (cls == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int is = PyObject_IsInstance(obj, cls);
+    Py_DECREF(cls);
+    return is;
+}
+
 PyObject *
 frost__mapped_thaw(frost_state *Py_UNUSED(st), PyObject *obj, PyObject *allowed)
 {

@@ -451,6 +451,11 @@ class TestWritten(unittest.TestCase):
         self.assertEqual(type(frost.thaw(r["p"])).__name__, "SimpleNamespace")
         self.assertTrue((numpy.asarray(r["n"]) == numpy.arange(6.0).reshape(2, 3)).all())
 
+    def test_thaw_of_a_mapped_store(self):
+        with frost.share({"a": [1, (2, "x")]}) as s:
+            self.assertEqual(frost.thaw(s), {"a": [1, (2, "x")]})
+            self.assertIsInstance(s.root, frost.MappedDict)
+
     def test_other_hash_seed(self):
         """A reader whose PYTHONHASHSEED differs from the writer's finds every key."""
         data = {f"k{i}": i for i in range(500)}

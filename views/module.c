@@ -321,7 +321,7 @@ frost_exec(PyObject *module)
         .record_view_type = st->record_type,
         .record_parts = frost__record_parts,
     };
-    if (frost__snapshot_exec(module, st) < 0) {
+    if (frost__snapshot_exec(module, st) < 0 || frost__mapped_types_add(module, st) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(module, "allocator", frost_backend_default()->name);
@@ -354,6 +354,13 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->items_type);
     Py_VISIT(st->leases);
     Py_VISIT(st->snapshot_error);
+    Py_VISIT(st->map_image_type);
+    Py_VISIT(st->mapped_dict_type);
+    Py_VISIT(st->mapped_list_type);
+    Py_VISIT(st->mapped_set_type);
+    Py_VISIT(st->mapped_record_type);
+    Py_VISIT(st->mapped_array_type);
+    Py_VISIT(st->mapped_iter_type);
     return 0;
 }
 
@@ -384,6 +391,13 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->items_type);
     Py_CLEAR(st->leases);
     Py_CLEAR(st->snapshot_error);
+    Py_CLEAR(st->map_image_type);
+    Py_CLEAR(st->mapped_dict_type);
+    Py_CLEAR(st->mapped_list_type);
+    Py_CLEAR(st->mapped_set_type);
+    Py_CLEAR(st->mapped_record_type);
+    Py_CLEAR(st->mapped_array_type);
+    Py_CLEAR(st->mapped_iter_type);
     return 0;
 }
 

@@ -48,6 +48,10 @@ typedef struct {
     PyTypeObject *items_type;    /* FrozenDict.items() */
     PyObject *leases;            /* {store id: address of this interpreter's Lease}; borrowed entries */
     PyObject *snapshot_error;    /* frost.SnapshotError(ValueError) */
+    /* format-2 images read in place (view_mapped.c) */
+    PyTypeObject *map_image_type;   /* frost._frost.MapImage */
+    PyTypeObject *mapped_dict_type, *mapped_list_type, *mapped_set_type, *mapped_record_type,
+        *mapped_array_type, *mapped_iter_type;
     frost_freeze_env_t freeze_env;
 } frost_state;
 
@@ -357,6 +361,19 @@ PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **
 
 /* thaw.c: frost.thaw(x, *, classes=None) */
 PyObject *frost__thaw(PyObject *module, PyObject *args, PyObject *kwargs);
+/* A record's thawed object from its class (stolen; NULL: rebuilt as plain
+ * data, a SimpleNamespace of a dict of str keys) and thawed state. */
+PyObject *frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state);
+/* A copy of array data read with `format` as its origin (frost_array_origin_t) made it. */
+PyObject *frost__thaw_array_parts(const char *data, const char *format, Py_ssize_t itemsize,
+                                  unsigned origin, int ndim, const Py_ssize_t *shape,
+                                  const Py_ssize_t *strides);
+
+/* view_mapped.c: _frost.MapImage and the Mapped* views over format-2 images. */
+int frost__mapped_types_add(PyObject *module, frost_state *st);   /* types + ABC registration */
+int frost__is_mapped_view(frost_state *st, PyObject *obj);
+/* thaw() of a Mapped* view (allowed: thaw(classes=) or NULL) */
+PyObject *frost__mapped_thaw(frost_state *st, PyObject *obj, PyObject *allowed);
 
 /* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
 PyObject *frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs);

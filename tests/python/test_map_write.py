@@ -830,3 +830,102 @@ class StoreSave(LeakCheckedTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:   # pragma: no cover - hypothesis is part of the test tooling
+    given = None
+else:
+    _keys = st.recursive(st.none() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
+                         lambda k: st.tuples(k, k) | st.tuples(k), max_leaves=5)
+    _data = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.integers(min_value=-(2 ** 200), max_value=2 ** 200)
+        | st.floats(allow_nan=False) | st.text() | st.binary() | st.complex_numbers(allow_nan=False)
+        | st.just(...),
+        lambda c: (st.lists(c, max_size=6) | st.dictionaries(_keys, c, max_size=6)
+                   | st.tuples(c, c) | st.sets(_keys, max_size=5) | st.frozensets(_keys, max_size=5)),
+        max_leaves=40)
+
+
+def mapped(obj):
+    """frost.freeze -> _map_write -> MapImage over the bytes: (image, root)."""
+    img = _frost.MapImage(freeze_image(obj))
+    img.verify()
+    return img, img.root
+
+
+class MapImageRoundTrip(LeakCheckedTestCase):
+    """The writer's images read back by the in-place reader (views/view_mapped.c)."""
+
+    def test_thaw_gives_the_data_back(self):
+        a = []
+        a.append(a)
+        cases = [
+            {"users": [{"name": f"u{i}", "id": i, "score": i / 7, "tags": ("a", i % 3)} for i in range(500)]},
+            [None, True, False, ..., 0, -1, 2 ** 59, -(2 ** 59) - 1, 10 ** 100, -0.0, 0.1, 1 + 2j, "",
+             "short", "a much longer str", "\u20ac\ud800\U0001F600", b"", b"bytes that are long"],
+            {(1, "a"): {1.5: [b"x"]}, None: frozenset({1, "2", (3,)}), 7: {1, 2}},
+            list(range(1000)), [i / 4 for i in range(1000)], (1, (2, (3, ()))), "x" * 70000,
+            {}, [], set(), (), 5, None,
+        ]
+        for obj in cases:
+            with self.subTest(obj=repr(obj)[:60]):
+                img, root = mapped(obj)
+                self.assertEqual(frost.thaw(root), obj)
+        img, root = mapped({"cycle": a})
+        got = frost.thaw(root)["cycle"]
+        self.assertIs(got[0], got)
+
+    def test_lookups_by_equal_keys_of_other_kinds(self):
+        img, root = mapped({1: "one", "s": "str", b"b": "bytes", (1, "t"): "tuple", 2.5: "float", None: "n"})
+        self.assertEqual(root[1.0], "one")
+        self.assertEqual(root[True], "one")
+        self.assertEqual(root[Color.RED], "one")
+        self.assertEqual(root[StrSub("s")], "str")
+        self.assertEqual(root[BytesSub(b"b")], "bytes")
+        self.assertEqual(root[(1.0, "t")], "tuple")
+        self.assertEqual(root[FloatSub(2.5)], "float")
+        self.assertEqual(root[None], "n")
+        for missing in ("t", 2, b"s", (1, "u"), 1.25):
+            with self.subTest(missing=missing):
+                self.assertNotIn(missing, root)
+                with self.assertRaises(KeyError):
+                    root[missing]
+        for unhashable in ([1], {}, (1, [])):   # a key of a kind no table holds
+            with self.subTest(unhashable=unhashable), self.assertRaises((KeyError, TypeError)):
+                root[unhashable]
+
+    def test_records_and_arrays(self):
+        obj = {"p": Point(1, "a"), "pair": Pair(2, [3]), "arr": array.array("d", [1.5, 2.5])}
+        img, root = mapped(obj)
+        got = frost.thaw(root, classes=[Point, Pair])
+        self.assertEqual(got["p"], Point(1, "a"))
+        self.assertEqual(got["pair"], Pair(2, [3]))
+        self.assertEqual(memoryview(got["arr"]).tobytes(), memoryview(obj["arr"]).tobytes())
+
+    def test_a_reader_with_another_hash_seed(self):
+        data = {f"key{i}": (i, f"val{i}") for i in range(2000)}
+        data.update({(i, f"t{i}"): i for i in range(100)})
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "s.frost")
+            with frost.freeze(data) as store:
+                store.save(p)
+            code = (
+                "import sys\nfrom frost import _frost\n"
+                "root = _frost.MapImage(open(sys.argv[1], 'rb').read()).root\n"
+                "assert all(root[f'key{i}'] == (i, f'val{i}') for i in range(2000))\n"
+                "assert all(root[(i, f't{i}')] == i for i in range(100))\n"
+                "assert 'key2000' not in root\n"
+                "print('ok')\n")
+            for seed in ("0", "1", "4242"):
+                r = run_child(code.replace("sys.argv[1]", repr(p)), env=dict(os.environ, PYTHONHASHSEED=seed))
+                self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok"), r.stderr)
+
+    if given is not None:
+        @settings(max_examples=150, deadline=None)
+        @given(_data)
+        def test_property_round_trip(self, obj):
+            img, root = mapped({"v": obj})
+            self.assertEqual(frost.thaw(root)["v"], obj)
+            self.assertEqual(Decoder(freeze_image({"v": obj})).root()["v"], obj)

@@ -615,8 +615,11 @@ class Hostile(LeakCheckedTestCase):
             closed = os.open(self.path("c"), os.O_RDWR | os.O_CREAT)
             os.close(closed)
             dirfd = os.open(self.dir.name, os.O_RDONLY)
+            full = os.open("/dev/full", os.O_WRONLY)   # every write: ENOSPC
+            self.addCleanup(os.close, full)
             try:
-                for name, fd in [("read-only", ro), ("pipe", w), ("closed", closed), ("directory", dirfd)]:
+                for name, fd in [("read-only", ro), ("pipe", w), ("closed", closed), ("directory", dirfd),
+                                 ("/dev/full", full)]:
                     with self.subTest(name), self.assertRaises(OSError):
                         _frost._map_write(store, fd)
                 self.assertEqual(os.fstat(ro).st_size, 0)

@@ -982,13 +982,13 @@ start(writer_t *w, int fd)
         if (fallocate(fd, 0, 0, (off_t)INITIAL_CAPACITY) == 0) {
             w->fd = fd;
             w->cap = 0;
-            if (grow(w, INITIAL_CAPACITY) < 0) {   /* maps the range just allocated */
-                w->fd = -1;
-                return -1;
+            if (grow(w, INITIAL_CAPACITY) == 0) {   /* maps the range just allocated */
+                return 0;
             }
-            return 0;
+            PyErr_Clear();   /* a file that cannot be mapped shared: write it with pwrite */
+            w->fd = -1;
         }
-        if (errno != EOPNOTSUPP && errno != ENODEV && errno != EINVAL && errno != ENOSYS) {
+        else if (errno != EOPNOTSUPP && errno != ENODEV && errno != EINVAL && errno != ENOSYS) {
             PyErr_SetFromErrno(PyExc_OSError);   /* ENOSPC, EFBIG, EPERM (a sealed memfd) */
             return -1;
         }

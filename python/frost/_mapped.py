@@ -46,6 +46,8 @@ __all__ = ["MappedStore", "share", "load"]
 MAGIC_V2 = b"FROSTMAP"
 _SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY   # a FIFO never blocks
+# 3.13+: the mmap keeps no dup of the fd (the handle owns the one fd an image needs)
+_NO_FD_COPY = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 _MAPPED_VIEWS = (_frost.MappedDict, _frost.MappedList, _frost.MappedSet, _frost.MappedRecord,
                  _frost.MappedArray)
 
@@ -122,7 +124,7 @@ def _map_fd(fd, size, path, store_id=None):
     if size < 8:   # the header check says why; an mmap of 0 bytes cannot be made
         with open(fd, "rb", closefd=False) as f:
             return _frost.MapImage(f.read())
-    buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+    buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, **_NO_FD_COPY)
     try:
         image = _frost.MapImage(buffer)
     except BaseException:

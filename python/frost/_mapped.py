@@ -407,6 +407,7 @@ def load(path, *, lifetime="process", progress=None):
     arena of this lifetime, the whole file checked first; progress(done,
     total) every 65,536 records).
     """
+    path = os.fspath(path)   # TypeError naming the type (os.open says "open: ...")
     if not isinstance(lifetime, str):
         raise TypeError(f"load() lifetime must be a str, not {type(lifetime).__name__}")
     if lifetime not in _LIFETIMES:

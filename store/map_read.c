@@ -31,6 +31,9 @@ damage(const frost_map_image_t *img, const char *fmt, ...)
 
 #define ULL(x) ((unsigned long long)(x))
 
+/* a materialized tuple may count, as a tree, image_size + this many items */
+#define FROST_MAP_TUPLE_TREE_SLACK (UINT64_C(1) << 16)
+
 /* ---- open ------------------------------------------------------------------ */
 
 int
@@ -358,10 +361,53 @@ fixed_leaf(const frost_map_image_t *img, frost_mref_t ref, uint64_t size, const 
 
 static PyObject *load_ref(const frost_map_image_t *img, frost_mref_t ref, int depth, PyObject **memo);
 
-/* A TUPLE node as a real tuple. `memo` ({offset: tuple}, made on first use)
- * keeps a hostile DAG of nested tuples from costing exponential time. */
+/* The leaves that need no image bytes (inline ints, floats, None/True/False,
+ * short ASCII strs), without a call: NULL (no exception) for the others. */
+static inline PyObject *
+load_inline(frost_mref_t ref)
+{
+    switch (frost_mref_tag(ref)) {
+    case FROST_MREF_INT:
+        return PyLong_FromLongLong((int64_t)ref >> 4);
+    case FROST_MREF_FLOAT_INLINE: {
+        double d;
+        uint64_t bits = ref & ~(uint64_t)0xF;
+        memcpy(&d, &bits, 8);
+        return PyFloat_FromDouble(d);
+    }
+    case FROST_MREF_SPECIAL:
+        switch (ref >> 4) {
+        case FROST_MSPECIAL_NONE: Py_RETURN_NONE;
+        case FROST_MSPECIAL_FALSE: Py_RETURN_FALSE;
+        case FROST_MSPECIAL_TRUE: Py_RETURN_TRUE;
+        default: return NULL;
+        }
+    case FROST_MREF_STR_INLINE: {
+        uint64_t len = (ref >> 4) & 0xF, bytes = ref >> 8;
+        if (len < 2 || len > 7 || (bytes & UINT64_C(0x8080808080808080)) != 0
+            || (bytes >> (8 * len)) != 0) {
+            return NULL;   /* 0/1 chars (CPython's singletons), non-ASCII, malformed: the slow path */
+        }
+        PyObject *s = PyUnicode_New((Py_ssize_t)len, 127);
+        if (s != NULL) {
+            memcpy(PyUnicode_1BYTE_DATA(s), &bytes, (size_t)len);
+        }
+        return s;
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* A TUPLE node as a real tuple; *tree = the items of the tuple counted as a
+ * tree (shared sub-tuples once per path). Sub-tuples met again are shared
+ * (`memo`: {offset: (tuple, tree)}, made on first use), and the tree is
+ * bounded by the image size: a hostile DAG of tuples (T0 = (T1, T1), T1 =
+ * (T2, T2), ...) would otherwise hand out an object whose hash, repr or
+ * comparison walks 2^depth paths. */
 static PyObject *
-load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyObject **memo)
+load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyObject **memo,
+           uint64_t *tree)
 {
     if (depth >= FROST_MAX_TUPLE_DEPTH) {
         damage(img, "tuples nest deeper than %d levels (or form a cycle) at node %llu",
@@ -377,20 +423,56 @@ load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyOb
         PyObject *seen = key ? PyDict_GetItemWithError(*memo, key) : NULL;
         if (seen != NULL || PyErr_Occurred()) {
             Py_XDECREF(key);
-            return Py_XNewRef(seen);
+            if (seen == NULL) {
+                return NULL;
+            }
+            *tree = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(seen, 1));
+            return Py_NewRef(PyTuple_GET_ITEM(seen, 0));
         }
     }
+    uint64_t limit = img->size + FROST_MAP_TUPLE_TREE_SLACK;
+    *tree = n->len;
     PyObject *t = PyTuple_New((Py_ssize_t)n->len);
     for (uint64_t i = 0; t != NULL && i < n->len; i++) {
-        PyObject *item = load_ref(img, frost_map_rd64(n->items + i * 8), depth + 1, memo);
+        frost_mref_t ref = frost_map_rd64(n->items + i * 8);
+        PyObject *item = load_inline(ref);
+        frost_mnode_t child;
+        if (item != NULL) {
+            /* done */
+        }
+        else if (PyErr_Occurred()) {
+            /* MemoryError */
+        }
+        else if (frost_mref_tag(ref) != FROST_MREF_NODE) {
+            item = load_ref(img, ref, depth + 1, memo);
+        }
+        else if (frost_map_node(img, frost_mref_offset8(ref), 0, &child) == 0) {
+            if (child.kind == FROST_MNODE_TUPLE) {
+                uint64_t sub = 0;
+                item = load_tuple(img, &child, depth + 1, memo, &sub);
+                *tree += sub;
+                if (item != NULL && *tree > limit) {
+                    damage(img, "tuple node at %llu shares sub-tuples beyond %llu items as a tree",
+                           ULL(n->offset), ULL(limit));
+                    Py_CLEAR(item);
+                }
+            }
+            else {
+                item = img->make_view ? img->make_view(img->view_ctx, &child) : Py_NewRef(Py_None);
+            }
+        }
         if (item == NULL) {
             Py_CLEAR(t);
             break;
         }
         PyTuple_SET_ITEM(t, (Py_ssize_t)i, item);
     }
-    if (t != NULL && key != NULL && PyDict_SetItem(*memo, key, t) < 0) {
-        Py_CLEAR(t);
+    if (t != NULL && key != NULL) {
+        PyObject *entry = Py_BuildValue("(OK)", t, (unsigned long long)*tree);
+        if (entry == NULL || PyDict_SetItem(*memo, key, entry) < 0) {
+            Py_CLEAR(t);
+        }
+        Py_XDECREF(entry);
     }
     Py_XDECREF(key);
     return t;
@@ -449,7 +531,8 @@ load_ref(const frost_map_image_t *img, frost_mref_t ref, int depth, PyObject **m
             return NULL;
         }
         if (n.kind == FROST_MNODE_TUPLE) {
-            return load_tuple(img, &n, depth, memo);
+            uint64_t tree;
+            return load_tuple(img, &n, depth, memo, &tree);
         }
         if (img->make_view == NULL) {
             Py_RETURN_NONE;
@@ -465,8 +548,12 @@ load_ref(const frost_map_image_t *img, frost_mref_t ref, int depth, PyObject **m
 PyObject *
 frost_map_load(const frost_map_image_t *img, frost_mref_t ref)
 {
+    PyObject *r = load_inline(ref);
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
     PyObject *memo = NULL;
-    PyObject *r = load_ref(img, ref, 0, &memo);
+    r = load_ref(img, ref, 0, &memo);
     Py_XDECREF(memo);
     return r;
 }
@@ -1148,8 +1235,9 @@ frost_map_verify(const frost_map_image_t *img, unsigned flags,
     }
     while (rc == 0 && v.nstack > 0) {
         rc = verify_node(&v, v.stack[--v.nstack]);
-        if (rc == 0 && progress != NULL && (v.nodes & 0xFFFF) == 0
-            && progress(progress_ctx, v.nodes, img->nnodes) != 0) {
+        if (rc == 0 && (v.nodes & 0xFFFF) == 0
+            && (PyErr_CheckSignals() < 0   /* Ctrl-C stops a long verify */
+                || (progress != NULL && progress(progress_ctx, v.nodes, img->nnodes) != 0))) {
             rc = -1;
         }
     }

@@ -172,10 +172,11 @@ static PyObject *
 bounded_repr(PyObject *self, const char *open, const char *close, uint64_t n,
              PyObject *(*item)(PyObject *self, uint64_t i))
 {
-    int rc = Py_ReprEnter(self);
+    const void *node = IMG(self)->base + MV(self)->node.offset;   /* views are made per access */
+    int rc = frost__repr_enter(node);
     if (rc != 0) {
-        return rc > 0 ? PyUnicode_FromFormat("%s%s...%s%s", Py_TYPE(self)->tp_name, open, close, ")")
-                      : NULL;
+        const char *name = strrchr(Py_TYPE(self)->tp_name, '.');
+        return rc > 0 ? PyUnicode_FromFormat("%s(%s...%s)", name + 1, open, close) : NULL;
     }
     PyObject *parts = PyList_New(0);
     uint64_t shown = n < FROST_REPR_MAX_ITEMS ? n : FROST_REPR_MAX_ITEMS;
@@ -206,7 +207,7 @@ bounded_repr(PyObject *self, const char *open, const char *close, uint64_t n,
         Py_XDECREF(body);
         Py_DECREF(parts);
     }
-    Py_ReprLeave(self);
+    frost__repr_leave(node);
     return result;
 }
 
@@ -338,7 +339,7 @@ dict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 abc_view(PyObject *self, const char *name)
 {
-    PyObject *abc = PyImport_ImportModule("collections.abc");
+    PyObject *abc = PyImport_ImportModule("frost._mappedviews");
     PyObject *r = abc ? PyObject_CallMethod(abc, name, "O", self) : NULL;
     Py_XDECREF(abc);
     return r;
@@ -347,19 +348,19 @@ abc_view(PyObject *self, const char *name)
 static PyObject *
 dict_keys(PyObject *self, PyObject *Py_UNUSED(i))
 {
-    return abc_view(self, "KeysView");
+    return abc_view(self, "MappedKeysView");
 }
 
 static PyObject *
 dict_values(PyObject *self, PyObject *Py_UNUSED(i))
 {
-    return abc_view(self, "ValuesView");
+    return abc_view(self, "MappedValuesView");
 }
 
 static PyObject *
 dict_items(PyObject *self, PyObject *Py_UNUSED(i))
 {
-    return abc_view(self, "ItemsView");
+    return abc_view(self, "MappedItemsView");
 }
 
 static PyObject *
@@ -372,6 +373,18 @@ static PyObject *
 dict_reversed(PyObject *self, PyObject *Py_UNUSED(i))
 {
     return iter_new(self, FROST_ITER_KEYS, 1);
+}
+
+static PyObject *
+dict_iter_values(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, FROST_ITER_VALUES, 0);
+}
+
+static PyObject *
+dict_iter_items(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, FROST_ITER_ITEMS, 0);
 }
 
 static int
@@ -462,6 +475,8 @@ static PyMethodDef dict_methods[] = {
     {"values", dict_values, METH_NOARGS, "A view of the values."},
     {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},
     {"__reversed__", dict_reversed, METH_NOARGS, "The keys, last first."},
+    {"_iter_values", dict_iter_values, METH_NOARGS, "The values in order (for values())."},
+    {"_iter_items", dict_iter_items, METH_NOARGS, "The (key, value) pairs in order (for items())."},
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
 };
@@ -1031,7 +1046,8 @@ record_repr(PyObject *self)
         Py_XDECREF(s);
     }
     else if (rc > 0) {
-        int enter = Py_ReprEnter(self);
+        const void *node = IMG(self)->base + MV(self)->node.offset;
+        int enter = frost__repr_enter(node);
         if (enter != 0) {
             Py_DECREF(qualname);
             return enter > 0 ? PyUnicode_FromString("...") : NULL;
@@ -1063,7 +1079,7 @@ record_repr(PyObject *self)
         Py_XDECREF(parts);
         Py_XDECREF(sep);
         Py_XDECREF(body);
-        Py_ReprLeave(self);
+        frost__repr_leave(node);
     }
     Py_DECREF(qualname);
     return result;
@@ -1186,6 +1202,49 @@ array_ndim(PyObject *self, void *Py_UNUSED(c))
     return PyLong_FromUnsignedLongLong(MV(self)->node.len);
 }
 
+/* the items of a format memoryview cannot unpack ('<i', 'T{...}'), read with
+ * struct.iter_unpack and nested by the shape */
+static PyObject *
+array_tolist_struct(PyObject *self)
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    PyObject *mod = PyImport_ImportModule("struct");
+    PyObject *raw = mod ? PyBytes_FromStringAndSize((const char *)n->data, (Py_ssize_t)n->nbytes)
+                        : NULL;
+    PyObject *it = raw ? PyObject_CallMethod(mod, "iter_unpack", "sO", n->format, raw) : NULL;
+    PyObject *flat = it ? PySequence_List(it) : NULL;
+    Py_XDECREF(mod);
+    Py_XDECREF(raw);
+    Py_XDECREF(it);
+    for (Py_ssize_t i = 0; flat && i < PyList_GET_SIZE(flat); i++) {
+        PyObject *t = PyList_GET_ITEM(flat, i);
+        if (PyTuple_GET_SIZE(t) == 1) {
+            PyList_SET_ITEM(flat, i, Py_NewRef(PyTuple_GET_ITEM(t, 0)));
+            Py_DECREF(t);
+        }
+    }
+    int ndim = (int)n->len;
+    if (flat == NULL || ndim == 0) {
+        PyObject *r = flat && PyList_GET_SIZE(flat) == 1 ? Py_NewRef(PyList_GET_ITEM(flat, 0)) : NULL;
+        Py_XDECREF(flat);
+        return r;
+    }
+    for (int d = ndim - 1; d > 0 && flat; d--) {   /* group the last dimension, then the next */
+        Py_ssize_t k = MA(self)->dims[d], groups = k ? PyList_GET_SIZE(flat) / k : 0;
+        PyObject *nested = PyList_New(groups);
+        for (Py_ssize_t g = 0; nested && g < groups; g++) {
+            PyObject *part = PyList_GetSlice(flat, g * k, (g + 1) * k);
+            if (part == NULL) {
+                Py_CLEAR(nested);
+                break;
+            }
+            PyList_SET_ITEM(nested, g, part);
+        }
+        Py_SETREF(flat, nested);
+    }
+    return flat;
+}
+
 static PyObject *
 array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
 {
@@ -1200,6 +1259,17 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
         }
         PyErr_SetRaisedException(exc);
         Py_DECREF(mv);
+    }
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
+        PyObject *exc = PyErr_GetRaisedException();
+        r = array_tolist_struct(self);
+        if (r == NULL) {
+            PyErr_Clear();
+            PyErr_SetRaisedException(exc);   /* neither can read it: memoryview's error */
+        }
+        else {
+            Py_DECREF(exc);
+        }
     }
     return r;
 }
@@ -1525,22 +1595,6 @@ frost__is_mapped_view(frost_state *st, PyObject *obj)
     PyTypeObject *tp = Py_TYPE(obj);
     return tp == st->mapped_dict_type || tp == st->mapped_list_type || tp == st->mapped_set_type
            || tp == st->mapped_record_type || tp == st->mapped_array_type;
-}
-
-PyObject *
-frost__map_key_hash_py(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *key;
-    unsigned long long k0, k1;
-    if (!PyArg_ParseTuple(args, "OKK:_map_key_hash", &key, &k0, &k1)) {
-        return NULL;
-    }
-    uint64_t hk[2] = {k0, k1}, h;
-    int rc = frost_map_key_hash(hk, key, &h);
-    if (rc < 0) {
-        return NULL;
-    }
-    return rc > 0 ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(h);
 }
 
 /* ---- thaw ------------------------------------------------------------------ */

@@ -374,7 +374,6 @@ int frost__mapped_types_add(PyObject *module, frost_state *st);   /* types + ABC
 int frost__is_mapped_view(frost_state *st, PyObject *obj);
 /* thaw() of a Mapped* view (allowed: thaw(classes=) or NULL) */
 PyObject *frost__mapped_thaw(frost_state *st, PyObject *obj, PyObject *allowed);
-PyObject *frost__map_key_hash_py(PyObject *module, PyObject *args);   /* _map_key_hash (tests) */
 
 /* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
 PyObject *frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs);

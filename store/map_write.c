@@ -19,8 +19,14 @@
  *     often (record keys, repeated values) is written once, and a graph of
  *     unique leaves (W1) pays no memo of millions of entries. Floats,
  *     complexes and big ints are always copied (8..24 bytes);
+ *   - short strs/bytes are packed into shared blocks (POOL_BLOCK), so their
+ *     1-aligned bytes do not cost 8-alignment padding between nodes (W1: ~6
+ *     bytes an entry);
  *   - tables are rebuilt with the image's keyed hash (map_hash.c).
- * Then the header and checksums, and pwrite to the fd.
+ * Then the header and checksums. The buffer is the target file itself, mapped
+ * shared, when the fd allows it (a regular file or memfd open O_RDWR: no
+ * copy, no pwrite; ranges fallocated before use, so a full disk is OSError,
+ * never SIGBUS); else an anonymous mapping, pwritten to the fd at the end.
  *
  * Arena invariants relied on (freeze.c): arena objects are exact str, bytes,
  * int, float, complex or tuple (of those), or a static singleton; dict keys
@@ -38,6 +44,7 @@
 #include "frost_snapshot.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -48,11 +55,15 @@
 #endif
 
 #define INITIAL_CAPACITY ((size_t)1 << 20)
+#define FILE_GROW_MIN ((size_t)4 << 20)
 #define INLINE_MAX 7                          /* bytes of an inline str/bytes */
 #define INT_INLINE_MIN (-((int64_t)1 << 59))
 #define INT_INLINE_MAX (((int64_t)1 << 59) - 1)
 #define BIGINT_MAX_BYTES ((uint64_t)1 << 24)
-#define LEAF_CACHE_SLOTS ((size_t)1 << 17)   /* 2 MiB: stays in cache, catches repeats */
+#define LEAF_CACHE_SLOTS ((size_t)1 << 12)   /* 64 KiB: stays in L2; catches what repeats often */
+#define POOL_BLOCK 4096     /* short strs/bytes share blocks: no 8-alignment padding each */
+#define POOL_DIRECT 512
+#define PREFETCH_AHEAD 16   /* table index inserts prefetched this many entries ahead */     /* longer ones are reserved on their own */
 
 /* ------------------------------------------------------------------------ */
 /* the writer's state                                                       */
@@ -68,7 +79,8 @@ typedef struct {
 } work_t;
 
 typedef struct {
-    unsigned char *buf;   /* the image so far (anonymous mapping) */
+    int fd;               /* file mode: the target, mapped as the buffer; -1: anonymous */
+    unsigned char *buf;   /* the image so far */
     size_t size, cap;
     uint64_t hash_key[2];
     memo_slot_t *memo;
@@ -76,30 +88,50 @@ typedef struct {
     memo_slot_t *cache;  /* leaves: direct-mapped, lossy (LEAF_CACHE_SLOTS) */
     work_t *queue;
     size_t qhead, qlen, qcap;
+    uint64_t pool_at, pool_end;   /* the free part of the current bytes block */
     uint64_t nnodes;
     uint64_t items;     /* refs encoded, for progress and signal checks */
     const frost_map_write_args_t *args;
     frost_ref_t bad;    /* the node refused (for find_path), 0 if none */
 } writer_t;
 
+/* Grow the image to hold `need` bytes. File mode (w->fd >= 0): the file
+ * itself is the buffer, mapped shared; each new range is allocated with
+ * fallocate first, so a full disk is an OSError here, never a SIGBUS on a
+ * store, and prefaulted in one call. */
 static int
 grow(writer_t *w, size_t need)
 {
     size_t cap = w->cap ? w->cap : INITIAL_CAPACITY;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2) {
+        if (cap > SIZE_MAX / 4) {
             PyErr_NoMemory();
             return -1;
         }
-        cap *= 2;
+        /* file mode allocates what it maps: grow by a quarter, not double */
+        cap = w->fd >= 0 ? cap + (cap / 4 > FILE_GROW_MIN ? cap / 4 : FILE_GROW_MIN) : cap * 2;
     }
-    void *p = w->buf == NULL
-        ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        : mremap(w->buf, w->cap, cap, MREMAP_MAYMOVE);
-    if (p == MAP_FAILED) {
-        PyErr_NoMemory();
+    if (w->fd >= 0 && fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
+    void *p = w->buf != NULL ? mremap(w->buf, w->cap, cap, MREMAP_MAYMOVE)
+              : w->fd >= 0 ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0)
+              : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        if (w->fd >= 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        else {
+            PyErr_NoMemory();
+        }
+        return -1;
+    }
+#ifdef MADV_POPULATE_WRITE
+    if (w->fd >= 0) {
+        (void)madvise((char *)p + w->cap, cap - w->cap, MADV_POPULATE_WRITE);   /* a hint */
+    }
+#endif
     w->buf = p;
     w->cap = cap;
     return 0;
@@ -250,7 +282,21 @@ encode_bytes(writer_t *w, uintptr_t addr, const char *data, size_t len, int is_s
     }
     unsigned tag = is_str ? FROST_MREF_STR : FROST_MREF_BYTES;
     int64_t at;
-    if (len < FROST_MREF_LONG_LEN) {
+    if (len <= POOL_DIRECT) {
+        if (w->pool_at + len > w->pool_end) {
+            int64_t block = reserve(w, POOL_BLOCK, 8);
+            if (block < 0) {
+                return -1;
+            }
+            w->pool_at = (uint64_t)block;
+            w->pool_end = (uint64_t)block + POOL_BLOCK;
+        }
+        at = (int64_t)w->pool_at;
+        w->pool_at += len;
+        memcpy(w->buf + at, data, len);
+        *out = ((uint64_t)at << 20) | ((uint64_t)len << 4) | tag;
+    }
+    else if (len < FROST_MREF_LONG_LEN) {
         if ((at = reserve(w, len, 1)) < 0) {
             return -1;
         }
@@ -360,8 +406,20 @@ reserve_node(writer_t *w, uintptr_t src, size_t size, frost_mref_t *out)
     return enqueue(w, src, (uint64_t)at);
 }
 
-/* The image ref of arena reference `r`: leaves are written now, containers
- * reserved and queued. */
+/* Whether arena tuple `t` holds no tuple (so encoding its items recurses no further). */
+static inline int
+tuple_of_leaves(PyObject *t)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        if (Py_TYPE(PyTuple_GET_ITEM(t, i)) == &PyTuple_Type) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The image ref of arena reference `r`: leaves are written now (tuples of
+ * leaves too: one level of recursion at most), containers reserved and queued. */
 static int
 encode(writer_t *w, frost_ref_t r, frost_mref_t *out)
 {
@@ -428,7 +486,23 @@ encode(writer_t *w, frost_ref_t r, frost_mref_t *out)
             *out = seen;
             return 0;
         }
-        if (reserve_node(w, (uintptr_t)o, 8 + 8 * (size_t)n, out) < 0) {
+        if (tuple_of_leaves(o)) {   /* written now, while it is in the cache */
+            int64_t at = reserve(w, 8 + 8 * (size_t)n, 8);
+            if (at < 0) {
+                return -1;
+            }
+            w->nnodes++;
+            put64(w, (uint64_t)at, frost_mnode_head(FROST_MNODE_TUPLE, 0, (uint64_t)n));
+            for (Py_ssize_t i = 0; i < n; i++) {
+                frost_mref_t item;
+                if (encode(w, (frost_ref_t)PyTuple_GET_ITEM(o, i), &item) < 0) {   /* a leaf: no deeper */
+                    return -1;
+                }
+                put64(w, (uint64_t)at + 8 + 8 * (uint64_t)i, item);
+            }
+            *out = frost_mref_at8((uint64_t)at, FROST_MREF_NODE);
+        }
+        else if (reserve_node(w, (uintptr_t)o, 8 + 8 * (size_t)n, out) < 0) {
             return -1;
         }
         cache_put(w, (uintptr_t)o, *out);
@@ -471,6 +545,9 @@ fill_refs(writer_t *w, uint64_t off, const frost_ref_t *refs, Py_ssize_t n, Py_s
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         frost_mref_t ref;
+        if (i + PREFETCH_AHEAD < n) {
+            __builtin_prefetch((const void *)(refs[(i + PREFETCH_AHEAD) * stride] & ~(uintptr_t)1));
+        }
         if (encode(w, refs[i * stride], &ref) < 0) {
             return -1;
         }
@@ -494,36 +571,60 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
     put64(w, off + 8, log2);
     uint64_t hashes = off + frost_map_table_hashes(), entries = off + frost_map_table_entries(len);
     uint64_t index = off + frost_map_table_index(len, is_dict);
-    memset(w->buf + index, 0xFF, (size_t)(mask + 1) * 4);   /* FROST_MAP_EMPTY_SLOT */
     uint64_t entry_size = is_dict ? 16 : 8;
+    /* the entries first (sequential), keeping each full hash; then the index,
+     * prefetching slots ahead: its inserts are random over a table that may
+     * be far bigger than the caches, and misses overlap only when prefetched */
+    uint64_t local[64], *hv = len <= 64 ? local : PyMem_Malloc(len * sizeof *hv);
+    if (hv == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int rc = 0;
     for (uint64_t i = 0; i < len; i++) {
         const frost_entry_t *e = &t->entries[i];
-        uint64_t h;
-        int rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &h);
+        if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
+            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].key & ~(uintptr_t)1));
+            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].value & ~(uintptr_t)1));
+        }
+        rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &hv[i]);
         if (rc != 0) {
             if (rc > 0) {
                 w->bad = e->key;
+                rc = -1;
             }
-            return -1;
+            break;
         }
         frost_mref_t key, value;
         if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, e->value, &value) < 0)) {
-            return -1;
+            rc = -1;
+            break;
         }
-        uint32_t lo = (uint32_t)h;
+        uint32_t lo = (uint32_t)hv[i];
         memcpy(w->buf + hashes + 4 * i, &lo, 4);
         put64(w, entries + entry_size * i, key);
         if (is_dict) {
             put64(w, entries + entry_size * i + 8, value);
         }
-        uint32_t *slots = (uint32_t *)(w->buf + index);
-        uint64_t s = h & mask;
-        while (slots[s] != FROST_MAP_EMPTY_SLOT) {
-            s = (s + 1) & mask;
-        }
-        slots[s] = (uint32_t)i;
     }
-    return 0;
+    if (rc == 0) {
+        uint32_t *slots = (uint32_t *)(w->buf + index);
+        memset(slots, 0xFF, (size_t)(mask + 1) * 4);   /* FROST_MAP_EMPTY_SLOT */
+        for (uint64_t i = 0; i < len; i++) {
+            if (i + PREFETCH_AHEAD < len) {
+                __builtin_prefetch(&slots[hv[i + PREFETCH_AHEAD] & mask], 1);
+            }
+            uint64_t slot = hv[i] & mask;
+            while (slots[slot] != FROST_MAP_EMPTY_SLOT) {
+                slot = (slot + 1) & mask;
+            }
+            slots[slot] = (uint32_t)i;
+        }
+    }
+    if (hv != local) {
+        PyMem_Free(hv);
+    }
+    return rc;
 }
 
 /* A list node of items start + i*step (i < len) of arena seq `s`, at `off`. */
@@ -832,6 +933,56 @@ write_all(int fd, const unsigned char *buf, size_t size)
     return 0;
 }
 
+/*
+ * File mode when `fd` is a regular file (memfd included) open for reading and
+ * writing that can be emptied and fallocated: the image is built in the file
+ * itself (no second copy, no pwrite). Else anonymous mode, then write_all.
+ * 0 ok (either mode), -1 error set.
+ */
+static int
+start(writer_t *w, int fd)
+{
+    w->fd = -1;
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fstat(fd, &st) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && (flags & O_ACCMODE) == O_RDWR && ftruncate(fd, 0) == 0) {
+        if (fallocate(fd, 0, 0, (off_t)INITIAL_CAPACITY) == 0) {
+            w->fd = fd;
+            w->cap = 0;
+            if (grow(w, INITIAL_CAPACITY) < 0) {   /* maps the range just allocated */
+                w->fd = -1;
+                return -1;
+            }
+            return 0;
+        }
+        if (errno != EOPNOTSUPP && errno != ENODEV && errno != EINVAL && errno != ENOSYS) {
+            PyErr_SetFromErrno(PyExc_OSError);   /* ENOSPC, EFBIG, EPERM (a sealed memfd) */
+            return -1;
+        }
+    }
+    return grow(w, INITIAL_CAPACITY);
+}
+
+/* The image is complete in w->buf[0, w->size): put it in the fd. */
+static int
+finish(writer_t *w, int fd)
+{
+    if (w->fd < 0) {
+        return write_all(fd, w->buf, w->size);
+    }
+    int rc = munmap(w->buf, w->cap);
+    w->buf = NULL;
+    if (rc < 0 || ftruncate(fd, (off_t)w->size) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
 /* The root's node when it is a list slice or a sub-array (args), reserved
  * like any node but not memoized (it is not the arena node). */
 static int
@@ -859,7 +1010,7 @@ encode_root(writer_t *w, frost_mref_t *out)
 int
 frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
 {
-    writer_t w = {.args = args};
+    writer_t w = {.fd = -1, .args = args};
     int rc = -1;
     size_t slots = 1024;
     while (slots < 2 * args->memo_hint + 2 && slots < ((size_t)1 << 40)) {
@@ -879,7 +1030,7 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     frost_map_header_t h;
     memset(&h, 0, sizeof h);
     if (random_bytes(w.hash_key, sizeof w.hash_key) < 0 || random_bytes(h.store_id, sizeof h.store_id) < 0
-        || reserve(&w, FROST_MAP_HEADER_SIZE, 8) < 0) {
+        || start(&w, fd) < 0 || reserve(&w, FROST_MAP_HEADER_SIZE, 8) < 0) {
         goto done;
     }
     frost_mref_t root;
@@ -892,6 +1043,9 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
         if (fill(&w, item.src, item.off) < 0) {
             goto refused;
         }
+    }
+    if (w.pool_end == w.size) {   /* the last block's unused tail */
+        w.size = (size_t)w.pool_at;
     }
     if (reserve(&w, 0, 8) < 0) {   /* the image ends 8-aligned */
         goto done;
@@ -907,7 +1061,7 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     memcpy(w.buf, &h, sizeof h);
     h.header_checksum = frost_map_header_checksum(w.buf);
     memcpy(w.buf, &h, sizeof h);
-    if (PyErr_CheckSignals() < 0 || write_all(fd, w.buf, w.size) < 0) {
+    if (PyErr_CheckSignals() < 0 || finish(&w, fd) < 0) {
         goto done;
     }
     if (args->progress != NULL && args->progress(args->progress_ctx, w.items, 1) < 0) {
@@ -923,6 +1077,9 @@ refused:
 done:
     if (w.buf != NULL) {
         munmap(w.buf, w.cap);
+    }
+    if (rc < 0 && w.fd >= 0) {
+        (void)ftruncate(w.fd, 0);   /* no partial image left behind */
     }
     PyMem_Free(w.memo);
     PyMem_Free(w.cache);

@@ -324,6 +324,15 @@ class MappedStore:
         _check_progress(progress, "verify")
         self._live_image("verify()").verify(progress)
 
+    def stats(self):
+        """Facts of the image (a dict): bytes (the image: one copy, shared by
+        every process that maps it), nodes (containers written), the
+        store_id (hex), where it lives (path, or None: shared memory)."""
+        image = self._live_image("stats()")
+        return {"format_version": 2, "bytes": self._nbytes, "nodes": image.nnodes,
+                "store_id": self._store_id.hex(),
+                "path": None if self._path is None else os.fsdecode(self._path)}
+
     def close(self):
         self._image = None
 

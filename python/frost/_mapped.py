@@ -30,6 +30,7 @@ Arena stores (frost.freeze) live in one process's memory: multiprocessing's
 pickler refuses them with a TypeError naming frost.share (_refuse_arena),
 instead of a reference that the other process cannot resolve.
 """
+import collections
 import errno
 import fcntl
 import mmap
@@ -37,6 +38,7 @@ import os
 import stat
 import sys
 import threading
+import time
 import weakref
 
 from frost import _frost
@@ -66,9 +68,10 @@ class _Handle:
     """image.handle: owns the image's fd (memory images; files keep none)
     and pickles as the wire form that _attach resolves in the receiver."""
 
-    __slots__ = ("fd", "path", "dev", "ino", "size", "store_id", "__weakref__")
+    __slots__ = ("fd", "path", "dev", "ino", "size", "store_id", "image", "__weakref__")
 
     def __init__(self, fd, path, st, store_id):
+        self.image = None   # a weakref.ref to the image (set by _own; no cycle)
         self.fd = fd
         self.path = path
         self.dev = st.st_dev
@@ -92,6 +95,35 @@ class _Handle:
             self.close()
         except Exception:   # interpreter exit: os may be gone
             pass
+
+
+def _own(image, handle):
+    """Make handle the image's (image.handle) and return the image."""
+    handle.image = weakref.ref(image)
+    image.handle = handle
+    return image
+
+
+# Sent to another process by multiprocessing (ForkingPickler), a memory
+# handle keeps its image alive here for LINGER seconds at least: a pool
+# worker that returns a store it made drops it right after sending, before
+# the caller has attached. (Plain pickle.dumps does not: docs/design.md.)
+LINGER = 30.0
+_lingering = collections.deque()   # (time.monotonic() deadline, MapImage)
+
+
+def _prune_lingering():
+    now = time.monotonic()
+    while _lingering and _lingering[0][0] <= now:
+        _lingering.popleft()
+
+
+def _reduce_sent_handle(handle):
+    image = handle.image() if handle.image is not None else None
+    if image is not None and handle.fd is not None:
+        _prune_lingering()
+        _lingering.append((time.monotonic() + LINGER, image))
+    return handle.__reduce__()
 
 
 _images = {}                    # store_id -> weakref.ref(MapImage)
@@ -177,9 +209,9 @@ def _attach(kind, *fields):
         if st.st_size != size:
             raise _frost.SnapshotError(f"{where}: is {st.st_size} bytes, the handle names an "
                                        f"image of {size}")
-        image = _map_fd(new_fd, size, where, store_id)
-        image.handle = _Handle(new_fd if kind == "memory" else None,
-                               None if kind == "memory" else path, st, store_id)
+        image = _own(_map_fd(new_fd, size, where, store_id),
+                     _Handle(new_fd if kind == "memory" else None,
+                             None if kind == "memory" else path, st, store_id))
     except BaseException:
         os.close(new_fd)
         raise
@@ -389,8 +421,9 @@ def share(obj, *, progress=None):
         # no writable mapping of fd exists (the writer pwrites), so sealing succeeds
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         image = _map_fd(fd, size, "frost.share()")
-        image.handle = _Handle(fd, None, os.fstat(fd), image.store_id)
+        _own(image, _Handle(fd, None, os.fstat(fd), image.store_id))
         fd = None   # the handle owns it
+        _prune_lingering()
     finally:
         if fd is not None:
             os.close(fd)
@@ -432,7 +465,7 @@ def load(path, *, lifetime="process", progress=None):
                                        f"FIFO or socket): {os.fsdecode(path)}")
         if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
             image = _map_fd(fd, st.st_size, os.fsdecode(path))
-            image.handle = _Handle(None, _abspath(path), st, image.store_id)
+            _own(image, _Handle(None, _abspath(path), st, image.store_id))
             _register(image)   # handles received later for it use this mapping
             return MappedStore._new(image)
     finally:
@@ -485,6 +518,7 @@ def _refuse_arena(obj):
 def _guard_forking_pickler(reduction):
     for cls in _ARENA_TYPES + (_frost.Channel,):
         reduction.ForkingPickler.register(cls, _refuse_arena)
+    reduction.ForkingPickler.register(_Handle, _reduce_sent_handle)
 
 
 class _ReductionImportHook:

@@ -72,7 +72,5 @@ def initialized(_=None):
 
 
 def share_and_return(data):
-    """A worker-made shared store, returned while the worker holds it."""
-    global _kept
-    _kept = frost.share(data)
-    return _kept.root
+    """A worker-made shared store, dropped by the worker as soon as it is sent."""
+    return frost.share(data).root

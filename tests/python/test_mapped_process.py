@@ -429,11 +429,20 @@ class WorkerTest(unittest.TestCase):
                 self.check(queue.get())
 
     def test_worker_made_store_comes_back(self):
+        # the worker drops its store right after returning it: a handle sent by
+        # multiprocessing keeps its image alive in the sender for _mapped.LINGER s
         with frost.ProcessPool(1) as pool:
-            view = pool.submit(mappedwork.share_and_return, {"w": [1, 2]}).result(DEADLINE)
-            self.assertIsInstance(view, frost.MappedDict)
-            self.assertEqual(frost.thaw(view), {"w": [1, 2]})
-        self.assertEqual(frost.thaw(view), {"w": [1, 2]})   # mapped here: outlives the worker
+            views = [pool.submit(mappedwork.share_and_return, {"w": [i]}).result(DEADLINE)
+                     for i in range(10)]
+            views += list(pool.map(mappedwork.share_and_return, [{"w": [i]} for i in range(10)],
+                                   timeout=DEADLINE))
+        self.assertEqual([frost.thaw(v) for v in views], [{"w": [i % 10]} for i in range(20)])
+        for method in METHODS:
+            with self.subTest(method=method):
+                with multiprocessing.get_context(method).Pool(1) as pool:
+                    view = pool.apply_async(mappedwork.share_and_return,
+                                            ({"m": method},)).get(DEADLINE)
+                self.assertEqual(frost.thaw(view), {"m": method})   # outlives the worker
 
 
 def _put_described(queue, view):

@@ -17,7 +17,8 @@ the image's owner of its file descriptor here, and its wire form:
           /proc/<pid>/fd/<fd> (in the same process: dups the fd), checks the
           four seals, maps it read-only, and checks the store_id, so a reused
           fd number or pid never gives another image. The sender must be
-          alive, and still hold the image, until the receiver has attached.
+          alive, and still hold the image, until the receiver has attached
+          (sent by multiprocessing, a handle holds it LINGER seconds more).
   file:   (path, st_dev, st_ino, size, store_id) -- the receiver maps the
           same file (the same inode: a file replaced since is refused).
 A receiver's handle names itself (its pid and its own fd), so it can send

@@ -131,6 +131,14 @@ _images = {}                    # store_id -> weakref.ref(MapImage)
 _images_lock = threading.Lock()
 
 
+def _after_fork_in_child():
+    global _images_lock
+    _images_lock = threading.Lock()   # a thread that is not in the child may have held it
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _registered(store_id):
     ref = _images.get(store_id)
     return None if ref is None else ref()
@@ -266,6 +274,10 @@ def _open_memory(pid, fd, dev, ino):
 
 
 def _open_file(path, dev, ino):
+    st = os.stat(path)   # before opening: a path that now names a device or FIFO is never opened
+    if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+        raise _frost.SnapshotError(f"{os.fsdecode(path)}: is not the file the frost handle "
+                                   f"names any more (replaced since it was sent)")
     fd = os.open(path, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)

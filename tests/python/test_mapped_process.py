@@ -445,6 +445,19 @@ class WorkerTest(unittest.TestCase):
                 self.assertEqual(frost.thaw(view), {"m": method})   # outlives the worker
 
 
+class InterpreterPoolTest(unittest.TestCase):
+    def test_mapped_views_reach_frost_pool_workers(self):
+        # a worker interpreter attaches by dup of the fd (same process) and has
+        # its own registry (module state): a view of the same node
+        with frost.share({"a": {"b": [1, 2]}}) as store, frost.Pool(2) as pool:
+            view = store.root["a"]
+            result = pool.submit(mappedwork.thaw_in_worker, view).result(DEADLINE)
+            self.assertEqual(result, ("MappedDict", store.store_id, view.node_offset,
+                                      {"b": [1, 2]}))
+            back = pool.submit(mappedwork.echo, view).result(DEADLINE)
+            self.assertIs(back.image, view.image)
+
+
 def _put_described(queue, view):
     queue.put(mappedwork.describe(view))
 

@@ -137,4 +137,16 @@ int frost_map_verify_buffer_flags(const void *base, size_t size, unsigned flags,
                                   size_t errlen);
 int frost_map_verify_buffer(const void *base, size_t size, char *errbuf, size_t errlen);
 
+/*
+ * Files shrunk under a reader: reading a MAP_SHARED page past the file's new
+ * end raises SIGBUS. An image registers its range here (frost_map_guard_add,
+ * any thread; -1 when the table is full: then unguarded), and a process-wide
+ * SIGBUS handler (installed on first use) maps a zero page over a faulting
+ * address inside a registered range, so the read sees zeros: wrong data or
+ * a SnapshotError, never a crash. Other SIGBUS go to the previous handler.
+ * Remove the range before the memory is unmapped.
+ */
+int frost_map_guard_add(const void *base, uint64_t size);
+void frost_map_guard_remove(int slot);
+
 #endif /* FROST_MAP_READ_H */

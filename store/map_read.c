@@ -15,8 +15,13 @@
 #include "frost_nodes.h"
 #include "frost_snapshot.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void
 damage(const frost_map_image_t *img, const char *fmt, ...)
@@ -1289,4 +1294,80 @@ int
 frost_map_verify_buffer(const void *base, size_t size, char *errbuf, size_t errlen)
 {
     return frost_map_verify_buffer_flags(base, size, 0, errbuf, errlen);
+}
+
+/* ---- SIGBUS guard (frost_map_read.h) ------------------------------------------ */
+
+#define GUARD_SLOTS 4096
+static _Atomic uintptr_t guard_start[GUARD_SLOTS], guard_end[GUARD_SLOTS];
+static struct sigaction guard_previous;
+static uintptr_t guard_page;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static int guard_installed;
+
+static void
+guard_handler(int sig, siginfo_t *si, void *uctx)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t start = atomic_load_explicit(&guard_start[i], memory_order_acquire);
+        if (start != 0 && start <= a && a < atomic_load_explicit(&guard_end[i], memory_order_acquire)) {
+            void *page = (void *)(a & ~(guard_page - 1));
+            if (mmap(page, guard_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+                != MAP_FAILED) {
+                return;   /* the read is retried and sees zeros */
+            }
+            break;
+        }
+    }
+    if (guard_previous.sa_flags & SA_SIGINFO) {
+        guard_previous.sa_sigaction(sig, si, uctx);
+    }
+    else if (guard_previous.sa_handler == SIG_DFL) {
+        signal(sig, SIG_DFL);   /* returning re-faults into the default action */
+    }
+    else if (guard_previous.sa_handler != SIG_IGN) {
+        guard_previous.sa_handler(sig);
+    }
+}
+
+static void
+guard_install(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    guard_page = page > 0 ? (uintptr_t)page : 4096;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = guard_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    guard_installed = sigaction(SIGBUS, &sa, &guard_previous) == 0;
+}
+
+int
+frost_map_guard_add(const void *base, uint64_t size)
+{
+    pthread_once(&guard_once, guard_install);
+    if (!guard_installed || size == 0) {
+        return -1;
+    }
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t expected = 0;
+        if (atomic_compare_exchange_strong(&guard_start[i], &expected, (uintptr_t)1)) {
+            /* claimed; the range matches nothing until its end is set, last */
+            atomic_store_explicit(&guard_start[i], (uintptr_t)base, memory_order_release);
+            atomic_store_explicit(&guard_end[i], (uintptr_t)base + size, memory_order_release);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void
+frost_map_guard_remove(int slot)
+{
+    if (slot >= 0 && slot < GUARD_SLOTS) {
+        atomic_store_explicit(&guard_end[slot], 0, memory_order_release);
+        atomic_store_explicit(&guard_start[slot], 0, memory_order_release);
+    }
 }

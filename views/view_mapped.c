@@ -24,6 +24,7 @@ typedef struct {
     frost_map_image_t img;
     PyObject *handle;            /* set by frost._mapped; None by default */
     frost_state *st;
+    int guard;                   /* frost_map_guard_add slot, or -1 */
 } FrostMapImage;
 
 #define MAPPED_VIEW_HEAD \
@@ -1274,6 +1275,13 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
     return r;
 }
 
+static PyObject *
+array_tobytes(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    return PyBytes_FromStringAndSize((const char *)n->data, (Py_ssize_t)n->nbytes);
+}
+
 static Py_ssize_t
 array_length(PyObject *self)
 {
@@ -1308,6 +1316,7 @@ static PyGetSetDef array_getset[] = {
 
 static PyMethodDef array_methods[] = {
     {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists, like memoryview.tolist()."},
+    {"tobytes", array_tobytes, METH_NOARGS, "A copy of the data (C order)."},
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
 };
@@ -1356,6 +1365,7 @@ image_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->st = st;
+    self->guard = -1;
     self->handle = Py_NewRef(Py_None);
     if (PyObject_GetBuffer(source, &self->buf, PyBUF_SIMPLE) < 0) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -1373,6 +1383,7 @@ image_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     }
     self->img.make_view = make_view;
     self->img.view_ctx = self;
+    self->guard = frost_map_guard_add(self->buf.buf, (uint64_t)self->buf.len);   /* files shrunk under us */
     return (PyObject *)self;
 }
 
@@ -1398,6 +1409,7 @@ image_dealloc(PyObject *self)
     PyObject_GC_UnTrack(self);
     PyObject_ClearWeakRefs(self);
     image_clear(self);
+    frost_map_guard_remove(MI(self)->guard);
     if (MI(self)->buf.obj != NULL) {
         PyBuffer_Release(&MI(self)->buf);
     }

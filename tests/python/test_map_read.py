@@ -13,6 +13,7 @@ import pickle
 import struct
 import sys
 import tempfile
+import textwrap
 import unittest
 import weakref
 
@@ -235,6 +236,7 @@ class TestViews(unittest.TestCase):
         self.assertEqual((a.shape, a.format, a.itemsize, a.nbytes, a.ndim), ((2, 3), "d", 8, 48, 2))
         self.assertEqual(a.tolist(), [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
         self.assertEqual(len(a), 2)
+        self.assertEqual(a.tobytes(), struct.pack("<6d", *range(6)))
         mv = memoryview(a)
         self.assertTrue(mv.readonly)
         self.assertEqual(mv.shape, (2, 3))
@@ -471,6 +473,40 @@ class TestLifetime(unittest.TestCase):
             mv.release()
             gc.collect()
             mm.close()
+
+
+class TestFileShrunkUnderReader(unittest.TestCase):
+    def test_truncated_file_gives_zeros_or_snapshot_error_not_sigbus(self):
+        """Another process truncates the mapped file: reads past its new end would be
+        SIGBUS; the reader sees zero pages instead (SnapshotError or plain values)."""
+        code = textwrap.dedent("""
+            import mmap, os, tempfile, frost
+            from frost import _frost
+            import mapbuild
+            data = mapbuild.build({"k%d" % i: ["v" * 50, i, (i, "t" * 30)] for i in range(3000)})[0]
+            fd, path = tempfile.mkstemp()
+            os.write(fd, data)
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            img = _frost.MapImage(mm)
+            root = img.root
+            os.truncate(path, 4096)
+            errors = 0
+            for i in range(3000):
+                try:
+                    root.get("k%d" % i)
+                    list(root)
+                except frost.SnapshotError:
+                    errors += 1
+            try:
+                img.verify()
+            except frost.SnapshotError:
+                errors += 1
+            os.unlink(path)
+            print("survived", errors > 0)
+        """)
+        out = run_child(code)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.strip(), "survived True")
 
 
 def patched(data, offset, fmt, value, seal=True):

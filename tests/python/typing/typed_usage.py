@@ -36,7 +36,7 @@ def main(path: str) -> None:
         assert "x" in tags
         plain = frost.thaw(root)
         assert plain == {"k": [1, 2], "s": {"x"}}
-        store.save(path, progress=report)
+        store.save(path, format=1, progress=report)
     frost.verify(path)
     loaded = frost.load(path, lifetime="scoped")
     assert_type(loaded, frost.Store | frost.MappedStore)

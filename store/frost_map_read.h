@@ -42,6 +42,7 @@ typedef struct frost_map_image_s {
      * reference or NULL with an exception; NULL hook: None (verify-only use) */
     PyObject *(*make_view)(void *ctx, const struct frost_mnode_s *node);
     void *view_ctx;
+    int guard;                   /* frost_map_guard_add slot, or -1 (set by the caller) */
 } frost_map_image_t;
 
 /* A node checked by frost_map_node: every part below lies inside the image. */
@@ -144,7 +145,9 @@ int frost_map_verify_buffer(const void *base, size_t size, char *errbuf, size_t 
  * SIGBUS handler (installed on first use) maps a zero page over a faulting
  * address inside a registered range, so the read sees zeros: wrong data or
  * a SnapshotError, never a crash. Other SIGBUS go to the previous handler.
- * Remove the range before the memory is unmapped.
+ * Remove the range before the memory is unmapped. Once a zero page stood
+ * in, every read of that image (frost_map_load, seq_item, table_find,
+ * verify with img->guard set) raises img->error: the file shrank.
  */
 int frost_map_guard_add(const void *base, uint64_t size);
 void frost_map_guard_remove(int slot);

@@ -39,12 +39,39 @@ damage(const frost_map_image_t *img, const char *fmt, ...)
 /* a materialized tuple may count, as a tree, image_size + this many items */
 #define FROST_MAP_TUPLE_TREE_SLACK (UINT64_C(1) << 16)
 
+static int guard_tripped(const frost_map_image_t *img);   /* the SIGBUS guard, at the end */
+
+/* -1 with img->error when a zero page stood in for a shrunk file's memory */
+static int
+guard_check(const frost_map_image_t *img)
+{
+    if (img->guard >= 0 && guard_tripped(img)) {
+        PyErr_Clear();
+        PyErr_SetString(img->error, "the file under this frost image shrank while it was "
+                                    "mapped: its data is gone");
+        return -1;
+    }
+    return 0;
+}
+
+/* `result`, unless guard_check fails (then NULL) */
+static PyObject *
+guarded(const frost_map_image_t *img, PyObject *result)
+{
+    if (guard_check(img) < 0) {
+        Py_XDECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
 /* ---- open ------------------------------------------------------------------ */
 
 int
 frost_map_open(frost_map_image_t *img, const void *base, uint64_t size, PyObject *error)
 {
     memset(img, 0, sizeof *img);
+    img->guard = -1;
     img->base = base;
     img->size = size;
     img->error = error;
@@ -555,32 +582,37 @@ frost_map_load(const frost_map_image_t *img, frost_mref_t ref)
 {
     PyObject *r = load_inline(ref);
     if (r != NULL || PyErr_Occurred()) {
-        return r;
+        return r;   /* (inline: read from a ref the caller read; the caller checks) */
     }
     PyObject *memo = NULL;
     r = load_ref(img, ref, 0, &memo);
     Py_XDECREF(memo);
-    return r;
+    return guarded(img, r);
 }
 
 PyObject *
 frost_map_seq_item(const frost_map_image_t *img, const frost_mnode_t *n, uint64_t i)
 {
     const unsigned char *p = n->items + i * 8;
+    PyObject *r;
     switch (n->flags) {
     case FROST_MLIST_INT64: {
         int64_t v;
         memcpy(&v, p, 8);
-        return PyLong_FromLongLong(v);
+        r = PyLong_FromLongLong(v);
+        break;
     }
     case FROST_MLIST_FLOAT64: {
         double d;
         memcpy(&d, p, 8);
-        return PyFloat_FromDouble(d);
+        r = PyFloat_FromDouble(d);
+        break;
     }
     default:
-        return frost_map_load(img, frost_map_rd64(p));
+        r = frost_map_load(img, frost_map_rd64(p));
+        break;
     }
+    return guarded(img, r);
 }
 
 /* ---- equality against a query ------------------------------------------------ */
@@ -810,7 +842,7 @@ frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObj
     }
     Py_ssize_t ix = table_probe(img, t, key, h, &q);
     PyMem_Free(q.utf8.heap);
-    return ix;
+    return ix != -2 && guard_check(img) < 0 ? -2 : ix;
 }
 
 /* ---- verify ------------------------------------------------------------------ */
@@ -1259,7 +1291,7 @@ frost_map_verify(const frost_map_image_t *img, unsigned flags,
     }
     PyMem_Free(v.visited);
     PyMem_Free(v.stack);
-    return rc;
+    return rc == 0 ? guard_check(img) : rc;
 }
 
 int
@@ -1300,6 +1332,7 @@ frost_map_verify_buffer(const void *base, size_t size, char *errbuf, size_t errl
 
 #define GUARD_SLOTS 4096
 static _Atomic uintptr_t guard_start[GUARD_SLOTS], guard_end[GUARD_SLOTS];
+static _Atomic int guard_hit[GUARD_SLOTS];   /* a zero page stood in for this range's memory */
 static struct sigaction guard_previous;
 static uintptr_t guard_page;
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
@@ -1315,6 +1348,7 @@ guard_handler(int sig, siginfo_t *si, void *uctx)
             void *page = (void *)(a & ~(guard_page - 1));
             if (mmap(page, guard_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
                 != MAP_FAILED) {
+                atomic_store_explicit(&guard_hit[i], 1, memory_order_release);
                 return;   /* the read is retried and sees zeros */
             }
             break;
@@ -1355,6 +1389,7 @@ frost_map_guard_add(const void *base, uint64_t size)
         uintptr_t expected = 0;
         if (atomic_compare_exchange_strong(&guard_start[i], &expected, (uintptr_t)1)) {
             /* claimed; the range matches nothing until its end is set, last */
+            atomic_store_explicit(&guard_hit[i], 0, memory_order_release);
             atomic_store_explicit(&guard_start[i], (uintptr_t)base, memory_order_release);
             atomic_store_explicit(&guard_end[i], (uintptr_t)base + size, memory_order_release);
             return i;
@@ -1370,4 +1405,11 @@ frost_map_guard_remove(int slot)
         atomic_store_explicit(&guard_end[slot], 0, memory_order_release);
         atomic_store_explicit(&guard_start[slot], 0, memory_order_release);
     }
+}
+
+static int
+guard_tripped(const frost_map_image_t *img)
+{
+    return img->guard < GUARD_SLOTS
+           && atomic_load_explicit(&guard_hit[img->guard], memory_order_acquire) != 0;
 }

@@ -1384,6 +1384,7 @@ image_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     self->img.make_view = make_view;
     self->img.view_ctx = self;
     self->guard = frost_map_guard_add(self->buf.buf, (uint64_t)self->buf.len);   /* files shrunk under us */
+    self->img.guard = self->guard;
     return (PyObject *)self;
 }
 
@@ -1613,9 +1614,39 @@ frost__is_mapped_view(frost_state *st, PyObject *obj)
 
 typedef struct {
     const frost_map_image_t *img;
-    PyObject *memo;              /* {offset: result}; Py_Ellipsis while a tuple/record is thawed */
+    PyObject *memo;              /* {offset: result}; while a tuple/record is thawed, an int:
+                                    `containers` when it started */
     PyObject *allowed;
+    Py_ssize_t containers;       /* lists/dicts/sets/records being thawed now */
 } mthaw_t;
+
+/* a table key that no dict or set can hold: the image is damaged */
+static int
+mthaw_key_error(mthaw_t *tw, const frost_mnode_t *n)
+{
+    if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        PyErr_Format(tw->img->error, "damaged frost image: %s node at %llu holds an unhashable key",
+                     n->kind == FROST_MNODE_DICT ? "dict" : "set", (unsigned long long)n->offset);
+    }
+    return 0;
+}
+
+/* (apart from mthaw_node: its shape array would sit in every recursive frame) */
+static __attribute__((noinline)) PyObject *
+mthaw_array(const frost_mnode_t *n)
+{
+    Py_ssize_t dims[2 * FROST_ARRAY_MAX_NDIM + 2];
+    int ndim = (int)n->len;
+    Py_ssize_t stride = (Py_ssize_t)n->itemsize;
+    for (int d = ndim; d-- > 0;) {
+        dims[d] = (Py_ssize_t)frost_map_rd64(n->shape + d * 8);
+        dims[ndim + d] = stride;
+        stride *= dims[d];
+    }
+    return frost__thaw_array_parts((const char *)n->data, n->format, (Py_ssize_t)n->itemsize,
+                                   n->flags, ndim, dims, dims + ndim);
+}
 
 static PyObject *mthaw_ref(mthaw_t *tw, frost_mref_t ref);
 
@@ -1660,26 +1691,21 @@ mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
     case FROST_MNODE_SET:
         result = n->flags & FROST_MSET_WAS_FROZENSET ? NULL : PySet_New(NULL);
         break;
-    case FROST_MNODE_ARRAY: {
-        Py_ssize_t dims[2 * FROST_ARRAY_MAX_NDIM + 2];
-        int ndim = (int)n->len;
-        Py_ssize_t stride = (Py_ssize_t)n->itemsize;
-        for (int d = ndim; d-- > 0;) {
-            dims[d] = (Py_ssize_t)frost_map_rd64(n->shape + d * 8);
-            dims[ndim + d] = stride;
-            stride *= dims[d];
-        }
-        return frost__thaw_array_parts((const char *)n->data, n->format, (Py_ssize_t)n->itemsize,
-                                       n->flags, ndim, dims, dims + ndim);
-    }
+    case FROST_MNODE_ARRAY:
+        return mthaw_array(n);
     default:
         break;
     }
     int fill_after = result != NULL;   /* containers go in the memo before their items */
-    if (PyDict_SetItem(tw->memo, key, fill_after ? result : Py_Ellipsis) < 0) {
+    PyObject *pending = fill_after ? Py_NewRef(result) : PyLong_FromSsize_t(tw->containers);
+    if (pending == NULL || PyDict_SetItem(tw->memo, key, pending) < 0) {
+        Py_XDECREF(pending);
         Py_XDECREF(result);
         return NULL;
     }
+    Py_DECREF(pending);
+    int counted = n->kind != FROST_MNODE_TUPLE;
+    tw->containers += counted;
     if (Py_EnterRecursiveCall(" in frost.thaw")) {
         Py_XDECREF(result);
         return NULL;
@@ -1703,6 +1729,9 @@ mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
             PyObject *k = mthaw_ref(tw, frost_map_table_key(n, i));
             PyObject *v = k ? mthaw_ref(tw, frost_map_table_value(n, i)) : NULL;
             ok = v != NULL && PyDict_SetItem(result, k, v) == 0;
+            if (!ok && v != NULL) {
+                mthaw_key_error(tw, n);
+            }
             Py_XDECREF(k);
             Py_XDECREF(v);
         }
@@ -1723,6 +1752,9 @@ mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
         else if (ok) {
             result = PyFrozenSet_New(keys);
             ok = result != NULL;
+        }
+        if (!ok && keys != NULL) {
+            mthaw_key_error(tw, n);
         }
         Py_XDECREF(keys);
         break;
@@ -1747,6 +1779,7 @@ mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
         break;
     }
     Py_LeaveRecursiveCall();
+    tw->containers -= counted;
     if (ok && !fill_after && PyDict_SetItem(tw->memo, key, result) < 0) {
         ok = 0;
     }
@@ -1769,10 +1802,17 @@ mthaw_ref(mthaw_t *tw, frost_mref_t ref)
     PyObject *seen = PyDict_GetItemWithError(tw->memo, key);
     if (seen != NULL) {
         Py_DECREF(key);
-        if (seen == Py_Ellipsis) {
-            PyErr_SetString(PyExc_ValueError, "cannot thaw a reference cycle through a tuple "
-                                              "or record (their copies would have to contain "
-                                              "themselves)");
+        if (PyLong_CheckExact(seen)) {   /* a tuple or record being thawed */
+            if (PyLong_AsSsize_t(seen) == tw->containers) {
+                /* reached again through tuples only: no real tuple can hold itself */
+                PyErr_Format(tw->img->error, "damaged frost image: the tuple at %llu contains "
+                             "itself", (unsigned long long)frost_mref_offset8(ref));
+            }
+            else {
+                PyErr_SetString(PyExc_ValueError, "cannot thaw a reference cycle through a tuple "
+                                                  "or record (their copies would have to contain "
+                                                  "themselves)");
+            }
             return NULL;
         }
         return Py_NewRef(seen);

@@ -8,7 +8,7 @@ and returns its reference; `finish(root)` writes the header and both checksums.
 
 Also `reseal(buf)`: recompute both checksums of an image in a bytearray (after a test
 changed some bytes, so the reader meets the damage instead of the checksum), and
-`xxh64` (pure Python, any seed; equal to frost's C XXH64, store/snapshot.c, for seed 0).
+`xxh64` (pure Python, any seed: the reference XXH64, as store/xxh64.c).
 """
 import math
 import struct
@@ -30,9 +30,7 @@ H_IMAGE_SIZE, H_ROOT, H_HASH_KEY, H_BODY_SUM, H_HEADER_SUM, H_STORE_ID, H_NNODES
     16, 24, 32, 48, 56, 64, 80, 88)
 
 _P1, _P2, _P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
-# frost's XXH64 (store/snapshot.c) has 0x85EBCA77C2B2CA63 where the reference XXH64 has
-# 0x85EBCA77C2B2AE63 as its fourth prime: images are checksummed with frost's, so this is too
-_P4, _P5 = 0x85EBCA77C2B2CA63, 0x27D4EB2F165667C5
+_P4, _P5 = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5
 
 
 def _rotl(x, r):

@@ -111,7 +111,8 @@ grow(writer_t *w, size_t need)
         /* file mode allocates what it maps: grow by a quarter, not double */
         cap = w->fd >= 0 ? cap + (cap / 4 > FILE_GROW_MIN ? cap / 4 : FILE_GROW_MIN) : cap * 2;
     }
-    if (w->fd >= 0 && fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
+    /* (the first range was fallocated by start(), which tried file mode with it) */
+    if (w->fd >= 0 && w->buf != NULL && fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }

@@ -24,8 +24,9 @@ the image's owner of its file descriptor here, and its wire form:
 A receiver's handle names itself (its pid and its own fd), so it can send
 the store on even after the creator is gone.
 
-Registry. store_id -> weakref to the MapImage: a process (each interpreter,
-as module state) maps an image once however many handles it receives.
+Registry. (store_id, st_dev, st_ino) -> weakref to the MapImage: a process
+(each interpreter, as module state) maps an image once however many handles
+it receives, and a file carrying a copied store_id never stands in for it.
 
 Arena stores (frost.freeze) live in one process's memory: multiprocessing's
 pickler refuses them with a TypeError naming frost.share (_refuse_arena),
@@ -127,28 +128,38 @@ def _reduce_sent_handle(handle):
     return handle.__reduce__()
 
 
-_images = {}                    # store_id -> weakref.ref(MapImage)
+# (store_id, st_dev, st_ino) -> weakref.ref(MapImage): the same image in the same
+# file (memfd or file): a file carrying a copied store_id never stands in for another
+_images = {}
 _images_lock = threading.Lock()
 
 
-def _registered(store_id):
-    ref = _images.get(store_id)
+def _after_fork_in_child():
+    global _images_lock
+    _images_lock = threading.Lock()   # a thread that is not in the child may have held it
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _registered(key):
+    ref = _images.get(key)
     return None if ref is None else ref()
 
 
 def _register(image):
-    """image, or the live image already registered under its store_id."""
-    store_id = image.store_id
+    """image, or the live image already registered for the same file and store_id."""
+    key = (image.store_id, image.handle.dev, image.handle.ino)
 
-    def forget(ref, store_id=store_id):
-        if _images.get(store_id) is ref:   # not a newer image's entry
-            _images.pop(store_id, None)
+    def forget(ref, key=key):
+        if _images.get(key) is ref:   # not a newer image's entry
+            _images.pop(key, None)
 
     with _images_lock:
-        existing = _registered(store_id)
+        existing = _registered(key)
         if existing is not None:
             return existing
-        _images[store_id] = weakref.ref(image, forget)
+        _images[key] = weakref.ref(image, forget)
     return image
 
 
@@ -197,7 +208,7 @@ def _attach(kind, *fields):
             raise ValueError(fields)
     except (ValueError, TypeError):
         raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)") from None
-    image = _registered(store_id)
+    image = _registered((store_id, dev, ino))
     if image is not None:
         return image
     if kind == "memory":
@@ -266,6 +277,10 @@ def _open_memory(pid, fd, dev, ino):
 
 
 def _open_file(path, dev, ino):
+    st = os.stat(path)   # before opening: a path that now names a device or FIFO is never opened
+    if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+        raise _frost.SnapshotError(f"{os.fsdecode(path)}: is not the file the frost handle "
+                                   f"names any more (replaced since it was sent)")
     fd = os.open(path, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)

@@ -74,3 +74,8 @@ def initialized(_=None):
 def share_and_return(data):
     """A worker-made shared store, dropped by the worker as soon as it is sent."""
     return frost.share(data).root
+
+
+def thaw_in_worker(view):
+    """Run in a frost.Pool worker interpreter: what it reads of a mapped view."""
+    return (type(view).__name__, view.image.store_id, view.node_offset, frost.thaw(view))

@@ -601,7 +601,8 @@ class Hostile(LeakCheckedTestCase):
             for args, kw, exc in [((store, "3"), {}, TypeError), ((store, 1.5), {}, TypeError),
                                   ((store, -1), {}, ValueError), (([1], fd), {}, TypeError),
                                   ((store,), {}, TypeError), ((store, fd), {"progress": 1}, TypeError),
-                                  ((store, fd), {"bogus": 1}, TypeError), ((store, 2 ** 70), {}, OverflowError)]:
+                                  ((store, fd), {"bogus": 1}, TypeError), ((store, 2 ** 70), {}, OverflowError),
+                                  ((store, True), {}, TypeError), ((store, None), {}, TypeError)]:
                 with self.subTest(args=args, kw=kw), self.assertRaises(exc):
                     _frost._map_write(*args, **kw)
 
@@ -799,8 +800,10 @@ class StoreSave(LeakCheckedTestCase):
                 store.save(self.p, progress=lambda d, t: 1 / 0)
             self.assertEqual(open(self.p, "rb").read(), old, "the old file stays whole")
             self.assertEqual(os.listdir(self.dir.name), ["s.frost"])
-            with self.assertRaises(FileNotFoundError):
-                store.save(os.path.join(self.dir.name, "no", "dir", "x"))
+            missing = os.path.join(self.dir.name, "no", "dir", "x")
+            with self.assertRaises(FileNotFoundError) as cm:
+                store.save(missing)
+            self.assertEqual(cm.exception.filename, missing)
             with self.assertRaises(IsADirectoryError):
                 store.save(self.dir.name)
             calls = []

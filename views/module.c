@@ -312,6 +312,9 @@ frost_exec(PyObject *module)
     if (frost__xidata_register(shareable, (int)(sizeof shareable / sizeof shareable[0])) < 0) {
         return -1;
     }
+    if (frost__mapped_types_add(module, st) < 0) {   /* before freeze_env, which names them */
+        return -1;
+    }
     st->freeze_env = (frost_freeze_env_t){
         .freeze_error = st->freeze_error,
         .mapping_abc = st->mapping_abc,
@@ -319,9 +322,12 @@ frost_exec(PyObject *module)
         .list_view_type = st->list_type,
         .set_view_type = st->set_type,
         .record_view_type = st->record_type,
+        .mapped_list_type = st->mapped_list_type,
+        .mapped_set_type = st->mapped_set_type,
+        .mapped_record_type = st->mapped_record_type,
         .record_parts = frost__record_parts,
     };
-    if (frost__snapshot_exec(module, st) < 0 || frost__mapped_types_add(module, st) < 0) {
+    if (frost__snapshot_exec(module, st) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(module, "allocator", frost_backend_default()->name);

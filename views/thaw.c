@@ -650,6 +650,13 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
         return Py_NewRef(obj);
     }
     else {
+        int is_store = frost__is_mapped_store(obj);
+        if (is_store != 0) {
+            PyObject *its_root = is_store > 0 ? PyObject_GetAttrString(obj, "root") : NULL;
+            PyObject *r = its_root ? thaw_value(st, its_root, memo, allowed) : NULL;
+            Py_XDECREF(its_root);
+            return r;
+        }
         PyErr_Format(PyExc_TypeError, "thaw() expects a frost view, Store or frozen value, "
                      "not '%.200s'", tp->tp_name);
         return NULL;

@@ -47,6 +47,8 @@ typedef struct {
     uint64_t left;               /* items still to give */
     int mode;                    /* FROST_ITER_KEYS / VALUES / ITEMS (tables), or seq */
     int reverse;
+    PyObject *row;               /* seq: the last row (a tuple of ints/floats/None/bools) we
+                                    hand out again, rewritten, once no one else holds it */
 } FrostMappedIter;
 
 #define MV(o) ((FrostMappedView *)(o))
@@ -228,7 +230,77 @@ iter_new(PyObject *view, int mode, int reverse)
     it->pos = reverse ? v->node.len - 1 : 0;
     it->mode = mode;
     it->reverse = reverse;
+    it->row = NULL;
     return (PyObject *)it;
+}
+
+/* a tuple whose items are all exact ints, floats, None or bools: reusable */
+static int
+is_plain_row(PyObject *t)
+{
+    if (!PyTuple_CheckExact(t) || PyTuple_GET_SIZE(t) == 0 || PyTuple_GET_SIZE(t) > 16) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        PyObject *x = PyTuple_GET_ITEM(t, i);
+        if (!PyLong_CheckExact(x) && !PyFloat_CheckExact(x) && x != Py_None && !PyBool_Check(x)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Row `ref` written into it->row when only the iterator holds it (as zip()
+ * reuses its result tuple): a TUPLE node of as many inline ints, floats,
+ * None or bools. NULL without an exception: not possible, take the usual path. */
+static PyObject *
+iter_reuse_row(FrostMappedIter *it, frost_mref_t ref)
+{
+    PyObject *row = it->row;
+#if PY_VERSION_HEX >= 0x030E0000
+    return NULL;   /* 3.14 tuples cache their hash: a rewritten one would keep a stale one */
+#endif
+    if (row == NULL || Py_REFCNT(row) != 1 || frost_mref_tag(ref) != FROST_MREF_NODE) {
+        return NULL;
+    }
+    const frost_map_image_t *img = &it->image->img;
+    uint64_t off = frost_mref_offset8(ref);
+    const unsigned char *p = off >= FROST_MAP_HEADER_SIZE ? frost_map_span(img, off, 8) : NULL;
+    uint64_t head = p ? frost_map_rd64(p) : 0, len = frost_mnode_len(head);
+    const unsigned char *items = (head & 0xFFFFu) == FROST_MNODE_TUPLE
+                                 && len == (uint64_t)PyTuple_GET_SIZE(row)
+                                 ? frost_map_span(img, off + 8, len * 8) : NULL;
+    if (items == NULL) {
+        return NULL;
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        frost_mref_t r = frost_map_rd64(items + i * 8);
+        unsigned tag = frost_mref_tag(r);
+        if (tag != FROST_MREF_INT && tag != FROST_MREF_FLOAT_INLINE
+            && !(tag == FROST_MREF_SPECIAL && (r >> 4) <= FROST_MSPECIAL_TRUE)) {
+            return NULL;
+        }
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        frost_mref_t r = frost_map_rd64(items + i * 8);
+        PyObject *old = PyTuple_GET_ITEM(row, (Py_ssize_t)i), *item;
+        if (frost_mref_tag(r) == FROST_MREF_FLOAT_INLINE && PyFloat_CheckExact(old)
+            && Py_REFCNT(old) == 1) {
+            uint64_t bits = r & ~(uint64_t)0xF;
+            memcpy(&((PyFloatObject *)old)->ob_fval, &bits, 8);   /* ours alone: rewrite it */
+            continue;
+        }
+        item = frost_map_load(img, r);
+        if (item == NULL) {
+            return NULL;   /* (MemoryError; the row stays a valid tuple) */
+        }
+        PyTuple_SET_ITEM(row, (Py_ssize_t)i, item);
+        Py_DECREF(old);
+    }
+    if (frost_map_guard_check(img) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(row);
 }
 
 static PyObject *
@@ -244,8 +316,21 @@ iter_next(PyObject *self)
     const frost_map_image_t *img = &it->image->img;
     const frost_mnode_t *n = &it->node;
     switch (it->mode) {
-    case MODE_SEQ:
-        return frost_map_seq_item(img, n, i);
+    case MODE_SEQ: {
+        if (n->flags != FROST_MLIST_REFS || n->kind != FROST_MNODE_LIST) {
+            return frost_map_seq_item(img, n, i);
+        }
+        frost_mref_t ref = frost_map_rd64(n->items + i * 8);
+        PyObject *r = iter_reuse_row(it, ref);
+        if (r != NULL || PyErr_Occurred()) {
+            return r;
+        }
+        r = frost_map_load(img, ref);
+        if (r != NULL && r != it->row && is_plain_row(r)) {
+            Py_XSETREF(it->row, Py_NewRef(r));
+        }
+        return r;
+    }
     case FROST_ITER_KEYS:
         return frost_map_load(img, frost_map_table_key(n, i));
     case FROST_ITER_VALUES:
@@ -276,6 +361,7 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    Py_XDECREF(((FrostMappedIter *)self)->row);
     Py_DECREF(MV(self)->image);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -955,23 +1041,54 @@ record_fields(PyObject *self, frost_mnode_t *state)
     return 1;
 }
 
+/* The field `name` (a new reference), NULL with *found = 0 when there is
+ * none (no exception), NULL with an exception on error. */
 static PyObject *
-record_getattro(PyObject *self, PyObject *name)
+record_field(PyObject *self, PyObject *name, int *found)
 {
-    PyObject *r = PyObject_GenericGetAttr(self, name);
-    if (r != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError) || !PyUnicode_Check(name)) {
-        return r;
-    }
-    PyObject *exc = PyErr_GetRaisedException();
+    *found = 0;
     frost_mnode_t state;
     int rc = record_fields(self, &state);
     Py_ssize_t ix = rc > 0 ? frost_map_table_find(IMG(self), &state, name) : (rc == 0 ? -1 : -2);
-    if (ix == -1) {
-        PyErr_SetRaisedException(exc);
+    if (ix < 0) {
         return NULL;
     }
-    Py_DECREF(exc);
-    return ix >= 0 ? frost_map_load(IMG(self), frost_map_table_value(&state, (uint64_t)ix)) : NULL;
+    *found = 1;
+    return frost_map_load(IMG(self), frost_map_table_value(&state, (uint64_t)ix));
+}
+
+/* fields win over the type's own attributes (which start with "_"), as Record's */
+static PyObject *
+record_getattro(PyObject *self, PyObject *name)
+{
+    int found;
+    PyObject *r = PyUnicode_Check(name) ? record_field(self, name, &found) : NULL;
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
+    return PyObject_GenericGetAttr(self, name);
+}
+
+/* r[key]: the state dict's item (a record of __shared__ state: its state's item) */
+static PyObject *
+record_subscript(PyObject *self, PyObject *key)
+{
+    int found;
+    PyObject *r = record_field(self, key, &found);
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
+    frost_mnode_t state;
+    if (record_fields(self, &state) == 0) {   /* not a dict: index the state itself */
+        PyObject *st = frost_map_load(IMG(self), MV(self)->node.state);
+        r = st ? PyObject_GetItem(st, key) : NULL;
+        Py_XDECREF(st);
+        return r;
+    }
+    if (!PyErr_Occurred()) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return NULL;
 }
 
 static int
@@ -1029,6 +1146,17 @@ static PyObject *
 record_state(PyObject *self, void *Py_UNUSED(c))
 {
     return frost_map_load(IMG(self), MV(self)->node.state);
+}
+
+static PyObject *
+record_class_name(PyObject *self, void *Py_UNUSED(c))
+{
+    PyObject *m = record_module(self, NULL);
+    PyObject *q = m ? record_qualname(self, NULL) : NULL;
+    PyObject *r = q ? PyUnicode_FromFormat("%U.%U", m, q) : NULL;
+    Py_XDECREF(m);
+    Py_XDECREF(q);
+    return r;
 }
 
 static PyObject *
@@ -1113,10 +1241,30 @@ record_richcompare(PyObject *self, PyObject *other, int op)
     return PyBool_FromLong(op == Py_EQ ? eq : !eq);
 }
 
+int
+frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
+                           PyObject **state)
+{
+    if (Py_TYPE(view)->tp_getattro != record_getattro) {
+        return -2;
+    }
+    *module = record_module(view, NULL);
+    *qualname = *module ? record_qualname(view, NULL) : NULL;
+    *state = *qualname ? record_state(view, NULL) : NULL;
+    *kind = (int)(MV(view)->node.flags | FROST_RECORD_FROM_FILE);
+    if (*state == NULL) {
+        Py_CLEAR(*module);
+        Py_CLEAR(*qualname);
+        return -1;
+    }
+    return 0;
+}
+
 static PyGetSetDef record_getset[] = {
     {"node_offset", mapped_node_offset, NULL, "The node's byte offset in its image.", NULL},
     {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL},
     {"_fields", record_field_names, NULL, "The field names, in order.", NULL},
+    {"_class_name", record_class_name, NULL, "'module.qualname' of the record's class.", NULL},
     {"_module", record_module, NULL, "The record class's __module__ (a str; never imported).", NULL},
     {"_qualname", record_qualname, NULL, "The record class's __qualname__.", NULL},
     {"_state", record_state, NULL, "The record's state (a MappedDict of its fields).", NULL},
@@ -1135,6 +1283,7 @@ static PyType_Slot record_slots[] = {
     {Py_tp_repr, record_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_getattro, record_getattro},
+    {Py_mp_subscript, record_subscript},
     {Py_tp_setattro, record_setattro},
     {Py_tp_richcompare, record_richcompare},
     {Py_tp_methods, record_methods},
@@ -1824,6 +1973,26 @@ mthaw_ref(mthaw_t *tw, frost_mref_t ref)
     }
     Py_DECREF(key);
     return result;
+}
+
+int
+frost__is_mapped_store(PyObject *obj)
+{
+    PyObject *name = PyUnicode_FromString("frost._mapped");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;   /* not imported: none exists */
+    Py_XDECREF(name);
+    if (mod == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *cls = PyObject_GetAttrString(mod, "MappedStore");
+    Py_DECREF(mod);
+    if (cls == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int is = PyObject_IsInstance(obj, cls);
+    Py_DECREF(cls);
+    return is;
 }
 
 PyObject *

@@ -372,6 +372,12 @@ PyObject *frost__thaw_array_parts(const char *data, const char *format, Py_ssize
 /* view_mapped.c: _frost.MapImage and the Mapped* views over format-2 images. */
 int frost__mapped_types_add(PyObject *module, frost_state *st);   /* types + ABC registration */
 int frost__is_mapped_view(frost_state *st, PyObject *obj);
+/* 1 if obj is a frost.MappedStore (frost._mapped, when imported), 0 no, -1 error */
+int frost__is_mapped_store(PyObject *obj);
+/* frost__record_parts of a MappedRecord (kind with FROST_RECORD_FROM_FILE: its names come
+ * from an image); -2 without an exception when `view` is not one */
+int frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
+                               PyObject **state);
 /* thaw() of a Mapped* view (allowed: thaw(classes=) or NULL) */
 PyObject *frost__mapped_thaw(frost_state *st, PyObject *obj, PyObject *allowed);
 

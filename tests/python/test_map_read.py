@@ -197,6 +197,22 @@ class TestViews(unittest.TestCase):
         self.assertIs(mixed[4], ...)
         self.assertEqual(self.r["floats"][2], float("inf"))
 
+    def test_rows_handed_out_again_only_when_no_one_holds_them(self):
+        """The scan reuses a row tuple (as zip() does) only when the caller dropped it:
+        rows kept by the caller keep their values."""
+        rows = [(i, i * 0.5, None, True) for i in range(100)]
+        lst = _frost.MapImage(image(rows)).root
+        kept = list(lst)                              # every row held: no reuse
+        self.assertEqual(kept, rows)
+        seen = [tuple(r) for r in lst]                # copies of rows dropped at once
+        self.assertEqual(seen, rows)
+        floats = [b for _, b, _, _ in lst]            # items kept, rows dropped
+        self.assertEqual(floats, [i * 0.5 for i in range(100)])
+        it = iter(lst)
+        first = next(it)
+        second = next(it)
+        self.assertEqual((first, second), (rows[0], rows[1]))
+
     def test_packed_buffers(self):
         self.assertEqual(memoryview(self.r["ints"]).tolist(), [1, 2, 3, -(1 << 62)])
         self.assertEqual(memoryview(self.r["floats"]).format, "d")
@@ -228,8 +244,14 @@ class TestViews(unittest.TestCase):
         self.assertEqual(rec._fields, ("x", "y"))
         self.assertEqual(rec._module, "no_such_module_frost_test")
         self.assertEqual(repr(rec), "Point(x=1, y='two')")
+        self.assertEqual(rec._class_name, "no_such_module_frost_test.Point")
+        self.assertEqual((rec["x"], rec["y"]), (1, "two"))
+        with self.assertRaises(KeyError):
+            rec["z"]
         with self.assertRaises(AttributeError):
             rec.z
+        shadow = _frost.MapImage(image(Rec("m", "C", {"image": 1, "_fields": 2}))).root
+        self.assertEqual((shadow.image, shadow._fields), (1, 2))   # fields win, as Record's
 
     def test_array(self):
         a = self.r["arr"]
@@ -330,6 +352,24 @@ class TestViews(unittest.TestCase):
         self.assertIs(type(p), Point)
         self.assertEqual((p.x, p.y), (1, "two"))
 
+    def test_freeze_of_mapped_views(self):
+        """Mapped views freeze like what they show (records stay data from a file)."""
+        store = frost.freeze({"r": self.r["rec"], "l": self.r["mixed"], "s": self.r["set"],
+                              "d": self.r["a"], "i": self.r["ints"], "arr": self.r["arr"]})
+        root = store.root
+        self.assertEqual(root["l"][7], 1 << 100)
+        self.assertEqual(root["s"], {1, "x", (1, 2), b"b"})
+        self.assertEqual(root["i"], [1, 2, 3, -(1 << 62)])
+        self.assertEqual(root["r"]._class_name, "no_such_module_frost_test.Point")
+        self.assertEqual(root["arr"].tolist(), [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+
+        class Point:
+            pass
+        Point.__module__, Point.__qualname__ = "no_such_module_frost_test", "Point"
+        self.assertEqual(type(frost.thaw(root["r"])).__name__, "SimpleNamespace")  # FROM_FILE
+        self.assertIs(type(frost.thaw(root["r"], classes=[Point])), Point)
+        self.assertEqual(frost.freeze(self.r).root["a"], (1, 2.5, "xyzxyzxyz"))
+
     def test_thaw_never_imports(self):
         img = _frost.MapImage(image(Rec("os.path", "join", {"a": 1})))
         ns = frost.thaw(img.root)
@@ -410,6 +450,11 @@ class TestWritten(unittest.TestCase):
         self.assertIs(type(frost.thaw(r["p"], classes=[Point])), Point)
         self.assertEqual(type(frost.thaw(r["p"])).__name__, "SimpleNamespace")
         self.assertTrue((numpy.asarray(r["n"]) == numpy.arange(6.0).reshape(2, 3)).all())
+
+    def test_thaw_of_a_mapped_store(self):
+        with frost.share({"a": [1, (2, "x")]}) as s:
+            self.assertEqual(frost.thaw(s), {"a": [1, (2, "x")]})
+            self.assertIsInstance(s.root, frost.MappedDict)
 
     def test_other_hash_seed(self):
         """A reader whose PYTHONHASHSEED differs from the writer's finds every key."""

@@ -615,8 +615,11 @@ class Hostile(LeakCheckedTestCase):
             closed = os.open(self.path("c"), os.O_RDWR | os.O_CREAT)
             os.close(closed)
             dirfd = os.open(self.dir.name, os.O_RDONLY)
+            full = os.open("/dev/full", os.O_WRONLY)   # every write: ENOSPC
+            self.addCleanup(os.close, full)
             try:
-                for name, fd in [("read-only", ro), ("pipe", w), ("closed", closed), ("directory", dirfd)]:
+                for name, fd in [("read-only", ro), ("pipe", w), ("closed", closed), ("directory", dirfd),
+                                 ("/dev/full", full)]:
                     with self.subTest(name), self.assertRaises(OSError):
                         _frost._map_write(store, fd)
                 self.assertEqual(os.fstat(ro).st_size, 0)
@@ -725,6 +728,26 @@ class Hostile(LeakCheckedTestCase):
                 with self.assertRaises(exc):
                     _frost._map_write(store, fd, progress=cb)
                 self.assertEqual(os.fstat(fd).st_size, 0, "no partial image is left")
+
+    def test_the_file_shrunk_by_python_code_during_the_write(self):
+        # the progress callback (or a signal handler) truncates the fd being written:
+        # an OSError, never a SIGBUS from storing into the mapping
+        data = [str(i) * 3 for i in range(300_000)]
+        for how in ("progress", "signal"):
+            with self.subTest(how=how), frost.freeze(data) as store:
+                fd = os.memfd_create("t")
+                self.addCleanup(os.close, fd)
+                if how == "progress":
+                    with self.assertRaisesRegex(OSError, "truncated"):
+                        _frost._map_write(store, fd, progress=lambda d, t: os.ftruncate(fd, 0))
+                else:
+                    old = signal.signal(signal.SIGUSR1, lambda *a: os.ftruncate(fd, 4096))
+                    try:
+                        with self.assertRaisesRegex(OSError, "truncated"):
+                            _frost._map_write(store, fd, progress=lambda d, t: os.kill(os.getpid(), signal.SIGUSR1))
+                    finally:
+                        signal.signal(signal.SIGUSR1, old)
+                self.assertEqual(os.fstat(fd).st_size, 0)
 
     def test_sigint_during_a_write_in_a_child(self):
         # a real Ctrl-C from outside while a big image is written: KeyboardInterrupt, exit 0

@@ -82,6 +82,11 @@ class ProcessPoolTest(unittest.TestCase):
                     call()
             with self.assertRaisesRegex(TypeError, "lambda.*worker process"):
                 pool.submit(lambda: 1)
+            with self.assertRaisesRegex(TypeError, "lambda.*worker process"):
+                pool.map(lambda x: x, [1])
+        with self.assertRaisesRegex(TypeError, "initializer.*lambda"):
+            ProcessPool(1, initializer=lambda: None)
+        with ProcessPool(1) as pool:
 
             def nested():
                 return 1

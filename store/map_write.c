@@ -35,7 +35,12 @@
  * its path (found by a second, error-only walk: find_path).
  *
  * Runs with the GIL held (signals, the progress callback, FreezeError); reads
- * only the sealed arena, which the caller keeps alive.
+ * only the sealed arena, which the caller keeps alive. In file mode, Python
+ * code that runs meanwhile (the progress callback, signal handlers) could
+ * shrink the file under the mapping: the size is checked after each such call
+ * (still_mapped), so that is an OSError, not a SIGBUS. Another process (or a
+ * thread already blocked in ftruncate) shrinking the file during the write is
+ * not guarded against, as for format 1's save.
  */
 #include <Python.h>
 
@@ -247,6 +252,29 @@ enqueue(writer_t *w, uintptr_t src, uint64_t off)
     return 0;
 }
 
+/* File mode, after Python code ran (a signal handler, the progress callback,
+ * other threads meanwhile): the file must still cover the mapping, or the
+ * next store into it would be a SIGBUS. Shrunk: OSError, and nothing more is
+ * written through the mapping. */
+static int
+still_mapped(writer_t *w)
+{
+    struct stat st;
+    if (w->fd < 0) {
+        return 0;
+    }
+    if (fstat(w->fd, &st) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if ((uint64_t)st.st_size < w->cap) {
+        errno = EIO;
+        PyErr_SetString(PyExc_OSError, "frost: the file was truncated while the image was written into it");
+        return -1;
+    }
+    return 0;
+}
+
 /* One more item encoded: every FROST_MAP_WRITE_PROGRESS_EVERY, check signals
  * and report progress. */
 static inline int
@@ -255,11 +283,11 @@ step(writer_t *w)
     if (++w->items % FROST_MAP_WRITE_PROGRESS_EVERY != 0) {
         return 0;
     }
-    if (PyErr_CheckSignals() < 0) {
+    const frost_map_write_args_t *a = w->args;
+    if (PyErr_CheckSignals() < 0 || (a->progress != NULL && a->progress(a->progress_ctx, w->items, 0) < 0)) {
         return -1;
     }
-    const frost_map_write_args_t *a = w->args;
-    return a->progress != NULL ? a->progress(a->progress_ctx, w->items, 0) : 0;
+    return still_mapped(w);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1062,7 +1090,7 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     memcpy(w.buf, &h, sizeof h);
     h.header_checksum = frost_map_header_checksum(w.buf);
     memcpy(w.buf, &h, sizeof h);
-    if (PyErr_CheckSignals() < 0 || finish(&w, fd) < 0) {
+    if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || finish(&w, fd) < 0) {
         goto done;
     }
     if (args->progress != NULL && args->progress(args->progress_ctx, w.items, 1) < 0) {

@@ -136,7 +136,7 @@ frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
         || frost__parse_progress(progress_obj, "_map_write", &progress) < 0) {
         return NULL;
     }
-    if (!PyLong_Check(fd_obj)) {
+    if (!PyLong_Check(fd_obj) || PyBool_Check(fd_obj)) {
         PyErr_Format(PyExc_TypeError, "_map_write() fd must be an int, not %.200s",
                      Py_TYPE(fd_obj)->tp_name);
         return NULL;
@@ -173,7 +173,7 @@ frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
     fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     Py_END_ALLOW_THREADS
     if (fd < 0) {
-        PyErr_SetFromErrnoWithFilename(PyExc_OSError, tmp);
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
         goto done;
     }
     if (map_write(st, store, fd, progress) < 0) {

@@ -601,7 +601,8 @@ class Hostile(LeakCheckedTestCase):
             for args, kw, exc in [((store, "3"), {}, TypeError), ((store, 1.5), {}, TypeError),
                                   ((store, -1), {}, ValueError), (([1], fd), {}, TypeError),
                                   ((store,), {}, TypeError), ((store, fd), {"progress": 1}, TypeError),
-                                  ((store, fd), {"bogus": 1}, TypeError), ((store, 2 ** 70), {}, OverflowError)]:
+                                  ((store, fd), {"bogus": 1}, TypeError), ((store, 2 ** 70), {}, OverflowError),
+                                  ((store, True), {}, TypeError), ((store, None), {}, TypeError)]:
                 with self.subTest(args=args, kw=kw), self.assertRaises(exc):
                     _frost._map_write(*args, **kw)
 
@@ -725,6 +726,26 @@ class Hostile(LeakCheckedTestCase):
                     _frost._map_write(store, fd, progress=cb)
                 self.assertEqual(os.fstat(fd).st_size, 0, "no partial image is left")
 
+    def test_the_file_shrunk_by_python_code_during_the_write(self):
+        # the progress callback (or a signal handler) truncates the fd being written:
+        # an OSError, never a SIGBUS from storing into the mapping
+        data = [str(i) * 3 for i in range(300_000)]
+        for how in ("progress", "signal"):
+            with self.subTest(how=how), frost.freeze(data) as store:
+                fd = os.memfd_create("t")
+                self.addCleanup(os.close, fd)
+                if how == "progress":
+                    with self.assertRaisesRegex(OSError, "truncated"):
+                        _frost._map_write(store, fd, progress=lambda d, t: os.ftruncate(fd, 0))
+                else:
+                    old = signal.signal(signal.SIGUSR1, lambda *a: os.ftruncate(fd, 4096))
+                    try:
+                        with self.assertRaisesRegex(OSError, "truncated"):
+                            _frost._map_write(store, fd, progress=lambda d, t: os.kill(os.getpid(), signal.SIGUSR1))
+                    finally:
+                        signal.signal(signal.SIGUSR1, old)
+                self.assertEqual(os.fstat(fd).st_size, 0)
+
     def test_sigint_during_a_write_in_a_child(self):
         # a real Ctrl-C from outside while a big image is written: KeyboardInterrupt, exit 0
         code = (
@@ -799,8 +820,10 @@ class StoreSave(LeakCheckedTestCase):
                 store.save(self.p, progress=lambda d, t: 1 / 0)
             self.assertEqual(open(self.p, "rb").read(), old, "the old file stays whole")
             self.assertEqual(os.listdir(self.dir.name), ["s.frost"])
-            with self.assertRaises(FileNotFoundError):
-                store.save(os.path.join(self.dir.name, "no", "dir", "x"))
+            missing = os.path.join(self.dir.name, "no", "dir", "x")
+            with self.assertRaises(FileNotFoundError) as cm:
+                store.save(missing)
+            self.assertEqual(cm.exception.filename, missing)
             with self.assertRaises(IsADirectoryError):
                 store.save(self.dir.name)
             calls = []

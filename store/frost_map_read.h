@@ -150,6 +150,8 @@ int frost_map_verify_buffer(const void *base, size_t size, char *errbuf, size_t 
  * verify with img->guard set) raises img->error: the file shrank.
  */
 int frost_map_guard_add(const void *base, uint64_t size);
+/* 0, or -1 with img->error when a zero page stood in for img's memory */
+int frost_map_guard_check(const frost_map_image_t *img);
 void frost_map_guard_remove(int slot);
 
 #endif /* FROST_MAP_READ_H */

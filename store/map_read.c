@@ -577,12 +577,56 @@ load_ref(const frost_map_image_t *img, frost_mref_t ref, int depth, PyObject **m
     }
 }
 
+/* A small TUPLE node of leaves (W1's values, W2's rows) without the general
+ * path's node descriptor and memo: NULL without an exception when the node is
+ * anything else (the general path then decides, and says why); NULL with one
+ * for damage in a leaf. */
+static PyObject *
+load_small_tuple(const frost_map_image_t *img, uint64_t off)
+{
+    const unsigned char *p = off >= FROST_MAP_HEADER_SIZE ? frost_map_span(img, off, 8) : NULL;
+    if (p == NULL) {
+        return NULL;
+    }
+    uint64_t head = frost_map_rd64(p), len = frost_mnode_len(head);
+    const unsigned char *items = (head & 0xFFFFu) == FROST_MNODE_TUPLE && len <= 16
+                                 ? frost_map_span(img, off + 8, len * 8) : NULL;
+    if (items == NULL) {
+        return NULL;
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        if (frost_mref_tag(frost_map_rd64(items + i * 8)) == FROST_MREF_NODE) {
+            return NULL;   /* nested containers: the general path */
+        }
+    }
+    PyObject *t = PyTuple_New((Py_ssize_t)len), *no_memo = NULL;
+    for (uint64_t i = 0; t != NULL && i < len; i++) {
+        frost_mref_t ref = frost_map_rd64(items + i * 8);
+        PyObject *item = load_inline(ref);
+        if (item == NULL && !PyErr_Occurred()) {
+            item = load_ref(img, ref, 1, &no_memo);   /* a leaf: no memo needed */
+        }
+        if (item == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, item);
+    }
+    return t;
+}
+
 PyObject *
 frost_map_load(const frost_map_image_t *img, frost_mref_t ref)
 {
     PyObject *r = load_inline(ref);
     if (r != NULL || PyErr_Occurred()) {
         return r;   /* (inline: read from a ref the caller read; the caller checks) */
+    }
+    if (frost_mref_tag(ref) == FROST_MREF_NODE) {
+        r = load_small_tuple(img, frost_mref_offset8(ref));
+        if (r != NULL || PyErr_Occurred()) {
+            return guarded(img, r);
+        }
     }
     PyObject *memo = NULL;
     r = load_ref(img, ref, 0, &memo);
@@ -609,8 +653,7 @@ frost_map_seq_item(const frost_map_image_t *img, const frost_mnode_t *n, uint64_
         break;
     }
     default:
-        r = frost_map_load(img, frost_map_rd64(p));
-        break;
+        return frost_map_load(img, frost_map_rd64(p));   /* (guarded there) */
     }
     return guarded(img, r);
 }
@@ -1248,9 +1291,7 @@ frost_map_verify(const frost_map_image_t *img, unsigned flags,
 {
     verifier_t v = {.img = img, .flags = flags};
     if (!(flags & FROST_MAP_VERIFY_NO_CHECKSUM)) {
-        const frost_map_header_t *h = (const frost_map_header_t *)(const void *)img->base;
-        uint64_t want;
-        memcpy(&want, &h->body_checksum, 8);
+        uint64_t want = frost_map_rd64(img->base + offsetof(frost_map_header_t, body_checksum));
         if (frost_snapshot_xxh64(img->base + FROST_MAP_HEADER_SIZE,
                                  img->size - FROST_MAP_HEADER_SIZE, 0) != want) {
             damage(img, "body checksum mismatch");
@@ -1405,6 +1446,12 @@ frost_map_guard_remove(int slot)
         atomic_store_explicit(&guard_end[slot], 0, memory_order_release);
         atomic_store_explicit(&guard_start[slot], 0, memory_order_release);
     }
+}
+
+int
+frost_map_guard_check(const frost_map_image_t *img)
+{
+    return guard_check(img);
 }
 
 static int

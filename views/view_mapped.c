@@ -47,6 +47,8 @@ typedef struct {
     uint64_t left;               /* items still to give */
     int mode;                    /* FROST_ITER_KEYS / VALUES / ITEMS (tables), or seq */
     int reverse;
+    PyObject *row;               /* seq: the last row (a tuple of ints/floats/None/bools) we
+                                    hand out again, rewritten, once no one else holds it */
 } FrostMappedIter;
 
 #define MV(o) ((FrostMappedView *)(o))
@@ -228,7 +230,77 @@ iter_new(PyObject *view, int mode, int reverse)
     it->pos = reverse ? v->node.len - 1 : 0;
     it->mode = mode;
     it->reverse = reverse;
+    it->row = NULL;
     return (PyObject *)it;
+}
+
+/* a tuple whose items are all exact ints, floats, None or bools: reusable */
+static int
+is_plain_row(PyObject *t)
+{
+    if (!PyTuple_CheckExact(t) || PyTuple_GET_SIZE(t) == 0 || PyTuple_GET_SIZE(t) > 16) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        PyObject *x = PyTuple_GET_ITEM(t, i);
+        if (!PyLong_CheckExact(x) && !PyFloat_CheckExact(x) && x != Py_None && !PyBool_Check(x)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Row `ref` written into it->row when only the iterator holds it (as zip()
+ * reuses its result tuple): a TUPLE node of as many inline ints, floats,
+ * None or bools. NULL without an exception: not possible, take the usual path. */
+static PyObject *
+iter_reuse_row(FrostMappedIter *it, frost_mref_t ref)
+{
+    PyObject *row = it->row;
+#if PY_VERSION_HEX >= 0x030E0000
+    return NULL;   /* 3.14 tuples cache their hash: a rewritten one would keep a stale one */
+#endif
+    if (row == NULL || Py_REFCNT(row) != 1 || frost_mref_tag(ref) != FROST_MREF_NODE) {
+        return NULL;
+    }
+    const frost_map_image_t *img = &it->image->img;
+    uint64_t off = frost_mref_offset8(ref);
+    const unsigned char *p = off >= FROST_MAP_HEADER_SIZE ? frost_map_span(img, off, 8) : NULL;
+    uint64_t head = p ? frost_map_rd64(p) : 0, len = frost_mnode_len(head);
+    const unsigned char *items = (head & 0xFFFFu) == FROST_MNODE_TUPLE
+                                 && len == (uint64_t)PyTuple_GET_SIZE(row)
+                                 ? frost_map_span(img, off + 8, len * 8) : NULL;
+    if (items == NULL) {
+        return NULL;
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        frost_mref_t r = frost_map_rd64(items + i * 8);
+        unsigned tag = frost_mref_tag(r);
+        if (tag != FROST_MREF_INT && tag != FROST_MREF_FLOAT_INLINE
+            && !(tag == FROST_MREF_SPECIAL && (r >> 4) <= FROST_MSPECIAL_TRUE)) {
+            return NULL;
+        }
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        frost_mref_t r = frost_map_rd64(items + i * 8);
+        PyObject *old = PyTuple_GET_ITEM(row, (Py_ssize_t)i), *item;
+        if (frost_mref_tag(r) == FROST_MREF_FLOAT_INLINE && PyFloat_CheckExact(old)
+            && Py_REFCNT(old) == 1) {
+            uint64_t bits = r & ~(uint64_t)0xF;
+            memcpy(&((PyFloatObject *)old)->ob_fval, &bits, 8);   /* ours alone: rewrite it */
+            continue;
+        }
+        item = frost_map_load(img, r);
+        if (item == NULL) {
+            return NULL;   /* (MemoryError; the row stays a valid tuple) */
+        }
+        PyTuple_SET_ITEM(row, (Py_ssize_t)i, item);
+        Py_DECREF(old);
+    }
+    if (frost_map_guard_check(img) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(row);
 }
 
 static PyObject *
@@ -244,8 +316,21 @@ iter_next(PyObject *self)
     const frost_map_image_t *img = &it->image->img;
     const frost_mnode_t *n = &it->node;
     switch (it->mode) {
-    case MODE_SEQ:
-        return frost_map_seq_item(img, n, i);
+    case MODE_SEQ: {
+        if (n->flags != FROST_MLIST_REFS || n->kind != FROST_MNODE_LIST) {
+            return frost_map_seq_item(img, n, i);
+        }
+        frost_mref_t ref = frost_map_rd64(n->items + i * 8);
+        PyObject *r = iter_reuse_row(it, ref);
+        if (r != NULL || PyErr_Occurred()) {
+            return r;
+        }
+        r = frost_map_load(img, ref);
+        if (r != NULL && r != it->row && is_plain_row(r)) {
+            Py_XSETREF(it->row, Py_NewRef(r));
+        }
+        return r;
+    }
     case FROST_ITER_KEYS:
         return frost_map_load(img, frost_map_table_key(n, i));
     case FROST_ITER_VALUES:
@@ -276,6 +361,7 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    Py_XDECREF(((FrostMappedIter *)self)->row);
     Py_DECREF(MV(self)->image);
     tp->tp_free(self);
     Py_DECREF(tp);

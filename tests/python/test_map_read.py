@@ -197,6 +197,22 @@ class TestViews(unittest.TestCase):
         self.assertIs(mixed[4], ...)
         self.assertEqual(self.r["floats"][2], float("inf"))
 
+    def test_rows_handed_out_again_only_when_no_one_holds_them(self):
+        """The scan reuses a row tuple (as zip() does) only when the caller dropped it:
+        rows kept by the caller keep their values."""
+        rows = [(i, i * 0.5, None, True) for i in range(100)]
+        lst = _frost.MapImage(image(rows)).root
+        kept = list(lst)                              # every row held: no reuse
+        self.assertEqual(kept, rows)
+        seen = [tuple(r) for r in lst]                # copies of rows dropped at once
+        self.assertEqual(seen, rows)
+        floats = [b for _, b, _, _ in lst]            # items kept, rows dropped
+        self.assertEqual(floats, [i * 0.5 for i in range(100)])
+        it = iter(lst)
+        first = next(it)
+        second = next(it)
+        self.assertEqual((first, second), (rows[0], rows[1]))
+
     def test_packed_buffers(self):
         self.assertEqual(memoryview(self.r["ints"]).tolist(), [1, 2, 3, -(1 << 62)])
         self.assertEqual(memoryview(self.r["floats"]).format, "d")
@@ -561,6 +577,17 @@ class TestHostile(unittest.TestCase):
         for name, data in cases.items():
             with self.subTest(name), self.assertRaises(SnapshotError):
                 _frost.MapImage(data)
+
+    def test_misaligned_buffer(self):
+        """An image at an odd address (a memoryview slice) reads and verifies (UBSan: no
+        misaligned loads)."""
+        data = image()
+        backing = bytearray(len(data) + 1)
+        backing[1:] = data
+        img = _frost.MapImage(memoryview(backing)[1:])
+        self.assertEqual(img.root["a"], (1, 2.5, "xyzxyzxyz"))
+        img.verify()
+        walk(img.root)
 
     def test_body_checksum(self):
         good = bytearray(image())

@@ -433,6 +433,15 @@ class WorkerTest(unittest.TestCase):
                 self.assertEqual(p.exitcode, 0)
                 self.check(queue.get())
 
+    def test_sent_handles_linger_once_per_image(self):
+        with frost.share({"x": 1}) as store:
+            for _ in range(100):
+                multiprocessing.reduction.ForkingPickler.dumps(store.root)
+            lingering = [image for _, image in _mapped._lingering.values()]
+            self.assertEqual(lingering.count(store.root.image), 1)
+            pickle.dumps(store.root)                     # plain pickle: no linger
+            self.assertEqual(len(_mapped._lingering), len(lingering))
+
     def test_worker_made_store_comes_back(self):
         # the worker drops its store right after returning it: a handle sent by
         # multiprocessing keeps its image alive in the sender for _mapped.LINGER s

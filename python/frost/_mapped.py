@@ -111,20 +111,27 @@ def _own(image, handle):
 # worker that returns a store it made drops it right after sending, before
 # the caller has attached. (Plain pickle.dumps does not: docs/design.md.)
 LINGER = 30.0
-_lingering = collections.deque()   # (time.monotonic() deadline, MapImage)
+_lingering = collections.OrderedDict()   # id(image) -> (deadline, image), soonest first
+_lingering_lock = threading.Lock()
 
 
 def _prune_lingering():
     now = time.monotonic()
-    while _lingering and _lingering[0][0] <= now:
-        _lingering.popleft()
+    with _lingering_lock:
+        while _lingering:
+            key = next(iter(_lingering))
+            if _lingering[key][0] > now:
+                break
+            del _lingering[key]
 
 
 def _reduce_sent_handle(handle):
     image = handle.image() if handle.image is not None else None
     if image is not None and handle.fd is not None:
         _prune_lingering()
-        _lingering.append((time.monotonic() + LINGER, image))
+        with _lingering_lock:   # once per image, whatever the number of sends
+            _lingering[id(image)] = (time.monotonic() + LINGER, image)
+            _lingering.move_to_end(id(image))
     return handle.__reduce__()
 
 
@@ -135,8 +142,9 @@ _images_lock = threading.Lock()
 
 
 def _after_fork_in_child():
-    global _images_lock
-    _images_lock = threading.Lock()   # a thread that is not in the child may have held it
+    global _images_lock, _lingering_lock
+    _images_lock = threading.Lock()   # a thread that is not in the child may have held them
+    _lingering_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -330,12 +330,26 @@ class HandleTest(unittest.TestCase):
             pickle.loads(bytes.fromhex(r.stdout))
 
     def test_plain_pickle_to_another_process(self):
-        # outside multiprocessing: works while the creator lives and holds it
+        # outside multiprocessing: works while the creator lives and holds it;
+        # the receiver maps it once however many times it unpickles the handle
         with frost.share(sample(50)) as store:
             data = pickle.dumps(store.root["big"])
             r = run_child(f"import pickle, frost\nv = pickle.loads({data!r})\n"
-                          f"print(v['key49'][2], len(v))", timeout=DEADLINE)
-            self.assertEqual((r.returncode, r.stdout.strip()), (0, "val49 50"), r.stderr)
+                          f"w = pickle.loads({data!r})\n"
+                          f"print(v['key49'][2], len(v), w.image is v.image)", timeout=DEADLINE)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, "val49 50 True"), r.stderr)
+
+    def test_handle_after_a_living_creator_closed_the_store(self):
+        store = frost.share({"a": 1})
+        data = pickle.dumps(store)
+        store.close()
+        del store
+        gc.collect()
+        r = run_child(f"import pickle, frost\ntry:\n    pickle.loads({data!r})\n"
+                      f"except frost.SnapshotError as e:\n    print('refused:', e)",
+                      timeout=DEADLINE)
+        self.assertIn("refused:", r.stdout, r.stderr)
+        self.assertIn("exited or closed", r.stdout)
 
     def test_other_hash_seeds_find_every_key(self):
         data = sample(300)
@@ -418,6 +432,15 @@ class WorkerTest(unittest.TestCase):
                 p.join(DEADLINE)
                 self.assertEqual(p.exitcode, 0)
                 self.check(queue.get())
+
+    def test_sent_handles_linger_once_per_image(self):
+        with frost.share({"x": 1}) as store:
+            for _ in range(100):
+                multiprocessing.reduction.ForkingPickler.dumps(store.root)
+            lingering = [image for _, image in _mapped._lingering.values()]
+            self.assertEqual(lingering.count(store.root.image), 1)
+            pickle.dumps(store.root)                     # plain pickle: no linger
+            self.assertEqual(len(_mapped._lingering), len(lingering))
 
     def test_worker_made_store_comes_back(self):
         # the worker drops its store right after returning it: a handle sent by

@@ -82,6 +82,11 @@ class ProcessPoolTest(unittest.TestCase):
                     call()
             with self.assertRaisesRegex(TypeError, "lambda.*worker process"):
                 pool.submit(lambda: 1)
+            with self.assertRaisesRegex(TypeError, "lambda.*worker process"):
+                pool.map(lambda x: x, [1])
+        with self.assertRaisesRegex(TypeError, "initializer.*lambda"):
+            ProcessPool(1, initializer=lambda: None)
+        with ProcessPool(1) as pool:
 
             def nested():
                 return 1
@@ -119,6 +124,18 @@ class ProcessPoolTest(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             pool.submit(mappedwork.add, 1, 2)
         pool.shutdown()                                 # again: nothing to do
+
+    def test_map_timeout_and_cancel(self):
+        with ProcessPool(1) as pool:
+            pool.submit(mappedwork.add, 0, 0).result(DEADLINE)          # the worker is up
+            blocker = pool.submit(mappedwork.sleep_then, 1.5, "slow")
+            queued = [pool.submit(mappedwork.add, i, 0) for i in range(4)]
+            cancelled = [f.cancel() for f in queued]
+            self.assertIn(True, cancelled)                                # queued ones can be
+            results = pool.map(mappedwork.sleep_then, [1.5], ["late"], timeout=0.2)
+            with self.assertRaises(cf.TimeoutError):
+                list(results)
+            self.assertEqual(blocker.result(DEADLINE), "slow")
 
     def test_broken_worker(self):
         with ProcessPool(1) as pool:

@@ -4,9 +4,13 @@ interpreter of the process reads in place, without copies or refcount traffic.
     store = frost.freeze(data)            # deep copy into a sealed arena
     root = store.root                     # a read-only view (FrozenDict, FrozenList, ...)
     frost.thaw(root["key"])               # a plain, mutable, local deep copy
+    shared = frost.share(data)            # in sealed shared memory: any process maps it
+    frost.load(path)                      # a saved store; format 2 is mapped in O(1)
 
 See README.md and docs/design.md; `python -m frost --help` for the command
-line (docs/cli.md). Pool events are logged to the "frost" logger, which has
+line (docs/cli.md). frost.Pool runs tasks in own-GIL subinterpreters,
+frost.ProcessPool in processes (numpy and other extensions that refuse
+subinterpreters); both load lazily. Pool events are logged to the "frost" logger, which has
 only a NullHandler until the application configures logging (set up by
 frost.pool, the module that logs, so that pool workers never import logging).
 """

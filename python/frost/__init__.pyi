@@ -22,19 +22,21 @@ from frost._frost import (
     StoreClosedError as StoreClosedError,
     Table as Table,
     freeze as freeze,
-    load as load,
     publish as publish,
     published as published,
     thaw as thaw,
     unpublish as unpublish,
 )
 from frost._frost import _ProgressCallback
+from frost._mapped import MappedStore as MappedStore, load as load, share as share
 from frost.pool import Pool as Pool, RemoteTraceback as RemoteTraceback
+from frost.process_pool import ProcessPool as ProcessPool
 
 __version__: str  # frost/_version.py, written by the build from pyproject.toml
 
 __all__ = [
     "Pool",
+    "ProcessPool",
     "RemoteTraceback",
     "Array",
     "Channel",
@@ -49,6 +51,7 @@ __all__ = [
     "MappedList",
     "MappedRecord",
     "MappedSet",
+    "MappedStore",
     "Record",
     "SnapshotError",
     "Store",
@@ -58,6 +61,7 @@ __all__ = [
     "load",
     "publish",
     "published",
+    "share",
     "thaw",
     "unpublish",
     "verify",

@@ -116,15 +116,9 @@ def _load_facts(path):
     except (frost.SnapshotError, OSError) as exc:
         raise BadFile(_reason(exc, path)) from exc
     try:
-        return _stats(store), _root_summary(store.root)
+        return store.stats(), _root_summary(store.root)
     finally:
         store.close()
-
-
-def _stats(store):
-    if isinstance(store, frost.MappedStore):   # format 2: the image is the store
-        return {"format_version": 2, "bytes": store.nbytes, "store_id": store.store_id.hex()}
-    return store.stats()
 
 
 def _reason(exc, path):
@@ -215,6 +209,7 @@ def cmd_stats(args, out, err):
     stats, root = _load_facts(args.file)
     stats = dict(stats, root=root, file=args.file, file_size=os.path.getsize(args.file))
     stats.pop("id", None)
+    stats.pop("path", None)
     if args.json:
         json.dump(stats, out, indent=2)
         out.write("\n")

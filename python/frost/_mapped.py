@@ -17,19 +17,22 @@ the image's owner of its file descriptor here, and its wire form:
           /proc/<pid>/fd/<fd> (in the same process: dups the fd), checks the
           four seals, maps it read-only, and checks the store_id, so a reused
           fd number or pid never gives another image. The sender must be
-          alive, and still hold the image, until the receiver has attached.
+          alive, and still hold the image, until the receiver has attached
+          (sent by multiprocessing, a handle holds it LINGER seconds more).
   file:   (path, st_dev, st_ino, size, store_id) -- the receiver maps the
           same file (the same inode: a file replaced since is refused).
 A receiver's handle names itself (its pid and its own fd), so it can send
 the store on even after the creator is gone.
 
-Registry. store_id -> weakref to the MapImage: a process (each interpreter,
-as module state) maps an image once however many handles it receives.
+Registry. (store_id, st_dev, st_ino) -> weakref to the MapImage: a process
+(each interpreter, as module state) maps an image once however many handles
+it receives, and a file carrying a copied store_id never stands in for it.
 
 Arena stores (frost.freeze) live in one process's memory: multiprocessing's
 pickler refuses them with a TypeError naming frost.share (_refuse_arena),
 instead of a reference that the other process cannot resolve.
 """
+import collections
 import errno
 import fcntl
 import mmap
@@ -37,6 +40,7 @@ import os
 import stat
 import sys
 import threading
+import time
 import weakref
 
 from frost import _frost
@@ -46,6 +50,8 @@ __all__ = ["MappedStore", "share", "load"]
 MAGIC_V2 = b"FROSTMAP"
 _SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY   # a FIFO never blocks
+# 3.13+: the mmap keeps no dup of the fd (the handle owns the one fd an image needs)
+_NO_FD_COPY = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 _MAPPED_VIEWS = (_frost.MappedDict, _frost.MappedList, _frost.MappedSet, _frost.MappedRecord,
                  _frost.MappedArray)
 
@@ -64,9 +70,10 @@ class _Handle:
     """image.handle: owns the image's fd (memory images; files keep none)
     and pickles as the wire form that _attach resolves in the receiver."""
 
-    __slots__ = ("fd", "path", "dev", "ino", "size", "store_id", "__weakref__")
+    __slots__ = ("fd", "path", "dev", "ino", "size", "store_id", "image", "__weakref__")
 
     def __init__(self, fd, path, st, store_id):
+        self.image = None   # a weakref.ref to the image (set by _own; no cycle)
         self.fd = fd
         self.path = path
         self.dev = st.st_dev
@@ -92,28 +99,75 @@ class _Handle:
             pass
 
 
-_images = {}                    # store_id -> weakref.ref(MapImage)
+def _own(image, handle):
+    """Make handle the image's (image.handle) and return the image."""
+    handle.image = weakref.ref(image)
+    image.handle = handle
+    return image
+
+
+# Sent to another process by multiprocessing (ForkingPickler), a memory
+# handle keeps its image alive here for LINGER seconds at least: a pool
+# worker that returns a store it made drops it right after sending, before
+# the caller has attached. (Plain pickle.dumps does not: docs/design.md.)
+LINGER = 30.0
+_lingering = collections.OrderedDict()   # id(image) -> (deadline, image), soonest first
+_lingering_lock = threading.Lock()
+
+
+def _prune_lingering():
+    now = time.monotonic()
+    with _lingering_lock:
+        while _lingering:
+            key = next(iter(_lingering))
+            if _lingering[key][0] > now:
+                break
+            del _lingering[key]
+
+
+def _reduce_sent_handle(handle):
+    image = handle.image() if handle.image is not None else None
+    if image is not None and handle.fd is not None:
+        _prune_lingering()
+        with _lingering_lock:   # once per image, whatever the number of sends
+            _lingering[id(image)] = (time.monotonic() + LINGER, image)
+            _lingering.move_to_end(id(image))
+    return handle.__reduce__()
+
+
+# (store_id, st_dev, st_ino) -> weakref.ref(MapImage): the same image in the same
+# file (memfd or file): a file carrying a copied store_id never stands in for another
+_images = {}
 _images_lock = threading.Lock()
 
 
-def _registered(store_id):
-    ref = _images.get(store_id)
+def _after_fork_in_child():
+    global _images_lock, _lingering_lock
+    _images_lock = threading.Lock()   # a thread that is not in the child may have held them
+    _lingering_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _registered(key):
+    ref = _images.get(key)
     return None if ref is None else ref()
 
 
 def _register(image):
-    """image, or the live image already registered under its store_id."""
-    store_id = image.store_id
+    """image, or the live image already registered for the same file and store_id."""
+    key = (image.store_id, image.handle.dev, image.handle.ino)
 
-    def forget(ref, store_id=store_id):
-        if _images.get(store_id) is ref:   # not a newer image's entry
-            _images.pop(store_id, None)
+    def forget(ref, key=key):
+        if _images.get(key) is ref:   # not a newer image's entry
+            _images.pop(key, None)
 
     with _images_lock:
-        existing = _registered(store_id)
+        existing = _registered(key)
         if existing is not None:
             return existing
-        _images[store_id] = weakref.ref(image, forget)
+        _images[key] = weakref.ref(image, forget)
     return image
 
 
@@ -122,7 +176,7 @@ def _map_fd(fd, size, path, store_id=None):
     if size < 8:   # the header check says why; an mmap of 0 bytes cannot be made
         with open(fd, "rb", closefd=False) as f:
             return _frost.MapImage(f.read())
-    buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+    buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, **_NO_FD_COPY)
     try:
         image = _frost.MapImage(buffer)
     except BaseException:
@@ -162,7 +216,7 @@ def _attach(kind, *fields):
             raise ValueError(fields)
     except (ValueError, TypeError):
         raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)") from None
-    image = _registered(store_id)
+    image = _registered((store_id, dev, ino))
     if image is not None:
         return image
     if kind == "memory":
@@ -175,9 +229,9 @@ def _attach(kind, *fields):
         if st.st_size != size:
             raise _frost.SnapshotError(f"{where}: is {st.st_size} bytes, the handle names an "
                                        f"image of {size}")
-        image = _map_fd(new_fd, size, where, store_id)
-        image.handle = _Handle(new_fd if kind == "memory" else None,
-                               None if kind == "memory" else path, st, store_id)
+        image = _own(_map_fd(new_fd, size, where, store_id),
+                     _Handle(new_fd if kind == "memory" else None,
+                             None if kind == "memory" else path, st, store_id))
     except BaseException:
         os.close(new_fd)
         raise
@@ -231,6 +285,10 @@ def _open_memory(pid, fd, dev, ino):
 
 
 def _open_file(path, dev, ino):
+    st = os.stat(path)   # before opening: a path that now names a device or FIFO is never opened
+    if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+        raise _frost.SnapshotError(f"{os.fsdecode(path)}: is not the file the frost handle "
+                                   f"names any more (replaced since it was sent)")
     fd = os.open(path, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
@@ -322,6 +380,15 @@ class MappedStore:
         _check_progress(progress, "verify")
         self._live_image("verify()").verify(progress)
 
+    def stats(self):
+        """Facts of the image (a dict): bytes (the image: one copy, shared by
+        every process that maps it), nodes (containers written), the
+        store_id (hex), where it lives (path, or None: shared memory)."""
+        image = self._live_image("stats()")
+        return {"format_version": 2, "bytes": self._nbytes, "nodes": image.nnodes,
+                "store_id": self._store_id.hex(),
+                "path": None if self._path is None else os.fsdecode(self._path)}
+
     def close(self):
         self._image = None
 
@@ -378,8 +445,9 @@ def share(obj, *, progress=None):
         # no writable mapping of fd exists (the writer pwrites), so sealing succeeds
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         image = _map_fd(fd, size, "frost.share()")
-        image.handle = _Handle(fd, None, os.fstat(fd), image.store_id)
+        _own(image, _Handle(fd, None, os.fstat(fd), image.store_id))
         fd = None   # the handle owns it
+        _prune_lingering()
     finally:
         if fd is not None:
             os.close(fd)
@@ -405,6 +473,7 @@ def load(path, *, lifetime="process", progress=None):
     arena of this lifetime, the whole file checked first; progress(done,
     total) every 65,536 records).
     """
+    path = os.fspath(path)   # TypeError naming the type (os.open says "open: ...")
     if not isinstance(lifetime, str):
         raise TypeError(f"load() lifetime must be a str, not {type(lifetime).__name__}")
     if lifetime not in _LIFETIMES:
@@ -420,7 +489,7 @@ def load(path, *, lifetime="process", progress=None):
                                        f"FIFO or socket): {os.fsdecode(path)}")
         if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
             image = _map_fd(fd, st.st_size, os.fsdecode(path))
-            image.handle = _Handle(None, _abspath(path), st, image.store_id)
+            _own(image, _Handle(None, _abspath(path), st, image.store_id))
             _register(image)   # handles received later for it use this mapping
             return MappedStore._new(image)
     finally:
@@ -473,6 +542,7 @@ def _refuse_arena(obj):
 def _guard_forking_pickler(reduction):
     for cls in _ARENA_TYPES + (_frost.Channel,):
         reduction.ForkingPickler.register(cls, _refuse_arena)
+    reduction.ForkingPickler.register(_Handle, _reduce_sent_handle)
 
 
 class _ReductionImportHook:

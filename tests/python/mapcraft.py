@@ -8,7 +8,7 @@ and returns its reference; `finish(root)` writes the header and both checksums.
 
 Also `reseal(buf)`: recompute both checksums of an image in a bytearray (after a test
 changed some bytes, so the reader meets the damage instead of the checksum), and
-`xxh64` (pure Python, any seed; equal to frost's C XXH64, store/snapshot.c, for seed 0).
+`xxh64` (pure Python, any seed: the reference XXH64, as store/xxh64.c).
 """
 import math
 import struct
@@ -30,9 +30,7 @@ H_IMAGE_SIZE, H_ROOT, H_HASH_KEY, H_BODY_SUM, H_HEADER_SUM, H_STORE_ID, H_NNODES
     16, 24, 32, 48, 56, 64, 80, 88)
 
 _P1, _P2, _P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
-# frost's XXH64 (store/snapshot.c) has 0x85EBCA77C2B2CA63 where the reference XXH64 has
-# 0x85EBCA77C2B2AE63 as its fourth prime: images are checksummed with frost's, so this is too
-_P4, _P5 = 0x85EBCA77C2B2CA63, 0x27D4EB2F165667C5
+_P4, _P5 = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5
 
 
 def _rotl(x, r):
@@ -105,16 +103,25 @@ def key_hash(key, hash_key):
     return _mix(raw(key) ^ hash_key[1])
 
 
+def _checksum(data):
+    """XXH64, seed 0: frost's C one when built (fast for big images), else xxh64."""
+    try:
+        from frost._frost import _snapshot_xxh64
+    except ImportError:
+        return xxh64(data)
+    return _snapshot_xxh64(data)
+
+
 def reseal(buf):
     """Recompute the body and header checksums of the image in `buf` (a bytearray or a
     writable memoryview) over its actual length; does nothing to a buffer shorter than
     a header."""
     if len(buf) < HEADER:
         return
-    buf[H_BODY_SUM:H_BODY_SUM + 8] = xxh64(bytes(buf[HEADER:])).to_bytes(8, "little")
+    buf[H_BODY_SUM:H_BODY_SUM + 8] = _checksum(bytes(buf[HEADER:])).to_bytes(8, "little")
     head = bytearray(buf[:HEADER])
     head[H_HEADER_SUM:H_HEADER_SUM + 8] = bytes(8)
-    buf[H_HEADER_SUM:H_HEADER_SUM + 8] = xxh64(head).to_bytes(8, "little")
+    buf[H_HEADER_SUM:H_HEADER_SUM + 8] = _checksum(head).to_bytes(8, "little")
 
 
 def u64(buf, off):

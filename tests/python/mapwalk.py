@@ -118,7 +118,10 @@ def walk(root, budget=1_000_000):
                 getattr(obj, name, None)
             todo.append(obj._state)
             for f in obj._fields or ():
-                todo.append(getattr(obj, f))
+                try:
+                    todo.append(getattr(obj, f))
+                except AttributeError:   # _fields iterates the state; getattr looks it up
+                    raise Inconsistent("a field from _fields is not found", f) from None
             continue
         if hasattr(obj, "tolist") and hasattr(obj, "nbytes"):   # an array
             mv = memoryview(obj)

@@ -162,17 +162,41 @@ set_error(char **error, char *text)
     }
 }
 
-static void
-deadline_after(struct timespec *ts, double seconds)
+/* When a wait gives up: never (`forever`), or at `at` on CLOCK_MONOTONIC (the
+ * clock of every condition variable of a pool). */
+typedef struct {
+    bool forever;
+    struct timespec at;
+} deadline_t;
+
+/* The deadline `seconds` from now; seconds < 0: none. */
+static deadline_t
+deadline_in(double seconds)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    double whole = (double)(time_t)seconds;
-    ts->tv_sec += (time_t)seconds;
-    ts->tv_nsec += (long)((seconds - whole) * 1e9);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
+    deadline_t d = {.forever = seconds < 0};
+    if (!d.forever) {
+        clock_gettime(CLOCK_MONOTONIC, &d.at);
+        double whole = (double)(time_t)seconds;
+        d.at.tv_sec += (time_t)seconds;
+        d.at.tv_nsec += (long)((seconds - whole) * 1e9);
+        if (d.at.tv_nsec >= 1000000000L) {
+            d.at.tv_sec++;
+            d.at.tv_nsec -= 1000000000L;
+        }
     }
+    return d;
+}
+
+/* One wait on `cv` (caller holds `lock`): ETIMEDOUT once the deadline has
+ * passed, else 0 (woken; the caller checks its condition again). */
+static int
+wait_until(pthread_cond_t *cv, pthread_mutex_t *lock, const deadline_t *d)
+{
+    if (d->forever) {
+        pthread_cond_wait(cv, lock);
+        return 0;
+    }
+    return pthread_cond_timedwait(cv, lock, &d->at) == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
 /* Push a result (takes ownership of data); caller holds lock. */
@@ -734,21 +758,15 @@ frost_pool_run_all_wait(frost_pool_t *pool, double timeout, char **error)
     if (forked(pool)) {
         return FROST_EFORKED;
     }
-    struct timespec deadline;
-    if (timeout >= 0) {
-        deadline_after(&deadline, timeout);
-    }
+    deadline_t deadline = deadline_in(timeout);
     pthread_mutex_lock(&pool->lock);
     if (!pool->bcast_active) {
         pthread_mutex_unlock(&pool->lock);
         return FROST_EINVAL;   /* no broadcast to wait for */
     }
     while (pool->bcast_remaining > 0) {
-        if (timeout < 0) {
-            pthread_cond_wait(&pool->control_cv, &pool->lock);
-        }
-        else if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT
-                 && pool->bcast_remaining > 0) {
+        if (wait_until(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT
+            && pool->bcast_remaining > 0) {
             pthread_mutex_unlock(&pool->lock);
             return FROST_ETIMEOUT;
         }
@@ -931,10 +949,7 @@ frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *
     if (forked(pool)) {
         return FROST_EFORKED;
     }
-    struct timespec deadline;
-    if (timeout >= 0) {
-        deadline_after(&deadline, timeout);
-    }
+    deadline_t deadline = deadline_in(timeout);
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         if (pool->results_head != NULL) {
@@ -953,10 +968,7 @@ frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *
             pthread_mutex_unlock(&pool->lock);
             return FROST_EDRAINED;
         }
-        if (timeout < 0) {
-            pthread_cond_wait(&pool->result_cv, &pool->lock);
-        }
-        else if (pthread_cond_timedwait(&pool->result_cv, &pool->lock, &deadline) == ETIMEDOUT) {
+        if (wait_until(&pool->result_cv, &pool->lock, &deadline) == ETIMEDOUT) {
             pthread_mutex_unlock(&pool->lock);
             return FROST_ETIMEOUT;
         }
@@ -1083,12 +1095,11 @@ frost_pool_wait_ended(frost_pool_t *pool, double timeout)
     if (frost_pool_is_worker_thread(pool)) {
         return FROST_ESELF;
     }
-    struct timespec deadline;
-    deadline_after(&deadline, timeout < 0 ? 0 : timeout);
+    deadline_t deadline = deadline_in(timeout < 0 ? 0 : timeout);
     int rc = FROST_OK;
     pthread_mutex_lock(&pool->lock);
     while (pool->live_workers > 0 && !pool->abandoned) {
-        if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
+        if (wait_until(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
             rc = pool->live_workers > 0 && !pool->abandoned ? FROST_ETIMEOUT : FROST_OK;
             break;
         }

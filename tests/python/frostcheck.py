@@ -4,6 +4,8 @@ live()            -- (live arenas, live stores) after a full GC pass: a test
                      compares it before and after to prove nothing leaked.
 LeakCheckedTestCase -- a TestCase whose every test must leave live() as it
                      found it.
+SharedPool        -- mixin: one frost.Pool(pool_workers) for a class's tests
+                     (cls.pool), shut down after the last.
 run_python(args)  -- run a fresh `python *args` process that imports this
                      folder's helper modules and the built frost package
                      (child_env), with a deadline, so a hang fails instead of
@@ -49,6 +51,24 @@ def run_python(args, timeout=60, env=None, cwd=HERE, text=True, **kwargs):
     subprocess.TimeoutExpired past `timeout` seconds. kwargs: input, check."""
     return subprocess.run([sys.executable, *args], env=child_env(env), cwd=cwd,
                           capture_output=True, text=text, timeout=timeout, **kwargs)
+
+
+class SharedPool:
+    """Mixin before a TestCase: setUpClass starts cls.pool, a frost.Pool of
+    `pool_workers` workers that the class's tests share; tearDownClass shuts it
+    down."""
+    pool_workers = 2
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import frost
+        cls.pool = frost.Pool(cls.pool_workers)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pool.shutdown()
+        super().tearDownClass()
 
 
 def run_child(code, timeout=60, env=None):

@@ -9,18 +9,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 import poolwork  # noqa: E402
-from frostcheck import run_python  # noqa: E402
+from frostcheck import SharedPool, run_python  # noqa: E402
 
 
-class PoolBasics(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pool = frost.Pool(2)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pool.shutdown()
-
+class PoolBasics(SharedPool, unittest.TestCase):
     def test_is_an_executor(self):
         self.assertIsInstance(self.pool, cf.Executor)
         self.assertEqual(self.pool.workers, 2)

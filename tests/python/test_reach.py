@@ -16,7 +16,7 @@ import unittest
 
 import frost
 import poolwork
-from frostcheck import LeakCheckedTestCase, run_child, run_python
+from frostcheck import LeakCheckedTestCase, SharedPool, run_child, run_python
 
 # What every child runs: submit and map (chunksize 1 and 4) and an
 # initializer, each printing the error it gets, one line per case.
@@ -137,14 +137,8 @@ class Holder:
         return x
 
 
-class UnnamedCallableTest(LeakCheckedTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pool = frost.Pool(1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pool.shutdown()
+class UnnamedCallableTest(SharedPool, LeakCheckedTestCase):
+    pool_workers = 1
 
     def test_lambdas_and_nested_functions(self):
         def nested(x):

@@ -404,6 +404,18 @@ forked(const frost_pool_t *pool)
     return pool->fork_generation != atomic_load(&fork_generation);
 }
 
+/* Whether the caller may wait for the pool's workers: FROST_EFORKED in a
+ * forked child (they are not there), FROST_ESELF on one of them (it would wait
+ * for itself), else FROST_OK. */
+static int
+may_wait_for_workers(const frost_pool_t *pool)
+{
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    return frost_pool_is_worker_thread(pool) ? FROST_ESELF : FROST_OK;
+}
+
 static PyThreadState *
 create_interpreter(char **error)
 {
@@ -723,11 +735,9 @@ frost_pool_run_all_begin(frost_pool_t *pool, const char *code)
     if (code == NULL) {
         return FROST_EINVAL;
     }
-    if (forked(pool)) {
-        return FROST_EFORKED;
-    }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;   /* it would wait for itself */
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
     char *copy = copy_str(code);
     if (copy == NULL) {
@@ -1089,11 +1099,9 @@ frost_pool_interrupt(frost_pool_t *pool)
 int
 frost_pool_wait_ended(frost_pool_t *pool, double timeout)
 {
-    if (forked(pool)) {
-        return FROST_EFORKED;
-    }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
     deadline_t deadline = deadline_in(timeout < 0 ? 0 : timeout);
     int rc = FROST_OK;
@@ -1113,11 +1121,9 @@ void frost__forget_interpreter(PyInterpreterState *interp);   /* fork.c */
 int
 frost_pool_abandon(frost_pool_t *pool)
 {
-    if (forked(pool)) {
-        return FROST_EFORKED;
-    }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
     frost_pool_shutdown(pool, true);
     PyInterpreterState **forget = calloc((size_t)pool->workers, sizeof(*forget));
@@ -1184,11 +1190,9 @@ frost_pool_is_worker_thread(const frost_pool_t *pool)
 int
 frost_pool_join(frost_pool_t *pool)
 {
-    if (forked(pool)) {
-        return FROST_EFORKED;
-    }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
     pthread_mutex_lock(&pool->join_lock);
     if (!pool->joined) {

@@ -324,11 +324,14 @@ typedef struct {
 /* Write "column 'PATH' of type T ('FMT'): MSG" into w->err, or, above the
  * columns, "table: MSG" (`above` 't') or "Arrow data of type T ('FMT'): MSG"
  * (`above` 'a', a lone array). Returns -1. */
-static int
-where_fail(colwhere_t *w, char above, const char *fmt, va_list va)
+__attribute__((format(printf, 3, 4))) static int
+where_fail(colwhere_t *w, char above, const char *fmt, ...)
 {
     char msg[300];
+    va_list va;
+    va_start(va, fmt);
     vsnprintf(msg, sizeof msg, fmt, va);
+    va_end(va);
     const char *f = w->format ? w->format : "?";
     if (w->path[0]) {
         snprintf(w->err, w->errlen, "column '%s' of type %s ('%.40s'): %s", w->path,
@@ -361,15 +364,7 @@ typedef struct {
     colwhere_t at;
 } checker_t;
 
-static int
-check_fail(checker_t *c, const char *fmt, ...)
-{
-    va_list va;
-    va_start(va, fmt);
-    where_fail(&c->at, 't', fmt, va);
-    va_end(va);
-    return -1;
-}
+#define check_fail(c, ...) where_fail(&(c)->at, 't', __VA_ARGS__)
 
 static bool
 in_desc(const checker_t *c, uint64_t off, uint64_t n, uint64_t align)
@@ -761,15 +756,7 @@ typedef struct {
     colwhere_t at;
 } builder_t;
 
-static int
-build_fail(builder_t *b, const char *fmt, ...)
-{
-    va_list va;
-    va_start(va, fmt);
-    where_fail(&b->at, 'a', fmt, va);
-    va_end(va);
-    return -1;
-}
+#define build_fail(b, ...) where_fail(&(b)->at, 'a', __VA_ARGS__)
 
 static uint64_t
 desc_alloc(builder_t *b, size_t n)

@@ -162,17 +162,41 @@ set_error(char **error, char *text)
     }
 }
 
-static void
-deadline_after(struct timespec *ts, double seconds)
+/* When a wait gives up: never (`forever`), or at `at` on CLOCK_MONOTONIC (the
+ * clock of every condition variable of a pool). */
+typedef struct {
+    bool forever;
+    struct timespec at;
+} deadline_t;
+
+/* The deadline `seconds` from now; seconds < 0: none. */
+static deadline_t
+deadline_in(double seconds)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    double whole = (double)(time_t)seconds;
-    ts->tv_sec += (time_t)seconds;
-    ts->tv_nsec += (long)((seconds - whole) * 1e9);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
+    deadline_t d = {.forever = seconds < 0};
+    if (!d.forever) {
+        clock_gettime(CLOCK_MONOTONIC, &d.at);
+        double whole = (double)(time_t)seconds;
+        d.at.tv_sec += (time_t)seconds;
+        d.at.tv_nsec += (long)((seconds - whole) * 1e9);
+        if (d.at.tv_nsec >= 1000000000L) {
+            d.at.tv_sec++;
+            d.at.tv_nsec -= 1000000000L;
+        }
     }
+    return d;
+}
+
+/* One wait on `cv` (caller holds `lock`): ETIMEDOUT once the deadline has
+ * passed, else 0 (woken; the caller checks its condition again). */
+static int
+wait_until(pthread_cond_t *cv, pthread_mutex_t *lock, const deadline_t *d)
+{
+    if (d->forever) {
+        pthread_cond_wait(cv, lock);
+        return 0;
+    }
+    return pthread_cond_timedwait(cv, lock, &d->at) == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
 /* Push a result (takes ownership of data); caller holds lock. */
@@ -378,6 +402,18 @@ static bool
 forked(const frost_pool_t *pool)
 {
     return pool->fork_generation != atomic_load(&fork_generation);
+}
+
+/* Whether the caller may wait for the pool's workers: FROST_EFORKED in a
+ * forked child (they are not there), FROST_ESELF on one of them (it would wait
+ * for itself), else FROST_OK. */
+static int
+may_wait_for_workers(const frost_pool_t *pool)
+{
+    if (forked(pool)) {
+        return FROST_EFORKED;
+    }
+    return frost_pool_is_worker_thread(pool) ? FROST_ESELF : FROST_OK;
 }
 
 static PyThreadState *
@@ -699,11 +735,9 @@ frost_pool_run_all_begin(frost_pool_t *pool, const char *code)
     if (code == NULL) {
         return FROST_EINVAL;
     }
-    if (forked(pool)) {
-        return FROST_EFORKED;
-    }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;   /* it would wait for itself */
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
     char *copy = copy_str(code);
     if (copy == NULL) {
@@ -734,21 +768,15 @@ frost_pool_run_all_wait(frost_pool_t *pool, double timeout, char **error)
     if (forked(pool)) {
         return FROST_EFORKED;
     }
-    struct timespec deadline;
-    if (timeout >= 0) {
-        deadline_after(&deadline, timeout);
-    }
+    deadline_t deadline = deadline_in(timeout);
     pthread_mutex_lock(&pool->lock);
     if (!pool->bcast_active) {
         pthread_mutex_unlock(&pool->lock);
         return FROST_EINVAL;   /* no broadcast to wait for */
     }
     while (pool->bcast_remaining > 0) {
-        if (timeout < 0) {
-            pthread_cond_wait(&pool->control_cv, &pool->lock);
-        }
-        else if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT
-                 && pool->bcast_remaining > 0) {
+        if (wait_until(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT
+            && pool->bcast_remaining > 0) {
             pthread_mutex_unlock(&pool->lock);
             return FROST_ETIMEOUT;
         }
@@ -931,10 +959,7 @@ frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *
     if (forked(pool)) {
         return FROST_EFORKED;
     }
-    struct timespec deadline;
-    if (timeout >= 0) {
-        deadline_after(&deadline, timeout);
-    }
+    deadline_t deadline = deadline_in(timeout);
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         if (pool->results_head != NULL) {
@@ -953,10 +978,7 @@ frost_pool_next_result(frost_pool_t *pool, double timeout, frost_pool_result_t *
             pthread_mutex_unlock(&pool->lock);
             return FROST_EDRAINED;
         }
-        if (timeout < 0) {
-            pthread_cond_wait(&pool->result_cv, &pool->lock);
-        }
-        else if (pthread_cond_timedwait(&pool->result_cv, &pool->lock, &deadline) == ETIMEDOUT) {
+        if (wait_until(&pool->result_cv, &pool->lock, &deadline) == ETIMEDOUT) {
             pthread_mutex_unlock(&pool->lock);
             return FROST_ETIMEOUT;
         }
@@ -1077,18 +1099,15 @@ frost_pool_interrupt(frost_pool_t *pool)
 int
 frost_pool_wait_ended(frost_pool_t *pool, double timeout)
 {
-    if (forked(pool)) {
-        return FROST_EFORKED;
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;
-    }
-    struct timespec deadline;
-    deadline_after(&deadline, timeout < 0 ? 0 : timeout);
+    deadline_t deadline = deadline_in(timeout < 0 ? 0 : timeout);
     int rc = FROST_OK;
     pthread_mutex_lock(&pool->lock);
     while (pool->live_workers > 0 && !pool->abandoned) {
-        if (pthread_cond_timedwait(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
+        if (wait_until(&pool->control_cv, &pool->lock, &deadline) == ETIMEDOUT) {
             rc = pool->live_workers > 0 && !pool->abandoned ? FROST_ETIMEOUT : FROST_OK;
             break;
         }
@@ -1102,11 +1121,9 @@ void frost__forget_interpreter(PyInterpreterState *interp);   /* fork.c */
 int
 frost_pool_abandon(frost_pool_t *pool)
 {
-    if (forked(pool)) {
-        return FROST_EFORKED;
-    }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
     frost_pool_shutdown(pool, true);
     PyInterpreterState **forget = calloc((size_t)pool->workers, sizeof(*forget));
@@ -1173,11 +1190,9 @@ frost_pool_is_worker_thread(const frost_pool_t *pool)
 int
 frost_pool_join(frost_pool_t *pool)
 {
-    if (forked(pool)) {
-        return FROST_EFORKED;
-    }
-    if (frost_pool_is_worker_thread(pool)) {
-        return FROST_ESELF;
+    int refused = may_wait_for_workers(pool);
+    if (refused != FROST_OK) {
+        return refused;
     }
     pthread_mutex_lock(&pool->join_lock);
     if (!pool->joined) {

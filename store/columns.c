@@ -312,35 +312,59 @@ utf8_valid(const uint8_t *s, int64_t n)
 /* ------------------------------------------------------------------------ */
 /* checking a blob                                                           */
 
+/* Where the checker or the builder is, for its error messages: the dotted path
+ * of the column at hand and its format, and where a message goes. */
 typedef struct {
-    char *blob;
-    uint64_t size;
-    uint64_t desc_end;
-    uint64_t last;          /* the last descriptor visited: the next must lie beyond */
-    int fix;
     char *err;
     size_t errlen;
     char path[200];
-    const char *format;     /* of the column being checked */
-} checker_t;
+    const char *format;     /* of the column at hand */
+} colwhere_t;
 
-static int
-check_fail(checker_t *c, const char *fmt, ...)
+/* Write "column 'PATH' of type T ('FMT'): MSG" into w->err, or, above the
+ * columns, "table: MSG" (`above` 't') or "Arrow data of type T ('FMT'): MSG"
+ * (`above` 'a', a lone array). Returns -1. */
+__attribute__((format(printf, 3, 4))) static int
+where_fail(colwhere_t *w, char above, const char *fmt, ...)
 {
     char msg[300];
     va_list va;
     va_start(va, fmt);
     vsnprintf(msg, sizeof msg, fmt, va);
     va_end(va);
-    if (c->path[0]) {
-        snprintf(c->err, c->errlen, "column '%s' of type %s ('%.40s'): %s", c->path,
-                 frost__colfmt_name(c->format ? c->format : "?"), c->format ? c->format : "?", msg);
+    const char *f = w->format ? w->format : "?";
+    if (w->path[0]) {
+        snprintf(w->err, w->errlen, "column '%s' of type %s ('%.40s'): %s", w->path,
+                 frost__colfmt_name(f), f, msg);
+    }
+    else if (above == 't') {
+        snprintf(w->err, w->errlen, "table: %s", msg);
     }
     else {
-        snprintf(c->err, c->errlen, "table: %s", msg);
+        snprintf(w->err, w->errlen, "Arrow data of type %s ('%.40s'): %s", frost__colfmt_name(f), f, msg);
     }
     return -1;
 }
+
+/* Append ".name" (or "name" at the top) to the path; returns the old length. */
+static size_t
+where_push(colwhere_t *w, const char *name)
+{
+    size_t n = strlen(w->path);
+    snprintf(w->path + n, sizeof w->path - n, "%s%s", n ? "." : "", name && *name ? name : "?");
+    return n;
+}
+
+typedef struct {
+    char *blob;
+    uint64_t size;
+    uint64_t desc_end;
+    uint64_t last;          /* the last descriptor visited: the next must lie beyond */
+    int fix;
+    colwhere_t at;
+} checker_t;
+
+#define check_fail(c, ...) where_fail(&(c)->at, 't', __VA_ARGS__)
 
 static bool
 in_desc(const checker_t *c, uint64_t off, uint64_t n, uint64_t align)
@@ -367,15 +391,6 @@ visit_desc(checker_t *c, uint64_t off)
     return 0;
 }
 
-/* Append ".name" (or "name" at the top) to the path; returns the old length. */
-static size_t
-path_push(checker_t *c, const char *name)
-{
-    size_t n = strlen(c->path);
-    snprintf(c->path + n, sizeof c->path - n, "%s%s", n ? "." : "", name && *name ? name : "?");
-    return n;
-}
-
 static int
 check_schema(checker_t *c, uint64_t off, int depth)
 {
@@ -390,7 +405,7 @@ check_schema(checker_t *c, uint64_t off, int depth)
     if (format == NULL || (s->name != 0 && desc_string(c, s->name) == NULL)) {
         return check_fail(c, "bad format or name string");
     }
-    c->format = format;
+    c->at.format = format;
     frost_colfmt_t fmt;
     if (frost__colfmt_parse(format, &fmt) < 0) {
         return check_fail(c, "type not supported by frost");
@@ -407,12 +422,12 @@ check_schema(checker_t *c, uint64_t off, int depth)
     for (int64_t i = 0; i < s->n_children; i++) {
         uint64_t child = frost__colchild(c->blob, s->children, i);
         const char *child_name = in_desc(c, child, 64, 8) ? desc_string(c, frost__colschema(c->blob, child)->name) : NULL;
-        size_t mark = path_push(c, child_name);
+        size_t mark = where_push(&c->at, child_name);
         if (check_schema(c, child, depth + 1) < 0) {
             return -1;
         }
-        c->path[mark] = '\0';
-        c->format = format;
+        c->at.path[mark] = '\0';
+        c->at.format = format;
     }
     if (fmt.kind == FROST_COL_MAP) {
         const frost_colschema_t *entries = frost__colschema(c->blob, frost__colchild(c->blob, s->children, 0));
@@ -428,7 +443,7 @@ check_schema(checker_t *c, uint64_t off, int depth)
         if (check_schema(c, s->dictionary, depth + 1) < 0) {
             return -1;
         }
-        c->format = format;
+        c->at.format = format;
     }
     return 0;
 }
@@ -485,12 +500,12 @@ check_child(checker_t *c, const frost_colschema_t *s, uint64_t a_children, int64
             const char *format)
 {
     uint64_t cs = frost__colchild(c->blob, s->children, i);
-    size_t mark = path_push(c, c->blob + frost__colschema(c->blob, cs)->name);
+    size_t mark = where_push(&c->at, c->blob + frost__colschema(c->blob, cs)->name);
     if (check_array(c, cs, frost__colchild(c->blob, a_children, i), depth + 1) < 0) {
         return -1;
     }
-    c->path[mark] = '\0';
-    c->format = format;
+    c->at.path[mark] = '\0';
+    c->at.format = format;
     return 0;
 }
 
@@ -499,7 +514,7 @@ check_array(checker_t *c, uint64_t soff, uint64_t aoff, int depth)
 {
     const frost_colschema_t *s = frost__colschema(c->blob, soff);
     const char *format = c->blob + s->format;
-    c->format = format;
+    c->at.format = format;
     frost_colfmt_t fmt;
     (void)frost__colfmt_parse(format, &fmt);   /* checked with the schema */
     if (s->dictionary != 0) {
@@ -638,12 +653,12 @@ check_array(checker_t *c, uint64_t soff, uint64_t aoff, int depth)
         }
     }
     if (s->dictionary != 0) {
-        size_t mark = path_push(c, "<dictionary>");
+        size_t mark = where_push(&c->at, "<dictionary>");
         if (check_array(c, s->dictionary, a->dictionary, depth + 1) < 0) {
             return -1;
         }
-        c->path[mark] = '\0';
-        c->format = format;
+        c->at.path[mark] = '\0';
+        c->at.format = format;
         const frost_colarray_t *dict = frost__colarray(c->blob, a->dictionary);
         const uint8_t *indices = (const uint8_t *)c->blob + ((const frost_colbuf_t *)(c->blob + a->buffers))[1].offset;
         for (int64_t i = a->offset; i < e; i++) {
@@ -666,7 +681,7 @@ check_array(checker_t *c, uint64_t soff, uint64_t aoff, int depth)
 int
 frost__colblob_check(char *blob, uint64_t size, int fix, char *err, size_t errlen)
 {
-    checker_t c = {.blob = blob, .size = size, .fix = fix, .err = err, .errlen = errlen};
+    checker_t c = {.blob = blob, .size = size, .fix = fix, .at = {.err = err, .errlen = errlen}};
     const frost_colblob_header_t *h = frost__colblob_header(blob);
     if (size < DESC_BASE + 64 || h->magic != FROST_COLBLOB_MAGIC || h->version != FROST_COLBLOB_VERSION
         || h->size != size || h->desc_end % 64 != 0 || h->desc_end < DESC_BASE
@@ -738,30 +753,10 @@ typedef struct {
     int nomem;
     void **temps;           /* malloc'd conversions (string views), freed at the end */
     size_t ntemps;
-    char *err;
-    size_t errlen;
-    char path[200];
-    const char *format;
+    colwhere_t at;
 } builder_t;
 
-static int
-build_fail(builder_t *b, const char *fmt, ...)
-{
-    char msg[300];
-    va_list va;
-    va_start(va, fmt);
-    vsnprintf(msg, sizeof msg, fmt, va);
-    va_end(va);
-    const char *f = b->format ? b->format : "?";
-    if (b->path[0]) {
-        snprintf(b->err, b->errlen, "column '%s' of type %s ('%.40s'): %s", b->path,
-                 frost__colfmt_name(f), f, msg);
-    }
-    else {
-        snprintf(b->err, b->errlen, "Arrow data of type %s ('%.40s'): %s", frost__colfmt_name(f), f, msg);
-    }
-    return -1;
-}
+#define build_fail(b, ...) where_fail(&(b)->at, 'a', __VA_ARGS__)
 
 static uint64_t
 desc_alloc(builder_t *b, size_t n)
@@ -880,14 +875,6 @@ add_bits(builder_t *b, uint64_t bufs, int64_t i, const uint8_t *src, int64_t fro
     return add_copy(b, bufs, i, start, size, src_size, (pending_t){.kind = COPY_BITS, .shift = shift});
 }
 
-static size_t
-build_path_push(builder_t *b, const char *name)
-{
-    size_t n = strlen(b->path);
-    snprintf(b->path + n, sizeof b->path - n, "%s%s", n ? "." : "", name && *name ? name : "?");
-    return n;
-}
-
 /* The format frost stores for `format`: string/binary views ("vu"/"vz", polars'
  * strings) are stored as large_string/large_binary ("U"/"Z"). */
 static const char *
@@ -1003,7 +990,7 @@ build_schema(builder_t *b, const struct ArrowSchema *s, int depth)
         build_fail(b, "a schema is missing or released");
         return 0;
     }
-    b->format = s->format;
+    b->at.format = s->format;
     frost_colfmt_t fmt;
     if (strlen(s->format) > 64 || frost__colfmt_parse(stored_format(s->format), &fmt) < 0) {
         build_fail(b, "frost cannot store this type (supported: null, bool, (u)int8-64, float16-64, "
@@ -1051,13 +1038,13 @@ build_schema(builder_t *b, const struct ArrowSchema *s, int depth)
     d->children = children;
     for (int64_t i = 0; i < s->n_children; i++) {
         const struct ArrowSchema *child = s->children[i];
-        size_t mark = build_path_push(b, child && child->name ? child->name : NULL);
+        size_t mark = where_push(&b->at, child && child->name ? child->name : NULL);
         uint64_t c = build_schema(b, child, depth + 1);
         if (c == 0) {
             return 0;
         }
-        b->path[mark] = '\0';
-        b->format = s->format;
+        b->at.path[mark] = '\0';
+        b->at.format = s->format;
         ((uint64_t *)DESC(b, children))[i] = c;
     }
     if (s->dictionary != NULL) {
@@ -1070,7 +1057,7 @@ build_schema(builder_t *b, const struct ArrowSchema *s, int depth)
         if (dict == 0) {
             return 0;
         }
-        b->format = s->format;
+        b->at.format = s->format;
         ((frost_colschema_t *)DESC(b, off))->dictionary = dict;
     }
     return off;
@@ -1080,7 +1067,7 @@ static uint64_t
 build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *a, int depth,
             int64_t extra_offset, int64_t length_override)
 {
-    b->format = s->format;
+    b->at.format = s->format;
     frost_colfmt_t fmt;
     int is_view = stored_format(s->format) != s->format;
     (void)frost__colfmt_parse(stored_format(s->format), &fmt);   /* checked by build_schema */
@@ -1221,22 +1208,22 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
     }
     }
     for (int64_t i = 0; i < a->n_children; i++) {
-        size_t mark = build_path_push(b, s->children[i]->name);
+        size_t mark = where_push(&b->at, s->children[i]->name);
         uint64_t c = build_array(b, s->children[i], a->children[i], depth + 1, child_from, child_len);
         if (c == 0) {
             return 0;
         }
-        b->path[mark] = '\0';
-        b->format = s->format;
+        b->at.path[mark] = '\0';
+        b->at.format = s->format;
         ((uint64_t *)DESC(b, children))[i] = c;
     }
     if (a->dictionary != NULL) {
-        size_t mark = build_path_push(b, "<dictionary>");
+        size_t mark = where_push(&b->at, "<dictionary>");
         uint64_t dict = build_array(b, s->dictionary, a->dictionary, depth + 1, 0, -1);
         if (dict == 0) {
             return 0;
         }
-        b->path[mark] = '\0';
+        b->at.path[mark] = '\0';
         ((frost_colarray_t *)DESC(b, off))->dictionary = dict;
     }
     return off;
@@ -1299,7 +1286,7 @@ no_release_array(struct ArrowArray *a)
 static uint64_t
 build_root(builder_t *b, const struct ArrowSchema *root, const struct ArrowArray *a, int64_t k)
 {
-    b->format = "+s";
+    b->at.format = "+s";
     if (a != NULL && (a->length < 0 || a->offset < 0 || a->length > MAX_ELEMENTS
                       || a->offset > MAX_ELEMENTS - a->length)) {
         build_fail(b, "chunk %lld: bad length %lld or offset %lld", (long long)k, (long long)a->length,
@@ -1334,12 +1321,12 @@ build_root(builder_t *b, const struct ArrowSchema *root, const struct ArrowArray
     d->buffers = bufs;
     d->children = children;
     for (int64_t i = 0; i < a->n_children; i++) {
-        size_t mark = build_path_push(b, root->children[i]->name);
+        size_t mark = where_push(&b->at, root->children[i]->name);
         uint64_t c = build_array(b, root->children[i], a->children[i], 1, a->offset, a->length);
         if (c == 0) {
             return 0;
         }
-        b->path[mark] = '\0';
+        b->at.path[mark] = '\0';
         ((uint64_t *)DESC(b, children))[i] = c;
     }
     return off;
@@ -1350,7 +1337,7 @@ frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
                      struct ArrowArray *const *chunks, int64_t nchunks, frost_columns_t **out,
                      char *err, size_t errlen)
 {
-    builder_t b = {.err = err, .errlen = errlen};
+    builder_t b = {.at = {.err = err, .errlen = errlen}};
     int rc = -1;
     struct ArrowSchema *wrapped_schema[1] = {(struct ArrowSchema *)schema};
     struct ArrowSchema wrapper = {.format = "+s", .name = "", .n_children = 1,
@@ -1362,7 +1349,7 @@ frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
         goto done;
     }
     if (root->dictionary != NULL) {
-        b.format = root->format;
+        b.at.format = root->format;
         build_fail(&b, "a dictionary-encoded struct cannot be a table");
         goto done;
     }

@@ -277,6 +277,39 @@ frost__readonly_ass(PyObject *self, PyObject *Py_UNUSED(key), PyObject *Py_UNUSE
     return -1;
 }
 
+PyObject *
+frost__readonly_inplace(PyObject *self, const char *op, const char *operand, const char *made)
+{
+    PyErr_Format(PyExc_TypeError, "'%.200s' object is read-only: `x %s= %s` cannot change it; "
+                 "`x = x %s %s` makes a new %s", Py_TYPE(self)->tp_name, op, operand, op, operand, made);
+    return NULL;
+}
+
+PyObject *
+frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char *close)
+{
+    if (parts != NULL && more > 0) {
+        PyObject *tail = PyUnicode_FromFormat("... (%zd more)", more);
+        if (tail == NULL || PyList_Append(parts, tail) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(tail);
+    }
+    if (parts == NULL) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+    if (body != NULL) {
+        result = PyUnicode_FromFormat("%s%U%s", open, body, close);
+    }
+    Py_XDECREF(sep);
+    Py_XDECREF(body);
+    Py_DECREF(parts);
+    return result;
+}
+
 /* Cycle guard for reprs, keyed by arena node rather than by view object:
  * every read makes a fresh view, so Py_ReprEnter(self) never sees a node
  * again and a cyclic frozen list (`l = [l]`) would recurse until

@@ -398,13 +398,13 @@ array_richcompare(PyObject *self, PyObject *other, int op)
     return r;
 }
 
+/* (xs[0], ..., xs[ndim - 1]) as a tuple of ints. */
 static PyObject *
-array_shape(PyObject *self, void *Py_UNUSED(closure))
+ssize_tuple(const Py_ssize_t *xs, int ndim)
 {
-    FrostArrayView *v = AV(self);
-    PyObject *t = PyTuple_New(v->ndim);
-    for (int d = 0; t != NULL && d < v->ndim; d++) {
-        PyObject *n = PyLong_FromSsize_t(v->shape[d]);
+    PyObject *t = PyTuple_New(ndim);
+    for (int d = 0; t != NULL && d < ndim; d++) {
+        PyObject *n = PyLong_FromSsize_t(xs[d]);
         if (n == NULL) {
             Py_CLEAR(t);
             break;
@@ -415,19 +415,15 @@ array_shape(PyObject *self, void *Py_UNUSED(closure))
 }
 
 static PyObject *
+array_shape(PyObject *self, void *Py_UNUSED(closure))
+{
+    return ssize_tuple(AV(self)->shape, AV(self)->ndim);
+}
+
+static PyObject *
 array_strides(PyObject *self, void *Py_UNUSED(closure))
 {
-    FrostArrayView *v = AV(self);
-    PyObject *t = PyTuple_New(v->ndim);
-    for (int d = 0; t != NULL && d < v->ndim; d++) {
-        PyObject *n = PyLong_FromSsize_t(v->strides[d]);
-        if (n == NULL) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyTuple_SET_ITEM(t, d, n);
-    }
-    return t;
+    return ssize_tuple(AV(self)->strides, AV(self)->ndim);
 }
 
 static PyObject *

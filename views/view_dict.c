@@ -176,26 +176,7 @@ dict_repr(PyObject *self)
         Py_XDECREF(v);
         Py_XDECREF(s);
     }
-    PyObject *result = NULL;
-    if (parts != NULL) {
-        if (t->len > shown) {
-            PyObject *more = PyUnicode_FromFormat("... (%zd more)", t->len - shown);
-            if (more == NULL || PyList_Append(parts, more) < 0) {
-                Py_CLEAR(parts);
-            }
-            Py_XDECREF(more);
-        }
-    }
-    if (parts != NULL) {
-        PyObject *sep = PyUnicode_FromString(", ");
-        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
-        if (body != NULL) {
-            result = PyUnicode_FromFormat("FrozenDict({%U})", body);
-        }
-        Py_XDECREF(sep);
-        Py_XDECREF(body);
-        Py_DECREF(parts);
-    }
+    PyObject *result = frost__repr_items(parts, t->len - shown, "FrozenDict({", "})");
     frost__repr_leave(t);
     return result;
 }
@@ -259,12 +240,7 @@ dict_or(PyObject *a, PyObject *b)
 static PyObject *
 dict_inplace_or(PyObject *self, PyObject *Py_UNUSED(other))
 {
-    if (!is_frozen_dict(self)) {   /* never: the in-place slot is the left operand's */
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    PyErr_SetString(PyExc_TypeError, "'frost.FrozenDict' object is read-only: `x |= y` cannot "
-                                     "change it; `x = x | y` makes a new dict");
-    return NULL;
+    return frost__readonly_inplace(self, "|", "y", "dict");
 }
 
 static PyObject *

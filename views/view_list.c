@@ -307,24 +307,7 @@ list_repr(PyObject *self)
         Py_XDECREF(item);
         Py_XDECREF(s);
     }
-    PyObject *result = NULL;
-    if (parts != NULL && v->len > shown) {
-        PyObject *more = PyUnicode_FromFormat("... (%zd more)", v->len - shown);
-        if (more == NULL || PyList_Append(parts, more) < 0) {
-            Py_CLEAR(parts);
-        }
-        Py_XDECREF(more);
-    }
-    if (parts != NULL) {
-        PyObject *sep = PyUnicode_FromString(", ");
-        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
-        if (body != NULL) {
-            result = PyUnicode_FromFormat("FrozenList([%U])", body);
-        }
-        Py_XDECREF(sep);
-        Py_XDECREF(body);
-        Py_DECREF(parts);
-    }
+    PyObject *result = frost__repr_items(parts, v->len - shown, "FrozenList([", "])");
     frost__repr_leave(v->seq);
     return result;
 }
@@ -395,23 +378,13 @@ list_repeat(PyObject *self, Py_ssize_t n)
 static PyObject *
 list_inplace_add(PyObject *self, PyObject *Py_UNUSED(other))
 {
-    if (!is_frozen_list(self)) {   /* never: the in-place slot is the left operand's */
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    PyErr_SetString(PyExc_TypeError, "'frost.FrozenList' object is read-only: `x += y` cannot "
-                                     "change it; `x = x + y` makes a new list");
-    return NULL;
+    return frost__readonly_inplace(self, "+", "y", "list");
 }
 
 static PyObject *
 list_inplace_repeat(PyObject *self, PyObject *Py_UNUSED(other))
 {
-    if (!is_frozen_list(self)) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    PyErr_SetString(PyExc_TypeError, "'frost.FrozenList' object is read-only: `x *= n` cannot "
-                                     "change it; `x = x * n` makes a new list");
-    return NULL;
+    return frost__readonly_inplace(self, "*", "n", "list");
 }
 
 static int

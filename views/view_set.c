@@ -169,25 +169,7 @@ set_repr(PyObject *self)
         Py_XDECREF(k);
         Py_XDECREF(s);
     }
-    if (parts != NULL && t->len > shown) {
-        PyObject *more = PyUnicode_FromFormat("... (%zd more)", t->len - shown);
-        if (more == NULL || PyList_Append(parts, more) < 0) {
-            Py_CLEAR(parts);
-        }
-        Py_XDECREF(more);
-    }
-    PyObject *result = NULL;
-    if (parts != NULL) {
-        PyObject *sep = PyUnicode_FromString(", ");
-        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
-        if (body != NULL) {
-            result = PyUnicode_FromFormat("FrozenSet({%U})", body);
-        }
-        Py_XDECREF(sep);
-        Py_XDECREF(body);
-        Py_DECREF(parts);
-    }
-    return result;
+    return frost__repr_items(parts, t->len - shown, "FrozenSet({", "})");
 }
 
 static PyObject *

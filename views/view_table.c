@@ -303,38 +303,51 @@ typedef struct {
     struct ArrowArray *dictionary;
 } array_private_t;
 
-static void
-schema_release(struct ArrowSchema *s)
-{
-    schema_private_t *p = s->private_data;
-    for (int64_t i = 0; i < s->n_children; i++) {
-        if (p->children[i]->release != NULL) {
-            p->children[i]->release(p->children[i]);
-        }
+/* The release callback of an exported ArrowSchema or ArrowArray (`type`):
+ * releases the children and dictionary that were exported (a failed export
+ * leaves the rest zeroed, release NULL), then the struct's store reference. */
+#define DEFINE_RELEASE(name, type, private_type)                                \
+    static void name(struct type *x)                                            \
+    {                                                                           \
+        private_type *p = x->private_data;                                      \
+        for (int64_t i = 0; i < x->n_children; i++) {                           \
+            if (p->children[i]->release != NULL) {                              \
+                p->children[i]->release(p->children[i]);                        \
+            }                                                                   \
+        }                                                                       \
+        if (p->dictionary != NULL && p->dictionary->release != NULL) {          \
+            p->dictionary->release(p->dictionary);                              \
+        }                                                                       \
+        frost_store_release(p->store);                                          \
+        free(p);                                                                \
+        x->release = NULL;                                                      \
     }
-    if (p->dictionary != NULL && p->dictionary->release != NULL) {
-        p->dictionary->release(p->dictionary);
-    }
-    frost_store_release(p->store);
-    free(p);
-    s->release = NULL;
-}
+DEFINE_RELEASE(schema_release, ArrowSchema, schema_private_t)
+DEFINE_RELEASE(array_release, ArrowArray, array_private_t)
+#undef DEFINE_RELEASE
 
-static void
-array_release(struct ArrowArray *a)
+/* The private part of an exported ArrowArray, with room after it for `nbuf`
+ * buffer pointers, `n` children and a dictionary when `has_dict`; holds a
+ * reference on `store`. NULL when out of memory. */
+static array_private_t *
+array_private_new(frost_store_t *store, size_t nbuf, size_t n, size_t has_dict)
 {
-    array_private_t *p = a->private_data;
-    for (int64_t i = 0; i < a->n_children; i++) {
-        if (p->children[i]->release != NULL) {
-            p->children[i]->release(p->children[i]);
-        }
+    array_private_t *p = calloc(1, sizeof *p + nbuf * sizeof(void *)
+                                       + n * (sizeof(void *) + sizeof(struct ArrowArray))
+                                       + has_dict * sizeof(struct ArrowArray));
+    if (p == NULL) {
+        return NULL;
     }
-    if (p->dictionary != NULL && p->dictionary->release != NULL) {
-        p->dictionary->release(p->dictionary);
+    p->buffers = (const void **)(p + 1);
+    p->children = (struct ArrowArray **)(p->buffers + nbuf);
+    p->child_structs = (struct ArrowArray *)(p->children + n);
+    p->dictionary = has_dict ? p->child_structs + n : NULL;
+    for (size_t i = 0; i < n; i++) {
+        p->children[i] = &p->child_structs[i];
     }
-    frost_store_release(p->store);
-    free(p);
-    a->release = NULL;
+    frost_store_acquire(store);
+    p->store = store;
+    return p;
 }
 
 /* Export the schema at `soff` into *out (name: override, or NULL for its own).
@@ -388,22 +401,14 @@ export_array(frost_store_t *store, const char *blob, uint64_t aoff, struct Arrow
 {
     const frost_colarray_t *a = frost__colarray(blob, aoff);
     size_t n = (size_t)a->n_children, nbuf = (size_t)a->n_buffers, has_dict = a->dictionary != 0;
-    array_private_t *p = calloc(1, sizeof *p + nbuf * sizeof(void *)
-                                       + n * (sizeof(void *) + sizeof(struct ArrowArray))
-                                       + has_dict * sizeof(struct ArrowArray));
+    array_private_t *p = array_private_new(store, nbuf, n, has_dict);
     if (p == NULL) {
         out->release = NULL;
         return -1;
     }
-    p->buffers = (const void **)(p + 1);
-    p->children = (struct ArrowArray **)(p->buffers + nbuf);
-    p->child_structs = (struct ArrowArray *)(p->children + n);
-    p->dictionary = has_dict ? p->child_structs + n : NULL;
     for (size_t i = 0; i < nbuf; i++) {
         p->buffers[i] = frost__colbuf(blob, a, (int64_t)i);
     }
-    frost_store_acquire(store);
-    p->store = store;
     int whole = length < 0 || (extra_offset == 0 && length == a->length);
     *out = (struct ArrowArray){
         .length = whole ? a->length : length,
@@ -418,7 +423,6 @@ export_array(frost_store_t *store, const char *blob, uint64_t aoff, struct Arrow
         .private_data = p,
     };
     for (size_t i = 0; i < n; i++) {
-        p->children[i] = &p->child_structs[i];
         if (export_array(store, blob, frost__colchild(blob, a->children, (int64_t)i), p->children[i], 0, -1) < 0) {
             array_release(out);
             return -1;
@@ -443,22 +447,16 @@ export_chunk(frost_store_t *store, const frost_columns_t *node, uint64_t chunk, 
         return export_array(store, blob, frost__colchild(blob, r->children, column), out, lo, hi - lo);
     }
     size_t n = (size_t)r->n_children;
-    array_private_t *p = calloc(1, sizeof *p + sizeof(void *) + n * (sizeof(void *) + sizeof(struct ArrowArray)));
+    array_private_t *p = array_private_new(store, 1, n, 0);   /* a struct: one (absent) validity buffer */
     if (p == NULL) {
         out->release = NULL;
         return -1;
     }
-    p->buffers = (const void **)(p + 1);
-    p->children = (struct ArrowArray **)(p->buffers + 1);
-    p->child_structs = (struct ArrowArray *)(p->children + n);
-    frost_store_acquire(store);
-    p->store = store;
     *out = (struct ArrowArray){
         .length = hi - lo, .null_count = 0, .offset = 0, .n_buffers = 1, .n_children = (int64_t)n,
         .buffers = p->buffers, .children = p->children, .release = array_release, .private_data = p,
     };
     for (size_t i = 0; i < n; i++) {
-        p->children[i] = &p->child_structs[i];
         if (export_array(store, blob, frost__colchild(blob, r->children, (int64_t)i), p->children[i], lo,
                          hi - lo) < 0) {
             array_release(out);

@@ -179,6 +179,13 @@ int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
 Py_hash_t frost__hash_for_lookup(PyObject *key);   /* frost__key_hash of a query */
 PyObject *frost__readonly_error(PyObject *self);
 int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
+/* TypeError for an in-place operator (`x op= operand`) on a view: it cannot
+ * change; `x = x op operand` makes a new `made`. Returns NULL. */
+PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *operand, const char *made);
+/* A container repr: open + the reprs in `parts` joined by ", " (and
+ * "... (N more)" when `more` > 0) + close. Steals `parts` (NULL: an error is
+ * set, returns NULL). */
+PyObject *frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char *close);
 void frost__view_dealloc(PyObject *self);
 /* Repr cycle guard by node (see values.c): 0 entered, 1 in progress, -1 error. */
 int frost__repr_enter(const void *node);

@@ -4,9 +4,12 @@ live()            -- (live arenas, live stores) after a full GC pass: a test
                      compares it before and after to prove nothing leaked.
 LeakCheckedTestCase -- a TestCase whose every test must leave live() as it
                      found it.
-run_child(code)   -- run `code` in a fresh `python -c` process that imports
-                     this folder's helper modules and the built frost package,
-                     with a deadline, so a hang fails instead of blocking.
+SharedPool        -- mixin: one frost.Pool(pool_workers) for a class's tests
+                     (cls.pool), shut down after the last.
+run_python(args)  -- run a fresh `python *args` process that imports this
+                     folder's helper modules and the built frost package
+                     (child_env), with a deadline, so a hang fails instead of
+                     blocking; run_child(code) is `python -c code`.
 """
 import gc
 import os
@@ -34,12 +37,40 @@ class LeakCheckedTestCase(unittest.TestCase):
         self.assertEqual(live(), self.before, "the test leaked an arena or store")
 
 
-def run_child(code, timeout=60, env=None):
-    """subprocess.CompletedProcess of `python -c code` (text output); raises
-    subprocess.TimeoutExpired past `timeout` seconds."""
+def child_env(env=None):
+    """`env` (default os.environ) with PYTHONPATH set so that a child python
+    imports this folder's helper modules and the built frost package."""
     import frost
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))
-    child_env = dict(os.environ if env is None else env,
-                     PYTHONPATH=os.pathsep.join([HERE, package_dir]))
-    return subprocess.run([sys.executable, "-c", code], env=child_env, cwd=HERE,
-                          capture_output=True, text=True, timeout=timeout)
+    return dict(os.environ if env is None else env, PYTHONPATH=os.pathsep.join([HERE, package_dir]))
+
+
+def run_python(args, timeout=60, env=None, cwd=HERE, text=True, **kwargs):
+    """subprocess.CompletedProcess of `python *args` run in child_env(env) and
+    `cwd`, output captured (text unless text=False); raises
+    subprocess.TimeoutExpired past `timeout` seconds. kwargs: input, check."""
+    return subprocess.run([sys.executable, *args], env=child_env(env), cwd=cwd,
+                          capture_output=True, text=text, timeout=timeout, **kwargs)
+
+
+class SharedPool:
+    """Mixin before a TestCase: setUpClass starts cls.pool, a frost.Pool of
+    `pool_workers` workers that the class's tests share; tearDownClass shuts it
+    down."""
+    pool_workers = 2
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import frost
+        cls.pool = frost.Pool(cls.pool_workers)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pool.shutdown()
+        super().tearDownClass()
+
+
+def run_child(code, timeout=60, env=None):
+    """run_python(["-c", code])."""
+    return run_python(["-c", code], timeout=timeout, env=env)

@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 import poolwork  # noqa: E402
-from frostcheck import run_child  # noqa: E402
+from frostcheck import SharedPool, run_child  # noqa: E402
 
 
 class ChannelInOneInterpreter(unittest.TestCase):
@@ -195,15 +195,7 @@ class ChannelThreadsOfOneInterpreter(unittest.TestCase):
         self.assertEqual(proc.stdout.strip(), "['interrupted', 'interrupted']")
 
 
-class ChannelAcrossInterpreters(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pool = frost.Pool(2)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pool.shutdown()
-
+class ChannelAcrossInterpreters(SharedPool, unittest.TestCase):
     def test_views_stream_to_a_worker_and_a_result_comes_back(self):
         ch_in = frost.Channel(maxsize=4)
         store = frost.freeze([{"v": i, "pad": "x" * 100} for i in range(200)])

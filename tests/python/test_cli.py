@@ -10,27 +10,16 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
 import unittest
 
 import frost
-from frostcheck import HERE
-
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))
-
-
-def env():
-    e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([HERE, PACKAGE_DIR])
-    return e
-
+from frostcheck import run_python
 
 def frost_cli(*args, input=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "frost", *args], env=env(), cwd=cwd,
-                          input=input, capture_output=True, text=True, timeout=120)
+    return run_python(["-m", "frost", *args], timeout=120, cwd=cwd, input=input)
 
 
 class CliTestCase(unittest.TestCase):
@@ -334,8 +323,7 @@ class FreezeTest(CliTestCase):
             sys.stdout.write(b"".join(chunks).decode("utf-8", "replace"))
             sys.exit(os.waitstatus_to_exitcode(status))
         """)
-        r = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True,
-                           timeout=180)
+        r = run_python(["-c", code], timeout=180, cwd=None, text=False)
         screen = r.stdout.decode()
         self.assertEqual(r.returncode, 0, screen + r.stderr.decode())
         self.assertIn("\rfreezing: 65,536 objects...", screen)

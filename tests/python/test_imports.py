@@ -4,20 +4,19 @@ A worker interpreter imports frost._worker; frost.Pool (frost.pool, and with it
 concurrent.futures and logging) loads only when first used.
 """
 import os
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402,F401 (the build under test is importable)
+from frostcheck import run_python  # noqa: E402
 
 HEAVY = ("frost.pool", "concurrent.futures", "logging")
 
 
 def modules_after(code):
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(sorted(sys.modules))"],
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = run_python(["-c", code + "\nimport sys\nprint(sorted(sys.modules))"], timeout=120, check=True)
     return set(eval(out.stdout.strip().splitlines()[-1]))
 
 

@@ -9,17 +9,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 import poolwork  # noqa: E402
+from frostcheck import SharedPool, run_python  # noqa: E402
 
 
-class PoolBasics(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pool = frost.Pool(2)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pool.shutdown()
-
+class PoolBasics(SharedPool, unittest.TestCase):
     def test_is_an_executor(self):
         self.assertIsInstance(self.pool, cf.Executor)
         self.assertEqual(self.pool.workers, 2)
@@ -219,16 +212,12 @@ class PoolInAScript(unittest.TestCase):
     """Run as a separate process: __main__ functions and shutdown at exit."""
 
     def run_script(self, source):
-        import subprocess
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "script.py")
             with open(path, "w") as f:
                 f.write(source)
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-            return subprocess.run([sys.executable, path], capture_output=True, text=True,
-                                  timeout=120, env=env)
+            return run_python([path], timeout=120, cwd=tmp)
 
     def test_main_script_functions_work_like_spawn(self):
         proc = self.run_script(SCRIPT_WITH_MAIN_FUNCTIONS)

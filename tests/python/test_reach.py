@@ -10,15 +10,13 @@ would start it) with a deadline.
 """
 import functools
 import os
-import subprocess
-import sys
 import tempfile
 import textwrap
 import unittest
 
 import frost
 import poolwork
-from frostcheck import HERE, LeakCheckedTestCase, run_child
+from frostcheck import LeakCheckedTestCase, SharedPool, run_child, run_python
 
 # What every child runs: submit and map (chunksize 1 and 4) and an
 # initializer, each printing the error it gets, one line per case.
@@ -52,13 +50,6 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def child_env():
-    env = dict(os.environ)
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([HERE, package_dir])
-    return env
-
-
 def lines_of(result):
     return {line.split(" ", 1)[0]: line for line in result.stdout.splitlines()}
 
@@ -80,15 +71,13 @@ class MainNotImportableTest(unittest.TestCase):
         self.assertNotIn("Can't get attribute", result.stdout + result.stderr)
 
     def test_python_c(self):
-        r = subprocess.run([sys.executable, "-c", PROBE], env=child_env(), cwd=HERE,
-                           capture_output=True, text=True, timeout=120)
+        r = run_python(["-c", PROBE], timeout=120)
         self.check(r, "`python -c`")
 
     def test_script_from_stdin(self):
-        for argv in ([sys.executable, "-"], [sys.executable]):
-            with self.subTest(argv=argv[1:]):
-                r = subprocess.run(argv, input=PROBE, env=child_env(), cwd=HERE,
-                                   capture_output=True, text=True, timeout=120)
+        for args in (["-"], []):
+            with self.subTest(argv=args):
+                r = run_python(args, timeout=120, input=PROBE)
                 self.check(r, "a script read from standard input")
 
     def test_interactive_session(self):
@@ -96,8 +85,7 @@ class MainNotImportableTest(unittest.TestCase):
         code = ("import code, sys\n"
                 "console = code.InteractiveInterpreter(locals=sys.modules['__main__'].__dict__)\n"
                 f"console.runsource({PROBE!r}, symbol='exec')\n")
-        r = subprocess.run([sys.executable, "-c", code], env=child_env(), cwd=HERE,
-                           capture_output=True, text=True, timeout=120)
+        r = run_python(["-c", code], timeout=120)
         self.check(r, "`python -c`")
 
     def test_a_script_file_still_works(self):
@@ -105,8 +93,7 @@ class MainNotImportableTest(unittest.TestCase):
             path = os.path.join(d, "script.py")
             with open(path, "w") as f:
                 f.write(PROBE)
-            r = subprocess.run([sys.executable, path], env=child_env(), cwd=d,
-                               capture_output=True, text=True, timeout=120)
+            r = run_python([path], timeout=120, cwd=d)
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = lines_of(r)
         # ("arg" sends a __main__ object and gets it back as __mp_main__.Point:
@@ -130,8 +117,7 @@ class MainNotImportableTest(unittest.TestCase):
             path = os.path.join(d, "guarded.py")
             with open(path, "w") as f:
                 f.write(script)
-            r = subprocess.run([sys.executable, path], env=child_env(), cwd=d,
-                               capture_output=True, text=True, timeout=120)
+            r = run_python([path], timeout=120, cwd=d)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("'hidden'", r.stdout)
         self.assertIn("outside `if __name__ == '__main__':`", r.stdout)
@@ -151,14 +137,8 @@ class Holder:
         return x
 
 
-class UnnamedCallableTest(LeakCheckedTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pool = frost.Pool(1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pool.shutdown()
+class UnnamedCallableTest(SharedPool, LeakCheckedTestCase):
+    pool_workers = 1
 
     def test_lambdas_and_nested_functions(self):
         def nested(x):

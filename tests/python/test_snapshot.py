@@ -7,12 +7,11 @@ import dataclasses
 import os
 import random
 import struct
-import subprocess
-import sys
 import tempfile
 import unittest
 
 import frost
+from frostcheck import run_python
 
 HEADER = struct.Struct("<8sQIIIBBBBIIQQq16sQQQ24x")   # docs/format.md, 128 bytes
 SECTION = struct.Struct("<IIQQ")
@@ -176,16 +175,16 @@ class RoundTripTest(SnapshotCase):
     def test_other_hash_seed(self):
         # written under one seed, read under others: hashes and indexes are rebuilt
         p = self.path()
-        env = dict(os.environ, PYTHONHASHSEED="1")
-        subprocess.run([sys.executable, "-c",
-                        "import frost,sys; frost.freeze({f'k{i}': i for i in range(500)} | "
-                        "{('t', 'u'): 1, b'bb': 2}).save(sys.argv[1], format=1)", p], env=env, check=True)
+        r = run_python(["-c", "import frost,sys; frost.freeze({f'k{i}': i for i in range(500)} | "
+                              "{('t', 'u'): 1, b'bb': 2}).save(sys.argv[1], format=1)", p],
+                       env=dict(os.environ, PYTHONHASHSEED="1"))
+        self.assertEqual(r.returncode, 0, r.stderr)
         for seed in ("1", "2", "random"):
             code = ("import frost,sys; r = frost.load(sys.argv[1]).root; "
                     "assert r['k499'] == 499 and r[('t', 'u')] == 1 and r[b'bb'] == 2; "
                     "assert 'k500' not in r and len(r) == 502")
-            subprocess.run([sys.executable, "-c", code, p],
-                           env=dict(os.environ, PYTHONHASHSEED=seed), check=True)
+            r = run_python(["-c", code, p], env=dict(os.environ, PYTHONHASHSEED=seed))
+            self.assertEqual(r.returncode, 0, (seed, r.stderr))
 
     def test_closed_store(self):
         s = frost.freeze({})

@@ -208,7 +208,8 @@ class FrozenDictTest(Systematic):
             self.assertFalse(hasattr(d, method), method)
         with self.assertRaises(AttributeError):
             d.attr = 1
-        with self.assertRaises(TypeError):
+        with self.assertRaisesRegex(TypeError, r"^'frost.FrozenDict' object is read-only: `x \|= y` "
+                                               r"cannot change it; `x = x \| y` makes a new dict$"):
             d |= {"c": 3}
         self.assertEqual(d, {"a": 1, "b": [1]})
 
@@ -376,8 +377,12 @@ class FrozenListTest(Systematic):
             v[0:1] = [5]
         with self.assertRaises(TypeError):
             del v[0]
-        with self.assertRaises(TypeError):
+        with self.assertRaisesRegex(TypeError, r"^'frost.FrozenList' object is read-only: `x \+= y` "
+                                               r"cannot change it; `x = x \+ y` makes a new list$"):
             v += [4]
+        with self.assertRaisesRegex(TypeError, r"^'frost.FrozenList' object is read-only: `x \*= n` "
+                                               r"cannot change it; `x = x \* n` makes a new list$"):
+            v *= 2
         for method in ("append", "extend", "insert", "pop", "remove", "sort", "reverse", "clear"):
             with self.assertRaises(AttributeError):     # like tuple: no such method
                 getattr(v, method)
@@ -620,6 +625,16 @@ class ReprTest(unittest.TestCase):
         # nested big containers are bounded at every level
         v = frost.freeze([list(range(1000))] * 100).root
         self.assertLess(len(repr(v)), 50 * 400)
+
+    def test_cut_reprs_say_how_many_more(self):
+        n = 53   # FROST_REPR_MAX_ITEMS (50) shown, then "... (3 more)"
+        self.assertEqual(repr(frost.freeze(list(range(n))).root),
+                         "FrozenList([" + ", ".join(map(str, range(50))) + ", ... (3 more)])")
+        self.assertEqual(repr(frost.freeze({i: i for i in range(n)}).root),
+                         "FrozenDict({" + ", ".join(f"{i}: {i}" for i in range(50)) + ", ... (3 more)})")
+        r = repr(frost.freeze(set(range(n))).root)
+        self.assertTrue(r.startswith("FrozenSet({") and r.endswith(", ... (3 more)})"), r)
+        self.assertEqual(r.count(", "), 50)
 
     def test_small_reprs_show_everything(self):
         self.assertEqual(repr(frost.freeze({"a": [1, 2]}).root), "FrozenDict({'a': FrozenList([1, 2])})")

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import frost  # noqa: E402
 import poolwork  # noqa: E402
 from frost import _frost, _transport  # noqa: E402
-from frostcheck import LeakCheckedTestCase, live, run_child  # noqa: E402
+from frostcheck import LeakCheckedTestCase, SharedPool, live, run_child  # noqa: E402
 
 
 def in_flight():
@@ -261,17 +261,9 @@ class Bomb:
         return (poolwork.explode, ())
 
 
-class MessagesAreReleasedExactlyOnce(LeakCheckedTestCase):
+class MessagesAreReleasedExactlyOnce(SharedPool, LeakCheckedTestCase):
     """Item 17: every path a message can take -- delivered, failed half way,
     never delivered, cancelled -- releases its references exactly once."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pool = frost.Pool(2)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pool.shutdown()
 
     def setUp(self):
         super().setUp()

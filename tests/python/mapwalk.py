@@ -118,9 +118,9 @@ def walk(root, budget=1_000_000):
                 getattr(obj, name, None)
             todo.append(obj._state)
             for f in obj._fields or ():
-                try:
-                    todo.append(getattr(obj, f))
-                except AttributeError:   # _fields iterates the state; getattr looks it up
+                try:   # a damaged image may name a field by a non-str key: read it as a key
+                    todo.append(getattr(obj, f) if isinstance(f, str) else obj._state[f])
+                except (AttributeError, KeyError):   # _fields iterates; these look it up
                     raise Inconsistent("a field from _fields is not found", f) from None
             continue
         if hasattr(obj, "tolist") and hasattr(obj, "nbytes"):   # an array

@@ -535,7 +535,12 @@ class Records(HostileCase):
             "record with len 1": lambda im: im.node_ref(im.words(head(mapcraft.K_RECORD, 0, 1), im.str("m"), im.str("Q"), im.node_ref(0))),
             "state past the end": lambda im: im.record(im.str("m"), im.str("Q"), im.node_ref(1 << 30)),
         }
-        semantic = {"dataclass state is a list"}
+        cases["dataclass field named by a non-str"] = lambda im: im.record(
+            im.str("m"), im.str("Q"), im.dict([(None, im.special(mapcraft.NONE), im.int(1))]), 0)
+        cases["namedtuple field named by an int"] = lambda im: im.record(
+            im.str("m"), im.str("Q"), im.dict([(3, im.int(3), im.int(1))]), 1)
+        semantic = {"dataclass state is a list", "dataclass field named by a non-str",
+                    "namedtuple field named by an int"}
         for what, make in cases.items():
             with self.subTest(what):
                 self.assertRefusedOrDamaged(with_item(make), reached=what not in semantic)

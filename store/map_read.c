@@ -1176,6 +1176,16 @@ verify_node(verifier_t *v, uint64_t off)
                 }
                 return -1;
             }
+            /* a dataclass or namedtuple is rebuilt as cls(**state): its field names are
+             * strs (freeze never writes another key; thaw must not meet one) */
+            for (uint64_t i = 0; i < state.len; i++) {
+                unsigned kt = frost_mref_tag(frost_map_table_key(&state, i));
+                if (kt != FROST_MREF_STR && kt != FROST_MREF_STR_INLINE) {
+                    damage(img, "record node at %llu: field name %llu is not a str", ULL(off),
+                           ULL(i));
+                    return -1;
+                }
+            }
         }
         return check_ref(v, n.state);
     }

@@ -24,13 +24,14 @@ def _package_dir():
 
 
 class LocalNodes:
-    def __init__(self, root):
+    def __init__(self, root, pythonpath=(), connect_timeout="5s"):
         self.root = root
         self.scheduler_file = os.path.join(root, "scheduler.json")
         self.procs = {}   # label -> Popen
         self.logs = {}    # label -> log path
         self.env = dict(os.environ, **DASK_ENV)
-        self.env["PYTHONPATH"] = os.pathsep.join([HERE, _package_dir()])
+        self.env["DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"] = connect_timeout
+        self.env["PYTHONPATH"] = os.pathsep.join([HERE, _package_dir(), *pythonpath])
 
     def _spawn(self, label, argv, env, preexec_fn=None):
         log = os.path.join(self.root, f"{label}.log")

@@ -1099,7 +1099,8 @@ try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t paren
     PyObject *module = NULL, *qualname = NULL, *state = NULL, *fields = NULL;
     int rkind = -1, rc;
 
-    if (env->record_view_type && Py_TYPE(o) == env->record_view_type) {
+    if ((env->record_view_type && Py_TYPE(o) == env->record_view_type)
+        || (env->mapped_record_type && Py_TYPE(o) == env->mapped_record_type)) {
         if (env->record_parts(o, &module, &qualname, &rkind, &state) < 0) {
             return note_path(fz, parent, idx);
         }
@@ -1392,22 +1393,24 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
     if (tp == &PyList_Type) {
         return start_list(fz, o, o, 1, dest, parent, idx);
     }
-    if (tp == &PySet_Type || tp == &PyFrozenSet_Type
-        || (fz->env->set_view_type && tp == fz->env->set_view_type)) {
+    int set_view = (fz->env->set_view_type && tp == fz->env->set_view_type)
+                   || (fz->env->mapped_set_type && tp == fz->env->mapped_set_type);
+    if (tp == &PySet_Type || tp == &PyFrozenSet_Type || set_view) {
         PyObject *items = PySequence_List(o);
         if (items == NULL) {
             return note_path(fz, parent, idx);
         }
         frame_t *f = push_frame(fz, o, F_SET, dest, parent, idx);
         rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_SET, items, PyList_GET_SIZE(items), 0,
-                             tp != fz->env->set_view_type) : -1;
+                             !set_view) : -1;
         if (rc == 0 && tp == &PyFrozenSet_Type) {
             ((frost_table_t *)fz->frames[fz->depth - 1].node)->hdr.flags |= FROST_SET_WAS_FROZENSET;
         }
         Py_DECREF(items);
         return rc < 0 ? -1 : 1;
     }
-    if (fz->env->list_view_type && tp == fz->env->list_view_type) {
+    if ((fz->env->list_view_type && tp == fz->env->list_view_type)
+        || (fz->env->mapped_list_type && tp == fz->env->mapped_list_type)) {
         PyObject *items = PySequence_List(o);
         if (items == NULL) {
             return note_path(fz, parent, idx);

@@ -25,6 +25,11 @@ typedef struct frost_freeze_env_s {
     PyTypeObject *list_view_type;
     PyTypeObject *set_view_type;
     PyTypeObject *record_view_type;
+    /* the same for views of format-2 images (frost.MappedList/Set/Record; record_parts
+     * takes both record types) */
+    PyTypeObject *mapped_list_type;
+    PyTypeObject *mapped_set_type;
+    PyTypeObject *mapped_record_type;
     int (*record_parts)(PyObject *record_view, PyObject **module, PyObject **qualname,
                         int *record_kind, PyObject **state);
     /* Progress report (NULL: none): called with the objects visited so far

@@ -51,6 +51,12 @@ typedef struct {
     uint64_t flags;            /*  88: 0 (a reader refuses unknown bits) */
     uint8_t reserved[32];      /*  96: 0 */
 } frost_map_header_t;
+#ifdef __cplusplus
+static_assert(sizeof(frost_map_header_t) == FROST_MAP_HEADER_SIZE, "the header is 128 bytes");
+#else
+_Static_assert(sizeof(frost_map_header_t) == FROST_MAP_HEADER_SIZE, "the header is 128 bytes");
+#endif
+#define FROST_MAP_HEADER_CHECKSUM_AT 56u   /* offsetof(frost_map_header_t, header_checksum) */
 
 /* ---- references (8 bytes) ------------------------------------------------
  *
@@ -174,18 +180,98 @@ static inline uint64_t frost_map_table_size(uint64_t len, unsigned log2_nslots, 
 #define FROST_MAP_ARRAY_DATA_ALIGN 64u
 
 /*
- * The keyed hash tables use (frost_map_key_hash, in map_read.c; the writer
- * and every reader call the same function):
+ * The keyed hash tables use (frost_map_key_hash, store/map_hash.c; the writer
+ * and every reader call this one function):
  *   None: 0x6E6F6E65; Ellipsis: 0x656C6C69;
  *   bool/int/float (incl. subclasses, by value): CPython's numeric hash of the
  *     value (process-independent; NaN: 0x6E616E), so 1 == 1.0 == True agree;
- *   complex: CPython's hash (NaN parts: as NaN);
- *   str: XXH64(UTF-8 surrogatepass bytes, seed hash_key[0]);
- *   bytes: XXH64(bytes, seed hash_key[1]);
- *   tuple: XXH64 of the u64 array of its items' keyed hashes, seed
- *     hash_key[0] ^ 0x7475706C65 (iterative, depth <= FROST_MAX_TUPLE_DEPTH);
- * then finalized: h = mix(h ^ hash_key[1]) with the splitmix64 finalizer,
- * so numeric keys spread over the table too.
+ *   complex (incl. subclasses, by value): CPython's hash; a NaN part: 0x6E616E;
+ *   str (incl. subclasses): XXH64(UTF-8 surrogatepass bytes, seed hash_key[0]);
+ *   bytes (incl. subclasses): XXH64(bytes, seed hash_key[1]);
+ *   tuple (incl. subclasses): XXH64 of the u64 array (little-endian) of its
+ *     items' keyed hashes (each already finalized), seed hash_key[0] ^ 0x7475706C65
+ *     (iterative, depth <= FROST_MAX_TUPLE_DEPTH);
+ * then finalized: h = mix(h ^ hash_key[1]) with the splitmix64 finalizer
+ * (frost_map_mix), so numeric keys spread over the table too.
  */
+#define FROST_MAP_HASH_NONE UINT64_C(0x6E6F6E65)
+#define FROST_MAP_HASH_ELLIPSIS UINT64_C(0x656C6C69)
+#define FROST_MAP_HASH_NAN UINT64_C(0x6E616E)
+#define FROST_MAP_HASH_TUPLE_SEED UINT64_C(0x7475706C65)
+
+static inline uint64_t
+frost_map_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct _object;   /* PyObject: this header does not need Python.h */
+
+/* frost_map_key_hash's results besides 0 (ok, *out set) and -1 (error, exception set) */
+#define FROST_MAP_HASH_NOT_KEY 1   /* not a kind an image table can hold (a list, an object,
+                                      a tuple nested deeper than FROST_MAX_TUPLE_DEPTH or
+                                      holding one of those): no exception; a lookup says absent */
+
+/*
+ * The keyed hash of `key` (a query object or a materialized/arena key) under
+ * `hash_key` (the image header's): 0 with *out set; FROST_MAP_HASH_NOT_KEY;
+ * -1 with an exception set (MemoryError only). Needs the GIL (or, for the
+ * writer, objects no other thread can change: arena objects). Never runs
+ * Python code (no __hash__, no __eq__; subclasses are hashed by value).
+ */
+int frost_map_key_hash(const uint64_t hash_key[2], struct _object *key, uint64_t *out);
+
+/* XXH64 (seed 0) of the 128 header bytes at `header` with header_checksum
+ * (bytes 56..63) taken as zero. */
+uint64_t frost_map_header_checksum(const void *header);
+
+/*
+ * The UTF-8 ("surrogatepass") bytes of a str object (any subclass): ASCII
+ * and strs with a cached UTF-8 form are returned in place; others are
+ * encoded into `scratch` (FROST_MAP_UTF8_SCRATCH bytes) or, when longer,
+ * into a PyMem buffer stored in *heap (free it with PyMem_Free; NULL when
+ * none). 0 ok; -1 MemoryError set.
+ */
+#define FROST_MAP_UTF8_SCRATCH 256
+int frost_map_str_utf8(struct _object *str, char *scratch, char **heap, const char **data,
+                       size_t *len);
+
+/*
+ * The writer (store/map_write.c): walk a sealed arena graph and write its
+ * format-2 image at offset 0 of `fd` (pwrite; the fd's position is left
+ * alone; a longer regular file is truncated to the image). Requires the GIL.
+ * `root` is a frost_ref_t (frost_nodes.h). A list view slice or a sub-array
+ * is written as a list/array of just what it shows (has_slice / sub_data).
+ * Returns 0 with *size_out set, or -1 with an exception set: FreezeError
+ * (env->freeze_error) naming a node format 2 cannot hold and its path,
+ * OSError, MemoryError, KeyboardInterrupt (signals are checked every
+ * FROST_MAP_WRITE_PROGRESS_EVERY items), or the progress callback's.
+ */
+#define FROST_MAP_WRITE_PROGRESS_EVERY 65536
+typedef struct {
+    uintptr_t ref;                 /* the root: a frost_ref_t */
+    int has_slice;                 /* ref is a list node: only items start + i*step, i < len */
+    int64_t start, step, len;
+    const char *sub_data;          /* non-NULL: ref is an array node; write the sub-array at */
+    int sub_ndim;                  /* sub_data with the node's last sub_ndim dimensions */
+    /* progress(ctx, done, 0) every FROST_MAP_WRITE_PROGRESS_EVERY items written, then
+     * progress(ctx, total, 1) once at the end; -1 (exception set) stops the write. */
+    int (*progress)(void *ctx, uint64_t done, int finished);
+    void *progress_ctx;
+    struct _object *freeze_error;  /* the exception type for what format 2 cannot hold */
+    uint64_t memo_hint;            /* container nodes in the arena (sizes the memo); 0 ok */
+} frost_map_write_args_t;
+
+int frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* FROST_MAP_H */

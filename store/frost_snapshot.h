@@ -99,7 +99,8 @@ FROST_NODISCARD int frost_snapshot_load_with_progress(const char *path, frost_li
  * 0 ok, -1 out of memory (no exception left set). */
 int frost_snapshot_init(void);
 
-/* XXH64 of `len` bytes with `seed` (the file checksum, exposed for tests). */
+/* XXH64 of `len` bytes with `seed` (store/xxh64.c: the reference algorithm; the
+ * checksum of both file formats and format 2's table hash of str/bytes). */
 uint64_t frost_snapshot_xxh64(const void *data, size_t len, uint64_t seed);
 
 #ifdef __cplusplus

@@ -317,11 +317,15 @@ static PyMethodDef store_methods[] = {
     {"__exit__", (PyCFunction)(void (*)(void))store_exit, METH_FASTCALL, NULL},
     {"__reduce__", store_reduce, METH_NOARGS, "Pickle by reference to the same store."},
     {"save", (PyCFunction)(void (*)(void))frost__store_save, METH_VARARGS | METH_KEYWORDS,
-     "save($self, /, path, *, progress=None)\n--\n\nWrite the frozen graph to a snapshot file (atomically: a temporary\n"
-     "file, then rename); frost.load(path) maps it in any process. See docs/format.md.\n\n"
+     "save($self, /, path, *, format=None, progress=None)\n--\n\n"
+     "Write the frozen graph to a snapshot file (atomically: a temporary file, then\n"
+     "rename); frost.load(path) reads it in any process. See docs/format.md.\n\n"
+     "format: 2 (read in place from a shared mapping, any hash seed), 1 (copied and\n"
+     "relocated on load; the only one that holds a frost.Table), or None: 2 unless\n"
+     "the graph holds a table.\n"
      "progress: a callable(done, total) called every 65,536 items and at the end\n"
-     "(done == total); total is None during the first of the two walks. An\n"
-     "exception it raises stops the save (no file is left) and propagates."},
+     "(done == total); total is None until then (format 1: during its first walk).\n"
+     "An exception it raises stops the save (no file is left) and propagates."},
     {NULL, NULL, 0, NULL},
 };
 

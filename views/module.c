@@ -196,6 +196,17 @@ static PyMethodDef frost_methods[] = {
      "Withdraw name (KeyError if not published); current readers are unaffected."},
     {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
      "_snapshot_xxh64(data, /)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
+    {"_map_write", (PyCFunction)(void (*)(void))frost__map_write, METH_VARARGS | METH_KEYWORDS,
+     "_map_write(obj, fd, /, *, progress=None)\n--\n\n"
+     "Write the format-2 image of obj (a frost.Store: its root; or a frost view: its\n"
+     "subgraph) at offset 0 of file descriptor fd; return the image size.\n"
+     "progress: a callable(done, total), called with (items written, None) every\n"
+     "65,536 items and (total, total) at the end. frost.FreezeError if the graph\n"
+     "holds a frost.Table (format 2 cannot); OSError if fd cannot be written."},
+    {"_map_key_hash", frost__map_key_hash, METH_VARARGS,
+     "_map_key_hash(key, k0, k1, /)\n--\n\n"
+     "The format-2 keyed hash of key under the key (k0, k1), or None if key is not\n"
+     "a kind a format-2 table can hold (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {"_live_channels", live_channels, METH_NOARGS,
@@ -301,6 +312,9 @@ frost_exec(PyObject *module)
     if (frost__xidata_register(shareable, (int)(sizeof shareable / sizeof shareable[0])) < 0) {
         return -1;
     }
+    if (frost__mapped_types_add(module, st) < 0) {   /* before freeze_env, which names them */
+        return -1;
+    }
     st->freeze_env = (frost_freeze_env_t){
         .freeze_error = st->freeze_error,
         .mapping_abc = st->mapping_abc,
@@ -308,6 +322,9 @@ frost_exec(PyObject *module)
         .list_view_type = st->list_type,
         .set_view_type = st->set_type,
         .record_view_type = st->record_type,
+        .mapped_list_type = st->mapped_list_type,
+        .mapped_set_type = st->mapped_set_type,
+        .mapped_record_type = st->mapped_record_type,
         .record_parts = frost__record_parts,
     };
     if (frost__snapshot_exec(module, st) < 0) {
@@ -343,6 +360,13 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->items_type);
     Py_VISIT(st->leases);
     Py_VISIT(st->snapshot_error);
+    Py_VISIT(st->map_image_type);
+    Py_VISIT(st->mapped_dict_type);
+    Py_VISIT(st->mapped_list_type);
+    Py_VISIT(st->mapped_set_type);
+    Py_VISIT(st->mapped_record_type);
+    Py_VISIT(st->mapped_array_type);
+    Py_VISIT(st->mapped_iter_type);
     return 0;
 }
 
@@ -373,6 +397,13 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->items_type);
     Py_CLEAR(st->leases);
     Py_CLEAR(st->snapshot_error);
+    Py_CLEAR(st->map_image_type);
+    Py_CLEAR(st->mapped_dict_type);
+    Py_CLEAR(st->mapped_list_type);
+    Py_CLEAR(st->mapped_set_type);
+    Py_CLEAR(st->mapped_record_type);
+    Py_CLEAR(st->mapped_array_type);
+    Py_CLEAR(st->mapped_iter_type);
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * snapshot.c (views) -- the Python face of store/snapshot.c:
- * Store.save(path), frost.load(path, *, lifetime="process") and
- * frost.SnapshotError (a ValueError).
+ * Store.save(path, *, format=None) (format 1 here; format 2: map_write_py.c),
+ * frost.load(path, *, lifetime="process") and frost.SnapshotError (a ValueError).
  *
  * save() reads only the sealed arena, so it runs without the GIL; the Store's
  * Lease (held by the Store object for the whole call) keeps the arena alive.
@@ -66,12 +66,22 @@ call_progress(void *ctx, uint64_t done, uint64_t total)
 PyObject *
 frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"path", "progress", NULL};
-    PyObject *path_arg, *progress_obj = NULL;
+    static char *kwlist[] = {"path", "format", "progress", NULL};
+    PyObject *path_arg, *format_obj = Py_None, *progress_obj = NULL;
     progress_call_t pc = {NULL, NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:save", kwlist, &path_arg, &progress_obj)
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OO:save", kwlist, &path_arg, &format_obj,
+                                     &progress_obj)
         || frost__parse_progress(progress_obj, "save", &pc.callable) < 0) {
         return NULL;
+    }
+    long format = 0;   /* None: 2, unless the graph holds a table */
+    if (format_obj != Py_None) {
+        format = PyLong_CheckExact(format_obj) ? PyLong_AsLong(format_obj) : -1;
+        if (format != 1 && format != 2) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "save() format must be 1, 2 or None, not %R", format_obj);
+            return NULL;
+        }
     }
     frost_state *st = frost__state_of_type(Py_TYPE(self));
     if (st == NULL) {
@@ -80,6 +90,12 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     FrostLease *lease = ((FrostStore *)self)->lease;
     if (lease == NULL) {
         return frost__closed_error(st, "save()");
+    }
+    if (format == 0) {
+        format = frost__store_has_table(lease->store) ? 1 : 2;
+    }
+    if (format == 2) {
+        return frost__map_save(self, path_arg, pc.callable) < 0 ? NULL : Py_NewRef(Py_None);
     }
     PyObject *path = NULL;
     if (!PyUnicode_FSConverter(path_arg, &path)) {

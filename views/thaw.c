@@ -63,7 +63,7 @@ memo_key(const void *node)
  * back as it was; NULL without an error if numpy is not imported. The
  * memoryview borrows arena memory and is released before returning. */
 static PyObject *
-thaw_numpy(const char *data, const frost_array_t *a, Py_ssize_t nbytes, int ndim,
+thaw_numpy(const char *data, const char *format, Py_ssize_t itemsize, Py_ssize_t nbytes, int ndim,
            const Py_ssize_t *shape, const Py_ssize_t *strides)
 {
     PyObject *numpy = frost__numpy_if_imported();
@@ -71,7 +71,7 @@ thaw_numpy(const char *data, const frost_array_t *a, Py_ssize_t nbytes, int ndim
         return NULL;
     }
     Py_buffer info = {.buf = (void *)data, .obj = NULL, .len = nbytes, .readonly = 1,
-                      .itemsize = a->itemsize, .format = (char *)a->format, .ndim = ndim,
+                      .itemsize = itemsize, .format = (char *)format, .ndim = ndim,
                       .shape = (Py_ssize_t *)shape, .strides = (Py_ssize_t *)strides};
     PyObject *mv = PyMemoryView_FromBuffer(&info);
     if (mv == NULL) {
@@ -96,29 +96,30 @@ thaw_numpy(const char *data, const frost_array_t *a, Py_ssize_t nbytes, int ndim
     return arr;
 }
 
-static PyObject *
-thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t *shape)
+PyObject *
+frost__thaw_array_parts(const char *data, const char *format, Py_ssize_t itemsize,
+                        unsigned origin, int ndim, const Py_ssize_t *shape,
+                        const Py_ssize_t *strides)
 {
-    Py_ssize_t nbytes = a->itemsize;
+    Py_ssize_t nbytes = itemsize;
     for (int d = 0; d < ndim; d++) {
         nbytes *= shape[d];
     }
-    if (a->hdr.flags == FROST_ARRAY_FROM_NUMPY) {
-        PyObject *arr = thaw_numpy(data, a, nbytes, ndim, shape,
-                                   a->strides + (a->ndim - ndim));
+    if (origin == FROST_ARRAY_FROM_NUMPY) {
+        PyObject *arr = thaw_numpy(data, format, itemsize, nbytes, ndim, shape, strides);
         if (arr != NULL || PyErr_Occurred()) {
             return arr;
         }
     }
     PyObject *raw = PyByteArray_FromStringAndSize(data, nbytes);
-    if (raw == NULL || a->hdr.flags == FROST_ARRAY_FROM_BYTEARRAY) {
+    if (raw == NULL || origin == FROST_ARRAY_FROM_BYTEARRAY) {
         return raw;
     }
     PyObject *result = NULL;
-    if (a->hdr.flags == FROST_ARRAY_FROM_ARRAY) {
+    if (origin == FROST_ARRAY_FROM_ARRAY) {
         PyObject *mod = PyImport_ImportModule("array");
         if (mod != NULL) {
-            const char *typecode = a->format;
+            const char *typecode = format;
 #if PY_VERSION_HEX < 0x030D0000
             /* array('u') exports format 'w' (UCS4 wchar_t); typecode 'w' is 3.13+ */
             if (strcmp(typecode, "w") == 0 && sizeof(wchar_t) == 4) {
@@ -143,7 +144,7 @@ thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t 
     PyObject *mv = shape_t ? PyMemoryView_FromObject(raw) : NULL;
     /* memoryview casts neither to formats it can't unpack nor empty views
      * (a 0 in the shape): those come back as their (raw) bytes */
-    PyObject *typed = mv && nbytes > 0 ? PyObject_CallMethod(mv, "cast", "sO", a->format, shape_t)
+    PyObject *typed = mv && nbytes > 0 ? PyObject_CallMethod(mv, "cast", "sO", format, shape_t)
                                        : NULL;
     if (mv != NULL && (nbytes == 0 || (typed == NULL && PyErr_ExceptionMatches(PyExc_ValueError)))) {
         PyErr_Clear();
@@ -153,6 +154,13 @@ thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t 
     Py_XDECREF(mv);
     Py_DECREF(raw);
     return typed;
+}
+
+static PyObject *
+thaw_array(const char *data, const frost_array_t *a, int ndim, const Py_ssize_t *shape)
+{
+    return frost__thaw_array_parts(data, a->format, a->itemsize, a->hdr.flags, ndim, shape,
+                                   a->strides + (a->ndim - ndim));
 }
 
 static int
@@ -215,6 +223,15 @@ static PyObject *
 rebuild_record(const thawer_t *tw, const frost_record_t *r, PyObject *state)
 {
     PyObject *cls = record_class(tw, r);
+    if (cls == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return frost__thaw_record_rebuild(cls, r->hdr.flags & FROST_RECORD_KIND_MASK, state);
+}
+
+PyObject *
+frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state)
+{
     if (cls == NULL) {
         if (PyErr_Occurred()) {
             return NULL;
@@ -241,7 +258,6 @@ rebuild_record(const thawer_t *tw, const frost_record_t *r, PyObject *state)
         Py_DECREF(from_shared);
         goto done;
     }
-    uint32_t kind = r->hdr.flags & FROST_RECORD_KIND_MASK;
     if (kind == FROST_RECORD_NAMEDTUPLE && PyDict_Check(state)) {
         PyObject *empty = PyTuple_New(0);
         result = empty ? PyObject_Call(cls, empty, state) : NULL;
@@ -625,12 +641,22 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
         Py_LeaveRecursiveCall();
         return t;
     }
+    else if (frost__is_mapped_view(st, obj)) {
+        return frost__mapped_thaw(st, obj, allowed);
+    }
     else if (obj == Py_None || obj == Py_True || obj == Py_False || obj == Py_Ellipsis
              || tp == &PyLong_Type || tp == &PyFloat_Type || tp == &PyComplex_Type
              || tp == &PyUnicode_Type || tp == &PyBytes_Type) {
         return Py_NewRef(obj);
     }
     else {
+        int is_store = frost__is_mapped_store(obj);
+        if (is_store != 0) {
+            PyObject *its_root = is_store > 0 ? PyObject_GetAttrString(obj, "root") : NULL;
+            PyObject *r = its_root ? thaw_value(st, its_root, memo, allowed) : NULL;
+            Py_XDECREF(its_root);
+            return r;
+        }
         PyErr_Format(PyExc_TypeError, "thaw() expects a frost view, Store or frozen value, "
                      "not '%.200s'", tp->tp_name);
         return NULL;

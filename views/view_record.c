@@ -218,6 +218,10 @@ int
 frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                     PyObject **state)
 {
+    int rc = frost__mapped_record_parts(view, module, qualname, kind, state);
+    if (rc != -2) {
+        return rc;   /* a MappedRecord */
+    }
     const frost_record_t *r = RV(view)->record;
     *module = frost__copy_plain(frost_ref_object(r->module));
     *qualname = *module ? frost__copy_plain(frost_ref_object(r->qualname)) : NULL;

@@ -48,6 +48,10 @@ typedef struct {
     PyTypeObject *items_type;    /* FrozenDict.items() */
     PyObject *leases;            /* {store id: address of this interpreter's Lease}; borrowed entries */
     PyObject *snapshot_error;    /* frost.SnapshotError(ValueError) */
+    /* format-2 images read in place (view_mapped.c) */
+    PyTypeObject *map_image_type;   /* frost._frost.MapImage */
+    PyTypeObject *mapped_dict_type, *mapped_list_type, *mapped_set_type, *mapped_record_type,
+        *mapped_array_type, *mapped_iter_type;
     frost_freeze_env_t freeze_env;
 } frost_state;
 
@@ -357,11 +361,35 @@ PyObject_GetOptionalAttrString_compat(PyObject *o, const char *name, PyObject **
 
 /* thaw.c: frost.thaw(x, *, classes=None) */
 PyObject *frost__thaw(PyObject *module, PyObject *args, PyObject *kwargs);
+/* A record's thawed object from its class (stolen; NULL: rebuilt as plain
+ * data, a SimpleNamespace of a dict of str keys) and thawed state. */
+PyObject *frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state);
+/* A copy of array data read with `format` as its origin (frost_array_origin_t) made it. */
+PyObject *frost__thaw_array_parts(const char *data, const char *format, Py_ssize_t itemsize,
+                                  unsigned origin, int ndim, const Py_ssize_t *shape,
+                                  const Py_ssize_t *strides);
+
+/* view_mapped.c: _frost.MapImage and the Mapped* views over format-2 images. */
+int frost__mapped_types_add(PyObject *module, frost_state *st);   /* types + ABC registration */
+int frost__is_mapped_view(frost_state *st, PyObject *obj);
+/* 1 if obj is a frost.MappedStore (frost._mapped, when imported), 0 no, -1 error */
+int frost__is_mapped_store(PyObject *obj);
+/* frost__record_parts of a MappedRecord (kind with FROST_RECORD_FROM_FILE: its names come
+ * from an image); -2 without an exception when `view` is not one */
+int frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
+                               PyObject **state);
+/* thaw() of a Mapped* view (allowed: thaw(classes=) or NULL) */
+PyObject *frost__mapped_thaw(frost_state *st, PyObject *obj, PyObject *allowed);
 
 /* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
 PyObject *frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
+/* map_write_py.c: the format-2 writer's Python face */
+PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
+PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
+int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
+int frost__store_has_table(const frost_store_t *store);
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */
 
 /* channel.c: frost.Channel; the queue's counts for xref.c. */

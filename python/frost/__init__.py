@@ -4,9 +4,13 @@ interpreter of the process reads in place, without copies or refcount traffic.
     store = frost.freeze(data)            # deep copy into a sealed arena
     root = store.root                     # a read-only view (FrozenDict, FrozenList, ...)
     frost.thaw(root["key"])               # a plain, mutable, local deep copy
+    shared = frost.share(data)            # in sealed shared memory: any process maps it
+    frost.load(path)                      # a saved store; format 2 is mapped in O(1)
 
 See README.md and docs/design.md; `python -m frost --help` for the command
-line (docs/cli.md). Pool events are logged to the "frost" logger, which has
+line (docs/cli.md). frost.Pool runs tasks in own-GIL subinterpreters,
+frost.ProcessPool in processes (numpy and other extensions that refuse
+subinterpreters); both load lazily. Pool events are logged to the "frost" logger, which has
 only a NullHandler until the application configures logging (set up by
 frost.pool, the module that logs, so that pool workers never import logging).
 """
@@ -20,13 +24,17 @@ from frost._frost import (
     FrozenDict,
     FrozenList,
     FrozenSet,
+    MappedArray,
+    MappedDict,
+    MappedList,
+    MappedRecord,
+    MappedSet,
     Record,
     SnapshotError,
     Store,
     StoreClosedError,
     Table,
     freeze,
-    load,
     publish,
     published,
     thaw,
@@ -34,6 +42,7 @@ from frost._frost import (
 )
 
 from frost._version import __version__  # written by the build from pyproject.toml
+from frost._mapped import MappedStore, load, share
 from frost._snapshotfile import verify
 
 
@@ -43,15 +52,19 @@ def __getattr__(name):
     if name in ("Pool", "RemoteTraceback"):
         from frost import pool
         return getattr(pool, name)
+    if name == "ProcessPool":
+        from frost import process_pool
+        return process_pool.ProcessPool
     raise AttributeError(f"module 'frost' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"Pool", "RemoteTraceback"})
+    return sorted(set(globals()) | {"Pool", "ProcessPool", "RemoteTraceback"})
 
 
 __all__ = [
     "Pool",
+    "ProcessPool",
     "RemoteTraceback",
     "Array",
     "Channel",
@@ -61,6 +74,12 @@ __all__ = [
     "FrozenDict",
     "FrozenList",
     "FrozenSet",
+    "MappedArray",
+    "MappedDict",
+    "MappedList",
+    "MappedRecord",
+    "MappedSet",
+    "MappedStore",
     "Record",
     "SnapshotError",
     "Store",
@@ -70,6 +89,7 @@ __all__ = [
     "load",
     "publish",
     "published",
+    "share",
     "thaw",
     "unpublish",
     "verify",

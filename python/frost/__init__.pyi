@@ -11,25 +11,32 @@ from frost._frost import (
     FrozenDict as FrozenDict,
     FrozenList as FrozenList,
     FrozenSet as FrozenSet,
+    MappedArray as MappedArray,
+    MappedDict as MappedDict,
+    MappedList as MappedList,
+    MappedRecord as MappedRecord,
+    MappedSet as MappedSet,
     Record as Record,
     SnapshotError as SnapshotError,
     Store as Store,
     StoreClosedError as StoreClosedError,
     Table as Table,
     freeze as freeze,
-    load as load,
     publish as publish,
     published as published,
     thaw as thaw,
     unpublish as unpublish,
 )
 from frost._frost import _ProgressCallback
+from frost._mapped import MappedStore as MappedStore, load as load, share as share
 from frost.pool import Pool as Pool, RemoteTraceback as RemoteTraceback
+from frost.process_pool import ProcessPool as ProcessPool
 
 __version__: str  # frost/_version.py, written by the build from pyproject.toml
 
 __all__ = [
     "Pool",
+    "ProcessPool",
     "RemoteTraceback",
     "Array",
     "Channel",
@@ -39,6 +46,12 @@ __all__ = [
     "FrozenDict",
     "FrozenList",
     "FrozenSet",
+    "MappedArray",
+    "MappedDict",
+    "MappedList",
+    "MappedRecord",
+    "MappedSet",
+    "MappedStore",
     "Record",
     "SnapshotError",
     "Store",
@@ -48,6 +61,7 @@ __all__ = [
     "load",
     "publish",
     "published",
+    "share",
     "thaw",
     "unpublish",
     "verify",

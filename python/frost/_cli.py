@@ -107,9 +107,12 @@ def _root_summary(root):
 
 
 def _load_facts(path):
-    """(stats dict, root summary) of the loaded file; raises BadFile."""
+    """(stats dict, root summary) of the loaded file; raises BadFile. A
+    format-2 file is verified completely (load maps it without reading it)."""
     try:
         store = frost.load(path, lifetime="scoped")
+        if isinstance(store, frost.MappedStore):
+            store.verify()
     except (frost.SnapshotError, OSError) as exc:
         raise BadFile(_reason(exc, path)) from exc
     try:
@@ -143,9 +146,27 @@ def cmd_info(args, out, err):
     if args.json:
         doc = dict(header, file=path, valid=load_error is None, error=load_error)
         if stats is not None:
-            doc.update(root=root, objects=stats["objects"], arena_bytes=stats["bytes"])
+            doc.update(root=root)
+            if header["format_version"] != 2:
+                doc.update(objects=stats["objects"], arena_bytes=stats["bytes"])
         json.dump(doc, out, indent=2)
         out.write("\n")
+    elif header["format_version"] == 2:
+        rows = [
+            ("file", f"{path} ({_size(header['file_size'])})"),
+            ("format", "frost snapshot version 2 (mapped and read in place by every process)"),
+            ("store id", header["store_id"]),
+            ("nodes", _count(header["nodes"])),
+        ]
+        if stats is not None:
+            rows += [("root", root),
+                     ("in memory", f"{_size(header['file_size'])}, mapped (shared by every "
+                                   f"process that loads it)"),
+                     ("valid", "yes: every byte and reference checked")]
+        else:
+            rows.append(("valid", f"no: {load_error}"))
+        for name, value in rows:
+            out.write(f"{name:<11} {value}\n")
     else:
         sections = ", ".join(f"{name} {_size(s['size'])}" for name, s in header["sections"].items())
         rows = [
@@ -187,13 +208,19 @@ def cmd_verify(args, out, err):
 def cmd_stats(args, out, err):
     stats, root = _load_facts(args.file)
     stats = dict(stats, root=root, file=args.file, file_size=os.path.getsize(args.file))
-    del stats["id"]
+    stats.pop("id", None)
+    stats.pop("path", None)
     if args.json:
         json.dump(stats, out, indent=2)
         out.write("\n")
         return EXIT_OK
     out.write(f"{'file':<15} {args.file} ({_size(stats['file_size'])})\n")
     out.write(f"{'root':<15} {root}\n")
+    if stats.get("format_version") == 2:
+        out.write(f"{'format':<15} 2 (mapped in place)\n")
+        out.write(f"{'bytes':<15} {_size(stats['bytes'])} mapped\n")
+        out.write(f"{'store id':<15} {stats['store_id']}\n")
+        return EXIT_OK
     out.write(f"{'bytes':<15} {_size(stats['bytes'])} used, {_size(stats['bytes_reserved'])} "
               f"reserved in {stats['chunks']} chunk(s) ({stats['backend']})\n")
     for kind, n in stats["objects"].items():
@@ -359,7 +386,8 @@ def build_parser():
 
     p = sub.add_parser("verify", help="check a snapshot completely (exit status 0 or 1)",
                        description="Check a snapshot file completely -- header, checksum, "
-                                   "every record, reference and table -- as frost.load() does. "
+                                   "every record (format 1) or node (format 2), reference and "
+                                   "table. "
                                    "Exit status 0 and 'FILE: ok' if valid, 1 and the reason "
                                    "on stderr if not.")
     p.add_argument("file", metavar="FILE")

@@ -44,26 +44,26 @@ def _target(fn):
     return fn
 
 
-def problem(fn, main_importable, what="callable"):
+def problem(fn, main_importable, what="callable", to="a worker interpreter"):
     """None if `fn` can be sent to a worker by name, else a TypeError message
-    saying why not and what to do."""
+    saying why not and what to do (`to`: the worker, in words)."""
     target = _target(fn)
     if not isinstance(target, (types.FunctionType, type)):
         return None   # builtins, callable instances: pickle decides
     qualname = getattr(target, "__qualname__", "") or ""
     module = getattr(target, "__module__", None)
     if target.__name__ == "<lambda>":
-        return (f"cannot send {what} {fn!r} to a worker interpreter: it is a lambda, and "
+        return (f"cannot send {what} {fn!r} to {to}: it is a lambda, and "
                 f"workers import functions by module and name, which a lambda lacks. "
                 f"Define it with `def` at the top level of a module")
     if "<locals>" in qualname:
         outer = qualname.rsplit(".<locals>.", 1)[0]
-        return (f"cannot send {what} {fn!r} to a worker interpreter: it is defined inside "
+        return (f"cannot send {what} {fn!r} to {to}: it is defined inside "
                 f"{outer}() (a nested function or closure), so it exists only while that "
                 f"call runs and workers cannot import it by name. Move it to the top level "
                 f"of a module and pass what it uses as arguments (functools.partial helps)")
     if module == "__main__" and not main_importable:
-        return (f"cannot send {what} {fn!r} to a worker interpreter: it is defined in "
+        return (f"cannot send {what} {fn!r} to {to}: it is defined in "
                 f"__main__ of {_main_origin()}, which workers cannot import. {_FIX_MAIN}")
     return None
 

@@ -1,35 +1,49 @@
 """Snapshot files from the outside: frost.verify() and the header facts that
 `python -m frost info` shows (docs/format.md is the layout read here).
 
-verify() is frost.load() itself -- the one validation there is (header,
-checksum, every record, reference and table) -- into a scoped store that is
-freed at once; read_header() only decodes the 128-byte header and the
-section table, so it works on files this Python cannot load.
+verify() of a format-2 file is MapImage.verify() over a private mapping (every
+byte and reference reachable, the body checksum); of a format-1 file it is
+frost.load() itself -- the one validation there is (header, checksum, every
+record, reference and table) -- into a scoped store that is freed at once.
+read_header() only decodes the 128-byte header (and format 1's section
+table), so it works on files this Python cannot load.
 """
 import errno
 import os
 import stat
 import struct
 
-from frost import _frost
+from frost import _frost, _mapped
 
 MAGIC = b"FROSTSNP"
+MAGIC_V2 = _mapped.MAGIC_V2
+_HEADER_V2 = struct.Struct("<8sIIQQ16sQQ16sQQ32x")   # store/frost_map.h, frost_map_header_t
 _HEADER = struct.Struct("<8sQIIIBBBBIIQQq16sQQQ24x")
 _SECTION = struct.Struct("<IIQQ")
 _SECTION_NAMES = {0x45474D49: "image", 0x4B4C5542: "bulk"}
-assert _HEADER.size == 128
+assert _HEADER.size == _HEADER_V2.size == 128
 
 
 def verify(path, *, progress=None):
     """Check a snapshot file completely, as frost.load() does before any use.
 
+    Format 2: every byte and reference reachable from the root, the tables
+    and the body checksum (what frost.load() leaves to each access). Format 1:
+    the image is built in memory (copied, as by load) and freed.
+
     Returns None when the file is a valid snapshot this process can load;
     raises frost.SnapshotError (a ValueError) naming the first problem found
     (corrupt, truncated, another format version, Python version or
-    platform), or OSError when the file cannot be read. The check builds the
-    store in memory (the image is copied, as by load) and frees it before
-    returning. progress: as for frost.load().
+    platform), or OSError when the file cannot be read. progress(done,
+    total): as for frost.load().
     """
+    if progress is not None and not callable(progress):
+        raise TypeError(f"verify() progress must be a callable(done, total) or None, "
+                        f"not {type(progress).__name__}")
+    image, _ = _mapped.open_image(path)
+    if image is not None:   # format 2
+        image.verify(progress)
+        return
     store = _frost.load(path, lifetime="scoped", progress=progress)
     store.close()
 
@@ -45,8 +59,10 @@ def read_header(path):
     with open(path, "rb") as f:
         head = f.read(_HEADER.size)
         file_size = os.fstat(f.fileno()).st_size
+        if head.startswith(MAGIC_V2) and len(head) == _HEADER_V2.size:
+            return _header_v2(head, file_size)
         if len(head) < _HEADER.size or not head.startswith(MAGIC):
-            raise _frost.SnapshotError(f"not a frost snapshot (no {MAGIC.decode()} header): {path}")
+            raise _frost.SnapshotError(f"not a frost snapshot (no {MAGIC.decode()} or {MAGIC_V2.decode()} header): {path}")
         (_, checksum, version, header_size, byte_order, pointer_size, digit_bits, hash_bits, _,
          hexversion, nsections, _, size_in_header, _, hash_algorithm, root, nrecords,
          section_table) = _HEADER.unpack(head)
@@ -72,4 +88,21 @@ def read_header(path):
         "sections": sections,
         "root_reference": root,
         "header_size": header_size,
+    }
+
+
+def _header_v2(head, file_size):
+    (_, version, header_size, image_size, root, hash_key, body_checksum, header_checksum,
+     store_id, nnodes, flags) = _HEADER_V2.unpack(head)
+    return {
+        "format_version": version,
+        "file_size": file_size,
+        "image_size": image_size,
+        "header_size": header_size,
+        "root_reference": root,
+        "body_checksum": f"{body_checksum:016x}",
+        "header_checksum": f"{header_checksum:016x}",
+        "store_id": store_id.hex(),
+        "nodes": nnodes,
+        "flags": flags,
     }

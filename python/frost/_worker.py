@@ -7,6 +7,7 @@ dumps((False, error)), where error is
 SystemExit included, is caught here: a task can never end its worker.
 """
 import os
+import re
 import runpy
 import sys
 import traceback
@@ -45,7 +46,43 @@ def setup(sys_path, main):
     sys.modules["__main__"] = module
 
 
+_REFUSES_SUBINTERPRETERS = re.compile(r"module (\S+) does not support loading in subinterpreters")
+
+
+def subinterpreter_refusal(text):
+    """The ImportError message for a module that refuses subinterpreters
+    (numpy and many C extensions), if `text` is that error, else None."""
+    found = _REFUSES_SUBINTERPRETERS.search(text)
+    if found is None:
+        return None
+    module = found.group(1)
+    package = module.split(".")[0]
+    return (f"module {module} does not support loading in subinterpreters, and every frost.Pool "
+            f"worker is one (an own-GIL subinterpreter), so {package} cannot be used in a "
+            f"frost.Pool task or initializer. Run this work in a frost.ProcessPool (worker "
+            f"processes, where every extension loads; frost stores cross by handle: "
+            f"frost.share(data)); see README.md, 'Which pool'")
+
+
+def _clear_refusal(exc):
+    """exc, or an ImportError that says the module refuses subinterpreters
+    (with exc as its cause) when that is what exc, or its cause, is."""
+    seen = 0
+    cause = exc
+    while cause is not None and seen < 8:
+        if isinstance(cause, ImportError):
+            message = subinterpreter_refusal(str(cause))
+            if message is not None:
+                clear = ImportError(message, name=cause.name)
+                clear.__cause__ = exc
+                return clear
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return exc
+
+
 def _describe(exc):
+    exc = _clear_refusal(exc)
     tb = "".join(traceback.format_exception(exc))
     try:
         _transport.check_sendable(exc)
@@ -91,7 +128,13 @@ def run_task(payload):
 def run_initializer(payload):
     # every worker loads the same message; the pool discards it after
     fn, args = _transport.loads(payload, consume=False)
-    fn(*args)
+    try:
+        fn(*args)
+    except ImportError as exc:
+        clear = _clear_refusal(exc)
+        if clear is exc:
+            raise
+        raise clear from exc
 
 
 def process_chunk(fn, chunk):

@@ -256,17 +256,22 @@ class Pool(cf.Executor):
         # exit (which abandons them) if they are blocked in a C call.
         self._pool = _frost._Pool(workers)   # creates the interpreters only
         _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
+        stage = "the main script"
         try:
             self._pool.run_all(init_code)
             if init_payload is not None:   # every worker imports it (an import takes counts of its own)
+                stage = "the initializer"
                 self._pool.run_all(
                     f"import frost._worker as _frost_worker\n"
                     f"_frost_worker.run_initializer({init_payload!r})\n")
-        except BaseException:
+        except BaseException as exc:
             self._shutdown = True
             self._pool.shutdown(True)
             self._pool.interrupt()
             self._wait_ended(time.monotonic() + EXIT_GRACE)   # else exit abandons it
+            refusal = _subinterpreter_refusal(exc, stage)
+            if refusal is not None:
+                raise refusal from exc
             raise
         finally:
             if init_payload is not None:
@@ -506,6 +511,20 @@ class Pool(cf.Executor):
             return f"<frost.Pool workers={self._workers} of parent process {self._pid}>"
         state = "shut down" if self._shutdown else "running"
         return f"<frost.Pool workers={self._workers} {state}>"
+
+
+def _subinterpreter_refusal(exc, stage):
+    """An ImportError saying that a module refuses subinterpreters, when the
+    workers' set-up failed for that reason (exc: run_all's RuntimeError)."""
+    from frost import _worker
+    message = _worker.subinterpreter_refusal(str(exc)) if isinstance(exc, Exception) else None
+    if message is None:
+        return None
+    if stage == "the main script":
+        message += (". It is imported by the main script, which every worker imports as "
+                    "__mp_main__: import it inside the functions that need it, or use "
+                    "frost.ProcessPool")
+    return ImportError(message)
 
 
 def _worker_process_chunk():

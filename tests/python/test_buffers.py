@@ -59,7 +59,7 @@ def fill(a):
 
 def saved_and_loaded(store, directory):
     path = os.path.join(directory, "a.frost")
-    store.save(path)
+    store.save(path, format=1)
     return frost.load(path, lifetime="scoped")
 
 
@@ -291,7 +291,7 @@ class DataRoundTrips(LeakCheckedTestCase):
     def test_hostile_file_cannot_smuggle_a_refused_format(self):
         a = fill(np.zeros(4, dtype=[("zzzzq", "<f8")]))
         path = os.path.join(self.tmp.name, "h.frost")
-        frost.freeze(a).save(path)
+        frost.freeze(a).save(path, format=1)
         blob = bytearray(open(path, "rb").read())
         at = blob.index(b"T{d:zzzzq:}\0")
         for replacement in [b"T{O:zzzzq:}", b"T{P:zzzzq:}", b"T{i:zzzzq:}", b"T{8x}zzzzq:",

@@ -35,7 +35,7 @@ def saved_and_loaded(value, test):
     os.close(fd)
     test.addCleanup(os.unlink, path)
     store = frost.freeze(value)
-    store.save(path)
+    store.save(path, format=1)
     store.close()
     loaded = frost.load(path, lifetime="scoped")
     test.addCleanup(loaded.close)

@@ -46,9 +46,9 @@ class CliTestCase(unittest.TestCase):
             f.write(data)
         return self.path(name)
 
-    def snapshot(self, obj, name="s.frost"):
+    def snapshot(self, obj, name="s.frost", format=1):
         with frost.freeze(obj) as store:
-            store.save(self.path(name))
+            store.save(self.path(name), format=format)
         return self.path(name)
 
     def assertOneLineError(self, r, status, *fragments):
@@ -171,7 +171,7 @@ class InfoStatsTest(CliTestCase):
                 "t": ("a", [4]), "s": {1, 2}}
         with frost.freeze(data) as store:
             frozen = store.stats()["objects"]
-            store.save(self.path("c.frost"))
+            store.save(self.path("c.frost"), format=1)
         self.assertEqual(frozen["list"], 5)      # p (shared: once), floats, mixed, [2], [4]
         doc = json.loads(frost_cli("stats", "--json", self.path("c.frost")).stdout)
         self.assertEqual(doc["objects"], frozen)
@@ -197,6 +197,53 @@ class InfoStatsTest(CliTestCase):
         self.assertEqual(doc["objects"]["dict"], 100)
         self.assertEqual(doc["root"], "FrozenList with 100 items")
         self.assertOneLineError(frost_cli("stats", self.path("nope")), 1, "No such file")
+
+
+class FormatTwoTest(CliTestCase):
+    """Format 2 (Store.save's default): info, verify and stats check the whole
+    image, although frost.load() maps it without reading it."""
+
+    def damaged(self):
+        path = self.snapshot({"k": list(range(50)), "s": "text" * 20}, format=2)
+        raw = bytearray(open(path, "rb").read())
+        raw[-9] ^= 0x40                          # a body byte: the body checksum fails
+        return path, self.write("bad.frost", bytes(raw), "wb")
+
+    def test_info_verify_stats(self):
+        path = self.snapshot({"k": [1, 2, 3], "s": {"a", "b"}}, format=2)
+        r = frost_cli("info", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for fragment in ("frost snapshot version 2", "root        MappedDict with 2 items",
+                         "valid       yes"):
+            self.assertIn(fragment, r.stdout)
+        doc = json.loads(frost_cli("info", "--json", path).stdout)
+        self.assertEqual((doc["format_version"], doc["valid"]), (2, True))
+        self.assertEqual(doc["file_size"], os.path.getsize(path))
+        with frost.load(path) as store:
+            self.assertEqual(doc["store_id"], store.store_id.hex())
+        r = frost_cli("verify", path)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, f"{path}: ok"), r.stderr)
+        doc = json.loads(frost_cli("stats", "--json", path).stdout)
+        self.assertEqual((doc["format_version"], doc["bytes"]), (2, os.path.getsize(path)))
+        self.assertEqual(doc["root"], "MappedDict with 2 items")
+
+    def test_damaged_body_loads_but_fails_every_check(self):
+        _, bad = self.damaged()
+        with frost.load(bad) as store:           # O(1): the body is not read at load
+            self.assertIsInstance(store, frost.MappedStore)
+        with self.assertRaisesRegex(frost.SnapshotError, "checksum"):
+            frost.verify(bad)
+        self.assertOneLineError(frost_cli("verify", bad), 1, "checksum")
+        r = frost_cli("info", bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("valid       no:", r.stdout)
+        self.assertOneLineError(frost_cli("stats", bad), 1, "checksum")
+
+    def test_truncated_header(self):
+        path = self.snapshot([1, 2], format=2)
+        short = self.write("short.frost", open(path, "rb").read()[:60], "wb")
+        for command in ("info", "verify", "stats"):
+            self.assertEqual(frost_cli(command, short).returncode, 1, command)
 
 
 class FreezeTest(CliTestCase):

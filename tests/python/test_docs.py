@@ -96,13 +96,16 @@ class DocsRunTest(unittest.TestCase):
                 self.assertNotIn("Traceback", r.stderr)
 
     def test_readme_example_is_a_complete_script(self):
+        # the main example, then the process-pool one (issue 13): each a whole script
         readme = [code for doc, _, code in blocks("python") if doc == "README.md"]
-        self.assertEqual(len(readme), 1)
+        self.assertEqual(len(readme), 2)
+        for code in readme:
+            self.assertIn('if __name__ == "__main__":', code)
+            self.assertNotRegex(code, r"\nwith frost\.(Process)?Pool")   # no pool at module level
         code = readme[0]
-        self.assertIn('if __name__ == "__main__":', code)
         self.assertRegex(code, r"\n\s*chunks = ")              # defined before use
-        self.assertNotRegex(code, r"\nwith frost\.Pool")       # no pool at module level
         self.assertIn("FROST_EXAMPLE_ENTRIES", code)           # the size knob is in the text
+        self.assertIn("frost.ProcessPool", readme[1])
 
 
 if __name__ == "__main__":

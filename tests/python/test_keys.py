@@ -89,7 +89,7 @@ def load_copy(store, forget_seed=False):
     hash seed, so every hash and index is rebuilt (as in another process)."""
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "s.frost")
-        store.save(p)
+        store.save(p, format=1)
         if forget_seed:
             with open(p, "rb") as f:
                 blob = bytearray(f.read())
@@ -201,7 +201,7 @@ class IdentityHashedKeys(KeyChecks, unittest.TestCase):
             "d = {...: 'e', (..., 1): 't', ((None, ...), 2.5): 'tt', None: 'n', (None,): 'tn',\n"
             "     n: 'nan', (n, 'x'): 'tnan', complex(1, n): 'cnan', True: 'b', -0.0: 'z',\n"
             "     'str': 's', b'by': 'y', 2 ** 70: 'big'}\n"
-            "frost.freeze(d).save(P)\n")
+            "frost.freeze(d).save(P, format=1)\n")
         code_read = (
             "import frost, math\n"
             "v = frost.load(P).root\n"
@@ -369,7 +369,7 @@ class TupleDepth(unittest.TestCase):
             "        t = (t,)\n"
             "    d = {t: 1}\n"
             "    try:\n"
-            "        frost.freeze(d).save(P)\n"
+            "        frost.freeze(d).save(P, format=1)\n"
             "        out.append('saved')\n"
             "    except frost.FreezeError as e:\n"
             "        out.append(str(e)[-60:])\n"
@@ -430,7 +430,7 @@ class TupleDepth(unittest.TestCase):
         # end of the second relinked to the top of the first (400 levels)
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "deep.frost")
-            frost.freeze([nest(200, "a"), nest(200, "b")]).save(p)
+            frost.freeze([nest(200, "a"), nest(200, "b")]).save(p, format=1)
             with open(p, "rb") as f:
                 blob = bytearray(f.read())
             h = snap.HEADER.unpack_from(blob)

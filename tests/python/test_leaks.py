@@ -193,7 +193,7 @@ class LeakTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "leak.frost")
             with frost.freeze(graph(7)) as store:
-                store.save(path)
+                store.save(path, format=1)
 
             def load_read_close(_):
                 store = frost.load(path, lifetime="scoped")

@@ -86,7 +86,7 @@ class LoadCase(unittest.TestCase):
     def reload(self, data, lifetime="process"):
         p = self.path()
         store = frost.freeze(data)
-        store.save(p)
+        store.save(p, format=1)
         store.close()
         return frost.load(p, lifetime=lifetime)
 
@@ -158,7 +158,7 @@ class LoadedRecordsAreData(LoadCase):
         self.assertIsInstance(back["old"], types.SimpleNamespace)
         self.assertEqual(back["new"], Point(0, "zero"))
         p = self.path("again.frost")
-        refrozen.save(p)
+        refrozen.save(p, format=1)
         self.assertIsInstance(frost.thaw(frost.load(p).root)["point"], types.SimpleNamespace)
 
     def test_reading_a_loaded_store_imports_nothing(self):
@@ -180,7 +180,7 @@ class LoadedRecordsAreData(LoadCase):
             class Thing:
                 x: int
             Thing.__module__ = "evil_mod"
-            frost.freeze({{"t": Thing(1), "l": [Thing(2)], "k": (Thing(3), 4)}}).save({p!r})
+            frost.freeze({{"t": Thing(1), "l": [Thing(2)], "k": (Thing(3), 4)}}).save({p!r}, format=1)
         """)
         reader = textwrap.dedent(f"""
             import sys, pickle, frost
@@ -199,7 +199,7 @@ class LoadedRecordsAreData(LoadCase):
                 frost.thaw(s); frost.thaw(root["k"]); frost.thaw(root["l"])
                 again = frost.freeze(root)
                 frost.thaw(again.root)
-                again.save({p + ".2"!r})
+                again.save({p + ".2"!r}, format=1)
                 frost.thaw(frost.load({p + ".2"!r}).root)
             assert "evil_mod" not in sys.modules
             print("ok")

@@ -83,7 +83,7 @@ class StoreMemoryTest(unittest.TestCase):
                 "        import atexit, tempfile\n"
                 "        saved = tempfile.mkstemp(suffix='.frost')[1]\n"
                 "        atexit.register(os.unlink, saved)\n"
-                "        frost.freeze({'k': [1, 2, 3], 's': 'v'}).save(saved)\n"
+                "        frost.freeze({'k': [1, 2, 3], 's': 'v'}).save(saved, format=1)\n"
                 "    return frost.load(saved, lifetime='scoped')")
         m = measure(body, 1000)
         self.assertLess(m["live"], 40 * MIB, m)

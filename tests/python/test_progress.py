@@ -129,7 +129,7 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
     def test_save_reports_both_walks(self):
         rec = Recorder()
         with frost.freeze(data()) as store:
-            store.save(self.path, progress=rec)
+            store.save(self.path, format=1, progress=rec)
         self.check_calls(rec.calls)
         totals = {t for _, t in rec.calls}
         self.assertIn(None, totals)                 # first walk: total unknown
@@ -143,21 +143,21 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
                 rec = Recorder(fail_at=fail_at)
                 with frost.freeze(data()) as store:
                     with self.assertRaises(KeyError) as cm:
-                        store.save(self.path, progress=rec)
+                        store.save(self.path, format=1, progress=rec)
                 self.assertIs(cm.exception, rec.exc)
                 self.assertEqual(os.listdir(self.dir.name), [])
 
     def test_small_save_and_load_get_one_final_call_which_can_stop_them(self):
         with frost.freeze({"a": [1, "x"]}) as store:
             rec = Recorder()
-            store.save(self.path, progress=rec)
+            store.save(self.path, format=1, progress=rec)
             self.assertEqual(len(rec.calls), 1)
             self.assertEqual(rec.calls[0][0], rec.calls[0][1])
             os.unlink(self.path)
             with self.assertRaises(KeyError):    # raised by the last call, before the rename
-                store.save(self.path, progress=Recorder(fail_at=1))
+                store.save(self.path, format=1, progress=Recorder(fail_at=1))
             self.assertEqual(os.listdir(self.dir.name), [])
-            store.save(self.path)
+            store.save(self.path, format=1)
         rec = Recorder()
         frost.load(self.path, lifetime="scoped", progress=rec).close()
         self.assertEqual(len(rec.calls), 1)
@@ -174,19 +174,19 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
             threads.add(threading.get_ident())
             [str(i) for i in range(100)]           # Python work: needs the GIL
         with frost.freeze(data()) as store:
-            store.save(self.path, progress=cb)
+            store.save(self.path, format=1, progress=cb)
         self.assertEqual(threads, {threading.get_ident()})
 
     def test_save_callback_closing_the_store(self):
         store = frost.freeze(data())
-        store.save(self.path, progress=lambda d, t: store.close())
+        store.save(self.path, format=1, progress=lambda d, t: store.close())
         self.assertTrue(store.closed)
         with frost.load(self.path, lifetime="scoped") as again:
             self.assertEqual(again.root[N - 1], f"s{N - 1}")
 
     def test_load_and_verify_report_bytes(self):
         with frost.freeze(data()) as store:
-            store.save(self.path)
+            store.save(self.path, format=1)
         rec = Recorder()
         with frost.load(self.path, lifetime="scoped", progress=rec) as loaded:
             self.assertEqual(len(loaded.root), N)
@@ -198,7 +198,7 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
 
     def test_load_stopped_by_the_callback(self):
         with frost.freeze(data()) as store:
-            store.save(self.path)
+            store.save(self.path, format=1)
         for fail_at in (1, 3):
             with self.subTest(fail_at=fail_at):
                 rec = Recorder(fail_at=fail_at)
@@ -209,7 +209,7 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
             frost.load(self.path, progress=3)
         with frost.freeze([1]) as store:
             with self.assertRaisesRegex(TypeError, r"save\(\) progress must be a callable"):
-                store.save(self.path, progress="x")
+                store.save(self.path, format=1, progress="x")
 
 
 class VerifyTest(LeakCheckedTestCase):
@@ -217,7 +217,7 @@ class VerifyTest(LeakCheckedTestCase):
         with tempfile.TemporaryDirectory() as d:
             good = os.path.join(d, "good.frost")
             with frost.freeze({"a": [1, 2.5, "x"]}) as store:
-                store.save(good)
+                store.save(good, format=1)
             self.assertIsNone(frost.verify(good))
             raw = bytearray(open(good, "rb").read())
             raw[len(raw) // 2] ^= 0xFF

@@ -135,13 +135,13 @@ class RefreshAcrossProcesses(unittest.TestCase):
     def test_reader_keeps_old_file_new_reader_gets_new_and_old_pages_go(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "prices.frost")
-            frost.freeze(version("v1", 5000)).save(path)
+            frost.freeze(version("v1", 5000)).save(path, format=1)
             env = dict(os.environ)
             reader = subprocess.Popen([sys.executable, "-c", READER, path], env=env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             try:
                 self.assertEqual(reader.stdout.readline().split(), ["loaded", "v1"])
-                frost.freeze(version("v2", 5000)).save(path)   # atomic replace
+                frost.freeze(version("v2", 5000)).save(path, format=1)   # atomic replace
                 fresh = subprocess.run([sys.executable, "-c",
                                         "import sys, frost; print(frost.load(sys.argv[1]).root['tag'])",
                                         path], env=env, capture_output=True, text=True, check=True)

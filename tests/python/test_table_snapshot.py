@@ -75,7 +75,7 @@ class TableSnapshot(LeakCheckedTestCase):
 
     def save(self, data):
         store = frost.freeze(data)
-        store.save(self.path)
+        store.save(self.path, format=1)
         store.close()
 
     def load_bytes(self, data, lifetime="scoped"):

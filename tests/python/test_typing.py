@@ -23,7 +23,7 @@ from frostcheck import HERE
 
 SOURCE_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(HERE)), "python", "frost")
 BUILT_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(frost.__file__)))
-STUBS = ("__init__.pyi", "_frost.pyi", "pool.pyi", "py.typed")
+STUBS = ("__init__.pyi", "_frost.pyi", "_mapped.pyi", "pool.pyi", "process_pool.pyi", "py.typed")
 
 
 def have_mypy():

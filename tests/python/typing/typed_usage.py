@@ -36,11 +36,20 @@ def main(path: str) -> None:
         assert "x" in tags
         plain = frost.thaw(root)
         assert plain == {"k": [1, 2], "s": {"x"}}
-        store.save(path, progress=report)
+        store.save(path, format=1, progress=report)
     frost.verify(path)
     loaded = frost.load(path, lifetime="scoped")
+    assert_type(loaded, frost.Store | frost.MappedStore)
     assert_type(loaded.stats(), dict[str, Any])
     loaded.close()
+    with frost.share({"k": [1, 2]}, progress=report) as shared:
+        assert_type(shared, frost.MappedStore)
+        assert_type(shared.store_id, bytes)
+        assert_type(shared.nbytes, int)
+        assert isinstance(shared.root, frost.MappedDict)
+        with frost.ProcessPool(1, mp_context="spawn") as processes:
+            assert_type(processes.workers, int)
+            assert processes.submit(add, 1, 2).result(timeout=60) == 3
     with frost.Pool(1) as pool:
         future = pool.submit(add, 1, 2)
         assert_type(future, Future[int])

@@ -1,0 +1,585 @@
+"""Cross-process stores: format-2 images read in place from a read-only
+mapping, by any process (issue 13; the layout is store/frost_map.h).
+
+    MappedStore   one mapped image: a sealed memfd made by share(), or a
+                  format-2 file opened by load(). Its views (frost.MappedDict,
+                  ...) read the mapping in place and hold the image alive.
+    share(obj)    writes obj's image into anonymous shared memory (a memfd,
+                  sealed: no process can change it any more) and maps it.
+    load(path)    format 2: maps the file, O(1) of its size; format 1: the
+                  arena loader (frost._frost.load), as before.
+
+Handles. Pickling a MappedStore or a mapped view sends a handle naming the
+image, never its bytes (views/view_mapped.c: a view's __reduce__ is
+(_rebuild_view, (image.handle, node_offset))). image.handle is a _Handle:
+the image's owner of its file descriptor here, and its wire form:
+  memory: (pid, fd, st_dev, st_ino, size, store_id) -- the receiver opens
+          /proc/<pid>/fd/<fd> (in the same process: dups the fd), checks the
+          four seals, maps it read-only, and checks the store_id, so a reused
+          fd number or pid never gives another image. The sender must be
+          alive, and still hold the image, until the receiver has attached
+          (sent by multiprocessing, a handle holds it LINGER seconds more).
+  file:   (path, st_dev, st_ino, size, store_id) -- the receiver maps the
+          same file (the same inode: a file replaced since is refused).
+A receiver's handle names itself (its pid and its own fd), so it can send
+the store on even after the creator is gone.
+
+Registry. (store_id, st_dev, st_ino) -> weakref to the MapImage: a process
+(each interpreter, as module state) maps an image once however many handles
+it receives, and a file carrying a copied store_id never stands in for it.
+
+Arena stores (frost.freeze) live in one process's memory: multiprocessing's
+pickler refuses them with a TypeError naming frost.share (_refuse_arena),
+instead of a reference that the other process cannot resolve.
+"""
+import collections
+import errno
+import fcntl
+import mmap
+import os
+import stat
+import sys
+import threading
+import time
+import weakref
+
+from frost import _frost
+
+__all__ = ["MappedStore", "share", "load"]
+
+MAGIC_V2 = b"FROSTMAP"
+_SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY   # a FIFO never blocks
+# 3.13+: the mmap keeps no dup of the fd (the handle owns the one fd an image needs)
+_NO_FD_COPY = {"trackfd": False} if sys.version_info >= (3, 13) else {}
+_MAPPED_VIEWS = (_frost.MappedDict, _frost.MappedList, _frost.MappedSet, _frost.MappedRecord,
+                 _frost.MappedArray)
+
+
+def _check_progress(progress, what):
+    if progress is not None and not callable(progress):
+        raise TypeError(f"{what}() progress must be a callable(done, total) or None, "
+                        f"not {type(progress).__name__}")
+
+
+# ---------------------------------------------------------------------------
+# handles
+
+
+class _Handle:
+    """image.handle: owns the image's fd (memory images; files keep none)
+    and pickles as the wire form that _attach resolves in the receiver."""
+
+    __slots__ = ("fd", "path", "dev", "ino", "size", "store_id", "image", "__weakref__")
+
+    def __init__(self, fd, path, st, store_id):
+        self.image = None   # a weakref.ref to the image (set by _own; no cycle)
+        self.fd = fd
+        self.path = path
+        self.dev = st.st_dev
+        self.ino = st.st_ino
+        self.size = st.st_size
+        self.store_id = store_id
+
+    def __reduce__(self):
+        if self.fd is not None:   # os.getpid(): a forked child names itself (it has the fd too)
+            return (_attach, ("memory", os.getpid(), self.fd, self.dev, self.ino, self.size,
+                              self.store_id))
+        return (_attach, ("file", self.path, self.dev, self.ino, self.size, self.store_id))
+
+    def close(self):
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:   # interpreter exit: os may be gone
+            pass
+
+
+def _own(image, handle):
+    """Make handle the image's (image.handle) and return the image."""
+    handle.image = weakref.ref(image)
+    image.handle = handle
+    return image
+
+
+# Sent to another process by multiprocessing (ForkingPickler), a memory
+# handle keeps its image alive here for LINGER seconds at least: a pool
+# worker that returns a store it made drops it right after sending, before
+# the caller has attached. (Plain pickle.dumps does not: docs/design.md.)
+LINGER = 30.0
+_lingering = collections.OrderedDict()   # id(image) -> (deadline, image), soonest first
+_lingering_lock = threading.Lock()
+
+
+def _prune_lingering():
+    now = time.monotonic()
+    with _lingering_lock:
+        while _lingering:
+            key = next(iter(_lingering))
+            if _lingering[key][0] > now:
+                break
+            del _lingering[key]
+
+
+def _reduce_sent_handle(handle):
+    image = handle.image() if handle.image is not None else None
+    if image is not None and handle.fd is not None:
+        _prune_lingering()
+        with _lingering_lock:   # once per image, whatever the number of sends
+            _lingering[id(image)] = (time.monotonic() + LINGER, image)
+            _lingering.move_to_end(id(image))
+    return handle.__reduce__()
+
+
+# (store_id, st_dev, st_ino) -> weakref.ref(MapImage): the same image in the same
+# file (memfd or file): a file carrying a copied store_id never stands in for another
+_images = {}
+_images_lock = threading.Lock()
+
+
+def _after_fork_in_child():
+    global _images_lock, _lingering_lock
+    _images_lock = threading.Lock()   # a thread that is not in the child may have held them
+    _lingering_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _registered(key):
+    ref = _images.get(key)
+    return None if ref is None else ref()
+
+
+def _register(image):
+    """image, or the live image already registered for the same file and store_id."""
+    key = (image.store_id, image.handle.dev, image.handle.ino)
+
+    def forget(ref, key=key):
+        if _images.get(key) is ref:   # not a newer image's entry
+            _images.pop(key, None)
+
+    with _images_lock:
+        existing = _registered(key)
+        if existing is not None:
+            return existing
+        _images[key] = weakref.ref(image, forget)
+    return image
+
+
+def _map_fd(fd, size, path, store_id=None):
+    """The MapImage of the image in fd (which the caller keeps owning)."""
+    if size < 8:   # the header check says why; an mmap of 0 bytes cannot be made
+        with open(fd, "rb", closefd=False) as f:
+            return _frost.MapImage(f.read())
+    buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, **_NO_FD_COPY)
+    try:
+        image = _frost.MapImage(buffer)
+    except BaseException:
+        try:
+            buffer.close()
+        except BufferError:
+            pass
+        raise
+    if store_id is not None and image.store_id != store_id:
+        raise _frost.SnapshotError(f"{path}: holds another frost image than the one the handle "
+                                   f"names (a reused file descriptor, or a rewritten file)")
+    return image
+
+
+def _gone(pid, fd, why):
+    return _frost.SnapshotError(
+        f"cannot attach the shared frost store of process {pid} (its fd {fd}): {why}. The "
+        f"creator has exited or closed the store: a handle is valid only while the process "
+        f"that sent it is alive and holds the store")
+
+
+def _attach(kind, *fields):
+    """The MapImage a handle names, in this process (pickle calls this)."""
+    try:
+        if kind == "memory":
+            pid, fd, dev, ino, size, store_id = fields
+        elif kind == "file":
+            path, dev, ino, size, store_id = fields
+        else:
+            raise ValueError(kind)
+        if not (isinstance(store_id, bytes) and len(store_id) == 16
+                and all(type(x) is int and x >= 0 for x in (dev, ino, size))):
+            raise ValueError(fields)
+        if kind == "memory" and not (type(pid) is int and pid > 0 and type(fd) is int and fd >= 0):
+            raise ValueError(fields)
+        if kind == "file" and not isinstance(path, (str, bytes)):
+            raise ValueError(fields)
+    except (ValueError, TypeError):
+        raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)") from None
+    image = _registered((store_id, dev, ino))
+    if image is not None:
+        return image
+    if kind == "memory":
+        new_fd, st = _open_memory(pid, fd, dev, ino)
+        where = f"/proc/{pid}/fd/{fd}"
+    else:
+        new_fd, st = _open_file(path, dev, ino)
+        where = os.fsdecode(path)
+    try:
+        if st.st_size != size:
+            raise _frost.SnapshotError(f"{where}: is {st.st_size} bytes, the handle names an "
+                                       f"image of {size}")
+        image = _own(_map_fd(new_fd, size, where, store_id),
+                     _Handle(new_fd if kind == "memory" else None,
+                             None if kind == "memory" else path, st, store_id))
+    except BaseException:
+        os.close(new_fd)
+        raise
+    if kind == "file":
+        os.close(new_fd)
+    return _register(image)
+
+
+def _open_memory(pid, fd, dev, ino):
+    """(fd of our own, its stat) for the creator's memfd, checked to be the
+    same sealed file (device and inode) before and after opening."""
+    if pid == os.getpid():
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            raise _gone(pid, fd, exc.strerror) from None
+        if (st.st_dev, st.st_ino) != (dev, ino):
+            raise _gone(pid, fd, "that fd is now another file")
+        new_fd = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+    else:
+        proc = f"/proc/{pid}/fd/{fd}"
+        try:
+            st = os.stat(proc)   # the target, not opened yet: a device or FIFO is never opened
+        except FileNotFoundError:
+            raise _gone(pid, fd, "no such process or fd") from None
+        except PermissionError as exc:
+            raise PermissionError(exc.errno, f"cannot attach the shared frost store of process "
+                                  f"{pid}: {exc.strerror} (another user's process, or /proc "
+                                  f"is restricted)", proc) from None
+        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+            raise _gone(pid, fd, "that fd is now another file")
+        try:
+            new_fd = os.open(proc, _OPEN_FLAGS)
+        except FileNotFoundError:
+            raise _gone(pid, fd, "no such process or fd") from None
+    try:
+        st = os.fstat(new_fd)
+        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+            raise _gone(pid, fd, "that fd is now another file")
+        try:
+            seals = fcntl.fcntl(new_fd, fcntl.F_GET_SEALS)
+        except OSError:
+            seals = 0
+        if seals & _SEALS != _SEALS:
+            raise _frost.SnapshotError(f"the shared memory of process {pid} (fd {fd}) is not "
+                                       f"sealed read-only: not a frost.share() image")
+    except BaseException:
+        os.close(new_fd)
+        raise
+    return new_fd, st
+
+
+def _open_file(path, dev, ino):
+    st = os.stat(path)   # before opening: a path that now names a device or FIFO is never opened
+    if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+        raise _frost.SnapshotError(f"{os.fsdecode(path)}: is not the file the frost handle "
+                                   f"names any more (replaced since it was sent)")
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+            raise _frost.SnapshotError(f"{os.fsdecode(path)}: is not the file the frost handle "
+                                       f"names any more (replaced since it was sent)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _rebuild_view(image, offset):
+    """A mapped view's unpickling: image is what its handle unpickled to."""
+    if not isinstance(image, _frost.MapImage):
+        raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
+    return image.view_at(offset)
+
+
+def _rebuild_store(image):
+    if not isinstance(image, _frost.MapImage):
+        raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
+    return MappedStore._new(image)
+
+
+# ---------------------------------------------------------------------------
+# MappedStore
+
+
+class MappedStore:
+    """A frost store read in place from a read-only shared mapping: made by
+    frost.share() (anonymous shared memory) or frost.load() of a format-2
+    file. Any number of processes map the same pages; pickling it, or one of
+    its views, sends a handle (see docs/design.md, "Cross-process stores").
+
+    close() releases this object's hold on the image (idempotent; .root then
+    raises StoreClosedError); views already handed out keep the mapping alive
+    and keep working. The memory goes when the last view, in every process,
+    is gone.
+    """
+
+    __slots__ = ("_image", "_store_id", "_path", "_nbytes", "__weakref__")
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("frost.MappedStore cannot be created directly: use frost.share(data) "
+                        "or frost.load(path) of a format-2 file")
+
+    @classmethod
+    def _new(cls, image):
+        self = object.__new__(cls)
+        self._image = image
+        self._store_id = image.store_id
+        self._path = image.handle.path if image.handle is not None else None
+        self._nbytes = image.image_size
+        return self
+
+    def _live_image(self, what):
+        image = self._image
+        if image is None:
+            raise _frost.StoreClosedError(f"{what} of a closed frost.MappedStore")
+        return image
+
+    @property
+    def root(self):
+        return self._live_image("root").root
+
+    @property
+    def closed(self):
+        return self._image is None
+
+    @property
+    def store_id(self):
+        """16 bytes naming the image (the same bytes in every process)."""
+        return self._store_id
+
+    @property
+    def path(self):
+        """The file's absolute path, or None for shared memory."""
+        return self._path
+
+    @property
+    def nbytes(self):
+        """The image's size in bytes (one copy, whatever the number of readers)."""
+        return self._nbytes
+
+    def verify(self, *, progress=None):
+        """Check every byte and reference reachable (and the body checksum):
+        None, or frost.SnapshotError naming the first problem."""
+        _check_progress(progress, "verify")
+        self._live_image("verify()").verify(progress)
+
+    def stats(self):
+        """Facts of the image (a dict): bytes (the image: one copy, shared by
+        every process that maps it), nodes (containers written), the
+        store_id (hex), where it lives (path, or None: shared memory)."""
+        image = self._live_image("stats()")
+        return {"format_version": 2, "bytes": self._nbytes, "nodes": image.nnodes,
+                "store_id": self._store_id.hex(),
+                "path": None if self._path is None else os.fsdecode(self._path)}
+
+    def close(self):
+        self._image = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+
+    def __reduce__(self):
+        return (_rebuild_store, (self._live_image("pickling").handle,))
+
+    def __repr__(self):
+        if self._image is None:
+            return "<frost.MappedStore closed>"
+        where = "memory" if self._path is None else f"path={os.fsdecode(self._path)!r}"
+        try:
+            root = type(self._image.root).__name__
+        except Exception as exc:   # a damaged image meets it at the root
+            root = f"<{type(exc).__name__}>"
+        return (f"<frost.MappedStore {where} id={self._store_id.hex()[:12]} root={root} "
+                f"nbytes={self._nbytes}>")
+
+
+# ---------------------------------------------------------------------------
+# share / load
+
+
+def _is_arena(obj):
+    return isinstance(obj, _ARENA_TYPES)
+
+
+def share(obj, *, progress=None):
+    """A MappedStore holding obj in anonymous shared memory (a sealed memfd):
+    pickling it or its views to other processes sends a handle, and they map
+    the same pages in O(1). Nothing is left behind when the processes end,
+    even by SIGKILL.
+
+    obj: plain data (frozen first, as frost.freeze would), a frost.Store (its
+    root) or an arena view (its subgraph). progress(done, total) is called
+    while freezing (plain data), then while writing the image.
+    """
+    _check_progress(progress, "share")
+    if isinstance(obj, MappedStore) or isinstance(obj, _MAPPED_VIEWS):
+        raise TypeError(f"{type(obj).__name__} is already a shared frost image: send it (or "
+                        f"its views) to other processes as it is")
+    store = None
+    fd = None
+    try:
+        if not _is_arena(obj):
+            store = _frost.freeze(obj, lifetime="scoped", progress=progress)
+        fd = os.memfd_create("frost-share", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        size = _frost._map_write(obj if store is None else store, fd, progress=progress)
+        # no writable mapping of fd exists (the writer pwrites), so sealing succeeds
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+        image = _map_fd(fd, size, "frost.share()")
+        _own(image, _Handle(fd, None, os.fstat(fd), image.store_id))
+        fd = None   # the handle owns it
+        _prune_lingering()
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if store is not None:
+            store.close()
+    return MappedStore._new(_register(image))
+
+
+_LIFETIMES = ("scoped", "process")
+
+
+def load(path, *, lifetime="process", progress=None):
+    """The store saved in a snapshot file.
+
+    Format 2 (Store.save's default): a MappedStore over a read-only mapping
+    of the file, in O(1) of its size -- the header is checked, the body is
+    read (and checked: references are bounds- and kind-checked when
+    followed) only as it is used; frost.verify(path) checks it all.
+    `lifetime` does not apply (the mapping lives while the store or a view
+    of it does) and `progress` is never called.
+
+    Format 1: a frost.Store built from the file (copied and relocated into an
+    arena of this lifetime, the whole file checked first; progress(done,
+    total) every 65,536 records).
+    """
+    path = os.fspath(path)   # TypeError naming the type (os.open says "open: ...")
+    if not isinstance(lifetime, str):
+        raise TypeError(f"load() lifetime must be a str, not {type(lifetime).__name__}")
+    if lifetime not in _LIFETIMES:
+        raise ValueError(f"load() lifetime must be 'scoped' or 'process', not {lifetime!r}")
+    _check_progress(progress, "load")
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(st.st_mode):
+            raise _frost.SnapshotError(f"not a frost snapshot: not a regular file (a device, "
+                                       f"FIFO or socket): {os.fsdecode(path)}")
+        if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
+            image = _map_fd(fd, st.st_size, os.fsdecode(path))
+            _own(image, _Handle(None, _abspath(path), st, image.store_id))
+            _register(image)   # handles received later for it use this mapping
+            return MappedStore._new(image)
+    finally:
+        os.close(fd)
+    return _frost.load(path, lifetime=lifetime, progress=progress)
+
+
+def _abspath(path):
+    """The path a handle carries: absolute (receivers may run elsewhere), str or bytes."""
+    path = os.fspath(path)
+    return os.path.abspath(path)
+
+
+def open_image(path):
+    """(MapImage, None) for a format-2 file, (None, header bytes) otherwise:
+    frost.verify and the command line (no registry: a fresh, private mapping)."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(st.st_mode):
+            return None, b""
+        if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
+            return _map_fd(fd, st.st_size, os.fsdecode(path)), None
+        return None, os.pread(fd, len(MAGIC_V2), 0)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------
+# arena stores refused by multiprocessing's pickler
+
+
+_ARENA_TYPES = tuple(_frost._shareable_types())
+
+
+def _refuse_arena(obj):
+    if isinstance(obj, _frost.Channel):
+        raise TypeError("cannot send a frost.Channel to another process: it connects the "
+                        "interpreters of one process (use a multiprocessing.Queue between "
+                        "processes)")
+    raise TypeError(
+        f"cannot send a frost.{type(obj).__name__} to another process: arena stores "
+        f"(frost.freeze, frost.load of a format-1 file) live in this process's memory. Use "
+        f"frost.share(...) (shared memory) or Store.save(path) + frost.load(path) (a file), "
+        f"and send the MappedStore or its views: they cross by handle, in O(1)")
+
+
+def _guard_forking_pickler(reduction):
+    for cls in _ARENA_TYPES + (_frost.Channel,):
+        reduction.ForkingPickler.register(cls, _refuse_arena)
+    reduction.ForkingPickler.register(_Handle, _reduce_sent_handle)
+
+
+class _ReductionImportHook:
+    """A sys.meta_path entry that guards multiprocessing's pickler as soon as
+    multiprocessing.reduction is imported (importing it here would cost every
+    `import frost` ~20 ms); it removes itself then."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "multiprocessing.reduction":
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _GuardingLoader(spec.loader)
+        return spec
+
+
+class _GuardingLoader:
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _guard_forking_pickler(module)
+
+    def __getattr__(self, name):   # get_source, get_filename, ... for tracebacks
+        return getattr(self._loader, name)
+
+
+if "multiprocessing.reduction" in sys.modules:
+    _guard_forking_pickler(sys.modules["multiprocessing.reduction"])
+else:
+    sys.meta_path.insert(0, _ReductionImportHook())

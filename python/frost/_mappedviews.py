@@ -1,0 +1,40 @@
+"""keys(), values() and items() of a frost.MappedDict (views/view_mapped.c makes them).
+
+The collections.abc views, iterated by the dict's own C iterators: entries are read
+in order from the table, not looked up again by key, so a damaged image gives
+frost.SnapshotError where the damage is, never a KeyError for a key the dict listed.
+"""
+from collections.abc import ItemsView, KeysView, ValuesView
+
+
+class MappedKeysView(KeysView):
+    __slots__ = ()
+
+    def __iter__(self):
+        return iter(self._mapping)
+
+    def __reversed__(self):
+        return reversed(self._mapping)
+
+    def __repr__(self):
+        return f"MappedKeysView({self._mapping!r})"
+
+
+class MappedValuesView(ValuesView):
+    __slots__ = ()
+
+    def __iter__(self):
+        return self._mapping._iter_values()
+
+    def __repr__(self):
+        return f"MappedValuesView({self._mapping!r})"
+
+
+class MappedItemsView(ItemsView):
+    __slots__ = ()
+
+    def __iter__(self):
+        return self._mapping._iter_items()
+
+    def __repr__(self):
+        return f"MappedItemsView({self._mapping!r})"

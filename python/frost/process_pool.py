@@ -1,0 +1,122 @@
+"""frost.ProcessPool: frost.Pool's API over worker processes.
+
+A concurrent.futures.ProcessPoolExecutor whose workers are processes, so
+numpy and every C extension load there (frost.Pool's own-GIL
+subinterpreters refuse many of them). frost data crosses by handle: a
+MappedStore (frost.share, or frost.load of a format-2 file) or any of its
+views is pickled as a handle to the same pages, which the worker maps in
+O(1) (frost._mapped); an arena store (frost.freeze) is refused at send with
+a TypeError naming frost.share.
+
+    data = frost.share(table)                      # once, in shared memory
+    with frost.ProcessPool() as pool:              # one process per core
+        totals = list(pool.map(score, data.root["chunks"]))
+
+Differences from frost.Pool: workers start on demand (the stdlib's), with
+the "spawn" start method unless mp_context says otherwise (fork in a
+process with threads is unsafe, and 3.14 no longer defaults to it);
+shutdown(cancel_futures=True) cancels queued tasks but lets running ones
+finish (the stdlib's; a process cannot be interrupted the way frost.Pool
+interrupts a worker interpreter); a worker that dies breaks the pool
+(concurrent.futures.process.BrokenProcessPool), as in the stdlib.
+"""
+import concurrent.futures as cf
+import multiprocessing
+import multiprocessing.reduction
+import os
+
+from frost import _mapped, _sendable
+from frost.pool import _main_module_spec
+
+__all__ = ["ProcessPool"]
+
+# its pickler refuses arena stores (normally done by frost._mapped's import
+# hook already; again here in case that module came from elsewhere)
+_mapped._guard_forking_pickler(multiprocessing.reduction)
+
+DEFAULT_START_METHOD = "spawn"
+
+
+def _context(mp_context):
+    if mp_context is None:
+        return multiprocessing.get_context(DEFAULT_START_METHOD)
+    if isinstance(mp_context, str):
+        return multiprocessing.get_context(mp_context)   # ValueError for an unknown method
+    if not hasattr(mp_context, "get_start_method"):
+        raise TypeError(f"mp_context must be a multiprocessing context, a start method name "
+                        f"or None, not {type(mp_context).__name__}")
+    return mp_context
+
+
+class ProcessPool(cf.ProcessPoolExecutor):
+    """An Executor with one worker process per core (frost.Pool's API).
+
+    workers (or max_workers, the stdlib's name): how many (default
+    os.cpu_count()). initializer(*initargs) runs in every worker first.
+    mp_context: a multiprocessing context or a start method name ("spawn",
+    the default; "forkserver"; "fork"). max_tasks_per_child: as in the stdlib.
+    """
+
+    def __init__(self, workers=None, *, initializer=None, initargs=(), mp_context=None,
+                 max_tasks_per_child=None, max_workers=None):
+        if max_workers is not None:
+            if workers is not None:
+                raise TypeError("pass workers or max_workers (the same thing), not both")
+            workers = max_workers
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if not isinstance(workers, int) or isinstance(workers, bool):
+            raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
+        try:
+            initargs = tuple(initargs)
+        except TypeError:
+            raise TypeError(f"initargs must be an iterable of arguments, "
+                            f"not {type(initargs).__name__}") from None
+        context = _context(mp_context)
+        self._start_method = context.get_start_method()
+        # a forked worker has this process's __main__; a spawned one imports the script
+        self._main_importable = (self._start_method == "fork"
+                                 or _main_module_spec() is not None)
+        if initializer is not None:
+            self._check_callable(initializer, "initializer")
+        self._workers = workers
+        super().__init__(workers, mp_context=context, initializer=initializer,
+                         initargs=initargs, max_tasks_per_child=max_tasks_per_child)
+
+    @property
+    def workers(self):
+        return self._workers
+
+    def _check_callable(self, fn, what):
+        why = _sendable.problem(fn, self._main_importable, what, to="a worker process")
+        if why is not None:
+            raise TypeError(why)
+
+    def submit(self, fn, /, *args, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
+        self._check_callable(fn, "callable")
+        return super().submit(fn, *args, **kwargs)
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        if not isinstance(chunksize, int) or isinstance(chunksize, bool):
+            raise TypeError(f"chunksize must be an int, not {type(chunksize).__name__}")
+        if chunksize < 1:
+            raise ValueError(f"chunksize must be >= 1, not {chunksize}")
+        if timeout is not None and (not isinstance(timeout, (int, float))
+                                    or isinstance(timeout, bool)):
+            raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+        if not callable(fn):
+            raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
+        self._check_callable(fn, "callable")
+        return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+
+    def __repr__(self):
+        state = "shut down" if self._shutdown_thread else "running"
+        if self._broken:
+            state = "broken"
+        return f"<frost.ProcessPool workers={self._workers} {self._start_method} {state}>"

@@ -1,0 +1,1117 @@
+/*
+ * map_write.c -- the format-2 writer: a sealed arena graph (frost_nodes.h)
+ * to an image read in place (frost_map.h), written to a file descriptor.
+ *
+ * One pass, into one growable anonymous mapping (mremap grows it without
+ * copying; untouched bytes are zero, which is every padding byte's value):
+ *   - a container node is *reserved* (its bytes allocated, its ref memoized)
+ *     the first time a reference to it is encoded, and queued; it is *filled*
+ *     (its items encoded) when the queue reaches it. So a reference back to a
+ *     container already reserved just gets its ref: sharing and cycles are
+ *     kept, and nothing recurses (deep lists make a long queue, not a deep C
+ *     stack). The queue is FIFO: nodes are filled in the order they were first
+ *     referred to, so a container's items lie near it and in order;
+ *   - leaves are encoded when met: inline when they fit in the ref, else their
+ *     bytes are appended. Containers need the exact memo (identity, cycles);
+ *     leaves do not (they are materialized into fresh objects on access), so
+ *     out-of-line strs/bytes and leaf tuples go through a small direct-mapped
+ *     cache by arena address instead: what freeze shared and the graph repeats
+ *     often (record keys, repeated values) is written once, and a graph of
+ *     unique leaves (W1) pays no memo of millions of entries. Floats,
+ *     complexes and big ints are always copied (8..24 bytes);
+ *   - short strs/bytes are packed into shared blocks (POOL_BLOCK), so their
+ *     1-aligned bytes do not cost 8-alignment padding between nodes (W1: ~6
+ *     bytes an entry);
+ *   - tables are rebuilt with the image's keyed hash (map_hash.c).
+ * Then the header and checksums. The buffer is the target file itself, mapped
+ * shared, when the fd allows it (a regular file or memfd open O_RDWR: no
+ * copy, no pwrite; ranges fallocated before use, so a full disk is OSError,
+ * never SIGBUS); else an anonymous mapping, pwritten to the fd at the end.
+ *
+ * Arena invariants relied on (freeze.c): arena objects are exact str, bytes,
+ * int, float, complex or tuple (of those), or a static singleton; dict keys
+ * and set items are objects; records hold str module/qualname. Anything else
+ * met (a COLUMNS node, an unknown kind) is refused with FreezeError naming
+ * its path (found by a second, error-only walk: find_path).
+ *
+ * Runs with the GIL held (signals, the progress callback, FreezeError); reads
+ * only the sealed arena, which the caller keeps alive. In file mode, Python
+ * code that runs meanwhile (the progress callback, signal handlers) could
+ * shrink the file under the mapping: the size is checked after each such call
+ * (still_mapped), so that is an OSError, not a SIGBUS. Another process (or a
+ * thread already blocked in ftruncate) shrinking the file during the write is
+ * not guarded against, as for format 1's save.
+ */
+#include <Python.h>
+
+#include "frost_map.h"
+#include "frost_nodes.h"
+#include "frost_snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ || UINTPTR_MAX != UINT64_MAX
+#  error "format 2 is implemented for 64-bit little-endian platforms"
+#endif
+
+#define INITIAL_CAPACITY ((size_t)1 << 20)
+#define FILE_GROW_MIN ((size_t)4 << 20)
+#define INLINE_MAX 7                          /* bytes of an inline str/bytes */
+#define INT_INLINE_MIN (-((int64_t)1 << 59))
+#define INT_INLINE_MAX (((int64_t)1 << 59) - 1)
+#define BIGINT_MAX_BYTES ((uint64_t)1 << 24)
+#define LEAF_CACHE_SLOTS ((size_t)1 << 12)   /* 64 KiB: stays in L2; catches what repeats often */
+#define POOL_BLOCK 4096     /* short strs/bytes share blocks: no 8-alignment padding each */
+#define POOL_DIRECT 512
+#define PREFETCH_AHEAD 16   /* table index inserts prefetched this many entries ahead */     /* longer ones are reserved on their own */
+
+/* ------------------------------------------------------------------------ */
+/* the writer's state                                                       */
+
+typedef struct {
+    uintptr_t key;      /* arena address (untagged); 0 = empty */
+    frost_mref_t ref;
+} memo_slot_t;
+
+typedef struct {
+    uintptr_t src;      /* tagged frost_ref_t: a node, or an arena tuple object */
+    uint64_t off;       /* its reserved node in the image */
+} work_t;
+
+typedef struct {
+    int fd;               /* file mode: the target, mapped as the buffer; -1: anonymous */
+    unsigned char *buf;   /* the image so far */
+    size_t size, cap;
+    uint64_t hash_key[2];
+    memo_slot_t *memo;
+    size_t memo_mask, memo_used;
+    memo_slot_t *cache;  /* leaves: direct-mapped, lossy (LEAF_CACHE_SLOTS) */
+    work_t *queue;
+    size_t qhead, qlen, qcap;
+    uint64_t pool_at, pool_end;   /* the free part of the current bytes block */
+    uint64_t nnodes;
+    uint64_t items;     /* refs encoded, for progress and signal checks */
+    const frost_map_write_args_t *args;
+    frost_ref_t bad;    /* the node refused (for find_path), 0 if none */
+} writer_t;
+
+/* Grow the image to hold `need` bytes. File mode (w->fd >= 0): the file
+ * itself is the buffer, mapped shared; each new range is allocated with
+ * fallocate first, so a full disk is an OSError here, never a SIGBUS on a
+ * store, and prefaulted in one call. */
+static int
+grow(writer_t *w, size_t need)
+{
+    size_t cap = w->cap ? w->cap : INITIAL_CAPACITY;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 4) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        /* file mode allocates what it maps: grow by a quarter, not double */
+        cap = w->fd >= 0 ? cap + (cap / 4 > FILE_GROW_MIN ? cap / 4 : FILE_GROW_MIN) : cap * 2;
+    }
+    /* (the first range was fallocated by start(), which tried file mode with it) */
+    if (w->fd >= 0 && w->buf != NULL && fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    void *p = w->buf != NULL ? mremap(w->buf, w->cap, cap, MREMAP_MAYMOVE)
+              : w->fd >= 0 ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0)
+              : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        if (w->fd >= 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        else {
+            PyErr_NoMemory();
+        }
+        return -1;
+    }
+#ifdef MADV_POPULATE_WRITE
+    if (w->fd >= 0) {
+        (void)madvise((char *)p + w->cap, cap - w->cap, MADV_POPULATE_WRITE);   /* a hint */
+    }
+#endif
+    w->buf = p;
+    w->cap = cap;
+    return 0;
+}
+
+/* Reserve `n` zero bytes at an `align`-aligned offset: the offset, or -1. */
+static inline int64_t
+reserve(writer_t *w, size_t n, size_t align)
+{
+    size_t at = (w->size + align - 1) & ~(align - 1);
+    if (at + n > w->cap && grow(w, at + n) < 0) {
+        return -1;
+    }
+    w->size = at + n;
+    return (int64_t)at;
+}
+
+static inline void
+put64(writer_t *w, uint64_t off, uint64_t v)
+{
+    memcpy(w->buf + off, &v, 8);
+}
+
+static inline size_t
+memo_index(uintptr_t key, size_t mask)
+{
+    uint64_t x = (uint64_t)key;   /* splitmix64: addresses are strided */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return (size_t)(x ^ (x >> 31)) & mask;
+}
+
+static inline frost_mref_t
+memo_get(const writer_t *w, uintptr_t key)
+{
+    for (size_t i = memo_index(key, w->memo_mask);; i = (i + 1) & w->memo_mask) {
+        if (w->memo[i].key == key) {
+            return w->memo[i].ref;
+        }
+        if (w->memo[i].key == 0) {
+            return 0;   /* no valid ref is 0 here: refs of memoized things are never SPECIAL */
+        }
+    }
+}
+
+static int
+memo_put(writer_t *w, uintptr_t key, frost_mref_t ref)
+{
+    if ((w->memo_used + 1) * 2 > w->memo_mask + 1) {
+        size_t n = (w->memo_mask + 1) * 2;
+        memo_slot_t *slots = PyMem_Calloc(n, sizeof *slots);
+        if (slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (size_t j = 0; j <= w->memo_mask; j++) {
+            if (w->memo[j].key != 0) {
+                size_t i = memo_index(w->memo[j].key, n - 1);
+                while (slots[i].key != 0) {
+                    i = (i + 1) & (n - 1);
+                }
+                slots[i] = w->memo[j];
+            }
+        }
+        PyMem_Free(w->memo);
+        w->memo = slots;
+        w->memo_mask = n - 1;
+    }
+    size_t i = memo_index(key, w->memo_mask);
+    while (w->memo[i].key != 0) {
+        i = (i + 1) & w->memo_mask;
+    }
+    w->memo[i] = (memo_slot_t){key, ref};
+    w->memo_used++;
+    return 0;
+}
+
+static inline frost_mref_t
+cache_get(const writer_t *w, uintptr_t key)
+{
+    const memo_slot_t *s = &w->cache[memo_index(key, LEAF_CACHE_SLOTS - 1)];
+    return s->key == key ? s->ref : 0;
+}
+
+static inline void
+cache_put(writer_t *w, uintptr_t key, frost_mref_t ref)
+{
+    w->cache[memo_index(key, LEAF_CACHE_SLOTS - 1)] = (memo_slot_t){key, ref};
+}
+
+static int
+enqueue(writer_t *w, uintptr_t src, uint64_t off)
+{
+    if (w->qhead + w->qlen == w->qcap) {
+        if (w->qhead > w->qcap / 2) {   /* slide the live part down */
+            memmove(w->queue, w->queue + w->qhead, w->qlen * sizeof *w->queue);
+            w->qhead = 0;
+        }
+        else {
+            size_t cap = w->qcap ? w->qcap * 2 : 1024;
+            work_t *q = PyMem_Realloc(w->queue, cap * sizeof *q);
+            if (q == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            w->queue = q;
+            w->qcap = cap;
+        }
+    }
+    w->queue[w->qhead + w->qlen++] = (work_t){src, off};
+    w->nnodes++;
+    return 0;
+}
+
+/* File mode, after Python code ran (a signal handler, the progress callback,
+ * other threads meanwhile): the file must still cover the mapping, or the
+ * next store into it would be a SIGBUS. Shrunk: OSError, and nothing more is
+ * written through the mapping. */
+static int
+still_mapped(writer_t *w)
+{
+    struct stat st;
+    if (w->fd < 0) {
+        return 0;
+    }
+    if (fstat(w->fd, &st) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if ((uint64_t)st.st_size < w->cap) {
+        errno = EIO;
+        PyErr_SetString(PyExc_OSError, "frost: the file was truncated while the image was written into it");
+        return -1;
+    }
+    return 0;
+}
+
+/* One more item encoded: every FROST_MAP_WRITE_PROGRESS_EVERY, check signals
+ * and report progress. */
+static inline int
+step(writer_t *w)
+{
+    if (++w->items % FROST_MAP_WRITE_PROGRESS_EVERY != 0) {
+        return 0;
+    }
+    const frost_map_write_args_t *a = w->args;
+    if (PyErr_CheckSignals() < 0 || (a->progress != NULL && a->progress(a->progress_ctx, w->items, 0) < 0)) {
+        return -1;
+    }
+    return still_mapped(w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* leaves                                                                   */
+
+/* str/bytes bytes: inline, or out of line (memoized by `addr`). */
+static int
+encode_bytes(writer_t *w, uintptr_t addr, const char *data, size_t len, int is_str, frost_mref_t *out)
+{
+    if (len <= INLINE_MAX) {
+        uint64_t packed = 0;
+        memcpy(&packed, data, len);
+        *out = (packed << 8) | ((uint64_t)len << 4)
+               | (is_str ? FROST_MREF_STR_INLINE : FROST_MREF_BYTES_INLINE);
+        return 0;
+    }
+    frost_mref_t seen = cache_get(w, addr);
+    if (seen != 0) {
+        *out = seen;
+        return 0;
+    }
+    unsigned tag = is_str ? FROST_MREF_STR : FROST_MREF_BYTES;
+    int64_t at;
+    if (len <= POOL_DIRECT) {
+        if (w->pool_at + len > w->pool_end) {
+            int64_t block = reserve(w, POOL_BLOCK, 8);
+            if (block < 0) {
+                return -1;
+            }
+            w->pool_at = (uint64_t)block;
+            w->pool_end = (uint64_t)block + POOL_BLOCK;
+        }
+        at = (int64_t)w->pool_at;
+        w->pool_at += len;
+        memcpy(w->buf + at, data, len);
+        *out = ((uint64_t)at << 20) | ((uint64_t)len << 4) | tag;
+    }
+    else if (len < FROST_MREF_LONG_LEN) {
+        if ((at = reserve(w, len, 1)) < 0) {
+            return -1;
+        }
+        memcpy(w->buf + at, data, len);
+        *out = ((uint64_t)at << 20) | ((uint64_t)len << 4) | tag;
+    }
+    else {
+        if ((at = reserve(w, 8 + len, 8)) < 0) {
+            return -1;
+        }
+        put64(w, (uint64_t)at, len);
+        memcpy(w->buf + at + 8, data, len);
+        *out = ((uint64_t)at << 20) | ((uint64_t)FROST_MREF_LONG_LEN << 4) | tag;
+    }
+    if ((uint64_t)at > FROST_MREF_MAX_BYTE_OFFSET) {
+        PyErr_SetString(PyExc_OverflowError, "frost: the image is larger than format 2 allows (16 TiB)");
+        return -1;
+    }
+    cache_put(w, addr, *out);
+    return 0;
+}
+
+static int
+encode_int(writer_t *w, PyObject *o, frost_mref_t *out)
+{
+    if (PyUnstable_Long_IsCompact((PyLongObject *)o)) {
+        *out = ((uint64_t)(int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o) << 4) | FROST_MREF_INT;
+        return 0;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (!overflow && v >= INT_INLINE_MIN && v <= INT_INLINE_MAX) {
+        *out = ((uint64_t)(int64_t)v << 4) | FROST_MREF_INT;
+        return 0;
+    }
+    if (!overflow && v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    size_t nbits = _PyLong_NumBits(o);   /* of |o| */
+    if (nbits == (size_t)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    uint64_t n = nbits / 8 + 1;          /* room for the sign bit */
+    if (n > BIGINT_MAX_BYTES) {
+        PyErr_SetString(PyExc_OverflowError, "frost: an int of more than 2**24 bytes cannot be in format 2");
+        return -1;
+    }
+    int64_t at = reserve(w, 8 + n, 8);
+    if (at < 0) {
+        return -1;
+    }
+    unsigned char *b = w->buf + at + 8;
+#if PY_VERSION_HEX >= 0x030D0000
+    int rc = _PyLong_AsByteArray((PyLongObject *)o, b, (size_t)n, 1, 1, 1);
+#else
+    int rc = _PyLong_AsByteArray((PyLongObject *)o, b, (size_t)n, 1, 1);
+#endif
+    if (rc < 0) {
+        return -1;
+    }
+    while (n > 1 && ((b[n - 1] == 0x00 && !(b[n - 2] & 0x80)) || (b[n - 1] == 0xFF && (b[n - 2] & 0x80)))) {
+        b[--n] = 0;   /* minimal: drop redundant sign bytes */
+    }
+    put64(w, (uint64_t)at, n);
+    w->size = (size_t)at + 8 + n;
+    *out = frost_mref_at8((uint64_t)at, FROST_MREF_BIGINT);
+    return 0;
+}
+
+/* The bytes of a node for arena node `n` (0: a kind format 2 cannot hold). */
+static size_t
+node_size(const frost_node_t *n)
+{
+    switch (n->kind) {
+    case FROST_NODE_DICT:
+    case FROST_NODE_SET: {
+        const frost_table_t *t = (const frost_table_t *)n;
+        unsigned log2 = FROST_MAP_TABLE_MIN_LOG2;
+        while (((uint64_t)2 << log2) < 3 * (uint64_t)t->len) {
+            log2++;
+        }
+        if (log2 > FROST_MAP_TABLE_MAX_LOG2) {
+            return 0;
+        }
+        return (size_t)frost_map_table_size((uint64_t)t->len, log2, n->kind == FROST_NODE_DICT);
+    }
+    case FROST_NODE_LIST:
+    case FROST_NODE_TUPLE:
+        return 8 + 8 * (size_t)((const frost_seq_t *)n)->len;
+    case FROST_NODE_RECORD:
+        return 32;
+    case FROST_NODE_ARRAY:
+        return FROST_MAP_ARRAY_FIXED + 8 * (size_t)((const frost_array_t *)n)->ndim;
+    }
+    return 0;
+}
+
+/* Reserve a node of `size` bytes for `src` and queue it. */
+static int
+reserve_node(writer_t *w, uintptr_t src, size_t size, frost_mref_t *out)
+{
+    int64_t at = reserve(w, size, 8);
+    if (at < 0) {
+        return -1;
+    }
+    *out = frost_mref_at8((uint64_t)at, FROST_MREF_NODE);
+    return enqueue(w, src, (uint64_t)at);
+}
+
+/* Whether arena tuple `t` holds no tuple (so encoding its items recurses no further). */
+static inline int
+tuple_of_leaves(PyObject *t)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        if (Py_TYPE(PyTuple_GET_ITEM(t, i)) == &PyTuple_Type) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The image ref of arena reference `r`: leaves are written now (tuples of
+ * leaves too: one level of recursion at most), containers reserved and queued. */
+static int
+encode(writer_t *w, frost_ref_t r, frost_mref_t *out)
+{
+    if (step(w) < 0) {
+        return -1;
+    }
+    if (frost_ref_is_node(r)) {
+        const frost_node_t *n = frost_ref_node(r);
+        frost_mref_t seen = memo_get(w, (uintptr_t)n);
+        if (seen != 0) {
+            *out = seen;
+            return 0;
+        }
+        size_t size = node_size(n);
+        if (size == 0) {
+            w->bad = r;
+            return -1;
+        }
+        return (reserve_node(w, r, size, out) < 0 || memo_put(w, (uintptr_t)n, *out) < 0) ? -1 : 0;
+    }
+    PyObject *o = frost_ref_object(r);
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        if (PyUnicode_IS_ASCII(o)) {
+            return encode_bytes(w, (uintptr_t)o, PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), 1, out);
+        }
+        char scratch[FROST_MAP_UTF8_SCRATCH], *heap;
+        const char *data;
+        size_t len;
+        if (frost_map_str_utf8(o, scratch, &heap, &data, &len) < 0) {
+            return -1;
+        }
+        int rc = encode_bytes(w, (uintptr_t)o, data, len, 1, out);
+        PyMem_Free(heap);
+        return rc;
+    }
+    if (tp == &PyLong_Type) {
+        return encode_int(w, o, out);
+    }
+    if (tp == &PyFloat_Type) {
+        uint64_t bits;
+        double d = PyFloat_AS_DOUBLE(o);
+        memcpy(&bits, &d, 8);
+        if ((bits & 0xF) == 0) {
+            *out = bits | FROST_MREF_FLOAT_INLINE;
+            return 0;
+        }
+        int64_t at = reserve(w, 8, 8);
+        if (at < 0) {
+            return -1;
+        }
+        put64(w, (uint64_t)at, bits);
+        *out = frost_mref_at8((uint64_t)at, FROST_MREF_FLOAT);
+        return 0;
+    }
+    if (tp == &PyTuple_Type) {
+        Py_ssize_t n = PyTuple_GET_SIZE(o);
+        if (n == 0) {
+            *out = FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_EMPTY_TUPLE);
+            return 0;
+        }
+        frost_mref_t seen = cache_get(w, (uintptr_t)o);
+        if (seen != 0) {
+            *out = seen;
+            return 0;
+        }
+        if (tuple_of_leaves(o)) {   /* written now, while it is in the cache */
+            int64_t at = reserve(w, 8 + 8 * (size_t)n, 8);
+            if (at < 0) {
+                return -1;
+            }
+            w->nnodes++;
+            put64(w, (uint64_t)at, frost_mnode_head(FROST_MNODE_TUPLE, 0, (uint64_t)n));
+            for (Py_ssize_t i = 0; i < n; i++) {
+                frost_mref_t item;
+                if (encode(w, (frost_ref_t)PyTuple_GET_ITEM(o, i), &item) < 0) {   /* a leaf: no deeper */
+                    return -1;
+                }
+                put64(w, (uint64_t)at + 8 + 8 * (uint64_t)i, item);
+            }
+            *out = frost_mref_at8((uint64_t)at, FROST_MREF_NODE);
+        }
+        else if (reserve_node(w, (uintptr_t)o, 8 + 8 * (size_t)n, out) < 0) {
+            return -1;
+        }
+        cache_put(w, (uintptr_t)o, *out);
+        return 0;
+    }
+    if (tp == &PyBytes_Type) {
+        return encode_bytes(w, (uintptr_t)o, PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o), 0, out);
+    }
+    if (o == Py_None) {
+        *out = FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_NONE);
+        return 0;
+    }
+    if (o == Py_True || o == Py_False) {
+        *out = FROST_MREF_MAKE_SPECIAL(o == Py_True ? FROST_MSPECIAL_TRUE : FROST_MSPECIAL_FALSE);
+        return 0;
+    }
+    if (o == Py_Ellipsis) {
+        *out = FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_ELLIPSIS);
+        return 0;
+    }
+    if (tp == &PyComplex_Type) {
+        int64_t at = reserve(w, 16, 8);
+        if (at < 0) {
+            return -1;
+        }
+        memcpy(w->buf + at, &((PyComplexObject *)o)->cval, 16);
+        *out = frost_mref_at8((uint64_t)at, FROST_MREF_COMPLEX);
+        return 0;
+    }
+    w->bad = r;   /* not an arena object kind: cannot happen for a sealed graph */
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* nodes                                                                    */
+
+/* Encode `n` refs from `refs` (stride `stride` refs) into the node at `off`, items from +8. */
+static int
+fill_refs(writer_t *w, uint64_t off, const frost_ref_t *refs, Py_ssize_t n, Py_ssize_t stride)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        frost_mref_t ref;
+        if (i + PREFETCH_AHEAD < n) {
+            __builtin_prefetch((const void *)(refs[(i + PREFETCH_AHEAD) * stride] & ~(uintptr_t)1));
+        }
+        if (encode(w, refs[i * stride], &ref) < 0) {
+            return -1;
+        }
+        put64(w, off + 8 + 8 * (uint64_t)i, ref);
+    }
+    return 0;
+}
+
+static int
+fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
+{
+    uint64_t len = (uint64_t)t->len;
+    unsigned log2 = FROST_MAP_TABLE_MIN_LOG2;
+    while (((uint64_t)2 << log2) < 3 * len) {
+        log2++;
+    }
+    uint64_t mask = ((uint64_t)1 << log2) - 1;
+    put64(w, off, frost_mnode_head(is_dict ? FROST_MNODE_DICT : FROST_MNODE_SET,
+                                   is_dict ? 0u : (t->hdr.flags & FROST_SET_WAS_FROZENSET ? FROST_MSET_WAS_FROZENSET : 0u),
+                                   len));
+    put64(w, off + 8, log2);
+    uint64_t hashes = off + frost_map_table_hashes(), entries = off + frost_map_table_entries(len);
+    uint64_t index = off + frost_map_table_index(len, is_dict);
+    uint64_t entry_size = is_dict ? 16 : 8;
+    /* the entries first (sequential), keeping each full hash; then the index,
+     * prefetching slots ahead: its inserts are random over a table that may
+     * be far bigger than the caches, and misses overlap only when prefetched */
+    uint64_t local[64], *hv = len <= 64 ? local : PyMem_Malloc(len * sizeof *hv);
+    if (hv == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int rc = 0;
+    for (uint64_t i = 0; i < len; i++) {
+        const frost_entry_t *e = &t->entries[i];
+        if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
+            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].key & ~(uintptr_t)1));
+            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].value & ~(uintptr_t)1));
+        }
+        rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &hv[i]);
+        if (rc != 0) {
+            if (rc > 0) {
+                w->bad = e->key;
+                rc = -1;
+            }
+            break;
+        }
+        frost_mref_t key, value;
+        if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, e->value, &value) < 0)) {
+            rc = -1;
+            break;
+        }
+        uint32_t lo = (uint32_t)hv[i];
+        memcpy(w->buf + hashes + 4 * i, &lo, 4);
+        put64(w, entries + entry_size * i, key);
+        if (is_dict) {
+            put64(w, entries + entry_size * i + 8, value);
+        }
+    }
+    if (rc == 0) {
+        uint32_t *slots = (uint32_t *)(w->buf + index);
+        memset(slots, 0xFF, (size_t)(mask + 1) * 4);   /* FROST_MAP_EMPTY_SLOT */
+        for (uint64_t i = 0; i < len; i++) {
+            if (i + PREFETCH_AHEAD < len) {
+                __builtin_prefetch(&slots[hv[i + PREFETCH_AHEAD] & mask], 1);
+            }
+            uint64_t slot = hv[i] & mask;
+            while (slots[slot] != FROST_MAP_EMPTY_SLOT) {
+                slot = (slot + 1) & mask;
+            }
+            slots[slot] = (uint32_t)i;
+        }
+    }
+    if (hv != local) {
+        PyMem_Free(hv);
+    }
+    return rc;
+}
+
+/* A list node of items start + i*step (i < len) of arena seq `s`, at `off`. */
+static int
+fill_list(writer_t *w, const frost_seq_t *s, Py_ssize_t start, Py_ssize_t stepn, Py_ssize_t len, uint64_t off)
+{
+    unsigned flags = s->hdr.flags == FROST_SEQ_INT64 ? FROST_MLIST_INT64
+                     : s->hdr.flags == FROST_SEQ_FLOAT64 ? FROST_MLIST_FLOAT64 : FROST_MLIST_REFS;
+    put64(w, off, frost_mnode_head(FROST_MNODE_LIST, flags, (uint64_t)len));
+    if (flags == FROST_MLIST_REFS) {
+        return fill_refs(w, off, s->items.refs + start, len, stepn);
+    }
+    if (stepn == 1) {
+        memcpy(w->buf + off + 8, &s->items.i64[start], 8 * (size_t)len);
+    }
+    else {
+        for (Py_ssize_t i = 0; i < len; i++) {
+            memcpy(w->buf + off + 8 + 8 * (size_t)i, &s->items.i64[start + i * stepn], 8);
+        }
+    }
+    w->items += (uint64_t)len;
+    return 0;
+}
+
+/* An array node at `off` for the last `ndim` dimensions of `a`, data at `data`. */
+static int
+fill_array(writer_t *w, const frost_array_t *a, const char *data, int ndim, uint64_t off)
+{
+    const Py_ssize_t *shape = a->shape + (a->ndim - ndim);
+    uint64_t nbytes = (uint64_t)a->itemsize;
+    for (int i = 0; i < ndim; i++) {
+        nbytes *= (uint64_t)shape[i];
+    }
+    int64_t fmt = reserve(w, (size_t)a->format_len + 1, 1);
+    if (fmt < 0) {
+        return -1;
+    }
+    memcpy(w->buf + fmt, a->format, (size_t)a->format_len + 1);
+    int64_t at = reserve(w, (size_t)nbytes, FROST_MAP_ARRAY_DATA_ALIGN);
+    if (at < 0) {
+        return -1;
+    }
+    memcpy(w->buf + at, data, (size_t)nbytes);
+    put64(w, off, frost_mnode_head(FROST_MNODE_ARRAY, a->hdr.flags & 0xFFu, (uint64_t)ndim));
+    put64(w, off + 8, (uint64_t)a->itemsize);
+    put64(w, off + 16, nbytes);
+    put64(w, off + 24, (uint64_t)fmt);
+    put64(w, off + 32, a->format_len);
+    put64(w, off + 40, (uint64_t)at);
+    for (int i = 0; i < ndim; i++) {
+        put64(w, off + FROST_MAP_ARRAY_FIXED + 8 * (uint64_t)i, (uint64_t)shape[i]);
+    }
+    return 0;
+}
+
+static int
+fill(writer_t *w, uintptr_t src, uint64_t off)
+{
+    if (!frost_ref_is_node(src)) {   /* an arena tuple of plain immutables */
+        PyObject *t = frost_ref_object(src);
+        put64(w, off, frost_mnode_head(FROST_MNODE_TUPLE, 0, (uint64_t)PyTuple_GET_SIZE(t)));
+        return fill_refs(w, off, (const frost_ref_t *)&PyTuple_GET_ITEM(t, 0), PyTuple_GET_SIZE(t), 1);
+    }
+    const frost_node_t *n = frost_ref_node(src);
+    switch (n->kind) {
+    case FROST_NODE_DICT:
+    case FROST_NODE_SET:
+        return fill_table(w, (const frost_table_t *)n, n->kind == FROST_NODE_DICT, off);
+    case FROST_NODE_LIST: {
+        const frost_seq_t *s = (const frost_seq_t *)n;
+        return fill_list(w, s, 0, 1, s->len, off);
+    }
+    case FROST_NODE_TUPLE: {
+        const frost_seq_t *s = (const frost_seq_t *)n;
+        put64(w, off, frost_mnode_head(FROST_MNODE_TUPLE, 0, (uint64_t)s->len));
+        return fill_refs(w, off, s->items.refs, s->len, 1);
+    }
+    case FROST_NODE_RECORD: {
+        const frost_record_t *r = (const frost_record_t *)n;
+        put64(w, off, frost_mnode_head(FROST_MNODE_RECORD, r->hdr.flags & FROST_RECORD_KIND_MASK, 0));
+        const frost_ref_t parts[3] = {r->module, r->qualname, r->state};
+        return fill_refs(w, off, parts, 3, 1);
+    }
+    case FROST_NODE_ARRAY: {
+        const frost_array_t *a = (const frost_array_t *)n;
+        return fill_array(w, a, a->data, a->ndim, off);
+    }
+    }
+    w->bad = src;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the path of a refused node (error path only)                             */
+
+typedef struct {
+    frost_ref_t ref;
+    size_t parent;       /* index in the walk; SIZE_MAX for the root */
+    frost_ref_t key;     /* pos == PATH_DICT_VALUE: the key */
+    Py_ssize_t pos;      /* list/tuple item index, or one of: */
+} path_step_t;
+#define PATH_ROOT (-1)
+#define PATH_DICT_VALUE (-2)
+#define PATH_RECORD_STATE (-3)
+
+static int
+path_push(writer_t *seen, path_step_t **walk, size_t *n, size_t *cap, path_step_t s)
+{
+    uintptr_t addr = frost_ref_is_node(s.ref) ? (uintptr_t)frost_ref_node(s.ref) : (uintptr_t)s.ref;
+    if (memo_get(seen, addr) != 0) {
+        return 0;
+    }
+    if (memo_put(seen, addr, 1) < 0) {
+        return -1;
+    }
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        path_step_t *g = PyMem_Realloc(*walk, c * sizeof *g);
+        if (g == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *walk = g;
+        *cap = c;
+    }
+    (*walk)[(*n)++] = s;
+    return 0;
+}
+
+/* "root['a'][3].field": the path of `target` from `root` (breadth-first, so
+ * the shortest), or NULL with an exception set. */
+static PyObject *
+find_path(frost_ref_t root, frost_ref_t target)
+{
+    writer_t seen = {0};
+    path_step_t *walk = NULL;
+    size_t n = 0, cap = 0, found = SIZE_MAX;
+    PyObject *result = NULL, *parts = NULL;
+    seen.memo = PyMem_Calloc(1024, sizeof *seen.memo);
+    seen.memo_mask = 1023;
+    if (seen.memo == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (path_push(&seen, &walk, &n, &cap, (path_step_t){root, SIZE_MAX, 0, PATH_ROOT}) < 0) {
+        goto done;
+    }
+    for (size_t i = 0; i < n && found == SIZE_MAX; i++) {
+        frost_ref_t r = walk[i].ref;
+        if (r == target) {
+            found = i;
+            break;
+        }
+        int rc = 0;
+        if (!frost_ref_is_node(r)) {
+            PyObject *o = frost_ref_object(r);
+            for (Py_ssize_t j = 0; rc == 0 && PyTuple_CheckExact(o) && j < PyTuple_GET_SIZE(o); j++) {
+                rc = path_push(&seen, &walk, &n, &cap, (path_step_t){(frost_ref_t)PyTuple_GET_ITEM(o, j), i, 0, j});
+            }
+        }
+        else {
+            const frost_node_t *node = frost_ref_node(r);
+            if (node->kind == FROST_NODE_DICT) {
+                const frost_table_t *t = (const frost_table_t *)node;
+                for (Py_ssize_t j = 0; rc == 0 && j < t->len; j++) {
+                    rc = path_push(&seen, &walk, &n, &cap,
+                                   (path_step_t){t->entries[j].value, i, t->entries[j].key, PATH_DICT_VALUE});
+                }
+            }
+            else if ((node->kind == FROST_NODE_LIST && node->flags == FROST_SEQ_REFS)
+                     || node->kind == FROST_NODE_TUPLE) {
+                const frost_seq_t *s = (const frost_seq_t *)node;
+                for (Py_ssize_t j = 0; rc == 0 && j < s->len; j++) {
+                    rc = path_push(&seen, &walk, &n, &cap, (path_step_t){s->items.refs[j], i, 0, j});
+                }
+            }
+            else if (node->kind == FROST_NODE_RECORD) {
+                rc = path_push(&seen, &walk, &n, &cap,
+                               (path_step_t){((const frost_record_t *)node)->state, i, 0, PATH_RECORD_STATE});
+            }
+        }
+        if (rc < 0) {
+            goto done;
+        }
+    }
+    parts = PyList_New(0);
+    if (parts == NULL) {
+        goto done;
+    }
+    for (size_t i = found; i != SIZE_MAX; i = walk[i].parent) {
+        const path_step_t *s = &walk[i];
+        PyObject *part;
+        if (s->pos == PATH_ROOT) {
+            part = PyUnicode_FromString("root");
+        }
+        else if (s->pos == PATH_RECORD_STATE) {
+            continue;
+        }
+        else if (s->pos == PATH_DICT_VALUE) {
+            PyObject *key = frost_ref_object(s->key);
+            int field = walk[s->parent].pos == PATH_RECORD_STATE && PyUnicode_CheckExact(key);
+            part = field ? PyUnicode_FromFormat(".%U", key) : PyUnicode_FromFormat("[%R]", key);
+        }
+        else {
+            part = PyUnicode_FromFormat("[%zd]", s->pos);
+        }
+        if (part == NULL || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            goto done;
+        }
+        Py_DECREF(part);
+    }
+    if (PyList_Reverse(parts) == 0) {
+        PyObject *empty = PyUnicode_FromString("");
+        result = empty ? PyUnicode_Join(empty, parts) : NULL;
+        Py_XDECREF(empty);
+    }
+done:
+    Py_XDECREF(parts);
+    PyMem_Free(walk);
+    PyMem_Free(seen.memo);
+    return result;
+}
+
+/* Raise FreezeError for w->bad (a node or object format 2 cannot hold). */
+static void
+refuse(writer_t *w, frost_ref_t root)
+{
+    frost_ref_t bad = w->bad;
+    PyObject *path = find_path(root, bad);
+    if (path == NULL) {
+        return;
+    }
+    if (frost_ref_is_node(bad) && frost_ref_node(bad)->kind == FROST_NODE_COLUMNS) {
+        PyErr_Format(w->args->freeze_error,
+                     "%U: format 2 cannot hold a frost.Table (a table of columns); "
+                     "save the store with format=1", path);
+    }
+    else if (frost_ref_is_node(bad)) {
+        PyErr_Format(w->args->freeze_error, "%U: format 2 cannot hold a node of kind %u",
+                     path, (unsigned)frost_ref_node(bad)->kind);
+    }
+    else {
+        PyErr_Format(w->args->freeze_error, "%U: format 2 cannot hold an object of type '%.100s'",
+                     path, Py_TYPE(frost_ref_object(bad))->tp_name);
+    }
+    Py_DECREF(path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the image                                                                */
+
+static int
+random_bytes(void *out, size_t n)
+{
+    unsigned char *p = out;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    return -1;
+                }
+                continue;
+            }
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Write the whole buffer at offset 0 of `fd`: short writes resumed, EINTR retried. */
+static int
+write_all(int fd, const unsigned char *buf, size_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        size_t chunk = size - done > ((size_t)1 << 30) ? ((size_t)1 << 30) : size - done;
+        ssize_t n = pwrite(fd, buf + done, chunk, (off_t)done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    return -1;
+                }
+                continue;
+            }
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > size
+        && ftruncate(fd, (off_t)size) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * File mode when `fd` is a regular file (memfd included) open for reading and
+ * writing that can be emptied and fallocated: the image is built in the file
+ * itself (no second copy, no pwrite). Else anonymous mode, then write_all.
+ * 0 ok (either mode), -1 error set.
+ */
+static int
+start(writer_t *w, int fd)
+{
+    w->fd = -1;
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fstat(fd, &st) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && (flags & O_ACCMODE) == O_RDWR && ftruncate(fd, 0) == 0) {
+        if (fallocate(fd, 0, 0, (off_t)INITIAL_CAPACITY) == 0) {
+            w->fd = fd;
+            w->cap = 0;
+            if (grow(w, INITIAL_CAPACITY) == 0) {   /* maps the range just allocated */
+                return 0;
+            }
+            PyErr_Clear();   /* a file that cannot be mapped shared: write it with pwrite */
+            w->fd = -1;
+        }
+        else if (errno != EOPNOTSUPP && errno != ENODEV && errno != EINVAL && errno != ENOSYS) {
+            PyErr_SetFromErrno(PyExc_OSError);   /* ENOSPC, EFBIG, EPERM (a sealed memfd) */
+            return -1;
+        }
+    }
+    return grow(w, INITIAL_CAPACITY);
+}
+
+/* The image is complete in w->buf[0, w->size): put it in the fd. */
+static int
+finish(writer_t *w, int fd)
+{
+    if (w->fd < 0) {
+        return write_all(fd, w->buf, w->size);
+    }
+    int rc = munmap(w->buf, w->cap);
+    w->buf = NULL;
+    if (rc < 0 || ftruncate(fd, (off_t)w->size) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/* The root's node when it is a list slice or a sub-array (args), reserved
+ * like any node but not memoized (it is not the arena node). */
+static int
+encode_root(writer_t *w, frost_mref_t *out)
+{
+    const frost_map_write_args_t *a = w->args;
+    if (!a->has_slice && a->sub_data == NULL) {
+        return encode(w, a->ref, out);
+    }
+    const frost_node_t *n = frost_ref_node(a->ref);
+    size_t size = a->has_slice ? 8 + 8 * (size_t)a->len : FROST_MAP_ARRAY_FIXED + 8 * (size_t)a->sub_ndim;
+    int64_t at = reserve(w, size, 8);
+    if (at < 0) {
+        return -1;
+    }
+    w->nnodes++;
+    *out = frost_mref_at8((uint64_t)at, FROST_MREF_NODE);
+    if (a->has_slice) {
+        return fill_list(w, (const frost_seq_t *)n, (Py_ssize_t)a->start, (Py_ssize_t)a->step,
+                         (Py_ssize_t)a->len, (uint64_t)at);
+    }
+    return fill_array(w, (const frost_array_t *)n, a->sub_data, a->sub_ndim, (uint64_t)at);
+}
+
+int
+frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
+{
+    writer_t w = {.fd = -1, .args = args};
+    int rc = -1;
+    size_t slots = 1024;
+    while (slots < 2 * args->memo_hint + 2 && slots < ((size_t)1 << 40)) {
+        slots *= 2;
+    }
+    w.memo = PyMem_Calloc(slots, sizeof *w.memo);
+    if (w.memo == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    w.memo_mask = slots - 1;
+    w.cache = PyMem_Calloc(LEAF_CACHE_SLOTS, sizeof *w.cache);
+    if (w.cache == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    frost_map_header_t h;
+    memset(&h, 0, sizeof h);
+    if (random_bytes(w.hash_key, sizeof w.hash_key) < 0 || random_bytes(h.store_id, sizeof h.store_id) < 0
+        || start(&w, fd) < 0 || reserve(&w, FROST_MAP_HEADER_SIZE, 8) < 0) {
+        goto done;
+    }
+    frost_mref_t root;
+    if (encode_root(&w, &root) < 0) {
+        goto refused;
+    }
+    while (w.qlen > 0) {
+        work_t item = w.queue[w.qhead++];
+        w.qlen--;
+        if (fill(&w, item.src, item.off) < 0) {
+            goto refused;
+        }
+    }
+    if (w.pool_end == w.size) {   /* the last block's unused tail */
+        w.size = (size_t)w.pool_at;
+    }
+    if (reserve(&w, 0, 8) < 0) {   /* the image ends 8-aligned */
+        goto done;
+    }
+    memcpy(h.magic, FROST_MAP_MAGIC, 8);
+    h.format_version = FROST_MAP_VERSION;
+    h.header_size = FROST_MAP_HEADER_SIZE;
+    h.image_size = w.size;
+    h.root = root;
+    memcpy(h.hash_key, w.hash_key, sizeof h.hash_key);
+    h.nnodes = w.nnodes;
+    h.body_checksum = frost_snapshot_xxh64(w.buf + FROST_MAP_HEADER_SIZE, w.size - FROST_MAP_HEADER_SIZE, 0);
+    memcpy(w.buf, &h, sizeof h);
+    h.header_checksum = frost_map_header_checksum(w.buf);
+    memcpy(w.buf, &h, sizeof h);
+    if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || finish(&w, fd) < 0) {
+        goto done;
+    }
+    if (args->progress != NULL && args->progress(args->progress_ctx, w.items, 1) < 0) {
+        goto done;
+    }
+    *size_out = w.size;
+    rc = 0;
+    goto done;
+refused:
+    if (w.bad != 0 && !PyErr_Occurred()) {
+        refuse(&w, args->ref);
+    }
+done:
+    if (w.buf != NULL) {
+        munmap(w.buf, w.cap);
+    }
+    if (rc < 0 && w.fd >= 0) {
+        (void)ftruncate(w.fd, 0);   /* no partial image left behind */
+    }
+    PyMem_Free(w.memo);
+    PyMem_Free(w.cache);
+    PyMem_Free(w.queue);
+    return rc;
+}

@@ -1,0 +1,81 @@
+"""Module-level functions that test_mapped_process.py sends to worker
+processes (spawn and forkserver workers import them by name)."""
+import os
+
+import frost
+
+
+def describe(view):
+    """What a worker sees of a mapped view: which image and node, its type,
+    its data, and this process's pid."""
+    return (view.image.store_id, view.node_offset, type(view).__name__, frost.thaw(view),
+            os.getpid())
+
+
+def store_facts(store):
+    return (type(store).__name__, store.store_id, store.nbytes, frost.thaw(store.root))
+
+
+def lookup_all(view, keys):
+    """Every key found, with its value (thawed), under this process's hash seed."""
+    return [frost.thaw(view[k]) for k in keys]
+
+
+def echo(obj):
+    return obj
+
+
+def item(view, key):
+    return view[key]
+
+
+def numpy_sum(view):
+    import numpy
+    return int(numpy.asarray(list(view), dtype=numpy.int64).sum())
+
+
+def numpy_import():
+    import numpy  # noqa: F401
+
+
+def fail(message):
+    raise ValueError(message)
+
+
+def die(_=None):
+    os._exit(3)
+
+
+def pid(_=None):
+    return os.getpid()
+
+
+def sleep_then(seconds, value):
+    import time
+    time.sleep(seconds)
+    return value
+
+
+def add(a, b):
+    return a + b
+
+
+_initialized = []
+
+
+def init(value):
+    _initialized.append(value)
+
+
+def initialized(_=None):
+    return list(_initialized)
+
+
+def share_and_return(data):
+    """A worker-made shared store, dropped by the worker as soon as it is sent."""
+    return frost.share(data).root
+
+
+def thaw_in_worker(view):
+    """Run in a frost.Pool worker interpreter: what it reads of a mapped view."""
+    return (type(view).__name__, view.image.store_id, view.node_offset, frost.thaw(view))

@@ -1,0 +1,612 @@
+"""Cross-process stores (issue 13; frost._mapped): frost.share() into a sealed
+memfd, frost.load() of format-2 files in O(1), handles (pickling sends a
+handle, never the data) to workers of every start method, other hash seeds,
+a SIGKILLed creator leaving nothing behind, and the refusal of arena stores
+by multiprocessing's pickler. Every child process runs with a deadline."""
+import concurrent.futures as cf
+import fcntl
+import gc
+import glob
+import multiprocessing
+import os
+import pickle
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+import frost
+from frost import _frost, _mapped
+from frostcheck import run_child
+
+import mappedwork
+
+DEADLINE = 120            # seconds any one cross-process wait may take
+METHODS = ("spawn", "forkserver", "fork")
+ALL_SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+
+
+def sample(n=500):
+    return {
+        "str": "hello", "bmp": "日本語", "astral": "😀x", "ints": [0, -5, 2**100, 2**63 - 1],
+        "floats": [1.5, -0.0, float("inf")], "mixed": [1, "a", 2.5, None, True, ..., b"z"],
+        "tuple": (1, ("nested", (2.5,)), b"xy"), "set": {1, "two", (3, 4)},
+        "frozenset": frozenset({"a", "b"}), 5: "int key", (1, "a"): "tuple key", 2.5: "float",
+        "nested": {"deep": {"er": [{"x": [1, 2]}]}},
+        "big": {f"key{i}": (i, i * 0.5, f"val{i}") for i in range(n)},
+    }
+
+
+class ShareTest(unittest.TestCase):
+    def test_round_trip(self):
+        data = sample()
+        with frost.share(data) as store:
+            self.assertIsInstance(store, frost.MappedStore)
+            self.assertIsInstance(store.root, frost.MappedDict)
+            self.assertEqual(frost.thaw(store.root), data)
+            self.assertIsNone(store.path)
+            self.assertEqual(len(store.store_id), 16)
+            self.assertGreater(store.nbytes, 128)
+            self.assertIn("frost.MappedStore memory", repr(store))
+            store.verify()
+
+    def test_store_and_arena_view(self):
+        data = sample(20)
+        with frost.freeze(data) as arena:
+            with frost.share(arena) as whole:
+                self.assertEqual(frost.thaw(whole.root), data)
+            with frost.share(arena.root["nested"]) as part:   # a view: its subgraph
+                self.assertEqual(frost.thaw(part.root), data["nested"])
+            self.assertFalse(arena.closed)                     # share() does not close it
+
+    def test_leaf_roots(self):
+        for root in (None, 7, "text", (1, 2), b"\x00"):
+            with frost.share(root) as store:
+                self.assertEqual(store.root, root)
+
+    def test_bad_arguments(self):
+        with frost.share([1]) as store:
+            for shared in (store, store.root):
+                with self.assertRaisesRegex(TypeError, "already a shared frost image"):
+                    frost.share(shared)
+        with self.assertRaisesRegex(TypeError, "progress must be a callable"):
+            frost.share([1], progress=3)
+        with self.assertRaises(frost.FreezeError):
+            frost.share([object()])
+        closed = frost.freeze([1])
+        closed.close()
+        with self.assertRaises(frost.StoreClosedError):
+            frost.share(closed)
+        with self.assertRaisesRegex(TypeError, "frost.share"):
+            frost.MappedStore()
+
+    def test_progress(self):
+        calls = []
+        with frost.share(list(range(200_000)), progress=lambda d, t: calls.append((d, t))):
+            pass
+        self.assertTrue(calls)
+        self.assertEqual(calls[-1][0], calls[-1][1])
+
+    def test_sealed_read_only(self):
+        with frost.share({"a": 1}) as store:
+            fd = store.root.image.handle.fd
+            self.assertEqual(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & ALL_SEALS, ALL_SEALS)
+            with self.assertRaises(PermissionError):
+                os.pwrite(fd, b"x", 0)
+            with self.assertRaises(PermissionError):
+                os.ftruncate(fd, 0)
+            import mmap
+            with self.assertRaises(PermissionError):
+                mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+    def test_close(self):
+        store = frost.share({"a": [1, 2], "b": "x"})
+        view = store.root["a"]
+        handle = view.image.handle
+        memfd = (handle.dev, handle.ino)
+        del handle
+        self.assertEqual(NothingLeftBehindTest.holders(memfd), {os.getpid()})
+        store.close()
+        store.close()                                   # idempotent
+        self.assertTrue(store.closed)
+        self.assertEqual(repr(store), "<frost.MappedStore closed>")
+        with self.assertRaises(frost.StoreClosedError):
+            store.root
+        with self.assertRaises(frost.StoreClosedError):
+            pickle.dumps(store)
+        with self.assertRaises(frost.StoreClosedError):
+            store.verify()
+        self.assertEqual(list(view), [1, 2])            # views keep the image alive
+        self.assertEqual(pickle.loads(pickle.dumps(view)), view)
+        del view
+        gc.collect()
+        self.assertEqual(NothingLeftBehindTest.holders(memfd), set())   # the last view gone: the memory too
+
+    def test_context_manager_closes_on_error(self):
+        with self.assertRaises(KeyError):
+            with frost.share({}) as store:
+                raise KeyError
+        self.assertTrue(store.closed)
+
+
+class LoadTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+
+    def path(self, name="s.frost"):
+        return os.path.join(self.dir.name, name)
+
+    def saved(self, data, name="s.frost", format=2):
+        with frost.freeze(data) as store:
+            store.save(self.path(name), format=format)
+        return self.path(name)
+
+    def test_format_two_maps(self):
+        data = sample()
+        path = self.saved(data)
+        with frost.load(path) as store:
+            self.assertIsInstance(store, frost.MappedStore)
+            self.assertEqual(store.path, os.path.abspath(path))
+            self.assertEqual(store.nbytes, os.path.getsize(path))
+            self.assertEqual(frost.thaw(store.root), data)
+        for lifetime in ("scoped", "process"):   # accepted, does not apply
+            with frost.load(path, lifetime=lifetime) as store:
+                self.assertEqual(store.root["str"], "hello")
+        with frost.load(os.fsencode(path)) as store:   # bytes and PathLike paths
+            self.assertEqual(store.root["str"], "hello")
+
+    def test_format_one_still_loads(self):
+        path = self.saved([1, 2], format=1)
+        store = frost.load(path, lifetime="scoped")
+        self.assertIsInstance(store, frost.Store)
+        self.assertEqual(list(store.root), [1, 2])
+        store.close()
+
+    def test_errors_for_paths(self):
+        with self.assertRaises(FileNotFoundError):
+            frost.load(self.path("missing"))
+        with self.assertRaises(IsADirectoryError):
+            frost.load(self.dir.name)
+        fifo = self.path("fifo")
+        os.mkfifo(fifo)
+        with self.assertRaisesRegex(frost.SnapshotError, "not a regular file"):
+            frost.load(fifo)                                 # never blocks
+        with self.assertRaisesRegex(frost.SnapshotError, "not a regular file"):
+            frost.verify(fifo)
+        path = self.saved([1])
+        with self.assertRaisesRegex(ValueError, "lifetime must be"):
+            frost.load(path, lifetime="forever")
+        with self.assertRaisesRegex(TypeError, "lifetime must be a str"):
+            frost.load(path, lifetime=1)
+        with self.assertRaisesRegex(TypeError, "progress must be a callable"):
+            frost.load(path, progress=1)
+        with self.assertRaises(TypeError):
+            frost.load(1.5)
+
+    def test_bad_header(self):
+        raw = open(self.saved([1, 2]), "rb").read()
+        for blob in (raw[:8], raw[:127], raw[:-1], raw + b"\0" * 8):
+            with open(self.path("bad.frost"), "wb") as f:
+                f.write(blob)
+            with self.assertRaises(frost.SnapshotError):
+                frost.load(self.path("bad.frost"))
+
+    def test_load_does_not_check_the_body(self):
+        # O(1): a damaged body loads; verify() (the full check) finds it
+        raw = bytearray(open(self.saved({"k": list(range(1000))}), "rb").read())
+        raw[-100] ^= 0x01
+        with open(self.path("bad.frost"), "wb") as f:
+            f.write(raw)
+        with frost.load(self.path("bad.frost")) as store:
+            with self.assertRaisesRegex(frost.SnapshotError, "checksum"):
+                store.verify()
+        with self.assertRaisesRegex(frost.SnapshotError, "checksum"):
+            frost.verify(self.path("bad.frost"))
+
+    def test_load_does_not_read_a_large_file(self):
+        # a 1 GiB image (sparse: a valid header and root, then a hole): load
+        # maps it without reading it, so this process's memory does not grow
+        raw = bytearray(open(self.saved({"k": [1, 2, 3]}), "rb").read())
+        size = 1 << 30
+        raw[16:24] = size.to_bytes(8, "little")
+        raw[56:64] = bytes(8)
+        raw[56:64] = _frost._snapshot_xxh64(bytes(raw[:128])).to_bytes(8, "little")
+        path = self.path("huge.frost")
+        with open(path, "wb") as f:
+            f.write(raw)
+            f.truncate(size)
+        code = textwrap.dedent(f"""
+            import resource, frost
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            store = frost.load({path!r})
+            assert store.nbytes == {size}, store.nbytes
+            assert list(store.root["k"]) == [1, 2, 3]
+            grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+            print(grew)
+            """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(int(r.stdout.split()[-1]), 64 * 1024)   # KiB: far below 1 GiB
+
+
+class HandleTest(unittest.TestCase):
+    def test_pickle_sends_a_handle(self):
+        big = {f"k{i}": f"value {i} " * 10 for i in range(20_000)}
+        with frost.share(big) as store:
+            self.assertGreater(store.nbytes, 2_000_000)
+            self.assertLess(len(pickle.dumps(store)), 300)
+            self.assertLess(len(pickle.dumps(store.root)), 300)
+
+    def test_same_process_gets_the_same_image(self):
+        with frost.share(sample(10)) as store:
+            view = store.root["nested"]["deep"]
+            data = pickle.dumps(view)
+            again = pickle.loads(data)
+            twice = pickle.loads(data)                  # a handle unpickled twice
+            self.assertIs(again.image, view.image)      # the registry: mapped once
+            self.assertIs(twice.image, view.image)
+            self.assertEqual(again.node_offset, view.node_offset)
+            self.assertEqual(frost.thaw(again), frost.thaw(view))
+            copy = pickle.loads(pickle.dumps(store))
+            self.assertIsInstance(copy, frost.MappedStore)
+            self.assertEqual(copy.store_id, store.store_id)
+
+    def test_handles_of_loaded_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.frost")
+            frost.freeze({"a": [1, 2]}).save(path, format=2)
+            store = frost.load(path)
+            data = pickle.dumps(store.root["a"])
+            self.assertNotIn(b"\x01\x00\x00\x00", data[:0])   # (a handle, not bytes of data)
+            r = run_child(f"import pickle, frost\nv = pickle.loads({data!r})\n"
+                          f"print(type(v).__name__, list(v))", timeout=DEADLINE)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, "MappedList [1, 2]"), r.stderr)
+            # the file replaced since (save renames a new file into place): refused
+            frost.freeze({"a": [3]}).save(path, format=2)
+            r = run_child(f"import pickle, frost\ntry:\n    pickle.loads({data!r})\n"
+                          f"except frost.SnapshotError as e:\n    print('refused:', e)",
+                          timeout=DEADLINE)
+            self.assertIn("refused:", r.stdout, r.stderr)
+            self.assertIn("replaced", r.stdout)
+            store.close()
+
+    def test_forged_handles(self):
+        with frost.share([1, 2]) as store:
+            handle = store.root.image.handle
+            good = handle.__reduce__()[1]
+        bad = [
+            ("nonsense",), ("memory", -1, 3, 0, 0, 0, b"x" * 16), ("memory", 1, 2),
+            ("memory", os.getpid(), 3, 0, 0, 0, "not bytes"),
+            ("file", 5, 0, 0, 0, b"x" * 16),
+        ]
+        for fields in bad:
+            with self.subTest(fields=fields):
+                with self.assertRaisesRegex(frost.SnapshotError, "invalid frost handle"):
+                    _mapped._attach(*fields)
+        with self.assertRaisesRegex(frost.SnapshotError, "invalid frost handle"):
+            _mapped._rebuild_view(("memory",), 128)
+        # a live, sealed image named with another store_id: refused
+        with frost.share([3]) as other:
+            h = other.root.image.handle
+            forged = ("memory", os.getpid(), h.fd, h.dev, h.ino, h.size, good[-1])
+            gc.collect()
+            with self.assertRaisesRegex(frost.SnapshotError, "another frost image"):
+                _mapped._attach(*forged)
+        # an ordinary file's fd (not sealed): refused
+        with tempfile.TemporaryFile() as f:
+            f.write(b"FROSTMAP" + bytes(200))
+            f.flush()
+            st = os.fstat(f.fileno())
+            with self.assertRaisesRegex(frost.SnapshotError, "not sealed"):
+                _mapped._attach("memory", os.getpid(), f.fileno(), st.st_dev, st.st_ino,
+                                st.st_size, b"x" * 16)
+
+    def test_handle_after_the_store_is_closed(self):
+        store = frost.share({"a": 1})
+        data = pickle.dumps(store.root)
+        store.close()
+        del store
+        gc.collect()
+        # the fd number is reused by the next image: the inode and store_id tell them apart
+        with frost.share({"b": 2}) as again:
+            with self.assertRaisesRegex(frost.SnapshotError, "exited or closed"):
+                pickle.loads(data)
+            self.assertEqual(frost.thaw(again.root), {"b": 2})
+
+    def test_handle_of_an_exited_creator(self):
+        code = textwrap.dedent("""
+            import pickle, sys, frost
+            store = frost.share({"a": [1, 2]})
+            sys.stdout.write(pickle.dumps(store.root).hex())
+            """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with self.assertRaisesRegex(frost.SnapshotError, "exited or closed"):
+            pickle.loads(bytes.fromhex(r.stdout))
+
+    def test_plain_pickle_to_another_process(self):
+        # outside multiprocessing: works while the creator lives and holds it;
+        # the receiver maps it once however many times it unpickles the handle
+        with frost.share(sample(50)) as store:
+            data = pickle.dumps(store.root["big"])
+            r = run_child(f"import pickle, frost\nv = pickle.loads({data!r})\n"
+                          f"w = pickle.loads({data!r})\n"
+                          f"print(v['key49'][2], len(v), w.image is v.image)", timeout=DEADLINE)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, "val49 50 True"), r.stderr)
+
+    def test_handle_after_a_living_creator_closed_the_store(self):
+        store = frost.share({"a": 1})
+        data = pickle.dumps(store)
+        store.close()
+        del store
+        gc.collect()
+        r = run_child(f"import pickle, frost\ntry:\n    pickle.loads({data!r})\n"
+                      f"except frost.SnapshotError as e:\n    print('refused:', e)",
+                      timeout=DEADLINE)
+        self.assertIn("refused:", r.stdout, r.stderr)
+        self.assertIn("exited or closed", r.stdout)
+
+    def test_other_hash_seeds_find_every_key(self):
+        data = sample(300)
+        keys = list(data)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.frost")
+            frost.freeze(data).save(path, format=2)
+            with frost.share(data) as store:
+                handle = pickle.dumps(store.root)
+                for seed in ("0", "1", "4242", "random"):
+                    code = textwrap.dedent(f"""
+                        import pickle, frost
+                        keys = pickle.loads({pickle.dumps(keys)!r})
+                        for root in (frost.load({path!r}).root, pickle.loads({handle!r})):
+                            assert len(root) == len(keys)
+                            for k in keys:
+                                assert k in root, k
+                                root[k]
+                            assert root["big"]["key299"] == (299, 149.5, "val299")
+                            assert "absent" not in root and 6 not in root
+                        print("ok")
+                        """)
+                    env = dict(os.environ, PYTHONHASHSEED=seed)
+                    r = run_child(code, timeout=DEADLINE, env=env)
+                    self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok"),
+                                     (seed, r.stderr))
+
+
+class WorkerTest(unittest.TestCase):
+    """Views and stores reach workers of every start method as the same node."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.data = sample(200)
+        cls.store = frost.share(cls.data)
+        cls.view = cls.store.root["nested"]["deep"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.store.close()
+        del cls.view
+
+    def check(self, result, view=None):
+        view = self.view if view is None else view
+        store_id, offset, kind, data, pid = result
+        self.assertEqual((store_id, offset, kind), (view.image.store_id, view.node_offset,
+                                                    type(view).__name__))
+        self.assertEqual(data, frost.thaw(view))
+        self.assertNotEqual(pid, os.getpid())
+
+    def test_multiprocessing_pool(self):
+        for method in METHODS:
+            with self.subTest(method=method):
+                with multiprocessing.get_context(method).Pool(2) as pool:
+                    self.check(pool.apply_async(mappedwork.describe, (self.view,)).get(DEADLINE))
+                    facts = pool.apply_async(mappedwork.store_facts, (self.store,)).get(DEADLINE)
+                    self.assertEqual(facts, ("MappedStore", self.store.store_id,
+                                             self.store.nbytes, self.data))
+                    back = pool.apply_async(mappedwork.echo, (self.view,)).get(DEADLINE)
+                    self.assertIs(back.image, self.view.image)   # home again: the same mapping
+
+    def test_process_pool_executor(self):
+        for method in METHODS:
+            with self.subTest(method=method):
+                ctx = multiprocessing.get_context(method)
+                with cf.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+                    self.check(pool.submit(mappedwork.describe, self.view).result(DEADLINE))
+                    keys = list(self.data["big"])
+                    found = pool.submit(mappedwork.lookup_all, self.store.root["big"],
+                                        keys).result(DEADLINE)
+                    self.assertEqual(found, [self.data["big"][k] for k in keys])
+
+    def test_process_arguments(self):
+        for method in METHODS:
+            with self.subTest(method=method):
+                ctx = multiprocessing.get_context(method)
+                queue = ctx.SimpleQueue()
+                p = ctx.Process(target=_put_described, args=(queue, self.view))
+                p.start()
+                p.join(DEADLINE)
+                self.assertEqual(p.exitcode, 0)
+                self.check(queue.get())
+
+    def test_sent_handles_linger_once_per_image(self):
+        with frost.share({"x": 1}) as store:
+            for _ in range(100):
+                multiprocessing.reduction.ForkingPickler.dumps(store.root)
+            lingering = [image for _, image in _mapped._lingering.values()]
+            self.assertEqual(lingering.count(store.root.image), 1)
+            pickle.dumps(store.root)                     # plain pickle: no linger
+            self.assertEqual(len(_mapped._lingering), len(lingering))
+
+    def test_worker_made_store_comes_back(self):
+        # the worker drops its store right after returning it: a handle sent by
+        # multiprocessing keeps its image alive in the sender for _mapped.LINGER s
+        with frost.ProcessPool(1) as pool:
+            views = [pool.submit(mappedwork.share_and_return, {"w": [i]}).result(DEADLINE)
+                     for i in range(10)]
+            views += list(pool.map(mappedwork.share_and_return, [{"w": [i]} for i in range(10)],
+                                   timeout=DEADLINE))
+        self.assertEqual([frost.thaw(v) for v in views], [{"w": [i % 10]} for i in range(20)])
+        for method in METHODS:
+            with self.subTest(method=method):
+                with multiprocessing.get_context(method).Pool(1) as pool:
+                    view = pool.apply_async(mappedwork.share_and_return,
+                                            ({"m": method},)).get(DEADLINE)
+                self.assertEqual(frost.thaw(view), {"m": method})   # outlives the worker
+
+
+class InterpreterPoolTest(unittest.TestCase):
+    def test_mapped_views_reach_frost_pool_workers(self):
+        # a worker interpreter attaches by dup of the fd (same process) and has
+        # its own registry (module state): a view of the same node
+        with frost.share({"a": {"b": [1, 2]}}) as store, frost.Pool(2) as pool:
+            view = store.root["a"]
+            result = pool.submit(mappedwork.thaw_in_worker, view).result(DEADLINE)
+            self.assertEqual(result, ("MappedDict", store.store_id, view.node_offset,
+                                      {"b": [1, 2]}))
+            back = pool.submit(mappedwork.echo, view).result(DEADLINE)
+            self.assertIs(back.image, view.image)
+
+
+def _put_described(queue, view):
+    queue.put(mappedwork.describe(view))
+
+
+class ArenaRefusedTest(unittest.TestCase):
+    """Arena stores live in one process: multiprocessing's pickler refuses
+    them at the sender, naming frost.share (never a hang in a worker)."""
+
+    def test_refused_everywhere(self):
+        with frost.freeze({"a": [1]}) as arena:
+            for obj in (arena, arena.root, arena.root["a"]):
+                with self.assertRaisesRegex(TypeError, "frost.share"):
+                    multiprocessing.reduction.ForkingPickler.dumps(obj)
+            with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as p:
+                future = p.submit(mappedwork.echo, arena.root)
+                with self.assertRaisesRegex(TypeError, "frost.share"):
+                    future.result(DEADLINE)
+                self.assertEqual(p.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)   # not broken
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                with self.assertRaisesRegex(TypeError, "frost.share"):
+                    pool.apply_async(mappedwork.echo, (arena.root,)).get(DEADLINE)
+            ctx = multiprocessing.get_context("spawn")
+            with self.assertRaisesRegex(TypeError, "frost.share"):
+                ctx.Process(target=mappedwork.echo, args=(arena.root,)).start()
+        with self.assertRaisesRegex(TypeError, "one process"):
+            multiprocessing.reduction.ForkingPickler.dumps(frost.Channel())
+
+    def test_guard_installed_whatever_the_import_order(self):
+        code = ("import frost, multiprocessing.reduction as r\n"
+                "try:\n    r.ForkingPickler.dumps(frost.freeze([1]).root)\n"
+                "except TypeError as e:\n    print('frost.share' in str(e))\n")
+        for first in ("", "import multiprocessing\n"):
+            r = run_child(first + code, timeout=DEADLINE)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, "True"), r.stderr)
+
+    def test_in_process_pickling_unchanged(self):
+        with frost.freeze({"a": 1}) as arena:
+            self.assertEqual(pickle.loads(pickle.dumps(arena.root)), {"a": 1})
+
+
+class NothingLeftBehindTest(unittest.TestCase):
+    def test_sigkilled_creator(self):
+        # the creator shares a store, hands it to a peer process, and is
+        # killed with SIGKILL; the peer still reads it; once both are gone no
+        # process holds or maps the memfd and /dev/shm is as it was
+        shm_before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+        creator_code = textwrap.dedent("""
+            import os, pickle, subprocess, sys, frost
+            store = frost.share({"k": list(range(1000)), "s": "x" * 10000})
+            peer = subprocess.Popen([sys.executable, "-c", sys.argv[1], pickle.dumps(store.root).hex()],
+                                    stdout=sys.stdout, stdin=subprocess.PIPE)
+            print("peer", peer.pid, flush=True)
+            import time
+            time.sleep(600)
+            """)
+        peer_code = textwrap.dedent("""
+            import os, pickle, sys, frost
+            root = pickle.loads(bytes.fromhex(sys.argv[1]))
+            h = root.image.handle
+            print("attached", h.dev, h.ino, flush=True)
+            sys.stdin.readline()                      # EOF: the creator (the pipe's writer) is dead
+            assert sum(root["k"]) == 499500 and len(root["s"]) == 10000
+            print("read", flush=True)
+            """)
+        import frost as _f
+        env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(_f.__file__)))
+        creator = subprocess.Popen([sys.executable, "-c", creator_code, peer_code], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            peer_pid = int(self.readline(creator).split()[1])
+            _, dev, ino = self.readline(creator).split()
+            target = (int(dev), int(ino))
+            os.kill(creator.pid, signal.SIGKILL)
+            creator.wait(DEADLINE)
+            self.assertTrue(self.holders(target) <= {peer_pid})
+            self.assertEqual(self.readline(creator), "read")
+            deadline_wait(peer_pid)
+        finally:
+            if creator.poll() is None:
+                creator.kill()
+            creator.wait(DEADLINE)
+            creator.stdout.close()
+            creator.stderr.close()
+        self.assertEqual(self.holders(target), set())
+        shm_after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+        # (multiprocessing's semaphores of any process on the machine come and go there)
+        self.assertEqual({n for n in shm_after - shm_before if not n.startswith("sem.mp-")}, set())
+
+    def readline(self, proc):
+        import select
+        ready, _, _ = select.select([proc.stdout], [], [], DEADLINE)
+        if not ready:
+            raise AssertionError("no answer from the child in time: " + proc.stderr.read())
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("the child ended: " + proc.stderr.read())
+        return line.strip()
+
+    @staticmethod
+    def holders(target):
+        """Pids of processes with the file (dev, ino) open or mapped."""
+        found = set()
+        for entry in glob.glob("/proc/[0-9]*/fd/*"):
+            try:
+                st = os.stat(entry)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == target:
+                found.add(int(entry.split("/")[2]))
+        for maps in glob.glob("/proc/[0-9]*/maps"):
+            try:
+                with open(maps) as f:
+                    for line in f:
+                        fields = line.split()
+                        if len(fields) >= 6 and fields[5].startswith("/memfd:frost-share") \
+                                and int(fields[4]) == target[1]:
+                            found.add(int(maps.split("/")[2]))
+            except (OSError, ValueError):
+                continue
+        return found
+
+
+def deadline_wait(pid):
+    """Wait for a process that is not our child to end (with the deadline)."""
+    import time
+    end = time.monotonic() + DEADLINE
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    return
+        except OSError:
+            return
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    unittest.main()

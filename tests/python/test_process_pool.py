@@ -1,0 +1,216 @@
+"""frost.ProcessPool (frost.Pool's API over worker processes) and the
+frost.Pool error for modules that refuse subinterpreters (numpy), which
+points to it. Every wait has a deadline."""
+import concurrent.futures as cf
+import multiprocessing
+import os
+import sys
+import tempfile
+import textwrap
+import threading
+import unittest
+
+import frost
+from frost.process_pool import ProcessPool
+from frostcheck import run_child
+
+import mappedwork
+
+DEADLINE = 120
+
+try:
+    import numpy
+except ImportError:
+    numpy = None
+
+
+class ProcessPoolTest(unittest.TestCase):
+    def test_is_an_executor_exported_lazily(self):
+        self.assertIs(frost.ProcessPool, ProcessPool)
+        self.assertTrue(issubclass(ProcessPool, cf.ProcessPoolExecutor))
+        self.assertIn("ProcessPool", frost.__all__)
+        self.assertIn("ProcessPool", dir(frost))
+
+    def test_submit_map_and_results(self):
+        with ProcessPool(2) as pool:
+            self.assertEqual(pool.workers, 2)
+            self.assertEqual(pool.submit(mappedwork.add, 2, b=3).result(DEADLINE), 5)
+            self.assertEqual(list(pool.map(mappedwork.add, range(10), range(10),
+                                           timeout=DEADLINE)), list(range(0, 20, 2)))
+            self.assertEqual(list(pool.map(mappedwork.add, range(10), range(10), chunksize=3,
+                                           timeout=DEADLINE)), list(range(0, 20, 2)))
+            pids = set(pool.map(mappedwork.pid, range(8), timeout=DEADLINE))
+            self.assertNotIn(os.getpid(), pids)
+            self.assertLessEqual(len(pids), 2)
+            self.assertIn("spawn running", repr(pool))
+        self.assertIn("shut down", repr(pool))
+
+    def test_defaults(self):
+        pool = ProcessPool()
+        try:
+            self.assertEqual(pool.workers, os.cpu_count())
+            self.assertEqual(pool._mp_context.get_start_method(), "spawn")
+        finally:
+            pool.shutdown()
+        with ProcessPool(max_workers=1, mp_context="forkserver") as pool:   # the stdlib's names
+            self.assertEqual(pool.workers, 1)
+            self.assertEqual(pool.submit(mappedwork.add, 1, 1).result(DEADLINE), 2)
+
+    def test_exceptions_come_back(self):
+        with ProcessPool(1) as pool:
+            future = pool.submit(mappedwork.fail, "bad")
+            with self.assertRaisesRegex(ValueError, "bad"):
+                future.result(DEADLINE)
+            self.assertIn("mappedwork.py", str(future.exception().__cause__))   # remote traceback
+            self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
+
+    def test_bad_arguments(self):
+        for args, kwargs, error in [
+                ((0,), {}, ValueError), (("2",), {}, TypeError), ((True,), {}, TypeError),
+                ((2,), {"max_workers": 2}, TypeError), ((), {"mp_context": 5}, TypeError),
+                ((), {"mp_context": "nope"}, ValueError), ((1,), {"initializer": 3}, TypeError),
+                ((1,), {"initargs": 3}, TypeError)]:
+            with self.subTest(args=args, kwargs=kwargs):
+                with self.assertRaises(error):
+                    ProcessPool(*args, **kwargs)
+        with ProcessPool(1) as pool:
+            for call in (lambda: pool.submit(3), lambda: pool.map(3, [1]),
+                         lambda: pool.map(mappedwork.pid, [1], chunksize=0),
+                         lambda: pool.map(mappedwork.pid, [1], chunksize="1"),
+                         lambda: pool.map(mappedwork.pid, [1], timeout="1")):
+                with self.assertRaises((TypeError, ValueError)):
+                    call()
+            with self.assertRaisesRegex(TypeError, "lambda.*worker process"):
+                pool.submit(lambda: 1)
+            with self.assertRaisesRegex(TypeError, "lambda.*worker process"):
+                pool.map(lambda x: x, [1])
+        with self.assertRaisesRegex(TypeError, "initializer.*lambda"):
+            ProcessPool(1, initializer=lambda: None)
+        with ProcessPool(1) as pool:
+
+            def nested():
+                return 1
+            with self.assertRaisesRegex(TypeError, "nested function"):
+                pool.submit(nested)
+
+    def test_main_of_python_c_is_refused_unless_forked(self):
+        code = textwrap.dedent("""
+            import frost
+            def f():
+                return 7
+            try:
+                frost.ProcessPool(1).submit(f)
+            except TypeError as e:
+                print("refused", "python -c" in str(e))
+            with frost.ProcessPool(1, mp_context="fork") as pool:
+                print(pool.submit(f).result(60))
+            """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual(r.stdout.split(), ["refused", "True", "7"], r.stderr)
+
+    def test_initializer_runs_in_every_worker(self):
+        with ProcessPool(2, initializer=mappedwork.init, initargs=("ready",)) as pool:
+            for state in pool.map(mappedwork.initialized, range(4), timeout=DEADLINE):
+                self.assertEqual(state, ["ready"])
+
+    def test_shutdown(self):
+        pool = ProcessPool(1)
+        first = pool.submit(mappedwork.sleep_then, 0.5, "first")
+        queued = [pool.submit(mappedwork.sleep_then, 5, i) for i in range(5)]
+        first.running() or first.result(DEADLINE)      # started (or done)
+        pool.shutdown(wait=True, cancel_futures=True)
+        self.assertEqual(first.result(0), "first")
+        self.assertTrue(any(f.cancelled() for f in queued))
+        with self.assertRaises(RuntimeError):
+            pool.submit(mappedwork.add, 1, 2)
+        pool.shutdown()                                 # again: nothing to do
+
+    def test_map_timeout_and_cancel(self):
+        with ProcessPool(1) as pool:
+            pool.submit(mappedwork.add, 0, 0).result(DEADLINE)          # the worker is up
+            blocker = pool.submit(mappedwork.sleep_then, 1.5, "slow")
+            queued = [pool.submit(mappedwork.add, i, 0) for i in range(4)]
+            cancelled = [f.cancel() for f in queued]
+            self.assertIn(True, cancelled)                                # queued ones can be
+            results = pool.map(mappedwork.sleep_then, [1.5], ["late"], timeout=0.2)
+            with self.assertRaises(cf.TimeoutError):
+                list(results)
+            self.assertEqual(blocker.result(DEADLINE), "slow")
+
+    def test_broken_worker(self):
+        with ProcessPool(1) as pool:
+            future = pool.submit(mappedwork.die)
+            with self.assertRaises(cf.process.BrokenProcessPool):
+                future.result(DEADLINE)
+            self.assertIn("broken", repr(pool))
+            with self.assertRaises(cf.process.BrokenProcessPool):
+                pool.submit(mappedwork.add, 1, 2)
+
+    def test_stores_cross_by_handle(self):
+        data = {"xs": list(range(1000)), "name": "n"}
+        with frost.share(data) as store, ProcessPool(2) as pool:
+            result = pool.submit(mappedwork.describe, store.root).result(DEADLINE)
+            self.assertEqual(result[:4], (store.store_id, store.root.node_offset, "MappedDict",
+                                          data))
+            with frost.freeze(data) as arena:
+                with self.assertRaisesRegex(TypeError, "frost.share"):
+                    pool.submit(mappedwork.echo, arena.root).result(DEADLINE)
+
+    @unittest.skipIf(numpy is None, "numpy is not installed")
+    def test_numpy_runs_in_process_workers(self):
+        with frost.share({"xs": list(range(100))}) as store, ProcessPool(1) as pool:
+            self.assertEqual(pool.submit(mappedwork.numpy_sum, store.root["xs"]).result(DEADLINE),
+                             4950)
+
+
+@unittest.skipIf(numpy is None, "numpy is not installed")
+class SubinterpreterRefusalTest(unittest.TestCase):
+    """numpy refuses own-GIL subinterpreters: frost.Pool says so, and points
+    to frost.ProcessPool, wherever the import happens."""
+
+    def assertRefusal(self, exc):
+        text = str(exc)
+        self.assertIsInstance(exc, ImportError)
+        self.assertIn("does not support loading in subinterpreters", text)
+        self.assertIn("frost.ProcessPool", text)
+        self.assertIn("numpy", text)
+
+    def test_task(self):
+        with frost.Pool(1) as pool:
+            with self.assertRaises(ImportError) as caught:
+                pool.submit(mappedwork.numpy_import).result(DEADLINE)
+        self.assertRefusal(caught.exception)
+
+    def test_initializer(self):
+        with self.assertRaises(ImportError) as caught:
+            frost.Pool(1, initializer=mappedwork.numpy_import)
+        self.assertRefusal(caught.exception)
+
+    def test_main_script(self):
+        with tempfile.TemporaryDirectory() as d:
+            script = os.path.join(d, "uses_numpy.py")
+            with open(script, "w") as f:
+                f.write(textwrap.dedent("""
+                    import numpy
+                    import frost
+                    if __name__ == "__main__":
+                        try:
+                            frost.Pool(1)
+                        except ImportError as e:
+                            print(e)
+                    """))
+            r = run_child(f"import runpy, sys\nsys.argv = [{script!r}]\n"
+                          f"runpy.run_path({script!r}, run_name='__main__')", timeout=DEADLINE)
+        self.assertIn("does not support loading in subinterpreters", r.stdout, r.stderr)
+        self.assertIn("main script", r.stdout)
+        self.assertIn("frost.ProcessPool", r.stdout)
+
+    def test_other_import_errors_unchanged(self):
+        with frost.Pool(1) as pool:
+            with self.assertRaisesRegex(ImportError, "no_such_module_here") as caught:
+                pool.submit(__import__, "no_such_module_here").result(DEADLINE)
+        self.assertNotIn("ProcessPool", str(caught.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,231 @@
+/*
+ * map_write_py.c -- the Python face of store/map_write.c:
+ * _frost._map_write(obj, fd, /, *, progress=None) (the format-2 writer, used
+ * by Store.save and frost.share), frost__map_save (Store.save's format 2:
+ * a temporary file beside the target, then rename), and
+ * _frost._map_key_hash (the keyed hash, for tests).
+ *
+ * The writer runs with the GIL held (it checks signals and may call the
+ * progress callable); the Store's or view's Lease, held for the whole call,
+ * keeps the sealed arena alive even if the Store is closed meanwhile.
+ */
+#include "views.h"
+#include "frost_map.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* progress=cb: cb(done, None) while writing, cb(done, done) at the end. */
+static int
+write_progress(void *ctx, uint64_t done, int finished)
+{
+    PyObject *n = PyLong_FromUnsignedLongLong(done);
+    if (n == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs((PyObject *)ctx, n, finished ? n : Py_None, NULL);
+    Py_DECREF(n);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* Fill args->ref (and slice/sub-array) from a Store or an arena view; the
+ * lease that keeps it alive in *lease (a new reference). */
+static int
+writer_root(frost_state *st, PyObject *obj, frost_map_write_args_t *args, FrostLease **lease)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp == st->store_type) {
+        FrostLease *l = ((FrostStore *)obj)->lease;
+        if (l == NULL) {
+            frost__closed_error(st, "_map_write()");
+            return -1;
+        }
+        args->ref = frost_store_root(l->store);
+        *lease = (FrostLease *)Py_NewRef(l);
+        return 0;
+    }
+    if (!frost__is_node_view_type(st, tp)) {
+        PyErr_Format(PyExc_TypeError, "_map_write() needs a frost.Store or a frost view, not %.200s",
+                     tp->tp_name);
+        return -1;
+    }
+    FrostLease *l = ((FrostView *)obj)->lease;
+    if (tp == st->dict_type || tp == st->set_type) {
+        args->ref = frost_ref_from_node(((FrostDictView *)obj)->table);
+    }
+    else if (tp == st->list_type) {
+        const FrostListView *v = (const FrostListView *)obj;
+        args->ref = frost_ref_from_node(v->seq);
+        if (v->start != 0 || v->step != 1 || v->len != v->seq->len) {
+            args->has_slice = 1;
+            args->start = v->start;
+            args->step = v->step;
+            args->len = v->len;
+        }
+    }
+    else if (tp == st->array_type) {
+        const FrostArrayView *v = (const FrostArrayView *)obj;
+        args->ref = frost_ref_from_node(v->array);
+        if (v->data != v->array->data || v->ndim != v->array->ndim) {
+            args->sub_data = v->data;
+            args->sub_ndim = v->ndim;
+        }
+    }
+    else if (tp == st->record_type) {
+        args->ref = frost_ref_from_node(((FrostRecordView *)obj)->record);
+    }
+    else {   /* a Table (or a Column): format 2 has no columns node */
+        PyErr_Format(st->freeze_error, "root: format 2 cannot hold a frost.Table (a table of "
+                     "columns); save the store with format=1");
+        return -1;
+    }
+    *lease = (FrostLease *)Py_NewRef(l);
+    return 0;
+}
+
+static uint64_t
+container_count(const frost_store_t *store)
+{
+    frost_arena_stats_t s;
+    frost_arena_stats(frost_store_arena(store), &s);
+    uint64_t n = 0;
+    for (int k = FROST_KIND_DICT; k < FROST_KIND_COUNT; k++) {
+        n += s.objects[k];
+    }
+    return n;
+}
+
+/* Write the image of `obj` to `fd`: the size, or -1 with an exception set. */
+static int64_t
+map_write(frost_state *st, PyObject *obj, int fd, PyObject *progress)
+{
+    frost_map_write_args_t args = {0};
+    FrostLease *lease = NULL;
+    if (writer_root(st, obj, &args, &lease) < 0) {
+        return -1;
+    }
+    args.freeze_error = st->freeze_error;
+    args.memo_hint = container_count(lease->store);
+    if (progress != NULL) {
+        args.progress = write_progress;
+        args.progress_ctx = progress;
+    }
+    Py_XINCREF(progress);
+    uint64_t size = 0;
+    int rc = frost_map_write(&args, fd, &size);
+    Py_XDECREF(progress);
+    Py_DECREF(lease);
+    return rc < 0 ? -1 : (int64_t)size;
+}
+
+PyObject *
+frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "", "progress", NULL};
+    PyObject *obj, *fd_obj, *progress_obj = NULL, *progress;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$O:_map_write", kwlist, &obj, &fd_obj,
+                                     &progress_obj)
+        || frost__parse_progress(progress_obj, "_map_write", &progress) < 0) {
+        return NULL;
+    }
+    if (!PyLong_Check(fd_obj) || PyBool_Check(fd_obj)) {
+        PyErr_Format(PyExc_TypeError, "_map_write() fd must be an int, not %.200s",
+                     Py_TYPE(fd_obj)->tp_name);
+        return NULL;
+    }
+    int fd = PyObject_AsFileDescriptor(fd_obj);
+    if (fd < 0) {
+        return NULL;
+    }
+    int64_t size = map_write(PyModule_GetState(module), obj, fd, progress);
+    return size < 0 ? NULL : PyLong_FromLongLong(size);
+}
+
+int
+frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
+{
+    frost_state *st = frost__state_of_type(Py_TYPE(store));
+    if (st == NULL) {
+        return -1;
+    }
+    PyObject *path = NULL;
+    if (!PyUnicode_FSConverter(path_arg, &path)) {
+        return -1;
+    }
+    static _Atomic unsigned long counter;
+    char tmp[PATH_MAX];
+    int rc = -1, fd = -1;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", PyBytes_AS_STRING(path), (long)getpid(),
+                         (unsigned long)atomic_fetch_add(&counter, 1)) >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    Py_END_ALLOW_THREADS
+    if (fd < 0) {
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
+        goto done;
+    }
+    if (map_write(st, store, fd, progress) < 0) {
+        goto unlink_tmp;
+    }
+    int err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    err = close(fd) < 0 ? errno : 0;
+    fd = -1;
+    if (err == 0 && rename(tmp, PyBytes_AS_STRING(path)) < 0) {
+        err = errno;
+    }
+    Py_END_ALLOW_THREADS
+    if (err != 0) {
+        errno = err;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
+        goto unlink_tmp;
+    }
+    rc = 0;
+    goto done;
+unlink_tmp:
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(tmp);   /* best effort */
+done:
+    Py_DECREF(path);
+    return rc;
+}
+
+/* 1 if the store's graph holds a table (format 2 cannot: Store.save picks 1). */
+int
+frost__store_has_table(const frost_store_t *store)
+{
+    frost_arena_stats_t s;
+    frost_arena_stats(frost_store_arena(store), &s);
+    return s.objects[FROST_KIND_TABLE] > 0;
+}
+
+PyObject *
+frost__map_key_hash(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *key;
+    unsigned long long k0, k1;
+    if (!PyArg_ParseTuple(args, "OKK:_map_key_hash", &key, &k0, &k1)) {
+        return NULL;
+    }
+    const uint64_t hash_key[2] = {k0, k1};
+    uint64_t h;
+    int rc = frost_map_key_hash(hash_key, key, &h);
+    if (rc < 0) {
+        return NULL;
+    }
+    return rc == FROST_MAP_HASH_NOT_KEY ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(h);
+}

@@ -1,0 +1,2008 @@
+/*
+ * view_mapped.c -- _frost.MapImage and the views over a format-2 image read
+ * in place (frost.MappedDict, MappedList, MappedSet, MappedRecord,
+ * MappedArray), their iterator, and thaw() of them.
+ *
+ * A MapImage holds the buffer it was made from (an mmap, bytes, ...) for its
+ * whole life, so the memory cannot be unmapped or resized under a reader
+ * (mmap.close() raises BufferError while it lives). Every view holds a strong
+ * reference to its MapImage and a frost_mnode_t that frost_map_node checked
+ * when the view was made; nothing else. All decoding goes through map_read.c
+ * (bounds-checked; damage -> frost.SnapshotError). Leaves are fresh objects
+ * per access; TUPLE nodes are real tuples. The views are read-only: every
+ * mutation raises TypeError; they are unhashable, like the builtins they
+ * stand for. Lookups compare str/bytes keys in place (map_read.c).
+ */
+#include "views.h"
+#include "frost_map_read.h"
+
+#include <structmember.h>
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer buf;               /* held until dealloc */
+    frost_map_image_t img;
+    PyObject *handle;            /* set by frost._mapped; None by default */
+    frost_state *st;
+    int guard;                   /* frost_map_guard_add slot, or -1 */
+} FrostMapImage;
+
+#define MAPPED_VIEW_HEAD \
+    PyObject_HEAD \
+    FrostMapImage *image;        /* strong */ \
+    frost_mnode_t node;
+
+typedef struct {
+    MAPPED_VIEW_HEAD
+} FrostMappedView;
+
+typedef struct {
+    MAPPED_VIEW_HEAD
+    Py_ssize_t *dims;            /* shape[ndim], strides[ndim] (PyMem) */
+} FrostMappedArray;
+
+typedef struct {
+    MAPPED_VIEW_HEAD
+    uint64_t pos;                /* next item, counting down when reversed */
+    uint64_t left;               /* items still to give */
+    int mode;                    /* FROST_ITER_KEYS / VALUES / ITEMS (tables), or seq */
+    int reverse;
+    PyObject *row;               /* seq: the last row (a tuple of ints/floats/None/bools) we
+                                    hand out again, rewritten, once no one else holds it */
+} FrostMappedIter;
+
+#define MV(o) ((FrostMappedView *)(o))
+#define IMG(o) (&MV(o)->image->img)
+#define MODE_SEQ 3
+
+/* ---- making views ---------------------------------------------------------- */
+
+static PyObject *
+make_view(void *ctx, const frost_mnode_t *n)
+{
+    FrostMapImage *image = ctx;
+    frost_state *st = image->st;
+    PyTypeObject *tp;
+    switch (n->kind) {
+    case FROST_MNODE_LIST: tp = st->mapped_list_type; break;
+    case FROST_MNODE_DICT: tp = st->mapped_dict_type; break;
+    case FROST_MNODE_SET: tp = st->mapped_set_type; break;
+    case FROST_MNODE_RECORD: tp = st->mapped_record_type; break;
+    case FROST_MNODE_ARRAY: tp = st->mapped_array_type; break;
+    default:
+        PyErr_Format(image->img.error, "damaged frost image: no view for node kind %u", n->kind);
+        return NULL;
+    }
+    FrostMappedView *v = PyObject_New(FrostMappedView, tp);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->image = (FrostMapImage *)Py_NewRef((PyObject *)image);
+    v->node = *n;
+    if (n->kind == FROST_MNODE_ARRAY) {
+        FrostMappedArray *a = (FrostMappedArray *)v;
+        size_t ndim = (size_t)n->len;
+        a->dims = PyMem_Malloc((ndim ? ndim : 1) * 2 * sizeof(Py_ssize_t));
+        if (a->dims == NULL) {
+            Py_DECREF(v);
+            return PyErr_NoMemory();
+        }
+        Py_ssize_t stride = (Py_ssize_t)n->itemsize;
+        for (size_t d = ndim; d-- > 0;) {
+            a->dims[d] = (Py_ssize_t)frost_map_rd64(n->shape + d * 8);
+            a->dims[ndim + d] = stride;
+            stride *= a->dims[d];   /* no overflow: check_array bounded the product */
+        }
+    }
+    return (PyObject *)v;
+}
+
+static void
+mapped_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (MV(self)->node.kind == FROST_MNODE_ARRAY) {
+        PyMem_Free(((FrostMappedArray *)self)->dims);
+    }
+    Py_DECREF(MV(self)->image);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+mapped_node_offset(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(MV(self)->node.offset);
+}
+
+static PyObject *
+mapped_image(PyObject *self, void *Py_UNUSED(c))
+{
+    return Py_NewRef((PyObject *)MV(self)->image);
+}
+
+static PyObject *
+mapped_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *handle = MV(self)->image->handle;
+    if (handle == NULL || handle == Py_None) {
+        PyErr_Format(PyExc_TypeError, "cannot pickle a %s whose image has no handle: pass the "
+                     "data with frost.share(), or save it to a file and frost.load() it",
+                     Py_TYPE(self)->tp_name);
+        return NULL;
+    }
+    PyObject *mod = PyImport_ImportModule("frost._mapped");
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, "_rebuild_view") : NULL;
+    Py_XDECREF(mod);
+    if (fn == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("N(OK)", fn, handle, (unsigned long long)MV(self)->node.offset);
+}
+
+static PyObject *
+mapped_readonly(PyObject *self)
+{
+    PyErr_Format(PyExc_TypeError, "'%s' object is read-only", Py_TYPE(self)->tp_name);
+    return NULL;
+}
+
+static int
+mapped_ass(PyObject *self, PyObject *Py_UNUSED(k), PyObject *Py_UNUSED(v))
+{
+    mapped_readonly(self);
+    return -1;
+}
+
+static int
+mapped_ass_item(PyObject *self, Py_ssize_t Py_UNUSED(i), PyObject *Py_UNUSED(v))
+{
+    mapped_readonly(self);
+    return -1;
+}
+
+static PyGetSetDef mapped_getset[] = {
+    {"node_offset", mapped_node_offset, NULL, "The node's byte offset in its image.", NULL},
+    {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+#define MAPPED_REDUCE \
+    {"__reduce__", mapped_reduce, METH_NOARGS, "Pickle as a handle to the same image and node."}
+
+/* Join reprs of items produced by `item(self, i)` for i < min(n, max). */
+static PyObject *
+bounded_repr(PyObject *self, const char *open, const char *close, uint64_t n,
+             PyObject *(*item)(PyObject *self, uint64_t i))
+{
+    const void *node = IMG(self)->base + MV(self)->node.offset;   /* views are made per access */
+    int rc = frost__repr_enter(node);
+    if (rc != 0) {
+        const char *name = strrchr(Py_TYPE(self)->tp_name, '.');
+        return rc > 0 ? PyUnicode_FromFormat("%s(%s...%s)", name + 1, open, close) : NULL;
+    }
+    PyObject *parts = PyList_New(0);
+    uint64_t shown = n < FROST_REPR_MAX_ITEMS ? n : FROST_REPR_MAX_ITEMS;
+    for (uint64_t i = 0; parts && i < shown; i++) {
+        PyObject *s = item(self, i);
+        if (s == NULL || PyList_Append(parts, s) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(s);
+    }
+    if (parts && n > shown) {
+        PyObject *more = PyUnicode_FromFormat("... (%llu more)", (unsigned long long)(n - shown));
+        if (more == NULL || PyList_Append(parts, more) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(more);
+    }
+    PyObject *result = NULL;
+    if (parts != NULL) {
+        PyObject *sep = PyUnicode_FromString(", ");
+        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+        if (body != NULL) {
+            const char *name = strrchr(Py_TYPE(self)->tp_name, '.');
+            result = PyUnicode_FromFormat("%s(%s%U%s)", name ? name + 1 : Py_TYPE(self)->tp_name,
+                                          open, body, close);
+        }
+        Py_XDECREF(sep);
+        Py_XDECREF(body);
+        Py_DECREF(parts);
+    }
+    frost__repr_leave(node);
+    return result;
+}
+
+/* ---- the iterator ---------------------------------------------------------- */
+
+static PyObject *
+iter_new(PyObject *view, int mode, int reverse)
+{
+    FrostMappedView *v = MV(view);
+    FrostMappedIter *it = PyObject_New(FrostMappedIter, v->image->st->mapped_iter_type);
+    if (it == NULL) {
+        return NULL;
+    }
+    it->image = (FrostMapImage *)Py_NewRef((PyObject *)v->image);
+    it->node = v->node;
+    it->left = v->node.len;
+    it->pos = reverse ? v->node.len - 1 : 0;
+    it->mode = mode;
+    it->reverse = reverse;
+    it->row = NULL;
+    return (PyObject *)it;
+}
+
+/* a tuple whose items are all exact ints, floats, None or bools: reusable */
+static int
+is_plain_row(PyObject *t)
+{
+    if (!PyTuple_CheckExact(t) || PyTuple_GET_SIZE(t) == 0 || PyTuple_GET_SIZE(t) > 16) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        PyObject *x = PyTuple_GET_ITEM(t, i);
+        if (!PyLong_CheckExact(x) && !PyFloat_CheckExact(x) && x != Py_None && !PyBool_Check(x)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Row `ref` written into it->row when only the iterator holds it (as zip()
+ * reuses its result tuple): a TUPLE node of as many inline ints, floats,
+ * None or bools. NULL without an exception: not possible, take the usual path. */
+static PyObject *
+iter_reuse_row(FrostMappedIter *it, frost_mref_t ref)
+{
+    PyObject *row = it->row;
+#if PY_VERSION_HEX >= 0x030E0000
+    return NULL;   /* 3.14 tuples cache their hash: a rewritten one would keep a stale one */
+#endif
+    if (row == NULL || Py_REFCNT(row) != 1 || frost_mref_tag(ref) != FROST_MREF_NODE) {
+        return NULL;
+    }
+    const frost_map_image_t *img = &it->image->img;
+    uint64_t off = frost_mref_offset8(ref);
+    const unsigned char *p = off >= FROST_MAP_HEADER_SIZE ? frost_map_span(img, off, 8) : NULL;
+    uint64_t head = p ? frost_map_rd64(p) : 0, len = frost_mnode_len(head);
+    const unsigned char *items = (head & 0xFFFFu) == FROST_MNODE_TUPLE
+                                 && len == (uint64_t)PyTuple_GET_SIZE(row)
+                                 ? frost_map_span(img, off + 8, len * 8) : NULL;
+    if (items == NULL) {
+        return NULL;
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        frost_mref_t r = frost_map_rd64(items + i * 8);
+        unsigned tag = frost_mref_tag(r);
+        if (tag != FROST_MREF_INT && tag != FROST_MREF_FLOAT_INLINE
+            && !(tag == FROST_MREF_SPECIAL && (r >> 4) <= FROST_MSPECIAL_TRUE)) {
+            return NULL;
+        }
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        frost_mref_t r = frost_map_rd64(items + i * 8);
+        PyObject *old = PyTuple_GET_ITEM(row, (Py_ssize_t)i), *item;
+        if (frost_mref_tag(r) == FROST_MREF_FLOAT_INLINE && PyFloat_CheckExact(old)
+            && Py_REFCNT(old) == 1) {
+            uint64_t bits = r & ~(uint64_t)0xF;
+            memcpy(&((PyFloatObject *)old)->ob_fval, &bits, 8);   /* ours alone: rewrite it */
+            continue;
+        }
+        item = frost_map_load(img, r);
+        if (item == NULL) {
+            return NULL;   /* (MemoryError; the row stays a valid tuple) */
+        }
+        PyTuple_SET_ITEM(row, (Py_ssize_t)i, item);
+        Py_DECREF(old);
+    }
+    if (frost_map_guard_check(img) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(row);
+}
+
+static PyObject *
+iter_next(PyObject *self)
+{
+    FrostMappedIter *it = (FrostMappedIter *)self;
+    if (it->left == 0) {
+        return NULL;
+    }
+    uint64_t i = it->pos;
+    it->left--;
+    it->pos = it->reverse ? i - 1 : i + 1;
+    const frost_map_image_t *img = &it->image->img;
+    const frost_mnode_t *n = &it->node;
+    switch (it->mode) {
+    case MODE_SEQ: {
+        if (n->flags != FROST_MLIST_REFS || n->kind != FROST_MNODE_LIST) {
+            return frost_map_seq_item(img, n, i);
+        }
+        frost_mref_t ref = frost_map_rd64(n->items + i * 8);
+        PyObject *r = iter_reuse_row(it, ref);
+        if (r != NULL || PyErr_Occurred()) {
+            return r;
+        }
+        r = frost_map_load(img, ref);
+        if (r != NULL && r != it->row && is_plain_row(r)) {
+            Py_XSETREF(it->row, Py_NewRef(r));
+        }
+        return r;
+    }
+    case FROST_ITER_KEYS:
+        return frost_map_load(img, frost_map_table_key(n, i));
+    case FROST_ITER_VALUES:
+        return frost_map_load(img, frost_map_table_value(n, i));
+    default: {
+        PyObject *k = frost_map_load(img, frost_map_table_key(n, i));
+        PyObject *v = k ? frost_map_load(img, frost_map_table_value(n, i)) : NULL;
+        PyObject *t = v ? PyTuple_Pack(2, k, v) : NULL;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        return t;
+    }
+    }
+}
+
+static PyObject *
+iter_length_hint(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromUnsignedLongLong(((FrostMappedIter *)self)->left);
+}
+
+static PyMethodDef iter_methods[] = {
+    {"__length_hint__", iter_length_hint, METH_NOARGS, "Items left."},
+    {NULL, NULL, 0, NULL},
+};
+
+static void
+iter_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_XDECREF(((FrostMappedIter *)self)->row);
+    Py_DECREF(MV(self)->image);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot iter_slots[] = {
+    {Py_tp_dealloc, iter_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, iter_next},
+    {Py_tp_methods, iter_methods},
+    {0, NULL},
+};
+
+static PyType_Spec iter_spec = {
+    .name = "frost._frost.MappedIterator",
+    .basicsize = sizeof(FrostMappedIter),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = iter_slots,
+};
+
+/* ---- MappedDict ------------------------------------------------------------ */
+
+static Py_ssize_t
+view_length(PyObject *self)
+{
+    return (Py_ssize_t)MV(self)->node.len;
+}
+
+static PyObject *
+dict_subscript(PyObject *self, PyObject *key)
+{
+    Py_ssize_t ix = frost_map_table_find(IMG(self), &MV(self)->node, key);
+    if (ix >= 0) {
+        return frost_map_load(IMG(self), frost_map_table_value(&MV(self)->node, (uint64_t)ix));
+    }
+    if (ix == -1) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return NULL;
+}
+
+static int
+table_contains(PyObject *self, PyObject *key)
+{
+    Py_ssize_t ix = frost_map_table_find(IMG(self), &MV(self)->node, key);
+    return ix >= 0 ? 1 : (ix == -1 ? 0 : -1);
+}
+
+static PyObject *
+dict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (frost__check_nargs("get", nargs, 1, 2) < 0) {
+        return NULL;
+    }
+    Py_ssize_t ix = frost_map_table_find(IMG(self), &MV(self)->node, args[0]);
+    if (ix >= 0) {
+        return frost_map_load(IMG(self), frost_map_table_value(&MV(self)->node, (uint64_t)ix));
+    }
+    return ix == -2 ? NULL : Py_NewRef(nargs > 1 ? args[1] : Py_None);
+}
+
+static PyObject *
+abc_view(PyObject *self, const char *name)
+{
+    PyObject *abc = PyImport_ImportModule("frost._mappedviews");
+    PyObject *r = abc ? PyObject_CallMethod(abc, name, "O", self) : NULL;
+    Py_XDECREF(abc);
+    return r;
+}
+
+static PyObject *
+dict_keys(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return abc_view(self, "MappedKeysView");
+}
+
+static PyObject *
+dict_values(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return abc_view(self, "MappedValuesView");
+}
+
+static PyObject *
+dict_items(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return abc_view(self, "MappedItemsView");
+}
+
+static PyObject *
+dict_iter(PyObject *self)
+{
+    return iter_new(self, FROST_ITER_KEYS, 0);
+}
+
+static PyObject *
+dict_reversed(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, FROST_ITER_KEYS, 1);
+}
+
+static PyObject *
+dict_iter_values(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, FROST_ITER_VALUES, 0);
+}
+
+static PyObject *
+dict_iter_items(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, FROST_ITER_ITEMS, 0);
+}
+
+static int
+same_node(PyObject *a, PyObject *b)
+{
+    return Py_TYPE(a) == Py_TYPE(b) && MV(a)->image == MV(b)->image
+           && MV(a)->node.offset == MV(b)->node.offset;
+}
+
+static int
+dict_equal(PyObject *self, PyObject *other)
+{
+    const frost_mnode_t *t = &MV(self)->node;
+    Py_ssize_t n = PyObject_Length(other);
+    if (n < 0) {
+        return -1;
+    }
+    if ((uint64_t)n != t->len) {
+        return 0;
+    }
+    for (uint64_t i = 0; i < t->len; i++) {
+        PyObject *key = frost_map_load(IMG(self), frost_map_table_key(t, i));
+        PyObject *theirs = key ? PyObject_GetItem(other, key) : NULL;
+        Py_XDECREF(key);
+        if (theirs == NULL) {
+            if (key != NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+                PyErr_Clear();
+                return 0;
+            }
+            return -1;
+        }
+        PyObject *mine = frost_map_load(IMG(self), frost_map_table_value(t, i));
+        int eq = mine ? PyObject_RichCompareBool(mine, theirs, Py_EQ) : -1;
+        Py_XDECREF(mine);
+        Py_DECREF(theirs);
+        if (eq <= 0) {
+            return eq;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+dict_richcompare(PyObject *self, PyObject *other, int op)
+{
+    if (op != Py_EQ && op != Py_NE) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int is_mapping = PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self);
+    if (!is_mapping) {
+        is_mapping = PyObject_IsInstance(other, MV(self)->image->st->mapping_abc);
+        if (is_mapping < 0) {
+            return NULL;
+        }
+    }
+    if (!is_mapping) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int eq = same_node(self, other) ? 1 : dict_equal(self, other);
+    if (eq < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+}
+
+static PyObject *
+dict_repr_item(PyObject *self, uint64_t i)
+{
+    const frost_mnode_t *t = &MV(self)->node;
+    PyObject *k = frost_map_load(IMG(self), frost_map_table_key(t, i));
+    PyObject *v = k ? frost_map_load(IMG(self), frost_map_table_value(t, i)) : NULL;
+    PyObject *s = v ? PyUnicode_FromFormat("%R: %R", k, v) : NULL;
+    Py_XDECREF(k);
+    Py_XDECREF(v);
+    return s;
+}
+
+static PyObject *
+dict_repr(PyObject *self)
+{
+    return bounded_repr(self, "{", "}", MV(self)->node.len, dict_repr_item);
+}
+
+static PyMethodDef dict_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))dict_get, METH_FASTCALL,
+     "get($self, key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
+    {"keys", dict_keys, METH_NOARGS, "A set-like view of the keys."},
+    {"values", dict_values, METH_NOARGS, "A view of the values."},
+    {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},
+    {"__reversed__", dict_reversed, METH_NOARGS, "The keys, last first."},
+    {"_iter_values", dict_iter_values, METH_NOARGS, "The values in order (for values())."},
+    {"_iter_items", dict_iter_items, METH_NOARGS, "The (key, value) pairs in order (for items())."},
+    MAPPED_REDUCE,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot dict_slots[] = {
+    {Py_tp_doc, "MappedDict: a read-only mapping over a dict of a format-2 image, read in place."},
+    {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_repr, dict_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_iter, dict_iter},
+    {Py_tp_richcompare, dict_richcompare},
+    {Py_tp_methods, dict_methods},
+    {Py_tp_getset, mapped_getset},
+    {Py_mp_length, view_length},
+    {Py_mp_subscript, dict_subscript},
+    {Py_mp_ass_subscript, mapped_ass},
+    {Py_sq_contains, table_contains},
+    {0, NULL},
+};
+
+static PyType_Spec dict_spec = {
+    .name = "frost.MappedDict",
+    .basicsize = sizeof(FrostMappedView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_MAPPING,
+    .slots = dict_slots,
+};
+
+/* ---- MappedList ------------------------------------------------------------ */
+
+static PyObject *
+list_item(PyObject *self, Py_ssize_t i)
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    if (i < 0 || (uint64_t)i >= n->len) {
+        PyErr_SetString(PyExc_IndexError, "list index out of range");
+        return NULL;
+    }
+    return frost_map_seq_item(IMG(self), n, (uint64_t)i);
+}
+
+static PyObject *
+list_subscript(PyObject *self, PyObject *key)
+{
+    Py_ssize_t len = (Py_ssize_t)MV(self)->node.len;
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        return list_item(self, i < 0 ? i + len : i);
+    }
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0) {
+            return NULL;
+        }
+        Py_ssize_t n = PySlice_AdjustIndices(len, &start, &stop, step);
+        PyObject *out = PyList_New(n);
+        for (Py_ssize_t k = 0; out && k < n; k++) {
+            PyObject *item = frost_map_seq_item(IMG(self), &MV(self)->node,
+                                                (uint64_t)(start + k * step));
+            if (item == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, k, item);
+        }
+        return out;
+    }
+    PyErr_Format(PyExc_TypeError, "list indices must be integers or slices, not %.200s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+}
+
+/* item i == value: packed numbers compared as numbers, refs in place */
+static int
+list_item_equal(PyObject *self, uint64_t i, PyObject *value)
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    if (n->flags == FROST_MLIST_REFS) {
+        return frost_map_ref_equal(IMG(self), frost_map_rd64(n->items + i * 8), value);
+    }
+    if (!PyLong_Check(value) && !PyFloat_Check(value) && !PyComplex_Check(value)) {
+        if (PyUnicode_Check(value) || PyBytes_Check(value) || PyTuple_Check(value)
+            || value == Py_None) {
+            return 0;
+        }
+    }
+    PyObject *item = frost_map_seq_item(IMG(self), n, i);
+    int eq = item ? PyObject_RichCompareBool(item, value, Py_EQ) : -1;
+    Py_XDECREF(item);
+    return eq;
+}
+
+static int
+list_contains(PyObject *self, PyObject *value)
+{
+    for (uint64_t i = 0; i < MV(self)->node.len; i++) {
+        int eq = list_item_equal(self, i, value);
+        if (eq != 0) {
+            return eq;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+list_index(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (frost__check_nargs("index", nargs, 1, 3) < 0) {
+        return NULL;
+    }
+    Py_ssize_t len = (Py_ssize_t)MV(self)->node.len, start = 0, stop = PY_SSIZE_T_MAX;
+    for (Py_ssize_t a = 1; a < nargs; a++) {
+        if (!PyIndex_Check(args[a])) {
+            PyErr_SetString(PyExc_TypeError, "slice indices must be integers or have an "
+                                             "__index__ method");
+            return NULL;
+        }
+        Py_ssize_t v = PyNumber_AsSsize_t(args[a], NULL);   /* clamped, as list.index does */
+        if (v == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        *(a == 1 ? &start : &stop) = v;
+    }
+    if (start < 0 && (start += len) < 0) {
+        start = 0;
+    }
+    if (stop < 0 && (stop += len) < 0) {
+        stop = 0;
+    }
+    for (Py_ssize_t i = start; i < stop && i < len; i++) {
+        int eq = list_item_equal(self, (uint64_t)i, args[0]);
+        if (eq != 0) {
+            return eq > 0 ? PyLong_FromSsize_t(i) : NULL;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "%R is not in list", args[0]);
+    return NULL;
+}
+
+static PyObject *
+list_count(PyObject *self, PyObject *value)
+{
+    Py_ssize_t count = 0;
+    for (uint64_t i = 0; i < MV(self)->node.len; i++) {
+        int eq = list_item_equal(self, i, value);
+        if (eq < 0) {
+            return NULL;
+        }
+        count += eq;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *
+list_iter(PyObject *self)
+{
+    return iter_new(self, MODE_SEQ, 0);
+}
+
+static PyObject *
+list_reversed(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, MODE_SEQ, 1);
+}
+
+static PyObject *
+list_tolist(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    PyObject *all = PySlice_New(NULL, NULL, NULL);
+    PyObject *r = all ? list_subscript(self, all) : NULL;
+    Py_XDECREF(all);
+    return r;
+}
+
+static PyObject *
+list_richcompare(PyObject *self, PyObject *other, int op)
+{
+    int theirs_is_list = PyList_Check(other) || Py_TYPE(other) == Py_TYPE(self);
+    if (!theirs_is_list) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if ((op == Py_EQ || op == Py_NE) && same_node(self, other)) {
+        return PyBool_FromLong(op == Py_EQ);
+    }
+    Py_ssize_t n = PyObject_Length(other);
+    if (n < 0) {
+        return NULL;
+    }
+    if ((op == Py_EQ || op == Py_NE) && (uint64_t)n != MV(self)->node.len) {
+        return PyBool_FromLong(op == Py_NE);
+    }
+    /* element by element (list's own rules), without copying either side */
+    uint64_t len = MV(self)->node.len, i = 0;
+    for (; i < len && i < (uint64_t)n; i++) {
+        PyObject *mine = frost_map_seq_item(IMG(self), &MV(self)->node, i);
+        PyObject *their = mine ? PySequence_GetItem(other, (Py_ssize_t)i) : NULL;
+        int eq = their ? PyObject_RichCompareBool(mine, their, Py_EQ) : -1;
+        if (eq == 0) {
+            PyObject *r = op == Py_EQ ? Py_NewRef(Py_False)
+                          : op == Py_NE ? Py_NewRef(Py_True)
+                                        : PyObject_RichCompare(mine, their, op);
+            Py_DECREF(mine);
+            Py_DECREF(their);
+            return r;
+        }
+        Py_XDECREF(mine);
+        Py_XDECREF(their);
+        if (eq < 0) {
+            return NULL;
+        }
+    }
+    Py_ssize_t a = (Py_ssize_t)len, b = n;
+    int r;
+    switch (op) {
+    case Py_LT: r = a < b; break;
+    case Py_LE: r = a <= b; break;
+    case Py_EQ: r = a == b; break;
+    case Py_NE: r = a != b; break;
+    case Py_GT: r = a > b; break;
+    default: r = a >= b; break;
+    }
+    return PyBool_FromLong(r);
+}
+
+static PyObject *
+list_repr_item(PyObject *self, uint64_t i)
+{
+    PyObject *item = frost_map_seq_item(IMG(self), &MV(self)->node, i);
+    PyObject *s = item ? PyObject_Repr(item) : NULL;
+    Py_XDECREF(item);
+    return s;
+}
+
+static PyObject *
+list_repr(PyObject *self)
+{
+    return bounded_repr(self, "[", "]", MV(self)->node.len, list_repr_item);
+}
+
+/* packed int64/float64 lists export their items as a read-only buffer */
+static int
+list_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    if (n->flags == FROST_MLIST_REFS) {
+        PyErr_SetString(PyExc_BufferError, "a frost.MappedList of objects has no buffer; "
+                                           "only lists of ints or of floats do");
+        return -1;
+    }
+    static const Py_ssize_t stride = 8;
+    Py_ssize_t *shape = (Py_ssize_t *)&n->len;   /* one u64 read as Py_ssize_t (len < 2^48) */
+    return frost__export_buffer(view, self, "frost.MappedList", (const char *)n->items, 8,
+                                n->flags == FROST_MLIST_INT64 ? "q" : "d", 1, shape, &stride,
+                                flags);
+}
+
+static PyMethodDef list_methods[] = {
+    {"index", (PyCFunction)(void (*)(void))list_index, METH_FASTCALL,
+     "index($self, value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value (ValueError if absent)."},
+    {"count", list_count, METH_O, "count($self, value, /)\n--\n\nNumber of occurrences of value."},
+    {"__reversed__", list_reversed, METH_NOARGS, "The items, last first."},
+    {"tolist", list_tolist, METH_NOARGS, "A plain list of the items (containers stay views)."},
+    MAPPED_REDUCE,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot list_slots[] = {
+    {Py_tp_doc, "MappedList: a read-only sequence over a list of a format-2 image, read in place."},
+    {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_repr, list_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_iter, list_iter},
+    {Py_tp_richcompare, list_richcompare},
+    {Py_tp_methods, list_methods},
+    {Py_tp_getset, mapped_getset},
+    {Py_sq_length, view_length},
+    {Py_sq_item, list_item},
+    {Py_sq_ass_item, mapped_ass_item},
+    {Py_sq_contains, list_contains},
+    {Py_mp_length, view_length},
+    {Py_mp_subscript, list_subscript},
+    {Py_mp_ass_subscript, mapped_ass},
+    {Py_bf_getbuffer, list_getbuffer},
+    {0, NULL},
+};
+
+static PyType_Spec list_spec = {
+    .name = "frost.MappedList",
+    .basicsize = sizeof(FrostMappedView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION
+             | Py_TPFLAGS_SEQUENCE,
+    .slots = list_slots,
+};
+
+/* ---- MappedSet ------------------------------------------------------------- */
+
+static PyObject *
+set_iter(PyObject *self)
+{
+    return iter_new(self, FROST_ITER_KEYS, 0);
+}
+
+static int
+is_mapped_set(PyObject *o)
+{
+    return Py_TYPE(o)->tp_iter == set_iter;
+}
+
+/* frozenset(o) for a MappedSet, a set or any collections.abc.Set; NULL
+ * without an error when `o` is none of those. */
+static PyObject *
+as_frozenset(PyObject *o)
+{
+    if (PyAnySet_Check(o) || is_mapped_set(o)) {
+        return PyFrozenSet_New(o);
+    }
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    PyObject *set_abc = abc ? PyObject_GetAttrString(abc, "Set") : NULL;
+    int is = set_abc ? PyObject_IsInstance(o, set_abc) : -1;
+    Py_XDECREF(abc);
+    Py_XDECREF(set_abc);
+    if (is <= 0) {
+        return NULL;
+    }
+    return PyFrozenSet_New(o);
+}
+
+static PyObject *
+set_richcompare(PyObject *self, PyObject *other, int op)
+{
+    if ((op == Py_EQ || op == Py_NE) && same_node(self, other)) {
+        return PyBool_FromLong(op == Py_EQ);
+    }
+    PyObject *theirs = as_frozenset(other);
+    if (theirs == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *mine = PyFrozenSet_New(self);
+    PyObject *r = mine ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    Py_XDECREF(mine);
+    Py_DECREF(theirs);
+    return r;
+}
+
+/* a OP b with either a MappedSet: computed on frozensets, a frozenset back */
+static PyObject *
+set_binop(PyObject *a, PyObject *b, PyObject *(*op)(PyObject *, PyObject *))
+{
+    PyObject *fa = as_frozenset(a);
+    PyObject *fb = fa ? as_frozenset(b) : NULL;
+    PyObject *r;
+    if (fb == NULL) {
+        r = PyErr_Occurred() ? NULL : Py_NewRef(Py_NotImplemented);
+    }
+    else {
+        r = op(fa, fb);
+    }
+    Py_XDECREF(fa);
+    Py_XDECREF(fb);
+    return r;
+}
+
+static PyObject *set_and(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_And); }
+static PyObject *set_or(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Or); }
+static PyObject *set_sub(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Subtract); }
+static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Xor); }
+
+/* the frozenset method `name` called on frozenset(self) with the arguments */
+static PyObject *
+set_delegate(PyObject *self, const char *name, PyObject *args)
+{
+    PyObject *mine = PyFrozenSet_New(self);
+    PyObject *meth = mine ? PyObject_GetAttrString(mine, name) : NULL;
+    PyObject *r = meth ? PyObject_Call(meth, args, NULL) : NULL;
+    Py_XDECREF(mine);
+    Py_XDECREF(meth);
+    return r;
+}
+
+#define SET_DELEGATE(name) \
+    static PyObject *set_##name(PyObject *self, PyObject *args) { return set_delegate(self, #name, args); }
+SET_DELEGATE(isdisjoint)
+SET_DELEGATE(issubset)
+SET_DELEGATE(issuperset)
+SET_DELEGATE(union)
+SET_DELEGATE(intersection)
+SET_DELEGATE(difference)
+SET_DELEGATE(symmetric_difference)
+
+static PyObject *
+set_repr_item(PyObject *self, uint64_t i)
+{
+    PyObject *k = frost_map_load(IMG(self), frost_map_table_key(&MV(self)->node, i));
+    PyObject *s = k ? PyObject_Repr(k) : NULL;
+    Py_XDECREF(k);
+    return s;
+}
+
+static PyObject *
+set_repr(PyObject *self)
+{
+    return bounded_repr(self, "{", "}", MV(self)->node.len, set_repr_item);
+}
+
+static PyMethodDef set_methods[] = {
+    {"isdisjoint", set_isdisjoint, METH_VARARGS, "As frozenset.isdisjoint."},
+    {"issubset", set_issubset, METH_VARARGS, "As frozenset.issubset."},
+    {"issuperset", set_issuperset, METH_VARARGS, "As frozenset.issuperset."},
+    {"union", set_union, METH_VARARGS, "As frozenset.union (a frozenset)."},
+    {"intersection", set_intersection, METH_VARARGS, "As frozenset.intersection (a frozenset)."},
+    {"difference", set_difference, METH_VARARGS, "As frozenset.difference (a frozenset)."},
+    {"symmetric_difference", set_symmetric_difference, METH_VARARGS,
+     "As frozenset.symmetric_difference (a frozenset)."},
+    MAPPED_REDUCE,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot set_slots[] = {
+    {Py_tp_doc, "MappedSet: a read-only set over a set of a format-2 image, read in place."},
+    {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_repr, set_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_iter, set_iter},
+    {Py_tp_richcompare, set_richcompare},
+    {Py_tp_methods, set_methods},
+    {Py_tp_getset, mapped_getset},
+    {Py_sq_length, view_length},
+    {Py_sq_contains, table_contains},
+    {Py_nb_and, set_and},
+    {Py_nb_or, set_or},
+    {Py_nb_subtract, set_sub},
+    {Py_nb_xor, set_xor},
+    {0, NULL},
+};
+
+static PyType_Spec set_spec = {
+    .name = "frost.MappedSet",
+    .basicsize = sizeof(FrostMappedView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = set_slots,
+};
+
+/* ---- MappedRecord ---------------------------------------------------------- */
+
+/* the record's state as a checked DICT node: 1, 0 when it is not a dict, -1 */
+static int
+record_fields(PyObject *self, frost_mnode_t *state)
+{
+    frost_mref_t s = MV(self)->node.state;
+    if (frost_mref_tag(s) != FROST_MREF_NODE) {
+        if (MV(self)->node.flags != FROST_RECORD_SHARED) {
+            PyErr_Format(IMG(self)->error, "damaged frost image: record at %llu has no field dict",
+                         (unsigned long long)MV(self)->node.offset);
+            return -1;
+        }
+        return 0;
+    }
+    if (frost_map_node(IMG(self), frost_mref_offset8(s), 0, state) < 0) {
+        return -1;
+    }
+    if (state->kind != FROST_MNODE_DICT) {
+        if (MV(self)->node.flags != FROST_RECORD_SHARED) {
+            PyErr_Format(IMG(self)->error, "damaged frost image: record at %llu has no field dict",
+                         (unsigned long long)MV(self)->node.offset);
+            return -1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* The field `name` (a new reference), NULL with *found = 0 when there is
+ * none (no exception), NULL with an exception on error. */
+static PyObject *
+record_field(PyObject *self, PyObject *name, int *found)
+{
+    *found = 0;
+    frost_mnode_t state;
+    int rc = record_fields(self, &state);
+    Py_ssize_t ix = rc > 0 ? frost_map_table_find(IMG(self), &state, name) : (rc == 0 ? -1 : -2);
+    if (ix < 0) {
+        return NULL;
+    }
+    *found = 1;
+    return frost_map_load(IMG(self), frost_map_table_value(&state, (uint64_t)ix));
+}
+
+/* fields win over the type's own attributes (which start with "_"), as Record's */
+static PyObject *
+record_getattro(PyObject *self, PyObject *name)
+{
+    int found;
+    PyObject *r = PyUnicode_Check(name) ? record_field(self, name, &found) : NULL;
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
+    return PyObject_GenericGetAttr(self, name);
+}
+
+/* r[key]: the state dict's item (a record of __shared__ state: its state's item) */
+static PyObject *
+record_subscript(PyObject *self, PyObject *key)
+{
+    int found;
+    PyObject *r = record_field(self, key, &found);
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
+    }
+    frost_mnode_t state;
+    if (record_fields(self, &state) == 0) {   /* not a dict: index the state itself */
+        PyObject *st = frost_map_load(IMG(self), MV(self)->node.state);
+        r = st ? PyObject_GetItem(st, key) : NULL;
+        Py_XDECREF(st);
+        return r;
+    }
+    if (!PyErr_Occurred()) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return NULL;
+}
+
+static int
+record_setattro(PyObject *self, PyObject *Py_UNUSED(name), PyObject *Py_UNUSED(v))
+{
+    mapped_readonly(self);
+    return -1;
+}
+
+static PyObject *
+record_field_names(PyObject *self, void *Py_UNUSED(c))
+{
+    frost_mnode_t state;
+    int rc = record_fields(self, &state);
+    if (rc <= 0) {
+        return rc == 0 ? PyTuple_New(0) : NULL;
+    }
+    PyObject *t = PyTuple_New((Py_ssize_t)state.len);
+    for (uint64_t i = 0; t && i < state.len; i++) {
+        PyObject *k = frost_map_load(IMG(self), frost_map_table_key(&state, i));
+        if (k == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, k);
+    }
+    return t;
+}
+
+static PyObject *
+record_str_part(PyObject *self, frost_mref_t ref)
+{
+    unsigned tag = frost_mref_tag(ref);
+    if (tag != FROST_MREF_STR && tag != FROST_MREF_STR_INLINE) {
+        PyErr_Format(IMG(self)->error, "damaged frost image: record at %llu: module/qualname "
+                     "are not strs", (unsigned long long)MV(self)->node.offset);
+        return NULL;
+    }
+    return frost_map_load(IMG(self), ref);
+}
+
+static PyObject *
+record_module(PyObject *self, void *Py_UNUSED(c))
+{
+    return record_str_part(self, MV(self)->node.module);
+}
+
+static PyObject *
+record_qualname(PyObject *self, void *Py_UNUSED(c))
+{
+    return record_str_part(self, MV(self)->node.qualname);
+}
+
+static PyObject *
+record_state(PyObject *self, void *Py_UNUSED(c))
+{
+    return frost_map_load(IMG(self), MV(self)->node.state);
+}
+
+static PyObject *
+record_class_name(PyObject *self, void *Py_UNUSED(c))
+{
+    PyObject *m = record_module(self, NULL);
+    PyObject *q = m ? record_qualname(self, NULL) : NULL;
+    PyObject *r = q ? PyUnicode_FromFormat("%U.%U", m, q) : NULL;
+    Py_XDECREF(m);
+    Py_XDECREF(q);
+    return r;
+}
+
+static PyObject *
+record_repr(PyObject *self)
+{
+    PyObject *qualname = record_qualname(self, NULL);
+    if (qualname == NULL) {
+        return NULL;
+    }
+    frost_mnode_t state;
+    int rc = record_fields(self, &state);
+    PyObject *result = NULL;
+    if (rc == 0) {
+        PyObject *s = record_state(self, NULL);
+        result = s ? PyUnicode_FromFormat("%U(%R)", qualname, s) : NULL;
+        Py_XDECREF(s);
+    }
+    else if (rc > 0) {
+        const void *node = IMG(self)->base + MV(self)->node.offset;
+        int enter = frost__repr_enter(node);
+        if (enter != 0) {
+            Py_DECREF(qualname);
+            return enter > 0 ? PyUnicode_FromString("...") : NULL;
+        }
+        PyObject *parts = PyList_New(0);
+        uint64_t shown = state.len < FROST_REPR_MAX_ITEMS ? state.len : FROST_REPR_MAX_ITEMS;
+        for (uint64_t i = 0; parts && i < shown; i++) {
+            PyObject *k = frost_map_load(IMG(self), frost_map_table_key(&state, i));
+            PyObject *v = k ? frost_map_load(IMG(self), frost_map_table_value(&state, i)) : NULL;
+            PyObject *p = v ? PyUnicode_FromFormat(PyUnicode_Check(k) ? "%U=%R" : "%R=%R", k, v)
+                            : NULL;
+            if (p == NULL || PyList_Append(parts, p) < 0) {
+                Py_CLEAR(parts);
+            }
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+            Py_XDECREF(p);
+        }
+        if (parts != NULL && state.len > shown) {
+            PyObject *more = PyUnicode_FromString("...");
+            if (more == NULL || PyList_Append(parts, more) < 0) {
+                Py_CLEAR(parts);
+            }
+            Py_XDECREF(more);
+        }
+        PyObject *sep = parts ? PyUnicode_FromString(", ") : NULL;
+        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+        result = body ? PyUnicode_FromFormat("%U(%U)", qualname, body) : NULL;
+        Py_XDECREF(parts);
+        Py_XDECREF(sep);
+        Py_XDECREF(body);
+        frost__repr_leave(node);
+    }
+    Py_DECREF(qualname);
+    return result;
+}
+
+static PyObject *
+record_richcompare(PyObject *self, PyObject *other, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(other) != Py_TYPE(self)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int eq = same_node(self, other);
+    if (!eq) {
+        PyObject *a[3] = {record_module(self, NULL), record_qualname(self, NULL),
+                          record_state(self, NULL)};
+        PyObject *b[3] = {record_module(other, NULL), record_qualname(other, NULL),
+                          record_state(other, NULL)};
+        eq = 1;
+        for (int i = 0; i < 3 && eq > 0; i++) {
+            eq = a[i] && b[i] ? PyObject_RichCompareBool(a[i], b[i], Py_EQ) : -1;
+        }
+        for (int i = 0; i < 3; i++) {
+            Py_XDECREF(a[i]);
+            Py_XDECREF(b[i]);
+        }
+        if (eq < 0) {
+            return NULL;
+        }
+    }
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+}
+
+int
+frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
+                           PyObject **state)
+{
+    if (Py_TYPE(view)->tp_getattro != record_getattro) {
+        return -2;
+    }
+    *module = record_module(view, NULL);
+    *qualname = *module ? record_qualname(view, NULL) : NULL;
+    *state = *qualname ? record_state(view, NULL) : NULL;
+    *kind = (int)(MV(view)->node.flags | FROST_RECORD_FROM_FILE);
+    if (*state == NULL) {
+        Py_CLEAR(*module);
+        Py_CLEAR(*qualname);
+        return -1;
+    }
+    return 0;
+}
+
+static PyGetSetDef record_getset[] = {
+    {"node_offset", mapped_node_offset, NULL, "The node's byte offset in its image.", NULL},
+    {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL},
+    {"_fields", record_field_names, NULL, "The field names, in order.", NULL},
+    {"_class_name", record_class_name, NULL, "'module.qualname' of the record's class.", NULL},
+    {"_module", record_module, NULL, "The record class's __module__ (a str; never imported).", NULL},
+    {"_qualname", record_qualname, NULL, "The record class's __qualname__.", NULL},
+    {"_state", record_state, NULL, "The record's state (a MappedDict of its fields).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef record_methods[] = {
+    MAPPED_REDUCE,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot record_slots[] = {
+    {Py_tp_doc, "MappedRecord: a read-only record (dataclass, NamedTuple, __shared__ object) of a "
+                "format-2 image; fields are attributes. Its class is never imported."},
+    {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_repr, record_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_getattro, record_getattro},
+    {Py_mp_subscript, record_subscript},
+    {Py_tp_setattro, record_setattro},
+    {Py_tp_richcompare, record_richcompare},
+    {Py_tp_methods, record_methods},
+    {Py_tp_getset, record_getset},
+    {0, NULL},
+};
+
+static PyType_Spec record_spec = {
+    .name = "frost.MappedRecord",
+    .basicsize = sizeof(FrostMappedView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = record_slots,
+};
+
+/* ---- MappedArray ----------------------------------------------------------- */
+
+#define MA(o) ((FrostMappedArray *)(o))
+
+static int
+array_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    int ndim = (int)n->len;
+    return frost__export_buffer(view, self, "frost.MappedArray", (const char *)n->data,
+                                (Py_ssize_t)n->itemsize, n->format, ndim, MA(self)->dims,
+                                MA(self)->dims + ndim, flags);
+}
+
+static PyObject *
+array_shape(PyObject *self, void *Py_UNUSED(c))
+{
+    int ndim = (int)MV(self)->node.len;
+    PyObject *t = PyTuple_New(ndim);
+    for (int d = 0; t && d < ndim; d++) {
+        PyObject *x = PyLong_FromSsize_t(MA(self)->dims[d]);
+        if (x == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, d, x);
+    }
+    return t;
+}
+
+static PyObject *
+array_format(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(MV(self)->node.format);
+}
+
+static PyObject *
+array_itemsize(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(MV(self)->node.itemsize);
+}
+
+static PyObject *
+array_nbytes(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(MV(self)->node.nbytes);
+}
+
+static PyObject *
+array_ndim(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(MV(self)->node.len);
+}
+
+/* the items of a format memoryview cannot unpack ('<i', 'T{...}'), read with
+ * struct.iter_unpack and nested by the shape */
+static PyObject *
+array_tolist_struct(PyObject *self)
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    PyObject *mod = PyImport_ImportModule("struct");
+    PyObject *raw = mod ? PyBytes_FromStringAndSize((const char *)n->data, (Py_ssize_t)n->nbytes)
+                        : NULL;
+    PyObject *it = raw ? PyObject_CallMethod(mod, "iter_unpack", "sO", n->format, raw) : NULL;
+    PyObject *flat = it ? PySequence_List(it) : NULL;
+    Py_XDECREF(mod);
+    Py_XDECREF(raw);
+    Py_XDECREF(it);
+    for (Py_ssize_t i = 0; flat && i < PyList_GET_SIZE(flat); i++) {
+        PyObject *t = PyList_GET_ITEM(flat, i);
+        if (PyTuple_GET_SIZE(t) == 1) {
+            PyList_SET_ITEM(flat, i, Py_NewRef(PyTuple_GET_ITEM(t, 0)));
+            Py_DECREF(t);
+        }
+    }
+    int ndim = (int)n->len;
+    if (flat == NULL || ndim == 0) {
+        PyObject *r = flat && PyList_GET_SIZE(flat) == 1 ? Py_NewRef(PyList_GET_ITEM(flat, 0)) : NULL;
+        Py_XDECREF(flat);
+        return r;
+    }
+    for (int d = ndim - 1; d > 0 && flat; d--) {   /* group the last dimension, then the next */
+        Py_ssize_t k = MA(self)->dims[d], groups = k ? PyList_GET_SIZE(flat) / k : 0;
+        PyObject *nested = PyList_New(groups);
+        for (Py_ssize_t g = 0; nested && g < groups; g++) {
+            PyObject *part = PyList_GetSlice(flat, g * k, (g + 1) * k);
+            if (part == NULL) {
+                Py_CLEAR(nested);
+                break;
+            }
+            PyList_SET_ITEM(nested, g, part);
+        }
+        Py_SETREF(flat, nested);
+    }
+    return flat;
+}
+
+static PyObject *
+array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    PyObject *mv = PyMemoryView_FromObject(self);
+    PyObject *r = mv ? PyObject_CallMethod(mv, "tolist", NULL) : NULL;
+    if (mv != NULL) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+        Py_XDECREF(rel);
+        if (rel == NULL) {
+            PyErr_Clear();
+        }
+        PyErr_SetRaisedException(exc);
+        Py_DECREF(mv);
+    }
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
+        PyObject *exc = PyErr_GetRaisedException();
+        r = array_tolist_struct(self);
+        if (r == NULL) {
+            PyErr_Clear();
+            PyErr_SetRaisedException(exc);   /* neither can read it: memoryview's error */
+        }
+        else {
+            Py_DECREF(exc);
+        }
+    }
+    return r;
+}
+
+static PyObject *
+array_tobytes(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    const frost_mnode_t *n = &MV(self)->node;
+    return PyBytes_FromStringAndSize((const char *)n->data, (Py_ssize_t)n->nbytes);
+}
+
+static Py_ssize_t
+array_length(PyObject *self)
+{
+    if (MV(self)->node.len == 0) {
+        PyErr_SetString(PyExc_TypeError, "len() of a 0-d frost.MappedArray");
+        return -1;
+    }
+    return MA(self)->dims[0];
+}
+
+static PyObject *
+array_repr(PyObject *self)
+{
+    PyObject *shape = array_shape(self, NULL);
+    PyObject *r = shape ? PyUnicode_FromFormat("MappedArray(format='%s', shape=%R)",
+                                               MV(self)->node.format, shape)
+                        : NULL;
+    Py_XDECREF(shape);
+    return r;
+}
+
+static PyGetSetDef array_getset[] = {
+    {"node_offset", mapped_node_offset, NULL, "The node's byte offset in its image.", NULL},
+    {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL},
+    {"shape", array_shape, NULL, "The shape (a tuple of ints).", NULL},
+    {"format", array_format, NULL, "The struct-module/numpy format of one item.", NULL},
+    {"itemsize", array_itemsize, NULL, "Bytes per item.", NULL},
+    {"nbytes", array_nbytes, NULL, "Bytes of data.", NULL},
+    {"ndim", array_ndim, NULL, "Number of dimensions.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef array_methods[] = {
+    {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists, like memoryview.tolist()."},
+    {"tobytes", array_tobytes, METH_NOARGS, "A copy of the data (C order)."},
+    MAPPED_REDUCE,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot array_slots[] = {
+    {Py_tp_doc, "MappedArray: a read-only typed buffer of a format-2 image; numpy.asarray() and\n"
+                "memoryview() read the mapping in place."},
+    {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_repr, array_repr},
+    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_methods, array_methods},
+    {Py_tp_getset, array_getset},
+    {Py_sq_length, array_length},
+    {Py_bf_getbuffer, array_getbuffer},
+    {0, NULL},
+};
+
+static PyType_Spec array_spec = {
+    .name = "frost.MappedArray",
+    .basicsize = sizeof(FrostMappedArray),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = array_slots,
+};
+
+/* ---- MapImage -------------------------------------------------------------- */
+
+#define MI(o) ((FrostMapImage *)(o))
+
+static PyObject *
+image_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    PyObject *source;
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)
+        || !PyArg_ParseTuple(args, "O:MapImage", &source)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "MapImage() takes no keyword arguments");
+        }
+        return NULL;
+    }
+    frost_state *st = frost__state_of_type(tp);
+    if (st == NULL) {
+        return NULL;
+    }
+    FrostMapImage *self = (FrostMapImage *)tp->tp_alloc(tp, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->st = st;
+    self->guard = -1;
+    self->handle = Py_NewRef(Py_None);
+    if (PyObject_GetBuffer(source, &self->buf, PyBUF_SIMPLE) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "MapImage() needs an object exporting a contiguous "
+                         "buffer (mmap.mmap, bytes, ...), not '%.200s'", Py_TYPE(source)->tp_name);
+        }
+        self->buf.obj = NULL;
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (frost_map_open(&self->img, self->buf.buf, (uint64_t)self->buf.len, st->snapshot_error) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->img.make_view = make_view;
+    self->img.view_ctx = self;
+    self->guard = frost_map_guard_add(self->buf.buf, (uint64_t)self->buf.len);   /* files shrunk under us */
+    self->img.guard = self->guard;
+    return (PyObject *)self;
+}
+
+static int
+image_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(MI(self)->handle);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int
+image_clear(PyObject *self)
+{
+    Py_CLEAR(MI(self)->handle);
+    return 0;
+}
+
+static void
+image_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    PyObject_ClearWeakRefs(self);
+    image_clear(self);
+    frost_map_guard_remove(MI(self)->guard);
+    if (MI(self)->buf.obj != NULL) {
+        PyBuffer_Release(&MI(self)->buf);
+    }
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+image_root(PyObject *self, void *Py_UNUSED(c))
+{
+    return frost_map_load(&MI(self)->img, MI(self)->img.root);
+}
+
+static PyObject *
+image_view_at(PyObject *self, PyObject *arg)
+{
+    if (!PyLong_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "view_at() takes an int offset, not '%.200s'",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    unsigned long long off = PyLong_AsUnsignedLongLong(arg);
+    if (off == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        PyErr_Format(MI(self)->img.error, "no node at offset %R of this image", arg);
+        return NULL;
+    }
+    if (off % 8 != 0 || off >= MI(self)->img.size) {
+        PyErr_Format(MI(self)->img.error, "no node at offset %llu of this image", off);
+        return NULL;
+    }
+    return frost_map_load(&MI(self)->img, frost_mref_at8(off, FROST_MREF_NODE));
+}
+
+static int
+image_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    PyObject *r = PyObject_CallFunction((PyObject *)ctx, "KK", (unsigned long long)done,
+                                        (unsigned long long)total);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+static PyObject *
+image_verify(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"progress", NULL};
+    PyObject *progress_obj = NULL, *progress = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:verify", kwlist, &progress_obj)
+        || frost__parse_progress(progress_obj, "verify", &progress) < 0) {
+        return NULL;
+    }
+    if (frost_map_verify(&MI(self)->img, 0, progress ? image_progress : NULL, progress) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+image_store_id(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyBytes_FromStringAndSize((const char *)MI(self)->img.base + 64, 16);
+}
+
+static PyObject *
+image_size(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(MI(self)->img.size);
+}
+
+static PyObject *
+image_nnodes(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(MI(self)->img.nnodes);
+}
+
+static PyObject *
+image_get_handle(PyObject *self, void *Py_UNUSED(c))
+{
+    return Py_NewRef(MI(self)->handle ? MI(self)->handle : Py_None);
+}
+
+static int
+image_set_handle(PyObject *self, PyObject *value, void *Py_UNUSED(c))
+{
+    Py_XSETREF(MI(self)->handle, Py_NewRef(value ? value : Py_None));
+    return 0;
+}
+
+static PyObject *
+image_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<frost MapImage: %llu bytes, %llu nodes>",
+                                (unsigned long long)MI(self)->img.size,
+                                (unsigned long long)MI(self)->img.nnodes);
+}
+
+static PyGetSetDef image_getset[] = {
+    {"root", image_root, NULL, "The root value: a leaf, a tuple or a Mapped* view.", NULL},
+    {"store_id", image_store_id, NULL, "The image's 16-byte id.", NULL},
+    {"image_size", image_size, NULL, "The image's size in bytes.", NULL},
+    {"nnodes", image_nnodes, NULL, "Container nodes, as the header says.", NULL},
+    {"handle", image_get_handle, image_set_handle,
+     "What pickling a view of this image sends (set by frost's Python layer; None: not picklable).",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef image_methods[] = {
+    {"view_at", image_view_at, METH_O,
+     "view_at($self, offset, /)\n--\n\nThe view (or tuple) of the node at offset; SnapshotError if none."},
+    {"verify", (PyCFunction)(void (*)(void))image_verify, METH_VARARGS | METH_KEYWORDS,
+     "verify($self, progress=None)\n--\n\nCheck every reachable byte and reference and the body\n"
+     "checksum: None, or frost.SnapshotError naming the damage."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot image_slots[] = {
+    {Py_tp_doc, "MapImage(buffer, /)\n--\n\nA format-2 frost image read in place from buffer (held "
+                "until the image and all its views are gone). The header is checked in O(1)."},
+    {Py_tp_new, image_new},
+    {Py_tp_dealloc, image_dealloc},
+    {Py_tp_traverse, image_traverse},
+    {Py_tp_clear, image_clear},
+    {Py_tp_repr, image_repr},
+    {Py_tp_getset, image_getset},
+    {Py_tp_methods, image_methods},
+    {0, NULL},
+};
+
+static PyType_Spec image_spec = {
+    .name = "frost._frost.MapImage",
+    .basicsize = sizeof(FrostMapImage),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_MANAGED_WEAKREF,
+    .slots = image_slots,
+};
+
+/* ---- module glue ----------------------------------------------------------- */
+
+static int
+add(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, int public)
+{
+    *slot = (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+    if (*slot == NULL) {
+        return -1;
+    }
+    if (!public) {
+        return 0;
+    }
+    const char *dot = strrchr(spec->name, '.');
+    return PyModule_AddObjectRef(module, dot + 1, (PyObject *)*slot);
+}
+
+static int
+register_abc(PyObject *abc, const char *name, PyTypeObject *tp)
+{
+    PyObject *cls = PyObject_GetAttrString(abc, name);
+    PyObject *r = cls ? PyObject_CallMethod(cls, "register", "O", (PyObject *)tp) : NULL;
+    Py_XDECREF(cls);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+int
+frost__mapped_types_add(PyObject *module, frost_state *st)
+{
+    if (add(module, &image_spec, &st->map_image_type, 1) < 0
+        || add(module, &dict_spec, &st->mapped_dict_type, 1) < 0
+        || add(module, &list_spec, &st->mapped_list_type, 1) < 0
+        || add(module, &set_spec, &st->mapped_set_type, 1) < 0
+        || add(module, &record_spec, &st->mapped_record_type, 1) < 0
+        || add(module, &array_spec, &st->mapped_array_type, 1) < 0
+        || add(module, &iter_spec, &st->mapped_iter_type, 0) < 0) {
+        return -1;
+    }
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    if (abc == NULL) {
+        return -1;
+    }
+    int rc = (register_abc(abc, "Mapping", st->mapped_dict_type) < 0
+              || register_abc(abc, "Sequence", st->mapped_list_type) < 0
+              || register_abc(abc, "Set", st->mapped_set_type) < 0
+              || register_abc(abc, "Iterator", st->mapped_iter_type) < 0) ? -1 : 0;
+    Py_DECREF(abc);
+    return rc;
+}
+
+int
+frost__is_mapped_view(frost_state *st, PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    return tp == st->mapped_dict_type || tp == st->mapped_list_type || tp == st->mapped_set_type
+           || tp == st->mapped_record_type || tp == st->mapped_array_type;
+}
+
+/* ---- thaw ------------------------------------------------------------------ */
+
+typedef struct {
+    const frost_map_image_t *img;
+    PyObject *memo;              /* {offset: result}; while a tuple/record is thawed, an int:
+                                    `containers` when it started */
+    PyObject *allowed;
+    Py_ssize_t containers;       /* lists/dicts/sets/records being thawed now */
+} mthaw_t;
+
+/* a table key that no dict or set can hold: the image is damaged */
+static int
+mthaw_key_error(mthaw_t *tw, const frost_mnode_t *n)
+{
+    if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        PyErr_Format(tw->img->error, "damaged frost image: %s node at %llu holds an unhashable key",
+                     n->kind == FROST_MNODE_DICT ? "dict" : "set", (unsigned long long)n->offset);
+    }
+    return 0;
+}
+
+/* (apart from mthaw_node: its shape array would sit in every recursive frame) */
+static __attribute__((noinline)) PyObject *
+mthaw_array(const frost_mnode_t *n)
+{
+    Py_ssize_t dims[2 * FROST_ARRAY_MAX_NDIM + 2];
+    int ndim = (int)n->len;
+    Py_ssize_t stride = (Py_ssize_t)n->itemsize;
+    for (int d = ndim; d-- > 0;) {
+        dims[d] = (Py_ssize_t)frost_map_rd64(n->shape + d * 8);
+        dims[ndim + d] = stride;
+        stride *= dims[d];
+    }
+    return frost__thaw_array_parts((const char *)n->data, n->format, (Py_ssize_t)n->itemsize,
+                                   n->flags, ndim, dims, dims + ndim);
+}
+
+static PyObject *mthaw_ref(mthaw_t *tw, frost_mref_t ref);
+
+static PyObject *
+mthaw_record(mthaw_t *tw, const frost_mnode_t *n)
+{
+    PyObject *state = mthaw_ref(tw, n->state);
+    if (state == NULL) {
+        return NULL;
+    }
+    PyObject *cls = NULL;
+    if (tw->allowed != NULL) {
+        PyObject *module = frost_map_load(tw->img, n->module);
+        PyObject *qualname = module ? frost_map_load(tw->img, n->qualname) : NULL;
+        PyObject *name = qualname ? PyTuple_Pack(2, module, qualname) : NULL;
+        Py_XDECREF(module);
+        Py_XDECREF(qualname);
+        cls = name ? Py_XNewRef(PyDict_GetItemWithError(tw->allowed, name)) : NULL;
+        Py_XDECREF(name);
+        if (cls == NULL && PyErr_Occurred()) {
+            Py_DECREF(state);
+            return NULL;
+        }
+    }
+    /* never imported: an image is a file, it must not choose what code runs */
+    PyObject *r = frost__thaw_record_rebuild(cls, n->flags, state);
+    Py_DECREF(state);
+    return r;
+}
+
+static PyObject *
+mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
+{
+    PyObject *result = NULL;
+    switch (n->kind) {
+    case FROST_MNODE_LIST:
+        result = PyList_New((Py_ssize_t)n->len);
+        break;
+    case FROST_MNODE_DICT:
+        result = PyDict_New();
+        break;
+    case FROST_MNODE_SET:
+        result = n->flags & FROST_MSET_WAS_FROZENSET ? NULL : PySet_New(NULL);
+        break;
+    case FROST_MNODE_ARRAY:
+        return mthaw_array(n);
+    default:
+        break;
+    }
+    int fill_after = result != NULL;   /* containers go in the memo before their items */
+    PyObject *pending = fill_after ? Py_NewRef(result) : PyLong_FromSsize_t(tw->containers);
+    if (pending == NULL || PyDict_SetItem(tw->memo, key, pending) < 0) {
+        Py_XDECREF(pending);
+        Py_XDECREF(result);
+        return NULL;
+    }
+    Py_DECREF(pending);
+    int counted = n->kind != FROST_MNODE_TUPLE;
+    tw->containers += counted;
+    if (Py_EnterRecursiveCall(" in frost.thaw")) {
+        Py_XDECREF(result);
+        return NULL;
+    }
+    int ok = 1;
+    switch (n->kind) {
+    case FROST_MNODE_LIST:
+        for (uint64_t i = 0; ok && i < n->len; i++) {
+            PyObject *item = n->flags == FROST_MLIST_REFS
+                             ? mthaw_ref(tw, frost_map_rd64(n->items + i * 8))
+                             : frost_map_seq_item(tw->img, n, i);
+            if (item == NULL) {
+                ok = 0;
+                break;
+            }
+            PyList_SET_ITEM(result, (Py_ssize_t)i, item);
+        }
+        break;
+    case FROST_MNODE_DICT:
+        for (uint64_t i = 0; ok && i < n->len; i++) {
+            PyObject *k = mthaw_ref(tw, frost_map_table_key(n, i));
+            PyObject *v = k ? mthaw_ref(tw, frost_map_table_value(n, i)) : NULL;
+            ok = v != NULL && PyDict_SetItem(result, k, v) == 0;
+            if (!ok && v != NULL) {
+                mthaw_key_error(tw, n);
+            }
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+        }
+        break;
+    case FROST_MNODE_SET: {
+        PyObject *keys = PyList_New(0);
+        ok = keys != NULL;
+        for (uint64_t i = 0; ok && i < n->len; i++) {
+            PyObject *k = mthaw_ref(tw, frost_map_table_key(n, i));
+            ok = k != NULL && PyList_Append(keys, k) == 0;
+            Py_XDECREF(k);
+        }
+        if (ok && result != NULL) {
+            for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(keys); i++) {
+                ok = PySet_Add(result, PyList_GET_ITEM(keys, i)) == 0;
+            }
+        }
+        else if (ok) {
+            result = PyFrozenSet_New(keys);
+            ok = result != NULL;
+        }
+        if (!ok && keys != NULL) {
+            mthaw_key_error(tw, n);
+        }
+        Py_XDECREF(keys);
+        break;
+    }
+    case FROST_MNODE_TUPLE:
+        result = PyTuple_New((Py_ssize_t)n->len);
+        ok = result != NULL;
+        for (uint64_t i = 0; ok && i < n->len; i++) {
+            PyObject *item = mthaw_ref(tw, frost_map_rd64(n->items + i * 8));
+            if (item == NULL) {
+                ok = 0;
+                break;
+            }
+            PyTuple_SET_ITEM(result, (Py_ssize_t)i, item);
+        }
+        break;
+    case FROST_MNODE_RECORD:
+        result = mthaw_record(tw, n);
+        ok = result != NULL;
+        break;
+    default:
+        break;
+    }
+    Py_LeaveRecursiveCall();
+    tw->containers -= counted;
+    if (ok && !fill_after && PyDict_SetItem(tw->memo, key, result) < 0) {
+        ok = 0;
+    }
+    if (!ok) {
+        Py_CLEAR(result);
+    }
+    return result;
+}
+
+static PyObject *
+mthaw_ref(mthaw_t *tw, frost_mref_t ref)
+{
+    if (frost_mref_tag(ref) != FROST_MREF_NODE) {
+        return frost_map_load(tw->img, ref);
+    }
+    PyObject *key = PyLong_FromUnsignedLongLong(frost_mref_offset8(ref));
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *seen = PyDict_GetItemWithError(tw->memo, key);
+    if (seen != NULL) {
+        Py_DECREF(key);
+        if (PyLong_CheckExact(seen)) {   /* a tuple or record being thawed */
+            if (PyLong_AsSsize_t(seen) == tw->containers) {
+                /* reached again through tuples only: no real tuple can hold itself */
+                PyErr_Format(tw->img->error, "damaged frost image: the tuple at %llu contains "
+                             "itself", (unsigned long long)frost_mref_offset8(ref));
+            }
+            else {
+                PyErr_SetString(PyExc_ValueError, "cannot thaw a reference cycle through a tuple "
+                                                  "or record (their copies would have to contain "
+                                                  "themselves)");
+            }
+            return NULL;
+        }
+        return Py_NewRef(seen);
+    }
+    PyObject *result = NULL;
+    frost_mnode_t n;
+    if (!PyErr_Occurred() && frost_map_node(tw->img, frost_mref_offset8(ref), 0, &n) == 0) {
+        result = mthaw_node(tw, &n, key);
+    }
+    Py_DECREF(key);
+    return result;
+}
+
+int
+frost__is_mapped_store(PyObject *obj)
+{
+    PyObject *name = PyUnicode_FromString("frost._mapped");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;   /* not imported: none exists */
+    Py_XDECREF(name);
+    if (mod == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *cls = PyObject_GetAttrString(mod, "MappedStore");
+    Py_DECREF(mod);
+    if (cls == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int is = PyObject_IsInstance(obj, cls);
+    Py_DECREF(cls);
+    return is;
+}
+
+PyObject *
+frost__mapped_thaw(frost_state *Py_UNUSED(st), PyObject *obj, PyObject *allowed)
+{
+    mthaw_t tw = {.img = IMG(obj), .memo = PyDict_New(), .allowed = allowed};
+    if (tw.memo == NULL) {
+        return NULL;
+    }
+    PyObject *r = mthaw_ref(&tw, frost_mref_at8(MV(obj)->node.offset, FROST_MREF_NODE));
+    Py_DECREF(tw.memo);
+    return r;
+}

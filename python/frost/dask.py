@@ -102,6 +102,17 @@ def _workers(client):
     return info["workers"]
 
 
+def _check_directory(directory):
+    """None (each worker's default) or a str path, the same on every node."""
+    if directory is None:
+        return None
+    path = os.fspath(directory)
+    if not isinstance(path, str):
+        raise TypeError(f"frost.dask: directory must be a str or os.PathLike[str], not "
+                        f"{type(directory).__name__}")
+    return path
+
+
 def _check_name(name):
     if not isinstance(name, str):
         raise TypeError(f"frost.dask: name must be a str, not {type(name).__name__}")
@@ -208,6 +219,10 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
         raise ValueError(f"frost.dask.share: chunk_size must be a positive int, not {chunk_size!r}")
     if not isinstance(retries, int) or retries < 0:
         raise ValueError(f"frost.dask.share: retries must be an int >= 0, not {retries!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"frost.dask.share: progress must be callable, not "
+                        f"{type(progress).__name__}")
+    directory = _check_directory(directory)
     start = time.monotonic()
     deadline = start + timeout
     with _snapshot_file(store_or_path) as path:
@@ -363,6 +378,7 @@ def unshare(client, name, *, directory=None):
     late joiners no longer get it, and each node removes its files once no
     process uses them."""
     _check_name(name)
+    directory = _check_directory(directory)
     lock = _name_lock(client, name)
     if not lock.acquire(timeout=60):
         raise TimeoutError(f"frost.dask.unshare({name!r}): the name stayed locked for 60 s")

@@ -597,6 +597,10 @@ class ClusterTest(unittest.TestCase):
             frost.dask.share(self.client, {"a": 1}, "x")
         with self.assertRaisesRegex(ValueError, "chunk_size"):
             frost.dask.share(self.client, "/nonexistent", "x", chunk_size=0)
+        with self.assertRaisesRegex(TypeError, "progress must be callable, not int"):
+            frost.dask.share(self.client, "/nonexistent", "x", progress=3)
+        with self.assertRaisesRegex(TypeError, "directory must be a str .*not bytes"):
+            frost.dask.share(self.client, "/nonexistent", "x", directory=b"/tmp")
         with self.assertRaisesRegex(FileNotFoundError, "no snapshot file"):
             frost.dask.share(self.client, os.path.join(self.tmp, "nope.frost"), "x")
 

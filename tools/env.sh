@@ -9,7 +9,8 @@
 #                                CPython >= 3.12 found), its bin/ first on PATH, with
 #                                CMake and Ninja from PyPI when the system has none
 #                                new enough, and unless "build" (tools/demo.sh): the
-#                                test tooling pytest, hypothesis, numpy, mypy, pyarrow, pandas, polars.
+#                                test tooling pytest, hypothesis, numpy, mypy, pyarrow, pandas, polars,
+#                                distributed (tests/python/test_dask.py).
 #                                Sets FROST_PY_VERSION, FROST_PYTHON (the venv's
 #                                python), FROST_BUILD_SUFFIX (read by the presets).
 #   frost_find_python VER, frost_all_versions
@@ -144,8 +145,8 @@ frost_setup_python() {  # $1: wanted version or ""; $2: "build" (no test tooling
     local want=()
     frost_cmake_ok || want+=("cmake>=3.25")
     ninja --version >/dev/null 2>&1 || want+=("ninja")
-    if [ "${2:-test}" = test ] && ! "$FROST_PYTHON" -c 'import pytest, hypothesis, numpy, mypy, pyarrow, pandas, polars' 2>/dev/null; then
-        want+=(pytest hypothesis numpy mypy pyarrow pandas polars)
+    if [ "${2:-test}" = test ] && ! "$FROST_PYTHON" -c 'import pytest, hypothesis, numpy, mypy, pyarrow, pandas, polars, distributed' 2>/dev/null; then
+        want+=(pytest hypothesis numpy mypy pyarrow pandas polars distributed)
     fi
     if [ ${#want[@]} -gt 0 ]; then
         echo "== installing ${want[*]} into $venv (PyPI)"

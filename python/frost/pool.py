@@ -204,10 +204,15 @@ class Pool(cf.Executor):
     """An Executor with one own-GIL subinterpreter per worker.
 
     workers: how many (default os.cpu_count()). initializer(*initargs) runs in
-    every worker first; it must be a module-level callable.
+    every worker first; it must be a module-level callable. import_main: whether
+    every worker imports this process's main script as __mp_main__ (as
+    multiprocessing's spawn does), so that functions defined there can run in
+    it; False where the main module cannot load in a subinterpreter (a Dask
+    worker's is distributed's command line: frost.dask.pool()), and then only
+    functions of importable modules can be sent.
     """
 
-    def __init__(self, workers=None, *, initializer=None, initargs=()):
+    def __init__(self, workers=None, *, initializer=None, initargs=(), import_main=True):
         if workers is None:
             workers = os.cpu_count() or 1
         if not isinstance(workers, int) or isinstance(workers, bool):
@@ -227,7 +232,7 @@ class Pool(cf.Executor):
         except TypeError:
             raise TypeError(f"initargs must be an iterable of arguments, "
                             f"not {type(initargs).__name__}") from None
-        main_spec = _main_module_spec()
+        main_spec = _main_module_spec() if import_main else None
         # what workers import as __mp_main__ is fixed now: later calls are checked against it
         self._main_importable = main_spec is not None
         init_payload = None

@@ -22,6 +22,7 @@ class Pool(Executor):
         *,
         initializer: Callable[..., object] | None = None,
         initargs: Iterable[Any] = (),
+        import_main: bool = True,
     ) -> None: ...
     @property
     def workers(self) -> int: ...

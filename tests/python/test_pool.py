@@ -238,6 +238,24 @@ class PoolInAScript(unittest.TestCase):
         self.assertEqual(proc.stdout.splitlines(),
                          ["result True 3", "exception (4,)", "echo True", "channel 7"])
 
+    def test_import_main_false_leaves_the_main_script_alone(self):
+        # a host whose main module cannot load in a subinterpreter (a Dask
+        # worker's is distributed's command line): the workers never import it
+        proc = self.run_script(
+            "import os, frost\n"
+            "assert __name__ == '__main__', 'the main script was imported by a worker'\n"
+            "def square(x):\n    return x * x\n"
+            "if __name__ == '__main__':\n"
+            "    with frost.Pool(2, import_main=False) as pool:\n"
+            "        print('pow', list(pool.map(pow, [2, 3], [3, 2])), flush=True)\n"
+            "        try:\n            pool.submit(square, 3)\n"
+            "        except TypeError as exc:\n            print('refused', exc, flush=True)\n")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.splitlines()
+        self.assertEqual(lines[0], "pow [8, 9]")
+        self.assertRegex(lines[1], "^refused .*square")
+        self.assertEqual(len(lines), 2)
+
     def test_interpreter_exit_with_busy_pool_is_clean(self):
         proc = self.run_script(
             "import frost, time\n"

@@ -12,6 +12,7 @@ import unittest
 
 import frost
 from frostcheck import run_python
+from mapcraft import M64, xxh64   # the reference XXH64, to re-seal edited files
 
 HEADER = struct.Struct("<8sQIIIBBBBIIQQq16sQQQ24x")   # docs/format.md, 128 bytes
 SECTION = struct.Struct("<IIQQ")
@@ -26,53 +27,6 @@ class Point:
 
 Pair = collections.namedtuple("Pair", "a b")
 CLASSES = (Point, Pair)   # thaw rebuilds records read from a file only into classes it is given
-
-M64 = (1 << 64) - 1
-P1, P2, P3, P4, P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
-                      0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
-
-
-def _rotl(x, r):
-    return ((x << r) | (x >> (64 - r))) & M64
-
-
-def _round(acc, v):
-    return (_rotl((acc + v * P2) & M64, 31) * P1) & M64
-
-
-def xxh64(data, seed=0):
-    """An independent XXH64 (the reference algorithm), to re-seal edited files."""
-    n, p = len(data), 0
-    if n >= 32:
-        v = [(seed + P1 + P2) & M64, (seed + P2) & M64, seed, (seed - P1) & M64]
-        while p + 32 <= n:
-            for i in range(4):
-                v[i] = _round(v[i], int.from_bytes(data[p + 8 * i:p + 8 * i + 8], "little"))
-            p += 32
-        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
-        for x in v:
-            h = ((h ^ _round(0, x)) * P1 + P4) & M64
-    else:
-        h = (seed + P5) & M64
-    h = (h + n) & M64
-    while p + 8 <= n:
-        h ^= _round(0, int.from_bytes(data[p:p + 8], "little"))
-        h = (_rotl(h, 27) * P1 + P4) & M64
-        p += 8
-    if p + 4 <= n:
-        h ^= (int.from_bytes(data[p:p + 4], "little") * P1) & M64
-        h = (_rotl(h, 23) * P2 + P3) & M64
-        p += 4
-    while p < n:
-        h ^= (data[p] * P5) & M64
-        h = (_rotl(h, 11) * P1) & M64
-        p += 1
-    h ^= h >> 33
-    h = (h * P2) & M64
-    h ^= h >> 29
-    h = (h * P3) & M64
-    return h ^ (h >> 32)
-
 
 def reseal(blob):
     """Recompute the checksum of an edited snapshot (bytes [16, end) -> field at 8)."""

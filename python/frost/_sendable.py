@@ -44,6 +44,19 @@ def _target(fn):
     return fn
 
 
+def check_map_arguments(fn, timeout, chunksize):
+    """map()'s argument checks, the same for frost.Pool and frost.ProcessPool."""
+    if not isinstance(chunksize, int) or isinstance(chunksize, bool):
+        raise TypeError(f"chunksize must be an int, not {type(chunksize).__name__}")
+    if chunksize < 1:
+        raise ValueError(f"chunksize must be >= 1, not {chunksize}")
+    if timeout is not None and (not isinstance(timeout, (int, float))
+                                or isinstance(timeout, bool)):
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+    if not callable(fn):
+        raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
+
+
 def problem(fn, main_importable, what="callable", to="a worker interpreter"):
     """None if `fn` can be sent to a worker by name, else a TypeError message
     saying why not and what to do (`to`: the worker, in words)."""

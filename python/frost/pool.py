@@ -338,15 +338,7 @@ class Pool(cf.Executor):
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
-        if not isinstance(chunksize, int) or isinstance(chunksize, bool):
-            raise TypeError(f"chunksize must be an int, not {type(chunksize).__name__}")
-        if chunksize < 1:
-            raise ValueError(f"chunksize must be >= 1, not {chunksize}")
-        if timeout is not None and (not isinstance(timeout, (int, float))
-                                    or isinstance(timeout, bool)):
-            raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
-        if not callable(fn):
-            raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
+        _sendable.check_map_arguments(fn, timeout, chunksize)
         why = _sendable.problem(fn, self._main_importable)
         if why is not None:   # before the chunks wrap fn in a partial
             raise TypeError(why)

@@ -133,6 +133,38 @@ class ShareTest(unittest.TestCase):
         self.assertTrue(store.closed)
 
 
+class InterruptedShareTest(unittest.TestCase):
+    def test_ctrl_c_anywhere_in_share_leaks_no_fd_and_no_mapping(self):
+        # a KeyboardInterrupt landing at any point of frost.share (freeze, write, seal,
+        # map): whether or not it was interrupted, no memfd stays open or mapped
+        code = textwrap.dedent("""
+            import gc, os, signal, frost
+            data = {f"k{i}": (i, str(i)) for i in range(200000)}
+            def raise_ki(*a):
+                raise KeyboardInterrupt
+            signal.signal(signal.SIGALRM, raise_ki)
+            fds = len(os.listdir("/proc/self/fd"))
+            for delay in (0.001, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.8):
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, delay)
+                    s = frost.share(data)
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    s.close()
+                    del s
+                except KeyboardInterrupt:
+                    pass
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            gc.collect()
+            assert len(os.listdir("/proc/self/fd")) == fds, "an fd leaked"
+            left = [l for l in open("/proc/self/maps") if "memfd:" in l]
+            assert not left, left
+            print("clean")
+        """)
+        r = run_child(code, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("clean", r.stdout)
+
+
 class LoadTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()

@@ -45,8 +45,25 @@ def leave_threads(ch):
 # of shutdown only between bytecodes, and these calls never return)
 
 def _blocked(started, block):
-    started.send("blocked")
+    started.send(threading.get_native_id())   # wait_until_blocked watches this thread
     block()
+
+
+def wait_until_blocked(started, timeout=60):
+    """Receive a blocked task's start message, then wait until its thread is
+    asleep in the kernel (state S for 50 ms in a row): an interrupt sent
+    before it got there would land at a bytecode between send() and the
+    blocking call, and stop it, which is not the case the tests mean."""
+    tid = started.recv(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    asleep = 0
+    while asleep < 5:
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        asleep = asleep + 1 if state == "S" else 0
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"thread {tid} never blocked (state {state})")
+        time.sleep(0.01)
 
 
 def sleep_forever(started):

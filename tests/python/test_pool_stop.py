@@ -150,7 +150,7 @@ class BlockedOutsideFrost(StopTest):
             "pool = frost.Pool(2)\n"
             "futs = [pool.submit(task, started) for _ in range(2)]\n"
             "queued = pool.submit(task, started)\n"
-            "started.recv(timeout=60); started.recv(timeout=60)\n"
+            "stopwork.wait_until_blocked(started); stopwork.wait_until_blocked(started)\n"
             "pool.shutdown(wait=False, cancel_futures=True)\n"
             "print('returned', flush=True)\n"
             "cf.wait([queued], timeout=60)\n"

@@ -23,17 +23,7 @@
 static int
 write_progress(void *ctx, uint64_t done, int finished)
 {
-    PyObject *n = PyLong_FromUnsignedLongLong(done);
-    if (n == NULL) {
-        return -1;
-    }
-    PyObject *r = PyObject_CallFunctionObjArgs((PyObject *)ctx, n, finished ? n : Py_None, NULL);
-    Py_DECREF(n);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
+    return frost__report_progress((PyObject *)ctx, done, finished, done);
 }
 
 /* Fill args->ref (and slice/sub-array) from a Store or an arena view; the

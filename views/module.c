@@ -18,21 +18,27 @@ frost__state_of_type(PyTypeObject *tp)
     return mod ? PyModule_GetState(mod) : NULL;
 }
 
+/* The one progress contract (views.h): cb(done, total), total None while unknown. */
+int
+frost__report_progress(PyObject *cb, uint64_t done, int has_total, uint64_t total)
+{
+    PyObject *d = PyLong_FromUnsignedLongLong(done);
+    PyObject *t = has_total ? PyLong_FromUnsignedLongLong(total) : Py_NewRef(Py_None);
+    PyObject *r = NULL;
+    if (d != NULL && t != NULL) {
+        r = PyObject_CallFunctionObjArgs(cb, d, t, NULL);
+    }
+    Py_XDECREF(d);
+    Py_XDECREF(t);
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
+}
+
 /* freeze(progress=cb): cb(done, None) while walking, cb(done, done) at the end. */
 static int
 freeze_progress(void *ctx, size_t done, int finished)
 {
-    PyObject *n = PyLong_FromSize_t(done);
-    if (n == NULL) {
-        return -1;
-    }
-    PyObject *r = PyObject_CallFunctionObjArgs((PyObject *)ctx, n, finished ? n : Py_None, NULL);
-    Py_DECREF(n);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
+    return frost__report_progress((PyObject *)ctx, done, finished, done);
 }
 
 /* A `progress` argument: None/absent -> NULL, a callable -> itself (borrowed). */

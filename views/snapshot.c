@@ -47,16 +47,7 @@ call_progress(void *ctx, uint64_t done, uint64_t total)
     if (pc->released != NULL) {
         PyEval_RestoreThread(pc->released);
     }
-    int rc = -1;
-    PyObject *d = PyLong_FromUnsignedLongLong(done);
-    PyObject *t = total ? PyLong_FromUnsignedLongLong(total) : Py_NewRef(Py_None);
-    if (d != NULL && t != NULL) {
-        PyObject *r = PyObject_CallFunctionObjArgs(pc->callable, d, t, NULL);
-        rc = r != NULL ? 0 : -1;
-        Py_XDECREF(r);
-    }
-    Py_XDECREF(d);
-    Py_XDECREF(t);
+    int rc = frost__report_progress(pc->callable, done, total != 0, total);
     if (pc->released != NULL) {
         pc->released = PyEval_SaveThread();   /* the exception, if any, stays with the thread */
     }

@@ -124,6 +124,9 @@ int frost__wait_tick(void);
 /* lease.c: Store, Lease */
 PyObject *frost__closed_error(frost_state *st, const char *what);
 int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /* module.c */
+/* Call a progress callback: cb(done, total), or cb(done, None) when !has_total.
+ * 0, or -1 with its exception set. Needs the GIL. (module.c) */
+int frost__report_progress(PyObject *cb, uint64_t done, int has_total, uint64_t total);
 /* The lifetime= argument of func(): "scoped" or "process" into *out (NULL
  * obj: *out unchanged); -1 with TypeError/ValueError naming func otherwise. */
 int frost__parse_lifetime(PyObject *obj, const char *func, frost_lifetime_t *out);

@@ -10,6 +10,7 @@ pickle error naming `<lambda>`, or, in the worker, FileNotFoundError
 '<stdin>' or "Can't get attribute 'f' on <module '__main__'>".
 """
 import functools
+import os
 import pickle
 import sys
 import types
@@ -42,6 +43,25 @@ def _target(fn):
     if isinstance(fn, types.MethodType):
         fn = fn.__func__
     return fn
+
+
+def check_pool_arguments(workers, initializer, initargs):
+    """A pool constructor's checks, the same for frost.Pool and frost.ProcessPool:
+    the number of workers (None: os.cpu_count()) and initargs as a tuple."""
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if not isinstance(workers, int) or isinstance(workers, bool):
+        raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if initializer is not None and not callable(initializer):
+        raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
+    try:
+        initargs = tuple(initargs)
+    except TypeError:
+        raise TypeError(f"initargs must be an iterable of arguments, "
+                        f"not {type(initargs).__name__}") from None
+    return workers, initargs
 
 
 def check_map_arguments(fn, timeout, chunksize):

@@ -213,25 +213,13 @@ class Pool(cf.Executor):
     """
 
     def __init__(self, workers=None, *, initializer=None, initargs=(), import_main=True):
-        if workers is None:
-            workers = os.cpu_count() or 1
-        if not isinstance(workers, int) or isinstance(workers, bool):
-            raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, not {workers}")
+        workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs)
         worker = sys.modules.get("frost._worker")
         if worker is not None and worker.bootstrapping:
             raise RuntimeError(
                 "a frost.Pool is being started while a worker imports the main script: "
                 "start pools under `if __name__ == '__main__':` (the script is imported "
                 "again in every worker, as with multiprocessing's spawn)")
-        if initializer is not None and not callable(initializer):
-            raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
-        try:
-            initargs = tuple(initargs)
-        except TypeError:
-            raise TypeError(f"initargs must be an iterable of arguments, "
-                            f"not {type(initargs).__name__}") from None
         main_spec = _main_module_spec() if import_main else None
         # what workers import as __mp_main__ is fixed now: later calls are checked against it
         self._main_importable = main_spec is not None

@@ -23,7 +23,6 @@ interrupts a worker interpreter); a worker that dies breaks the pool
 import concurrent.futures as cf
 import multiprocessing
 import multiprocessing.reduction
-import os
 
 from frost import _mapped, _sendable
 from frost.pool import _main_module_spec
@@ -63,19 +62,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
             if workers is not None:
                 raise TypeError("pass workers or max_workers (the same thing), not both")
             workers = max_workers
-        if workers is None:
-            workers = os.cpu_count() or 1
-        if not isinstance(workers, int) or isinstance(workers, bool):
-            raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, not {workers}")
-        if initializer is not None and not callable(initializer):
-            raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
-        try:
-            initargs = tuple(initargs)
-        except TypeError:
-            raise TypeError(f"initargs must be an iterable of arguments, "
-                            f"not {type(initargs).__name__}") from None
+        workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs)
         context = _context(mp_context)
         self._start_method = context.get_start_method()
         # a forked worker has this process's __main__; a spawned one imports the script

@@ -5,12 +5,13 @@ loaded (which ends its life) here, and leaves as dumps((True, value)) or
 dumps((False, error)), where error is
 (exception or None, type name, message, traceback text). Every exception,
 SystemExit included, is caught here: a task can never end its worker.
+
+Imports are what every worker needs to run a task: runpy (the main script)
+and traceback (a failed task) are imported where they are used, which keeps
+them out of a worker's start-up (tests/python/test_imports.py).
 """
 import os
-import re
-import runpy
 import sys
-import traceback
 import types
 
 from frost import _frost, _transport
@@ -28,6 +29,7 @@ def setup(sys_path, main):
     if main is None:
         return
     kind, where = main
+    import runpy
     global bootstrapping
     module = types.ModuleType("__mp_main__")
     sys.modules["__mp_main__"] = module
@@ -46,16 +48,17 @@ def setup(sys_path, main):
     sys.modules["__main__"] = module
 
 
-_REFUSES_SUBINTERPRETERS = re.compile(r"module (\S+) does not support loading in subinterpreters")
+_REFUSES_SUBINTERPRETERS = " does not support loading in subinterpreters"
 
 
 def subinterpreter_refusal(text):
     """The ImportError message for a module that refuses subinterpreters
     (numpy and many C extensions), if `text` is that error, else None."""
-    found = _REFUSES_SUBINTERPRETERS.search(text)
-    if found is None:
+    end = text.find(_REFUSES_SUBINTERPRETERS)
+    start = text.rfind("module ", 0, end) + len("module ") if end > 0 else -1
+    module = text[start:end] if start >= len("module ") else ""
+    if not module or any(c.isspace() for c in module):
         return None
-    module = found.group(1)
     package = module.split(".")[0]
     return (f"module {module} does not support loading in subinterpreters, and every frost.Pool "
             f"worker is one (an own-GIL subinterpreter), so {package} cannot be used in a "
@@ -83,6 +86,7 @@ def _clear_refusal(exc):
 
 def _describe(exc):
     exc = _clear_refusal(exc)
+    import traceback
     tb = "".join(traceback.format_exception(exc))
     try:
         _transport.check_sendable(exc)

@@ -1,0 +1,74 @@
+"""Store.save against pickle.dump and numpy.save (issue 17's save targets), side by side.
+
+    PYTHONPATH=build/release-py3.13/python .venv/py3.13/bin/python bench/save_bench.py \
+        [--entries 1000000] [--floats 16000000] [--repeat 3]
+
+W1 (bench/workloads.py, 1M entries) saved as format 2 and format 1 next to
+pickle.dump (protocol 5) of the dict; a float64 array of --floats items saved
+next to numpy.save of the ndarray. Each pair is timed alternately, best of
+--repeat, into a temporary directory (the page cache: what is timed is the
+writer, not the disk).
+"""
+import argparse
+import os
+import pickle
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+
+import workloads  # noqa: E402
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def pair(repeat, ours, theirs):
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(timed(ours))
+        b.append(timed(theirs))
+    return min(a), min(b)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--floats", type=int, default=16_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "store.frost")
+        w1 = workloads.make("W1", args.entries)
+        store = frost.freeze(w1)
+
+        def dump():
+            with open(os.path.join(tmp, "w1.pickle"), "wb") as f:
+                pickle.dump(w1, f, protocol=5)
+        for fmt in (2, 1):
+            ours, theirs = pair(args.repeat, lambda: store.save(path, format=fmt), dump)
+            print(f"W1 {args.entries:,} entries, format {fmt}: save {ours:.3f} s, "
+                  f"pickle.dump {theirs:.3f} s: {ours / theirs:.2f}x "
+                  f"(file {os.path.getsize(path) / 2**20:.1f} MiB)")
+        try:
+            import numpy
+        except ImportError:
+            print("numpy not installed: no array row")
+            return
+        array = numpy.random.default_rng(1).random(args.floats)
+        astore = frost.freeze(array)
+        for fmt in (2, 1):
+            ours, theirs = pair(args.repeat, lambda: astore.save(path, format=fmt),
+                                lambda: numpy.save(os.path.join(tmp, "a.npy"), array))
+            print(f"float64 array of {args.floats:,}, format {fmt}: save {ours:.3f} s, "
+                  f"numpy.save {theirs:.3f} s: {ours / theirs:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -213,6 +213,62 @@ class TestViews(unittest.TestCase):
         second = next(it)
         self.assertEqual((first, second), (rows[0], rows[1]))
 
+    def test_rows_and_items_rewritten_in_place_never_change_what_the_caller_holds(self):
+        """A scan rewrites a row, and its ints and floats, in place once no one else holds
+        them (two rows in turn, so the loop variables have let go of the older one's
+        items): whatever the caller keeps -- rows, some items, nothing -- keeps its value,
+        for ints of every size (CPython's cached small ints, one and two 30-bit digits,
+        big ints out of line), floats inline and out of line, None and bools, and rows
+        that end in something else (a str, a list: the row is rewritten partway, then
+        made afresh)."""
+        import random
+        rng = random.Random(13)
+        ints = [0, 1, -1, -5, -6, 256, 257, (1 << 30) - 1, -((1 << 30) - 1), 1 << 30,
+                -(1 << 30), (1 << 59) - 1, -(1 << 59), 1 << 59, 1 << 100, -(1 << 64)]
+        floats = [0.5, -2.0, 0.1, 1e300, float("inf"), -0.0]   # 0.1: out of line (low bits)
+        leaves = ints + floats + [None, True, False]
+
+        def row():
+            n = rng.choice((2, 3, 3, 3))
+            r = [rng.choice(leaves) if rng.random() < 0.2 else rng.choice(ints[4:10])
+                 for _ in range(n)]
+            if rng.random() < 0.05:
+                r[-1] = rng.choice(("a long str, out of line", [1, 2], "s"))
+            return tuple(r)
+
+        rows = [row() for _ in range(3000)]
+
+        def plain(x):   # a row or item as built-ins (a list inside a row is a MappedList)
+            if isinstance(x, tuple):
+                return tuple(plain(y) for y in x)
+            return list(x) if isinstance(x, frost.MappedList) else x
+
+        for lst in (_frost.MapImage(image(rows)).root, frost.share(rows).root):
+            got_rows, got_items, want_rows, want_items = [], [], [], []
+            for i, r in enumerate(lst):
+                self.assertEqual(repr(plain(r)), repr(rows[i]))   # types and -0.0 too
+                what = rng.random()
+                if what < 0.1:
+                    got_rows.append(r)
+                    want_rows.append(rows[i])
+                elif what < 0.3:
+                    j = rng.randrange(len(r))
+                    got_items.append(r[j])
+                    want_items.append(rows[i][j])
+            self.assertEqual(repr([plain(r) for r in got_rows]), repr(want_rows))
+            self.assertEqual(repr([plain(x) for x in got_items]), repr(want_items))
+        # unpacking loops of 3-item rows: some items kept, then compared
+        three = [r for r in rows if len(r) == 3 and not isinstance(r[-1], (str, list))]
+        lst3 = frost.share(three).root
+        a_s, c_s = [], []
+        for a, b, c in lst3:
+            a_s.append(a)
+            c_s.append(c)
+        self.assertEqual(repr(list(zip(a_s, c_s))), repr([(r[0], r[2]) for r in three]))
+        self.assertEqual(list(zip(iter(lst3), iter(lst3))), [(r, r) for r in three])
+        it3 = iter(lst3)   # one iterator, two rows a step
+        self.assertEqual(list(zip(it3, it3)), list(zip(three[0::2], three[1::2])))
+
     def test_packed_buffers(self):
         self.assertEqual(memoryview(self.r["ints"]).tolist(), [1, 2, 3, -(1 << 62)])
         self.assertEqual(memoryview(self.r["floats"]).format, "d")

@@ -1667,6 +1667,13 @@ image_nnodes(PyObject *self, void *Py_UNUSED(c))
 }
 
 static PyObject *
+image_body_checksum(PyObject *self, void *Py_UNUSED(c))
+{
+    uint64_t flags = frost_map_rd64(MI(self)->img.base + offsetof(frost_map_header_t, flags));
+    return PyBool_FromLong(!(flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM));
+}
+
+static PyObject *
 image_get_handle(PyObject *self, void *Py_UNUSED(c))
 {
     return Py_NewRef(MI(self)->handle ? MI(self)->handle : Py_None);
@@ -1692,6 +1699,9 @@ static PyGetSetDef image_getset[] = {
     {"store_id", image_store_id, NULL, "The image's 16-byte id.", NULL},
     {"image_size", image_size, NULL, "The image's size in bytes.", NULL},
     {"nnodes", image_nnodes, NULL, "Container nodes, as the header says.", NULL},
+    {"body_checksum", image_body_checksum, NULL,
+     "Whether the image carries a body checksum (verify checks it); frost.share images do not.",
+     NULL},
     {"handle", image_get_handle, image_set_handle,
      "What pickling a view of this image sends (set by frost's Python layer; None: not picklable).",
      NULL},

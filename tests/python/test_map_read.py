@@ -617,6 +617,19 @@ def patched(data, offset, fmt, value, seal=True):
     return reseal(b) if seal else bytes(b)
 
 
+FLAG_NO_BODY_CHECKSUM = 1   # frost_map.h header flag (frost.share's images)
+
+
+def without_body_checksum(data):
+    """`data` as frost.share writes it: the flag set, body checksum 0, the header resealed."""
+    b = bytearray(data)
+    struct.pack_into("<Q", b, 88, FLAG_NO_BODY_CHECKSUM)
+    struct.pack_into("<Q", b, 48, 0)
+    struct.pack_into("<Q", b, 56, 0)
+    struct.pack_into("<Q", b, 56, _frost._snapshot_xxh64(bytes(b[:mb.HEADER])))
+    return bytes(b)
+
+
 class TestHostile(unittest.TestCase):
     def assert_damage_caught(self, data):
         """Open, walk everything, verify: only SnapshotError may come out."""
@@ -655,7 +668,11 @@ class TestHostile(unittest.TestCase):
             "root in header": patched(good, 24, "<Q", mb.node_ref(16)),
             "root huge": patched(good, 24, "<Q", (1 << 64) - 6),
             "header checksum": patched(good, 56, "<Q", 1, seal=False),
-            "flags": patched(good, 88, "<Q", 1),
+            "unknown flag": patched(good, 88, "<Q", 2),
+            "unknown flags": patched(good, 88, "<Q", (1 << 64) - 1),
+            "no-body-checksum flag with a body checksum": patched(good, 88, "<Q", 1),
+            "body checksum under the no-body-checksum flag":
+                patched(without_body_checksum(good), 48, "<Q", 1, seal=False),
             "reserved": patched(good, 100, "<I", 1),
             "hash key flip (unsealed)": patched(good, 32, "<Q", 5, seal=False),
         }
@@ -680,6 +697,36 @@ class TestHostile(unittest.TestCase):
         img = _frost.MapImage(bytes(good))     # O(1) open does not read the body
         with self.assertRaises(SnapshotError):
             img.verify()
+
+    def test_no_body_checksum_flag(self):
+        """An image flagged as having no body checksum (frost.share's) opens and verifies
+        by its structure alone: a changed byte that keeps it well-formed goes unseen (the
+        memory is sealed; files carry the checksum), while every structural damage is
+        still a SnapshotError, at the access or from verify()."""
+        good = image()
+        flagged = without_body_checksum(good)
+        img = _frost.MapImage(flagged)
+        self.assertFalse(img.body_checksum)
+        self.assertTrue(_frost.MapImage(good).body_checksum)
+        img.verify()
+        self.assertEqual(img.root["a"], (1, 2.5, "xyzxyzxyz"))
+        b = bytearray(flagged)
+        at = bytes(b).index(b"xyzxyzxyz")
+        b[at] = ord("q")                     # still UTF-8, still in bounds
+        img = _frost.MapImage(bytes(b))
+        img.verify()
+        self.assertEqual(img.root["a"], (1, 2.5, "qyzxyzxyz"))
+        value = {"l": [1, "s" * 9, (2, b"b" * 9), [1 << 80, 1.1, 2j]], "p": [1, 2],
+                 "s": {"a", 1}, "r": Rec("m", "C", {"x": 1}), ("t", 1): None}
+        good = without_body_checksum(image(value))
+        outcomes = set()
+        for pos in range(mb.HEADER, len(good)):
+            for mutate in (lambda x: 0xFF, lambda x: x ^ 0x10):
+                b = bytearray(good)
+                b[pos] = mutate(b[pos])
+                outcomes.add(self.assert_damage_caught(bytes(b)))
+        self.assertIn("verify", outcomes)
+        self.assertEqual(outcomes - {"verify", "ok"}, set())   # the header is untouched
 
     def test_truncated(self):
         good = image()

@@ -1,6 +1,8 @@
 """Format-2 writer figures (issue 13): image size against pickle protocol 5 and format 1,
 and the time of _map_write into a memfd against frost.freeze, for W1 and W2 of
-bench/workloads.py (1M entries each). CPU time (time.process_time), min of --repeat runs.
+bench/workloads.py (1M entries each): with the body checksum (Store.save's files) and
+without (checksum=False: frost.share's sealed memfd). CPU time (time.process_time), min of
+--repeat runs.
 
     PYTHONPATH=build/release/python python bench/map_write_bench.py [--size N] [--repeat R]
 """
@@ -22,7 +24,7 @@ import workloads  # noqa: E402
 def measure(workload, size, repeat):
     data = workloads.make(workload, size)
     pickled = len(pickle.dumps(data, 5))
-    freeze_s, write_s = [], []
+    freeze_s, write_s, bare_s = [], [], []
     for _ in range(repeat):
         t = time.process_time()
         store = frost.freeze(data)
@@ -34,15 +36,23 @@ def measure(workload, size, repeat):
             write_s.append(time.process_time() - t)
         finally:
             os.close(fd)
+        fd = os.memfd_create("map_write_bench")
+        try:
+            t = time.process_time()
+            _frost._map_write(store, fd, checksum=False)
+            bare_s.append(time.process_time() - t)
+        finally:
+            os.close(fd)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "v1.frost")
             store.save(path, format=1)
             v1 = os.path.getsize(path)
         store.close()
-    f, w = min(freeze_s), min(write_s)
+    f, w, b = min(freeze_s), min(write_s), min(bare_s)
     print(f"{workload}: pickle5={pickled} format2={image} ({image / pickled:.2f}x) "
           f"format1={v1} ({v1 / pickled:.2f}x); freeze={f * 1e3:.0f} ms, _map_write to memfd="
-          f"{w * 1e3:.0f} ms, (freeze + write) / freeze = {(f + w) / f:.2f}")
+          f"{w * 1e3:.0f} ms, (freeze + write) / freeze = {(f + w) / f:.2f}; without the body "
+          f"checksum {b * 1e3:.0f} ms, {(f + b) / f:.2f}")
 
 
 def main():

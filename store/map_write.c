@@ -23,8 +23,10 @@
  *     1-aligned bytes do not cost 8-alignment padding between nodes (W1: ~6
  *     bytes an entry);
  *   - tables are rebuilt with the image's keyed hash (map_hash.c).
- * Then the header and checksums. The buffer is the target file itself, mapped
- * shared, when the fd allows it (a regular file or memfd open O_RDWR: no
+ * Then the header and checksums (no body checksum when args->no_body_checksum:
+ * frost.share's sealed memfd, FROST_MAP_FLAG_NO_BODY_CHECKSUM). The buffer is
+ * the target file itself, mapped shared, when the fd allows it (a regular
+ * file or memfd open O_RDWR: no
  * copy, no pwrite; ranges fallocated before use, so a full disk is OSError,
  * never SIGBUS); else an anonymous mapping, pwritten to the fd at the end.
  *
@@ -476,7 +478,7 @@ static int encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out);
 
 /* The image ref of arena reference `r`: leaves are written now (tuples of
  * leaves too: one level of recursion at most), containers reserved and queued.
- * The commonest leaves (ASCII strs, small ints, floats) here, inlined into the
+ * The commonest leaves (ASCII strs, one-digit ints, inline floats) here, inlined into the
  * loops over items; the rest in encode_other. */
 static inline int
 encode(writer_t *w, frost_ref_t r, frost_mref_t *out)

@@ -103,8 +103,6 @@ OPS = [
     # format 2 (frost.share; issue 13 (c): a scan of W2 <= 1.5x the plain list's time)
     ("mapped W2 scan", LIST_W2, "mapped",
      "for a, b, c, e in d: a + b + c + e", "for a, b, c, e in E: pass", 1.5),
-    ("mapped dict[k] -> tuple", DICT_TUPLES + POST + KEYS, "mapped",
-     "for k in keys: d[k]", "for k in keys: pass", 1.5),
 ]
 
 CHILD = '''\

@@ -43,12 +43,13 @@ typedef struct {
     uint64_t image_size;       /*  16: the whole image in bytes (a file may not be longer or shorter) */
     uint64_t root;             /*  24: the root reference */
     uint64_t hash_key[2];      /*  32: the image's keyed-hash key (random per write) */
-    uint64_t body_checksum;    /*  48: XXH64 (seed 0) of bytes [128, image_size): checked by verify only */
+    uint64_t body_checksum;    /*  48: XXH64 (seed 0) of bytes [128, image_size): checked by verify
+                                      only; 0 under FROST_MAP_FLAG_NO_BODY_CHECKSUM */
     uint64_t header_checksum;  /*  56: XXH64 (seed 0) of the 128 header bytes with this field
                                       zeroed: checked on every open (O(1)) */
     uint8_t store_id[16];      /*  64: random; names the image in handles (the same bytes = the same image) */
     uint64_t nnodes;           /*  80: container nodes written (informational; verify compares) */
-    uint64_t flags;            /*  88: 0 (a reader refuses unknown bits) */
+    uint64_t flags;            /*  88: FROST_MAP_FLAG_* (a reader refuses unknown bits) */
     uint8_t reserved[32];      /*  96: 0 */
 } frost_map_header_t;
 #ifdef __cplusplus
@@ -57,6 +58,12 @@ static_assert(sizeof(frost_map_header_t) == FROST_MAP_HEADER_SIZE, "the header i
 _Static_assert(sizeof(frost_map_header_t) == FROST_MAP_HEADER_SIZE, "the header is 128 bytes");
 #endif
 #define FROST_MAP_HEADER_CHECKSUM_AT 56u   /* offsetof(frost_map_header_t, header_checksum) */
+
+/* header flags */
+#define FROST_MAP_FLAG_NO_BODY_CHECKSUM 1u  /* body_checksum is 0 and verify skips it: an image
+                                               in sealed memory (frost.share), which nothing can
+                                               change once written. Files are checksummed. */
+#define FROST_MAP_FLAGS_KNOWN FROST_MAP_FLAG_NO_BODY_CHECKSUM
 
 /* ---- references (8 bytes) ------------------------------------------------
  *
@@ -266,6 +273,7 @@ typedef struct {
     void *progress_ctx;
     struct _object *freeze_error;  /* the exception type for what format 2 cannot hold */
     uint64_t memo_hint;            /* container nodes in the arena (sizes the memo); 0 ok */
+    int no_body_checksum;          /* write FROST_MAP_FLAG_NO_BODY_CHECKSUM, not the checksum */
 } frost_map_write_args_t;
 
 int frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out);

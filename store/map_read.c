@@ -105,9 +105,14 @@ frost_map_open(frost_map_image_t *img, const void *base, uint64_t size, PyObject
         PyErr_SetString(error, "damaged frost image: header checksum mismatch");
         return -1;
     }
-    if (h.flags != 0) {
+    if ((h.flags & ~(uint64_t)FROST_MAP_FLAGS_KNOWN) != 0) {
         PyErr_Format(error, "frost image has unknown flags 0x%llx (written by a newer frost?)",
                      ULL(h.flags));
+        return -1;
+    }
+    if ((h.flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM) && h.body_checksum != 0) {
+        PyErr_SetString(error, "damaged frost image: a body checksum in an image flagged as "
+                               "having none");
         return -1;
     }
     for (size_t i = 0; i < sizeof h.reserved; i++) {
@@ -1300,7 +1305,8 @@ frost_map_verify(const frost_map_image_t *img, unsigned flags,
                  int (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx)
 {
     verifier_t v = {.img = img, .flags = flags};
-    if (!(flags & FROST_MAP_VERIFY_NO_CHECKSUM)) {
+    uint64_t header_flags = frost_map_rd64(img->base + offsetof(frost_map_header_t, flags));
+    if (!(flags & FROST_MAP_VERIFY_NO_CHECKSUM) && !(header_flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM)) {
         uint64_t want = frost_map_rd64(img->base + offsetof(frost_map_header_t, body_checksum));
         if (frost_snapshot_xxh64(img->base + FROST_MAP_HEADER_SIZE,
                                  img->size - FROST_MAP_HEADER_SIZE, 0) != want) {

@@ -23,8 +23,10 @@
  *     1-aligned bytes do not cost 8-alignment padding between nodes (W1: ~6
  *     bytes an entry);
  *   - tables are rebuilt with the image's keyed hash (map_hash.c).
- * Then the header and checksums. The buffer is the target file itself, mapped
- * shared, when the fd allows it (a regular file or memfd open O_RDWR: no
+ * Then the header and checksums (no body checksum when args->no_body_checksum:
+ * frost.share's sealed memfd, FROST_MAP_FLAG_NO_BODY_CHECKSUM). The buffer is
+ * the target file itself, mapped shared, when the fd allows it (a regular
+ * file or memfd open O_RDWR: no
  * copy, no pwrite; ranges fallocated before use, so a full disk is OSError,
  * never SIGBUS); else an anonymous mapping, pwritten to the fd at the end.
  *
@@ -215,17 +217,25 @@ memo_put(writer_t *w, uintptr_t key, frost_mref_t ref)
     return 0;
 }
 
+/* the leaf cache's slot: arena objects are at least 16-aligned and lie in
+ * sequence, so the low bits above the alignment spread them (no multiply) */
+static inline size_t
+cache_index(uintptr_t key)
+{
+    return (size_t)((key >> 4) ^ (key >> 20)) & (LEAF_CACHE_SLOTS - 1);
+}
+
 static inline frost_mref_t
 cache_get(const writer_t *w, uintptr_t key)
 {
-    const memo_slot_t *s = &w->cache[memo_index(key, LEAF_CACHE_SLOTS - 1)];
+    const memo_slot_t *s = &w->cache[cache_index(key)];
     return s->key == key ? s->ref : 0;
 }
 
 static inline void
 cache_put(writer_t *w, uintptr_t key, frost_mref_t ref)
 {
-    w->cache[memo_index(key, LEAF_CACHE_SLOTS - 1)] = (memo_slot_t){key, ref};
+    w->cache[cache_index(key)] = (memo_slot_t){key, ref};
 }
 
 static int
@@ -293,6 +303,23 @@ step(writer_t *w)
 /* ------------------------------------------------------------------------ */
 /* leaves                                                                   */
 
+/* Copy `len` (8..POOL_DIRECT) bytes; up to 16 with two overlapping 8-byte
+ * moves instead of a call (reads and writes stay inside the `len` bytes). */
+static inline void
+copy_short(unsigned char *to, const char *from, size_t len)
+{
+    if (len <= 16) {
+        uint64_t a, b;
+        memcpy(&a, from, 8);
+        memcpy(&b, from + len - 8, 8);
+        memcpy(to, &a, 8);
+        memcpy(to + len - 8, &b, 8);
+    }
+    else {
+        memcpy(to, from, len);
+    }
+}
+
 /* str/bytes bytes: inline, or out of line (memoized by `addr`). */
 static int
 encode_bytes(writer_t *w, uintptr_t addr, const char *data, size_t len, int is_str, frost_mref_t *out)
@@ -322,7 +349,7 @@ encode_bytes(writer_t *w, uintptr_t addr, const char *data, size_t len, int is_s
         }
         at = (int64_t)w->pool_at;
         w->pool_at += len;
-        memcpy(w->buf + at, data, len);
+        copy_short(w->buf + at, data, len);
         *out = ((uint64_t)at << 20) | ((uint64_t)len << 4) | tag;
     }
     else if (len < FROST_MREF_LONG_LEN) {
@@ -447,14 +474,44 @@ tuple_of_leaves(PyObject *t)
     return 1;
 }
 
+static int encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out);
+
 /* The image ref of arena reference `r`: leaves are written now (tuples of
- * leaves too: one level of recursion at most), containers reserved and queued. */
-static int
+ * leaves too: one level of recursion at most), containers reserved and queued.
+ * The commonest leaves (ASCII strs, one-digit ints, inline floats) here, inlined into the
+ * loops over items; the rest in encode_other. */
+static inline int
 encode(writer_t *w, frost_ref_t r, frost_mref_t *out)
 {
     if (step(w) < 0) {
         return -1;
     }
+    if (!frost_ref_is_node(r)) {
+        PyObject *o = frost_ref_object(r);
+        PyTypeObject *tp = Py_TYPE(o);
+        if (tp == &PyUnicode_Type && PyUnicode_IS_ASCII(o)) {
+            return encode_bytes(w, (uintptr_t)o, PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), 1, out);
+        }
+        if (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)o)) {
+            *out = ((uint64_t)(int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o) << 4) | FROST_MREF_INT;
+            return 0;
+        }
+        if (tp == &PyFloat_Type) {
+            uint64_t bits;
+            double d = PyFloat_AS_DOUBLE(o);
+            memcpy(&bits, &d, 8);
+            if ((bits & 0xF) == 0) {
+                *out = bits | FROST_MREF_FLOAT_INLINE;
+                return 0;
+            }
+        }
+    }
+    return encode_other(w, r, out);
+}
+
+static int
+encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out)
+{
     if (frost_ref_is_node(r)) {
         const frost_node_t *n = frost_ref_node(r);
         frost_mref_t seen = memo_get(w, (uintptr_t)n);
@@ -1086,7 +1143,12 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     h.root = root;
     memcpy(h.hash_key, w.hash_key, sizeof h.hash_key);
     h.nnodes = w.nnodes;
-    h.body_checksum = frost_snapshot_xxh64(w.buf + FROST_MAP_HEADER_SIZE, w.size - FROST_MAP_HEADER_SIZE, 0);
+    if (args->no_body_checksum) {
+        h.flags = FROST_MAP_FLAG_NO_BODY_CHECKSUM;
+    }
+    else {
+        h.body_checksum = frost_snapshot_xxh64(w.buf + FROST_MAP_HEADER_SIZE, w.size - FROST_MAP_HEADER_SIZE, 0);
+    }
     memcpy(w.buf, &h, sizeof h);
     h.header_checksum = frost_map_header_checksum(w.buf);
     memcpy(w.buf, &h, sizeof h);

@@ -1,7 +1,8 @@
 /*
  * map_write_py.c -- the Python face of store/map_write.c:
- * _frost._map_write(obj, fd, /, *, progress=None) (the format-2 writer, used
- * by Store.save and frost.share), frost__map_save (Store.save's format 2:
+ * _frost._map_write(obj, fd, /, *, progress=None, checksum=True) (the format-2
+ * writer, used by Store.save and frost.share: checksum=False writes no body
+ * checksum, FROST_MAP_FLAG_NO_BODY_CHECKSUM), frost__map_save (Store.save's format 2:
  * a temporary file beside the target, then rename), and
  * _frost._map_key_hash (the keyed hash, for tests).
  *
@@ -95,9 +96,10 @@ container_count(const frost_store_t *store)
 
 /* Write the image of `obj` to `fd`: the size, or -1 with an exception set. */
 static int64_t
-map_write(frost_state *st, PyObject *obj, int fd, PyObject *progress)
+map_write(frost_state *st, PyObject *obj, int fd, PyObject *progress, int checksum)
 {
     frost_map_write_args_t args = {0};
+    args.no_body_checksum = !checksum;
     FrostLease *lease = NULL;
     if (writer_root(st, obj, &args, &lease) < 0) {
         return -1;
@@ -119,10 +121,11 @@ map_write(frost_state *st, PyObject *obj, int fd, PyObject *progress)
 PyObject *
 frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"", "", "progress", NULL};
+    static char *kwlist[] = {"", "", "progress", "checksum", NULL};
     PyObject *obj, *fd_obj, *progress_obj = NULL, *progress;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$O:_map_write", kwlist, &obj, &fd_obj,
-                                     &progress_obj)
+    int checksum = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$Op:_map_write", kwlist, &obj, &fd_obj,
+                                     &progress_obj, &checksum)
         || frost__parse_progress(progress_obj, "_map_write", &progress) < 0) {
         return NULL;
     }
@@ -135,7 +138,7 @@ frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
     if (fd < 0) {
         return NULL;
     }
-    int64_t size = map_write(PyModule_GetState(module), obj, fd, progress);
+    int64_t size = map_write(PyModule_GetState(module), obj, fd, progress, checksum);
     return size < 0 ? NULL : PyLong_FromLongLong(size);
 }
 
@@ -166,7 +169,7 @@ frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
         goto done;
     }
-    if (map_write(st, store, fd, progress) < 0) {
+    if (map_write(st, store, fd, progress, 1) < 0) {
         goto unlink_tmp;
     }
     int err = 0;

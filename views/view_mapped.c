@@ -47,8 +47,10 @@ typedef struct {
     uint64_t left;               /* items still to give */
     int mode;                    /* FROST_ITER_KEYS / VALUES / ITEMS (tables), or seq */
     int reverse;
-    PyObject *row;               /* seq: the last row (a tuple of ints/floats/None/bools) we
-                                    hand out again, rewritten, once no one else holds it */
+    PyObject *rows[2];           /* seq: the last two rows (tuples of ints/floats/None/bools),
+                                    handed out in turn; each is rewritten for a later row
+                                    once no one else holds it */
+    int turn;                    /* the rows[] slot of the next row */
 } FrostMappedIter;
 
 #define MV(o) ((FrostMappedView *)(o))
@@ -230,7 +232,8 @@ iter_new(PyObject *view, int mode, int reverse)
     it->pos = reverse ? v->node.len - 1 : 0;
     it->mode = mode;
     it->reverse = reverse;
-    it->row = NULL;
+    it->rows[0] = it->rows[1] = NULL;
+    it->turn = 0;
     return (PyObject *)it;
 }
 
@@ -250,15 +253,34 @@ is_plain_row(PyObject *t)
     return 1;
 }
 
-/* Row `ref` written into it->row when only the iterator holds it (as zip()
- * reuses its result tuple): a TUPLE node of as many inline ints, floats,
- * None or bools. NULL without an exception: not possible, take the usual path. */
-static PyObject *
-iter_reuse_row(FrostMappedIter *it, frost_mref_t ref)
+/* Give int `o` (exact, ours alone) the value `v` in place when its digits
+ * have room (frost__int_box_set: CPython's int layout): 1 done, 0 not possible
+ * (v is one of CPython's shared small ints, -5..256, or needs more digits). */
+static inline int
+rewrite_int(PyObject *o, int64_t v)
 {
-    PyObject *row = it->row;
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uintptr_t room = ((PyLongObject *)o)->long_value.lv_tag >> _PyLong_NON_SIZE_BITS;
+    uintptr_t need = mag >> PyLong_SHIFT == 0 ? 1 : mag >> (2 * PyLong_SHIFT) == 0 ? 2 : 3;
+    if ((v >= -5 && v <= 256) || need > room) {
+        return 0;
+    }
+    frost__int_box_set(o, v);
+    return 1;
+}
+
+/* Row `ref` written into `row` when only the iterator holds it (as zip()
+ * reuses its result tuple): a TUPLE node of as many inline ints, floats,
+ * None or bools. Its items are rewritten in place too when the row alone
+ * holds them, which is why the iterator alternates two rows: by the time
+ * a row comes round again, the loop variables have let go of its items.
+ * NULL without an exception: not possible, take the usual path (the row
+ * may be partly rewritten then: still a valid tuple no one else sees). */
+static PyObject *
+iter_reuse_row(FrostMappedIter *it, PyObject *row, frost_mref_t ref)
+{
 #if PY_VERSION_HEX >= 0x030E0000
-    return NULL;   /* 3.14 tuples cache their hash: a rewritten one would keep a stale one */
+    return NULL;   /* 3.14 tuples cache their hash, and locals may be borrowed (no refcount) */
 #endif
     if (row == NULL || Py_REFCNT(row) != 1 || frost_mref_tag(ref) != FROST_MREF_NODE) {
         return NULL;
@@ -276,19 +298,21 @@ iter_reuse_row(FrostMappedIter *it, frost_mref_t ref)
     for (uint64_t i = 0; i < len; i++) {
         frost_mref_t r = frost_map_rd64(items + i * 8);
         unsigned tag = frost_mref_tag(r);
-        if (tag != FROST_MREF_INT && tag != FROST_MREF_FLOAT_INLINE
-            && !(tag == FROST_MREF_SPECIAL && (r >> 4) <= FROST_MSPECIAL_TRUE)) {
-            return NULL;
-        }
-    }
-    for (uint64_t i = 0; i < len; i++) {
-        frost_mref_t r = frost_map_rd64(items + i * 8);
         PyObject *old = PyTuple_GET_ITEM(row, (Py_ssize_t)i), *item;
-        if (frost_mref_tag(r) == FROST_MREF_FLOAT_INLINE && PyFloat_CheckExact(old)
-            && Py_REFCNT(old) == 1) {
-            uint64_t bits = r & ~(uint64_t)0xF;
-            memcpy(&((PyFloatObject *)old)->ob_fval, &bits, 8);   /* ours alone: rewrite it */
-            continue;
+        if (tag == FROST_MREF_FLOAT_INLINE) {
+            if (Py_REFCNT(old) == 1 && PyFloat_CheckExact(old)) {   /* ours alone: rewrite it */
+                uint64_t bits = r & ~(uint64_t)0xF;
+                memcpy(&((PyFloatObject *)old)->ob_fval, &bits, 8);
+                continue;
+            }
+        }
+        else if (tag == FROST_MREF_INT) {
+            if (Py_REFCNT(old) == 1 && PyLong_CheckExact(old) && rewrite_int(old, (int64_t)r >> 4)) {
+                continue;
+            }
+        }
+        else if (!(tag == FROST_MREF_SPECIAL && (r >> 4) <= FROST_MSPECIAL_TRUE)) {
+            return NULL;
         }
         item = frost_map_load(img, r);
         if (item == NULL) {
@@ -321,13 +345,15 @@ iter_next(PyObject *self)
             return frost_map_seq_item(img, n, i);
         }
         frost_mref_t ref = frost_map_rd64(n->items + i * 8);
-        PyObject *r = iter_reuse_row(it, ref);
+        PyObject **slot = &it->rows[it->turn];
+        it->turn ^= 1;
+        PyObject *r = iter_reuse_row(it, *slot, ref);
         if (r != NULL || PyErr_Occurred()) {
             return r;
         }
         r = frost_map_load(img, ref);
-        if (r != NULL && r != it->row && is_plain_row(r)) {
-            Py_XSETREF(it->row, Py_NewRef(r));
+        if (r != NULL && r != *slot && is_plain_row(r)) {
+            Py_XSETREF(*slot, Py_NewRef(r));
         }
         return r;
     }
@@ -361,7 +387,8 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    Py_XDECREF(((FrostMappedIter *)self)->row);
+    Py_XDECREF(((FrostMappedIter *)self)->rows[0]);
+    Py_XDECREF(((FrostMappedIter *)self)->rows[1]);
     Py_DECREF(MV(self)->image);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -1640,6 +1667,13 @@ image_nnodes(PyObject *self, void *Py_UNUSED(c))
 }
 
 static PyObject *
+image_body_checksum(PyObject *self, void *Py_UNUSED(c))
+{
+    uint64_t flags = frost_map_rd64(MI(self)->img.base + offsetof(frost_map_header_t, flags));
+    return PyBool_FromLong(!(flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM));
+}
+
+static PyObject *
 image_get_handle(PyObject *self, void *Py_UNUSED(c))
 {
     return Py_NewRef(MI(self)->handle ? MI(self)->handle : Py_None);
@@ -1665,6 +1699,9 @@ static PyGetSetDef image_getset[] = {
     {"store_id", image_store_id, NULL, "The image's 16-byte id.", NULL},
     {"image_size", image_size, NULL, "The image's size in bytes.", NULL},
     {"nnodes", image_nnodes, NULL, "Container nodes, as the header says.", NULL},
+    {"body_checksum", image_body_checksum, NULL,
+     "Whether the image carries a body checksum (verify checks it); frost.share images do not.",
+     NULL},
     {"handle", image_get_handle, image_set_handle,
      "What pickling a view of this image sends (set by frost's Python layer; None: not picklable).",
      NULL},

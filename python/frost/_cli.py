@@ -201,8 +201,20 @@ def cmd_verify(args, out, err):
     if progress.drew:
         err.write("\r\x1b[K")
     if not args.quiet:
-        out.write(f"{path}: ok\n")
+        out.write(f"{path}: ok{_no_body_checksum_note(path)}\n")
     return EXIT_OK
+
+
+def _no_body_checksum_note(path):
+    """What verify could not check in an image that carries no body checksum."""
+    try:
+        header = _snapshotfile.read_header(path)
+    except (frost.SnapshotError, OSError):
+        return ""
+    if header.get("format_version") == 2 and header.get("flags", 0) & 1:
+        return (" (structure only: the image has no body checksum, as frost.share writes "
+                "them for sealed memory)")
+    return ""
 
 
 def cmd_stats(args, out, err):

@@ -375,7 +375,8 @@ class MappedStore:
         return self._nbytes
 
     def verify(self, *, progress=None):
-        """Check every byte and reference reachable (and the body checksum):
+        """Check every byte and reference reachable (and the body checksum, when the
+        image has one: files do, frost.share images in sealed memory do not):
         None, or frost.SnapshotError naming the first problem."""
         _check_progress(progress, "verify")
         self._live_image("verify()").verify(progress)
@@ -383,10 +384,11 @@ class MappedStore:
     def stats(self):
         """Facts of the image (a dict): bytes (the image: one copy, shared by
         every process that maps it), nodes (containers written), the
-        store_id (hex), where it lives (path, or None: shared memory)."""
+        store_id (hex), body_checksum (whether verify has one to check: files,
+        not frost.share images), where it lives (path, or None: shared memory)."""
         image = self._live_image("stats()")
         return {"format_version": 2, "bytes": self._nbytes, "nodes": image.nnodes,
-                "store_id": self._store_id.hex(),
+                "store_id": self._store_id.hex(), "body_checksum": image.body_checksum,
                 "path": None if self._path is None else os.fsdecode(self._path)}
 
     def close(self):
@@ -441,8 +443,11 @@ def share(obj, *, progress=None):
         if not _is_arena(obj):
             store = _frost.freeze(obj, lifetime="scoped", progress=progress)
         fd = os.memfd_create("frost-share", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        size = _frost._map_write(obj if store is None else store, fd, progress=progress)
-        # no writable mapping of fd exists (the writer pwrites), so sealing succeeds
+        # no body checksum: the memfd is sealed before anyone else can see it, so nothing
+        # can change its bytes (every reference is still checked when followed)
+        size = _frost._map_write(obj if store is None else store, fd, progress=progress,
+                                 checksum=False)
+        # no writable mapping of fd is left (the writer unmaps its own), so sealing succeeds
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         image = _map_fd(fd, size, "frost.share()")
         _own(image, _Handle(fd, None, os.fstat(fd), image.store_id))

@@ -2,7 +2,7 @@
 `python -m frost info` shows (docs/format.md is the layout read here).
 
 verify() of a format-2 file is MapImage.verify() over a private mapping (every
-byte and reference reachable, the body checksum); of a format-1 file it is
+byte and reference reachable, the body checksum when the image has one); of a format-1 file it is
 frost.load() itself -- the one validation there is (header, checksum, every
 record, reference and table) -- into a scoped store that is freed at once.
 read_header() only decodes the 128-byte header (and format 1's section
@@ -28,7 +28,9 @@ def verify(path, *, progress=None):
     """Check a snapshot file completely, as frost.load() does before any use.
 
     Format 2: every byte and reference reachable from the root, the tables
-    and the body checksum (what frost.load() leaves to each access). Format 1:
+    and the body checksum (what frost.load() leaves to each access; an image
+    copied out of frost.share's sealed memory has no body checksum, so only
+    its structure is checked). Format 1:
     the image is built in memory (copied, as by load) and freed.
 
     Returns None when the file is a valid snapshot this process can load;

@@ -122,6 +122,10 @@ def map_images(out):
             frost.freeze(value).save(os.path.join(out, name + ".frost2"), format=2)
         except (TypeError, frost.FreezeError):
             pass     # no format 2 in this build, or a table (format 2 holds none)
+    # an image as frost.share writes it: flagged, no body checksum
+    with open(os.path.join(out, "w1_small_no_body_checksum.map"), "wb") as f:
+        im = mapcraft.Image()
+        f.write(im.finish(w1(im), flags=mapcraft.FLAG_NO_BODY_CHECKSUM))
 
 
 def struct_pack(fmt, *values):

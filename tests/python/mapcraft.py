@@ -28,6 +28,8 @@ EMPTY_SLOT = 0xFFFFFFFF
 # header field offsets
 H_IMAGE_SIZE, H_ROOT, H_HASH_KEY, H_BODY_SUM, H_HEADER_SUM, H_STORE_ID, H_NNODES, H_FLAGS = (
     16, 24, 32, 48, 56, 64, 80, 88)
+# header flags
+FLAG_NO_BODY_CHECKSUM = 1   # body_checksum 0, not checked (frost.share images)
 
 _P1, _P2, _P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
 _P4, _P5 = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5
@@ -114,11 +116,12 @@ def _checksum(data):
 
 def reseal(buf):
     """Recompute the body and header checksums of the image in `buf` (a bytearray or a
-    writable memoryview) over its actual length; does nothing to a buffer shorter than
-    a header."""
+    writable memoryview) over its actual length (an image flagged FLAG_NO_BODY_CHECKSUM
+    keeps body checksum 0); does nothing to a buffer shorter than a header."""
     if len(buf) < HEADER:
         return
-    buf[H_BODY_SUM:H_BODY_SUM + 8] = _checksum(bytes(buf[HEADER:])).to_bytes(8, "little")
+    if not u64(buf, H_FLAGS) & FLAG_NO_BODY_CHECKSUM:
+        buf[H_BODY_SUM:H_BODY_SUM + 8] = _checksum(bytes(buf[HEADER:])).to_bytes(8, "little")
     head = bytearray(buf[:HEADER])
     head[H_HEADER_SUM:H_HEADER_SUM + 8] = bytes(8)
     buf[H_HEADER_SUM:H_HEADER_SUM + 8] = _checksum(head).to_bytes(8, "little")

@@ -228,6 +228,19 @@ class FormatTwoTest(CliTestCase):
         self.assertIn("valid       no:", r.stdout)
         self.assertOneLineError(frost_cli("stats", bad), 1, "checksum")
 
+    def test_verify_says_when_there_is_no_body_checksum(self):
+        """An image copied out of frost.share's memfd (no body checksum, header flag 1)
+        verifies by its structure, and verify says that is all it could check."""
+        with frost.share({"k": [1, 2, 3]}) as shared:
+            raw = os.pread(shared._image.handle.fd, shared.nbytes, 0)
+        path = self.write("shared.frost", raw, "wb")
+        r = frost_cli("verify", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"{path}: ok (structure only: the image has no body checksum", r.stdout)
+        self.assertEqual(json.loads(frost_cli("info", "--json", path).stdout)["flags"], 1)
+        saved = self.snapshot({"k": [1, 2, 3]}, format=2)
+        self.assertEqual(frost_cli("verify", saved).stdout.strip(), f"{saved}: ok")
+
     def test_truncated_header(self):
         path = self.snapshot([1, 2], format=2)
         short = self.write("short.frost", open(path, "rb").read()[:60], "wb")

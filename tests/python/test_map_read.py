@@ -213,6 +213,62 @@ class TestViews(unittest.TestCase):
         second = next(it)
         self.assertEqual((first, second), (rows[0], rows[1]))
 
+    def test_rows_and_items_rewritten_in_place_never_change_what_the_caller_holds(self):
+        """A scan rewrites a row, and its ints and floats, in place once no one else holds
+        them (two rows in turn, so the loop variables have let go of the older one's
+        items): whatever the caller keeps -- rows, some items, nothing -- keeps its value,
+        for ints of every size (CPython's cached small ints, one and two 30-bit digits,
+        big ints out of line), floats inline and out of line, None and bools, and rows
+        that end in something else (a str, a list: the row is rewritten partway, then
+        made afresh)."""
+        import random
+        rng = random.Random(13)
+        ints = [0, 1, -1, -5, -6, 256, 257, (1 << 30) - 1, -((1 << 30) - 1), 1 << 30,
+                -(1 << 30), (1 << 59) - 1, -(1 << 59), 1 << 59, 1 << 100, -(1 << 64)]
+        floats = [0.5, -2.0, 0.1, 1e300, float("inf"), -0.0]   # 0.1: out of line (low bits)
+        leaves = ints + floats + [None, True, False]
+
+        def row():
+            n = rng.choice((2, 3, 3, 3))
+            r = [rng.choice(leaves) if rng.random() < 0.2 else rng.choice(ints[4:10])
+                 for _ in range(n)]
+            if rng.random() < 0.05:
+                r[-1] = rng.choice(("a long str, out of line", [1, 2], "s"))
+            return tuple(r)
+
+        rows = [row() for _ in range(3000)]
+
+        def plain(x):   # a row or item as built-ins (a list inside a row is a MappedList)
+            if isinstance(x, tuple):
+                return tuple(plain(y) for y in x)
+            return list(x) if isinstance(x, frost.MappedList) else x
+
+        for lst in (_frost.MapImage(image(rows)).root, frost.share(rows).root):
+            got_rows, got_items, want_rows, want_items = [], [], [], []
+            for i, r in enumerate(lst):
+                self.assertEqual(repr(plain(r)), repr(rows[i]))   # types and -0.0 too
+                what = rng.random()
+                if what < 0.1:
+                    got_rows.append(r)
+                    want_rows.append(rows[i])
+                elif what < 0.3:
+                    j = rng.randrange(len(r))
+                    got_items.append(r[j])
+                    want_items.append(rows[i][j])
+            self.assertEqual(repr([plain(r) for r in got_rows]), repr(want_rows))
+            self.assertEqual(repr([plain(x) for x in got_items]), repr(want_items))
+        # unpacking loops of 3-item rows: some items kept, then compared
+        three = [r for r in rows if len(r) == 3 and not isinstance(r[-1], (str, list))]
+        lst3 = frost.share(three).root
+        a_s, c_s = [], []
+        for a, b, c in lst3:
+            a_s.append(a)
+            c_s.append(c)
+        self.assertEqual(repr(list(zip(a_s, c_s))), repr([(r[0], r[2]) for r in three]))
+        self.assertEqual(list(zip(iter(lst3), iter(lst3))), [(r, r) for r in three])
+        it3 = iter(lst3)   # one iterator, two rows a step
+        self.assertEqual(list(zip(it3, it3)), list(zip(three[0::2], three[1::2])))
+
     def test_packed_buffers(self):
         self.assertEqual(memoryview(self.r["ints"]).tolist(), [1, 2, 3, -(1 << 62)])
         self.assertEqual(memoryview(self.r["floats"]).format, "d")
@@ -561,6 +617,19 @@ def patched(data, offset, fmt, value, seal=True):
     return reseal(b) if seal else bytes(b)
 
 
+FLAG_NO_BODY_CHECKSUM = 1   # frost_map.h header flag (frost.share's images)
+
+
+def without_body_checksum(data):
+    """`data` as frost.share writes it: the flag set, body checksum 0, the header resealed."""
+    b = bytearray(data)
+    struct.pack_into("<Q", b, 88, FLAG_NO_BODY_CHECKSUM)
+    struct.pack_into("<Q", b, 48, 0)
+    struct.pack_into("<Q", b, 56, 0)
+    struct.pack_into("<Q", b, 56, _frost._snapshot_xxh64(bytes(b[:mb.HEADER])))
+    return bytes(b)
+
+
 class TestHostile(unittest.TestCase):
     def assert_damage_caught(self, data):
         """Open, walk everything, verify: only SnapshotError may come out."""
@@ -599,7 +668,11 @@ class TestHostile(unittest.TestCase):
             "root in header": patched(good, 24, "<Q", mb.node_ref(16)),
             "root huge": patched(good, 24, "<Q", (1 << 64) - 6),
             "header checksum": patched(good, 56, "<Q", 1, seal=False),
-            "flags": patched(good, 88, "<Q", 1),
+            "unknown flag": patched(good, 88, "<Q", 2),
+            "unknown flags": patched(good, 88, "<Q", (1 << 64) - 1),
+            "no-body-checksum flag with a body checksum": patched(good, 88, "<Q", 1),
+            "body checksum under the no-body-checksum flag":
+                patched(without_body_checksum(good), 48, "<Q", 1, seal=False),
             "reserved": patched(good, 100, "<I", 1),
             "hash key flip (unsealed)": patched(good, 32, "<Q", 5, seal=False),
         }
@@ -624,6 +697,36 @@ class TestHostile(unittest.TestCase):
         img = _frost.MapImage(bytes(good))     # O(1) open does not read the body
         with self.assertRaises(SnapshotError):
             img.verify()
+
+    def test_no_body_checksum_flag(self):
+        """An image flagged as having no body checksum (frost.share's) opens and verifies
+        by its structure alone: a changed byte that keeps it well-formed goes unseen (the
+        memory is sealed; files carry the checksum), while every structural damage is
+        still a SnapshotError, at the access or from verify()."""
+        good = image()
+        flagged = without_body_checksum(good)
+        img = _frost.MapImage(flagged)
+        self.assertFalse(img.body_checksum)
+        self.assertTrue(_frost.MapImage(good).body_checksum)
+        img.verify()
+        self.assertEqual(img.root["a"], (1, 2.5, "xyzxyzxyz"))
+        b = bytearray(flagged)
+        at = bytes(b).index(b"xyzxyzxyz")
+        b[at] = ord("q")                     # still UTF-8, still in bounds
+        img = _frost.MapImage(bytes(b))
+        img.verify()
+        self.assertEqual(img.root["a"], (1, 2.5, "qyzxyzxyz"))
+        value = {"l": [1, "s" * 9, (2, b"b" * 9), [1 << 80, 1.1, 2j]], "p": [1, 2],
+                 "s": {"a", 1}, "r": Rec("m", "C", {"x": 1}), ("t", 1): None}
+        good = without_body_checksum(image(value))
+        outcomes = set()
+        for pos in range(mb.HEADER, len(good)):
+            for mutate in (lambda x: 0xFF, lambda x: x ^ 0x10):
+                b = bytearray(good)
+                b[pos] = mutate(b[pos])
+                outcomes.add(self.assert_damage_caught(bytes(b)))
+        self.assertIn("verify", outcomes)
+        self.assertEqual(outcomes - {"verify", "ok"}, set())   # the header is untouched
 
     def test_truncated(self):
         good = image()

@@ -242,16 +242,22 @@ def decode(img):
     return d.root(), d
 
 
-def check_header(test, img, size=None):
+FLAG_NO_BODY_CHECKSUM = 1   # frost_map.h: body_checksum 0, not checked (frost.share)
+
+
+def check_header(test, img, size=None, checksum=True):
+    """The header's fields; the body checksum (XXH64 of the body), or, for an image
+    written with checksum=False, the flag that says there is none and a zero field."""
     h = header(img)
     test.assertEqual(h.magic, b"FROSTMAP")
-    test.assertEqual((h.version, h.header_size, h.flags), (2, 128, 0))
+    test.assertEqual((h.version, h.header_size), (2, 128))
+    test.assertEqual(h.flags, 0 if checksum else FLAG_NO_BODY_CHECKSUM)
     test.assertEqual(h.reserved, bytes(32))
     test.assertEqual(h.image_size, len(img))
     test.assertEqual(h.image_size % 8, 0)
     if size is not None:
         test.assertEqual(size, len(img))
-    test.assertEqual(h.body_checksum, _frost._snapshot_xxh64(bytes(img[128:])))
+    test.assertEqual(h.body_checksum, _frost._snapshot_xxh64(bytes(img[128:])) if checksum else 0)
     zeroed = bytearray(img[:128])
     zeroed[56:64] = bytes(8)
     test.assertEqual(h.header_checksum, _frost._snapshot_xxh64(bytes(zeroed)))
@@ -562,6 +568,35 @@ class Containers(LeakCheckedTestCase):
                 got = Decoder(image_of(sub)).root()
                 self.assertEqual(got.shape, [3, 4])
                 self.assertEqual(got.data, np.arange(12, 24, dtype=np.int32).tobytes())
+
+    def test_no_body_checksum_for_shared_memory_files_keep_theirs(self):
+        """checksum=False (frost.share's images: sealed memory, which nothing can change
+        once written) writes the flag and a zero body checksum, and the same body;
+        Store.save's files and the default keep the checksum. verify checks the
+        structure either way."""
+        data = {f"k{i}": (i, i * 0.5, f"v{i}" * (i % 5)) for i in range(2000)}
+        with frost.freeze(data) as store:
+            plain, bare = image_of(store), image_of(store, checksum=False)
+            self.assertEqual(decode(bare)[0], data)
+            self.assertEqual(len(bare), len(plain))
+            check_header(self, plain)
+            check_header(self, bare, checksum=False)
+            with tempfile.TemporaryDirectory() as d:
+                p = os.path.join(d, "s.frost")
+                store.save(p, format=2)
+                with open(p, "rb") as f:
+                    check_header(self, f.read())
+                with frost.load(p) as m:
+                    self.assertTrue(m.stats()["body_checksum"])
+            for img, has in ((plain, True), (bare, False)):
+                mi = _frost.MapImage(img)
+                self.assertIs(mi.body_checksum, has)
+                mi.verify()
+                self.assertEqual(frost.thaw(mi.root), data)
+        with frost.share(data) as shared:
+            self.assertFalse(shared.stats()["body_checksum"])
+            check_header(self, os.pread(shared._image.handle.fd, shared.nbytes, 0), checksum=False)
+            shared.verify()
 
     def test_each_write_has_its_own_key_and_id(self):
         with frost.freeze({"a": 1}) as store:

@@ -41,7 +41,7 @@
 typedef struct channel_msg_s {
     struct channel_msg_s *next;
     size_t len;
-    char data[];                    /* a message of _transport.dumps (its tickets, then the pickle) */
+    char data[];                    /* a message of _transport.dumps (the pickle, then its tickets) */
 } channel_msg_t;
 
 typedef struct frost_channel_s {

@@ -173,7 +173,7 @@ static PyMethodDef frost_methods[] = {
     {"_discard", frost__discard, METH_O,
      "_discard(ticket, /)\n--\n\nRelease a ticket; False if it was already released."},
     {"_message", frost__message_pack, METH_VARARGS,
-     "_message(tickets, body, /)\n--\n\nA message: its tickets, then body (internal)."},
+     "_message(tickets, body, /)\n--\n\nA message: body, then its tickets (internal)."},
     {"_message_tickets", frost__message_tickets, METH_O,
      "_message_tickets(data, /)\n--\n\nThe tickets of a message, a tuple (internal)."},
     {"_discard_message", frost__discard_message, METH_O,

@@ -693,6 +693,11 @@ capture_ref(PyObject *module, sent_t *e)
     capture_t *cap = active_capture();
     sent_add(e);
     ticket_t t = {e->ticket, e->token};
+    if (cap == NULL) {   /* callers check frost__capturing() first; nothing runs in between */
+        sent_release(t.ticket, t.token);
+        PyErr_SetString(PyExc_SystemError, "frost: no message is being made on this thread");
+        return NULL;
+    }
     if (cap->n == cap->cap) {
         int on_stack = cap->tickets == cap->inline_tickets;
         ticket_t *grown = on_stack ? malloc(2 * cap->cap * sizeof *grown)

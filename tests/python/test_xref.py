@@ -8,6 +8,7 @@ when it is never delivered); importing never releases, releasing twice is a
 no-op, and no Python call -- private or not -- can free memory a live view
 reads.
 """
+import _thread
 import concurrent.futures as cf
 import functools
 import gc
@@ -22,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _interp_compat  # noqa: E402
 import frost  # noqa: E402
 import poolwork  # noqa: E402
 from frost import _frost, _transport  # noqa: E402
@@ -312,6 +314,36 @@ class PicklesItsViewItself:
         return (fn, args)
 
 
+SUBINTERPRETER_SENDS = textwrap.dedent("""
+    import pickle
+    import frost
+    from frost import _frost, _transport
+    store = frost.freeze([1, 2, 3])
+    assert b"_ticket_ref" not in pickle.dumps(store.root), "captured into another interpreter's message"
+    message = _transport.dumps([store.root, store.root[1:]])
+    assert len(_frost._message_tickets(message)) == 2, _frost._message_tickets(message)
+    assert [list(x) for x in _transport.loads(message)] == [[1, 2, 3], [2, 3]]
+""")
+
+
+class RunsASubinterpreter:
+    """Runs an own-GIL subinterpreter on this thread that sends views of its
+    own, both while its message is pickled and while it is loaded."""
+
+    def __reduce__(self):
+        _interp_compat.run(SUBINTERPRETER_SENDS)
+        return (_interp_compat.run, (SUBINTERPRETER_SENDS,))
+
+
+def interrupt(*args):
+    raise KeyboardInterrupt
+
+
+class InterruptedWhenLoaded:
+    def __reduce__(self):
+        return (interrupt, ())
+
+
 class SendsItsViewItself:
     """A reducer that makes a message of its own; loading it loads that message
     (a dumps inside a dumps, a loads inside a loads)."""
@@ -489,6 +521,37 @@ class TransportCapture(LeakCheckedTestCase):
         with self.assertRaises(KeyboardInterrupt):
             _transport.check_sendable((self.store, InterruptedWhenPickled()))
         self.assertEqual(in_flight(), 0)
+
+    def test_interrupt_inside_loads(self):
+        message = _transport.dumps([self.a, InterruptedWhenLoaded(), self.b])
+        with self.assertRaises(KeyboardInterrupt):
+            _transport.loads(message)
+        self.assertEqual(in_flight(), 0)
+
+    @unittest.skipUnless(_interp_compat.AVAILABLE, "no subinterpreter API in this Python")
+    def test_another_interpreter_on_this_thread_sends_its_own(self):
+        # dumps called from a thread's only Python frame, and the subinterpreter's
+        # module code pickling, run at the same Python depth: only the thread state
+        # tells the two interpreters apart
+        out, done = [], threading.Event()
+
+        def send():
+            try:
+                out.append(_transport.dumps((self.a, RunsASubinterpreter(), self.b)))
+            except BaseException as exc:
+                out.append(exc)
+            done.set()
+
+        _thread.start_new_thread(send, ())
+        self.assertTrue(done.wait(120))
+        message = out.pop()
+        if isinstance(message, BaseException):
+            raise message
+        self.assertEqual(len(_frost._message_tickets(message)), 2)
+        a, _, b = _transport.loads(message)
+        self.assertEqual(list(a), list(range(10)))
+        self.assertEqual(frost.thaw(b), {"x": 1})
+        del a, b
 
     def test_unpicklable_and_closed_are_named_and_hold_nothing(self):
         with self.assertRaisesRegex(TypeError, r"cannot send tuple object \(.*lambda"):

@@ -522,6 +522,16 @@ class TransportCapture(LeakCheckedTestCase):
             _transport.check_sendable((self.store, InterruptedWhenPickled()))
         self.assertEqual(in_flight(), 0)
 
+    def test_many_tickets_in_one_message(self):
+        views = [self.a[i:] for i in range(10)] * 3 + [self.a[:i] for i in range(1, 10)]
+        message = _transport.dumps(views)
+        self.assertEqual(len(_frost._message_tickets(message)), 19)   # a repeat is one ticket
+        self.assertEqual([list(v) for v in _transport.loads(message)], [list(v) for v in views])
+        self.assertEqual(in_flight(), 0)
+        with self.assertRaises(ValueError):
+            _transport.dumps(views + [RaisesWhenPickled(ValueError("late"))])
+        self.assertEqual(in_flight(), 0)
+
     def test_interrupt_inside_loads(self):
         message = _transport.dumps([self.a, InterruptedWhenLoaded(), self.b])
         with self.assertRaises(KeyboardInterrupt):

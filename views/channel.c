@@ -5,8 +5,8 @@
  * condition variables, a linked list of messages, an atomic count of the
  * Channel objects (handles, in any interpreter) plus the sent references to
  * it (tickets, views/xref.c).
- * A message is the bytes of frost._transport.dumps(obj): its tickets, then
- * the pickle. The queue owns a message from send until recv pops it; a
+ * A message is the bytes of frost._transport.dumps(obj): the pickle, then
+ * its tickets (xref.c). The queue owns a message from send until recv pops it; a
  * message's life ends in msg_free, which releases its tickets (xref.c) --
  * after recv has loaded it (whether loading succeeded or not), or when the
  * channel is drained or freed with it still queued. While queued its tickets
@@ -23,7 +23,7 @@
  * channels_atfork_prepare): the child inherits every channel, usable.
  *
  * Crossing: a Channel pickles by reference (id + token, _channel_attach in
- * xref.c), like stores; through frost._transport it travels as a ticket.
+ * xref.c), like stores; in a message (frost__transport_dumps) it is a ticket.
  */
 #include "views.h"
 #include "frost_internal.h"   // frost__mix64, frost__new_secret, frost__acquire_if_live
@@ -41,7 +41,7 @@
 typedef struct channel_msg_s {
     struct channel_msg_s *next;
     size_t len;
-    char data[];                    /* a message of _transport.dumps (its tickets, then the pickle) */
+    char data[];                    /* a message of _transport.dumps (the pickle, then its tickets) */
 } channel_msg_t;
 
 typedef struct frost_channel_s {
@@ -354,23 +354,6 @@ typedef struct {
 #define CH(o) (((FrostChannel *)(o))->ch)
 
 static PyObject *
-transport_call(const char *name, PyObject *arg)
-{
-    PyObject *mod = PyImport_ImportModule("frost._transport");
-    if (mod == NULL) {
-        return NULL;
-    }
-    PyObject *fn = PyObject_GetAttrString(mod, name);
-    Py_DECREF(mod);
-    if (fn == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyObject_CallOneArg(fn, arg);   /* not CallMethod("O"): it unpacks tuples */
-    Py_DECREF(fn);
-    return r;
-}
-
-static PyObject *
 wrap_channel(PyTypeObject *tp, frost_channel_t *ch)
 {
     FrostChannel *self = PyObject_New(FrostChannel, tp);
@@ -514,7 +497,8 @@ channel_send(PyObject *self, PyObject *args, PyObject *kwargs)
         || parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
-    PyObject *payload = transport_call("dumps", obj);
+    frost_state *st = frost__state_of_type(Py_TYPE(self));
+    PyObject *payload = st ? frost__transport_dumps(st, obj) : NULL;
     if (payload == NULL) {
         return NULL;
     }
@@ -561,8 +545,9 @@ channel_recv(PyObject *self, PyObject *args, PyObject *kwargs)
     case XFER_ERROR:
         return NULL;
     }
-    PyObject *payload = PyBytes_FromStringAndSize(m->data, (Py_ssize_t)m->len);
-    PyObject *r = payload ? transport_call("loads", payload) : NULL;
+    frost_state *st = frost__state_of_type(Py_TYPE(self));
+    PyObject *payload = st ? PyBytes_FromStringAndSize(m->data, (Py_ssize_t)m->len) : NULL;
+    PyObject *r = payload ? frost__transport_loads(st, payload, 1) : NULL;
     Py_XDECREF(payload);
     msg_free(m);   /* loaded, failed half way or not at all: its tickets are released */
     return r;
@@ -610,6 +595,9 @@ static PyObject *
 channel_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *module = PyType_GetModule(Py_TYPE(self));
+    if (module != NULL && frost__capturing()) {   /* in a message: a ticket */
+        return frost__capture_channel(module, CH(self));
+    }
     PyObject *attach = module ? PyObject_GetAttrString(module, "_channel_attach") : NULL;
     if (attach == NULL) {
         return NULL;

@@ -291,7 +291,7 @@ store_dealloc(PyObject *self)
 static PyObject *
 store_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    FrostLease *lease = open_lease(self, "pickling");
+    FrostLease *lease = open_lease(self, frost__capturing() ? "sending" : "pickling");
     if (lease == NULL) {
         return NULL;
     }

@@ -173,11 +173,23 @@ static PyMethodDef frost_methods[] = {
     {"_discard", frost__discard, METH_O,
      "_discard(ticket, /)\n--\n\nRelease a ticket; False if it was already released."},
     {"_message", frost__message_pack, METH_VARARGS,
-     "_message(tickets, body, /)\n--\n\nA message: its tickets, then body (internal)."},
-    {"_message_header", frost__message_header, METH_O,
-     "_message_header(data, /)\n--\n\n(tickets, offset of the body) of a message (internal)."},
+     "_message(tickets, body, /)\n--\n\nA message: body, then its tickets (internal)."},
+    {"_message_tickets", frost__message_tickets, METH_O,
+     "_message_tickets(data, /)\n--\n\nThe tickets of a message, a tuple (internal)."},
     {"_discard_message", frost__discard_message, METH_O,
-     "_discard_message(data, /)\n--\n\nRelease every ticket of a message (internal)."},
+     "_discard_message(data, /)\n--\n\nEnd the life of a message that will not be loaded: release\n"
+     "its tickets (idempotent)."},
+    {"_dumps", frost__dumps, METH_O,
+     "_dumps(obj, /)\n--\n\nA message carrying obj: its pickle, frost stores, views and channels\n"
+     "by reference (tickets). Raises TypeError naming what cannot be sent (and holds\n"
+     "nothing then). See frost._transport."},
+    {"_loads", (PyCFunction)(void (*)(void))frost__loads, METH_FASTCALL | METH_KEYWORDS,
+     "_loads(data, /, *, consume=True)\n--\n\nThe object a message carries, in this interpreter. Ends\n"
+     "the message's life (releases its tickets, also when loading fails half way) unless\n"
+     "consume=False: then the caller must _discard_message() it later."},
+    {"_ticket_ref", (PyCFunction)(void (*)(void))frost__ticket_ref, METH_FASTCALL,
+     "_ticket_ref(index, ticket, /)\n--\n\nUnpickle a reference of the message being loaded "
+     "(internal)."},
     {"_shareable_types", shareable_types, METH_NOARGS,
      "The types that cross interpreters by reference (internal)."},
     {"load", (PyCFunction)(void (*)(void))frost__load_snapshot, METH_VARARGS | METH_KEYWORDS,
@@ -373,6 +385,10 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->mapped_record_type);
     Py_VISIT(st->mapped_array_type);
     Py_VISIT(st->mapped_iter_type);
+    Py_VISIT(st->pickle_dumps);
+    Py_VISIT(st->pickle_loads);
+    Py_VISIT(st->pickling_error);
+    Py_VISIT(st->pickle_protocol);
     return 0;
 }
 
@@ -410,6 +426,10 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->mapped_record_type);
     Py_CLEAR(st->mapped_array_type);
     Py_CLEAR(st->mapped_iter_type);
+    Py_CLEAR(st->pickle_dumps);
+    Py_CLEAR(st->pickle_loads);
+    Py_CLEAR(st->pickling_error);
+    Py_CLEAR(st->pickle_protocol);
     return 0;
 }
 

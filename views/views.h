@@ -52,6 +52,8 @@ typedef struct {
     PyTypeObject *map_image_type;   /* frost._frost.MapImage */
     PyTypeObject *mapped_dict_type, *mapped_list_type, *mapped_set_type, *mapped_record_type,
         *mapped_array_type, *mapped_iter_type;
+    /* the pickle module's, for messages (xref.c; looked up on first use) */
+    PyObject *pickle_dumps, *pickle_loads, *pickling_error, *pickle_protocol;
     frost_freeze_env_t freeze_env;
 } frost_state;
 
@@ -146,8 +148,19 @@ PyObject *frost__export(PyObject *module, PyObject *obj);            /* _export(
 PyObject *frost__import(PyObject *module, PyObject *ticket);         /* _import(ticket) -> obj */
 PyObject *frost__discard(PyObject *module, PyObject *ticket);        /* _discard(ticket) -> bool */
 PyObject *frost__message_pack(PyObject *module, PyObject *args);     /* _message(tickets, body) */
-PyObject *frost__message_header(PyObject *module, PyObject *data);   /* -> (tickets, offset) */
+PyObject *frost__message_tickets(PyObject *module, PyObject *data);  /* -> tickets tuple */
 PyObject *frost__discard_message(PyObject *module, PyObject *data);
+PyObject *frost__ticket_ref(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *frost__dumps(PyObject *module, PyObject *obj);             /* _dumps(obj) -> message */
+PyObject *frost__loads(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+/* frost._transport's dumps and loads (a message: bytes; see xref.c section 3) */
+PyObject *frost__transport_dumps(frost_state *st, PyObject *obj);
+PyObject *frost__transport_loads(frost_state *st, PyObject *data, int consume);
+/* Whether a reducer runs for the pickler of a transport dumps (then the
+ * by-reference types reduce to a ticket of its message); with the GIL. */
+int frost__capturing(void);
+/* The reduce value of a Channel in that case (a ticket holding one count). */
+PyObject *frost__capture_channel(PyObject *module, frost_channel_t *ch);
 PyObject *frost__live_xrefs(PyObject *module, PyObject *ignored);
 /* Release every ticket a message names (idempotent; any thread, no GIL). */
 void frost__message_release(const char *data, size_t len);

@@ -5,7 +5,7 @@
  * _rebuild / _channel_attach), frost._transport (the pool's tasks and
  * results, Channel messages) and cross-interpreter data (xidata.c).
  *
- * Two things live here:
+ * Three things live here:
  *
  * 1. frost_xref_t, a reference as plain data: (kind, id, node, token, slice).
  *    It is decoded in one place (xref_decode: every field range-checked,
@@ -23,11 +23,14 @@
  *    reused, unforgeable, and a second _discard finds nothing, so no call
  *    order, repeated or forged, can release a count twice.
  *
- *    A message (_transport.dumps) is a header listing its tickets, then the
- *    pickle, whose persistent ids are indexes into that list. Whoever ends a
- *    message's life releases its tickets: the receiver after loading it
- *    (loaded or failed half way alike), or the sender's side when it is never
- *    delivered (a cancelled task, a channel freed with messages queued).
+ * 3. Messages (frost._transport: _dumps, _loads): the pickle, then the tickets
+ *    it refers to (section 3). The by-reference types' reducers reduce to a
+ *    ticket of the message being made on their thread, as
+ *    _ticket_ref(index, ticket id); elsewhere they pickle a plain reference.
+ *    Whoever ends a message's life releases its tickets: the receiver after
+ *    loading it (loaded or failed half way alike), the sender's dumps when it
+ *    fails half way, or the sender's side when it is never delivered (a
+ *    cancelled task, a channel freed with messages queued).
  *
  * Channels that hold references to themselves (a channel sent on itself, or
  * two sent on each other) would keep each other alive forever; a ticket
@@ -252,18 +255,31 @@ frost__rebuild(PyObject *module, PyObject *args)
     return store ? resolve_store(st, &x, store) : NULL;
 }
 
+static PyObject *capture_store(PyObject *module, frost_store_t *store, PyObject *args);
+
 PyObject *
 frost__reduce_ref(FrostView *view, uintptr_t ref, PyObject *slice)
 {
     frost_store_t *store = view->lease->store;
     PyObject *module = PyType_GetModule(Py_TYPE(view->lease));
-    PyObject *rebuild = module ? PyObject_GetAttrString(module, "_rebuild") : NULL;
-    if (rebuild == NULL) {
+    if (module == NULL) {
         return NULL;
     }
     unsigned long long id = frost_store_id(store), token = frost_store_token(store, ref);
-    return slice ? Py_BuildValue("(N(KKKO))", rebuild, id, (unsigned long long)ref, token, slice)
-                 : Py_BuildValue("(N(KKK))", rebuild, id, (unsigned long long)ref, token);
+    PyObject *args = slice ? Py_BuildValue("(KKKO)", id, (unsigned long long)ref, token, slice)
+                           : Py_BuildValue("(KKK)", id, (unsigned long long)ref, token);
+    if (args == NULL) {
+        return NULL;
+    }
+    if (frost__capturing()) {
+        return capture_store(module, store, args);
+    }
+    PyObject *rebuild = PyObject_GetAttrString(module, "_rebuild");
+    if (rebuild == NULL) {
+        Py_DECREF(args);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", rebuild, args);
 }
 
 PyObject *
@@ -301,6 +317,32 @@ typedef struct sent_s {
     frost_channel_t *parked_in;  /* queued in that channel (no count), or NULL */
     struct sent_s *next;         /* bucket chain */
 } sent_t;
+
+typedef struct {
+    uint64_t ticket, token;
+} ticket_t;
+
+/* A transport dumps running on this thread: the tickets of the message it
+ * makes (section 3). */
+typedef struct capture_s {
+    PyThreadState *tstate;       /* its thread state: this interpreter */
+    int depth;                   /* tstate->py_recursion_remaining when it began */
+    size_t n, cap;
+    ticket_t *tickets;           /* inline_tickets, or malloc'd once more are needed */
+    ticket_t inline_tickets[4];
+    struct capture_s *prev;      /* the one it runs inside, or NULL */
+} capture_t;
+
+/* A transport loads running on this thread: the tickets of its message. */
+typedef struct loading_s {
+    PyThreadState *tstate;
+    const ticket_t *tickets;
+    size_t n;
+    struct loading_s *prev;
+} loading_t;
+
+static _Thread_local capture_t *capturing;   /* innermost first */
+static _Thread_local loading_t *loading;
 
 #define SENT_BUCKETS 1024u       /* power of two */
 
@@ -421,8 +463,12 @@ sent_export(frost_state *st, PyObject *obj, uint64_t *ticket, uint64_t *token)
         e->store = lease->store;
     }
     else if (frost__is_node_view_type(st, Py_TYPE(obj))) {
-        /* the view's own __reduce__ names its node (and slice): one decoder for both */
+        /* the view's own __reduce__ names its node (and slice): one decoder for both;
+         * a plain reference, whatever message this thread may be making */
+        struct capture_s *outer = capturing;
+        capturing = NULL;
         PyObject *reduced = PyObject_CallMethod(obj, "__reduce__", NULL);
+        capturing = outer;
         int rc = reduced == NULL ? -1 : xref_decode_store(PyTuple_GET_ITEM(reduced, 1), &e->ref);
         Py_XDECREF(reduced);
         if (rc < 0) {
@@ -478,7 +524,376 @@ sent_import(frost_state *st, uint64_t ticket, uint64_t token)
     return resolve_store(st, &ref, store);
 }
 
-/* ---- tickets and messages in Python ----------------------------------------- */
+/* ---- 3. messages (frost._transport) ------------------------------------------ */
+
+/*
+ * A message is bytes: the pickle, then a trailer naming its tickets --
+ * n x (u64 ticket, u64 token), u32 n, MAGIC, little-endian. A trailer, so
+ * that dumps appends it to pickle's own bytes (in place) and loads hands the
+ * message itself to pickle, which stops at the pickle's STOP. It is read
+ * without trusting it: a short or malformed trailer names no tickets.
+ *
+ * dumps is pickle.dumps with a capture open on this thread (capture_t): the
+ * reducers of Store, the views and Channel see it (frost__capturing), export
+ * a ticket into it and reduce to (_ticket_ref, (index, ticket id)); pickle
+ * does everything else at C speed, with no per-object hook. loads is
+ * pickle.loads with the message's tickets open on this thread (loading_t),
+ * which _ticket_ref resolves against. Both are stacks, innermost first, so a
+ * dumps or loads inside another (a reducer that sends, a __setstate__ that
+ * receives, another interpreter run on this thread) finds its own.
+ */
+static const char MAGIC[4] = {'F', 'X', 'M', '2'};
+#define TRAILER_FIXED 8u
+#define TICKET_BYTES 16u
+
+static uint64_t
+read_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static void
+write_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+/* 0 with *n tickets, the first at offset *body (the pickle's length); -1 if malformed. */
+static int
+message_parse(const char *data, size_t len, size_t *n, size_t *body)
+{
+    if (len < TRAILER_FIXED || memcmp(data + len - 4, MAGIC, 4) != 0) {
+        return -1;
+    }
+    const unsigned char *p = (const unsigned char *)data + len - TRAILER_FIXED;
+    size_t count = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+    if (count > (len - TRAILER_FIXED) / TICKET_BYTES) {
+        return -1;
+    }
+    *n = count;
+    *body = len - TRAILER_FIXED - count * TICKET_BYTES;
+    return 0;
+}
+
+static ticket_t
+message_ticket(const char *data, size_t body, size_t i)
+{
+    const unsigned char *p = (const unsigned char *)data + body + i * TICKET_BYTES;
+    return (ticket_t){read_u64(p), read_u64(p + 8)};
+}
+
+/* The message of `body` (a pickle's bytes; the reference is stolen) and n
+ * tickets; NULL with an error. The caller still owns the tickets' counts. */
+static PyObject *
+message_seal(PyObject *body, const ticket_t *tickets, size_t n)
+{
+    if (!PyBytes_CheckExact(body)) {
+        PyErr_Format(PyExc_TypeError, "pickle.dumps returned %.200s, not bytes", Py_TYPE(body)->tp_name);
+        Py_DECREF(body);
+        return NULL;
+    }
+    size_t len = (size_t)PyBytes_GET_SIZE(body);
+    if (n > UINT32_MAX || len > (size_t)PY_SSIZE_T_MAX - TRAILER_FIXED - n * TICKET_BYTES) {
+        PyErr_SetString(PyExc_OverflowError, "frost message too large");
+        Py_DECREF(body);
+        return NULL;
+    }
+    Py_ssize_t total = (Py_ssize_t)(len + n * TICKET_BYTES + TRAILER_FIXED);
+    if (Py_REFCNT(body) == 1) {   /* pickle's fresh bytes: grown in place */
+        if (_PyBytes_Resize(&body, total) < 0) {
+            return NULL;
+        }
+    }
+    else {
+        PyObject *copy = PyBytes_FromStringAndSize(NULL, total);
+        if (copy != NULL) {
+            memcpy(PyBytes_AS_STRING(copy), PyBytes_AS_STRING(body), len);
+        }
+        Py_SETREF(body, copy);
+        if (body == NULL) {
+            return NULL;
+        }
+    }
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(body) + len;
+    for (size_t i = 0; i < n; i++, p += TICKET_BYTES) {
+        write_u64(p, tickets[i].ticket);
+        write_u64(p + 8, tickets[i].token);
+    }
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(n >> (8 * i));
+    }
+    memcpy(p + 4, MAGIC, 4);
+    return body;
+}
+
+void
+frost__message_release(const char *data, size_t len)
+{
+    size_t n, body;
+    if (message_parse(data, len, &n, &body) < 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ticket_t t = message_ticket(data, body, i);
+        sent_release(t.ticket, t.token);
+    }
+}
+
+void
+frost__message_park(const char *data, size_t len, frost_channel_t *ch)
+{
+    size_t n, body;
+    if (message_parse(data, len, &n, &body) < 0 || n == 0) {
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n && secret != 0; i++) {
+        ticket_t t = message_ticket(data, body, i);
+        sent_t *e = find_locked(t.ticket, t.token);
+        if (e != NULL) {
+            e->parked_in = ch;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* The capture of the dumps whose pickler is reducing right now, or NULL: the
+ * innermost capture of this thread, if it belongs to this thread state (this
+ * interpreter) and no Python frame was entered since its dumps began -- so
+ * user code run during pickling (a __reduce__ that calls pickle.dumps or
+ * copy.deepcopy, or __reduce__ itself) gets a plain reference, as always. */
+static capture_t *
+active_capture(void)
+{
+    capture_t *cap = capturing;
+    if (cap == NULL) {
+        return NULL;
+    }
+    PyThreadState *ts = PyThreadState_Get();
+    return cap->tstate == ts && cap->depth == ts->py_recursion_remaining ? cap : NULL;
+}
+
+int
+frost__capturing(void)
+{
+    return active_capture() != NULL;
+}
+
+/* Register e (owning its count) as the next ticket of the active capture;
+ * the reduce value naming it: (_ticket_ref, (index, ticket id)). */
+static PyObject *
+capture_ref(PyObject *module, sent_t *e)
+{
+    capture_t *cap = active_capture();
+    sent_add(e);
+    ticket_t t = {e->ticket, e->token};
+    if (cap == NULL) {   /* callers check frost__capturing() first; nothing runs in between */
+        sent_release(t.ticket, t.token);
+        PyErr_SetString(PyExc_SystemError, "frost: no message is being made on this thread");
+        return NULL;
+    }
+    if (cap->n == cap->cap) {
+        int on_stack = cap->tickets == cap->inline_tickets;
+        ticket_t *grown = on_stack ? malloc(2 * cap->cap * sizeof *grown)
+                                   : realloc(cap->tickets, 2 * cap->cap * sizeof *grown);
+        if (grown == NULL) {
+            sent_release(t.ticket, t.token);
+            return PyErr_NoMemory();
+        }
+        if (on_stack) {
+            memcpy(grown, cap->inline_tickets, cap->n * sizeof *grown);
+        }
+        cap->tickets = grown;
+        cap->cap *= 2;
+    }
+    Py_ssize_t index = (Py_ssize_t)cap->n;
+    cap->tickets[cap->n++] = t;   /* the message owns it now: released with it */
+    PyObject *fn = PyObject_GetAttrString(module, "_ticket_ref");
+    return fn ? Py_BuildValue("(N(nK))", fn, index, (unsigned long long)t.ticket) : NULL;
+}
+
+/* args: the plain reference's (id, node, token[, slice]), stolen */
+static PyObject *
+capture_store(PyObject *module, frost_store_t *store, PyObject *args)
+{
+    sent_t *e = calloc(1, sizeof *e);
+    int rc = e == NULL ? -1 : xref_decode_store(args, &e->ref);
+    Py_DECREF(args);
+    if (rc < 0) {
+        free(e);
+        return e == NULL ? PyErr_NoMemory() : NULL;
+    }
+    frost_store_acquire(store);
+    e->store = store;
+    return capture_ref(module, e);
+}
+
+PyObject *
+frost__capture_channel(PyObject *module, frost_channel_t *ch)
+{
+    sent_t *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        return PyErr_NoMemory();
+    }
+    e->ref = (frost_xref_t){.kind = XREF_CHANNEL};
+    frost__channel_acquire(ch);
+    e->channel = ch;
+    return capture_ref(module, e);
+}
+
+/* The pickle module's dumps, loads, PicklingError and HIGHEST_PROTOCOL, in
+ * this interpreter's module state (looked up on first use). */
+static int
+pickle_ready(frost_state *st)
+{
+    if (st->pickle_loads != NULL) {
+        return 0;
+    }
+    PyObject *pickle = PyImport_ImportModule("pickle");
+    if (pickle == NULL) {
+        return -1;
+    }
+    PyObject *dumps = PyObject_GetAttrString(pickle, "dumps");
+    PyObject *loads = dumps ? PyObject_GetAttrString(pickle, "loads") : NULL;
+    PyObject *error = loads ? PyObject_GetAttrString(pickle, "PicklingError") : NULL;
+    PyObject *protocol = error ? PyObject_GetAttrString(pickle, "HIGHEST_PROTOCOL") : NULL;
+    Py_DECREF(pickle);
+    if (protocol == NULL) {
+        Py_XDECREF(dumps);
+        Py_XDECREF(loads);
+        Py_XDECREF(error);
+        return -1;
+    }
+    Py_XSETREF(st->pickle_dumps, dumps);
+    Py_XSETREF(st->pickling_error, error);
+    Py_XSETREF(st->pickle_protocol, protocol);
+    Py_XSETREF(st->pickle_loads, loads);   /* last: the "ready" mark */
+    return 0;
+}
+
+/* Pickling `obj` failed with the current exception: a PicklingError,
+ * AttributeError or TypeError becomes TypeError("cannot send <type> object
+ * <repr> to another interpreter: <why>") raised from it. */
+static void
+cannot_send(frost_state *st, PyObject *obj)
+{
+    if (!PyErr_ExceptionMatches(st->pickling_error) && !PyErr_ExceptionMatches(PyExc_AttributeError)
+        && !PyErr_ExceptionMatches(PyExc_TypeError)) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *text = PyObject_Repr(obj);
+    if (text == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        text = PyBaseObject_Type.tp_repr(obj);
+    }
+    if (text != NULL && PyUnicode_GET_LENGTH(text) > 80) {
+        PyObject *cut = PyUnicode_Substring(text, 0, 77);
+        Py_SETREF(text, cut ? PyUnicode_FromFormat("%U...", cut) : NULL);
+        Py_XDECREF(cut);
+    }
+    PyObject *name = text ? PyType_GetName(Py_TYPE(obj)) : NULL;
+    PyObject *msg = name ? PyUnicode_FromFormat("cannot send %U object %U to another interpreter: %S",
+                                                name, text, exc)
+                         : NULL;
+    PyObject *wrapped = msg ? PyObject_CallOneArg(PyExc_TypeError, msg) : NULL;
+    Py_XDECREF(text);
+    Py_XDECREF(name);
+    Py_XDECREF(msg);
+    if (wrapped == NULL) {   /* describing it failed: that error, in the context of the first */
+        PyObject *now = PyErr_GetRaisedException();
+        PyException_SetContext(now, exc);
+        PyErr_SetRaisedException(now);
+        return;
+    }
+    PyException_SetContext(wrapped, Py_NewRef(exc));
+    PyException_SetCause(wrapped, exc);
+    PyErr_SetRaisedException(wrapped);
+}
+
+PyObject *
+frost__transport_dumps(frost_state *st, PyObject *obj)
+{
+    if (pickle_ready(st) < 0) {
+        return NULL;
+    }
+    PyThreadState *ts = PyThreadState_Get();
+    capture_t cap = {.tstate = ts, .depth = ts->py_recursion_remaining,
+                     .cap = sizeof cap.inline_tickets / sizeof cap.inline_tickets[0],
+                     .prev = capturing};
+    cap.tickets = cap.inline_tickets;
+    capturing = &cap;
+    PyObject *args[2] = {obj, st->pickle_protocol};
+    PyObject *body = PyObject_Vectorcall(st->pickle_dumps, args, 2, NULL);
+    capturing = cap.prev;
+    PyObject *message = body ? message_seal(body, cap.tickets, cap.n) : NULL;
+    if (message == NULL) {   /* failed half way (or interrupted): it ends here, holding nothing */
+        for (size_t i = 0; i < cap.n; i++) {
+            sent_release(cap.tickets[i].ticket, cap.tickets[i].token);
+        }
+    }
+    if (cap.tickets != cap.inline_tickets) {
+        free(cap.tickets);
+    }
+    if (message == NULL) {
+        cannot_send(st, obj);
+    }
+    return message;
+}
+
+#define LOAD_INLINE 8
+
+PyObject *
+frost__transport_loads(frost_state *st, PyObject *data, int consume)
+{
+    Py_buffer buf;
+    if (PyObject_GetBuffer(data, &buf, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    size_t n, body;
+    if (message_parse(buf.buf, (size_t)buf.len, &n, &body) < 0) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "not a frost message (bad trailer)");
+        return NULL;
+    }
+    ticket_t inline_tickets[LOAD_INLINE];
+    ticket_t *tickets = n <= LOAD_INLINE ? inline_tickets : malloc(n * sizeof *tickets);
+    if (tickets == NULL) {
+        if (consume) {
+            frost__message_release(buf.buf, (size_t)buf.len);
+        }
+        PyBuffer_Release(&buf);
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < n; i++) {   /* a copy: what is released is what was loaded */
+        tickets[i] = message_ticket(buf.buf, body, i);
+    }
+    PyBuffer_Release(&buf);
+    PyObject *result = NULL;
+    if (pickle_ready(st) == 0) {
+        loading_t frame = {.tstate = PyThreadState_Get(), .tickets = tickets, .n = n, .prev = loading};
+        loading = &frame;
+        result = PyObject_CallOneArg(st->pickle_loads, data);
+        loading = frame.prev;
+    }
+    if (consume) {   /* loaded or failed half way alike: the message ends here */
+        for (size_t i = 0; i < n; i++) {
+            sent_release(tickets[i].ticket, tickets[i].token);
+        }
+    }
+    if (tickets != inline_tickets) {
+        free(tickets);
+    }
+    return result;
+}
+
+/* ---- the Python functions ---------------------------------------------------- */
 
 static PyObject *
 ticket_object(uint64_t ticket, uint64_t token)
@@ -532,155 +947,105 @@ frost__discard(PyObject *Py_UNUSED(module), PyObject *arg)
     return PyBool_FromLong(sent_release(ticket, token));
 }
 
-/*
- * A message: MAGIC, u32 n, n x (u64 ticket, u64 token) little-endian, then
- * the pickle. Read without trusting it: a short or malformed header names
- * no tickets.
- */
-static const char MAGIC[4] = {'F', 'X', 'M', '1'};
-#define HEADER_FIXED 8u
-#define TICKET_BYTES 16u
-
-static uint64_t
-read_u64(const unsigned char *p)
+/* _ticket_ref(index, ticket id): the object of a ticket of the message being
+ * loaded on this thread (what a captured reference unpickles as). */
+PyObject *
+frost__ticket_ref(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = (v << 8) | p[i];
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "_ticket_ref() takes 2 arguments (%zd given)", nargs);
+        return NULL;
     }
-    return v;
+    Py_ssize_t index;
+    uint64_t ticket;
+    if (get_ssize(args[0], &index, "message reference") < 0 || get_u64(args[1], &ticket, "ticket") < 0) {
+        return NULL;
+    }
+    const loading_t *f = loading;
+    if (f == NULL || f->tstate != PyThreadState_Get()) {
+        PyErr_SetString(PyExc_ValueError, "invalid frost reference: a message's reference read "
+                        "outside the loading of its message (frost._transport.loads)");
+        return NULL;
+    }
+    if (index < 0 || (size_t)index >= f->n || f->tickets[index].ticket != ticket) {
+        invalid("not a reference of the message being loaded");
+        return NULL;
+    }
+    return sent_import(PyModule_GetState(module), ticket, f->tickets[index].token);
 }
 
-static void
-write_u64(unsigned char *p, uint64_t v)
+PyObject *
+frost__dumps(PyObject *module, PyObject *obj)
 {
-    for (int i = 0; i < 8; i++) {
-        p[i] = (unsigned char)(v >> (8 * i));
-    }
+    return frost__transport_dumps(PyModule_GetState(module), obj);
 }
 
-/* The number of tickets in a message (0 for a malformed one); *body: offset of the pickle. */
-static size_t
-message_tickets(const char *data, size_t len, size_t *body)
+PyObject *
+frost__loads(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    *body = 0;
-    if (len < HEADER_FIXED || memcmp(data, MAGIC, 4) != 0) {
-        return 0;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    int consume = 1;
+    if (nargs != 1 || nkw > 1
+        || (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "consume") != 0)) {
+        PyErr_SetString(PyExc_TypeError, "loads() takes one message and the keyword consume");
+        return NULL;
     }
-    const unsigned char *p = (const unsigned char *)data + 4;
-    size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-    if (n > (len - HEADER_FIXED) / TICKET_BYTES) {
-        return 0;
+    if (nkw == 1 && (consume = PyObject_IsTrue(args[1])) < 0) {
+        return NULL;
     }
-    *body = HEADER_FIXED + n * TICKET_BYTES;
-    return n;
+    return frost__transport_loads(PyModule_GetState(module), args[0], consume);
 }
 
-static void
-message_ticket(const char *data, size_t i, uint64_t *ticket, uint64_t *token)
-{
-    const unsigned char *p = (const unsigned char *)data + HEADER_FIXED + i * TICKET_BYTES;
-    *ticket = read_u64(p);
-    *token = read_u64(p + 8);
-}
-
-void
-frost__message_release(const char *data, size_t len)
-{
-    size_t body;
-    size_t n = message_tickets(data, len, &body);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t ticket, token;
-        message_ticket(data, i, &ticket, &token);
-        sent_release(ticket, token);
-    }
-}
-
-void
-frost__message_park(const char *data, size_t len, frost_channel_t *ch)
-{
-    size_t body;
-    size_t n = message_tickets(data, len, &body);
-    if (n == 0) {
-        return;
-    }
-    pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < n && secret != 0; i++) {
-        uint64_t ticket, token;
-        message_ticket(data, i, &ticket, &token);
-        sent_t *e = find_locked(ticket, token);
-        if (e != NULL) {
-            e->parked_in = ch;
-        }
-    }
-    pthread_mutex_unlock(&lock);
-}
-
-/* _message(tickets, body) -> bytes */
+/* _message(tickets, body) -> bytes: a message from parts (tests) */
 PyObject *
 frost__message_pack(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *tickets;
+    PyObject *list;
     Py_buffer body;
-    if (!PyArg_ParseTuple(args, "O!y*:_message", &PyList_Type, &tickets, &body)) {
+    if (!PyArg_ParseTuple(args, "O!y*:_message", &PyList_Type, &list, &body)) {
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(tickets);
-    PyObject *out = NULL;
-    if (n > UINT32_MAX || (size_t)body.len > (size_t)PY_SSIZE_T_MAX - HEADER_FIXED - (size_t)n * TICKET_BYTES) {
-        PyErr_SetString(PyExc_OverflowError, "frost message too large");
-        goto done;
-    }
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(HEADER_FIXED + (size_t)n * TICKET_BYTES) + body.len);
-    if (out == NULL) {
-        goto done;
-    }
-    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
-    memcpy(p, MAGIC, 4);
-    for (int i = 0; i < 4; i++) {
-        p[4 + i] = (unsigned char)((size_t)n >> (8 * i));
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t ticket, token;
-        if (ticket_parse(PyList_GET_ITEM(tickets, i), &ticket, &token) < 0) {
+    size_t n = (size_t)PyList_GET_SIZE(list);
+    ticket_t *tickets = malloc((n ? n : 1) * sizeof *tickets);
+    PyObject *out = tickets ? PyBytes_FromStringAndSize(body.buf, body.len) : PyErr_NoMemory();
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        if (ticket_parse(PyList_GET_ITEM(list, (Py_ssize_t)i), &tickets[i].ticket, &tickets[i].token) < 0) {
             Py_CLEAR(out);
-            goto done;
         }
-        write_u64(p + HEADER_FIXED + (size_t)i * TICKET_BYTES, ticket);
-        write_u64(p + HEADER_FIXED + (size_t)i * TICKET_BYTES + 8, token);
     }
-    memcpy(p + HEADER_FIXED + (size_t)n * TICKET_BYTES, body.buf, (size_t)body.len);
-done:
+    out = out ? message_seal(out, tickets, n) : NULL;
+    free(tickets);
     PyBuffer_Release(&body);
     return out;
 }
 
-/* _message_header(data) -> (tickets tuple, offset of the pickle) */
+/* _message_tickets(data) -> the tickets of a message, a tuple */
 PyObject *
-frost__message_header(PyObject *Py_UNUSED(module), PyObject *arg)
+frost__message_tickets(PyObject *Py_UNUSED(module), PyObject *arg)
 {
     Py_buffer data;
     if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    size_t body;
-    size_t n = message_tickets(data.buf, (size_t)data.len, &body);
-    PyObject *tickets = body == 0 ? NULL : PyTuple_New((Py_ssize_t)n);
-    if (body == 0) {
-        PyErr_SetString(PyExc_ValueError, "not a frost message (bad header)");
+    size_t n, body;
+    PyObject *tickets = NULL;
+    if (message_parse(data.buf, (size_t)data.len, &n, &body) < 0) {
+        PyErr_SetString(PyExc_ValueError, "not a frost message (bad trailer)");
+    }
+    else {
+        tickets = PyTuple_New((Py_ssize_t)n);
     }
     for (size_t i = 0; tickets != NULL && i < n; i++) {
-        uint64_t ticket, token;
-        message_ticket(data.buf, i, &ticket, &token);
-        PyObject *t = ticket_object(ticket, token);
-        if (t == NULL) {
+        ticket_t t = message_ticket(data.buf, body, i);
+        PyObject *item = ticket_object(t.ticket, t.token);
+        if (item == NULL) {
             Py_CLEAR(tickets);
             break;
         }
-        PyTuple_SET_ITEM(tickets, (Py_ssize_t)i, t);
+        PyTuple_SET_ITEM(tickets, (Py_ssize_t)i, item);
     }
     PyBuffer_Release(&data);
-    return tickets ? Py_BuildValue("(Nn)", tickets, (Py_ssize_t)body) : NULL;
+    return tickets;
 }
 
 /* _discard_message(data): release every ticket of a message (idempotent). */

@@ -4,95 +4,26 @@ pickle, with one change: frost Stores, views and Channels travel *by
 reference*, as tickets (views/xref.c): a ticket holds one count on its store
 or channel while the message travels, so a store frozen in a worker stays
 alive until the receiver has its own view of the same arena memory: no copy,
-O(1) whatever the size. Plain immutables are copied; anything else is
-pickled.
+O(1) whatever the size. Everything else is pickled by the pickle module, at
+its own speed: no per-object hook runs (issue 17).
 
-A message is bytes: its tickets, then the pickle (whose persistent ids are
-indexes into the tickets). Its life ends exactly once, and ending it releases
-its tickets: loads() ends it after loading (also when unpickling fails half
-way); discard() ends one that will not be loaded. Ending it again is a no-op,
-so no path can release a reference twice.
+A message is bytes: the pickle, then its tickets. dumps and loads are one C
+call each (views/xref.c, section 3): while dumps pickles, the by-reference
+types' reducers export a ticket into the message being made on that thread
+(a plain pickle.dumps elsewhere still pickles them by plain reference); while
+loads unpickles, those tickets resolve against the message being loaded.
+
+A message's life ends exactly once, and ending it releases its tickets:
+loads() ends it after loading (also when unpickling fails half way); a
+dumps() that fails (or is interrupted) half way ends what it made; discard()
+ends one that will not be loaded. Ending it again is a no-op, so no path can
+release a reference twice.
 """
-import io
-import pickle
-
 from frost import _frost
 
-# this interpreter's Store, view and Channel types (each interpreter has its own)
-_BY_REFERENCE = frozenset(_frost._shareable_types()) | {_frost.Channel}
-
-
-class _Pickler(pickle.Pickler):
-    def __init__(self, file, tickets):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.tickets = tickets
-
-    def persistent_id(self, obj):
-        if type(obj) in _BY_REFERENCE:
-            self.tickets.append(_frost._export(obj))
-            return len(self.tickets) - 1
-        return None
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, tickets):
-        super().__init__(file)
-        self.tickets = tickets
-
-    def persistent_load(self, pid):
-        if type(pid) is not int or not 0 <= pid < len(self.tickets):
-            raise pickle.UnpicklingError(f"frost message: no reference #{pid!r}")
-        return _frost._import(self.tickets[pid])
-
-
-def dumps(obj):
-    """A message carrying `obj`; frost stores, views and channels by reference.
-    Raises TypeError naming what cannot be sent (and holds nothing then)."""
-    buf = io.BytesIO()
-    tickets = []
-    try:
-        pickler = _Pickler(buf, tickets)
-        pickler.dump(obj)
-        pickler.clear_memo()   # 3.12: pickler and its bound persistent_id are a cycle
-        return _frost._message(tickets, buf.getbuffer())
-    except BaseException as exc:
-        for ticket in tickets:
-            _frost._discard(ticket)
-        if isinstance(exc, (pickle.PicklingError, AttributeError, TypeError)):
-            raise TypeError(f"cannot send {type(obj).__name__} object {_short_repr(obj)} to "
-                            f"another interpreter: {exc}") from exc
-        raise
-
-
-def _short_repr(obj):
-    try:
-        text = repr(obj)
-    except Exception:
-        text = object.__repr__(obj)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def loads(data, *, consume=True):
-    """The object a message carries, in this interpreter. Ends the message's
-    life (releases its references) unless consume=False: then the caller
-    must discard() it later (a message loaded by several interpreters)."""
-    tickets, offset = _frost._message_header(data)
-    try:
-        with memoryview(data) as view:
-            unpickler = _Unpickler(io.BytesIO(view[offset:]), tickets)
-            try:
-                return unpickler.load()
-            finally:
-                unpickler.memo = {}   # (the same cycle)
-    finally:
-        if consume:
-            for ticket in tickets:
-                _frost._discard(ticket)
-
-
-def discard(data):
-    """End the life of a message that will not be loaded (idempotent)."""
-    _frost._discard_message(data)
+dumps = _frost._dumps        # dumps(obj) -> message; TypeError names what cannot be sent
+loads = _frost._loads        # loads(data, *, consume=True) -> obj
+discard = _frost._discard_message   # discard(data): end a message that will not be loaded
 
 
 def check_sendable(obj):
@@ -104,4 +35,4 @@ def check_sendable(obj):
         message = dumps(obj)
     finally:
         if message is not None:
-            _frost._discard_message(message)
+            discard(message)

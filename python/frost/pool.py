@@ -308,7 +308,7 @@ class Pool(cf.Executor):
         payload = future = None
         try:
             payload = self._dumps_call(fn, args, kwargs, self._main_importable)
-            tickets = _frost._message_header(payload)[0]
+            tickets = _frost._message_tickets(payload)
             with self._lock:
                 if self._pid != os.getpid():
                     raise self._forked_error()

@@ -8,17 +8,22 @@ when it is never delivered); importing never releases, releasing twice is a
 no-op, and no Python call -- private or not -- can free memory a live view
 reads.
 """
+import _thread
 import concurrent.futures as cf
 import functools
 import gc
+import copy
 import os
 import pickle
+import signal
 import sys
 import textwrap
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _interp_compat  # noqa: E402
 import frost  # noqa: E402
 import poolwork  # noqa: E402
 from frost import _frost, _transport  # noqa: E402
@@ -207,12 +212,19 @@ class HostileMessages(LeakCheckedTestCase):
         store = frost.freeze({"k": list(range(10))})
         view = store.root["k"]
         good = _transport.dumps([view, view[0:9:3]])
-        header = len(good) - len(pickle.dumps([0, 1], protocol=pickle.HIGHEST_PROTOCOL))
-        corrupt = [b"", b"FXM1", good[:7], b"XXXX" + good[4:], b"FXM1\xff\xff\xff\xff" + good[8:],
-                   good[:8] + b"\x00" * 16 + good[24:], good[:-3], good[:header] + b"\x80\x05K",
-                   _frost._message([], b"\x80\x05K\x00Q."),                  # id 0 of none
-                   _frost._message([(1, 2)], b"\x80\x05\x8c\x01xQ."),        # a str id
-                   _frost._message([(1, 2)], b"\x80\x05K\x07Q.")]             # id 7 of 1
+        body = len(good) - 2 * 16 - 8   # the pickle, 2 tickets, (u32 count, magic)
+        self.assertEqual(len(_frost._message_tickets(good)), 2)
+        forged_ref = pickle.dumps(ForgedRef(0, 12345))   # a ticket id not in the message
+        corrupt = [b"", b"FXM2", good[-7:], good[:-4] + b"XXXX", good[:-3],
+                   good[:-8] + b"\xff\xff\xff\xff" + good[-4:],
+                   good[:body] + b"\x00" * 32 + good[-8:],                   # tickets zeroed
+                   good[:body] + good[body + 16:-8] + b"\x01\x00\x00\x00" + good[-4:],  # one lost
+                   _frost._message([], b"\x80\x05K"),                       # truncated pickle
+                   _frost._message([], b"\x80\x05K\x00Q."),                  # a persistent id
+                   _frost._message([(1, 2)], forged_ref),
+                   _frost._message(list(_frost._message_tickets(good)), forged_ref),
+                   _frost._message([], pickle.dumps(ForgedRef(-1, 1))),
+                   _frost._message([], pickle.dumps(ForgedRef("x", 1)))]
         for data in corrupt:
             with self.subTest(data=data[:40]):
                 with self.assertRaises(Exception):
@@ -259,6 +271,88 @@ class HostileMessages(LeakCheckedTestCase):
 class Bomb:
     def __reduce__(self):
         return (poolwork.explode, ())
+
+
+class ForgedRef:
+    """Pickles as a message reference (index, ticket id) made up by hand."""
+
+    def __init__(self, index, ticket):
+        self.args = (index, ticket)
+
+    def __reduce__(self):
+        return (_frost._ticket_ref, self.args)
+
+
+class RaisesWhenPickled:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def __reduce__(self):
+        raise self.exc
+
+
+class InterruptedWhenPickled:
+    """Ctrl-C arriving while its message is pickled (after a view was captured)."""
+
+    def __reduce__(self):
+        signal.raise_signal(signal.SIGINT)   # the handler raises at the next bytecode
+        return (int, (0,))
+
+
+class PicklesItsViewItself:
+    """A reducer that pickles (or copies) a view in its own code: the plain way."""
+
+    def __init__(self, view, how):
+        self.view, self.how = view, how
+
+    def __reduce__(self):
+        if self.how == "pickle":
+            return (pickle.loads, (pickle.dumps(self.view),))
+        if self.how == "deepcopy":
+            return (list, (list(copy.deepcopy(self.view)),))
+        fn, args = self.view.__reduce__()
+        return (fn, args)
+
+
+SUBINTERPRETER_SENDS = textwrap.dedent("""
+    import pickle
+    import frost
+    from frost import _frost, _transport
+    store = frost.freeze([1, 2, 3])
+    assert b"_ticket_ref" not in pickle.dumps(store.root), "captured into another interpreter's message"
+    message = _transport.dumps([store.root, store.root[1:]])
+    assert len(_frost._message_tickets(message)) == 2, _frost._message_tickets(message)
+    assert [list(x) for x in _transport.loads(message)] == [[1, 2, 3], [2, 3]]
+""")
+
+
+class RunsASubinterpreter:
+    """Runs an own-GIL subinterpreter on this thread that sends views of its
+    own, both while its message is pickled and while it is loaded."""
+
+    def __reduce__(self):
+        _interp_compat.run(SUBINTERPRETER_SENDS)
+        return (_interp_compat.run, (SUBINTERPRETER_SENDS,))
+
+
+def interrupt(*args):
+    raise KeyboardInterrupt
+
+
+class InterruptedWhenLoaded:
+    def __reduce__(self):
+        return (interrupt, ())
+
+
+class SendsItsViewItself:
+    """A reducer that makes a message of its own; loading it loads that message
+    (a dumps inside a dumps, a loads inside a loads)."""
+
+    def __init__(self, view):
+        self.view = view
+
+    def __reduce__(self):
+        return (_transport.loads, (_transport.dumps(self.view),))
 
 
 class MessagesAreReleasedExactlyOnce(SharedPool, LeakCheckedTestCase):
@@ -347,6 +441,200 @@ class MessagesAreReleasedExactlyOnce(SharedPool, LeakCheckedTestCase):
         _transport.discard(data)     # and releasing again is a no-op
         self.assertEqual(frost.thaw(first[0]), frost.thaw(self.view))
         del first
+
+
+class TransportCapture(LeakCheckedTestCase):
+    """Issue 17: a message pickles with pickle.dumps itself; the by-reference
+    types become tickets only for the pickler of a transport dumps on their
+    own thread (views/xref.c section 3), and every ticket exported is
+    released exactly once, whatever fails or interrupts half way."""
+
+    def setUp(self):
+        super().setUp()
+        self.store = frost.freeze({"a": list(range(10)), "b": {"x": 1}, "c": [[1, "one"]]})
+        self.a, self.b, self.c = (self.store.root[k] for k in "abc")
+
+    def tearDown(self):
+        self.store.close()
+        del self.store, self.a, self.b, self.c
+        self.assertEqual(in_flight(), 0)
+        super().tearDown()
+
+    def test_plain_pickle_outside_a_message_is_a_plain_reference(self):
+        for obj in (self.a, self.a[1:8:3], self.store, frost.Channel()):
+            data = pickle.dumps(obj)
+            self.assertNotIn(b"_ticket_ref", data)
+            self.assertEqual(in_flight(), 0)
+            self.assertEqual(type(pickle.loads(data)), type(obj))
+        message = _transport.dumps((self.a, self.store, frost.Channel()))
+        self.assertEqual(len(_frost._message_tickets(message)), 3)
+        self.assertEqual(in_flight(), 3)
+        _transport.discard(message)
+
+    def test_an_object_sent_twice_is_one_ticket_and_one_object(self):
+        message = _transport.dumps([self.a, self.a, {"again": self.a}])
+        self.assertEqual(len(_frost._message_tickets(message)), 1)
+        x, y, z = _transport.loads(message)
+        self.assertIs(x, y)
+        self.assertIs(x, z["again"])
+        self.assertEqual(list(x), list(range(10)))
+
+    def test_user_code_during_pickling_gets_plain_references(self):
+        for how in ("pickle", "deepcopy", "reduce"):
+            with self.subTest(how=how):
+                message = _transport.dumps((PicklesItsViewItself(self.a, how), self.b))
+                self.assertEqual(len(_frost._message_tickets(message)), 1)   # self.b only
+                inner, b = _transport.loads(message)
+                self.assertEqual(list(inner), list(range(10)))
+                self.assertEqual(frost.thaw(b), {"x": 1})
+
+    def test_reentrant_dumps_and_loads(self):
+        message = _transport.dumps((self.a, SendsItsViewItself(self.b),
+                                    SendsItsViewItself([self.c, SendsItsViewItself(self.a)]), self.c))
+        self.assertEqual(len(_frost._message_tickets(message)), 2)   # a, c; the rest nested
+        self.assertEqual(in_flight(), 2 + 1 + 1 + 1)   # and one in each nested message
+        a, b, (c, a2), c2 = _transport.loads(message)
+        self.assertEqual(frost.thaw(b), {"x": 1})
+        self.assertEqual(list(a), list(a2))
+        self.assertEqual(frost.thaw(c), [[1, "one"]])
+        self.assertEqual(frost.thaw(c2), [[1, "one"]])
+        self.assertEqual(in_flight(), 0)
+
+    def test_a_reducer_that_raises_after_a_view_was_captured(self):
+        for exc, raised in [(ValueError("no"), ValueError), (TypeError("no"), TypeError),
+                            (pickle.PicklingError("no"), TypeError),
+                            (KeyboardInterrupt(), KeyboardInterrupt), (SystemExit(3), SystemExit)]:
+            with self.subTest(exc=type(exc).__name__):
+                with self.assertRaises(raised) as cm:
+                    _transport.dumps([self.a, frost.Channel(), self.store, RaisesWhenPickled(exc)])
+                if raised is TypeError:
+                    self.assertRegex(str(cm.exception), r"^cannot send list object \[.*to another "
+                                     r"interpreter: no$")
+                    self.assertIs(cm.exception.__cause__, exc)
+                self.assertEqual(in_flight(), 0)
+                del cm
+
+    def test_interrupt_inside_dumps(self):
+        with self.assertRaises(KeyboardInterrupt):
+            _transport.dumps([self.a, self.c[0], InterruptedWhenPickled(), self.b])
+        self.assertEqual(in_flight(), 0)
+        with self.assertRaises(KeyboardInterrupt):
+            _transport.check_sendable((self.store, InterruptedWhenPickled()))
+        self.assertEqual(in_flight(), 0)
+
+    def test_many_tickets_in_one_message(self):
+        views = [self.a[i:] for i in range(10)] * 3 + [self.a[:i] for i in range(1, 10)]
+        message = _transport.dumps(views)
+        self.assertEqual(len(_frost._message_tickets(message)), 19)   # a repeat is one ticket
+        self.assertEqual([list(v) for v in _transport.loads(message)], [list(v) for v in views])
+        self.assertEqual(in_flight(), 0)
+        with self.assertRaises(ValueError):
+            _transport.dumps(views + [RaisesWhenPickled(ValueError("late"))])
+        self.assertEqual(in_flight(), 0)
+
+    def test_interrupt_inside_loads(self):
+        message = _transport.dumps([self.a, InterruptedWhenLoaded(), self.b])
+        with self.assertRaises(KeyboardInterrupt):
+            _transport.loads(message)
+        self.assertEqual(in_flight(), 0)
+
+    @unittest.skipUnless(_interp_compat.AVAILABLE, "no subinterpreter API in this Python")
+    def test_another_interpreter_on_this_thread_sends_its_own(self):
+        # dumps called from a thread's only Python frame, and the subinterpreter's
+        # module code pickling, run at the same Python depth: only the thread state
+        # tells the two interpreters apart
+        out, done = [], threading.Event()
+
+        def send():
+            try:
+                out.append(_transport.dumps((self.a, RunsASubinterpreter(), self.b)))
+            except BaseException as exc:
+                out.append(exc)
+            done.set()
+
+        _thread.start_new_thread(send, ())
+        self.assertTrue(done.wait(120))
+        message = out.pop()
+        if isinstance(message, BaseException):
+            raise message
+        self.assertEqual(len(_frost._message_tickets(message)), 2)
+        a, _, b = _transport.loads(message)
+        self.assertEqual(list(a), list(range(10)))
+        self.assertEqual(frost.thaw(b), {"x": 1})
+        del a, b
+
+    def test_unpicklable_and_closed_are_named_and_hold_nothing(self):
+        with self.assertRaisesRegex(TypeError, r"cannot send tuple object \(.*lambda"):
+            _transport.dumps((self.a, lambda: 1))
+        with self.assertRaisesRegex(TypeError, r"cannot send dict object .*_thread.lock"):
+            _transport.dumps({"view": self.a, "lock": threading.Lock(), "channel": frost.Channel()})
+        closed = frost.freeze([1])
+        closed.close()
+        with self.assertRaisesRegex(frost.StoreClosedError, "sending of a closed"):
+            _transport.dumps((self.a, closed))
+        self.assertEqual(in_flight(), 0)
+
+    def test_message_references_resolve_only_while_their_message_loads(self):
+        message = _transport.dumps([self.a])
+        (ticket,) = _frost._message_tickets(message)
+        with self.assertRaisesRegex(ValueError, "outside the loading of its message"):
+            _frost._ticket_ref(0, ticket[0])
+        with self.assertRaisesRegex(ValueError, "outside the loading of its message"):
+            pickle.loads(message)   # the pickle alone: no message is loading
+        self.assertEqual(in_flight(), 1)
+        self.assertEqual(list(_transport.loads(message)[0]), list(range(10)))
+        for bad in [(), (0,), (0, 1, 2), ("0", 1), (0, -1), (0, 2**64)]:
+            with self.subTest(args=bad):
+                with self.assertRaises((TypeError, ValueError)):
+                    _frost._ticket_ref(*bad)
+
+    def test_loads_consume_false_then_discard(self):
+        message = _transport.dumps((self.a, self.store))
+        first = _transport.loads(message, consume=False)
+        second = _transport.loads(message, consume=False)
+        self.assertEqual(in_flight(), 2)
+        _transport.discard(message)
+        self.assertEqual(in_flight(), 0)
+        self.assertEqual(list(first[0]), list(second[0]))
+        for bad in [dict(consume=True, other=1), dict(other=1)]:
+            with self.assertRaises(TypeError):
+                _transport.loads(message, **bad)
+        with self.assertRaises(TypeError):
+            _transport.loads()
+        with self.assertRaises(ValueError):
+            _transport.loads(b"not a message")
+        del first, second
+
+    def test_threads_sending_views_while_others_pickle_them_plainly(self):
+        views = [self.a, self.b, self.c, self.a[::2], self.store]
+        errors, barrier = [], threading.Barrier(4)
+
+        def sender(k):
+            barrier.wait()
+            for i in range(300):
+                obj = (views[(i + k) % len(views)], i, [views[k % len(views)]] * 2)
+                message = _transport.dumps(obj)
+                if len(_frost._message_tickets(message)) != (1 if obj[0] is obj[2][0] else 2):
+                    errors.append(("tickets", k, i))
+                back = _transport.loads(message)
+                if back[1] != i or type(back[0]) is not type(obj[0]):
+                    errors.append(("value", k, i))
+
+        def plain(k):
+            barrier.wait()
+            for i in range(300):
+                data = pickle.dumps(views[(i + k) % len(views)])
+                if b"_ticket_ref" in data:
+                    errors.append(("captured", k, i))
+
+        threads = [threading.Thread(target=f, args=(k,)) for k, f in
+                   enumerate([sender, sender, plain, plain])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(errors, [])
 
 
 if __name__ == "__main__":

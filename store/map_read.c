@@ -12,6 +12,7 @@
  * bitmap of the image's 8-byte words). Damage raises img->error.
  */
 #include "frost_map_read.h"
+#include "frost_columns.h"
 #include "frost_nodes.h"
 #include "frost_snapshot.h"
 
@@ -20,6 +21,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -137,7 +139,7 @@ frost_map_open(frost_map_image_t *img, const void *base, uint64_t size, PyObject
 
 /* ---- nodes ----------------------------------------------------------------- */
 
-static const char *const kind_names[] = {"?", "tuple", "list", "dict", "set", "record", "array"};
+static const char *const kind_names[] = {"?", "tuple", "list", "dict", "set", "record", "array", "table"};
 
 static const char *
 kind_name(unsigned kind)
@@ -305,9 +307,51 @@ frost_map_node(const frost_map_image_t *img, uint64_t offset, unsigned want, fro
         n->state = frost_map_rd64(r + 24);
         return 0;
     }
+    case FROST_MNODE_COLUMNS: {
+        const unsigned char *c = n->flags == 0 && n->len == 0
+                                 ? frost_map_span(img, offset, FROST_MAP_COLUMNS_SIZE) : NULL;
+        if (c == NULL) {
+            damage(img, "table node at %llu has flags 0x%x, length %llu or runs past the end of "
+                   "the image", ULL(offset), n->flags, ULL(n->len));
+            return -1;
+        }
+        uint64_t at = frost_map_rd64(c + 8);
+        n->nbytes = frost_map_rd64(c + 16);
+        n->data = at % FROST_MAP_COLUMNS_ALIGN == 0 ? frost_map_span(img, at, n->nbytes) : NULL;
+        if (n->data == NULL) {
+            damage(img, "table node at %llu: its %llu-byte blob at %llu is misaligned or lies "
+                   "outside the image", ULL(offset), ULL(n->nbytes), ULL(at));
+            return -1;
+        }
+        return 0;   /* the blob itself: frost_map_columns_check */
+    }
     default:
         return check_array(img, n);
     }
+}
+
+int
+frost_map_columns_check(const frost_map_image_t *img, const frost_mnode_t *n)
+{
+    char err[FROST_COL_ERRLEN];
+    char *blob = (char *)n->data;   /* frost__colblob_check writes nothing with fix = 0 */
+    char *aligned = NULL;
+    if ((uintptr_t)blob % 8 != 0) {   /* a buffer at an odd address: check an aligned copy */
+        aligned = malloc(n->nbytes ? (size_t)n->nbytes : 1);
+        if (aligned == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(aligned, blob, (size_t)n->nbytes);
+        blob = aligned;
+    }
+    int rc = frost__colblob_check(blob, n->nbytes, 0, err, sizeof err);
+    free(aligned);
+    if (rc < 0) {
+        PyErr_Format(img->error, "damaged frost image: table node at %llu: %s", ULL(n->offset), err);
+        return -1;
+    }
+    return guard_check(img);
 }
 
 /* ---- leaves ---------------------------------------------------------------- */
@@ -1189,6 +1233,8 @@ verify_node(verifier_t *v, uint64_t off)
         }
         return check_ref(v, n.state);
     }
+    case FROST_MNODE_COLUMNS:
+        return frost_map_columns_check(img, &n);
     default:
         return 0;   /* ARRAY: frost_map_node checked all of it */
     }
@@ -1469,4 +1515,73 @@ guard_tripped(const frost_map_image_t *img)
 {
     return img->guard < GUARD_SLOTS
            && atomic_load_explicit(&guard_hit[img->guard], memory_order_acquire) != 0;
+}
+
+/* ---- pins (frost_map_read.h) ------------------------------------------------ */
+
+struct frost_map_pin_s {
+    _Atomic size_t refs;
+    unsigned char *base;
+    uint64_t size;
+    int mapped;                  /* base is our own mapping (munmap), else malloc'd (free) */
+    int guard;
+};
+
+frost_map_pin_t *
+frost_map_pin_new(const void *base, uint64_t size)
+{
+    frost_map_pin_t *pin = calloc(1, sizeof *pin);
+    if (pin == NULL) {
+        return NULL;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    void *dup = MAP_FAILED;
+    if (page > 0 && (uintptr_t)base % (uintptr_t)page == 0 && size > 0) {
+        /* old_size 0: a second mapping of the same shared pages (no copy) */
+        dup = mremap((void *)base, 0, (size_t)size, MREMAP_MAYMOVE);
+    }
+    if (dup != MAP_FAILED) {
+        pin->base = dup;
+        pin->mapped = 1;
+        pin->guard = frost_map_guard_add(dup, size);
+    }
+    else {   /* not a shared mapping (bytes, a private copy): a copy of our own */
+        if (posix_memalign((void **)&pin->base, 64, size ? (size_t)size : 1) != 0) {
+            free(pin);
+            return NULL;
+        }
+        memcpy(pin->base, base, (size_t)size);
+        pin->guard = -1;
+    }
+    pin->size = size;
+    atomic_init(&pin->refs, 1);
+    return pin;
+}
+
+const unsigned char *
+frost_map_pin_base(const frost_map_pin_t *pin)
+{
+    return pin->base;
+}
+
+void
+frost_map_pin_acquire(frost_map_pin_t *pin)
+{
+    atomic_fetch_add_explicit(&pin->refs, 1, memory_order_relaxed);
+}
+
+void
+frost_map_pin_release(frost_map_pin_t *pin)
+{
+    if (pin == NULL || atomic_fetch_sub_explicit(&pin->refs, 1, memory_order_acq_rel) != 1) {
+        return;
+    }
+    if (pin->mapped) {
+        frost_map_guard_remove(pin->guard);
+        munmap(pin->base, (size_t)pin->size);
+    }
+    else {
+        free(pin->base);
+    }
+    free(pin);
 }

@@ -366,6 +366,8 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->mapped_set_type);
     Py_VISIT(st->mapped_record_type);
     Py_VISIT(st->mapped_array_type);
+    Py_VISIT(st->mapped_table_type);
+    Py_VISIT(st->mapped_column_type);
     Py_VISIT(st->mapped_iter_type);
     return 0;
 }
@@ -403,6 +405,8 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->mapped_set_type);
     Py_CLEAR(st->mapped_record_type);
     Py_CLEAR(st->mapped_array_type);
+    Py_CLEAR(st->mapped_table_type);
+    Py_CLEAR(st->mapped_column_type);
     Py_CLEAR(st->mapped_iter_type);
     return 0;
 }

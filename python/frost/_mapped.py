@@ -53,7 +53,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY   # a FIF
 # 3.13+: the mmap keeps no dup of the fd (the handle owns the one fd an image needs)
 _NO_FD_COPY = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 _MAPPED_VIEWS = (_frost.MappedDict, _frost.MappedList, _frost.MappedSet, _frost.MappedRecord,
-                 _frost.MappedArray)
+                 _frost.MappedArray, _frost.MappedTable, _frost.MappedColumn)
 
 
 def _check_progress(progress, what):

@@ -201,8 +201,11 @@ static PyMethodDef frost_methods[] = {
      "Write the format-2 image of obj (a frost.Store: its root; or a frost view: its\n"
      "subgraph) at offset 0 of file descriptor fd; return the image size.\n"
      "progress: a callable(done, total), called with (items written, None) every\n"
-     "65,536 items and (total, total) at the end. frost.FreezeError if the graph\n"
-     "holds a frost.Table (format 2 cannot); OSError if fd cannot be written."},
+     "65,536 items and (total, total) at the end. frost.FreezeError for a row slice\n"
+     "of a frost.Table as obj; OSError if fd cannot be written."},
+    {"_table_blob", frost__table_blob, METH_O,
+     "_table_blob(view, /)\n--\n\nThe column blob under a frost.Table or frost.MappedTable, "
+     "as bytes (for tests)."},
     {"_map_key_hash", frost__map_key_hash, METH_VARARGS,
      "_map_key_hash(key, k0, k1, /)\n--\n\n"
      "The format-2 keyed hash of key under the key (k0, k1), or None if key is not\n"

@@ -926,6 +926,19 @@ frost__table_view_node(PyObject *self)
     return v->src.node;
 }
 
+PyObject *
+frost__table_blob(PyObject *module, PyObject *view)
+{
+    frost_state *st = PyModule_GetState(module);
+    if (Py_TYPE(view) != st->table_type && Py_TYPE(view) != st->mapped_table_type) {
+        PyErr_Format(PyExc_TypeError, "_table_blob() needs a frost.Table or frost.MappedTable, not %.200s",
+                     Py_TYPE(view)->tp_name);
+        return NULL;
+    }
+    const char *blob = TV(view)->src.blob;
+    return PyBytes_FromStringAndSize(blob, (Py_ssize_t)header(blob)->size);
+}
+
 /* every Table and Column type: the lease (arena) or the image (mapped); `src`
  * sits at the same place in both structs */
 static void

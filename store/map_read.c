@@ -934,51 +934,6 @@ frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObj
 
 /* ---- verify ------------------------------------------------------------------ */
 
-/* UTF-8 with lone surrogates allowed (what "surrogatepass" writes). */
-static int
-utf8_valid(const unsigned char *s, uint64_t n)
-{
-    uint64_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        unsigned need;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            cp = c & 0x1F;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            cp = c & 0x0F;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            cp = c & 0x07;
-        }
-        else {
-            return 0;
-        }
-        if (n - i <= need) {
-            return 0;
-        }
-        for (unsigned k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
-            return 0;   /* overlong or beyond Unicode */
-        }
-        i += need + 1;
-    }
-    return 1;
-}
-
 typedef struct {
     const frost_map_image_t *img;
     unsigned flags;
@@ -1040,7 +995,7 @@ check_ref(verifier_t *v, frost_mref_t ref)
         if (frost_map_ref_bytes(img, ref, &scratch, &p, &n) < 0) {
             return -1;
         }
-        if ((tag == FROST_MREF_STR || tag == FROST_MREF_STR_INLINE) && !utf8_valid(p, n)) {
+        if ((tag == FROST_MREF_STR || tag == FROST_MREF_STR_INLINE) && !frost__utf8_valid(p, n, 1)) {
             damage(img, "str reference 0x%llx holds bytes that are not UTF-8", ULL(ref));
             return -1;
         }

@@ -491,6 +491,106 @@ class WorkerTest(unittest.TestCase):
                 self.assertEqual(frost.thaw(view), {"m": method})   # outlives the worker
 
 
+class TableWorkerTest(unittest.TestCase):
+    """A MappedTable crosses to workers of every start method by handle, and pyarrow in
+    the worker reads its columns in place (every buffer inside the image's mapping)."""
+
+    def setUp(self):
+        try:
+            import pyarrow as pa
+        except ImportError:   # pragma: no cover
+            self.skipTest("pyarrow is not installed")
+        self.table = pa.table({"k": ["a", "b", "a", None], "v": pa.array([1, 2, 3, 4], pa.int64()),
+                               "l": [[1], [], None, [2, 3]]})
+        self.want_sums = {"k": ["a", "b", None], "v_sum": [4, 2, 4]}
+
+    def check(self, result, view):
+        kind, data, in_place, sums, pid = result
+        self.assertEqual(kind, type(view).__name__)
+        self.assertEqual(data, self.table.to_pydict())
+        self.assertTrue(in_place, "the worker's pyarrow copied a buffer out of the mapping")
+        self.assertEqual(sums, self.want_sums)
+        self.assertNotEqual(pid, os.getpid())
+
+    def test_shared_table_reaches_workers(self):
+        with frost.share({"t": self.table, "n": 1}) as store:
+            view = store.root["t"]
+            for method in METHODS:
+                with self.subTest(method=method):
+                    ctx = multiprocessing.get_context(method)
+                    with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                        self.check(pool.submit(mappedwork.table_facts, view).result(DEADLINE), view)
+                        back = pool.submit(mappedwork.echo, view).result(DEADLINE)
+                        self.assertIsInstance(back, frost.MappedTable)
+                        self.assertEqual(back.row(0), view.row(0))
+            with self.assertRaisesRegex(TypeError, "row slice"):
+                pickle.dumps(view[1:])
+
+    def test_shared_bare_table_and_loaded_file(self):
+        with frost.share(self.table) as store:   # the table is the root
+            self.assertIsInstance(store.root, frost.MappedTable)
+            with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                self.check(pool.submit(mappedwork.table_facts, store.root).result(DEADLINE), store.root)
+        fd, path = tempfile.mkstemp(suffix=".frost")
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        with frost.freeze({"t": self.table}) as arena:
+            arena.save(path)
+        loaded = frost.load(path)
+        self.addCleanup(loaded.close)
+        with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            self.check(pool.submit(mappedwork.table_facts, loaded.root["t"]).result(DEADLINE),
+                       loaded.root["t"])
+
+
+class MappedTableLifetimeTest(unittest.TestCase):
+    """An export of a MappedTable keeps the mapping (the image's pin) after the store is
+    closed and every view and the MapImage are gone, and the last release unmaps it."""
+
+    def memfd_mappings(self):
+        with open("/proc/self/maps") as f:
+            return sum("frost-share" in line for line in f)
+
+    def test_exports_keep_the_mapping_then_let_it_go(self):
+        import pyarrow as pa
+        np = __import__("numpy")
+        before = self.memfd_mappings()
+        store = frost.share({"t": pa.table({"v": pa.array(range(1000), pa.int64()),
+                                            "s": [str(i) for i in range(1000)]})})
+        view = store.root["t"]
+        back = pa.table(view)
+        stream = view.__arrow_c_stream__()
+        tensor = np.from_dlpack(view["v"])
+        self.assertEqual(self.memfd_mappings(), before + 2)   # the image's, and its pin's
+        store.close()
+        del store, view
+        gc.collect()
+        self.assertEqual(self.memfd_mappings(), before + 1, "the MapImage's own mapping went")
+        self.assertEqual(back["s"][999].as_py(), "999")
+        self.assertEqual(int(tensor.sum()), 499500)
+        self.assertEqual(pa.RecordBatchReader._import_from_c_capsule(stream).read_all().num_rows, 1000)
+        del back, stream
+        gc.collect()
+        self.assertEqual(self.memfd_mappings(), before + 1, "the tensor still holds the pin")
+        self.assertEqual(int(tensor[-1]), 999)
+        del tensor
+        gc.collect()
+        self.assertEqual(self.memfd_mappings(), before, "the last release unmapped it")
+
+    def test_release_in_another_thread_without_the_view(self):
+        import pyarrow as pa
+        import threading
+        before = self.memfd_mappings()
+        with frost.share(pa.table({"a": list(range(100))})) as store:
+            holder = [pa.table(store.root)]
+        gc.collect()
+        t = threading.Thread(target=holder.clear)
+        t.start()
+        t.join(DEADLINE)
+        gc.collect()
+        self.assertEqual(self.memfd_mappings(), before)
+
+
 class InterpreterPoolTest(unittest.TestCase):
     def test_mapped_views_reach_frost_pool_workers(self):
         # a worker interpreter attaches by dup of the fd (same process) and has

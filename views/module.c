@@ -203,6 +203,9 @@ static PyMethodDef frost_methods[] = {
      "progress: a callable(done, total), called with (items written, None) every\n"
      "65,536 items and (total, total) at the end. frost.FreezeError for a row slice\n"
      "of a frost.Table as obj; OSError if fd cannot be written."},
+    {"_table_is_whole", frost__table_is_whole, METH_O,
+     "_table_is_whole(view, /)\n--\n\nWhether a frost.Table or frost.MappedTable shows all its "
+     "node's rows (a row slice is no node: frost.share freezes it instead of writing the node)."},
     {"_table_blob", frost__table_blob, METH_O,
      "_table_blob(view, /)\n--\n\nThe column blob under a frost.Table or frost.MappedTable, "
      "as bytes (for tests)."},

@@ -939,6 +939,19 @@ frost__table_blob(PyObject *module, PyObject *view)
     return PyBytes_FromStringAndSize(blob, (Py_ssize_t)header(blob)->size);
 }
 
+PyObject *
+frost__table_is_whole(PyObject *module, PyObject *view)
+{
+    frost_state *st = PyModule_GetState(module);
+    if (Py_TYPE(view) != st->table_type && Py_TYPE(view) != st->mapped_table_type) {
+        PyErr_Format(PyExc_TypeError, "_table_is_whole() needs a frost.Table or frost.MappedTable, "
+                     "not %.200s", Py_TYPE(view)->tp_name);
+        return NULL;
+    }
+    FrostTableView *v = TV(view);
+    return PyBool_FromLong(v->start == 0 && v->len == header(v->src.blob)->nrows);
+}
+
 /* every Table and Column type: the lease (arena) or the image (mapped); `src`
  * sits at the same place in both structs */
 static void

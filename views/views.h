@@ -269,6 +269,7 @@ PyObject *frost__mapped_table_new(frost_state *st, PyObject *image, struct frost
  * NULL with FreezeError for a row slice. */
 const void *frost__table_view_node(PyObject *table_view);
 PyObject *frost__table_blob(PyObject *module, PyObject *view);   /* _frost._table_blob (tests) */
+PyObject *frost__table_is_whole(PyObject *module, PyObject *view);   /* not a row slice */
 /* thaw of a Table view: {name: list}; of a Column view: a list. */
 PyObject *frost__table_thaw(PyObject *table_view);
 PyObject *frost__column_thaw(PyObject *column_view);

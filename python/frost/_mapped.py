@@ -418,6 +418,10 @@ class MappedStore:
 
 
 def _is_arena(obj):
+    """An arena store or view whose graph _map_write writes as it is (a frost.Table's row
+    slice is no node: it is frozen, like any Arrow data, into the rows it shows)."""
+    if type(obj) is _frost.Table:
+        return _frost._table_is_whole(obj)
     return isinstance(obj, _ARENA_TYPES)
 
 

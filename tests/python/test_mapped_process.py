@@ -63,6 +63,25 @@ class ShareTest(unittest.TestCase):
                 self.assertEqual(frost.thaw(part.root), data["nested"])
             self.assertFalse(arena.closed)                     # share() does not close it
 
+    def test_tables_row_slices_and_columns(self):
+        try:
+            import pyarrow as pa
+        except ImportError:   # pragma: no cover
+            self.skipTest("pyarrow is not installed")
+        t = pa.table({"a": [1, 2, 3, 4], "s": ["w", "x", None, "z"]})
+        with frost.freeze({"t": t}) as arena:
+            view = arena.root["t"]
+            for obj, want in ((view, t), (view[1:3], t.slice(1, 2)), (view[4:], t.slice(4)),
+                              (view["s"], pa.table({"s": t["s"]}))):
+                with self.subTest(obj=repr(obj)), frost.share(obj) as store:
+                    self.assertIsInstance(store.root, frost.MappedTable)
+                    self.assertTrue(pa.table(store.root).equals(want))
+                    store.verify()
+            with frost.share(view) as store:
+                for shared in (store.root, store.root[1:], store.root["a"]):
+                    with self.assertRaisesRegex(TypeError, "already a shared frost image"):
+                        frost.share(shared)
+
     def test_leaf_roots(self):
         for root in (None, 7, "text", (1, 2), b"\x00"):
             with frost.share(root) as store:

@@ -92,8 +92,11 @@ int frost_map_node(const frost_map_image_t *img, uint64_t offset, unsigned want,
 /* The full check of a COLUMNS node's blob (frost__colblob_check: structure,
  * then every offset, dictionary index and null count: O(blob)); frost_map_node
  * checked only that the blob lies inside the image. 0, or -1 with img->error
- * raised ("table node at N: <what>"). Views run it once per node per mapping
- * before any byte of the blob is used (view_mapped.c); verify runs it too. */
+ * raised ("table node at N: <what>"). Views run it once per blob per mapping
+ * before any byte of the blob is used (view_mapped.c); verify runs it too.
+ * Both bound the bytes checked per image by the image's size (a writer's
+ * blobs are disjoint): blobs that overlap or repeat under several nodes are
+ * damage past that, so the checks stay linear in the image. */
 int frost_map_columns_check(const frost_map_image_t *img, const frost_mnode_t *n);
 
 /* Materialize `ref`: a new object (leaves fresh each call; TUPLE nodes real

@@ -941,6 +941,8 @@ typedef struct {
     uint64_t *stack;             /* node offsets to check */
     size_t nstack, capstack;
     uint64_t nodes;
+    uint64_t blob_bytes;         /* table blobs checked: at most the image's size (one check of
+                                    overlapping or repeated blobs each would be quadratic) */
 } verifier_t;
 
 static int
@@ -1189,6 +1191,12 @@ verify_node(verifier_t *v, uint64_t off)
         return check_ref(v, n.state);
     }
     case FROST_MNODE_COLUMNS:
+        v->blob_bytes += n.nbytes;   /* no overflow: each term <= size, nodes < size / 8 */
+        if (v->blob_bytes > img->size) {
+            damage(img, "table node at %llu: table blobs overlap or repeat (more blob bytes than "
+                   "the image holds)", ULL(off));
+            return -1;
+        }
         return frost_map_columns_check(img, &n);
     default:
         return 0;   /* ARRAY: frost_map_node checked all of it */

@@ -28,8 +28,9 @@ typedef struct {
     int guard;                   /* frost_map_guard_add slot, or -1 */
     frost_map_pin_t *pin;        /* what table views read and their exports hold (made on the
                                     first table reached; one reference of ours), or NULL */
-    PyObject *checked_tables;    /* {offset of a COLUMNS node whose blob passed
-                                    frost_map_columns_check in the pin}, or NULL */
+    PyObject *checked_tables;    /* {(blob offset, size) that passed frost_map_columns_check
+                                    in the pin}, or NULL */
+    uint64_t checked_bytes;      /* their sizes' sum: at most img.size (frost_map_read.h) */
 } FrostMapImage;
 
 #define MAPPED_VIEW_HEAD \
@@ -66,9 +67,10 @@ typedef struct {
  * A MappedTable of COLUMNS node `n`. Its blob is read through the image's
  * pin (a mapping of our own, which exported Arrow structs and DLPack tensors
  * hold: they outlive the MapImage safely), and is checked there in full
- * (frost_map_columns_check: O(blob)) the first time this node is reached in
- * this mapping; the offset is then remembered, so later views of it cost
- * O(1). Opening the image stays O(1) whatever the tables' size.
+ * (frost_map_columns_check: O(blob)) the first time it is reached in this
+ * mapping; (offset, size) is then remembered, so later views of it cost O(1).
+ * Opening the image stays O(1) whatever the tables' size. The bytes checked
+ * per mapping stay within the image's size (overlapping blobs: damage).
  */
 static PyObject *
 table_view(FrostMapImage *image, const frost_mnode_t *n)
@@ -81,7 +83,8 @@ table_view(FrostMapImage *image, const frost_mnode_t *n)
     }
     frost_mnode_t pinned = *n;
     pinned.data = frost_map_pin_base(image->pin) + (n->data - image->img.base);
-    PyObject *key = PyLong_FromUnsignedLongLong(n->offset);
+    PyObject *key = Py_BuildValue("(KK)", (unsigned long long)(n->data - image->img.base),
+                                  (unsigned long long)n->nbytes);
     if (key == NULL) {
         return NULL;
     }
@@ -90,9 +93,18 @@ table_view(FrostMapImage *image, const frost_mnode_t *n)
         return NULL;
     }
     int seen = PySet_Contains(image->checked_tables, key);
+    if (seen == 0 && image->checked_bytes + n->nbytes > image->img.size) {
+        PyErr_Format(image->img.error, "damaged frost image: table node at %llu: table blobs "
+                     "overlap or repeat (more blob bytes than the image holds)",
+                     (unsigned long long)n->offset);
+        seen = -1;
+    }
     if (seen == 0 && (frost_map_columns_check(&image->img, &pinned) < 0
                       || PySet_Add(image->checked_tables, key) < 0)) {
         seen = -1;
+    }
+    if (seen == 0) {
+        image->checked_bytes += n->nbytes;
     }
     Py_DECREF(key);
     if (seen < 0) {

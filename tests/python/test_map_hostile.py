@@ -687,6 +687,46 @@ class TableNodes(HostileCase):
         view, one = img.root[0]
         self.assertEqual((view.num_rows, one), (3, 1))
 
+    def test_blobs_that_repeat_or_nest_are_checked_within_the_image_size(self):
+        # the check is O(blob): nodes sharing one blob are checked once; valid blobs nested
+        # in each other (one inside the other's binary column) would each be checked, so
+        # the bytes checked per mapping are bounded by the image size (linear, not
+        # quadratic), and verify() bounds its sum over nodes the same way
+        pa = _pyarrow()
+        t, inner = self.blob()
+        im = Image()
+        b = im.columns(inner)
+        blob_off = struct.unpack_from("<Q", im.buf, (b >> 4) * 8 + 8)[0]
+        im.nnodes += 5
+        nodes = [b] + [im.node_ref(im.words(head(mapcraft.K_COLUMNS, 0, 0), blob_off, len(inner)))
+                       for _ in range(5)]
+        data = im.finish(im.list(nodes))
+        img = _frost.MapImage(data)
+        self.assertEqual([len(v) for v in img.root], [3] * 6)   # six nodes, one blob: checked once
+        with self.assertRaisesRegex(SnapshotError, "blobs overlap or repeat"):
+            img.verify()
+        outer_table = pa.table({"b": pa.array([inner], pa.binary())})
+        with frost.freeze(outer_table) as store:
+            outer = _frost._table_blob(store.root)
+        at = outer.find(inner)
+        self.assertEqual(at % 64, 0)
+        for first in ("outer", "inner"):
+            with self.subTest(first=first):
+                im = Image()
+                o = im.columns(outer)
+                blob_off = struct.unpack_from("<Q", im.buf, (o >> 4) * 8 + 8)[0]
+                im.nnodes += 1
+                i = im.node_ref(im.words(head(mapcraft.K_COLUMNS, 0, 0), blob_off + at, len(inner)))
+                data = im.finish(im.dict([("outer", im.str("outer"), o), ("inner", im.str("inner"), i)]))
+                img = _frost.MapImage(data)
+                second = "inner" if first == "outer" else "outer"
+                self.assertIsInstance(img.root[first], frost.MappedTable)
+                with self.assertRaisesRegex(SnapshotError, "blobs overlap or repeat"):
+                    img.root[second]
+                with self.assertRaisesRegex(SnapshotError, "blobs overlap or repeat"):
+                    img.verify()
+                self.assertEqual(mapwalk.check_image(data), "damaged")
+
     def test_random_damage_in_the_blob_never_crashes(self):
         pa = _pyarrow()
         _, blob = self.blob()

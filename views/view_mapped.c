@@ -1918,6 +1918,9 @@ mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
             PyErr_SetString(tw->img->error, "a table node cannot be thawed without views");
         }
         Py_XDECREF(view);
+        if (r != NULL && PyDict_SetItem(tw->memo, key, r) < 0) {   /* shared: one dict, as thaw.c */
+            Py_CLEAR(r);
+        }
         return r;
     }
     default:

@@ -1,16 +1,24 @@
 /*
  * view_table.c -- frost.Table and frost.Column: views of a table node
- * (store/frost_columns.h).
+ * (store/frost_columns.h); frost.MappedTable and frost.MappedColumn: the same
+ * views of a format-2 image's COLUMNS node (store/frost_map.h), one code.
+ *
+ * Every read goes through a checked blob (colsrc_t.blob): the arena's, or the
+ * image's pin (view_mapped.c checked it with frost_map_columns_check before
+ * making the view). What differs is only what keeps it alive (the Lease, or
+ * the MapImage) and how a whole table pickles (a store reference, or the
+ * image's handle and the node's offset).
  *
  * Two ways in:
  *   - the Arrow PyCapsule interface (__arrow_c_schema__, __arrow_c_array__,
- *     __arrow_c_stream__): the exported structs point into the arena, so
+ *     __arrow_c_stream__): the exported structs point into the blob, so
  *     pyarrow, pandas and polars build their tables without copying a buffer.
  *     Every exported struct (and each child, which a consumer may move out
- *     and release on its own) holds one reference on the frost_store_t; its
- *     release callback drops it and touches no Python object, so consumers
- *     may release from any thread, after the view, its Lease and the Store
- *     handle are gone.
+ *     and release on its own) holds one reference on what keeps the blob (a
+ *     frost_keep_t: the frost_store_t, or the image's pin); its release
+ *     callback drops it and touches no Python object, so consumers may
+ *     release from any thread, after the view, its Lease or MapImage and the
+ *     Store handle are gone.
  *   - plain Python, where those libraries cannot load (subinterpreters):
  *     len, column_names, schema, view["col"] / view.column(i) (a Column:
  *     a sequence of Python values, None for nulls), view.row(i), slicing rows,

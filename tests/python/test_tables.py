@@ -295,8 +295,10 @@ class RoundTrip(LeakCheckedTestCase):
         root = store.root
         self.assertEqual(pa.table(root["tables"]["one"]).to_pydict(), {"a": [1, 2]})
         self.assertEqual(root["again"].row(1), (2,))
-        self.assertEqual(frost.thaw(root), {"tables": {"one": {"a": [1, 2]}, "two": {"b": ["x"]}},
-                                            "again": {"a": [1, 2]}, "meta": (1, "m")})
+        thawed = frost.thaw(root)
+        self.assertEqual(thawed, {"tables": {"one": {"a": [1, 2]}, "two": {"b": ["x"]}},
+                                  "again": {"a": [1, 2]}, "meta": (1, "m")})
+        self.assertIs(thawed["again"], thawed["tables"]["one"], "one table: one dict")
         if self.TABLE is frost.Table:
             self.assertEqual(store.stats()["objects"]["table"], 2)   # t1 twice: frozen once
         else:

@@ -241,6 +241,8 @@ class FormatTwoTest(CliTestCase):
         r = frost_cli("verify", path)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, f"{path}: ok"), r.stderr)
         self.assertIn("MappedDict with 2 items", frost_cli("info", path).stdout)
+        bare = self.snapshot(t, name="bare.frost", format=2)
+        self.assertIn("root        MappedTable with 3 rows of 2 columns", frost_cli("info", bare).stdout)
         raw = bytearray(open(path, "rb").read())
         start = raw.find(b"FCOL")
         while start % 64:

@@ -290,6 +290,57 @@ class LoadTest(unittest.TestCase):
         self.assertLess(int(r.stdout.split()[-1]), 64 * 1024)   # KiB: far below 1 GiB
 
 
+    def test_a_large_table_attaches_and_reads_without_being_read(self):
+        # an 8 GiB int64 column without nulls (sparse: the blob's descriptors, then a hole):
+        # load is O(1), and so is reaching the table (the check of a fixed-width column
+        # without a bitmap is its sizes), pyarrow's view of it and reading one row
+        try:
+            import pyarrow as pa
+        except ImportError:   # pragma: no cover
+            self.skipTest("pyarrow is not installed")
+        import struct
+        import mapcraft
+        with frost.freeze(pa.table({"v": pa.array(range(8), pa.int64())})) as store:
+            blob = bytearray(_frost._table_blob(store.root))
+        u64 = lambda off: struct.unpack_from("<Q", blob, off)[0]
+        nrows = 1 << 30
+        chunk = u64(u64(40))                                   # header.chunks[0]
+        column = u64(u64(chunk + 48))                          # the chunk's children[0]
+        values_entry = u64(column + 40) + 16                   # buffers[1] = {offset, size}
+        values_at = u64(values_entry)
+        size = values_at + 8 * nrows
+        for off, value in ((8, size), (16, nrows), (u64(56) + 8, nrows),   # size, nrows, row_starts[1]
+                           (chunk, nrows), (column, nrows), (values_entry + 8, 8 * nrows)):
+            struct.pack_into("<Q", blob, off, value)
+        im = mapcraft.Image()
+        blob_off = im.align(64)
+        im.buf += bytes(values_at)                             # the blob up to its values
+        im.buf[blob_off:blob_off + values_at] = blob[:values_at]
+        im.buf += bytes(64)                                    # the values start (zeros)
+        im.nnodes += 1
+        node = im.node_ref(im.words(mapcraft.head(mapcraft.K_COLUMNS, 0, 0), blob_off, size))
+        image_size = blob_off + size
+        data = im.finish(im.dict([("t", im.str("t"), node)]), image_size=image_size)
+        self.assertLess(len(data), image_size)
+        path = self.path("hugetable.frost")
+        with open(path, "wb") as f:
+            f.write(data)
+            f.truncate(image_size)
+        code = textwrap.dedent(f"""
+            import resource, frost, pyarrow as pa
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            store = frost.load({path!r})
+            view = store.root["t"]
+            assert len(view) == {nrows} and view.row({nrows} - 1) == (0,), len(view)
+            t = pa.table(view)
+            assert t.num_rows == {nrows} and t["v"][{nrows} - 1].as_py() == 0
+            grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+            print(grew)
+            """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(int(r.stdout.split()[-1]), 64 * 1024)   # KiB: far below 8 GiB
+
 class HandleTest(unittest.TestCase):
     def test_pickle_sends_a_handle(self):
         big = {f"k{i}": f"value {i} " * 10 for i in range(20_000)}

@@ -232,6 +232,21 @@ class TableSnapshot(LeakCheckedTestCase):
         self.assertGreater(fmt, 0)
 
     @need_pyarrow
+    def test_column_names_that_are_not_utf8_are_refused(self):
+        # names reach Python as str (column_names, schema, pyarrow's field names): bytes that
+        # are no UTF-8 are damage, found by the check, not at a read
+        data = self.saved_bytes()
+        b = find_blob(data)
+        root_schema = SCHEMA.unpack_from(data, b.start + b.schema)
+        schema_i = struct.unpack_from("<Q", data, b.start + root_schema[6])[0]
+        name_i = struct.unpack_from("<Q", data, b.start + schema_i + 8)[0]
+        self.assertEqual(data[b.start + name_i:b.start + name_i + 2], b"i\0")
+        self.assertBad(self.patch(data, b.start + name_i, "<B", 0xFF), "name string")
+        schema_s = struct.unpack_from("<Q", data, b.start + root_schema[6] + 8)[0]
+        name_s = struct.unpack_from("<Q", data, b.start + schema_s + 8)[0]
+        self.assertBad(self.patch(data, b.start + name_s, "<B", 0x80), "name string")   # a lone continuation byte
+
+    @need_pyarrow
     def test_descriptor_cycles_and_sharing_are_refused(self):
         data = self.saved_bytes()
         b = find_blob(data)

@@ -807,6 +807,18 @@ class Subinterpreter(LeakCheckedTestCase):
             self.assertEqual(list(pool.map(tablework.sum_column, [store.root["t"]] * 4, ["a"] * 4)), [4] * 4)
         store.close()
 
+    def test_mapped_table_views_reach_pool_workers_by_handle(self):
+        import tablework
+        t = pa.table({"a": [1, None, 3], "s": ["x", "y", None]})
+        with frost.share({"t": t}) as store, frost.Pool(2) as pool:
+            view = store.root["t"]
+            got = pool.submit(tablework.describe, view).result(timeout=120)
+            self.assertEqual(got["first"], (1, "x"))
+            self.assertEqual(got["tail"], (None, "y"))
+            self.assertEqual(pool.submit(tablework.thaw_in_worker, view).result(timeout=120),
+                             t.to_pydict())
+            self.assertEqual(list(pool.map(tablework.sum_column, [view] * 4, ["a"] * 4)), [4] * 4)
+
     def test_plain_access_in_a_subinterpreter(self):
         store = frost.freeze({"t": pa.table({"a": [1, None, 3], "s": ["x", "y", None]})})
         frost.publish("tables-test", store)

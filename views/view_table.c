@@ -830,11 +830,28 @@ column_repr(PyObject *self)
     return r;
 }
 
-static PyGetSetDef column_getset[] = {
-    {"name", column_get_name, NULL, "The column's name.", NULL},
-    {"type", column_get_type, NULL, "The column's type, as text.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
+/* MappedTable/MappedColumn: where they read, as every mapped view says it */
+static PyObject *
+mapped_image(PyObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(TV(self)->src.image);   /* `src` sits at the same place in Column views */
+}
+
+static PyObject *
+mapped_node_offset(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(TV(self)->src.offset);
+}
+
+#define MAPPED_GETSET \
+    {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL}, \
+    {"node_offset", mapped_node_offset, NULL, "The table node's offset in the image.", NULL}
+#define COLUMN_GETSET \
+    {"name", column_get_name, NULL, "The column's name.", NULL}, \
+    {"type", column_get_type, NULL, "The column's type, as text.", NULL}
+static PyGetSetDef column_getset[] = {COLUMN_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+static PyGetSetDef mapped_column_getset[] = {COLUMN_GETSET, MAPPED_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+#undef COLUMN_GETSET
 
 static PyMethodDef column_methods[] = {
     {"tolist", column_tolist, METH_NOARGS, "The values as a list (None for nulls)."},
@@ -850,13 +867,13 @@ static PyMethodDef column_methods[] = {
 
 static void colview_dealloc(PyObject *self);
 
-#define COLUMN_SLOTS(doc)                                                       \
+#define COLUMN_SLOTS(doc, getset)                                               \
     {Py_tp_doc, doc},                                                           \
     {Py_tp_dealloc, colview_dealloc},                                           \
     {Py_tp_repr, column_repr},                                                  \
     {Py_tp_hash, PyObject_HashNotImplemented},                                  \
     {Py_tp_methods, column_methods},                                            \
-    {Py_tp_getset, column_getset},                                              \
+    {Py_tp_getset, getset},                                                     \
     {Py_sq_length, column_length},                                              \
     {Py_sq_item, column_item},                                                  \
     {Py_mp_length, column_length},                                              \
@@ -865,11 +882,12 @@ static void colview_dealloc(PyObject *self);
     {0, NULL}
 
 static PyType_Slot column_slots[] = {
-    COLUMN_SLOTS("Column: one column of a frost.Table, a read-only sequence of Python values."),
+    COLUMN_SLOTS("Column: one column of a frost.Table, a read-only sequence of Python values.",
+                 column_getset),
 };
 static PyType_Slot mapped_column_slots[] = {
     COLUMN_SLOTS("MappedColumn: one column of a frost.MappedTable, a read-only sequence of Python "
-                 "values."),
+                 "values.", mapped_column_getset),
 };
 #undef COLUMN_SLOTS
 
@@ -1223,13 +1241,15 @@ table_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
     return NULL;
 }
 
-static PyGetSetDef table_getset[] = {
-    {"column_names", table_column_names, NULL, "The column names, in order.", NULL},
-    {"schema", table_schema, NULL, "((name, type, nullable), ...) of the columns.", NULL},
-    {"num_rows", table_num_rows, NULL, "The number of rows (len(view)).", NULL},
-    {"num_columns", table_num_columns, NULL, "The number of columns.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
+#define TABLE_GETSET \
+    {"column_names", table_column_names, NULL, "The column names, in order.", NULL}, \
+    {"schema", table_schema, NULL, "((name, type, nullable), ...) of the columns.", NULL}, \
+    {"num_rows", table_num_rows, NULL, "The number of rows (len(view)).", NULL}, \
+    {"num_columns", table_num_columns, NULL, "The number of columns.", NULL}
+static PyGetSetDef table_getset[] = {TABLE_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+static PyGetSetDef mapped_table_getset[] = {TABLE_GETSET, MAPPED_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+#undef TABLE_GETSET
+#undef MAPPED_GETSET
 
 static PyMethodDef table_methods[] = {
     {"column", table_column, METH_O, "column($self, i_or_name, /)\n--\n\nA frost.Column view of one column."},
@@ -1246,13 +1266,13 @@ static PyMethodDef table_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define TABLE_SLOTS(doc)                                                        \
+#define TABLE_SLOTS(doc, getset)                                                \
     {Py_tp_doc, doc},                                                           \
     {Py_tp_dealloc, colview_dealloc},                                           \
     {Py_tp_repr, table_repr},                                                   \
     {Py_tp_hash, PyObject_HashNotImplemented},                                  \
     {Py_tp_methods, table_methods},                                             \
-    {Py_tp_getset, table_getset},                                               \
+    {Py_tp_getset, getset},                                                     \
     {Py_mp_length, table_length},                                               \
     {Py_mp_subscript, table_subscript},                                         \
     {Py_mp_ass_subscript, frost__readonly_ass},                                 \
@@ -1261,12 +1281,13 @@ static PyMethodDef table_methods[] = {
 static PyType_Slot table_slots[] = {
     TABLE_SLOTS("Table: Arrow columns in a frost arena.\n\n"
                 "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying;\n"
-                "len(t), t['col'], t.row(i), t[a:b] and frost.thaw(t) work without them."),
+                "len(t), t['col'], t.row(i), t[a:b] and frost.thaw(t) work without them.", table_getset),
 };
 static PyType_Slot mapped_table_slots[] = {
     TABLE_SLOTS("MappedTable: Arrow columns in a format-2 image, read in place from its mapping\n"
                 "by any process (frost.share / frost.load). The same API as frost.Table:\n"
-                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying."),
+                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying.",
+                mapped_table_getset),
 };
 #undef TABLE_SLOTS
 

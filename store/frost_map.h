@@ -186,7 +186,7 @@ static inline uint64_t frost_map_table_size(uint64_t len, unsigned log2_nslots, 
  * The blob is store/frost_columns.h's column blob copied byte for byte: it is
  * position-independent already (offsets from the blob's start, buffers
  * 64-aligned in it). Readers check it with frost__colblob_check before any
- * of it is used (frost_map_columns_check, once per node per mapping).
+ * of it is used (frost_map_columns_check, once per blob per mapping).
  */
 #define FROST_MAP_COLUMNS_SIZE 24u
 #define FROST_MAP_COLUMNS_ALIGN 64u

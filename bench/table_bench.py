@@ -18,6 +18,9 @@ calls (the O(1) exports):
              numpy/object columns (what sharing a frame with workers costs today);
   pa.table(view), numpy.from_dlpack(array view) -- at --small-rows and --rows,
             to show they do not grow with the size.
+
+The cross-process figure (4 worker processes reading one frozen table, against
+pandas frames pickled to each) is bench/table_groupby_bench.py.
 """
 import argparse
 import gc

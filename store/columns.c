@@ -402,8 +402,10 @@ check_schema(checker_t *c, uint64_t off, int depth)
     }
     const frost_colschema_t *s = frost__colschema(c->blob, off);
     const char *format = desc_string(c, s->format);
-    if (format == NULL || (s->name != 0 && desc_string(c, s->name) == NULL)) {
-        return check_fail(c, "bad format or name string");
+    const char *name = s->name != 0 ? desc_string(c, s->name) : "";
+    if (format == NULL || name == NULL
+        || !frost__utf8_valid((const unsigned char *)name, strlen(name), 0)) {
+        return check_fail(c, "bad format or name string (names are UTF-8)");
     }
     c->at.format = format;
     frost_colfmt_t fmt;

@@ -130,8 +130,9 @@ typedef enum {
                                 module (str), qualname (str), state (dataclass/namedtuple: a DICT
                                 node of fields; shared: anything) */
     FROST_MNODE_ARRAY = 6,   /* a typed buffer; flags = frost_array_origin_t; len = ndim (0..64) */
+    FROST_MNODE_COLUMNS = 7, /* a frost.Table (Arrow columns); flags 0, len 0; see below */
 } frost_mnode_kind_t;
-#define FROST_MNODE_KIND_MAX 6
+#define FROST_MNODE_KIND_MAX 7
 
 static inline unsigned frost_mnode_kind(uint64_t head) { return (unsigned)(head & 0xFFu); }
 static inline unsigned frost_mnode_flags(uint64_t head) { return (unsigned)((head >> 8) & 0xFFu); }
@@ -185,6 +186,17 @@ static inline uint64_t frost_map_table_size(uint64_t len, unsigned log2_nslots, 
  */
 #define FROST_MAP_ARRAY_FIXED 48u   /* head + 5 u64 */
 #define FROST_MAP_ARRAY_DATA_ALIGN 64u
+
+/*
+ * COLUMNS (a frost.Table): after the head (flags 0, len 0):
+ *   u64 blob_offset (64-aligned), u64 blob_size.
+ * The blob is store/frost_columns.h's column blob copied byte for byte: it is
+ * position-independent already (offsets from the blob's start, buffers
+ * 64-aligned in it). Readers check it with frost__colblob_check before any
+ * of it is used (frost_map_columns_check, once per blob per mapping).
+ */
+#define FROST_MAP_COLUMNS_SIZE 24u
+#define FROST_MAP_COLUMNS_ALIGN 64u
 
 /*
  * The keyed hash tables use (frost_map_key_hash, store/map_hash.c; the writer

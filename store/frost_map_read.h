@@ -60,10 +60,10 @@ typedef struct frost_mnode_s {
     const unsigned char *index;  /* u32[nslots] */
     /* RECORD */
     frost_mref_t module, qualname, state;
-    /* ARRAY */
+    /* ARRAY; COLUMNS: the blob (data, nbytes) */
     uint64_t itemsize, nbytes, format_len;
     const char *format;          /* NUL-terminated, passed frost__array_format_check */
-    const unsigned char *data;   /* nbytes bytes */
+    const unsigned char *data;   /* nbytes bytes (COLUMNS: 64-aligned offset, not yet checked) */
     const unsigned char *shape;  /* u64[len] */
 } frost_mnode_t;
 
@@ -88,6 +88,16 @@ int frost_map_open(frost_map_image_t *img, const void *base, uint64_t size, PyOb
 /* Check the node at `offset` (any kind when want == 0): 0 and *out, or -1
  * with img->error raised. */
 int frost_map_node(const frost_map_image_t *img, uint64_t offset, unsigned want, frost_mnode_t *out);
+
+/* The full check of a COLUMNS node's blob (frost__colblob_check: structure,
+ * then every offset, dictionary index and null count: O(blob)); frost_map_node
+ * checked only that the blob lies inside the image. 0, or -1 with img->error
+ * raised ("table node at N: <what>"). Views run it once per blob per mapping
+ * before any byte of the blob is used (view_mapped.c); verify runs it too.
+ * Both bound the bytes checked per image by the image's size (a writer's
+ * blobs are disjoint): blobs that overlap or repeat under several nodes are
+ * damage past that, so the checks stay linear in the image. */
+int frost_map_columns_check(const frost_map_image_t *img, const frost_mnode_t *n);
 
 /* Materialize `ref`: a new object (leaves fresh each call; TUPLE nodes real
  * tuples; other nodes img->make_view). NULL with an exception. */
@@ -153,5 +163,22 @@ int frost_map_guard_add(const void *base, uint64_t size);
 /* 0, or -1 with img->error when a zero page stood in for img's memory */
 int frost_map_guard_check(const frost_map_image_t *img);
 void frost_map_guard_remove(int slot);
+
+/*
+ * Pins: what keeps an image's bytes readable for consumers that outlive every
+ * Python object (an exported ArrowArray or DLPack tensor, released from any
+ * thread, without the GIL, in any interpreter, after the MapImage is gone).
+ * frost_map_pin_new(base, size): for a shared mapping (a file or memfd mapped
+ * MAP_SHARED, page-aligned), a second mapping of the same pages of our own
+ * (mremap with old_size 0: no copy, no extra memory), guarded like an image;
+ * for anything else (bytes), a private 64-aligned copy. One reference,
+ * atomic; the last release unmaps or frees it, touching no Python object.
+ * NULL when out of memory (no exception set). The bytes are the image's.
+ */
+typedef struct frost_map_pin_s frost_map_pin_t;
+frost_map_pin_t *frost_map_pin_new(const void *base, uint64_t size);
+const unsigned char *frost_map_pin_base(const frost_map_pin_t *pin);
+void frost_map_pin_acquire(frost_map_pin_t *pin);
+void frost_map_pin_release(frost_map_pin_t *pin);   /* NULL ok */
 
 #endif /* FROST_MAP_READ_H */

@@ -213,4 +213,8 @@ Py_ssize_t frost__table_slots(Py_ssize_t n);
 /* Insert entry number `i` (hash already in entries[i]) into the index. Build time only. */
 void frost__table_index_entry(frost_table_t *t, Py_ssize_t i);
 
+/* Whether [s, s + n) is UTF-8 (nodes.c): strict, or with lone surrogates
+ * allowed (`surrogates`: what "surrogatepass" writes). No NUL check. */
+int frost__utf8_valid(const unsigned char *s, uint64_t n, int surrogates);
+
 #endif /* FROST_NODES_H */

@@ -12,6 +12,7 @@
  * bitmap of the image's 8-byte words). Damage raises img->error.
  */
 #include "frost_map_read.h"
+#include "frost_columns.h"
 #include "frost_nodes.h"
 #include "frost_snapshot.h"
 
@@ -20,6 +21,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -142,7 +144,7 @@ frost_map_open(frost_map_image_t *img, const void *base, uint64_t size, PyObject
 
 /* ---- nodes ----------------------------------------------------------------- */
 
-static const char *const kind_names[] = {"?", "tuple", "list", "dict", "set", "record", "array"};
+static const char *const kind_names[] = {"?", "tuple", "list", "dict", "set", "record", "array", "table"};
 
 static const char *
 kind_name(unsigned kind)
@@ -310,9 +312,51 @@ frost_map_node(const frost_map_image_t *img, uint64_t offset, unsigned want, fro
         n->state = frost_map_rd64(r + 24);
         return 0;
     }
+    case FROST_MNODE_COLUMNS: {
+        const unsigned char *c = n->flags == 0 && n->len == 0
+                                 ? frost_map_span(img, offset, FROST_MAP_COLUMNS_SIZE) : NULL;
+        if (c == NULL) {
+            damage(img, "table node at %llu has flags 0x%x, length %llu or runs past the end of "
+                   "the image", ULL(offset), n->flags, ULL(n->len));
+            return -1;
+        }
+        uint64_t at = frost_map_rd64(c + 8);
+        n->nbytes = frost_map_rd64(c + 16);
+        n->data = at % FROST_MAP_COLUMNS_ALIGN == 0 ? frost_map_span(img, at, n->nbytes) : NULL;
+        if (n->data == NULL) {
+            damage(img, "table node at %llu: its %llu-byte blob at %llu is misaligned or lies "
+                   "outside the image", ULL(offset), ULL(n->nbytes), ULL(at));
+            return -1;
+        }
+        return 0;   /* the blob itself: frost_map_columns_check */
+    }
     default:
         return check_array(img, n);
     }
+}
+
+int
+frost_map_columns_check(const frost_map_image_t *img, const frost_mnode_t *n)
+{
+    char err[FROST_COL_ERRLEN];
+    char *blob = (char *)n->data;   /* frost__colblob_check writes nothing with fix = 0 */
+    char *aligned = NULL;
+    if ((uintptr_t)blob % 8 != 0) {   /* a buffer at an odd address: check an aligned copy */
+        aligned = malloc(n->nbytes ? (size_t)n->nbytes : 1);
+        if (aligned == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(aligned, blob, (size_t)n->nbytes);
+        blob = aligned;
+    }
+    int rc = frost__colblob_check(blob, n->nbytes, 0, err, sizeof err);
+    free(aligned);
+    if (rc < 0) {
+        PyErr_Format(img->error, "damaged frost image: table node at %llu: %s", ULL(n->offset), err);
+        return -1;
+    }
+    return guard_check(img);
 }
 
 /* ---- leaves ---------------------------------------------------------------- */
@@ -895,51 +939,6 @@ frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObj
 
 /* ---- verify ------------------------------------------------------------------ */
 
-/* UTF-8 with lone surrogates allowed (what "surrogatepass" writes). */
-static int
-utf8_valid(const unsigned char *s, uint64_t n)
-{
-    uint64_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        unsigned need;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            cp = c & 0x1F;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            cp = c & 0x0F;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            cp = c & 0x07;
-        }
-        else {
-            return 0;
-        }
-        if (n - i <= need) {
-            return 0;
-        }
-        for (unsigned k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
-            return 0;   /* overlong or beyond Unicode */
-        }
-        i += need + 1;
-    }
-    return 1;
-}
-
 typedef struct {
     const frost_map_image_t *img;
     unsigned flags;
@@ -947,6 +946,8 @@ typedef struct {
     uint64_t *stack;             /* node offsets to check */
     size_t nstack, capstack;
     uint64_t nodes;
+    uint64_t blob_bytes;         /* table blobs checked: at most the image's size (one check of
+                                    overlapping or repeated blobs each would be quadratic) */
 } verifier_t;
 
 static int
@@ -1001,7 +1002,7 @@ check_ref(verifier_t *v, frost_mref_t ref)
         if (frost_map_ref_bytes(img, ref, &scratch, &p, &n) < 0) {
             return -1;
         }
-        if ((tag == FROST_MREF_STR || tag == FROST_MREF_STR_INLINE) && !utf8_valid(p, n)) {
+        if ((tag == FROST_MREF_STR || tag == FROST_MREF_STR_INLINE) && !frost__utf8_valid(p, n, 1)) {
             damage(img, "str reference 0x%llx holds bytes that are not UTF-8", ULL(ref));
             return -1;
         }
@@ -1194,6 +1195,14 @@ verify_node(verifier_t *v, uint64_t off)
         }
         return check_ref(v, n.state);
     }
+    case FROST_MNODE_COLUMNS:
+        v->blob_bytes += n.nbytes;   /* no overflow: each term <= size, nodes < size / 8 */
+        if (v->blob_bytes > img->size) {
+            damage(img, "table node at %llu: table blobs overlap or repeat (more blob bytes than "
+                   "the image holds)", ULL(off));
+            return -1;
+        }
+        return frost_map_columns_check(img, &n);
     default:
         return 0;   /* ARRAY: frost_map_node checked all of it */
     }
@@ -1475,4 +1484,73 @@ guard_tripped(const frost_map_image_t *img)
 {
     return img->guard < GUARD_SLOTS
            && atomic_load_explicit(&guard_hit[img->guard], memory_order_acquire) != 0;
+}
+
+/* ---- pins (frost_map_read.h) ------------------------------------------------ */
+
+struct frost_map_pin_s {
+    _Atomic size_t refs;
+    unsigned char *base;
+    uint64_t size;
+    int mapped;                  /* base is our own mapping (munmap), else malloc'd (free) */
+    int guard;
+};
+
+frost_map_pin_t *
+frost_map_pin_new(const void *base, uint64_t size)
+{
+    frost_map_pin_t *pin = calloc(1, sizeof *pin);
+    if (pin == NULL) {
+        return NULL;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    void *dup = MAP_FAILED;
+    if (page > 0 && (uintptr_t)base % (uintptr_t)page == 0 && size > 0) {
+        /* old_size 0: a second mapping of the same shared pages (no copy) */
+        dup = mremap((void *)base, 0, (size_t)size, MREMAP_MAYMOVE);
+    }
+    if (dup != MAP_FAILED) {
+        pin->base = dup;
+        pin->mapped = 1;
+        pin->guard = frost_map_guard_add(dup, size);
+    }
+    else {   /* not a shared mapping (bytes, a private copy): a copy of our own */
+        if (posix_memalign((void **)&pin->base, 64, size ? (size_t)size : 1) != 0) {
+            free(pin);
+            return NULL;
+        }
+        memcpy(pin->base, base, (size_t)size);
+        pin->guard = -1;
+    }
+    pin->size = size;
+    atomic_init(&pin->refs, 1);
+    return pin;
+}
+
+const unsigned char *
+frost_map_pin_base(const frost_map_pin_t *pin)
+{
+    return pin->base;
+}
+
+void
+frost_map_pin_acquire(frost_map_pin_t *pin)
+{
+    atomic_fetch_add_explicit(&pin->refs, 1, memory_order_relaxed);
+}
+
+void
+frost_map_pin_release(frost_map_pin_t *pin)
+{
+    if (pin == NULL || atomic_fetch_sub_explicit(&pin->refs, 1, memory_order_acq_rel) != 1) {
+        return;
+    }
+    if (pin->mapped) {
+        frost_map_guard_remove(pin->guard);
+        munmap(pin->base, (size_t)pin->size);
+    }
+    else {
+        free(pin->base);
+    }
+    free(pin);
 }

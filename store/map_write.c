@@ -32,9 +32,10 @@
  *
  * Arena invariants relied on (freeze.c): arena objects are exact str, bytes,
  * int, float, complex or tuple (of those), or a static singleton; dict keys
- * and set items are objects; records hold str module/qualname. Anything else
- * met (a COLUMNS node, an unknown kind) is refused with FreezeError naming
- * its path (found by a second, error-only walk: find_path).
+ * and set items are objects; records hold str module/qualname; a COLUMNS
+ * node's blob passed frost__colblob_check (it is copied byte for byte: it is
+ * position-independent). Anything else met (an unknown kind) is refused with
+ * FreezeError naming its path (found by a second, error-only walk: find_path).
  *
  * Runs with the GIL held (signals, the progress callback, FreezeError); reads
  * only the sealed arena, which the caller keeps alive. In file mode, Python
@@ -46,6 +47,7 @@
  */
 #include <Python.h>
 
+#include "frost_columns.h"
 #include "frost_map.h"
 #include "frost_nodes.h"
 #include "frost_snapshot.h"
@@ -446,6 +448,8 @@ node_size(const frost_node_t *n)
         return 32;
     case FROST_NODE_ARRAY:
         return FROST_MAP_ARRAY_FIXED + 8 * (size_t)((const frost_array_t *)n)->ndim;
+    case FROST_NODE_COLUMNS:
+        return FROST_MAP_COLUMNS_SIZE;
     }
     return 0;
 }
@@ -798,6 +802,18 @@ fill(writer_t *w, uintptr_t src, uint64_t off)
         const frost_array_t *a = (const frost_array_t *)n;
         return fill_array(w, a, a->data, a->ndim, off);
     }
+    case FROST_NODE_COLUMNS: {   /* the blob verbatim: offsets inside it are from its start */
+        const frost_columns_t *c = (const frost_columns_t *)n;
+        int64_t at = reserve(w, (size_t)c->nbytes, FROST_MAP_COLUMNS_ALIGN);
+        if (at < 0) {
+            return -1;
+        }
+        memcpy(w->buf + at, c->blob, (size_t)c->nbytes);
+        put64(w, off, frost_mnode_head(FROST_MNODE_COLUMNS, 0, 0));
+        put64(w, off + 8, (uint64_t)at);
+        put64(w, off + 16, c->nbytes);
+        return 0;
+    }
     }
     w->bad = src;
     return -1;
@@ -944,12 +960,7 @@ refuse(writer_t *w, frost_ref_t root)
     if (path == NULL) {
         return;
     }
-    if (frost_ref_is_node(bad) && frost_ref_node(bad)->kind == FROST_NODE_COLUMNS) {
-        PyErr_Format(w->args->freeze_error,
-                     "%U: format 2 cannot hold a frost.Table (a table of columns); "
-                     "save the store with format=1", path);
-    }
-    else if (frost_ref_is_node(bad)) {
+    if (frost_ref_is_node(bad)) {
         PyErr_Format(w->args->freeze_error, "%U: format 2 cannot hold a node of kind %u",
                      path, (unsigned)frost_ref_node(bad)->kind);
     }

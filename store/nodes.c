@@ -227,3 +227,50 @@ frost__table_lookup(const frost_table_t *t, PyObject *key, Py_hash_t hash,
         slot = (slot * 5 + perturb + 1) & mask;
     }
 }
+
+int
+frost__utf8_valid(const unsigned char *s, uint64_t n, int surrogates)
+{
+    uint64_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        unsigned need;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            cp = c & 0x1F;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            cp = c & 0x0F;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            cp = c & 0x07;
+        }
+        else {
+            return 0;
+        }
+        if (n - i <= need) {
+            return 0;
+        }
+        for (unsigned k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+            return 0;   /* overlong or beyond Unicode */
+        }
+        if (!surrogates && cp >= 0xD800 && cp <= 0xDFFF) {
+            return 0;
+        }
+        i += need + 1;
+    }
+    return 1;
+}

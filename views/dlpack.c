@@ -4,7 +4,8 @@
  *
  * What a capsule holds: one malloc'd block (the managed tensor, then shape and
  * strides, then the data for a copy) and, for an export in place, one
- * reference on the frost_store_t (manager_ctx). The deleter drops both. It
+ * reference on what keeps the memory (manager_ctx: a frost_keep_t, an arena
+ * store or a format-2 image's pin). The deleter drops both. It
  * touches no Python object, so a consumer may call it from any thread, with
  * or without an attached thread state, in any interpreter, after the view,
  * its Lease and frost.Store.close() are long gone: the arena lives until the
@@ -94,14 +95,14 @@ dl_dtype(const char *format, Py_ssize_t itemsize, frost_DLDataType *out)
 static void
 deleter_versioned(frost_DLManagedTensorVersioned *self)
 {
-    frost_store_release(self->manager_ctx);
+    frost_keep_release((frost_keep_t)self->manager_ctx);
     free(self);
 }
 
 static void
 deleter_legacy(frost_DLManagedTensor *self)
 {
-    frost_store_release(self->manager_ctx);
+    frost_keep_release((frost_keep_t)self->manager_ctx);
     free(self);
 }
 
@@ -213,20 +214,20 @@ copy_items(char *dst, const dl_source_t *src)
 
 /* The capsule for `src` (store: the view's; kept by an export in place). */
 static PyObject *
-dlpack_export(frost_store_t *store, const dl_source_t *src, PyObject *args, PyObject *kwargs);
+dlpack_export(frost_keep_t keep, const dl_source_t *src, PyObject *args, PyObject *kwargs);
 
 PyObject *
-frost__dlpack_export_1d(frost_store_t *store, const char *data, Py_ssize_t len, Py_ssize_t byte_stride,
+frost__dlpack_export_1d(frost_keep_t keep, const char *data, Py_ssize_t len, Py_ssize_t byte_stride,
                         const char *format, Py_ssize_t itemsize, PyObject *args, PyObject *kwargs)
 {
     Py_ssize_t shape[1] = {len}, strides[1] = {byte_stride};
     dl_source_t src = {.data = data, .ndim = 1, .shape = shape, .byte_strides = strides,
                        .format = format, .itemsize = itemsize};
-    return dlpack_export(store, &src, args, kwargs);
+    return dlpack_export(keep, &src, args, kwargs);
 }
 
 static PyObject *
-dlpack_export(frost_store_t *store, const dl_source_t *src, PyObject *args, PyObject *kwargs)
+dlpack_export(frost_keep_t keep, const dl_source_t *src, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"stream", "max_version", "dl_device", "copy", NULL};
     PyObject *stream = NULL, *max_version = NULL, *dl_device = NULL, *copy_obj = NULL;
@@ -292,16 +293,16 @@ dlpack_export(frost_store_t *store, const dl_source_t *src, PyObject *args, PyOb
         .strides = strides,
         .byte_offset = 0,
     };
-    frost_store_t *held = NULL;
+    frost_keep_t held = 0;
     if (!copied) {
-        frost_store_acquire(store);
-        held = store;
+        frost_keep_acquire(keep);
+        held = keep;
     }
     PyObject *capsule;
     if (versioned) {
         frost_DLManagedTensorVersioned *m = (frost_DLManagedTensorVersioned *)block;
         m->version = (frost_DLPackVersion){FROST_DLPACK_MAJOR, FROST_DLPACK_MINOR};
-        m->manager_ctx = held;
+        m->manager_ctx = (void *)held;
         m->deleter = deleter_versioned;
         m->flags = copied ? FROST_DLPACK_FLAG_IS_COPIED : FROST_DLPACK_FLAG_READ_ONLY;
         m->dl_tensor = t;
@@ -309,13 +310,13 @@ dlpack_export(frost_store_t *store, const dl_source_t *src, PyObject *args, PyOb
     }
     else {
         frost_DLManagedTensor *m = (frost_DLManagedTensor *)block;
-        m->manager_ctx = held;
+        m->manager_ctx = (void *)held;
         m->deleter = deleter_legacy;
         m->dl_tensor = t;
         capsule = PyCapsule_New(m, CAPSULE_LEGACY, capsule_destructor_legacy);
     }
     if (capsule == NULL) {
-        frost_store_release(held);
+        frost_keep_release(held);
         free(block);
     }
     return capsule;
@@ -339,7 +340,7 @@ frost__array_dlpack(PyObject *self, PyObject *args, PyObject *kwargs)
         .format = v->array->format,
         .itemsize = v->array->itemsize,
     };
-    return dlpack_export(v->lease->store, &src, args, kwargs);
+    return dlpack_export(frost_keep_store(v->lease->store), &src, args, kwargs);
 }
 
 PyObject *
@@ -360,5 +361,5 @@ frost__list_dlpack(PyObject *self, PyObject *args, PyObject *kwargs)
         .format = packing == FROST_SEQ_INT64 ? "q" : "d",
         .itemsize = 8,
     };
-    return dlpack_export(v->lease->store, &src, args, kwargs);
+    return dlpack_export(frost_keep_store(v->lease->store), &src, args, kwargs);
 }

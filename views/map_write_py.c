@@ -73,10 +73,12 @@ writer_root(frost_state *st, PyObject *obj, frost_map_write_args_t *args, FrostL
     else if (tp == st->record_type) {
         args->ref = frost_ref_from_node(((FrostRecordView *)obj)->record);
     }
-    else {   /* a Table (or a Column): format 2 has no columns node */
-        PyErr_Format(st->freeze_error, "root: format 2 cannot hold a frost.Table (a table of "
-                     "columns); save the store with format=1");
-        return -1;
+    else {   /* a Table: the whole node (a row slice is no node of its own) */
+        const void *node = frost__table_view_node(obj);
+        if (node == NULL) {
+            return -1;
+        }
+        args->ref = frost_ref_from_node(node);
     }
     *lease = (FrostLease *)Py_NewRef(l);
     return 0;
@@ -195,15 +197,6 @@ unlink_tmp:
 done:
     Py_DECREF(path);
     return rc;
-}
-
-/* 1 if the store's graph holds a table (format 2 cannot: Store.save picks 1). */
-int
-frost__store_has_table(const frost_store_t *store)
-{
-    frost_arena_stats_t s;
-    frost_arena_stats(frost_store_arena(store), &s);
-    return s.objects[FROST_KIND_TABLE] > 0;
 }
 
 PyObject *

@@ -219,8 +219,14 @@ static PyMethodDef frost_methods[] = {
      "Write the format-2 image of obj (a frost.Store: its root; or a frost view: its\n"
      "subgraph) at offset 0 of file descriptor fd; return the image size.\n"
      "progress: a callable(done, total), called with (items written, None) every\n"
-     "65,536 items and (total, total) at the end. frost.FreezeError if the graph\n"
-     "holds a frost.Table (format 2 cannot); OSError if fd cannot be written."},
+     "65,536 items and (total, total) at the end. frost.FreezeError for a row slice\n"
+     "of a frost.Table as obj; OSError if fd cannot be written."},
+    {"_table_is_whole", frost__table_is_whole, METH_O,
+     "_table_is_whole(view, /)\n--\n\nWhether a frost.Table or frost.MappedTable shows all its "
+     "node's rows (a row slice is no node: frost.share freezes it instead of writing the node)."},
+    {"_table_blob", frost__table_blob, METH_O,
+     "_table_blob(view, /)\n--\n\nThe column blob under a frost.Table or frost.MappedTable, "
+     "as bytes (for tests)."},
     {"_map_key_hash", frost__map_key_hash, METH_VARARGS,
      "_map_key_hash(key, k0, k1, /)\n--\n\n"
      "The format-2 keyed hash of key under the key (k0, k1), or None if key is not\n"
@@ -384,6 +390,8 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->mapped_set_type);
     Py_VISIT(st->mapped_record_type);
     Py_VISIT(st->mapped_array_type);
+    Py_VISIT(st->mapped_table_type);
+    Py_VISIT(st->mapped_column_type);
     Py_VISIT(st->mapped_iter_type);
     Py_VISIT(st->pickle_dumps);
     Py_VISIT(st->pickle_loads);
@@ -425,6 +433,8 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->mapped_set_type);
     Py_CLEAR(st->mapped_record_type);
     Py_CLEAR(st->mapped_array_type);
+    Py_CLEAR(st->mapped_table_type);
+    Py_CLEAR(st->mapped_column_type);
     Py_CLEAR(st->mapped_iter_type);
     Py_CLEAR(st->pickle_dumps);
     Py_CLEAR(st->pickle_loads);

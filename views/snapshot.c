@@ -82,10 +82,7 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     if (lease == NULL) {
         return frost__closed_error(st, "save()");
     }
-    if (format == 0) {
-        format = frost__store_has_table(lease->store) ? 1 : 2;
-    }
-    if (format == 2) {
+    if (format == 0 || format == 2) {
         return frost__map_save(self, path_arg, pc.callable) < 0 ? NULL : Py_NewRef(Py_None);
     }
     PyObject *path = NULL;

@@ -617,10 +617,10 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
         const FrostArrayView *v = (const FrostArrayView *)obj;
         return thaw_array(v->data, v->array, v->ndim, v->shape);
     }
-    else if (tp == st->table_type) {
+    else if (tp == st->table_type || tp == st->mapped_table_type) {
         return frost__table_thaw(obj);
     }
-    else if (tp == st->column_type) {
+    else if (tp == st->column_type || tp == st->mapped_column_type) {
         return frost__column_thaw(obj);
     }
     else if (tp == &PyTuple_Type) {

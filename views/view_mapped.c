@@ -1,7 +1,8 @@
 /*
  * view_mapped.c -- _frost.MapImage and the views over a format-2 image read
  * in place (frost.MappedDict, MappedList, MappedSet, MappedRecord,
- * MappedArray), their iterator, and thaw() of them.
+ * MappedArray; MappedTable/MappedColumn are view_table.c's code over an
+ * image's blob), their iterator, and thaw() of them.
  *
  * A MapImage holds the buffer it was made from (an mmap, bytes, ...) for its
  * whole life, so the memory cannot be unmapped or resized under a reader
@@ -25,6 +26,11 @@ typedef struct {
     PyObject *handle;            /* set by frost._mapped; None by default */
     frost_state *st;
     int guard;                   /* frost_map_guard_add slot, or -1 */
+    frost_map_pin_t *pin;        /* what table views read and their exports hold (made on the
+                                    first table reached; one reference of ours), or NULL */
+    PyObject *checked_tables;    /* {(blob offset, size) that passed frost_map_columns_check
+                                    in the pin}, or NULL */
+    uint64_t checked_bytes;      /* their sizes' sum: at most img.size (frost_map_read.h) */
 } FrostMapImage;
 
 #define MAPPED_VIEW_HEAD \
@@ -59,6 +65,57 @@ typedef struct {
 
 /* ---- making views ---------------------------------------------------------- */
 
+/*
+ * A MappedTable of COLUMNS node `n`. Its blob is read through the image's
+ * pin (a mapping of our own, which exported Arrow structs and DLPack tensors
+ * hold: they outlive the MapImage safely), and is checked there in full
+ * (frost_map_columns_check: O(blob)) the first time it is reached in this
+ * mapping; (offset, size) is then remembered, so later views of it cost O(1).
+ * Opening the image stays O(1) whatever the tables' size. The bytes checked
+ * per mapping stay within the image's size (overlapping blobs: damage).
+ */
+static PyObject *
+table_view(FrostMapImage *image, const frost_mnode_t *n)
+{
+    if (image->pin == NULL) {
+        image->pin = frost_map_pin_new(image->buf.buf, (uint64_t)image->buf.len);
+        if (image->pin == NULL) {
+            return PyErr_NoMemory();
+        }
+    }
+    frost_mnode_t pinned = *n;
+    pinned.data = frost_map_pin_base(image->pin) + (n->data - image->img.base);
+    PyObject *key = Py_BuildValue("(KK)", (unsigned long long)(n->data - image->img.base),
+                                  (unsigned long long)n->nbytes);
+    if (key == NULL) {
+        return NULL;
+    }
+    if (image->checked_tables == NULL && (image->checked_tables = PySet_New(NULL)) == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    int seen = PySet_Contains(image->checked_tables, key);
+    if (seen == 0 && image->checked_bytes + n->nbytes > image->img.size) {
+        PyErr_Format(image->img.error, "damaged frost image: table node at %llu: table blobs "
+                     "overlap or repeat (more blob bytes than the image holds)",
+                     (unsigned long long)n->offset);
+        seen = -1;
+    }
+    if (seen == 0 && (frost_map_columns_check(&image->img, &pinned) < 0
+                      || PySet_Add(image->checked_tables, key) < 0)) {
+        seen = -1;
+    }
+    if (seen == 0) {
+        image->checked_bytes += n->nbytes;
+    }
+    Py_DECREF(key);
+    if (seen < 0) {
+        return NULL;
+    }
+    return frost__mapped_table_new(image->st, (PyObject *)image, image->pin,
+                                   (const char *)pinned.data, n->offset);
+}
+
 static PyObject *
 make_view(void *ctx, const frost_mnode_t *n)
 {
@@ -66,6 +123,7 @@ make_view(void *ctx, const frost_mnode_t *n)
     frost_state *st = image->st;
     PyTypeObject *tp;
     switch (n->kind) {
+    case FROST_MNODE_COLUMNS: return table_view(image, n);
     case FROST_MNODE_LIST: tp = st->mapped_list_type; break;
     case FROST_MNODE_DICT: tp = st->mapped_dict_type; break;
     case FROST_MNODE_SET: tp = st->mapped_set_type; break;
@@ -123,14 +181,13 @@ mapped_image(PyObject *self, void *Py_UNUSED(c))
     return Py_NewRef((PyObject *)MV(self)->image);
 }
 
-static PyObject *
-mapped_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *
+frost__mapped_reduce_at(PyObject *image, uint64_t offset, const char *tp_name)
 {
-    PyObject *handle = MV(self)->image->handle;
+    PyObject *handle = ((FrostMapImage *)image)->handle;
     if (handle == NULL || handle == Py_None) {
         PyErr_Format(PyExc_TypeError, "cannot pickle a %s whose image has no handle: pass the "
-                     "data with frost.share(), or save it to a file and frost.load() it",
-                     Py_TYPE(self)->tp_name);
+                     "data with frost.share(), or save it to a file and frost.load() it", tp_name);
         return NULL;
     }
     PyObject *mod = PyImport_ImportModule("frost._mapped");
@@ -139,7 +196,14 @@ mapped_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (fn == NULL) {
         return NULL;
     }
-    return Py_BuildValue("N(OK)", fn, handle, (unsigned long long)MV(self)->node.offset);
+    return Py_BuildValue("N(OK)", fn, handle, (unsigned long long)offset);
+}
+
+static PyObject *
+mapped_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return frost__mapped_reduce_at((PyObject *)MV(self)->image, MV(self)->node.offset,
+                                   Py_TYPE(self)->tp_name);
 }
 
 static PyObject *
@@ -1586,6 +1650,8 @@ image_dealloc(PyObject *self)
     PyObject_GC_UnTrack(self);
     PyObject_ClearWeakRefs(self);
     image_clear(self);
+    Py_CLEAR(MI(self)->checked_tables);
+    frost_map_pin_release(MI(self)->pin);   /* exports may hold it on: then it stays */
     frost_map_guard_remove(MI(self)->guard);
     if (MI(self)->buf.obj != NULL) {
         PyBuffer_Release(&MI(self)->buf);
@@ -1773,6 +1839,8 @@ frost__mapped_types_add(PyObject *module, frost_state *st)
         || add(module, &set_spec, &st->mapped_set_type, 1) < 0
         || add(module, &record_spec, &st->mapped_record_type, 1) < 0
         || add(module, &array_spec, &st->mapped_array_type, 1) < 0
+        || add(module, &FrostMappedTable_spec, &st->mapped_table_type, 1) < 0
+        || add(module, &FrostMappedColumn_spec, &st->mapped_column_type, 1) < 0
         || add(module, &iter_spec, &st->mapped_iter_type, 0) < 0) {
         return -1;
     }
@@ -1793,7 +1861,8 @@ frost__is_mapped_view(frost_state *st, PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     return tp == st->mapped_dict_type || tp == st->mapped_list_type || tp == st->mapped_set_type
-           || tp == st->mapped_record_type || tp == st->mapped_array_type;
+           || tp == st->mapped_record_type || tp == st->mapped_array_type
+           || tp == st->mapped_table_type || tp == st->mapped_column_type;
 }
 
 /* ---- thaw ------------------------------------------------------------------ */
@@ -1879,6 +1948,18 @@ mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
         break;
     case FROST_MNODE_ARRAY:
         return mthaw_array(n);
+    case FROST_MNODE_COLUMNS: {   /* {name: list of values}, like thaw(frost.MappedTable) */
+        PyObject *view = tw->img->make_view ? tw->img->make_view(tw->img->view_ctx, n) : NULL;
+        PyObject *r = view ? frost__table_thaw(view) : NULL;
+        if (view == NULL && !PyErr_Occurred()) {
+            PyErr_SetString(tw->img->error, "a table node cannot be thawed without views");
+        }
+        Py_XDECREF(view);
+        if (r != NULL && PyDict_SetItem(tw->memo, key, r) < 0) {   /* shared: one dict, as thaw.c */
+            Py_CLEAR(r);
+        }
+        return r;
+    }
     default:
         break;
     }

@@ -1,16 +1,24 @@
 /*
  * view_table.c -- frost.Table and frost.Column: views of a table node
- * (store/frost_columns.h).
+ * (store/frost_columns.h); frost.MappedTable and frost.MappedColumn: the same
+ * views of a format-2 image's COLUMNS node (store/frost_map.h), one code.
+ *
+ * Every read goes through a checked blob (colsrc_t.blob): the arena's, or the
+ * image's pin (view_mapped.c checked it with frost_map_columns_check before
+ * making the view). What differs is only what keeps it alive (the Lease, or
+ * the MapImage) and how a whole table pickles (a store reference, or the
+ * image's handle and the node's offset).
  *
  * Two ways in:
  *   - the Arrow PyCapsule interface (__arrow_c_schema__, __arrow_c_array__,
- *     __arrow_c_stream__): the exported structs point into the arena, so
+ *     __arrow_c_stream__): the exported structs point into the blob, so
  *     pyarrow, pandas and polars build their tables without copying a buffer.
  *     Every exported struct (and each child, which a consumer may move out
- *     and release on its own) holds one reference on the frost_store_t; its
- *     release callback drops it and touches no Python object, so consumers
- *     may release from any thread, after the view, its Lease and the Store
- *     handle are gone.
+ *     and release on its own) holds one reference on what keeps the blob (a
+ *     frost_keep_t: the frost_store_t, or the image's pin); its release
+ *     callback drops it and touches no Python object, so consumers may
+ *     release from any thread, after the view, its Lease or MapImage and the
+ *     Store handle are gone.
  *   - plain Python, where those libraries cannot load (subinterpreters):
  *     len, column_names, schema, view["col"] / view.column(i) (a Column:
  *     a sequence of Python values, None for nulls), view.row(i), slicing rows,
@@ -28,20 +36,33 @@
  */
 #include "views.h"
 #include "frost_columns.h"
+#include "frost_map_read.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Where a view's rows live. Every read goes through `blob`; the rest says
+ * what keeps it alive and how the view pickles. */
 typedef struct {
-    FROST_VIEW_HEAD
-    const frost_columns_t *node;
+    const char *blob;            /* a checked column blob */
+    frost_keep_t keep;           /* what an export holds: the lease's store, or the image's pin
+                                    (the view itself holds its lease, or its image, which holds the pin) */
+    PyObject *image;             /* MappedTable/MappedColumn: the MapImage (strong); NULL: arena */
+    frost_state *st;
+    const frost_columns_t *node; /* arena: the node (pickling, the format-2 writer) */
+    uint64_t offset;             /* mapped: the node's image offset (pickling) */
+} colsrc_t;
+
+typedef struct {
+    FROST_VIEW_HEAD              /* lease: arena views; NULL for the mapped ones */
+    colsrc_t src;
     int64_t start;               /* first row of this window */
     int64_t len;
 } FrostTableView;
 
 typedef struct {
     FROST_VIEW_HEAD
-    const frost_columns_t *node;
+    colsrc_t src;
     int64_t column;              /* index among the root's children */
     int64_t start;               /* first row */
     int64_t step;                /* != 0 */
@@ -52,41 +73,40 @@ typedef struct {
 #define CV(o) ((FrostColumnView *)(o))
 
 static const frost_colblob_header_t *
-header(const frost_columns_t *node)
+header(const char *blob)
 {
-    return frost__colblob_header(node->blob);
+    return frost__colblob_header(blob);
 }
 
 static const frost_colschema_t *
-root_schema(const frost_columns_t *node)
+root_schema(const char *blob)
 {
-    return frost__colschema(node->blob, header(node)->schema);
+    return frost__colschema(blob, header(blob)->schema);
 }
 
 static int64_t
-num_columns(const frost_columns_t *node)
+num_columns(const char *blob)
 {
-    return root_schema(node)->n_children;
+    return root_schema(blob)->n_children;
 }
 
 static uint64_t
-column_schema(const frost_columns_t *node, int64_t i)
+column_schema(const char *blob, int64_t i)
 {
-    return frost__colchild(node->blob, root_schema(node)->children, i);
+    return frost__colchild(blob, root_schema(blob)->children, i);
 }
 
 static const char *
-column_name(const frost_columns_t *node, int64_t i)
+column_name(const char *blob, int64_t i)
 {
-    return frost__colstr(node->blob, frost__colschema(node->blob, column_schema(node, i))->name);
+    return frost__colstr(blob, frost__colschema(blob, column_schema(blob, i))->name);
 }
 
 /* The array of column `col` in `chunk`. */
 static uint64_t
-column_array(const frost_columns_t *node, uint64_t chunk, int64_t col)
+column_array(const char *blob, uint64_t chunk, int64_t col)
 {
-    const char *blob = node->blob;
-    uint64_t root = frost__colchild(blob, header(node)->chunks, (int64_t)chunk);
+    uint64_t root = frost__colchild(blob, header(blob)->chunks, (int64_t)chunk);
     return frost__colchild(blob, frost__colarray(blob, root)->children, col);
 }
 
@@ -234,11 +254,11 @@ value_at(const char *blob, uint64_t soff, uint64_t aoff, int64_t j)
 
 /* The value of column `col` at table row `row`. */
 static PyObject *
-cell(const frost_columns_t *node, int64_t col, int64_t row)
+cell(const char *blob, int64_t col, int64_t row)
 {
     int64_t j;
-    uint64_t chunk = frost__colblob_locate(node->blob, row, &j);
-    return value_at(node->blob, column_schema(node, col), column_array(node, chunk, col), j);
+    uint64_t chunk = frost__colblob_locate(blob, row, &j);
+    return value_at(blob, column_schema(blob, col), column_array(blob, chunk, col), j);
 }
 
 /* A readable type description: "int64", "list<string>", "dictionary<int32, string>", ... */
@@ -289,14 +309,14 @@ type_name(const char *blob, uint64_t soff, int depth)
 /* Arrow export                                                              */
 
 typedef struct {
-    frost_store_t *store;
+    frost_keep_t keep;
     struct ArrowSchema **children;
     struct ArrowSchema *child_structs;
     struct ArrowSchema *dictionary;
 } schema_private_t;
 
 typedef struct {
-    frost_store_t *store;
+    frost_keep_t keep;
     const void **buffers;
     struct ArrowArray **children;
     struct ArrowArray *child_structs;
@@ -305,7 +325,7 @@ typedef struct {
 
 /* The release callback of an exported ArrowSchema or ArrowArray (`type`):
  * releases the children and dictionary that were exported (a failed export
- * leaves the rest zeroed, release NULL), then the struct's store reference. */
+ * leaves the rest zeroed, release NULL), then the struct's keep reference. */
 #define DEFINE_RELEASE(name, type, private_type)                                \
     static void name(struct type *x)                                            \
     {                                                                           \
@@ -318,7 +338,7 @@ typedef struct {
         if (p->dictionary != NULL && p->dictionary->release != NULL) {          \
             p->dictionary->release(p->dictionary);                              \
         }                                                                       \
-        frost_store_release(p->store);                                          \
+        frost_keep_release(p->keep);                                            \
         free(p);                                                                \
         x->release = NULL;                                                      \
     }
@@ -328,9 +348,9 @@ DEFINE_RELEASE(array_release, ArrowArray, array_private_t)
 
 /* The private part of an exported ArrowArray, with room after it for `nbuf`
  * buffer pointers, `n` children and a dictionary when `has_dict`; holds a
- * reference on `store`. NULL when out of memory. */
+ * reference on `keep`. NULL when out of memory. */
 static array_private_t *
-array_private_new(frost_store_t *store, size_t nbuf, size_t n, size_t has_dict)
+array_private_new(frost_keep_t keep, size_t nbuf, size_t n, size_t has_dict)
 {
     array_private_t *p = calloc(1, sizeof *p + nbuf * sizeof(void *)
                                        + n * (sizeof(void *) + sizeof(struct ArrowArray))
@@ -345,15 +365,15 @@ array_private_new(frost_store_t *store, size_t nbuf, size_t n, size_t has_dict)
     for (size_t i = 0; i < n; i++) {
         p->children[i] = &p->child_structs[i];
     }
-    frost_store_acquire(store);
-    p->store = store;
+    frost_keep_acquire(keep);
+    p->keep = keep;
     return p;
 }
 
 /* Export the schema at `soff` into *out (name: override, or NULL for its own).
  * 0, or -1 (out of memory; *out released). */
 static int
-export_schema(frost_store_t *store, const char *blob, uint64_t soff, struct ArrowSchema *out)
+export_schema(frost_keep_t keep, const char *blob, uint64_t soff, struct ArrowSchema *out)
 {
     const frost_colschema_t *s = frost__colschema(blob, soff);
     size_t n = (size_t)s->n_children, has_dict = s->dictionary != 0;
@@ -366,8 +386,8 @@ export_schema(frost_store_t *store, const char *blob, uint64_t soff, struct Arro
     p->children = (struct ArrowSchema **)(p + 1);
     p->child_structs = (struct ArrowSchema *)(p->children + n);
     p->dictionary = has_dict ? p->child_structs + n : NULL;
-    frost_store_acquire(store);
-    p->store = store;
+    frost_keep_acquire(keep);
+    p->keep = keep;
     *out = (struct ArrowSchema){
         .format = frost__colstr(blob, s->format),
         .name = frost__colstr(blob, s->name),
@@ -381,12 +401,12 @@ export_schema(frost_store_t *store, const char *blob, uint64_t soff, struct Arro
     };
     for (size_t i = 0; i < n; i++) {
         p->children[i] = &p->child_structs[i];
-        if (export_schema(store, blob, frost__colchild(blob, s->children, (int64_t)i), p->children[i]) < 0) {
+        if (export_schema(keep, blob, frost__colchild(blob, s->children, (int64_t)i), p->children[i]) < 0) {
             schema_release(out);
             return -1;
         }
     }
-    if (has_dict && export_schema(store, blob, s->dictionary, p->dictionary) < 0) {
+    if (has_dict && export_schema(keep, blob, s->dictionary, p->dictionary) < 0) {
         schema_release(out);
         return -1;
     }
@@ -396,12 +416,12 @@ export_schema(frost_store_t *store, const char *blob, uint64_t soff, struct Arro
 /* Export the array at `aoff` (window: `extra_offset` more, `length` items, or
  * -1 for all) into *out. 0, or -1 (out of memory; *out released). */
 static int
-export_array(frost_store_t *store, const char *blob, uint64_t aoff, struct ArrowArray *out,
+export_array(frost_keep_t keep, const char *blob, uint64_t aoff, struct ArrowArray *out,
              int64_t extra_offset, int64_t length)
 {
     const frost_colarray_t *a = frost__colarray(blob, aoff);
     size_t n = (size_t)a->n_children, nbuf = (size_t)a->n_buffers, has_dict = a->dictionary != 0;
-    array_private_t *p = array_private_new(store, nbuf, n, has_dict);
+    array_private_t *p = array_private_new(keep, nbuf, n, has_dict);
     if (p == NULL) {
         out->release = NULL;
         return -1;
@@ -423,12 +443,12 @@ export_array(frost_store_t *store, const char *blob, uint64_t aoff, struct Arrow
         .private_data = p,
     };
     for (size_t i = 0; i < n; i++) {
-        if (export_array(store, blob, frost__colchild(blob, a->children, (int64_t)i), p->children[i], 0, -1) < 0) {
+        if (export_array(keep, blob, frost__colchild(blob, a->children, (int64_t)i), p->children[i], 0, -1) < 0) {
             array_release(out);
             return -1;
         }
     }
-    if (has_dict && export_array(store, blob, a->dictionary, p->dictionary, 0, -1) < 0) {
+    if (has_dict && export_array(keep, blob, a->dictionary, p->dictionary, 0, -1) < 0) {
         array_release(out);
         return -1;
     }
@@ -437,17 +457,16 @@ export_array(frost_store_t *store, const char *blob, uint64_t aoff, struct Arrow
 
 /* Rows [lo, hi) of chunk `chunk` as a struct array (column < 0) or as column `column`. */
 static int
-export_chunk(frost_store_t *store, const frost_columns_t *node, uint64_t chunk, int64_t lo, int64_t hi,
+export_chunk(frost_keep_t keep, const char *blob, uint64_t chunk, int64_t lo, int64_t hi,
              int64_t column, struct ArrowArray *out)
 {
-    const char *blob = node->blob;
-    uint64_t root = frost__colchild(blob, header(node)->chunks, (int64_t)chunk);
+    uint64_t root = frost__colchild(blob, header(blob)->chunks, (int64_t)chunk);
     const frost_colarray_t *r = frost__colarray(blob, root);
     if (column >= 0) {
-        return export_array(store, blob, frost__colchild(blob, r->children, column), out, lo, hi - lo);
+        return export_array(keep, blob, frost__colchild(blob, r->children, column), out, lo, hi - lo);
     }
     size_t n = (size_t)r->n_children;
-    array_private_t *p = array_private_new(store, 1, n, 0);   /* a struct: one (absent) validity buffer */
+    array_private_t *p = array_private_new(keep, 1, n, 0);   /* a struct: one (absent) validity buffer */
     if (p == NULL) {
         out->release = NULL;
         return -1;
@@ -457,7 +476,7 @@ export_chunk(frost_store_t *store, const frost_columns_t *node, uint64_t chunk, 
         .buffers = p->buffers, .children = p->children, .release = array_release, .private_data = p,
     };
     for (size_t i = 0; i < n; i++) {
-        if (export_array(store, blob, frost__colchild(blob, r->children, (int64_t)i), p->children[i], lo,
+        if (export_array(keep, blob, frost__colchild(blob, r->children, (int64_t)i), p->children[i], lo,
                          hi - lo) < 0) {
             array_release(out);
             return -1;
@@ -498,11 +517,11 @@ stream_capsule_destructor(PyObject *capsule)
 
 /* schema: the root (column < 0) or one column's */
 static PyObject *
-schema_capsule(frost_store_t *store, const frost_columns_t *node, int64_t column)
+schema_capsule(const colsrc_t *src, int64_t column)
 {
     struct ArrowSchema *s = malloc(sizeof *s);
-    uint64_t soff = column < 0 ? header(node)->schema : column_schema(node, column);
-    if (s == NULL || export_schema(store, node->blob, soff, s) < 0) {
+    uint64_t soff = column < 0 ? header(src->blob)->schema : column_schema(src->blob, column);
+    if (s == NULL || export_schema(src->keep, src->blob, soff, s) < 0) {
         free(s);
         return PyErr_NoMemory();
     }
@@ -515,11 +534,10 @@ schema_capsule(frost_store_t *store, const frost_columns_t *node, int64_t column
 }
 
 static PyObject *
-array_capsule(frost_store_t *store, const frost_columns_t *node, uint64_t chunk, int64_t lo, int64_t hi,
-              int64_t column)
+array_capsule(const colsrc_t *src, uint64_t chunk, int64_t lo, int64_t hi, int64_t column)
 {
     struct ArrowArray *a = malloc(sizeof *a);
-    if (a == NULL || export_chunk(store, node, chunk, lo, hi, column, a) < 0) {
+    if (a == NULL || export_chunk(src->keep, src->blob, chunk, lo, hi, column, a) < 0) {
         free(a);
         return PyErr_NoMemory();
     }
@@ -532,8 +550,8 @@ array_capsule(frost_store_t *store, const frost_columns_t *node, uint64_t chunk,
 }
 
 typedef struct {
-    frost_store_t *store;
-    const frost_columns_t *node;
+    frost_keep_t keep;
+    const char *blob;
     int64_t lo, hi;              /* rows of the table streamed */
     int64_t column;              /* -1: whole rows (struct arrays) */
     uint64_t next_chunk;
@@ -544,8 +562,8 @@ static int
 stream_get_schema(struct ArrowArrayStream *stream, struct ArrowSchema *out)
 {
     stream_private_t *p = stream->private_data;
-    uint64_t soff = p->column < 0 ? header(p->node)->schema : column_schema(p->node, p->column);
-    if (export_schema(p->store, p->node->blob, soff, out) < 0) {
+    uint64_t soff = p->column < 0 ? header(p->blob)->schema : column_schema(p->blob, p->column);
+    if (export_schema(p->keep, p->blob, soff, out) < 0) {
         p->error = "out of memory";
         return 12;   /* ENOMEM */
     }
@@ -556,8 +574,8 @@ static int
 stream_get_next(struct ArrowArrayStream *stream, struct ArrowArray *out)
 {
     stream_private_t *p = stream->private_data;
-    const frost_colblob_header_t *h = header(p->node);
-    const int64_t *starts = (const int64_t *)(p->node->blob + h->row_starts);
+    const frost_colblob_header_t *h = header(p->blob);
+    const int64_t *starts = (const int64_t *)(p->blob + h->row_starts);
     while (p->next_chunk < h->nchunks) {
         uint64_t k = p->next_chunk++;
         int64_t lo = p->lo > starts[k] ? p->lo : starts[k];
@@ -568,7 +586,7 @@ stream_get_next(struct ArrowArrayStream *stream, struct ArrowArray *out)
         if (lo > hi) {
             hi = lo;
         }
-        if (export_chunk(p->store, p->node, k, lo - starts[k], hi - starts[k], p->column, out) < 0) {
+        if (export_chunk(p->keep, p->blob, k, lo - starts[k], hi - starts[k], p->column, out) < 0) {
             p->error = "out of memory";
             return 12;
         }
@@ -588,13 +606,13 @@ static void
 stream_release(struct ArrowArrayStream *stream)
 {
     stream_private_t *p = stream->private_data;
-    frost_store_release(p->store);
+    frost_keep_release(p->keep);
     free(p);
     stream->release = NULL;
 }
 
 static PyObject *
-stream_capsule(frost_store_t *store, const frost_columns_t *node, int64_t lo, int64_t hi, int64_t column)
+stream_capsule(const colsrc_t *src, int64_t lo, int64_t hi, int64_t column)
 {
     struct ArrowArrayStream *s = malloc(sizeof *s);
     stream_private_t *p = calloc(1, sizeof *p);
@@ -603,8 +621,8 @@ stream_capsule(frost_store_t *store, const frost_columns_t *node, int64_t lo, in
         free(p);
         return PyErr_NoMemory();
     }
-    frost_store_acquire(store);
-    *p = (stream_private_t){.store = store, .node = node, .lo = lo, .hi = hi, .column = column};
+    frost_keep_acquire(src->keep);
+    *p = (stream_private_t){.keep = src->keep, .blob = src->blob, .lo = lo, .hi = hi, .column = column};
     *s = (struct ArrowArrayStream){
         .get_schema = stream_get_schema,
         .get_next = stream_get_next,
@@ -636,15 +654,17 @@ parse_requested_schema(const char *name, PyObject *args, PyObject *kwargs)
 /* frost.Column                                                              */
 
 static PyObject *
-column_new(FrostLease *lease, const frost_columns_t *node, int64_t column, int64_t start, int64_t step,
+column_new(FrostLease *lease, const colsrc_t *src, int64_t column, int64_t start, int64_t step,
            int64_t len)
 {
-    FrostColumnView *v = PyObject_New(FrostColumnView, lease->st->column_type);
+    FrostColumnView *v = PyObject_New(FrostColumnView, src->image ? src->st->mapped_column_type
+                                                                   : src->st->column_type);
     if (v == NULL) {
         return NULL;
     }
-    v->lease = (FrostLease *)Py_NewRef(lease);
-    v->node = node;
+    v->lease = (FrostLease *)Py_XNewRef(lease);
+    v->src = *src;
+    Py_XINCREF(src->image);
     v->column = column;
     v->start = start;
     v->step = step;
@@ -666,7 +686,7 @@ column_item(PyObject *self, Py_ssize_t i)
         PyErr_SetString(PyExc_IndexError, "frost.Column index out of range");
         return NULL;
     }
-    return cell(v->node, v->column, v->start + i * v->step);
+    return cell(v->src.blob, v->column, v->start + i * v->step);
 }
 
 static PyObject *
@@ -686,7 +706,7 @@ column_subscript(PyObject *self, PyObject *key)
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices((Py_ssize_t)v->len, &start, &stop, step);
-        return column_new(v->lease, v->node, v->column, v->start + start * v->step, v->step * step, n);
+        return column_new(v->lease, &v->src, v->column, v->start + start * v->step, v->step * step, n);
     }
     PyErr_Format(PyExc_TypeError, "frost.Column indices must be integers or slices, not %.200s",
                  Py_TYPE(key)->tp_name);
@@ -699,7 +719,7 @@ column_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
     FrostColumnView *v = CV(self);
     PyObject *list = PyList_New((Py_ssize_t)v->len);
     for (int64_t i = 0; list != NULL && i < v->len; i++) {
-        PyObject *item = cell(v->node, v->column, v->start + i * v->step);
+        PyObject *item = cell(v->src.blob, v->column, v->start + i * v->step);
         if (item == NULL) {
             Py_CLEAR(list);
             break;
@@ -712,13 +732,13 @@ column_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 column_get_name(PyObject *self, void *Py_UNUSED(closure))
 {
-    return PyUnicode_FromString(column_name(CV(self)->node, CV(self)->column));
+    return PyUnicode_FromString(column_name(CV(self)->src.blob, CV(self)->column));
 }
 
 static PyObject *
 column_get_type(PyObject *self, void *Py_UNUSED(closure))
 {
-    return type_name(CV(self)->node->blob, column_schema(CV(self)->node, CV(self)->column), 0);
+    return type_name(CV(self)->src.blob, column_schema(CV(self)->src.blob, CV(self)->column), 0);
 }
 
 static int
@@ -736,7 +756,7 @@ static PyObject *
 column_arrow_schema(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     FrostColumnView *v = CV(self);
-    return schema_capsule(v->lease->store, v->node, v->column);
+    return schema_capsule(&v->src, v->column);
 }
 
 static PyObject *
@@ -746,7 +766,7 @@ column_arrow_stream(PyObject *self, PyObject *args, PyObject *kwargs)
     if (parse_requested_schema("__arrow_c_stream__", args, kwargs) < 0 || column_contiguous(v) < 0) {
         return NULL;
     }
-    return stream_capsule(v->lease->store, v->node, v->start, v->start + v->len, v->column);
+    return stream_capsule(&v->src, v->start, v->start + v->len, v->column);
 }
 
 /* Column.__dlpack__: fixed-width numeric columns with no nulls in the view,
@@ -755,8 +775,8 @@ static PyObject *
 column_dlpack(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     FrostColumnView *v = CV(self);
-    const char *blob = v->node->blob;
-    const frost_colschema_t *s = frost__colschema(blob, column_schema(v->node, v->column));
+    const char *blob = v->src.blob;
+    const frost_colschema_t *s = frost__colschema(blob, column_schema(blob, v->column));
     const char *format = frost__colstr(blob, s->format);
     static const char *const arrow = "cCsSiIlLefg", *const structfmt = "bBhHiIqQefd";
     const char *hit = format[0] && !format[1] && !s->dictionary ? strchr(arrow, format[0]) : NULL;
@@ -778,10 +798,10 @@ column_dlpack(PyObject *self, PyObject *args, PyObject *kwargs)
             return NULL;
         }
     }
-    else if (header(v->node)->nchunks == 0) {
-        return frost__dlpack_export_1d(v->lease->store, blob, 0, info.width, fmt, info.width, args, kwargs);
+    else if (header(blob)->nchunks == 0) {
+        return frost__dlpack_export_1d(v->src.keep, blob, 0, info.width, fmt, info.width, args, kwargs);
     }
-    const frost_colarray_t *a = frost__colarray(blob, column_array(v->node, chunk, v->column));
+    const frost_colarray_t *a = frost__colarray(blob, column_array(blob, chunk, v->column));
     const void *validity = frost__colbuf(blob, a, 0);
     int64_t step = v->step;
     for (int64_t k = 0; validity != NULL && k < v->len; k++) {
@@ -792,7 +812,7 @@ column_dlpack(PyObject *self, PyObject *args, PyObject *kwargs)
         }
     }
     const char *data = (const char *)frost__colbuf(blob, a, 1) + info.width * (a->offset + in_first);
-    return frost__dlpack_export_1d(v->lease->store, data, (Py_ssize_t)v->len, (Py_ssize_t)(info.width * step),
+    return frost__dlpack_export_1d(v->src.keep, data, (Py_ssize_t)v->len, (Py_ssize_t)(info.width * step),
                                    fmt, info.width, args, kwargs);
 }
 
@@ -802,19 +822,36 @@ column_repr(PyObject *self)
     FrostColumnView *v = CV(self);
     PyObject *type = column_get_type(self, NULL);
     PyObject *name = type ? column_get_name(self, NULL) : NULL;
-    PyObject *r = name ? PyUnicode_FromFormat("frost.Column(name=%R, type='%U', len=%lld)", name,
-                                              type, (long long)v->len)
+    PyObject *r = name ? PyUnicode_FromFormat("%s(name=%R, type='%U', len=%lld)", Py_TYPE(self)->tp_name,
+                                              name, type, (long long)v->len)
                        : NULL;
     Py_XDECREF(type);
     Py_XDECREF(name);
     return r;
 }
 
-static PyGetSetDef column_getset[] = {
-    {"name", column_get_name, NULL, "The column's name.", NULL},
-    {"type", column_get_type, NULL, "The column's type, as text.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
+/* MappedTable/MappedColumn: where they read, as every mapped view says it */
+static PyObject *
+mapped_image(PyObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(TV(self)->src.image);   /* `src` sits at the same place in Column views */
+}
+
+static PyObject *
+mapped_node_offset(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(TV(self)->src.offset);
+}
+
+#define MAPPED_GETSET \
+    {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL}, \
+    {"node_offset", mapped_node_offset, NULL, "The table node's offset in the image.", NULL}
+#define COLUMN_GETSET \
+    {"name", column_get_name, NULL, "The column's name.", NULL}, \
+    {"type", column_get_type, NULL, "The column's type, as text.", NULL}
+static PyGetSetDef column_getset[] = {COLUMN_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+static PyGetSetDef mapped_column_getset[] = {COLUMN_GETSET, MAPPED_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+#undef COLUMN_GETSET
 
 static PyMethodDef column_methods[] = {
     {"tolist", column_tolist, METH_NOARGS, "The values as a list (None for nulls)."},
@@ -828,41 +865,58 @@ static PyMethodDef column_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyType_Slot column_slots[] = {
-    {Py_tp_doc, "Column: one column of a frost.Table, a read-only sequence of Python values."},
-    {Py_tp_dealloc, frost__view_dealloc},
-    {Py_tp_repr, column_repr},
-    {Py_tp_hash, PyObject_HashNotImplemented},
-    {Py_tp_methods, column_methods},
-    {Py_tp_getset, column_getset},
-    {Py_sq_length, column_length},
-    {Py_sq_item, column_item},
-    {Py_mp_length, column_length},
-    {Py_mp_subscript, column_subscript},
-    {Py_mp_ass_subscript, frost__readonly_ass},
-    {0, NULL},
-};
+static void colview_dealloc(PyObject *self);
 
+#define COLUMN_SLOTS(doc, getset)                                               \
+    {Py_tp_doc, doc},                                                           \
+    {Py_tp_dealloc, colview_dealloc},                                           \
+    {Py_tp_repr, column_repr},                                                  \
+    {Py_tp_hash, PyObject_HashNotImplemented},                                  \
+    {Py_tp_methods, column_methods},                                            \
+    {Py_tp_getset, getset},                                                     \
+    {Py_sq_length, column_length},                                              \
+    {Py_sq_item, column_item},                                                  \
+    {Py_mp_length, column_length},                                              \
+    {Py_mp_subscript, column_subscript},                                        \
+    {Py_mp_ass_subscript, frost__readonly_ass},                                 \
+    {0, NULL}
+
+static PyType_Slot column_slots[] = {
+    COLUMN_SLOTS("Column: one column of a frost.Table, a read-only sequence of Python values.",
+                 column_getset),
+};
+static PyType_Slot mapped_column_slots[] = {
+    COLUMN_SLOTS("MappedColumn: one column of a frost.MappedTable, a read-only sequence of Python "
+                 "values.", mapped_column_getset),
+};
+#undef COLUMN_SLOTS
+
+#define COLUMN_FLAGS (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION \
+                      | Py_TPFLAGS_SEQUENCE)
 PyType_Spec FrostColumn_spec = {
-    .name = "frost.Column",
-    .basicsize = sizeof(FrostColumnView),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION
-             | Py_TPFLAGS_SEQUENCE,
+    .name = "frost.Column", .basicsize = sizeof(FrostColumnView), .flags = COLUMN_FLAGS,
     .slots = column_slots,
 };
+PyType_Spec FrostMappedColumn_spec = {
+    .name = "frost.MappedColumn", .basicsize = sizeof(FrostColumnView), .flags = COLUMN_FLAGS,
+    .slots = mapped_column_slots,
+};
+#undef COLUMN_FLAGS
 
 /* ------------------------------------------------------------------------ */
 /* frost.Table                                                               */
 
 static PyObject *
-table_new(FrostLease *lease, const frost_columns_t *node, int64_t start, int64_t len)
+table_new(FrostLease *lease, const colsrc_t *src, int64_t start, int64_t len)
 {
-    FrostTableView *v = PyObject_New(FrostTableView, lease->st->table_type);
+    FrostTableView *v = PyObject_New(FrostTableView, src->image ? src->st->mapped_table_type
+                                                                : src->st->table_type);
     if (v == NULL) {
         return NULL;
     }
-    v->lease = (FrostLease *)Py_NewRef(lease);
-    v->node = node;
+    v->lease = (FrostLease *)Py_XNewRef(lease);
+    v->src = *src;
+    Py_XINCREF(src->image);
     v->start = start;
     v->len = len;
     return (PyObject *)v;
@@ -872,7 +926,68 @@ PyObject *
 frost__table_view_new(FrostLease *lease, const void *columns_node)
 {
     const frost_columns_t *node = columns_node;
-    return table_new(lease, node, 0, header(node)->nrows);
+    colsrc_t src = {.blob = node->blob, .keep = frost_keep_store(lease->store), .st = lease->st,
+                    .node = node};
+    return table_new(lease, &src, 0, header(node->blob)->nrows);
+}
+
+PyObject *
+frost__mapped_table_new(frost_state *st, PyObject *image, struct frost_map_pin_s *pin,
+                        const char *blob, uint64_t offset)
+{
+    colsrc_t src = {.blob = blob, .keep = frost_keep_pin(pin), .image = image, .st = st,
+                    .offset = offset};
+    return table_new(NULL, &src, 0, header(blob)->nrows);
+}
+
+const void *
+frost__table_view_node(PyObject *self)
+{
+    FrostTableView *v = TV(self);
+    if (v->src.node == NULL || v->start != 0 || v->len != header(v->src.blob)->nrows) {
+        PyErr_SetString(v->src.st->freeze_error, "root: a row slice of a frost.Table is no table of "
+                        "its own; share or save the whole table (or slice it in pyarrow and freeze that)");
+        return NULL;
+    }
+    return v->src.node;
+}
+
+PyObject *
+frost__table_blob(PyObject *module, PyObject *view)
+{
+    frost_state *st = PyModule_GetState(module);
+    if (Py_TYPE(view) != st->table_type && Py_TYPE(view) != st->mapped_table_type) {
+        PyErr_Format(PyExc_TypeError, "_table_blob() needs a frost.Table or frost.MappedTable, not %.200s",
+                     Py_TYPE(view)->tp_name);
+        return NULL;
+    }
+    const char *blob = TV(view)->src.blob;
+    return PyBytes_FromStringAndSize(blob, (Py_ssize_t)header(blob)->size);
+}
+
+PyObject *
+frost__table_is_whole(PyObject *module, PyObject *view)
+{
+    frost_state *st = PyModule_GetState(module);
+    if (Py_TYPE(view) != st->table_type && Py_TYPE(view) != st->mapped_table_type) {
+        PyErr_Format(PyExc_TypeError, "_table_is_whole() needs a frost.Table or frost.MappedTable, "
+                     "not %.200s", Py_TYPE(view)->tp_name);
+        return NULL;
+    }
+    FrostTableView *v = TV(view);
+    return PyBool_FromLong(v->start == 0 && v->len == header(v->src.blob)->nrows);
+}
+
+/* every Table and Column type: the lease (arena) or the image (mapped); `src`
+ * sits at the same place in both structs */
+static void
+colview_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_CLEAR(TV(self)->lease);
+    Py_CLEAR(TV(self)->src.image);
+    tp->tp_free(self);
+    Py_DECREF(tp);
 }
 
 static Py_ssize_t
@@ -885,14 +1000,14 @@ table_length(PyObject *self)
 static int64_t
 column_index(FrostTableView *v, PyObject *key)
 {
-    int64_t n = num_columns(v->node);
+    int64_t n = num_columns(v->src.blob);
     if (PyUnicode_Check(key)) {
         const char *name = PyUnicode_AsUTF8(key);
         if (name == NULL) {
             return -1;
         }
         for (int64_t i = 0; i < n; i++) {
-            if (strcmp(column_name(v->node, i), name) == 0) {
+            if (strcmp(column_name(v->src.blob, i), name) == 0) {
                 return i;
             }
         }
@@ -923,7 +1038,7 @@ table_column(PyObject *self, PyObject *key)
 {
     FrostTableView *v = TV(self);
     int64_t i = column_index(v, key);
-    return i < 0 ? NULL : column_new(v->lease, v->node, i, v->start, 1, v->len);
+    return i < 0 ? NULL : column_new(v->lease, &v->src, i, v->start, 1, v->len);
 }
 
 static PyObject *
@@ -940,7 +1055,7 @@ table_subscript(PyObject *self, PyObject *key)
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices((Py_ssize_t)v->len, &start, &stop, step);
-        return table_new(v->lease, v->node, v->start + start, n);
+        return table_new(v->lease, &v->src, v->start + start, n);
     }
     return table_column(self, key);
 }
@@ -960,10 +1075,10 @@ table_row(PyObject *self, PyObject *arg)
         PyErr_SetString(PyExc_IndexError, "frost.Table row index out of range");
         return NULL;
     }
-    int64_t n = num_columns(v->node);
+    int64_t n = num_columns(v->src.blob);
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     for (int64_t c = 0; t != NULL && c < n; c++) {
-        PyObject *value = cell(v->node, c, v->start + i);
+        PyObject *value = cell(v->src.blob, c, v->start + i);
         if (value == NULL) {
             Py_CLEAR(t);
             break;
@@ -976,11 +1091,11 @@ table_row(PyObject *self, PyObject *arg)
 static PyObject *
 table_column_names(PyObject *self, void *Py_UNUSED(closure))
 {
-    const frost_columns_t *node = TV(self)->node;
-    int64_t n = num_columns(node);
+    const char *blob = TV(self)->src.blob;
+    int64_t n = num_columns(blob);
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     for (int64_t i = 0; t != NULL && i < n; i++) {
-        PyObject *name = PyUnicode_FromString(column_name(node, i));
+        PyObject *name = PyUnicode_FromString(column_name(blob, i));
         if (name == NULL) {
             Py_CLEAR(t);
             break;
@@ -993,14 +1108,14 @@ table_column_names(PyObject *self, void *Py_UNUSED(closure))
 static PyObject *
 table_schema(PyObject *self, void *Py_UNUSED(closure))
 {
-    const frost_columns_t *node = TV(self)->node;
-    int64_t n = num_columns(node);
+    const char *blob = TV(self)->src.blob;
+    int64_t n = num_columns(blob);
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     for (int64_t i = 0; t != NULL && i < n; i++) {
-        uint64_t soff = column_schema(node, i);
-        PyObject *type = type_name(node->blob, soff, 0);
-        PyObject *field = type ? Py_BuildValue("(sNO)", column_name(node, i), type,
-                                               (frost__colschema(node->blob, soff)->flags
+        uint64_t soff = column_schema(blob, i);
+        PyObject *type = type_name(blob, soff, 0);
+        PyObject *field = type ? Py_BuildValue("(sNO)", column_name(blob, i), type,
+                                               (frost__colschema(blob, soff)->flags
                                                 & FROST_ARROW_FLAG_NULLABLE) ? Py_True : Py_False)
                                : NULL;
         if (field == NULL) {
@@ -1021,13 +1136,13 @@ table_num_rows(PyObject *self, void *Py_UNUSED(closure))
 static PyObject *
 table_num_columns(PyObject *self, void *Py_UNUSED(closure))
 {
-    return PyLong_FromLongLong(num_columns(TV(self)->node));
+    return PyLong_FromLongLong(num_columns(TV(self)->src.blob));
 }
 
 static PyObject *
 table_arrow_schema(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return schema_capsule(TV(self)->lease->store, TV(self)->node, -1);
+    return schema_capsule(&TV(self)->src, -1);
 }
 
 static PyObject *
@@ -1037,7 +1152,8 @@ table_arrow_array(PyObject *self, PyObject *args, PyObject *kwargs)
     if (parse_requested_schema("__arrow_c_array__", args, kwargs) < 0) {
         return NULL;
     }
-    const frost_colblob_header_t *h = header(v->node);
+    const char *blob = v->src.blob;
+    const frost_colblob_header_t *h = header(blob);
     uint64_t chunk = 0;
     int64_t lo = 0;
     if (h->nchunks == 0) {
@@ -1047,18 +1163,18 @@ table_arrow_array(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     if (v->len > 0) {
         int64_t last_in;
-        chunk = frost__colblob_locate(v->node->blob, v->start, &lo);
-        if (frost__colblob_locate(v->node->blob, v->start + v->len - 1, &last_in) != chunk) {
+        chunk = frost__colblob_locate(blob, v->start, &lo);
+        if (frost__colblob_locate(blob, v->start + v->len - 1, &last_in) != chunk) {
             PyErr_Format(PyExc_ValueError, "these rows of the frost.Table span %llu chunks, and "
                          "__arrow_c_array__ gives one array; use __arrow_c_stream__ "
                          "(pyarrow.table(view))",
-                         (unsigned long long)(frost__colblob_locate(v->node->blob, v->start + v->len - 1,
+                         (unsigned long long)(frost__colblob_locate(blob, v->start + v->len - 1,
                                                                     &last_in) - chunk + 1));
             return NULL;
         }
     }
-    PyObject *schema = schema_capsule(v->lease->store, v->node, -1);
-    PyObject *array = schema ? array_capsule(v->lease->store, v->node, chunk, lo, lo + v->len, -1) : NULL;
+    PyObject *schema = schema_capsule(&v->src, -1);
+    PyObject *array = schema ? array_capsule(&v->src, chunk, lo, lo + v->len, -1) : NULL;
     PyObject *r = array ? PyTuple_Pack(2, schema, array) : NULL;
     Py_XDECREF(schema);
     Py_XDECREF(array);
@@ -1072,19 +1188,19 @@ table_arrow_stream(PyObject *self, PyObject *args, PyObject *kwargs)
     if (parse_requested_schema("__arrow_c_stream__", args, kwargs) < 0) {
         return NULL;
     }
-    return stream_capsule(v->lease->store, v->node, v->start, v->start + v->len, -1);
+    return stream_capsule(&v->src, v->start, v->start + v->len, -1);
 }
 
 PyObject *
 frost__table_thaw(PyObject *self)
 {
     FrostTableView *v = TV(self);
-    int64_t n = num_columns(v->node);
+    int64_t n = num_columns(v->src.blob);
     PyObject *d = PyDict_New();
     for (int64_t c = 0; d != NULL && c < n; c++) {
-        PyObject *col = column_new(v->lease, v->node, c, v->start, 1, v->len);
+        PyObject *col = column_new(v->lease, &v->src, c, v->start, 1, v->len);
         PyObject *list = col ? column_tolist(col, NULL) : NULL;
-        if (list == NULL || PyDict_SetItemString(d, column_name(v->node, c), list) < 0) {
+        if (list == NULL || PyDict_SetItemString(d, column_name(v->src.blob, c), list) < 0) {
             Py_CLEAR(d);
         }
         Py_XDECREF(col);
@@ -1103,7 +1219,7 @@ static PyObject *
 table_repr(PyObject *self)
 {
     PyObject *names = table_column_names(self, NULL);
-    PyObject *r = names ? PyUnicode_FromFormat("frost.Table(rows=%lld, columns=%R)",
+    PyObject *r = names ? PyUnicode_FromFormat("%s(rows=%lld, columns=%R)", Py_TYPE(self)->tp_name,
                                                (long long)TV(self)->len, names)
                         : NULL;
     Py_XDECREF(names);
@@ -1114,21 +1230,26 @@ static PyObject *
 table_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     FrostTableView *v = TV(self);
-    if (v->start == 0 && v->len == header(v->node)->nrows) {
-        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->node), NULL);
+    if (v->start == 0 && v->len == header(v->src.blob)->nrows) {
+        if (v->src.image != NULL) {
+            return frost__mapped_reduce_at(v->src.image, v->src.offset, Py_TYPE(self)->tp_name);
+        }
+        return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->src.node), NULL);
     }
     PyErr_SetString(PyExc_TypeError, "a row slice of a frost.Table cannot be pickled; "
                                      "pickle the whole Table and slice it again");
     return NULL;
 }
 
-static PyGetSetDef table_getset[] = {
-    {"column_names", table_column_names, NULL, "The column names, in order.", NULL},
-    {"schema", table_schema, NULL, "((name, type, nullable), ...) of the columns.", NULL},
-    {"num_rows", table_num_rows, NULL, "The number of rows (len(view)).", NULL},
-    {"num_columns", table_num_columns, NULL, "The number of columns.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
+#define TABLE_GETSET \
+    {"column_names", table_column_names, NULL, "The column names, in order.", NULL}, \
+    {"schema", table_schema, NULL, "((name, type, nullable), ...) of the columns.", NULL}, \
+    {"num_rows", table_num_rows, NULL, "The number of rows (len(view)).", NULL}, \
+    {"num_columns", table_num_columns, NULL, "The number of columns.", NULL}
+static PyGetSetDef table_getset[] = {TABLE_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+static PyGetSetDef mapped_table_getset[] = {TABLE_GETSET, MAPPED_GETSET, {NULL, NULL, NULL, NULL, NULL}};
+#undef TABLE_GETSET
+#undef MAPPED_GETSET
 
 static PyMethodDef table_methods[] = {
     {"column", table_column, METH_O, "column($self, i_or_name, /)\n--\n\nA frost.Column view of one column."},
@@ -1145,24 +1266,63 @@ static PyMethodDef table_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyType_Slot table_slots[] = {
-    {Py_tp_doc, "Table: Arrow columns in a frost arena.\n\n"
-                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying;\n"
-                "len(t), t['col'], t.row(i), t[a:b] and frost.thaw(t) work without them."},
-    {Py_tp_dealloc, frost__view_dealloc},
-    {Py_tp_repr, table_repr},
-    {Py_tp_hash, PyObject_HashNotImplemented},
-    {Py_tp_methods, table_methods},
-    {Py_tp_getset, table_getset},
-    {Py_mp_length, table_length},
-    {Py_mp_subscript, table_subscript},
-    {Py_mp_ass_subscript, frost__readonly_ass},
-    {0, NULL},
-};
+#define TABLE_SLOTS(doc, getset)                                                \
+    {Py_tp_doc, doc},                                                           \
+    {Py_tp_dealloc, colview_dealloc},                                           \
+    {Py_tp_repr, table_repr},                                                   \
+    {Py_tp_hash, PyObject_HashNotImplemented},                                  \
+    {Py_tp_methods, table_methods},                                             \
+    {Py_tp_getset, getset},                                                     \
+    {Py_mp_length, table_length},                                               \
+    {Py_mp_subscript, table_subscript},                                         \
+    {Py_mp_ass_subscript, frost__readonly_ass},                                 \
+    {0, NULL}
 
+static PyType_Slot table_slots[] = {
+    TABLE_SLOTS("Table: Arrow columns in a frost arena.\n\n"
+                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying;\n"
+                "len(t), t['col'], t.row(i), t[a:b] and frost.thaw(t) work without them.", table_getset),
+};
+static PyType_Slot mapped_table_slots[] = {
+    TABLE_SLOTS("MappedTable: Arrow columns in a format-2 image, read in place from its mapping\n"
+                "by any process (frost.share / frost.load). The same API as frost.Table:\n"
+                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying.",
+                mapped_table_getset),
+};
+#undef TABLE_SLOTS
+
+#define TABLE_FLAGS (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION)
 PyType_Spec FrostTable_spec = {
-    .name = "frost.Table",
-    .basicsize = sizeof(FrostTableView),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .name = "frost.Table", .basicsize = sizeof(FrostTableView), .flags = TABLE_FLAGS,
     .slots = table_slots,
 };
+PyType_Spec FrostMappedTable_spec = {
+    .name = "frost.MappedTable", .basicsize = sizeof(FrostTableView), .flags = TABLE_FLAGS,
+    .slots = mapped_table_slots,
+};
+#undef TABLE_FLAGS
+
+/* ------------------------------------------------------------------------ */
+/* what exports hold (views.h)                                               */
+
+void
+frost_keep_acquire(frost_keep_t keep)
+{
+    if (keep & 1u) {
+        frost_map_pin_acquire((frost_map_pin_t *)(keep & ~(uintptr_t)1));
+    }
+    else {
+        frost_store_acquire((frost_store_t *)keep);
+    }
+}
+
+void
+frost_keep_release(frost_keep_t keep)
+{
+    if (keep & 1u) {
+        frost_map_pin_release((frost_map_pin_t *)(keep & ~(uintptr_t)1));
+    }
+    else if (keep != 0) {
+        frost_store_release((frost_store_t *)keep);
+    }
+}

@@ -52,6 +52,7 @@ typedef struct {
     PyTypeObject *map_image_type;   /* frost._frost.MapImage */
     PyTypeObject *mapped_dict_type, *mapped_list_type, *mapped_set_type, *mapped_record_type,
         *mapped_array_type, *mapped_iter_type;
+    PyTypeObject *mapped_table_type, *mapped_column_type;   /* view_table.c's code, an image's blob */
     /* the pickle module's, for messages (xref.c; looked up on first use) */
     PyObject *pickle_dumps, *pickle_loads, *pickling_error, *pickle_protocol;
     frost_freeze_env_t freeze_env;
@@ -241,13 +242,27 @@ int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, 
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
 void frost__field_cache_free(struct frost_field_cache_s *cache);   /* NULL is fine */
 
+/*
+ * What an export that outlives every Python object (an Arrow struct, a DLPack
+ * tensor) holds so its memory stays: one reference on an arena store, or on
+ * a format-2 image's pin (frost_map_read.h: a mapping of our own), tagged
+ * with the low bit. Acquire/release touch no Python object: any thread, any
+ * interpreter, with or without a thread state.
+ */
+typedef uintptr_t frost_keep_t;
+struct frost_map_pin_s;
+static inline frost_keep_t frost_keep_store(frost_store_t *store) { return (uintptr_t)store; }
+static inline frost_keep_t frost_keep_pin(struct frost_map_pin_s *pin) { return (uintptr_t)pin | 1u; }
+void frost_keep_acquire(frost_keep_t keep);
+void frost_keep_release(frost_keep_t keep);   /* 0 ok */
+
 /* dlpack.c: __dlpack__(*, stream, max_version, dl_device, copy) and
  * __dlpack_device__() of Array and packed FrozenList views. */
 PyObject *frost__array_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__list_dlpack(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__dlpack_device(PyObject *self, PyObject *ignored);
 /* A capsule for `len` items `byte_stride` apart at `data` (struct-module `format`). */
-PyObject *frost__dlpack_export_1d(frost_store_t *store, const char *data, Py_ssize_t len,
+PyObject *frost__dlpack_export_1d(frost_keep_t keep, const char *data, Py_ssize_t len,
                                   Py_ssize_t byte_stride, const char *format, Py_ssize_t itemsize,
                                   PyObject *args, PyObject *kwargs);
 #define FROST_DLPACK_DOC \
@@ -255,9 +270,22 @@ PyObject *frost__dlpack_export_1d(frost_store_t *store, const char *data, Py_ssi
     "A DLPack capsule (Python array API): with max_version >= (1, 0) it shares the\n" \
     "arena memory, marked read-only; a legacy capsule or copy=True gets a copy."
 
-/* view_table.c: frost.Table and frost.Column over a table node. */
-extern PyType_Spec FrostTable_spec, FrostColumn_spec;
+
+/* view_table.c: frost.Table and frost.Column over a table node (arena), and
+ * frost.MappedTable / frost.MappedColumn over a format-2 image's COLUMNS node
+ * (the same code: every read goes through the blob; only what keeps it alive
+ * and how it pickles differ). */
+extern PyType_Spec FrostTable_spec, FrostColumn_spec, FrostMappedTable_spec, FrostMappedColumn_spec;
 PyObject *frost__table_view_new(FrostLease *lease, const void *columns_node);
+/* A MappedTable over `blob` (checked by frost_map_columns_check, inside the
+ * memory of `pin`, which the MapImage `image` holds) of the node at `offset`. */
+PyObject *frost__mapped_table_new(frost_state *st, PyObject *image, struct frost_map_pin_s *pin,
+                                  const char *blob, uint64_t offset);
+/* The table node of a whole frost.Table view (for the format-2 writer), or
+ * NULL with FreezeError for a row slice. */
+const void *frost__table_view_node(PyObject *table_view);
+PyObject *frost__table_blob(PyObject *module, PyObject *view);   /* _frost._table_blob (tests) */
+PyObject *frost__table_is_whole(PyObject *module, PyObject *view);   /* not a row slice */
 /* thaw of a Table view: {name: list}; of a Column view: a list. */
 PyObject *frost__table_thaw(PyObject *table_view);
 PyObject *frost__column_thaw(PyObject *column_view);
@@ -403,6 +431,8 @@ int frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qua
                                PyObject **state);
 /* thaw() of a Mapped* view (allowed: thaw(classes=) or NULL) */
 PyObject *frost__mapped_thaw(frost_state *st, PyObject *obj, PyObject *allowed);
+/* __reduce__ of a view of the node at `offset` of MapImage `image` (by its handle) */
+PyObject *frost__mapped_reduce_at(PyObject *image, uint64_t offset, const char *tp_name);
 
 /* snapshot.c: Store.save(path), frost.load(path, *, lifetime), SnapshotError */
 PyObject *frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs);
@@ -412,7 +442,6 @@ PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
 PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
 int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
-int frost__store_has_table(const frost_store_t *store);
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */
 
 /* channel.c: frost.Channel; the queue's counts for xref.c. */

@@ -103,6 +103,9 @@ def _root_summary(root):
     except TypeError:
         return kind
     noun = "item" if n == 1 else "items"
+    if hasattr(root, "num_columns"):   # a frost.Table / MappedTable: rows of columns
+        noun = "row" if n == 1 else "rows"
+        return f"{kind} with {_count(n)} {noun} of {_count(root.num_columns)} columns"
     return f"{kind} with {_count(n)} {noun}"
 
 

@@ -53,7 +53,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY   # a FIF
 # 3.13+: the mmap keeps no dup of the fd (the handle owns the one fd an image needs)
 _NO_FD_COPY = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 _MAPPED_VIEWS = (_frost.MappedDict, _frost.MappedList, _frost.MappedSet, _frost.MappedRecord,
-                 _frost.MappedArray)
+                 _frost.MappedArray, _frost.MappedTable, _frost.MappedColumn)
 
 
 def _check_progress(progress, what):
@@ -420,6 +420,10 @@ class MappedStore:
 
 
 def _is_arena(obj):
+    """An arena store or view whose graph _map_write writes as it is (a frost.Table's row
+    slice is no node: it is frozen, like any Arrow data, into the rows it shows)."""
+    if type(obj) is _frost.Table:
+        return _frost._table_is_whole(obj)
     return isinstance(obj, _ARENA_TYPES)
 
 

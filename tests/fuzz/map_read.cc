@@ -14,7 +14,8 @@
 // Then mapwalk.check_image (tests/python) is the oracle: MapImage(buffer) opens
 // it or refuses with SnapshotError; the walk follows every reachable reference
 // (materializes every leaf, iterates and indexes every container, looks up every
-// key, reads every record field and array); verify() runs the full check; thaw
+// key, reads every record field and array, every table's columns, rows and Arrow
+// exports); verify() runs the full check; thaw
 // copies it out. Any other exception, or damage met by the walk after verify()
 // passed, aborts. At the end the memoryview over the mapping must be releasable
 // (no MapImage or view outlives the input), else abort: the mapping is then
@@ -22,7 +23,8 @@
 //
 // Built by tests/fuzz/CMakeLists.txt: a libFuzzer binary with FROST_FUZZ=ON (the
 // fuzz preset), else a replay executable (replay_main.c) for ctest. Seed corpus:
-// tests/fuzz/make_corpus.py (Store.save(format=2) files and mapcraft images).
+// tests/fuzz/make_corpus.py (Store.save(format=2) files and mapcraft images, tables
+// included: table.frost2, table_crafted.map).
 #include <Python.h>
 #include <sys/mman.h>
 #include <unistd.h>

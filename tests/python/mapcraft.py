@@ -22,7 +22,7 @@ SPECIAL, INT, FLOAT_INLINE, STR_INLINE, BYTES_INLINE, STR, BYTES, FLOAT, COMPLEX
 NONE, FALSE, TRUE, ELLIPSIS, EMPTY_TUPLE = range(5)
 LONG_LEN = 0xFFFF
 # nodes
-K_TUPLE, K_LIST, K_DICT, K_SET, K_RECORD, K_ARRAY = range(1, 7)
+K_TUPLE, K_LIST, K_DICT, K_SET, K_RECORD, K_ARRAY, K_COLUMNS = range(1, 8)
 LIST_REFS, LIST_INT64, LIST_FLOAT64 = range(3)
 EMPTY_SLOT = 0xFFFFFFFF
 # header field offsets
@@ -260,6 +260,17 @@ class Image:
         data_off = self.raw(bytes(data), 64)
         return self.node_ref(self.words(head(K_ARRAY, origin, len(shape)), itemsize, len(data),
                                         fmt_off, len(fmt), data_off, *shape))
+
+    def columns(self, blob, *, size=None, align=64, flags=0, length=0):
+        """A frost.Table node: `blob` (a column blob, store/frost_columns.h) copied at an
+        `align`-aligned offset; size/flags/length override the node's fields."""
+        self.nnodes += 1
+        off = self.align(64)
+        if align % 64:
+            self.buf += bytes(align)
+        blob_off = self.raw(bytes(blob), 1)
+        return self.node_ref(self.words(head(K_COLUMNS, flags, length), blob_off,
+                                        len(blob) if size is None else size))
 
     def dict(self, items, **kw):
         return self.table(items, True, **kw)

@@ -79,3 +79,29 @@ def share_and_return(data):
 def thaw_in_worker(view):
     """Run in a frost.Pool worker interpreter: what it reads of a mapped view."""
     return (type(view).__name__, view.image.store_id, view.node_offset, frost.thaw(view))
+
+
+def _mapped_ranges():
+    """(start, end) of every mapping of a frost memfd or file in this process."""
+    ranges = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if "frost" in line:
+                lo, hi = line.split()[0].split("-")
+                ranges.append((int(lo, 16), int(hi, 16)))
+    return ranges
+
+
+def table_facts(view):
+    """What a worker's pyarrow makes of a MappedTable: its data, whether every
+    buffer it reads lies inside a mapping of the image (read in place, not
+    copied), a groupby-sum, and this process's pid."""
+    import pyarrow as pa
+    t = pa.table(view)
+    t.validate(full=True)
+    ranges = _mapped_ranges()
+    addresses = [b.address for col in t.columns for chunk in col.chunks
+                 for b in chunk.buffers() if b is not None and b.size]
+    in_place = bool(addresses) and all(any(lo <= a < hi for lo, hi in ranges) for a in addresses)
+    sums = t.group_by("k").aggregate([("v", "sum")]).sort_by("k").to_pydict()
+    return type(view).__name__, t.to_pydict(), in_place, sums, os.getpid()

@@ -3,7 +3,8 @@
 `walk(root)` visits everything reachable from a MapImage's root: every leaf is
 materialized, every container iterated AND indexed (both read paths), every key looked
 up again (`[k]`, `in`, `.get`), every record's fields read, every array's bytes and items
-read. Iterative (no recursion limit), each view node visited once (by node_offset), so
+read, every table's columns, rows and Arrow exports read (through pyarrow too, when the
+caller imported it). Iterative (no recursion limit), each view node visited once (by node_offset), so
 the work is bounded by the image's nodes, not by its paths.
 
 `check_image(buffer)` is the whole oracle of tests/fuzz/map_read.cc and of
@@ -12,6 +13,7 @@ only accepted failure is frost.SnapshotError, and when verify() passes the walk 
 not have met damage. Returns "refused" (open failed), "damaged" (verify failed) or "ok".
 """
 import collections.abc as abc
+import sys
 
 import frost
 from frost import _frost
@@ -41,6 +43,45 @@ def _is_record(obj):
     return hasattr(obj, "_state") and hasattr(obj, "_fields")
 
 
+def _walk_table(t):
+    """Every read path of a MappedTable (its blob passed the full check to exist). Bytes
+    changed inside a string buffer are still in bounds, and no structural check sees
+    them: reading them as str may raise UnicodeDecodeError (pyarrow's full validation
+    ArrowInvalid), which is allowed."""
+    n = len(t)
+    names = t.column_names
+    _agree(len(names) == t.num_columns and len(t.schema) == len(names), "columns", names)
+    repr(t)
+    for i, name in enumerate(names):
+        col = t[i]
+        col.type, repr(col)
+        _agree(len(col) == n, "column len", name, len(col), n)
+        try:
+            values = col.tolist()
+            if n:
+                _agree(col[-1] == values[-1] or values[-1] != values[-1], "column item", name)
+                col[::-1].tolist()
+        except UnicodeDecodeError:
+            pass
+    try:
+        if n:
+            t.row(0), t.row(n - 1)
+            t[n // 2:].row(0)
+        frost.thaw(t)
+    except UnicodeDecodeError:
+        pass
+    t.__arrow_c_schema__()
+    t.__arrow_c_stream__()
+    pa = sys.modules.get("pyarrow")   # not imported by the fuzz target
+    if pa is not None:
+        back = pa.table(t)
+        _agree(back.num_rows == n, "pyarrow rows", back.num_rows, n)
+        try:
+            back.validate(full=True)
+        except pa.ArrowInvalid:
+            pass
+
+
 def walk(root, budget=1_000_000):
     """Visit everything reachable from `root`; raises what the views raise. Returns the
     number of values visited. `budget` bounds the values materialized (a hostile image
@@ -64,6 +105,10 @@ def walk(root, budget=1_000_000):
             continue
         if isinstance(obj, tuple):
             todo.extend(obj)
+            continue
+        if isinstance(obj, frost.MappedTable):
+            visited += len(obj)
+            _walk_table(obj)
             continue
         if isinstance(obj, abc.Mapping):
             n = len(obj)
@@ -157,6 +202,8 @@ def check_image(buf, budget=1_000_000):
             frost.thaw(img.root)
         except RecursionError:
             pass        # a legal, deeply nested image (thaw recurses)
+        except UnicodeDecodeError:
+            pass        # bytes changed inside a table's string buffer (see _walk_table)
         except RECORD_REFUSALS as e:
             if verified and isinstance(e, frost.SnapshotError) and "class" not in str(e):
                 raise AssertionError(f"verify() passed, but thaw met damage: {e}") from e

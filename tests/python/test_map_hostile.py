@@ -616,6 +616,174 @@ class Arrays(HostileCase):
                 self.assertRefusedOrDamaged(im.finish(im.list([a])), reached=what in self.BOUNDS)
 
 
+def _pyarrow():
+    try:
+        import pyarrow
+    except ImportError:   # pragma: no cover
+        raise unittest.SkipTest("pyarrow is not installed")
+    return pyarrow
+
+
+class TableNodes(HostileCase):
+    """COLUMNS nodes (a frost.Table's blob, store/frost_columns.h): the node is checked
+    when followed, the blob in full (frost_map_columns_check) before any of it is used;
+    the blob-level damage cases are test_table_snapshot.TableSnapshotFormat2's."""
+
+    def blob(self):
+        pa = _pyarrow()
+        t = pa.table({"i": pa.array([1, None, 3], pa.int64()), "s": ["ab", None, "c"],
+                      "d": pa.array(["x", "y", "x"]).dictionary_encode(), "l": [[1], [], None]})
+        with frost.freeze(t) as store:
+            return t, _frost._table_blob(store.root)
+
+    def image(self, blob, **over):
+        im = Image()
+        return im.finish(im.dict([("t", im.str("t"), im.columns(blob, **over)),
+                                  ("n", im.str("n"), im.int(7))]))
+
+    def test_a_good_table_node(self):
+        t, blob = self.blob()
+        img = self.assertValid(self.image(blob))
+        view = img.root["t"]
+        self.assertIsInstance(view, frost.MappedTable)
+        self.assertTrue(_pyarrow().table(view).equals(t))
+        self.assertEqual(frost.thaw(img.root)["t"]["s"], ["ab", None, "c"])
+
+    def test_hostile_table_nodes(self):
+        _, blob = self.blob()
+        cases = {
+            "unknown flags": dict(flags=1),
+            "a length": dict(length=3),
+            "blob misaligned": dict(align=72),
+            "blob size past the end": dict(size=len(blob) + 64),
+            "blob size huge": dict(size=(1 << 64) - 64),
+            "blob size 0": dict(size=0),
+            "blob shorter than its header says": dict(size=len(blob) - 64),
+        }
+        for what, over in cases.items():
+            with self.subTest(what):
+                self.assertDamaged(self.image(blob, **over), item="t")
+
+    def test_blob_offsets_anywhere(self):
+        # a node whose blob offset points at the header, at the node itself, past the end
+        _, blob = self.blob()
+        for blob_off in (0, 64, 128, 1 << 40, (1 << 64) - 64):
+            with self.subTest(blob_off=blob_off):
+                im = Image()
+                im.nnodes += 1
+                node = im.node_ref(im.words(head(mapcraft.K_COLUMNS, 0, 0), blob_off, len(blob)))
+                self.assertDamaged(im.finish(im.dict([("t", im.str("t"), node)])), item="t")
+
+    def test_a_table_node_is_no_key(self):
+        _, blob = self.blob()
+        im = Image()
+        t = im.columns(blob)
+        self.assertRefusedOrDamaged(im.finish(im.dict([(None, t, im.int(1))])), reached=False)
+
+    def test_a_table_node_in_a_tuple(self):
+        t, blob = self.blob()
+        im = Image()
+        img = self.assertValid(im.finish(im.list([im.tuple([im.columns(blob), im.int(1)])])))
+        view, one = img.root[0]
+        self.assertEqual((view.num_rows, one), (3, 1))
+
+    def test_blobs_that_repeat_or_nest_are_checked_within_the_image_size(self):
+        # the check is O(blob): nodes sharing one blob are checked once; valid blobs nested
+        # in each other (one inside the other's binary column) would each be checked, so
+        # the bytes checked per mapping are bounded by the image size (linear, not
+        # quadratic), and verify() bounds its sum over nodes the same way
+        pa = _pyarrow()
+        t, inner = self.blob()
+        im = Image()
+        b = im.columns(inner)
+        blob_off = struct.unpack_from("<Q", im.buf, (b >> 4) * 8 + 8)[0]
+        im.nnodes += 5
+        nodes = [b] + [im.node_ref(im.words(head(mapcraft.K_COLUMNS, 0, 0), blob_off, len(inner)))
+                       for _ in range(5)]
+        data = im.finish(im.list(nodes))
+        img = _frost.MapImage(data)
+        self.assertEqual([len(v) for v in img.root], [3] * 6)   # six nodes, one blob: checked once
+        with self.assertRaisesRegex(SnapshotError, "blobs overlap or repeat"):
+            img.verify()
+        outer_table = pa.table({"b": pa.array([inner], pa.binary())})
+        with frost.freeze(outer_table) as store:
+            outer = _frost._table_blob(store.root)
+        at = outer.find(inner)
+        self.assertEqual(at % 64, 0)
+        for first in ("outer", "inner"):
+            with self.subTest(first=first):
+                im = Image()
+                o = im.columns(outer)
+                blob_off = struct.unpack_from("<Q", im.buf, (o >> 4) * 8 + 8)[0]
+                im.nnodes += 1
+                i = im.node_ref(im.words(head(mapcraft.K_COLUMNS, 0, 0), blob_off + at, len(inner)))
+                data = im.finish(im.dict([("outer", im.str("outer"), o), ("inner", im.str("inner"), i)]))
+                img = _frost.MapImage(data)
+                second = "inner" if first == "outer" else "outer"
+                self.assertIsInstance(img.root[first], frost.MappedTable)
+                with self.assertRaisesRegex(SnapshotError, "blobs overlap or repeat"):
+                    img.root[second]
+                with self.assertRaisesRegex(SnapshotError, "blobs overlap or repeat"):
+                    img.verify()
+                self.assertEqual(mapwalk.check_image(data), "damaged")
+
+    def test_random_damage_in_the_blob_never_crashes(self):
+        pa = _pyarrow()
+        _, blob = self.blob()
+        data = self.image(blob)
+        start = data.find(blob)
+        import random
+        rng = random.Random(13)
+        outcomes = set()
+        for i in range(300):
+            buf = bytearray(data)
+            pos = start + rng.randrange(len(blob))
+            if i % 2:
+                buf[pos & ~7:(pos & ~7) + 8] = rng.getrandbits(64).to_bytes(8, "little")
+            else:
+                buf[pos] ^= 1 << rng.randrange(8)
+            mapcraft.reseal(buf)
+            with self.subTest(i=i, pos=pos - start):
+                outcomes.add(mapwalk.check_image(bytes(buf)))
+        self.assertIn("damaged", outcomes)
+        self.assertIsNotNone(pa)
+
+    def test_exports_outlive_a_buffer_image(self):
+        # an image over bytes (no shared mapping to pin): the table reads a private copy,
+        # which every export keeps, so the MapImage and its buffer may go first
+        pa = _pyarrow()
+        t, blob = self.blob()
+        for misaligned in (False, True):
+            with self.subTest(misaligned=misaligned):
+                data = self.image(blob)
+                if misaligned:
+                    data = memoryview(b"x" + data)[1:]
+                img = _frost.MapImage(data)
+                back = pa.table(img.root["t"])
+                stream = img.root["t"].__arrow_c_stream__()
+                del img, data
+                self.assertTrue(back.equals(t))
+                self.assertTrue(pa.RecordBatchReader._import_from_c_capsule(stream).read_all().equals(t))
+
+    def test_a_writable_buffer_changed_after_the_table_was_reached(self):
+        # the table reads the copy that was checked, never the buffer the enemy holds
+        pa = _pyarrow()
+        t, blob = self.blob()
+        buf = bytearray(self.image(blob))
+        img = _frost.MapImage(buf)
+        view = img.root["t"]
+        start = bytes(buf).find(blob)
+        buf[start:start + len(blob)] = b"\xff" * len(blob)
+        self.assertTrue(pa.table(view).equals(t))
+        self.assertEqual(view["s"].tolist(), ["ab", None, "c"])
+        del view
+        # a new reach of the table reads the same checked copy; verify() reads the buffer
+        self.assertTrue(pa.table(img.root["t"]).equals(t))
+        with self.assertRaises(SnapshotError):
+            img.verify()
+        del img
+
+
 class Structure(HostileCase):
     def test_a_list_that_holds_itself_is_legal(self):
         im = Image()

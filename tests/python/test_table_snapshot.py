@@ -3,6 +3,12 @@ part): Store.save / frost.load keep every supported column type, and a
 loader given a damaged table node (docs/format.md: the table node) raises
 SnapshotError instead of handing a bad blob to readers.
 
+Every test runs on both formats: TableSnapshot saves format 1 (the arena
+snapshot: the blob is checked at load), TableSnapshotFormat2 format 2 (the
+image read in place: the blob is checked when its table node is first
+reached, frost_map_columns_check), where the same damage must give the
+same SnapshotError at that access.
+
 The targeted corruptions find their field through a small parser of the
 blob layout (store/frost_columns.h), then reseal the file's checksum, so each
 one reaches the loader's table check rather than the checksum.
@@ -18,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 from frostcheck import LeakCheckedTestCase, live  # noqa: E402
+import mapcraft  # noqa: E402
 from test_snapshot import reseal  # noqa: E402
 import test_tables  # noqa: E402
 
@@ -67,6 +74,16 @@ def find_blob(data):
 
 
 class TableSnapshot(LeakCheckedTestCase):
+    FORMAT = 1
+
+    def reseal(self, data):
+        """Fix the file's checksums after a test changed some bytes."""
+        if self.FORMAT == 1:
+            return reseal(data)
+        buf = bytearray(data)
+        mapcraft.reseal(buf)
+        return bytes(buf)
+
     def setUp(self):
         super().setUp()
         self.dir = tempfile.TemporaryDirectory()
@@ -75,7 +92,7 @@ class TableSnapshot(LeakCheckedTestCase):
 
     def save(self, data):
         store = frost.freeze(data)
-        store.save(self.path, format=1)
+        store.save(self.path, format=self.FORMAT)
         store.close()
 
     def load_bytes(self, data, lifetime="scoped"):
@@ -91,7 +108,7 @@ class TableSnapshot(LeakCheckedTestCase):
         self.save({"t": t, "chunked": chunked, "sliced": t.slice(1, 4), "empty": t.schema.empty_table()})
         for lifetime in ("scoped", "process"):
             with self.subTest(lifetime=lifetime):
-                if lifetime == "process":
+                if lifetime == "process" and self.FORMAT == 1:
                     self.before = (self.before[0] + 1, self.before[1] + 1)   # never freed, by design
                 store = frost.load(self.path, lifetime=lifetime)
                 root = store.root
@@ -101,8 +118,16 @@ class TableSnapshot(LeakCheckedTestCase):
                     back.validate(full=True)
                     self.assertTrue(back.equals(want), name)
                     self.assertEqual(frost.thaw(root[name])["string"], want["string"].to_pylist())
-                self.assertEqual(store.stats()["objects"]["table"], 4)
-                if lifetime == "scoped":
+                if self.FORMAT == 1:
+                    self.assertEqual(store.stats()["objects"]["table"], 4)
+                else:
+                    self.assertIsInstance(root["t"], frost.MappedTable)
+                    self.assertEqual(len(root["sliced"]), 4)
+                    with frost.freeze({"c": chunked}, lifetime="scoped") as arena:
+                        self.assertEqual(root["chunked"].row(4), arena.root["c"].row(4))
+                        self.assertEqual(root["chunked"]["string"][1:5].tolist(),
+                                         arena.root["c"]["string"][1:5].tolist())
+                if lifetime == "scoped" or self.FORMAT == 2:
                     store.close()
 
     @need_pyarrow
@@ -145,8 +170,11 @@ class TableSnapshot(LeakCheckedTestCase):
             return f.read()
 
     def assertBad(self, data, pattern):
+        """Format 1 refuses the file at load; format 2 at the first access of the table."""
         with self.assertRaisesRegex(frost.SnapshotError, pattern):
-            self.load_bytes(reseal(data))
+            store = self.load_bytes(self.reseal(data))
+            self.addCleanup(store.close)
+            store.root["t"]
 
     def patch(self, data, pos, fmt, value):
         bad = bytearray(data)
@@ -170,7 +198,7 @@ class TableSnapshot(LeakCheckedTestCase):
         self.assertBad(self.patch(data, b.start + 4, "<I", 2), "malformed table header")
         self.assertBad(self.patch(data, b.start + 24, "<Q", 2**40), "bad chunk table")
         self.assertBad(self.patch(data, b.start + 32, "<Q", 3), "bad schema descriptor")
-        self.assertBad(self.patch(data, b.start + 56, "<Q", b.size), "malformed table")
+        self.assertBad(self.patch(data, b.start + 56, "<Q", b.size), "malformed table|bad chunk table")
 
     @need_pyarrow
     def test_column_fields(self):
@@ -204,6 +232,21 @@ class TableSnapshot(LeakCheckedTestCase):
         self.assertGreater(fmt, 0)
 
     @need_pyarrow
+    def test_column_names_that_are_not_utf8_are_refused(self):
+        # names reach Python as str (column_names, schema, pyarrow's field names): bytes that
+        # are no UTF-8 are damage, found by the check, not at a read
+        data = self.saved_bytes()
+        b = find_blob(data)
+        root_schema = SCHEMA.unpack_from(data, b.start + b.schema)
+        schema_i = struct.unpack_from("<Q", data, b.start + root_schema[6])[0]
+        name_i = struct.unpack_from("<Q", data, b.start + schema_i + 8)[0]
+        self.assertEqual(data[b.start + name_i:b.start + name_i + 2], b"i\0")
+        self.assertBad(self.patch(data, b.start + name_i, "<B", 0xFF), "name string")
+        schema_s = struct.unpack_from("<Q", data, b.start + root_schema[6] + 8)[0]
+        name_s = struct.unpack_from("<Q", data, b.start + schema_s + 8)[0]
+        self.assertBad(self.patch(data, b.start + name_s, "<B", 0x80), "name string")   # a lone continuation byte
+
+    @need_pyarrow
     def test_descriptor_cycles_and_sharing_are_refused(self):
         data = self.saved_bytes()
         b = find_blob(data)
@@ -231,11 +274,13 @@ class TableSnapshot(LeakCheckedTestCase):
             else:
                 bad[pos] ^= 1 << rng.randrange(8)
             try:
-                store = self.load_bytes(reseal(bytes(bad)))
+                store = self.load_bytes(self.reseal(bytes(bad)))
+                view = store.root["t"]
             except frost.SnapshotError:
+                if self.FORMAT == 2:
+                    store.close()
                 continue
             loaded += 1
-            view = store.root["t"]
             try:
                 frost.thaw(view)
                 pa.table(view).validate(full=True)
@@ -244,6 +289,51 @@ class TableSnapshot(LeakCheckedTestCase):
             del view
             store.close()
         self.assertLess(loaded, 400)
+
+
+
+class TableSnapshotFormat2(TableSnapshot):
+    FORMAT = 2
+
+    @unittest.skipIf(np is None, "numpy is not installed")
+    def test_dlpack_arrays_save_and_load(self):
+        """Format 2's arrays have the buffer protocol, not DLPack; its table columns have DLPack,
+        reading the mapping in place, and the tensor keeps the mapping after the store is gone."""
+        self.save({"t": pa.table({"f": np.arange(6, dtype=np.float64), "i": pa.array([1, 2, 3, 4, 5, 6], pa.int32())})})
+        store = frost.load(self.path)
+        col = store.root["t"]["f"]
+        got = np.from_dlpack(col)
+        self.assertFalse(got.flags.writeable)
+        np.testing.assert_array_equal(got, np.arange(6.0))
+        np.testing.assert_array_equal(np.from_dlpack(store.root["t"]["i"][2:4]), [3, 4])
+        self.assertEqual(got.ctypes.data, np.from_dlpack(col).ctypes.data, "no copy")
+        store.close()
+        del store, col
+        np.testing.assert_array_equal(got, np.arange(6.0))
+
+    @need_pyarrow
+    def test_a_damaged_table_does_not_stop_the_rest_of_the_image(self):
+        """O(1) open: the blob is checked when the table is reached, so the rest reads."""
+        data = bytearray(self.saved_bytes())
+        b = find_blob(bytes(data))
+        struct.pack_into("<q", data, b.start + 16, b.nrows + 1)
+        self.save({"t": pa.table({"a": [1]}), "x": [1, 2]})
+        with open(self.path, "rb") as f:
+            good = f.read()
+        b2 = find_blob(good)
+        bad = bytearray(good)
+        struct.pack_into("<q", bad, b2.start + 16, 2)
+        store = self.load_bytes(self.reseal(bytes(bad)))
+        self.assertEqual(list(store.root["x"]), [1, 2])
+        for _ in range(2):   # the failure is not cached as a success
+            with self.assertRaisesRegex(frost.SnapshotError, "table node at .*header says"):
+                store.root["t"]
+        with self.assertRaisesRegex(frost.SnapshotError, "header says"):
+            frost.thaw(store.root)
+        p = os.path.join(self.dir.name, "bad.frost")
+        with self.assertRaisesRegex(frost.SnapshotError, "header says"):
+            frost.verify(p)
+        store.close()
 
 
 if __name__ == "__main__":

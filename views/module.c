@@ -184,13 +184,17 @@ static PyMethodDef frost_methods[] = {
      "(done == total); an exception it raises stops the load and propagates."},
     {"publish", frost__publish, METH_VARARGS,
      "publish(name, store, /)\n--\n\n"
-     "Publish store under name for every interpreter of the process; return the\n"
-     "name's new version (1, 2, ...). Publishing again replaces the store for new\n"
-     "readers only: holders of the old one keep reading it until they let go."},
+     "Publish store (a frost.Store or frost.MappedStore) under name for every\n"
+     "interpreter of the process; return the name's new version (1, 2, ...).\n"
+     "Publishing again replaces the store for new readers only: holders of the\n"
+     "old one keep reading it until they let go."},
     {"published", frost__published, METH_O,
      "published(name, /)\n--\n\n"
-     "A new frost.Store handle on the store currently published as name\n"
-     "(KeyError if none)."},
+     "A new handle (frost.Store, or frost.MappedStore mapped in this interpreter)\n"
+     "on the store currently published as name (KeyError if none)."},
+    {"_publish_image", frost__publish_image, METH_VARARGS,
+     "_publish_image(name, fd, meta, /)\n--\n\n"
+     "Publish a mapped image: the table keeps a dup of fd and meta (frost._publication)."},
     {"unpublish", frost__unpublish, METH_O,
      "unpublish(name, /)\n--\n\n"
      "Withdraw name (KeyError if not published); current readers are unaffected."},

@@ -415,6 +415,8 @@ size_t frost__channel_live_count(void);
 PyObject *frost__publish(PyObject *module, PyObject *args);
 PyObject *frost__published(PyObject *module, PyObject *name);
 PyObject *frost__unpublish(PyObject *module, PyObject *name);
+/* _publish_image(name, fd, meta, /) -> version: frost._publication's way in. */
+PyObject *frost__publish_image(PyObject *module, PyObject *args);
 
 /* xidata.c: register types as cross-interpreter data (3.12, 3.13; no-op after). */
 int frost__xidata_register(PyTypeObject *const *types, int ntypes);

@@ -78,7 +78,7 @@ class PublishInOneInterpreter(unittest.TestCase):
             frost.publish("", store)
         with self.assertRaisesRegex(ValueError, "NUL"):
             frost.published("a\0b")
-        with self.assertRaisesRegex(TypeError, "must be a frost.Store, not frost.FrozenList"):
+        with self.assertRaisesRegex(TypeError, "must be a frost.Store or frost.MappedStore, not frost.FrozenList"):
             frost.publish(self.name, store.root)
         with self.assertRaisesRegex(KeyError, "no frost store is published as 'nothing'"):
             frost.published("nothing")

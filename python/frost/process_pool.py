@@ -19,9 +19,21 @@ shutdown(cancel_futures=True) cancels queued tasks but lets running ones
 finish (the stdlib's; a process cannot be interrupted the way frost.Pool
 interrupts a worker interpreter); a worker that dies breaks the pool
 (concurrent.futures.process.BrokenProcessPool), as in the stdlib.
+
+Ctrl-C. A KeyboardInterrupt (or SystemExit, any BaseException that is not
+an Exception) that ends a wait of the pool -- shutdown(wait=True), the
+iteration of map()'s results, leaving a `with` block -- stops the pool
+(_stop_workers): queued tasks are cancelled, the worker processes are
+terminated (SIGTERM, then SIGKILL after STOP_GRACE seconds), their running
+tasks' futures fail with BrokenProcessPool, and the exception goes on. The
+stdlib would wait for every running and already queued task, at shutdown
+and again at interpreter exit: with long tasks the program could not be
+stopped, and a killed parent leaves its workers running their tasks.
+shutdown() after that returns at once.
 """
 import concurrent.futures as cf
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.reduction
 import os
 
@@ -35,6 +47,7 @@ __all__ = ["ProcessPool"]
 _mapped._guard_forking_pickler(multiprocessing.reduction)
 
 DEFAULT_START_METHOD = "spawn"
+STOP_GRACE = 2.0   # seconds a terminated worker has to end before it is killed
 
 
 def _context(mp_context):
@@ -105,7 +118,61 @@ class ProcessPool(cf.ProcessPoolExecutor):
     def map(self, fn, *iterables, timeout=None, chunksize=1):
         _sendable.check_map_arguments(fn, timeout, chunksize)
         self._check_callable(fn, "callable")
-        return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+        return self._stopped_by_interrupts(
+            super().map(fn, *iterables, timeout=timeout, chunksize=chunksize))
+
+    def _stopped_by_interrupts(self, results):
+        """map()'s results: a Ctrl-C while waiting for one stops the pool."""
+        try:
+            yield from results
+        except GeneratorExit:   # closed early (break, or dropped): the stdlib's cancels
+            results.close()
+            raise
+        except Exception:
+            raise
+        except BaseException:
+            self._stop_workers()
+            raise
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        """The stdlib's; a Ctrl-C while it waits stops the pool (see the
+        module's doc) and goes on."""
+        try:
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        except BaseException:
+            self._stop_workers()
+            raise
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            self._stop_workers()   # Ctrl-C, SystemExit: do not wait for the running tasks
+        self.shutdown(wait=True)
+        return False
+
+    def _stop_workers(self):
+        """Cancel the queued tasks and end every worker process now: SIGTERM,
+        SIGKILL to those still there after STOP_GRACE seconds. The executor's
+        manager thread sees them end, fails their running futures with
+        BrokenProcessPool and reaps them; shutdown(wait=True) joins it. A
+        second Ctrl-C here goes on (the workers have their SIGTERM)."""
+        with self._shutdown_lock:
+            self._shutdown_thread = True
+            self._cancel_pending_futures = True
+            processes = list((self._processes or {}).values())
+            if self._executor_manager_thread_wakeup is not None:
+                self._executor_manager_thread_wakeup.wakeup()
+        # A Process signals only while it is not reaped (no pid reuse race); its
+        # sentinel says it ended without reaping it (the manager thread does).
+        sentinels = {}
+        for process in processes:
+            try:
+                process.terminate()
+                sentinels[process.sentinel] = process
+            except ValueError:   # closed: reaped already
+                pass
+        ended = multiprocessing.connection.wait(list(sentinels), STOP_GRACE) if sentinels else []
+        for sentinel in sentinels.keys() - set(ended):
+            sentinels[sentinel].kill()
 
     def __repr__(self):
         state = "shut down" if self._shutdown_thread else "running"

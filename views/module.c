@@ -166,6 +166,11 @@ static PyMethodDef frost_methods[] = {
      "_import(ticket, /)\n--\n\nThis interpreter's object for a ticket still in flight."},
     {"_discard", frost__discard, METH_O,
      "_discard(ticket, /)\n--\n\nRelease a ticket; False if it was already released."},
+    {"_export_fd", frost__export_fd, METH_O,
+     "_export_fd(fd, /)\n--\n\nA ticket owning a dup of fd until _discard(ticket) (a mapped\n"
+     "image's memfd in a message; internal; see views/xref.c)."},
+    {"_import_fd", frost__import_fd, METH_O,
+     "_import_fd(ticket, /)\n--\n\nA new fd (the caller's) of an fd ticket still in flight."},
     {"_message", frost__message_pack, METH_VARARGS,
      "_message(tickets, body, /)\n--\n\nA message: its tickets, then body (internal)."},
     {"_message_header", frost__message_header, METH_O,

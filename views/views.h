@@ -142,6 +142,8 @@ PyObject *frost__channel_attach(PyObject *module, PyObject *args);   /* _channel
 PyObject *frost__export(PyObject *module, PyObject *obj);            /* _export(obj) -> ticket */
 PyObject *frost__import(PyObject *module, PyObject *ticket);         /* _import(ticket) -> obj */
 PyObject *frost__discard(PyObject *module, PyObject *ticket);        /* _discard(ticket) -> bool */
+PyObject *frost__export_fd(PyObject *module, PyObject *fd);          /* _export_fd(fd) -> ticket */
+PyObject *frost__import_fd(PyObject *module, PyObject *ticket);      /* _import_fd(ticket) -> fd */
 PyObject *frost__message_pack(PyObject *module, PyObject *args);     /* _message(tickets, body) */
 PyObject *frost__message_header(PyObject *module, PyObject *data);   /* -> (tickets, offset) */
 PyObject *frost__discard_message(PyObject *module, PyObject *data);

@@ -29,6 +29,12 @@
  *    (loaded or failed half way alike), or the sender's side when it is never
  *    delivered (a cancelled task, a channel freed with messages queued).
  *
+ *    A ticket may also carry a file descriptor (_export_fd: a dup that the
+ *    ticket owns, closed when it is released): a mapped image (format 2,
+ *    python/frost/_mapped.py) crosses as its memfd's fd, so the image lives
+ *    until the message is received or discarded, whoever held it before;
+ *    _import_fd gives the receiver a dup of its own.
+ *
  * Channels that hold references to themselves (a channel sent on itself, or
  * two sent on each other) would keep each other alive forever; a ticket
  * queued in a channel is "parked" there, and when a channel loses its last
@@ -42,8 +48,12 @@
 #include "views.h"
 #include "frost_internal.h"   // frost__mix64, frost__new_secret
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,6 +308,7 @@ typedef struct sent_s {
     frost_xref_t ref;
     frost_store_t *store;        /* XREF_STORE: one count */
     frost_channel_t *channel;    /* XREF_CHANNEL: one count */
+    int fd;                      /* an fd ticket: owned (else -1) */
     frost_channel_t *parked_in;  /* queued in that channel (no count), or NULL */
     struct sent_s *next;         /* bucket chain */
 } sent_t;
@@ -383,6 +394,9 @@ sent_release(uint64_t ticket, uint64_t token)
     if (e->store != NULL) {
         frost_store_release(e->store);
     }
+    if (e->fd >= 0) {
+        close(e->fd);
+    }
     if (e->channel != NULL) {
         int orphan = frost__channel_handles(e->channel) == 0;
         frost__channel_release(e->channel);
@@ -403,6 +417,7 @@ sent_export(frost_state *st, PyObject *obj, uint64_t *ticket, uint64_t *token)
         PyErr_NoMemory();
         return -1;
     }
+    e->fd = -1;
     frost_channel_t *ch = frost__channel_of(st, obj);
     if (ch != NULL) {
         e->ref = (frost_xref_t){.kind = XREF_CHANNEL};
@@ -455,6 +470,9 @@ sent_import(frost_state *st, uint64_t ticket, uint64_t token)
     frost_xref_t ref;
     frost_store_t *store = NULL;
     frost_channel_t *ch = NULL;
+    if (e != NULL && e->fd >= 0) {
+        e = NULL;   /* an fd ticket: _import_fd's */
+    }
     if (e != NULL) {
         ref = e->ref;
         if (e->store != NULL) {
@@ -520,6 +538,66 @@ frost__import(PyObject *module, PyObject *arg)
         return NULL;
     }
     return sent_import(PyModule_GetState(module), ticket, token);
+}
+
+/* _export_fd(fd) -> ticket: the ticket owns a dup of fd (close-on-exec). */
+PyObject *
+frost__export_fd(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    long fd = PyLong_Check(arg) ? PyLong_AsLong(arg) : -1;
+    if (fd < 0 || fd > INT_MAX) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "_export_fd(): fd must be an int >= 0, not %R", arg);
+        }
+        return NULL;
+    }
+    sent_t *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        return PyErr_NoMemory();
+    }
+    e->fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+    if (e->fd < 0) {
+        free(e);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    sent_add(e);
+    uint64_t ticket = e->ticket, token = e->token;   /* e is the table's from here on */
+    PyObject *r = ticket_object(ticket, token);
+    if (r == NULL) {
+        sent_release(ticket, token);
+    }
+    return r;
+}
+
+/* _import_fd(ticket) -> a new fd (the caller's) of an fd ticket still in flight. */
+PyObject *
+frost__import_fd(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    uint64_t ticket, token;
+    if (ticket_parse(arg, &ticket, &token) < 0) {
+        return NULL;
+    }
+    pthread_mutex_lock(&lock);
+    sent_t *e = secret != 0 ? find_locked(ticket, token) : NULL;
+    int found = e != NULL && e->fd >= 0;
+    int fd = found ? fcntl(e->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int err = errno;
+    pthread_mutex_unlock(&lock);
+    if (!found) {
+        PyErr_SetString(PyExc_ValueError, "invalid frost reference: not an fd ticket in flight "
+                        "(already released, never sent, or a store's)");
+        return NULL;
+    }
+    if (fd < 0) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *r = PyLong_FromLong(fd);
+    if (r == NULL) {
+        close(fd);
+    }
+    return r;
 }
 
 PyObject *

@@ -240,6 +240,29 @@ def _attach(kind, *fields):
     return _register(image)
 
 
+def _attach_fd(fd, path, dev, ino, size, store_id):
+    """The MapImage of the image in fd, an fd of this process handed over:
+    kept by the image's handle (shared memory: path None) or closed here.
+    frost._transport's fd tickets and frost.published() (same process: the
+    fd is the image's own, no /proc lookup and no sender that must live on)."""
+    try:
+        image = _registered((store_id, dev, ino))
+        if image is None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino, st.st_size) != (dev, ino, size):
+                raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
+            where = "frost image" if path is None else os.fsdecode(path)
+            image = _own(_map_fd(fd, size, where, store_id),
+                         _Handle(fd if path is None else None, path, st, store_id))
+            if path is None:
+                fd = None   # the handle's
+            image = _register(image)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return image
+
+
 def _open_memory(pid, fd, dev, ino):
     """(fd of our own, its stat) for the creator's memfd, checked to be the
     same sealed file (device and inode) before and after opening."""

@@ -7,10 +7,10 @@ file replaced or deleted at its path since stays the one published) and
 `meta`, this module's description of the image: marshal of
 (path or None, st_dev, st_ino, size, store_id). published() hands attach()
 a dup of that fd, borrowed for the call; attach() maps it in the calling
-interpreter, or reuses the interpreter's mapping of the same image (_mapped's
-registry), and makes its own fd only for a memfd image that it maps anew
-(the MappedStore's handle owns it, so the store can be sent on to other
-processes). Nothing here holds the image: the table does, until the name is
+interpreter (_mapped._attach_fd, with a dup of its own, which the
+MappedStore's handle keeps for a memfd image, so the store can be sent on to
+other processes), or reuses the interpreter's mapping of the same image
+(_mapped's registry). Nothing here holds the image: the table does, until the name is
 replaced or withdrawn; then the last mapping or fd, in any interpreter, frees
 it.
 """
@@ -41,11 +41,5 @@ def attach(fd, meta):
     """frost.published(name) of an image: a MappedStore of it in this
     interpreter. fd is the caller's (views/publish.c closes it after)."""
     path, dev, ino, size, store_id = marshal.loads(meta)
-    image = _mapped._registered((store_id, dev, ino))
-    if image is None:
-        where = "frost.published()" if path is None else os.fsdecode(path)
-        st = os.fstat(fd)
-        image = _mapped._map_fd(fd, size, where, store_id)
-        own_fd = None if path is not None else fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
-        image = _mapped._register(_mapped._own(image, _mapped._Handle(own_fd, path, st, store_id)))
-    return _mapped.MappedStore._new(image)
+    own = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+    return _mapped.MappedStore._new(_mapped._attach_fd(own, path, dev, ino, size, store_id))

@@ -5,7 +5,10 @@ reference*, as tickets (views/xref.c): a ticket holds one count on its store
 or channel while the message travels, so a store frozen in a worker stays
 alive until the receiver has its own view of the same arena memory: no copy,
 O(1) whatever the size. Plain immutables are copied; anything else is
-pickled.
+pickled. A mapped store or view (frost.share) names its image by the handle
+it pickles (frost._mapped): here that handle travels as an fd ticket instead,
+a dup of the image's memfd that the message owns, so the image lives until
+the message is received or discarded even if the sender drops it at once.
 
 A message is bytes: its tickets, then the pickle (whose persistent ids are
 indexes into the tickets). Its life ends exactly once, and ending it releases
@@ -15,6 +18,7 @@ so no path can release a reference twice.
 """
 import io
 import pickle
+import sys
 
 from frost import _frost
 
@@ -31,6 +35,10 @@ class _Pickler(pickle.Pickler):
         if type(obj) in _BY_REFERENCE:
             self.tickets.append(_frost._export(obj))
             return len(self.tickets) - 1
+        mapped = sys.modules.get("frost._mapped")   # no image exists before it is imported
+        if mapped is not None and type(obj) is mapped._Handle and obj.fd is not None:
+            self.tickets.append(_frost._export_fd(obj.fd))
+            return (len(self.tickets) - 1, obj.dev, obj.ino, obj.size, obj.store_id)
         return None
 
 
@@ -40,6 +48,12 @@ class _Unpickler(pickle.Unpickler):
         self.tickets = tickets
 
     def persistent_load(self, pid):
+        if type(pid) is tuple and len(pid) == 5:   # a shared-memory image's fd ticket
+            index, dev, ino, size, store_id = pid
+            if type(index) is int and 0 <= index < len(self.tickets):
+                from frost import _mapped
+                fd = _frost._import_fd(self.tickets[index])
+                return _mapped._attach_fd(fd, None, dev, ino, size, store_id)
         if type(pid) is not int or not 0 <= pid < len(self.tickets):
             raise pickle.UnpicklingError(f"frost message: no reference #{pid!r}")
         return _frost._import(self.tickets[pid])

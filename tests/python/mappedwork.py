@@ -79,3 +79,16 @@ def share_and_return(data):
 def thaw_in_worker(view):
     """Run in a frost.Pool worker interpreter: what it reads of a mapped view."""
     return (type(view).__name__, view.image.store_id, view.node_offset, frost.thaw(view))
+
+
+def share_and_send(channel, data):
+    """Run in a frost.Pool worker: share data, send its root on channel and
+    drop both at once (the receiver attaches later)."""
+    channel.send(frost.share(data).root)
+    return "sent"
+
+
+def wait_for(started, go):
+    """Say so on started, then wait for a message on go (keeps a worker busy)."""
+    started.send("waiting")
+    return go.recv(timeout=120)

@@ -503,6 +503,62 @@ class InterpreterPoolTest(unittest.TestCase):
             back = pool.submit(mappedwork.echo, view).result(DEADLINE)
             self.assertIs(back.image, view.image)
 
+    def test_the_message_holds_the_image_until_it_is_received(self):
+        # A mapped view or store sent to another interpreter (task arguments,
+        # results, channels) carries the image's fd with the message: the sender
+        # may close the store and drop every view right after sending.
+        gc.collect()
+        fds, maps = open_fds(), shared_mappings()
+        with frost.Pool(1) as pool:
+            store = frost.share({"xs": list(range(100))})
+            view = store.root["xs"]
+            store.close()                                   # only the view holds it now
+            started, go = frost.Channel(), frost.Channel()
+            blocker = pool.submit(mappedwork.wait_for, started, go)   # the task waits in the queue
+            self.assertEqual(started.recv(timeout=DEADLINE), "waiting")
+            future = pool.submit(mappedwork.thaw_in_worker, view)
+            del view
+            gc.collect()                                    # the image's last holder here is gone
+            go.send("go")
+            self.assertEqual(future.result(DEADLINE)[3], list(range(100)))
+            blocker.result(DEADLINE)
+            # a result the worker drops as soon as it is sent
+            back = pool.submit(mappedwork.share_and_return, {"b": [2]}).result(DEADLINE)
+            self.assertEqual(frost.thaw(back), {"b": [2]})
+            # a channel message whose sender dropped everything before it was received
+            channel = frost.Channel()
+            self.assertEqual(pool.submit(mappedwork.share_and_send, channel, [3, 4])
+                             .result(DEADLINE), "sent")
+            gc.collect()
+            self.assertEqual(list(channel.recv(timeout=DEADLINE)), [3, 4])
+            # a message never received: discarded with the channel, its fd closed
+            unread = frost.Channel()
+            pool.submit(mappedwork.share_and_send, unread, [5]).result(DEADLINE)
+            del unread
+            del back, future
+        gc.collect()
+        self.assertEqual(open_fds(), fds)
+        self.assertEqual(shared_mappings(), maps)
+
+    def test_closed_store_is_refused_at_the_sender(self):
+        with frost.Pool(1) as pool:
+            store = frost.share([1])
+            store.close()
+            with self.assertRaisesRegex(TypeError, "closed frost.MappedStore"):
+                pool.submit(mappedwork.echo, store)
+            with self.assertRaisesRegex(frost.StoreClosedError, "closed frost.MappedStore"):
+                frost.Channel().send(store)
+            self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
+
+
+def open_fds():
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def shared_mappings():
+    with open("/proc/self/maps") as f:
+        return [line for line in f if "frost-share" in line]
+
 
 def _put_described(queue, view):
     queue.put(mappedwork.describe(view))

@@ -4,6 +4,7 @@ handle, never the data) to workers of every start method, other hash seeds,
 a SIGKILLed creator leaving nothing behind, and the refusal of arena stores
 by multiprocessing's pickler. Every child process runs with a deadline."""
 import concurrent.futures as cf
+import copy
 import fcntl
 import gc
 import glob
@@ -163,6 +164,105 @@ class InterruptedShareTest(unittest.TestCase):
         r = run_child(code, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         self.assertIn("clean", r.stdout)
+
+
+class ConcurrentShareTest(unittest.TestCase):
+    def test_many_threads_share_at_once(self):
+        # 8 threads x 6 shares started together: every image reads back as its
+        # own data (and through a pickled handle), and no fd or mapping is left
+        code = textwrap.dedent("""
+            import gc, os, pickle, threading, frost
+            from frost import _mapped
+            def fds():
+                return sorted(os.listdir("/proc/self/fd"))
+            def maps():
+                return [l for l in open("/proc/self/maps") if "frost-share" in l]
+            def data(t, i):
+                return {"t": t, "i": i, "xs": list(range(t * 1000 + i, t * 1000 + i + 300)),
+                        "s": f"{t}-{i}" * 50, "set": {t, i, f"{t}.{i}"}}
+            before = fds(), maps()
+            start = threading.Barrier(8)
+            stores, errors = {}, []
+            def share_some(t):
+                try:
+                    start.wait()
+                    for i in range(6):
+                        stores[t, i] = frost.share(data(t, i))
+                except BaseException as exc:
+                    errors.append(repr(exc))
+            threads = [threading.Thread(target=share_some, args=(t,)) for t in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            assert not errors, errors
+            assert len(stores) == 48 and len({s.store_id for s in stores.values()}) == 48
+            for (t, i), s in stores.items():
+                assert frost.thaw(s.root) == data(t, i), (t, i)
+                assert frost.thaw(pickle.loads(pickle.dumps(s.root))) == data(t, i), (t, i)
+            assert len(maps()) == 48 + len(before[1])
+            for s in stores.values():
+                s.close()
+            del stores, s
+            gc.collect()
+            assert (fds(), maps()) == before, (fds(), maps(), before)
+            print("clean")
+        """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "clean"), r.stderr[-3000:])
+
+
+class ClosedStorePicklingTest(unittest.TestCase):
+    def test_closed_store_and_its_views(self):
+        # a closed MappedStore cannot be pickled (StoreClosedError, by every
+        # pickler); its views hold the image: they pickle, and are received
+        store = frost.share({"a": [1, 2]})
+        view = store.root["a"]
+        store.close()
+        for dumps in (pickle.dumps, multiprocessing.reduction.ForkingPickler.dumps):
+            with self.subTest(dumps=dumps):
+                with self.assertRaisesRegex(frost.StoreClosedError,
+                                            "pickling of a closed frost.MappedStore"):
+                    dumps(store)
+                self.assertEqual(list(pickle.loads(dumps(view))), [1, 2])
+        with self.assertRaisesRegex(frost.StoreClosedError, "closed frost.MappedStore"):
+            copy.copy(store)
+        with ProcessPoolExecutorFor("spawn") as pool:
+            with self.assertRaisesRegex(frost.StoreClosedError, "closed frost.MappedStore"):
+                pool.submit(mappedwork.echo, store).result(DEADLINE)
+            self.assertEqual(pool.submit(mappedwork.describe, view).result(DEADLINE)[3], [1, 2])
+
+    def test_forged_fd_tickets(self):
+        with self.assertRaisesRegex(ValueError, "not an fd ticket"):
+            _frost._import_fd((1, 2))
+        with frost.freeze([1]) as arena:
+            ticket = _frost._export(arena)
+            with self.assertRaisesRegex(ValueError, "not an fd ticket"):
+                _frost._import_fd(ticket)
+            _frost._discard(ticket)
+        for bad in (-1, "3", 2**40, None):
+            with self.subTest(bad=bad):
+                with self.assertRaises((ValueError, TypeError)):
+                    _frost._export_fd(bad)
+        with self.assertRaises(OSError):
+            _frost._export_fd(999999)   # not an open fd
+        fds = sorted(os.listdir("/proc/self/fd"))
+        with frost.share([1]) as store:
+            ticket = _frost._export_fd(store.root.image.handle.fd)
+            with self.assertRaisesRegex(ValueError, "invalid frost reference"):
+                _frost._import(ticket)   # an fd ticket is not a store's
+            fd = _frost._import_fd(ticket)
+            os.close(fd)
+            self.assertTrue(_frost._discard(ticket))
+            self.assertFalse(_frost._discard(ticket))
+            with self.assertRaisesRegex(ValueError, "not an fd ticket"):
+                _frost._import_fd(ticket)
+        gc.collect()
+        self.assertEqual(sorted(os.listdir("/proc/self/fd")), fds)
+
+
+def ProcessPoolExecutorFor(method):
+    return cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method))
 
 
 class LoadTest(unittest.TestCase):

@@ -29,13 +29,20 @@ tasks' futures fail with BrokenProcessPool, and the exception goes on. The
 stdlib would wait for every running and already queued task, at shutdown
 and again at interpreter exit: with long tasks the program could not be
 stopped, and a killed parent leaves its workers running their tasks.
-shutdown() after that returns at once.
+shutdown() after that returns at once. A program that ends by an uncaught
+KeyboardInterrupt raised anywhere else stops every pool it has not shut
+down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
+exit hook would wait for their tasks.
 """
 import concurrent.futures as cf
+import concurrent.futures.process   # its exit hook first: ours, registered later, runs before
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.reduction
 import os
+import sys
+import threading
+import weakref
 
 from frost import _mapped, _sendable
 from frost.pool import _main_module_spec
@@ -48,6 +55,19 @@ _mapped._guard_forking_pickler(multiprocessing.reduction)
 
 DEFAULT_START_METHOD = "spawn"
 STOP_GRACE = 2.0   # seconds a terminated worker has to end before it is killed
+_pools = weakref.WeakSet()   # every ProcessPool of this process
+
+
+def _stop_pools_after_ctrl_c():
+    """Interpreter exit (threading's atexit hook): if the program ends by an
+    uncaught KeyboardInterrupt, stop the workers of every pool instead of
+    waiting for their tasks."""
+    if isinstance(getattr(sys, "last_exc", None), KeyboardInterrupt):
+        for pool in list(_pools):
+            pool._stop_workers()
+
+
+threading._register_atexit(_stop_pools_after_ctrl_c)
 
 
 def _context(mp_context):
@@ -99,6 +119,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
         self._workers = workers
         super().__init__(workers, mp_context=context, initializer=initializer,
                          initargs=initargs, max_tasks_per_child=max_tasks_per_child)
+        _pools.add(self)
 
     @property
     def workers(self):

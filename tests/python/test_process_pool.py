@@ -296,6 +296,20 @@ class CtrlCTest(unittest.TestCase):
         """)
         self.assertEqual(lines, ["interrupted", "running []"])
 
+    def test_uncaught_ctrl_c_elsewhere_ends_the_program(self):
+        # not in a wait of the pool: interpreter exit stops it (the stdlib's
+        # exit hook would wait for the tasks)
+        lines, proc = self.run_scenario("""
+            pool = frost.ProcessPool(2)
+            futures = [pool.submit(time.sleep, 300) for _ in range(4)]
+            pids = worker_pids(pool)
+            print("pids", *pids, flush=True)
+            ctrl_c_in(1.0)
+            time.sleep(60)
+        """, expect_rc=-signal.SIGINT)
+        self.assertEqual(lines, [])
+        self.assertIn("KeyboardInterrupt", proc.stderr)
+
     def test_uncaught_ctrl_c_during_map_ends_the_program(self):
         lines, proc = self.run_scenario("""
             pool = frost.ProcessPool(2)

@@ -70,6 +70,20 @@ def _stop_pools_after_ctrl_c():
 threading._register_atexit(_stop_pools_after_ctrl_c)
 
 
+def _join(thread):
+    """thread.join(), ended safely by Ctrl-C: on 3.12 an interrupted
+    Thread.join() marks a thread that still runs as ended (and a later join
+    returns at once), so a helper thread joins it and this waits on an Event."""
+    joined = threading.Event()
+
+    def join():
+        thread.join()
+        joined.set()
+
+    threading.Thread(target=join, name="frost-process-pool-join", daemon=True).start()
+    joined.wait()
+
+
 def _context(mp_context):
     if mp_context is None:
         return multiprocessing.get_context(DEFAULT_START_METHOD)
@@ -117,6 +131,9 @@ class ProcessPool(cf.ProcessPoolExecutor):
         if initializer is not None:
             self._check_callable(initializer, "initializer")
         self._workers = workers
+        self._stopped = False        # by a Ctrl-C (_stop_workers)
+        self._manager = None         # the manager thread shutdown() must still join
+        self._known_processes = []   # the workers as shutdown() or _stop_workers last saw them
         super().__init__(workers, mp_context=context, initializer=initializer,
                          initargs=initargs, max_tasks_per_child=max_tasks_per_child)
         _pools.add(self)
@@ -156,10 +173,19 @@ class ProcessPool(cf.ProcessPoolExecutor):
             raise
 
     def shutdown(self, wait=True, *, cancel_futures=False):
-        """The stdlib's; a Ctrl-C while it waits stops the pool (see the
-        module's doc) and goes on."""
+        """The stdlib's, with a wait that a Ctrl-C ends safely: then the pool
+        is stopped (see the module's doc) and the KeyboardInterrupt goes on.
+        After a stop, queued tasks are always cancelled."""
+        with self._shutdown_lock:   # what a later call (after a Ctrl-C) must still reach
+            if self._executor_manager_thread is not None:
+                self._manager = self._executor_manager_thread
+            if self._processes:
+                self._known_processes = list(self._processes.values())
         try:
-            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+            super().shutdown(wait=False, cancel_futures=cancel_futures or self._stopped)
+            if wait and self._manager is not None:
+                _join(self._manager)
+                self._manager = None
         except BaseException:
             self._stop_workers()
             raise
@@ -176,16 +202,20 @@ class ProcessPool(cf.ProcessPoolExecutor):
         manager thread sees them end, fails their running futures with
         BrokenProcessPool and reaps them; shutdown(wait=True) joins it. A
         second Ctrl-C here goes on (the workers have their SIGTERM)."""
+        self._stopped = True
         with self._shutdown_lock:
             self._shutdown_thread = True
             self._cancel_pending_futures = True
-            processes = list((self._processes or {}).values())
+            if self._processes:
+                self._known_processes = list(self._processes.values())
             if self._executor_manager_thread_wakeup is not None:
                 self._executor_manager_thread_wakeup.wakeup()
+        for item in list(self._pending_work_items.values()):
+            item.future.cancel()   # queued ones (the manager skips them); running ones: no-op
         # A Process signals only while it is not reaped (no pid reuse race); its
         # sentinel says it ended without reaping it (the manager thread does).
         sentinels = {}
-        for process in processes:
+        for process in self._known_processes:
             try:
                 process.terminate()
                 sentinels[process.sentinel] = process

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import frost  # noqa: E402
 import publishwork  # noqa: E402
 from frost import _frost  # noqa: E402
+from frostcheck import run_child  # noqa: E402
 
 
 def version(tag, n=1000):
@@ -220,6 +221,54 @@ class PublishMapped(unittest.TestCase):
             self.assertEqual(frost.published(self.name).root["tag"], "v1")   # the table's fd
             frost.unpublish(self.name)
         self.assertNothingLeft()
+
+    def test_deleted_file_cannot_be_published(self):
+        # publishing opens the loaded file again (the table keeps that fd): a
+        # file deleted since is an error naming it, and nothing is published
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "gone.frost")
+            frost.freeze(numbered(1)).save(path)
+            loaded = frost.load(path)
+            os.unlink(path)
+            with self.assertRaisesRegex(FileNotFoundError, "gone.frost"):
+                frost.publish(self.name, loaded)
+            self.assertEqual(loaded.root["tag"], "v1")
+            loaded.close()
+        with self.assertRaises(KeyError):
+            frost.published(self.name)
+        del loaded
+        self.assertNothingLeft()
+
+    def test_out_of_file_descriptors(self):
+        # EMFILE while publishing or attaching: OSError, no fd leaked, and both
+        # work again once descriptors are free
+        code = textwrap.dedent("""
+            import errno, gc, os, resource, frost
+            def fds():
+                return sorted(os.listdir("/proc/self/fd"))
+            shared = frost.share({"tag": "v1"})
+            frost.publish("emfile", shared)
+            shared.close(); del shared; gc.collect()
+            extra = frost.share([1])
+            before = fds()
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            # no fd to spare (listing /proc/self/fd counted the one it used)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (len(before) - 1, hard))
+            outcomes = []
+            for call in (lambda: frost.published("emfile"),
+                         lambda: frost.publish("emfile2", extra)):
+                try:
+                    call()
+                    outcomes.append("ok")
+                except OSError as exc:
+                    outcomes.append(errno.errorcode[exc.errno])
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            gc.collect()
+            print(outcomes, fds() == before, frost.published("emfile").root["tag"],
+                  frost.publish("emfile2", extra))
+        """)
+        r = run_child(code, timeout=120)
+        self.assertEqual(r.stdout.strip(), "['EMFILE', 'EMFILE'] True v1 1", r.stderr[-3000:])
 
     def test_bad_arguments(self):
         shared = frost.share([1, 2])

@@ -30,6 +30,7 @@ class _Pickler(pickle.Pickler):
     def __init__(self, file, tickets):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.tickets = tickets
+        self.images = {}   # id(handle) -> its persistent id: one fd ticket per image
 
     def persistent_id(self, obj):
         if type(obj) in _BY_REFERENCE:
@@ -37,8 +38,13 @@ class _Pickler(pickle.Pickler):
             return len(self.tickets) - 1
         mapped = sys.modules.get("frost._mapped")   # no image exists before it is imported
         if mapped is not None and type(obj) is mapped._Handle and obj.fd is not None:
-            self.tickets.append(_frost._export_fd(obj.fd))
-            return (len(self.tickets) - 1, obj.dev, obj.ino, obj.size, obj.store_id)
+            # persistent ids bypass the memo: 10,000 views of one image, one ticket
+            pid = self.images.get(id(obj))
+            if pid is None:
+                self.tickets.append(_frost._export_fd(obj.fd))
+                pid = self.images[id(obj)] = (len(self.tickets) - 1, obj.dev, obj.ino,
+                                              obj.size, obj.store_id)
+            return pid
         return None
 
 
@@ -46,14 +52,19 @@ class _Unpickler(pickle.Unpickler):
     def __init__(self, file, tickets):
         super().__init__(file)
         self.tickets = tickets
+        self.images = {}   # fd ticket index -> its MapImage here
 
     def persistent_load(self, pid):
         if type(pid) is tuple and len(pid) == 5:   # a shared-memory image's fd ticket
             index, dev, ino, size, store_id = pid
             if type(index) is int and 0 <= index < len(self.tickets):
-                from frost import _mapped
-                fd = _frost._import_fd(self.tickets[index])
-                return _mapped._attach_fd(fd, None, dev, ino, size, store_id)
+                image = self.images.get(index)
+                if image is None:
+                    from frost import _mapped
+                    fd = _frost._import_fd(self.tickets[index])
+                    image = self.images[index] = _mapped._attach_fd(fd, None, dev, ino, size,
+                                                                    store_id)
+                return image
         if type(pid) is not int or not 0 <= pid < len(self.tickets):
             raise pickle.UnpicklingError(f"frost message: no reference #{pid!r}")
         return _frost._import(self.tickets[pid])

@@ -640,6 +640,19 @@ class InterpreterPoolTest(unittest.TestCase):
         self.assertEqual(open_fds(), fds)
         self.assertEqual(shared_mappings(), maps)
 
+    def test_one_fd_ticket_per_image_however_many_views(self):
+        from frost import _transport
+        with frost.share({f"k{i}": [i] for i in range(3000)}) as store, frost.Pool(1) as pool:
+            views = [store.root[f"k{i}"] for i in range(3000)] + [store]
+            message = _transport.dumps(views)
+            try:
+                self.assertEqual(len(_frost._message_header(message)[0]), 1)
+            finally:
+                _transport.discard(message)
+            back = pool.submit(mappedwork.echo, views).result(DEADLINE)
+            self.assertEqual([v[0] for v in back[:-1]], list(range(3000)))
+            self.assertIs(back[0].image, store.root.image)
+
     def test_closed_store_is_refused_at_the_sender(self):
         with frost.Pool(1) as pool:
             store = frost.share([1])

@@ -5,10 +5,12 @@ reference*, as tickets (views/xref.c): a ticket holds one count on its store
 or channel while the message travels, so a store frozen in a worker stays
 alive until the receiver has its own view of the same arena memory: no copy,
 O(1) whatever the size. Plain immutables are copied; anything else is
-pickled. A mapped store or view (frost.share) names its image by the handle
-it pickles (frost._mapped): here that handle travels as an fd ticket instead,
-a dup of the image's memfd that the message owns, so the image lives until
-the message is received or discarded even if the sender drops it at once.
+pickled. A mapped store or view (frost.share, frost.load of format 2) names
+its image by the handle it pickles (frost._mapped): here that handle travels
+as an fd ticket instead, a dup of the image's memfd (or its file, opened
+again) that the message owns, so the image lives until the message is
+received or discarded even if the sender drops it, or the file is deleted,
+at once.
 
 A message is bytes: its tickets, then the pickle (whose persistent ids are
 indexes into the tickets). Its life ends exactly once, and ending it releases
@@ -17,6 +19,7 @@ way); discard() ends one that will not be loaded. Ending it again is a no-op,
 so no path can release a reference twice.
 """
 import io
+import os
 import pickle
 import sys
 
@@ -37,15 +40,31 @@ class _Pickler(pickle.Pickler):
             self.tickets.append(_frost._export(obj))
             return len(self.tickets) - 1
         mapped = sys.modules.get("frost._mapped")   # no image exists before it is imported
-        if mapped is not None and type(obj) is mapped._Handle and obj.fd is not None:
+        if mapped is not None and type(obj) is mapped._Handle:
             # persistent ids bypass the memo: 10,000 views of one image, one ticket
             pid = self.images.get(id(obj))
             if pid is None:
-                self.tickets.append(_frost._export_fd(obj.fd))
-                pid = self.images[id(obj)] = (len(self.tickets) - 1, obj.dev, obj.ino,
-                                              obj.size, obj.store_id)
+                pid = self.images[id(obj)] = self._image_ticket(mapped, obj)
             return pid
         return None
+
+    def _image_ticket(self, mapped, handle):
+        """The persistent id of an fd ticket for the image (its memfd, or its
+        file opened again), or None: a file replaced or deleted since it was
+        loaded travels by path (the receiver says what happened)."""
+        fd = handle.fd
+        if fd is None:
+            try:
+                fd, _ = mapped._open_file(handle.path, handle.dev, handle.ino)
+            except (OSError, _frost.SnapshotError):
+                return None
+        try:
+            self.tickets.append(_frost._export_fd(fd))
+        finally:
+            if fd is not handle.fd:
+                os.close(fd)
+        return (len(self.tickets) - 1, handle.path, handle.dev, handle.ino, handle.size,
+                handle.store_id)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -55,14 +74,14 @@ class _Unpickler(pickle.Unpickler):
         self.images = {}   # fd ticket index -> its MapImage here
 
     def persistent_load(self, pid):
-        if type(pid) is tuple and len(pid) == 5:   # a shared-memory image's fd ticket
-            index, dev, ino, size, store_id = pid
+        if type(pid) is tuple and len(pid) == 6:   # a mapped image's fd ticket
+            index, path, dev, ino, size, store_id = pid
             if type(index) is int and 0 <= index < len(self.tickets):
                 image = self.images.get(index)
                 if image is None:
                     from frost import _mapped
                     fd = _frost._import_fd(self.tickets[index])
-                    image = self.images[index] = _mapped._attach_fd(fd, None, dev, ino, size,
+                    image = self.images[index] = _mapped._attach_fd(fd, path, dev, ino, size,
                                                                     store_id)
                 return image
         if type(pid) is not int or not 0 <= pid < len(self.tickets):

@@ -640,6 +640,26 @@ class InterpreterPoolTest(unittest.TestCase):
         self.assertEqual(open_fds(), fds)
         self.assertEqual(shared_mappings(), maps)
 
+    def test_a_loaded_file_deleted_after_sending(self):
+        # a format-2 file's view sent, then every view dropped and the file
+        # deleted before the worker attaches: the message holds the file
+        with tempfile.TemporaryDirectory() as tmp, frost.Pool(1) as pool:
+            path = os.path.join(tmp, "data.frost")
+            frost.freeze({"xs": [1, 2, 3]}).save(path)
+            store = frost.load(path)
+            view = store.root["xs"]
+            store.close()
+            started, go = frost.Channel(), frost.Channel()
+            blocker = pool.submit(mappedwork.wait_for, started, go)
+            self.assertEqual(started.recv(timeout=DEADLINE), "waiting")
+            future = pool.submit(mappedwork.thaw_in_worker, view)
+            del view, store
+            gc.collect()
+            os.unlink(path)
+            go.send("go")
+            self.assertEqual(future.result(DEADLINE)[3], [1, 2, 3])
+            blocker.result(DEADLINE)
+
     def test_one_fd_ticket_per_image_however_many_views(self):
         from frost import _transport
         with frost.share({f"k{i}": [i] for i in range(3000)}) as store, frost.Pool(1) as pool:

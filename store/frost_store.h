@@ -80,6 +80,34 @@ FROST_NODISCARD int frost_publish(const char *name, frost_store_t *store, uint64
 frost_store_t *frost_published(const char *name, uint64_t *version);
 int frost_unpublish(const char *name);
 
+/*
+ * A mapped image (format 2) published by name: the table keeps its own dup
+ * of `fd` (the memfd or file of the image; the caller keeps `fd`) and a copy
+ * of `meta`, the binding's description of the image (opaque here). Same
+ * versions as frost_publish, which it replaces (and is replaced by).
+ * FROST_OK; FROST_ENOMEM; FROST_EINVAL if fd cannot be duplicated (errno
+ * says why). frost_published() returns NULL for a name that holds an image.
+ */
+FROST_NODISCARD int frost_publish_image(const char *name, int fd, const void *meta,
+                                        size_t meta_len, uint64_t *version);
+
+/* frost_publication's result: what a name held, now owned by the caller. */
+typedef struct {
+    frost_store_t *store;   /* FROST_PUBLISHED_STORE: a new reference */
+    int fd;                 /* FROST_PUBLISHED_IMAGE: a new fd (close-on-exec) ... */
+    void *meta;             /* ... and a malloc'd copy of its description */
+    size_t meta_len;
+    uint64_t version;
+} frost_publication_t;
+
+enum { FROST_PUBLISHED_NONE = 0, FROST_PUBLISHED_STORE = 1, FROST_PUBLISHED_IMAGE = 2 };
+
+/* What name holds now, of either kind (a FROST_PUBLISHED_* and *out), or
+ * FROST_ENOMEM / FROST_EINVAL (no fd to spare: errno says why). */
+int frost_publication(const char *name, frost_publication_t *out);
+/* Drop what frost_publication gave (any kind, or none); idempotent. */
+void frost_publication_release(frost_publication_t *pub);
+
 #ifdef __cplusplus
 }
 #endif

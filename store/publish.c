@@ -2,29 +2,61 @@
  * publish.c -- named, versioned publication of stores: a process-wide table
  * name -> (store, version), so a store frozen once can be found by name from
  * any interpreter and replaced by a newer one while readers finish the old.
+ * A name holds an arena store (a reference) or a mapped image (format 2: a
+ * file descriptor of its memfd or file, plus the binding's opaque
+ * description of it, which each reader's interpreter maps itself).
  *
  * Invariants:
- *   - each entry owns exactly one store reference; replacing or removing an
- *     entry drops it, so an old version is freed (scoped stores) when its
- *     last reader lets go, never while one still holds a view;
+ *   - each entry owns exactly one store reference, or one image fd and its
+ *     description, or nothing (unpublished); replacing or removing an entry
+ *     drops what it owned, so an old version is freed (scoped stores; an
+ *     image: by the kernel, with its last fd and mapping) when its last
+ *     reader lets go, never while one still holds a view;
+ *   - a reader of an image gets its own dup of the fd, made under the lock:
+ *     the entry's fd may be closed by a replacement right after;
  *   - a name's version only grows: 1 for the first publication, +1 for each
  *     later one (unpublishing does not reset it);
- *   - one mutex guards the table; no store reference is released while it is
- *     held (a release may free an arena: keep the critical section short),
- *     and no GIL is waited for; fork() holds it across.
+ *   - one mutex guards the table; no store reference is released and no fd
+ *     closed while it is held (a release may free an arena: keep the
+ *     critical section short), and no GIL is waited for; fork() holds it
+ *     across.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frost_store.h"
 
+/* What an entry owns: at most one of a store and an image (fd >= 0). */
+typedef struct {
+    frost_store_t *store;
+    int fd;
+    void *meta;
+    size_t meta_len;
+} held_t;
+
+#define HELD_NOTHING ((held_t){NULL, -1, NULL, 0})
+
 typedef struct entry_s {
     struct entry_s *next;
-    frost_store_t *store;     /* NULL once unpublished (the version is kept) */
+    held_t held;              /* HELD_NOTHING once unpublished (the version is kept) */
     uint64_t version;
     char name[];
 } entry_t;
+
+/* Outside the lock: drop what an entry held. */
+static void
+held_release(held_t held)
+{
+    frost_store_release(held.store);
+    if (held.fd >= 0) {
+        close(held.fd);
+    }
+    free(held.meta);
+}
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static entry_t *table_head;
@@ -50,30 +82,68 @@ find_locked(const char *name)
     return NULL;
 }
 
-int
-frost_publish(const char *name, frost_store_t *store, uint64_t *version)
+/* Put `held` in name's entry (made if new): the old content goes to *old. */
+static int
+put_locked(const char *name, held_t held, held_t *old, uint64_t *version)
 {
-    frost_store_t *old = NULL;
-    pthread_mutex_lock(&table_lock);
     entry_t *e = find_locked(name);
     if (e == NULL) {
         size_t len = strlen(name) + 1;
         e = calloc(1, sizeof(*e) + len);
         if (e == NULL) {
-            pthread_mutex_unlock(&table_lock);
             return FROST_ENOMEM;
         }
         memcpy(e->name, name, len);
+        e->held = HELD_NOTHING;
         e->next = table_head;
         table_head = e;
     }
-    frost_store_acquire(store);
-    old = e->store;
-    e->store = store;
+    *old = e->held;
+    e->held = held;
     *version = ++e->version;
-    pthread_mutex_unlock(&table_lock);
-    frost_store_release(old);
     return FROST_OK;
+}
+
+int
+frost_publish(const char *name, frost_store_t *store, uint64_t *version)
+{
+    held_t old = HELD_NOTHING;
+    pthread_mutex_lock(&table_lock);
+    held_t held = HELD_NOTHING;
+    held.store = store;
+    int rc = put_locked(name, held, &old, version);
+    if (rc == FROST_OK) {
+        frost_store_acquire(store);
+    }
+    pthread_mutex_unlock(&table_lock);
+    held_release(old);
+    return rc;
+}
+
+int
+frost_publish_image(const char *name, int fd, const void *meta, size_t meta_len,
+                    uint64_t *version)
+{
+    held_t held = HELD_NOTHING;
+    held.meta = malloc(meta_len ? meta_len : 1);
+    if (held.meta == NULL) {
+        return FROST_ENOMEM;
+    }
+    memcpy(held.meta, meta, meta_len);
+    held.meta_len = meta_len;
+    held.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (held.fd < 0) {
+        int err = errno;
+        free(held.meta);
+        errno = err;
+        return FROST_EINVAL;
+    }
+    held_t old = HELD_NOTHING;
+    pthread_mutex_lock(&table_lock);
+    int rc = put_locked(name, held, &old, version);
+    pthread_mutex_unlock(&table_lock);
+    held_release(rc == FROST_OK ? old : held);
+    return rc;
 }
 
 frost_store_t *
@@ -82,9 +152,9 @@ frost_published(const char *name, uint64_t *version)
     frost_store_t *found = NULL;
     pthread_mutex_lock(&table_lock);
     entry_t *e = find_locked(name);
-    if (e != NULL && e->store != NULL) {
-        frost_store_acquire(e->store);
-        found = e->store;
+    if (e != NULL && e->held.store != NULL) {
+        frost_store_acquire(e->held.store);
+        found = e->held.store;
         *version = e->version;
     }
     pthread_mutex_unlock(&table_lock);
@@ -92,15 +162,60 @@ frost_published(const char *name, uint64_t *version)
 }
 
 int
+frost_publication(const char *name, frost_publication_t *out)
+{
+    *out = (frost_publication_t){NULL, -1, NULL, 0, 0};
+    int kind = FROST_PUBLISHED_NONE;
+    int err = 0;
+    pthread_mutex_lock(&table_lock);
+    entry_t *e = find_locked(name);
+    if (e != NULL && e->held.store != NULL) {
+        frost_store_acquire(e->held.store);
+        out->store = e->held.store;
+        kind = FROST_PUBLISHED_STORE;
+    } else if (e != NULL && e->held.fd >= 0) {
+        out->meta = malloc(e->held.meta_len ? e->held.meta_len : 1);
+        out->fd = out->meta == NULL ? -1 : fcntl(e->held.fd, F_DUPFD_CLOEXEC, 0);
+        if (out->meta == NULL) {
+            kind = FROST_ENOMEM;
+        } else if (out->fd < 0) {
+            err = errno;
+            kind = FROST_EINVAL;
+        } else {
+            memcpy(out->meta, e->held.meta, e->held.meta_len);
+            out->meta_len = e->held.meta_len;
+            kind = FROST_PUBLISHED_IMAGE;
+        }
+    }
+    if (kind == FROST_PUBLISHED_STORE || kind == FROST_PUBLISHED_IMAGE) {
+        out->version = e->version;
+    }
+    pthread_mutex_unlock(&table_lock);
+    if (kind < 0) {
+        frost_publication_release(out);
+        errno = err;
+    }
+    return kind;
+}
+
+void
+frost_publication_release(frost_publication_t *pub)
+{
+    held_release((held_t){pub->store, pub->fd, pub->meta, 0});
+    *pub = (frost_publication_t){NULL, -1, NULL, 0, 0};
+}
+
+int
 frost_unpublish(const char *name)
 {
     pthread_mutex_lock(&table_lock);
     entry_t *e = find_locked(name);
-    frost_store_t *old = e ? e->store : NULL;
+    held_t old = HELD_NOTHING;
     if (e != NULL) {
-        e->store = NULL;
+        old = e->held;
+        e->held = HELD_NOTHING;
     }
     pthread_mutex_unlock(&table_lock);
-    frost_store_release(old);
-    return old != NULL;
+    held_release(old);
+    return old.store != NULL || old.fd >= 0;
 }

@@ -172,6 +172,20 @@ static PyMethodDef frost_methods[] = {
      "_import(ticket, /)\n--\n\nThis interpreter's object for a ticket still in flight."},
     {"_discard", frost__discard, METH_O,
      "_discard(ticket, /)\n--\n\nRelease a ticket; False if it was already released."},
+    {"_export_fd", frost__export_fd, METH_O,
+     "_export_fd(fd, /)\n--\n\nA ticket owning a dup of fd until _discard(ticket) (a mapped\n"
+     "image's memfd in a message; internal; see views/xref.c)."},
+    {"_import_fd", frost__import_fd, METH_O,
+     "_import_fd(ticket, /)\n--\n\nA new fd (the caller's) of an fd ticket still in flight."},
+    {"_capturing", frost__capturing_caller, METH_NOARGS,
+     "_capturing()\n--\n\nWhether the calling reducer runs for the pickler of a transport\n"
+     "dumps on this thread (frost._mapped's handles; see views/xref.c)."},
+    {"_capture_fd", frost__capture_fd, METH_O,
+     "_capture_fd(fd, /)\n--\n\n(index, ticket id) of a new fd ticket (a dup of fd) of the\n"
+     "message the calling reducer pickles for (internal)."},
+    {"_ticket_fd", (PyCFunction)(void (*)(void))frost__ticket_fd, METH_FASTCALL,
+     "_ticket_fd(index, ticket, /)\n--\n\nA new fd of an fd ticket of the message being loaded "
+     "(internal)."},
     {"_message", frost__message_pack, METH_VARARGS,
      "_message(tickets, body, /)\n--\n\nA message: body, then its tickets (internal)."},
     {"_message_tickets", frost__message_tickets, METH_O,
@@ -202,13 +216,17 @@ static PyMethodDef frost_methods[] = {
      "(done == total); an exception it raises stops the load and propagates."},
     {"publish", frost__publish, METH_VARARGS,
      "publish(name, store, /)\n--\n\n"
-     "Publish store under name for every interpreter of the process; return the\n"
-     "name's new version (1, 2, ...). Publishing again replaces the store for new\n"
-     "readers only: holders of the old one keep reading it until they let go."},
+     "Publish store (a frost.Store or frost.MappedStore) under name for every\n"
+     "interpreter of the process; return the name's new version (1, 2, ...).\n"
+     "Publishing again replaces the store for new readers only: holders of the\n"
+     "old one keep reading it until they let go."},
     {"published", frost__published, METH_O,
      "published(name, /)\n--\n\n"
-     "A new frost.Store handle on the store currently published as name\n"
-     "(KeyError if none)."},
+     "A new handle (frost.Store, or frost.MappedStore mapped in this interpreter)\n"
+     "on the store currently published as name (KeyError if none)."},
+    {"_publish_image", frost__publish_image, METH_VARARGS,
+     "_publish_image(name, fd, meta, /)\n--\n\n"
+     "Publish a mapped image: the table keeps a dup of fd and meta (frost._publication)."},
     {"unpublish", frost__unpublish, METH_O,
      "unpublish(name, /)\n--\n\n"
      "Withdraw name (KeyError if not published); current readers are unaffected."},

@@ -6,8 +6,39 @@
  * again under the same name replaces it for *new* readers only. Readers that
  * already hold a Store or views of the old version keep reading it (their
  * lease keeps it alive); its arena is freed when the last of them lets go.
+ *
+ * A frost.MappedStore (format 2, python/frost/_mapped.py) is published by
+ * frost._publication: it hands _publish_image the image's fd and a
+ * description of it, which the table keeps (a dup of the fd). published()
+ * of such a name dups the fd under the table's lock and has
+ * frost._publication.attach map it in the calling interpreter (or reuse this
+ * interpreter's mapping of the same image); the dup is closed here after.
  */
+#include <errno.h>
+#include <unistd.h>
+
 #include "views.h"
+
+/* frost._publication.<func>(*args) (args: a new reference, or NULL on error). */
+static PyObject *
+call_publication(const char *func, PyObject *args)
+{
+    if (args == NULL) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PyObject *module = PyImport_ImportModule("frost._publication");
+    if (module != NULL) {
+        PyObject *callable = PyObject_GetAttrString(module, func);
+        if (callable != NULL) {
+            result = PyObject_Call(callable, args, NULL);
+            Py_DECREF(callable);
+        }
+        Py_DECREF(module);
+    }
+    Py_DECREF(args);
+    return result;
+}
 
 /* The name argument: a non-empty str without NUL, as UTF-8 (borrowed). */
 static const char *
@@ -44,8 +75,16 @@ frost__publish(PyObject *module, PyObject *args)
         return NULL;
     }
     if (!PyObject_TypeCheck(store_obj, st->store_type)) {
-        return PyErr_Format(PyExc_TypeError, "publish(): store must be a frost.Store, not %.100s",
-                            Py_TYPE(store_obj)->tp_name);
+        /* a MappedStore: its version; anything else: NotImplemented */
+        PyObject *version = call_publication("publish_mapped",
+                                             Py_BuildValue("(OO)", name_obj, store_obj));
+        if (version != Py_NotImplemented) {
+            return version;
+        }
+        Py_DECREF(version);
+        return PyErr_Format(PyExc_TypeError,
+                            "publish(): store must be a frost.Store or frost.MappedStore, "
+                            "not %.100s", Py_TYPE(store_obj)->tp_name);
     }
     FrostLease *lease = ((FrostStore *)store_obj)->lease;
     if (lease == NULL) {
@@ -66,12 +105,51 @@ frost__published(PyObject *module, PyObject *name_obj)
     if (name == NULL) {
         return NULL;
     }
-    uint64_t version;   /* not reported: a reader wants the data, publish() returns it */
-    frost_store_t *store = frost_published(name, &version);
-    if (store == NULL) {
+    /* the version is not reported: a reader wants the data, publish() returns it */
+    frost_publication_t pub;
+    int kind = frost_publication(name, &pub);
+    if (kind == FROST_PUBLISHED_NONE) {
         return PyErr_Format(PyExc_KeyError, "no frost store is published as %R", name_obj);
     }
-    return frost__store_handle(st, store);
+    if (kind == FROST_ENOMEM) {
+        return PyErr_NoMemory();
+    }
+    if (kind < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (kind == FROST_PUBLISHED_STORE) {
+        return frost__store_handle(st, pub.store);
+    }
+    PyObject *mapped = call_publication(
+        "attach", Py_BuildValue("(iy#)", pub.fd, (const char *)pub.meta, (Py_ssize_t)pub.meta_len));
+    frost_publication_release(&pub);   /* attach made its own fd if it needed one */
+    return mapped;
+}
+
+PyObject *
+frost__publish_image(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *name_obj;
+    int fd;
+    const char *meta;
+    Py_ssize_t meta_len;
+    if (!PyArg_ParseTuple(args, "Oiy#:_publish_image", &name_obj, &fd, &meta, &meta_len)) {
+        return NULL;
+    }
+    const char *name = publication_name(name_obj, "publish");
+    if (name == NULL) {
+        return NULL;
+    }
+    uint64_t version;
+    int rc = frost_publish_image(name, fd, meta, (size_t)meta_len, &version);
+    if (rc == FROST_ENOMEM) {
+        return PyErr_NoMemory();
+    }
+    if (rc != FROST_OK) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromUnsignedLongLong(version);
 }
 
 PyObject *

@@ -148,6 +148,11 @@ PyObject *frost__channel_attach(PyObject *module, PyObject *args);   /* _channel
 PyObject *frost__export(PyObject *module, PyObject *obj);            /* _export(obj) -> ticket */
 PyObject *frost__import(PyObject *module, PyObject *ticket);         /* _import(ticket) -> obj */
 PyObject *frost__discard(PyObject *module, PyObject *ticket);        /* _discard(ticket) -> bool */
+PyObject *frost__export_fd(PyObject *module, PyObject *fd);          /* _export_fd(fd) -> ticket */
+PyObject *frost__import_fd(PyObject *module, PyObject *ticket);      /* _import_fd(ticket) -> fd */
+PyObject *frost__capturing_caller(PyObject *module, PyObject *ignored);   /* _capturing() -> bool */
+PyObject *frost__capture_fd(PyObject *module, PyObject *fd);         /* _capture_fd(fd) -> (index, id) */
+PyObject *frost__ticket_fd(PyObject *module, PyObject *const *args, Py_ssize_t nargs);   /* -> fd */
 PyObject *frost__message_pack(PyObject *module, PyObject *args);     /* _message(tickets, body) */
 PyObject *frost__message_tickets(PyObject *module, PyObject *data);  /* -> tickets tuple */
 PyObject *frost__discard_message(PyObject *module, PyObject *data);
@@ -460,6 +465,8 @@ size_t frost__channel_live_count(void);
 PyObject *frost__publish(PyObject *module, PyObject *args);
 PyObject *frost__published(PyObject *module, PyObject *name);
 PyObject *frost__unpublish(PyObject *module, PyObject *name);
+/* _publish_image(name, fd, meta, /) -> version: frost._publication's way in. */
+PyObject *frost__publish_image(PyObject *module, PyObject *args);
 
 /* xidata.c: register types as cross-interpreter data (3.12, 3.13; no-op after). */
 int frost__xidata_register(PyTypeObject *const *types, int ntypes);

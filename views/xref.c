@@ -32,6 +32,12 @@
  *    fails half way, or the sender's side when it is never delivered (a
  *    cancelled task, a channel freed with messages queued).
  *
+ *    A ticket may also carry a file descriptor (_export_fd: a dup that the
+ *    ticket owns, closed when it is released): a mapped image (format 2,
+ *    python/frost/_mapped.py) crosses as its memfd's fd, so the image lives
+ *    until the message is received or discarded, whoever held it before;
+ *    _import_fd gives the receiver a dup of its own.
+ *
  * Channels that hold references to themselves (a channel sent on itself, or
  * two sent on each other) would keep each other alive forever; a ticket
  * queued in a channel is "parked" there, and when a channel loses its last
@@ -45,8 +51,12 @@
 #include "views.h"
 #include "frost_internal.h"   // frost__mix64, frost__new_secret
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -314,6 +324,7 @@ typedef struct sent_s {
     frost_xref_t ref;
     frost_store_t *store;        /* XREF_STORE: one count */
     frost_channel_t *channel;    /* XREF_CHANNEL: one count */
+    int fd;                      /* an fd ticket: owned (else -1) */
     frost_channel_t *parked_in;  /* queued in that channel (no count), or NULL */
     struct sent_s *next;         /* bucket chain */
 } sent_t;
@@ -401,6 +412,17 @@ sent_add(sent_t *e)
 
 static void collect_channels(void);
 
+/* A new, unregistered entry: no store, no channel, no fd (calloc'd; -1 fd). */
+static sent_t *
+sent_new(void)
+{
+    sent_t *e = calloc(1, sizeof *e);
+    if (e != NULL) {
+        e->fd = -1;
+    }
+    return e;
+}
+
 /* Remove and release a sent reference: the one place it happens. Returns
  * whether the ticket was still in flight. Any thread, no GIL needed. */
 static int
@@ -425,6 +447,9 @@ sent_release(uint64_t ticket, uint64_t token)
     if (e->store != NULL) {
         frost_store_release(e->store);
     }
+    if (e->fd >= 0) {
+        close(e->fd);
+    }
     if (e->channel != NULL) {
         int orphan = frost__channel_handles(e->channel) == 0;
         frost__channel_release(e->channel);
@@ -440,7 +465,7 @@ sent_release(uint64_t ticket, uint64_t token)
 static int
 sent_export(frost_state *st, PyObject *obj, uint64_t *ticket, uint64_t *token)
 {
-    sent_t *e = calloc(1, sizeof *e);
+    sent_t *e = sent_new();
     if (e == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -501,6 +526,9 @@ sent_import(frost_state *st, uint64_t ticket, uint64_t token)
     frost_xref_t ref;
     frost_store_t *store = NULL;
     frost_channel_t *ch = NULL;
+    if (e != NULL && e->fd >= 0) {
+        e = NULL;   /* an fd ticket: _import_fd's */
+    }
     if (e != NULL) {
         ref = e->ref;
         if (e->store != NULL) {
@@ -685,26 +713,27 @@ frost__capturing(void)
     return active_capture() != NULL;
 }
 
-/* Register e (owning its count) as the next ticket of the active capture;
- * the reduce value naming it: (_ticket_ref, (index, ticket id)). */
-static PyObject *
-capture_ref(PyObject *module, sent_t *e)
+/* Register e (owning its count or fd) as the next ticket of `cap` (NULL: no
+ * capture -- e is released and SystemError set): its index in the message,
+ * or -1 with an exception set (e released). */
+static Py_ssize_t
+capture_add(capture_t *cap, sent_t *e, ticket_t *t)
 {
-    capture_t *cap = active_capture();
     sent_add(e);
-    ticket_t t = {e->ticket, e->token};
-    if (cap == NULL) {   /* callers check frost__capturing() first; nothing runs in between */
-        sent_release(t.ticket, t.token);
+    *t = (ticket_t){e->ticket, e->token};
+    if (cap == NULL) {   /* callers check first; nothing runs in between */
+        sent_release(t->ticket, t->token);
         PyErr_SetString(PyExc_SystemError, "frost: no message is being made on this thread");
-        return NULL;
+        return -1;
     }
     if (cap->n == cap->cap) {
         int on_stack = cap->tickets == cap->inline_tickets;
         ticket_t *grown = on_stack ? malloc(2 * cap->cap * sizeof *grown)
                                    : realloc(cap->tickets, 2 * cap->cap * sizeof *grown);
         if (grown == NULL) {
-            sent_release(t.ticket, t.token);
-            return PyErr_NoMemory();
+            sent_release(t->ticket, t->token);
+            PyErr_NoMemory();
+            return -1;
         }
         if (on_stack) {
             memcpy(grown, cap->inline_tickets, cap->n * sizeof *grown);
@@ -712,17 +741,133 @@ capture_ref(PyObject *module, sent_t *e)
         cap->tickets = grown;
         cap->cap *= 2;
     }
-    Py_ssize_t index = (Py_ssize_t)cap->n;
-    cap->tickets[cap->n++] = t;   /* the message owns it now: released with it */
+    cap->tickets[cap->n] = *t;   /* the message owns it now: released with it */
+    return (Py_ssize_t)cap->n++;
+}
+
+/* Register e as the next ticket of the active capture; the reduce value
+ * naming it: (_ticket_ref, (index, ticket id)). */
+static PyObject *
+capture_ref(PyObject *module, sent_t *e)
+{
+    ticket_t t;
+    Py_ssize_t index = capture_add(active_capture(), e, &t);
+    if (index < 0) {
+        return NULL;
+    }
     PyObject *fn = PyObject_GetAttrString(module, "_ticket_ref");
     return fn ? Py_BuildValue("(N(nK))", fn, index, (unsigned long long)t.ticket) : NULL;
+}
+
+/* An fd argument of func(): >= 0, or -1 with ValueError set. */
+static int
+fd_arg(PyObject *arg, const char *func)
+{
+    long fd = PyLong_Check(arg) ? PyLong_AsLong(arg) : -1;
+    if (fd < 0 || fd > INT_MAX) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s(): fd must be an int >= 0, not %R", func, arg);
+        }
+        return -1;
+    }
+    return (int)fd;
+}
+
+/* A new fd ticket's entry owning a dup of fd (close-on-exec), unregistered;
+ * NULL with an exception set. */
+static sent_t *
+fd_entry(int fd)
+{
+    sent_t *e = sent_new();
+    if (e == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    e->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (e->fd < 0) {
+        free(e);
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    return e;
+}
+
+/* A new fd (the caller's) of the fd ticket (ticket, token) still in flight;
+ * -1 with ValueError (no such fd ticket) or OSError set. */
+static int
+fd_ticket_dup(uint64_t ticket, uint64_t token)
+{
+    pthread_mutex_lock(&lock);
+    sent_t *e = secret != 0 ? find_locked(ticket, token) : NULL;
+    int found = e != NULL && e->fd >= 0;
+    int fd = found ? fcntl(e->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int err = errno;
+    pthread_mutex_unlock(&lock);
+    if (!found) {
+        PyErr_SetString(PyExc_ValueError, "invalid frost reference: not an fd ticket in flight "
+                        "(already released, never sent, or a store's)");
+        return -1;
+    }
+    if (fd < 0) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return fd;
+}
+
+static PyObject *
+fd_object(int fd)
+{
+    PyObject *r = PyLong_FromLong(fd);
+    if (r == NULL) {
+        close(fd);
+    }
+    return r;
+}
+
+/* The capture a reducer written in Python (frost._mapped._Handle.__reduce__)
+ * may use: active_capture's rule, one Python frame deeper (its own frame,
+ * called by the pickler of that dumps itself). */
+static capture_t *
+caller_capture(void)
+{
+    capture_t *cap = capturing;
+    if (cap == NULL) {
+        return NULL;
+    }
+    PyThreadState *ts = PyThreadState_Get();
+    return cap->tstate == ts && cap->depth == ts->py_recursion_remaining + 1 ? cap : NULL;
+}
+
+/* _capturing() -> bool: whether the calling reducer runs for a transport dumps */
+PyObject *
+frost__capturing_caller(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(caller_capture() != NULL);
+}
+
+/* _capture_fd(fd) -> (index, ticket id): a new fd ticket (a dup of fd) of the
+ * message the calling reducer pickles for (SystemError if none: check
+ * _capturing() first); loads resolves it with _ticket_fd. */
+PyObject *
+frost__capture_fd(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    int fd = fd_arg(arg, "_capture_fd");
+    sent_t *e = fd < 0 ? NULL : fd_entry(fd);
+    if (e == NULL) {
+        return NULL;
+    }
+    ticket_t t;
+    Py_ssize_t index = capture_add(caller_capture(), e, &t);
+    return index < 0 ? NULL : Py_BuildValue("(nK)", index, (unsigned long long)t.ticket);
 }
 
 /* args: the plain reference's (id, node, token[, slice]), stolen */
 static PyObject *
 capture_store(PyObject *module, frost_store_t *store, PyObject *args)
 {
-    sent_t *e = calloc(1, sizeof *e);
+    sent_t *e = sent_new();
     int rc = e == NULL ? -1 : xref_decode_store(args, &e->ref);
     Py_DECREF(args);
     if (rc < 0) {
@@ -737,7 +882,7 @@ capture_store(PyObject *module, frost_store_t *store, PyObject *args)
 PyObject *
 frost__capture_channel(PyObject *module, frost_channel_t *ch)
 {
-    sent_t *e = calloc(1, sizeof *e);
+    sent_t *e = sent_new();
     if (e == NULL) {
         return PyErr_NoMemory();
     }
@@ -937,6 +1082,36 @@ frost__import(PyObject *module, PyObject *arg)
     return sent_import(PyModule_GetState(module), ticket, token);
 }
 
+/* _export_fd(fd) -> ticket: the ticket owns a dup of fd (close-on-exec). */
+PyObject *
+frost__export_fd(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    int fd = fd_arg(arg, "_export_fd");
+    sent_t *e = fd < 0 ? NULL : fd_entry(fd);
+    if (e == NULL) {
+        return NULL;
+    }
+    sent_add(e);
+    uint64_t ticket = e->ticket, token = e->token;   /* e is the table's from here on */
+    PyObject *r = ticket_object(ticket, token);
+    if (r == NULL) {
+        sent_release(ticket, token);
+    }
+    return r;
+}
+
+/* _import_fd(ticket) -> a new fd (the caller's) of an fd ticket still in flight. */
+PyObject *
+frost__import_fd(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    uint64_t ticket, token;
+    if (ticket_parse(arg, &ticket, &token) < 0) {
+        return NULL;
+    }
+    int fd = fd_ticket_dup(ticket, token);
+    return fd < 0 ? NULL : fd_object(fd);
+}
+
 PyObject *
 frost__discard(PyObject *Py_UNUSED(module), PyObject *arg)
 {
@@ -947,31 +1122,57 @@ frost__discard(PyObject *Py_UNUSED(module), PyObject *arg)
     return PyBool_FromLong(sent_release(ticket, token));
 }
 
-/* _ticket_ref(index, ticket id): the object of a ticket of the message being
- * loaded on this thread (what a captured reference unpickles as). */
-PyObject *
-frost__ticket_ref(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The (index, ticket id) arguments of func: the ticket of the message being
+ * loaded on this thread at that index, into *t; -1 with an exception set. */
+static int
+loading_ticket(PyObject *const *args, Py_ssize_t nargs, const char *func, ticket_t *t)
 {
     if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "_ticket_ref() takes 2 arguments (%zd given)", nargs);
-        return NULL;
+        PyErr_Format(PyExc_TypeError, "%s() takes 2 arguments (%zd given)", func, nargs);
+        return -1;
     }
     Py_ssize_t index;
     uint64_t ticket;
     if (get_ssize(args[0], &index, "message reference") < 0 || get_u64(args[1], &ticket, "ticket") < 0) {
-        return NULL;
+        return -1;
     }
     const loading_t *f = loading;
     if (f == NULL || f->tstate != PyThreadState_Get()) {
         PyErr_SetString(PyExc_ValueError, "invalid frost reference: a message's reference read "
                         "outside the loading of its message (frost._transport.loads)");
-        return NULL;
+        return -1;
     }
     if (index < 0 || (size_t)index >= f->n || f->tickets[index].ticket != ticket) {
         invalid("not a reference of the message being loaded");
+        return -1;
+    }
+    *t = f->tickets[index];
+    return 0;
+}
+
+/* _ticket_ref(index, ticket id): the object of a ticket of the message being
+ * loaded on this thread (what a captured reference unpickles as). */
+PyObject *
+frost__ticket_ref(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    ticket_t t;
+    if (loading_ticket(args, nargs, "_ticket_ref", &t) < 0) {
         return NULL;
     }
-    return sent_import(PyModule_GetState(module), ticket, f->tickets[index].token);
+    return sent_import(PyModule_GetState(module), t.ticket, t.token);
+}
+
+/* _ticket_fd(index, ticket id): a new fd (the caller's) of an fd ticket of the
+ * message being loaded on this thread (_capture_fd's, in the receiver). */
+PyObject *
+frost__ticket_fd(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    ticket_t t;
+    if (loading_ticket(args, nargs, "_ticket_fd", &t) < 0) {
+        return NULL;
+    }
+    int fd = fd_ticket_dup(t.ticket, t.token);
+    return fd < 0 ? NULL : fd_object(fd);
 }
 
 PyObject *

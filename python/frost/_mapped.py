@@ -82,6 +82,20 @@ class _Handle:
         self.store_id = store_id
 
     def __reduce__(self):
+        # In a frost message (frost.Pool tasks and results, Channel) the fd itself
+        # travels as an fd ticket the message owns: the image lives as long as the
+        # message, whoever drops it meanwhile (views/xref.c). _capture_fd must be
+        # called from this frame: the pickler's own call of this reducer.
+        if _frost._capturing():
+            fd = self.fd if self.fd is not None else _reopen(self)
+            if fd is not None:
+                try:
+                    sent = _frost._capture_fd(fd)
+                finally:
+                    if fd is not self.fd:
+                        os.close(fd)
+                return (_attach_ticket, sent + (self.path, self.dev, self.ino, self.size,
+                                                self.store_id))
         if self.fd is not None:   # os.getpid(): a forked child names itself (it has the fd too)
             return (_attach, ("memory", os.getpid(), self.fd, self.dev, self.ino, self.size,
                               self.store_id))
@@ -238,6 +252,44 @@ def _attach(kind, *fields):
     if kind == "file":
         os.close(new_fd)
     return _register(image)
+
+
+def _attach_fd(fd, path, dev, ino, size, store_id):
+    """The MapImage of the image in fd, an fd of this process handed over:
+    kept by the image's handle (shared memory: path None) or closed here.
+    frost._transport's fd tickets and frost.published() (same process: the
+    fd is the image's own, no /proc lookup and no sender that must live on)."""
+    try:
+        image = _registered((store_id, dev, ino))
+        if image is None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino, st.st_size) != (dev, ino, size):
+                raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
+            where = "frost image" if path is None else os.fsdecode(path)
+            image = _own(_map_fd(fd, size, where, store_id),
+                         _Handle(fd if path is None else None, path, st, store_id))
+            if path is None:
+                fd = None   # the handle's
+            image = _register(image)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return image
+
+
+def _reopen(handle):
+    """A new fd of a loaded file's image, or None when the file at its path is
+    no longer that file (it then travels by path; the receiver says why)."""
+    try:
+        fd, _ = _open_file(handle.path, handle.dev, handle.ino)
+    except (OSError, _frost.SnapshotError):
+        return None
+    return fd
+
+
+def _attach_ticket(index, ticket, path, dev, ino, size, store_id):
+    """A handle's unpickling from a frost message: the image of its fd ticket."""
+    return _attach_fd(_frost._ticket_fd(index, ticket), path, dev, ino, size, store_id)
 
 
 def _open_memory(pid, fd, dev, ino):

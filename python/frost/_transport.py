@@ -7,6 +7,12 @@ alive until the receiver has its own view of the same arena memory: no copy,
 O(1) whatever the size. Everything else is pickled by the pickle module, at
 its own speed: no per-object hook runs (issue 17).
 
+A mapped store or view (frost.share, frost.load of format 2) names its image
+by the handle it pickles (frost._mapped._Handle): in a message that handle
+becomes an fd ticket, a dup of the image's memfd (or its file, opened again)
+that the message owns, so the image lives until the message is received or
+discarded even if the sender drops it, or deletes the file, at once.
+
 A message is bytes: the pickle, then its tickets. dumps and loads are one C
 call each (views/xref.c, section 3): while dumps pickles, the by-reference
 types' reducers export a ticket into the message being made on that thread

@@ -546,9 +546,8 @@ def _on_worker_forget(name, directory):
         with shared.switching:
             current, shared.current = shared.current, None
         if current is not None:
-            if isinstance(current.store, frost.Store):
-                with contextlib.suppress(KeyError):
-                    frost.unpublish(name)
+            with contextlib.suppress(KeyError):
+                frost.unpublish(name)
             _retire(current)
     _cache(directory).forget(name)
 
@@ -658,8 +657,7 @@ def _switch(name, fetch):
         with _lock:
             old, shared.current = shared.current, loaded
             _stats["loads"] += 1
-        if isinstance(store, frost.Store):   # frost.Pool interpreters: frost.published(name)
-            frost.publish(name, store)
+        frost.publish(name, store)   # frost.Pool interpreters: frost.published(name)
         if old is not None:
             _retire(old)
         return target.version

@@ -19,10 +19,30 @@ shutdown(cancel_futures=True) cancels queued tasks but lets running ones
 finish (the stdlib's; a process cannot be interrupted the way frost.Pool
 interrupts a worker interpreter); a worker that dies breaks the pool
 (concurrent.futures.process.BrokenProcessPool), as in the stdlib.
+
+Ctrl-C. A KeyboardInterrupt (or SystemExit, any BaseException that is not
+an Exception) that ends a wait of the pool -- shutdown(wait=True), the
+iteration of map()'s results, leaving a `with` block -- stops the pool
+(_stop_workers): queued tasks are cancelled, the worker processes are
+terminated (SIGTERM, then SIGKILL after STOP_GRACE seconds), their running
+tasks' futures fail with BrokenProcessPool, and the exception goes on. The
+stdlib would wait for every running and already queued task, at shutdown
+and again at interpreter exit: with long tasks the program could not be
+stopped, and a killed parent leaves its workers running their tasks.
+shutdown() after that returns at once. A program that ends by an uncaught
+KeyboardInterrupt raised anywhere else stops every pool it has not shut
+down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
+exit hook would wait for their tasks.
 """
 import concurrent.futures as cf
+import concurrent.futures.process   # its exit hook first: ours, registered later, runs before
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.reduction
+import os
+import sys
+import threading
+import weakref
 
 from frost import _mapped, _sendable
 from frost.pool import _main_module_spec
@@ -34,6 +54,34 @@ __all__ = ["ProcessPool"]
 _mapped._guard_forking_pickler(multiprocessing.reduction)
 
 DEFAULT_START_METHOD = "spawn"
+STOP_GRACE = 2.0   # seconds a terminated worker has to end before it is killed
+_pools = weakref.WeakSet()   # every ProcessPool of this process
+
+
+def _stop_pools_after_ctrl_c():
+    """Interpreter exit (threading's atexit hook): if the program ends by an
+    uncaught KeyboardInterrupt, stop the workers of every pool instead of
+    waiting for their tasks."""
+    if isinstance(getattr(sys, "last_exc", None), KeyboardInterrupt):
+        for pool in list(_pools):
+            pool._stop_workers()
+
+
+threading._register_atexit(_stop_pools_after_ctrl_c)
+
+
+def _join(thread):
+    """thread.join(), ended safely by Ctrl-C: on 3.12 an interrupted
+    Thread.join() marks a thread that still runs as ended (and a later join
+    returns at once), so a helper thread joins it and this waits on an Event."""
+    joined = threading.Event()
+
+    def join():
+        thread.join()
+        joined.set()
+
+    threading.Thread(target=join, name="frost-process-pool-join", daemon=True).start()
+    joined.wait()
 
 
 def _context(mp_context):
@@ -71,8 +119,12 @@ class ProcessPool(cf.ProcessPoolExecutor):
         if initializer is not None:
             self._check_callable(initializer, "initializer")
         self._workers = workers
+        self._stopped = False        # by a Ctrl-C (_stop_workers)
+        self._manager = None         # the manager thread shutdown() must still join
+        self._known_processes = []   # the workers as shutdown() or _stop_workers last saw them
         super().__init__(workers, mp_context=context, initializer=initializer,
                          initargs=initargs, max_tasks_per_child=max_tasks_per_child)
+        _pools.add(self)
 
     @property
     def workers(self):
@@ -92,7 +144,74 @@ class ProcessPool(cf.ProcessPoolExecutor):
     def map(self, fn, *iterables, timeout=None, chunksize=1):
         _sendable.check_map_arguments(fn, timeout, chunksize)
         self._check_callable(fn, "callable")
-        return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+        return self._stopped_by_interrupts(
+            super().map(fn, *iterables, timeout=timeout, chunksize=chunksize))
+
+    def _stopped_by_interrupts(self, results):
+        """map()'s results: a Ctrl-C while waiting for one stops the pool."""
+        try:
+            yield from results
+        except GeneratorExit:   # closed early (break, or dropped): the stdlib's cancels
+            results.close()
+            raise
+        except Exception:
+            raise
+        except BaseException:
+            self._stop_workers()
+            raise
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        """The stdlib's, with a wait that a Ctrl-C ends safely: then the pool
+        is stopped (see the module's doc) and the KeyboardInterrupt goes on.
+        After a stop, queued tasks are always cancelled."""
+        with self._shutdown_lock:   # what a later call (after a Ctrl-C) must still reach
+            if self._executor_manager_thread is not None:
+                self._manager = self._executor_manager_thread
+            if self._processes:
+                self._known_processes = list(self._processes.values())
+        try:
+            super().shutdown(wait=False, cancel_futures=cancel_futures or self._stopped)
+            if wait and self._manager is not None:
+                _join(self._manager)
+                self._manager = None
+        except BaseException:
+            self._stop_workers()
+            raise
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            self._stop_workers()   # Ctrl-C, SystemExit: do not wait for the running tasks
+        self.shutdown(wait=True)
+        return False
+
+    def _stop_workers(self):
+        """Cancel the queued tasks and end every worker process now: SIGTERM,
+        SIGKILL to those still there after STOP_GRACE seconds. The executor's
+        manager thread sees them end, fails their running futures with
+        BrokenProcessPool and reaps them; shutdown(wait=True) joins it. A
+        second Ctrl-C here goes on (the workers have their SIGTERM)."""
+        self._stopped = True
+        with self._shutdown_lock:
+            self._shutdown_thread = True
+            self._cancel_pending_futures = True
+            if self._processes:
+                self._known_processes = list(self._processes.values())
+            if self._executor_manager_thread_wakeup is not None:
+                self._executor_manager_thread_wakeup.wakeup()
+        for item in list(self._pending_work_items.values()):
+            item.future.cancel()   # queued ones (the manager skips them); running ones: no-op
+        # A Process signals only while it is not reaped (no pid reuse race); its
+        # sentinel says it ended without reaping it (the manager thread does).
+        sentinels = {}
+        for process in self._known_processes:
+            try:
+                process.terminate()
+                sentinels[process.sentinel] = process
+            except ValueError:   # closed: reaped already
+                pass
+        ended = multiprocessing.connection.wait(list(sentinels), STOP_GRACE) if sentinels else []
+        for sentinel in sentinels.keys() - set(ended):
+            sentinels[sentinel].kill()
 
     def __repr__(self):
         state = "shut down" if self._shutdown_thread else "running"

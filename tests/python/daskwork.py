@@ -55,9 +55,7 @@ def in_pool(name, keys, nchunks):
     chunks = [keys[i::nchunks] for i in range(nchunks)]
     pool = frost.dask.pool(2)
     by_pool = list(pool.map(sum_first, [root] * nchunks, chunks))
-    by_published = None   # frost.publish takes arena stores (format 1) only
-    if isinstance(frost.dask._registry[name].current.store, frost.Store):
-        by_published = sum(pool.map(sum_first_published, [name] * nchunks, chunks))
+    by_published = sum(pool.map(sum_first_published, [name] * nchunks, chunks))
     sub_modules = pool.submit(loaded_modules).result(timeout=60)
     with concurrent.futures.ThreadPoolExecutor(nchunks) as threads:
         by_threads = list(threads.map(sum_first, [root] * nchunks, chunks))

@@ -105,3 +105,16 @@ def table_facts(view):
     in_place = bool(addresses) and all(any(lo <= a < hi for lo, hi in ranges) for a in addresses)
     sums = t.group_by("k").aggregate([("v", "sum")]).sort_by("k").to_pydict()
     return type(view).__name__, t.to_pydict(), in_place, sums, os.getpid()
+
+
+def share_and_send(channel, data):
+    """Run in a frost.Pool worker: share data, send its root on channel and
+    drop both at once (the receiver attaches later)."""
+    channel.send(frost.share(data).root)
+    return "sent"
+
+
+def wait_for(started, go):
+    """Say so on started, then wait for a message on go (keeps a worker busy)."""
+    started.send("waiting")
+    return go.recv(timeout=120)

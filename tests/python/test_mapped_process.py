@@ -4,6 +4,7 @@ handle, never the data) to workers of every start method, other hash seeds,
 a SIGKILLed creator leaving nothing behind, and the refusal of arena stores
 by multiprocessing's pickler. Every child process runs with a deadline."""
 import concurrent.futures as cf
+import copy
 import fcntl
 import gc
 import glob
@@ -187,6 +188,105 @@ class InterruptedShareTest(unittest.TestCase):
         r = run_child(code, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         self.assertIn("clean", r.stdout)
+
+
+class ConcurrentShareTest(unittest.TestCase):
+    def test_many_threads_share_at_once(self):
+        # 8 threads x 6 shares started together: every image reads back as its
+        # own data (and through a pickled handle), and no fd or mapping is left
+        code = textwrap.dedent("""
+            import gc, os, pickle, threading, frost
+            from frost import _mapped
+            def fds():
+                return sorted(os.listdir("/proc/self/fd"))
+            def maps():
+                return [l for l in open("/proc/self/maps") if "frost-share" in l]
+            def data(t, i):
+                return {"t": t, "i": i, "xs": list(range(t * 1000 + i, t * 1000 + i + 300)),
+                        "s": f"{t}-{i}" * 50, "set": {t, i, f"{t}.{i}"}}
+            before = fds(), maps()
+            start = threading.Barrier(8)
+            stores, errors = {}, []
+            def share_some(t):
+                try:
+                    start.wait()
+                    for i in range(6):
+                        stores[t, i] = frost.share(data(t, i))
+                except BaseException as exc:
+                    errors.append(repr(exc))
+            threads = [threading.Thread(target=share_some, args=(t,)) for t in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            assert not errors, errors
+            assert len(stores) == 48 and len({s.store_id for s in stores.values()}) == 48
+            for (t, i), s in stores.items():
+                assert frost.thaw(s.root) == data(t, i), (t, i)
+                assert frost.thaw(pickle.loads(pickle.dumps(s.root))) == data(t, i), (t, i)
+            assert len(maps()) == 48 + len(before[1])
+            for s in stores.values():
+                s.close()
+            del stores, s
+            gc.collect()
+            assert (fds(), maps()) == before, (fds(), maps(), before)
+            print("clean")
+        """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "clean"), r.stderr[-3000:])
+
+
+class ClosedStorePicklingTest(unittest.TestCase):
+    def test_closed_store_and_its_views(self):
+        # a closed MappedStore cannot be pickled (StoreClosedError, by every
+        # pickler); its views hold the image: they pickle, and are received
+        store = frost.share({"a": [1, 2]})
+        view = store.root["a"]
+        store.close()
+        for dumps in (pickle.dumps, multiprocessing.reduction.ForkingPickler.dumps):
+            with self.subTest(dumps=dumps):
+                with self.assertRaisesRegex(frost.StoreClosedError,
+                                            "pickling of a closed frost.MappedStore"):
+                    dumps(store)
+                self.assertEqual(list(pickle.loads(dumps(view))), [1, 2])
+        with self.assertRaisesRegex(frost.StoreClosedError, "closed frost.MappedStore"):
+            copy.copy(store)
+        with ProcessPoolExecutorFor("spawn") as pool:
+            with self.assertRaisesRegex(frost.StoreClosedError, "closed frost.MappedStore"):
+                pool.submit(mappedwork.echo, store).result(DEADLINE)
+            self.assertEqual(pool.submit(mappedwork.describe, view).result(DEADLINE)[3], [1, 2])
+
+    def test_forged_fd_tickets(self):
+        with self.assertRaisesRegex(ValueError, "not an fd ticket"):
+            _frost._import_fd((1, 2))
+        with frost.freeze([1]) as arena:
+            ticket = _frost._export(arena)
+            with self.assertRaisesRegex(ValueError, "not an fd ticket"):
+                _frost._import_fd(ticket)
+            _frost._discard(ticket)
+        for bad in (-1, "3", 2**40, None):
+            with self.subTest(bad=bad):
+                with self.assertRaises((ValueError, TypeError)):
+                    _frost._export_fd(bad)
+        with self.assertRaises(OSError):
+            _frost._export_fd(999999)   # not an open fd
+        fds = sorted(os.listdir("/proc/self/fd"))
+        with frost.share([1]) as store:
+            ticket = _frost._export_fd(store.root.image.handle.fd)
+            with self.assertRaisesRegex(ValueError, "invalid frost reference"):
+                _frost._import(ticket)   # an fd ticket is not a store's
+            fd = _frost._import_fd(ticket)
+            os.close(fd)
+            self.assertTrue(_frost._discard(ticket))
+            self.assertFalse(_frost._discard(ticket))
+            with self.assertRaisesRegex(ValueError, "not an fd ticket"):
+                _frost._import_fd(ticket)
+        gc.collect()
+        self.assertEqual(sorted(os.listdir("/proc/self/fd")), fds)
+
+
+def ProcessPoolExecutorFor(method):
+    return cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method))
 
 
 class LoadTest(unittest.TestCase):
@@ -677,6 +777,95 @@ class InterpreterPoolTest(unittest.TestCase):
                                       {"b": [1, 2]}))
             back = pool.submit(mappedwork.echo, view).result(DEADLINE)
             self.assertIs(back.image, view.image)
+
+    def test_the_message_holds_the_image_until_it_is_received(self):
+        # A mapped view or store sent to another interpreter (task arguments,
+        # results, channels) carries the image's fd with the message: the sender
+        # may close the store and drop every view right after sending.
+        gc.collect()
+        fds, maps = open_fds(), shared_mappings()
+        with frost.Pool(1) as pool:
+            store = frost.share({"xs": list(range(100))})
+            view = store.root["xs"]
+            store.close()                                   # only the view holds it now
+            started, go = frost.Channel(), frost.Channel()
+            blocker = pool.submit(mappedwork.wait_for, started, go)   # the task waits in the queue
+            self.assertEqual(started.recv(timeout=DEADLINE), "waiting")
+            future = pool.submit(mappedwork.thaw_in_worker, view)
+            del view
+            gc.collect()                                    # the image's last holder here is gone
+            go.send("go")
+            self.assertEqual(future.result(DEADLINE)[3], list(range(100)))
+            blocker.result(DEADLINE)
+            # a result the worker drops as soon as it is sent
+            back = pool.submit(mappedwork.share_and_return, {"b": [2]}).result(DEADLINE)
+            self.assertEqual(frost.thaw(back), {"b": [2]})
+            # a channel message whose sender dropped everything before it was received
+            channel = frost.Channel()
+            self.assertEqual(pool.submit(mappedwork.share_and_send, channel, [3, 4])
+                             .result(DEADLINE), "sent")
+            gc.collect()
+            self.assertEqual(list(channel.recv(timeout=DEADLINE)), [3, 4])
+            # a message never received: discarded with the channel, its fd closed
+            unread = frost.Channel()
+            pool.submit(mappedwork.share_and_send, unread, [5]).result(DEADLINE)
+            del unread
+            del back, future
+        gc.collect()
+        self.assertEqual(open_fds(), fds)
+        self.assertEqual(shared_mappings(), maps)
+
+    def test_a_loaded_file_deleted_after_sending(self):
+        # a format-2 file's view sent, then every view dropped and the file
+        # deleted before the worker attaches: the message holds the file
+        with tempfile.TemporaryDirectory() as tmp, frost.Pool(1) as pool:
+            path = os.path.join(tmp, "data.frost")
+            frost.freeze({"xs": [1, 2, 3]}).save(path)
+            store = frost.load(path)
+            view = store.root["xs"]
+            store.close()
+            started, go = frost.Channel(), frost.Channel()
+            blocker = pool.submit(mappedwork.wait_for, started, go)
+            self.assertEqual(started.recv(timeout=DEADLINE), "waiting")
+            future = pool.submit(mappedwork.thaw_in_worker, view)
+            del view, store
+            gc.collect()
+            os.unlink(path)
+            go.send("go")
+            self.assertEqual(future.result(DEADLINE)[3], [1, 2, 3])
+            blocker.result(DEADLINE)
+
+    def test_one_fd_ticket_per_image_however_many_views(self):
+        from frost import _transport
+        with frost.share({f"k{i}": [i] for i in range(3000)}) as store, frost.Pool(1) as pool:
+            views = [store.root[f"k{i}"] for i in range(3000)] + [store]
+            message = _transport.dumps(views)
+            try:
+                self.assertEqual(len(_frost._message_tickets(message)), 1)
+            finally:
+                _transport.discard(message)
+            back = pool.submit(mappedwork.echo, views).result(DEADLINE)
+            self.assertEqual([v[0] for v in back[:-1]], list(range(3000)))
+            self.assertIs(back[0].image, store.root.image)
+
+    def test_closed_store_is_refused_at_the_sender(self):
+        with frost.Pool(1) as pool:
+            store = frost.share([1])
+            store.close()
+            with self.assertRaisesRegex(TypeError, "closed frost.MappedStore"):
+                pool.submit(mappedwork.echo, store)
+            with self.assertRaisesRegex(frost.StoreClosedError, "closed frost.MappedStore"):
+                frost.Channel().send(store)
+            self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
+
+
+def open_fds():
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def shared_mappings():
+    with open("/proc/self/maps") as f:
+        return [line for line in f if "frost-share" in line]
 
 
 def _put_described(queue, view):

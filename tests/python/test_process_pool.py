@@ -4,6 +4,8 @@ points to it. Every wait has a deadline."""
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -161,6 +163,166 @@ class ProcessPoolTest(unittest.TestCase):
         with frost.share({"xs": list(range(100))}) as store, ProcessPool(1) as pool:
             self.assertEqual(pool.submit(mappedwork.numpy_sum, store.root["xs"]).result(DEADLINE),
                              4950)
+
+
+CTRL_C_PRELUDE = """
+import concurrent.futures as cf, os, signal, sys, threading, time
+import frost, mappedwork
+
+def ctrl_c_in(seconds):                # what a user's Ctrl-C does, later
+    threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+def worker_pids(pool):                 # workers start on demand: after the submits
+    return sorted(pool._processes)
+
+def running(pids):                     # those still running (a zombie has ended)
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return alive
+"""
+
+
+def still_running(pids):
+    """The processes of pids that run (not gone, not zombies)."""
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return alive
+
+
+class CtrlCTest(unittest.TestCase):
+    """Ctrl-C while frost.ProcessPool waits (shutdown, map's iteration, the
+    end of a with block) ends the wait and stops the pool: queued tasks are
+    cancelled, the worker processes end (no orphan, no hang, however long
+    their tasks would run), and shutdown() again returns. Tasks sleep 300 s:
+    waiting for them fails the child's deadline."""
+
+    def run_scenario(self, body, expect_rc=0):
+        try:
+            proc = run_child(CTRL_C_PRELUDE + textwrap.dedent(body), timeout=90)
+        except subprocess.TimeoutExpired as hung:   # kill the workers it left, then fail
+            out = hung.stdout.decode() if isinstance(hung.stdout, bytes) else hung.stdout or ""
+            for pid in (out.splitlines() or [""])[0].split()[1:]:
+                os.kill(int(pid), signal.SIGKILL)
+            raise
+        self.assertEqual(proc.returncode, expect_rc, proc.stderr)
+        lines = proc.stdout.splitlines()
+        pids = [int(p) for p in lines[0].split()[1:]] if lines[0].startswith("pids") else []
+        self.assertTrue(pids, proc.stdout)
+        self.assertEqual(still_running(pids), [], "orphan worker processes")
+        return lines[1:], proc
+
+    def test_ctrl_c_while_shutdown_waits(self):
+        lines, _ = self.run_scenario("""
+            pool = frost.ProcessPool(2)
+            futures = [pool.submit(time.sleep, 300) for _ in range(6)]
+            pids = worker_pids(pool)
+            print("pids", *pids, flush=True)
+            ctrl_c_in(1.0)
+            try:
+                pool.shutdown(wait=True)
+                print("not interrupted")
+            except KeyboardInterrupt:
+                print("interrupted")
+            pool.shutdown(wait=True)
+            print("shut down again")
+            print("all done", all(f.done() for f in futures))
+            print("queued cancelled", any(f.cancelled() for f in futures))
+            print("running", running(pids))
+        """)
+        self.assertEqual(lines, ["interrupted", "shut down again", "all done True",
+                                 "queued cancelled True", "running []"])
+
+    def test_ctrl_c_during_map_iteration(self):
+        for chunksize in (1, 2):
+            with self.subTest(chunksize=chunksize):
+                lines, _ = self.run_scenario(f"""
+                    pool = frost.ProcessPool(2)
+                    results = pool.map(time.sleep, [300] * 6, chunksize={chunksize})
+                    pids = worker_pids(pool)
+                    print("pids", *pids, flush=True)
+                    ctrl_c_in(1.0)
+                    try:
+                        for r in results:
+                            print("result", r)
+                    except KeyboardInterrupt:
+                        print("interrupted")
+                    pool.shutdown(wait=True)
+                    print("shut down")
+                    print("running", running(pids))
+                """)
+                self.assertEqual(lines, ["interrupted", "shut down", "running []"])
+
+    def test_ctrl_c_during_map_in_a_with_block(self):
+        lines, _ = self.run_scenario("""
+            try:
+                with frost.ProcessPool(2) as pool:
+                    results = pool.map(time.sleep, [300] * 6)
+                    pids = worker_pids(pool)
+                    print("pids", *pids, flush=True)
+                    ctrl_c_in(1.0)
+                    list(results)
+            except KeyboardInterrupt:
+                print("interrupted")
+            print("running", running(pids))
+            pool.shutdown(wait=True)
+            print("shut down again")
+        """)
+        self.assertEqual(lines, ["interrupted", "running []", "shut down again"])
+
+    def test_ctrl_c_in_a_with_block_while_tasks_run(self):
+        lines, _ = self.run_scenario("""
+            try:
+                with frost.ProcessPool(2) as pool:
+                    futures = [pool.submit(time.sleep, 300) for _ in range(4)]
+                    pids = worker_pids(pool)
+                    print("pids", *pids, flush=True)
+                    ctrl_c_in(1.0)
+                    time.sleep(60)
+            except KeyboardInterrupt:
+                print("interrupted")
+            print("running", running(pids))
+        """)
+        self.assertEqual(lines, ["interrupted", "running []"])
+
+    def test_uncaught_ctrl_c_elsewhere_ends_the_program(self):
+        # not in a wait of the pool: interpreter exit stops it (the stdlib's
+        # exit hook would wait for the tasks)
+        lines, proc = self.run_scenario("""
+            pool = frost.ProcessPool(2)
+            futures = [pool.submit(time.sleep, 300) for _ in range(4)]
+            pids = worker_pids(pool)
+            print("pids", *pids, flush=True)
+            ctrl_c_in(1.0)
+            time.sleep(60)
+        """, expect_rc=-signal.SIGINT)
+        self.assertEqual(lines, [])
+        self.assertIn("KeyboardInterrupt", proc.stderr)
+
+    def test_uncaught_ctrl_c_during_map_ends_the_program(self):
+        lines, proc = self.run_scenario("""
+            pool = frost.ProcessPool(2)
+            results = pool.map(time.sleep, [300] * 6)
+            pids = worker_pids(pool)
+            print("pids", *pids, flush=True)
+            ctrl_c_in(1.0)
+            for r in results:
+                print("result", r)
+        """, expect_rc=-signal.SIGINT)
+        self.assertEqual(lines, [])
+        self.assertIn("KeyboardInterrupt", proc.stderr)
+        self.assertNotIn("Fatal Python error", proc.stderr)
 
 
 @unittest.skipIf(numpy is None, "numpy is not installed")

@@ -2,7 +2,9 @@
 data; readers holding the old version keep reading it; new readers get the
 new one; the old version's memory goes when its last reader lets go.
 
-Within a process: frost.publish / published / unpublish (every interpreter).
+Within a process: frost.publish / published / unpublish (every interpreter),
+of arena stores (frost.freeze) and mapped ones (frost.share, frost.load of a
+format-2 file) alike.
 Across processes: Store.save() to the same path (an atomic rename); readers
 that loaded the old file keep its mapping, new loads get the new file, and
 the old pages go with the last mapping.
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import frost  # noqa: E402
 import publishwork  # noqa: E402
 from frost import _frost  # noqa: E402
+from frostcheck import run_child  # noqa: E402
 
 
 def version(tag, n=1000):
@@ -78,7 +82,7 @@ class PublishInOneInterpreter(unittest.TestCase):
             frost.publish("", store)
         with self.assertRaisesRegex(ValueError, "NUL"):
             frost.published("a\0b")
-        with self.assertRaisesRegex(TypeError, "must be a frost.Store, not frost.FrozenList"):
+        with self.assertRaisesRegex(TypeError, "must be a frost.Store or frost.MappedStore, not frost.FrozenList"):
             frost.publish(self.name, store.root)
         with self.assertRaisesRegex(KeyError, "no frost store is published as 'nothing'"):
             frost.published("nothing")
@@ -114,6 +118,259 @@ class PublishAcrossInterpreters(unittest.TestCase):
         del holder
         gc.collect()
         self.assertEqual(_frost._live_arenas(), arenas)   # v1, v2 and w all freed
+
+
+def open_fds():
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def shared_mappings():
+    """Lines of /proc/self/maps that map a frost.share() memfd."""
+    with open("/proc/self/maps") as f:
+        return [line for line in f if "frost-share" in line]
+
+
+def numbered(k):
+    """Version k of a mapped test store: tag vK, values 10K .. 10K+9."""
+    return {"tag": f"v{k}", "values": list(range(10 * k, 10 * k + 10))}
+
+
+class PublishMapped(unittest.TestCase):
+    """frost.publish of a MappedStore: the same versions and refresh as arena
+    stores; the table keeps the image (its fd), not a mapping; each
+    interpreter maps it once; nothing is left once it is withdrawn and its
+    readers are gone."""
+
+    def setUp(self):
+        gc.collect()
+        self.fds, self.maps = open_fds(), shared_mappings()
+        self.name = f"mapped-{self._testMethodName}"
+        self.addCleanup(PublishInOneInterpreter.withdraw, self.name)
+
+    def assertNothingLeft(self):
+        gc.collect()
+        self.assertEqual(open_fds(), self.fds)
+        self.assertEqual(shared_mappings(), self.maps)
+
+    def test_versions_grow_and_new_readers_see_the_newest(self):
+        with frost.share(numbered(1)) as s1:
+            self.assertEqual(frost.publish(self.name, s1), 1)
+        reader = frost.published(self.name)   # the publication holds the image, not s1
+        self.assertIsInstance(reader, frost.MappedStore)
+        self.assertEqual(reader.root["tag"], "v1")
+        self.assertIsNone(reader.path)
+        with frost.freeze(numbered(2)) as s2:   # an arena store replaces a mapped one ...
+            self.assertEqual(frost.publish(self.name, s2), 2)
+        self.assertIsInstance(frost.published(self.name), frost.Store)
+        with frost.share(numbered(3)) as s3:   # ... and the other way round
+            self.assertEqual(frost.publish(self.name, s3), 3)
+        self.assertEqual(frost.published(self.name).root["tag"], "v3")
+        self.assertEqual(reader.root["tag"], "v1")   # old readers keep theirs
+        frost.unpublish(self.name)
+        with self.assertRaisesRegex(KeyError, "no frost store is published as"):
+            frost.published(self.name)
+        with self.assertRaises(KeyError):
+            frost.unpublish(self.name)
+        with frost.share(numbered(4)) as s4:   # versions never restart
+            self.assertEqual(frost.publish(self.name, s4), 4)
+        frost.unpublish(self.name)
+        reader.close()
+        del reader
+        self.assertNothingLeft()
+
+    def test_one_mapping_per_interpreter_and_the_last_reader_frees_it(self):
+        shared = frost.share(numbered(1))
+        frost.publish(self.name, shared)
+        first, second = frost.published(self.name), frost.published(self.name)
+        self.assertIs(first._image, shared._image)   # this interpreter's mapping, reused
+        self.assertIs(second._image, shared._image)
+        self.assertEqual(len(shared_mappings()), len(self.maps) + 1)
+        shared.close()
+        del shared, first, second
+        gc.collect()
+        # only the table holds it: no mapping, one fd (the table's)
+        self.assertEqual(shared_mappings(), self.maps)
+        self.assertEqual(len(open_fds()), len(self.fds) + 1)
+        old = frost.published(self.name).root   # mapped again from the table's fd
+        self.assertEqual(frost.publish(self.name, frost.share(numbered(2))), 2)
+        gc.collect()
+        self.assertEqual(len(shared_mappings()), len(self.maps) + 1)   # v1 (v2: table only)
+        self.assertEqual(sum(old["values"]), 145)
+        del old
+        gc.collect()
+        self.assertEqual(shared_mappings(), self.maps)   # v1 freed with its last reader
+        frost.unpublish(self.name)
+        self.assertNothingLeft()
+
+    def test_a_loaded_file_stays_published_when_its_path_is_replaced(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "prices.frost")
+            frost.freeze(numbered(1)).save(path)   # format 2
+            loaded = frost.load(path)
+            self.assertIsInstance(loaded, frost.MappedStore)
+            self.assertEqual(frost.publish(self.name, loaded), 1)
+            loaded.close()
+            del loaded
+            gc.collect()
+            frost.freeze(numbered(2)).save(path)   # replaced at the same path
+            again = frost.published(self.name)
+            self.assertEqual((again.root["tag"], again.path), ("v1", path))
+            self.assertEqual(frost.load(path).root["tag"], "v2")
+            del again
+            os.unlink(path)
+            self.assertEqual(frost.published(self.name).root["tag"], "v1")   # the table's fd
+            frost.unpublish(self.name)
+        self.assertNothingLeft()
+
+    def test_deleted_file_cannot_be_published(self):
+        # publishing opens the loaded file again (the table keeps that fd): a
+        # file deleted since is an error naming it, and nothing is published
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "gone.frost")
+            frost.freeze(numbered(1)).save(path)
+            loaded = frost.load(path)
+            os.unlink(path)
+            with self.assertRaisesRegex(FileNotFoundError, "gone.frost"):
+                frost.publish(self.name, loaded)
+            self.assertEqual(loaded.root["tag"], "v1")
+            loaded.close()
+        with self.assertRaises(KeyError):
+            frost.published(self.name)
+        del loaded
+        self.assertNothingLeft()
+
+    def test_out_of_file_descriptors(self):
+        # EMFILE while publishing or attaching: OSError, no fd leaked, and both
+        # work again once descriptors are free
+        code = textwrap.dedent("""
+            import errno, gc, os, resource, frost
+            def fds():
+                return sorted(os.listdir("/proc/self/fd"))
+            shared = frost.share({"tag": "v1"})
+            frost.publish("emfile", shared)
+            shared.close(); del shared; gc.collect()
+            extra = frost.share([1])
+            before = fds()
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            # no fd to spare (listing /proc/self/fd counted the one it used)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (len(before) - 1, hard))
+            outcomes = []
+            for call in (lambda: frost.published("emfile"),
+                         lambda: frost.publish("emfile2", extra)):
+                try:
+                    call()
+                    outcomes.append("ok")
+                except OSError as exc:
+                    outcomes.append(errno.errorcode[exc.errno])
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            gc.collect()
+            print(outcomes, fds() == before, frost.published("emfile").root["tag"],
+                  frost.publish("emfile2", extra))
+        """)
+        r = run_child(code, timeout=120)
+        self.assertEqual(r.stdout.strip(), "['EMFILE', 'EMFILE'] True v1 1", r.stderr[-3000:])
+
+    def test_bad_arguments(self):
+        shared = frost.share([1, 2])
+        with self.assertRaisesRegex(TypeError, "name must be str, not int"):
+            frost.publish(3, shared)
+        with self.assertRaisesRegex(ValueError, "non-empty"):
+            frost.publish("", shared)
+        with self.assertRaisesRegex(TypeError, "must be a frost.Store or frost.MappedStore, "
+                                               "not frost.MappedList"):
+            frost.publish(self.name, shared.root)
+        for wrong in (None, 5, "store", b"x", [1], frost.MappedStore):
+            with self.subTest(wrong=wrong):
+                with self.assertRaisesRegex(TypeError, f"not {type(wrong).__name__}"):
+                    frost.publish(self.name, wrong)
+        shared.close()
+        with self.assertRaisesRegex(frost.StoreClosedError,
+                                    r"publish\(\) of a closed frost.MappedStore"):
+            frost.publish(self.name, shared)
+        with self.assertRaises(KeyError):   # nothing was published by any of these
+            frost.published(self.name)
+        del shared
+        self.assertNothingLeft()
+
+
+class PublishMappedAcrossInterpreters(unittest.TestCase):
+    def setUp(self):
+        gc.collect()
+        self.fds, self.maps = open_fds(), shared_mappings()
+
+    def test_worker_keeps_old_version_while_main_republishes(self):
+        name = "mapped-shared"
+        self.addCleanup(PublishInOneInterpreter.withdraw, name)
+        with frost.share(version("v1")) as s1:
+            frost.publish(name, s1)
+        ready, go = frost.Channel(), frost.Channel()
+        with frost.Pool(2) as pool:
+            holder = pool.submit(publishwork.hold_old_version, name, ready, go)
+            self.assertEqual(ready.recv(timeout=120), "holding")
+            with frost.share(version("v2")) as s2:
+                self.assertEqual(frost.publish(name, s2), 2)
+            self.assertEqual(pool.submit(publishwork.read_current, name).result(timeout=120),
+                             ("v2", sum(range(1000))))
+            self.assertEqual(pool.submit(publishwork.published_type, name).result(timeout=120),
+                             "MappedStore")
+            go.send("read it now")
+            self.assertEqual(holder.result(timeout=120), ("v1", sum(range(1000))))
+            # shared and published in a worker, read in main after the worker let go
+            self.assertEqual(pool.submit(publishwork.share_and_publish_from_worker, name,
+                                         "w").result(timeout=120), 3)
+        self.assertEqual(frost.published(name).root["tag"], "w")
+        frost.unpublish(name)
+        del holder
+        gc.collect()
+        self.assertEqual(open_fds(), self.fds)   # v1, v2 and w: no fd, no mapping left
+        self.assertEqual(shared_mappings(), self.maps)
+
+    def test_replaced_and_withdrawn_while_interpreters_attach(self):
+        name = "mapped-race"
+        self.addCleanup(PublishInOneInterpreter.withdraw, name)
+        stores = [frost.share(numbered(k)) for k in range(1, 5)]
+        frost.publish(name, stores[0])
+        stop = threading.Event()
+
+        def republish():
+            k = 0
+            while not stop.is_set():
+                k += 1
+                if k % 5 == 0:
+                    try:
+                        frost.unpublish(name)
+                    except KeyError:
+                        pass
+                else:
+                    frost.publish(name, stores[k % len(stores)])
+
+        with frost.Pool(3) as pool:
+            publisher = threading.Thread(target=republish)
+            publisher.start()
+            try:
+                futures = [pool.submit(publishwork.read_while_republished, name, 300)
+                           for _ in range(3)]
+                results = [f.result(timeout=300) for f in futures]
+            finally:
+                stop.set()
+                publisher.join()
+            # how many reads found it depends on the scheduling: each was whole
+            for found, tags in results:
+                self.assertLessEqual(set(tags), {"v1", "v2", "v3", "v4"})
+            frost.publish(name, stores[3])   # settled: every worker reads it
+            for found, tags in [pool.submit(publishwork.read_while_republished, name, 5)
+                                .result(timeout=120) for _ in range(3)]:
+                self.assertEqual((found, tags), (5, ["v4"]))
+        try:
+            frost.unpublish(name)
+        except KeyError:
+            pass
+        for s in stores:
+            s.close()
+        del stores, results
+        gc.collect()
+        self.assertEqual(open_fds(), self.fds)
+        self.assertEqual(shared_mappings(), self.maps)
 
 
 READER = textwrap.dedent("""

@@ -3,7 +3,13 @@
 // Pure C API; no Python involved.
 #include <gtest/gtest.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -200,3 +206,119 @@ TEST(PublishTest, ConcurrentPublishAndRead) {
 }
 
 }  // namespace
+
+// ---- published images: the table owns a dup of the fd and a copy of meta ----
+
+namespace {
+bool FdOpen(int fd) { return fcntl(fd, F_GETFD) != -1; }
+ino_t InodeOf(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+}  // namespace
+
+TEST(PublishTest, ImagesShareVersionsWithStoresAndOwnTheirFd) {
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);   // any open file stands for an image
+  uint64_t version = 0;
+  ASSERT_EQ(frost_publish_image("publish-image", pipe_fds[0], "meta1", 5, &version), FROST_OK);
+  EXPECT_EQ(version, 1u);
+  close(pipe_fds[0]);   // the caller keeps its own fd: the table has a dup
+
+  frost_publication_t pub;
+  ASSERT_EQ(frost_publication("publish-image", &pub), FROST_PUBLISHED_IMAGE);
+  EXPECT_EQ(pub.version, 1u);
+  EXPECT_EQ(pub.store, nullptr);
+  ASSERT_GE(pub.fd, 0);
+  EXPECT_EQ(InodeOf(pub.fd), InodeOf(pipe_fds[1]));
+  EXPECT_EQ(fcntl(pub.fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  ASSERT_EQ(pub.meta_len, 5u);
+  EXPECT_EQ(std::string(static_cast<char *>(pub.meta), pub.meta_len), "meta1");
+  int reader_fd = pub.fd;
+  EXPECT_EQ(frost_published("publish-image", &version), nullptr);   // not a store
+
+  // a store replaces the image (version 2): the reader's dup stays valid
+  size_t stores_before = frost_store_live_count();
+  frost_store_t *store = nullptr;
+  ASSERT_EQ(frost_store_new(&store, SealedArena(), 7, FROST_LIFETIME_SCOPED), FROST_OK);
+  ASSERT_EQ(frost_publish("publish-image", store, &version), FROST_OK);
+  EXPECT_EQ(version, 2u);
+  frost_store_release(store);
+  EXPECT_TRUE(FdOpen(reader_fd));
+  frost_publication_release(&pub);
+  EXPECT_FALSE(FdOpen(reader_fd));
+  frost_publication_release(&pub);   // idempotent
+
+  frost_publication_t now;
+  ASSERT_EQ(frost_publication("publish-image", &now), FROST_PUBLISHED_STORE);
+  EXPECT_EQ(now.version, 2u);
+  EXPECT_EQ(frost_store_root(now.store), 7u);
+  frost_publication_release(&now);
+
+  // an image replaces the store (version 3), which is freed
+  ASSERT_EQ(frost_publish_image("publish-image", pipe_fds[1], "", 0, &version), FROST_OK);
+  EXPECT_EQ(version, 3u);
+  EXPECT_EQ(frost_store_live_count(), stores_before);
+  ASSERT_EQ(frost_publication("publish-image", &now), FROST_PUBLISHED_IMAGE);
+  EXPECT_EQ(now.meta_len, 0u);
+  int table_ino = static_cast<int>(InodeOf(now.fd));
+  frost_publication_release(&now);
+  EXPECT_EQ(frost_unpublish("publish-image"), 1);
+  EXPECT_EQ(frost_unpublish("publish-image"), 0);
+  EXPECT_EQ(frost_publication("publish-image", &now), FROST_PUBLISHED_NONE);
+  EXPECT_EQ(now.fd, -1);
+  EXPECT_NE(table_ino, 0);
+  close(pipe_fds[1]);
+
+  // an fd that is not open: nothing published, errno says why
+  EXPECT_EQ(frost_publish_image("publish-image-bad", 999999, "m", 1, &version), FROST_EINVAL);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(frost_publication("publish-image-bad", &now), FROST_PUBLISHED_NONE);
+}
+
+// Replacing an image while readers dup it: every reader gets an open fd of one
+// of the published files, and no fd is left once unpublished.
+TEST(PublishTest, ConcurrentImageReplaceAndRead) {
+  int probe = dup(0);
+  close(probe);   // the lowest free fd number now
+  int files[2][2];
+  ASSERT_EQ(pipe(files[0]), 0);
+  ASSERT_EQ(pipe(files[1]), 0);
+  ino_t inodes[2] = {InodeOf(files[0][0]), InodeOf(files[1][0])};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&files] {
+    for (int i = 0; i < 300; i++) {
+      uint64_t version = 0;
+      if (i % 7 == 6) {
+        frost_unpublish("publish-image-race");
+      } else {
+        ASSERT_EQ(frost_publish_image("publish-image-race", files[i % 2][0], "m", 1, &version),
+                  FROST_OK);
+      }
+    }
+  });
+  for (int t = 0; t < 3; t++) {
+    threads.emplace_back([&inodes] {
+      for (int i = 0; i < 1000; i++) {
+        frost_publication_t pub;
+        int kind = frost_publication("publish-image-race", &pub);
+        if (kind == FROST_PUBLISHED_IMAGE) {
+          ino_t ino = InodeOf(pub.fd);
+          EXPECT_TRUE(ino == inodes[0] || ino == inodes[1]);
+        } else {
+          EXPECT_EQ(kind, FROST_PUBLISHED_NONE);
+        }
+        frost_publication_release(&pub);
+      }
+    });
+  }
+  for (auto &t : threads) t.join();
+  frost_unpublish("publish-image-race");
+  for (auto &f : files) {
+    close(f[0]);
+    close(f[1]);
+  }
+  int after = dup(0);
+  close(after);
+  EXPECT_EQ(after, probe);   // every dup closed
+}

@@ -33,7 +33,9 @@
  *    cancelled task, a channel freed with messages queued).
  *
  *    A ticket may also carry a file descriptor (_export_fd: a dup that the
- *    ticket owns, closed when it is released): a mapped image (format 2,
+ *    tickets in flight of one file share, closed when the last is released,
+ *    so a process never runs out of fds however many messages carry one
+ *    store): a mapped image (format 2,
  *    python/frost/_mapped.py) crosses as its memfd's fd, so the image lives
  *    until the message is received or discarded, whoever held it before;
  *    _import_fd gives the receiver a dup of its own.
@@ -56,6 +58,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +327,7 @@ typedef struct sent_s {
     frost_xref_t ref;
     frost_store_t *store;        /* XREF_STORE: one count */
     frost_channel_t *channel;    /* XREF_CHANNEL: one count */
-    int fd;                      /* an fd ticket: owned (else -1) */
+    struct shared_fd_s *fd;      /* an fd ticket: one count of it (else NULL) */
     frost_channel_t *parked_in;  /* queued in that channel (no count), or NULL */
     struct sent_s *next;         /* bucket chain */
 } sent_t;
@@ -412,15 +415,114 @@ sent_add(sent_t *e)
 
 static void collect_channels(void);
 
-/* A new, unregistered entry: no store, no channel, no fd (calloc'd; -1 fd). */
+/* The fd that every fd ticket of one open file (same st_dev, st_ino and access
+ * mode) holds, however many messages are in flight: a dup made by the first,
+ * closed by the last. One dup per ticket would run a process out of fds when
+ * thousands of tasks or channel messages carry views of one mapped store. */
+typedef struct shared_fd_s {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    int mode;                    /* O_ACCMODE of its flags */
+    size_t refs;                 /* guarded by lock */
+    struct shared_fd_s *next;
+} shared_fd_t;
+
+#define SHARED_FD_BUCKETS 64u    /* power of two */
+static shared_fd_t *shared_fds[SHARED_FD_BUCKETS];   /* guarded by lock */
+
+static shared_fd_t **
+shared_fd_slot(dev_t dev, ino_t ino)
+{
+    return &shared_fds[frost__mix64((uint64_t)dev ^ frost__mix64((uint64_t)ino)) & (SHARED_FD_BUCKETS - 1)];
+}
+
+/* The shared fd of fd's file, with a count taken, lock held; NULL if none. */
+static shared_fd_t *
+shared_fd_find_locked(dev_t dev, ino_t ino, int mode)
+{
+    for (shared_fd_t *s = *shared_fd_slot(dev, ino); s != NULL; s = s->next) {
+        if (s->dev == dev && s->ino == ino && s->mode == mode) {
+            s->refs++;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* A count of the shared fd of fd's file (made with a dup of fd, close-on-exec,
+ * if none is in flight); NULL with an exception set. */
+static shared_fd_t *
+shared_fd_get(int fd)
+{
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fstat(fd, &st) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    pthread_mutex_lock(&lock);
+    shared_fd_t *s = shared_fd_find_locked(st.st_dev, st.st_ino, flags & O_ACCMODE);
+    pthread_mutex_unlock(&lock);
+    if (s != NULL) {
+        return s;
+    }
+    shared_fd_t *made = calloc(1, sizeof *made);
+    if (made == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    made->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (made->fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        free(made);
+        return NULL;
+    }
+    made->dev = st.st_dev;
+    made->ino = st.st_ino;
+    made->mode = flags & O_ACCMODE;
+    made->refs = 1;
+    pthread_mutex_lock(&lock);
+    s = shared_fd_find_locked(st.st_dev, st.st_ino, made->mode);   /* another thread's meanwhile? */
+    if (s == NULL) {
+        shared_fd_t **slot = shared_fd_slot(st.st_dev, st.st_ino);
+        made->next = *slot;
+        *slot = made;
+    }
+    pthread_mutex_unlock(&lock);
+    if (s != NULL) {
+        close(made->fd);
+        free(made);
+        return s;
+    }
+    return made;
+}
+
+/* Drop a count of s: the last closes its fd. Any thread, lock not held. */
+static void
+shared_fd_put(shared_fd_t *s)
+{
+    pthread_mutex_lock(&lock);
+    int last = --s->refs == 0;
+    if (last) {
+        shared_fd_t **p = shared_fd_slot(s->dev, s->ino);
+        while (*p != s) {
+            p = &(*p)->next;
+        }
+        *p = s->next;
+    }
+    pthread_mutex_unlock(&lock);
+    if (last) {
+        close(s->fd);
+        free(s);
+    }
+}
+
+/* A new, unregistered entry: no store, no channel, no fd (calloc'd). */
 static sent_t *
 sent_new(void)
 {
-    sent_t *e = calloc(1, sizeof *e);
-    if (e != NULL) {
-        e->fd = -1;
-    }
-    return e;
+    return calloc(1, sizeof(sent_t));
 }
 
 /* Remove and release a sent reference: the one place it happens. Returns
@@ -447,8 +549,8 @@ sent_release(uint64_t ticket, uint64_t token)
     if (e->store != NULL) {
         frost_store_release(e->store);
     }
-    if (e->fd >= 0) {
-        close(e->fd);
+    if (e->fd != NULL) {
+        shared_fd_put(e->fd);
     }
     if (e->channel != NULL) {
         int orphan = frost__channel_handles(e->channel) == 0;
@@ -526,7 +628,7 @@ sent_import(frost_state *st, uint64_t ticket, uint64_t token)
     frost_xref_t ref;
     frost_store_t *store = NULL;
     frost_channel_t *ch = NULL;
-    if (e != NULL && e->fd >= 0) {
+    if (e != NULL && e->fd != NULL) {
         e = NULL;   /* an fd ticket: _import_fd's */
     }
     if (e != NULL) {
@@ -774,8 +876,8 @@ fd_arg(PyObject *arg, const char *func)
     return (int)fd;
 }
 
-/* A new fd ticket's entry owning a dup of fd (close-on-exec), unregistered;
- * NULL with an exception set. */
+/* A new fd ticket's entry holding a count of fd's shared fd (a dup, close-on-exec),
+ * unregistered; NULL with an exception set. */
 static sent_t *
 fd_entry(int fd)
 {
@@ -784,10 +886,9 @@ fd_entry(int fd)
         PyErr_NoMemory();
         return NULL;
     }
-    e->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (e->fd < 0) {
+    e->fd = shared_fd_get(fd);
+    if (e->fd == NULL) {
         free(e);
-        PyErr_SetFromErrno(PyExc_OSError);
         return NULL;
     }
     return e;
@@ -800,8 +901,8 @@ fd_ticket_dup(uint64_t ticket, uint64_t token)
 {
     pthread_mutex_lock(&lock);
     sent_t *e = secret != 0 ? find_locked(ticket, token) : NULL;
-    int found = e != NULL && e->fd >= 0;
-    int fd = found ? fcntl(e->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int found = e != NULL && e->fd != NULL;
+    int fd = found ? fcntl(e->fd->fd, F_DUPFD_CLOEXEC, 0) : -1;
     int err = errno;
     pthread_mutex_unlock(&lock);
     if (!found) {

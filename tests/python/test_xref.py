@@ -636,6 +636,45 @@ class TransportCapture(LeakCheckedTestCase):
         self.assertFalse(any(t.is_alive() for t in threads))
         self.assertEqual(errors, [])
 
+    def test_messages_of_mapped_stores_share_one_fd_per_file(self):
+        # before the fix each message's fd ticket held a dup of its own: 250 channel
+        # messages or pool tasks carrying views of one mapped store ran the process
+        # out of fds (EMFILE under RLIMIT_NOFILE 256, a TypeError from Pool.submit).
+        # Now the tickets in flight of one file share one dup, closed by the last.
+        proc = run_child(textwrap.dedent("""
+            import gc, os, resource, tempfile, frost
+            from frost import _frost, _transport
+            def fds():
+                gc.collect()
+                return len(os.listdir("/proc/self/fd"))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+            shared = frost.share({"y": list(range(10))})
+            tmp = tempfile.mkdtemp()
+            path = os.path.join(tmp, "s.frost")
+            frost.freeze({"y": [1, 2]}).save(path)
+            loaded = frost.load(path)
+            before = fds()
+            ch = frost.Channel()
+            for i in range(1000):   # memfd and file alike, views and stores
+                ch.send((shared.root["y"], loaded.root["y"], shared if i % 2 else loaded))
+            print("queued", fds() - before, _frost._live_xrefs())
+            messages = [_transport.dumps([shared, loaded.root]) for _ in range(1000)]
+            print("held", fds() - before)
+            for i in range(500):
+                got = ch.recv()
+                assert list(got[0]) == list(range(10)) and list(got[1]) == [1, 2], got
+            for m in messages[::2]:
+                _transport.discard(m)
+            os.unlink(path)   # still received: the fd travels
+            for m in messages[1::2]:
+                back = _transport.loads(m)
+                assert list(back[1]["y"]) == [1, 2]
+            del ch, got, back, messages
+            print("after", fds() - before, _frost._live_xrefs())
+        """))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.split(), ["queued", "2", "2000", "held", "2", "after", "0", "0"])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -336,17 +336,19 @@ def _open_memory(pid, fd, dev, ino):
     return new_fd, st
 
 
-def _open_file(path, dev, ino):
+def _open_file(path, dev, ino, since="it was sent"):
+    """(fd, stat) of the loaded file at path, checked to be that file (dev, ino)
+    still; SnapshotError "replaced since <since>" if another file is there."""
+    replaced = (f"{os.fsdecode(path)}: is not the file the frost handle names any more "
+                f"(replaced since {since})")
     st = os.stat(path)   # before opening: a path that now names a device or FIFO is never opened
     if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
-        raise _frost.SnapshotError(f"{os.fsdecode(path)}: is not the file the frost handle "
-                                   f"names any more (replaced since it was sent)")
+        raise _frost.SnapshotError(replaced)
     fd = os.open(path, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
-            raise _frost.SnapshotError(f"{os.fsdecode(path)}: is not the file the frost handle "
-                                       f"names any more (replaced since it was sent)")
+            raise _frost.SnapshotError(replaced)
     except BaseException:
         os.close(fd)
         raise

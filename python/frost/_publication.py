@@ -30,7 +30,7 @@ def publish_mapped(name, store):
     meta = marshal.dumps((handle.path, handle.dev, handle.ino, handle.size, handle.store_id))
     if handle.fd is not None:   # the memfd: the table dups it
         return _frost._publish_image(name, handle.fd, meta)
-    fd, _ = _mapped._open_file(handle.path, handle.dev, handle.ino)
+    fd, _ = _mapped._open_file(handle.path, handle.dev, handle.ino, since="frost.load()")
     try:
         return _frost._publish_image(name, fd, meta)
     finally:

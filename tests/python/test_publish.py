@@ -222,6 +222,25 @@ class PublishMapped(unittest.TestCase):
             frost.unpublish(self.name)
         self.assertNothingLeft()
 
+    def test_replaced_file_cannot_be_published(self):
+        # a file replaced at its path since frost.load is named as such (before:
+        # "replaced since it was sent", of a store that was never sent); nothing
+        # is published and the store still reads its own image
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "swapped.frost")
+            frost.freeze(numbered(1)).save(path)
+            loaded = frost.load(path)
+            frost.freeze(numbered(2)).save(path)   # atomic replace: another inode
+            with self.assertRaisesRegex(frost.SnapshotError,
+                                        r"swapped.frost: .*replaced since frost.load\(\)"):
+                frost.publish(self.name, loaded)
+            self.assertEqual(loaded.root["tag"], "v1")
+            loaded.close()
+        with self.assertRaises(KeyError):
+            frost.published(self.name)
+        del loaded
+        self.assertNothingLeft()
+
     def test_deleted_file_cannot_be_published(self):
         # publishing opens the loaded file again (the table keeps that fd): a
         # file deleted since is an error naming it, and nothing is published

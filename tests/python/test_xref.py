@@ -675,6 +675,45 @@ class TransportCapture(LeakCheckedTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.split(), ["queued", "2", "2000", "held", "2", "after", "0", "0"])
 
+    def test_threads_sharing_the_fds_of_mapped_stores(self):
+        # fd tickets of three mapped stores made, loaded and discarded by four threads
+        # at once: every message reads its own store, and the shared fds all close
+        def fds():
+            gc.collect()
+            return len(os.listdir("/proc/self/fd"))
+        stores = [frost.share([i]) for i in range(3)]
+        before, errors, barrier = fds(), [], threading.Barrier(4)
+
+        def sender(k):
+            barrier.wait()
+            held = []
+            for i in range(600):
+                message = _transport.dumps([stores[(i + k) % 3].root, stores[k % 3]])
+                if i % 3 == 0:
+                    held.append(message)
+                elif i % 3 == 1:
+                    _transport.discard(message)
+                elif _transport.loads(message)[0][0] != (i + k) % 3:
+                    errors.append((k, i))
+                if len(held) > 50:
+                    for message in held:
+                        _transport.discard(message)
+                    held = []
+            for message in held:
+                if _transport.loads(message)[1].root[0] != k % 3:
+                    errors.append((k, "held"))
+
+        threads = [threading.Thread(target=sender, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(errors, [])
+        self.assertEqual((fds() - before, in_flight()), (0, 0))
+        for store in stores:
+            store.close()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -865,7 +865,7 @@ capture_ref(PyObject *module, sent_t *e)
 static int
 fd_arg(PyObject *arg, const char *func)
 {
-    long fd = PyLong_Check(arg) ? PyLong_AsLong(arg) : -1;
+    long fd = PyLong_Check(arg) && !PyBool_Check(arg) ? PyLong_AsLong(arg) : -1;
     if (fd < 0 || fd > INT_MAX) {
         if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
             PyErr_Clear();

@@ -264,10 +264,12 @@ class ClosedStorePicklingTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "not an fd ticket"):
                 _frost._import_fd(ticket)
             _frost._discard(ticket)
-        for bad in (-1, "3", 2**40, None):
+        for bad in (-1, "3", 2**40, None, True, False, 3.0):
             with self.subTest(bad=bad):
                 with self.assertRaises((ValueError, TypeError)):
                     _frost._export_fd(bad)
+                with self.assertRaises((ValueError, TypeError)):
+                    _frost._capture_fd(bad)   # (checked before the capture)
         with self.assertRaises(OSError):
             _frost._export_fd(999999)   # not an open fd
         fds = sorted(os.listdir("/proc/self/fd"))

@@ -480,6 +480,20 @@ tuple_of_leaves(PyObject *t)
 
 static int encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out);
 
+/* A float whose 4 low mantissa bits are 0 sits in its reference: 1 with *out set, else 0. */
+static inline int
+float_inline(PyObject *o, frost_mref_t *out)
+{
+    uint64_t bits;
+    double d = PyFloat_AS_DOUBLE(o);
+    memcpy(&bits, &d, 8);
+    if ((bits & 0xF) != 0) {
+        return 0;
+    }
+    *out = bits | FROST_MREF_FLOAT_INLINE;
+    return 1;
+}
+
 /* The image ref of arena reference `r`: leaves are written now (tuples of
  * leaves too: one level of recursion at most), containers reserved and queued.
  * The commonest leaves (ASCII strs, one-digit ints, inline floats) here, inlined into the
@@ -500,14 +514,8 @@ encode(writer_t *w, frost_ref_t r, frost_mref_t *out)
             *out = ((uint64_t)(int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o) << 4) | FROST_MREF_INT;
             return 0;
         }
-        if (tp == &PyFloat_Type) {
-            uint64_t bits;
-            double d = PyFloat_AS_DOUBLE(o);
-            memcpy(&bits, &d, 8);
-            if ((bits & 0xF) == 0) {
-                *out = bits | FROST_MREF_FLOAT_INLINE;
-                return 0;
-            }
+        if (tp == &PyFloat_Type && float_inline(o, out)) {
+            return 0;
         }
     }
     return encode_other(w, r, out);
@@ -550,18 +558,15 @@ encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out)
         return encode_int(w, o, out);
     }
     if (tp == &PyFloat_Type) {
-        uint64_t bits;
-        double d = PyFloat_AS_DOUBLE(o);
-        memcpy(&bits, &d, 8);
-        if ((bits & 0xF) == 0) {
-            *out = bits | FROST_MREF_FLOAT_INLINE;
+        if (float_inline(o, out)) {
             return 0;
         }
         int64_t at = reserve(w, 8, 8);
         if (at < 0) {
             return -1;
         }
-        put64(w, (uint64_t)at, bits);
+        double d = PyFloat_AS_DOUBLE(o);
+        memcpy(w->buf + at, &d, 8);   /* the double's bytes (little-endian, as put64 writes) */
         *out = frost_mref_at8((uint64_t)at, FROST_MREF_FLOAT);
         return 0;
     }

@@ -795,18 +795,27 @@ frost__message_park(const char *data, size_t len, frost_channel_t *ch)
 
 /* The capture of the dumps whose pickler is reducing right now, or NULL: the
  * innermost capture of this thread, if it belongs to this thread state (this
- * interpreter) and no Python frame was entered since its dumps began -- so
- * user code run during pickling (a __reduce__ that calls pickle.dumps or
- * copy.deepcopy, or __reduce__ itself) gets a plain reference, as always. */
+ * interpreter) and exactly `frames` Python frames were entered since its
+ * dumps began -- 0 for the C reducers (Store, views, Channel), 1 for a
+ * reducer written in Python (frost._mapped._Handle.__reduce__, its own frame,
+ * called by that pickler itself). So user code run during pickling (a
+ * __reduce__ that calls pickle.dumps or copy.deepcopy, or __reduce__ itself)
+ * gets a plain reference, as always. */
 static capture_t *
-active_capture(void)
+capture_at(int frames)
 {
     capture_t *cap = capturing;
     if (cap == NULL) {
         return NULL;
     }
     PyThreadState *ts = PyThreadState_Get();
-    return cap->tstate == ts && cap->depth == ts->py_recursion_remaining ? cap : NULL;
+    return cap->tstate == ts && cap->depth == ts->py_recursion_remaining + frames ? cap : NULL;
+}
+
+static capture_t *
+active_capture(void)
+{
+    return capture_at(0);
 }
 
 int
@@ -927,18 +936,11 @@ fd_object(int fd)
     return r;
 }
 
-/* The capture a reducer written in Python (frost._mapped._Handle.__reduce__)
- * may use: active_capture's rule, one Python frame deeper (its own frame,
- * called by the pickler of that dumps itself). */
+/* The capture a reducer written in Python may use (see capture_at). */
 static capture_t *
 caller_capture(void)
 {
-    capture_t *cap = capturing;
-    if (cap == NULL) {
-        return NULL;
-    }
-    PyThreadState *ts = PyThreadState_Get();
-    return cap->tstate == ts && cap->depth == ts->py_recursion_remaining + 1 ? cap : NULL;
+    return capture_at(1);
 }
 
 /* _capturing() -> bool: whether the calling reducer runs for a transport dumps */

@@ -8,6 +8,7 @@
 #include "alloc.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -26,12 +27,40 @@ frost__page_size(void)
     return page;
 }
 
+/*
+ * Chunks of at least HUGE_PAGE bytes start on a HUGE_PAGE boundary and ask
+ * for transparent huge pages (MADV_HUGEPAGE: a hint, used where the system's
+ * THP setting is "madvise" or "always"): freezing a large table or array
+ * copies into fresh chunks, and 4 KiB page faults were most of that copy's
+ * time (docs/design.md, "Arena chunks and huge pages"). At most the last
+ * partly used huge page of a chunk is memory the chunk would not have
+ * touched with 4 KiB pages.
+ */
+#define HUGE_PAGE ((size_t)2 << 20)
+
 static void *
 mmap_chunk_alloc(void *ctx, size_t size)
 {
     (void)ctx;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (size < HUGE_PAGE || size > SIZE_MAX - HUGE_PAGE) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    size_t span = size + HUGE_PAGE;   /* room to start on a huge-page boundary */
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    char *start = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (start > p) {
+        munmap(p, (size_t)(start - p));
+    }
+    size_t tail = span - (size_t)(start - p) - size;   /* > 0, a page multiple: size is one */
+    munmap(start + size, tail);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(start, size, MADV_HUGEPAGE);
+#endif
+    return start;
 }
 
 static void

@@ -51,6 +51,34 @@ struct FailingBackend {
   }
 };
 
+// The mmap backend: a chunk of 2 MiB or more starts on a 2 MiB boundary (where
+// transparent huge pages can back it) and owns exactly its pages: the slack
+// mapped to align it is given back, and freeing it leaves nothing mapped there.
+bool Mapped(const void *p) {
+  unsigned char v;
+  auto page = reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+  return mincore(reinterpret_cast<void *>(page), 1, &v) == 0;   // ENOMEM: not mapped
+}
+
+TEST(ArenaTest, LargeMmapChunksStartOnHugePageBoundariesAndOwnOnlyTheirPages) {
+  const size_t huge = size_t{2} << 20, page = sysconf(_SC_PAGESIZE);
+  for (size_t size : {huge - page, huge, huge + page, 5 * huge + 3 * page}) {
+    auto *p = static_cast<unsigned char *>(frost_backend_mmap()->chunk_alloc(nullptr, size));
+    ASSERT_NE(p, nullptr) << size;
+    if (size >= huge) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % huge, 0u) << size;
+      EXPECT_FALSE(Mapped(p - page)) << "the slack before a chunk of " << size << " is unmapped";
+      EXPECT_FALSE(Mapped(p + size)) << "the slack after a chunk of " << size << " is unmapped";
+    }
+    for (size_t i = 0; i < size; i += page) ASSERT_EQ(p[i], 0) << i;
+    p[0] = 1;
+    p[size - 1] = 2;
+    frost_backend_mmap()->chunk_free(nullptr, p, size);
+    EXPECT_FALSE(Mapped(p));
+    EXPECT_FALSE(Mapped(p + size - 1));
+  }
+}
+
 TEST(ArenaTest, AllocationsAreZeroedAlignedAndDistinct) {
   ArenaPtr arena;
   ASSERT_EQ(frost_arena_new(&arena.a, nullptr, 0), FROST_OK);

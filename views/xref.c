@@ -870,9 +870,11 @@ capture_ref(PyObject *module, sent_t *e)
     return fn ? Py_BuildValue("(N(nK))", fn, index, (unsigned long long)t.ticket) : NULL;
 }
 
-/* An fd argument of func(): >= 0, or -1 with ValueError set. */
-static int
-fd_arg(PyObject *arg, const char *func)
+/* A new fd ticket's entry for func()'s fd argument `arg` (an int >= 0, not a
+ * bool), holding a count of that file's shared fd (a dup, close-on-exec),
+ * unregistered; NULL with an exception set (ValueError for a bad argument). */
+static sent_t *
+fd_entry(PyObject *arg, const char *func)
 {
     long fd = PyLong_Check(arg) && !PyBool_Check(arg) ? PyLong_AsLong(arg) : -1;
     if (fd < 0 || fd > INT_MAX) {
@@ -880,22 +882,14 @@ fd_arg(PyObject *arg, const char *func)
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "%s(): fd must be an int >= 0, not %R", func, arg);
         }
-        return -1;
+        return NULL;
     }
-    return (int)fd;
-}
-
-/* A new fd ticket's entry holding a count of fd's shared fd (a dup, close-on-exec),
- * unregistered; NULL with an exception set. */
-static sent_t *
-fd_entry(int fd)
-{
     sent_t *e = sent_new();
     if (e == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
-    e->fd = shared_fd_get(fd);
+    e->fd = shared_fd_get((int)fd);
     if (e->fd == NULL) {
         free(e);
         return NULL;
@@ -956,8 +950,7 @@ frost__capturing_caller(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored
 PyObject *
 frost__capture_fd(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    int fd = fd_arg(arg, "_capture_fd");
-    sent_t *e = fd < 0 ? NULL : fd_entry(fd);
+    sent_t *e = fd_entry(arg, "_capture_fd");
     if (e == NULL) {
         return NULL;
     }
@@ -1189,8 +1182,7 @@ frost__import(PyObject *module, PyObject *arg)
 PyObject *
 frost__export_fd(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    int fd = fd_arg(arg, "_export_fd");
-    sent_t *e = fd < 0 ? NULL : fd_entry(fd);
+    sent_t *e = fd_entry(arg, "_export_fd");
     if (e == NULL) {
         return NULL;
     }

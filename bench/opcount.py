@@ -147,11 +147,12 @@ def totals(path):
     raise RuntimeError(f"no totals in {path}")
 
 
-def measure(op, side, python, annotate=False):
-    name, setup, lifetime, loop, empty, _target = op
-    pre, _, post = setup.partition(POST)
-    src = CHILD.format(pre=pre, post=post, frost=side == "frost", lifetime=lifetime,
-                       n_expr=n_expr(name, loop), loop=loop, empty=empty)
+def run_counted(src, python, label, on_dumps=None):
+    """Run child script `src` under callgrind (counters zeroed on entering
+    os.getppid(), dumped on entering os.getpgrp(): two dumps, the empty loop
+    then the loop); (empty loop instructions, loop instructions, child stdout).
+    on_dumps(loop_dump_path, loop_instructions, stdout) runs while the dumps
+    still exist (annotate)."""
     with tempfile.TemporaryDirectory(prefix="opcount") as tmp:
         script = os.path.join(tmp, "child.py")
         with open(script, "w") as f:
@@ -164,18 +165,32 @@ def measure(op, side, python, annotate=False):
                    MKL_NUM_THREADS="1")
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
         if r.returncode != 0:
-            raise RuntimeError(f"{name} ({side}) failed:\n{r.stderr[-3000:]}")
-        n = int(r.stdout.split()[-1])
+            raise RuntimeError(f"{label} failed:\n{r.stderr[-3000:]}")
         empty_i, loop_i = totals(out + ".1"), totals(out + ".2")
-        if annotate:   # where the loop's instructions go (self cost per function)
-            a = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
-                                out + ".2"], capture_output=True, text=True)
-            # (the frames active at the dump show up at 100%: not the loop's own cost)
-            lines = [ln for ln in a.stdout.splitlines()
-                     if re.match(r"\s*[0-9,]+ \(", ln) and "(100.0%)" not in ln]
-            print(f"## {name} ({side}): loop {loop_i:,} instructions for n={n}\n"
-                  + "\n".join(lines[:25]), file=sys.stderr)
-        return (loop_i - empty_i) / n
+        if on_dumps is not None:
+            on_dumps(out + ".2", loop_i, r.stdout)
+        return empty_i, loop_i, r.stdout
+
+
+def measure(op, side, python, annotate=False):
+    name, setup, lifetime, loop, empty, _target = op
+    pre, _, post = setup.partition(POST)
+    src = CHILD.format(pre=pre, post=post, frost=side == "frost", lifetime=lifetime,
+                       n_expr=n_expr(name, loop), loop=loop, empty=empty)
+
+    def show(loop_dump, loop_i, stdout):   # where the loop's instructions go (self cost per function)
+        a = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                            loop_dump], capture_output=True, text=True)
+        # (the frames active at the dump show up at 100%: not the loop's own cost)
+        lines = [ln for ln in a.stdout.splitlines()
+                 if re.match(r"\s*[0-9,]+ \(", ln) and "(100.0%)" not in ln]
+        print(f"## {name} ({side}): loop {loop_i:,} instructions for n={int(stdout.split()[-1])}\n"
+              + "\n".join(lines[:25]), file=sys.stderr)
+
+    empty_i, loop_i, stdout = run_counted(src, python, f"{name} ({side})",
+                                          show if annotate else None)
+    n = int(stdout.split()[-1])
+    return (loop_i - empty_i) / n
 
 
 def main():

@@ -19,12 +19,10 @@ import concurrent.futures
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opcount import totals  # noqa: E402
+from opcount import run_counted  # noqa: E402
 
 # name, setup (defines x), calls per loop
 PAYLOADS = [
@@ -75,18 +73,8 @@ def measure(payload, what, side, python):
     name, setup, reps = payload
     loop, empty, warmup = LOOPS[what, side]
     src = CHILD.format(setup=setup, reps=reps, side=side, loop=loop, empty=empty, warmup=warmup)
-    with tempfile.TemporaryDirectory(prefix="xportcount") as tmp:
-        script = os.path.join(tmp, "child.py")
-        with open(script, "w") as f:
-            f.write(src)
-        out = os.path.join(tmp, "cg.out")
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-               "--zero-before=os_getppid", "--dump-before=os_getpgrp", python, script]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200,
-                           env=dict(os.environ, PYTHONHASHSEED="0"))
-        if r.returncode != 0:
-            raise RuntimeError(f"{name} {what} ({side}) failed:\n{r.stderr[-3000:]}")
-        return (totals(out + ".2") - totals(out + ".1")) / reps
+    empty_i, loop_i, _ = run_counted(src, python, f"{name} {what} ({side})")
+    return (loop_i - empty_i) / reps
 
 
 def main():

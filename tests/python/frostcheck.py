@@ -71,6 +71,19 @@ class SharedPool:
         super().tearDownClass()
 
 
+def still_running(pids):
+    """The processes of pids that run (not gone, not zombies)."""
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return alive
+
+
 def run_child(code, timeout=60, env=None):
     """run_python(["-c", code])."""
     return run_python(["-c", code], timeout=timeout, env=env)

@@ -14,7 +14,7 @@ import unittest
 
 import frost
 from frost.process_pool import ProcessPool
-from frostcheck import run_child
+from frostcheck import run_child, still_running
 
 import mappedwork
 
@@ -175,30 +175,8 @@ def ctrl_c_in(seconds):                # what a user's Ctrl-C does, later
 def worker_pids(pool):                 # workers start on demand: after the submits
     return sorted(pool._processes)
 
-def running(pids):                     # those still running (a zombie has ended)
-    alive = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                    alive.append(pid)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return alive
+from frostcheck import still_running as running   # those still running (a zombie has ended)
 """
-
-
-def still_running(pids):
-    """The processes of pids that run (not gone, not zombies)."""
-    alive = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                    alive.append(pid)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return alive
 
 
 class CtrlCTest(unittest.TestCase):

@@ -522,6 +522,21 @@ class TransportCapture(LeakCheckedTestCase):
             _transport.check_sendable((self.store, InterruptedWhenPickled()))
         self.assertEqual(in_flight(), 0)
 
+    def test_too_deep_a_message_leaves_no_ticket(self):
+        # views captured on the way down, then pickle's recursion limit: every ticket
+        # the failed dumps took is released (store, view, channel and a mapped image's fd)
+        with frost.share([1, 2]) as mapped:
+            fds = len(os.listdir("/proc/self/fd"))
+            deep = [self.a, frost.Channel(), self.store, mapped.root]
+            for _ in range(100_000):
+                deep = [deep, self.b]
+            with self.assertRaises((RecursionError, TypeError)):
+                _transport.dumps(deep)
+            self.assertEqual(in_flight(), 0)
+            self.assertEqual(len(os.listdir("/proc/self/fd")), fds)
+            self.assertEqual(_transport.loads(_transport.dumps([mapped.root, self.a]))[0][1], 2)
+            self.assertEqual(in_flight(), 0)
+
     def test_many_tickets_in_one_message(self):
         views = [self.a[i:] for i in range(10)] * 3 + [self.a[:i] for i in range(1, 10)]
         message = _transport.dumps(views)

@@ -116,24 +116,25 @@ class Hold:
     """flock(LOCK_SH) on one store file: while a process holds it, no sweep
     removes the file. release() is idempotent."""
 
-    __slots__ = ("path", "fd", "dev", "ino")
+    __slots__ = ("path", "fd", "ino")
 
     def __init__(self, path, fd):
-        st = os.fstat(fd)
-        self.path, self.fd, self.dev, self.ino = path, fd, st.st_dev, st.st_ino
+        self.path, self.fd, self.ino = path, fd, os.fstat(fd).st_ino
 
     def mapped_here(self):
         """Whether this process maps the file now (/proc/self/maps lists its
-        device and inode): a format-2 store is read in place, so its file
-        must stay while any view of it lives; a format-1 load copied it."""
-        major, minor = os.major(self.dev), os.minor(self.dev)
-        dev = f"{major:02x}:{minor:02x}"
+        inode): a format-2 store is read in place, so its file must stay
+        while any view of it lives; a format-1 load copied it. The inode
+        alone decides: on overlayfs (containers) maps shows the device of
+        the layer that holds the file, not the one stat() gives, and a
+        mapping of another file with the same inode number only keeps this
+        file longer (the safe way, as when maps cannot be read)."""
         ino = str(self.ino)
         try:
             with open("/proc/self/maps") as maps:
                 for line in maps:
                     fields = line.split(None, 5)
-                    if len(fields) >= 5 and fields[4] == ino and fields[3] == dev:
+                    if len(fields) >= 5 and fields[4] == ino:
                         return True
         except OSError:
             return True   # cannot tell: keep the file

@@ -246,6 +246,15 @@ struct _object;   /* PyObject: this header does not need Python.h */
  */
 int frost_map_key_hash(const uint64_t hash_key[2], struct _object *key, uint64_t *out);
 
+/* frost_map_key_hash's result for the keys whose hash is a pure function of
+ * their value that needs no memory (every leaf kind but a non-ASCII str):
+ * callable without the GIL on objects no thread changes (the writer's hasher
+ * thread, on a sealed arena). 0 with *out set (the same value), or
+ * FROST_MAP_HASH_NEEDS_GIL for anything else (tuples, non-ASCII strs, what
+ * is no key: frost_map_key_hash, with the GIL, says which). */
+#define FROST_MAP_HASH_NEEDS_GIL 2
+int frost_map_key_hash_nogil(const uint64_t hash_key[2], struct _object *key, uint64_t *out);
+
 /* XXH64 (seed 0) of the 128 header bytes at `header` with header_checksum
  * (bytes 56..63) taken as zero. */
 uint64_t frost_map_header_checksum(const void *header);
@@ -285,6 +294,7 @@ typedef struct {
     void *progress_ctx;
     struct _object *freeze_error;  /* the exception type for what format 2 cannot hold */
     uint64_t memo_hint;            /* container nodes in the arena (sizes the memo); 0 ok */
+    uint64_t size_hint;            /* bytes in use in the arena (sizes the file window); 0 ok */
     int no_body_checksum;          /* write FROST_MAP_FLAG_NO_BODY_CHECKSUM, not the checksum */
 } frost_map_write_args_t;
 

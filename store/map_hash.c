@@ -133,9 +133,10 @@ str_hash(const uint64_t hash_key[2], PyObject *s, uint64_t *out)
     return 0;
 }
 
-/* The unfinalized hash of a key that is not a tuple: 0, NOT_KEY or -1. */
+/* The unfinalized hash of a key that is not a tuple, without allocating: 0,
+ * NOT_KEY, or NEEDS_GIL (a non-ASCII str: str_hash may need a buffer). */
 static inline int
-leaf_hash(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
+leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
 {
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyUnicode_Type || (tp != &PyLong_Type && PyUnicode_Check(o))) {
@@ -143,7 +144,7 @@ leaf_hash(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
             *out = frost_snapshot_xxh64(PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), hash_key[0]);
             return 0;
         }
-        return str_hash(hash_key, o, out);
+        return FROST_MAP_HASH_NEEDS_GIL;
     }
     if (PyLong_Check(o)) {   /* int, bool, IntEnum, ...: by value */
         if (PyUnstable_Long_IsCompact((PyLongObject *)o)) {
@@ -178,6 +179,14 @@ leaf_hash(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
         return 0;
     }
     return FROST_MAP_HASH_NOT_KEY;
+}
+
+/* The unfinalized hash of a key that is not a tuple: 0, NOT_KEY or -1. */
+static inline int
+leaf_hash(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
+{
+    int rc = leaf_hash_nogil(hash_key, o, out);
+    return rc == FROST_MAP_HASH_NEEDS_GIL ? str_hash(hash_key, o, out) : rc;
 }
 
 /* The tuple hash: an explicit stack of levels whose item hashes are kept in
@@ -281,4 +290,15 @@ frost_map_key_hash(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
         *out = frost_map_mix(h ^ hash_key[1]);
     }
     return rc;
+}
+
+int
+frost_map_key_hash_nogil(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
+{
+    uint64_t h;
+    if (PyTuple_Check(key) || leaf_hash_nogil(hash_key, key, &h) != 0) {
+        return FROST_MAP_HASH_NEEDS_GIL;
+    }
+    *out = frost_map_mix(h ^ hash_key[1]);
+    return 0;
 }

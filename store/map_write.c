@@ -49,11 +49,14 @@
 
 #include "frost_columns.h"
 #include "frost_map.h"
+#include "frost_map_pager.h"
 #include "frost_nodes.h"
 #include "frost_snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -65,6 +68,10 @@
 
 #define INITIAL_CAPACITY ((size_t)1 << 20)
 #define FILE_GROW_MIN ((size_t)4 << 20)
+#define WINDOW_MIN ((size_t)64 << 20)     /* file window: twice the arena, at least this */
+#define WINDOW_MAX ((size_t)1 << 40)      /* ... and at most this (address space, not memory) */
+#define PAGER_FROM ((size_t)16 << 20)     /* arenas past this get a pager thread */
+#define HASHER_FROM 16384                 /* tables this long hash their keys on a helper thread */
 #define INLINE_MAX 7                          /* bytes of an inline str/bytes */
 #define INT_INLINE_MIN (-((int64_t)1 << 59))
 #define INT_INLINE_MAX (((int64_t)1 << 59) - 1)
@@ -90,7 +97,10 @@ typedef struct {
 typedef struct {
     int fd;               /* file mode: the target, mapped as the buffer; -1: anonymous */
     unsigned char *buf;   /* the image so far */
-    size_t size, cap;
+    size_t size, cap;     /* file mode: cap = what is allocated and mapped */
+    size_t window;        /* file mode: buf maps this many bytes of the file, never moved
+                             (the pager's addresses stay valid); 0: mapped over cap */
+    frost_map_pager_t *pager;   /* window mode, large arenas: maps what is allocated, or NULL */
     uint64_t hash_key[2];
     memo_slot_t *memo;
     size_t memo_mask, memo_used;
@@ -108,6 +118,9 @@ typedef struct {
  * itself is the buffer, mapped shared; each new range is allocated with
  * fallocate first, so a full disk is an OSError here, never a SIGBUS on a
  * store, and prefaulted in one call. */
+static int grow_in_window(writer_t *w, size_t cap);
+static void leave_window(writer_t *w);
+
 static int
 grow(writer_t *w, size_t need)
 {
@@ -119,6 +132,12 @@ grow(writer_t *w, size_t need)
         }
         /* file mode allocates what it maps: grow by a quarter, not double */
         cap = w->fd >= 0 ? cap + (cap / 4 > FILE_GROW_MIN ? cap / 4 : FILE_GROW_MIN) : cap * 2;
+    }
+    if (w->window != 0) {
+        if (cap <= w->window) {
+            return grow_in_window(w, cap);
+        }
+        leave_window(w);   /* an image larger than its window: mremap from here on */
     }
     /* (the first range was fallocated by start(), which tried file mode with it) */
     if (w->fd >= 0 && w->buf != NULL && fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
@@ -145,6 +164,87 @@ grow(writer_t *w, size_t need)
     w->buf = p;
     w->cap = cap;
     return 0;
+}
+
+/* Window mode (file mode where the file could be mapped over `window` bytes
+ * at once): growing is fallocate of the next range, at the same address; the
+ * pager (frost_map_pager.h), started for large arenas, maps the pages on
+ * another core while the writer goes on, else the writer populates them. */
+static int
+grow_in_window(writer_t *w, size_t cap)
+{
+    if (fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (w->pager != NULL) {
+        frost__map_pager_advance(w->pager, cap);
+    }
+#ifdef MADV_POPULATE_WRITE
+    else {
+        (void)madvise(w->buf + w->cap, cap - w->cap, MADV_POPULATE_WRITE);   /* a hint */
+    }
+#endif
+    w->cap = cap;
+    return 0;
+}
+
+/* Give up the window (the image outgrew it): stop the pager and unmap what
+ * lies past cap, so the mapping is an ordinary one of cap bytes again. */
+static void
+leave_window(writer_t *w)
+{
+    frost__map_pager_stop(w->pager);
+    w->pager = NULL;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t keep = (w->cap + page - 1) & ~(page - 1);
+    if (keep < w->window) {
+        (void)munmap(w->buf + keep, w->window - keep);
+    }
+    w->cap = keep;   /* allocated: fallocate rounds nothing down, and the file is >= cap */
+    w->window = 0;
+}
+
+/* Map the file just fallocated over [0, INITIAL_CAPACITY) as a window a good
+ * deal larger than the image is likely to be (the arena's size is a bound
+ * for all but a few graphs: leaf tuples and small ints are shared there).
+ * 0, or -1 (no exception: the caller maps it the ordinary way). */
+static int
+map_window(writer_t *w)
+{
+    uint64_t hint = w->args->size_hint;
+    size_t window = (size_t)WINDOW_MIN;
+    if (hint < (uint64_t)WINDOW_MAX / 2 && 2 * (size_t)hint > window) {
+        window = ((2 * (size_t)hint) + (WINDOW_MIN - 1)) & ~(size_t)(WINDOW_MIN - 1);
+    }
+    else if (hint >= (uint64_t)WINDOW_MAX / 2) {
+        window = (size_t)WINDOW_MAX;
+    }
+    void *p = mmap(NULL, window, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, w->fd, 0);
+    if (p == MAP_FAILED) {
+        return -1;
+    }
+#ifdef MADV_POPULATE_WRITE
+    (void)madvise(p, INITIAL_CAPACITY, MADV_POPULATE_WRITE);   /* a hint */
+#endif
+    w->buf = p;
+    w->window = window;
+    w->cap = INITIAL_CAPACITY;
+    if (hint >= PAGER_FROM && sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+        w->pager = frost__map_pager_start(w->buf, w->cap);   /* NULL: no pager */
+    }
+    return 0;
+}
+
+/* Unmap the image buffer (stopping the pager first: it uses the mapping). */
+static int
+unmap_buffer(writer_t *w)
+{
+    frost__map_pager_stop(w->pager);
+    w->pager = NULL;
+    int rc = munmap(w->buf, w->window != 0 ? w->window : w->cap);
+    w->buf = NULL;
+    return rc;
 }
 
 /* Reserve `n` zero bytes at an `align`-aligned offset: the offset, or -1. */
@@ -651,6 +751,92 @@ fill_refs(writer_t *w, uint64_t off, const frost_ref_t *refs, Py_ssize_t n, Py_s
     return 0;
 }
 
+/* The hasher: the keyed hashes of a large table's keys, computed on a helper
+ * thread while the writer encodes the table's entries (HASHER_FROM entries
+ * and more, more than one CPU). It calls only frost_map_key_hash_nogil on
+ * arena keys, which no thread changes; the keys it cannot do (tuples,
+ * non-ASCII strs, what is no key) it leaves to the writer (done[i] == 0),
+ * which hashes them with the GIL once the thread has ended. */
+typedef struct {
+    const frost_entry_t *entries;
+    uint64_t len;
+    const uint64_t *hash_key;
+    uint64_t *hv;             /* out: hv[i] where done[i] */
+    unsigned char *done;
+    atomic_int stop;          /* the writer failed: end early */
+    pthread_t thread;
+} hasher_t;
+
+static void *
+hasher_main(void *arg)
+{
+    hasher_t *h = arg;
+    for (uint64_t i = 0; i < h->len; i++) {
+        if ((i & 4095) == 0 && atomic_load_explicit(&h->stop, memory_order_relaxed)) {
+            break;
+        }
+        if (i + PREFETCH_AHEAD < h->len) {
+            __builtin_prefetch((const void *)(h->entries[i + PREFETCH_AHEAD].key & ~(uintptr_t)1));
+        }
+        h->done[i] = frost_map_key_hash_nogil(h->hash_key, frost_ref_object(h->entries[i].key), &h->hv[i]) == 0;
+    }
+    return NULL;
+}
+
+/* A hasher for table `t` filling `hv`, or NULL (a small table, one CPU, no
+ * thread or memory: the writer hashes as it goes). */
+static hasher_t *
+hasher_start(const writer_t *w, const frost_table_t *t, uint64_t *hv)
+{
+    if ((uint64_t)t->len < HASHER_FROM || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+        return NULL;
+    }
+    hasher_t *h = PyMem_Malloc(sizeof *h);
+    unsigned char *done = PyMem_Calloc((size_t)t->len, 1);
+    if (h == NULL || done == NULL) {
+        PyMem_Free(h);
+        PyMem_Free(done);
+        return NULL;
+    }
+    *h = (hasher_t){.entries = t->entries, .len = (uint64_t)t->len, .hash_key = w->hash_key, .hv = hv,
+                    .done = done};
+    atomic_init(&h->stop, 0);
+    if (frost__thread_start_quiet(&h->thread, hasher_main, h) != 0) {
+        PyMem_Free(done);
+        PyMem_Free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* End the hasher (early when `ok` is 0) and, when ok, hash what it left: 0,
+ * or -1 (a key that is no key: w->bad; or MemoryError). Frees it. */
+static int
+hasher_finish(writer_t *w, hasher_t *h, int ok)
+{
+    if (!ok) {
+        atomic_store_explicit(&h->stop, 1, memory_order_relaxed);
+    }
+    pthread_join(h->thread, NULL);
+    int rc = 0;
+    for (uint64_t i = 0; ok && i < h->len; i++) {
+        if (h->done[i]) {
+            continue;
+        }
+        rc = frost_map_key_hash(w->hash_key, frost_ref_object(h->entries[i].key), &h->hv[i]);
+        if (rc != 0) {
+            if (rc > 0) {
+                w->bad = h->entries[i].key;
+                rc = -1;
+            }
+            break;
+        }
+    }
+    PyMem_Free(h->done);
+    PyMem_Free(h);
+    return rc;
+}
+
 static int
 fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
 {
@@ -676,30 +862,41 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
         return -1;
     }
     int rc = 0;
+    hasher_t *hasher = hasher_start(w, t, hv);
     for (uint64_t i = 0; i < len; i++) {
         const frost_entry_t *e = &t->entries[i];
         if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
             __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].key & ~(uintptr_t)1));
             __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].value & ~(uintptr_t)1));
         }
-        rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &hv[i]);
-        if (rc != 0) {
-            if (rc > 0) {
-                w->bad = e->key;
-                rc = -1;
+        if (hasher == NULL) {
+            rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &hv[i]);
+            if (rc != 0) {
+                if (rc > 0) {
+                    w->bad = e->key;
+                    rc = -1;
+                }
+                break;
             }
-            break;
+            uint32_t lo = (uint32_t)hv[i];
+            memcpy(w->buf + hashes + 4 * i, &lo, 4);
         }
         frost_mref_t key, value;
         if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, e->value, &value) < 0)) {
             rc = -1;
             break;
         }
-        uint32_t lo = (uint32_t)hv[i];
-        memcpy(w->buf + hashes + 4 * i, &lo, 4);
         put64(w, entries + entry_size * i, key);
         if (is_dict) {
             put64(w, entries + entry_size * i + 8, value);
+        }
+    }
+    if (hasher != NULL) {
+        int hashed = hasher_finish(w, hasher, rc == 0);
+        rc = rc < 0 ? rc : hashed;
+        for (uint64_t i = 0; rc == 0 && i < len; i++) {
+            uint32_t lo = (uint32_t)hv[i];
+            memcpy(w->buf + hashes + 4 * i, &lo, 4);
         }
     }
     if (rc == 0) {
@@ -1055,7 +1252,7 @@ start(writer_t *w, int fd)
         if (fallocate(fd, 0, 0, (off_t)INITIAL_CAPACITY) == 0) {
             w->fd = fd;
             w->cap = 0;
-            if (grow(w, INITIAL_CAPACITY) == 0) {   /* maps the range just allocated */
+            if (map_window(w) == 0 || grow(w, INITIAL_CAPACITY) == 0) {   /* maps the range just allocated */
                 return 0;
             }
             PyErr_Clear();   /* a file that cannot be mapped shared: write it with pwrite */
@@ -1076,8 +1273,7 @@ finish(writer_t *w, int fd)
     if (w->fd < 0) {
         return write_all(fd, w->buf, w->size);
     }
-    int rc = munmap(w->buf, w->cap);
-    w->buf = NULL;
+    int rc = unmap_buffer(w);
     if (rc < 0 || ftruncate(fd, (off_t)w->size) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
@@ -1168,6 +1364,8 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     memcpy(w.buf, &h, sizeof h);
     h.header_checksum = frost_map_header_checksum(w.buf);
     memcpy(w.buf, &h, sizeof h);
+    frost__map_pager_stop(w.pager);   /* the image is complete: no more pages */
+    w.pager = NULL;
     if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || finish(&w, fd) < 0) {
         goto done;
     }
@@ -1183,7 +1381,7 @@ refused:
     }
 done:
     if (w.buf != NULL) {
-        munmap(w.buf, w.cap);
+        (void)unmap_buffer(&w);
     }
     if (rc < 0 && w.fd >= 0) {
         (void)ftruncate(w.fd, 0);   /* no partial image left behind */

@@ -84,8 +84,10 @@ writer_root(frost_state *st, PyObject *obj, frost_map_write_args_t *args, FrostL
     return 0;
 }
 
-static uint64_t
-container_count(const frost_store_t *store)
+/* The writer's hints from the arena's counts: container nodes (the memo's
+ * size) and bytes in use (the file window's). */
+static void
+writer_hints(const frost_store_t *store, frost_map_write_args_t *args)
 {
     frost_arena_stats_t s;
     frost_arena_stats(frost_store_arena(store), &s);
@@ -93,7 +95,8 @@ container_count(const frost_store_t *store)
     for (int k = FROST_KIND_DICT; k < FROST_KIND_COUNT; k++) {
         n += s.objects[k];
     }
-    return n;
+    args->memo_hint = n;
+    args->size_hint = s.bytes_used;
 }
 
 /* Write the image of `obj` to `fd`: the size, or -1 with an exception set. */
@@ -107,7 +110,7 @@ map_write(frost_state *st, PyObject *obj, int fd, PyObject *progress, int checks
         return -1;
     }
     args.freeze_error = st->freeze_error;
-    args.memo_hint = container_count(lease->store);
+    writer_hints(lease->store, &args);
     if (progress != NULL) {
         args.progress = write_progress;
         args.progress_ctx = progress;

@@ -461,6 +461,21 @@ class Containers(LeakCheckedTestCase):
         self.assertEqual(got, obj)
         self.assertEqual(list(got), list(obj))   # insertion order kept
 
+    def test_big_tables_of_every_key_kind(self):
+        # tables this long hash their keys on a helper thread (map_write.c's hasher), which
+        # leaves tuples and non-ASCII strs to the writer: every kind, interleaved, must
+        # still land where a reader probes for it
+        kinds = (lambda i: f"k{i}", lambda i: f"é{i}", lambda i: f"\U0001F600{i}", lambda i: i,
+                 lambda i: i + 0.5, lambda i: 2 ** 70 + i, lambda i: (i, f"t{i}"), lambda i: b"b%d" % i,
+                 lambda i: complex(i, 1), lambda i: f"\ud800{i}")
+        keys = [kinds[i % len(kinds)](i) for i in range(40_000)] + [None]
+        obj = {"d": {k: i for i, k in enumerate(keys)}, "s": set(keys), "f": frozenset(keys)}
+        got = Decoder(freeze_image(obj)).root()   # every key found by probing
+        self.assertEqual(got["d"], obj["d"])
+        self.assertEqual(list(got["d"]), keys)
+        self.assertEqual(got["s"], obj["s"])
+        self.assertEqual(got["f"], obj["f"])
+
     def test_numeric_keys_of_mixed_kinds(self):
         obj = {1: "int", 2.5: "float", 3j: "complex", 2 ** 80: "big", -5: "neg", True and "t": 0,
                (1, 2.5): "tuple", b"b": "bytes", None: "none"}
@@ -770,8 +785,10 @@ class Hostile(LeakCheckedTestCase):
         self.assertEqual(calls[-1][0], calls[-1][1])
 
     def test_progress_exceptions_and_keyboard_interrupt_stop_the_write(self):
+        # a list, and a dict long enough to be hashed on a helper thread, which must stop
         data = [str(i) * 3 for i in range(300_000)]
-        for exc in (ZeroDivisionError, KeyboardInterrupt):
+        for exc, data in ((ZeroDivisionError, data), (KeyboardInterrupt, data),
+                          (ZeroDivisionError, dict.fromkeys(data)), (KeyboardInterrupt, dict.fromkeys(data))):
             with self.subTest(exc=exc), frost.freeze(data) as store:
                 fd = os.memfd_create("t")
                 self.addCleanup(os.close, fd)

@@ -101,6 +101,7 @@ typedef struct {
     size_t window;        /* file mode: buf maps this many bytes of the file, never moved
                              (the pager's addresses stay valid); 0: mapped over cap */
     frost_map_pager_t *pager;   /* window mode, large arenas: maps what is allocated, or NULL */
+    struct hasher *hasher;      /* the table being filled hashes on a helper thread, or NULL */
     uint64_t hash_key[2];
     memo_slot_t *memo;
     size_t memo_mask, memo_used;
@@ -120,6 +121,7 @@ typedef struct {
  * store, and prefaulted in one call. */
 static int grow_in_window(writer_t *w, size_t cap);
 static void leave_window(writer_t *w);
+static void hasher_join(struct hasher *h);
 
 static int
 grow(writer_t *w, size_t need)
@@ -194,6 +196,7 @@ grow_in_window(writer_t *w, size_t cap)
 static void
 leave_window(writer_t *w)
 {
+    hasher_join(w->hasher);   /* it may write into the buffer, which may now move */
     frost__map_pager_stop(w->pager);
     w->pager = NULL;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -751,42 +754,103 @@ fill_refs(writer_t *w, uint64_t off, const frost_ref_t *refs, Py_ssize_t n, Py_s
     return 0;
 }
 
-/* The hasher: the keyed hashes of a large table's keys, computed on a helper
- * thread while the writer encodes the table's entries (HASHER_FROM entries
- * and more, more than one CPU). It calls only frost_map_key_hash_nogil on
- * arena keys, which no thread changes; the keys it cannot do (tuples,
- * non-ASCII strs, what is no key) it leaves to the writer (done[i] == 0),
- * which hashes them with the GIL once the thread has ended. */
-typedef struct {
+/* The index of a table at `slots` (mask + 1 of them) over the hashes `hv`:
+ * entry numbers by linear probing, inserted in order. The inserts are random
+ * over an index that may be far bigger than the caches, and misses overlap
+ * only when prefetched. Stops early (-1) when *stop becomes set. */
+static int
+build_index(uint32_t *slots, uint64_t mask, const uint64_t *hv, uint64_t len, const atomic_int *stop)
+{
+    memset(slots, 0xFF, (size_t)(mask + 1) * 4);   /* FROST_MAP_EMPTY_SLOT */
+    for (uint64_t i = 0; i < len; i++) {
+        if (stop != NULL && (i & 4095) == 0 && atomic_load_explicit(stop, memory_order_relaxed)) {
+            return -1;
+        }
+        if (i + PREFETCH_AHEAD < len) {
+            __builtin_prefetch(&slots[hv[i + PREFETCH_AHEAD] & mask], 1);
+        }
+        uint64_t slot = hv[i] & mask;
+        while (slots[slot] != FROST_MAP_EMPTY_SLOT) {
+            slot = (slot + 1) & mask;
+        }
+        slots[slot] = (uint32_t)i;
+    }
+    return 0;
+}
+
+/* The table's hash_lo array at `out`. */
+static void
+put_hash_lows(unsigned char *out, const uint64_t *hv, uint64_t len)
+{
+    for (uint64_t i = 0; i < len; i++) {
+        uint32_t lo = (uint32_t)hv[i];
+        memcpy(out + 4 * i, &lo, 4);
+    }
+}
+
+/* The hasher: a large table's keyed hashes (HASHER_FROM entries and more,
+ * more than one CPU), computed on a helper thread while the writer encodes
+ * the table's entries. It calls only frost_map_key_hash_nogil on arena keys,
+ * which no thread changes; the keys it cannot do (tuples, non-ASCII strs,
+ * what is no key) it leaves to the writer (done[i] == 0), which hashes them
+ * with the GIL after joining it. When it did every key and the image buffer
+ * cannot move (window mode: w->buf is fixed until unmap_buffer, which the
+ * writer cannot reach before joining), it also writes the hash_lo array and
+ * builds the index, in the table's own reserved bytes, which nothing else
+ * writes. */
+typedef struct hasher {
     const frost_entry_t *entries;
     uint64_t len;
     const uint64_t *hash_key;
     uint64_t *hv;             /* out: hv[i] where done[i] */
     unsigned char *done;
+    unsigned char *lows;      /* window mode: the table's hash_lo array, else NULL */
+    uint32_t *slots;          /* ... and its index */
+    uint64_t mask;
     atomic_int stop;          /* the writer failed: end early */
+    int built;                /* out: lows and index written */
+    int joined;
     pthread_t thread;
 } hasher_t;
+
+/* Wait for the hasher's thread to end (once). */
+static void
+hasher_join(hasher_t *h)
+{
+    if (h != NULL && !h->joined) {
+        pthread_join(h->thread, NULL);
+        h->joined = 1;
+    }
+}
 
 static void *
 hasher_main(void *arg)
 {
     hasher_t *h = arg;
+    uint64_t left = 0;
     for (uint64_t i = 0; i < h->len; i++) {
         if ((i & 4095) == 0 && atomic_load_explicit(&h->stop, memory_order_relaxed)) {
-            break;
+            return NULL;
         }
         if (i + PREFETCH_AHEAD < h->len) {
             __builtin_prefetch((const void *)(h->entries[i + PREFETCH_AHEAD].key & ~(uintptr_t)1));
         }
         h->done[i] = frost_map_key_hash_nogil(h->hash_key, frost_ref_object(h->entries[i].key), &h->hv[i]) == 0;
+        left += !h->done[i];
+    }
+    if (left == 0 && h->slots != NULL && build_index(h->slots, h->mask, h->hv, h->len, &h->stop) == 0) {
+        put_hash_lows(h->lows, h->hv, h->len);
+        h->built = 1;
     }
     return NULL;
 }
 
-/* A hasher for table `t` filling `hv`, or NULL (a small table, one CPU, no
- * thread or memory: the writer hashes as it goes). */
+/* A hasher for table `t` (its hash_lo array at `lows`, index at `slots`)
+ * filling `hv`, or NULL (a small table, one CPU, no thread or memory: the
+ * writer hashes as it goes). */
 static hasher_t *
-hasher_start(const writer_t *w, const frost_table_t *t, uint64_t *hv)
+hasher_start(const writer_t *w, const frost_table_t *t, uint64_t *hv, uint64_t lows, uint64_t slots,
+             uint64_t mask)
 {
     if ((uint64_t)t->len < HASHER_FROM || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         return NULL;
@@ -799,7 +863,11 @@ hasher_start(const writer_t *w, const frost_table_t *t, uint64_t *hv)
         return NULL;
     }
     *h = (hasher_t){.entries = t->entries, .len = (uint64_t)t->len, .hash_key = w->hash_key, .hv = hv,
-                    .done = done};
+                    .done = done, .mask = mask};
+    if (w->window != 0) {
+        h->lows = w->buf + lows;
+        h->slots = (uint32_t *)(w->buf + slots);
+    }
     atomic_init(&h->stop, 0);
     if (frost__thread_start_quiet(&h->thread, hasher_main, h) != 0) {
         PyMem_Free(done);
@@ -810,16 +878,19 @@ hasher_start(const writer_t *w, const frost_table_t *t, uint64_t *hv)
 }
 
 /* End the hasher (early when `ok` is 0) and, when ok, hash what it left: 0,
- * or -1 (a key that is no key: w->bad; or MemoryError). Frees it. */
+ * or -1 (a key that is no key: w->bad; or MemoryError). *built: whether it
+ * wrote the hash_lo array and the index. Frees it. */
 static int
-hasher_finish(writer_t *w, hasher_t *h, int ok)
+hasher_finish(writer_t *w, hasher_t *h, int ok, int *built)
 {
     if (!ok) {
         atomic_store_explicit(&h->stop, 1, memory_order_relaxed);
     }
-    pthread_join(h->thread, NULL);
+    hasher_join(h);
+    w->hasher = NULL;
+    *built = h->built;
     int rc = 0;
-    for (uint64_t i = 0; ok && i < h->len; i++) {
+    for (uint64_t i = 0; ok && !h->built && i < h->len; i++) {
         if (h->done[i]) {
             continue;
         }
@@ -853,16 +924,14 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
     uint64_t hashes = off + frost_map_table_hashes(), entries = off + frost_map_table_entries(len);
     uint64_t index = off + frost_map_table_index(len, is_dict);
     uint64_t entry_size = is_dict ? 16 : 8;
-    /* the entries first (sequential), keeping each full hash; then the index,
-     * prefetching slots ahead: its inserts are random over a table that may
-     * be far bigger than the caches, and misses overlap only when prefetched */
+    /* the entries first (sequential), keeping each full hash; then the index */
     uint64_t local[64], *hv = len <= 64 ? local : PyMem_Malloc(len * sizeof *hv);
     if (hv == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    int rc = 0;
-    hasher_t *hasher = hasher_start(w, t, hv);
+    int rc = 0, built = 0;
+    hasher_t *hasher = w->hasher = hasher_start(w, t, hv, hashes, index, mask);
     for (uint64_t i = 0; i < len; i++) {
         const frost_entry_t *e = &t->entries[i];
         if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
@@ -878,8 +947,6 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
                 }
                 break;
             }
-            uint32_t lo = (uint32_t)hv[i];
-            memcpy(w->buf + hashes + 4 * i, &lo, 4);
         }
         frost_mref_t key, value;
         if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, e->value, &value) < 0)) {
@@ -892,26 +959,12 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
         }
     }
     if (hasher != NULL) {
-        int hashed = hasher_finish(w, hasher, rc == 0);
+        int hashed = hasher_finish(w, hasher, rc == 0, &built);
         rc = rc < 0 ? rc : hashed;
-        for (uint64_t i = 0; rc == 0 && i < len; i++) {
-            uint32_t lo = (uint32_t)hv[i];
-            memcpy(w->buf + hashes + 4 * i, &lo, 4);
-        }
     }
-    if (rc == 0) {
-        uint32_t *slots = (uint32_t *)(w->buf + index);
-        memset(slots, 0xFF, (size_t)(mask + 1) * 4);   /* FROST_MAP_EMPTY_SLOT */
-        for (uint64_t i = 0; i < len; i++) {
-            if (i + PREFETCH_AHEAD < len) {
-                __builtin_prefetch(&slots[hv[i + PREFETCH_AHEAD] & mask], 1);
-            }
-            uint64_t slot = hv[i] & mask;
-            while (slots[slot] != FROST_MAP_EMPTY_SLOT) {
-                slot = (slot + 1) & mask;
-            }
-            slots[slot] = (uint32_t)i;
-        }
+    if (rc == 0 && !built) {
+        put_hash_lows(w->buf + hashes, hv, len);
+        (void)build_index((uint32_t *)(w->buf + index), mask, hv, len, NULL);
     }
     if (hv != local) {
         PyMem_Free(hv);

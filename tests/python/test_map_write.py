@@ -476,6 +476,19 @@ class Containers(LeakCheckedTestCase):
         self.assertEqual(got["s"], obj["s"])
         self.assertEqual(got["f"], obj["f"])
 
+    def test_an_image_larger_than_its_window_while_a_table_is_hashed(self):
+        # the writer maps the file over twice the arena's size; an image that outgrows that
+        # (here: 16k distinct 2 KiB strs, each referred to 4 times, more than the leaf cache
+        # keeps, so most are written again) leaves the window and moves the buffer while a
+        # helper thread hashes the table, which must be waited for first
+        strs = [f"{i:08d}" * 256 for i in range(16384)]
+        obj = {i: strs[i % len(strs)] for i in range(4 * len(strs))}
+        with frost.freeze(obj) as store:
+            arena = store.stats()["bytes"]
+            img = image_of(store)
+        self.assertGreater(len(img), 2 * arena)
+        self.assertEqual(Decoder(img).root(), obj)
+
     def test_numeric_keys_of_mixed_kinds(self):
         obj = {1: "int", 2.5: "float", 3j: "complex", 2 ** 80: "big", -5: "neg", True and "t": 0,
                (1, 2.5): "tuple", b"b": "bytes", None: "none"}

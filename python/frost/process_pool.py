@@ -33,9 +33,21 @@ shutdown() after that returns at once. A program that ends by an uncaught
 KeyboardInterrupt raised anywhere else stops every pool it has not shut
 down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
 exit hook would wait for their tasks.
+
+What a task sends back fails only its own future. The stdlib unpickles a
+worker's reply in its manager thread, and a reply that does not unpickle
+there (an exception whose __init__ needs other arguments than its args, a
+result whose class the caller cannot import) breaks the whole pool, every
+running future with it, as "terminated abruptly". Each task runs in the
+worker as _run(fn, args, kwargs): an exception that does not survive a
+pickle round trip is replaced by a RuntimeError naming it (its traceback in
+the remote traceback, as frost.Pool does); a result travels as its own
+pickle (_Returned) that the caller unpickles apart, and a failure there
+becomes that future's exception (_ResultSetter).
 """
 import concurrent.futures as cf
 import concurrent.futures.process   # its exit hook first: ours, registered later, runs before
+import io
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.reduction
@@ -82,6 +94,88 @@ def _join(thread):
 
     threading.Thread(target=join, name="frost-process-pool-join", daemon=True).start()
     joined.wait()
+
+
+def _dumps(obj):
+    """obj pickled by multiprocessing's pickler (its reducers: frost handles
+    linger, arena stores refused), as bytes (its dumps gives a memoryview)."""
+    buffer = io.BytesIO()
+    multiprocessing.reduction.ForkingPickler(buffer).dump(obj)
+    return buffer.getvalue()
+
+
+def _run(fn, args, kwargs):
+    """A task, in the worker: its result pickled (a _Returned), its exception
+    one the caller can unpickle."""
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as exc:
+        standin = _unsendable_error(exc)
+        if standin is None:
+            raise
+        raise standin from exc   # the original is in the remote traceback's text
+    try:
+        return _Returned(_dumps(value))
+    except Exception as exc:
+        raise TypeError(f"the result of {getattr(fn, '__qualname__', fn)!r} cannot be sent "
+                        f"back from the worker process: {exc}") from exc
+
+
+def _unsendable_error(exc):
+    """None if exc survives a pickle round trip, else a RuntimeError naming it."""
+    try:
+        multiprocessing.reduction.ForkingPickler.loads(_dumps(exc))
+        return None
+    except Exception as why:
+        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} (the "
+                            f"exception cannot be sent back from the worker process: "
+                            f"{type(why).__name__}: {why})")
+
+
+class _Returned:
+    """A task's result on its way back, pickled apart in the worker: the
+    caller's manager thread unpickles only bytes, and a result that does not
+    unpickle fails its own future (_load_returned, _ResultSetter)."""
+    __slots__ = ("payload",)
+
+    def __init__(self, payload):
+        self.payload = payload
+
+    def __reduce__(self):
+        return (_load_returned, (self.payload,))
+
+
+class _Unloadable:
+    """What _load_returned gives for a result that does not unpickle here."""
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+def _load_returned(payload):
+    try:
+        return multiprocessing.reduction.ForkingPickler.loads(payload)
+    except Exception as exc:
+        error = TypeError(f"the result of the task cannot be unpickled in the calling "
+                          f"process: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return _Unloadable(error)
+
+
+class _ResultSetter:
+    """future.set_result of a ProcessPool task (called by the stdlib's manager
+    thread): an _Unloadable becomes the future's exception."""
+    __slots__ = ("future",)
+
+    def __init__(self, future):
+        self.future = future
+
+    def __call__(self, value):
+        if type(value) is _Unloadable:
+            cf.Future.set_exception(self.future, value.error)
+        else:
+            cf.Future.set_result(self.future, value)
 
 
 def _context(mp_context):
@@ -139,7 +233,9 @@ class ProcessPool(cf.ProcessPoolExecutor):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
         self._check_callable(fn, "callable")
-        return super().submit(fn, *args, **kwargs)
+        future = super().submit(_run, fn, args, kwargs)
+        future.set_result = _ResultSetter(future)
+        return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
         _sendable.check_map_arguments(fn, timeout, chunksize)

@@ -148,6 +148,38 @@ class ProcessPoolTest(unittest.TestCase):
             with self.assertRaises(cf.process.BrokenProcessPool):
                 pool.submit(mappedwork.add, 1, 2)
 
+    def test_replies_that_do_not_unpickle_fail_only_their_future(self):
+        # The stdlib unpickles replies in its manager thread: one that fails there
+        # broke the whole pool ("terminated abruptly"), every running future with it.
+        with ProcessPool(2) as pool:
+            slow = pool.submit(mappedwork.sleep_then, 1.0, "slow")
+            with self.assertRaisesRegex(RuntimeError, r"mappedwork\.NeedsTwoArguments: boom "
+                                        r"\(the exception cannot be sent back"):
+                pool.submit(mappedwork.raise_needs_two, "boom").result(DEADLINE)
+            with self.assertRaisesRegex(RuntimeError, r"mappedwork\.RefusesPickling: no"):
+                pool.submit(mappedwork.raise_refuses_pickling, "no").result(DEADLINE)
+            with self.assertRaisesRegex(TypeError, "result of the task cannot be unpickled "
+                                        "in the calling process: ValueError: this result"):
+                pool.submit(mappedwork.return_rebuilds_nowhere).result(DEADLINE)
+            with self.assertRaisesRegex(TypeError, "result of 'return_lambda' cannot be sent "
+                                        "back from the worker process"):
+                pool.submit(mappedwork.return_lambda).result(DEADLINE)
+            for chunksize in (1, 3):   # map: the same, through the stdlib's chunks
+                with self.assertRaisesRegex(RuntimeError, "NeedsTwoArguments"):
+                    list(pool.map(mappedwork.raise_needs_two, "abcd", chunksize=chunksize,
+                                  timeout=DEADLINE))
+                with self.assertRaisesRegex(TypeError, "cannot be unpickled"):
+                    list(pool.map(mappedwork.return_rebuilds_nowhere, range(4),
+                                  chunksize=chunksize, timeout=DEADLINE))
+            try:
+                pool.submit(mappedwork.raise_needs_two, "traced").result(DEADLINE)
+            except RuntimeError as exc:   # the original's traceback travels as text
+                self.assertIn("NeedsTwoArguments: traced", str(exc.__cause__))
+                self.assertIn("raise_needs_two", str(exc.__cause__))
+            self.assertEqual(slow.result(DEADLINE), "slow")   # the pool is not broken
+            self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
+            self.assertIn("running", repr(pool))
+
     def test_stores_cross_by_handle(self):
         data = {"xs": list(range(1000)), "name": "n"}
         with frost.share(data) as store, ProcessPool(2) as pool:

@@ -158,3 +158,8 @@ def return_rebuilds_nowhere(_=None):
 
 def return_lambda(_=None):
     return lambda: None
+
+
+def plain(view):
+    """A table window thawed ({name: list}), a column as a list."""
+    return view.tolist() if hasattr(view, "tolist") else frost.thaw(view)

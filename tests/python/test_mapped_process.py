@@ -700,8 +700,13 @@ class TableWorkerTest(unittest.TestCase):
                         back = pool.submit(mappedwork.echo, view).result(DEADLINE)
                         self.assertIsInstance(back, frost.MappedTable)
                         self.assertEqual(back.row(0), view.row(0))
-            with self.assertRaisesRegex(TypeError, "row slice"):
-                pickle.dumps(view[1:])
+                with frost.ProcessPool(2) as pool:   # in chunks of rows, and by column
+                    self.assertEqual(list(pool.map(mappedwork.plain,
+                                                   [view[:2], view[2:]], timeout=DEADLINE)),
+                                     [self.table.slice(0, 2).to_pydict(),
+                                      self.table.slice(2).to_pydict()])
+                    self.assertEqual(pool.submit(mappedwork.plain, view["v"][::-2])
+                                     .result(DEADLINE), [4, 2])
 
     def test_shared_bare_table_and_loaded_file(self):
         with frost.share(self.table) as store:   # the table is the root

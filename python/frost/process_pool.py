@@ -29,6 +29,10 @@ tasks' futures fail with BrokenProcessPool, and the exception goes on. The
 stdlib would wait for every running and already queued task, at shutdown
 and again at interpreter exit: with long tasks the program could not be
 stopped, and a killed parent leaves its workers running their tasks.
+
+A parent that ends without stopping its pool (SIGKILL, os._exit) ends its
+workers too (_end_with_parent: SIGIO from the kernel), so no worker, no
+resource tracker and no semaphore in /dev/shm is left behind.
 shutdown() after that returns at once. A program that ends by an uncaught
 KeyboardInterrupt raised anywhere else stops every pool it has not shut
 down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
@@ -47,6 +51,7 @@ becomes that future's exception (_ResultSetter).
 """
 import concurrent.futures as cf
 import concurrent.futures.process   # its exit hook first: ours, registered later, runs before
+import fcntl
 import io
 import multiprocessing
 import multiprocessing.connection
@@ -94,6 +99,38 @@ def _join(thread):
 
     threading.Thread(target=join, name="frost-process-pool-join", daemon=True).start()
     joined.wait()
+
+
+def _start_worker(initializer, initargs):
+    """First thing in every worker: end with the parent, then the initializer."""
+    _end_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _end_with_parent():
+    """Have the kernel end this worker when its parent process ends.
+
+    The stdlib's workers outlive a parent killed by SIGKILL: they wait on
+    their call queue for ever (each holds its write end too), and with them
+    the resource tracker and the pool's semaphores in /dev/shm. multiprocessing
+    gives every child (spawn, forkserver, fork) a sentinel: the read end of a
+    pipe whose write end only the parent holds. With O_ASYNC the parent's end
+    (its exit, however it comes) raises SIGIO here, whose default action
+    ends the process at once, in a task's C call too; no thread is needed.
+    The owner is a struct pid in the kernel, so a forked child of this worker
+    that inherited the fd never signals a process that reused the pid."""
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    if sentinel is None:
+        return
+    try:
+        fcntl.fcntl(sentinel, fcntl.F_SETOWN, os.getpid())
+        fcntl.fcntl(sentinel, fcntl.F_SETFL, fcntl.fcntl(sentinel, fcntl.F_GETFL) | os.O_ASYNC)
+    except OSError:
+        return
+    if multiprocessing.connection.wait([sentinel], 0):   # ended before O_ASYNC was set
+        os._exit(1)
 
 
 def _dumps(obj):
@@ -216,8 +253,8 @@ class ProcessPool(cf.ProcessPoolExecutor):
         self._stopped = False        # by a Ctrl-C (_stop_workers)
         self._manager = None         # the manager thread shutdown() must still join
         self._known_processes = []   # the workers as shutdown() or _stop_workers last saw them
-        super().__init__(workers, mp_context=context, initializer=initializer,
-                         initargs=initargs, max_tasks_per_child=max_tasks_per_child)
+        super().__init__(workers, mp_context=context, initializer=_start_worker,
+                         initargs=(initializer, initargs), max_tasks_per_child=max_tasks_per_child)
         _pools.add(self)
 
     @property

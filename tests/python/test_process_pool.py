@@ -197,6 +197,63 @@ class ProcessPoolTest(unittest.TestCase):
                              4950)
 
 
+class KilledParentTest(unittest.TestCase):
+    """A parent killed by SIGKILL while its pool runs tasks: the stdlib's workers
+    waited on their call queue for ever, and kept the resource tracker and the
+    pool's semaphores in /dev/shm with them."""
+
+    CHILD = textwrap.dedent("""
+        import gc, multiprocessing.synchronize, os, signal, sys, time
+        import frost, mappedwork
+        if __name__ == "__main__":
+            pool = frost.ProcessPool(2, mp_context=sys.argv[1])
+            futures = [pool.submit(mappedwork.sleep_then, 600, None) for _ in range(3)]
+            while len(pool._processes) < 2:
+                time.sleep(0.05)
+            time.sleep(1)   # the tasks run
+            semaphores = [o._semlock.name for o in gc.get_objects()
+                          if isinstance(o, multiprocessing.synchronize.SemLock)]
+            print(" ".join(map(str, pool._processes)), flush=True)
+            print(" ".join(n for n in semaphores if n), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """)
+
+    def test_workers_end_with_their_parent(self):
+        import time
+        with tempfile.TemporaryDirectory() as tmp:
+            script = os.path.join(tmp, "killed_parent.py")   # spawn workers import it
+            with open(script, "w") as f:
+                f.write(self.CHILD)
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                [os.path.dirname(os.path.abspath(__file__)),
+                 os.path.dirname(os.path.dirname(frost.__file__))]))
+            for method in ("spawn", "forkserver", "fork"):
+                with self.subTest(method=method):
+                    # files, not pipes: workers that outlive the parent would hold a pipe open
+                    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+                        returncode = subprocess.run([sys.executable, script, method], env=env,
+                                                    stdout=out, stderr=err,
+                                                    timeout=DEADLINE).returncode
+                        out.seek(0)
+                        err.seek(0)
+                        lines, errors = out.read().splitlines(), err.read()
+                    self.assertEqual(returncode, -signal.SIGKILL, errors)
+                    workers = [int(pid) for pid in lines[0].split()]
+                    semaphores = lines[1].split() if len(lines) > 1 else []
+                    self.assertEqual(len(workers), 2)
+                    end = time.monotonic() + DEADLINE
+                    while (still_running(workers) or any(
+                            os.path.exists(f"/dev/shm/sem.{n.lstrip('/')}") for n in semaphores)) \
+                            and time.monotonic() < end:
+                        time.sleep(0.1)
+                    left = still_running(workers)
+                    for pid in left:   # ours to end, so that a failure leaves nothing running
+                        os.kill(pid, signal.SIGKILL)
+                    self.assertEqual(left, [], "workers outlived their killed parent")
+                    self.assertEqual([n for n in semaphores
+                                      if os.path.exists(f"/dev/shm/sem.{n.lstrip('/')}")], [])
+
+
 CTRL_C_PRELUDE = """
 import concurrent.futures as cf, os, signal, sys, threading, time
 import frost, mappedwork

@@ -49,6 +49,7 @@ the remote traceback, as frost.Pool does); a result travels as its own
 pickle (_Returned) that the caller unpickles apart, and a failure there
 becomes that future's exception (_ResultSetter).
 """
+import _thread
 import concurrent.futures as cf
 import concurrent.futures.process   # its exit hook first: ours, registered later, runs before
 import fcntl
@@ -237,6 +238,11 @@ class ProcessPool(cf.ProcessPoolExecutor):
 
     def __init__(self, workers=None, *, initializer=None, initargs=(), mp_context=None,
                  max_tasks_per_child=None, max_workers=None):
+        if not _thread.daemon_threads_allowed():
+            raise RuntimeError("frost.ProcessPool cannot run in a subinterpreter (a frost.Pool "
+                               "worker): multiprocessing's queues need daemon threads, which "
+                               "it does not allow. Start the ProcessPool in the main "
+                               "interpreter")
         if max_workers is not None:
             if workers is not None:
                 raise TypeError("pass workers or max_workers (the same thing), not both")

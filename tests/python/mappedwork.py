@@ -163,3 +163,12 @@ def return_lambda(_=None):
 def plain(view):
     """A table window thawed ({name: list}), a column as a list."""
     return view.tolist() if hasattr(view, "tolist") else frost.thaw(view)
+
+
+def process_pool_here():
+    """In a frost.Pool worker: what making a frost.ProcessPool there does."""
+    try:
+        frost.ProcessPool(1).shutdown()
+    except RuntimeError as exc:
+        return str(exc)
+    return "made"

@@ -180,6 +180,13 @@ class ProcessPoolTest(unittest.TestCase):
             self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
             self.assertIn("running", repr(pool))
 
+    def test_refused_in_a_subinterpreter(self):
+        # multiprocessing's queues start daemon threads, which a frost.Pool worker
+        # refuses: a task that made a ProcessPool failed in submit() or shutdown()
+        with frost.Pool(1) as pool:
+            self.assertRegex(pool.submit(mappedwork.process_pool_here).result(DEADLINE),
+                             "cannot run in a subinterpreter.*main interpreter")
+
     def test_stores_cross_by_handle(self):
         data = {"xs": list(range(1000)), "name": "n"}
         with frost.share(data) as store, ProcessPool(2) as pool:

@@ -47,7 +47,7 @@ worker as _run(fn, args, kwargs): an exception that does not survive a
 pickle round trip is replaced by a RuntimeError naming it (its traceback in
 the remote traceback, as frost.Pool does); a result travels as its own
 pickle (_Returned) that the caller unpickles apart, and a failure there
-becomes that future's exception (_ResultSetter).
+becomes that future's exception (_TaskFuture).
 """
 import _thread
 import concurrent.futures as cf
@@ -173,7 +173,7 @@ def _unsendable_error(exc):
 class _Returned:
     """A task's result on its way back, pickled apart in the worker: the
     caller's manager thread unpickles only bytes, and a result that does not
-    unpickle fails its own future (_load_returned, _ResultSetter)."""
+    unpickle fails its own future (_load_returned, _TaskFuture)."""
     __slots__ = ("payload",)
 
     def __init__(self, payload):
@@ -201,19 +201,25 @@ def _load_returned(payload):
         return _Unloadable(error)
 
 
-class _ResultSetter:
-    """future.set_result of a ProcessPool task (called by the stdlib's manager
-    thread): an _Unloadable becomes the future's exception."""
-    __slots__ = ("future",)
+class _TaskFuture(cf.Future):
+    """A ProcessPool task's future (its class is set at submit: no reference
+    cycle, nothing the manager thread calls is changed, so there is no race
+    with a task that ends before submit returns): a result that did not
+    unpickle here (_Unloadable) is the future's exception."""
 
-    def __init__(self, future):
-        self.future = future
-
-    def __call__(self, value):
+    def result(self, timeout=None):
+        value = super().result(timeout)
         if type(value) is _Unloadable:
-            cf.Future.set_exception(self.future, value.error)
-        else:
-            cf.Future.set_result(self.future, value)
+            raise value.error
+        return value
+
+    def exception(self, timeout=None):
+        error = super().exception(timeout)
+        if error is None:
+            value = super().result()   # done, without an exception
+            if type(value) is _Unloadable:
+                return value.error
+        return error
 
 
 def _context(mp_context):
@@ -277,7 +283,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
         self._check_callable(fn, "callable")
         future = super().submit(_run, fn, args, kwargs)
-        future.set_result = _ResultSetter(future)
+        future.__class__ = _TaskFuture
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):

@@ -158,9 +158,12 @@ class ProcessPoolTest(unittest.TestCase):
                 pool.submit(mappedwork.raise_needs_two, "boom").result(DEADLINE)
             with self.assertRaisesRegex(RuntimeError, r"mappedwork\.RefusesPickling: no"):
                 pool.submit(mappedwork.raise_refuses_pickling, "no").result(DEADLINE)
+            unloadable = pool.submit(mappedwork.return_rebuilds_nowhere)
             with self.assertRaisesRegex(TypeError, "result of the task cannot be unpickled "
                                         "in the calling process: ValueError: this result"):
-                pool.submit(mappedwork.return_rebuilds_nowhere).result(DEADLINE)
+                unloadable.result(DEADLINE)
+            self.assertIsInstance(unloadable.exception(DEADLINE), TypeError)
+            self.assertIsInstance(unloadable, cf.Future)
             with self.assertRaisesRegex(TypeError, "result of 'return_lambda' cannot be sent "
                                         "back from the worker process"):
                 pool.submit(mappedwork.return_lambda).result(DEADLINE)

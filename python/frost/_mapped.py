@@ -358,8 +358,9 @@ def _open_file(path, dev, ino, since="it was sent"):
 def _image_of(image):
     """What a handle unpickled to (a MapImage), or the handle itself: copy.copy
     calls the reducer's function on its arguments as they are."""
-    if type(image) is _Handle and image.image is not None:
-        image = image.image()
+    if type(image) is _Handle:
+        ref = getattr(image, "image", None)   # (a forged one may have no slots set)
+        image = ref() if isinstance(ref, weakref.ref) else None
     if not isinstance(image, _frost.MapImage):
         raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
     return image

@@ -27,6 +27,8 @@
  * A Table view is a window [start, start + len) of the node's rows; a Column
  * is a window (start, step, len) of one column. The blob was checked when it
  * was made (frost__colblob_check), so reads index it without bounds checks.
+ * A window pickles as the whole table indexed again by the receiver
+ * (reduce_getitem), through the same checked subscript.
  *
  * Python values: bool, int ((u)int8-64; temporal, decimal and interval types
  * as their raw little-endian integer), float (float16-64), str, bytes

@@ -766,6 +766,13 @@ class MappedTableLifetimeTest(unittest.TestCase):
     """An export of a MappedTable keeps the mapping (the image's pin) after the store is
     closed and every view and the MapImage are gone, and the last release unmaps it."""
 
+    def setUp(self):
+        # images sent by multiprocessing in earlier tests linger LINGER seconds; one
+        # that expired (share() prunes them) while a test counts would change the count
+        with _mapped._lingering_lock:
+            _mapped._lingering.clear()
+        gc.collect()
+
     def memfd_mappings(self):
         with open("/proc/self/maps") as f:
             return sum("frost-share" in line for line in f)

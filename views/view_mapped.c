@@ -1866,6 +1866,25 @@ frost__is_mapped_view(frost_state *st, PyObject *obj)
 }
 
 /* ---- thaw ------------------------------------------------------------------ */
+/*
+ * Iterative, like the arena's thaw (thaw.c): an explicit stack of frames, so
+ * a list of lists 1,000,000 deep thaws as it does from an arena (it raised
+ * RecursionError past CPython's C recursion limit: ~1,500 levels on 3.12).
+ * The values of lists, dicts and tuples and a record's state are frames;
+ * dict keys and set items are keys (immutables: tuples nest at most 256
+ * deep, checked when followed) and are thawed by a nested mthaw_ref, under
+ * Py_EnterRecursiveCall.
+ */
+
+typedef struct {
+    frost_mnode_t n;
+    PyObject *key;               /* the memo key: the node's offset */
+    PyObject *result;            /* list, dict, set, tuple: made at the start; frozenset, record: NULL */
+    PyObject *pending;           /* dict: the key of the value being thawed; set: the keys; record: the state */
+    uint64_t i;                  /* the next item */
+    int fill_after;              /* result in the memo before its items (list, dict, set) */
+    int counted;                 /* counts in `containers` (not a tuple) */
+} mthaw_frame_t;
 
 typedef struct {
     const frost_map_image_t *img;
@@ -1873,6 +1892,8 @@ typedef struct {
                                     `containers` when it started */
     PyObject *allowed;
     Py_ssize_t containers;       /* lists/dicts/sets/records being thawed now */
+    mthaw_frame_t *frames;
+    Py_ssize_t depth, cap;
 } mthaw_t;
 
 /* a table key that no dict or set can hold: the image is damaged */
@@ -1906,12 +1927,8 @@ mthaw_array(const frost_mnode_t *n)
 static PyObject *mthaw_ref(mthaw_t *tw, frost_mref_t ref);
 
 static PyObject *
-mthaw_record(mthaw_t *tw, const frost_mnode_t *n)
+mthaw_record(mthaw_t *tw, const frost_mnode_t *n, PyObject *state)
 {
-    PyObject *state = mthaw_ref(tw, n->state);
-    if (state == NULL) {
-        return NULL;
-    }
     PyObject *cls = NULL;
     if (tw->allowed != NULL) {
         PyObject *module = frost_map_load(tw->img, n->module);
@@ -1922,19 +1939,47 @@ mthaw_record(mthaw_t *tw, const frost_mnode_t *n)
         cls = name ? Py_XNewRef(PyDict_GetItemWithError(tw->allowed, name)) : NULL;
         Py_XDECREF(name);
         if (cls == NULL && PyErr_Occurred()) {
-            Py_DECREF(state);
             return NULL;
         }
     }
     /* never imported: an image is a file, it must not choose what code runs */
-    PyObject *r = frost__thaw_record_rebuild(cls, n->flags, state);
-    Py_DECREF(state);
-    return r;
+    return frost__thaw_record_rebuild(cls, n->flags, state);
 }
 
-static PyObject *
-mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
+static void
+mthaw_pop(mthaw_t *tw)
 {
+    mthaw_frame_t *f = &tw->frames[--tw->depth];
+    tw->containers -= f->counted;
+    Py_XDECREF(f->key);
+    Py_XDECREF(f->result);
+    Py_XDECREF(f->pending);
+}
+
+/* A node not thawed yet: its result (a leaf-like node: 0, *out set) or a
+ * new frame (1), or -1. Steals `key`. */
+static int
+mthaw_begin(mthaw_t *tw, const frost_mnode_t *n, PyObject *key, PyObject **out)
+{
+    if (n->kind == FROST_MNODE_ARRAY) {
+        Py_DECREF(key);
+        *out = mthaw_array(n);
+        return *out ? 0 : -1;
+    }
+    if (n->kind == FROST_MNODE_COLUMNS) {   /* {name: list of values}, like thaw(frost.MappedTable) */
+        PyObject *view = tw->img->make_view ? tw->img->make_view(tw->img->view_ctx, n) : NULL;
+        PyObject *r = view ? frost__table_thaw(view) : NULL;
+        if (view == NULL && !PyErr_Occurred()) {
+            PyErr_SetString(tw->img->error, "a table node cannot be thawed without views");
+        }
+        Py_XDECREF(view);
+        if (r != NULL && PyDict_SetItem(tw->memo, key, r) < 0) {   /* shared: one dict, as thaw.c */
+            Py_CLEAR(r);
+        }
+        Py_DECREF(key);
+        *out = r;
+        return r ? 0 : -1;
+    }
     PyObject *result = NULL;
     switch (n->kind) {
     case FROST_MNODE_LIST:
@@ -1946,125 +1991,65 @@ mthaw_node(mthaw_t *tw, const frost_mnode_t *n, PyObject *key)
     case FROST_MNODE_SET:
         result = n->flags & FROST_MSET_WAS_FROZENSET ? NULL : PySet_New(NULL);
         break;
-    case FROST_MNODE_ARRAY:
-        return mthaw_array(n);
-    case FROST_MNODE_COLUMNS: {   /* {name: list of values}, like thaw(frost.MappedTable) */
-        PyObject *view = tw->img->make_view ? tw->img->make_view(tw->img->view_ctx, n) : NULL;
-        PyObject *r = view ? frost__table_thaw(view) : NULL;
-        if (view == NULL && !PyErr_Occurred()) {
-            PyErr_SetString(tw->img->error, "a table node cannot be thawed without views");
-        }
-        Py_XDECREF(view);
-        if (r != NULL && PyDict_SetItem(tw->memo, key, r) < 0) {   /* shared: one dict, as thaw.c */
-            Py_CLEAR(r);
-        }
-        return r;
-    }
-    default:
-        break;
-    }
-    int fill_after = result != NULL;   /* containers go in the memo before their items */
-    PyObject *pending = fill_after ? Py_NewRef(result) : PyLong_FromSsize_t(tw->containers);
-    if (pending == NULL || PyDict_SetItem(tw->memo, key, pending) < 0) {
-        Py_XDECREF(pending);
-        Py_XDECREF(result);
-        return NULL;
-    }
-    Py_DECREF(pending);
-    int counted = n->kind != FROST_MNODE_TUPLE;
-    tw->containers += counted;
-    if (Py_EnterRecursiveCall(" in frost.thaw")) {
-        Py_XDECREF(result);
-        return NULL;
-    }
-    int ok = 1;
-    switch (n->kind) {
-    case FROST_MNODE_LIST:
-        for (uint64_t i = 0; ok && i < n->len; i++) {
-            PyObject *item = n->flags == FROST_MLIST_REFS
-                             ? mthaw_ref(tw, frost_map_rd64(n->items + i * 8))
-                             : frost_map_seq_item(tw->img, n, i);
-            if (item == NULL) {
-                ok = 0;
-                break;
-            }
-            PyList_SET_ITEM(result, (Py_ssize_t)i, item);
-        }
-        break;
-    case FROST_MNODE_DICT:
-        for (uint64_t i = 0; ok && i < n->len; i++) {
-            PyObject *k = mthaw_ref(tw, frost_map_table_key(n, i));
-            PyObject *v = k ? mthaw_ref(tw, frost_map_table_value(n, i)) : NULL;
-            ok = v != NULL && PyDict_SetItem(result, k, v) == 0;
-            if (!ok && v != NULL) {
-                mthaw_key_error(tw, n);
-            }
-            Py_XDECREF(k);
-            Py_XDECREF(v);
-        }
-        break;
-    case FROST_MNODE_SET: {
-        PyObject *keys = PyList_New(0);
-        ok = keys != NULL;
-        for (uint64_t i = 0; ok && i < n->len; i++) {
-            PyObject *k = mthaw_ref(tw, frost_map_table_key(n, i));
-            ok = k != NULL && PyList_Append(keys, k) == 0;
-            Py_XDECREF(k);
-        }
-        if (ok && result != NULL) {
-            for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(keys); i++) {
-                ok = PySet_Add(result, PyList_GET_ITEM(keys, i)) == 0;
-            }
-        }
-        else if (ok) {
-            result = PyFrozenSet_New(keys);
-            ok = result != NULL;
-        }
-        if (!ok && keys != NULL) {
-            mthaw_key_error(tw, n);
-        }
-        Py_XDECREF(keys);
-        break;
-    }
     case FROST_MNODE_TUPLE:
         result = PyTuple_New((Py_ssize_t)n->len);
-        ok = result != NULL;
-        for (uint64_t i = 0; ok && i < n->len; i++) {
-            PyObject *item = mthaw_ref(tw, frost_map_rd64(n->items + i * 8));
-            if (item == NULL) {
-                ok = 0;
-                break;
-            }
-            PyTuple_SET_ITEM(result, (Py_ssize_t)i, item);
+        if (result == NULL) {
+            Py_DECREF(key);
+            return -1;
         }
         break;
     case FROST_MNODE_RECORD:
-        result = mthaw_record(tw, n);
-        ok = result != NULL;
         break;
     default:
-        break;
+        Py_DECREF(key);
+        PyErr_Format(tw->img->error, "damaged frost image: no value at %llu",
+                     (unsigned long long)n->offset);
+        return -1;
     }
-    Py_LeaveRecursiveCall();
-    tw->containers -= counted;
-    if (ok && !fill_after && PyDict_SetItem(tw->memo, key, result) < 0) {
-        ok = 0;
+    int fill_after = n->kind != FROST_MNODE_TUPLE && result != NULL;
+    /* containers go in the memo before their items; tuples and records as a marker */
+    PyObject *pending = fill_after ? Py_NewRef(result) : PyLong_FromSsize_t(tw->containers);
+    PyObject *keys = n->kind == FROST_MNODE_SET ? PyList_New(0) : NULL;
+    if (pending == NULL || (n->kind == FROST_MNODE_SET && keys == NULL)
+        || PyDict_SetItem(tw->memo, key, pending) < 0) {
+        Py_XDECREF(pending);
+        Py_XDECREF(keys);
+        Py_XDECREF(result);
+        Py_DECREF(key);
+        return -1;
     }
-    if (!ok) {
-        Py_CLEAR(result);
+    Py_DECREF(pending);
+    if (tw->depth == tw->cap) {
+        Py_ssize_t cap = tw->cap ? 2 * tw->cap : 16;
+        mthaw_frame_t *frames = PyMem_Realloc(tw->frames, (size_t)cap * sizeof *frames);
+        if (frames == NULL) {
+            Py_XDECREF(keys);
+            Py_XDECREF(result);
+            Py_DECREF(key);
+            PyErr_NoMemory();
+            return -1;
+        }
+        tw->frames = frames;
+        tw->cap = cap;
     }
-    return result;
+    int counted = n->kind != FROST_MNODE_TUPLE;
+    tw->frames[tw->depth++] = (mthaw_frame_t){.n = *n, .key = key, .result = result, .pending = keys,
+                                              .fill_after = fill_after, .counted = counted};
+    tw->containers += counted;
+    return 1;
 }
 
-static PyObject *
-mthaw_ref(mthaw_t *tw, frost_mref_t ref)
+/* `ref` thawed (0, *out set), or a frame pushed for it (1), or -1. */
+static int
+mthaw_start(mthaw_t *tw, frost_mref_t ref, PyObject **out)
 {
     if (frost_mref_tag(ref) != FROST_MREF_NODE) {
-        return frost_map_load(tw->img, ref);
+        *out = frost_map_load(tw->img, ref);
+        return *out ? 0 : -1;
     }
     PyObject *key = PyLong_FromUnsignedLongLong(frost_mref_offset8(ref));
     if (key == NULL) {
-        return NULL;
+        return -1;
     }
     PyObject *seen = PyDict_GetItemWithError(tw->memo, key);
     if (seen != NULL) {
@@ -2080,17 +2065,193 @@ mthaw_ref(mthaw_t *tw, frost_mref_t ref)
                                                   "or record (their copies would have to contain "
                                                   "themselves)");
             }
-            return NULL;
+            return -1;
         }
-        return Py_NewRef(seen);
+        *out = Py_NewRef(seen);
+        return 0;
     }
-    PyObject *result = NULL;
     frost_mnode_t n;
-    if (!PyErr_Occurred() && frost_map_node(tw->img, frost_mref_offset8(ref), 0, &n) == 0) {
-        result = mthaw_node(tw, &n, key);
+    if (PyErr_Occurred() || frost_map_node(tw->img, frost_mref_offset8(ref), 0, &n) < 0) {
+        Py_DECREF(key);
+        return -1;
     }
-    Py_DECREF(key);
+    return mthaw_begin(tw, &n, key, out);
+}
+
+/* A key (of a dict or set): thawed at once, nested (keys nest shallowly). */
+static PyObject *
+mthaw_key(mthaw_t *tw, frost_mref_t ref)
+{
+    if (Py_EnterRecursiveCall(" in frost.thaw")) {
+        return NULL;
+    }
+    PyObject *k = mthaw_ref(tw, ref);
+    Py_LeaveRecursiveCall();
+    return k;
+}
+
+/* Give frame f its next item (steals value); 0 or -1. */
+static int
+mthaw_deliver(mthaw_t *tw, mthaw_frame_t *f, PyObject *value)
+{
+    int ok = 1;
+    switch (f->n.kind) {
+    case FROST_MNODE_LIST:
+        PyList_SET_ITEM(f->result, (Py_ssize_t)f->i, value);
+        break;
+    case FROST_MNODE_TUPLE:
+        PyTuple_SET_ITEM(f->result, (Py_ssize_t)f->i, value);
+        break;
+    case FROST_MNODE_DICT:
+        ok = PyDict_SetItem(f->result, f->pending, value) == 0;
+        if (!ok) {
+            mthaw_key_error(tw, &f->n);
+        }
+        Py_CLEAR(f->pending);
+        Py_DECREF(value);
+        break;
+    case FROST_MNODE_RECORD:
+        f->pending = value;   /* the state */
+        break;
+    default:
+        Py_DECREF(value);
+        break;
+    }
+    f->i++;
+    return ok ? 0 : -1;
+}
+
+/* The next item of the top frame: delivered (0), a frame pushed for it (1),
+ * none left (2), or -1. */
+static int
+mthaw_step(mthaw_t *tw)
+{
+    mthaw_frame_t *f = &tw->frames[tw->depth - 1];
+    const frost_mnode_t *n = &f->n;
+    uint64_t count = n->kind == FROST_MNODE_RECORD ? 1 : n->len;
+    if (f->i >= count) {
+        return 2;
+    }
+    frost_mref_t ref;
+    switch (n->kind) {
+    case FROST_MNODE_LIST:
+        if (n->flags != FROST_MLIST_REFS) {
+            PyObject *item = frost_map_seq_item(tw->img, n, f->i);
+            return item ? mthaw_deliver(tw, f, item) : -1;
+        }
+        ref = frost_map_rd64(n->items + f->i * 8);
+        break;
+    case FROST_MNODE_TUPLE:
+        ref = frost_map_rd64(n->items + f->i * 8);
+        break;
+    case FROST_MNODE_DICT: {
+        uint64_t i = f->i;
+        PyObject *k = mthaw_key(tw, frost_map_table_key(n, i));
+        if (k == NULL) {
+            return -1;
+        }
+        f = &tw->frames[tw->depth - 1];   /* the nested thaw may have moved the frames */
+        f->pending = k;
+        ref = frost_map_table_value(&f->n, i);
+        break;
+    }
+    case FROST_MNODE_SET: {
+        PyObject *k = mthaw_key(tw, frost_map_table_key(n, f->i));
+        f = &tw->frames[tw->depth - 1];
+        if (k == NULL || PyList_Append(f->pending, k) < 0) {
+            Py_XDECREF(k);
+            return -1;
+        }
+        Py_DECREF(k);
+        f->i++;
+        return 0;
+    }
+    case FROST_MNODE_RECORD:
+        ref = n->state;
+        break;
+    default:
+        return 2;
+    }
+    PyObject *value = NULL;
+    int rc = mthaw_start(tw, ref, &value);
+    if (rc == 0) {
+        return mthaw_deliver(tw, &tw->frames[tw->depth - 1], value);
+    }
+    return rc;
+}
+
+/* The top frame's items are all there: its result (new reference), the frame popped. */
+static PyObject *
+mthaw_finish(mthaw_t *tw)
+{
+    mthaw_frame_t *f = &tw->frames[tw->depth - 1];
+    PyObject *result = NULL;
+    int ok = 1;
+    switch (f->n.kind) {
+    case FROST_MNODE_SET:
+        if (f->result != NULL) {
+            for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(f->pending); i++) {
+                ok = PySet_Add(f->result, PyList_GET_ITEM(f->pending, i)) == 0;
+            }
+            result = ok ? Py_NewRef(f->result) : NULL;
+        }
+        else {
+            result = PyFrozenSet_New(f->pending);
+            ok = result != NULL;
+        }
+        if (!ok) {
+            mthaw_key_error(tw, &f->n);
+        }
+        break;
+    case FROST_MNODE_RECORD:
+        result = mthaw_record(tw, &f->n, f->pending);
+        break;
+    default:
+        result = Py_NewRef(f->result);
+        break;
+    }
+    if (result != NULL && !f->fill_after && PyDict_SetItem(tw->memo, f->key, result) < 0) {
+        Py_CLEAR(result);
+    }
+    mthaw_pop(tw);
     return result;
+}
+
+static PyObject *
+mthaw_ref(mthaw_t *tw, frost_mref_t ref)
+{
+    PyObject *out = NULL;
+    Py_ssize_t base = tw->depth;
+    int rc = mthaw_start(tw, ref, &out);
+    while (rc > 0 && tw->depth > base) {
+        rc = mthaw_step(tw);
+        if (rc == 2) {
+            PyObject *done = mthaw_finish(tw);
+            if (done == NULL) {
+                rc = -1;
+            }
+            else if (tw->depth == base) {
+                out = done;
+                rc = 0;
+            }
+            else {
+                rc = mthaw_deliver(tw, &tw->frames[tw->depth - 1], done) < 0 ? -1 : 1;
+            }
+        }
+        else if (rc == 0) {
+            rc = 1;   /* an item delivered: go on */
+        }
+        if (rc > 0 && PyErr_CheckSignals() < 0) {
+            rc = -1;
+        }
+    }
+    if (rc < 0) {
+        while (tw->depth > base) {
+            mthaw_pop(tw);
+        }
+        return NULL;
+    }
+    return out;
 }
 
 int
@@ -2121,6 +2282,7 @@ frost__mapped_thaw(frost_state *Py_UNUSED(st), PyObject *obj, PyObject *allowed)
         return NULL;
     }
     PyObject *r = mthaw_ref(&tw, frost_mref_at8(MV(obj)->node.offset, FROST_MREF_NODE));
+    PyMem_Free(tw.frames);
     Py_DECREF(tw.memo);
     return r;
 }

@@ -27,6 +27,8 @@
  * A Table view is a window [start, start + len) of the node's rows; a Column
  * is a window (start, step, len) of one column. The blob was checked when it
  * was made (frost__colblob_check), so reads index it without bounds checks.
+ * A window pickles as the whole table indexed again by the receiver
+ * (reduce_getitem), through the same checked subscript.
  *
  * Python values: bool, int ((u)int8-64; temporal, decimal and interval types
  * as their raw little-endian integer), float (float16-64), str, bytes
@@ -651,6 +653,55 @@ parse_requested_schema(const char *name, PyObject *args, PyObject *kwargs)
 }
 
 /* ------------------------------------------------------------------------ */
+/* pickling a window                                                         */
+
+static PyObject *table_new(FrostLease *lease, const colsrc_t *src, int64_t start, int64_t len);
+
+/* A window (a row slice, a column, a column slice) pickles as the whole table,
+ * which pickles by reference (a store reference, or the image's handle and
+ * the node's offset), indexed again by the receiver: (operator.getitem, (obj,
+ * key)). The receiver's subscript checks a forged key as it checks any.
+ * Steals obj and key (either may be NULL: an error is set). */
+static PyObject *
+reduce_getitem(PyObject *obj, PyObject *key)
+{
+    PyObject *getitem = NULL;
+    if (obj != NULL && key != NULL) {
+        PyObject *operator = PyImport_ImportModule("operator");
+        getitem = operator ? PyObject_GetAttrString(operator, "getitem") : NULL;
+        Py_XDECREF(operator);
+    }
+    if (getitem == NULL) {
+        Py_XDECREF(obj);
+        Py_XDECREF(key);
+        return NULL;
+    }
+    return Py_BuildValue("N(NN)", getitem, obj, key);
+}
+
+/* slice(start, stop, step) that selects len rows from start by step (len >= 2
+ * keeps |step| * len within the rows; stop -1 would mean "the end": None). */
+static PyObject *
+window_slice(int64_t start, int64_t step, int64_t len)
+{
+    int64_t stop = start + step * len;
+    PyObject *a = PyLong_FromLongLong(start);
+    PyObject *b = stop < 0 ? Py_NewRef(Py_None) : PyLong_FromLongLong(stop);
+    PyObject *c = PyLong_FromLongLong(step);
+    PyObject *slice = a != NULL && b != NULL && c != NULL ? PySlice_New(a, b, c) : NULL;
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    Py_XDECREF(c);
+    return slice;
+}
+
+static PyObject *
+whole_table(FrostLease *lease, const colsrc_t *src)
+{
+    return table_new(lease, src, 0, header(src->blob)->nrows);
+}
+
+/* ------------------------------------------------------------------------ */
 /* frost.Column                                                              */
 
 static PyObject *
@@ -667,7 +718,7 @@ column_new(FrostLease *lease, const colsrc_t *src, int64_t column, int64_t start
     Py_XINCREF(src->image);
     v->column = column;
     v->start = start;
-    v->step = step;
+    v->step = len > 1 ? step : 1;   /* unused otherwise; keeps a slice of a slice from overflowing */
     v->len = len;
     return (PyObject *)v;
 }
@@ -706,7 +757,8 @@ column_subscript(PyObject *self, PyObject *key)
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices((Py_ssize_t)v->len, &start, &stop, step);
-        return column_new(v->lease, &v->src, v->column, v->start + start * v->step, v->step * step, n);
+        return column_new(v->lease, &v->src, v->column, v->start + start * v->step,
+                          n > 1 ? v->step * step : 1, n);   /* n > 1: the product is within the rows */
     }
     PyErr_Format(PyExc_TypeError, "frost.Column indices must be integers or slices, not %.200s",
                  Py_TYPE(key)->tp_name);
@@ -853,8 +905,22 @@ static PyGetSetDef column_getset[] = {COLUMN_GETSET, {NULL, NULL, NULL, NULL, NU
 static PyGetSetDef mapped_column_getset[] = {COLUMN_GETSET, MAPPED_GETSET, {NULL, NULL, NULL, NULL, NULL}};
 #undef COLUMN_GETSET
 
+static PyObject *
+column_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostColumnView *v = CV(self);
+    int64_t nrows = header(v->src.blob)->nrows;
+    if (v->start == 0 && v->step == 1 && v->len == nrows) {
+        return reduce_getitem(whole_table(v->lease, &v->src), PyLong_FromLongLong(v->column));
+    }
+    return reduce_getitem(column_new(v->lease, &v->src, v->column, 0, 1, nrows),
+                          window_slice(v->start, v->step, v->len));
+}
+
 static PyMethodDef column_methods[] = {
     {"tolist", column_tolist, METH_NOARGS, "The values as a list (None for nulls)."},
+    {"__reduce__", column_reduce, METH_NOARGS,
+     "Pickle as the whole table (by reference) and the column's index and rows."},
     {"__arrow_c_schema__", column_arrow_schema, METH_NOARGS, "An 'arrow_schema' capsule of the column's field."},
     {"__dlpack__", (PyCFunction)(void (*)(void))column_dlpack, METH_VARARGS | METH_KEYWORDS,
      FROST_DLPACK_DOC " Numeric columns without nulls, rows in one chunk."},
@@ -1236,9 +1302,7 @@ table_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
         }
         return frost__reduce_ref((FrostView *)self, frost_ref_from_node(v->src.node), NULL);
     }
-    PyErr_SetString(PyExc_TypeError, "a row slice of a frost.Table cannot be pickled; "
-                                     "pickle the whole Table and slice it again");
-    return NULL;
+    return reduce_getitem(whole_table(v->lease, &v->src), window_slice(v->start, 1, v->len));
 }
 
 #define TABLE_GETSET \
@@ -1262,7 +1326,8 @@ static PyMethodDef table_methods[] = {
     {"__arrow_c_stream__", (PyCFunction)(void (*)(void))table_arrow_stream, METH_VARARGS | METH_KEYWORDS,
      "__arrow_c_stream__($self, /, requested_schema=None)\n--\n\nAn 'arrow_array_stream' capsule: the rows, one "
      "struct array per chunk, reading the arena."},
-    {"__reduce__", table_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {"__reduce__", table_reduce, METH_NOARGS,
+     "Pickle by reference to the same node (a row slice: the whole table and its rows)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -355,17 +355,24 @@ def _open_file(path, dev, ino, since="it was sent"):
     return fd, st
 
 
-def _rebuild_view(image, offset):
-    """A mapped view's unpickling: image is what its handle unpickled to."""
+def _image_of(image):
+    """What a handle unpickled to (a MapImage), or the handle itself: copy.copy
+    calls the reducer's function on its arguments as they are."""
+    if type(image) is _Handle:
+        ref = getattr(image, "image", None)   # (a forged one may have no slots set)
+        image = ref() if isinstance(ref, weakref.ref) else None
     if not isinstance(image, _frost.MapImage):
         raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
-    return image.view_at(offset)
+    return image
+
+
+def _rebuild_view(image, offset):
+    """A mapped view's unpickling: image is what its handle unpickled to."""
+    return _image_of(image).view_at(offset)
 
 
 def _rebuild_store(image):
-    if not isinstance(image, _frost.MapImage):
-        raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
-    return MappedStore._new(image)
+    return MappedStore._new(_image_of(image))
 
 
 # ---------------------------------------------------------------------------

@@ -88,11 +88,19 @@ def _describe(exc):
     exc = _clear_refusal(exc)
     import traceback
     tb = "".join(traceback.format_exception(exc))
+    # sent as it is only if it also loads: an exception whose __init__ needs
+    # other arguments than its args pickles but does not unpickle, and the
+    # caller would get that TypeError instead, without this traceback
+    message = None
     try:
-        _transport.check_sendable(exc)
+        message = _transport.dumps(exc)
+        _transport.loads(message)   # ends the message
         sendable = exc
     except Exception:
         sendable = None
+    finally:
+        if message is not None:
+            _transport.discard(message)   # a no-op once loaded
     return (sendable, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), tb)
 
 

@@ -29,13 +29,31 @@ tasks' futures fail with BrokenProcessPool, and the exception goes on. The
 stdlib would wait for every running and already queued task, at shutdown
 and again at interpreter exit: with long tasks the program could not be
 stopped, and a killed parent leaves its workers running their tasks.
+
+A parent that ends without stopping its pool (SIGKILL, os._exit) ends its
+workers too (_end_with_parent: SIGIO from the kernel), so no worker, no
+resource tracker and no semaphore in /dev/shm is left behind.
 shutdown() after that returns at once. A program that ends by an uncaught
 KeyboardInterrupt raised anywhere else stops every pool it has not shut
 down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
 exit hook would wait for their tasks.
+
+What a task sends back fails only its own future. The stdlib unpickles a
+worker's reply in its manager thread, and a reply that does not unpickle
+there (an exception whose __init__ needs other arguments than its args, a
+result whose class the caller cannot import) breaks the whole pool, every
+running future with it, as "terminated abruptly". Each task runs in the
+worker as _run(fn, args, kwargs): an exception that does not survive a
+pickle round trip is replaced by a RuntimeError naming it (its traceback in
+the remote traceback, as frost.Pool does); a result travels as its own
+pickle (_Returned) that the caller unpickles apart, and a failure there
+becomes that future's exception (_TaskFuture).
 """
+import _thread
 import concurrent.futures as cf
 import concurrent.futures.process   # its exit hook first: ours, registered later, runs before
+import fcntl
+import io
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.reduction
@@ -84,6 +102,126 @@ def _join(thread):
     joined.wait()
 
 
+def _start_worker(initializer, initargs):
+    """First thing in every worker: end with the parent, then the initializer."""
+    _end_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _end_with_parent():
+    """Have the kernel end this worker when its parent process ends.
+
+    The stdlib's workers outlive a parent killed by SIGKILL: they wait on
+    their call queue for ever (each holds its write end too), and with them
+    the resource tracker and the pool's semaphores in /dev/shm. multiprocessing
+    gives every child (spawn, forkserver, fork) a sentinel: the read end of a
+    pipe whose write end only the parent holds. With O_ASYNC the parent's end
+    (its exit, however it comes) raises SIGIO here, whose default action
+    ends the process at once, in a task's C call too; no thread is needed.
+    The owner is a struct pid in the kernel, so a forked child of this worker
+    that inherited the fd never signals a process that reused the pid."""
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    if sentinel is None:
+        return
+    try:
+        fcntl.fcntl(sentinel, fcntl.F_SETOWN, os.getpid())
+        fcntl.fcntl(sentinel, fcntl.F_SETFL, fcntl.fcntl(sentinel, fcntl.F_GETFL) | os.O_ASYNC)
+    except OSError:
+        return
+    if multiprocessing.connection.wait([sentinel], 0):   # ended before O_ASYNC was set
+        os._exit(1)
+
+
+def _dumps(obj):
+    """obj pickled by multiprocessing's pickler (its reducers: frost handles
+    linger, arena stores refused), as bytes (its dumps gives a memoryview)."""
+    buffer = io.BytesIO()
+    multiprocessing.reduction.ForkingPickler(buffer).dump(obj)
+    return buffer.getvalue()
+
+
+def _run(fn, args, kwargs):
+    """A task, in the worker: its result pickled (a _Returned), its exception
+    one the caller can unpickle."""
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as exc:
+        standin = _unsendable_error(exc)
+        if standin is None:
+            raise
+        raise standin from exc   # the original is in the remote traceback's text
+    try:
+        return _Returned(_dumps(value))
+    except Exception as exc:
+        raise TypeError(f"the result of {getattr(fn, '__qualname__', fn)!r} cannot be sent "
+                        f"back from the worker process: {exc}") from exc
+
+
+def _unsendable_error(exc):
+    """None if exc survives a pickle round trip, else a RuntimeError naming it."""
+    try:
+        multiprocessing.reduction.ForkingPickler.loads(_dumps(exc))
+        return None
+    except Exception as why:
+        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} (the "
+                            f"exception cannot be sent back from the worker process: "
+                            f"{type(why).__name__}: {why})")
+
+
+class _Returned:
+    """A task's result on its way back, pickled apart in the worker: the
+    caller's manager thread unpickles only bytes, and a result that does not
+    unpickle fails its own future (_load_returned, _TaskFuture)."""
+    __slots__ = ("payload",)
+
+    def __init__(self, payload):
+        self.payload = payload
+
+    def __reduce__(self):
+        return (_load_returned, (self.payload,))
+
+
+class _Unloadable:
+    """What _load_returned gives for a result that does not unpickle here."""
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+def _load_returned(payload):
+    try:
+        return multiprocessing.reduction.ForkingPickler.loads(payload)
+    except Exception as exc:
+        error = TypeError(f"the result of the task cannot be unpickled in the calling "
+                          f"process: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return _Unloadable(error)
+
+
+class _TaskFuture(cf.Future):
+    """A ProcessPool task's future (its class is set at submit: no reference
+    cycle, nothing the manager thread calls is changed, so there is no race
+    with a task that ends before submit returns): a result that did not
+    unpickle here (_Unloadable) is the future's exception."""
+
+    def result(self, timeout=None):
+        value = super().result(timeout)
+        if type(value) is _Unloadable:
+            raise value.error
+        return value
+
+    def exception(self, timeout=None):
+        error = super().exception(timeout)
+        if error is None:
+            value = super().result()   # done, without an exception
+            if type(value) is _Unloadable:
+                return value.error
+        return error
+
+
 def _context(mp_context):
     if mp_context is None:
         return multiprocessing.get_context(DEFAULT_START_METHOD)
@@ -106,6 +244,11 @@ class ProcessPool(cf.ProcessPoolExecutor):
 
     def __init__(self, workers=None, *, initializer=None, initargs=(), mp_context=None,
                  max_tasks_per_child=None, max_workers=None):
+        if not _thread.daemon_threads_allowed():
+            raise RuntimeError("frost.ProcessPool cannot run in a subinterpreter (a frost.Pool "
+                               "worker): multiprocessing's queues need daemon threads, which "
+                               "it does not allow. Start the ProcessPool in the main "
+                               "interpreter")
         if max_workers is not None:
             if workers is not None:
                 raise TypeError("pass workers or max_workers (the same thing), not both")
@@ -122,8 +265,8 @@ class ProcessPool(cf.ProcessPoolExecutor):
         self._stopped = False        # by a Ctrl-C (_stop_workers)
         self._manager = None         # the manager thread shutdown() must still join
         self._known_processes = []   # the workers as shutdown() or _stop_workers last saw them
-        super().__init__(workers, mp_context=context, initializer=initializer,
-                         initargs=initargs, max_tasks_per_child=max_tasks_per_child)
+        super().__init__(workers, mp_context=context, initializer=_start_worker,
+                         initargs=(initializer, initargs), max_tasks_per_child=max_tasks_per_child)
         _pools.add(self)
 
     @property
@@ -139,7 +282,9 @@ class ProcessPool(cf.ProcessPoolExecutor):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
         self._check_callable(fn, "callable")
-        return super().submit(fn, *args, **kwargs)
+        future = super().submit(_run, fn, args, kwargs)
+        future.__class__ = _TaskFuture
+        return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
         _sendable.check_map_arguments(fn, timeout, chunksize)

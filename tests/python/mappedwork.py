@@ -118,3 +118,57 @@ def wait_for(started, go):
     """Say so on started, then wait for a message on go (keeps a worker busy)."""
     started.send("waiting")
     return go.recv(timeout=120)
+
+
+class NeedsTwoArguments(Exception):
+    """Pickles, but does not unpickle: its __init__ needs more than its args."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def raise_needs_two(message):
+    raise NeedsTwoArguments(message, 7)
+
+
+class RefusesPickling(Exception):
+    def __reduce__(self):
+        raise TypeError("RefusesPickling refuses to be pickled")
+
+
+def raise_refuses_pickling(message):
+    raise RefusesPickling(message)
+
+
+def _not_here():
+    raise ValueError("this result cannot be rebuilt here")
+
+
+class RebuildsNowhere:
+    """Pickles in the worker; unpickling it raises."""
+
+    def __reduce__(self):
+        return (_not_here, ())
+
+
+def return_rebuilds_nowhere(_=None):
+    return RebuildsNowhere()
+
+
+def return_lambda(_=None):
+    return lambda: None
+
+
+def plain(view):
+    """A table window thawed ({name: list}), a column as a list."""
+    return view.tolist() if hasattr(view, "tolist") else frost.thaw(view)
+
+
+def process_pool_here():
+    """In a frost.Pool worker: what making a frost.ProcessPool there does."""
+    try:
+        frost.ProcessPool(1).shutdown()
+    except RuntimeError as exc:
+        return str(exc)
+    return "made"

@@ -166,3 +166,15 @@ def return_bomb_then(view):
 
 def first_of(*args):
     return len(args)
+
+
+class NeedsTwoArguments(Exception):
+    """Pickles, but does not unpickle: its __init__ needs more than its args."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def raise_needs_two(message):
+    raise NeedsTwoArguments(message, 7)

@@ -55,6 +55,15 @@ class PoolBasics(SharedPool, unittest.TestCase):
         # the pool survives
         self.assertEqual(self.pool.submit(poolwork.add, 1, 1).result(timeout=60), 2)
 
+    def test_exception_that_does_not_unpickle_keeps_its_name_and_traceback(self):
+        # it pickles in the worker but its __init__ needs two arguments: the caller
+        # used to get that TypeError, with an empty remote traceback
+        with self.assertRaises(RuntimeError) as cm:
+            self.pool.submit(poolwork.raise_needs_two, "boom").result(timeout=60)
+        self.assertEqual(str(cm.exception), "poolwork.NeedsTwoArguments: boom")
+        self.assertIn("raise NeedsTwoArguments(message, 7)", str(cm.exception.__cause__))
+        self.assertEqual(self.pool.submit(poolwork.add, 1, 1).result(timeout=60), 2)
+
     def test_sys_exit_in_worker_is_an_error_not_a_dead_pool(self):
         with self.assertRaises(SystemExit):
             self.pool.submit(poolwork.exit_worker).result(timeout=60)

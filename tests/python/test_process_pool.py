@@ -148,6 +148,48 @@ class ProcessPoolTest(unittest.TestCase):
             with self.assertRaises(cf.process.BrokenProcessPool):
                 pool.submit(mappedwork.add, 1, 2)
 
+    def test_replies_that_do_not_unpickle_fail_only_their_future(self):
+        # The stdlib unpickles replies in its manager thread: one that fails there
+        # broke the whole pool ("terminated abruptly"), every running future with it.
+        with ProcessPool(2) as pool:
+            slow = pool.submit(mappedwork.sleep_then, 1.0, "slow")
+            with self.assertRaisesRegex(RuntimeError, r"mappedwork\.NeedsTwoArguments: boom "
+                                        r"\(the exception cannot be sent back"):
+                pool.submit(mappedwork.raise_needs_two, "boom").result(DEADLINE)
+            with self.assertRaisesRegex(RuntimeError, r"mappedwork\.RefusesPickling: no"):
+                pool.submit(mappedwork.raise_refuses_pickling, "no").result(DEADLINE)
+            unloadable = pool.submit(mappedwork.return_rebuilds_nowhere)
+            with self.assertRaisesRegex(TypeError, "result of the task cannot be unpickled "
+                                        "in the calling process: ValueError: this result"):
+                unloadable.result(DEADLINE)
+            self.assertIsInstance(unloadable.exception(DEADLINE), TypeError)
+            self.assertIsInstance(unloadable, cf.Future)
+            with self.assertRaisesRegex(TypeError, "result of 'return_lambda' cannot be sent "
+                                        "back from the worker process"):
+                pool.submit(mappedwork.return_lambda).result(DEADLINE)
+            for chunksize in (1, 3):   # map: the same, through the stdlib's chunks
+                with self.assertRaisesRegex(RuntimeError, "NeedsTwoArguments"):
+                    list(pool.map(mappedwork.raise_needs_two, "abcd", chunksize=chunksize,
+                                  timeout=DEADLINE))
+                with self.assertRaisesRegex(TypeError, "cannot be unpickled"):
+                    list(pool.map(mappedwork.return_rebuilds_nowhere, range(4),
+                                  chunksize=chunksize, timeout=DEADLINE))
+            try:
+                pool.submit(mappedwork.raise_needs_two, "traced").result(DEADLINE)
+            except RuntimeError as exc:   # the original's traceback travels as text
+                self.assertIn("NeedsTwoArguments: traced", str(exc.__cause__))
+                self.assertIn("raise_needs_two", str(exc.__cause__))
+            self.assertEqual(slow.result(DEADLINE), "slow")   # the pool is not broken
+            self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
+            self.assertIn("running", repr(pool))
+
+    def test_refused_in_a_subinterpreter(self):
+        # multiprocessing's queues start daemon threads, which a frost.Pool worker
+        # refuses: a task that made a ProcessPool failed in submit() or shutdown()
+        with frost.Pool(1) as pool:
+            self.assertRegex(pool.submit(mappedwork.process_pool_here).result(DEADLINE),
+                             "cannot run in a subinterpreter.*main interpreter")
+
     def test_stores_cross_by_handle(self):
         data = {"xs": list(range(1000)), "name": "n"}
         with frost.share(data) as store, ProcessPool(2) as pool:
@@ -163,6 +205,63 @@ class ProcessPoolTest(unittest.TestCase):
         with frost.share({"xs": list(range(100))}) as store, ProcessPool(1) as pool:
             self.assertEqual(pool.submit(mappedwork.numpy_sum, store.root["xs"]).result(DEADLINE),
                              4950)
+
+
+class KilledParentTest(unittest.TestCase):
+    """A parent killed by SIGKILL while its pool runs tasks: the stdlib's workers
+    waited on their call queue for ever, and kept the resource tracker and the
+    pool's semaphores in /dev/shm with them."""
+
+    CHILD = textwrap.dedent("""
+        import gc, multiprocessing.synchronize, os, signal, sys, time
+        import frost, mappedwork
+        if __name__ == "__main__":
+            pool = frost.ProcessPool(2, mp_context=sys.argv[1])
+            futures = [pool.submit(mappedwork.sleep_then, 600, None) for _ in range(3)]
+            while len(pool._processes) < 2:
+                time.sleep(0.05)
+            time.sleep(1)   # the tasks run
+            semaphores = [o._semlock.name for o in gc.get_objects()
+                          if isinstance(o, multiprocessing.synchronize.SemLock)]
+            print(" ".join(map(str, pool._processes)), flush=True)
+            print(" ".join(n for n in semaphores if n), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """)
+
+    def test_workers_end_with_their_parent(self):
+        import time
+        with tempfile.TemporaryDirectory() as tmp:
+            script = os.path.join(tmp, "killed_parent.py")   # spawn workers import it
+            with open(script, "w") as f:
+                f.write(self.CHILD)
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                [os.path.dirname(os.path.abspath(__file__)),
+                 os.path.dirname(os.path.dirname(frost.__file__))]))
+            for method in ("spawn", "forkserver", "fork"):
+                with self.subTest(method=method):
+                    # files, not pipes: workers that outlive the parent would hold a pipe open
+                    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+                        returncode = subprocess.run([sys.executable, script, method], env=env,
+                                                    stdout=out, stderr=err,
+                                                    timeout=DEADLINE).returncode
+                        out.seek(0)
+                        err.seek(0)
+                        lines, errors = out.read().splitlines(), err.read()
+                    self.assertEqual(returncode, -signal.SIGKILL, errors)
+                    workers = [int(pid) for pid in lines[0].split()]
+                    semaphores = lines[1].split() if len(lines) > 1 else []
+                    self.assertEqual(len(workers), 2)
+                    end = time.monotonic() + DEADLINE
+                    while (still_running(workers) or any(
+                            os.path.exists(f"/dev/shm/sem.{n.lstrip('/')}") for n in semaphores)) \
+                            and time.monotonic() < end:
+                        time.sleep(0.1)
+                    left = still_running(workers)
+                    for pid in left:   # ours to end, so that a failure leaves nothing running
+                        os.kill(pid, signal.SIGKILL)
+                    self.assertEqual(left, [], "workers outlived their killed parent")
+                    self.assertEqual([n for n in semaphores
+                                      if os.path.exists(f"/dev/shm/sem.{n.lstrip('/')}")], [])
 
 
 CTRL_C_PRELUDE = """

@@ -317,8 +317,29 @@ class RoundTrip(LeakCheckedTestCase):
         store = self.freeze(pa.table({"a": [1, 2]}))
         view = pickle.loads(pickle.dumps(store.root))
         self.assertEqual(view.row(0), (1,))
-        with self.assertRaises(TypeError):
-            pickle.dumps(store.root[1:])
+
+    def test_row_slices_columns_and_column_slices_pickle_as_references(self):
+        # they raised TypeError ("cannot pickle 'frost.MappedColumn' object"), so a
+        # table could not be handed to workers in chunks or by column
+        import pickle
+        n = 10
+        table = self.freeze(pa.table({"i": list(range(n)), "s": [str(k) for k in range(n)]})).root
+        windows = [table[2:5], table[-3:], table[5:5], table[3:7][1:3], table["i"],
+                   table["s"][::-1], table["i"][1:8:3], table[2:9]["s"][::2], table["i"][9:0:-4],
+                   table["i"][::2**62][::4], table[3:7]["i"], table["s"][7:2:-2][1:]]
+        for window in windows:
+            with self.subTest(window=window):
+                again = pickle.loads(pickle.dumps(window))
+                self.assertIs(type(again), type(window))
+                self.assertEqual(len(again), len(window))
+                if isinstance(window, (frost.Table, frost.MappedTable)):
+                    self.assertEqual(frost.thaw(again), frost.thaw(window))
+                else:
+                    self.assertEqual(again.tolist(), window.tolist())
+                    self.assertEqual(again.name, window.name)
+        whole = pickle.dumps(table)
+        self.assertLess(len(pickle.dumps(table[1:3])), len(whole) + 200)   # a reference, no rows
+        self.assertLess(len(pickle.dumps(table["s"][1:3])), len(whole) + 200)
 
     def test_exports_share_the_arena_and_never_the_source(self):
         t = pa.table({"i": pa.array(range(1000), pa.int64()), "s": pa.array([str(k) for k in range(1000)])})
@@ -820,6 +841,20 @@ class Subinterpreter(LeakCheckedTestCase):
             self.assertEqual(pool.submit(tablework.thaw_in_worker, view).result(timeout=120),
                              t.to_pydict())
             self.assertEqual(list(pool.map(tablework.sum_column, [view] * 4, ["a"] * 4)), [4] * 4)
+
+    def test_row_slices_and_columns_reach_pool_workers(self):
+        import tablework
+        t = pa.table({"a": list(range(10)), "s": [str(k) for k in range(10)]})
+        for make in (frost.freeze, frost.share):
+            with self.subTest(make=make.__name__), make({"t": t}) as store, frost.Pool(2) as pool:
+                view = store.root["t"]
+                chunks = [view[k:k + 4] for k in range(0, 10, 4)]
+                self.assertEqual([r["a"] for r in pool.map(tablework.thaw_in_worker, chunks)],
+                                 [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]])
+                self.assertEqual(pool.submit(tablework.echo_list, view["s"][::-3])
+                                 .result(timeout=120), ["9", "6", "3", "0"])
+                self.assertEqual(pool.submit(tablework.echo_list, view[2:6]["a"])
+                                 .result(timeout=120), [2, 3, 4, 5])
 
     def test_plain_access_in_a_subinterpreter(self):
         store = frost.freeze({"t": pa.table({"a": [1, None, 3], "s": ["x", "y", None]})})

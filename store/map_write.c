@@ -431,15 +431,16 @@ node_size(const frost_node_t *n)
     switch (n->kind) {
     case FROST_NODE_DICT:
     case FROST_NODE_SET: {
-        const frost_table_t *t = (const frost_table_t *)n;
+        uint64_t len = (uint64_t)(n->kind == FROST_NODE_DICT ? ((const frost_table_t *)n)->len
+                                                             : ((const frost_set_t *)n)->len);
         unsigned log2 = FROST_MAP_TABLE_MIN_LOG2;
-        while (((uint64_t)2 << log2) < 3 * (uint64_t)t->len) {
+        while (((uint64_t)2 << log2) < 3 * len) {
             log2++;
         }
         if (log2 > FROST_MAP_TABLE_MAX_LOG2) {
             return 0;
         }
-        return (size_t)frost_map_table_size((uint64_t)t->len, log2, n->kind == FROST_NODE_DICT);
+        return (size_t)frost_map_table_size(len, log2, n->kind == FROST_NODE_DICT);
     }
     case FROST_NODE_LIST:
     case FROST_NODE_TUPLE:
@@ -651,17 +652,22 @@ fill_refs(writer_t *w, uint64_t off, const frost_ref_t *refs, Py_ssize_t n, Py_s
     return 0;
 }
 
+/* A dict or set node `n`: the arena's insertion order becomes the entry order
+ * (a set node's `order` names its slots in that order). */
 static int
-fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
+fill_table(writer_t *w, const frost_node_t *n, uint64_t off)
 {
-    uint64_t len = (uint64_t)t->len;
+    int is_dict = n->kind == FROST_NODE_DICT;
+    const frost_table_t *t = is_dict ? (const frost_table_t *)n : NULL;
+    const frost_set_t *s = is_dict ? NULL : (const frost_set_t *)n;
+    uint64_t len = (uint64_t)(is_dict ? t->len : s->len);
     unsigned log2 = FROST_MAP_TABLE_MIN_LOG2;
     while (((uint64_t)2 << log2) < 3 * len) {
         log2++;
     }
     uint64_t mask = ((uint64_t)1 << log2) - 1;
     put64(w, off, frost_mnode_head(is_dict ? FROST_MNODE_DICT : FROST_MNODE_SET,
-                                   is_dict ? 0u : (t->hdr.flags & FROST_SET_WAS_FROZENSET ? FROST_MSET_WAS_FROZENSET : 0u),
+                                   is_dict ? 0u : (s->hdr.flags & FROST_SET_WAS_FROZENSET ? FROST_MSET_WAS_FROZENSET : 0u),
                                    len));
     put64(w, off + 8, log2);
     uint64_t hashes = off + frost_map_table_hashes(), entries = off + frost_map_table_entries(len);
@@ -677,21 +683,26 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
     }
     int rc = 0;
     for (uint64_t i = 0; i < len; i++) {
-        const frost_entry_t *e = &t->entries[i];
         if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
-            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].key & ~(uintptr_t)1));
-            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].value & ~(uintptr_t)1));
+            if (is_dict) {
+                __builtin_prefetch((const void *)(t->entries[i + PREFETCH_AHEAD].key & ~(uintptr_t)1));
+                __builtin_prefetch((const void *)(t->entries[i + PREFETCH_AHEAD].value & ~(uintptr_t)1));
+            }
+            else {
+                __builtin_prefetch(&s->slots[s->order[i + PREFETCH_AHEAD]]);
+            }
         }
-        rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &hv[i]);
+        frost_ref_t k = is_dict ? t->entries[i].key : frost_set_item(s, i);
+        rc = frost_map_key_hash(w->hash_key, frost_ref_object(k), &hv[i]);
         if (rc != 0) {
             if (rc > 0) {
-                w->bad = e->key;
+                w->bad = k;
                 rc = -1;
             }
             break;
         }
         frost_mref_t key, value;
-        if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, e->value, &value) < 0)) {
+        if (encode(w, k, &key) < 0 || (is_dict && encode(w, t->entries[i].value, &value) < 0)) {
             rc = -1;
             break;
         }
@@ -787,7 +798,7 @@ fill(writer_t *w, uintptr_t src, uint64_t off)
     switch (n->kind) {
     case FROST_NODE_DICT:
     case FROST_NODE_SET:
-        return fill_table(w, (const frost_table_t *)n, n->kind == FROST_NODE_DICT, off);
+        return fill_table(w, n, off);
     case FROST_NODE_LIST: {
         const frost_seq_t *s = (const frost_seq_t *)n;
         return fill_list(w, s, 0, 1, s->len, off);

@@ -14,11 +14,12 @@
  *           and marks where records start; walk B validates every reference
  *           against those marks and relocates it, writing type pointers and
  *           immortal headers; then (hash seed differs from the writer's)
- *           recompute str/bytes hashes and rebuild table indexes; seal.
+ *           recompute str/bytes hashes, rebuild dict indexes and re-place
+ *           set slots (keeping each set's item order); seal.
  *
  * The *bulk* section holds what has no pointers and no seed-dependent data
- * (packed lists, array shapes/strides/data, and table indexes, which depend
- * on the seed only): it is used in place, straight from the mapping, so N
+ * (packed lists, array shapes/strides/data, dict indexes and set orders,
+ * which depend on the seed only): it is used in place, straight from the mapping, so N
  * processes loading one file share those pages. The mapping belongs to the
  * arena through a small per-load chunk backend (snap_backend_t) that forwards
  * to the default backend and unmaps the file when the arena gives back its
@@ -27,8 +28,9 @@
  * Trust model: a file is untrusted input. Every offset is bounds-checked
  * before use, every record's size is recomputed from its fields and must
  * match, object references inside objects must point backwards (so tuples are
- * acyclic and hashing terminates), table indexes are checked slot by slot (so
- * probing terminates), strings must be canonical (kind = narrowest), ints
+ * acyclic and hashing terminates), dict indexes are checked slot by slot and
+ * set orders item by item, set slot tables counted (so probing terminates:
+ * an empty slot always remains), strings must be canonical (kind = narrowest), ints
  * normalized, and stored hashes are never -1 (CPython would write a computed
  * hash into the sealed arena). The checksum catches accidents; the checks
  * above are what keep a hostile file from crashing the process.

@@ -13,8 +13,8 @@ function, so start-up, imports and freezing are not counted:
     instructions per op = (loop - empty loop) / n
 
 Instruction counts are repeatable on a loaded machine where wall time is not; they do not
-see cache misses (FrozenSet membership's wall-time gap at 1M entries is one: see
-RESULTS.md). Sizes are small (10^4 entries): the counts per op do not depend on the size
+see cache misses (FrozenSet membership's wall-time gap at 1M entries was one, until set
+nodes became slot tables: bench/set_membership_bench.py, RESULTS.md). Sizes are small (10^4 entries): the counts per op do not depend on the size
 once the loop dominates, and the whole table takes a few minutes under valgrind.
 """
 import argparse

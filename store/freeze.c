@@ -173,7 +173,7 @@ typedef struct {
     Py_ssize_t nchildren;
     Py_ssize_t next;             /* next child to visit */
     frost_ref_t *tmp;            /* F_TUPLE: the items' references (PyMem) */
-    void *node;                  /* F_DICT/F_SET: table; F_LIST: seq; F_RECORD: record */
+    void *node;                  /* F_DICT: table; F_SET: set; F_LIST: seq; F_RECORD: record */
     int tuple_depth;             /* a tuple: 1 + the parent's (0 for other frames) */
     int child_height;            /* a tuple: the most tuple levels below an item */
 } frame_t;
@@ -578,8 +578,9 @@ build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *
 /* ------------------------------------------------------------------------ */
 /* nodes                                                                     */
 
+/* A dict node of `n` entries (keys, values and index filled by the caller). */
 static frost_table_t *
-new_table(freezer_t *fz, frost_node_kind_t kind, Py_ssize_t n)
+new_table(freezer_t *fz, Py_ssize_t n)
 {
     Py_ssize_t nslots = frost__table_slots(n);
     if (nslots < 0 || n > INT32_MAX) {
@@ -593,13 +594,49 @@ new_table(freezer_t *fz, frost_node_kind_t kind, Py_ssize_t n)
         return NULL;
     }
     memset(index, 0xff, (size_t)nslots * sizeof(int32_t));   /* all slots empty (-1) */
-    t->hdr.kind = kind;
+    t->hdr.kind = FROST_NODE_DICT;
     t->len = n;
     t->mask = nslots - 1;
     t->index = index;
     t->entries = entries;
-    frost_arena_count(fz->arena, kind == FROST_NODE_DICT ? FROST_KIND_DICT : FROST_KIND_SET);
+    frost_arena_count(fz->arena, FROST_KIND_DICT);
     return t;
+}
+
+/* Keys of a set node not frozen yet: a used slot (key != 0) that is not a
+ * valid reference; child_dest's write replaces it. */
+#define SET_KEY_PENDING ((frost_ref_t)1)
+
+/* A set node of the `n` items hashed `hashes`: each gets its slot now (the
+ * layout depends only on the hashes), its key PENDING until frozen. */
+static frost_set_t *
+new_set(freezer_t *fz, const Py_hash_t *hashes, Py_ssize_t n)
+{
+    Py_ssize_t nslots = frost__table_slots(n);
+    if (nslots < 0 || n > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
+        return NULL;
+    }
+    frost_set_t *s = arena_alloc(fz, sizeof *s, alignof(frost_set_t));
+    frost_set_slot_t *slots = s ? arena_alloc(fz, (size_t)nslots * sizeof *slots, 64) : NULL;
+    int32_t *order = slots ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(int32_t), 64) : NULL;
+    if (order == NULL) {
+        return NULL;
+    }
+    memset(slots, 0, (size_t)nslots * sizeof *slots);   /* all slots empty */
+    s->hdr.kind = FROST_NODE_SET;
+    s->len = n;
+    s->mask = nslots - 1;
+    s->slots = slots;
+    s->order = order;
+    for (Py_ssize_t e = 0; e < n; e++) {
+        Py_ssize_t at = frost__set_place(s, hashes[e]);
+        slots[at].hash = hashes[e];
+        slots[at].key = SET_KEY_PENDING;
+        order[e] = (int32_t)at;
+    }
+    frost_arena_count(fz->arena, FROST_KIND_SET);
+    return s;
 }
 
 static frost_seq_t *
@@ -953,17 +990,24 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         i = drop_repeated_keys(fz, self, hashes, i);
         rc = i < 0 ? -1 : 0;
     }
-    frost_table_t *t = rc == 0 ? new_table(fz, kind, i) : NULL;
-    if (t != NULL) {
-        f->node = t;
-        *f->dest = frost_ref_from_node(t);
-        for (Py_ssize_t e = 0; e < i; e++) {
+    void *node = NULL;
+    if (rc == 0 && kind == FROST_NODE_SET) {
+        node = new_set(fz, hashes, i);
+    }
+    else if (rc == 0) {
+        frost_table_t *t = new_table(fz, i);
+        for (Py_ssize_t e = 0; t != NULL && e < i; e++) {
             t->entries[e].hash = hashes[e];
             frost__table_index_entry(t, e);
         }
+        node = t;
+    }
+    if (node != NULL) {
+        f->node = node;
+        *f->dest = frost_ref_from_node(node);
     }
     PyMem_Free(hashes);
-    if (t == NULL || memo_put(&fz->memo, f->obj, *f->dest) < 0) {
+    if (node == NULL || memo_put(&fz->memo, f->obj, *f->dest) < 0) {
         return -1;
     }
     return 0;
@@ -1404,7 +1448,7 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_SET, items, PyList_GET_SIZE(items), 0,
                              !set_view) : -1;
         if (rc == 0 && tp == &PyFrozenSet_Type) {
-            ((frost_table_t *)fz->frames[fz->depth - 1].node)->hdr.flags |= FROST_SET_WAS_FROZENSET;
+            ((frost_set_t *)fz->frames[fz->depth - 1].node)->hdr.flags |= FROST_SET_WAS_FROZENSET;
         }
         Py_DECREF(items);
         return rc < 0 ? -1 : 1;
@@ -1468,8 +1512,10 @@ child_dest(frame_t *f, Py_ssize_t i)
         frost_entry_t *e = &((frost_table_t *)f->node)->entries[i / 2];
         return i % 2 == 0 ? &e->key : &e->value;
     }
-    case F_SET:
-        return &((frost_table_t *)f->node)->entries[i].key;
+    case F_SET: {
+        frost_set_t *s = f->node;
+        return &s->slots[s->order[i]].key;
+    }
     case F_LIST:
         return &((frost_seq_t *)f->node)->items.refs[i];
     case F_TUPLE:
@@ -1486,10 +1532,10 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
 {
     frame_t *f = &fz->frames[self];
     if (f->kind == F_DICT || f->kind == F_SET) {
-        frost_table_t *t = f->node;
+        Py_ssize_t len = f->kind == F_DICT ? ((frost_table_t *)f->node)->len : ((frost_set_t *)f->node)->len;
         Py_ssize_t stride = f->kind == F_DICT ? 2 : 1;
-        for (Py_ssize_t e = 0; e < t->len; e++) {
-            if (frost_ref_is_node(t->entries[e].key)) {
+        for (Py_ssize_t e = 0; e < len; e++) {
+            if (frost_ref_is_node(*child_dest(f, e * stride))) {
                 return freeze_error(fz, self, e * stride, "%s must be a plain immutable, "
                                     "not a tuple holding a container",
                                     f->kind == F_DICT ? "dict key" : "set item");

@@ -15,8 +15,10 @@
  * Invariants (hold from frost_arena_seal on; nothing writes a node after):
  *   - a node refers only to objects/nodes of its own arena or to static
  *     singletons (None, True, False, Ellipsis, small ints, '', (), b'', ...);
- *   - table nodes: len <= 2/3 * nslots, nslots a power of two, every index
- *     slot is -1 or < len, entry hashes are the keys' hashes in this process;
+ *   - table (dict) nodes: len <= 2/3 * nslots, nslots a power of two, every
+ *     index slot is -1 or < len, entry hashes are the keys' hashes in this
+ *     process; set nodes: the same bound, exactly len slots used, `order`
+ *     names each used slot once, slot hashes are the keys' hashes;
  *   - keys of dict nodes and items of set nodes are objects, never nodes.
  *
  * Thread-safety: nodes are immutable once the arena is sealed; any thread of
@@ -72,24 +74,53 @@ frost_set_immortal(PyObject *op)
 #endif
 }
 
-/* ---- dict and set: one ordered, open-addressed table -------------------- */
+/* ---- dict: one ordered, open-addressed table --------------------------- */
 
 typedef struct {
     Py_hash_t hash;       /* hash(key) in this process */
     frost_ref_t key;      /* always an object (a plain immutable) */
-    frost_ref_t value;    /* dict: the value; set: 0 */
+    frost_ref_t value;    /* the value */
 } frost_entry_t;
 
-/* flags of a set node */
-#define FROST_SET_WAS_FROZENSET 1u    /* thaw gives a frozenset, not a set */
-
 typedef struct {
-    frost_node_t hdr;         /* FROST_NODE_DICT or FROST_NODE_SET */
+    frost_node_t hdr;         /* FROST_NODE_DICT */
     Py_ssize_t len;           /* entries, in insertion order */
     Py_ssize_t mask;          /* nslots - 1; nslots a power of two >= 8 */
     int32_t *index;           /* nslots slots: entry number or -1 (empty) */
     frost_entry_t *entries;   /* len entries */
 } frost_table_t;
+
+/* ---- set: an open-addressed table of (hash, key) slots ------------------ */
+
+/*
+ * CPython's own set layout: a membership test reads the slot its hash picks
+ * (then its neighbours, then the perturbed sequence) and finds the hash and
+ * the key there, one cache line in the common case; the dict layout above
+ * would add a dependent miss (index -> entry). `order` keeps insertion order
+ * for iteration, thaw and the writers; lookups never read it.
+ */
+typedef struct {
+    Py_hash_t hash;       /* hash(key) in this process; 0 in an empty slot */
+    frost_ref_t key;      /* an object (a plain immutable); 0: empty */
+} frost_set_slot_t;
+
+/* flags of a set node */
+#define FROST_SET_WAS_FROZENSET 1u    /* thaw gives a frozenset, not a set */
+
+typedef struct {
+    frost_node_t hdr;         /* FROST_NODE_SET */
+    Py_ssize_t len;           /* items */
+    Py_ssize_t mask;          /* nslots - 1; nslots = frost__table_slots(len) */
+    frost_set_slot_t *slots;  /* nslots slots, exactly len of them used (key != 0) */
+    int32_t *order;           /* len slot numbers, in insertion order, distinct, used */
+} frost_set_t;
+
+/* Item `i` (insertion order) of a set node. */
+static inline frost_ref_t
+frost_set_item(const frost_set_t *s, Py_ssize_t i)
+{
+    return s->slots[s->order[i]].key;
+}
 
 /* ---- list and tuple nodes ---------------------------------------------- */
 
@@ -190,7 +221,7 @@ typedef struct {
 int frost__key_hash(PyObject *key, int max_depth, Py_hash_t *out);
 
 /*
- * Find `key` (with hash `hash`) in a table node. Returns the entry index,
+ * Find `key` (with hash `hash`) in a dict node. Returns the entry index,
  * -1 if absent, -2 with an exception set if a comparison raised.
  * `compare_key(arena_key, key, ctx)` is called for entries whose hash matches
  * and whose key is not fast-comparable; it returns 1/0/-1 like
@@ -212,6 +243,17 @@ Py_ssize_t frost__table_slots(Py_ssize_t n);
 
 /* Insert entry number `i` (hash already in entries[i]) into the index. Build time only. */
 void frost__table_index_entry(frost_table_t *t, Py_ssize_t i);
+
+/*
+ * Set nodes. frost__set_place: the first empty slot (key 0) on `hash`'s probe
+ * sequence; the caller fills it. Build time only; the table must have an
+ * empty slot (len < nslots). frost__set_lookup: the slot number holding
+ * `key`, -1 if absent, -2 with an exception set if a comparison raised
+ * (compare_key as for frost__table_lookup).
+ */
+Py_ssize_t frost__set_place(const frost_set_t *s, Py_hash_t hash);
+Py_ssize_t frost__set_lookup(const frost_set_t *s, PyObject *key, Py_hash_t hash,
+                             frost_compare_fn compare_key, void *ctx);
 
 /* Whether [s, s + n) is UTF-8 (nodes.c): strict, or with lone surrogates
  * allowed (`surrogates`: what "surrogatepass" writes). No NUL check. */

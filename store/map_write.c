@@ -534,15 +534,16 @@ node_size(const frost_node_t *n)
     switch (n->kind) {
     case FROST_NODE_DICT:
     case FROST_NODE_SET: {
-        const frost_table_t *t = (const frost_table_t *)n;
+        uint64_t len = (uint64_t)(n->kind == FROST_NODE_DICT ? ((const frost_table_t *)n)->len
+                                                             : ((const frost_set_t *)n)->len);
         unsigned log2 = FROST_MAP_TABLE_MIN_LOG2;
-        while (((uint64_t)2 << log2) < 3 * (uint64_t)t->len) {
+        while (((uint64_t)2 << log2) < 3 * len) {
             log2++;
         }
         if (log2 > FROST_MAP_TABLE_MAX_LOG2) {
             return 0;
         }
-        return (size_t)frost_map_table_size((uint64_t)t->len, log2, n->kind == FROST_NODE_DICT);
+        return (size_t)frost_map_table_size(len, log2, n->kind == FROST_NODE_DICT);
     }
     case FROST_NODE_LIST:
     case FROST_NODE_TUPLE:
@@ -788,6 +789,13 @@ put_hash_lows(unsigned char *out, const uint64_t *hv, uint64_t len)
     }
 }
 
+/* Key i of a dict node (`dict`) or a set node (`set`) in insertion order. */
+static inline frost_ref_t
+table_key(const frost_table_t *dict, const frost_set_t *set, uint64_t i)
+{
+    return dict != NULL ? dict->entries[i].key : frost_set_item(set, (Py_ssize_t)i);
+}
+
 /* The hasher: a large table's keyed hashes (HASHER_FROM entries and more,
  * more than one CPU), computed on a helper thread while the writer encodes
  * the table's entries. It calls only frost_map_key_hash_nogil on arena keys,
@@ -799,7 +807,8 @@ put_hash_lows(unsigned char *out, const uint64_t *hv, uint64_t len)
  * builds the index, in the table's own reserved bytes, which nothing else
  * writes. */
 typedef struct hasher {
-    const frost_entry_t *entries;
+    const frost_table_t *dict;   /* the table: a dict node, */
+    const frost_set_t *set;      /* or a set node */
     uint64_t len;
     const uint64_t *hash_key;
     uint64_t *hv;             /* out: hv[i] where done[i] */
@@ -833,9 +842,10 @@ hasher_main(void *arg)
             return NULL;
         }
         if (i + PREFETCH_AHEAD < h->len) {
-            __builtin_prefetch((const void *)(h->entries[i + PREFETCH_AHEAD].key & ~(uintptr_t)1));
+            __builtin_prefetch((const void *)(table_key(h->dict, h->set, i + PREFETCH_AHEAD) & ~(uintptr_t)1));
         }
-        h->done[i] = frost_map_key_hash_nogil(h->hash_key, frost_ref_object(h->entries[i].key), &h->hv[i]) == 0;
+        h->done[i] = frost_map_key_hash_nogil(h->hash_key, frost_ref_object(table_key(h->dict, h->set, i)),
+                                              &h->hv[i]) == 0;
         left += !h->done[i];
     }
     if (left == 0 && h->slots != NULL && build_index(h->slots, h->mask, h->hv, h->len, &h->stop) == 0) {
@@ -849,20 +859,20 @@ hasher_main(void *arg)
  * filling `hv`, or NULL (a small table, one CPU, no thread or memory: the
  * writer hashes as it goes). */
 static hasher_t *
-hasher_start(const writer_t *w, const frost_table_t *t, uint64_t *hv, uint64_t lows, uint64_t slots,
-             uint64_t mask)
+hasher_start(const writer_t *w, const frost_table_t *dict, const frost_set_t *set, uint64_t len, uint64_t *hv,
+             uint64_t lows, uint64_t slots, uint64_t mask)
 {
-    if ((uint64_t)t->len < HASHER_FROM || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    if (len < HASHER_FROM || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         return NULL;
     }
     hasher_t *h = PyMem_Malloc(sizeof *h);
-    unsigned char *done = PyMem_Calloc((size_t)t->len, 1);
+    unsigned char *done = PyMem_Calloc((size_t)len, 1);
     if (h == NULL || done == NULL) {
         PyMem_Free(h);
         PyMem_Free(done);
         return NULL;
     }
-    *h = (hasher_t){.entries = t->entries, .len = (uint64_t)t->len, .hash_key = w->hash_key, .hv = hv,
+    *h = (hasher_t){.dict = dict, .set = set, .len = len, .hash_key = w->hash_key, .hv = hv,
                     .done = done, .mask = mask};
     if (w->window != 0) {
         h->lows = w->buf + lows;
@@ -894,10 +904,11 @@ hasher_finish(writer_t *w, hasher_t *h, int ok, int *built)
         if (h->done[i]) {
             continue;
         }
-        rc = frost_map_key_hash(w->hash_key, frost_ref_object(h->entries[i].key), &h->hv[i]);
+        frost_ref_t k = table_key(h->dict, h->set, i);
+        rc = frost_map_key_hash(w->hash_key, frost_ref_object(k), &h->hv[i]);
         if (rc != 0) {
             if (rc > 0) {
-                w->bad = h->entries[i].key;
+                w->bad = k;
                 rc = -1;
             }
             break;
@@ -908,17 +919,22 @@ hasher_finish(writer_t *w, hasher_t *h, int ok, int *built)
     return rc;
 }
 
+/* A dict or set node `n`: the arena's insertion order becomes the entry order
+ * (a set node's `order` names its slots in that order). */
 static int
-fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
+fill_table(writer_t *w, const frost_node_t *n, uint64_t off)
 {
-    uint64_t len = (uint64_t)t->len;
+    int is_dict = n->kind == FROST_NODE_DICT;
+    const frost_table_t *t = is_dict ? (const frost_table_t *)n : NULL;
+    const frost_set_t *s = is_dict ? NULL : (const frost_set_t *)n;
+    uint64_t len = (uint64_t)(is_dict ? t->len : s->len);
     unsigned log2 = FROST_MAP_TABLE_MIN_LOG2;
     while (((uint64_t)2 << log2) < 3 * len) {
         log2++;
     }
     uint64_t mask = ((uint64_t)1 << log2) - 1;
     put64(w, off, frost_mnode_head(is_dict ? FROST_MNODE_DICT : FROST_MNODE_SET,
-                                   is_dict ? 0u : (t->hdr.flags & FROST_SET_WAS_FROZENSET ? FROST_MSET_WAS_FROZENSET : 0u),
+                                   is_dict ? 0u : (s->hdr.flags & FROST_SET_WAS_FROZENSET ? FROST_MSET_WAS_FROZENSET : 0u),
                                    len));
     put64(w, off + 8, log2);
     uint64_t hashes = off + frost_map_table_hashes(), entries = off + frost_map_table_entries(len);
@@ -931,25 +947,30 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
         return -1;
     }
     int rc = 0, built = 0;
-    hasher_t *hasher = w->hasher = hasher_start(w, t, hv, hashes, index, mask);
+    hasher_t *hasher = w->hasher = hasher_start(w, t, s, len, hv, hashes, index, mask);
     for (uint64_t i = 0; i < len; i++) {
-        const frost_entry_t *e = &t->entries[i];
         if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
-            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].key & ~(uintptr_t)1));
-            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].value & ~(uintptr_t)1));
+            if (is_dict) {
+                __builtin_prefetch((const void *)(t->entries[i + PREFETCH_AHEAD].key & ~(uintptr_t)1));
+                __builtin_prefetch((const void *)(t->entries[i + PREFETCH_AHEAD].value & ~(uintptr_t)1));
+            }
+            else {
+                __builtin_prefetch(&s->slots[s->order[i + PREFETCH_AHEAD]]);
+            }
         }
+        frost_ref_t k = table_key(t, s, i);
         if (hasher == NULL) {
-            rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &hv[i]);
+            rc = frost_map_key_hash(w->hash_key, frost_ref_object(k), &hv[i]);
             if (rc != 0) {
                 if (rc > 0) {
-                    w->bad = e->key;
+                    w->bad = k;
                     rc = -1;
                 }
                 break;
             }
         }
         frost_mref_t key, value;
-        if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, e->value, &value) < 0)) {
+        if (encode(w, k, &key) < 0 || (is_dict && encode(w, t->entries[i].value, &value) < 0)) {
             rc = -1;
             break;
         }
@@ -1037,7 +1058,7 @@ fill(writer_t *w, uintptr_t src, uint64_t off)
     switch (n->kind) {
     case FROST_NODE_DICT:
     case FROST_NODE_SET:
-        return fill_table(w, (const frost_table_t *)n, n->kind == FROST_NODE_DICT, off);
+        return fill_table(w, n, off);
     case FROST_NODE_LIST: {
         const frost_seq_t *s = (const frost_seq_t *)n;
         return fill_list(w, s, 0, 1, s->len, off);

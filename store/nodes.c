@@ -1,10 +1,12 @@
 /*
- * nodes.c -- lookups in frozen table nodes (dicts and sets).
+ * nodes.c -- lookups in frozen dict and set nodes.
  *
- * The table is CPython's compact-dict design: an index of int32 slots
+ * A dict node is CPython's compact-dict design: an index of int32 slots
  * (open addressing, CPython's perturbed probe sequence) pointing into an
- * array of entries kept in insertion order. Everything here only reads the
- * arena (except frost__table_index_entry, used while building it).
+ * array of entries kept in insertion order. A set node is CPython's set
+ * design: (hash, key) slots probed directly, LINEAR_PROBES neighbours first,
+ * then the perturbed sequence. Everything here only reads the arena (except
+ * frost__table_index_entry and frost__set_place, used while building it).
  */
 #include "frost_nodes.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #define PERTURB_SHIFT 5
+#define LINEAR_PROBES 9   /* set nodes: neighbours tried before perturbing (CPython's set) */
 
 /* Fixed hashes for keys whose CPython hash is their address. Any value
  * works: such keys equal only themselves, so lookups decide by identity. */
@@ -226,6 +229,58 @@ frost__table_lookup(const frost_table_t *t, PyObject *key, Py_hash_t hash,
         perturb >>= PERTURB_SHIFT;
         slot = (slot * 5 + perturb + 1) & mask;
     }
+}
+
+/* The set probe sequence of `hash`: runs `body` for slot `j` (a size_t) until
+ * it returns. Ends on any table with an empty slot: once perturb is 0 the
+ * step i*5+1 visits every slot of a power-of-two table. */
+#define SET_PROBE(s, hash, body)                                              \
+    do {                                                                      \
+        size_t mask_ = (size_t)(s)->mask, perturb_ = (size_t)(hash);          \
+        size_t i_ = perturb_ & mask_;                                         \
+        for (;;) {                                                            \
+            size_t last_ = i_ + LINEAR_PROBES <= mask_ ? i_ + LINEAR_PROBES : i_; \
+            for (size_t j = i_; j <= last_; j++) {                            \
+                body                                                          \
+            }                                                                 \
+            perturb_ >>= PERTURB_SHIFT;                                       \
+            i_ = (i_ * 5 + 1 + perturb_) & mask_;                             \
+        }                                                                     \
+    } while (0)
+
+Py_ssize_t
+frost__set_place(const frost_set_t *s, Py_hash_t hash)
+{
+    SET_PROBE(s, hash, {
+        if (s->slots[j].key == 0) {
+            return (Py_ssize_t)j;
+        }
+    });
+}
+
+Py_ssize_t
+frost__set_lookup(const frost_set_t *s, PyObject *key, Py_hash_t hash,
+                  frost_compare_fn compare_key, void *ctx)
+{
+    SET_PROBE(s, hash, {
+        const frost_set_slot_t *e = &s->slots[j];
+        if (e->key == 0) {
+            return -1;
+        }
+        if (e->hash == hash) {
+            PyObject *k = (PyObject *)e->key;
+            int eq = frost__fast_equal(k, key);
+            if (eq < 0) {
+                eq = compare_key(k, key, ctx);
+                if (eq < 0) {
+                    return -2;
+                }
+            }
+            if (eq) {
+                return (Py_ssize_t)j;
+            }
+        }
+    });
 }
 
 int

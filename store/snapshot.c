@@ -14,11 +14,12 @@
  *           and marks where records start; walk B validates every reference
  *           against those marks and relocates it, writing type pointers and
  *           immortal headers; then (hash seed differs from the writer's)
- *           recompute str/bytes hashes and rebuild table indexes; seal.
+ *           recompute str/bytes hashes, rebuild dict indexes and re-place
+ *           set slots (keeping each set's item order); seal.
  *
  * The *bulk* section holds what has no pointers and no seed-dependent data
- * (packed lists, array shapes/strides/data, and table indexes, which depend
- * on the seed only): it is used in place, straight from the mapping, so N
+ * (packed lists, array shapes/strides/data, dict indexes and set orders,
+ * which depend on the seed only): it is used in place, straight from the mapping, so N
  * processes loading one file share those pages. The mapping belongs to the
  * arena through a small per-load chunk backend (snap_backend_t) that forwards
  * to the default backend and unmaps the file when the arena gives back its
@@ -27,8 +28,9 @@
  * Trust model: a file is untrusted input. Every offset is bounds-checked
  * before use, every record's size is recomputed from its fields and must
  * match, object references inside objects must point backwards (so tuples are
- * acyclic and hashing terminates), table indexes are checked slot by slot (so
- * probing terminates), strings must be canonical (kind = narrowest), ints
+ * acyclic and hashing terminates), dict indexes are checked slot by slot and
+ * set orders item by item, set slot tables counted (so probing terminates:
+ * an empty slot always remains), strings must be canonical (kind = narrowest), ints
  * normalized, and stored hashes are never -1 (CPython would write a computed
  * hash into the sealed arena). The checksum catches accidents; the checks
  * above are what keep a hostile file from crashing the process.
@@ -79,7 +81,7 @@ typedef struct {
     uint8_t pointer_size;       /* 8 */
     uint8_t digit_bits;         /* PyLong_SHIFT: 30 */
     uint8_t hash_bits;          /* 8 * sizeof(Py_hash_t) */
-    uint8_t reserved0;
+    uint8_t node_encoding;      /* SNAP_NODE_ENCODING (0 in files of earlier frosts) */
     uint32_t python_hexversion; /* PY_VERSION_HEX of the writer */
     uint32_t nsections;         /* entries in the section table */
     uint64_t layout_hash;       /* XXH64 of the object/node sizes (layout_hash()) */
@@ -137,6 +139,12 @@ _Static_assert(offsetof(PyBytesObject, ob_sval) == sizeof(PyVarObject) + sizeof(
 #define TUPLE_HDR offsetof(PyTupleObject, ob_item)
 #define LONG_HDR offsetof(PyLongObject, long_value.ob_digit)
 #define TABLE_HDR ROUND_UP(sizeof(frost_table_t), REC_ALIGN)
+#define SET_HDR ROUND_UP(sizeof(frost_set_t), REC_ALIGN)
+
+/* The revision of the node encodings inside format version 1: 1 since set
+ * nodes are (hash, key) slot tables (docs/format.md); files with 0 hold the
+ * dict-style set nodes of earlier frosts, refused with a "save it again". */
+#define SNAP_NODE_ENCODING 1u
 #define SEQ_ITEMS offsetof(frost_seq_t, items)
 
 /* ------------------------------------------------------------------------ */
@@ -167,6 +175,7 @@ layout_hash(void)
         sizeof(digit), sizeof(PyFloatObject), sizeof(PyComplexObject), TUPLE_HDR,
         sizeof(frost_node_t), sizeof(frost_table_t), sizeof(frost_entry_t), SEQ_ITEMS,
         sizeof(frost_array_t), sizeof(frost_record_t), FROST_ARRAY_FORMAT_MAX, GC_PREFIX,
+        sizeof(frost_set_t), sizeof(frost_set_slot_t),
     };
     return frost_snapshot_xxh64(sizes, sizeof sizes, 0);
 }
@@ -403,11 +412,15 @@ node_size(const frost_node_t *n, int *in_bulk, size_t *aux_bulk)
     *in_bulk = 0;
     *aux_bulk = 0;
     switch (n->kind) {
-    case FROST_NODE_DICT:
-    case FROST_NODE_SET: {
+    case FROST_NODE_DICT: {
         const frost_table_t *t = (const frost_table_t *)n;
         *aux_bulk = ROUND_UP((size_t)(t->mask + 1) * sizeof(int32_t), BULK_ALIGN);
         return TABLE_HDR + (size_t)t->len * sizeof(frost_entry_t);
+    }
+    case FROST_NODE_SET: {
+        const frost_set_t *s = (const frost_set_t *)n;
+        *aux_bulk = ROUND_UP((size_t)s->len * sizeof(int32_t), BULK_ALIGN);
+        return SET_HDR + (size_t)(s->mask + 1) * sizeof(frost_set_slot_t);
     }
     case FROST_NODE_LIST:
     case FROST_NODE_TUPLE: {
@@ -437,12 +450,19 @@ static int
 push_children(writer_t *w, const frost_node_t *n)
 {
     switch (n->kind) {
-    case FROST_NODE_DICT:
-    case FROST_NODE_SET: {
+    case FROST_NODE_DICT: {
         const frost_table_t *t = (const frost_table_t *)n;
         for (Py_ssize_t i = t->len - 1; i >= 0; i--) {
-            if ((n->kind == FROST_NODE_DICT && wpush(w, t->entries[i].value) < 0)
-                || wpush(w, t->entries[i].key) < 0) {
+            if (wpush(w, t->entries[i].value) < 0 || wpush(w, t->entries[i].key) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case FROST_NODE_SET: {
+        const frost_set_t *s = (const frost_set_t *)n;
+        for (Py_ssize_t i = s->len - 1; i >= 0; i--) {
+            if (wpush(w, frost_set_item(s, i)) < 0) {
                 return -1;
             }
         }
@@ -524,8 +544,27 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
 {
     uint64_t off = ref_offset(enc);
     switch (n->kind) {
-    case FROST_NODE_DICT:
     case FROST_NODE_SET: {
+        const frost_set_t *s = (const frost_set_t *)n;
+        frost_set_t *d = (frost_set_t *)(w->image + off);
+        size_t order_bytes = (size_t)s->len * sizeof(int32_t);
+        uint64_t order_off = w->bulk_cursor;
+        w->bulk_cursor += ROUND_UP(order_bytes, BULK_ALIGN);
+        memcpy(w->bulk + order_off, s->order, order_bytes);
+        *d = *s;
+        memcpy(&d->order, &order_off, 8);
+        uint64_t slots_off = off + SET_HDR;
+        memcpy(&d->slots, &slots_off, 8);
+        frost_set_slot_t *e = (frost_set_slot_t *)(w->image + slots_off);
+        for (Py_ssize_t j = 0; j <= s->mask; j++) {   /* empty slots stay {0, 0} */
+            if (s->slots[j].key != 0) {
+                e[j].hash = s->slots[j].hash;
+                e[j].key = encode_ref(w, s->slots[j].key);
+            }
+        }
+        return;
+    }
+    case FROST_NODE_DICT: {
         const frost_table_t *t = (const frost_table_t *)n;
         frost_table_t *d = (frost_table_t *)(w->image + off);
         size_t index_bytes = (size_t)(t->mask + 1) * sizeof(int32_t);
@@ -540,7 +579,7 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         for (Py_ssize_t i = 0; i < t->len; i++) {
             e[i].hash = t->entries[i].hash;
             e[i].key = encode_ref(w, t->entries[i].key);
-            e[i].value = n->kind == FROST_NODE_DICT ? encode_ref(w, t->entries[i].value) : 0;
+            e[i].value = encode_ref(w, t->entries[i].value);
         }
         return;
     }
@@ -785,6 +824,7 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
         .pointer_size = sizeof(void *),
         .digit_bits = PyLong_SHIFT,
         .hash_bits = 8 * sizeof(Py_hash_t),
+        .node_encoding = SNAP_NODE_ENCODING,
         .python_hexversion = PY_VERSION_HEX,
         .nsections = 2,
         .layout_hash = layout_hash(),
@@ -998,6 +1038,24 @@ check_int(loader_t *ld, uint64_t pos)
     return ROUND_UP(LONG_HDR + sizeof(digit) * (nd ? nd : 1), REC_ALIGN);
 }
 
+/* Note a dict or set node at `pos` for fix_tables. 0 ok, -1 out of memory (err set). */
+static int
+remember_table(loader_t *ld, uint64_t pos)
+{
+    if (ld->ntables == ld->tables_cap) {
+        size_t cap = ld->tables_cap ? 2 * ld->tables_cap : 64;
+        uint64_t *grown = realloc(ld->tables, cap * sizeof *grown);
+        if (grown == NULL) {
+            set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+            return -1;
+        }
+        ld->tables = grown;
+        ld->tables_cap = cap;
+    }
+    ld->tables[ld->ntables++] = pos;
+    return 0;
+}
+
 /* Walk A: the shape of the record at `pos`; its size, or 0 with err set. */
 static size_t
 check_record(loader_t *ld, uint64_t pos)
@@ -1044,8 +1102,28 @@ check_record(loader_t *ld, uint64_t pos)
         }
         break;
     }
-    case FROST_NODE_DICT:
     case FROST_NODE_SET: {
+        if (room < SET_HDR) {
+            break;
+        }
+        frost_set_t *s = (frost_set_t *)(ld->img + pos);
+        uint64_t slots, order;
+        memcpy(&slots, &s->slots, 8);
+        memcpy(&order, &s->order, 8);
+        if (s->len < 0 || s->len > INT32_MAX || (s->hdr.flags & ~FROST_SET_WAS_FROZENSET)
+            || s->mask + 1 != frost__table_slots(s->len) || slots != pos + SET_HDR
+            || (uint64_t)(s->mask + 1) > (room - SET_HDR) / sizeof(frost_set_slot_t)
+            || order % sizeof(int32_t) != 0 || order > ld->bulk_size
+            || (uint64_t)s->len > (ld->bulk_size - order) / sizeof(int32_t)) {
+            break;
+        }
+        size = ROUND_UP(SET_HDR + (size_t)(s->mask + 1) * sizeof(frost_set_slot_t), REC_ALIGN);
+        if (remember_table(ld, pos) < 0) {
+            return 0;
+        }
+        break;
+    }
+    case FROST_NODE_DICT: {
         if (room < TABLE_HDR) {
             break;
         }
@@ -1053,8 +1131,7 @@ check_record(loader_t *ld, uint64_t pos)
         uint64_t entries, index;
         memcpy(&entries, &t->entries, 8);
         memcpy(&index, &t->index, 8);
-        uint32_t ok_flags = word.kind == FROST_NODE_SET ? FROST_SET_WAS_FROZENSET : 0;
-        if (t->len < 0 || t->len > INT32_MAX || (t->hdr.flags & ~ok_flags)
+        if (t->len < 0 || t->len > INT32_MAX || t->hdr.flags
             || (uint64_t)t->len > (room - TABLE_HDR) / sizeof(frost_entry_t)
             || t->mask + 1 != frost__table_slots(t->len) || entries != pos + TABLE_HDR
             || index % sizeof(int32_t) != 0 || index > ld->bulk_size
@@ -1062,17 +1139,9 @@ check_record(loader_t *ld, uint64_t pos)
             break;
         }
         size = ROUND_UP(TABLE_HDR + (size_t)t->len * sizeof(frost_entry_t), REC_ALIGN);
-        if (ld->ntables == ld->tables_cap) {
-            size_t cap = ld->tables_cap ? 2 * ld->tables_cap : 64;
-            uint64_t *grown = realloc(ld->tables, cap * sizeof *grown);
-            if (grown == NULL) {
-                set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
-                return 0;
-            }
-            ld->tables = grown;
-            ld->tables_cap = cap;
+        if (remember_table(ld, pos) < 0) {
+            return 0;
         }
-        ld->tables[ld->ntables++] = pos;
         break;
     }
     case FROST_NODE_LIST:
@@ -1452,25 +1521,48 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
 #endif
         return 0;
     }
-    case FROST_NODE_DICT:
     case FROST_NODE_SET: {
+        frost_set_t *s = (frost_set_t *)p;
+        *size_out = ROUND_UP(SET_HDR + (size_t)(s->mask + 1) * sizeof(frost_set_slot_t), REC_ALIGN);
+        s->slots = (frost_set_slot_t *)(ld->img + pos + SET_HDR);
+        Py_ssize_t used = 0;
+        for (Py_ssize_t j = 0; j <= s->mask; j++) {
+            frost_set_slot_t *e = &s->slots[j];
+            if (e->key == 0) {
+                if (e->hash != 0) {
+                    return BAD(ld, "empty set slot with a hash at image offset %llu", (unsigned long long)pos);
+                }
+                continue;
+            }
+            if (relocate(ld, &e->key, 1, UINT64_MAX, pos) < 0) {
+                return -1;
+            }
+            used++;
+        }
+        if (used != s->len) {
+            return BAD(ld, "set node at image offset %llu uses %zd slots for %zd items",
+                       (unsigned long long)pos, used, s->len);
+        }
+        uint64_t order;
+        memcpy(&order, &s->order, 8);
+        s->order = (int32_t *)(ld->bulk + order);   /* validated in walk A and fix_tables */
+        frost_arena_count(ld->arena, FROST_KIND_SET);
+        return 0;
+    }
+    case FROST_NODE_DICT: {
         frost_table_t *t = (frost_table_t *)p;
         *size_out = ROUND_UP(TABLE_HDR + (size_t)t->len * sizeof(frost_entry_t), REC_ALIGN);
         t->entries = (frost_entry_t *)(ld->img + pos + TABLE_HDR);
         for (Py_ssize_t i = 0; i < t->len; i++) {
             frost_entry_t *e = &t->entries[i];
-            if (relocate(ld, &e->key, 1, UINT64_MAX, pos) < 0) {
+            if (relocate(ld, &e->key, 1, UINT64_MAX, pos) < 0 || relocate(ld, &e->value, 0, UINT64_MAX, pos) < 0) {
                 return -1;
-            }
-            if (word.kind == FROST_NODE_DICT ? relocate(ld, &e->value, 0, UINT64_MAX, pos) < 0 : e->value != 0) {
-                return word.kind == FROST_NODE_DICT ? -1 : BAD(ld, "set entry with a value at %llu",
-                                                                (unsigned long long)pos);
             }
         }
         uint64_t index;
         memcpy(&index, &t->index, 8);
         t->index = (int32_t *)(ld->bulk + index);   /* validated in walk A; replaced if rehashed */
-        frost_arena_count(ld->arena, word.kind == FROST_NODE_DICT ? FROST_KIND_DICT : FROST_KIND_SET);
+        frost_arena_count(ld->arena, FROST_KIND_DICT);
         return 0;
     }
     case FROST_NODE_LIST:
@@ -1509,6 +1601,69 @@ fix_record(loader_t *ld, uint64_t pos, size_t *size_out)
     return BAD(ld, "unknown record at image offset %llu", (unsigned long long)pos);
 }
 
+/* A bitmap of at least `bits` zero bits in *seen (grown as needed). 0 ok, -1 (err set). */
+static int
+clear_seen(loader_t *ld, uint8_t **seen, size_t *seen_cap, size_t bits)
+{
+    size_t need = (bits + 7) / 8 + 1;
+    if (need > *seen_cap) {
+        uint8_t *grown = realloc(*seen, need);
+        if (grown == NULL) {
+            return set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+        }
+        *seen = grown;
+        *seen_cap = need;
+    }
+    memset(*seen, 0, need);
+    return 0;
+}
+
+/* The set node at image offset `pos` (walk B counted exactly len used slots):
+ * `order` must name each used slot once; under another seed every item is
+ * hashed again and placed afresh (new slots order in the arena: bulk is
+ * read-only). 0 ok, else the error code (err set). */
+static int
+fix_set(loader_t *ld, uint64_t pos, uint8_t **seen, size_t *seen_cap)
+{
+    frost_set_t *s = (frost_set_t *)(ld->img + pos);
+    size_t nslots = (size_t)s->mask + 1;
+    int rc = clear_seen(ld, seen, seen_cap, nslots);
+    for (Py_ssize_t i = 0; rc == 0 && i < s->len; i++) {
+        int32_t at = s->order[i];
+        if (at < 0 || (size_t)at >= nslots || s->slots[at].key == 0 || ((*seen)[at / 8] & (1u << (at % 8)))) {
+            rc = BAD(ld, "bad set order at image offset %llu", (unsigned long long)pos);
+            break;
+        }
+        (*seen)[at / 8] |= (uint8_t)(1u << (at % 8));
+    }
+    if (rc != 0 || ld->seed_match) {
+        return rc;
+    }
+    frost_set_slot_t *items = malloc((size_t)(s->len ? s->len : 1) * sizeof *items);
+    int32_t *order = frost_arena_alloc(ld->arena, (size_t)(s->len ? s->len : 1) * sizeof(int32_t), 64);
+    if (items == NULL || order == NULL) {
+        free(items);
+        return set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+    }
+    for (Py_ssize_t i = 0; i < s->len; i++) {
+        items[i].key = frost_set_item(s, i);
+        if (frost__key_hash((PyObject *)items[i].key, FROST_MAX_TUPLE_DEPTH, &items[i].hash) < 0) {
+            PyErr_Clear();
+            free(items);
+            return BAD(ld, "unhashable key in set at image offset %llu", (unsigned long long)pos);
+        }
+    }
+    memset(s->slots, 0, nslots * sizeof *s->slots);
+    s->order = order;
+    for (Py_ssize_t i = 0; i < s->len; i++) {
+        Py_ssize_t at = frost__set_place(s, items[i].hash);
+        s->slots[at] = items[i];
+        order[i] = (int32_t)at;
+    }
+    free(items);
+    return 0;
+}
+
 /* After walk B: make every table's hashes and index right for this process. */
 static int
 fix_tables(loader_t *ld)
@@ -1517,6 +1672,10 @@ fix_tables(loader_t *ld)
     size_t seen_cap = 0;
     int rc = 0;
     for (size_t k = 0; rc == 0 && k < ld->ntables; k++) {
+        if (((frost_node_t *)(ld->img + ld->tables[k]))->kind == FROST_NODE_SET) {
+            rc = fix_set(ld, ld->tables[k], &seen, &seen_cap);
+            continue;
+        }
         frost_table_t *t = (frost_table_t *)(ld->img + ld->tables[k]);
         size_t nslots = (size_t)t->mask + 1;
         if (!ld->seed_match) {
@@ -1543,17 +1702,10 @@ fix_tables(loader_t *ld)
             continue;
         }
         /* in place: every slot empty or a distinct entry, so probes end */
-        size_t need = ((size_t)t->len + 7) / 8 + 1;
-        if (need > seen_cap) {
-            uint8_t *grown = realloc(seen, need);
-            if (grown == NULL) {
-                rc = set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
-                break;
-            }
-            seen = grown;
-            seen_cap = need;
+        rc = clear_seen(ld, &seen, &seen_cap, (size_t)t->len);
+        if (rc != 0) {
+            break;
         }
-        memset(seen, 0, need);
         Py_ssize_t used = 0;
         for (size_t s = 0; s < nslots; s++) {
             int32_t ix = t->index[s];
@@ -1593,6 +1745,13 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
         return set_error(err, FROST_SNAPSHOT_EVERSION, 0,
                          "snapshot format version %u is not supported (this frost reads version %u)",
                          (unsigned)h->format_version, FROST_SNAPSHOT_FORMAT_VERSION);
+    }
+    if (h->node_encoding != SNAP_NODE_ENCODING) {
+        return set_error(err, FROST_SNAPSHOT_EVERSION, 0,
+                         "snapshot written by an %s frost (node encoding %u, this frost reads %u: set "
+                         "nodes changed layout): load it with the frost that wrote it and save it again",
+                         h->node_encoding < SNAP_NODE_ENCODING ? "older" : "newer",
+                         (unsigned)h->node_encoding, SNAP_NODE_ENCODING);
     }
     if (h->byte_order != SNAP_BYTE_ORDER || h->pointer_size != sizeof(void *)) {
         return set_error(err, FROST_SNAPSHOT_EVERSION, 0,

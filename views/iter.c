@@ -1,6 +1,6 @@
 /*
  * iter.c -- the iterator of every view: over a table node (keys, values or
- * items) or over a sequence node (with a start and a step, for slices).
+ * items), a set node (items in insertion order) or over a sequence node (with a start and a step, for slices).
  *
  * Reuse, as CPython's own iterators do with their result tuples: an object
  * the iterator made and that no one else holds any more (refcount 1, ours)
@@ -16,6 +16,7 @@ typedef struct {
     PyObject_HEAD
     FrostLease *lease;              /* strong */
     const frost_table_t *table;     /* table iteration, or NULL */
+    const frost_set_t *set;         /* set iteration, or NULL */
     const frost_seq_t *seq;         /* sequence iteration, or NULL */
     frost_iter_mode_t mode;
     Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
@@ -33,6 +34,7 @@ iter_alloc(FrostLease *lease)
     }
     it->lease = (FrostLease *)Py_NewRef(lease);
     it->table = NULL;
+    it->set = NULL;
     it->seq = NULL;
     it->mode = FROST_ITER_KEYS;
     it->start = 0;
@@ -52,6 +54,17 @@ frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode
         it->table = t;
         it->mode = mode;
         it->len = t->len;
+    }
+    return (PyObject *)it;
+}
+
+PyObject *
+frost__set_iter_new(FrostLease *lease, const frost_set_t *s)
+{
+    FrostIter *it = iter_alloc(lease);
+    if (it != NULL) {
+        it->set = s;
+        it->len = s->len;
     }
     return (PyObject *)it;
 }
@@ -123,6 +136,9 @@ iter_next(PyObject *self)
         default:
             return frost__load_fast(it->lease, it->seq->items.refs[at]);
         }
+    }
+    if (it->set != NULL) {
+        return frost__load_fast(it->lease, frost_set_item(it->set, i));
     }
     const frost_entry_t *e = &it->table->entries[i];
     switch (it->mode) {

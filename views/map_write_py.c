@@ -49,8 +49,11 @@ writer_root(frost_state *st, PyObject *obj, frost_map_write_args_t *args, FrostL
         return -1;
     }
     FrostLease *l = ((FrostView *)obj)->lease;
-    if (tp == st->dict_type || tp == st->set_type) {
+    if (tp == st->dict_type) {
         args->ref = frost_ref_from_node(((FrostDictView *)obj)->table);
+    }
+    else if (tp == st->set_type) {
+        args->ref = frost_ref_from_node(((FrostSetView *)obj)->set);
     }
     else if (tp == st->list_type) {
         const FrostListView *v = (const FrostListView *)obj;

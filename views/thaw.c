@@ -384,7 +384,7 @@ thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
         len = ((const frost_table_t *)node)->len;
         break;
     case FROST_NODE_SET: {
-        const frost_table_t *t = (const frost_table_t *)node;
+        const frost_set_t *t = (const frost_set_t *)node;
         result = (t->hdr.flags & FROST_SET_WAS_FROZENSET) ? NULL : PySet_New(NULL);
         if (result == NULL && !(t->hdr.flags & FROST_SET_WAS_FROZENSET)) {
             Py_DECREF(key);
@@ -393,7 +393,7 @@ thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
         if (result == NULL) {   /* frozenset: items are plain, build it at once */
             PyObject *items = PyList_New(t->len);
             for (Py_ssize_t i = 0; items && i < t->len; i++) {
-                PyObject *k = frost__load(tw->lease, t->entries[i].key);
+                PyObject *k = frost__load(tw->lease, frost_set_item(t, i));
                 if (k == NULL) {
                     Py_CLEAR(items);
                     break;
@@ -471,7 +471,7 @@ next_child(thawer_t *tw, thaw_frame_t *f, frost_ref_t *ref)
         return f->pending_key ? 0 : -1;
     }
     case FROST_NODE_SET:
-        *ref = ((const frost_table_t *)f->node)->entries[i].key;
+        *ref = frost_set_item((const frost_set_t *)f->node, i);
         return 0;
     case FROST_NODE_LIST:
     case FROST_NODE_TUPLE: {
@@ -597,9 +597,13 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
         }
         root = frost_store_root(lease->store);
     }
-    else if (tp == st->dict_type || tp == st->set_type) {
+    else if (tp == st->dict_type) {
         lease = ((FrostDictView *)obj)->lease;
         root = frost_ref_from_node(((FrostDictView *)obj)->table);
+    }
+    else if (tp == st->set_type) {
+        lease = ((FrostSetView *)obj)->lease;
+        root = frost_ref_from_node(((FrostSetView *)obj)->set);
     }
     else if (tp == st->record_type) {
         lease = ((FrostRecordView *)obj)->lease;

@@ -195,6 +195,9 @@ frost__new_view(FrostLease *lease, const frost_node_t *node)
     if (node->kind == FROST_NODE_RECORD) {
         ((FrostRecordView *)v)->record = (const frost_record_t *)node;
     }
+    else if (node->kind == FROST_NODE_SET) {
+        ((FrostSetView *)v)->set = (const frost_set_t *)node;
+    }
     else {
         ((FrostDictView *)v)->table = (const frost_table_t *)node;
     }

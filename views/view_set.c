@@ -11,7 +11,7 @@
 static Py_ssize_t
 set_length(PyObject *self)
 {
-    return SV(self)->table->len;
+    return SV(self)->set->len;
 }
 
 static int
@@ -27,14 +27,14 @@ set_contains(PyObject *self, PyObject *key)
         }
         return -1;
     }
-    Py_ssize_t ix = frost__table_lookup(SV(self)->table, key, h, frost__compare_key, SV(self)->lease);
+    Py_ssize_t ix = frost__set_lookup(SV(self)->set, key, h, frost__compare_key, SV(self)->lease);
     return ix >= 0 ? 1 : (ix == -1 ? 0 : -1);
 }
 
 static PyObject *
 set_iter(PyObject *self)
 {
-    return frost__table_iter_new(SV(self)->lease, SV(self)->table, FROST_ITER_KEYS);
+    return frost__set_iter_new(SV(self)->lease, SV(self)->set);
 }
 
 /* a local frozenset of the items of `o` if it is a FrozenSet, else o itself */
@@ -90,7 +90,7 @@ set_richcompare(PyObject *self, PyObject *other, int op)
         Py_RETURN_NOTIMPLEMENTED;
     }
     if ((op == Py_EQ || op == Py_NE) && Py_TYPE(other) == Py_TYPE(self)
-        && SV(other)->table == SV(self)->table) {
+        && SV(other)->set == SV(self)->set) {
         return PyBool_FromLong(op == Py_EQ);   /* the same node, as `s == s` */
     }
     if (op == Py_EQ || op == Py_NE) {
@@ -98,7 +98,7 @@ set_richcompare(PyObject *self, PyObject *other, int op)
         if (n < 0) {
             return NULL;
         }
-        int eq = n == SV(self)->table->len;
+        int eq = n == SV(self)->set->len;
         /* every item of `other` must be one of ours (same size => equal) */
         PyObject *it = eq ? PyObject_GetIter(other) : NULL;
         PyObject *item;
@@ -154,14 +154,14 @@ set_isdisjoint(PyObject *self, PyObject *other)
 static PyObject *
 set_repr(PyObject *self)
 {
-    const frost_table_t *t = SV(self)->table;
+    const frost_set_t *t = SV(self)->set;
     if (t->len == 0) {
         return PyUnicode_FromString("FrozenSet()");
     }
     Py_ssize_t shown = t->len < FROST_REPR_MAX_ITEMS ? t->len : FROST_REPR_MAX_ITEMS;
     PyObject *parts = PyList_New(0);
     for (Py_ssize_t i = 0; parts && i < shown; i++) {
-        PyObject *k = frost__load(SV(self)->lease, t->entries[i].key);
+        PyObject *k = frost__load(SV(self)->lease, frost_set_item(t, i));
         PyObject *s = k ? PyObject_Repr(k) : NULL;
         if (s == NULL || PyList_Append(parts, s) < 0) {
             Py_CLEAR(parts);
@@ -175,7 +175,7 @@ set_repr(PyObject *self)
 static PyObject *
 set_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return frost__reduce_ref((FrostView *)self, frost_ref_from_node(SV(self)->table), NULL);
+    return frost__reduce_ref((FrostView *)self, frost_ref_from_node(SV(self)->set), NULL);
 }
 
 static PyMethodDef set_methods[] = {

@@ -80,7 +80,12 @@ typedef struct {
 typedef struct {
     FROST_VIEW_HEAD
     const frost_table_t *table;
-} FrostDictView, FrostSetView;
+} FrostDictView;
+
+typedef struct {
+    FROST_VIEW_HEAD
+    const frost_set_t *set;
+} FrostSetView;
 
 typedef struct {
     FROST_VIEW_HEAD
@@ -298,6 +303,7 @@ PyObject *frost__column_thaw(PyObject *column_view);
 /* iter.c: one iterator type for tables (dicts, sets) and sequences */
 typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter_mode_t;
 PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode_t mode);
+PyObject *frost__set_iter_new(FrostLease *lease, const frost_set_t *s);
 PyObject *frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start,
                               Py_ssize_t step, Py_ssize_t len);
 /* Reuse (see iter.c's top): frost__boxed_int/float give an int/float with

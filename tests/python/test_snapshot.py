@@ -130,15 +130,20 @@ class RoundTripTest(SnapshotCase):
         # written under one seed, read under others: hashes and indexes are rebuilt
         p = self.path()
         r = run_python(["-c", "import frost,sys; frost.freeze({f'k{i}': i for i in range(500)} | "
-                              "{('t', 'u'): 1, b'bb': 2}).save(sys.argv[1], format=1)", p],
+                              "{('t', 'u'): 1, b'bb': 2, 's': {f's{i}' for i in range(300)} | {('t', 1), b'b'}})"
+                              ".save(sys.argv[1], format=1); print(list(frost.load(sys.argv[1]).root['s']))", p],
                        env=dict(os.environ, PYTHONHASHSEED="1"))
         self.assertEqual(r.returncode, 0, r.stderr)
+        written_order = r.stdout.strip()
         for seed in ("1", "2", "random"):
             code = ("import frost,sys; r = frost.load(sys.argv[1]).root; "
                     "assert r['k499'] == 499 and r[('t', 'u')] == 1 and r[b'bb'] == 2; "
-                    "assert 'k500' not in r and len(r) == 502")
+                    "assert 'k500' not in r and len(r) == 503; s = r['s']; "
+                    "assert all(f's{i}' in s for i in range(300)) and ('t', 1) in s and b'b' in s; "
+                    "assert 's300' not in s and ('t', 2) not in s and len(s) == 302; print(list(s))")
             r = run_python(["-c", code, p], env=dict(os.environ, PYTHONHASHSEED=seed))
             self.assertEqual(r.returncode, 0, (seed, r.stderr))
+            self.assertEqual(r.stdout.strip(), written_order, seed)   # the set's insertion order kept
 
     def test_closed_store(self):
         s = frost.freeze({})
@@ -224,6 +229,14 @@ class BadFileTest(SnapshotCase):
         for field, value, pattern in ((11, 12345, "layout"), (5, 4, "platform"), (4, 0x04030201, "platform")):
             h = self.header(blob)
             h[field] = value
+            self.assertBad(reseal(self.with_header(blob, h)), pattern)
+
+    def test_older_or_newer_node_encoding(self):
+        # files of frosts before set nodes became slot tables hold 0 here
+        blob = self.blob()
+        for value, pattern in ((0, "older frost.*save it again"), (2, "newer frost")):
+            h = self.header(blob)
+            h[8] = value
             self.assertBad(reseal(self.with_header(blob, h)), pattern)
 
     def test_root_out_of_range(self):
@@ -324,6 +337,97 @@ class BadFileTest(SnapshotCase):
             except (ValueError, RecursionError, TypeError, KeyError, ImportError, AttributeError):
                 pass
         self.assertLess(loaded, 300)
+
+
+SET_NODE = struct.Struct("<IIqqQQ")   # frost_set_t in the image: kind, flags, len, mask, slots, order
+SLOT = struct.Struct("<qQ")            # frost_set_slot_t: hash, key ref (0: empty)
+
+
+class BadSetNodeTest(SnapshotCase):
+    """A set node whose slot table or order lies: a SnapshotError naming it,
+    or a set that answers (perhaps wrongly) without crashing or hanging."""
+
+    def setUp(self):
+        super().setUp()
+        with open(self.saved({"kk", "ll", "mm"}), "rb") as f:
+            self.blob = f.read()
+        h = HEADER.unpack_from(self.blob)
+        image, bulk = (SECTION.unpack_from(self.blob, h[17] + i * SECTION.size) for i in range(2))
+        self.assertEqual(h[15] & 0xF, 1)   # the root: an image node
+        self.node = image[2] + (h[15] & ~0xF)
+        kind, flags, n, mask, slots, order = SET_NODE.unpack_from(self.blob, self.node)
+        self.assertEqual((kind, n, mask, slots), (4, 3, 7, (h[15] & ~0xF) + 48))
+        self.slots = image[2] + slots
+        self.order = bulk[2] + order
+        self.used = [struct.unpack_from("<i", self.blob, self.order + 4 * i)[0] for i in range(3)]
+        self.empty = [j for j in range(8) if j not in self.used]
+
+    def slot(self, j):
+        return self.slots + SLOT.size * j
+
+    def edited(self, *edits):
+        bad = bytearray(self.blob)
+        for at, data in edits:
+            bad[at:at + len(data)] = data
+        p = self.path("bad.frost")
+        with open(p, "wb") as f:
+            f.write(reseal(bad))
+        return p
+
+    def assertBad(self, pattern, *edits):
+        with self.assertRaisesRegex(frost.SnapshotError, pattern):
+            frost.load(self.edited(*edits))
+
+    def test_unchanged_file_loads(self):
+        s = frost.load(self.edited())
+        self.assertEqual(set(s.root), {"kk", "ll", "mm"})
+        self.assertIn("ll", s.root)
+
+    def test_bad_order(self):
+        i32 = struct.Struct("<i").pack
+        for i, value in ((1, self.used[0]), (0, 8), (0, -1), (2, self.empty[0]), (0, 1 << 30)):
+            with self.subTest(i=i, value=value):
+                self.assertBad("bad set order", (self.order + 4 * i, i32(value)))
+
+    def test_bad_slot_table(self):
+        self.assertBad("empty set slot with a hash", (self.slot(self.empty[0]), SLOT.pack(5, 0)))
+        key_ref = self.blob[self.slot(self.used[0]) + 8:self.slot(self.used[0]) + 16]
+        self.assertBad("uses 4 slots for 3 items", (self.slot(self.empty[0]) + 8, key_ref))
+        self.assertBad("uses 2 slots for 3 items", (self.slot(self.used[1]), SLOT.pack(0, 0)))
+        self.assertBad("bad reference", (self.slot(self.used[1]) + 8, (12345 << 4 | 1).to_bytes(8, "little")))
+
+    def test_bad_header(self):
+        for field, value in ((2, 4), (2, -1), (3, 15), (3, 3), (4, 0), (5, 1 << 40), (5, 2)):
+            with self.subTest(field=field, value=value):
+                fields = list(SET_NODE.unpack_from(self.blob, self.node))
+                fields[field] = value
+                with self.assertRaises(frost.SnapshotError):
+                    frost.load(self.edited((self.node, SET_NODE.pack(*fields))))
+        fields = list(SET_NODE.unpack_from(self.blob, self.node))
+        fields[1] = 2   # an unknown flag
+        with self.assertRaises(frost.SnapshotError):
+            frost.load(self.edited((self.node, SET_NODE.pack(*fields))))
+
+    def test_misplaced_items_answer_without_hanging(self):
+        # every item moved one slot on (wrong hashes or wrong places): the
+        # file is well formed, lookups may miss, iteration and len still work
+        bad = []
+        moved = {j: (j + 1) % 8 for j in self.used}   # distinct targets
+        for j in range(8):
+            bad.append((self.slot(j), SLOT.pack(0, 0)))
+        for j, t in moved.items():
+            bad.append((self.slot(t), self.blob[self.slot(j):self.slot(j) + SLOT.size]))
+        for i, j in enumerate(self.used):
+            bad.append((self.order + 4 * i, struct.pack("<i", moved[j])))
+        s = frost.load(self.edited(*bad))
+        self.assertEqual(sorted(s.root), ["kk", "ll", "mm"])
+        for k in ("kk", "ll", "mm", "nn"):
+            self.assertIn(k in s.root, (True, False))
+        swapped = [(self.slot(self.used[0]), self.blob[self.slot(self.used[1]):self.slot(self.used[1]) + 8]),
+                   (self.slot(self.used[1]), self.blob[self.slot(self.used[0]):self.slot(self.used[0]) + 8])]
+        s = frost.load(self.edited(*swapped))   # two hashes swapped
+        self.assertEqual(len(s.root), 3)
+        self.assertIn("mm" in s.root, (True, False))
 
 
 class CrossProcessTest(SnapshotCase):

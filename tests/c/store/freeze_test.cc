@@ -117,6 +117,43 @@ TEST(FreezeTest, DictNodeFindsEveryKey) {
   EXPECT_EQ(frost__table_lookup(t, missing.get(), PyObject_Hash(missing.get()), nullptr, nullptr), -1);
 }
 
+int CompareEq(PyObject *a, PyObject *b, void *) { return PyObject_RichCompareBool(a, b, Py_EQ); }
+
+// A set node is a slot table: each item sits in the slot its hash probes to,
+// `order` names the slots in insertion order, and no other slot is used.
+TEST(FreezeTest, SetNodeIsASlotTableInInsertionOrder) {
+  Frozen f("set([f'k{i}' for i in range(1000)] + [None, 2.5, (1, 'a')])");
+  ASSERT_EQ(f.rc, 0);
+  ASSERT_EQ(f.node()->kind, (uint32_t)FROST_NODE_SET);
+  const frost_set_t *s = (const frost_set_t *)f.node();
+  ASSERT_EQ(s->len, 1003);
+  EXPECT_EQ(s->mask + 1, frost__table_slots(1003));
+  EXPECT_EQ(s->hdr.flags, 0u);
+  Ref original(Eval("set([f'k{i}' for i in range(1000)] + [None, 2.5, (1, 'a')])"));
+  Ref it(PyObject_GetIter(original.get()));
+  for (Py_ssize_t i = 0; i < s->len; i++) {   // the set's own iteration order
+    Ref want(PyIter_Next(it.get()));
+    PyObject *got = frost_ref_object(frost_set_item(s, i));
+    EXPECT_EQ(PyObject_RichCompareBool(got, want.get(), Py_EQ), 1) << i;
+    Py_ssize_t at = frost__set_lookup(s, want.get(), PyObject_Hash(want.get()), CompareEq, nullptr);
+    EXPECT_EQ(at, s->order[i]) << i;
+    EXPECT_EQ(s->slots[at].hash, PyObject_Hash(want.get())) << i;
+  }
+  Py_ssize_t used = 0;
+  for (Py_ssize_t j = 0; j <= s->mask; j++) {
+    used += s->slots[j].key != 0;
+    if (s->slots[j].key == 0) {
+      EXPECT_EQ(s->slots[j].hash, 0) << j;
+    }
+  }
+  EXPECT_EQ(used, s->len);
+  Ref missing(PyUnicode_FromString("nope"));
+  EXPECT_EQ(frost__set_lookup(s, missing.get(), PyObject_Hash(missing.get()), nullptr, nullptr), -1);
+  Frozen fs("frozenset({1, 2})");
+  ASSERT_EQ(fs.rc, 0);
+  EXPECT_EQ(fs.node()->flags, FROST_SET_WAS_FROZENSET);
+}
+
 TEST(FreezeTest, HomogeneousListsArePacked) {
   Frozen ints("[1, -2, 2**62]"), floats("[0.5, -1.0]"), mixed("[1, 2.0]"), big("[2**64]");
   ASSERT_EQ(ints.rc, 0);

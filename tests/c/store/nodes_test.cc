@@ -14,6 +14,12 @@ using frost_test::Ref;
 
 namespace {
 
+// A comparison callback is used for undecided pairs, and its error reported.
+int AlwaysFails(PyObject *, PyObject *, void *) {
+  PyErr_SetString(PyExc_RuntimeError, "boom");
+  return -1;
+}
+
 TEST(NodesTest, TableSlotsKeepTwoThirdsLoad) {
   EXPECT_EQ(frost__table_slots(0), 8);
   EXPECT_EQ(frost__table_slots(5), 8);
@@ -33,7 +39,7 @@ TEST(NodesTest, LookupProbesPastCollisions) {
   Py_ssize_t slots = frost__table_slots(n);
   std::vector<int32_t> index(slots, -1);
   frost_table_t t{};
-  t.hdr.kind = FROST_NODE_SET;
+  t.hdr.kind = FROST_NODE_DICT;
   t.len = n;
   t.mask = slots - 1;
   t.index = index.data();
@@ -50,6 +56,49 @@ TEST(NodesTest, LookupProbesPastCollisions) {
   }
   Ref absent(PyUnicode_FromString("key-x"));
   EXPECT_EQ(frost__table_lookup(&t, absent.get(), 7, nullptr, nullptr), -1);
+}
+
+// A set node in plain memory: colliding hashes fill neighbouring slots (the
+// linear probes) and then the perturbed sequence; every key is found, and a
+// probe for an absent key ends at an empty slot even in a crowded table.
+TEST(NodesTest, SetPlaceAndLookupProbePastCollisions) {
+  const int n = 40;
+  std::deque<Ref> keys;
+  Py_ssize_t nslots = frost__table_slots(n);
+  std::vector<frost_set_slot_t> slots(nslots, frost_set_slot_t{0, 0});
+  std::vector<int32_t> order(n);
+  frost_set_t s{};
+  s.hdr.kind = FROST_NODE_SET;
+  s.len = n;
+  s.mask = nslots - 1;
+  s.slots = slots.data();
+  s.order = order.data();
+  std::vector<Py_hash_t> hashes(n);
+  for (int i = 0; i < n; i++) {
+    keys.emplace_back(PyUnicode_FromFormat("key-%d", i));
+    hashes[i] = (i % 2 ? nslots - 3 : 7) + (i % 3) * nslots;   // collisions, some near the end
+    Py_ssize_t at = frost__set_place(&s, hashes[i]);
+    ASSERT_GE(at, 0);
+    ASSERT_LT(at, nslots);
+    ASSERT_EQ(slots[at].key, 0u) << i;
+    slots[at] = frost_set_slot_t{hashes[i], frost_ref_from_object(keys.back().get())};
+    order[i] = (int32_t)at;
+  }
+  EXPECT_EQ(order[2], 8);   // the first collision on slot 7 takes its neighbour
+  for (int i = 0; i < n; i++) {
+    Ref probe(PyUnicode_FromFormat("key-%d", i));   // equal, not identical
+    EXPECT_EQ(frost__set_lookup(&s, probe.get(), hashes[i], nullptr, nullptr), order[i]);
+    EXPECT_EQ(frost_ref_object(frost_set_item(&s, i)), keys[i].get());
+  }
+  Ref absent(PyUnicode_FromString("key-x"));
+  EXPECT_EQ(frost__set_lookup(&s, absent.get(), 7, nullptr, nullptr), -1);
+  EXPECT_EQ(frost__set_lookup(&s, absent.get(), nslots - 3, nullptr, nullptr), -1);
+  Ref tuple_key(Eval("(1, 2)")), tuple_probe(Eval("(1, 2)"));
+  Py_ssize_t free_slot = frost__set_place(&s, PyObject_Hash(tuple_key.get()));
+  slots[free_slot] = frost_set_slot_t{PyObject_Hash(tuple_key.get()), frost_ref_from_object(tuple_key.get())};
+  EXPECT_EQ(frost__set_lookup(&s, tuple_probe.get(), PyObject_Hash(tuple_probe.get()), AlwaysFails, nullptr), -2);
+  EXPECT_TRUE(PyErr_ExceptionMatches(PyExc_RuntimeError));
+  PyErr_Clear();
 }
 
 TEST(NodesTest, FastEqualDecidesPlainBuiltinsOnly) {
@@ -102,11 +151,6 @@ TEST(NodesTest, KeyHashIsCPythonsButNeverAnAddress) {
   PyErr_Clear();
 }
 
-// A comparison callback is used for undecided pairs, and its error reported.
-int AlwaysFails(PyObject *, PyObject *, void *) {
-  PyErr_SetString(PyExc_RuntimeError, "boom");
-  return -1;
-}
 
 TEST(NodesTest, LookupReportsComparisonErrors) {
   Ref key(Eval("(1, 2)"));

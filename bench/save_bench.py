@@ -8,6 +8,15 @@ pickle.dump (protocol 5) of the dict; a float64 array of --floats items saved
 next to numpy.save of the ndarray. Each pair is timed alternately, best of
 --repeat, into a temporary directory (the page cache: what is timed is the
 writer, not the disk).
+
+The array is saved twice over: over the file the last repeat wrote (both
+contenders overwrite their own file), and to a fresh path (both files removed,
+untimed, after each repeat). They differ on ext4: Store.save renames its
+temporary over the old file, which starts writeback of the new one
+(auto_da_alloc), and the next save waits in rename() for that I/O when the old
+inode is freed; numpy.save truncates in place and never waits. The fresh row is
+what the writer costs; the overwrite row adds the atomic replace's I/O
+(docs/design.md, "Big payloads").
 """
 import argparse
 import os
@@ -29,11 +38,13 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def pair(repeat, ours, theirs):
+def pair(repeat, ours, theirs, between=None):
     a, b = [], []
     for _ in range(repeat):
         a.append(timed(ours))
         b.append(timed(theirs))
+        if between is not None:
+            between()
     return min(a), min(b)
 
 
@@ -63,10 +74,16 @@ def main():
             return
         array = numpy.random.default_rng(1).random(args.floats)
         astore = frost.freeze(array)
-        for fmt in (2, 1):
+        npy = os.path.join(tmp, "a.npy")
+
+        def remove_both():
+            os.unlink(path)
+            os.unlink(npy)
+        for fmt, how in ((2, "fresh path"), (2, "over the last file"), (1, "over the last file")):
             ours, theirs = pair(args.repeat, lambda: astore.save(path, format=fmt),
-                                lambda: numpy.save(os.path.join(tmp, "a.npy"), array))
-            print(f"float64 array of {args.floats:,}, format {fmt}: save {ours:.3f} s, "
+                                lambda: numpy.save(npy, array),
+                                remove_both if how == "fresh path" else None)
+            print(f"float64 array of {args.floats:,}, format {fmt}, {how}: save {ours:.3f} s, "
                   f"numpy.save {theirs:.3f} s: {ours / theirs:.2f}x")
 
 

@@ -113,6 +113,7 @@ typedef struct {
     size_t nbulk, bulkcap;
     size_t bulk_end;      /* the end of the last bulk payload (0: none) */
     size_t bulk_bytes;    /* their total length */
+    int emitting;         /* the last pass began: in anonymous mode the fd holds part of the image */
     uint64_t nnodes;
     uint64_t items;     /* refs encoded, for progress and signal checks */
     const frost_map_write_args_t *args;
@@ -1152,6 +1153,7 @@ static int
 emit_body(writer_t *w, int fd, uint64_t *sum)
 {
     emit_t e = {.checksum = !w->args->no_body_checksum};
+    w->emitting = 1;
     frost_xxh3_init(&e.sum);
     uint64_t pos = FROST_MAP_HEADER_SIZE;
     for (size_t i = 0; i < w->nbulk; i++) {
@@ -1328,6 +1330,12 @@ done:
     }
     if (rc < 0 && w.fd >= 0) {
         (void)ftruncate(w.fd, 0);   /* no partial image left behind */
+    }
+    else if (rc < 0 && w.emitting) {   /* anonymous mode: the same for a regular file */
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            (void)ftruncate(fd, 0);
+        }
     }
     PyMem_Free(w.memo);
     PyMem_Free(w.cache);

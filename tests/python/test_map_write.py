@@ -764,6 +764,31 @@ class Bulk(LeakCheckedTestCase):
         with self.assertRaisesRegex(frost.SnapshotError, "body checksum mismatch"):
             frost.verify(p)
 
+    def test_a_write_failing_in_the_last_pass_leaves_the_file_empty(self):
+        # a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG) met while the last pass
+        # pwrites a 4 MiB array, in both modes (mapped: O_RDWR; anonymous: O_WRONLY over
+        # old content): OSError, and the file is empty, not a partial image
+        code = (
+            "import array, errno, os, resource, signal, frost\n"
+            "from frost import _frost\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "store = frost.freeze({'small': list(range(100)), 'big': array.array('d', range(1 << 19))})\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, resource.RLIM_INFINITY))\n"
+            "for flags in (os.O_RDWR, os.O_WRONLY):\n"
+            f"    p = os.path.join({self.dir!r}, 'f')\n"
+            "    with open(p, 'wb') as f:\n"
+            "        f.write(b'old' * 100)\n"
+            "    fd = os.open(p, flags)\n"
+            "    try:\n"
+            "        _frost._map_write(store, fd)\n"
+            "        print('written')\n"
+            "    except OSError as e:\n"
+            "        print(errno.errorcode[e.errno], os.fstat(fd).st_size)\n"
+            "    os.close(fd)\n")
+        r = run_child(code, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["EFBIG", "0", "EFBIG", "0"])
+
     def test_a_table_blob_as_bulk(self):
         try:
             import pyarrow as pa

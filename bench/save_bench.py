@@ -1,7 +1,7 @@
 """Store.save against pickle.dump and numpy.save (issue 17's save targets), side by side.
 
     PYTHONPATH=build/release-py3.13/python .venv/py3.13/bin/python bench/save_bench.py \
-        [--entries 1000000] [--floats 16000000] [--repeat 3]
+        [--entries 1000000] [--floats 16000000] [--repeat 3] [--array-repeat 7]
 
 W1 (bench/workloads.py, 1M entries) saved as format 2 and format 1 next to
 pickle.dump (protocol 5) of the dict; a float64 array of --floats items saved
@@ -53,6 +53,7 @@ def main():
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--floats", type=int, default=16_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--array-repeat", type=int, default=7, help="repeats of the array rows (fast, noisy)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "store.frost")
@@ -80,7 +81,7 @@ def main():
             os.unlink(path)
             os.unlink(npy)
         for fmt, how in ((2, "fresh path"), (2, "over the last file"), (1, "over the last file")):
-            ours, theirs = pair(args.repeat, lambda: astore.save(path, format=fmt),
+            ours, theirs = pair(args.array_repeat, lambda: astore.save(path, format=fmt),
                                 lambda: numpy.save(npy, array),
                                 remove_both if how == "fresh path" else None)
             print(f"float64 array of {args.floats:,}, format {fmt}, {how}: save {ours:.3f} s, "

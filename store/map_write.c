@@ -22,13 +22,22 @@
  *   - short strs/bytes are packed into shared blocks (POOL_BLOCK), so their
  *     1-aligned bytes do not cost 8-alignment padding between nodes (W1: ~6
  *     bytes an entry);
- *   - tables are rebuilt with the image's keyed hash (map_hash.c).
- * Then the header and checksums (no body checksum when args->no_body_checksum:
- * frost.share's sealed memfd, FROST_MAP_FLAG_NO_BODY_CHECKSUM). The buffer is
- * the target file itself, mapped shared, when the fd allows it (a regular
- * file or memfd open O_RDWR: no
- * copy, no pwrite; ranges fallocated before use, so a full disk is OSError,
- * never SIGBUS); else an anonymous mapping, pwritten to the fd at the end.
+ *   - tables are rebuilt with the image's keyed hash (map_hash.c);
+ *   - payloads of BULK_MIN bytes or more that lie in the arena (array data,
+ *     table blobs, long bytes and strs) are only reserved and noted (bulk_t):
+ *     the buffer never holds them.
+ * Then a last pass (emit_body) over the body in image order: each bulk
+ * payload pwritten from the arena a chunk at a time, each chunk fed to the
+ * XXH3 body checksum right after (FROST_MAP_FLAG_BODY_XXH3; none when
+ * args->no_body_checksum: frost.share's sealed memfd,
+ * FROST_MAP_FLAG_NO_BODY_CHECKSUM), the rest from the buffer; then the header.
+ * The buffer is the target file itself, mapped shared, when the fd allows it
+ * (a regular file or memfd open O_RDWR: no copy, no pwrite of it; ranges
+ * fallocated before use, so a full disk is OSError, never SIGBUS; bulk
+ * ranges past the mapping are not allocated nor mapped into use, only
+ * pwritten); else an anonymous mapping, pwritten by the last pass. Invariant:
+ * no byte of a bulk range is written through the buffer, and every other
+ * image byte past the buffer's end is padding (zero).
  *
  * Arena invariants relied on (freeze.c): arena objects are exact str, bytes,
  * int, float, complex or tuple (of those), or a static singleton; dict keys

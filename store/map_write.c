@@ -1074,9 +1074,11 @@ random_bytes(void *out, size_t n)
     return 0;
 }
 
-/* Write `len` bytes at offset `at` of `fd`: short writes resumed, EINTR retried. */
+/* Write `len` bytes at offset `at` of `fd`: short writes resumed, EINTR
+ * retried (after the signal handlers ran: the mapping checked, as after any
+ * Python code). */
 static int
-pwrite_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
+pwrite_all(writer_t *w, int fd, const unsigned char *buf, size_t len, uint64_t at)
 {
     size_t done = 0;
     while (done < len) {
@@ -1084,7 +1086,7 @@ pwrite_all(int fd, const unsigned char *buf, size_t len, uint64_t at)
         ssize_t n = pwrite(fd, buf + done, chunk, (off_t)(at + done));
         if (n < 0) {
             if (errno == EINTR) {
-                if (PyErr_CheckSignals() < 0) {
+                if (PyErr_CheckSignals() < 0 || still_mapped(w) < 0) {
                     return -1;
                 }
                 continue;
@@ -1119,7 +1121,7 @@ emit(writer_t *w, emit_t *e, int fd, const unsigned char *src, uint64_t at, size
 {
     for (size_t done = 0; done < len;) {
         size_t n = len - done < EMIT_CHUNK ? len - done : EMIT_CHUNK;
-        if (put && pwrite_all(fd, src + done, n, at + done) < 0) {
+        if (put && pwrite_all(w, fd, src + done, n, at + done) < 0) {
             return -1;
         }
         if (e->checksum) {   /* after the write, which brought the chunk into the cache */
@@ -1222,7 +1224,7 @@ finish(writer_t *w, int fd)
 {
     if (w->fd < 0) {
         struct stat st;
-        if (pwrite_all(fd, w->buf, FROST_MAP_HEADER_SIZE, 0) < 0) {
+        if (pwrite_all(w, fd, w->buf, FROST_MAP_HEADER_SIZE, 0) < 0) {
             return -1;
         }
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > w->size

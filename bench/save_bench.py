@@ -1,13 +1,22 @@
 """Store.save against pickle.dump and numpy.save (issue 17's save targets), side by side.
 
     PYTHONPATH=build/release-py3.13/python .venv/py3.13/bin/python bench/save_bench.py \
-        [--entries 1000000] [--floats 16000000] [--repeat 3]
+        [--entries 1000000] [--floats 16000000] [--repeat 3] [--array-repeat 7]
 
 W1 (bench/workloads.py, 1M entries) saved as format 2 and format 1 next to
 pickle.dump (protocol 5) of the dict; a float64 array of --floats items saved
 next to numpy.save of the ndarray. Each pair is timed alternately, best of
 --repeat, into a temporary directory (the page cache: what is timed is the
 writer, not the disk).
+
+The array is saved twice over: over the file the last repeat wrote (both
+contenders overwrite their own file), and to a fresh path (both files removed,
+untimed, after each repeat). They differ on ext4: Store.save renames its
+temporary over the old file, which starts writeback of the new one
+(auto_da_alloc), and the next save waits in rename() for that I/O when the old
+inode is freed; numpy.save truncates in place and never waits. The fresh row is
+what the writer costs; the overwrite row adds the atomic replace's I/O
+(docs/design.md, "Big payloads").
 """
 import argparse
 import os
@@ -29,11 +38,13 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def pair(repeat, ours, theirs):
+def pair(repeat, ours, theirs, between=None):
     a, b = [], []
     for _ in range(repeat):
         a.append(timed(ours))
         b.append(timed(theirs))
+        if between is not None:
+            between()
     return min(a), min(b)
 
 
@@ -42,6 +53,7 @@ def main():
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--floats", type=int, default=16_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--array-repeat", type=int, default=7, help="repeats of the array rows (fast, noisy)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "store.frost")
@@ -63,10 +75,16 @@ def main():
             return
         array = numpy.random.default_rng(1).random(args.floats)
         astore = frost.freeze(array)
-        for fmt in (2, 1):
-            ours, theirs = pair(args.repeat, lambda: astore.save(path, format=fmt),
-                                lambda: numpy.save(os.path.join(tmp, "a.npy"), array))
-            print(f"float64 array of {args.floats:,}, format {fmt}: save {ours:.3f} s, "
+        npy = os.path.join(tmp, "a.npy")
+
+        def remove_both():
+            os.unlink(path)
+            os.unlink(npy)
+        for fmt, how in ((2, "fresh path"), (2, "over the last file"), (1, "over the last file")):
+            ours, theirs = pair(args.array_repeat, lambda: astore.save(path, format=fmt),
+                                lambda: numpy.save(npy, array),
+                                remove_both if how == "fresh path" else None)
+            print(f"float64 array of {args.floats:,}, format {fmt}, {how}: save {ours:.3f} s, "
                   f"numpy.save {theirs:.3f} s: {ours / theirs:.2f}x")
 
 

@@ -43,8 +43,9 @@ typedef struct {
     uint64_t image_size;       /*  16: the whole image in bytes (a file may not be longer or shorter) */
     uint64_t root;             /*  24: the root reference */
     uint64_t hash_key[2];      /*  32: the image's keyed-hash key (random per write) */
-    uint64_t body_checksum;    /*  48: XXH64 (seed 0) of bytes [128, image_size): checked by verify
-                                      only; 0 under FROST_MAP_FLAG_NO_BODY_CHECKSUM */
+    uint64_t body_checksum;    /*  48: of bytes [128, image_size): XXH3-64 under
+                                      FROST_MAP_FLAG_BODY_XXH3, else XXH64 (seed 0); checked by
+                                      verify only; 0 under FROST_MAP_FLAG_NO_BODY_CHECKSUM */
     uint64_t header_checksum;  /*  56: XXH64 (seed 0) of the 128 header bytes with this field
                                       zeroed: checked on every open (O(1)) */
     uint8_t store_id[16];      /*  64: random; names the image in handles (the same bytes = the same image) */
@@ -63,7 +64,11 @@ _Static_assert(sizeof(frost_map_header_t) == FROST_MAP_HEADER_SIZE, "the header 
 #define FROST_MAP_FLAG_NO_BODY_CHECKSUM 1u  /* body_checksum is 0 and verify skips it: an image
                                                in sealed memory (frost.share), which nothing can
                                                change once written. Files are checksummed. */
-#define FROST_MAP_FLAGS_KNOWN FROST_MAP_FLAG_NO_BODY_CHECKSUM
+#define FROST_MAP_FLAG_BODY_XXH3 2u         /* body_checksum is XXH3-64 (store/xxh3.c), not XXH64:
+                                               what Store.save writes since 2026-11-30 (a
+                                               faster checksum: issue 17); files without it
+                                               (older ones) keep XXH64. Never with flag 1. */
+#define FROST_MAP_FLAGS_KNOWN (FROST_MAP_FLAG_NO_BODY_CHECKSUM | FROST_MAP_FLAG_BODY_XXH3)
 
 /* ---- references (8 bytes) ------------------------------------------------
  *

@@ -16,13 +16,13 @@
  *   - `base` maps the file shared and writable, and stays mapped at that
  *     address until frost__map_pager_stop returns (the writer's window: it
  *     never moves while a pager runs);
- *   - the pager only ever populates [from, the last `to` advanced) with
+ *   - the pager only ever populates the ranges it was given, with
  *     MADV_POPULATE_WRITE: it never writes a byte, never changes the file's
  *     size, and ignores its errors (a range truncated under the writer is the
  *     writer's size check's business; an unpopulated page just faults);
  *   - the pager blocks every signal (they are the interpreter's) and takes no
  *     Python lock: it never touches the GIL or any Python object.
- * Pure C; threads: one writer thread calls advance/stop; the pager thread is
+ * Pure C; threads: one writer thread calls add/stop; the pager thread is
  * the only other party.
  */
 #ifndef FROST_MAP_PAGER_H
@@ -37,14 +37,16 @@ extern "C" {
 
 typedef struct frost_map_pager frost_map_pager_t;
 
-/* Start a pager for the mapping at `base`, with [0, from) already populated.
- * NULL when none could be started (no memory, no thread, no
- * MADV_POPULATE_WRITE): not an error, the writer's stores fault pages in. */
-frost_map_pager_t *frost__map_pager_start(unsigned char *base, size_t from);
+/* Start a pager for the mapping at `base`. NULL when none could be started
+ * (no memory, no thread, no MADV_POPULATE_WRITE): not an error, the
+ * writer's stores fault pages in. */
+frost_map_pager_t *frost__map_pager_start(unsigned char *base);
 
-/* [0, to) of the mapping is allocated in the file: populate it. Returns at
- * once. NULL is ignored. */
-void frost__map_pager_advance(frost_map_pager_t *p, size_t to);
+/* [from, to) of the mapping is allocated in the file: populate it (the whole
+ * pages in it; ranges are added in increasing order, with gaps the pager
+ * never touches). Returns at once: 0, or -1 when it was not taken (NULL, or
+ * too many separate ranges waiting: the caller populates it itself). */
+int frost__map_pager_add(frost_map_pager_t *p, size_t from, size_t to);
 
 /* pthread_create with every signal blocked in the new thread (signals stay
  * the interpreter's business): the writer's helper threads, this pager and

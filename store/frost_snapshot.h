@@ -103,6 +103,24 @@ int frost_snapshot_init(void);
  * checksum of both file formats and format 2's table hash of str/bytes). */
 uint64_t frost_snapshot_xxh64(const void *data, size_t len, uint64_t seed);
 
+/* XXH3-64, seed 0, default secret (store/xxh3.c: the reference algorithm):
+ * format 2's body checksum under FROST_MAP_FLAG_BODY_XXH3. One-shot, or
+ * streaming: init, update any number of times (any split gives the one-shot
+ * value of the concatenation), digest (the state is left as it was). A
+ * caller-allocated state, nothing to free. */
+typedef struct {
+    uint64_t acc[8];
+    uint64_t total;          /* bytes given so far */
+    size_t buflen;           /* bytes in buf not yet consumed */
+    unsigned stripe;         /* stripes consumed in the current 1 KiB block */
+    unsigned char buf[256];
+    unsigned char prev[64];  /* the 64 bytes before buf, once anything was consumed */
+} frost_xxh3_t;
+void frost_xxh3_init(frost_xxh3_t *state);
+void frost_xxh3_update(frost_xxh3_t *state, const void *data, size_t len);
+uint64_t frost_xxh3_digest(const frost_xxh3_t *state);
+uint64_t frost_xxh3(const void *data, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

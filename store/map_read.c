@@ -112,6 +112,11 @@ frost_map_open(frost_map_image_t *img, const void *base, uint64_t size, PyObject
                      ULL(h.flags));
         return -1;
     }
+    if ((h.flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM) && (h.flags & FROST_MAP_FLAG_BODY_XXH3)) {
+        PyErr_SetString(error, "damaged frost image: flagged as having no body checksum and an "
+                               "XXH3 one");
+        return -1;
+    }
     if ((h.flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM) && h.body_checksum != 0) {
         PyErr_SetString(error, "damaged frost image: a body checksum in an image flagged as "
                                "having none");
@@ -1309,6 +1314,13 @@ verify_after_walk(verifier_t *v)
     return rc;
 }
 
+/* The body checksum of an image whose header has `flags`: XXH3 or (older files) XXH64. */
+static uint64_t
+body_checksum(uint64_t flags, const unsigned char *body, size_t len)
+{
+    return (flags & FROST_MAP_FLAG_BODY_XXH3) ? frost_xxh3(body, len) : frost_snapshot_xxh64(body, len, 0);
+}
+
 int
 frost_map_verify(const frost_map_image_t *img, unsigned flags,
                  int (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx)
@@ -1317,8 +1329,8 @@ frost_map_verify(const frost_map_image_t *img, unsigned flags,
     uint64_t header_flags = frost_map_rd64(img->base + offsetof(frost_map_header_t, flags));
     if (!(flags & FROST_MAP_VERIFY_NO_CHECKSUM) && !(header_flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM)) {
         uint64_t want = frost_map_rd64(img->base + offsetof(frost_map_header_t, body_checksum));
-        if (frost_snapshot_xxh64(img->base + FROST_MAP_HEADER_SIZE,
-                                 img->size - FROST_MAP_HEADER_SIZE, 0) != want) {
+        if (body_checksum(header_flags, img->base + FROST_MAP_HEADER_SIZE,
+                          img->size - FROST_MAP_HEADER_SIZE) != want) {
             damage(img, "body checksum mismatch");
             return -1;
         }

@@ -22,13 +22,22 @@
  *   - short strs/bytes are packed into shared blocks (POOL_BLOCK), so their
  *     1-aligned bytes do not cost 8-alignment padding between nodes (W1: ~6
  *     bytes an entry);
- *   - tables are rebuilt with the image's keyed hash (map_hash.c).
- * Then the header and checksums (no body checksum when args->no_body_checksum:
- * frost.share's sealed memfd, FROST_MAP_FLAG_NO_BODY_CHECKSUM). The buffer is
- * the target file itself, mapped shared, when the fd allows it (a regular
- * file or memfd open O_RDWR: no
- * copy, no pwrite; ranges fallocated before use, so a full disk is OSError,
- * never SIGBUS); else an anonymous mapping, pwritten to the fd at the end.
+ *   - tables are rebuilt with the image's keyed hash (map_hash.c);
+ *   - payloads of BULK_MIN bytes or more that lie in the arena (array data,
+ *     table blobs, long bytes and strs) are only reserved and noted (bulk_t):
+ *     the buffer never holds them.
+ * Then a last pass (emit_body) over the body in image order: each bulk
+ * payload pwritten from the arena a chunk at a time, each chunk fed to the
+ * XXH3 body checksum right after (FROST_MAP_FLAG_BODY_XXH3; none when
+ * args->no_body_checksum: frost.share's sealed memfd,
+ * FROST_MAP_FLAG_NO_BODY_CHECKSUM), the rest from the buffer; then the header.
+ * The buffer is the target file itself, mapped shared, when the fd allows it
+ * (a regular file or memfd open O_RDWR: no copy, no pwrite of it; ranges
+ * fallocated before use, so a full disk is OSError, never SIGBUS; bulk
+ * ranges past the mapping are not allocated nor mapped into use, only
+ * pwritten); else an anonymous mapping, pwritten by the last pass. Invariant:
+ * no byte of a bulk range is written through the buffer, and every other
+ * image byte past the buffer's end is padding (zero).
  *
  * Arena invariants relied on (freeze.c): arena objects are exact str, bytes,
  * int, float, complex or tuple (of those), or a static singleton; dict keys
@@ -79,7 +88,10 @@
 #define LEAF_CACHE_SLOTS ((size_t)1 << 12)   /* 64 KiB: stays in L2; catches what repeats often */
 #define POOL_BLOCK 4096     /* short strs/bytes share blocks: no 8-alignment padding each */
 #define POOL_DIRECT 512
-#define PREFETCH_AHEAD 16   /* table index inserts prefetched this many entries ahead */     /* longer ones are reserved on their own */
+#define PREFETCH_AHEAD 16   /* table index inserts prefetched this many entries ahead */
+#define BULK_MIN ((size_t)1 << 20)   /* payloads this big are written from the arena at the end */
+#define EMIT_CHUNK ((size_t)1 << 18) /* the last pass: checksummed while in L2, then written */
+#define EMIT_CHECK_EVERY 16          /* chunks between signal checks in the last pass */
 
 /* ------------------------------------------------------------------------ */
 /* the writer's state                                                       */
@@ -93,6 +105,14 @@ typedef struct {
     uintptr_t src;      /* tagged frost_ref_t: a node, or an arena tuple object */
     uint64_t off;       /* its reserved node in the image */
 } work_t;
+
+/* A bulk payload: image bytes [at, at + len) are the arena's bytes at src,
+ * written by the last pass (emit_body), never through the buffer. */
+typedef struct {
+    uint64_t at;
+    const void *src;
+    size_t len;
+} bulk_t;
 
 typedef struct {
     int fd;               /* file mode: the target, mapped as the buffer; -1: anonymous */
@@ -109,6 +129,11 @@ typedef struct {
     work_t *queue;
     size_t qhead, qlen, qcap;
     uint64_t pool_at, pool_end;   /* the free part of the current bytes block */
+    bulk_t *bulk;         /* in image order; none overlaps a byte written through buf */
+    size_t nbulk, bulkcap;
+    size_t bulk_end;      /* the end of the last bulk payload (0: none) */
+    size_t bulk_bytes;    /* their total length */
+    int emitting;         /* the last pass began: in anonymous mode the fd holds part of the image */
     uint64_t nnodes;
     uint64_t items;     /* refs encoded, for progress and signal checks */
     const frost_map_write_args_t *args;
@@ -118,31 +143,39 @@ typedef struct {
 /* Grow the image to hold `need` bytes. File mode (w->fd >= 0): the file
  * itself is the buffer, mapped shared; each new range is allocated with
  * fallocate first, so a full disk is an OSError here, never a SIGBUS on a
- * store, and prefaulted in one call. */
-static int grow_in_window(writer_t *w, size_t cap);
+ * store, and prefaulted in one call. Bulk payloads past the old mapping are
+ * neither allocated nor prefaulted (the last pass pwrites them): the new
+ * range starts after the last one, and grows by a quarter of the bytes
+ * written through the buffer, not of the image. */
+static int grow_in_window(writer_t *w, size_t from, size_t cap);
 static void leave_window(writer_t *w);
 static void hasher_join(struct hasher *h);
 
 static int
 grow(writer_t *w, size_t need)
 {
-    size_t cap = w->cap ? w->cap : INITIAL_CAPACITY;
+    size_t from = w->cap;
+    if (w->fd >= 0 && w->bulk_end > from) {
+        from = w->bulk_end;
+    }
+    size_t cap = from ? from : INITIAL_CAPACITY;
+    size_t step = (w->size - w->bulk_bytes) / 4 > FILE_GROW_MIN ? (w->size - w->bulk_bytes) / 4 : FILE_GROW_MIN;
     while (cap < need) {
         if (cap > SIZE_MAX / 4) {
             PyErr_NoMemory();
             return -1;
         }
         /* file mode allocates what it maps: grow by a quarter, not double */
-        cap = w->fd >= 0 ? cap + (cap / 4 > FILE_GROW_MIN ? cap / 4 : FILE_GROW_MIN) : cap * 2;
+        cap = w->fd >= 0 ? cap + step : cap * 2;
     }
     if (w->window != 0) {
         if (cap <= w->window) {
-            return grow_in_window(w, cap);
+            return grow_in_window(w, from, cap);
         }
         leave_window(w);   /* an image larger than its window: mremap from here on */
     }
     /* (the first range was fallocated by start(), which tried file mode with it) */
-    if (w->fd >= 0 && w->buf != NULL && fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
+    if (w->fd >= 0 && w->buf != NULL && fallocate(w->fd, 0, (off_t)from, (off_t)(cap - from)) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -160,7 +193,7 @@ grow(writer_t *w, size_t need)
     }
 #ifdef MADV_POPULATE_WRITE
     if (w->fd >= 0) {
-        (void)madvise((char *)p + w->cap, cap - w->cap, MADV_POPULATE_WRITE);   /* a hint */
+        (void)madvise((char *)p + from, cap - from, MADV_POPULATE_WRITE);   /* a hint */
     }
 #endif
     w->buf = p;
@@ -173,20 +206,17 @@ grow(writer_t *w, size_t need)
  * pager (frost_map_pager.h), started for large arenas, maps the pages on
  * another core while the writer goes on, else the writer populates them. */
 static int
-grow_in_window(writer_t *w, size_t cap)
+grow_in_window(writer_t *w, size_t from, size_t cap)
 {
-    if (fallocate(w->fd, 0, (off_t)w->cap, (off_t)(cap - w->cap)) < 0) {
+    if (fallocate(w->fd, 0, (off_t)from, (off_t)(cap - from)) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    if (w->pager != NULL) {
-        frost__map_pager_advance(w->pager, cap);
-    }
+    if (frost__map_pager_add(w->pager, from, cap) < 0) {
 #ifdef MADV_POPULATE_WRITE
-    else {
-        (void)madvise(w->buf + w->cap, cap - w->cap, MADV_POPULATE_WRITE);   /* a hint */
-    }
+        (void)madvise(w->buf + from, cap - from, MADV_POPULATE_WRITE);   /* a hint */
 #endif
+    }
     w->cap = cap;
     return 0;
 }
@@ -234,7 +264,7 @@ map_window(writer_t *w)
     w->window = window;
     w->cap = INITIAL_CAPACITY;
     if (hint >= PAGER_FROM && sysconf(_SC_NPROCESSORS_ONLN) > 1) {
-        w->pager = frost__map_pager_start(w->buf, w->cap);   /* NULL: no pager */
+        w->pager = frost__map_pager_start(w->buf);   /* NULL: no pager */
     }
     return 0;
 }
@@ -259,6 +289,38 @@ reserve(writer_t *w, size_t n, size_t align)
         return -1;
     }
     w->size = at + n;
+    return (int64_t)at;
+}
+
+/* `n` bytes of `src` at an `align`-aligned offset: the offset, or -1. Small
+ * ones are copied into the buffer now; from BULK_MIN on, `src` (arena bytes,
+ * alive until the write ends) is only noted, for the last pass to checksum
+ * and pwrite straight to the file: no copy into the buffer, no page of the
+ * buffer zeroed for it. */
+static int64_t
+reserve_bulk(writer_t *w, const void *src, size_t n, size_t align)
+{
+    if (n < BULK_MIN) {
+        int64_t at = reserve(w, n, align);
+        if (at >= 0) {
+            memcpy(w->buf + at, src, n);
+        }
+        return at;
+    }
+    if (w->nbulk == w->bulkcap) {
+        size_t cap = w->bulkcap ? w->bulkcap * 2 : 16;
+        bulk_t *b = PyMem_Realloc(w->bulk, cap * sizeof *b);
+        if (b == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        w->bulk = b;
+        w->bulkcap = cap;
+    }
+    size_t at = (w->size + align - 1) & ~(align - 1);
+    w->bulk[w->nbulk++] = (bulk_t){at, src, n};
+    w->size = w->bulk_end = at + n;
+    w->bulk_bytes += n;
     return (int64_t)at;
 }
 
@@ -425,9 +487,12 @@ copy_short(unsigned char *to, const char *from, size_t len)
     }
 }
 
-/* str/bytes bytes: inline, or out of line (memoized by `addr`). */
+/* str/bytes bytes: inline, or out of line (memoized by `addr`). `in_arena`:
+ * `data` lies in the arena (not a UTF-8 copy made for this call), so a long
+ * one may be a bulk payload. */
 static int
-encode_bytes(writer_t *w, uintptr_t addr, const char *data, size_t len, int is_str, frost_mref_t *out)
+encode_bytes(writer_t *w, uintptr_t addr, const char *data, size_t len, int is_str, int in_arena,
+             frost_mref_t *out)
 {
     if (len <= INLINE_MAX) {
         uint64_t packed = 0;
@@ -465,11 +530,18 @@ encode_bytes(writer_t *w, uintptr_t addr, const char *data, size_t len, int is_s
         *out = ((uint64_t)at << 20) | ((uint64_t)len << 4) | tag;
     }
     else {
-        if ((at = reserve(w, 8 + len, 8)) < 0) {
+        if ((at = reserve(w, 8, 8)) < 0) {
             return -1;
         }
         put64(w, (uint64_t)at, len);
-        memcpy(w->buf + at + 8, data, len);
+        /* right after the length word: the size is 8-aligned */
+        int64_t bytes_at = in_arena ? reserve_bulk(w, data, len, 1) : reserve(w, len, 1);
+        if (bytes_at < 0) {
+            return -1;
+        }
+        if (!in_arena) {
+            memcpy(w->buf + bytes_at, data, len);
+        }
         *out = ((uint64_t)at << 20) | ((uint64_t)FROST_MREF_LONG_LEN << 4) | tag;
     }
     if ((uint64_t)at > FROST_MREF_MAX_BYTE_OFFSET) {
@@ -612,7 +684,7 @@ encode(writer_t *w, frost_ref_t r, frost_mref_t *out)
         PyObject *o = frost_ref_object(r);
         PyTypeObject *tp = Py_TYPE(o);
         if (tp == &PyUnicode_Type && PyUnicode_IS_ASCII(o)) {
-            return encode_bytes(w, (uintptr_t)o, PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), 1, out);
+            return encode_bytes(w, (uintptr_t)o, PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), 1, 1, out);
         }
         if (tp == &PyLong_Type && PyUnstable_Long_IsCompact((PyLongObject *)o)) {
             *out = ((uint64_t)(int64_t)PyUnstable_Long_CompactValue((PyLongObject *)o) << 4) | FROST_MREF_INT;
@@ -646,7 +718,7 @@ encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out)
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyUnicode_Type) {
         if (PyUnicode_IS_ASCII(o)) {
-            return encode_bytes(w, (uintptr_t)o, PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), 1, out);
+            return encode_bytes(w, (uintptr_t)o, PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), 1, 1, out);
         }
         char scratch[FROST_MAP_UTF8_SCRATCH], *heap;
         const char *data;
@@ -654,7 +726,7 @@ encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out)
         if (frost_map_str_utf8(o, scratch, &heap, &data, &len) < 0) {
             return -1;
         }
-        int rc = encode_bytes(w, (uintptr_t)o, data, len, 1, out);
+        int rc = encode_bytes(w, (uintptr_t)o, data, len, 1, heap == NULL && data != scratch, out);
         PyMem_Free(heap);
         return rc;
     }
@@ -708,7 +780,7 @@ encode_other(writer_t *w, frost_ref_t r, frost_mref_t *out)
         return 0;
     }
     if (tp == &PyBytes_Type) {
-        return encode_bytes(w, (uintptr_t)o, PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o), 0, out);
+        return encode_bytes(w, (uintptr_t)o, PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o), 0, 1, out);
     }
     if (o == Py_None) {
         *out = FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_NONE);
@@ -1029,11 +1101,10 @@ fill_array(writer_t *w, const frost_array_t *a, const char *data, int ndim, uint
         return -1;
     }
     memcpy(w->buf + fmt, a->format, (size_t)a->format_len + 1);
-    int64_t at = reserve(w, (size_t)nbytes, FROST_MAP_ARRAY_DATA_ALIGN);
+    int64_t at = reserve_bulk(w, data, (size_t)nbytes, FROST_MAP_ARRAY_DATA_ALIGN);
     if (at < 0) {
         return -1;
     }
-    memcpy(w->buf + at, data, (size_t)nbytes);
     put64(w, off, frost_mnode_head(FROST_MNODE_ARRAY, a->hdr.flags & 0xFFu, (uint64_t)ndim));
     put64(w, off + 8, (uint64_t)a->itemsize);
     put64(w, off + 16, nbytes);
@@ -1080,11 +1151,10 @@ fill(writer_t *w, uintptr_t src, uint64_t off)
     }
     case FROST_NODE_COLUMNS: {   /* the blob verbatim: offsets inside it are from its start */
         const frost_columns_t *c = (const frost_columns_t *)n;
-        int64_t at = reserve(w, (size_t)c->nbytes, FROST_MAP_COLUMNS_ALIGN);
+        int64_t at = reserve_bulk(w, c->blob, (size_t)c->nbytes, FROST_MAP_COLUMNS_ALIGN);
         if (at < 0) {
             return -1;
         }
-        memcpy(w->buf + at, c->blob, (size_t)c->nbytes);
         put64(w, off, frost_mnode_head(FROST_MNODE_COLUMNS, 0, 0));
         put64(w, off + 8, (uint64_t)at);
         put64(w, off + 16, c->nbytes);
@@ -1272,17 +1342,19 @@ random_bytes(void *out, size_t n)
     return 0;
 }
 
-/* Write the whole buffer at offset 0 of `fd`: short writes resumed, EINTR retried. */
+/* Write `len` bytes at offset `at` of `fd`: short writes resumed, EINTR
+ * retried (after the signal handlers ran: the mapping checked, as after any
+ * Python code). */
 static int
-write_all(int fd, const unsigned char *buf, size_t size)
+pwrite_all(writer_t *w, int fd, const unsigned char *buf, size_t len, uint64_t at)
 {
     size_t done = 0;
-    while (done < size) {
-        size_t chunk = size - done > ((size_t)1 << 30) ? ((size_t)1 << 30) : size - done;
-        ssize_t n = pwrite(fd, buf + done, chunk, (off_t)done);
+    while (done < len) {
+        size_t chunk = len - done > ((size_t)1 << 30) ? ((size_t)1 << 30) : len - done;
+        ssize_t n = pwrite(fd, buf + done, chunk, (off_t)(at + done));
         if (n < 0) {
             if (errno == EINTR) {
-                if (PyErr_CheckSignals() < 0) {
+                if (PyErr_CheckSignals() < 0 || still_mapped(w) < 0) {
                     return -1;
                 }
                 continue;
@@ -1297,12 +1369,83 @@ write_all(int fd, const unsigned char *buf, size_t size)
         }
         done += (size_t)n;
     }
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > size
-        && ftruncate(fd, (off_t)size) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
+    return 0;
+}
+
+/* The last pass's state: the body checksum so far, and chunks since the last signal check. */
+typedef struct {
+    frost_xxh3_t sum;
+    int checksum;
+    unsigned chunks;
+} emit_t;
+
+/* Image bytes [at, at + len) are `src`: checksummed, and pwritten to `fd`
+ * when `put` (else they are in the file already), one L2-sized chunk at a
+ * time so the write reads what the checksum just brought in. Signals are
+ * checked every EMIT_CHECK_EVERY chunks, and then the mapping (file mode)
+ * is checked to still be backed, as after any Python code. */
+static int
+emit(writer_t *w, emit_t *e, int fd, const unsigned char *src, uint64_t at, size_t len, int put)
+{
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < EMIT_CHUNK ? len - done : EMIT_CHUNK;
+        if (put && pwrite_all(w, fd, src + done, n, at + done) < 0) {
+            return -1;
+        }
+        if (e->checksum) {   /* after the write, which brought the chunk into the cache */
+            frost_xxh3_update(&e->sum, src + done, n);
+        }
+        done += n;
+        if (++e->chunks % EMIT_CHECK_EVERY == 0 && (PyErr_CheckSignals() < 0 || still_mapped(w) < 0)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Image bytes [lo, hi), none of them bulk: those below w->cap from the
+ * buffer; past it only padding (zero) before a bulk payload or the end. In
+ * file mode they are in the file already (past the mapping the file reads
+ * zero: a hole, or the final ftruncate); else written too. */
+static int
+emit_buffered(writer_t *w, emit_t *e, int fd, uint64_t lo, uint64_t hi)
+{
+    static const unsigned char zeros[64];
+    uint64_t mid = hi < w->cap ? hi : (lo > w->cap ? lo : w->cap);
+    if (mid > lo && emit(w, e, fd, w->buf + lo, lo, (size_t)(mid - lo), w->fd < 0) < 0) {
         return -1;
     }
+    for (uint64_t at = mid; at < hi;) {
+        size_t n = hi - at < sizeof zeros ? (size_t)(hi - at) : sizeof zeros;
+        if (emit(w, e, fd, zeros, at, n, w->fd < 0) < 0) {
+            return -1;
+        }
+        at += n;
+    }
+    return 0;
+}
+
+/* The body [FROST_MAP_HEADER_SIZE, w->size) in image order, into the fd
+ * (what is not there yet) and into the checksum (XXH3, unless
+ * args->no_body_checksum): *sum. */
+static int
+emit_body(writer_t *w, int fd, uint64_t *sum)
+{
+    emit_t e = {.checksum = !w->args->no_body_checksum};
+    w->emitting = 1;
+    frost_xxh3_init(&e.sum);
+    uint64_t pos = FROST_MAP_HEADER_SIZE;
+    for (size_t i = 0; i < w->nbulk; i++) {
+        const bulk_t *b = &w->bulk[i];
+        if (emit_buffered(w, &e, fd, pos, b->at) < 0 || emit(w, &e, fd, b->src, b->at, b->len, 1) < 0) {
+            return -1;
+        }
+        pos = b->at + b->len;
+    }
+    if (emit_buffered(w, &e, fd, pos, w->size) < 0) {
+        return -1;
+    }
+    *sum = e.checksum ? frost_xxh3_digest(&e.sum) : 0;
     return 0;
 }
 
@@ -1322,7 +1465,9 @@ start(writer_t *w, int fd)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    if (S_ISREG(st.st_mode) && (flags & O_ACCMODE) == O_RDWR && ftruncate(fd, 0) == 0) {
+    /* (an empty file is not truncated again: on ext4 that makes close() write
+     * the whole file back at once, auto_da_alloc's guard for truncate-and-rewrite) */
+    if (S_ISREG(st.st_mode) && (flags & O_ACCMODE) == O_RDWR && (st.st_size == 0 || ftruncate(fd, 0) == 0)) {
         if (fallocate(fd, 0, 0, (off_t)INITIAL_CAPACITY) == 0) {
             w->fd = fd;
             w->cap = 0;
@@ -1340,12 +1485,22 @@ start(writer_t *w, int fd)
     return grow(w, INITIAL_CAPACITY);
 }
 
-/* The image is complete in w->buf[0, w->size): put it in the fd. */
+/* The body is in the fd and the header in w->buf[0, 128): finish the file
+ * (anonymous mode: write the header, and cut a longer regular file to size). */
 static int
 finish(writer_t *w, int fd)
 {
     if (w->fd < 0) {
-        return write_all(fd, w->buf, w->size);
+        struct stat st;
+        if (pwrite_all(w, fd, w->buf, FROST_MAP_HEADER_SIZE, 0) < 0) {
+            return -1;
+        }
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > w->size
+            && ftruncate(fd, (off_t)w->size) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        return 0;
     }
     int rc = unmap_buffer(w);
     if (rc < 0 || ftruncate(fd, (off_t)w->size) < 0) {
@@ -1419,9 +1574,7 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     if (w.pool_end == w.size) {   /* the last block's unused tail */
         w.size = (size_t)w.pool_at;
     }
-    if (reserve(&w, 0, 8) < 0) {   /* the image ends 8-aligned */
-        goto done;
-    }
+    w.size = (w.size + 7) & ~(size_t)7;   /* the image ends 8-aligned (zeros, emitted as such) */
     memcpy(h.magic, FROST_MAP_MAGIC, 8);
     h.format_version = FROST_MAP_VERSION;
     h.header_size = FROST_MAP_HEADER_SIZE;
@@ -1429,17 +1582,15 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     h.root = root;
     memcpy(h.hash_key, w.hash_key, sizeof h.hash_key);
     h.nnodes = w.nnodes;
-    if (args->no_body_checksum) {
-        h.flags = FROST_MAP_FLAG_NO_BODY_CHECKSUM;
-    }
-    else {
-        h.body_checksum = frost_snapshot_xxh64(w.buf + FROST_MAP_HEADER_SIZE, w.size - FROST_MAP_HEADER_SIZE, 0);
+    h.flags = args->no_body_checksum ? FROST_MAP_FLAG_NO_BODY_CHECKSUM : FROST_MAP_FLAG_BODY_XXH3;
+    frost__map_pager_stop(w.pager);   /* every node is written: no more pages to map */
+    w.pager = NULL;
+    if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || emit_body(&w, fd, &h.body_checksum) < 0) {
+        goto done;
     }
     memcpy(w.buf, &h, sizeof h);
     h.header_checksum = frost_map_header_checksum(w.buf);
     memcpy(w.buf, &h, sizeof h);
-    frost__map_pager_stop(w.pager);   /* the image is complete: no more pages */
-    w.pager = NULL;
     if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || finish(&w, fd) < 0) {
         goto done;
     }
@@ -1460,8 +1611,15 @@ done:
     if (rc < 0 && w.fd >= 0) {
         (void)ftruncate(w.fd, 0);   /* no partial image left behind */
     }
+    else if (rc < 0 && w.emitting) {   /* anonymous mode: the same for a regular file */
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            (void)ftruncate(fd, 0);
+        }
+    }
     PyMem_Free(w.memo);
     PyMem_Free(w.cache);
     PyMem_Free(w.queue);
+    PyMem_Free(w.bulk);
     return rc;
 }

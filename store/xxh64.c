@@ -1,7 +1,8 @@
 /*
- * xxh64.c -- XXH64 (Yann Collet's reference algorithm, 64-bit), the one
- * checksum of both file formats (format 1's file checksum, format 2's header
- * and body checksums) and the byte hash of format 2's keyed tables
+ * xxh64.c -- XXH64 (Yann Collet's reference algorithm, 64-bit), the
+ * checksum of format 1's files and format 2's headers (and of format-2
+ * bodies written before FROST_MAP_FLAG_BODY_XXH3, store/xxh3.c) and the
+ * byte hash of format 2's keyed tables
  * (map_hash.c). Values match the reference implementation (xxhsum, the
  * xxhash package): tests/python/test_map_write.py checks published vectors.
  * Pure C, no state: any thread.

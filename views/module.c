@@ -232,6 +232,9 @@ static PyMethodDef frost_methods[] = {
      "Withdraw name (KeyError if not published); current readers are unaffected."},
     {"_snapshot_xxh64", frost__snapshot_xxh64, METH_O,
      "_snapshot_xxh64(data, /)\n--\n\nThe snapshot checksum (XXH64, seed 0) of a buffer (for tests)."},
+    {"_xxh3", (PyCFunction)(void (*)(void))frost__xxh3, METH_VARARGS,
+     "_xxh3(data, chunk=0, /)\n--\n\nXXH3-64 (seed 0) of a buffer, format 2's body checksum (for tests);\n"
+     "chunk > 0: through the streaming state, chunk bytes per update."},
     {"_map_write", (PyCFunction)(void (*)(void))frost__map_write, METH_VARARGS | METH_KEYWORDS,
      "_map_write(obj, fd, /, *, progress=None)\n--\n\n"
      "Write the format-2 image of obj (a frost.Store: its root; or a frost view: its\n"

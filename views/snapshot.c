@@ -148,6 +148,35 @@ frost__snapshot_xxh64(PyObject *Py_UNUSED(module), PyObject *data)
     return PyLong_FromUnsignedLongLong(h);
 }
 
+PyObject *
+frost__xxh3(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t chunk = 0;
+    if (!PyArg_ParseTuple(args, "y*|n:_xxh3", &view, &chunk)) {
+        return NULL;
+    }
+    if (chunk < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "_xxh3() chunk must be >= 0");
+        return NULL;
+    }
+    uint64_t h;
+    if (chunk == 0) {
+        h = frost_xxh3(view.buf, (size_t)view.len);
+    }
+    else {
+        frost_xxh3_t s;
+        frost_xxh3_init(&s);
+        for (Py_ssize_t at = 0; at < view.len; at += chunk) {
+            frost_xxh3_update(&s, (const char *)view.buf + at, (size_t)(view.len - at < chunk ? view.len - at : chunk));
+        }
+        h = frost_xxh3_digest(&s);
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
 int
 frost__snapshot_exec(PyObject *module, frost_state *st)
 {

@@ -449,6 +449,7 @@ PyObject *frost__mapped_reduce_at(PyObject *image, uint64_t offset, const char *
 PyObject *frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
+PyObject *frost__xxh3(PyObject *module, PyObject *args);
 /* map_write_py.c: the format-2 writer's Python face */
 PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
 PyObject *frost__map_key_hash(PyObject *module, PyObject *args);

@@ -216,10 +216,13 @@ class Builder:
 
 
 def reseal(data):
-    """Recompute the body and header checksums of an image (bytes or bytearray)."""
+    """Recompute the body and header checksums of an image (bytes or bytearray); the
+    body's by the algorithm its flags name (bit 2: XXH3, what the writer writes; else XXH64)."""
     data = bytearray(data)
     if len(data) >= HEADER:
-        struct.pack_into("<Q", data, 48, _frost._snapshot_xxh64(bytes(data[HEADER:])))
+        body = bytes(data[HEADER:])
+        xxh3 = struct.unpack_from("<Q", data, 88)[0] & 2
+        struct.pack_into("<Q", data, 48, _frost._xxh3(body) if xxh3 else _frost._snapshot_xxh64(body))
         struct.pack_into("<Q", data, 56, 0)
         struct.pack_into("<Q", data, 56, _frost._snapshot_xxh64(bytes(data[:HEADER])))
     return bytes(data)

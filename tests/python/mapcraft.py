@@ -30,6 +30,7 @@ H_IMAGE_SIZE, H_ROOT, H_HASH_KEY, H_BODY_SUM, H_HEADER_SUM, H_STORE_ID, H_NNODES
     16, 24, 32, 48, 56, 64, 80, 88)
 # header flags
 FLAG_NO_BODY_CHECKSUM = 1   # body_checksum 0, not checked (frost.share images)
+FLAG_BODY_XXH3 = 2          # body_checksum is XXH3-64 (Store.save's files since issue 17)
 
 _P1, _P2, _P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
 _P4, _P5 = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5
@@ -116,12 +117,21 @@ def _checksum(data):
 
 def reseal(buf):
     """Recompute the body and header checksums of the image in `buf` (a bytearray or a
-    writable memoryview) over its actual length (an image flagged FLAG_NO_BODY_CHECKSUM
-    keeps body checksum 0); does nothing to a buffer shorter than a header."""
+    writable memoryview) over its actual length, the body's by the algorithm its flags
+    name (FLAG_BODY_XXH3: XXH3, what the writer writes; else XXH64; an image flagged
+    FLAG_NO_BODY_CHECKSUM keeps body checksum 0); does nothing to a buffer shorter than
+    a header."""
     if len(buf) < HEADER:
         return
-    if not u64(buf, H_FLAGS) & FLAG_NO_BODY_CHECKSUM:
-        buf[H_BODY_SUM:H_BODY_SUM + 8] = _checksum(bytes(buf[HEADER:])).to_bytes(8, "little")
+    flags = u64(buf, H_FLAGS)
+    if not flags & FLAG_NO_BODY_CHECKSUM:
+        body = bytes(buf[HEADER:])
+        if flags & FLAG_BODY_XXH3:
+            from frost._frost import _xxh3
+            body_sum = _xxh3(body)
+        else:
+            body_sum = _checksum(body)
+        buf[H_BODY_SUM:H_BODY_SUM + 8] = body_sum.to_bytes(8, "little")
     head = bytearray(buf[:HEADER])
     head[H_HEADER_SUM:H_HEADER_SUM + 8] = bytes(8)
     buf[H_HEADER_SUM:H_HEADER_SUM + 8] = _checksum(head).to_bytes(8, "little")

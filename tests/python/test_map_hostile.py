@@ -187,9 +187,16 @@ class Header(HostileCase):
         self.assertEqual(len(img.root), 2)               # reads still work (bounds-checked)
 
     def test_every_unknown_flag_bit_is_refused(self):
-        for bit in range(64):
+        # bit 0 (no body checksum) with a body checksum is refused too; bit 1
+        # (FLAG_BODY_XXH3) is known: alone, it names the body checksum's algorithm
+        for bit in [0] + list(range(2, 64)):
             with self.subTest(bit=bit):
                 self.assertRefused(resealed(self.good, {mapcraft.H_FLAGS: (1 << bit).to_bytes(8, "little")}))
+        xxh3 = resealed(self.good, {mapcraft.H_FLAGS: mapcraft.FLAG_BODY_XXH3.to_bytes(8, "little")})
+        _frost.MapImage(xxh3).verify()
+        for bits in (mapcraft.FLAG_BODY_XXH3 | 4, mapcraft.FLAG_BODY_XXH3 | (1 << 63)):
+            with self.subTest(bits=bits):
+                self.assertRefused(resealed(self.good, {mapcraft.H_FLAGS: bits.to_bytes(8, "little")}))
 
     def test_reserved_bytes_are_zero(self):
         self.assertRefusedOrDamaged(resealed(self.good, {100: b"\x01"}))

@@ -726,7 +726,7 @@ class TestHostile(unittest.TestCase):
             "root in header": patched(good, 24, "<Q", mb.node_ref(16)),
             "root huge": patched(good, 24, "<Q", (1 << 64) - 6),
             "header checksum": patched(good, 56, "<Q", 1, seal=False),
-            "unknown flag": patched(good, 88, "<Q", 2),
+            "unknown flag": patched(good, 88, "<Q", 4),
             "unknown flags": patched(good, 88, "<Q", (1 << 64) - 1),
             "no-body-checksum flag with a body checksum": patched(good, 88, "<Q", 1),
             "body checksum under the no-body-checksum flag":

@@ -5,7 +5,9 @@ store/frost_map.h / docs/format.md ("Format version 2"), so these tests check
 the writer against the spec, not against the in-place reader; round trips
 through frost.MapImage are in MapImageRoundTrip below. Also: the keyed hash
 (_frost._map_key_hash: equal keys agree across kinds, process-independent),
-XXH64 against published vectors, and hostile calls (closed stores, bad or
+XXH64 and XXH3 against reference values, bulk payloads (big arrays, tables,
+bytes and strs, written from the arena by the last pass) in every write mode,
+and hostile calls (closed stores, bad or
 unwritable fds, tables, interrupts)."""
 import array
 import collections
@@ -257,21 +259,23 @@ def decode(img):
 
 
 FLAG_NO_BODY_CHECKSUM = 1   # frost_map.h: body_checksum 0, not checked (frost.share)
+FLAG_BODY_XXH3 = 2          # frost_map.h: body_checksum is XXH3-64 (what the writer writes)
+BULK_MIN = 1 << 20          # map_write.c: payloads this big are pwritten by the last pass
 
 
 def check_header(test, img, size=None, checksum=True):
-    """The header's fields; the body checksum (XXH64 of the body), or, for an image
-    written with checksum=False, the flag that says there is none and a zero field."""
+    """The header's fields; the body checksum (XXH3 of the body, flagged), or, for an
+    image written with checksum=False, the flag that says there is none and a zero field."""
     h = header(img)
     test.assertEqual(h.magic, b"FROSTMAP")
     test.assertEqual((h.version, h.header_size), (2, 128))
-    test.assertEqual(h.flags, 0 if checksum else FLAG_NO_BODY_CHECKSUM)
+    test.assertEqual(h.flags, FLAG_BODY_XXH3 if checksum else FLAG_NO_BODY_CHECKSUM)
     test.assertEqual(h.reserved, bytes(32))
     test.assertEqual(h.image_size, len(img))
     test.assertEqual(h.image_size % 8, 0)
     if size is not None:
         test.assertEqual(size, len(img))
-    test.assertEqual(h.body_checksum, _frost._snapshot_xxh64(bytes(img[128:])) if checksum else 0)
+    test.assertEqual(h.body_checksum, _frost._xxh3(bytes(img[128:])) if checksum else 0)
     zeroed = bytearray(img[:128])
     zeroed[56:64] = bytes(8)
     test.assertEqual(h.header_checksum, _frost._snapshot_xxh64(bytes(zeroed)))
@@ -292,6 +296,37 @@ class XXH64(unittest.TestCase):
         self.assertEqual(_frost._snapshot_xxh64(b"Nobody inspects the spammish repetition"),
                          0xFBCEA83C8A378BF1)
         self.assertEqual(_frost._snapshot_xxh64(bytes(range(256)) * 3), 0x8E03C838C596036F)
+
+
+class XXH3(unittest.TestCase):
+    """store/xxh3.c, format 2's body checksum: the reference XXH3-64 (seed 0), one-shot
+    and streaming, for every length class (0, 1-3, 4-8, 9-16, 17-128, 129-240, longer:
+    stripes, 1 KiB blocks and the last stripe reaching back before the buffer)."""
+
+    def test_reference_values(self):
+        # xxhsum -H3 / the xxhash package's xxh3_64
+        self.assertEqual(_frost._xxh3(b""), 0x2D06800538D394C2)
+        self.assertEqual(_frost._xxh3(b"a"), 0xE6C632B61E964E1F)
+        self.assertEqual(_frost._xxh3(b"abc"), 0x78AF5F94892F3950)
+        self.assertEqual(_frost._xxh3(b"Nobody inspects the spammish repetition"), 0x6CB00603B5CC47E9)
+        self.assertEqual(_frost._xxh3(bytes(range(256)) * 3), 0x4066A57F4496584A)
+
+    PATTERN = bytes((i * 131 + (i >> 8) * 7) & 0xFF for i in range(4200))
+
+    def test_every_length_to_4200(self):
+        # the XXH64 of the reference xxh3_64 of PATTERN[:n] for n = 0..4200, packed
+        values = [_frost._xxh3(self.PATTERN[:n]) for n in range(4201)]
+        self.assertEqual(_frost._snapshot_xxh64(struct.pack(f"<{len(values)}Q", *values)), 0x5F8E460D822EA908)
+
+    def test_any_split_gives_the_one_shot_value(self):
+        for n in (0, 1, 16, 64, 240, 241, 255, 256, 257, 320, 1024, 1025, 2048, 4200):
+            data = self.PATTERN[:n]
+            whole = _frost._xxh3(data)
+            for chunk in (1, 3, 63, 64, 65, 200, 256, 257, 1000, 4096):
+                with self.subTest(n=n, chunk=chunk):
+                    self.assertEqual(_frost._xxh3(data, chunk), whole)
+        with self.assertRaises(ValueError):
+            _frost._xxh3(b"x", -1)
 
 
 class KeyedHash(unittest.TestCase):
@@ -645,6 +680,208 @@ class Containers(LeakCheckedTestCase):
             a, b = header(image_of(store)), header(image_of(store))
         self.assertNotEqual((a.k0, a.k1), (b.k0, b.k1))
         self.assertNotEqual(a.store_id, b.store_id)
+
+
+class Bulk(LeakCheckedTestCase):
+    """Payloads of BULK_MIN bytes or more (array data, long bytes and ASCII strs, table
+    blobs) are not copied into the image buffer: the last pass checksums them and
+    pwrites them from the arena. The image is the same as ever in every write mode (the
+    file mapped: a memfd or a file open O_RDWR; a write-only fd: everything pwritten) and
+    wherever they fall: first, last (the padding after one lies past the buffer), one after
+    another, between small nodes; a long str that is not in the arena as UTF-8 is copied."""
+
+    def setUp(self):
+        super().setUp()
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        self.dir = d.name
+
+    @staticmethod
+    def data():
+        return {"before": [f"s{i}" for i in range(1000)],
+                "big": array.array("d", [i * 0.25 for i in range(BULK_MIN // 8 + 3)]),
+                "odd": array.array("B", bytes(range(256)) * (BULK_MIN // 256) + b"xyz"),
+                "bytes": b"\x01\x02" * (BULK_MIN // 2 + 5), "str": "ab" * (BULK_MIN // 2 + 1),
+                "wide": "\u00e9" * BULK_MIN, "after": {i: str(i) for i in range(1000)},
+                "small": array.array("i", range(10))}
+
+    def check(self, img, want, checksum=True):
+        check_header(self, img, checksum=checksum)
+        got = Decoder(img).root()
+        self.assertEqual(got.keys(), want.keys())
+        for k, v in want.items():
+            with self.subTest(key=k):
+                if isinstance(v, array.array):
+                    self.assertEqual(got[k].data, v.tobytes())
+                    self.assertEqual(got[k].data_offset % 64, 0)
+                else:
+                    self.assertEqual(got[k], v)
+        _frost.MapImage(img).verify()
+
+    def write_to(self, store, flags, old=b""):
+        p = os.path.join(self.dir, "f")
+        with open(p, "wb") as f:
+            f.write(old)
+        fd = os.open(p, flags)
+        try:
+            n = _frost._map_write(store, fd)
+        finally:
+            os.close(fd)
+        with open(p, "rb") as f:
+            img = f.read()
+        self.assertEqual(len(img), n)
+        return img
+
+    def test_every_write_mode(self):
+        want = self.data()
+        with frost.freeze(want) as store:
+            self.check(image_of(store), want)
+            self.check(image_of(store, checksum=False), want, checksum=False)
+            self.check(self.write_to(store, os.O_RDWR), want)
+            # write-only, over a longer file: no mapping, every byte pwritten, the rest cut
+            self.check(self.write_to(store, os.O_WRONLY, b"\xff" * (8 * BULK_MIN)), want)
+            p = os.path.join(self.dir, "s.frost")
+            store.save(p)
+            frost.verify(p)
+            with open(p, "rb") as f:
+                self.check(f.read(), want)
+            with frost.load(p) as m:
+                self.assertEqual(bytes(m.root["bytes"]), want["bytes"])
+                self.assertEqual(m.root["wide"], want["wide"])
+                self.assertEqual(memoryview(m.root["big"]).tobytes(), want["big"].tobytes())
+
+    def test_first_last_and_in_a_row(self):
+        big = array.array("B", b"\x07" * BULK_MIN + b"tail!")   # ends 3 bytes short of 8-alignment
+        for root in (big, [big, big[::-1], b"x" * BULK_MIN], ("t" * BULK_MIN, b"y" * BULK_MIN)):
+            with self.subTest(kind=type(root).__name__), frost.freeze(root) as store:
+                for img in (image_of(store), self.write_to(store, os.O_WRONLY, b"\xff" * 100)):
+                    check_header(self, img)
+                    self.assertEqual(len(img) % 8, 0)
+                    _frost.MapImage(img).verify()
+                    got = Decoder(img).root()
+                    if isinstance(root, array.array):
+                        self.assertEqual(got.data, root.tobytes())
+                    elif isinstance(root, list):
+                        self.assertEqual([g.data for g in got[:2]], [root[0].tobytes(), root[1].tobytes()])
+                        self.assertEqual(got[2], root[2])
+                    else:
+                        self.assertEqual(tuple(got), root)
+
+    def test_views_and_sub_arrays(self):
+        with frost.freeze({"a": array.array("q", range(BULK_MIN // 4))}) as store:
+            got = Decoder(image_of(store.root["a"])).root()
+            self.assertEqual(got.data, array.array("q", range(BULK_MIN // 4)).tobytes())
+        if np is not None:
+            m = np.arange(4 * BULK_MIN // 8, dtype=np.int64).reshape(4, -1)
+            with frost.freeze({"m": m}) as store:
+                img = image_of(store.root["m"][2])
+                _frost.MapImage(img).verify()
+                self.assertEqual(Decoder(img).root().data, m[2].tobytes())
+
+    def test_damage_in_a_bulk_payload_fails_verify(self):
+        want = self.data()
+        p = os.path.join(self.dir, "s.frost")
+        with frost.freeze(want) as store:
+            store.save(p)
+        with open(p, "rb") as f:
+            img = bytearray(f.read())
+        at = Decoder(bytes(img)).root()["big"].data_offset + BULK_MIN // 2
+        img[at] ^= 0x40
+        with open(p, "wb") as f:
+            f.write(img)
+        with self.assertRaisesRegex(frost.SnapshotError, "body checksum mismatch"):
+            frost.verify(p)
+
+    def test_a_write_failing_in_the_last_pass_leaves_the_file_empty(self):
+        # a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG) met while the last pass
+        # pwrites a 4 MiB array, in both modes (mapped: O_RDWR; anonymous: O_WRONLY over
+        # old content): OSError, and the file is empty, not a partial image
+        code = (
+            "import array, errno, os, resource, signal, frost\n"
+            "from frost import _frost\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "store = frost.freeze({'small': list(range(100)), 'big': array.array('d', range(1 << 19))})\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, resource.RLIM_INFINITY))\n"
+            "for flags in (os.O_RDWR, os.O_WRONLY):\n"
+            f"    p = os.path.join({self.dir!r}, 'f')\n"
+            "    with open(p, 'wb') as f:\n"
+            "        f.write(b'old' * 100)\n"
+            "    fd = os.open(p, flags)\n"
+            "    try:\n"
+            "        _frost._map_write(store, fd)\n"
+            "        print('written')\n"
+            "    except OSError as e:\n"
+            "        print(errno.errorcode[e.errno], os.fstat(fd).st_size)\n"
+            "    os.close(fd)\n")
+        r = run_child(code, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["EFBIG", "0", "EFBIG", "0"])
+
+    def test_a_table_blob_as_bulk(self):
+        try:
+            import pyarrow as pa
+        except ImportError:   # pragma: no cover
+            self.skipTest("pyarrow is not installed")
+        t = pa.table({"a": list(range(BULK_MIN // 4)), "s": [str(i) for i in range(BULK_MIN // 16)] * 4})
+        with frost.freeze({"t": t, "after": ["x" * 20] * 10}) as store:
+            blob = _frost._table_blob(store.root["t"])
+            self.assertGreaterEqual(len(blob), BULK_MIN)
+            for img in (image_of(store), self.write_to(store, os.O_WRONLY)):
+                check_header(self, img)
+                _frost.MapImage(img).verify()
+                got = Decoder(img).root()
+                self.assertEqual(got["t"].blob, blob)
+                self.assertEqual(got["after"], ["x" * 20] * 10)
+
+
+class BodyChecksumKinds(LeakCheckedTestCase):
+    """Files written before FROST_MAP_FLAG_BODY_XXH3 (flags 0, an XXH64 body checksum)
+    still open and verify; each kind is checked by its own algorithm; a flag that is
+    not known, or both checksum flags at once, is refused at open."""
+
+    @staticmethod
+    def resealed(img, flags, body_checksum):
+        b = bytearray(img)
+        struct.pack_into("<Q", b, 88, flags)
+        struct.pack_into("<Q", b, 48, body_checksum)
+        struct.pack_into("<Q", b, 56, 0)
+        struct.pack_into("<Q", b, 56, _frost._snapshot_xxh64(bytes(b[:128])))
+        return bytes(b)
+
+    def test_old_xxh64_images(self):
+        data = {"k": list(range(1000)), "a": array.array("d", range(BULK_MIN // 8))}
+        with frost.freeze(data) as store:
+            img = image_of(store)
+        body = img[128:]
+        old = self.resealed(img, 0, _frost._snapshot_xxh64(body))
+        mi = _frost.MapImage(old)
+        self.assertTrue(mi.body_checksum)
+        mi.verify()
+        self.assertEqual(frost.thaw(mi.root)["k"], data["k"])
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "old.frost")
+            with open(p, "wb") as f:
+                f.write(old)
+            frost.verify(p)
+            with frost.load(p) as m:
+                self.assertEqual(list(m.root["k"]), data["k"])
+        for flags, checksum in ((0, _frost._xxh3(body)), (FLAG_BODY_XXH3, _frost._snapshot_xxh64(body))):
+            with self.subTest(flags=flags):   # the other algorithm's value: a mismatch
+                with self.assertRaisesRegex(frost.SnapshotError, "body checksum mismatch"):
+                    _frost.MapImage(self.resealed(img, flags, checksum)).verify()
+        damaged = bytearray(old)
+        damaged[-1] ^= 1
+        with self.assertRaisesRegex(frost.SnapshotError, "body checksum mismatch"):
+            _frost.MapImage(bytes(damaged)).verify()
+
+    def test_unknown_and_contradictory_flags_are_refused_at_open(self):
+        with frost.freeze([1, 2, 3]) as store:
+            img = image_of(store)
+        body_sum = header(img).body_checksum
+        with self.assertRaisesRegex(frost.SnapshotError, "unknown flags 0x6"):
+            _frost.MapImage(self.resealed(img, 4 | FLAG_BODY_XXH3, body_sum))
+        with self.assertRaisesRegex(frost.SnapshotError, "no body checksum and an XXH3 one"):
+            _frost.MapImage(self.resealed(img, FLAG_NO_BODY_CHECKSUM | FLAG_BODY_XXH3, 0))
 
 
 class Hostile(LeakCheckedTestCase):

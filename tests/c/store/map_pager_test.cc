@@ -54,15 +54,20 @@ size_t Resident(const unsigned char *base, size_t at, size_t n) {
 TEST(MapPagerTest, MapsWhatWasAllocatedAndWritesNothing) {
   Memfd f;
   ASSERT_EQ(fallocate(f.fd, 0, 0, 24 * kMiB), 0);
-  frost_map_pager_t *p = frost__map_pager_start(f.base, kMiB);
+  frost_map_pager_t *p = frost__map_pager_start(f.base);
   if (p == nullptr) {
     GTEST_SKIP() << "no MADV_POPULATE_WRITE in this build's headers";
   }
-  frost__map_pager_advance(p, 24 * kMiB + 123);   // a partial last page: left alone
-  for (int i = 0; i < 500 && Resident(f.base, kMiB, 23 * kMiB) < 23 * kMiB; i++) {
+  ASSERT_EQ(frost__map_pager_add(p, kMiB, 4 * kMiB), 0);
+  ASSERT_EQ(frost__map_pager_add(p, 4 * kMiB, 8 * kMiB), 0);          // extends the last range
+  ASSERT_EQ(frost__map_pager_add(p, 12 * kMiB + 5, 24 * kMiB + 123), 0);   // partial pages: left alone
+  for (int i = 0; i < 500 && Resident(f.base, 12 * kMiB + 4096, 12 * kMiB - 4096) < 12 * kMiB - 4096; i++) {
     usleep(10000);
   }
-  EXPECT_EQ(Resident(f.base, kMiB, 23 * kMiB), 23 * kMiB);
+  EXPECT_EQ(Resident(f.base, kMiB, 7 * kMiB), 7 * kMiB);
+  EXPECT_EQ(Resident(f.base, 12 * kMiB + 4096, 12 * kMiB - 4096), 12 * kMiB - 4096);
+  EXPECT_EQ(Resident(f.base, 8 * kMiB, 4 * kMiB), 0u);   // the gap (a bulk payload's) is never touched
+  EXPECT_EQ(Resident(f.base, 12 * kMiB, 4096), 0u);
   frost__map_pager_stop(p);
   EXPECT_EQ(f.Size(), static_cast<off_t>(24 * kMiB));   // the size is the writer's
   for (size_t at = 0; at < 24 * kMiB; at += 4096) {
@@ -70,14 +75,30 @@ TEST(MapPagerTest, MapsWhatWasAllocatedAndWritesNothing) {
   }
 }
 
-TEST(MapPagerTest, FileTruncatedUnderThePagerIsNoCrashAndNoGrowth) {
+TEST(MapPagerTest, TooManySeparateRangesAreRefusedForTheCallerToDo) {
   Memfd f;
-  ASSERT_EQ(fallocate(f.fd, 0, 0, 64 * kMiB), 0);
-  frost_map_pager_t *p = frost__map_pager_start(f.base, 0);
+  ASSERT_EQ(fallocate(f.fd, 0, 0, 128 * kMiB), 0);
+  frost_map_pager_t *p = frost__map_pager_start(f.base);
   if (p == nullptr) {
     GTEST_SKIP() << "no MADV_POPULATE_WRITE in this build's headers";
   }
-  frost__map_pager_advance(p, 64 * kMiB);
+  int refused = 0;
+  for (size_t i = 0; i < 64; i++) {   // gaps between all: each is a range of its own
+    refused += frost__map_pager_add(p, 2 * i * kMiB, (2 * i + 1) * kMiB) < 0;
+  }
+  frost__map_pager_stop(p);
+  EXPECT_LE(refused, 64 - 16);   // at least the first 16 are taken; how many more depends on
+                                 // how fast the pager drains them
+}
+
+TEST(MapPagerTest, FileTruncatedUnderThePagerIsNoCrashAndNoGrowth) {
+  Memfd f;
+  ASSERT_EQ(fallocate(f.fd, 0, 0, 64 * kMiB), 0);
+  frost_map_pager_t *p = frost__map_pager_start(f.base);
+  if (p == nullptr) {
+    GTEST_SKIP() << "no MADV_POPULATE_WRITE in this build's headers";
+  }
+  ASSERT_EQ(frost__map_pager_add(p, 0, 64 * kMiB), 0);
   ASSERT_EQ(ftruncate(f.fd, 4096), 0);   // what a progress callback may do
   frost__map_pager_stop(p);
   EXPECT_EQ(f.Size(), 4096);
@@ -87,11 +108,11 @@ TEST(MapPagerTest, StopRightAwayOrMidStepAndNullAreFine) {
   for (int i = 0; i < 20; i++) {
     Memfd f;
     ASSERT_EQ(fallocate(f.fd, 0, 0, 8 * kMiB), 0);
-    frost_map_pager_t *p = frost__map_pager_start(f.base, 0);
-    frost__map_pager_advance(p, i % 2 ? 8 * kMiB : 0);
+    frost_map_pager_t *p = frost__map_pager_start(f.base);
+    ASSERT_EQ(frost__map_pager_add(p, 0, i % 2 ? 8 * kMiB : 0), 0);
     frost__map_pager_stop(p);
   }
-  frost__map_pager_advance(nullptr, kMiB);
+  EXPECT_EQ(frost__map_pager_add(nullptr, 0, kMiB), -1);
   frost__map_pager_stop(nullptr);
 }
 

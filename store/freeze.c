@@ -26,6 +26,12 @@
  * keeps the memo small for the common tree-shaped data. The memo holds a
  * strong reference to each key, so no address is reused during a freeze.
  *
+ * Records: what a class is (record kind, module/qualname, field names) is
+ * read once per freeze and class (class_info), again when the type's
+ * tp_version_tag changes; module/qualname strs are copied once per freeze;
+ * a dataclass/NamedTuple's field dict is built straight from the class's
+ * names and shares the class's index (docs/design.md "Records").
+ *
  * Errors: FreezeError (from the env) names the path, e.g.
  * `root['users'][17].conn: cannot freeze object of type 'socket'`; an
  * exception from user code (__shared__, __hash__, items()) propagates with a

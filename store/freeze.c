@@ -175,6 +175,8 @@ typedef struct {
     Py_ssize_t index_in_parent;  /* which child of the parent this is */
     frame_kind_t kind;
     int fields_as_attrs;         /* a record's field dict: paths say `.name` */
+    PyObject *field_names;       /* a record's shaped field dict (strong): child i is the
+                                    value of field field_names[i] */
     uintptr_t *children;         /* nchildren tagged strong references (PyMem) */
     Py_ssize_t nchildren;
     Py_ssize_t next;             /* next child to visit */
@@ -196,9 +198,10 @@ typedef struct {
                                     and distinct str; NULL: build a {name: value} dict per
                                     record instead (odd _fields, or a SHARED class) */
     Py_hash_t *hashes;           /* hash of each field name (PyMem) */
-    int32_t *index;              /* arena: the index of every field table of this class
-                                    (the same keys give the same slots), made on first use */
-    Py_ssize_t mask;             /* its nslots - 1 */
+    int32_t *index;              /* arena: the index and the entries (hash, key, value 0) */
+    frost_entry_t *entries;      /* of every field dict of this class (FROST_DICT_SHAPED),
+                                    made on its first record */
+    Py_ssize_t mask;             /* the index's nslots - 1 */
 } class_info_t;
 
 typedef struct {
@@ -232,6 +235,7 @@ frame_release(frame_t *f)
     PyMem_Free(f->children);
     PyMem_Free(f->tmp);
     Py_CLEAR(f->obj);
+    Py_CLEAR(f->field_names);
     f->children = NULL;
     f->tmp = NULL;
     f->nchildren = 0;
@@ -272,6 +276,10 @@ append_step(PyObject *parts, const frame_t *f, Py_ssize_t i)
     PyObject *s = NULL;
     switch (f->kind) {
     case F_DICT:
+        if (f->field_names != NULL) {
+            s = PyUnicode_FromFormat(".%U", PyTuple_GET_ITEM(f->field_names, i));
+            break;
+        }
         if (i % 2 == 0) {
             s = PyUnicode_FromString("<key>");
             break;
@@ -1061,69 +1069,91 @@ record_state_child(freezer_t *fz, Py_ssize_t self, PyObject *state)
     return 0;
 }
 
+/* The arena copy of field name `name` (an exact str), shared through the
+ * memo with every other place the same str object is reached. */
+static int
+field_name_ref(freezer_t *fz, PyObject *name, frost_ref_t *out)
+{
+    memo_slot_t *hit = memo_find(&fz->memo, name);
+    if (hit != NULL) {
+        *out = hit->value;
+        return 0;
+    }
+    if (copy_str(fz, name, out) < 0) {
+        return -1;
+    }
+    return _Py_IsImmortal(name) && (PyObject *)*out == name ? 0 : memo_put(&fz->memo, name, *out);
+}
+
+/* The shared part of the field dicts of class `info`, made on its first
+ * record: the entries (hash, name, value 0) and the index over them. */
+static int
+class_shape(freezer_t *fz, class_info_t *info)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(info->fields);
+    Py_ssize_t nslots = frost__table_slots(n);
+    if (nslots < 0 || n > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
+        return -1;
+    }
+    frost_table_t shape = {.len = n, .mask = nslots - 1};
+    shape.index = arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64);
+    shape.entries = shape.index ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(frost_entry_t),
+                                              alignof(frost_entry_t)) : NULL;
+    if (shape.entries == NULL) {
+        return -1;
+    }
+    memset(shape.index, 0xff, (size_t)nslots * sizeof(int32_t));
+    for (Py_ssize_t e = 0; e < n; e++) {
+        shape.entries[e].hash = info->hashes[e];
+        shape.entries[e].value = 0;
+        if (field_name_ref(fz, PyTuple_GET_ITEM(info->fields, e), &shape.entries[e].key) < 0) {
+            return -1;
+        }
+        frost__table_index_entry(&shape, e);
+    }
+    info->index = shape.index;
+    info->entries = shape.entries;
+    info->mask = shape.mask;
+    return 0;
+}
+
 /* The field dict of a record of class `info` whose field values are
- * `values` (n new references, taken over: each slot taken is set to NULL),
- * made straight from the class's names: a dict node (one allocation, the
- * entries after the header) sharing the class's index, as its own frame
- * above record frame `self`. */
+ * `values` (n new references, taken over: each slot taken is set to NULL):
+ * a shaped dict node (FROST_DICT_SHAPED: the class's entries and index, the
+ * values after the header), as its own frame above record frame `self`. */
 static int
 record_fields_child(freezer_t *fz, Py_ssize_t self, class_info_t *info, PyObject **values)
 {
-    PyObject *names = info->fields;
-    Py_ssize_t n = PyTuple_GET_SIZE(names);
-    if (info->index == NULL) {   /* the first record of this class: its index */
-        Py_ssize_t nslots = frost__table_slots(n);
-        if (nslots < 0 || n > INT32_MAX) {
-            PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
-            return -1;
-        }
-        frost_table_t shape = {.len = n, .mask = nslots - 1};
-        shape.index = arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64);
-        if (shape.index == NULL) {
-            return -1;
-        }
-        shape.entries = PyMem_Calloc((size_t)(n ? n : 1), sizeof(frost_entry_t));
-        if (shape.entries == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        memset(shape.index, 0xff, (size_t)nslots * sizeof(int32_t));
-        for (Py_ssize_t e = 0; e < n; e++) {
-            shape.entries[e].hash = info->hashes[e];
-            frost__table_index_entry(&shape, e);
-        }
-        PyMem_Free(shape.entries);
-        info->index = shape.index;
-        info->mask = shape.mask;
+    Py_ssize_t n = PyTuple_GET_SIZE(info->fields);
+    if (info->index == NULL && class_shape(fz, info) < 0) {
+        return -1;
     }
-    frost_table_t *t = arena_alloc(fz, sizeof *t + (size_t)(n ? n : 1) * sizeof(frost_entry_t),
+    frost_table_t *t = arena_alloc(fz, sizeof *t + (size_t)(n ? n : 1) * sizeof(frost_ref_t),
                                    alignof(frost_table_t));
     if (t == NULL) {
         return -1;
     }
     t->hdr.kind = FROST_NODE_DICT;
-    t->hdr.flags = 0;
+    t->hdr.flags = FROST_DICT_SHAPED;
     t->len = n;
     t->mask = info->mask;
     t->index = info->index;
-    t->entries = (frost_entry_t *)(t + 1);
-    for (Py_ssize_t e = 0; e < n; e++) {
-        t->entries[e].hash = info->hashes[e];
-    }
+    t->entries = info->entries;
     frost_arena_count(fz->arena, FROST_KIND_DICT);
     frost_record_t *r = fz->frames[self].node;
     r->state = frost_ref_from_node(t);
     /* the dict was never a Python object: no memo entry; its frame stands on the record's */
     frame_t *f = push_frame(fz, fz->frames[self].obj, F_DICT, &r->state, self, 0);
-    if (f == NULL || alloc_children(f, 2 * n) < 0) {
+    if (f == NULL || alloc_children(f, n) < 0) {
         return -1;
     }
     f->node = t;
+    f->field_names = Py_NewRef(info->fields);
     for (Py_ssize_t e = 0; e < n; e++) {
-        set_child(f, 2 * e, PyTuple_GET_ITEM(names, e), 0);
-        f->children[2 * e + 1] = (uintptr_t)values[e];   /* taken over; may be reached elsewhere */
+        f->children[e] = (uintptr_t)values[e];   /* taken over; may be reached elsewhere */
         values[e] = NULL;
-        f->nchildren = 2 * e + 2;
+        f->nchildren = e + 1;
     }
     return 0;
 }
@@ -1773,6 +1803,9 @@ child_dest(frame_t *f, Py_ssize_t i)
 {
     switch (f->kind) {
     case F_DICT: {
+        if (f->field_names != NULL) {   /* the values after a shaped dict's header */
+            return &((frost_ref_t *)((frost_table_t *)f->node + 1))[i];
+        }
         frost_entry_t *e = &((frost_table_t *)f->node)->entries[i / 2];
         return i % 2 == 0 ? &e->key : &e->value;
     }

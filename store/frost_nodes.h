@@ -82,6 +82,12 @@ typedef struct {
 
 /* flags of a set node */
 #define FROST_SET_WAS_FROZENSET 1u    /* thaw gives a frozenset, not a set */
+/* flags of a dict node */
+#define FROST_DICT_SHAPED 1u          /* the field dict of a record (freeze.c): `entries` and
+                                         `index` are shared by every record of the class in
+                                         this arena, their values 0; the values follow the
+                                         header: read them with frost_table_value. Only in
+                                         arenas made by freeze: the writers write plain dicts. */
 
 typedef struct {
     frost_node_t hdr;         /* FROST_NODE_DICT or FROST_NODE_SET */
@@ -90,6 +96,16 @@ typedef struct {
     int32_t *index;           /* nslots slots: entry number or -1 (empty) */
     frost_entry_t *entries;   /* len entries */
 } frost_table_t;
+
+/* The value of entry `i` of dict node `t`. */
+static inline frost_ref_t
+frost_table_value(const frost_table_t *t, Py_ssize_t i)
+{
+    if (t->hdr.flags & FROST_DICT_SHAPED) {
+        return ((const frost_ref_t *)(t + 1))[i];
+    }
+    return t->entries[i].value;
+}
 
 /* ---- list and tuple nodes ---------------------------------------------- */
 

@@ -680,7 +680,9 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
         const frost_entry_t *e = &t->entries[i];
         if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
             __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].key & ~(uintptr_t)1));
-            __builtin_prefetch((const void *)(e[PREFETCH_AHEAD].value & ~(uintptr_t)1));
+            if (is_dict) {
+                __builtin_prefetch((const void *)(frost_table_value(t, i + PREFETCH_AHEAD) & ~(uintptr_t)1));
+            }
         }
         rc = frost_map_key_hash(w->hash_key, frost_ref_object(e->key), &hv[i]);
         if (rc != 0) {
@@ -691,7 +693,7 @@ fill_table(writer_t *w, const frost_table_t *t, int is_dict, uint64_t off)
             break;
         }
         frost_mref_t key, value;
-        if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, e->value, &value) < 0)) {
+        if (encode(w, e->key, &key) < 0 || (is_dict && encode(w, frost_table_value(t, i), &value) < 0)) {
             rc = -1;
             break;
         }
@@ -898,7 +900,7 @@ find_path(frost_ref_t root, frost_ref_t target)
                 const frost_table_t *t = (const frost_table_t *)node;
                 for (Py_ssize_t j = 0; rc == 0 && j < t->len; j++) {
                     rc = path_push(&seen, &walk, &n, &cap,
-                                   (path_step_t){t->entries[j].value, i, t->entries[j].key, PATH_DICT_VALUE});
+                                   (path_step_t){frost_table_value(t, j), i, t->entries[j].key, PATH_DICT_VALUE});
                 }
             }
             else if ((node->kind == FROST_NODE_LIST && node->flags == FROST_SEQ_REFS)

@@ -441,7 +441,7 @@ push_children(writer_t *w, const frost_node_t *n)
     case FROST_NODE_SET: {
         const frost_table_t *t = (const frost_table_t *)n;
         for (Py_ssize_t i = t->len - 1; i >= 0; i--) {
-            if ((n->kind == FROST_NODE_DICT && wpush(w, t->entries[i].value) < 0)
+            if ((n->kind == FROST_NODE_DICT && wpush(w, frost_table_value(t, i)) < 0)
                 || wpush(w, t->entries[i].key) < 0) {
                 return -1;
             }
@@ -533,6 +533,9 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         w->bulk_cursor += ROUND_UP(index_bytes, BULK_ALIGN);
         memcpy(w->bulk + index_off, t->index, index_bytes);
         *d = *t;
+        if (n->kind == FROST_NODE_DICT) {
+            d->hdr.flags = 0;   /* a record's shaped field dict is written as a plain dict */
+        }
         memcpy(&d->index, &index_off, 8);
         uint64_t entries_off = off + TABLE_HDR;
         memcpy(&d->entries, &entries_off, 8);
@@ -540,7 +543,7 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         for (Py_ssize_t i = 0; i < t->len; i++) {
             e[i].hash = t->entries[i].hash;
             e[i].key = encode_ref(w, t->entries[i].key);
-            e[i].value = n->kind == FROST_NODE_DICT ? encode_ref(w, t->entries[i].value) : 0;
+            e[i].value = n->kind == FROST_NODE_DICT ? encode_ref(w, frost_table_value(t, i)) : 0;
         }
         return;
     }

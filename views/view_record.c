@@ -77,7 +77,7 @@ record_field(PyObject *self, PyObject *name)
     if (cache != NULL && cache->slot[slot].name == name) {
         Py_ssize_t ix = cache->slot[slot].ix;
         if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
-            return frost__load_fast(lease, t->entries[ix].value);
+            return frost__load_fast(lease, frost_table_value(t, ix));
         }
     }
     Py_hash_t h = frost__hash_for_lookup(name);
@@ -99,7 +99,7 @@ record_field(PyObject *self, PyObject *name)
         cache->slot[slot].key = t->entries[ix].key;
         cache->slot[slot].ix = ix;
     }
-    return frost__load_fast(lease, t->entries[ix].value);
+    return frost__load_fast(lease, frost_table_value(t, ix));
 }
 
 static Py_NO_INLINE PyObject *
@@ -125,7 +125,7 @@ record_getattro(PyObject *self, PyObject *name)
             const frost_table_t *t = (const frost_table_t *)frost_ref_node(state);
             Py_ssize_t ix = cache->slot[slot].ix;
             if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
-                return frost__load_fast(lease, t->entries[ix].value);
+                return frost__load_fast(lease, frost_table_value(t, ix));
             }
         }
     }

@@ -29,8 +29,9 @@
  * Records: what a class is (record kind, module/qualname, field names) is
  * read once per freeze and class (class_info), again when the type's
  * tp_version_tag changes; module/qualname strs are copied once per freeze;
- * a dataclass/NamedTuple's field dict is built straight from the class's
- * names and shares the class's index (docs/design.md "Records").
+ * a dataclass/NamedTuple's field dict is a shaped dict node
+ * (FROST_DICT_SHAPED): the class's entries and index, its own values
+ * (docs/design.md "Records").
  *
  * Errors: FreezeError (from the env) names the path, e.g.
  * `root['users'][17].conn: cannot freeze object of type 'socket'`; an

@@ -17,7 +17,8 @@
  *     singletons (None, True, False, Ellipsis, small ints, '', (), b'', ...);
  *   - table nodes: len <= 2/3 * nslots, nslots a power of two, every index
  *     slot is -1 or < len, entry hashes are the keys' hashes in this process;
- *   - keys of dict nodes and items of set nodes are objects, never nodes.
+ *   - keys of dict nodes and items of set nodes are objects, never nodes;
+ *   - a dict's values are read through frost_table_value (FROST_DICT_SHAPED).
  *
  * Thread-safety: nodes are immutable once the arena is sealed; any thread of
  * any interpreter may read them without locks.
@@ -180,7 +181,8 @@ typedef struct {
     frost_node_t hdr;            /* FROST_NODE_RECORD; flags = frost_record_kind_t | FROM_FILE */
     frost_ref_t module;          /* arena str: the class's __module__ */
     frost_ref_t qualname;        /* arena str: the class's __qualname__ */
-    frost_ref_t state;           /* dataclass/namedtuple: a dict node of fields; shared: anything */
+    frost_ref_t state;           /* dataclass/namedtuple: a dict node of fields (shaped when
+                                    frozen here, FROST_DICT_SHAPED); shared: anything */
 } frost_record_t;
 
 /* ---- lookups (nodes.c) -------------------------------------------------- */

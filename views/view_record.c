@@ -10,8 +10,9 @@
  * `r.name` is the hot read of a scan: each Lease keeps a small cache from
  * the attribute name (the str object the code passes, held) to the arena key
  * it last matched and that key's entry number. Records of one class list
- * their fields in the same order and share the arena key objects (the freeze
- * memo), so a hit is two pointer compares and a load. The cache lives in the
+ * their fields in the same order and share the arena key objects (frozen
+ * here: the same shaped entries; loaded: the file's shared strs), so a hit
+ * is two pointer compares and a load. The cache lives in the
  * Lease, which keeps the store's arena alive: a cached arena key is never a
  * stale address.
  */

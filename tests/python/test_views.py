@@ -723,6 +723,36 @@ class RecordsOfOneClass(unittest.TestCase):
             self.assertEqual([r.c for r in shared.root], [r.c for r in recs])
             self.assertEqual(frost.thaw(shared.root, classes=[Quad, QuadT]), recs)
 
+    def test_no_reference_is_kept_after_a_freeze_or_a_failed_one(self):
+        import gc
+        import socket
+
+        @dataclasses.dataclass
+        class Fails:
+            x: int
+
+        class Dup(tuple):
+            _fields = ("a", "a")
+
+        value = "".join(["not ", "interned"])
+        def counts():
+            return (sys.getrefcount(Quad), sys.getrefcount(QuadT), sys.getrefcount(Fails),
+                    sys.getrefcount(Dup), sys.getrefcount(value),
+                    frost._frost._live_arenas(), frost._frost._live_stores())
+        before = counts()
+        with socket.socket() as sock:
+            for _ in range(20):
+                frost.freeze([Quad(1, 0.5, value, 2), QuadT(1, 0.5, value, 2), Dup((value, 1))]).close()
+                with self.assertRaises(frost.FreezeError):
+                    frost.freeze([Quad(1, 0.5, value, 2), Quad(1, 0.5, sock, 2)])
+                bad = Fails(1)
+                del bad.x
+                with self.assertRaises(AttributeError):
+                    frost.freeze([Fails(2), QuadT(1, 0.5, value, 2), bad])
+                del bad
+        gc.collect()
+        self.assertEqual(counts(), before)
+
     def test_a_class_modified_during_the_freeze_is_read_again(self):
         @dataclasses.dataclass
         class Mutant:

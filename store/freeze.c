@@ -26,6 +26,13 @@
  * keeps the memo small for the common tree-shaped data. The memo holds a
  * strong reference to each key, so no address is reused during a freeze.
  *
+ * Records: what a class is (record kind, module/qualname, field names) is
+ * read once per freeze and class (class_info), again when the type's
+ * tp_version_tag changes; module/qualname strs are copied once per freeze;
+ * a dataclass/NamedTuple's field dict is a shaped dict node
+ * (FROST_DICT_SHAPED): the class's entries and index, its own values
+ * (docs/design.md "Records").
+ *
  * Errors: FreezeError (from the env) names the path, e.g.
  * `root['users'][17].conn: cannot freeze object of type 'socket'`; an
  * exception from user code (__shared__, __hash__, items()) propagates with a
@@ -169,6 +176,8 @@ typedef struct {
     Py_ssize_t index_in_parent;  /* which child of the parent this is */
     frame_kind_t kind;
     int fields_as_attrs;         /* a record's field dict: paths say `.name` */
+    PyObject *field_names;       /* a record's shaped field dict (strong): child i is the
+                                    value of field field_names[i] */
     uintptr_t *children;         /* nchildren tagged strong references (PyMem) */
     Py_ssize_t nchildren;
     Py_ssize_t next;             /* next child to visit */
@@ -178,11 +187,34 @@ typedef struct {
     int child_height;            /* a tuple: the most tuple levels below an item */
 } frame_t;
 
+/* What freeze knows about one class of objects met in this freeze (see
+ * class_info): read once per class, again only when the type is modified
+ * (its tp_version_tag changes). */
+typedef struct {
+    unsigned int version;        /* the type's tp_version_tag when read (never 0) */
+    int kind;                    /* frost_record_kind_t, or -1: not a record */
+    frost_ref_t module;          /* arena str (a record) */
+    frost_ref_t qualname;        /* arena str (a record) */
+    PyObject *fields;            /* dataclass/namedtuple: tuple of its field names, all exact
+                                    and distinct str; NULL: build a {name: value} dict per
+                                    record instead (odd _fields, or a SHARED class) */
+    Py_hash_t *hashes;           /* hash of each field name (PyMem) */
+    int32_t *index;              /* arena: the index and the entries (hash, key, value 0) */
+    frost_entry_t *entries;      /* of every field dict of this class (FROST_DICT_SHAPED),
+                                    made on its first record */
+    Py_ssize_t mask;             /* the index's nslots - 1 */
+} class_info_t;
+
 typedef struct {
     frost_arena_t *arena;
     const frost_freeze_env_t *env;
     memo_t memo;
     memo_t heights;              /* memoized tuples nesting > 1 level -> that height */
+    memo_t classes;              /* type -> its number in class_infos */
+    class_info_t *class_infos;   /* PyMem */
+    size_t nclass_infos;
+    PyObject *names;             /* {str: int(frost_ref_t)}: each module/qualname copied
+                                    once per freeze (NULL until the first record) */
     frame_t *frames;             /* the explicit stack (PyMem) */
     Py_ssize_t depth;            /* frames in use */
     Py_ssize_t capacity;
@@ -204,6 +236,7 @@ frame_release(frame_t *f)
     PyMem_Free(f->children);
     PyMem_Free(f->tmp);
     Py_CLEAR(f->obj);
+    Py_CLEAR(f->field_names);
     f->children = NULL;
     f->tmp = NULL;
     f->nchildren = 0;
@@ -244,6 +277,10 @@ append_step(PyObject *parts, const frame_t *f, Py_ssize_t i)
     PyObject *s = NULL;
     switch (f->kind) {
     case F_DICT:
+        if (f->field_names != NULL) {
+            s = PyUnicode_FromFormat(".%U", PyTuple_GET_ITEM(f->field_names, i));
+            break;
+        }
         if (i % 2 == 0) {
             s = PyUnicode_FromString("<key>");
             break;
@@ -1013,34 +1050,156 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
     return 0;
 }
 
-/* Start a record frame: the node now, the state as its one child. */
+/* The arena copy of a class's module or qualname `name` (an exact str, else
+ * an error naming the class of `o`), copied once per freeze: every record of
+ * every class of that module refers to the same arena str. */
 static int
-start_record(freezer_t *fz, Py_ssize_t self, PyObject *cls_module, PyObject *cls_qualname,
-             uint32_t rflags, PyObject *state)
+name_ref(freezer_t *fz, PyObject *name, PyObject *o, Py_ssize_t parent, Py_ssize_t idx,
+         frost_ref_t *out)
+{
+    if (!PyUnicode_CheckExact(name)) {
+        return freeze_error(fz, parent, idx, "class of '%.200s' has no str __module__/__qualname__",
+                            Py_TYPE(o)->tp_name);
+    }
+    if (fz->names == NULL && (fz->names = PyDict_New()) == NULL) {
+        return -1;
+    }
+    PyObject *known = PyDict_GetItemWithError(fz->names, name);   /* borrowed */
+    if (known != NULL) {
+        *out = (frost_ref_t)PyLong_AsVoidPtr(known);
+        return 0;
+    }
+    if (PyErr_Occurred() || copy_str(fz, name, out) < 0) {
+        return -1;
+    }
+    PyObject *ref = PyLong_FromVoidPtr((void *)*out);
+    int rc = ref ? PyDict_SetItem(fz->names, name, ref) : -1;
+    Py_XDECREF(ref);
+    return rc;
+}
+
+/* Start record frame `self` (pushed for the record): the node, pointing at
+ * the class's names. Its state comes next: the caller adds it. */
+static frost_record_t *
+start_record(freezer_t *fz, Py_ssize_t self, frost_ref_t module, frost_ref_t qualname,
+             uint32_t rflags)
 {
     frame_t *f = &fz->frames[self];
     frost_record_t *r = arena_alloc(fz, sizeof *r, alignof(frost_record_t));
-    if (r == NULL || alloc_children(f, 1) < 0) {
-        return -1;
+    if (r == NULL) {
+        return NULL;
     }
     r->hdr.kind = FROST_NODE_RECORD;
     r->hdr.flags = rflags;   /* the kind, and FROM_FILE for a Record view of a loaded store */
-    if (!PyUnicode_CheckExact(cls_module) || !PyUnicode_CheckExact(cls_qualname)) {
-        return freeze_error(fz, f->parent, f->index_in_parent,
-                            "class of '%.200s' has no str __module__/__qualname__",
-                            Py_TYPE(f->obj)->tp_name);
-    }
-    if (copy_str(fz, cls_module, &r->module) < 0 || copy_str(fz, cls_qualname, &r->qualname) < 0) {
-        return -1;
-    }
+    r->module = module;
+    r->qualname = qualname;
+    r->state = 0;
     frost_arena_count(fz->arena, FROST_KIND_RECORD);
     f->node = r;
     f->fields_as_attrs = (rflags & FROST_RECORD_KIND_MASK) != FROST_RECORD_SHARED;
     *f->dest = frost_ref_from_node(r);
-    if (memo_put(&fz->memo, f->obj, *f->dest) < 0) {
+    return memo_put(&fz->memo, f->obj, *f->dest) < 0 ? NULL : r;
+}
+
+/* Record frame `self` gets `state` (any object; a fresh dict of the fields
+ * for a dataclass/NamedTuple) as its one child. */
+static int
+record_state_child(freezer_t *fz, Py_ssize_t self, PyObject *state)
+{
+    frame_t *f = &fz->frames[self];
+    if (alloc_children(f, 1) < 0) {
         return -1;
     }
     set_child(f, 0, state, 1);
+    return 0;
+}
+
+/* The arena copy of field name `name` (an exact str), shared through the
+ * memo with every other place the same str object is reached. */
+static int
+field_name_ref(freezer_t *fz, PyObject *name, frost_ref_t *out)
+{
+    memo_slot_t *hit = memo_find(&fz->memo, name);
+    if (hit != NULL) {
+        *out = hit->value;
+        return 0;
+    }
+    if (copy_str(fz, name, out) < 0) {
+        return -1;
+    }
+    return _Py_IsImmortal(name) && (PyObject *)*out == name ? 0 : memo_put(&fz->memo, name, *out);
+}
+
+/* The shared part of the field dicts of class `info`, made on its first
+ * record: the entries (hash, name, value 0) and the index over them. */
+static int
+class_shape(freezer_t *fz, class_info_t *info)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(info->fields);
+    Py_ssize_t nslots = frost__table_slots(n);
+    if (nslots < 0 || n > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
+        return -1;
+    }
+    frost_table_t shape = {.len = n, .mask = nslots - 1};
+    shape.index = arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64);
+    shape.entries = shape.index ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(frost_entry_t),
+                                              alignof(frost_entry_t)) : NULL;
+    if (shape.entries == NULL) {
+        return -1;
+    }
+    memset(shape.index, 0xff, (size_t)nslots * sizeof(int32_t));
+    for (Py_ssize_t e = 0; e < n; e++) {
+        shape.entries[e].hash = info->hashes[e];
+        shape.entries[e].value = 0;
+        if (field_name_ref(fz, PyTuple_GET_ITEM(info->fields, e), &shape.entries[e].key) < 0) {
+            return -1;
+        }
+        frost__table_index_entry(&shape, e);
+    }
+    info->index = shape.index;
+    info->entries = shape.entries;
+    info->mask = shape.mask;
+    return 0;
+}
+
+/* The field dict of a record of class `info` whose field values are
+ * `values` (n new references, taken over: each slot taken is set to NULL):
+ * a shaped dict node (FROST_DICT_SHAPED: the class's entries and index, the
+ * values after the header), as its own frame above record frame `self`. */
+static int
+record_fields_child(freezer_t *fz, Py_ssize_t self, class_info_t *info, PyObject **values)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(info->fields);
+    if (info->index == NULL && class_shape(fz, info) < 0) {
+        return -1;
+    }
+    frost_table_t *t = arena_alloc(fz, sizeof *t + (size_t)(n ? n : 1) * sizeof(frost_ref_t),
+                                   alignof(frost_table_t));
+    if (t == NULL) {
+        return -1;
+    }
+    t->hdr.kind = FROST_NODE_DICT;
+    t->hdr.flags = FROST_DICT_SHAPED;
+    t->len = n;
+    t->mask = info->mask;
+    t->index = info->index;
+    t->entries = info->entries;
+    frost_arena_count(fz->arena, FROST_KIND_DICT);
+    frost_record_t *r = fz->frames[self].node;
+    r->state = frost_ref_from_node(t);
+    /* the dict was never a Python object: no memo entry; its frame stands on the record's */
+    frame_t *f = push_frame(fz, fz->frames[self].obj, F_DICT, &r->state, self, 0);
+    if (f == NULL || alloc_children(f, n) < 0) {
+        return -1;
+    }
+    f->node = t;
+    f->field_names = Py_NewRef(info->fields);
+    for (Py_ssize_t e = 0; e < n; e++) {
+        f->children[e] = (uintptr_t)values[e];   /* taken over; may be reached elsewhere */
+        values[e] = NULL;
+        f->nchildren = e + 1;
+    }
     return 0;
 }
 
@@ -1134,77 +1293,257 @@ has_type_attr(PyObject *o, const char *name, PyObject **value)
     return rc;
 }
 
+/* The field names of dataclass or NamedTuple class `cls` as a tuple with
+ * their hashes (*hashes, PyMem), when they are distinct exact strs; else
+ * None (the records of such a class get a dict built per record, as before).
+ * NULL on error. */
+static PyObject *
+class_field_names(freezer_t *fz, PyObject *cls, int kind, Py_hash_t **hashes)
+{
+    PyObject *fields = NULL;
+    if (kind == FROST_RECORD_DATACLASS) {
+        PyObject *fields_fn = fz->env->dataclass_fields, *mod = NULL;
+        if (fields_fn == NULL) {
+            mod = PyImport_ImportModule("dataclasses");
+            fields_fn = mod ? PyObject_GetAttrString(mod, "fields") : NULL;
+            Py_XDECREF(mod);
+            if (fields_fn == NULL) {
+                return NULL;
+            }
+            fields = PyObject_CallOneArg(fields_fn, cls);
+            Py_DECREF(fields_fn);
+        }
+        else {
+            fields = PyObject_CallOneArg(fields_fn, cls);
+        }
+    }
+    else {
+        fields = PyObject_GetAttrString(cls, "_fields");
+    }
+    PyObject *seq = fields ? PySequence_Fast(fields, "fields must be a sequence") : NULL;
+    Py_XDECREF(fields);
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *names = PyTuple_New(n);
+    PyObject *seen = names ? PySet_New(NULL) : NULL;
+    *hashes = seen ? PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Py_hash_t)) : NULL;
+    int plain = *hashes != NULL;
+    if (seen != NULL && *hashes == NULL) {
+        PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; plain && i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *name = kind == FROST_RECORD_DATACLASS ? PyObject_GetAttrString(item, "name")
+                                                        : Py_NewRef(item);
+        if (name == NULL) {
+            plain = 0;
+            break;
+        }
+        PyTuple_SET_ITEM(names, i, name);
+        int dup = PyUnicode_CheckExact(name) ? PySet_Contains(seen, name) : 1;
+        if (dup != 0 || PySet_Add(seen, name) < 0) {
+            plain = 0;
+            if (dup > 0) {   /* not a plain name: fall back, not an error */
+                Py_CLEAR(names);
+                names = Py_NewRef(Py_None);
+            }
+            break;
+        }
+        (*hashes)[i] = PyObject_Hash(name);   /* cached in the str */
+    }
+    Py_DECREF(seq);
+    Py_XDECREF(seen);
+    if (!plain && names != Py_None) {
+        Py_CLEAR(names);
+    }
+    if (names == NULL || names == Py_None) {
+        PyMem_Free(*hashes);
+        *hashes = NULL;
+    }
+    return names;
+}
+
+/* What kind of record objects of type(o) are (-1: none), with the arena
+ * copies of the class's names: class_info_t, read once per class while the
+ * type is unmodified. NULL on error (path noted). */
+static class_info_t *
+class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    memo_slot_t *known = memo_find(&fz->classes, (PyObject *)tp);
+    class_info_t *info = known ? &fz->class_infos[known->value] : NULL;
+    if (info != NULL && info->version != 0 && info->version == tp->tp_version_tag) {
+        return info;
+    }
+    unsigned int version = tp->tp_version_tag;
+    class_info_t fresh = {.kind = -1};
+    int rc;
+    if ((rc = has_type_attr(o, "__shared__", NULL)) != 0) {
+        fresh.kind = FROST_RECORD_SHARED;
+    }
+    else if ((rc = has_type_attr(o, "__dataclass_fields__", NULL)) != 0 && !PyType_Check(o)) {
+        fresh.kind = FROST_RECORD_DATACLASS;
+    }
+    else if (PyTuple_Check(o) && (rc = has_type_attr(o, "_fields", NULL)) != 0) {
+        fresh.kind = FROST_RECORD_NAMEDTUPLE;
+    }
+    if (rc < 0) {
+        note_path(fz, parent, idx);
+        return NULL;
+    }
+    if (fresh.kind >= 0) {
+        PyObject *module = PyObject_GetAttrString((PyObject *)tp, "__module__");
+        PyObject *qualname = module ? PyObject_GetAttrString((PyObject *)tp, "__qualname__") : NULL;
+        if (qualname == NULL) {
+            Py_XDECREF(module);
+            note_path(fz, parent, idx);
+            return NULL;
+        }
+        rc = name_ref(fz, module, o, parent, idx, &fresh.module) < 0
+             || name_ref(fz, qualname, o, parent, idx, &fresh.qualname) < 0 ? -1 : 0;
+        Py_DECREF(module);
+        Py_DECREF(qualname);
+        if (rc < 0) {
+            return NULL;
+        }
+        if (fresh.kind != FROST_RECORD_SHARED) {
+            fresh.fields = class_field_names(fz, (PyObject *)tp, fresh.kind, &fresh.hashes);
+            if (fresh.fields == NULL) {
+                PyErr_Clear();   /* the per-record path raises it again, where it always did */
+            }
+            else if (fresh.fields == Py_None) {
+                Py_CLEAR(fresh.fields);
+            }
+        }
+    }
+    /* cache it only if nothing modified the type meanwhile */
+    fresh.version = version == tp->tp_version_tag ? version : 0;
+    if (info == NULL) {
+        class_info_t *infos = PyMem_Realloc(fz->class_infos, (fz->nclass_infos + 1) * sizeof *infos);
+        if (infos == NULL || memo_put(&fz->classes, (PyObject *)tp, (frost_ref_t)fz->nclass_infos) < 0) {
+            if (infos == NULL) {
+                PyErr_NoMemory();
+            }
+            else {
+                fz->class_infos = infos;
+            }
+            Py_XDECREF(fresh.fields);
+            PyMem_Free(fresh.hashes);
+            return NULL;
+        }
+        fz->class_infos = infos;
+        info = &infos[fz->nclass_infos++];
+    }
+    else {
+        Py_XDECREF(info->fields);
+        PyMem_Free(info->hashes);
+    }
+    *info = fresh;
+    return info;
+}
+
 /* Record frames for objects that describe themselves. 1 started, 0 not a
  * record, -1 error. */
 static int
 try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t parent, Py_ssize_t idx)
 {
     const frost_freeze_env_t *env = fz->env;
-    PyObject *module = NULL, *qualname = NULL, *state = NULL, *fields = NULL;
-    int rkind = -1, rc;
+    PyObject *state = NULL;
+    frost_ref_t module, qualname;
+    int rkind;
 
     if ((env->record_view_type && Py_TYPE(o) == env->record_view_type)
         || (env->mapped_record_type && Py_TYPE(o) == env->mapped_record_type)) {
-        if (env->record_parts(o, &module, &qualname, &rkind, &state) < 0) {
+        PyObject *mod_name = NULL, *qual_name = NULL;
+        if (env->record_parts(o, &mod_name, &qual_name, &rkind, &state) < 0) {
             return note_path(fz, parent, idx);
         }
-    }
-    else if ((rc = has_type_attr(o, "__shared__", NULL)) != 0) {
+        int rc = name_ref(fz, mod_name, o, parent, idx, &module) < 0
+                 || name_ref(fz, qual_name, o, parent, idx, &qualname) < 0 ? -1 : 0;
+        Py_DECREF(mod_name);
+        Py_DECREF(qual_name);
         if (rc < 0) {
-            return note_path(fz, parent, idx);
-        }
-        rkind = FROST_RECORD_SHARED;
-        state = PyObject_CallMethod(o, "__shared__", NULL);
-        if (state == NULL) {
-            return note_path(fz, parent, idx);
-        }
-        if (state == o) {
             Py_DECREF(state);
-            return freeze_error(fz, parent, idx, "__shared__() of '%.200s' returned the object itself",
-                                Py_TYPE(o)->tp_name);
-        }
-    }
-    else if ((rc = has_type_attr(o, "__dataclass_fields__", NULL)) != 0 && !PyType_Check(o)) {
-        if (rc < 0) {
-            return note_path(fz, parent, idx);
-        }
-        rkind = FROST_RECORD_DATACLASS;
-        state = dataclass_state(fz, o);
-        if (state == NULL) {
-            return note_path(fz, parent, idx);
-        }
-    }
-    else if (PyTuple_Check(o) && (rc = has_type_attr(o, "_fields", &fields)) != 0) {
-        if (rc < 0) {
-            return note_path(fz, parent, idx);
-        }
-        rkind = FROST_RECORD_NAMEDTUPLE;
-        state = namedtuple_state(o, fields);
-        Py_DECREF(fields);
-        if (state == NULL) {
-            return note_path(fz, parent, idx);
+            return -1;
         }
     }
     else {
-        return 0;
-    }
-    if (module == NULL) {
-        PyObject *cls = (PyObject *)Py_TYPE(o);
-        module = PyObject_GetAttrString(cls, "__module__");
-        qualname = module ? PyObject_GetAttrString(cls, "__qualname__") : NULL;
-        if (qualname == NULL) {
-            Py_XDECREF(module);
-            Py_DECREF(state);
+        class_info_t *info = class_info(fz, o, parent, idx);
+        if (info == NULL) {
+            return -1;
+        }
+        if (info->kind < 0) {
+            return 0;
+        }
+        rkind = info->kind;
+        module = info->module;
+        qualname = info->qualname;
+        if (info->fields != NULL) {   /* a dataclass or NamedTuple of plain field names */
+            Py_ssize_t n = PyTuple_GET_SIZE(info->fields);
+            if (rkind == FROST_RECORD_NAMEDTUPLE && n != PyTuple_GET_SIZE(o)) {
+                PyErr_Format(PyExc_ValueError, "'%.200s' has %zd _fields but %zd items",
+                             Py_TYPE(o)->tp_name, n, PyTuple_GET_SIZE(o));
+                return note_path(fz, parent, idx);
+            }
+            PyObject **values = PyMem_Calloc((size_t)(n ? n : 1), sizeof *values);
+            if (values == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            int rc = 0;
+            for (Py_ssize_t e = 0; e < n && rc == 0; e++) {
+                values[e] = rkind == FROST_RECORD_NAMEDTUPLE
+                            ? Py_NewRef(PyTuple_GET_ITEM(o, e))
+                            : PyObject_GetAttr(o, PyTuple_GET_ITEM(info->fields, e));
+                rc = values[e] == NULL ? note_path(fz, parent, idx) : 0;
+            }
+            /* the class may have changed under the getattrs (user code): `info` is
+             * still this freeze's (class_infos only grows in class_info) */
+            frame_t *f = rc == 0 ? push_frame(fz, o, F_RECORD, dest, parent, idx) : NULL;
+            if (f == NULL || start_record(fz, fz->depth - 1, module, qualname, (uint32_t)rkind) == NULL
+                || record_fields_child(fz, fz->depth - 1, info, values) < 0) {
+                rc = -1;
+            }
+            for (Py_ssize_t e = 0; e < n; e++) {   /* those not taken over (an error) */
+                Py_XDECREF(values[e]);
+            }
+            PyMem_Free(values);
+            return rc < 0 ? -1 : 1;
+        }
+        if (rkind == FROST_RECORD_SHARED) {
+            state = PyObject_CallMethod(o, "__shared__", NULL);
+            if (state == NULL) {
+                return note_path(fz, parent, idx);
+            }
+            if (state == o) {
+                Py_DECREF(state);
+                return freeze_error(fz, parent, idx, "__shared__() of '%.200s' returned the object itself",
+                                    Py_TYPE(o)->tp_name);
+            }
+        }
+        else if (rkind == FROST_RECORD_DATACLASS) {
+            state = dataclass_state(fz, o);
+        }
+        else {
+            PyObject *fields = NULL;
+            int rc = has_type_attr(o, "_fields", &fields);
+            state = rc > 0 ? namedtuple_state(o, fields) : NULL;
+            Py_XDECREF(fields);
+            if (rc == 0) {
+                PyErr_Format(PyExc_TypeError, "'%.200s' lost its _fields", Py_TYPE(o)->tp_name);
+            }
+        }
+        if (state == NULL) {
             return note_path(fz, parent, idx);
         }
     }
-    rc = -1;
+    int rc = -1;
     frame_t *f = push_frame(fz, o, F_RECORD, dest, parent, idx);
-    if (f != NULL) {
-        rc = start_record(fz, fz->depth - 1, module, qualname, (uint32_t)rkind, state) < 0 ? -1 : 1;
+    if (f != NULL && start_record(fz, fz->depth - 1, module, qualname, (uint32_t)rkind) != NULL) {
+        rc = record_state_child(fz, fz->depth - 1, state) < 0 ? -1 : 1;
     }
-    Py_DECREF(module);
-    Py_DECREF(qualname);
     Py_DECREF(state);
     return rc;
 }
@@ -1509,6 +1848,9 @@ child_dest(frame_t *f, Py_ssize_t i)
 {
     switch (f->kind) {
     case F_DICT: {
+        if (f->field_names != NULL) {   /* the values after a shaped dict's header */
+            return &((frost_ref_t *)((frost_table_t *)f->node + 1))[i];
+        }
         frost_entry_t *e = &((frost_table_t *)f->node)->entries[i / 2];
         return i % 2 == 0 ? &e->key : &e->value;
     }
@@ -1535,7 +1877,11 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
         Py_ssize_t len = f->kind == F_DICT ? ((frost_table_t *)f->node)->len : ((frost_set_t *)f->node)->len;
         Py_ssize_t stride = f->kind == F_DICT ? 2 : 1;
         for (Py_ssize_t e = 0; e < len; e++) {
-            if (frost_ref_is_node(*child_dest(f, e * stride))) {
+            /* a dict's keys from its entries (a record's shaped dict: the class's field
+             * names, shared: never nodes), a set's items from its slots */
+            frost_ref_t key = f->kind == F_DICT ? ((frost_table_t *)f->node)->entries[e].key
+                                                : frost_set_item((frost_set_t *)f->node, e);
+            if (frost_ref_is_node(key)) {
                 return freeze_error(fz, self, e * stride, "%s must be a plain immutable, "
                                     "not a tuple holding a container",
                                     f->kind == F_DICT ? "dict key" : "set item");
@@ -1595,6 +1941,13 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
     }
     PyMem_Free(fz.frames);
     memo_clear(&fz.memo);
+    for (size_t i = 0; i < fz.nclass_infos; i++) {
+        Py_XDECREF(fz.class_infos[i].fields);
+        PyMem_Free(fz.class_infos[i].hashes);
+    }
+    PyMem_Free(fz.class_infos);
+    memo_clear(&fz.classes);
+    Py_XDECREF(fz.names);
     if (rc >= 0 && env->progress != NULL && env->progress(env->progress_ctx, fz.visits, 1) < 0) {
         rc = -1;
     }

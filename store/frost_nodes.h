@@ -19,7 +19,8 @@
  *     index slot is -1 or < len, entry hashes are the keys' hashes in this
  *     process; set nodes: the same bound, exactly len slots used, `order`
  *     names each used slot once, slot hashes are the keys' hashes;
- *   - keys of dict nodes and items of set nodes are objects, never nodes.
+ *   - keys of dict nodes and items of set nodes are objects, never nodes;
+ *   - a dict's values are read through frost_table_value (FROST_DICT_SHAPED).
  *
  * Thread-safety: nodes are immutable once the arena is sealed; any thread of
  * any interpreter may read them without locks.
@@ -82,6 +83,13 @@ typedef struct {
     frost_ref_t value;    /* the value */
 } frost_entry_t;
 
+/* flags of a dict node */
+#define FROST_DICT_SHAPED 1u          /* the field dict of a record (freeze.c): `entries` and
+                                         `index` are shared by every record of the class in
+                                         this arena, their values 0; the values follow the
+                                         header: read them with frost_table_value. Only in
+                                         arenas made by freeze: the writers write plain dicts. */
+
 typedef struct {
     frost_node_t hdr;         /* FROST_NODE_DICT */
     Py_ssize_t len;           /* entries, in insertion order */
@@ -89,6 +97,16 @@ typedef struct {
     int32_t *index;           /* nslots slots: entry number or -1 (empty) */
     frost_entry_t *entries;   /* len entries */
 } frost_table_t;
+
+/* The value of entry `i` of dict node `t`. */
+static inline frost_ref_t
+frost_table_value(const frost_table_t *t, Py_ssize_t i)
+{
+    if (t->hdr.flags & FROST_DICT_SHAPED) {
+        return ((const frost_ref_t *)(t + 1))[i];
+    }
+    return t->entries[i].value;
+}
 
 /* ---- set: an open-addressed table of (hash, key) slots ------------------ */
 
@@ -195,7 +213,8 @@ typedef struct {
     frost_node_t hdr;            /* FROST_NODE_RECORD; flags = frost_record_kind_t | FROM_FILE */
     frost_ref_t module;          /* arena str: the class's __module__ */
     frost_ref_t qualname;        /* arena str: the class's __qualname__ */
-    frost_ref_t state;           /* dataclass/namedtuple: a dict node of fields; shared: anything */
+    frost_ref_t state;           /* dataclass/namedtuple: a dict node of fields (shaped when
+                                    frozen here, FROST_DICT_SHAPED); shared: anything */
 } frost_record_t;
 
 /* ---- lookups (nodes.c) -------------------------------------------------- */

@@ -1024,7 +1024,7 @@ fill_table(writer_t *w, const frost_node_t *n, uint64_t off)
         if (i + PREFETCH_AHEAD < len) {   /* the arena objects are read soon: overlap the misses */
             if (is_dict) {
                 __builtin_prefetch((const void *)(t->entries[i + PREFETCH_AHEAD].key & ~(uintptr_t)1));
-                __builtin_prefetch((const void *)(t->entries[i + PREFETCH_AHEAD].value & ~(uintptr_t)1));
+                __builtin_prefetch((const void *)(frost_table_value(t, (Py_ssize_t)(i + PREFETCH_AHEAD)) & ~(uintptr_t)1));
             }
             else {
                 __builtin_prefetch(&s->slots[s->order[i + PREFETCH_AHEAD]]);
@@ -1042,7 +1042,7 @@ fill_table(writer_t *w, const frost_node_t *n, uint64_t off)
             }
         }
         frost_mref_t key, value;
-        if (encode(w, k, &key) < 0 || (is_dict && encode(w, t->entries[i].value, &value) < 0)) {
+        if (encode(w, k, &key) < 0 || (is_dict && encode(w, frost_table_value(t, (Py_ssize_t)i), &value) < 0)) {
             rc = -1;
             break;
         }
@@ -1239,7 +1239,7 @@ find_path(frost_ref_t root, frost_ref_t target)
                 const frost_table_t *t = (const frost_table_t *)node;
                 for (Py_ssize_t j = 0; rc == 0 && j < t->len; j++) {
                     rc = path_push(&seen, &walk, &n, &cap,
-                                   (path_step_t){t->entries[j].value, i, t->entries[j].key, PATH_DICT_VALUE});
+                                   (path_step_t){frost_table_value(t, j), i, t->entries[j].key, PATH_DICT_VALUE});
                 }
             }
             else if ((node->kind == FROST_NODE_LIST && node->flags == FROST_SEQ_REFS)

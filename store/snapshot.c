@@ -453,7 +453,7 @@ push_children(writer_t *w, const frost_node_t *n)
     case FROST_NODE_DICT: {
         const frost_table_t *t = (const frost_table_t *)n;
         for (Py_ssize_t i = t->len - 1; i >= 0; i--) {
-            if (wpush(w, t->entries[i].value) < 0 || wpush(w, t->entries[i].key) < 0) {
+            if (wpush(w, frost_table_value(t, i)) < 0 || wpush(w, t->entries[i].key) < 0) {
                 return -1;
             }
         }
@@ -572,6 +572,9 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         w->bulk_cursor += ROUND_UP(index_bytes, BULK_ALIGN);
         memcpy(w->bulk + index_off, t->index, index_bytes);
         *d = *t;
+        if (n->kind == FROST_NODE_DICT) {
+            d->hdr.flags = 0;   /* a record's shaped field dict is written as a plain dict */
+        }
         memcpy(&d->index, &index_off, 8);
         uint64_t entries_off = off + TABLE_HDR;
         memcpy(&d->entries, &entries_off, 8);
@@ -579,7 +582,7 @@ write_node(writer_t *w, const frost_node_t *n, uint64_t enc)
         for (Py_ssize_t i = 0; i < t->len; i++) {
             e[i].hash = t->entries[i].hash;
             e[i].key = encode_ref(w, t->entries[i].key);
-            e[i].value = encode_ref(w, t->entries[i].value);
+            e[i].value = encode_ref(w, frost_table_value(t, i));
         }
         return;
     }

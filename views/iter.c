@@ -86,10 +86,10 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
 /* The next (key, value) pair: an earlier tuple again when the caller has let
  * go of it (`for k, v in d.items()`, `for kv in d.items()`), else a new one. */
 static PyObject *
-next_pair(FrostIter *it, const frost_entry_t *e)
+next_pair(FrostIter *it, Py_ssize_t i)
 {
-    PyObject *k = frost__load_fast(it->lease, e->key);
-    PyObject *v = k ? frost__load_fast(it->lease, e->value) : NULL;
+    PyObject *k = frost__load_fast(it->lease, it->table->entries[i].key);
+    PyObject *v = k ? frost__load_fast(it->lease, frost_table_value(it->table, i)) : NULL;
     if (v == NULL) {
         Py_XDECREF(k);
         return NULL;
@@ -140,14 +140,13 @@ iter_next(PyObject *self)
     if (it->set != NULL) {
         return frost__load_fast(it->lease, frost_set_item(it->set, i));
     }
-    const frost_entry_t *e = &it->table->entries[i];
     switch (it->mode) {
     case FROST_ITER_KEYS:
-        return frost__load_fast(it->lease, e->key);
+        return frost__load_fast(it->lease, it->table->entries[i].key);
     case FROST_ITER_VALUES:
-        return frost__load_fast(it->lease, e->value);
+        return frost__load_fast(it->lease, frost_table_value(it->table, i));
     case FROST_ITER_ITEMS:
-        return next_pair(it, e);
+        return next_pair(it, i);
     }
     return NULL;
 }

@@ -465,9 +465,9 @@ next_child(thawer_t *tw, thaw_frame_t *f, frost_ref_t *ref)
     Py_ssize_t i = f->next++;
     switch (f->node->kind) {
     case FROST_NODE_DICT: {
-        const frost_entry_t *e = &((const frost_table_t *)f->node)->entries[i];
-        f->pending_key = frost__load(tw->lease, e->key);
-        *ref = e->value;
+        const frost_table_t *t = (const frost_table_t *)f->node;
+        f->pending_key = frost__load(tw->lease, t->entries[i].key);
+        *ref = frost_table_value(t, i);
         return f->pending_key ? 0 : -1;
     }
     case FROST_NODE_SET:

@@ -39,7 +39,7 @@ dict_subscript(PyObject *self, PyObject *key)
 {
     Py_ssize_t ix = dict_find(self, key);
     if (ix >= 0) {
-        return frost__load(DV(self)->lease, DV(self)->table->entries[ix].value);
+        return frost__load(DV(self)->lease, frost_table_value(DV(self)->table, ix));
     }
     if (ix == -1) {
         PyErr_SetObject(PyExc_KeyError, key);
@@ -62,7 +62,7 @@ dict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t ix = dict_find(self, args[0]);
     if (ix >= 0) {
-        return frost__load(DV(self)->lease, DV(self)->table->entries[ix].value);
+        return frost__load(DV(self)->lease, frost_table_value(DV(self)->table, ix));
     }
     if (ix == -2) {
         return NULL;
@@ -121,7 +121,7 @@ dict_equal(PyObject *self, PyObject *other)
             }
             return -1;
         }
-        int eq = frost__item_equal(lease, t->entries[i].value, theirs);
+        int eq = frost__item_equal(lease, frost_table_value(t, i), theirs);
         Py_DECREF(theirs);
         if (eq <= 0) {
             return eq;
@@ -167,7 +167,7 @@ dict_repr(PyObject *self)
     Py_ssize_t shown = t->len < FROST_REPR_MAX_ITEMS ? t->len : FROST_REPR_MAX_ITEMS;
     for (Py_ssize_t i = 0; parts && i < shown; i++) {
         PyObject *k = frost__load(DV(self)->lease, t->entries[i].key);
-        PyObject *v = k ? frost__load(DV(self)->lease, t->entries[i].value) : NULL;
+        PyObject *v = k ? frost__load(DV(self)->lease, frost_table_value(t, i)) : NULL;
         PyObject *s = v ? PyUnicode_FromFormat("%R: %R", k, v) : NULL;
         if (s == NULL || PyList_Append(parts, s) < 0) {
             Py_CLEAR(parts);
@@ -207,7 +207,7 @@ dict_merge_into(PyObject *into, PyObject *view)
     FrostLease *lease = DV(view)->lease;
     for (Py_ssize_t i = 0; i < t->len; i++) {
         PyObject *k = frost__load(lease, t->entries[i].key);
-        PyObject *v = k ? frost__load(lease, t->entries[i].value) : NULL;
+        PyObject *v = k ? frost__load(lease, frost_table_value(t, i)) : NULL;
         int rc = v ? PyDict_SetItem(into, k, v) : -1;
         Py_XDECREF(k);
         Py_XDECREF(v);

@@ -112,7 +112,7 @@ items_contains(PyObject *self, PyObject *item)
     Py_INCREF(key);   /* the tuple may be a user subclass; keep its items alive */
     Py_INCREF(value);
     Py_ssize_t ix = frost__dict_find(MV(self)->dict, key);
-    int r = ix >= 0 ? frost__item_equal(LEASE(self), TABLE(self)->entries[ix].value, value)
+    int r = ix >= 0 ? frost__item_equal(LEASE(self), frost_table_value(TABLE(self), ix), value)
                     : (ix == -1 ? 0 : -1);
     Py_DECREF(key);
     Py_DECREF(value);
@@ -124,7 +124,7 @@ values_contains(PyObject *self, PyObject *value)
 {
     const frost_table_t *t = TABLE(self);
     for (Py_ssize_t i = 0; i < t->len; i++) {
-        int eq = frost__item_equal(LEASE(self), t->entries[i].value, value);
+        int eq = frost__item_equal(LEASE(self), frost_table_value(t, i), value);
         if (eq != 0) {
             return eq;
         }

@@ -10,8 +10,9 @@
  * `r.name` is the hot read of a scan: each Lease keeps a small cache from
  * the attribute name (the str object the code passes, held) to the arena key
  * it last matched and that key's entry number. Records of one class list
- * their fields in the same order and share the arena key objects (the freeze
- * memo), so a hit is two pointer compares and a load. The cache lives in the
+ * their fields in the same order and share the arena key objects (frozen
+ * here: the same shaped entries; loaded: the file's shared strs), so a hit
+ * is two pointer compares and a load. The cache lives in the
  * Lease, which keeps the store's arena alive: a cached arena key is never a
  * stale address.
  */
@@ -77,7 +78,7 @@ record_field(PyObject *self, PyObject *name)
     if (cache != NULL && cache->slot[slot].name == name) {
         Py_ssize_t ix = cache->slot[slot].ix;
         if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
-            return frost__load_fast(lease, t->entries[ix].value);
+            return frost__load_fast(lease, frost_table_value(t, ix));
         }
     }
     Py_hash_t h = frost__hash_for_lookup(name);
@@ -99,7 +100,7 @@ record_field(PyObject *self, PyObject *name)
         cache->slot[slot].key = t->entries[ix].key;
         cache->slot[slot].ix = ix;
     }
-    return frost__load_fast(lease, t->entries[ix].value);
+    return frost__load_fast(lease, frost_table_value(t, ix));
 }
 
 static Py_NO_INLINE PyObject *
@@ -125,7 +126,7 @@ record_getattro(PyObject *self, PyObject *name)
             const frost_table_t *t = (const frost_table_t *)frost_ref_node(state);
             Py_ssize_t ix = cache->slot[slot].ix;
             if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
-                return frost__load_fast(lease, t->entries[ix].value);
+                return frost__load_fast(lease, frost_table_value(t, ix));
             }
         }
     }

@@ -74,16 +74,22 @@ static PyObject *
 next_pair(FrostIter *it, const frost_entry_t *e)
 {
     PyObject **slot = frost__reuse_slot(&it->pairs);
-    if (frost__row_reusable(*slot, 2)) {
-        if (frost__row_put(it->lease, *slot, 0, e->key) < 0
-            || frost__row_put(it->lease, *slot, 1, e->value) < 0) {
+    PyObject *pair = *slot;
+    if (frost__row_reusable(pair, 2) && !it->lease->process) {   /* scoped: copies rewritten */
+        if (frost__row_put(it->lease, pair, 0, e->key) < 0
+            || frost__row_put(it->lease, pair, 1, e->value) < 0) {
             return NULL;
         }
-        return frost__row_again(*slot);
+        return frost__row_again(pair);
     }
     PyObject *k = frost__load_fast(it->lease, e->key);
     PyObject *v = k ? frost__load_fast(it->lease, e->value) : NULL;
-    PyObject *pair = v ? PyTuple_New(2) : NULL;
+    if (v != NULL && frost__row_reusable(pair, 2)) {   /* process: the arena's own objects */
+        frost__row_replace(pair, 0, k);
+        frost__row_replace(pair, 1, v);
+        return frost__row_again(pair);
+    }
+    pair = v ? PyTuple_New(2) : NULL;
     if (pair == NULL) {
         Py_XDECREF(k);
         Py_XDECREF(v);

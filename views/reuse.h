@@ -232,34 +232,62 @@ frost__row_again(PyObject *row)
     return Py_NewRef(row);
 }
 
-/* Packed lists: an int/float with value v, the slot's of this turn rewritten
- * when allowed, else a new one (an int with room for any int64), kept. */
+/* Packed lists: an int/float with value v: a box of `boxes` that no one
+ * else holds rewritten, else a new one (kept while a slot is empty). Whatever
+ * the turn: a box has no items, so the older one need not come first. The
+ * `boxes` of a reader of a packed int list hold only what frost__boxed_int
+ * made: ints with room for any int64 (whatever their value now); of a packed
+ * float list, only floats. */
+static inline PyObject *
+frost__free_box(frost_reuse_t *boxes)
+{
+    if (frost__ours_alone(boxes->obj[0])) {
+        return boxes->obj[0];
+    }
+    return frost__ours_alone(boxes->obj[1]) ? boxes->obj[1] : NULL;
+}
+
+static inline PyObject *
+frost__keep_box(frost_reuse_t *boxes, PyObject *fresh)
+{
+    if (fresh != NULL && boxes->obj[1] == NULL) {
+        boxes->obj[boxes->obj[0] != NULL] = Py_NewRef(fresh);
+    }
+    return fresh;
+}
+
 static inline PyObject *
 frost__boxed_int(frost_reuse_t *boxes, int64_t v)
 {
     if (v >= -5 && v <= 256) {
         return PyLong_FromLongLong(v);   /* CPython's shared small ints: never boxed */
     }
-    PyObject **slot = frost__reuse_slot(boxes);
-    if (frost__rewrite_int(*slot, v)) {
-        return Py_NewRef(*slot);
-    }
-    PyObject *box = PyLong_FromLongLong(INT64_MIN);   /* room for any int64 */
+    PyObject *box = frost__free_box(boxes);
     if (box == NULL) {
-        return NULL;
+        if (boxes->obj[1] != NULL) {
+            return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
+        }
+        box = frost__keep_box(boxes, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
+        if (box == NULL) {
+            return NULL;
+        }
+        frost__int_box_set(box, v);
+        return box;
     }
     frost__int_box_set(box, v);
-    return frost__reuse_put(slot, box);
+    return Py_NewRef(box);
 }
 
 static inline PyObject *
 frost__boxed_float(frost_reuse_t *boxes, double v)
 {
-    PyObject **slot = frost__reuse_slot(boxes);
-    if (frost__rewrite_float(*slot, v)) {
-        return Py_NewRef(*slot);
+    PyObject *box = frost__free_box(boxes);
+    if (box == NULL) {
+        return boxes->obj[1] != NULL ? PyFloat_FromDouble(v)
+                                     : frost__keep_box(boxes, PyFloat_FromDouble(v));
     }
-    return frost__reuse_put(slot, PyFloat_FromDouble(v));
+    ((PyFloatObject *)box)->ob_fval = v;
+    return Py_NewRef(box);
 }
 
 #endif /* FROST_REUSE_H */

@@ -12,7 +12,8 @@
  * `for x in ...` loop still holds the previous result, and the items
  * unpacked from it (`for a, b in ...`), when it asks for the next. The items
  * of a reused row tuple are rewritten in place too when the row alone holds
- * them, else replaced by new objects.
+ * them, else replaced by new objects. (Packed lists' int/float boxes have no
+ * items: whichever of the two no one holds is taken, frost__boxed_int/float.)
  *
  * Why no holder can see a change:
  *  - An object is rewritten only if this code made it (a slot's object, or an
@@ -20,8 +21,11 @@
  *    before the write, with the GIL held; nothing between the check and the
  *    write runs Python code or lets the GIL go (the only decrefs there are of
  *    the row's own old items: ints, floats, strs, bytes, views, tuples of
- *    those; none has a finalizer). frost does not build for free-threaded
- *    CPython (store/freeze.c), where a refcount read is not the whole count.
+ *    those; none has a finalizer), and an allocation does not run the
+ *    collector (3.12+: it only schedules it for the eval loop's next check,
+ *    so no finalizer or gc.get_objects() can reach a row being rewritten).
+ *    frost does not build for free-threaded CPython (store/freeze.c), where
+ *    a refcount read is not the whole count.
  *  - Exact types only (never a subclass, never a bool). None of them can be
  *    weakly referenced, so a refcount of 1 is every reference there is.
  *  - ints: never one of CPython's shared small ints (a value in -5..256 is

@@ -54,13 +54,17 @@ def same(test, got, want):
 
 
 def stores(value):
-    """The views a scoped read reaches `value` through: a scoped store's root and a
-    loaded format-1 file's (scoped)."""
+    """The views that copy `value`'s leaves out on every read: a scoped store's
+    root, a format-1 file's loaded with lifetime="scoped", and a format-2 file's
+    (a mapped image: its rows go through the same helper)."""
     yield frost.freeze(value).root
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "s.frost")
-        frost.freeze(value).save(path)
-        yield frost.load(path).root
+        frost.freeze(value).save(path, format=1)
+        yield frost.load(path, lifetime="scoped").root
+        path2 = os.path.join(tmp, "s2.frost")
+        frost.freeze(value).save(path2, format=2)
+        yield frost.load(path2).root
 
 
 class ScopedReuse(unittest.TestCase):

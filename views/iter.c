@@ -2,13 +2,10 @@
  * iter.c -- the iterator of every view: over a table node (keys, values or
  * items), a set node (items in insertion order) or over a sequence node (with a start and a step, for slices).
  *
- * Reuse, as CPython's own iterators do with their result tuples: an object
- * the iterator made and that no one else holds any more (refcount 1, ours)
- * can carry the next result instead of a new allocation. Items iteration
- * reuses up to two (key, value) pairs and packed lists up to two int/float
- * boxes (two: a `for x in ...` loop still holds the previous item in `x`
- * when it asks for the next). A box is written only while its refcount is 1, so no
- * one can see it change; ints in CPython's small-int range are never boxed.
+ * Reuse (reuse.h, where the rules are): the iterator keeps its last two
+ * results and rewrites the one of this turn for the next result once no one
+ * else holds it: (key, value) pairs, packed lists' ints and floats, and a
+ * scoped store's copies (strs, ints, floats, rows of them and their items).
  */
 #include "views.h"
 
@@ -21,8 +18,8 @@ typedef struct {
     frost_iter_mode_t mode;
     Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
     Py_ssize_t pos, len;            /* next position, number of positions */
-    PyObject *pair[2];              /* items: (key, value) tuples this iterator made */
-    PyObject *box[2];               /* packed lists: ints/floats this iterator made */
+    frost_reuse_t pairs;            /* items: (key, value) tuples this iterator made */
+    frost_reuse_t results;          /* other results this iterator made (reuse.h) */
 } FrostIter;
 
 static FrostIter *
@@ -41,8 +38,8 @@ iter_alloc(FrostLease *lease)
     it->step = 1;
     it->pos = 0;
     it->len = 0;
-    it->pair[0] = it->pair[1] = NULL;
-    it->box[0] = it->box[1] = NULL;
+    frost__reuse_init(&it->pairs);
+    frost__reuse_init(&it->results);
     return it;
 }
 
@@ -83,38 +80,38 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
     return (PyObject *)it;
 }
 
-/* The next (key, value) pair: an earlier tuple again when the caller has let
- * go of it (`for k, v in d.items()`, `for kv in d.items()`), else a new one. */
+/* The next (key, value) pair: an earlier tuple again, its items rewritten
+ * where reuse.h allows, when the caller has let go of it (`for k, v in
+ * d.items()`, `for kv in d.items()`), else a new one. */
 static PyObject *
 next_pair(FrostIter *it, Py_ssize_t i)
 {
-    PyObject *k = frost__load_fast(it->lease, it->table->entries[i].key);
-    PyObject *v = k ? frost__load_fast(it->lease, frost_table_value(it->table, i)) : NULL;
-    if (v == NULL) {
-        Py_XDECREF(k);
-        return NULL;
-    }
-    PyObject *pair = frost__free_slot(it->pair);
-    if (pair != NULL) {
-        PyObject *old_k = PyTuple_GET_ITEM(pair, 0), *old_v = PyTuple_GET_ITEM(pair, 1);
-        PyTuple_SET_ITEM(pair, 0, k);
-        PyTuple_SET_ITEM(pair, 1, v);
-        Py_DECREF(old_k);
-        Py_DECREF(old_v);
-        if (!PyObject_GC_IsTracked(pair)) {
-            PyObject_GC_Track(pair);   /* the collector may have untracked it */
+    frost_ref_t key = it->table->entries[i].key, value = frost_table_value(it->table, i);
+    PyObject **slot = frost__reuse_slot(&it->pairs);
+    PyObject *pair = *slot;
+    if (frost__row_reusable(pair, 2) && !it->lease->process) {   /* scoped: copies rewritten */
+        if (frost__row_put(it->lease, pair, 0, key) < 0
+            || frost__row_put(it->lease, pair, 1, value) < 0) {
+            return NULL;
         }
-        return Py_NewRef(pair);
+        return frost__row_again(pair);
     }
-    pair = PyTuple_New(2);
+    PyObject *k = frost__load_fast(it->lease, key);
+    PyObject *v = k ? frost__load_fast(it->lease, value) : NULL;
+    if (v != NULL && frost__row_reusable(pair, 2)) {   /* process: the arena's own objects */
+        frost__row_replace(pair, 0, k);
+        frost__row_replace(pair, 1, v);
+        return frost__row_again(pair);
+    }
+    pair = v ? PyTuple_New(2) : NULL;
     if (pair == NULL) {
-        Py_DECREF(k);
-        Py_DECREF(v);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
         return NULL;
     }
     PyTuple_SET_ITEM(pair, 0, k);
     PyTuple_SET_ITEM(pair, 1, v);
-    return frost__keep(it->pair, pair);
+    return frost__reuse_put(slot, pair);
 }
 
 
@@ -130,11 +127,11 @@ iter_next(PyObject *self)
         Py_ssize_t at = it->start + i * it->step;
         switch (it->seq->hdr.flags) {
         case FROST_SEQ_INT64:
-            return frost__boxed_int(it->box, it->seq->items.i64[at]);
+            return frost__boxed_int(&it->results, it->seq->items.i64[at]);
         case FROST_SEQ_FLOAT64:
-            return frost__boxed_float(it->box, it->seq->items.f64[at]);
+            return frost__boxed_float(&it->results, it->seq->items.f64[at]);
         default:
-            return frost__load_fast(it->lease, it->seq->items.refs[at]);
+            return frost__load_reusing(it->lease, it->seq->items.refs[at], &it->results);
         }
     }
     if (it->set != NULL) {
@@ -142,9 +139,9 @@ iter_next(PyObject *self)
     }
     switch (it->mode) {
     case FROST_ITER_KEYS:
-        return frost__load_fast(it->lease, it->table->entries[i].key);
+        return frost__load_reusing(it->lease, it->table->entries[i].key, &it->results);
     case FROST_ITER_VALUES:
-        return frost__load_fast(it->lease, frost_table_value(it->table, i));
+        return frost__load_reusing(it->lease, frost_table_value(it->table, i), &it->results);
     case FROST_ITER_ITEMS:
         return next_pair(it, i);
     }
@@ -162,10 +159,8 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    Py_CLEAR(((FrostIter *)self)->pair[0]);
-    Py_CLEAR(((FrostIter *)self)->pair[1]);
-    Py_CLEAR(((FrostIter *)self)->box[0]);
-    Py_CLEAR(((FrostIter *)self)->box[1]);
+    frost__reuse_clear(&((FrostIter *)self)->pairs);
+    frost__reuse_clear(&((FrostIter *)self)->results);
     Py_CLEAR(((FrostIter *)self)->lease);
     tp->tp_free(self);
     Py_DECREF(tp);

@@ -39,7 +39,7 @@ copy_str(PyObject *o)
                       : kind == PyUnicode_2BYTE_KIND ? 0xffff : 0x10ffff;
     PyObject *s = PyUnicode_New(n, maxchar);
     if (s != NULL) {
-        memcpy(PyUnicode_DATA(s), PyUnicode_DATA(o), (size_t)n * (size_t)kind);
+        frost__copy_bytes(PyUnicode_DATA(s), PyUnicode_DATA(o), (size_t)n * (size_t)kind);
         ((PyASCIIObject *)s)->hash = ((PyASCIIObject *)o)->hash;   /* a fresh local str */
     }
     return s;
@@ -141,6 +141,87 @@ frost__copy_plain(PyObject *o)
     return copy_plain(NULL, o);
 }
 
+/* Local copy `mine` (made by copy_plain) given the value of arena leaf `o`
+ * in place: 1 done, 0 not allowed (reuse.h decides; a NaN never: it is the
+ * Lease's one copy). */
+static inline int
+rewrite_leaf(PyObject *mine, PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (!frost__ours_alone(mine) || Py_TYPE(mine) != tp) {
+        return 0;
+    }
+    if (tp == &PyUnicode_Type) {
+        return frost__rewrite_str(mine, o);
+    }
+    if (tp == &PyLong_Type) {
+        if (PyUnstable_Long_IsCompact((PyLongObject *)o)) {
+            return frost__rewrite_int(mine, PyUnstable_Long_CompactValue((PyLongObject *)o));
+        }
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);   /* no error: an exact int */
+        return !overflow && frost__rewrite_int(mine, v);
+    }
+    if (tp == &PyFloat_Type) {
+        double v = PyFloat_AS_DOUBLE(o);
+        return !isnan(v) && frost__rewrite_float(mine, v);
+    }
+    return 0;
+}
+
+/* Item i of reusable row `row` given the value of arena leaf `o`: 0, -1 error */
+static inline int
+row_put_leaf(FrostLease *lease, PyObject *row, Py_ssize_t i, PyObject *o)
+{
+    PyObject *old = PyTuple_GET_ITEM(row, i);
+    if (old == o || rewrite_leaf(old, o)) {   /* (old == o: a singleton, None, True, ...) */
+        return 0;
+    }
+    PyObject *fresh = copy_plain(lease, o);
+    if (fresh == NULL) {
+        return -1;
+    }
+    frost__row_replace(row, i, fresh);
+    return 0;
+}
+
+int
+frost__row_put(FrostLease *lease, PyObject *row, Py_ssize_t i, frost_ref_t ref)
+{
+    if (!frost_ref_is_node(ref) && !lease->process) {
+        return row_put_leaf(lease, row, i, frost_ref_object(ref));
+    }
+    PyObject *fresh = frost__load_fast(lease, ref);
+    if (fresh == NULL) {
+        return -1;
+    }
+    frost__row_replace(row, i, fresh);
+    return 0;
+}
+
+PyObject *
+frost__copy_reusing(FrostLease *lease, PyObject *o, frost_reuse_t *slots)
+{
+    PyObject **slot = frost__reuse_slot(slots);
+    PyObject *mine = *slot;
+    if (frost__ours_alone(mine) && Py_TYPE(mine) == Py_TYPE(o)) {
+        if (Py_TYPE(o) != &PyTuple_Type) {
+            if (rewrite_leaf(mine, o)) {
+                return Py_NewRef(mine);
+            }
+        }
+        else if (frost__row_reusable(mine, PyTuple_GET_SIZE(o))) {
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++) {
+                if (row_put_leaf(lease, mine, i, PyTuple_GET_ITEM(o, i)) < 0) {
+                    return NULL;
+                }
+            }
+            return frost__row_again(mine);
+        }
+    }
+    return frost__reuse_put(slot, copy_plain(lease, o));
+}
+
 PyObject *
 frost__new_view(FrostLease *lease, const frost_node_t *node)
 {
@@ -200,6 +281,7 @@ frost__new_view(FrostLease *lease, const frost_node_t *node)
     }
     else {
         ((FrostDictView *)v)->table = (const frost_table_t *)node;
+        frost__reuse_init(&((FrostDictView *)v)->results);
     }
     return (PyObject *)v;
 }
@@ -363,8 +445,9 @@ frost__repr_leave(const void *node)
 }
 
 /* Views are not GC containers: they refer only to their Lease, which refers
- * to no Python object but its dict of NaN copies (floats), so they can never
- * be part of a cycle. */
+ * to no Python object but its dict of NaN copies (floats), and to the plain
+ * copies they keep for reuse (reuse.h: ints, floats, strs, bytes, tuples of
+ * those, never a view), so they can never be part of a cycle. */
 void
 frost__view_dealloc(PyObject *self)
 {

@@ -11,6 +11,13 @@
 
 #define DV(o) ((FrostDictView *)(o))
 
+static void
+dict_dealloc(PyObject *self)
+{
+    frost__reuse_clear(&DV(self)->results);
+    frost__view_dealloc(self);
+}
+
 static Py_ssize_t
 dict_length(PyObject *self)
 {
@@ -39,7 +46,8 @@ dict_subscript(PyObject *self, PyObject *key)
 {
     Py_ssize_t ix = dict_find(self, key);
     if (ix >= 0) {
-        return frost__load(DV(self)->lease, frost_table_value(DV(self)->table, ix));
+        return frost__load_reusing(DV(self)->lease, frost_table_value(DV(self)->table, ix),
+                                   &DV(self)->results);
     }
     if (ix == -1) {
         PyErr_SetObject(PyExc_KeyError, key);
@@ -62,7 +70,8 @@ dict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t ix = dict_find(self, args[0]);
     if (ix >= 0) {
-        return frost__load(DV(self)->lease, frost_table_value(DV(self)->table, ix));
+        return frost__load_reusing(DV(self)->lease, frost_table_value(DV(self)->table, ix),
+                                   &DV(self)->results);
     }
     if (ix == -2) {
         return NULL;
@@ -262,7 +271,7 @@ static PyMethodDef dict_methods[] = {
 static PyType_Slot dict_slots[] = {
     {Py_tp_doc, "FrozenDict: a read-only mapping over a frozen dict.\n\n"
                 "Made by frost.freeze(); reads the arena in place."},
-    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_dealloc, dict_dealloc},
     {Py_tp_repr, dict_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_iter, dict_iter},

@@ -25,15 +25,14 @@ frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start
     v->len = len;
     v->shape[0] = len;
     v->strides[0] = step * 8;
-    v->box[0] = v->box[1] = NULL;
+    frost__reuse_init(&v->results);
     return (PyObject *)v;
 }
 
 static void
 list_dealloc(PyObject *self)
 {
-    Py_CLEAR(LV(self)->box[0]);
-    Py_CLEAR(LV(self)->box[1]);
+    frost__reuse_clear(&LV(self)->results);
     frost__view_dealloc(self);
 }
 
@@ -94,11 +93,11 @@ list_subscript(PyObject *self, PyObject *key)
             Py_ssize_t at = v->start + i * v->step;
             switch (v->seq->hdr.flags) {
             case FROST_SEQ_INT64:
-                return frost__boxed_int(v->box, v->seq->items.i64[at]);
+                return frost__boxed_int(&v->results, v->seq->items.i64[at]);
             case FROST_SEQ_FLOAT64:
-                return frost__boxed_float(v->box, v->seq->items.f64[at]);
+                return frost__boxed_float(&v->results, v->seq->items.f64[at]);
             default:
-                return frost__load_fast(v->lease, v->seq->items.refs[at]);
+                return frost__load_reusing(v->lease, v->seq->items.refs[at], &v->results);
             }
         }
     }

@@ -53,10 +53,9 @@ typedef struct {
     uint64_t left;               /* items still to give */
     int mode;                    /* FROST_ITER_KEYS / VALUES / ITEMS (tables), or seq */
     int reverse;
-    PyObject *rows[2];           /* seq: the last two rows (tuples of ints/floats/None/bools),
+    frost_reuse_t rows;          /* seq: the last two rows (tuples of ints/floats/None/bools),
                                     handed out in turn; each is rewritten for a later row
-                                    once no one else holds it */
-    int turn;                    /* the rows[] slot of the next row */
+                                    once no one else holds it (reuse.h) */
 } FrostMappedIter;
 
 #define MV(o) ((FrostMappedView *)(o))
@@ -296,8 +295,7 @@ iter_new(PyObject *view, int mode, int reverse)
     it->pos = reverse ? v->node.len - 1 : 0;
     it->mode = mode;
     it->reverse = reverse;
-    it->rows[0] = it->rows[1] = NULL;
-    it->turn = 0;
+    frost__reuse_init(&it->rows);
     return (PyObject *)it;
 }
 
@@ -317,36 +315,15 @@ is_plain_row(PyObject *t)
     return 1;
 }
 
-/* Give int `o` (exact, ours alone) the value `v` in place when its digits
- * have room (frost__int_box_set: CPython's int layout): 1 done, 0 not possible
- * (v is one of CPython's shared small ints, -5..256, or needs more digits). */
-static inline int
-rewrite_int(PyObject *o, int64_t v)
-{
-    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    uintptr_t room = ((PyLongObject *)o)->long_value.lv_tag >> _PyLong_NON_SIZE_BITS;
-    uintptr_t need = mag >> PyLong_SHIFT == 0 ? 1 : mag >> (2 * PyLong_SHIFT) == 0 ? 2 : 3;
-    if ((v >= -5 && v <= 256) || need > room) {
-        return 0;
-    }
-    frost__int_box_set(o, v);
-    return 1;
-}
-
-/* Row `ref` written into `row` when only the iterator holds it (as zip()
- * reuses its result tuple): a TUPLE node of as many inline ints, floats,
- * None or bools. Its items are rewritten in place too when the row alone
- * holds them, which is why the iterator alternates two rows: by the time
- * a row comes round again, the loop variables have let go of its items.
- * NULL without an exception: not possible, take the usual path (the row
- * may be partly rewritten then: still a valid tuple no one else sees). */
+/* Row `ref` written into `row` when reuse.h allows (as zip() reuses its
+ * result tuple): a TUPLE node of as many inline ints, floats, None or bools.
+ * Its ints and floats are rewritten in place where allowed, else replaced.
+ * NULL without an exception: not possible, take the usual path (the row may
+ * be partly rewritten then: still a valid tuple no one else sees). */
 static PyObject *
 iter_reuse_row(FrostMappedIter *it, PyObject *row, frost_mref_t ref)
 {
-#if PY_VERSION_HEX >= 0x030E0000
-    return NULL;   /* 3.14 tuples cache their hash, and locals may be borrowed (no refcount) */
-#endif
-    if (row == NULL || Py_REFCNT(row) != 1 || frost_mref_tag(ref) != FROST_MREF_NODE) {
+    if (row == NULL || frost_mref_tag(ref) != FROST_MREF_NODE) {
         return NULL;
     }
     const frost_map_image_t *img = &it->image->img;
@@ -354,7 +331,8 @@ iter_reuse_row(FrostMappedIter *it, PyObject *row, frost_mref_t ref)
     const unsigned char *p = off >= FROST_MAP_HEADER_SIZE ? frost_map_span(img, off, 8) : NULL;
     uint64_t head = p ? frost_map_rd64(p) : 0, len = frost_mnode_len(head);
     const unsigned char *items = (head & 0xFFFFu) == FROST_MNODE_TUPLE
-                                 && len == (uint64_t)PyTuple_GET_SIZE(row)
+                                 && len <= PY_SSIZE_T_MAX / 8
+                                 && frost__row_reusable(row, (Py_ssize_t)len)
                                  ? frost_map_span(img, off + 8, len * 8) : NULL;
     if (items == NULL) {
         return NULL;
@@ -362,33 +340,33 @@ iter_reuse_row(FrostMappedIter *it, PyObject *row, frost_mref_t ref)
     for (uint64_t i = 0; i < len; i++) {
         frost_mref_t r = frost_map_rd64(items + i * 8);
         unsigned tag = frost_mref_tag(r);
-        PyObject *old = PyTuple_GET_ITEM(row, (Py_ssize_t)i), *item;
+        PyObject *old = PyTuple_GET_ITEM(row, (Py_ssize_t)i);
         if (tag == FROST_MREF_FLOAT_INLINE) {
-            if (Py_REFCNT(old) == 1 && PyFloat_CheckExact(old)) {   /* ours alone: rewrite it */
-                uint64_t bits = r & ~(uint64_t)0xF;
-                memcpy(&((PyFloatObject *)old)->ob_fval, &bits, 8);
+            uint64_t bits = r & ~(uint64_t)0xF;
+            double v;
+            memcpy(&v, &bits, 8);
+            if (frost__rewrite_float(old, v)) {
                 continue;
             }
         }
         else if (tag == FROST_MREF_INT) {
-            if (Py_REFCNT(old) == 1 && PyLong_CheckExact(old) && rewrite_int(old, (int64_t)r >> 4)) {
+            if (frost__rewrite_int(old, (int64_t)r >> 4)) {
                 continue;
             }
         }
         else if (!(tag == FROST_MREF_SPECIAL && (r >> 4) <= FROST_MSPECIAL_TRUE)) {
             return NULL;
         }
-        item = frost_map_load(img, r);
+        PyObject *item = frost_map_load(img, r);
         if (item == NULL) {
             return NULL;   /* (MemoryError; the row stays a valid tuple) */
         }
-        PyTuple_SET_ITEM(row, (Py_ssize_t)i, item);
-        Py_DECREF(old);
+        frost__row_replace(row, (Py_ssize_t)i, item);
     }
     if (frost_map_guard_check(img) < 0) {
         return NULL;
     }
-    return Py_NewRef(row);
+    return frost__row_again(row);
 }
 
 static PyObject *
@@ -409,17 +387,13 @@ iter_next(PyObject *self)
             return frost_map_seq_item(img, n, i);
         }
         frost_mref_t ref = frost_map_rd64(n->items + i * 8);
-        PyObject **slot = &it->rows[it->turn];
-        it->turn ^= 1;
+        PyObject **slot = frost__reuse_slot(&it->rows);
         PyObject *r = iter_reuse_row(it, *slot, ref);
         if (r != NULL || PyErr_Occurred()) {
             return r;
         }
         r = frost_map_load(img, ref);
-        if (r != NULL && r != *slot && is_plain_row(r)) {
-            Py_XSETREF(*slot, Py_NewRef(r));
-        }
-        return r;
+        return r != NULL && is_plain_row(r) ? frost__reuse_put(slot, r) : r;
     }
     case FROST_ITER_KEYS:
         return frost_map_load(img, frost_map_table_key(n, i));
@@ -451,8 +425,7 @@ static void
 iter_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    Py_XDECREF(((FrostMappedIter *)self)->rows[0]);
-    Py_XDECREF(((FrostMappedIter *)self)->rows[1]);
+    frost__reuse_clear(&((FrostMappedIter *)self)->rows);
     Py_DECREF(MV(self)->image);
     tp->tp_free(self);
     Py_DECREF(tp);

@@ -24,6 +24,7 @@
 #include "frost_freeze.h"
 #include "frost_nodes.h"
 #include "frost_store.h"
+#include "reuse.h"
 
 #define FROST_REPR_MAX_ITEMS 50   /* reprs of bigger containers end in "..." */
 
@@ -80,6 +81,7 @@ typedef struct {
 typedef struct {
     FROST_VIEW_HEAD
     const frost_table_t *table;
+    frost_reuse_t results;       /* scoped d[k], d.get(k): copies to reuse (reuse.h) */
 } FrostDictView;
 
 typedef struct {
@@ -95,7 +97,7 @@ typedef struct {
     Py_ssize_t len;              /* items in this view */
     Py_ssize_t shape[1];         /* buffer export of packed lists */
     Py_ssize_t strides[1];
-    PyObject *box[2];            /* packed lists: reusable ints/floats (iter.c) */
+    frost_reuse_t results;       /* l[i]: packed ints/floats, scoped copies to reuse (reuse.h) */
 } FrostListView;
 
 typedef struct {
@@ -200,6 +202,24 @@ frost__load_fast(FrostLease *lease, frost_ref_t ref)
     return frost__load(lease, ref);
 }
 PyObject *frost__copy_plain(PyObject *arena_obj);                  /* local copy */
+/* A scoped Lease's copy of arena object `o`: the object of `slots`' turn
+ * rewritten in place when reuse.h allows, else a new copy (kept there). */
+PyObject *frost__copy_reusing(FrostLease *lease, PyObject *o, frost_reuse_t *slots);
+/* frost__load_fast, reusing a scoped copy (above) */
+static inline PyObject *
+frost__load_reusing(FrostLease *lease, frost_ref_t ref, frost_reuse_t *slots)
+{
+    if (!frost_ref_is_node(ref)) {
+        if (lease->process) {
+            return Py_NewRef(frost_ref_object(ref));
+        }
+        return frost__copy_reusing(lease, frost_ref_object(ref), slots);
+    }
+    return frost__load(lease, ref);
+}
+/* Item i of reusable row `row` (reuse.h) given the value of `ref`: rewritten in
+ * place when allowed, else replaced; 0, or -1 with an exception. */
+int frost__row_put(FrostLease *lease, PyObject *row, Py_ssize_t i, frost_ref_t ref);
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
 int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
@@ -306,87 +326,6 @@ PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost
 PyObject *frost__set_iter_new(FrostLease *lease, const frost_set_t *s);
 PyObject *frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start,
                               Py_ssize_t step, Py_ssize_t len);
-/* Reuse (see iter.c's top): frost__boxed_int/float give an int/float with
- * value v: one of the two `boxes` (made and kept by the caller's object)
- * rewritten if no one else holds it, else a new one, kept while a slot is
- * free. Small ints are CPython's own. */
-
-/* One of two reusable objects of ours that no one else holds, else NULL. */
-static inline PyObject *
-frost__free_slot(PyObject *const slots[2])
-{
-    for (int b = 0; b < 2; b++) {
-        if (slots[b] != NULL && Py_REFCNT(slots[b]) == 1) {
-            return slots[b];
-        }
-    }
-    return NULL;
-}
-
-/* Keep `fresh` for reuse if a slot is empty (at most two per iterator). */
-static inline PyObject *
-frost__keep(PyObject *slots[2], PyObject *fresh)
-{
-    if (fresh != NULL) {
-        for (int b = 0; b < 2; b++) {
-            if (slots[b] == NULL) {
-                slots[b] = Py_NewRef(fresh);
-                break;
-            }
-        }
-    }
-    return fresh;
-}
-
-/* Write v into an int box with room for any int64 (CPython's int layout:
- * lv_tag = digit count << 3 | sign (0 positive, 2 negative), digits). */
-static inline void
-frost__int_box_set(PyObject *box, int64_t v)
-{
-    PyLongObject *l = (PyLongObject *)box;
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    uintptr_t n = 0;
-    while (a != 0) {
-        l->long_value.ob_digit[n++] = (digit)(a & PyLong_MASK);
-        a >>= PyLong_SHIFT;
-    }
-    l->long_value.lv_tag = (n << _PyLong_NON_SIZE_BITS) | (v < 0 ? 2u : 0u);
-}
-
-static inline PyObject *
-frost__boxed_int(PyObject *boxes[2], int64_t v)
-{
-    if (v >= -5 && v <= 256) {
-        return PyLong_FromLongLong(v);   /* CPython's shared small ints: never boxed */
-    }
-    PyObject *box = frost__free_slot(boxes);
-    if (box == NULL) {
-        if (boxes[1] != NULL) {
-            return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
-        }
-        box = frost__keep(boxes, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
-        if (box == NULL) {
-            return NULL;
-        }
-        frost__int_box_set(box, v);
-        return box;
-    }
-    frost__int_box_set(box, v);
-    return Py_NewRef(box);
-}
-
-static inline PyObject *
-frost__boxed_float(PyObject *boxes[2], double v)
-{
-    PyObject *box = frost__free_slot(boxes);
-    if (box == NULL) {
-        return boxes[1] != NULL ? PyFloat_FromDouble(v) : frost__keep(boxes, PyFloat_FromDouble(v));
-    }
-    ((PyFloatObject *)box)->ob_fval = v;
-    return Py_NewRef(box);
-}
-
-
 /* Load item `i` (0 <= i < s->len) of a list node, packed or not. */
 static inline PyObject *
 frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)

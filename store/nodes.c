@@ -200,6 +200,22 @@ frost__fast_equal(PyObject *a, PyObject *b)
     return -1;
 }
 
+/* Whether stored key `k` equals the query `key` (their hashes are equal):
+ * frost__fast_equal when it decides, else the caller's compare: 1, 0, or -1
+ * (an error). Shared by the dict and set probes. */
+static inline int
+key_equal(PyObject *k, PyObject *key, frost_compare_fn compare_key, void *ctx)
+{
+    int eq = frost__fast_equal(k, key);
+    if (eq < 0) {
+        eq = compare_key(k, key, ctx);
+        if (eq < 0) {
+            return -1;
+        }
+    }
+    return eq != 0;
+}
+
 Py_ssize_t
 frost__table_lookup(const frost_table_t *t, PyObject *key, Py_hash_t hash,
                     frost_compare_fn compare_key, void *ctx)
@@ -214,16 +230,9 @@ frost__table_lookup(const frost_table_t *t, PyObject *key, Py_hash_t hash,
         }
         const frost_entry_t *e = &t->entries[ix];
         if (e->hash == hash) {
-            PyObject *k = (PyObject *)e->key;
-            int eq = frost__fast_equal(k, key);
-            if (eq < 0) {
-                eq = compare_key(k, key, ctx);
-                if (eq < 0) {
-                    return -2;
-                }
-            }
-            if (eq) {
-                return ix;
+            int eq = key_equal((PyObject *)e->key, key, compare_key, ctx);
+            if (eq != 0) {
+                return eq < 0 ? -2 : ix;
             }
         }
         perturb >>= PERTURB_SHIFT;
@@ -268,16 +277,9 @@ frost__set_lookup(const frost_set_t *s, PyObject *key, Py_hash_t hash,
             return -1;
         }
         if (e->hash == hash) {
-            PyObject *k = (PyObject *)e->key;
-            int eq = frost__fast_equal(k, key);
-            if (eq < 0) {
-                eq = compare_key(k, key, ctx);
-                if (eq < 0) {
-                    return -2;
-                }
-            }
-            if (eq) {
-                return (Py_ssize_t)j;
+            int eq = key_equal((PyObject *)e->key, key, compare_key, ctx);
+            if (eq != 0) {
+                return eq < 0 ? -2 : (Py_ssize_t)j;
             }
         }
     });

@@ -120,16 +120,7 @@ def wait_for(started, go):
     return go.recv(timeout=120)
 
 
-class NeedsTwoArguments(Exception):
-    """Pickles, but does not unpickle: its __init__ needs more than its args."""
-
-    def __init__(self, message, code):
-        super().__init__(message)
-        self.code = code
-
-
-def raise_needs_two(message):
-    raise NeedsTwoArguments(message, 7)
+from poolwork import NeedsTwoArguments, raise_needs_two  # noqa: E402,F401  (one definition, both pools)
 
 
 class RefusesPickling(Exception):

@@ -153,7 +153,7 @@ class ProcessPoolTest(unittest.TestCase):
         # broke the whole pool ("terminated abruptly"), every running future with it.
         with ProcessPool(2) as pool:
             slow = pool.submit(mappedwork.sleep_then, 1.0, "slow")
-            with self.assertRaisesRegex(RuntimeError, r"mappedwork\.NeedsTwoArguments: boom "
+            with self.assertRaisesRegex(RuntimeError, r"poolwork\.NeedsTwoArguments: boom "
                                         r"\(the exception cannot be sent back"):
                 pool.submit(mappedwork.raise_needs_two, "boom").result(DEADLINE)
             with self.assertRaisesRegex(RuntimeError, r"mappedwork\.RefusesPickling: no"):

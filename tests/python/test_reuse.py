@@ -55,9 +55,10 @@ def same(test, got, want):
 
 def stores(value):
     """The views that copy `value`'s leaves out on every read: a scoped store's
-    root, a format-1 file's loaded with lifetime="scoped", and a format-2 file's
-    (a mapped image: its rows go through the same helper)."""
+    root, frost.share's and a format-2 file's (mapped images: their rows go through
+    the same helper), and a format-1 file's loaded with lifetime="scoped"."""
     yield frost.freeze(value).root
+    yield frost.share(value).root
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "s.frost")
         frost.freeze(value).save(path, format=1)
@@ -239,10 +240,10 @@ class ScopedReuseUnderEveryConsumer(SharedPool, unittest.TestCase):
         unpacking, min/max keys), gc.get_objects() snapshots, threads sharing one
         iterator, rows sent on a Channel and to a subinterpreter (a frost.Pool worker)
         mid-scan."""
-        rows = [(i, i * 1000 + 7, i + 0.5, f"s{i:04d}", -(1 << 40) - i, i % 3 == 0, None)
+        rows = [(i, i * 1000 + 7, i + 0.5, f"s{i:04d}", -(1 << 40) - i, (1 << 59) - i, i % 3 == 0, None)
                 for i in range(500)]
         rows += [(float("nan"), -0.0, 2 ** 30, "é" * 5), (5, 1e300, -(2 ** 59), "€" * 5)] * 10
-        rows += [((1 << 59) - 1,), (300,), (-300,), ("ab",), (5,), (True,), (0.5,)] * 10
+        rows += [((1 << 59) - 1,), (300,), (-300,), (2 ** 31,), ("ab",), (5,), (True,), (0.5,)] * 10
         strs = [r[3] for r in rows if len(r) > 3]
         for lst, sl in zip(stores(rows), stores(strs)):
             for view, want in ((lst, rows), (sl, strs)):

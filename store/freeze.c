@@ -1035,7 +1035,9 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         frost_table_t *t = new_table(fz, i);
         for (Py_ssize_t e = 0; t != NULL && e < i; e++) {
             t->entries[e].hash = hashes[e];
-            frost__table_index_entry(t, e);
+            if (!fz->env->unindexed) {
+                frost__table_index_entry(t, e);
+            }
         }
         node = t;
     }

@@ -38,6 +38,11 @@ typedef struct frost_freeze_env_s {
      * stops the freeze with that exception. */
     int (*progress)(void *ctx, size_t done, int finished);
     void *progress_ctx;
+    /* Nonzero: dict nodes get an empty index (every slot -1), no entry placed in
+     * it. Only for an arena that is written to an image and freed, never read
+     * by lookups (_frost._map_write_fresh, frost.share): the writer builds its
+     * own keyed index, so placing 1M entries at random was wasted cache misses. */
+    int unindexed;
 } frost_freeze_env_t;
 
 /* Objects visited between two progress reports (and signal checks). */

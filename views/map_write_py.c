@@ -4,7 +4,8 @@
  * writer, used by Store.save and frost.share: checksum=False writes no body
  * checksum, FROST_MAP_FLAG_NO_BODY_CHECKSUM), frost__map_save (Store.save's format 2:
  * a temporary file beside the target, then rename), and
- * _frost._map_key_hash (the keyed hash, for tests).
+ * _frost._map_key_hash (the keyed hash, for tests); frost__map_write_arena
+ * (the writer over a private arena: module.c's _map_write_fresh).
  *
  * The writer runs with the GIL held (it checks signals and may call the
  * progress callable); the Store's or view's Lease, held for the whole call,
@@ -90,16 +91,36 @@ writer_root(frost_state *st, PyObject *obj, frost_map_write_args_t *args, FrostL
 /* The writer's hints from the arena's counts: container nodes (the memo's
  * size) and bytes in use (the file window's). */
 static void
-writer_hints(const frost_store_t *store, frost_map_write_args_t *args)
+writer_hints(const frost_arena_t *arena, frost_map_write_args_t *args)
 {
     frost_arena_stats_t s;
-    frost_arena_stats(frost_store_arena(store), &s);
+    frost_arena_stats(arena, &s);
     uint64_t n = 0;
     for (int k = FROST_KIND_DICT; k < FROST_KIND_COUNT; k++) {
         n += s.objects[k];
     }
     args->memo_hint = n;
     args->size_hint = s.bytes_used;
+}
+
+/* Run the writer over `arena` (kept alive by the caller) with `args`' root
+ * and options: the image's size, or -1 with an exception set. The progress
+ * callable is held for the call (it may drop the caller's last reference). */
+static int64_t
+run_writer(frost_state *st, const frost_arena_t *arena, frost_map_write_args_t *args, int fd,
+           PyObject *progress)
+{
+    args->freeze_error = st->freeze_error;
+    writer_hints(arena, args);
+    if (progress != NULL) {
+        args->progress = write_progress;
+        args->progress_ctx = progress;
+    }
+    Py_XINCREF(progress);
+    uint64_t size = 0;
+    int rc = frost_map_write(args, fd, &size);
+    Py_XDECREF(progress);
+    return rc < 0 ? -1 : (int64_t)size;
 }
 
 /* Write the image of `obj` to `fd`: the size, or -1 with an exception set. */
@@ -112,18 +133,29 @@ map_write(frost_state *st, PyObject *obj, int fd, PyObject *progress, int checks
     if (writer_root(st, obj, &args, &lease) < 0) {
         return -1;
     }
-    args.freeze_error = st->freeze_error;
-    writer_hints(lease->store, &args);
-    if (progress != NULL) {
-        args.progress = write_progress;
-        args.progress_ctx = progress;
-    }
-    Py_XINCREF(progress);
-    uint64_t size = 0;
-    int rc = frost_map_write(&args, fd, &size);
-    Py_XDECREF(progress);
+    int64_t size = run_writer(st, frost_store_arena(lease->store), &args, fd, progress);
     Py_DECREF(lease);
-    return rc < 0 ? -1 : (int64_t)size;
+    return size;
+}
+
+int64_t
+frost__map_write_arena(frost_state *st, const frost_arena_t *arena, uintptr_t root, int fd,
+                       PyObject *progress, int checksum)
+{
+    frost_map_write_args_t args = {0};
+    args.no_body_checksum = !checksum;
+    args.ref = root;
+    return run_writer(st, arena, &args, fd, progress);
+}
+
+int
+frost__parse_write_fd(PyObject *fd_obj, const char *func)
+{
+    if (!PyLong_Check(fd_obj) || PyBool_Check(fd_obj)) {
+        PyErr_Format(PyExc_TypeError, "%s() fd must be an int, not %.200s", func, Py_TYPE(fd_obj)->tp_name);
+        return -1;
+    }
+    return PyObject_AsFileDescriptor(fd_obj);
 }
 
 PyObject *
@@ -137,12 +169,7 @@ frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
         || frost__parse_progress(progress_obj, "_map_write", &progress) < 0) {
         return NULL;
     }
-    if (!PyLong_Check(fd_obj) || PyBool_Check(fd_obj)) {
-        PyErr_Format(PyExc_TypeError, "_map_write() fd must be an int, not %.200s",
-                     Py_TYPE(fd_obj)->tp_name);
-        return NULL;
-    }
-    int fd = PyObject_AsFileDescriptor(fd_obj);
+    int fd = frost__parse_write_fd(fd_obj, "_map_write");
     if (fd < 0) {
         return NULL;
     }

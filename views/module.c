@@ -58,6 +58,37 @@ frost__parse_progress(PyObject *obj, const char *func, PyObject **out)
     return 0;
 }
 
+/* Freeze `obj` into a new sealed arena (its root in *root), reporting to
+ * `progress` (borrowed, or NULL); `unindexed`: see frost_freeze_env_t. NULL
+ * with an exception set on failure. */
+static frost_arena_t *
+freeze_arena(frost_state *st, PyObject *obj, PyObject *progress, int unindexed, uintptr_t *root)
+{
+    frost_freeze_env_t env = st->freeze_env;
+    env.unindexed = unindexed;
+    if (progress != NULL) {
+        env.progress = freeze_progress;
+        env.progress_ctx = progress;   /* borrowed: the call's argument outlives the freeze */
+    }
+    frost_arena_t *arena = NULL;
+    int rc = frost_arena_new(&arena, NULL, 0);
+    if (rc < 0) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (frost_freeze(obj, arena, &env, root) < 0) {
+        frost_arena_free(arena);
+        return NULL;
+    }
+    rc = frost_arena_seal(arena);
+    if (rc < 0) {
+        frost_arena_free(arena);
+        PyErr_Format(PyExc_OSError, "cannot seal the arena: %s", frost_strerror(rc));
+        return NULL;
+    }
+    return arena;
+}
+
 static PyObject *
 freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
@@ -73,33 +104,47 @@ freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     frost_state *st = PyModule_GetState(module);
-    frost_freeze_env_t env = st->freeze_env;
-    if (progress != NULL) {
-        env.progress = freeze_progress;
-        env.progress_ctx = progress;   /* borrowed: the call's argument outlives the freeze */
-    }
-    frost_arena_t *arena = NULL;
-    int rc = frost_arena_new(&arena, NULL, 0);
-    if (rc < 0) {
-        return PyErr_NoMemory();
-    }
     uintptr_t root = 0;
-    if (frost_freeze(obj, arena, &env, &root) < 0) {
-        frost_arena_free(arena);
-        return NULL;
-    }
-    rc = frost_arena_seal(arena);
-    if (rc < 0) {
-        frost_arena_free(arena);
-        PyErr_Format(PyExc_OSError, "cannot seal the arena: %s", frost_strerror(rc));
+    frost_arena_t *arena = freeze_arena(st, obj, progress, 0, &root);
+    if (arena == NULL) {
         return NULL;
     }
     frost_store_t *store = NULL;
-    rc = frost_store_new(&store, arena, root, lifetime);   /* takes the arena */
+    int rc = frost_store_new(&store, arena, root, lifetime);   /* takes the arena */
     if (rc < 0) {
         return PyErr_NoMemory();
     }
     return frost__store_handle(st, store);
+}
+
+/* _frost._map_write_fresh(obj, fd, /, *, progress=None, checksum=True): freeze
+ * plain data into a private, unindexed arena, write its format-2 image to fd
+ * (as _map_write), free the arena; the image's size. frost.share's path: the
+ * arena is never seen by Python, so its dicts need no index. */
+static PyObject *
+map_write_fresh_py(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"", "", "progress", "checksum", NULL};
+    PyObject *obj, *fd_obj, *progress_obj = NULL, *progress = NULL;
+    int checksum = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$Op:_map_write_fresh", kwlist, &obj, &fd_obj,
+                                     &progress_obj, &checksum)
+        || frost__parse_progress(progress_obj, "_map_write_fresh", &progress) < 0) {
+        return NULL;
+    }
+    int fd = frost__parse_write_fd(fd_obj, "_map_write_fresh");
+    if (fd < 0) {
+        return NULL;
+    }
+    frost_state *st = PyModule_GetState(module);
+    uintptr_t root = 0;
+    frost_arena_t *arena = freeze_arena(st, obj, progress, 1, &root);
+    if (arena == NULL) {
+        return NULL;
+    }
+    int64_t size = frost__map_write_arena(st, arena, root, fd, progress, checksum);
+    frost_arena_free(arena);
+    return size < 0 ? NULL : PyLong_FromLongLong(size);
 }
 
 static PyObject *
@@ -235,8 +280,11 @@ static PyMethodDef frost_methods[] = {
     {"_xxh3", (PyCFunction)(void (*)(void))frost__xxh3, METH_VARARGS,
      "_xxh3(data, chunk=0, /)\n--\n\nXXH3-64 (seed 0) of a buffer, format 2's body checksum (for tests);\n"
      "chunk > 0: through the streaming state, chunk bytes per update."},
+    {"_map_write_fresh", (PyCFunction)(void (*)(void))map_write_fresh_py, METH_VARARGS | METH_KEYWORDS,
+     "_map_write_fresh(obj, fd, /, *, progress=None, checksum=True)\n--\n\n"
+     "Freeze obj into a private arena, write its format-2 image to fd, free the arena; the size."},
     {"_map_write", (PyCFunction)(void (*)(void))frost__map_write, METH_VARARGS | METH_KEYWORDS,
-     "_map_write(obj, fd, /, *, progress=None)\n--\n\n"
+     "_map_write(obj, fd, /, *, progress=None, checksum=True)\n--\n\n"
      "Write the format-2 image of obj (a frost.Store: its root; or a frost view: its\n"
      "subgraph) at offset 0 of file descriptor fd; return the image size.\n"
      "progress: a callable(done, total), called with (items written, None) every\n"

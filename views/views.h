@@ -391,6 +391,14 @@ PyObject *frost__snapshot_xxh64(PyObject *module, PyObject *data);
 PyObject *frost__xxh3(PyObject *module, PyObject *args);
 /* map_write_py.c: the format-2 writer's Python face */
 PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
+/* The format-2 image of sealed `arena`'s graph at `root` into fd (progress
+ * borrowed or NULL; checksum 0: no body checksum): its size, or -1 with an
+ * exception set. The caller keeps the arena alive for the call. */
+int64_t frost__map_write_arena(frost_state *st, const frost_arena_t *arena, uintptr_t root, int fd,
+                               PyObject *progress, int checksum);
+/* A writer's fd argument: an int (not a bool), as a descriptor; -1 with an
+ * exception naming func. */
+int frost__parse_write_fd(PyObject *fd_obj, const char *func);
 PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
 int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */

@@ -502,16 +502,15 @@ def share(obj, *, progress=None):
     if isinstance(obj, MappedStore) or isinstance(obj, _MAPPED_VIEWS):
         raise TypeError(f"{type(obj).__name__} is already a shared frost image: send it (or "
                         f"its views) to other processes as it is")
-    store = None
     fd = None
     try:
-        if not _is_arena(obj):
-            store = _frost.freeze(obj, lifetime="scoped", progress=progress)
         fd = os.memfd_create("frost-share", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         # no body checksum: the memfd is sealed before anyone else can see it, so nothing
-        # can change its bytes (every reference is still checked when followed)
-        size = _frost._map_write(obj if store is None else store, fd, progress=progress,
-                                 checksum=False)
+        # can change its bytes (every reference is still checked when followed). Plain
+        # data is frozen into a private arena that only the writer reads and that is
+        # freed before this returns (_map_write_fresh: its dicts need no index).
+        write = _frost._map_write if _is_arena(obj) else _frost._map_write_fresh
+        size = write(obj, fd, progress=progress, checksum=False)
         # no writable mapping of fd is left (the writer unmaps its own), so sealing succeeds
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         image = _map_fd(fd, size, "frost.share()")
@@ -521,8 +520,6 @@ def share(obj, *, progress=None):
     finally:
         if fd is not None:
             os.close(fd)
-        if store is not None:
-            store.close()
     return MappedStore._new(_register(image))
 
 

@@ -18,6 +18,7 @@ import os
 import signal
 import struct
 import tempfile
+import threading
 import unittest
 
 import frost
@@ -280,6 +281,11 @@ def check_header(test, img, size=None, checksum=True):
     zeroed[56:64] = bytes(8)
     test.assertEqual(h.header_checksum, _frost._snapshot_xxh64(bytes(zeroed)))
     return h
+
+
+def socket_like():
+    """An object freeze refuses (no plain type, no __shared__)."""
+    return threading.Lock()
 
 
 def freeze_image(obj):
@@ -919,6 +925,30 @@ class Hostile(LeakCheckedTestCase):
                                   ((store, True), {}, TypeError), ((store, None), {}, TypeError)]:
                 with self.subTest(args=args, kw=kw), self.assertRaises(exc):
                     _frost._map_write(*args, **kw)
+
+    def test_map_write_fresh_frees_its_arena_whatever_happens(self):
+        # frost.share's path: plain data frozen into a private, unindexed arena, written,
+        # freed. Every outcome leaves no arena (LeakCheckedTestCase) and no partial image;
+        # the image reads like one written from an indexed store.
+        import fcntl
+        data = {f"k{i}": (i, i / 3, f"v{i}") for i in range(40_000)}
+        fd = os.memfd_create("t", os.MFD_ALLOW_SEALING)
+        self.addCleanup(os.close, fd)
+        n = _frost._map_write_fresh(data, fd, checksum=False)
+        self.assertEqual(Decoder(os.pread(fd, n, 0)).root(), data)   # every key found by probing
+        os.ftruncate(fd, 0)
+        for obj, kw, exc in [(data, {"progress": 1}, TypeError), ({"x": object()}, {}, frost.FreezeError),
+                             ([1, [2, socket_like()]], {}, frost.FreezeError),
+                             (data, {"progress": lambda d, t: 1 / 0}, ZeroDivisionError)]:
+            with self.subTest(obj=type(obj), kw=kw), self.assertRaises(exc):
+                _frost._map_write_fresh(obj, fd, **kw)
+            self.assertEqual(os.fstat(fd).st_size, 0, "no partial image is left")
+        for args in [(data, "3"), (data, True), (data, -1), (data,)]:
+            with self.subTest(args=args[1:]), self.assertRaises((TypeError, ValueError)):
+                _frost._map_write_fresh(*args)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW)   # a full disk: after the freeze
+        with self.assertRaises(OSError):
+            _frost._map_write_fresh(data, fd)
 
     def test_unwritable_fds(self):
         with frost.freeze({"a": list(range(100))}) as store:

@@ -741,6 +741,27 @@ walk(writer_t *w, frost_ref_t root, int pass)
     return 0;
 }
 
+const char *
+frost_snapshot_target_kind(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0 || S_ISREG(sb.st_mode)) {
+        return NULL;   /* absent, or not ours to look at: the writes and rename(2) decide */
+    }
+    return S_ISDIR(sb.st_mode)    ? "a directory"
+           : S_ISFIFO(sb.st_mode) ? "a FIFO"
+           : S_ISSOCK(sb.st_mode) ? "a socket"
+           : S_ISCHR(sb.st_mode)  ? "a character device"
+           : S_ISBLK(sb.st_mode)  ? "a block device"
+                                  : "a special file";
+}
+
+int
+frost_snapshot_target_errno(const char *kind)
+{
+    return strcmp(kind, "a directory") == 0 ? EISDIR : EINVAL;
+}
+
 int
 frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot_error_t *err)
 {
@@ -757,6 +778,12 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     }
     if (!atomic_load(&hash_probe_ready)) {
         return set_error(err, FROST_EINVAL, 0, "frost_snapshot_init() was not called");
+    }
+    const char *not_file = frost_snapshot_target_kind(path);
+    if (not_file != NULL) {
+        return set_error(err, FROST_SNAPSHOT_EIO, frost_snapshot_target_errno(not_file),
+                         "%.200s is %s, not a regular file: save renames a new file over its target",
+                         path, not_file);
     }
     writer_t w = {.err = err, .progress = progress};
     frost_ref_t root = frost_store_root(store);

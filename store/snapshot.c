@@ -238,15 +238,28 @@ typedef struct {
     const frost_snapshot_progress_t *progress;   /* NULL: none */
     uint64_t items;           /* items assigned (first walk) or written (second), both walks */
     uint64_t total;           /* 2 * items of the first walk, once it is done; 0 before */
+    int fd;                   /* second walk: the temporary file mapped at `image`; else -1 */
+    uint64_t file_size;       /* ... its size, which the mapping covers */
 } writer_t;
 
-/* One more item assigned or written: report every FROST_SNAPSHOT_PROGRESS_EVERY. */
+/* One more item assigned or written: report every FROST_SNAPSHOT_PROGRESS_EVERY.
+ * The callback (Python code) may have shrunk the file the second walk writes
+ * through its mapping: checked after it, so that is an error (EIO), not a
+ * SIGBUS on the next store. (Another thread or process shrinking it at any
+ * other moment is not guarded against: the file is this save's own.) */
 static int
 writer_step(writer_t *w)
 {
-    if (++w->items % FROST_SNAPSHOT_PROGRESS_EVERY == 0 && w->progress != NULL
-        && w->progress->fn(w->progress->ctx, w->items, w->total) != 0) {
+    if (++w->items % FROST_SNAPSHOT_PROGRESS_EVERY != 0 || w->progress == NULL) {
+        return 0;
+    }
+    if (w->progress->fn(w->progress->ctx, w->items, w->total) != 0) {
         return set_error(w->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+    }
+    struct stat sb;
+    if (w->fd >= 0 && (fstat(w->fd, &sb) < 0 || (uint64_t)sb.st_size < w->file_size)) {
+        return set_error(w->err, FROST_SNAPSHOT_EIO, EIO,
+                         "the file was truncated while the snapshot was written into it");
     }
     return 0;
 }
@@ -785,7 +798,7 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
                          "%.200s is %s, not a regular file: save renames a new file over its target",
                          path, not_file);
     }
-    writer_t w = {.err = err, .progress = progress};
+    writer_t w = {.err = err, .progress = progress, .fd = -1};
     frost_ref_t root = frost_store_root(store);
     {
         /* size the memo for every object and node the freezer counted, so it
@@ -840,6 +853,8 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     }
     w.image = map + image_off;
     w.bulk = map + bulk_off;
+    w.fd = fd;
+    w.file_size = file_size;
     w.bulk_cursor = w.bulk_packed;
     w.total = 2 * w.items;
     rc = walk(&w, root, 2);

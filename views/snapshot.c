@@ -20,6 +20,14 @@ raise_snapshot_error(frost_state *st, const frost_snapshot_error_t *err, PyObjec
     case FROST_ENOMEM:
         return PyErr_NoMemory();
     case FROST_SNAPSHOT_EIO:
+        if (err->sys_errno == EIO) {   /* frost's own finding (the file shrunk under a save): its words */
+            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", EIO, err->message, path);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+            return NULL;
+        }
         errno = err->sys_errno;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
     case FROST_SNAPSHOT_ECANCELED:   /* the progress callback's exception is set */

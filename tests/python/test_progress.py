@@ -137,6 +137,30 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
         self.assertEqual(len(known), 1)             # then one fixed total
         self.assertTrue(os.path.exists(self.path))
 
+    def test_a_callback_shrinking_the_file_being_written_is_an_oserror(self):
+        """The temporary file a save writes into (mapped) truncated, emptied or
+        removed-and-truncated by the progress callback: OSError, no file left -- never a
+        SIGBUS on the next write through the mapping. In a child: the crash it was."""
+        for fmt in (1, 2):
+            for cut in (0, 4096):
+                with self.subTest(format=fmt, cut=cut):
+                    sub = os.path.join(self.dir.name, f"{fmt}-{cut}")
+                    os.mkdir(sub)
+                    r = run_child(
+                        "import frost, glob, os, sys\n"
+                        f"path = {os.path.join(sub, 'p.frost')!r}\n"
+                        "def cb(done, total):\n"
+                        "    for tmp in glob.glob(path + '.tmp.*'):\n"
+                        f"        os.truncate(tmp, {cut})\n"
+                        "store = frost.freeze({'d': {str(i): i for i in range(300000)}, 's': 'z' * (1 << 21)})\n"
+                        "try:\n"
+                        f"    store.save(path, format={fmt}, progress=cb)\n"
+                        "except OSError as e:\n"
+                        "    print('OSError', 'truncated' in str(e), os.listdir(os.path.dirname(path)))\n",
+                        timeout=120)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertEqual(r.stdout.strip(), "OSError True []")
+
     def test_save_stopped_by_the_callback_leaves_no_file(self):
         for fail_at in (1, 4):                      # first walk, second walk
             with self.subTest(fail_at=fail_at):

@@ -17,7 +17,9 @@
  *
  * A snapshot file must not be modified in place while a store loaded from it
  * is alive (frost_snapshot_save never does: it writes a temporary file and
- * renames it over the target).
+ * renames it over the target). The one moment checked: a progress callback
+ * (Python code) of a save or a load that shrinks the file being written or
+ * loaded is FROST_SNAPSHOT_EIO (EIO), not a SIGBUS.
  */
 #ifndef FROST_SNAPSHOT_H
 #define FROST_SNAPSHOT_H

@@ -985,6 +985,10 @@ typedef struct {
     PyObject *imm[IMM_COUNT];      /* singletons (borrowed, immortal); SMALL_INT etc. handled apart */
     frost_arena_t *arena;
     frost_snapshot_error_t *err;
+    const char *path;              /* the file mapped, its device, inode and size then */
+    dev_t dev;
+    ino_t ino;
+    uint64_t file_size;
 } loader_t;
 
 #define BAD(ld, ...) set_error((ld)->err, FROST_SNAPSHOT_EFORMAT, 0, __VA_ARGS__)
@@ -1854,16 +1858,34 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
     return 0;
 }
 
+/* After the progress callback (Python code): the file it may have shrunk --
+ * the one mapped, if `path` still names it -- must still cover the mapping,
+ * whose bulk section the load reads next and the store reads in place: else
+ * an error (EIO), not a SIGBUS. (Shrinking it at any other moment, or once
+ * loaded, is not guarded against: frost_snapshot.h.) */
+static int
+load_still_mapped(loader_t *ld)
+{
+    struct stat st;
+    if (stat(ld->path, &st) == 0 && st.st_dev == ld->dev && st.st_ino == ld->ino
+        && (uint64_t)st.st_size < ld->file_size) {
+        return set_error(ld->err, FROST_SNAPSHOT_EIO, EIO, "the file was truncated while it was loaded");
+    }
+    return 0;
+}
+
 /* Load progress: image bytes checked over walks A and B (total 2 * image size). */
 static int
 load_step(loader_t *ld, const frost_snapshot_progress_t *progress, uint64_t nrecords,
           uint64_t done)
 {
-    if (progress != NULL && nrecords % FROST_SNAPSHOT_PROGRESS_EVERY == 0
-        && progress->fn(progress->ctx, done, 2 * ld->img_size) != 0) {
+    if (progress == NULL || nrecords % FROST_SNAPSHOT_PROGRESS_EVERY != 0) {
+        return 0;
+    }
+    if (progress->fn(progress->ctx, done, 2 * ld->img_size) != 0) {
         return set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
     }
-    return 0;
+    return load_still_mapped(ld);
 }
 
 int
@@ -1925,7 +1947,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     be->map = map;
     be->map_size = size;
 
-    loader_t ld = {.err = err};
+    loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size};
     snap_header_t h;
     snap_section_t image = {0}, bulk = {0};
     int rc = check_header(map, map ? size : 0, &image, &bulk, &h, err);
@@ -2027,6 +2049,9 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     }
     if (progress != NULL && progress->fn(progress->ctx, 2 * ld.img_size, 2 * ld.img_size) != 0) {
         rc = set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+        goto fail;
+    }
+    if (progress != NULL && (rc = load_still_mapped(&ld)) < 0) {
         goto fail;
     }
     free(ld.kinds);

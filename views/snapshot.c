@@ -81,10 +81,15 @@ refuse_special_target(PyObject *path_arg)
     if (kind == NULL) {
         return 0;
     }
+    int code = frost_snapshot_target_errno(kind);
+    if (code == EISDIR) {   /* IsADirectoryError's own words say it */
+        errno = code;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
+        return -1;
+    }
     PyObject *why = PyUnicode_FromFormat("%s, not a regular file: save() writes a new file and "
                                          "renames it over its target", kind);
-    PyObject *exc = why ? PyObject_CallFunction(PyExc_OSError, "iOO", frost_snapshot_target_errno(kind),
-                                                why, path_arg)
+    PyObject *exc = why ? PyObject_CallFunction(PyExc_OSError, "iOO", code, why, path_arg)
                         : NULL;   /* OSError(errno, ...) makes the errno's subclass */
     Py_XDECREF(why);
     if (exc != NULL) {

@@ -450,7 +450,7 @@ class SaveTargetTest(SnapshotCase):
         directory = self.path("dir")
         os.mkdir(directory)
         return [(fifo, stat.S_ISFIFO, "a FIFO"), (sock, stat.S_ISSOCK, "a socket"),
-                (link, stat.S_ISFIFO, "a FIFO"), (directory, stat.S_ISDIR, "a directory")]
+                (link, stat.S_ISFIFO, "a FIFO"), (directory, stat.S_ISDIR, "Is a directory")]
 
     def test_a_target_that_is_not_a_regular_file_is_refused_and_kept(self):
         import errno
@@ -462,7 +462,7 @@ class SaveTargetTest(SnapshotCase):
                     with self.assertRaises(OSError) as cm:
                         store.save(target, format=fmt)
                     self.assertEqual(cm.exception.errno,
-                                     errno.EISDIR if named == "a directory" else errno.EINVAL)
+                                     errno.EISDIR if named == "Is a directory" else errno.EINVAL)
                     self.assertEqual(cm.exception.filename, target)
                     self.assertIn(named, str(cm.exception))
                     self.assertTrue(kind(os.stat(target).st_mode))   # still what it was

@@ -17,7 +17,9 @@
  *
  * A snapshot file must not be modified in place while a store loaded from it
  * is alive (frost_snapshot_save never does: it writes a temporary file and
- * renames it over the target).
+ * renames it over the target). The one moment checked: a progress callback
+ * (Python code) of a save or a load that shrinks the file being written or
+ * loaded is FROST_SNAPSHOT_EIO (EIO), not a SIGBUS.
  */
 #ifndef FROST_SNAPSHOT_H
 #define FROST_SNAPSHOT_H
@@ -70,7 +72,9 @@ typedef struct frost_snapshot_progress_s {
 /*
  * Write the graph of `store` (sealed, and kept alive by the caller for the
  * whole call) to `path`: a temporary file beside it, then rename(2), so
- * readers of an older file at `path` keep their (unlinked) copy.
+ * readers of an older file at `path` keep their (unlinked) copy. A `path`
+ * that is not a regular file (frost_snapshot_target_kind) is refused:
+ * FROST_SNAPSHOT_EIO, nothing written.
  * Reads only the sealed arena: may run without the GIL, from any thread,
  * once frost_snapshot_init() has run.
  * Returns 0, or a negative status with `err` (NULL ok) filled in.
@@ -80,6 +84,18 @@ FROST_NODISCARD int frost_snapshot_save(const frost_store_t *store, const char *
 FROST_NODISCARD int frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
                                                       const frost_snapshot_progress_t *progress,
                                                       frost_snapshot_error_t *err);
+
+/*
+ * What the existing `path` (links followed) is when it is not a regular file
+ * -- "a directory", "a FIFO", "a socket", "a character device" (/dev/null),
+ * "a block device", "a special file" -- else NULL (a regular file, or
+ * nothing there). Both savers (this one and Store.save's format 2) refuse
+ * such a target before writing anything, with errno
+ * frost_snapshot_target_errno(kind) (EISDIR for a directory, else EINVAL):
+ * their rename(2) would replace it with a regular file.
+ */
+const char *frost_snapshot_target_kind(const char *path);
+int frost_snapshot_target_errno(const char *kind);
 
 /*
  * Map `path`, validate it and build a new sealed store from it; on success

@@ -52,7 +52,8 @@
  * shrink the file under the mapping: the size is checked after each such call
  * (still_mapped), so that is an OSError, not a SIGBUS. Another process (or a
  * thread already blocked in ftruncate) shrinking the file during the write is
- * not guarded against, as for format 1's save.
+ * not guarded against, as for format 1's save (which checks after its
+ * progress callback the same way: snapshot.c writer_step).
  */
 #include <Python.h>
 

@@ -238,15 +238,28 @@ typedef struct {
     const frost_snapshot_progress_t *progress;   /* NULL: none */
     uint64_t items;           /* items assigned (first walk) or written (second), both walks */
     uint64_t total;           /* 2 * items of the first walk, once it is done; 0 before */
+    int fd;                   /* second walk: the temporary file mapped at `image`; else -1 */
+    uint64_t file_size;       /* ... its size, which the mapping covers */
 } writer_t;
 
-/* One more item assigned or written: report every FROST_SNAPSHOT_PROGRESS_EVERY. */
+/* One more item assigned or written: report every FROST_SNAPSHOT_PROGRESS_EVERY.
+ * The callback (Python code) may have shrunk the file the second walk writes
+ * through its mapping: checked after it, so that is an error (EIO), not a
+ * SIGBUS on the next store. (Another thread or process shrinking it at any
+ * other moment is not guarded against: the file is this save's own.) */
 static int
 writer_step(writer_t *w)
 {
-    if (++w->items % FROST_SNAPSHOT_PROGRESS_EVERY == 0 && w->progress != NULL
-        && w->progress->fn(w->progress->ctx, w->items, w->total) != 0) {
+    if (++w->items % FROST_SNAPSHOT_PROGRESS_EVERY != 0 || w->progress == NULL) {
+        return 0;
+    }
+    if (w->progress->fn(w->progress->ctx, w->items, w->total) != 0) {
         return set_error(w->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+    }
+    struct stat sb;
+    if (w->fd >= 0 && (fstat(w->fd, &sb) < 0 || (uint64_t)sb.st_size < w->file_size)) {
+        return set_error(w->err, FROST_SNAPSHOT_EIO, EIO,
+                         "the file was truncated while the snapshot was written into it");
     }
     return 0;
 }
@@ -741,6 +754,27 @@ walk(writer_t *w, frost_ref_t root, int pass)
     return 0;
 }
 
+const char *
+frost_snapshot_target_kind(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0 || S_ISREG(sb.st_mode)) {
+        return NULL;   /* absent, or not ours to look at: the writes and rename(2) decide */
+    }
+    return S_ISDIR(sb.st_mode)    ? "a directory"
+           : S_ISFIFO(sb.st_mode) ? "a FIFO"
+           : S_ISSOCK(sb.st_mode) ? "a socket"
+           : S_ISCHR(sb.st_mode)  ? "a character device"
+           : S_ISBLK(sb.st_mode)  ? "a block device"
+                                  : "a special file";
+}
+
+int
+frost_snapshot_target_errno(const char *kind)
+{
+    return strcmp(kind, "a directory") == 0 ? EISDIR : EINVAL;
+}
+
 int
 frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot_error_t *err)
 {
@@ -758,7 +792,13 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     if (!atomic_load(&hash_probe_ready)) {
         return set_error(err, FROST_EINVAL, 0, "frost_snapshot_init() was not called");
     }
-    writer_t w = {.err = err, .progress = progress};
+    const char *not_file = frost_snapshot_target_kind(path);
+    if (not_file != NULL) {
+        return set_error(err, FROST_SNAPSHOT_EIO, frost_snapshot_target_errno(not_file),
+                         "%.200s is %s, not a regular file: save renames a new file over its target",
+                         path, not_file);
+    }
+    writer_t w = {.err = err, .progress = progress, .fd = -1};
     frost_ref_t root = frost_store_root(store);
     {
         /* size the memo for every object and node the freezer counted, so it
@@ -813,6 +853,8 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     }
     w.image = map + image_off;
     w.bulk = map + bulk_off;
+    w.fd = fd;
+    w.file_size = file_size;
     w.bulk_cursor = w.bulk_packed;
     w.total = 2 * w.items;
     rc = walk(&w, root, 2);
@@ -943,6 +985,10 @@ typedef struct {
     PyObject *imm[IMM_COUNT];      /* singletons (borrowed, immortal); SMALL_INT etc. handled apart */
     frost_arena_t *arena;
     frost_snapshot_error_t *err;
+    const char *path;              /* the file mapped, its device, inode and size then */
+    dev_t dev;
+    ino_t ino;
+    uint64_t file_size;
 } loader_t;
 
 #define BAD(ld, ...) set_error((ld)->err, FROST_SNAPSHOT_EFORMAT, 0, __VA_ARGS__)
@@ -1812,16 +1858,34 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
     return 0;
 }
 
+/* After the progress callback (Python code): the file it may have shrunk --
+ * the one mapped, if `path` still names it -- must still cover the mapping,
+ * whose bulk section the load reads next and the store reads in place: else
+ * an error (EIO), not a SIGBUS. (Shrinking it at any other moment, or once
+ * loaded, is not guarded against: frost_snapshot.h.) */
+static int
+load_still_mapped(loader_t *ld)
+{
+    struct stat st;
+    if (stat(ld->path, &st) == 0 && st.st_dev == ld->dev && st.st_ino == ld->ino
+        && (uint64_t)st.st_size < ld->file_size) {
+        return set_error(ld->err, FROST_SNAPSHOT_EIO, EIO, "the file was truncated while it was loaded");
+    }
+    return 0;
+}
+
 /* Load progress: image bytes checked over walks A and B (total 2 * image size). */
 static int
 load_step(loader_t *ld, const frost_snapshot_progress_t *progress, uint64_t nrecords,
           uint64_t done)
 {
-    if (progress != NULL && nrecords % FROST_SNAPSHOT_PROGRESS_EVERY == 0
-        && progress->fn(progress->ctx, done, 2 * ld->img_size) != 0) {
+    if (progress == NULL || nrecords % FROST_SNAPSHOT_PROGRESS_EVERY != 0) {
+        return 0;
+    }
+    if (progress->fn(progress->ctx, done, 2 * ld->img_size) != 0) {
         return set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
     }
-    return 0;
+    return load_still_mapped(ld);
 }
 
 int
@@ -1883,7 +1947,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     be->map = map;
     be->map_size = size;
 
-    loader_t ld = {.err = err};
+    loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size};
     snap_header_t h;
     snap_section_t image = {0}, bulk = {0};
     int rc = check_header(map, map ? size : 0, &image, &bulk, &h, err);
@@ -1985,6 +2049,9 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     }
     if (progress != NULL && progress->fn(progress->ctx, 2 * ld.img_size, 2 * ld.img_size) != 0) {
         rc = set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+        goto fail;
+    }
+    if (progress != NULL && (rc = load_still_mapped(&ld)) < 0) {
         goto fail;
     }
     free(ld.kinds);

@@ -20,6 +20,14 @@ raise_snapshot_error(frost_state *st, const frost_snapshot_error_t *err, PyObjec
     case FROST_ENOMEM:
         return PyErr_NoMemory();
     case FROST_SNAPSHOT_EIO:
+        if (err->sys_errno == EIO) {   /* frost's own finding (the file shrunk under a save): its words */
+            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", EIO, err->message, path);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+            return NULL;
+        }
         errno = err->sys_errno;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
     case FROST_SNAPSHOT_ECANCELED:   /* the progress callback's exception is set */
@@ -54,6 +62,43 @@ call_progress(void *ctx, uint64_t done, uint64_t total)
     return rc;
 }
 
+/* Both formats' savers rename a new file over their target: one that exists
+ * and is not a regular file (a FIFO, a socket, /dev/null, a directory) is
+ * refused before anything is written (frost_snapshot_target_kind), with an
+ * OSError naming it. 0 ok, -1 raised. */
+static int
+refuse_special_target(PyObject *path_arg)
+{
+    PyObject *path = NULL;
+    if (!PyUnicode_FSConverter(path_arg, &path)) {
+        return -1;
+    }
+    const char *kind;
+    Py_BEGIN_ALLOW_THREADS
+    kind = frost_snapshot_target_kind(PyBytes_AS_STRING(path));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (kind == NULL) {
+        return 0;
+    }
+    int code = frost_snapshot_target_errno(kind);
+    if (code == EISDIR) {   /* IsADirectoryError's own words say it */
+        errno = code;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
+        return -1;
+    }
+    PyObject *why = PyUnicode_FromFormat("%s, not a regular file: save() writes a new file and "
+                                         "renames it over its target", kind);
+    PyObject *exc = why ? PyObject_CallFunction(PyExc_OSError, "iOO", code, why, path_arg)
+                        : NULL;   /* OSError(errno, ...) makes the errno's subclass */
+    Py_XDECREF(why);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return -1;
+}
+
 PyObject *
 frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -81,6 +126,9 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     FrostLease *lease = ((FrostStore *)self)->lease;
     if (lease == NULL) {
         return frost__closed_error(st, "save()");
+    }
+    if (refuse_special_target(path_arg) < 0) {
+        return NULL;
     }
     if (format == 0 || format == 2) {
         return frost__map_save(self, path_arg, pc.callable) < 0 ? NULL : Py_NewRef(Py_None);

@@ -137,6 +137,56 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
         self.assertEqual(len(known), 1)             # then one fixed total
         self.assertTrue(os.path.exists(self.path))
 
+    def test_a_callback_shrinking_the_file_being_written_is_an_oserror(self):
+        """The temporary file a save writes into (mapped) truncated, emptied or
+        removed-and-truncated by the progress callback: OSError, no file left -- never a
+        SIGBUS on the next write through the mapping. In a child: the crash it was."""
+        for fmt in (1, 2):
+            for cut in (0, 4096):
+                with self.subTest(format=fmt, cut=cut):
+                    sub = os.path.join(self.dir.name, f"{fmt}-{cut}")
+                    os.mkdir(sub)
+                    r = run_child(
+                        "import frost, glob, os, sys\n"
+                        f"path = {os.path.join(sub, 'p.frost')!r}\n"
+                        "def cb(done, total):\n"
+                        "    for tmp in glob.glob(path + '.tmp.*'):\n"
+                        f"        os.truncate(tmp, {cut})\n"
+                        "store = frost.freeze({'d': {str(i): i for i in range(300000)}, 's': 'z' * (1 << 21)})\n"
+                        "try:\n"
+                        f"    store.save(path, format={fmt}, progress=cb)\n"
+                        "except OSError as e:\n"
+                        "    print('OSError', 'truncated' in str(e), os.listdir(os.path.dirname(path)))\n",
+                        timeout=120)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertEqual(r.stdout.strip(), "OSError True []")
+
+    def test_a_callback_shrinking_the_file_being_loaded_is_an_oserror(self):
+        """frost.load's progress callback truncating the format-1 file it maps (whose
+        bulk section the load reads next and the store reads in place), at any call,
+        the last one included: OSError, no store -- never a SIGBUS. In a child."""
+        with frost.freeze({"d": {str(i): i for i in range(300000)}, "l": list(range(200000))}) as store:
+            store.save(self.path, format=1)
+        good = open(self.path, "rb").read()
+        for at in ("first", "last"):
+            with self.subTest(at=at):
+                with open(self.path, "wb") as f:
+                    f.write(good)
+                r = run_child(
+                    "import frost, os\n"
+                    f"path = {self.path!r}\n"
+                    "def cb(done, total):\n"
+                    f"    if {at!r} == 'first' or done == total:\n"
+                    "        os.truncate(path, 4096)\n"
+                    "try:\n"
+                    "    s = frost.load(path, progress=cb)\n"
+                    "    print('loaded', sum(s.root['l']))\n"
+                    "except OSError as e:\n"
+                    "    print('OSError', 'truncated' in str(e))\n",
+                    timeout=120)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout.strip(), "OSError True")
+
     def test_save_stopped_by_the_callback_leaves_no_file(self):
         for fail_at in (1, 4):                      # first walk, second walk
             with self.subTest(fail_at=fail_at):

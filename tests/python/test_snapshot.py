@@ -430,6 +430,50 @@ class BadSetNodeTest(SnapshotCase):
         self.assertIn("mm" in s.root, (True, False))
 
 
+class SaveTargetTest(SnapshotCase):
+    """save() writes a new file beside its target and renames it over: a target that
+    exists and is not a regular file (a FIFO, a socket, a device such as /dev/null, a
+    directory, or a link to one) is refused before anything is written, and is left as
+    it was -- never replaced by a regular file."""
+
+    def targets(self):
+        import socket
+        import stat
+        fifo = self.path("fifo")
+        os.mkfifo(fifo)
+        sock = self.path("sock")
+        srv = socket.socket(socket.AF_UNIX)
+        self.addCleanup(srv.close)
+        srv.bind(sock)
+        link = self.path("link")
+        os.symlink(fifo, link)
+        directory = self.path("dir")
+        os.mkdir(directory)
+        return [(fifo, stat.S_ISFIFO, "a FIFO"), (sock, stat.S_ISSOCK, "a socket"),
+                (link, stat.S_ISFIFO, "a FIFO"), (directory, stat.S_ISDIR, "Is a directory")]
+
+    def test_a_target_that_is_not_a_regular_file_is_refused_and_kept(self):
+        import errno
+        store = frost.freeze({"k": list(range(100)), "b": b"x" * (2 << 20)})
+        for target, kind, named in self.targets():
+            for fmt in (1, 2, None):
+                with self.subTest(target=os.path.basename(target), format=fmt):
+                    before = sorted(os.listdir(self.dir.name))
+                    with self.assertRaises(OSError) as cm:
+                        store.save(target, format=fmt)
+                    self.assertEqual(cm.exception.errno,
+                                     errno.EISDIR if named == "Is a directory" else errno.EINVAL)
+                    self.assertEqual(cm.exception.filename, target)
+                    self.assertIn(named, str(cm.exception))
+                    self.assertTrue(kind(os.stat(target).st_mode))   # still what it was
+                    self.assertEqual(sorted(os.listdir(self.dir.name)), before)   # no temporary left
+        regular = self.path("regular")   # a regular file, and a link to one: replaced as before
+        store.save(regular, format=1)
+        os.symlink(regular, self.path("to-regular"))
+        store.save(self.path("to-regular"), format=2)
+        self.assertEqual(frost.load(self.path("to-regular")).root["k"][99], 99)
+
+
 class CrossProcessTest(SnapshotCase):
     def test_spawn_workers_read_one_file(self):
         import multiprocessing

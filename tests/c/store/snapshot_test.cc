@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <cerrno>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "frozen.hpp"
@@ -98,6 +100,28 @@ TEST_F(SnapshotTest, SavingOverThePathLeavesEarlierLoadsIntact) {
   ASSERT_EQ(frost_snapshot_load(Path().c_str(), FROST_LIFETIME_SCOPED, &fresh, &err), FROST_OK);
   EXPECT_EQ(((const frost_table_t *)frost_ref_node(frost_store_root(fresh)))->len, 1);
   for (frost_store_t *s : {v1, v2, reader, fresh}) frost_store_release(s);
+}
+
+TEST_F(SnapshotTest, ATargetThatIsNotARegularFileIsRefusedAndKept) {
+  // rename(2) over a FIFO (or /dev/null, as root) would replace it with a file
+  frost_store_t *store = Store("{'k': 1}");
+  std::string fifo = dir_ + "/fifo", sub = dir_ + "/sub";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(mkdir(sub.c_str(), 0700), 0);
+  frost_snapshot_error_t err;
+  ASSERT_EQ(frost_snapshot_save(store, fifo.c_str(), &err), FROST_SNAPSHOT_EIO);
+  EXPECT_EQ(err.sys_errno, EINVAL);
+  EXPECT_NE(std::string(err.message).find("a FIFO, not a regular file"), std::string::npos) << err.message;
+  struct stat sb;
+  ASSERT_EQ(stat(fifo.c_str(), &sb), 0);
+  EXPECT_TRUE(S_ISFIFO(sb.st_mode));
+  ASSERT_EQ(frost_snapshot_save(store, sub.c_str(), &err), FROST_SNAPSHOT_EIO);
+  EXPECT_EQ(err.sys_errno, EISDIR);
+  ASSERT_EQ(stat(sub.c_str(), &sb), 0);
+  EXPECT_TRUE(S_ISDIR(sb.st_mode));
+  frost_store_release(store);
+  std::remove(fifo.c_str());
+  rmdir(sub.c_str());
 }
 
 TEST_F(SnapshotTest, BadFilesAreCleanErrors) {

@@ -6,9 +6,9 @@ dumps((False, error)), where error is
 (exception or None, type name, message, traceback text). Every exception,
 SystemExit included, is caught here: a task can never end its worker.
 
-Imports are what every worker needs to run a task: runpy (the main script)
-and traceback (a failed task) are imported where they are used, which keeps
-them out of a worker's start-up (tests/python/test_imports.py).
+Imports are what every worker needs to run a task: runpy (the main script,
+run on first use) and traceback (a failed task) are imported where they are
+used, which keeps them out of a worker's start-up (tests/python/test_imports.py).
 """
 import os
 import sys
@@ -16,36 +16,94 @@ import types
 
 from frost import _frost, _transport
 
-# True while setup() imports the main script: a Pool started then would
+# True while a worker imports the main script: a Pool started then would
 # start workers that import the script again, without end.
 bootstrapping = False
+
+# What a refusal met while importing the main script adds to the message.
+MAIN_SCRIPT_HINT = (". It is imported by the main script, which a worker imports as "
+                    "__mp_main__ when a task, initializer or message needs something "
+                    "defined there: define those in a module instead, import it inside "
+                    "the functions that need it, or use frost.ProcessPool")
 
 
 def setup(sys_path, main):
     """Make the worker see what the main interpreter sees: its sys.path and,
-    like multiprocessing's spawn, its __main__ module re-imported under the
-    name __mp_main__ (so `if __name__ == "__main__":` blocks don't run)."""
+    like multiprocessing's spawn, its __main__ module imported under the name
+    __mp_main__ (so `if __name__ == "__main__":` blocks don't run). Unlike
+    spawn, the script runs only when something first needs one of its names
+    (a task's function, an argument's class): a script whose tasks all come
+    from modules is never run in the worker, which keeps start-up cheap and
+    lets a script that imports numpy (which refuses subinterpreters) still
+    use a frost.Pool for its pure-Python tasks."""
     sys.path[:] = sys_path
     if main is None:
         return
-    kind, where = main
-    import runpy
-    global bootstrapping
     module = types.ModuleType("__mp_main__")
+    module.__getattr__ = _MainScriptOnDemand(module, main)   # PEP 562
     sys.modules["__mp_main__"] = module
-    bootstrapping = True
-    try:
-        if kind == "name":
-            content = runpy.run_module(where, run_name="__mp_main__", alter_sys=False)
-        else:
-            content = runpy.run_path(where, run_name="__mp_main__")
-    except BaseException:
-        del sys.modules["__mp_main__"]
-        raise
-    finally:
-        bootstrapping = False
-    module.__dict__.update(content)
     sys.modules["__main__"] = module
+
+
+class _MainScriptOnDemand:
+    """The module __getattr__ of a worker's __mp_main__ (also its __main__):
+    the first lookup of a name the module lacks runs the main script into it,
+    once. A failure (an exception, SystemExit) is remembered and raised again
+    to every later lookup, the script never run again (its side effects
+    happen at most once); a KeyboardInterrupt leaves it to run next time.
+    Dunder names never run it: they are what libraries probe modules for."""
+
+    def __init__(self, module, main):
+        import _thread
+        self._module = module
+        self._main = main                 # ("name", module name) or ("path", file)
+        self._lock = _thread.RLock()      # tasks' own threads may unpickle too
+        self._state = "not run"           # -> "running" -> "ran" or "failed"
+        self._failure = None              # the message of the failure
+
+    def __call__(self, name):
+        if not (name.startswith("__") and name.endswith("__")):
+            with self._lock:
+                if self._state == "not run":
+                    self._run(name)
+            if self._state == "failed":
+                raise self._error(self._failure)
+            value = self._module.__dict__.get(name, self)
+            if value is not self:
+                return value
+        raise AttributeError(f"module '__mp_main__' has no attribute {name!r}")
+
+    def _run(self, name):
+        import runpy
+        global bootstrapping
+        kind, where = self._main
+        self._state = "running"           # a lookup from the script itself: AttributeError
+        bootstrapping = True
+        try:
+            if kind == "name":
+                content = runpy.run_module(where, run_name="__mp_main__", alter_sys=False)
+            else:
+                content = runpy.run_path(where, run_name="__mp_main__")
+        except (Exception, SystemExit) as exc:   # a script's sys.exit(usage) too
+            refusal = subinterpreter_refusal(str(exc))
+            self._failure = ((refusal + MAIN_SCRIPT_HINT) if refusal is not None else
+                             f"importing the main script {where} as __mp_main__ in this "
+                             f"worker (to find {name!r}) failed: {type(exc).__name__}: {exc}")
+            self._state = "failed"
+            raise self._error(self._failure) from exc
+        except BaseException:             # KeyboardInterrupt: shutdown's, or Ctrl-C
+            self._state = "not run"
+            raise
+        finally:
+            bootstrapping = False
+        self._module.__dict__.update(content)
+        self._state = "ran"
+
+    @staticmethod
+    def _error(message):
+        error = ImportError(message)
+        error.frost_clear = True          # _clear_refusal keeps it as it is
+        return error
 
 
 _REFUSES_SUBINTERPRETERS = " does not support loading in subinterpreters"
@@ -73,6 +131,8 @@ def _clear_refusal(exc):
     seen = 0
     cause = exc
     while cause is not None and seen < 8:
+        if getattr(cause, "frost_clear", False):
+            return cause
         if isinstance(cause, ImportError):
             message = subinterpreter_refusal(str(cause))
             if message is not None:

@@ -11,7 +11,8 @@ values copied, everything else pickled.
 
 Callables: module-level functions are sent by reference and imported in the
 worker; functions of the __main__ script work as with multiprocessing's
-spawn (the script is imported in each worker as __mp_main__); anything that
+spawn (a worker imports the script as __mp_main__ the first time it needs
+one of its names: frost._worker.setup); anything that
 cannot reach a worker (lambdas, nested functions, what an interactive
 session, `python -c` or stdin defines, anything unpicklable) raises
 TypeError at submit/map saying why and what to do (frost._sendable).
@@ -205,11 +206,13 @@ class Pool(cf.Executor):
 
     workers: how many (default os.cpu_count()). initializer(*initargs) runs in
     every worker first; it must be a module-level callable. import_main: whether
-    every worker imports this process's main script as __mp_main__ (as
-    multiprocessing's spawn does), so that functions defined there can run in
-    it; False where the main module cannot load in a subinterpreter (a Dask
-    worker's is distributed's command line: frost.dask.pool()), and then only
-    functions of importable modules can be sent.
+    a worker imports this process's main script as __mp_main__ (as
+    multiprocessing's spawn does), so that functions and classes defined there
+    can be used in it; it does so the first time a task, initializer or message
+    needs one of the script's names, so a script whose tasks all come from
+    modules never runs in the workers. False where the main module cannot load
+    in a subinterpreter (a Dask worker's is distributed's command line:
+    frost.dask.pool()), and then only functions of importable modules can be sent.
     """
 
     def __init__(self, workers=None, *, initializer=None, initargs=(), import_main=True):
@@ -219,7 +222,8 @@ class Pool(cf.Executor):
             raise RuntimeError(
                 "a frost.Pool is being started while a worker imports the main script: "
                 "start pools under `if __name__ == '__main__':` (the script is imported "
-                "again in every worker, as with multiprocessing's spawn)")
+                "again in a worker that needs one of its names, as with multiprocessing's "
+                "spawn)")
         main_spec = _main_module_spec() if import_main else None
         # what workers import as __mp_main__ is fixed now: later calls are checked against it
         self._main_importable = main_spec is not None
@@ -238,17 +242,15 @@ class Pool(cf.Executor):
         self._pid = os.getpid()     # the process whose threads are the workers
         self._collector = None
         self._workers = workers
-        # The workers' set-up (importing the main script) and the initializer
-        # run as run_all, whose wait Ctrl-C ends; then the workers are
+        # The workers' set-up and the initializer (which may import the main
+        # script) run as run_all, whose wait Ctrl-C ends; then the workers are
         # stopped, waited for EXIT_GRACE seconds, and left to interpreter
         # exit (which abandons them) if they are blocked in a C call.
         self._pool = _frost._Pool(workers)   # creates the interpreters only
         _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
-        stage = "the main script"
         try:
             self._pool.run_all(init_code)
             if init_payload is not None:   # every worker imports it (an import takes counts of its own)
-                stage = "the initializer"
                 self._pool.run_all(
                     f"import frost._worker as _frost_worker\n"
                     f"_frost_worker.run_initializer({init_payload!r})\n")
@@ -257,7 +259,7 @@ class Pool(cf.Executor):
             self._pool.shutdown(True)
             self._pool.interrupt()
             self._wait_ended(time.monotonic() + EXIT_GRACE)   # else exit abandons it
-            refusal = _subinterpreter_refusal(exc, stage)
+            refusal = _subinterpreter_refusal(exc)
             if refusal is not None:
                 raise refusal from exc
             raise
@@ -493,17 +495,15 @@ class Pool(cf.Executor):
         return f"<frost.Pool workers={self._workers} {state}>"
 
 
-def _subinterpreter_refusal(exc, stage):
+def _subinterpreter_refusal(exc):
     """An ImportError saying that a module refuses subinterpreters, when the
     workers' set-up failed for that reason (exc: run_all's RuntimeError)."""
     from frost import _worker
     message = _worker.subinterpreter_refusal(str(exc)) if isinstance(exc, Exception) else None
     if message is None:
         return None
-    if stage == "the main script":
-        message += (". It is imported by the main script, which every worker imports as "
-                    "__mp_main__: import it inside the functions that need it, or use "
-                    "frost.ProcessPool")
+    if _worker.MAIN_SCRIPT_HINT in str(exc):   # the initializer needed the main script
+        message += _worker.MAIN_SCRIPT_HINT
     return ImportError(message)
 
 

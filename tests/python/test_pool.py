@@ -233,10 +233,11 @@ class PoolInAScript(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         lines = proc.stdout.splitlines()
         self.assertIn("squares [0, 1, 4, 9, 16]", lines)
-        # the script's body ran once as __main__ and once per worker as __mp_main__,
-        # and the `if __name__ == "__main__":` block only in the main interpreter
+        # the script's body ran once as __main__ and once in each worker that
+        # ran a square (as __mp_main__), and the `if __name__ == "__main__":`
+        # block only in the main interpreter
         self.assertEqual(lines.count("module body ran as __main__"), 1)
-        self.assertEqual(lines.count("module body ran as __mp_main__"), 2)
+        self.assertIn(lines.count("module body ran as __mp_main__"), (1, 2))
         self.assertEqual(sum(line.startswith("squares") for line in lines), 1)
 
     def test_main_script_classes_come_back_without_multiprocessing(self):
@@ -246,6 +247,50 @@ class PoolInAScript(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.splitlines(),
                          ["result True 3", "exception (4,)", "echo True", "channel 7"])
+
+    def test_workers_run_the_script_only_when_a_task_needs_it(self):
+        # issue 17 (pool start-up): tasks of modules never run the script in a
+        # worker; the first task of the script runs it there, once
+        proc = self.run_script(
+            "import operator, os, frost\n"
+            "os.write(1, f'module body ran as {__name__}\\n'.encode())\n"
+            "def square(x):\n    return x * x\n"
+            "if __name__ == '__main__':\n"
+            "    with frost.Pool(1) as pool:\n"
+            "        print('neg', list(pool.map(operator.neg, range(3))), flush=True)\n"
+            "        view = frost.freeze({'a': [1, 2]}).root\n"
+            "        print('len', pool.submit(len, view['a']).result(60), flush=True)\n"
+            "        print('square', [pool.submit(square, 3).result(60) for _ in range(3)],\n"
+            "              flush=True)\n")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines(), [
+            "module body ran as __main__", "neg [0, -1, -2]", "len 2",
+            "module body ran as __mp_main__", "square [9, 9, 9]"])
+
+    def test_a_script_failing_in_a_worker_fails_only_its_tasks_and_runs_once(self):
+        for how in ("raise ValueError('not in workers')", "raise SystemExit('usage: ...')"):
+            with self.subTest(how):
+                proc = self.run_script(
+                    "import operator, os, frost\n"
+                    "def square(x):\n    return x * x\n"
+                    "if __name__ == '__mp_main__':\n"
+                    "    os.write(1, b'failing\\n')\n"
+                    f"    {how}\n"
+                    "if __name__ == '__main__':\n"
+                    "    with frost.Pool(1) as pool:\n"
+                    "        for _ in range(2):\n"
+                    "            try:\n"
+                    "                pool.submit(square, 3).result(60)\n"
+                    "            except ImportError as exc:\n"
+                    "                print('refused', exc, flush=True)\n"
+                    "        print('neg', pool.submit(operator.neg, 4).result(60), flush=True)\n")
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                lines = proc.stdout.splitlines()
+                self.assertEqual(lines[0], "failing")   # once: never run again
+                self.assertRegex(lines[1], r"^refused importing the main script .*script\.py "
+                                           r"as __mp_main__ .*'square'.*(not in workers|usage)")
+                self.assertEqual(lines[2], lines[1])   # the same failure, remembered
+                self.assertEqual(lines[3:], ["neg -4"])
 
     def test_import_main_false_leaves_the_main_script_alone(self):
         # a host whose main module cannot load in a subinterpreter (a Dask
@@ -277,8 +322,19 @@ class PoolInAScript(unittest.TestCase):
         self.assertNotIn("Fatal", proc.stderr)
 
     def test_unguarded_pool_in_script_is_a_clear_error_not_a_fork_bomb(self):
-        proc = self.run_script("import frost\npool = frost.Pool(1)\npool.shutdown()\n")
+        # tasks of modules never import the script in the workers: it works
+        proc = self.run_script("import frost, operator\npool = frost.Pool(1)\n"
+                               "print(pool.submit(operator.neg, 1).result(60))\n"
+                               "pool.shutdown()\n")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "-1")
+        # a task of the script does: the worker's import would start a pool
+        # again, and so on without end; it raises instead
+        proc = self.run_script("import frost\ndef f():\n    return 1\n"
+                               "pool = frost.Pool(1)\n"
+                               "print(pool.submit(f).result(60))\npool.shutdown()\n")
         self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("ImportError", proc.stderr)
         self.assertIn("if __name__ == '__main__':", proc.stderr)
 
     def test_pool_inside_a_worker(self):

@@ -206,14 +206,16 @@ class CtrlCAtStartUp(StopTest):
                 self.assertEqual(proc.stdout.split("\n")[:2], ["interrupted", expect])
 
     def test_ctrl_c_while_the_workers_import_a_slow_main_script(self):
-        # the script is imported again in each worker (as __mp_main__): here
-        # that import never ends
+        # the script is imported again in each worker (as __mp_main__) when
+        # the initializer, defined there, is loaded: here that import never ends
         script = ("import os, signal, sys, threading, frost, stopwork\n"
+                  "def nothing():\n"
+                  "    pass\n"
                   "if __name__ == '__mp_main__':\n"
                   "    stopwork.spin()\n"
                   "threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
                   "try:\n"
-                  "    frost.Pool(2)\n"
+                  "    frost.Pool(2, initializer=nothing)\n"
                   "except KeyboardInterrupt:\n"
                   "    print('interrupted', len(frost.pool._live_pools), flush=True)\n")
         import tempfile

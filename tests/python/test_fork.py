@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from frostcheck import run_child  # noqa: E402
+from frostcheck import ChildHung, run_child, still_running  # noqa: E402
 
 UNDER_TSAN = "TSAN_OPTIONS" in os.environ
 # GCC 12's libasan does not hold its allocator's locks across fork(): a child
@@ -106,6 +106,34 @@ class ForkWhileAPoolRuns(unittest.TestCase):
         lines = self.run_scenario(forks=12, churn_seconds=3)
         self.assertEqual(lines[-2:], ["parent parent's True 45", "exit"])
         self.assertEqual(len(lines), 5 + (not UNDER_TSAN) + 2, lines)   # every child exited 0
+
+
+class AHungForkedChild(unittest.TestCase):
+    """What a fork test shows when a forked child hangs past run_child's
+    deadline (as test_child_is_usable... once did on CI): the Python stacks of
+    the child and of its parent, and nothing left running."""
+
+    def test_fails_with_every_process_stacks_and_leaves_none_running(self):
+        code = (
+            "import os\n"
+            "r, w = os.pipe()\n"
+            "def forked_child_blocks():\n"
+            "    os.read(r, 1)   # nobody writes\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    forked_child_blocks()\n"
+            "print('child', pid, flush=True)\n"
+            "def parent_waits():\n"
+            "    os.waitpid(pid, 0)\n"
+            "parent_waits()\n")
+        with self.assertRaises(ChildHung) as hung:
+            run_child(code, timeout=20)
+        message = str(hung.exception)
+        child = int(hung.exception.stdout.split()[1])
+        self.assertEqual([pid for pid, _ in hung.exception.processes][1:], [child], message)
+        self.assertIn('line 4 in forked_child_blocks', message)
+        self.assertIn('line 10 in parent_waits', message)
+        self.assertEqual(still_running([pid for pid, _ in hung.exception.processes]), [])
 
 
 if __name__ == "__main__":

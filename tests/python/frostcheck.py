@@ -66,7 +66,8 @@ class ChildHung(subprocess.TimeoutExpired):
         listed = ", ".join(f"{pid} (parent {ppid})" for pid, ppid in self.processes)
         return (f"{super().__str__()}; the Python stacks of its processes then, dumped by "
                 f"faulthandler on SIGABRT in this order: {listed}\n"
-                f"--- stderr (tail)\n{tail(self.stderr)}\n--- stdout (tail)\n{tail(self.output, 2000)}")
+                f"--- stderr (tail)\n{tail(self.stderr)}\n"
+                f"--- stdout (tail)\n{tail(self.output, 2000)}")
 
 
 def _group_members(pgid):

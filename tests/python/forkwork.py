@@ -2,6 +2,7 @@
 a forked child runs to check that it is usable."""
 import concurrent.futures as cf
 import os
+import platform
 import time
 
 import frost
@@ -14,6 +15,40 @@ def sleep_then(seconds, value):
 
 def wait_for(gate):
     return gate.recv()
+
+
+class PipeGate:
+    """A gate (recv/send, like a frost.Channel) that a worker waits at in a
+    plain read(2) of a pipe: unlike a Channel's wait, which wakes every slice
+    to run the interpreter's checks (and allocates), it stays still until
+    send(). Workers are threads of this process: the fds are theirs too."""
+
+    def __init__(self):
+        self.r, self.w = os.pipe()
+
+    def recv(self):
+        return os.read(self.r, 64).decode()
+
+    def send(self, text):
+        os.write(self.w, text.encode())
+
+    def wait_until_waited_at(self, timeout=60):
+        """Return once a thread of this process is blocked in read(2) of the
+        gate (Linux: /proc/self/task/*/syscall); AssertionError past
+        `timeout` seconds."""
+        read_syscall = {"x86_64": "0", "aarch64": "63"}[platform.machine()]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{tid}/syscall") as f:
+                        call = f.read().split()
+                except OSError:   # the thread ended
+                    continue
+                if call[:2] == [read_syscall, hex(self.r)]:
+                    return
+            time.sleep(0.01)
+        raise AssertionError(f"no thread blocked reading the gate in {timeout} s")
 
 
 def churn(ch, seconds):

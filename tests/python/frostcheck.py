@@ -9,10 +9,13 @@ SharedPool        -- mixin: one frost.Pool(pool_workers) for a class's tests
 run_python(args)  -- run a fresh `python *args` process that imports this
                      folder's helper modules and the built frost package
                      (child_env), with a deadline, so a hang fails instead of
-                     blocking; run_child(code) is `python -c code`.
+                     blocking: past it, every process the child started is
+                     ended and the error shows their Python stacks (ChildHung);
+                     run_child(code) is `python -c code`.
 """
 import gc
 import os
+import signal
 import subprocess
 import sys
 import unittest
@@ -45,12 +48,105 @@ def child_env(env=None):
     return dict(os.environ if env is None else env, PYTHONPATH=os.pathsep.join([HERE, package_dir]))
 
 
-def run_python(args, timeout=60, env=None, cwd=HERE, text=True, **kwargs):
+class ChildHung(subprocess.TimeoutExpired):
+    """run_python's deadline passed: the message lists the child and the
+    processes it had started and ends with the tail of their output, which
+    holds the Python stacks of every thread of each (faulthandler's, dumped
+    one process after the other, in the order listed)."""
+
+    def __init__(self, cmd, timeout, output=None, stderr=None, processes=()):
+        super().__init__(cmd, timeout, output=output, stderr=stderr)
+        self.processes = list(processes)   # (pid, parent pid), in the order they dumped
+
+    def __str__(self):
+        def tail(out, n=8000):
+            if isinstance(out, bytes):
+                out = out.decode("utf-8", "replace")
+            return (out or "")[-n:]
+        listed = ", ".join(f"{pid} (parent {ppid})" for pid, ppid in self.processes)
+        return (f"{super().__str__()}; the Python stacks of its processes then, dumped by "
+                f"faulthandler on SIGABRT in this order: {listed}\n"
+                f"--- stderr (tail)\n{tail(self.stderr)}\n"
+                f"--- stdout (tail)\n{tail(self.output, 2000)}")
+
+
+def _group_members(pgid):
+    """(pid, parent pid) of the running processes of process group pgid (Linux /proc)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append((int(entry), int(fields[1])))
+    return members
+
+
+def _end_hung_group(proc):
+    """proc is past its deadline: have each process of its group (its own
+    session: the child and all it forked or spawned) dump the Python stacks
+    of its threads (faulthandler's SIGABRT handler; no core file), one after
+    the other so that the dumps do not interleave, then kill what is left.
+    Parents go first: a parent's end changes nothing in a hung child, while
+    a child's end would wake a parent waiting for it. Returns (stdout,
+    stderr, [(pid, parent pid)] in the order they dumped)."""
+    import resource
+    import time
+    members = sorted(_group_members(proc.pid), key=lambda m: (m[0] != proc.pid, m[0]))
+    for pid, _ in members:
+        try:
+            resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+            os.kill(pid, signal.SIGABRT)
+        except OSError:   # gone already
+            continue
+        end = time.monotonic() + 2
+        while still_running([pid]) and time.monotonic() < end:   # its dump, whole
+            time.sleep(0.01)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        stdout, stderr = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:   # a process outside the group holds our pipes
+        proc.kill()
+        proc.wait()
+        stdout = stderr = None
+    return stdout, stderr, members
+
+
+def run_python(args, timeout=60, env=None, cwd=HERE, text=True, input=None, check=False):
     """subprocess.CompletedProcess of `python *args` run in child_env(env) and
-    `cwd`, output captured (text unless text=False); raises
-    subprocess.TimeoutExpired past `timeout` seconds. kwargs: input, check."""
-    return subprocess.run([sys.executable, *args], env=child_env(env), cwd=cwd,
-                          capture_output=True, text=text, timeout=timeout, **kwargs)
+    `cwd`, output captured (text unless text=False). Past `timeout` seconds it
+    raises ChildHung (a subprocess.TimeoutExpired) with the Python stacks of
+    every process the child started (it runs in a session of its own, with
+    faulthandler on), all of which are killed. check: as subprocess.run's."""
+    env = child_env(env)
+    env.setdefault("PYTHONFAULTHANDLER", "1")
+    proc = subprocess.Popen([sys.executable, *args], env=env, cwd=cwd, text=text,
+                            stdin=subprocess.PIPE if input is not None else None,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stdout, stderr, members = _end_hung_group(proc)
+            raise ChildHung(proc.args, timeout, output=stdout, stderr=stderr,
+                            processes=members) from None
+        except BaseException:   # Ctrl-C: leave nothing running
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    if check:
+        result.check_returncode()
+    return result
 
 
 class SharedPool:

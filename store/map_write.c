@@ -475,6 +475,26 @@ still_mapped(writer_t *w)
     return 0;
 }
 
+/* After the last progress call (Python code), the image written: a regular
+ * file must still be exactly the image (the writer's contract; frost.share
+ * maps it at that size, Store.save renames it over its target). Else OSError,
+ * and the caller's failure path empties it. */
+static int
+still_whole(int fd, uint64_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size != size) {
+        PyErr_SetString(PyExc_OSError, "frost: the file was truncated or extended by the progress "
+                        "callback after the image was written into it");
+        return -1;
+    }
+    return 0;
+}
+
 /* One more item encoded: every FROST_MAP_WRITE_PROGRESS_EVERY, check signals
  * and report progress. */
 static inline int
@@ -1619,7 +1639,7 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || finish(&w, fd) < 0) {
         goto done;
     }
-    if (args->progress != NULL && args->progress(args->progress_ctx, w.items, 1) < 0) {
+    if (args->progress != NULL && (args->progress(args->progress_ctx, w.items, 1) < 0 || still_whole(fd, w.size) < 0)) {
         goto done;
     }
     *size_out = w.size;

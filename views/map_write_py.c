@@ -13,6 +13,7 @@
  */
 #include "views.h"
 #include "frost_map.h"
+#include "frost_snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -204,7 +205,13 @@ frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
         goto done;
     }
-    if (map_write(st, store, fd, progress, 1) < 0) {
+    int64_t size = map_write(st, store, fd, progress, 1);   /* the file's size checked after progress */
+    if (size < 0) {
+        goto unlink_tmp;
+    }
+    if (progress != NULL && !frost_snapshot_file_intact(fd, tmp, (uint64_t)size)) {
+        PyErr_SetString(PyExc_OSError, "frost: the file was replaced by the progress callback "
+                        "after the image was written into it");
         goto unlink_tmp;
     }
     int err = 0;

@@ -149,32 +149,14 @@ frost__map_write_arena(frost_state *st, const frost_arena_t *arena, uintptr_t ro
     return run_writer(st, arena, &args, fd, progress);
 }
 
-int
-frost__parse_write_fd(PyObject *fd_obj, const char *func)
-{
-    if (!PyLong_Check(fd_obj) || PyBool_Check(fd_obj)) {
-        PyErr_Format(PyExc_TypeError, "%s() fd must be an int, not %.200s", func, Py_TYPE(fd_obj)->tp_name);
-        return -1;
-    }
-    return PyObject_AsFileDescriptor(fd_obj);
-}
-
 PyObject *
 frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"", "", "progress", "checksum", NULL};
-    PyObject *obj, *fd_obj, *progress_obj = NULL, *progress;
-    int checksum = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$Op:_map_write", kwlist, &obj, &fd_obj,
-                                     &progress_obj, &checksum)
-        || frost__parse_progress(progress_obj, "_map_write", &progress) < 0) {
+    frost_freeze_call_t call;
+    if (frost__parse_freeze_call(args, kwargs, "_map_write", 1, &call) < 0) {
         return NULL;
     }
-    int fd = frost__parse_write_fd(fd_obj, "_map_write");
-    if (fd < 0) {
-        return NULL;
-    }
-    int64_t size = map_write(PyModule_GetState(module), obj, fd, progress, checksum);
+    int64_t size = map_write(PyModule_GetState(module), call.obj, call.fd, call.progress, call.checksum);
     return size < 0 ? NULL : PyLong_FromLongLong(size);
 }
 

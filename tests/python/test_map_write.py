@@ -1341,3 +1341,36 @@ class HelperThreads(unittest.TestCase):
         pinned, free, ncpus = map(int, r.stdout.split())
         self.assertEqual(pinned, 1)                  # the writer alone
         self.assertEqual(free > 1, ncpus > 1)        # and with two CPUs, a helper beside it
+
+
+class CallArguments(LeakCheckedTestCase):
+    """freeze, _map_write and _map_write_fresh parse their arguments in one place
+    (views/module.c frost__parse_freeze_call): each keeps its own words and order --
+    freeze checks lifetime before progress, a writer progress before fd."""
+
+    def test_each_bad_argument_is_named_with_its_call(self):
+        fd = os.memfd_create("t")
+        self.addCleanup(os.close, fd)
+        cb = "progress must be a callable(done, total) or None, not int"
+        checks = [(frost.freeze, (1,), {"lifetime": 3, "progress": 3}, TypeError,
+                   "freeze() lifetime must be a str, not int"),
+                  (frost.freeze, (1,), {"lifetime": "x"}, ValueError,
+                   "freeze() lifetime must be 'scoped' or 'process', not 'x'"),
+                  (frost.freeze, (1,), {"progress": 3}, TypeError, f"freeze() {cb}"),
+                  (frost.freeze, (1, 2), {}, TypeError, "freeze() takes at most 1 positional argument (2 given)")]
+        with frost.freeze({"a": 1}) as store:
+            for name, obj in (("_map_write", store), ("_map_write_fresh", {"a": 1})):
+                f = getattr(_frost, name)
+                checks += [(f, (obj, "x"), {"progress": 3}, TypeError, f"{name}() {cb}"),
+                           (f, (obj, "x"), {}, TypeError, f"{name}() fd must be an int, not str"),
+                           (f, (obj, True), {}, TypeError, f"{name}() fd must be an int, not bool"),
+                           (f, (obj, -1), {}, ValueError, "file descriptor cannot be a negative integer (-1)"),
+                           (f, (obj,), {}, TypeError, f"{name}() takes exactly 2 positional arguments (1 given)"),
+                           (f, (obj, fd), {"lifetime": "scoped"}, TypeError,
+                            f"{name}() got an unexpected keyword argument 'lifetime'")]
+            for f, args, kw, exc, message in checks:
+                with self.subTest(message=message):
+                    with self.assertRaises(exc) as cm:
+                        f(*args, **kw)
+                    self.assertEqual(str(cm.exception), message)
+            self.assertGreater(_frost._map_write(store, fd, checksum=False), 0)

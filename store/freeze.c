@@ -189,7 +189,8 @@ typedef struct {
 
 /* What freeze knows about one class of objects met in this freeze (see
  * class_info): read once per class, again only when the type is modified
- * (its tp_version_tag changes). */
+ * (its tp_version_tag changes). Its __dataclass_fields__ dict changed in place
+ * is not a modification: the field names read stay for the freeze (design.md). */
 typedef struct {
     unsigned int version;        /* the type's tp_version_tag when read (never 0) */
     int kind;                    /* frost_record_kind_t, or -1: not a record */

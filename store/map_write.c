@@ -50,7 +50,9 @@
  * only the sealed arena, which the caller keeps alive. In file mode, Python
  * code that runs meanwhile (the progress callback, signal handlers) could
  * shrink the file under the mapping: the size is checked after each such call
- * (still_mapped), so that is an OSError, not a SIGBUS. Another process (or a
+ * (still_mapped), so that is an OSError, not a SIGBUS; after the last progress
+ * call, the image complete, a regular file must be exactly the image
+ * (still_whole), else OSError. Another process (or a
  * thread already blocked in ftruncate) shrinking the file during the write is
  * not guarded against, as for format 1's save (which checks after its
  * progress callback the same way: snapshot.c writer_step).

@@ -3,7 +3,8 @@
  * _frost._map_write(obj, fd, /, *, progress=None, checksum=True) (the format-2
  * writer, used by Store.save and frost.share: checksum=False writes no body
  * checksum, FROST_MAP_FLAG_NO_BODY_CHECKSUM), frost__map_save (Store.save's format 2:
- * a temporary file beside the target, then rename), and
+ * a temporary file beside the target, found intact after the last progress call
+ * (frost_snapshot_file_intact), then rename), and
  * _frost._map_key_hash (the keyed hash, for tests); frost__map_write_arena
  * (the writer over a private arena: module.c's _map_write_fresh).
  *

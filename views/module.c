@@ -1,5 +1,6 @@
 /*
  * module.c -- the extension module frost._frost: module state, freeze(),
+ * the arguments of freeze and the format-2 writers (frost__parse_freeze_call),
  * thaw(), and the module's per-interpreter setup.
  *
  * Multi-phase init with Py_MOD_PER_INTERPRETER_GIL_SUPPORTED: every

@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import math
 import os
+import re
 import signal
 import struct
 import tempfile
@@ -1366,11 +1367,14 @@ class CallArguments(LeakCheckedTestCase):
                            (f, (obj, True), {}, TypeError, f"{name}() fd must be an int, not bool"),
                            (f, (obj, -1), {}, ValueError, "file descriptor cannot be a negative integer (-1)"),
                            (f, (obj,), {}, TypeError, f"{name}() takes exactly 2 positional arguments (1 given)"),
-                           (f, (obj, fd), {"lifetime": "scoped"}, TypeError,
-                            f"{name}() got an unexpected keyword argument 'lifetime'")]
+                           (f, (obj, fd), {"lifetime": "scoped"}, TypeError,   # CPython's words
+                            re.compile(rf"'lifetime'.*{name}\(\)|{name}\(\).*'lifetime'"))]
             for f, args, kw, exc, message in checks:
                 with self.subTest(message=message):
                     with self.assertRaises(exc) as cm:
                         f(*args, **kw)
-                    self.assertEqual(str(cm.exception), message)
+                    if isinstance(message, str):
+                        self.assertEqual(str(cm.exception), message)
+                    else:
+                        self.assertRegex(str(cm.exception), message)
             self.assertGreater(_frost._map_write(store, fd, checksum=False), 0)

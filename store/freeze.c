@@ -189,7 +189,8 @@ typedef struct {
 
 /* What freeze knows about one class of objects met in this freeze (see
  * class_info): read once per class, again only when the type is modified
- * (its tp_version_tag changes). */
+ * (its tp_version_tag changes). Its __dataclass_fields__ dict changed in place
+ * is not a modification: the field names read stay for the freeze (design.md). */
 typedef struct {
     unsigned int version;        /* the type's tp_version_tag when read (never 0) */
     int kind;                    /* frost_record_kind_t, or -1: not a record */
@@ -199,9 +200,9 @@ typedef struct {
                                     and distinct str; NULL: build a {name: value} dict per
                                     record instead (odd _fields, or a SHARED class) */
     Py_hash_t *hashes;           /* hash of each field name (PyMem) */
-    int32_t *index;              /* arena: the index and the entries (hash, key, value 0) */
-    frost_entry_t *entries;      /* of every field dict of this class (FROST_DICT_SHAPED),
-                                    made on its first record */
+    int32_t *index;              /* arena: the index (NULL if unindexed) and the entries */
+    frost_entry_t *entries;      /* (hash, key, value 0) of every field dict of this class
+                                    (FROST_DICT_SHAPED), made on its first record (NULL before) */
     Py_ssize_t mask;             /* the index's nslots - 1 */
 } class_info_t;
 
@@ -615,7 +616,8 @@ build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *
 /* ------------------------------------------------------------------------ */
 /* nodes                                                                     */
 
-/* A dict node of `n` entries (keys, values and index filled by the caller). */
+/* A dict node of `n` entries (keys, values and index filled by the caller;
+ * an unindexed arena's has no index: index NULL, mask 0). */
 static frost_table_t *
 new_table(freezer_t *fz, Py_ssize_t n)
 {
@@ -624,16 +626,20 @@ new_table(freezer_t *fz, Py_ssize_t n)
         PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
         return NULL;
     }
+    int indexed = !fz->env->unindexed;
     frost_table_t *t = arena_alloc(fz, sizeof *t, alignof(frost_table_t));
-    int32_t *index = t ? arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64) : NULL;
-    frost_entry_t *entries = index ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(frost_entry_t), 64) : NULL;
+    int32_t *index = t && indexed ? arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64) : NULL;
+    frost_entry_t *entries = t && (index || !indexed)
+                             ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(frost_entry_t), 64) : NULL;
     if (entries == NULL) {
         return NULL;
     }
-    memset(index, 0xff, (size_t)nslots * sizeof(int32_t));   /* all slots empty (-1) */
+    if (indexed) {
+        memset(index, 0xff, (size_t)nslots * sizeof(int32_t));   /* all slots empty (-1) */
+    }
     t->hdr.kind = FROST_NODE_DICT;
     t->len = n;
-    t->mask = nslots - 1;
+    t->mask = indexed ? nslots - 1 : 0;
     t->index = index;
     t->entries = entries;
     frost_arena_count(fz->arena, FROST_KIND_DICT);
@@ -645,7 +651,9 @@ new_table(freezer_t *fz, Py_ssize_t n)
 #define SET_KEY_PENDING ((frost_ref_t)1)
 
 /* A set node of the `n` items hashed `hashes`: each gets its slot now (the
- * layout depends only on the hashes), its key PENDING until frozen. */
+ * layout depends only on the hashes), its key PENDING until frozen. In an
+ * unindexed arena the slots are the items in order (n slots, mask 0): nothing
+ * probes them. */
 static frost_set_t *
 new_set(freezer_t *fz, const Py_hash_t *hashes, Py_ssize_t n)
 {
@@ -654,20 +662,26 @@ new_set(freezer_t *fz, const Py_hash_t *hashes, Py_ssize_t n)
         PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
         return NULL;
     }
+    int indexed = !fz->env->unindexed;
+    if (!indexed) {
+        nslots = n ? n : 1;
+    }
     frost_set_t *s = arena_alloc(fz, sizeof *s, alignof(frost_set_t));
     frost_set_slot_t *slots = s ? arena_alloc(fz, (size_t)nslots * sizeof *slots, 64) : NULL;
     int32_t *order = slots ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(int32_t), 64) : NULL;
     if (order == NULL) {
         return NULL;
     }
-    memset(slots, 0, (size_t)nslots * sizeof *slots);   /* all slots empty */
+    if (indexed) {
+        memset(slots, 0, (size_t)nslots * sizeof *slots);   /* all slots empty */
+    }
     s->hdr.kind = FROST_NODE_SET;
     s->len = n;
-    s->mask = nslots - 1;
+    s->mask = indexed ? nslots - 1 : 0;
     s->slots = slots;
     s->order = order;
     for (Py_ssize_t e = 0; e < n; e++) {
-        Py_ssize_t at = frost__set_place(s, hashes[e]);
+        Py_ssize_t at = indexed ? frost__set_place(s, hashes[e]) : e;
         slots[at].hash = hashes[e];
         slots[at].key = SET_KEY_PENDING;
         order[e] = (int32_t)at;
@@ -1133,7 +1147,8 @@ field_name_ref(freezer_t *fz, PyObject *name, frost_ref_t *out)
 }
 
 /* The shared part of the field dicts of class `info`, made on its first
- * record: the entries (hash, name, value 0) and the index over them. */
+ * record: the entries (hash, name, value 0) and the index over them (none in
+ * an unindexed arena, as new_table). */
 static int
 class_shape(freezer_t *fz, class_info_t *info)
 {
@@ -1143,21 +1158,26 @@ class_shape(freezer_t *fz, class_info_t *info)
         PyErr_SetString(PyExc_OverflowError, "frost tables hold at most 2**31-1 entries");
         return -1;
     }
-    frost_table_t shape = {.len = n, .mask = nslots - 1};
-    shape.index = arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64);
-    shape.entries = shape.index ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(frost_entry_t),
-                                              alignof(frost_entry_t)) : NULL;
+    int indexed = !fz->env->unindexed;
+    frost_table_t shape = {.len = n, .mask = indexed ? nslots - 1 : 0};
+    shape.index = indexed ? arena_alloc(fz, (size_t)nslots * sizeof(int32_t), 64) : NULL;
+    shape.entries = shape.index || !indexed ? arena_alloc(fz, (size_t)(n ? n : 1) * sizeof(frost_entry_t),
+                                                          alignof(frost_entry_t)) : NULL;
     if (shape.entries == NULL) {
         return -1;
     }
-    memset(shape.index, 0xff, (size_t)nslots * sizeof(int32_t));
+    if (indexed) {
+        memset(shape.index, 0xff, (size_t)nslots * sizeof(int32_t));
+    }
     for (Py_ssize_t e = 0; e < n; e++) {
         shape.entries[e].hash = info->hashes[e];
         shape.entries[e].value = 0;
         if (field_name_ref(fz, PyTuple_GET_ITEM(info->fields, e), &shape.entries[e].key) < 0) {
             return -1;
         }
-        frost__table_index_entry(&shape, e);
+        if (indexed) {
+            frost__table_index_entry(&shape, e);
+        }
     }
     info->index = shape.index;
     info->entries = shape.entries;
@@ -1173,7 +1193,7 @@ static int
 record_fields_child(freezer_t *fz, Py_ssize_t self, class_info_t *info, PyObject **values)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(info->fields);
-    if (info->index == NULL && class_shape(fz, info) < 0) {
+    if (info->entries == NULL && class_shape(fz, info) < 0) {
         return -1;
     }
     frost_table_t *t = arena_alloc(fz, sizeof *t + (size_t)(n ? n : 1) * sizeof(frost_ref_t),

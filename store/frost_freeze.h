@@ -38,10 +38,13 @@ typedef struct frost_freeze_env_s {
      * stops the freeze with that exception. */
     int (*progress)(void *ctx, size_t done, int finished);
     void *progress_ctx;
-    /* Nonzero: dict nodes get an empty index (every slot -1), no entry placed in
-     * it. Only for an arena that is written to an image and freed, never read
-     * by lookups (_frost._map_write_fresh, frost.share): the writer builds its
-     * own keyed index, so placing 1M entries at random was wasted cache misses. */
+    /* Nonzero: no node gets a lookup structure. A dict node's index is NULL
+     * (mask 0), a set node's slots are its items in insertion order (len slots,
+     * order[i] == i, mask 0). Only for an arena that is written to an image and
+     * freed, never read by lookups (_frost._map_write_fresh, frost.share): the
+     * writer reads entries and items in order and builds its own keyed index, so
+     * an 8 MiB index allocated, set to -1 and filled at random for a 1M-entry
+     * dict was pages and cache misses nobody used. */
     int unindexed;
 } frost_freeze_env_t;
 

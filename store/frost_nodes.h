@@ -94,7 +94,8 @@ typedef struct {
     frost_node_t hdr;         /* FROST_NODE_DICT */
     Py_ssize_t len;           /* entries, in insertion order */
     Py_ssize_t mask;          /* nslots - 1; nslots a power of two >= 8 */
-    int32_t *index;           /* nslots slots: entry number or -1 (empty) */
+    int32_t *index;           /* nslots slots: entry number or -1 (empty); NULL (mask 0)
+                                 in an unindexed arena (frost_freeze_env_t.unindexed) */
     frost_entry_t *entries;   /* len entries */
 } frost_table_t;
 
@@ -129,7 +130,8 @@ typedef struct {
     frost_node_t hdr;         /* FROST_NODE_SET */
     Py_ssize_t len;           /* items */
     Py_ssize_t mask;          /* nslots - 1; nslots = frost__table_slots(len) */
-    frost_set_slot_t *slots;  /* nslots slots, exactly len of them used (key != 0) */
+    frost_set_slot_t *slots;  /* nslots slots, exactly len of them used (key != 0); an
+                                 unindexed arena's: len slots in order, mask 0 */
     int32_t *order;           /* len slot numbers, in insertion order, distinct, used */
 } frost_set_t;
 

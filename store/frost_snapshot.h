@@ -98,6 +98,16 @@ const char *frost_snapshot_target_kind(const char *path);
 int frost_snapshot_target_errno(const char *kind);
 
 /*
+ * Whether `path` still names the file open as `fd` and that file holds `size`
+ * bytes: both savers ask after their last progress call (Python code) and
+ * before renaming their temporary file over the target, so a callback that
+ * truncated, extended or replaced it is an error, not a success whose file
+ * load refuses later (its bytes rewritten in place are load's checksum's to
+ * find). A `path` gone or unreadable: 0.
+ */
+int frost_snapshot_file_intact(int fd, const char *path, uint64_t size);
+
+/*
  * Map `path`, validate it and build a new sealed store from it; on success
  * *out owns one reference (release with frost_store_release). Requires the
  * GIL (attached thread state): str/bytes hashes are computed with this

@@ -50,7 +50,9 @@
  * only the sealed arena, which the caller keeps alive. In file mode, Python
  * code that runs meanwhile (the progress callback, signal handlers) could
  * shrink the file under the mapping: the size is checked after each such call
- * (still_mapped), so that is an OSError, not a SIGBUS. Another process (or a
+ * (still_mapped), so that is an OSError, not a SIGBUS; after the last progress
+ * call, the image complete, a regular file must be exactly the image
+ * (still_whole), else OSError. Another process (or a
  * thread already blocked in ftruncate) shrinking the file during the write is
  * not guarded against, as for format 1's save (which checks after its
  * progress callback the same way: snapshot.c writer_step).
@@ -66,6 +68,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -139,7 +142,28 @@ typedef struct {
     uint64_t items;     /* refs encoded, for progress and signal checks */
     const frost_map_write_args_t *args;
     frost_ref_t bad;    /* the node refused (for find_path), 0 if none */
+    int helpers;        /* helper threads can run beside the writer: 1, 0, or -1 not asked yet */
 } writer_t;
+
+/* Whether a helper thread (the pager, the hasher) gets a CPU of its own: the
+ * calling thread may run on more than one (its affinity mask, which the helpers
+ * inherit: taskset, a cgroup cpuset or sched_setaffinity narrow it, while
+ * sysconf(_SC_NPROCESSORS_ONLN) counts CPUs the process may not use, and one
+ * CPU shared with the writer only adds switches). Asked once per write, when
+ * first needed (a mask can change between writes): one system call, where
+ * sysconf read /sys/devices/system/cpu/online each time. */
+static int
+helpers_can_run(writer_t *w)
+{
+    if (w->helpers < 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        w->helpers = sched_getaffinity(0, sizeof set, &set) == 0
+                     ? CPU_COUNT(&set) > 1
+                     : sysconf(_SC_NPROCESSORS_ONLN) > 1;   /* EINVAL: a mask wider than cpu_set_t */
+    }
+    return w->helpers;
+}
 
 /* Grow the image to hold `need` bytes. File mode (w->fd >= 0): the file
  * itself is the buffer, mapped shared; each new range is allocated with
@@ -264,7 +288,7 @@ map_window(writer_t *w)
     w->buf = p;
     w->window = window;
     w->cap = INITIAL_CAPACITY;
-    if (hint >= PAGER_FROM && sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+    if (hint >= PAGER_FROM && helpers_can_run(w)) {
         w->pager = frost__map_pager_start(w->buf);   /* NULL: no pager */
     }
     return 0;
@@ -448,6 +472,26 @@ still_mapped(writer_t *w)
     if ((uint64_t)st.st_size < w->cap) {
         errno = EIO;
         PyErr_SetString(PyExc_OSError, "frost: the file was truncated while the image was written into it");
+        return -1;
+    }
+    return 0;
+}
+
+/* After the last progress call (Python code), the image written: a regular
+ * file must still be exactly the image (the writer's contract; frost.share
+ * maps it at that size, Store.save renames it over its target). Else OSError,
+ * and the caller's failure path empties it. */
+static int
+still_whole(int fd, uint64_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size != size) {
+        PyErr_SetString(PyExc_OSError, "frost: the file was truncated or extended by the progress "
+                        "callback after the image was written into it");
         return -1;
     }
     return 0;
@@ -929,13 +973,13 @@ hasher_main(void *arg)
 }
 
 /* A hasher for table `t` (its hash_lo array at `lows`, index at `slots`)
- * filling `hv`, or NULL (a small table, one CPU, no thread or memory: the
+ * filling `hv`, or NULL (a small table, one CPU (helpers_can_run), no thread or memory: the
  * writer hashes as it goes). */
 static hasher_t *
-hasher_start(const writer_t *w, const frost_table_t *dict, const frost_set_t *set, uint64_t len, uint64_t *hv,
+hasher_start(writer_t *w, const frost_table_t *dict, const frost_set_t *set, uint64_t len, uint64_t *hv,
              uint64_t lows, uint64_t slots, uint64_t mask)
 {
-    if (len < HASHER_FROM || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    if (len < HASHER_FROM || !helpers_can_run(w)) {
         return NULL;
     }
     hasher_t *h = PyMem_Malloc(sizeof *h);
@@ -1428,22 +1472,24 @@ emit_buffered(writer_t *w, emit_t *e, int fd, uint64_t lo, uint64_t hi)
 
 /* The body [FROST_MAP_HEADER_SIZE, w->size) in image order, into the fd
  * (what is not there yet) and into the checksum (XXH3, unless
- * args->no_body_checksum): *sum. */
+ * args->no_body_checksum): *sum. In file mode without a checksum (frost.share)
+ * only the bulk payloads are left to do: the rest is not walked. */
 static int
 emit_body(writer_t *w, int fd, uint64_t *sum)
 {
     emit_t e = {.checksum = !w->args->no_body_checksum};
+    int buffered = e.checksum || w->fd < 0;   /* the buffered bytes need a pass */
     w->emitting = 1;
     frost_xxh3_init(&e.sum);
     uint64_t pos = FROST_MAP_HEADER_SIZE;
     for (size_t i = 0; i < w->nbulk; i++) {
         const bulk_t *b = &w->bulk[i];
-        if (emit_buffered(w, &e, fd, pos, b->at) < 0 || emit(w, &e, fd, b->src, b->at, b->len, 1) < 0) {
+        if ((buffered && emit_buffered(w, &e, fd, pos, b->at) < 0) || emit(w, &e, fd, b->src, b->at, b->len, 1) < 0) {
             return -1;
         }
         pos = b->at + b->len;
     }
-    if (emit_buffered(w, &e, fd, pos, w->size) < 0) {
+    if (buffered && emit_buffered(w, &e, fd, pos, w->size) < 0) {
         return -1;
     }
     *sum = e.checksum ? frost_xxh3_digest(&e.sum) : 0;
@@ -1538,7 +1584,7 @@ encode_root(writer_t *w, frost_mref_t *out)
 int
 frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
 {
-    writer_t w = {.fd = -1, .args = args};
+    writer_t w = {.fd = -1, .args = args, .helpers = -1};
     int rc = -1;
     size_t slots = 1024;
     while (slots < 2 * args->memo_hint + 2 && slots < ((size_t)1 << 40)) {
@@ -1595,7 +1641,7 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || finish(&w, fd) < 0) {
         goto done;
     }
-    if (args->progress != NULL && args->progress(args->progress_ctx, w.items, 1) < 0) {
+    if (args->progress != NULL && (args->progress(args->progress_ctx, w.items, 1) < 0 || still_whole(fd, w.size) < 0)) {
         goto done;
     }
     *size_out = w.size;

@@ -776,6 +776,17 @@ frost_snapshot_target_errno(const char *kind)
 }
 
 int
+frost_snapshot_file_intact(int fd, const char *path, uint64_t size)
+{
+    struct stat open_sb, named_sb;
+    if (fstat(fd, &open_sb) < 0 || stat(path, &named_sb) < 0) {
+        return 0;   /* gone or unreadable: rename(2) or the caller's next step says so */
+    }
+    return open_sb.st_dev == named_sb.st_dev && open_sb.st_ino == named_sb.st_ino
+           && (uint64_t)open_sb.st_size == size;
+}
+
+int
 frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot_error_t *err)
 {
     return frost_snapshot_save_with_progress(store, path, NULL, err);
@@ -896,16 +907,21 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
         goto done;
     }
     map = MAP_FAILED;
+    if (progress != NULL && progress->fn(progress->ctx, w.total, w.total) != 0) {
+        rc = set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
+        goto done;
+    }
+    if (progress != NULL && !frost_snapshot_file_intact(fd, tmp, file_size)) {
+        rc = set_error(err, FROST_SNAPSHOT_EIO, EIO, "the file was truncated, extended or replaced by "
+                       "the progress callback after the snapshot was written into it");
+        goto done;
+    }
     if (close(fd) < 0) {
         fd = -1;
         rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot write %.200s: %s", tmp, strerror(errno));
         goto done;
     }
     fd = -1;
-    if (progress != NULL && progress->fn(progress->ctx, w.total, w.total) != 0) {
-        rc = set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
-        goto done;
-    }
     if (rename(tmp, path) < 0) {
         rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot rename to %.200s: %s", path, strerror(errno));
         goto done;

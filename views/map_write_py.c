@@ -3,7 +3,8 @@
  * _frost._map_write(obj, fd, /, *, progress=None, checksum=True) (the format-2
  * writer, used by Store.save and frost.share: checksum=False writes no body
  * checksum, FROST_MAP_FLAG_NO_BODY_CHECKSUM), frost__map_save (Store.save's format 2:
- * a temporary file beside the target, then rename), and
+ * a temporary file beside the target, found intact after the last progress call
+ * (frost_snapshot_file_intact), then rename), and
  * _frost._map_key_hash (the keyed hash, for tests); frost__map_write_arena
  * (the writer over a private arena: module.c's _map_write_fresh).
  *
@@ -13,6 +14,7 @@
  */
 #include "views.h"
 #include "frost_map.h"
+#include "frost_snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -148,32 +150,14 @@ frost__map_write_arena(frost_state *st, const frost_arena_t *arena, uintptr_t ro
     return run_writer(st, arena, &args, fd, progress);
 }
 
-int
-frost__parse_write_fd(PyObject *fd_obj, const char *func)
-{
-    if (!PyLong_Check(fd_obj) || PyBool_Check(fd_obj)) {
-        PyErr_Format(PyExc_TypeError, "%s() fd must be an int, not %.200s", func, Py_TYPE(fd_obj)->tp_name);
-        return -1;
-    }
-    return PyObject_AsFileDescriptor(fd_obj);
-}
-
 PyObject *
 frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"", "", "progress", "checksum", NULL};
-    PyObject *obj, *fd_obj, *progress_obj = NULL, *progress;
-    int checksum = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$Op:_map_write", kwlist, &obj, &fd_obj,
-                                     &progress_obj, &checksum)
-        || frost__parse_progress(progress_obj, "_map_write", &progress) < 0) {
+    frost_freeze_call_t call;
+    if (frost__parse_freeze_call(args, kwargs, "_map_write", 1, &call) < 0) {
         return NULL;
     }
-    int fd = frost__parse_write_fd(fd_obj, "_map_write");
-    if (fd < 0) {
-        return NULL;
-    }
-    int64_t size = map_write(PyModule_GetState(module), obj, fd, progress, checksum);
+    int64_t size = map_write(PyModule_GetState(module), call.obj, call.fd, call.progress, call.checksum);
     return size < 0 ? NULL : PyLong_FromLongLong(size);
 }
 
@@ -204,7 +188,13 @@ frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
         goto done;
     }
-    if (map_write(st, store, fd, progress, 1) < 0) {
+    int64_t size = map_write(st, store, fd, progress, 1);   /* the file's size checked after progress */
+    if (size < 0) {
+        goto unlink_tmp;
+    }
+    if (progress != NULL && !frost_snapshot_file_intact(fd, tmp, (uint64_t)size)) {
+        PyErr_SetString(PyExc_OSError, "frost: the file was replaced by the progress callback "
+                        "after the image was written into it");
         goto unlink_tmp;
     }
     int err = 0;

@@ -1,5 +1,6 @@
 /*
  * module.c -- the extension module frost._frost: module state, freeze(),
+ * the arguments of freeze and the format-2 writers (frost__parse_freeze_call),
  * thaw(), and the module's per-interpreter setup.
  *
  * Multi-phase init with Py_MOD_PER_INTERPRETER_GIL_SUPPORTED: every
@@ -58,6 +59,42 @@ frost__parse_progress(PyObject *obj, const char *func, PyObject **out)
     return 0;
 }
 
+/* A writer's fd argument: an int (not a bool), as a descriptor; -1 with an
+ * exception naming func. */
+static int
+parse_write_fd(PyObject *fd_obj, const char *func)
+{
+    if (!PyLong_Check(fd_obj) || PyBool_Check(fd_obj)) {
+        PyErr_Format(PyExc_TypeError, "%s() fd must be an int, not %.200s", func, Py_TYPE(fd_obj)->tp_name);
+        return -1;
+    }
+    return PyObject_AsFileDescriptor(fd_obj);
+}
+
+int
+frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func, int writer,
+                         frost_freeze_call_t *out)
+{
+    static char *freeze_kwlist[] = {"obj", "lifetime", "progress", NULL};
+    static char *writer_kwlist[] = {"", "", "progress", "checksum", NULL};
+    PyObject *fd_obj = NULL, *lifetime_obj = NULL, *progress_obj = NULL;
+    char format[64];   /* PyArg's messages name func: "<format>:func" */
+    *out = (frost_freeze_call_t){.lifetime = FROST_LIFETIME_SCOPED, .fd = -1, .checksum = 1};
+    (void)snprintf(format, sizeof format, "%s:%s", writer ? "OO|$Op" : "O|$OO", func);
+    int ok = writer ? PyArg_ParseTupleAndKeywords(args, kwargs, format, writer_kwlist, &out->obj, &fd_obj,
+                                                  &progress_obj, &out->checksum)
+                    : PyArg_ParseTupleAndKeywords(args, kwargs, format, freeze_kwlist, &out->obj,
+                                                  &lifetime_obj, &progress_obj);
+    if (!ok || frost__parse_lifetime(lifetime_obj, func, &out->lifetime) < 0
+        || frost__parse_progress(progress_obj, func, &out->progress) < 0) {
+        return -1;
+    }
+    if (writer && (out->fd = parse_write_fd(fd_obj, func)) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* Freeze `obj` into a new sealed arena (its root in *root), reporting to
  * `progress` (borrowed, or NULL); `unindexed`: see frost_freeze_env_t. NULL
  * with an exception set on failure. */
@@ -92,25 +129,18 @@ freeze_arena(frost_state *st, PyObject *obj, PyObject *progress, int unindexed, 
 static PyObject *
 freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"obj", "lifetime", "progress", NULL};
-    PyObject *obj, *lifetime_obj = NULL, *progress_obj = NULL, *progress = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OO:freeze", kwlist, &obj, &lifetime_obj,
-                                     &progress_obj)) {
-        return NULL;
-    }
-    frost_lifetime_t lifetime = FROST_LIFETIME_SCOPED;
-    if (frost__parse_lifetime(lifetime_obj, "freeze", &lifetime) < 0
-        || frost__parse_progress(progress_obj, "freeze", &progress) < 0) {
+    frost_freeze_call_t call;
+    if (frost__parse_freeze_call(args, kwargs, "freeze", 0, &call) < 0) {
         return NULL;
     }
     frost_state *st = PyModule_GetState(module);
     uintptr_t root = 0;
-    frost_arena_t *arena = freeze_arena(st, obj, progress, 0, &root);
+    frost_arena_t *arena = freeze_arena(st, call.obj, call.progress, 0, &root);
     if (arena == NULL) {
         return NULL;
     }
     frost_store_t *store = NULL;
-    int rc = frost_store_new(&store, arena, root, lifetime);   /* takes the arena */
+    int rc = frost_store_new(&store, arena, root, call.lifetime);   /* takes the arena */
     if (rc < 0) {
         return PyErr_NoMemory();
     }
@@ -124,25 +154,17 @@ freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
 static PyObject *
 map_write_fresh_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"", "", "progress", "checksum", NULL};
-    PyObject *obj, *fd_obj, *progress_obj = NULL, *progress = NULL;
-    int checksum = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$Op:_map_write_fresh", kwlist, &obj, &fd_obj,
-                                     &progress_obj, &checksum)
-        || frost__parse_progress(progress_obj, "_map_write_fresh", &progress) < 0) {
-        return NULL;
-    }
-    int fd = frost__parse_write_fd(fd_obj, "_map_write_fresh");
-    if (fd < 0) {
+    frost_freeze_call_t call;
+    if (frost__parse_freeze_call(args, kwargs, "_map_write_fresh", 1, &call) < 0) {
         return NULL;
     }
     frost_state *st = PyModule_GetState(module);
     uintptr_t root = 0;
-    frost_arena_t *arena = freeze_arena(st, obj, progress, 1, &root);
+    frost_arena_t *arena = freeze_arena(st, call.obj, call.progress, 1, &root);
     if (arena == NULL) {
         return NULL;
     }
-    int64_t size = frost__map_write_arena(st, arena, root, fd, progress, checksum);
+    int64_t size = frost__map_write_arena(st, arena, root, call.fd, call.progress, call.checksum);
     frost_arena_free(arena);
     return size < 0 ? NULL : PyLong_FromLongLong(size);
 }

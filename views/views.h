@@ -396,9 +396,19 @@ PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
  * exception set. The caller keeps the arena alive for the call. */
 int64_t frost__map_write_arena(frost_state *st, const frost_arena_t *arena, uintptr_t root, int fd,
                                PyObject *progress, int checksum);
-/* A writer's fd argument: an int (not a bool), as a descriptor; -1 with an
- * exception naming func. */
-int frost__parse_write_fd(PyObject *fd_obj, const char *func);
+/* The arguments of freeze(obj, *, lifetime='scoped', progress=None) (writer 0)
+ * or of a format-2 writer, func(obj, fd, /, *, progress=None, checksum=True)
+ * (writer 1: _map_write, _map_write_fresh), checked in one order with one set
+ * of messages naming func (module.c). 0, or -1 with the exception set. */
+typedef struct {
+    PyObject *obj;               /* borrowed */
+    PyObject *progress;          /* a borrowed callable, or NULL */
+    frost_lifetime_t lifetime;   /* freeze */
+    int fd;                      /* a writer */
+    int checksum;                /* a writer */
+} frost_freeze_call_t;
+int frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func, int writer,
+                             frost_freeze_call_t *out);
 PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
 int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */

@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import math
 import os
+import re
 import signal
 import struct
 import tempfile
@@ -724,13 +725,13 @@ class Bulk(LeakCheckedTestCase):
                     self.assertEqual(got[k], v)
         _frost.MapImage(img).verify()
 
-    def write_to(self, store, flags, old=b""):
+    def write_to(self, store, flags, old=b"", **kw):
         p = os.path.join(self.dir, "f")
         with open(p, "wb") as f:
             f.write(old)
         fd = os.open(p, flags)
         try:
-            n = _frost._map_write(store, fd)
+            n = _frost._map_write(store, fd, **kw)
         finally:
             os.close(fd)
         with open(p, "rb") as f:
@@ -746,6 +747,11 @@ class Bulk(LeakCheckedTestCase):
             self.check(self.write_to(store, os.O_RDWR), want)
             # write-only, over a longer file: no mapping, every byte pwritten, the rest cut
             self.check(self.write_to(store, os.O_WRONLY, b"\xff" * (8 * BULK_MIN)), want)
+            # no checksum: mapped, only the bulk payloads are left for the last pass; not
+            # mapped, every byte still is
+            self.check(self.write_to(store, os.O_RDWR, checksum=False), want, checksum=False)
+            self.check(self.write_to(store, os.O_WRONLY, b"\xff" * (8 * BULK_MIN), checksum=False),
+                       want, checksum=False)
             p = os.path.join(self.dir, "s.frost")
             store.save(p)
             frost.verify(p)
@@ -1308,3 +1314,67 @@ class MapImageRoundTrip(LeakCheckedTestCase):
             img, root = mapped({"v": obj})
             self.assertEqual(frost.thaw(root)["v"], obj)
             self.assertEqual(Decoder(freeze_image({"v": obj})).root()["v"], obj)
+
+
+class HelperThreads(unittest.TestCase):
+    """The writer's helper threads (the pager, the hasher) start only when the writing
+    thread may run on more than one CPU: its affinity mask counts, not the CPUs online
+    (a process pinned to one CPU would only share it with them). Counted from the
+    progress callback, which runs while they do (a large share: pager and hasher)."""
+
+    CHILD = (
+        "import os, frost\n"
+        "cpus = sorted(os.sched_getaffinity(0))\n"
+        "data = {f'key{i:07d}': (i, i * 0.5, f'val{i}') for i in range(300000)}\n"
+        "def most_threads(pin):\n"
+        "    os.sched_setaffinity(0, pin)\n"
+        "    seen = []\n"
+        "    def cb(done, total):\n"
+        "        seen.append(len(os.listdir('/proc/self/task')))\n"
+        "    with frost.share(data, progress=cb) as s:\n"
+        "        assert s.root['key0000007'][2] == 'val7'\n"
+        "    return max(seen)\n"
+        "print(most_threads(cpus[:1]), most_threads(cpus), len(cpus))\n")
+
+    def test_one_cpu_in_the_affinity_mask_starts_no_helper(self):
+        r = run_child(self.CHILD, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pinned, free, ncpus = map(int, r.stdout.split())
+        self.assertEqual(pinned, 1)                  # the writer alone
+        self.assertEqual(free > 1, ncpus > 1)        # and with two CPUs, a helper beside it
+
+
+class CallArguments(LeakCheckedTestCase):
+    """freeze, _map_write and _map_write_fresh parse their arguments in one place
+    (views/module.c frost__parse_freeze_call): each keeps its own words and order --
+    freeze checks lifetime before progress, a writer progress before fd."""
+
+    def test_each_bad_argument_is_named_with_its_call(self):
+        fd = os.memfd_create("t")
+        self.addCleanup(os.close, fd)
+        cb = "progress must be a callable(done, total) or None, not int"
+        checks = [(frost.freeze, (1,), {"lifetime": 3, "progress": 3}, TypeError,
+                   "freeze() lifetime must be a str, not int"),
+                  (frost.freeze, (1,), {"lifetime": "x"}, ValueError,
+                   "freeze() lifetime must be 'scoped' or 'process', not 'x'"),
+                  (frost.freeze, (1,), {"progress": 3}, TypeError, f"freeze() {cb}"),
+                  (frost.freeze, (1, 2), {}, TypeError, "freeze() takes at most 1 positional argument (2 given)")]
+        with frost.freeze({"a": 1}) as store:
+            for name, obj in (("_map_write", store), ("_map_write_fresh", {"a": 1})):
+                f = getattr(_frost, name)
+                checks += [(f, (obj, "x"), {"progress": 3}, TypeError, f"{name}() {cb}"),
+                           (f, (obj, "x"), {}, TypeError, f"{name}() fd must be an int, not str"),
+                           (f, (obj, True), {}, TypeError, f"{name}() fd must be an int, not bool"),
+                           (f, (obj, -1), {}, ValueError, "file descriptor cannot be a negative integer (-1)"),
+                           (f, (obj,), {}, TypeError, f"{name}() takes exactly 2 positional arguments (1 given)"),
+                           (f, (obj, fd), {"lifetime": "scoped"}, TypeError,   # CPython's words
+                            re.compile(rf"'lifetime'.*{name}\(\)|{name}\(\).*'lifetime'"))]
+            for f, args, kw, exc, message in checks:
+                with self.subTest(message=message):
+                    with self.assertRaises(exc) as cm:
+                        f(*args, **kw)
+                    if isinstance(message, str):
+                        self.assertEqual(str(cm.exception), message)
+                    else:
+                        self.assertRegex(str(cm.exception), message)
+            self.assertGreater(_frost._map_write(store, fd, checksum=False), 0)

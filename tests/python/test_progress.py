@@ -35,6 +35,16 @@ class Recorder:
             raise self.exc
 
 
+def replace_with_corrupt_copy(path):
+    """Rename a same-size copy of `path`, one byte changed, over it."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[len(data) // 2] ^= 0xFF
+    with open(path + ".x", "wb") as f:
+        f.write(data)
+    os.replace(path + ".x", path)
+
+
 class ProgressContract:
     def check_calls(self, calls, final_total=None):
         self.assertGreaterEqual(len(calls), 2, calls)
@@ -160,6 +170,90 @@ class SnapshotProgressTest(ProgressContract, LeakCheckedTestCase):
                         timeout=120)
                     self.assertEqual(r.returncode, 0, r.stderr)
                     self.assertEqual(r.stdout.strip(), "OSError True []")
+
+    def test_a_last_call_that_changes_the_finished_file_is_an_oserror(self):
+        """The last progress call of a save (done == total) comes when the temporary
+        file is complete and not yet renamed over the target: a callback that truncates
+        it, extends it or replaces it (with a same-size corrupt copy) makes the save an
+        OSError, with the old target unchanged and no temporary left -- not a success
+        whose file load and verify refuse later. Both formats."""
+        tamper = {
+            "emptied": lambda tmp: os.truncate(tmp, 0),
+            "truncated": lambda tmp: os.truncate(tmp, 4096),
+            "extended": lambda tmp: os.truncate(tmp, os.path.getsize(tmp) + 8),
+            "replaced": replace_with_corrupt_copy,
+        }
+        old = b"the old target, kept"
+        with frost.freeze({"d": {str(i): i for i in range(3000)}, "l": list(range(50))}) as store:
+            for fmt in (1, 2):
+                for how, change in tamper.items():
+                    with self.subTest(format=fmt, change=how):
+                        with open(self.path, "wb") as f:
+                            f.write(old)
+                        finals = []
+
+                        def cb(done, total):
+                            if total is not None and done == total:
+                                (tmp,) = [os.path.join(self.dir.name, n) for n in os.listdir(self.dir.name)
+                                          if n.startswith("p.frost.tmp.")]
+                                finals.append(os.path.getsize(tmp))
+                                change(tmp)
+                        with self.assertRaises(OSError) as cm:
+                            store.save(self.path, format=fmt, progress=cb)
+                        self.assertEqual(len(finals), 1)
+                        self.assertGreater(finals[0], 4096)
+                        self.assertRegex(str(cm.exception), "truncated|extended|replaced")
+                        with open(self.path, "rb") as f:
+                            self.assertEqual(f.read(), old)
+                        self.assertEqual(os.listdir(self.dir.name), ["p.frost"])
+                # a last call that only looks: saved, and it loads
+                seen = []
+                store.save(self.path, format=fmt, progress=lambda d, t: seen.append((d, t)))
+                self.assertEqual(seen[-1][0], seen[-1][1])
+                frost.verify(self.path)
+
+    def test_a_last_call_that_changes_a_written_image_is_an_oserror(self):
+        """The same for the format-2 writer's other targets: frost.share's memfd (found
+        through /proc/self/fd) and a file _map_write writes, truncated or extended by
+        the last progress call: OSError (share maps nothing; the file is emptied, no
+        partial image), never an image the size it reports that the file does not hold."""
+        payload = {"d": {str(i): i for i in range(3000)}}
+
+        def memfds():
+            out = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:frost-share"):
+                        out.append(int(fd))
+                except OSError:
+                    pass
+            return out
+
+        for how, size_of in (("truncated", lambda n: 4096), ("extended", lambda n: n + 8)):
+            with self.subTest(target="share", change=how):
+                def cb(done, total):
+                    if total is not None and done == total:
+                        for fd in memfds():
+                            os.truncate(fd, size_of(os.fstat(fd).st_size))
+                for obj in (payload, ):
+                    with self.assertRaises(OSError):
+                        frost.share(obj, progress=cb)
+                with frost.freeze(payload) as store:
+                    with self.assertRaises(OSError):
+                        frost.share(store, progress=cb)
+                self.assertEqual(memfds(), [])
+            with self.subTest(target="_map_write", change=how):
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+                try:
+                    def cb(done, total):
+                        if total is not None and done == total:
+                            os.truncate(fd, size_of(os.fstat(fd).st_size))
+                    with frost.freeze(payload) as store:
+                        with self.assertRaises(OSError):
+                            frost._frost._map_write(store, fd, progress=cb)
+                    self.assertEqual(os.fstat(fd).st_size, 0)
+                finally:
+                    os.close(fd)
 
     def test_a_callback_shrinking_the_file_being_loaded_is_an_oserror(self):
         """frost.load's progress callback truncating the format-1 file it maps (whose

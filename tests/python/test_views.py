@@ -785,6 +785,101 @@ class RecordsOfOneClass(unittest.TestCase):
         with frost.freeze([Grows(1), Grows(2), Grows(3)]) as store:
             self.assertEqual([(r.x, r.y) for r in store.root], [(1, 5), (2, 5), (3, 5)])
 
+    # A dataclass's __dataclass_fields__ dict (or a Field in it) changed in place during
+    # the freeze does not modify the class (its tp_version_tag stays): the freeze keeps
+    # the field names it read at the class's first record for all its records, each of
+    # which then holds those names with the values of those attributes; the next
+    # freeze reads the new declaration. Changed from every place user code runs in a
+    # freeze: __shared__ of an object met before, a field's getter, the progress
+    # callback; by frost.freeze and by frost.share (its private arena).
+
+    @staticmethod
+    def field(name):
+        f = dataclasses.field(default=None)
+        f.name, f._field_type, f.type = name, dataclasses._FIELD, int
+        return f
+
+    def fields_changers(self, cls):
+        """{what: a function changing cls's declared fields in place}."""
+        fields = cls.__dataclass_fields__
+        return {
+            "added": lambda: fields.__setitem__("z", self.field("z")),
+            "removed": lambda: fields.pop("y"),
+            "renamed": lambda: setattr(fields["y"], "name", "w"),
+            "replaced": lambda: (fields.pop("y"), fields.__setitem__("w", self.field("w"))),
+            "emptied": fields.clear,
+        }
+
+    def check_one_declaration(self, records, objs, names):
+        """Every record holds exactly `names`, with its object's values."""
+        for r, o in zip(records, objs):
+            state = {k: r._state[k] for k in r._state}
+            self.assertEqual(state, {n: getattr(o, n) for n in names})
+
+    def mutated_points(self):
+        @dataclasses.dataclass
+        class P:
+            x: int
+            y: int
+            z = "class z"
+            w = "class w"
+        return P
+
+    def test_fields_changed_in_place_by_user_code_before_a_later_record(self):
+        for how in ("added", "removed", "renamed", "replaced", "emptied"):
+            for freeze in (frost.freeze, frost.share):
+                with self.subTest(change=how, by=freeze.__name__):
+                    P = self.mutated_points()
+                    change = self.fields_changers(P)[how]
+
+                    class Switch:
+                        def __shared__(self):
+                            change()
+                            return 0
+                    objs = [P(1, 2), P(3, 4)]
+                    with freeze([objs[0], Switch(), objs[1]]) as store:
+                        first, _, second = store.root
+                        self.check_one_declaration([first, second], objs, ("x", "y"))
+                    after = tuple(f.name for f in dataclasses.fields(P))
+                    with freeze(objs) as store:   # the next freeze: the new declaration
+                        self.check_one_declaration(list(store.root), objs, after)
+
+    def test_fields_changed_in_place_by_the_progress_callback(self):
+        n = 150_000   # objects visited: at least one progress call before the records end
+        for how in ("added", "removed", "replaced"):
+            with self.subTest(change=how):
+                P = self.mutated_points()
+                change = self.fields_changers(P)[how]
+                calls = []
+
+                def cb(done, total):
+                    if not calls:
+                        change()
+                    calls.append(done)
+                objs = [P(i, -i) for i in range(n // 3)]
+                with frost.freeze(objs, progress=cb) as store:
+                    self.assertGreater(len(calls), 1)
+                    self.check_one_declaration(list(store.root), objs, ("x", "y"))
+
+    def test_fields_changed_in_place_by_a_field_getter(self):
+        @dataclasses.dataclass
+        class G:
+            x: int
+            y: int
+            w = "class w"
+
+            def __getattribute__(self, name):
+                if name == "x":
+                    fields = type(self).__dataclass_fields__
+                    if "y" in fields:
+                        del fields["y"]
+                        fields["w"] = RecordsOfOneClass.field("w")
+                return object.__getattribute__(self, name)
+
+        objs = [G(1, 2), G(3, 4)]
+        with frost.freeze(objs) as store:
+            self.check_one_declaration(list(store.root), objs, ("x", "y"))
+
     def test_odd_namedtuple_fields_keep_their_old_meaning(self):
         class Dup(tuple):
             _fields = ("a", "a")

@@ -154,6 +154,75 @@ TEST(FreezeTest, SetNodeIsASlotTableInInsertionOrder) {
   EXPECT_EQ(fs.node()->flags, FROST_SET_WAS_FROZENSET);
 }
 
+// The entry of root dict `t` under str key `key`, by a scan (an unindexed dict
+// has no index to look it up with).
+frost_ref_t EntryValue(const frost_table_t *t, const char *key) {
+  for (Py_ssize_t i = 0; i < t->len; i++) {
+    if (PyUnicode_CompareWithASCIIString(frost_ref_object(t->entries[i].key), key) == 0) {
+      return frost_table_value(t, i);
+    }
+  }
+  ADD_FAILURE() << "no key " << key;
+  return 0;
+}
+
+size_t BytesUsed(const frost_arena_t *arena) {
+  frost_arena_stats_t st;
+  frost_arena_stats(arena, &st);
+  return st.bytes_used;
+}
+
+// frost_freeze_env_t.unindexed (frost.share's private arena): no dict gets an
+// index (a record's shaped dict included) and a set's slots are its items in
+// order, nothing else allocated; the entries and items are those of the
+// indexed arena, in the same order.
+TEST(FreezeTest, AnUnindexedArenaHasNoLookupStructures) {
+  const char *expr =
+      "{'d': {f'k{i}': i for i in range(100000)}, 's': {f's{i}' for i in range(50000)},"
+      " 'r': __import__('collections').namedtuple('P', 'x y')(1, 2), 'e': {}, 'z': set()}";
+  Frozen indexed(expr), bare(expr, nullptr, 0, nullptr, 1);
+  ASSERT_EQ(indexed.rc, 0);
+  ASSERT_EQ(bare.rc, 0);
+  const frost_table_t *ri = (const frost_table_t *)indexed.node(), *rb = (const frost_table_t *)bare.node();
+  EXPECT_NE(ri->index, nullptr);
+  EXPECT_EQ(rb->index, nullptr);
+  ASSERT_EQ(rb->len, ri->len);
+  for (const char *k : {"d", "e"}) {
+    const frost_table_t *ti = (const frost_table_t *)frost_ref_node(EntryValue(ri, k));
+    const frost_table_t *tb = (const frost_table_t *)frost_ref_node(EntryValue(rb, k));
+    EXPECT_EQ(tb->index, nullptr) << k;
+    EXPECT_EQ(tb->mask, 0) << k;
+    ASSERT_EQ(tb->len, ti->len) << k;
+    for (Py_ssize_t i = 0; i < tb->len; i++) {
+      ASSERT_EQ(PyObject_RichCompareBool(frost_ref_object(tb->entries[i].key),
+                                         frost_ref_object(ti->entries[i].key), Py_EQ), 1) << i;
+      ASSERT_EQ(tb->entries[i].hash, ti->entries[i].hash) << i;
+    }
+  }
+  for (const char *k : {"s", "z"}) {
+    const frost_set_t *si = (const frost_set_t *)frost_ref_node(EntryValue(ri, k));
+    const frost_set_t *sb = (const frost_set_t *)frost_ref_node(EntryValue(rb, k));
+    EXPECT_EQ(sb->mask, 0) << k;
+    ASSERT_EQ(sb->len, si->len) << k;
+    for (Py_ssize_t i = 0; i < sb->len; i++) {
+      ASSERT_EQ(sb->order[i], i);
+      ASSERT_EQ(PyObject_RichCompareBool(frost_ref_object(frost_set_item(sb, i)),
+                                         frost_ref_object(frost_set_item(si, i)), Py_EQ), 1) << i;
+    }
+  }
+  const frost_record_t *rec = (const frost_record_t *)frost_ref_node(EntryValue(rb, "r"));
+  const frost_table_t *fields = (const frost_table_t *)frost_ref_node(rec->state);
+  EXPECT_TRUE(fields->hdr.flags & FROST_DICT_SHAPED);
+  EXPECT_EQ(fields->index, nullptr);
+  ASSERT_EQ(fields->len, 2);
+  EXPECT_EQ(PyUnicode_CompareWithASCIIString(frost_ref_object(fields->entries[1].key), "y"), 0);
+  EXPECT_EQ(PyLong_AsLong(frost_ref_object(frost_table_value(fields, 1))), 2);
+  // what is not allocated: the dict's index (int32 a slot) and the set's empty slots
+  size_t saved = 4 * (size_t)frost__table_slots(100000)
+                 + sizeof(frost_set_slot_t) * (size_t)(frost__table_slots(50000) - 50000);
+  EXPECT_GE(BytesUsed(indexed.arena) - BytesUsed(bare.arena), saved);
+}
+
 TEST(FreezeTest, HomogeneousListsArePacked) {
   Frozen ints("[1, -2, 2**62]"), floats("[0.5, -1.0]"), mixed("[1, 2.0]"), big("[2**64]");
   ASSERT_EQ(ints.rc, 0);

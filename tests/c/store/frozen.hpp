@@ -29,8 +29,9 @@ struct Frozen {
   uintptr_t root = 0;
   int rc = -1;
   Frozen(const char *expr, const frost_backend_t *backend = nullptr, size_t first_chunk = 0,
-         void (*before_freeze)(void) = nullptr) {
+         void (*before_freeze)(void) = nullptr, int unindexed = 0) {
     Env e;
+    e.env.unindexed = unindexed;
     Ref obj(Eval(expr));
     EXPECT_TRUE(obj) << expr;
     if (frost_arena_new(&arena, backend ? backend : frost_backend_mmap(), first_chunk) != FROST_OK) {

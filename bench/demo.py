@@ -159,7 +159,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--lookups", type=int, default=1_000_000)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                     help="worker interpreters (default: one per core; 0 skips the pool part)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()

@@ -45,11 +45,21 @@ def _target(fn):
     return fn
 
 
+def usable_cpu_count():
+    """The CPUs this process may run on: its affinity mask (taskset, a cpuset,
+    a container's CPU limit by cpuset), not every CPU of the machine, which is
+    os.cpu_count() (os.process_cpu_count() on 3.13+, the stdlib pools' default)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def check_pool_arguments(workers, initializer, initargs):
     """A pool constructor's checks, the same for frost.Pool and frost.ProcessPool:
-    the number of workers (None: os.cpu_count()) and initargs as a tuple."""
+    the number of workers (None: usable_cpu_count()) and initargs as a tuple."""
     if workers is None:
-        workers = os.cpu_count() or 1
+        workers = usable_cpu_count()
     if not isinstance(workers, int) or isinstance(workers, bool):
         raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
     if workers < 1:

@@ -204,7 +204,8 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class Pool(cf.Executor):
     """An Executor with one own-GIL subinterpreter per worker.
 
-    workers: how many (default os.cpu_count()). initializer(*initargs) runs in
+    workers: how many (default: the CPUs this process may run on, its
+    affinity mask). initializer(*initargs) runs in
     every worker first; it must be a module-level callable. import_main: whether
     a worker imports this process's main script as __mp_main__ (as
     multiprocessing's spawn does), so that functions and classes defined there

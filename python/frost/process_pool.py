@@ -236,8 +236,8 @@ def _context(mp_context):
 class ProcessPool(cf.ProcessPoolExecutor):
     """An Executor with one worker process per core (frost.Pool's API).
 
-    workers (or max_workers, the stdlib's name): how many (default
-    os.cpu_count()). initializer(*initargs) runs in every worker first.
+    workers (or max_workers, the stdlib's name): how many (default: the CPUs
+    this process may run on, its affinity mask). initializer(*initargs) runs in every worker first.
     mp_context: a multiprocessing context or a start method name ("spawn",
     the default; "forkserver"; "fork"). max_tasks_per_child: as in the stdlib.
     """

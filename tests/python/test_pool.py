@@ -33,6 +33,17 @@ class PoolBasics(SharedPool, unittest.TestCase):
         self.assertFalse(not_done)
         self.assertEqual(sorted(f.result() for f in cf.as_completed(futures)), list(range(1, 21)))
 
+    def test_default_workers_are_the_cpus_the_process_may_use(self):
+        # a process pinned to one CPU (taskset, a cpuset) gets one worker, not
+        # one per CPU of the machine: os.cpu_count() ignores the affinity mask
+        proc = run_python(["-c",
+                           "import os, frost\n"
+                           "os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})\n"
+                           "with frost.Pool() as pool, frost.ProcessPool() as procs:\n"
+                           "    print(pool.workers, procs.workers)\n"],
+                          timeout=120, check=True)
+        self.assertEqual(proc.stdout.split(), ["1", "1"])
+
     def test_workers_are_distinct_own_gil_interpreters(self):
         infos = set()
         futures = [self.pool.submit(poolwork.sleep_then, 0.2, None) for _ in range(2)]

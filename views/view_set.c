@@ -2,7 +2,9 @@
  * view_set.c -- frost.FrozenSet: a read-only Set over a set node.
  *
  * Membership probes the node; set algebra and ordering comparisons work on
- * a local frozenset of the items (they build a new set anyway).
+ * a local frozenset of the items (they build a new set anyway). Comparisons
+ * take whatever a frozenset compares equal to: sets, dict keys()/items(), any
+ * collections.abc.Set (compares_as_set).
  */
 #include "views.h"
 
@@ -83,10 +85,34 @@ static PyObject *set_or(PyObject *a, PyObject *b) { return set_binop(a, b, PyNum
 static PyObject *set_sub(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Subtract); }
 static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Xor); }
 
+/* 1 if `o` compares with a set as a set does with a frozenset (a set, a
+ * FrozenSet, a dict's keys() or items(), any collections.abc.Set: as
+ * frozenset == d.keys() is true), 0 if not, -1 on error. frozenset's own
+ * comparison takes sets only and leaves the rest to their reflected methods;
+ * a FrozenSet answers for both sides, since dict views and Set mixins return
+ * NotImplemented for a type they do not know. */
+static int
+compares_as_set(PyObject *o, PyTypeObject *view_type)
+{
+    if (is_setlike(o, view_type) || PyDictKeys_Check(o) || PyDictItems_Check(o)) {
+        return 1;
+    }
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    PyObject *set_abc = abc ? PyObject_GetAttrString(abc, "Set") : NULL;
+    int is = set_abc ? PyObject_IsInstance(o, set_abc) : -1;
+    Py_XDECREF(abc);
+    Py_XDECREF(set_abc);
+    return is;
+}
+
 static PyObject *
 set_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if (!is_setlike(other, Py_TYPE(self))) {
+    int set_like = compares_as_set(other, Py_TYPE(self));
+    if (set_like <= 0) {
+        if (set_like < 0) {
+            return NULL;
+        }
         Py_RETURN_NOTIMPLEMENTED;
     }
     if ((op == Py_EQ || op == Py_NE) && Py_TYPE(other) == Py_TYPE(self)
@@ -121,7 +147,8 @@ set_richcompare(PyObject *self, PyObject *other, int op)
         return PyBool_FromLong(op == Py_EQ ? eq : !eq);
     }
     PyObject *mine = PyFrozenSet_New(self);
-    PyObject *theirs = mine ? as_frozenset(other, Py_TYPE(self)) : NULL;
+    PyObject *theirs = mine == NULL ? NULL
+                       : PyAnySet_Check(other) ? Py_NewRef(other) : PyFrozenSet_New(other);
     PyObject *r = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
     Py_XDECREF(mine);
     Py_XDECREF(theirs);

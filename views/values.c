@@ -371,6 +371,29 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 }
 
 PyObject *
+frost__record_dir(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *names = PyObject_CallMethod((PyObject *)&PyBaseObject_Type, "__dir__", "O", self);
+    PyObject *fields = names ? PyObject_GetAttrString(self, "_fields") : NULL;
+    PyObject *it = fields ? PyObject_GetIter(fields) : NULL;
+    PyObject *name;
+    while (it != NULL && (name = PyIter_Next(it)) != NULL) {
+        /* a field that is no identifier (a __shared__ state's odd key) is read as r[key] */
+        int ok = PyUnicode_Check(name) && PyList_Append(names, name) == 0;
+        Py_DECREF(name);
+        if (!ok && PyErr_Occurred()) {
+            break;
+        }
+    }
+    Py_XDECREF(fields);
+    Py_XDECREF(it);
+    if (PyErr_Occurred()) {
+        Py_CLEAR(names);
+    }
+    return names;
+}
+
+PyObject *
 frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char *close)
 {
     if (parts != NULL && more > 0) {

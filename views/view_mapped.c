@@ -1337,6 +1337,7 @@ static PyGetSetDef record_getset[] = {
 
 static PyMethodDef record_methods[] = {
     MAPPED_REDUCE,
+    {"__dir__", frost__record_dir, METH_NOARGS, "The attributes, the fields among them."},
     {NULL, NULL, 0, NULL},
 };
 

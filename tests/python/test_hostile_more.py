@@ -722,6 +722,34 @@ class HostileArguments(LeakCheckedTestCase):
         with self.assertRaisesRegex(frost.FreezeError, "deeper than"):
             frost.freeze({deep_tuple})
 
+    def test_repr_compare_thaw_of_deep_chains_never_overflow_the_c_stack(self):
+        """repr/str/== of a chain of records, lists or dicts around CPython's C
+        recursion limit (10,000) and far past it: a value or RecursionError, never
+        a crash (a MappedRecord chain's repr overflowed the stack at 9,990)."""
+        r = run_child(textwrap.dedent("""
+            import dataclasses, sys
+            import frost
+            @dataclasses.dataclass
+            class Link:
+                next: object
+            for depth in (4_000, 9_995, 100_000):
+                for kind in ("record", "list", "dict"):
+                    chain = None
+                    for _ in range(depth):
+                        chain = Link(chain) if kind == "record" else [chain] if kind == "list" else {"k": chain}
+                    for make in (frost.freeze, frost.share):
+                        root = make(chain).root
+                        for op in (repr, str, lambda v: v == make(chain).root, lambda v: v == chain):
+                            try:
+                                op(root)
+                            except RecursionError:
+                                pass
+                        frost.thaw(root)
+                        del root
+            print("ok")
+        """), timeout=300)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["ok"]), r.stderr[-3000:])
+
 
 class LifetimesInEveryOrder(LeakCheckedTestCase):
     def test_close_while_a_lookup_runs_user_eq(self):

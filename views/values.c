@@ -424,8 +424,8 @@ frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char
  * RecursionError. The nodes being repr'd by this thread are kept in a set in
  * the thread-state dict. Returns 0 (entered), 1 (already in progress: print
  * "..."), -1 (error). */
-int
-frost__repr_enter(const void *node)
+static int
+repr_enter_node(const void *node)
 {
     PyObject *tsdict = PyThreadState_GetDict();
     if (tsdict == NULL) {
@@ -452,6 +452,25 @@ frost__repr_enter(const void *node)
     return rc;
 }
 
+/* Entered, a nested repr also counts once more against the C recursion limit
+ * (on top of PyObject_Repr's own count): one level of a frost repr (the item's
+ * repr through PyUnicode_FromFormat's %R, the node guard) takes ~850 bytes of
+ * C stack in a release build and more under ASan, so 10,000 levels (3.13's C
+ * limit) of a chain of MappedDicts or MappedRecords overflowed an 8 MiB stack
+ * before RecursionError; counted twice, it raises at 5,000. */
+int
+frost__repr_enter(const void *node)
+{
+    if (Py_EnterRecursiveCall(" while getting the repr of a frost view")) {
+        return -1;
+    }
+    int rc = repr_enter_node(node);
+    if (rc != 0) {
+        Py_LeaveRecursiveCall();
+    }
+    return rc;
+}
+
 void
 frost__repr_leave(const void *node)
 {
@@ -465,6 +484,7 @@ frost__repr_leave(const void *node)
     }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
+    Py_LeaveRecursiveCall();
 }
 
 /* Views are not GC containers: they refer only to their Lease, which refers

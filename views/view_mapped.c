@@ -1224,7 +1224,7 @@ record_class_name(PyObject *self, void *Py_UNUSED(c))
 }
 
 static PyObject *
-record_repr_body(PyObject *self)
+record_repr(PyObject *self)
 {
     PyObject *qualname = record_qualname(self, NULL);
     if (qualname == NULL) {
@@ -1276,21 +1276,6 @@ record_repr_body(PyObject *self)
     }
     Py_DECREF(qualname);
     return result;
-}
-
-/* A level of record_repr_body (PyUnicode_FromFormat's %R inside) takes ~850
- * bytes of C stack, so CPython's C recursion limit (10,000 PyObject_Repr
- * levels in 3.13) overflowed an 8 MiB stack on a 10,000-deep chain of records
- * before it raised: each level counts twice, RecursionError at 5,000. */
-static PyObject *
-record_repr(PyObject *self)
-{
-    if (Py_EnterRecursiveCall(" while getting the repr of a MappedRecord")) {
-        return NULL;
-    }
-    PyObject *r = record_repr_body(self);
-    Py_LeaveRecursiveCall();
-    return r;
 }
 
 static PyObject *

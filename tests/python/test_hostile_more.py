@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import frost  # noqa: E402
 
-from frostcheck import LeakCheckedTestCase, run_child  # noqa: E402
+import poolwork  # noqa: E402
+from frostcheck import LeakCheckedTestCase, SharedPool, run_child  # noqa: E402
 
 
 ROWS = [(i * 1000 + 7, f"s{i:05d}", i + 0.5, (i * 1000 + 9, f"x{i:04d}")) for i in range(1500)]
@@ -510,6 +511,39 @@ class GetattrRaises:
         if name == "a":
             raise RuntimeError("no field a")
         return object.__getattribute__(self, name)
+
+
+class AcrossInterpreters(SharedPool, unittest.TestCase):
+    def test_workers_scan_scoped_views_while_the_main_interpreter_scans_and_closes(self):
+        want = [repr(r) for r in ROWS]
+        for make in (frost.freeze, frost.share):
+            store = make(ROWS)
+            futures = [self.pool.submit(poolwork.scan_rows, store.root) for _ in range(3)]
+            mine = [r for r in store.root]
+            store.close()
+            self.assertEqual([repr(r) for r in mine], want)
+            for f in futures:
+                self.assertEqual(f.result(timeout=120), want)
+            del store, mine
+
+    def test_records_of_a_class_defined_in_a_worker(self):
+        recs = self.pool.submit(poolwork.freeze_local_records, 50).result(timeout=120)
+        self.assertEqual((recs[7].a, recs[7].b), (7, "7"))
+        self.assertIn("Local", recs[7]._class_name)
+        self.assertTrue({"a", "b"} <= set(dir(recs[7])))
+        back = frost.thaw(recs[7])   # its class cannot be imported here
+        self.assertEqual((type(back).__name__, back.a, back.b), ("SimpleNamespace", 7, "7"))
+        with self.assertRaisesRegex(AttributeError, "missing"):
+            recs[7].missing   # noqa: B018
+        del recs, back
+
+    def test_frozen_sets_compare_with_dict_views_in_every_interpreter(self):
+        for make in (frost.freeze, frost.share):
+            s = make(set(range(100))).root
+            self.assertEqual(self.pool.submit(poolwork.set_compares, s, 100).result(timeout=120),
+                             (True, True, True, False))
+            self.assertEqual(poolwork.set_compares(s, 100), (True, True, True, False))
+            del s
 
 
 BIG_SHARE = """

@@ -377,6 +377,65 @@ class FrozenSetHostileKeys(LeakCheckedTestCase):
                 del s
 
 
+def plain(x):
+    """x with every view in it (at any depth of plain lists, tuples, dicts) thawed."""
+    if type(x) in (list, tuple):
+        return type(x)(plain(i) for i in x)
+    if type(x) is dict:
+        return {k: plain(v) for k, v in x.items()}
+    try:
+        return frost.thaw(x)
+    except TypeError:
+        return x
+
+
+class OperatorsOnEveryStore(LeakCheckedTestCase):
+    """A careless user switching frost.freeze for frost.share or a loaded file:
+    the list and dict operators (issue 15), reversed() and the set methods work
+    alike on every store's views (a MappedList had no `+`, a MappedDict no `|`,
+    a FrozenDict no reversed())."""
+
+    def test_list_dict_operators_and_reversed(self):
+        data = {"l": [1, [2], "x"], "d": {1: "a", 2: [3]}}
+        with tempfile.TemporaryDirectory() as tmp:
+            for root in every_store(data, tmp):
+                lst, dct = root["l"], root["d"]
+                kind = type(lst)
+                self.assertEqual([type(x) for x in (lst + [4], [0] + lst, lst + lst, lst * 2, 2 * lst)],
+                                 [list] * 5)
+                self.assertEqual(plain(lst + [4]), [1, [2], "x", 4])
+                self.assertIsInstance((lst + [4])[1], kind)   # top level only
+                self.assertEqual(plain((0,) + lst), (0, 1, [2], "x"))
+                self.assertIs(type((0,) + lst), tuple)
+                self.assertEqual(plain(lst * 2), [1, [2], "x"] * 2)
+                self.assertEqual((lst * 0, lst * -1), ([], []))
+                for n in (sys.maxsize, sys.maxsize // 2 + 1, 1 << 62):
+                    with self.assertRaises((MemoryError, OverflowError)):
+                        lst * n   # noqa: B018
+                for bad in (lambda: lst + 5, lambda: lst * "a", lambda: lst + {1}, lambda: dct | [1],
+                            lambda: dct | 5, lambda: 5 | dct):
+                    with self.assertRaises(TypeError):
+                        bad()
+                x = lst
+                with self.assertRaisesRegex(TypeError, "read-only"):
+                    x += [1]
+                x = lst
+                with self.assertRaisesRegex(TypeError, "read-only"):
+                    x *= 2
+                y = dct
+                with self.assertRaisesRegex(TypeError, "read-only"):
+                    y |= {1: 2}
+                merged = dct | {3: "c"}
+                self.assertIs(type(merged), dict)
+                self.assertEqual(plain(merged), {1: "a", 2: [3], 3: "c"})
+                self.assertEqual(plain({0: "z", 1: "q"} | dct), {0: "z", 1: "a", 2: [3]})
+                self.assertEqual(plain(dct | dct), {1: "a", 2: [3]})
+                self.assertEqual(list(reversed(dct)), [2, 1])
+                self.assertEqual(plain(list(reversed(lst))), ["x", [2], 1])
+                del root, lst, dct, merged, x, y
+                gc.collect()
+
+
 class RecordShapes(LeakCheckedTestCase):
     """Dataclass and NamedTuple shapes: fields read as attributes, dir() lists
     them, a missing one names itself, thaw rebuilds the same class and value."""

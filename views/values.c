@@ -373,24 +373,29 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 PyObject *
 frost__record_dir(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *names = PyObject_CallMethod((PyObject *)&PyBaseObject_Type, "__dir__", "O", self);
-    PyObject *fields = names ? PyObject_GetAttrString(self, "_fields") : NULL;
-    PyObject *it = fields ? PyObject_GetIter(fields) : NULL;
+    PyObject *attrs = PyObject_CallMethod((PyObject *)&PyBaseObject_Type, "__dir__", "O", self);
+    PyObject *names = attrs ? PySet_New(attrs) : NULL;   /* a field may be named like an attribute */
+    Py_XDECREF(attrs);
+    /* the type's _fields getter itself: r._fields reads a field named _fields first */
+    PyObject *getter = names ? PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_fields") : NULL;
+    PyObject *fields = getter ? PyObject_CallMethod(getter, "__get__", "OO", self, (PyObject *)Py_TYPE(self))
+                              : NULL;
+    Py_XDECREF(getter);
+    PyObject *it = fields && fields != Py_None ? PyObject_GetIter(fields) : NULL;
     PyObject *name;
     while (it != NULL && (name = PyIter_Next(it)) != NULL) {
-        /* a field that is no identifier (a __shared__ state's odd key) is read as r[key] */
-        int ok = PyUnicode_Check(name) && PyList_Append(names, name) == 0;
+        /* str fields, as getattr(r, name) reads them (a __shared__ state's other keys: r[key]) */
+        int rc = PyUnicode_Check(name) ? PySet_Add(names, name) : 0;
         Py_DECREF(name);
-        if (!ok && PyErr_Occurred()) {
+        if (rc < 0) {
             break;
         }
     }
     Py_XDECREF(fields);
     Py_XDECREF(it);
-    if (PyErr_Occurred()) {
-        Py_CLEAR(names);
-    }
-    return names;
+    PyObject *result = names && !PyErr_Occurred() ? PySequence_List(names) : NULL;
+    Py_XDECREF(names);
+    return result;
 }
 
 PyObject *

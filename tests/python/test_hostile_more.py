@@ -478,6 +478,28 @@ class RecordShapes(LeakCheckedTestCase):
                     del rec, view
                     gc.collect()
 
+    def test_fields_named_like_view_attributes_and_shared_states_of_every_shape(self):
+        """dir() of a record whose fields are named _fields, _state, image,
+        node_offset or __dir__, and of __shared__ states with non-identifier, int
+        or no keys: every str field once, sorted, the view's attributes too."""
+        cases = [(LikeViewAttributes(1, 2, 3, 4, 5), ["_state", "_fields", "_class_name", "image",
+                                                      "node_offset", "__dir__"]),
+                 (SharedOddKeys(), ["a", "not an identifier", "1"]),
+                 (SharedIntKey(), ["a"]),
+                 (SharedTuple(), [])]
+        for obj, names in cases:
+            for make in (frost.freeze, frost.share):
+                rec = make(obj).root
+                with self.subTest(cls=type(obj).__name__, view=type(rec).__name__):
+                    listed = dir(rec)
+                    self.assertEqual(listed, sorted(set(listed)))
+                    self.assertTrue(set(names) <= set(listed), (names, listed))
+                    self.assertIn("_class_name", listed)
+                del rec
+        rec = frost.freeze(LikeViewAttributes(1, 2, 3, 4, 5)).root
+        self.assertEqual((rec._state, rec._fields, rec.image, rec.node_offset), (1, 2, 4, 5))   # fields first
+        del rec
+
     def test_a_missing_field_attribute_is_an_error_at_freeze(self):
         gone = Base(1)
         del gone.a
@@ -576,6 +598,36 @@ class WithProperty:
 class Point(typing.NamedTuple):
     x: float
     y: float = 0.0
+
+
+@dataclasses.dataclass
+class LikeViewAttributes:
+    _state: int
+    _fields: int
+    _class_name: int
+    image: int
+    node_offset: int
+    __dir__: int = 7
+
+
+class SharedOddKeys:
+    def __init__(self):
+        self.a = 1
+        setattr(self, "not an identifier", 2)
+        setattr(self, "1", 3)
+
+    def __shared__(self):
+        return self.__dict__
+
+
+class SharedIntKey:
+    def __shared__(self):
+        return {1: "int key", "a": 2}
+
+
+class SharedTuple:
+    def __shared__(self):
+        return (1, 2)
 
 
 @dataclasses.dataclass

@@ -371,6 +371,34 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 }
 
 PyObject *
+frost__record_dir(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *attrs = PyObject_CallMethod((PyObject *)&PyBaseObject_Type, "__dir__", "O", self);
+    PyObject *names = attrs ? PySet_New(attrs) : NULL;   /* a field may be named like an attribute */
+    Py_XDECREF(attrs);
+    /* the type's _fields getter itself: r._fields reads a field named _fields first */
+    PyObject *getter = names ? PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_fields") : NULL;
+    PyObject *fields = getter ? PyObject_CallMethod(getter, "__get__", "OO", self, (PyObject *)Py_TYPE(self))
+                              : NULL;
+    Py_XDECREF(getter);
+    PyObject *it = fields && fields != Py_None ? PyObject_GetIter(fields) : NULL;
+    PyObject *name;
+    while (it != NULL && (name = PyIter_Next(it)) != NULL) {
+        /* str fields, as getattr(r, name) reads them (a __shared__ state's other keys: r[key]) */
+        int rc = PyUnicode_Check(name) ? PySet_Add(names, name) : 0;
+        Py_DECREF(name);
+        if (rc < 0) {
+            break;
+        }
+    }
+    Py_XDECREF(fields);
+    Py_XDECREF(it);
+    PyObject *result = names && !PyErr_Occurred() ? PySequence_List(names) : NULL;
+    Py_XDECREF(names);
+    return result;
+}
+
+PyObject *
 frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char *close)
 {
     if (parts != NULL && more > 0) {
@@ -401,8 +429,8 @@ frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char
  * RecursionError. The nodes being repr'd by this thread are kept in a set in
  * the thread-state dict. Returns 0 (entered), 1 (already in progress: print
  * "..."), -1 (error). */
-int
-frost__repr_enter(const void *node)
+static int
+repr_enter_node(const void *node)
 {
     PyObject *tsdict = PyThreadState_GetDict();
     if (tsdict == NULL) {
@@ -429,6 +457,25 @@ frost__repr_enter(const void *node)
     return rc;
 }
 
+/* Entered, a nested repr also counts once more against the C recursion limit
+ * (on top of PyObject_Repr's own count): one level of a frost repr (the item's
+ * repr through PyUnicode_FromFormat's %R, the node guard) takes ~850 bytes of
+ * C stack in a release build and more under ASan, so 10,000 levels (3.13's C
+ * limit) of a chain of MappedDicts or MappedRecords overflowed an 8 MiB stack
+ * before RecursionError; counted twice, it raises at 5,000. */
+int
+frost__repr_enter(const void *node)
+{
+    if (Py_EnterRecursiveCall(" while getting the repr of a frost view")) {
+        return -1;
+    }
+    int rc = repr_enter_node(node);
+    if (rc != 0) {
+        Py_LeaveRecursiveCall();
+    }
+    return rc;
+}
+
 void
 frost__repr_leave(const void *node)
 {
@@ -442,6 +489,7 @@ frost__repr_leave(const void *node)
     }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
+    Py_LeaveRecursiveCall();
 }
 
 /* Views are not GC containers: they refer only to their Lease, which refers

@@ -252,6 +252,24 @@ dict_inplace_or(PyObject *self, PyObject *Py_UNUSED(other))
     return frost__readonly_inplace(self, "|", "y", "dict");
 }
 
+/* reversed(d): the keys, last first, as dict's and MappedDict's (over a list
+ * of the keys: a FrozenDict's entries are in order but its iterators run forward) */
+static PyObject *
+dict_reversed(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *keys = PySequence_List(self);
+    if (keys == NULL) {
+        return NULL;
+    }
+    if (PyList_Reverse(keys) < 0) {
+        Py_DECREF(keys);
+        return NULL;
+    }
+    PyObject *r = PyObject_GetIter(keys);
+    Py_DECREF(keys);
+    return r;
+}
+
 static PyObject *
 dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -259,6 +277,7 @@ dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef dict_methods[] = {
+    {"__reversed__", dict_reversed, METH_NOARGS, "The keys, last first."},
     {"get", (PyCFunction)(void (*)(void))dict_get, METH_FASTCALL,
      "get($self, key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
     {"keys", dict_keys, METH_NOARGS, "A set-like view of the keys."},

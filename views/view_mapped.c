@@ -632,6 +632,35 @@ static PyMethodDef dict_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *dict_or(PyObject *a, PyObject *b);
+
+static int
+is_mapped_dict(PyObject *o)
+{
+    PyNumberMethods *nb = Py_TYPE(o)->tp_as_number;
+    return nb != NULL && nb->nb_or == dict_or;
+}
+
+static PyObject *
+dict_or(PyObject *a, PyObject *b)
+{
+    int a_view = is_mapped_dict(a), b_view = is_mapped_dict(b);
+    if (!(a_view || PyDict_Check(a)) || !(b_view || PyDict_Check(b))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *result = a_view ? PyDict_New() : PyDict_Copy(a);
+    if (result != NULL && ((a_view && PyDict_Update(result, a) < 0) || PyDict_Update(result, b) < 0)) {
+        Py_CLEAR(result);
+    }
+    return result;
+}
+
+static PyObject *
+dict_inplace_or(PyObject *self, PyObject *Py_UNUSED(other))
+{
+    return frost__readonly_inplace(self, "|", "y", "dict");
+}
+
 static PyType_Slot dict_slots[] = {
     {Py_tp_doc, "MappedDict: a read-only mapping over a dict of a format-2 image, read in place."},
     {Py_tp_dealloc, mapped_dealloc},
@@ -645,6 +674,8 @@ static PyType_Slot dict_slots[] = {
     {Py_mp_subscript, dict_subscript},
     {Py_mp_ass_subscript, mapped_ass},
     {Py_sq_contains, table_contains},
+    {Py_nb_or, dict_or},
+    {Py_nb_inplace_or, dict_inplace_or},
     {0, NULL},
 };
 
@@ -897,6 +928,68 @@ static PyMethodDef list_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* Operators as FrozenList's and FrozenDict's (view_list.c, view_dict.c; issue
+ * 15), so that a shared or loaded store reads like a frozen one: MappedList +
+ * list/tuple/MappedList -> list (tuple + MappedList -> tuple), * n -> list;
+ * MappedDict | dict/MappedDict and dict | MappedDict -> dict; the in-place
+ * forms raise TypeError. Items as indexing gives them (containers stay views). */
+static PyObject *list_add(PyObject *a, PyObject *b);
+
+static int
+is_mapped_list(PyObject *o)
+{
+    PyNumberMethods *nb = Py_TYPE(o)->tp_as_number;
+    return nb != NULL && nb->nb_add == list_add;
+}
+
+static PyObject *
+list_add(PyObject *a, PyObject *b)
+{
+    int a_view = is_mapped_list(a);
+    PyObject *other = a_view ? b : a;
+    if (!is_mapped_list(other) && !PyList_Check(other) && !PyTuple_Check(other)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (!a_view && PyTuple_Check(a)) {
+        PyObject *tail = PySequence_Tuple(b);
+        PyObject *r = tail ? PySequence_Concat(a, tail) : NULL;
+        Py_XDECREF(tail);
+        return r;
+    }
+    PyObject *result = PySequence_List(a);
+    if (result != NULL && PyList_SetSlice(result, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, b) < 0) {
+        Py_CLEAR(result);
+    }
+    return result;
+}
+
+static PyObject *
+list_repeat(PyObject *self, Py_ssize_t n)
+{
+    if (n <= 0) {
+        return PyList_New(0);
+    }
+    if ((uint64_t)MV(self)->node.len > (uint64_t)(PY_SSIZE_T_MAX / n)) {
+        return PyErr_NoMemory();
+    }
+    PyObject *items = PySequence_List(self);
+    PyObject *r = items ? PySequence_Repeat(items, n) : NULL;
+    Py_XDECREF(items);
+    return r;
+}
+
+static PyObject *
+list_inplace_add(PyObject *self, PyObject *Py_UNUSED(other))
+{
+    return frost__readonly_inplace(self, "+", "y", "list");
+}
+
+static PyObject *
+list_inplace_repeat(PyObject *self, PyObject *Py_UNUSED(other))
+{
+    return frost__readonly_inplace(self, "*", "n", "list");
+}
+
 static PyType_Slot list_slots[] = {
     {Py_tp_doc, "MappedList: a read-only sequence over a list of a format-2 image, read in place."},
     {Py_tp_dealloc, mapped_dealloc},
@@ -914,6 +1007,10 @@ static PyType_Slot list_slots[] = {
     {Py_mp_subscript, list_subscript},
     {Py_mp_ass_subscript, mapped_ass},
     {Py_bf_getbuffer, list_getbuffer},
+    {Py_nb_add, list_add},
+    {Py_nb_inplace_add, list_inplace_add},
+    {Py_nb_inplace_multiply, list_inplace_repeat},
+    {Py_sq_repeat, list_repeat},
     {0, NULL},
 };
 
@@ -1337,6 +1434,7 @@ static PyGetSetDef record_getset[] = {
 
 static PyMethodDef record_methods[] = {
     MAPPED_REDUCE,
+    {"__dir__", frost__record_dir, METH_NOARGS, "The attributes, the fields among them."},
     {NULL, NULL, 0, NULL},
 };
 

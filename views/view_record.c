@@ -277,6 +277,7 @@ static PyGetSetDef record_getset[] = {
 
 static PyMethodDef record_methods[] = {
     {"__reduce__", record_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    {"__dir__", frost__record_dir, METH_NOARGS, "The attributes, the fields among them."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,7 +2,10 @@
  * view_set.c -- frost.FrozenSet: a read-only Set over a set node.
  *
  * Membership probes the node; set algebra and ordering comparisons work on
- * a local frozenset of the items (they build a new set anyway).
+ * a local frozenset of the items (they build a new set anyway). Comparisons
+ * take whatever a frozenset compares equal to: sets, dict keys()/items(), any
+ * collections.abc.Set (compares_as_set). frozenset's named methods (union,
+ * issubset, ...) run on frozenset(self), as MappedSet's do.
  */
 #include "views.h"
 
@@ -83,10 +86,34 @@ static PyObject *set_or(PyObject *a, PyObject *b) { return set_binop(a, b, PyNum
 static PyObject *set_sub(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Subtract); }
 static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Xor); }
 
+/* 1 if `o` compares with a set as a set does with a frozenset (a set, a
+ * FrozenSet, a dict's keys() or items(), any collections.abc.Set: as
+ * frozenset == d.keys() is true), 0 if not, -1 on error. frozenset's own
+ * comparison takes sets only and leaves the rest to their reflected methods;
+ * a FrozenSet answers for both sides, since dict views and Set mixins return
+ * NotImplemented for a type they do not know. */
+static int
+compares_as_set(PyObject *o, PyTypeObject *view_type)
+{
+    if (is_setlike(o, view_type) || PyDictKeys_Check(o) || PyDictItems_Check(o)) {
+        return 1;
+    }
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    PyObject *set_abc = abc ? PyObject_GetAttrString(abc, "Set") : NULL;
+    int is = set_abc ? PyObject_IsInstance(o, set_abc) : -1;
+    Py_XDECREF(abc);
+    Py_XDECREF(set_abc);
+    return is;
+}
+
 static PyObject *
 set_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if (!is_setlike(other, Py_TYPE(self))) {
+    int set_like = compares_as_set(other, Py_TYPE(self));
+    if (set_like <= 0) {
+        if (set_like < 0) {
+            return NULL;
+        }
         Py_RETURN_NOTIMPLEMENTED;
     }
     if ((op == Py_EQ || op == Py_NE) && Py_TYPE(other) == Py_TYPE(self)
@@ -121,7 +148,8 @@ set_richcompare(PyObject *self, PyObject *other, int op)
         return PyBool_FromLong(op == Py_EQ ? eq : !eq);
     }
     PyObject *mine = PyFrozenSet_New(self);
-    PyObject *theirs = mine ? as_frozenset(other, Py_TYPE(self)) : NULL;
+    PyObject *theirs = mine == NULL ? NULL
+                       : PyAnySet_Check(other) ? Py_NewRef(other) : PyFrozenSet_New(other);
     PyObject *r = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
     Py_XDECREF(mine);
     Py_XDECREF(theirs);
@@ -150,6 +178,28 @@ set_isdisjoint(PyObject *self, PyObject *other)
     }
     Py_RETURN_TRUE;
 }
+
+/* the frozenset method `name` called on frozenset(self) with the arguments
+ * (as MappedSet's: the same names, the same results, plain frozensets) */
+static PyObject *
+set_delegate(PyObject *self, const char *name, PyObject *args)
+{
+    PyObject *mine = PyFrozenSet_New(self);
+    PyObject *meth = mine ? PyObject_GetAttrString(mine, name) : NULL;
+    PyObject *r = meth ? PyObject_Call(meth, args, NULL) : NULL;
+    Py_XDECREF(mine);
+    Py_XDECREF(meth);
+    return r;
+}
+
+#define SET_DELEGATE(name) \
+    static PyObject *set_##name(PyObject *self, PyObject *args) { return set_delegate(self, #name, args); }
+SET_DELEGATE(issubset)
+SET_DELEGATE(issuperset)
+SET_DELEGATE(union)
+SET_DELEGATE(intersection)
+SET_DELEGATE(difference)
+SET_DELEGATE(symmetric_difference)
 
 static PyObject *
 set_repr(PyObject *self)
@@ -180,6 +230,13 @@ set_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef set_methods[] = {
     {"isdisjoint", set_isdisjoint, METH_O, "True if the set has no items in common with other."},
+    {"issubset", set_issubset, METH_VARARGS, "As frozenset.issubset."},
+    {"issuperset", set_issuperset, METH_VARARGS, "As frozenset.issuperset."},
+    {"union", set_union, METH_VARARGS, "As frozenset.union (a frozenset)."},
+    {"intersection", set_intersection, METH_VARARGS, "As frozenset.intersection (a frozenset)."},
+    {"difference", set_difference, METH_VARARGS, "As frozenset.difference (a frozenset)."},
+    {"symmetric_difference", set_symmetric_difference, METH_VARARGS,
+     "As frozenset.symmetric_difference (a frozenset)."},
     {"__reduce__", set_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
     {NULL, NULL, 0, NULL},
 };

@@ -233,8 +233,11 @@ PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *op
  * "... (N more)" when `more` > 0) + close. Steals `parts` (NULL: an error is
  * set, returns NULL). */
 PyObject *frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char *close);
+/* A record view's __dir__: object.__dir__(self) and its str _fields (what r.name reads). */
+PyObject *frost__record_dir(PyObject *self, PyObject *ignored);
 void frost__view_dealloc(PyObject *self);
-/* Repr cycle guard by node (see values.c): 0 entered, 1 in progress, -1 error. */
+/* Repr cycle and depth guard by node (see values.c): 0 entered (leave with
+ * frost__repr_leave), 1 in progress, -1 error (RecursionError when too deep). */
 int frost__repr_enter(const void *node);
 void frost__repr_leave(const void *node);
 

@@ -178,3 +178,25 @@ class NeedsTwoArguments(Exception):
 
 def raise_needs_two(message):
     raise NeedsTwoArguments(message, 7)
+
+
+def scan_rows(view):
+    """Every row of `view`, kept, as reprs (a scoped reader reuses results)."""
+    kept = [row for row in view]
+    return [repr(row) for row in kept]
+
+
+def freeze_local_records(n):
+    """Records of a dataclass defined in this worker interpreter (not importable)."""
+    import dataclasses
+    import frost
+
+    @dataclasses.dataclass
+    class Local:
+        a: int
+        b: str
+    return frost.freeze([Local(i, str(i)) for i in range(n)]).root
+
+
+def set_compares(s, n):
+    return (s == dict.fromkeys(range(n)).keys(), s <= set(range(n + 1)), n - 1 in s, str(n) in s)

@@ -1,0 +1,976 @@
+"""Hostile and careless use of the newest features: results rewritten in place
+(views/reuse.h) under every way of keeping them, FrozenSet membership and
+comparisons against every kind of key and set-like, records of every dataclass
+and NamedTuple shape, frost.share interrupted, forked from, or out of space,
+and wrong arguments, cycles, deep nesting and lifetimes ended in every order.
+Each case says what a user would do; none may crash, hang, leak or change a
+value a caller holds.
+"""
+import collections
+import collections.abc
+import dataclasses
+import fractions
+import decimal
+import gc
+import heapq
+import itertools
+import os
+import pickle
+import sys
+import tempfile
+import textwrap
+import threading
+import typing
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import frost  # noqa: E402
+
+import poolwork  # noqa: E402
+from frostcheck import LeakCheckedTestCase, SharedPool, run_child  # noqa: E402
+
+
+ROWS = [(i * 1000 + 7, f"s{i:05d}", i + 0.5, (i * 1000 + 9, f"x{i:04d}")) for i in range(1500)]
+
+
+def every_store(value, tmp):
+    """A root view of `value` from each kind of store whose reads copy leaves out
+    (and so reuse them): scoped freeze, share, format-1 scoped load, format-2 load."""
+    yield frost.freeze(value).root
+    yield frost.share(value).root
+    frost.freeze(value).save(os.path.join(tmp, "one.frost"), format=1)
+    yield frost.load(os.path.join(tmp, "one.frost"), lifetime="scoped").root
+    frost.freeze(value).save(os.path.join(tmp, "two.frost"), format=2)
+    yield frost.load(os.path.join(tmp, "two.frost")).root
+
+
+class KeptResultsNeverChange(LeakCheckedTestCase):
+    """Whatever a consumer keeps from a scoped read keeps its value."""
+
+    def each_view(self, value=ROWS):
+        with tempfile.TemporaryDirectory() as tmp:
+            for view in every_store(value, tmp):
+                yield view
+                del view
+                gc.collect()
+
+    def same(self, got, want):
+        self.assertEqual([repr(x) for x in got], [repr(x) for x in want])
+
+    def test_itertools_and_builtins_that_keep_items(self):
+        by_first = lambda r: r[0]  # noqa: E731
+        for v in self.each_view():
+            self.same(list(v), ROWS)
+            self.same([a for a, _ in zip(v, v)], ROWS)
+            self.same([b for _, b in zip(v, v)], ROWS)
+            self.same([x for _, x in enumerate(v)], ROWS)
+            t1, t2 = itertools.tee(v)
+            self.same(list(t1), ROWS)
+            self.same(list(t2), ROWS)
+            self.same(list(itertools.islice(v, 3, None, 2)), ROWS[3::2])
+            self.same(sorted(v, key=lambda r: -r[0]), sorted(ROWS, key=lambda r: -r[0]))
+            self.same(list(reversed(v)), ROWS[::-1])
+            heap = []
+            for r in v:
+                heapq.heappush(heap, r)
+            self.same([heapq.heappop(heap) for _ in range(len(heap))], sorted(ROWS))
+            self.same(heapq.nsmallest(5, v, key=by_first), ROWS[:5])
+            self.same(list(collections.Counter(v)), ROWS)
+            self.same(list(dict.fromkeys(v)), ROWS)
+            self.same([a for a, _ in itertools.pairwise(v)], ROWS[:-1])
+            self.same([k for k, _ in itertools.groupby(v)], ROWS)
+            self.same([max(v, key=lambda r: -r[0]), min(v, key=lambda r: -r[0])], [ROWS[0], ROWS[-1]])
+            self.same(list(map(lambda r: r, v)), ROWS)
+            self.same(list(itertools.chain.from_iterable(v)), list(itertools.chain.from_iterable(ROWS)))
+            self.same(collections.deque(v, maxlen=3), ROWS[-3:])
+            self.assertEqual(" ".join(r[1] for r in v), " ".join(r[1] for r in ROWS))
+            self.assertEqual([f"{r[1]}:{r[0]}" for r in v], [f"{r[1]}:{r[0]}" for r in ROWS])
+            self.same([(a, b, c, (d, e)) for a, b, c, (d, e) in v], ROWS)
+
+    def test_generators_kept_alive_and_traceback_frames(self):
+        for v in self.each_view():
+            gen = (r for r in v)
+            kept = [next(gen), next(gen), next(gen)]
+            rest = list(gen)
+            self.same(kept + rest, ROWS)
+
+            def scan():
+                for row in v:
+                    if row[0] == ROWS[7][0]:
+                        raise LookupError("stop")
+            try:
+                scan()
+            except LookupError as e:
+                caught = e
+            frame = caught.__traceback__.tb_next.tb_frame
+            self.same(list(v)[:50], ROWS[:50])   # the reader goes on; the frame's row stays
+            self.same([frame.f_locals["row"]], [ROWS[7]])
+            del frame, caught
+
+    def test_gc_callbacks_and_finalizers_reading_the_same_iterator(self):
+        """A gc callback or a __del__ that pulls from the iterator being scanned."""
+        for v in self.each_view():
+            it = iter(v)
+            pulled = []
+
+            def on_gc(phase, info):
+                if phase == "start":
+                    pulled.append(next(it, None))
+            gc.callbacks.append(on_gc)
+            try:
+                kept = []
+                for r in it:
+                    kept.append(r)
+                    if len(kept) % 100 == 0:
+                        gc.collect()
+            finally:
+                gc.callbacks.remove(on_gc)
+            got = sorted((r for r in kept + pulled if r is not None), key=lambda r: r[0])
+            self.same(got, ROWS)
+
+            it2 = iter(v)
+            from_del = []
+
+            class PullsOnDel:
+                def __del__(self):
+                    from_del.append(next(it2, None))
+            kept = []
+            for r in it2:
+                kept.append(r)
+                PullsOnDel()
+            got = sorted((r for r in kept + from_del if r is not None), key=lambda r: r[0])
+            self.same(got, ROWS)
+
+    def test_threads_share_one_iterator(self):
+        for v in self.each_view():
+            it = iter(v)
+            parts = [[] for _ in range(4)]
+
+            def drain(k):
+                for r in it:
+                    parts[k].append(r)
+            threads = [threading.Thread(target=drain, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.same(sorted(itertools.chain(*parts), key=lambda r: r[0]), ROWS)
+
+    def test_rows_are_not_weakly_referenceable_pickle_and_thaw_by_value(self):
+        for v in self.each_view():
+            row = next(iter(v))
+            with self.assertRaises(TypeError):
+                __import__("weakref").ref(row)
+            self.same([pickle.loads(pickle.dumps(r)) for r in v], ROWS)
+            self.same(frost.thaw(v), ROWS)
+
+    def test_objects_found_through_gc_keep_their_values(self):
+        """gc.get_objects() hands out the rows a reader keeps for reuse."""
+        for v in self.each_view():
+            it = iter(v)
+            next(it), next(it)
+            found = [o for o in gc.get_objects()
+                     if type(o) is tuple and len(o) == 4 and type(o[0]) is int and o[0] % 1000 == 7]
+            list(it)
+            for row in found:
+                self.same([row], [ROWS[row[0] // 1000]])
+            del found
+
+    def test_dict_reads_kept_through_consumers(self):
+        data = {f"k{i:04d}": (i * 1000 + 300, f"v{i:04d}", i + 0.25) for i in range(1500)}
+        for d in self.each_view(data):
+            self.assertEqual(list(d.items()), list(data.items()))
+            self.assertEqual(dict(d.items()), data)
+            self.assertEqual(dict(zip(d.keys(), d.values())), data)
+            self.assertEqual([d[k] for k in data], list(data.values()))
+            self.assertEqual([d.get(k) for k in data], list(data.values()))
+            self.assertEqual([(x, y) for x, y in zip(d.values(), d.values())],
+                             [(x, x) for x in data.values()])
+            self.assertEqual({v[1]: v[0] for v in d.values()}, {v[1]: v[0] for v in data.values()})
+            self.assertEqual(sorted(d.values(), key=lambda r: -r[0]),
+                             sorted(data.values(), key=lambda r: -r[0]))
+
+
+class FrozenSetHostileKeys(LeakCheckedTestCase):
+    DATA = {1, 2.5, "a", b"b", (1, 2), None, -1, -2, 1 << 100, (1, ("x", 2.0))}
+
+    def sets(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for s in every_store(self.DATA, tmp):
+                yield s
+                del s
+                gc.collect()
+
+    def test_membership_agrees_with_frozenset_for_numbers_of_every_type(self):
+        plain = frozenset(self.DATA)
+        for s in self.sets():
+            for key in (1, 1.0, True, 1 + 0j, -1, -2, -1.0, -2.0, 1 << 100, float(1 << 100), 1 << 64,
+                        0, False, -0.0, "a", b"a", "b", b"b", (1, 2), (1.0, 2.0), (True, 2),
+                        (1, ("x", 2.0)), None, float("nan"), (), set(), frozenset()):
+                self.assertEqual(key in s, key in plain, key)
+
+    def test_user_numbers_equal_to_a_member(self):
+        """Fraction(1) == 1 and hashes alike: an arena FrozenSet answers as a
+        frozenset; a mapped one (format 2) says absent, as docs/format.md says of
+        any key kind not in its hash table."""
+        for s in self.sets():
+            mapped = isinstance(s, frost.MappedSet)
+            self.assertEqual(fractions.Fraction(1) in s, not mapped)
+            self.assertEqual(decimal.Decimal(-2) in s, not mapped)
+
+    def test_unhashable_keys_raise_typeerror_naming_the_type(self):
+        for s in self.sets():
+            for key, name in (([1], "list"), ({1: 2}, "dict"), ((1, [2]), "list"),
+                              ((1, (2, {3})), "set"), (bytearray(b"b"), "bytearray")):
+                if isinstance(s, frost.MappedSet):
+                    self.assertNotIn(key, s)   # docs/format.md: "a list ... lookups say absent"
+                    continue
+                with self.assertRaisesRegex(TypeError, name):
+                    key in s   # noqa: B015
+
+    def test_hash_and_eq_that_raise_or_lie(self):
+        class HashRaises:
+            def __hash__(self):
+                raise RuntimeError("hash boom")
+
+        class EqRaises:
+            def __hash__(self):
+                return hash(1)
+
+            def __eq__(self, other):
+                raise RuntimeError("eq boom")
+
+        seen = []
+
+        class EqMutates:
+            def __hash__(self):
+                return hash("a")
+
+            def __eq__(self, other):
+                seen.append(other)
+                self.DATA = None
+                return False
+
+        class EqAll:
+            def __hash__(self):
+                return hash(-2)
+
+            def __eq__(self, other):
+                return True
+
+        for s in self.sets():
+            if isinstance(s, frost.MappedSet):   # user objects: never in a mapped table
+                self.assertNotIn(HashRaises(), s)
+                self.assertNotIn(EqRaises(), s)
+                self.assertNotIn(EqAll(), s)
+                continue
+            with self.assertRaisesRegex(RuntimeError, "hash boom"):
+                HashRaises() in s   # noqa: B015
+            with self.assertRaisesRegex(RuntimeError, "eq boom"):
+                EqRaises() in s   # noqa: B015
+            self.assertEqual(EqRaises() in frozenset(), False)
+            self.assertFalse(EqMutates() in s)
+            self.assertIn("a", seen)
+            self.assertTrue(EqAll() in s)
+            with self.assertRaisesRegex(RuntimeError, "hash boom"):
+                s.isdisjoint([HashRaises()])
+            self.assertEqual(len(s), len(self.DATA))
+
+    def test_comparisons_with_every_set_like(self):
+        """As frozenset(...) == d.keys(): dict keys/items views and any
+        collections.abc.Set compare by value in both directions."""
+        class UserSet(collections.abc.Set):
+            def __init__(self, items):
+                self.items = set(items)
+
+            def __contains__(self, x):
+                return x in self.items
+
+            def __iter__(self):
+                return iter(self.items)
+
+            def __len__(self):
+                return len(self.items)
+
+        plain = frozenset(self.DATA)
+        smaller = set(self.DATA) - {None}
+        for s in self.sets():
+            for other in (set(self.DATA), plain, dict.fromkeys(self.DATA).keys(), UserSet(self.DATA),
+                          frost.freeze(self.DATA).root, frost.share(self.DATA).root):
+                name = type(other).__name__
+                self.assertTrue(s == other and other == s, name)
+                self.assertFalse(s != other or other != s, name)
+                self.assertTrue(s <= other and s >= other and not s < other and not s > other, name)
+            for other in (smaller, dict.fromkeys(smaller).keys(), UserSet(smaller)):
+                name = type(other).__name__
+                self.assertFalse(s == other or other == s, name)
+                self.assertTrue(s > other and other < s and s >= other and not s <= other, name)
+            pairs = frost.freeze({(1, "a"), (2, "b")}).root
+            self.assertEqual(pairs, {1: "a", 2: "b"}.items())
+            self.assertEqual({1: "a", 2: "b"}.items(), pairs)
+            for other in ([*self.DATA], tuple(self.DATA), dict.fromkeys(self.DATA), None, 5):
+                self.assertFalse(s == other)
+                self.assertTrue(s != other)
+                with self.assertRaises(TypeError):
+                    s < other   # noqa: B015
+
+    def test_set_algebra_with_plain_sets_views_and_other_stores(self):
+        plain = frozenset(self.DATA)
+        other_store = frost.freeze({1, "zz"}).root
+        for s in self.sets():
+            self.assertEqual(s | {9}, plain | {9})
+            self.assertEqual({9} | s, plain | {9})
+            self.assertEqual(s & {1, "a", 7}, {1, "a"})
+            self.assertEqual(s - {1}, plain - {1})
+            self.assertEqual(s ^ {1, 99}, plain ^ {1, 99})
+            self.assertEqual(s | other_store, plain | {"zz"})
+            self.assertEqual(s & dict.fromkeys([1, 5]).keys(), {1})
+            self.assertTrue(s.isdisjoint({"zz"}) and not s.isdisjoint(iter([1])))
+            with self.assertRaises(TypeError):
+                s | [1]   # noqa: B015
+            with self.assertRaises(TypeError):
+                s.isdisjoint(5)
+            with self.assertRaises(TypeError):
+                hash(s)
+
+    def test_frozensets_named_methods_on_every_set_view(self):
+        """s.union(...), s.issubset(...): an arena FrozenSet has what a MappedSet
+        and a frozenset have, with the same results (plain frozensets)."""
+        plain = frozenset(self.DATA)
+        for s in self.sets():
+            for name, args in (("union", ([9], {10})), ("union", ()), ("intersection", ({1, "a"}, [1])),
+                               ("difference", ((1,), "a")), ("symmetric_difference", ([1, 99],)),
+                               ("issubset", (list(self.DATA) + [5],)), ("issubset", ([1],)),
+                               ("issuperset", ((1, "a"),)), ("issuperset", ([7],)), ("isdisjoint", ([7],))):
+                self.assertEqual(getattr(s, name)(*args), getattr(plain, name)(*args), name)
+            for name in ("union", "issubset", "difference"):
+                with self.assertRaisesRegex(TypeError, "int"):
+                    getattr(s, name)(5)
+                with self.assertRaisesRegex(TypeError, "list"):
+                    getattr(s, name)([[1]])
+
+    def test_a_set_of_more_than_a_million_items(self):
+        n = (1 << 20) + 3
+        data = set(range(-5, n - 5)) | {f"s{i}" for i in range(500)} | {(i, -i) for i in range(500)}
+        probes = list(range(-5, n - 5, 331)) + [f"s{i}" for i in range(0, 500, 7)] + [(3, -3)]
+        for mk in (frost.freeze, frost.share):
+            s = mk(data).root
+            self.assertEqual(len(s), len(data))
+            self.assertTrue(all(x in s for x in probes))
+            self.assertTrue(all(float(x) in s for x in range(0, n - 5, 997)))
+            self.assertFalse(any(x in s for x in (n, n + 1, -6, "s500", (1, 1), 0.5)))
+            self.assertEqual(s - set(range(-5, n - 5)), data - set(range(-5, n - 5)))
+            del s
+
+    def test_empty_and_one_item_sets(self):
+        for value in (set(), frozenset(), {0}, {-1}, {"x"}, {()}):
+            for mk in (frost.freeze, frost.share):
+                s = mk(value).root
+                self.assertEqual(len(s), len(value))
+                self.assertEqual(set(s), set(value))
+                self.assertEqual(s, value)
+                self.assertEqual(s | set(), value)
+                self.assertEqual(s & {0, -1, "x", ()}, value)
+                self.assertNotIn(12345, s)
+                self.assertEqual(-1 in s, -1 in value)
+                del s
+
+
+def plain(x):
+    """x with every view in it (at any depth of plain lists, tuples, dicts) thawed."""
+    if type(x) in (list, tuple):
+        return type(x)(plain(i) for i in x)
+    if type(x) is dict:
+        return {k: plain(v) for k, v in x.items()}
+    try:
+        return frost.thaw(x)
+    except TypeError:
+        return x
+
+
+class OperatorsOnEveryStore(LeakCheckedTestCase):
+    """A careless user switching frost.freeze for frost.share or a loaded file:
+    the list and dict operators (issue 15), reversed() and the set methods work
+    alike on every store's views (a MappedList had no `+`, a MappedDict no `|`,
+    a FrozenDict no reversed())."""
+
+    def test_list_dict_operators_and_reversed(self):
+        data = {"l": [1, [2], "x"], "d": {1: "a", 2: [3]}}
+        with tempfile.TemporaryDirectory() as tmp:
+            for root in every_store(data, tmp):
+                lst, dct = root["l"], root["d"]
+                kind = type(lst)
+                self.assertEqual([type(x) for x in (lst + [4], [0] + lst, lst + lst, lst * 2, 2 * lst)],
+                                 [list] * 5)
+                self.assertEqual(plain(lst + [4]), [1, [2], "x", 4])
+                self.assertIsInstance((lst + [4])[1], kind)   # top level only
+                self.assertEqual(plain((0,) + lst), (0, 1, [2], "x"))
+                self.assertIs(type((0,) + lst), tuple)
+                self.assertEqual(plain(lst * 2), [1, [2], "x"] * 2)
+                self.assertEqual((lst * 0, lst * -1), ([], []))
+                for n in (sys.maxsize, sys.maxsize // 2 + 1, 1 << 62):
+                    with self.assertRaises((MemoryError, OverflowError)):
+                        lst * n   # noqa: B018
+                for bad in (lambda: lst + 5, lambda: lst * "a", lambda: lst + {1}, lambda: dct | [1],
+                            lambda: dct | 5, lambda: 5 | dct):
+                    with self.assertRaises(TypeError):
+                        bad()
+                x = lst
+                with self.assertRaisesRegex(TypeError, "read-only"):
+                    x += [1]
+                x = lst
+                with self.assertRaisesRegex(TypeError, "read-only"):
+                    x *= 2
+                y = dct
+                with self.assertRaisesRegex(TypeError, "read-only"):
+                    y |= {1: 2}
+                merged = dct | {3: "c"}
+                self.assertIs(type(merged), dict)
+                self.assertEqual(plain(merged), {1: "a", 2: [3], 3: "c"})
+                self.assertEqual(plain({0: "z", 1: "q"} | dct), {0: "z", 1: "a", 2: [3]})
+                self.assertEqual(plain(dct | dct), {1: "a", 2: [3]})
+                self.assertEqual(list(reversed(dct)), [2, 1])
+                self.assertEqual(plain(list(reversed(lst))), ["x", [2], 1])
+                del root, lst, dct, merged, x, y
+                gc.collect()
+
+
+class RecordShapes(LeakCheckedTestCase):
+    """Dataclass and NamedTuple shapes: fields read as attributes, dir() lists
+    them, a missing one names itself, thaw rebuilds the same class and value."""
+
+    def test_every_dataclass_shape(self):
+        cases = [Slotted(1), Slotted(2, "z"), Base(3), Derived(4, 1.5), WithInitVar(5, 9),
+                 KwOnly(a=6), Defaults(7), Empty(), Wide(*range(1000)), WithProperty(8),
+                 Point(1.0, 2.0)]
+        extra = Base(9)
+        extra.not_a_field = "dropped"
+        cases.append(extra)
+        with tempfile.TemporaryDirectory() as tmp:
+            for obj in cases:
+                names = ([f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj)
+                         else list(obj._fields))
+                for made, view in enumerate(every_store([obj], tmp)):
+                    rec = view[0]
+                    with self.subTest(cls=type(obj).__name__, view=type(rec).__name__):
+                        self.assertEqual([getattr(rec, n) for n in names],
+                                         [getattr(obj, n) for n in names])
+                        self.assertEqual(tuple(rec._fields), tuple(names))
+                        listed = dir(rec)
+                        self.assertTrue(set(names) <= set(listed), names[:5])
+                        self.assertEqual(listed, sorted(listed))
+                        with self.assertRaisesRegex(AttributeError, "no_such_field"):
+                            rec.no_such_field   # noqa: B018
+                        with self.assertRaisesRegex(AttributeError, "not_a_field"):
+                            rec.not_a_field   # noqa: B018
+                        self.assertEqual(rec, view[0])
+                        with self.assertRaises(TypeError):
+                            hash(rec)
+                        self.assertEqual(pickle.loads(pickle.dumps(rec)), rec)
+                        self.assertIn(type(obj).__name__, repr(rec))
+                        if made == 0:   # frozen here: thaw imports its class (a file's never)
+                            back = frost.thaw(rec)
+                            self.assertIs(type(back), type(obj))
+                            self.assertEqual(back, obj)
+                    if made == 2:   # a snapshot's record: rebuilt only from classes=
+                        self.assertEqual(frost.thaw(rec, classes=[type(obj)]), obj)
+                    del rec, view
+                    gc.collect()
+
+    def test_fields_named_like_view_attributes_and_shared_states_of_every_shape(self):
+        """dir() of a record whose fields are named _fields, _state, image,
+        node_offset or __dir__, and of __shared__ states with non-identifier, int
+        or no keys: every str field once, sorted, the view's attributes too."""
+        cases = [(LikeViewAttributes(1, 2, 3, 4, 5), ["_state", "_fields", "_class_name", "image",
+                                                      "node_offset", "__dir__"]),
+                 (SharedOddKeys(), ["a", "not an identifier", "1"]),
+                 (SharedIntKey(), ["a"]),
+                 (SharedTuple(), [])]
+        for obj, names in cases:
+            for make in (frost.freeze, frost.share):
+                rec = make(obj).root
+                with self.subTest(cls=type(obj).__name__, view=type(rec).__name__):
+                    listed = dir(rec)
+                    self.assertEqual(listed, sorted(set(listed)))
+                    self.assertTrue(set(names) <= set(listed), (names, listed))
+                    self.assertIn("_class_name", listed)
+                del rec
+        rec = frost.freeze(LikeViewAttributes(1, 2, 3, 4, 5)).root
+        self.assertEqual((rec._state, rec._fields, rec.image, rec.node_offset), (1, 2, 4, 5))   # fields first
+        del rec
+
+    def test_a_missing_field_attribute_is_an_error_at_freeze(self):
+        gone = Base(1)
+        del gone.a
+        slotted = Slotted(1)
+        object.__delattr__(slotted, "x")
+        for obj in (gone, slotted):
+            for mk in (frost.freeze, frost.share):
+                with self.assertRaises((AttributeError, frost.FreezeError)):
+                    mk(obj)
+
+    def test_a_field_getter_that_raises_propagates(self):
+        for mk in (frost.freeze, frost.share):
+            with self.assertRaisesRegex(RuntimeError, "no field a"):
+                mk(GetattrRaises(1))
+
+    def test_a_class_redefined_between_freezes(self):
+        ns = {}
+        exec(textwrap.dedent("""
+            import dataclasses
+            @dataclasses.dataclass
+            class Again:
+                a: int
+            """), ns)
+        first = frost.freeze(ns["Again"](1))
+        exec(textwrap.dedent("""
+            @dataclasses.dataclass
+            class Again:
+                a: int
+                b: int = 2
+            """), ns)
+        second = frost.freeze(ns["Again"](1))
+        self.assertEqual(first.root._fields, ("a",))
+        self.assertEqual(second.root._fields, ("a", "b"))
+        self.assertNotEqual(first.root, second.root)
+        self.assertEqual(frost.thaw(second.root, classes=[ns["Again"]]), ns["Again"](1, 2))
+        del first, second
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Slotted:
+    x: int
+    y: str = "y"
+
+
+@dataclasses.dataclass
+class Base:
+    a: int
+    shared: typing.ClassVar[int] = 5
+
+
+@dataclasses.dataclass
+class Derived(Base):
+    b: float = 1.0
+
+
+@dataclasses.dataclass
+class WithInitVar:
+    a: int
+    seed: dataclasses.InitVar[int] = 0
+    n: int = dataclasses.field(init=False, default=7)
+
+    def __post_init__(self, seed):
+        self.n = seed * 2
+
+
+@dataclasses.dataclass(kw_only=True)
+class KwOnly:
+    a: int
+    b: int = 2
+
+
+@dataclasses.dataclass
+class Defaults:
+    a: int
+    b: list = dataclasses.field(default_factory=lambda: [1, 2])
+
+
+@dataclasses.dataclass
+class Empty:
+    pass
+
+
+Wide = dataclasses.make_dataclass("Wide", [(f"f{i}", int) for i in range(1000)])
+Wide.__module__ = __name__
+
+
+@dataclasses.dataclass
+class WithProperty:
+    a: int
+
+    @property
+    def b(self):
+        return "computed"
+
+
+class Point(typing.NamedTuple):
+    x: float
+    y: float = 0.0
+
+
+@dataclasses.dataclass
+class LikeViewAttributes:
+    _state: int
+    _fields: int
+    _class_name: int
+    image: int
+    node_offset: int
+    __dir__: int = 7
+
+
+class SharedOddKeys:
+    def __init__(self):
+        self.a = 1
+        setattr(self, "not an identifier", 2)
+        setattr(self, "1", 3)
+
+    def __shared__(self):
+        return self.__dict__
+
+
+class SharedIntKey:
+    def __shared__(self):
+        return {1: "int key", "a": 2}
+
+
+class SharedTuple:
+    def __shared__(self):
+        return (1, 2)
+
+
+@dataclasses.dataclass
+class GetattrRaises:
+    a: int
+
+    def __getattribute__(self, name):
+        if name == "a":
+            raise RuntimeError("no field a")
+        return object.__getattribute__(self, name)
+
+
+class AcrossInterpreters(SharedPool, unittest.TestCase):
+    def test_workers_scan_scoped_views_while_the_main_interpreter_scans_and_closes(self):
+        want = [repr(r) for r in ROWS]
+        for make in (frost.freeze, frost.share):
+            store = make(ROWS)
+            futures = [self.pool.submit(poolwork.scan_rows, store.root) for _ in range(3)]
+            mine = [r for r in store.root]
+            store.close()
+            self.assertEqual([repr(r) for r in mine], want)
+            for f in futures:
+                self.assertEqual(f.result(timeout=120), want)
+            del store, mine
+
+    def test_records_of_a_class_defined_in_a_worker(self):
+        recs = self.pool.submit(poolwork.freeze_local_records, 50).result(timeout=120)
+        self.assertEqual((recs[7].a, recs[7].b), (7, "7"))
+        self.assertIn("Local", recs[7]._class_name)
+        self.assertTrue({"a", "b"} <= set(dir(recs[7])))
+        back = frost.thaw(recs[7])   # its class cannot be imported here
+        self.assertEqual((type(back).__name__, back.a, back.b), ("SimpleNamespace", 7, "7"))
+        with self.assertRaisesRegex(AttributeError, "missing"):
+            recs[7].missing   # noqa: B018
+        del recs, back
+
+    def test_frozen_sets_compare_with_dict_views_in_every_interpreter(self):
+        for make in (frost.freeze, frost.share):
+            s = make(set(range(100))).root
+            self.assertEqual(self.pool.submit(poolwork.set_compares, s, 100).result(timeout=120),
+                             (True, True, True, False))
+            self.assertEqual(poolwork.set_compares(s, 100), (True, True, True, False))
+            del s
+
+
+BIG_SHARE = """
+import _thread, gc, os, signal, sys, threading, time
+import frost
+from frost import _frost
+# a dict >= 16,384 entries (the hasher thread) in an arena >= 16 MiB (the pager thread)
+data = {f"key{i}": (i, f"v{i}") for i in range(400_000)}
+"""
+
+
+class ShareUnderFire(unittest.TestCase):
+    """frost.share with its pager and hasher threads running, stopped from
+    outside; each in a child with a deadline (a hang fails, not blocks)."""
+
+    def child(self, body, timeout=240):
+        r = run_child(BIG_SHARE + textwrap.dedent(body), timeout=timeout)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r.stdout
+
+    def test_keyboard_interrupt_from_a_timer_thread_and_from_progress(self):
+        out = self.child("""
+            for delay in (0.02, 0.3):
+                t = threading.Timer(delay, _thread.interrupt_main)
+                t.start()
+                try:
+                    frost.share(data).close()
+                    time.sleep(5)   # finished first: the interrupt lands here
+                except KeyboardInterrupt:
+                    pass
+                t.join()
+            calls = []
+            def progress(done, total):
+                calls.append(done)
+                if len(calls) == 2:
+                    signal.raise_signal(signal.SIGINT)
+            try:
+                frost.share(data, progress=progress)
+                print("not interrupted")
+            except KeyboardInterrupt:
+                pass
+            gc.collect()
+            assert (_frost._live_arenas(), _frost._live_stores()) == (0, 0), (_frost._live_arenas(), _frost._live_stores())
+            s = frost.share({"key7": (7, "v7")})   # still works afterwards
+            assert s.root["key7"] == (7, "v7")
+            print("ok")
+        """)
+        self.assertEqual(out.split(), ["ok"])
+
+    def test_two_threads_share_at_once_and_a_fork_from_a_third(self):
+        out = self.child("""
+            import warnings
+            warnings.simplefilter("ignore", DeprecationWarning)
+            results, pids = [], []
+            def share():
+                s = frost.share(data)
+                results.append(s.root["key399999"])
+                s.close()
+            def fork_later():
+                time.sleep(0.2)
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        os._exit(0 if frost.share({"a": [1]}).root["a"][0] == 1 else 3)
+                    except BaseException:
+                        os._exit(4)
+                pids.append(pid)
+            threads = [threading.Thread(target=share) for _ in range(2)] + [threading.Thread(target=fork_later)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            deadline = time.monotonic() + 60
+            for pid in pids:
+                while True:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        assert os.waitstatus_to_exitcode(status) == 0, status
+                        break
+                    if time.monotonic() > deadline:
+                        os.kill(pid, 9); os.waitpid(pid, 0)
+                        raise SystemExit("the forked child hung")
+                    time.sleep(0.05)
+            assert results == [(399999, "v399999")] * 2, results
+            print("ok")
+        """)
+        self.assertEqual(out.split(), ["ok"])
+
+    def test_out_of_space_is_an_oserror_and_leaves_nothing(self):
+        out = self.child("""
+            import errno, resource, tempfile
+            small = {f"k{i}": i for i in range(100_000)}
+            tmp = tempfile.mkdtemp()
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+            for what, call in (("share", lambda: frost.share(small)),
+                               ("share big", lambda: frost.share(data)),
+                               ("save 2", lambda: frost.freeze(small).save(tmp + "/a", format=2)),
+                               ("save 1", lambda: frost.freeze(small).save(tmp + "/b", format=1))):
+                try:
+                    call()
+                    raise SystemExit(what + ": no error")
+                except OSError as e:
+                    assert e.errno == errno.EFBIG, (what, e)
+            assert os.listdir(tmp) == [], os.listdir(tmp)
+            gc.collect()
+            assert (_frost._live_arenas(), _frost._live_stores()) == (0, 0)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+            assert frost.share(small).root["k5"] == 5
+            print("ok")
+        """)
+        self.assertEqual(out.split(), ["ok"])
+
+
+class HostileArguments(LeakCheckedTestCase):
+    def test_wrong_types_for_every_public_function(self):
+        view = frost.freeze([1]).root
+        bad_calls = [
+            (TypeError, frost.freeze, (1,), {"lifetime": None}),
+            (ValueError, frost.freeze, (1,), {"lifetime": "forever"}),
+            (TypeError, frost.freeze, (1,), {"progress": 5}),
+            (TypeError, frost.share, (1,), {"progress": "no"}),
+            (TypeError, frost.load, (None,), {}),
+            (TypeError, frost.load, (3,), {}),
+            (ValueError, frost.load, ("/nonexistent\0x",), {}),
+            (ValueError, frost.load, ("/nonexistent",), {"lifetime": "bogus"}),
+            (TypeError, frost.verify, (None,), {}),
+            (TypeError, frost.thaw, (object(),), {}),
+            (TypeError, frost.thaw, (view,), {"classes": 5}),
+            (TypeError, frost.publish, (None, None), {}),
+            (TypeError, frost.publish, ("x", 5), {}),
+            (TypeError, frost.published, (5,), {}),
+            (KeyError, frost.unpublish, ("never published",), {}),
+            (ValueError, frost.Channel, (-1,), {}),
+            (TypeError, frost.Channel, ("1",), {}),
+            (ValueError, frost.Channel, (1 << 80,), {}),
+            (ValueError, frost.Pool, (0,), {}),
+            (ValueError, frost.Pool, (-3,), {}),
+            (TypeError, frost.Pool, ("2",), {}),
+            (TypeError, frost.Pool, (True,), {}),
+        ]
+        for exc, func, args, kwargs in bad_calls:
+            with self.subTest(func=func.__name__, args=args, kwargs=kwargs):
+                with self.assertRaises(exc):
+                    func(*args, **kwargs)
+        store = frost.freeze({"a": 1})
+        with tempfile.TemporaryDirectory() as tmp:
+            for fmt in (0, 3, -1, 1 << 70):
+                with self.assertRaisesRegex(ValueError, "format"):
+                    store.save(os.path.join(tmp, "x"), format=fmt)
+            for fmt in ("2", 2.0):
+                with self.assertRaises((TypeError, ValueError)):
+                    store.save(os.path.join(tmp, "x"), format=fmt)
+            for path in (None, 5, ["x"]):
+                with self.assertRaises(TypeError):
+                    store.save(path)
+            with self.assertRaises(OSError):
+                store.save("/dev/full")
+            self.assertEqual(os.listdir(tmp), [])
+        for tp in (frost.FrozenDict, frost.FrozenList, frost.FrozenSet, frost.Record, frost.Store,
+                   frost.Array, frost.Table, frost.MappedDict, frost.MappedSet, frost.Column):
+            with self.assertRaisesRegex(TypeError, "cannot create"):
+                tp()
+        del view, store
+
+    def test_list_indices_of_every_kind(self):
+        class IndexRaises(int):
+            def __index__(self):
+                raise RuntimeError("index boom")
+
+        class HugeIndex:
+            def __index__(self):
+                return 1 << 80
+        for lst in (frost.freeze([1, 2, 3]).root, frost.share([1, 2, 3]).root):
+            self.assertEqual((lst[True], lst[-1], lst[IndexRaises(1)]), (2, 3, 2))
+            for key, exc in ((-4, IndexError), (3, IndexError), (1 << 70, IndexError),
+                             (-(1 << 70), IndexError), (HugeIndex(), IndexError),
+                             (None, TypeError), ("1", TypeError), (1.0, TypeError)):
+                with self.assertRaises(exc):
+                    lst[key]   # noqa: B018
+            self.assertEqual(list(lst[::-1]), [3, 2, 1])
+            self.assertEqual(list(lst[0:1 << 70]), [1, 2, 3])
+            with self.assertRaises(ValueError):
+                lst[::0]   # noqa: B018
+            self.assertEqual(lst.index(2, -100, 1 << 80), 1)
+            with self.assertRaises(TypeError):
+                lst.index(2, "a")
+            del lst
+
+    def test_str_subclass_keys_whose_hash_or_eq_raise(self):
+        class Hostile(str):
+            def __hash__(self):
+                raise RuntimeError("strsub hash")
+
+            def __eq__(self, other):
+                raise RuntimeError("strsub eq")
+        for mk in (frost.freeze, frost.share):
+            with self.assertRaisesRegex(RuntimeError, "strsub hash"):
+                mk({Hostile("a"): 1})
+        d = frost.freeze({"a": 1}).root
+        with self.assertRaisesRegex(RuntimeError, "strsub hash"):
+            d[Hostile("a")]   # noqa: B018
+        with self.assertRaisesRegex(RuntimeError, "strsub hash"):
+            Hostile("a") in d   # noqa: B015
+        del d
+
+    def test_cycles_and_deep_nesting(self):
+        cyclic_list = []
+        cyclic_list.append(cyclic_list)
+        cyclic_dict = {}
+        cyclic_dict["self"] = cyclic_dict
+        cyclic_record = Base(None)
+        cyclic_record.a = cyclic_record
+        for value in (cyclic_list, cyclic_dict, cyclic_record):
+            for mk in (frost.freeze, frost.share):
+                root = mk(value).root
+                self.assertIn("...", repr(root))
+                del root
+        deep_list, deep_dict, deep_tuple = [], {}, ()
+        for _ in range(100_000):
+            deep_list, deep_dict, deep_tuple = [deep_list], {"k": deep_dict}, (deep_tuple,)
+        for mk in (frost.freeze, frost.share):
+            self.assertEqual(len(mk(deep_list).root), 1)
+            self.assertEqual(len(mk(deep_dict).root), 1)
+            with self.assertRaises(frost.FreezeError):
+                mk(deep_tuple)
+        with self.assertRaisesRegex(frost.FreezeError, "deeper than"):
+            frost.freeze({deep_tuple})
+
+    def test_repr_compare_thaw_of_deep_chains_never_overflow_the_c_stack(self):
+        """repr/str/== of a chain of records, lists or dicts around CPython's C
+        recursion limit (10,000) and far past it: a value or RecursionError, never
+        a crash (a MappedRecord chain's repr overflowed the stack at 9,990)."""
+        r = run_child(textwrap.dedent("""
+            import dataclasses, sys
+            import frost
+            @dataclasses.dataclass
+            class Link:
+                next: object
+            for depth in (4_000, 9_995, 100_000):
+                for kind in ("record", "list", "dict"):
+                    chain = None
+                    for _ in range(depth):
+                        chain = Link(chain) if kind == "record" else [chain] if kind == "list" else {"k": chain}
+                    for make in (frost.freeze, frost.share):
+                        root = make(chain).root
+                        for op in (repr, str, lambda v: v == make(chain).root, lambda v: v == chain):
+                            try:
+                                op(root)
+                            except RecursionError:
+                                pass
+                        frost.thaw(root)
+                        del root
+            print("ok")
+        """), timeout=300)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["ok"]), r.stderr[-3000:])
+
+
+class LifetimesInEveryOrder(LeakCheckedTestCase):
+    def test_close_while_a_lookup_runs_user_eq(self):
+        """A key's __eq__ closes the store during a lookup that compares it."""
+        for mk in (frost.freeze, frost.share):
+            store = mk({"s": set(range(100)), "d": {i: str(i) for i in range(100)}})
+            s, d = store.root["s"], store.root["d"]
+
+            class ClosesStore:
+                def __hash__(self):
+                    return hash(5)
+
+                def __eq__(self, other):
+                    store.close()
+                    gc.collect()
+                    return False
+            self.assertNotIn(ClosesStore(), s)
+            self.assertIsNone(d.get(ClosesStore()))
+            self.assertIn(5, s)   # views outlive close()
+            self.assertEqual(d[5], "5")
+            store.close()
+            with self.assertRaises(frost.StoreClosedError):
+                store.root   # noqa: B018
+            del store, s, d, ClosesStore
+
+    def test_close_while_other_threads_iterate(self):
+        for mk in (frost.freeze, frost.share):
+            for _ in range(5):
+                store = mk([(i, str(i)) for i in range(20_000)])
+                root, errors, counts = store.root, [], []
+
+                def scan():
+                    try:
+                        counts.append(sum(1 for _ in root))
+                    except Exception as e:   # pragma: no cover - a failure names it
+                        errors.append(e)
+                threads = [threading.Thread(target=scan) for _ in range(2)]
+                for t in threads:
+                    t.start()
+                store.close()
+                store.close()
+                for t in threads:
+                    t.join()
+                self.assertEqual((errors, counts), ([], [20_000, 20_000]))
+                del store, root
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -63,13 +63,19 @@ static PyObject *
 pool_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"workers", "init_code", NULL};
-    int workers;
+    PyObject *count;
     const char *init_code = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|z:_Pool", kwlist, &workers, &init_code)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!|z:_Pool", kwlist, &PyLong_Type, &count,
+                                     &init_code)) {
         return NULL;
     }
-    if (workers < 1 || workers > 1024) {
-        PyErr_Format(PyExc_ValueError, "workers must be between 1 and 1024, not %d", workers);
+    int overflow = 0;
+    long workers = PyLong_AsLongAndOverflow(count, &overflow);
+    if (workers == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow != 0 || workers < 1 || workers > 1024) {   /* ValueError, however large */
+        PyErr_Format(PyExc_ValueError, "workers must be between 1 and 1024, not %S", count);
         return NULL;
     }
     FrostPool *self = (FrostPool *)type->tp_alloc(type, 0);
@@ -79,7 +85,7 @@ pool_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     char *error = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = frost_pool_new(&self->pool, workers, init_code, &error);
+    rc = frost_pool_new(&self->pool, (int)workers, init_code, &error);
     Py_END_ALLOW_THREADS
     if (rc != FROST_OK) {
         Py_DECREF(self);

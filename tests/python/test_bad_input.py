@@ -382,6 +382,8 @@ class Pools(Catalogue):
             ("Pool(0)", lambda: frost.Pool(0), ValueError, r"workers must be at least 1, not 0"),
             ("Pool(2000)", lambda: frost.Pool(2000), ValueError,
              r"workers must be between 1 and 1024, not 2000"),
+            ("Pool(1 << 70)", lambda: frost.Pool(1 << 70), ValueError,
+             r"workers must be between 1 and 1024, not 1180591620717411303424"),
             ("Pool(1, 2)", lambda: frost.Pool(1, 2), TypeError, r"positional argument"),
             ("Pool(1, bogus=1)", lambda: frost.Pool(1, bogus=1), TypeError,
              r"unexpected keyword argument 'bogus'"),

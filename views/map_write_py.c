@@ -161,6 +161,26 @@ frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
     return size < 0 ? NULL : PyLong_FromLongLong(size);
 }
 
+/* The writer's OSError (a full disk, RLIMIT_FSIZE, ...) knows only the fd:
+ * give it the path the caller named, as format 1's errors have. */
+static void
+name_the_file(PyObject *path_arg)
+{
+    if (!PyErr_ExceptionMatches(PyExc_OSError)) {
+        return;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *filename = PyObject_GetAttrString(exc, "filename");
+    if (filename == Py_None && PyObject_SetAttrString(exc, "filename", path_arg) < 0) {
+        PyErr_Clear();   /* the error without its path rather than another one */
+    }
+    if (filename == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(filename);
+    PyErr_SetRaisedException(exc);
+}
+
 int
 frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
 {
@@ -190,6 +210,7 @@ frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
     }
     int64_t size = map_write(st, store, fd, progress, 1);   /* the file's size checked after progress */
     if (size < 0) {
+        name_the_file(path_arg);
         goto unlink_tmp;
     }
     if (progress != NULL && !frost_snapshot_file_intact(fd, tmp, (uint64_t)size)) {

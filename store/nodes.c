@@ -6,7 +6,8 @@
  * array of entries kept in insertion order. A set node is CPython's set
  * design: (hash, key) slots probed directly, LINEAR_PROBES neighbours first,
  * then the perturbed sequence. Everything here only reads the arena (except
- * frost__table_index_entry and frost__set_place, used while building it).
+ * frost__table_index_entry, frost__set_place and the rehashes, used while
+ * building it or loading it).
  */
 #include "frost_nodes.h"
 
@@ -204,15 +205,26 @@ frost__key_holds_nan(PyObject *key)
     return 0;
 }
 
+/* frost__key_hash of a key already in a table: -1 with an exception set on
+ * any failure (a tuple deeper than FROST_MAX_TUPLE_DEPTH: ValueError). */
+static int
+stored_key_hash(PyObject *key, Py_hash_t *out)
+{
+    int rc = frost__key_hash(key, FROST_MAX_TUPLE_DEPTH, out);
+    if (rc == -2) {
+        PyErr_Format(PyExc_ValueError, "a key is a tuple nested deeper than %d levels",
+                     FROST_MAX_TUPLE_DEPTH);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 int
 frost__table_rehash(frost_table_t *t, int32_t *index)
 {
     for (Py_ssize_t i = 0; i < t->len; i++) {
-        Py_hash_t h;
-        if (frost__key_hash((PyObject *)t->entries[i].key, FROST_MAX_TUPLE_DEPTH, &h) < 0) {
+        if (stored_key_hash((PyObject *)t->entries[i].key, &t->entries[i].hash) < 0) {
             return -1;
         }
-        t->entries[i].hash = h;
     }
     if (index != NULL) {
         memset(index, 0xff, ((size_t)t->mask + 1) * sizeof *index);
@@ -234,7 +246,7 @@ frost__set_rehash(frost_set_t *s, int32_t *order)
     }
     for (Py_ssize_t i = 0; i < s->len; i++) {
         items[i].key = frost_set_item(s, i);
-        if (frost__key_hash((PyObject *)items[i].key, FROST_MAX_TUPLE_DEPTH, &items[i].hash) < 0) {
+        if (stored_key_hash((PyObject *)items[i].key, &items[i].hash) < 0) {
             PyMem_Free(items);
             return -1;
         }

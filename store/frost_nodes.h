@@ -232,7 +232,7 @@ typedef struct {
  * with: hash(key), except where CPython's hash depends on an address:
  * Ellipsis gets a fixed value (the same in every process), and a NaN
  * (float, or complex with a NaN part) hashes by its identity: the arena
- * object's address, mixed (design.md "NaN keys": distinct NaNs spread as in a
+ * object's address, as CPython hashes a pointer (design.md "NaN keys": distinct NaNs spread as in a
  * dict, so a table of n NaN keys builds in O(n); a NaN equals only itself,
  * so any hash is valid). A lookup's query NaN is a scoped store's local copy
  * of an arena NaN: `identity(nan, ctx)` names the arena object it stands for

@@ -20,7 +20,6 @@
 /* Ellipsis's CPython hash is its address in libpython, which differs between
  * processes: a fixed value instead (it equals only itself). A NaN hashes by
  * its identity (nan_hash): design.md "NaN keys". */
-#define NAN_TAG ((uint64_t)0x4e614e5f6b6579)
 #define ELLIPSIS_HASH ((Py_hash_t)0x2e2e2e5f6b6579)   /* ... */
 
 /* CPython's tuple hash (Objects/tupleobject.c, 3.8+) over item hashes. */
@@ -59,8 +58,10 @@ is_nan_leaf(PyObject *o)
 }
 
 /* The hash of NaN `o`: its identity (`identity(o, ctx)`, or its own address)
- * through the splitmix64 finalizer, so distinct NaNs spread over a table as
- * in a dict (CPython >= 3.10 hashes a NaN by its address too). -1 on error. */
+ * hashed as CPython (>= 3.10) hashes a NaN, _Py_HashPointer: the address
+ * rotated by 4 bits. Distinct NaNs get distinct hashes (a bijection), and
+ * NaNs read in arena order probe neighbouring index slots, as in a dict.
+ * -1 on error. */
 static Py_hash_t
 nan_hash(PyObject *o, frost_nan_identity_fn identity, void *ctx)
 {
@@ -68,11 +69,9 @@ nan_hash(PyObject *o, frost_nan_identity_fn identity, void *ctx)
     if (id == NULL) {
         return -1;
     }
-    uint64_t z = (uint64_t)(uintptr_t)id ^ NAN_TAG;
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    z ^= z >> 31;
-    return (Py_hash_t)z == -1 ? -2 : (Py_hash_t)z;
+    uint64_t y = (uint64_t)(uintptr_t)id;
+    y = (y >> 4) | (y << 60);
+    return (Py_hash_t)y == -1 ? -2 : (Py_hash_t)y;
 }
 
 /* frost__key_hash of anything but a tuple (-1 on error). */

@@ -1893,12 +1893,17 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
         }
         /* NaN keys were laid out by their source objects' addresses: now by their
          * arena copies', which lookups see (frost__key_hash) */
-        if (nan_keys && f->kind == F_DICT && f->field_names == NULL
-            && frost__table_rehash(f->node, fz->env->unindexed ? NULL : ((frost_table_t *)f->node)->index) < 0) {
-            return -1;
+        if (nan_keys && f->kind == F_DICT && f->field_names == NULL) {
+            frost_table_t *t = f->node;
+            if (frost__table_rehash(t, fz->env->unindexed ? NULL : t->index) < 0) {
+                return -1;
+            }
         }
-        if (nan_keys && f->kind == F_SET && frost__set_rehash(f->node, ((frost_set_t *)f->node)->order) < 0) {
-            return -1;
+        if (nan_keys && f->kind == F_SET) {
+            frost_set_t *s = f->node;
+            if (frost__set_rehash(s, s->order) < 0) {
+                return -1;
+            }
         }
     }
     else if (f->kind == F_TUPLE) {

@@ -1898,6 +1898,7 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
     if (f->kind == F_DICT || f->kind == F_SET) {
         Py_ssize_t len = f->kind == F_DICT ? ((frost_table_t *)f->node)->len : ((frost_set_t *)f->node)->len;
         Py_ssize_t stride = f->kind == F_DICT ? 2 : 1;
+        int nan_keys = 0;
         for (Py_ssize_t e = 0; e < len; e++) {
             /* a dict's keys from its entries (a record's shaped dict: the class's field
              * names, shared: never nodes), a set's items from its slots */
@@ -1907,6 +1908,21 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
                 return freeze_error(fz, self, e * stride, "%s must be a plain immutable, "
                                     "not a tuple holding a container",
                                     f->kind == F_DICT ? "dict key" : "set item");
+            }
+            nan_keys = nan_keys || frost__key_holds_nan(frost_ref_object(key));
+        }
+        /* NaN keys were laid out by their source objects' addresses: now by their
+         * arena copies', which lookups see (frost__key_hash) */
+        if (nan_keys && f->kind == F_DICT && f->field_names == NULL) {
+            frost_table_t *t = f->node;
+            if (frost__table_rehash(t, fz->env->unindexed ? NULL : t->index) < 0) {
+                return -1;
+            }
+        }
+        if (nan_keys && f->kind == F_SET) {
+            frost_set_t *s = f->node;
+            if (frost__set_rehash(s, s->order) < 0) {
+                return -1;
             }
         }
     }

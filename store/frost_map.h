@@ -208,8 +208,12 @@ static inline uint64_t frost_map_table_size(uint64_t len, unsigned log2_nslots, 
  * and every reader call this one function):
  *   None: 0x6E6F6E65; Ellipsis: 0x656C6C69;
  *   bool/int/float (incl. subclasses, by value): CPython's numeric hash of the
- *     value (process-independent; NaN: 0x6E616E), so 1 == 1.0 == True agree;
- *   complex (incl. subclasses, by value): CPython's hash; a NaN part: 0x6E616E;
+ *     value (process-independent), so 1 == 1.0 == True agree;
+ *   complex (incl. subclasses, by value): CPython's hash;
+ *   a NaN float, or a complex with a NaN part, in the key of entry i (the
+ *     key itself or in a tuple): 0x6E616E ^ ((i + 1) << 24), so a table's
+ *     distinct NaN keys spread (a NaN equals only itself: no query finds one,
+ *     a reader's NaN being another object; frost_map_key_hash says NOT_KEY);
  *   str (incl. subclasses): XXH64(UTF-8 surrogatepass bytes, seed hash_key[0]);
  *   bytes (incl. subclasses): XXH64(bytes, seed hash_key[1]);
  *   tuple (incl. subclasses): XXH64 of the u64 array (little-endian) of its
@@ -221,6 +225,7 @@ static inline uint64_t frost_map_table_size(uint64_t len, unsigned log2_nslots, 
 #define FROST_MAP_HASH_NONE UINT64_C(0x6E6F6E65)
 #define FROST_MAP_HASH_ELLIPSIS UINT64_C(0x656C6C69)
 #define FROST_MAP_HASH_NAN UINT64_C(0x6E616E)
+#define FROST_MAP_HASH_NAN_ENTRY_SHIFT 24
 #define FROST_MAP_HASH_TUPLE_SEED UINT64_C(0x7475706C65)
 
 static inline uint64_t
@@ -251,14 +256,21 @@ struct _object;   /* PyObject: this header does not need Python.h */
  */
 int frost_map_key_hash(const uint64_t hash_key[2], struct _object *key, uint64_t *out);
 
-/* frost_map_key_hash's result for the keys whose hash is a pure function of
+/* The hash table entry `entry` stores for its key `key`: frost_map_key_hash's,
+ * except that a NaN in it gets the entry's NaN hash (above) where a query's
+ * gives NOT_KEY. The writer's and verify's. */
+int frost_map_entry_key_hash(const uint64_t hash_key[2], struct _object *key, uint64_t entry,
+                             uint64_t *out);
+
+/* frost_map_entry_key_hash's result for the keys whose hash is a pure function of
  * their value that needs no memory (every leaf kind but a non-ASCII str):
  * callable without the GIL on objects no thread changes (the writer's hasher
  * thread, on a sealed arena). 0 with *out set (the same value), or
  * FROST_MAP_HASH_NEEDS_GIL for anything else (tuples, non-ASCII strs, what
  * is no key: frost_map_key_hash, with the GIL, says which). */
 #define FROST_MAP_HASH_NEEDS_GIL 2
-int frost_map_key_hash_nogil(const uint64_t hash_key[2], struct _object *key, uint64_t *out);
+int frost_map_entry_key_hash_nogil(const uint64_t hash_key[2], struct _object *key, uint64_t entry,
+                                   uint64_t *out);
 
 /* XXH64 (seed 0) of the 128 header bytes at `header` with header_checksum
  * (bytes 56..63) taken as zero. */

@@ -231,15 +231,34 @@ typedef struct {
 
 /*
  * The hash a table entry stores for a key, and the hash a lookup probes
- * with: hash(key), except where CPython's hash depends on an address
- * (NaN floats, complexes with a NaN part, Ellipsis, and tuples holding
- * any of those), which get a fixed value instead, so the hash is the same
- * for the arena copy, a scoped store's local copy, and in another process.
- * Tuples are hashed iteratively (CPython's algorithm, so equal tuples of
- * other objects still find them). `max_depth` > 0: a tuple nested deeper
- * gives -2 with no exception set. 0 ok (*out set), -1 error.
+ * with: hash(key), except where CPython's hash depends on an address:
+ * Ellipsis gets a fixed value (the same in every process), and a NaN
+ * (float, or complex with a NaN part) hashes by its identity: the arena
+ * object's address, as CPython hashes a pointer (design.md "NaN keys": distinct NaNs spread as in a
+ * dict, so a table of n NaN keys builds in O(n); a NaN equals only itself,
+ * so any hash is valid). A lookup's query NaN is a scoped store's local copy
+ * of an arena NaN: `identity(nan, ctx)` names the arena object it stands for
+ * (NULL: an error is set); frost__key_hash uses the NaN's own address. NaN
+ * hashes hold in this process only: a load rehashes every table holding a
+ * NaN key. Tuples are hashed iteratively (CPython's algorithm, so equal
+ * tuples of other objects still find them). `max_depth` > 0: a tuple nested
+ * deeper gives -2 with no exception set. 0 ok (*out set), -1 error.
  */
+typedef const void *(*frost_nan_identity_fn)(PyObject *nan, void *ctx);
 int frost__key_hash(PyObject *key, int max_depth, Py_hash_t *out);
+int frost__key_hash_as(PyObject *key, int max_depth, frost_nan_identity_fn identity, void *ctx,
+                       Py_hash_t *out);
+
+/* Whether `key` is or holds (in a tuple, at any depth) a NaN float or complex. */
+int frost__key_holds_nan(PyObject *key);
+
+/* Hash every key of a table (dict node) again with frost__key_hash and, if
+ * `index` (mask+1 slots) is not NULL, rebuild the index there (t->index =
+ * index). For a set, hash every item again and place them afresh, writing the
+ * new item order to `order` (len slots; s->order = order). After a freeze or
+ * a load moved its NaN keys. 0 ok, -1 error set. */
+int frost__table_rehash(frost_table_t *t, int32_t *index);
+int frost__set_rehash(frost_set_t *s, int32_t *order);
 
 /*
  * Find `key` (with hash `hash`) in a dict node. Returns the entry index,

@@ -136,7 +136,7 @@ str_hash(const uint64_t hash_key[2], PyObject *s, uint64_t *out)
 /* The unfinalized hash of a key that is not a tuple, without allocating: 0,
  * NOT_KEY, or NEEDS_GIL (a non-ASCII str: str_hash may need a buffer). */
 static inline int
-leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
+leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint64_t *out)
 {
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyUnicode_Type || (tp != &PyLong_Type && PyUnicode_Check(o))) {
@@ -157,7 +157,11 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
     }
     if (PyFloat_Check(o)) {
         double d = PyFloat_AS_DOUBLE(o);
-        *out = isnan(d) ? FROST_MAP_HASH_NAN : (uint64_t)(int64_t)PyFloat_Type.tp_hash(o);
+        if (isnan(d)) {
+            *out = nan_raw;
+            return nan_raw != 0 ? 0 : FROST_MAP_HASH_NOT_KEY;
+        }
+        *out = (uint64_t)(int64_t)PyFloat_Type.tp_hash(o);
         return 0;
     }
     if (PyBytes_Check(o)) {
@@ -174,8 +178,11 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
     }
     if (PyComplex_Check(o)) {
         Py_complex c = ((PyComplexObject *)o)->cval;
-        *out = (isnan(c.real) || isnan(c.imag)) ? FROST_MAP_HASH_NAN
-                                                : (uint64_t)(int64_t)PyComplex_Type.tp_hash(o);
+        if (isnan(c.real) || isnan(c.imag)) {
+            *out = nan_raw;
+            return nan_raw != 0 ? 0 : FROST_MAP_HASH_NOT_KEY;
+        }
+        *out = (uint64_t)(int64_t)PyComplex_Type.tp_hash(o);
         return 0;
     }
     return FROST_MAP_HASH_NOT_KEY;
@@ -183,9 +190,9 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
 
 /* The unfinalized hash of a key that is not a tuple: 0, NOT_KEY or -1. */
 static inline int
-leaf_hash(const uint64_t hash_key[2], PyObject *o, uint64_t *out)
+leaf_hash(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint64_t *out)
 {
-    int rc = leaf_hash_nogil(hash_key, o, out);
+    int rc = leaf_hash_nogil(hash_key, o, nan_raw, out);
     return rc == FROST_MAP_HASH_NEEDS_GIL ? str_hash(hash_key, o, out) : rc;
 }
 
@@ -200,7 +207,7 @@ typedef struct {
 #define LOCAL_HASHES 64
 
 static int
-tuple_hash(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
+tuple_hash(const uint64_t hash_key[2], PyObject *key, uint64_t nan_raw, uint64_t *out)
 {
     level_t local_levels[16], *levels = local_levels;
     uint64_t local_hashes[LOCAL_HASHES], *hashes = local_hashes;
@@ -246,7 +253,7 @@ tuple_hash(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
                 levels[depth++] = (level_t){item, 0, nhashes};
                 continue;
             }
-            int leaf = leaf_hash(hash_key, item, &h);
+            int leaf = leaf_hash(hash_key, item, nan_raw, &h);
             if (leaf != 0) {
                 rc = leaf;
                 break;
@@ -278,14 +285,21 @@ tuple_hash(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
     return rc;
 }
 
-int
-frost_map_key_hash(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
+/* A NaN's raw hash in the key of table entry `entry`; 0 for a query (no entry). */
+static inline uint64_t
+nan_raw_hash(uint64_t entry)
+{
+    return FROST_MAP_HASH_NAN ^ ((entry + 1) << FROST_MAP_HASH_NAN_ENTRY_SHIFT);
+}
+
+static int
+key_hash(const uint64_t hash_key[2], PyObject *key, uint64_t nan_raw, uint64_t *out)
 {
     if (PyTuple_Check(key)) {
-        return tuple_hash(hash_key, key, out);
+        return tuple_hash(hash_key, key, nan_raw, out);
     }
     uint64_t h;
-    int rc = leaf_hash(hash_key, key, &h);
+    int rc = leaf_hash(hash_key, key, nan_raw, &h);
     if (rc == 0) {
         *out = frost_map_mix(h ^ hash_key[1]);
     }
@@ -293,10 +307,22 @@ frost_map_key_hash(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
 }
 
 int
-frost_map_key_hash_nogil(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
+frost_map_key_hash(const uint64_t hash_key[2], PyObject *key, uint64_t *out)
+{
+    return key_hash(hash_key, key, 0, out);
+}
+
+int
+frost_map_entry_key_hash(const uint64_t hash_key[2], PyObject *key, uint64_t entry, uint64_t *out)
+{
+    return key_hash(hash_key, key, nan_raw_hash(entry), out);
+}
+
+int
+frost_map_entry_key_hash_nogil(const uint64_t hash_key[2], PyObject *key, uint64_t entry, uint64_t *out)
 {
     uint64_t h;
-    if (PyTuple_Check(key) || leaf_hash_nogil(hash_key, key, &h) != 0) {
+    if (PyTuple_Check(key) || leaf_hash_nogil(hash_key, key, nan_raw_hash(entry), &h) != 0) {
         return FROST_MAP_HASH_NEEDS_GIL;
     }
     *out = frost_map_mix(h ^ hash_key[1]);

@@ -915,6 +915,31 @@ table_probe(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key,
     return -1;
 }
 
+/* Whether the probe sequence of hash h meets entry `entry` before an empty
+ * slot (verify, for keys holding a NaN, which no query equals): entry, -1
+ * not, -2 damage. */
+static Py_ssize_t
+probe_reaches(const frost_map_image_t *img, const frost_mnode_t *t, uint64_t h, uint64_t entry)
+{
+    uint64_t slot = h & t->mask;
+    for (uint64_t probes = 0; probes <= t->mask; probes++) {
+        uint32_t ix = frost_map_rd32(t->index + slot * 4);
+        if (ix == FROST_MAP_EMPTY_SLOT) {
+            return -1;
+        }
+        if (ix >= t->len) {
+            damage(img, "%s node at %llu: index slot %llu names entry %u of %llu",
+                   kind_name(t->kind), ULL(t->offset), ULL(slot), ix, ULL(t->len));
+            return -2;
+        }
+        if (ix == entry) {
+            return (Py_ssize_t)entry;
+        }
+        slot = (slot + 1) & t->mask;
+    }
+    return -1;
+}
+
 Py_ssize_t
 frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key)
 {
@@ -1111,12 +1136,20 @@ verify_table(verifier_t *v, const frost_mnode_t *t)
             return -1;
         }
         uint64_t h;
-        int rc = frost_map_key_hash(img->hash_key, key, &h);
+        int rc = frost_map_entry_key_hash(img->hash_key, key, i, &h);
         Py_ssize_t found = -2;
         if (rc == 0) {
             if (frost_map_rd32(t->hashes + i * 4) != (uint32_t)h) {
                 damage(img, "%s node at %llu: entry %llu's stored hash is not its key's",
                        kind_name(t->kind), ULL(t->offset), ULL(i));
+            }
+            else if (frost__key_holds_nan(key)) {   /* equal to no query: its probe must reach it */
+                found = probe_reaches(img, t, h, i);
+                if (found == -1) {
+                    damage(img, "%s node at %llu: entry %llu is not on its hash's probe sequence",
+                           kind_name(t->kind), ULL(t->offset), ULL(i));
+                    found = -2;
+                }
             }
             else {
                 query_t q;

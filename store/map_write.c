@@ -915,7 +915,7 @@ table_key(const frost_table_t *dict, const frost_set_t *set, uint64_t i)
 
 /* The hasher: a large table's keyed hashes (HASHER_FROM entries and more,
  * more than one CPU), computed on a helper thread while the writer encodes
- * the table's entries. It calls only frost_map_key_hash_nogil on arena keys,
+ * the table's entries. It calls only frost_map_entry_key_hash_nogil on arena keys,
  * which no thread changes; the keys it cannot do (tuples, non-ASCII strs,
  * what is no key) it leaves to the writer (done[i] == 0), which hashes them
  * with the GIL after joining it. When it did every key and the image buffer
@@ -961,8 +961,8 @@ hasher_main(void *arg)
         if (i + PREFETCH_AHEAD < h->len) {
             __builtin_prefetch((const void *)(table_key(h->dict, h->set, i + PREFETCH_AHEAD) & ~(uintptr_t)1));
         }
-        h->done[i] = frost_map_key_hash_nogil(h->hash_key, frost_ref_object(table_key(h->dict, h->set, i)),
-                                              &h->hv[i]) == 0;
+        h->done[i] = frost_map_entry_key_hash_nogil(h->hash_key, frost_ref_object(table_key(h->dict, h->set, i)),
+                                                    i, &h->hv[i]) == 0;
         left += !h->done[i];
     }
     if (left == 0 && h->slots != NULL && build_index(h->slots, h->mask, h->hv, h->len, &h->stop) == 0) {
@@ -1022,7 +1022,7 @@ hasher_finish(writer_t *w, hasher_t *h, int ok, int *built)
             continue;
         }
         frost_ref_t k = table_key(h->dict, h->set, i);
-        rc = frost_map_key_hash(w->hash_key, frost_ref_object(k), &h->hv[i]);
+        rc = frost_map_entry_key_hash(w->hash_key, frost_ref_object(k), i, &h->hv[i]);
         if (rc != 0) {
             if (rc > 0) {
                 w->bad = k;
@@ -1077,7 +1077,7 @@ fill_table(writer_t *w, const frost_node_t *n, uint64_t off)
         }
         frost_ref_t k = table_key(t, s, i);
         if (hasher == NULL) {
-            rc = frost_map_key_hash(w->hash_key, frost_ref_object(k), &hv[i]);
+            rc = frost_map_entry_key_hash(w->hash_key, frost_ref_object(k), i, &hv[i]);
             if (rc != 0) {
                 if (rc > 0) {
                     w->bad = k;

@@ -6,7 +6,8 @@
  * array of entries kept in insertion order. A set node is CPython's set
  * design: (hash, key) slots probed directly, LINEAR_PROBES neighbours first,
  * then the perturbed sequence. Everything here only reads the arena (except
- * frost__table_index_entry and frost__set_place, used while building it).
+ * frost__table_index_entry, frost__set_place and the rehashes, used while
+ * building it or loading it).
  */
 #include "frost_nodes.h"
 
@@ -16,9 +17,9 @@
 #define PERTURB_SHIFT 5
 #define LINEAR_PROBES 9   /* set nodes: neighbours tried before perturbing (CPython's set) */
 
-/* Fixed hashes for keys whose CPython hash is their address. Any value
- * works: such keys equal only themselves, so lookups decide by identity. */
-#define NAN_HASH ((Py_hash_t)0x4e614e5f6b6579)        /* NaN float or complex */
+/* Ellipsis's CPython hash is its address in libpython, which differs between
+ * processes: a fixed value instead (it equals only itself). A NaN hashes by
+ * its identity (nan_hash): design.md "NaN keys". */
 #define ELLIPSIS_HASH ((Py_hash_t)0x2e2e2e5f6b6579)   /* ... */
 
 /* CPython's tuple hash (Objects/tupleobject.c, 3.8+) over item hashes. */
@@ -43,23 +44,47 @@ tuple_hash_end(Py_uhash_t acc, Py_ssize_t len)
     return acc == (Py_uhash_t)-1 ? 1546275796 : (Py_hash_t)acc;
 }
 
+static int
+is_nan_leaf(PyObject *o)
+{
+    if (Py_TYPE(o) == &PyFloat_Type) {
+        return isnan(PyFloat_AS_DOUBLE(o));
+    }
+    if (Py_TYPE(o) == &PyComplex_Type) {
+        Py_complex c = ((PyComplexObject *)o)->cval;
+        return isnan(c.real) || isnan(c.imag);
+    }
+    return 0;
+}
+
+/* The hash of NaN `o`: its identity (`identity(o, ctx)`, or its own address)
+ * hashed as CPython (>= 3.10) hashes a NaN, _Py_HashPointer: the address
+ * rotated by 4 bits. Distinct NaNs get distinct hashes (a bijection), and
+ * NaNs read in arena order probe neighbouring index slots, as in a dict.
+ * -1 on error. */
+static Py_hash_t
+nan_hash(PyObject *o, frost_nan_identity_fn identity, void *ctx)
+{
+    const void *id = identity != NULL ? identity(o, ctx) : (const void *)o;
+    if (id == NULL) {
+        return -1;
+    }
+    uint64_t y = (uint64_t)(uintptr_t)id;
+    y = (y >> 4) | (y << 60);
+    return (Py_hash_t)y == -1 ? -2 : (Py_hash_t)y;
+}
+
 /* frost__key_hash of anything but a tuple (-1 on error). */
 static Py_hash_t
-leaf_hash(PyObject *o)
+leaf_hash(PyObject *o, frost_nan_identity_fn identity, void *ctx)
 {
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyUnicode_Type) {
         Py_hash_t h = ((PyASCIIObject *)o)->hash;
         return h != -1 ? h : PyObject_Hash(o);
     }
-    if (tp == &PyFloat_Type && isnan(PyFloat_AS_DOUBLE(o))) {
-        return NAN_HASH;
-    }
-    if (tp == &PyComplex_Type) {
-        Py_complex c = ((PyComplexObject *)o)->cval;
-        if (isnan(c.real) || isnan(c.imag)) {
-            return NAN_HASH;
-        }
+    if (is_nan_leaf(o)) {
+        return nan_hash(o, identity, ctx);
     }
     if (o == Py_Ellipsis) {
         return ELLIPSIS_HASH;
@@ -70,8 +95,15 @@ leaf_hash(PyObject *o)
 int
 frost__key_hash(PyObject *key, int max_depth, Py_hash_t *out)
 {
+    return frost__key_hash_as(key, max_depth, NULL, NULL, out);
+}
+
+int
+frost__key_hash_as(PyObject *key, int max_depth, frost_nan_identity_fn identity, void *ctx,
+                   Py_hash_t *out)
+{
     if (Py_TYPE(key) != &PyTuple_Type) {
-        *out = leaf_hash(key);
+        *out = leaf_hash(key, identity, ctx);
         return *out == -1 ? -1 : 0;
     }
     /* an explicit stack of the tuples being hashed: no C recursion */
@@ -96,7 +128,7 @@ frost__key_hash(PyObject *key, int max_depth, Py_hash_t *out)
         }
         PyObject *item = PyTuple_GET_ITEM(top->tuple, top->next++);
         if (Py_TYPE(item) != &PyTuple_Type || PyTuple_GET_SIZE(item) == 0) {
-            Py_hash_t lane = leaf_hash(item);
+            Py_hash_t lane = leaf_hash(item, identity, ctx);
             if (lane == -1) {
                 rc = -1;
                 break;
@@ -155,6 +187,78 @@ frost__table_index_entry(frost_table_t *t, Py_ssize_t i)
         slot = (slot * 5 + perturb + 1) & mask;
     }
     t->index[slot] = (int32_t)i;
+}
+
+int
+frost__key_holds_nan(PyObject *key)
+{
+    if (Py_TYPE(key) != &PyTuple_Type) {
+        return is_nan_leaf(key);
+    }
+    /* arena keys nest at most FROST_MAX_TUPLE_DEPTH levels: recursion is bounded */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(key); i++) {
+        if (frost__key_holds_nan(PyTuple_GET_ITEM(key, i))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* frost__key_hash of a key already in a table: -1 with an exception set on
+ * any failure (a tuple deeper than FROST_MAX_TUPLE_DEPTH: ValueError). */
+static int
+stored_key_hash(PyObject *key, Py_hash_t *out)
+{
+    int rc = frost__key_hash(key, FROST_MAX_TUPLE_DEPTH, out);
+    if (rc == -2) {
+        PyErr_Format(PyExc_ValueError, "a key is a tuple nested deeper than %d levels",
+                     FROST_MAX_TUPLE_DEPTH);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+int
+frost__table_rehash(frost_table_t *t, int32_t *index)
+{
+    for (Py_ssize_t i = 0; i < t->len; i++) {
+        if (stored_key_hash((PyObject *)t->entries[i].key, &t->entries[i].hash) < 0) {
+            return -1;
+        }
+    }
+    if (index != NULL) {
+        memset(index, 0xff, ((size_t)t->mask + 1) * sizeof *index);
+        t->index = index;
+        for (Py_ssize_t i = 0; i < t->len; i++) {
+            frost__table_index_entry(t, i);
+        }
+    }
+    return 0;
+}
+
+int
+frost__set_rehash(frost_set_t *s, int32_t *order)
+{
+    frost_set_slot_t *items = PyMem_Malloc((size_t)(s->len ? s->len : 1) * sizeof *items);
+    if (items == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < s->len; i++) {
+        items[i].key = frost_set_item(s, i);
+        if (stored_key_hash((PyObject *)items[i].key, &items[i].hash) < 0) {
+            PyMem_Free(items);
+            return -1;
+        }
+    }
+    memset(s->slots, 0, ((size_t)s->mask + 1) * sizeof *s->slots);
+    s->order = order;
+    for (Py_ssize_t i = 0; i < s->len; i++) {
+        Py_ssize_t at = frost__set_place(s, items[i].hash);
+        s->slots[at] = items[i];
+        order[i] = (int32_t)at;
+    }
+    PyMem_Free(items);
+    return 0;
 }
 
 int

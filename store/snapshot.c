@@ -1683,9 +1683,32 @@ clear_seen(loader_t *ld, uint8_t **seen, size_t *seen_cap, size_t bits)
     return 0;
 }
 
+/* Whether a table's (set's) keys hold a NaN, hashed by its address (frost__key_hash) */
+static int
+table_holds_nan(const frost_table_t *t)
+{
+    for (Py_ssize_t i = 0; i < t->len; i++) {
+        if (frost__key_holds_nan((PyObject *)t->entries[i].key)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+set_holds_nan(const frost_set_t *s)
+{
+    for (Py_ssize_t i = 0; i < s->len; i++) {
+        if (frost__key_holds_nan((PyObject *)frost_set_item(s, i))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The set node at image offset `pos` (walk B counted exactly len used slots):
- * `order` must name each used slot once; under another seed every item is
- * hashed again and placed afresh (new slots order in the arena: bulk is
+ * `order` must name each used slot once; under another seed (or if an item
+ * holds a NaN, hashed by its address) every item is hashed again and placed afresh (new slots order in the arena: bulk is
  * read-only). 0 ok, else the error code (err set). */
 static int
 fix_set(loader_t *ld, uint64_t pos, uint8_t **seen, size_t *seen_cap)
@@ -1701,31 +1724,17 @@ fix_set(loader_t *ld, uint64_t pos, uint8_t **seen, size_t *seen_cap)
         }
         (*seen)[at / 8] |= (uint8_t)(1u << (at % 8));
     }
-    if (rc != 0 || ld->seed_match) {
+    if (rc != 0 || (ld->seed_match && !set_holds_nan(s))) {
         return rc;
     }
-    frost_set_slot_t *items = malloc((size_t)(s->len ? s->len : 1) * sizeof *items);
     int32_t *order = frost_arena_alloc(ld->arena, (size_t)(s->len ? s->len : 1) * sizeof(int32_t), 64);
-    if (items == NULL || order == NULL) {
-        free(items);
+    if (order == NULL) {
         return set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
     }
-    for (Py_ssize_t i = 0; i < s->len; i++) {
-        items[i].key = frost_set_item(s, i);
-        if (frost__key_hash((PyObject *)items[i].key, FROST_MAX_TUPLE_DEPTH, &items[i].hash) < 0) {
-            PyErr_Clear();
-            free(items);
-            return BAD(ld, "unhashable key in set at image offset %llu", (unsigned long long)pos);
-        }
+    if (frost__set_rehash(s, order) < 0) {
+        PyErr_Clear();
+        return BAD(ld, "unhashable key in set at image offset %llu", (unsigned long long)pos);
     }
-    memset(s->slots, 0, nslots * sizeof *s->slots);
-    s->order = order;
-    for (Py_ssize_t i = 0; i < s->len; i++) {
-        Py_ssize_t at = frost__set_place(s, items[i].hash);
-        s->slots[at] = items[i];
-        order[i] = (int32_t)at;
-    }
-    free(items);
     return 0;
 }
 
@@ -1743,26 +1752,17 @@ fix_tables(loader_t *ld)
         }
         frost_table_t *t = (frost_table_t *)(ld->img + ld->tables[k]);
         size_t nslots = (size_t)t->mask + 1;
-        if (!ld->seed_match) {
-            for (Py_ssize_t i = 0; i < t->len; i++) {
-                Py_hash_t h;
-                if (frost__key_hash((PyObject *)t->entries[i].key, FROST_MAX_TUPLE_DEPTH, &h) < 0) {
-                    PyErr_Clear();
-                    rc = BAD(ld, "unhashable key in table at image offset %llu",
-                             (unsigned long long)ld->tables[k]);
-                    break;
-                }
-                t->entries[i].hash = h;
-            }
-            int32_t *index = rc == 0 ? frost_arena_alloc(ld->arena, nslots * sizeof(int32_t), 64) : NULL;
+        if (!ld->seed_match || table_holds_nan(t)) {   /* NaNs hash by address: moved */
+            int32_t *index = frost_arena_alloc(ld->arena, nslots * sizeof(int32_t), 64);
             if (index == NULL) {
-                rc = rc ? rc : set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
+                rc = set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
                 break;
             }
-            memset(index, 0xff, nslots * sizeof(int32_t));
-            t->index = index;
-            for (Py_ssize_t i = 0; i < t->len; i++) {
-                frost__table_index_entry(t, i);
+            if (frost__table_rehash(t, index) < 0) {
+                PyErr_Clear();
+                rc = BAD(ld, "unhashable key in table at image offset %llu",
+                         (unsigned long long)ld->tables[k]);
+                break;
             }
             continue;
         }

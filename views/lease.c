@@ -76,6 +76,7 @@ frost__lease_for(frost_state *st, frost_store_t *store)
     lease->st = st;
     lease->process = frost_store_lifetime(store) == FROST_LIFETIME_PROCESS;
     lease->nan_copies = NULL;
+    lease->nan_origins = NULL;
     lease->fields = NULL;
     addr = PyLong_FromVoidPtr(lease);
     if (addr == NULL || PyDict_SetItem(st->leases, key, addr) < 0) {
@@ -117,6 +118,7 @@ lease_dealloc(PyObject *self)
     frost__field_cache_free(lease->fields);
     PyErr_SetRaisedException(exc);
     Py_CLEAR(lease->nan_copies);
+    Py_CLEAR(lease->nan_origins);
     frost_store_release(lease->store);
     tp->tp_free(self);
     Py_DECREF(tp);

@@ -246,14 +246,18 @@ done:
 PyObject *
 frost__map_key_hash(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *key;
+    PyObject *key, *entry = Py_None;
     unsigned long long k0, k1;
-    if (!PyArg_ParseTuple(args, "OKK:_map_key_hash", &key, &k0, &k1)) {
+    if (!PyArg_ParseTuple(args, "OKK|O:_map_key_hash", &key, &k0, &k1, &entry)) {
         return NULL;
     }
     const uint64_t hash_key[2] = {k0, k1};
-    uint64_t h;
-    int rc = frost_map_key_hash(hash_key, key, &h);
+    uint64_t h, i = 0;
+    if (entry != Py_None && (i = PyLong_AsUnsignedLongLong(entry)) == (uint64_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int rc = entry == Py_None ? frost_map_key_hash(hash_key, key, &h)
+                              : frost_map_entry_key_hash(hash_key, key, i, &h);
     if (rc < 0) {
         return NULL;
     }

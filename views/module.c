@@ -319,9 +319,10 @@ static PyMethodDef frost_methods[] = {
      "_table_blob(view, /)\n--\n\nThe column blob under a frost.Table or frost.MappedTable, "
      "as bytes (for tests)."},
     {"_map_key_hash", frost__map_key_hash, METH_VARARGS,
-     "_map_key_hash(key, k0, k1, /)\n--\n\n"
-     "The format-2 keyed hash of key under the key (k0, k1), or None if key is not\n"
-     "a kind a format-2 table can hold (for tests)."},
+     "_map_key_hash(key, k0, k1, entry=None, /)\n--\n\n"
+     "The format-2 keyed hash of key under the key (k0, k1) (as table entry `entry`\n"
+     "stores it, if given: a NaN in it hashes by the entry), or None if key is not\n"
+     "a kind a format-2 table can hold, or holds a NaN and no entry is given (for tests)."},
     {"_live_arenas", live_arenas, METH_NOARGS, "Arenas not yet freed in this process (for tests)."},
     {"_live_stores", live_stores, METH_NOARGS, "Stores not yet freed in this process (for tests)."},
     {"_live_channels", live_channels, METH_NOARGS,

@@ -10,7 +10,9 @@
  * A NaN (float, or complex with a NaN part) equals only itself, so a dict
  * finds a NaN key by identity alone. A scoped store therefore copies each
  * arena NaN once per lease (Lease.nan_copies) and hands out that same copy
- * every time: the keys a view yields stay `in` it, as in a dict.
+ * every time: the keys a view yields stay `in` it, as in a dict. A NaN key
+ * hashes by its arena object's identity (frost__key_hash), so a lookup maps
+ * each copy back to its arena NaN (Lease.nan_origins).
  */
 #include "views.h"
 
@@ -73,11 +75,38 @@ nan_copy(FrostLease *lease, PyObject *o)
     }
     copy = Py_TYPE(o) == &PyFloat_Type ? PyFloat_FromDouble(PyFloat_AS_DOUBLE(o))
                                        : PyComplex_FromCComplex(((PyComplexObject *)o)->cval);
-    if (copy != NULL && PyDict_SetItem(lease->nan_copies, key, copy) < 0) {
+    PyObject *id = copy ? PyLong_FromVoidPtr(copy) : NULL;
+    /* on failure an origin may stay behind for a freed copy's id: harmless, a
+     * NaN reusing that address then hashes as that arena NaN, and equals it not */
+    if (id == NULL || (lease->nan_origins == NULL && (lease->nan_origins = PyDict_New()) == NULL)
+        || PyDict_SetItem(lease->nan_origins, id, key) < 0 || PyDict_SetItem(lease->nan_copies, key, copy) < 0) {
         Py_CLEAR(copy);
     }
+    Py_XDECREF(id);
     Py_DECREF(key);
     return copy;
+}
+
+/* The arena NaN that query NaN `nan` stands for (a frost_nan_identity_fn):
+ * the lease's copy of one maps back to it; any other NaN is itself (it
+ * equals no key, and its own address finds none). NULL: an error. */
+static const void *
+nan_origin(PyObject *nan, void *ctx)
+{
+    FrostLease *lease = ctx;
+    if (lease->nan_origins == NULL) {
+        return nan;
+    }
+    PyObject *id = PyLong_FromVoidPtr(nan);
+    if (id == NULL) {
+        return NULL;
+    }
+    PyObject *origin = PyDict_GetItemWithError(lease->nan_origins, id);   /* borrowed */
+    Py_DECREF(id);
+    if (origin == NULL) {
+        return PyErr_Occurred() ? NULL : nan;
+    }
+    return PyLong_AsVoidPtr(origin);
 }
 
 /* A local copy of arena object `o`; `lease` (or NULL) keeps NaNs stable. */
@@ -336,7 +365,7 @@ frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other)
 }
 
 Py_hash_t
-frost__hash_for_lookup(PyObject *key)
+frost__hash_for_lookup(FrostLease *lease, PyObject *key)
 {
     if (Py_TYPE(key) == &PyUnicode_Type) {
         Py_hash_t h = ((PyASCIIObject *)key)->hash;
@@ -345,7 +374,7 @@ frost__hash_for_lookup(PyObject *key)
         }
     }
     Py_hash_t h;   /* the hash tables store: see frost__key_hash */
-    return frost__key_hash(key, 0, &h) < 0 ? -1 : h;
+    return frost__key_hash_as(key, 0, is_process(lease) ? NULL : nan_origin, lease, &h) < 0 ? -1 : h;
 }
 
 PyObject *

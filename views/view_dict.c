@@ -28,7 +28,7 @@ dict_length(PyObject *self)
 static Py_ssize_t
 dict_find(PyObject *self, PyObject *key)
 {
-    Py_hash_t h = frost__hash_for_lookup(key);
+    Py_hash_t h = frost__hash_for_lookup(DV(self)->lease, key);
     if (h == -1) {
         return -2;
     }

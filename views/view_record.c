@@ -81,7 +81,7 @@ record_field(PyObject *self, PyObject *name)
             return frost__load_fast(lease, frost_table_value(t, ix));
         }
     }
-    Py_hash_t h = frost__hash_for_lookup(name);
+    Py_hash_t h = frost__hash_for_lookup(lease, name);
     if (h == -1) {
         return NULL;
     }

@@ -20,7 +20,7 @@ set_length(PyObject *self)
 static int
 set_contains(PyObject *self, PyObject *key)
 {
-    Py_hash_t h = frost__hash_for_lookup(key);
+    Py_hash_t h = frost__hash_for_lookup(SV(self)->lease, key);
     if (h == -1) {
         /* like frozenset: a set (unhashable) may match a frozenset item, which a
          * frozen set never holds, so it is not a member; other unhashables raise */

@@ -66,6 +66,7 @@ typedef struct {
     frost_state *st;             /* module state of this interpreter; the type keeps the module alive */
     int process;                 /* lifetime == process: hand out arena objects */
     PyObject *nan_copies;        /* scoped: {arena NaN address: its one local copy} or NULL (values.c) */
+    PyObject *nan_origins;       /* scoped: {id(copy): its arena NaN's address} or NULL (values.c) */
     struct frost_field_cache_s *fields;   /* Record field lookups (view_record.c); NULL until used */
 } FrostLease;
 
@@ -223,7 +224,7 @@ int frost__row_put(FrostLease *lease, PyObject *row, Py_ssize_t i, frost_ref_t r
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
 int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
-Py_hash_t frost__hash_for_lookup(PyObject *key);   /* frost__key_hash of a query */
+Py_hash_t frost__hash_for_lookup(FrostLease *lease, PyObject *key);   /* frost__key_hash of a query */
 PyObject *frost__readonly_error(PyObject *self);
 int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
 /* TypeError for an in-place operator (`x op= operand`) on a view: it cannot

@@ -155,8 +155,8 @@ class Builder:
         self.nnodes += 1
         return node_ref(off)
 
-    def key_hash(self, key):
-        h = _frost._map_key_hash(key, *self.hash_key)
+    def key_hash(self, key, entry=None):
+        h = _frost._map_key_hash(key, *self.hash_key, entry)
         assert h is not None, key
         return h
 
@@ -170,7 +170,7 @@ class Builder:
         keys = [self.ref(k) for k, _ in entries]
         values = [self.ref(v) for _, v in entries] if kind == DICT else []
         if hashes is None:
-            hashes = [self.key_hash(k) for k, _ in entries]
+            hashes = [self.key_hash(k, i) for i, (k, _) in enumerate(entries)]
         if index is None:
             index = [EMPTY] * nslots
             for i, h in enumerate(hashes):

@@ -84,15 +84,19 @@ def _mix(z):   # the splitmix64 finalizer
     return z ^ (z >> 31)
 
 
-def key_hash(key, hash_key):
-    """frost_map.h's keyed hash of a key, as this module reads the spec."""
+def key_hash(key, hash_key, entry=None):
+    """frost_map.h's keyed hash of a key (as table entry `entry` stores it: a
+    NaN in the key hashes by the entry), as this module reads the spec."""
     def raw(k):
         if k is None:
             return 0x6E6F6E65
         if k is Ellipsis:
             return 0x656C6C69
-        if isinstance(k, float) and math.isnan(k):
-            return 0x6E616E
+        if (isinstance(k, float) and math.isnan(k)) or (
+                isinstance(k, complex) and (math.isnan(k.real) or math.isnan(k.imag))):
+            if entry is None:
+                raise ValueError("a NaN is no query key: pass the entry that holds it")
+            return 0x6E616E ^ ((entry + 1) << 24)
         if isinstance(k, (bool, int, float, complex)):
             return hash(k) & M64
         if isinstance(k, str):
@@ -100,7 +104,7 @@ def key_hash(key, hash_key):
         if isinstance(k, bytes):
             return xxh64(k, hash_key[1])
         if isinstance(k, tuple):
-            items = [key_hash(x, hash_key) for x in k]
+            items = [key_hash(x, hash_key, entry) for x in k]
             return xxh64(struct.pack(f"<{len(items)}Q", *items), hash_key[0] ^ 0x7475706C65)
         raise TypeError(type(k))
     return _mix(raw(key) ^ hash_key[1])
@@ -236,7 +240,7 @@ class Image:
             log2 = 3
             while n > (1 << log2) * 2 // 3:
                 log2 += 1
-        full = [key_hash(k, self.hash_key) for k, _, _ in items]
+        full = [key_hash(k, self.hash_key, i) for i, (k, _, _) in enumerate(items)]
         if index is None:
             mask = (1 << log2) - 1
             index = [EMPTY_SLOT] * (1 << log2)

@@ -238,7 +238,7 @@ class Decoder:
             if is_dict:
                 out[key] = None
         for i, key in enumerate(keys):   # probe as a reader does: every key is found
-            h = _frost._map_key_hash(key, self.h.k0, self.h.k1)
+            h = _frost._map_key_hash(key, self.h.k0, self.h.k1, i)
             assert h is not None and (h & 0xFFFFFFFF) == hashes[i], (key, h, hashes[i])
             slot = h & (nslots - 1)
             while index[slot] != i:

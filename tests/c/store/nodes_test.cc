@@ -1,6 +1,7 @@
 // nodes_test.cc -- store/nodes.c: table sizing, indexing, probing and the
 // user-code-free equality used by lookups.
 #include <deque>
+#include <set>
 #include <vector>
 
 #include "../frost_test_util.hpp"
@@ -128,15 +129,53 @@ TEST(NodesTest, KeyHashIsCPythonsButNeverAnAddress) {
     ASSERT_EQ(frost__key_hash(o.get(), 0, &h), 0) << expr;
     EXPECT_EQ(h, PyObject_Hash(o.get())) << expr;
   }
-  // the same value for distinct objects whose CPython hashes are addresses
-  for (const char *expr : {"float('nan')", "complex(float('nan'), 1)", "...",
-                           "(1, float('nan'))", "((..., 'a'),)"}) {
+  // Ellipsis: one fixed value, not its address (which differs between processes)
+  for (const char *expr : {"...", "((..., 'a'),)"}) {
     Ref a(Eval(expr)), b(Eval(expr));
     Py_hash_t ha = 0, hb = 0;
     ASSERT_EQ(frost__key_hash(a.get(), 0, &ha), 0) << expr;
     ASSERT_EQ(frost__key_hash(b.get(), 0, &hb), 0) << expr;
     EXPECT_EQ(ha, hb) << expr;
   }
+}
+
+// A NaN hashes by its identity (design.md "NaN keys"): distinct NaNs (and
+// tuples holding them) spread; the same NaN, or another the identity
+// function maps to it (a scoped store's copy), hashes alike.
+static const void *SameIdentity(PyObject *, void *ctx) { return ctx; }
+
+TEST(NodesTest, NanKeysHashByIdentity) {
+  for (const char *expr : {"float('nan')", "complex(float('nan'), 1)", "(1, float('nan'))",
+                           "((complex(1, float('nan')),), 'a')"}) {
+    Ref a(Eval(expr)), b(Eval(expr));
+    Py_hash_t ha = 0, ha2 = 0, hb = 0;
+    ASSERT_EQ(frost__key_hash(a.get(), 0, &ha), 0) << expr;
+    ASSERT_EQ(frost__key_hash(a.get(), 0, &ha2), 0) << expr;
+    ASSERT_EQ(frost__key_hash(b.get(), 0, &hb), 0) << expr;
+    EXPECT_EQ(ha, ha2) << expr;
+    EXPECT_NE(ha, hb) << expr;
+    EXPECT_EQ(frost__key_holds_nan(a.get()), 1) << expr;
+    int tag = 0;
+    ASSERT_EQ(frost__key_hash_as(a.get(), 0, SameIdentity, &tag, &ha), 0) << expr;
+    ASSERT_EQ(frost__key_hash_as(b.get(), 0, SameIdentity, &tag, &hb), 0) << expr;
+    EXPECT_EQ(ha, hb) << expr;
+  }
+  Ref plain(Eval("(1.5, ('x', ...))"));
+  EXPECT_EQ(frost__key_holds_nan(plain.get()), 0);
+  // 4,096 NaNs: 4,096 hashes, spread over the low bits a table of 8,192 slots uses
+  Ref nans(Eval("[float('nan') for _ in range(4096)]"));
+  std::set<Py_hash_t> seen, low;
+  for (Py_ssize_t i = 0; i < 4096; i++) {
+    Py_hash_t h = 0;
+    ASSERT_EQ(frost__key_hash(PyList_GET_ITEM(nans.get(), i), 0, &h), 0);
+    seen.insert(h);
+    low.insert(h & 8191);
+  }
+  EXPECT_EQ(seen.size(), 4096u);
+  EXPECT_GT(low.size(), 3000u);   // a random function gives ~3,225 distinct of 8,192
+}
+
+TEST(NodesTest, KeyHashBoundsTupleDepth) {
   Ref deep(Eval("(lambda: [t := 1, [t := (t,) for _ in range(100000)], t][2])()"));
   Py_hash_t h = 0;
   EXPECT_EQ(frost__key_hash(deep.get(), 0, &h), 0);   // no C recursion

@@ -52,6 +52,7 @@
  * not make one chunk each. */
 #define MAX_GROWN_CHUNK ((size_t)64 << 20)      /* doubling stops at 64 MiB */
 #define BIG_FLOOR ((size_t)64 << 10)            /* below this, never a chunk of its own */
+#define SMALLEST_PAGE ((size_t)4096)            /* no system has smaller pages */
 
 typedef struct {
     char *base;     /* from backend->chunk_alloc; owned */
@@ -221,14 +222,38 @@ bump_in(frost_arena_t *a, chunk_t *c, size_t size, size_t align)
     return p;
 }
 
+static void *alloc_slow(frost_arena_t *a, size_t size, size_t align);
+
 void *
 frost_arena_alloc(frost_arena_t *a, size_t size, size_t align)
+{
+    /* The common case (the freezer makes millions of small objects) first, with
+     * no call: a nonzero, not huge size at a small power-of-two alignment,
+     * fitting the bump chunk. Everything else: alloc_slow. */
+    if (size - 1 < SIZE_MAX / 2 && align - 1 < SMALLEST_PAGE && (align & (align - 1)) == 0
+        && a->nchunks > 0 && !a->sealed) {
+        void *p = bump_in(a, &a->chunks[a->bump], size, align);
+        if (p != NULL) {
+            return p;
+        }
+    }
+    return alloc_slow(a, size, align);
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))   /* keeps the fast path above free of its register saves */
+#endif
+static void *
+alloc_slow(frost_arena_t *a, size_t size, size_t align)
 {
     if (a->sealed) {
         a->last_error = FROST_ESEALED;
         return NULL;
     }
-    if (!is_power_of_two(align) || align > frost__page_size() || size > SIZE_MAX / 2) {
+    /* (no page is smaller than SMALLEST_PAGE: the common small alignments never
+     * ask the system for its page size) */
+    if (!is_power_of_two(align) || (align > SMALLEST_PAGE && align > frost__page_size())
+        || size > SIZE_MAX / 2) {
         a->last_error = FROST_EINVAL;
         return NULL;
     }
@@ -274,8 +299,14 @@ frost_arena_last_error(const frost_arena_t *a)
 void
 frost_arena_count(frost_arena_t *a, frost_kind_t kind)
 {
+    frost_arena_count_n(a, kind, 1);
+}
+
+void
+frost_arena_count_n(frost_arena_t *a, frost_kind_t kind, size_t n)
+{
     if ((int)kind >= 0 && kind < FROST_KIND_COUNT) {
-        a->objects[kind]++;
+        a->objects[kind] += n;
     }
 }
 

@@ -219,7 +219,15 @@ typedef struct {
     Py_ssize_t depth;            /* frames in use */
     Py_ssize_t capacity;
     size_t visits;               /* for periodic signal checks */
+    size_t counts[FROST_KIND_COUNT];   /* objects stored, by kind: added to the arena's
+                                          stats once, at the end (count_object) */
 } freezer_t;
+
+static inline void
+count_object(freezer_t *fz, frost_kind_t kind)
+{
+    fz->counts[kind]++;
+}
 
 static PyObject *
 child_object(uintptr_t tagged)
@@ -451,7 +459,8 @@ take_singleton(PyObject *c, frost_ref_t *out)
     return 1;
 }
 
-static PyObject *
+/* (inline: a constant `size` makes the memcpy a few moves) */
+static inline Py_ALWAYS_INLINE PyObject *
 copy_object(freezer_t *fz, PyObject *src, size_t size, size_t extra, frost_kind_t kind)
 {
     PyObject *dst = arena_alloc(fz, size + extra, OBJECT_ALIGN);
@@ -460,7 +469,7 @@ copy_object(freezer_t *fz, PyObject *src, size_t size, size_t extra, frost_kind_
     }
     memcpy(dst, src, size);
     frost_set_immortal(dst);
-    frost_arena_count(fz->arena, kind);
+    count_object(fz, kind);
     return dst;
 }
 
@@ -484,7 +493,10 @@ copy_str(freezer_t *fz, PyObject *s, frost_ref_t *out)
         }
         s = compact;
     }
-    Py_hash_t hash = PyObject_Hash(s);   /* caches it in `s` too */
+    Py_hash_t hash = _PyASCIIObject_CAST(s)->hash;
+    if (hash == -1) {
+        hash = PyUnicode_Type.tp_hash(s);   /* (exact str: never fails) caches it in `s` too */
+    }
     int ascii = PyUnicode_IS_ASCII(s);
     size_t header = ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
     size_t size = header + (size_t)(len + 1) * (size_t)kind;
@@ -534,10 +546,10 @@ copy_str(freezer_t *fz, PyObject *s, frost_ref_t *out)
 static int
 copy_int(freezer_t *fz, PyObject *v, frost_ref_t *out)
 {
-    int overflow = 0;
-    long long small = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (!overflow && small >= -5 && small <= 256) {
-        int rc = take_singleton(PyLong_FromLongLong(small), out);
+    PyLongObject *l = (PyLongObject *)v;
+    Py_ssize_t small = _PyLong_IsCompact(l) ? _PyLong_CompactValue(l) : PY_SSIZE_T_MAX;
+    if (small >= -5 && small <= 256) {
+        int rc = take_singleton(PyLong_FromSsize_t(small), out);
         if (rc != 0) {
             return rc < 0 ? -1 : 0;
         }
@@ -549,7 +561,10 @@ copy_int(freezer_t *fz, PyObject *v, frost_ref_t *out)
 #else
 #  error "frost needs CPython 3.12 or newer"
 #endif
-    PyObject *d = copy_object(fz, v, size, 0, FROST_KIND_INT);
+    /* (the common one-digit int: a copy of constant size, no memcpy call) */
+    PyObject *d = ndigits <= 1 ? copy_object(fz, v, offsetof(PyLongObject, long_value.ob_digit)
+                                                    + sizeof(digit), 0, FROST_KIND_INT)
+                               : copy_object(fz, v, size, 0, FROST_KIND_INT);
     if (d == NULL) {
         return -1;
     }
@@ -585,31 +600,84 @@ copy_bytes(freezer_t *fz, PyObject *b, frost_ref_t *out)
     return copy_fixed(fz, b, size, FROST_KIND_BYTES, out);
 }
 
-/* A real tuple of the (plain) references in `items`. */
-static int
-build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *out)
+/* A real tuple of `n` items, its items for the caller to fill (then
+ * tuple_filled). */
+static PyTupleObject *
+new_tuple(freezer_t *fz, Py_ssize_t n)
 {
     size_t size = offsetof(PyTupleObject, ob_item) + (size_t)n * sizeof(PyObject *);
     char *start = arena_alloc(fz, GC_PREFIX_SIZE + size, GC_OBJECT_ALIGN);
     if (start == NULL) {
-        return -1;
+        return NULL;
     }
     /* the zeroed GC prefix stays zero: untracked, never collecting */
     PyTupleObject *t = (PyTupleObject *)(start + GC_PREFIX_SIZE);
     Py_SET_TYPE((PyObject *)t, &PyTuple_Type);
     Py_SET_SIZE(t, n);
     frost_set_immortal((PyObject *)t);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        t->ob_item[i] = frost_ref_object(items[i]);
-    }
+    return t;
+}
+
+/* Tuple `t` of new_tuple has all its items: it is done. */
+static frost_ref_t
+tuple_filled(freezer_t *fz, PyTupleObject *t)
+{
 #if PY_VERSION_HEX >= 0x030E0000
     if (PyObject_Hash((PyObject *)t) == -1) {   /* 3.14 caches ob_hash: fill it now */
         PyErr_Clear();
     }
 #endif
-    frost_arena_count(fz->arena, FROST_KIND_TUPLE);
-    *out = frost_ref_from_object((PyObject *)t);
+    count_object(fz, FROST_KIND_TUPLE);
+    return frost_ref_from_object((PyObject *)t);
+}
+
+/* A real tuple of the (plain) references in `items`. */
+static int
+build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *out)
+{
+    PyTupleObject *t = new_tuple(fz, n);
+    if (t == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        t->ob_item[i] = frost_ref_object(items[i]);
+    }
+    *out = tuple_filled(fz, t);
     return 0;
+}
+
+static int
+is_constant(PyObject *o)
+{
+    return o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis;
+}
+
+/* Copy leaf `o` (an exact str, int, float, complex or bytes; a constant is
+ * itself) into *out: 0 done, 1 not a leaf, -1 error. */
+static int
+copy_leaf(freezer_t *fz, PyObject *o, frost_ref_t *out)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        return copy_str(fz, o, out);
+    }
+    if (tp == &PyLong_Type) {
+        return copy_int(fz, o, out);
+    }
+    if (tp == &PyFloat_Type) {
+        return copy_fixed(fz, o, sizeof(PyFloatObject), FROST_KIND_FLOAT, out);
+    }
+    if (tp == &PyComplex_Type) {
+        return copy_fixed(fz, o, sizeof(PyComplexObject), FROST_KIND_COMPLEX, out);
+    }
+    if (tp == &PyBytes_Type) {
+        return copy_bytes(fz, o, out);
+    }
+    if (is_constant(o)) {   /* (after the types: their checks are cheaper) */
+        *out = frost_ref_from_object(o);
+        return 0;
+    }
+    return 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -636,7 +704,7 @@ new_table(freezer_t *fz, Py_ssize_t n)
     t->mask = nslots - 1;
     t->index = index;
     t->entries = entries;
-    frost_arena_count(fz->arena, FROST_KIND_DICT);
+    count_object(fz, FROST_KIND_DICT);
     return t;
 }
 
@@ -672,7 +740,7 @@ new_set(freezer_t *fz, const Py_hash_t *hashes, Py_ssize_t n)
         slots[at].key = SET_KEY_PENDING;
         order[e] = (int32_t)at;
     }
-    frost_arena_count(fz->arena, FROST_KIND_SET);
+    count_object(fz, FROST_KIND_SET);
     return s;
 }
 
@@ -686,7 +754,7 @@ new_seq(freezer_t *fz, frost_node_kind_t kind, uint32_t flags, Py_ssize_t n)
     s->hdr.kind = kind;
     s->hdr.flags = flags;
     s->len = n;
-    frost_arena_count(fz->arena, kind == FROST_NODE_LIST ? FROST_KIND_LIST : FROST_KIND_TUPLE_NODE);
+    count_object(fz, kind == FROST_NODE_LIST ? FROST_KIND_LIST : FROST_KIND_TUPLE_NODE);
     return s;
 }
 
@@ -822,7 +890,7 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
     }
     a->data = data;
     memcpy(data, view.buf, (size_t)view.len);
-    frost_arena_count(fz->arena, FROST_KIND_ARRAY);
+    count_object(fz, FROST_KIND_ARRAY);
     *out = frost_ref_from_node(a);
     rc = 1;
 done:
@@ -882,13 +950,19 @@ set_child(frame_t *f, Py_ssize_t i, PyObject *o, int owned_by_container)
     f->nchildren = i + 1;
 }
 
+/* A leaf: copied (copy_leaf) or a constant, never a frame. */
+static int
+is_leaf(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    return tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type
+           || tp == &PyComplex_Type || tp == &PyBytes_Type || is_constant(o);
+}
+
 static int
 is_plain_key_type(PyObject *k)
 {
-    PyTypeObject *tp = Py_TYPE(k);
-    return tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type
-           || tp == &PyComplex_Type || tp == &PyBytes_Type || tp == &PyTuple_Type
-           || k == Py_None || k == Py_True || k == Py_False || k == Py_Ellipsis;
+    return is_leaf(k) || Py_TYPE(k) == &PyTuple_Type;
 }
 
 /* Drop repeated keys from the `n` entries of table frame `self` (children
@@ -1007,6 +1081,10 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
     for (Py_ssize_t e = 0; rc == 0 && e < i; e++) {
         Py_ssize_t ci = e * stride;
         PyObject *k = child_object(f->children[ci]);
+        if (Py_TYPE(k) == &PyUnicode_Type && _PyASCIIObject_CAST(k)->hash != -1) {
+            hashes[e] = _PyASCIIObject_CAST(k)->hash;   /* the common key: no call */
+            continue;
+        }
         const char *what = kind == FROST_NODE_DICT ? "dict key" : "set item";
         if (!is_plain_key_type(k)) {
             rc = freeze_error(fz, self, ci, "%s must be a plain immutable "
@@ -1096,7 +1174,7 @@ start_record(freezer_t *fz, Py_ssize_t self, frost_ref_t module, frost_ref_t qua
     r->module = module;
     r->qualname = qualname;
     r->state = 0;
-    frost_arena_count(fz->arena, FROST_KIND_RECORD);
+    count_object(fz, FROST_KIND_RECORD);
     f->node = r;
     f->fields_as_attrs = (rflags & FROST_RECORD_KIND_MASK) != FROST_RECORD_SHARED;
     *f->dest = frost_ref_from_node(r);
@@ -1187,7 +1265,7 @@ record_fields_child(freezer_t *fz, Py_ssize_t self, class_info_t *info, PyObject
     t->mask = info->mask;
     t->index = info->index;
     t->entries = info->entries;
-    frost_arena_count(fz->arena, FROST_KIND_DICT);
+    count_object(fz, FROST_KIND_DICT);
     frost_record_t *r = fz->frames[self].node;
     r->state = frost_ref_from_node(t);
     /* the dict was never a Python object: no memo entry; its frame stands on the record's */
@@ -1550,18 +1628,26 @@ try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t paren
     return rc;
 }
 
-/* Whether a tuple has an item that can only become a node (not a plain
- * immutable and not a tuple, whose kind is known only after its items). */
-static int
-tuple_holds_container(PyObject *t)
+/* What a tuple's items are: only leaves (copied at once, no frame); leaves
+ * and tuples (a plain tuple or a node: known only after its items); or an
+ * item that can only become a node (the tuple surely becomes a node). */
+typedef enum { TUPLE_OF_LEAVES, TUPLE_OF_PLAIN, TUPLE_OF_CONTAINERS } tuple_items_t;
+
+static tuple_items_t
+tuple_items(PyObject *t)
 {
+    tuple_items_t what = TUPLE_OF_LEAVES;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
         PyObject *item = PyTuple_GET_ITEM(t, i);
-        if (!is_plain_key_type(item)) {
-            return 1;
+        if (is_leaf(item)) {
+            continue;
         }
+        if (Py_TYPE(item) != &PyTuple_Type) {
+            return TUPLE_OF_CONTAINERS;
+        }
+        what = TUPLE_OF_PLAIN;
     }
-    return 0;
+    return what;
 }
 
 /* Start a list-like frame over the items of `items` (a list we may borrow from). */
@@ -1609,7 +1695,7 @@ freeze_columns(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx, fr
         return note_path(fz, parent, idx);
     }
     if (rc > 0) {
-        frost_arena_count(fz->arena, FROST_KIND_TABLE);
+        count_object(fz, FROST_KIND_TABLE);
         *dest = frost_ref_from_node(node);
     }
     return rc;
@@ -1665,6 +1751,134 @@ tuple_finished(freezer_t *fz, Py_ssize_t self)
 /* ------------------------------------------------------------------------ */
 /* visiting one object                                                       */
 
+/* Count one visit; every SIGNAL_CHECK_INTERVAL visits, check for signals
+ * (KeyboardInterrupt) and report progress. */
+static int
+count_visit(freezer_t *fz)
+{
+    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
+        && (PyErr_CheckSignals() < 0
+            || (fz->env->progress != NULL
+                && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The part of a visit (counted already) that needs no frame, for anything
+ * but an exact tuple: a constant, an object the memo knows, a leaf. 0 when
+ * *dest is written, 1 when `o` is none of those, -1 on error. */
+static int
+visit_leaf(freezer_t *fz, PyObject *o, int unshared, frost_ref_t *dest)
+{
+    if (!unshared) {
+        memo_slot_t *hit = memo_find(&fz->memo, o);
+        if (hit != NULL) {   /* (only tuples are ever REF_PENDING) */
+            *dest = hit->value;
+            return 0;
+        }
+    }
+    int rc = copy_leaf(fz, o, dest);
+    if (rc == 0 && !unshared && !_Py_IsImmortal(o) && memo_put(&fz->memo, o, *dest) < 0) {
+        return -1;
+    }
+    return rc;
+}
+
+/* A tuple of only leaves, copied at once, items and all, with no frame (the
+ * common row-like tuple): one level high, never in a cycle. */
+static int
+copy_leaf_tuple(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, frost_ref_t *dest)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(o);
+    PyTupleObject *t = new_tuple(fz, n);
+    if (t == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(o, i);   /* the tuple (held by our parent) holds it */
+        frost_ref_t ref;
+        if (count_visit(fz) < 0 || visit_leaf(fz, item, Py_REFCNT(item) == 1, &ref) != 0) {
+            return -1;   /* (a leaf never answers 1) */
+        }
+        t->ob_item[i] = frost_ref_object(ref);
+    }
+    *dest = tuple_filled(fz, t);
+    if (parent >= 0 && fz->frames[parent].child_height < 1) {   /* as tuple_finished */
+        fz->frames[parent].child_height = 1;
+    }
+    return !unshared && memo_put(&fz->memo, o, *dest) < 0 ? -1 : 0;
+}
+
+/* Visit exact tuple `o` (counted already); returns as visit. */
+static int
+visit_tuple(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx,
+            frost_ref_t *dest)
+{
+    if (!unshared) {
+        memo_slot_t *hit = memo_find(&fz->memo, o);
+        if (hit != NULL) {
+            if (hit->value == REF_PENDING) {
+                return freeze_error(fz, parent, idx, "reference cycle through a tuple "
+                                    "(cycles must pass through dicts, lists or records only)");
+            }
+            if (parent >= 0 && tuple_reached(fz, parent, idx, memo_find(&fz->heights, o)) < 0) {
+                return -1;
+            }
+            *dest = hit->value;
+            return 0;
+        }
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(o);
+    if (n == 0) {
+        *dest = frost_ref_from_object(o);   /* the static empty tuple */
+        return 0;
+    }
+    int tuple_depth = (parent >= 0 ? fz->frames[parent].tuple_depth : 0) + 1;
+    if (tuple_depth > FROST_MAX_TUPLE_DEPTH) {
+        return too_deep(fz, parent, idx);
+    }
+    tuple_items_t items = tuple_items(o);
+    if (items == TUPLE_OF_LEAVES) {
+        return copy_leaf_tuple(fz, o, unshared, parent, dest);
+    }
+    if (items == TUPLE_OF_CONTAINERS) {
+        /* surely a tuple node: make it now, like a list, so cycles work */
+        frost_seq_t *s = new_seq(fz, FROST_NODE_TUPLE, FROST_SEQ_REFS, n);
+        frame_t *f = s ? push_frame(fz, o, F_LIST, dest, parent, idx) : NULL;
+        if (f == NULL || alloc_children(f, n) < 0) {
+            return -1;
+        }
+        f->node = s;
+        f->tuple_depth = tuple_depth;
+        *dest = frost_ref_from_node(s);
+        if (!unshared && memo_put(&fz->memo, o, *dest) < 0) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
+        }
+        return 1;
+    }
+    frame_t *f = push_frame(fz, o, F_TUPLE, dest, parent, idx);
+    if (f == NULL || alloc_children(f, n) < 0) {
+        return -1;
+    }
+    f->tuple_depth = tuple_depth;
+    f->tmp = PyMem_Calloc((size_t)n, sizeof(frost_ref_t));
+    if (f->tmp == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
+    }
+    if (!unshared && memo_put(&fz->memo, o, REF_PENDING) < 0) {
+        return -1;
+    }
+    return 1;
+}
+
 /*
  * Freeze `o`, reached as child `idx` of frame `parent`, into *dest.
  * Returns 0 when *dest is written, 1 when a frame was pushed (its children
@@ -1674,100 +1888,16 @@ tuple_finished(freezer_t *fz, Py_ssize_t self)
 static int
 visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx, frost_ref_t *dest)
 {
-    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
-        && (PyErr_CheckSignals() < 0
-            || (fz->env->progress != NULL
-                && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
+    if (count_visit(fz) < 0) {
         return -1;
     }
-    if (o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis) {
-        *dest = frost_ref_from_object(o);
-        return 0;
-    }
-    if (!unshared) {
-        memo_slot_t *hit = memo_find(&fz->memo, o);
-        if (hit != NULL) {
-            if (hit->value == REF_PENDING) {
-                return freeze_error(fz, parent, idx, "reference cycle through a tuple "
-                                    "(cycles must pass through dicts, lists or records only)");
-            }
-            if (Py_TYPE(o) == &PyTuple_Type && parent >= 0
-                && tuple_reached(fz, parent, idx, memo_find(&fz->heights, o)) < 0) {
-                return -1;
-            }
-            *dest = hit->value;
-            return 0;
-        }
-    }
     PyTypeObject *tp = Py_TYPE(o);
-    int rc = 1;
-    if (tp == &PyUnicode_Type) {
-        rc = copy_str(fz, o, dest);
-    }
-    else if (tp == &PyLong_Type) {
-        rc = copy_int(fz, o, dest);
-    }
-    else if (tp == &PyFloat_Type) {
-        rc = copy_fixed(fz, o, sizeof(PyFloatObject), FROST_KIND_FLOAT, dest);
-    }
-    else if (tp == &PyComplex_Type) {
-        rc = copy_fixed(fz, o, sizeof(PyComplexObject), FROST_KIND_COMPLEX, dest);
-    }
-    else if (tp == &PyBytes_Type) {
-        rc = copy_bytes(fz, o, dest);
-    }
-    if (rc <= 0) {   /* a leaf was copied (or failed) */
-        if (rc == 0 && !unshared && !_Py_IsImmortal(o) && memo_put(&fz->memo, o, *dest) < 0) {
-            return -1;
-        }
-        return rc;
-    }
-
     if (tp == &PyTuple_Type) {
-        Py_ssize_t n = PyTuple_GET_SIZE(o);
-        if (n == 0) {
-            *dest = frost_ref_from_object(o);   /* the static empty tuple */
-            return 0;
-        }
-        int tuple_depth = (parent >= 0 ? fz->frames[parent].tuple_depth : 0) + 1;
-        if (tuple_depth > FROST_MAX_TUPLE_DEPTH) {
-            return too_deep(fz, parent, idx);
-        }
-        if (tuple_holds_container(o)) {
-            /* surely a tuple node: make it now, like a list, so cycles work */
-            frost_seq_t *s = new_seq(fz, FROST_NODE_TUPLE, FROST_SEQ_REFS, n);
-            frame_t *f = s ? push_frame(fz, o, F_LIST, dest, parent, idx) : NULL;
-            if (f == NULL || alloc_children(f, n) < 0) {
-                return -1;
-            }
-            f->node = s;
-            f->tuple_depth = tuple_depth;
-            *dest = frost_ref_from_node(s);
-            if (!unshared && memo_put(&fz->memo, o, *dest) < 0) {
-                return -1;
-            }
-            for (Py_ssize_t i = 0; i < n; i++) {
-                set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
-            }
-            return 1;
-        }
-        frame_t *f = push_frame(fz, o, F_TUPLE, dest, parent, idx);
-        if (f == NULL || alloc_children(f, n) < 0) {
-            return -1;
-        }
-        f->tuple_depth = tuple_depth;
-        f->tmp = PyMem_Calloc((size_t)n, sizeof(frost_ref_t));
-        if (f->tmp == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
-        }
-        if (!unshared && memo_put(&fz->memo, o, REF_PENDING) < 0) {
-            return -1;
-        }
-        return 1;
+        return visit_tuple(fz, o, unshared, parent, idx, dest);
+    }
+    int rc = visit_leaf(fz, o, unshared, dest);
+    if (rc <= 0) {
+        return rc;
     }
     if (tp == &PyDict_Type) {
         if (push_frame(fz, o, F_DICT, dest, parent, idx) == NULL) {
@@ -1942,6 +2072,9 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
         frame_release(&fz.frames[--fz.depth]);
     }
     PyMem_Free(fz.frames);
+    for (int kind = 0; kind < FROST_KIND_COUNT; kind++) {
+        frost_arena_count_n(arena, (frost_kind_t)kind, fz.counts[kind]);
+    }
     memo_clear(&fz.memo);
     for (size_t i = 0; i < fz.nclass_infos; i++) {
         Py_XDECREF(fz.class_infos[i].fields);

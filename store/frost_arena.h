@@ -110,6 +110,8 @@ int frost_arena_last_error(const frost_arena_t *arena);
 
 /* Count one stored object of `kind` (stats only). */
 void frost_arena_count(frost_arena_t *arena, frost_kind_t kind);
+/* Count `n` of them at once (the freezer tallies a freeze's objects itself). */
+void frost_arena_count_n(frost_arena_t *arena, frost_kind_t kind, size_t n);
 
 /* mprotect(PROT_READ) every chunk; idempotent. FROST_EPROTECT if the kernel refuses. */
 FROST_NODISCARD int frost_arena_seal(frost_arena_t *arena);

@@ -290,6 +290,43 @@ alloc_slow(frost_arena_t *a, size_t size, size_t align)
     return p;
 }
 
+void *
+frost_arena_alloc_window(frost_arena_t *a, size_t min, size_t align, size_t *got)
+{
+    if (min == 0 || min > BIG_FLOOR) {   /* (larger ones could get a chunk of their own) */
+        a->last_error = FROST_EINVAL;
+        return NULL;
+    }
+    char *p = frost_arena_alloc(a, min, align);
+    if (p == NULL) {
+        return NULL;
+    }
+    /* p is the last allocation of the bump chunk (min <= BIG_FLOOR): add the rest */
+    chunk_t *c = &a->chunks[a->bump];
+    assert(p + min == c->base + c->used);
+    size_t rest = c->size - c->used;
+    UNPOISON(c->base + c->used, rest);
+    a->bytes_used += rest;
+    c->used = c->size;
+    *got = min + rest;
+    return p;
+}
+
+void
+frost_arena_give_back(frost_arena_t *a, void *end, size_t n)
+{
+    if (n == 0 || a->nchunks == 0 || a->sealed) {
+        return;
+    }
+    chunk_t *c = &a->chunks[a->bump];
+    if ((char *)end != c->base + c->used || n > c->used) {
+        return;   /* not the end of the last allocation: keep it */
+    }
+    c->used -= n;
+    a->bytes_used -= n;
+    POISON(c->base + c->used, n);
+}
+
 int
 frost_arena_last_error(const frost_arena_t *a)
 {

@@ -181,6 +181,8 @@ typedef struct {
     uintptr_t *children;         /* nchildren tagged strong references (PyMem) */
     Py_ssize_t nchildren;
     Py_ssize_t next;             /* next child to visit */
+    int keys_frozen;             /* F_DICT: its keys are frozen already (all leaves, done
+                                    by start_table): the walk visits the values only */
     frost_ref_t *tmp;            /* F_TUPLE: the items' references (PyMem) */
     void *node;                  /* F_DICT: table; F_SET: set; F_LIST: seq; F_RECORD: record */
     int tuple_depth;             /* a tuple: 1 + the parent's (0 for other frames) */
@@ -219,6 +221,8 @@ typedef struct {
     Py_ssize_t depth;            /* frames in use */
     Py_ssize_t capacity;
     size_t visits;               /* for periodic signal checks */
+    char *window;                /* [window, window_end): arena space this freeze places */
+    char *window_end;            /* its small objects in itself (arena_alloc) */
     size_t counts[FROST_KIND_COUNT];   /* objects stored, by kind: added to the arena's
                                           stats once, at the end (count_object) */
 } freezer_t;
@@ -428,10 +432,35 @@ note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child)
 /* ------------------------------------------------------------------------ */
 /* plain immutables: immortal copies                                        */
 
-static void *
-arena_alloc(freezer_t *fz, size_t size, size_t align)
+/* Objects up to this size are placed in the window; larger ones, and
+ * windows, come from frost_arena_alloc. */
+#define WINDOW_OBJECT_MAX ((size_t)4096)
+
+/* Give the window's unused end back to the arena (before anything else
+ * allocates in it, and at the end). */
+static void
+window_close(freezer_t *fz)
 {
-    void *p = frost_arena_alloc(fz->arena, size, align);
+    frost_arena_give_back(fz->arena, fz->window_end, (size_t)(fz->window_end - fz->window));
+    fz->window = fz->window_end = NULL;
+}
+
+static void *
+arena_alloc_slow(freezer_t *fz, size_t size, size_t align)
+{
+    window_close(fz);
+    void *p;
+    if (size <= WINDOW_OBJECT_MAX) {
+        size_t got = 0;
+        p = frost_arena_alloc_window(fz->arena, size, align, &got);
+        if (p != NULL) {
+            fz->window = (char *)p + size;
+            fz->window_end = (char *)p + got;
+        }
+    }
+    else {
+        p = frost_arena_alloc(fz->arena, size, align);
+    }
     if (p == NULL) {
         int err = frost_arena_last_error(fz->arena);
         if (err == FROST_ENOMEM) {
@@ -442,6 +471,20 @@ arena_alloc(freezer_t *fz, size_t size, size_t align)
         }
     }
     return p;
+}
+
+/* `size` bytes (nonzero) at `align` (a power of two) in the arena: the
+ * next place in the window (no call), else arena_alloc_slow. */
+static inline void *
+arena_alloc(freezer_t *fz, size_t size, size_t align)
+{
+    uintptr_t p = ((uintptr_t)fz->window + (align - 1)) & ~(uintptr_t)(align - 1);
+    if (fz->window != NULL && p <= (uintptr_t)fz->window_end
+        && (uintptr_t)fz->window_end - p >= size) {
+        fz->window = (char *)p + size;
+        return (void *)p;
+    }
+    return arena_alloc_slow(fz, size, align);
 }
 
 /* `c` is one of CPython's static singletons if it is immortal; else drop it. */
@@ -678,6 +721,40 @@ copy_leaf(freezer_t *fz, PyObject *o, frost_ref_t *out)
         return 0;
     }
     return 1;
+}
+
+/* Count one visit; every SIGNAL_CHECK_INTERVAL visits, check for signals
+ * (KeyboardInterrupt) and report progress. */
+static int
+count_visit(freezer_t *fz)
+{
+    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
+        && (PyErr_CheckSignals() < 0
+            || (fz->env->progress != NULL
+                && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The part of a visit (counted already) that needs no frame, for anything
+ * but an exact tuple: a constant, an object the memo knows, a leaf. 0 when
+ * *dest is written, 1 when `o` is none of those, -1 on error. */
+static inline Py_ALWAYS_INLINE int
+visit_leaf(freezer_t *fz, PyObject *o, int unshared, frost_ref_t *dest)
+{
+    if (!unshared) {
+        memo_slot_t *hit = memo_find(&fz->memo, o);
+        if (hit != NULL) {   /* (only tuples are ever REF_PENDING) */
+            *dest = hit->value;
+            return 0;
+        }
+    }
+    int rc = copy_leaf(fz, o, dest);
+    if (rc == 0 && !unshared && !_Py_IsImmortal(o) && memo_put(&fz->memo, o, *dest) < 0) {
+        return -1;
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1032,6 +1109,26 @@ drop_repeated_keys(freezer_t *fz, Py_ssize_t self, Py_hash_t *hashes, Py_ssize_t
     return kept;
 }
 
+/* Dict frame `self`, its node made, has only leaves as keys: freeze them
+ * now (no frame, no walk step each), so that the walk visits the values
+ * only. */
+static int
+freeze_leaf_keys(freezer_t *fz, Py_ssize_t self)
+{
+    frame_t *f = &fz->frames[self];
+    frost_table_t *t = f->node;
+    for (Py_ssize_t e = 0; e < t->len; e++) {
+        uintptr_t key = f->children[2 * e];
+        if (count_visit(fz) < 0
+            || visit_leaf(fz, child_object(key), (int)(key & CHILD_UNSHARED), &t->entries[e].key) != 0) {
+            return -1;   /* (a leaf never answers 1) */
+        }
+    }
+    f->next = 1;   /* the first value */
+    f->keys_frozen = 1;
+    return 0;
+}
+
 /* Fill a table frame from `n` keys (and values) of `source`: a dict if
  * `exact`, else a list of (key, value) pairs (dicts) or of items (sets).
  * `unique`: the source cannot repeat a key (a dict, set or frozenset). */
@@ -1077,7 +1174,7 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         PyErr_NoMemory();
         return -1;
     }
-    int rc = 0;
+    int rc = 0, leaf_keys = 1;
     for (Py_ssize_t e = 0; rc == 0 && e < i; e++) {
         Py_ssize_t ci = e * stride;
         PyObject *k = child_object(f->children[ci]);
@@ -1085,6 +1182,7 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
             hashes[e] = _PyASCIIObject_CAST(k)->hash;   /* the common key: no call */
             continue;
         }
+        leaf_keys &= is_leaf(k);
         const char *what = kind == FROST_NODE_DICT ? "dict key" : "set item";
         if (!is_plain_key_type(k)) {
             rc = freeze_error(fz, self, ci, "%s must be a plain immutable "
@@ -1127,7 +1225,7 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
     if (node == NULL || memo_put(&fz->memo, f->obj, *f->dest) < 0) {
         return -1;
     }
-    return 0;
+    return kind == FROST_NODE_DICT && leaf_keys ? freeze_leaf_keys(fz, self) : 0;
 }
 
 /* The arena copy of a class's module or qualname `name` (an exact str, else
@@ -1686,6 +1784,7 @@ freeze_columns(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx, fr
 {
     char err[FROST_COL_ERRLEN];
     frost_columns_t *node = NULL;
+    window_close(fz);   /* it allocates in the arena itself */
     int rc = frost__columns_freeze(o, fz->arena, &node, err, sizeof err);
     if (rc == -2) {
         return freeze_error(fz, parent, idx, "cannot freeze '%.200s' as a table: %s",
@@ -1750,40 +1849,6 @@ tuple_finished(freezer_t *fz, Py_ssize_t self)
 
 /* ------------------------------------------------------------------------ */
 /* visiting one object                                                       */
-
-/* Count one visit; every SIGNAL_CHECK_INTERVAL visits, check for signals
- * (KeyboardInterrupt) and report progress. */
-static int
-count_visit(freezer_t *fz)
-{
-    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
-        && (PyErr_CheckSignals() < 0
-            || (fz->env->progress != NULL
-                && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
-        return -1;
-    }
-    return 0;
-}
-
-/* The part of a visit (counted already) that needs no frame, for anything
- * but an exact tuple: a constant, an object the memo knows, a leaf. 0 when
- * *dest is written, 1 when `o` is none of those, -1 on error. */
-static int
-visit_leaf(freezer_t *fz, PyObject *o, int unshared, frost_ref_t *dest)
-{
-    if (!unshared) {
-        memo_slot_t *hit = memo_find(&fz->memo, o);
-        if (hit != NULL) {   /* (only tuples are ever REF_PENDING) */
-            *dest = hit->value;
-            return 0;
-        }
-    }
-    int rc = copy_leaf(fz, o, dest);
-    if (rc == 0 && !unshared && !_Py_IsImmortal(o) && memo_put(&fz->memo, o, *dest) < 0) {
-        return -1;
-    }
-    return rc;
-}
 
 /* A tuple of only leaves, copied at once, items and all, with no frame (the
  * common row-like tuple): one level high, never in a cycle. */
@@ -2059,7 +2124,8 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
         Py_ssize_t top = fz.depth - 1;
         frame_t *f = &fz.frames[top];
         if (f->next < f->nchildren) {
-            Py_ssize_t i = f->next++;
+            Py_ssize_t i = f->next;
+            f->next += f->keys_frozen ? 2 : 1;
             uintptr_t tagged = f->children[i];
             rc = visit(&fz, child_object(tagged), (int)(tagged & CHILD_UNSHARED), top, i, child_dest(f, i));
             continue;
@@ -2071,6 +2137,7 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
     while (fz.depth > 0) {   /* error: unwind */
         frame_release(&fz.frames[--fz.depth]);
     }
+    window_close(&fz);
     PyMem_Free(fz.frames);
     for (int kind = 0; kind < FROST_KIND_COUNT; kind++) {
         frost_arena_count_n(arena, (frost_kind_t)kind, fz.counts[kind]);

@@ -3,7 +3,8 @@ and `marshal.dumps(data)` for the workloads W1 and W2 (bench/workloads.py), coun
 callgrind (issue 17: freeze <= 0.5x pickle.dumps).
 
     PYTHONPATH=build/release-py3.13/python .venv/py3.13/bin/python bench/freeze_opcount.py
-        [--sizes 100000,200000] [--sides REGEX] [-j 2] [--annotate SIDE] [--json FILE]
+        [--sizes 100000,200000] [--sides REGEX] [-j 2] [--annotate] [--json FILE]
+    ... bench/freeze_opcount.py --wall 1000000 [--repeat 5]   # wall time, side by side
 
 The method of bench/opcount.py (run_counted): the child builds the data and warms every
 side up on a small copy, then callgrind's counters are zeroed on entering os.getppid()
@@ -74,6 +75,37 @@ def measure(workload, size, side, python, annotate=False):
     return (call_i - empty_i) / int(stdout.split()[-1])
 
 
+def wall(workloads, size, repeat):
+    """Wall time of each side in this process, side by side, best of `repeat`
+    (alternating the sides, so a change in the machine's load hits them all)."""
+    import gc
+    import marshal
+    import pickle
+    import time
+    import frost
+    import workloads as wl
+    calls = {"freeze": lambda d: frost.freeze(d).close(),
+             "pickle": lambda d: pickle.dumps(d, pickle.HIGHEST_PROTOCOL),
+             "marshal": marshal.dumps}
+    print(f"| workload | entries | load avg (1 min) | " + " | ".join(f"{s} s" for s in calls)
+          + " | freeze / pickle | freeze / marshal |")
+    print("|---" * (5 + len(calls)) + "|")
+    for w in workloads:
+        data = wl.make(w, size)
+        best = dict.fromkeys(calls, float("inf"))
+        gc.disable()
+        for _ in range(repeat):
+            for side, call in calls.items():
+                t0 = time.perf_counter()
+                call(data)
+                best[side] = min(best[side], time.perf_counter() - t0)
+        gc.enable()
+        print(f"| {w} | {size} | {os.getloadavg()[0]:.1f} | "
+              + " | ".join(f"{best[s]:.3f}" for s in calls)
+              + f" | {best['freeze'] / best['pickle']:.2f}x | {best['freeze'] / best['marshal']:.2f}x |",
+              flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="100000,200000")
@@ -83,7 +115,13 @@ def main():
     ap.add_argument("--annotate", action="store_true",
                     help="print each call's top functions (callgrind_annotate) to stderr")
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--wall", type=int, metavar="ENTRIES",
+                    help="instead: wall time at this size, best of --repeat, no callgrind")
+    ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    if args.wall:
+        wall(args.workloads.split(","), args.wall, args.repeat)
+        return
     sides = [s for s in SIDES if re.search(args.sides, s)]
     sizes = [int(s) for s in args.sizes.split(",")]
     workloads = args.workloads.split(",")

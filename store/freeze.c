@@ -1041,8 +1041,11 @@ static int
 is_leaf(PyObject *o)
 {
     PyTypeObject *tp = Py_TYPE(o);
-    return tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type
-           || tp == &PyComplex_Type || tp == &PyBytes_Type || is_constant(o);
+    if (tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type
+        || tp == &PyComplex_Type || tp == &PyBytes_Type) {
+        return 1;   /* (a branch: the constants are compared only for the rest) */
+    }
+    return is_constant(o);
 }
 
 static int

@@ -760,7 +760,11 @@ visit_leaf(freezer_t *fz, PyObject *o, int unshared, frost_ref_t *dest)
         }
     }
     int rc = copy_leaf(fz, o, dest);
-    if (rc == 0 && !unshared && !_Py_IsImmortal(o) && memo_put(&fz->memo, o, *dest) < 0) {
+    /* every copy is remembered, also of an immortal object (3.12+ interns strs
+     * immortal): only what is its own frozen self (a constant, a CPython
+     * singleton) needs no memo entry */
+    if (rc == 0 && !unshared && *dest != frost_ref_from_object(o)
+        && memo_put(&fz->memo, o, *dest) < 0) {
         return -1;
     }
     return rc;

@@ -281,6 +281,18 @@ class HotPaths(unittest.TestCase):
         self.assertIs(root[3][0], root[5][word])
         self.assertIs(root[3][0], next(iter(root[5])))
 
+    def test_an_immortal_str_reached_many_times_is_frozen_once(self):
+        # an identifier-like literal is interned, and interned strs are immortal (3.12+):
+        # it was copied anew at every reference (the memo skipped immortal objects)
+        key = "hot_path_interned_key"
+        data = [key, [key], {key: key}, (key, 1), {key: (key, key)}]
+        with frost.freeze(data, lifetime="process") as store:
+            root = store.root
+            copies = {id(root[0]), id(root[1][0]), id(next(iter(root[2]))), id(root[2][key]),
+                      id(root[3][0]), id(root[4][key][0]), id(root[4][key][1])}
+            self.assertEqual(len(copies), 1)
+            self.assertEqual(store.stats()["objects"]["str"], 1)
+
     def test_tuple_depth_counts_a_tuple_of_leaves_as_one_level(self):
         limit = 256   # FROST_MAX_TUPLE_DEPTH
         for shared in (False, True):

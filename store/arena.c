@@ -3,6 +3,11 @@
  * allocation while a graph is frozen, then mprotect(PROT_READ) (see
  * frost_arena.h for the contract).
  *
+ * frost_arena_alloc takes its common case (a small request that fits the bump
+ * chunk) first, with no call; a caller placing many small objects itself
+ * takes the rest of the bump chunk as a window and gives the unused end back
+ * (frost_arena_alloc_window / frost_arena_give_back: the freezer).
+ *
  * Layout: the arena struct and its chunk table live in ordinary malloc
  * memory (never inside a chunk), so sealing the chunks leaves the
  * bookkeeping writable and frost_arena_free can walk it.

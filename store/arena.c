@@ -3,6 +3,11 @@
  * allocation while a graph is frozen, then mprotect(PROT_READ) (see
  * frost_arena.h for the contract).
  *
+ * frost_arena_alloc takes its common case (a small request that fits the bump
+ * chunk) first, with no call; a caller placing many small objects itself
+ * takes the rest of the bump chunk as a window and gives the unused end back
+ * (frost_arena_alloc_window / frost_arena_give_back: the freezer).
+ *
  * Layout: the arena struct and its chunk table live in ordinary malloc
  * memory (never inside a chunk), so sealing the chunks leaves the
  * bookkeeping writable and frost_arena_free can walk it.
@@ -52,6 +57,7 @@
  * not make one chunk each. */
 #define MAX_GROWN_CHUNK ((size_t)64 << 20)      /* doubling stops at 64 MiB */
 #define BIG_FLOOR ((size_t)64 << 10)            /* below this, never a chunk of its own */
+#define SMALLEST_PAGE ((size_t)4096)            /* no system has smaller pages */
 
 typedef struct {
     char *base;     /* from backend->chunk_alloc; owned */
@@ -221,14 +227,38 @@ bump_in(frost_arena_t *a, chunk_t *c, size_t size, size_t align)
     return p;
 }
 
+static void *alloc_slow(frost_arena_t *a, size_t size, size_t align);
+
 void *
 frost_arena_alloc(frost_arena_t *a, size_t size, size_t align)
+{
+    /* The common case (the freezer makes millions of small objects) first, with
+     * no call: a nonzero, not huge size at a small power-of-two alignment,
+     * fitting the bump chunk. Everything else: alloc_slow. */
+    if (size - 1 < SIZE_MAX / 2 && align - 1 < SMALLEST_PAGE && (align & (align - 1)) == 0
+        && a->nchunks > 0 && !a->sealed) {
+        void *p = bump_in(a, &a->chunks[a->bump], size, align);
+        if (p != NULL) {
+            return p;
+        }
+    }
+    return alloc_slow(a, size, align);
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))   /* keeps the fast path above free of its register saves */
+#endif
+static void *
+alloc_slow(frost_arena_t *a, size_t size, size_t align)
 {
     if (a->sealed) {
         a->last_error = FROST_ESEALED;
         return NULL;
     }
-    if (!is_power_of_two(align) || align > frost__page_size() || size > SIZE_MAX / 2) {
+    /* (no page is smaller than SMALLEST_PAGE: the common small alignments never
+     * ask the system for its page size) */
+    if (!is_power_of_two(align) || (align > SMALLEST_PAGE && align > frost__page_size())
+        || size > SIZE_MAX / 2) {
         a->last_error = FROST_EINVAL;
         return NULL;
     }
@@ -265,6 +295,43 @@ frost_arena_alloc(frost_arena_t *a, size_t size, size_t align)
     return p;
 }
 
+void *
+frost_arena_alloc_window(frost_arena_t *a, size_t min, size_t align, size_t *got)
+{
+    if (min == 0 || min > BIG_FLOOR) {   /* (larger ones could get a chunk of their own) */
+        a->last_error = FROST_EINVAL;
+        return NULL;
+    }
+    char *p = frost_arena_alloc(a, min, align);
+    if (p == NULL) {
+        return NULL;
+    }
+    /* p is the last allocation of the bump chunk (min <= BIG_FLOOR): add the rest */
+    chunk_t *c = &a->chunks[a->bump];
+    assert(p + min == c->base + c->used);
+    size_t rest = c->size - c->used;
+    UNPOISON(c->base + c->used, rest);
+    a->bytes_used += rest;
+    c->used = c->size;
+    *got = min + rest;
+    return p;
+}
+
+void
+frost_arena_give_back(frost_arena_t *a, void *end, size_t n)
+{
+    if (n == 0 || a->nchunks == 0 || a->sealed) {
+        return;
+    }
+    chunk_t *c = &a->chunks[a->bump];
+    if ((char *)end != c->base + c->used || n > c->used) {
+        return;   /* not the end of the last allocation: keep it */
+    }
+    c->used -= n;
+    a->bytes_used -= n;
+    POISON(c->base + c->used, n);
+}
+
 int
 frost_arena_last_error(const frost_arena_t *a)
 {
@@ -274,8 +341,14 @@ frost_arena_last_error(const frost_arena_t *a)
 void
 frost_arena_count(frost_arena_t *a, frost_kind_t kind)
 {
+    frost_arena_count_n(a, kind, 1);
+}
+
+void
+frost_arena_count_n(frost_arena_t *a, frost_kind_t kind, size_t n)
+{
     if ((int)kind >= 0 && kind < FROST_KIND_COUNT) {
-        a->objects[kind]++;
+        a->objects[kind] += n;
     }
 }
 

@@ -10,6 +10,15 @@
  * tuple of plain immutables becomes a real CPython tuple, which needs its
  * items first; a cycle that reaches a tuple still in progress is refused.
  *
+ * The hot path (issue 17: freeze <= 0.5x pickle.dumps in instructions,
+ * bench/freeze_opcount.py): leaves (exact str/int/float/complex/bytes and the
+ * constants) never get a frame; a tuple of only leaves is copied at once,
+ * items and all (copy_leaf_tuple), and a dict whose keys are all leaves
+ * freezes them with its node, so the walk steps over its values only. Small
+ * objects are placed in a window of the arena's bump chunk (arena_alloc: no
+ * call), whose unused end goes back to the arena before anything else
+ * allocates there and when the walk ends.
+ *
  * What goes into the arena as a real CPython object (see CPYTHON-FACTS §9):
  *   - exact str/int/float/complex/bytes and tuples of them, copied byte for
  *     byte, then given the immortal header of the running version;
@@ -181,6 +190,8 @@ typedef struct {
     uintptr_t *children;         /* nchildren tagged strong references (PyMem) */
     Py_ssize_t nchildren;
     Py_ssize_t next;             /* next child to visit */
+    int keys_frozen;             /* F_DICT: its keys are frozen already (all leaves, done
+                                    by start_table): the walk visits the values only */
     frost_ref_t *tmp;            /* F_TUPLE: the items' references (PyMem) */
     void *node;                  /* F_DICT: table; F_SET: set; F_LIST: seq; F_RECORD: record */
     int tuple_depth;             /* a tuple: 1 + the parent's (0 for other frames) */
@@ -220,7 +231,17 @@ typedef struct {
     Py_ssize_t depth;            /* frames in use */
     Py_ssize_t capacity;
     size_t visits;               /* for periodic signal checks */
+    char *window;                /* [window, window_end): arena space this freeze places */
+    char *window_end;            /* its small objects in itself (arena_alloc) */
+    size_t counts[FROST_KIND_COUNT];   /* objects stored, by kind: added to the arena's
+                                          stats once, at the end (count_object) */
 } freezer_t;
+
+static inline void
+count_object(freezer_t *fz, frost_kind_t kind)
+{
+    fz->counts[kind]++;
+}
 
 static PyObject *
 child_object(uintptr_t tagged)
@@ -421,10 +442,35 @@ note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child)
 /* ------------------------------------------------------------------------ */
 /* plain immutables: immortal copies                                        */
 
-static void *
-arena_alloc(freezer_t *fz, size_t size, size_t align)
+/* Objects up to this size are placed in the window; larger ones, and
+ * windows, come from frost_arena_alloc. */
+#define WINDOW_OBJECT_MAX ((size_t)4096)
+
+/* Give the window's unused end back to the arena (before anything else
+ * allocates in it, and at the end). */
+static void
+window_close(freezer_t *fz)
 {
-    void *p = frost_arena_alloc(fz->arena, size, align);
+    frost_arena_give_back(fz->arena, fz->window_end, (size_t)(fz->window_end - fz->window));
+    fz->window = fz->window_end = NULL;
+}
+
+static void *
+arena_alloc_slow(freezer_t *fz, size_t size, size_t align)
+{
+    window_close(fz);
+    void *p;
+    if (size <= WINDOW_OBJECT_MAX) {
+        size_t got = 0;
+        p = frost_arena_alloc_window(fz->arena, size, align, &got);
+        if (p != NULL) {
+            fz->window = (char *)p + size;
+            fz->window_end = (char *)p + got;
+        }
+    }
+    else {
+        p = frost_arena_alloc(fz->arena, size, align);
+    }
     if (p == NULL) {
         int err = frost_arena_last_error(fz->arena);
         if (err == FROST_ENOMEM) {
@@ -435,6 +481,20 @@ arena_alloc(freezer_t *fz, size_t size, size_t align)
         }
     }
     return p;
+}
+
+/* `size` bytes (nonzero) at `align` (a power of two) in the arena: the
+ * next place in the window (no call), else arena_alloc_slow. */
+static inline void *
+arena_alloc(freezer_t *fz, size_t size, size_t align)
+{
+    uintptr_t p = ((uintptr_t)fz->window + (align - 1)) & ~(uintptr_t)(align - 1);
+    if (fz->window != NULL && p <= (uintptr_t)fz->window_end
+        && (uintptr_t)fz->window_end - p >= size) {
+        fz->window = (char *)p + size;
+        return (void *)p;
+    }
+    return arena_alloc_slow(fz, size, align);
 }
 
 /* `c` is one of CPython's static singletons if it is immortal; else drop it. */
@@ -452,7 +512,8 @@ take_singleton(PyObject *c, frost_ref_t *out)
     return 1;
 }
 
-static PyObject *
+/* (inline: a constant `size` makes the memcpy a few moves) */
+static inline Py_ALWAYS_INLINE PyObject *
 copy_object(freezer_t *fz, PyObject *src, size_t size, size_t extra, frost_kind_t kind)
 {
     PyObject *dst = arena_alloc(fz, size + extra, OBJECT_ALIGN);
@@ -461,7 +522,7 @@ copy_object(freezer_t *fz, PyObject *src, size_t size, size_t extra, frost_kind_
     }
     memcpy(dst, src, size);
     frost_set_immortal(dst);
-    frost_arena_count(fz->arena, kind);
+    count_object(fz, kind);
     return dst;
 }
 
@@ -485,7 +546,10 @@ copy_str(freezer_t *fz, PyObject *s, frost_ref_t *out)
         }
         s = compact;
     }
-    Py_hash_t hash = PyObject_Hash(s);   /* caches it in `s` too */
+    Py_hash_t hash = _PyASCIIObject_CAST(s)->hash;
+    if (hash == -1) {
+        hash = PyUnicode_Type.tp_hash(s);   /* (exact str: never fails) caches it in `s` too */
+    }
     int ascii = PyUnicode_IS_ASCII(s);
     size_t header = ascii ? sizeof(PyASCIIObject) : sizeof(PyCompactUnicodeObject);
     size_t size = header + (size_t)(len + 1) * (size_t)kind;
@@ -535,10 +599,10 @@ copy_str(freezer_t *fz, PyObject *s, frost_ref_t *out)
 static int
 copy_int(freezer_t *fz, PyObject *v, frost_ref_t *out)
 {
-    int overflow = 0;
-    long long small = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (!overflow && small >= -5 && small <= 256) {
-        int rc = take_singleton(PyLong_FromLongLong(small), out);
+    PyLongObject *l = (PyLongObject *)v;
+    Py_ssize_t small = _PyLong_IsCompact(l) ? _PyLong_CompactValue(l) : PY_SSIZE_T_MAX;
+    if (small >= -5 && small <= 256) {
+        int rc = take_singleton(PyLong_FromSsize_t(small), out);
         if (rc != 0) {
             return rc < 0 ? -1 : 0;
         }
@@ -550,7 +614,10 @@ copy_int(freezer_t *fz, PyObject *v, frost_ref_t *out)
 #else
 #  error "frost needs CPython 3.12 or newer"
 #endif
-    PyObject *d = copy_object(fz, v, size, 0, FROST_KIND_INT);
+    /* (the common one-digit int: a copy of constant size, no memcpy call) */
+    PyObject *d = ndigits <= 1 ? copy_object(fz, v, offsetof(PyLongObject, long_value.ob_digit)
+                                                    + sizeof(digit), 0, FROST_KIND_INT)
+                               : copy_object(fz, v, size, 0, FROST_KIND_INT);
     if (d == NULL) {
         return -1;
     }
@@ -586,31 +653,122 @@ copy_bytes(freezer_t *fz, PyObject *b, frost_ref_t *out)
     return copy_fixed(fz, b, size, FROST_KIND_BYTES, out);
 }
 
-/* A real tuple of the (plain) references in `items`. */
-static int
-build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *out)
+/* A real tuple of `n` items, its items for the caller to fill (then
+ * tuple_filled). */
+static PyTupleObject *
+new_tuple(freezer_t *fz, Py_ssize_t n)
 {
     size_t size = offsetof(PyTupleObject, ob_item) + (size_t)n * sizeof(PyObject *);
     char *start = arena_alloc(fz, GC_PREFIX_SIZE + size, GC_OBJECT_ALIGN);
     if (start == NULL) {
-        return -1;
+        return NULL;
     }
     /* the zeroed GC prefix stays zero: untracked, never collecting */
     PyTupleObject *t = (PyTupleObject *)(start + GC_PREFIX_SIZE);
     Py_SET_TYPE((PyObject *)t, &PyTuple_Type);
     Py_SET_SIZE(t, n);
     frost_set_immortal((PyObject *)t);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        t->ob_item[i] = frost_ref_object(items[i]);
-    }
+    return t;
+}
+
+/* Tuple `t` of new_tuple has all its items: it is done. */
+static frost_ref_t
+tuple_filled(freezer_t *fz, PyTupleObject *t)
+{
 #if PY_VERSION_HEX >= 0x030E0000
     if (PyObject_Hash((PyObject *)t) == -1) {   /* 3.14 caches ob_hash: fill it now */
         PyErr_Clear();
     }
 #endif
-    frost_arena_count(fz->arena, FROST_KIND_TUPLE);
-    *out = frost_ref_from_object((PyObject *)t);
+    count_object(fz, FROST_KIND_TUPLE);
+    return frost_ref_from_object((PyObject *)t);
+}
+
+/* A real tuple of the (plain) references in `items`. */
+static int
+build_tuple(freezer_t *fz, const frost_ref_t *items, Py_ssize_t n, frost_ref_t *out)
+{
+    PyTupleObject *t = new_tuple(fz, n);
+    if (t == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        t->ob_item[i] = frost_ref_object(items[i]);
+    }
+    *out = tuple_filled(fz, t);
     return 0;
+}
+
+static int
+is_constant(PyObject *o)
+{
+    return o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis;
+}
+
+/* Copy leaf `o` (an exact str, int, float, complex or bytes; a constant is
+ * itself) into *out: 0 done, 1 not a leaf, -1 error. */
+static int
+copy_leaf(freezer_t *fz, PyObject *o, frost_ref_t *out)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        return copy_str(fz, o, out);
+    }
+    if (tp == &PyLong_Type) {
+        return copy_int(fz, o, out);
+    }
+    if (tp == &PyFloat_Type) {
+        return copy_fixed(fz, o, sizeof(PyFloatObject), FROST_KIND_FLOAT, out);
+    }
+    if (tp == &PyComplex_Type) {
+        return copy_fixed(fz, o, sizeof(PyComplexObject), FROST_KIND_COMPLEX, out);
+    }
+    if (tp == &PyBytes_Type) {
+        return copy_bytes(fz, o, out);
+    }
+    if (is_constant(o)) {   /* (after the types: their checks are cheaper) */
+        *out = frost_ref_from_object(o);
+        return 0;
+    }
+    return 1;
+}
+
+/* Count one visit; every SIGNAL_CHECK_INTERVAL visits, check for signals
+ * (KeyboardInterrupt) and report progress. */
+static int
+count_visit(freezer_t *fz)
+{
+    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
+        && (PyErr_CheckSignals() < 0
+            || (fz->env->progress != NULL
+                && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The part of a visit (counted already) that needs no frame, for anything
+ * but an exact tuple: a constant, an object the memo knows, a leaf. 0 when
+ * *dest is written, 1 when `o` is none of those, -1 on error. */
+static inline Py_ALWAYS_INLINE int
+visit_leaf(freezer_t *fz, PyObject *o, int unshared, frost_ref_t *dest)
+{
+    if (!unshared) {
+        memo_slot_t *hit = memo_find(&fz->memo, o);
+        if (hit != NULL) {   /* (only tuples are ever REF_PENDING) */
+            *dest = hit->value;
+            return 0;
+        }
+    }
+    int rc = copy_leaf(fz, o, dest);
+    /* every copy is remembered, also of an immortal object (3.12+ interns strs
+     * immortal): only what is its own frozen self (a constant, a CPython
+     * singleton) needs no memo entry */
+    if (rc == 0 && !unshared && *dest != frost_ref_from_object(o)
+        && memo_put(&fz->memo, o, *dest) < 0) {
+        return -1;
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -642,7 +800,7 @@ new_table(freezer_t *fz, Py_ssize_t n)
     t->mask = indexed ? nslots - 1 : 0;
     t->index = index;
     t->entries = entries;
-    frost_arena_count(fz->arena, FROST_KIND_DICT);
+    count_object(fz, FROST_KIND_DICT);
     return t;
 }
 
@@ -686,7 +844,7 @@ new_set(freezer_t *fz, const Py_hash_t *hashes, Py_ssize_t n)
         slots[at].key = SET_KEY_PENDING;
         order[e] = (int32_t)at;
     }
-    frost_arena_count(fz->arena, FROST_KIND_SET);
+    count_object(fz, FROST_KIND_SET);
     return s;
 }
 
@@ -700,7 +858,7 @@ new_seq(freezer_t *fz, frost_node_kind_t kind, uint32_t flags, Py_ssize_t n)
     s->hdr.kind = kind;
     s->hdr.flags = flags;
     s->len = n;
-    frost_arena_count(fz->arena, kind == FROST_NODE_LIST ? FROST_KIND_LIST : FROST_KIND_TUPLE_NODE);
+    count_object(fz, kind == FROST_NODE_LIST ? FROST_KIND_LIST : FROST_KIND_TUPLE_NODE);
     return s;
 }
 
@@ -836,7 +994,7 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
     }
     a->data = data;
     memcpy(data, view.buf, (size_t)view.len);
-    frost_arena_count(fz->arena, FROST_KIND_ARRAY);
+    count_object(fz, FROST_KIND_ARRAY);
     *out = frost_ref_from_node(a);
     rc = 1;
 done:
@@ -896,13 +1054,22 @@ set_child(frame_t *f, Py_ssize_t i, PyObject *o, int owned_by_container)
     f->nchildren = i + 1;
 }
 
+/* A leaf: copied (copy_leaf) or a constant, never a frame. */
+static int
+is_leaf(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type
+        || tp == &PyComplex_Type || tp == &PyBytes_Type) {
+        return 1;   /* (a branch: the constants are compared only for the rest) */
+    }
+    return is_constant(o);
+}
+
 static int
 is_plain_key_type(PyObject *k)
 {
-    PyTypeObject *tp = Py_TYPE(k);
-    return tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyFloat_Type
-           || tp == &PyComplex_Type || tp == &PyBytes_Type || tp == &PyTuple_Type
-           || k == Py_None || k == Py_True || k == Py_False || k == Py_Ellipsis;
+    return is_leaf(k) || Py_TYPE(k) == &PyTuple_Type;
 }
 
 /* Drop repeated keys from the `n` entries of table frame `self` (children
@@ -972,6 +1139,26 @@ drop_repeated_keys(freezer_t *fz, Py_ssize_t self, Py_hash_t *hashes, Py_ssize_t
     return kept;
 }
 
+/* Dict frame `self`, its node made, has only leaves as keys: freeze them
+ * now (no frame, no walk step each), so that the walk visits the values
+ * only. */
+static int
+freeze_leaf_keys(freezer_t *fz, Py_ssize_t self)
+{
+    frame_t *f = &fz->frames[self];
+    frost_table_t *t = f->node;
+    for (Py_ssize_t e = 0; e < t->len; e++) {
+        uintptr_t key = f->children[2 * e];
+        if (count_visit(fz) < 0
+            || visit_leaf(fz, child_object(key), (int)(key & CHILD_UNSHARED), &t->entries[e].key) != 0) {
+            return -1;   /* (a leaf never answers 1) */
+        }
+    }
+    f->next = 1;   /* the first value */
+    f->keys_frozen = 1;
+    return 0;
+}
+
 /* Fill a table frame from `n` keys (and values) of `source`: a dict if
  * `exact`, else a list of (key, value) pairs (dicts) or of items (sets).
  * `unique`: the source cannot repeat a key (a dict, set or frozenset). */
@@ -1017,10 +1204,15 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         PyErr_NoMemory();
         return -1;
     }
-    int rc = 0;
+    int rc = 0, leaf_keys = 1;
     for (Py_ssize_t e = 0; rc == 0 && e < i; e++) {
         Py_ssize_t ci = e * stride;
         PyObject *k = child_object(f->children[ci]);
+        if (Py_TYPE(k) == &PyUnicode_Type && _PyASCIIObject_CAST(k)->hash != -1) {
+            hashes[e] = _PyASCIIObject_CAST(k)->hash;   /* the common key: no call */
+            continue;
+        }
+        leaf_keys &= is_leaf(k);
         const char *what = kind == FROST_NODE_DICT ? "dict key" : "set item";
         if (!is_plain_key_type(k)) {
             rc = freeze_error(fz, self, ci, "%s must be a plain immutable "
@@ -1063,7 +1255,7 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
     if (node == NULL || memo_put(&fz->memo, f->obj, *f->dest) < 0) {
         return -1;
     }
-    return 0;
+    return kind == FROST_NODE_DICT && leaf_keys ? freeze_leaf_keys(fz, self) : 0;
 }
 
 /* The arena copy of a class's module or qualname `name` (an exact str, else
@@ -1110,7 +1302,7 @@ start_record(freezer_t *fz, Py_ssize_t self, frost_ref_t module, frost_ref_t qua
     r->module = module;
     r->qualname = qualname;
     r->state = 0;
-    frost_arena_count(fz->arena, FROST_KIND_RECORD);
+    count_object(fz, FROST_KIND_RECORD);
     f->node = r;
     f->fields_as_attrs = (rflags & FROST_RECORD_KIND_MASK) != FROST_RECORD_SHARED;
     *f->dest = frost_ref_from_node(r);
@@ -1207,7 +1399,7 @@ record_fields_child(freezer_t *fz, Py_ssize_t self, class_info_t *info, PyObject
     t->mask = info->mask;
     t->index = info->index;
     t->entries = info->entries;
-    frost_arena_count(fz->arena, FROST_KIND_DICT);
+    count_object(fz, FROST_KIND_DICT);
     frost_record_t *r = fz->frames[self].node;
     r->state = frost_ref_from_node(t);
     /* the dict was never a Python object: no memo entry; its frame stands on the record's */
@@ -1570,18 +1762,26 @@ try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t paren
     return rc;
 }
 
-/* Whether a tuple has an item that can only become a node (not a plain
- * immutable and not a tuple, whose kind is known only after its items). */
-static int
-tuple_holds_container(PyObject *t)
+/* What a tuple's items are: only leaves (copied at once, no frame); leaves
+ * and tuples (a plain tuple or a node: known only after its items); or an
+ * item that can only become a node (the tuple surely becomes a node). */
+typedef enum { TUPLE_OF_LEAVES, TUPLE_OF_PLAIN, TUPLE_OF_CONTAINERS } tuple_items_t;
+
+static tuple_items_t
+tuple_items(PyObject *t)
 {
+    tuple_items_t what = TUPLE_OF_LEAVES;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
         PyObject *item = PyTuple_GET_ITEM(t, i);
-        if (!is_plain_key_type(item)) {
-            return 1;
+        if (is_leaf(item)) {
+            continue;
         }
+        if (Py_TYPE(item) != &PyTuple_Type) {
+            return TUPLE_OF_CONTAINERS;
+        }
+        what = TUPLE_OF_PLAIN;
     }
-    return 0;
+    return what;
 }
 
 /* Start a list-like frame over the items of `items` (a list we may borrow from). */
@@ -1620,6 +1820,7 @@ freeze_columns(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx, fr
 {
     char err[FROST_COL_ERRLEN];
     frost_columns_t *node = NULL;
+    window_close(fz);   /* it allocates in the arena itself */
     int rc = frost__columns_freeze(o, fz->arena, &node, err, sizeof err);
     if (rc == -2) {
         return freeze_error(fz, parent, idx, "cannot freeze '%.200s' as a table: %s",
@@ -1629,7 +1830,7 @@ freeze_columns(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx, fr
         return note_path(fz, parent, idx);
     }
     if (rc > 0) {
-        frost_arena_count(fz->arena, FROST_KIND_TABLE);
+        count_object(fz, FROST_KIND_TABLE);
         *dest = frost_ref_from_node(node);
     }
     return rc;
@@ -1685,6 +1886,100 @@ tuple_finished(freezer_t *fz, Py_ssize_t self)
 /* ------------------------------------------------------------------------ */
 /* visiting one object                                                       */
 
+/* A tuple of only leaves, copied at once, items and all, with no frame (the
+ * common row-like tuple): one level high, never in a cycle. */
+static int
+copy_leaf_tuple(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, frost_ref_t *dest)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(o);
+    PyTupleObject *t = new_tuple(fz, n);
+    if (t == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(o, i);   /* the tuple (held by our parent) holds it */
+        frost_ref_t ref;
+        if (count_visit(fz) < 0 || visit_leaf(fz, item, Py_REFCNT(item) == 1, &ref) != 0) {
+            return -1;   /* (a leaf never answers 1) */
+        }
+        t->ob_item[i] = frost_ref_object(ref);
+    }
+    *dest = tuple_filled(fz, t);
+    if (parent >= 0 && fz->frames[parent].child_height < 1) {   /* as tuple_finished */
+        fz->frames[parent].child_height = 1;
+    }
+    return !unshared && memo_put(&fz->memo, o, *dest) < 0 ? -1 : 0;
+}
+
+/* Visit exact tuple `o` (counted already); returns as visit. */
+static int
+visit_tuple(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx,
+            frost_ref_t *dest)
+{
+    if (!unshared) {
+        memo_slot_t *hit = memo_find(&fz->memo, o);
+        if (hit != NULL) {
+            if (hit->value == REF_PENDING) {
+                return freeze_error(fz, parent, idx, "reference cycle through a tuple "
+                                    "(cycles must pass through dicts, lists or records only)");
+            }
+            if (parent >= 0 && tuple_reached(fz, parent, idx, memo_find(&fz->heights, o)) < 0) {
+                return -1;
+            }
+            *dest = hit->value;
+            return 0;
+        }
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(o);
+    if (n == 0) {
+        *dest = frost_ref_from_object(o);   /* the static empty tuple */
+        return 0;
+    }
+    int tuple_depth = (parent >= 0 ? fz->frames[parent].tuple_depth : 0) + 1;
+    if (tuple_depth > FROST_MAX_TUPLE_DEPTH) {
+        return too_deep(fz, parent, idx);
+    }
+    tuple_items_t items = tuple_items(o);
+    if (items == TUPLE_OF_LEAVES) {
+        return copy_leaf_tuple(fz, o, unshared, parent, dest);
+    }
+    if (items == TUPLE_OF_CONTAINERS) {
+        /* surely a tuple node: make it now, like a list, so cycles work */
+        frost_seq_t *s = new_seq(fz, FROST_NODE_TUPLE, FROST_SEQ_REFS, n);
+        frame_t *f = s ? push_frame(fz, o, F_LIST, dest, parent, idx) : NULL;
+        if (f == NULL || alloc_children(f, n) < 0) {
+            return -1;
+        }
+        f->node = s;
+        f->tuple_depth = tuple_depth;
+        *dest = frost_ref_from_node(s);
+        if (!unshared && memo_put(&fz->memo, o, *dest) < 0) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
+        }
+        return 1;
+    }
+    frame_t *f = push_frame(fz, o, F_TUPLE, dest, parent, idx);
+    if (f == NULL || alloc_children(f, n) < 0) {
+        return -1;
+    }
+    f->tuple_depth = tuple_depth;
+    f->tmp = PyMem_Calloc((size_t)n, sizeof(frost_ref_t));
+    if (f->tmp == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
+    }
+    if (!unshared && memo_put(&fz->memo, o, REF_PENDING) < 0) {
+        return -1;
+    }
+    return 1;
+}
+
 /*
  * Freeze `o`, reached as child `idx` of frame `parent`, into *dest.
  * Returns 0 when *dest is written, 1 when a frame was pushed (its children
@@ -1694,100 +1989,16 @@ tuple_finished(freezer_t *fz, Py_ssize_t self)
 static int
 visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx, frost_ref_t *dest)
 {
-    if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
-        && (PyErr_CheckSignals() < 0
-            || (fz->env->progress != NULL
-                && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
+    if (count_visit(fz) < 0) {
         return -1;
     }
-    if (o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis) {
-        *dest = frost_ref_from_object(o);
-        return 0;
-    }
-    if (!unshared) {
-        memo_slot_t *hit = memo_find(&fz->memo, o);
-        if (hit != NULL) {
-            if (hit->value == REF_PENDING) {
-                return freeze_error(fz, parent, idx, "reference cycle through a tuple "
-                                    "(cycles must pass through dicts, lists or records only)");
-            }
-            if (Py_TYPE(o) == &PyTuple_Type && parent >= 0
-                && tuple_reached(fz, parent, idx, memo_find(&fz->heights, o)) < 0) {
-                return -1;
-            }
-            *dest = hit->value;
-            return 0;
-        }
-    }
     PyTypeObject *tp = Py_TYPE(o);
-    int rc = 1;
-    if (tp == &PyUnicode_Type) {
-        rc = copy_str(fz, o, dest);
-    }
-    else if (tp == &PyLong_Type) {
-        rc = copy_int(fz, o, dest);
-    }
-    else if (tp == &PyFloat_Type) {
-        rc = copy_fixed(fz, o, sizeof(PyFloatObject), FROST_KIND_FLOAT, dest);
-    }
-    else if (tp == &PyComplex_Type) {
-        rc = copy_fixed(fz, o, sizeof(PyComplexObject), FROST_KIND_COMPLEX, dest);
-    }
-    else if (tp == &PyBytes_Type) {
-        rc = copy_bytes(fz, o, dest);
-    }
-    if (rc <= 0) {   /* a leaf was copied (or failed) */
-        if (rc == 0 && !unshared && !_Py_IsImmortal(o) && memo_put(&fz->memo, o, *dest) < 0) {
-            return -1;
-        }
-        return rc;
-    }
-
     if (tp == &PyTuple_Type) {
-        Py_ssize_t n = PyTuple_GET_SIZE(o);
-        if (n == 0) {
-            *dest = frost_ref_from_object(o);   /* the static empty tuple */
-            return 0;
-        }
-        int tuple_depth = (parent >= 0 ? fz->frames[parent].tuple_depth : 0) + 1;
-        if (tuple_depth > FROST_MAX_TUPLE_DEPTH) {
-            return too_deep(fz, parent, idx);
-        }
-        if (tuple_holds_container(o)) {
-            /* surely a tuple node: make it now, like a list, so cycles work */
-            frost_seq_t *s = new_seq(fz, FROST_NODE_TUPLE, FROST_SEQ_REFS, n);
-            frame_t *f = s ? push_frame(fz, o, F_LIST, dest, parent, idx) : NULL;
-            if (f == NULL || alloc_children(f, n) < 0) {
-                return -1;
-            }
-            f->node = s;
-            f->tuple_depth = tuple_depth;
-            *dest = frost_ref_from_node(s);
-            if (!unshared && memo_put(&fz->memo, o, *dest) < 0) {
-                return -1;
-            }
-            for (Py_ssize_t i = 0; i < n; i++) {
-                set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
-            }
-            return 1;
-        }
-        frame_t *f = push_frame(fz, o, F_TUPLE, dest, parent, idx);
-        if (f == NULL || alloc_children(f, n) < 0) {
-            return -1;
-        }
-        f->tuple_depth = tuple_depth;
-        f->tmp = PyMem_Calloc((size_t)n, sizeof(frost_ref_t));
-        if (f->tmp == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            set_child(f, i, PyTuple_GET_ITEM(o, i), 1);
-        }
-        if (!unshared && memo_put(&fz->memo, o, REF_PENDING) < 0) {
-            return -1;
-        }
-        return 1;
+        return visit_tuple(fz, o, unshared, parent, idx, dest);
+    }
+    int rc = visit_leaf(fz, o, unshared, dest);
+    if (rc <= 0) {
+        return rc;
     }
     if (tp == &PyDict_Type) {
         if (push_frame(fz, o, F_DICT, dest, parent, idx) == NULL) {
@@ -1965,7 +2176,8 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
         Py_ssize_t top = fz.depth - 1;
         frame_t *f = &fz.frames[top];
         if (f->next < f->nchildren) {
-            Py_ssize_t i = f->next++;
+            Py_ssize_t i = f->next;
+            f->next += f->keys_frozen ? 2 : 1;
             uintptr_t tagged = f->children[i];
             rc = visit(&fz, child_object(tagged), (int)(tagged & CHILD_UNSHARED), top, i, child_dest(f, i));
             continue;
@@ -1977,7 +2189,11 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
     while (fz.depth > 0) {   /* error: unwind */
         frame_release(&fz.frames[--fz.depth]);
     }
+    window_close(&fz);
     PyMem_Free(fz.frames);
+    for (int kind = 0; kind < FROST_KIND_COUNT; kind++) {
+        frost_arena_count_n(arena, (frost_kind_t)kind, fz.counts[kind]);
+    }
     memo_clear(&fz.memo);
     for (size_t i = 0; i < fz.nclass_infos; i++) {
         Py_XDECREF(fz.class_infos[i].fields);

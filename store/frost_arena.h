@@ -105,11 +105,23 @@ FROST_NODISCARD int frost_arena_new(frost_arena_t **out, const frost_backend_t *
  */
 void *frost_arena_alloc(frost_arena_t *arena, size_t size, size_t align);
 
+/* For a caller placing many small objects itself (freeze.c): the free rest
+ * of the bump chunk, at least `min` bytes (1..64 KiB) aligned to `align` (a
+ * new chunk when the rest is smaller), its size in *got; NULL as
+ * frost_arena_alloc. What the caller does not use it gives back, before its
+ * next frost_arena_alloc, with frost_arena_give_back(arena, end of the
+ * window, unused bytes): the last `n` bytes handed out return to the bump
+ * chunk (a call for anything but the end of the last allocation does nothing). */
+void *frost_arena_alloc_window(frost_arena_t *arena, size_t min, size_t align, size_t *got);
+void frost_arena_give_back(frost_arena_t *arena, void *end, size_t n);
+
 /* Why the last frost_arena_alloc on this arena returned NULL (a FROST_E* code). */
 int frost_arena_last_error(const frost_arena_t *arena);
 
 /* Count one stored object of `kind` (stats only). */
 void frost_arena_count(frost_arena_t *arena, frost_kind_t kind);
+/* Count `n` of them at once (the freezer tallies a freeze's objects itself). */
+void frost_arena_count_n(frost_arena_t *arena, frost_kind_t kind, size_t n);
 
 /* mprotect(PROT_READ) every chunk; idempotent. FROST_EPROTECT if the kernel refuses. */
 FROST_NODISCARD int frost_arena_seal(frost_arena_t *arena);

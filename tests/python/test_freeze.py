@@ -257,6 +257,92 @@ class FreezeErrors(unittest.TestCase):
 
 
 @unittest.skipUnless(_interp_compat.AVAILABLE, "no subinterpreter API on this Python")
+class HotPaths(unittest.TestCase):
+    """What the frameless paths of the walk (issue 17: tuples of leaves copied at once,
+    a dict's leaf keys frozen with its node, small objects placed in an allocation
+    window) must keep: sharing, tuple depth, visit counts, error paths, the stats."""
+
+    @staticmethod
+    def nest(levels, leaf):
+        t = leaf
+        for _ in range(levels - 1):
+            t = (t,)
+        return t
+
+    def test_a_tuple_of_leaves_reached_twice_is_frozen_once(self):
+        row = (1, 2.5, "x" * 20, None, True, b"by", 3j, ..., 10**30)
+        word = "shared" * 3
+        root = frost.freeze([row, row, {"k": row}, (word, 1), (word, 2), {word: word}],
+                            lifetime="process").root
+        self.assertIs(root[0], root[1])
+        self.assertIs(root[0], root[2]["k"])
+        self.assertEqual(root[0], row)
+        self.assertIs(root[3][0], root[4][0])
+        self.assertIs(root[3][0], root[5][word])
+        self.assertIs(root[3][0], next(iter(root[5])))
+
+    def test_an_immortal_str_reached_many_times_is_frozen_once(self):
+        # an identifier-like literal is interned, and interned strs are immortal (3.12+):
+        # it was copied anew at every reference (the memo skipped immortal objects)
+        key = "hot_path_interned_key"
+        data = [key, [key], {key: key}, (key, 1), {key: (key, key)}]
+        with frost.freeze(data, lifetime="process") as store:
+            root = store.root
+            copies = {id(root[0]), id(root[1][0]), id(next(iter(root[2]))), id(root[2][key]),
+                      id(root[3][0]), id(root[4][key][0]), id(root[4][key][1])}
+            self.assertEqual(len(copies), 1)
+            self.assertEqual(store.stats()["objects"]["str"], 1)
+
+    def test_tuple_depth_counts_a_tuple_of_leaves_as_one_level(self):
+        limit = 256   # FROST_MAX_TUPLE_DEPTH
+        for shared in (False, True):
+            leaf = (1, 2)
+            for levels, ok in ((limit, True), (limit + 1, False)):
+                data = [leaf, self.nest(levels, leaf)] if shared else self.nest(levels, leaf)
+                with self.subTest(levels=levels, shared=shared):
+                    if ok:
+                        frost.freeze(data).close()
+                    else:
+                        with self.assertRaisesRegex(frost.FreezeError, "nested deeper than 256"):
+                            frost.freeze(data)
+
+    def test_progress_counts_every_object_once(self):
+        n = 70_000   # past one 65,536-object tick
+        data = {f"key{i}": (i, i * 0.5, f"val{i}") for i in range(n)}
+        calls = []
+        frost.freeze(data, progress=lambda done, total: calls.append((done, total))).close()
+        self.assertEqual(calls[0], (65_536, None))
+        self.assertEqual(calls[-1], (1 + 5 * n, 1 + 5 * n))   # the dict, 5 objects an entry
+
+    def test_errors_under_frameless_paths_name_the_path(self):
+        for data, path in (({"good": (1, "a"), "bad": object()}, "root['bad']"),
+                           ({"k": (1, "a", object())}, "root['k'][2]"),
+                           ({(1, "t"): 1, "s": [object()]}, "root['s'][0]"),
+                           ([(1, 2), (3, (4, object()))], "root[1][1][1]")):
+            with self.subTest(path=path):
+                with self.assertRaises(frost.FreezeError) as cm:
+                    frost.freeze(data)
+                self.assertTrue(str(cm.exception).startswith(path + ":"), cm.exception)
+
+    def test_mixed_keys_and_values_read_back_in_order(self):
+        data = {"a": 1, 2: "b", (1, "x"): [1], 3.5: None, b"k": (1,), None: 1, True: 2,
+                "row": (1, 2.0, "s"), "nested": ((1, 2), 3)}
+        with frost.freeze(data) as store:
+            self.assertEqual(list(store.root.keys()), list(data))
+            self.assertEqual(frost.thaw(store.root), data)
+
+    def test_stats_count_the_objects_and_small_stores_stay_small(self):
+        with frost.freeze({"key": (10**6, 2.5, "value"), "n": 3}) as store:
+            st = store.stats()
+            self.assertEqual(st["objects"]["str"], 2)     # "key", "value" ("n" is CPython's own)
+            self.assertEqual(st["objects"]["tuple"], 1)
+            self.assertEqual(st["objects"]["int"], 1)     # 3 is CPython's own
+            self.assertEqual(st["objects"]["float"], 1)
+            self.assertEqual(st["objects"]["dict"], 1)
+            self.assertEqual(st["chunks"], 1)
+            self.assertLess(st["bytes"], 1024)            # the window's unused end went back
+
+
 class InSubinterpreter(unittest.TestCase):
     def test_own_gil_subinterpreter_imports_and_uses_frost(self):
         with tempfile.TemporaryDirectory() as tmp:

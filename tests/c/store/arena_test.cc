@@ -151,6 +151,34 @@ TEST(ArenaTest, SmallArenasCostOnePageAndGrowGeometrically) {
   EXPECT_LE(s.bytes_reserved, 2 * s.bytes_used + page);
 }
 
+// A window (freeze.c places its small objects in one itself): the rest of the
+// bump chunk, aligned, counted as used until its unused end is given back, which
+// the next allocation then gets; giving back anything but the end of the last
+// allocation does nothing, and a window is only for small minimums.
+TEST(ArenaTest, AWindowIsTheRestOfTheBumpChunkAndItsEndComesBack) {
+  ArenaPtr arena;
+  ASSERT_EQ(frost_arena_new(&arena.a, nullptr, 0), FROST_OK);
+  ASSERT_NE(frost_arena_alloc(arena.a, 10, 1), nullptr);
+  size_t got = 0;
+  auto *w = static_cast<char *>(frost_arena_alloc_window(arena.a, 100, 64, &got));
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(w) % 64, 0u);
+  EXPECT_GE(got, 100u);
+  for (size_t i = 0; i < got; i++) ASSERT_EQ(w[i], 0) << i;
+  frost_arena_stats_t s;
+  frost_arena_stats(arena.a, &s);
+  EXPECT_EQ(s.bytes_used, s.bytes_reserved);   // the whole chunk is handed out
+  frost_arena_give_back(arena.a, w + got - 1, 1);   // not the end: kept
+  frost_arena_give_back(arena.a, w + got, got - 200);
+  frost_arena_stats(arena.a, &s);
+  EXPECT_EQ(s.bytes_used, 64u + 200u);         // 10 bytes + padding to 64, 200 kept
+  auto *next = static_cast<char *>(frost_arena_alloc(arena.a, 8, 8));
+  EXPECT_EQ(next, w + 200);                    // the given-back space is used again
+  EXPECT_EQ(frost_arena_alloc_window(arena.a, 0, 8, &got), nullptr);
+  EXPECT_EQ(frost_arena_alloc_window(arena.a, 1 << 20, 8, &got), nullptr);
+  EXPECT_EQ(frost_arena_last_error(arena.a), FROST_EINVAL);
+}
+
 TEST(ArenaTest, StatsCountObjectsByKind) {
   ArenaPtr arena;
   ASSERT_EQ(frost_arena_new(&arena.a, nullptr, 0), FROST_OK);

@@ -2130,7 +2130,9 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
                 return -1;
             }
         }
-        if (nan_keys && f->kind == F_SET) {
+        /* an unindexed set's slots are its items in order, nothing to probe (and
+         * no empty slot to place into): its hashes are never read */
+        if (nan_keys && f->kind == F_SET && !fz->env->unindexed) {
             frost_set_t *s = f->node;
             if (frost__set_rehash(s, s->order) < 0) {
                 return -1;

@@ -170,13 +170,18 @@ name_the_file(PyObject *path_arg)
         return;
     }
     PyObject *exc = PyErr_GetRaisedException();
-    PyObject *filename = PyObject_GetAttrString(exc, "filename");
-    if (filename == Py_None && PyObject_SetAttrString(exc, "filename", path_arg) < 0) {
+    PyObject *code = PyObject_GetAttrString(exc, "errno");
+    PyObject *filename = code != NULL ? PyObject_GetAttrString(exc, "filename") : NULL;
+    /* only an errno error: OSError(message) with a filename would print as
+     * "[Errno None] None: path", its message lost */
+    if (code != NULL && code != Py_None && filename == Py_None
+        && PyObject_SetAttrString(exc, "filename", path_arg) < 0) {
         PyErr_Clear();   /* the error without its path rather than another one */
     }
-    if (filename == NULL) {
+    if (code == NULL || filename == NULL) {
         PyErr_Clear();
     }
+    Py_XDECREF(code);
     Py_XDECREF(filename);
     PyErr_SetRaisedException(exc);
 }

@@ -400,6 +400,53 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 }
 
 PyObject *
+frost__list_view_add(PyObject *a, PyObject *b, int a_view, int b_view)
+{
+    PyObject *other = a_view ? b : a;
+    int other_view = a_view && b_view;
+    if (!other_view && !PyList_Check(other) && !PyTuple_Check(other)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (!a_view && PyTuple_Check(a)) {   /* tuple + view -> tuple */
+        PyObject *tail = PySequence_Tuple(b);
+        PyObject *r = tail ? PySequence_Concat(a, tail) : NULL;
+        Py_XDECREF(tail);
+        return r;
+    }
+    PyObject *result = PySequence_List(a);   /* a new list, even when a is one */
+    if (result != NULL && PyList_SetSlice(result, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, b) < 0) {
+        Py_CLEAR(result);
+    }
+    return result;
+}
+
+PyObject *
+frost__list_view_repeat(PyObject *self, Py_ssize_t len, Py_ssize_t n)
+{
+    if (n <= 0) {
+        return PyList_New(0);
+    }
+    if (len > PY_SSIZE_T_MAX / n) {
+        return PyErr_NoMemory();
+    }
+    PyObject *items = PySequence_List(self);
+    PyObject *r = items ? PySequence_Repeat(items, n) : NULL;
+    Py_XDECREF(items);
+    return r;
+}
+
+PyObject *
+frost__set_delegate(PyObject *self, const char *name, PyObject *args)
+{
+    PyObject *mine = PyFrozenSet_New(self);
+    PyObject *meth = mine ? PyObject_GetAttrString(mine, name) : NULL;
+    PyObject *r = meth ? PyObject_Call(meth, args, NULL) : NULL;
+    Py_XDECREF(mine);
+    Py_XDECREF(meth);
+    return r;
+}
+
+PyObject *
 frost__record_dir(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *attrs = PyObject_CallMethod((PyObject *)&PyBaseObject_Type, "__dir__", "O", self);

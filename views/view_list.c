@@ -334,44 +334,13 @@ is_frozen_list(PyObject *o)
 static PyObject *
 list_add(PyObject *a, PyObject *b)
 {
-    int a_view = is_frozen_list(a);
-    PyObject *other = a_view ? b : a;
-    if (!is_frozen_list(other) && !PyList_Check(other) && !PyTuple_Check(other)) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    if (!a_view && PyTuple_Check(a)) {   /* tuple + FrozenList -> tuple */
-        PyObject *tail = PySequence_Tuple(b);
-        PyObject *r = tail ? PySequence_Concat(a, tail) : NULL;
-        Py_XDECREF(tail);
-        return r;
-    }
-    PyObject *result = PySequence_List(a);   /* a new list, even when a is one */
-    if (result == NULL) {
-        return NULL;
-    }
-    if (PyList_SetSlice(result, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, b) < 0) {
-        Py_DECREF(result);
-        return NULL;
-    }
-    return result;
+    return frost__list_view_add(a, b, is_frozen_list(a), is_frozen_list(b));
 }
 
 static PyObject *
 list_repeat(PyObject *self, Py_ssize_t n)
 {
-    if (n <= 0) {
-        return PyList_New(0);
-    }
-    if (LV(self)->len > PY_SSIZE_T_MAX / n) {
-        return PyErr_NoMemory();
-    }
-    PyObject *items = PySequence_List(self);
-    if (items == NULL) {
-        return NULL;
-    }
-    PyObject *r = PySequence_Repeat(items, n);
-    Py_DECREF(items);
-    return r;
+    return frost__list_view_repeat(self, LV(self)->len, n);
 }
 
 static PyObject *

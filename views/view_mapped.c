@@ -945,37 +945,13 @@ is_mapped_list(PyObject *o)
 static PyObject *
 list_add(PyObject *a, PyObject *b)
 {
-    int a_view = is_mapped_list(a);
-    PyObject *other = a_view ? b : a;
-    if (!is_mapped_list(other) && !PyList_Check(other) && !PyTuple_Check(other)) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    if (!a_view && PyTuple_Check(a)) {
-        PyObject *tail = PySequence_Tuple(b);
-        PyObject *r = tail ? PySequence_Concat(a, tail) : NULL;
-        Py_XDECREF(tail);
-        return r;
-    }
-    PyObject *result = PySequence_List(a);
-    if (result != NULL && PyList_SetSlice(result, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, b) < 0) {
-        Py_CLEAR(result);
-    }
-    return result;
+    return frost__list_view_add(a, b, is_mapped_list(a), is_mapped_list(b));
 }
 
 static PyObject *
 list_repeat(PyObject *self, Py_ssize_t n)
 {
-    if (n <= 0) {
-        return PyList_New(0);
-    }
-    if ((uint64_t)MV(self)->node.len > (uint64_t)(PY_SSIZE_T_MAX / n)) {
-        return PyErr_NoMemory();
-    }
-    PyObject *items = PySequence_List(self);
-    PyObject *r = items ? PySequence_Repeat(items, n) : NULL;
-    Py_XDECREF(items);
-    return r;
+    return frost__list_view_repeat(self, (Py_ssize_t)MV(self)->node.len, n);
 }
 
 static PyObject *
@@ -1098,27 +1074,8 @@ static PyObject *set_or(PyObject *a, PyObject *b) { return set_binop(a, b, PyNum
 static PyObject *set_sub(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Subtract); }
 static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Xor); }
 
-/* the frozenset method `name` called on frozenset(self) with the arguments */
-static PyObject *
-set_delegate(PyObject *self, const char *name, PyObject *args)
-{
-    PyObject *mine = PyFrozenSet_New(self);
-    PyObject *meth = mine ? PyObject_GetAttrString(mine, name) : NULL;
-    PyObject *r = meth ? PyObject_Call(meth, args, NULL) : NULL;
-    Py_XDECREF(mine);
-    Py_XDECREF(meth);
-    return r;
-}
-
-#define SET_DELEGATE(name) \
-    static PyObject *set_##name(PyObject *self, PyObject *args) { return set_delegate(self, #name, args); }
-SET_DELEGATE(isdisjoint)
-SET_DELEGATE(issubset)
-SET_DELEGATE(issuperset)
-SET_DELEGATE(union)
-SET_DELEGATE(intersection)
-SET_DELEGATE(difference)
-SET_DELEGATE(symmetric_difference)
+FROST_SET_DELEGATE(isdisjoint)
+FROST_SET_DELEGATES
 
 static PyObject *
 set_repr_item(PyObject *self, uint64_t i)
@@ -1137,13 +1094,7 @@ set_repr(PyObject *self)
 
 static PyMethodDef set_methods[] = {
     {"isdisjoint", set_isdisjoint, METH_VARARGS, "As frozenset.isdisjoint."},
-    {"issubset", set_issubset, METH_VARARGS, "As frozenset.issubset."},
-    {"issuperset", set_issuperset, METH_VARARGS, "As frozenset.issuperset."},
-    {"union", set_union, METH_VARARGS, "As frozenset.union (a frozenset)."},
-    {"intersection", set_intersection, METH_VARARGS, "As frozenset.intersection (a frozenset)."},
-    {"difference", set_difference, METH_VARARGS, "As frozenset.difference (a frozenset)."},
-    {"symmetric_difference", set_symmetric_difference, METH_VARARGS,
-     "As frozenset.symmetric_difference (a frozenset)."},
+    FROST_SET_DELEGATE_METHODS,
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
 };

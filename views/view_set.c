@@ -179,27 +179,7 @@ set_isdisjoint(PyObject *self, PyObject *other)
     Py_RETURN_TRUE;
 }
 
-/* the frozenset method `name` called on frozenset(self) with the arguments
- * (as MappedSet's: the same names, the same results, plain frozensets) */
-static PyObject *
-set_delegate(PyObject *self, const char *name, PyObject *args)
-{
-    PyObject *mine = PyFrozenSet_New(self);
-    PyObject *meth = mine ? PyObject_GetAttrString(mine, name) : NULL;
-    PyObject *r = meth ? PyObject_Call(meth, args, NULL) : NULL;
-    Py_XDECREF(mine);
-    Py_XDECREF(meth);
-    return r;
-}
-
-#define SET_DELEGATE(name) \
-    static PyObject *set_##name(PyObject *self, PyObject *args) { return set_delegate(self, #name, args); }
-SET_DELEGATE(issubset)
-SET_DELEGATE(issuperset)
-SET_DELEGATE(union)
-SET_DELEGATE(intersection)
-SET_DELEGATE(difference)
-SET_DELEGATE(symmetric_difference)
+FROST_SET_DELEGATES
 
 static PyObject *
 set_repr(PyObject *self)
@@ -230,13 +210,7 @@ set_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef set_methods[] = {
     {"isdisjoint", set_isdisjoint, METH_O, "True if the set has no items in common with other."},
-    {"issubset", set_issubset, METH_VARARGS, "As frozenset.issubset."},
-    {"issuperset", set_issuperset, METH_VARARGS, "As frozenset.issuperset."},
-    {"union", set_union, METH_VARARGS, "As frozenset.union (a frozenset)."},
-    {"intersection", set_intersection, METH_VARARGS, "As frozenset.intersection (a frozenset)."},
-    {"difference", set_difference, METH_VARARGS, "As frozenset.difference (a frozenset)."},
-    {"symmetric_difference", set_symmetric_difference, METH_VARARGS,
-     "As frozenset.symmetric_difference (a frozenset)."},
+    FROST_SET_DELEGATE_METHODS,
     {"__reduce__", set_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
     {NULL, NULL, 0, NULL},
 };

@@ -230,6 +230,30 @@ int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
 /* TypeError for an in-place operator (`x op= operand`) on a view: it cannot
  * change; `x = x op operand` makes a new `made`. Returns NULL. */
 PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *operand, const char *made);
+/* The list views' operators (FrozenList, MappedList): `a + b` where a_view /
+ * b_view say which side is a view of the caller's kind: view + list/tuple/view
+ * and list + view -> a new list, tuple + view -> a tuple, else NotImplemented;
+ * `view * n` (len: the view's) -> a list. */
+PyObject *frost__list_view_add(PyObject *a, PyObject *b, int a_view, int b_view);
+PyObject *frost__list_view_repeat(PyObject *self, Py_ssize_t len, Py_ssize_t n);
+/* The frozenset method `name` called on frozenset(self) with `args`: the set
+ * views' named methods (FrozenSet, MappedSet), with frozenset's results. */
+PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
+#define FROST_SET_DELEGATE(name) \
+    static PyObject *set_##name(PyObject *self, PyObject *args) { return frost__set_delegate(self, #name, args); }
+/* Both set views' six named methods: the functions, then their table rows. */
+#define FROST_SET_DELEGATES \
+    FROST_SET_DELEGATE(issubset) FROST_SET_DELEGATE(issuperset) FROST_SET_DELEGATE(union) \
+    FROST_SET_DELEGATE(intersection) FROST_SET_DELEGATE(difference) \
+    FROST_SET_DELEGATE(symmetric_difference)
+#define FROST_SET_DELEGATE_METHODS \
+    {"issubset", set_issubset, METH_VARARGS, "As frozenset.issubset."}, \
+    {"issuperset", set_issuperset, METH_VARARGS, "As frozenset.issuperset."}, \
+    {"union", set_union, METH_VARARGS, "As frozenset.union (a frozenset)."}, \
+    {"intersection", set_intersection, METH_VARARGS, "As frozenset.intersection (a frozenset)."}, \
+    {"difference", set_difference, METH_VARARGS, "As frozenset.difference (a frozenset)."}, \
+    {"symmetric_difference", set_symmetric_difference, METH_VARARGS, \
+     "As frozenset.symmetric_difference (a frozenset)."}
 /* A container repr: open + the reprs in `parts` joined by ", " (and
  * "... (N more)" when `more` > 0) + close. Steals `parts` (NULL: an error is
  * set, returns NULL). */

@@ -2,9 +2,10 @@
  * map_write_py.c -- the Python face of store/map_write.c:
  * _frost._map_write(obj, fd, /, *, progress=None, checksum=True) (the format-2
  * writer, used by Store.save and frost.share: checksum=False writes no body
- * checksum, FROST_MAP_FLAG_NO_BODY_CHECKSUM), frost__map_save (Store.save's format 2:
- * a temporary file beside the target, found intact after the last progress call
- * (frost_snapshot_file_intact), then rename), and
+ * checksum, FROST_MAP_FLAG_NO_BODY_CHECKSUM), frost__map_save (Store.save's format 2)
+ * over frost__save_atomically (a temporary file beside the target, found intact
+ * after the last progress call (frost_snapshot_file_intact), then rename; also
+ * MappedStore.save's), and
  * _frost._map_key_hash (the keyed hash, for tests); frost__map_write_arena
  * (the writer over a private arena: module.c's _map_write_fresh).
  *
@@ -187,12 +188,9 @@ name_the_file(PyObject *path_arg)
 }
 
 int
-frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
+frost__save_atomically(PyObject *path_arg, PyObject *progress, frost_image_writer_fn write,
+                       void *ctx)
 {
-    frost_state *st = frost__state_of_type(Py_TYPE(store));
-    if (st == NULL) {
-        return -1;
-    }
     PyObject *path = NULL;
     if (!PyUnicode_FSConverter(path_arg, &path)) {
         return -1;
@@ -213,7 +211,7 @@ frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
         goto done;
     }
-    int64_t size = map_write(st, store, fd, progress, 1);   /* the file's size checked after progress */
+    int64_t size = write(ctx, fd, progress);   /* the file's size checked after progress */
     if (size < 0) {
         name_the_file(path_arg);
         goto unlink_tmp;
@@ -246,6 +244,28 @@ unlink_tmp:
 done:
     Py_DECREF(path);
     return rc;
+}
+
+typedef struct {
+    frost_state *st;
+    PyObject *store;
+} store_writer_t;
+
+static int64_t
+write_store(void *ctx, int fd, PyObject *progress)
+{
+    store_writer_t *w = ctx;
+    return map_write(w->st, w->store, fd, progress, 1);
+}
+
+int
+frost__map_save(PyObject *store, PyObject *path_arg, PyObject *progress)
+{
+    store_writer_t w = {frost__state_of_type(Py_TYPE(store)), store};
+    if (w.st == NULL) {
+        return -1;
+    }
+    return frost__save_atomically(path_arg, progress, write_store, &w);
 }
 
 PyObject *

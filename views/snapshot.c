@@ -65,9 +65,9 @@ call_progress(void *ctx, uint64_t done, uint64_t total)
 /* Both formats' savers rename a new file over their target: one that exists
  * and is not a regular file (a FIFO, a socket, /dev/null, a directory) is
  * refused before anything is written (frost_snapshot_target_kind), with an
- * OSError naming it. 0 ok, -1 raised. */
-static int
-refuse_special_target(PyObject *path_arg)
+ * OSError naming it (MappedStore.save too). 0 ok, -1 raised. */
+int
+frost__refuse_special_target(PyObject *path_arg)
 {
     PyObject *path = NULL;
     if (!PyUnicode_FSConverter(path_arg, &path)) {
@@ -127,7 +127,7 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     if (lease == NULL) {
         return frost__closed_error(st, "save()");
     }
-    if (refuse_special_target(path_arg) < 0) {
+    if (frost__refuse_special_target(path_arg) < 0) {
         return NULL;
     }
     if (format == 0 || format == 2) {

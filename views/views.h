@@ -439,6 +439,15 @@ int frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func,
                              frost_freeze_call_t *out);
 PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
 int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
+/* Write an image to `fd` (calling `progress`): its size, or -1 with an exception set. */
+typedef int64_t (*frost_image_writer_fn)(void *ctx, int fd, PyObject *progress);
+/* Save to `path` as Store.save does: `write` into a new temporary file beside
+ * it, checked intact after the last progress call, renamed over the target;
+ * on any error nothing is left and the target is unchanged. 0, or -1 raised. */
+int frost__save_atomically(PyObject *path, PyObject *progress, frost_image_writer_fn write,
+                           void *ctx);
+/* OSError if `path` exists and is not a regular file (save renames over it). */
+int frost__refuse_special_target(PyObject *path);   /* snapshot.c */
 int frost__snapshot_exec(PyObject *module, frost_state *st);   /* adds SnapshotError */
 
 /* channel.c: frost.Channel; the queue's counts for xref.c. */

@@ -442,6 +442,15 @@ class MappedStore:
         _check_progress(progress, "verify")
         self._live_image("verify()").verify(progress)
 
+    def save(self, path, *, progress=None):
+        """Write the image to a format-2 file at path, as Store.save does: a new
+        file beside it renamed over it (an existing target that is not a regular
+        file is refused), with a body checksum (a frost.share image has none:
+        the file gets one). frost.load(path) maps it in O(1). progress(done,
+        total) is called while writing: total None, then (size, size)."""
+        _check_progress(progress, "save")
+        self._live_image("save()").save(path, progress=progress)
+
     def stats(self):
         """Facts of the image (a dict): bytes (the image: one copy, shared by
         every process that maps it), nodes (containers written), the

@@ -630,6 +630,105 @@ def without_body_checksum(data):
     return bytes(b)
 
 
+class TestMappedStoreSave(unittest.TestCase):
+    """MappedStore.save: a frost.share image (or a loaded one) written to a
+    format-2 file as Store.save writes one -- atomically, with a body checksum."""
+
+    DATA = {"big": list(range(2_000_000)), "rows": [(i, f"s{i}", i / 2) for i in range(1000)],
+            "nested": {"a": {"b": frozenset({1, 2, float("nan")})}}}
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(lambda: [os.unlink(os.path.join(self.dir, f)) for f in os.listdir(self.dir)]
+                        and None or os.rmdir(self.dir))
+
+    def path(self, name="s.frost"):
+        return os.path.join(self.dir, name)
+
+    def test_a_shared_image_saves_with_a_checksum_and_loads_equal(self):
+        with frost.share(self.DATA) as shared:
+            self.assertFalse(shared.stats()["body_checksum"])
+            calls = []
+            shared.save(self.path(), progress=lambda done, total: calls.append((done, total)))
+            size = shared.nbytes
+        self.assertEqual(calls[-1], (size, size))
+        dones = [done for done, _ in calls]
+        self.assertEqual(dones, sorted(dones))
+        self.assertTrue(all(total is None for _, total in calls[:-1]))
+        self.assertEqual(os.path.getsize(self.path()), size)
+        self.assertIsNone(frost.verify(self.path()))
+        with frost.load(self.path()) as loaded:
+            self.assertTrue(loaded.stats()["body_checksum"])
+            loaded.verify()
+            self.assertEqual(len(loaded.root["big"]), 2_000_000)
+            self.assertEqual(loaded.root["rows"][999], (999, "s999", 499.5))
+            self.assertEqual(frost.thaw(loaded.root["rows"]), self.DATA["rows"])
+            # a loaded image saves to the same bytes
+            loaded.save(self.path("again.frost"))
+        with open(self.path(), "rb") as a, open(self.path("again.frost"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        self.assertEqual(sorted(os.listdir(self.dir)), ["again.frost", "s.frost"])
+
+    def test_bad_targets_and_arguments(self):
+        with frost.share({"a": 1}) as shared:
+            with self.assertRaises(TypeError):
+                shared.save(None)
+            with self.assertRaises(TypeError):
+                shared.save(self.path(), progress=5)
+            with self.assertRaises(IsADirectoryError):
+                shared.save(self.dir)
+            with self.assertRaisesRegex(OSError, "not a regular file"):
+                shared.save("/dev/null")
+            self.assertFalse(os.path.isfile("/dev/null"))   # still the device
+            with self.assertRaises(FileNotFoundError):
+                shared.save(os.path.join(self.dir, "no", "such", "dir.frost"))
+            with self.assertRaises(ValueError):
+                shared.save(self.path() + "\0x")
+        with self.assertRaises(frost.StoreClosedError):
+            shared.save(self.path())
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_a_failing_or_interrupting_callback_leaves_the_old_file(self):
+        with open(self.path(), "wb") as f:
+            f.write(b"the old file")
+
+        class Stop(Exception):
+            pass
+
+        def raises(kind):
+            def progress(done, total):
+                if total is None:
+                    raise kind("stop")
+            return progress
+
+        with frost.share(self.DATA) as shared:
+            for kind in (Stop, KeyboardInterrupt):
+                with self.assertRaises(kind):
+                    shared.save(self.path(), progress=raises(kind))
+            with self.assertRaisesRegex(OSError, "replaced|truncated|extended"):
+                shared.save(self.path(), progress=lambda done, total: total is not None and [
+                    os.truncate(os.path.join(self.dir, n), 100) for n in os.listdir(self.dir)
+                    if ".tmp." in n])
+            # the callback may close the store: the image is held until the save ends
+            shared.save(self.path(), progress=lambda done, total: shared.close())
+        self.assertEqual(os.listdir(self.dir), ["s.frost"])
+        with frost.load(self.path()) as loaded:
+            self.assertEqual(loaded.root["rows"][1], (1, "s1", 0.5))
+
+    def test_a_full_disk_is_an_oserror_naming_the_file(self):
+        code = textwrap.dedent(f"""
+            import errno, os, resource, frost
+            shared = frost.share({{"big": list(range(1_000_000))}})
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+            try:
+                shared.save({self.path()!r})
+            except OSError as e:
+                print(e.errno == errno.EFBIG, e.filename == {self.path()!r}, os.listdir({self.dir!r}))
+            """)
+        proc = run_child(code, timeout=120)
+        self.assertEqual(proc.stdout.strip(), "True True []", proc.stderr)
+
+
 class TestHostile(unittest.TestCase):
     def assert_damage_caught(self, data):
         """Open, walk everything, verify: only SnapshotError may come out."""

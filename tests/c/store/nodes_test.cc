@@ -172,7 +172,9 @@ TEST(NodesTest, NanKeysHashByIdentity) {
     low.insert(h & 8191);
   }
   EXPECT_EQ(seen.size(), 4096u);
-  EXPECT_GT(low.size(), 3000u);   // a random function gives ~3,225 distinct of 8,192
+  // a random function gives ~3,225 distinct of 8,192, pymalloc's 24-byte floats about as
+  // many; valgrind's malloc spaces them wider (2,575 seen); one fixed hash gives 1
+  EXPECT_GT(low.size(), 2048u);
 }
 
 TEST(NodesTest, KeyHashBoundsTupleDepth) {

@@ -1668,7 +1668,8 @@ try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t paren
     frost_ref_t module, qualname;
     int rkind;
 
-    if ((env->record_view_type && Py_TYPE(o) == env->record_view_type)
+    if ((env->record_view_type && (Py_TYPE(o) == env->record_view_type
+                                   || Py_TYPE(o)->tp_base == env->record_view_type))
         || (env->mapped_record_type && Py_TYPE(o) == env->mapped_record_type)) {
         PyObject *mod_name = NULL, *qual_name = NULL;
         if (env->record_parts(o, &mod_name, &qual_name, &rkind, &state) < 0) {

@@ -24,7 +24,7 @@ typedef struct frost_freeze_env_s {
      * `record_parts` (new references; 0 ok, -1 error). May be NULL. */
     PyTypeObject *list_view_type;
     PyTypeObject *set_view_type;
-    PyTypeObject *record_view_type;
+    PyTypeObject *record_view_type;      /* frost.Record; its only subtypes are its shape types */
     /* the same for views of format-2 images (frost.MappedList/Set/Record; record_parts
      * takes both record types) */
     PyTypeObject *mapped_list_type;

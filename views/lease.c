@@ -78,6 +78,7 @@ frost__lease_for(frost_state *st, frost_store_t *store)
     lease->nan_copies = NULL;
     lease->nan_origins = NULL;
     lease->fields = NULL;
+    lease->shapes = NULL;
     addr = PyLong_FromVoidPtr(lease);
     if (addr == NULL || PyDict_SetItem(st->leases, key, addr) < 0) {
         Py_XDECREF(addr);
@@ -116,6 +117,7 @@ lease_dealloc(PyObject *self)
         Py_XDECREF(key);
     }
     frost__field_cache_free(lease->fields);
+    frost__record_shapes_free(lease->shapes);
     PyErr_SetRaisedException(exc);
     Py_CLEAR(lease->nan_copies);
     Py_CLEAR(lease->nan_origins);

@@ -77,7 +77,7 @@ writer_root(frost_state *st, PyObject *obj, frost_map_write_args_t *args, FrostL
             args->sub_ndim = v->ndim;
         }
     }
-    else if (tp == st->record_type) {
+    else if (frost__is_record_view(st, tp)) {
         args->ref = frost_ref_from_node(((FrostRecordView *)obj)->record);
     }
     else {   /* a Table: the whole node (a row slice is no node of its own) */

@@ -208,7 +208,7 @@ frost__is_node_view_type(frost_state *st, PyTypeObject *tp)
             return 1;
         }
     }
-    return 0;
+    return frost__is_record_view(st, tp);   /* a record's shape type */
 }
 
 static PyMethodDef frost_methods[] = {

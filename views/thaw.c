@@ -605,7 +605,7 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
         lease = ((FrostSetView *)obj)->lease;
         root = frost_ref_from_node(((FrostSetView *)obj)->set);
     }
-    else if (tp == st->record_type) {
+    else if (frost__is_record_view(st, tp)) {
         lease = ((FrostRecordView *)obj)->lease;
         root = frost_ref_from_node(((FrostRecordView *)obj)->record);
     }

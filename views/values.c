@@ -291,8 +291,7 @@ frost__new_view(FrostLease *lease, const frost_node_t *node)
         tp = st->set_type;
         break;
     case FROST_NODE_RECORD:
-        tp = st->record_type;
-        break;
+        return frost__record_view_new(lease, (const frost_record_t *)node);
     default:
         PyErr_Format(PyExc_SystemError, "frost: unknown node kind %u", node->kind);
         return NULL;
@@ -302,10 +301,7 @@ frost__new_view(FrostLease *lease, const frost_node_t *node)
         return NULL;
     }
     v->lease = (FrostLease *)Py_NewRef(lease);
-    if (node->kind == FROST_NODE_RECORD) {
-        ((FrostRecordView *)v)->record = (const frost_record_t *)node;
-    }
-    else if (node->kind == FROST_NODE_SET) {
+    if (node->kind == FROST_NODE_SET) {
         ((FrostSetView *)v)->set = (const frost_set_t *)node;
     }
     else {
@@ -452,9 +448,14 @@ frost__record_dir(PyObject *self, PyObject *Py_UNUSED(ignored))
     PyObject *attrs = PyObject_CallMethod((PyObject *)&PyBaseObject_Type, "__dir__", "O", self);
     PyObject *names = attrs ? PySet_New(attrs) : NULL;   /* a field may be named like an attribute */
     Py_XDECREF(attrs);
-    /* the type's _fields getter itself: r._fields reads a field named _fields first */
-    PyObject *getter = names ? PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_fields") : NULL;
-    PyObject *fields = getter ? PyObject_CallMethod(getter, "__get__", "OO", self, (PyObject *)Py_TYPE(self))
+    /* the view type's own _fields getter: r._fields reads a field named _fields first
+     * (and a shape type's member of that name shadows it: take frost's type below object) */
+    PyTypeObject *tp = Py_TYPE(self);
+    while (tp->tp_base != NULL && tp->tp_base != &PyBaseObject_Type) {
+        tp = tp->tp_base;
+    }
+    PyObject *getter = names ? PyObject_GetAttrString((PyObject *)tp, "_fields") : NULL;
+    PyObject *fields = getter ? PyObject_CallMethod(getter, "__get__", "OO", self, (PyObject *)tp)
                               : NULL;
     Py_XDECREF(getter);
     PyObject *it = fields && fields != Py_None ? PyObject_GetIter(fields) : NULL;

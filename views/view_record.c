@@ -15,6 +15,17 @@
  * is two pointer compares and a load. The cache lives in the
  * Lease, which keeps the store's arena alive: a cached arena key is never a
  * stale address.
+ *
+ * Even a hit leaves `r.name` twice a dataclass's cost: CPython specializes an
+ * attribute read (LOAD_ATTR_SLOT: a type version check and a load at a fixed
+ * offset) only on a type whose tp_getattro is PyObject_GenericGetAttr and
+ * whose attribute is an object member, never on a type with its own getattro
+ * like frost.Record. So a record whose fields can live in slots is made as an
+ * instance of a *shape type* instead (the second half of this file): a
+ * subtype of frost.Record, one per Lease and record class, with one read-only
+ * member per field and the field values copied into the view when it is made.
+ * The only subtypes of frost.Record are shape types (it is no base type to
+ * anyone else): frost__is_record_view tells a record view by that.
  */
 #include "views.h"
 
@@ -133,6 +144,206 @@ record_getattro(PyObject *self, PyObject *name)
     return record_getattro_any(self, name);
 }
 
+/* ---- shape types ---------------------------------------------------------
+ *
+ * A record gets a shape type when
+ *   - its store has process lifetime: its plain values are the arena's
+ *     immortal objects, which a slot may hold for as long as the view lives,
+ *     uncounted, and its arena (so the field names a member points at) is
+ *     never freed (design.md "Lifetimes");
+ *   - its fields are a shaped dict (FROST_DICT_SHAPED: frozen here; every
+ *     record of its class in this arena shares the `entries` array, which
+ *     names the shape), of 1 .. SHAPE_MAX_FIELDS entries, each key an exact
+ *     ASCII str without NUL that does not start with "__" (type machinery
+ *     reads some dunder member names, e.g. __weakrefoffset__);
+ *   - every value is a plain value (no node: a field holding a container is
+ *     made into a view only when read, so a chain of records is never walked
+ *     when its head is made).
+ * Every other record is a plain frost.Record, read through record_getattro.
+ * A shape type reads its fields exactly as record_getattro would (fields win
+ * over the type's own attributes: its members shadow them); only its name,
+ * `frost.Record[module.QualName]`, tells it apart.
+ */
+
+#define SHAPE_MAX_FIELDS 64        /* members at offsets LOAD_ATTR_SLOT can cache (< 64 KiB) */
+#define SHAPE_FRONT_SLOTS 16       /* a power of two */
+
+typedef struct {
+    FrostRecordView base;
+    PyObject *fields[1];           /* len(fields) immortal arena objects, uncounted */
+} FrostRecordSlots;
+
+#define SHAPE_FIELD_OFFSET(i) (offsetof(FrostRecordSlots, fields) + (size_t)(i) * sizeof(PyObject *))
+
+struct frost_record_shapes_s {
+    struct {
+        const frost_entry_t *entries;   /* the shape; NULL: empty slot */
+        PyTypeObject *type;             /* its type (borrowed from `all`), NULL: none */
+    } front[SHAPE_FRONT_SLOTS];
+    PyObject *all;   /* {entries address: shape type, or None where a shape gets none} */
+};
+
+void
+frost__record_shapes_free(struct frost_record_shapes_s *shapes)
+{
+    if (shapes != NULL) {
+        Py_XDECREF(shapes->all);
+        PyMem_Free(shapes);
+    }
+}
+
+int
+frost__is_record_view(frost_state *st, PyTypeObject *tp)
+{
+    return tp == st->record_type || tp->tp_base == st->record_type;
+}
+
+/* Whether `key` can name a member of a shape type (see above). */
+static int
+shape_field_name_ok(PyObject *key)
+{
+    if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_ASCII(key)) {
+        return 0;
+    }
+    const char *name = (const char *)PyUnicode_DATA(key);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(key);
+    return len > 0 && (Py_ssize_t)strlen(name) == len && strncmp(name, "__", 2) != 0;
+}
+
+/* A new shape type for the shaped field dict `t` of record `r`, Py_None
+ * (new) if its fields cannot be members, or NULL with an exception. */
+static PyObject *
+shape_type_new(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
+{
+    frost_state *st = lease->st;
+    if (t->len < 1 || t->len > SHAPE_MAX_FIELDS) {
+        Py_RETURN_NONE;
+    }
+    PyMemberDef members[SHAPE_MAX_FIELDS + 1];
+    for (Py_ssize_t i = 0; i < t->len; i++) {
+        PyObject *key = frost_ref_object(t->entries[i].key);
+        if (!shape_field_name_ok(key)) {
+            Py_RETURN_NONE;
+        }
+        /* the name points into the arena: never freed, as the store has process lifetime */
+        members[i] = (PyMemberDef){(const char *)PyUnicode_DATA(key), Py_T_OBJECT_EX,
+                                   (Py_ssize_t)SHAPE_FIELD_OFFSET(i), Py_READONLY, NULL};
+    }
+    members[t->len] = (PyMemberDef){NULL, 0, 0, 0, NULL};
+    /* shown as frost.Record[module.QualName]; tp_name (error messages) stays frost.Record */
+    PyObject *name = PyUnicode_FromFormat("Record[%U.%U]", frost_ref_object(r->module),
+                                          frost_ref_object(r->qualname));
+    PyObject *module = name ? PyType_GetModule(st->record_type) : NULL;
+    if (module == NULL) {
+        Py_XDECREF(name);
+        return NULL;
+    }
+    PyType_Slot slots[] = {
+        {Py_tp_doc, "Record of one class: its fields are read-only members."},
+        {Py_tp_getattro, PyObject_GenericGetAttr},   /* what LOAD_ATTR specializes */
+        {Py_tp_members, members},                     /* copied into the type */
+        {0, NULL},
+    };
+    PyType_Spec spec = {
+        .name = "frost.Record",                         /* copied into the type */
+        .basicsize = (int)SHAPE_FIELD_OFFSET(t->len),
+        .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+        .slots = slots,
+    };
+    /* frost.Record is a base type only while frost makes its own subtypes (one
+     * interpreter's type, under its GIL) */
+    st->record_type->tp_flags |= Py_TPFLAGS_BASETYPE;
+    PyObject *type = PyType_FromModuleAndSpec(module, &spec, (PyObject *)st->record_type);
+    st->record_type->tp_flags &= ~Py_TPFLAGS_BASETYPE;
+    if (type != NULL) {
+        PyHeapTypeObject *ht = (PyHeapTypeObject *)type;
+        Py_SETREF(ht->ht_name, Py_NewRef(name));
+        Py_SETREF(ht->ht_qualname, Py_NewRef(name));
+        PyTypeObject *tp = (PyTypeObject *)type;
+        if (frost__xidata_register(&tp, 1) < 0) {
+            Py_CLEAR(type);
+        }
+    }
+    Py_DECREF(name);
+    return type;
+}
+
+/* The shape type of `t` (borrowed), NULL without an exception where it gets
+ * none, or NULL with an exception. */
+static PyTypeObject *
+shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
+{
+    struct frost_record_shapes_s *shapes = lease->shapes;
+    size_t slot = ((uintptr_t)t->entries >> 6) & (SHAPE_FRONT_SLOTS - 1);
+    if (shapes != NULL && shapes->front[slot].entries == t->entries) {
+        return shapes->front[slot].type;
+    }
+    if (shapes == NULL) {
+        shapes = lease->shapes = PyMem_Calloc(1, sizeof *shapes);
+        if (shapes == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    if (shapes->all == NULL && (shapes->all = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromVoidPtr((void *)t->entries);
+    PyObject *type = key ? Py_XNewRef(PyDict_GetItemWithError(shapes->all, key)) : NULL;
+    if (type == NULL && key != NULL && !PyErr_Occurred()) {
+        type = shape_type_new(lease, r, t);
+        if (type != NULL && PyDict_SetItem(shapes->all, key, type) < 0) {
+            Py_CLEAR(type);
+        }
+    }
+    Py_XDECREF(key);
+    if (type == NULL) {
+        return NULL;
+    }
+    Py_DECREF(type);   /* `all` holds it */
+    shapes->front[slot].entries = t->entries;
+    shapes->front[slot].type = type == Py_None ? NULL : (PyTypeObject *)type;
+    return shapes->front[slot].type;
+}
+
+PyObject *
+frost__record_view_new(FrostLease *lease, const frost_record_t *r)
+{
+    PyTypeObject *tp = lease->st->record_type;
+    const frost_table_t *t = NULL;
+    if (lease->process && frost_ref_is_node(r->state)) {
+        t = (const frost_table_t *)frost_ref_node(r->state);
+        if (t->hdr.kind != FROST_NODE_DICT || !(t->hdr.flags & FROST_DICT_SHAPED)) {
+            t = NULL;
+        }
+        for (Py_ssize_t i = 0; t != NULL && i < t->len; i++) {
+            if (frost_ref_is_node(frost_table_value(t, i))) {
+                t = NULL;   /* a container field: read through record_getattro */
+            }
+        }
+        PyTypeObject *shaped = t ? shape_type(lease, r, t) : NULL;
+        if (shaped != NULL) {
+            tp = shaped;
+        }
+        else if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    FrostRecordView *v = PyObject_New(FrostRecordView, tp);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->lease = (FrostLease *)Py_NewRef(lease);
+    v->record = r;
+    if (tp != lease->st->record_type) {
+        PyObject **fields = ((FrostRecordSlots *)v)->fields;
+        for (Py_ssize_t i = 0; i < t->len; i++) {
+            fields[i] = frost_ref_object(frost_table_value(t, i));   /* immortal */
+        }
+    }
+    return (PyObject *)v;
+}
+
 static PyObject *
 record_subscript(PyObject *self, PyObject *key)
 {
@@ -190,7 +401,7 @@ record_repr(PyObject *self)
 static PyObject *
 record_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(other) != Py_TYPE(self)) {
+    if ((op != Py_EQ && op != Py_NE) || !frost__is_record_view(RV(self)->lease->st, Py_TYPE(other))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     const frost_record_t *a = RV(self)->record, *b = RV(other)->record;

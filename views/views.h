@@ -68,6 +68,7 @@ typedef struct {
     PyObject *nan_copies;        /* scoped: {arena NaN address: its one local copy} or NULL (values.c) */
     PyObject *nan_origins;       /* scoped: {id(copy): its arena NaN's address} or NULL (values.c) */
     struct frost_field_cache_s *fields;   /* Record field lookups (view_record.c); NULL until used */
+    struct frost_record_shapes_s *shapes; /* Record shape types (view_record.c); NULL until used */
 } FrostLease;
 
 /* Fields every view starts with. */
@@ -299,6 +300,11 @@ int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, 
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */
 void frost__field_cache_free(struct frost_field_cache_s *cache);   /* NULL is fine */
+void frost__record_shapes_free(struct frost_record_shapes_s *shapes);   /* NULL is fine */
+/* A view of record node `r`: a frost.Record, or an instance of its shape type. */
+PyObject *frost__record_view_new(FrostLease *lease, const frost_record_t *r);
+/* Whether `tp` is frost.Record or one of its shape types (view_record.c). */
+int frost__is_record_view(frost_state *st, PyTypeObject *tp);
 
 /*
  * What an export that outlives every Python object (an Arrow struct, a DLPack

@@ -186,7 +186,7 @@ def scan_rows(view):
     return [repr(row) for row in kept]
 
 
-def freeze_local_records(n):
+def freeze_local_records(n, lifetime="scoped"):
     """Records of a dataclass defined in this worker interpreter (not importable)."""
     import dataclasses
     import frost
@@ -195,7 +195,12 @@ def freeze_local_records(n):
     class Local:
         a: int
         b: str
-    return frost.freeze([Local(i, str(i)) for i in range(n)]).root
+    return frost.freeze([Local(i, str(i)) for i in range(n)], lifetime=lifetime).root
+
+
+def record_reads(records, names):
+    """(type name, the fields `names` of each record) as read here."""
+    return [(type(r).__name__, [getattr(r, n) for n in names]) for r in records]
 
 
 def set_compares(s, n):

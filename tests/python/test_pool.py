@@ -119,6 +119,19 @@ class PoolWithStores(unittest.TestCase):
                     self.assertIsInstance(back, frost.FrozenDict)
                     self.assertEqual(back, store.root)
 
+    def test_records_cross_and_read_through_each_interpreters_shape_type(self):
+        from test_views import Quad
+        recs = [Quad(i, i * 0.5, f"q{i}", -i) for i in range(50)]
+        with frost.freeze(recs, lifetime="process") as store:
+            with frost.Pool(2) as pool:
+                got = [pool.submit(poolwork.record_reads, store.root, "abcd") for _ in range(2)]
+                want = [(f"Record[test_views.Quad]", [r.a, r.b, r.c, r.d]) for r in recs]
+                self.assertEqual([f.result(timeout=60) for f in got], [want, want])
+                # records of a class defined only in the worker come back readable
+                local = pool.submit(poolwork.freeze_local_records, 5, "process").result(timeout=60)
+        self.assertEqual(type(local[3]).__name__, "Record[poolwork.freeze_local_records.<locals>.Local]")
+        self.assertEqual([(r.a, r.b) for r in local], [(i, str(i)) for i in range(5)])
+
     def test_store_frozen_in_worker_outlives_its_handle(self):
         before = frost._frost._live_stores()
         with frost.Pool(1) as pool:

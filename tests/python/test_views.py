@@ -611,6 +611,151 @@ class RecordTest(unittest.TestCase):
         self.assertNotEqual(a[0], a[2])
 
 
+class RecordShapeTypes(unittest.TestCase):
+    """A record of a process store whose fields are all plain values is an
+    instance of a shape type, frost.Record[module.QualName]: one per class, its
+    fields read-only members that CPython's attribute cache specializes
+    (view_record.c). Every other record is a plain frost.Record. Both read
+    alike; these tests pin what tells them apart and what must not."""
+
+    def freeze(self, data):
+        store = frost.freeze(data, lifetime="process")
+        self.addCleanup(store.close)
+        return store.root
+
+    def test_plain_valued_records_get_their_class_shape_type(self):
+        root = self.freeze([Quad(i, i * 0.5, f"q{i}", -i) for i in range(3)] + [Point(1, "a")])
+        t = type(root[0])
+        self.assertIsNot(t, frost.Record)
+        self.assertTrue(issubclass(t, frost.Record))
+        self.assertEqual(t.__name__, f"Record[{__name__}.Quad]")
+        self.assertEqual(t.__module__, "frost")
+        self.assertIs(type(root[2]), t)                      # one type per class
+        self.assertIsNot(type(root[3]), t)
+        for i in range(3):
+            r = root[i]
+            self.assertIsInstance(r, frost.Record)
+            self.assertEqual((r.a, r.b, r.c, r.d), (i, i * 0.5, f"q{i}", -i))
+            self.assertEqual([getattr(r, f) for f in "abcd"], [r[f] for f in "abcd"])
+            self.assertEqual(tuple(r._fields), ("a", "b", "c", "d"))
+            self.assertEqual(r._class_name, f"{__name__}.Quad")
+            self.assertEqual(frost.thaw(r), Quad(i, i * 0.5, f"q{i}", -i))
+            self.assertEqual(set(dir(r)) & set("abcd"), set("abcd"))
+        self.assertEqual(repr(root[0]), "Record(%s.Quad, FrozenDict({'a': 0, 'b': 0.0, 'c': 'q0', "
+                                        "'d': 0}))" % __name__)
+
+    def test_other_records_stay_plain_and_read_the_same(self):
+        Dunder = dataclasses.make_dataclass("Dunder", [("__x", int), ("y", int)])
+        Wide = dataclasses.make_dataclass("Wide", [(f"f{i}", int) for i in range(65)])
+        Named = dataclasses.make_dataclass("Named", [("caf\u00e9", int)])
+        cases = [
+            (FrozenPoint(1, [2]), {"x": 1}),                 # a container field
+            (Pair(1, [2, 3]), {"a": 1}),
+            (Quad(1, 2.0, "c", {"k": 1}), {"a": 1}),          # a dict field
+            (Quad(1, 2.0, "c", ([1],)), {"a": 1}),            # a tuple holding a list: a node
+            (Dunder(1, 2), {"y": 2, "__x": 1}),
+            (Wide(*range(65)), {"f0": 0, "f64": 64}),
+            (Named(5), {"caf\u00e9": 5}),
+        ]
+        root = self.freeze([c for c, _ in cases])
+        for r, (plain, want) in zip(root, cases):
+            with self.subTest(type(plain).__name__):
+                self.assertIs(type(r), frost.Record)
+                for name, value in want.items():
+                    self.assertEqual(getattr(r, name), value)
+                if type(plain) in (FrozenPoint, Pair, Quad):         # importable: thaw rebuilds it
+                    self.assertEqual(frost.thaw(r), plain)
+        tup = self.freeze(Quad(1, 2.0, "c", (1, (2, "x"))))   # a tuple of plain values is one too
+        self.assertIsNot(type(tup), frost.Record)
+        self.assertEqual(tup.d, (1, (2, "x")))
+        scoped = frost.freeze(Quad(1, 2.0, "c", 4))
+        self.addCleanup(scoped.close)
+        self.assertIs(type(scoped.root), frost.Record)   # scoped reads copy their leaves
+
+    def test_fields_named_like_the_record_attributes_win(self):
+        Odd = dataclasses.make_dataclass("Odd", [("_fields", int), ("_state", str), ("_class_name", int),
+                                                 ("keys", int)])
+        r = self.freeze(Odd(1, "s", 3, 4))
+        self.assertIsNot(type(r), frost.Record)
+        self.assertEqual((r._fields, r._state, r._class_name, r.keys), (1, "s", 3, 4))
+        self.assertEqual(r["_fields"], 1)
+        # dir() still lists the fields, through frost.Record's own _fields getter
+        self.assertTrue({"_fields", "_state", "_class_name", "keys"} <= set(dir(r)))
+        plain = frost.freeze(Odd(1, "s", 3, 4))
+        self.addCleanup(plain.close)
+        self.assertEqual((plain.root._fields, plain.root._class_name), (1, 3))   # the same rule
+
+    def test_shape_types_refuse_changes_subclassing_and_construction(self):
+        r = self.freeze(Point(1, "a"))
+        t = type(r)
+        for attempt in (lambda: setattr(r, "x", 2), lambda: delattr(r, "x"),
+                        lambda: setattr(r, "new", 2), lambda: r.__setitem__("x", 2)):
+            with self.assertRaises((TypeError, AttributeError)):
+                attempt()
+        with self.assertRaises(AttributeError):
+            t.x.__set__(r, 5)                               # the member is read-only
+        with self.assertRaises(TypeError):
+            t()
+        with self.assertRaises(TypeError):
+            t.__new__(t)
+        for base in (t, frost.Record):
+            with self.assertRaises(TypeError):
+                type("Sub", (base,), {})
+        with self.assertRaises(TypeError):
+            t.y = 1                                         # an immutable type
+        self.assertEqual((r.x, r.y), (1, "a"))
+        with self.assertRaises(AttributeError):
+            r.z
+
+    def test_equality_across_plain_and_shape_typed_records(self):
+        shaped = self.freeze(Point(1, "a"))
+        scoped = frost.freeze([Point(1, "a"), Point(2, "a")])
+        self.addCleanup(scoped.close)
+        self.assertIsNot(type(shaped), type(scoped.root[0]))
+        self.assertEqual(shaped, scoped.root[0])
+        self.assertEqual(scoped.root[0], shaped)
+        self.assertNotEqual(shaped, scoped.root[1])
+        self.assertNotEqual(shaped, Point(1, "a"))           # a view equals only views
+        with self.assertRaises(TypeError):
+            hash(shaped)
+
+    def test_shape_typed_records_freeze_share_and_pickle_again(self):
+        import pickle
+        root = self.freeze([Quad(i, 0.5, "x", i) for i in range(5)])
+        again = frost.freeze(list(root))                      # views frozen into another store
+        self.addCleanup(again.close)
+        self.assertEqual(frost.thaw(again.root), [Quad(i, 0.5, "x", i) for i in range(5)])
+        back = pickle.loads(pickle.dumps(root[3]))
+        self.assertIs(type(back), type(root[3]))
+        self.assertEqual(back.a, 3)
+        for view, read in ((root, lambda m: m[4].a), (root[4], lambda m: m.a)):   # format 2
+            shared = frost.share(view)
+            self.addCleanup(shared.close)
+            self.assertEqual(read(shared.root), 4)
+
+    def test_many_classes_each_keep_one_type(self):
+        classes = [dataclasses.make_dataclass(f"C{i}", [("v", int), (f"w{i}", int)]) for i in range(40)]
+        data = [classes[i % 40](i, -i) for i in range(400)]
+        root = self.freeze(data)
+        types_seen = {}
+        for k in range(2):                                   # every class twice, interleaved
+            for i, r in enumerate(root):
+                self.assertEqual((r.v, getattr(r, f"w{i % 40}")), (i, -i))
+                self.assertIs(types_seen.setdefault(i % 40, type(r)), type(r))
+        self.assertEqual(len({id(t) for t in types_seen.values()}), 40)
+
+    def test_a_shape_type_outlives_its_records_and_store(self):
+        store = frost.freeze([Point(1, "a")], lifetime="process")
+        t = type(store.root[0])
+        member = t.x
+        store.close()
+        del store
+        import gc
+        gc.collect()
+        self.assertIn("'x'", repr(member))                  # its name: the arena's, never freed
+        self.assertEqual(t.__name__, f"Record[{__name__}.Point]")
+
+
 @dataclasses.dataclass
 class Quad:
     a: int

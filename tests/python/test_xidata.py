@@ -7,6 +7,7 @@ them without pickling: the receiver gets a view of the same arena memory.
 Those stdlib paths refuse anything unregistered (a plain dict is the
 control), so a successful send proves the registration is used.
 """
+import dataclasses
 import gc
 import sys
 import unittest
@@ -22,6 +23,12 @@ if PY == (3, 12):
 elif PY == (3, 13):
     from test.support import interpreters as _interpreters
     from test.support.interpreters import queues as _queues
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+    y: str
 
 
 class _Link:
@@ -96,6 +103,19 @@ class CrossInterpreterDataTest(unittest.TestCase):
             "assert type(sl) is frost.FrozenList and list(sl) == [2, 4], list(sl)\n"
             "assert type(fs) is frost.FrozenSet and set(fs) == {1, 2}\n"
             "assert bytes(memoryview(buf)) == b'abc'\n")
+
+    def test_records_of_a_process_store_arrive_as_their_shape_type(self):
+        store = frost.freeze([{"pad": 0}, _Point(3, "x"), _Point(4, "y")], lifetime="process")
+        self.addCleanup(store.close)
+        self.assertEqual(type(store.root[1]).__name__, f"Record[{__name__}._Point]")
+        self.link.send(store.root[1])
+        self.link.send(store.root[2])
+        self.link.run("import frost\n"
+                      "a = recv(); b = recv()\n"
+                      "assert isinstance(a, frost.Record) and type(a) is type(b), (type(a), type(b))\n"
+                      f"assert type(a).__name__ == 'Record[{__name__}._Point]', type(a).__name__\n"
+                      "assert (a.x, a.y, b.x, b.y) == (3, 'x', 4, 'y')\n"
+                      "del a, b\n")
 
     def test_scoped_store_outlives_the_senders_handle(self):
         store = frost.freeze({"k": list(range(100))})

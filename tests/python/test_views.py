@@ -733,6 +733,28 @@ class RecordShapeTypes(unittest.TestCase):
             self.addCleanup(shared.close)
             self.assertEqual(read(shared.root), 4)
 
+    def test_field_reads_are_specialized_by_the_interpreter(self):
+        import dis
+
+        class Control:
+            __slots__ = ("x",)
+
+            def __init__(self, x):
+                self.x = x
+
+        def specialized(obj):
+            def read(o):
+                return o.x
+            for _ in range(100):                           # past the adaptive warm-up
+                read(obj)
+            return {i.opname for i in dis.get_instructions(read, adaptive=True)}
+        if "LOAD_ATTR_SLOT" not in specialized(Control(1)):
+            self.skipTest("this interpreter does not specialize attribute reads")
+        self.assertIn("LOAD_ATTR_SLOT", specialized(self.freeze(Point(1, "a"))))
+        plain = frost.freeze(Point(1, "a"))                  # scoped: a plain frost.Record
+        self.addCleanup(plain.close)
+        self.assertNotIn("LOAD_ATTR_SLOT", specialized(plain.root))
+
     def test_many_classes_each_keep_one_type(self):
         classes = [dataclasses.make_dataclass(f"C{i}", [("v", int), (f"w{i}", int)]) for i in range(40)]
         data = [classes[i % 40](i, -i) for i in range(400)]

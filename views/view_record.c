@@ -260,9 +260,15 @@ shape_type_new(FrostLease *lease, const frost_record_t *r, const frost_table_t *
         Py_SETREF(ht->ht_name, Py_NewRef(name));
         Py_SETREF(ht->ht_qualname, Py_NewRef(name));
         PyTypeObject *tp = (PyTypeObject *)type;
-        if (frost__xidata_register(&tp, 1) < 0) {
+        /* like the module's view types: cross-interpreter data, refused by multiprocessing */
+        PyObject *guard = frost__xidata_register(&tp, 1) < 0
+                              ? NULL : PyImport_ImportModule("frost._forking_guard");
+        PyObject *made = guard ? PyObject_CallMethod(guard, "_arena_type_made", "O", type) : NULL;
+        Py_XDECREF(guard);
+        if (made == NULL) {
             Py_CLEAR(type);
         }
+        Py_XDECREF(made);
     }
     Py_DECREF(name);
     return type;

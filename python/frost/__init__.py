@@ -44,24 +44,34 @@ from frost._frost import (
 )
 
 from frost._version import __version__  # written by the build from pyproject.toml
-from frost._mapped import MappedStore, load, share
-from frost._snapshotfile import verify
+from frost import _forking_guard  # noqa: F401 - guards multiprocessing's pickler
+
+# Loaded on first use (issue 17): a pool worker imports frost._worker, which needs none of
+# them. frost.pool brings concurrent.futures and logging; frost._mapped (share, load,
+# MappedStore) threading, mmap and weakref, a tenth of a worker's start-up.
+_LAZY = {
+    "Pool": "frost.pool",
+    "RemoteTraceback": "frost.pool",
+    "ProcessPool": "frost.process_pool",
+    "MappedStore": "frost._mapped",
+    "load": "frost._mapped",
+    "share": "frost._mapped",
+    "verify": "frost._snapshotfile",
+}
 
 
 def __getattr__(name):
-    # frost.Pool and frost.RemoteTraceback load frost.pool (and concurrent.futures, logging)
-    # on first use: a pool worker imports frost._worker, which needs none of it (issue 17).
-    if name in ("Pool", "RemoteTraceback"):
-        from frost import pool
-        return getattr(pool, name)
-    if name == "ProcessPool":
-        from frost import process_pool
-        return process_pool.ProcessPool
-    raise AttributeError(f"module 'frost' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'frost' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value   # later reads find it without this call
+    return value
 
 
 def __dir__():
-    return sorted(set(globals()) | {"Pool", "ProcessPool", "RemoteTraceback"})
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

@@ -29,7 +29,7 @@ Registry. (store_id, st_dev, st_ino) -> weakref to the MapImage: a process
 it receives, and a file carrying a copied store_id never stands in for it.
 
 Arena stores (frost.freeze) live in one process's memory: multiprocessing's
-pickler refuses them with a TypeError naming frost.share (_refuse_arena),
+pickler refuses them with a TypeError naming frost.share (frost._forking_guard),
 instead of a reference that the other process cannot resolve.
 """
 import collections
@@ -43,7 +43,7 @@ import threading
 import time
 import weakref
 
-from frost import _frost
+from frost import _forking_guard, _frost
 
 __all__ = ["MappedStore", "share", "load"]
 
@@ -494,7 +494,7 @@ def _is_arena(obj):
     slice is no node: it is frozen, like any Arrow data, into the rows it shows)."""
     if type(obj) is _frost.Table:
         return _frost._table_is_whole(obj)
-    return isinstance(obj, _ARENA_TYPES)
+    return isinstance(obj, _forking_guard._ARENA_TYPES)
 
 
 def share(obj, *, progress=None):
@@ -597,65 +597,12 @@ def open_image(path):
 
 
 # ---------------------------------------------------------------------------
-# arena stores refused by multiprocessing's pickler
+# multiprocessing's pickler: arena stores refused (frost._forking_guard), handles reduced here
 
 
-_ARENA_TYPES = tuple(_frost._shareable_types())
-
-
-def _refuse_arena(obj):
-    if isinstance(obj, _frost.Channel):
-        raise TypeError("cannot send a frost.Channel to another process: it connects the "
-                        "interpreters of one process (use a multiprocessing.Queue between "
-                        "processes)")
-    raise TypeError(
-        f"cannot send a frost.{type(obj).__name__} to another process: arena stores "
-        f"(frost.freeze, frost.load of a format-1 file) live in this process's memory. Use "
-        f"frost.share(...) (shared memory) or Store.save(path) + frost.load(path) (a file), "
-        f"and send the MappedStore or its views: they cross by handle, in O(1)")
-
-
-def _guard_forking_pickler(reduction):
-    for cls in _ARENA_TYPES + (_frost.Channel,):
-        reduction.ForkingPickler.register(cls, _refuse_arena)
+def _register_handle(reduction):
     reduction.ForkingPickler.register(_Handle, _reduce_sent_handle)
 
 
-class _ReductionImportHook:
-    """A sys.meta_path entry that guards multiprocessing's pickler as soon as
-    multiprocessing.reduction is imported (importing it here would cost every
-    `import frost` ~20 ms); it removes itself then."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "multiprocessing.reduction":
-            return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
-        import importlib.machinery
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _GuardingLoader(spec.loader)
-        return spec
-
-
-class _GuardingLoader:
-    def __init__(self, loader):
-        self._loader = loader
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        _guard_forking_pickler(module)
-
-    def __getattr__(self, name):   # get_source, get_filename, ... for tracebacks
-        return getattr(self._loader, name)
-
-
-if "multiprocessing.reduction" in sys.modules:
-    _guard_forking_pickler(sys.modules["multiprocessing.reduction"])
-else:
-    sys.meta_path.insert(0, _ReductionImportHook())
+if "multiprocessing.reduction" in sys.modules:   # else frost._forking_guard does it on import
+    _register_handle(sys.modules["multiprocessing.reduction"])

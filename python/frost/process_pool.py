@@ -62,14 +62,14 @@ import sys
 import threading
 import weakref
 
-from frost import _mapped, _sendable
+from frost import _forking_guard, _mapped, _sendable
 from frost.pool import _main_module_spec
 
 __all__ = ["ProcessPool"]
 
-# its pickler refuses arena stores (normally done by frost._mapped's import
+# its pickler refuses arena stores (normally done by frost._forking_guard's import
 # hook already; again here in case that module came from elsewhere)
-_mapped._guard_forking_pickler(multiprocessing.reduction)
+_forking_guard.guard(multiprocessing.reduction)
 
 DEFAULT_START_METHOD = "spawn"
 STOP_GRACE = 2.0   # seconds a terminated worker has to end before it is killed

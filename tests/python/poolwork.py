@@ -205,3 +205,9 @@ def record_reads(records, names):
 
 def set_compares(s, n):
     return (s == dict.fromkeys(range(n)).keys(), s <= set(range(n + 1)), n - 1 in s, str(n) in s)
+
+
+def loaded(names):
+    """Which of the modules `names` this interpreter has imported."""
+    import sys
+    return [n for n in names if n in sys.modules]

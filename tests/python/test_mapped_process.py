@@ -954,6 +954,40 @@ class ArenaRefusedTest(unittest.TestCase):
             r = run_child(first + code, timeout=DEADLINE)
             self.assertEqual((r.returncode, r.stdout.strip()), (0, "True"), r.stderr)
 
+    def test_record_shape_types_refused_whenever_they_are_made(self):
+        # a process store's records are instances of types made at run time (view_record.c)
+        code = textwrap.dedent("""
+            import dataclasses, sys, frost
+            @dataclasses.dataclass
+            class P:
+                x: int
+            early = frost.freeze([P(1)], lifetime="process").root[0]   # before multiprocessing
+            import multiprocessing.reduction as r
+            late = frost.freeze([P(2)], lifetime="process").root[0]    # after
+            assert type(early).__name__ == type(late).__name__ == "Record[__main__.P]"
+            assert type(early) is not type(late)                        # one per store
+            for v in (early, late):
+                try:
+                    r.ForkingPickler.dumps(v)
+                except TypeError as e:
+                    print("frost.share" in str(e) and "frost.Record" in str(e))
+            print("frost._mapped" in sys.modules)
+            """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["True", "True", "False"]), r.stderr)
+
+    def test_handles_reduced_whatever_the_import_order(self):
+        # frost._mapped loads on first use: before or after multiprocessing.reduction
+        code = textwrap.dedent("""
+            import {first}
+            import frost, multiprocessing.reduction as r, pickle
+            s = frost.share({{"k": [1, 2]}})
+            print(pickle.loads(r.ForkingPickler.dumps(s.root))["k"] == [1, 2])
+            """)
+        for first in ("frost._mapped", "sys"):
+            r = run_child(code.format(first=first), timeout=DEADLINE)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, "True"), r.stderr)
+
     def test_in_process_pickling_unchanged(self):
         with frost.freeze({"a": 1}) as arena:
             self.assertEqual(pickle.loads(pickle.dumps(arena.root)), {"a": 1})

@@ -132,6 +132,23 @@ class PoolWithStores(unittest.TestCase):
         self.assertEqual(type(local[3]).__name__, "Record[poolwork.freeze_local_records.<locals>.Local]")
         self.assertEqual([(r.a, r.b) for r in local], [(i, str(i)) for i in range(5)])
 
+    def test_workers_import_only_what_a_task_needs(self):
+        # issue 17: pool start-up is interpreter creation + `import frost._worker`
+        heavy = ["frost._mapped", "frost.pool", "concurrent.futures", "logging", "threading",
+                 "mmap", "multiprocessing"]
+        with frost.Pool(1) as pool:                # a fresh one: no earlier task imported anything
+            self.assertEqual(pool.submit(poolwork.loaded, heavy).result(timeout=60), [])
+        r = run_python(["-c", "import sys, frost\n"
+                              "print('frost._mapped' in sys.modules)\n"
+                              "from frost import load, share, verify\n"
+                              "print(frost.MappedStore is frost.share(b'x').__class__)\n"
+                              "print({'load', 'share', 'verify', 'MappedStore', 'Pool'} <= set(dir(frost)))\n"
+                              "print(frost.load is load and frost.verify is verify)\n"])
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["False", "True", "True", "True"]),
+                         r.stderr)
+        with self.assertRaisesRegex(AttributeError, "no attribute 'nope'"):
+            frost.nope
+
     def test_store_frozen_in_worker_outlives_its_handle(self):
         before = frost._frost._live_stores()
         with frost.Pool(1) as pool:

@@ -1,0 +1,92 @@
+"""multiprocessing's pickler refuses arena stores and their views.
+
+Arena stores (frost.freeze, frost.load of a format-1 file) live in one
+process's memory: sent to another process, a view would arrive as a reference
+that process cannot resolve. So multiprocessing's ForkingPickler gets a
+reducer for each of their types (and frost.Channel) that raises a TypeError
+naming frost.share instead.
+
+`import frost` imports this module (small: no stdlib import beyond sys and
+weakref), and it guards ForkingPickler as soon as multiprocessing.reduction
+is imported: at once if it already is, else through a sys.meta_path hook
+(importing multiprocessing here would cost every `import frost` ~20 ms).
+frost._mapped, loaded on first use (a pool worker never needs it), adds its
+handle reducer the same way (`_register_handle`). The record shape types that
+view_record.c makes at run time are reported here (`_arena_type_made`) and
+guarded like the module's own types.
+"""
+import sys
+import weakref
+
+from frost import _frost
+
+_ARENA_TYPES = tuple(_frost._shareable_types())
+_shape_types = weakref.WeakSet()   # record shape types made in this interpreter so far
+
+
+def _refuse_arena(obj):
+    if isinstance(obj, _frost.Channel):
+        raise TypeError("cannot send a frost.Channel to another process: it connects the "
+                        "interpreters of one process (use a multiprocessing.Queue between "
+                        "processes)")
+    raise TypeError(
+        f"cannot send a frost.{type(obj).__name__} to another process: arena stores "
+        f"(frost.freeze, frost.load of a format-1 file) live in this process's memory. Use "
+        f"frost.share(...) (shared memory) or Store.save(path) + frost.load(path) (a file), "
+        f"and send the MappedStore or its views: they cross by handle, in O(1)")
+
+
+def guard(reduction):
+    """Register the refusing reducers with `reduction` (multiprocessing.reduction)."""
+    for cls in _ARENA_TYPES + (_frost.Channel,) + tuple(_shape_types):
+        reduction.ForkingPickler.register(cls, _refuse_arena)
+    mapped = sys.modules.get("frost._mapped")
+    if mapped is not None:
+        mapped._register_handle(reduction)
+
+
+def _arena_type_made(cls):
+    """Called by frost._frost for each record shape type it makes."""
+    _shape_types.add(cls)
+    reduction = sys.modules.get("multiprocessing.reduction")
+    if reduction is not None:
+        reduction.ForkingPickler.register(cls, _refuse_arena)
+
+
+class _ReductionImportHook:
+    """A sys.meta_path entry that guards multiprocessing's pickler as soon as
+    multiprocessing.reduction is imported; it removes itself then."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "multiprocessing.reduction":
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _GuardingLoader(spec.loader)
+        return spec
+
+
+class _GuardingLoader:
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        guard(module)
+
+    def __getattr__(self, name):   # get_source, get_filename, ... for tracebacks
+        return getattr(self._loader, name)
+
+
+if "multiprocessing.reduction" in sys.modules:
+    guard(sys.modules["multiprocessing.reduction"])
+else:
+    sys.meta_path.insert(0, _ReductionImportHook())

@@ -297,9 +297,20 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
     PyObject *key = PyLong_FromVoidPtr((void *)t->entries);
     PyObject *type = key ? Py_XNewRef(PyDict_GetItemWithError(shapes->all, key)) : NULL;
     if (type == NULL && key != NULL && !PyErr_Occurred()) {
-        type = shape_type_new(lease, r, t);
-        if (type != NULL && PyDict_SetItem(shapes->all, key, type) < 0) {
-            Py_CLEAR(type);
+        PyObject *made = shape_type_new(lease, r, t);
+        if (made == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
+            /* a shape type is only a faster way to read the same fields: a record
+             * whose type could not be made (no memory, frost._forking_guard gone at
+             * interpreter exit) is a plain frost.Record; a KeyboardInterrupt stays */
+            PyErr_Clear();
+            made = Py_NewRef(Py_None);
+        }
+        /* making it ran Python code, which may have let another thread of this
+         * interpreter store one first: the stored one wins, so `all` never replaces
+         * (and frees) a type that a front slot names */
+        if (made != NULL) {
+            type = Py_XNewRef(PyDict_SetDefault(shapes->all, key, made));
+            Py_DECREF(made);
         }
     }
     Py_XDECREF(key);

@@ -755,6 +755,66 @@ class RecordShapeTypes(unittest.TestCase):
         self.addCleanup(plain.close)
         self.assertNotIn("LOAD_ATTR_SLOT", specialized(plain.root))
 
+    def test_a_shape_type_that_cannot_be_made_leaves_the_record_plain(self):
+        from frost import _forking_guard
+        saved = _forking_guard._arena_type_made
+
+        def broken(cls):
+            raise RuntimeError("sabotaged")
+        _forking_guard._arena_type_made = broken
+        try:
+            root = self.freeze([Point(1, "a"), Point(2, "b")])
+            self.assertIs(type(root[0]), frost.Record)
+            self.assertEqual([(r.x, r.y) for r in root], [(1, "a"), (2, "b")])
+        finally:
+            _forking_guard._arena_type_made = saved
+        self.assertIs(type(root[1]), frost.Record)          # decided once per class and store
+
+        def interrupted(cls):
+            raise KeyboardInterrupt
+        _forking_guard._arena_type_made = interrupted
+        try:
+            root = self.freeze([Point(1, "a")])
+            with self.assertRaises(KeyboardInterrupt):     # never swallowed
+                root[0]
+        finally:
+            _forking_guard._arena_type_made = saved
+        self.assertIsNot(type(root[0]), frost.Record)      # tried again, and made
+
+    def test_threads_making_one_shape_type_at_once_agree(self):
+        import threading
+        import time
+        from frost import _forking_guard
+        saved = _forking_guard._arena_type_made
+
+        def slow(cls):                                     # lets the other threads in
+            time.sleep(0.05)
+            return saved(cls)
+        _forking_guard._arena_type_made = slow
+        try:
+            root = self.freeze([Point(i, "a") for i in range(8)])
+            got = [None] * 8
+            errors = []
+
+            def read(i):
+                try:
+                    got[i] = (type(root[i]), root[i].x)
+                except BaseException as e:                 # noqa: BLE001 - reported below
+                    errors.append(e)
+            threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(60)
+        finally:
+            _forking_guard._arena_type_made = saved
+        self.assertEqual(errors, [])
+        self.assertEqual([x for _, x in got], list(range(8)))
+        import gc
+        gc.collect()                                       # the losers' types go
+        self.assertEqual({type(r) for r in root}, {type(root[0])})
+        self.assertEqual([r.x for r in root], list(range(8)))
+
     def test_many_classes_each_keep_one_type(self):
         classes = [dataclasses.make_dataclass(f"C{i}", [("v", int), (f"w{i}", int)]) for i in range(40)]
         data = [classes[i % 40](i, -i) for i in range(400)]

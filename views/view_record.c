@@ -183,10 +183,42 @@ struct frost_record_shapes_s {
     PyObject *all;   /* {entries address: shape type, or None where a shape gets none} */
 };
 
+/* Shape types that go (`types`, a sequence; None items are skipped): their
+ * Lease ends, another thread's type won, or registering one failed. Each was
+ * reported to frost._forking_guard, whose registration with multiprocessing's
+ * pickler holds it strongly: the guard drops them (else every Lease of a
+ * process store read again and again would leave its types there for good).
+ * Best effort and without importing anything (this may run in a dealloc, at
+ * interpreter exit): a registration left behind only keeps a type alive. The
+ * exception set on entry, if any, stays. */
+static void
+shape_types_gone(PyObject *types)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *name = PyUnicode_FromString("frost._forking_guard");
+    PyObject *guard = name ? PyImport_GetModule(name) : NULL;
+    PyObject *done = guard ? PyObject_CallMethod(guard, "_arena_types_gone", "(O)", types) : NULL;
+    Py_XDECREF(done);
+    Py_XDECREF(guard);
+    Py_XDECREF(name);
+    PyErr_Clear();
+    PyErr_SetRaisedException(exc);
+}
+
 void
 frost__record_shapes_free(struct frost_record_shapes_s *shapes)
 {
     if (shapes != NULL) {
+        if (shapes->all != NULL && PyDict_GET_SIZE(shapes->all) > 0) {
+            PyObject *types = PyDict_Values(shapes->all);
+            if (types != NULL) {
+                shape_types_gone(types);
+                Py_DECREF(types);
+            }
+            else {
+                PyErr_Clear();
+            }
+        }
         Py_XDECREF(shapes->all);
         PyMem_Free(shapes);
     }
@@ -266,6 +298,11 @@ shape_type_new(FrostLease *lease, const frost_record_t *r, const frost_table_t *
         PyObject *made = guard ? PyObject_CallMethod(guard, "_arena_type_made", "O", type) : NULL;
         Py_XDECREF(guard);
         if (made == NULL) {
+            PyObject *one = PyTuple_Pack(1, type);   /* the guard may have registered it */
+            if (one != NULL) {
+                shape_types_gone(one);
+                Py_DECREF(one);
+            }
             Py_CLEAR(type);
         }
         Py_XDECREF(made);
@@ -310,6 +347,16 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
          * (and frees) a type that a front slot names */
         if (made != NULL) {
             type = Py_XNewRef(PyDict_SetDefault(shapes->all, key, made));
+            if (type != NULL && type != made && made != Py_None) {
+                PyObject *one = PyTuple_Pack(1, made);   /* the loser goes */
+                if (one != NULL) {
+                    shape_types_gone(one);
+                    Py_DECREF(one);
+                }
+                else {
+                    PyErr_Clear();
+                }
+            }
             Py_DECREF(made);
         }
     }

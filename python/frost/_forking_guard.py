@@ -13,7 +13,9 @@ is imported: at once if it already is, else through a sys.meta_path hook
 frost._mapped, loaded on first use (a pool worker never needs it), adds its
 handle reducer the same way (`_register_handle`). The record shape types that
 view_record.c makes at run time are reported here (`_arena_type_made`) and
-guarded like the module's own types.
+guarded like the module's own types; as the pickler holds the types it guards,
+view_record.c reports them again when they go (`_arena_types_gone`: their Lease
+ends), and their registration goes with them.
 """
 import sys
 import weakref
@@ -51,6 +53,19 @@ def _arena_type_made(cls):
     reduction = sys.modules.get("multiprocessing.reduction")
     if reduction is not None:
         reduction.ForkingPickler.register(cls, _refuse_arena)
+
+
+def _arena_types_gone(types):
+    """Called by frost._frost with shape types that go (their Lease ends, another
+    thread's type won): the pickler's registration would keep them for good."""
+    reduction = sys.modules.get("multiprocessing.reduction")
+    reducers = getattr(getattr(reduction, "ForkingPickler", None), "_extra_reducers", None)
+    for cls in types:
+        if cls is None:
+            continue
+        _shape_types.discard(cls)   # guard() would register it again until it is collected
+        if isinstance(reducers, dict) and reducers.get(cls) is _refuse_arena:
+            del reducers[cls]
 
 
 class _ReductionImportHook:

@@ -981,3 +981,180 @@ class LifetimesInEveryOrder(LeakCheckedTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@dataclasses.dataclass
+class ShapePoint:
+    x: int
+    y: str
+
+
+@dataclasses.dataclass
+class ShapeBase:
+    a: int
+
+
+@dataclasses.dataclass
+class ShapeSub(ShapeBase):
+    b: float
+
+
+class CountIndex(typing.NamedTuple):
+    count: int
+    index: str
+
+
+EDGE_VALUES = (None, True, float("nan"), -0.0, 10 ** 100, b"xy", "", 2 ** 63, -(2 ** 63) - 1)
+Edges = dataclasses.make_dataclass("Edges", [(f"f{i}", object) for i in range(len(EDGE_VALUES))])
+# a field named like type's only non-dunder attribute; frozen, slotted
+TypeNamed = dataclasses.make_dataclass("TypeNamed", [("_state", object), ("mro", object)],
+                                       frozen=True, slots=True)
+
+
+class ShapeTypesAsAUserFindsThem(unittest.TestCase):
+    """Records of a process store whose fields are plain values are instances of a
+    shape type, frost.Record[module.QualName] (view_record.c): every protocol a
+    user may try on one answers as on a plain frost.Record, and the types go
+    when their Lease does, whatever else has seen them."""
+
+    def freeze(self, data):
+        store = frost.freeze(data, lifetime="process")
+        self.addCleanup(store.close)
+        return store.root
+
+    def test_every_protocol_on_a_shape_typed_record(self):
+        import copy
+        import json
+        import weakref
+        r = self.freeze(ShapePoint(1, "a"))
+        t = type(r)
+        self.assertIsNot(t, frost.Record)
+        with self.assertRaises(TypeError):
+            r.__class__ = frost.Record
+        with self.assertRaises(AttributeError):
+            r.__dict__
+        with self.assertRaises(TypeError):
+            vars(r)
+        with self.assertRaises(TypeError):
+            weakref.ref(r)
+        with self.assertRaises(AttributeError):
+            object.__setattr__(r, "x", 2)
+        with self.assertRaises(AttributeError):
+            object.__delattr__(r, "y")
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):    # by reference, in-process
+            back = pickle.loads(pickle.dumps(r, protocol=protocol))
+            self.assertIs(type(back), t)
+            self.assertEqual((back.x, back.y), (1, "a"))
+            self.assertEqual(r.__reduce_ex__(protocol), r.__reduce__())
+            with self.assertRaises(pickle.PicklingError):     # the type is no global
+                pickle.dumps(t, protocol=protocol)
+        for clone in (copy.copy(r), copy.deepcopy(r)):
+            self.assertEqual((type(clone), clone.x, clone.y), (t, 1, "a"))
+        self.assertEqual(sorted(k for k in t.__dict__ if not k.startswith("__")), ["x", "y"])
+        self.assertEqual(t.__subclasses__(), [])
+        self.assertIn(t, frost.Record.__subclasses__())
+        self.assertEqual(t.__mro__, (t, frost.Record, object))
+        self.assertGreaterEqual(sys.getsizeof(r), sys.getsizeof(self.freeze([ShapePoint(1, [])])[0]))
+        for abc in (collections.abc.Hashable, collections.abc.Mapping, collections.abc.Sequence,
+                    collections.abc.Iterable, collections.abc.Sized):
+            self.assertFalse(isinstance(r, abc), abc)
+        match r:
+            case frost.Record(x=1, y=y):
+                self.assertEqual(y, "a")
+            case _:
+                self.fail("a class pattern with keywords reads the fields")
+        for call in (dataclasses.fields, dataclasses.asdict, lambda o: dataclasses.replace(o, x=2),
+                     json.dumps, hash, lambda o: {o}, lambda o: {o: 1}, lambda o: r < o,
+                     lambda o: r >= o, iter, len, t, lambda o: object.__new__(t),
+                     lambda o: frost.Record.__new__(t)):
+            with self.assertRaises(TypeError):
+                call(r)
+        with self.assertRaises(KeyError):
+            r[0]                                                 # a key, not a position
+        self.assertEqual((r.x, r.y, r["x"]), (1, "a", 1))       # unchanged by all of it
+
+    def test_edge_values_and_odd_field_names(self):
+        root = self.freeze([Edges(*EDGE_VALUES), CountIndex(2, "b"), TypeNamed(3, 4),
+                            ShapeBase(1), ShapeSub(1, 2.0)])
+        edges, named, typenamed, base, sub = root
+        for r in root:
+            self.assertIsNot(type(r), frost.Record)
+        got = [getattr(edges, f"f{i}") for i in range(len(EDGE_VALUES))]
+        self.assertTrue(got[2] != got[2])                         # NaN stays NaN
+        del got[2]
+        want = list(EDGE_VALUES[:2] + EDGE_VALUES[3:])
+        self.assertEqual(got, want)
+        self.assertEqual([type(v) for v in got], [type(v) for v in want])
+        self.assertEqual(str(edges.f3), "-0.0")
+        self.assertEqual((named.count, named.index, named["count"]), (2, "b", 2))
+        self.assertEqual(frost.thaw(named), CountIndex(2, "b"))
+        self.assertEqual((typenamed._state, typenamed.mro), (3, 4))
+        # the member shadows type.mro, as a class attribute of a Python class would
+        self.assertIs(type(typenamed).mro, type(typenamed).__dict__["mro"])
+        self.assertEqual(type(typenamed).__mro__[1:], (frost.Record, object))
+        self.assertFalse(isinstance(typenamed, collections.abc.Hashable))   # abc reads __mro__
+        self.assertEqual(frost.thaw(typenamed), TypeNamed(3, 4))
+        self.assertIsNot(type(base), type(sub))                   # a base and its subclass: two types
+        self.assertEqual((base.a, sub.a, sub.b), (1, 1, 2.0))
+        self.assertEqual(frost.thaw(root)[3:], [ShapeBase(1), ShapeSub(1, 2.0)])
+        for again in (frost.freeze(list(root)), frost.freeze(list(root), lifetime="process")):
+            self.addCleanup(again.close)
+            self.assertEqual(frost.thaw(again.root)[1:], [CountIndex(2, "b"), TypeNamed(3, 4),
+                                                          ShapeBase(1), ShapeSub(1, 2.0)])
+
+    def test_a_store_read_again_and_again_leaves_no_type_behind(self):
+        # multiprocessing's pickler holds the types it refuses: each Lease's shape
+        # types used to stay there (and alive) for good once it was imported
+        import multiprocessing.reduction as reduction
+        reducers = reduction.ForkingPickler._extra_reducers
+        store = frost.freeze([ShapePoint(i, "a") for i in range(3)], lifetime="process")
+        blob = pickle.dumps(store)                          # a new Lease on each load
+        store.close()
+        del store
+        gc.collect()
+        before = len(reducers)
+        for i in range(30):
+            again = pickle.loads(blob)
+            r = again.root[i % 3]
+            self.assertEqual(r.x, i % 3)
+            self.assertIs(reducers.get(type(r)), reducers[frost.Record])   # still refused
+            with self.assertRaisesRegex(TypeError, "frost.share"):
+                reduction.ForkingPickler.dumps(r)
+            del again, r
+            gc.collect()
+        self.assertLessEqual(len(reducers), before)
+        self.assertEqual([t for t in frost.Record.__subclasses__() if "ShapePoint" in t.__name__], [])
+
+    def test_types_that_lose_or_fail_leave_no_registration(self):
+        import multiprocessing.reduction as reduction
+        from frost import _forking_guard
+        reducers = reduction.ForkingPickler._extra_reducers
+        saved = _forking_guard._arena_type_made
+
+        def registers_then_fails(cls):
+            saved(cls)
+            raise RuntimeError("after registering")
+        _forking_guard._arena_type_made = registers_then_fails
+        try:
+            before = len(reducers)
+            root = self.freeze([ShapePoint(1, "a")])
+            self.assertIs(type(root[0]), frost.Record)          # left plain
+        finally:
+            _forking_guard._arena_type_made = saved
+        gc.collect()
+        self.assertEqual(len(reducers), before)
+
+        depth = []   # each made type's report reads the class again: the innermost is stored
+        inner = self.freeze([ShapePoint(1, "a"), ShapePoint(2, "b")])
+        _forking_guard._arena_type_made = lambda cls: (depth.append(1), saved(cls),
+                                                       len(depth) < 3 and inner[1])
+        try:
+            t = type(inner[0])
+        finally:
+            _forking_guard._arena_type_made = saved
+        self.assertEqual(len(depth), 3)
+        self.assertIsNot(t, frost.Record)
+        self.assertIs(type(inner[1]), t)
+        gc.collect()
+        self.assertEqual([c for c in reducers if c.__name__.endswith(".ShapePoint]")], [t])   # the winner
+        self.assertIs(reducers[t], reducers[frost.Record])

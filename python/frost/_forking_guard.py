@@ -64,8 +64,16 @@ def _arena_types_gone(types):
         if cls is None:
             continue
         _shape_types.discard(cls)   # guard() would register it again until it is collected
-        if isinstance(reducers, dict) and reducers.get(cls) is _refuse_arena:
+        if isinstance(reducers, dict) and _is_refusal(reducers.get(cls)):
             del reducers[cls]
+
+
+def _is_refusal(reducer):
+    """Whether `reducer` is _refuse_arena, of this module or of an earlier copy of
+    it (one taken out of sys.modules and imported again registered its own)."""
+    return (reducer is _refuse_arena
+            or (getattr(reducer, "__module__", None) == __name__
+                and getattr(reducer, "__qualname__", None) == "_refuse_arena"))
 
 
 class _ReductionImportHook:

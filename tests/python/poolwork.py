@@ -211,3 +211,39 @@ def loaded(names):
     """Which of the modules `names` this interpreter has imported."""
     import sys
     return [n for n in names if n in sys.modules]
+
+
+def shape_type_churn(rounds, import_reduction):
+    """Process stores of three classes frozen and read `rounds` times in this
+    interpreter, multiprocessing's pickler imported first or not: (how many more
+    pickler registrations and live shape types there are after than before, and
+    whether the pickler refused the last record naming frost.share)."""
+    import dataclasses
+    import gc
+    import frost
+    classes = [dataclasses.make_dataclass(f"Churn{k}", [("a", int), (f"b{k}", str)])
+               for k in range(3)]
+    if import_reduction:
+        import multiprocessing.reduction
+    gc.collect()
+    reduction = sys.modules.get("multiprocessing.reduction")
+
+    def registered():
+        return len(reduction.ForkingPickler._extra_reducers) if reduction else 0
+
+    def live():
+        return sum("Churn" in t.__name__ for t in frost.Record.__subclasses__())
+    before = (registered(), live())
+    refused = None
+    for i in range(rounds):
+        root = frost.freeze([c(i, "x") for c in classes] * 2, lifetime="process").root
+        assert [r.a for r in root] == [i] * 6
+        assert len({type(r) for r in root}) == 3 and type(root[0]) is not frost.Record
+        if reduction is not None and i == rounds - 1:
+            try:
+                reduction.ForkingPickler.dumps(root[0])
+            except TypeError as e:
+                refused = "frost.share" in str(e)
+        del root
+        gc.collect()
+    return registered() - before[0], live() - before[1], refused

@@ -672,6 +672,16 @@ class AcrossInterpreters(SharedPool, unittest.TestCase):
             self.assertEqual(poolwork.set_compares(s, 100), (True, True, True, False))
             del s
 
+    def test_shape_types_go_in_every_interpreter_at_once(self):
+        # worker interpreters (own GIL) and this one make and drop shape types at the
+        # same time, multiprocessing's pickler imported in some: none keeps a type
+        futures = [self.pool.submit(poolwork.shape_type_churn, 12, imported)
+                   for imported in (True, False, True, True)]
+        here = poolwork.shape_type_churn(12, True)
+        self.assertEqual(here, (0, 0, True))
+        self.assertEqual([f.result(timeout=120) for f in futures],
+                         [(0, 0, True), (0, 0, None), (0, 0, True), (0, 0, True)])
+
 
 BIG_SHARE = """
 import _thread, gc, os, signal, sys, threading, time

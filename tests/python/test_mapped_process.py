@@ -976,6 +976,52 @@ class ArenaRefusedTest(unittest.TestCase):
         r = run_child(code, timeout=DEADLINE)
         self.assertEqual((r.returncode, r.stdout.split()), (0, ["True", "True", "False"]), r.stderr)
 
+    def test_shape_types_that_went_are_not_guarded_back_to_life(self):
+        # a type whose Lease ended before multiprocessing.reduction was imported (still
+        # in a cycle, uncollected) or made by a copy of frost._forking_guard that was
+        # taken out of sys.modules: neither stays in the pickler's registry
+        code = textwrap.dedent("""
+            import dataclasses, gc, sys, frost
+            @dataclasses.dataclass
+            class P:
+                x: int
+            gc.disable()
+            early = frost.freeze([P(1)], lifetime="process")
+            assert early.root[0].x == 1 and type(early.root[0]) is not frost.Record
+            del early                                         # its Lease ends, its type waits for gc
+            import multiprocessing.reduction as r
+            late = frost.freeze([P(2)], lifetime="process")
+            assert type(late.root[0]) is not frost.Record
+            try:
+                r.ForkingPickler.dumps(late.root[0])
+            except TypeError as e:
+                print("frost.share" in str(e))
+            del sys.modules["frost._forking_guard"]
+            import frost._forking_guard                       # a second copy sees `late` go
+            del late
+            gc.enable()
+            gc.collect()
+            print(sum("Record[" in t.__name__ for t in r.ForkingPickler._extra_reducers),
+                  len(frost.Record.__subclasses__()))
+            """)
+        r = run_child(code, timeout=DEADLINE)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["True", "0", "0"]), r.stderr)
+
+    def test_frost_process_pool_refuses_shape_typed_records(self):
+        @dataclasses.dataclass
+        class P:
+            x: int
+        store = frost.freeze([P(1)], lifetime="process")
+        self.addCleanup(store.close)
+        self.assertIsNot(type(store.root[0]), frost.Record)
+        with frost.ProcessPool(1) as pool:
+            with self.assertRaisesRegex(TypeError, "frost.share"):
+                pool.submit(mappedwork.echo, store.root[0]).result(DEADLINE)
+            self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)   # not broken
+            shared = frost.share(store.root[0])                # what the message asks for
+            self.addCleanup(shared.close)
+            self.assertEqual(pool.submit(mappedwork.echo, shared.root).result(DEADLINE).x, 1)
+
     def test_handles_reduced_whatever_the_import_order(self):
         # frost._mapped loads on first use: before or after multiprocessing.reduction
         code = textwrap.dedent("""

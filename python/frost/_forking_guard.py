@@ -16,6 +16,12 @@ view_record.c makes at run time are reported here (`_arena_type_made`) and
 guarded like the module's own types; as the pickler holds the types it guards,
 view_record.c reports them again when they go (`_arena_types_gone`: their Lease
 ends), and their registration goes with them.
+
+Either module may meet the other half imported (another thread's import, or an
+import hook up this thread's stack): a multiprocessing.reduction without its
+ForkingPickler yet is waited for (another thread) or guarded at the next import
+(_LateGuard), a frost._mapped without _register_handle yet registers its
+handle itself at its end; neither import fails on the other's missing name.
 """
 import sys
 import weakref
@@ -40,19 +46,29 @@ def _refuse_arena(obj):
 
 def guard(reduction):
     """Register the refusing reducers with `reduction` (multiprocessing.reduction)."""
+    pickler = getattr(reduction, "ForkingPickler", None)
+    if pickler is None:
+        # still being imported: by another thread (importing it waits for that one) or
+        # further up this thread's stack (it comes back at once: _LateGuard does it)
+        import importlib
+        reduction = importlib.import_module("multiprocessing.reduction")
+        pickler = getattr(reduction, "ForkingPickler", None)
+        if pickler is None:
+            sys.meta_path.insert(0, _LateGuard())
+            return
     for cls in _ARENA_TYPES + (_frost.Channel,) + tuple(_shape_types):
-        reduction.ForkingPickler.register(cls, _refuse_arena)
-    mapped = sys.modules.get("frost._mapped")
-    if mapped is not None:
-        mapped._register_handle(reduction)
+        pickler.register(cls, _refuse_arena)
+    register_handle = getattr(sys.modules.get("frost._mapped"), "_register_handle", None)
+    if register_handle is not None:   # else frost._mapped, still being imported, does it at its end
+        register_handle(reduction)
 
 
 def _arena_type_made(cls):
     """Called by frost._frost for each record shape type it makes."""
     _shape_types.add(cls)
-    reduction = sys.modules.get("multiprocessing.reduction")
-    if reduction is not None:
-        reduction.ForkingPickler.register(cls, _refuse_arena)
+    pickler = getattr(sys.modules.get("multiprocessing.reduction"), "ForkingPickler", None)
+    if pickler is not None:   # else guard() registers it, once that module is complete
+        pickler.register(cls, _refuse_arena)
 
 
 def _arena_types_gone(types):
@@ -107,6 +123,24 @@ class _GuardingLoader:
 
     def __getattr__(self, name):   # get_source, get_filename, ... for tracebacks
         return getattr(self._loader, name)
+
+
+class _LateGuard:
+    """A sys.meta_path entry for a multiprocessing.reduction that was still being
+    imported up this thread's stack when guard() was called: the first import
+    after that module is complete guards it. It stays in sys.meta_path, inert
+    then (importlib iterates the live list: a finder that removed itself and
+    returned None would make it skip the next finder)."""
+
+    def __init__(self):
+        self._done = False
+
+    def find_spec(self, name, path=None, target=None):
+        reduction = sys.modules.get("multiprocessing.reduction")
+        if not self._done and getattr(reduction, "ForkingPickler", None) is not None:
+            self._done = True
+            guard(reduction)
+        return None
 
 
 if "multiprocessing.reduction" in sys.modules:

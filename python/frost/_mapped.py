@@ -604,5 +604,6 @@ def _register_handle(reduction):
     reduction.ForkingPickler.register(_Handle, _reduce_sent_handle)
 
 
-if "multiprocessing.reduction" in sys.modules:   # else frost._forking_guard does it on import
+# else (not imported yet, or still being imported) frost._forking_guard.guard does it then
+if getattr(sys.modules.get("multiprocessing.reduction"), "ForkingPickler", None) is not None:
     _register_handle(sys.modules["multiprocessing.reduction"])

@@ -23,7 +23,7 @@ import unittest
 
 import frost
 from frost import _frost, _mapped
-from frostcheck import run_child
+from frostcheck import run_child, run_python
 
 import mappedwork
 
@@ -923,6 +923,58 @@ def _put_described(queue, view):
     queue.put(mappedwork.describe(view))
 
 
+HALF_IMPORTED_REDUCTION = """
+import importlib.machinery, sys, threading, time
+partial, go, a_done = threading.Event(), threading.Event(), threading.Event()
+
+class HeldLoader:
+    def __init__(self, loader):
+        self.loader = loader
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+    def exec_module(self, module):
+        partial.set()                    # multiprocessing.reduction is half imported now
+        go.wait(60)
+        self.loader.exec_module(module)
+
+class HoldReduction:                     # holds thread B inside reduction's `import socket`
+    def find_spec(self, name, path=None, target=None):
+        if name == "socket" and threading.current_thread().name == "B":
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            spec.loader = HeldLoader(spec.loader)
+            return spec
+        return None
+
+sys.meta_path.insert(0, HoldReduction())
+b = threading.Thread(target=lambda: __import__("multiprocessing.reduction"), name="B")
+b.start()
+partial.wait(60)
+a_ident = threading.get_ident()
+
+def release_once_a_waits_in_guard():
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not a_done.is_set():
+        f = sys._current_frames().get(a_ident)
+        while f is not None and f.f_code.co_name != "guard":
+            f = f.f_back
+        if f is not None:
+            break
+        time.sleep(0.005)
+    go.set()
+threading.Thread(target=release_once_a_waits_in_guard).start()
+try:
+    import frost                         # A: its guard meets the half-imported module
+finally:
+    a_done.set()
+b.join(60)
+import multiprocessing.reduction as r
+try:
+    r.ForkingPickler.dumps(frost.freeze([1]).root); print("NOT REFUSED")
+except TypeError as e:
+    print("refused", "frost.share" in str(e))
+"""
+
+
 class ArenaRefusedTest(unittest.TestCase):
     """Arena stores live in one process: multiprocessing's pickler refuses
     them at the sender, naming frost.share (never a hang in a worker)."""
@@ -1021,6 +1073,47 @@ class ArenaRefusedTest(unittest.TestCase):
             shared = frost.share(store.root[0])                # what the message asks for
             self.addCleanup(shared.close)
             self.assertEqual(pool.submit(mappedwork.echo, shared.root).result(DEADLINE).x, 1)
+
+    def test_imports_that_meet_each_other_half_done(self):
+        # multiprocessing.reduction imported while frost._mapped is half imported, and
+        # frost imported while multiprocessing.reduction is (up the same stack: an import
+        # hook): neither import fails on the other's missing names (AttributeError:
+        # partially initialized module), and both stay guarded
+        code = textwrap.dedent("""
+            import sys
+            class Reenter:
+                def __init__(self, trigger, second):
+                    self.trigger, self.second, self.done = trigger, second, False
+                def find_spec(self, name, path=None, target=None):
+                    if name == self.trigger and not self.done:
+                        self.done = True
+                        __import__(self.second)
+                    return None
+            if sys.argv[1] == "mapped":
+                import frost
+                sys.meta_path.insert(0, Reenter("mmap", "multiprocessing.reduction"))
+                import frost._mapped
+            else:
+                sys.meta_path.insert(0, Reenter("socket", "frost"))
+                import multiprocessing.reduction
+                import frost._mapped            # the next import after it is complete guards it
+            import multiprocessing.reduction as r, frost, pickle
+            try:
+                r.ForkingPickler.dumps(frost.freeze([1]).root)
+            except TypeError as e:
+                print("frost.share" in str(e))
+            s = frost.share({"k": [1]})
+            print(pickle.loads(r.ForkingPickler.dumps(s.root))["k"] == [1])
+            """)
+        for first in ("mapped", "reduction"):
+            r = run_python(["-c", code, first], timeout=DEADLINE)
+            self.assertEqual((r.returncode, r.stdout.split()), (0, ["True", "True"]), (first, r.stderr))
+
+    def test_frost_imported_while_another_thread_imports_multiprocessing(self):
+        # thread B is inside multiprocessing.reduction's import when this thread's
+        # `import frost` guards it: the guard waits for B's import, then registers
+        r = run_child(HALF_IMPORTED_REDUCTION, timeout=DEADLINE)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["refused", "True"]), r.stderr)
 
     def test_handles_reduced_whatever_the_import_order(self):
         # frost._mapped loads on first use: before or after multiprocessing.reduction

@@ -1171,3 +1171,50 @@ class ShapeTypesAsAUserFindsThem(unittest.TestCase):
         gc.collect()
         self.assertEqual(shape_point_types(), before + [t])        # the winner only
         self.assertIs(reducers[t], reducers[frost.Record])
+
+
+SUBINTERP_SHAPES = """
+import dataclasses, gc, sys, frost
+import multiprocessing.reduction
+import test_hostile_more as t
+store = frost.published(name)
+kept = [r for r in store.root]                     # shape-typed, alive when the interpreter ends
+assert type(kept[0]) is not frost.Record and kept[0].x == 0
+cycle = [kept, type(kept[0])]
+cycle.append(cycle)                                 # the type in a cycle, left for the final gc
+sys.modules["kept_shapes"] = type(sys)("kept_shapes")
+sys.modules["kept_shapes"].t = type(kept[-1])       # and in a module of its own
+from frost import _forking_guard
+def made(cls, _orig=_forking_guard._arena_type_made):
+    gc.collect()                                    # a collection while a type is made...
+    return _orig(cls)
+_forking_guard._arena_type_made = made
+gc.disable()
+dropped = frost.freeze([t.ShapePoint(-1, "d")], lifetime="process").root[0]
+assert type(dropped) is not frost.Record
+loop = [dropped]
+loop.append(loop)
+del dropped, loop                                   # ...ends this Lease: its type goes then
+again = frost.freeze([t.ShapeSub(1, 2.0)], lifetime="process")
+assert again.root[0].b == 2.0 and type(again.root[0]) is not frost.Record
+gc.enable()
+gc.collect()
+reducers = multiprocessing.reduction.ForkingPickler._extra_reducers
+assert [c for c in reducers if c.__name__.endswith(".ShapePoint]")] == [type(kept[0])], reducers
+"""
+
+
+class ShapeTypesOfEndedInterpreters(unittest.TestCase):
+    def test_interpreters_end_holding_shape_types_of_a_published_store(self):
+        import _interp_compat
+        if not _interp_compat.AVAILABLE:
+            self.skipTest("no subinterpreter module on this Python")
+        store = frost.freeze([ShapePoint(i, "s") for i in range(20)], lifetime="process")
+        self.addCleanup(store.close)
+        frost.publish("hostile-shapes", store)
+        for _ in range(3):
+            _interp_compat.run(SUBINTERP_SHAPES, name="hostile-shapes")
+        gc.collect()
+        mine = frost.published("hostile-shapes").root         # this interpreter's own type
+        self.assertEqual([(r.x, r.y) for r in mine], [(i, "s") for i in range(20)])
+        self.assertEqual(type(mine[0]).__name__, f"Record[{__name__}.ShapePoint]")

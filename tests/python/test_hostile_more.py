@@ -1218,3 +1218,78 @@ class ShapeTypesOfEndedInterpreters(unittest.TestCase):
         mine = frost.published("hostile-shapes").root         # this interpreter's own type
         self.assertEqual([(r.x, r.y) for r in mine], [(i, "s") for i in range(20)])
         self.assertEqual(type(mine[0]).__name__, f"Record[{__name__}.ShapePoint]")
+
+
+LAZY_STAR = """
+import importlib, subprocess, sys, threading
+import frost
+lazy = sorted(frost._LAZY)
+ns = {}
+exec("from frost import *", ns)
+missing = [n for n in frost.__all__ if n not in ns]
+assert not missing, missing
+assert set(frost.__all__) <= set(dir(frost)), set(frost.__all__) - set(dir(frost))
+assert set(lazy) <= set(frost.__all__) | {"RemoteTraceback"}, lazy
+print("star-ok")
+"""
+
+LAZY_THREADS = """
+import sys, threading
+import frost
+barrier = threading.Barrier(16)
+got = [None] * 16
+def first(i):
+    barrier.wait()
+    got[i] = (frost.share, frost.load, frost.verify, frost.MappedStore, frost.ProcessPool, frost.Pool)
+ts = [threading.Thread(target=first, args=(i,)) for i in range(16)]
+[t.start() for t in ts]; [t.join(60) for t in ts]
+assert len({tuple(map(id, g)) for g in got}) == 1, got
+import importlib
+frost2 = importlib.reload(frost)
+assert frost2 is frost and frost.share is got[0][0]
+hooks = [h for h in sys.meta_path if type(h).__module__ == "frost._forking_guard"]
+assert len(hooks) <= 1, hooks
+s = frost.share({"a": [1]})
+assert frost.load is got[0][1] and s.root["a"] == [1]
+print("threads-ok")
+"""
+
+LAZY_BROKEN_MMAP = """
+import sys
+sys.modules["mmap"] = None                          # a broken mmap: frost._mapped cannot import
+import frost
+for name in ("load", "share", "verify", "MappedStore"):
+    for _ in range(2):                              # the same clear error every time
+        try:
+            getattr(frost, name)
+        except ImportError as e:
+            assert "mmap" in str(e), e
+        else:
+            raise SystemExit(f"frost.{name} without an ImportError")
+try:
+    from frost import load
+except ImportError:
+    pass
+else:
+    raise SystemExit("from frost import load without an ImportError")
+assert frost.freeze({"a": 1}).root["a"] == 1         # the rest of frost works
+del sys.modules["mmap"]                             # mended: the names load now
+assert frost.share({"a": 1}).root["a"] == 1 and callable(frost.load)
+print("broken-ok")
+"""
+
+
+class LazyNamesAsAUserFindsThem(unittest.TestCase):
+    """`import frost` loads frost._mapped, _snapshotfile, pool and process_pool on
+    first use (frost/__init__.py _LAZY): every way of reaching a name still does."""
+
+    def test_star_import_dir_threads_reload_and_a_broken_dependency(self):
+        for code, said in ((LAZY_STAR, "star-ok"), (LAZY_THREADS, "threads-ok"),
+                           (LAZY_BROKEN_MMAP, "broken-ok")):
+            r = run_child(code, timeout=120)
+            self.assertEqual((r.returncode, r.stdout.split()[-1:]), (0, [said]), r.stderr)
+
+    def test_the_command_line_still_runs(self):
+        from frostcheck import run_python
+        r = run_python(["-m", "frost", "--version"], timeout=120)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, f"frost {frost.__version__}"), r.stderr)

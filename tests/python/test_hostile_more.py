@@ -1112,6 +1112,25 @@ class ShapeTypesAsAUserFindsThem(unittest.TestCase):
             self.assertEqual(frost.thaw(again.root)[1:], [CountIndex(2, "b"), TypeNamed(3, 4),
                                                           ShapeBase(1), ShapeSub(1, 2.0)])
 
+    def test_sixty_four_fields_a_saved_store_and_a_channel(self):
+        wide = dataclasses.make_dataclass("W64", [(f"f{i}", int) for i in range(64)])
+        store = frost.freeze([wide(*range(64)), ShapePoint(1, "a")], lifetime="process")
+        self.addCleanup(store.close)
+        r = store.root[0]
+        self.assertIsNot(type(r), frost.Record)                    # 64 members: the most
+        self.assertEqual([getattr(r, f"f{i}") for i in range(64)], list(range(64)))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "shapes.frost")
+            store.save(path)
+            loaded = frost.load(path)
+            self.assertEqual((loaded.root[1].x, loaded.root[0].f63), (1, 63))
+            loaded.close()
+        channel = frost.Channel()
+        channel.send(store.root[1])
+        got = channel.recv()
+        self.assertIs(type(got), type(store.root[1]))              # this interpreter's type
+        self.assertEqual((got.x, got.y), (1, "a"))
+
     def test_a_store_read_again_and_again_leaves_no_type_behind(self):
         # multiprocessing's pickler holds the types it refuses: each Lease's shape
         # types used to stay there (and alive) for good once it was imported

@@ -1223,7 +1223,29 @@ assert [c for c in reducers if c.__name__.endswith(".ShapePoint]")] == [type(kep
 """
 
 
+EXIT_HOLDING_SHAPES = """
+import dataclasses, sys, frost
+import multiprocessing.reduction
+@dataclasses.dataclass
+class P:
+    x: int
+stores = [frost.freeze([P(i)], lifetime="process") for i in range(20)]
+kept = [s.root[0] for s in stores]
+loop = [kept]
+loop.append(loop)
+import frost._forking_guard as guard
+guard.kept = loop             # the guard's own module holds records (and their types) at exit
+del stores
+print("bye")
+"""
+
+
 class ShapeTypesOfEndedInterpreters(unittest.TestCase):
+    def test_the_process_exits_holding_shape_types(self):
+        # their Leases end while the interpreter finalizes and report the types gone
+        r = run_child(EXIT_HOLDING_SHAPES, timeout=120)
+        self.assertEqual((r.returncode, r.stdout.strip(), r.stderr), (0, "bye", ""))
+
     def test_interpreters_end_holding_shape_types_of_a_published_store(self):
         import _interp_compat
         if not _interp_compat.AVAILABLE:

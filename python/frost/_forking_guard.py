@@ -94,31 +94,42 @@ def _is_refusal(reducer):
 
 class _ReductionImportHook:
     """A sys.meta_path entry that guards multiprocessing's pickler as soon as
-    multiprocessing.reduction is imported; it removes itself then."""
+    multiprocessing.reduction is imported. It asks the finders after it for that
+    module (PathFinder, or a frozen application's own importer that PathFinder
+    cannot see) and wraps the loader of the spec found. It stays in
+    sys.meta_path, inert once the module is guarded: importlib iterates the live
+    list, so a finder that removed itself and returned None would make it skip
+    the next finder (the one that would have found the module)."""
+
+    def __init__(self):
+        self._guarded = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "multiprocessing.reduction":
+        if self._guarded or name != "multiprocessing.reduction":
             return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
-        import importlib.machinery
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _GuardingLoader(spec.loader)
-        return spec
+        finders = list(sys.meta_path)
+        after = finders[finders.index(self) + 1:] if self in finders else finders
+        for finder in after:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(name, path, target) if find_spec is not None else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _GuardingLoader(spec.loader, self)
+                return spec
+        return None
 
 
 class _GuardingLoader:
-    def __init__(self, loader):
+    def __init__(self, loader, hook):
         self._loader = loader
+        self._hook = hook
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
         self._loader.exec_module(module)
+        self._hook._guarded = True
         guard(module)
 
     def __getattr__(self, name):   # get_source, get_filename, ... for tracebacks

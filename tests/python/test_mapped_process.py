@@ -975,6 +975,32 @@ except TypeError as e:
 """
 
 
+FROZEN_APP_MULTIPROCESSING = """
+import importlib.util, os, sys
+real = os.path.dirname(importlib.util.find_spec("multiprocessing").origin)
+
+class Supplier:   # multiprocessing from files PathFinder cannot see, as a frozen app's importer
+    def find_spec(self, name, path=None, target=None):
+        if name == "multiprocessing":
+            return importlib.util.spec_from_file_location(
+                name, os.path.join(real, "__init__.py"), submodule_search_locations=["/nonexistent/frozen-app"])
+        if name.startswith("multiprocessing."):
+            f = os.path.join(real, *name.split(".")[1:]) + ".py"
+            if os.path.exists(f):
+                return importlib.util.spec_from_file_location(name, f)
+        return None
+
+sys.meta_path.insert(0, Supplier())
+import frost
+import multiprocessing.reduction as r
+assert r.__spec__.origin.startswith(real), r.__spec__.origin
+try:
+    r.ForkingPickler.dumps(frost.freeze([1]).root)
+except TypeError as e:
+    print("frost.share" in str(e))
+"""
+
+
 class ArenaRefusedTest(unittest.TestCase):
     """Arena stores live in one process: multiprocessing's pickler refuses
     them at the sender, naming frost.share (never a hang in a worker)."""
@@ -1114,6 +1140,13 @@ class ArenaRefusedTest(unittest.TestCase):
         # `import frost` guards it: the guard waits for B's import, then registers
         r = run_child(HALF_IMPORTED_REDUCTION, timeout=DEADLINE)
         self.assertEqual((r.returncode, r.stdout.split()), (0, ["refused", "True"]), r.stderr)
+
+    def test_multiprocessing_supplied_by_an_importer_path_finder_cannot_see(self):
+        # a frozen application's importer (a meta_path finder before PathFinder) supplies
+        # multiprocessing: frost's import hook used to remove itself and return None,
+        # which made importlib skip that finder: `import multiprocessing` failed
+        r = run_child(FROZEN_APP_MULTIPROCESSING, timeout=DEADLINE)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "True"), r.stderr)
 
     def test_handles_reduced_whatever_the_import_order(self):
         # frost._mapped loads on first use: before or after multiprocessing.reduction

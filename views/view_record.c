@@ -162,7 +162,10 @@ record_getattro(PyObject *self, PyObject *name)
  * Every other record is a plain frost.Record, read through record_getattro.
  * A shape type reads its fields exactly as record_getattro would (fields win
  * over the type's own attributes: its members shadow them); only its name,
- * `frost.Record[module.QualName]`, tells it apart.
+ * `frost.Record[module.QualName]`, tells it apart. Each type made is reported
+ * to frost._forking_guard (multiprocessing's pickler refuses it, holding it
+ * strongly) and reported gone when it goes (shape_types_gone), so that a
+ * Lease's types go with it.
  */
 
 #define SHAPE_MAX_FIELDS 64        /* members at offsets LOAD_ATTR_SLOT can cache (< 64 KiB) */

@@ -1103,6 +1103,21 @@ class ShapeTypesAsAUserFindsThem(unittest.TestCase):
         self.assertIs(type(typenamed).mro, type(typenamed).__dict__["mro"])
         self.assertEqual(type(typenamed).__mro__[1:], (frost.Record, object))
         self.assertFalse(isinstance(typenamed, collections.abc.Hashable))   # abc reads __mro__
+        import functools
+        import pydoc
+
+        @functools.singledispatch
+        def kind(obj):
+            return "other"
+        kind.register(frost.Record, lambda obj: "record")
+
+        class Registered(collections.abc.Sized):
+            pass
+        Registered.register(frost.Record)
+        for r in (typenamed, named):
+            self.assertEqual(kind(r), "record")                   # dispatch walks __mro__
+            self.assertIsInstance(r, Registered)
+            self.assertIn("Record", pydoc.render_doc(r))
         self.assertEqual(frost.thaw(typenamed), TypeNamed(3, 4))
         self.assertIsNot(type(base), type(sub))                   # a base and its subclass: two types
         self.assertEqual((base.a, sub.a, sub.b), (1, 1, 2.0))

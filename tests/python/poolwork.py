@@ -247,3 +247,10 @@ def shape_type_churn(rounds, import_reduction):
         del root
         gc.collect()
     return registered() - before[0], live() - before[1], refused
+
+
+def mapped_arrives(store, view):
+    """A MappedStore and a view of it, received in a worker that had not imported
+    frost._mapped: what they read, and whether that import happened on demand."""
+    was = "frost._mapped" in sys.modules
+    return was, type(store).__name__, store.root["k"][1], view[0], "frost._mapped" in sys.modules

@@ -1349,3 +1349,11 @@ class LazyNamesAsAUserFindsThem(unittest.TestCase):
         from frostcheck import run_python
         r = run_python(["-m", "frost", "--version"], timeout=120)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, f"frost {frost.__version__}"), r.stderr)
+
+    def test_a_worker_imports_frost_mapped_when_a_mapped_store_arrives(self):
+        store = frost.share({"k": [1, 2, 3]})
+        self.addCleanup(store.close)
+        with frost.Pool(1) as pool:                  # fresh: it has not needed frost._mapped yet
+            self.assertEqual(pool.submit(poolwork.loaded, ["frost._mapped"]).result(timeout=120), [])
+            self.assertEqual(pool.submit(poolwork.mapped_arrives, store, store.root["k"]).result(timeout=120),
+                             (True, "MappedStore", 2, 1, True))

@@ -29,6 +29,8 @@
  */
 #include "views.h"
 
+#include <signal.h>   /* SIGINT: a KeyboardInterrupt met while reporting types gone */
+
 #define RV(o) ((FrostRecordView *)(o))
 
 static const frost_table_t *
@@ -193,7 +195,9 @@ struct frost_record_shapes_s {
  * process store read again and again would leave its types there for good).
  * Best effort and without importing anything (this may run in a dealloc, at
  * interpreter exit): a registration left behind only keeps a type alive. The
- * exception set on entry, if any, stays. */
+ * exception set on entry, if any, stays; a KeyboardInterrupt raised in there
+ * (a Ctrl-C handled while it ran) cannot propagate from a dealloc, so it is
+ * raised again at the interpreter's next check instead of being lost. */
 static void
 shape_types_gone(PyObject *types)
 {
@@ -204,6 +208,9 @@ shape_types_gone(PyObject *types)
     Py_XDECREF(done);
     Py_XDECREF(guard);
     Py_XDECREF(name);
+    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        (void)PyErr_SetInterruptEx(SIGINT);
+    }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
 }

@@ -1147,6 +1147,27 @@ class ShapeTypesAsAUserFindsThem(unittest.TestCase):
         self.assertIs(type(got), type(store.root[1]))              # this interpreter's type
         self.assertEqual((got.x, got.y), (1, "a"))
 
+    def test_a_ctrl_c_while_types_are_reported_gone_is_not_lost(self):
+        # a Lease's end reports its types gone from its dealloc, which cannot raise:
+        # a KeyboardInterrupt met there is raised again at the next check
+        from frost import _forking_guard
+        saved = _forking_guard._arena_types_gone
+
+        def interrupted(types):
+            saved(types)
+            raise KeyboardInterrupt
+        store = frost.freeze([ShapePoint(1, "a")], lifetime="process")
+        r = store.root[0]
+        self.assertIsNot(type(r), frost.Record)
+        _forking_guard._arena_types_gone = interrupted
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                del store, r                             # the Lease ends here
+                for _ in range(1000):
+                    len("the interpreter checks for signals")
+        finally:
+            _forking_guard._arena_types_gone = saved
+
     def test_a_store_read_again_and_again_leaves_no_type_behind(self):
         # multiprocessing's pickler holds the types it refuses: each Lease's shape
         # types used to stay there (and alive) for good once it was imported

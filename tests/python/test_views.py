@@ -309,7 +309,9 @@ class FrozenListTest(Systematic):
         # a packed iterator writes the next item into an int/float it made only while it
         # holds the sole reference: every item anyone kept must keep its value
         for plain in ([10 ** 6 + i for i in range(100)], [i * 1.5 + 0.25 for i in range(100)],
-                      [-(2 ** 63) + i for i in range(50)] + [2 ** 63 - 1 - i for i in range(50)]):
+                      [-(2 ** 63) + i for i in range(50)] + [2 ** 63 - 1 - i for i in range(50)],
+                      # one digit and more, either sign, in turn (a box keeps its room)
+                      [(-1) ** i * (1000 + i) * (2 ** 40 if i % 3 == 0 else 1) for i in range(100)]):
             for lifetime in ("scoped", "process"):
                 view = frost.freeze(plain, lifetime=lifetime).root
                 it = iter(view)

@@ -22,7 +22,7 @@
  * whose attribute is an object member, never on a type with its own getattro
  * like frost.Record. So a record whose fields can live in slots is made as an
  * instance of a *shape type* instead (the second half of this file): a
- * subtype of frost.Record, one per Lease and record class, with one read-only
+ * subtype of frost.Record, one per interpreter, store and record class, with one read-only
  * member per field and the field values copied into the view when it is made.
  * The only subtypes of frost.Record are shape types (it is no base type to
  * anyone else): frost__is_record_view tells a record view by that.
@@ -175,19 +175,26 @@ typedef struct {
 
 #define SHAPE_FIELD_OFFSET(i) (offsetof(FrostRecordSlots, fields) + (size_t)(i) * sizeof(PyObject *))
 
+/* A Lease's cache in front of its interpreter's shape types (module state
+ * `record_shapes`: {entries address: shape type, or None where a shape gets
+ * none}). The types are the interpreter's, not the Lease's: a process store
+ * is never freed, so an `entries` address names one shape for the life of the
+ * process, and a Lease made again (a pool worker that reads a store in every
+ * task, holding nothing in between) finds its types made (~25 us each). */
 struct frost_record_shapes_s {
     struct {
         const frost_entry_t *entries;   /* the shape; NULL: empty slot */
-        PyTypeObject *type;             /* its type (borrowed from `all`), NULL: none */
+        PyTypeObject *type;             /* strong; NULL: no type for this shape */
     } front[SHAPE_FRONT_SLOTS];
-    PyObject *all;   /* {entries address: shape type, or None where a shape gets none} */
 };
 
 void
 frost__record_shapes_free(struct frost_record_shapes_s *shapes)
 {
     if (shapes != NULL) {
-        Py_XDECREF(shapes->all);
+        for (int i = 0; i < SHAPE_FRONT_SLOTS; i++) {
+            Py_XDECREF(shapes->front[i].type);
+        }
         PyMem_Free(shapes);
     }
 }
@@ -274,8 +281,8 @@ shape_type_new(FrostLease *lease, const frost_record_t *r, const frost_table_t *
     return type;
 }
 
-/* The shape type of `t` (borrowed), NULL without an exception where it gets
- * none, or NULL with an exception. */
+/* The shape type of `t` (borrowed: the Lease's front cache holds it), NULL
+ * without an exception where it gets none, or NULL with an exception. */
 static PyTypeObject *
 shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
 {
@@ -291,11 +298,13 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
             return NULL;
         }
     }
-    if (shapes->all == NULL && (shapes->all = PyDict_New()) == NULL) {
+    frost_state *st = lease->st;
+    if (st->record_shapes == NULL && (st->record_shapes = PyDict_New()) == NULL) {
         return NULL;
     }
+    PyObject *all = st->record_shapes;
     PyObject *key = PyLong_FromVoidPtr((void *)t->entries);
-    PyObject *type = key ? Py_XNewRef(PyDict_GetItemWithError(shapes->all, key)) : NULL;
+    PyObject *type = key ? Py_XNewRef(PyDict_GetItemWithError(all, key)) : NULL;
     if (type == NULL && key != NULL && !PyErr_Occurred()) {
         PyObject *made = shape_type_new(lease, r, t);
         if (made == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
@@ -306,10 +315,10 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
             made = Py_NewRef(Py_None);
         }
         /* making it ran Python code, which may have let another thread of this
-         * interpreter store one first: the stored one wins, so `all` never replaces
-         * (and frees) a type that a front slot names */
+         * interpreter store one first: the stored one wins (the loser, which the
+         * pickler guard may hold, is one type per lost race) */
         if (made != NULL) {
-            type = Py_XNewRef(PyDict_SetDefault(shapes->all, key, made));
+            type = Py_XNewRef(PyDict_SetDefault(all, key, made));
             Py_DECREF(made);
         }
     }
@@ -317,9 +326,11 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
     if (type == NULL) {
         return NULL;
     }
-    Py_DECREF(type);   /* `all` holds it */
+    if (type == Py_None) {
+        Py_CLEAR(type);
+    }
     shapes->front[slot].entries = t->entries;
-    shapes->front[slot].type = type == Py_None ? NULL : (PyTypeObject *)type;
+    Py_XSETREF(shapes->front[slot].type, (PyTypeObject *)type);
     return shapes->front[slot].type;
 }
 

@@ -817,6 +817,24 @@ class RecordShapeTypes(unittest.TestCase):
         self.assertEqual({type(r) for r in root}, {type(root[0])})
         self.assertEqual([r.x for r in root], list(range(8)))
 
+    def test_a_new_lease_finds_its_interpreters_types(self):
+        # a pool worker holding nothing between tasks makes a new Lease per task:
+        # the shape type is the interpreter's, made once
+        import gc
+        import pickle
+        store = frost.freeze([Point(1, "a")], lifetime="process")
+        blob = pickle.dumps(store.root)
+        t = type(store.root[0])
+        store.close()
+        del store
+        gc.collect()
+        for _ in range(3):
+            v = pickle.loads(blob)                          # a new Lease each time
+            self.assertIs(type(v[0]), t)
+            self.assertEqual(v[0].x, 1)
+            del v
+            gc.collect()
+
     def test_many_classes_each_keep_one_type(self):
         classes = [dataclasses.make_dataclass(f"C{i}", [("v", int), (f"w{i}", int)]) for i in range(40)]
         data = [classes[i % 40](i, -i) for i in range(400)]

@@ -1433,7 +1433,11 @@ static int
 emit(writer_t *w, emit_t *e, int fd, const unsigned char *src, uint64_t at, size_t len, int put)
 {
     for (size_t done = 0; done < len;) {
-        size_t n = len - done < EMIT_CHUNK ? len - done : EMIT_CHUNK;
+        /* chunks end at file offsets that are multiples of EMIT_CHUNK: a write
+         * that covers whole aligned ranges gets whole (large) page-cache folios,
+         * one that straddles them splits two (-15% the array save, unaligned) */
+        size_t to_boundary = EMIT_CHUNK - (size_t)((at + done) % EMIT_CHUNK);
+        size_t n = len - done < to_boundary ? len - done : to_boundary;
         if (put && pwrite_all(w, fd, src + done, n, at + done) < 0) {
             return -1;
         }
@@ -1466,6 +1470,34 @@ emit_buffered(writer_t *w, emit_t *e, int fd, uint64_t lo, uint64_t hi)
             return -1;
         }
         at += n;
+    }
+    return 0;
+}
+
+/* File mode: allocate what lies past the mapped buffer (the bulk payloads and
+ * their padding) before the last pass writes it, so a full disk or a file size
+ * limit is an OSError before any of it is written, and the pwrites fill
+ * allocated blocks: on ext4 a write into delayed-allocation space reserves
+ * each block as it goes, 10-15% of an array save. Filesystems without
+ * fallocate just get the pwrites. */
+static int
+allocate_bulk(writer_t *w)
+{
+    if (w->fd < 0 || w->size <= w->cap) {
+        return 0;
+    }
+    while (fallocate(w->fd, 0, (off_t)w->cap, (off_t)(w->size - w->cap)) < 0) {
+        if (errno == EINTR) {
+            if (PyErr_CheckSignals() < 0 || still_mapped(w) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (errno == EOPNOTSUPP || errno == ENODEV || errno == EINVAL || errno == ENOSYS) {
+            return 0;
+        }
+        PyErr_SetFromErrno(PyExc_OSError);   /* ENOSPC, EFBIG, EPERM (a sealed memfd) */
+        return -1;
     }
     return 0;
 }
@@ -1632,7 +1664,8 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     h.flags = args->no_body_checksum ? FROST_MAP_FLAG_NO_BODY_CHECKSUM : FROST_MAP_FLAG_BODY_XXH3;
     frost__map_pager_stop(w.pager);   /* every node is written: no more pages to map */
     w.pager = NULL;
-    if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || emit_body(&w, fd, &h.body_checksum) < 0) {
+    if (PyErr_CheckSignals() < 0 || still_mapped(&w) < 0 || allocate_bulk(&w) < 0
+        || emit_body(&w, fd, &h.body_checksum) < 0) {
         goto done;
     }
     memcpy(w.buf, &h, sizeof h);

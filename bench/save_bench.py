@@ -16,7 +16,8 @@ temporary over the old file, which starts writeback of the new one
 (auto_da_alloc), and the next save waits in rename() for that I/O when the old
 inode is freed; numpy.save truncates in place and never waits. The fresh row is
 what the writer costs; the overwrite row adds the atomic replace's I/O
-(docs/design.md, "Big payloads").
+(docs/design.md, "Big payloads"). The last row is the floor: one write() of the
+array's bytes from Python, next to numpy.save.
 """
 import argparse
 import os
@@ -86,6 +87,15 @@ def main():
                                 remove_both if how == "fresh path" else None)
             print(f"float64 array of {args.floats:,}, format {fmt}, {how}: save {ours:.3f} s, "
                   f"numpy.save {theirs:.3f} s: {ours / theirs:.2f}x")
+        raw = os.path.join(tmp, "a.raw")
+
+        def write_raw():
+            with open(raw, "wb") as f:
+                f.write(memoryview(array).cast("B"))
+        floor, theirs = pair(args.array_repeat, write_raw, lambda: numpy.save(npy, array),
+                             lambda: (os.unlink(raw), os.unlink(npy)))
+        print(f"the floor, one write() of the array's bytes to a fresh path: {floor:.3f} s, "
+              f"numpy.save {theirs:.3f} s: {floor / theirs:.2f}x")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@
  * The buffer is the target file itself, mapped shared, when the fd allows it
  * (a regular file or memfd open O_RDWR: no copy, no pwrite of it; ranges
  * fallocated before use, so a full disk is OSError, never SIGBUS; bulk
- * ranges past the mapping are not allocated nor mapped into use, only
- * pwritten); else an anonymous mapping, pwritten by the last pass. Invariant:
+ * ranges past the mapping are never mapped into use: fallocated together
+ * just before the last pass (allocate_bulk), then pwritten in chunks that end
+ * on EMIT_CHUNK-aligned file offsets); else an anonymous mapping, pwritten by
+ * the last pass. Invariant:
  * no byte of a bulk range is written through the buffer, and every other
  * image byte past the buffer's end is padding (zero).
  *
@@ -169,7 +171,8 @@ helpers_can_run(writer_t *w)
  * itself is the buffer, mapped shared; each new range is allocated with
  * fallocate first, so a full disk is an OSError here, never a SIGBUS on a
  * store, and prefaulted in one call. Bulk payloads past the old mapping are
- * neither allocated nor prefaulted (the last pass pwrites them): the new
+ * neither allocated nor prefaulted here (allocate_bulk and the last pass's
+ * pwrites do that): the new
  * range starts after the last one, and grows by a quarter of the bytes
  * written through the buffer, not of the image. */
 static int grow_in_window(writer_t *w, size_t from, size_t cap);

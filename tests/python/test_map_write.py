@@ -1232,6 +1232,43 @@ class StoreSave(LeakCheckedTestCase):
             "EFBIG True", "EFBIG True", "True ['old.frost']",
             "[131069.0, 131070.0, 131071.0] ['old.frost']"])
 
+    def test_an_interrupt_during_the_chunked_writes_leaves_the_old_file_and_no_temporary(self):
+        # a 64 MiB array (the walk is trivial: a save is almost all last pass, 256 chunks,
+        # signals checked every 16) saved over its last file with a SIGALRM handler that
+        # raises, the timer set a little later each time: an interrupted save leaves the
+        # old file (same inode) and no temporary; one that finished first left a whole new
+        # file. Some must be interrupted.
+        code = (
+            "import array, os, signal, frost\n"
+            f"d = {self.dir.name!r}\n"
+            "p = os.path.join(d, 'a.frost')\n"
+            "store = frost.freeze(array.array('d', bytes(64 << 20)))\n"
+            "store.save(p)\n"
+            "class Stop(Exception): pass\n"
+            "def stop(*a): raise Stop\n"
+            "signal.signal(signal.SIGALRM, stop)\n"
+            "interrupted = finished = 0\n"
+            "for k in range(1, 120):\n"
+            "    ino = os.stat(p).st_ino\n"
+            "    try:\n"
+            "        signal.setitimer(signal.ITIMER_REAL, 0.0005 * k)\n"
+            "        store.save(p)\n"
+            "        signal.setitimer(signal.ITIMER_REAL, 0)\n"
+            "    except Stop:\n"
+            "        pass\n"
+            "    assert os.listdir(d) == ['a.frost'], os.listdir(d)\n"
+            "    if os.stat(p).st_ino == ino:\n"
+            "        interrupted += 1\n"
+            "    else:\n"
+            "        finished += 1\n"
+            "    if interrupted >= 5 and finished >= 1:\n"
+            "        break\n"
+            "frost.verify(p)\n"
+            "print(interrupted >= 1, finished >= 1)\n")
+        r = run_child(code, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["True", "True"])
+
     def test_bulk_payloads_at_every_offset_within_a_chunk(self):
         # the last pass cuts each payload at EMIT_CHUNK-aligned file offsets: payloads
         # starting at assorted offsets, of lengths that are not whole chunks, saved over

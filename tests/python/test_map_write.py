@@ -1235,9 +1235,9 @@ class StoreSave(LeakCheckedTestCase):
     def test_an_interrupt_during_the_chunked_writes_leaves_the_old_file_and_no_temporary(self):
         # a 64 MiB array (the walk is trivial: a save is almost all last pass, 256 chunks,
         # signals checked every 16) saved over its last file with a SIGALRM handler that
-        # raises, the timer set a little later each time: an interrupted save leaves the
-        # old file (same inode) and no temporary; one that finished first left a whole new
-        # file. Some must be interrupted.
+        # raises, the timer set 8% later each time (0.5 ms up: past any save's length on a
+        # loaded machine): an interrupted save leaves the old file (same inode) and no
+        # temporary; one that finished first left a whole new file. Some must be each.
         code = (
             "import array, os, signal, frost\n"
             f"d = {self.dir.name!r}\n"
@@ -1248,10 +1248,10 @@ class StoreSave(LeakCheckedTestCase):
             "def stop(*a): raise Stop\n"
             "signal.signal(signal.SIGALRM, stop)\n"
             "interrupted = finished = 0\n"
-            "for k in range(1, 120):\n"
+            "for k in range(200):\n"
             "    ino = os.stat(p).st_ino\n"
             "    try:\n"
-            "        signal.setitimer(signal.ITIMER_REAL, 0.0005 * k)\n"
+            "        signal.setitimer(signal.ITIMER_REAL, 0.0005 * 1.08 ** k)\n"
             "        store.save(p)\n"
             "        signal.setitimer(signal.ITIMER_REAL, 0)\n"
             "    except Stop:\n"

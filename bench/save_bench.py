@@ -16,7 +16,11 @@ temporary over the old file, which starts writeback of the new one
 (auto_da_alloc), and the next save waits in rename() for that I/O when the old
 inode is freed; numpy.save truncates in place and never waits. The fresh row is
 what the writer costs; the overwrite row adds the atomic replace's I/O
-(docs/design.md, "Big payloads").
+(docs/design.md, "Big payloads"). The last row is the floor: one write() of the
+array's bytes from Python, next to numpy.save. Each ratio is of wall times, then
+(CPU) of the calling thread's CPU times (time.thread_time(): system time
+included, waiting not), steadier on a busy machine. bench/save_floor.c is the
+same comparison in C, with the writer's choices one at a time.
 """
 import argparse
 import os
@@ -32,19 +36,26 @@ import frost  # noqa: E402
 import workloads  # noqa: E402
 
 
-def timed(fn):
+def timed(fn, cpu):
+    c = time.thread_time()
     t = time.perf_counter()
     fn()
-    return time.perf_counter() - t
+    t = time.perf_counter() - t
+    cpu.append(time.thread_time() - c)
+    return t
+
+
+CPU_RATIOS = []   # the CPU-time ratio of each pair (best of each), printed after its wall one
 
 
 def pair(repeat, ours, theirs, between=None):
-    a, b = [], []
+    a, b, ca, cb = [], [], [], []
     for _ in range(repeat):
-        a.append(timed(ours))
-        b.append(timed(theirs))
+        a.append(timed(ours, ca))
+        b.append(timed(theirs, cb))
         if between is not None:
             between()
+    CPU_RATIOS.append(min(ca) / min(cb))
     return min(a), min(b)
 
 
@@ -66,7 +77,7 @@ def main():
         for fmt in (2, 1):
             ours, theirs = pair(args.repeat, lambda: store.save(path, format=fmt), dump)
             print(f"W1 {args.entries:,} entries, format {fmt}: save {ours:.3f} s, "
-                  f"pickle.dump {theirs:.3f} s: {ours / theirs:.2f}x "
+                  f"pickle.dump {theirs:.3f} s: {ours / theirs:.2f}x (CPU {CPU_RATIOS[-1]:.2f}x) "
                   f"(file {os.path.getsize(path) / 2**20:.1f} MiB)")
         try:
             import numpy
@@ -85,7 +96,16 @@ def main():
                                 lambda: numpy.save(npy, array),
                                 remove_both if how == "fresh path" else None)
             print(f"float64 array of {args.floats:,}, format {fmt}, {how}: save {ours:.3f} s, "
-                  f"numpy.save {theirs:.3f} s: {ours / theirs:.2f}x")
+                  f"numpy.save {theirs:.3f} s: {ours / theirs:.2f}x (CPU {CPU_RATIOS[-1]:.2f}x)")
+        raw = os.path.join(tmp, "a.raw")
+
+        def write_raw():
+            with open(raw, "wb") as f:
+                f.write(memoryview(array).cast("B"))
+        floor, theirs = pair(args.array_repeat, write_raw, lambda: numpy.save(npy, array),
+                             lambda: (os.unlink(raw), os.unlink(npy)))
+        print(f"the floor, one write() of the array's bytes to a fresh path: {floor:.3f} s, "
+              f"numpy.save {theirs:.3f} s: {floor / theirs:.2f}x (CPU {CPU_RATIOS[-1]:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
 /* The next (key, value) pair: an earlier tuple again, its items rewritten
  * where reuse.h allows, when the caller has let go of it (`for k, v in
  * d.items()`, `for kv in d.items()`), else a new one. */
-static PyObject *
+static Py_NO_INLINE PyObject *
 next_pair(FrostIter *it, Py_ssize_t i)
 {
     frost_ref_t key = it->table->entries[i].key, value = frost_table_value(it->table, i);
@@ -115,25 +115,10 @@ next_pair(FrostIter *it, Py_ssize_t i)
 }
 
 
-static PyObject *
-iter_next(PyObject *self)
+/* position i of a table or set iteration */
+static inline PyObject *
+iter_next_entry(FrostIter *it, Py_ssize_t i)
 {
-    FrostIter *it = (FrostIter *)self;
-    if (it->pos >= it->len) {
-        return NULL;
-    }
-    Py_ssize_t i = it->pos++;
-    if (it->seq != NULL) {
-        Py_ssize_t at = it->start + i * it->step;
-        switch (it->seq->hdr.flags) {
-        case FROST_SEQ_INT64:
-            return frost__boxed_int(&it->results, it->seq->items.i64[at]);
-        case FROST_SEQ_FLOAT64:
-            return frost__boxed_float(&it->results, it->seq->items.f64[at]);
-        default:
-            return frost__load_reusing(it->lease, it->seq->items.refs[at], &it->results);
-        }
-    }
     if (it->set != NULL) {
         return frost__load_fast(it->lease, frost_set_item(it->set, i));
     }
@@ -146,6 +131,31 @@ iter_next(PyObject *self)
         return next_pair(it, i);
     }
     return NULL;
+}
+
+/* Every path ends in a return or a tail call (next_pair, the boxes' and
+ * copies' slow paths are out of line), so the hot ones (a list, keys or
+ * values of a process store) need no stack frame. */
+static PyObject *
+iter_next(PyObject *self)
+{
+    FrostIter *it = (FrostIter *)self;
+    if (it->pos >= it->len) {
+        return NULL;
+    }
+    Py_ssize_t i = it->pos++;
+    if (it->seq == NULL) {
+        return iter_next_entry(it, i);
+    }
+    Py_ssize_t at = it->start + i * it->step;
+    switch (it->seq->hdr.flags) {
+    case FROST_SEQ_INT64:
+        return frost__boxed_int(&it->results, it->seq->items.i64[at]);
+    case FROST_SEQ_FLOAT64:
+        return frost__boxed_float(&it->results, it->seq->items.f64[at]);
+    default:
+        return frost__load_reusing(it->lease, it->seq->items.refs[at], &it->results);
+    }
 }
 
 static PyObject *

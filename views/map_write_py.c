@@ -4,8 +4,8 @@
  * writer, used by Store.save and frost.share: checksum=False writes no body
  * checksum, FROST_MAP_FLAG_NO_BODY_CHECKSUM), frost__map_save (Store.save's format 2)
  * over frost__save_atomically (a temporary file beside the target, found intact
- * after the last progress call (frost_snapshot_file_intact), then rename; also
- * MappedStore.save's), and
+ * after the last progress call (frost_snapshot_file_intact), its writeback
+ * started when it replaces a file, then rename; also MappedStore.save's), and
  * _frost._map_key_hash (the keyed hash, for tests); frost__map_write_arena
  * (the writer over a private arena: module.c's _map_write_fresh).
  *
@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* progress=cb: cb(done, None) while writing, cb(done, done) at the end. */
@@ -222,7 +223,17 @@ frost__save_atomically(PyObject *path_arg, PyObject *progress, frost_image_write
         goto unlink_tmp;
     }
     int err = 0;
+    struct stat old;
     Py_BEGIN_ALLOW_THREADS
+    if (lstat(PyBytes_AS_STRING(path), &old) == 0) {
+        /* replacing a file: start the new one's writeback before the rename, so
+         * that a machine crash soon after more likely leaves the old data or the
+         * new than a file of zeros -- what ext4's auto_da_alloc does for a file
+         * written into delayed-allocation space, which the writer's fallocate
+         * leaves none of (docs/design.md, "Big payloads"). A hint, no fsync
+         * (docs/format.md): what it cannot do, the checksum catches at load */
+        (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
     err = close(fd) < 0 ? errno : 0;
     fd = -1;
     if (err == 0 && rename(tmp, PyBytes_AS_STRING(path)) < 0) {

@@ -463,6 +463,7 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->set_type);
     Py_VISIT(st->array_type);
     Py_VISIT(st->record_type);
+    Py_VISIT(st->record_shapes);
     Py_VISIT(st->table_type);
     Py_VISIT(st->column_type);
     Py_VISIT(st->iter_type);
@@ -506,6 +507,7 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->set_type);
     Py_CLEAR(st->array_type);
     Py_CLEAR(st->record_type);
+    Py_CLEAR(st->record_shapes);
     Py_CLEAR(st->table_type);
     Py_CLEAR(st->column_type);
     Py_CLEAR(st->iter_type);

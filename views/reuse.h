@@ -109,12 +109,18 @@ frost__reuse_put(PyObject **slot, PyObject *fresh)
 }
 
 /* Write v into an int with room for its digits (CPython's int layout:
- * lv_tag = digit count << 3 | sign (0 positive, 2 negative), digits). */
+ * lv_tag = digit count << 3 | sign (0 positive, 2 negative), digits). v is
+ * never 0 (zero's tag differs): callers never write CPython's small ints. */
 static inline void
 frost__int_box_set(PyObject *box, int64_t v)
 {
     PyLongObject *l = (PyLongObject *)box;
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    if (a <= PyLong_MASK) {   /* one digit: most values a reader writes (never 0: see callers) */
+        l->long_value.ob_digit[0] = (digit)a;
+        l->long_value.lv_tag = ((uintptr_t)1 << _PyLong_NON_SIZE_BITS) | (v < 0 ? 2u : 0u);
+        return;
+    }
     uintptr_t n = 0;
     while (a != 0) {
         l->long_value.ob_digit[n++] = (digit)(a & PyLong_MASK);
@@ -260,6 +266,28 @@ frost__keep_box(frost_reuse_t *boxes, PyObject *fresh)
     return fresh;
 }
 
+/* frost__boxed_int/_float when no box is free (out of line: the hot callers
+ * then need no stack frame of their own) */
+static Py_NO_INLINE PyObject *
+frost__boxed_int_new(frost_reuse_t *boxes, int64_t v)
+{
+    if (boxes->obj[1] != NULL) {
+        return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
+    }
+    PyObject *box = frost__keep_box(boxes, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
+    if (box != NULL) {
+        frost__int_box_set(box, v);
+    }
+    return box;
+}
+
+static Py_NO_INLINE PyObject *
+frost__boxed_float_new(frost_reuse_t *boxes, double v)
+{
+    return boxes->obj[1] != NULL ? PyFloat_FromDouble(v)
+                                 : frost__keep_box(boxes, PyFloat_FromDouble(v));
+}
+
 static inline PyObject *
 frost__boxed_int(frost_reuse_t *boxes, int64_t v)
 {
@@ -268,18 +296,11 @@ frost__boxed_int(frost_reuse_t *boxes, int64_t v)
     }
     PyObject *box = frost__free_box(boxes);
     if (box == NULL) {
-        if (boxes->obj[1] != NULL) {
-            return PyLong_FromLongLong(v);   /* both boxes are held: a plain int */
-        }
-        box = frost__keep_box(boxes, PyLong_FromLongLong(INT64_MIN));   /* room for any int64 */
-        if (box == NULL) {
-            return NULL;
-        }
-        frost__int_box_set(box, v);
-        return box;
+        return frost__boxed_int_new(boxes, v);
     }
     frost__int_box_set(box, v);
-    return Py_NewRef(box);
+    Py_SET_REFCNT(box, 2);   /* it was 1 (ours alone): Py_NewRef without its immortality test */
+    return box;
 }
 
 static inline PyObject *
@@ -287,11 +308,11 @@ frost__boxed_float(frost_reuse_t *boxes, double v)
 {
     PyObject *box = frost__free_box(boxes);
     if (box == NULL) {
-        return boxes->obj[1] != NULL ? PyFloat_FromDouble(v)
-                                     : frost__keep_box(boxes, PyFloat_FromDouble(v));
+        return frost__boxed_float_new(boxes, v);
     }
     ((PyFloatObject *)box)->ob_fval = v;
-    return Py_NewRef(box);
+    Py_SET_REFCNT(box, 2);   /* as frost__boxed_int */
+    return box;
 }
 
 #endif /* FROST_REUSE_H */

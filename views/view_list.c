@@ -79,16 +79,14 @@ list_sq_item(PyObject *self, Py_ssize_t i)
 
 static Py_NO_INLINE PyObject *list_subscript_any(PyObject *self, PyObject *key);
 
-/* l[i] with a machine-sized int, the hot case: a bounds check and a load */
+/* l[i] with a machine-sized int, the hot case: a bounds check and a load
+ * (a negative i takes the general way: one test less here) */
 static PyObject *
 list_subscript(PyObject *self, PyObject *key)
 {
     if (PyLong_CheckExact(key) && PyUnstable_Long_IsCompact((PyLongObject *)key)) {
         FrostListView *v = LV(self);
         Py_ssize_t i = PyUnstable_Long_CompactValue((PyLongObject *)key);
-        if (i < 0) {
-            i += v->len;
-        }
         if ((size_t)i < (size_t)v->len) {
             Py_ssize_t at = v->start + i * v->step;
             switch (v->seq->hdr.flags) {

@@ -22,14 +22,12 @@
  * whose attribute is an object member, never on a type with its own getattro
  * like frost.Record. So a record whose fields can live in slots is made as an
  * instance of a *shape type* instead (the second half of this file): a
- * subtype of frost.Record, one per Lease and record class, with one read-only
+ * subtype of frost.Record, one per interpreter, store and record class, with one read-only
  * member per field and the field values copied into the view when it is made.
  * The only subtypes of frost.Record are shape types (it is no base type to
  * anyone else): frost__is_record_view tells a record view by that.
  */
 #include "views.h"
-
-#include <signal.h>   /* SIGINT: a KeyboardInterrupt met while reporting types gone */
 
 #define RV(o) ((FrostRecordView *)(o))
 
@@ -166,8 +164,8 @@ record_getattro(PyObject *self, PyObject *name)
  * over the type's own attributes: its members shadow them); only its name,
  * `frost.Record[module.QualName]`, tells it apart. Each type made is reported
  * to frost._forking_guard (multiprocessing's pickler refuses it, holding it
- * strongly) and reported gone when it goes (shape_types_gone), so that a
- * Lease's types go with it.
+ * strongly), and reported gone if it loses a race or fails to register
+ * (shape_types_gone), so that the pickler keeps no type the interpreter dropped.
  */
 
 #define SHAPE_MAX_FIELDS 64        /* members at offsets LOAD_ATTR_SLOT can cache (< 64 KiB) */
@@ -180,25 +178,28 @@ typedef struct {
 
 #define SHAPE_FIELD_OFFSET(i) (offsetof(FrostRecordSlots, fields) + (size_t)(i) * sizeof(PyObject *))
 
+/* A Lease's cache in front of its interpreter's shape types (module state
+ * `record_shapes`: {entries address: shape type, or None where a shape gets
+ * none}). The types are the interpreter's, not the Lease's: a process store
+ * is never freed, so an `entries` address names one shape for the life of the
+ * process, and a Lease made again (a pool worker that reads a store in every
+ * task, holding nothing in between) finds its types made (~25 us each). */
 struct frost_record_shapes_s {
     struct {
         const frost_entry_t *entries;   /* the shape; NULL: empty slot */
-        PyTypeObject *type;             /* its type (borrowed from `all`), NULL: none */
+        PyTypeObject *type;             /* strong; NULL: no type for this shape */
     } front[SHAPE_FRONT_SLOTS];
-    PyObject *all;   /* {entries address: shape type, or None where a shape gets none} */
 };
 
-/* Shape types that go (`types`, a sequence; None items are skipped): their
- * Lease ends, another thread's type won, or registering one failed. Each was
- * reported to frost._forking_guard, whose registration with multiprocessing's
- * pickler holds it strongly: the guard drops them (else every Lease of a
- * process store read again and again would leave its types there for good).
- * Best effort and without importing anything (this may run in a dealloc, at
- * interpreter exit): a registration left behind only keeps a type alive. The
- * exception set on entry, if any, stays; a KeyboardInterrupt raised in there
- * (a Ctrl-C handled while it ran) cannot propagate from a dealloc, so it is
- * raised again at the interpreter's next check instead of being lost. */
-static void
+/* Shape types that go (`types`, a sequence; None items are skipped): another
+ * thread's type won, or registering one failed. Each was reported to
+ * frost._forking_guard, whose registration with multiprocessing's pickler holds
+ * it strongly: the guard drops them (else each lost race would keep a type for
+ * the life of the interpreter). Best effort, without importing anything: a
+ * registration left behind only keeps a type alive. 0 with the exception set on
+ * entry, if any, kept; -1 with a KeyboardInterrupt (or another non-Exception)
+ * raised in there, which propagates instead. */
+static int
 shape_types_gone(PyObject *types)
 {
     PyObject *exc = PyErr_GetRaisedException();
@@ -208,28 +209,23 @@ shape_types_gone(PyObject *types)
     Py_XDECREF(done);
     Py_XDECREF(guard);
     Py_XDECREF(name);
-    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-        (void)PyErr_SetInterruptEx(SIGINT);
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        Py_XDECREF(exc);
+        return -1;
     }
     PyErr_Clear();
     PyErr_SetRaisedException(exc);
+    return 0;
 }
 
+/* The front cache of a Lease (the types are its interpreter's). */
 void
 frost__record_shapes_free(struct frost_record_shapes_s *shapes)
 {
     if (shapes != NULL) {
-        if (shapes->all != NULL && PyDict_GET_SIZE(shapes->all) > 0) {
-            PyObject *types = PyDict_Values(shapes->all);
-            if (types != NULL) {
-                shape_types_gone(types);
-                Py_DECREF(types);
-            }
-            else {
-                PyErr_Clear();
-            }
+        for (int i = 0; i < SHAPE_FRONT_SLOTS; i++) {
+            Py_XDECREF(shapes->front[i].type);
         }
-        Py_XDECREF(shapes->all);
         PyMem_Free(shapes);
     }
 }
@@ -310,7 +306,7 @@ shape_type_new(FrostLease *lease, const frost_record_t *r, const frost_table_t *
         if (made == NULL) {
             PyObject *one = PyTuple_Pack(1, type);   /* the guard may have registered it */
             if (one != NULL) {
-                shape_types_gone(one);
+                (void)shape_types_gone(one);         /* an exception is set either way */
                 Py_DECREF(one);
             }
             Py_CLEAR(type);
@@ -321,8 +317,8 @@ shape_type_new(FrostLease *lease, const frost_record_t *r, const frost_table_t *
     return type;
 }
 
-/* The shape type of `t` (borrowed), NULL without an exception where it gets
- * none, or NULL with an exception. */
+/* The shape type of `t` (borrowed: the Lease's front cache holds it), NULL
+ * without an exception where it gets none, or NULL with an exception. */
 static PyTypeObject *
 shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
 {
@@ -338,11 +334,13 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
             return NULL;
         }
     }
-    if (shapes->all == NULL && (shapes->all = PyDict_New()) == NULL) {
+    frost_state *st = lease->st;
+    if (st->record_shapes == NULL && (st->record_shapes = PyDict_New()) == NULL) {
         return NULL;
     }
+    PyObject *all = st->record_shapes;
     PyObject *key = PyLong_FromVoidPtr((void *)t->entries);
-    PyObject *type = key ? Py_XNewRef(PyDict_GetItemWithError(shapes->all, key)) : NULL;
+    PyObject *type = key ? Py_XNewRef(PyDict_GetItemWithError(all, key)) : NULL;
     if (type == NULL && key != NULL && !PyErr_Occurred()) {
         PyObject *made = shape_type_new(lease, r, t);
         if (made == NULL && PyErr_ExceptionMatches(PyExc_Exception)) {
@@ -353,19 +351,16 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
             made = Py_NewRef(Py_None);
         }
         /* making it ran Python code, which may have let another thread of this
-         * interpreter store one first: the stored one wins, so `all` never replaces
-         * (and frees) a type that a front slot names */
+         * interpreter store one first: the stored one wins, and the pickler guard
+         * lets go of the loser */
         if (made != NULL) {
-            type = Py_XNewRef(PyDict_SetDefault(shapes->all, key, made));
+            type = Py_XNewRef(PyDict_SetDefault(all, key, made));
             if (type != NULL && type != made && made != Py_None) {
                 PyObject *one = PyTuple_Pack(1, made);   /* the loser goes */
-                if (one != NULL) {
-                    shape_types_gone(one);
-                    Py_DECREF(one);
+                if (one == NULL || shape_types_gone(one) < 0) {
+                    Py_CLEAR(type);                      /* no memory, or a Ctrl-C: it propagates */
                 }
-                else {
-                    PyErr_Clear();
-                }
+                Py_XDECREF(one);
             }
             Py_DECREF(made);
         }
@@ -374,9 +369,11 @@ shape_type(FrostLease *lease, const frost_record_t *r, const frost_table_t *t)
     if (type == NULL) {
         return NULL;
     }
-    Py_DECREF(type);   /* `all` holds it */
+    if (type == Py_None) {
+        Py_CLEAR(type);
+    }
     shapes->front[slot].entries = t->entries;
-    shapes->front[slot].type = type == Py_None ? NULL : (PyTypeObject *)type;
+    Py_XSETREF(shapes->front[slot].type, (PyTypeObject *)type);
     return shapes->front[slot].type;
 }
 

@@ -56,6 +56,7 @@ typedef struct {
     PyTypeObject *mapped_table_type, *mapped_column_type;   /* view_table.c's code, an image's blob */
     /* the pickle module's, for messages (xref.c; looked up on first use) */
     PyObject *pickle_dumps, *pickle_loads, *pickling_error, *pickle_protocol;
+    PyObject *record_shapes;     /* {entries address: Record shape type or None} (view_record.c); NULL until used */
     frost_freeze_env_t freeze_env;
 } frost_state;
 
@@ -68,7 +69,7 @@ typedef struct {
     PyObject *nan_copies;        /* scoped: {arena NaN address: its one local copy} or NULL (values.c) */
     PyObject *nan_origins;       /* scoped: {id(copy): its arena NaN's address} or NULL (values.c) */
     struct frost_field_cache_s *fields;   /* Record field lookups (view_record.c); NULL until used */
-    struct frost_record_shapes_s *shapes; /* Record shape types (view_record.c); NULL until used */
+    struct frost_record_shapes_s *shapes; /* front cache of Record shape types (view_record.c); NULL until used */
 } FrostLease;
 
 /* Fields every view starts with. */

@@ -14,8 +14,8 @@ frost._mapped, loaded on first use (a pool worker never needs it), adds its
 handle reducer the same way (`_register_handle`). The record shape types that
 view_record.c makes at run time are reported here (`_arena_type_made`) and
 guarded like the module's own types; as the pickler holds the types it guards,
-view_record.c reports them again when they go (`_arena_types_gone`: their Lease
-ends), and their registration goes with them.
+view_record.c reports a type that goes after all (`_arena_types_gone`: it lost
+a race, or its report failed), and its registration goes with it.
 
 Either module may meet the other half imported (another thread's import, or an
 import hook up this thread's stack): a multiprocessing.reduction without its
@@ -72,8 +72,8 @@ def _arena_type_made(cls):
 
 
 def _arena_types_gone(types):
-    """Called by frost._frost with shape types that go (their Lease ends, another
-    thread's type won): the pickler's registration would keep them for good."""
+    """Called by frost._frost with shape types that go (another thread's type won,
+    or reporting it failed): the pickler's registration would keep them for good."""
     reduction = sys.modules.get("multiprocessing.reduction")
     reducers = getattr(getattr(reduction, "ForkingPickler", None), "_extra_reducers", None)
     for cls in types:

@@ -214,12 +214,13 @@ def loaded(names):
 
 
 def shape_type_churn(rounds, import_reduction):
-    """Process stores of three classes frozen and read `rounds` times in this
-    interpreter, multiprocessing's pickler imported first or not: (how many more
-    pickler registrations and live shape types there are after than before, and
-    whether the pickler refused the last record naming frost.share)."""
+    """A process store of three classes read through a new Lease `rounds` times
+    in this interpreter, multiprocessing's pickler imported first or not: (how
+    many more pickler registrations and live shape types there are after than
+    before, and whether the pickler refused a record naming frost.share)."""
     import dataclasses
     import gc
+    import pickle
     import frost
     classes = [dataclasses.make_dataclass(f"Churn{k}", [("a", int), (f"b{k}", str)])
                for k in range(3)]
@@ -234,10 +235,11 @@ def shape_type_churn(rounds, import_reduction):
     def live():
         return sum("Churn" in t.__name__ for t in frost.Record.__subclasses__())
     before = (registered(), live())
+    blob = pickle.dumps(frost.freeze([c(7, "x") for c in classes] * 2, lifetime="process"))
     refused = None
     for i in range(rounds):
-        root = frost.freeze([c(i, "x") for c in classes] * 2, lifetime="process").root
-        assert [r.a for r in root] == [i] * 6
+        root = pickle.loads(blob).root               # the last Lease ended: a new one
+        assert [r.a for r in root] == [7] * 6
         assert len({type(r) for r in root}) == 3 and type(root[0]) is not frost.Record
         if reduction is not None and i == rounds - 1:
             try:

@@ -1199,6 +1199,94 @@ class StoreSave(LeakCheckedTestCase):
         check_header(self, open(self.p, "rb").read())
         self.assertEqual(os.listdir(self.dir.name), ["s.frost"])
 
+    def test_a_size_limit_met_by_the_bulk_payloads_leaves_the_old_file_and_no_temporary(self):
+        # RLIMIT_FSIZE (SIGXFSZ ignored: EFBIG) below an array's 8 MiB: the bulk range's
+        # fallocate fails before any of it is written, over an old file and to a fresh
+        # path; the OSError names the path the caller gave, the old file is whole and no
+        # temporary is left. Under the limit (a 1 MiB array, 4 last-pass chunks) it saves.
+        code = (
+            "import array, errno, os, resource, signal, frost\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            f"d = {self.dir.name!r}\n"
+            "old = os.path.join(d, 'old.frost')\n"
+            "with frost.freeze([1, 2]) as s:\n"
+            "    s.save(old)\n"
+            "before = open(old, 'rb').read()\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, resource.RLIM_INFINITY))\n"
+            "big = frost.freeze({'head': list(range(100)), 'a': array.array('d', range(1 << 20))})\n"
+            "for p in (old, os.path.join(d, 'new.frost')):\n"
+            "    try:\n"
+            "        big.save(p)\n"
+            "        print('saved')\n"
+            "    except OSError as e:\n"
+            "        print(errno.errorcode[e.errno], e.filename == p)\n"
+            "print(open(old, 'rb').read() == before, sorted(os.listdir(d)))\n"
+            "small = frost.freeze(array.array('d', range(1 << 17)))\n"
+            "small.save(old)\n"
+            "frost.verify(old)\n"
+            "with frost.load(old) as m:\n"
+            "    print(memoryview(m.root).tolist()[-3:], sorted(os.listdir(d)))\n")
+        r = run_child(code, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), [
+            "EFBIG True", "EFBIG True", "True ['old.frost']",
+            "[131069.0, 131070.0, 131071.0] ['old.frost']"])
+
+    def test_an_interrupt_during_the_chunked_writes_leaves_the_old_file_and_no_temporary(self):
+        # a 64 MiB array (the walk is trivial: a save is almost all last pass, 256 chunks,
+        # signals checked every 16) saved over its last file with a SIGALRM handler that
+        # raises, the timer set 8% later each time (0.5 ms up: past any save's length on a
+        # loaded machine): an interrupted save leaves the old file (same inode) and no
+        # temporary; one that finished first left a whole new file. Some must be each.
+        code = (
+            "import array, os, signal, frost\n"
+            f"d = {self.dir.name!r}\n"
+            "p = os.path.join(d, 'a.frost')\n"
+            "store = frost.freeze(array.array('d', bytes(64 << 20)))\n"
+            "store.save(p)\n"
+            "class Stop(Exception): pass\n"
+            "def stop(*a): raise Stop\n"
+            "signal.signal(signal.SIGALRM, stop)\n"
+            "interrupted = finished = 0\n"
+            "for k in range(200):\n"
+            "    ino = os.stat(p).st_ino\n"
+            "    try:\n"
+            "        signal.setitimer(signal.ITIMER_REAL, 0.0005 * 1.08 ** k)\n"
+            "        store.save(p)\n"
+            "        signal.setitimer(signal.ITIMER_REAL, 0)\n"
+            "    except Stop:\n"
+            "        pass\n"
+            "    assert os.listdir(d) == ['a.frost'], os.listdir(d)\n"
+            "    if os.stat(p).st_ino == ino:\n"
+            "        interrupted += 1\n"
+            "    else:\n"
+            "        finished += 1\n"
+            "    if interrupted >= 5 and finished >= 1:\n"
+            "        break\n"
+            "frost.verify(p)\n"
+            "print(interrupted >= 1, finished >= 1)\n")
+        r = run_child(code, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["True", "True"])
+
+    def test_bulk_payloads_at_every_offset_within_a_chunk(self):
+        # the last pass cuts each payload at EMIT_CHUNK-aligned file offsets: payloads
+        # starting at assorted offsets, of lengths that are not whole chunks, saved over
+        # one another, read back byte for byte
+        chunk = 1 << 18
+        for lead in (0, 1, 7, 500, 4096, chunk - 8, chunk + 24):
+            data = {"lead": b"\x05" * lead if lead >= 8 else lead,
+                    "a": array.array("B", bytes(range(251)) * ((BULK_MIN + 3 * chunk) // 251 + lead % 5)),
+                    "b": b"\x09" * (BULK_MIN + chunk // 3)}
+            with self.subTest(lead=lead), frost.freeze(data) as store:
+                store.save(self.p)
+                frost.verify(self.p)
+                with frost.load(self.p) as m:
+                    self.assertEqual(memoryview(m.root["a"]).tobytes(), data["a"].tobytes())
+                    self.assertEqual(bytes(m.root["b"]), data["b"])
+                    self.assertEqual(m.root["lead"], data["lead"])
+        self.assertEqual(os.listdir(self.dir.name), ["s.frost"])
+
     def test_closed_store(self):
         store = frost.freeze([1])
         store.close()

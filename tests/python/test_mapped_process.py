@@ -1054,36 +1054,33 @@ class ArenaRefusedTest(unittest.TestCase):
         r = run_child(code, timeout=DEADLINE)
         self.assertEqual((r.returncode, r.stdout.split()), (0, ["True", "True", "False"]), r.stderr)
 
-    def test_shape_types_that_went_are_not_guarded_back_to_life(self):
-        # a type whose Lease ended before multiprocessing.reduction was imported (still
-        # in a cycle, uncollected) or made by a copy of frost._forking_guard that was
-        # taken out of sys.modules: neither stays in the pickler's registry
+    def test_shape_types_made_before_multiprocessing_or_by_a_second_guard(self):
+        # a type made before multiprocessing.reduction is imported, and one made after
+        # frost._forking_guard was taken out of sys.modules (a second copy reports it):
+        # both refused, and each registered once
         code = textwrap.dedent("""
             import dataclasses, gc, sys, frost
             @dataclasses.dataclass
             class P:
                 x: int
-            gc.disable()
-            early = frost.freeze([P(1)], lifetime="process")
-            assert early.root[0].x == 1 and type(early.root[0]) is not frost.Record
-            del early                                         # its Lease ends, its type waits for gc
+            early = frost.freeze([P(1)], lifetime="process").root[0]
+            assert type(early) is not frost.Record
             import multiprocessing.reduction as r
-            late = frost.freeze([P(2)], lifetime="process")
-            assert type(late.root[0]) is not frost.Record
-            try:
-                r.ForkingPickler.dumps(late.root[0])
-            except TypeError as e:
-                print("frost.share" in str(e))
             del sys.modules["frost._forking_guard"]
-            import frost._forking_guard                       # a second copy sees `late` go
-            del late
-            gc.enable()
+            import frost._forking_guard                       # a second copy
+            late = frost.freeze([P(2)], lifetime="process").root[0]
+            assert type(late) is not frost.Record and type(late) is not type(early)
+            for v in (early, late):
+                try:
+                    r.ForkingPickler.dumps(v)
+                except TypeError as e:
+                    print("frost.share" in str(e))
             gc.collect()
             print(sum("Record[" in t.__name__ for t in r.ForkingPickler._extra_reducers),
                   len(frost.Record.__subclasses__()))
             """)
         r = run_child(code, timeout=DEADLINE)
-        self.assertEqual((r.returncode, r.stdout.split()), (0, ["True", "0", "0"]), r.stderr)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["True", "True", "2", "2"]), r.stderr)
 
     def test_frost_process_pool_refuses_shape_typed_records(self):
         @dataclasses.dataclass

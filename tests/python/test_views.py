@@ -309,7 +309,9 @@ class FrozenListTest(Systematic):
         # a packed iterator writes the next item into an int/float it made only while it
         # holds the sole reference: every item anyone kept must keep its value
         for plain in ([10 ** 6 + i for i in range(100)], [i * 1.5 + 0.25 for i in range(100)],
-                      [-(2 ** 63) + i for i in range(50)] + [2 ** 63 - 1 - i for i in range(50)]):
+                      [-(2 ** 63) + i for i in range(50)] + [2 ** 63 - 1 - i for i in range(50)],
+                      # one digit and more, either sign, in turn (a box keeps its room)
+                      [(-1) ** i * (1000 + i) * (2 ** 40 if i % 3 == 0 else 1) for i in range(100)]):
             for lifetime in ("scoped", "process"):
                 view = frost.freeze(plain, lifetime=lifetime).root
                 it = iter(view)
@@ -814,6 +816,24 @@ class RecordShapeTypes(unittest.TestCase):
         gc.collect()                                       # the losers' types go
         self.assertEqual({type(r) for r in root}, {type(root[0])})
         self.assertEqual([r.x for r in root], list(range(8)))
+
+    def test_a_new_lease_finds_its_interpreters_types(self):
+        # a pool worker holding nothing between tasks makes a new Lease per task:
+        # the shape type is the interpreter's, made once
+        import gc
+        import pickle
+        store = frost.freeze([Point(1, "a")], lifetime="process")
+        blob = pickle.dumps(store.root)
+        t = type(store.root[0])
+        store.close()
+        del store
+        gc.collect()
+        for _ in range(3):
+            v = pickle.loads(blob)                          # a new Lease each time
+            self.assertIs(type(v[0]), t)
+            self.assertEqual(v[0].x, 1)
+            del v
+            gc.collect()
 
     def test_many_classes_each_keep_one_type(self):
         classes = [dataclasses.make_dataclass(f"C{i}", [("v", int), (f"w{i}", int)]) for i in range(40)]

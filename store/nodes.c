@@ -89,7 +89,13 @@ leaf_hash(PyObject *o, frost_nan_identity_fn identity, void *ctx)
     if (o == Py_Ellipsis) {
         return ELLIPSIS_HASH;
     }
-    return PyObject_Hash(o);
+    Py_hash_t h = PyObject_Hash(o);
+    if (h == PyObject_Hash(Py_Ellipsis) && !PyLong_Check(o) && !PyFloat_Check(o)
+        && !PyComplex_Check(o) && !PyUnicode_Check(o) && !PyBytes_Check(o)) {
+        return ELLIPSIS_HASH;   /* an object of another type hashing as ... does (a dict
+                                   finds ... by it, when it says it is equal) */
+    }
+    return h;
 }
 
 int

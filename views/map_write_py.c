@@ -286,5 +286,5 @@ frost__map_key_hash(PyObject *Py_UNUSED(module), PyObject *args)
     if (rc < 0) {
         return NULL;
     }
-    return rc == FROST_MAP_HASH_NOT_KEY ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(h);
+    return rc > 0 ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(h);   /* NOT_KEY, FOREIGN */
 }

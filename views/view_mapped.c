@@ -1083,6 +1083,19 @@ static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNu
 FROST_SET_DELEGATE(isdisjoint)
 FROST_SET_DELEGATES
 
+static int
+set_contains(PyObject *self, PyObject *key)
+{
+    int c = table_contains(self, key);
+    /* as frozenset: a set (unhashable) stands for the frozenset of its items, which no
+     * image set holds (set items are leaves and tuples); other unhashables raise */
+    if (c < 0 && PySet_Check(key) && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return c;
+}
+
 static PyObject *
 set_repr_item(PyObject *self, uint64_t i)
 {
@@ -1115,7 +1128,7 @@ static PyType_Slot set_slots[] = {
     {Py_tp_methods, set_methods},
     {Py_tp_getset, mapped_getset},
     {Py_sq_length, view_length},
-    {Py_sq_contains, table_contains},
+    {Py_sq_contains, set_contains},
     {Py_nb_and, set_and},
     {Py_nb_or, set_or},
     {Py_nb_subtract, set_sub},

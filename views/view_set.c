@@ -165,7 +165,8 @@ set_isdisjoint(PyObject *self, PyObject *other)
     }
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
-        int c = set_contains(self, item);
+        /* frozenset.isdisjoint hashes each item: a set among them is unhashable there */
+        int c = PySet_Check(item) && PyObject_Hash(item) == -1 ? -1 : set_contains(self, item);
         Py_DECREF(item);
         if (c != 0) {
             Py_DECREF(it);

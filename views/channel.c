@@ -393,17 +393,8 @@ channel_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_ssize_t maxsize = 0;
-    if (maxsize_obj != NULL) {
-        if (!PyLong_Check(maxsize_obj) || PyBool_Check(maxsize_obj)) {
-            PyErr_Format(PyExc_TypeError, "Channel maxsize must be an int, not %.200s",
-                         Py_TYPE(maxsize_obj)->tp_name);
-            return NULL;
-        }
-        maxsize = PyLong_AsSsize_t(maxsize_obj);
-        if (maxsize == -1 && PyErr_Occurred()) {
-            PyErr_Format(PyExc_ValueError, "Channel maxsize out of range: %R", maxsize_obj);
-            return NULL;
-        }
+    if (maxsize_obj != NULL && frost__parse_index(maxsize_obj, "Channel maxsize", &maxsize) < 0) {
+        return NULL;
     }
     if (maxsize < 0) {
         PyErr_Format(PyExc_ValueError, "Channel maxsize must be >= 0 (0: unbounded), not %zd", maxsize);
@@ -431,14 +422,14 @@ channel_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
-static int
-parse_timeout(PyObject *obj, double *timeout)
+int
+frost__parse_timeout(PyObject *obj, double *timeout)
 {
     *timeout = -1;
     if (obj == NULL || obj == Py_None) {
         return 0;
     }
-    double t = PyFloat_AsDouble(obj);
+    double t = PyFloat_AsDouble(obj);   /* floats, ints, __float__ and __index__ objects */
     if (t == -1 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Format(PyExc_TypeError, "timeout must be a number or None, not %.200s",
@@ -494,7 +485,7 @@ channel_send(PyObject *self, PyObject *args, PyObject *kwargs)
     PyObject *obj, *timeout_obj = NULL;
     double timeout;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:send", kwlist, &obj, &timeout_obj)
-        || parse_timeout(timeout_obj, &timeout) < 0) {
+        || frost__parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
     frost_state *st = frost__state_of_type(Py_TYPE(self));
@@ -530,7 +521,7 @@ channel_recv(PyObject *self, PyObject *args, PyObject *kwargs)
     PyObject *timeout_obj = NULL;
     double timeout;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:recv", kwlist, &timeout_obj)
-        || parse_timeout(timeout_obj, &timeout) < 0) {
+        || frost__parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
     channel_msg_t *m = NULL;

@@ -59,6 +59,35 @@ frost__parse_progress(PyObject *obj, const char *func, PyObject **out)
     return 0;
 }
 
+/* An integer argument `what` (its message name, e.g. "Channel maxsize"): an
+ * int or any object with __index__ (a numpy integer, an IntEnum), as
+ * operator.index takes it, but not a bool (a flag, not a count): 0 with *out
+ * set, else -1 with TypeError (not an int: a float, a str, None) or
+ * ValueError (past Py_ssize_t). Range checks are the caller's. */
+int
+frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out)
+{
+    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.200s", what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *index = PyNumber_Index(obj);
+    if (index == NULL) {
+        return -1;
+    }
+    *out = PyLong_AsSsize_t(index);
+    if (*out == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s out of range: %R", what, index);
+        }
+        Py_DECREF(index);
+        return -1;
+    }
+    Py_DECREF(index);
+    return 0;
+}
+
 /* A writer's fd argument: an int (not a bool), as a descriptor; -1 with an
  * exception naming func. */
 static int

@@ -112,7 +112,11 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     long format = 0;   /* None: 2, unless the graph holds a table */
     if (format_obj != Py_None) {
-        format = PyLong_CheckExact(format_obj) ? PyLong_AsLong(format_obj) : -1;
+        Py_ssize_t f = -1;   /* an int-like (numpy's too), not a bool */
+        if (PyIndex_Check(format_obj) && frost__parse_index(format_obj, "save() format", &f) < 0) {
+            f = -1;
+        }
+        format = (long)f;
         if (format != 1 && format != 2) {
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "save() format must be 1, 2 or None, not %R", format_obj);

@@ -1710,12 +1710,17 @@ image_root(PyObject *self, void *Py_UNUSED(c))
 static PyObject *
 image_view_at(PyObject *self, PyObject *arg)
 {
-    if (!PyLong_Check(arg)) {
+    if (!PyIndex_Check(arg)) {   /* an int, or an int-like (__index__: numpy's) */
         PyErr_Format(PyExc_TypeError, "view_at() takes an int offset, not '%.200s'",
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
-    unsigned long long off = PyLong_AsUnsignedLongLong(arg);
+    PyObject *index = PyNumber_Index(arg);
+    if (index == NULL) {
+        return NULL;
+    }
+    unsigned long long off = PyLong_AsUnsignedLongLong(index);
+    Py_DECREF(index);
     if (off == (unsigned long long)-1 && PyErr_Occurred()) {
         if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
             return NULL;

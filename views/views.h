@@ -135,6 +135,11 @@ int frost__wait_tick(void);
 /* lease.c: Store, Lease */
 PyObject *frost__closed_error(frost_state *st, const char *what);
 int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /* module.c */
+/* An int-like argument (__index__, not a bool) named `what` in messages; module.c */
+int frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out);
+/* A blocking call's timeout: None/NULL -> -1 (none), else a number >= 0 (any
+ * object float() takes, not a str); TypeError/ValueError otherwise. channel.c */
+int frost__parse_timeout(PyObject *obj, double *timeout);
 /* Call a progress callback: cb(done, total), or cb(done, None) when !has_total.
  * 0, or -1 with its exception set. Needs the GIL. (module.c) */
 int frost__report_progress(PyObject *cb, uint64_t done, int has_total, uint64_t total);

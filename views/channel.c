@@ -223,14 +223,44 @@ frost__channel_release(frost_channel_t *ch)
  * GIL and asking for ch->lock.)
  */
 
+#define WAIT_TICK_KEY "frost._frost.wait_tick"
+
+/* (code, globals) of the expression "None", compiled once per interpreter and
+ * kept in the interpreter's own dict (PyInterpreterState_GetDict: objects of
+ * one interpreter stay there, and go with it): a new reference, or NULL with
+ * an exception. */
+static PyObject *
+wait_tick_code(void)
+{
+    PyObject *interp_dict = PyInterpreterState_GetDict(PyInterpreterState_Get());   /* borrowed */
+    if (interp_dict == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "frost: no interpreter dict for the wait tick");
+        return NULL;
+    }
+    PyObject *cached = PyDict_GetItemString(interp_dict, WAIT_TICK_KEY);   /* borrowed */
+    if (cached != NULL) {
+        return Py_NewRef(cached);
+    }
+    PyObject *code = Py_CompileString("None", "<frost wait>", Py_eval_input);
+    PyObject *globals = code ? PyDict_New() : NULL;
+    PyObject *pair = globals ? PyTuple_Pack(2, code, globals) : NULL;
+    Py_XDECREF(code);
+    Py_XDECREF(globals);
+    if (pair != NULL && PyDict_SetItemString(interp_dict, WAIT_TICK_KEY, pair) < 0) {
+        Py_CLEAR(pair);
+    }
+    return pair;
+}
+
 /*
  * Between two slices of a blocking wait (GIL held): -1 with the exception
  * that must end the wait, else 0. Signals reach only the main thread
  * (PyErr_CheckSignals); an exception another thread raised in this one with
  * PyThreadState_SetAsyncExc -- how frost.Pool stops a running task, and the
  * threads a task left behind -- is delivered by CPython only when bytecode
- * runs, so one trivial code object is evaluated: its first instruction
- * raises that exception here instead of after the wait.
+ * runs (no C API runs the eval breaker's pending work), so one trivial code
+ * object, compiled once per interpreter (wait_tick_code), is evaluated: its
+ * first instruction raises that exception here instead of after the wait.
  */
 int
 frost__wait_tick(void)
@@ -238,11 +268,11 @@ frost__wait_tick(void)
     if (PyErr_CheckSignals() < 0) {
         return -1;
     }
-    PyObject *code = Py_CompileString("None", "<frost wait>", Py_eval_input);
-    PyObject *globals = code ? PyDict_New() : NULL;
-    PyObject *r = globals ? PyEval_EvalCode(code, globals, globals) : NULL;
-    Py_XDECREF(globals);
-    Py_XDECREF(code);
+    PyObject *pair = wait_tick_code();
+    PyObject *r = pair ? PyEval_EvalCode(PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1),
+                                         PyTuple_GET_ITEM(pair, 1))
+                       : NULL;
+    Py_XDECREF(pair);
     if (r == NULL) {
         return -1;
     }

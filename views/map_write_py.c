@@ -155,7 +155,7 @@ PyObject *
 frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     frost_freeze_call_t call;
-    if (frost__parse_freeze_call(args, kwargs, "_map_write", 1, &call) < 0) {
+    if (frost__parse_freeze_call(args, kwargs, "_map_write", FROST_CALL_WRITER, &call) < 0) {
         return NULL;
     }
     int64_t size = map_write(PyModule_GetState(module), call.obj, call.fd, call.progress, call.checksum);

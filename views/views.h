@@ -429,19 +429,22 @@ PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
  * exception set. The caller keeps the arena alive for the call. */
 int64_t frost__map_write_arena(frost_state *st, const frost_arena_t *arena, uintptr_t root, int fd,
                                PyObject *progress, int checksum);
-/* The arguments of freeze(obj, *, lifetime='scoped', progress=None) (writer 0)
- * or of a format-2 writer, func(obj, fd, /, *, progress=None, checksum=True)
- * (writer 1: _map_write, _map_write_fresh), checked in one order with one set
- * of messages naming func (module.c). 0, or -1 with the exception set. */
+/* The arguments of freeze(obj, *, lifetime='scoped', progress=None)
+ * (FROST_CALL_FREEZE), of a format-2 writer, func(obj, fd, /, *,
+ * progress=None, checksum=True) (FROST_CALL_WRITER: _map_write,
+ * _map_write_fresh), or of load(path, *, lifetime='process', progress=None)
+ * (FROST_CALL_LOAD: obj is the path), checked in one order with one set of
+ * messages naming func (module.c). 0, or -1 with the exception set. */
+typedef enum { FROST_CALL_FREEZE, FROST_CALL_WRITER, FROST_CALL_LOAD } frost_call_kind_t;
 typedef struct {
     PyObject *obj;               /* borrowed */
     PyObject *progress;          /* a borrowed callable, or NULL */
-    frost_lifetime_t lifetime;   /* freeze */
+    frost_lifetime_t lifetime;   /* freeze, load */
     int fd;                      /* a writer */
     int checksum;                /* a writer */
 } frost_freeze_call_t;
-int frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func, int writer,
-                             frost_freeze_call_t *out);
+int frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func,
+                             frost_call_kind_t kind, frost_freeze_call_t *out);
 PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
 int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
 /* Write an image to `fd` (calling `progress`): its size, or -1 with an exception set. */

@@ -228,6 +228,11 @@ frost__load_reusing(FrostLease *lease, frost_ref_t ref, frost_reuse_t *slots)
 int frost__row_put(FrostLease *lease, PyObject *row, Py_ssize_t i, frost_ref_t ref);
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
+/* After a lookup's miss: the key among n (key_at(t, i), borrowed, NULL for none)
+ * that a dict would have found for `query` where the format-1 hash of `...`
+ * is not Python's (tuple keys holding one): its index, -1, -2 error (values.c). */
+Py_ssize_t frost__rescan_ellipsis_keys(FrostLease *lease, PyObject *query, const void *t, Py_ssize_t n,
+                                       PyObject *(*key_at)(const void *t, Py_ssize_t i));
 int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
 Py_hash_t frost__hash_for_lookup(FrostLease *lease, PyObject *key);   /* frost__key_hash of a query */
 PyObject *frost__readonly_error(PyObject *self);

@@ -221,6 +221,28 @@ class MembershipAgrees(Agreement, unittest.TestCase):
                 self.assertNotIn(Opaque(), store.root)
                 store.close()
 
+    def test_user_objects_equal_to_keys_holding_ellipsis(self):
+        # format 1 stores `...` under a fixed hash (its CPython hash is an
+        # address): a tuple key holding one is still found by an object that
+        # hashes as Python hashes the tuple, as a dict finds it
+        data = {(..., 1): "a", (1, (..., "a")): "b", ...: "c", "x": "d"}
+        stores = list(views(data)) + [("freeze process", frost.freeze(data, lifetime="process"))]
+        for name, store in stores:
+            with self.subTest(name):
+                root = store.root
+                for key, value in data.items():
+                    self.assertEqual(root.get(Like(key)), value)
+                    self.assertIn(Like(key), root.keys())
+                    self.assert_agree(root, Like(key), name)
+                self.assertIsNone(root.get(Like((..., 2))))
+                store.close()
+        for name, store in views(frozenset(data)):
+            with self.subTest(name):
+                for key in data:
+                    self.assertIn(Like(key), store.root)
+                self.assertNotIn(Like((..., 2)), store.root)
+                store.close()
+
     def test_str_subclasses_are_looked_up_as_a_dict_would(self):
         data = {"a": 1, "b": 2}
         for name, store in views(data):

@@ -103,6 +103,11 @@ OPS = [
     # format 2 (frost.share; issue 13 (c): a scan of W2 <= 1.5x the plain list's time)
     ("mapped W2 scan", LIST_W2, "mapped",
      "for a, b, c, e in d: a + b + c + e", "for a, b, c, e in E: pass", 1.5),
+    # format 2 lookups: the keyed hash and the probe walk (store/map_read.c)
+    ("mapped dict[k] hit", DICT + POST + KEYS, "mapped",
+     "for k in keys: d[k]", "for k in keys: pass", 2.5),
+    ("mapped k in frozenset", SET + POST + KEYS, "mapped",
+     "for k in keys: k in d", "for k in keys: pass", 2.5),
 ]
 
 CHILD = '''\

@@ -243,22 +243,32 @@ extern "C" {
 struct _object;   /* PyObject: this header does not need Python.h */
 
 /* frost_map_key_hash's results besides 0 (ok, *out set) and -1 (error, exception set) */
-#define FROST_MAP_HASH_NOT_KEY 1   /* not a kind an image table can hold (a list, an object,
-                                      a tuple nested deeper than FROST_MAX_TUPLE_DEPTH or
-                                      holding one of those): no exception; a lookup says absent */
+#define FROST_MAP_HASH_NOT_KEY 1   /* a query equal to no image key: a NaN (or a tuple holding
+                                      one, and only leaves the image has), which equals only
+                                      itself, or a tuple nested deeper than
+                                      FROST_MAX_TUPLE_DEPTH (not hashed: CPython's hash of it
+                                      can overflow the C stack); no exception; a lookup says
+                                      absent. For an entry's key: not a kind a table holds */
+#define FROST_MAP_HASH_FOREIGN 3   /* (queries only) a key Python must hash and compare, as a
+                                      dict would: of a type no image key has (a Fraction, a
+                                      user object, a list), a subclass of str/bytes/int/float/
+                                      complex/tuple with its own __hash__ or __eq__, or a tuple
+                                      holding one of those; no exception */
 
 /*
- * The keyed hash of `key` (a query object or a materialized/arena key) under
+ * The keyed hash of a query `key` (or a materialized/arena key) under
  * `hash_key` (the image header's): 0 with *out set; FROST_MAP_HASH_NOT_KEY;
- * -1 with an exception set (MemoryError only). Needs the GIL (or, for the
- * writer, objects no other thread can change: arena objects). Never runs
- * Python code (no __hash__, no __eq__; subclasses are hashed by value).
+ * FROST_MAP_HASH_FOREIGN; -1 with an exception set (MemoryError only). Needs
+ * the GIL (or, for the writer, objects no other thread can change: arena
+ * objects). Never runs Python code (no __hash__, no __eq__; subclasses that
+ * keep their base's __hash__ and __eq__ are hashed by value).
  */
 int frost_map_key_hash(const uint64_t hash_key[2], struct _object *key, uint64_t *out);
 
 /* The hash table entry `entry` stores for its key `key`: frost_map_key_hash's,
  * except that a NaN in it gets the entry's NaN hash (above) where a query's
- * gives NOT_KEY. The writer's and verify's. */
+ * gives NOT_KEY, and a subclass is hashed by value whatever its __hash__
+ * (the image holds its base's value): never FOREIGN. The writer's and verify's. */
 int frost_map_entry_key_hash(const uint64_t hash_key[2], struct _object *key, uint64_t entry,
                              uint64_t *out);
 

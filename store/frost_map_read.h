@@ -111,8 +111,21 @@ PyObject *frost_map_seq_item(const frost_map_image_t *img, const frost_mnode_t *
 int frost_map_ref_bytes(const frost_map_image_t *img, frost_mref_t ref, uint64_t *scratch,
                         const unsigned char **p, uint64_t *n);
 
-/* Whether the item `ref` equals `query` (str/bytes compared in place, ints
- * by value, numbers numerically, tuples materialized): 1, 0, -1 error. */
+/* Whether an object of type `tp`, a subtype of `base` (a type image keys
+ * have: str, bytes, int, float, complex, tuple), hashes and compares as its
+ * base does, so its value stands for it: `base` itself, or a subclass that
+ * keeps the base's __hash__ and __eq__ (bool, IntEnum, StrEnum, a plain
+ * `class S(str): pass`). Anything else is compared by Python (a dict would
+ * call its own __hash__ and __eq__). */
+static inline int
+frost_map_compares_as(PyTypeObject *tp, PyTypeObject *base)
+{
+    return tp == base || (tp->tp_hash == base->tp_hash && tp->tp_richcompare == base->tp_richcompare);
+}
+
+/* Whether the item `ref` equals `query` as `item == query` says (str/bytes
+ * compared in place, ints by value, numbers numerically, tuples and anything
+ * else materialized and compared by Python): 1, 0, -1 error. */
 int frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *query);
 
 /* Table entries (DICT/SET nodes; i < len) */
@@ -127,9 +140,14 @@ frost_map_table_value(const frost_mnode_t *t, uint64_t i)
     return frost_map_rd64(t->entries + i * 16u + 8u);
 }
 
-/* The entry number of `key` in table node `t`: >= 0 found, -1 absent (also
- * for keys of a type no frozen key can equal), -2 error. The probe loop
- * stops after nslots slots even when the table has no empty slot. */
+/* The entry number of `key` in table node `t`: >= 0 found, -1 absent, -2
+ * error; found exactly when a dict of the materialized keys finds it. An
+ * unhashable key raises TypeError, and an exception of the key's own
+ * __hash__ or __eq__ propagates. The probe loop stops after nslots slots
+ * even when the table has no empty slot. Cost: O(1) for keys the keyed hash
+ * takes (frost_map_key_hash); a FOREIGN key with its own __eq__ is probed by
+ * its Python hash among the numeric keys, then compared with each key of the
+ * other kinds whose Python hash is its own: O(len). */
 Py_ssize_t frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key);
 
 /* The full check. flags: FROST_MAP_VERIFY_NO_CHECKSUM skips the body

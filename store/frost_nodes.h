@@ -251,6 +251,9 @@ int frost__key_hash_as(PyObject *key, int max_depth, frost_nan_identity_fn ident
 
 /* Whether `key` is or holds (in a tuple, at any depth) a NaN float or complex. */
 int frost__key_holds_nan(PyObject *key);
+/* Whether `key` is a tuple holding (at any depth) an Ellipsis: a key stored under
+ * a hash that is not Python's (ELLIPSIS_HASH, nodes.c). */
+int frost__tuple_key_holds_ellipsis(PyObject *key);
 
 /* Hash every key of a table (dict node) again with frost__key_hash and, if
  * `index` (mask+1 slots) is not NULL, rebuild the index there (t->index =

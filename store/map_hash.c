@@ -9,8 +9,10 @@
  * says (1 == 1.0 == True == 1+0j; 'a' == str-subclass('a'); (1,) == (1.0,)),
  * because numbers use CPython's numeric hash of the value (modular
  * arithmetic over 2**61-1, process-independent) and str/bytes/tuple
- * subclasses are hashed by value. Never runs Python code; never recurses
- * (tuples use an explicit stack of hash arrays).
+ * subclasses are hashed by value. A query whose hash or == is not its value's
+ * (another type, a subclass with its own __hash__/__eq__) is FOREIGN: the
+ * reader hands it to Python (map_read.c). Never runs Python code; never
+ * recurses (tuples use an explicit stack of hash arrays).
  *
  * Hot path: every lookup in a mapped table calls frost_map_key_hash once.
  * ASCII strs hash their bytes in place; small ints skip long_hash.
@@ -18,6 +20,7 @@
 #include <Python.h>
 
 #include "frost_map.h"
+#include "frost_map_read.h"
 #include "frost_nodes.h"
 #include "frost_snapshot.h"
 
@@ -133,13 +136,22 @@ str_hash(const uint64_t hash_key[2], PyObject *s, uint64_t *out)
     return 0;
 }
 
+/* A query (nan_raw 0: no entry) of type `tp`, a subtype of `base`, that
+ * Python must hash and compare (frost_map_compares_as). An entry's key is
+ * hashed by value whatever its type: the image holds its base's value. */
+#define FOREIGN_SUBCLASS(nan_raw, tp, base) ((nan_raw) == 0 && !frost_map_compares_as(tp, base))
+
 /* The unfinalized hash of a key that is not a tuple, without allocating: 0,
- * NOT_KEY, or NEEDS_GIL (a non-ASCII str: str_hash may need a buffer). */
+ * NOT_KEY, FOREIGN (queries only), or NEEDS_GIL (a non-ASCII str: str_hash
+ * may need a buffer). */
 static inline int
 leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint64_t *out)
 {
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyUnicode_Type || (tp != &PyLong_Type && PyUnicode_Check(o))) {
+        if (tp != &PyUnicode_Type && FOREIGN_SUBCLASS(nan_raw, tp, &PyUnicode_Type)) {
+            return FROST_MAP_HASH_FOREIGN;
+        }
         if (PyUnicode_IS_ASCII(o)) {
             *out = frost_snapshot_xxh64(PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o), hash_key[0]);
             return 0;
@@ -147,6 +159,9 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint6
         return FROST_MAP_HASH_NEEDS_GIL;
     }
     if (PyLong_Check(o)) {   /* int, bool, IntEnum, ...: by value */
+        if (tp != &PyLong_Type && FOREIGN_SUBCLASS(nan_raw, tp, &PyLong_Type)) {
+            return FROST_MAP_HASH_FOREIGN;
+        }
         if (PyUnstable_Long_IsCompact((PyLongObject *)o)) {
             Py_ssize_t v = PyUnstable_Long_CompactValue((PyLongObject *)o);   /* |v| < 2**30 */
             *out = (uint64_t)(int64_t)(v == -1 ? -2 : v);
@@ -156,6 +171,9 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint6
         return 0;
     }
     if (PyFloat_Check(o)) {
+        if (FOREIGN_SUBCLASS(nan_raw, tp, &PyFloat_Type)) {
+            return FROST_MAP_HASH_FOREIGN;
+        }
         double d = PyFloat_AS_DOUBLE(o);
         if (isnan(d)) {
             *out = nan_raw;
@@ -165,6 +183,9 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint6
         return 0;
     }
     if (PyBytes_Check(o)) {
+        if (FOREIGN_SUBCLASS(nan_raw, tp, &PyBytes_Type)) {
+            return FROST_MAP_HASH_FOREIGN;
+        }
         *out = frost_snapshot_xxh64(PyBytes_AS_STRING(o), (size_t)PyBytes_GET_SIZE(o), hash_key[1]);
         return 0;
     }
@@ -177,6 +198,9 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint6
         return 0;
     }
     if (PyComplex_Check(o)) {
+        if (FOREIGN_SUBCLASS(nan_raw, tp, &PyComplex_Type)) {
+            return FROST_MAP_HASH_FOREIGN;
+        }
         Py_complex c = ((PyComplexObject *)o)->cval;
         if (isnan(c.real) || isnan(c.imag)) {
             *out = nan_raw;
@@ -185,7 +209,7 @@ leaf_hash_nogil(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint6
         *out = (uint64_t)(int64_t)PyComplex_Type.tp_hash(o);
         return 0;
     }
-    return FROST_MAP_HASH_NOT_KEY;
+    return nan_raw == 0 ? FROST_MAP_HASH_FOREIGN : FROST_MAP_HASH_NOT_KEY;
 }
 
 /* The unfinalized hash of a key that is not a tuple: 0, NOT_KEY or -1. */
@@ -197,7 +221,12 @@ leaf_hash(const uint64_t hash_key[2], PyObject *o, uint64_t nan_raw, uint64_t *o
 }
 
 /* The tuple hash: an explicit stack of levels whose item hashes are kept in
- * one array, each level's after its parent's (a stack discipline). */
+ * one array, each level's after its parent's (a stack discipline). A query's
+ * NaN makes it NOT_KEY and an item Python must hash makes it FOREIGN (which
+ * wins: hash() of the tuple would meet that item), but only once every item is
+ * seen: a query nested deeper than FROST_MAX_TUPLE_DEPTH is NOT_KEY whatever
+ * it holds (no key is that deep, and CPython's own hash of it could overflow
+ * the C stack), so no FOREIGN tuple is deeper. */
 typedef struct {
     PyObject *tuple;     /* borrowed: the outermost key holds them all */
     Py_ssize_t next;     /* the next item to hash */
@@ -214,7 +243,7 @@ tuple_hash(const uint64_t hash_key[2], PyObject *key, uint64_t nan_raw, uint64_t
     size_t level_cap = 16, hash_cap = LOCAL_HASHES, nhashes = 0;
     Py_ssize_t depth = 1;
     uint64_t seed = hash_key[0] ^ FROST_MAP_HASH_TUPLE_SEED;
-    int rc = 0;
+    int rc = 0, holds_nan = 0, holds_foreign = FOREIGN_SUBCLASS(nan_raw, Py_TYPE(key), &PyTuple_Type);
     levels[0] = (level_t){key, 0, 0};
     while (depth > 0) {
         level_t *top = &levels[depth - 1];
@@ -226,12 +255,14 @@ tuple_hash(const uint64_t hash_key[2], PyObject *key, uint64_t nan_raw, uint64_t
             nhashes = top->base;
             if (--depth == 0) {
                 *out = h;
+                rc = holds_foreign ? FROST_MAP_HASH_FOREIGN : holds_nan ? FROST_MAP_HASH_NOT_KEY : 0;
                 break;
             }
         }
         else {
             PyObject *item = PyTuple_GET_ITEM(top->tuple, top->next++);
             if (PyTuple_Check(item)) {
+                holds_foreign |= FOREIGN_SUBCLASS(nan_raw, Py_TYPE(item), &PyTuple_Type);
                 if (depth >= FROST_MAX_TUPLE_DEPTH) {
                     rc = FROST_MAP_HASH_NOT_KEY;
                     break;
@@ -254,7 +285,12 @@ tuple_hash(const uint64_t hash_key[2], PyObject *key, uint64_t nan_raw, uint64_t
                 continue;
             }
             int leaf = leaf_hash(hash_key, item, nan_raw, &h);
-            if (leaf != 0) {
+            if (nan_raw == 0 && (leaf == FROST_MAP_HASH_NOT_KEY || leaf == FROST_MAP_HASH_FOREIGN)) {
+                holds_nan |= leaf == FROST_MAP_HASH_NOT_KEY;   /* a query's NaN */
+                holds_foreign |= leaf == FROST_MAP_HASH_FOREIGN;
+                h = 0;
+            }
+            else if (leaf != 0) {
                 rc = leaf;
                 break;
             }

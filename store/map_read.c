@@ -777,9 +777,36 @@ utf8_of(PyObject *s, utf8_t *u)
     return frost_map_str_utf8(s, u->scratch, &u->heap, &u->data, &u->len);
 }
 
+/* The type of image keys that `query` is, when its value stands for it
+ * (frost_map_compares_as); NULL for anything Python must compare. */
+static PyTypeObject *
+by_value_type(PyObject *query)
+{
+    PyTypeObject *tp = Py_TYPE(query);
+    PyTypeObject *base = PyUnicode_Check(query) ? &PyUnicode_Type
+                         : PyBytes_Check(query) ? &PyBytes_Type
+                         : PyLong_Check(query)  ? &PyLong_Type
+                         : PyFloat_Check(query) ? &PyFloat_Type
+                         : PyComplex_Check(query) ? &PyComplex_Type
+                         : PyTuple_Check(query) ? &PyTuple_Type
+                                                : NULL;
+    return base != NULL && frost_map_compares_as(tp, base) ? base : NULL;
+}
+
 int
 frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *query)
 {
+    if (query == Py_None) {
+        return ref == FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_NONE);
+    }
+    if (query == Py_Ellipsis) {
+        return ref == FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_ELLIPSIS);
+    }
+    PyTypeObject *tp = Py_TYPE(query);
+    if (tp != &PyUnicode_Type && tp != &PyLong_Type && tp != &PyBytes_Type && tp != &PyFloat_Type
+        && tp != &PyTuple_Type && by_value_type(query) == NULL) {
+        return compare_materialized(img, ref, query);   /* user objects, own __eq__ */
+    }
     if (PyUnicode_Check(query)) {
         utf8_t u;
         if (utf8_of(query, &u) < 0) {
@@ -806,12 +833,6 @@ frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *qu
         }
         return compare_materialized(img, ref, query);
     }
-    if (query == Py_None) {
-        return ref == FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_NONE);
-    }
-    if (query == Py_Ellipsis) {
-        return ref == FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_ELLIPSIS);
-    }
     if (PyTuple_Check(query)) {
         if (ref == FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_EMPTY_TUPLE)) {
             return PyTuple_GET_SIZE(query) == 0;
@@ -821,7 +842,6 @@ frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *qu
         }
         return compare_materialized(img, ref, query);
     }
-    /* anything else: compared as Python compares it (views, user objects) */
     return compare_materialized(img, ref, query);
 }
 
@@ -888,10 +908,20 @@ query_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *key, const
     }
 }
 
-/* probe for `key` with keyed hash h: entry >= 0, -1 absent, -2 error */
-static Py_ssize_t
-table_probe(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key, uint64_t h,
-            const query_t *q)
+/*
+ * The one walk of a table's probe sequence for keyed hash h: `match` is asked
+ * about each entry whose stored hash is (uint32_t)h, in probe order, until it
+ * says 1 (that entry's number is returned) or -1 (-2 returned, its exception
+ * set); -1 at an empty slot or after nslots slots; -2 with damage raised for
+ * an index slot naming no entry. Inlined into each caller with its own match
+ * (the hot lookup keeps its direct calls).
+ */
+typedef int (*probe_match_t)(const frost_map_image_t *img, const frost_mnode_t *t, uint32_t ix,
+                             void *ctx);
+
+static inline __attribute__((always_inline)) Py_ssize_t
+probe_walk(const frost_map_image_t *img, const frost_mnode_t *t, uint64_t h, probe_match_t match,
+           void *ctx)
 {
     uint64_t slot = h & t->mask;
     for (uint64_t probes = 0; probes <= t->mask; probes++) {
@@ -905,14 +935,42 @@ table_probe(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key,
             return -2;
         }
         if (frost_map_rd32(t->hashes + (uint64_t)ix * 4) == (uint32_t)h) {
-            int eq = query_equal(img, frost_map_table_key(t, ix), key, q);
-            if (eq != 0) {
-                return eq > 0 ? (Py_ssize_t)ix : -2;
+            int m = match(img, t, ix, ctx);
+            if (m != 0) {
+                return m > 0 ? (Py_ssize_t)ix : -2;
             }
         }
         slot = (slot + 1) & t->mask;
     }
     return -1;
+}
+
+typedef struct {
+    PyObject *key;
+    const query_t *q;
+} query_ctx_t;
+
+static int
+query_match(const frost_map_image_t *img, const frost_mnode_t *t, uint32_t ix, void *ctx)
+{
+    const query_ctx_t *c = ctx;
+    return query_equal(img, frost_map_table_key(t, ix), c->key, c->q);
+}
+
+/* probe for `key` with keyed hash h: entry >= 0, -1 absent, -2 error */
+static inline __attribute__((always_inline)) Py_ssize_t
+table_probe(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key, uint64_t h,
+            const query_t *q)
+{
+    query_ctx_t c = {key, q};
+    return probe_walk(img, t, h, query_match, &c);
+}
+
+static int
+entry_match(const frost_map_image_t *Py_UNUSED(img), const frost_mnode_t *Py_UNUSED(t), uint32_t ix,
+            void *ctx)
+{
+    return (uint64_t)ix == *(const uint64_t *)ctx;
 }
 
 /* Whether the probe sequence of hash h meets entry `entry` before an empty
@@ -921,49 +979,91 @@ table_probe(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key,
 static Py_ssize_t
 probe_reaches(const frost_map_image_t *img, const frost_mnode_t *t, uint64_t h, uint64_t entry)
 {
-    uint64_t slot = h & t->mask;
-    for (uint64_t probes = 0; probes <= t->mask; probes++) {
-        uint32_t ix = frost_map_rd32(t->index + slot * 4);
-        if (ix == FROST_MAP_EMPTY_SLOT) {
-            return -1;
-        }
-        if (ix >= t->len) {
-            damage(img, "%s node at %llu: index slot %llu names entry %u of %llu",
-                   kind_name(t->kind), ULL(t->offset), ULL(slot), ix, ULL(t->len));
-            return -2;
-        }
-        if (ix == entry) {
-            return (Py_ssize_t)entry;
-        }
-        slot = (slot + 1) & t->mask;
+    return probe_walk(img, t, h, entry_match, &entry);
+}
+
+/* ---- keys Python compares (FROST_MAP_HASH_FOREIGN) ----------------------------- */
+
+typedef struct {
+    PyObject *key;
+    Py_hash_t hash;              /* hash(key) */
+} foreign_t;
+
+/* Whether image key `ref` is one a dict holding it would find for f->key:
+ * hash(ref) == hash(key) and ref == key (Python's, in a dict's order) */
+static int
+foreign_equal(const frost_map_image_t *img, frost_mref_t ref, const foreign_t *f)
+{
+    PyObject *mine = frost_map_load(img, ref);
+    if (mine == NULL) {
+        return -1;
     }
-    return -1;
+    Py_hash_t h = PyObject_Hash(mine);
+    int eq = h == -1 ? -1 : h == f->hash ? PyObject_RichCompareBool(mine, f->key, Py_EQ) : 0;
+    Py_DECREF(mine);
+    return eq;
+}
+
+static int
+foreign_match(const frost_map_image_t *img, const frost_mnode_t *t, uint32_t ix, void *ctx)
+{
+    frost_mref_t ref = frost_map_table_key(t, ix);
+    return is_numeric_ref(ref) ? foreign_equal(img, ref, ctx) : 0;
+}
+
+/*
+ * A FOREIGN key (a Fraction, a Decimal, a user object, a str subclass with
+ * its own __eq__, ...): found as a dict of the materialized keys finds it.
+ * Its Python hash is computed (TypeError for an unhashable, its __hash__'s
+ * exception propagates). A type with object's own == equals only itself, and
+ * every image key is a fresh object: absent. Else the numeric keys whose
+ * Python hash is its own lie on one probe sequence (their keyed hash is that
+ * hash, finalized), and the other kinds' (str, bytes, tuple, None) keyed
+ * hashes are not Python's: those keys are compared one by one.
+ */
+static Py_ssize_t
+foreign_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key)
+{
+    foreign_t f = {key, PyObject_Hash(key)};
+    if (f.hash == -1) {
+        return -2;
+    }
+    if (Py_TYPE(key)->tp_richcompare == PyBaseObject_Type.tp_richcompare || t->len == 0) {
+        return -1;
+    }
+    uint64_t h = frost_map_mix((uint64_t)(int64_t)f.hash ^ img->hash_key[1]);
+    Py_ssize_t ix = probe_walk(img, t, h, foreign_match, &f);
+    for (uint64_t i = 0; ix == -1 && i < t->len; i++) {
+        frost_mref_t ref = frost_map_table_key(t, i);
+        int eq = is_numeric_ref(ref) ? 0 : foreign_equal(img, ref, &f);
+        ix = eq == 0 ? -1 : eq > 0 ? (Py_ssize_t)i : -2;
+    }
+    return ix;
 }
 
 Py_ssize_t
 frost_map_table_find(const frost_map_image_t *img, const frost_mnode_t *t, PyObject *key)
 {
     uint64_t h;
+    Py_ssize_t ix;
     int rc = frost_map_key_hash(img->hash_key, key, &h);
-    if (rc != 0) {
-        if (rc > 0) {
-            return -1;
-        }
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {   /* an unhashable item in a tuple */
-            PyErr_Clear();
-            return -1;
-        }
-        return -2;
+    if (rc == FROST_MAP_HASH_FOREIGN) {
+        ix = foreign_find(img, t, key);
     }
-    if (t->len == 0) {
+    else if (rc != 0) {
+        return rc == FROST_MAP_HASH_NOT_KEY ? -1 : -2;
+    }
+    else if (t->len == 0) {
         return -1;
     }
-    query_t q;
-    if (query_prepare(key, &q) < 0) {
-        return -2;
+    else {
+        query_t q;
+        if (query_prepare(key, &q) < 0) {
+            return -2;
+        }
+        ix = table_probe(img, t, key, h, &q);
+        PyMem_Free(q.utf8.heap);
     }
-    Py_ssize_t ix = table_probe(img, t, key, h, &q);
-    PyMem_Free(q.utf8.heap);
     return ix != -2 && guard_check(img) < 0 ? -2 : ix;
 }
 

@@ -89,7 +89,13 @@ leaf_hash(PyObject *o, frost_nan_identity_fn identity, void *ctx)
     if (o == Py_Ellipsis) {
         return ELLIPSIS_HASH;
     }
-    return PyObject_Hash(o);
+    Py_hash_t h = PyObject_Hash(o);
+    if (h == PyObject_Hash(Py_Ellipsis) && !PyLong_Check(o) && !PyFloat_Check(o)
+        && !PyComplex_Check(o) && !PyUnicode_Check(o) && !PyBytes_Check(o)) {
+        return ELLIPSIS_HASH;   /* an object of another type hashing as ... does (a dict
+                                   finds ... by it, when it says it is equal) */
+    }
+    return h;
 }
 
 int
@@ -189,19 +195,38 @@ frost__table_index_entry(frost_table_t *t, Py_ssize_t i)
     t->index[slot] = (int32_t)i;
 }
 
-int
-frost__key_holds_nan(PyObject *key)
+/* Whether `key` is or holds (in a tuple, at any depth) a leaf `is_leaf` says 1 of. */
+static int
+key_holds(PyObject *key, int (*is_leaf)(PyObject *))
 {
     if (Py_TYPE(key) != &PyTuple_Type) {
-        return is_nan_leaf(key);
+        return is_leaf(key);
     }
     /* arena keys nest at most FROST_MAX_TUPLE_DEPTH levels: recursion is bounded */
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(key); i++) {
-        if (frost__key_holds_nan(PyTuple_GET_ITEM(key, i))) {
+        if (key_holds(PyTuple_GET_ITEM(key, i), is_leaf)) {
             return 1;
         }
     }
     return 0;
+}
+
+int
+frost__key_holds_nan(PyObject *key)
+{
+    return key_holds(key, is_nan_leaf);
+}
+
+static int
+is_ellipsis(PyObject *o)
+{
+    return o == Py_Ellipsis;
+}
+
+int
+frost__tuple_key_holds_ellipsis(PyObject *key)
+{
+    return Py_TYPE(key) == &PyTuple_Type && key_holds(key, is_ellipsis);
 }
 
 /* frost__key_hash of a key already in a table: -1 with an exception set on

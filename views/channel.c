@@ -223,14 +223,44 @@ frost__channel_release(frost_channel_t *ch)
  * GIL and asking for ch->lock.)
  */
 
+#define WAIT_TICK_KEY "frost._frost.wait_tick"
+
+/* (code, globals) of the expression "None", compiled once per interpreter and
+ * kept in the interpreter's own dict (PyInterpreterState_GetDict: objects of
+ * one interpreter stay there, and go with it): a new reference, or NULL with
+ * an exception. */
+static PyObject *
+wait_tick_code(void)
+{
+    PyObject *interp_dict = PyInterpreterState_GetDict(PyInterpreterState_Get());   /* borrowed */
+    if (interp_dict == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "frost: no interpreter dict for the wait tick");
+        return NULL;
+    }
+    PyObject *cached = PyDict_GetItemString(interp_dict, WAIT_TICK_KEY);   /* borrowed */
+    if (cached != NULL) {
+        return Py_NewRef(cached);
+    }
+    PyObject *code = Py_CompileString("None", "<frost wait>", Py_eval_input);
+    PyObject *globals = code ? PyDict_New() : NULL;
+    PyObject *pair = globals ? PyTuple_Pack(2, code, globals) : NULL;
+    Py_XDECREF(code);
+    Py_XDECREF(globals);
+    if (pair != NULL && PyDict_SetItemString(interp_dict, WAIT_TICK_KEY, pair) < 0) {
+        Py_CLEAR(pair);
+    }
+    return pair;
+}
+
 /*
  * Between two slices of a blocking wait (GIL held): -1 with the exception
  * that must end the wait, else 0. Signals reach only the main thread
  * (PyErr_CheckSignals); an exception another thread raised in this one with
  * PyThreadState_SetAsyncExc -- how frost.Pool stops a running task, and the
  * threads a task left behind -- is delivered by CPython only when bytecode
- * runs, so one trivial code object is evaluated: its first instruction
- * raises that exception here instead of after the wait.
+ * runs (no C API runs the eval breaker's pending work), so one trivial code
+ * object, compiled once per interpreter (wait_tick_code), is evaluated: its
+ * first instruction raises that exception here instead of after the wait.
  */
 int
 frost__wait_tick(void)
@@ -238,11 +268,11 @@ frost__wait_tick(void)
     if (PyErr_CheckSignals() < 0) {
         return -1;
     }
-    PyObject *code = Py_CompileString("None", "<frost wait>", Py_eval_input);
-    PyObject *globals = code ? PyDict_New() : NULL;
-    PyObject *r = globals ? PyEval_EvalCode(code, globals, globals) : NULL;
-    Py_XDECREF(globals);
-    Py_XDECREF(code);
+    PyObject *pair = wait_tick_code();
+    PyObject *r = pair ? PyEval_EvalCode(PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1),
+                                         PyTuple_GET_ITEM(pair, 1))
+                       : NULL;
+    Py_XDECREF(pair);
     if (r == NULL) {
         return -1;
     }
@@ -393,17 +423,8 @@ channel_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_ssize_t maxsize = 0;
-    if (maxsize_obj != NULL) {
-        if (!PyLong_Check(maxsize_obj) || PyBool_Check(maxsize_obj)) {
-            PyErr_Format(PyExc_TypeError, "Channel maxsize must be an int, not %.200s",
-                         Py_TYPE(maxsize_obj)->tp_name);
-            return NULL;
-        }
-        maxsize = PyLong_AsSsize_t(maxsize_obj);
-        if (maxsize == -1 && PyErr_Occurred()) {
-            PyErr_Format(PyExc_ValueError, "Channel maxsize out of range: %R", maxsize_obj);
-            return NULL;
-        }
+    if (maxsize_obj != NULL && frost__parse_index(maxsize_obj, "Channel maxsize", &maxsize) < 0) {
+        return NULL;
     }
     if (maxsize < 0) {
         PyErr_Format(PyExc_ValueError, "Channel maxsize must be >= 0 (0: unbounded), not %zd", maxsize);
@@ -431,14 +452,14 @@ channel_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
-static int
-parse_timeout(PyObject *obj, double *timeout)
+int
+frost__parse_timeout(PyObject *obj, double *timeout)
 {
     *timeout = -1;
     if (obj == NULL || obj == Py_None) {
         return 0;
     }
-    double t = PyFloat_AsDouble(obj);
+    double t = PyFloat_AsDouble(obj);   /* floats, ints, __float__ and __index__ objects */
     if (t == -1 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Format(PyExc_TypeError, "timeout must be a number or None, not %.200s",
@@ -494,7 +515,7 @@ channel_send(PyObject *self, PyObject *args, PyObject *kwargs)
     PyObject *obj, *timeout_obj = NULL;
     double timeout;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:send", kwlist, &obj, &timeout_obj)
-        || parse_timeout(timeout_obj, &timeout) < 0) {
+        || frost__parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
     frost_state *st = frost__state_of_type(Py_TYPE(self));
@@ -530,7 +551,7 @@ channel_recv(PyObject *self, PyObject *args, PyObject *kwargs)
     PyObject *timeout_obj = NULL;
     double timeout;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:recv", kwlist, &timeout_obj)
-        || parse_timeout(timeout_obj, &timeout) < 0) {
+        || frost__parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
     channel_msg_t *m = NULL;

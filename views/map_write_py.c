@@ -156,7 +156,7 @@ PyObject *
 frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     frost_freeze_call_t call;
-    if (frost__parse_freeze_call(args, kwargs, "_map_write", 1, &call) < 0) {
+    if (frost__parse_freeze_call(args, kwargs, "_map_write", FROST_CALL_WRITER, &call) < 0) {
         return NULL;
     }
     int64_t size = map_write(PyModule_GetState(module), call.obj, call.fd, call.progress, call.checksum);
@@ -297,5 +297,5 @@ frost__map_key_hash(PyObject *Py_UNUSED(module), PyObject *args)
     if (rc < 0) {
         return NULL;
     }
-    return rc == FROST_MAP_HASH_NOT_KEY ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(h);
+    return rc > 0 ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(h);   /* NOT_KEY, FOREIGN */
 }

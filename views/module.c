@@ -1,6 +1,6 @@
 /*
  * module.c -- the extension module frost._frost: module state, freeze(),
- * the arguments of freeze and the format-2 writers (frost__parse_freeze_call),
+ * the arguments of freeze, load and the format-2 writers (frost__parse_freeze_call),
  * thaw(), and the module's per-interpreter setup.
  *
  * Multi-phase init with Py_MOD_PER_INTERPRETER_GIL_SUPPORTED: every
@@ -59,6 +59,35 @@ frost__parse_progress(PyObject *obj, const char *func, PyObject **out)
     return 0;
 }
 
+/* An integer argument `what` (its message name, e.g. "Channel maxsize"): an
+ * int or any object with __index__ (a numpy integer, an IntEnum), as
+ * operator.index takes it, but not a bool (a flag, not a count): 0 with *out
+ * set, else -1 with TypeError (not an int: a float, a str, None) or
+ * ValueError (past Py_ssize_t). Range checks are the caller's. */
+int
+frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out)
+{
+    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.200s", what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *index = PyNumber_Index(obj);
+    if (index == NULL) {
+        return -1;
+    }
+    *out = PyLong_AsSsize_t(index);
+    if (*out == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s out of range: %R", what, index);
+        }
+        Py_DECREF(index);
+        return -1;
+    }
+    Py_DECREF(index);
+    return 0;
+}
+
 /* A writer's fd argument: an int (not a bool), as a descriptor; -1 with an
  * exception naming func. */
 static int
@@ -72,19 +101,24 @@ parse_write_fd(PyObject *fd_obj, const char *func)
 }
 
 int
-frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func, int writer,
+frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func, frost_call_kind_t kind,
                          frost_freeze_call_t *out)
 {
     static char *freeze_kwlist[] = {"obj", "lifetime", "progress", NULL};
+    static char *load_kwlist[] = {"path", "lifetime", "progress", NULL};
     static char *writer_kwlist[] = {"", "", "progress", "checksum", NULL};
+    int writer = kind == FROST_CALL_WRITER;
     PyObject *fd_obj = NULL, *lifetime_obj = NULL, *progress_obj = NULL;
     char format[64];   /* PyArg's messages name func: "<format>:func" */
-    *out = (frost_freeze_call_t){.lifetime = FROST_LIFETIME_SCOPED, .fd = -1, .checksum = 1};
+    *out = (frost_freeze_call_t){
+        .lifetime = kind == FROST_CALL_LOAD ? FROST_LIFETIME_PROCESS : FROST_LIFETIME_SCOPED,
+        .fd = -1, .checksum = 1};
     (void)snprintf(format, sizeof format, "%s:%s", writer ? "OO|$Op" : "O|$OO", func);
     int ok = writer ? PyArg_ParseTupleAndKeywords(args, kwargs, format, writer_kwlist, &out->obj, &fd_obj,
                                                   &progress_obj, &out->checksum)
-                    : PyArg_ParseTupleAndKeywords(args, kwargs, format, freeze_kwlist, &out->obj,
-                                                  &lifetime_obj, &progress_obj);
+                    : PyArg_ParseTupleAndKeywords(args, kwargs, format,
+                                                  kind == FROST_CALL_LOAD ? load_kwlist : freeze_kwlist,
+                                                  &out->obj, &lifetime_obj, &progress_obj);
     if (!ok || frost__parse_lifetime(lifetime_obj, func, &out->lifetime) < 0
         || frost__parse_progress(progress_obj, func, &out->progress) < 0) {
         return -1;
@@ -130,7 +164,7 @@ static PyObject *
 freeze_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     frost_freeze_call_t call;
-    if (frost__parse_freeze_call(args, kwargs, "freeze", 0, &call) < 0) {
+    if (frost__parse_freeze_call(args, kwargs, "freeze", FROST_CALL_FREEZE, &call) < 0) {
         return NULL;
     }
     frost_state *st = PyModule_GetState(module);
@@ -155,7 +189,7 @@ static PyObject *
 map_write_fresh_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     frost_freeze_call_t call;
-    if (frost__parse_freeze_call(args, kwargs, "_map_write_fresh", 1, &call) < 0) {
+    if (frost__parse_freeze_call(args, kwargs, "_map_write_fresh", FROST_CALL_WRITER, &call) < 0) {
         return NULL;
     }
     frost_state *st = PyModule_GetState(module);

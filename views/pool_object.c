@@ -161,25 +161,6 @@ status_name(frost_task_status_t status)
     }
 }
 
-/* A wait's timeout argument: None -> -1 (no limit), else seconds >= 0. */
-static int
-parse_timeout(PyObject *obj, double *out)
-{
-    *out = -1;
-    if (obj == Py_None) {
-        return 0;
-    }
-    *out = PyFloat_AsDouble(obj);
-    if (*out == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (*out < 0) {
-        PyErr_SetString(PyExc_ValueError, "timeout must be >= 0 or None");
-        return -1;
-    }
-    return 0;
-}
-
 static PyObject *
 pool_next_result(PyObject *self, PyObject *args)
 {
@@ -188,7 +169,7 @@ pool_next_result(PyObject *self, PyObject *args)
         return NULL;
     }
     double timeout;
-    if (parse_timeout(timeout_obj, &timeout) < 0) {
+    if (frost__parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
     frost_pool_result_t result;
@@ -302,7 +283,7 @@ pool_join(PyObject *self, PyObject *args)
         return NULL;
     }
     double timeout;
-    if (parse_timeout(timeout_obj, &timeout) < 0) {
+    if (frost__parse_timeout(timeout_obj, &timeout) < 0) {
         return NULL;
     }
     for (;;) {

@@ -112,7 +112,11 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     long format = 0;   /* None: 2, unless the graph holds a table */
     if (format_obj != Py_None) {
-        format = PyLong_CheckExact(format_obj) ? PyLong_AsLong(format_obj) : -1;
+        Py_ssize_t f = -1;   /* an int-like (numpy's too), not a bool */
+        if (PyIndex_Check(format_obj) && frost__parse_index(format_obj, "save() format", &f) < 0) {
+            f = -1;
+        }
+        format = (long)f;
         if (format != 1 && format != 2) {
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "save() format must be 1, 2 or None, not %R", format_obj);
@@ -155,18 +159,13 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
 PyObject *
 frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"path", "lifetime", "progress", NULL};
-    PyObject *path_arg, *lifetime_obj = NULL, *progress_obj = NULL;
-    progress_call_t pc = {NULL, NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OO:load", kwlist, &path_arg, &lifetime_obj,
-                                     &progress_obj)) {
+    frost_freeze_call_t call;
+    if (frost__parse_freeze_call(args, kwargs, "load", FROST_CALL_LOAD, &call) < 0) {
         return NULL;
     }
-    frost_lifetime_t lifetime = FROST_LIFETIME_PROCESS;
-    if (frost__parse_lifetime(lifetime_obj, "load", &lifetime) < 0
-        || frost__parse_progress(progress_obj, "load", &pc.callable) < 0) {
-        return NULL;
-    }
+    PyObject *path_arg = call.obj;
+    frost_lifetime_t lifetime = call.lifetime;
+    progress_call_t pc = {call.progress, NULL};
     PyObject *path = NULL;
     if (!PyUnicode_FSConverter(path_arg, &path)) {
         return NULL;

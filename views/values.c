@@ -340,6 +340,43 @@ frost__compare_key(PyObject *arena_key, PyObject *key, void *ctx)
     return eq;
 }
 
+/*
+ * Format-1 tables store `...` under a fixed hash (nodes.c ELLIPSIS_HASH: its
+ * CPython hash is an address), so a tuple key holding one lies where Python's
+ * hash of it does not lead. A query a dict would find there -- an object of
+ * another type whose own __hash__ is the tuple's and whose own == says equal --
+ * misses it in the probe; after such a miss the tuple keys holding a `...`
+ * whose Python hash is the query's are compared with it. n keys, key_at(t, i)
+ * the i-th (borrowed; NULL: none there). Its index, -1, or -2 with an error.
+ */
+Py_ssize_t
+frost__rescan_ellipsis_keys(FrostLease *lease, PyObject *query, const void *t, Py_ssize_t n,
+                            PyObject *(*key_at)(const void *t, Py_ssize_t i))
+{
+    PyTypeObject *tp = Py_TYPE(query);
+    if (PyTuple_Check(query) || PyUnicode_Check(query) || PyBytes_Check(query) || PyLong_Check(query)
+        || PyFloat_Check(query) || PyComplex_Check(query) || query == Py_None || query == Py_Ellipsis
+        || tp->tp_richcompare == PyBaseObject_Type.tp_richcompare) {
+        return -1;   /* hashed as the tables hash (frost__key_hash), or equal only to itself */
+    }
+    Py_hash_t h = PyObject_Hash(query);
+    if (h == -1) {
+        return -2;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = key_at(t, i);
+        if (key == NULL || !frost__tuple_key_holds_ellipsis(key)) {
+            continue;
+        }
+        Py_hash_t kh = PyObject_Hash(key);   /* (an arena tuple caches nothing: a pure read) */
+        int eq = kh == -1 ? -1 : kh == h ? frost__compare_key(key, query, lease) : 0;
+        if (eq != 0) {
+            return eq > 0 ? i : -2;
+        }
+    }
+    return -1;
+}
+
 int
 frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other)
 {

@@ -24,15 +24,23 @@ dict_length(PyObject *self)
     return DV(self)->table->len;
 }
 
+static PyObject *
+entry_key(const void *t, Py_ssize_t i)
+{
+    return frost_ref_object(((const frost_table_t *)t)->entries[i].key);
+}
+
 /* entry index of `key`, -1 absent, -2 error */
 static Py_ssize_t
 dict_find(PyObject *self, PyObject *key)
 {
+    const frost_table_t *t = DV(self)->table;
     Py_hash_t h = frost__hash_for_lookup(DV(self)->lease, key);
     if (h == -1) {
         return -2;
     }
-    return frost__table_lookup(DV(self)->table, key, h, frost__compare_key, DV(self)->lease);
+    Py_ssize_t ix = frost__table_lookup(t, key, h, frost__compare_key, DV(self)->lease);
+    return ix == -1 ? frost__rescan_ellipsis_keys(DV(self)->lease, key, t, t->len, entry_key) : ix;
 }
 
 Py_ssize_t

@@ -1083,6 +1083,19 @@ static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNu
 FROST_SET_DELEGATE(isdisjoint)
 FROST_SET_DELEGATES
 
+static int
+set_contains(PyObject *self, PyObject *key)
+{
+    int c = table_contains(self, key);
+    /* as frozenset: a set (unhashable) stands for the frozenset of its items, which no
+     * image set holds (set items are leaves and tuples); other unhashables raise */
+    if (c < 0 && PySet_Check(key) && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return c;
+}
+
 static PyObject *
 set_repr_item(PyObject *self, uint64_t i)
 {
@@ -1115,7 +1128,7 @@ static PyType_Slot set_slots[] = {
     {Py_tp_methods, set_methods},
     {Py_tp_getset, mapped_getset},
     {Py_sq_length, view_length},
-    {Py_sq_contains, table_contains},
+    {Py_sq_contains, set_contains},
     {Py_nb_and, set_and},
     {Py_nb_or, set_or},
     {Py_nb_subtract, set_sub},
@@ -1697,12 +1710,17 @@ image_root(PyObject *self, void *Py_UNUSED(c))
 static PyObject *
 image_view_at(PyObject *self, PyObject *arg)
 {
-    if (!PyLong_Check(arg)) {
+    if (!PyIndex_Check(arg)) {   /* an int, or an int-like (__index__: numpy's) */
         PyErr_Format(PyExc_TypeError, "view_at() takes an int offset, not '%.200s'",
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
-    unsigned long long off = PyLong_AsUnsignedLongLong(arg);
+    PyObject *index = PyNumber_Index(arg);
+    if (index == NULL) {
+        return NULL;
+    }
+    unsigned long long off = PyLong_AsUnsignedLongLong(index);
+    Py_DECREF(index);
     if (off == (unsigned long long)-1 && PyErr_Occurred()) {
         if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
             return NULL;

@@ -17,6 +17,13 @@ set_length(PyObject *self)
     return SV(self)->set->len;
 }
 
+static PyObject *
+slot_key(const void *t, Py_ssize_t i)
+{
+    frost_ref_t key = ((const frost_set_t *)t)->slots[i].key;
+    return key != 0 ? frost_ref_object(key) : NULL;
+}
+
 static int
 set_contains(PyObject *self, PyObject *key)
 {
@@ -30,7 +37,12 @@ set_contains(PyObject *self, PyObject *key)
         }
         return -1;
     }
-    Py_ssize_t ix = frost__set_lookup(SV(self)->set, key, h, frost__compare_key, SV(self)->lease);
+    const frost_set_t *t = SV(self)->set;
+    Py_ssize_t ix = frost__set_lookup(t, key, h, frost__compare_key, SV(self)->lease);
+    if (ix == -1) {
+        Py_ssize_t nslots = t->mask == 0 ? t->len : t->mask + 1;   /* (mask 0: unindexed) */
+        ix = frost__rescan_ellipsis_keys(SV(self)->lease, key, t, nslots, slot_key);
+    }
     return ix >= 0 ? 1 : (ix == -1 ? 0 : -1);
 }
 
@@ -165,7 +177,8 @@ set_isdisjoint(PyObject *self, PyObject *other)
     }
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
-        int c = set_contains(self, item);
+        /* frozenset.isdisjoint hashes each item: a set among them is unhashable there */
+        int c = PySet_Check(item) && PyObject_Hash(item) == -1 ? -1 : set_contains(self, item);
         Py_DECREF(item);
         if (c != 0) {
             Py_DECREF(it);

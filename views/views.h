@@ -137,6 +137,11 @@ int frost__wait_tick(void);
 /* lease.c: Store, Lease */
 PyObject *frost__closed_error(frost_state *st, const char *what);
 int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /* module.c */
+/* An int-like argument (__index__, not a bool) named `what` in messages; module.c */
+int frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out);
+/* A blocking call's timeout: None/NULL -> -1 (none), else a number >= 0 (any
+ * object float() takes, not a str); TypeError/ValueError otherwise. channel.c */
+int frost__parse_timeout(PyObject *obj, double *timeout);
 /* Call a progress callback: cb(done, total), or cb(done, None) when !has_total.
  * 0, or -1 with its exception set. Needs the GIL. (module.c) */
 int frost__report_progress(PyObject *cb, uint64_t done, int has_total, uint64_t total);
@@ -225,6 +230,11 @@ frost__load_reusing(FrostLease *lease, frost_ref_t ref, frost_reuse_t *slots)
 int frost__row_put(FrostLease *lease, PyObject *row, Py_ssize_t i, frost_ref_t ref);
 PyObject *frost__new_view(FrostLease *lease, const frost_node_t *node);
 int frost__compare_key(PyObject *arena_key, PyObject *key, void *lease);
+/* After a lookup's miss: the key among n (key_at(t, i), borrowed, NULL for none)
+ * that a dict would have found for `query` where the format-1 hash of `...`
+ * is not Python's (tuple keys holding one): its index, -1, -2 error (values.c). */
+Py_ssize_t frost__rescan_ellipsis_keys(FrostLease *lease, PyObject *query, const void *t, Py_ssize_t n,
+                                       PyObject *(*key_at)(const void *t, Py_ssize_t i));
 int frost__item_equal(FrostLease *lease, frost_ref_t ref, PyObject *other);
 Py_hash_t frost__hash_for_lookup(FrostLease *lease, PyObject *key);   /* frost__key_hash of a query */
 PyObject *frost__readonly_error(PyObject *self);
@@ -431,19 +441,22 @@ PyObject *frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs);
  * exception set. The caller keeps the arena alive for the call. */
 int64_t frost__map_write_arena(frost_state *st, const frost_arena_t *arena, uintptr_t root, int fd,
                                PyObject *progress, int checksum);
-/* The arguments of freeze(obj, *, lifetime='scoped', progress=None) (writer 0)
- * or of a format-2 writer, func(obj, fd, /, *, progress=None, checksum=True)
- * (writer 1: _map_write, _map_write_fresh), checked in one order with one set
- * of messages naming func (module.c). 0, or -1 with the exception set. */
+/* The arguments of freeze(obj, *, lifetime='scoped', progress=None)
+ * (FROST_CALL_FREEZE), of a format-2 writer, func(obj, fd, /, *,
+ * progress=None, checksum=True) (FROST_CALL_WRITER: _map_write,
+ * _map_write_fresh), or of load(path, *, lifetime='process', progress=None)
+ * (FROST_CALL_LOAD: obj is the path), checked in one order with one set of
+ * messages naming func (module.c). 0, or -1 with the exception set. */
+typedef enum { FROST_CALL_FREEZE, FROST_CALL_WRITER, FROST_CALL_LOAD } frost_call_kind_t;
 typedef struct {
     PyObject *obj;               /* borrowed */
     PyObject *progress;          /* a borrowed callable, or NULL */
-    frost_lifetime_t lifetime;   /* freeze */
+    frost_lifetime_t lifetime;   /* freeze, load */
     int fd;                      /* a writer */
     int checksum;                /* a writer */
 } frost_freeze_call_t;
-int frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func, int writer,
-                             frost_freeze_call_t *out);
+int frost__parse_freeze_call(PyObject *args, PyObject *kwargs, const char *func,
+                             frost_call_kind_t kind, frost_freeze_call_t *out);
 PyObject *frost__map_key_hash(PyObject *module, PyObject *args);
 int frost__map_save(PyObject *store, PyObject *path, PyObject *progress);   /* Store.save(format=2) */
 /* Write an image to `fd` (calling `progress`): its size, or -1 with an exception set. */

@@ -36,5 +36,17 @@ class MappedItemsView(ItemsView):
     def __iter__(self):
         return self._mapping._iter_items()
 
+    def __contains__(self, item):
+        # as dict.items() answers: anything but a (key, value) pair is just absent;
+        # an unhashable key raises TypeError (the mapping's lookup says so)
+        if not isinstance(item, tuple) or len(item) != 2:
+            return False
+        key, value = item
+        try:
+            found = self._mapping[key]
+        except KeyError:
+            return False
+        return found is value or found == value
+
     def __repr__(self):
         return f"MappedItemsView({self._mapping!r})"

@@ -10,6 +10,7 @@ pickle error naming `<lambda>`, or, in the worker, FileNotFoundError
 '<stdin>' or "Can't get attribute 'f' on <module '__main__'>".
 """
 import functools
+import operator
 import os
 import pickle
 import sys
@@ -55,13 +56,21 @@ def usable_cpu_count():
         return os.cpu_count() or 1
 
 
+def as_index(value, what, expected="an int"):
+    """`value` as an int: an int or any object with __index__ (a numpy integer,
+    an IntEnum), as operator.index takes it (and the C API's frost__parse_index),
+    but not a bool (a flag, not a count); TypeError naming `what` otherwise."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{what} must be {expected}, not {type(value).__name__}")
+    return operator.index(value)
+
+
 def check_pool_arguments(workers, initializer, initargs):
     """A pool constructor's checks, the same for frost.Pool and frost.ProcessPool:
     the number of workers (None: usable_cpu_count()) and initargs as a tuple."""
     if workers is None:
         workers = usable_cpu_count()
-    if not isinstance(workers, int) or isinstance(workers, bool):
-        raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
+    workers = as_index(workers, "workers", "an int or None")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     if initializer is not None and not callable(initializer):
@@ -75,16 +84,17 @@ def check_pool_arguments(workers, initializer, initargs):
 
 
 def check_map_arguments(fn, timeout, chunksize):
-    """map()'s argument checks, the same for frost.Pool and frost.ProcessPool."""
-    if not isinstance(chunksize, int) or isinstance(chunksize, bool):
-        raise TypeError(f"chunksize must be an int, not {type(chunksize).__name__}")
+    """map()'s argument checks, the same for frost.Pool and frost.ProcessPool:
+    chunksize as an int."""
+    chunksize = as_index(chunksize, "chunksize")
     if chunksize < 1:
         raise ValueError(f"chunksize must be >= 1, not {chunksize}")
-    if timeout is not None and (not isinstance(timeout, (int, float))
-                                or isinstance(timeout, bool)):
+    if timeout is not None and (isinstance(timeout, bool) or not (
+            hasattr(type(timeout), "__float__") or hasattr(type(timeout), "__index__"))):
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
     if not callable(fn):
         raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
+    return chunksize
 
 
 def problem(fn, main_importable, what="callable", to="a worker interpreter"):

@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import operator
 import os
 import random
 import tempfile
@@ -111,6 +112,11 @@ def _check_directory(directory):
         raise TypeError(f"frost.dask: directory must be a str or os.PathLike[str], not "
                         f"{type(directory).__name__}")
     return path
+
+
+def _is_index(value):
+    """An int or an int-like (numpy integer: __index__), not a bool."""
+    return not isinstance(value, bool) and hasattr(type(value), "__index__")
 
 
 def _check_name(name):
@@ -215,10 +221,11 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
     node could not be served; TimeoutError past `timeout` seconds.
     """
     _check_name(name)
-    if not isinstance(chunk_size, int) or chunk_size <= 0:
+    if not _is_index(chunk_size) or chunk_size <= 0:
         raise ValueError(f"frost.dask.share: chunk_size must be a positive int, not {chunk_size!r}")
-    if not isinstance(retries, int) or retries < 0:
+    if not _is_index(retries) or retries < 0:
         raise ValueError(f"frost.dask.share: retries must be an int >= 0, not {retries!r}")
+    chunk_size, retries = operator.index(chunk_size), operator.index(retries)
     if progress is not None and not callable(progress):
         raise TypeError(f"frost.dask.share: progress must be callable, not "
                         f"{type(progress).__name__}")

@@ -329,7 +329,7 @@ class Pool(cf.Executor):
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
-        _sendable.check_map_arguments(fn, timeout, chunksize)
+        chunksize = _sendable.check_map_arguments(fn, timeout, chunksize)
         why = _sendable.problem(fn, self._main_importable)
         if why is not None:   # before the chunks wrap fn in a partial
             raise TypeError(why)

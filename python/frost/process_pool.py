@@ -254,6 +254,9 @@ class ProcessPool(cf.ProcessPoolExecutor):
                 raise TypeError("pass workers or max_workers (the same thing), not both")
             workers = max_workers
         workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs)
+        if max_tasks_per_child is not None:   # (the stdlib takes only an exact int)
+            max_tasks_per_child = _sendable.as_index(max_tasks_per_child, "max_tasks_per_child",
+                                                     "an int or None")
         context = _context(mp_context)
         self._start_method = context.get_start_method()
         # a forked worker has this process's __main__; a spawned one imports the script
@@ -287,7 +290,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
-        _sendable.check_map_arguments(fn, timeout, chunksize)
+        chunksize = _sendable.check_map_arguments(fn, timeout, chunksize)
         self._check_callable(fn, "callable")
         return self._stopped_by_interrupts(
             super().map(fn, *iterables, timeout=timeout, chunksize=chunksize))

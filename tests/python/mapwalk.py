@@ -127,6 +127,8 @@ def walk(root, budget=1_000_000):
                         v = obj[k]
                     except KeyError:
                         raise Inconsistent("a key from iteration is not found", _short(k)) from None
+                    except TypeError:   # a damaged key: a container node where a leaf must be
+                        raise Inconsistent("a key from iteration is unhashable", _short(k)) from None
                     _agree(k in obj, "in", k)
                     _agree(obj.get(k, obj) is not obj, "get", k)
                 todo.append(k)

@@ -32,6 +32,25 @@ class ChannelInOneInterpreter(unittest.TestCase):
         with self.assertRaises(TimeoutError):
             ch.recv(timeout=0.05)
 
+    def test_waits_compile_their_tick_once_per_interpreter(self):
+        # between 0.1 s slices a wait evaluates "None" (so an exception another
+        # thread raised in it is delivered): compiled once per interpreter, not
+        # per slice (a child: audit hooks stay for the process's life)
+        code = (
+            "import sys, frost\n"
+            "compiles = []\n"
+            "sys.addaudithook(lambda ev, args: compiles.append(1)\n"
+            "                 if ev == 'compile' and args[1] == '<frost wait>' else None)\n"
+            "ch = frost.Channel()\n"
+            "for _ in range(3):\n"
+            "    try:\n"
+            "        ch.recv(timeout=0.35)\n"
+            "    except TimeoutError:\n"
+            "        pass\n"
+            "print(len(compiles))\n")
+        r = run_child(code)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "1"), r.stderr)
+
     def test_full_send_times_out(self):
         ch = frost.Channel(maxsize=2)
         self.assertEqual(ch.maxsize, 2)

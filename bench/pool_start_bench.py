@@ -13,14 +13,14 @@ in the same run (the box is shared and noisy: the ratios are the figure):
   fork                   concurrent.futures.ProcessPoolExecutor, fork context
   spawn                  the same, spawn context (re-imports the script)
 
-    python bench/pool_start_bench.py [--workers 1 2] [--repeat 7] [--no-bytecode-cache]
+    python bench/pool_start_bench.py [--workers 1 2] [--repeat 7]
 
 Children run with bytecode caching on (PYTHONDONTWRITEBYTECODE removed from
-their environment) after one untimed warm-up run of each peer, as an
-installed frost runs: pip writes the .pyc files at install. With
-PYTHONDONTWRITEBYTECODE=1 (set on the development box) every worker compiled
-frost's Python modules from source at start-up, which made frost.Pool's
-figures 1.5x what a user sees; --no-bytecode-cache measures that case.
+their environment) after one untimed warm-up run of each peer, which writes
+the .pyc files, as an installed frost runs (pip writes them at install). The
+development box sets PYTHONDONTWRITEBYTECODE=1 and the build copies frost's
+.py files afresh, so earlier runs had every worker compile frost's Python
+modules from source at start-up: 1.5x the start-up a user sees.
 
 Prints a markdown table: best and median milliseconds, and each peer's best
 over fork's best.
@@ -72,14 +72,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--no-bytecode-cache", action="store_true",
-                        help="run the children with PYTHONDONTWRITEBYTECODE=1 (compile every import)")
     args = parser.parse_args()
     env = dict(os.environ)
-    if args.no_bytecode_cache:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "user_script.py")
         with open(path, "w") as f:
@@ -87,8 +82,7 @@ def main():
         for peer in PEERS:             # untimed: writes the .pyc files the timed runs read
             one(path, peer, 1, env)
         print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-              f"load {os.getloadavg()[0]:.1f}, best/median of {args.repeat}, bytecode cache "
-              f"{'off' if args.no_bytecode_cache else 'on'}\n")
+              f"load {os.getloadavg()[0]:.1f}, best/median of {args.repeat}\n")
         print("| workers | peer | best ms | median ms | best / fork's best |")
         print("|---|---|---|---|---|")
         for n in args.workers:

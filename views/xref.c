@@ -988,22 +988,29 @@ frost__capture_channel(PyObject *module, frost_channel_t *ch)
     return capture_ref(module, e);
 }
 
-/* The pickle module's dumps, loads, PicklingError and HIGHEST_PROTOCOL, in
- * this interpreter's module state (looked up on first use). */
+/* dumps, loads and PicklingError of pickle's C accelerator `_pickle` (what
+ * pickle.dumps/loads/PicklingError are), and protocol -1 (the highest), in
+ * this interpreter's module state (looked up on first use). Not the pickle
+ * module itself: its `re` and `enum` imports were ~8 ms of a pool worker's
+ * first task (issue 17); `pickle` only where `_pickle` is missing. */
 static int
 pickle_ready(frost_state *st)
 {
     if (st->pickle_loads != NULL) {
         return 0;
     }
-    PyObject *pickle = PyImport_ImportModule("pickle");
+    PyObject *pickle = PyImport_ImportModule("_pickle");
+    if (pickle == NULL && PyErr_ExceptionMatches(PyExc_ImportError)) {
+        PyErr_Clear();
+        pickle = PyImport_ImportModule("pickle");
+    }
     if (pickle == NULL) {
         return -1;
     }
     PyObject *dumps = PyObject_GetAttrString(pickle, "dumps");
     PyObject *loads = dumps ? PyObject_GetAttrString(pickle, "loads") : NULL;
     PyObject *error = loads ? PyObject_GetAttrString(pickle, "PicklingError") : NULL;
-    PyObject *protocol = error ? PyObject_GetAttrString(pickle, "HIGHEST_PROTOCOL") : NULL;
+    PyObject *protocol = error ? PyLong_FromLong(-1) : NULL;
     Py_DECREF(pickle);
     if (protocol == NULL) {
         Py_XDECREF(dumps);

@@ -135,7 +135,7 @@ class PoolWithStores(unittest.TestCase):
     def test_workers_import_only_what_a_task_needs(self):
         # issue 17: pool start-up is interpreter creation + `import frost._worker`
         heavy = ["frost._mapped", "frost.pool", "concurrent.futures", "logging", "threading",
-                 "mmap", "multiprocessing"]
+                 "mmap", "multiprocessing", "pickle", "re", "enum"]   # a task pickles with _pickle
         with frost.Pool(1) as pool:                # a fresh one: no earlier task imported anything
             self.assertEqual(pool.submit(poolwork.loaded, heavy).result(timeout=60), [])
         r = run_python(["-c", "import sys, frost\n"

@@ -4,8 +4,10 @@ pickle, with one change: frost Stores, views and Channels travel *by
 reference*, as tickets (views/xref.c): a ticket holds one count on its store
 or channel while the message travels, so a store frozen in a worker stays
 alive until the receiver has its own view of the same arena memory: no copy,
-O(1) whatever the size. Everything else is pickled by the pickle module, at
-its own speed: no per-object hook runs (issue 17).
+O(1) whatever the size. Everything else is pickled by pickle's C accelerator
+(`_pickle`, what pickle.dumps is; not the pickle module, whose re and enum
+imports were most of a pool worker's first task), at its own speed, protocol
+-1 (the highest): no per-object hook runs (issue 17).
 
 A mapped store or view (frost.share, frost.load of format 2) names its image
 by the handle it pickles (frost._mapped._Handle): in a message that handle

@@ -147,15 +147,7 @@ iter_next(PyObject *self)
     if (it->seq == NULL) {
         return iter_next_entry(it, i);
     }
-    Py_ssize_t at = it->start + i * it->step;
-    switch (it->seq->hdr.flags) {
-    case FROST_SEQ_INT64:
-        return frost__boxed_int(&it->results, it->seq->items.i64[at]);
-    case FROST_SEQ_FLOAT64:
-        return frost__boxed_float(&it->results, it->seq->items.f64[at]);
-    default:
-        return frost__load_reusing(it->lease, it->seq->items.refs[at], &it->results);
-    }
+    return frost__seq_item_reusing(it->lease, it->seq, it->start + i * it->step, &it->results);
 }
 
 static PyObject *

@@ -88,15 +88,7 @@ list_subscript(PyObject *self, PyObject *key)
         FrostListView *v = LV(self);
         Py_ssize_t i = PyUnstable_Long_CompactValue((PyLongObject *)key);
         if ((size_t)i < (size_t)v->len) {
-            Py_ssize_t at = v->start + i * v->step;
-            switch (v->seq->hdr.flags) {
-            case FROST_SEQ_INT64:
-                return frost__boxed_int(&v->results, v->seq->items.i64[at]);
-            case FROST_SEQ_FLOAT64:
-                return frost__boxed_float(&v->results, v->seq->items.f64[at]);
-            default:
-                return frost__load_reusing(v->lease, v->seq->items.refs[at], &v->results);
-            }
+            return frost__seq_item_reusing(v->lease, v->seq, v->start + i * v->step, &v->results);
         }
     }
     return list_subscript_any(self, key);

@@ -384,6 +384,22 @@ frost__seq_item(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i)
         return frost__load_fast(lease, s->items.refs[i]);
     }
 }
+/* frost__seq_item for a reader that reuses its results (`results`, reuse.h:
+ * packed ints and floats in the reader's boxes, a scoped store's copies
+ * rewritten): the hot reads of l[i] and of iteration. Every path a return or
+ * a tail call, so its callers need no stack frame. */
+static inline PyObject *
+frost__seq_item_reusing(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i, frost_reuse_t *results)
+{
+    switch (s->hdr.flags) {
+    case FROST_SEQ_INT64:
+        return frost__boxed_int(results, s->items.i64[i]);
+    case FROST_SEQ_FLOAT64:
+        return frost__boxed_float(results, s->items.f64[i]);
+    default:
+        return frost__load_reusing(lease, s->items.refs[i], results);
+    }
+}
 extern PyType_Spec FrostIter_spec;
 
 /* Argument count check for METH_FASTCALL methods; 0 ok, -1 TypeError. */

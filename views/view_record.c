@@ -31,10 +31,11 @@
 
 #define RV(o) ((FrostRecordView *)(o))
 
-static const frost_table_t *
-state_table(PyObject *self)
+/* The record's state as a dict node (dataclasses, NamedTuples), or NULL. */
+static inline const frost_table_t *
+record_dict_state(const frost_record_t *r)
 {
-    frost_ref_t state = RV(self)->record->state;
+    frost_ref_t state = r->state;
     if (frost_ref_is_node(state) && frost_ref_node(state)->kind == FROST_NODE_DICT) {
         return (const frost_table_t *)frost_ref_node(state);
     }
@@ -79,7 +80,7 @@ field_slot(PyObject *name)
 static PyObject *
 record_field(PyObject *self, PyObject *name)
 {
-    const frost_table_t *t = state_table(self);
+    const frost_table_t *t = record_dict_state(RV(self)->record);
     if (t == NULL || !PyUnicode_CheckExact(name)) {
         return NULL;
     }
@@ -130,11 +131,10 @@ record_getattro(PyObject *self, PyObject *name)
 {
     FrostLease *lease = RV(self)->lease;
     const struct frost_field_cache_s *cache = lease->fields;
-    frost_ref_t state = RV(self)->record->state;
-    if (cache != NULL && frost_ref_is_node(state) && frost_ref_node(state)->kind == FROST_NODE_DICT) {
+    const frost_table_t *t = record_dict_state(RV(self)->record);
+    if (cache != NULL && t != NULL) {
         size_t slot = field_slot(name);
         if (cache->slot[slot].name == name) {   /* only exact strs are cached */
-            const frost_table_t *t = (const frost_table_t *)frost_ref_node(state);
             Py_ssize_t ix = cache->slot[slot].ix;
             if (ix < t->len && t->entries[ix].key == cache->slot[slot].key) {
                 return frost__load_fast(lease, frost_table_value(t, ix));
@@ -382,9 +382,9 @@ frost__record_view_new(FrostLease *lease, const frost_record_t *r)
 {
     PyTypeObject *tp = lease->st->record_type;
     const frost_table_t *t = NULL;
-    if (lease->process && frost_ref_is_node(r->state)) {
-        t = (const frost_table_t *)frost_ref_node(r->state);
-        if (t->hdr.kind != FROST_NODE_DICT || !(t->hdr.flags & FROST_DICT_SHAPED)) {
+    if (lease->process) {
+        t = record_dict_state(r);
+        if (t != NULL && !(t->hdr.flags & FROST_DICT_SHAPED)) {
             t = NULL;
         }
         for (Py_ssize_t i = 0; t != NULL && i < t->len; i++) {
@@ -437,7 +437,7 @@ record_class_name(PyObject *self, void *Py_UNUSED(closure))
 static PyObject *
 record_fields(PyObject *self, void *Py_UNUSED(closure))
 {
-    const frost_table_t *t = state_table(self);
+    const frost_table_t *t = record_dict_state(RV(self)->record);
     if (t == NULL) {
         return PyTuple_New(0);
     }

@@ -6,6 +6,12 @@
  * results and rewrites the one of this turn for the next result once no one
  * else holds it: (key, value) pairs, packed lists' ints and floats, and a
  * scoped store's copies (strs, ints, floats, rows of them and their items).
+ *
+ * Two types share this struct and everything but tp_iternext: a process
+ * store's list or tuple node of references (FrostRefsIter_spec, the common
+ * `for x in frozen_list`) steps through its references with no dispatch, as
+ * CPython's own list iterator does; every other iteration goes through
+ * iter_next. They look alike to Python: the same name, methods and results.
  */
 #include "views.h"
 
@@ -15,6 +21,7 @@ typedef struct {
     const frost_table_t *table;     /* table iteration, or NULL */
     const frost_set_t *set;         /* set iteration, or NULL */
     const frost_seq_t *seq;         /* sequence iteration, or NULL */
+    const frost_ref_t *refs;        /* a FrostRefsIter_spec's: &seq->items.refs[start] */
     frost_iter_mode_t mode;
     Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
     Py_ssize_t pos, len;            /* next position, number of positions */
@@ -23,9 +30,9 @@ typedef struct {
 } FrostIter;
 
 static FrostIter *
-iter_alloc(FrostLease *lease)
+iter_alloc_typed(FrostLease *lease, PyTypeObject *type)
 {
-    FrostIter *it = PyObject_New(FrostIter, lease->st->iter_type);
+    FrostIter *it = PyObject_New(FrostIter, type);
     if (it == NULL) {
         return NULL;
     }
@@ -33,6 +40,7 @@ iter_alloc(FrostLease *lease)
     it->table = NULL;
     it->set = NULL;
     it->seq = NULL;
+    it->refs = NULL;
     it->mode = FROST_ITER_KEYS;
     it->start = 0;
     it->step = 1;
@@ -41,6 +49,12 @@ iter_alloc(FrostLease *lease)
     frost__reuse_init(&it->pairs);
     frost__reuse_init(&it->results);
     return it;
+}
+
+static FrostIter *
+iter_alloc(FrostLease *lease)
+{
+    return iter_alloc_typed(lease, lease->st->iter_type);
 }
 
 PyObject *
@@ -70,9 +84,11 @@ PyObject *
 frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, Py_ssize_t step,
                     Py_ssize_t len)
 {
-    FrostIter *it = iter_alloc(lease);
+    int refs = lease->process && (s->hdr.kind == FROST_NODE_TUPLE || s->hdr.flags == FROST_SEQ_REFS);
+    FrostIter *it = iter_alloc_typed(lease, refs ? lease->st->refs_iter_type : lease->st->iter_type);
     if (it != NULL) {
         it->seq = s;
+        it->refs = refs && len > 0 ? &s->items.refs[start] : NULL;   /* (an empty slice's start may be -1) */
         it->start = start;
         it->step = step;
         it->len = len;
@@ -150,6 +166,23 @@ iter_next(PyObject *self)
     return frost__seq_item_reusing(it->lease, it->seq, it->start + i * it->step, &it->results);
 }
 
+/* iter_next for a process store's references (the second type, above): a
+ * plain item is the arena's immortal object itself. */
+static PyObject *
+iter_next_refs(PyObject *self)
+{
+    FrostIter *it = (FrostIter *)self;
+    if (it->pos >= it->len) {
+        return NULL;
+    }
+    Py_ssize_t i = it->pos++;
+    frost_ref_t ref = it->refs[i * it->step];
+    if (frost_ref_is_node(ref)) {
+        return frost__load(it->lease, ref);
+    }
+    return frost__process_object(ref);
+}
+
 static PyObject *
 iter_length_hint(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -186,6 +219,21 @@ PyType_Spec FrostIter_spec = {
     .basicsize = sizeof(FrostIter),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = iter_slots,
+};
+
+static PyType_Slot refs_iter_slots[] = {
+    {Py_tp_dealloc, iter_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, iter_next_refs},
+    {Py_tp_methods, iter_methods},
+    {0, NULL},
+};
+
+PyType_Spec FrostRefsIter_spec = {
+    .name = "frost._frost.iterator",
+    .basicsize = sizeof(FrostIter),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = refs_iter_slots,
 };
 
 int

@@ -420,6 +420,7 @@ frost_exec(PyObject *module)
         || add_type(module, &FrostTable_spec, &st->table_type, 1) < 0
         || add_type(module, &FrostColumn_spec, &st->column_type, 1) < 0
         || add_type(module, &FrostIter_spec, &st->iter_type, 0) < 0
+        || add_type(module, &FrostRefsIter_spec, &st->refs_iter_type, 0) < 0
         || add_type(module, &FrostDictKeys_spec, &st->keys_type, 0) < 0
         || add_type(module, &FrostDictValues_spec, &st->values_type, 0) < 0
         || add_type(module, &FrostDictItems_spec, &st->items_type, 0) < 0
@@ -501,6 +502,7 @@ frost_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->table_type);
     Py_VISIT(st->column_type);
     Py_VISIT(st->iter_type);
+    Py_VISIT(st->refs_iter_type);
     Py_VISIT(st->channel_type);
     Py_VISIT(st->channel_closed_error);
     Py_VISIT(st->freeze_error);
@@ -545,6 +547,7 @@ frost_clear(PyObject *module)
     Py_CLEAR(st->table_type);
     Py_CLEAR(st->column_type);
     Py_CLEAR(st->iter_type);
+    Py_CLEAR(st->refs_iter_type);
     Py_CLEAR(st->channel_type);
     Py_CLEAR(st->channel_closed_error);
     Py_CLEAR(st->freeze_error);

@@ -39,6 +39,7 @@ typedef struct {
     PyTypeObject *table_type;    /* frost.Table (view_table.c) */
     PyTypeObject *column_type;   /* frost.Column */
     PyTypeObject *iter_type;
+    PyTypeObject *refs_iter_type;   /* the same iterator over a process store's references (iter.c) */
     PyTypeObject *channel_type;  /* frost.Channel */
     PyObject *channel_closed_error;  /* frost.ChannelClosedError(ValueError) */
     PyObject *freeze_error;      /* frost.FreezeError(TypeError) */
@@ -199,13 +200,22 @@ void frost__xref_release(uint64_t ticket, uint64_t token);
 
 /* values.c */
 PyObject *frost__load(FrostLease *lease, frost_ref_t ref);          /* new reference */
+/* A new reference to the object of a process store's plain ref: the arena's
+ * own copy, or one of CPython's static singletons, immortal either way (the
+ * freezer keeps no other object, freeze.c), and an immortal object counts no
+ * references: Py_NewRef would only test that (3.12+, every build). */
+static inline PyObject *
+frost__process_object(frost_ref_t ref)
+{
+    return frost_ref_object(ref);
+}
 /* frost__load with the hot case inline: an object of a process store is the
  * arena's own (immortal) object, handed out as is. */
 static inline PyObject *
 frost__load_fast(FrostLease *lease, frost_ref_t ref)
 {
     if (!frost_ref_is_node(ref) && lease->process) {
-        return Py_NewRef(frost_ref_object(ref));
+        return frost__process_object(ref);
     }
     return frost__load(lease, ref);
 }
@@ -219,7 +229,7 @@ frost__load_reusing(FrostLease *lease, frost_ref_t ref, frost_reuse_t *slots)
 {
     if (!frost_ref_is_node(ref)) {
         if (lease->process) {
-            return Py_NewRef(frost_ref_object(ref));
+            return frost__process_object(ref);
         }
         return frost__copy_reusing(lease, frost_ref_object(ref), slots);
     }
@@ -400,7 +410,7 @@ frost__seq_item_reusing(FrostLease *lease, const frost_seq_t *s, Py_ssize_t i, f
         return frost__load_reusing(lease, s->items.refs[i], results);
     }
 }
-extern PyType_Spec FrostIter_spec;
+extern PyType_Spec FrostIter_spec, FrostRefsIter_spec;
 
 /* Argument count check for METH_FASTCALL methods; 0 ok, -1 TypeError. */
 int frost__check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max);

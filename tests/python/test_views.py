@@ -9,6 +9,7 @@ results or the same exception type.
 import array
 import collections.abc as abc
 import dataclasses
+import operator
 import os
 import sys
 import tempfile
@@ -257,6 +258,14 @@ SLICES = [slice(None), slice(1, None), slice(None, -1), slice(2, 5), slice(None,
           slice(None, None, -1), slice(None, None, -2), slice(-3, None), slice(5, 1, -1),
           slice(1, 100, 3), slice(100, 200), slice(-100, 100), slice(3, 3), slice(None, None, 7)]
 
+def _hints(it):
+    """operator.length_hint of `it` before each item and after the last"""
+    hints = [operator.length_hint(it, -1)]
+    for _ in it:
+        hints.append(operator.length_hint(it, -1))
+    return hints
+
+
 LIST_OPS = [
     ("len", len),
     ("list", list),
@@ -278,6 +287,8 @@ LIST_OPS = [
     ("index_missing", lambda s: s.index("nope")),
     ("count", lambda s: [s.count(x) for x in s] + [s.count("nope")]),
     ("reversed", lambda s: list(reversed(s))),
+    ("length_hints", lambda s: [_hints(iter(s)), _hints(reversed(s)), _hints(iter(s[::-2]))]),
+    ("iter_exhausted", lambda s: [list(it) + list(it) for it in [iter(s), reversed(s)]]),
     ("contains", lambda s: [x in s for x in s] + ["nope" in s, 3 in s, 3.0 in s]),
     ("eq_list", lambda s: (s == list(s), list(s) == s, s != list(s), list(s) != s)),
     ("eq_other", lambda s: (s == list(s) + [0], s == [], s == tuple(s), s == "x")),
@@ -304,6 +315,23 @@ LIST_OPS = [
 class FrozenListTest(Systematic):
     def test_matches_list(self):
         self.assertGreater(self.check(LISTS, LIST_OPS), 400)
+
+    def test_iterators_look_alike(self):
+        # a process store's list of references has an iterator type of its own
+        # (iter.c: no dispatch per item); Python sees no difference
+        iterators = [iter(frost.freeze(plain, lifetime=lifetime).root)
+                     for plain in (list(range(5)), ["a", [1], None], [1.5, 2.5])
+                     for lifetime in ("scoped", "process")]
+        for it in iterators:
+            with self.subTest(it=it):
+                tp = type(it)
+                self.assertEqual((tp.__module__, tp.__qualname__), ("frost._frost", "iterator"))
+                self.assertIsInstance(it, abc.Iterator)
+                self.assertIs(iter(it), it)
+                self.assertEqual(sorted(set(dir(tp)) - set(dir(object))),
+                                 ["__iter__", "__length_hint__", "__module__", "__next__"])
+                with self.assertRaises(TypeError):
+                    tp()
 
     def test_reused_boxes_never_change_under_a_holder(self):
         # a packed iterator writes the next item into an int/float it made only while it

@@ -479,6 +479,73 @@ frost__set_delegate(PyObject *self, const char *name, PyObject *args)
     return r;
 }
 
+Py_hash_t
+frost__set_view_hash(PyObject *self)
+{
+    PyObject *items = PyFrozenSet_New(self);
+    if (items == NULL) {
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(items);
+    Py_DECREF(items);
+    return h;
+}
+
+/* A format-2 image's set: there each read makes a new NaN, equal to nothing
+ * (docs/format.md), so a set holding one equals only views of its own node and
+ * frozenset(view) would hash differently at each call: an item holding a NaN
+ * is hashed as None instead (a collision at worst, never two hashes for one set). */
+Py_hash_t
+frost__mapped_set_view_hash(PyObject *self)
+{
+    PyObject *items = PySequence_List(self);
+    if (items == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        if (frost__key_holds_nan(PyList_GET_ITEM(items, i))) {
+            Py_SETREF(PyList_GET_ITEM(items, i), Py_NewRef(Py_None));
+        }
+    }
+    Py_hash_t h = frost__set_view_hash(items);
+    Py_DECREF(items);
+    return h;
+}
+
+PyObject *
+frost__reversed_items(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *items = PySequence_List(self);
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyList_Reverse(items) < 0 ? NULL : PyObject_GetIter(items);
+    Py_DECREF(items);
+    return r;
+}
+
+PyObject *
+frost__copy_to_dict(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *d = PyDict_New();
+    if (d != NULL && PyDict_Update(d, self) < 0) {
+        Py_CLEAR(d);
+    }
+    return d;
+}
+
+PyObject *
+frost__copy_to_list(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PySequence_List(self);
+}
+
+PyObject *
+frost__copy_to_frozenset(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyFrozenSet_New(self);
+}
+
 PyObject *
 frost__record_dir(PyObject *self, PyObject *Py_UNUSED(ignored))
 {

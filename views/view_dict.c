@@ -5,7 +5,9 @@
  * compare without user code when both sides are plain builtins
  * (frost__fast_equal); only other comparisons go through
  * frost__compare_key, which never shows user code a scoped arena object.
- * `|` gives a plain dict, as MappingProxyType's does; `|=` raises TypeError.
+ * `|` and copy() give a plain dict, as MappingProxyType's do; `|=` raises
+ * TypeError. reversed() runs over a list of the keys (a FrozenDict's entries
+ * are in order but its iterators run forward).
  */
 #include "views.h"
 
@@ -260,24 +262,6 @@ dict_inplace_or(PyObject *self, PyObject *Py_UNUSED(other))
     return frost__readonly_inplace(self, "|", "y", "dict");
 }
 
-/* reversed(d): the keys, last first, as dict's and MappedDict's (over a list
- * of the keys: a FrozenDict's entries are in order but its iterators run forward) */
-static PyObject *
-dict_reversed(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *keys = PySequence_List(self);
-    if (keys == NULL) {
-        return NULL;
-    }
-    if (PyList_Reverse(keys) < 0) {
-        Py_DECREF(keys);
-        return NULL;
-    }
-    PyObject *r = PyObject_GetIter(keys);
-    Py_DECREF(keys);
-    return r;
-}
-
 static PyObject *
 dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -285,7 +269,8 @@ dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef dict_methods[] = {
-    {"__reversed__", dict_reversed, METH_NOARGS, "The keys, last first."},
+    {"__reversed__", frost__reversed_items, METH_NOARGS, "The keys, last first."},
+    {"copy", frost__copy_to_dict, METH_NOARGS, FROST_COPY_DOC("dict")},
     {"get", (PyCFunction)(void (*)(void))dict_get, METH_FASTCALL,
      "get($self, key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
     {"keys", dict_keys, METH_NOARGS, "A set-like view of the keys."},

@@ -3,8 +3,8 @@
  * over a slice of one (start, step, len), so slicing never copies.
  *
  * Packed nodes (all int64 or all float64) export the buffer protocol: the
- * exporter's memory is the arena itself, read-only. `+` and `*` give plain
- * lists, as list's do; the in-place forms raise TypeError.
+ * exporter's memory is the arena itself, read-only. `+`, `*` and copy() give
+ * plain lists, as list's do; the in-place forms raise TypeError.
  */
 #include "views.h"
 
@@ -380,6 +380,7 @@ static PyMethodDef list_methods[] = {
     {"index", (PyCFunction)(void (*)(void))list_index, METH_FASTCALL,
      "index($self, value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value; ValueError if absent."},
     {"count", list_count, METH_O, "Number of occurrences of value."},
+    {"copy", frost__copy_to_list, METH_NOARGS, FROST_COPY_DOC("list")},
     {"__reversed__", list_reversed, METH_NOARGS, "A reverse iterator."},
     {"__reduce__", list_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
     {"__dlpack__", (PyCFunction)(void (*)(void))frost__list_dlpack, METH_VARARGS | METH_KEYWORDS,

@@ -632,6 +632,7 @@ static PyMethodDef dict_methods[] = {
     {"values", dict_values, METH_NOARGS, "A view of the values."},
     {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},
     {"__reversed__", dict_reversed, METH_NOARGS, "The keys, last first."},
+    {"copy", frost__copy_to_dict, METH_NOARGS, FROST_COPY_DOC("dict")},
     {"_iter_values", dict_iter_values, METH_NOARGS, "The values in order (for values())."},
     {"_iter_items", dict_iter_items, METH_NOARGS, "The (key, value) pairs in order (for items())."},
     MAPPED_REDUCE,
@@ -930,6 +931,7 @@ static PyMethodDef list_methods[] = {
     {"count", list_count, METH_O, "count($self, value, /)\n--\n\nNumber of occurrences of value."},
     {"__reversed__", list_reversed, METH_NOARGS, "The items, last first."},
     {"tolist", list_tolist, METH_NOARGS, "A plain list of the items (containers stay views)."},
+    {"copy", frost__copy_to_list, METH_NOARGS, FROST_COPY_DOC("list")},
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
 };
@@ -1113,6 +1115,7 @@ set_repr(PyObject *self)
 
 static PyMethodDef set_methods[] = {
     {"isdisjoint", set_isdisjoint, METH_VARARGS, "As frozenset.isdisjoint."},
+    {"copy", frost__copy_to_frozenset, METH_NOARGS, FROST_COPY_DOC("frozenset")},
     FROST_SET_DELEGATE_METHODS,
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
@@ -1122,7 +1125,7 @@ static PyType_Slot set_slots[] = {
     {Py_tp_doc, "MappedSet: a read-only set over a set of a format-2 image, read in place."},
     {Py_tp_dealloc, mapped_dealloc},
     {Py_tp_repr, set_repr},
-    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_hash, frost__mapped_set_view_hash},
     {Py_tp_iter, set_iter},
     {Py_tp_richcompare, set_richcompare},
     {Py_tp_methods, set_methods},
@@ -1416,6 +1419,7 @@ static PyType_Slot record_slots[] = {
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_getattro, record_getattro},
     {Py_mp_subscript, record_subscript},
+    {Py_mp_ass_subscript, mapped_ass},
     {Py_tp_setattro, record_setattro},
     {Py_tp_richcompare, record_richcompare},
     {Py_tp_methods, record_methods},
@@ -1611,6 +1615,7 @@ static PyType_Slot array_slots[] = {
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_sq_length, array_length},
+    {Py_mp_ass_subscript, mapped_ass},
     {Py_bf_getbuffer, array_getbuffer},
     {0, NULL},
 };

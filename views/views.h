@@ -251,6 +251,19 @@ PyObject *frost__list_view_repeat(PyObject *self, Py_ssize_t len, Py_ssize_t n);
 /* The frozenset method `name` called on frozenset(self) with `args`: the set
  * views' named methods (FrozenSet, MappedSet), with frozenset's results. */
 PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
+/* What the container views share with the builtins they stand for (values.c):
+ * a set view's hash, that of the frozenset of its items (it compares equal to
+ * that frozenset); reversed() over a list of the items, for views whose
+ * iterators run forward only; copy() as MappingProxyType's, a new plain dict,
+ * list or frozenset of the items (top level only: nested containers stay views). */
+Py_hash_t frost__set_view_hash(PyObject *self);
+Py_hash_t frost__mapped_set_view_hash(PyObject *self);   /* the same, NaNs read as None */
+PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);
+PyObject *frost__copy_to_dict(PyObject *self, PyObject *ignored);
+PyObject *frost__copy_to_list(PyObject *self, PyObject *ignored);
+PyObject *frost__copy_to_frozenset(PyObject *self, PyObject *ignored);
+#define FROST_COPY_DOC(plain) "copy($self, /)\n--\n\nA new plain " plain " of the items " \
+    "(nested containers stay views), as MappingProxyType.copy()."
 #define FROST_SET_DELEGATE(name) \
     static PyObject *set_##name(PyObject *self, PyObject *args) { return frost__set_delegate(self, #name, args); }
 /* Both set views' six named methods: the functions, then their table rows. */

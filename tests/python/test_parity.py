@@ -6,11 +6,13 @@ containers stay views), and the in-place forms raise TypeError, since a view
 cannot change. Every case runs on both lifetimes; scoped ones must leak
 nothing (a process-lifetime store is kept until exit by design).
 """
+import collections.abc
+import dataclasses
 import types
 import unittest
 
 import frost
-from frostcheck import LeakCheckedTestCase
+from frostcheck import LeakCheckedTestCase, live
 
 
 
@@ -229,3 +231,168 @@ class ProcessFrozenDictTest(FrozenDictOperators, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# ---- what the builtins have beyond operators (hash, reversed dict views, copy(),
+# mutators) on every kind of store: process, scoped and mapped (frost.share) --------
+
+STORES = {
+    "process": lambda value: frost.freeze(value, lifetime="process"),
+    "scoped": lambda value: frost.freeze(value, lifetime="scoped"),
+    "mapped": frost.share,
+}
+
+
+class EveryStore(unittest.TestCase):
+    """Each test body runs on a root view of `value` from every kind of store;
+    scoped and mapped stores are closed and must leave nothing behind (a
+    process store lives until exit: one arena and store more each)."""
+
+    def setUp(self):
+        self.before, self.process_stores = live(), 0
+
+    def tearDown(self):
+        n = self.process_stores
+        self.assertEqual(live(), (self.before[0] + n, self.before[1] + n),
+                         "the test leaked an arena or store")
+
+    def each_root(self, value):
+        for kind, make in STORES.items():
+            store = make(value)
+            self.process_stores += kind == "process"
+            try:
+                yield store.root
+            except BaseException as e:
+                e.add_note(f"(a {kind} store)")
+                raise
+            finally:
+                if kind != "process":
+                    store.close()
+
+
+class SetViewsHashLikeFrozenset(EveryStore):
+    """A FrozenSet (MappedSet) stands for a frozenset and compares equal to one, so
+    it hashes as that frozenset does (docs/design.md, "Hashing"): it can be a dict
+    key or a set member, and so can a tuple holding one."""
+
+    def test_hash_is_the_equal_frozensets(self):
+        for items in (set(), {1}, {1, "a", (2, b"x"), 3.5, None}, set(range(1000)),
+                      frozenset({-1, -2, 2 ** 70})):
+            for root in self.each_root({"s": items}):
+                view = root["s"]
+                self.assertEqual(hash(view), hash(frozenset(items)))
+                self.assertEqual(hash(view), hash(root["s"]))   # any read, the same
+                self.assertIsInstance(view, collections.abc.Hashable)
+                self.assertEqual({view: 1}[frozenset(items)], 1)
+                self.assertIn(frozenset(items), {view})
+                self.assertEqual(len({view, frozenset(items), root["s"]}), 1)
+
+    def test_tuples_holding_sets_hash(self):
+        for root in self.each_root({"t": (1, frozenset({2, 3})), "d": {"k": frozenset({4})}}):
+            self.assertEqual(hash(root["t"]), hash((1, frozenset({2, 3}))))
+            # dict views' set algebra hashes the items: a frozenset value is fine, as in a dict
+            self.assertEqual(root["d"].items() | set(), {("k", frozenset({4}))})
+            self.assertEqual(root["d"].keys() ^ root["d"].items(), {"k", ("k", frozenset({4}))})
+
+    def test_a_nan_member_hashes_as_the_view_compares(self):
+        # arena stores yield one NaN object per arena NaN, so the view equals the
+        # frozenset of what it yields; a format-2 image makes a new NaN at each read
+        # (equal to nothing), so there it equals only views of its own node
+        nan = float("nan")
+        for items in ({nan, 1.0}, {(1, nan), "a"}, {complex(0, nan)}):
+            equal_to_its_frozenset = []
+            for root in self.each_root({"s": items}):
+                view = root["s"]
+                self.assertEqual(view, root["s"])
+                self.assertEqual(hash(view), hash(root["s"]))
+                if view == frozenset(view):
+                    self.assertEqual(hash(view), hash(frozenset(view)))
+                equal_to_its_frozenset.append(view == frozenset(view))
+            self.assertEqual(equal_to_its_frozenset, [True, True, False])
+
+    def test_other_views_stay_unhashable_as_their_builtins(self):
+        import numpy as np
+        for root in self.each_root({"l": [1], "d": {"a": 1}, "a": np.arange(3)}):
+            for view in (root["l"], root["d"], root["a"], root["d"].keys(), root["d"].items()):
+                with self.assertRaisesRegex(TypeError, "unhashable type"):
+                    hash(view)
+                self.assertNotIsInstance(view, collections.abc.Hashable)
+
+
+class DictViewsReverse(EveryStore):
+    """reversed() of keys(), values() and items() as dict's (3.8+)."""
+
+    def test_reversed(self):
+        data = {"a": 1, "b": [2], 3: "c", (4, 5): {"x": 6}}
+        for root in self.each_root({"d": data, "empty": {}}):
+            d = root["d"]
+            self.assertEqual(list(reversed(d.keys())), list(reversed(data.keys())))
+            self.assertEqual([frost.thaw(v) if not isinstance(v, (int, str)) else v
+                              for v in reversed(d.values())], list(reversed(data.values())))
+            self.assertEqual([(k, frost.thaw(v) if not isinstance(v, (int, str)) else v)
+                              for k, v in reversed(d.items())], list(reversed(data.items())))
+            for view in (d.keys(), d.values(), d.items()):
+                self.assertIsInstance(view, collections.abc.Reversible)
+                it = reversed(view)
+                self.assertEqual(len(list(it)), 4)
+                self.assertEqual(list(it), [])             # exhausted stays exhausted
+            for view in (root["empty"].keys(), root["empty"].values(), root["empty"].items()):
+                self.assertEqual(list(reversed(view)), [])
+
+    def test_mapping_attribute(self):
+        for root in self.each_root({"d": {"a": 1}}):
+            d = root["d"]
+            for view in (d.keys(), d.values(), d.items()):
+                self.assertEqual(view.mapping, d)
+                self.assertIs(type(view.mapping), type(d))   # read-only already
+
+
+class CopyGivesAPlainContainer(EveryStore):
+    """copy() as MappingProxyType.copy(): a new plain dict/list (frozenset for a
+    set view, whose algebra gives frozensets too), top level only."""
+
+    def test_copy(self):
+        data = {"d": {"a": 1, "b": [2]}, "l": [1, [2], "x"], "s": {1, 2}, "p": [1, 2, 3]}
+        for root in self.each_root(data):
+            for key, plain in (("d", dict), ("l", list), ("s", frozenset), ("p", list)):
+                view = root[key]
+                c = view.copy()
+                self.assertIs(type(c), plain)
+                self.assertEqual(c, view)
+                self.assertIsNot(c, view)
+                if plain is not frozenset:
+                    c.clear()                            # a copy of its own
+                    self.assertGreater(len(view), 0)
+            self.assertIsInstance(root["d"].copy()["b"], (frost.FrozenList, frost.MappedList))
+            self.assertEqual(root["l"][1:].copy(), [root["l"][1], "x"])   # a slice view too
+            with self.assertRaisesRegex(TypeError, "takes no arguments"):
+                root["d"].copy(1)
+
+
+class MutatorsSayReadOnly(EveryStore):
+    """Every mutation of every view is a TypeError naming the view's type and
+    saying it is read-only (not "does not support item assignment")."""
+
+    def test_item_assignment_and_deletion(self):
+        import numpy as np
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+
+        data = {"l": [1], "d": {"a": 1}, "s": {1}, "a": np.arange(3), "r": Point(1)}
+        for root in self.each_root(data):
+            for key in data:
+                view = root[key]
+                name = type(view).__name__.split("[")[0]
+                for mutate in (lambda: view.__setitem__(0, 1), lambda: view.__delitem__(0)):
+                    if key == "s":   # frozenset has neither: nor has a set view
+                        with self.assertRaises(AttributeError):
+                            mutate()
+                        continue
+                    with self.assertRaisesRegex(TypeError, rf"'frost\.{name}' object is read-only"):
+                        mutate()
+                with self.assertRaisesRegex(TypeError, "read-only|does not support item assignment"):
+                    view[0] = 1
+                with self.assertRaisesRegex(TypeError, "read-only|doesn't support item deletion"):
+                    del view[0]

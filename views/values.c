@@ -479,6 +479,36 @@ frost__set_delegate(PyObject *self, const char *name, PyObject *args)
     return r;
 }
 
+PyObject *
+frost__comparable_mapping(PyObject *self, PyObject *other)
+{
+    if (PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)) {
+        return Py_NewRef(other);
+    }
+    PyObject *items = PyObject_CallMethod(other, "items", NULL);
+    PyObject *d = items ? PyDict_New() : NULL;
+    PyObject *it = d ? PyObject_GetIter(items) : NULL;
+    if (it == NULL || PyDict_MergeFromSeq2(d, it, 1) < 0) {
+        Py_CLEAR(d);
+    }
+    Py_XDECREF(it);
+    Py_XDECREF(items);
+    return d;
+}
+
+PyObject *
+frost__mapping_value(PyObject *mapping, PyObject *key)
+{
+    if (PyDict_Check(mapping)) {
+        return Py_XNewRef(PyDict_GetItemWithError(mapping, key));
+    }
+    PyObject *value = PyObject_GetItem(mapping, key);   /* a view of self's type */
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+    }
+    return value;
+}
+
 Py_hash_t
 frost__set_view_hash(PyObject *self)
 {

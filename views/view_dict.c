@@ -113,9 +113,10 @@ dict_iter(PyObject *self)
     return frost__table_iter_new(DV(self)->lease, DV(self)->table, FROST_ITER_KEYS);
 }
 
-/* self == other for any Mapping `other`: same length, same items. */
+/* self == other for any Mapping `other`: same length, same items
+ * (frost__comparable_mapping: read as dict's == reads it). */
 static int
-dict_equal(PyObject *self, PyObject *other)
+dict_equal_to(PyObject *self, PyObject *other)
 {
     const frost_table_t *t = DV(self)->table;
     FrostLease *lease = DV(self)->lease;
@@ -131,14 +132,10 @@ dict_equal(PyObject *self, PyObject *other)
         if (key == NULL) {
             return -1;
         }
-        PyObject *theirs = PyObject_GetItem(other, key);
+        PyObject *theirs = frost__mapping_value(other, key);
         Py_DECREF(key);
         if (theirs == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_KeyError)) {
-                PyErr_Clear();
-                return 0;
-            }
-            return -1;
+            return PyErr_Occurred() ? -1 : 0;
         }
         int eq = frost__item_equal(lease, frost_table_value(t, i), theirs);
         Py_DECREF(theirs);
@@ -147,6 +144,15 @@ dict_equal(PyObject *self, PyObject *other)
         }
     }
     return 1;
+}
+
+static int
+dict_equal(PyObject *self, PyObject *other)
+{
+    PyObject *mapping = frost__comparable_mapping(self, other);
+    int eq = mapping ? dict_equal_to(self, mapping) : -1;
+    Py_XDECREF(mapping);
+    return eq;
 }
 
 static PyObject *

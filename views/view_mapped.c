@@ -552,7 +552,7 @@ same_node(PyObject *a, PyObject *b)
 }
 
 static int
-dict_equal(PyObject *self, PyObject *other)
+dict_equal_to(PyObject *self, PyObject *other)
 {
     const frost_mnode_t *t = &MV(self)->node;
     Py_ssize_t n = PyObject_Length(other);
@@ -564,14 +564,10 @@ dict_equal(PyObject *self, PyObject *other)
     }
     for (uint64_t i = 0; i < t->len; i++) {
         PyObject *key = frost_map_load(IMG(self), frost_map_table_key(t, i));
-        PyObject *theirs = key ? PyObject_GetItem(other, key) : NULL;
+        PyObject *theirs = key ? frost__mapping_value(other, key) : NULL;
         Py_XDECREF(key);
         if (theirs == NULL) {
-            if (key != NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
-                PyErr_Clear();
-                return 0;
-            }
-            return -1;
+            return PyErr_Occurred() ? -1 : 0;
         }
         PyObject *mine = frost_map_load(IMG(self), frost_map_table_value(t, i));
         int eq = mine ? PyObject_RichCompareBool(mine, theirs, Py_EQ) : -1;
@@ -582,6 +578,16 @@ dict_equal(PyObject *self, PyObject *other)
         }
     }
     return 1;
+}
+
+/* self == Mapping other, read as dict's == reads it (frost__comparable_mapping) */
+static int
+dict_equal(PyObject *self, PyObject *other)
+{
+    PyObject *mapping = frost__comparable_mapping(self, other);
+    int eq = mapping ? dict_equal_to(self, mapping) : -1;
+    Py_XDECREF(mapping);
+    return eq;
 }
 
 static PyObject *

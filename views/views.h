@@ -256,6 +256,16 @@ PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
  * that frozenset); reversed() over a list of the items, for views whose
  * iterators run forward only; copy() as MappingProxyType's, a new plain dict,
  * list or frozenset of the items (top level only: nested containers stay views). */
+/* A dict view `self` == Mapping `other` reads other as dict's == reads a dict
+ * (from its table: no __missing__, so a defaultdict is not changed and a Counter
+ * does not hold every key) and any other Mapping as Mapping.__eq__ does (the
+ * items it lists, never a __getitem__ of a key it does not list).
+ * frost__comparable_mapping: `other` itself when it is a dict or of self's type,
+ * else a new dict of other.items() (new reference); frost__mapping_value: the
+ * value under `key` in what that returned (new reference; NULL without an
+ * error: absent). */
+PyObject *frost__comparable_mapping(PyObject *self, PyObject *other);
+PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
 Py_hash_t frost__set_view_hash(PyObject *self);
 Py_hash_t frost__mapped_set_view_hash(PyObject *self);   /* the same, NaNs read as None */
 PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);

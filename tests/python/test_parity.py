@@ -396,3 +396,50 @@ class MutatorsSayReadOnly(EveryStore):
                     view[0] = 1
                 with self.assertRaisesRegex(TypeError, "read-only|doesn't support item deletion"):
                     del view[0]
+
+
+class MappingEqualityReadsAsDicts(EveryStore):
+    """FrozenDict/MappedDict == other answers as dict's == (or, for a Mapping
+    that is no dict, as Mapping.__eq__'s items()): a dict subclass is read from
+    its table, so a defaultdict is not changed and a Counter or a __missing__/
+    __getitem__ override does not make absent keys present."""
+
+    def test_dict_subclasses_answer_as_with_a_dict(self):
+        class Missing(dict):
+            def __missing__(self, key):
+                return 0
+
+        class AnyKey(dict):
+            def __getitem__(self, key):
+                return 0
+
+        class DefaultMapping(collections.abc.Mapping):   # __getitem__ never raises
+            def __init__(self, keys):
+                self.keys_ = list(keys)
+
+            def __getitem__(self, key):
+                return 0
+
+            def __iter__(self):
+                return iter(self.keys_)
+
+            def __len__(self):
+                return len(self.keys_)
+
+        for root in self.each_root({"d": {"a": 0}}):
+            d = root["d"]
+            dd = collections.defaultdict(int, b=0)
+            others = [dd, collections.Counter(b=0), Missing(b=0), AnyKey(b=0),
+                      types.MappingProxyType(dd), collections.UserDict(b=0), DefaultMapping("b")]
+            for other in others:
+                with self.subTest(other=type(other).__name__):
+                    want = {"a": 0} == other if isinstance(other, dict) else \
+                        dict({"a": 0}.items()) == dict(other.items())
+                    self.assertFalse(want)
+                    self.assertIs(d == other, want)
+                    self.assertIs(other == d, want)
+                    self.assertIs(d != other, not want)
+            self.assertEqual(dict(dd), {"b": 0}, "== changed the defaultdict")
+            for same in (collections.defaultdict(int, a=0), collections.Counter(a=0), Missing(a=0),
+                         collections.OrderedDict(a=0), DefaultMapping("a")):
+                self.assertTrue(d == same and same == d, type(same).__name__)

@@ -120,7 +120,7 @@ dict_equal_to(PyObject *self, PyObject *other)
 {
     const frost_table_t *t = DV(self)->table;
     FrostLease *lease = DV(self)->lease;
-    Py_ssize_t n = PyObject_Length(other);
+    Py_ssize_t n = PyDict_Check(other) ? PyDict_GET_SIZE(other) : PyObject_Length(other);
     if (n < 0) {
         return -1;
     }

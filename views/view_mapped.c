@@ -555,7 +555,7 @@ static int
 dict_equal_to(PyObject *self, PyObject *other)
 {
     const frost_mnode_t *t = &MV(self)->node;
-    Py_ssize_t n = PyObject_Length(other);
+    Py_ssize_t n = PyDict_Check(other) ? PyDict_GET_SIZE(other) : PyObject_Length(other);
     if (n < 0) {
         return -1;
     }
@@ -859,18 +859,21 @@ list_richcompare(PyObject *self, PyObject *other, int op)
     if ((op == Py_EQ || op == Py_NE) && same_node(self, other)) {
         return PyBool_FromLong(op == Py_EQ);
     }
-    Py_ssize_t n = PyObject_Length(other);
-    if (n < 0) {
-        return NULL;
-    }
-    if ((op == Py_EQ || op == Py_NE) && (uint64_t)n != MV(self)->node.len) {
+    /* a list (subclass) is read as list's == reads it: its own items and size,
+     * whatever __len__/__getitem__ say, the size again at each step (an item's
+     * __eq__ may shrink it) */
+    int theirs_is_view = Py_TYPE(other) == Py_TYPE(self);
+#define THEIR_LEN() (theirs_is_view ? (Py_ssize_t)MV(other)->node.len : PyList_GET_SIZE(other))
+    if ((op == Py_EQ || op == Py_NE) && (uint64_t)THEIR_LEN() != MV(self)->node.len) {
         return PyBool_FromLong(op == Py_NE);
     }
     /* element by element (list's own rules), without copying either side */
     uint64_t len = MV(self)->node.len, i = 0;
-    for (; i < len && i < (uint64_t)n; i++) {
+    for (; i < len && i < (uint64_t)THEIR_LEN(); i++) {
         PyObject *mine = frost_map_seq_item(IMG(self), &MV(self)->node, i);
-        PyObject *their = mine ? PySequence_GetItem(other, (Py_ssize_t)i) : NULL;
+        PyObject *their = mine == NULL ? NULL
+                          : theirs_is_view ? frost_map_seq_item(IMG(other), &MV(other)->node, i)
+                                           : Py_NewRef(PyList_GET_ITEM(other, (Py_ssize_t)i));
         int eq = their ? PyObject_RichCompareBool(mine, their, Py_EQ) : -1;
         if (eq == 0) {
             PyObject *r = op == Py_EQ ? Py_NewRef(Py_False)
@@ -886,7 +889,8 @@ list_richcompare(PyObject *self, PyObject *other, int op)
             return NULL;
         }
     }
-    Py_ssize_t a = (Py_ssize_t)len, b = n;
+    Py_ssize_t a = (Py_ssize_t)len, b = THEIR_LEN();
+#undef THEIR_LEN
     int r;
     switch (op) {
     case Py_LT: r = a < b; break;

@@ -135,13 +135,16 @@ set_richcompare(PyObject *self, PyObject *other, int op)
         return PyBool_FromLong(op == Py_EQ);   /* the same node, as `s == s` */
     }
     if (op == Py_EQ || op == Py_NE) {
-        Py_ssize_t n = PyObject_Length(other);
+        /* a set (subclass) by its own size and items, as frozenset's == reads
+         * it, whatever its __len__/__iter__ say */
+        int is_set = PyAnySet_Check(other);
+        Py_ssize_t n = is_set ? PySet_GET_SIZE(other) : PyObject_Length(other);
         if (n < 0) {
             return NULL;
         }
         int eq = n == SV(self)->set->len;
         /* every item of `other` must be one of ours (same size => equal) */
-        PyObject *it = eq ? PyObject_GetIter(other) : NULL;
+        PyObject *it = !eq ? NULL : is_set ? PySet_Type.tp_iter(other) : PyObject_GetIter(other);
         PyObject *item;
         while (it != NULL && (item = PyIter_Next(it)) != NULL) {
             int c = set_contains(self, item);

@@ -8,6 +8,7 @@ nothing (a process-lifetime store is kept until exit by design).
 """
 import collections.abc
 import dataclasses
+import operator
 import types
 import unittest
 
@@ -443,3 +444,76 @@ class MappingEqualityReadsAsDicts(EveryStore):
             for same in (collections.defaultdict(int, a=0), collections.Counter(a=0), Missing(a=0),
                          collections.OrderedDict(a=0), DefaultMapping("a")):
                 self.assertTrue(d == same and same == d, type(same).__name__)
+
+
+class ComparisonsReadSubclassesAsTheirBuiltins(EveryStore):
+    """A view compares with a dict, list or set subclass as dict's, list's and
+    frozenset's == do: by the builtin's own size and items, whatever the
+    subclass's __len__, __getitem__, __iter__ or __contains__ say."""
+
+    def test_overridden_protocols_are_not_asked(self):
+        class LyingDict(dict):
+            def __len__(self):
+                return 5
+
+        class LyingSet(set):
+            def __iter__(self):
+                return iter([1, 2])
+
+            def __len__(self):
+                return 2
+
+            def __contains__(self, x):
+                return True
+
+        class LyingList(list):
+            def __len__(self):
+                return 0
+
+            def __getitem__(self, i):
+                return 99
+
+            def __iter__(self):
+                return iter([])
+
+        cases = [("d", {"a": 1}, LyingDict(a=1)), ("d", {"a": 1}, LyingDict(b=1)),
+                 ("s", {1, 2}, LyingSet({3, 4})), ("s", {1, 2}, LyingSet({1, 2})),
+                 ("l", [1], LyingList([1])), ("l", [1], LyingList([2])), ("l", [1], LyingList([]))]
+        for root in self.each_root({"d": {"a": 1}, "s": {1, 2}, "l": [1]}):
+            for key, plain, other in cases:
+                view = root[key]
+                plain = frozenset(plain) if key == "s" else plain
+                with self.subTest(other=type(other).__name__, items=list(other)):
+                    for op in ("__eq__", "__ne__") + (("__lt__", "__le__", "__gt__", "__ge__")
+                                                      if key != "d" else ()):
+                        got = getattr(operator, op)(view, other)
+                        self.assertIs(got, getattr(operator, op)(plain, other), op)
+                        self.assertIs(getattr(operator, op)(other, view),
+                                      getattr(operator, op)(other, plain), "reflected " + op)
+
+    def test_a_list_shrunk_by_an_items_eq(self):
+        # list's == reads the other list's size again at each step: an item's
+        # __eq__ that empties it ends the comparison (unequal), not an IndexError
+        class Clearing:
+            def __init__(self, victim):
+                self.victim = victim
+
+            def __eq__(self, other):
+                self.victim.clear()
+                return True
+
+            __hash__ = object.__hash__
+
+        def victim():
+            v = []
+            v.extend([Clearing(v), 2])
+            return v
+
+        want = [1, 2] == victim()
+        self.assertIs(want, False)
+        for root in self.each_root({"l": [1, 2]}):
+            for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge):
+                v = victim()
+                self.assertIs(op(root["l"], v), op([1, 2], victim()), op.__name__)
+                self.assertEqual(v, [])
+                self.assertIs(op(victim(), root["l"]), op(victim(), [1, 2]), op.__name__)

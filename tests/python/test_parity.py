@@ -517,3 +517,132 @@ class ComparisonsReadSubclassesAsTheirBuiltins(EveryStore):
                 self.assertIs(op(root["l"], v), op([1, 2], victim()), op.__name__)
                 self.assertEqual(v, [])
                 self.assertIs(op(victim(), root["l"]), op(victim(), [1, 2]), op.__name__)
+
+
+# ---- hypothesis: a view answers every read as the builtin it stands for ---------
+
+from hypothesis import given, settings, strategies as hs  # noqa: E402
+
+PROPERTY = settings(derandomize=True, max_examples=60, deadline=None, database=None)
+LEAVES = hs.one_of(hs.integers(-300, 300), hs.integers(), hs.floats(allow_nan=False),
+                   hs.text(max_size=3), hs.booleans(), hs.none(), hs.binary(max_size=2))
+KEYS = hs.recursive(LEAVES, lambda inner: hs.tuples(inner, inner), max_leaves=4)
+VALUES = hs.recursive(KEYS, lambda inner: hs.one_of(
+    hs.lists(inner, max_size=5), hs.dictionaries(KEYS, inner, max_size=4),
+    hs.sets(KEYS, max_size=4), hs.frozensets(KEYS, max_size=4)), max_leaves=12)
+INDEXES = hs.one_of(hs.integers(-8, 8), hs.integers(), hs.booleans(), hs.none())
+SLICES = hs.builds(slice, INDEXES, INDEXES, hs.one_of(hs.integers(-4, 4).filter(bool), hs.none(),
+                                                     hs.sampled_from([2 ** 63, -2 ** 63, 2 ** 100])))
+
+
+VIEW_TYPES = (frost.FrozenList, frost.FrozenDict, frost.FrozenSet, frost.MappedList,
+              frost.MappedDict, frost.MappedSet)
+
+
+def plain(x):
+    """x with every view in it thawed (x may be a plain container holding views)."""
+    if isinstance(x, VIEW_TYPES):
+        return frost.thaw(x)
+    if type(x) is list:
+        return [plain(i) for i in x]
+    if type(x) is tuple:
+        return tuple(plain(i) for i in x)
+    if type(x) is dict:
+        return {k: plain(v) for k, v in x.items()}
+    return x
+
+
+def outcome(f):
+    """f()'s result, or its exception type (a view raises what the builtin raises)."""
+    try:
+        return "ok", f()
+    except Exception as e:   # noqa: BLE001
+        return "raised", type(e)
+
+
+class ViewsAnswerAsBuiltins(EveryStore):
+    """Random nested data: each read of a view (sequence, mapping and set reads,
+    comparisons with the builtin and with other views, hashing of set views)
+    gives what the same read of the plain data gives (thaw() on the way out)."""
+
+    def same(self, view_answer, plain_answer):
+        self.assertEqual(view_answer[0], plain_answer[0], (view_answer, plain_answer))
+        if view_answer[0] == "ok":
+            self.assertEqual(plain(view_answer[1]), plain_answer[1])
+        else:
+            self.assertIs(view_answer[1], plain_answer[1])
+
+    @PROPERTY
+    @given(hs.lists(VALUES, max_size=6), hs.lists(hs.tuples(VALUES, INDEXES, INDEXES), max_size=4),
+           hs.lists(SLICES, max_size=4), hs.lists(VALUES, max_size=3))
+    def test_lists(self, items, index_calls, slices, others):
+        for root in self.each_root({"l": items}):
+            view = root["l"]
+            self.assertEqual(len(view), len(items))
+            self.assertEqual(plain(view.copy()), items)
+            for value, start, stop in index_calls:
+                args = [a for a in (value, start, stop) if a is not None]
+                self.same(outcome(lambda: view.index(*args)), outcome(lambda: items.index(*args)))
+                self.same(outcome(lambda: view.count(value)), outcome(lambda: items.count(value)))
+                self.assertEqual(value in view, value in items)
+                if start is not None:
+                    self.same(outcome(lambda: view[start]), outcome(lambda: items[start]))
+            for s in slices:
+                self.same(outcome(lambda: view[s]), outcome(lambda: items[s]))
+                self.same(outcome(lambda: view[s][::-1]), outcome(lambda: items[s][::-1]))
+            self.assertEqual([plain(x) for x in reversed(view)], items[::-1])
+            for other in others + [items, items[:-1], items + [0]]:
+                if not isinstance(other, list):
+                    continue
+                for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt,
+                           operator.ge):
+                    self.same(outcome(lambda: op(view, other)), outcome(lambda: op(items, other)))
+                    self.same(outcome(lambda: op(other, view)), outcome(lambda: op(other, items)))
+
+    @PROPERTY
+    @given(hs.dictionaries(KEYS, VALUES, max_size=6), hs.lists(KEYS, max_size=4),
+           hs.lists(hs.sets(KEYS, max_size=4), max_size=3), hs.dictionaries(KEYS, VALUES, max_size=3))
+    def test_dicts(self, data, queries, sets, other):
+        for root in self.each_root({"d": data, "o": other}):
+            view = root["d"]
+            self.assertEqual(plain(view.copy()), data)
+            self.assertEqual(list(reversed(view.keys())), list(reversed(data.keys())))
+            self.assertEqual(len(view.items()), len(data))
+            for q in queries + list(data)[:2]:
+                self.assertEqual(q in view, q in data)
+                self.same(outcome(lambda: view[q]), outcome(lambda: data[q]))
+                self.same(outcome(lambda: view.get(q, "absent")), outcome(lambda: data.get(q, "absent")))
+                self.assertEqual(q in view.keys(), q in data.keys())
+            for s in sets + [set(data)]:
+                for op in (operator.and_, operator.or_, operator.sub, operator.xor):
+                    self.same(outcome(lambda: op(view.keys(), s)), outcome(lambda: op(data.keys(), s)))
+                    self.same(outcome(lambda: op(s, view.keys())), outcome(lambda: op(s, data.keys())))
+                for op in (operator.eq, operator.lt, operator.le, operator.gt, operator.ge):
+                    self.assertIs(op(view.keys(), s), op(data.keys(), s))
+                self.assertIs(view.keys().isdisjoint(s), data.keys().isdisjoint(s))
+            for theirs, same_plain in ((other, other), (root["o"], other), (dict(data), dict(data))):
+                self.assertIs(view == theirs, data == same_plain)
+                self.assertIs(theirs != view, same_plain != data)
+                self.same(outcome(lambda: view | theirs), outcome(lambda: data | same_plain))
+
+    @PROPERTY
+    @given(hs.frozensets(KEYS, max_size=8), hs.lists(hs.frozensets(KEYS, max_size=5), max_size=3),
+           hs.lists(KEYS, max_size=4))
+    def test_sets(self, data, others, queries):
+        for root in self.each_root({"s": data, "o": others}):
+            view = root["s"]
+            self.assertEqual(hash(view), hash(data))
+            self.assertEqual(view.copy(), data)
+            for q in queries:
+                self.assertEqual(q in view, q in data)
+            for other, theirs in zip(others + [data], list(root["o"]) + [view]):
+                for op in (operator.and_, operator.or_, operator.sub, operator.xor):
+                    self.assertEqual(op(view, other), op(data, other))
+                    self.assertEqual(op(view, theirs), op(data, other))
+                for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt,
+                           operator.ge):
+                    self.assertIs(op(view, other), op(data, other))
+                    self.assertIs(op(other, view), op(other, data))
+                    self.assertIs(op(view, theirs), op(data, other))
+                self.assertIs(view.isdisjoint(other), data.isdisjoint(other))
+                self.assertEqual(hash(theirs), hash(other))

@@ -433,10 +433,10 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 }
 
 PyObject *
-frost__list_view_add(PyObject *a, PyObject *b, int a_view, int b_view)
+frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int b_view)
 {
     PyObject *other = a_view ? b : a;
-    int other_view = a_view && b_view;
+    int other_view = (a_view && b_view) || frost__is_list_view(st, other);
     if (!other_view && !PyList_Check(other) && !PyTuple_Check(other)) {
         Py_RETURN_NOTIMPLEMENTED;
     }

@@ -208,7 +208,8 @@ dict_repr(PyObject *self)
 
 /* ---- `|`: like MappingProxyType's, returning a plain dict (issue 15) -------
  *
- * FrozenDict | dict/FrozenDict and dict | FrozenDict -> a new dict: the left
+ * FrozenDict | dict/FrozenDict/MappedDict and dict/MappedDict | FrozenDict ->
+ * a new dict: the left
  * operand's items, then the right's (keys and values as indexing gives them,
  * so nested containers stay views). `|=` raises TypeError: a FrozenDict
  * cannot change (`a_dict |= a_frozen_dict` updates the dict in place, as
@@ -243,19 +244,26 @@ dict_merge_into(PyObject *into, PyObject *view)
     return 0;
 }
 
+/* the items of `from`, a FrozenDict (`frozen`) or any other Mapping, into `into` */
+static int
+merge_into(PyObject *into, PyObject *from, int frozen)
+{
+    return frozen ? dict_merge_into(into, from) : PyDict_Update(into, from);
+}
+
 static PyObject *
 dict_or(PyObject *a, PyObject *b)
 {
-    int a_view = is_frozen_dict(a), b_view = is_frozen_dict(b);
-    if (!(a_view || PyDict_Check(a)) || !(b_view || PyDict_Check(b))) {
+    int a_frozen = is_frozen_dict(a), b_frozen = is_frozen_dict(b);
+    const frost_state *st = DV(a_frozen ? a : b)->lease->st;
+    if (!(PyDict_Check(a) || frost__is_dict_view(st, a)) || !(PyDict_Check(b) || frost__is_dict_view(st, b))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    PyObject *result = a_view ? PyDict_New() : PyDict_Copy(a);
+    PyObject *result = PyDict_Check(a) ? PyDict_Copy(a) : PyDict_New();
     if (result == NULL) {
         return NULL;
     }
-    if ((a_view && dict_merge_into(result, a) < 0)
-        || (b_view ? dict_merge_into(result, b) : PyDict_Update(result, b)) < 0) {
+    if ((!PyDict_Check(a) && merge_into(result, a, a_frozen) < 0) || merge_into(result, b, b_frozen) < 0) {
         Py_DECREF(result);
         return NULL;
     }

@@ -220,7 +220,13 @@ list_richcompare(PyObject *self, PyObject *other, int op)
 {
     int other_is_view = Py_TYPE(other) == Py_TYPE(self);
     if (!PyList_Check(other) && !other_is_view) {
-        Py_RETURN_NOTIMPLEMENTED;
+        if (!frost__is_list_view(LV(self)->lease->st, other)) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *items = PySequence_List(other);   /* a MappedList: as the list of its items */
+        PyObject *r = items ? list_richcompare(self, items, op) : NULL;
+        Py_XDECREF(items);
+        return r;
     }
     Py_ssize_t n1 = LV(self)->len;
     Py_ssize_t n2 = other_is_view ? LV(other)->len : PyList_GET_SIZE(other);
@@ -303,7 +309,7 @@ list_repr(PyObject *self)
 
 /* ---- operators: like list's, returning plain objects (issue 15) ----------
  *
- * FrozenList + list/tuple/FrozenList -> list, list + FrozenList -> list,
+ * FrozenList + list/tuple/FrozenList/MappedList -> list, list + FrozenList -> list,
  * tuple + FrozenList -> tuple (the plain type of the left operand; items as
  * indexing gives them, so nested containers stay views), FrozenList * n and
  * n * FrozenList -> list. The in-place forms raise TypeError: a FrozenList
@@ -324,7 +330,8 @@ is_frozen_list(PyObject *o)
 static PyObject *
 list_add(PyObject *a, PyObject *b)
 {
-    return frost__list_view_add(a, b, is_frozen_list(a), is_frozen_list(b));
+    int a_view = is_frozen_list(a);
+    return frost__list_view_add(LV(a_view ? a : b)->lease->st, a, b, a_view, is_frozen_list(b));
 }
 
 static PyObject *

@@ -657,7 +657,8 @@ is_mapped_dict(PyObject *o)
 static PyObject *
 dict_or(PyObject *a, PyObject *b)
 {
-    int a_view = is_mapped_dict(a), b_view = is_mapped_dict(b);
+    const frost_state *st = MV(is_mapped_dict(a) ? a : b)->image->st;
+    int a_view = frost__is_dict_view(st, a), b_view = frost__is_dict_view(st, b);
     if (!(a_view || PyDict_Check(a)) || !(b_view || PyDict_Check(b))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
@@ -854,7 +855,13 @@ list_richcompare(PyObject *self, PyObject *other, int op)
 {
     int theirs_is_list = PyList_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!theirs_is_list) {
-        Py_RETURN_NOTIMPLEMENTED;
+        if (!frost__is_list_view(MV(self)->image->st, other)) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *items = PySequence_List(other);   /* a FrozenList: as the list of its items */
+        PyObject *r = items ? list_richcompare(self, items, op) : NULL;
+        Py_XDECREF(items);
+        return r;
     }
     if ((op == Py_EQ || op == Py_NE) && same_node(self, other)) {
         return PyBool_FromLong(op == Py_EQ);
@@ -963,7 +970,8 @@ is_mapped_list(PyObject *o)
 static PyObject *
 list_add(PyObject *a, PyObject *b)
 {
-    return frost__list_view_add(a, b, is_mapped_list(a), is_mapped_list(b));
+    int a_view = is_mapped_list(a);
+    return frost__list_view_add(MV(a_view ? a : b)->image->st, a, b, a_view, is_mapped_list(b));
 }
 
 static PyObject *

@@ -60,6 +60,21 @@ typedef struct {
     frost_freeze_env_t freeze_env;
 } frost_state;
 
+/* A FrozenList or MappedList (a FrozenDict or MappedDict) of this interpreter:
+ * the arena and the mapped kind of one builtin compare and combine with each
+ * other as with that builtin (`frost.freeze(x).root == frost.share(x).root`). */
+static inline int
+frost__is_list_view(const frost_state *st, PyObject *o)
+{
+    return Py_TYPE(o) == st->list_type || Py_TYPE(o) == st->mapped_list_type;
+}
+
+static inline int
+frost__is_dict_view(const frost_state *st, PyObject *o)
+{
+    return Py_TYPE(o) == st->dict_type || Py_TYPE(o) == st->mapped_dict_type;
+}
+
 /* One interpreter's hold on one store (see frost_store.h). */
 typedef struct {
     PyObject_HEAD
@@ -246,7 +261,8 @@ PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *op
  * b_view say which side is a view of the caller's kind: view + list/tuple/view
  * and list + view -> a new list, tuple + view -> a tuple, else NotImplemented;
  * `view * n` (len: the view's) -> a list. */
-PyObject *frost__list_view_add(PyObject *a, PyObject *b, int a_view, int b_view);
+/* a + b, a_view/b_view: whether a/b is a view of the caller's kind (st: its state) */
+PyObject *frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int b_view);
 PyObject *frost__list_view_repeat(PyObject *self, Py_ssize_t len, Py_ssize_t n);
 /* The frozenset method `name` called on frozenset(self) with `args`: the set
  * views' named methods (FrozenSet, MappedSet), with frozenset's results. */

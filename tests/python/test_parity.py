@@ -646,3 +646,38 @@ class ViewsAnswerAsBuiltins(EveryStore):
                     self.assertIs(op(view, theirs), op(data, other))
                 self.assertIs(view.isdisjoint(other), data.isdisjoint(other))
                 self.assertEqual(hash(theirs), hash(other))
+
+
+class ArenaAndMappedKindsMix(unittest.TestCase):
+    """A FrozenList and a MappedList (a FrozenDict and a MappedDict) of the same
+    data are two lists (dicts): they compare and combine as lists (dicts) do, so
+    switching frost.freeze for frost.share changes no answer, mixed or not."""
+
+    def test_lists(self):
+        data = [1, [2, "x"], (3,)]
+        arena, mapped = frost.freeze(data).root, frost.share(data).root
+        shorter = frost.share(data[:2]).root
+        for a, b in ((arena, mapped), (mapped, arena)):
+            for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge):
+                self.assertIs(op(a, b), op(data, data), op.__name__)
+                self.assertIs(op(a, shorter), op(data, data[:2]), op.__name__)
+                self.assertIs(op(shorter, a), op(data[:2], data), op.__name__)
+            self.assertEqual(plain(a + b), data + data)
+            self.assertIs(type(a + b), list)
+            self.assertEqual((0,) + b, (0,) + tuple(b))
+        self.assertEqual(frost.thaw(arena[1:]), frost.thaw(mapped)[1:])
+        self.assertTrue(arena[1:] == mapped[1:])    # a FrozenList slice vs a list slice
+
+    def test_dicts(self):
+        data = {"a": [1], "b": {"c": 2}}
+        arena, mapped = frost.freeze(data).root, frost.share(data).root
+        for a, b in ((arena, mapped), (mapped, arena)):
+            self.assertTrue(a == b and not a != b)
+            self.assertTrue(a.keys() == b.keys() and a.items() == b.items())
+            r = a | b
+            self.assertIs(type(r), dict)
+            self.assertEqual(list(r), ["a", "b"])
+            self.assertIsInstance(r["a"], type(b["a"]))   # the right operand's value wins
+            self.assertEqual(plain(r), data)
+            self.assertEqual(list({"z": 0} | a | b), ["z", "a", "b"])
+            self.assertFalse(a == frost.share({"a": [1], "b": {"c": 3}}).root)

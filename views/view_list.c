@@ -18,6 +18,14 @@ frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start
     if (v == NULL) {
         return NULL;
     }
+    if (len <= 1) {
+        /* one item or none reads the same at any step: step 1 keeps the step
+         * (l[::2**63-1] has one item) from overflowing the buffer's stride below
+         * and the products of later slices; with two items or more, |step| < the
+         * node's length */
+        step = 1;
+        start = len == 0 ? 0 : start;
+    }
     v->lease = (FrostLease *)Py_NewRef(lease);
     v->seq = seq;
     v->start = start;
@@ -114,6 +122,10 @@ list_subscript_any(PyObject *self, PyObject *key)
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices(v->len, &start, &stop, step);
+        if (n <= 1) {   /* any step reads the same (frost__list_view_new): no product overflows */
+            step = 1;
+            start = n == 0 ? 0 : start;
+        }
         return frost__list_view_new(v->lease, v->seq, v->start + start * v->step, v->step * step, n);
     }
     PyErr_Format(PyExc_TypeError, "FrozenList indices must be integers or slices, not %.200s",

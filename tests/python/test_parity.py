@@ -681,3 +681,30 @@ class ArenaAndMappedKindsMix(unittest.TestCase):
             self.assertEqual(plain(r), data)
             self.assertEqual(list({"z": 0} | a | b), ["z", "a", "b"])
             self.assertFalse(a == frost.share({"a": [1], "b": {"c": 3}}).root)
+
+
+class HugeStepsOnShortSlices(EveryStore):
+    """A slice with a huge step holds one item or none, as list's does; its
+    view reads, slices again, exports and pickles as a one-item list (a step of
+    2**63-1 once overflowed the buffer stride, step * 8: memoryview strides -8)."""
+
+    def test_huge_steps(self):
+        import pickle
+        big = 2 ** 63 - 1
+        for packed in ([10, 20, 30, 40], [1.5, 2.5, 3.5], ["a", [1], "c"]):
+            items = list(packed)
+            for root in self.each_root({"l": packed}):
+                view = root["l"]
+                for s in ((None, None, big), (None, None, -big), (1, None, big), (None, None, -big - 1),
+                          (-1, None, 2 ** 100), (5, None, big)):
+                    sl = slice(*s)
+                    got = view[sl]
+                    self.assertEqual(plain(got), items[sl])
+                    for again in (slice(None, None, -1), slice(None, None, big), slice(None, None, 3)):
+                        self.assertEqual(plain(got[again]), items[sl][again])
+                        self.assertEqual(plain(view[::2][again][sl]), items[::2][again][sl])
+                    self.assertEqual(plain(pickle.loads(pickle.dumps(got))), items[sl])
+                    if isinstance(packed[0], (int, float)) and isinstance(got, frost.FrozenList):
+                        m = memoryview(got)
+                        self.assertEqual(m.tolist(), items[sl])
+                        self.assertIn(m.strides, ((8,), (0,)) if not items[sl] else ((8,),))

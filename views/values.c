@@ -509,6 +509,31 @@ frost__mapping_value(PyObject *mapping, PyObject *key)
     return value;
 }
 
+int
+frost__records_equal(PyObject *a, PyObject *b)
+{
+    PyObject *pa[3], *pb[3];   /* module, qualname, state */
+    int kind;
+    if (frost__record_parts(a, &pa[0], &pa[1], &kind, &pa[2]) < 0) {
+        return -1;
+    }
+    if (frost__record_parts(b, &pb[0], &pb[1], &kind, &pb[2]) < 0) {
+        for (int i = 0; i < 3; i++) {
+            Py_DECREF(pa[i]);
+        }
+        return -1;
+    }
+    int eq = 1;
+    for (int i = 0; i < 3 && eq > 0; i++) {
+        eq = PyObject_RichCompareBool(pa[i], pb[i], Py_EQ);
+    }
+    for (int i = 0; i < 3; i++) {
+        Py_DECREF(pa[i]);
+        Py_DECREF(pb[i]);
+    }
+    return eq;
+}
+
 Py_hash_t
 frost__set_view_hash(PyObject *self)
 {

@@ -1369,8 +1369,15 @@ record_repr(PyObject *self)
 static PyObject *
 record_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(other) != Py_TYPE(self)) {
+    if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (Py_TYPE(other) != Py_TYPE(self)) {
+        if (!frost__is_record_view(MV(self)->image->st, Py_TYPE(other))) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        int eq = frost__records_equal(self, other);   /* a frost.Record: the same rule */
+        return eq < 0 ? NULL : PyBool_FromLong(op == Py_EQ ? eq : !eq);
     }
     int eq = same_node(self, other);
     if (!eq) {

@@ -346,6 +346,9 @@ PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const
 int frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, const char *buf,
                          Py_ssize_t itemsize, const char *format, int ndim,
                          const Py_ssize_t *shape, const Py_ssize_t *strides, int flags);
+/* Two record views of either kind (Record, MappedRecord): equal when their
+ * classes' module and qualname and their states are (values.c); 1, 0, -1. */
+int frost__records_equal(PyObject *a, PyObject *b);
 int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */

@@ -10,6 +10,7 @@ import collections.abc
 import dataclasses
 import operator
 import types
+import typing
 import unittest
 
 import frost
@@ -681,6 +682,37 @@ class ArenaAndMappedKindsMix(unittest.TestCase):
             self.assertEqual(plain(r), data)
             self.assertEqual(list({"z": 0} | a | b), ["z", "a", "b"])
             self.assertFalse(a == frost.share({"a": [1], "b": {"c": 3}}).root)
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    tags: list
+
+
+class Pair(typing.NamedTuple):
+    a: int
+    b: str
+
+
+class RecordsOfBothKindsCompare(unittest.TestCase):
+    """A frost.Record and a MappedRecord of equal objects are equal, as two
+    Records are: the same class (module, qualname) and equal states."""
+
+    def test_records(self):
+        data = [Point(1, ["a"]), Pair(2, "b"), Point(1, ["z"]), Pair(1, ["a"])]
+        stores = [frost.freeze(data), frost.freeze(data, lifetime="process"), frost.share(data)]
+        roots = [s.root for s in stores]
+        for a in roots:
+            for b in roots:
+                for i in range(4):
+                    for j in range(4):
+                        self.assertIs(a[i] == b[j], i == j, (type(a[i]), type(b[j]), i, j))
+                        self.assertIs(a[i] != b[j], i != j)
+        with self.assertRaises(TypeError):
+            roots[0][0] < roots[2][0]   # noqa: B015  (records do not order)
+        for s in stores[::2]:
+            s.close()
 
 
 class HugeStepsOnShortSlices(EveryStore):

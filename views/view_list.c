@@ -10,6 +10,13 @@
 
 #define LV(o) ((FrostListView *)(o))
 
+/* The largest |step| a view keeps. Its buffer stride is step * 8, as
+ * memoryview's of the same slice; with two items or more |step| is below the
+ * node's length, but a slice of one item or none may have any step
+ * (l[::2**63-1]), which would overflow the stride: such a view, which reads
+ * the same at any step, keeps step 1 instead. */
+#define MAX_STEP (PY_SSIZE_T_MAX / 8)
+
 PyObject *
 frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start, Py_ssize_t step,
                      Py_ssize_t len)
@@ -18,13 +25,8 @@ frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start
     if (v == NULL) {
         return NULL;
     }
-    if (len <= 1) {
-        /* one item or none reads the same at any step: step 1 keeps the step
-         * (l[::2**63-1] has one item) from overflowing the buffer's stride below
-         * and the products of later slices; with two items or more, |step| < the
-         * node's length */
-        step = 1;
-        start = len == 0 ? 0 : start;
+    if (step > MAX_STEP || step < -MAX_STEP) {
+        step = 1;   /* one item or none (see MAX_STEP): read the same at any step */
     }
     v->lease = (FrostLease *)Py_NewRef(lease);
     v->seq = seq;
@@ -122,11 +124,10 @@ list_subscript_any(PyObject *self, PyObject *key)
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices(v->len, &start, &stop, step);
-        if (n <= 1) {   /* any step reads the same (frost__list_view_new): no product overflows */
-            step = 1;
-            start = n == 0 ? 0 : start;
-        }
-        return frost__list_view_new(v->lease, v->seq, v->start + start * v->step, v->step * step, n);
+        /* |v->step| <= MAX_STEP, step >= -PY_SSIZE_T_MAX: past MAX_STEP (n <= 1 only), step 1 */
+        Py_ssize_t v_abs = v->step < 0 ? -v->step : v->step, abs_step = step < 0 ? -step : step;
+        Py_ssize_t new_step = abs_step > MAX_STEP / v_abs ? 1 : v->step * step;
+        return frost__list_view_new(v->lease, v->seq, v->start + start * v->step, new_step, n);
     }
     PyErr_Format(PyExc_TypeError, "FrozenList indices must be integers or slices, not %.200s",
                  Py_TYPE(key)->tp_name);

@@ -12,7 +12,10 @@
  * (bounds-checked; damage -> frost.SnapshotError). Leaves are fresh objects
  * per access; TUPLE nodes are real tuples. The views are read-only: every
  * mutation raises TypeError; they are unhashable, like the builtins they
- * stand for. Lookups compare str/bytes keys in place (map_read.c).
+ * stand for, but for MappedSet, which hashes as the frozenset of its items
+ * (frost__mapped_set_view_hash). They compare and combine with the arena
+ * views of the same builtin (FrozenList, FrozenDict, frost.Record) as with
+ * that builtin. Lookups compare str/bytes keys in place (map_read.c).
  */
 #include "views.h"
 #include "frost_map_read.h"

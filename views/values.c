@@ -433,10 +433,10 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 }
 
 PyObject *
-frost__list_view_add(PyObject *a, PyObject *b, int a_view, int b_view)
+frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int b_view)
 {
     PyObject *other = a_view ? b : a;
-    int other_view = a_view && b_view;
+    int other_view = (a_view && b_view) || frost__is_list_view(st, other);
     if (!other_view && !PyList_Check(other) && !PyTuple_Check(other)) {
         Py_RETURN_NOTIMPLEMENTED;
     }
@@ -477,6 +477,128 @@ frost__set_delegate(PyObject *self, const char *name, PyObject *args)
     Py_XDECREF(mine);
     Py_XDECREF(meth);
     return r;
+}
+
+PyObject *
+frost__comparable_mapping(PyObject *self, PyObject *other)
+{
+    if (PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)) {
+        return Py_NewRef(other);
+    }
+    PyObject *items = PyObject_CallMethod(other, "items", NULL);
+    PyObject *d = items ? PyDict_New() : NULL;
+    PyObject *it = d ? PyObject_GetIter(items) : NULL;
+    if (it == NULL || PyDict_MergeFromSeq2(d, it, 1) < 0) {
+        Py_CLEAR(d);
+    }
+    Py_XDECREF(it);
+    Py_XDECREF(items);
+    return d;
+}
+
+PyObject *
+frost__mapping_value(PyObject *mapping, PyObject *key)
+{
+    if (PyDict_Check(mapping)) {
+        return Py_XNewRef(PyDict_GetItemWithError(mapping, key));
+    }
+    PyObject *value = PyObject_GetItem(mapping, key);   /* a view of self's type */
+    if (value == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+    }
+    return value;
+}
+
+int
+frost__records_equal(PyObject *a, PyObject *b)
+{
+    PyObject *pa[3], *pb[3];   /* module, qualname, state */
+    int kind;
+    if (frost__record_parts(a, &pa[0], &pa[1], &kind, &pa[2]) < 0) {
+        return -1;
+    }
+    if (frost__record_parts(b, &pb[0], &pb[1], &kind, &pb[2]) < 0) {
+        for (int i = 0; i < 3; i++) {
+            Py_DECREF(pa[i]);
+        }
+        return -1;
+    }
+    int eq = 1;
+    for (int i = 0; i < 3 && eq > 0; i++) {
+        eq = PyObject_RichCompareBool(pa[i], pb[i], Py_EQ);
+    }
+    for (int i = 0; i < 3; i++) {
+        Py_DECREF(pa[i]);
+        Py_DECREF(pb[i]);
+    }
+    return eq;
+}
+
+Py_hash_t
+frost__set_view_hash(PyObject *self)
+{
+    PyObject *items = PyFrozenSet_New(self);
+    if (items == NULL) {
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(items);
+    Py_DECREF(items);
+    return h;
+}
+
+/* A format-2 image's set: there each read makes a new NaN, equal to nothing
+ * (docs/format.md), so a set holding one equals only views of its own node and
+ * frozenset(view) would hash differently at each call: an item holding a NaN
+ * is hashed as None instead (a collision at worst, never two hashes for one set). */
+Py_hash_t
+frost__mapped_set_view_hash(PyObject *self)
+{
+    PyObject *items = PySequence_List(self);
+    if (items == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        if (frost__key_holds_nan(PyList_GET_ITEM(items, i))) {
+            Py_SETREF(PyList_GET_ITEM(items, i), Py_NewRef(Py_None));
+        }
+    }
+    Py_hash_t h = frost__set_view_hash(items);
+    Py_DECREF(items);
+    return h;
+}
+
+PyObject *
+frost__reversed_items(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *items = PySequence_List(self);
+    if (items == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyList_Reverse(items) < 0 ? NULL : PyObject_GetIter(items);
+    Py_DECREF(items);
+    return r;
+}
+
+PyObject *
+frost__copy_to_dict(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *d = PyDict_New();
+    if (d != NULL && PyDict_Update(d, self) < 0) {
+        Py_CLEAR(d);
+    }
+    return d;
+}
+
+PyObject *
+frost__copy_to_list(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PySequence_List(self);
+}
+
+PyObject *
+frost__copy_to_frozenset(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyFrozenSet_New(self);
 }
 
 PyObject *

@@ -5,7 +5,9 @@
  * compare without user code when both sides are plain builtins
  * (frost__fast_equal); only other comparisons go through
  * frost__compare_key, which never shows user code a scoped arena object.
- * `|` gives a plain dict, as MappingProxyType's does; `|=` raises TypeError.
+ * `|` and copy() give a plain dict, as MappingProxyType's do; `|=` raises
+ * TypeError. reversed() runs over a list of the keys (a FrozenDict's entries
+ * are in order but its iterators run forward).
  */
 #include "views.h"
 
@@ -111,13 +113,14 @@ dict_iter(PyObject *self)
     return frost__table_iter_new(DV(self)->lease, DV(self)->table, FROST_ITER_KEYS);
 }
 
-/* self == other for any Mapping `other`: same length, same items. */
+/* self == other for any Mapping `other`: same length, same items
+ * (frost__comparable_mapping: read as dict's == reads it). */
 static int
-dict_equal(PyObject *self, PyObject *other)
+dict_equal_to(PyObject *self, PyObject *other)
 {
     const frost_table_t *t = DV(self)->table;
     FrostLease *lease = DV(self)->lease;
-    Py_ssize_t n = PyObject_Length(other);
+    Py_ssize_t n = PyDict_Check(other) ? PyDict_GET_SIZE(other) : PyObject_Length(other);
     if (n < 0) {
         return -1;
     }
@@ -129,14 +132,10 @@ dict_equal(PyObject *self, PyObject *other)
         if (key == NULL) {
             return -1;
         }
-        PyObject *theirs = PyObject_GetItem(other, key);
+        PyObject *theirs = frost__mapping_value(other, key);
         Py_DECREF(key);
         if (theirs == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_KeyError)) {
-                PyErr_Clear();
-                return 0;
-            }
-            return -1;
+            return PyErr_Occurred() ? -1 : 0;
         }
         int eq = frost__item_equal(lease, frost_table_value(t, i), theirs);
         Py_DECREF(theirs);
@@ -145,6 +144,15 @@ dict_equal(PyObject *self, PyObject *other)
         }
     }
     return 1;
+}
+
+static int
+dict_equal(PyObject *self, PyObject *other)
+{
+    PyObject *mapping = frost__comparable_mapping(self, other);
+    int eq = mapping ? dict_equal_to(self, mapping) : -1;
+    Py_XDECREF(mapping);
+    return eq;
 }
 
 static PyObject *
@@ -200,7 +208,8 @@ dict_repr(PyObject *self)
 
 /* ---- `|`: like MappingProxyType's, returning a plain dict (issue 15) -------
  *
- * FrozenDict | dict/FrozenDict and dict | FrozenDict -> a new dict: the left
+ * FrozenDict | dict/FrozenDict/MappedDict and dict/MappedDict | FrozenDict ->
+ * a new dict: the left
  * operand's items, then the right's (keys and values as indexing gives them,
  * so nested containers stay views). `|=` raises TypeError: a FrozenDict
  * cannot change (`a_dict |= a_frozen_dict` updates the dict in place, as
@@ -235,19 +244,26 @@ dict_merge_into(PyObject *into, PyObject *view)
     return 0;
 }
 
+/* the items of `from`, a FrozenDict (`frozen`) or any other Mapping, into `into` */
+static int
+merge_into(PyObject *into, PyObject *from, int frozen)
+{
+    return frozen ? dict_merge_into(into, from) : PyDict_Update(into, from);
+}
+
 static PyObject *
 dict_or(PyObject *a, PyObject *b)
 {
-    int a_view = is_frozen_dict(a), b_view = is_frozen_dict(b);
-    if (!(a_view || PyDict_Check(a)) || !(b_view || PyDict_Check(b))) {
+    int a_frozen = is_frozen_dict(a), b_frozen = is_frozen_dict(b);
+    const frost_state *st = DV(a_frozen ? a : b)->lease->st;
+    if (!(PyDict_Check(a) || frost__is_dict_view(st, a)) || !(PyDict_Check(b) || frost__is_dict_view(st, b))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    PyObject *result = a_view ? PyDict_New() : PyDict_Copy(a);
+    PyObject *result = PyDict_Check(a) ? PyDict_Copy(a) : PyDict_New();
     if (result == NULL) {
         return NULL;
     }
-    if ((a_view && dict_merge_into(result, a) < 0)
-        || (b_view ? dict_merge_into(result, b) : PyDict_Update(result, b)) < 0) {
+    if ((!PyDict_Check(a) && merge_into(result, a, a_frozen) < 0) || merge_into(result, b, b_frozen) < 0) {
         Py_DECREF(result);
         return NULL;
     }
@@ -260,24 +276,6 @@ dict_inplace_or(PyObject *self, PyObject *Py_UNUSED(other))
     return frost__readonly_inplace(self, "|", "y", "dict");
 }
 
-/* reversed(d): the keys, last first, as dict's and MappedDict's (over a list
- * of the keys: a FrozenDict's entries are in order but its iterators run forward) */
-static PyObject *
-dict_reversed(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *keys = PySequence_List(self);
-    if (keys == NULL) {
-        return NULL;
-    }
-    if (PyList_Reverse(keys) < 0) {
-        Py_DECREF(keys);
-        return NULL;
-    }
-    PyObject *r = PyObject_GetIter(keys);
-    Py_DECREF(keys);
-    return r;
-}
-
 static PyObject *
 dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -285,7 +283,8 @@ dict_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyMethodDef dict_methods[] = {
-    {"__reversed__", dict_reversed, METH_NOARGS, "The keys, last first."},
+    {"__reversed__", frost__reversed_items, METH_NOARGS, "The keys, last first."},
+    {"copy", frost__copy_to_dict, METH_NOARGS, FROST_COPY_DOC("dict")},
     {"get", (PyCFunction)(void (*)(void))dict_get, METH_FASTCALL,
      "get($self, key, default=None, /)\n--\n\nThe value for key if key is in the mapping, else default."},
     {"keys", dict_keys, METH_NOARGS, "A set-like view of the keys."},

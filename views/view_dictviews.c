@@ -8,7 +8,7 @@
  * set-like: `in`, `==`/`<`/`<=`/..., `&`, `|`, `-`, `^` and isdisjoint follow
  * CPython's dict_keys/dict_items (set algebra returns a plain set; an items
  * view holds only 2-tuples). The values view compares by identity, like
- * dict_values.
+ * dict_values. reversed() of each runs over a list of its items.
  */
 #include "views.h"
 
@@ -287,8 +287,16 @@ static PyGetSetDef dictview_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+#define REVERSED_METHOD {"__reversed__", frost__reversed_items, METH_NOARGS, "The items, last first."}
+
 static PyMethodDef setview_methods[] = {
     {"isdisjoint", setview_isdisjoint, METH_O, "True if the view and other have no item in common."},
+    REVERSED_METHOD,
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef values_methods[] = {
+    REVERSED_METHOD,
     {NULL, NULL, 0, NULL},
 };
 
@@ -326,6 +334,7 @@ static PyType_Slot values_slots[] = {
     {Py_tp_dealloc, dictview_dealloc},
     {Py_tp_repr, dictview_repr},
     {Py_tp_iter, values_iter},
+    {Py_tp_methods, values_methods},
     {Py_tp_getset, dictview_getset},
     {Py_sq_length, dictview_len},
     {Py_sq_contains, values_contains},

@@ -3,12 +3,19 @@
  * over a slice of one (start, step, len), so slicing never copies.
  *
  * Packed nodes (all int64 or all float64) export the buffer protocol: the
- * exporter's memory is the arena itself, read-only. `+` and `*` give plain
- * lists, as list's do; the in-place forms raise TypeError.
+ * exporter's memory is the arena itself, read-only. `+`, `*` and copy() give
+ * plain lists, as list's do; the in-place forms raise TypeError.
  */
 #include "views.h"
 
 #define LV(o) ((FrostListView *)(o))
+
+/* The largest |step| a view keeps. Its buffer stride is step * 8, as
+ * memoryview's of the same slice; with two items or more |step| is below the
+ * node's length, but a slice of one item or none may have any step
+ * (l[::2**63-1]), which would overflow the stride: such a view, which reads
+ * the same at any step, keeps step 1 instead. */
+#define MAX_STEP (PY_SSIZE_T_MAX / 8)
 
 PyObject *
 frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start, Py_ssize_t step,
@@ -17,6 +24,9 @@ frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssize_t start
     FrostListView *v = PyObject_New(FrostListView, lease->st->list_type);
     if (v == NULL) {
         return NULL;
+    }
+    if (step > MAX_STEP || step < -MAX_STEP) {
+        step = 1;   /* one item or none (see MAX_STEP): read the same at any step */
     }
     v->lease = (FrostLease *)Py_NewRef(lease);
     v->seq = seq;
@@ -114,7 +124,10 @@ list_subscript_any(PyObject *self, PyObject *key)
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices(v->len, &start, &stop, step);
-        return frost__list_view_new(v->lease, v->seq, v->start + start * v->step, v->step * step, n);
+        /* |v->step| <= MAX_STEP, step >= -PY_SSIZE_T_MAX: past MAX_STEP (n <= 1 only), step 1 */
+        Py_ssize_t v_abs = v->step < 0 ? -v->step : v->step, abs_step = step < 0 ? -step : step;
+        Py_ssize_t new_step = abs_step > MAX_STEP / v_abs ? 1 : v->step * step;
+        return frost__list_view_new(v->lease, v->seq, v->start + start * v->step, new_step, n);
     }
     PyErr_Format(PyExc_TypeError, "FrozenList indices must be integers or slices, not %.200s",
                  Py_TYPE(key)->tp_name);
@@ -220,7 +233,13 @@ list_richcompare(PyObject *self, PyObject *other, int op)
 {
     int other_is_view = Py_TYPE(other) == Py_TYPE(self);
     if (!PyList_Check(other) && !other_is_view) {
-        Py_RETURN_NOTIMPLEMENTED;
+        if (!frost__is_list_view(LV(self)->lease->st, other)) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *items = PySequence_List(other);   /* a MappedList: as the list of its items */
+        PyObject *r = items ? list_richcompare(self, items, op) : NULL;
+        Py_XDECREF(items);
+        return r;
     }
     Py_ssize_t n1 = LV(self)->len;
     Py_ssize_t n2 = other_is_view ? LV(other)->len : PyList_GET_SIZE(other);
@@ -303,7 +322,7 @@ list_repr(PyObject *self)
 
 /* ---- operators: like list's, returning plain objects (issue 15) ----------
  *
- * FrozenList + list/tuple/FrozenList -> list, list + FrozenList -> list,
+ * FrozenList + list/tuple/FrozenList/MappedList -> list, list + FrozenList -> list,
  * tuple + FrozenList -> tuple (the plain type of the left operand; items as
  * indexing gives them, so nested containers stay views), FrozenList * n and
  * n * FrozenList -> list. The in-place forms raise TypeError: a FrozenList
@@ -324,7 +343,8 @@ is_frozen_list(PyObject *o)
 static PyObject *
 list_add(PyObject *a, PyObject *b)
 {
-    return frost__list_view_add(a, b, is_frozen_list(a), is_frozen_list(b));
+    int a_view = is_frozen_list(a);
+    return frost__list_view_add(LV(a_view ? a : b)->lease->st, a, b, a_view, is_frozen_list(b));
 }
 
 static PyObject *
@@ -380,6 +400,7 @@ static PyMethodDef list_methods[] = {
     {"index", (PyCFunction)(void (*)(void))list_index, METH_FASTCALL,
      "index($self, value, start=0, stop=sys.maxsize, /)\n--\n\nFirst index of value; ValueError if absent."},
     {"count", list_count, METH_O, "Number of occurrences of value."},
+    {"copy", frost__copy_to_list, METH_NOARGS, FROST_COPY_DOC("list")},
     {"__reversed__", list_reversed, METH_NOARGS, "A reverse iterator."},
     {"__reduce__", list_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
     {"__dlpack__", (PyCFunction)(void (*)(void))frost__list_dlpack, METH_VARARGS | METH_KEYWORDS,

@@ -12,7 +12,10 @@
  * (bounds-checked; damage -> frost.SnapshotError). Leaves are fresh objects
  * per access; TUPLE nodes are real tuples. The views are read-only: every
  * mutation raises TypeError; they are unhashable, like the builtins they
- * stand for. Lookups compare str/bytes keys in place (map_read.c).
+ * stand for, but for MappedSet, which hashes as the frozenset of its items
+ * (frost__mapped_set_view_hash). They compare and combine with the arena
+ * views of the same builtin (FrozenList, FrozenDict, frost.Record) as with
+ * that builtin. Lookups compare str/bytes keys in place (map_read.c).
  */
 #include "views.h"
 #include "frost_map_read.h"
@@ -552,10 +555,10 @@ same_node(PyObject *a, PyObject *b)
 }
 
 static int
-dict_equal(PyObject *self, PyObject *other)
+dict_equal_to(PyObject *self, PyObject *other)
 {
     const frost_mnode_t *t = &MV(self)->node;
-    Py_ssize_t n = PyObject_Length(other);
+    Py_ssize_t n = PyDict_Check(other) ? PyDict_GET_SIZE(other) : PyObject_Length(other);
     if (n < 0) {
         return -1;
     }
@@ -564,14 +567,10 @@ dict_equal(PyObject *self, PyObject *other)
     }
     for (uint64_t i = 0; i < t->len; i++) {
         PyObject *key = frost_map_load(IMG(self), frost_map_table_key(t, i));
-        PyObject *theirs = key ? PyObject_GetItem(other, key) : NULL;
+        PyObject *theirs = key ? frost__mapping_value(other, key) : NULL;
         Py_XDECREF(key);
         if (theirs == NULL) {
-            if (key != NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
-                PyErr_Clear();
-                return 0;
-            }
-            return -1;
+            return PyErr_Occurred() ? -1 : 0;
         }
         PyObject *mine = frost_map_load(IMG(self), frost_map_table_value(t, i));
         int eq = mine ? PyObject_RichCompareBool(mine, theirs, Py_EQ) : -1;
@@ -582,6 +581,16 @@ dict_equal(PyObject *self, PyObject *other)
         }
     }
     return 1;
+}
+
+/* self == Mapping other, read as dict's == reads it (frost__comparable_mapping) */
+static int
+dict_equal(PyObject *self, PyObject *other)
+{
+    PyObject *mapping = frost__comparable_mapping(self, other);
+    int eq = mapping ? dict_equal_to(self, mapping) : -1;
+    Py_XDECREF(mapping);
+    return eq;
 }
 
 static PyObject *
@@ -632,6 +641,7 @@ static PyMethodDef dict_methods[] = {
     {"values", dict_values, METH_NOARGS, "A view of the values."},
     {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},
     {"__reversed__", dict_reversed, METH_NOARGS, "The keys, last first."},
+    {"copy", frost__copy_to_dict, METH_NOARGS, FROST_COPY_DOC("dict")},
     {"_iter_values", dict_iter_values, METH_NOARGS, "The values in order (for values())."},
     {"_iter_items", dict_iter_items, METH_NOARGS, "The (key, value) pairs in order (for items())."},
     MAPPED_REDUCE,
@@ -650,7 +660,8 @@ is_mapped_dict(PyObject *o)
 static PyObject *
 dict_or(PyObject *a, PyObject *b)
 {
-    int a_view = is_mapped_dict(a), b_view = is_mapped_dict(b);
+    const frost_state *st = MV(is_mapped_dict(a) ? a : b)->image->st;
+    int a_view = frost__is_dict_view(st, a), b_view = frost__is_dict_view(st, b);
     if (!(a_view || PyDict_Check(a)) || !(b_view || PyDict_Check(b))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
@@ -847,23 +858,32 @@ list_richcompare(PyObject *self, PyObject *other, int op)
 {
     int theirs_is_list = PyList_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!theirs_is_list) {
-        Py_RETURN_NOTIMPLEMENTED;
+        if (!frost__is_list_view(MV(self)->image->st, other)) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *items = PySequence_List(other);   /* a FrozenList: as the list of its items */
+        PyObject *r = items ? list_richcompare(self, items, op) : NULL;
+        Py_XDECREF(items);
+        return r;
     }
     if ((op == Py_EQ || op == Py_NE) && same_node(self, other)) {
         return PyBool_FromLong(op == Py_EQ);
     }
-    Py_ssize_t n = PyObject_Length(other);
-    if (n < 0) {
-        return NULL;
-    }
-    if ((op == Py_EQ || op == Py_NE) && (uint64_t)n != MV(self)->node.len) {
+    /* a list (subclass) is read as list's == reads it: its own items and size,
+     * whatever __len__/__getitem__ say, the size again at each step (an item's
+     * __eq__ may shrink it) */
+    int theirs_is_view = Py_TYPE(other) == Py_TYPE(self);
+#define THEIR_LEN() (theirs_is_view ? (Py_ssize_t)MV(other)->node.len : PyList_GET_SIZE(other))
+    if ((op == Py_EQ || op == Py_NE) && (uint64_t)THEIR_LEN() != MV(self)->node.len) {
         return PyBool_FromLong(op == Py_NE);
     }
     /* element by element (list's own rules), without copying either side */
     uint64_t len = MV(self)->node.len, i = 0;
-    for (; i < len && i < (uint64_t)n; i++) {
+    for (; i < len && i < (uint64_t)THEIR_LEN(); i++) {
         PyObject *mine = frost_map_seq_item(IMG(self), &MV(self)->node, i);
-        PyObject *their = mine ? PySequence_GetItem(other, (Py_ssize_t)i) : NULL;
+        PyObject *their = mine == NULL ? NULL
+                          : theirs_is_view ? frost_map_seq_item(IMG(other), &MV(other)->node, i)
+                                           : Py_NewRef(PyList_GET_ITEM(other, (Py_ssize_t)i));
         int eq = their ? PyObject_RichCompareBool(mine, their, Py_EQ) : -1;
         if (eq == 0) {
             PyObject *r = op == Py_EQ ? Py_NewRef(Py_False)
@@ -879,7 +899,8 @@ list_richcompare(PyObject *self, PyObject *other, int op)
             return NULL;
         }
     }
-    Py_ssize_t a = (Py_ssize_t)len, b = n;
+    Py_ssize_t a = (Py_ssize_t)len, b = THEIR_LEN();
+#undef THEIR_LEN
     int r;
     switch (op) {
     case Py_LT: r = a < b; break;
@@ -930,6 +951,7 @@ static PyMethodDef list_methods[] = {
     {"count", list_count, METH_O, "count($self, value, /)\n--\n\nNumber of occurrences of value."},
     {"__reversed__", list_reversed, METH_NOARGS, "The items, last first."},
     {"tolist", list_tolist, METH_NOARGS, "A plain list of the items (containers stay views)."},
+    {"copy", frost__copy_to_list, METH_NOARGS, FROST_COPY_DOC("list")},
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
 };
@@ -951,7 +973,8 @@ is_mapped_list(PyObject *o)
 static PyObject *
 list_add(PyObject *a, PyObject *b)
 {
-    return frost__list_view_add(a, b, is_mapped_list(a), is_mapped_list(b));
+    int a_view = is_mapped_list(a);
+    return frost__list_view_add(MV(a_view ? a : b)->image->st, a, b, a_view, is_mapped_list(b));
 }
 
 static PyObject *
@@ -1113,6 +1136,7 @@ set_repr(PyObject *self)
 
 static PyMethodDef set_methods[] = {
     {"isdisjoint", set_isdisjoint, METH_VARARGS, "As frozenset.isdisjoint."},
+    {"copy", frost__copy_to_frozenset, METH_NOARGS, FROST_COPY_DOC("frozenset")},
     FROST_SET_DELEGATE_METHODS,
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
@@ -1122,7 +1146,7 @@ static PyType_Slot set_slots[] = {
     {Py_tp_doc, "MappedSet: a read-only set over a set of a format-2 image, read in place."},
     {Py_tp_dealloc, mapped_dealloc},
     {Py_tp_repr, set_repr},
-    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_hash, frost__mapped_set_view_hash},
     {Py_tp_iter, set_iter},
     {Py_tp_richcompare, set_richcompare},
     {Py_tp_methods, set_methods},
@@ -1348,8 +1372,15 @@ record_repr(PyObject *self)
 static PyObject *
 record_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(other) != Py_TYPE(self)) {
+    if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (Py_TYPE(other) != Py_TYPE(self)) {
+        if (!frost__is_record_view(MV(self)->image->st, Py_TYPE(other))) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        int eq = frost__records_equal(self, other);   /* a frost.Record: the same rule */
+        return eq < 0 ? NULL : PyBool_FromLong(op == Py_EQ ? eq : !eq);
     }
     int eq = same_node(self, other);
     if (!eq) {
@@ -1416,6 +1447,7 @@ static PyType_Slot record_slots[] = {
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_getattro, record_getattro},
     {Py_mp_subscript, record_subscript},
+    {Py_mp_ass_subscript, mapped_ass},
     {Py_tp_setattro, record_setattro},
     {Py_tp_richcompare, record_richcompare},
     {Py_tp_methods, record_methods},
@@ -1611,6 +1643,7 @@ static PyType_Slot array_slots[] = {
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_sq_length, array_length},
+    {Py_mp_ass_subscript, mapped_ass},
     {Py_bf_getbuffer, array_getbuffer},
     {0, NULL},
 };

@@ -472,8 +472,15 @@ record_repr(PyObject *self)
 static PyObject *
 record_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if ((op != Py_EQ && op != Py_NE) || !frost__is_record_view(RV(self)->lease->st, Py_TYPE(other))) {
+    if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (!frost__is_record_view(RV(self)->lease->st, Py_TYPE(other))) {
+        if (Py_TYPE(other) != RV(self)->lease->st->mapped_record_type) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        int eq = frost__records_equal(self, other);   /* a MappedRecord: the same rule */
+        return eq < 0 ? NULL : PyBool_FromLong(op == Py_EQ ? eq : !eq);
     }
     const frost_record_t *a = RV(self)->record, *b = RV(other)->record;
     int eq = frost__fast_equal(frost_ref_object(a->module), frost_ref_object(b->module)) == 1

@@ -5,7 +5,9 @@
  * a local frozenset of the items (they build a new set anyway). Comparisons
  * take whatever a frozenset compares equal to: sets, dict keys()/items(), any
  * collections.abc.Set (compares_as_set). frozenset's named methods (union,
- * issubset, ...) run on frozenset(self), as MappedSet's do.
+ * issubset, ..., copy) run on frozenset(self), as MappedSet's do, and a
+ * FrozenSet hashes as frozenset(self) (it stands for one: equal, so the same
+ * hash), computed again on each call: a view caches nothing.
  */
 #include "views.h"
 
@@ -133,13 +135,16 @@ set_richcompare(PyObject *self, PyObject *other, int op)
         return PyBool_FromLong(op == Py_EQ);   /* the same node, as `s == s` */
     }
     if (op == Py_EQ || op == Py_NE) {
-        Py_ssize_t n = PyObject_Length(other);
+        /* a set (subclass) by its own size and items, as frozenset's == reads
+         * it, whatever its __len__/__iter__ say */
+        int is_set = PyAnySet_Check(other);
+        Py_ssize_t n = is_set ? PySet_GET_SIZE(other) : PyObject_Length(other);
         if (n < 0) {
             return NULL;
         }
         int eq = n == SV(self)->set->len;
         /* every item of `other` must be one of ours (same size => equal) */
-        PyObject *it = eq ? PyObject_GetIter(other) : NULL;
+        PyObject *it = !eq ? NULL : is_set ? PySet_Type.tp_iter(other) : PyObject_GetIter(other);
         PyObject *item;
         while (it != NULL && (item = PyIter_Next(it)) != NULL) {
             int c = set_contains(self, item);
@@ -223,6 +228,7 @@ set_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef set_methods[] = {
     {"isdisjoint", set_isdisjoint, METH_O, "True if the set has no items in common with other."},
+    {"copy", frost__copy_to_frozenset, METH_NOARGS, FROST_COPY_DOC("frozenset")},
     FROST_SET_DELEGATE_METHODS,
     {"__reduce__", set_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
     {NULL, NULL, 0, NULL},
@@ -233,7 +239,7 @@ static PyType_Slot set_slots[] = {
                 "Set algebra returns plain frozensets."},
     {Py_tp_dealloc, frost__view_dealloc},
     {Py_tp_repr, set_repr},
-    {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_hash, frost__set_view_hash},
     {Py_tp_iter, set_iter},
     {Py_tp_richcompare, set_richcompare},
     {Py_tp_methods, set_methods},

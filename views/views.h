@@ -61,6 +61,21 @@ typedef struct {
     frost_freeze_env_t freeze_env;
 } frost_state;
 
+/* A FrozenList or MappedList (a FrozenDict or MappedDict) of this interpreter:
+ * the arena and the mapped kind of one builtin compare and combine with each
+ * other as with that builtin (`frost.freeze(x).root == frost.share(x).root`). */
+static inline int
+frost__is_list_view(const frost_state *st, PyObject *o)
+{
+    return Py_TYPE(o) == st->list_type || Py_TYPE(o) == st->mapped_list_type;
+}
+
+static inline int
+frost__is_dict_view(const frost_state *st, PyObject *o)
+{
+    return Py_TYPE(o) == st->dict_type || Py_TYPE(o) == st->mapped_dict_type;
+}
+
 /* One interpreter's hold on one store (see frost_store.h). */
 typedef struct {
     PyObject_HEAD
@@ -256,11 +271,35 @@ PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *op
  * b_view say which side is a view of the caller's kind: view + list/tuple/view
  * and list + view -> a new list, tuple + view -> a tuple, else NotImplemented;
  * `view * n` (len: the view's) -> a list. */
-PyObject *frost__list_view_add(PyObject *a, PyObject *b, int a_view, int b_view);
+/* a + b, a_view/b_view: whether a/b is a view of the caller's kind (st: its state) */
+PyObject *frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int b_view);
 PyObject *frost__list_view_repeat(PyObject *self, Py_ssize_t len, Py_ssize_t n);
 /* The frozenset method `name` called on frozenset(self) with `args`: the set
  * views' named methods (FrozenSet, MappedSet), with frozenset's results. */
 PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
+/* What the container views share with the builtins they stand for (values.c):
+ * a set view's hash, that of the frozenset of its items (it compares equal to
+ * that frozenset); reversed() over a list of the items, for views whose
+ * iterators run forward only; copy() as MappingProxyType's, a new plain dict,
+ * list or frozenset of the items (top level only: nested containers stay views). */
+/* A dict view `self` == Mapping `other` reads other as dict's == reads a dict
+ * (from its table: no __missing__, so a defaultdict is not changed and a Counter
+ * does not hold every key) and any other Mapping as Mapping.__eq__ does (the
+ * items it lists, never a __getitem__ of a key it does not list).
+ * frost__comparable_mapping: `other` itself when it is a dict or of self's type,
+ * else a new dict of other.items() (new reference); frost__mapping_value: the
+ * value under `key` in what that returned (new reference; NULL without an
+ * error: absent). */
+PyObject *frost__comparable_mapping(PyObject *self, PyObject *other);
+PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
+Py_hash_t frost__set_view_hash(PyObject *self);
+Py_hash_t frost__mapped_set_view_hash(PyObject *self);   /* the same, NaNs read as None */
+PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);
+PyObject *frost__copy_to_dict(PyObject *self, PyObject *ignored);
+PyObject *frost__copy_to_list(PyObject *self, PyObject *ignored);
+PyObject *frost__copy_to_frozenset(PyObject *self, PyObject *ignored);
+#define FROST_COPY_DOC(plain) "copy($self, /)\n--\n\nA new plain " plain " of the items " \
+    "(nested containers stay views), as MappingProxyType.copy()."
 #define FROST_SET_DELEGATE(name) \
     static PyObject *set_##name(PyObject *self, PyObject *args) { return frost__set_delegate(self, #name, args); }
 /* Both set views' six named methods: the functions, then their table rows. */
@@ -317,6 +356,9 @@ PyObject *frost__array_view_new(FrostLease *lease, const frost_array_t *a, const
 int frost__export_buffer(Py_buffer *view, PyObject *owner, const char *what, const char *buf,
                          Py_ssize_t itemsize, const char *format, int ndim,
                          const Py_ssize_t *shape, const Py_ssize_t *strides, int flags);
+/* Two record views of either kind (Record, MappedRecord): equal when their
+ * classes' module and qualname and their states are (values.c); 1, 0, -1. */
+int frost__records_equal(PyObject *a, PyObject *b);
 int frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,
                         PyObject **state);
 PyObject *frost__record_class(const frost_record_t *r);   /* import module.qualname or NULL+error */

@@ -3,11 +3,21 @@
 The collections.abc views, iterated by the dict's own C iterators: entries are read
 in order from the table, not looked up again by key, so a damaged image gives
 frost.SnapshotError where the damage is, never a KeyError for a key the dict listed.
+As dict's views (and FrozenDict's): reversed() and .mapping, the MappedDict itself
+(read-only already, where a dict's view gives a mappingproxy).
 """
 from collections.abc import ItemsView, KeysView, ValuesView
 
 
-class MappedKeysView(KeysView):
+class _MappingAttribute:
+    __slots__ = ()
+
+    @property
+    def mapping(self):
+        return self._mapping
+
+
+class MappedKeysView(_MappingAttribute, KeysView):
     __slots__ = ()
 
     def __iter__(self):
@@ -20,21 +30,27 @@ class MappedKeysView(KeysView):
         return f"MappedKeysView({self._mapping!r})"
 
 
-class MappedValuesView(ValuesView):
+class MappedValuesView(_MappingAttribute, ValuesView):
     __slots__ = ()
 
     def __iter__(self):
         return self._mapping._iter_values()
 
+    def __reversed__(self):
+        return reversed(list(self))
+
     def __repr__(self):
         return f"MappedValuesView({self._mapping!r})"
 
 
-class MappedItemsView(ItemsView):
+class MappedItemsView(_MappingAttribute, ItemsView):
     __slots__ = ()
 
     def __iter__(self):
         return self._mapping._iter_items()
+
+    def __reversed__(self):
+        return reversed(list(self))
 
     def __contains__(self, item):
         # as dict.items() answers: anything but a (key, value) pair is just absent;

@@ -6,11 +6,15 @@ containers stay views), and the in-place forms raise TypeError, since a view
 cannot change. Every case runs on both lifetimes; scoped ones must leak
 nothing (a process-lifetime store is kept until exit by design).
 """
+import collections.abc
+import dataclasses
+import operator
 import types
+import typing
 import unittest
 
 import frost
-from frostcheck import LeakCheckedTestCase
+from frostcheck import LeakCheckedTestCase, live
 
 
 
@@ -229,3 +233,510 @@ class ProcessFrozenDictTest(FrozenDictOperators, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# ---- what the builtins have beyond operators (hash, reversed dict views, copy(),
+# mutators) on every kind of store: process, scoped and mapped (frost.share) --------
+
+STORES = {
+    "process": lambda value: frost.freeze(value, lifetime="process"),
+    "scoped": lambda value: frost.freeze(value, lifetime="scoped"),
+    "mapped": frost.share,
+}
+
+
+class EveryStore(unittest.TestCase):
+    """Each test body runs on a root view of `value` from every kind of store;
+    scoped and mapped stores are closed and must leave nothing behind (a
+    process store lives until exit: one arena and store more each)."""
+
+    def setUp(self):
+        self.before, self.process_stores = live(), 0
+
+    def tearDown(self):
+        n = self.process_stores
+        self.assertEqual(live(), (self.before[0] + n, self.before[1] + n),
+                         "the test leaked an arena or store")
+
+    def each_root(self, value):
+        for kind, make in STORES.items():
+            store = make(value)
+            self.process_stores += kind == "process"
+            try:
+                yield store.root
+            except BaseException as e:
+                e.add_note(f"(a {kind} store)")
+                raise
+            finally:
+                if kind != "process":
+                    store.close()
+
+
+class SetViewsHashLikeFrozenset(EveryStore):
+    """A FrozenSet (MappedSet) stands for a frozenset and compares equal to one, so
+    it hashes as that frozenset does (docs/design.md, "Hashing"): it can be a dict
+    key or a set member, and so can a tuple holding one."""
+
+    def test_hash_is_the_equal_frozensets(self):
+        for items in (set(), {1}, {1, "a", (2, b"x"), 3.5, None}, set(range(1000)),
+                      frozenset({-1, -2, 2 ** 70})):
+            for root in self.each_root({"s": items}):
+                view = root["s"]
+                self.assertEqual(hash(view), hash(frozenset(items)))
+                self.assertEqual(hash(view), hash(root["s"]))   # any read, the same
+                self.assertIsInstance(view, collections.abc.Hashable)
+                self.assertEqual({view: 1}[frozenset(items)], 1)
+                self.assertIn(frozenset(items), {view})
+                self.assertEqual(len({view, frozenset(items), root["s"]}), 1)
+
+    def test_tuples_holding_sets_hash(self):
+        for root in self.each_root({"t": (1, frozenset({2, 3})), "d": {"k": frozenset({4})}}):
+            self.assertEqual(hash(root["t"]), hash((1, frozenset({2, 3}))))
+            # dict views' set algebra hashes the items: a frozenset value is fine, as in a dict
+            self.assertEqual(root["d"].items() | set(), {("k", frozenset({4}))})
+            self.assertEqual(root["d"].keys() ^ root["d"].items(), {"k", ("k", frozenset({4}))})
+
+    def test_a_nan_member_hashes_as_the_view_compares(self):
+        # arena stores yield one NaN object per arena NaN, so the view equals the
+        # frozenset of what it yields; a format-2 image makes a new NaN at each read
+        # (equal to nothing), so there it equals only views of its own node
+        nan = float("nan")
+        for items in ({nan, 1.0}, {(1, nan), "a"}, {complex(0, nan)}):
+            equal_to_its_frozenset = []
+            for root in self.each_root({"s": items}):
+                view = root["s"]
+                self.assertEqual(view, root["s"])
+                self.assertEqual(hash(view), hash(root["s"]))
+                if view == frozenset(view):
+                    self.assertEqual(hash(view), hash(frozenset(view)))
+                equal_to_its_frozenset.append(view == frozenset(view))
+            self.assertEqual(equal_to_its_frozenset, [True, True, False])
+
+    def test_other_views_stay_unhashable_as_their_builtins(self):
+        import numpy as np
+        for root in self.each_root({"l": [1], "d": {"a": 1}, "a": np.arange(3)}):
+            for view in (root["l"], root["d"], root["a"], root["d"].keys(), root["d"].items()):
+                with self.assertRaisesRegex(TypeError, "unhashable type"):
+                    hash(view)
+                self.assertNotIsInstance(view, collections.abc.Hashable)
+
+
+class DictViewsReverse(EveryStore):
+    """reversed() of keys(), values() and items() as dict's (3.8+)."""
+
+    def test_reversed(self):
+        data = {"a": 1, "b": [2], 3: "c", (4, 5): {"x": 6}}
+        for root in self.each_root({"d": data, "empty": {}}):
+            d = root["d"]
+            self.assertEqual(list(reversed(d.keys())), list(reversed(data.keys())))
+            self.assertEqual([frost.thaw(v) if not isinstance(v, (int, str)) else v
+                              for v in reversed(d.values())], list(reversed(data.values())))
+            self.assertEqual([(k, frost.thaw(v) if not isinstance(v, (int, str)) else v)
+                              for k, v in reversed(d.items())], list(reversed(data.items())))
+            for view in (d.keys(), d.values(), d.items()):
+                self.assertIsInstance(view, collections.abc.Reversible)
+                it = reversed(view)
+                self.assertEqual(len(list(it)), 4)
+                self.assertEqual(list(it), [])             # exhausted stays exhausted
+            for view in (root["empty"].keys(), root["empty"].values(), root["empty"].items()):
+                self.assertEqual(list(reversed(view)), [])
+
+    def test_mapping_attribute(self):
+        for root in self.each_root({"d": {"a": 1}}):
+            d = root["d"]
+            for view in (d.keys(), d.values(), d.items()):
+                self.assertEqual(view.mapping, d)
+                self.assertIs(type(view.mapping), type(d))   # read-only already
+
+
+class CopyGivesAPlainContainer(EveryStore):
+    """copy() as MappingProxyType.copy(): a new plain dict/list (frozenset for a
+    set view, whose algebra gives frozensets too), top level only."""
+
+    def test_copy(self):
+        data = {"d": {"a": 1, "b": [2]}, "l": [1, [2], "x"], "s": {1, 2}, "p": [1, 2, 3]}
+        for root in self.each_root(data):
+            for key, plain in (("d", dict), ("l", list), ("s", frozenset), ("p", list)):
+                view = root[key]
+                c = view.copy()
+                self.assertIs(type(c), plain)
+                self.assertEqual(c, view)
+                self.assertIsNot(c, view)
+                if plain is not frozenset:
+                    c.clear()                            # a copy of its own
+                    self.assertGreater(len(view), 0)
+            self.assertIsInstance(root["d"].copy()["b"], (frost.FrozenList, frost.MappedList))
+            self.assertEqual(root["l"][1:].copy(), [root["l"][1], "x"])   # a slice view too
+            with self.assertRaisesRegex(TypeError, "takes no arguments"):
+                root["d"].copy(1)
+
+
+class MutatorsSayReadOnly(EveryStore):
+    """Every mutation of every view is a TypeError naming the view's type and
+    saying it is read-only (not "does not support item assignment")."""
+
+    def test_item_assignment_and_deletion(self):
+        import numpy as np
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+
+        data = {"l": [1], "d": {"a": 1}, "s": {1}, "a": np.arange(3), "r": Point(1)}
+        for root in self.each_root(data):
+            for key in data:
+                view = root[key]
+                name = type(view).__name__.split("[")[0]
+                for mutate in (lambda: view.__setitem__(0, 1), lambda: view.__delitem__(0)):
+                    if key == "s":   # frozenset has neither: nor has a set view
+                        with self.assertRaises(AttributeError):
+                            mutate()
+                        continue
+                    with self.assertRaisesRegex(TypeError, rf"'frost\.{name}' object is read-only"):
+                        mutate()
+                with self.assertRaisesRegex(TypeError, "read-only|does not support item assignment"):
+                    view[0] = 1
+                with self.assertRaisesRegex(TypeError, "read-only|doesn't support item deletion"):
+                    del view[0]
+
+
+class MappingEqualityReadsAsDicts(EveryStore):
+    """FrozenDict/MappedDict == other answers as dict's == (or, for a Mapping
+    that is no dict, as Mapping.__eq__'s items()): a dict subclass is read from
+    its table, so a defaultdict is not changed and a Counter or a __missing__/
+    __getitem__ override does not make absent keys present."""
+
+    def test_dict_subclasses_answer_as_with_a_dict(self):
+        class Missing(dict):
+            def __missing__(self, key):
+                return 0
+
+        class AnyKey(dict):
+            def __getitem__(self, key):
+                return 0
+
+        class DefaultMapping(collections.abc.Mapping):   # __getitem__ never raises
+            def __init__(self, keys):
+                self.keys_ = list(keys)
+
+            def __getitem__(self, key):
+                return 0
+
+            def __iter__(self):
+                return iter(self.keys_)
+
+            def __len__(self):
+                return len(self.keys_)
+
+        for root in self.each_root({"d": {"a": 0}}):
+            d = root["d"]
+            dd = collections.defaultdict(int, b=0)
+            others = [dd, collections.Counter(b=0), Missing(b=0), AnyKey(b=0),
+                      types.MappingProxyType(dd), collections.UserDict(b=0), DefaultMapping("b")]
+            for other in others:
+                with self.subTest(other=type(other).__name__):
+                    want = {"a": 0} == other if isinstance(other, dict) else \
+                        dict({"a": 0}.items()) == dict(other.items())
+                    self.assertFalse(want)
+                    self.assertIs(d == other, want)
+                    self.assertIs(other == d, want)
+                    self.assertIs(d != other, not want)
+            self.assertEqual(dict(dd), {"b": 0}, "== changed the defaultdict")
+            for same in (collections.defaultdict(int, a=0), collections.Counter(a=0), Missing(a=0),
+                         collections.OrderedDict(a=0), DefaultMapping("a")):
+                self.assertTrue(d == same and same == d, type(same).__name__)
+
+
+class ComparisonsReadSubclassesAsTheirBuiltins(EveryStore):
+    """A view compares with a dict, list or set subclass as dict's, list's and
+    frozenset's == do: by the builtin's own size and items, whatever the
+    subclass's __len__, __getitem__, __iter__ or __contains__ say."""
+
+    def test_overridden_protocols_are_not_asked(self):
+        class LyingDict(dict):
+            def __len__(self):
+                return 5
+
+        class LyingSet(set):
+            def __iter__(self):
+                return iter([1, 2])
+
+            def __len__(self):
+                return 2
+
+            def __contains__(self, x):
+                return True
+
+        class LyingList(list):
+            def __len__(self):
+                return 0
+
+            def __getitem__(self, i):
+                return 99
+
+            def __iter__(self):
+                return iter([])
+
+        cases = [("d", {"a": 1}, LyingDict(a=1)), ("d", {"a": 1}, LyingDict(b=1)),
+                 ("s", {1, 2}, LyingSet({3, 4})), ("s", {1, 2}, LyingSet({1, 2})),
+                 ("l", [1], LyingList([1])), ("l", [1], LyingList([2])), ("l", [1], LyingList([]))]
+        for root in self.each_root({"d": {"a": 1}, "s": {1, 2}, "l": [1]}):
+            for key, plain, other in cases:
+                view = root[key]
+                plain = frozenset(plain) if key == "s" else plain
+                with self.subTest(other=type(other).__name__, items=list(other)):
+                    for op in ("__eq__", "__ne__") + (("__lt__", "__le__", "__gt__", "__ge__")
+                                                      if key != "d" else ()):
+                        got = getattr(operator, op)(view, other)
+                        self.assertIs(got, getattr(operator, op)(plain, other), op)
+                        self.assertIs(getattr(operator, op)(other, view),
+                                      getattr(operator, op)(other, plain), "reflected " + op)
+
+    def test_a_list_shrunk_by_an_items_eq(self):
+        # list's == reads the other list's size again at each step: an item's
+        # __eq__ that empties it ends the comparison (unequal), not an IndexError
+        class Clearing:
+            def __init__(self, victim):
+                self.victim = victim
+
+            def __eq__(self, other):
+                self.victim.clear()
+                return True
+
+            __hash__ = object.__hash__
+
+        def victim():
+            v = []
+            v.extend([Clearing(v), 2])
+            return v
+
+        want = [1, 2] == victim()
+        self.assertIs(want, False)
+        for root in self.each_root({"l": [1, 2]}):
+            for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge):
+                v = victim()
+                self.assertIs(op(root["l"], v), op([1, 2], victim()), op.__name__)
+                self.assertEqual(v, [])
+                self.assertIs(op(victim(), root["l"]), op(victim(), [1, 2]), op.__name__)
+
+
+# ---- hypothesis: a view answers every read as the builtin it stands for ---------
+
+from hypothesis import given, settings, strategies as hs  # noqa: E402
+
+PROPERTY = settings(derandomize=True, max_examples=60, deadline=None, database=None)
+LEAVES = hs.one_of(hs.integers(-300, 300), hs.integers(), hs.floats(allow_nan=False),
+                   hs.text(max_size=3), hs.booleans(), hs.none(), hs.binary(max_size=2))
+KEYS = hs.recursive(LEAVES, lambda inner: hs.tuples(inner, inner), max_leaves=4)
+VALUES = hs.recursive(KEYS, lambda inner: hs.one_of(
+    hs.lists(inner, max_size=5), hs.dictionaries(KEYS, inner, max_size=4),
+    hs.sets(KEYS, max_size=4), hs.frozensets(KEYS, max_size=4)), max_leaves=12)
+INDEXES = hs.one_of(hs.integers(-8, 8), hs.integers(), hs.booleans(), hs.none())
+SLICES = hs.builds(slice, INDEXES, INDEXES, hs.one_of(hs.integers(-4, 4).filter(bool), hs.none(),
+                                                     hs.sampled_from([2 ** 63, -2 ** 63, 2 ** 100])))
+
+
+VIEW_TYPES = (frost.FrozenList, frost.FrozenDict, frost.FrozenSet, frost.MappedList,
+              frost.MappedDict, frost.MappedSet)
+
+
+def plain(x):
+    """x with every view in it thawed (x may be a plain container holding views)."""
+    if isinstance(x, VIEW_TYPES):
+        return frost.thaw(x)
+    if type(x) is list:
+        return [plain(i) for i in x]
+    if type(x) is tuple:
+        return tuple(plain(i) for i in x)
+    if type(x) is dict:
+        return {k: plain(v) for k, v in x.items()}
+    return x
+
+
+def outcome(f):
+    """f()'s result, or its exception type (a view raises what the builtin raises)."""
+    try:
+        return "ok", f()
+    except Exception as e:   # noqa: BLE001
+        return "raised", type(e)
+
+
+class ViewsAnswerAsBuiltins(EveryStore):
+    """Random nested data: each read of a view (sequence, mapping and set reads,
+    comparisons with the builtin and with other views, hashing of set views)
+    gives what the same read of the plain data gives (thaw() on the way out)."""
+
+    def same(self, view_answer, plain_answer):
+        self.assertEqual(view_answer[0], plain_answer[0], (view_answer, plain_answer))
+        if view_answer[0] == "ok":
+            self.assertEqual(plain(view_answer[1]), plain_answer[1])
+        else:
+            self.assertIs(view_answer[1], plain_answer[1])
+
+    @PROPERTY
+    @given(hs.lists(VALUES, max_size=6), hs.lists(hs.tuples(VALUES, INDEXES, INDEXES), max_size=4),
+           hs.lists(SLICES, max_size=4), hs.lists(VALUES, max_size=3))
+    def test_lists(self, items, index_calls, slices, others):
+        for root in self.each_root({"l": items}):
+            view = root["l"]
+            self.assertEqual(len(view), len(items))
+            self.assertEqual(plain(view.copy()), items)
+            for value, start, stop in index_calls:
+                args = [a for a in (value, start, stop) if a is not None]
+                self.same(outcome(lambda: view.index(*args)), outcome(lambda: items.index(*args)))
+                self.same(outcome(lambda: view.count(value)), outcome(lambda: items.count(value)))
+                self.assertEqual(value in view, value in items)
+                if start is not None:
+                    self.same(outcome(lambda: view[start]), outcome(lambda: items[start]))
+            for s in slices:
+                self.same(outcome(lambda: view[s]), outcome(lambda: items[s]))
+                self.same(outcome(lambda: view[s][::-1]), outcome(lambda: items[s][::-1]))
+            self.assertEqual([plain(x) for x in reversed(view)], items[::-1])
+            for other in others + [items, items[:-1], items + [0]]:
+                if not isinstance(other, list):
+                    continue
+                for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt,
+                           operator.ge):
+                    self.same(outcome(lambda: op(view, other)), outcome(lambda: op(items, other)))
+                    self.same(outcome(lambda: op(other, view)), outcome(lambda: op(other, items)))
+
+    @PROPERTY
+    @given(hs.dictionaries(KEYS, VALUES, max_size=6), hs.lists(KEYS, max_size=4),
+           hs.lists(hs.sets(KEYS, max_size=4), max_size=3), hs.dictionaries(KEYS, VALUES, max_size=3))
+    def test_dicts(self, data, queries, sets, other):
+        for root in self.each_root({"d": data, "o": other}):
+            view = root["d"]
+            self.assertEqual(plain(view.copy()), data)
+            self.assertEqual(list(reversed(view.keys())), list(reversed(data.keys())))
+            self.assertEqual(len(view.items()), len(data))
+            for q in queries + list(data)[:2]:
+                self.assertEqual(q in view, q in data)
+                self.same(outcome(lambda: view[q]), outcome(lambda: data[q]))
+                self.same(outcome(lambda: view.get(q, "absent")), outcome(lambda: data.get(q, "absent")))
+                self.assertEqual(q in view.keys(), q in data.keys())
+            for s in sets + [set(data)]:
+                for op in (operator.and_, operator.or_, operator.sub, operator.xor):
+                    self.same(outcome(lambda: op(view.keys(), s)), outcome(lambda: op(data.keys(), s)))
+                    self.same(outcome(lambda: op(s, view.keys())), outcome(lambda: op(s, data.keys())))
+                for op in (operator.eq, operator.lt, operator.le, operator.gt, operator.ge):
+                    self.assertIs(op(view.keys(), s), op(data.keys(), s))
+                self.assertIs(view.keys().isdisjoint(s), data.keys().isdisjoint(s))
+            for theirs, same_plain in ((other, other), (root["o"], other), (dict(data), dict(data))):
+                self.assertIs(view == theirs, data == same_plain)
+                self.assertIs(theirs != view, same_plain != data)
+                self.same(outcome(lambda: view | theirs), outcome(lambda: data | same_plain))
+
+    @PROPERTY
+    @given(hs.frozensets(KEYS, max_size=8), hs.lists(hs.frozensets(KEYS, max_size=5), max_size=3),
+           hs.lists(KEYS, max_size=4))
+    def test_sets(self, data, others, queries):
+        for root in self.each_root({"s": data, "o": others}):
+            view = root["s"]
+            self.assertEqual(hash(view), hash(data))
+            self.assertEqual(view.copy(), data)
+            for q in queries:
+                self.assertEqual(q in view, q in data)
+            for other, theirs in zip(others + [data], list(root["o"]) + [view]):
+                for op in (operator.and_, operator.or_, operator.sub, operator.xor):
+                    self.assertEqual(op(view, other), op(data, other))
+                    self.assertEqual(op(view, theirs), op(data, other))
+                for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt,
+                           operator.ge):
+                    self.assertIs(op(view, other), op(data, other))
+                    self.assertIs(op(other, view), op(other, data))
+                    self.assertIs(op(view, theirs), op(data, other))
+                self.assertIs(view.isdisjoint(other), data.isdisjoint(other))
+                self.assertEqual(hash(theirs), hash(other))
+
+
+class ArenaAndMappedKindsMix(unittest.TestCase):
+    """A FrozenList and a MappedList (a FrozenDict and a MappedDict) of the same
+    data are two lists (dicts): they compare and combine as lists (dicts) do, so
+    switching frost.freeze for frost.share changes no answer, mixed or not."""
+
+    def test_lists(self):
+        data = [1, [2, "x"], (3,)]
+        arena, mapped = frost.freeze(data).root, frost.share(data).root
+        shorter = frost.share(data[:2]).root
+        for a, b in ((arena, mapped), (mapped, arena)):
+            for op in (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge):
+                self.assertIs(op(a, b), op(data, data), op.__name__)
+                self.assertIs(op(a, shorter), op(data, data[:2]), op.__name__)
+                self.assertIs(op(shorter, a), op(data[:2], data), op.__name__)
+            self.assertEqual(plain(a + b), data + data)
+            self.assertIs(type(a + b), list)
+            self.assertEqual((0,) + b, (0,) + tuple(b))
+        self.assertEqual(frost.thaw(arena[1:]), frost.thaw(mapped)[1:])
+        self.assertTrue(arena[1:] == mapped[1:])    # a FrozenList slice vs a list slice
+
+    def test_dicts(self):
+        data = {"a": [1], "b": {"c": 2}}
+        arena, mapped = frost.freeze(data).root, frost.share(data).root
+        for a, b in ((arena, mapped), (mapped, arena)):
+            self.assertTrue(a == b and not a != b)
+            self.assertTrue(a.keys() == b.keys() and a.items() == b.items())
+            r = a | b
+            self.assertIs(type(r), dict)
+            self.assertEqual(list(r), ["a", "b"])
+            self.assertIsInstance(r["a"], type(b["a"]))   # the right operand's value wins
+            self.assertEqual(plain(r), data)
+            self.assertEqual(list({"z": 0} | a | b), ["z", "a", "b"])
+            self.assertFalse(a == frost.share({"a": [1], "b": {"c": 3}}).root)
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    tags: list
+
+
+class Pair(typing.NamedTuple):
+    a: int
+    b: str
+
+
+class RecordsOfBothKindsCompare(unittest.TestCase):
+    """A frost.Record and a MappedRecord of equal objects are equal, as two
+    Records are: the same class (module, qualname) and equal states."""
+
+    def test_records(self):
+        data = [Point(1, ["a"]), Pair(2, "b"), Point(1, ["z"]), Pair(1, ["a"])]
+        stores = [frost.freeze(data), frost.freeze(data, lifetime="process"), frost.share(data)]
+        roots = [s.root for s in stores]
+        for a in roots:
+            for b in roots:
+                for i in range(4):
+                    for j in range(4):
+                        self.assertIs(a[i] == b[j], i == j, (type(a[i]), type(b[j]), i, j))
+                        self.assertIs(a[i] != b[j], i != j)
+        with self.assertRaises(TypeError):
+            roots[0][0] < roots[2][0]   # noqa: B015  (records do not order)
+        for s in stores[::2]:
+            s.close()
+
+
+class HugeStepsOnShortSlices(EveryStore):
+    """A slice with a huge step holds one item or none, as list's does; its
+    view reads, slices again, exports and pickles as a one-item list (a step of
+    2**63-1 once overflowed the buffer stride, step * 8: memoryview strides -8)."""
+
+    def test_huge_steps(self):
+        import pickle
+        big = 2 ** 63 - 1
+        for packed in ([10, 20, 30, 40], [1.5, 2.5, 3.5], ["a", [1], "c"]):
+            items = list(packed)
+            for root in self.each_root({"l": packed}):
+                view = root["l"]
+                for s in ((None, None, big), (None, None, -big), (1, None, big), (None, None, -big - 1),
+                          (-1, None, 2 ** 100), (5, None, big)):
+                    sl = slice(*s)
+                    got = view[sl]
+                    self.assertEqual(plain(got), items[sl])
+                    for again in (slice(None, None, -1), slice(None, None, big), slice(None, None, 3)):
+                        self.assertEqual(plain(got[again]), items[sl][again])
+                        self.assertEqual(plain(view[::2][again][sl]), items[::2][again][sl])
+                    self.assertEqual(plain(pickle.loads(pickle.dumps(got))), items[sl])
+                    if isinstance(packed[0], (int, float)) and isinstance(got, frost.FrozenList):
+                        m = memoryview(got)
+                        self.assertEqual(m.tolist(), items[sl])
+                        self.assertIn(m.strides, ((8,), (0,)) if not items[sl] else ((8,),))

@@ -291,6 +291,7 @@ static PyMethodDef dict_methods[] = {
     {"values", dict_values, METH_NOARGS, "A view of the values."},
     {"items", dict_items, METH_NOARGS, "A set-like view of the (key, value) pairs."},
     {"__reduce__", dict_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    FROST_CLASS_GETITEM,
     {NULL, NULL, 0, NULL},
 };
 

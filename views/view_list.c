@@ -406,6 +406,7 @@ static PyMethodDef list_methods[] = {
     {"__dlpack__", (PyCFunction)(void (*)(void))frost__list_dlpack, METH_VARARGS | METH_KEYWORDS,
      FROST_DLPACK_DOC " Packed lists only."},
     {"__dlpack_device__", frost__dlpack_device, METH_NOARGS, "(1, 0): CPU memory."},
+    FROST_CLASS_GETITEM,
     {NULL, NULL, 0, NULL},
 };
 

@@ -645,6 +645,7 @@ static PyMethodDef dict_methods[] = {
     {"_iter_values", dict_iter_values, METH_NOARGS, "The values in order (for values())."},
     {"_iter_items", dict_iter_items, METH_NOARGS, "The (key, value) pairs in order (for items())."},
     MAPPED_REDUCE,
+    FROST_CLASS_GETITEM,
     {NULL, NULL, 0, NULL},
 };
 
@@ -953,6 +954,7 @@ static PyMethodDef list_methods[] = {
     {"tolist", list_tolist, METH_NOARGS, "A plain list of the items (containers stay views)."},
     {"copy", frost__copy_to_list, METH_NOARGS, FROST_COPY_DOC("list")},
     MAPPED_REDUCE,
+    FROST_CLASS_GETITEM,
     {NULL, NULL, 0, NULL},
 };
 
@@ -1139,6 +1141,7 @@ static PyMethodDef set_methods[] = {
     {"copy", frost__copy_to_frozenset, METH_NOARGS, FROST_COPY_DOC("frozenset")},
     FROST_SET_DELEGATE_METHODS,
     MAPPED_REDUCE,
+    FROST_CLASS_GETITEM,
     {NULL, NULL, 0, NULL},
 };
 

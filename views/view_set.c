@@ -231,6 +231,7 @@ static PyMethodDef set_methods[] = {
     {"copy", frost__copy_to_frozenset, METH_NOARGS, FROST_COPY_DOC("frozenset")},
     FROST_SET_DELEGATE_METHODS,
     {"__reduce__", set_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
+    FROST_CLASS_GETITEM,
     {NULL, NULL, 0, NULL},
 };
 

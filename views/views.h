@@ -298,6 +298,10 @@ PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);
 PyObject *frost__copy_to_dict(PyObject *self, PyObject *ignored);
 PyObject *frost__copy_to_list(PyObject *self, PyObject *ignored);
 PyObject *frost__copy_to_frozenset(PyObject *self, PyObject *ignored);
+/* FrozenDict[str, int] in annotations, as dict[str, int] (PEP 585): the
+ * container views' __class_getitem__ (their stubs are generic). */
+#define FROST_CLASS_GETITEM \
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, "See PEP 585."}
 #define FROST_COPY_DOC(plain) "copy($self, /)\n--\n\nA new plain " plain " of the items " \
     "(nested containers stay views), as MappingProxyType.copy()."
 #define FROST_SET_DELEGATE(name) \

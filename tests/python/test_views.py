@@ -312,6 +312,28 @@ LIST_OPS = [
 ]
 
 
+class GenericInAnnotations(unittest.TestCase):
+    def test_container_views_subscript_as_their_builtins(self):
+        # FrozenDict[str, int] in an annotation, as dict[str, int] (PEP 585)
+        for tp, args in ((frost.FrozenDict, (str, int)), (frost.FrozenList, (int,)),
+                         (frost.FrozenSet, (str,)), (frost.MappedDict, (str, int)),
+                         (frost.MappedList, (int,)), (frost.MappedSet, (str,))):
+            with self.subTest(tp=tp):
+                alias = tp[args]
+                self.assertIsInstance(alias, types.GenericAlias)
+                self.assertIs(alias.__origin__, tp)
+                self.assertEqual(alias.__args__, args)
+                with self.assertRaises(TypeError):   # as isinstance(x, dict[str, int])
+                    isinstance({}, alias)
+                with self.assertRaises(TypeError):   # a view is still made only by frost
+                    alias()
+
+        def f(d: frost.FrozenDict[str, int]) -> frost.FrozenList[int]:
+            return d["k"]
+        self.assertEqual(typing.get_type_hints(f)["d"], frost.FrozenDict[str, int])
+        self.assertEqual(f(frost.freeze({"k": [1]}).root), [1])
+
+
 class FrozenListTest(Systematic):
     def test_matches_list(self):
         self.assertGreater(self.check(LISTS, LIST_OPS), 400)

@@ -8,7 +8,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def check(store: frost.Store, items: frost.FrozenList, pool: frost.Pool) -> None:
+def check(store: frost.Store, items: frost.FrozenList[int], pool: frost.Pool) -> None:
     frost.freeze([1], lifetime="forever")  # error
     frost.load(42)  # error
     frost.verify(1.5)  # error
@@ -19,3 +19,4 @@ def check(store: frost.Store, items: frost.FrozenList, pool: frost.Pool) -> None
     n: int = store.lifetime  # error
     s: str = store.nbytes  # error
     frost.freeze([1], progres=print)  # error
+    names: frost.FrozenSet[str] = items  # error

@@ -27,7 +27,10 @@ def main(path: str) -> None:
         assert_type(items * 2, list[Any])
         assert_type(root | {"z": 1}, dict[Any, Any])
         assert_type(len(items), int)
-        assert_type(items[0:1], frost.FrozenList)
+        assert_type(items[0:1], frost.FrozenList[Any])
+        counts: frost.FrozenList[int] = items          # generic, as list[int]
+        assert_type(counts[0:1], frost.FrozenList[int])
+        assert repr(frost.FrozenDict[str, int]) == "frost.FrozenDict[str, int]"   # and at run time
         assert_type(store.nbytes, int)
         assert_type(store.lifetime, Literal["scoped", "process"])
         tags = root["s"]

@@ -85,10 +85,11 @@ class _MainScriptOnDemand:
             else:
                 content = runpy.run_path(where, run_name="__mp_main__")
         except (Exception, SystemExit) as exc:   # a script's sys.exit(usage) too
-            refusal = subinterpreter_refusal(str(exc))
+            refusal = subinterpreter_refusal(exception_text(exc))
             self._failure = ((refusal + MAIN_SCRIPT_HINT) if refusal is not None else
                              f"importing the main script {where} as __mp_main__ in this "
-                             f"worker (to find {name!r}) failed: {type(exc).__name__}: {exc}")
+                             f"worker (to find {name!r}) failed: {type(exc).__name__}: "
+                             f"{exception_text(exc)}")
             self._state = "failed"
             raise self._error(self._failure) from exc
         except BaseException:             # KeyboardInterrupt: shutdown's, or Ctrl-C
@@ -134,7 +135,7 @@ def _clear_refusal(exc):
         if getattr(cause, "frost_clear", False):
             return cause
         if isinstance(cause, ImportError):
-            message = subinterpreter_refusal(str(cause))
+            message = subinterpreter_refusal(exception_text(cause))
             if message is not None:
                 clear = ImportError(message, name=cause.name)
                 clear.__cause__ = exc
@@ -144,10 +145,32 @@ def _clear_refusal(exc):
     return exc
 
 
-def _describe(exc):
-    exc = _clear_refusal(exc)
+def exception_text(exc):
+    """str(exc), or a stand-in naming what str() raised: an exception being
+    reported may have a __str__ that raises anything (a KeyboardInterrupt
+    too) or recurses too deep, and reporting it must not fail."""
+    try:
+        return str(exc)
+    except BaseException as why:
+        return f"<str() failed: {type(why).__name__}>"
+
+
+def exception_traceback(exc):
+    """The formatted traceback of exc; never raises (see exception_text)."""
     import traceback
-    tb = "".join(traceback.format_exception(exc))
+    try:
+        return "".join(traceback.format_exception(exc))
+    except BaseException as why:
+        return (f"{type(exc).__module__}.{type(exc).__qualname__}: {exception_text(exc)}\n"
+                f"(its traceback could not be formatted: {type(why).__name__})\n")
+
+
+def _describe(exc):
+    """What run_task reports of exc; never raises: what the exception's own
+    code raises (its __reduce__, __str__, __init__ when unpickled, a
+    KeyboardInterrupt included) only keeps it from being sent as it is."""
+    exc = _clear_refusal(exc)
+    tb = exception_traceback(exc)
     # sent as it is only if it also loads: an exception whose __init__ needs
     # other arguments than its args pickles but does not unpickle, and the
     # caller would get that TypeError instead, without this traceback
@@ -156,19 +179,20 @@ def _describe(exc):
         message = _transport.dumps(exc)
         _transport.loads(message)   # ends the message
         sendable = exc
-    except Exception:
+    except BaseException:
         sendable = None
     finally:
         if message is not None:
             _transport.discard(message)   # a no-op once loaded
-    return (sendable, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), tb)
+    return (sendable, f"{type(exc).__module__}.{type(exc).__qualname__}", exception_text(exc), tb)
 
 
 def _load_call(payload):
     try:
         return _transport.loads(payload)
     except AttributeError as exc:
-        if "__mp_main__" not in str(exc) and "'__main__'" not in str(exc):
+        text = exception_text(exc)
+        if "__mp_main__" not in text and "'__main__'" not in text:
             raise
         raise AttributeError(
             f"{exc}. The worker imported the main script as __mp_main__ and it does not "

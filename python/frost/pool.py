@@ -368,7 +368,8 @@ class Pool(cf.Executor):
             try:
                 ok, value = _transport.loads(data)
             except BaseException as exc:
-                ok, value = False, (exc, type(exc).__name__, str(exc), "")
+                from frost import _worker
+                ok, value = False, (exc, type(exc).__name__, _worker.exception_text(exc), "")
             if not ok:
                 log.debug("task %d raised %s: %s", task_id, value[1], value[2])
             if ok:

@@ -38,16 +38,18 @@ KeyboardInterrupt raised anywhere else stops every pool it has not shut
 down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
 exit hook would wait for their tasks.
 
-What a task sends back fails only its own future. The stdlib unpickles a
-worker's reply in its manager thread, and a reply that does not unpickle
-there (an exception whose __init__ needs other arguments than its args, a
-result whose class the caller cannot import) breaks the whole pool, every
-running future with it, as "terminated abruptly". Each task runs in the
-worker as _run(fn, args, kwargs): an exception that does not survive a
-pickle round trip is replaced by a RuntimeError naming it (its traceback in
-the remote traceback, as frost.Pool does); a result travels as its own
-pickle (_Returned) that the caller unpickles apart, and a failure there
-becomes that future's exception (_TaskFuture).
+What a task is sent and sends back fails only its own future. The stdlib
+unpickles a worker's reply in its manager thread, and a reply that does
+not unpickle there (an exception whose __init__ needs other arguments than
+its args, a result whose class the caller cannot import) breaks the whole
+pool, every running future with it, as "terminated abruptly"; a call that
+does not unpickle in the worker kills the worker, with the same effect. So
+a task's call is pickled at submit (_dumps_call: what cannot be sent is a
+TypeError there) and unpickled by the task itself (_run); an exception that
+does not survive a pickle round trip is replaced by a RuntimeError naming it
+(its traceback in the remote traceback, as frost.Pool does); a result
+travels as its own pickle (_Returned) that the caller unpickles apart, and a
+failure there becomes that future's exception (_TaskFuture).
 """
 import _thread
 import concurrent.futures as cf
@@ -63,6 +65,7 @@ import threading
 import weakref
 
 from frost import _forking_guard, _mapped, _sendable
+from frost._worker import exception_text
 from frost.pool import _main_module_spec
 
 __all__ = ["ProcessPool"]
@@ -142,10 +145,26 @@ def _dumps(obj):
     return buffer.getvalue()
 
 
-def _run(fn, args, kwargs):
-    """A task, in the worker: its result pickled (a _Returned), its exception
-    one the caller can unpickle."""
+def _dumps_call(fn, args, kwargs):
+    """The pickle of a task's call, made at submit: TypeError naming what
+    cannot be sent (a KeyboardInterrupt or SystemExit that pickling raises is
+    the caller's and goes on). The stdlib pickles it later in its feeder
+    thread, which a BaseException from a __reduce__ ends, and with it every
+    later task of the pool (they wait for ever)."""
     try:
+        return _dumps((fn, args, kwargs))
+    except Exception as exc:
+        raise TypeError(f"cannot send the arguments of {fn!r} to a worker process: "
+                        f"{exception_text(exc)}") from exc
+
+
+def _run(call):
+    """A task, in the worker: its call unpickled here (one that does not
+    unpickle fails this task only; the stdlib's worker would die of it and
+    break the pool), its result pickled (a _Returned), its exception one the
+    caller can unpickle."""
+    try:
+        fn, args, kwargs = multiprocessing.reduction.ForkingPickler.loads(call)
         value = fn(*args, **kwargs)
     except BaseException as exc:
         standin = _unsendable_error(exc)
@@ -156,18 +175,19 @@ def _run(fn, args, kwargs):
         return _Returned(_dumps(value))
     except Exception as exc:
         raise TypeError(f"the result of {getattr(fn, '__qualname__', fn)!r} cannot be sent "
-                        f"back from the worker process: {exc}") from exc
+                        f"back from the worker process: {exception_text(exc)}") from exc
 
 
 def _unsendable_error(exc):
-    """None if exc survives a pickle round trip, else a RuntimeError naming it."""
+    """None if exc survives a pickle round trip, else a RuntimeError naming
+    it. Never raises: see frost._worker.exception_text."""
     try:
         multiprocessing.reduction.ForkingPickler.loads(_dumps(exc))
         return None
-    except Exception as why:
-        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} (the "
-                            f"exception cannot be sent back from the worker process: "
-                            f"{type(why).__name__}: {why})")
+    except BaseException as why:
+        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: "
+                            f"{exception_text(exc)} (the exception cannot be sent back from "
+                            f"the worker process: {type(why).__name__}: {exception_text(why)})")
 
 
 class _Returned:
@@ -285,7 +305,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
         self._check_callable(fn, "callable")
-        future = super().submit(_run, fn, args, kwargs)
+        future = super().submit(_run, _dumps_call(fn, args, kwargs))
         future.__class__ = _TaskFuture
         return future
 

@@ -124,6 +124,23 @@ class _TaskFuture(cf.Future):
             self.set_running_or_notify_cancel()   # it will never start: wake wait()ers
         return True
 
+    def result(self, timeout=None):
+        self._check_waitable()
+        return super().result(timeout)
+
+    def exception(self, timeout=None):
+        self._check_waitable()
+        return super().exception(timeout)
+
+    def _check_waitable(self):
+        """A done-callback runs on the pool's results thread, the one that
+        would deliver this result: waiting there would wait for ever."""
+        if not self.done() and threading.current_thread() is self._frost_pool._collector:
+            raise RuntimeError(
+                "waiting for a frost.Pool future inside a done-callback of the same pool "
+                "would deadlock: callbacks run on the thread that delivers the pool's "
+                "results. Chain it with add_done_callback instead, or wait in another thread")
+
     def running(self):
         pool = self._frost_pool
         with pool._lock:
@@ -152,9 +169,11 @@ class _TaskFuture(cf.Future):
 
 
 _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
-# Pools not joined, held strongly: interpreter exit stops them, and a pool
-# whose workers are stuck must not be freed (freeing joins them: a hang).
-_live_pools = set()
+# Pools not joined: interpreter exit stops them. Held weakly: a Pool dropped
+# without shutdown() is collected and ended (_dropped). One whose workers
+# are stuck is never freed (freeing joins them: a hang): a stuck task's
+# future is in its results thread's hands, and holds its Pool.
+_live_pools = weakref.WeakSet()
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
 
 # Seconds that interpreter exit (and leaving a `with` block by Ctrl-C or
@@ -199,6 +218,73 @@ def _after_fork_in_child():
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _collect(cpool, lock, futures):
+    """The results thread of a Pool: hands each result to its future. It
+    holds the pool's parts, never the Pool: a Pool dropped without shutdown()
+    is collected once no task is queued or running (their futures hold it),
+    and its finalizer (_dropped) shuts it down, which ends this thread."""
+    while True:
+        try:
+            item = cpool.next_result(None)
+        except EOFError:
+            break
+        if item is not None:
+            _deliver(lock, futures, *item)
+        del item   # holds nothing between results (a result can hold a view)
+    with lock:
+        leftover = list(futures.values())
+        futures.clear()
+    for future, tickets in leftover:
+        for ticket in tickets:
+            _frost._discard(ticket)
+        future._stopped()
+
+
+def _deliver(lock, futures, task_id, status, data):
+    with lock:
+        future, tickets = futures.pop(task_id, (None, ()))
+        running = future is not None and future._start()
+    # The task's message has ended (run, taken back or stopped): release
+    # what it held, whether or not the worker got as far as loading it.
+    for ticket in tickets:
+        _frost._discard(ticket)
+    if status == "ok" and running:
+        try:
+            ok, value = _transport.loads(data)
+        except BaseException as exc:
+            from frost import _worker
+            ok, value = False, (exc, type(exc).__name__, _worker.exception_text(exc), "")
+        if not ok:
+            log.debug("task %d raised %s: %s", task_id, value[1], value[2])
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(_rebuild_error(value))
+        return
+    if status != "error":
+        # ok for a future no one waits on; cancelled: the task payload,
+        # never run; interrupted: what the task returned, or nothing
+        _transport.discard(data)
+    if future is None:
+        return
+    if status == "error" and running:   # the worker could not run the task machinery
+        log.error("a worker failed to run task %d:\n%s", task_id, data.decode("utf-8", "replace"))
+        future.set_exception(_rebuild_error(
+            (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))))
+    else:
+        log.debug("task %d %s", task_id, "stopped" if status != "ok" else "not awaited")
+        future._stopped()
+
+
+def _dropped(pid, cpool):
+    """A Pool collected without shutdown(): no task is queued or running, so
+    its workers end now, and its results thread with them, which frees the
+    worker interpreters (as a ThreadPoolExecutor's threads end when it is
+    collected). Not at interpreter exit: _shutdown_all stops what is left."""
+    if os.getpid() == pid:
+        cpool.shutdown(False)
 
 
 class Pool(cf.Executor):
@@ -269,7 +355,9 @@ class Pool(cf.Executor):
                 _transport.discard(init_payload)   # every worker has loaded it (or failed)
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
-        self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
+        self._collector = threading.Thread(target=_collect, name="frost-pool-results",
+                                           args=(self._pool, self._lock, self._futures))
+        weakref.finalize(self, _dropped, self._pid, self._pool).atexit = False
         _all_pools.add(self)
         self._collector.start()
         log.info("frost.Pool started: %d worker interpreter(s)", workers)
@@ -338,58 +426,6 @@ class Pool(cf.Executor):
         results = super().map(partial(_worker_process_chunk(), fn), _chunks(iterables, chunksize),
                               timeout=timeout)
         return itertools.chain.from_iterable(results)
-
-    def _collect(self):
-        while True:
-            try:
-                item = self._pool.next_result(None)
-            except EOFError:
-                break
-            if item is not None:
-                self._deliver(*item)
-            del item   # holds nothing between results (a result can hold a view)
-        with self._lock:
-            leftover = list(self._futures.values())
-            self._futures.clear()
-        for future, tickets in leftover:
-            for ticket in tickets:
-                _frost._discard(ticket)
-            future._stopped()
-
-    def _deliver(self, task_id, status, data):
-        with self._lock:
-            future, tickets = self._futures.pop(task_id, (None, ()))
-            running = future is not None and future._start()
-        # The task's message has ended (run, taken back or stopped): release
-        # what it held, whether or not the worker got as far as loading it.
-        for ticket in tickets:
-            _frost._discard(ticket)
-        if status == "ok" and running:
-            try:
-                ok, value = _transport.loads(data)
-            except BaseException as exc:
-                from frost import _worker
-                ok, value = False, (exc, type(exc).__name__, _worker.exception_text(exc), "")
-            if not ok:
-                log.debug("task %d raised %s: %s", task_id, value[1], value[2])
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(_rebuild_error(value))
-            return
-        if status != "error":
-            # ok for a future no one waits on; cancelled: the task payload,
-            # never run; interrupted: what the task returned, or nothing
-            _transport.discard(data)
-        if future is None:
-            return
-        if status == "error" and running:   # the worker could not run the task machinery
-            log.error("a worker failed to run task %d:\n%s", task_id, data.decode("utf-8", "replace"))
-            future.set_exception(_rebuild_error(
-                (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))))
-        else:
-            log.debug("task %d %s", task_id, "stopped" if status != "ok" else "not awaited")
-            future._stopped()
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Stop taking work; with wait, return once every worker has ended.

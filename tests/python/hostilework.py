@@ -71,3 +71,29 @@ class ReduceRaises:
 
     def __reduce__(self):
         raise self.kind("from an argument's __reduce__")
+
+
+def wait_in_done_callbacks():
+    """(the errors of waits for a future of the same pool in its
+    done-callbacks, what callbacks read of done futures)."""
+    import threading
+    import frost
+    waits = (lambda f: f.result(), lambda f: f.exception(), lambda f: f.result(timeout=60))
+    errors = []
+    all_ran = threading.Event()
+    with frost.Pool(2) as pool:
+        def callback(future):
+            try:
+                waits[future.result()](pool.submit(identity, 1))
+            except RuntimeError as exc:
+                errors.append(str(exc))
+            if len(errors) == len(waits):
+                all_ran.set()
+        for i in range(len(waits)):
+            pool.submit(identity, i).add_done_callback(callback)
+        all_ran.wait(60)
+    seen = []
+    with frost.Pool(1) as pool:
+        pool.submit(identity, 3).add_done_callback(
+            lambda f: seen.append(f.result() + f.result(timeout=0)))
+    return errors, seen

@@ -73,5 +73,52 @@ class ProcessPoolHardToReport(_HardToReport, unittest.TestCase):
         cls.pool.shutdown()
 
 
+class PoolLifecycle(unittest.TestCase):
+    def test_pools_dropped_without_shutdown_free_their_threads_and_interpreters(self):
+        # as a ThreadPoolExecutor's threads end when it is collected; a pool
+        # still referenced by a future of a running task stays until it ends
+        proc = run_child(
+            "import gc, os, threading, frost, hostilework\n"
+            "try:\n"
+            "    import _interpreters as interpreters\n"
+            "except ImportError:\n"
+            "    import _xxsubinterpreters as interpreters\n"
+            "def counts():\n"
+            "    for t in threading.enumerate():\n"
+            "        if t.name == 'frost-pool-results':\n"
+            "            t.join(60)\n"
+            "    return (threading.active_count(), len(os.listdir('/proc/self/task')),\n"
+            "            len(interpreters.list_all()), len(os.listdir('/proc/self/fd')))\n"
+            "before = counts()\n"
+            "for i in range(8):\n"
+            "    pool = frost.Pool(2)\n"
+            "    assert pool.submit(hostilework.identity, i).result(60) == i\n"
+            "    del pool\n"
+            "    gc.collect()\n"
+            "future = frost.Pool(2).submit(hostilework.identity, 'kept')\n"
+            "gc.collect()\n"
+            "assert future.result(60) == 'kept'\n"
+            "results = frost.Pool(2).map(hostilework.identity, range(20))\n"
+            "gc.collect()\n"
+            "assert list(results) == list(range(20))\n"
+            "del future, results\n"
+            "gc.collect()\n"
+            "print(before, counts())\n", timeout=180)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        before, after = proc.stdout.strip().split(") (")
+        self.assertEqual(before + ")", "(" + after, proc.stdout)
+
+    def test_waiting_inside_a_done_callback_is_an_error_not_a_deadlock(self):
+        # a done-callback runs on the thread that delivers the pool's results
+        proc = run_child("import hostilework\nprint(hostilework.wait_in_done_callbacks())\n",
+                         timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        errors, seen = eval(proc.stdout)
+        self.assertEqual(len(errors), 3)
+        for error in errors:
+            self.assertIn("deadlock", error)
+        self.assertEqual(seen, [6])   # a done future's result is there to read, in a callback too
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -78,7 +78,7 @@ class PoolLifecycle(unittest.TestCase):
         # as a ThreadPoolExecutor's threads end when it is collected; a pool
         # still referenced by a future of a running task stays until it ends
         proc = run_child(
-            "import gc, os, threading, frost, hostilework\n"
+            "import gc, os, threading, time, frost, hostilework\n"
             "try:\n"
             "    import _interpreters as interpreters\n"
             "except ImportError:\n"
@@ -87,6 +87,10 @@ class PoolLifecycle(unittest.TestCase):
             "    for t in threading.enumerate():\n"
             "        if t.name == 'frost-pool-results':\n"
             "            t.join(60)\n"
+            "    # a joined thread's OS task may linger a moment after join() returns\n"
+            "    deadline = time.monotonic() + 60\n"
+            "    while len(os.listdir('/proc/self/task')) > 1 and time.monotonic() < deadline:\n"
+            "        time.sleep(0.01)\n"
             "    return (threading.active_count(), len(os.listdir('/proc/self/task')),\n"
             "            len(interpreters.list_all()), len(os.listdir('/proc/self/fd')))\n"
             "before = counts()\n"

@@ -174,6 +174,10 @@ _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task th
 # are stuck is never freed (freeing joins them: a hang): a stuck task's
 # future is in its results thread's hands, and holds its Pool.
 _live_pools = weakref.WeakSet()
+# Pools no results thread holds: from their workers' start until their
+# results thread starts, and until exit if start-up was interrupted and
+# their workers did not end (exit abandons them).
+_held_until_ended = set()
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
 
 # Seconds that interpreter exit (and leaving a `with` block by Ctrl-C or
@@ -213,6 +217,7 @@ def _after_fork_in_child():
     shutdown does nothing) and its unfinished futures fail the same way.
     See docs/design.md, "fork"."""
     _live_pools.clear()
+    _held_until_ended.clear()
     for pool in list(_all_pools):
         pool._forked_away()
 
@@ -335,6 +340,7 @@ class Pool(cf.Executor):
         # exit (which abandons them) if they are blocked in a C call.
         self._pool = _frost._Pool(workers)   # creates the interpreters only
         _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
+        _held_until_ended.add(self)
         try:
             self._pool.run_all(init_code)
             if init_payload is not None:   # every worker imports it (an import takes counts of its own)
@@ -360,6 +366,7 @@ class Pool(cf.Executor):
         weakref.finalize(self, _dropped, self._pid, self._pool).atexit = False
         _all_pools.add(self)
         self._collector.start()
+        _held_until_ended.discard(self)   # its futures hold it while tasks are in flight
         log.info("frost.Pool started: %d worker interpreter(s)", workers)
 
     @property
@@ -477,6 +484,7 @@ class Pool(cf.Executor):
             self._pool.interrupt()
             raise
         _live_pools.discard(self)   # until joined, interpreter exit joins it
+        _held_until_ended.discard(self)
         log.info("frost.Pool stopped: every worker interpreter has ended")
         return True
 
@@ -486,6 +494,7 @@ class Pool(cf.Executor):
         self._pool.abandon()
         self._join_collector()   # drains at once: abandoned tasks never report
         _live_pools.discard(self)
+        _held_until_ended.discard(self)
 
     def _join_collector(self):
         collector = self._collector   # None, or not started, if __init__ was interrupted

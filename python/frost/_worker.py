@@ -10,6 +10,7 @@ Imports are what every worker needs to run a task: runpy (the main script,
 run on first use) and traceback (a failed task) are imported where they are
 used, which keeps them out of a worker's start-up (tests/python/test_imports.py).
 """
+import _thread
 import os
 import sys
 import types
@@ -19,6 +20,39 @@ from frost import _frost, _transport
 # True while a worker imports the main script: a Pool started then would
 # start workers that import the script again, without end.
 bootstrapping = False
+# The thread that is loading a task's call or an initializer (importing the
+# modules its function and arguments come from), else None: a module that
+# starts a pool at import time would start one in every worker that loads
+# one of its functions, which imports it again, without end.
+loading_thread = None
+
+
+def check_pool_start(kind):
+    """RuntimeError if a pool (kind: its class name) started here would
+    start itself again in its own workers without end."""
+    if bootstrapping:
+        raise RuntimeError(
+            f"a {kind} is being started while a worker imports the main script: "
+            "start pools under `if __name__ == '__main__':` (the script is imported "
+            "again in a worker that needs one of its names, as with multiprocessing's "
+            "spawn)")
+    if loading_thread is not None and loading_thread == _thread.get_ident():
+        raise RuntimeError(
+            f"a {kind} is being started while a worker imports a module to load a task or "
+            "initializer: a module that starts a pool when imported is imported again by "
+            "every worker that needs one of its functions, without end. Start pools in a "
+            "function, or under `if __name__ == '__main__':`, not at a module's top level")
+
+
+def load_call(loads, payload):
+    """loads(payload) with this thread marked as loading a call (check_pool_start)."""
+    global loading_thread
+    outer = loading_thread
+    loading_thread = _thread.get_ident()
+    try:
+        return loads(payload)
+    finally:
+        loading_thread = outer
 
 # What a refusal met while importing the main script adds to the message.
 MAIN_SCRIPT_HINT = (". It is imported by the main script, which a worker imports as "
@@ -189,7 +223,7 @@ def _describe(exc):
 
 def _load_call(payload):
     try:
-        return _transport.loads(payload)
+        return load_call(_transport.loads, payload)
     except AttributeError as exc:
         text = exception_text(exc)
         if "__mp_main__" not in text and "'__main__'" not in text:
@@ -223,7 +257,7 @@ def run_task(payload):
 
 def run_initializer(payload):
     # every worker loads the same message; the pool discards it after
-    fn, args = _transport.loads(payload, consume=False)
+    fn, args = load_call(lambda data: _transport.loads(data, consume=False), payload)
     try:
         fn(*args)
     except ImportError as exc:

@@ -310,12 +310,8 @@ class Pool(cf.Executor):
     def __init__(self, workers=None, *, initializer=None, initargs=(), import_main=True):
         workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs)
         worker = sys.modules.get("frost._worker")
-        if worker is not None and worker.bootstrapping:
-            raise RuntimeError(
-                "a frost.Pool is being started while a worker imports the main script: "
-                "start pools under `if __name__ == '__main__':` (the script is imported "
-                "again in a worker that needs one of its names, as with multiprocessing's "
-                "spawn)")
+        if worker is not None:   # in a worker: not while it imports what a task needs
+            worker.check_pool_start("frost.Pool")
         main_spec = _main_module_spec() if import_main else None
         # what workers import as __mp_main__ is fixed now: later calls are checked against it
         self._main_importable = main_spec is not None

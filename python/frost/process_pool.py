@@ -65,6 +65,7 @@ import threading
 import weakref
 
 from frost import _forking_guard, _mapped, _sendable
+from frost import _worker
 from frost._worker import exception_text
 from frost.pool import _main_module_spec
 
@@ -164,7 +165,7 @@ def _run(call):
     break the pool), its result pickled (a _Returned), its exception one the
     caller can unpickle."""
     try:
-        fn, args, kwargs = multiprocessing.reduction.ForkingPickler.loads(call)
+        fn, args, kwargs = _worker.load_call(multiprocessing.reduction.ForkingPickler.loads, call)
         value = fn(*args, **kwargs)
     except BaseException as exc:
         standin = _unsendable_error(exc)
@@ -269,6 +270,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
                                "worker): multiprocessing's queues need daemon threads, which "
                                "it does not allow. Start the ProcessPool in the main "
                                "interpreter")
+        _worker.check_pool_start("frost.ProcessPool")   # not while a worker loads a task
         if max_workers is not None:
             if workers is not None:
                 raise TypeError("pass workers or max_workers (the same thing), not both")

@@ -127,5 +127,33 @@ class PoolLifecycle(unittest.TestCase):
         self.assertEqual(seen, [6])   # a done future's result is there to read, in a callback too
 
 
+class PoolsStartedAtImport(unittest.TestCase):
+    """A module that starts a pool at its top level and sends it one of its
+    own functions (or initializer) is imported again by the worker that
+    loads it: that pool's start is a RuntimeError saying so, not a chain of
+    pools (worker interpreters or processes) without end."""
+
+    def check(self, **env):
+        proc = run_child("try:\n"
+                         "    import poolatimport\n"
+                         "except RuntimeError as exc:\n"
+                         "    print(type(exc).__name__, exc)\n",
+                         timeout=120, env=dict(os.environ, **env))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("RuntimeError", proc.stdout)
+        self.assertIn("not at a module's top level", proc.stdout)
+        # imported once here, once in the one worker that loaded it: one refusal
+        self.assertEqual(proc.stdout.count("is being started while a worker imports"), 1)
+
+    def test_a_pool_started_by_a_module_its_task_imports(self):
+        self.check(POOL_KIND="interpreters")
+
+    def test_a_pool_started_by_a_module_its_initializer_imports(self):
+        self.check(POOL_KIND="interpreters", INITIALIZER="1")
+
+    def test_a_process_pool_started_by_a_module_its_task_imports(self):
+        self.check(POOL_KIND="process")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -124,22 +124,14 @@ class _TaskFuture(cf.Future):
             self.set_running_or_notify_cancel()   # it will never start: wake wait()ers
         return True
 
-    def result(self, timeout=None):
-        self._check_waitable()
-        return super().result(timeout)
-
-    def exception(self, timeout=None):
-        self._check_waitable()
-        return super().exception(timeout)
-
-    def _check_waitable(self):
-        """A done-callback runs on the pool's results thread, the one that
-        would deliver this result: waiting there would wait for ever."""
-        if not self.done() and threading.current_thread() is self._frost_pool._collector:
-            raise RuntimeError(
-                "waiting for a frost.Pool future inside a done-callback of the same pool "
-                "would deadlock: callbacks run on the thread that delivers the pool's "
-                "results. Chain it with add_done_callback instead, or wait in another thread")
+    def _invoke_callbacks(self):
+        # On the results thread, the callbacks go to the pool's callback
+        # thread (_Callbacks): one that waits for another future (result(),
+        # wait(), as_completed) would otherwise block the only thread that
+        # delivers results, for ever.
+        if self._done_callbacks and self._frost_pool._callbacks.defer(self):
+            return
+        super()._invoke_callbacks()
 
     def running(self):
         pool = self._frost_pool
@@ -225,11 +217,63 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _collect(cpool, lock, futures):
+class _Callbacks:
+    """The thread that runs the done-callbacks of a Pool's futures whose
+    results its results thread delivers (started at the first of them): a
+    callback may wait for another future of the pool (result(), wait(),
+    as_completed), which only the results thread can deliver. It holds its
+    queue, never the Pool; it ends after the results thread (close())."""
+
+    def __init__(self):
+        import _queue
+        self._queue = _queue.SimpleQueue()
+        self.results_thread = None   # set once that thread exists
+        self.thread = None
+
+    def defer(self, future):
+        """Queue future's callbacks if this is the results thread; False
+        when they are to run here (any other thread, or no thread can start)."""
+        if threading.current_thread() is not self.results_thread:
+            return False
+        if self.thread is None:   # only the results thread starts it
+            thread = threading.Thread(target=self._run, name="frost-pool-callbacks",
+                                      args=(self._queue,))
+            try:
+                thread.start()
+            except RuntimeError:   # interpreter shutdown: no new threads
+                return False
+            self.thread = thread
+        self._queue.put(future)
+        return True
+
+    @staticmethod
+    def _run(queue):
+        while (future := queue.get()) is not None:
+            try:
+                cf.Future._invoke_callbacks(future)   # logs what a callback raises
+            except BaseException:   # a KeyboardInterrupt: the next callbacks still run
+                log.exception("a done-callback of a frost.Pool future raised")
+            del future
+
+    def close(self):
+        """The results thread ends: so does this one, once its queue is run."""
+        if self.thread is not None:
+            self._queue.put(None)
+
+
+def _collect(cpool, lock, futures, callbacks):
     """The results thread of a Pool: hands each result to its future. It
     holds the pool's parts, never the Pool: a Pool dropped without shutdown()
     is collected once no task is queued or running (their futures hold it),
     and its finalizer (_dropped) shuts it down, which ends this thread."""
+    callbacks.results_thread = threading.current_thread()
+    try:
+        _collect_until_drained(cpool, lock, futures)
+    finally:
+        callbacks.close()
+
+
+def _collect_until_drained(cpool, lock, futures):
     while True:
         try:
             item = cpool.next_result(None)
@@ -329,6 +373,7 @@ class Pool(cf.Executor):
         self._shutdown = False
         self._pid = os.getpid()     # the process whose threads are the workers
         self._collector = None
+        self._callbacks = _Callbacks()   # runs done-callbacks off the results thread
         self._workers = workers
         # The workers' set-up and the initializer (which may import the main
         # script) run as run_all, whose wait Ctrl-C ends; then the workers are
@@ -358,7 +403,8 @@ class Pool(cf.Executor):
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
         self._collector = threading.Thread(target=_collect, name="frost-pool-results",
-                                           args=(self._pool, self._lock, self._futures))
+                                           args=(self._pool, self._lock, self._futures,
+                                                 self._callbacks))
         weakref.finalize(self, _dropped, self._pid, self._pool).atexit = False
         _all_pools.add(self)
         self._collector.start()
@@ -493,10 +539,14 @@ class Pool(cf.Executor):
         _held_until_ended.discard(self)
 
     def _join_collector(self):
+        """Join the results thread, then the callback thread (which it ends)."""
         collector = self._collector   # None, or not started, if __init__ was interrupted
         if (collector is not None and collector.ident is not None
                 and threading.current_thread() is not collector):
             collector.join()
+            callbacks = self._callbacks.thread
+            if callbacks is not None and threading.current_thread() is not callbacks:
+                callbacks.join()
 
     def __exit__(self, exc_type, exc, tb):
         # Leaving the block by Ctrl-C or SystemExit stops the running tasks

@@ -74,26 +74,33 @@ class ReduceRaises:
 
 
 def wait_in_done_callbacks():
-    """(the errors of waits for a future of the same pool in its
-    done-callbacks, what callbacks read of done futures)."""
+    """What done-callbacks that wait for other futures of the same pool in
+    every way (result, exception, wait, as_completed, map, shutdown) got."""
+    import concurrent.futures as cf
     import threading
     import frost
-    waits = (lambda f: f.result(), lambda f: f.exception(), lambda f: f.result(timeout=60))
-    errors = []
+
+    def waits(pool):
+        return (lambda: pool.submit(identity, 1).result(),
+                lambda: pool.submit(identity, 2).exception(),
+                lambda: sorted(f.result() for f in cf.as_completed(
+                    [pool.submit(identity, 3), pool.submit(identity, 4)])),
+                lambda: len(cf.wait([pool.submit(identity, 5)])[0]),
+                lambda: list(pool.map(identity, range(3))))
+    got = {}
     all_ran = threading.Event()
     with frost.Pool(2) as pool:
+        todo = waits(pool)
+
         def callback(future):
-            try:
-                waits[future.result()](pool.submit(identity, 1))
-            except RuntimeError as exc:
-                errors.append(str(exc))
-            if len(errors) == len(waits):
+            got[future.result()] = todo[future.result()]()
+            if len(got) == len(todo):
                 all_ran.set()
-        for i in range(len(waits)):
+        for i in range(len(todo)):
             pool.submit(identity, i).add_done_callback(callback)
         all_ran.wait(60)
-    seen = []
+    # shutdown(wait=True) from a callback: it returns, and so does the caller's
     with frost.Pool(1) as pool:
-        pool.submit(identity, 3).add_done_callback(
-            lambda f: seen.append(f.result() + f.result(timeout=0)))
-    return errors, seen
+        pool.submit(identity, 0).add_done_callback(lambda f: pool.shutdown(wait=True))
+        pool.submit(identity, 1).add_done_callback(lambda f: got.setdefault("shut", f.result()))
+    return got

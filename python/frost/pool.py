@@ -218,32 +218,42 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Callbacks:
-    """The thread that runs the done-callbacks of a Pool's futures whose
-    results its results thread delivers (started at the first of them): a
+    """The thread that runs the done-callbacks of the futures a pool's
+    results thread completes (started at the first of them), in order: a
     callback may wait for another future of the pool (result(), wait(),
     as_completed), which only the results thread can deliver. It holds its
-    queue, never the Pool; it ends after the results thread (close())."""
+    queue, never the pool. close() ends it once its queue is run; a later
+    callback starts another. frost.ProcessPool's (process_pool) is a daemon
+    whose results thread is the executor's manager thread."""
+    daemon = False   # subinterpreters (a Pool in a Pool's task) forbid daemon threads
 
     def __init__(self):
-        import _queue
-        self._queue = _queue.SimpleQueue()
-        self.results_thread = None   # set once that thread exists
+        self.results_thread = None   # the Pool's, set once that thread runs
         self.thread = None
+        self.ended = None            # the thread close() ended last: to join
+        self._lock = threading.Lock()
+        self._queue = None
+
+    def delivering(self):
+        return threading.current_thread() is self.results_thread
 
     def defer(self, future):
         """Queue future's callbacks if this is the results thread; False
         when they are to run here (any other thread, or no thread can start)."""
-        if threading.current_thread() is not self.results_thread:
+        if not self.delivering():
             return False
-        if self.thread is None:   # only the results thread starts it
-            thread = threading.Thread(target=self._run, name="frost-pool-callbacks",
-                                      args=(self._queue,))
-            try:
-                thread.start()
-            except RuntimeError:   # interpreter shutdown: no new threads
-                return False
-            self.thread = thread
-        self._queue.put(future)
+        with self._lock:
+            if self.thread is None:
+                import _queue
+                queue = _queue.SimpleQueue()
+                thread = threading.Thread(target=self._run, name="frost-pool-callbacks",
+                                          args=(queue,), daemon=self.daemon)
+                try:
+                    thread.start()
+                except RuntimeError:   # interpreter shutdown: no new threads
+                    return False
+                self.thread, self._queue = thread, queue
+            self._queue.put(future)
         return True
 
     @staticmethod
@@ -252,13 +262,15 @@ class _Callbacks:
             try:
                 cf.Future._invoke_callbacks(future)   # logs what a callback raises
             except BaseException:   # a KeyboardInterrupt: the next callbacks still run
-                log.exception("a done-callback of a frost.Pool future raised")
+                log.exception("a done-callback of a pool's future raised")
             del future
 
     def close(self):
-        """The results thread ends: so does this one, once its queue is run."""
-        if self.thread is not None:
-            self._queue.put(None)
+        """End the thread once its queue is run (then it is `ended`)."""
+        with self._lock:
+            if self.thread is not None:
+                self._queue.put(None)
+                self.ended, self.thread, self._queue = self.thread, None, None
 
 
 def _collect(cpool, lock, futures, callbacks):
@@ -270,7 +282,7 @@ def _collect(cpool, lock, futures, callbacks):
     try:
         _collect_until_drained(cpool, lock, futures)
     finally:
-        callbacks.close()
+        callbacks.close()   # Pool._join_collector joins it
 
 
 def _collect_until_drained(cpool, lock, futures):
@@ -544,7 +556,7 @@ class Pool(cf.Executor):
         if (collector is not None and collector.ident is not None
                 and threading.current_thread() is not collector):
             collector.join()
-            callbacks = self._callbacks.thread
+            callbacks = self._callbacks.ended
             if callbacks is not None and threading.current_thread() is not callbacks:
                 callbacks.join()
 

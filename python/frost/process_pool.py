@@ -67,7 +67,7 @@ import weakref
 from frost import _forking_guard, _mapped, _sendable
 from frost import _worker
 from frost._worker import exception_text
-from frost.pool import _main_module_spec
+from frost.pool import _Callbacks, _main_module_spec
 
 __all__ = ["ProcessPool"]
 
@@ -222,11 +222,29 @@ def _load_returned(payload):
         return _Unloadable(error)
 
 
+class _ManagerCallbacks(_Callbacks):
+    """frost.pool._Callbacks for a ProcessPool: the executor's manager thread
+    delivers its results; a daemon (a pool dropped unshut ends without it)."""
+    daemon = True
+
+    def delivering(self):
+        return isinstance(threading.current_thread(), cf.process._ExecutorManagerThread)
+
+
 class _TaskFuture(cf.Future):
     """A ProcessPool task's future (its class is set at submit: no reference
     cycle, nothing the manager thread calls is changed, so there is no race
     with a task that ends before submit returns): a result that did not
-    unpickle here (_Unloadable) is the future's exception."""
+    unpickle here (_Unloadable) is the future's exception; the callbacks of
+    one the manager thread completes run on the pool's callback thread
+    (_ManagerCallbacks), so that they may wait for other futures of the pool,
+    which only the manager thread delivers."""
+
+    def _invoke_callbacks(self):
+        callbacks = getattr(self, "_frost_callbacks", None)   # set at submit
+        if self._done_callbacks and callbacks is not None and callbacks.defer(self):
+            return
+        super()._invoke_callbacks()
 
     def result(self, timeout=None):
         value = super().result(timeout)
@@ -290,9 +308,11 @@ class ProcessPool(cf.ProcessPoolExecutor):
         self._stopped = False        # by a Ctrl-C (_stop_workers)
         self._manager = None         # the manager thread shutdown() must still join
         self._known_processes = []   # the workers as shutdown() or _stop_workers last saw them
+        self._callbacks = _ManagerCallbacks()   # done-callbacks off the manager thread
         super().__init__(workers, mp_context=context, initializer=_start_worker,
                          initargs=(initializer, initargs), max_tasks_per_child=max_tasks_per_child)
         _pools.add(self)
+        weakref.finalize(self, self._callbacks.close).atexit = False
 
     @property
     def workers(self):
@@ -308,6 +328,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
         self._check_callable(fn, "callable")
         future = super().submit(_run, _dumps_call(fn, args, kwargs))
+        future._frost_callbacks = self._callbacks
         future.__class__ = _TaskFuture
         return future
 
@@ -344,6 +365,11 @@ class ProcessPool(cf.ProcessPoolExecutor):
             if wait and self._manager is not None:
                 _join(self._manager)
                 self._manager = None
+            if wait:   # the manager has delivered every result
+                self._callbacks.close()
+                ended = self._callbacks.ended
+                if ended is not None and threading.current_thread() is not ended:
+                    _join(ended)
         except BaseException:
             self._stop_workers()
             raise

@@ -73,9 +73,10 @@ class ReduceRaises:
         raise self.kind("from an argument's __reduce__")
 
 
-def wait_in_done_callbacks():
-    """What done-callbacks that wait for other futures of the same pool in
-    every way (result, exception, wait, as_completed, map, shutdown) got."""
+def wait_in_done_callbacks(kind="Pool"):
+    """What done-callbacks that wait for other futures of the same pool (a
+    frost.`kind`) in every way (result, exception, wait, as_completed, map,
+    shutdown) got."""
     import concurrent.futures as cf
     import threading
     import frost
@@ -89,7 +90,8 @@ def wait_in_done_callbacks():
                 lambda: list(pool.map(identity, range(3))))
     got = {}
     all_ran = threading.Event()
-    with frost.Pool(2) as pool:
+    pool_class = getattr(frost, kind)
+    with pool_class(2) as pool:
         todo = waits(pool)
 
         def callback(future):
@@ -100,7 +102,7 @@ def wait_in_done_callbacks():
             pool.submit(identity, i).add_done_callback(callback)
         all_ran.wait(60)
     # shutdown(wait=True) from a callback: it returns, and so does the caller's
-    with frost.Pool(1) as pool:
+    with pool_class(1) as pool:
         pool.submit(identity, 0).add_done_callback(lambda f: pool.shutdown(wait=True))
         pool.submit(identity, 1).add_done_callback(lambda f: got.setdefault("shut", f.result()))
     return got

@@ -116,12 +116,16 @@ class PoolLifecycle(unittest.TestCase):
         self.assertEqual(before + ")", "(" + after, proc.stdout)
 
     def test_done_callbacks_may_wait_for_other_futures_of_the_pool(self):
-        # callbacks run off the thread that delivers the pool's results
-        proc = run_child("import hostilework\nprint(hostilework.wait_in_done_callbacks())\n",
-                         timeout=120)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(eval(proc.stdout),
-                         {0: 1, 1: None, 2: [3, 4], 3: 1, 4: [0, 1, 2], "shut": 1})
+        # callbacks run off the thread that delivers the pool's results (a
+        # frost.Pool's results thread, a ProcessPool's manager thread)
+        for kind in ("Pool", "ProcessPool"):
+            with self.subTest(kind):
+                proc = run_child("import hostilework\n"
+                                 f"print(hostilework.wait_in_done_callbacks({kind!r}))\n",
+                                 timeout=120)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(eval(proc.stdout),
+                                 {0: 1, 1: None, 2: [3, 4], 3: 1, 4: [0, 1, 2], "shut": 1})
 
 
 class PoolsStartedAtImport(unittest.TestCase):

@@ -10,6 +10,7 @@ Imports are what every worker needs to run a task: runpy (the main script,
 run on first use) and traceback (a failed task) are imported where they are
 used, which keeps them out of a worker's start-up (tests/python/test_imports.py).
 """
+import _thread
 import os
 import sys
 import types
@@ -19,6 +20,39 @@ from frost import _frost, _transport
 # True while a worker imports the main script: a Pool started then would
 # start workers that import the script again, without end.
 bootstrapping = False
+# The thread that is loading a task's call or an initializer (importing the
+# modules its function and arguments come from), else None: a module that
+# starts a pool at import time would start one in every worker that loads
+# one of its functions, which imports it again, without end.
+loading_thread = None
+
+
+def check_pool_start(kind):
+    """RuntimeError if a pool (kind: its class name) started here would
+    start itself again in its own workers without end."""
+    if bootstrapping:
+        raise RuntimeError(
+            f"a {kind} is being started while a worker imports the main script: "
+            "start pools under `if __name__ == '__main__':` (the script is imported "
+            "again in a worker that needs one of its names, as with multiprocessing's "
+            "spawn)")
+    if loading_thread is not None and loading_thread == _thread.get_ident():
+        raise RuntimeError(
+            f"a {kind} is being started while a worker imports a module to load a task or "
+            "initializer: a module that starts a pool when imported is imported again by "
+            "every worker that needs one of its functions, without end. Start pools in a "
+            "function, or under `if __name__ == '__main__':`, not at a module's top level")
+
+
+def load_call(loads, payload):
+    """loads(payload) with this thread marked as loading a call (check_pool_start)."""
+    global loading_thread
+    outer = loading_thread
+    loading_thread = _thread.get_ident()
+    try:
+        return loads(payload)
+    finally:
+        loading_thread = outer
 
 # What a refusal met while importing the main script adds to the message.
 MAIN_SCRIPT_HINT = (". It is imported by the main script, which a worker imports as "
@@ -85,10 +119,11 @@ class _MainScriptOnDemand:
             else:
                 content = runpy.run_path(where, run_name="__mp_main__")
         except (Exception, SystemExit) as exc:   # a script's sys.exit(usage) too
-            refusal = subinterpreter_refusal(str(exc))
+            refusal = subinterpreter_refusal(exception_text(exc))
             self._failure = ((refusal + MAIN_SCRIPT_HINT) if refusal is not None else
                              f"importing the main script {where} as __mp_main__ in this "
-                             f"worker (to find {name!r}) failed: {type(exc).__name__}: {exc}")
+                             f"worker (to find {name!r}) failed: {type(exc).__name__}: "
+                             f"{exception_text(exc)}")
             self._state = "failed"
             raise self._error(self._failure) from exc
         except BaseException:             # KeyboardInterrupt: shutdown's, or Ctrl-C
@@ -134,7 +169,7 @@ def _clear_refusal(exc):
         if getattr(cause, "frost_clear", False):
             return cause
         if isinstance(cause, ImportError):
-            message = subinterpreter_refusal(str(cause))
+            message = subinterpreter_refusal(exception_text(cause))
             if message is not None:
                 clear = ImportError(message, name=cause.name)
                 clear.__cause__ = exc
@@ -144,10 +179,32 @@ def _clear_refusal(exc):
     return exc
 
 
-def _describe(exc):
-    exc = _clear_refusal(exc)
+def exception_text(exc):
+    """str(exc), or a stand-in naming what str() raised: an exception being
+    reported may have a __str__ that raises anything (a KeyboardInterrupt
+    too) or recurses too deep, and reporting it must not fail."""
+    try:
+        return str(exc)
+    except BaseException as why:
+        return f"<str() failed: {type(why).__name__}>"
+
+
+def exception_traceback(exc):
+    """The formatted traceback of exc; never raises (see exception_text)."""
     import traceback
-    tb = "".join(traceback.format_exception(exc))
+    try:
+        return "".join(traceback.format_exception(exc))
+    except BaseException as why:
+        return (f"{type(exc).__module__}.{type(exc).__qualname__}: {exception_text(exc)}\n"
+                f"(its traceback could not be formatted: {type(why).__name__})\n")
+
+
+def _describe(exc):
+    """What run_task reports of exc; never raises: what the exception's own
+    code raises (its __reduce__, __str__, __init__ when unpickled, a
+    KeyboardInterrupt included) only keeps it from being sent as it is."""
+    exc = _clear_refusal(exc)
+    tb = exception_traceback(exc)
     # sent as it is only if it also loads: an exception whose __init__ needs
     # other arguments than its args pickles but does not unpickle, and the
     # caller would get that TypeError instead, without this traceback
@@ -156,19 +213,20 @@ def _describe(exc):
         message = _transport.dumps(exc)
         _transport.loads(message)   # ends the message
         sendable = exc
-    except Exception:
+    except BaseException:
         sendable = None
     finally:
         if message is not None:
             _transport.discard(message)   # a no-op once loaded
-    return (sendable, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), tb)
+    return (sendable, f"{type(exc).__module__}.{type(exc).__qualname__}", exception_text(exc), tb)
 
 
 def _load_call(payload):
     try:
-        return _transport.loads(payload)
+        return load_call(_transport.loads, payload)
     except AttributeError as exc:
-        if "__mp_main__" not in str(exc) and "'__main__'" not in str(exc):
+        text = exception_text(exc)
+        if "__mp_main__" not in text and "'__main__'" not in text:
             raise
         raise AttributeError(
             f"{exc}. The worker imported the main script as __mp_main__ and it does not "
@@ -199,7 +257,7 @@ def run_task(payload):
 
 def run_initializer(payload):
     # every worker loads the same message; the pool discards it after
-    fn, args = _transport.loads(payload, consume=False)
+    fn, args = load_call(lambda data: _transport.loads(data, consume=False), payload)
     try:
         fn(*args)
     except ImportError as exc:

@@ -124,6 +124,15 @@ class _TaskFuture(cf.Future):
             self.set_running_or_notify_cancel()   # it will never start: wake wait()ers
         return True
 
+    def _invoke_callbacks(self):
+        # On the results thread, the callbacks go to the pool's callback
+        # thread (_Callbacks): one that waits for another future (result(),
+        # wait(), as_completed) would otherwise block the only thread that
+        # delivers results, for ever.
+        if self._done_callbacks and self._frost_pool._callbacks.defer(self):
+            return
+        super()._invoke_callbacks()
+
     def running(self):
         pool = self._frost_pool
         with pool._lock:
@@ -152,9 +161,15 @@ class _TaskFuture(cf.Future):
 
 
 _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
-# Pools not joined, held strongly: interpreter exit stops them, and a pool
-# whose workers are stuck must not be freed (freeing joins them: a hang).
-_live_pools = set()
+# Pools not joined: interpreter exit stops them. Held weakly: a Pool dropped
+# without shutdown() is collected and ended (_dropped). One whose workers
+# are stuck is never freed (freeing joins them: a hang): a stuck task's
+# future is in its results thread's hands, and holds its Pool.
+_live_pools = weakref.WeakSet()
+# Pools no results thread holds: from their workers' start until their
+# results thread starts, and until exit if start-up was interrupted and
+# their workers did not end (exit abandons them).
+_held_until_ended = set()
 _all_pools = weakref.WeakSet()      # every Pool of this process: os.fork() marks them
 
 # Seconds that interpreter exit (and leaving a `with` block by Ctrl-C or
@@ -194,11 +209,143 @@ def _after_fork_in_child():
     shutdown does nothing) and its unfinished futures fail the same way.
     See docs/design.md, "fork"."""
     _live_pools.clear()
+    _held_until_ended.clear()
     for pool in list(_all_pools):
         pool._forked_away()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _Callbacks:
+    """The thread that runs the done-callbacks of the futures a pool's
+    results thread completes (started at the first of them), in order: a
+    callback may wait for another future of the pool (result(), wait(),
+    as_completed), which only the results thread can deliver. It holds its
+    queue, never the pool. close() ends it once its queue is run; a later
+    callback starts another. frost.ProcessPool's (process_pool) is a daemon
+    whose results thread is the executor's manager thread."""
+    daemon = False   # subinterpreters (a Pool in a Pool's task) forbid daemon threads
+
+    def __init__(self):
+        self.results_thread = None   # the Pool's, set once that thread runs
+        self.thread = None
+        self.ended = None            # the thread close() ended last: to join
+        self._lock = threading.Lock()
+        self._queue = None
+
+    def delivering(self):
+        return threading.current_thread() is self.results_thread
+
+    def defer(self, future):
+        """Queue future's callbacks if this is the results thread; False
+        when they are to run here (any other thread, or no thread can start)."""
+        if not self.delivering():
+            return False
+        with self._lock:
+            if self.thread is None:
+                import _queue
+                queue = _queue.SimpleQueue()
+                thread = threading.Thread(target=self._run, name="frost-pool-callbacks",
+                                          args=(queue,), daemon=self.daemon)
+                try:
+                    thread.start()
+                except RuntimeError:   # interpreter shutdown: no new threads
+                    return False
+                self.thread, self._queue = thread, queue
+            self._queue.put(future)
+        return True
+
+    @staticmethod
+    def _run(queue):
+        while (future := queue.get()) is not None:
+            try:
+                cf.Future._invoke_callbacks(future)   # logs what a callback raises
+            except BaseException:   # a KeyboardInterrupt: the next callbacks still run
+                log.exception("a done-callback of a pool's future raised")
+            del future
+
+    def close(self):
+        """End the thread once its queue is run (then it is `ended`)."""
+        with self._lock:
+            if self.thread is not None:
+                self._queue.put(None)
+                self.ended, self.thread, self._queue = self.thread, None, None
+
+
+def _collect(cpool, lock, futures, callbacks):
+    """The results thread of a Pool: hands each result to its future. It
+    holds the pool's parts, never the Pool: a Pool dropped without shutdown()
+    is collected once no task is queued or running (their futures hold it),
+    and its finalizer (_dropped) shuts it down, which ends this thread."""
+    callbacks.results_thread = threading.current_thread()
+    try:
+        _collect_until_drained(cpool, lock, futures)
+    finally:
+        callbacks.close()   # Pool._join_collector joins it
+
+
+def _collect_until_drained(cpool, lock, futures):
+    while True:
+        try:
+            item = cpool.next_result(None)
+        except EOFError:
+            break
+        if item is not None:
+            _deliver(lock, futures, *item)
+        del item   # holds nothing between results (a result can hold a view)
+    with lock:
+        leftover = list(futures.values())
+        futures.clear()
+    for future, tickets in leftover:
+        for ticket in tickets:
+            _frost._discard(ticket)
+        future._stopped()
+
+
+def _deliver(lock, futures, task_id, status, data):
+    with lock:
+        future, tickets = futures.pop(task_id, (None, ()))
+        running = future is not None and future._start()
+    # The task's message has ended (run, taken back or stopped): release
+    # what it held, whether or not the worker got as far as loading it.
+    for ticket in tickets:
+        _frost._discard(ticket)
+    if status == "ok" and running:
+        try:
+            ok, value = _transport.loads(data)
+        except BaseException as exc:
+            from frost import _worker
+            ok, value = False, (exc, type(exc).__name__, _worker.exception_text(exc), "")
+        if not ok:
+            log.debug("task %d raised %s: %s", task_id, value[1], value[2])
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(_rebuild_error(value))
+        return
+    if status != "error":
+        # ok for a future no one waits on; cancelled: the task payload,
+        # never run; interrupted: what the task returned, or nothing
+        _transport.discard(data)
+    if future is None:
+        return
+    if status == "error" and running:   # the worker could not run the task machinery
+        log.error("a worker failed to run task %d:\n%s", task_id, data.decode("utf-8", "replace"))
+        future.set_exception(_rebuild_error(
+            (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))))
+    else:
+        log.debug("task %d %s", task_id, "stopped" if status != "ok" else "not awaited")
+        future._stopped()
+
+
+def _dropped(pid, cpool):
+    """A Pool collected without shutdown(): no task is queued or running, so
+    its workers end now, and its results thread with them, which frees the
+    worker interpreters (as a ThreadPoolExecutor's threads end when it is
+    collected). Not at interpreter exit: _shutdown_all stops what is left."""
+    if os.getpid() == pid:
+        cpool.shutdown(False)
 
 
 class Pool(cf.Executor):
@@ -219,12 +366,8 @@ class Pool(cf.Executor):
     def __init__(self, workers=None, *, initializer=None, initargs=(), import_main=True):
         workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs)
         worker = sys.modules.get("frost._worker")
-        if worker is not None and worker.bootstrapping:
-            raise RuntimeError(
-                "a frost.Pool is being started while a worker imports the main script: "
-                "start pools under `if __name__ == '__main__':` (the script is imported "
-                "again in a worker that needs one of its names, as with multiprocessing's "
-                "spawn)")
+        if worker is not None:   # in a worker: not while it imports what a task needs
+            worker.check_pool_start("frost.Pool")
         main_spec = _main_module_spec() if import_main else None
         # what workers import as __mp_main__ is fixed now: later calls are checked against it
         self._main_importable = main_spec is not None
@@ -242,6 +385,7 @@ class Pool(cf.Executor):
         self._shutdown = False
         self._pid = os.getpid()     # the process whose threads are the workers
         self._collector = None
+        self._callbacks = _Callbacks()   # runs done-callbacks off the results thread
         self._workers = workers
         # The workers' set-up and the initializer (which may import the main
         # script) run as run_all, whose wait Ctrl-C ends; then the workers are
@@ -249,6 +393,7 @@ class Pool(cf.Executor):
         # exit (which abandons them) if they are blocked in a C call.
         self._pool = _frost._Pool(workers)   # creates the interpreters only
         _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
+        _held_until_ended.add(self)
         try:
             self._pool.run_all(init_code)
             if init_payload is not None:   # every worker imports it (an import takes counts of its own)
@@ -269,9 +414,13 @@ class Pool(cf.Executor):
                 _transport.discard(init_payload)   # every worker has loaded it (or failed)
         # Not a daemon (subinterpreters forbid those): interpreter exit first runs
         # _shutdown_all (threading's atexit), which ends it.
-        self._collector = threading.Thread(target=self._collect, name="frost-pool-results")
+        self._collector = threading.Thread(target=_collect, name="frost-pool-results",
+                                           args=(self._pool, self._lock, self._futures,
+                                                 self._callbacks))
+        weakref.finalize(self, _dropped, self._pid, self._pool).atexit = False
         _all_pools.add(self)
         self._collector.start()
+        _held_until_ended.discard(self)   # its futures hold it while tasks are in flight
         log.info("frost.Pool started: %d worker interpreter(s)", workers)
 
     @property
@@ -339,57 +488,6 @@ class Pool(cf.Executor):
                               timeout=timeout)
         return itertools.chain.from_iterable(results)
 
-    def _collect(self):
-        while True:
-            try:
-                item = self._pool.next_result(None)
-            except EOFError:
-                break
-            if item is not None:
-                self._deliver(*item)
-            del item   # holds nothing between results (a result can hold a view)
-        with self._lock:
-            leftover = list(self._futures.values())
-            self._futures.clear()
-        for future, tickets in leftover:
-            for ticket in tickets:
-                _frost._discard(ticket)
-            future._stopped()
-
-    def _deliver(self, task_id, status, data):
-        with self._lock:
-            future, tickets = self._futures.pop(task_id, (None, ()))
-            running = future is not None and future._start()
-        # The task's message has ended (run, taken back or stopped): release
-        # what it held, whether or not the worker got as far as loading it.
-        for ticket in tickets:
-            _frost._discard(ticket)
-        if status == "ok" and running:
-            try:
-                ok, value = _transport.loads(data)
-            except BaseException as exc:
-                ok, value = False, (exc, type(exc).__name__, str(exc), "")
-            if not ok:
-                log.debug("task %d raised %s: %s", task_id, value[1], value[2])
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(_rebuild_error(value))
-            return
-        if status != "error":
-            # ok for a future no one waits on; cancelled: the task payload,
-            # never run; interrupted: what the task returned, or nothing
-            _transport.discard(data)
-        if future is None:
-            return
-        if status == "error" and running:   # the worker could not run the task machinery
-            log.error("a worker failed to run task %d:\n%s", task_id, data.decode("utf-8", "replace"))
-            future.set_exception(_rebuild_error(
-                (None, "RuntimeError", "worker failed", data.decode("utf-8", "replace"))))
-        else:
-            log.debug("task %d %s", task_id, "stopped" if status != "ok" else "not awaited")
-            future._stopped()
-
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Stop taking work; with wait, return once every worker has ended.
 
@@ -440,6 +538,7 @@ class Pool(cf.Executor):
             self._pool.interrupt()
             raise
         _live_pools.discard(self)   # until joined, interpreter exit joins it
+        _held_until_ended.discard(self)
         log.info("frost.Pool stopped: every worker interpreter has ended")
         return True
 
@@ -449,12 +548,17 @@ class Pool(cf.Executor):
         self._pool.abandon()
         self._join_collector()   # drains at once: abandoned tasks never report
         _live_pools.discard(self)
+        _held_until_ended.discard(self)
 
     def _join_collector(self):
+        """Join the results thread, then the callback thread (which it ends)."""
         collector = self._collector   # None, or not started, if __init__ was interrupted
         if (collector is not None and collector.ident is not None
                 and threading.current_thread() is not collector):
             collector.join()
+            callbacks = self._callbacks.ended
+            if callbacks is not None and threading.current_thread() is not callbacks:
+                callbacks.join()
 
     def __exit__(self, exc_type, exc, tb):
         # Leaving the block by Ctrl-C or SystemExit stops the running tasks

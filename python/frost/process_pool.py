@@ -38,16 +38,18 @@ KeyboardInterrupt raised anywhere else stops every pool it has not shut
 down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
 exit hook would wait for their tasks.
 
-What a task sends back fails only its own future. The stdlib unpickles a
-worker's reply in its manager thread, and a reply that does not unpickle
-there (an exception whose __init__ needs other arguments than its args, a
-result whose class the caller cannot import) breaks the whole pool, every
-running future with it, as "terminated abruptly". Each task runs in the
-worker as _run(fn, args, kwargs): an exception that does not survive a
-pickle round trip is replaced by a RuntimeError naming it (its traceback in
-the remote traceback, as frost.Pool does); a result travels as its own
-pickle (_Returned) that the caller unpickles apart, and a failure there
-becomes that future's exception (_TaskFuture).
+What a task is sent and sends back fails only its own future. The stdlib
+unpickles a worker's reply in its manager thread, and a reply that does
+not unpickle there (an exception whose __init__ needs other arguments than
+its args, a result whose class the caller cannot import) breaks the whole
+pool, every running future with it, as "terminated abruptly"; a call that
+does not unpickle in the worker kills the worker, with the same effect. So
+a task's call is pickled at submit (_dumps_call: what cannot be sent is a
+TypeError there) and unpickled by the task itself (_run); an exception that
+does not survive a pickle round trip is replaced by a RuntimeError naming it
+(its traceback in the remote traceback, as frost.Pool does); a result
+travels as its own pickle (_Returned) that the caller unpickles apart, and a
+failure there becomes that future's exception (_TaskFuture).
 """
 import _thread
 import concurrent.futures as cf
@@ -63,7 +65,9 @@ import threading
 import weakref
 
 from frost import _forking_guard, _mapped, _sendable
-from frost.pool import _main_module_spec
+from frost import _worker
+from frost._worker import exception_text
+from frost.pool import _Callbacks, _main_module_spec
 
 __all__ = ["ProcessPool"]
 
@@ -142,10 +146,26 @@ def _dumps(obj):
     return buffer.getvalue()
 
 
-def _run(fn, args, kwargs):
-    """A task, in the worker: its result pickled (a _Returned), its exception
-    one the caller can unpickle."""
+def _dumps_call(fn, args, kwargs):
+    """The pickle of a task's call, made at submit: TypeError naming what
+    cannot be sent (a KeyboardInterrupt or SystemExit that pickling raises is
+    the caller's and goes on). The stdlib pickles it later in its feeder
+    thread, which a BaseException from a __reduce__ ends, and with it every
+    later task of the pool (they wait for ever)."""
     try:
+        return _dumps((fn, args, kwargs))
+    except Exception as exc:
+        raise TypeError(f"cannot send the arguments of {fn!r} to a worker process: "
+                        f"{exception_text(exc)}") from exc
+
+
+def _run(call):
+    """A task, in the worker: its call unpickled here (one that does not
+    unpickle fails this task only; the stdlib's worker would die of it and
+    break the pool), its result pickled (a _Returned), its exception one the
+    caller can unpickle."""
+    try:
+        fn, args, kwargs = _worker.load_call(multiprocessing.reduction.ForkingPickler.loads, call)
         value = fn(*args, **kwargs)
     except BaseException as exc:
         standin = _unsendable_error(exc)
@@ -156,18 +176,19 @@ def _run(fn, args, kwargs):
         return _Returned(_dumps(value))
     except Exception as exc:
         raise TypeError(f"the result of {getattr(fn, '__qualname__', fn)!r} cannot be sent "
-                        f"back from the worker process: {exc}") from exc
+                        f"back from the worker process: {exception_text(exc)}") from exc
 
 
 def _unsendable_error(exc):
-    """None if exc survives a pickle round trip, else a RuntimeError naming it."""
+    """None if exc survives a pickle round trip, else a RuntimeError naming
+    it. Never raises: see frost._worker.exception_text."""
     try:
         multiprocessing.reduction.ForkingPickler.loads(_dumps(exc))
         return None
-    except Exception as why:
-        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc} (the "
-                            f"exception cannot be sent back from the worker process: "
-                            f"{type(why).__name__}: {why})")
+    except BaseException as why:
+        return RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: "
+                            f"{exception_text(exc)} (the exception cannot be sent back from "
+                            f"the worker process: {type(why).__name__}: {exception_text(why)})")
 
 
 class _Returned:
@@ -201,11 +222,29 @@ def _load_returned(payload):
         return _Unloadable(error)
 
 
+class _ManagerCallbacks(_Callbacks):
+    """frost.pool._Callbacks for a ProcessPool: the executor's manager thread
+    delivers its results; a daemon (a pool dropped unshut ends without it)."""
+    daemon = True
+
+    def delivering(self):
+        return isinstance(threading.current_thread(), cf.process._ExecutorManagerThread)
+
+
 class _TaskFuture(cf.Future):
     """A ProcessPool task's future (its class is set at submit: no reference
     cycle, nothing the manager thread calls is changed, so there is no race
     with a task that ends before submit returns): a result that did not
-    unpickle here (_Unloadable) is the future's exception."""
+    unpickle here (_Unloadable) is the future's exception; the callbacks of
+    one the manager thread completes run on the pool's callback thread
+    (_ManagerCallbacks), so that they may wait for other futures of the pool,
+    which only the manager thread delivers."""
+
+    def _invoke_callbacks(self):
+        callbacks = getattr(self, "_frost_callbacks", None)   # set at submit
+        if self._done_callbacks and callbacks is not None and callbacks.defer(self):
+            return
+        super()._invoke_callbacks()
 
     def result(self, timeout=None):
         value = super().result(timeout)
@@ -249,6 +288,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
                                "worker): multiprocessing's queues need daemon threads, which "
                                "it does not allow. Start the ProcessPool in the main "
                                "interpreter")
+        _worker.check_pool_start("frost.ProcessPool")   # not while a worker loads a task
         if max_workers is not None:
             if workers is not None:
                 raise TypeError("pass workers or max_workers (the same thing), not both")
@@ -268,9 +308,11 @@ class ProcessPool(cf.ProcessPoolExecutor):
         self._stopped = False        # by a Ctrl-C (_stop_workers)
         self._manager = None         # the manager thread shutdown() must still join
         self._known_processes = []   # the workers as shutdown() or _stop_workers last saw them
+        self._callbacks = _ManagerCallbacks()   # done-callbacks off the manager thread
         super().__init__(workers, mp_context=context, initializer=_start_worker,
                          initargs=(initializer, initargs), max_tasks_per_child=max_tasks_per_child)
         _pools.add(self)
+        weakref.finalize(self, self._callbacks.close).atexit = False
 
     @property
     def workers(self):
@@ -285,7 +327,8 @@ class ProcessPool(cf.ProcessPoolExecutor):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
         self._check_callable(fn, "callable")
-        future = super().submit(_run, fn, args, kwargs)
+        future = super().submit(_run, _dumps_call(fn, args, kwargs))
+        future._frost_callbacks = self._callbacks
         future.__class__ = _TaskFuture
         return future
 
@@ -322,6 +365,11 @@ class ProcessPool(cf.ProcessPoolExecutor):
             if wait and self._manager is not None:
                 _join(self._manager)
                 self._manager = None
+            if wait:   # the manager has delivered every result
+                self._callbacks.close()
+                ended = self._callbacks.ended
+                if ended is not None and threading.current_thread() is not ended:
+                    _join(ended)
         except BaseException:
             self._stop_workers()
             raise

@@ -479,8 +479,8 @@ frost__set_delegate(PyObject *self, const char *name, PyObject *args)
     return r;
 }
 
-PyObject *
-frost__comparable_mapping(PyObject *self, PyObject *other)
+static PyObject *
+comparable_mapping(PyObject *self, PyObject *other)
 {
     if (PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)) {
         return Py_NewRef(other);
@@ -494,6 +494,15 @@ frost__comparable_mapping(PyObject *self, PyObject *other)
     Py_XDECREF(it);
     Py_XDECREF(items);
     return d;
+}
+
+int
+frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m))
+{
+    PyObject *mapping = comparable_mapping(self, other);
+    int eq = mapping ? equal_to(self, mapping) : -1;
+    Py_XDECREF(mapping);
+    return eq;
 }
 
 PyObject *

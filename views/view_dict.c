@@ -114,7 +114,7 @@ dict_iter(PyObject *self)
 }
 
 /* self == other for any Mapping `other`: same length, same items
- * (frost__comparable_mapping: read as dict's == reads it). */
+ * (frost__mapping_equal: read as dict's == reads it). */
 static int
 dict_equal_to(PyObject *self, PyObject *other)
 {
@@ -146,15 +146,6 @@ dict_equal_to(PyObject *self, PyObject *other)
     return 1;
 }
 
-static int
-dict_equal(PyObject *self, PyObject *other)
-{
-    PyObject *mapping = frost__comparable_mapping(self, other);
-    int eq = mapping ? dict_equal_to(self, mapping) : -1;
-    Py_XDECREF(mapping);
-    return eq;
-}
-
 static PyObject *
 dict_richcompare(PyObject *self, PyObject *other, int op)
 {
@@ -173,7 +164,7 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
     }
     /* the same node: equal, as `d == d` (any depth, NaN values too) */
     int eq = Py_TYPE(other) == Py_TYPE(self) && DV(other)->table == DV(self)->table
-             ? 1 : dict_equal(self, other);
+             ? 1 : frost__mapping_equal(self, other, dict_equal_to);
     if (eq < 0) {
         return NULL;
     }

@@ -583,16 +583,6 @@ dict_equal_to(PyObject *self, PyObject *other)
     return 1;
 }
 
-/* self == Mapping other, read as dict's == reads it (frost__comparable_mapping) */
-static int
-dict_equal(PyObject *self, PyObject *other)
-{
-    PyObject *mapping = frost__comparable_mapping(self, other);
-    int eq = mapping ? dict_equal_to(self, mapping) : -1;
-    Py_XDECREF(mapping);
-    return eq;
-}
-
 static PyObject *
 dict_richcompare(PyObject *self, PyObject *other, int op)
 {
@@ -609,7 +599,7 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
     if (!is_mapping) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    int eq = same_node(self, other) ? 1 : dict_equal(self, other);
+    int eq = same_node(self, other) ? 1 : frost__mapping_equal(self, other, dict_equal_to);
     if (eq < 0) {
         return NULL;
     }

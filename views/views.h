@@ -286,11 +286,11 @@ PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
  * (from its table: no __missing__, so a defaultdict is not changed and a Counter
  * does not hold every key) and any other Mapping as Mapping.__eq__ does (the
  * items it lists, never a __getitem__ of a key it does not list).
- * frost__comparable_mapping: `other` itself when it is a dict or of self's type,
- * else a new dict of other.items() (new reference); frost__mapping_value: the
- * value under `key` in what that returned (new reference; NULL without an
- * error: absent). */
-PyObject *frost__comparable_mapping(PyObject *self, PyObject *other);
+ * frost__mapping_equal: equal_to(self, m) (1, 0, -1 error) of m, `other`
+ * itself when it is a dict or of self's type, else a new dict of
+ * other.items(); frost__mapping_value: the value under `key` in such an m
+ * (new reference; NULL without an error: absent). */
+int frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m));
 PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
 Py_hash_t frost__set_view_hash(PyObject *self);
 Py_hash_t frost__mapped_set_view_hash(PyObject *self);   /* the same, NaNs read as None */

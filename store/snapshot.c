@@ -776,6 +776,50 @@ frost_snapshot_target_errno(const char *kind)
 }
 
 int
+frost_snapshot_create_temp(const char *path, char *tmp, size_t cap)
+{
+    static _Atomic unsigned long counter;
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    size_t base_len = strlen(path) - dir_len;
+    struct stat old;
+    int replacing = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char suffix[64];
+        int n = snprintf(suffix, sizeof suffix, ".tmp.%ld.%lu", (long)getpid(),
+                         (unsigned long)atomic_fetch_add(&counter, 1));
+        size_t suffix_len = (size_t)n;
+        /* the last component: NAME_MAX at most; the whole: cap - 1 */
+        size_t keep = base_len;
+        if (keep + suffix_len > NAME_MAX) {
+            keep = NAME_MAX > suffix_len ? NAME_MAX - suffix_len : 0;
+        }
+        if (dir_len + keep + suffix_len >= cap) {
+            keep = cap > dir_len + suffix_len + 1 ? cap - 1 - dir_len - suffix_len : 0;
+        }
+        if ((keep == 0 && base_len > 0) || dir_len + keep + suffix_len >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(tmp, path, dir_len + keep);
+        memcpy(tmp + dir_len + keep, suffix, suffix_len + 1);
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST) {
+            continue;
+        }
+        if (fd >= 0 && replacing) {
+            if (geteuid() == 0) {
+                (void)fchown(fd, old.st_uid, old.st_gid);
+            }
+            (void)fchmod(fd, old.st_mode & 0777);   /* no set-id or sticky bit */
+        }
+        return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int
 frost_snapshot_file_intact(int fd, const char *path, uint64_t size)
 {
     struct stat open_sb, named_sb;
@@ -839,22 +883,24 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     if (rc < 0) {
         goto done;
     }
-    static _Atomic unsigned long tmp_counter;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", path, (long)getpid(),
-                         (unsigned long)atomic_fetch_add(&tmp_counter, 1)) >= sizeof tmp) {
-        tmp[0] = '\0';
-        rc = set_error(err, FROST_SNAPSHOT_EIO, ENAMETOOLONG, "path too long: %.200s", path);
-        goto done;
-    }
     size_t sections_off = ROUND_UP(sizeof(snap_header_t) + 2 * sizeof(snap_section_t), SNAP_SECTION_ALIGN);
     size_t image_off = sections_off;
     size_t bulk_off = ROUND_UP(image_off + w.image_size, SNAP_SECTION_ALIGN);
     size_t bulk_size = w.bulk_packed + w.bulk_aux;
     file_size = bulk_off + bulk_size;
 
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || ftruncate(fd, (off_t)file_size) < 0) {
-        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot create %.200s: %s", tmp, strerror(errno));
+    fd = frost_snapshot_create_temp(path, tmp, sizeof tmp);
+    if (fd < 0) {
+        tmp[0] = '\0';   /* nothing to unlink */
+        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot create a file beside %.200s: %s", path,
+                       strerror(errno));
+        goto done;
+    }
+    /* the file is written through a shared mapping: its blocks are allocated
+     * first, so a full disk is an error here, never a SIGBUS at a store */
+    int fa = ftruncate(fd, (off_t)file_size) < 0 ? errno : posix_fallocate(fd, 0, (off_t)file_size);
+    if (fa != 0) {
+        rc = set_error(err, FROST_SNAPSHOT_EIO, fa, "cannot write %.200s: %s", tmp, strerror(fa));
         goto done;
     }
     map = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -17,9 +17,13 @@
  *
  * A snapshot file must not be modified in place while a store loaded from it
  * is alive (frost_snapshot_save never does: it writes a temporary file and
- * renames it over the target). The one moment checked: a progress callback
+ * renames it over the target). What happens if it is: a progress callback
  * (Python code) of a save or a load that shrinks the file being written or
- * loaded is FROST_SNAPSHOT_EIO (EIO), not a SIGBUS.
+ * loaded is FROST_SNAPSHOT_EIO (EIO), not a SIGBUS; so is another process
+ * truncating the file during the load (its mapping is guarded like a format-2
+ * image's while the load runs: frost_map_guard_add). Once loaded, truncating
+ * it faults (SIGBUS) at the store's next read of its bulk data, and rewriting
+ * it in place changes what that data reads.
  */
 #ifndef FROST_SNAPSHOT_H
 #define FROST_SNAPSHOT_H

@@ -37,6 +37,7 @@
  */
 #include "frost_snapshot.h"
 #include "frost_columns.h"
+#include "frost_map_read.h"
 #include "frost_nodes.h"
 
 #include <errno.h>
@@ -998,6 +999,7 @@ typedef struct {
     const frost_backend_t *inner;     /* frost_backend_default() */
     void *map;                        /* the file, PROT_READ */
     size_t map_size;
+    int guard;                        /* its SIGBUS guard slot (frost_map_guard_add), or -1 */
     size_t live_chunks;               /* chunks handed out and not yet returned */
 } snap_backend_t;
 
@@ -1016,6 +1018,7 @@ static void
 snap_backend_free(snap_backend_t *b)
 {
     if (b->map != NULL) {
+        frost_map_guard_remove(b->guard);
         munmap(b->map, b->map_size);
     }
     free(b);
@@ -1923,8 +1926,8 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
 /* After the progress callback (Python code): the file it may have shrunk --
  * the one mapped, if `path` still names it -- must still cover the mapping,
  * whose bulk section the load reads next and the store reads in place: else
- * an error (EIO), not a SIGBUS. (Shrinking it at any other moment, or once
- * loaded, is not guarded against: frost_snapshot.h.) */
+ * an error (EIO), not a SIGBUS. (At any other moment the SIGBUS guard
+ * stands in zero pages and the load fails at its end: frost_snapshot.h.) */
 static int
 load_still_mapped(loader_t *ld)
 {
@@ -1948,6 +1951,18 @@ load_step(loader_t *ld, const frost_snapshot_progress_t *progress, uint64_t nrec
         return set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
     }
     return load_still_mapped(ld);
+}
+
+/* A failing (or ending) load's error, `rc`: unless the file shrank under its
+ * mapping meanwhile (zero pages stood in: the SIGBUS guard), which is the
+ * cause to name, whatever the zeros then broke. */
+static int
+truncated_meanwhile(const snap_backend_t *be, int rc, frost_snapshot_error_t *err)
+{
+    if (!frost_map_guard_tripped(be->guard) || rc == FROST_ENOMEM || rc == FROST_SNAPSHOT_ECANCELED) {
+        return rc;
+    }
+    return set_error(err, FROST_SNAPSHOT_EIO, EIO, "the file was truncated while it was loaded");
 }
 
 int
@@ -2008,12 +2023,18 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
                                     .chunk_free = snap_chunk_free, .ctx = be};
     be->map = map;
     be->map_size = size;
+    /* a file truncated by another process while it is loaded: zero pages stand
+     * in (store/map_read.c's guard), never a SIGBUS, and the load fails. Not
+     * once loaded: the store trusts the bulk bytes it checked, and zeros are
+     * not what it checked (a SIGBUS then: frost_snapshot.h) */
+    be->guard = map != NULL ? frost_map_guard_add(map, size) : -1;
 
     loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size};
     snap_header_t h;
     snap_section_t image = {0}, bulk = {0};
     int rc = check_header(map, map ? size : 0, &image, &bulk, &h, err);
     if (rc < 0) {
+        rc = truncated_meanwhile(be, rc, err);
         snap_backend_free(be);
         return rc;
     }
@@ -2116,6 +2137,12 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     if (progress != NULL && (rc = load_still_mapped(&ld)) < 0) {
         goto fail;
     }
+    if (frost_map_guard_tripped(be->guard)) {
+        rc = FROST_SNAPSHOT_EIO;
+        goto fail;   /* says why */
+    }
+    frost_map_guard_remove(be->guard);
+    be->guard = -1;
     free(ld.kinds);
     free(ld.bulk_lists);
     free(ld.tables);
@@ -2132,6 +2159,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     return FROST_OK;
 
 fail:
+    rc = truncated_meanwhile(be, rc, err);
     free(ld.kinds);
     free(ld.bulk_lists);
     free(ld.tables);

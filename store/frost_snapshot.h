@@ -105,12 +105,15 @@ int frost_snapshot_target_errno(const char *kind);
  * Create the temporary file a save of `path` writes before renaming it over
  * `path` (both savers): beside it, named `path.tmp.<pid>.<n>` -- its last
  * component cut short so that the name fits NAME_MAX and `cap` (a target
- * whose own name is 255 bytes long saves too) -- with O_EXCL and O_NOFOLLOW (a
- * name taken, by a link planted there or another save, is skipped, never
- * opened), open O_RDWR | O_CLOEXEC. Replacing a regular file, the new one
- * gets its permission bits (rwx for user, group, others: a 0600 file stays
- * private, the umask aside) and, for root, its owner; else 0644 less the umask. The fd, its name in `tmp`; or -1
- * with errno (ENAMETOOLONG: no name fits).
+ * whose own name is 255 bytes long saves too) -- with O_EXCL and O_NOFOLLOW
+ * (a name taken, by a link planted there or another save, is skipped, never
+ * opened), open O_RDWR | O_CLOEXEC. A regular file at `path` that the caller
+ * may not write is not replaced (-1, EACCES: what open(path, "w") would say).
+ * Replacing a regular file, the new one gets its permission bits (rwx for
+ * user, group, others: a 0600 file stays private, the umask aside) and, for
+ * root, its owner; else 0644 less the umask. A link at `path` is replaced
+ * by the rename, never followed. The fd, with its name in `tmp`; or -1 with
+ * errno (ENAMETOOLONG: no name fits).
  */
 int frost_snapshot_create_temp(const char *path, char *tmp, size_t cap);
 

@@ -785,6 +785,11 @@ frost_snapshot_create_temp(const char *path, char *tmp, size_t cap)
     size_t base_len = strlen(path) - dir_len;
     struct stat old;
     int replacing = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
+    /* a file its owner made read-only is not replaced by a rename that its
+     * directory allows: the save needs what open(path, "w") would (root: no check) */
+    if (replacing && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0 && errno == EACCES) {
+        return -1;
+    }
     for (int attempt = 0; attempt < 100; attempt++) {
         char suffix[64];
         int n = snprintf(suffix, sizeof suffix, ".tmp.%ld.%lu", (long)getpid(),

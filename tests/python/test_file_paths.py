@@ -125,6 +125,58 @@ class SaveTargets(PathCase):
                 self.assertEqual((st.st_uid, st.st_gid), (65534, 65534))
                 os.unlink(target)
 
+    def test_what_a_user_may_not_write_is_not_replaced(self):
+        # a read-only file in a directory that lets the user rename over it was replaced
+        # (rename needs only the directory): save now needs what open(path, "w") needs.
+        # Run as another user (root: in a child that drops to nobody)
+        os.chmod(self.dir, 0o777)
+        readonly_dir = self.path("ro-dir")
+        os.mkdir(readonly_dir, 0o555)
+        readonly = self.path("read-only")
+        private = self.path("private")
+        for path, mode in ((readonly, 0o444), (private, 0o000)):
+            save(self.store, path, 2)
+            os.chmod(path, mode)
+        with open(readonly, "rb") as f:
+            before = f.read()
+        import frost._mapped, frost._snapshotfile   # noqa: F401 - lazily imported: before setuid
+        frost.load, frost.verify
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:   # pragma: no cover - the child reports through the pipe
+            try:
+                os.close(r)
+                if os.geteuid() == 0:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                lines = []
+                for how in FORMATS:
+                    for target in (readonly, os.path.join(readonly_dir, "s")):
+                        try:
+                            save(self.store, target, how)
+                            lines.append(f"saved {how} {target}")
+                        except PermissionError as e:
+                            lines.append(f"refused {e.filename == target}")
+                for fn in (frost.load, frost.verify):
+                    try:
+                        fn(private)
+                        lines.append("read")
+                    except PermissionError as e:
+                        lines.append(f"refused {e.filename == private}")
+                os.write(w, "\n".join(lines).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            out = f.read().decode().splitlines()
+        os.waitpid(pid, 0)
+        self.assertEqual(out, ["refused True"] * 8)
+        with open(readonly, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(stat.S_IMODE(os.stat(readonly).st_mode), 0o444)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["private", "read-only", "ro-dir"])
+        self.assertEqual(os.listdir(readonly_dir), [])
+
     def test_a_path_like_is_asked_for_its_path_once(self):
         # a path-like naming a regular file first and a FIFO next: the FIFO (checked
         # never, renamed over at the second call) used to be replaced by a regular file

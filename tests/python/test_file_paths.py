@@ -374,10 +374,13 @@ class FullDisk(unittest.TestCase):
                     assert os.listdir({mount!r}) == [], os.listdir({mount!r})
                     print(how, "ENOSPC")
         """)
+        env = child_env()
+        preload = env.pop("LD_PRELOAD", "")   # a sanitizer's runtime: for python, not mount(8)
         r = subprocess.run(
             ["unshare", "-m", "sh", "-c",
-             f"mount -t tmpfs -o size=1m tmpfs {mount} && exec \"$0\" -c \"$1\"", sys.executable, code],
-            capture_output=True, text=True, timeout=120, env=child_env())
+             f"mount -t tmpfs -o size=1m tmpfs {mount} && LD_PRELOAD=\"$2\" exec \"$0\" -c \"$1\"",
+             sys.executable, code, preload],
+            capture_output=True, text=True, timeout=120, env=env)
         if r.returncode != 0 and "mount" in r.stderr and "permission" in r.stderr.lower():
             self.skipTest(f"cannot mount here: {r.stderr.strip()}")
         self.assertEqual(r.returncode, 0, f"signal {-r.returncode}" if r.returncode < 0 else r.stderr)

@@ -113,7 +113,8 @@ int frost_snapshot_target_errno(const char *kind);
  * user, group, others: a 0600 file stays private, the umask aside) and, for
  * root, its owner; else 0644 less the umask. A link at `path` is replaced
  * by the rename, never followed. The fd, with its name in `tmp`; or -1 with
- * errno (ENAMETOOLONG: no name fits).
+ * errno (ENAMETOOLONG: no name fits; ENOENT for "", EISDIR for a path
+ * ending in '/', as open(2) would).
  */
 int frost_snapshot_create_temp(const char *path, char *tmp, size_t cap);
 

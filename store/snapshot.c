@@ -783,6 +783,10 @@ frost_snapshot_create_temp(const char *path, char *tmp, size_t cap)
     const char *slash = strrchr(path, '/');
     size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
     size_t base_len = strlen(path) - dir_len;
+    if (base_len == 0) {   /* "" or "dir/": what open(path, O_CREAT) says, before any write */
+        errno = dir_len == 0 ? ENOENT : EISDIR;
+        return -1;
+    }
     struct stat old;
     int replacing = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
     /* a file its owner made read-only is not replaced by a rename that its
@@ -803,7 +807,7 @@ frost_snapshot_create_temp(const char *path, char *tmp, size_t cap)
         if (dir_len + keep + suffix_len >= cap) {
             keep = cap > dir_len + suffix_len + 1 ? cap - 1 - dir_len - suffix_len : 0;
         }
-        if ((keep == 0 && base_len > 0) || dir_len + keep + suffix_len >= cap) {
+        if (keep == 0 || dir_len + keep + suffix_len >= cap) {
             errno = ENAMETOOLONG;
             return -1;
         }

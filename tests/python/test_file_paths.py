@@ -286,7 +286,8 @@ class SaveTargets(PathCase):
             f.write(b"not a directory")
         files = sorted(os.listdir(self.dir))
         targets = [self.path("missing/s"), self.path("dir"), fifo, self.path("file/s"),
-                   self.path("n" * 256), "/dev/null", "/dev/full", "/proc/self/status"]
+                   self.path("n" * 256), "/dev/null", "/dev/full", "/proc/self/status", "",
+                   self.path("new-dir/")]
         fds = open_fds()
         for how in FORMATS:
             for target in targets:

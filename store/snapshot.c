@@ -2011,6 +2011,15 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
                          "not a frost snapshot: not a regular file (a device, FIFO or socket)");
     }
     size_t size = (size_t)st.st_size;
+    char magic[sizeof SNAP_MAGIC];
+    if (size >= sizeof(snap_header_t)
+        && (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic
+            || memcmp(magic, SNAP_MAGIC, sizeof magic) != 0)) {
+        /* read, not mapped: a file that cannot be mapped (sysfs, some FUSE) is
+         * still "not a frost snapshot", not ENODEV */
+        close(fd);
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0, "not a frost snapshot (bad magic)");
+    }
     unsigned char *map = NULL;
     if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);

@@ -230,6 +230,19 @@ class SaveTargets(PathCase):
             _snapshotfile.read_header(0)
         self.assertEqual(os.fstat(0).st_ino, fd0.st_ino)
 
+    def test_a_file_that_cannot_be_mapped_is_no_snapshot(self):
+        # sysfs attributes are regular files of 4096 bytes that mmap refuses (ENODEV):
+        # load and verify said "No such device"; what they hold is no snapshot
+        import glob
+        files = [p for p in sorted(glob.glob("/sys/kernel/*") + glob.glob("/sys/kernel/mm/*/*"))
+                 if os.path.isfile(p) and os.access(p, os.R_OK) and os.path.getsize(p) >= 128]
+        self.assertTrue(files, "no readable sysfs attribute")
+        for path in files[:3]:
+            for fn in (frost.load, frost.verify):
+                with self.subTest(path=path, fn=fn.__name__):
+                    with self.assertRaisesRegex(frost.SnapshotError, "not a frost snapshot"):
+                        fn(path)
+
     def test_a_planted_link_at_the_temporary_name_is_never_followed(self):
         # the temporary file was opened O_CREAT | O_TRUNC: a link planted at
         # path.tmp.<pid>.<n> was followed, the file it names truncated and written over

@@ -476,9 +476,8 @@ class TruncatedUnderAFormatOneLoad(unittest.TestCase):
                     os.truncate(path, 4096)
                     os._exit(0)
                 try:
-                    s = frost.load(path, lifetime="scoped")
-                    sum(s.root["packed"])
-                    s.close()
+                    # (no read of the store: truncated once loaded, it faults: documented)
+                    frost.load(path, lifetime="scoped").close()
                 except frost.SnapshotError:   # the truncation came first: a short file
                     pass
                 except OSError as e:

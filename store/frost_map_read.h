@@ -181,6 +181,8 @@ int frost_map_guard_add(const void *base, uint64_t size);
 /* 0, or -1 with img->error when a zero page stood in for img's memory */
 int frost_map_guard_check(const frost_map_image_t *img);
 void frost_map_guard_remove(int slot);
+/* whether a zero page stood in for memory of the range at `slot` (-1: never) */
+int frost_map_guard_tripped(int slot);
 
 /*
  * Pins: what keeps an image's bytes readable for consumers that outlive every

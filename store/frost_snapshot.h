@@ -17,9 +17,13 @@
  *
  * A snapshot file must not be modified in place while a store loaded from it
  * is alive (frost_snapshot_save never does: it writes a temporary file and
- * renames it over the target). The one moment checked: a progress callback
+ * renames it over the target). What happens if it is: a progress callback
  * (Python code) of a save or a load that shrinks the file being written or
- * loaded is FROST_SNAPSHOT_EIO (EIO), not a SIGBUS.
+ * loaded is FROST_SNAPSHOT_EIO (EIO), not a SIGBUS; so is another process
+ * truncating the file during the load (its mapping is guarded like a format-2
+ * image's while the load runs: frost_map_guard_add). Once loaded, truncating
+ * it faults (SIGBUS) at the store's next read of its bulk data, and rewriting
+ * it in place changes what that data reads.
  */
 #ifndef FROST_SNAPSHOT_H
 #define FROST_SNAPSHOT_H
@@ -96,6 +100,23 @@ FROST_NODISCARD int frost_snapshot_save_with_progress(const frost_store_t *store
  */
 const char *frost_snapshot_target_kind(const char *path);
 int frost_snapshot_target_errno(const char *kind);
+
+/*
+ * Create the temporary file a save of `path` writes before renaming it over
+ * `path` (both savers): beside it, named `path.tmp.<pid>.<n>` -- its last
+ * component cut short so that the name fits NAME_MAX and `cap` (a target
+ * whose own name is 255 bytes long saves too) -- with O_EXCL and O_NOFOLLOW
+ * (a name taken, by a link planted there or another save, is skipped, never
+ * opened), open O_RDWR | O_CLOEXEC. A regular file at `path` that the caller
+ * may not write is not replaced (-1, EACCES: what open(path, "w") would say).
+ * Replacing a regular file, the new one gets its permission bits (rwx for
+ * user, group, others: a 0600 file stays private, the umask aside) and, for
+ * root, its owner; else 0644 less the umask. A link at `path` is replaced
+ * by the rename, never followed. The fd, with its name in `tmp`; or -1 with
+ * errno (ENAMETOOLONG: no name fits; ENOENT for "", EISDIR for a path
+ * ending in '/', as open(2) would).
+ */
+int frost_snapshot_create_temp(const char *path, char *tmp, size_t cap);
 
 /*
  * Whether `path` still names the file open as `fd` and that file holds `size`

@@ -1624,11 +1624,17 @@ frost_map_guard_check(const frost_map_image_t *img)
     return guard_check(img);
 }
 
+int
+frost_map_guard_tripped(int slot)
+{
+    return slot >= 0 && slot < GUARD_SLOTS
+           && atomic_load_explicit(&guard_hit[slot], memory_order_acquire) != 0;
+}
+
 static int
 guard_tripped(const frost_map_image_t *img)
 {
-    return img->guard < GUARD_SLOTS
-           && atomic_load_explicit(&guard_hit[img->guard], memory_order_acquire) != 0;
+    return frost_map_guard_tripped(img->guard);
 }
 
 /* ---- pins (frost_map_read.h) ------------------------------------------------ */

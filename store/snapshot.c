@@ -37,6 +37,7 @@
  */
 #include "frost_snapshot.h"
 #include "frost_columns.h"
+#include "frost_map_read.h"
 #include "frost_nodes.h"
 
 #include <errno.h>
@@ -776,6 +777,59 @@ frost_snapshot_target_errno(const char *kind)
 }
 
 int
+frost_snapshot_create_temp(const char *path, char *tmp, size_t cap)
+{
+    static _Atomic unsigned long counter;
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    size_t base_len = strlen(path) - dir_len;
+    if (base_len == 0) {   /* "" or "dir/": what open(path, O_CREAT) says, before any write */
+        errno = dir_len == 0 ? ENOENT : EISDIR;
+        return -1;
+    }
+    struct stat old;
+    int replacing = lstat(path, &old) == 0 && S_ISREG(old.st_mode);
+    /* a file its owner made read-only is not replaced by a rename that its
+     * directory allows: the save needs what open(path, "w") would (root: no check) */
+    if (replacing && faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0 && errno == EACCES) {
+        return -1;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char suffix[64];
+        int n = snprintf(suffix, sizeof suffix, ".tmp.%ld.%lu", (long)getpid(),
+                         (unsigned long)atomic_fetch_add(&counter, 1));
+        size_t suffix_len = (size_t)n;
+        /* the last component: NAME_MAX at most; the whole: cap - 1 */
+        size_t keep = base_len;
+        if (keep + suffix_len > NAME_MAX) {
+            keep = NAME_MAX > suffix_len ? NAME_MAX - suffix_len : 0;
+        }
+        if (dir_len + keep + suffix_len >= cap) {
+            keep = cap > dir_len + suffix_len + 1 ? cap - 1 - dir_len - suffix_len : 0;
+        }
+        if (keep == 0 || dir_len + keep + suffix_len >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(tmp, path, dir_len + keep);
+        memcpy(tmp + dir_len + keep, suffix, suffix_len + 1);
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST) {
+            continue;
+        }
+        if (fd >= 0 && replacing) {
+            if (geteuid() == 0) {
+                (void)fchown(fd, old.st_uid, old.st_gid);
+            }
+            (void)fchmod(fd, old.st_mode & 0777);   /* no set-id or sticky bit */
+        }
+        return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int
 frost_snapshot_file_intact(int fd, const char *path, uint64_t size)
 {
     struct stat open_sb, named_sb;
@@ -839,22 +893,24 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     if (rc < 0) {
         goto done;
     }
-    static _Atomic unsigned long tmp_counter;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", path, (long)getpid(),
-                         (unsigned long)atomic_fetch_add(&tmp_counter, 1)) >= sizeof tmp) {
-        tmp[0] = '\0';
-        rc = set_error(err, FROST_SNAPSHOT_EIO, ENAMETOOLONG, "path too long: %.200s", path);
-        goto done;
-    }
     size_t sections_off = ROUND_UP(sizeof(snap_header_t) + 2 * sizeof(snap_section_t), SNAP_SECTION_ALIGN);
     size_t image_off = sections_off;
     size_t bulk_off = ROUND_UP(image_off + w.image_size, SNAP_SECTION_ALIGN);
     size_t bulk_size = w.bulk_packed + w.bulk_aux;
     file_size = bulk_off + bulk_size;
 
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || ftruncate(fd, (off_t)file_size) < 0) {
-        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot create %.200s: %s", tmp, strerror(errno));
+    fd = frost_snapshot_create_temp(path, tmp, sizeof tmp);
+    if (fd < 0) {
+        tmp[0] = '\0';   /* nothing to unlink */
+        rc = set_error(err, FROST_SNAPSHOT_EIO, errno, "cannot create a file beside %.200s: %s", path,
+                       strerror(errno));
+        goto done;
+    }
+    /* the file is written through a shared mapping: its blocks are allocated
+     * first, so a full disk is an error here, never a SIGBUS at a store */
+    int fa = ftruncate(fd, (off_t)file_size) < 0 ? errno : posix_fallocate(fd, 0, (off_t)file_size);
+    if (fa != 0) {
+        rc = set_error(err, FROST_SNAPSHOT_EIO, fa, "cannot write %.200s: %s", tmp, strerror(fa));
         goto done;
     }
     map = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -952,6 +1008,7 @@ typedef struct {
     const frost_backend_t *inner;     /* frost_backend_default() */
     void *map;                        /* the file, PROT_READ */
     size_t map_size;
+    int guard;                        /* its SIGBUS guard slot (frost_map_guard_add), or -1 */
     size_t live_chunks;               /* chunks handed out and not yet returned */
 } snap_backend_t;
 
@@ -970,6 +1027,7 @@ static void
 snap_backend_free(snap_backend_t *b)
 {
     if (b->map != NULL) {
+        frost_map_guard_remove(b->guard);
         munmap(b->map, b->map_size);
     }
     free(b);
@@ -1877,8 +1935,8 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
 /* After the progress callback (Python code): the file it may have shrunk --
  * the one mapped, if `path` still names it -- must still cover the mapping,
  * whose bulk section the load reads next and the store reads in place: else
- * an error (EIO), not a SIGBUS. (Shrinking it at any other moment, or once
- * loaded, is not guarded against: frost_snapshot.h.) */
+ * an error (EIO), not a SIGBUS. (At any other moment the SIGBUS guard
+ * stands in zero pages and the load fails at its end: frost_snapshot.h.) */
 static int
 load_still_mapped(loader_t *ld)
 {
@@ -1902,6 +1960,18 @@ load_step(loader_t *ld, const frost_snapshot_progress_t *progress, uint64_t nrec
         return set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress callback");
     }
     return load_still_mapped(ld);
+}
+
+/* A failing (or ending) load's error, `rc`: unless the file shrank under its
+ * mapping meanwhile (zero pages stood in: the SIGBUS guard), which is the
+ * cause to name, whatever the zeros then broke. */
+static int
+truncated_meanwhile(const snap_backend_t *be, int rc, frost_snapshot_error_t *err)
+{
+    if (!frost_map_guard_tripped(be->guard) || rc == FROST_ENOMEM || rc == FROST_SNAPSHOT_ECANCELED) {
+        return rc;
+    }
+    return set_error(err, FROST_SNAPSHOT_EIO, EIO, "the file was truncated while it was loaded");
 }
 
 int
@@ -1941,6 +2011,15 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
                          "not a frost snapshot: not a regular file (a device, FIFO or socket)");
     }
     size_t size = (size_t)st.st_size;
+    char magic[sizeof SNAP_MAGIC];
+    if (size >= sizeof(snap_header_t)
+        && (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic
+            || memcmp(magic, SNAP_MAGIC, sizeof magic) != 0)) {
+        /* read, not mapped: a file that cannot be mapped (sysfs, some FUSE) is
+         * still "not a frost snapshot", not ENODEV */
+        close(fd);
+        return set_error(err, FROST_SNAPSHOT_EFORMAT, 0, "not a frost snapshot (bad magic)");
+    }
     unsigned char *map = NULL;
     if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -1962,12 +2041,18 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
                                     .chunk_free = snap_chunk_free, .ctx = be};
     be->map = map;
     be->map_size = size;
+    /* a file truncated by another process while it is loaded: zero pages stand
+     * in (store/map_read.c's guard), never a SIGBUS, and the load fails. Not
+     * once loaded: the store trusts the bulk bytes it checked, and zeros are
+     * not what it checked (a SIGBUS then: frost_snapshot.h) */
+    be->guard = map != NULL ? frost_map_guard_add(map, size) : -1;
 
     loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size};
     snap_header_t h;
     snap_section_t image = {0}, bulk = {0};
     int rc = check_header(map, map ? size : 0, &image, &bulk, &h, err);
     if (rc < 0) {
+        rc = truncated_meanwhile(be, rc, err);
         snap_backend_free(be);
         return rc;
     }
@@ -2070,6 +2155,12 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     if (progress != NULL && (rc = load_still_mapped(&ld)) < 0) {
         goto fail;
     }
+    if (frost_map_guard_tripped(be->guard)) {
+        rc = FROST_SNAPSHOT_EIO;
+        goto fail;   /* says why */
+    }
+    frost_map_guard_remove(be->guard);
+    be->guard = -1;
     free(ld.kinds);
     free(ld.bulk_lists);
     free(ld.tables);
@@ -2086,6 +2177,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     return FROST_OK;
 
 fail:
+    rc = truncated_meanwhile(be, rc, err);
     free(ld.kinds);
     free(ld.bulk_lists);
     free(ld.tables);

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -196,17 +195,10 @@ frost__save_atomically(PyObject *path_arg, PyObject *progress, frost_image_write
     if (!PyUnicode_FSConverter(path_arg, &path)) {
         return -1;
     }
-    static _Atomic unsigned long counter;
     char tmp[PATH_MAX];
     int rc = -1, fd = -1;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", PyBytes_AS_STRING(path), (long)getpid(),
-                         (unsigned long)atomic_fetch_add(&counter, 1)) >= sizeof tmp) {
-        errno = ENAMETOOLONG;
-        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);
-        goto done;
-    }
     Py_BEGIN_ALLOW_THREADS
-    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = frost_snapshot_create_temp(PyBytes_AS_STRING(path), tmp, sizeof tmp);
     Py_END_ALLOW_THREADS
     if (fd < 0) {
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path_arg);

@@ -41,8 +41,10 @@ raise_snapshot_error(frost_state *st, const frost_snapshot_error_t *err, PyObjec
     }
 }
 
-/* Calls the Python progress callable: with the GIL held (load), or taking
- * it back for the call (save, which runs without it: `released` set). */
+/* Checks signals and calls the Python progress callable, if any: with the
+ * GIL held (load), or taking it back for the call (save, which runs without
+ * it: `released` set). Given to both even without a callable, so that Ctrl-C
+ * stops them every FROST_SNAPSHOT_PROGRESS_EVERY items. */
 typedef struct {
     PyObject *callable;         /* borrowed from the call's arguments */
     PyThreadState *released;    /* save: the thread state to restore around the call */
@@ -55,7 +57,11 @@ call_progress(void *ctx, uint64_t done, uint64_t total)
     if (pc->released != NULL) {
         PyEval_RestoreThread(pc->released);
     }
-    int rc = frost__report_progress(pc->callable, done, total != 0, total);
+    /* Ctrl-C stops a long save or load (nothing left) rather than landing after it */
+    int rc = PyErr_CheckSignals();
+    if (rc == 0 && pc->callable != NULL) {
+        rc = frost__report_progress(pc->callable, done, total != 0, total);
+    }
     if (pc->released != NULL) {
         pc->released = PyEval_SaveThread();   /* the exception, if any, stays with the thread */
     }
@@ -131,14 +137,24 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     if (lease == NULL) {
         return frost__closed_error(st, "save()");
     }
-    if (frost__refuse_special_target(path_arg) < 0) {
+    /* __fspath__ is called once: a path-like that names another file at each
+     * call must not have one file checked and another replaced */
+    PyObject *fspath = PyOS_FSPath(path_arg);
+    if (fspath == NULL) {
+        return NULL;
+    }
+    PyObject *path = NULL;
+    if (frost__refuse_special_target(fspath) < 0) {
+        Py_DECREF(fspath);
         return NULL;
     }
     if (format == 0 || format == 2) {
-        return frost__map_save(self, path_arg, pc.callable) < 0 ? NULL : Py_NewRef(Py_None);
+        int saved = frost__map_save(self, fspath, pc.callable);
+        Py_DECREF(fspath);
+        return saved < 0 ? NULL : Py_NewRef(Py_None);
     }
-    PyObject *path = NULL;
-    if (!PyUnicode_FSConverter(path_arg, &path)) {
+    if (!PyUnicode_FSConverter(fspath, &path)) {
+        Py_DECREF(fspath);
         return NULL;
     }
     Py_INCREF(lease);   /* close() from another thread (or the callback) while we run */
@@ -147,12 +163,13 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     frost_snapshot_progress_t progress = {call_progress, &pc};
     pc.released = PyEval_SaveThread();
     int rc = frost_snapshot_save_with_progress(lease->store, PyBytes_AS_STRING(path),
-                                               pc.callable ? &progress : NULL, &err);
+                                               &progress, &err);
     PyEval_RestoreThread(pc.released);
     Py_XDECREF(pc.callable);
     Py_DECREF(lease);
-    PyObject *result = rc < 0 ? raise_snapshot_error(st, &err, path_arg) : Py_NewRef(Py_None);
+    PyObject *result = rc < 0 ? raise_snapshot_error(st, &err, fspath) : Py_NewRef(Py_None);
     Py_DECREF(path);
+    Py_DECREF(fspath);
     return result;
 }
 
@@ -167,7 +184,9 @@ frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
     frost_lifetime_t lifetime = call.lifetime;
     progress_call_t pc = {call.progress, NULL};
     PyObject *path = NULL;
-    if (!PyUnicode_FSConverter(path_arg, &path)) {
+    PyObject *fspath = PyOS_FSPath(path_arg);   /* called once; errors name what it gave */
+    if (fspath == NULL || !PyUnicode_FSConverter(fspath, &path)) {
+        Py_XDECREF(fspath);
         return NULL;
     }
     frost_state *st = PyModule_GetState(module);
@@ -175,11 +194,14 @@ frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
     frost_store_t *store = NULL;
     frost_snapshot_progress_t progress = {call_progress, &pc};
     int rc = frost_snapshot_load_with_progress(PyBytes_AS_STRING(path), lifetime,
-                                               pc.callable ? &progress : NULL, &store, &err);
+                                               &progress, &store, &err);
     Py_DECREF(path);
     if (rc < 0) {
-        return raise_snapshot_error(st, &err, path_arg);
+        raise_snapshot_error(st, &err, fspath);
+        Py_DECREF(fspath);
+        return NULL;
     }
+    Py_DECREF(fspath);
     return frost__store_handle(st, store);
 }
 

@@ -1790,8 +1790,10 @@ image_verify(PyObject *self, PyObject *args, PyObject *kwargs)
  * whatever the image had (a frost.share image has none: sealed memory needs
  * none, a file does), in chunks between which signals are checked and the
  * progress callable is called (done, None), then (size, size). The size, or
- * -1 with an exception set. The image is read-only memory that this image
- * object keeps mapped: nothing can change it meanwhile. */
+ * -1 with an exception set: SnapshotError when the bytes copied are not the
+ * ones the image's body checksum covers (checked as they stream by). The
+ * image is read-only memory that this image object keeps mapped; its file can
+ * still be rewritten or truncated in place by another process. */
 #define IMAGE_COPY_CHUNK ((size_t)8 << 20)
 
 static int64_t
@@ -1830,8 +1832,32 @@ write_image_copy(void *ctx, int fd, PyObject *progress)
             return -1;
         }
     }
+    /* What was copied is the image the source's checksum covers, or nothing is
+     * saved: a damaged body (frost.load does not read it) or a file changed or
+     * shrunk under the mapping (zero pages stood in) would otherwise get a
+     * fresh, valid checksum */
+    uint64_t digest = frost_xxh3_digest(&sum);
+    int changed = 0;
+    if (h.flags & FROST_MAP_FLAG_BODY_XXH3) {
+        changed = digest != h.body_checksum;
+    }
+    else if (!(h.flags & FROST_MAP_FLAG_NO_BODY_CHECKSUM)) {   /* older files: XXH64 */
+        uint64_t old;
+        Py_BEGIN_ALLOW_THREADS
+        old = frost_snapshot_xxh64(base + FROST_MAP_HEADER_SIZE, size - FROST_MAP_HEADER_SIZE, 0);
+        Py_END_ALLOW_THREADS
+        changed = old != h.body_checksum;
+    }
+    if (frost_map_guard_check(img) < 0) {
+        return -1;
+    }
+    if (changed) {
+        PyErr_SetString(img->error, "damaged frost image: body checksum mismatch (the file was "
+                                    "damaged, or changed since it was loaded): not saved");
+        return -1;
+    }
     h.flags = (h.flags & ~(uint64_t)FROST_MAP_FLAG_NO_BODY_CHECKSUM) | FROST_MAP_FLAG_BODY_XXH3;
-    h.body_checksum = frost_xxh3_digest(&sum);
+    h.body_checksum = digest;
     h.header_checksum = frost_map_header_checksum(&h);
     int err = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -1859,10 +1885,13 @@ image_save(PyObject *self, PyObject *args, PyObject *kwargs)
     PyObject *path, *progress_obj = NULL, *progress = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:save", kwlist, &path, &progress_obj)
         || frost__parse_progress(progress_obj, "save", &progress) < 0
-        || frost__refuse_special_target(path) < 0) {
+        || (path = PyOS_FSPath(path)) == NULL) {   /* __fspath__ once (Store.save's reason) */
         return NULL;
     }
-    if (frost__save_atomically(path, progress, write_image_copy, self) < 0) {
+    int rc = frost__refuse_special_target(path) < 0
+             || frost__save_atomically(path, progress, write_image_copy, self) < 0 ? -1 : 0;
+    Py_DECREF(path);
+    if (rc < 0) {
         return NULL;
     }
     Py_RETURN_NONE;

@@ -150,11 +150,11 @@ def cmd_info(args, out, err):
         doc = dict(header, file=path, valid=load_error is None, error=load_error)
         if stats is not None:
             doc.update(root=root)
-            if header["format_version"] != 2:
+            if not _snapshotfile.is_mapped(header):
                 doc.update(objects=stats["objects"], arena_bytes=stats["bytes"])
         json.dump(doc, out, indent=2)
         out.write("\n")
-    elif header["format_version"] == 2:
+    elif _snapshotfile.is_mapped(header):
         rows = [
             ("file", f"{path} ({_size(header['file_size'])})"),
             ("format", "frost snapshot version 2 (mapped and read in place by every process)"),
@@ -214,7 +214,7 @@ def _no_body_checksum_note(path):
         header = _snapshotfile.read_header(path)
     except (frost.SnapshotError, OSError):
         return ""
-    if header.get("format_version") == 2 and header.get("flags", 0) & 1:
+    if _snapshotfile.is_mapped(header) and header["flags"] & 1:
         return (" (structure only: the image has no body checksum, as frost.share writes "
                 "them for sealed memory)")
     return ""

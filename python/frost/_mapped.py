@@ -582,6 +582,7 @@ def _abspath(path):
 def open_image(path):
     """(MapImage, None) for a format-2 file, (None, header bytes) otherwise:
     frost.verify and the command line (no registry: a fresh, private mapping)."""
+    path = os.fspath(path)   # TypeError naming the type, as load()
     fd = os.open(path, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)

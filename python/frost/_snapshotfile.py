@@ -42,7 +42,7 @@ def verify(path, *, progress=None):
     if progress is not None and not callable(progress):
         raise TypeError(f"verify() progress must be a callable(done, total) or None, "
                         f"not {type(progress).__name__}")
-    image, _ = _mapped.open_image(path)
+    image, _ = _mapped.open_image(os.fspath(path))
     if image is not None:   # format 2
         image.verify(progress)
         return
@@ -52,30 +52,40 @@ def verify(path, *, progress=None):
 
 def read_header(path):
     """The header facts of a snapshot file (a dict), without validating the
-    records; SnapshotError if it has no frost header, OSError if unreadable."""
-    if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO would block open()
-        if os.path.isdir(path):
+    records; SnapshotError if it has no frost header, OSError if unreadable.
+    "magic" says which layout the other facts are: FROSTMAP (format 2) or
+    FROSTSNP (format 1), whatever version number the file claims. A section
+    table that does not lie inside the file is not read (no "sections")."""
+    path = os.fspath(path)   # never an int: that would read (and close) an fd
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)   # of what was opened: no FIFO swapped in after a check
+        if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        raise _frost.SnapshotError(f"not a frost snapshot: not a regular file "
-                                   f"(a device, FIFO or socket): {path}")
-    with open(path, "rb") as f:
-        head = f.read(_HEADER.size)
-        file_size = os.fstat(f.fileno()).st_size
+        if not stat.S_ISREG(st.st_mode):
+            raise _frost.SnapshotError(f"not a frost snapshot: not a regular file "
+                                       f"(a device, FIFO or socket): {os.fsdecode(path)}")
+        head = os.pread(fd, _HEADER.size, 0)
+        file_size = st.st_size
         if head.startswith(MAGIC_V2) and len(head) == _HEADER_V2.size:
             return _header_v2(head, file_size)
         if len(head) < _HEADER.size or not head.startswith(MAGIC):
-            raise _frost.SnapshotError(f"not a frost snapshot (no {MAGIC.decode()} or {MAGIC_V2.decode()} header): {path}")
+            raise _frost.SnapshotError(f"not a frost snapshot (no {MAGIC.decode()} or "
+                                       f"{MAGIC_V2.decode()} header): {os.fsdecode(path)}")
         (_, checksum, version, header_size, byte_order, pointer_size, digit_bits, hash_bits, _,
          hexversion, nsections, _, size_in_header, _, hash_algorithm, root, nrecords,
          section_table) = _HEADER.unpack(head)
         sections = {}
-        if version == 1 and byte_order == 0x01020304 and 0 < nsections <= 64:
-            f.seek(section_table)
-            raw = f.read(nsections * _SECTION.size)
+        if (version == 1 and byte_order == 0x01020304 and 0 < nsections <= 64
+                and section_table + nsections * _SECTION.size <= file_size):
+            raw = os.pread(fd, nsections * _SECTION.size, section_table)
             for i in range(len(raw) // _SECTION.size):
                 sid, _, offset, size = _SECTION.unpack_from(raw, i * _SECTION.size)
                 sections[_SECTION_NAMES.get(sid, f"0x{sid:08x}")] = {"offset": offset, "size": size}
+    finally:
+        os.close(fd)
     return {
+        "magic": MAGIC.decode(),
         "format_version": version,
         "python": f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}",
         "platform": f"{pointer_size * 8}-bit "
@@ -93,10 +103,16 @@ def read_header(path):
     }
 
 
+def is_mapped(header):
+    """Whether read_header's facts are format 2's (FROSTMAP), whatever the version field."""
+    return header["magic"] == MAGIC_V2.decode()
+
+
 def _header_v2(head, file_size):
     (_, version, header_size, image_size, root, hash_key, body_checksum, header_checksum,
      store_id, nnodes, flags) = _HEADER_V2.unpack(head)
     return {
+        "magic": MAGIC_V2.decode(),
         "format_version": version,
         "file_size": file_size,
         "image_size": image_size,

@@ -496,6 +496,16 @@ comparable_mapping(PyObject *self, PyObject *other)
     return d;
 }
 
+PyObject *
+frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
+                           PyObject *(*cmp)(PyObject *self, PyObject *other, int op))
+{
+    PyObject *items = PySequence_List(other);
+    PyObject *r = items ? cmp(self, items, op) : NULL;
+    Py_XDECREF(items);
+    return r;
+}
+
 int
 frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m))
 {

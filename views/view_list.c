@@ -236,10 +236,7 @@ list_richcompare(PyObject *self, PyObject *other, int op)
         if (!frost__is_list_view(LV(self)->lease->st, other)) {
             Py_RETURN_NOTIMPLEMENTED;
         }
-        PyObject *items = PySequence_List(other);   /* a MappedList: as the list of its items */
-        PyObject *r = items ? list_richcompare(self, items, op) : NULL;
-        Py_XDECREF(items);
-        return r;
+        return frost__richcompare_as_list(self, other, op, list_richcompare);   /* a MappedList */
     }
     Py_ssize_t n1 = LV(self)->len;
     Py_ssize_t n2 = other_is_view ? LV(other)->len : PyList_GET_SIZE(other);

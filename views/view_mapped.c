@@ -852,10 +852,7 @@ list_richcompare(PyObject *self, PyObject *other, int op)
         if (!frost__is_list_view(MV(self)->image->st, other)) {
             Py_RETURN_NOTIMPLEMENTED;
         }
-        PyObject *items = PySequence_List(other);   /* a FrozenList: as the list of its items */
-        PyObject *r = items ? list_richcompare(self, items, op) : NULL;
-        Py_XDECREF(items);
-        return r;
+        return frost__richcompare_as_list(self, other, op, list_richcompare);   /* a FrozenList */
     }
     if ((op == Py_EQ || op == Py_NE) && same_node(self, other)) {
         return PyBool_FromLong(op == Py_EQ);

@@ -290,6 +290,10 @@ PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
  * itself when it is a dict or of self's type, else a new dict of
  * other.items(); frost__mapping_value: the value under `key` in such an m
  * (new reference; NULL without an error: absent). */
+/* cmp(self, list(other), op): a list view compared with a list view of the
+ * other kind (FrozenList, MappedList), as with the list of its items. */
+PyObject *frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
+                                     PyObject *(*cmp)(PyObject *self, PyObject *other, int op));
 int frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m));
 PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
 Py_hash_t frost__set_view_hash(PyObject *self);

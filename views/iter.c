@@ -206,35 +206,19 @@ static PyMethodDef iter_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyType_Slot iter_slots[] = {
-    {Py_tp_dealloc, iter_dealloc},
-    {Py_tp_iter, PyObject_SelfIter},
-    {Py_tp_iternext, iter_next},
-    {Py_tp_methods, iter_methods},
-    {0, NULL},
-};
+/* The two iterator types: the same slots and spec but for tp_iternext (top). */
+#define ITER_SLOTS(next)                                                          \
+    {{Py_tp_dealloc, iter_dealloc}, {Py_tp_iter, PyObject_SelfIter},             \
+     {Py_tp_iternext, (next)}, {Py_tp_methods, iter_methods}, {0, NULL}}
+#define ITER_SPEC(slot_table)                                                     \
+    {.name = "frost._frost.iterator", .basicsize = sizeof(FrostIter),             \
+     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION, \
+     .slots = (slot_table)}
 
-PyType_Spec FrostIter_spec = {
-    .name = "frost._frost.iterator",
-    .basicsize = sizeof(FrostIter),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = iter_slots,
-};
-
-static PyType_Slot refs_iter_slots[] = {
-    {Py_tp_dealloc, iter_dealloc},
-    {Py_tp_iter, PyObject_SelfIter},
-    {Py_tp_iternext, iter_next_refs},
-    {Py_tp_methods, iter_methods},
-    {0, NULL},
-};
-
-PyType_Spec FrostRefsIter_spec = {
-    .name = "frost._frost.iterator",
-    .basicsize = sizeof(FrostIter),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = refs_iter_slots,
-};
+static PyType_Slot iter_slots[] = ITER_SLOTS(iter_next);
+static PyType_Slot refs_iter_slots[] = ITER_SLOTS(iter_next_refs);
+PyType_Spec FrostIter_spec = ITER_SPEC(iter_slots);
+PyType_Spec FrostRefsIter_spec = ITER_SPEC(refs_iter_slots);
 
 int
 frost__check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max)

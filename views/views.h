@@ -270,18 +270,13 @@ PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *op
 /* The list views' operators (FrozenList, MappedList): `a + b` where a_view /
  * b_view say which side is a view of the caller's kind: view + list/tuple/view
  * and list + view -> a new list, tuple + view -> a tuple, else NotImplemented;
- * `view * n` (len: the view's) -> a list. */
-/* a + b, a_view/b_view: whether a/b is a view of the caller's kind (st: its state) */
+ * `view * n` (len: the view's) -> a list. st: the caller's state (a list view
+ * of the other kind, frost__is_list_view, counts as a view too). */
 PyObject *frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int b_view);
 PyObject *frost__list_view_repeat(PyObject *self, Py_ssize_t len, Py_ssize_t n);
 /* The frozenset method `name` called on frozenset(self) with `args`: the set
  * views' named methods (FrozenSet, MappedSet), with frozenset's results. */
 PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
-/* What the container views share with the builtins they stand for (values.c):
- * a set view's hash, that of the frozenset of its items (it compares equal to
- * that frozenset); reversed() over a list of the items, for views whose
- * iterators run forward only; copy() as MappingProxyType's, a new plain dict,
- * list or frozenset of the items (top level only: nested containers stay views). */
 /* A dict view `self` == Mapping `other` reads other as dict's == reads a dict
  * (from its table: no __missing__, so a defaultdict is not changed and a Counter
  * does not hold every key) and any other Mapping as Mapping.__eq__ does (the
@@ -290,12 +285,17 @@ PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
  * itself when it is a dict or of self's type, else a new dict of
  * other.items(); frost__mapping_value: the value under `key` in such an m
  * (new reference; NULL without an error: absent). */
+int frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m));
+PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
 /* cmp(self, list(other), op): a list view compared with a list view of the
  * other kind (FrozenList, MappedList), as with the list of its items. */
 PyObject *frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
                                      PyObject *(*cmp)(PyObject *self, PyObject *other, int op));
-int frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m));
-PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
+/* What the container views share with the builtins they stand for (values.c):
+ * a set view's hash, that of the frozenset of its items (it compares equal to
+ * that frozenset); reversed() over a list of the items, for views whose
+ * iterators run forward only; copy() as MappingProxyType's, a new plain dict,
+ * list or frozenset of the items (top level only: nested containers stay views). */
 Py_hash_t frost__set_view_hash(PyObject *self);
 Py_hash_t frost__mapped_set_view_hash(PyObject *self);   /* the same, NaNs read as None */
 PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);

@@ -192,6 +192,10 @@ typedef struct {
     Py_ssize_t next;             /* next child to visit */
     int keys_frozen;             /* F_DICT: its keys are frozen already (all leaves, done
                                     by start_table): the walk visits the values only */
+    int leaf_keys;               /* F_DICT/F_SET from start_table: every key a leaf, so
+                                    none became a node (finish_frame skips that check) */
+    int nan_keys;                /* ... and whether a key is or holds a NaN (its table is
+                                    rehashed when finished) */
     frost_ref_t *tmp;            /* F_TUPLE: the items' references (PyMem) */
     void *node;                  /* F_DICT: table; F_SET: set; F_LIST: seq; F_RECORD: record */
     int tuple_depth;             /* a tuple: 1 + the parent's (0 for other frames) */
@@ -1228,6 +1232,9 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         else if (rc < 0) {
             rc = note_path(fz, self, ci);
         }
+        else {   /* (hashed: no deeper than FROST_MAX_TUPLE_DEPTH) a NaN's copy is a NaN */
+            f->nan_keys |= frost__key_holds_nan(k);
+        }
     }
     if (rc == 0 && !unique) {
         i = drop_repeated_keys(fz, self, hashes, i);
@@ -1252,6 +1259,7 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         *f->dest = frost_ref_from_node(node);
     }
     PyMem_Free(hashes);
+    f->leaf_keys = leaf_keys;
     if (node == NULL || memo_put(&fz->memo, f->obj, *f->dest) < 0) {
         return -1;
     }
@@ -2110,8 +2118,10 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
     if (f->kind == F_DICT || f->kind == F_SET) {
         Py_ssize_t len = f->kind == F_DICT ? ((frost_table_t *)f->node)->len : ((frost_set_t *)f->node)->len;
         Py_ssize_t stride = f->kind == F_DICT ? 2 : 1;
-        int nan_keys = 0;
-        for (Py_ssize_t e = 0; e < len; e++) {
+        /* keys that were not all leaves (tuples, or a frame start_table did not
+         * make): check each is not a node now, and look for NaNs in them */
+        int nan_keys = f->nan_keys;
+        for (Py_ssize_t e = 0; !f->leaf_keys && e < len; e++) {
             /* a dict's keys from its entries (a record's shaped dict: the class's field
              * names, shared: never nodes), a set's items from its slots */
             frost_ref_t key = f->kind == F_DICT ? ((frost_table_t *)f->node)->entries[e].key

@@ -212,7 +212,7 @@ key_holds(PyObject *key, int (*is_leaf)(PyObject *))
 }
 
 int
-frost__key_holds_nan(PyObject *key)
+frost__key_holds_nan_any(PyObject *key)
 {
     return key_holds(key, is_nan_leaf);
 }

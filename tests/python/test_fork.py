@@ -13,23 +13,31 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from frostcheck import ChildHung, run_child, still_running  # noqa: E402
 
 UNDER_TSAN = "TSAN_OPTIONS" in os.environ
-# GCC 12's libasan does not hold its allocator's locks across fork(): a child
-# forked while another thread is inside malloc inherits that size class's
-# lock held by a thread it does not have, and its next malloc of that size
-# deadlocks. Seen with the churn of one fork below (9 hangs in ~96 runs of the
-# 1-fork scenario under asan, 0 in 50 dev runs); every hung child stopped in
-#   __sanitizer::Mutex::Lock <- SizeClassAllocator64::GetFromAllocator
-#   <- SizeClassAllocator64LocalCache::Refill <- __asan::Allocator::Allocate
-#   <- malloc <- PyUnicode_New / Pdata_New / list_resize (its own next step)
-# while the parent's threads were all idle. So under ASan a fork lands only
-# where no other thread can be allocating ("quiet"): the churn's result is in
-# (its worker handed it over under the pool's lock, released only by its
-# wait for more work), the pending task's worker is blocked in a read(2)
-# (PipeGate: a Channel's wait wakes every slice and allocates), the result
-# collector waits in C or for the GIL the forking thread holds. frost's own
-# locks are what the churn is about; the dev and tsan builds run every
-# scenario.
 UNDER_ASAN = "ASAN_OPTIONS" in os.environ
+# GCC 12's sanitizer runtimes do not hold their allocators' locks across
+# fork(): a child forked while another thread is inside malloc inherits that
+# size class's lock held by a thread it does not have, and its next malloc of
+# that size deadlocks.
+# - libasan: seen with the churn of one fork below (9 hangs in ~96 runs of the
+#   1-fork scenario under asan, 0 in 50 dev runs); every hung child stopped in
+#     __sanitizer::Mutex::Lock <- SizeClassAllocator64::GetFromAllocator
+#     <- SizeClassAllocator64LocalCache::Refill <- __asan::Allocator::Allocate
+#     <- malloc <- PyUnicode_New / Pdata_New / list_resize (its own next step)
+#   while the parent's threads were all idle.
+# - libtsan: its fork handler (__tsan::ForkBefore) locks only the thread
+#   registry and the report mutexes (its disassembly), not the allocator nor
+#   the sync-object table. The 12-fork churn hung one child once on CI (of
+#   ~25 CI runs; 0 in 300 runs here), in its first allocations after a
+#   publish: child_checks's `published` line.
+# So under a sanitizer a fork lands only where no other thread can be
+# allocating ("quiet"): the churn's result is in (its worker handed it over
+# under the pool's lock, released only by its wait for more work), the
+# pending task's worker is blocked in a read(2) (PipeGate: a Channel's wait
+# wakes every slice and allocates), the result collector waits in C or for
+# the GIL the forking thread holds. frost's own locks are what the churn is
+# about, and its locks are plain pthread mutexes the sanitizers do see: the
+# dev (and 3.12) builds run every scenario.
+UNDER_SANITIZER = UNDER_ASAN or UNDER_TSAN
 
 FORK_WHILE_BUSY = r"""
 import os, sys, warnings
@@ -41,7 +49,7 @@ with frost.Pool(2) as pool:
     churning = pool.submit(forkwork.churn, frost.Channel(), CHURN_SECONDS)
     gate = forkwork.PipeGate() if QUIET_FORK else frost.Channel()
     pending = pool.submit(forkwork.wait_for, gate)   # runs until the parent opens the gate
-    if QUIET_FORK:   # no thread allocates at the fork (see UNDER_ASAN)
+    if QUIET_FORK:   # no thread allocates at the fork (see UNDER_SANITIZER)
         churning.result(timeout=60)
         gate.wait_until_waited_at()
     for round in range(FORKS):
@@ -82,8 +90,8 @@ class ForkWhileAPoolRuns(unittest.TestCase):
 
     def test_child_is_usable_and_parents_pool_is_clearly_unusable(self):
         # quiet: the fork lands after the churn, with the pending task blocked
-        # in read(2); the only one that ASan's allocator survives
-        for quiet in (True,) if UNDER_ASAN else (False, True):
+        # in read(2); the only one the sanitizers' allocators survive
+        for quiet in (True,) if UNDER_SANITIZER else (False, True):
             with self.subTest(quiet=quiet):
                 lines = self.run_scenario(forks=1, churn_seconds=0.5, quiet=quiet)
                 self.assertEqual(lines, [
@@ -101,8 +109,9 @@ class ForkWhileAPoolRuns(unittest.TestCase):
         # workers freeze, publish and use a channel in a loop: some forks land
         # while a worker holds the store registry, publish table or a channel
         # lock, which the child must not inherit held
-        if UNDER_ASAN:
-            self.skipTest("libasan's allocator is not fork-safe under churn (see UNDER_ASAN)")
+        if UNDER_SANITIZER:
+            self.skipTest("the sanitizers' allocators are not fork-safe under churn "
+                          "(see UNDER_SANITIZER); the dev build runs this")
         lines = self.run_scenario(forks=12, churn_seconds=3)
         self.assertEqual(lines[-2:], ["parent parent's True 45", "exit"])
         self.assertEqual(len(lines), 5 + (not UNDER_TSAN) + 2, lines)   # every child exited 0

@@ -3,7 +3,8 @@
  * (from bytearray, array.array, memoryview, numpy, any buffer exporter).
  *
  * The buffer protocol hands out the arena memory itself, read-only, so
- * memoryview(a) and numpy.asarray(a) copy nothing. Indexing (and iterating)
+ * memoryview(a) and numpy.asarray(a) copy nothing, nor does a slice a[i:j:k]
+ * (a read-only memoryview). Indexing (and iterating)
  * a multi-dimensional Array gives sub-Array views, which pickle as the node
  * plus their indices; items are unpacked by memoryview, else by numpy where
  * this interpreter imported it, else by the struct module, so every format
@@ -270,10 +271,29 @@ array_length(PyObject *self)
     return AV(self)->shape[0];
 }
 
+/* a[i:j:k]: a read-only memoryview of those items of the same arena memory
+ * (no copy; it keeps the Array's store alive, as any export does). Slices
+ * of the first dimension only, as memoryview slices. */
+static PyObject *
+array_slice(PyObject *self, PyObject *slice)
+{
+    if (AV(self)->ndim == 0) {
+        PyErr_SetString(PyExc_TypeError, "a 0-dimensional frost.Array cannot be sliced");
+        return NULL;
+    }
+    PyObject *mv = as_memoryview(self);
+    PyObject *r = mv ? PyObject_GetItem(mv, slice) : NULL;
+    Py_XDECREF(mv);   /* the slice holds the export itself */
+    return r;
+}
+
 static PyObject *
 array_subscript(PyObject *self, PyObject *key)
 {
     FrostArrayView *v = AV(self);
+    if (PySlice_Check(key)) {
+        return array_slice(self, key);
+    }
     if (PyIndex_Check(key) && v->ndim > 1) {
         Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
         if (i == -1 && PyErr_Occurred()) {
@@ -299,14 +319,16 @@ array_subscript(PyObject *self, PyObject *key)
             PyObject *item = PyTuple_GET_ITEM(key, i);
             if (!PyIndex_Check(item)) {
                 PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers, not %.200s "
-                             "(index %zd of the tuple)", Py_TYPE(item)->tp_name, i);
+                             "(index %zd of the tuple; a slice is taken of the first dimension "
+                             "only: numpy.asarray(a)[...] slices the others)",
+                             Py_TYPE(item)->tp_name, i);
                 return NULL;
             }
         }
     }
     else if (!PyIndex_Check(key)) {
-        PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers or tuples of "
-                     "integers, not %.200s", Py_TYPE(key)->tp_name);
+        PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers, slices or "
+                     "tuples of integers, not %.200s", Py_TYPE(key)->tp_name);
         return NULL;
     }
     PyObject *mv = as_memoryview(self);

@@ -1578,6 +1578,78 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
     return r;
 }
 
+/* a[i], a[i, j, ...] (an item) and a[i:j:k] (a read-only memoryview of the
+ * same mapping, first dimension), as memoryview(a) answers them; a
+ * multi-dimensional a[i] is a TypeError (numpy.asarray(a)[i] gives it). */
+static PyObject *
+array_subscript(PyObject *self, PyObject *key)
+{
+    int ndim = (int)MV(self)->node.len;
+    Py_ssize_t nindices = PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1;
+    if (!PySlice_Check(key) && !PyIndex_Check(key) && !PyTuple_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "frost.MappedArray indices must be integers, slices or "
+                     "tuples of integers, not %.200s", Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; PyTuple_Check(key) && i < nindices; i++) {
+        if (!PyIndex_Check(PyTuple_GET_ITEM(key, i))) {
+            PyErr_Format(PyExc_TypeError, "frost.MappedArray indices must be integers, not "
+                         "%.200s (index %zd of the tuple)",
+                         Py_TYPE(PyTuple_GET_ITEM(key, i))->tp_name, i);
+            return NULL;
+        }
+    }
+    if (PySlice_Check(key) && ndim == 0) {
+        PyErr_SetString(PyExc_TypeError, "a 0-dimensional frost.MappedArray cannot be sliced");
+        return NULL;
+    }
+    if (!PySlice_Check(key) && nindices != ndim) {
+        PyErr_Format(PyExc_TypeError, "a %d-dimensional frost.MappedArray needs %d indices, not "
+                     "%zd (numpy.asarray(a)[i] gives a sub-array)", ndim, ndim, nindices);
+        return NULL;
+    }
+    PyObject *mv = PyMemoryView_FromObject(self);
+    if (mv == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_GetItem(mv, key);
+    if (!PySlice_Check(key)) {   /* an item: nothing holds the export (a slice does) */
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+        Py_XDECREF(rel);
+        if (rel == NULL) {
+            PyErr_Clear();
+        }
+        PyErr_SetRaisedException(exc);
+    }
+    Py_DECREF(mv);
+    PyObject *numpy;
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_NotImplementedError)
+        && !PySlice_Check(key) && (numpy = frost__numpy_if_imported()) != NULL) {
+        /* a format memoryview cannot unpack ('Zd', '>i'): numpy's item, if imported */
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *arr = PyObject_CallMethod(numpy, "asarray", "O", self);
+        PyObject *item = arr ? PyObject_GetItem(arr, key) : NULL;
+        r = item ? PyObject_CallMethod(item, "item", NULL) : NULL;
+        Py_XDECREF(item);
+        Py_XDECREF(arr);
+        Py_DECREF(exc);   /* numpy's answer, or its error */
+    }
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
+        PyErr_SetString(PyExc_IndexError, "frost.MappedArray index out of range");
+    }
+    return r;
+}
+
+static PyObject *
+array_item(PyObject *self, Py_ssize_t i)
+{
+    PyObject *key = PyLong_FromSsize_t(i);
+    PyObject *r = key ? array_subscript(self, key) : NULL;
+    Py_XDECREF(key);
+    return r;
+}
+
 static PyObject *
 array_tobytes(PyObject *self, PyObject *Py_UNUSED(i))
 {
@@ -1633,6 +1705,9 @@ static PyType_Slot array_slots[] = {
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_sq_length, array_length},
+    {Py_mp_length, array_length},
+    {Py_sq_item, array_item},
+    {Py_mp_subscript, array_subscript},
     {Py_mp_ass_subscript, mapped_ass},
     {Py_bf_getbuffer, array_getbuffer},
     {0, NULL},

@@ -459,6 +459,105 @@ class BufferRequestsAreHonoured(LeakCheckedTestCase):
         store.close()
 
 
+class ArraysSliceAndIndexAsMemoryview(LeakCheckedTestCase):
+    """frost.Array (freeze, both lifetimes) and frost.MappedArray (share):
+    a[i:j:k] is a read-only memoryview of the same memory (first dimension),
+    items by one index per dimension, bad keys a TypeError naming their type.
+    Both raised TypeError for any slice; MappedArray took no index at all."""
+
+    SLICES = [slice(None), slice(2, 7), slice(None, None, 2), slice(None, None, -1),
+              slice(8, 1, -3), slice(5, 5), slice(-3, None), slice(100, None),
+              slice(None, None, 2**63 - 1), slice(-2**63, 2**63 - 1)]
+
+    def stores(self, data):
+        return [("process", frost.freeze(data)),
+                ("scoped", frost.freeze(data, lifetime="scoped")),
+                ("mapped", frost.share(data))]
+
+    def test_one_dimension(self):
+        values = [float(i) for i in range(10)]
+        for kind, store in self.stores({"a": array.array("d", values)}):
+            with self.subTest(kind=kind):
+                a = store.root["a"]
+                for sl in self.SLICES:
+                    got = a[sl]
+                    self.assertIsInstance(got, memoryview)
+                    self.assertTrue(got.readonly)
+                    self.assertEqual(got.tolist(), values[sl], sl)
+                    self.assertEqual(np.asarray(got).tolist(), values[sl])
+                    del got
+                self.assertEqual((a[0], a[9], a[-1]), (0.0, 9.0, 9.0))
+                self.assertEqual(list(a), values)
+                self.assertIn(3.0, a)
+                self.assertEqual(len(a), 10)
+                with self.assertRaises(TypeError):
+                    a[1:3][0] = 5.0              # read-only, as the Array
+                with self.assertRaisesRegex(IndexError, "index out of range"):
+                    a[10]
+                with self.assertRaisesRegex(TypeError, "not str"):
+                    a["x"]
+                with self.assertRaisesRegex(TypeError, "not float"):
+                    a[1.5]
+                del a
+                store.close()
+
+    def test_a_slice_shares_the_memory_and_keeps_the_store(self):
+        for kind, store in self.stores({"a": array.array("q", range(1000))}):
+            with self.subTest(kind=kind):
+                a = store.root["a"]
+                whole = np.asarray(a)
+                part = np.asarray(a[10:20])
+                self.assertTrue(np.shares_memory(whole, part))   # no copy
+                del whole, a
+                store.close()                    # the slice is a reader
+                self.assertEqual(part.tolist(), list(range(10, 20)))
+                del part
+        # (LeakCheckedTestCase: every arena and store gone with the slice)
+
+    def test_many_dimensions(self):
+        data = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+        for kind, store in self.stores({"m": data}):
+            with self.subTest(kind=kind):
+                m = store.root["m"]
+                self.assertEqual(m[1:].tolist(), data[1:].tolist())
+                self.assertEqual(m[::-1].tolist(), data[::-1].tolist())
+                self.assertEqual(m[1, 2, 3], 23)
+                self.assertEqual(m[-1, -1, -1], 23)
+                with self.assertRaisesRegex(TypeError, "needs 3 indices, not 2"):
+                    m[0, 1]
+                with self.assertRaisesRegex(TypeError, "not slice"):
+                    m[0, slice(None), 1]         # slices of the first dimension only
+                with self.assertRaisesRegex(IndexError, "index out of range"):
+                    m[2, 0, 0]
+                if kind == "mapped":             # (frost.Array gives a sub-Array)
+                    with self.assertRaisesRegex(TypeError, "needs 3 indices, not 1"):
+                        m[0]
+                else:
+                    self.assertEqual(m[1][2].tolist(), data[1][2].tolist())
+                del m
+                store.close()
+
+    def test_zero_dimensions(self):
+        for kind, store in self.stores({"z": np.array(3.5)}):
+            with self.subTest(kind=kind):
+                z = store.root["z"]
+                self.assertEqual(z[()], 3.5)
+                with self.assertRaisesRegex(TypeError, "0-dimensional"):
+                    z[:]
+                del z
+                store.close()
+
+    def test_items_memoryview_cannot_unpack_come_through_numpy(self):
+        data = np.arange(4, dtype=complex)
+        for kind, store in self.stores({"c": data}):
+            with self.subTest(kind=kind):
+                c = store.root["c"]
+                self.assertEqual(c[1], 1 + 0j)
+                self.assertEqual(c[1:3].nbytes, 32)   # a slice needs no unpacking
+                del c
+                store.close()
+
+
 def _testbuffer_or_memoryview_f(obj):
     """A Fortran-order request through public API: PyMemoryView_GetContiguous
     would copy, so use the raw request."""

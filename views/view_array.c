@@ -319,9 +319,7 @@ array_subscript(PyObject *self, PyObject *key)
             PyObject *item = PyTuple_GET_ITEM(key, i);
             if (!PyIndex_Check(item)) {
                 PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers, not %.200s "
-                             "(index %zd of the tuple; a slice is taken of the first dimension "
-                             "only: numpy.asarray(a)[...] slices the others)",
-                             Py_TYPE(item)->tp_name, i);
+                             "(index %zd of the tuple)", Py_TYPE(item)->tp_name, i);
                 return NULL;
             }
         }

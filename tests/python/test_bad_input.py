@@ -300,7 +300,7 @@ class Views(Catalogue):
         g = grid.root
         self.check([
             ("a['x']", lambda: buf["x"], TypeError,
-             r"frost\.Array indices must be integers or tuples of integers, not str"),
+             r"frost\.Array indices must be integers, slices or tuples of integers, not str"),
             ("a[3]", lambda: buf[3], IndexError, r"frost\.Array index out of range"),
             ("a[-4]", lambda: buf[-4], IndexError, r"out of range"),
             ("a[0] = 1", lambda: buf.__setitem__(0, 1), TypeError,
@@ -308,7 +308,8 @@ class Views(Catalogue):
             ("a.tolist(1)", lambda: buf.tolist(1), TypeError, r"takes no arguments"),
             ("memoryview(a) writable", lambda: memoryview(buf).__setitem__(0, 5), TypeError,
              r"read-only"),
-            ("a[0:2]", lambda: buf[0:2], TypeError, r"integers or tuples of integers, not slice"),
+            ("a[::0]", lambda: buf[::0], ValueError, r"slice step cannot be zero"),
+            ("a[0:'x']", lambda: buf[0:"x"], TypeError, r"slice indices must be integers"),
             ("grid[0, 0, 0]", lambda: g[0, 0, 0], TypeError,
              r"a 2-dimensional frost\.Array needs 2 indices, not 3"),
             ("grid[(0,)]", lambda: g[(0,)], TypeError, r"needs 2 indices, not 1"),

@@ -63,6 +63,7 @@ enum {
     FROST_EDRAINED = -13,   /* shut down and every result collected: nothing will arrive */
     FROST_ESELF = -14,      /* joined from one of the pool's own workers */
     FROST_EFORKED = -15,    /* the pool was started by the parent of this forked process */
+    FROST_EINTR = -16,      /* frost_pool_new_interruptible: its caller asked it to stop */
 };
 
 typedef struct frost_pool_s frost_pool_t;
@@ -91,6 +92,19 @@ typedef struct {
  */
 FROST_NODISCARD int frost_pool_new(frost_pool_t **out, int workers, const char *init_code,
                                    char **error);
+
+/*
+ * frost_pool_new, asking `interrupted(ctx)` every 50 ms while it waits for its
+ * workers (from the calling thread, with no pool lock held: it may take the
+ * GIL and check for signals). A nonzero answer stops the start: workers not
+ * yet creating an interpreter never do (at most one per CPU creates at a
+ * time), those creating one finish and end it, and FROST_EINTR is returned
+ * with nothing left running.
+ */
+typedef int (*frost_pool_interrupted_fn)(void *ctx);
+FROST_NODISCARD int frost_pool_new_interruptible(frost_pool_t **out, int workers,
+                                                 const char *init_code, char **error,
+                                                 frost_pool_interrupted_fn interrupted, void *ctx);
 
 /* How many workers the pool has. */
 int frost_pool_workers(const frost_pool_t *pool);

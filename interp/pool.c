@@ -11,7 +11,12 @@
  *                 broadcast (frost_pool_new and run_all wait here).
  * Nobody polls: every wait is on a condition variable, and a worker
  * releases its interpreter's GIL while it waits, so threads that user code
- * started inside that interpreter keep running.
+ * started inside that interpreter keep running. (One exception: while
+ * frost_pool_new_interruptible waits for its workers it asks its caller's
+ * `interrupted` every START_POLL_MS, so Ctrl-C stops a long start.)
+ * Start-up: at most create_slots workers (the CPUs this process may use)
+ * create their interpreters at once, so an interrupted start waits for those
+ * few only; the others see start_stopped and end without one.
  *
  * Invariants (under `lock`):
  *   - queued tasks + running + results queued + results taken + taken back
@@ -64,6 +69,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +78,7 @@
 #include <time.h>
 
 #define MAX_WORKERS 1024
+#define START_POLL_MS 50   /* frost_pool_new_interruptible asks `interrupted` this often */
 
 typedef struct task_s {
     int64_t id;
@@ -117,6 +125,11 @@ struct frost_pool_s {
     int running;                            /* tasks being run; guarded by lock */
     int live_workers;                       /* started and not yet ended; guarded by lock */
     int ready;                              /* workers past init (ok or not); guarded by lock */
+    int creating;                           /* workers creating their interpreter now;
+                                               guarded by lock; <= create_slots */
+    int create_slots;                       /* immutable: creations at once (the CPUs) */
+    bool start_stopped;                     /* frost_pool_new was interrupted: workers not
+                                               yet creating never do; guarded by lock */
     char *init_error;                       /* first init failure, owned; guarded by lock */
     bool shutting_down;                     /* guarded by lock */
     bool abandoned;                         /* frost_pool_abandon ran; guarded by lock */
@@ -522,13 +535,33 @@ stop_leftover_threads(worker_t *w, PyThreadState *self)
     }
 }
 
+/* Wait for a turn to create an interpreter: true with one of the
+ * create_slots taken, false if the start was stopped meanwhile (the worker
+ * then ends without an interpreter). */
+static bool
+take_creation_slot(frost_pool_t *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    while (pool->creating >= pool->create_slots && !pool->start_stopped) {
+        pthread_cond_wait(&pool->control_cv, &pool->lock);
+    }
+    bool go = !pool->start_stopped;
+    pool->creating += go;
+    pthread_mutex_unlock(&pool->lock);
+    return go;
+}
+
 static void *
 worker_main(void *arg)
 {
     worker_t *w = arg;
     frost_pool_t *pool = w->pool;
     char *error = NULL;
-    PyThreadState *ts = create_interpreter(&error);
+    PyThreadState *ts = NULL;
+    bool creating = take_creation_slot(pool);
+    if (creating) {
+        ts = create_interpreter(&error);
+    }
     if (ts != NULL) {
         w->interp = PyThreadState_GetInterpreter(ts);
         w->thread_ident = PyThread_get_thread_ident();
@@ -538,6 +571,7 @@ worker_main(void *arg)
     }
 
     pthread_mutex_lock(&pool->lock);
+    pool->creating -= creating;
     pool->ready++;
     if (error != NULL && pool->init_error == NULL) {
         pool->init_error = error;
@@ -665,8 +699,29 @@ release_memory(frost_pool_t *pool)
     free(pool);
 }
 
+/* The CPUs this process may run on (its affinity mask), at least 1. */
+static int
+cpus_allowed(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+        return CPU_COUNT(&set);
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n < MAX_WORKERS ? n : MAX_WORKERS) : 1;
+}
+
 int
 frost_pool_new(frost_pool_t **out, int workers, const char *init_code, char **error)
+{
+    return frost_pool_new_interruptible(out, workers, init_code, error, NULL, NULL);
+}
+
+int
+frost_pool_new_interruptible(frost_pool_t **out, int workers, const char *init_code,
+                             char **error, frost_pool_interrupted_fn interrupted, void *ctx)
 {
     *out = NULL;
     set_error(error, NULL);
@@ -689,6 +744,7 @@ frost_pool_new(frost_pool_t **out, int workers, const char *init_code, char **er
     pool->workers = workers;
     pool->next_id = 1;
     pool->fork_generation = atomic_load(&fork_generation);
+    pool->create_slots = cpus_allowed();
 
     int started = 0;
     pthread_mutex_lock(&pool->lock);
@@ -702,17 +758,36 @@ frost_pool_new(frost_pool_t **out, int workers, const char *init_code, char **er
         pool->live_workers++;
         started++;
     }
+    deadline_t ask = deadline_in(START_POLL_MS / 1000.0);   /* the next question */
     while (pool->ready < started) {
-        pthread_cond_wait(&pool->control_cv, &pool->lock);
+        if (interrupted == NULL || pool->start_stopped) {
+            pthread_cond_wait(&pool->control_cv, &pool->lock);
+            continue;
+        }
+        if (wait_until(&pool->control_cv, &pool->lock, &ask) == ETIMEDOUT) {
+            ask = deadline_in(START_POLL_MS / 1000.0);
+            pthread_mutex_unlock(&pool->lock);   /* (the caller may take its GIL) */
+            int stop = interrupted(ctx);
+            pthread_mutex_lock(&pool->lock);
+            if (stop) {
+                pool->start_stopped = true;
+                pthread_cond_broadcast(&pool->control_cv);   /* workers waiting for a slot */
+            }
+        }
     }
     char *init_error = pool->init_error;
     pool->init_error = NULL;
+    bool stopped = pool->start_stopped;
     pthread_mutex_unlock(&pool->lock);
 
-    if (started < workers || init_error != NULL) {
+    if (started < workers || init_error != NULL || stopped) {
         frost_pool_shutdown(pool, true);
         (void)frost_pool_join(pool);
         release_memory(pool);
+        if (stopped) {
+            free(init_error);
+            return FROST_EINTR;
+        }
         if (init_error != NULL) {
             set_error(error, init_error);
             return FROST_EPYTHON;

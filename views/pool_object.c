@@ -59,6 +59,19 @@ pool_error(int rc, char *text, const char *what)
     return NULL;
 }
 
+/* frost_pool_new_interruptible's question while it waits for the workers:
+ * run the signal handlers (Ctrl-C) with the GIL taken back for the moment.
+ * `ctx` is the caller's saved thread state. */
+static int
+start_interrupted(void *ctx)
+{
+    PyThreadState **saved = ctx;
+    PyEval_RestoreThread(*saved);
+    int stop = PyErr_CheckSignals() < 0;   /* the exception stays set for pool_new */
+    *saved = PyEval_SaveThread();
+    return stop;
+}
+
 static PyObject *
 pool_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -83,10 +96,15 @@ pool_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     char *error = NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = frost_pool_new(&self->pool, (int)workers, init_code, &error);
-    Py_END_ALLOW_THREADS
+    PyThreadState *saved = PyEval_SaveThread();
+    int rc = frost_pool_new_interruptible(&self->pool, (int)workers, init_code, &error,
+                                          start_interrupted, &saved);
+    PyEval_RestoreThread(saved);
+    if (rc == FROST_EINTR) {   /* a signal handler raised (Ctrl-C): its exception is set */
+        free(error);
+        Py_DECREF(self);
+        return NULL;
+    }
     if (rc != FROST_OK) {
         Py_DECREF(self);
         return pool_error(rc, error, "starting the pool");

@@ -205,6 +205,39 @@ class CtrlCAtStartUp(StopTest):
                 expect = "1 0" if ends else "1 1"
                 self.assertEqual(proc.stdout.split("\n")[:2], ["interrupted", expect])
 
+    def test_ctrl_c_while_the_interpreters_are_created(self):
+        # Pool(N) creating its interpreters used to see Ctrl-C only once all N
+        # existed. Measured side by side in one child: a whole creation of N,
+        # then one interrupted a tenth of the way in, which must end in well
+        # under half the whole (the interpreters in creation finish; the rest
+        # are never made), and frost.Pool(N) interrupted the same way leaves
+        # no thread and no pool behind.
+        proc = self.run_scenario(
+            "import time\n"
+            "from frost import _frost\n"
+            "N = 96\n"
+            "t0 = time.monotonic(); whole = _frost._Pool(N); full = time.monotonic() - t0\n"
+            "del whole\n"
+            "def interrupted_after(delay, start):\n"
+            "    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))\n"
+            "    t0 = time.monotonic(); timer.start()\n"
+            "    try:\n"
+            "        start()\n"
+            "    except KeyboardInterrupt:\n"
+            "        timer.join()\n"
+            "        return time.monotonic() - t0\n"
+            "    timer.join()\n"
+            "    return None\n"
+            "took = interrupted_after(full / 10, lambda: _frost._Pool(N))\n"
+            "print('creation', took is not None and took < full / 2, f'{took} of {full}',\n"
+            "      flush=True)\n"
+            "took = interrupted_after(full / 10, lambda: frost.Pool(N))\n"
+            "print('pool', took is not None, threading.active_count(),\n"
+            "      len(frost.pool._live_pools), flush=True)\n")
+        lines = proc.stdout.splitlines()
+        self.assertEqual(lines[0].split()[:2], ["creation", "True"], lines)
+        self.assertEqual(lines[1], "pool True 1 0", lines)
+
     def test_ctrl_c_while_the_workers_import_a_slow_main_script(self):
         # the script is imported again in each worker (as __mp_main__) when
         # the initializer, defined there, is loaded: here that import never ends

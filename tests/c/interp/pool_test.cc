@@ -129,6 +129,37 @@ TEST(PoolTest, FailingInitCodeFailsTheConstructorCleanly) {
   EXPECT_NE(std::string(pool.error).find("ValueError: init broke"), std::string::npos);
 }
 
+// frost_pool_new_interruptible asks its caller every 50 ms while the workers
+// start; a yes stops the start: FROST_EINTR, no pool, nothing left running
+// (ASan and memcheck check that the workers' memory went too).
+TEST(PoolTest, AnInterruptedStartEndsEveryWorkerAndReturnsEintr) {
+  PoolPtr pool;
+  int asked = 0;
+  auto stop_now = [](void *ctx) -> int {
+    ++*static_cast<int *>(ctx);
+    return 1;
+  };
+  // 128 interpreters, one or two per CPU at a time: far longer than 50 ms
+  EXPECT_EQ(frost_pool_new_interruptible(&pool.p, 128, nullptr, &pool.error, stop_now, &asked),
+            FROST_EINTR);
+  EXPECT_EQ(pool.p, nullptr);
+  EXPECT_EQ(asked, 1);   // asked until it said stop, never again
+}
+
+TEST(PoolTest, AStartAskedButNeverStoppedGivesAWorkingPool) {
+  PoolPtr pool;
+  int asked = 0;
+  auto go_on = [](void *ctx) -> int {
+    ++*static_cast<int *>(ctx);
+    return 0;
+  };
+  ASSERT_EQ(frost_pool_new_interruptible(&pool.p, 24, "x = 1\n", &pool.error, go_on, &asked),
+            FROST_OK);
+  EXPECT_GT(asked, 0);   // 24 interpreters take more than one 50 ms wait
+  EXPECT_EQ(frost_pool_workers(pool.p), 24);
+  ASSERT_EQ(frost_pool_run_all(pool.p, "assert x == 1\n", &pool.error), FROST_OK);
+}
+
 TEST(PoolTest, RunAllReportsTheFirstError) {
   PoolPtr pool;
   ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);

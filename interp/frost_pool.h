@@ -97,7 +97,7 @@ FROST_NODISCARD int frost_pool_new(frost_pool_t **out, int workers, const char *
  * frost_pool_new, asking `interrupted(ctx)` every 50 ms while it waits for its
  * workers (from the calling thread, with no pool lock held: it may take the
  * GIL and check for signals). A nonzero answer stops the start: workers not
- * yet creating an interpreter never do (at most one per CPU creates at a
+ * yet creating an interpreter never do (at most two per CPU create at a
  * time), those creating one finish and end it, and FROST_EINTR is returned
  * with nothing left running.
  */

@@ -14,7 +14,7 @@
  * started inside that interpreter keep running. (One exception: while
  * frost_pool_new_interruptible waits for its workers it asks its caller's
  * `interrupted` every START_POLL_MS, so Ctrl-C stops a long start.)
- * Start-up: at most create_slots workers (the CPUs this process may use)
+ * Start-up: at most create_slots workers (twice the CPUs this process may use)
  * create their interpreters at once, so an interrupted start waits for those
  * few only; the others see start_stopped and end without one.
  *
@@ -127,7 +127,7 @@ struct frost_pool_s {
     int ready;                              /* workers past init (ok or not); guarded by lock */
     int creating;                           /* workers creating their interpreter now;
                                                guarded by lock; <= create_slots */
-    int create_slots;                       /* immutable: creations at once (the CPUs) */
+    int create_slots;                       /* immutable: creations at once (2 x CPUs) */
     bool start_stopped;                     /* frost_pool_new was interrupted: workers not
                                                yet creating never do; guarded by lock */
     char *init_error;                       /* first init failure, owned; guarded by lock */
@@ -744,7 +744,7 @@ frost_pool_new_interruptible(frost_pool_t **out, int workers, const char *init_c
     pool->workers = workers;
     pool->next_id = 1;
     pool->fork_generation = atomic_load(&fork_generation);
-    pool->create_slots = cpus_allowed();
+    pool->create_slots = 2 * cpus_allowed();
 
     int started = 0;
     pthread_mutex_lock(&pool->lock);

@@ -139,7 +139,7 @@ TEST(PoolTest, AnInterruptedStartEndsEveryWorkerAndReturnsEintr) {
     ++*static_cast<int *>(ctx);
     return 1;
   };
-  // 128 interpreters, one or two per CPU at a time: far longer than 50 ms
+  // 128 interpreters, two per CPU at a time: far longer than 50 ms
   EXPECT_EQ(frost_pool_new_interruptible(&pool.p, 128, nullptr, &pool.error, stop_now, &asked),
             FROST_EINTR);
   EXPECT_EQ(pool.p, nullptr);

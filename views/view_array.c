@@ -107,6 +107,19 @@ as_memoryview(PyObject *self)
     return PyMemoryView_FromObject(self);
 }
 
+void
+frost__memoryview_done(PyObject *mv)
+{
+    PyObject *exc = PyErr_GetRaisedException();
+    PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+    if (rel == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(rel);
+    Py_DECREF(mv);
+    PyErr_SetRaisedException(exc);
+}
+
 /* memoryview reads items of single native struct codes only. For the other
  * formats an Array may hold (complex 'Zd', unicode 'w', byte-swapped '>i',
  * structs 'T{...}', long double 'g') items are read through numpy when this
@@ -333,17 +346,8 @@ array_subscript(PyObject *self, PyObject *key)
     if (mv == NULL) {
         return NULL;
     }
-    PyObject *r = PyObject_GetItem(mv, key);
-    PyObject *exc = PyErr_GetRaisedException();   /* release() must not run with it set */
-    PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
-    if (rel == NULL && exc != NULL) {
-        PyErr_Clear();                            /* report the indexing error */
-    }
-    Py_XDECREF(rel);
-    Py_DECREF(mv);
-    if (exc != NULL) {
-        PyErr_SetRaisedException(exc);
-    }
+    PyObject *r = PyObject_GetItem(mv, key);   /* an item: nothing holds an export */
+    frost__memoryview_done(mv);
     if (r == NULL) {
         r = items_through_numpy(self, key);
     }

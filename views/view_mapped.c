@@ -1555,14 +1555,7 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
     PyObject *mv = PyMemoryView_FromObject(self);
     PyObject *r = mv ? PyObject_CallMethod(mv, "tolist", NULL) : NULL;
     if (mv != NULL) {
-        PyObject *exc = PyErr_GetRaisedException();
-        PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
-        Py_XDECREF(rel);
-        if (rel == NULL) {
-            PyErr_Clear();
-        }
-        PyErr_SetRaisedException(exc);
-        Py_DECREF(mv);
+        frost__memoryview_done(mv);
     }
     if (r == NULL && PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
         PyObject *exc = PyErr_GetRaisedException();
@@ -1613,16 +1606,12 @@ array_subscript(PyObject *self, PyObject *key)
         return NULL;
     }
     PyObject *r = PyObject_GetItem(mv, key);
-    if (!PySlice_Check(key)) {   /* an item: nothing holds the export (a slice does) */
-        PyObject *exc = PyErr_GetRaisedException();
-        PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
-        Py_XDECREF(rel);
-        if (rel == NULL) {
-            PyErr_Clear();
-        }
-        PyErr_SetRaisedException(exc);
+    if (PySlice_Check(key)) {
+        Py_DECREF(mv);   /* the slice holds the export */
     }
-    Py_DECREF(mv);
+    else {
+        frost__memoryview_done(mv);
+    }
     PyObject *numpy;
     if (r == NULL && PyErr_ExceptionMatches(PyExc_NotImplementedError)
         && !PySlice_Check(key) && (numpy = frost__numpy_if_imported()) != NULL) {

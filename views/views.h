@@ -351,6 +351,10 @@ PyObject *frost__list_view_new(FrostLease *lease, const frost_seq_t *seq, Py_ssi
 /* sys.modules['numpy'] if this interpreter imported it (borrowed), else NULL
  * without an error (not imported, or blocked with None). */
 PyObject *frost__numpy_if_imported(void);
+/* Release and drop memoryview `mv` (a reference the caller owns) that holds no
+ * export of its own (nothing was sliced from it), keeping whatever exception
+ * is set: release() runs without it, and its own failure is ignored. */
+void frost__memoryview_done(PyObject *mv);
 /* The sub-Array a[i0]..[ik] of `a` for a pickled index tuple, validated. */
 /* The sub-Array of `a` at flat index `index` over its first `dims` dimensions
  * (what Array.__reduce__ names); ValueError when out of range. */

@@ -124,6 +124,15 @@ def _load_facts(path):
         store.close()
 
 
+def _file_size(path):
+    """The size of `path` now; BadFile if it is gone (deleted or replaced by
+    another program since it was read or written)."""
+    try:
+        return os.path.getsize(path)
+    except OSError as exc:
+        raise BadFile(_reason(exc, path)) from exc
+
+
 def _reason(exc, path):
     if isinstance(exc, OSError) and exc.strerror:
         return f"{path}: {exc.strerror}"
@@ -222,7 +231,7 @@ def _no_body_checksum_note(path):
 
 def cmd_stats(args, out, err):
     stats, root = _load_facts(args.file)
-    stats = dict(stats, root=root, file=args.file, file_size=os.path.getsize(args.file))
+    stats = dict(stats, root=root, file=args.file, file_size=_file_size(args.file))
     stats.pop("id", None)
     stats.pop("path", None)
     if args.json:
@@ -371,11 +380,12 @@ def cmd_freeze(args, out, err):
             store.save(args.output, progress=saving)
         except (frost.SnapshotError, OSError) as exc:
             raise BadFile(_reason(exc, args.output)) from exc
-        saving.done(_size(os.path.getsize(args.output)))
+        written = _file_size(args.output)
+        saving.done(_size(written))
     finally:
         store.close()
     if show:
-        out.write(f"{args.output}: written ({_size(os.path.getsize(args.output))})\n")
+        out.write(f"{args.output}: written ({_size(written)})\n")
     return EXIT_OK
 
 

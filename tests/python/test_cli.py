@@ -277,6 +277,47 @@ class FormatTwoTest(CliTestCase):
             self.assertEqual(frost_cli(command, short).returncode, 1, command)
 
 
+class FilesGoneMidway(CliTestCase):
+    """A file another program deletes while `stats` or `freeze` works on it is
+    one error line and exit 1, not a traceback (both read its size afterwards
+    and raised FileNotFoundError)."""
+
+    def run_patched(self, patch, *argv):
+        code = ("import os, sys, frost, frost._cli as cli\n" + textwrap.dedent(patch)
+                + f"sys.exit(cli.main({list(argv)!r}))\n")
+        return run_python(["-c", code], timeout=120)
+
+    def test_stats_of_a_file_deleted_once_loaded(self):
+        path = self.snapshot(list(range(10)))
+        r = self.run_patched("""
+            real_load = frost.load
+            def load_then_delete(path, **kw):
+                store = real_load(path, **kw)
+                os.unlink(path)
+                return store
+            frost.load = load_then_delete
+        """, "stats", path)
+        self.assertOneLineError(r, 1, path, "No such file")
+
+    def test_freeze_whose_output_is_deleted_once_saved(self):
+        src = self.write("in.json", "[1, 2, 3]")
+        out = self.path("out.frost")
+        r = self.run_patched("""
+            real_freeze = frost.freeze
+            class SavedThenDeleted:
+                def __init__(self, store):
+                    self.store, self.nbytes = store, store.nbytes
+                def save(self, path, progress=None):
+                    self.store.save(path, progress=progress)
+                    os.unlink(path)
+                def close(self):
+                    self.store.close()
+            frost.freeze = lambda data, progress=None: SavedThenDeleted(
+                real_freeze(data, progress=progress))
+        """, "freeze", src, out)
+        self.assertOneLineError(r, 1, out, "No such file")
+
+
 class FreezeTest(CliTestCase):
     def roundtrip(self, path):
         with frost.load(path, lifetime="scoped") as store:

@@ -324,9 +324,10 @@ def _deliver(lock, futures, task_id, status, data):
         else:
             future.set_exception(_rebuild_error(value))
         return
-    if status != "error":
+    if status != "error" and data is not None:
         # ok for a future no one waits on; cancelled: the task payload,
-        # never run; interrupted: what the task returned, or nothing
+        # never run; interrupted: what the task returned, or nothing (None:
+        # it raised, or its machinery was interrupted before it returned)
         _transport.discard(data)
     if future is None:
         return

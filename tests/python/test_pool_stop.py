@@ -280,6 +280,24 @@ class InitializerReferences(StopTest):
                          [str(list(range(10))) + " [45, 45, 45]", "True"])
 
 
+class InterruptedResults(unittest.TestCase):
+    def test_a_task_interrupted_without_a_result_stops_its_future(self):
+        # A worker interrupted inside the task machinery (not the task's own
+        # code) returns no bytes: the result is ("interrupted", None). The
+        # collector passed None to discard() (TypeError in the results thread,
+        # seen once by test_ctrl_c_at_every_point_of_a_map on 3.12) and never
+        # stopped the future, so whoever waited on it waited forever.
+        import concurrent.futures as cf
+        import threading
+        from frost import pool as frost_pool
+        future = frost_pool._TaskFuture(None, 7)
+        lock = threading.Lock()
+        frost_pool._deliver(lock, {7: (future, ())}, 7, "interrupted", None)
+        self.assertTrue(future.cancelled())
+        with self.assertRaises(cf.CancelledError):
+            future.result(timeout=5)
+
+
 class CtrlCAnywhere(StopTest):
     def test_ctrl_c_at_every_point_of_a_map(self):
         """Ctrl-C at delays spread over the whole of `with Pool() as p:

@@ -8,7 +8,8 @@
  *                 (workers wait here);
  *   result_cv  -- a result was queued, or a worker ended (next_result waits);
  *   control_cv -- a worker became ready, or finished its part of a
- *                 broadcast (frost_pool_new and run_all wait here).
+ *                 broadcast (frost_pool_new, run_all and the workers
+ *                 waiting for a creation slot wait here).
  * Nobody polls: every wait is on a condition variable, and a worker
  * releases its interpreter's GIL while it waits, so threads that user code
  * started inside that interpreter keep running. (One exception: while

@@ -7,7 +7,9 @@
  * collections.abc.Set (compares_as_set). frozenset's named methods (union,
  * issubset, ..., copy) run on frozenset(self), as MappedSet's do, and a
  * FrozenSet hashes as frozenset(self) (it stands for one: equal, so the same
- * hash), computed again on each call: a view caches nothing.
+ * hash), computed by the first hash() of a view and kept in it, as a
+ * frozenset keeps its own: its items and the objects a read gives never
+ * change (a scoped lease hands out one copy of each NaN).
  */
 #include "views.h"
 
@@ -235,12 +237,21 @@ static PyMethodDef set_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static Py_hash_t
+set_hash(PyObject *self)
+{
+    if (SV(self)->hash == -1) {
+        SV(self)->hash = frost__set_view_hash(self);   /* -1 again on an error */
+    }
+    return SV(self)->hash;
+}
+
 static PyType_Slot set_slots[] = {
     {Py_tp_doc, "FrozenSet: a read-only set over a frozen set or frozenset.\n\n"
                 "Set algebra returns plain frozensets."},
     {Py_tp_dealloc, frost__view_dealloc},
     {Py_tp_repr, set_repr},
-    {Py_tp_hash, frost__set_view_hash},
+    {Py_tp_hash, set_hash},
     {Py_tp_iter, set_iter},
     {Py_tp_richcompare, set_richcompare},
     {Py_tp_methods, set_methods},

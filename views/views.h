@@ -106,6 +106,8 @@ typedef struct {
 typedef struct {
     FROST_VIEW_HEAD
     const frost_set_t *set;
+    Py_hash_t hash;              /* hash(frozenset(self)) once asked (the items never
+                                    change, nor do their objects), else -1 */
 } FrostSetView;
 
 typedef struct {

@@ -240,27 +240,33 @@ items_through_struct(PyObject *self, PyObject *key)
     return r;
 }
 
-/* After memoryview raised NotImplementedError (a format it cannot unpack):
- * the items through numpy if this interpreter imported it, else through the
- * struct module if it reads the format, else memoryview's error. */
-static PyObject *
-items_through_numpy(PyObject *self, PyObject *key)
+PyObject *
+frost__unpack_elsewhere(PyObject *self, PyObject *key, frost_unpack_fn unpack)
 {
     if (!PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
         return NULL;
     }
     PyObject *exc = PyErr_GetRaisedException();
-    PyObject *arr = as_numpy(self);
-    if (arr == NULL) {
-        PyObject *r = PyErr_Occurred() ? NULL : items_through_struct(self, key);
-        if (r == NULL && !PyErr_Occurred()) {
-            PyErr_SetRaisedException(exc);   /* no reader here: memoryview's error */
-            return NULL;
-        }
-        Py_DECREF(exc);
-        return r;
+    PyObject *r = unpack(self, key);
+    if (r == NULL && !PyErr_Occurred()) {
+        PyErr_SetRaisedException(exc);   /* no reader here: memoryview's error */
+        return NULL;
     }
     Py_DECREF(exc);
+    return r;
+}
+
+/* The items of a format memoryview cannot unpack ('Zd', '>i', 'T{...}'): all
+ * as lists if key is NULL, else the one `key` names; through numpy if this
+ * interpreter imported it, else through the struct module if it reads the
+ * format; NULL without an error if neither can. */
+static PyObject *
+unpack_with_numpy_or_struct(PyObject *self, PyObject *key)
+{
+    PyObject *arr = as_numpy(self);
+    if (arr == NULL) {
+        return PyErr_Occurred() ? NULL : items_through_struct(self, key);
+    }
     PyObject *r = NULL;
     if (key == NULL) {
         r = PyObject_CallMethod(arr, "tolist", NULL);
@@ -284,19 +290,50 @@ array_length(PyObject *self)
     return AV(self)->shape[0];
 }
 
-/* a[i:j:k]: a read-only memoryview of those items of the same arena memory
- * (no copy; it keeps the Array's store alive, as any export does). Slices
- * of the first dimension only, as memoryview slices. */
-static PyObject *
-array_slice(PyObject *self, PyObject *slice)
+PyObject *
+frost__buffer_subscript(PyObject *self, PyObject *key, int ndim, const char *what,
+                        frost_unpack_fn unpack)
 {
-    if (AV(self)->ndim == 0) {
-        PyErr_SetString(PyExc_TypeError, "a 0-dimensional frost.Array cannot be sliced");
+    int slice = PySlice_Check(key);
+    if (!slice && !PyIndex_Check(key) && !PyTuple_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "%s indices must be integers, slices or tuples of "
+                     "integers, not %.200s", what, Py_TYPE(key)->tp_name);
         return NULL;
     }
-    PyObject *mv = as_memoryview(self);
-    PyObject *r = mv ? PyObject_GetItem(mv, slice) : NULL;
-    Py_XDECREF(mv);   /* the slice holds the export itself */
+    Py_ssize_t nindices = PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1;
+    for (Py_ssize_t i = 0; PyTuple_Check(key) && i < nindices; i++) {
+        PyObject *item = PyTuple_GET_ITEM(key, i);
+        if (!PyIndex_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "%s indices must be integers, not %.200s (index %zd "
+                         "of the tuple)", what, Py_TYPE(item)->tp_name, i);
+            return NULL;
+        }
+    }
+    if (slice && ndim == 0) {
+        PyErr_Format(PyExc_TypeError, "a 0-dimensional %s cannot be sliced", what);
+        return NULL;
+    }
+    if (!slice && nindices != ndim) {   /* one integer per dimension: an item */
+        PyErr_Format(PyExc_TypeError, "a %d-dimensional %s needs %d indices, not %zd", ndim,
+                     what, ndim, nindices);
+        return NULL;
+    }
+    PyObject *mv = PyMemoryView_FromObject(self);
+    if (mv == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_GetItem(mv, key);
+    if (slice) {
+        Py_DECREF(mv);   /* the slice holds the export itself */
+        return r;
+    }
+    frost__memoryview_done(mv);   /* an item: nothing holds an export */
+    if (r == NULL) {
+        r = frost__unpack_elsewhere(self, key, unpack);
+    }
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
+        PyErr_Format(PyExc_IndexError, "%s index out of range", what);
+    }
     return r;
 }
 
@@ -304,10 +341,7 @@ static PyObject *
 array_subscript(PyObject *self, PyObject *key)
 {
     FrostArrayView *v = AV(self);
-    if (PySlice_Check(key)) {
-        return array_slice(self, key);
-    }
-    if (PyIndex_Check(key) && v->ndim > 1) {
+    if (PyIndex_Check(key) && v->ndim > 1) {   /* a[i] of a grid: the sub-Array, no copy */
         Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
         if (i == -1 && PyErr_Occurred()) {
             return NULL;
@@ -322,39 +356,7 @@ array_subscript(PyObject *self, PyObject *key)
         return frost__array_view_new(v->lease, v->array, v->data + i * v->strides[0], v->ndim - 1,
                                      v->shape + 1, v->strides + 1);
     }
-    if (PyTuple_Check(key)) {   /* one integer per dimension: an item, never a sub-view */
-        if (PyTuple_GET_SIZE(key) != v->ndim) {
-            PyErr_Format(PyExc_TypeError, "a %d-dimensional frost.Array needs %d indices, not %zd",
-                         v->ndim, v->ndim, PyTuple_GET_SIZE(key));
-            return NULL;
-        }
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(key); i++) {
-            PyObject *item = PyTuple_GET_ITEM(key, i);
-            if (!PyIndex_Check(item)) {
-                PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers, not %.200s "
-                             "(index %zd of the tuple)", Py_TYPE(item)->tp_name, i);
-                return NULL;
-            }
-        }
-    }
-    else if (!PyIndex_Check(key)) {
-        PyErr_Format(PyExc_TypeError, "frost.Array indices must be integers, slices or "
-                     "tuples of integers, not %.200s", Py_TYPE(key)->tp_name);
-        return NULL;
-    }
-    PyObject *mv = as_memoryview(self);
-    if (mv == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyObject_GetItem(mv, key);   /* an item: nothing holds an export */
-    frost__memoryview_done(mv);
-    if (r == NULL) {
-        r = items_through_numpy(self, key);
-    }
-    if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
-        PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
-    }
-    return r;
+    return frost__buffer_subscript(self, key, v->ndim, "frost.Array", unpack_with_numpy_or_struct);
 }
 
 /* The sequence protocol (iter(), `in`, reversed()): items of a 1-D Array,
@@ -387,7 +389,7 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
     }
     PyObject *r = PyObject_CallMethod(mv, "tolist", NULL);
     Py_DECREF(mv);
-    return r ? r : items_through_numpy(self, NULL);
+    return r ? r : frost__unpack_elsewhere(self, NULL, unpack_with_numpy_or_struct);
 }
 
 static PyObject *

@@ -1509,7 +1509,7 @@ array_ndim(PyObject *self, void *Py_UNUSED(c))
 /* the items of a format memoryview cannot unpack ('<i', 'T{...}'), read with
  * struct.iter_unpack and nested by the shape */
 static PyObject *
-array_tolist_struct(PyObject *self)
+array_tolist_nested(PyObject *self)
 {
     const frost_mnode_t *n = &MV(self)->node;
     PyObject *mod = PyImport_ImportModule("struct");
@@ -1549,6 +1549,18 @@ array_tolist_struct(PyObject *self)
     return flat;
 }
 
+/* array_tolist_nested as a frost_unpack_fn (key NULL): NULL without an error
+ * where struct cannot read the format either */
+static PyObject *
+array_tolist_struct(PyObject *self, PyObject *Py_UNUSED(key))
+{
+    PyObject *r = array_tolist_nested(self);
+    if (r == NULL) {
+        PyErr_Clear();
+    }
+    return r;
+}
+
 static PyObject *
 array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
 {
@@ -1557,17 +1569,23 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
     if (mv != NULL) {
         frost__memoryview_done(mv);
     }
-    if (r == NULL && PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
-        PyObject *exc = PyErr_GetRaisedException();
-        r = array_tolist_struct(self);
-        if (r == NULL) {
-            PyErr_Clear();
-            PyErr_SetRaisedException(exc);   /* neither can read it: memoryview's error */
-        }
-        else {
-            Py_DECREF(exc);
-        }
+    return r ? r : frost__unpack_elsewhere(self, NULL, array_tolist_struct);
+}
+
+/* An item of a format memoryview cannot unpack ('Zd', '>i'): numpy's, if this
+ * interpreter imported it; NULL without an error if not. */
+static PyObject *
+array_item_through_numpy(PyObject *self, PyObject *key)
+{
+    PyObject *numpy = frost__numpy_if_imported();
+    if (numpy == NULL) {
+        return NULL;
     }
+    PyObject *arr = PyObject_CallMethod(numpy, "asarray", "O", self);
+    PyObject *item = arr ? PyObject_GetItem(arr, key) : NULL;
+    PyObject *r = item ? PyObject_CallMethod(item, "item", NULL) : NULL;
+    Py_XDECREF(item);
+    Py_XDECREF(arr);
     return r;
 }
 
@@ -1577,57 +1595,8 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
 static PyObject *
 array_subscript(PyObject *self, PyObject *key)
 {
-    int ndim = (int)MV(self)->node.len;
-    Py_ssize_t nindices = PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1;
-    if (!PySlice_Check(key) && !PyIndex_Check(key) && !PyTuple_Check(key)) {
-        PyErr_Format(PyExc_TypeError, "frost.MappedArray indices must be integers, slices or "
-                     "tuples of integers, not %.200s", Py_TYPE(key)->tp_name);
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; PyTuple_Check(key) && i < nindices; i++) {
-        if (!PyIndex_Check(PyTuple_GET_ITEM(key, i))) {
-            PyErr_Format(PyExc_TypeError, "frost.MappedArray indices must be integers, not "
-                         "%.200s (index %zd of the tuple)",
-                         Py_TYPE(PyTuple_GET_ITEM(key, i))->tp_name, i);
-            return NULL;
-        }
-    }
-    if (PySlice_Check(key) && ndim == 0) {
-        PyErr_SetString(PyExc_TypeError, "a 0-dimensional frost.MappedArray cannot be sliced");
-        return NULL;
-    }
-    if (!PySlice_Check(key) && nindices != ndim) {
-        PyErr_Format(PyExc_TypeError, "a %d-dimensional frost.MappedArray needs %d indices, not "
-                     "%zd (numpy.asarray(a)[i] gives a sub-array)", ndim, ndim, nindices);
-        return NULL;
-    }
-    PyObject *mv = PyMemoryView_FromObject(self);
-    if (mv == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyObject_GetItem(mv, key);
-    if (PySlice_Check(key)) {
-        Py_DECREF(mv);   /* the slice holds the export */
-    }
-    else {
-        frost__memoryview_done(mv);
-    }
-    PyObject *numpy;
-    if (r == NULL && PyErr_ExceptionMatches(PyExc_NotImplementedError)
-        && !PySlice_Check(key) && (numpy = frost__numpy_if_imported()) != NULL) {
-        /* a format memoryview cannot unpack ('Zd', '>i'): numpy's item, if imported */
-        PyObject *exc = PyErr_GetRaisedException();
-        PyObject *arr = PyObject_CallMethod(numpy, "asarray", "O", self);
-        PyObject *item = arr ? PyObject_GetItem(arr, key) : NULL;
-        r = item ? PyObject_CallMethod(item, "item", NULL) : NULL;
-        Py_XDECREF(item);
-        Py_XDECREF(arr);
-        Py_DECREF(exc);   /* numpy's answer, or its error */
-    }
-    if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
-        PyErr_SetString(PyExc_IndexError, "frost.MappedArray index out of range");
-    }
-    return r;
+    return frost__buffer_subscript(self, key, (int)MV(self)->node.len, "frost.MappedArray",
+                                   array_item_through_numpy);
 }
 
 static PyObject *

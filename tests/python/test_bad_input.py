@@ -9,6 +9,7 @@ match). The regexes name the offending type, value, argument or path.
 """
 import dataclasses
 import os
+import struct
 import sys
 import tempfile
 import unittest
@@ -323,6 +324,41 @@ class Views(Catalogue):
         ])
         g = None   # drop the view before closing its store
         grid.close()
+
+    def test_mapped_array_answers_as_array_does(self):
+        """frost.Array and frost.MappedArray share one subscript
+        (frost__buffer_subscript): every key gets the same item, slice or error
+        from both, the type's name aside. A grid's a[i] is the one difference:
+        an Array gives its sub-Array, a MappedArray a TypeError."""
+        data = {"line": memoryview(bytes(range(6))),
+                "grid": memoryview(bytes(range(6))).cast("B", (2, 3)),
+                "cplx": memoryview(struct.pack("<2d", 1.0, 2.0)).cast("B").cast("d")}
+        frozen, shared = frost.freeze(data), frost.share(data)
+
+        def answer(view, key):
+            try:
+                r = view[key]
+                return ("value", r.tolist() if isinstance(r, memoryview) else r)
+            except Exception as e:
+                return (type(e).__name__, str(e).replace("MappedArray", "Array"))
+
+        keys = [0, -1, 5, -7, 2**70, (0,), (), (0, 0), (1, 2), (2, 0), (0, -4), (0, 0, 0),
+                (0, "x"), (0, slice(1)), slice(None), slice(1, None, 2), slice(None, None, -1),
+                slice(2**70, None), "x", 1.0, None, b"0", [0]]
+        for name in data:
+            for key in keys:
+                with self.subTest(name=name, key=key):
+                    a, m = frozen.root[name], shared.root[name]
+                    if name == "grid" and isinstance(key, int):   # a row
+                        self.assertRaisesRegex(TypeError, "needs 2 indices, not 1",
+                                               lambda: m[key])
+                        if -2 <= key < 2:
+                            self.assertEqual(a[key].tolist(), [[0, 1, 2], [3, 4, 5]][key])
+                        else:
+                            self.assertRaises(IndexError, lambda: a[key])
+                        continue
+                    self.assertEqual(answer(a, key), answer(m, key))
+        frozen.close()
 
     def test_record(self):
         rec = self.root["rec"]

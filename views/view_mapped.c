@@ -13,9 +13,10 @@
  * per access; TUPLE nodes are real tuples. The views are read-only: every
  * mutation raises TypeError; they are unhashable, like the builtins they
  * stand for, but for MappedSet, which hashes as the frozenset of its items
- * (frost__mapped_set_view_hash). They compare and combine with the arena
- * views of the same builtin (FrozenList, FrozenDict, frost.Record) as with
- * that builtin. Lookups compare str/bytes keys in place (map_read.c).
+ * (frost__mapped_set_view_hash, kept after the first hash()). They compare
+ * and combine with the arena views of the same builtin (FrozenList,
+ * FrozenDict, frost.Record) as with that builtin. Lookups compare str/bytes
+ * keys in place (map_read.c).
  */
 #include "views.h"
 #include "frost_map_read.h"
@@ -55,6 +56,11 @@ typedef struct {
     MAPPED_VIEW_HEAD
     Py_ssize_t *dims;            /* shape[ndim], strides[ndim] (PyMem) */
 } FrostMappedArray;
+
+typedef struct {
+    MAPPED_VIEW_HEAD
+    Py_hash_t hash;              /* -1 until the first hash(): an image never changes */
+} FrostMappedSet;
 
 typedef struct {
     MAPPED_VIEW_HEAD
@@ -147,6 +153,9 @@ make_view(void *ctx, const frost_mnode_t *n)
     }
     v->image = (FrostMapImage *)Py_NewRef((PyObject *)image);
     v->node = *n;
+    if (n->kind == FROST_MNODE_SET) {
+        ((FrostMappedSet *)v)->hash = -1;
+    }
     if (n->kind == FROST_MNODE_ARRAY) {
         FrostMappedArray *a = (FrostMappedArray *)v;
         size_t ndim = (size_t)n->len;
@@ -1123,6 +1132,18 @@ set_repr(PyObject *self)
     return bounded_repr(self, "{", "}", MV(self)->node.len, set_repr_item);
 }
 
+/* as frozenset's, kept: computed at the first hash() (O(n)), an image never
+ * changes (a hash() that failed is tried again at the next) */
+static Py_hash_t
+set_hash(PyObject *self)
+{
+    FrostMappedSet *v = (FrostMappedSet *)self;
+    if (v->hash == -1) {
+        v->hash = frost__mapped_set_view_hash(self);
+    }
+    return v->hash;
+}
+
 static PyMethodDef set_methods[] = {
     {"isdisjoint", set_isdisjoint, METH_VARARGS, "As frozenset.isdisjoint."},
     {"copy", frost__copy_to_frozenset, METH_NOARGS, FROST_COPY_DOC("frozenset")},
@@ -1136,7 +1157,7 @@ static PyType_Slot set_slots[] = {
     {Py_tp_doc, "MappedSet: a read-only set over a set of a format-2 image, read in place."},
     {Py_tp_dealloc, mapped_dealloc},
     {Py_tp_repr, set_repr},
-    {Py_tp_hash, frost__mapped_set_view_hash},
+    {Py_tp_hash, set_hash},
     {Py_tp_iter, set_iter},
     {Py_tp_richcompare, set_richcompare},
     {Py_tp_methods, set_methods},
@@ -1152,7 +1173,7 @@ static PyType_Slot set_slots[] = {
 
 static PyType_Spec set_spec = {
     .name = "frost.MappedSet",
-    .basicsize = sizeof(FrostMappedView),
+    .basicsize = sizeof(FrostMappedSet),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = set_slots,
 };

@@ -291,25 +291,29 @@ class SetViewsHashLikeFrozenset(EveryStore):
 
     def test_a_frozen_sets_hash_is_computed_once(self):
         # hash(view) built a frozenset of every item at each call (O(n) per dict
-        # lookup keyed by the view); like a frozenset, a FrozenSet keeps its hash
+        # lookup keyed by the view); like a frozenset, a FrozenSet and a MappedSet
+        # keep their hash
         import tracemalloc
-        store = frost.freeze({"s": set(range(50_000))})
-        view = store.root["s"]
-        tracemalloc.start()
-        try:
-            first = hash(view)
-            _, built = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            again = hash(view)
-            _, second = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        self.assertEqual(first, hash(frozenset(range(50_000))))
-        self.assertEqual(again, first)
-        self.assertGreater(built, 1 << 20)   # a 50,000-item frozenset
-        self.assertLess(second, 4096)        # nothing built the second time
-        del view
-        store.close()
+        for make in (frost.freeze, frost.share):
+            with self.subTest(store=make.__name__):
+                store = make({"s": set(range(50_000))})
+                view = store.root["s"]
+                tracemalloc.start()
+                try:
+                    first = hash(view)
+                    _, built = tracemalloc.get_traced_memory()
+                    tracemalloc.reset_peak()
+                    again = hash(view)
+                    _, second = tracemalloc.get_traced_memory()
+                finally:
+                    tracemalloc.stop()
+                self.assertEqual(first, hash(frozenset(range(50_000))))
+                self.assertEqual(again, first)
+                self.assertGreater(built, 1 << 20)   # a 50,000-item frozenset
+                self.assertLess(second, 4096)        # nothing built the second time
+                self.assertEqual({view: 1}[frozenset(range(50_000))], 1)
+                del view
+                store.close()
 
     def test_tuples_holding_sets_hash(self):
         for root in self.each_root({"t": (1, frozenset({2, 3})), "d": {"k": frozenset({4})}}):

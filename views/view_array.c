@@ -13,6 +13,9 @@
 #include "views.h"
 
 #define AV(o) ((FrostArrayView *)(o))
+/* an Array view's layout, as the shared readers take it */
+#define ARRAY_LAYOUT(v) \
+    ((frost_layout_t){"frost.Array", (v)->array->format, (v)->ndim, (v)->shape, (v)->strides})
 
 PyObject *
 frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *data, int ndim,
@@ -171,14 +174,14 @@ unpack_item(PyObject *st, PyObject *self, Py_ssize_t offset)
 
 /* The items from dimension `d` on, at byte `offset`, as nested lists. */
 static PyObject *
-unpack_nested(FrostArrayView *v, PyObject *st, PyObject *self, int d, Py_ssize_t offset)
+unpack_nested(const frost_layout_t *l, PyObject *st, PyObject *self, int d, Py_ssize_t offset)
 {
-    if (d == v->ndim) {
+    if (d == l->ndim) {
         return unpack_item(st, self, offset);
     }
-    PyObject *list = PyList_New(v->shape[d]);
-    for (Py_ssize_t i = 0; list != NULL && i < v->shape[d]; i++) {
-        PyObject *item = unpack_nested(v, st, self, d + 1, offset + i * v->strides[d]);
+    PyObject *list = PyList_New(l->shape[d]);
+    for (Py_ssize_t i = 0; list != NULL && i < l->shape[d]; i++) {
+        PyObject *item = unpack_nested(l, st, self, d + 1, offset + i * l->strides[d]);
         if (item == NULL) {
             Py_CLEAR(list);
             break;
@@ -190,11 +193,11 @@ unpack_nested(FrostArrayView *v, PyObject *st, PyObject *self, int d, Py_ssize_t
 
 /* Byte offset of the item `key` names (an index per dimension, checked). */
 static int
-item_offset(FrostArrayView *v, PyObject *key, Py_ssize_t *offset)
+item_offset(const frost_layout_t *l, PyObject *key, Py_ssize_t *offset)
 {
     Py_ssize_t n = PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1;
-    if (n != v->ndim) {
-        PyErr_SetString(PyExc_TypeError, "frost.Array items need one index per dimension");
+    if (n != l->ndim) {
+        PyErr_Format(PyExc_TypeError, "%s items need one index per dimension", l->what);
         return -1;
     }
     *offset = 0;
@@ -204,12 +207,12 @@ item_offset(FrostArrayView *v, PyObject *key, Py_ssize_t *offset)
         if (i == -1 && PyErr_Occurred()) {
             return -1;
         }
-        i += i < 0 ? v->shape[d] : 0;
-        if (i < 0 || i >= v->shape[d]) {
-            PyErr_SetString(PyExc_IndexError, "frost.Array index out of range");
+        i += i < 0 ? l->shape[d] : 0;
+        if (i < 0 || i >= l->shape[d]) {
+            PyErr_Format(PyExc_IndexError, "%s index out of range", l->what);
             return -1;
         }
-        *offset += i * v->strides[d];
+        *offset += i * l->strides[d];
     }
     return 0;
 }
@@ -219,40 +222,23 @@ item_offset(FrostArrayView *v, PyObject *key, Py_ssize_t *offset)
  * 'id', '<iq2s'): an interpreter without numpy (a pool worker) reads them.
  * NULL without an error if struct does not read the format. */
 static PyObject *
-items_through_struct(PyObject *self, PyObject *key)
+items_through_struct(PyObject *self, PyObject *key, const frost_layout_t *l)
 {
-    FrostArrayView *v = AV(self);
-    if (!struct_reads(v->array->format)) {
+    if (!struct_reads(l->format)) {
         return NULL;
     }
     Py_ssize_t offset = 0;
-    if (key != NULL && item_offset(v, key, &offset) < 0) {
+    if (key != NULL && item_offset(l, key, &offset) < 0) {
         return NULL;
     }
     PyObject *module = PyImport_ImportModule("struct");
-    PyObject *st = module ? PyObject_CallMethod(module, "Struct", "s", v->array->format) : NULL;
+    PyObject *st = module ? PyObject_CallMethod(module, "Struct", "s", l->format) : NULL;
     Py_XDECREF(module);
     if (st == NULL) {
         return NULL;
     }
-    PyObject *r = key ? unpack_item(st, self, offset) : unpack_nested(v, st, self, 0, 0);
+    PyObject *r = key ? unpack_item(st, self, offset) : unpack_nested(l, st, self, 0, 0);
     Py_DECREF(st);
-    return r;
-}
-
-PyObject *
-frost__unpack_elsewhere(PyObject *self, PyObject *key, frost_unpack_fn unpack)
-{
-    if (!PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
-        return NULL;
-    }
-    PyObject *exc = PyErr_GetRaisedException();
-    PyObject *r = unpack(self, key);
-    if (r == NULL && !PyErr_Occurred()) {
-        PyErr_SetRaisedException(exc);   /* no reader here: memoryview's error */
-        return NULL;
-    }
-    Py_DECREF(exc);
     return r;
 }
 
@@ -261,11 +247,11 @@ frost__unpack_elsewhere(PyObject *self, PyObject *key, frost_unpack_fn unpack)
  * interpreter imported it, else through the struct module if it reads the
  * format; NULL without an error if neither can. */
 static PyObject *
-unpack_with_numpy_or_struct(PyObject *self, PyObject *key)
+unpack_with_numpy_or_struct(PyObject *self, PyObject *key, const frost_layout_t *l)
 {
     PyObject *arr = as_numpy(self);
     if (arr == NULL) {
-        return PyErr_Occurred() ? NULL : items_through_struct(self, key);
+        return PyErr_Occurred() ? NULL : items_through_struct(self, key, l);
     }
     PyObject *r = NULL;
     if (key == NULL) {
@@ -280,6 +266,29 @@ unpack_with_numpy_or_struct(PyObject *self, PyObject *key)
     return r;
 }
 
+PyObject *
+frost__unpack_elsewhere(PyObject *self, PyObject *key, const frost_layout_t *l)
+{
+    if (!PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
+        return NULL;
+    }
+    PyObject *exc = PyErr_GetRaisedException();
+    /* a "numpy" in sys.modules is whatever a program put there: one whose
+     * asarray(x) gives x back would read self[key] again, and again */
+    if (Py_EnterRecursiveCall(" while reading a frost array's items through numpy")) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    PyObject *r = unpack_with_numpy_or_struct(self, key, l);
+    Py_LeaveRecursiveCall();
+    if (r == NULL && !PyErr_Occurred()) {
+        PyErr_SetRaisedException(exc);   /* no reader here: memoryview's error */
+        return NULL;
+    }
+    Py_DECREF(exc);
+    return r;
+}
+
 static Py_ssize_t
 array_length(PyObject *self)
 {
@@ -291,9 +300,10 @@ array_length(PyObject *self)
 }
 
 PyObject *
-frost__buffer_subscript(PyObject *self, PyObject *key, int ndim, const char *what,
-                        frost_unpack_fn unpack)
+frost__buffer_subscript(PyObject *self, PyObject *key, const frost_layout_t *l)
 {
+    int ndim = l->ndim;
+    const char *what = l->what;
     int slice = PySlice_Check(key);
     if (!slice && !PyIndex_Check(key) && !PyTuple_Check(key)) {
         PyErr_Format(PyExc_TypeError, "%s indices must be integers, slices or tuples of "
@@ -329,7 +339,7 @@ frost__buffer_subscript(PyObject *self, PyObject *key, int ndim, const char *wha
     }
     frost__memoryview_done(mv);   /* an item: nothing holds an export */
     if (r == NULL) {
-        r = frost__unpack_elsewhere(self, key, unpack);
+        r = frost__unpack_elsewhere(self, key, l);
     }
     if (r == NULL && PyErr_ExceptionMatches(PyExc_IndexError)) {
         PyErr_Format(PyExc_IndexError, "%s index out of range", what);
@@ -356,7 +366,8 @@ array_subscript(PyObject *self, PyObject *key)
         return frost__array_view_new(v->lease, v->array, v->data + i * v->strides[0], v->ndim - 1,
                                      v->shape + 1, v->strides + 1);
     }
-    return frost__buffer_subscript(self, key, v->ndim, "frost.Array", unpack_with_numpy_or_struct);
+    frost_layout_t layout = ARRAY_LAYOUT(v);
+    return frost__buffer_subscript(self, key, &layout);
 }
 
 /* The sequence protocol (iter(), `in`, reversed()): items of a 1-D Array,
@@ -389,7 +400,8 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
     }
     PyObject *r = PyObject_CallMethod(mv, "tolist", NULL);
     Py_DECREF(mv);
-    return r ? r : frost__unpack_elsewhere(self, NULL, unpack_with_numpy_or_struct);
+    frost_layout_t layout = ARRAY_LAYOUT(AV(self));
+    return r ? r : frost__unpack_elsewhere(self, NULL, &layout);
 }
 
 static PyObject *

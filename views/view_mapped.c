@@ -1527,59 +1527,13 @@ array_ndim(PyObject *self, void *Py_UNUSED(c))
     return PyLong_FromUnsignedLongLong(MV(self)->node.len);
 }
 
-/* the items of a format memoryview cannot unpack ('<i', 'T{...}'), read with
- * struct.iter_unpack and nested by the shape */
-static PyObject *
-array_tolist_nested(PyObject *self)
+/* the layout the shared item readers take (view_array.c) */
+static frost_layout_t
+array_layout(PyObject *self)
 {
-    const frost_mnode_t *n = &MV(self)->node;
-    PyObject *mod = PyImport_ImportModule("struct");
-    PyObject *raw = mod ? PyBytes_FromStringAndSize((const char *)n->data, (Py_ssize_t)n->nbytes)
-                        : NULL;
-    PyObject *it = raw ? PyObject_CallMethod(mod, "iter_unpack", "sO", n->format, raw) : NULL;
-    PyObject *flat = it ? PySequence_List(it) : NULL;
-    Py_XDECREF(mod);
-    Py_XDECREF(raw);
-    Py_XDECREF(it);
-    for (Py_ssize_t i = 0; flat && i < PyList_GET_SIZE(flat); i++) {
-        PyObject *t = PyList_GET_ITEM(flat, i);
-        if (PyTuple_GET_SIZE(t) == 1) {
-            PyList_SET_ITEM(flat, i, Py_NewRef(PyTuple_GET_ITEM(t, 0)));
-            Py_DECREF(t);
-        }
-    }
-    int ndim = (int)n->len;
-    if (flat == NULL || ndim == 0) {
-        PyObject *r = flat && PyList_GET_SIZE(flat) == 1 ? Py_NewRef(PyList_GET_ITEM(flat, 0)) : NULL;
-        Py_XDECREF(flat);
-        return r;
-    }
-    for (int d = ndim - 1; d > 0 && flat; d--) {   /* group the last dimension, then the next */
-        Py_ssize_t k = MA(self)->dims[d], groups = k ? PyList_GET_SIZE(flat) / k : 0;
-        PyObject *nested = PyList_New(groups);
-        for (Py_ssize_t g = 0; nested && g < groups; g++) {
-            PyObject *part = PyList_GetSlice(flat, g * k, (g + 1) * k);
-            if (part == NULL) {
-                Py_CLEAR(nested);
-                break;
-            }
-            PyList_SET_ITEM(nested, g, part);
-        }
-        Py_SETREF(flat, nested);
-    }
-    return flat;
-}
-
-/* array_tolist_nested as a frost_unpack_fn (key NULL): NULL without an error
- * where struct cannot read the format either */
-static PyObject *
-array_tolist_struct(PyObject *self, PyObject *Py_UNUSED(key))
-{
-    PyObject *r = array_tolist_nested(self);
-    if (r == NULL) {
-        PyErr_Clear();
-    }
-    return r;
+    int ndim = (int)MV(self)->node.len;
+    return (frost_layout_t){"frost.MappedArray", MV(self)->node.format, ndim, MA(self)->dims,
+                            MA(self)->dims + ndim};
 }
 
 static PyObject *
@@ -1590,24 +1544,8 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
     if (mv != NULL) {
         frost__memoryview_done(mv);
     }
-    return r ? r : frost__unpack_elsewhere(self, NULL, array_tolist_struct);
-}
-
-/* An item of a format memoryview cannot unpack ('Zd', '>i'): numpy's, if this
- * interpreter imported it; NULL without an error if not. */
-static PyObject *
-array_item_through_numpy(PyObject *self, PyObject *key)
-{
-    PyObject *numpy = frost__numpy_if_imported();
-    if (numpy == NULL) {
-        return NULL;
-    }
-    PyObject *arr = PyObject_CallMethod(numpy, "asarray", "O", self);
-    PyObject *item = arr ? PyObject_GetItem(arr, key) : NULL;
-    PyObject *r = item ? PyObject_CallMethod(item, "item", NULL) : NULL;
-    Py_XDECREF(item);
-    Py_XDECREF(arr);
-    return r;
+    frost_layout_t layout = array_layout(self);
+    return r ? r : frost__unpack_elsewhere(self, NULL, &layout);
 }
 
 /* a[i], a[i, j, ...] (an item) and a[i:j:k] (a read-only memoryview of the
@@ -1616,8 +1554,8 @@ array_item_through_numpy(PyObject *self, PyObject *key)
 static PyObject *
 array_subscript(PyObject *self, PyObject *key)
 {
-    return frost__buffer_subscript(self, key, (int)MV(self)->node.len, "frost.MappedArray",
-                                   array_item_through_numpy);
+    frost_layout_t layout = array_layout(self);
+    return frost__buffer_subscript(self, key, &layout);
 }
 
 static PyObject *

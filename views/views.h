@@ -357,21 +357,27 @@ PyObject *frost__numpy_if_imported(void);
  * export of its own (nothing was sliced from it), keeping whatever exception
  * is set: release() runs without it, and its own failure is ignored. */
 void frost__memoryview_done(PyObject *mv);
-/* Reads items of a buffer exporter whose format memoryview cannot unpack:
- * all of them as lists if key is NULL, else the item `key` names; NULL
- * without an error where nothing here reads the format. */
-typedef PyObject *(*frost_unpack_fn)(PyObject *self, PyObject *key);
-/* After memoryview raised NotImplementedError: unpack(self, key)'s answer,
- * or memoryview's error where unpack has none. Any other error: NULL, kept. */
-PyObject *frost__unpack_elsewhere(PyObject *self, PyObject *key, frost_unpack_fn unpack);
-/* self[key] for a buffer exporter (frost.Array, frost.MappedArray) of `ndim`
- * dimensions, named `what` in errors, as memoryview(self) answers it: an
- * item for one integer per dimension (read by `unpack` where memoryview
- * cannot), a read-only memoryview of the same memory for a slice (first
- * dimension; it holds the export, so the store stays alive). Every other
- * key is a TypeError naming its type. */
-PyObject *frost__buffer_subscript(PyObject *self, PyObject *key, int ndim, const char *what,
-                                  frost_unpack_fn unpack);
+/* What the item readers of a buffer exporter (frost.Array, frost.MappedArray)
+ * need: its name in errors, its struct-module format and its C layout. */
+typedef struct {
+    const char *what;
+    const char *format;
+    int ndim;
+    const Py_ssize_t *shape;
+    const Py_ssize_t *strides;
+} frost_layout_t;
+/* After memoryview raised NotImplementedError (a format it cannot unpack):
+ * the items (all as nested lists if key is NULL, else the item `key` names)
+ * through numpy if this interpreter imported it, else through the struct
+ * module if it reads the format, else memoryview's error. Any other error:
+ * NULL, kept. */
+PyObject *frost__unpack_elsewhere(PyObject *self, PyObject *key, const frost_layout_t *l);
+/* self[key] for a buffer exporter, as memoryview(self) answers it: an item
+ * for one integer per dimension (frost__unpack_elsewhere where memoryview
+ * cannot read it), a read-only memoryview of the same memory for a slice
+ * (first dimension; it holds the export, so the store stays alive). Every
+ * other key is a TypeError naming its type. */
+PyObject *frost__buffer_subscript(PyObject *self, PyObject *key, const frost_layout_t *l);
 /* The sub-Array a[i0]..[ik] of `a` for a pickled index tuple, validated. */
 /* The sub-Array of `a` at flat index `index` over its first `dims` dimensions
  * (what Array.__reduce__ names); ValueError when out of range. */

@@ -15,6 +15,7 @@ Each class of misuse found by attacking the buffer/array code is a test here:
 import array
 import os
 import pickle
+import shutil
 import tempfile
 import unittest
 
@@ -213,17 +214,87 @@ for fmt, items in cases:
         def __buffer__(self, flags):
             import _testbuffer
             return memoryview(_testbuffer.ndarray(list(items), shape=[len(items)], format=fmt))
-    a = frost.freeze(Exporter()).root
-    assert a.format == fmt, (a.format, fmt)
-    assert a.tolist() == items, (fmt, a.tolist(), items)
-    assert [a[i] for i in range(len(items))] == items, fmt
-    assert a[-1] == items[-1], fmt
-    assert list(a) == items, fmt
+    # frost.Array and frost.MappedArray read them alike (before, MappedArray's
+    # a[i] and iteration raised NotImplementedError)
+    for a in (frost.freeze(Exporter()).root, frost.share(Exporter()).root):
+        assert a.format == fmt, (type(a), a.format, fmt)
+        assert a.tolist() == items, (type(a), fmt, a.tolist(), items)
+        assert [a[i] for i in range(len(items))] == items, (type(a), fmt)
+        assert a[-1] == items[-1], (type(a), fmt)
+        assert list(a) == items, (type(a), fmt)
+        try:
+            a[len(items)]
+            raise AssertionError("no IndexError")
+        except IndexError as e:
+            assert "index out of range" in str(e), e
     assert "numpy" not in sys.modules
 print("ok")
 """
         if _testbuffer is None:
             self.skipTest("needs CPython's _testbuffer")
+        proc = run_child(code, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("ok", proc.stdout)
+
+
+    def test_empty_dimensions_without_numpy(self):
+        # a shape with a 0 read through the struct module: MappedArray.tolist()
+        # gave [] for (3, 0) (its outer dimension dropped), not [[], [], []]
+        from frostcheck import run_child
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        shapes = [(3, 0), (2, 0, 4), (0, 3), (0,)]
+        data = {str(s): np.zeros(s, dtype=">i4") for s in shapes}
+        paths = [os.path.join(folder, "array.frost"), os.path.join(folder, "mapped.frost")]
+        frozen, shared = frost.freeze(data), frost.share(data)
+        frozen.save(paths[0], format=1)
+        shared.save(paths[1])
+        frozen.close()
+        shared.close()
+        expected = [(str(s), np.zeros(s).tolist()) for s in shapes]
+        code = f"""
+import sys, frost
+assert "numpy" not in sys.modules
+for path, kind in (({paths[0]!r}, "Array"), ({paths[1]!r}, "MappedArray")):
+    root = frost.load(path).root
+    for shape, expected in {expected!r}:
+        assert type(root[shape]).__name__ == kind, type(root[shape])
+        got = root[shape].tolist()
+        assert got == expected, (kind, shape, got, expected)
+print("ok")
+"""
+        proc = run_child(code, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("ok", proc.stdout)
+
+
+class FakeNumpyTest(unittest.TestCase):
+    """Items memoryview cannot unpack are read through sys.modules['numpy'],
+    whatever a program put there: a module whose asarray(x) gives x back made
+    a[i] read a[i] again until the C stack overflowed (SIGSEGV). Now a
+    RecursionError, for every reader of both array kinds."""
+
+    def test_an_asarray_that_returns_its_argument(self):
+        from frostcheck import run_child
+        code = r"""
+import sys, types, numpy as np, frost
+data = {"c": np.array([1 + 2j, 3j]), "g": np.arange(4, dtype=">i4").reshape(2, 2)}
+views = [frost.freeze(data).root, frost.share(data).root]
+fake = types.ModuleType("numpy")
+fake.asarray = lambda x, *args, **kw: x
+sys.modules["numpy"] = fake
+for root in views:
+    for read in (lambda: root["c"][0], lambda: list(root["c"]), lambda: root["c"].tolist(),
+                 lambda: root["g"][1, 1], lambda: root["g"].tolist()):
+        try:
+            read()
+            raise AssertionError(f"{type(root['c']).__name__}: no RecursionError")
+        except RecursionError:
+            pass
+sys.modules["numpy"] = np
+assert views[1]["c"][1] == 3j and views[0]["g"][1, 1] == 3
+print("ok")
+"""
         proc = run_child(code, timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("ok", proc.stdout)

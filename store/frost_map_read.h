@@ -103,6 +103,12 @@ int frost_map_columns_check(const frost_map_image_t *img, const frost_mnode_t *n
  * tuples; other nodes img->make_view). NULL with an exception. */
 PyObject *frost_map_load(const frost_map_image_t *img, frost_mref_t ref);
 
+/* frost_map_load of a table key (a dict key, a set item): keys are leaves or
+ * tuples of leaves, so any other node in it is damage (img->error), checked as
+ * it is read, as verify checks it: never a view, whose hash or equality could
+ * read the table it sits in again (a set holding itself). */
+PyObject *frost_map_load_key(const frost_map_image_t *img, frost_mref_t ref);
+
 /* Item i (< len) of a TUPLE or LIST node as a new object (packed lists too). */
 PyObject *frost_map_seq_item(const frost_map_image_t *img, const frost_mnode_t *n, uint64_t i);
 

@@ -485,15 +485,16 @@ load_inline(frost_mref_t ref)
     }
 }
 
-/* A TUPLE node as a real tuple; *tree = the items of the tuple counted as a
- * tree (shared sub-tuples once per path). Sub-tuples met again are shared
+/* A TUPLE node as a real tuple (`in_key`: a table key's, whose items are
+ * leaves or tuples: any other node is damage); *tree = the items of the
+ * tuple counted as a tree (shared sub-tuples once per path). Sub-tuples met again are shared
  * (`memo`: {offset: (tuple, tree)}, made on first use), and the tree is
  * bounded by the image size: a hostile DAG of tuples (T0 = (T1, T1), T1 =
  * (T2, T2), ...) would otherwise hand out an object whose hash, repr or
  * comparison walks 2^depth paths. */
 static PyObject *
 load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyObject **memo,
-           uint64_t *tree)
+           uint64_t *tree, int in_key)
 {
     if (depth >= FROST_MAX_TUPLE_DEPTH) {
         damage(img, "tuples nest deeper than %d levels (or form a cycle) at node %llu",
@@ -535,13 +536,17 @@ load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyOb
         else if (frost_map_node(img, frost_mref_offset8(ref), 0, &child) == 0) {
             if (child.kind == FROST_MNODE_TUPLE) {
                 uint64_t sub = 0;
-                item = load_tuple(img, &child, depth + 1, memo, &sub);
+                item = load_tuple(img, &child, depth + 1, memo, &sub, in_key);
                 *tree += sub;
                 if (item != NULL && *tree > limit) {
                     damage(img, "tuple node at %llu shares sub-tuples beyond %llu items as a tree",
                            ULL(n->offset), ULL(limit));
                     Py_CLEAR(item);
                 }
+            }
+            else if (in_key) {
+                damage(img, "a table key holds a %s node at %llu (keys are leaves or tuples of "
+                       "leaves)", kind_name(child.kind), ULL(child.offset));
             }
             else {
                 item = img->make_view ? img->make_view(img->view_ctx, &child) : Py_NewRef(Py_None);
@@ -618,7 +623,7 @@ load_ref(const frost_map_image_t *img, frost_mref_t ref, int depth, PyObject **m
         }
         if (n.kind == FROST_MNODE_TUPLE) {
             uint64_t tree;
-            return load_tuple(img, &n, depth, memo, &tree);
+            return load_tuple(img, &n, depth, memo, &tree, 0);
         }
         if (img->make_view == NULL) {
             Py_RETURN_NONE;
@@ -689,6 +694,30 @@ frost_map_load(const frost_map_image_t *img, frost_mref_t ref)
 }
 
 PyObject *
+frost_map_load_key(const frost_map_image_t *img, frost_mref_t ref)
+{
+    if (frost_mref_tag(ref) != FROST_MREF_NODE) {
+        return frost_map_load(img, ref);   /* a leaf */
+    }
+    frost_mnode_t n;
+    PyObject *r = NULL;
+    if (frost_map_node(img, frost_mref_offset8(ref), 0, &n) < 0) {
+        /* damage raised */
+    }
+    else if (n.kind != FROST_MNODE_TUPLE) {
+        damage(img, "a table key is a %s node at %llu (keys are leaves or tuples of leaves)",
+               kind_name(n.kind), ULL(n.offset));
+    }
+    else {
+        PyObject *memo = NULL;
+        uint64_t tree;
+        r = load_tuple(img, &n, 0, &memo, &tree, 1);
+        Py_XDECREF(memo);
+    }
+    return guarded(img, r);
+}
+
+PyObject *
 frost_map_seq_item(const frost_map_image_t *img, const frost_mnode_t *n, uint64_t i)
 {
     const unsigned char *p = n->items + i * 8;
@@ -731,10 +760,11 @@ is_numeric_ref(frost_mref_t ref)
     }
 }
 
+/* `key`: ref is a table key (frost_map_load_key) */
 static int
-compare_materialized(const frost_map_image_t *img, frost_mref_t ref, PyObject *query)
+compare_materialized(const frost_map_image_t *img, frost_mref_t ref, PyObject *query, int key)
 {
-    PyObject *mine = frost_map_load(img, ref);
+    PyObject *mine = key ? frost_map_load_key(img, ref) : frost_map_load(img, ref);
     if (mine == NULL) {
         return -1;
     }
@@ -793,8 +823,9 @@ by_value_type(PyObject *query)
     return base != NULL && frost_map_compares_as(tp, base) ? base : NULL;
 }
 
-int
-frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *query)
+/* frost_map_ref_equal; `key`: ref is a table key */
+static int
+ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *query, int key)
 {
     if (query == Py_None) {
         return ref == FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_NONE);
@@ -805,7 +836,7 @@ frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *qu
     PyTypeObject *tp = Py_TYPE(query);
     if (tp != &PyUnicode_Type && tp != &PyLong_Type && tp != &PyBytes_Type && tp != &PyFloat_Type
         && tp != &PyTuple_Type && by_value_type(query) == NULL) {
-        return compare_materialized(img, ref, query);   /* user objects, own __eq__ */
+        return compare_materialized(img, ref, query, key);   /* user objects, own __eq__ */
     }
     if (PyUnicode_Check(query)) {
         utf8_t u;
@@ -831,7 +862,7 @@ frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *qu
             }
             return !overflow && v == ((int64_t)ref >> 4);
         }
-        return compare_materialized(img, ref, query);
+        return compare_materialized(img, ref, query, key);
     }
     if (PyTuple_Check(query)) {
         if (ref == FROST_MREF_MAKE_SPECIAL(FROST_MSPECIAL_EMPTY_TUPLE)) {
@@ -840,9 +871,15 @@ frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *qu
         if (frost_mref_tag(ref) != FROST_MREF_NODE) {
             return 0;
         }
-        return compare_materialized(img, ref, query);
+        return compare_materialized(img, ref, query, key);
     }
-    return compare_materialized(img, ref, query);
+    return compare_materialized(img, ref, query, key);
+}
+
+int
+frost_map_ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *query)
+{
+    return ref_equal(img, ref, query, 0);
 }
 
 /* ---- tables ------------------------------------------------------------------ */
@@ -902,9 +939,9 @@ query_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *key, const
         if (frost_mref_tag(ref) == FROST_MREF_INT) {
             return q->value == ((int64_t)ref >> 4);
         }
-        return is_numeric_ref(ref) ? compare_materialized(img, ref, key) : 0;
+        return is_numeric_ref(ref) ? compare_materialized(img, ref, key, 1) : 0;
     default:
-        return frost_map_ref_equal(img, ref, key);
+        return ref_equal(img, ref, key, 1);
     }
 }
 
@@ -994,7 +1031,7 @@ typedef struct {
 static int
 foreign_equal(const frost_map_image_t *img, frost_mref_t ref, const foreign_t *f)
 {
-    PyObject *mine = frost_map_load(img, ref);
+    PyObject *mine = frost_map_load_key(img, ref);
     if (mine == NULL) {
         return -1;
     }

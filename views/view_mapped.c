@@ -414,11 +414,11 @@ iter_next(PyObject *self)
         return r != NULL && is_plain_row(r) ? frost__reuse_put(slot, r) : r;
     }
     case FROST_ITER_KEYS:
-        return frost_map_load(img, frost_map_table_key(n, i));
+        return frost_map_load_key(img, frost_map_table_key(n, i));
     case FROST_ITER_VALUES:
         return frost_map_load(img, frost_map_table_value(n, i));
     default: {
-        PyObject *k = frost_map_load(img, frost_map_table_key(n, i));
+        PyObject *k = frost_map_load_key(img, frost_map_table_key(n, i));
         PyObject *v = k ? frost_map_load(img, frost_map_table_value(n, i)) : NULL;
         PyObject *t = v ? PyTuple_Pack(2, k, v) : NULL;
         Py_XDECREF(k);
@@ -575,7 +575,7 @@ dict_equal_to(PyObject *self, PyObject *other)
         return 0;
     }
     for (uint64_t i = 0; i < t->len; i++) {
-        PyObject *key = frost_map_load(IMG(self), frost_map_table_key(t, i));
+        PyObject *key = frost_map_load_key(IMG(self), frost_map_table_key(t, i));
         PyObject *theirs = key ? frost__mapping_value(other, key) : NULL;
         Py_XDECREF(key);
         if (theirs == NULL) {
@@ -619,7 +619,7 @@ static PyObject *
 dict_repr_item(PyObject *self, uint64_t i)
 {
     const frost_mnode_t *t = &MV(self)->node;
-    PyObject *k = frost_map_load(IMG(self), frost_map_table_key(t, i));
+    PyObject *k = frost_map_load_key(IMG(self), frost_map_table_key(t, i));
     PyObject *v = k ? frost_map_load(IMG(self), frost_map_table_value(t, i)) : NULL;
     PyObject *s = v ? PyUnicode_FromFormat("%R: %R", k, v) : NULL;
     Py_XDECREF(k);
@@ -1120,7 +1120,7 @@ set_contains(PyObject *self, PyObject *key)
 static PyObject *
 set_repr_item(PyObject *self, uint64_t i)
 {
-    PyObject *k = frost_map_load(IMG(self), frost_map_table_key(&MV(self)->node, i));
+    PyObject *k = frost_map_load_key(IMG(self), frost_map_table_key(&MV(self)->node, i));
     PyObject *s = k ? PyObject_Repr(k) : NULL;
     Py_XDECREF(k);
     return s;
@@ -1274,7 +1274,7 @@ record_field_names(PyObject *self, void *Py_UNUSED(c))
     }
     PyObject *t = PyTuple_New((Py_ssize_t)state.len);
     for (uint64_t i = 0; t && i < state.len; i++) {
-        PyObject *k = frost_map_load(IMG(self), frost_map_table_key(&state, i));
+        PyObject *k = frost_map_load_key(IMG(self), frost_map_table_key(&state, i));
         if (k == NULL) {
             Py_CLEAR(t);
             break;
@@ -1350,7 +1350,7 @@ record_repr(PyObject *self)
         PyObject *parts = PyList_New(0);
         uint64_t shown = state.len < FROST_REPR_MAX_ITEMS ? state.len : FROST_REPR_MAX_ITEMS;
         for (uint64_t i = 0; parts && i < shown; i++) {
-            PyObject *k = frost_map_load(IMG(self), frost_map_table_key(&state, i));
+            PyObject *k = frost_map_load_key(IMG(self), frost_map_table_key(&state, i));
             PyObject *v = k ? frost_map_load(IMG(self), frost_map_table_value(&state, i)) : NULL;
             PyObject *p = v ? PyUnicode_FromFormat(PyUnicode_Check(k) ? "%U=%R" : "%R=%R", k, v)
                             : NULL;

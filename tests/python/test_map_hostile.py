@@ -413,7 +413,39 @@ class Tables(HostileCase):
                 key = {"list": inner, "dict": im.dict([]), "set": im.set([]),
                        "tuple of a list": im.tuple([im.int(1), inner])}[what]
                 items = [("x", key, im.int(1))]   # hashed as "x": the kind check must come first
-                self.assertRefusedOrDamaged(self.finish(im, im.dict(items)), reached=False)
+                self.assertRefusedOrDamaged(self.finish(im, im.dict(items)), reached=True)
+
+    def test_a_container_key_is_damage_at_every_read(self):
+        # a key is checked as it is read, as verify checks it: before, a set node's
+        # key was handed out as a view (a MappedSet holding itself: hash() and ==
+        # recursed until the C stack overflowed, SIGSEGV)
+        for what in ("the set itself", "a tuple holding the set", "another set", "a list"):
+            with self.subTest(what):
+                im = Image()
+                placeholder = im.int(12345)   # patched into the set's own reference below
+                if what == "the set itself":
+                    key = placeholder
+                elif what == "a tuple holding the set":
+                    key = im.tuple([im.int(1), placeholder])
+                else:
+                    key = im.set([]) if what == "another set" else im.list([im.int(1)])
+                ref = im.set([("x", key)])
+                data = bytearray(im.finish(ref))
+                if what in ("the set itself", "a tuple holding the set"):
+                    put64(data, data.index(struct.pack("<Q", placeholder), mapcraft.HEADER), ref)
+                    mapcraft.reseal(data)
+                try:
+                    img = _frost.MapImage(bytes(data))
+                except SnapshotError:
+                    continue   # refused at open: nothing to read
+                s = img.root
+                for name, read in (("iter", lambda: list(s)), ("hash", lambda: hash(s)),
+                                   ("eq", lambda: s == frozenset({1})), ("in", lambda: s in s),
+                                   ("frozenset", lambda: frozenset(s)), ("or", lambda: s | {1}),
+                                   ("le", lambda: s <= s), ("repr", lambda: repr(s)),
+                                   ("copy", lambda: s.copy()), ("verify", img.verify)):
+                    with self.subTest(what, read=name):
+                        self.assertRaises(SnapshotError, read)
 
     def test_table_running_past_the_end(self):
         im, ref = self.table(n=4)

@@ -1234,7 +1234,9 @@ check_record(loader_t *ld, uint64_t pos)
         memcpy(&slots, &s->slots, 8);
         memcpy(&order, &s->order, 8);
         if (s->len < 0 || s->len > INT32_MAX || (s->hdr.flags & ~FROST_SET_WAS_FROZENSET)
-            || s->mask + 1 != frost__table_slots(s->len) || slots != pos + SET_HDR
+            /* unsigned: a hostile mask of INT64_MAX must not overflow */
+            || (uint64_t)s->mask + 1 != (uint64_t)frost__table_slots(s->len)
+            || slots != pos + SET_HDR
             || (uint64_t)(s->mask + 1) > (room - SET_HDR) / sizeof(frost_set_slot_t)
             || order % sizeof(int32_t) != 0 || order > ld->bulk_size
             || (uint64_t)s->len > (ld->bulk_size - order) / sizeof(int32_t)) {
@@ -1256,7 +1258,8 @@ check_record(loader_t *ld, uint64_t pos)
         memcpy(&index, &t->index, 8);
         if (t->len < 0 || t->len > INT32_MAX || t->hdr.flags
             || (uint64_t)t->len > (room - TABLE_HDR) / sizeof(frost_entry_t)
-            || t->mask + 1 != frost__table_slots(t->len) || entries != pos + TABLE_HDR
+            || (uint64_t)t->mask + 1 != (uint64_t)frost__table_slots(t->len)   /* (unsigned) */
+            || entries != pos + TABLE_HDR
             || index % sizeof(int32_t) != 0 || index > ld->bulk_size
             || (uint64_t)(t->mask + 1) > (ld->bulk_size - index) / sizeof(int32_t)) {
             break;

@@ -341,6 +341,7 @@ class BadFileTest(SnapshotCase):
 
 SET_NODE = struct.Struct("<IIqqQQ")   # frost_set_t in the image: kind, flags, len, mask, slots, order
 SLOT = struct.Struct("<qQ")            # frost_set_slot_t: hash, key ref (0: empty)
+DICT_NODE = struct.Struct("<IIqqQQ")  # frost_table_t: kind, flags, len, mask, index, entries
 
 
 class BadSetNodeTest(SnapshotCase):
@@ -397,7 +398,9 @@ class BadSetNodeTest(SnapshotCase):
         self.assertBad("bad reference", (self.slot(self.used[1]) + 8, (12345 << 4 | 1).to_bytes(8, "little")))
 
     def test_bad_header(self):
-        for field, value in ((2, 4), (2, -1), (3, 15), (3, 3), (4, 0), (5, 1 << 40), (5, 2)):
+        # (a mask of INT64_MAX: mask + 1 overflowed, undefined behaviour UBSan reports)
+        for field, value in ((2, 4), (2, -1), (3, 15), (3, 3), (3, 2**63 - 1), (3, -1),
+                             (3, -2**63), (4, 0), (5, 1 << 40), (5, 2)):
             with self.subTest(field=field, value=value):
                 fields = list(SET_NODE.unpack_from(self.blob, self.node))
                 fields[field] = value
@@ -428,6 +431,29 @@ class BadSetNodeTest(SnapshotCase):
         s = frost.load(self.edited(*swapped))   # two hashes swapped
         self.assertEqual(len(s.root), 3)
         self.assertIn("mm" in s.root, (True, False))
+
+
+class BadDictNodeTest(SnapshotCase):
+    """A dict node whose header lies about its table: a SnapshotError."""
+
+    def test_bad_mask(self):
+        with open(self.saved({"a": 1}), "rb") as f:
+            blob = f.read()
+        h = HEADER.unpack_from(blob)
+        image = SECTION.unpack_from(blob, h[17])
+        node = image[2] + (h[15] & ~0xF)
+        kind, flags, n, mask, index, entries = DICT_NODE.unpack_from(blob, node)
+        self.assertEqual((kind, n, mask), (1, 1, 7))
+        # (a mask of INT64_MAX: mask + 1 overflowed, undefined behaviour UBSan reports)
+        for bad in (2**63 - 1, -1, -2**63, 3, 15):
+            with self.subTest(mask=bad):
+                edited = bytearray(blob)
+                DICT_NODE.pack_into(edited, node, kind, flags, n, bad, index, entries)
+                p = self.path("bad.frost")
+                with open(p, "wb") as f:
+                    f.write(reseal(edited))
+                with self.assertRaisesRegex(frost.SnapshotError, "malformed record"):
+                    frost.load(p)
 
 
 class SaveTargetTest(SnapshotCase):

@@ -184,6 +184,9 @@ int frost_map_verify_buffer(const void *base, size_t size, char *errbuf, size_t 
  * verify with img->guard set) raises img->error: the file shrank.
  */
 int frost_map_guard_add(const void *base, uint64_t size);
+/* what img->error says then */
+#define FROST_MAP_SHRANK_MESSAGE \
+    "the file under this frost image shrank while it was mapped: its data is gone"
 /* 0, or -1 with img->error when a zero page stood in for img's memory */
 int frost_map_guard_check(const frost_map_image_t *img);
 void frost_map_guard_remove(int slot);
@@ -204,6 +207,10 @@ int frost_map_guard_tripped(int slot);
 typedef struct frost_map_pin_s frost_map_pin_t;
 frost_map_pin_t *frost_map_pin_new(const void *base, uint64_t size);
 const unsigned char *frost_map_pin_base(const frost_map_pin_t *pin);
+/* Whether bytes [offset, offset + len) of the pin are still the file's: 0
+ * when the file shrank under them (or under any byte the pin read before:
+ * its guard tripped), so they would read as zeros. Reads one byte. */
+int frost_map_pin_reaches(const frost_map_pin_t *pin, uint64_t offset, uint64_t len);
 void frost_map_pin_acquire(frost_map_pin_t *pin);
 void frost_map_pin_release(frost_map_pin_t *pin);   /* NULL ok */
 

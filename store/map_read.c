@@ -49,8 +49,7 @@ guard_check(const frost_map_image_t *img)
 {
     if (img->guard >= 0 && guard_tripped(img)) {
         PyErr_Clear();
-        PyErr_SetString(img->error, "the file under this frost image shrank while it was "
-                                    "mapped: its data is gone");
+        PyErr_SetString(img->error, FROST_MAP_SHRANK_MESSAGE);
         return -1;
     }
     return 0;
@@ -1719,6 +1718,19 @@ const unsigned char *
 frost_map_pin_base(const frost_map_pin_t *pin)
 {
     return pin->base;
+}
+
+int
+frost_map_pin_reaches(const frost_map_pin_t *pin, uint64_t offset, uint64_t len)
+{
+    if (len == 0 || !pin->mapped) {
+        return 1;   /* a private copy cannot shrink */
+    }
+    /* a file shrinks from its end: if the last byte is still there, all are.
+     * Past the end the read faults and the guard puts a zero page in. */
+    volatile const unsigned char *last = pin->base + offset + len - 1;
+    (void)*last;
+    return !frost_map_guard_tripped(pin->guard);
 }
 
 void

@@ -126,6 +126,12 @@ table_view(FrostMapImage *image, const frost_mnode_t *n)
     if (seen < 0) {
         return NULL;
     }
+    /* the check reads the blob's structure, not its buffers: a file cut short
+     * under them would hand out zeros as data (docs/safety.md) */
+    if (!frost_map_pin_reaches(image->pin, (uint64_t)(n->data - image->img.base), n->nbytes)) {
+        PyErr_SetString(image->img.error, FROST_MAP_SHRANK_MESSAGE);
+        return NULL;
+    }
     return frost__mapped_table_new(image->st, (PyObject *)image, image->pin,
                                    (const char *)pinned.data, n->offset);
 }

@@ -486,15 +486,22 @@ comparable_mapping(PyObject *self, PyObject *other)
     if (PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self)) {
         return Py_NewRef(other);
     }
-    PyObject *items = PyObject_CallMethod(other, "items", NULL);
-    PyObject *d = items ? PyDict_New() : NULL;
-    PyObject *it = d ? PyObject_GetIter(items) : NULL;
-    if (it == NULL || PyDict_MergeFromSeq2(d, it, 1) < 0) {
+    PyObject *d = PyDict_New();
+    if (d != NULL && frost__dict_merge_items(d, other) < 0) {
         Py_CLEAR(d);
     }
+    return d;
+}
+
+int
+frost__dict_merge_items(PyObject *into, PyObject *mapping)
+{
+    PyObject *items = PyObject_CallMethod(mapping, "items", NULL);
+    PyObject *it = items ? PyObject_GetIter(items) : NULL;
+    int rc = it ? PyDict_MergeFromSeq2(into, it, 1) : -1;
     Py_XDECREF(it);
     Py_XDECREF(items);
-    return d;
+    return rc;
 }
 
 PyObject *
@@ -603,7 +610,7 @@ PyObject *
 frost__copy_to_dict(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *d = PyDict_New();
-    if (d != NULL && PyDict_Update(d, self) < 0) {
+    if (d != NULL && frost__dict_merge_items(d, self) < 0) {
         Py_CLEAR(d);
     }
     return d;

@@ -239,7 +239,8 @@ dict_merge_into(PyObject *into, PyObject *view)
 static int
 merge_into(PyObject *into, PyObject *from, int frozen)
 {
-    return frozen ? dict_merge_into(into, from) : PyDict_Update(into, from);
+    return frozen ? dict_merge_into(into, from)
+                  : PyDict_Check(from) ? PyDict_Update(into, from) : frost__dict_merge_items(into, from);
 }
 
 static PyObject *

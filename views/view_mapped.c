@@ -672,7 +672,9 @@ dict_or(PyObject *a, PyObject *b)
         Py_RETURN_NOTIMPLEMENTED;
     }
     PyObject *result = a_view ? PyDict_New() : PyDict_Copy(a);
-    if (result != NULL && ((a_view && PyDict_Update(result, a) < 0) || PyDict_Update(result, b) < 0)) {
+    if (result != NULL && ((a_view && frost__dict_merge_items(result, a) < 0)
+                           || (b_view ? frost__dict_merge_items(result, b)
+                                      : PyDict_Update(result, b)) < 0)) {
         Py_CLEAR(result);
     }
     return result;

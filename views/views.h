@@ -302,6 +302,10 @@ Py_hash_t frost__set_view_hash(PyObject *self);
 Py_hash_t frost__mapped_set_view_hash(PyObject *self);   /* the same, NaNs read as None */
 PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);
 PyObject *frost__copy_to_dict(PyObject *self, PyObject *ignored);
+/* Every (key, value) of mapping.items() into the dict `into`; 0 or -1. Not
+ * keys() and self[key], as PyDict_Update reads a non-dict: a format-2 image's
+ * NaN key is a fresh NaN at each read, which no lookup finds. */
+int frost__dict_merge_items(PyObject *into, PyObject *mapping);
 PyObject *frost__copy_to_list(PyObject *self, PyObject *ignored);
 PyObject *frost__copy_to_frozenset(PyObject *self, PyObject *ignored);
 /* FrozenDict[str, int] in annotations, as dict[str, int] (PEP 585): the

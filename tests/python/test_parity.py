@@ -338,6 +338,23 @@ class SetViewsHashLikeFrozenset(EveryStore):
                 equal_to_its_frozenset.append(view == frozenset(view))
             self.assertEqual(equal_to_its_frozenset, [True, True, False])
 
+    def test_a_dict_with_nan_keys_copies_whole(self):
+        # a dict view's own copies read its items: MappedDict.copy() and `|` read
+        # keys() then view[key], and a format-2 NaN key (a new NaN at each read)
+        # is found by no lookup: KeyError
+        import math
+        for root in self.each_root({"d": {math.nan: "n", (1, math.nan): "t", "a": 1}}):
+            view = root["d"]
+            for name, copy in (("copy", view.copy), ("view | {}", lambda: view | {}),
+                               ("{} | view", lambda: {} | view), ("thaw", lambda: frost.thaw(view)),
+                               ("{'b': 2} | view", lambda: {"b": 2} | view)):
+                with self.subTest(type(view).__name__, how=name):
+                    got = copy()
+                    self.assertIs(type(got), dict)
+                    self.assertEqual(len(got), 3 + (name == "{'b': 2} | view"))
+                    self.assertEqual(sorted(map(repr, got.values())),
+                                     sorted(["'n'", "'t'", "1"] + (["2"] if "'b'" in name else [])))
+
     def test_other_views_stay_unhashable_as_their_builtins(self):
         import numpy as np
         for root in self.each_root({"l": [1], "d": {"a": 1}, "a": np.arange(3)}):

@@ -595,6 +595,22 @@ frost__mapped_set_view_hash(PyObject *self)
 }
 
 PyObject *
+frost__set_view_binop(const frost_state *st, PyObject *a, PyObject *b,
+                      PyObject *(*op)(PyObject *, PyObject *))
+{
+    int a_view = frost__is_set_view(st, a), b_view = frost__is_set_view(st, b);
+    if (!(a_view || PyAnySet_Check(a)) || !(b_view || PyAnySet_Check(b))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *fa = a_view ? PyFrozenSet_New(a) : Py_NewRef(a);
+    PyObject *fb = fa == NULL ? NULL : b_view ? PyFrozenSet_New(b) : Py_NewRef(b);
+    PyObject *r = fb ? op(fa, fb) : NULL;
+    Py_XDECREF(fa);
+    Py_XDECREF(fb);
+    return r;
+}
+
+PyObject *
 frost__reversed_items(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *items = PySequence_List(self);

@@ -1086,22 +1086,10 @@ set_richcompare(PyObject *self, PyObject *other, int op)
     return r;
 }
 
-/* a OP b with either a MappedSet: computed on frozensets, a frozenset back */
 static PyObject *
 set_binop(PyObject *a, PyObject *b, PyObject *(*op)(PyObject *, PyObject *))
 {
-    PyObject *fa = as_frozenset(a);
-    PyObject *fb = fa ? as_frozenset(b) : NULL;
-    PyObject *r;
-    if (fb == NULL) {
-        r = PyErr_Occurred() ? NULL : Py_NewRef(Py_NotImplemented);
-    }
-    else {
-        r = op(fa, fb);
-    }
-    Py_XDECREF(fa);
-    Py_XDECREF(fb);
-    return r;
+    return frost__set_view_binop(MV(is_mapped_set(a) ? a : b)->image->st, a, b, op);
 }
 
 static PyObject *set_and(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_And); }

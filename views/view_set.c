@@ -56,16 +56,6 @@ set_iter(PyObject *self)
     return frost__set_iter_new(SV(self)->lease, SV(self)->set);
 }
 
-/* a local frozenset of the items of `o` if it is a FrozenSet, else o itself */
-static PyObject *
-as_frozenset(PyObject *o, PyTypeObject *view_type)
-{
-    if (Py_TYPE(o) == view_type) {
-        return PyFrozenSet_New(o);
-    }
-    return Py_NewRef(o);
-}
-
 static int
 is_setlike(PyObject *o, PyTypeObject *view_type)
 {
@@ -85,16 +75,8 @@ view_type_of(PyObject *a, PyObject *b)
 static PyObject *
 set_binop(PyObject *a, PyObject *b, PyObject *(*op)(PyObject *, PyObject *))
 {
-    PyTypeObject *view_type = view_type_of(a, b);
-    if (!is_setlike(a, view_type) || !is_setlike(b, view_type)) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    PyObject *fa = as_frozenset(a, view_type);
-    PyObject *fb = fa ? as_frozenset(b, view_type) : NULL;
-    PyObject *r = fb ? op(fa, fb) : NULL;
-    Py_XDECREF(fa);
-    Py_XDECREF(fb);
-    return r;
+    PyObject *view = Py_TYPE(a) == view_type_of(a, b) ? a : b;
+    return frost__set_view_binop(SV(view)->lease->st, a, b, op);
 }
 
 static PyObject *set_and(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_And); }

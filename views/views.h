@@ -76,6 +76,19 @@ frost__is_dict_view(const frost_state *st, PyObject *o)
     return Py_TYPE(o) == st->dict_type || Py_TYPE(o) == st->mapped_dict_type;
 }
 
+static inline int
+frost__is_set_view(const frost_state *st, PyObject *o)
+{
+    return Py_TYPE(o) == st->set_type || Py_TYPE(o) == st->mapped_set_type;
+}
+
+/* a OP b (&, |, -, ^) where a or b is a set view (FrozenSet, MappedSet) of
+ * state `st`: as frozenset's operators, each view read as the frozenset of its
+ * items, so the result's type is the left operand's (a set for set & view);
+ * NotImplemented unless both are sets, frozensets or set views (values.c). */
+PyObject *frost__set_view_binop(const frost_state *st, PyObject *a, PyObject *b,
+                                PyObject *(*op)(PyObject *, PyObject *));
+
 /* One interpreter's hold on one store (see frost_store.h). */
 typedef struct {
     PyObject_HEAD

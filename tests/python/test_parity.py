@@ -338,6 +338,47 @@ class SetViewsHashLikeFrozenset(EveryStore):
                 equal_to_its_frozenset.append(view == frozenset(view))
             self.assertEqual(equal_to_its_frozenset, [True, True, False])
 
+    def test_set_operators_give_what_frozensets_give(self):
+        # every set view answers &, |, -, ^ as frozenset does (values.c's one
+        # frost__set_view_binop): the left operand's type, sets and frozensets
+        # only. A MappedSet gave a frozenset for {1, 2} & view and took any
+        # collections.abc.Set
+        from collections.abc import Set
+
+        class ListSet(Set):
+            def __init__(self, items=()):
+                self.items = list(items)
+
+            def __contains__(self, x):
+                return x in self.items
+
+            def __iter__(self):
+                return iter(self.items)
+
+            def __len__(self):
+                return len(self.items)
+
+        other = frost.freeze({2, 9}).root   # a view of the other kind for the mapped store
+        for root in self.each_root({"s": {1, 2, 3}}):
+            view = root["s"]
+            plain = frozenset({1, 2, 3})
+            for left, right in (({1, 2}, view), (view, {1, 2}), (frozenset({2}), view),
+                                (view, frozenset({2})), (view, view), (view, other),
+                                (other, view)):
+                for op in ("__and__", "__or__", "__sub__", "__xor__"):
+                    as_plain = (lambda x: plain if x is view else
+                                frozenset(x) if x is other else x)
+                    expected = getattr(as_plain(left), op)(as_plain(right))
+                    got = {"__and__": lambda: left & right, "__or__": lambda: left | right,
+                           "__sub__": lambda: left - right, "__xor__": lambda: left ^ right}[op]()
+                    with self.subTest(type(view).__name__, left=left, op=op):
+                        self.assertEqual(got, expected)
+                        self.assertIs(type(got), type(expected))
+            with self.assertRaises(TypeError):
+                view & [1]
+            self.assertEqual(view & ListSet([1]), {1})   # the Set mixin's __rand__
+            self.assertIs(type(view & ListSet([1])), ListSet)
+
     def test_a_dict_with_nan_keys_copies_whole(self):
         # a dict view's own copies read its items: MappedDict.copy() and `|` read
         # keys() then view[key], and a format-2 NaN key (a new NaN at each read)

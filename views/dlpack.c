@@ -138,11 +138,12 @@ parse_max_version(PyObject *obj, int *versioned)
                      "tuple of ints, not %.200s", Py_TYPE(obj)->tp_name);
         return -1;
     }
-    long major = PyLong_AsLong(PyTuple_GET_ITEM(obj, 0));
+    int overflow;   /* any major past a long is past ours too */
+    long major = PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(obj, 0), &overflow);
     if (major == -1 && PyErr_Occurred()) {
         return -1;
     }
-    *versioned = major >= FROST_DLPACK_MAJOR;
+    *versioned = overflow > 0 || (overflow == 0 && major >= FROST_DLPACK_MAJOR);
     return 0;
 }
 
@@ -158,14 +159,15 @@ check_device(PyObject *obj)
                      "device_id) tuple, not %.200s", Py_TYPE(obj)->tp_name);
         return -1;
     }
-    Py_ssize_t type = PyNumber_AsSsize_t(PyTuple_GET_ITEM(obj, 0), NULL);
+    Py_ssize_t type = PyNumber_AsSsize_t(PyTuple_GET_ITEM(obj, 0), NULL);   /* (clamped) */
     Py_ssize_t id = PyNumber_AsSsize_t(PyTuple_GET_ITEM(obj, 1), NULL);
     if (PyErr_Occurred()) {
         return -1;
     }
     if (type != FROST_kDLCPU || id != 0) {
         PyErr_Format(PyExc_BufferError, "frost memory is on the CPU (device (1, 0)); it cannot be "
-                     "exported to device (%zd, %zd)", type, id);
+                     "exported to device (%R, %R)", PyTuple_GET_ITEM(obj, 0),
+                     PyTuple_GET_ITEM(obj, 1));
         return -1;
     }
     return 0;

@@ -232,9 +232,10 @@ class Capsules(LeakCheckedTestCase):
 
     def test_higher_minor_and_major_versions_get_the_versioned_capsule(self):
         view = frost.freeze([1.0, 2.0]).root
-        for mv in ((1, 0), (1, 3), (2, 0)):
+        for mv in ((1, 0), (1, 3), (2, 0), (2**70, 0)):   # (any major past a C long: newer)
             self.assertEqual(_get_name(view.__dlpack__(max_version=mv)), b"dltensor_versioned")
         self.assertEqual(_get_name(view.__dlpack__(max_version=(0, 8))), b"dltensor")
+        self.assertEqual(_get_name(view.__dlpack__(max_version=(-2**70, 0))), b"dltensor")
 
     def test_legacy_capsule_is_a_copy(self):
         view = frost.freeze(array.array("d", [1.5, 2.5])).root
@@ -289,6 +290,9 @@ class Capsules(LeakCheckedTestCase):
             view.__dlpack__(dl_device=(2, 0))
         with self.assertRaisesRegex(BufferError, r"device \(1, 3\)"):
             view.__dlpack__(dl_device=(1, 3))
+        # the device as given, not clamped to a C integer
+        with self.assertRaisesRegex(BufferError, r"device \(18446744073709551616, 0\)"):
+            view.__dlpack__(dl_device=(2**64, 0))
         for kwargs in ({"dl_device": "cpu"}, {"max_version": 1}, {"max_version": (1,)},
                        {"max_version": ("1", 0)}, {"copy": 1}, {"copy": "yes"}):
             with self.subTest(kwargs):

@@ -35,8 +35,10 @@ workers too (_end_with_parent: SIGIO from the kernel), so no worker, no
 resource tracker and no semaphore in /dev/shm is left behind.
 shutdown() after that returns at once. A program that ends by an uncaught
 KeyboardInterrupt raised anywhere else stops every pool it has not shut
-down the same way at exit (_stop_pools_after_ctrl_c), before the stdlib's
-exit hook would wait for their tasks.
+down the same way at exit, and a Ctrl-C while the program waits at exit for
+the tasks of pools it did not shut down stops them all
+(_shut_pools_down_at_exit, run before the stdlib's exit hook, which would
+wait for them where Ctrl-C cannot stop it).
 
 What a task is sent and sends back fails only its own future. The stdlib
 unpickles a worker's reply in its manager thread, and a reply that does
@@ -78,18 +80,40 @@ _forking_guard.guard(multiprocessing.reduction)
 DEFAULT_START_METHOD = "spawn"
 STOP_GRACE = 2.0   # seconds a terminated worker has to end before it is killed
 _pools = weakref.WeakSet()   # every ProcessPool of this process
+# not a forked child's (a "fork" worker runs threading's exit hooks too, ours with them)
+os.register_at_fork(after_in_child=_pools.clear)
 
 
-def _stop_pools_after_ctrl_c():
-    """Interpreter exit (threading's atexit hook): if the program ends by an
-    uncaught KeyboardInterrupt, stop the workers of every pool instead of
-    waiting for their tasks."""
+def _shut_pools_down_at_exit():
+    """Interpreter exit (threading's atexit hook, run before the stdlib's):
+    if the program ends by an uncaught KeyboardInterrupt, stop the workers of
+    every pool instead of waiting for their tasks. Else wait for them here,
+    as the stdlib's hook would (every task of every pool finished), but
+    where a Ctrl-C stops every pool: in the stdlib's hook it was lost
+    (printed as ignored) and the wait went on."""
+    pools = list(_pools)
     if isinstance(getattr(sys, "last_exc", None), KeyboardInterrupt):
-        for pool in list(_pools):
+        for pool in pools:
             pool._stop_workers()
+        return
+    try:   # (on the tasks' futures: a thread join cut short by Ctrl-C breaks on 3.12, _join)
+        for pool in pools:   # (a future cancelled by _stop_workers is done, though not for wait())
+            cf.wait([item.future for item in list(pool._pending_work_items.values())
+                     if not item.future.done()])
+    except BaseException as e:
+        # not raised on: it would skip the exit hooks after this one (the
+        # stdlib's, which ends the manager threads, frost.Pool's), and exit
+        # would then hang on a manager that was never told to stop
+        for pool in pools:
+            try:
+                pool._stop_workers()
+            except BaseException:   # another Ctrl-C: its workers are killed, go on
+                pass
+        print(f"{type(e).__name__} while exit waited for the tasks of a frost.ProcessPool: its "
+              f"workers were stopped", file=sys.stderr, flush=True)
 
 
-threading._register_atexit(_stop_pools_after_ctrl_c)
+threading._register_atexit(_shut_pools_down_at_exit)
 
 
 def _join(thread):
@@ -354,17 +378,30 @@ class ProcessPool(cf.ProcessPoolExecutor):
     def shutdown(self, wait=True, *, cancel_futures=False):
         """The stdlib's, with a wait that a Ctrl-C ends safely: then the pool
         is stopped (see the module's doc) and the KeyboardInterrupt goes on.
-        After a stop, queued tasks are always cancelled."""
+        After a stop, queued tasks are always cancelled.
+
+        The stdlib's shutdown(wait=False) drops the executor's references
+        (its worker table among them) while the manager thread still runs,
+        and a manager that then replaces a worker (max_tasks_per_child) dies
+        on the missing table, leaving the queued futures pending forever
+        (CPython gh-119592). So the manager is told to stop first, and the
+        references are dropped only once it has ended."""
         with self._shutdown_lock:   # what a later call (after a Ctrl-C) must still reach
             if self._executor_manager_thread is not None:
                 self._manager = self._executor_manager_thread
             if self._processes:
                 self._known_processes = list(self._processes.values())
+            self._cancel_pending_futures = cancel_futures or self._stopped
+            self._shutdown_thread = True
+            if self._executor_manager_thread_wakeup is not None:
+                self._executor_manager_thread_wakeup.wakeup()
         try:
-            super().shutdown(wait=False, cancel_futures=cancel_futures or self._stopped)
             if wait and self._manager is not None:
                 _join(self._manager)
                 self._manager = None
+            if self._manager is None or not self._manager.is_alive():
+                self._manager = None   # (ended: nothing uses the references any more)
+                super().shutdown(wait=False, cancel_futures=self._cancel_pending_futures)
             if wait:   # the manager has delivered every result
                 self._callbacks.close()
                 ended = self._callbacks.ended
@@ -385,7 +422,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
         SIGKILL to those still there after STOP_GRACE seconds. The executor's
         manager thread sees them end, fails their running futures with
         BrokenProcessPool and reaps them; shutdown(wait=True) joins it. A
-        second Ctrl-C here goes on (the workers have their SIGTERM)."""
+        second Ctrl-C here kills the workers at once and goes on."""
         self._stopped = True
         with self._shutdown_lock:
             self._shutdown_thread = True
@@ -405,7 +442,12 @@ class ProcessPool(cf.ProcessPoolExecutor):
                 sentinels[process.sentinel] = process
             except ValueError:   # closed: reaped already
                 pass
-        ended = multiprocessing.connection.wait(list(sentinels), STOP_GRACE) if sentinels else []
+        try:
+            ended = multiprocessing.connection.wait(list(sentinels), STOP_GRACE) if sentinels else []
+        except BaseException:   # a second Ctrl-C: no grace
+            for process in sentinels.values():
+                process.kill()
+            raise
         for sentinel in sentinels.keys() - set(ended):
             sentinels[sentinel].kill()
 

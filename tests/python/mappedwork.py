@@ -56,6 +56,13 @@ def sleep_then(seconds, value):
     return value
 
 
+def sleep_then_write(seconds, path):
+    import time
+    time.sleep(seconds)
+    with open(path, "w") as f:
+        f.write("done")
+
+
 def add(a, b):
     return a + b
 

@@ -4,6 +4,7 @@ points to it. Every wait has a deadline."""
 import concurrent.futures as cf
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,6 +127,23 @@ class ProcessPoolTest(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             pool.submit(mappedwork.add, 1, 2)
         pool.shutdown()                                 # again: nothing to do
+
+    def test_shutdown_waits_for_workers_replaced_by_max_tasks_per_child(self):
+        # the stdlib's shutdown(wait=False), which frost's called first, dropped
+        # the worker table while the manager still ran; the manager, replacing
+        # a worker at its task limit, died on it (TypeError in its thread) and
+        # the queued futures stayed pending forever (CPython gh-119592)
+        for how in ("with", "shutdown"):
+            with self.subTest(how):
+                pool = ProcessPool(1, max_tasks_per_child=1)
+                futures = [pool.submit(mappedwork.add, i, 1) for i in range(4)]
+                if how == "with":
+                    with pool:
+                        pass
+                else:
+                    pool.shutdown(wait=True)
+                self.assertTrue(all(f.done() for f in futures), [f._state for f in futures])
+                self.assertEqual([f.result(0) for f in futures], [1, 2, 3, 4])
 
     def test_map_timeout_and_cancel(self):
         with ProcessPool(1) as pool:
@@ -381,6 +399,33 @@ class CtrlCTest(unittest.TestCase):
         """, expect_rc=-signal.SIGINT)
         self.assertEqual(lines, [])
         self.assertIn("KeyboardInterrupt", proc.stderr)
+
+    def test_ctrl_c_while_exit_waits_for_a_pool_never_shut_down(self):
+        # the script ends with a task running: exit waits for it (as the stdlib
+        # does), and a Ctrl-C then stops the pool; in the stdlib's exit hook it
+        # was printed as ignored and the wait went on (300 s)
+        lines, proc = self.run_scenario("""
+            pool = frost.ProcessPool(2)
+            futures = [pool.submit(time.sleep, 300) for _ in range(4)]
+            pids = worker_pids(pool)
+            print("pids", *pids, flush=True)
+            ctrl_c_in(1.5)
+            print("script ends", flush=True)
+        """)
+        self.assertEqual(lines, ["script ends"])
+        self.assertIn("KeyboardInterrupt while exit waited for the tasks of a frost.ProcessPool",
+                      proc.stderr)
+
+    def test_exit_still_waits_for_the_tasks_of_a_pool_never_shut_down(self):
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        lines, _ = self.run_scenario(f"""
+            pool = frost.ProcessPool(1)
+            futures = [pool.submit(mappedwork.sleep_then_write, 0.5, os.path.join({folder!r}, str(i)))
+                       for i in range(3)]
+            print("pids", *worker_pids(pool), flush=True)
+        """)
+        self.assertEqual(sorted(os.listdir(folder)), ["0", "1", "2"])
 
     def test_uncaught_ctrl_c_during_map_ends_the_program(self):
         lines, proc = self.run_scenario("""

@@ -1092,7 +1092,11 @@ build_array(builder_t *b, const struct ArrowSchema *s, const struct ArrowArray *
         build_fail(b, "%lld items, %lld needed", (long long)a->length, (long long)(extra_offset + length));
         return 0;
     }
-    if ((is_view ? a->n_buffers < 3 : a->n_buffers != fmt.n_buffers)
+    /* a null-type array from older writers (polars) names one buffer, NULL: the
+     * validity bitmap the format once had */
+    int legacy_null = fmt.n_buffers == 0 && a->n_buffers == 1 && a->buffers != NULL
+                      && a->buffers[0] == NULL && strcmp(s->format, "n") == 0;
+    if ((is_view ? a->n_buffers < 3 : a->n_buffers != fmt.n_buffers && !legacy_null)
         || (a->n_buffers > 0 && a->buffers == NULL)) {
         build_fail(b, "%lld buffers, the type has %d", (long long)a->n_buffers, fmt.n_buffers);
         return 0;

@@ -1211,6 +1211,34 @@ table_arrow_schema(PyObject *self, PyObject *Py_UNUSED(ignored))
     return schema_capsule(&TV(self)->src, -1);
 }
 
+/* Whether the view's rows are one array (in one chunk): its chunk and the
+ * first row's index in it, else 0 and ValueError saying why (no chunks, or
+ * the rows span several; __arrow_c_stream__ gives those). */
+static int
+rows_in_one_chunk(FrostTableView *v, uint64_t *chunk, int64_t *lo)
+{
+    const char *blob = v->src.blob;
+    *chunk = 0;
+    *lo = 0;
+    if (header(blob)->nchunks == 0) {
+        PyErr_SetString(PyExc_ValueError, "this frost.Table has no chunks (an empty stream); use "
+                                          "__arrow_c_stream__ (pyarrow.table(view))");
+        return 0;
+    }
+    if (v->len > 0) {
+        int64_t last_in;
+        *chunk = frost__colblob_locate(blob, v->start, lo);
+        uint64_t last = frost__colblob_locate(blob, v->start + v->len - 1, &last_in);
+        if (last != *chunk) {
+            PyErr_Format(PyExc_ValueError, "these rows of the frost.Table span %llu chunks, and "
+                         "__arrow_c_array__ gives one array; use __arrow_c_stream__ "
+                         "(pyarrow.table(view))", (unsigned long long)(last - *chunk + 1));
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static PyObject *
 table_arrow_array(PyObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -1218,26 +1246,10 @@ table_arrow_array(PyObject *self, PyObject *args, PyObject *kwargs)
     if (parse_requested_schema("__arrow_c_array__", args, kwargs) < 0) {
         return NULL;
     }
-    const char *blob = v->src.blob;
-    const frost_colblob_header_t *h = header(blob);
-    uint64_t chunk = 0;
-    int64_t lo = 0;
-    if (h->nchunks == 0) {
-        PyErr_SetString(PyExc_ValueError, "this frost.Table has no chunks (an empty stream); use "
-                                          "__arrow_c_stream__ (pyarrow.table(view))");
+    uint64_t chunk;
+    int64_t lo;
+    if (!rows_in_one_chunk(v, &chunk, &lo)) {
         return NULL;
-    }
-    if (v->len > 0) {
-        int64_t last_in;
-        chunk = frost__colblob_locate(blob, v->start, &lo);
-        if (frost__colblob_locate(blob, v->start + v->len - 1, &last_in) != chunk) {
-            PyErr_Format(PyExc_ValueError, "these rows of the frost.Table span %llu chunks, and "
-                         "__arrow_c_array__ gives one array; use __arrow_c_stream__ "
-                         "(pyarrow.table(view))",
-                         (unsigned long long)(frost__colblob_locate(blob, v->start + v->len - 1,
-                                                                    &last_in) - chunk + 1));
-            return NULL;
-        }
     }
     PyObject *schema = schema_capsule(&v->src, -1);
     PyObject *array = schema ? array_capsule(&v->src, chunk, lo, lo + v->len, -1) : NULL;
@@ -1331,8 +1343,31 @@ static PyMethodDef table_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The Arrow PyCapsule interface offers __arrow_c_array__ for data that is one
+ * array: a view whose rows are not (several chunks, or none) has only
+ * __arrow_c_stream__, so a consumer that prefers the array when it is there
+ * (polars.DataFrame(view)) takes the stream instead of failing. */
+static PyObject *
+table_getattro(PyObject *self, PyObject *name)
+{
+    if (PyUnicode_Check(name) && PyUnicode_GET_LENGTH(name) == 17
+        && PyUnicode_CompareWithASCIIString(name, "__arrow_c_array__") == 0) {
+        uint64_t chunk;
+        int64_t lo;
+        if (!rows_in_one_chunk(TV(self), &chunk, &lo)) {
+            PyObject *why = PyErr_GetRaisedException();
+            PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute "
+                         "'__arrow_c_array__' here: %S", Py_TYPE(self)->tp_name, why);
+            Py_DECREF(why);
+            return NULL;
+        }
+    }
+    return PyObject_GenericGetAttr(self, name);
+}
+
 #define TABLE_SLOTS(doc, getset)                                                \
     {Py_tp_doc, doc},                                                           \
+    {Py_tp_getattro, table_getattro},                                           \
     {Py_tp_dealloc, colview_dealloc},                                           \
     {Py_tp_repr, table_repr},                                                   \
     {Py_tp_hash, PyObject_HashNotImplemented},                                  \

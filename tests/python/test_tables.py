@@ -231,7 +231,12 @@ class RoundTrip(LeakCheckedTestCase):
         self.assertEqual(frost.thaw(part), {"a": [2, 3, 4], "s": ["y", None, "u"]})
         self.assertEqual(pa.table(part).to_pydict(), {"a": [2, 3, 4], "s": ["y", None, "u"]})
         self.assertEqual(pa.table(view[5:]).num_rows, 0)
-        with self.assertRaisesRegex(ValueError, "span 2 chunks"):
+        # rows over two chunks are not one array: no __arrow_c_array__ (the PyCapsule
+        # interface's rule), so consumers that prefer it take __arrow_c_stream__
+        self.assertFalse(hasattr(part, "__arrow_c_array__"))
+        with self.assertRaisesRegex(AttributeError, "span 2 chunks.*__arrow_c_stream__"):
+            part.__arrow_c_array__
+        with self.assertRaises(TypeError):
             pa.record_batch(part)
         self.assertEqual(pa.record_batch(view[3:5]).to_pydict(), {"a": [4, 5], "s": ["u", "v"]})
         with self.assertRaisesRegex(ValueError, "no step"):
@@ -420,6 +425,34 @@ class Polars(LeakCheckedTestCase):
         self.assertEqual(frost.thaw(view), df.to_dict(as_series=False))
         back = pl.DataFrame(view)
         self.assertEqual(back.to_dict(as_series=False), df.to_dict(as_series=False))
+
+    def test_polars_reads_tables_of_any_number_of_chunks(self):
+        # polars.DataFrame(view) takes __arrow_c_array__ where there is one: it
+        # failed ("span 2 chunks", "no chunks") for every table not in one chunk
+        schema = pa.schema([("a", pa.int64())])
+        two = pa.Table.from_batches([pa.record_batch({"a": [1, 2]}), pa.record_batch({"a": [3]})])
+        for name, t in (("two chunks", two), ("no chunks", pa.Table.from_batches([], schema)),
+                        ("one chunk", pa.table({"a": [1, 2, 3]}))):
+            with self.subTest(name):
+                store = self.freeze(t)
+                for rows in (slice(None), slice(1, None), slice(0, 0)):
+                    view = store.root[rows]
+                    self.assertEqual(pl.DataFrame(view).to_dict(as_series=False),
+                                     t[rows].to_pydict())
+                del view
+                store.close()
+
+    def test_polars_all_null_columns(self):
+        # polars exports a null-type column with one (NULL) buffer, as older
+        # Arrow writers did: FreezeError "1 buffers, the type has 0"
+        df = pl.DataFrame({"a": [None, None], "b": [1, 2]})
+        store = self.freeze({"df": df})
+        view = store.root["df"]
+        self.assertEqual(pa.table(view).schema.field("a").type, pa.null())
+        self.assertTrue(pl.DataFrame(view).equals(df))
+        self.assertEqual(frost.thaw(view), {"a": [None, None], "b": [1, 2]})
+        del view
+        store.close()
 
     def test_polars_frame_outlives_the_store(self):
         base = live()

@@ -459,6 +459,10 @@ frost__parse_timeout(PyObject *obj, double *timeout)
     if (obj == NULL || obj == Py_None) {
         return 0;
     }
+    if (PyBool_Check(obj)) {   /* recv(True) is a mistake, not a 1 s timeout (map() says so too) */
+        PyErr_SetString(PyExc_TypeError, "timeout must be a number or None, not bool");
+        return -1;
+    }
     double t = PyFloat_AsDouble(obj);   /* floats, ints, __float__ and __index__ objects */
     if (t == -1 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {

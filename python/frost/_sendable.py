@@ -89,6 +89,8 @@ def check_map_arguments(fn, timeout, chunksize):
     chunksize = as_index(chunksize, "chunksize")
     if chunksize < 1:
         raise ValueError(f"chunksize must be >= 1, not {chunksize}")
+    if chunksize > sys.maxsize:   # (the stdlib's islice would refuse it, less clearly)
+        raise ValueError(f"chunksize must be at most sys.maxsize, not {chunksize}")
     if timeout is not None and (isinstance(timeout, bool) or not (
             hasattr(type(timeout), "__float__") or hasattr(type(timeout), "__index__"))):
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")

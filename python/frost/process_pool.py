@@ -342,6 +342,20 @@ class ProcessPool(cf.ProcessPoolExecutor):
     def workers(self):
         return self._workers
 
+    def _adjust_process_count(self):
+        """The stdlib's, but a worker that ended at max_tasks_per_child is
+        always replaced (its manager thread calls this then): the stdlib took
+        a stale token of its idle-worker semaphore for an idle worker and
+        spawned none, so with no workers left the queued tasks waited
+        forever (CPython gh-115634, fixed in releases after 3.13.0 and
+        3.12.1, which replace workers elsewhere and call this from submit()
+        only). A table dropped by shutdown(wait=False) means no new worker."""
+        if threading.current_thread() is self._executor_manager_thread:
+            if self._processes is not None and len(self._processes) < self._max_workers:
+                self._spawn_process()
+            return
+        super()._adjust_process_count()
+
     def _check_callable(self, fn, what):
         why = _sendable.problem(fn, self._main_importable, what, to="a worker process")
         if why is not None:

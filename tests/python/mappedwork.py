@@ -63,6 +63,10 @@ def sleep_then_write(seconds, path):
         f.write("done")
 
 
+def pid_and(value):
+    return os.getpid(), value
+
+
 def add(a, b):
     return a + b
 

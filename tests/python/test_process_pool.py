@@ -145,6 +145,24 @@ class ProcessPoolTest(unittest.TestCase):
                 self.assertTrue(all(f.done() for f in futures), [f._state for f in futures])
                 self.assertEqual([f.result(0) for f in futures], [1, 2, 3, 4])
 
+    def test_workers_at_max_tasks_per_child_are_replaced(self):
+        # the stdlib's manager took a stale idle-worker token for an idle
+        # worker and replaced none: after the first worker's last task the
+        # queued ones waited forever (CPython gh-115634 on 3.13.0 / 3.12.1)
+        for workers, limit, tasks in ((1, 2, 5), (2, 3, 14)):
+            with self.subTest(workers=workers, limit=limit):
+                pool = ProcessPool(workers, max_tasks_per_child=limit)
+                futures = [pool.submit(mappedwork.pid_and, i) for i in range(tasks)]
+                done, pending = cf.wait(futures, timeout=DEADLINE)
+                self.assertEqual(len(pending), 0, [f._state for f in futures])
+                results = [f.result(0) for f in futures]
+                self.assertEqual([r[1] for r in results], list(range(tasks)))
+                per_pid = {}
+                for pid, _ in results:
+                    per_pid[pid] = per_pid.get(pid, 0) + 1
+                self.assertLessEqual(max(per_pid.values()), limit)
+                pool.shutdown(wait=True)
+
     def test_map_timeout_and_cancel(self):
         with ProcessPool(1) as pool:
             pool.submit(mappedwork.add, 0, 0).result(DEADLINE)          # the worker is up

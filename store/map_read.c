@@ -760,7 +760,7 @@ is_numeric_ref(frost_mref_t ref)
 }
 
 /* `key`: ref is a table key (frost_map_load_key) */
-static int
+static Py_NO_INLINE int
 compare_materialized(const frost_map_image_t *img, frost_mref_t ref, PyObject *query, int key)
 {
     PyObject *mine = key ? frost_map_load_key(img, ref) : frost_map_load(img, ref);
@@ -822,8 +822,9 @@ by_value_type(PyObject *query)
     return base != NULL && frost_map_compares_as(tp, base) ? base : NULL;
 }
 
-/* frost_map_ref_equal; `key`: ref is a table key */
-static int
+/* frost_map_ref_equal; `key`: ref is a table key. (Not inlined: the lookups'
+ * probe walk inlines its str/bytes/int cases and calls this for the rest.) */
+static Py_NO_INLINE int
 ref_equal(const frost_map_image_t *img, frost_mref_t ref, PyObject *query, int key)
 {
     if (query == Py_None) {

@@ -13,6 +13,7 @@ run_python(args)  -- run a fresh `python *args` process that imports this
                      ended and the error shows their Python stacks (ChildHung);
                      run_child(code) is `python -c code`.
 """
+import collections.abc
 import gc
 import os
 import signal
@@ -23,6 +24,23 @@ import unittest
 from frost import _frost
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class UserSet(collections.abc.Set):
+    """A user's set-like: a collections.abc.Set that is no set (the Set mixin's
+    operators and comparisons, its own storage)."""
+
+    def __init__(self, items=()):
+        self.items = list(dict.fromkeys(items))
+
+    def __contains__(self, x):
+        return x in self.items
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return len(self.items)
 
 
 def live():

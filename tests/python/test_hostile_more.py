@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import frost  # noqa: E402
 
 import poolwork  # noqa: E402
-from frostcheck import LeakCheckedTestCase, SharedPool, run_child  # noqa: E402
+from frostcheck import LeakCheckedTestCase, SharedPool, UserSet, run_child  # noqa: E402
 
 
 ROWS = [(i * 1000 + 7, f"s{i:05d}", i + 0.5, (i * 1000 + 9, f"x{i:04d}")) for i in range(1500)]
@@ -271,19 +271,6 @@ class FrozenSetHostileKeys(LeakCheckedTestCase):
     def test_comparisons_with_every_set_like(self):
         """As frozenset(...) == d.keys(): dict keys/items views and any
         collections.abc.Set compare by value in both directions."""
-        class UserSet(collections.abc.Set):
-            def __init__(self, items):
-                self.items = set(items)
-
-            def __contains__(self, x):
-                return x in self.items
-
-            def __iter__(self):
-                return iter(self.items)
-
-            def __len__(self):
-                return len(self.items)
-
         plain = frozenset(self.DATA)
         smaller = set(self.DATA) - {None}
         for s in self.sets():

@@ -343,21 +343,7 @@ class SetViewsHashLikeFrozenset(EveryStore):
         # frost__set_view_binop): the left operand's type, sets and frozensets
         # only. A MappedSet gave a frozenset for {1, 2} & view and took any
         # collections.abc.Set
-        from collections.abc import Set
-
-        class ListSet(Set):
-            def __init__(self, items=()):
-                self.items = list(items)
-
-            def __contains__(self, x):
-                return x in self.items
-
-            def __iter__(self):
-                return iter(self.items)
-
-            def __len__(self):
-                return len(self.items)
-
+        from frostcheck import UserSet
         other = frost.freeze({2, 9}).root   # a view of the other kind for the mapped store
         for root in self.each_root({"s": {1, 2, 3}}):
             view = root["s"]
@@ -376,8 +362,8 @@ class SetViewsHashLikeFrozenset(EveryStore):
                         self.assertIs(type(got), type(expected))
             with self.assertRaises(TypeError):
                 view & [1]
-            self.assertEqual(view & ListSet([1]), {1})   # the Set mixin's __rand__
-            self.assertIs(type(view & ListSet([1])), ListSet)
+            self.assertEqual(view & UserSet([1]), {1})   # the Set mixin's __rand__
+            self.assertIs(type(view & UserSet([1])), UserSet)
 
     def test_a_dict_with_nan_keys_copies_whole(self):
         # a dict view's own copies read its items: MappedDict.copy() and `|` read

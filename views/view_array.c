@@ -250,6 +250,9 @@ static PyObject *
 unpack_with_numpy_or_struct(PyObject *self, PyObject *key, const frost_layout_t *l)
 {
     PyObject *arr = as_numpy(self);
+    if (arr == self) {   /* a "numpy" whose asarray(x) is x (a shim) reads nothing */
+        Py_CLEAR(arr);
+    }
     if (arr == NULL) {
         return PyErr_Occurred() ? NULL : items_through_struct(self, key, l);
     }
@@ -274,7 +277,7 @@ frost__unpack_elsewhere(PyObject *self, PyObject *key, const frost_layout_t *l)
     }
     PyObject *exc = PyErr_GetRaisedException();
     /* a "numpy" in sys.modules is whatever a program put there: one whose
-     * asarray(x) gives x back would read self[key] again, and again */
+     * asarray(x) gives back an object reading self[key] again would recurse */
     if (Py_EnterRecursiveCall(" while reading a frost array's items through numpy")) {
         Py_DECREF(exc);
         return NULL;

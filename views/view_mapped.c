@@ -1047,42 +1047,21 @@ is_mapped_set(PyObject *o)
     return Py_TYPE(o)->tp_iter == set_iter;
 }
 
-/* frozenset(o) for a MappedSet, a set or any collections.abc.Set; NULL
- * without an error when `o` is none of those. */
-static PyObject *
-as_frozenset(PyObject *o)
-{
-    if (PyAnySet_Check(o) || is_mapped_set(o)) {
-        return PyFrozenSet_New(o);
-    }
-    PyObject *abc = PyImport_ImportModule("collections.abc");
-    PyObject *set_abc = abc ? PyObject_GetAttrString(abc, "Set") : NULL;
-    int is = set_abc ? PyObject_IsInstance(o, set_abc) : -1;
-    Py_XDECREF(abc);
-    Py_XDECREF(set_abc);
-    if (is <= 0) {
-        return NULL;
-    }
-    return PyFrozenSet_New(o);
-}
-
 static PyObject *
 set_richcompare(PyObject *self, PyObject *other, int op)
 {
     if ((op == Py_EQ || op == Py_NE) && same_node(self, other)) {
         return PyBool_FromLong(op == Py_EQ);
     }
-    PyObject *theirs = as_frozenset(other);
-    if (theirs == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
+    if (!frost__compares_as_set(MV(self)->image->st, other)) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     PyObject *mine = PyFrozenSet_New(self);
-    PyObject *r = mine ? PyObject_RichCompare(mine, theirs, op) : NULL;
+    PyObject *theirs = mine == NULL ? NULL
+                       : PyAnySet_Check(other) ? Py_NewRef(other) : PyFrozenSet_New(other);
+    PyObject *r = theirs ? PyObject_RichCompare(mine, theirs, op) : NULL;
     Py_XDECREF(mine);
-    Py_DECREF(theirs);
+    Py_XDECREF(theirs);
     return r;
 }
 

@@ -3,9 +3,9 @@
  *
  * Membership probes the node; set algebra and ordering comparisons work on
  * a local frozenset of the items (they build a new set anyway). Comparisons
- * take whatever a frozenset compares equal to: sets, dict keys()/items(), any
- * collections.abc.Set (compares_as_set). frozenset's named methods (union,
- * issubset, ..., copy) run on frozenset(self), as MappedSet's do, and a
+ * take what a frozenset compares with (frost__compares_as_set). frozenset's
+ * named methods (union, issubset, ..., copy) run on frozenset(self), as
+ * MappedSet's do, and a
  * FrozenSet hashes as frozenset(self) (it stands for one: equal, so the same
  * hash), computed by the first hash() of a view and kept in it, as a
  * frozenset keeps its own: its items and the objects a read gives never
@@ -56,12 +56,6 @@ set_iter(PyObject *self)
     return frost__set_iter_new(SV(self)->lease, SV(self)->set);
 }
 
-static int
-is_setlike(PyObject *o, PyTypeObject *view_type)
-{
-    return PyAnySet_Check(o) || Py_TYPE(o) == view_type;
-}
-
 static PyObject *set_and(PyObject *a, PyObject *b);
 
 /* The FrozenSet type of this interpreter: whichever operand has our slots. */
@@ -84,34 +78,10 @@ static PyObject *set_or(PyObject *a, PyObject *b) { return set_binop(a, b, PyNum
 static PyObject *set_sub(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Subtract); }
 static PyObject *set_xor(PyObject *a, PyObject *b) { return set_binop(a, b, PyNumber_Xor); }
 
-/* 1 if `o` compares with a set as a set does with a frozenset (a set, a
- * FrozenSet, a dict's keys() or items(), any collections.abc.Set: as
- * frozenset == d.keys() is true), 0 if not, -1 on error. frozenset's own
- * comparison takes sets only and leaves the rest to their reflected methods;
- * a FrozenSet answers for both sides, since dict views and Set mixins return
- * NotImplemented for a type they do not know. */
-static int
-compares_as_set(PyObject *o, PyTypeObject *view_type)
-{
-    if (is_setlike(o, view_type) || PyDictKeys_Check(o) || PyDictItems_Check(o)) {
-        return 1;
-    }
-    PyObject *abc = PyImport_ImportModule("collections.abc");
-    PyObject *set_abc = abc ? PyObject_GetAttrString(abc, "Set") : NULL;
-    int is = set_abc ? PyObject_IsInstance(o, set_abc) : -1;
-    Py_XDECREF(abc);
-    Py_XDECREF(set_abc);
-    return is;
-}
-
 static PyObject *
 set_richcompare(PyObject *self, PyObject *other, int op)
 {
-    int set_like = compares_as_set(other, Py_TYPE(self));
-    if (set_like <= 0) {
-        if (set_like < 0) {
-            return NULL;
-        }
+    if (!frost__compares_as_set(SV(self)->lease->st, other)) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     if ((op == Py_EQ || op == Py_NE) && Py_TYPE(other) == Py_TYPE(self)

@@ -82,6 +82,20 @@ frost__is_set_view(const frost_state *st, PyObject *o)
     return Py_TYPE(o) == st->set_type || Py_TYPE(o) == st->mapped_set_type;
 }
 
+/* 1 if a set view compares with `o` itself, as a frozenset compares with it:
+ * a set or frozenset (or subclass), a set view of either kind, or a dict's
+ * keys()/items() (they return NotImplemented for a type they do not know, so
+ * the view answers for both sides). Any other collections.abc.Set gets
+ * NotImplemented, as from frozenset, and its reflected mixin method reads the
+ * view (a Set itself): the same result, and the same exception from its
+ * __len__ or __iter__, as with a frozenset. */
+static inline int
+frost__compares_as_set(const frost_state *st, PyObject *o)
+{
+    return PyAnySet_Check(o) || frost__is_set_view(st, o) || PyDictKeys_Check(o)
+           || PyDictItems_Check(o);
+}
+
 /* a OP b (&, |, -, ^) where a or b is a set view (FrozenSet, MappedSet) of
  * state `st`: as frozenset's operators, each view read as the frozenset of its
  * items, so the result's type is the left operand's (a set for set & view);

@@ -293,6 +293,43 @@ class FrozenSetHostileKeys(LeakCheckedTestCase):
                 with self.assertRaises(TypeError):
                     s < other   # noqa: B015
 
+    def test_a_set_like_whose_len_or_iter_raises_compares_as_with_frozenset(self):
+        """A collections.abc.Set that is no set is compared by its own (reflected)
+        mixin methods, as with a frozenset: their exception propagates from every
+        comparison, never swallowed into a False (MappedSet) or skipped (FrozenSet's
+        ordering comparisons did not call its __len__)."""
+        class Raises(UserSet):
+            def __init__(self, items, where):
+                super().__init__(items)
+                self.where = where
+
+            def __len__(self):
+                if self.where == "len":
+                    raise RuntimeError("len boom")
+                return super().__len__()
+
+            def __iter__(self):
+                if self.where == "iter":
+                    raise RuntimeError("iter boom")
+                return super().__iter__()
+
+        ops = ["==", "!=", "<", "<=", ">", ">="]
+        for where in ("len", "iter"):
+            for s in self.sets():
+                for op in ops:
+                    for expr in (f"s {op} other", f"other {op} s"):
+                        other = Raises(list(self.DATA)[:3], where)
+                        try:
+                            expected = eval(expr, {"s": frozenset(self.DATA), "other": other})
+                        except RuntimeError as e:
+                            expected = e
+                        with self.subTest(type(s).__name__, where=where, expr=expr):
+                            if isinstance(expected, RuntimeError):
+                                with self.assertRaisesRegex(RuntimeError, str(expected)):
+                                    eval(expr, {"s": s, "other": other})
+                            else:
+                                self.assertEqual(eval(expr, {"s": s, "other": other}), expected)
+
     def test_set_algebra_with_plain_sets_views_and_other_stores(self):
         plain = frozenset(self.DATA)
         other_store = frost.freeze({1, "zz"}).root

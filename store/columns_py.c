@@ -91,6 +91,44 @@ build(frost_arena_t *arena, struct ArrowSchema *schema, chunks_t *chunks, frost_
     return -1;
 }
 
+/* A failed get_schema/get_next of `o`'s stream: -1 with the Python error the
+ * producer left set, or with KeyboardInterrupt when the producer's message says
+ * its Python code was interrupted (pyarrow turns a Python exception raised in a
+ * reader's generator into an Arrow error status with the traceback as text, and
+ * clears it: Ctrl-C pressed while the generator runs ends up there); else -2
+ * and err names the step, the status and the producer's message. */
+static int
+stream_failed(PyObject *o, struct ArrowArrayStream *stream, int status, const char *step,
+              char *err, size_t errlen)
+{
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    const char *why = stream->get_last_error ? stream->get_last_error(stream) : NULL;
+    const char *detail = why ? strstr(why, "Python exception: ") : NULL;
+    if (detail != NULL) {
+        /* the exception's line is the traceback's last: "KeyboardInterrupt" or "KeyboardInterrupt: ..." */
+        const char *end = detail + strlen(detail);
+        while (end > detail && (end[-1] == '\n' || end[-1] == ' ')) {
+            end--;
+        }
+        const char *line = end;
+        while (line > detail && line[-1] != '\n') {
+            line--;
+        }
+        static const char kbi[] = "KeyboardInterrupt";
+        size_t n = sizeof kbi - 1;
+        if ((size_t)(end - line) >= n && memcmp(line, kbi, n) == 0
+            && (line + n == end || line[n] == ':')) {
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+            return -1;
+        }
+    }
+    snprintf(err, errlen, "the Arrow stream of '%.200s' failed %s (error %d: %.200s)",
+             Py_TYPE(o)->tp_name, step, status, why ? why : "no message");
+    return -2;
+}
+
 static int
 from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
 {
@@ -117,12 +155,7 @@ from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err,
     int rc = -2;
     int status = stream.get_schema(&stream, &schema);
     if (status != 0 || schema.release == NULL) {
-        const char *why = stream.get_last_error ? stream.get_last_error(&stream) : NULL;
-        if (!PyErr_Occurred()) {
-            snprintf(err, errlen, "the Arrow stream of '%.200s' failed to give its schema (error "
-                     "%d: %.200s)", Py_TYPE(o)->tp_name, status, why ? why : "no message");
-        }
-        rc = PyErr_Occurred() ? -1 : -2;
+        rc = stream_failed(o, &stream, status, "to give its schema", err, errlen);
         goto done;
     }
     for (;;) {
@@ -135,13 +168,9 @@ from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err,
         }
         status = stream.get_next(&stream, a);
         if (status != 0) {
-            const char *why = stream.get_last_error ? stream.get_last_error(&stream) : NULL;
-            if (!PyErr_Occurred()) {
-                snprintf(err, errlen, "the Arrow stream of '%.200s' failed after %lld chunks "
-                         "(error %d: %.200s)", Py_TYPE(o)->tp_name, (long long)(chunks.n - 1),
-                         status, why ? why : "no message");
-            }
-            rc = PyErr_Occurred() ? -1 : -2;
+            char step[64];
+            snprintf(step, sizeof step, "after %lld chunks", (long long)(chunks.n - 1));
+            rc = stream_failed(o, &stream, status, step, err, errlen);
             goto done;
         }
         if (a->release == NULL) {   /* the end */

@@ -14,6 +14,7 @@ import datetime
 import decimal
 import gc
 import os
+import signal
 import sys
 import threading
 import unittest
@@ -560,6 +561,34 @@ class Unsupported(LeakCheckedTestCase):
             raise ValueError("the source broke")
         reader = pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}), batches())
         with self.assertRaisesRegex(frost.FreezeError, "failed after 2 chunks.*the source broke"):
+            frost.freeze({"r": reader})
+
+    def test_ctrl_c_in_a_reader_generator_is_a_keyboard_interrupt(self):
+        """pyarrow turns an exception in a reader's generator into an Arrow error
+        with the traceback as text: a KeyboardInterrupt there (Ctrl-C while the
+        generator runs) is a KeyboardInterrupt from freeze, not a FreezeError; an
+        exception whose message merely names it stays a FreezeError."""
+        def batches(stop):
+            for i in range(10**6):
+                if stop(i):
+                    raise KeyboardInterrupt
+                yield pa.record_batch({"x": [i]})
+
+        def signal_soon(i):
+            if i == 2:
+                os.kill(os.getpid(), signal.SIGINT)   # the handler runs in the generator
+            return False
+
+        for stop in (lambda i: i == 3, signal_soon):
+            reader = pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}), batches(stop))
+            with self.assertRaises(KeyboardInterrupt):
+                frost.freeze({"r": reader})
+
+        def named():
+            yield pa.record_batch({"x": [1]})
+            raise ValueError("not a KeyboardInterrupt")
+        reader = pa.RecordBatchReader.from_batches(pa.schema({"x": pa.int64()}), named())
+        with self.assertRaisesRegex(frost.FreezeError, "not a KeyboardInterrupt"):
             frost.freeze({"r": reader})
 
     def test_exporter_raising(self):

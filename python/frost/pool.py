@@ -191,10 +191,10 @@ def _shutdown_all():
         deadline = time.monotonic() + EXIT_GRACE
         for pool in pools:
             if not pool._wait_ended(deadline):
-                pool._abandon()
+                pool._abandon(deadline)
     except BaseException:   # Ctrl-C during the wait: exit must still finish
         for pool in pools:
-            pool._abandon()
+            pool._abandon(time.monotonic())
         raise
 
 
@@ -223,9 +223,14 @@ class _Callbacks:
     callback may wait for another future of the pool (result(), wait(),
     as_completed), which only the results thread can deliver. It holds its
     queue, never the pool. close() ends it once its queue is run; a later
-    callback starts another. frost.ProcessPool's (process_pool) is a daemon
-    whose results thread is the executor's manager thread."""
-    daemon = False   # subinterpreters (a Pool in a Pool's task) forbid daemon threads
+    callback starts another. frost.ProcessPool's (process_pool) is one
+    whose results thread is the executor's manager thread.
+
+    A daemon where the interpreter allows one (the main interpreter; a Pool
+    in a Pool's task runs in a subinterpreter, which forbids them): a
+    callback that blocks forever holds interpreter exit EXIT_GRACE seconds,
+    not for ever (_join_collector)."""
+    daemon = None   # None: a daemon if _thread.daemon_threads_allowed()
 
     def __init__(self):
         self.results_thread = None   # the Pool's, set once that thread runs
@@ -246,8 +251,10 @@ class _Callbacks:
             if self.thread is None:
                 import _queue
                 queue = _queue.SimpleQueue()
+                import _thread
+                daemon = _thread.daemon_threads_allowed() if self.daemon is None else self.daemon
                 thread = threading.Thread(target=self._run, name="frost-pool-callbacks",
-                                          args=(queue,), daemon=self.daemon)
+                                          args=(queue,), daemon=daemon)
                 try:
                     thread.start()
                 except RuntimeError:   # interpreter shutdown: no new threads
@@ -533,7 +540,7 @@ class Pool(cf.Executor):
                     return False
                 if reinterrupt:
                     self._pool.interrupt()
-            self._join_collector()
+            self._join_collector(deadline)
         except BaseException:
             self._pool.shutdown(True)
             self._pool.interrupt()
@@ -543,23 +550,30 @@ class Pool(cf.Executor):
         log.info("frost.Pool stopped: every worker interpreter has ended")
         return True
 
-    def _abandon(self):
+    def _abandon(self, deadline):
         """Interpreter exit only: give up on the workers that did not end
-        (frost_pool_abandon); their futures are cancelled."""
+        (frost_pool_abandon); their futures are cancelled. A done-callback
+        still running at `deadline` (time.monotonic()) is left running."""
         self._pool.abandon()
-        self._join_collector()   # drains at once: abandoned tasks never report
+        self._join_collector(deadline)   # drains at once: abandoned tasks never report
         _live_pools.discard(self)
         _held_until_ended.discard(self)
 
-    def _join_collector(self):
-        """Join the results thread, then the callback thread (which it ends)."""
+    def _join_collector(self, deadline=None):
+        """Join the results thread, then the callback thread (which it ends),
+        that one until `deadline` (time.monotonic(); None: no limit). A
+        callback still running then is left to end by itself, or with the
+        process: it is a daemon in the main interpreter (_Callbacks)."""
         collector = self._collector   # None, or not started, if __init__ was interrupted
         if (collector is not None and collector.ident is not None
                 and threading.current_thread() is not collector):
             collector.join()
             callbacks = self._callbacks.ended
             if callbacks is not None and threading.current_thread() is not callbacks:
-                callbacks.join()
+                callbacks.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if callbacks.is_alive():
+                    log.warning("frost.Pool: a done-callback is still running %.1f s after exit "
+                                "began; it is left running", EXIT_GRACE)
 
     def __exit__(self, exc_type, exc, tb):
         # Leaving the block by Ctrl-C or SystemExit stops the running tasks

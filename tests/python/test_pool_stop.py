@@ -178,6 +178,52 @@ class BlockedOutsideFrost(StopTest):
         self.assertEqual(proc.stdout.strip(), "exiting")
 
 
+class BlockedDoneCallback(StopTest):
+    """A done-callback that never returns holds neither interpreter exit nor
+    a Ctrl-C'd `with` exit for more than EXIT_GRACE (it hung both for ever:
+    the callback thread was joined without a limit and was no daemon); one
+    that ends within the grace still runs to its end at exit."""
+    BODY = ("import frost.pool\n"
+            "cb_started = threading.Event()\n"
+            "def blocking(f):\n"
+            "    cb_started.set()\n"
+            "    threading.Event().wait()\n")
+
+    def test_exit_with_a_callback_blocked_for_ever(self):
+        proc = self.run_scenario(self.BODY +
+            "frost.pool.EXIT_GRACE = 0.5\n"
+            "pool = frost.Pool(1)\n"
+            "pool.submit(stopwork.square, 3).add_done_callback(blocking)\n"
+            "assert cb_started.wait(60)\n"
+            "print('exiting', flush=True)\n")
+        self.assertEqual(proc.stdout.strip(), "exiting")
+
+    def test_ctrl_c_in_with_exit_waiting_for_a_blocked_callback(self):
+        proc = self.run_scenario(self.BODY +
+            "frost.pool.EXIT_GRACE = 0.5\n"
+            "with frost.Pool(1) as pool:\n"
+            "    pool.submit(stopwork.square, 3).add_done_callback(blocking)\n"
+            "    assert cb_started.wait(60)\n"
+            "    ctrl_c_in(0.3)\n"                   # lands in __exit__'s wait for the callback
+            "print('not reached', flush=True)\n", expect_rc=-2)
+        self.assertEqual(proc.stdout, "")
+
+    def test_a_callback_ending_within_the_grace_runs_to_its_end_at_exit(self):
+        proc = self.run_scenario(
+            "import time, frost.pool\n"
+            "frost.pool.EXIT_GRACE = 60\n"
+            "cb_started = threading.Event()\n"
+            "def slow(f):\n"
+            "    cb_started.set()\n"
+            "    time.sleep(0.5)\n"
+            "    print('callback', f.result(), flush=True)\n"
+            "pool = frost.Pool(1)\n"
+            "pool.submit(stopwork.square, 3).add_done_callback(slow)\n"
+            "assert cb_started.wait(60)\n"
+            "print('exiting', flush=True)\n")
+        self.assertEqual(proc.stdout.split(), ["exiting", "callback", "9"])
+
+
 class CtrlCAtStartUp(StopTest):
     """Ctrl-C while the workers start or run a slow initializer raises
     KeyboardInterrupt from Pool() and leaves nothing running: interruptible

@@ -407,8 +407,8 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(ignored))
     return r ? r : frost__unpack_elsewhere(self, NULL, &layout);
 }
 
-static PyObject *
-array_richcompare(PyObject *self, PyObject *other, int op)
+PyObject *
+frost__buffer_richcompare(PyObject *self, PyObject *other, int op, const char *format)
 {
     if ((op != Py_EQ && op != Py_NE) || !PyObject_CheckBuffer(other)) {
         Py_RETURN_NOTIMPLEMENTED;
@@ -416,7 +416,7 @@ array_richcompare(PyObject *self, PyObject *other, int op)
     PyObject *mine = as_memoryview(self);
     PyObject *theirs = mine ? PyMemoryView_FromObject(other) : NULL;
     PyObject *r = NULL;
-    if (theirs != NULL && (!struct_reads(AV(self)->array->format)
+    if (theirs != NULL && (!struct_reads(format)
                            || !struct_reads(PyMemoryView_GET_BUFFER(theirs)->format))) {
         PyObject *arr = as_numpy(self);
         PyObject *numpy = arr ? frost__numpy_if_imported() : NULL;
@@ -437,6 +437,29 @@ array_richcompare(PyObject *self, PyObject *other, int op)
     Py_XDECREF(mine);
     Py_XDECREF(theirs);
     return r;
+}
+
+static PyObject *
+array_richcompare(PyObject *self, PyObject *other, int op)
+{
+    return frost__buffer_richcompare(self, other, op, AV(self)->array->format);
+}
+
+PyObject *
+frost__buffer_tobytes(PyObject *self)
+{
+    PyObject *mv = as_memoryview(self);
+    PyObject *r = mv ? PyObject_CallMethod(mv, "tobytes", NULL) : NULL;
+    if (mv != NULL) {
+        frost__memoryview_done(mv);
+    }
+    return r;
+}
+
+static PyObject *
+array_tobytes(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return frost__buffer_tobytes(self);
 }
 
 /* (xs[0], ..., xs[ndim - 1]) as a tuple of ints. */
@@ -564,6 +587,7 @@ static PyGetSetDef array_getset[] = {
 
 static PyMethodDef array_methods[] = {
     {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists of Python values."},
+    {"tobytes", array_tobytes, METH_NOARGS, "A copy of the data (C order), as memoryview's."},
     {"__reduce__", array_reduce, METH_NOARGS, "Pickle by reference to the same arena node."},
     {"__dlpack__", (PyCFunction)(void (*)(void))frost__array_dlpack, METH_VARARGS | METH_KEYWORDS,
      FROST_DLPACK_DOC},

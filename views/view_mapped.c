@@ -1479,6 +1479,22 @@ array_shape(PyObject *self, void *Py_UNUSED(c))
 }
 
 static PyObject *
+array_strides(PyObject *self, void *Py_UNUSED(c))
+{
+    int ndim = (int)MV(self)->node.len;
+    PyObject *t = PyTuple_New(ndim);
+    for (int d = 0; t && d < ndim; d++) {
+        PyObject *x = PyLong_FromSsize_t(MA(self)->dims[ndim + d]);
+        if (x == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, d, x);
+    }
+    return t;
+}
+
+static PyObject *
 array_format(PyObject *self, void *Py_UNUSED(c))
 {
     return PyUnicode_FromString(MV(self)->node.format);
@@ -1545,8 +1561,13 @@ array_item(PyObject *self, Py_ssize_t i)
 static PyObject *
 array_tobytes(PyObject *self, PyObject *Py_UNUSED(i))
 {
-    const frost_mnode_t *n = &MV(self)->node;
-    return PyBytes_FromStringAndSize((const char *)n->data, (Py_ssize_t)n->nbytes);
+    return frost__buffer_tobytes(self);
+}
+
+static PyObject *
+array_richcompare(PyObject *self, PyObject *other, int op)
+{
+    return frost__buffer_richcompare(self, other, op, MV(self)->node.format);
 }
 
 static Py_ssize_t
@@ -1574,6 +1595,7 @@ static PyGetSetDef array_getset[] = {
     {"node_offset", mapped_node_offset, NULL, "The node's byte offset in its image.", NULL},
     {"image", mapped_image, NULL, "The _frost.MapImage this view reads.", NULL},
     {"shape", array_shape, NULL, "The shape (a tuple of ints).", NULL},
+    {"strides", array_strides, NULL, "Bytes between items, per dimension (a tuple of ints).", NULL},
     {"format", array_format, NULL, "The struct-module/numpy format of one item.", NULL},
     {"itemsize", array_itemsize, NULL, "Bytes per item.", NULL},
     {"nbytes", array_nbytes, NULL, "Bytes of data.", NULL},
@@ -1583,7 +1605,7 @@ static PyGetSetDef array_getset[] = {
 
 static PyMethodDef array_methods[] = {
     {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists, like memoryview.tolist()."},
-    {"tobytes", array_tobytes, METH_NOARGS, "A copy of the data (C order)."},
+    {"tobytes", array_tobytes, METH_NOARGS, "A copy of the data (C order), as memoryview's."},
     MAPPED_REDUCE,
     {NULL, NULL, 0, NULL},
 };
@@ -1594,6 +1616,7 @@ static PyType_Slot array_slots[] = {
     {Py_tp_dealloc, mapped_dealloc},
     {Py_tp_repr, array_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
+    {Py_tp_richcompare, array_richcompare},
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_sq_length, array_length},

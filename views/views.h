@@ -409,6 +409,14 @@ PyObject *frost__unpack_elsewhere(PyObject *self, PyObject *key, const frost_lay
  * (first dimension; it holds the export, so the store stays alive). Every
  * other key is a TypeError naming its type. */
 PyObject *frost__buffer_subscript(PyObject *self, PyObject *key, const frost_layout_t *l);
+/* self == other / != for a buffer exporter of items in `format`, as
+ * memoryview(self) compares: with any buffer (another view, bytes, array,
+ * memoryview, ndarray), item by item; formats the struct module cannot read
+ * go through numpy.array_equal when numpy is imported. Other operators and
+ * operands: NotImplemented. */
+PyObject *frost__buffer_richcompare(PyObject *self, PyObject *other, int op, const char *format);
+/* self.tobytes(): a copy of the data in C order, as memoryview(self).tobytes(). */
+PyObject *frost__buffer_tobytes(PyObject *self);
 /* The sub-Array a[i0]..[ik] of `a` for a pickled index tuple, validated. */
 /* The sub-Array of `a` at flat index `index` over its first `dims` dimensions
  * (what Array.__reduce__ names); ValueError when out of range. */

@@ -344,6 +344,54 @@ class ItemsOfEveryFormatRead(LeakCheckedTestCase):
                     store.close()
 
 
+class EveryStoreKindComparesArraysAlike(LeakCheckedTestCase):
+    """An array of every store kind (arena, scoped, shared, loaded formats 1
+    and 2) compares as memoryview(a) does, with any buffer, and so do two
+    containers holding equal arrays; .tobytes() and .strides as memoryview's.
+    A MappedArray was equal to nothing but a memoryview (no == of its own), so
+    frost.share(d).root == frost.share(d).root was False."""
+
+    def roots(self, value, tmp):
+        yield "freeze", frost.freeze(value).root
+        yield "share", frost.share(value).root
+        frost.freeze(value).save(os.path.join(tmp, "two.frost"))
+        yield "load format 2", frost.load(os.path.join(tmp, "two.frost")).root
+        frost.freeze(value).save(os.path.join(tmp, "one.frost"), format=1)
+        yield "load format 1", frost.load(os.path.join(tmp, "one.frost"), lifetime="scoped").root
+
+    def test_equality_tobytes_and_strides(self):
+        grid = np.arange(12, dtype="<i4").reshape(3, 4)
+        data = {"q": array.array("q", [1, 2, 3]), "b": bytearray(b"abc"), "grid": grid,
+                "c": np.array([1 + 2j, 3 - 4j]), "be": np.array([1, 2], dtype=">i4")}
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind, root in self.roots(data, tmp):
+                with self.subTest(kind):
+                    for key, original in data.items():
+                        mine, again = root[key], root[key]
+                        expected = memoryview(original)
+                        self.assertTrue(mine == again and not mine != again, key)
+                        self.assertTrue(mine == original, key)   # (ndarray == mine: numpy's, elementwise)
+                        if not isinstance(original, np.ndarray):
+                            self.assertTrue(original == mine, key)
+                        self.assertTrue(mine == expected, key)
+                        if key != "c":   # memoryview == reads 'Zd' items nowhere: unequal
+                            self.assertTrue(expected == mine, key)
+                        self.assertEqual(mine.tobytes(), expected.tobytes(), key)
+                        self.assertEqual(mine.strides, expected.strides, key)
+                        self.assertEqual(mine.shape, expected.shape, key)
+                    self.assertTrue(root["b"] == b"abc" and root["b"] != b"abd")
+                    self.assertFalse(root["q"] == root["b"])
+                    self.assertFalse(root["q"] == [1, 2, 3])   # no buffer: identity, as memoryview
+                    with self.assertRaises(TypeError):
+                        root["q"] < root["q"]   # noqa: B015
+                    other = dict(data, c=np.array([1 + 2j, 3 - 5j]))
+                    for other_kind, other_root in self.roots(data, tmp):
+                        self.assertEqual(root, other_root, other_kind)
+                    for other_kind, other_root in self.roots(other, tmp):
+                        self.assertNotEqual(root, other_root, other_kind)
+                    del root, mine, again
+
+
 class Py_buffer(ctypes.Structure):
     _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.py_object), ("len", ctypes.c_ssize_t),
                 ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),

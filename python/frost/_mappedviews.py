@@ -39,6 +39,14 @@ class MappedValuesView(_MappingAttribute, ValuesView):
     def __reversed__(self):
         return reversed(list(self))
 
+    def __contains__(self, value):
+        # the values in order, as dict's (ValuesView's looks each key up again:
+        # a NaN key, which no lookup finds, made every `in` a KeyError)
+        for v in self:
+            if v is value or v == value:
+                return True
+        return False
+
     def __repr__(self):
         return f"MappedValuesView({self._mapping!r})"
 

@@ -366,6 +366,12 @@ class NanKeysHashByIdentity(KeyChecks, unittest.TestCase):
                 self.assertEqual(view["plain"], 1)
                 self.assertEqual(view[(1, "t")], 2)
                 self.assertEqual(view[3.5], 3)
+                # values() reads the values in order, never by key (its `in` was
+                # a KeyError for every query: collections.abc's looked keys up)
+                values = list(data.values())
+                self.assertTrue(all(v in view.values() for v in values))
+                self.assertNotIn(object(), view.values())
+                self.assertNotIn(len(values) + 100, view.values())
                 store.verify()          # NaN-keyed entries are where their hash says
                 store.close()
 

@@ -323,6 +323,7 @@ typedef struct {
     struct ArrowArray **children;
     struct ArrowArray *child_structs;
     struct ArrowArray *dictionary;
+    uint8_t *scratch;            /* bytes of the export's own (a window's validity bits) */
 } array_private_t;
 
 /* The release callback of an exported ArrowSchema or ArrowArray (`type`):
@@ -349,14 +350,15 @@ DEFINE_RELEASE(array_release, ArrowArray, array_private_t)
 #undef DEFINE_RELEASE
 
 /* The private part of an exported ArrowArray, with room after it for `nbuf`
- * buffer pointers, `n` children and a dictionary when `has_dict`; holds a
- * reference on `keep`. NULL when out of memory. */
+ * buffer pointers, `n` children, a dictionary when `has_dict` and `scratch`
+ * zeroed bytes (p->scratch, 8-byte aligned); holds a reference on `keep`.
+ * NULL when out of memory. */
 static array_private_t *
-array_private_new(frost_keep_t keep, size_t nbuf, size_t n, size_t has_dict)
+array_private_new(frost_keep_t keep, size_t nbuf, size_t n, size_t has_dict, size_t scratch)
 {
     array_private_t *p = calloc(1, sizeof *p + nbuf * sizeof(void *)
                                        + n * (sizeof(void *) + sizeof(struct ArrowArray))
-                                       + has_dict * sizeof(struct ArrowArray));
+                                       + has_dict * sizeof(struct ArrowArray) + scratch);
     if (p == NULL) {
         return NULL;
     }
@@ -364,6 +366,7 @@ array_private_new(frost_keep_t keep, size_t nbuf, size_t n, size_t has_dict)
     p->children = (struct ArrowArray **)(p->buffers + nbuf);
     p->child_structs = (struct ArrowArray *)(p->children + n);
     p->dictionary = has_dict ? p->child_structs + n : NULL;
+    p->scratch = (uint8_t *)(p->child_structs + n + has_dict);
     for (size_t i = 0; i < n; i++) {
         p->children[i] = &p->child_structs[i];
     }
@@ -415,15 +418,31 @@ export_schema(frost_keep_t keep, const char *blob, uint64_t soff, struct ArrowSc
     return 0;
 }
 
-/* Export the array at `aoff` (window: `extra_offset` more, `length` items, or
- * -1 for all) into *out. 0, or -1 (out of memory; *out released). */
+/* Export the array at `aoff`, of the schema at `soff` (window: `extra_offset`
+ * more, `length` items, or -1 for all) into *out. 0, or -1 (out of memory;
+ * *out released).
+ *
+ * A window is the array's offset, except for a fixed-size list with a
+ * validity bitmap: polars (2.1) rejects one whose offset is not 0 ("validity
+ * mask length must be equal to the number of values divided by size"; a
+ * panic from polars.DataFrame(t[a:b]), as for pyarrow's own
+ * RecordBatch.slice). Its window is exported as offset 0, the validity bits of
+ * the window copied (length / 8 bytes of the export's own) and the items'
+ * window moved to the child. */
 static int
-export_array(frost_keep_t keep, const char *blob, uint64_t aoff, struct ArrowArray *out,
-             int64_t extra_offset, int64_t length)
+export_array(frost_keep_t keep, const char *blob, uint64_t aoff, uint64_t soff,
+             struct ArrowArray *out, int64_t extra_offset, int64_t length)
 {
     const frost_colarray_t *a = frost__colarray(blob, aoff);
+    const frost_colschema_t *s = frost__colschema(blob, soff);
     size_t n = (size_t)a->n_children, nbuf = (size_t)a->n_buffers, has_dict = a->dictionary != 0;
-    array_private_t *p = array_private_new(keep, nbuf, n, has_dict);
+    int whole = length < 0 || (extra_offset == 0 && length == a->length);
+    frost_colfmt_t fmt;
+    int fsl_window = !whole && frost__colfmt_parse(frost__colstr(blob, s->format), &fmt) == 0
+                     && fmt.kind == FROST_COL_FIXED_LIST && nbuf >= 1 && n == 1
+                     && frost__colbuf(blob, a, 0) != NULL;
+    array_private_t *p = array_private_new(keep, nbuf, n, has_dict,
+                                           fsl_window ? (size_t)(length + 7) / 8 : 0);
     if (p == NULL) {
         out->release = NULL;
         return -1;
@@ -431,11 +450,20 @@ export_array(frost_keep_t keep, const char *blob, uint64_t aoff, struct ArrowArr
     for (size_t i = 0; i < nbuf; i++) {
         p->buffers[i] = frost__colbuf(blob, a, (int64_t)i);
     }
-    int whole = length < 0 || (extra_offset == 0 && length == a->length);
+    int64_t start = a->offset + (whole ? 0 : extra_offset);   /* the window's first slot */
+    if (fsl_window) {
+        const void *validity = p->buffers[0];
+        for (int64_t k = 0; k < length; k++) {
+            if (frost__colbit(validity, start + k)) {
+                p->scratch[k / 8] |= (uint8_t)(1u << (k % 8));
+            }
+        }
+        p->buffers[0] = p->scratch;
+    }
     *out = (struct ArrowArray){
         .length = whole ? a->length : length,
         .null_count = whole || a->null_count == 0 ? a->null_count : -1,
-        .offset = a->offset + (whole ? 0 : extra_offset),
+        .offset = fsl_window ? 0 : start,
         .n_buffers = a->n_buffers,
         .n_children = a->n_children,
         .buffers = p->buffers,
@@ -445,12 +473,17 @@ export_array(frost_keep_t keep, const char *blob, uint64_t aoff, struct ArrowArr
         .private_data = p,
     };
     for (size_t i = 0; i < n; i++) {
-        if (export_array(keep, blob, frost__colchild(blob, a->children, (int64_t)i), p->children[i], 0, -1) < 0) {
+        uint64_t child = frost__colchild(blob, a->children, (int64_t)i);
+        uint64_t child_schema = frost__colchild(blob, s->children, (int64_t)i);
+        int rc = fsl_window ? export_array(keep, blob, child, child_schema, p->children[i],
+                                           start * fmt.width, length * fmt.width)
+                            : export_array(keep, blob, child, child_schema, p->children[i], 0, -1);
+        if (rc < 0) {
             array_release(out);
             return -1;
         }
     }
-    if (has_dict && export_array(keep, blob, a->dictionary, p->dictionary, 0, -1) < 0) {
+    if (has_dict && export_array(keep, blob, a->dictionary, s->dictionary, p->dictionary, 0, -1) < 0) {
         array_release(out);
         return -1;
     }
@@ -464,11 +497,13 @@ export_chunk(frost_keep_t keep, const char *blob, uint64_t chunk, int64_t lo, in
 {
     uint64_t root = frost__colchild(blob, header(blob)->chunks, (int64_t)chunk);
     const frost_colarray_t *r = frost__colarray(blob, root);
+    const frost_colschema_t *rs = frost__colschema(blob, header(blob)->schema);
     if (column >= 0) {
-        return export_array(keep, blob, frost__colchild(blob, r->children, column), out, lo, hi - lo);
+        return export_array(keep, blob, frost__colchild(blob, r->children, column),
+                            frost__colchild(blob, rs->children, column), out, lo, hi - lo);
     }
     size_t n = (size_t)r->n_children;
-    array_private_t *p = array_private_new(keep, 1, n, 0);   /* a struct: one (absent) validity buffer */
+    array_private_t *p = array_private_new(keep, 1, n, 0, 0);   /* a struct: one (absent) validity buffer */
     if (p == NULL) {
         out->release = NULL;
         return -1;
@@ -478,8 +513,8 @@ export_chunk(frost_keep_t keep, const char *blob, uint64_t chunk, int64_t lo, in
         .buffers = p->buffers, .children = p->children, .release = array_release, .private_data = p,
     };
     for (size_t i = 0; i < n; i++) {
-        if (export_array(keep, blob, frost__colchild(blob, r->children, (int64_t)i), p->children[i], lo,
-                         hi - lo) < 0) {
+        if (export_array(keep, blob, frost__colchild(blob, r->children, (int64_t)i),
+                         frost__colchild(blob, rs->children, (int64_t)i), p->children[i], lo, hi - lo) < 0) {
             array_release(out);
             return -1;
         }
@@ -1380,13 +1415,13 @@ table_getattro(PyObject *self, PyObject *name)
 
 static PyType_Slot table_slots[] = {
     TABLE_SLOTS("Table: Arrow columns in a frost arena.\n\n"
-                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying;\n"
+                "pyarrow.table(t), polars.DataFrame(t) and pandas read it without copying;\n"
                 "len(t), t['col'], t.row(i), t[a:b] and frost.thaw(t) work without them.", table_getset),
 };
 static PyType_Slot mapped_table_slots[] = {
     TABLE_SLOTS("MappedTable: Arrow columns in a format-2 image, read in place from its mapping\n"
                 "by any process (frost.share / frost.load). The same API as frost.Table:\n"
-                "pyarrow.table(t), polars.from_arrow(t) and pandas read it without copying.",
+                "pyarrow.table(t), polars.DataFrame(t) and pandas read it without copying.",
                 mapped_table_getset),
 };
 #undef TABLE_SLOTS

@@ -443,6 +443,35 @@ class Polars(LeakCheckedTestCase):
                 del view
                 store.close()
 
+    def test_row_windows_of_fixed_size_lists_with_nulls(self):
+        # polars (2.1) rejects a fixed-size list whose window is an offset and
+        # that has a validity bitmap: polars.DataFrame(view[a:b]) panicked for
+        # every window (a pyo3 PanicException: no Exception), the column's
+        # slices were a ComputeError; the window now moves into the items
+        items = [[1, 2], [3, 4], None, [7, 8], None, [11, 12], [13, 14], [15, 16], None, [19, 20]]
+        fsl = pa.array(items, pa.list_(pa.int32(), 2))
+        nested = pa.array([[[i, None], None] if i % 3 else None for i in range(10)],
+                          pa.list_(pa.list_(pa.int16(), 2), 2))
+        strs = pa.array([[f"s{i}", None, "x" * i] if i % 4 else None for i in range(10)],
+                        pa.list_(pa.string(), 3))
+        t = pa.table({"fl": fsl, "nested": nested, "strs": strs, "i": list(range(10))})
+        chunked = pa.Table.from_batches(t.to_batches(max_chunksize=3))
+        for name, source in (("one chunk", t), ("chunks of 3", chunked)):
+            store = self.freeze(source)
+            view = store.root
+            for a in range(0, 10, 3):
+                for b in (a, a + 1, a + 4, 10):
+                    with self.subTest(name, rows=(a, b)):
+                        want = t.slice(a, b - a).to_pydict()
+                        got = pa.table(view[a:b])
+                        got.validate(full=True)
+                        self.assertEqual(got.to_pydict(), want)
+                        self.assertEqual(pl.DataFrame(view[a:b]).to_dict(as_series=False), want)
+                        for column in ("fl", "nested", "strs"):
+                            self.assertEqual(pl.Series(view[column][a:b]).to_list(), want[column])
+            del view
+            store.close()
+
     def test_polars_all_null_columns(self):
         # polars exports a null-type column with one (NULL) buffer, as older
         # Arrow writers did: FreezeError "1 buffers, the type has 0"

@@ -240,9 +240,83 @@ from_array(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, 
     return rc;
 }
 
+/* Whether `dtype` is polars' Object (Python objects). */
+static int
+is_polars_object_dtype(PyObject *dtype)
+{
+    PyObject *name = PyType_GetName(Py_TYPE(dtype));
+    int is = name == NULL ? -1 : PyUnicode_CompareWithASCIIString(name, "Object") == 0;
+    Py_XDECREF(name);
+    return is;
+}
+
+/* polars exports a column of dtype Object as fixed_size_binary[8] holding the
+ * objects' addresses, with no mark in the schema: a polars DataFrame or Series
+ * with one is refused here (-2, err names the column), as a numpy object
+ * array is: an arena holds data, never addresses. 0: not polars, or no such
+ * column; -1: an error. */
+static int
+refuse_polars_objects(PyObject *o, char *err, size_t errlen)
+{
+    PyObject *module = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__module__");
+    if (module == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    const char *name = PyUnicode_Check(module) ? PyUnicode_AsUTF8(module) : NULL;
+    int polars = name != NULL && strncmp(name, "polars.", 7) == 0;
+    PyErr_Clear();   /* a module name that is no str (or not UTF-8): not polars */
+    Py_DECREF(module);
+    if (!polars) {
+        return 0;
+    }
+    int rc = 0;
+    PyObject *dtype = NULL, *schema = NULL, *items = NULL;
+    if (PyObject_HasAttrString(o, "schema")) {   /* a DataFrame: {name: dtype} */
+        schema = PyObject_GetAttrString(o, "schema");
+        items = schema ? PyMapping_Items(schema) : NULL;
+        rc = items ? 0 : -1;
+        for (Py_ssize_t i = 0; items != NULL && i < PyList_GET_SIZE(items); i++) {
+            PyObject *pair = PyList_GET_ITEM(items, i);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                continue;
+            }
+            int is = is_polars_object_dtype(PyTuple_GET_ITEM(pair, 1));
+            if (is != 0) {
+                if (is > 0) {
+                    snprintf(err, errlen, "column '%.200s' of '%.200s' holds Python objects (polars "
+                             "dtype Object, exported as their addresses)",
+                             PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))
+                                 ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(pair, 0)) : "?",
+                             Py_TYPE(o)->tp_name);
+                }
+                rc = is > 0 ? -2 : -1;
+                break;
+            }
+        }
+    }
+    else if (PyObject_HasAttrString(o, "dtype")) {   /* a Series */
+        dtype = PyObject_GetAttrString(o, "dtype");
+        int is = dtype ? is_polars_object_dtype(dtype) : -1;
+        if (is > 0) {
+            snprintf(err, errlen, "'%.200s' holds Python objects (polars dtype Object, exported as "
+                     "their addresses)", Py_TYPE(o)->tp_name);
+        }
+        rc = is > 0 ? -2 : is;
+    }
+    Py_XDECREF(dtype);
+    Py_XDECREF(schema);
+    Py_XDECREF(items);
+    return rc;
+}
+
 int
 frost__columns_freeze(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
 {
+    int refused = refuse_polars_objects(o, err, errlen);
+    if (refused != 0) {
+        return refused;
+    }
     int has = has_method(o, "__arrow_c_stream__");
     if (has != 0) {
         return has < 0 ? -1 : from_stream(o, arena, out, err, errlen);

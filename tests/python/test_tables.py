@@ -472,6 +472,18 @@ class Polars(LeakCheckedTestCase):
             del view
             store.close()
 
+    def test_polars_object_columns_are_refused(self):
+        # polars exports dtype Object as fixed_size_binary[8]: the objects'
+        # addresses, no mark in the schema; they froze as data (docs/safety.md)
+        df = pl.DataFrame({"o": pl.Series([object(), 1], dtype=pl.Object), "i": [1, 2]})
+        for value, where in ((df, "root"), (df["o"], "root"), ({"k": [df]}, r"root\['k'\]\[0\]")):
+            with self.assertRaisesRegex(frost.FreezeError, f"^{where}: cannot freeze .*Python objects "
+                                        "\\(polars dtype Object"):
+                self.freeze(value)
+        view = self.freeze(df.select("i")).root
+        self.assertEqual(pl.DataFrame(view).to_dict(as_series=False), {"i": [1, 2]})
+        del view
+
     def test_polars_all_null_columns(self):
         # polars exports a null-type column with one (NULL) buffer, as older
         # Arrow writers did: FreezeError "1 buffers, the type has 0"

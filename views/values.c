@@ -595,6 +595,29 @@ frost__mapped_set_view_hash(PyObject *self)
 }
 
 PyObject *
+frost__dict_view_or(const frost_state *st, PyObject *a, PyObject *b)
+{
+    int a_view = frost__is_dict_view(st, a), b_view = frost__is_dict_view(st, b);
+    if (!(a_view || PyDict_CheckExact(a)) || !(b_view || PyDict_CheckExact(b))) {
+        /* (a dict subclass too: OrderedDict's own | answers, as with a mappingproxy) */
+        PyObject *items = PyDict_New();   /* the view's, as the dict a mappingproxy holds */
+        if (items == NULL || frost__dict_merge_items(items, a_view ? a : b) < 0) {
+            Py_XDECREF(items);
+            return NULL;
+        }
+        PyObject *r = a_view ? PyNumber_Or(items, b) : PyNumber_Or(a, items);
+        Py_DECREF(items);
+        return r;
+    }
+    PyObject *result = a_view ? PyDict_New() : PyDict_Copy(a);
+    if (result != NULL && ((a_view && frost__dict_merge_items(result, a) < 0)
+                           || (b_view ? frost__dict_merge_items(result, b) : PyDict_Update(result, b)) < 0)) {
+        Py_CLEAR(result);
+    }
+    return result;
+}
+
+PyObject *
 frost__set_view_binop(const frost_state *st, PyObject *a, PyObject *b,
                       PyObject *(*op)(PyObject *, PyObject *))
 {

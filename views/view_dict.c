@@ -216,50 +216,10 @@ is_frozen_dict(PyObject *o)
     return nb != NULL && nb->nb_or == dict_or;
 }
 
-/* Insert every item of the FrozenDict `view` into the dict `into`. */
-static int
-dict_merge_into(PyObject *into, PyObject *view)
-{
-    const frost_table_t *t = DV(view)->table;
-    FrostLease *lease = DV(view)->lease;
-    for (Py_ssize_t i = 0; i < t->len; i++) {
-        PyObject *k = frost__load(lease, t->entries[i].key);
-        PyObject *v = k ? frost__load(lease, frost_table_value(t, i)) : NULL;
-        int rc = v ? PyDict_SetItem(into, k, v) : -1;
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        if (rc < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* the items of `from`, a FrozenDict (`frozen`) or any other Mapping, into `into` */
-static int
-merge_into(PyObject *into, PyObject *from, int frozen)
-{
-    return frozen ? dict_merge_into(into, from)
-                  : PyDict_Check(from) ? PyDict_Update(into, from) : frost__dict_merge_items(into, from);
-}
-
 static PyObject *
 dict_or(PyObject *a, PyObject *b)
 {
-    int a_frozen = is_frozen_dict(a), b_frozen = is_frozen_dict(b);
-    const frost_state *st = DV(a_frozen ? a : b)->lease->st;
-    if (!(PyDict_Check(a) || frost__is_dict_view(st, a)) || !(PyDict_Check(b) || frost__is_dict_view(st, b))) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    PyObject *result = PyDict_Check(a) ? PyDict_Copy(a) : PyDict_New();
-    if (result == NULL) {
-        return NULL;
-    }
-    if ((!PyDict_Check(a) && merge_into(result, a, a_frozen) < 0) || merge_into(result, b, b_frozen) < 0) {
-        Py_DECREF(result);
-        return NULL;
-    }
-    return result;
+    return frost__dict_view_or(DV(is_frozen_dict(a) ? a : b)->lease->st, a, b);
 }
 
 static PyObject *

@@ -666,18 +666,7 @@ is_mapped_dict(PyObject *o)
 static PyObject *
 dict_or(PyObject *a, PyObject *b)
 {
-    const frost_state *st = MV(is_mapped_dict(a) ? a : b)->image->st;
-    int a_view = frost__is_dict_view(st, a), b_view = frost__is_dict_view(st, b);
-    if (!(a_view || PyDict_Check(a)) || !(b_view || PyDict_Check(b))) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    PyObject *result = a_view ? PyDict_New() : PyDict_Copy(a);
-    if (result != NULL && ((a_view && frost__dict_merge_items(result, a) < 0)
-                           || (b_view ? frost__dict_merge_items(result, b)
-                                      : PyDict_Update(result, b)) < 0)) {
-        Py_CLEAR(result);
-    }
-    return result;
+    return frost__dict_view_or(MV(is_mapped_dict(a) ? a : b)->image->st, a, b);
 }
 
 static PyObject *

@@ -96,6 +96,13 @@ frost__compares_as_set(const frost_state *st, PyObject *o)
            || PyDictItems_Check(o);
 }
 
+/* a | b where a or b is a dict view (FrozenDict, MappedDict) of state `st`,
+ * as a mappingproxy's `|` reads its dict: dicts and dict views give a new dict
+ * of both sides' items; with any other operand (a dict subclass too),
+ * dict(view) | b (a | dict(view)), so that operand's own operator answers
+ * (UserDict's takes a dict, OrderedDict's gives an OrderedDict). */
+PyObject *frost__dict_view_or(const frost_state *st, PyObject *a, PyObject *b);
+
 /* a OP b (&, |, -, ^) where a or b is a set view (FrozenSet, MappedSet) of
  * state `st`: as frozenset's operators, each view read as the frozenset of its
  * items, so the result's type is the left operand's (a set for set & view);

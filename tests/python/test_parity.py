@@ -6,6 +6,7 @@ containers stay views), and the in-place forms raise TypeError, since a view
 cannot change. Every case runs on both lifetimes; scoped ones must leak
 nothing (a process-lifetime store is kept until exit by design).
 """
+import collections
 import collections.abc
 import dataclasses
 import operator
@@ -417,6 +418,33 @@ class DictViewsReverse(EveryStore):
             for view in (d.keys(), d.values(), d.items()):
                 self.assertEqual(view.mapping, d)
                 self.assertIs(type(view.mapping), type(d))   # read-only already
+
+
+class OrAnswersAsAMappingProxy(EveryStore):
+    """`view | other` and `other | view` as with a MappingProxyType of the same
+    dict: a Mapping that is no dict gets the view read as a dict, so its own
+    operator answers (UserDict's `|` takes dicts only: with a FrozenDict or
+    MappedDict on either side it was a TypeError)."""
+
+    def test_every_kind_of_other_operand(self):
+        data = {"a": 1, "b": 2}
+        others = [collections.UserDict(b=20, c=3), collections.OrderedDict(c=3),
+                  collections.defaultdict(int, c=3), collections.Counter(c=3),
+                  collections.ChainMap({"c": 3}), {"c": 3}, [("c", 3)], {"c"}, 1, None]
+        for root in self.each_root({"d": data}):
+            view, proxy = root["d"], types.MappingProxyType(dict(data))
+            for other in others:
+                for name, expr in (("view | other", operator.or_), ("other | view", lambda a, b: b | a)):
+                    with self.subTest(type(other).__name__, expr=name):
+                        try:
+                            want = expr(proxy, other)
+                        except TypeError:
+                            with self.assertRaises(TypeError):
+                                expr(view, other)
+                            continue
+                        got = expr(view, other)
+                        self.assertIs(type(got), type(want))
+                        self.assertEqual(dict(got), dict(want))
 
 
 class CopyGivesAPlainContainer(EveryStore):

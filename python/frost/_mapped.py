@@ -21,6 +21,10 @@ the image's owner of its file descriptor here, and its wire form:
           (sent by multiprocessing, a handle holds it LINGER seconds more).
   file:   (path, st_dev, st_ino, size, store_id) -- the receiver maps the
           same file (the same inode: a file replaced since is refused).
+          multiprocessing's pickler refuses a file handle whose path no
+          longer names that inode at the sender (_check_sendable_file): the
+          receiver would fail to unpickle, and multiprocessing loses such a
+          task (its caller waits for ever).
 A receiver's handle names itself (its pid and its own fd), so it can send
 the store on even after the creator is gone.
 
@@ -140,6 +144,8 @@ def _prune_lingering():
 
 
 def _reduce_sent_handle(handle):
+    if handle.fd is None:
+        _check_sendable_file(handle)
     image = handle.image() if handle.image is not None else None
     if image is not None and handle.fd is not None:
         _prune_lingering()
@@ -147,6 +153,28 @@ def _reduce_sent_handle(handle):
             _lingering[id(image)] = (time.monotonic() + LINGER, image)
             _lingering.move_to_end(id(image))
     return handle.__reduce__()
+
+
+def _check_sendable_file(handle):
+    """SnapshotError unless the path of a loaded file's handle still names the
+    file it was loaded from. A receiver maps the file by path and refuses
+    another inode; multiprocessing loses a task (or a result) whose unpickling
+    fails in the receiver -- a Pool's map waits for ever -- so the sender
+    refuses it, as it refuses arena stores (frost._forking_guard)."""
+    path = os.fsdecode(handle.path)
+    try:
+        st = os.stat(handle.path)
+        why = ("replaced since it was loaded (another file is at that path now)"
+               if (st.st_dev, st.st_ino) != (handle.dev, handle.ino)
+               or not stat.S_ISREG(st.st_mode) else None)
+    except OSError as exc:
+        why = f"removed since it was loaded ({exc.strerror})"
+    if why is not None:
+        raise _frost.SnapshotError(
+            f"cannot send the frost store loaded from {path} to another process: that path "
+            f"is not the file the store maps any more, {why}, so the receiver could not "
+            f"map it. Load the new file and send its views, or keep the file in place "
+            f"while its stores are sent (save new versions to a new path)")
 
 
 # (store_id, st_dev, st_ino) -> weakref.ref(MapImage): the same image in the same

@@ -12,6 +12,7 @@ import glob
 import multiprocessing
 import os
 import pickle
+import re
 import resource
 import signal
 import stat
@@ -1160,6 +1161,47 @@ class ArenaRefusedTest(unittest.TestCase):
     def test_in_process_pickling_unchanged(self):
         with frost.freeze({"a": 1}) as arena:
             self.assertEqual(pickle.loads(pickle.dumps(arena.root)), {"a": 1})
+
+
+class ReplacedFileRefusedTest(unittest.TestCase):
+    """A store loaded from a file whose path now names another file (a new
+    save renamed over it) or none: a receiver cannot map it, and a
+    multiprocessing.Pool worker that fails to unpickle its task loses it (the
+    caller waited for ever), so multiprocessing's pickler refuses it at the
+    sender. Plain pickle is unchanged: its receiver says why."""
+
+    def check_refused(self, change, why):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "v.frost")
+            frost.freeze({"xs": [1, 2, 3]}).save(path, format=2)
+            with frost.load(path) as store:
+                view = store.root["xs"]
+                multiprocessing.reduction.ForkingPickler.dumps(view)   # intact: sent
+                change(path)
+                self.assertEqual(list(view), [1, 2, 3])   # still read here
+                for obj in (store, store.root, view):
+                    with self.assertRaisesRegex(frost.SnapshotError,
+                                                f"{re.escape(path)}.*{why}"):
+                        multiprocessing.reduction.ForkingPickler.dumps(obj)
+                pickle.dumps(view)   # plain pickle: the receiver refuses it (HandleTest)
+                ctx = multiprocessing.get_context("spawn")
+                with ctx.Pool(1) as pool:   # refused, not lost: the caller gets the error
+                    with self.assertRaisesRegex(frost.SnapshotError, why):
+                        pool.map_async(mappedwork.plain, [view]).get(DEADLINE)
+                    self.assertEqual(pool.apply_async(mappedwork.add, (1, 2)).get(DEADLINE), 3)
+                with cf.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                    with self.assertRaisesRegex(frost.SnapshotError, why):
+                        pool.submit(mappedwork.plain, view).result(DEADLINE)
+                    self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
+                with self.assertRaisesRegex(frost.SnapshotError, why):
+                    ctx.Process(target=mappedwork.plain, args=(view,)).start()
+
+    def test_a_file_replaced_since_the_load(self):
+        self.check_refused(lambda path: frost.freeze({"xs": [4]}).save(path, format=2),
+                           "replaced since it was loaded")
+
+    def test_a_file_removed_since_the_load(self):
+        self.check_refused(os.unlink, "removed since it was loaded")
 
 
 class NothingLeftBehindTest(unittest.TestCase):

@@ -62,8 +62,15 @@ def default_directory():
 
 
 def file_digest(path):
-    """sha256 of a file's bytes (hex)."""
+    """sha256 of a file's bytes (hex): the file at `path`, or an open fd (read
+    with pread from offset 0: its offset is not used)."""
     h = hashlib.sha256()
+    if isinstance(path, int):
+        offset = 0
+        while block := os.pread(path, _READ_BLOCK, offset):
+            h.update(block)
+            offset += len(block)
+        return h.hexdigest()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(_READ_BLOCK), b""):
             h.update(block)

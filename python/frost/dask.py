@@ -41,11 +41,13 @@ import logging
 import operator
 import os
 import random
+import stat
 import tempfile
 import threading
 import time
 
 import frost
+from frost import _mapped
 from frost._nodecache import (DIR_ENV, NodeCache, NodeDirectoryError, TransferCorrupt,
                               default_directory, file_digest)
 
@@ -129,26 +131,48 @@ def _check_name(name):
 
 @contextlib.contextmanager
 def _snapshot_file(store_or_path):
-    """The path of a snapshot file for `store_or_path`: the path itself, or a
-    temporary file the store is saved to (removed afterwards)."""
+    """(fd, name) of the snapshot file to send, open for the whole share (what
+    is digested is what is sent, whatever is renamed over its path meanwhile):
+    the file at a path; for a MappedStore loaded from a file, that file while
+    its path still names it (the store's own inode: a new save renamed over it,
+    or its removal, must not change what is shared); else a temporary file the
+    store is saved to (removed afterwards). A closed store: StoreClosedError."""
     if isinstance(store_or_path, (str, bytes, os.PathLike)):
         path = os.fsdecode(store_or_path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"frost.dask.share: no snapshot file at {path!r}")
-        yield path
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)   # a FIFO never blocks
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise FileNotFoundError(f"frost.dask.share: no snapshot file at {path!r}")
+            yield fd, path
+        finally:
+            os.close(fd)
         return
-    saved_path = getattr(store_or_path, "path", None)
-    if isinstance(saved_path, str) and os.path.isfile(saved_path):   # a store loaded from a file
-        yield saved_path
-        return
-    if not callable(getattr(store_or_path, "save", None)):
+    if isinstance(store_or_path, _mapped.MappedStore):
+        image = store_or_path._live_image("frost.dask.share()")   # closed: StoreClosedError
+        handle = getattr(image, "handle", None)
+        fd = None
+        if handle is not None and handle.path is not None:
+            fd = _mapped._reopen(handle)   # None: replaced or removed since the load
+        if fd is not None:
+            try:
+                yield fd, os.fsdecode(handle.path)
+            finally:
+                os.close(fd)
+            return
+    elif not callable(getattr(store_or_path, "save", None)):
         raise TypeError(f"frost.dask.share: expected a frost store or the path of a snapshot "
                         f"file, not {type(store_or_path).__name__} (frost.freeze(data) first)")
-    fd, path = tempfile.mkstemp(prefix="frost-dask-", suffix=".frost")
-    os.close(fd)
+    tmp_fd, path = tempfile.mkstemp(prefix="frost-dask-", suffix=".frost")
+    os.close(tmp_fd)
     try:
         store_or_path.save(path)
-        yield path
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            yield fd, path
+        finally:
+            os.close(fd)
     finally:
         os.unlink(path)
 
@@ -204,6 +228,9 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
           timeout=600.0, progress=None):
     """Make `store_or_path` (a frost store, or the path of a snapshot file)
     readable as `name` by every worker of `client`'s cluster, one copy per node.
+    A store is shared as it reads: a store loaded from a file that was since
+    replaced or removed is saved to a temporary file (StoreClosedError when it
+    is closed).
 
     Each node (the workers sharing one node-local directory: `directory` when
     given, else each worker's $FROST_DASK_DIR or <tmp>/frost-dask-<uid>)
@@ -232,9 +259,9 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
     directory = _check_directory(directory)
     start = time.monotonic()
     deadline = start + timeout
-    with _snapshot_file(store_or_path) as path:
-        size = os.path.getsize(path)
-        digest = file_digest(path)
+    with _snapshot_file(store_or_path) as (fd, where):
+        size = os.fstat(fd).st_size
+        digest = file_digest(fd)
         lock = _name_lock(client, name)
         if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise TimeoutError(f"frost.dask.share({name!r}): another share of this name "
@@ -244,7 +271,7 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
             nodes = _discover(client, directory, digest, size)
             report = ShareReport(name, version, digest, size, nodes)
             sending = [nid for nid, node in nodes.items() if node.status != "present"]
-            transfer = _Transfer(client, path, report, directory, chunk_size, retries,
+            transfer = _Transfer(client, fd, where, report, directory, chunk_size, retries,
                                  deadline, progress, total=size * len(sending))
             for nid, node in nodes.items():   # node by node: each switches when its copy is in
                 if node.status == "present":
@@ -281,9 +308,9 @@ def _activate(client, node, name, version, digest, size, directory):
 class _Transfer:
     """Sends one snapshot file to nodes, one node at a time."""
 
-    def __init__(self, client, path, report, directory, chunk_size, retries, deadline,
+    def __init__(self, client, fd, where, report, directory, chunk_size, retries, deadline,
                  progress, total):
-        self.client, self.path, self.report = client, path, report
+        self.client, self.fd, self.where, self.report = client, fd, where, report
         self.directory, self.chunk_size, self.retries = directory, chunk_size, retries
         self.deadline, self.progress, self.total, self.done = deadline, progress, total, 0
 
@@ -335,23 +362,23 @@ class _Transfer:
                      workers=[receiver])[receiver]
         ok = False
         try:
-            with open(self.path, "rb") as f:
-                offset = 0
-                while offset < r.size:
-                    data = _read_source_chunk(f, offset, min(self.chunk_size, r.size - offset))
-                    if receiver not in client.nthreads():
-                        raise distributed.comm.CommClosedError(f"receiver {receiver} left")
-                    fut = client.scatter(data, workers=[receiver], direct=True, hash=False,
-                                         timeout=min(self._left(), 30))
-                    try:
-                        node.bytes_sent += len(data)
-                        _run(client, _on_worker_write, token, offset, fut.key, workers=[receiver])
-                    finally:
-                        fut.release()
-                    offset += len(data)
-                    self.done += len(data)
-                    if self.progress is not None:
-                        self.progress(self.done, self.total)
+            offset = 0
+            while offset < r.size:
+                data = _read_source_chunk(self.fd, self.where, offset,
+                                          min(self.chunk_size, r.size - offset))
+                if receiver not in client.nthreads():
+                    raise distributed.comm.CommClosedError(f"receiver {receiver} left")
+                fut = client.scatter(data, workers=[receiver], direct=True, hash=False,
+                                     timeout=min(self._left(), 30))
+                try:
+                    node.bytes_sent += len(data)
+                    _run(client, _on_worker_write, token, offset, fut.key, workers=[receiver])
+                finally:
+                    fut.release()
+                offset += len(data)
+                self.done += len(data)
+                if self.progress is not None:
+                    self.progress(self.done, self.total)
             self._left()
             if receiver not in client.nthreads():
                 raise distributed.comm.CommClosedError(f"receiver {receiver} left")
@@ -363,12 +390,11 @@ class _Transfer:
                     _run(client, _on_worker_abort, token, workers=[receiver])
 
 
-def _read_source_chunk(f, offset, n):
-    f.seek(offset)
-    data = f.read(n)
+def _read_source_chunk(fd, where, offset, n):
+    data = os.pread(fd, n, offset)
     if len(data) != n:
         raise ShareError(f"frost.dask.share: the snapshot file shrank while it was sent "
-                         f"({f.name}: {len(data)} bytes at {offset}, {n} expected)")
+                         f"({where}: {len(data)} bytes at {offset}, {n} expected)")
     return data
 
 

@@ -391,6 +391,35 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(again.bytes_sent, 0)
         self.assertEqual({n.status for n in again.nodes.values()}, {"present"})
 
+    def test_a_loaded_store_is_shared_as_it_was_loaded(self):
+        # share(mapped_store) sent whatever file was at store.path at the time: after
+        # a new save renamed over it, the workers got the new file's data
+        import daskwork
+        import frost.dask
+        path = os.path.join(self.tmp, "as-loaded.frost")
+        data = daskwork.make_data(3000, "loaded")
+        with frost.freeze(data) as arena:
+            arena.save(path)
+        store = frost.load(path)
+        with frost.freeze(daskwork.make_data(3000, "saved-over")) as arena:
+            arena.save(path)   # a new version renamed over the path: the store keeps its own
+        report = frost.dask.share(self.client, store, "as-loaded", timeout=120)
+        self.assertNotEqual(report.digest, file_digest(path))
+        self.read_everywhere("as-loaded", data)
+        os.unlink(path)        # no file of its own left: a saved copy of its image is sent
+        again = frost.dask.share(self.client, store, "as-loaded", timeout=120)
+        self.assertEqual(again.version, report.version + 1)
+        self.read_everywhere("as-loaded", data)
+        # a closed store is refused, as every other call on it, before anything is sent
+        before = self.stats()
+        store.close()
+        with self.assertRaises(frost.StoreClosedError):
+            frost.dask.share(self.client, store, "as-loaded", timeout=120)
+        after = self.stats()
+        self.assertEqual({w: s["bytes_received"] for w, s in after.items()},
+                         {w: s["bytes_received"] for w, s in before.items()})
+        self.assertEqual({s["versions"]["as-loaded"] for s in after.values()}, {again.version})
+
     def test_late_workers_get_it_on_a_known_and_on_a_new_node(self):
         import daskwork
         report, data = self.share("late")

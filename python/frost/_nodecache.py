@@ -15,6 +15,7 @@ Layout of a node directory D (docs/dask.md shows it to users):
     D/names/<quoted name>.json
                               {"name", "version", "digest", "size"}: the newest
                               version of a shared name this node holds
+                              (check_name: a name that fits NAME_MAX so quoted)
 
 Invariants:
 - A file under stores/ is only ever made by rename() of a part file whose size,
@@ -75,6 +76,30 @@ def file_digest(path):
         for block in iter(lambda: f.read(_READ_BLOCK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+# A name's manifest is names/<quoted name>.json, written through
+# <that>.<pid>.tmp: the longest of these file names must fit NAME_MAX (255 bytes
+# on the usual Linux file systems), with room for a pid of up to 10 digits.
+_NAME_MAX = 255
+MAX_QUOTED_NAME = _NAME_MAX - len(".json.") - 10 - len(".tmp")
+
+
+def check_name(name):
+    """ValueError unless the str `name` makes manifest file names that every
+    node can write: UTF-8 text (no lone surrogate) whose quoted form
+    (urllib.parse.quote: a byte that is not a letter, digit or _.-~ counts 3)
+    is at most MAX_QUOTED_NAME bytes."""
+    try:
+        quoted = urllib.parse.quote(name, safe="")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"frost.dask: name {name!r} is not UTF-8 text (a lone surrogate at "
+                         f"index {exc.start}); it names files on every node") from None
+    if len(quoted) > MAX_QUOTED_NAME:
+        raise ValueError(f"frost.dask: name {name[:40]!r}... is too long: {len(quoted)} "
+                         f"bytes as a file name, at most {MAX_QUOTED_NAME} (each character "
+                         f"that is not a letter, digit or _.-~ takes 3 per UTF-8 byte)")
+    return name
 
 
 def check_digest(digest):
@@ -442,23 +467,41 @@ class PartFile:
                 except ValueError as exc:   # frost.SnapshotError
                     raise TransferCorrupt(f"{self.path}: {exc}") from exc
             final = self.cache.store_path(self.digest)
+            renamed = False
             with self.cache.node_lock():
                 if os.path.exists(final):
                     os.unlink(self.path)   # another process brought the same bytes
                 else:
                     os.rename(self.path, final)
+                    renamed = True
                     dirfd = os.open(os.path.dirname(final), os.O_RDONLY | os.O_CLOEXEC)
                     try:
                         os.fsync(dirfd)
                     finally:
                         os.close(dirfd)
                 if name is not None:
-                    self.cache._write_manifest(name, version, self.digest, self.size)
+                    try:
+                        self.cache._write_manifest(name, version, self.digest, self.size)
+                    except BaseException:
+                        if renamed:   # no store file without a name left (the sweep's rule)
+                            self._unlink_unnamed(final)
+                        raise
             self._close()
             return final
         except BaseException:
             self.abort()
             raise
+
+    def _unlink_unnamed(self, final):
+        """Remove `final`, just renamed from this part file, when no manifest
+        names it (the caller holds the node lock). Nothing else holds it: this
+        part file's fd still holds flock(LOCK_EX) on it, and a Hold taken
+        meanwhile sees it gone."""
+        if self.digest not in {m.get("digest") for m in self.cache._manifests()}:
+            try:
+                os.unlink(final)
+            except FileNotFoundError:
+                pass
 
     def abort(self):
         """Remove the part file (idempotent)."""

@@ -38,6 +38,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
+import numbers
 import operator
 import os
 import random
@@ -49,7 +51,7 @@ import time
 import frost
 from frost import _mapped
 from frost._nodecache import (DIR_ENV, NodeCache, NodeDirectoryError, TransferCorrupt,
-                              default_directory, file_digest)
+                              check_name, default_directory, file_digest)
 
 __all__ = ["share", "get", "unshare", "pool", "stats", "ShareReport", "NodeReport",
            "ShareError", "NodeDirectoryError", "FrostSharePlugin", "DIR_ENV", "PROFILER_ENV",
@@ -63,8 +65,17 @@ _RELEASE_PERIOD = 1.0  # s between checks for retired versions no view uses any 
 
 
 class ShareError(RuntimeError):
-    """share() could not bring the snapshot to a node after its retries (the
-    message says which node, which workers and every attempt's error)."""
+    """share() could not bring the snapshot to a node after its retries, or
+    at once when the node received it but could not commit it (the message
+    says which node, which workers and every attempt's error)."""
+
+
+class _CommitFailed(Exception):
+    """A receiver's commit failed for a reason other than the bytes that
+    arrived (TransferCorrupt) or its directory (NodeDirectoryError): sending
+    the file again cannot help, so share() does not retry it. Made on the
+    worker (_on_worker_commit) so that it is told apart from a receiver lost
+    on the way; its message is "<type>: <message>" of the worker's error."""
 
 
 @dataclasses.dataclass
@@ -113,6 +124,8 @@ def _check_directory(directory):
     if not isinstance(path, str):
         raise TypeError(f"frost.dask: directory must be a str or os.PathLike[str], not "
                         f"{type(directory).__name__}")
+    if "\0" in path:   # else every worker's os call fails: "no worker answered"
+        raise ValueError(f"frost.dask: directory must not contain a NUL: {path!r}")
     return path
 
 
@@ -122,11 +135,25 @@ def _is_index(value):
 
 
 def _check_name(name):
+    """A str that names files on every node (frost._nodecache.check_name):
+    checked here, before anything is sent, not on a worker after the transfer."""
     if not isinstance(name, str):
         raise TypeError(f"frost.dask: name must be a str, not {type(name).__name__}")
     if not name:
         raise ValueError("frost.dask: name must not be empty")
-    return name
+    return check_name(name)
+
+
+def _check_timeout(timeout):
+    """A positive, finite number of seconds (it makes the share's deadline)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"frost.dask.share: timeout must be a number of seconds, not "
+                        f"{type(timeout).__name__}")
+    timeout = float(timeout)
+    if not (0 < timeout < math.inf):
+        raise ValueError(f"frost.dask.share: timeout must be a positive, finite number of "
+                         f"seconds, not {timeout!r}")
+    return timeout
 
 
 @contextlib.contextmanager
@@ -243,11 +270,15 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
     new version out node by node; tasks that already called get() keep theirs.
 
     progress(done, total): snapshot bytes written on nodes so far, of total.
-    Returns a ShareReport. Raises NodeDirectoryError (nothing sent) when a
+    Returns a ShareReport. Raises ValueError or TypeError naming the argument
+    (nothing sent) for a name that cannot be a file name on the nodes
+    (frost._nodecache.check_name) or a timeout that is not a positive, finite
+    number of seconds; NodeDirectoryError (nothing sent) when a
     node's directory is missing, not writable or too small; ShareError when a
     node could not be served; TimeoutError past `timeout` seconds.
     """
     _check_name(name)
+    timeout = _check_timeout(timeout)
     if not _is_index(chunk_size) or chunk_size <= 0:
         raise ValueError(f"frost.dask.share: chunk_size must be a positive int, not {chunk_size!r}")
     if not _is_index(retries) or retries < 0:
@@ -341,6 +372,11 @@ class _Transfer:
                 self._send_once(node, receiver)
                 node.status = "sent"
                 return
+            except _CommitFailed as exc:
+                node.errors.append(f"attempt {node.attempts} via {receiver}: {exc}")
+                raise ShareError(f"frost.dask.share({r.name!r}): node {node.host} "
+                                 f"({node.directory}) received the snapshot but could not "
+                                 f"commit it (not retried): {exc}") from exc
             except (TransferCorrupt, OSError, distributed.comm.CommClosedError, TimeoutError,
                     ValueError) as exc:
                 if isinstance(exc, NodeDirectoryError):   # full / not writable: not for retry
@@ -527,10 +563,18 @@ async def _on_worker_commit(token, name, version):
 
     def commit():
         final = part.commit(name, version, frost.verify)
-        part.cache.sweep()   # what earlier, killed receivers left
+        try:
+            part.cache.sweep()   # what earlier, killed receivers left (the next sweep may)
+        except Exception:
+            logger.exception("frost.dask: sweeping %s after a transfer failed", part.cache.path)
         return final
     try:
         return await _in_thread(commit)
+    except (TransferCorrupt, NodeDirectoryError, TimeoutError):   # sent again / as it is
+        raise
+    except Exception as exc:
+        raise _CommitFailed(f"{type(exc).__name__}: {exc}" if str(exc)
+                            else repr(exc)) from None
     finally:
         with _lock:
             _parts.pop(token, None)

@@ -55,6 +55,11 @@ typedef struct {
 typedef struct {
     MAPPED_VIEW_HEAD
     Py_ssize_t *dims;            /* shape[ndim], strides[ndim] (PyMem) */
+    /* A row a[i] of a multi-dimensional array: its node is the array's with
+     * data, nbytes, shape and len (ndim) moved to the row; pickled and thawed
+     * as `parent`[index] (NULL for a whole array's node). */
+    PyObject *parent;
+    Py_ssize_t index;
 } FrostMappedArray;
 
 typedef struct {
@@ -165,6 +170,8 @@ make_view(void *ctx, const frost_mnode_t *n)
     if (n->kind == FROST_MNODE_ARRAY) {
         FrostMappedArray *a = (FrostMappedArray *)v;
         size_t ndim = (size_t)n->len;
+        a->parent = NULL;
+        a->index = 0;
         a->dims = PyMem_Malloc((ndim ? ndim : 1) * 2 * sizeof(Py_ssize_t));
         if (a->dims == NULL) {
             Py_DECREF(v);
@@ -186,6 +193,7 @@ mapped_dealloc(PyObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     if (MV(self)->node.kind == FROST_MNODE_ARRAY) {
         PyMem_Free(((FrostMappedArray *)self)->dims);
+        Py_XDECREF(((FrostMappedArray *)self)->parent);
     }
     Py_DECREF(MV(self)->image);
     tp->tp_free(self);
@@ -1528,14 +1536,62 @@ array_tolist(PyObject *self, PyObject *Py_UNUSED(i))
     return r ? r : frost__unpack_elsewhere(self, NULL, &layout);
 }
 
-/* a[i], a[i, j, ...] (an item) and a[i:j:k] (a read-only memoryview of the
- * same mapping, first dimension), as memoryview(a) answers them; a
- * multi-dimensional a[i] is a TypeError (numpy.asarray(a)[i] gives it). */
+/* Row i (0 <= i < dims[0]) of a multi-dimensional MappedArray: a MappedArray
+ * of the same mapping, no copy, as frost.Array's a[i]. */
+static PyObject *
+array_row(PyObject *self, Py_ssize_t i)
+{
+    frost_mnode_t row = MV(self)->node;
+    Py_ssize_t stride = MA(self)->dims[row.len];   /* the first dimension's */
+    row.data += i * stride;
+    row.nbytes = (uint64_t)stride;   /* C-contiguous: a row is `stride` bytes */
+    row.shape += 8;
+    row.len -= 1;
+    PyObject *r = make_view(MV(self)->image, &row);
+    if (r != NULL) {
+        MA(r)->parent = Py_NewRef(self);
+        MA(r)->index = i;
+    }
+    return r;
+}
+
+/* a[i] of a multi-dimensional array (a row, as frost.Array's), a[i, j, ...]
+ * (an item) and a[i:j:k] (a read-only memoryview of the same mapping, first
+ * dimension), as memoryview(a) answers the last two. */
 static PyObject *
 array_subscript(PyObject *self, PyObject *key)
 {
+    if (PyIndex_Check(key) && MV(self)->node.len > 1) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_ssize_t rows = MA(self)->dims[0];
+        if (i < 0) {
+            i += rows;
+        }
+        if (i < 0 || i >= rows) {
+            PyErr_SetString(PyExc_IndexError, "frost.MappedArray index out of range");
+            return NULL;
+        }
+        return array_row(self, i);
+    }
     frost_layout_t layout = array_layout(self);
     return frost__buffer_subscript(self, key, &layout);
+}
+
+/* A row pickles as its parent indexed again by the receiver; a whole array
+ * as a handle to the image and its node. */
+static PyObject *
+array_reduce(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (MA(self)->parent == NULL) {
+        return mapped_reduce(self, NULL);
+    }
+    PyObject *operator = PyImport_ImportModule("operator");
+    PyObject *getitem = operator ? PyObject_GetAttrString(operator, "getitem") : NULL;
+    Py_XDECREF(operator);
+    return getitem ? Py_BuildValue("N(On)", getitem, MA(self)->parent, MA(self)->index) : NULL;
 }
 
 static PyObject *
@@ -1595,7 +1651,8 @@ static PyGetSetDef array_getset[] = {
 static PyMethodDef array_methods[] = {
     {"tolist", array_tolist, METH_NOARGS, "The items as (nested) lists, like memoryview.tolist()."},
     {"tobytes", array_tobytes, METH_NOARGS, "A copy of the data (C order), as memoryview's."},
-    MAPPED_REDUCE,
+    {"__reduce__", array_reduce, METH_NOARGS, "Pickle as a handle to the same image and node "
+                                              "(a row: its array, indexed again)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2439,6 +2496,9 @@ frost__is_mapped_store(PyObject *obj)
 PyObject *
 frost__mapped_thaw(frost_state *Py_UNUSED(st), PyObject *obj, PyObject *allowed)
 {
+    if (MV(obj)->node.kind == FROST_MNODE_ARRAY) {   /* its own node: a row's is moved */
+        return mthaw_array(&MV(obj)->node);
+    }
     mthaw_t tw = {.img = IMG(obj), .memo = PyDict_New(), .allowed = allowed};
     if (tw.memo == NULL) {
         return NULL;

@@ -328,8 +328,8 @@ class Views(Catalogue):
     def test_mapped_array_answers_as_array_does(self):
         """frost.Array and frost.MappedArray share one subscript
         (frost__buffer_subscript): every key gets the same item, slice or error
-        from both, the type's name aside. A grid's a[i] is the one difference:
-        an Array gives its sub-Array, a MappedArray a TypeError."""
+        from both, the type's name aside; a grid's a[i] is its row from both (a
+        MappedArray's was a TypeError)."""
         data = {"line": memoryview(bytes(range(6))),
                 "grid": memoryview(bytes(range(6))).cast("B", (2, 3)),
                 "cplx": memoryview(struct.pack("<2d", 1.0, 2.0)).cast("B").cast("d")}
@@ -338,7 +338,7 @@ class Views(Catalogue):
         def answer(view, key):
             try:
                 r = view[key]
-                return ("value", r.tolist() if isinstance(r, memoryview) else r)
+                return ("value", r.tolist() if hasattr(r, "tolist") else r)
             except Exception as e:
                 return (type(e).__name__, str(e).replace("MappedArray", "Array"))
 
@@ -349,14 +349,8 @@ class Views(Catalogue):
             for key in keys:
                 with self.subTest(name=name, key=key):
                     a, m = frozen.root[name], shared.root[name]
-                    if name == "grid" and isinstance(key, int):   # a row
-                        self.assertRaisesRegex(TypeError, "needs 2 indices, not 1",
-                                               lambda: m[key])
-                        if -2 <= key < 2:
-                            self.assertEqual(a[key].tolist(), [[0, 1, 2], [3, 4, 5]][key])
-                        else:
-                            self.assertRaises(IndexError, lambda: a[key])
-                        continue
+                    if name == "grid" and isinstance(key, int) and -2 <= key < 2:   # a row
+                        self.assertEqual(a[key].tolist(), [[0, 1, 2], [3, 4, 5]][key])
                     self.assertEqual(answer(a, key), answer(m, key))
         frozen.close()
 

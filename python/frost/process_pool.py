@@ -40,6 +40,13 @@ the tasks of pools it did not shut down stops them all
 (_shut_pools_down_at_exit, run before the stdlib's exit hook, which would
 wait for them where Ctrl-C cannot stop it).
 
+Starting a worker. The constructor pickles initializer(*initargs) as a
+spawn or forkserver start will (_check_initializer_call; under fork nothing
+is pickled): what cannot be sent is a TypeError there, naming it. The stdlib
+pickles them only as a worker starts, in the first submit(), whose task was
+queued already: submit() raised, and the program then waited for that
+future at exit for ever.
+
 What a task is sent and sends back fails only its own future. The stdlib
 unpickles a worker's reply in its manager thread, and a reply that does
 not unpickle there (an exception whose __init__ needs other arguments than
@@ -60,6 +67,7 @@ import fcntl
 import io
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.context
 import multiprocessing.reduction
 import os
 import sys
@@ -183,6 +191,57 @@ def _dumps_call(fn, args, kwargs):
                         f"{exception_text(exc)}") from exc
 
 
+class _StartingWorker:
+    """Stands for the Popen of a worker being started while ProcessPool()
+    pickles the initializer's call as a spawn or forkserver start will:
+    multiprocessing's queues, locks and pipes pickle only then (they go to
+    the new process with it), and their fds need no real duplication to be
+    checked (what multiprocessing.reduction.DupFd asks of a spawning Popen)."""
+
+    @staticmethod
+    def duplicate_for_child(fd):
+        return fd
+
+    @staticmethod
+    def DupFd(fd):
+        return fd
+
+
+def _dumps_for_start(obj):
+    """_dumps(obj) as a worker's start pickles its Process (popen_spawn_posix,
+    popen_forkserver: multiprocessing's spawning Popen set, this thread's)."""
+    previous = multiprocessing.context.get_spawning_popen()
+    multiprocessing.context.set_spawning_popen(_StartingWorker())
+    try:
+        return _dumps(obj)
+    finally:
+        multiprocessing.context.set_spawning_popen(previous)
+
+
+def _check_initializer_call(initializer, initargs):
+    """TypeError naming what of initializer(*initargs) a spawn or forkserver
+    worker cannot be sent (a KeyboardInterrupt or SystemExit that pickling
+    raises is the caller's and goes on). The stdlib pickles them only when a
+    worker starts, in submit() or on its manager thread, where the error left
+    the task queued and its future pending for ever."""
+    try:
+        _dumps_for_start((initializer, initargs))
+        return
+    except Exception as exc:
+        what, error = f"the arguments of initializer {initializer!r}", exc
+    parts = [(f"initializer {initializer!r}", initializer)]
+    parts += [(f"initargs[{i}] of initializer {initializer!r}", arg)
+              for i, arg in enumerate(initargs)]
+    for name, part in parts:   # the first that does not pickle alone, if any
+        try:
+            _dumps_for_start(part)
+        except Exception as exc:
+            what, error = name, exc
+            break
+    raise TypeError(f"cannot send {what} to a worker process: {type(error).__name__}: "
+                    f"{exception_text(error)}") from error
+
+
 def _run(call):
     """A task, in the worker: its call unpickled here (one that does not
     unpickle fails this task only; the stdlib's worker would die of it and
@@ -300,7 +359,8 @@ class ProcessPool(cf.ProcessPoolExecutor):
     """An Executor with one worker process per core (frost.Pool's API).
 
     workers (or max_workers, the stdlib's name): how many (default: the CPUs
-    this process may run on, its affinity mask). initializer(*initargs) runs in every worker first.
+    this process may run on, its affinity mask). initializer(*initargs) runs in every worker first
+    (what a spawn or forkserver worker cannot be sent is a TypeError here).
     mp_context: a multiprocessing context or a start method name ("spawn",
     the default; "forkserver"; "fork"). max_tasks_per_child: as in the stdlib.
     """
@@ -328,6 +388,10 @@ class ProcessPool(cf.ProcessPoolExecutor):
                                  or _main_module_spec() is not None)
         if initializer is not None:
             self._check_callable(initializer, "initializer")
+            if self._start_method != "fork":   # a forked worker inherits them: nothing is pickled
+                _check_initializer_call(initializer, initargs)
+        else:
+            initargs = ()   # nothing runs with them: nothing to send
         self._workers = workers
         self._stopped = False        # by a Ctrl-C (_stop_workers)
         self._manager = None         # the manager thread shutdown() must still join

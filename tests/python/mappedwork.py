@@ -82,6 +82,16 @@ def initialized(_=None):
     return list(_initialized)
 
 
+def initialized_types(_=None):
+    return [type(value).__name__ for value in _initialized]
+
+
+def put_into(queue, lock, value):
+    """An initializer: value into a multiprocessing queue, under its lock."""
+    with lock:
+        queue.put(value)
+
+
 def share_and_return(data):
     """A worker-made shared store, dropped by the worker as soon as it is sent."""
     return frost.share(data).root
@@ -137,6 +147,16 @@ from poolwork import NeedsTwoArguments, raise_needs_two  # noqa: E402,F401  (one
 class RefusesPickling(Exception):
     def __reduce__(self):
         raise TypeError("RefusesPickling refuses to be pickled")
+
+
+class UnsendableCallable:
+    """A callable instance that refuses to be pickled."""
+
+    def __call__(self, *args):
+        return args
+
+    def __reduce__(self):
+        raise TypeError("UnsendableCallable refuses to be pickled")
 
 
 def raise_refuses_pickling(message):

@@ -243,6 +243,71 @@ class ProcessPoolTest(unittest.TestCase):
                              4950)
 
 
+class InitargsTest(unittest.TestCase):
+    """initializer(*initargs) that a spawn or forkserver worker cannot be
+    sent: the constructor refuses it (TypeError naming the argument). The
+    stdlib pickles them only as a worker starts, in the first submit(), whose
+    task was queued already: submit() raised, and exit then waited for that
+    future for ever. Each scenario runs in a child with a deadline."""
+
+    def run_scenario(self, body):
+        proc = run_child(textwrap.dedent(body), timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return proc.stdout.splitlines()
+
+    def test_initargs_that_do_not_pickle_are_refused_by_the_constructor(self):
+        lines = self.run_scenario("""
+            import threading
+            import frost, mappedwork
+            for ctx in ("spawn", "forkserver"):
+                for how in ("plain", "with"):
+                    try:
+                        pool = frost.ProcessPool(1, initializer=mappedwork.init, mp_context=ctx,
+                                                 initargs=(1, threading.Lock()))
+                        if how == "with":
+                            with pool:
+                                pool.submit(mappedwork.add, 1, 2)
+                        else:
+                            pool.submit(mappedwork.add, 1, 2)
+                    except TypeError as e:
+                        print("refused", ctx, how, e)
+            try:   # the initializer itself (a callable instance: pickle decides)
+                frost.ProcessPool(1, initializer=mappedwork.UnsendableCallable())
+            except TypeError as e:
+                print("refused", e)
+            print("end")
+            """)
+        self.assertEqual(len(lines), 6, lines)
+        for line in lines[:4]:
+            self.assertRegex(line, r"^refused \w+ \w+ cannot send initargs\[1\] of initializer "
+                                   r"<function init .*> to a worker process: TypeError: "
+                                   r"cannot pickle '_thread.lock' object$")
+        self.assertRegex(lines[4], r"^refused cannot send initializer .* to a worker process: "
+                                   r"TypeError: UnsendableCallable refuses to be pickled$")
+        self.assertEqual(lines[5], "end")
+
+    def test_what_a_worker_can_be_sent_is_accepted(self):
+        # multiprocessing's queues and locks pickle only while a worker starts;
+        # a forked worker inherits its initargs (nothing is pickled); without an
+        # initializer nothing is sent
+        lines = self.run_scenario("""
+            import multiprocessing, threading
+            import frost, mappedwork
+            for ctx in ("spawn", "forkserver"):
+                c = multiprocessing.get_context(ctx)
+                queue = c.Queue()
+                with frost.ProcessPool(1, initializer=mappedwork.put_into, mp_context=ctx,
+                                       initargs=(queue, c.Lock(), ctx)) as pool:
+                    print(pool.submit(mappedwork.add, 1, 2).result(60), queue.get(timeout=60))
+            with frost.ProcessPool(1, initializer=mappedwork.init, mp_context="fork",
+                                   initargs=(threading.Lock(),)) as pool:
+                print(pool.submit(mappedwork.initialized_types).result(60))
+            with frost.ProcessPool(1, initargs=(threading.Lock(),)) as pool:
+                print(pool.submit(mappedwork.add, 2, 2).result(60))
+            """)
+        self.assertEqual(lines, ["3 spawn", "3 forkserver", "['lock']", "4"])
+
+
 class KilledParentTest(unittest.TestCase):
     """A parent killed by SIGKILL while its pool runs tasks: the stdlib's workers
     waited on their call queue for ever, and kept the resource tracker and the

@@ -45,7 +45,12 @@ spawn or forkserver start will (_check_initializer_call; under fork nothing
 is pickled): what cannot be sent is a TypeError there, naming it. The stdlib
 pickles them only as a worker starts, in the first submit(), whose task was
 queued already: submit() raised, and the program then waited for that
-future at exit for ever.
+future at exit for ever. A start that fails anyway (a store in initargs
+closed since, an OSError of fork) breaks the pool (_spawn_process,
+_Manager): every queued future fails with a BrokenProcessPool caused by
+it, as when a worker dies; the stdlib's raised it from submit() with the
+task queued, or ended its manager thread (replacing a worker at
+max_tasks_per_child), and the queued futures waited for ever.
 
 What a task is sent and sends back fails only its own future. The stdlib
 unpickles a worker's reply in its manager thread, and a reply that does
@@ -223,7 +228,7 @@ def _check_initializer_call(initializer, initargs):
     worker cannot be sent (a KeyboardInterrupt or SystemExit that pickling
     raises is the caller's and goes on). The stdlib pickles them only when a
     worker starts, in submit() or on its manager thread, where the error left
-    the task queued and its future pending for ever."""
+    the task queued and its future pending for ever (ProcessPool._spawn_process)."""
     try:
         _dumps_for_start((initializer, initargs))
         return
@@ -314,6 +319,46 @@ class _ManagerCallbacks(_Callbacks):
         return isinstance(threading.current_thread(), cf.process._ExecutorManagerThread)
 
 
+class _Manager(cf.process._ExecutorManagerThread):
+    """The executor's manager thread, which also ends the pool as broken
+    when a worker could not be started (ProcessPool._spawn_process). It
+    holds the pool's list of those errors itself, not through its weak
+    reference to the executor, which a pool dropped unshut clears: its
+    queued futures still fail (the stdlib's exit hook joins this thread,
+    which would otherwise wait for them for ever)."""
+
+    def __init__(self, executor):
+        self.start_failures = executor._start_failures
+        super().__init__(executor)
+
+    def wait_result_broken_or_wakeup(self):
+        if self.start_failures:   # woken by _spawn_process: no worker will run the queue
+            return None, True, None
+        return super().wait_result_broken_or_wakeup()
+
+    def terminate_broken(self, cause):
+        """The stdlib's, but a failed worker start is the queued futures'
+        error: a BrokenProcessPool saying so, its cause the start's exception
+        (the stdlib's says a process "terminated abruptly")."""
+        if not self.start_failures:
+            return super().terminate_broken(cause)
+        failure = self.start_failures[0]
+        message = (f"a worker process could not be started ({type(failure).__name__}: "
+                   f"{exception_text(failure)}): the process pool is not usable any more")
+        error = cf.process.BrokenProcessPool(message)
+        error.__cause__ = failure
+        with self.shutdown_lock:
+            for item in list(self.pending_work_items.values()):
+                try:
+                    item.future.set_exception(error)
+                except cf.InvalidStateError:   # cancelled (the stdlib's does the same)
+                    pass
+            self._terminate_broken(cause)   # cleans up (what it fails again is done already)
+            executor = self.executor_reference()
+            if executor is not None:   # what a later submit() raises
+                executor._broken = message
+
+
 class _TaskFuture(cf.Future):
     """A ProcessPool task's future (its class is set at submit: no reference
     cycle, nothing the manager thread calls is changed, so there is no race
@@ -397,6 +442,7 @@ class ProcessPool(cf.ProcessPoolExecutor):
         self._manager = None         # the manager thread shutdown() must still join
         self._known_processes = []   # the workers as shutdown() or _stop_workers last saw them
         self._callbacks = _ManagerCallbacks()   # done-callbacks off the manager thread
+        self._start_failures = []    # why workers could not be started (_spawn_process)
         super().__init__(workers, mp_context=context, initializer=_start_worker,
                          initargs=(initializer, initargs), max_tasks_per_child=max_tasks_per_child)
         _pools.add(self)
@@ -419,6 +465,35 @@ class ProcessPool(cf.ProcessPoolExecutor):
                 self._spawn_process()
             return
         super()._adjust_process_count()
+
+    def _spawn_process(self):
+        """The stdlib's, but a worker that cannot be started breaks the pool:
+        its error (initargs that no longer pickle -- a store closed since the
+        constructor checked them --, an OSError of fork or pipe) is kept in
+        _start_failures, and the manager thread (_Manager) ends the pool as
+        broken, every queued future failed with a BrokenProcessPool whose
+        cause it is. The stdlib let it propagate: from submit(), after the
+        task was queued (a first submit had not started the manager thread
+        yet: its future stayed pending for ever, and interpreter exit waited
+        for it); on the manager thread, replacing a worker that ended at
+        max_tasks_per_child, it ended that thread with the queued futures
+        pending for ever."""
+        try:
+            super()._spawn_process()
+        except Exception as exc:
+            self._start_failures.append(exc)
+            if self._executor_manager_thread_wakeup is not None:
+                self._executor_manager_thread_wakeup.wakeup()   # the manager sees it now
+
+    def _start_executor_manager_thread(self):
+        """The stdlib's (3.12 to 3.14), with frost's manager thread (_Manager)."""
+        if self._executor_manager_thread is None:
+            if not self._safe_to_dynamically_spawn_children:   # fork: all workers first
+                self._launch_processes()
+            self._executor_manager_thread = _Manager(self)
+            self._executor_manager_thread.start()
+            cf.process._threads_wakeups[self._executor_manager_thread] = \
+                self._executor_manager_thread_wakeup
 
     def _check_callable(self, fn, what):
         why = _sendable.problem(fn, self._main_importable, what, to="a worker process")

@@ -308,6 +308,76 @@ class InitargsTest(unittest.TestCase):
         self.assertEqual(lines, ["3 spawn", "3 forkserver", "['lock']", "4"])
 
 
+class WorkerStartFailureTest(unittest.TestCase):
+    """A worker that cannot be started (here: its initargs hold a store closed
+    since the constructor) breaks the pool: every queued future fails with a
+    BrokenProcessPool caused by the start's error, and the program exits. The
+    stdlib raised it from submit() with the task queued (the future pending
+    for ever, exit waiting for it), or on its manager thread while replacing
+    a worker at max_tasks_per_child, which ended that thread: the queued
+    futures waited for ever. Each scenario runs in a child with a deadline."""
+
+    PRELUDE = """
+        import concurrent.futures as cf
+        import frost, mappedwork
+
+        def outcome(future):
+            try:
+                return f"result {future.result(30)}"
+            except cf.TimeoutError:
+                return "pending"
+            except Exception as e:
+                return f"{type(e).__name__} ({type(e.__cause__).__name__}): {e}"
+        """
+
+    def run_scenario(self, body):
+        proc = run_child(textwrap.dedent(self.PRELUDE) + textwrap.dedent(body), timeout=90)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("Exception in thread", proc.stderr)
+        return proc.stdout.splitlines()
+
+    BROKEN = ("BrokenProcessPool (StoreClosedError): a worker process could not be started "
+              "(StoreClosedError: pickling of a closed frost.MappedStore): the process pool "
+              "is not usable any more")
+
+    def test_first_worker(self):
+        lines = self.run_scenario("""
+            store = frost.share({"a": [1]})
+            pool = frost.ProcessPool(1, initializer=mappedwork.init, initargs=(store,))
+            store.close()
+            print(outcome(pool.submit(mappedwork.add, 1, 2)), flush=True)
+            try:
+                pool.submit(mappedwork.add, 1, 2)
+            except cf.process.BrokenProcessPool as e:
+                print("submit:", e)
+            print(repr(pool).split()[-1])
+            """)
+        self.assertEqual(lines, [self.BROKEN, "submit: " + self.BROKEN.split(": ", 1)[1],
+                                 "broken>"])
+
+    def test_replacement_at_max_tasks_per_child(self):
+        for workers in (1, 2):
+            with self.subTest(workers=workers):
+                lines = self.run_scenario(f"""
+                    store = frost.share({{"a": [1]}})
+                    pool = frost.ProcessPool({workers}, initializer=mappedwork.init,
+                                             initargs=(store,), max_tasks_per_child=1)
+                    first = [pool.submit(mappedwork.sleep_then, 1, "first")
+                             for _ in range({workers})]
+                    queued = [pool.submit(mappedwork.add, i, 0) for i in range(3)]
+                    store.close()   # every worker started already, with the store
+                    for future in first + queued:
+                        print(outcome(future), flush=True)
+                    """)
+                # the first worker to end breaks the pool: a task still running
+                # on another fails too (as when a worker dies)
+                self.assertEqual(len(lines), workers + 3, lines)
+                self.assertIn("result first", lines[:workers])
+                for line in lines[:workers]:
+                    self.assertIn(line, ("result first", self.BROKEN))
+                self.assertEqual(lines[workers:], [self.BROKEN] * 3)
+
+
 class KilledParentTest(unittest.TestCase):
     """A parent killed by SIGKILL while its pool runs tasks: the stdlib's workers
     waited on their call queue for ever, and kept the resource tracker and the

@@ -369,6 +369,7 @@ class _TaskFuture(cf.Future):
     which only the manager thread delivers."""
 
     def _invoke_callbacks(self):
+        self.__dict__.pop("_frost_pool", None)   # done: its pool may go now (submit)
         callbacks = getattr(self, "_frost_callbacks", None)   # set at submit
         if self._done_callbacks and callbacks is not None and callbacks.defer(self):
             return
@@ -505,8 +506,15 @@ class ProcessPool(cf.ProcessPoolExecutor):
             raise TypeError(f"submit() needs a callable, not {type(fn).__name__}")
         self._check_callable(fn, "callable")
         future = super().submit(_run, _dumps_call(fn, args, kwargs))
+        # Until it is done, a future holds its pool (the manager thread holds
+        # the queued futures): the stdlib's manager replaces a worker ended at
+        # max_tasks_per_child only while the executor lives, so a pool dropped
+        # with tasks queued left them pending for ever, and exit waited for them.
+        future._frost_pool = self
         future._frost_callbacks = self._callbacks
         future.__class__ = _TaskFuture
+        if future.done():   # before the class was set: _TaskFuture._invoke_callbacks did not run
+            future.__dict__.pop("_frost_pool", None)
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):

@@ -308,14 +308,8 @@ class InitargsTest(unittest.TestCase):
         self.assertEqual(lines, ["3 spawn", "3 forkserver", "['lock']", "4"])
 
 
-class WorkerStartFailureTest(unittest.TestCase):
-    """A worker that cannot be started (here: its initargs hold a store closed
-    since the constructor) breaks the pool: every queued future fails with a
-    BrokenProcessPool caused by the start's error, and the program exits. The
-    stdlib raised it from submit() with the task queued (the future pending
-    for ever, exit waiting for it), or on its manager thread while replacing
-    a worker at max_tasks_per_child, which ended that thread: the queued
-    futures waited for ever. Each scenario runs in a child with a deadline."""
+class ChildScenario(unittest.TestCase):
+    """A scenario run in a child with a deadline (a hang fails); its lines."""
 
     PRELUDE = """
         import concurrent.futures as cf
@@ -335,6 +329,16 @@ class WorkerStartFailureTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertNotIn("Exception in thread", proc.stderr)
         return proc.stdout.splitlines()
+
+
+class WorkerStartFailureTest(ChildScenario):
+    """A worker that cannot be started (here: its initargs hold a store closed
+    since the constructor) breaks the pool: every queued future fails with a
+    BrokenProcessPool caused by the start's error, and the program exits. The
+    stdlib raised it from submit() with the task queued (the future pending
+    for ever, exit waiting for it), or on its manager thread while replacing
+    a worker at max_tasks_per_child, which ended that thread: the queued
+    futures waited for ever."""
 
     BROKEN = ("BrokenProcessPool (StoreClosedError): a worker process could not be started "
               "(StoreClosedError: pickling of a closed frost.MappedStore): the process pool "
@@ -376,6 +380,29 @@ class WorkerStartFailureTest(unittest.TestCase):
                 for line in lines[:workers]:
                     self.assertIn(line, ("result first", self.BROKEN))
                 self.assertEqual(lines[workers:], [self.BROKEN] * 3)
+
+
+class DroppedPoolTest(ChildScenario):
+    """A pool dropped with tasks queued runs them (its futures hold it until
+    done): with max_tasks_per_child the stdlib's manager replaced an ended
+    worker only while the executor lived, so they waited for ever, and so did
+    exit. Once its futures are done the pool goes, futures held or not."""
+
+    def test_queued_tasks_of_a_dropped_pool_run(self):
+        lines = self.run_scenario("""
+            import gc, weakref
+            pool = frost.ProcessPool(1, max_tasks_per_child=1)
+            futures = [pool.submit(mappedwork.sleep_then, 0.5, "first")]
+            futures += [pool.submit(mappedwork.add, i, 0) for i in range(3)]
+            ref = weakref.ref(pool)
+            del pool
+            gc.collect()
+            for future in futures:
+                print(outcome(future), flush=True)
+            gc.collect()
+            print("collected" if ref() is None else "alive", flush=True)
+            """)
+        self.assertEqual(lines, ["result first", "result 0", "result 1", "result 2", "collected"])
 
 
 class KilledParentTest(unittest.TestCase):

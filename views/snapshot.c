@@ -133,8 +133,7 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     if (st == NULL) {
         return NULL;
     }
-    FrostLease *lease = ((FrostStore *)self)->lease;
-    if (lease == NULL) {
+    if (((FrostStore *)self)->lease == NULL) {
         return frost__closed_error(st, "save()");
     }
     /* __fspath__ is called once: a path-like that names another file at each
@@ -156,6 +155,13 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!PyUnicode_FSConverter(fspath, &path)) {
         Py_DECREF(fspath);
         return NULL;
+    }
+    /* read only now: __fspath__ may have closed the store (and freed its lease) */
+    FrostLease *lease = ((FrostStore *)self)->lease;
+    if (lease == NULL) {
+        Py_DECREF(fspath);
+        Py_DECREF(path);
+        return frost__closed_error(st, "save()");
     }
     Py_INCREF(lease);   /* close() from another thread (or the callback) while we run */
     Py_XINCREF(pc.callable);

@@ -665,9 +665,13 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
                      "not '%.200s'", tp->tp_name);
         return NULL;
     }
+    /* held for the walk: user code it runs (__setstate__, __from_shared__...)
+     * may close a Store whose lease was borrowed from it (a view holds its own) */
+    Py_INCREF(lease);
     thawer_t tw = {.lease = lease, .memo = memo, .allowed = allowed};
     PyObject *result = thaw_root(&tw, root, slice);
     PyMem_Free(tw.frames);
+    Py_DECREF(lease);
     return result;
 }
 

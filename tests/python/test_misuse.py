@@ -82,3 +82,52 @@ class FreezeMisuse(LeakCheckedTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ClosingRecord:
+    """A record whose rebuild (during thaw) closes the store being thawed."""
+    store = None
+
+    def __init__(self, v):
+        self.v = v
+
+    def __shared__(self):
+        return {"v": self.v}
+
+    @classmethod
+    def __from_shared__(cls, state):
+        ClosingRecord.store.close()
+        return cls(state["v"])
+
+
+class UserCodeClosesTheStore(LeakCheckedTestCase):
+    """User code that thaw() or save() runs may close the Store they read:
+    thaw(store) borrowed the Store's lease (freed by close: a use after free,
+    a segfault), save(path, format=1) read it before calling the path's
+    __fspath__. The walk now holds the lease; save reads it after."""
+
+    DATA = [ClosingRecord(1), list(range(1000)), ["x" * 100 for _ in range(1000)]]
+
+    def test_thaw_of_a_store_closed_by_a_record(self):
+        for wrap in (lambda s: s, lambda s: (s,)):
+            store = ClosingRecord.store = frost.freeze(self.DATA)
+            out = frost.thaw(wrap(store))
+            out = out if isinstance(out, list) else out[0]
+            self.assertEqual((out[0].v, out[1], out[2]), (1, self.DATA[1], self.DATA[2]))
+            with self.assertRaises(frost.StoreClosedError):
+                store.root
+        ClosingRecord.store = None
+
+    def test_save_to_a_path_whose_fspath_closes_the_store(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            for fmt in (1, 2, None):
+                store = frost.freeze({"k": list(range(10000))})
+
+                class ClosingPath:
+                    def __fspath__(self):
+                        store.close()
+                        return os.path.join(tmp, f"out{fmt}.frost")
+                with self.subTest(format=fmt), self.assertRaises(frost.StoreClosedError):
+                    store.save(ClosingPath(), format=fmt)
+                self.assertFalse(os.path.exists(os.path.join(tmp, f"out{fmt}.frost")))

@@ -1304,6 +1304,14 @@ record_repr(PyObject *self)
     if (qualname == NULL) {
         return NULL;
     }
+    /* guarded for both kinds of state: a chain of records whose state is the
+     * next record (no dict) overflowed the C stack before RecursionError */
+    const void *node = IMG(self)->base + MV(self)->node.offset;
+    int enter = frost__repr_enter(node);
+    if (enter != 0) {
+        Py_DECREF(qualname);
+        return enter > 0 ? PyUnicode_FromString("...") : NULL;
+    }
     frost_mnode_t state;
     int rc = record_fields(self, &state);
     PyObject *result = NULL;
@@ -1313,12 +1321,6 @@ record_repr(PyObject *self)
         Py_XDECREF(s);
     }
     else if (rc > 0) {
-        const void *node = IMG(self)->base + MV(self)->node.offset;
-        int enter = frost__repr_enter(node);
-        if (enter != 0) {
-            Py_DECREF(qualname);
-            return enter > 0 ? PyUnicode_FromString("...") : NULL;
-        }
         PyObject *parts = PyList_New(0);
         uint64_t shown = state.len < FROST_REPR_MAX_ITEMS ? state.len : FROST_REPR_MAX_ITEMS;
         for (uint64_t i = 0; parts && i < shown; i++) {
@@ -1346,8 +1348,8 @@ record_repr(PyObject *self)
         Py_XDECREF(parts);
         Py_XDECREF(sep);
         Py_XDECREF(body);
-        frost__repr_leave(node);
     }
+    frost__repr_leave(node);
     Py_DECREF(qualname);
     return result;
 }

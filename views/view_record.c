@@ -456,7 +456,11 @@ record_fields(PyObject *self, void *Py_UNUSED(closure))
 static PyObject *
 record_repr(PyObject *self)
 {
-    int rc = Py_ReprEnter(self);
+    /* by node, not view (each read makes a new view), and counted twice
+     * against the C recursion limit (frost__repr_enter): a chain of records
+     * overflowed a small thread stack before RecursionError */
+    const void *node = RV(self)->record;
+    int rc = frost__repr_enter(node);
     if (rc != 0) {
         return rc > 0 ? PyUnicode_FromString("Record(...)") : NULL;
     }
@@ -465,7 +469,7 @@ record_repr(PyObject *self)
     PyObject *r = state ? PyUnicode_FromFormat("Record(%U, %R)", cls, state) : NULL;
     Py_XDECREF(cls);
     Py_XDECREF(state);
-    Py_ReprLeave(self);
+    frost__repr_leave(node);
     return r;
 }
 

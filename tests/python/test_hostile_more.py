@@ -927,7 +927,8 @@ class HostileArguments(LeakCheckedTestCase):
     def test_repr_compare_thaw_of_deep_chains_never_overflow_the_c_stack(self):
         """repr/str/== of a chain of records, lists or dicts around CPython's C
         recursion limit (10,000) and far past it: a value or RecursionError, never
-        a crash (a MappedRecord chain's repr overflowed the stack at 9,990).
+        a crash (a MappedRecord chain's repr overflowed the stack at 9,990, and
+        one whose state is the next record, not a dict, at 10,000).
         Under ThreadSanitizer only 4,000 levels: it keeps the stack of every
         allocation, so thousands of nested C frames cost gigabytes per
         operation (the OOM killer ended a CI run at 22 GB); the other builds
@@ -939,11 +940,20 @@ class HostileArguments(LeakCheckedTestCase):
             @dataclasses.dataclass
             class Link:
                 next: object
+            class Next:   # a record whose state is no dict: the next record itself
+                def __init__(self, next):
+                    self.next = next
+                def __shared__(self):
+                    return self.next
+                @classmethod
+                def __from_shared__(cls, state):
+                    return cls(state)
             for depth in DEPTHS:
-                for kind in ("record", "list", "dict"):
+                for kind in ("record", "state", "list", "dict"):
                     chain = None
                     for _ in range(depth):
-                        chain = Link(chain) if kind == "record" else [chain] if kind == "list" else {"k": chain}
+                        chain = (Link(chain) if kind == "record" else Next(chain) if kind == "state"
+                                 else [chain] if kind == "list" else {"k": chain})
                     for make in (frost.freeze, frost.share):
                         root = make(chain).root
                         for op in (repr, str, lambda v: v == make(chain).root, lambda v: v == chain):

@@ -21,7 +21,6 @@
  */
 #include "views.h"
 
-#define PENDING Py_Ellipsis   /* memo value of a tuple/record in progress (borrowed marker) */
 
 typedef struct {
     const frost_node_t *node;
@@ -35,6 +34,9 @@ typedef struct {
 typedef struct {
     FrostLease *lease;
     PyObject *memo;              /* {node address: result} */
+    PyObject *pending;           /* the memo's value for a tuple/record in progress: an object
+                                    of this walk's own, which no result can be (Ellipsis was, a
+                                    record's __from_shared__ may return it) */
     PyObject *allowed;           /* thaw(classes=): {(module, qualname): class}, or NULL */
     thaw_frame_t *frames;
     Py_ssize_t depth, capacity;
@@ -346,7 +348,7 @@ thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
     PyObject *hit = PyDict_GetItemWithError(tw->memo, key);
     if (hit != NULL || PyErr_Occurred()) {
         Py_DECREF(key);
-        if (hit == PENDING) {
+        if (hit == tw->pending) {
             PyErr_SetString(PyExc_ValueError, "cannot thaw a reference cycle through a tuple "
                                               "or a record");
             return -1;
@@ -425,7 +427,7 @@ thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
         return -1;
     }
     if ((result == NULL && (node->kind == FROST_NODE_DICT || node->kind == FROST_NODE_LIST))
-        || PyDict_SetItem(tw->memo, key, result ? result : PENDING) < 0) {
+        || PyDict_SetItem(tw->memo, key, result ? result : tw->pending) < 0) {
         Py_XDECREF(result);
         Py_DECREF(key);
         return -1;
@@ -554,7 +556,7 @@ thaw_root(thawer_t *tw, frost_ref_t root, const FrostListView *slice)
         }
         if (f->node->kind == FROST_NODE_TUPLE || f->node->kind == FROST_NODE_RECORD) {
             PyObject *key = slice ? NULL : memo_key(f->node);
-            if (key != NULL) {   /* replace the PENDING marker */
+            if (key != NULL) {   /* replace the pending marker */
                 rc = PyDict_SetItem(tw->memo, key, done);
                 Py_DECREF(key);
             }
@@ -667,11 +669,16 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
     }
     /* held for the walk: user code it runs (__setstate__, __from_shared__...)
      * may close a Store whose lease was borrowed from it (a view holds its own) */
+    PyObject *pending = PyCapsule_New(&pending, "frost.thaw.pending", NULL);
+    if (pending == NULL) {
+        return NULL;
+    }
     Py_INCREF(lease);
-    thawer_t tw = {.lease = lease, .memo = memo, .allowed = allowed};
+    thawer_t tw = {.lease = lease, .memo = memo, .pending = pending, .allowed = allowed};
     PyObject *result = thaw_root(&tw, root, slice);
     PyMem_Free(tw.frames);
     Py_DECREF(lease);
+    Py_DECREF(pending);
     return result;
 }
 

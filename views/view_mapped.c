@@ -2109,8 +2109,10 @@ typedef struct {
 
 typedef struct {
     const frost_map_image_t *img;
-    PyObject *memo;              /* {offset: result}; while a tuple/record is thawed, an int:
-                                    `containers` when it started */
+    PyObject *memo;              /* {offset: result} */
+    PyObject *pending;           /* {offset: `containers` when it started}: the tuples and
+                                    records being thawed (apart: a record's result may be
+                                    an int) */
     PyObject *allowed;
     Py_ssize_t containers;       /* lists/dicts/sets/records being thawed now */
     mthaw_frame_t *frames;
@@ -2182,9 +2184,12 @@ mthaw_pop(mthaw_t *tw)
 static int
 mthaw_begin(mthaw_t *tw, const frost_mnode_t *n, PyObject *key, PyObject **out)
 {
-    if (n->kind == FROST_MNODE_ARRAY) {
-        Py_DECREF(key);
+    if (n->kind == FROST_MNODE_ARRAY) {   /* memoized: one buffer frozen once thaws once, as thaw.c */
         *out = mthaw_array(n);
+        if (*out != NULL && PyDict_SetItem(tw->memo, key, *out) < 0) {
+            Py_CLEAR(*out);
+        }
+        Py_DECREF(key);
         return *out ? 0 : -1;
     }
     if (n->kind == FROST_MNODE_COLUMNS) {   /* {name: list of values}, like thaw(frost.MappedTable) */
@@ -2228,11 +2233,11 @@ mthaw_begin(mthaw_t *tw, const frost_mnode_t *n, PyObject *key, PyObject **out)
         return -1;
     }
     int fill_after = n->kind != FROST_MNODE_TUPLE && result != NULL;
-    /* containers go in the memo before their items; tuples and records as a marker */
+    /* containers go in the memo before their items; tuples and records in `pending` */
     PyObject *pending = fill_after ? Py_NewRef(result) : PyLong_FromSsize_t(tw->containers);
     PyObject *keys = n->kind == FROST_MNODE_SET ? PyList_New(0) : NULL;
     if (pending == NULL || (n->kind == FROST_MNODE_SET && keys == NULL)
-        || PyDict_SetItem(tw->memo, key, pending) < 0) {
+        || PyDict_SetItem(fill_after ? tw->memo : tw->pending, key, pending) < 0) {
         Py_XDECREF(pending);
         Py_XDECREF(keys);
         Py_XDECREF(result);
@@ -2275,21 +2280,23 @@ mthaw_start(mthaw_t *tw, frost_mref_t ref, PyObject **out)
     PyObject *seen = PyDict_GetItemWithError(tw->memo, key);
     if (seen != NULL) {
         Py_DECREF(key);
-        if (PyLong_CheckExact(seen)) {   /* a tuple or record being thawed */
-            if (PyLong_AsSsize_t(seen) == tw->containers) {
-                /* reached again through tuples only: no real tuple can hold itself */
-                PyErr_Format(tw->img->error, "damaged frost image: the tuple at %llu contains "
-                             "itself", (unsigned long long)frost_mref_offset8(ref));
-            }
-            else {
-                PyErr_SetString(PyExc_ValueError, "cannot thaw a reference cycle through a tuple "
-                                                  "or record (their copies would have to contain "
-                                                  "themselves)");
-            }
-            return -1;
-        }
         *out = Py_NewRef(seen);
         return 0;
+    }
+    PyObject *started = PyErr_Occurred() ? NULL : PyDict_GetItemWithError(tw->pending, key);
+    if (started != NULL) {   /* a tuple or record being thawed */
+        Py_DECREF(key);
+        if (PyLong_AsSsize_t(started) == tw->containers) {
+            /* reached again through tuples only: no real tuple can hold itself */
+            PyErr_Format(tw->img->error, "damaged frost image: the tuple at %llu contains "
+                         "itself", (unsigned long long)frost_mref_offset8(ref));
+        }
+        else {
+            PyErr_SetString(PyExc_ValueError, "cannot thaw a reference cycle through a tuple "
+                                              "or record (their copies would have to contain "
+                                              "themselves)");
+        }
+        return -1;
     }
     frost_mnode_t n;
     if (PyErr_Occurred() || frost_map_node(tw->img, frost_mref_offset8(ref), 0, &n) < 0) {
@@ -2431,7 +2438,8 @@ mthaw_finish(mthaw_t *tw)
         result = Py_NewRef(f->result);
         break;
     }
-    if (result != NULL && !f->fill_after && PyDict_SetItem(tw->memo, f->key, result) < 0) {
+    if (result != NULL && !f->fill_after
+        && (PyDict_SetItem(tw->memo, f->key, result) < 0 || PyDict_DelItem(tw->pending, f->key) < 0)) {
         Py_CLEAR(result);
     }
     mthaw_pop(tw);
@@ -2501,12 +2509,15 @@ frost__mapped_thaw(frost_state *Py_UNUSED(st), PyObject *obj, PyObject *allowed)
     if (MV(obj)->node.kind == FROST_MNODE_ARRAY) {   /* its own node: a row's is moved */
         return mthaw_array(&MV(obj)->node);
     }
-    mthaw_t tw = {.img = IMG(obj), .memo = PyDict_New(), .allowed = allowed};
-    if (tw.memo == NULL) {
+    mthaw_t tw = {.img = IMG(obj), .memo = PyDict_New(), .pending = PyDict_New(), .allowed = allowed};
+    if (tw.memo == NULL || tw.pending == NULL) {
+        Py_XDECREF(tw.memo);
+        Py_XDECREF(tw.pending);
         return NULL;
     }
     PyObject *r = mthaw_ref(&tw, frost_mref_at8(MV(obj)->node.offset, FROST_MREF_NODE));
     PyMem_Free(tw.frames);
     Py_DECREF(tw.memo);
+    Py_DECREF(tw.pending);
     return r;
 }

@@ -11,6 +11,7 @@ import os
 import pickle
 import struct
 import sys
+import tempfile
 import typing
 import unittest
 import warnings
@@ -289,6 +290,60 @@ class Sharing(unittest.TestCase):
         root = frost.freeze({"pair": [x, x]}).root
         back = frost.thaw(root["pair"])
         self.assertIs(back[0], back[1])
+
+
+class ToAnInt:
+    """A record whose rebuild is its state itself: an int, or ... ."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __shared__(self):
+        return self.value
+
+    @classmethod
+    def __from_shared__(cls, state):
+        return state
+
+
+def every_kind_thawed(data, tmp):
+    """frost.thaw of `data` from every store kind (each kind's name, its copy)."""
+    yield "freeze", frost.thaw(frost.freeze(data).root)
+    yield "share", frost.thaw(frost.share(data).root)
+    for fmt in (1, 2):
+        path = os.path.join(tmp, f"f{fmt}.frost")
+        frost.freeze(data).save(path, format=fmt)
+        loaded = frost.load(path, lifetime="scoped") if fmt == 1 else frost.load(path)
+        yield f"load format {fmt}", frost.thaw(loaded.root)
+        loaded.close()
+
+
+class SharedRecordsAndBuffers(unittest.TestCase):
+    """A record or buffer referenced twice thaws once, in every store kind. The
+    memo's marker for a record in progress was an exact int (format 2) or
+    Ellipsis (arena, format 1): a finished record whose copy was one looked
+    unfinished, a ValueError "reference cycle" or a SnapshotError "the tuple
+    contains itself" on valid data; format 2 thawed a shared buffer twice."""
+
+    def test_a_record_thawed_to_an_int_or_ellipsis_twice(self):
+        for value in (0, 7, ..., "s"):
+            one = ToAnInt(value)
+            data = {"a": one, "b": one, "t": (one, one), "l": [one, ToAnInt(value)]}
+            with tempfile.TemporaryDirectory() as tmp:
+                for kind, back in every_kind_thawed(data, tmp):
+                    with self.subTest(kind, value=value):
+                        self.assertEqual(back, {"a": value, "b": value, "t": (value, value),
+                                                "l": [value, value]})
+
+    def test_a_buffer_referenced_twice_thaws_once(self):
+        buf, arr = bytearray(b"xyz"), array.array("q", [1, 2])
+        data = {"b1": buf, "b2": buf, "a": [arr, arr]}
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind, back in every_kind_thawed(data, tmp):
+                with self.subTest(kind):
+                    self.assertEqual(back, data)
+                    self.assertIs(back["b1"], back["b2"])
+                    self.assertIs(back["a"][0], back["a"][1])
 
 
 class Cycles(unittest.TestCase):

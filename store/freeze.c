@@ -1605,6 +1605,11 @@ class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
     if ((rc = has_type_attr(o, "__shared__", NULL)) != 0) {
         fresh.kind = FROST_RECORD_SHARED;
     }
+    /* an Enum member whose class mixes in a dataclass or NamedTuple is no
+     * record: its class cannot be called with fields (thaw failed with a
+     * TypeError); refused as every other Enum member is */
+    else if ((rc = has_type_attr(o, "_member_map_", NULL)) != 0) {
+    }
     else if ((rc = has_type_attr(o, "__dataclass_fields__", NULL)) != 0 && !PyType_Check(o)) {
         fresh.kind = FROST_RECORD_DATACLASS;
     }

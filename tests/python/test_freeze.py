@@ -196,6 +196,39 @@ class FreezeErrors(unittest.TestCase):
                                "root[1][1][1]: cannot freeze object of type 'object'")
         self.assertFreezeError(object(), "root: cannot freeze object of type 'object'")
 
+    def test_enum_members_are_refused_whatever_their_mixin(self):
+        # a member whose class mixes in a dataclass or NamedTuple froze as a
+        # record that thaw could not rebuild (Enum.__new__() missing 'value')
+        import enum
+
+        @dataclasses.dataclass
+        class Planet:
+            mass: float
+
+        class Planets(Planet, enum.Enum):
+            EARTH = 5.97
+
+        class Pairs(Pair, enum.Enum):
+            ONE = (1, 2)
+
+        class Plain(enum.Enum):
+            A = 1
+
+        class Numbers(enum.IntEnum):
+            ONE = 1
+
+        class Self(enum.Enum):   # a __shared__ of its own still decides
+            A = 1
+
+            def __shared__(self):
+                return self.name
+
+        for member, name in ((Planets.EARTH, "Planets"), (Pairs.ONE, "Pairs"), (Plain.A, "Plain"),
+                             (Numbers.ONE, "Numbers")):
+            self.assertFreezeError({"m": [member]},
+                                   f"root['m'][0]: cannot freeze object of type '{name}'")
+        self.assertEqual(frost.thaw(frost.freeze([Self.A]).root), ["A"])
+
     def test_non_plain_keys_and_set_items(self):
         for bad, where, tname in (({StrSub("a"): 1}, "root<key>", "StrSub"),
                                   ({BadHash(): 1}, "root<key>", "BadHash"),

@@ -211,7 +211,8 @@ int frost_pool_join(frost_pool_t *pool);
  */
 int frost_pool_abandon(frost_pool_t *pool);
 
-/* Whether the calling thread is one of this pool's workers. */
+/* Whether the calling thread is one of this pool's workers, while it runs (a
+ * thread started later is not, even with the pthread_t of an ended worker). */
 bool frost_pool_is_worker_thread(const frost_pool_t *pool);
 
 /* shutdown(cancel) + interrupt + join if still needed, then free. NULL ok. Must not be

@@ -552,11 +552,22 @@ take_creation_slot(frost_pool_t *pool)
     return go;
 }
 
+/* The pool whose worker the calling thread is, NULL on any other thread: set
+ * first thing in worker_main, cleared last. frost_pool_is_worker_thread asks
+ * this and not pthread_equal(worker.thread, pthread_self()): a worker that
+ * has ended (and been joined) leaves its pthread_t behind, and glibc hands
+ * the same value to a thread started later, which would then be taken for
+ * one of the pool's workers (shutdown() from it refused with FROST_ESELF,
+ * frost_pool_free leaking the pool). A thread-local needs no lock and is
+ * never stale: only the worker's own thread ever sees it set. */
+static _Thread_local const frost_pool_t *current_pool;
+
 static void *
 worker_main(void *arg)
 {
     worker_t *w = arg;
     frost_pool_t *pool = w->pool;
+    current_pool = pool;
     char *error = NULL;
     PyThreadState *ts = NULL;
     bool creating = take_creation_slot(pool);
@@ -655,6 +666,7 @@ worker_main(void *arg)
     pthread_cond_broadcast(&pool->result_cv);
     pthread_cond_broadcast(&pool->control_cv);
     pthread_mutex_unlock(&pool->lock);
+    current_pool = NULL;
     return NULL;
 }
 
@@ -1254,13 +1266,7 @@ frost_pool_is_worker_thread(const frost_pool_t *pool)
     if (forked(pool)) {
         return false;
     }
-    pthread_t self = pthread_self();
-    for (int i = 0; i < pool->workers; i++) {
-        if (pool->worker[i].started && pthread_equal(pool->worker[i].thread, self)) {
-            return true;
-        }
-    }
-    return false;
+    return pool != NULL && current_pool == pool;   /* see current_pool */
 }
 
 int

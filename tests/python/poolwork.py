@@ -24,6 +24,11 @@ def whoami():
     return _worker.worker_info()
 
 
+def thread_ident():
+    import threading
+    return threading.get_ident()
+
+
 def fail(message):
     raise ValueError(message)
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <sys/wait.h>
+#include <pthread.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -376,6 +377,85 @@ TEST(PoolTest, InterruptStopsRunningTasksOnly) {
   ASSERT_GE(frost_pool_submit(pool.p, "frost_spin", "spin", fd.data(), fd.size()), 1);
   ASSERT_GE(frost_pool_submit(pool.p, "frost_spin", "spin", "", 0), 1);
   ASSERT_TRUE(left_spinning.Wait());
+}
+
+// Whether a thread is one of the pool's workers: yes inside a task, no on the
+// caller's thread, and no on a thread started after the workers ended --
+// glibc gives such a thread the pthread_t of an ended one (its freed stack),
+// and it was taken for a worker: interrupt, wait_ended and join answered
+// FROST_ESELF (free would have leaked the pool). A task asks through ctypes,
+// calling frost_pool_is_worker_thread by address.
+struct WorkerAsk {
+  const frost_pool_t *pool;
+  std::set<unsigned long> *workers;
+  bool any_reused = false, any_taken = false;
+};
+
+void *AskFromANewThread(void *arg) {
+  auto *ask = static_cast<WorkerAsk *>(arg);
+  ask->any_reused = ask->workers->count(static_cast<unsigned long>(pthread_self())) > 0;
+  ask->any_taken = frost_pool_is_worker_thread(ask->pool);
+  frost_pool_t *pool = const_cast<frost_pool_t *>(ask->pool);
+  ask->any_taken |= frost_pool_interrupt(pool) == FROST_ESELF;
+  ask->any_taken |= frost_pool_wait_ended(pool, 0) == FROST_ESELF;
+  ask->any_taken |= frost_pool_join(pool) == FROST_ESELF;
+  return nullptr;
+}
+
+TEST(PoolTest, OnlyItsOwnRunningWorkersAreTheWorkerThreads) {
+  PoolPtr pool;
+  ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);
+  ASSERT_EQ(frost_pool_run_all(pool.p,
+                               "import sys, types\n"
+                               "m = types.ModuleType('frost_self')\n"
+                               "exec('import ctypes, threading\\n'\n"
+                               "     'def ask(p):\\n'\n"
+                               "     '    fn, pool = (int(x) for x in p.split())\\n'\n"
+                               "     '    f = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)(fn)\\n'\n"
+                               "     '    return b\"%d %d\" % (f(pool), threading.get_ident())\\n',\n"
+                               "     m.__dict__)\n"
+                               "sys.modules['frost_self'] = m\n",
+                               &pool.error),
+            FROST_OK)
+      << (pool.error ? pool.error : "");
+  std::string payload =
+      std::to_string(reinterpret_cast<uintptr_t>(&frost_pool_is_worker_thread)) + " " +
+      std::to_string(reinterpret_cast<uintptr_t>(pool.p));
+  for (int i = 0; i < 20; i++) {
+    ASSERT_GE(frost_pool_submit(pool.p, "frost_self", "ask", payload.data(), payload.size()), 1);
+  }
+  std::set<unsigned long> workers;
+  for (int i = 0; i < 20; i++) {
+    frost_pool_result_t r;
+    ASSERT_EQ(frost_pool_next_result(pool.p, 30, &r), FROST_OK);
+    ASSERT_EQ(r.status, FROST_TASK_OK) << Text(r);
+    std::string text = Text(r);
+    EXPECT_EQ(text.substr(0, 2), "1 ") << "a task's thread is not its pool's worker";
+    workers.insert(std::stoul(text.substr(2)));
+    frost_pool_result_clear(&r);
+  }
+  EXPECT_FALSE(frost_pool_is_worker_thread(pool.p));
+  frost_pool_shutdown(pool.p, false);
+  ASSERT_EQ(frost_pool_join(pool.p), FROST_OK);   // every worker thread has ended
+  bool reused = false;
+  for (int round = 0; round < 10 && !reused; round++) {
+    WorkerAsk asks[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {   // alive at once: they take the freed stacks
+      asks[i].pool = pool.p;
+      asks[i].workers = &workers;
+      ASSERT_EQ(pthread_create(&threads[i], nullptr, AskFromANewThread, &asks[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+      ASSERT_EQ(pthread_join(threads[i], nullptr), 0);
+      EXPECT_FALSE(asks[i].any_taken) << "a new thread was taken for an ended worker"
+                                      << (asks[i].any_reused ? " (it has its pthread_t)" : "");
+      reused |= asks[i].any_reused;
+    }
+  }
+  if (!reused) {
+    GTEST_SKIP() << "no new thread took an ended worker's pthread_t here: nothing checked";
+  }
 }
 
 // A forked child has none of the pool's threads: every call says so, and

@@ -25,6 +25,9 @@ bootstrapping = False
 # starts a pool at import time would start one in every worker that loads
 # one of its functions, which imports it again, without end.
 loading_thread = None
+# True in a pool's worker interpreter (set by setup, its first code): there
+# frost.Pool's futures wait in slices, so that the pool's interrupt lands.
+in_worker = False
 
 
 def check_pool_start(kind):
@@ -70,6 +73,8 @@ def setup(sys_path, main):
     from modules is never run in the worker, which keeps start-up cheap and
     lets a script that imports numpy (which refuses subinterpreters) still
     use a frost.Pool for its pure-Python tasks."""
+    global in_worker
+    in_worker = True
     sys.path[:] = sys_path
     if main is None:
         return

@@ -124,6 +124,41 @@ class _TaskFuture(cf.Future):
             self.set_running_or_notify_cancel()   # it will never start: wake wait()ers
         return True
 
+    # A wait inside a worker interpreter (a task waiting on a pool it started)
+    # must stop when that worker's pool interrupts the task: KeyboardInterrupt
+    # lands only when bytecode runs, never inside the stdlib's wait (a lock's
+    # acquire), so a task blocked in result() held shutdown(cancel_futures=
+    # True) forever. There the wait is cut in slices of _WAIT_SLICE, with
+    # bytecode between them; the final check is the stdlib's own with
+    # timeout=0, so what is raised (TimeoutError after `timeout`,
+    # CancelledError, the task's error) is unchanged.
+    def result(self, timeout=None):
+        if _in_worker():
+            self._wait_in_slices(timeout)
+            timeout = 0
+        return super().result(timeout)
+
+    def exception(self, timeout=None):
+        if _in_worker():
+            self._wait_in_slices(timeout)
+            timeout = 0
+        return super().exception(timeout)
+
+    def _wait_in_slices(self, timeout):
+        """Wait until done, or `timeout` seconds (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            slice = _WAIT_SLICE
+            if deadline is not None:
+                slice = min(slice, deadline - time.monotonic())
+                if slice <= 0:
+                    return
+            with self._condition:
+                if self._state in (cf._base.CANCELLED, cf._base.CANCELLED_AND_NOTIFIED,
+                                   cf._base.FINISHED):
+                    return
+                self._condition.wait(slice)
+
     def _invoke_callbacks(self):
         # On the results thread, the callbacks go to the pool's callback
         # thread (_Callbacks): one that waits for another future (result(),
@@ -160,6 +195,13 @@ class _TaskFuture(cf.Future):
         self._invoke_callbacks()
 
 
+def _in_worker():
+    """Whether this is a pool's worker interpreter (frost._worker.setup ran)."""
+    worker = sys.modules.get("frost._worker")
+    return worker is not None and worker.in_worker
+
+
+_WAIT_SLICE = 0.1                   # a future's wait in a worker: see _TaskFuture.result
 _REINTERRUPT_PERIOD = 1.0           # seconds between interruptions of a task that runs on
 # Pools not joined: interpreter exit stops them. Held weakly: a Pool dropped
 # without shutdown() is collected and ended (_dropped). One whose workers
@@ -501,7 +543,8 @@ class Pool(cf.Executor):
 
         cancel_futures=True cancels the queued tasks and, unlike the stdlib's
         executors, also stops the running ones: KeyboardInterrupt is raised in
-        each (it lands at the task's next bytecode or frost wait, so a task
+        each (it lands at the task's next bytecode or frost wait -- the
+        result() of a frost.Pool future the task waits on is one -- so a task
         blocked in another C call stops when that call returns), and their
         futures are cancelled; a task that catches it is interrupted again
         every second while shutdown waits. The wait itself ends on Ctrl-C: then the

@@ -120,3 +120,40 @@ def keep(store, ch):
     global kept
     kept = (store, ch)
     ch.send(sum(store.root))
+
+
+# ---- tasks waiting on a pool they started ------------------------------------
+
+def wait_on_a_nested_pool(started, inner, how):
+    """Start a frost.Pool inside this task and wait on the future of its one
+    task, which never ends (inner: "spin", or "recv" from a channel nobody
+    sends on); how: "result", "exception" or "result-timeout" (a long one)."""
+    import frost
+    with frost.Pool(1) as pool:
+        if inner == "spin":
+            future = pool.submit(spin, started)
+        else:
+            future = pool.submit(recv_forever, frost.Channel())
+            started.send("submitted")
+        if how == "exception":
+            return future.exception()
+        return future.result(timeout=3600 if how == "result-timeout" else None)
+
+
+def nested_timeouts(seconds):
+    """How result(timeout) and exception(timeout) end in a worker, on a
+    future of a pool started here whose task outlasts the timeout:
+    (exception name, seconds waited) for each."""
+    import frost
+    outcomes = []
+    with frost.Pool(1) as pool:
+        future = pool.submit(time.sleep, 4 * seconds)
+        for wait in (future.result, future.exception):
+            t0 = time.monotonic()
+            try:
+                wait(timeout=seconds)
+                outcomes.append(("returned", time.monotonic() - t0))
+            except Exception as e:
+                outcomes.append((type(e).__name__, time.monotonic() - t0))
+        outcomes.append(("result", future.result(timeout=60)))
+    return outcomes

@@ -326,6 +326,39 @@ class InitializerReferences(StopTest):
                          [str(list(range(10))) + " [45, 45, 45]", "True"])
 
 
+class WaitingOnANestedPool(StopTest):
+    """A task waiting on the future of a frost.Pool it started: the stdlib's
+    Future.result() waits in a lock's acquire, which the KeyboardInterrupt of
+    the outer pool's shutdown never reaches, so shutdown(wait=True,
+    cancel_futures=True) waited forever. In a worker the wait is cut in
+    slices: the interrupt lands, the inner `with` stops the inner pool, and
+    the outer task's future is cancelled."""
+
+    def test_cancelling_shutdown_stops_a_task_waiting_on_its_own_pool(self):
+        for inner, how in [("spin", "result"), ("spin", "exception"),
+                           ("spin", "result-timeout"), ("recv", "result")]:
+            with self.subTest(inner=inner, how=how):
+                proc = self.run_scenario(
+                    "import time\n"
+                    "started = frost.Channel()\n"
+                    "pool = frost.Pool(1)\n"
+                    f"fut = pool.submit(stopwork.wait_on_a_nested_pool, started, {inner!r}, {how!r})\n"
+                    "started.recv(timeout=60)\n"
+                    "time.sleep(0.3)\n"                     # the outer task in its wait
+                    "t0 = time.monotonic()\n"
+                    "pool.shutdown(wait=True, cancel_futures=True)\n"
+                    "print(fut.cancelled(), time.monotonic() - t0 < 30, flush=True)\n")
+                self.assertEqual(proc.stdout.strip(), "True True")
+
+    def test_a_timeout_in_a_worker_still_ends_the_wait_on_time(self):
+        proc = self.run_scenario(
+            "with frost.Pool(1) as pool:\n"
+            "    for name, waited in pool.submit(stopwork.nested_timeouts, 0.35).result(60):\n"
+            "        print(name, waited if name == 'result' else 0.35 <= waited < 2, flush=True)\n")
+        self.assertEqual(proc.stdout.split("\n")[:3],
+                         ["TimeoutError True", "TimeoutError True", "result None"])
+
+
 class InterruptedResults(unittest.TestCase):
     def test_a_task_interrupted_without_a_result_stops_its_future(self):
         # A worker interrupted inside the task machinery (not the task's own

@@ -24,7 +24,9 @@ the image's owner of its file descriptor here, and its wire form:
           multiprocessing's pickler refuses a file handle whose path no
           longer names that inode at the sender (_check_sendable_file): the
           receiver would fail to unpickle, and multiprocessing loses such a
-          task (its caller waits for ever).
+          task (its caller waits for ever). In a frost message (Channel,
+          frost.Pool) the handle carries an fd of the file, opened again by
+          path: refused the same way (_reopen_to_send).
 A receiver's handle names itself (its pid and its own fd), so it can send
 the store on even after the creator is gone.
 
@@ -90,16 +92,20 @@ class _Handle:
         # travels as an fd ticket the message owns: the image lives as long as the
         # message, whoever drops it meanwhile (views/xref.c). _capture_fd must be
         # called from this frame: the pickler's own call of this reducer.
+        # A loaded file's handle keeps no fd: it opens the file again, and
+        # refuses (SnapshotError naming the path, at send()/submit(), nothing
+        # queued) when the path no longer names the file it maps -- removed
+        # or replaced since the load. It used to travel by path then, and
+        # the receiver failed to unpickle it (a Channel message lost).
         if _frost._capturing():
-            fd = self.fd if self.fd is not None else _reopen(self)
-            if fd is not None:
-                try:
-                    sent = _frost._capture_fd(fd)
-                finally:
-                    if fd is not self.fd:
-                        os.close(fd)
-                return (_attach_ticket, sent + (self.path, self.dev, self.ino, self.size,
-                                                self.store_id))
+            fd = self.fd if self.fd is not None else _reopen_to_send(self)
+            try:
+                sent = _frost._capture_fd(fd)
+            finally:
+                if fd is not self.fd:
+                    os.close(fd)
+            return (_attach_ticket, sent + (self.path, self.dev, self.ino, self.size,
+                                            self.store_id))
         if self.fd is not None:   # os.getpid(): a forked child names itself (it has the fd too)
             return (_attach, ("memory", os.getpid(), self.fd, self.dev, self.ino, self.size,
                               self.store_id))
@@ -155,12 +161,14 @@ def _reduce_sent_handle(handle):
     return handle.__reduce__()
 
 
-def _check_sendable_file(handle):
+def _check_sendable_file(handle, to="another process"):
     """SnapshotError unless the path of a loaded file's handle still names the
     file it was loaded from. A receiver maps the file by path and refuses
     another inode; multiprocessing loses a task (or a result) whose unpickling
     fails in the receiver -- a Pool's map waits for ever -- so the sender
-    refuses it, as it refuses arena stores (frost._forking_guard)."""
+    refuses it, as it refuses arena stores (frost._forking_guard). A frost
+    message (to another interpreter) carries an fd of the file, opened by
+    path too: the same refusal (_reopen_to_send)."""
     path = os.fsdecode(handle.path)
     try:
         st = os.stat(handle.path)
@@ -171,7 +179,7 @@ def _check_sendable_file(handle):
         why = f"removed since it was loaded ({exc.strerror})"
     if why is not None:
         raise _frost.SnapshotError(
-            f"cannot send the frost store loaded from {path} to another process: that path "
+            f"cannot send the frost store loaded from {path} to {to}: that path "
             f"is not the file the store maps any more, {why}, so the receiver could not "
             f"map it. Load the new file and send its views, or keep the file in place "
             f"while its stores are sent (save new versions to a new path)")
@@ -307,12 +315,29 @@ def _attach_fd(fd, path, dev, ino, size, store_id):
 
 def _reopen(handle):
     """A new fd of a loaded file's image, or None when the file at its path is
-    no longer that file (it then travels by path; the receiver says why)."""
+    no longer that file (frost.dask.share then saves the store instead)."""
     try:
         fd, _ = _open_file(handle.path, handle.dev, handle.ino)
     except (OSError, _frost.SnapshotError):
         return None
     return fd
+
+
+def _reopen_to_send(handle):
+    """A new fd of a loaded file's image, for a frost message; SnapshotError
+    naming the path (_check_sendable_file) when it is no longer that file.
+    The image stays mapped in this process, but a mapping gives no fd back
+    (opening /proc/self/map_files needs CAP_CHECKPOINT_RESTORE), and keeping one per loaded
+    file would cost an fd per load, so the send is refused."""
+    try:
+        fd, _ = _open_file(handle.path, handle.dev, handle.ino)
+        return fd
+    except (OSError, _frost.SnapshotError) as exc:
+        error = exc
+    _check_sendable_file(handle, to="another interpreter")   # removed or replaced
+    raise _frost.SnapshotError(   # still that file, not readable now (permissions, fd limit)
+        f"cannot send the frost store loaded from {os.fsdecode(handle.path)} to another "
+        f"interpreter: {error}") from error
 
 
 def _attach_ticket(index, ticket, path, dev, ino, size, store_id):

@@ -487,6 +487,8 @@ class Pool(cf.Executor):
         call = (fn, args, kwargs) if what == "callable" else (fn, args)
         try:
             payload = _transport.dumps(call)
+        except _frost.SnapshotError:
+            raise   # a store that cannot be sent as it is now (its file removed): it says why
         except Exception as exc:
             try:
                 _transport.check_sendable(fn)

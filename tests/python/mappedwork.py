@@ -135,6 +135,11 @@ def share_and_send(channel, data):
     return "sent"
 
 
+def recv_plain(channel):
+    """The next message of channel, thawed (plain)."""
+    return plain(channel.recv(timeout=60))
+
+
 def wait_for(started, go):
     """Say so on started, then wait for a message on go (keeps a worker busy)."""
     started.send("waiting")

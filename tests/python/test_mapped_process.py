@@ -1204,6 +1204,49 @@ class ReplacedFileRefusedTest(unittest.TestCase):
         self.check_refused(os.unlink, "removed since it was loaded")
 
 
+class ReplacedFileRefusedByFrostTransportsTest(unittest.TestCase):
+    """The same file, sent to another interpreter of this process (a frost
+    Channel, frost.Pool task arguments): a loaded file's handle keeps no fd
+    and opens the file again by path for the message. When that path is gone
+    or names another file, the handle travelled by path: send() accepted it
+    and the receiver failed to unpickle (a bare FileNotFoundError, or
+    "replaced since it was sent"), and the Channel message was lost. Now the
+    sender refuses it (SnapshotError naming the path), nothing is queued, and
+    what was sent before the change still arrives (its message holds an fd)."""
+
+    def check_refused(self, change, why):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "v.frost")
+            frost.freeze({"xs": [1, 2, 3]}).save(path, format=2)
+            channel = frost.Channel()
+            with frost.load(path) as store, frost.Pool(1) as pool:
+                view = store.root["xs"]
+                channel.send(view)                       # intact: sent (with an fd of it)
+                change(path)
+                self.assertEqual(list(view), [1, 2, 3])   # still read here
+                refused = f"{re.escape(path)}.*{why}"
+                for obj in (store, store.root, view):
+                    with self.assertRaisesRegex(frost.SnapshotError, refused):
+                        channel.send(obj)
+                    with self.assertRaisesRegex(frost.SnapshotError, refused):
+                        pool.submit(mappedwork.plain, obj)
+                with self.assertRaisesRegex(frost.SnapshotError, refused):
+                    list(pool.map(mappedwork.plain, [view]))
+                self.assertEqual(len(channel), 1)         # only what was sent before
+                self.assertEqual(pool.submit(mappedwork.recv_plain, channel).result(DEADLINE),
+                                 [1, 2, 3])
+                self.assertEqual(pool.submit(mappedwork.add, 1, 2).result(DEADLINE), 3)
+                channel.send("still works")
+                self.assertEqual(channel.recv(timeout=0), "still works")
+
+    def test_a_file_replaced_since_the_load(self):
+        self.check_refused(lambda path: frost.freeze({"xs": [4]}).save(path, format=2),
+                           "replaced since it was loaded")
+
+    def test_a_file_removed_since_the_load(self):
+        self.check_refused(os.unlink, "removed since it was loaded")
+
+
 class NothingLeftBehindTest(unittest.TestCase):
     def test_sigkilled_creator(self):
         # the creator shares a store, hands it to a peer process, and is

@@ -1,6 +1,7 @@
 // pool_test.cc -- interp/pool.c through its C embedding API (frost_pool.h):
 // start/stop, init code, run_all, tasks and their results, errors in
-// workers, cancellation, attaching a frozen store, misuse.
+// workers, cancellation, attaching a frozen store, which threads are the
+// workers, misuse.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -383,46 +384,50 @@ TEST(PoolTest, InterruptStopsRunningTasksOnly) {
 // caller's thread, and no on a thread started after the workers ended --
 // glibc gives such a thread the pthread_t of an ended one (its freed stack),
 // and it was taken for a worker: interrupt, wait_ended and join answered
-// FROST_ESELF (free would have leaked the pool). A task asks through ctypes,
-// calling frost_pool_is_worker_thread by address.
+// FROST_ESELF (free would have leaked the pool). A task asks through the
+// builtin module frost_pool_self (below; ctypes refuses subinterpreters in
+// 3.12), which calls frost_pool_is_worker_thread.
+PyObject *AskIsWorker(PyObject *, PyObject *payload) {
+  // payload: b"<pool address>"; returns b"<0|1> <thread ident>"
+  const char *text = PyBytes_AsString(payload);
+  if (text == nullptr) {
+    return nullptr;
+  }
+  auto *pool = reinterpret_cast<const frost_pool_t *>(std::stoull(text));
+  std::string answer = std::to_string(frost_pool_is_worker_thread(pool) ? 1 : 0) + " " +
+                       std::to_string(PyThread_get_thread_ident());
+  return PyBytes_FromStringAndSize(answer.data(), static_cast<Py_ssize_t>(answer.size()));
+}
+
+PyMethodDef self_methods[] = {{"ask", AskIsWorker, METH_O, nullptr}, {nullptr, nullptr, 0, nullptr}};
+PyModuleDef_Slot self_slots[] = {
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED}, {0, nullptr}};
+PyModuleDef self_module = {PyModuleDef_HEAD_INIT, "frost_pool_self", nullptr, 0, self_methods,
+                           self_slots, nullptr, nullptr, nullptr};
+PyObject *InitSelfModule() { return PyModuleDef_Init(&self_module); }
+
 struct WorkerAsk {
-  const frost_pool_t *pool;
+  frost_pool_t *pool;
   std::set<unsigned long> *workers;
-  bool any_reused = false, any_taken = false;
+  bool reused = false, taken = false;
 };
 
 void *AskFromANewThread(void *arg) {
   auto *ask = static_cast<WorkerAsk *>(arg);
-  ask->any_reused = ask->workers->count(static_cast<unsigned long>(pthread_self())) > 0;
-  ask->any_taken = frost_pool_is_worker_thread(ask->pool);
-  frost_pool_t *pool = const_cast<frost_pool_t *>(ask->pool);
-  ask->any_taken |= frost_pool_interrupt(pool) == FROST_ESELF;
-  ask->any_taken |= frost_pool_wait_ended(pool, 0) == FROST_ESELF;
-  ask->any_taken |= frost_pool_join(pool) == FROST_ESELF;
+  ask->reused = ask->workers->count(static_cast<unsigned long>(pthread_self())) > 0;
+  ask->taken = frost_pool_is_worker_thread(ask->pool);
+  ask->taken |= frost_pool_interrupt(ask->pool) == FROST_ESELF;
+  ask->taken |= frost_pool_wait_ended(ask->pool, 0) == FROST_ESELF;
+  ask->taken |= frost_pool_join(ask->pool) == FROST_ESELF;
   return nullptr;
 }
 
 TEST(PoolTest, OnlyItsOwnRunningWorkersAreTheWorkerThreads) {
   PoolPtr pool;
   ASSERT_EQ(frost_pool_new(&pool.p, 2, nullptr, &pool.error), FROST_OK);
-  ASSERT_EQ(frost_pool_run_all(pool.p,
-                               "import sys, types\n"
-                               "m = types.ModuleType('frost_self')\n"
-                               "exec('import ctypes, threading\\n'\n"
-                               "     'def ask(p):\\n'\n"
-                               "     '    fn, pool = (int(x) for x in p.split())\\n'\n"
-                               "     '    f = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)(fn)\\n'\n"
-                               "     '    return b\"%d %d\" % (f(pool), threading.get_ident())\\n',\n"
-                               "     m.__dict__)\n"
-                               "sys.modules['frost_self'] = m\n",
-                               &pool.error),
-            FROST_OK)
-      << (pool.error ? pool.error : "");
-  std::string payload =
-      std::to_string(reinterpret_cast<uintptr_t>(&frost_pool_is_worker_thread)) + " " +
-      std::to_string(reinterpret_cast<uintptr_t>(pool.p));
+  std::string payload = std::to_string(reinterpret_cast<uintptr_t>(pool.p));
   for (int i = 0; i < 20; i++) {
-    ASSERT_GE(frost_pool_submit(pool.p, "frost_self", "ask", payload.data(), payload.size()), 1);
+    ASSERT_GE(frost_pool_submit(pool.p, "frost_pool_self", "ask", payload.data(), payload.size()), 1);
   }
   std::set<unsigned long> workers;
   for (int i = 0; i < 20; i++) {
@@ -448,9 +453,9 @@ TEST(PoolTest, OnlyItsOwnRunningWorkersAreTheWorkerThreads) {
     }
     for (int i = 0; i < 4; i++) {
       ASSERT_EQ(pthread_join(threads[i], nullptr), 0);
-      EXPECT_FALSE(asks[i].any_taken) << "a new thread was taken for an ended worker"
-                                      << (asks[i].any_reused ? " (it has its pthread_t)" : "");
-      reused |= asks[i].any_reused;
+      EXPECT_FALSE(asks[i].taken) << "a new thread was taken for an ended worker"
+                                  << (asks[i].reused ? " (it has its pthread_t)" : "");
+      reused |= asks[i].reused;
     }
   }
   if (!reused) {
@@ -525,6 +530,7 @@ TEST(PoolTest, BadArgumentsAreRefused) {
 
 int main(int argc, char **argv) {
   ::testing::InitGoogleTest(&argc, argv);
+  PyImport_AppendInittab("frost_pool_self", InitSelfModule);   // before Py_InitializeEx
   ::testing::AddGlobalTestEnvironment(new ReleasedPython);
   return RUN_ALL_TESTS();
 }

@@ -1163,7 +1163,19 @@ class ArenaRefusedTest(unittest.TestCase):
             self.assertEqual(pickle.loads(pickle.dumps(arena.root)), {"a": 1})
 
 
-class ReplacedFileRefusedTest(unittest.TestCase):
+class FileGoneSinceTheLoad:
+    """Mixin: check_refused(change, why) for a loaded file replaced by a new
+    save, and for one removed."""
+
+    def test_a_file_replaced_since_the_load(self):
+        self.check_refused(lambda path: frost.freeze({"xs": [4]}).save(path, format=2),
+                           "replaced since it was loaded")
+
+    def test_a_file_removed_since_the_load(self):
+        self.check_refused(os.unlink, "removed since it was loaded")
+
+
+class ReplacedFileRefusedTest(FileGoneSinceTheLoad, unittest.TestCase):
     """A store loaded from a file whose path now names another file (a new
     save renamed over it) or none: a receiver cannot map it, and a
     multiprocessing.Pool worker that fails to unpickle its task loses it (the
@@ -1196,15 +1208,9 @@ class ReplacedFileRefusedTest(unittest.TestCase):
                 with self.assertRaisesRegex(frost.SnapshotError, why):
                     ctx.Process(target=mappedwork.plain, args=(view,)).start()
 
-    def test_a_file_replaced_since_the_load(self):
-        self.check_refused(lambda path: frost.freeze({"xs": [4]}).save(path, format=2),
-                           "replaced since it was loaded")
-
-    def test_a_file_removed_since_the_load(self):
-        self.check_refused(os.unlink, "removed since it was loaded")
 
 
-class ReplacedFileRefusedByFrostTransportsTest(unittest.TestCase):
+class ReplacedFileRefusedByFrostTransportsTest(FileGoneSinceTheLoad, unittest.TestCase):
     """The same file, sent to another interpreter of this process (a frost
     Channel, frost.Pool task arguments): a loaded file's handle keeps no fd
     and opens the file again by path for the message. When that path is gone
@@ -1239,12 +1245,6 @@ class ReplacedFileRefusedByFrostTransportsTest(unittest.TestCase):
                 channel.send("still works")
                 self.assertEqual(channel.recv(timeout=0), "still works")
 
-    def test_a_file_replaced_since_the_load(self):
-        self.check_refused(lambda path: frost.freeze({"xs": [4]}).save(path, format=2),
-                           "replaced since it was loaded")
-
-    def test_a_file_removed_since_the_load(self):
-        self.check_refused(os.unlink, "removed since it was loaded")
 
 
 class NothingLeftBehindTest(unittest.TestCase):

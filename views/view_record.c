@@ -534,7 +534,15 @@ frost__record_class(const frost_record_t *r)
 {
     /* local copies: the import system keeps names, and a scoped arena may go */
     PyObject *modname = frost__copy_plain(frost_ref_object(r->module));
-    PyObject *mod = modname ? PyImport_Import(modname) : NULL;
+    PyObject *mod = NULL;
+    if (modname != NULL && PyUnicode_Check(modname) && PyUnicode_GET_LENGTH(modname) == 0) {
+        /* a class whose __module__ is "": no module (the import system's ValueError
+         * "Empty module name" would stop the thaw; an unimportable name does not) */
+        PyErr_SetString(PyExc_ModuleNotFoundError, "a record's class names the empty module");
+    }
+    else if (modname != NULL) {
+        mod = PyImport_Import(modname);
+    }
     Py_XDECREF(modname);
     if (mod == NULL) {
         return NULL;

@@ -346,6 +346,20 @@ class SharedRecordsAndBuffers(unittest.TestCase):
                     self.assertIs(back["a"][0], back["a"][1])
 
 
+class UnimportableClasses(unittest.TestCase):
+    def test_a_record_whose_class_cannot_be_imported_thaws_as_a_namespace(self):
+        # __module__ "" stopped the thaw with the import system's ValueError
+        # ("Empty module name"); every other unimportable name gave a namespace
+        for module in ("", ".rel", "..", "no_such_module_here", "os.path."):
+            @dataclasses.dataclass
+            class Local:
+                a: int
+            Local.__module__ = module
+            with self.subTest(module=module):
+                back = frost.thaw(frost.freeze([Local(1)]).root)
+                self.assertEqual((type(back[0]).__name__, back[0].a), ("SimpleNamespace", 1))
+
+
 class Cycles(unittest.TestCase):
     """design.md: cycles through dicts, lists and sets (and records and tuples
     holding containers) are preserved by freeze; thaw rebuilds cycles through

@@ -529,18 +529,42 @@ frost__record_parts(PyObject *view, PyObject **module, PyObject **qualname, int 
     return 0;
 }
 
+/* 1 if `name` is a dotted module name (identifiers joined by dots), 0 if not,
+ * -1 on error. */
+static int
+is_module_name(PyObject *name)
+{
+    if (!PyUnicode_Check(name)) {
+        return 0;
+    }
+    PyObject *dot = PyUnicode_FromString(".");
+    PyObject *parts = dot ? PyUnicode_Split(name, dot, -1) : NULL;
+    Py_XDECREF(dot);
+    if (parts == NULL) {
+        return -1;
+    }
+    int valid = 1;
+    for (Py_ssize_t i = 0; valid && i < PyList_GET_SIZE(parts); i++) {
+        valid = PyUnicode_IsIdentifier(PyList_GET_ITEM(parts, i));
+    }
+    Py_DECREF(parts);
+    return valid;
+}
+
 PyObject *
 frost__record_class(const frost_record_t *r)
 {
     /* local copies: the import system keeps names, and a scoped arena may go */
     PyObject *modname = frost__copy_plain(frost_ref_object(r->module));
     PyObject *mod = NULL;
-    if (modname != NULL && PyUnicode_Check(modname) && PyUnicode_GET_LENGTH(modname) == 0) {
-        /* a class whose __module__ is "": no module (the import system's ValueError
-         * "Empty module name" would stop the thaw; an unimportable name does not) */
-        PyErr_SetString(PyExc_ModuleNotFoundError, "a record's class names the empty module");
+    int valid = modname != NULL ? is_module_name(modname) : -1;
+    if (valid == 0) {
+        /* no module can have that name ("", ".rel", "a..b"): unimportable, as any
+         * name no module has (the import system answers ValueError, or whatever
+         * an import hook says, and that stopped the thaw) */
+        PyErr_Format(PyExc_ModuleNotFoundError, "no module is named %R", modname);
     }
-    else if (modname != NULL) {
+    else if (valid > 0) {
         mod = PyImport_Import(modname);
     }
     Py_XDECREF(modname);

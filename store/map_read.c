@@ -38,8 +38,14 @@ damage(const frost_map_image_t *img, const char *fmt, ...)
 
 #define ULL(x) ((unsigned long long)(x))
 
-/* a materialized tuple may count, as a tree, image_size + this many items */
-#define FROST_MAP_TUPLE_TREE_SLACK (UINT64_C(1) << 16)
+/* A materialized tuple may count, as a tree, FACTOR * (image size + SLACK)
+ * items: bounded work per byte of a hostile file (a DAG T0 = (T1, T1), ...
+ * has 2^depth paths), room for the sharing real data has ((row,) * 300 of a
+ * 300-item row is a 90,000-item tree in a 5 KB image: refused, under the
+ * image size + 64 Ki items that this was, as damage, written by frost
+ * itself). A larger tree is refused as damage, naming format 1. */
+#define FROST_MAP_TUPLE_TREE_FACTOR UINT64_C(64)
+#define FROST_MAP_TUPLE_TREE_SLACK (UINT64_C(1) << 20)
 
 static int guard_tripped(const frost_map_image_t *img);   /* the SIGBUS guard, at the end */
 
@@ -516,7 +522,7 @@ load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyOb
             return Py_NewRef(PyTuple_GET_ITEM(seen, 0));
         }
     }
-    uint64_t limit = img->size + FROST_MAP_TUPLE_TREE_SLACK;
+    uint64_t limit = FROST_MAP_TUPLE_TREE_FACTOR * (img->size + FROST_MAP_TUPLE_TREE_SLACK);
     *tree = n->len;
     PyObject *t = PyTuple_New((Py_ssize_t)n->len);
     for (uint64_t i = 0; t != NULL && i < n->len; i++) {
@@ -538,7 +544,9 @@ load_tuple(const frost_map_image_t *img, const frost_mnode_t *n, int depth, PyOb
                 item = load_tuple(img, &child, depth + 1, memo, &sub, in_key);
                 *tree += sub;
                 if (item != NULL && *tree > limit) {
-                    damage(img, "tuple node at %llu shares sub-tuples beyond %llu items as a tree",
+                    damage(img, "tuple node at %llu shares sub-tuples beyond %llu items as a tree "
+                           "(64 x (the image size + 1 Mi)): refused as a hostile graph; data "
+                           "sharing tuples this much saves in format 1",
                            ULL(n->offset), ULL(limit));
                     Py_CLEAR(item);
                 }

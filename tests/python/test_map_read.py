@@ -980,6 +980,20 @@ class TestHostile(unittest.TestCase):
         with self.assertRaises(SnapshotError):
             img.verify()
 
+    def test_tuples_shared_as_real_data_shares_them_read_back(self):
+        # (row,) * 300 of a 300-item row: a 90,000-item tree in a 5 KB image,
+        # refused as damage under the old bound (image size + 64 Ki items)
+        row = tuple(range(300))
+        grid = (row,) * 300
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "grid.frost")
+            frost.freeze(grid).save(path)
+            frost.verify(path)
+            for root in (frost.load(path).root, frost.share({"g": grid}).root["g"]):
+                self.assertEqual(root, grid)
+                self.assertIs(root[0], root[299])   # shared, as in the file
+                self.assertEqual(hash(root), hash(grid))
+
     def test_tuple_billion_laughs(self):
         """T0 = (T1, T1), T1 = (T2, T2), ...: a tiny image that would hand out a
         2^60-path tuple; refused at access and by verify, in bounded time."""

@@ -231,6 +231,8 @@ typedef struct {
     size_t nclass_infos;
     PyObject *names;             /* {str: int(frost_ref_t)}: each module/qualname copied
                                     once per freeze (NULL until the first record) */
+    PyObject *views;             /* {int(node address): the first view of it} (env->view_node;
+                                    NULL until the first view) */
     frame_t *frames;             /* the explicit stack (PyMem) */
     Py_ssize_t depth;            /* frames in use */
     Py_ssize_t capacity;
@@ -1994,6 +1996,25 @@ visit_tuple(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssiz
     return 1;
 }
 
+/* The first view met of the node view `o` shows (borrowed: fz->views holds
+ * it), `o` itself when it is that first one or no view (env->view_node);
+ * NULL on error. */
+static PyObject *
+first_view(freezer_t *fz, PyObject *o)
+{
+    const void *node = fz->env->view_node ? fz->env->view_node(fz->env->view_ctx, o) : NULL;
+    if (node == NULL) {
+        return o;
+    }
+    if (fz->views == NULL && (fz->views = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromVoidPtr((void *)node);
+    PyObject *first = key ? PyDict_SetDefault(fz->views, key, o) : NULL;   /* borrowed */
+    Py_XDECREF(key);
+    return first;
+}
+
 /*
  * Freeze `o`, reached as child `idx` of frame `parent`, into *dest.
  * Returns 0 when *dest is written, 1 when a frame was pushed (its children
@@ -2013,6 +2034,20 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
     int rc = visit_leaf(fz, o, unshared, dest);
     if (rc <= 0) {
         return rc;
+    }
+    if (!unshared) {   /* a view of a node met before: the memo knows its first view */
+        PyObject *first = first_view(fz, o);
+        if (first == NULL) {
+            return note_path(fz, parent, idx);
+        }
+        if (first != o) {
+            memo_slot_t *hit = memo_find(&fz->memo, first);
+            if (hit != NULL) {
+                *dest = hit->value;
+                return 0;
+            }
+            o = first;
+        }
     }
     if (tp == &PyDict_Type) {
         if (push_frame(fz, o, F_DICT, dest, parent, idx) == NULL) {
@@ -2220,6 +2255,7 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
     PyMem_Free(fz.class_infos);
     memo_clear(&fz.classes);
     Py_XDECREF(fz.names);
+    Py_XDECREF(fz.views);
     if (rc >= 0 && env->progress != NULL && env->progress(env->progress_ctx, fz.visits, 1) < 0) {
         rc = -1;
     }

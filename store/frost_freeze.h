@@ -32,6 +32,14 @@ typedef struct frost_freeze_env_s {
     PyTypeObject *mapped_record_type;
     int (*record_parts)(PyObject *record_view, PyObject **module, PyObject **qualname,
                         int *record_kind, PyObject **state);
+    /* The node a view of a whole container shows (any store kind: an address
+     * no other node has while the view lives), NULL for anything else (a
+     * slice, an array, no view). Each read makes a new view, so freezing the
+     * views of a cyclic container met a new object at every turn and never
+     * ended: the freezer takes the first view of each node for all of them.
+     * May be NULL. */
+    const void *(*view_node)(void *ctx, PyObject *o);
+    void *view_ctx;
     /* Progress report (NULL: none): called with the objects visited so far
      * every FROST_FREEZE_PROGRESS_EVERY visits (finished 0), and once more when
      * the walk has succeeded (finished 1). Returning -1 with an exception set

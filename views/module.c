@@ -477,6 +477,8 @@ frost_exec(PyObject *module)
         .mapped_set_type = st->mapped_set_type,
         .mapped_record_type = st->mapped_record_type,
         .record_parts = frost__record_parts,
+        .view_node = frost__view_node,
+        .view_ctx = st,
     };
     if (frost__snapshot_exec(module, st) < 0) {
         return -1;

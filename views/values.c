@@ -594,6 +594,27 @@ frost__mapped_set_view_hash(PyObject *self)
     return h;
 }
 
+const void *
+frost__view_node(void *ctx, PyObject *o)
+{
+    frost_state *st = ctx;
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == st->dict_type) {
+        return ((FrostDictView *)o)->table;
+    }
+    if (tp == st->set_type) {
+        return ((FrostSetView *)o)->set;
+    }
+    if (tp == st->list_type) {   /* a slice shows part of its node: no stand-in for it */
+        const FrostListView *v = (const FrostListView *)o;
+        return v->start == 0 && v->step == 1 && v->len == v->seq->len ? (const void *)v->seq : NULL;
+    }
+    if (frost__is_record_view(st, tp)) {
+        return ((FrostRecordView *)o)->record;
+    }
+    return frost__mapped_node_address(st, o);
+}
+
 PyObject *
 frost__dict_view_or(const frost_state *st, PyObject *a, PyObject *b)
 {

@@ -200,6 +200,17 @@ mapped_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
+const void *
+frost__mapped_node_address(const frost_state *st, PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp != st->mapped_dict_type && tp != st->mapped_list_type && tp != st->mapped_set_type
+        && tp != st->mapped_record_type) {
+        return NULL;   /* (an array row shares its array's offset: arrays hold no views) */
+    }
+    return IMG(o)->base + MV(o)->node.offset;
+}
+
 static PyObject *
 mapped_node_offset(PyObject *self, void *Py_UNUSED(c))
 {

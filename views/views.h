@@ -96,6 +96,13 @@ frost__compares_as_set(const frost_state *st, PyObject *o)
            || PyDictItems_Check(o);
 }
 
+/* frost_freeze_env_t.view_node (ctx: this state): the node a whole-container
+ * view of either store kind shows, NULL for anything else (values.c). */
+const void *frost__view_node(void *ctx, PyObject *o);
+/* The address of the node a MappedDict/List/Set/Record shows (its image's
+ * mapping), NULL for any other object (view_mapped.c). */
+const void *frost__mapped_node_address(const frost_state *st, PyObject *o);
+
 /* a | b where a or b is a dict view (FrozenDict, MappedDict) of state `st`,
  * as a mappingproxy's `|` reads its dict: dicts and dict views give a new dict
  * of both sides' items; with any other operand (a dict subclass too),

@@ -206,10 +206,15 @@ check_array(const frost_map_image_t *img, frost_mnode_t *n)
         damage(img, "array node at %llu: format '%.40s' refused: %s", ULL(off), n->format, why);
         return -1;
     }
-    uint64_t total = n->itemsize;
+    /* total: the bytes; span: the same without its zero extents, which bounds
+     * every stride a reader computes (C order: a product of later extents):
+     * a zero extent before huge ones made total 0 and the strides overflow */
+    uint64_t total = n->itemsize, span = n->itemsize;
     for (uint64_t d = 0; d < n->len; d++) {
         uint64_t dim = frost_map_rd64(n->shape + d * 8u);
-        if (dim > (uint64_t)PY_SSIZE_T_MAX || __builtin_mul_overflow(total, dim, &total)) {
+        if (dim > (uint64_t)PY_SSIZE_T_MAX || __builtin_mul_overflow(total, dim, &total)
+            || (dim != 0 && (__builtin_mul_overflow(span, dim, &span)
+                             || span > (uint64_t)PY_SSIZE_T_MAX))) {
             damage(img, "array node at %llu: its shape overflows", ULL(off));
             return -1;
         }

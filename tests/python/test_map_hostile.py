@@ -606,9 +606,9 @@ class Records(HostileCase):
 
 
 class Arrays(HostileCase):
-    BOUNDS = {"ndim 65", "shape overflows", "data past the end", "data runs past the end",
-              "format past the end", "format length huge", "nbytes != itemsize * shape",
-              "data in the header"}
+    BOUNDS = {"ndim 65", "shape overflows", "zero extent, strides overflow", "data past the end",
+              "data runs past the end", "format past the end", "format length huge",
+              "nbytes != itemsize * shape", "data in the header"}
 
     def array(self, im, fmt="d", itemsize=8, data=b"\0" * 24, shape=(3,), **over):
         """An ARRAY node with some of its words replaced: over = {name: value}."""
@@ -642,6 +642,8 @@ class Arrays(HostileCase):
             "itemsize != the format's": dict(itemsize=4),
             "itemsize 0": dict(itemsize=0),
             "shape overflows": dict(shape=(1 << 32, 1 << 32, 4), data=b"\0" * 8),
+            # no bytes, but strides past Py_ssize_t (UBSan: signed overflow in the reader)
+            "zero extent, strides overflow": dict(shape=(0, 1 << 40, 1 << 40), data=b""),
             "shape product 0 but bytes": dict(shape=(0,)),
             "data past the end": dict(data_offset=1 << 40),
             "data misaligned": dict(data_offset=8),

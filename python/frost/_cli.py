@@ -443,6 +443,14 @@ def build_parser():
     return parser
 
 
+def _one_line(message):
+    """`message` with its control characters escaped as in a repr (\\n, \\x1b):
+    a file's own strings (column names, formats) reach error messages, and an
+    error is one line on stderr, with nothing for the terminal to obey."""
+    text = str(message)
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def main(argv=None, out=None, err=None):
     """Run the command line; returns the exit status."""
     out = sys.stdout if out is None else out
@@ -458,10 +466,10 @@ def main(argv=None, out=None, err=None):
                              "(see `python -m frost --help`)")
         return args.run(args, out, err)
     except UsageError as exc:
-        err.write(f"frost: error: {exc}\n")
+        err.write(f"frost: error: {_one_line(exc)}\n")
         return EXIT_USAGE
     except BadFile as exc:
-        err.write(f"frost: {exc}\n")
+        err.write(f"frost: {_one_line(exc)}\n")
         return EXIT_BAD_FILE
     except KeyboardInterrupt:
         err.write("frost: interrupted\n")

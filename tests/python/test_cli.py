@@ -95,6 +95,15 @@ class VerifyTest(CliTestCase):
         r = frost_cli("verify", "-q", path)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
 
+    def test_an_error_is_one_line_whatever_the_names_in_it(self):
+        # a path (or a file's own strings: column names, formats) with a newline
+        # or a terminal escape was written as it was: two lines, escapes obeyed
+        path = self.write("bad\nfrost: forged: ok \x1b[2J", "hello, world\n" * 20)
+        for command in ("verify", "info", "stats"):
+            r = frost_cli(command, path)
+            self.assertOneLineError(r, 1, "not a frost snapshot", "bad\\nfrost: forged: ok \\x1b[2J")
+            self.assertNotIn("\x1b", r.stderr)
+
     def test_bad_files_exit_1_with_the_reason(self):
         good = self.snapshot(list(range(1000)) + ["x"] * 10)
         raw = bytearray(open(good, "rb").read())

@@ -462,9 +462,8 @@ array_tobytes(PyObject *self, PyObject *Py_UNUSED(ignored))
     return frost__buffer_tobytes(self);
 }
 
-/* (xs[0], ..., xs[ndim - 1]) as a tuple of ints. */
-static PyObject *
-ssize_tuple(const Py_ssize_t *xs, int ndim)
+PyObject *
+frost__ssize_tuple(const Py_ssize_t *xs, int ndim)
 {
     PyObject *t = PyTuple_New(ndim);
     for (int d = 0; t != NULL && d < ndim; d++) {
@@ -481,13 +480,13 @@ ssize_tuple(const Py_ssize_t *xs, int ndim)
 static PyObject *
 array_shape(PyObject *self, void *Py_UNUSED(closure))
 {
-    return ssize_tuple(AV(self)->shape, AV(self)->ndim);
+    return frost__ssize_tuple(AV(self)->shape, AV(self)->ndim);
 }
 
 static PyObject *
 array_strides(PyObject *self, void *Py_UNUSED(closure))
 {
-    return ssize_tuple(AV(self)->strides, AV(self)->ndim);
+    return frost__ssize_tuple(AV(self)->strides, AV(self)->ndim);
 }
 
 static PyObject *

@@ -1475,33 +1475,14 @@ array_getbuffer(PyObject *self, Py_buffer *view, int flags)
 static PyObject *
 array_shape(PyObject *self, void *Py_UNUSED(c))
 {
-    int ndim = (int)MV(self)->node.len;
-    PyObject *t = PyTuple_New(ndim);
-    for (int d = 0; t && d < ndim; d++) {
-        PyObject *x = PyLong_FromSsize_t(MA(self)->dims[d]);
-        if (x == NULL) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyTuple_SET_ITEM(t, d, x);
-    }
-    return t;
+    return frost__ssize_tuple(MA(self)->dims, (int)MV(self)->node.len);
 }
 
 static PyObject *
 array_strides(PyObject *self, void *Py_UNUSED(c))
 {
     int ndim = (int)MV(self)->node.len;
-    PyObject *t = PyTuple_New(ndim);
-    for (int d = 0; t && d < ndim; d++) {
-        PyObject *x = PyLong_FromSsize_t(MA(self)->dims[ndim + d]);
-        if (x == NULL) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyTuple_SET_ITEM(t, d, x);
-    }
-    return t;
+    return frost__ssize_tuple(MA(self)->dims + ndim, ndim);
 }
 
 static PyObject *

@@ -429,6 +429,8 @@ PyObject *frost__buffer_subscript(PyObject *self, PyObject *key, const frost_lay
  * go through numpy.array_equal when numpy is imported. Other operators and
  * operands: NotImplemented. */
 PyObject *frost__buffer_richcompare(PyObject *self, PyObject *other, int op, const char *format);
+/* (xs[0], ..., xs[ndim - 1]) as a tuple of ints: an array's shape or strides. */
+PyObject *frost__ssize_tuple(const Py_ssize_t *xs, int ndim);
 /* self.tobytes(): a copy of the data in C order, as memoryview(self).tobytes(). */
 PyObject *frost__buffer_tobytes(PyObject *self);
 /* The sub-Array a[i0]..[ik] of `a` for a pickled index tuple, validated. */

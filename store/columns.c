@@ -100,7 +100,13 @@ frost__colfmt_parse(const char *f, frost_colfmt_t *o)
         return 0;
     }
     if (f[0] == 't' && f[1] == 's' && f[2] != '\0' && strchr("smun", f[2]) && f[3] == ':') {
-        o->kind = FROST_COL_FIXED;   /* timestamp[unit, tz] */
+        /* timestamp[unit, tz]: the C data interface hands the zone on as UTF-8 text
+           (polars panics and pyarrow raises on anything else), so a zone that is not is
+           refused like an unknown type, by verify and by every reader */
+        if (!frost__utf8_valid((const unsigned char *)f + 4, strlen(f + 4), 0)) {
+            return -1;
+        }
+        o->kind = FROST_COL_FIXED;
         o->width = 8;
         return 0;
     }

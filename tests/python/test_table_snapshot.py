@@ -247,6 +247,19 @@ class TableSnapshot(LeakCheckedTestCase):
         self.assertBad(self.patch(data, b.start + name_s, "<B", 0x80), "name string")   # a lone continuation byte
 
     @need_pyarrow
+    def test_a_time_zone_that_is_not_utf8_is_refused(self):
+        # the zone of a timestamp format reaches consumers as UTF-8 text (polars panicked,
+        # pyarrow's to_pylist raised UnicodeDecodeError): bytes that are not UTF-8 are
+        # damage, found by the check like a name's
+        self.save({"t": pa.table({"ts": pa.array([1, None], pa.timestamp("us", tz="UTC"))})})
+        with open(self.path, "rb") as f:
+            data = f.read()
+        at = data.find(b"tsu:UTC\0")
+        self.assertGreater(at, 0)
+        self.assertBad(self.patch(data, at + 6, "<B", 0xC3), "not supported")   # "UT\xc3"
+        self.assertBad(self.patch(data, at + 4, "<B", 0x80), "not supported")   # a lone continuation byte
+
+    @need_pyarrow
     def test_descriptor_cycles_and_sharing_are_refused(self):
         data = self.saved_bytes()
         b = find_blob(data)

@@ -803,6 +803,7 @@ class HostileCapsules(LeakCheckedTestCase):
             ("garbage format", Producer(b"\x01zz", 1, [None]), "cannot store"),
             ("bad decimal", Producer(b"d:5,2,99", 1, [None, b"\0" * 16]), "cannot store"),
             ("bad fixed width", Producer(b"w:", 1, [None, b"a"]), "cannot store"),
+            ("time zone not UTF-8", Producer(b"tsu:UT\xc3", 1, [None, int64s(1)]), "timestamp.*cannot store"),
             ("dictionary index out of range",
              Producer(b"c", 2, [None, bytes([0, 7])], dictionary=Producer(b"u", 2, [None, offsets32(0, 1, 2), b"xy"])),
              "dictionary index 7 at slot 1 is outside the dictionary of 2 values"),

@@ -1799,6 +1799,37 @@ fix_set(loader_t *ld, uint64_t pos, uint8_t **seen, size_t *seen_cap)
     return 0;
 }
 
+/* After walk B: a dataclass or namedtuple record is rebuilt as cls(**state), so
+ * its state must be a dict node whose keys are strs, as freeze writes it and as
+ * the format-2 check (map_read.c, verify_node) demands: a file breaking that
+ * would load here and then be saved as a format-2 file verify refuses. */
+static int
+check_record_states(loader_t *ld)
+{
+    for (uint64_t off = 0; off < ld->img_size; off += REC_ALIGN) {
+        if (ld->kinds[off / REC_ALIGN] != FROST_NODE_RECORD) {
+            continue;
+        }
+        const frost_record_t *r = (const frost_record_t *)(ld->img + off);
+        if ((r->hdr.flags & FROST_RECORD_KIND_MASK) == FROST_RECORD_SHARED) {
+            continue;   /* __shared__ state: anything */
+        }
+        const frost_node_t *state = frost_ref_is_node(r->state) ? frost_ref_node(r->state) : NULL;
+        if (state == NULL || state->kind != FROST_NODE_DICT) {
+            return BAD(ld, "record at image offset %llu: its state is not a dict node",
+                       (unsigned long long)off);
+        }
+        const frost_table_t *fields = (const frost_table_t *)state;
+        for (Py_ssize_t i = 0; i < fields->len; i++) {
+            if (!PyUnicode_CheckExact(frost_ref_object(fields->entries[i].key))) {
+                return BAD(ld, "record at image offset %llu: field name %zd is not a str",
+                           (unsigned long long)off, i);
+            }
+        }
+    }
+    return 0;
+}
+
 /* After walk B: make every table's hashes and index right for this process. */
 static int
 fix_tables(loader_t *ld)
@@ -2148,7 +2179,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
         goto fail;
     }
     rc = fix_tables(&ld);
-    if (rc < 0) {
+    if (rc < 0 || (rc = check_record_states(&ld)) < 0) {
         goto fail;
     }
     if (progress != NULL && progress->fn(progress->ctx, 2 * ld.img_size, 2 * ld.img_size) != 0) {

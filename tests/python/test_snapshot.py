@@ -8,6 +8,7 @@ import os
 import random
 import struct
 import tempfile
+import typing
 import unittest
 
 import frost
@@ -454,6 +455,54 @@ class BadDictNodeTest(SnapshotCase):
                     f.write(reseal(edited))
                 with self.assertRaisesRegex(frost.SnapshotError, "malformed record"):
                     frost.load(p)
+
+
+class BadRecordNodeTest(SnapshotCase):
+    """A dataclass or namedtuple record is rebuilt as cls(**state): a format-1 file whose
+    record state is no dict node, or whose field names are not strs, is refused as the
+    format-2 check refuses it (it loaded, and Store.save then wrote a format-2 file that
+    verify refused)."""
+
+    class NT(typing.NamedTuple):
+        a: int
+        b: int
+
+    def record_file(self):
+        with open(self.saved(self.NT(1, 2)), "rb") as f:
+            blob = f.read()
+        h = HEADER.unpack_from(blob)
+        image = SECTION.unpack_from(blob, h[17])
+        return blob, h[15], image[2] + (h[15] & ~0xF)   # the file, the root reference, the record
+
+    def assertRefused(self, edited, pattern):
+        p = self.path("bad.frost")
+        with open(p, "wb") as f:
+            f.write(reseal(edited))
+        for lifetime in ("process", "scoped"):
+            with self.assertRaisesRegex(frost.SnapshotError, pattern):
+                frost.load(p, lifetime=lifetime)
+        with self.assertRaisesRegex(frost.SnapshotError, pattern):
+            frost.verify(p)
+
+    def test_state_that_is_not_a_dict_node(self):
+        blob, root, record = self.record_file()
+        self.assertEqual(struct.unpack_from("<I", blob, record)[0], 6)   # FROST_NODE_RECORD
+        for name, state in [("an int", (5 << 8) | (7 << 4) | 4), ("None", 4),
+                            ("a str", (ord("q") << 8) | (8 << 4) | 4), ("the record itself", root)]:
+            with self.subTest(state=name):
+                edited = bytearray(blob)
+                struct.pack_into("<Q", edited, record + 24, state)
+                self.assertRefused(edited, "state is not a dict node")
+
+    def test_field_name_that_is_not_a_str(self):
+        blob, root, record = self.record_file()
+        str_a, bytes_a = (ord("a") << 8) | (8 << 4) | 4, (ord("a") << 8) | (9 << 4) | 4
+        edited = bytearray(blob)
+        found = [o for o in range(128, len(blob) - 7, 8) if struct.unpack_from("<Q", blob, o)[0] == str_a]
+        self.assertTrue(found)
+        for o in found:
+            struct.pack_into("<Q", edited, o, bytes_a)   # 'a' -> b'a'
+        self.assertRefused(edited, "field name 0 is not a str")
 
 
 class SaveTargetTest(SnapshotCase):

@@ -2035,7 +2035,11 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
     if (rc <= 0) {
         return rc;
     }
-    if (!unshared) {   /* a view of a node met before: the memo knows its first view */
+    /* a view of a node met before: the memo knows its first view. Also for an
+     * unshared view (a fresh view object, as a record view's state is): the
+     * object is new, its node may not be (a cycle through records froze for
+     * ever). The builtin containers are never views. */
+    if (tp != &PyDict_Type && tp != &PyList_Type && tp != &PySet_Type && tp != &PyFrozenSet_Type) {
         PyObject *first = first_view(fz, o);
         if (first == NULL) {
             return note_path(fz, parent, idx);

@@ -459,10 +459,39 @@ class FreezingViewsOfCycles(unittest.TestCase):
         self.assertEqual(back, [[1, 2, 3, 4], [2, 3, 4], [1, 3], [1, 2, 3, 4]])
         self.assertIs(back[0], back[3])
 
+    def test_a_view_of_records_whose_states_are_each_other_freezes_as_the_cycle(self):
+        """A record view's state is a fresh view object (its count 1), which the
+        freezer took as met nowhere else and never looked up: records whose
+        __shared__ states are each other, with no container between, froze for
+        ever (memory grew until Ctrl-C or the OOM killer)."""
+        a, b = _Shares(), _Shares()
+        a.other, b.other = b, a
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "cyc.frost")
+            frost.freeze(a).save(path)
+            for name, make in (("freeze", frost.freeze), ("share", frost.share),
+                               ("load", lambda x: frost.load(path)),
+                               ("load format 1", lambda x: frost.load(frost.freeze(x).save(path + "1", format=1) or path + "1"))):
+                with self.subTest(name):
+                    view = make(a).root
+                    refrozen = frost.freeze(view).root
+                    self.assertEqual(refrozen._state._state, refrozen)   # the same node
+                    both = frost.freeze([view, view._state, view]).root
+                    self.assertEqual(both[0], both[2])
+                    self.assertEqual(both[1]._state, both[0])
+
 
 @dataclasses.dataclass(eq=False)
 class _Rec:
     me: object
+
+
+class _Shares:
+    """A record whose __shared__ state is another record."""
+    other = None
+
+    def __shared__(self):
+        return self.other
 
 
 class DeepNesting(unittest.TestCase):

@@ -415,9 +415,40 @@ freeze_error(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, const char *fmt
     return -1;
 }
 
+static int has_type_attr(PyObject *o, const char *name, PyObject **value);
+static int note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child);
+
+/* The builtin that `o`, refused, subclasses (numpy.float64 is a float), or NULL:
+ * the message says that only the exact type is frozen and how to convert (not
+ * for an Enum member, refused as such: an IntEnum's is an int too). */
+static const char *
+builtin_base(PyObject *o)
+{
+    return PyBool_Check(o) || PyLong_Check(o) ? "int"
+           : PyFloat_Check(o) ? "float"
+           : PyComplex_Check(o) ? "complex"
+           : PyUnicode_Check(o) ? "str"
+           : PyBytes_Check(o) ? "bytes"
+           : PyTuple_Check(o) ? "tuple"
+           : PyList_Check(o) ? "list"
+           : PyFrozenSet_Check(o) ? "frozenset"
+           : PyAnySet_Check(o) ? "set"
+           : NULL;
+}
+
 static int
 cannot_freeze(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, PyObject *o)
 {
+    const char *base = builtin_base(o);
+    int is_enum = base != NULL ? has_type_attr(o, "_member_map_", NULL) : 0;
+    if (is_enum < 0) {
+        return note_path(fz, parent, child);
+    }
+    if (base != NULL && !is_enum) {
+        return freeze_error(fz, parent, child, "cannot freeze object of type '%.200s' (a "
+                            "subclass of %s: only an exact %s is frozen; %s(x) converts it)",
+                            Py_TYPE(o)->tp_name, base, base, base);
+    }
     return freeze_error(fz, parent, child, "cannot freeze object of type '%.200s'",
                         Py_TYPE(o)->tp_name);
 }
@@ -931,10 +962,11 @@ array_origin(PyObject *o)
     return FROST_ARRAY_FROM_BUFFER;
 }
 
-/* Copy a C-contiguous buffer into an array node. 1 done, 0 not a usable
- * buffer (error raised by the caller), -1 error set. Only formats of pure
- * data whose size every reader agrees on (frost__array_format_check): an
- * 'O' array's items are addresses of this interpreter's objects. */
+/* Copy a C-contiguous buffer into an array node. 1 done, -1 error set. Only
+ * formats of pure data whose size every reader agrees on
+ * (frost__array_format_check): an 'O' array's items are addresses of this
+ * interpreter's objects. An export that fails (numpy's datetime64: "cannot
+ * include dtype 'M' in a buffer") is a FreezeError that says why. */
 static int
 copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, frost_ref_t *out)
 {
@@ -942,8 +974,10 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
     if (PyObject_GetBuffer(o, &view, PyBUF_FULL_RO) < 0) {
         if (PyErr_ExceptionMatches(PyExc_BufferError) || PyErr_ExceptionMatches(PyExc_TypeError)
             || PyErr_ExceptionMatches(PyExc_ValueError)) {
-            PyErr_Clear();
-            return 0;
+            PyObject *exc = PyErr_GetRaisedException();
+            freeze_error(fz, parent, child, "cannot freeze object of type '%.200s': its buffer "
+                         "cannot be exported (%S)", Py_TYPE(o)->tp_name, exc);
+            Py_DECREF(exc);
         }
         return -1;
     }
@@ -2117,12 +2151,10 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         }
         if (PyObject_CheckBuffer(o)) {
             rc = copy_buffer(fz, o, parent, idx, dest);
-            if (rc != 0) {
-                if (rc > 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
-                    return -1;
-                }
-                return rc < 0 ? -1 : 0;
+            if (rc > 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
+                return -1;
             }
+            return rc < 0 ? -1 : 0;
         }
     }
     return cannot_freeze(fz, parent, idx, o);

@@ -229,6 +229,29 @@ class FreezeErrors(unittest.TestCase):
                                    f"root['m'][0]: cannot freeze object of type '{name}'")
         self.assertEqual(frost.thaw(frost.freeze([Self.A]).root), ["A"])
 
+    def test_a_refused_subclass_of_a_builtin_says_to_convert_it(self):
+        # numpy.float64 is a float: 'cannot freeze object of type' alone puzzled
+        class MyInt(int):
+            pass
+
+        class MyList(list):
+            pass
+
+        for obj, tname, base in ((MyInt(1), "MyInt", "int"), (MyList(), "MyList", "list"),
+                                 (StrSub("a"), "StrSub", "str")):
+            self.assertFreezeError({"x": obj},
+                                   f"root['x']: cannot freeze object of type '{tname}' (a "
+                                   f"subclass of {base}: only an exact {base} is frozen; "
+                                   f"{base}(x) converts it)")
+
+    def test_a_buffer_that_cannot_be_exported_says_why(self):
+        # numpy's datetime64 arrays: "cannot include dtype 'M' in a buffer" was dropped
+        released = memoryview(b"ab")
+        released.release()
+        self.assertFreezeError([released], "root[0]: cannot freeze object of type 'memoryview': "
+                               "its buffer cannot be exported (operation forbidden on released "
+                               "memoryview object)")
+
     def test_non_plain_keys_and_set_items(self):
         for bad, where, tname in (({StrSub("a"): 1}, "root<key>", "StrSub"),
                                   ({BadHash(): 1}, "root<key>", "BadHash"),

@@ -325,8 +325,7 @@ static PyMethodDef store_methods[] = {
      "Write the frozen graph to a snapshot file (atomically: a temporary file, then\n"
      "rename); frost.load(path) reads it in any process. See docs/format.md.\n\n"
      "format: 2 (read in place from a shared mapping, any hash seed), 1 (copied and\n"
-     "relocated on load; the only one that holds a frost.Table), or None: 2 unless\n"
-     "the graph holds a table.\n"
+     "relocated on load, by the same CPython major.minor only), or None: 2.\n"
      "progress: a callable(done, total) called every 65,536 items and at the end\n"
      "(done == total); total is None until then (format 1: during its first walk).\n"
      "An exception it raises stops the save (no file is left) and propagates."},

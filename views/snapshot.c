@@ -116,7 +116,7 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
         || frost__parse_progress(progress_obj, "save", &pc.callable) < 0) {
         return NULL;
     }
-    long format = 0;   /* None: 2, unless the graph holds a table */
+    long format = 0;   /* None: 2 */
     if (format_obj != Py_None) {
         Py_ssize_t f = -1;   /* an int-like (numpy's too), not a bool */
         if (PyIndex_Check(format_obj) && frost__parse_index(format_obj, "save() format", &f) < 0) {

@@ -130,7 +130,8 @@ frost_setup_python() {  # $1: wanted version or ""; $2: "build" (no test tooling
         return 2
     fi
     FROST_PY_VERSION=$("$base" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    local venv="$FROST_ROOT/.venv/py$FROST_PY_VERSION"
+    # FROST_ROOT unset (env.sh sourced by hand): this checkout, not /.venv
+    local venv="${FROST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}/.venv/py$FROST_PY_VERSION"
     if [ ! -x "$venv/bin/python" ]; then
         echo "== creating $venv from $base"
         "$base" -m venv "$venv" || {

@@ -114,5 +114,27 @@ class DocsRunTest(unittest.TestCase):
         self.assertIn("frost.ProcessPool", readme[1])
 
 
+class SetupFunctionsTest(unittest.TestCase):
+    def test_frost_setup_python_without_frost_root_makes_the_venv_in_the_checkout(self):
+        # `source tools/env.sh; frost_setup_python 3.13` without FROST_ROOT=$PWD (README)
+        # made /.venv/py3.13 and installed the test tooling there
+        with tempfile.TemporaryDirectory() as folder:
+            fake = os.path.join(folder, "python")
+            with open(fake, "w") as f:   # prints a version; `-m venv DIR` notes DIR
+                f.write('#!/bin/sh\nif [ "$1" = -m ]; then echo "$3" > "$0.venv"; '
+                        'else echo 3.99; fi\n')
+            os.chmod(fake, 0o755)
+            script = (f'source "{ROOT}/tools/env.sh"; frost_find_python() {{ echo "{fake}"; }}; '
+                      'frost_pip() { :; }; frost_setup_python 3.99 build; echo "$FROST_PYTHON"')
+            env = {k: v for k, v in os.environ.items() if k != "FROST_ROOT"}
+            r = subprocess.run(["bash", "-c", script], cwd=folder, env=env, capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            venv = os.path.join(ROOT, ".venv", "py3.99")
+            self.assertEqual(r.stdout.splitlines()[-1], os.path.join(venv, "bin", "python"))
+            with open(fake + ".venv") as f:
+                self.assertEqual(f.read().strip(), venv)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -564,6 +564,8 @@ def share(obj, *, progress=None):
     if isinstance(obj, MappedStore) or isinstance(obj, _MAPPED_VIEWS):
         raise TypeError(f"{type(obj).__name__} is already a shared frost image: send it (or "
                         f"its views) to other processes as it is")
+    if isinstance(obj, _frost.Store) and obj.closed:   # not the writer's name, _map_write()
+        raise _frost.StoreClosedError("share() of a closed frost.Store")
     fd = None
     try:
         fd = os.memfd_create("frost-share", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)

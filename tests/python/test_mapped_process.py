@@ -112,8 +112,8 @@ class ShareTest(unittest.TestCase):
             frost.share([object()])
         closed = frost.freeze([1])
         closed.close()
-        with self.assertRaises(frost.StoreClosedError):
-            frost.share(closed)
+        with self.assertRaisesRegex(frost.StoreClosedError, r"^share\(\) of a closed frost\.Store$"):
+            frost.share(closed)   # was "_map_write() of ...": an internal name
         with self.assertRaisesRegex(TypeError, "frost.share"):
             frost.MappedStore()
 

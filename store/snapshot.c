@@ -1916,10 +1916,12 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
     }
     if ((h->python_hexversion >> 16) != (PY_VERSION_HEX >> 16)) {
         return set_error(err, FROST_SNAPSHOT_EVERSION, 0,
-                         "snapshot written by Python %u.%u, this is Python %d.%d (snapshots hold CPython "
-                         "object layouts: save it again with this version)",
+                         "snapshot written by Python %u.%u, this is Python %d.%d (format 1 holds CPython "
+                         "object layouts: load it with Python %u.%u and save it in format 2, which every "
+                         "version reads)",
                          (unsigned)(h->python_hexversion >> 24), (unsigned)((h->python_hexversion >> 16) & 0xFF),
-                         PY_MAJOR_VERSION, PY_MINOR_VERSION);
+                         PY_MAJOR_VERSION, PY_MINOR_VERSION,
+                         (unsigned)(h->python_hexversion >> 24), (unsigned)((h->python_hexversion >> 16) & 0xFF));
     }
     if (h->digit_bits != PyLong_SHIFT || h->hash_bits != 8 * sizeof(Py_hash_t)
         || h->layout_hash != layout_hash() || h->header_size != sizeof(snap_header_t)) {

@@ -140,6 +140,8 @@ class VerifyTest(CliTestCase):
         other = self.write("other.frost", bytes(raw), "wb")
         r = frost_cli("verify", other)
         self.assertOneLineError(r, 1, "written by Python 3.")
+        # what to do about it: "save it again with this version" could not be done here
+        self.assertRegex(r.stderr, r"load it with Python 3\.\d+ and save it in format 2")
         info = frost_cli("info", other)
         self.assertEqual(info.returncode, 1)
         self.assertRegex(info.stdout, r"written by\s+CPython 3\.\d+")

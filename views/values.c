@@ -688,6 +688,25 @@ frost__copy_to_frozenset(PyObject *self, PyObject *Py_UNUSED(ignored))
     return PyFrozenSet_New(self);
 }
 
+/* A field named like a special method the record view's type has (__reduce_ex__,
+ * __reduce__, __class__, __copy__...) reads as the type's: protocols look those up
+ * on the object (pickle: getattr(r, "__reduce_ex__")), so such a field made every
+ * pickle, copy and send of the record call the field's value. r["__reduce__"]
+ * still reads the field; a dunder name the type lacks is a field as any other. */
+int
+frost__record_type_dunder(PyObject *self, PyObject *name)
+{
+    if (!PyUnicode_Check(name)) {
+        return 0;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(name);
+    if (n < 5 || PyUnicode_READ_CHAR(name, 0) != '_' || PyUnicode_READ_CHAR(name, 1) != '_'
+        || PyUnicode_READ_CHAR(name, n - 1) != '_' || PyUnicode_READ_CHAR(name, n - 2) != '_') {
+        return 0;
+    }
+    return _PyType_Lookup(Py_TYPE(self), name) != NULL;
+}
+
 PyObject *
 frost__record_dir(PyObject *self, PyObject *Py_UNUSED(ignored))
 {

@@ -1206,12 +1206,14 @@ record_field(PyObject *self, PyObject *name, int *found)
     return frost_map_load(IMG(self), frost_map_table_value(&state, (uint64_t)ix));
 }
 
-/* fields win over the type's own attributes (which start with "_"), as Record's */
+/* fields win over the type's own attributes (which start with "_"), as Record's,
+ * but for the special methods the type has (frost__record_type_dunder) */
 static PyObject *
 record_getattro(PyObject *self, PyObject *name)
 {
     int found;
-    PyObject *r = PyUnicode_Check(name) ? record_field(self, name, &found) : NULL;
+    PyObject *r = PyUnicode_Check(name) && !frost__record_type_dunder(self, name)
+                  ? record_field(self, name, &found) : NULL;
     if (r != NULL || PyErr_Occurred()) {
         return r;
     }

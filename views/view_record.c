@@ -5,7 +5,8 @@
  * Field access: `r.name` and `r['name']` read the state (a dict node for
  * dataclasses and NamedTuples, whatever __shared__ returned otherwise);
  * fields win over the few attributes of the type itself (_class_name,
- * _fields, _state), which start with an underscore.
+ * _fields, _state), which start with an underscore, but not over the special
+ * methods it has (__reduce_ex__, __class__...: frost__record_type_dunder).
  *
  * `r.name` is the hot read of a scan: each Lease keeps a small cache from
  * the attribute name (the str object the code passes, held) to the arena key
@@ -118,6 +119,9 @@ record_field(PyObject *self, PyObject *name)
 static Py_NO_INLINE PyObject *
 record_getattro_any(PyObject *self, PyObject *name)
 {
+    if (frost__record_type_dunder(self, name)) {   /* never cached: the cache holds fields */
+        return PyObject_GenericGetAttr(self, name);
+    }
     PyObject *v = record_field(self, name);
     if (v != NULL || PyErr_Occurred()) {
         return v;

@@ -374,6 +374,8 @@ PyObject *frost__copy_to_frozenset(PyObject *self, PyObject *ignored);
  * "... (N more)" when `more` > 0) + close. Steals `parts` (NULL: an error is
  * set, returns NULL). */
 PyObject *frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char *close);
+/* 1 if `name` is a dunder name the record view's type has: the type's, not a field's. */
+int frost__record_type_dunder(PyObject *self, PyObject *name);
 /* A record view's __dir__: object.__dir__(self) and its str _fields (what r.name reads). */
 PyObject *frost__record_dir(PyObject *self, PyObject *ignored);
 void frost__view_dealloc(PyObject *self);

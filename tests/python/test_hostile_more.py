@@ -8,6 +8,7 @@ value a caller holds.
 """
 import collections
 import collections.abc
+import copy
 import dataclasses
 import fractions
 import decimal
@@ -514,6 +515,27 @@ class RecordShapes(LeakCheckedTestCase):
         self.assertEqual((rec._state, rec._fields, rec.image, rec.node_offset), (1, 2, 4, 5))   # fields first
         del rec
 
+    def test_fields_named_like_special_methods_leave_the_protocols_alone(self):
+        """A field named __reduce_ex__, __reduce__, __class__ or __copy__ is read
+        as r[name]; as an attribute it is the view type's, so pickle, copy, a
+        Channel send and r.__class__ work (they called the field's value: 'int'
+        object is not callable); a dunder the type lacks reads the field."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for rec in every_store(SharedDunderKeys(), tmp):
+                with self.subTest(view=type(rec).__name__):
+                    self.assertIs(rec.__class__, type(rec))
+                    self.assertEqual(pickle.loads(pickle.dumps(rec)), rec)
+                    self.assertEqual(copy.copy(rec), rec)
+                    self.assertEqual(copy.deepcopy(rec), rec)
+                    channel = frost.Channel()
+                    channel.send(rec)
+                    self.assertEqual(channel.recv(timeout=5), rec)
+                    self.assertEqual([rec[k] for k in ("__reduce_ex__", "__reduce__", "__class__")],
+                                     [1, 2, "x"])
+                    self.assertEqual((rec.__custom__, rec.plain), (4, 5))
+                del rec
+                gc.collect()
+
     def test_a_missing_field_attribute_is_an_error_at_freeze(self):
         gone = Base(1)
         del gone.a
@@ -642,6 +664,13 @@ class SharedIntKey:
 class SharedTuple:
     def __shared__(self):
         return (1, 2)
+
+
+class SharedDunderKeys:
+    """A state whose keys are named like the view type's special methods."""
+    def __shared__(self):
+        return {"__reduce_ex__": 1, "__reduce__": 2, "__class__": "x", "__copy__": 3,
+                "__custom__": 4, "plain": 5}
 
 
 @dataclasses.dataclass

@@ -17,6 +17,7 @@
 #include "views.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 static int
@@ -517,7 +518,7 @@ frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
 int
 frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m))
 {
-    PyObject *mapping = comparable_mapping(self, other);
+    PyObject *mapping = frost__stack_check() < 0 ? NULL : comparable_mapping(self, other);
     int eq = mapping ? equal_to(self, mapping) : -1;
     Py_XDECREF(mapping);
     return eq;
@@ -799,6 +800,46 @@ repr_enter_node(const void *node)
     return rc;
 }
 
+/* The recursion limits are counts, sized for the main thread's 8 MiB stack:
+ * a thread started with a smaller one (threading.stack_size(2 << 20), where
+ * CPython's own list, dict and dataclass chains end in RecursionError)
+ * overflowed it in the repr or == of a chain of FrozenDicts, Records or their
+ * mapped kinds before the count ran out (a segfault). So each level of those
+ * also checks the stack itself: RecursionError when less than a quarter of
+ * this thread's stack (at most 256 KiB) is left. The bounds are read once per
+ * thread; a frame outside them (a stack of a coroutine library) is not checked. */
+#define STACK_MARGIN ((size_t)256 << 10)
+
+static _Thread_local struct {
+    int known;
+    uintptr_t lo, floor;   /* the stack's lowest address; that + the margin */
+} this_stack;
+
+int
+frost__stack_check(void)
+{
+    if (!this_stack.known) {
+        this_stack.known = 1;
+        pthread_attr_t attr;
+        void *lo;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+                size_t margin = size / 4 < STACK_MARGIN ? size / 4 : STACK_MARGIN;
+                this_stack.lo = (uintptr_t)lo;
+                this_stack.floor = (uintptr_t)lo + margin;
+            }
+            pthread_attr_destroy(&attr);
+        }
+    }
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);   /* the real frame, under ASan too */
+    if (here >= this_stack.lo && here < this_stack.floor) {
+        PyErr_SetString(PyExc_RecursionError, "frost view nested too deep for this thread's C stack");
+        return -1;
+    }
+    return 0;
+}
+
 /* Entered, a nested repr also counts once more against the C recursion limit
  * (on top of PyObject_Repr's own count): one level of a frost repr (the item's
  * repr through PyUnicode_FromFormat's %R, the node guard) takes ~850 bytes of
@@ -808,7 +849,7 @@ repr_enter_node(const void *node)
 int
 frost__repr_enter(const void *node)
 {
-    if (Py_EnterRecursiveCall(" while getting the repr of a frost view")) {
+    if (frost__stack_check() < 0 || Py_EnterRecursiveCall(" while getting the repr of a frost view")) {
         return -1;
     }
     int rc = repr_enter_node(node);

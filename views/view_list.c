@@ -247,7 +247,7 @@ list_richcompare(PyObject *self, PyObject *other, int op)
         && LV(other)->start == LV(self)->start && LV(other)->step == LV(self)->step) {
         return PyBool_FromLong(op == Py_EQ);   /* the same items: equal, as `l == l` (any depth) */
     }
-    if (Py_EnterRecursiveCall(" in FrozenList comparison")) {
+    if (frost__stack_check() < 0 || Py_EnterRecursiveCall(" in FrozenList comparison")) {
         return NULL;
     }
     PyObject *result = NULL;

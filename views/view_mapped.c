@@ -891,6 +891,9 @@ list_richcompare(PyObject *self, PyObject *other, int op)
         return PyBool_FromLong(op == Py_NE);
     }
     /* element by element (list's own rules), without copying either side */
+    if (frost__stack_check() < 0) {
+        return NULL;
+    }
     uint64_t len = MV(self)->node.len, i = 0;
     for (; i < len && i < (uint64_t)THEIR_LEN(); i++) {
         PyObject *mine = frost_map_seq_item(IMG(self), &MV(self)->node, i);
@@ -1382,6 +1385,9 @@ record_richcompare(PyObject *self, PyObject *other, int op)
     }
     int eq = same_node(self, other);
     if (!eq) {
+        if (frost__stack_check() < 0) {   /* a state may be the next record: no dict between */
+            return NULL;
+        }
         PyObject *a[3] = {record_module(self, NULL), record_qualname(self, NULL),
                           record_state(self, NULL)};
         PyObject *b[3] = {record_module(other, NULL), record_qualname(other, NULL),

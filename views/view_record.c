@@ -494,6 +494,9 @@ record_richcompare(PyObject *self, PyObject *other, int op)
     int eq = frost__fast_equal(frost_ref_object(a->module), frost_ref_object(b->module)) == 1
              && frost__fast_equal(frost_ref_object(a->qualname), frost_ref_object(b->qualname)) == 1;
     if (eq && a != b) {
+        if (frost__stack_check() < 0) {   /* a state may be the next record: no dict between */
+            return NULL;
+        }
         PyObject *sa = record_state(self, NULL);
         PyObject *sb = sa ? record_state(other, NULL) : NULL;
         eq = sb ? PyObject_RichCompareBool(sa, sb, Py_EQ) : -1;

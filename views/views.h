@@ -382,6 +382,8 @@ void frost__view_dealloc(PyObject *self);
 /* Repr cycle and depth guard by node (see values.c): 0 entered (leave with
  * frost__repr_leave), 1 in progress, -1 error (RecursionError when too deep). */
 int frost__repr_enter(const void *node);
+/* -1 with RecursionError when this thread's C stack is nearly used up (values.c). */
+int frost__stack_check(void);
 void frost__repr_leave(const void *node);
 
 /* view_dict.c: the entry index of `key` in a FrozenDict, -1 absent, -2 error */

@@ -996,6 +996,46 @@ class HostileArguments(LeakCheckedTestCase):
         """).replace("DEPTHS", repr(depths)), timeout=300)
         self.assertEqual((r.returncode, r.stdout.split()), (0, ["ok"]), r.stderr[-3000:])
 
+    def test_deep_chains_in_a_thread_with_a_small_stack(self):
+        """The same chains, 100,000 deep, read in a thread started with a 2 MiB
+        stack, where CPython's own list and dataclass chains raise RecursionError:
+        repr/str/== of FrozenDict, Record, MappedDict and MappedRecord chains
+        overflowed it before the recursion count ran out (a segfault); each
+        level now checks the thread's stack itself (frost__stack_check)."""
+        depth = 4_000 if "TSAN_OPTIONS" in os.environ else 100_000
+        r = run_child(textwrap.dedent("""
+            import dataclasses, threading
+            import frost
+            @dataclasses.dataclass
+            class Link:
+                next: object
+            class Next:
+                def __init__(self, next):
+                    self.next = next
+                def __shared__(self):
+                    return self.next
+            def run():
+                for kind in ("record", "state", "list", "dict"):
+                    chain = None
+                    for _ in range(DEPTH):
+                        chain = (Link(chain) if kind == "record" else Next(chain) if kind == "state"
+                                 else [chain] if kind == "list" else {"k": chain})
+                    for make in (frost.freeze, frost.share):
+                        root = make(chain).root
+                        for op in (repr, str, lambda v: v == make(chain).root, lambda v: v == chain):
+                            try:
+                                op(root)
+                            except RecursionError:
+                                pass
+                        del root
+                print("ok")
+            threading.stack_size(2 << 20)
+            t = threading.Thread(target=run)
+            t.start()
+            t.join()
+        """).replace("DEPTH", str(depth)), timeout=300)
+        self.assertEqual((r.returncode, r.stdout.split()), (0, ["ok"]), r.stderr[-3000:])
+
 
 class LifetimesInEveryOrder(LeakCheckedTestCase):
     def test_close_while_a_lookup_runs_user_eq(self):

@@ -467,10 +467,13 @@ class MappedStore:
 
     @property
     def root(self):
+        """The frozen data: a read-only view (MappedDict, MappedList, ...) or a leaf,
+        read in place from the image. StoreClosedError after close()."""
         return self._live_image("root").root
 
     @property
     def closed(self):
+        """True once close() was called."""
         return self._image is None
 
     @property
@@ -515,6 +518,8 @@ class MappedStore:
                 "path": None if self._path is None else os.fsdecode(self._path)}
 
     def close(self):
+        """Release this object's hold on the image (idempotent): views already
+        handed out keep the mapping alive and keep working."""
         self._image = None
 
     def __enter__(self):

@@ -25,7 +25,7 @@ assert _HEADER.size == _HEADER_V2.size == 128
 
 
 def verify(path, *, progress=None):
-    """Check a snapshot file completely, as frost.load() does before any use.
+    """Check a snapshot file completely, before any use: all of it at once.
 
     Format 2: every byte and reference reachable from the root, the tables
     and the body checksum (what frost.load() leaves to each access; an image

@@ -92,6 +92,17 @@ def _chunks(iterables, chunksize):
         yield chunk
 
 
+def _chained(results):
+    """map()'s results with chunksize > 1, one by one: a generator, as the
+    stdlib's, so close() (or `with contextlib.closing(...)`) cancels the
+    chunks not yet started, through the stdlib's own results generator."""
+    try:
+        for chunk in results:
+            yield from chunk
+    finally:
+        results.close()
+
+
 class _TaskFuture(cf.Future):
     """The Future of one task, with concurrent.futures' states decided by the
     pool's queue, under the Pool's lock: while the task waits in the queue it
@@ -538,7 +549,7 @@ class Pool(cf.Executor):
             return super().map(fn, *iterables, timeout=timeout)
         results = super().map(partial(_worker_process_chunk(), fn), _chunks(iterables, chunksize),
                               timeout=timeout)
-        return itertools.chain.from_iterable(results)
+        return _chained(results)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Stop taking work; with wait, return once every worker has ended.

@@ -150,6 +150,13 @@ def mark(channel, value):
     return value
 
 
+def mark_after(gate, channel, value):
+    """mark(channel, value), first waiting for an item of `gate` (if not None)."""
+    if gate is not None:
+        gate.recv(timeout=60)
+    return mark(channel, value)
+
+
 def raise_holding(view):
     raise ValueError("holds a view", view)
 

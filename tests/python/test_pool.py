@@ -26,6 +26,25 @@ class PoolBasics(SharedPool, unittest.TestCase):
         with self.assertRaises(ValueError):
             self.pool.map(poolwork.add, [1], [2], chunksize=0)
 
+    def test_closing_a_chunked_map_early_cancels_the_chunks_not_started(self):
+        # map() with chunksize > 1 returns a generator, as with chunksize=1 and
+        # the stdlib: close() cancels what has not started (it was an
+        # itertools.chain, which has no close())
+        gate, marks = frost.Channel(), frost.Channel()
+        with frost.Pool(1) as pool:
+            gates = [None, None] + [gate] * 8   # the first chunk runs at once, the rest wait
+            results = pool.map(poolwork.mark_after, gates, [marks] * 10, range(10), chunksize=2)
+            try:
+                self.assertEqual(next(results), 0)
+                results.close()   # the second chunk may have started: it waits for the gate
+                with self.assertRaises(StopIteration):
+                    next(results)
+            finally:
+                for _ in range(8):   # enough for all: what was not cancelled runs now
+                    gate.send(None)
+        ran = [marks.recv(timeout=60) for _ in range(len(marks))]
+        self.assertIn(ran, ([0, 1], [0, 1, 2, 3]))
+
     def test_futures_work_with_wait_and_as_completed(self):
         futures = [self.pool.submit(poolwork.add, i, 1) for i in range(20)]
         done, not_done = cf.wait(futures, timeout=60)

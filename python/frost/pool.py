@@ -414,7 +414,8 @@ class Pool(cf.Executor):
 
     workers: how many (default: the CPUs this process may run on, its
     affinity mask). initializer(*initargs) runs in
-    every worker first; it must be a module-level callable. import_main: whether
+    every worker first; it must be a module-level callable (one that raises fails
+    the constructor with a concurrent.futures.BrokenExecutor). import_main: whether
     a worker imports this process's main script as __mp_main__ (as
     multiprocessing's spawn does), so that functions and classes defined there
     can be used in it; it does so the first time a task, initializer or message
@@ -455,9 +456,11 @@ class Pool(cf.Executor):
         self._pool = _frost._Pool(workers)   # creates the interpreters only
         _live_pools.add(self)   # from here on, whatever interrupts us: exit stops it
         _held_until_ended.add(self)
+        initializing = False
         try:
             self._pool.run_all(init_code)
             if init_payload is not None:   # every worker imports it (an import takes counts of its own)
+                initializing = True
                 self._pool.run_all(
                     f"import frost._worker as _frost_worker\n"
                     f"_frost_worker.run_initializer({init_payload!r})\n")
@@ -469,6 +472,8 @@ class Pool(cf.Executor):
             refusal = _subinterpreter_refusal(exc)
             if refusal is not None:
                 raise refusal from exc
+            if initializing and type(exc) is RuntimeError:   # what it raised, in the worker
+                raise _initializer_failure(initializer, exc) from None
             raise
         finally:
             if init_payload is not None:
@@ -681,6 +686,17 @@ def _subinterpreter_refusal(exc):
     if _worker.MAIN_SCRIPT_HINT in str(exc):   # the initializer needed the main script
         message += _worker.MAIN_SCRIPT_HINT
     return ImportError(message)
+
+
+def _initializer_failure(initializer, exc):
+    """The BrokenExecutor (as the stdlib's BrokenThreadPool) for an initializer
+    that raised in a worker (exc: run_all's RuntimeError, with its traceback)."""
+    text = str(exc)
+    prefix = "run_all failed in a worker interpreter:"
+    if text.startswith(prefix):
+        text = text[len(prefix):]
+    return cf.BrokenExecutor(f"the initializer {initializer!r} failed in a worker interpreter, "
+                             f"so the pool did not start:{text}")
 
 
 def _worker_process_chunk():

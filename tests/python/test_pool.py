@@ -184,9 +184,12 @@ class PoolWithStores(unittest.TestCase):
         self.assertTrue(all(log == ["ready"] for log in logs), logs)
 
     def test_failing_initializer_fails_the_constructor(self):
-        with self.assertRaises(Exception) as cm:
+        # a BrokenExecutor, as the stdlib's BrokenThreadPool (it was a
+        # RuntimeError saying only that "run_all" failed, then the traceback)
+        with self.assertRaises(cf.BrokenExecutor) as cm:
             frost.Pool(1, initializer=poolwork.fail, initargs=("init broke",))
         self.assertIn("init broke", str(cm.exception))
+        self.assertIn("the initializer <function fail", str(cm.exception))
 
     def test_bad_arguments(self):
         with self.assertRaises(ValueError):

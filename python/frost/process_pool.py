@@ -110,9 +110,9 @@ def _shut_pools_down_at_exit():
             pool._stop_workers()
         return
     try:   # (on the tasks' futures: a thread join cut short by Ctrl-C breaks on 3.12, _join)
-        for pool in pools:   # (a future cancelled by _stop_workers is done, though not for wait())
-            cf.wait([item.future for item in list(pool._pending_work_items.values())
-                     if not item.future.done()])
+        for pool in pools:
+            for item in list(pool._pending_work_items.values()):
+                _wait_done(item.future)
     except BaseException as e:
         # not raised on: it would skip the exit hooks after this one (the
         # stdlib's, which ends the manager threads, frost.Pool's), and exit
@@ -127,6 +127,17 @@ def _shut_pools_down_at_exit():
 
 
 threading._register_atexit(_shut_pools_down_at_exit)
+
+
+def _wait_done(future):
+    """Wait until `future` is done, cancelled included: concurrent.futures.wait()
+    is never woken by a cancel(), which is how the manager thread cancels the
+    queued tasks after shutdown(wait=False, cancel_futures=True) (and
+    _stop_workers too); a wait for the future's own outcome is."""
+    try:
+        cf.Future.exception(future)
+    except cf.CancelledError:
+        pass
 
 
 def _join(thread):

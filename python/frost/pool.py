@@ -249,6 +249,23 @@ def _shutdown_all():
         for pool in pools:
             pool._abandon(time.monotonic())
         raise
+    finally:
+        if pools and isinstance(getattr(sys, "last_exc", None), KeyboardInterrupt):
+            _exit_by_sigint_again()
+
+
+def _exit_by_sigint_again():
+    """A program ended by an uncaught KeyboardInterrupt exits by SIGINT
+    (status 130 in a shell, which stops a shell loop): CPython marks it in
+    a process-wide flag that any eval() or exec() of a str in any
+    interpreter clears, and a task stopped here formats its traceback,
+    which imports traceback and tokenize in the worker (their namedtuples
+    are made by eval()), so such a program exited with status 1. The flag
+    is set again as CPython sets it: a KeyboardInterrupt out of an exec()."""
+    try:
+        exec("raise KeyboardInterrupt")
+    except KeyboardInterrupt:
+        pass
 
 
 # Runs before the interpreter waits for threads at exit: workers must end

@@ -78,6 +78,21 @@ class CtrlC(StopTest):
             expect_rc=-2)                               # KeyboardInterrupt: killed by SIGINT
         self.assertIn("KeyboardInterrupt", proc.stderr)
 
+    def test_uncaught_ctrl_c_with_a_task_running_exits_by_sigint(self):
+        # exit stops the task, and its worker formats the traceback, whose
+        # imports (traceback, tokenize) run eval(): that cleared CPython's
+        # process-wide mark of an uncaught KeyboardInterrupt, and the program
+        # exited with status 1, not by SIGINT (a shell loop went on)
+        proc = self.run_scenario(
+            "started = frost.Channel()\n"
+            "pool = frost.Pool(1)\n"
+            "fut = pool.submit(stopwork.spin, started)\n"
+            "started.recv(timeout=60)\n"
+            "ctrl_c_in(0.2)\n"
+            "fut.result()\n",                       # Ctrl-C lands in this wait
+            expect_rc=-2)
+        self.assertIn("KeyboardInterrupt", proc.stderr)
+
     def test_ctrl_c_while_with_exit_waits_for_a_spinning_task(self):
         proc = self.run_scenario(
             "started = frost.Channel()\n"

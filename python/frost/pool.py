@@ -593,6 +593,11 @@ class Pool(cf.Executor):
             self._shutdown = True
         if not already:
             log.info("frost.Pool shutting down (wait=%s, cancel_futures=%s)", wait, cancel_futures)
+        if cancel_futures:   # the queued ones are cancelled when this returns, as the stdlib's
+            with self._lock:
+                queued = [future for future, _ in self._futures.values()]
+            for future in queued:
+                future.cancel()   # False for a task a worker has taken: stopped below
         if not already or cancel_futures:
             self._pool.shutdown(bool(cancel_futures))   # idempotent
         if cancel_futures:

@@ -213,6 +213,21 @@ class PoolWithStores(unittest.TestCase):
             pool.submit(poolwork.add, 1, 2)
         pool.shutdown()   # idempotent
 
+    def test_shutdown_without_wait_cancels_the_queued_tasks_before_it_returns(self):
+        # as the stdlib's executors: the queued futures are cancelled when
+        # shutdown(wait=False, cancel_futures=True) returns (they were PENDING
+        # until the results thread got round to them)
+        pool = frost.Pool(1)
+        started = frost.Channel()
+        running = pool.submit(poolwork.signal_then_sleep, started, 1, "slow")
+        self.assertEqual(started.recv(timeout=60), "started")   # the one worker is busy
+        queued = [pool.submit(poolwork.sleep_then, 0.5, i) for i in range(5)]
+        pool.shutdown(wait=False, cancel_futures=True)
+        self.assertEqual([f.cancelled() for f in queued], [True] * 5)
+        self.assertEqual(cf.wait(queued, timeout=0).not_done, set())
+        pool.shutdown(wait=True)
+        self.assertTrue(running.cancelled())   # stopped by KeyboardInterrupt after its sleep
+
     def test_shutdown_again_from_a_thread_that_took_an_ended_workers_thread_id(self):
         # glibc gives a new thread the pthread_t (and threading ident) of a
         # thread that has ended: a thread started after the pool's workers

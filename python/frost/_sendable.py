@@ -65,9 +65,14 @@ def as_index(value, what, expected="an int"):
     return operator.index(value)
 
 
-def check_pool_arguments(workers, initializer, initargs):
+def check_pool_arguments(workers, initializer, initargs, max_workers=None):
     """A pool constructor's checks, the same for frost.Pool and frost.ProcessPool:
-    the number of workers (None: usable_cpu_count()) and initargs as a tuple."""
+    the number of workers (None: usable_cpu_count(); max_workers, the stdlib
+    executors' name, is the same argument) and initargs as a tuple."""
+    if max_workers is not None:
+        if workers is not None:
+            raise TypeError("pass workers or max_workers (the same thing), not both")
+        workers = max_workers
     if workers is None:
         workers = usable_cpu_count()
     workers = as_index(workers, "workers", "an int or None")

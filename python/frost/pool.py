@@ -429,8 +429,8 @@ def _dropped(pid, cpool):
 class Pool(cf.Executor):
     """An Executor with one own-GIL subinterpreter per worker.
 
-    workers: how many (default: the CPUs this process may run on, its
-    affinity mask). initializer(*initargs) runs in
+    workers (or max_workers, the stdlib's name): how many (default: the CPUs
+    this process may run on, its affinity mask). initializer(*initargs) runs in
     every worker first; it must be a module-level callable (one that raises fails
     the constructor with a concurrent.futures.BrokenExecutor). import_main: whether
     a worker imports this process's main script as __mp_main__ (as
@@ -442,8 +442,10 @@ class Pool(cf.Executor):
     frost.dask.pool()), and then only functions of importable modules can be sent.
     """
 
-    def __init__(self, workers=None, *, initializer=None, initargs=(), import_main=True):
-        workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs)
+    def __init__(self, workers=None, *, initializer=None, initargs=(), import_main=True,
+                 max_workers=None):
+        workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs,
+                                                           max_workers)
         worker = sys.modules.get("frost._worker")
         if worker is not None:   # in a worker: not while it imports what a task needs
             worker.check_pool_start("frost.Pool")

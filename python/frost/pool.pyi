@@ -23,6 +23,7 @@ class Pool(Executor):
         initializer: Callable[..., object] | None = None,
         initargs: Iterable[Any] = (),
         import_main: bool = True,
+        max_workers: int | None = None,
     ) -> None: ...
     @property
     def workers(self) -> int: ...

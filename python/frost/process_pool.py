@@ -430,11 +430,8 @@ class ProcessPool(cf.ProcessPoolExecutor):
                                "it does not allow. Start the ProcessPool in the main "
                                "interpreter")
         _worker.check_pool_start("frost.ProcessPool")   # not while a worker loads a task
-        if max_workers is not None:
-            if workers is not None:
-                raise TypeError("pass workers or max_workers (the same thing), not both")
-            workers = max_workers
-        workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs)
+        workers, initargs = _sendable.check_pool_arguments(workers, initializer, initargs,
+                                                           max_workers)
         if max_tasks_per_child is not None:   # (the stdlib takes only an exact int)
             max_tasks_per_child = _sendable.as_index(max_tasks_per_child, "max_tasks_per_child",
                                                      "an int or None")

@@ -198,6 +198,15 @@ class PoolWithStores(unittest.TestCase):
             frost.Pool("2")
         with self.assertRaises(TypeError):
             frost.Pool(1, initializer=3)
+        with self.assertRaisesRegex(TypeError, "workers or max_workers"):
+            frost.Pool(2, max_workers=2)
+        with self.assertRaisesRegex(ValueError, "workers must be at least 1"):
+            frost.Pool(max_workers=0)
+
+    def test_max_workers_is_the_stdlibs_name_for_workers(self):
+        with frost.Pool(max_workers=1) as pool:   # as ThreadPoolExecutor(max_workers=1)
+            self.assertEqual(pool.workers, 1)
+            self.assertEqual(pool.submit(poolwork.add, 1, 2).result(timeout=60), 3)
 
     def test_shutdown(self):
         pool = frost.Pool(1)

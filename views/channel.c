@@ -64,6 +64,19 @@ static frost_channel_t *registry_head;
 static uint64_t registry_next_id = 1;
 static _Atomic size_t live_channels;     /* made and not yet freed */
 
+/* The condition variables of ch, on CLOCK_MONOTONIC (as a pool's): a wall
+ * clock stepped back or forth does not stretch or cut a timeout. */
+static void
+init_conds(frost_channel_t *ch)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);   /* glibc: cannot fail */
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&ch->not_empty, &attr);
+    pthread_cond_init(&ch->not_full, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
 /* fork(): hold the registry and every channel's lock across it, so the child
  * inherits consistent queues and free locks. Waiters in the parent's other
  * threads do not exist in the child: its condition variables start afresh. */
@@ -92,8 +105,7 @@ channels_atfork_child(void)
 {
     frost__xref_atfork_unlock();
     for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
-        pthread_cond_init(&ch->not_empty, NULL);
-        pthread_cond_init(&ch->not_full, NULL);
+        init_conds(ch);
         pthread_mutex_unlock(&ch->lock);
     }
     pthread_mutex_unlock(&registry_lock);
@@ -128,8 +140,7 @@ channel_new(Py_ssize_t maxsize)
     }
     ch->maxsize = maxsize;
     pthread_mutex_init(&ch->lock, NULL);
-    pthread_cond_init(&ch->not_empty, NULL);
-    pthread_cond_init(&ch->not_full, NULL);
+    init_conds(ch);
     atomic_init(&ch->refcount, 1);
     atomic_init(&ch->handles, 0);
     atomic_fetch_add(&live_channels, 1);
@@ -286,7 +297,7 @@ static double
 now_seconds(void)
 {
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    clock_gettime(CLOCK_MONOTONIC, &now);   /* the clock of the condition variables */
     return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
 }
 

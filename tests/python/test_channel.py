@@ -1,7 +1,10 @@
 """frost.Channel: a FIFO between interpreters of one process; frost views
 travel by reference, plain values by copy, others pickled (issue 3)."""
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -166,6 +169,37 @@ for t in threads:
 print("done", len(ch))
 """
 
+CLOCK_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <time.h>
+volatile long frost_test_clock_back;   /* seconds CLOCK_REALTIME reads behind */
+int clock_gettime(clockid_t id, struct timespec *ts) {
+    static int (*real)(clockid_t, struct timespec *);
+    if (!real) real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    int rc = real(id, ts);
+    if (rc == 0 && id == CLOCK_REALTIME) ts->tv_sec -= frost_test_clock_back;
+    return rc;
+}
+"""
+
+CLOCK_STEPPED_BACK = r"""
+import ctypes, threading
+import frost
+back = ctypes.c_long.in_dll(ctypes.CDLL(None), "frost_test_clock_back")   # the preloaded shim's
+full = frost.Channel(maxsize=1)
+full.send(0)
+for what, wait in (("recv", frost.Channel().recv), ("send", lambda timeout: full.send(1, timeout))):
+    back.value = 0
+    step = threading.Timer(0.3, setattr, (back, "value", 3600))
+    step.start()
+    try:
+        wait(timeout=1)
+    except TimeoutError:
+        print(what, "timed out")
+    step.join()
+"""
+
 ASYNC_EXC_IN_WAIT = r"""
 import ctypes, sys, threading, time
 import frost
@@ -212,6 +246,27 @@ class ChannelThreadsOfOneInterpreter(unittest.TestCase):
         proc = run_child(ASYNC_EXC_IN_WAIT, timeout=60)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.strip(), "['interrupted', 'interrupted']")
+
+    def test_timeouts_ignore_a_wall_clock_stepped_back(self):
+        # the waits ran on CLOCK_REALTIME: a clock stepped back an hour while
+        # recv(timeout=1) waited made it wait that hour (a child: a preloaded
+        # clock_gettime moves CLOCK_REALTIME once told to)
+        cc = shutil.which("cc")
+        if cc is None:
+            self.skipTest("no C compiler for the clock shim")
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        shim = os.path.join(d, "clockshim.so")
+        with open(os.path.join(d, "clockshim.c"), "w") as f:
+            f.write(CLOCK_SHIM)
+        subprocess.run([cc, "-shared", "-fPIC", "-o", shim, f.name, "-ldl"], check=True,
+                       capture_output=True, timeout=120)
+        env = dict(os.environ)
+        # after a sanitizer's runtime, which must come first
+        env["LD_PRELOAD"] = ":".join(filter(None, [env.get("LD_PRELOAD"), shim]))
+        proc = run_child(CLOCK_STEPPED_BACK, timeout=60, env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.split(), ["recv", "timed", "out", "send", "timed", "out"])
 
 
 class ChannelAcrossInterpreters(SharedPool, unittest.TestCase):

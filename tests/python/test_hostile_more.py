@@ -963,35 +963,9 @@ class HostileArguments(LeakCheckedTestCase):
         operation (the OOM killer ended a CI run at 22 GB); the other builds
         run every depth."""
         depths = (4_000,) if "TSAN_OPTIONS" in os.environ else (4_000, 9_995, 100_000)
-        r = run_child(textwrap.dedent("""
-            import dataclasses, sys
-            import frost
-            @dataclasses.dataclass
-            class Link:
-                next: object
-            class Next:   # a record whose state is no dict: the next record itself
-                def __init__(self, next):
-                    self.next = next
-                def __shared__(self):
-                    return self.next
-                @classmethod
-                def __from_shared__(cls, state):
-                    return cls(state)
+        r = run_child(DEEP_CHAINS + textwrap.dedent("""
             for depth in DEPTHS:
-                for kind in ("record", "state", "list", "dict"):
-                    chain = None
-                    for _ in range(depth):
-                        chain = (Link(chain) if kind == "record" else Next(chain) if kind == "state"
-                                 else [chain] if kind == "list" else {"k": chain})
-                    for make in (frost.freeze, frost.share):
-                        root = make(chain).root
-                        for op in (repr, str, lambda v: v == make(chain).root, lambda v: v == chain):
-                            try:
-                                op(root)
-                            except RecursionError:
-                                pass
-                        frost.thaw(root)
-                        del root
+                read_chains(depth, thaw=True)
             print("ok")
         """).replace("DEPTHS", repr(depths)), timeout=300)
         self.assertEqual((r.returncode, r.stdout.split()), (0, ["ok"]), r.stderr[-3000:])
@@ -1003,31 +977,9 @@ class HostileArguments(LeakCheckedTestCase):
         overflowed it before the recursion count ran out (a segfault); each
         level now checks the thread's stack itself (frost__stack_check)."""
         depth = 4_000 if "TSAN_OPTIONS" in os.environ else 100_000
-        r = run_child(textwrap.dedent("""
-            import dataclasses, threading
-            import frost
-            @dataclasses.dataclass
-            class Link:
-                next: object
-            class Next:
-                def __init__(self, next):
-                    self.next = next
-                def __shared__(self):
-                    return self.next
+        r = run_child(DEEP_CHAINS + textwrap.dedent("""
             def run():
-                for kind in ("record", "state", "list", "dict"):
-                    chain = None
-                    for _ in range(DEPTH):
-                        chain = (Link(chain) if kind == "record" else Next(chain) if kind == "state"
-                                 else [chain] if kind == "list" else {"k": chain})
-                    for make in (frost.freeze, frost.share):
-                        root = make(chain).root
-                        for op in (repr, str, lambda v: v == make(chain).root, lambda v: v == chain):
-                            try:
-                                op(root)
-                            except RecursionError:
-                                pass
-                        del root
+                read_chains(DEPTH, thaw=False)
                 print("ok")
             threading.stack_size(2 << 20)
             t = threading.Thread(target=run)
@@ -1035,6 +987,42 @@ class HostileArguments(LeakCheckedTestCase):
             t.join()
         """).replace("DEPTH", str(depth)), timeout=300)
         self.assertEqual((r.returncode, r.stdout.split()), (0, ["ok"]), r.stderr[-3000:])
+
+
+# Chains of records, records whose state is the next record (no dict between),
+# lists and dicts, `depth` deep, frozen and shared; repr, str and == of each (a
+# value or RecursionError), then thaw: HostileArguments' deep-chain tests.
+DEEP_CHAINS = textwrap.dedent("""
+    import dataclasses, threading
+    import frost
+    @dataclasses.dataclass
+    class Link:
+        next: object
+    class Next:   # a record whose state is no dict: the next record itself
+        def __init__(self, next):
+            self.next = next
+        def __shared__(self):
+            return self.next
+        @classmethod
+        def __from_shared__(cls, state):
+            return cls(state)
+    def read_chains(depth, thaw):
+        for kind in ("record", "state", "list", "dict"):
+            chain = None
+            for _ in range(depth):
+                chain = (Link(chain) if kind == "record" else Next(chain) if kind == "state"
+                         else [chain] if kind == "list" else {"k": chain})
+            for make in (frost.freeze, frost.share):
+                root = make(chain).root
+                for op in (repr, str, lambda v: v == make(chain).root, lambda v: v == chain):
+                    try:
+                        op(root)
+                    except RecursionError:
+                        pass
+                if thaw:
+                    frost.thaw(root)
+                del root
+""")
 
 
 class LifetimesInEveryOrder(LeakCheckedTestCase):

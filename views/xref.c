@@ -1394,6 +1394,78 @@ frost__xref_release(uint64_t ticket, uint64_t token)
 
 static _Thread_local int collecting, collect_again;
 
+/* The candidates of one collection: channels in an array, found by address
+ * through an open-addressed index (a linear search made each collection
+ * O(tickets x candidates), and N reply channels queued then dropped O(N^3)). */
+typedef struct {
+    frost_channel_t **chan;     /* n of cap */
+    size_t n, cap;
+    size_t *slot;               /* mask + 1 slots: index + 1, 0 empty */
+    size_t mask;
+} candidates_t;
+
+static size_t
+cand_home(const candidates_t *c, const frost_channel_t *ch)
+{
+    return (size_t)frost__mix64((uint64_t)(uintptr_t)ch) & c->mask;
+}
+
+/* ch's index, or c->n when it is not a candidate. */
+static size_t
+cand_find(const candidates_t *c, const frost_channel_t *ch)
+{
+    if (c->slot == NULL) {
+        return c->n;
+    }
+    for (size_t h = cand_home(c, ch);; h = (h + 1) & c->mask) {
+        if (c->slot[h] == 0) {
+            return c->n;
+        }
+        if (c->chan[c->slot[h] - 1] == ch) {
+            return c->slot[h] - 1;
+        }
+    }
+}
+
+/* Add ch unless there; -1 when out of memory. */
+static int
+cand_add(candidates_t *c, frost_channel_t *ch)
+{
+    if (cand_find(c, ch) < c->n) {
+        return 0;
+    }
+    if (c->n == c->cap) {   /* grow both; the index stays under half full */
+        size_t cap = c->cap ? 2 * c->cap : 8;
+        frost_channel_t **chan = realloc(c->chan, cap * sizeof *chan);
+        if (chan == NULL) {
+            return -1;
+        }
+        c->chan = chan;
+        size_t *slot = calloc(2 * cap, sizeof *slot);
+        if (slot == NULL) {
+            return -1;
+        }
+        free(c->slot);
+        c->slot = slot;
+        c->cap = cap;
+        c->mask = 2 * cap - 1;
+        for (size_t i = 0; i < c->n; i++) {
+            size_t h = cand_home(c, c->chan[i]);
+            while (c->slot[h] != 0) {
+                h = (h + 1) & c->mask;
+            }
+            c->slot[h] = i + 1;
+        }
+    }
+    size_t h = cand_home(c, ch);
+    while (c->slot[h] != 0) {
+        h = (h + 1) & c->mask;
+    }
+    c->chan[c->n] = ch;
+    c->slot[h] = ++c->n;
+    return 0;
+}
+
 /* Find channels with no handle whose every ticket is parked in such a
  * channel, and drain them (which releases those tickets). */
 static void
@@ -1406,38 +1478,23 @@ collect_channels(void)
     collecting = 1;
     do {
         collect_again = 0;
-        size_t cap = 0, n = 0;
-        frost_channel_t **cand = NULL;
+        candidates_t cand = {0};
         unsigned char *live = NULL;
         pthread_mutex_lock(&lock);
         for (unsigned b = 0; b < SENT_BUCKETS; b++) {
             for (sent_t *e = buckets[b]; e != NULL; e = e->next) {
-                if (e->channel == NULL || frost__channel_handles(e->channel) != 0) {
-                    continue;
+                if (e->channel != NULL && frost__channel_handles(e->channel) == 0
+                    && cand_add(&cand, e->channel) < 0) {
+                    cand.n = 0;   /* no memory: collect nothing now (never drain a live one) */
+                    goto scanned;
                 }
-                size_t i = 0;
-                while (i < n && cand[i] != e->channel) {
-                    i++;
-                }
-                if (i < n) {
-                    continue;
-                }
-                if (n == cap) {
-                    cap = cap ? 2 * cap : 8;
-                    frost_channel_t **grown = realloc(cand, cap * sizeof *cand);
-                    if (grown == NULL) {
-                        n = 0;   /* no memory: collect nothing now (never drain a live one) */
-                        goto scanned;
-                    }
-                    cand = grown;
-                }
-                cand[n++] = e->channel;
             }
         }
-    scanned:
+    scanned:;
+        size_t n = cand.n;
         live = n ? calloc(n, 1) : NULL;
         if (n && live == NULL) {
-            n = 0;
+            n = cand.n = 0;
         }
         for (int changed = 1; changed && n;) {
             changed = 0;
@@ -1446,18 +1503,11 @@ collect_channels(void)
                     if (e->channel == NULL) {
                         continue;
                     }
-                    size_t t = 0, p = n;
-                    while (t < n && cand[t] != e->channel) {
-                        t++;
-                    }
+                    size_t t = cand_find(&cand, e->channel);
                     if (t == n || live[t]) {
                         continue;
                     }
-                    for (size_t i = 0; e->parked_in != NULL && i < n; i++) {
-                        if (cand[i] == e->parked_in) {
-                            p = i;
-                        }
-                    }
+                    size_t p = e->parked_in != NULL ? cand_find(&cand, e->parked_in) : n;
                     if (p == n || live[p]) {   /* held from outside the garbage */
                         live[t] = 1;
                         changed = 1;
@@ -1468,17 +1518,18 @@ collect_channels(void)
         size_t ngarbage = 0;
         for (size_t i = 0; i < n; i++) {
             if (!live[i]) {
-                frost__channel_acquire(cand[i]);
-                cand[ngarbage++] = cand[i];
+                frost__channel_acquire(cand.chan[i]);
+                cand.chan[ngarbage++] = cand.chan[i];   /* (the index is not used again) */
             }
         }
         pthread_mutex_unlock(&lock);
         for (size_t i = 0; i < ngarbage; i++) {
-            frost__channel_drain(cand[i]);
-            frost__channel_release(cand[i]);
+            frost__channel_drain(cand.chan[i]);
+            frost__channel_release(cand.chan[i]);
         }
         free(live);
-        free(cand);
+        free(cand.chan);
+        free(cand.slot);
     } while (collect_again);
     collecting = 0;
 }

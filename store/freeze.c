@@ -415,7 +415,7 @@ freeze_error(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, const char *fmt
     return -1;
 }
 
-static int has_type_attr(PyObject *o, const char *name, PyObject **value);
+static int is_enum_member(PyObject *o);
 static int note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child);
 
 /* The builtin that `o`, refused, subclasses (numpy.float64 is a float), or NULL:
@@ -440,7 +440,7 @@ static int
 cannot_freeze(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, PyObject *o)
 {
     const char *base = builtin_base(o);
-    int is_enum = base != NULL ? has_type_attr(o, "_member_map_", NULL) : 0;
+    int is_enum = base != NULL ? is_enum_member(o) : 0;
     if (is_enum < 0) {
         return note_path(fz, parent, child);
     }
@@ -1551,6 +1551,13 @@ has_type_attr(PyObject *o, const char *name, PyObject **value)
     return rc;
 }
 
+/* Whether `o` is an Enum member (its class has enum's _member_map_): 1, 0, -1. */
+static int
+is_enum_member(PyObject *o)
+{
+    return has_type_attr(o, "_member_map_", NULL);
+}
+
 /* The field names of dataclass or NamedTuple class `cls` as a tuple with
  * their hashes (*hashes, PyMem), when they are distinct exact strs; else
  * None (the records of such a class get a dict built per record, as before).
@@ -1644,7 +1651,7 @@ class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
     /* an Enum member whose class mixes in a dataclass or NamedTuple is no
      * record: its class cannot be called with fields (thaw failed with a
      * TypeError); refused as every other Enum member is */
-    else if ((rc = has_type_attr(o, "_member_map_", NULL)) != 0) {
+    else if ((rc = is_enum_member(o)) != 0) {
     }
     else if ((rc = has_type_attr(o, "__dataclass_fields__", NULL)) != 0 && !PyType_Check(o)) {
         fresh.kind = FROST_RECORD_DATACLASS;

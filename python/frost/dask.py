@@ -144,6 +144,17 @@ def _check_name(name):
     return check_name(name)
 
 
+def _check_client(client, function):
+    """A distributed.Client that is not closed, checked before anything is
+    read or sent (else an AttributeError from deep inside, after the
+    snapshot was hashed)."""
+    if not isinstance(client, distributed.Client):
+        raise TypeError(f"frost.dask.{function}: client must be a distributed.Client, not "
+                        f"{type(client).__name__}")
+    if client.status in ("closing", "closed"):
+        raise ValueError(f"frost.dask.{function}: the client is {client.status}")
+
+
 def _check_timeout(timeout):
     """A positive, finite number of seconds (it makes the share's deadline)."""
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
@@ -271,12 +282,14 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
 
     progress(done, total): snapshot bytes written on nodes so far, of total.
     Returns a ShareReport. Raises ValueError or TypeError naming the argument
-    (nothing sent) for a name that cannot be a file name on the nodes
-    (frost._nodecache.check_name) or a timeout that is not a positive, finite
-    number of seconds; NodeDirectoryError (nothing sent) when a
+    (nothing sent) for a client that is not an open distributed.Client, a
+    name that cannot be a file name on the nodes (frost._nodecache.check_name)
+    or a timeout that is not a positive, finite number of seconds;
+    NodeDirectoryError (nothing sent) when a
     node's directory is missing, not writable or too small; ShareError when a
     node could not be served; TimeoutError past `timeout` seconds.
     """
+    _check_client(client, "share")
     _check_name(name)
     timeout = _check_timeout(timeout)
     if not _is_index(chunk_size) or chunk_size <= 0:
@@ -446,6 +459,7 @@ def unshare(client, name, *, directory=None):
     """Stop sharing `name`: workers forget it (tasks keep the views they hold),
     late joiners no longer get it, and each node removes its files once no
     process uses them."""
+    _check_client(client, "unshare")
     _check_name(name)
     directory = _check_directory(directory)
     lock = _name_lock(client, name)

@@ -651,6 +651,19 @@ class ClusterTest(unittest.TestCase):
             frost.dask.share(self.client, {"a": 1}, "x")
         with self.assertRaisesRegex(ValueError, "chunk_size"):
             frost.dask.share(self.client, "/nonexistent", "x", chunk_size=0)
+        # a client that is not one failed deep inside, after the snapshot was hashed
+        for client in (None, "tcp://127.0.0.1:8786", self.nodes):
+            with self.assertRaisesRegex(TypeError, "client must be a distributed.Client, not "
+                                        + type(client).__name__):
+                frost.dask.share(client, "/nonexistent", "x")
+            with self.assertRaisesRegex(TypeError, "client must be a distributed.Client"):
+                frost.dask.unshare(client, "x")
+        closed = distributed.Client(scheduler_file=self.nodes.scheduler_file, timeout=60)
+        closed.close()
+        with self.assertRaisesRegex(ValueError, "share: the client is closed"):
+            frost.dask.share(closed, "/nonexistent", "x")
+        with self.assertRaisesRegex(ValueError, "unshare: the client is closed"):
+            frost.dask.unshare(closed, "x")
         with self.assertRaisesRegex(TypeError, "progress must be callable, not int"):
             frost.dask.share(self.client, "/nonexistent", "x", progress=3)
         with self.assertRaisesRegex(TypeError, "directory must be a str .*not bytes"):

@@ -60,13 +60,13 @@ chunks_release(chunks_t *c)
 }
 
 static int
-has_method(PyObject *o, const char *name)
+has_method(PyTypeObject *tp, const char *name)
 {
     PyObject *key = PyUnicode_FromString(name);
     if (key == NULL) {
         return -1;
     }
-    int found = _PyType_Lookup(Py_TYPE(o), key) != NULL;
+    int found = _PyType_Lookup(tp, key) != NULL;
     Py_DECREF(key);
     return found;
 }
@@ -255,10 +255,11 @@ is_polars_object_dtype(PyObject *dtype)
  * with one is refused here (-2, err names the column), as a numpy object
  * array is: an arena holds data, never addresses. 0: not polars, or no such
  * column; -1: an error. */
+/* Whether `tp` is a polars class (its __module__ starts with "polars."). */
 static int
-refuse_polars_objects(PyObject *o, char *err, size_t errlen)
+is_polars_type(PyTypeObject *tp)
 {
-    PyObject *module = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__module__");
+    PyObject *module = PyObject_GetAttrString((PyObject *)tp, "__module__");
     if (module == NULL) {
         PyErr_Clear();
         return 0;
@@ -267,7 +268,13 @@ refuse_polars_objects(PyObject *o, char *err, size_t errlen)
     int polars = name != NULL && strncmp(name, "polars.", 7) == 0;
     PyErr_Clear();   /* a module name that is no str (or not UTF-8): not polars */
     Py_DECREF(module);
-    if (!polars) {
+    return polars;
+}
+
+static int
+refuse_polars_objects(PyObject *o, char *err, size_t errlen)
+{
+    if (!is_polars_type(Py_TYPE(o))) {
         return 0;
     }
     int rc = 0;
@@ -311,17 +318,27 @@ refuse_polars_objects(PyObject *o, char *err, size_t errlen)
 }
 
 int
+frost__columns_type_is_candidate(PyTypeObject *tp)
+{
+    int has = has_method(tp, "__arrow_c_stream__");
+    if (has == 0) {
+        has = has_method(tp, "__arrow_c_array__");
+    }
+    return has != 0 ? has : is_polars_type(tp);
+}
+
+int
 frost__columns_freeze(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
 {
     int refused = refuse_polars_objects(o, err, errlen);
     if (refused != 0) {
         return refused;
     }
-    int has = has_method(o, "__arrow_c_stream__");
+    int has = has_method(Py_TYPE(o), "__arrow_c_stream__");
     if (has != 0) {
         return has < 0 ? -1 : from_stream(o, arena, out, err, errlen);
     }
-    has = has_method(o, "__arrow_c_array__");
+    has = has_method(Py_TYPE(o), "__arrow_c_array__");
     if (has != 0) {
         return has < 0 ? -1 : from_array(o, arena, out, err, errlen);
     }

@@ -209,6 +209,7 @@ typedef struct {
 typedef struct {
     unsigned int version;        /* the type's tp_version_tag when read (never 0) */
     int kind;                    /* frost_record_kind_t, or -1: not a record */
+    int columns;                 /* 1: may export Arrow data (frost__columns_type_is_candidate) */
     frost_ref_t module;          /* arena str (a record) */
     frost_ref_t qualname;        /* arena str (a record) */
     PyObject *fields;            /* dataclass/namedtuple: tuple of its field names, all exact
@@ -1659,6 +1660,9 @@ class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
     else if (PyTuple_Check(o) && (rc = has_type_attr(o, "_fields", NULL)) != 0) {
         fresh.kind = FROST_RECORD_NAMEDTUPLE;
     }
+    if (rc >= 0) {
+        rc = fresh.columns = frost__columns_type_is_candidate(tp);
+    }
     if (rc < 0) {
         note_path(fz, parent, idx);
         return NULL;
@@ -1714,10 +1718,12 @@ class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
     return info;
 }
 
-/* Record frames for objects that describe themselves. 1 started, 0 not a
- * record, -1 error. */
+/* Record frames for objects that describe themselves (`info`: class_info of
+ * type(o), unused for frost's record views). 1 started, 0 not a record, -1
+ * error. */
 static int
-try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t parent, Py_ssize_t idx)
+try_start_record(freezer_t *fz, PyObject *o, class_info_t *info, frost_ref_t *dest, Py_ssize_t parent,
+                 Py_ssize_t idx)
 {
     const frost_freeze_env_t *env = fz->env;
     PyObject *state = NULL;
@@ -1741,10 +1747,6 @@ try_start_record(freezer_t *fz, PyObject *o, frost_ref_t *dest, Py_ssize_t paren
         }
     }
     else {
-        class_info_t *info = class_info(fz, o, parent, idx);
-        if (info == NULL) {
-            return -1;
-        }
         if (info->kind < 0) {
             return 0;
         }
@@ -2129,14 +2131,20 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         Py_DECREF(items);
         return rc;
     }
-    rc = freeze_columns(fz, o, parent, idx, dest);   /* the Arrow interface wins over the rest */
-    if (rc != 0) {
-        if (rc > 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
-            return -1;
-        }
-        return rc < 0 ? -1 : 0;
+    class_info_t *info = class_info(fz, o, parent, idx);   /* cached per class */
+    if (info == NULL) {
+        return -1;
     }
-    rc = try_start_record(fz, o, dest, parent, idx);
+    if (info->columns) {   /* the Arrow interface wins over the rest */
+        rc = freeze_columns(fz, o, parent, idx, dest);
+        if (rc != 0) {
+            if (rc > 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
+                return -1;
+            }
+            return rc < 0 ? -1 : 0;
+        }
+    }
+    rc = try_start_record(fz, o, info, dest, parent, idx);
     if (rc != 0) {
         return rc;
     }

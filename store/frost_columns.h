@@ -209,6 +209,14 @@ const char *frost__colfmt_name(const char *format);
  */
 int frost__columns_freeze(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err,
                           size_t errlen);
+
+/*
+ * Whether objects of type `tp` go to frost__columns_freeze at all: the type
+ * has __arrow_c_stream__ or __arrow_c_array__, or is a polars class (refused
+ * there when it holds Python objects). A property of the type alone, so the
+ * freezer asks once per class (class_info); 1 / 0, -1 with an exception set.
+ */
+int frost__columns_type_is_candidate(PyTypeObject *tp);
 #endif
 
 #endif /* FROST_COLUMNS_H */

@@ -640,6 +640,47 @@ class Unsupported(LeakCheckedTestCase):
             frost.freeze({"b": Bad()})
         self.assertIn("root['b']", " ".join(getattr(cm.exception, "__notes__", [])))
 
+    def test_a_class_that_gains_the_arrow_interface_is_frozen_as_a_table(self):
+        # freeze asks once per class whether its objects export Arrow data
+        # (class_info): a class given __arrow_c_stream__ later, even in the middle
+        # of a freeze, is asked again (its type was modified)
+        import dataclasses
+        table = pa.table({"x": [1, 2, 3]})
+
+        def stream(self, requested_schema=None):
+            return table.__arrow_c_stream__(requested_schema)
+
+        @dataclasses.dataclass
+        class Row:
+            x: object
+
+        with frost.freeze([Row(1)]) as store:
+            self.assertEqual(store.root[0].x, 1)
+        Row.__arrow_c_stream__ = stream
+        with frost.freeze([Row(1)]) as store:
+            self.assertIsInstance(store.root[0], frost.Table)
+            self.assertTrue(pa.table(store.root[0]).equals(table))
+        del Row.__arrow_c_stream__
+
+        @dataclasses.dataclass
+        class Gains:
+            y: int
+
+            def __getattribute__(self, name):
+                if name == "y":   # read by the freeze, between the two Rows
+                    Row.__arrow_c_stream__ = stream
+                return object.__getattribute__(self, name)
+
+        try:
+            with frost.freeze([Row(1), Gains(5), Row(2)]) as store:
+                self.assertIn("__arrow_c_stream__", vars(Row))
+                self.assertEqual(store.root[0].x, 1)
+                self.assertEqual(store.root[1].y, 5)
+                self.assertIsInstance(store.root[2], frost.Table)
+                self.assertTrue(pa.table(store.root[2]).equals(table))
+        finally:
+            del Row.__arrow_c_stream__
+
     def test_exporter_returning_junk(self):
         class Junk:
             def __arrow_c_stream__(self, requested_schema=None):

@@ -419,7 +419,7 @@ freeze_error(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, const char *fmt
 static int is_enum_member(PyObject *o);
 static int note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child);
 
-/* The builtin that `o`, refused, subclasses (numpy.float64 is a float), or NULL:
+/* The builtin that `o`, refused, subclasses (a user's float subclass), or NULL:
  * the message says that only the exact type is frozen and how to convert (not
  * for an Enum member, refused as such: an IntEnum's is an int too). */
 static const char *
@@ -1044,6 +1044,144 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
+/* numpy scalars                                                             */
+
+/* Whether objects of `tp` are numpy scalars (numpy.int64, numpy.float64,
+ * numpy.str_, ...): numpy's scalar types are static types (no class statement
+ * makes one) named "numpy.<name>" that export a buffer. numpy is never
+ * imported here (subinterpreters cannot): a float subclass of a user's, with a
+ * buffer or not, is a heap type and stays refused as a subclass of float. */
+static int
+is_numpy_scalar_type(PyTypeObject *tp)
+{
+    return !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && tp->tp_as_buffer != NULL
+           && tp->tp_as_buffer->bf_getbuffer != NULL && strncmp(tp->tp_name, "numpy.", 6) == 0
+           && strcmp(tp->tp_name, "numpy.ndarray") != 0;
+}
+
+/* The Python value of the item of a 0-d buffer of native `format`, a new
+ * reference; NULL without an error for any other format or layout. */
+static PyObject *
+scalar_item_value(const Py_buffer *view)
+{
+    const char *f = view->format ? view->format : "B";
+    const char *p = view->buf;
+    Py_ssize_t size = view->itemsize;
+    if (view->ndim != 0 || view->len != size || size <= 0) {
+        return NULL;
+    }
+    if (f[0] != '\0' && f[1] == '\0' && strchr("bhilqn", f[0]) != NULL
+        && (size == 1 || size == 2 || size == 4 || size == 8)) {
+        int64_t v = size == 1 ? *(const int8_t *)p : 0;
+        if (size == 2) { int16_t x; memcpy(&x, p, 2); v = x; }
+        if (size == 4) { int32_t x; memcpy(&x, p, 4); v = x; }
+        if (size == 8) { memcpy(&v, p, 8); }
+        return PyLong_FromLongLong((long long)v);
+    }
+    if (f[0] != '\0' && f[1] == '\0' && strchr("BHILQN", f[0]) != NULL
+        && (size == 1 || size == 2 || size == 4 || size == 8)) {
+        uint64_t v = size == 1 ? *(const uint8_t *)p : 0;
+        if (size == 2) { uint16_t x; memcpy(&x, p, 2); v = x; }
+        if (size == 4) { uint32_t x; memcpy(&x, p, 4); v = x; }
+        if (size == 8) { memcpy(&v, p, 8); }
+        return PyLong_FromUnsignedLongLong((unsigned long long)v);
+    }
+    if (strcmp(f, "?") == 0 && size == 1) {
+        return PyBool_FromLong(*p != 0);
+    }
+    if (strcmp(f, "e") == 0 && size == 2) {
+        double d = PyFloat_Unpack2(p, PY_LITTLE_ENDIAN);
+        return d == -1.0 && PyErr_Occurred() ? NULL : PyFloat_FromDouble(d);
+    }
+    if (strcmp(f, "f") == 0 && size == sizeof(float)) {
+        float x;
+        memcpy(&x, p, sizeof x);
+        return PyFloat_FromDouble(x);
+    }
+    if (strcmp(f, "Zf") == 0 && size == 2 * sizeof(float)) {
+        float x[2];
+        memcpy(x, p, sizeof x);
+        return PyComplex_FromDoubles(x[0], x[1]);
+    }
+    return NULL;   /* 'g', 'Zg' (no Python value), 'B' * 8 (datetime64), 'V'... */
+}
+
+/* The Python value numpy scalar `o` (is_numpy_scalar_type) freezes as, a new
+ * reference to an exact bool, int, float, complex, str or bytes: what
+ * x.item() and the items of a frozen array give (docs/design.md, "numpy
+ * scalars"); numpy.float64 and numpy.complex128, subclasses of float and
+ * complex, alike. NULL with a FreezeError naming the type for a scalar that
+ * has no such value (longdouble, datetime64, void), or another error. */
+static PyObject *
+numpy_scalar_value(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
+{
+    PyObject *value = NULL;
+    int long_double = 0;
+    if (PyUnicode_Check(o)) {
+        value = PyUnicode_FromObject(o);   /* an exact copy of a subclass */
+    }
+    else if (PyBytes_Check(o)) {
+        value = PyBytes_FromStringAndSize(PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o));
+    }
+    else if (PyFloat_Check(o)) {
+        value = PyFloat_FromDouble(PyFloat_AS_DOUBLE(o));
+    }
+    else if (PyComplex_Check(o)) {
+        value = PyComplex_FromCComplex(((PyComplexObject *)o)->cval);
+    }
+    else if (!PyLong_Check(o)) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(o, &view, PyBUF_RECORDS_RO) == 0) {
+            value = scalar_item_value(&view);
+            long_double = view.format == NULL || strchr(view.format, 'g') == NULL ? 0
+                          : strchr(view.format, 'Z') != NULL ? 2 : 1;
+            PyBuffer_Release(&view);
+        }
+    }
+    if (value != NULL) {
+        return value;
+    }
+    if (PyErr_Occurred()) {   /* a failed export is a refusal; MemoryError is not */
+        if (!PyErr_ExceptionMatches(PyExc_BufferError) && !PyErr_ExceptionMatches(PyExc_TypeError)
+            && !PyErr_ExceptionMatches(PyExc_ValueError)) {
+            note_path(fz, parent, idx);
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    if (long_double) {
+        freeze_error(fz, parent, idx, "cannot freeze object of type '%.200s' (a numpy scalar "
+                     "with no exact Python value: %s(x) rounds it; numpy.asarray(x) freezes "
+                     "it as a 0-d frost.Array)", Py_TYPE(o)->tp_name, long_double == 2 ? "complex" : "float");
+    }
+    else {
+        freeze_error(fz, parent, idx, "cannot freeze object of type '%.200s' (only numpy's "
+                     "bool, integer, float, complex, str and bytes scalars freeze, as their "
+                     "Python values: convert it, e.g. str(x) or x.item())", Py_TYPE(o)->tp_name);
+    }
+    return NULL;
+}
+
+/* Visit numpy scalar `o`: its value (numpy_scalar_value), a new object, goes
+ * into the arena at once; the memo remembers `o` if it may be met again.
+ * 0 when *dest is written, -1 on error. */
+static int
+visit_numpy_scalar(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx,
+                   frost_ref_t *dest)
+{
+    PyObject *value = numpy_scalar_value(fz, o, parent, idx);
+    if (value == NULL) {
+        return -1;
+    }
+    int rc = copy_leaf(fz, value, dest);   /* (a leaf: 0 or -1) */
+    Py_DECREF(value);
+    if (rc == 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
+        return -1;
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
 /* frames                                                                    */
 
 static frame_t *
@@ -1252,6 +1390,16 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         if (Py_TYPE(k) == &PyUnicode_Type && _PyASCIIObject_CAST(k)->hash != -1) {
             hashes[e] = _PyASCIIObject_CAST(k)->hash;   /* the common key: no call */
             continue;
+        }
+        if (is_numpy_scalar_type(Py_TYPE(k))) {   /* keyed by its Python value */
+            PyObject *value = numpy_scalar_value(fz, k, self, ci);
+            if (value == NULL) {
+                rc = -1;
+                break;
+            }
+            f->children[ci] = (uintptr_t)value | CHILD_UNSHARED;
+            Py_DECREF(k);
+            k = value;
         }
         leaf_keys &= is_leaf(k);
         const char *what = kind == FROST_NODE_DICT ? "dict key" : "set item";
@@ -1821,8 +1969,9 @@ try_start_record(freezer_t *fz, PyObject *o, class_info_t *info, frost_ref_t *de
     return rc;
 }
 
-/* What a tuple's items are: only leaves (copied at once, no frame); leaves
- * and tuples (a plain tuple or a node: known only after its items); or an
+/* What a tuple's items are: only leaves (copied at once, no frame); leaves,
+ * numpy scalars and tuples (a plain tuple or a node: known only after its
+ * items); or an
  * item that can only become a node (the tuple surely becomes a node). */
 typedef enum { TUPLE_OF_LEAVES, TUPLE_OF_PLAIN, TUPLE_OF_CONTAINERS } tuple_items_t;
 
@@ -1835,7 +1984,7 @@ tuple_items(PyObject *t)
         if (is_leaf(item)) {
             continue;
         }
-        if (Py_TYPE(item) != &PyTuple_Type) {
+        if (Py_TYPE(item) != &PyTuple_Type && !is_numpy_scalar_type(Py_TYPE(item))) {
             return TUPLE_OF_CONTAINERS;
         }
         what = TUPLE_OF_PLAIN;
@@ -2130,6 +2279,9 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
         rc = start_list(fz, o, items, 0, dest, parent, idx);
         Py_DECREF(items);
         return rc;
+    }
+    if (is_numpy_scalar_type(tp)) {
+        return visit_numpy_scalar(fz, o, unshared, parent, idx, dest);
     }
     class_info_t *info = class_info(fz, o, parent, idx);   /* cached per class */
     if (info == NULL) {

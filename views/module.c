@@ -253,6 +253,11 @@ static PyMethodDef frost_methods[] = {
      "'process' keeps it until the process exits, and reads return the arena's own\n"
      "immortal objects. Raises frost.FreezeError (a TypeError) naming the path of an\n"
      "object that cannot be frozen.\n\n"
+     "A numpy scalar (numpy.int64, numpy.float32, numpy.bool_, numpy.str_, ...) is frozen\n"
+     "as its Python value, x.item(): reads and thaw give int, float, complex, bool, str\n"
+     "or bytes, as they do for the items of a frozen array. longdouble, datetime64,\n"
+     "timedelta64 and void scalars are refused; numpy.asarray(x) freezes any dtype\n"
+     "that exports a buffer as a 0-d frost.Array.\n\n"
      "progress: a callable(done, total), called with (objects visited, None) every\n"
      "65,536 objects and with (done, done) once the walk is complete; an exception\n"
      "it raises stops the freeze and propagates (nothing is kept)."},

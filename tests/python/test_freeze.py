@@ -17,6 +17,11 @@ import frost  # noqa: E402
 from frost import _frost  # noqa: E402
 import _interp_compat  # noqa: E402
 
+try:
+    import numpy as np
+except ImportError:   # numpy is a test dependency, but this file runs without it
+    np = None
+
 
 @dataclasses.dataclass
 class Conn:
@@ -313,6 +318,107 @@ class FreezeErrors(unittest.TestCase):
 
 
 @unittest.skipUnless(_interp_compat.AVAILABLE, "no subinterpreter API on this Python")
+@unittest.skipIf(np is None, "needs numpy")
+class NumpyScalars(unittest.TestCase):
+    """A numpy scalar freezes as its Python value, x.item(), wherever it sits
+    (value, key, set item, tuple item): np.int64 and np.bool_ were 0-d Arrays
+    (thawed as memoryviews, unequal to 5), np.float64 and np.str_ were refused
+    as subclasses of float and str, datetime64 froze as 8 uint8s. Scalars with
+    no such value are a FreezeError naming the type and the conversion."""
+
+    def values(self):
+        for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                  np.uint64):
+            info = np.iinfo(t)
+            for v in (info.min, info.max, 0, 1):
+                yield t(v)
+        for t in (np.float16, np.float32, np.float64):
+            info = np.finfo(t)
+            for v in (info.max, info.smallest_subnormal, -0.0, 1 / 3, np.inf, -np.inf):
+                yield t(v)
+        for t in (np.complex64, np.complex128):
+            yield t(complex(1 / 3, -2.5))
+        yield from (np.bool_(True), np.bool_(False), np.str_("ab\u20ac"), np.str_(""),
+                    np.bytes_(b"a\x00b"), np.bytes_(b""))
+
+    def test_every_numeric_str_and_bytes_scalar_freezes_as_its_python_value(self):
+        for x in self.values():
+            want = x.item()
+            for lifetime in ("scoped", "process"):
+                with self.subTest(x=repr(x), lifetime=lifetime):
+                    store = frost.freeze({"v": x, "t": (x, 1), "s": {x}, "k": {x: 1}},
+                                         lifetime=lifetime)
+                    root = store.root
+                    got = root["v"]
+                    self.assertIs(type(got), type(want))
+                    self.assertEqual(repr(got), repr(want))   # -0.0, the last bit of a float32
+                    self.assertEqual(root["t"], (want, 1))
+                    self.assertIs(type(root["t"]), tuple)
+                    self.assertIn(want, root["s"])
+                    self.assertEqual(root["k"][x], 1)      # found by the scalar and by its value
+                    self.assertEqual(root["k"][want], 1)
+                    thawed = frost.thaw(root)
+                    self.assertEqual(thawed, {"v": want, "t": (want, 1), "s": {want}, "k": {want: 1}})
+                    self.assertIs(type(thawed["v"]), type(want))
+                    if lifetime == "scoped":
+                        store.close()
+
+    def test_nan_scalar_as_value_and_key(self):
+        nan = np.float64("nan")
+        root = frost.freeze({"v": nan, "k": {nan: 1, np.float32("nan"): 2}}).root
+        self.assertIs(type(root["v"]), float)
+        self.assertNotEqual(root["v"], root["v"])
+        self.assertEqual(len(root["k"]), 2)
+
+    def test_a_scalar_met_twice_freezes_once(self):
+        x = np.float64(2.5)
+        store = frost.freeze([x, x, {"again": x}], lifetime="process")
+        self.assertIs(store.root[0], store.root[1])
+        self.assertIs(store.root[0], store.root[2]["again"])
+
+    def test_scalars_without_a_python_value_are_refused(self):
+        cases = [(np.longdouble(1.5), "float"), (np.clongdouble(1 + 2j), "complex")]
+        for x, conv in cases:
+            for obj, path in (({"x": x}, "root['x']"), ({x: 1}, "root<key>"),
+                              ([(1, x)], "root[0][1]")):
+                with self.subTest(x=repr(x), path=path):
+                    with self.assertRaises(frost.FreezeError) as cm:
+                        frost.freeze(obj)
+                    self.assertEqual(str(cm.exception),
+                                     f"{path}: cannot freeze object of type "
+                                     f"'{type(x).__module__}.{type(x).__name__}' (a numpy "
+                                     f"scalar with no exact Python value: {conv}(x) rounds "
+                                     f"it; numpy.asarray(x) freezes it as a 0-d frost.Array)")
+            # the way out the message gives
+            self.assertEqual(frost.freeze(np.asarray(x)).root.shape, ())
+        for x in (np.datetime64("2020-01-01"), np.timedelta64(5, "s"), np.void(b"abc"),
+                  np.zeros(1, dtype=[("a", "i4"), ("b", "f8")])[0]):
+            with self.subTest(x=repr(x)):
+                with self.assertRaises(frost.FreezeError) as cm:
+                    frost.freeze({"x": [x]})
+                self.assertEqual(str(cm.exception),
+                                 f"root['x'][0]: cannot freeze object of type "
+                                 f"'numpy.{type(x).__name__}' (only numpy's bool, integer, "
+                                 f"float, complex, str and bytes scalars freeze, as their "
+                                 f"Python values: convert it, e.g. str(x) or x.item())")
+
+    def test_a_float_subclass_with_a_buffer_is_no_numpy_scalar(self):
+        class Tagged(float):   # a 0-d 'd' buffer, like numpy.float64's
+            def __buffer__(self, flags):
+                return memoryview(np.float64(self))
+
+        with self.assertRaises(frost.FreezeError) as cm:
+            frost.freeze({"x": Tagged(1.5)})
+        self.assertIn("a subclass of float: only an exact float is frozen", str(cm.exception))
+
+    def test_zero_d_arrays_stay_arrays(self):
+        root = frost.freeze({"a": np.asarray(np.int64(5))}).root
+        self.assertIsInstance(root["a"], frost.Array)
+        self.assertEqual(root["a"].shape, ())
+        self.assertEqual(frost.thaw(root)["a"], np.asarray(5))
+        self.assertIs(type(frost.thaw(root)["a"]), np.ndarray)
+
+
 class HotPaths(unittest.TestCase):
     """What the frameless paths of the walk (issue 17: tuples of leaves copied at once,
     a dict's leaf keys frozen with its node, small objects placed in an allocation

@@ -445,6 +445,20 @@ cannot_freeze(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, PyObject *o)
     if (is_enum < 0) {
         return note_path(fz, parent, child);
     }
+    if (base == NULL && !PyType_Check(o)) {   /* __shared__ from the metaclass, not the class */
+        PyObject *meta = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__shared__");
+        if (meta == NULL && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return note_path(fz, parent, child);
+        }
+        PyErr_Clear();
+        if (meta != NULL) {
+            Py_DECREF(meta);
+            return freeze_error(fz, parent, child, "cannot freeze object of type '%.200s' (its "
+                                "metaclass supplies __shared__, which is looked up on the "
+                                "class and its bases only, as special methods are: define "
+                                "__shared__ in the class)", Py_TYPE(o)->tp_name);
+        }
+    }
     if (base != NULL && !is_enum) {
         return freeze_error(fz, parent, child, "cannot freeze object of type '%.200s' (a "
                             "subclass of %s: only an exact %s is frozen; %s(x) converts it)",
@@ -1677,27 +1691,55 @@ namedtuple_state(PyObject *o, PyObject *fields)
     return state;
 }
 
-/* Look `name` up on the type of `o`: 1 found (*value a new reference when
- * `value` is not NULL), 0 absent, -1 error. */
+/* Look `name` up on the type of `o` as Python looks up a special method: in
+ * the class and its bases (the MRO), not through the metaclass (whose
+ * __getattr__ made a class a "record" whose instances had no __shared__: a
+ * bare AttributeError). 1 found (*value a new reference when `value` is not
+ * NULL), 0 absent, -1 error. */
 static int
 has_type_attr(PyObject *o, const char *name, PyObject **value)
 {
-    PyObject *v = PyObject_GetAttrString((PyObject *)Py_TYPE(o), name);
-    int rc = 1;
-    if (v == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-            return -1;
-        }
-        PyErr_Clear();
-        rc = 0;
+    PyObject *key = PyUnicode_InternFromString(name);
+    if (key == NULL) {
+        return -1;
     }
+    PyObject *v = _PyType_Lookup(Py_TYPE(o), key);   /* borrowed; sets no error */
+    Py_DECREF(key);
     if (value != NULL) {
-        *value = v;
+        *value = Py_XNewRef(v);
+    }
+    return v != NULL;
+}
+
+/* o.__shared__(), the method found as has_type_attr finds it (bound like a
+ * special method: an instance attribute or __getattribute__ does not hide
+ * it). A new reference, or NULL with an exception set. */
+static PyObject *
+call_shared(PyObject *o)
+{
+    PyObject *fn = NULL;
+    if (has_type_attr(o, "__shared__", &fn) <= 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "'%.200s' lost its __shared__", Py_TYPE(o)->tp_name);
+        }
+        return NULL;
+    }
+    descrgetfunc get = Py_TYPE(fn)->tp_descr_get;
+    PyObject *bound = get ? get(fn, o, (PyObject *)Py_TYPE(o)) : Py_NewRef(fn);
+    Py_DECREF(fn);
+    if (bound == NULL) {
+        return NULL;
+    }
+    PyObject *state = NULL;
+    if (!PyCallable_Check(bound)) {
+        PyErr_Format(PyExc_TypeError, "__shared__ of '%.200s' is not a method but '%.200s'",
+                     Py_TYPE(o)->tp_name, Py_TYPE(bound)->tp_name);
     }
     else {
-        Py_XDECREF(v);
+        state = PyObject_CallNoArgs(bound);
     }
-    return rc;
+    Py_DECREF(bound);
+    return state;
 }
 
 /* Whether `o` is an Enum member (its class has enum's _member_map_): 1, 0, -1. */
@@ -1934,7 +1976,7 @@ try_start_record(freezer_t *fz, PyObject *o, class_info_t *info, frost_ref_t *de
             return rc < 0 ? -1 : 1;
         }
         if (rkind == FROST_RECORD_SHARED) {
-            state = PyObject_CallMethod(o, "__shared__", NULL);
+            state = call_shared(o);
             if (state == NULL) {
                 return note_path(fz, parent, idx);
             }

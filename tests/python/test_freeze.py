@@ -249,6 +249,49 @@ class FreezeErrors(unittest.TestCase):
                                    f"subclass of {base}: only an exact {base} is frozen; "
                                    f"{base}(x) converts it)")
 
+    def test_a_metaclass_that_supplies_shared_is_refused_clearly(self):
+        # the class looked like a record through getattr(type(o)), the call on
+        # the instance found nothing: a bare AttributeError with a path note
+        class Meta(type):
+            def __getattr__(cls, name):
+                if name == "__shared__":
+                    return lambda self: {"x": 1}
+                raise AttributeError(name)
+
+        class Supplied(metaclass=Meta):
+            pass
+
+        self.assertFreezeError({"c": Supplied()},
+                               "root['c']: cannot freeze object of type 'Supplied' (its "
+                               "metaclass supplies __shared__, which is looked up on the class "
+                               "and its bases only, as special methods are: define __shared__ "
+                               "in the class)")
+
+    def test_shared_is_a_special_method(self):
+        # found on the class and bound like a special method: an instance
+        # attribute or __getattribute__ neither hides nor supplies it
+        class Hiding:
+            def __shared__(self):
+                return {"x": 1}
+
+            def __getattribute__(self, name):
+                raise AttributeError(name)
+
+        class OnInstance:
+            def __init__(self):
+                self.__shared__ = lambda: {"x": 2}
+
+        class NotCallable:
+            __shared__ = None
+
+        self.assertEqual(frost.freeze([Hiding()]).root[0].x, 1)
+        self.assertFreezeError([OnInstance()], "root[0]: cannot freeze object of type 'OnInstance'")
+        with self.assertRaises(TypeError) as cm:
+            frost.freeze([NotCallable()])
+        self.assertEqual(str(cm.exception), "__shared__ of 'NotCallable' is not a method but "
+                                            "'NoneType'")
+        self.assertIn("while freezing root[0]", cm.exception.__notes__)
+
     def test_a_buffer_that_cannot_be_exported_says_why(self):
         # numpy's datetime64 arrays: "cannot include dtype 'M' in a buffer" was dropped
         released = memoryview(b"ab")

@@ -8,7 +8,9 @@
  * a cycle reaching one of them in progress raises ValueError.
  *
  * Records: cls.__from_shared__(state) if the class defines it; dataclass
- * fields are set with object.__setattr__ (frozen dataclasses too);
+ * fields are set with object.__setattr__ (frozen dataclasses too), those the
+ * record lacks (a class redefined since) to their defaults, and a field with
+ * no default lacking or one the class no longer has is a TypeError;
  * NamedTuples are called with the fields; other classes get __setstate__ or
  * their attributes set. Which class: thaw(x, classes=[...]) rebuilds only
  * records of the listed classes (matched by module and qualname); without
@@ -195,6 +197,102 @@ set_fields(PyObject *obj, PyObject *state)
     return 0;
 }
 
+/* The state of a dataclass record to set on an instance of `cls`: `state`
+ * itself (a new reference) when its keys are the class's fields; else a copy
+ * with the fields the record lacks set to their defaults (default or
+ * default_factory, as the class's __init__ would). A field with no default
+ * that the record lacks, or a record field the class no longer defines (the
+ * class was redefined since the freeze), is a TypeError naming both: pickle
+ * would give a half-built object (missing fields unset, removed ones set as
+ * stray attributes; with slots=True, values zipped onto the wrong fields).
+ * `state` is the record's dict; a cls that is no dataclass (now) gives `state`. */
+static PyObject *
+dataclass_state_for(PyObject *cls, PyObject *state)
+{
+    PyObject *declared = NULL;
+    if (PyObject_GetOptionalAttrString_compat(cls, "__dataclass_fields__", &declared) < 0) {
+        return NULL;
+    }
+    if (declared == NULL || !PyDict_Check(declared)) {
+        Py_XDECREF(declared);
+        return Py_NewRef(state);
+    }
+    int same = PyDict_GET_SIZE(declared) == PyDict_GET_SIZE(state);
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (same && PyDict_Next(state, &pos, &k, &v)) {
+        same = PyDict_Contains(declared, k);
+        if (same < 0) {
+            Py_DECREF(declared);
+            return NULL;
+        }
+    }
+    Py_DECREF(declared);
+    if (same) {   /* the common case: one dict of fields, as frozen */
+        return Py_NewRef(state);
+    }
+    PyObject *dataclasses = PyImport_ImportModule("dataclasses");
+    PyObject *missing = dataclasses ? PyObject_GetAttrString(dataclasses, "MISSING") : NULL;
+    PyObject *fields = missing ? PyObject_CallMethod(dataclasses, "fields", "O", cls) : NULL;
+    PyObject *seq = fields ? PySequence_Fast(fields, "dataclasses.fields() gave no sequence") : NULL;
+    PyObject *result = seq ? PyDict_Copy(state) : NULL;
+    PyObject *names = result ? PySet_New(NULL) : NULL;
+    PyObject *lacking = names ? PyList_New(0) : NULL;
+    for (Py_ssize_t i = 0; lacking != NULL && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *field = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *name = PyObject_GetAttrString(field, "name");
+        int has = name ? PySet_Add(names, name) : -1;
+        has = has < 0 ? -1 : PyDict_Contains(state, name);
+        PyObject *value = NULL;
+        if (has == 0) {
+            value = PyObject_GetAttrString(field, "default");
+            if (value == missing) {
+                PyObject *factory = PyObject_GetAttrString(field, "default_factory");
+                Py_SETREF(value, factory == NULL || factory == missing ? Py_XNewRef(factory)
+                                                                       : PyObject_CallNoArgs(factory));
+                Py_XDECREF(factory);
+            }
+            if (value == missing) {
+                has = PyList_Append(lacking, name);
+            }
+            else {
+                has = value == NULL ? -1 : PyDict_SetItem(result, name, value);
+            }
+        }
+        Py_XDECREF(value);
+        Py_XDECREF(name);
+        if (has < 0) {
+            Py_CLEAR(lacking);
+        }
+    }
+    PyObject *extra = lacking ? PyList_New(0) : NULL;
+    pos = 0;
+    while (extra != NULL && PyDict_Next(state, &pos, &k, &v)) {
+        int known = PySet_Contains(names, k);
+        if (known < 0 || (!known && PyList_Append(extra, k) < 0)) {
+            Py_CLEAR(extra);
+        }
+    }
+    if (extra != NULL && (PyList_GET_SIZE(lacking) > 0 || PyList_GET_SIZE(extra) > 0)) {
+        PyErr_Format(PyExc_TypeError, "cannot thaw a record into %R: the class's fields changed "
+                     "since it was frozen (fields with no default the record lacks: %R; record "
+                     "fields the class does not define: %R); thaw(x, classes=()) gives the "
+                     "record's fields as a types.SimpleNamespace", cls, lacking, extra);
+        Py_CLEAR(extra);
+    }
+    if (extra == NULL) {
+        Py_CLEAR(result);
+    }
+    Py_XDECREF(extra);
+    Py_XDECREF(lacking);
+    Py_XDECREF(names);
+    Py_XDECREF(seq);
+    Py_XDECREF(fields);
+    Py_XDECREF(missing);
+    Py_XDECREF(dataclasses);
+    return result;
+}
+
 /* The class to rebuild record `r` with (a new reference), or NULL: with an
  * exception set on error, without one if the record stays plain data. */
 static PyObject *
@@ -285,9 +383,12 @@ frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state)
         Py_XDECREF(rv);
     }
     else if (PyDict_Check(state)) {
-        if (set_fields(result, state) < 0) {
+        PyObject *fields = kind == FROST_RECORD_DATACLASS ? dataclass_state_for(cls, state)
+                                                          : Py_NewRef(state);
+        if (fields == NULL || set_fields(result, fields) < 0) {
             Py_CLEAR(result);
         }
+        Py_XDECREF(fields);
     }
     else {
         PyErr_Format(PyExc_TypeError, "cannot thaw a %R: its state is not a dict; define "

@@ -462,6 +462,58 @@ class NumpyScalars(unittest.TestCase):
         self.assertIs(type(frost.thaw(root)["a"]), np.ndarray)
 
 
+class ThawIntoARedefinedDataclass(unittest.TestCase):
+    """A dataclass redefined between freeze and thaw with other fields: thaw
+    set the record's fields and left the new ones unset (a half-built object,
+    as pickle gives; with slots=True pickle zips the values onto the wrong
+    fields). Now a field the record lacks gets its default; one with no
+    default, or a record field the class no longer has, is a TypeError."""
+
+    def frozen(self, *fields, **kw):
+        old = dataclasses.make_dataclass("Evolving", fields, module=__name__, **kw)
+        return frost.freeze([old(*range(1, len(fields) + 1))]).root[0]
+
+    def test_new_fields_with_defaults_get_them(self):
+        record = self.frozen(("a", int), ("b", int))
+        new = dataclasses.make_dataclass(
+            "Evolving", [("a", int), ("b", int), ("c", int, dataclasses.field(default=7)),
+                         ("d", list, dataclasses.field(default_factory=list))], module=__name__)
+        got = frost.thaw(record, classes=[new])
+        self.assertEqual(got, new(1, 2, 7, []))
+        self.assertIsNot(got.d, frost.thaw(record, classes=[new]).d)   # one list each
+
+    def test_lacking_or_removed_fields_are_a_type_error(self):
+        for kw in ({}, {"slots": True, "frozen": True}):
+            with self.subTest(**kw):
+                record = self.frozen(("a", int), ("b", int), **kw)
+                new = dataclasses.make_dataclass("Evolving", [("a", int), ("c", int)],
+                                                 module=__name__, **kw)
+                with self.assertRaises(TypeError) as cm:
+                    frost.thaw(record, classes=[new])
+                self.assertEqual(str(cm.exception),
+                                 f"cannot thaw a record into {new!r}: the class's fields changed "
+                                 f"since it was frozen (fields with no default the record lacks: "
+                                 f"['c']; record fields the class does not define: ['b']); "
+                                 f"thaw(x, classes=()) gives the record's fields as a "
+                                 f"types.SimpleNamespace")
+                self.assertEqual(vars(frost.thaw(record, classes=())), {"a": 1, "b": 2})
+        record = self.frozen(("a", int), ("b", int))
+        fewer = dataclasses.make_dataclass("Evolving", [("a", int)], module=__name__)
+        with self.assertRaisesRegex(TypeError, r"lacks: \[\]; record fields the class does not "
+                                               r"define: \['b'\]"):
+            frost.thaw(record, classes=[fewer])
+
+    def test_unchanged_classes_with_class_and_init_vars(self):
+        @dataclasses.dataclass
+        class WithVars:
+            a: int
+            k: typing.ClassVar[int] = 3
+            b: int = 2
+
+        got = frost.thaw(frost.freeze(WithVars(1)).root, classes=[WithVars])
+        self.assertEqual(got, WithVars(1, 2))
+
+
 class HotPaths(unittest.TestCase):
     """What the frameless paths of the walk (issue 17: tuples of leaves copied at once,
     a dict's leaf keys frozen with its node, small objects placed in an allocation

@@ -2344,12 +2344,27 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
     }
     if (!PyLong_Check(o) && !PyUnicode_Check(o) && !PyTuple_Check(o) && !PyBytes_Check(o)
         && !PyFloat_Check(o) && !PyList_Check(o)) {
-        rc = PyObject_IsInstance(o, fz->env->mapping_abc);
+        /* a Mapping by its type, or only by what its __class__ says (a proxy) */
+        int by_type = PyObject_IsSubclass((PyObject *)tp, fz->env->mapping_abc);
+        rc = by_type != 0 ? by_type : PyObject_IsInstance(o, fz->env->mapping_abc);
         if (rc < 0) {
             return note_path(fz, parent, idx);
         }
         if (rc > 0) {
             PyObject *items = PyMapping_Items(o);
+            if (items == NULL && !by_type && (PyErr_ExceptionMatches(PyExc_AttributeError)
+                                              || PyErr_ExceptionMatches(PyExc_TypeError))) {
+                /* `__class__ = dict` with no items(): a bare AttributeError before */
+                PyObject *exc = PyErr_GetRaisedException();
+                PyObject *cls = PyObject_GetAttrString(o, "__class__");
+                PyErr_Clear();
+                freeze_error(fz, parent, idx, "cannot freeze object of type '%.200s' (its "
+                             "__class__ says %R, a Mapping, but items() failed: %S)",
+                             tp->tp_name, cls ? cls : Py_None, exc);
+                Py_XDECREF(cls);
+                Py_DECREF(exc);
+                return -1;
+            }
             if (items == NULL) {
                 return note_path(fz, parent, idx);
             }

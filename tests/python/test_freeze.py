@@ -292,6 +292,22 @@ class FreezeErrors(unittest.TestCase):
                                             "'NoneType'")
         self.assertIn("while freezing root[0]", cm.exception.__notes__)
 
+    def test_a_lying_class_attribute_is_not_believed(self):
+        # isinstance() reads __class__ (proxies rely on it): `__class__ = dict`
+        # passed as a Mapping, then items() failed with a bare AttributeError
+        class LiesDict:
+            __class__ = dict
+
+        class LiesInt:
+            @property
+            def __class__(self):
+                return int
+
+        self.assertFreezeError({"x": LiesDict()}, "root['x']: cannot freeze object of type "
+                               "'LiesDict' (its __class__ says <class 'dict'>, a Mapping, but "
+                               "items() failed: 'LiesDict' object has no attribute 'items')")
+        self.assertFreezeError([LiesInt()], "root[0]: cannot freeze object of type 'LiesInt'")
+
     def test_a_buffer_that_cannot_be_exported_says_why(self):
         # numpy's datetime64 arrays: "cannot include dtype 'M' in a buffer" was dropped
         released = memoryview(b"ab")

@@ -3,6 +3,10 @@
  * out of an object's PyCapsules (__arrow_c_stream__ or __arrow_c_array__),
  * hand them to frost__columns_build (columns.c), release them.
  *
+ * A stream of no chunks whose schema has a dictionary: from_stand_in asks
+ * frost/_tables.py for the empty chunks holding the dictionaries (pyarrow and
+ * pandas stream none for a table of no rows).
+ *
  * Capsules are consumed as the PyCapsule interface says: each struct is moved
  * out (copied, the capsule's `release` set to NULL), so the capsule's
  * destructor leaves it to us, and we release it exactly once on every path.
@@ -129,8 +133,70 @@ stream_failed(PyObject *o, struct ArrowArrayStream *stream, int status, const ch
     return -2;
 }
 
+static int from_array(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err,
+                      size_t errlen);
+
+/* Whether `s` or a field under it is dictionary-encoded. Reads the producer's
+ * schema defensively (the builder checks it later): NULLs, bad counts and
+ * nesting past FROST_COL_MAX_DEPTH count as no dictionary. */
 static int
-from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
+has_dictionary(const struct ArrowSchema *s, int depth)
+{
+    if (s == NULL || depth > FROST_COL_MAX_DEPTH) {
+        return 0;
+    }
+    if (s->dictionary != NULL) {
+        return 1;
+    }
+    if (s->n_children <= 0 || s->n_children > 100000 || s->children == NULL) {
+        return 0;
+    }
+    for (int64_t i = 0; i < s->n_children; i++) {
+        if (has_dictionary(s->children[i], depth + 1)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err,
+                       size_t errlen, int stand_in);
+
+/*
+ * A stream of no chunks has a schema and nothing else: a dictionary-encoded
+ * column's dictionary (pandas' categories) lives in the arrays. pyarrow's
+ * Table and RecordBatch (and pandas' DataFrame, which streams through
+ * pyarrow.Table.from_pandas) stream no chunk when they have no rows, whatever
+ * their chunks hold; frost._tables.empty_batches(o) gives a stand-in holding
+ * them (exporting __arrow_c_array__, or a stream of at least one chunk), which
+ * is frozen instead. 1, 0 or -1 as frost__columns_freeze (-2: err); 2: no
+ * stand-in (freeze the empty stream).
+ */
+static int
+from_stand_in(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen)
+{
+    PyObject *module = PyImport_ImportModule("frost._tables");
+    PyObject *stand_in = module ? PyObject_CallMethod(module, "empty_batches", "O", o) : NULL;
+    Py_XDECREF(module);
+    if (stand_in == NULL) {
+        return -1;
+    }
+    int rc = 2;
+    if (stand_in != Py_None) {
+        int array = has_method(stand_in, "__arrow_c_array__");
+        int stream = array == 0 ? has_method(stand_in, "__arrow_c_stream__") : 0;
+        rc = array < 0 || stream < 0 ? -1
+             : array ? from_array(stand_in, arena, out, err, errlen)
+             : stream ? from_stream(stand_in, arena, out, err, errlen, 1) : 2;
+    }
+    Py_DECREF(stand_in);
+    return rc;
+}
+
+/* `stand_in`: `o` is one (from_stand_in): an empty stream is not replaced again. */
+static int
+from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err, size_t errlen,
+            int stand_in)
 {
     PyObject *cap = PyObject_CallMethod(o, "__arrow_c_stream__", NULL);
     if (cap == NULL) {
@@ -180,6 +246,12 @@ from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err,
         }
         if (PyErr_CheckSignals() < 0) {
             rc = -1;
+            goto done;
+        }
+    }
+    if (chunks.n == 0 && !stand_in && has_dictionary(&schema, 0)) {
+        rc = from_stand_in(o, arena, out, err, errlen);
+        if (rc != 2) {
             goto done;
         }
     }
@@ -336,7 +408,7 @@ frost__columns_freeze(PyObject *o, frost_arena_t *arena, frost_columns_t **out, 
     }
     int has = has_method(Py_TYPE(o), "__arrow_c_stream__");
     if (has != 0) {
-        return has < 0 ? -1 : from_stream(o, arena, out, err, errlen);
+        return has < 0 ? -1 : from_stream(o, arena, out, err, errlen, 0);
     }
     has = has_method(Py_TYPE(o), "__arrow_c_array__");
     if (has != 0) {

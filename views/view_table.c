@@ -592,6 +592,7 @@ typedef struct {
     int64_t lo, hi;              /* rows of the table streamed */
     int64_t column;              /* -1: whole rows (struct arrays) */
     uint64_t next_chunk;
+    int gave;                    /* a chunk was given */
     const char *error;           /* static */
 } stream_private_t;
 
@@ -613,12 +614,17 @@ stream_get_next(struct ArrowArrayStream *stream, struct ArrowArray *out)
     stream_private_t *p = stream->private_data;
     const frost_colblob_header_t *h = header(p->blob);
     const int64_t *starts = (const int64_t *)(p->blob + h->row_starts);
+    /* The chunks that hold rows of the window, and the empty chunks lying within it
+     * (an empty chunk still holds its dictionaries: the categories of pandas' Categorical).
+     * A window that gives no chunk that way (no rows, none empty there) gives its rows'
+     * place as an empty slice of the chunk there, so a table of chunks never streams none. */
     while (p->next_chunk < h->nchunks) {
         uint64_t k = p->next_chunk++;
         int64_t lo = p->lo > starts[k] ? p->lo : starts[k];
         int64_t hi = p->hi < starts[k + 1] ? p->hi : starts[k + 1];
-        if (lo >= hi && !(h->nrows == 0 && k == 0)) {
-            continue;   /* outside the window (an empty table still gives its one chunk) */
+        int empty_inside = starts[k] == starts[k + 1] && p->lo <= starts[k] && starts[k] <= p->hi;
+        if (lo >= hi && !empty_inside) {
+            continue;   /* outside the window */
         }
         if (lo > hi) {
             hi = lo;
@@ -627,6 +633,20 @@ stream_get_next(struct ArrowArrayStream *stream, struct ArrowArray *out)
             p->error = "out of memory";
             return 12;
         }
+        p->gave = 1;
+        return 0;
+    }
+    if (!p->gave && h->nchunks > 0) {
+        int64_t in_chunk = 0;
+        uint64_t k = p->lo < h->nrows ? frost__colblob_locate(p->blob, p->lo, &in_chunk) : h->nchunks - 1;
+        if (p->lo >= h->nrows) {
+            in_chunk = starts[k + 1] - starts[k];
+        }
+        if (export_chunk(p->keep, p->blob, k, in_chunk, in_chunk, p->column, out) < 0) {
+            p->error = "out of memory";
+            return 12;
+        }
+        p->gave = 1;
         return 0;
     }
     out->release = NULL;   /* the end */

@@ -131,6 +131,32 @@ class TableSnapshot(LeakCheckedTestCase):
                     store.close()
 
     @need_pyarrow
+    def test_empty_chunks_keep_their_dictionaries(self):
+        """A zero-row dictionary column keeps its dictionary (pandas' categories) and type
+        through save and load, as do empty chunks among others (test_tables.py::RoundTrip::
+        test_empty_chunks_keep_their_dictionaries has the freezing side)."""
+        d = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int16()), pa.array(["a", "b"]), ordered=True)
+        t = pa.table({"d": d, "x": [1, 2, 3]})
+        other = pa.table({"d": pa.DictionaryArray.from_arrays(pa.array([], pa.int16()), pa.array(["z"]),
+                                                              ordered=True), "x": pa.array([], pa.int64())})
+        tables = {"zero": t.slice(0, 0), "first_empty": pa.concat_tables([other, t]),
+                  "all_empty": pa.concat_tables([t.slice(1, 0), other])}
+        self.save(tables)
+        store = frost.load(self.path, lifetime="scoped")
+        for name, want in tables.items():
+            with self.subTest(name):
+                back = pa.table(store.root[name])
+                back.validate(full=True)
+                self.assertTrue(back.equals(want))
+                self.assertEqual(back.schema.field("d").type, want.schema.field("d").type)
+                self.assertEqual([c.dictionary.to_pylist() for c in back["d"].chunks],
+                                 [c.dictionary.to_pylist() for c in want["d"].chunks])
+                cats = back.to_pandas()["d"].cat
+                self.assertEqual(list(cats.categories), list(want.to_pandas()["d"].cat.categories))
+                self.assertTrue(cats.ordered)
+        store.close()
+
+    @need_pyarrow
     def test_loaded_table_outlives_the_store_in_a_consumer(self):
         self.save(pa.table({"a": list(range(100)), "s": [str(k) for k in range(100)]}))
         base = live()

@@ -404,6 +404,81 @@ class RoundTrip(LeakCheckedTestCase):
         self.assertEqual(live(), base)
 
 
+    def dictionaries(self, table):
+        """Each dictionary column's dictionaries, chunk by chunk, and its type."""
+        return {name: (col.type, [c.dictionary.to_pylist() for c in col.chunks])
+                for name, col in zip(table.column_names, table.columns) if pa.types.is_dictionary(col.type)}
+
+    def test_empty_chunks_keep_their_dictionaries(self):
+        """pyarrow streams no chunk for a Table or RecordBatch of no rows, so the dictionary
+        of a zero-row dictionary column (its categories) was lost, Table.equals still True;
+        and the exported stream skipped empty chunks (one holding other categories)."""
+        def dicts(values, indices=(), index_type=pa.int8(), ordered=False):
+            return pa.DictionaryArray.from_arrays(pa.array(list(indices), index_type), pa.array(values),
+                                                  ordered=ordered)
+        schema = pa.schema([pa.field("d", pa.dictionary(pa.int8(), pa.string()), metadata={"f": "1"}),
+                            ("o", pa.dictionary(pa.uint32(), pa.int64(), ordered=True)), ("x", pa.int64())],
+                           metadata={"s": "2"})
+
+        def table(*chunks):   # chunks: (d values, o values, n rows)
+            return pa.Table.from_batches([pa.RecordBatch.from_arrays(
+                [dicts(d, [0] * n), dicts(o, [0] * n, pa.uint32(), True), pa.array([7] * n, pa.int64())],
+                schema=schema) for d, o, n in chunks], schema=schema)
+        full = table((["a", "b"], [10, 20], 3))
+        cases = {
+            "zero rows": full.slice(0, 0),
+            "zero rows, sliced at 2": full.slice(2, 0),
+            "every chunk empty": table((["a", "b"], [1], 0), (["z"], [2, 3], 0)),
+            "the first chunk empty": table((["y", "z"], [5], 0), (["a", "b"], [10, 20], 3)),
+            "an empty chunk in the middle": table((["a"], [1], 2), (["m"], [9], 0), (["b"], [2], 1)),
+            "the last chunk empty": table((["a"], [1], 2), (["q"], [4], 0)),
+        }
+        for name, t in cases.items():
+            batches = [pa.RecordBatch.from_arrays([c.chunk(k) for c in t.columns], schema=schema)
+                       for k in range(t.column(0).num_chunks)]   # every chunk, the empty ones too
+            sources = {"table": t, "reader": pa.RecordBatchReader.from_batches(schema, batches)}
+            if len(batches) == 1:
+                sources["record batch"] = batches[0]
+            for how, src in sources.items():
+                want = t
+                if how == "table" and name == "the last chunk empty":
+                    # pyarrow's stream of a Table ends at its last row: no trailing empty chunk
+                    want = pa.Table.from_batches(batches[:1])
+                with self.subTest(name, source=how):
+                    view = self.freeze(src).root
+                    back = pa.table(view)
+                    back.validate(full=True)
+                    self.assertTrue(back.schema.equals(want.schema, check_metadata=True))
+                    self.assertTrue(back.equals(want))
+                    self.assertEqual(self.dictionaries(back), self.dictionaries(want))
+                    if pd is not None:
+                        got, expected = back.to_pandas(), want.to_pandas()
+                        for col in ("d", "o"):
+                            self.assertEqual(list(got[col].cat.categories), list(expected[col].cat.categories))
+                            self.assertEqual(got[col].cat.ordered, expected[col].cat.ordered)
+                    # the view, frozen again, and its zero-row windows keep them too
+                    self.assertEqual(self.dictionaries(pa.table(frost.freeze(view).root)), self.dictionaries(back))
+                    for k in range(len(view) + 1):
+                        part = pa.table(view[k:k])
+                        self.assertTrue(part.schema.equals(want.schema, check_metadata=True))
+                        self.assertEqual(part.num_rows, 0)
+                        self.assertGreaterEqual(part.column(0).num_chunks, 1)
+                        column = pa.chunked_array(view["d"][k:k])
+                        self.assertEqual(column.type, want.schema.field("d").type)
+                        self.assertGreaterEqual(column.num_chunks, 1)
+
+    @need_pandas
+    def test_zero_row_pandas_categoricals_keep_their_categories(self):
+        df = pd.DataFrame({"c": pd.Categorical(["x", "y"], categories=["y", "x", "w"], ordered=True),
+                           "u": pd.Categorical(["p", "q"])}).iloc[:0]
+        for frame in (df, df.iloc[:, :1]):
+            with self.subTest(columns=list(frame.columns)):
+                back = pa.table(self.freeze(frame).root).to_pandas()
+                pd.testing.assert_frame_equal(back, frame)
+                self.assertEqual(list(back["c"].cat.categories), ["y", "x", "w"])
+                self.assertTrue(back["c"].cat.ordered)
+
+
 @need_polars
 class Polars(LeakCheckedTestCase):
     freeze = staticmethod(frost.freeze)

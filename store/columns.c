@@ -1350,7 +1350,7 @@ frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
                      char *err, size_t errlen)
 {
     builder_t b = {.at = {.err = err, .errlen = errlen}};
-    int rc = -1;
+    int rc = 1;   /* bad input, until the end */
     struct ArrowSchema *wrapped_schema[1] = {(struct ArrowSchema *)schema};
     struct ArrowSchema wrapper = {.format = "+s", .name = "", .n_children = 1,
                                   .children = wrapped_schema, .release = no_release_schema};
@@ -1400,7 +1400,7 @@ frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
     char *blob = frost_arena_alloc(arena, total, 64);
     frost_columns_t *node = blob ? frost_arena_alloc(arena, sizeof *node, 8) : NULL;
     if (node == NULL) {
-        rc = frost_arena_last_error(arena);
+        rc = frost_arena_last_error(arena) < 0 ? frost_arena_last_error(arena) : FROST_ENOMEM;
         goto done;
     }
     frost_colblob_header_t *h = (frost_colblob_header_t *)blob;
@@ -1436,7 +1436,7 @@ frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
     *out = node;
     rc = 0;
 done:
-    if (b.nomem && rc == -1) {
+    if (b.nomem && rc == 1) {
         rc = FROST_ENOMEM;
     }
     for (size_t i = 0; i < b.ntemps; i++) {

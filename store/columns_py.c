@@ -83,7 +83,7 @@ build(frost_arena_t *arena, struct ArrowSchema *schema, chunks_t *chunks, frost_
     if (rc == 0) {
         return 1;
     }
-    if (rc == -1) {
+    if (rc == 1) {
         return -2;
     }
     if (rc == FROST_ENOMEM) {

@@ -184,8 +184,9 @@ frost__colbit(const void *bitmap, int64_t i)
  * `arena`) and make a table node. A schema that is not a struct becomes a
  * one-column table (`column_name` names it). Reads the producer's memory only
  * through the structs (never keeps a pointer to it) and checks the copy with
- * frost__colblob_check. 0 ok; -1 bad input (message in err, naming the
- * column and its format); FROST_ENOMEM (arena). The structs stay the caller's.
+ * frost__colblob_check. 0 ok; 1 bad input (message in err, naming the
+ * column and its format); < 0 a frost status (FROST_ENOMEM: no memory, for
+ * the arena or the builder's own). The structs stay the caller's.
  */
 int frost__columns_build(frost_arena_t *arena, const struct ArrowSchema *schema,
                          struct ArrowArray *const *chunks, int64_t nchunks,

@@ -15,7 +15,9 @@ import decimal
 import gc
 import os
 import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import unittest
 
@@ -669,6 +671,33 @@ class Unsupported(LeakCheckedTestCase):
             back = pa.table(view)
             back.validate(full=True)
             self.assertEqual(back.to_pydict(), part.to_pydict())
+
+    @unittest.skipIf(np is None, "numpy is not installed")
+    def test_running_out_of_memory_is_a_memory_error(self):
+        """A table whose copy the arena cannot hold: MemoryError. FROST_ENOMEM is -1, which the
+        builder also returned for bad input, so it was a FreezeError with an empty message.
+        In a child process whose address space is capped (not under ASan, which reserves
+        terabytes of it)."""
+        if "asan" in os.environ.get("LD_PRELOAD", ""):
+            self.skipTest("RLIMIT_AS cannot cap a process under ASan")
+        script = textwrap.dedent("""
+            import resource, sys
+            import numpy as np, pyarrow as pa
+            import frost
+            t = pa.table({"x": np.arange(16 << 20)})   # 128 MiB
+            size = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1])
+            cap = size * 1024 + (32 << 20)
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            try:
+                frost.freeze(t)
+            except MemoryError:
+                print("MemoryError")
+            except frost.FreezeError as e:
+                print("FreezeError", e)
+        """)
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertEqual(r.stdout.strip(), "MemoryError")
 
     def test_stream_failing_half_way(self):
         def batches():

@@ -761,6 +761,7 @@ typedef struct {
     int nomem;
     void **temps;           /* malloc'd conversions (string views), freed at the end */
     size_t ntemps;
+    int64_t fields;         /* schema nodes built: <= FROST_COL_MAX_FIELDS */
     colwhere_t at;
 } builder_t;
 
@@ -992,6 +993,11 @@ build_schema(builder_t *b, const struct ArrowSchema *s, int depth)
 {
     if (depth > FROST_COL_MAX_DEPTH) {
         build_fail(b, "nested deeper than %d levels", FROST_COL_MAX_DEPTH);
+        return 0;
+    }
+    if (++b->fields > FROST_COL_MAX_FIELDS) {
+        build_fail(b, "more than %d fields in all (nested fields and dictionaries count, a "
+                      "child handed in several places counts in each)", FROST_COL_MAX_FIELDS);
         return 0;
     }
     if (s == NULL || s->release == NULL || s->format == NULL) {

@@ -137,12 +137,13 @@ static int from_array(PyObject *o, frost_arena_t *arena, frost_columns_t **out, 
                       size_t errlen);
 
 /* Whether `s` or a field under it is dictionary-encoded. Reads the producer's
- * schema defensively (the builder checks it later): NULLs, bad counts and
- * nesting past FROST_COL_MAX_DEPTH count as no dictionary. */
+ * schema defensively (the builder checks it later): NULLs, bad counts, nesting
+ * past FROST_COL_MAX_DEPTH and fields past `*budget` (FROST_COL_MAX_FIELDS in
+ * all, as the builder counts them) count as no dictionary. */
 static int
-has_dictionary(const struct ArrowSchema *s, int depth)
+has_dictionary(const struct ArrowSchema *s, int depth, int64_t *budget)
 {
-    if (s == NULL || depth > FROST_COL_MAX_DEPTH) {
+    if (s == NULL || depth > FROST_COL_MAX_DEPTH || --*budget < 0) {
         return 0;
     }
     if (s->dictionary != NULL) {
@@ -152,7 +153,7 @@ has_dictionary(const struct ArrowSchema *s, int depth)
         return 0;
     }
     for (int64_t i = 0; i < s->n_children; i++) {
-        if (has_dictionary(s->children[i], depth + 1)) {
+        if (has_dictionary(s->children[i], depth + 1, budget)) {
             return 1;
         }
     }
@@ -249,7 +250,8 @@ from_stream(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *err,
             goto done;
         }
     }
-    if (chunks.n == 0 && !stand_in && has_dictionary(&schema, 0)) {
+    int64_t budget = FROST_COL_MAX_FIELDS;
+    if (chunks.n == 0 && !stand_in && has_dictionary(&schema, 0, &budget)) {
         rc = from_stand_in(o, arena, out, err, errlen);
         if (rc != 2) {
             goto done;

@@ -23,7 +23,8 @@
  * Invariants (frost__colblob_check, run on every blob the freezer wrote and
  * on every blob a snapshot brings): every offset in range and aligned; each
  * descriptor visited once, at increasing offsets (no sharing, no cycles);
- * nesting <= FROST_COL_MAX_DEPTH; strings NUL-terminated; metadata well
+ * nesting <= FROST_COL_MAX_DEPTH (and the builder takes at most
+ * FROST_COL_MAX_FIELDS schema nodes); strings NUL-terminated; metadata well
  * formed; each array matches its schema's format (buffer and child counts);
  * buffers large enough for offset + length; offsets monotonic and inside the
  * data/child; dictionary indices of valid slots inside the dictionary;
@@ -47,6 +48,10 @@
 #define FROST_COLBLOB_MAGIC 0x4c4f4346u   /* "FCOL" */
 #define FROST_COLBLOB_VERSION 1u
 #define FROST_COL_MAX_DEPTH 64
+/* Fields of a schema in all (each nested field and dictionary counts, and a child
+ * struct that a producer hands in two places counts in each: the builder walks
+ * the schema as the tree it must be, so shared children cannot make it exponential). */
+#define FROST_COL_MAX_FIELDS (1 << 20)
 #define FROST_COL_ERRLEN 512
 
 typedef struct {

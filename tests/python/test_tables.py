@@ -1012,6 +1012,34 @@ class HostileCapsules(LeakCheckedTestCase):
         self.assertEqual(frost.freeze(p).root[0].tolist(), [[1, 2]])
         self.assertEqual(p.released, [1, 1, 0, 0])   # frost released the parents; they own the rest
 
+    def test_children_handed_in_several_places_count_in_each(self):
+        """A producer may hand one child struct in several places (a DAG: 2 children per level,
+        both the same): the builder walks the schema as a tree, which made 2^25 fields of 25
+        levels (memory and time without bound). Past FROST_COL_MAX_FIELDS fields in all it is
+        refused. In a child process capped in time and address space: it ran out of both before."""
+        script = textwrap.dedent("""
+            import resource, sys
+            sys.path.insert(0, sys.argv[1])
+            import frost
+            from test_tables import Producer, int64s
+            p = Producer(b"l", 1, [None, int64s(7)], name=b"x")
+            for level in range(25):
+                p = Producer(b"+s", 1, [None], children=[p, p], name=b"s%d" % level)
+            if "asan" not in sys.argv[2]:   # ASan reserves terabytes of address space
+                size = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1])
+                cap = size * 1024 + (2 << 30)
+                resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            try:
+                frost.freeze(p)
+            except frost.FreezeError as e:
+                print(e)
+        """)
+        r = subprocess.run([sys.executable, "-c", script, os.path.dirname(os.path.abspath(__file__)),
+                            os.environ.get("LD_PRELOAD", "")],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("more than 1048576 fields in all", r.stdout)
+
     def test_hypothesis_offsets_and_lengths(self):
         try:
             from hypothesis import given, settings, strategies as st

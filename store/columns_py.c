@@ -184,8 +184,8 @@ from_stand_in(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *er
     }
     int rc = 2;
     if (stand_in != Py_None) {
-        int array = has_method(stand_in, "__arrow_c_array__");
-        int stream = array == 0 ? has_method(stand_in, "__arrow_c_stream__") : 0;
+        int array = has_method(Py_TYPE(stand_in), "__arrow_c_array__");
+        int stream = array == 0 ? has_method(Py_TYPE(stand_in), "__arrow_c_stream__") : 0;
         rc = array < 0 || stream < 0 ? -1
              : array ? from_array(stand_in, arena, out, err, errlen)
              : stream ? from_stream(stand_in, arena, out, err, errlen, 1) : 2;

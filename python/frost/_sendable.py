@@ -88,9 +88,23 @@ def check_pool_arguments(workers, initializer, initargs, max_workers=None):
     return workers, initargs
 
 
-def check_map_arguments(fn, timeout, chunksize):
+# concurrent.futures' Executor.map takes buffersize from 3.14 on
+MAP_TAKES_BUFFERSIZE = sys.version_info >= (3, 14)
+
+
+def check_map_arguments(fn, timeout, chunksize, buffersize=None):
     """map()'s argument checks, the same for frost.Pool and frost.ProcessPool:
-    chunksize as an int."""
+    (chunksize as an int, the keyword arguments for the stdlib's map: buffersize
+    when given, an int >= 1, which needs Python 3.14 as the stdlib's does)."""
+    options = {}
+    if buffersize is not None:
+        if not MAP_TAKES_BUFFERSIZE:
+            raise TypeError("map() takes buffersize from Python 3.14 on (concurrent.futures' "
+                            f"map has it from then), not on {sys.version.split()[0]}")
+        buffersize = as_index(buffersize, "buffersize", "an int or None")
+        if buffersize < 1:
+            raise ValueError(f"buffersize must be None or >= 1, not {buffersize}")
+        options["buffersize"] = buffersize
     chunksize = as_index(chunksize, "chunksize")
     if chunksize < 1:
         raise ValueError(f"chunksize must be >= 1, not {chunksize}")
@@ -101,7 +115,7 @@ def check_map_arguments(fn, timeout, chunksize):
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
     if not callable(fn):
         raise TypeError(f"map() needs a callable, not {type(fn).__name__}")
-    return chunksize
+    return chunksize, options
 
 
 def problem(fn, main_importable, what="callable", to="a worker interpreter"):

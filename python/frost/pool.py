@@ -564,15 +564,15 @@ class Pool(cf.Executor):
             raise
         return future
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):
-        chunksize = _sendable.check_map_arguments(fn, timeout, chunksize)
+    def map(self, fn, *iterables, timeout=None, chunksize=1, buffersize=None):
+        chunksize, options = _sendable.check_map_arguments(fn, timeout, chunksize, buffersize)
         why = _sendable.problem(fn, self._main_importable)
         if why is not None:   # before the chunks wrap fn in a partial
             raise TypeError(why)
         if chunksize == 1:
-            return super().map(fn, *iterables, timeout=timeout)
+            return super().map(fn, *iterables, timeout=timeout, **options)
         results = super().map(partial(_worker_process_chunk(), fn), _chunks(iterables, chunksize),
-                              timeout=timeout)
+                              timeout=timeout, **options)   # buffersize counts chunks, as the stdlib's
         return _chained(results)
 
     def shutdown(self, wait=True, *, cancel_futures=False):

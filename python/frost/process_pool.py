@@ -525,11 +525,11 @@ class ProcessPool(cf.ProcessPoolExecutor):
             future.__dict__.pop("_frost_pool", None)
         return future
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):
-        chunksize = _sendable.check_map_arguments(fn, timeout, chunksize)
+    def map(self, fn, *iterables, timeout=None, chunksize=1, buffersize=None):
+        chunksize, options = _sendable.check_map_arguments(fn, timeout, chunksize, buffersize)
         self._check_callable(fn, "callable")
         return self._stopped_by_interrupts(
-            super().map(fn, *iterables, timeout=timeout, chunksize=chunksize))
+            super().map(fn, *iterables, timeout=timeout, chunksize=chunksize, **options))
 
     def _stopped_by_interrupts(self, results):
         """map()'s results: a Ctrl-C while waiting for one stops the pool."""

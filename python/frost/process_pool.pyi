@@ -31,4 +31,5 @@ class ProcessPool(ProcessPoolExecutor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        buffersize: int | None = None,
     ) -> Iterator[_T]: ...

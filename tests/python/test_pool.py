@@ -26,6 +26,26 @@ class PoolBasics(SharedPool, unittest.TestCase):
         with self.assertRaises(ValueError):
             self.pool.map(poolwork.add, [1], [2], chunksize=0)
 
+    def test_map_buffersize_as_the_stdlib_has_it(self):
+        # concurrent.futures' map takes buffersize from Python 3.14 on; before, frost's
+        # map says which Python it needs (as the stdlib's, it is no keyword there)
+        for chunksize in (1, 3):
+            with self.subTest(chunksize=chunksize):
+                self.assertEqual(list(self.pool.map(poolwork.add, range(10), range(10),
+                                                    chunksize=chunksize, buffersize=None)),
+                                 [2 * i for i in range(10)])
+                if sys.version_info >= (3, 14):
+                    self.assertEqual(list(self.pool.map(poolwork.add, range(10), range(10),
+                                                        chunksize=chunksize, buffersize=2)),
+                                     [2 * i for i in range(10)])
+                    with self.assertRaisesRegex(ValueError, "buffersize must be None or >= 1"):
+                        self.pool.map(poolwork.add, [1], [2], chunksize=chunksize, buffersize=0)
+                    with self.assertRaisesRegex(TypeError, "buffersize must be an int or None"):
+                        self.pool.map(poolwork.add, [1], [2], chunksize=chunksize, buffersize=1.5)
+                else:
+                    with self.assertRaisesRegex(TypeError, "buffersize from Python 3.14 on"):
+                        self.pool.map(poolwork.add, [1], [2], chunksize=chunksize, buffersize=2)
+
     def test_closing_a_chunked_map_early_cancels_the_chunks_not_started(self):
         # map() with chunksize > 1 returns a generator, as with chunksize=1 and
         # the stdlib: close() cancels what has not started (it was an

@@ -42,6 +42,15 @@ class ProcessPoolTest(unittest.TestCase):
                                            timeout=DEADLINE)), list(range(0, 20, 2)))
             self.assertEqual(list(pool.map(mappedwork.add, range(10), range(10), chunksize=3,
                                            timeout=DEADLINE)), list(range(0, 20, 2)))
+            if sys.version_info >= (3, 14):   # the stdlib's map takes buffersize from 3.14
+                self.assertEqual(list(pool.map(mappedwork.add, range(10), range(10), chunksize=3,
+                                               buffersize=2, timeout=DEADLINE)),
+                                 list(range(0, 20, 2)))
+                with self.assertRaisesRegex(ValueError, "buffersize must be None or >= 1"):
+                    pool.map(mappedwork.add, [1], [2], buffersize=0)
+            else:
+                with self.assertRaisesRegex(TypeError, "buffersize from Python 3.14 on"):
+                    pool.map(mappedwork.add, [1], [2], buffersize=2)
             pids = set(pool.map(mappedwork.pid, range(8), timeout=DEADLINE))
             self.assertNotIn(os.getpid(), pids)
             self.assertLessEqual(len(pids), 2)

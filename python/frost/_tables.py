@@ -4,9 +4,12 @@ A stream of no chunks carries the schema and nothing else, but a dictionary-enco
 column's dictionary (its values: pandas' categories) lives in the arrays. pyarrow's Table
 and RecordBatch stream no chunk when they have no rows, whatever their chunks hold, and so
 does pandas' DataFrame (it streams through pyarrow.Table.from_pandas). For those the
-freezer takes the stand-in built here from what the object holds. Called only with such
-an object in hand, so pyarrow is already loaded where it is imported here.
+freezer takes the stand-in built here from what the object holds. Nothing is imported: an
+object of pandas' or pyarrow's exists only where they are loaded (sys.modules), and a class
+that merely says it comes from them (its __module__) in an interpreter where they are not
+(a subinterpreter cannot import them) is none of theirs: its empty stream is all there is.
 """
+import sys
 
 
 def empty_batches(obj):
@@ -18,15 +21,13 @@ def empty_batches(obj):
         return obj   # the array protocol gives the empty batch
     module = getattr(type(obj), "__module__", None)
     package = module.partition(".")[0] if isinstance(module, str) else None
+    pandas, pyarrow = sys.modules.get("pandas"), sys.modules.get("pyarrow")
     if package == "pandas":
-        import pandas
-        import pyarrow
-        if not isinstance(obj, pandas.DataFrame):
+        if pandas is None or pyarrow is None or not isinstance(obj, pandas.DataFrame):
             return None
         obj = pyarrow.Table.from_pandas(obj)   # what DataFrame.__arrow_c_stream__ streams
-    elif package != "pyarrow":
+    elif package != "pyarrow" or pyarrow is None:
         return None
-    import pyarrow
     if not isinstance(obj, pyarrow.Table) or obj.num_rows != 0:
         return None
     columns = obj.columns

@@ -25,3 +25,21 @@ def sum_column(view, name):
 
 def echo_list(column):
     return column.tolist()
+
+
+def freeze_as_if_from(view, module):
+    """Freeze a producer re-streaming `view` (of no chunks) whose class says it
+    comes from `module` (pyarrow, pandas: neither can load here): what froze, as
+    (type name, rows, column names), or the error as its type name and text."""
+    import frost
+
+    class Producer:
+        def __arrow_c_stream__(self, requested_schema=None):
+            return view.__arrow_c_stream__(requested_schema)
+
+    Producer.__module__ = module
+    try:
+        root = frost.freeze(Producer()).root
+    except Exception as e:   # what the test reports
+        return f"{type(e).__name__}: {e}"
+    return type(root).__name__, len(root), root.column_names

@@ -1133,6 +1133,26 @@ class Subinterpreter(LeakCheckedTestCase):
                 self.assertEqual(pool.submit(tablework.echo_list, view[2:6]["a"])
                                  .result(timeout=120), [2, 3, 4, 5])
 
+    def test_a_class_saying_it_is_pyarrows_or_pandas_freezes_in_a_worker(self):
+        # a stream of no chunks with a dictionary column asks frost._tables for a
+        # stand-in when the class's __module__ names pyarrow or pandas: in a worker,
+        # where neither can load, that was an ImportError instead of the empty table
+        import tablework
+        schema = pa.schema([("c", pa.dictionary(pa.int8(), pa.string()))])
+
+        class NoChunks:
+            def __arrow_c_stream__(self, requested_schema=None):
+                return pa.RecordBatchReader.from_batches(schema, []).__arrow_c_stream__()
+
+        store = frost.freeze(NoChunks())
+        self.assertEqual(len(list(pa.RecordBatchReader.from_stream(store.root))), 0)
+        with frost.Pool(1) as pool:
+            for module in ("pyarrow.lib", "pandas.core.frame", "mine"):
+                with self.subTest(module=module):
+                    got = pool.submit(tablework.freeze_as_if_from, store.root, module).result(timeout=120)
+                    self.assertEqual(got, ("Table", 0, ("c",)))
+        store.close()
+
     def test_plain_access_in_a_subinterpreter(self):
         store = frost.freeze({"t": pa.table({"a": [1, None, 3], "s": ["x", "y", None]})})
         frost.publish("tables-test", store)

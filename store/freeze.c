@@ -234,6 +234,8 @@ typedef struct {
                                     once per freeze (NULL until the first record) */
     PyObject *views;             /* {int(node address): the first view of it} (env->view_node;
                                     NULL until the first view) */
+    PyObject *nan_values;        /* {int(address): (numpy scalar, its NaN value)}
+                                    (numpy_value; NULL until the first NaN scalar) */
     frame_t *frames;             /* the explicit stack (PyMem) */
     Py_ssize_t depth;            /* frames in use */
     Py_ssize_t capacity;
@@ -1176,18 +1178,46 @@ numpy_scalar_value(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx
     return NULL;
 }
 
-/* Visit numpy scalar `o`: its value (numpy_scalar_value), a new object, goes
- * into the arena at once; the memo remembers `o` if it may be met again.
- * 0 when *dest is written, -1 on error. */
+/* numpy_scalar_value(o), but a NaN scalar's value is one object for the
+ * whole freeze (fz->nan_values, which holds `o` too, so its address is not
+ * reused): a NaN key equals only itself ("NaN keys hash by identity"), so the
+ * numpy NaN met as a dict key, a set item, a tuple item and a value must
+ * become one arena NaN, as one float NaN does through the memo (*nan is 1:
+ * visit that value through the memo). A new reference, or NULL on error. */
+static PyObject *
+numpy_value(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx, int *nan)
+{
+    PyObject *value = numpy_scalar_value(fz, o, parent, idx);
+    *nan = value != NULL && frost__key_holds_nan(value);
+    if (!*nan) {
+        return value;
+    }
+    if (fz->nan_values == NULL && (fz->nan_values = PyDict_New()) == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyObject *addr = PyLong_FromVoidPtr(o);
+    PyObject *entry = addr ? PyTuple_Pack(2, o, value) : NULL;
+    PyObject *first = entry ? PyDict_SetDefault(fz->nan_values, addr, entry) : NULL;   /* borrowed */
+    Py_XDECREF(entry);
+    Py_XDECREF(addr);
+    Py_SETREF(value, first ? Py_NewRef(PyTuple_GET_ITEM(first, 1)) : NULL);
+    return value;
+}
+
+/* Visit numpy scalar `o`: its value (numpy_value), a new object but for a
+ * NaN, goes into the arena at once; the memo remembers `o` if it may be met
+ * again. 0 when *dest is written, -1 on error. */
 static int
 visit_numpy_scalar(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t idx,
                    frost_ref_t *dest)
 {
-    PyObject *value = numpy_scalar_value(fz, o, parent, idx);
+    int nan;
+    PyObject *value = numpy_value(fz, o, parent, idx, &nan);
     if (value == NULL) {
         return -1;
     }
-    int rc = copy_leaf(fz, value, dest);   /* (a leaf: 0 or -1) */
+    int rc = nan ? visit_leaf(fz, value, 0, dest) : copy_leaf(fz, value, dest);   /* 0 or -1 */
     Py_DECREF(value);
     if (rc == 0 && !unshared && memo_put(&fz->memo, o, *dest) < 0) {
         return -1;
@@ -1406,12 +1436,13 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
             continue;
         }
         if (is_numpy_scalar_type(Py_TYPE(k))) {   /* keyed by its Python value */
-            PyObject *value = numpy_scalar_value(fz, k, self, ci);
+            int nan;
+            PyObject *value = numpy_value(fz, k, self, ci, &nan);
             if (value == NULL) {
                 rc = -1;
                 break;
             }
-            f->children[ci] = (uintptr_t)value | CHILD_UNSHARED;
+            f->children[ci] = (uintptr_t)value | (nan ? 0 : CHILD_UNSHARED);   /* (a NaN: the memo) */
             Py_DECREF(k);
             k = value;
         }
@@ -2516,6 +2547,7 @@ frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
     memo_clear(&fz.classes);
     Py_XDECREF(fz.names);
     Py_XDECREF(fz.views);
+    Py_XDECREF(fz.nan_values);
     if (rc >= 0 && env->progress != NULL && env->progress(env->progress_ctx, fz.visits, 1) < 0) {
         rc = -1;
     }

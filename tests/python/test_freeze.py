@@ -429,6 +429,23 @@ class NumpyScalars(unittest.TestCase):
         self.assertNotEqual(root["v"], root["v"])
         self.assertEqual(len(root["k"]), 2)
 
+    def test_a_nan_scalar_keeps_its_identity_as_key_item_and_value(self):
+        # a NaN key is found only by itself: a float NaN met as a key, a set item,
+        # a tuple item and a value is one arena NaN (the memo), and d[x] finds it;
+        # a numpy NaN became a fresh float at each key or set item, found by nothing
+        for nan in (np.float64("nan"), np.float32("nan"), np.complex128(complex(1, float("nan")))):
+            data = {"d": {nan: 1}, "e": {nan: 2}, "s": {nan}, "t": (nan, 0), "v": nan}
+            self.assertEqual(data["d"][data["v"]], 1)
+            for lifetime in ("scoped", "process"):
+                with self.subTest(nan=repr(nan), lifetime=lifetime):
+                    store = frost.freeze(data, lifetime=lifetime)
+                    root = store.root
+                    for x in (root["v"], root["t"][0], next(iter(root["s"])), next(iter(root["e"]))):
+                        self.assertEqual(root["d"].get(x), 1)
+                        self.assertEqual(root["e"].get(x), 2)
+                        self.assertIn(x, root["s"])
+                    store.close()
+
     def test_a_scalar_met_twice_freezes_once(self):
         x = np.float64(2.5)
         store = frost.freeze([x, x, {"again": x}], lifetime="process")

@@ -217,21 +217,38 @@ dataclass_state_for(PyObject *cls, PyObject *state)
         Py_XDECREF(declared);
         return Py_NewRef(state);
     }
-    int same = PyDict_GET_SIZE(declared) == PyDict_GET_SIZE(state);
-    Py_ssize_t pos = 0;
-    PyObject *k, *v;
-    while (same && PyDict_Next(state, &pos, &k, &v)) {
-        same = PyDict_Contains(declared, k);
-        if (same < 0) {
-            Py_DECREF(declared);
-            return NULL;
-        }
-    }
-    Py_DECREF(declared);
-    if (same) {   /* the common case: one dict of fields, as frozen */
-        return Py_NewRef(state);
-    }
+    /* the common case, the record's keys exactly the class's fields, tested
+     * without a dataclasses.fields() call: __dataclass_fields__ also lists
+     * ClassVar and InitVar pseudo-fields, told apart by Field._field_type
+     * (dataclasses' own test); a Python whose dataclasses lacks _FIELD takes
+     * the fields() path for every record */
     PyObject *dataclasses = PyImport_ImportModule("dataclasses");
+    PyObject *real = NULL;
+    if (dataclasses == NULL
+        || PyObject_GetOptionalAttrString_compat(dataclasses, "_FIELD", &real) < 0) {
+        Py_DECREF(declared);
+        Py_XDECREF(dataclasses);
+        return NULL;
+    }
+    int same = real != NULL;
+    Py_ssize_t pos = 0, nreal = 0;
+    PyObject *k, *v;
+    while (same > 0 && PyDict_Next(declared, &pos, &k, &v)) {
+        PyObject *type = NULL;
+        same = PyObject_GetOptionalAttrString_compat(v, "_field_type", &type);
+        if (same > 0 && type == real) {
+            nreal++;
+            same = PyDict_Contains(state, k);
+        }
+        Py_XDECREF(type);
+    }
+    same = same < 0 ? -1 : same && nreal == PyDict_GET_SIZE(state);
+    Py_DECREF(declared);
+    Py_XDECREF(real);
+    if (same != 0) {   /* one dict of fields, as frozen (or an error) */
+        Py_DECREF(dataclasses);
+        return same < 0 ? NULL : Py_NewRef(state);
+    }
     PyObject *missing = dataclasses ? PyObject_GetAttrString(dataclasses, "MISSING") : NULL;
     PyObject *fields = missing ? PyObject_CallMethod(dataclasses, "fields", "O", cls) : NULL;
     PyObject *seq = fields ? PySequence_Fast(fields, "dataclasses.fields() gave no sequence") : NULL;

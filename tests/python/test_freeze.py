@@ -546,6 +546,20 @@ class ThawIntoARedefinedDataclass(unittest.TestCase):
         got = frost.thaw(frost.freeze(WithVars(1)).root, classes=[WithVars])
         self.assertEqual(got, WithVars(1, 2))
 
+    def test_a_field_that_became_a_class_or_init_var_is_no_field(self):
+        # __dataclass_fields__ lists ClassVar and InitVar pseudo-fields too: a record
+        # field that became one was set as an instance attribute (the quick test of the
+        # keys took the pseudo-field for a field)
+        record = self.frozen(("a", int), ("b", int))
+        for pseudo in (typing.ClassVar[int], dataclasses.InitVar[int]):
+            with self.subTest(pseudo=pseudo):
+                new = dataclasses.make_dataclass(
+                    "Evolving", [("a", int), ("b", pseudo, dataclasses.field(default=9))],
+                    module=__name__)
+                with self.assertRaisesRegex(TypeError, r"lacks: \[\]; record fields the class "
+                                                       r"does not define: \['b'\]"):
+                    frost.thaw(record, classes=[new])
+
 
 class HotPaths(unittest.TestCase):
     """What the frameless paths of the walk (issue 17: tuples of leaves copied at once,

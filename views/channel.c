@@ -11,7 +11,8 @@
  * after recv has loaded it (whether loading succeeded or not), or when the
  * channel is drained or freed with it still queued. While queued its tickets
  * are "parked" here, so that a channel reachable only through its own queue
- * is found and drained (xref.c: collect_channels).
+ * is found and drained (xref.c: collect_channels, which walks the tickets to
+ * a channel, kept in it: `tickets`).
  *
  * Blocking: send/recv release the GIL and wait on a condition variable; the
  * wait wakes at least every FROST_CHANNEL_SIGNAL_SLICE seconds to let the main
@@ -56,6 +57,7 @@ typedef struct frost_channel_s {
     int closed;                     /* guarded by lock */
     _Atomic size_t refcount;        /* Channel objects + sent references (tickets, xref.c) */
     _Atomic size_t handles;         /* Channel objects, in any interpreter */
+    frost_channel_tickets_t tickets;   /* the tickets to it: xref.c's, under its lock */
     struct frost_channel_s *next;   /* registry; guarded by registry_lock */
 } frost_channel_t;
 
@@ -180,6 +182,12 @@ size_t
 frost__channel_handles(const frost_channel_t *ch)
 {
     return atomic_load(&ch->handles);
+}
+
+frost_channel_tickets_t *
+frost__channel_tickets(frost_channel_t *ch)
+{
+    return &ch->tickets;
 }
 
 /* Take the queue (closing the channel) and end the messages' lives. */
@@ -455,7 +463,7 @@ channel_dealloc(PyObject *self)
     frost_channel_t *ch = CH(self);
     if (ch != NULL) {
         if (atomic_fetch_sub(&ch->handles, 1) == 1) {
-            frost__xref_channel_orphaned();   /* maybe only its own queue holds it now */
+            frost__xref_channel_orphaned(ch);   /* maybe only its own queue holds it now */
         }
         frost__channel_release(ch);
     }

@@ -368,6 +368,9 @@ static PyMethodDef frost_methods[] = {
      "Channels not yet freed in this process (for tests)."},
     {"_live_xrefs", frost__live_xrefs, METH_NOARGS,
      "Sent references (tickets) not yet released (for tests)."},
+    {"_collect_steps", frost__collect_steps, METH_NOARGS,
+     "Channels and tickets the collections of channels held only by queued\n"
+     "tickets have looked at in this process (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -249,8 +249,12 @@ void frost__message_park(const char *data, size_t len, frost_channel_t *ch);
 /* fork(): the ticket table's lock, held across it by channel.c's handlers */
 void frost__xref_atfork_lock(void);
 void frost__xref_atfork_unlock(void);
-/* A channel lost its last handle: drain channels held only by their own queues. */
-void frost__xref_channel_orphaned(void);
+/* A channel lost its last handle (the caller still holds a count on it): drain
+ * it, and the channels it is held through, if only their own queues hold them. */
+void frost__xref_channel_orphaned(frost_channel_t *ch);
+/* Tickets and channels the collections of such channels have looked at in
+ * this process (for tests: the cost of a collection, counted). */
+PyObject *frost__collect_steps(PyObject *module, PyObject *ignored);
 /* Tickets without Python objects, for xidata.c (which repeats these prototypes). */
 int frost__xref_send(PyObject *module, PyObject *obj, uint64_t *ticket, uint64_t *token);
 PyObject *frost__xref_receive(PyObject *module, uint64_t ticket, uint64_t token);
@@ -639,6 +643,16 @@ frost_channel_t *frost__channel_acquire_by_id(uint64_t id, uint64_t token);   /*
 void frost__channel_acquire(frost_channel_t *ch);       /* caller holds a count */
 void frost__channel_release(frost_channel_t *ch);
 size_t frost__channel_handles(const frost_channel_t *ch);   /* Channel objects now */
+/* The tickets to one channel, kept in it for xref.c (which owns and defines
+ * them; guarded by xref.c's lock): what the collection of channels held only
+ * by queued tickets walks, instead of every ticket in flight. */
+typedef struct frost_channel_tickets_s {
+    struct sent_s *head;    /* every ticket to the channel (sent_t.ch_prev/ch_next) */
+    size_t n;               /* their number: n == 0 and no handle: on its way out */
+    size_t unparked;        /* those not queued in a channel (a task's, a receiver's) */
+    size_t mark;            /* a collection's scratch: the channel's index + 1; 0 outside one */
+} frost_channel_tickets_t;
+frost_channel_tickets_t *frost__channel_tickets(frost_channel_t *ch);
 void frost__channel_drain(frost_channel_t *ch);         /* close; release queued messages */
 PyObject *frost__channel_wrap(frost_state *st, frost_channel_t *ch);   /* takes the count */
 size_t frost__channel_live_count(void);

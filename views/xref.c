@@ -42,9 +42,9 @@
  *
  * Channels that hold references to themselves (a channel sent on itself, or
  * two sent on each other) would keep each other alive forever; a ticket
- * queued in a channel is "parked" there, and when a channel loses its last
- * handle the channels reachable only through parked tickets of such channels
- * are drained (collect_channels).
+ * queued in a channel is "parked" there, each channel keeps the tickets to it,
+ * and when a channel loses its last handle the channels reachable only
+ * through parked tickets of such channels are drained (collect_channels).
  *
  * Locking: `lock` guards the ticket table and is the innermost lock: it is
  * taken under a channel's lock (parking) and nothing is locked under it; no
@@ -330,6 +330,7 @@ typedef struct sent_s {
     struct shared_fd_s *fd;      /* an fd ticket: one count of it (else NULL) */
     frost_channel_t *parked_in;  /* queued in that channel (no count), or NULL */
     struct sent_s *next;         /* bucket chain */
+    struct sent_s *ch_prev, *ch_next;   /* XREF_CHANNEL: the tickets to `channel` */
 } sent_t;
 
 typedef struct {
@@ -408,12 +409,42 @@ sent_add(sent_t *e)
     sent_t **slot = slot_of(e->ticket);
     e->next = *slot;
     *slot = e;
+    if (e->channel != NULL) {   /* a new ticket is in no queue yet */
+        frost_channel_tickets_t *t = frost__channel_tickets(e->channel);
+        e->ch_next = t->head;
+        if (t->head != NULL) {
+            t->head->ch_prev = e;
+        }
+        t->head = e;
+        t->n++;
+        t->unparked++;
+    }
     pthread_mutex_unlock(&lock);
     atomic_fetch_add(&live_sent, 1);
     return e;
 }
 
-static void collect_channels(void);
+static void collect_channels(frost_channel_t *x);
+
+/* Under lock: take e off the tickets to its channel. */
+static void
+channel_ticket_unlink(sent_t *e)
+{
+    frost_channel_tickets_t *t = frost__channel_tickets(e->channel);
+    if (e->ch_prev != NULL) {
+        e->ch_prev->ch_next = e->ch_next;
+    }
+    else {
+        t->head = e->ch_next;
+    }
+    if (e->ch_next != NULL) {
+        e->ch_next->ch_prev = e->ch_prev;
+    }
+    t->n--;
+    if (e->parked_in == NULL) {
+        t->unparked--;
+    }
+}
 
 /* The fd that every fd ticket of one open file (same st_dev, st_ino and access
  * mode) holds, however many messages are in flight: a dup made by the first,
@@ -537,6 +568,9 @@ sent_release(uint64_t ticket, uint64_t token)
             if ((*p)->ticket == ticket && (*p)->token == token) {
                 e = *p;
                 *p = e->next;
+                if (e->channel != NULL) {
+                    channel_ticket_unlink(e);
+                }
                 break;
             }
         }
@@ -553,11 +587,10 @@ sent_release(uint64_t ticket, uint64_t token)
         shared_fd_put(e->fd);
     }
     if (e->channel != NULL) {
-        int orphan = frost__channel_handles(e->channel) == 0;
-        frost__channel_release(e->channel);
-        if (orphan) {
-            collect_channels();   /* it may now be reachable only from its own queue */
+        if (frost__channel_handles(e->channel) == 0) {
+            collect_channels(e->channel);   /* it may now be held only by queues (ours: a count) */
         }
+        frost__channel_release(e->channel);
     }
     free(e);
     return 1;
@@ -786,9 +819,19 @@ frost__message_park(const char *data, size_t len, frost_channel_t *ch)
     for (size_t i = 0; i < n && secret != 0; i++) {
         ticket_t t = message_ticket(data, body, i);
         sent_t *e = find_locked(t.ticket, t.token);
-        if (e != NULL) {
-            e->parked_in = ch;
+        if (e == NULL) {
+            continue;
         }
+        if (e->channel != NULL && (e->parked_in == NULL) != (ch == NULL)) {
+            frost_channel_tickets_t *to = frost__channel_tickets(e->channel);
+            if (ch == NULL) {
+                to->unparked++;
+            }
+            else {
+                to->unparked--;
+            }
+        }
+        e->parked_in = ch;
     }
     pthread_mutex_unlock(&lock);
 }
@@ -1392,150 +1435,230 @@ frost__xref_release(uint64_t ticket, uint64_t token)
 
 /* ---- channels reachable only from their own queues ---------------------------- */
 
-static _Thread_local int collecting, collect_again;
+/*
+ * A channel is garbage when it has no handle and every ticket to it is queued
+ * in a garbage channel. Each channel keeps the tickets to it (views.h,
+ * frost_channel_tickets_t), so a collection starts at the one channel that
+ * may have become garbage -- it lost its last handle, or a ticket to it was
+ * released while it had none -- and walks back through the channels it is
+ * queued in: the cost is that neighbourhood, never the tickets in flight. (The
+ * collection scanned the whole ticket table at every such drop, so N reply
+ * channels queued then dropped cost O(N^2).)
+ *
+ * Why starting there is enough: when nothing else changes, only x can turn
+ * garbage (a channel whose every holder path ran through x is still held if x
+ * is), together with the channels x is held through (a cycle: x sent on
+ * itself, two sent on each other); draining those releases their queued
+ * tickets, and each channel released that way is looked at in turn.
+ */
 
-/* The candidates of one collection: channels in an array, found by address
- * through an open-addressed index (a linear search made each collection
- * O(tickets x candidates), and N reply channels queued then dropped O(N^3)). */
+static _Thread_local int collecting;
+static _Atomic uint64_t collect_steps;   /* channels and tickets looked at */
+
+/* A growable array of channels. */
 typedef struct {
-    frost_channel_t **chan;     /* n of cap */
+    frost_channel_t **v;
     size_t n, cap;
-    size_t *slot;               /* mask + 1 slots: index + 1, 0 empty */
-    size_t mask;
-} candidates_t;
+} chanvec_t;
 
-static size_t
-cand_home(const candidates_t *c, const frost_channel_t *ch)
-{
-    return (size_t)frost__mix64((uint64_t)(uintptr_t)ch) & c->mask;
-}
+static _Thread_local chanvec_t pending;   /* released while draining: looked at next */
 
-/* ch's index, or c->n when it is not a candidate. */
-static size_t
-cand_find(const candidates_t *c, const frost_channel_t *ch)
-{
-    if (c->slot == NULL) {
-        return c->n;
-    }
-    for (size_t h = cand_home(c, ch);; h = (h + 1) & c->mask) {
-        if (c->slot[h] == 0) {
-            return c->n;
-        }
-        if (c->chan[c->slot[h] - 1] == ch) {
-            return c->slot[h] - 1;
-        }
-    }
-}
-
-/* Add ch unless there; -1 when out of memory. */
 static int
-cand_add(candidates_t *c, frost_channel_t *ch)
+grow(void **v, size_t *cap, size_t need, size_t size)
 {
-    if (cand_find(c, ch) < c->n) {
+    if (need <= *cap) {
         return 0;
     }
-    if (c->n == c->cap) {   /* grow both; the index stays under half full */
-        size_t cap = c->cap ? 2 * c->cap : 8;
-        frost_channel_t **chan = realloc(c->chan, cap * sizeof *chan);
-        if (chan == NULL) {
-            return -1;
-        }
-        c->chan = chan;
-        size_t *slot = calloc(2 * cap, sizeof *slot);
-        if (slot == NULL) {
-            return -1;
-        }
-        free(c->slot);
-        c->slot = slot;
-        c->cap = cap;
-        c->mask = 2 * cap - 1;
-        for (size_t i = 0; i < c->n; i++) {
-            size_t h = cand_home(c, c->chan[i]);
-            while (c->slot[h] != 0) {
-                h = (h + 1) & c->mask;
-            }
-            c->slot[h] = i + 1;
-        }
+    size_t cap2 = *cap ? 2 * *cap : 8;
+    while (cap2 < need) {
+        cap2 *= 2;
     }
-    size_t h = cand_home(c, ch);
-    while (c->slot[h] != 0) {
-        h = (h + 1) & c->mask;
+    void *v2 = realloc(*v, cap2 * size);
+    if (v2 == NULL) {
+        return -1;
     }
-    c->chan[c->n] = ch;
-    c->slot[h] = ++c->n;
+    *v = v2;
+    *cap = cap2;
     return 0;
 }
 
-/* Find channels with no handle whose every ticket is parked in such a
- * channel, and drain them (which releases those tickets). */
+static int
+chanvec_push(chanvec_t *c, frost_channel_t *ch)
+{
+    if (grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v) < 0) {
+        return -1;
+    }
+    c->v[c->n++] = ch;
+    return 0;
+}
+
+/* Whether ch is held from outside any queue: a handle, a ticket in flight
+ * elsewhere (a task's payload, a receiver's hands) -- or no ticket at all, a
+ * channel on its way out (its own release drains it) or being attached. */
+static int
+held_outside(frost_channel_t *ch)
+{
+    frost_channel_tickets_t *t = frost__channel_tickets(ch);
+    return frost__channel_handles(ch) > 0 || t->unparked > 0 || t->n == 0;
+}
+
+/*
+ * Under lock: x and the channels it is held through, when only their queues
+ * hold them, into *garbage, each with a count taken (the caller drains and
+ * releases them). The set walked is x and, for each channel in it not held
+ * from outside, the channels its tickets are queued in; the garbage is what
+ * no channel held from outside reaches through queued tickets. -1 when out of
+ * memory: nothing is found (a live channel is never drained).
+ */
+static int
+find_garbage(frost_channel_t *x, chanvec_t *garbage)
+{
+    if (held_outside(x)) {
+        collect_steps++;
+        return 0;
+    }
+    chanvec_t set = {0};             /* the walk: channel i's mark is i + 1 */
+    size_t (*edge)[2] = NULL;        /* (i, j): a ticket to j queued in i */
+    size_t nedges = 0, edges_cap = 0;
+    size_t *pos = NULL, *to = NULL, *queue = NULL;
+    unsigned char *live = NULL;
+    int rc = -1;
+    if (chanvec_push(&set, x) < 0) {
+        goto done;
+    }
+    frost__channel_tickets(x)->mark = 1;
+    size_t steps = 0;
+    for (size_t j = 0; j < set.n; j++) {
+        frost_channel_t *ch = set.v[j];
+        steps++;
+        if (held_outside(ch)) {
+            continue;
+        }
+        for (sent_t *e = frost__channel_tickets(ch)->head; e != NULL; e = e->ch_next) {
+            steps++;
+            frost_channel_t *in = e->parked_in;   /* not NULL: none is unparked (t->unparked) */
+            frost_channel_tickets_t *t = frost__channel_tickets(in);
+            if (t->mark == 0) {
+                if (chanvec_push(&set, in) < 0) {
+                    goto done;
+                }
+                t->mark = set.n;
+            }
+            if (grow((void **)&edge, &edges_cap, nedges + 1, sizeof *edge) < 0) {
+                goto done;
+            }
+            edge[nedges][0] = t->mark - 1;
+            edge[nedges][1] = j;
+            nedges++;
+        }
+    }
+    collect_steps += steps;
+    /* the edges by the channel they leave: those of i are to[start(i) .. pos[i]) */
+    size_t n = set.n;
+    pos = calloc(n + 1, sizeof *pos);
+    to = malloc((nedges ? nedges : 1) * sizeof *to);
+    queue = malloc(n * sizeof *queue);
+    live = calloc(n, 1);
+    if (pos == NULL || to == NULL || queue == NULL || live == NULL) {
+        goto done;
+    }
+    for (size_t k = 0; k < nedges; k++) {
+        pos[edge[k][0] + 1]++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pos[i + 1] += pos[i];
+    }
+    for (size_t k = 0; k < nedges; k++) {
+        to[pos[edge[k][0]]++] = edge[k][1];   /* afterwards pos[i] is the end of i's */
+    }
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (held_outside(set.v[i])) {
+            live[i] = 1;
+            queue[tail++] = i;
+        }
+    }
+    while (head < tail) {
+        size_t i = queue[head++];
+        for (size_t k = i ? pos[i - 1] : 0; k < pos[i]; k++) {
+            if (!live[to[k]]) {
+                live[to[k]] = 1;
+                queue[tail++] = to[k];
+            }
+        }
+    }
+    size_t first = garbage->n;
+    for (size_t i = 0; i < n; i++) {
+        if (!live[i]) {
+            if (chanvec_push(garbage, set.v[i]) < 0) {
+                garbage->n = first;
+                goto done;
+            }
+        }
+    }
+    for (size_t i = first; i < garbage->n; i++) {
+        frost__channel_acquire(garbage->v[i]);   /* a ticket holds one: alive */
+    }
+    rc = 0;
+done:
+    for (size_t i = 0; i < set.n; i++) {
+        frost__channel_tickets(set.v[i])->mark = 0;
+    }
+    free(set.v);
+    free(edge);
+    free(pos);
+    free(to);
+    free(queue);
+    free(live);
+    return rc;
+}
+
+/* x may have become garbage (the caller holds a count on it): drain what is.
+ * Draining releases tickets, which brings other channels here: they wait in
+ * `pending` until this collection is done (no recursion, however long a
+ * chain of channels queued in each other). */
 static void
-collect_channels(void)
+collect_channels(frost_channel_t *x)
 {
     if (collecting) {
-        collect_again = 1;   /* draining released a ticket: look once more after */
+        if (chanvec_push(&pending, x) == 0) {   /* out of memory: not looked at */
+            frost__channel_acquire(x);
+        }
         return;
     }
     collecting = 1;
-    do {
-        collect_again = 0;
-        candidates_t cand = {0};
-        unsigned char *live = NULL;
+    frost__channel_acquire(x);
+    for (;;) {
+        chanvec_t garbage = {0};
         pthread_mutex_lock(&lock);
-        for (unsigned b = 0; b < SENT_BUCKETS; b++) {
-            for (sent_t *e = buckets[b]; e != NULL; e = e->next) {
-                if (e->channel != NULL && frost__channel_handles(e->channel) == 0
-                    && cand_add(&cand, e->channel) < 0) {
-                    cand.n = 0;   /* no memory: collect nothing now (never drain a live one) */
-                    goto scanned;
-                }
-            }
-        }
-    scanned:;
-        size_t n = cand.n;
-        live = n ? calloc(n, 1) : NULL;
-        if (n && live == NULL) {
-            n = cand.n = 0;
-        }
-        for (int changed = 1; changed && n;) {
-            changed = 0;
-            for (unsigned b = 0; b < SENT_BUCKETS; b++) {
-                for (sent_t *e = buckets[b]; e != NULL; e = e->next) {
-                    if (e->channel == NULL) {
-                        continue;
-                    }
-                    size_t t = cand_find(&cand, e->channel);
-                    if (t == n || live[t]) {
-                        continue;
-                    }
-                    size_t p = e->parked_in != NULL ? cand_find(&cand, e->parked_in) : n;
-                    if (p == n || live[p]) {   /* held from outside the garbage */
-                        live[t] = 1;
-                        changed = 1;
-                    }
-                }
-            }
-        }
-        size_t ngarbage = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!live[i]) {
-                frost__channel_acquire(cand.chan[i]);
-                cand.chan[ngarbage++] = cand.chan[i];   /* (the index is not used again) */
-            }
-        }
+        find_garbage(x, &garbage);
         pthread_mutex_unlock(&lock);
-        for (size_t i = 0; i < ngarbage; i++) {
-            frost__channel_drain(cand.chan[i]);
-            frost__channel_release(cand.chan[i]);
+        for (size_t i = 0; i < garbage.n; i++) {
+            frost__channel_drain(garbage.v[i]);
         }
-        free(live);
-        free(cand.chan);
-        free(cand.slot);
-    } while (collect_again);
+        for (size_t i = 0; i < garbage.n; i++) {
+            frost__channel_release(garbage.v[i]);
+        }
+        free(garbage.v);
+        frost__channel_release(x);
+        if (pending.n == 0) {
+            break;
+        }
+        x = pending.v[--pending.n];
+    }
+    free(pending.v);
+    pending = (chanvec_t){0};
     collecting = 0;
 }
 
 void
-frost__xref_channel_orphaned(void)
+frost__xref_channel_orphaned(frost_channel_t *ch)
 {
-    collect_channels();
+    collect_channels(ch);
+}
+
+PyObject *
+frost__collect_steps(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromUnsignedLongLong(atomic_load(&collect_steps));
 }

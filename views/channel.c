@@ -58,12 +58,28 @@ typedef struct frost_channel_s {
     _Atomic size_t refcount;        /* Channel objects + sent references (tickets, xref.c) */
     _Atomic size_t handles;         /* Channel objects, in any interpreter */
     frost_channel_tickets_t tickets;   /* the tickets to it: xref.c's, under its lock */
-    struct frost_channel_s *next;   /* registry; guarded by registry_lock */
+    struct frost_channel_s *next, **pprev;   /* registry bucket of id; guarded by registry_lock */
 } frost_channel_t;
 
+/* The registry: every channel not yet freed, in buckets by id, doubly linked.
+ * (One list, searched to unlink: freeing the oldest of N channels cost O(N),
+ * so N channels dropped oldest first -- reply channels received in order --
+ * O(N^2).) */
+#define REGISTRY_BUCKETS 1024u        /* power of two */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static frost_channel_t *registry_head;
-static uint64_t registry_next_id = 1;
+static frost_channel_t *registry[REGISTRY_BUCKETS];   /* guarded by registry_lock */
+static uint64_t registry_next_id = 1;                 /* guarded by registry_lock */
+
+static frost_channel_t **
+registry_slot(uint64_t id)
+{
+    return &registry[frost__mix64(id) & (REGISTRY_BUCKETS - 1)];
+}
+
+/* Every channel of the registry, registry_lock held. */
+#define FOR_EACH_CHANNEL(ch)                                     \
+    for (unsigned b_ = 0; b_ < REGISTRY_BUCKETS; b_++)           \
+        for (frost_channel_t *ch = registry[b_]; ch != NULL; ch = ch->next)
 static _Atomic size_t live_channels;     /* made and not yet freed */
 
 /* The condition variables of ch, on CLOCK_MONOTONIC (as a pool's): a wall
@@ -86,7 +102,7 @@ static void
 channels_atfork_prepare(void)
 {
     pthread_mutex_lock(&registry_lock);
-    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+    FOR_EACH_CHANNEL(ch) {
         pthread_mutex_lock(&ch->lock);
     }
     frost__xref_atfork_lock();   /* last: a channel's lock is held when tickets are parked */
@@ -96,7 +112,7 @@ static void
 channels_atfork_parent(void)
 {
     frost__xref_atfork_unlock();
-    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+    FOR_EACH_CHANNEL(ch) {
         pthread_mutex_unlock(&ch->lock);
     }
     pthread_mutex_unlock(&registry_lock);
@@ -106,7 +122,7 @@ static void
 channels_atfork_child(void)
 {
     frost__xref_atfork_unlock();
-    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+    FOR_EACH_CHANNEL(ch) {
         init_conds(ch);
         pthread_mutex_unlock(&ch->lock);
     }
@@ -148,10 +164,15 @@ channel_new(Py_ssize_t maxsize)
     atomic_fetch_add(&live_channels, 1);
     pthread_mutex_lock(&registry_lock);
     ch->id = registry_next_id++;
-    ch->next = registry_head;
-    registry_head = ch;
+    ch->secret = frost__new_secret(ch->id, ch);   /* before anyone can find it */
+    frost_channel_t **slot = registry_slot(ch->id);
+    ch->next = *slot;
+    if (*slot != NULL) {
+        (*slot)->pprev = &ch->next;
+    }
+    ch->pprev = slot;
+    *slot = ch;
     pthread_mutex_unlock(&registry_lock);
-    ch->secret = frost__new_secret(ch->id, ch);
     return ch;
 }
 
@@ -160,7 +181,7 @@ frost__channel_acquire_by_id(uint64_t id, uint64_t token)
 {
     frost_channel_t *found = NULL;
     pthread_mutex_lock(&registry_lock);
-    for (frost_channel_t *ch = registry_head; ch != NULL; ch = ch->next) {
+    for (frost_channel_t *ch = *registry_slot(id); ch != NULL; ch = ch->next) {
         if (ch->id == id && channel_token(ch) == token) {
             if (frost__acquire_if_live(&ch->refcount)) {
                 found = ch;
@@ -215,11 +236,9 @@ frost__channel_release(frost_channel_t *ch)
         return;
     }
     pthread_mutex_lock(&registry_lock);
-    for (frost_channel_t **p = &registry_head; *p != NULL; p = &(*p)->next) {
-        if (*p == ch) {
-            *p = ch->next;
-            break;
-        }
+    *ch->pprev = ch->next;
+    if (ch->next != NULL) {
+        ch->next->pprev = ch->pprev;
     }
     pthread_mutex_unlock(&registry_lock);
     frost__channel_drain(ch);

@@ -30,6 +30,16 @@ class ChannelInOneInterpreter(unittest.TestCase):
         self.assertEqual(got, values)
         self.assertEqual(len(ch), 0)
 
+    def test_many_channels_freed_oldest_first(self):
+        # the registry of channels was one list, searched to unlink a freed
+        # channel: the oldest of N cost O(N), so N channels freed in the order
+        # they were made (reply channels received in order) cost O(N^2) --
+        # 40,000 took 5 s, these 300,000 minutes (a child with a deadline:
+        # that fails instead of hanging the suite); now a few steps each
+        proc = run_child(MANY_CHANNELS_OLDEST_FIRST, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.split(), ["0", "found", "freed"])
+
     def test_empty_recv_times_out(self):
         ch = frost.Channel()
         with self.assertRaises(TimeoutError):
@@ -225,6 +235,27 @@ for fn in (frost.Channel().recv, lambda: ch.send("blocks")):
                                                ctypes.py_object(KeyboardInterrupt))
     t.join()
 print(outcome)
+"""
+
+
+MANY_CHANNELS_OLDEST_FIRST = """
+import pickle
+import frost
+from frost import _frost
+before = _frost._live_channels()
+channels = [frost.Channel() for _ in range(300000)]
+refs = [pickle.dumps(channels[i]) for i in (0, 150000, 299999)]
+for i in range(len(channels)):
+    channels[i] = None
+print(_frost._live_channels() - before)
+channels = [frost.Channel() for _ in range(3)]
+ref = pickle.dumps(channels[1])
+print("found" if pickle.loads(ref).maxsize == 0 else "lost")
+del channels
+try:
+    pickle.loads(ref)
+except Exception:
+    print("freed")
 """
 
 

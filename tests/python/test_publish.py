@@ -74,6 +74,28 @@ class PublishInOneInterpreter(unittest.TestCase):
         gc.collect()
         self.assertEqual(_frost._live_arenas(), self.arenas)
 
+    def test_many_names(self):
+        # the table was a list searched by name: N names published cost
+        # O(N^2) and each lookup O(N) (~90 us at 16,000 names); these 200,000
+        # took minutes (a child with a deadline: that fails, not hangs)
+        code = textwrap.dedent("""
+            import frost
+            s = frost.freeze(["many"])
+            n = 200000
+            for i in range(n):
+                frost.publish(f"many-{i}", s)
+            print(frost.publish("many-7", s),
+                  all(frost.published(f"many-{i}").root[0] == "many" for i in range(0, n, 7)))
+            for i in range(n):
+                frost.unpublish(f"many-{i}")
+            try:
+                frost.published("many-7")
+            except KeyError:
+                print("withdrawn")
+        """)
+        r = run_child(code, timeout=120)
+        self.assertEqual(r.stdout.split(), ["2", "True", "withdrawn"], r.stderr[-3000:])
+
     def test_bad_arguments(self):
         store = frost.freeze([1])
         with self.assertRaisesRegex(TypeError, "name must be str, not int"):

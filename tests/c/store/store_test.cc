@@ -164,6 +164,45 @@ TEST(PublishTest, VersionsGrowAndReplacingKeepsOldReadersAlive) {
   EXPECT_EQ(frost_store_live_count(), stores_before);
 }
 
+// Many names (the table's buckets grow several times): each finds its own
+// entry, versions stay per name, and unpublishing every name frees the store.
+TEST(PublishTest, ManyNamesEachFindTheirOwn) {
+  size_t stores_before = frost_store_live_count();
+  frost_store_t *a = nullptr, *b = nullptr;
+  ASSERT_EQ(frost_store_new(&a, SealedArena(), 1, FROST_LIFETIME_SCOPED), FROST_OK);
+  ASSERT_EQ(frost_store_new(&b, SealedArena(), 2, FROST_LIFETIME_SCOPED), FROST_OK);
+  const int n = 5000;
+  uint64_t version = 0;
+  char name[32];
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "many-%d", i);
+    ASSERT_EQ(frost_publish(name, i % 2 ? b : a, &version), FROST_OK);
+    ASSERT_EQ(version, 1u);
+  }
+  for (int i = 0; i < n; i += 3) {   // a third published again: version 2
+    snprintf(name, sizeof name, "many-%d", i);
+    ASSERT_EQ(frost_publish(name, i % 2 ? b : a, &version), FROST_OK);
+    ASSERT_EQ(version, 2u);
+  }
+  frost_store_release(a);
+  frost_store_release(b);
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "many-%d", i);
+    frost_store_t *s = frost_published(name, &version);
+    ASSERT_NE(s, nullptr) << name;
+    EXPECT_EQ(frost_store_root(s), i % 2 ? 2u : 1u) << name;
+    EXPECT_EQ(version, i % 3 ? 1u : 2u) << name;
+    frost_store_release(s);
+  }
+  EXPECT_EQ(frost_published("many-5000", &version), nullptr);
+  EXPECT_EQ(frost_published("many-", &version), nullptr);
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof name, "many-%d", i);
+    ASSERT_EQ(frost_unpublish(name), 1) << name;
+  }
+  EXPECT_EQ(frost_store_live_count(), stores_before);
+}
+
 // Publishers and readers race on one name: every reader gets a whole store
 // (its root is one of the published ones), and all are freed at the end.
 TEST(PublishTest, ConcurrentPublishAndRead) {

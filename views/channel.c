@@ -648,6 +648,14 @@ channel_len(PyObject *self)
     return n;
 }
 
+/* Always true, like queue.Queue: with only __len__, an empty channel was
+ * false, so `ch or Channel()` made a new channel instead of using ch. */
+static int
+channel_bool(PyObject *Py_UNUSED(self))
+{
+    return 1;
+}
+
 static PyObject *
 channel_maxsize(PyObject *self, void *Py_UNUSED(closure))
 {
@@ -703,13 +711,16 @@ static PyGetSetDef channel_getset[] = {
 
 static PyType_Slot channel_slots[] = {
     {Py_tp_doc, "Channel(maxsize=0)\n--\n\nA FIFO usable from every interpreter of the process.\n"
-                "frost stores and views travel by reference; plain values are copied."},
+                "frost stores and views travel by reference; plain values are copied.\n"
+                "len(ch) is the number of messages queued; a Channel is always true\n"
+                "(empty or not, like queue.Queue), so `ch or default` keeps ch."},
     {Py_tp_new, channel_tp_new},
     {Py_tp_dealloc, channel_dealloc},
     {Py_tp_repr, channel_repr},
     {Py_tp_methods, channel_methods},
     {Py_tp_getset, channel_getset},
     {Py_sq_length, channel_len},
+    {Py_nb_bool, channel_bool},
     {0, NULL},
 };
 

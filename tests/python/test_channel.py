@@ -40,6 +40,20 @@ class ChannelInOneInterpreter(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.split(), ["0", "found", "freed"])
 
+    def test_a_channel_is_always_true(self):
+        # with only __len__, an empty channel was false: `ch or Channel()`
+        # silently made a new channel (queue.Queue is always true too)
+        ch = frost.Channel()
+        self.assertTrue(ch)
+        self.assertIs(ch or frost.Channel(), ch)
+        self.assertEqual(len(ch), 0)
+        ch.send(1)
+        self.assertTrue(ch)
+        self.assertEqual(len(ch), 1)
+        ch.close()
+        self.assertEqual(ch.recv(), 1)
+        self.assertTrue(ch)   # closed and empty
+
     def test_empty_recv_times_out(self):
         ch = frost.Channel()
         with self.assertRaises(TimeoutError):

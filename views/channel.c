@@ -490,6 +490,19 @@ channel_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
+/* Raise `type` with a message naming the timeout, the error float() raised
+ * while converting it as its cause. */
+static int
+timeout_error(PyObject *type, const char *what, PyObject *obj)
+{
+    PyObject *cause = PyErr_GetRaisedException();
+    PyErr_Format(type, "timeout %s, not %.200s", what, Py_TYPE(obj)->tp_name);
+    PyObject *exc = PyErr_GetRaisedException();
+    PyException_SetCause(exc, cause);   /* steals cause */
+    PyErr_SetRaisedException(exc);
+    return -1;
+}
+
 int
 frost__parse_timeout(PyObject *obj, double *timeout)
 {
@@ -506,11 +519,30 @@ frost__parse_timeout(PyObject *obj, double *timeout)
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Format(PyExc_TypeError, "timeout must be a number or None, not %.200s",
                          Py_TYPE(obj)->tp_name);
+            return -1;
         }
-        return -1;
+        /* an int past a float's range (10**400), a Fraction, Decimal('sNaN'):
+         * float()'s own message does not say which argument */
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            int overflow = 0;
+            if (PyLong_Check(obj) && PyLong_AsLongAndOverflow(obj, &overflow) == -1 && overflow < 0) {
+                return timeout_error(PyExc_ValueError, "must be a non-negative number or None", obj);
+            }
+            return timeout_error(PyExc_OverflowError,
+                                 "is beyond a float's range (None: wait without end)", obj);
+        }
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            return timeout_error(PyExc_ValueError, "must be a non-negative number or None", obj);
+        }
+        return -1;   /* anything else __float__ raised (KeyboardInterrupt, ...) */
     }
     if (t < 0 || isnan(t)) {
-        PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number or None");
+        PyObject *value = PyFloat_FromDouble(t);   /* its float(): no __repr__ of the caller's runs */
+        if (value != NULL) {
+            PyErr_Format(PyExc_ValueError, "timeout must be a non-negative number or None, not %R",
+                         value);
+            Py_DECREF(value);
+        }
         return -1;
     }
     *timeout = t;

@@ -199,7 +199,8 @@ int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /*
 /* An int-like argument (__index__, not a bool) named `what` in messages; module.c */
 int frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out);
 /* A blocking call's timeout: None/NULL -> -1 (none), else a number >= 0 (any
- * object float() takes, not a str); TypeError/ValueError otherwise. channel.c */
+ * object float() takes, not a str; inf waits without end); TypeError/ValueError
+ * otherwise, OverflowError past a float's range, each naming `timeout`. channel.c */
 int frost__parse_timeout(PyObject *obj, double *timeout);
 /* Call a progress callback: cb(done, total), or cb(done, None) when !has_total.
  * 0, or -1 with its exception set. Needs the GIL. (module.c) */

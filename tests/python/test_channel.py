@@ -54,6 +54,37 @@ class ChannelInOneInterpreter(unittest.TestCase):
         self.assertEqual(ch.recv(), 1)
         self.assertTrue(ch)   # closed and empty
 
+    def test_timeouts_out_of_a_floats_range_name_the_timeout(self):
+        # float()'s own OverflowError ("int too large to convert to float")
+        # did not say which argument; a huge negative int said "too large"
+        import decimal
+        import fractions
+        empty, full = frost.Channel(), frost.Channel(maxsize=1)
+        full.send(0)
+        calls = {"recv": lambda t: empty.recv(timeout=t),
+                 "send": lambda t: full.send(1, timeout=t)}
+        for name, call in calls.items():
+            for timeout, error, message in (
+                    (10**400, OverflowError, r"^timeout is beyond a float's range .*not int$"),
+                    (fractions.Fraction(10**400, 3), OverflowError,
+                     r"^timeout is beyond a float's range .*not Fraction$"),
+                    (-10**400, ValueError, r"^timeout must be a non-negative number or None, not int$"),
+                    (decimal.Decimal("sNaN"), ValueError,
+                     r"^timeout must be a non-negative number or None, not decimal.Decimal$"),
+                    (float("nan"), ValueError, r"^timeout must be a non-negative number or None, not nan$"),
+                    (-float("inf"), ValueError, r", not -inf$"),
+                    (-1, ValueError, r", not -1.0$")):
+                with self.subTest(call=name, timeout=type(timeout).__name__):
+                    with self.assertRaisesRegex(error, message):
+                        call(timeout)
+        self.assertEqual((len(empty), len(full)), (0, 1))   # nothing sent
+        empty.close()
+        full.close()
+        with self.assertRaises(frost.ChannelClosedError):   # inf: no end, as None
+            empty.recv(timeout=float("inf"))
+        with self.assertRaises(frost.ChannelClosedError):
+            full.send(1, timeout=float("inf"))
+
     def test_empty_recv_times_out(self):
         ch = frost.Channel()
         with self.assertRaises(TimeoutError):

@@ -40,7 +40,27 @@ call_publication(const char *func, PyObject *args)
     return result;
 }
 
-/* The name argument: a non-empty str without NUL, as UTF-8 (borrowed). */
+/* repr() of a name as str's own (a str subclass's __repr__ may raise or lie). */
+static PyObject *
+name_repr(PyObject *name)
+{
+    return PyUnicode_Type.tp_repr(name);
+}
+
+/* KeyError: nothing is published as name. */
+static PyObject *
+not_published(PyObject *name)
+{
+    PyObject *r = name_repr(name);
+    if (r != NULL) {
+        PyErr_Format(PyExc_KeyError, "no frost store is published as %U", r);
+        Py_DECREF(r);
+    }
+    return NULL;
+}
+
+/* The name argument: a non-empty str (or str subclass) without NUL, as UTF-8
+ * (borrowed); TypeError or ValueError naming func's `name` otherwise. */
 static const char *
 publication_name(PyObject *name, const char *func)
 {
@@ -51,12 +71,23 @@ publication_name(PyObject *name, const char *func)
     }
     Py_ssize_t len;
     const char *utf8 = PyUnicode_AsUTF8AndSize(name, &len);
+    const char *why = NULL;
     if (utf8 == NULL) {
-        return NULL;
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            return NULL;   /* no memory */
+        }
+        PyErr_Clear();
+        why = "a str encodable as UTF-8 (no lone surrogate)";
     }
-    if (len == 0 || (size_t)len != strlen(utf8)) {
-        PyErr_Format(PyExc_ValueError, "%s(): name must be a non-empty str without NUL, not %R",
-                     func, name);
+    else if (len == 0 || (size_t)len != strlen(utf8)) {
+        why = "a non-empty str without NUL";
+    }
+    if (why != NULL) {
+        PyObject *r = name_repr(name);
+        if (r != NULL) {
+            PyErr_Format(PyExc_ValueError, "%s(): name must be %s, not %U", func, why, r);
+            Py_DECREF(r);
+        }
         return NULL;
     }
     return utf8;
@@ -109,7 +140,7 @@ frost__published(PyObject *module, PyObject *name_obj)
     frost_publication_t pub;
     int kind = frost_publication(name, &pub);
     if (kind == FROST_PUBLISHED_NONE) {
-        return PyErr_Format(PyExc_KeyError, "no frost store is published as %R", name_obj);
+        return not_published(name_obj);
     }
     if (kind == FROST_ENOMEM) {
         return PyErr_NoMemory();
@@ -161,7 +192,7 @@ frost__unpublish(PyObject *module, PyObject *name_obj)
         return NULL;
     }
     if (!frost_unpublish(name)) {
-        return PyErr_Format(PyExc_KeyError, "no frost store is published as %R", name_obj);
+        return not_published(name_obj);
     }
     Py_RETURN_NONE;
 }

@@ -11,6 +11,7 @@ the old pages go with the last mapping.
 """
 import gc
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,36 @@ class PublishInOneInterpreter(unittest.TestCase):
             frost.publish(self.name, store)
         with self.assertRaises(TypeError):
             frost.publish("prices")
+
+    def test_names_that_are_not_utf8_or_are_str_subclasses(self):
+        # a lone surrogate raised a raw UnicodeEncodeError, naming no argument;
+        # a str subclass's __repr__ ran in the KeyError (and could raise)
+        store = frost.freeze([1])
+        for func, call in (("publish", lambda n: frost.publish(n, store)),
+                           ("published", frost.published), ("unpublish", frost.unpublish)):
+            for name in ("\ud800", "prices-\udfff"):
+                with self.subTest(func=func, name=ascii(name)):
+                    with self.assertRaisesRegex(
+                            ValueError, rf"^{func}\(\): name must be a str encodable as UTF-8 "
+                                        rf"\(no lone surrogate\), not {re.escape(repr(name))}$"):
+                        call(name)
+            with self.subTest(func=func, name=b"prices"):
+                with self.assertRaisesRegex(TypeError, rf"^{func}\(\): name must be str, not bytes$"):
+                    call(b"prices")
+
+        class Name(str):
+            def __repr__(self):
+                raise RuntimeError("a name's own __repr__ ran")
+
+        with self.assertRaisesRegex(KeyError, "no frost store is published as 'nothing'"):
+            frost.published(Name("nothing"))
+        with self.assertRaisesRegex(ValueError, r"name must be a non-empty str without NUL, not 'a\\x00'"):
+            frost.publish(Name("a\0"), store)
+        self.assertEqual(frost.publish(Name(self.name), store), 1)   # the same name as a str
+        self.assertEqual(frost.published(self.name).root[0], 1)
+        frost.unpublish(Name(self.name))
+        with self.assertRaises(KeyError):
+            frost.published(self.name)
 
 
 class PublishAcrossInterpreters(unittest.TestCase):

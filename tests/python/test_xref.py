@@ -474,6 +474,43 @@ class MessagesAreReleasedExactlyOnce(SharedPool, LeakCheckedTestCase):
         del c
         self.assertEqual(_frost._live_channels(), channels_before)
 
+    def test_cycles_dropped_and_received_by_many_threads_are_all_collected(self):
+        # collections run on every thread that drops a handle or releases a
+        # ticket, each walking its own neighbourhood under the ticket table's
+        # lock: pairs sent on each other, channels sent on themselves, and
+        # channels that other threads receive (and drop) from a shared queue
+        channels_before = _frost._live_channels()
+        shared = frost.Channel()
+        rounds, senders = 300, 4
+
+        def send():
+            for i in range(rounds):
+                a, b = frost.Channel(), frost.Channel()
+                a.send(b)
+                b.send(a)
+                b.send(self.view[i % 10])
+                a.send(a)
+                shared.send(a if i % 2 else b)
+                del a, b
+
+        def receive():
+            for _ in range(rounds * senders):
+                got = shared.recv(timeout=60)
+                del got
+
+        threads = [threading.Thread(target=send) for _ in range(senders)]
+        threads.append(threading.Thread(target=receive))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual(len(shared), 0)
+        del shared
+        gc.collect()
+        self.assertEqual(_frost._live_channels(), channels_before)
+        self.assertEqual(in_flight(), 0)
+
     def test_channel_sent_on_itself_is_still_usable_while_held(self):
         ch = frost.Channel()
         ch.send(ch)

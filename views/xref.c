@@ -1441,9 +1441,12 @@ frost__xref_release(uint64_t ticket, uint64_t token)
  * frost_channel_tickets_t), so a collection starts at the one channel that
  * may have become garbage -- it lost its last handle, or a ticket to it was
  * released while it had none -- and walks back through the channels it is
- * queued in: the cost is that neighbourhood, never the tickets in flight. (The
- * collection scanned the whole ticket table at every such drop, so N reply
- * channels queued then dropped cost O(N^2).)
+ * queued in, back to those held from outside: the cost is that neighbourhood,
+ * never the tickets in flight. (The collection scanned the whole ticket table
+ * at every such drop, so N reply channels queued then dropped cost O(N^2).)
+ * What it does not bound: a chain of handle-less channels, each queued in
+ * the one before, is walked back to its held head at every drop at its tail
+ * (a chain grown that way costs O(length^2) in all).
  *
  * Why starting there is enough: when nothing else changes, only x can turn
  * garbage (a channel whose every holder path ran through x is still held if x

@@ -79,7 +79,20 @@ frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out)
     if (*out == -1 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
             PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "%s out of range: %R", what, index);
+            /* a huge int is named by its size: its repr runs to thousands of
+             * digits, or raises past sys.get_int_max_str_digits() */
+            PyObject *bits = PyObject_CallMethod(index, "bit_length", NULL);
+            long nbits = bits ? PyLong_AsLong(bits) : -1;
+            Py_XDECREF(bits);
+            if (nbits < 0) {
+                PyErr_Clear();
+            }
+            if (nbits >= 0 && nbits <= 128) {
+                PyErr_Format(PyExc_ValueError, "%s out of range: %R", what, index);
+            }
+            else {
+                PyErr_Format(PyExc_ValueError, "%s out of range: an int of %ld bits", what, nbits);
+            }
         }
         Py_DECREF(index);
         return -1;

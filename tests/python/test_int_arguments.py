@@ -37,6 +37,18 @@ class Huge:
         return 10 ** 30
 
 
+class Digits:
+    """-10**(n-1): an int whose repr raises past sys.get_int_max_str_digits()."""
+    def __init__(self, n):
+        self.n = n
+
+    def __index__(self):
+        return -10 ** (self.n - 1)
+
+    def __repr__(self):
+        return f"Digits({self.n})"
+
+
 class Count(enum.IntEnum):
     TWO = 2
 
@@ -67,6 +79,9 @@ class ChannelMaxsize(unittest.TestCase):
                 (True, TypeError, "not bool"),
                 (numpy.int64(-1), ValueError, r"must be >= 0 \(0: unbounded\), not -1"),
                 (Huge(), ValueError, "Channel maxsize out of range: 10000000000000000000000000000"),
+                # a huge int by its size: its repr is thousands of digits, or raises
+                (10**400, ValueError, "^Channel maxsize out of range: an int of 1329 bits$"),
+                (Digits(5001), ValueError, "^Channel maxsize out of range: an int of 16610 bits$"),
                 (Broken(), ZeroDivisionError, "index boom")]:
             with self.subTest(value=repr(value)), self.assertRaisesRegex(error, message):
                 frost.Channel(maxsize=value)

@@ -419,6 +419,7 @@ freeze_error(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, const char *fmt
 }
 
 static int is_enum_member(PyObject *o);
+static int has_type_attr(PyObject *o, const char *name, PyObject **value);
 static int note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child);
 
 /* The builtin that `o`, refused, subclasses (a user's float subclass), or NULL:
@@ -446,6 +447,16 @@ cannot_freeze(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, PyObject *o)
     int is_enum = base != NULL ? is_enum_member(o) : 0;
     if (is_enum < 0) {
         return note_path(fz, parent, child);
+    }
+    PyObject *shared = NULL;
+    if (has_type_attr(o, "__shared__", &shared) < 0) {
+        return note_path(fz, parent, child);
+    }
+    Py_XDECREF(shared);   /* (only compared) */
+    if (shared == Py_None) {
+        return freeze_error(fz, parent, child, "cannot freeze object of type '%.200s' (its class "
+                            "sets __shared__ = None: its objects are not to be shared)",
+                            Py_TYPE(o)->tp_name);
     }
     if (base == NULL && !PyType_Check(o)) {   /* __shared__ from the metaclass, not the class */
         PyObject *meta = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__shared__");
@@ -1867,8 +1878,12 @@ class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
     unsigned int version = tp->tp_version_tag;
     class_info_t fresh = {.kind = -1};
     int rc;
-    if ((rc = has_type_attr(o, "__shared__", NULL)) != 0) {
-        fresh.kind = FROST_RECORD_SHARED;
+    PyObject *shared = NULL;
+    if ((rc = has_type_attr(o, "__shared__", &shared)) != 0) {
+        /* __shared__ = None says the objects are not to be shared, as
+         * __hash__ = None makes them unhashable: no record (cannot_freeze) */
+        fresh.kind = shared == Py_None ? -1 : FROST_RECORD_SHARED;
+        Py_XDECREF(shared);
     }
     /* an Enum member whose class mixes in a dataclass or NamedTuple is no
      * record: its class cannot be called with fields (thaw failed with a

@@ -282,6 +282,14 @@ class FreezeErrors(unittest.TestCase):
                 self.__shared__ = lambda: {"x": 2}
 
         class NotCallable:
+            __shared__ = 3
+
+        class Refusing:   # None: not to be shared, as __hash__ = None makes unhashable
+            __shared__ = None
+
+        @dataclasses.dataclass
+        class RefusingRecord:
+            a: int
             __shared__ = None
 
         self.assertEqual(frost.freeze([Hiding()]).root[0].x, 1)
@@ -289,8 +297,12 @@ class FreezeErrors(unittest.TestCase):
         with self.assertRaises(TypeError) as cm:
             frost.freeze([NotCallable()])
         self.assertEqual(str(cm.exception), "__shared__ of 'NotCallable' is not a method but "
-                                            "'NoneType'")
+                                            "'int'")
         self.assertIn("while freezing root[0]", cm.exception.__notes__)
+        for refusing in (Refusing(), RefusingRecord(1)):
+            self.assertFreezeError([refusing], f"root[0]: cannot freeze object of type "
+                                   f"'{type(refusing).__name__}' (its class sets __shared__ = "
+                                   f"None: its objects are not to be shared)")
 
     def test_a_lying_class_attribute_is_not_believed(self):
         # isinstance() reads __class__ (proxies rely on it): `__class__ = dict`

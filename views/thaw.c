@@ -20,8 +20,15 @@
  * rebuilt (and classes that cannot be imported, defined in a function, say)
  * come back as a types.SimpleNamespace of their fields, or their thawed
  * state if that is not a dict of str keys.
+ *
+ * Ctrl-C stops a long thaw: signals are checked every THAW_SIGNAL_CHECK_EVERY
+ * items (the walk runs no bytecode of its own, so a KeyboardInterrupt would
+ * otherwise land only after the whole copy was made), and what was built is
+ * freed.
  */
 #include "views.h"
+
+#define THAW_SIGNAL_CHECK_EVERY 4096   /* items; a power of two */
 
 
 typedef struct {
@@ -42,7 +49,16 @@ typedef struct {
     PyObject *allowed;           /* thaw(classes=): {(module, qualname): class}, or NULL */
     thaw_frame_t *frames;
     Py_ssize_t depth, capacity;
+    size_t steps;                /* items visited, for the signal check */
 } thawer_t;
+
+/* Count one item; every THAW_SIGNAL_CHECK_EVERY, -1 if a signal handler
+ * raised (Ctrl-C: KeyboardInterrupt). */
+static inline int
+thaw_tick(thawer_t *tw)
+{
+    return (++tw->steps & (THAW_SIGNAL_CHECK_EVERY - 1)) == 0 && PyErr_CheckSignals() < 0 ? -1 : 0;
+}
 
 static void
 frame_clear(thaw_frame_t *f)
@@ -513,7 +529,7 @@ thaw_ref(thawer_t *tw, frost_ref_t ref, PyObject **out)
         if (result == NULL) {   /* frozenset: items are plain, build it at once */
             PyObject *items = PyList_New(t->len);
             for (Py_ssize_t i = 0; items && i < t->len; i++) {
-                PyObject *k = frost__load(tw->lease, frost_set_item(t, i));
+                PyObject *k = thaw_tick(tw) < 0 ? NULL : frost__load(tw->lease, frost_set_item(t, i));
                 if (k == NULL) {
                     Py_CLEAR(items);
                     break;
@@ -646,6 +662,10 @@ thaw_root(thawer_t *tw, frost_ref_t root, const FrostListView *slice)
         rc = thaw_ref(tw, root, &result);
     }
     while (rc >= 0 && tw->depth > 0) {
+        if (thaw_tick(tw) < 0) {
+            rc = -1;
+            break;
+        }
         thaw_frame_t *f = &tw->frames[tw->depth - 1];
         if (f->next < f->len) {
             frost_ref_t ref;

@@ -6,11 +6,13 @@ The core of each class is systematic: a list of sample containers and a list
 of operations, each run on the plain object and on the view, asserting equal
 results or the same exception type.
 """
+import _thread
 import array
 import collections.abc as abc
 import dataclasses
 import operator
 import os
+import signal
 import sys
 import tempfile
 import types
@@ -622,6 +624,25 @@ class WithSetstate:
     def __setstate__(self, state):
         self.n = state[1]
         self.rebuilt_by = "setstate"
+
+
+class CtrlCWhileThawed:
+    """Rebuilt by thaw with _thread.interrupt_main(signal.SIGINT): a Ctrl-C
+    that arrives while thaw's C walk goes on (no bytecode runs in between)."""
+    __from_shared__ = staticmethod(_thread.interrupt_main)
+
+    def __shared__(self):
+        return int(signal.SIGINT)
+
+
+class ThawedLast:
+    """Rebuilt by thaw with `rebuilt.append` (C: runs no bytecode): whether the
+    walk got to it."""
+    rebuilt = []
+    __from_shared__ = staticmethod(rebuilt.append)
+
+    def __shared__(self):
+        return "reached"
 
 
 class RecordTest(unittest.TestCase):
@@ -1324,6 +1345,25 @@ class ThawTest(unittest.TestCase):
     def test_not_a_view(self):
         with self.assertRaises(TypeError):
             frost.thaw([1, 2])
+
+    def test_ctrl_c_stops_a_long_thaw(self):
+        # the walk ran no bytecode and checked no signal: a Ctrl-C landed only
+        # once the whole copy was made (seconds for millions of items). Here
+        # the Ctrl-C arrives from a record rebuilt first, and the record at
+        # the end must never be reached.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.addCleanup(signal.signal, signal.SIGINT, previous)
+        many = [str(i) for i in range(20_000)]
+        for name, middle in [("items", many), ("a frozenset", frozenset(many))]:
+            data = [CtrlCWhileThawed(), middle, ThawedLast()]
+            for store in (frost.freeze(data), frost.share(data)):
+                with self.subTest(name, store=type(store).__name__):
+                    ThawedLast.rebuilt.clear()
+                    with self.assertRaises(KeyboardInterrupt):
+                        frost.thaw(store.root, classes=[CtrlCWhileThawed, ThawedLast])
+                    self.assertEqual(ThawedLast.rebuilt, [])
+                    back = frost.thaw(store.root, classes=[ThawedLast])   # usable again
+                    self.assertEqual((back[1], ThawedLast.rebuilt), (middle, ["reached"]))
 
 
 class ScopedNeverHandsOutArenaObjects(unittest.TestCase):

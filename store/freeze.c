@@ -799,12 +799,13 @@ copy_leaf(freezer_t *fz, PyObject *o, frost_ref_t *out)
 }
 
 /* Count one visit; every SIGNAL_CHECK_INTERVAL visits, check for signals
- * (KeyboardInterrupt) and report progress. */
+ * (KeyboardInterrupt) and exceptions raised in this thread (env->check) and
+ * report progress. */
 static int
 count_visit(freezer_t *fz)
 {
     if (++fz->visits % SIGNAL_CHECK_INTERVAL == 0
-        && (PyErr_CheckSignals() < 0
+        && ((fz->env->check != NULL ? fz->env->check() : PyErr_CheckSignals()) < 0
             || (fz->env->progress != NULL
                 && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0))) {
         return -1;

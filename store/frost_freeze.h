@@ -46,6 +46,13 @@ typedef struct frost_freeze_env_s {
      * stops the freeze with that exception. */
     int (*progress)(void *ctx, size_t done, int finished);
     void *progress_ctx;
+    /* The check made every FROST_FREEZE_PROGRESS_EVERY visits, before the
+     * progress report (NULL: PyErr_CheckSignals, which sees Ctrl-C only, in
+     * the main thread): -1 with an exception set stops the freeze. The module
+     * gives frost__wait_tick, which also raises an exception another thread
+     * raised in this one (frost.Pool stopping a task): else a task freezing a
+     * large graph ran on to the end of its walk. */
+    int (*check)(void);
     /* Nonzero: no node gets a lookup structure. A dict node's index is NULL
      * (mask 0), a set node's slots are its items in insertion order (len slots,
      * order[i] == i, mask 0). Only for an arena that is written to an image and

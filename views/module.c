@@ -500,6 +500,7 @@ frost_exec(PyObject *module)
         .record_parts = frost__record_parts,
         .view_node = frost__view_node,
         .view_ctx = st,
+        .check = frost__wait_tick,   /* Ctrl-C, and a frost.Pool stopping the task */
     };
     if (frost__snapshot_exec(module, st) < 0) {
         return -1;

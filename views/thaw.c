@@ -21,10 +21,11 @@
  * come back as a types.SimpleNamespace of their fields, or their thawed
  * state if that is not a dict of str keys.
  *
- * Ctrl-C stops a long thaw: signals are checked every THAW_SIGNAL_CHECK_EVERY
- * items (the walk runs no bytecode of its own, so a KeyboardInterrupt would
- * otherwise land only after the whole copy was made), and what was built is
- * freed.
+ * Ctrl-C stops a long thaw, and so does a frost.Pool stopping the task that
+ * runs it: every THAW_SIGNAL_CHECK_EVERY items frost__wait_tick checks for
+ * signals and for an exception raised in this thread (the walk runs no
+ * bytecode of its own, so either would otherwise land only after the whole
+ * copy was made), and what was built is freed.
  */
 #include "views.h"
 
@@ -53,11 +54,12 @@ typedef struct {
 } thawer_t;
 
 /* Count one item; every THAW_SIGNAL_CHECK_EVERY, -1 if a signal handler
- * raised (Ctrl-C: KeyboardInterrupt). */
+ * raised (Ctrl-C: KeyboardInterrupt) or another thread raised an exception in
+ * this one (frost__wait_tick). */
 static inline int
 thaw_tick(thawer_t *tw)
 {
-    return (++tw->steps & (THAW_SIGNAL_CHECK_EVERY - 1)) == 0 && PyErr_CheckSignals() < 0 ? -1 : 0;
+    return (++tw->steps & (THAW_SIGNAL_CHECK_EVERY - 1)) == 0 && frost__wait_tick() < 0 ? -1 : 0;
 }
 
 static void

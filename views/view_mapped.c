@@ -2117,7 +2117,19 @@ typedef struct {
     Py_ssize_t containers;       /* lists/dicts/sets/records being thawed now */
     mthaw_frame_t *frames;
     Py_ssize_t depth, cap;
+    size_t steps;                /* for mthaw_tick */
 } mthaw_t;
+
+#define MTHAW_CHECK_EVERY 4096   /* steps; a power of two */
+
+/* Count one step; every MTHAW_CHECK_EVERY, -1 with the exception of Ctrl-C
+ * or of another thread stopping this one (frost__wait_tick: a frost.Pool
+ * stopping the task), as the arena's thaw does. */
+static inline int
+mthaw_tick(mthaw_t *tw)
+{
+    return (++tw->steps & (MTHAW_CHECK_EVERY - 1)) == 0 && frost__wait_tick() < 0 ? -1 : 0;
+}
 
 /* a table key that no dict or set can hold: the image is damaged */
 static int
@@ -2310,7 +2322,7 @@ mthaw_start(mthaw_t *tw, frost_mref_t ref, PyObject **out)
 static PyObject *
 mthaw_key(mthaw_t *tw, frost_mref_t ref)
 {
-    if (Py_EnterRecursiveCall(" in frost.thaw")) {
+    if (mthaw_tick(tw) < 0 || Py_EnterRecursiveCall(" in frost.thaw")) {
         return NULL;
     }
     PyObject *k = mthaw_ref(tw, ref);
@@ -2470,7 +2482,7 @@ mthaw_ref(mthaw_t *tw, frost_mref_t ref)
         else if (rc == 0) {
             rc = 1;   /* an item delivered: go on */
         }
-        if (rc > 0 && PyErr_CheckSignals() < 0) {
+        if (rc > 0 && mthaw_tick(tw) < 0) {
             rc = -1;
         }
     }

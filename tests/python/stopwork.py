@@ -1,4 +1,5 @@
 """Tasks that never end on their own, for test_pool_stop.py."""
+import functools
 import threading
 import time
 
@@ -157,3 +158,37 @@ def nested_timeouts(seconds):
                 outcomes.append((type(e).__name__, time.monotonic() - t0))
         outcomes.append(("result", future.result(timeout=60)))
     return outcomes
+
+
+# ---- tasks in a long C walk of frost's ------------------------------------------
+
+def _telling(started, reached):
+    """Two record classes whose __shared__ and __from_shared__ send on a
+    channel (C code: no bytecode runs)."""
+    class Started:
+        __shared__ = staticmethod(functools.partial(started.send, "started"))
+        __from_shared__ = staticmethod(started.send)
+
+    class Reached:
+        __shared__ = staticmethod(functools.partial(reached.send, "reached"))
+        __from_shared__ = staticmethod(reached.send)
+
+    return Started, Reached
+
+
+def long_walk(what, started, reached, items=1_000_000):
+    """frost.freeze or frost.thaw (what: "freeze", "thaw", "thaw_mapped": of
+    a frost.share image) of [a record telling `started` the walk has begun,
+    `items` strs, a record telling `reached` the walk got to its end]. The
+    records run C code only, so no bytecode runs during the walk: an
+    exception the pool raises in this thread can land only where frost
+    checks for one."""
+    import frost
+    if what == "freeze":
+        Started, Reached = _telling(started, reached)
+        return frost.freeze([Started(), [str(i) for i in range(items)], Reached()])
+    sink = frost.Channel()   # what freezing the records sends
+    Started, Reached = _telling(sink, sink)
+    data = [Started(), [str(i) for i in range(items)], Reached()]
+    store = (frost.freeze if what == "thaw" else frost.share)(data)
+    return frost.thaw(store.root, classes=_telling(started, reached))

@@ -137,6 +137,24 @@ BLOCKED_KINDS = ["sleep_forever", "wait_event_forever", "acquire_forever",
                  "queue_get_forever", "select_pipe_forever"]
 
 
+class StoppedInAFrostWalk(StopTest):
+    def test_cancelling_shutdown_stops_a_long_freeze_or_thaw(self):
+        # frost.freeze and frost.thaw checked for Ctrl-C only (signals, which a
+        # worker never gets): the pool's KeyboardInterrupt landed once the walk
+        # of its whole graph had ended (seconds, for millions of objects), so
+        # shutdown(cancel_futures=True) and a Ctrl-C'd `with` waited for it
+        for what in ("freeze", "thaw", "thaw_mapped"):
+            with self.subTest(what):
+                proc = self.run_scenario(
+                    "started, reached = frost.Channel(), frost.Channel()\n"
+                    "pool = frost.Pool(1)\n"
+                    f"fut = pool.submit(stopwork.long_walk, {what!r}, started, reached)\n"
+                    "started.recv(timeout=60)\n"             # the walk has begun
+                    "pool.shutdown(wait=True, cancel_futures=True)\n"
+                    "print(fut.cancelled(), len(reached), flush=True)\n")
+                self.assertEqual(proc.stdout.strip(), "True 0")
+
+
 class BlockedOutsideFrost(StopTest):
     """A task blocked in a C call nothing interrupts: interpreter exit gives it
     EXIT_GRACE seconds, then abandons its worker and finishes (rc 0, no

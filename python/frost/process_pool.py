@@ -24,8 +24,9 @@ Ctrl-C. A KeyboardInterrupt (or SystemExit, any BaseException that is not
 an Exception) that ends a wait of the pool -- shutdown(wait=True), the
 iteration of map()'s results, leaving a `with` block -- stops the pool
 (_stop_workers): queued tasks are cancelled, the worker processes are
-terminated (SIGTERM, then SIGKILL after STOP_GRACE seconds), their running
-tasks' futures fail with BrokenProcessPool, and the exception goes on. The
+terminated (SIGTERM, then SIGKILL after STOP_GRACE seconds, or at once on a
+second Ctrl-C during the stop), their running tasks' futures fail with
+BrokenProcessPool, and the exception goes on. The
 stdlib would wait for every running and already queued task, at shutdown
 and again at interpreter exit: with long tasks the program could not be
 stopped, and a killed parent leaves its workers running their tasks.
@@ -591,8 +592,17 @@ class ProcessPool(cf.ProcessPoolExecutor):
         SIGKILL to those still there after STOP_GRACE seconds. The executor's
         manager thread sees them end, fails their running futures with
         BrokenProcessPool and reaps them; shutdown(wait=True) joins it. A
-        second Ctrl-C here kills the workers at once and goes on."""
+        second Ctrl-C landing anywhere here kills the workers at once and goes
+        on (one landing before the terminations, in the manager's wakeup, say,
+        left every worker running its task, and exit waited for them)."""
         self._stopped = True
+        try:
+            self._terminate_workers()
+        except BaseException:   # a second Ctrl-C: no grace
+            self._kill_workers()
+            raise
+
+    def _terminate_workers(self):
         with self._shutdown_lock:
             self._shutdown_thread = True
             self._cancel_pending_futures = True
@@ -611,14 +621,19 @@ class ProcessPool(cf.ProcessPoolExecutor):
                 sentinels[process.sentinel] = process
             except ValueError:   # closed: reaped already
                 pass
-        try:
-            ended = multiprocessing.connection.wait(list(sentinels), STOP_GRACE) if sentinels else []
-        except BaseException:   # a second Ctrl-C: no grace
-            for process in sentinels.values():
-                process.kill()
-            raise
+        ended = multiprocessing.connection.wait(list(sentinels), STOP_GRACE) if sentinels else []
         for sentinel in sentinels.keys() - set(ended):
             sentinels[sentinel].kill()
+
+    def _kill_workers(self):
+        """SIGKILL every worker not reaped yet, whatever _terminate_workers got to."""
+        self._shutdown_thread = True
+        self._cancel_pending_futures = True
+        for process in {*self._known_processes, *(self._processes or {}).values()}:
+            try:
+                process.kill()
+            except ValueError:   # closed: reaped already
+                pass
 
     def __repr__(self):
         state = "shut down" if self._shutdown_thread else "running"

@@ -560,6 +560,36 @@ class CtrlCTest(unittest.TestCase):
         """)
         self.assertEqual(lines, ["interrupted", "running []", "shut down again"])
 
+    def test_a_second_ctrl_c_while_the_pool_is_being_stopped(self):
+        # the second Ctrl-C lands in _stop_workers before any worker was
+        # terminated (here: in its wakeup of the manager thread). It escaped
+        # with every worker still running its task, and interpreter exit then
+        # waited for those tasks (300 s; forever for endless ones).
+        lines, _ = self.run_scenario("""
+            try:
+                with frost.ProcessPool(2) as pool:
+                    futures = [pool.submit(time.sleep, 300) for _ in range(2)]
+                    pids = worker_pids(pool)
+                    print("pids", *pids, flush=True)
+                    wakeup = pool._executor_manager_thread_wakeup
+                    def wakeup_hit_by_a_second_ctrl_c(real=wakeup.wakeup):
+                        wakeup.wakeup = real
+                        os.kill(os.getpid(), signal.SIGINT)   # raises here
+                        real()
+                    wakeup.wakeup = wakeup_hit_by_a_second_ctrl_c
+                    ctrl_c_in(1.0)
+                    futures[0].result()
+            except KeyboardInterrupt:
+                print("interrupted")
+            deadline = time.monotonic() + 30   # (killed: gone in a moment)
+            while running(pids) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            print("running", running(pids))
+            pool.shutdown(wait=True)
+            print("shut down again", all(f.done() for f in futures))
+        """)
+        self.assertEqual(lines, ["interrupted", "running []", "shut down again True"])
+
     def test_ctrl_c_in_a_with_block_while_tasks_run(self):
         lines, _ = self.run_scenario("""
             try:

@@ -65,11 +65,19 @@ typedef struct frost_snapshot_error_s {
  * end with done == total. Returning nonzero stops the call, which cleans up
  * and returns FROST_SNAPSHOT_ECANCELED. save calls it without the GIL, from
  * the saving thread; load calls it with the GIL held.
+ * `check` (NULL: none; load only, with the GIL held) is called, with `ctx`,
+ * between FROST_SNAPSHOT_CHECK_SLICE-byte slices of the load's passes over
+ * the whole file before its walks (the checksum, the copy of the image),
+ * which report no progress: nonzero stops the load as `fn` does (Ctrl-C
+ * reached a format-1 load only once they were done: most of its time).
  */
 typedef struct frost_snapshot_progress_s {
     int (*fn)(void *ctx, uint64_t done, uint64_t total);
     void *ctx;
+    int (*check)(void *ctx);
 } frost_snapshot_progress_t;
+
+#define FROST_SNAPSHOT_CHECK_SLICE ((size_t)8 << 20)   /* a multiple of 32 */
 
 #define FROST_SNAPSHOT_PROGRESS_EVERY 65536
 
@@ -149,6 +157,12 @@ int frost_snapshot_init(void);
 /* XXH64 of `len` bytes with `seed` (store/xxh64.c: the reference algorithm; the
  * checksum of both file formats and format 2's table hash of str/bytes). */
 uint64_t frost_snapshot_xxh64(const void *data, size_t len, uint64_t seed);
+
+/* The same XXH64 into *out, calling check(ctx) between `slice`-byte slices
+ * (a nonzero multiple of 32) of the input: 0, or -1 as soon as check returns
+ * nonzero (*out then unset). */
+int frost_snapshot_xxh64_checked(const void *data, size_t len, uint64_t seed, size_t slice,
+                                 int (*check)(void *ctx), void *ctx, uint64_t *out);
 
 /* XXH3-64, seed 0, default secret (store/xxh3.c: the reference algorithm):
  * format 2's body checksum under FROST_MAP_FLAG_BODY_XXH3. One-shot, or

@@ -1887,7 +1887,7 @@ fix_tables(loader_t *ld)
 /* Header and section checks; fills the section bounds. */
 static int
 check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_section_t *bulk,
-             snap_header_t *h, frost_snapshot_error_t *err)
+             snap_header_t *h, const frost_snapshot_progress_t *progress, frost_snapshot_error_t *err)
 {
     if (size < sizeof(snap_header_t)) {
         return set_error(err, FROST_SNAPSHOT_EFORMAT, 0,
@@ -1934,7 +1934,12 @@ check_header(const unsigned char *map, size_t size, snap_section_t *image, snap_
                          "snapshot is truncated or extended: the header says %llu bytes, the file has %zu",
                          (unsigned long long)h->file_size, size);
     }
-    uint64_t sum = frost_snapshot_xxh64(map + 16, size - 16, 0);
+    uint64_t sum = 0;
+    if (frost_snapshot_xxh64_checked(map + 16, size - 16, 0, FROST_SNAPSHOT_CHECK_SLICE,
+                                     progress != NULL ? progress->check : NULL,
+                                     progress != NULL ? progress->ctx : NULL, &sum) < 0) {
+        return set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+    }
     if (sum != h->checksum) {
         return set_error(err, FROST_SNAPSHOT_EFORMAT, 0,
                          "snapshot checksum mismatch (the file is corrupt): stored %016llx, computed %016llx",
@@ -2086,7 +2091,7 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
     loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size};
     snap_header_t h;
     snap_section_t image = {0}, bulk = {0};
-    int rc = check_header(map, map ? size : 0, &image, &bulk, &h, err);
+    int rc = check_header(map, map ? size : 0, &image, &bulk, &h, progress, err);
     if (rc < 0) {
         rc = truncated_meanwhile(be, rc, err);
         snap_backend_free(be);
@@ -2133,7 +2138,15 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
         rc = set_error(err, FROST_ENOMEM, 0, "out of memory while loading");
         goto fail;
     }
-    memcpy(ld.img, map + image.offset, image.size);
+    for (size_t at = 0; at < image.size; at += FROST_SNAPSHOT_CHECK_SLICE) {
+        size_t n = image.size - at < FROST_SNAPSHOT_CHECK_SLICE ? image.size - at : FROST_SNAPSHOT_CHECK_SLICE;
+        memcpy(ld.img + at, map + image.offset + at, n);
+        if (at + n < image.size && progress != NULL && progress->check != NULL
+            && progress->check(progress->ctx) != 0) {
+            rc = set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+            goto fail;
+        }
+    }
     {
         /* the image is read again only from the copy: drop the mapping's
          * pages of it (the page cache keeps them), so they don't count in

@@ -5,7 +5,8 @@
  * byte hash of format 2's keyed tables
  * (map_hash.c). Values match the reference implementation (xxhsum, the
  * xxhash package): tests/python/test_map_write.py checks published vectors.
- * Pure C, no state: any thread.
+ * Pure C, no state: any thread. frost_snapshot_xxh64_checked calls back
+ * between slices (a format-1 load checks for Ctrl-C there).
  */
 #include "frost_snapshot.h"
 
@@ -39,18 +40,35 @@ xxh_merge(uint64_t acc, uint64_t val)
 uint64_t
 frost_snapshot_xxh64(const void *data, size_t len, uint64_t seed)
 {
+    uint64_t h = 0;
+    (void)frost_snapshot_xxh64_checked(data, len, seed, 32, NULL, NULL, &h);
+    return h;
+}
+
+int
+frost_snapshot_xxh64_checked(const void *data, size_t len, uint64_t seed, size_t slice,
+                             int (*check)(void *ctx), void *ctx, uint64_t *out)
+{
     const unsigned char *p = data, *end = p + len;
     uint64_t h;
     if (len >= 32) {
         uint64_t v1 = seed + P64_1 + P64_2, v2 = seed + P64_2, v3 = seed, v4 = seed - P64_1;
         const unsigned char *limit = end - 32;
-        do {
-            v1 = xxh_round(v1, rd64(p));
-            v2 = xxh_round(v2, rd64(p + 8));
-            v3 = xxh_round(v3, rd64(p + 16));
-            v4 = xxh_round(v4, rd64(p + 24));
-            p += 32;
-        } while (p <= limit);
+        while (p <= limit) {
+            /* the stripes of one slice (all that are left without a check) */
+            const unsigned char *last = check != NULL && (size_t)(limit - p) >= slice ? p + slice - 32
+                                                                                     : limit;
+            do {
+                v1 = xxh_round(v1, rd64(p));
+                v2 = xxh_round(v2, rd64(p + 8));
+                v3 = xxh_round(v3, rd64(p + 16));
+                v4 = xxh_round(v4, rd64(p + 24));
+                p += 32;
+            } while (p <= last);
+            if (check != NULL && p <= limit && check(ctx) != 0) {
+                return -1;
+            }
+        }
         h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
         h = xxh_merge(h, v1);
         h = xxh_merge(h, v2);
@@ -81,6 +99,7 @@ frost_snapshot_xxh64(const void *data, size_t len, uint64_t seed)
     h ^= h >> 29;
     h *= P64_3;
     h ^= h >> 32;
-    return h;
+    *out = h;
+    return 0;
 }
 

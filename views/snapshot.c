@@ -50,6 +50,14 @@ typedef struct {
     PyThreadState *released;    /* save: the thread state to restore around the call */
 } progress_call_t;
 
+/* frost_snapshot_progress_t.check of a load (GIL held): Ctrl-C, or the
+ * exception of a frost.Pool stopping the task, stops it (frost__wait_tick). */
+static int
+check_load(void *Py_UNUSED(ctx))
+{
+    return frost__wait_tick() < 0 ? -1 : 0;
+}
+
 static int
 call_progress(void *ctx, uint64_t done, uint64_t total)
 {
@@ -166,7 +174,7 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     Py_INCREF(lease);   /* close() from another thread (or the callback) while we run */
     Py_XINCREF(pc.callable);
     frost_snapshot_error_t err;
-    frost_snapshot_progress_t progress = {call_progress, &pc};
+    frost_snapshot_progress_t progress = {call_progress, &pc, NULL};
     pc.released = PyEval_SaveThread();
     int rc = frost_snapshot_save_with_progress(lease->store, PyBytes_AS_STRING(path),
                                                &progress, &err);
@@ -198,7 +206,7 @@ frost__load_snapshot(PyObject *module, PyObject *args, PyObject *kwargs)
     frost_state *st = PyModule_GetState(module);
     frost_snapshot_error_t err;
     frost_store_t *store = NULL;
-    frost_snapshot_progress_t progress = {call_progress, &pc};
+    frost_snapshot_progress_t progress = {call_progress, &pc, check_load};
     int rc = frost_snapshot_load_with_progress(PyBytes_AS_STRING(path), lifetime,
                                                &progress, &store, &err);
     Py_DECREF(path);

@@ -449,6 +449,41 @@ class CtrlC(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         self.assertEqual(r.stdout.split("\n")[:3], ["save 1 stopped", "save 2 stopped", "load stopped"])
 
+    def test_ctrl_c_stops_a_format_1_load_in_its_whole_file_passes(self):
+        # before its walks a format-1 load checksums the whole file and copies
+        # its image (most of its time) and checked for nothing there: a Ctrl-C
+        # landed only at the walks' first check, once both passes had read the
+        # whole file (RSS up by at least its size). Stopped 5 ms in, the load
+        # has read little of it.
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "big1")
+        size = 128 << 20
+        made = run_child(f"import frost; frost.freeze([b'x' * {size}]).save({path!r}, format=1)",
+                         timeout=300)
+        self.assertEqual(made.returncode, 0, made.stderr[-3000:])
+        code = textwrap.dedent(f"""
+            import resource, signal, frost
+            from frostcheck import live
+            signal.signal(signal.SIGALRM, signal.default_int_handler)   # "Ctrl-C"
+            load = frost.load   # (imported now: not under the timer)
+            before, stores = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, live()
+            signal.setitimer(signal.ITIMER_REAL, 0.005)
+            try:
+                load({path!r})
+            except KeyboardInterrupt:
+                print("interrupted")
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+            print("read most of the file" if grew >= {size} // 2 else "stopped early",
+                  live() == stores)
+            print(frost.load({path!r}).root[0] == b"x" * {size})   # loads again
+        """)
+        r = run_child(code, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(r.stdout.split("\n")[:3], ["interrupted", "stopped early True", "True"])
+
 
 class TruncatedUnderAFormatOneLoad(unittest.TestCase):
     """Another process truncates a format-1 file while frost.load reads it (header,

@@ -182,6 +182,53 @@ class WorkerMisuse(LeakCheckedTestCase):
             "    time.sleep(0.3)\n"
             "    print('ok')\n")
 
+    def test_exit_with_live_views_everywhere(self):
+        # Interpreter exit while views of closed stores (scoped arena and frost.share:
+        # views, dict views, iterators, slices, memoryviews) are held in module globals,
+        # read by an atexit handler after it closes the stores, iterated by daemon
+        # threads, and kept in the globals of pool workers never shut down: exit 0, no
+        # "Fatal Python error", nothing "ignored". (Coverage: it passes on the code it
+        # was written against.)
+        code = (
+            "import atexit, threading, time, frost, misusework\n"
+            "if __name__ == '__main__':\n"
+            "    data = {'k': list(range(100)), 'd': {str(i): (i, [i]) for i in range(50)},\n"
+            "            's': frozenset(range(20)), 'b': bytearray(b'x' * 64)}\n"
+            "    stores = [frost.freeze(data), frost.share(data)]\n"
+            "    views = []\n"
+            "    for st in stores:\n"
+            "        r = st.root\n"
+            "        views += [r, r['k'], r['d'], r['d'].items(), iter(r['d'].items()),\n"
+            "                  r['k'][3:50:2], iter(r['k']), r['s'], memoryview(r['b'])]\n"
+            "    def read_all(views=views):\n"
+            "        for v in list(views):\n"
+            "            try: repr(v); frost.thaw(v) if not isinstance(v, memoryview) else bytes(v)\n"
+            "            except (TypeError, StopIteration): pass\n"
+            "    def spin(v):\n"
+            "        while True:\n"
+            "            for k, x in v.items(): frost.thaw(x)\n"
+            "    for st in stores:\n"
+            "        threading.Thread(target=spin, args=(st.root['d'],), daemon=True).start()\n"
+            "    def at_exit():\n"
+            "        for st in stores: st.close()\n"
+            "        read_all()\n"
+            "        print('atexit-read', flush=True)\n"
+            "    atexit.register(at_exit)\n"
+            "    pool = frost.Pool(2)\n"
+            "    for st in stores:\n"
+            "        for f in [pool.submit(misusework.keep, st.root) for _ in range(4)]:\n"
+            "            f.result()\n"
+            "    time.sleep(0.2)\n"
+            "    stores[0].close()\n"
+            "    read_all()\n"
+            "    print('ok')\n")
+        for _ in range(3):
+            r = run_child(code, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.split(), ["ok", "atexit-read"], r.stderr)
+            self.assertNotIn("Fatal Python error", r.stderr)
+            self.assertNotIn("ignored", r.stderr)
+
     def run_without_hanging(self, code):
         try:
             r = run_child(code, timeout=60)

@@ -305,6 +305,9 @@ static PyMethodDef frost_methods[] = {
     {"_ticket_fd", (PyCFunction)(void (*)(void))frost__ticket_fd, METH_FASTCALL,
      "_ticket_fd(index, ticket, /)\n--\n\nA new fd of an fd ticket of the message being loaded "
      "(internal)."},
+    {"_own_fd", (PyCFunction)(void (*)(void))frost__own_fd, METH_FASTCALL,
+     "_own_fd(owner, make, *args)\n--\n\nowner.fd = make(*args) with no Python code in between "
+     "(frost._fd.Fd; internal)."},
     {"_message", frost__message_pack, METH_VARARGS,
      "_message(tickets, body, /)\n--\n\nA message: body, then its tickets (internal)."},
     {"_message_tickets", frost__message_tickets, METH_O,

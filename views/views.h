@@ -228,6 +228,7 @@ PyObject *frost__import_fd(PyObject *module, PyObject *ticket);      /* _import_
 PyObject *frost__capturing_caller(PyObject *module, PyObject *ignored);   /* _capturing() -> bool */
 PyObject *frost__capture_fd(PyObject *module, PyObject *fd);         /* _capture_fd(fd) -> (index, id) */
 PyObject *frost__ticket_fd(PyObject *module, PyObject *const *args, Py_ssize_t nargs);   /* -> fd */
+PyObject *frost__own_fd(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *frost__message_pack(PyObject *module, PyObject *args);     /* _message(tickets, body) */
 PyObject *frost__message_tickets(PyObject *module, PyObject *data);  /* -> tickets tuple */
 PyObject *frost__discard_message(PyObject *module, PyObject *data);

@@ -1320,6 +1320,40 @@ frost__ticket_fd(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     return fd < 0 ? NULL : fd_object(fd);
 }
 
+/* _own_fd(owner, make, *args): owner.fd = make(*args), the new fd never a bare int
+ * in Python code. make is a C callable (os.open, os.memfd_create, fcntl.fcntl,
+ * _ticket_fd) and no bytecode runs between its return and the store, so a signal
+ * handler that raises (Ctrl-C) runs before the fd exists or after owner holds it:
+ * `fd = os.open(...)` leaks the fd when KeyboardInterrupt lands between the call
+ * and the assignment (frost._fd.Fd, its one caller). An fd owner refuses is closed. */
+PyObject *
+frost__own_fd(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "_own_fd(owner, make, *args) takes at least 2 arguments");
+        return NULL;
+    }
+    PyObject *made = PyObject_Vectorcall(args[1], args + 2, (size_t)(nargs - 2), NULL);
+    if (made == NULL) {
+        return NULL;
+    }
+    long fd = PyLong_Check(made) ? PyLong_AsLong(made) : -1;
+    if (fd < 0 || fd > INT_MAX) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "_own_fd: make returned %R, not an fd", made);
+        }
+        Py_DECREF(made);
+        return NULL;
+    }
+    int rc = PyObject_SetAttrString(args[0], "fd", made);
+    Py_DECREF(made);
+    if (rc < 0) {
+        close((int)fd);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 PyObject *
 frost__dumps(PyObject *module, PyObject *obj)
 {

@@ -50,6 +50,7 @@ import time
 import weakref
 
 from frost import _forking_guard, _frost
+from frost._fd import Fd
 
 __all__ = ["MappedStore", "share", "load"]
 
@@ -73,14 +74,15 @@ def _check_progress(progress, what):
 
 
 class _Handle:
-    """image.handle: owns the image's fd (memory images; files keep none)
-    and pickles as the wire form that _attach resolves in the receiver."""
+    """image.handle: owns the image's fd (memory images, as an _fd.Fd; files
+    keep none) and pickles as the wire form that _attach resolves in the
+    receiver."""
 
-    __slots__ = ("fd", "path", "dev", "ino", "size", "store_id", "image", "__weakref__")
+    __slots__ = ("owned_fd", "path", "dev", "ino", "size", "store_id", "image", "__weakref__")
 
-    def __init__(self, fd, path, st, store_id):
+    def __init__(self, owned_fd, path, st, store_id):
         self.image = None   # a weakref.ref to the image (set by _own; no cycle)
-        self.fd = fd
+        self.owned_fd = owned_fd   # an Fd (closed with its last reference), or None
         self.path = path
         self.dev = st.st_dev
         self.ino = st.st_ino
@@ -98,12 +100,11 @@ class _Handle:
         # or replaced since the load. It used to travel by path then, and
         # the receiver failed to unpickle it (a Channel message lost).
         if _frost._capturing():
-            fd = self.fd if self.fd is not None else _reopen_to_send(self)
-            try:
-                sent = _frost._capture_fd(fd)
-            finally:
-                if fd is not self.fd:
-                    os.close(fd)
+            if self.fd is not None:
+                sent = _frost._capture_fd(self.fd)
+            else:
+                with _reopen_to_send(self) as reopened:
+                    sent = _frost._capture_fd(reopened.fd)
             return (_attach_ticket, sent + (self.path, self.dev, self.ino, self.size,
                                             self.store_id))
         if self.fd is not None:   # os.getpid(): a forked child names itself (it has the fd too)
@@ -111,16 +112,10 @@ class _Handle:
                               self.store_id))
         return (_attach, ("file", self.path, self.dev, self.ino, self.size, self.store_id))
 
-    def close(self):
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:   # interpreter exit: os may be gone
-            pass
+    @property
+    def fd(self):
+        owned = self.owned_fd
+        return None if owned is None else owned.fd
 
 
 def _own(image, handle):
@@ -270,68 +265,67 @@ def _attach(kind, *fields):
     if image is not None:
         return image
     if kind == "memory":
-        new_fd, st = _open_memory(pid, fd, dev, ino)
+        owned, st = _open_memory(pid, fd, dev, ino)
         where = f"/proc/{pid}/fd/{fd}"
     else:
-        new_fd, st = _open_file(path, dev, ino)
+        owned, st = _open_file(path, dev, ino)
         where = os.fsdecode(path)
-    try:
+    try:   # a memory image's handle keeps owned; closing it early is never a double close
         if st.st_size != size:
             raise _frost.SnapshotError(f"{where}: is {st.st_size} bytes, the handle names an "
                                        f"image of {size}")
-        image = _own(_map_fd(new_fd, size, where, store_id),
-                     _Handle(new_fd if kind == "memory" else None,
-                             None if kind == "memory" else path, st, store_id))
+        image = _own(_map_fd(owned.fd, size, where, store_id),
+                     _Handle(owned, None, st, store_id) if kind == "memory"
+                     else _Handle(None, path, st, store_id))
     except BaseException:
-        os.close(new_fd)
+        owned.close()
         raise
     if kind == "file":
-        os.close(new_fd)
+        owned.close()
     return _register(image)
 
 
-def _attach_fd(fd, path, dev, ino, size, store_id):
-    """The MapImage of the image in fd, an fd of this process handed over:
+def _attach_fd(owned, path, dev, ino, size, store_id):
+    """The MapImage of the image in owned (an Fd of this process handed over):
     kept by the image's handle (shared memory: path None) or closed here.
     frost._transport's fd tickets and frost.published() (same process: the
     fd is the image's own, no /proc lookup and no sender that must live on)."""
     try:
         image = _registered((store_id, dev, ino))
         if image is None:
-            st = os.fstat(fd)
+            st = os.fstat(owned.fd)
             if (st.st_dev, st.st_ino, st.st_size) != (dev, ino, size):
                 raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
             where = "frost image" if path is None else os.fsdecode(path)
-            image = _own(_map_fd(fd, size, where, store_id),
-                         _Handle(fd if path is None else None, path, st, store_id))
-            if path is None:
-                fd = None   # the handle's
-            image = _register(image)
-    finally:
-        if fd is not None:
-            os.close(fd)
+            image = _register(_own(_map_fd(owned.fd, size, where, store_id),
+                                   _Handle(owned if path is None else None, path, st, store_id)))
+    except BaseException:
+        owned.close()
+        raise
+    if image.handle.owned_fd is not owned:   # not kept: the registry's image, or a file's
+        owned.close()
     return image
 
 
 def _reopen(handle):
-    """A new fd of a loaded file's image, or None when the file at its path is
+    """A new Fd of a loaded file's image, or None when the file at its path is
     no longer that file (frost.dask.share then saves the store instead)."""
     try:
-        fd, _ = _open_file(handle.path, handle.dev, handle.ino)
+        owned, _ = _open_file(handle.path, handle.dev, handle.ino)
     except (OSError, _frost.SnapshotError):
         return None
-    return fd
+    return owned
 
 
 def _reopen_to_send(handle):
-    """A new fd of a loaded file's image, for a frost message; SnapshotError
+    """A new Fd of a loaded file's image, for a frost message; SnapshotError
     naming the path (_check_sendable_file) when it is no longer that file.
     The image stays mapped in this process, but a mapping gives no fd back
     (opening /proc/self/map_files needs CAP_CHECKPOINT_RESTORE), and keeping one per loaded
     file would cost an fd per load, so the send is refused."""
     try:
-        fd, _ = _open_file(handle.path, handle.dev, handle.ino)
-        return fd
+        owned, _ = _open_file(handle.path, handle.dev, handle.ino)
+        return owned
     except (OSError, _frost.SnapshotError) as exc:
         error = exc
     _check_sendable_file(handle, to="another interpreter")   # removed or replaced
@@ -342,11 +336,11 @@ def _reopen_to_send(handle):
 
 def _attach_ticket(index, ticket, path, dev, ino, size, store_id):
     """A handle's unpickling from a frost message: the image of its fd ticket."""
-    return _attach_fd(_frost._ticket_fd(index, ticket), path, dev, ino, size, store_id)
+    return _attach_fd(Fd(_frost._ticket_fd, index, ticket), path, dev, ino, size, store_id)
 
 
 def _open_memory(pid, fd, dev, ino):
-    """(fd of our own, its stat) for the creator's memfd, checked to be the
+    """(Fd of our own, its stat) for the creator's memfd, checked to be the
     same sealed file (device and inode) before and after opening."""
     if pid == os.getpid():
         try:
@@ -355,7 +349,7 @@ def _open_memory(pid, fd, dev, ino):
             raise _gone(pid, fd, exc.strerror) from None
         if (st.st_dev, st.st_ino) != (dev, ino):
             raise _gone(pid, fd, "that fd is now another file")
-        new_fd = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+        owned = Fd(fcntl.fcntl, fd, fcntl.F_DUPFD_CLOEXEC, 0)
     else:
         proc = f"/proc/{pid}/fd/{fd}"
         try:
@@ -369,43 +363,43 @@ def _open_memory(pid, fd, dev, ino):
         if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
             raise _gone(pid, fd, "that fd is now another file")
         try:
-            new_fd = os.open(proc, _OPEN_FLAGS)
+            owned = Fd(os.open, proc, _OPEN_FLAGS)
         except FileNotFoundError:
             raise _gone(pid, fd, "no such process or fd") from None
     try:
-        st = os.fstat(new_fd)
+        st = os.fstat(owned.fd)
         if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
             raise _gone(pid, fd, "that fd is now another file")
         try:
-            seals = fcntl.fcntl(new_fd, fcntl.F_GET_SEALS)
+            seals = fcntl.fcntl(owned.fd, fcntl.F_GET_SEALS)
         except OSError:
             seals = 0
         if seals & _SEALS != _SEALS:
             raise _frost.SnapshotError(f"the shared memory of process {pid} (fd {fd}) is not "
                                        f"sealed read-only: not a frost.share() image")
     except BaseException:
-        os.close(new_fd)
+        owned.close()
         raise
-    return new_fd, st
+    return owned, st
 
 
 def _open_file(path, dev, ino, since="it was sent"):
-    """(fd, stat) of the loaded file at path, checked to be that file (dev, ino)
+    """(Fd, stat) of the loaded file at path, checked to be that file (dev, ino)
     still; SnapshotError "replaced since <since>" if another file is there."""
     replaced = (f"{os.fsdecode(path)}: is not the file the frost handle names any more "
                 f"(replaced since {since})")
     st = os.stat(path)   # before opening: a path that now names a device or FIFO is never opened
     if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
         raise _frost.SnapshotError(replaced)
-    fd = os.open(path, _OPEN_FLAGS)
+    owned = Fd(os.open, path, _OPEN_FLAGS)
     try:
-        st = os.fstat(fd)
+        st = os.fstat(owned.fd)
         if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
             raise _frost.SnapshotError(replaced)
     except BaseException:
-        os.close(fd)
+        owned.close()
         raise
-    return fd, st
+    return owned, st
 
 
 def _image_of(image):
@@ -571,9 +565,11 @@ def share(obj, *, progress=None):
                         f"its views) to other processes as it is")
     if isinstance(obj, _frost.Store) and obj.closed:   # not the writer's name, _map_write()
         raise _frost.StoreClosedError("share() of a closed frost.Store")
-    fd = None
+    # owned from its creation (an interrupt anywhere leaks nothing): kept by the
+    # image's handle, closed here on any error
+    owned = Fd(os.memfd_create, "frost-share", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        fd = os.memfd_create("frost-share", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        fd = owned.fd
         # no body checksum: the memfd is sealed before anyone else can see it, so nothing
         # can change its bytes (every reference is still checked when followed). Plain
         # data is frozen into a private arena that only the writer reads and that is
@@ -583,12 +579,11 @@ def share(obj, *, progress=None):
         # no writable mapping of fd is left (the writer unmaps its own), so sealing succeeds
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
         image = _map_fd(fd, size, "frost.share()")
-        _own(image, _Handle(fd, None, os.fstat(fd), image.store_id))
-        fd = None   # the handle owns it
-        _prune_lingering()
-    finally:
-        if fd is not None:
-            os.close(fd)
+        _own(image, _Handle(owned, None, os.fstat(fd), image.store_id))
+    except BaseException:
+        owned.close()
+        raise
+    _prune_lingering()
     return MappedStore._new(_register(image))
 
 
@@ -615,8 +610,8 @@ def load(path, *, lifetime="process", progress=None):
     if lifetime not in _LIFETIMES:
         raise ValueError(f"load() lifetime must be 'scoped' or 'process', not {lifetime!r}")
     _check_progress(progress, "load")
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
+    with Fd(os.open, path, _OPEN_FLAGS) as opened:
+        fd = opened.fd
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
@@ -628,8 +623,6 @@ def load(path, *, lifetime="process", progress=None):
             _own(image, _Handle(None, _abspath(path), st, image.store_id))
             _register(image)   # handles received later for it use this mapping
             return MappedStore._new(image)
-    finally:
-        os.close(fd)
     return _frost.load(path, lifetime=lifetime, progress=progress)
 
 
@@ -643,8 +636,8 @@ def open_image(path):
     """(MapImage, None) for a format-2 file, (None, header bytes) otherwise:
     frost.verify and the command line (no registry: a fresh, private mapping)."""
     path = os.fspath(path)   # TypeError naming the type, as load()
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
+    with Fd(os.open, path, _OPEN_FLAGS) as opened:
+        fd = opened.fd
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
@@ -653,8 +646,6 @@ def open_image(path):
         if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
             return _map_fd(fd, st.st_size, os.fsdecode(path)), None
         return None, os.pread(fd, len(MAGIC_V2), 0)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------

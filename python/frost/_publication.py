@@ -16,9 +16,9 @@ it.
 """
 import fcntl
 import marshal
-import os
 
 from frost import _frost, _mapped
+from frost._fd import Fd
 
 
 def publish_mapped(name, store):
@@ -30,16 +30,14 @@ def publish_mapped(name, store):
     meta = marshal.dumps((handle.path, handle.dev, handle.ino, handle.size, handle.store_id))
     if handle.fd is not None:   # the memfd: the table dups it
         return _frost._publish_image(name, handle.fd, meta)
-    fd, _ = _mapped._open_file(handle.path, handle.dev, handle.ino, since="frost.load()")
-    try:
-        return _frost._publish_image(name, fd, meta)
-    finally:
-        os.close(fd)
+    opened, _ = _mapped._open_file(handle.path, handle.dev, handle.ino, since="frost.load()")
+    with opened:
+        return _frost._publish_image(name, opened.fd, meta)
 
 
 def attach(fd, meta):
     """frost.published(name) of an image: a MappedStore of it in this
     interpreter. fd is the caller's (views/publish.c closes it after)."""
     path, dev, ino, size, store_id = marshal.loads(meta)
-    own = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+    own = Fd(fcntl.fcntl, fd, fcntl.F_DUPFD_CLOEXEC, 0)
     return _mapped.MappedStore._new(_mapped._attach_fd(own, path, dev, ino, size, store_id))

@@ -14,6 +14,7 @@ import stat
 import struct
 
 from frost import _frost, _mapped
+from frost._fd import Fd
 
 MAGIC = b"FROSTSNP"
 MAGIC_V2 = _mapped.MAGIC_V2
@@ -57,8 +58,8 @@ def read_header(path):
     FROSTSNP (format 1), whatever version number the file claims. A section
     table that does not lie inside the file is not read (no "sections")."""
     path = os.fspath(path)   # never an int: that would read (and close) an fd
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
-    try:
+    with Fd(os.open, path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY) as opened:
+        fd = opened.fd
         st = os.fstat(fd)   # of what was opened: no FIFO swapped in after a check
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
@@ -82,8 +83,6 @@ def read_header(path):
             for i in range(len(raw) // _SECTION.size):
                 sid, _, offset, size = _SECTION.unpack_from(raw, i * _SECTION.size)
                 sections[_SECTION_NAMES.get(sid, f"0x{sid:08x}")] = {"offset": offset, "size": size}
-    finally:
-        os.close(fd)
     return {
         "magic": MAGIC.decode(),
         "format_version": version,

@@ -50,6 +50,7 @@ import time
 
 import frost
 from frost import _mapped
+from frost._fd import Fd
 from frost._nodecache import (DIR_ENV, NodeCache, NodeDirectoryError, TransferCorrupt,
                               check_name, default_directory, file_digest)
 
@@ -179,25 +180,21 @@ def _snapshot_file(store_or_path):
         path = os.fsdecode(store_or_path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"frost.dask.share: no snapshot file at {path!r}")
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)   # a FIFO never blocks
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+        # a FIFO never blocks
+        with Fd(os.open, path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK) as opened:
+            if not stat.S_ISREG(os.fstat(opened.fd).st_mode):
                 raise FileNotFoundError(f"frost.dask.share: no snapshot file at {path!r}")
-            yield fd, path
-        finally:
-            os.close(fd)
+            yield opened.fd, path
         return
     if isinstance(store_or_path, _mapped.MappedStore):
         image = store_or_path._live_image("frost.dask.share()")   # closed: StoreClosedError
         handle = getattr(image, "handle", None)
-        fd = None
+        reopened = None
         if handle is not None and handle.path is not None:
-            fd = _mapped._reopen(handle)   # None: replaced or removed since the load
-        if fd is not None:
-            try:
-                yield fd, os.fsdecode(handle.path)
-            finally:
-                os.close(fd)
+            reopened = _mapped._reopen(handle)   # None: replaced or removed since the load
+        if reopened is not None:
+            with reopened:
+                yield reopened.fd, os.fsdecode(handle.path)
             return
     elif not callable(getattr(store_or_path, "save", None)):
         raise TypeError(f"frost.dask.share: expected a frost store or the path of a snapshot "
@@ -206,11 +203,8 @@ def _snapshot_file(store_or_path):
     os.close(tmp_fd)
     try:
         store_or_path.save(path)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            yield fd, path
-        finally:
-            os.close(fd)
+        with Fd(os.open, path, os.O_RDONLY | os.O_CLOEXEC) as opened:
+            yield opened.fd, path
     finally:
         os.unlink(path)
 

@@ -1,0 +1,48 @@
+"""Fd: one file descriptor, owned by an object from the instant it exists.
+
+`fd = os.open(path, flags)` leaves a window: a signal handler that raises
+(SIGINT's KeyboardInterrupt, a SIGALRM handler) may run after os.open
+returns and before the int is stored, and the fd leaks, so do `try/finally:
+os.close(fd)` blocks, and handing an int from one owner to another can close
+it twice. Fd(make, *args) calls make (a C function: os.open,
+os.memfd_create, fcntl.fcntl, _frost._ticket_fd) through _frost._own_fd,
+which stores the result in self.fd with no Python code in between: an
+interrupt lands before the fd exists or after this object holds it.
+
+Invariants: an Fd's fd is closed exactly once -- by close() (a `with` block),
+or when the last reference goes. Owners share an Fd by reference (a handle
+and the function that made it), never by copying the int.
+"""
+import os
+
+from frost import _frost
+
+__all__ = ["Fd"]
+
+
+class Fd:
+    __slots__ = ("fd",)
+
+    def __init__(self, make, *args):
+        self.fd = None
+        _frost._own_fd(self, make, *args)
+
+    def close(self):
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:   # interpreter exit: os may be gone
+            pass
+
+    def __repr__(self):
+        return f"<frost fd {self.fd}>" if self.fd is not None else "<frost fd (closed)>"

@@ -103,6 +103,25 @@ def _chained(results):
         results.close()
 
 
+class _InterruptSafeCondition(threading.Condition):
+    """A threading.Condition whose `with` takes and releases its lock in C.
+
+    Condition.__enter__ and __exit__ are Python functions around the lock's:
+    a KeyboardInterrupt landing in __enter__ just after the acquire, or in
+    __exit__ just before the release, left the lock held for ever (CPython's
+    with statement covers only what runs after __enter__ returns). The
+    results thread takes every future's condition to deliver its result, so
+    a Ctrl-C in the caller's result() hung the pool's shutdown and the
+    interpreter's exit (test_pool_stop.py::CtrlCAnywhere). The with
+    statement looks __enter__/__exit__ up on the type and binds them, before
+    it acquires anything: these properties hand it the lock's own C methods,
+    so no bytecode runs between the acquire and the with block, nor between
+    the block and the release."""
+
+    __enter__ = property(lambda self: self._lock.__enter__)
+    __exit__ = property(lambda self: self._lock.__exit__)
+
+
 class _TaskFuture(cf.Future):
     """The Future of one task, with concurrent.futures' states decided by the
     pool's queue, under the Pool's lock: while the task waits in the queue it
@@ -114,6 +133,7 @@ class _TaskFuture(cf.Future):
 
     def __init__(self, pool, task_id):
         super().__init__()
+        self._condition = _InterruptSafeCondition()
         self._frost_pool = pool
         self._task_id = task_id
 
@@ -689,7 +709,7 @@ class Pool(cf.Executor):
         # Their tickets stay counted in this child's copy of the ticket table:
         # the parent's workers that would have ended those messages are not here.
         for future, _tickets in futures:
-            future._condition = threading.Condition()   # likewise
+            future._condition = _InterruptSafeCondition()   # likewise
             if not future.done():
                 future.set_exception(self._forked_error())
 

@@ -442,6 +442,51 @@ class CtrlCAnywhere(StopTest):
         for report in proc.stderr.split("Traceback")[1:]:   # CPython's, of a Ctrl-C landing
             self.assertIn("KeyboardInterrupt", report)      # in a weakref callback: harmless
 
+    def test_ctrl_c_in_a_future_call_never_leaves_it_locked(self):
+        """Thousands of interrupts landing in done(), running() and
+        cancelled() of a pending future: the result is still delivered.
+        threading.Condition's __enter__/__exit__ are Python functions, so an
+        interrupt landing just after the acquire or just before the release
+        left the future's lock held, and the results thread, which takes it
+        to deliver, hung -- and with it the pool's exit (the map scenario
+        above hung this way about once in ten runs). The main thread never
+        waits on f itself: its wait would release the leaked lock."""
+        proc = self.run_scenario(
+            "import time\n"
+            "armed = False\n"
+            "def interrupt(*a):\n"              # at most once per arming: never outside the try
+            "    global armed\n"
+            "    if armed:\n"
+            "        armed = False\n"
+            "        raise KeyboardInterrupt\n"
+            "signal.signal(signal.SIGUSR1, interrupt)\n"
+            "stop = threading.Event()\n"
+            "def send():\n"
+            "    while not stop.is_set():\n"
+            "        os.kill(os.getpid(), signal.SIGUSR1)\n"
+            "        time.sleep(0.0001)\n"
+            "with frost.Pool(1) as p:\n"
+            "    f = p.submit(time.sleep, 2.5)\n"
+            "    sender = threading.Thread(target=send)\n"
+            "    sender.start()\n"
+            "    interrupted, end = 0, time.monotonic() + 2\n"
+            "    while time.monotonic() < end:\n"
+            "        try:\n"
+            "            armed = True\n"
+            "            for _ in range(50):\n"
+            "                f.done(); f.running(); f.cancelled()\n"
+            "            armed = False\n"
+            "        except KeyboardInterrupt:\n"
+            "            interrupted += 1\n"
+            "    stop.set()\n"
+            "    sender.join()\n"
+            # the next result comes after f's: the results thread must deliver f first
+            "    assert p.submit(pow, 2, 10).result(timeout=20) == 1024\n"
+            "    assert f.done() and f.result() is None\n"
+            "print('delivered', interrupted > 100, flush=True)\n",
+        )
+        self.assertEqual(proc.stdout.strip(), "delivered True")
+
 
 if __name__ == "__main__":
     unittest.main()

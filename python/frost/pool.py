@@ -116,10 +116,24 @@ class _InterruptSafeCondition(threading.Condition):
     statement looks __enter__/__exit__ up on the type and binds them, before
     it acquires anything: these properties hand it the lock's own C methods,
     so no bytecode runs between the acquire and the with block, nor between
-    the block and the release."""
+    the block and the release. wait() mends its own window (below)."""
 
     __enter__ = property(lambda self: self._lock.__enter__)
     __exit__ = property(lambda self: self._lock.__exit__)
+
+    def wait(self, timeout=None):
+        # Condition.wait releases the lock, then keeps what it must restore: an
+        # interrupt landing in between left the lock released, and the with block's
+        # release then failed with RuntimeError instead of the KeyboardInterrupt. A
+        # future's lock is held once (concurrent.futures never nests it), so taking it
+        # once restores it.
+        if not self._is_owned():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        try:
+            return super().wait(timeout)
+        finally:
+            if not self._is_owned():
+                self._lock.acquire()
 
 
 class _TaskFuture(cf.Future):

@@ -443,8 +443,11 @@ class CtrlCAnywhere(StopTest):
             self.assertIn("KeyboardInterrupt", report)      # in a weakref callback: harmless
 
     def test_ctrl_c_in_a_future_call_never_leaves_it_locked(self):
-        """Thousands of interrupts landing in done(), running() and
-        cancelled() of a pending future: the result is still delivered.
+        """Thousands of interrupts landing in done(), running(), cancelled(),
+        result(timeout=0) and exception(timeout=0) of a pending future: each
+        is a KeyboardInterrupt (or the call's answer), and the result is
+        still delivered. An interrupt landing in Condition.wait just after it
+        released the lock made the with block's release a RuntimeError.
         threading.Condition's __enter__/__exit__ are Python functions, so an
         interrupt landing just after the acquire or just before the release
         left the future's lock held, and the results thread, which takes it
@@ -475,6 +478,11 @@ class CtrlCAnywhere(StopTest):
             "            armed = True\n"
             "            for _ in range(50):\n"
             "                f.done(); f.running(); f.cancelled()\n"
+            "                for wait in (f.result, f.exception):\n"
+            "                    try:\n"
+            "                        wait(timeout=0)\n"
+            "                    except TimeoutError:\n"
+            "                        pass\n"
             "            armed = False\n"
             "        except KeyboardInterrupt:\n"
             "            interrupted += 1\n"

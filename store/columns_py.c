@@ -64,18 +64,6 @@ chunks_release(chunks_t *c)
 }
 
 static int
-has_method(PyTypeObject *tp, const char *name)
-{
-    PyObject *key = PyUnicode_FromString(name);
-    if (key == NULL) {
-        return -1;
-    }
-    int found = _PyType_Lookup(tp, key) != NULL;
-    Py_DECREF(key);
-    return found;
-}
-
-static int
 build(frost_arena_t *arena, struct ArrowSchema *schema, chunks_t *chunks, frost_columns_t **out,
       char *err, size_t errlen)
 {
@@ -184,8 +172,8 @@ from_stand_in(PyObject *o, frost_arena_t *arena, frost_columns_t **out, char *er
     }
     int rc = 2;
     if (stand_in != Py_None) {
-        int array = has_method(Py_TYPE(stand_in), "__arrow_c_array__");
-        int stream = array == 0 ? has_method(Py_TYPE(stand_in), "__arrow_c_stream__") : 0;
+        int array = frost__type_has(Py_TYPE(stand_in), "__arrow_c_array__", NULL);
+        int stream = array == 0 ? frost__type_has(Py_TYPE(stand_in), "__arrow_c_stream__", NULL) : 0;
         rc = array < 0 || stream < 0 ? -1
              : array ? from_array(stand_in, arena, out, err, errlen)
              : stream ? from_stream(stand_in, arena, out, err, errlen, 1) : 2;
@@ -394,9 +382,9 @@ refuse_polars_objects(PyObject *o, char *err, size_t errlen)
 int
 frost__columns_type_is_candidate(PyTypeObject *tp)
 {
-    int has = has_method(tp, "__arrow_c_stream__");
+    int has = frost__type_has(tp, "__arrow_c_stream__", NULL);
     if (has == 0) {
-        has = has_method(tp, "__arrow_c_array__");
+        has = frost__type_has(tp, "__arrow_c_array__", NULL);
     }
     return has != 0 ? has : is_polars_type(tp);
 }
@@ -408,11 +396,11 @@ frost__columns_freeze(PyObject *o, frost_arena_t *arena, frost_columns_t **out, 
     if (refused != 0) {
         return refused;
     }
-    int has = has_method(Py_TYPE(o), "__arrow_c_stream__");
+    int has = frost__type_has(Py_TYPE(o), "__arrow_c_stream__", NULL);
     if (has != 0) {
         return has < 0 ? -1 : from_stream(o, arena, out, err, errlen, 0);
     }
-    has = has_method(Py_TYPE(o), "__arrow_c_array__");
+    has = frost__type_has(Py_TYPE(o), "__arrow_c_array__", NULL);
     if (has != 0) {
         return has < 0 ? -1 : from_array(o, arena, out, err, errlen);
     }

@@ -419,7 +419,6 @@ freeze_error(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, const char *fmt
 }
 
 static int is_enum_member(PyObject *o);
-static int has_type_attr(PyObject *o, const char *name, PyObject **value);
 static int note_path(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child);
 
 /* The builtin that `o`, refused, subclasses (a user's float subclass), or NULL:
@@ -449,7 +448,7 @@ cannot_freeze(freezer_t *fz, Py_ssize_t parent, Py_ssize_t child, PyObject *o)
         return note_path(fz, parent, child);
     }
     PyObject *shared = NULL;
-    if (has_type_attr(o, "__shared__", &shared) < 0) {
+    if (frost__type_has(Py_TYPE(o), "__shared__", &shared) < 0) {
         return note_path(fz, parent, child);
     }
     Py_XDECREF(shared);   /* (only compared) */
@@ -1740,19 +1739,15 @@ namedtuple_state(PyObject *o, PyObject *fields)
     return state;
 }
 
-/* Look `name` up on the type of `o` as Python looks up a special method: in
- * the class and its bases (the MRO), not through the metaclass (whose
- * __getattr__ made a class a "record" whose instances had no __shared__: a
- * bare AttributeError). 1 found (*value a new reference when `value` is not
- * NULL), 0 absent, -1 error. */
-static int
-has_type_attr(PyObject *o, const char *name, PyObject **value)
+/* frost_columns.h */
+int
+frost__type_has(PyTypeObject *tp, const char *name, PyObject **value)
 {
     PyObject *key = PyUnicode_InternFromString(name);
     if (key == NULL) {
         return -1;
     }
-    PyObject *v = _PyType_Lookup(Py_TYPE(o), key);   /* borrowed; sets no error */
+    PyObject *v = _PyType_Lookup(tp, key);   /* borrowed; sets no error */
     Py_DECREF(key);
     if (value != NULL) {
         *value = Py_XNewRef(v);
@@ -1760,14 +1755,14 @@ has_type_attr(PyObject *o, const char *name, PyObject **value)
     return v != NULL;
 }
 
-/* o.__shared__(), the method found as has_type_attr finds it (bound like a
+/* o.__shared__(), the method found as frost__type_has finds it (bound like a
  * special method: an instance attribute or __getattribute__ does not hide
  * it). A new reference, or NULL with an exception set. */
 static PyObject *
 call_shared(PyObject *o)
 {
     PyObject *fn = NULL;
-    if (has_type_attr(o, "__shared__", &fn) <= 0) {
+    if (frost__type_has(Py_TYPE(o), "__shared__", &fn) <= 0) {
         if (!PyErr_Occurred()) {
             PyErr_Format(PyExc_TypeError, "'%.200s' lost its __shared__", Py_TYPE(o)->tp_name);
         }
@@ -1795,7 +1790,7 @@ call_shared(PyObject *o)
 static int
 is_enum_member(PyObject *o)
 {
-    return has_type_attr(o, "_member_map_", NULL);
+    return frost__type_has(Py_TYPE(o), "_member_map_", NULL);
 }
 
 /* The field names of dataclass or NamedTuple class `cls` as a tuple with
@@ -1886,7 +1881,7 @@ class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
     class_info_t fresh = {.kind = -1};
     int rc;
     PyObject *shared = NULL;
-    if ((rc = has_type_attr(o, "__shared__", &shared)) != 0) {
+    if ((rc = frost__type_has(tp, "__shared__", &shared)) != 0) {
         /* __shared__ = None says the objects are not to be shared, as
          * __hash__ = None makes them unhashable: no record (cannot_freeze) */
         fresh.kind = shared == Py_None ? -1 : FROST_RECORD_SHARED;
@@ -1897,10 +1892,10 @@ class_info(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t idx)
      * TypeError); refused as every other Enum member is */
     else if ((rc = is_enum_member(o)) != 0) {
     }
-    else if ((rc = has_type_attr(o, "__dataclass_fields__", NULL)) != 0 && !PyType_Check(o)) {
+    else if ((rc = frost__type_has(tp, "__dataclass_fields__", NULL)) != 0 && !PyType_Check(o)) {
         fresh.kind = FROST_RECORD_DATACLASS;
     }
-    else if (PyTuple_Check(o) && (rc = has_type_attr(o, "_fields", NULL)) != 0) {
+    else if (PyTuple_Check(o) && (rc = frost__type_has(tp, "_fields", NULL)) != 0) {
         fresh.kind = FROST_RECORD_NAMEDTUPLE;
     }
     if (rc >= 0) {
@@ -2044,7 +2039,7 @@ try_start_record(freezer_t *fz, PyObject *o, class_info_t *info, frost_ref_t *de
         }
         else {
             PyObject *fields = NULL;
-            int rc = has_type_attr(o, "_fields", &fields);
+            int rc = frost__type_has(Py_TYPE(o), "_fields", &fields);
             state = rc > 0 ? namedtuple_state(o, fields) : NULL;
             Py_XDECREF(fields);
             if (rc == 0) {

@@ -45,6 +45,7 @@ from frost._frost import (
 
 from frost._version import __version__  # written by the build from pyproject.toml
 from frost import _forking_guard  # noqa: F401 - guards multiprocessing's pickler
+from frost import _fork_imports  # noqa: F401 - a fork waits for frost's imports in flight
 
 # Loaded on first use (issue 17): a pool worker imports frost._worker, which needs none of
 # them. frost.pool brings concurrent.futures and logging; frost._mapped (share, load,

@@ -117,6 +117,85 @@ class ForkWhileAPoolRuns(unittest.TestCase):
         self.assertEqual(len(lines), 5 + (not UNDER_TSAN) + 2, lines)   # every child exited 0
 
 
+FORK_WHILE_ANOTHER_THREAD_IMPORTS = r"""
+import os, sys, threading, time, warnings
+import frost
+warnings.simplefilter("ignore", DeprecationWarning)   # "multi-threaded, use of fork()"
+assert SLOW not in sys.modules, SLOW
+importing = threading.Event()
+
+class SlowFinder:   # the first import of SLOW takes a second, under its module lock
+    def find_spec(self, name, path=None, target=None):
+        if name == SLOW:
+            importing.set()
+            time.sleep(1.0)
+        return None
+
+sys.meta_path.insert(0, SlowFinder())
+# the thread only imports: the fork waits for that (frost._fork_imports), and
+# then the thread has nothing left to do but end
+thread = threading.Thread(target=__import__, args=(IMPORTED,))
+thread.start()
+importing.wait(30)
+pid = os.fork()            # lands inside the other thread's import
+if pid == 0:
+    import signal
+    signal.alarm(20)       # a child left waiting for the dead thread's import dies
+    USE
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+thread.join()
+print("child status", status)
+"""
+
+
+class ForkWhileAnotherThreadImports(unittest.TestCase):
+    """A fork that lands while another thread is inside the first import of a
+    module frost imports on first use (frost._fork_imports): the child's own
+    first use must not wait forever for the thread it does not have. It did:
+    the child died of its 20 s alarm."""
+
+    def check(self, imported, slow, use):
+        code = (FORK_WHILE_ANOTHER_THREAD_IMPORTS.replace("IMPORTED", repr(imported))
+                .replace("SLOW", repr(slow)).replace("USE", use))
+        env = dict(os.environ)
+        if UNDER_TSAN:
+            # the child inherits ThreadSanitizer's record of the importing
+            # thread, which ends (and is joined) in the parent only: its exit
+            # check would call that a leaked thread and exit 66
+            env["TSAN_OPTIONS"] += ":report_thread_leaks=0"
+        proc = run_child(code, timeout=120, env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines(), ["child status 0"], proc.stderr)
+
+    def test_share_whose_module_is_being_found(self):
+        # the module lock is held, the module not yet in sys.modules
+        self.check("frost._mapped", "frost._mapped", "frost.share([1, 2]).close()")
+
+    def test_share_whose_module_is_running(self):
+        # frost._mapped is in sys.modules, half initialized, importing mmap
+        self.check("frost._mapped", "mmap", "frost.share([1, 2]).close()")
+
+    def test_a_channels_first_send(self):
+        self.check("_pickle", "_pickle", "ch = frost.Channel(); ch.send({'a': 1}); ch.recv()")
+
+    def test_the_list_names_every_module_frost_imports_on_first_use(self):
+        from frost._fork_imports import IMPORTED_ON_FIRST_USE
+        import re
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        named = set()
+        for folder in ("store", "views"):
+            for name in os.listdir(os.path.join(root, folder)):
+                if name.endswith(".c"):
+                    with open(os.path.join(root, folder, name)) as f:
+                        named.update(re.findall(r'PyImport_ImportModule\("([\w.]+)"\)', f.read()))
+        import frost
+        named.update(frost._LAZY.values())
+        named.discard("frost._frost")   # the extension itself, loaded by `import frost`
+        self.assertTrue({"_pickle", "frost._mapped", "frost.pool"} <= named, named)
+        self.assertEqual(sorted(named - set(IMPORTED_ON_FIRST_USE)), [])
+
+
 class AHungForkedChild(unittest.TestCase):
     """What a fork test shows when a forked child hangs past run_child's
     deadline (as test_child_is_usable... once did on CI): the Python stacks of

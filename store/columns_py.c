@@ -13,6 +13,7 @@
  */
 #include <Python.h>
 #include "frost_columns.h"
+#include "frost_freeze.h"   /* frost__type_has */
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1739,7 +1739,7 @@ namedtuple_state(PyObject *o, PyObject *fields)
     return state;
 }
 
-/* frost_columns.h */
+/* frost_freeze.h */
 int
 frost__type_has(PyTypeObject *tp, const char *name, PyObject **value)
 {

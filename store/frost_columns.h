@@ -223,16 +223,6 @@ int frost__columns_freeze(PyObject *o, frost_arena_t *arena, frost_columns_t **o
  * freezer asks once per class (class_info); 1 / 0, -1 with an exception set.
  */
 int frost__columns_type_is_candidate(PyTypeObject *tp);
-
-/*
- * freeze.c: look `name` up on `tp` as Python looks up a special method: in the
- * class and its bases (the MRO), not through the metaclass (whose __getattr__
- * made a class a "record" whose instances had no __shared__). 1 found
- * (*value a new reference when `value` is not NULL), 0 absent, -1 error. The
- * one lookup of the freezer's protocol checks (__shared__, dataclass and
- * NamedTuple fields, Enum members) and of the Arrow ones here.
- */
-int frost__type_has(PyTypeObject *tp, const char *name, PyObject **value);
 #endif
 
 #endif /* FROST_COLUMNS_H */

@@ -76,6 +76,16 @@ typedef struct frost_freeze_env_s {
 int frost_freeze(PyObject *obj, frost_arena_t *arena, const frost_freeze_env_t *env,
                  uintptr_t *root);
 
+/*
+ * Look `name` up on `tp` as Python looks up a special method: in the class and
+ * its bases (the MRO), not through the metaclass (whose __getattr__ made a
+ * class a "record" whose instances had no __shared__). 1 found (*value a new
+ * reference when `value` is not NULL), 0 absent, -1 error. The one lookup of
+ * the freezer's protocol checks (__shared__, dataclass and NamedTuple fields,
+ * Enum members) and of the Arrow ones (store/columns_py.c).
+ */
+int frost__type_has(PyTypeObject *tp, const char *name, PyObject **value);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1092,6 +1092,21 @@ is_numpy_scalar_type(PyTypeObject *tp)
            && strcmp(tp->tp_name, "numpy.ndarray") != 0;
 }
 
+/* The numpy scalar type a class of the user's derives from (`class
+ * MyInt(numpy.int64)`), or NULL. Such objects are refused as subclasses of
+ * int or float are: they export a buffer, and froze as a 0-d Array (thawed
+ * to a memoryview) before. */
+static PyTypeObject *
+numpy_scalar_base(PyTypeObject *tp)
+{
+    for (PyTypeObject *base = tp->tp_base; base != NULL; base = base->tp_base) {
+        if (is_numpy_scalar_type(base)) {
+            return base;
+        }
+    }
+    return NULL;
+}
+
 /* The Python value of the item of a 0-d buffer of native `format`, a new
  * reference; NULL without an error for any other format or layout. */
 static PyObject *
@@ -2420,6 +2435,13 @@ visit(freezer_t *fz, PyObject *o, int unshared, Py_ssize_t parent, Py_ssize_t id
             rc = f ? start_table(fz, fz->depth - 1, FROST_NODE_DICT, items, PyList_GET_SIZE(items), 0, 0) : -1;
             Py_DECREF(items);
             return rc < 0 ? -1 : 1;
+        }
+        PyTypeObject *numpy_base = numpy_scalar_base(tp);
+        if (numpy_base != NULL) {
+            return freeze_error(fz, parent, idx, "cannot freeze object of type '%.200s' (a "
+                                "subclass of %.200s: only numpy's own scalar types are "
+                                "frozen; x.item() converts it)", tp->tp_name,
+                                numpy_base->tp_name);
         }
         if (PyObject_CheckBuffer(o)) {
             rc = copy_buffer(fz, o, parent, idx, dest);

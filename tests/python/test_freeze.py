@@ -499,6 +499,32 @@ class NumpyScalars(unittest.TestCase):
             frost.freeze({"x": Tagged(1.5)})
         self.assertIn("a subclass of float: only an exact float is frozen", str(cm.exception))
 
+    def test_a_subclass_of_a_numpy_scalar_type_is_refused_as_an_int_subclass_is(self):
+        # it exports numpy's buffer: it froze as a 0-d Array, thawed to a memoryview
+        class Count(np.int64):
+            pass
+
+        class Smaller(Count):
+            pass
+
+        class Tagged(np.int64):
+            def __shared__(self):   # a class that says how it freezes still does
+                return int(self)
+
+        for x in (Count(5), Smaller(6)):
+            for freeze in (frost.freeze, frost.share):
+                for obj, path in (([x], "root[0]"), ({"a": (1, x)}, "root['a'][1]")):
+                    with self.subTest(x=type(x).__name__, freeze=freeze.__name__, path=path):
+                        with self.assertRaises(frost.FreezeError) as cm:
+                            freeze(obj)
+                        self.assertEqual(str(cm.exception),
+                                         f"{path}: cannot freeze object of type "
+                                         f"'{type(x).__name__}' (a subclass of numpy.int64: "
+                                         f"only numpy's own scalar types are frozen; x.item() "
+                                         f"converts it)")
+        self.assertEqual(frost.thaw(frost.freeze([Count(5).item()]).root), [5])
+        self.assertEqual(frost.thaw(frost.freeze([Tagged(7)]).root), [7])
+
     def test_zero_d_arrays_stay_arrays(self):
         root = frost.freeze({"a": np.asarray(np.int64(5))}).root
         self.assertIsInstance(root["a"], frost.Array)

@@ -18,6 +18,7 @@ import time
 
 import frost
 from frost import _snapshotfile
+from frost._fd import Fd
 
 EXIT_OK, EXIT_BAD_FILE, EXIT_USAGE = 0, 1, 2
 
@@ -476,5 +477,6 @@ def main(argv=None, out=None, err=None):
         return 130
     except BrokenPipeError:   # `python -m frost info F | head`: not an error of ours
         if out is sys.stdout:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            with Fd(os.open, os.devnull, os.O_WRONLY) as devnull:
+                os.dup2(devnull.fd, sys.stdout.fileno())
         return EXIT_BAD_FILE

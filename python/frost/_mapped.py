@@ -266,43 +266,49 @@ def _attach(kind, *fields):
         return image
     if kind == "memory":
         owned, st = _open_memory(pid, fd, dev, ino)
-        where = f"/proc/{pid}/fd/{fd}"
-    else:
-        owned, st = _open_file(path, dev, ino)
-        where = os.fsdecode(path)
-    try:   # a memory image's handle keeps owned; closing it early is never a double close
-        if st.st_size != size:
-            raise _frost.SnapshotError(f"{where}: is {st.st_size} bytes, the handle names an "
-                                       f"image of {size}")
-        image = _own(_map_fd(owned.fd, size, where, store_id),
-                     _Handle(owned, None, st, store_id) if kind == "memory"
-                     else _Handle(None, path, st, store_id))
-    except BaseException:
-        owned.close()
-        raise
-    if kind == "file":
-        owned.close()
-    return _register(image)
+        return _map_owned(owned, None, st, size, f"/proc/{pid}/fd/{fd}", store_id)
+    owned, st = _open_file(path, dev, ino)
+    return _map_owned(owned, path, st, size, os.fsdecode(path), store_id)
 
 
 def _attach_fd(owned, path, dev, ino, size, store_id):
     """The MapImage of the image in owned (an Fd of this process handed over):
-    kept by the image's handle (shared memory: path None) or closed here.
     frost._transport's fd tickets and frost.published() (same process: the
-    fd is the image's own, no /proc lookup and no sender that must live on)."""
+    fd is the image's own, no /proc lookup and no sender that must live on).
+    path None: shared memory."""
     try:
         image = _registered((store_id, dev, ino))
         if image is None:
             st = os.fstat(owned.fd)
             if (st.st_dev, st.st_ino, st.st_size) != (dev, ino, size):
                 raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
-            where = "frost image" if path is None else os.fsdecode(path)
-            image = _register(_own(_map_fd(owned.fd, size, where, store_id),
-                                   _Handle(owned if path is None else None, path, st, store_id)))
     except BaseException:
         owned.close()
         raise
-    if image.handle.owned_fd is not owned:   # not kept: the registry's image, or a file's
+    if image is not None:
+        owned.close()   # the registry's image has its own
+        return image
+    where = "frost image" if path is None else os.fsdecode(path)
+    return _map_owned(owned, path, st, size, where, store_id)
+
+
+def _map_owned(owned, path, st, size, where, store_id):
+    """The registered MapImage of the image in owned (an Fd of this process,
+    handed over; st its fstat, `where` names it in errors). Who keeps owned:
+    a new shared-memory image's handle (path None), by reference, so that
+    closing it early on an error path is never a double close; otherwise
+    (a file's image keeps no fd, and an image registered meanwhile by another
+    thread has its own) it is closed here, as on any failure."""
+    try:
+        if st.st_size != size:
+            raise _frost.SnapshotError(f"{where}: is {st.st_size} bytes, the handle names an "
+                                       f"image of {size}")
+        image = _register(_own(_map_fd(owned.fd, size, where, store_id),
+                               _Handle(owned if path is None else None, path, st, store_id)))
+    except BaseException:
+        owned.close()
+        raise
+    if image.handle.owned_fd is not owned:
         owned.close()
     return image
 

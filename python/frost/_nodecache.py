@@ -30,6 +30,9 @@ Invariants:
   flock(LOCK_EX|LOCK_NB) on it, and a part file only when its writer is gone
   (the same test): the kernel drops a dead process's locks, so a killed
   worker never pins a file.
+- Every fd here is a frost._fd.Fd, owned from the instant it exists: an
+  interrupt (Ctrl-C) anywhere leaks no fd, and so holds no lock, once the
+  object that had it goes (closing an fd drops its flock).
 """
 import errno
 import fcntl
@@ -41,6 +44,8 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+
+from frost._fd import Fd
 
 DIR_ENV = "FROST_DASK_DIR"
 _DIGEST_LEN = 64   # sha256, hex
@@ -125,33 +130,46 @@ def _flock(fd, op, what, timeout=_LOCK_TIMEOUT):
             delay = min(delay * 2, 0.05)
 
 
-def _try_exclusive(path):
-    """An fd holding flock(LOCK_EX) on `path` when no one else holds a lock
-    on it and it is still the file at `path`; else None."""
+def _lock_file(path, op, wait):
+    """An Fd of `path` holding flock(op) while it is still the file at `path`;
+    None when `path` is gone (or removed or replaced before the lock was
+    taken) or, without `wait`, when another open file holds a conflicting
+    lock. With `wait`, _flock's bounded wait."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        owned = Fd(os.open, path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        st = os.fstat(fd)
+        if wait:
+            _flock(owned.fd, op, path)
+        else:
+            fcntl.flock(owned.fd, op | fcntl.LOCK_NB)
+        st = os.fstat(owned.fd)
         now = os.stat(path)
         if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
-            return fd
+            return owned
     except (BlockingIOError, FileNotFoundError):
         pass
-    os.close(fd)
+    except BaseException:
+        owned.close()   # the lock goes now, not with the traceback
+        raise
+    owned.close()
     return None
 
 
 class Hold:
-    """flock(LOCK_SH) on one store file: while a process holds it, no sweep
-    removes the file. release() is idempotent."""
+    """flock(LOCK_SH) on one store file, through `owned` (an Fd): while a
+    process holds it, no sweep removes the file. release() is idempotent."""
 
-    __slots__ = ("path", "fd", "ino")
+    __slots__ = ("path", "owned", "ino")
 
-    def __init__(self, path, fd):
-        self.path, self.fd, self.ino = path, fd, os.fstat(fd).st_ino
+    def __init__(self, path, owned):
+        self.path, self.owned, self.ino = path, owned, os.fstat(owned.fd).st_ino
+
+    @property
+    def fd(self):
+        """The held file's fd, to read it (None once released); the Hold owns it."""
+        return self.owned.fd
 
     def mapped_here(self):
         """Whether this process maps the file now (/proc/self/maps lists its
@@ -173,9 +191,7 @@ class Hold:
         return False
 
     def release(self):
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
-            os.close(fd)
+        self.owned.close()
 
 
 class NodeCache:
@@ -291,17 +307,17 @@ class NodeCache:
             self.cache = cache
 
         def __enter__(self):
-            self.fd = os.open(os.path.join(self.cache.path, ".lock"),
-                              os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self.owned = Fd(os.open, os.path.join(self.cache.path, ".lock"),
+                            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
-                _flock(self.fd, fcntl.LOCK_EX, f"{self.cache.path}/.lock")
+                _flock(self.owned.fd, fcntl.LOCK_EX, f"{self.cache.path}/.lock")
             except BaseException:
-                os.close(self.fd)
+                self.owned.close()
                 raise
             return self
 
         def __exit__(self, *exc):
-            os.close(self.fd)   # drops the lock
+            self.owned.close()   # drops the lock
 
     def node_lock(self):
         return self._NodeLock(self)
@@ -310,23 +326,8 @@ class NodeCache:
         """A Hold on the store file of `digest`, or None when the node has no
         such file (never arrived, or swept)."""
         path = self.store_path(digest)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        try:
-            _flock(fd, fcntl.LOCK_SH, path)
-            st = os.fstat(fd)
-            now = os.stat(path)
-            if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
-                return Hold(path, fd)
-        except FileNotFoundError:
-            pass
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)   # swept between open and lock
-        return None
+        owned = _lock_file(path, fcntl.LOCK_SH, wait=True)
+        return None if owned is None else Hold(path, owned)
 
     # ---- names ----------------------------------------------------------
 
@@ -396,34 +397,34 @@ class NodeCache:
 
     @staticmethod
     def _remove_if_free(path, removed):
-        fd = _try_exclusive(path)
-        if fd is None:
+        owned = _lock_file(path, fcntl.LOCK_EX, wait=False)
+        if owned is None:
             return
-        try:
+        with owned:
             os.unlink(path)
             removed.append(os.path.basename(path))
-        finally:
-            os.close(fd)
 
 
 class PartFile:
     """A snapshot arriving on a node: written (in any order, from any thread)
-    to incoming/<digest>.<pid>.<rand>.part under flock(LOCK_EX), then commit()
-    or abort(). Nothing reads a part file."""
+    to incoming/<digest>.<pid>.<rand>.part under flock(LOCK_EX) (its Fd,
+    `owned`, closed when the transfer ends), then commit() or abort().
+    Nothing reads a part file."""
 
     def __init__(self, cache, digest, size):
         self.cache, self.digest, self.size = cache, digest, size
         self.path = os.path.join(cache.path, "incoming",
                                  f"{digest}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            self.owned = Fd(os.open, self.path,
+                            os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise cache._error(exc.errno, f"cannot create {self.path}: {exc.strerror}") from exc
-        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # a new file: never contended
+        fcntl.flock(self.owned.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # a new file: never contended
         self.written = 0
 
     def write(self, offset, data):
-        if self.fd < 0:
+        if self.owned.fd is None:
             raise ValueError(f"frost.dask: write to a finished transfer ({self.path})")
         view = memoryview(data).cast("B")
         if offset < 0 or offset + len(view) > self.size:
@@ -432,7 +433,7 @@ class PartFile:
         try:
             done = 0
             while done < len(view):
-                done += os.pwrite(self.fd, view[done:], offset + done)
+                done += os.pwrite(self.owned.fd, view[done:], offset + done)
         except OSError as exc:
             if exc.errno in _ROOM_ERRNOS:
                 raise self.cache._error(exc.errno, f"full while writing {self.path}: "
@@ -447,13 +448,13 @@ class PartFile:
         or verify(path) disagree; the caller may send it again."""
         try:
             try:
-                os.fsync(self.fd)
+                os.fsync(self.owned.fd)
             except OSError as exc:
                 if exc.errno in _ROOM_ERRNOS:
                     raise self.cache._error(exc.errno, f"full at fsync of {self.path}: "
                                             f"{exc.strerror}") from exc
                 raise
-            actual = os.fstat(self.fd).st_size
+            actual = os.fstat(self.owned.fd).st_size
             if actual != self.size:
                 raise TransferCorrupt(f"{self.path}: {actual} bytes arrived, "
                                       f"{self.size} expected (truncated transfer)")
@@ -474,11 +475,8 @@ class PartFile:
                 else:
                     os.rename(self.path, final)
                     renamed = True
-                    dirfd = os.open(os.path.dirname(final), os.O_RDONLY | os.O_CLOEXEC)
-                    try:
-                        os.fsync(dirfd)
-                    finally:
-                        os.close(dirfd)
+                    with Fd(os.open, os.path.dirname(final), os.O_RDONLY | os.O_CLOEXEC) as d:
+                        os.fsync(d.fd)
                 if name is not None:
                     try:
                         self.cache._write_manifest(name, version, self.digest, self.size)
@@ -486,7 +484,7 @@ class PartFile:
                         if renamed:   # no store file without a name left (the sweep's rule)
                             self._unlink_unnamed(final)
                         raise
-            self._close()
+            self.owned.close()
             return final
         except BaseException:
             self.abort()
@@ -505,17 +503,12 @@ class PartFile:
 
     def abort(self):
         """Remove the part file (idempotent)."""
-        if self.fd >= 0:
+        if self.owned.fd is not None:
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
-            self._close()
-
-    def _close(self):
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
-            os.close(fd)
+            self.owned.close()
 
 
 class TransferCorrupt(ValueError):

@@ -755,9 +755,8 @@ def _fetch(cache, name, target):
     import fcntl
     from frost._nodecache import _flock
     lock_path = os.path.join(cache.path, "incoming", f"{target.digest}.fetch")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        _flock(fd, fcntl.LOCK_EX, lock_path, timeout=600)
+    with Fd(os.open, lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600) as lock:
+        _flock(lock.fd, fcntl.LOCK_EX, lock_path, timeout=600)
         if cache.has(target.digest):
             return
         try:
@@ -768,8 +767,6 @@ def _fetch(cache, name, target):
                               "fetched from another node") from None
         with distributed.worker_client() as client:
             _fetch_with(client, cache, name, target)
-    finally:
-        os.close(fd)
 
 
 def _fetch_with(client, cache, name, target):

@@ -28,6 +28,7 @@ import weakref
 from functools import partial
 
 from frost import _frost, _sendable, _transport
+from frost._condition import _InterruptSafeCondition
 
 # Pool events: start, shutdown, task errors (DEBUG), worker failures (ERROR).
 # The "frost" logger has only a NullHandler unless the application adds one.
@@ -101,39 +102,6 @@ def _chained(results):
             yield from chunk
     finally:
         results.close()
-
-
-class _InterruptSafeCondition(threading.Condition):
-    """A threading.Condition whose `with` takes and releases its lock in C.
-
-    Condition.__enter__ and __exit__ are Python functions around the lock's:
-    a KeyboardInterrupt landing in __enter__ just after the acquire, or in
-    __exit__ just before the release, left the lock held for ever (CPython's
-    with statement covers only what runs after __enter__ returns). The
-    results thread takes every future's condition to deliver its result, so
-    a Ctrl-C in the caller's result() hung the pool's shutdown and the
-    interpreter's exit (test_pool_stop.py::CtrlCAnywhere). The with
-    statement looks __enter__/__exit__ up on the type and binds them, before
-    it acquires anything: these properties hand it the lock's own C methods,
-    so no bytecode runs between the acquire and the with block, nor between
-    the block and the release. wait() mends its own window (below)."""
-
-    __enter__ = property(lambda self: self._lock.__enter__)
-    __exit__ = property(lambda self: self._lock.__exit__)
-
-    def wait(self, timeout=None):
-        # Condition.wait releases the lock, then keeps what it must restore: an
-        # interrupt landing in between left the lock released, and the with block's
-        # release then failed with RuntimeError instead of the KeyboardInterrupt. A
-        # future's lock is held once (concurrent.futures never nests it), so taking it
-        # once restores it.
-        if not self._is_owned():
-            raise RuntimeError("cannot wait on un-acquired lock")
-        try:
-            return super().wait(timeout)
-        finally:
-            if not self._is_owned():
-                self._lock.acquire()
 
 
 class _TaskFuture(cf.Future):

@@ -82,6 +82,7 @@ import weakref
 
 from frost import _forking_guard, _mapped, _sendable
 from frost import _worker
+from frost._condition import _InterruptSafeCondition
 from frost._worker import exception_text
 from frost.pool import _Callbacks, _main_module_spec
 
@@ -522,6 +523,9 @@ class ProcessPool(cf.ProcessPoolExecutor):
         future._frost_pool = self
         future._frost_callbacks = self._callbacks
         future.__class__ = _TaskFuture
+        # the stdlib's Condition, made interrupt-safe in place (frost/_condition.py):
+        # the manager thread may be using it already
+        future._condition.__class__ = _InterruptSafeCondition
         if future.done():   # before the class was set: _TaskFuture._invoke_callbacks did not run
             future.__dict__.pop("_frost_pool", None)
         return future

@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import unittest
 
@@ -224,6 +225,55 @@ class NodeCacheTest(unittest.TestCase):
             self.assertEqual(_nodecache.check_name(name), name)
             self.cache.name_version(name, 1, self.digest, self.size)
             self.assertEqual(self.cache.manifest(name)["name"], name)
+
+    def test_ctrl_c_anywhere_in_put_get_hold_leaks_no_fd(self):
+        # KeyboardInterrupt timed to land at every point (20 us steps) of a
+        # transfer (begin, write, commit: the part file, .lock, the directory's
+        # fd for fsync), a Hold taken, read and released, and a sweep: every fd
+        # the node cache makes is owned from the instant it exists
+        # (frost._fd.Fd). A bare `fd = os.open(...)` leaked its fd when the
+        # interrupt landed between os.open returning and the assignment, or
+        # inside the except/finally that was to close it.
+        code = textwrap.dedent(f"""
+            import gc, hashlib, os, signal
+            from frost._nodecache import NodeCache
+            cache = NodeCache({os.path.join(self.tmp, "storm")!r})
+            data = bytes(range(256)) * 256
+            digest = hashlib.sha256(data).hexdigest()
+            def cycle():
+                part = cache.begin(digest, len(data))
+                part.write(0, data)
+                part.commit("w", 1)
+                hold = cache.hold(digest)
+                assert os.pread(hold.fd, 4, 0) == data[:4]
+                hold.release()
+                cache.forget("w")   # the node lock, and a sweep that removes the file
+            def raise_ki(*a):
+                raise KeyboardInterrupt
+            signal.signal(signal.SIGALRM, raise_ki)
+            def fds():
+                return sorted(os.listdir("/proc/self/fd"))
+            cycle()
+            before = fds()
+            interrupted = 0
+            for round in range(4):
+                for step in range(200):
+                    try:
+                        signal.setitimer(signal.ITIMER_REAL, 0.00002 * (step + 1))
+                        cycle()
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                    except KeyboardInterrupt:
+                        interrupted += 1
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    gc.collect()
+                    assert fds() == before, (round, step, before, fds())
+                    cache.forget("w")
+            assert interrupted > 0
+            print("clean", interrupted)
+        """)
+        r = run_child(code, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("clean", r.stdout)
 
     def test_manifest_only_moves_forward(self):
         part = self.cache.begin(self.digest, self.size)

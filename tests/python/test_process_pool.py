@@ -679,6 +679,70 @@ class CtrlCTest(unittest.TestCase):
         self.assertIn("KeyboardInterrupt", proc.stderr)
         self.assertNotIn("Fatal Python error", proc.stderr)
 
+    def test_ctrl_c_in_a_future_wait_never_leaves_it_locked(self):
+        # Thousands of interrupts landing in result(timeout=0) and
+        # exception(timeout=0) of a pending future for 2 s, then in
+        # result(timeout=0.001) for 1 s (its interrupts mostly land in the timed
+        # wait, so it has a phase of its own): each is a KeyboardInterrupt or a
+        # TimeoutError. With the stdlib's threading.Condition an interrupt landing
+        # in __enter__ just after the acquire (or in __exit__ before the release)
+        # left the future's lock held: the manager thread, which takes it to
+        # deliver the result, hung, and so did the next result and the pool's
+        # shutdown (3 of 3 runs before); one landing in Condition.wait just after
+        # it released the lock made the with block's release a RuntimeError. The
+        # main thread never waits on f itself after the storm: its wait would
+        # release a leaked lock (an RLock it owns).
+        lines, _ = self.run_scenario("""
+            armed = False
+            def interrupt(*a):                 # at most once per arming: never outside the try
+                global armed
+                if armed:
+                    armed = False
+                    raise KeyboardInterrupt
+            signal.signal(signal.SIGUSR1, interrupt)
+            stop = threading.Event()
+            def send():
+                while not stop.is_set():
+                    os.kill(os.getpid(), signal.SIGUSR1)
+                    time.sleep(0.0001)
+            with frost.ProcessPool(1) as pool:
+                f = pool.submit(time.sleep, 5)
+                pids = worker_pids(pool)
+                print("pids", *pids, flush=True)
+                sender = threading.Thread(target=send)
+                sender.start()
+                interrupted, errors = 0, []
+                for waits, seconds in ((((f.result, 0), (f.exception, 0)), 2),
+                                       (((f.result, 0.001),), 1)):
+                    end = time.monotonic() + seconds
+                    while time.monotonic() < end:
+                        try:
+                            armed = True
+                            for _ in range(50):
+                                for wait, timeout in waits:
+                                    try:
+                                        wait(timeout=timeout)
+                                    except TimeoutError:
+                                        pass
+                            armed = False
+                        except KeyboardInterrupt:
+                            interrupted += 1
+                        except RuntimeError as e:
+                            armed = False
+                            errors.append(repr(e))
+                stop.set()
+                sender.join()
+                print("errors", errors[:3], flush=True)
+                if f._condition._is_owned():   # the pool's exit would wait for ever
+                    print("the future's lock was left held", file=sys.stderr, flush=True)
+                    os._exit(1)
+                # the next result comes after f's: the manager thread must deliver f first
+                print("next", pool.submit(pow, 2, 10).result(timeout=30), flush=True)
+                print("delivered", f.done() and f.result() is None, interrupted > 100, flush=True)
+            print("running", running(pids), flush=True)
+        """)
+        self.assertEqual(lines, ["errors []", "next 1024", "delivered True True", "running []"])
+
 
 @unittest.skipIf(numpy is None, "numpy is not installed")
 class SubinterpreterRefusalTest(unittest.TestCase):

@@ -1621,10 +1621,22 @@ static Py_ssize_t
 array_length(PyObject *self)
 {
     if (MV(self)->node.len == 0) {
-        PyErr_SetString(PyExc_TypeError, "len() of a 0-d frost.MappedArray");
+        PyErr_SetString(PyExc_TypeError, "len() of a 0-dimensional frost.MappedArray");
         return -1;
     }
     return MA(self)->dims[0];
+}
+
+/* as frost.Array's: a 0-d array is not iterable (without tp_iter, iter() fell back
+   to sq_item and `list(a)`, `x in a` said "needs 0 indices, not 1") */
+static PyObject *
+array_iter(PyObject *self)
+{
+    if (MV(self)->node.len == 0) {
+        PyErr_SetString(PyExc_TypeError, "iteration over a 0-dimensional frost.MappedArray");
+        return NULL;
+    }
+    return PySeqIter_New(self);
 }
 
 static PyObject *
@@ -1665,6 +1677,7 @@ static PyType_Slot array_slots[] = {
     {Py_tp_repr, array_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_richcompare, array_richcompare},
+    {Py_tp_iter, array_iter},
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_sq_length, array_length},

@@ -950,8 +950,10 @@ list_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
     const frost_mnode_t *n = &MV(self)->node;
     if (n->flags == FROST_MLIST_REFS) {
-        PyErr_SetString(PyExc_BufferError, "a frost.MappedList of objects has no buffer; "
-                                           "only lists of ints or of floats do");
+        /* TypeError, as FrozenList's and memoryview(list)'s */
+        PyErr_SetString(PyExc_TypeError, "a frost.MappedList of objects has no buffer; "
+                                         "only lists of ints or of floats do");
+        view->obj = NULL;
         return -1;
     }
     static const Py_ssize_t stride = 8;

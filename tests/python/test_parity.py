@@ -767,6 +767,16 @@ class ArenaAndMappedKindsMix(unittest.TestCase):
         self.assertEqual(frost.thaw(arena[1:]), frost.thaw(mapped)[1:])
         self.assertTrue(arena[1:] == mapped[1:])    # a FrozenList slice vs a list slice
 
+    def test_a_list_of_objects_has_no_buffer_in_either_kind(self):
+        # memoryview(list) is a TypeError; a MappedList's was a BufferError
+        data = [1, "x"]
+        for root in (frost.freeze(data).root, frost.share(data).root):
+            with self.assertRaisesRegex(TypeError, r"has no buffer; only lists of ints or of floats"
+                                                   r"|has no buffer: only lists whose items are all"):
+                memoryview(root)
+        for root in (frost.freeze([1, 2]).root, frost.share([1.5]).root):
+            self.assertEqual(memoryview(root).tolist(), frost.thaw(root))
+
     def test_dicts(self):
         data = {"a": [1], "b": {"c": 2}}
         arena, mapped = frost.freeze(data).root, frost.share(data).root

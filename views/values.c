@@ -435,6 +435,13 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 }
 
 PyObject *
+frost__no_pickle(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyErr_Format(PyExc_TypeError, "cannot pickle '%.200s' object", Py_TYPE(self)->tp_name);
+    return NULL;
+}
+
+PyObject *
 frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int b_view)
 {
     PyObject *other = a_view ? b : a;

@@ -461,6 +461,7 @@ iter_length_hint(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef iter_methods[] = {
     {"__length_hint__", iter_length_hint, METH_NOARGS, "Items left."},
+    FROST_NO_PICKLE_METHOD,
     {NULL, NULL, 0, NULL},
 };
 

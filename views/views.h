@@ -316,6 +316,12 @@ int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
 /* TypeError for an in-place operator (`x op= operand`) on a view: it cannot
  * change; `x = x op operand` makes a new `made`. Returns NULL. */
 PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *operand, const char *made);
+/* __reduce__ of the types that do not pickle (dict views, iterators), as dict_keys and
+ * list_iterator... answer at every protocol: TypeError "cannot pickle 'T' object".
+ * Without it, protocols 0 and 1 (copyreg._reduce_ex: a heap type reduces as object) got
+ * as far as looking the type up by name: a PicklingError "attribute lookup ... failed". */
+PyObject *frost__no_pickle(PyObject *self, PyObject *ignored);
+#define FROST_NO_PICKLE_METHOD {"__reduce__", frost__no_pickle, METH_NOARGS, "Not picklable: TypeError."}
 /* The list views' operators (FrozenList, MappedList): `a + b` where a_view /
  * b_view say which side is a view of the caller's kind: view + list/tuple/view
  * and list + view -> a new list, tuple + view -> a tuple, else NotImplemented;

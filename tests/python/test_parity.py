@@ -8,8 +8,10 @@ nothing (a process-lifetime store is kept until exit by design).
 """
 import collections
 import collections.abc
+import copy
 import dataclasses
 import operator
+import pickle
 import types
 import typing
 import unittest
@@ -467,6 +469,30 @@ class CopyGivesAPlainContainer(EveryStore):
             self.assertEqual(root["l"][1:].copy(), [root["l"][1], "x"])   # a slice view too
             with self.assertRaisesRegex(TypeError, "takes no arguments"):
                 root["d"].copy(1)
+
+
+class WhatDoesNotPickleSaysSo(EveryStore):
+    """View iterators (and a FrozenDict's keys()/values()/items(), as dict's) do
+    not pickle (docs/design.md, "Known differences"): a TypeError "cannot pickle
+    'T' object" at every protocol, as list_iterator and dict_keys give. Protocols
+    0 and 1 raised a PicklingError ("attribute lookup iterator on frost._frost
+    failed"), from copyreg reducing the heap type as a plain object."""
+
+    def test_every_protocol_is_a_type_error(self):
+        data = {"d": {"a": 1}, "l": [1, "x"], "p": [1, 2], "f": [0.5], "s": {1}}
+        for root in self.each_root(data):
+            d = root["d"]
+            unpicklable = [iter(root[k]) for k in data] + [reversed(root["l"]), iter(d.items())]
+            if isinstance(d, frost.FrozenDict):   # a MappedDict's views pickle by their mapping
+                unpicklable += [d.keys(), d.values(), d.items()]
+            for obj in unpicklable:
+                for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+                    with self.assertRaisesRegex(TypeError, rf"^cannot pickle '{type(obj).__module__}"
+                                                           rf"\.{type(obj).__name__}' object$"):
+                        pickle.dumps(obj, protocol)
+                with self.assertRaisesRegex(TypeError, "cannot pickle"):
+                    copy.copy(obj)
+            del unpicklable, obj, d
 
 
 class MutatorsSayReadOnly(EveryStore):

@@ -513,6 +513,19 @@ frost__dict_merge_items(PyObject *into, PyObject *mapping)
 }
 
 PyObject *
+frost__subclass_compares_first(PyObject *self, PyObject *other, int op, PyTypeObject *builtin)
+{
+    PyTypeObject *tp = Py_TYPE(other);
+    if (tp == builtin || tp->tp_richcompare == builtin->tp_richcompare
+        || tp->tp_richcompare == NULL || !PyType_IsSubtype(tp, builtin)) {
+        Py_RETURN_NOTIMPLEMENTED;   /* the builtin's own compare takes no view anyway */
+    }
+    static const int swapped[] = {[Py_LT] = Py_GT, [Py_LE] = Py_GE, [Py_EQ] = Py_EQ,
+                                  [Py_NE] = Py_NE, [Py_GT] = Py_LT, [Py_GE] = Py_LE};
+    return tp->tp_richcompare(other, self, swapped[op]);
+}
+
+PyObject *
 frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
                            PyObject *(*cmp)(PyObject *self, PyObject *other, int op))
 {

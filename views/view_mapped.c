@@ -624,6 +624,13 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
     if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
     }
+    if (PyDict_Check(other) && !PyDict_CheckExact(other)) {
+        PyObject *r = frost__subclass_compares_first(self, other, op, &PyDict_Type);
+        if (r != Py_NotImplemented) {
+            return r;
+        }
+        Py_DECREF(r);
+    }
     int is_mapping = PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!is_mapping) {
         is_mapping = PyObject_IsInstance(other, MV(self)->image->st->mapping_abc);
@@ -873,6 +880,13 @@ list_tolist(PyObject *self, PyObject *Py_UNUSED(i))
 static PyObject *
 list_richcompare(PyObject *self, PyObject *other, int op)
 {
+    if (PyList_Check(other) && !PyList_CheckExact(other)) {
+        PyObject *r = frost__subclass_compares_first(self, other, op, &PyList_Type);
+        if (r != Py_NotImplemented) {
+            return r;
+        }
+        Py_DECREF(r);
+    }
     int theirs_is_list = PyList_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!theirs_is_list) {
         if (!frost__is_list_view(MV(self)->image->st, other)) {

@@ -344,6 +344,13 @@ int frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObje
 PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
 /* cmp(self, list(other), op): a list view compared with a list view of the
  * other kind (FrozenList, MappedList), as with the list of its items. */
+/* Python's rule for `a op b` where b's type is a strict subclass of a's: b's reflected
+ * method runs first. A view stands for `builtin` (list, dict, frozenset), so when other
+ * is an instance of a subclass of it that has its own comparison, that answers first,
+ * as it would against the builtin. Returns its answer, NotImplemented (a new reference:
+ * the view answers) or NULL. */
+PyObject *frost__subclass_compares_first(PyObject *self, PyObject *other, int op,
+                                         PyTypeObject *builtin);
 PyObject *frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
                                      PyObject *(*cmp)(PyObject *self, PyObject *other, int op));
 /* What the container views share with the builtins they stand for (values.c):

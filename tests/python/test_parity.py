@@ -616,6 +616,48 @@ class ComparisonsReadSubclassesAsTheirBuiltins(EveryStore):
                         self.assertIs(getattr(operator, op)(other, view),
                                       getattr(operator, op)(other, plain), "reflected " + op)
 
+    def test_a_subclass_with_its_own_comparison_answers_first(self):
+        # `builtin op sub` runs the subclass's reflected method first (Python's rule
+        # for a right operand of a subtype); a view stands for the builtin, so
+        # `view op sub` does too. A FrozenList/FrozenDict/FrozenSet answered alone.
+        class L(list):
+            __hash__ = None
+
+            def __eq__(self, other):
+                return "L.__eq__"
+
+            def __gt__(self, other):
+                return "L.__gt__"
+
+        class D(dict):
+            def __ne__(self, other):
+                return "D.__ne__"
+
+        class S(frozenset):
+            __hash__ = frozenset.__hash__
+
+            def __eq__(self, other):
+                return "S.__eq__"
+
+            def __le__(self, other):
+                return NotImplemented   # the view answers
+
+        class Plain(list):
+            pass
+
+        ops = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
+        data = {"l": [1], "d": {"a": 1}, "s": {1}}
+        for root in self.each_root(data):
+            for key, other in (("l", L([1])), ("l", Plain([1])), ("d", D(a=1)), ("s", S({1}))):
+                plain = frozenset(data[key]) if key == "s" else data[key]
+                for op in ops:
+                    self.assertEqual(outcome(lambda: op(root[key], other)), outcome(lambda: op(plain, other)),
+                                     (type(other).__name__, op.__name__))
+                    self.assertEqual(outcome(lambda: op(other, root[key])), outcome(lambda: op(other, plain)),
+                                     (type(other).__name__, op.__name__))
+            self.assertEqual(root["l"] == L([1]), "L.__eq__")
+            self.assertIs(root["s"] >= S({1}), True)
+
     def test_a_list_shrunk_by_an_items_eq(self):
         # list's == reads the other list's size again at each step: an item's
         # __eq__ that empties it ends the comparison (unequal), not an IndexError

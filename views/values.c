@@ -512,17 +512,32 @@ frost__dict_merge_items(PyObject *into, PyObject *mapping)
     return rc;
 }
 
+/* The pair whose subclass is answering now, on this thread: a subclass method that hands
+ * the comparison back (`return other.__eq__(self)`) gets the view's own answer, as the
+ * builtin's compare gives it (which calls no reflected method from inside its slot),
+ * instead of asking the subclass again until RecursionError. */
+static _Thread_local struct {
+    PyObject *self, *other;
+} answering;
+
 PyObject *
 frost__subclass_compares_first(PyObject *self, PyObject *other, int op, PyTypeObject *builtin)
 {
     PyTypeObject *tp = Py_TYPE(other);
     if (tp == builtin || tp->tp_richcompare == builtin->tp_richcompare
-        || tp->tp_richcompare == NULL || !PyType_IsSubtype(tp, builtin)) {
+        || tp->tp_richcompare == NULL || !PyType_IsSubtype(tp, builtin)
+        || (answering.self == self && answering.other == other)) {
         Py_RETURN_NOTIMPLEMENTED;   /* the builtin's own compare takes no view anyway */
     }
     static const int swapped[] = {[Py_LT] = Py_GT, [Py_LE] = Py_GE, [Py_EQ] = Py_EQ,
                                   [Py_NE] = Py_NE, [Py_GT] = Py_LT, [Py_GE] = Py_LE};
-    return tp->tp_richcompare(other, self, swapped[op]);
+    PyObject *outer_self = answering.self, *outer_other = answering.other;
+    answering.self = self;
+    answering.other = other;
+    PyObject *r = tp->tp_richcompare(other, self, swapped[op]);
+    answering.self = outer_self;
+    answering.other = outer_other;
+    return r;
 }
 
 PyObject *

@@ -347,7 +347,8 @@ PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
 /* Python's rule for `a op b` where b's type is a strict subclass of a's: b's reflected
  * method runs first. A view stands for `builtin` (list, dict, frozenset), so when other
  * is an instance of a subclass of it that has its own comparison, that answers first,
- * as it would against the builtin. Returns its answer, NotImplemented (a new reference:
+ * as it would against the builtin (once: asked again from inside its own answer, for
+ * the same pair, the view answers). Returns its answer, NotImplemented (a new reference:
  * the view answers) or NULL. */
 PyObject *frost__subclass_compares_first(PyObject *self, PyObject *other, int op,
                                          PyTypeObject *builtin);

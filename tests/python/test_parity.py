@@ -658,6 +658,35 @@ class ComparisonsReadSubclassesAsTheirBuiltins(EveryStore):
             self.assertEqual(root["l"] == L([1]), "L.__eq__")
             self.assertIs(root["s"] >= S({1}), True)
 
+    def test_a_subclass_that_hands_the_comparison_back_is_asked_once(self):
+        # `return other.__eq__(self)`: the builtin answers that second call itself;
+        # the view did too, until it asked the subclass first (RecursionError)
+        class Back(list):
+            __hash__ = None
+
+            def __eq__(self, other):
+                return other.__eq__(self)
+
+            def __lt__(self, other):
+                return other.__gt__(self)
+
+        class BackDict(dict):
+            def __eq__(self, other):
+                return other.__eq__(self)
+
+        class BackSet(frozenset):
+            __hash__ = frozenset.__hash__
+
+            def __eq__(self, other):
+                return other.__eq__(self)
+
+        for root in self.each_root({"l": [1], "d": {"a": 1}, "s": {1}}):
+            for key, other, plain in (("l", Back([1]), [1]), ("l", Back([2]), [1]),
+                                      ("d", BackDict(a=1), {"a": 1}), ("s", BackSet({1}), frozenset({1}))):
+                for op in (operator.eq, operator.ne, operator.lt, operator.gt):
+                    self.assertEqual(outcome(lambda: op(root[key], other)), outcome(lambda: op(plain, other)),
+                                     (type(other).__name__, op.__name__))
+
     def test_a_list_shrunk_by_an_items_eq(self):
         # list's == reads the other list's size again at each step: an item's
         # __eq__ that empties it ends the comparison (unequal), not an IndexError

@@ -449,6 +449,13 @@ frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int 
     if (!other_view && !PyList_Check(other) && !PyTuple_Check(other)) {
         Py_RETURN_NOTIMPLEMENTED;
     }
+    if (a_view && !other_view && PyList_Check(b) && !PyList_CheckExact(b)) {
+        /* view + a list subclass: as list + it, where its own __radd__ answers first */
+        PyObject *mine = PySequence_List(a);
+        PyObject *r = mine ? PyNumber_Add(mine, b) : NULL;
+        Py_XDECREF(mine);
+        return r;
+    }
     if (!a_view && PyTuple_Check(a)) {   /* tuple + view -> tuple */
         PyObject *tail = PySequence_Tuple(b);
         PyObject *r = tail ? PySequence_Concat(a, tail) : NULL;

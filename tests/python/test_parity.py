@@ -112,6 +112,26 @@ class FrozenListOperators:
                     with self.assertRaises(TypeError):
                         bad + fl
 
+    def test_a_list_subclass_with_its_own_radd_answers_first(self):
+        # list + L() runs L.__radd__ first (a right operand of a subtype); so does
+        # view + L() (it gave the concatenated list); a subclass without one concatenates
+        class L(list):
+            def __radd__(self, other):
+                return ("L.__radd__", type(other))
+
+        class Plain(list):
+            pass
+
+        for fl in self.each_view(data=(1, 2)):
+            self.assertEqual(fl + L([3]), ("L.__radd__", list))
+            self.assertEqual([1, 2] + L([3]), ("L.__radd__", list))
+            r = fl + Plain([3])
+            self.assertIs(type(r), list)
+            self.assertEqual(r, [1, 2, 3])
+        with frost.share([1, 2]) as shared:
+            self.assertEqual(shared.root + L([3]), ("L.__radd__", list))
+            self.assertEqual(shared.root + Plain([3]), [1, 2, 3])
+
     def test_plain_list_augmented_add_still_works(self):
         # `a_list += a_frozen_list` is the reflected +: it rebinds the name to
         # a new list (README "Using it", docs/design.md); list.extend extends in place.

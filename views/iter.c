@@ -203,6 +203,7 @@ iter_dealloc(PyObject *self)
 
 static PyMethodDef iter_methods[] = {
     {"__length_hint__", iter_length_hint, METH_NOARGS, NULL},
+    FROST_NO_PICKLE_METHOD,
     {NULL, NULL, 0, NULL},
 };
 

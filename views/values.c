@@ -435,12 +435,26 @@ frost__readonly_inplace(PyObject *self, const char *op, const char *operand, con
 }
 
 PyObject *
+frost__no_pickle(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyErr_Format(PyExc_TypeError, "cannot pickle '%.200s' object", Py_TYPE(self)->tp_name);
+    return NULL;
+}
+
+PyObject *
 frost__list_view_add(frost_state *st, PyObject *a, PyObject *b, int a_view, int b_view)
 {
     PyObject *other = a_view ? b : a;
     int other_view = (a_view && b_view) || frost__is_list_view(st, other);
     if (!other_view && !PyList_Check(other) && !PyTuple_Check(other)) {
         Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (a_view && !other_view && PyList_Check(b) && !PyList_CheckExact(b)) {
+        /* view + a list subclass: as list + it, where its own __radd__ answers first */
+        PyObject *mine = PySequence_List(a);
+        PyObject *r = mine ? PyNumber_Add(mine, b) : NULL;
+        Py_XDECREF(mine);
+        return r;
     }
     if (!a_view && PyTuple_Check(a)) {   /* tuple + view -> tuple */
         PyObject *tail = PySequence_Tuple(b);
@@ -503,6 +517,34 @@ frost__dict_merge_items(PyObject *into, PyObject *mapping)
     Py_XDECREF(it);
     Py_XDECREF(items);
     return rc;
+}
+
+/* The pair whose subclass is answering now, on this thread: a subclass method that hands
+ * the comparison back (`return other.__eq__(self)`) gets the view's own answer, as the
+ * builtin's compare gives it (which calls no reflected method from inside its slot),
+ * instead of asking the subclass again until RecursionError. */
+static _Thread_local struct {
+    PyObject *self, *other;
+} answering;
+
+PyObject *
+frost__subclass_compares_first(PyObject *self, PyObject *other, int op, PyTypeObject *builtin)
+{
+    PyTypeObject *tp = Py_TYPE(other);
+    if (tp == builtin || tp->tp_richcompare == builtin->tp_richcompare
+        || tp->tp_richcompare == NULL || !PyType_IsSubtype(tp, builtin)
+        || (answering.self == self && answering.other == other)) {
+        Py_RETURN_NOTIMPLEMENTED;   /* the builtin's own compare takes no view anyway */
+    }
+    static const int swapped[] = {[Py_LT] = Py_GT, [Py_LE] = Py_GE, [Py_EQ] = Py_EQ,
+                                  [Py_NE] = Py_NE, [Py_GT] = Py_LT, [Py_GE] = Py_LE};
+    PyObject *outer_self = answering.self, *outer_other = answering.other;
+    answering.self = self;
+    answering.other = other;
+    PyObject *r = tp->tp_richcompare(other, self, swapped[op]);
+    answering.self = outer_self;
+    answering.other = outer_other;
+    return r;
 }
 
 PyObject *

@@ -152,6 +152,13 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
     if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
     }
+    if (PyDict_Check(other) && !PyDict_CheckExact(other)) {
+        PyObject *r = frost__subclass_compares_first(self, other, op, &PyDict_Type);
+        if (r != Py_NotImplemented) {
+            return r;
+        }
+        Py_DECREF(r);
+    }
     int is_mapping = PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!is_mapping) {
         is_mapping = PyObject_IsInstance(other, DV(self)->lease->st->mapping_abc);

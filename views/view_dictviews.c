@@ -292,11 +292,13 @@ static PyGetSetDef dictview_getset[] = {
 static PyMethodDef setview_methods[] = {
     {"isdisjoint", setview_isdisjoint, METH_O, "True if the view and other have no item in common."},
     REVERSED_METHOD,
+    FROST_NO_PICKLE_METHOD,
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef values_methods[] = {
     REVERSED_METHOD,
+    FROST_NO_PICKLE_METHOD,
     {NULL, NULL, 0, NULL},
 };
 

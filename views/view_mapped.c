@@ -461,6 +461,7 @@ iter_length_hint(PyObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef iter_methods[] = {
     {"__length_hint__", iter_length_hint, METH_NOARGS, "Items left."},
+    FROST_NO_PICKLE_METHOD,
     {NULL, NULL, 0, NULL},
 };
 
@@ -622,6 +623,13 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
 {
     if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (PyDict_Check(other) && !PyDict_CheckExact(other)) {
+        PyObject *r = frost__subclass_compares_first(self, other, op, &PyDict_Type);
+        if (r != Py_NotImplemented) {
+            return r;
+        }
+        Py_DECREF(r);
     }
     int is_mapping = PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!is_mapping) {
@@ -872,6 +880,13 @@ list_tolist(PyObject *self, PyObject *Py_UNUSED(i))
 static PyObject *
 list_richcompare(PyObject *self, PyObject *other, int op)
 {
+    if (PyList_Check(other) && !PyList_CheckExact(other)) {
+        PyObject *r = frost__subclass_compares_first(self, other, op, &PyList_Type);
+        if (r != Py_NotImplemented) {
+            return r;
+        }
+        Py_DECREF(r);
+    }
     int theirs_is_list = PyList_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!theirs_is_list) {
         if (!frost__is_list_view(MV(self)->image->st, other)) {
@@ -950,8 +965,10 @@ list_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
     const frost_mnode_t *n = &MV(self)->node;
     if (n->flags == FROST_MLIST_REFS) {
-        PyErr_SetString(PyExc_BufferError, "a frost.MappedList of objects has no buffer; "
-                                           "only lists of ints or of floats do");
+        /* TypeError, as FrozenList's and memoryview(list)'s */
+        PyErr_SetString(PyExc_TypeError, "a frost.MappedList of objects has no buffer; "
+                                         "only lists of ints or of floats do");
+        view->obj = NULL;
         return -1;
     }
     static const Py_ssize_t stride = 8;
@@ -1621,10 +1638,22 @@ static Py_ssize_t
 array_length(PyObject *self)
 {
     if (MV(self)->node.len == 0) {
-        PyErr_SetString(PyExc_TypeError, "len() of a 0-d frost.MappedArray");
+        PyErr_SetString(PyExc_TypeError, "len() of a 0-dimensional frost.MappedArray");
         return -1;
     }
     return MA(self)->dims[0];
+}
+
+/* as frost.Array's: a 0-d array is not iterable (without tp_iter, iter() fell back
+   to sq_item and `list(a)`, `x in a` said "needs 0 indices, not 1") */
+static PyObject *
+array_iter(PyObject *self)
+{
+    if (MV(self)->node.len == 0) {
+        PyErr_SetString(PyExc_TypeError, "iteration over a 0-dimensional frost.MappedArray");
+        return NULL;
+    }
+    return PySeqIter_New(self);
 }
 
 static PyObject *
@@ -1665,6 +1694,7 @@ static PyType_Slot array_slots[] = {
     {Py_tp_repr, array_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_richcompare, array_richcompare},
+    {Py_tp_iter, array_iter},
     {Py_tp_methods, array_methods},
     {Py_tp_getset, array_getset},
     {Py_sq_length, array_length},

@@ -316,6 +316,12 @@ int frost__readonly_ass(PyObject *self, PyObject *key, PyObject *value);
 /* TypeError for an in-place operator (`x op= operand`) on a view: it cannot
  * change; `x = x op operand` makes a new `made`. Returns NULL. */
 PyObject *frost__readonly_inplace(PyObject *self, const char *op, const char *operand, const char *made);
+/* __reduce__ of the types that do not pickle (dict views, iterators), as dict_keys and
+ * list_iterator... answer at every protocol: TypeError "cannot pickle 'T' object".
+ * Without it, protocols 0 and 1 (copyreg._reduce_ex: a heap type reduces as object) got
+ * as far as looking the type up by name: a PicklingError "attribute lookup ... failed". */
+PyObject *frost__no_pickle(PyObject *self, PyObject *ignored);
+#define FROST_NO_PICKLE_METHOD {"__reduce__", frost__no_pickle, METH_NOARGS, "Not picklable: TypeError."}
 /* The list views' operators (FrozenList, MappedList): `a + b` where a_view /
  * b_view say which side is a view of the caller's kind: view + list/tuple/view
  * and list + view -> a new list, tuple + view -> a tuple, else NotImplemented;
@@ -338,6 +344,14 @@ int frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObje
 PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
 /* cmp(self, list(other), op): a list view compared with a list view of the
  * other kind (FrozenList, MappedList), as with the list of its items. */
+/* Python's rule for `a op b` where b's type is a strict subclass of a's: b's reflected
+ * method runs first. A view stands for `builtin` (list, dict, frozenset), so when other
+ * is an instance of a subclass of it that has its own comparison, that answers first,
+ * as it would against the builtin (once: asked again from inside its own answer, for
+ * the same pair, the view answers). Returns its answer, NotImplemented (a new reference:
+ * the view answers) or NULL. */
+PyObject *frost__subclass_compares_first(PyObject *self, PyObject *other, int op,
+                                         PyTypeObject *builtin);
 PyObject *frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
                                      PyObject *(*cmp)(PyObject *self, PyObject *other, int op));
 /* What the container views share with the builtins they stand for (values.c):

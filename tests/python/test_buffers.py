@@ -624,6 +624,14 @@ class ArraysSliceAndIndexAsMemoryview(LeakCheckedTestCase):
                 self.assertEqual(z[()], 3.5)
                 with self.assertRaisesRegex(TypeError, "0-dimensional"):
                     z[:]
+                # not iterable and without len(), in every kind, as a 0-d ndarray
+                # (a MappedArray said "needs 0 indices, not 1": iter() fell back to z[0])
+                for op in (len, list, iter, sum, bool):
+                    with self.assertRaisesRegex(TypeError, r"^(len\(\) of|iteration over) a "
+                                                           r"0-dimensional frost\.(Mapped)?Array$"):
+                        op(z)
+                with self.assertRaisesRegex(TypeError, "is not iterable"):
+                    3.5 in z
                 del z
                 store.close()
 

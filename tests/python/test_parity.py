@@ -8,8 +8,10 @@ nothing (a process-lifetime store is kept until exit by design).
 """
 import collections
 import collections.abc
+import copy
 import dataclasses
 import operator
+import pickle
 import types
 import typing
 import unittest
@@ -109,6 +111,26 @@ class FrozenListOperators:
                         fl + bad
                     with self.assertRaises(TypeError):
                         bad + fl
+
+    def test_a_list_subclass_with_its_own_radd_answers_first(self):
+        # list + L() runs L.__radd__ first (a right operand of a subtype); so does
+        # view + L() (it gave the concatenated list); a subclass without one concatenates
+        class L(list):
+            def __radd__(self, other):
+                return ("L.__radd__", type(other))
+
+        class Plain(list):
+            pass
+
+        for fl in self.each_view(data=(1, 2)):
+            self.assertEqual(fl + L([3]), ("L.__radd__", list))
+            self.assertEqual([1, 2] + L([3]), ("L.__radd__", list))
+            r = fl + Plain([3])
+            self.assertIs(type(r), list)
+            self.assertEqual(r, [1, 2, 3])
+        with frost.share([1, 2]) as shared:
+            self.assertEqual(shared.root + L([3]), ("L.__radd__", list))
+            self.assertEqual(shared.root + Plain([3]), [1, 2, 3])
 
     def test_plain_list_augmented_add_still_works(self):
         # `a_list += a_frozen_list` is the reflected +: it rebinds the name to
@@ -469,6 +491,30 @@ class CopyGivesAPlainContainer(EveryStore):
                 root["d"].copy(1)
 
 
+class WhatDoesNotPickleSaysSo(EveryStore):
+    """View iterators (and a FrozenDict's keys()/values()/items(), as dict's) do
+    not pickle (docs/design.md, "Known differences"): a TypeError "cannot pickle
+    'T' object" at every protocol, as list_iterator and dict_keys give. Protocols
+    0 and 1 raised a PicklingError ("attribute lookup iterator on frost._frost
+    failed"), from copyreg reducing the heap type as a plain object."""
+
+    def test_every_protocol_is_a_type_error(self):
+        data = {"d": {"a": 1}, "l": [1, "x"], "p": [1, 2], "f": [0.5], "s": {1}}
+        for root in self.each_root(data):
+            d = root["d"]
+            unpicklable = [iter(root[k]) for k in data] + [reversed(root["l"]), iter(d.items())]
+            if isinstance(d, frost.FrozenDict):   # a MappedDict's views pickle by their mapping
+                unpicklable += [d.keys(), d.values(), d.items()]
+            for obj in unpicklable:
+                for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+                    with self.assertRaisesRegex(TypeError, rf"^cannot pickle '{type(obj).__module__}"
+                                                           rf"\.{type(obj).__name__}' object$"):
+                        pickle.dumps(obj, protocol)
+                with self.assertRaisesRegex(TypeError, "cannot pickle"):
+                    copy.copy(obj)
+            del unpicklable, obj, d
+
+
 class MutatorsSayReadOnly(EveryStore):
     """Every mutation of every view is a TypeError naming the view's type and
     saying it is read-only (not "does not support item assignment")."""
@@ -589,6 +635,77 @@ class ComparisonsReadSubclassesAsTheirBuiltins(EveryStore):
                         self.assertIs(got, getattr(operator, op)(plain, other), op)
                         self.assertIs(getattr(operator, op)(other, view),
                                       getattr(operator, op)(other, plain), "reflected " + op)
+
+    def test_a_subclass_with_its_own_comparison_answers_first(self):
+        # `builtin op sub` runs the subclass's reflected method first (Python's rule
+        # for a right operand of a subtype); a view stands for the builtin, so
+        # `view op sub` does too. A FrozenList/FrozenDict/FrozenSet answered alone.
+        class L(list):
+            __hash__ = None
+
+            def __eq__(self, other):
+                return "L.__eq__"
+
+            def __gt__(self, other):
+                return "L.__gt__"
+
+        class D(dict):
+            def __ne__(self, other):
+                return "D.__ne__"
+
+        class S(frozenset):
+            __hash__ = frozenset.__hash__
+
+            def __eq__(self, other):
+                return "S.__eq__"
+
+            def __le__(self, other):
+                return NotImplemented   # the view answers
+
+        class Plain(list):
+            pass
+
+        ops = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
+        data = {"l": [1], "d": {"a": 1}, "s": {1}}
+        for root in self.each_root(data):
+            for key, other in (("l", L([1])), ("l", Plain([1])), ("d", D(a=1)), ("s", S({1}))):
+                plain = frozenset(data[key]) if key == "s" else data[key]
+                for op in ops:
+                    self.assertEqual(outcome(lambda: op(root[key], other)), outcome(lambda: op(plain, other)),
+                                     (type(other).__name__, op.__name__))
+                    self.assertEqual(outcome(lambda: op(other, root[key])), outcome(lambda: op(other, plain)),
+                                     (type(other).__name__, op.__name__))
+            self.assertEqual(root["l"] == L([1]), "L.__eq__")
+            self.assertIs(root["s"] >= S({1}), True)
+
+    def test_a_subclass_that_hands_the_comparison_back_is_asked_once(self):
+        # `return other.__eq__(self)`: the builtin answers that second call itself;
+        # the view did too, until it asked the subclass first (RecursionError)
+        class Back(list):
+            __hash__ = None
+
+            def __eq__(self, other):
+                return other.__eq__(self)
+
+            def __lt__(self, other):
+                return other.__gt__(self)
+
+        class BackDict(dict):
+            def __eq__(self, other):
+                return other.__eq__(self)
+
+        class BackSet(frozenset):
+            __hash__ = frozenset.__hash__
+
+            def __eq__(self, other):
+                return other.__eq__(self)
+
+        for root in self.each_root({"l": [1], "d": {"a": 1}, "s": {1}}):
+            for key, other, plain in (("l", Back([1]), [1]), ("l", Back([2]), [1]),
+                                      ("d", BackDict(a=1), {"a": 1}), ("s", BackSet({1}), frozenset({1}))):
+                for op in (operator.eq, operator.ne, operator.lt, operator.gt):
+                    self.assertEqual(outcome(lambda: op(root[key], other)), outcome(lambda: op(plain, other)),
+                                     (type(other).__name__, op.__name__))
 
     def test_a_list_shrunk_by_an_items_eq(self):
         # list's == reads the other list's size again at each step: an item's
@@ -766,6 +883,16 @@ class ArenaAndMappedKindsMix(unittest.TestCase):
             self.assertEqual((0,) + b, (0,) + tuple(b))
         self.assertEqual(frost.thaw(arena[1:]), frost.thaw(mapped)[1:])
         self.assertTrue(arena[1:] == mapped[1:])    # a FrozenList slice vs a list slice
+
+    def test_a_list_of_objects_has_no_buffer_in_either_kind(self):
+        # memoryview(list) is a TypeError; a MappedList's was a BufferError
+        data = [1, "x"]
+        for root in (frost.freeze(data).root, frost.share(data).root):
+            with self.assertRaisesRegex(TypeError, r"has no buffer; only lists of ints or of floats"
+                                                   r"|has no buffer: only lists whose items are all"):
+                memoryview(root)
+        for root in (frost.freeze([1, 2]).root, frost.share([1.5]).root):
+            self.assertEqual(memoryview(root).tolist(), frost.thaw(root))
 
     def test_dicts(self):
         data = {"a": [1], "b": {"c": 2}}

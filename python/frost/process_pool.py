@@ -83,7 +83,7 @@ import weakref
 from frost import _forking_guard, _mapped, _sendable
 from frost import _worker
 from frost._worker import exception_text
-from frost.pool import _Callbacks, _main_module_spec
+from frost.pool import _Callbacks, _InterruptSafeCondition, _main_module_spec
 
 __all__ = ["ProcessPool"]
 
@@ -521,6 +521,13 @@ class ProcessPool(cf.ProcessPoolExecutor):
         # with tasks queued left them pending for ever, and exit waited for them.
         future._frost_pool = self
         future._frost_callbacks = self._callbacks
+        # Its condition's with and wait as frost.Pool's futures' (frost.pool's
+        # _InterruptSafeCondition): a Ctrl-C landing in Condition.__enter__,
+        # __exit__ or wait of result()/exception() left the lock held, and the
+        # manager thread, which takes it to deliver, hung with the pool's
+        # shutdown. The same object (the manager thread may hold it already):
+        # only its class changes, which adds no state.
+        future._condition.__class__ = _InterruptSafeCondition
         future.__class__ = _TaskFuture
         if future.done():   # before the class was set: _TaskFuture._invoke_callbacks did not run
             future.__dict__.pop("_frost_pool", None)

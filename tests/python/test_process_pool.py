@@ -679,6 +679,65 @@ class CtrlCTest(unittest.TestCase):
         self.assertIn("KeyboardInterrupt", proc.stderr)
         self.assertNotIn("Fatal Python error", proc.stderr)
 
+    def test_ctrl_c_in_a_future_call_never_leaves_it_locked(self):
+        """Hundreds of interrupts landing in done(), running(), cancelled(),
+        result(timeout=0) and exception(timeout=0) of a running task's
+        future: each is a KeyboardInterrupt (or the call's answer), and the
+        result is still delivered. Its condition was the stdlib's: one landing
+        in Condition.wait just after it released the lock made the with
+        block's release a RuntimeError and left the lock released, or one in
+        __enter__/__exit__ left it held, and the manager thread, which takes it
+        to deliver, hung with the next result and the pool's shutdown
+        (test_pool_stop.py::CtrlCAnywhere has the same for frost.Pool)."""
+        lines, _ = self.run_scenario("""
+            armed = False
+            def interrupt(*a):                 # at most once per arming: never outside the try
+                global armed
+                if armed:
+                    armed = False
+                    raise KeyboardInterrupt
+            signal.signal(signal.SIGUSR1, interrupt)
+            stop = threading.Event()
+            def send():
+                while not stop.is_set():
+                    os.kill(os.getpid(), signal.SIGUSR1)
+                    time.sleep(0.0001)
+            pool = frost.ProcessPool(1)
+            assert pool.submit(pow, 2, 2).result(timeout=60) == 4   # the worker is up
+            print("pids", *worker_pids(pool), flush=True)
+            f = pool.submit(time.sleep, 2.5)
+            sender = threading.Thread(target=send)
+            sender.start()
+            interrupted, errors, end = 0, [], time.monotonic() + 2
+            while time.monotonic() < end:
+                try:
+                    armed = True
+                    for _ in range(50):
+                        f.done(); f.running(); f.cancelled()
+                        for wait in (f.result, f.exception):
+                            try:
+                                wait(timeout=0)
+                            except TimeoutError:
+                                pass
+                    armed = False
+                except KeyboardInterrupt:
+                    interrupted += 1
+                except RuntimeError as e:
+                    armed = False
+                    errors.append(repr(e))
+            stop.set()
+            sender.join()
+            print("interrupted", interrupted > 0)
+            print("errors", errors)
+            # the next result comes after f's: the manager thread must deliver f first
+            print("next", pool.submit(pow, 2, 10).result(timeout=20))
+            print("f", f.done() and f.result() is None)
+            pool.shutdown(wait=True)
+            print("shut down")
+        """)
+        self.assertEqual(lines, ["interrupted True", "errors []", "next 1024", "f True",
+                                 "shut down"])
+
 
 @unittest.skipIf(numpy is None, "numpy is not installed")
 class SubinterpreterRefusalTest(unittest.TestCase):

@@ -618,7 +618,7 @@ def load(path, *, lifetime="process", progress=None):
         if not stat.S_ISREG(st.st_mode):
             raise _frost.SnapshotError(f"not a frost snapshot: not a regular file (a device, "
                                        f"FIFO or socket): {os.fsdecode(path)}")
-        if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
+        if pread(fd, len(MAGIC_V2), 0, path) == MAGIC_V2:
             image = _map_fd(fd, st.st_size, os.fsdecode(path))
             _own(image, _Handle(None, _abspath(path), st, image.store_id))
             _register(image)   # handles received later for it use this mapping
@@ -643,9 +643,20 @@ def open_image(path):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not stat.S_ISREG(st.st_mode):
             return None, b""
-        if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
+        head = pread(fd, len(MAGIC_V2), 0, path)
+        if head == MAGIC_V2:
             return _map_fd(fd, st.st_size, os.fsdecode(path)), None
-        return None, os.pread(fd, len(MAGIC_V2), 0)
+        return None, head
+
+
+def pread(fd, n, offset, path):
+    """os.pread whose OSError names the file: a regular file that refuses
+    reads (/proc/self/mem: EIO, a failing disk) was a bare "[Errno 5]
+    Input/output error" from frost.load, frost.verify and read_header."""
+    try:
+        return os.pread(fd, n, offset)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
 
 
 # ---------------------------------------------------------------------------

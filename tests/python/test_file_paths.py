@@ -16,6 +16,7 @@ these tests hold it to:
 - `python -m frost info` shows what it can of any header, never a traceback.
 Scenarios that could crash or hang run in a child with a deadline (frostcheck.run_child).
 """
+import errno
 import io
 import os
 import shutil
@@ -242,6 +243,21 @@ class SaveTargets(PathCase):
                 with self.subTest(path=path, fn=fn.__name__):
                     with self.assertRaisesRegex(frost.SnapshotError, "not a frost snapshot"):
                         fn(path)
+
+    def test_a_file_that_refuses_reads_is_an_oserror_naming_it(self):
+        # /proc/self/mem is a regular file whose read at offset 0 fails (EIO), as a
+        # failing disk's would: load, verify and read_header said only "[Errno 5]
+        # Input/output error" (the pread of the magic)
+        for fn in (frost.load, frost.verify, _snapshotfile.read_header):
+            for path in ("/proc/self/mem", b"/proc/self/mem"):
+                with self.subTest(fn=fn.__name__, path=path):
+                    fds = open_fds()
+                    with self.assertRaises(OSError) as caught:
+                        fn(path)
+                    self.assertEqual(caught.exception.errno, errno.EIO)
+                    self.assertEqual(caught.exception.filename, path)
+                    self.assertIn("/proc/self/mem", str(caught.exception))
+                    self.assertEqual(open_fds(), fds)
 
     def test_a_planted_link_at_the_temporary_name_is_never_followed(self):
         # the temporary file was opened O_CREAT | O_TRUNC: a link planted at

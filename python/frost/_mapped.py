@@ -221,7 +221,10 @@ def _map_fd(fd, size, path, store_id=None):
     if size < 8:   # the header check says why; an mmap of 0 bytes cannot be made
         with open(fd, "rb", closefd=False) as f:
             return _frost.MapImage(f.read())
-    buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, **_NO_FD_COPY)
+    try:
+        buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, **_NO_FD_COPY)
+    except OSError as e:   # ENOMEM (RLIMIT_AS, vm.max_map_count): which file it was
+        raise OSError(e.errno, e.strerror, path) from None
     try:
         image = _frost.MapImage(buffer)
     except BaseException:

@@ -259,6 +259,32 @@ class SaveTargets(PathCase):
                     self.assertIn("/proc/self/mem", str(caught.exception))
                     self.assertEqual(open_fds(), fds)
 
+    def test_a_mapping_refused_for_lack_of_address_space_names_the_file(self):
+        # a format-2 load or verify maps the whole file: mmap's ENOMEM (RLIMIT_AS here,
+        # vm.max_map_count alike) was a bare "[Errno 12] Cannot allocate memory"
+        if "asan" in os.environ.get("LD_PRELOAD", ""):
+            self.skipTest("RLIMIT_AS cannot cap a process under ASan")
+        path = self.path()
+        frost.freeze(b"x" * (32 << 20)).save(path)
+        proc = run_child(textwrap.dedent(f"""
+            import os, resource, frost
+            path = {path!r}
+            frost.verify(path)   # (imports done)
+            fds = sorted(os.listdir("/proc/self/fd"))
+            vm = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            resource.setrlimit(resource.RLIMIT_AS, (vm + (8 << 20), resource.RLIM_INFINITY))
+            for fn in (frost.load, frost.verify):
+                try:
+                    fn(path)
+                    print(fn.__name__, "loaded")
+                except OSError as e:
+                    print(fn.__name__, e.errno, e.filename == path, path in str(e))
+            print("fds", sorted(os.listdir("/proc/self/fd")) == fds)
+        """))
+        self.assertEqual(proc.stdout.splitlines(),
+                         [f"load {errno.ENOMEM} True True", f"verify {errno.ENOMEM} True True",
+                          "fds True"], proc.stderr)
+
     def test_a_planted_link_at_the_temporary_name_is_never_followed(self):
         # the temporary file was opened O_CREAT | O_TRUNC: a link planted at
         # path.tmp.<pid>.<n> was followed, the file it names truncated and written over

@@ -167,9 +167,13 @@ def _check_sendable_file(handle, to="another process"):
     path = os.fsdecode(handle.path)
     try:
         st = os.stat(handle.path)
-        why = ("replaced since it was loaded (another file is at that path now)"
-               if (st.st_dev, st.st_ino) != (handle.dev, handle.ino)
-               or not stat.S_ISREG(st.st_mode) else None)
+        if (st.st_dev, st.st_ino) != (handle.dev, handle.ino) or not stat.S_ISREG(st.st_mode):
+            why = "replaced since it was loaded (another file is at that path now)"
+        elif st.st_size != handle.size:   # the receiver checks the size too
+            why = (f"changed in place since it was loaded ({st.st_size} bytes now, "
+                   f"{handle.size} then)")
+        else:
+            why = None
     except OSError as exc:
         why = f"removed since it was loaded ({exc.strerror})"
     if why is not None:
@@ -297,11 +301,20 @@ def _attach_fd(owned, path, dev, ino, size, store_id):
         image = _registered((store_id, dev, ino))
         if image is None:
             st = os.fstat(owned.fd)
-            if (st.st_dev, st.st_ino, st.st_size) != (dev, ino, size):
+            if (st.st_dev, st.st_ino) != (dev, ino):
                 raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
             where = "frost image" if path is None else os.fsdecode(path)
-            image = _register(_own(_map_fd(owned.fd, size, where, store_id),
-                                   _Handle(owned if path is None else None, path, st, store_id)))
+            # a file grown in place since the send still holds the image sent at its
+            # start (a message of it arrives, as when the path changed); a memfd is sealed
+            if st.st_size != size and (path is None or st.st_size < size):
+                raise _frost.SnapshotError(
+                    f"{where}: is {st.st_size} bytes, the frost message sent an image of "
+                    f"{size} (the file was cut short in place since it was sent)"
+                    if path is not None else
+                    "invalid frost handle (corrupted or forged data)")
+            handle = _Handle(owned if path is None else None, path, st, store_id)
+            handle.size = size   # the image's, which a file grown since holds at its start
+            image = _register(_own(_map_fd(owned.fd, size, where, store_id), handle))
     except BaseException:
         owned.close()
         raise
@@ -326,12 +339,18 @@ def _reopen_to_send(handle):
     The image stays mapped in this process, but a mapping gives no fd back
     (opening /proc/self/map_files needs CAP_CHECKPOINT_RESTORE), and keeping one per loaded
     file would cost an fd per load, so the send is refused."""
+    error = None
     try:
-        owned, _ = _open_file(handle.path, handle.dev, handle.ino)
-        return owned
+        owned, st = _open_file(handle.path, handle.dev, handle.ino)
     except (OSError, _frost.SnapshotError) as exc:
         error = exc
-    _check_sendable_file(handle, to="another interpreter")   # removed or replaced
+    else:
+        if st.st_size == handle.size:   # (the receiver refuses another size)
+            return owned
+        owned.close()
+        error = _frost.SnapshotError(f"changed in place since it was loaded ({st.st_size} "
+                                     f"bytes now, {handle.size} then)")
+    _check_sendable_file(handle, to="another interpreter")   # removed, replaced or resized
     raise _frost.SnapshotError(   # still that file, not readable now (permissions, fd limit)
         f"cannot send the frost store loaded from {os.fsdecode(handle.path)} to another "
         f"interpreter: {error}") from error

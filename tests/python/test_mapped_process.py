@@ -1251,7 +1251,7 @@ class ArenaRefusedTest(unittest.TestCase):
 
 class FileGoneSinceTheLoad:
     """Mixin: check_refused(change, why) for a loaded file replaced by a new
-    save, and for one removed."""
+    save, for one removed, and for one grown in place."""
 
     def test_a_file_replaced_since_the_load(self):
         self.check_refused(lambda path: frost.freeze({"xs": [4]}).save(path, format=2),
@@ -1259,6 +1259,16 @@ class FileGoneSinceTheLoad:
 
     def test_a_file_removed_since_the_load(self):
         self.check_refused(os.unlink, "removed since it was loaded")
+
+    def test_a_file_grown_in_place_since_the_load(self):
+        # same inode, another size: a receiver by path refuses it (the handle's size),
+        # and the sender let it go (a spawned multiprocessing.Pool worker lost the
+        # task); a frost message sent before holds an fd, and its receiver refused the
+        # grown file ("invalid frost handle"): the message was lost
+        def grow(path):
+            with open(path, "ab") as f:
+                f.write(b"\0" * 4096)
+        self.check_refused(grow, "changed in place since it was loaded")
 
 
 class ReplacedFileRefusedTest(FileGoneSinceTheLoad, unittest.TestCase):

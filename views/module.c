@@ -505,7 +505,7 @@ frost_exec(PyObject *module)
         .view_ctx = st,
         .check = frost__wait_tick,   /* Ctrl-C, and a frost.Pool stopping the task */
     };
-    if (frost__snapshot_exec(module, st) < 0) {
+    if (frost__snapshot_exec(module, st) < 0 || frost__fd_methods_add(module) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(module, "allocator", frost_backend_default()->name);

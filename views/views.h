@@ -229,6 +229,7 @@ PyObject *frost__capturing_caller(PyObject *module, PyObject *ignored);   /* _ca
 PyObject *frost__capture_fd(PyObject *module, PyObject *fd);         /* _capture_fd(fd) -> (index, id) */
 PyObject *frost__ticket_fd(PyObject *module, PyObject *const *args, Py_ssize_t nargs);   /* -> fd */
 PyObject *frost__own_fd(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+int frost__fd_methods_add(PyObject *module);   /* _fd_close, _fd_del: frost._fd.Fd's */
 PyObject *frost__message_pack(PyObject *module, PyObject *args);     /* _message(tickets, body) */
 PyObject *frost__message_tickets(PyObject *module, PyObject *data);  /* -> tickets tuple */
 PyObject *frost__discard_message(PyObject *module, PyObject *data);

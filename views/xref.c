@@ -1354,6 +1354,89 @@ frost__own_fd(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* Fd.close and Fd.__del__ (frost._fd.Fd): owner.fd taken, set to None and
+ * closed with no bytecode in between, as _own_fd stores it. Both are method
+ * descriptors of object (frost__fd_methods_add), so the class statement binds
+ * them and CPython's finalizer calls __del__ with no Python frame: a Python
+ * __del__ (or close) let a signal handler that raises (Ctrl-C) run at its
+ * first instruction, before the close, and the fd of a store dropped then
+ * stayed open for ever. __del__ reports nothing (an fd closed elsewhere is
+ * not the finalizer's to raise); close raises OSError as os.close. */
+static PyObject *
+fd_owner_close(PyObject *owner, int quiet)
+{
+    PyObject *held = PyObject_GetAttrString(owner, "fd");
+    if (held == NULL) {
+        if (quiet) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        return NULL;
+    }
+    if (held == Py_None) {
+        Py_DECREF(held);
+        Py_RETURN_NONE;
+    }
+    long fd = PyLong_Check(held) ? PyLong_AsLong(held) : -1;
+    Py_DECREF(held);
+    if (fd < 0 || fd > INT_MAX) {
+        if (quiet) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "Fd.fd is not an fd");
+        }
+        return NULL;
+    }
+    if (PyObject_SetAttrString(owner, "fd", Py_None) < 0) {
+        if (quiet) {
+            PyErr_Clear();   /* not ours any more: closed below all the same */
+        } else {
+            return NULL;
+        }
+    }
+    if (close((int)fd) < 0 && errno != EINTR && !quiet) {   /* EINTR: closed (Linux) */
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+fd_owner_close_method(PyObject *owner, PyObject *Py_UNUSED(ignored))
+{
+    return fd_owner_close(owner, 0);
+}
+
+static PyObject *
+fd_owner_del_method(PyObject *owner, PyObject *Py_UNUSED(ignored))
+{
+    return fd_owner_close(owner, 1);
+}
+
+static PyMethodDef fd_owner_close_def = {
+    "close", fd_owner_close_method, METH_NOARGS,
+    "close()\n--\n\nClose self.fd (if not None) and set it to None."};
+static PyMethodDef fd_owner_del_def = {
+    "__del__", fd_owner_del_method, METH_NOARGS,
+    "__del__()\n--\n\nclose(), reporting no error."};
+
+int
+frost__fd_methods_add(PyObject *module)
+{
+    PyMethodDef *defs[] = {&fd_owner_close_def, &fd_owner_del_def};
+    const char *names[] = {"_fd_close", "_fd_del"};
+    for (int i = 0; i < 2; i++) {
+        PyObject *method = PyDescr_NewMethod(&PyBaseObject_Type, defs[i]);
+        int rc = method == NULL ? -1 : PyModule_AddObjectRef(module, names[i], method);
+        Py_XDECREF(method);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 PyObject *
 frost__dumps(PyObject *module, PyObject *obj)
 {

@@ -10,10 +10,9 @@ which stores the result in self.fd with no Python code in between: an
 interrupt lands before the fd exists or after this object holds it.
 
 Invariants: an Fd's fd is closed exactly once -- by close() (a `with` block),
-or when the last reference goes. Owners share an Fd by reference (a handle
+or when the last reference goes (__del__, in C: no interrupt lands before it). Owners share an Fd by reference (a handle
 and the function that made it), never by copying the int.
 """
-import os
 
 from frost import _frost
 
@@ -27,22 +26,18 @@ class Fd:
         self.fd = None
         _frost._own_fd(self, make, *args)
 
-    def close(self):
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            os.close(fd)
+    # close(): self.fd closed (if not None) and set to None; __del__ the same,
+    # reporting no error. Both in C (views/xref.c, fd_owner_close), which the
+    # finalizer calls with no Python frame: a Python __del__ let a Ctrl-C land
+    # at its first instruction, before the close, and the fd stayed open.
+    close = _frost._fd_close
+    __del__ = _frost._fd_del
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
         self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:   # interpreter exit: os may be gone
-            pass
 
     def __repr__(self):
         return f"<frost fd {self.fd}>" if self.fd is not None else "<frost fd (closed)>"

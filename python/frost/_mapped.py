@@ -167,9 +167,13 @@ def _check_sendable_file(handle, to="another process"):
     path = os.fsdecode(handle.path)
     try:
         st = os.stat(handle.path)
-        why = ("replaced since it was loaded (another file is at that path now)"
-               if (st.st_dev, st.st_ino) != (handle.dev, handle.ino)
-               or not stat.S_ISREG(st.st_mode) else None)
+        if (st.st_dev, st.st_ino) != (handle.dev, handle.ino) or not stat.S_ISREG(st.st_mode):
+            why = "replaced since it was loaded (another file is at that path now)"
+        elif st.st_size != handle.size:   # the receiver checks the size too
+            why = (f"changed in place since it was loaded ({st.st_size} bytes now, "
+                   f"{handle.size} then)")
+        else:
+            why = None
     except OSError as exc:
         why = f"removed since it was loaded ({exc.strerror})"
     if why is not None:
@@ -221,7 +225,10 @@ def _map_fd(fd, size, path, store_id=None):
     if size < 8:   # the header check says why; an mmap of 0 bytes cannot be made
         with open(fd, "rb", closefd=False) as f:
             return _frost.MapImage(f.read())
-    buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, **_NO_FD_COPY)
+    try:
+        buffer = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, **_NO_FD_COPY)
+    except OSError as e:   # ENOMEM (RLIMIT_AS, vm.max_map_count): which file it was
+        raise OSError(e.errno, e.strerror, path) from None
     try:
         image = _frost.MapImage(buffer)
     except BaseException:
@@ -280,7 +287,7 @@ def _attach_fd(owned, path, dev, ino, size, store_id):
         image = _registered((store_id, dev, ino))
         if image is None:
             st = os.fstat(owned.fd)
-            if (st.st_dev, st.st_ino, st.st_size) != (dev, ino, size):
+            if (st.st_dev, st.st_ino) != (dev, ino) or (path is None and st.st_size != size):
                 raise _frost.SnapshotError("invalid frost handle (corrupted or forged data)")
     except BaseException:
         owned.close()
@@ -288,23 +295,29 @@ def _attach_fd(owned, path, dev, ino, size, store_id):
     if image is not None:
         owned.close()   # the registry's image has its own
         return image
-    where = "frost image" if path is None else os.fsdecode(path)
-    return _map_owned(owned, path, st, size, where, store_id)
+    # a file grown in place since the send still holds the image sent at its start:
+    # the message arrives, as when the path changed (a memfd is sealed: checked above)
+    return _map_owned(owned, path, st, size, "frost image" if path is None else os.fsdecode(path),
+                      store_id, grown=path is not None)
 
 
-def _map_owned(owned, path, st, size, where, store_id):
+def _map_owned(owned, path, st, size, where, store_id, grown=False):
     """The registered MapImage of the image in owned (an Fd of this process,
     handed over; st its fstat, `where` names it in errors). Who keeps owned:
     a new shared-memory image's handle (path None), by reference, so that
     closing it early on an error path is never a double close; otherwise
     (a file's image keeps no fd, and an image registered meanwhile by another
-    thread has its own) it is closed here, as on any failure."""
+    thread has its own) it is closed here, as on any failure. grown: a file
+    longer than `size` (grown in place since a frost message of it was sent)
+    holds the image at its start; the handle keeps the image's size."""
     try:
-        if st.st_size != size:
-            raise _frost.SnapshotError(f"{where}: is {st.st_size} bytes, the handle names an "
-                                       f"image of {size}")
-        image = _register(_own(_map_fd(owned.fd, size, where, store_id),
-                               _Handle(owned if path is None else None, path, st, store_id)))
+        if st.st_size < size or (st.st_size != size and not grown):
+            raise _frost.SnapshotError(
+                f"{where}: is {st.st_size} bytes, the handle names an image of {size}"
+                + (" (the file was cut short in place since it was sent)" if grown else ""))
+        handle = _Handle(owned if path is None else None, path, st, store_id)
+        handle.size = size   # the image's, which a file grown since holds at its start
+        image = _register(_own(_map_fd(owned.fd, size, where, store_id), handle))
     except BaseException:
         owned.close()
         raise
@@ -329,12 +342,18 @@ def _reopen_to_send(handle):
     The image stays mapped in this process, but a mapping gives no fd back
     (opening /proc/self/map_files needs CAP_CHECKPOINT_RESTORE), and keeping one per loaded
     file would cost an fd per load, so the send is refused."""
+    error = None
     try:
-        owned, _ = _open_file(handle.path, handle.dev, handle.ino)
-        return owned
+        owned, st = _open_file(handle.path, handle.dev, handle.ino)
     except (OSError, _frost.SnapshotError) as exc:
         error = exc
-    _check_sendable_file(handle, to="another interpreter")   # removed or replaced
+    else:
+        if st.st_size == handle.size:   # (the receiver refuses another size)
+            return owned
+        owned.close()
+        error = _frost.SnapshotError(f"changed in place since it was loaded ({st.st_size} "
+                                     f"bytes now, {handle.size} then)")
+    _check_sendable_file(handle, to="another interpreter")   # removed, replaced or resized
     raise _frost.SnapshotError(   # still that file, not readable now (permissions, fd limit)
         f"cannot send the frost store loaded from {os.fsdecode(handle.path)} to another "
         f"interpreter: {error}") from error
@@ -624,7 +643,7 @@ def load(path, *, lifetime="process", progress=None):
         if not stat.S_ISREG(st.st_mode):
             raise _frost.SnapshotError(f"not a frost snapshot: not a regular file (a device, "
                                        f"FIFO or socket): {os.fsdecode(path)}")
-        if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
+        if pread(fd, len(MAGIC_V2), 0, path) == MAGIC_V2:
             image = _map_fd(fd, st.st_size, os.fsdecode(path))
             _own(image, _Handle(None, _abspath(path), st, image.store_id))
             _register(image)   # handles received later for it use this mapping
@@ -649,9 +668,20 @@ def open_image(path):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
         if not stat.S_ISREG(st.st_mode):
             return None, b""
-        if os.pread(fd, len(MAGIC_V2), 0) == MAGIC_V2:
+        head = pread(fd, len(MAGIC_V2), 0, path)
+        if head == MAGIC_V2:
             return _map_fd(fd, st.st_size, os.fsdecode(path)), None
-        return None, os.pread(fd, len(MAGIC_V2), 0)
+        return None, head
+
+
+def pread(fd, n, offset, path):
+    """os.pread whose OSError names the file: a regular file that refuses
+    reads (/proc/self/mem: EIO, a failing disk) was a bare "[Errno 5]
+    Input/output error" from frost.load, frost.verify and read_header."""
+    try:
+        return os.pread(fd, n, offset)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
 
 
 # ---------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def read_header(path):
         if not stat.S_ISREG(st.st_mode):
             raise _frost.SnapshotError(f"not a frost snapshot: not a regular file "
                                        f"(a device, FIFO or socket): {os.fsdecode(path)}")
-        head = os.pread(fd, _HEADER.size, 0)
+        head = _mapped.pread(fd, _HEADER.size, 0, path)
         file_size = st.st_size
         if head.startswith(MAGIC_V2) and len(head) == _HEADER_V2.size:
             return _header_v2(head, file_size)
@@ -79,7 +79,7 @@ def read_header(path):
         sections = {}
         if (version == 1 and byte_order == 0x01020304 and 0 < nsections <= 64
                 and section_table + nsections * _SECTION.size <= file_size):
-            raw = os.pread(fd, nsections * _SECTION.size, section_table)
+            raw = _mapped.pread(fd, nsections * _SECTION.size, section_table, path)
             for i in range(len(raw) // _SECTION.size):
                 sid, _, offset, size = _SECTION.unpack_from(raw, i * _SECTION.size)
                 sections[_SECTION_NAMES.get(sid, f"0x{sid:08x}")] = {"offset": offset, "size": size}

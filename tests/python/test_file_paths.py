@@ -16,6 +16,7 @@ these tests hold it to:
 - `python -m frost info` shows what it can of any header, never a traceback.
 Scenarios that could crash or hang run in a child with a deadline (frostcheck.run_child).
 """
+import errno
 import io
 import os
 import shutil
@@ -242,6 +243,47 @@ class SaveTargets(PathCase):
                 with self.subTest(path=path, fn=fn.__name__):
                     with self.assertRaisesRegex(frost.SnapshotError, "not a frost snapshot"):
                         fn(path)
+
+    def test_a_file_that_refuses_reads_is_an_oserror_naming_it(self):
+        # /proc/self/mem is a regular file whose read at offset 0 fails (EIO), as a
+        # failing disk's would: load, verify and read_header said only "[Errno 5]
+        # Input/output error" (the pread of the magic)
+        for fn in (frost.load, frost.verify, _snapshotfile.read_header):
+            for path in ("/proc/self/mem", b"/proc/self/mem"):
+                with self.subTest(fn=fn.__name__, path=path):
+                    fds = open_fds()
+                    with self.assertRaises(OSError) as caught:
+                        fn(path)
+                    self.assertEqual(caught.exception.errno, errno.EIO)
+                    self.assertEqual(caught.exception.filename, path)
+                    self.assertIn("/proc/self/mem", str(caught.exception))
+                    self.assertEqual(open_fds(), fds)
+
+    def test_a_mapping_refused_for_lack_of_address_space_names_the_file(self):
+        # a format-2 load or verify maps the whole file: mmap's ENOMEM (RLIMIT_AS here,
+        # vm.max_map_count alike) was a bare "[Errno 12] Cannot allocate memory"
+        if "asan" in os.environ.get("LD_PRELOAD", ""):
+            self.skipTest("RLIMIT_AS cannot cap a process under ASan")
+        path = self.path()
+        frost.freeze(b"x" * (32 << 20)).save(path)
+        proc = run_child(textwrap.dedent(f"""
+            import os, resource, frost
+            path = {path!r}
+            frost.verify(path)   # (imports done)
+            fds = sorted(os.listdir("/proc/self/fd"))
+            vm = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            resource.setrlimit(resource.RLIMIT_AS, (vm + (8 << 20), resource.RLIM_INFINITY))
+            for fn in (frost.load, frost.verify):
+                try:
+                    fn(path)
+                    print(fn.__name__, "loaded")
+                except OSError as e:
+                    print(fn.__name__, e.errno, e.filename == path, path in str(e))
+            print("fds", sorted(os.listdir("/proc/self/fd")) == fds)
+        """))
+        self.assertEqual(proc.stdout.splitlines(),
+                         [f"load {errno.ENOMEM} True True", f"verify {errno.ENOMEM} True True",
+                          "fds True"], proc.stderr)
 
     def test_a_planted_link_at_the_temporary_name_is_never_followed(self):
         # the temporary file was opened O_CREAT | O_TRUNC: a link planted at

@@ -527,14 +527,15 @@ static _Thread_local struct {
     PyObject *self, *other;
 } answering;
 
-PyObject *
-frost__subclass_compares_first(PyObject *self, PyObject *other, int op, PyTypeObject *builtin)
+int
+frost__subclass_compares_first(PyObject *self, PyObject *other, int op, PyTypeObject *builtin,
+                               PyObject **answer)
 {
     PyTypeObject *tp = Py_TYPE(other);
     if (tp == builtin || tp->tp_richcompare == builtin->tp_richcompare
         || tp->tp_richcompare == NULL || !PyType_IsSubtype(tp, builtin)
         || (answering.self == self && answering.other == other)) {
-        Py_RETURN_NOTIMPLEMENTED;   /* the builtin's own compare takes no view anyway */
+        return 0;   /* the builtin's own compare takes no view anyway */
     }
     static const int swapped[] = {[Py_LT] = Py_GT, [Py_LE] = Py_GE, [Py_EQ] = Py_EQ,
                                   [Py_NE] = Py_NE, [Py_GT] = Py_LT, [Py_GE] = Py_LE};
@@ -544,7 +545,12 @@ frost__subclass_compares_first(PyObject *self, PyObject *other, int op, PyTypeOb
     PyObject *r = tp->tp_richcompare(other, self, swapped[op]);
     answering.self = outer_self;
     answering.other = outer_other;
-    return r;
+    if (r == Py_NotImplemented) {
+        Py_DECREF(r);
+        return 0;
+    }
+    *answer = r;
+    return 1;
 }
 
 PyObject *

@@ -152,12 +152,9 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
     if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    if (PyDict_Check(other) && !PyDict_CheckExact(other)) {
-        PyObject *r = frost__subclass_compares_first(self, other, op, &PyDict_Type);
-        if (r != Py_NotImplemented) {
-            return r;
-        }
-        Py_DECREF(r);
+    PyObject *answer;
+    if (frost__subclass_compares_first(self, other, op, &PyDict_Type, &answer)) {
+        return answer;
     }
     int is_mapping = PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!is_mapping) {

@@ -231,12 +231,9 @@ other_item(PyObject *seq, Py_ssize_t i)
 static PyObject *
 list_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if (PyList_Check(other) && !PyList_CheckExact(other)) {
-        PyObject *r = frost__subclass_compares_first(self, other, op, &PyList_Type);
-        if (r != Py_NotImplemented) {
-            return r;
-        }
-        Py_DECREF(r);
+    PyObject *answer;
+    if (frost__subclass_compares_first(self, other, op, &PyList_Type, &answer)) {
+        return answer;
     }
     int other_is_view = Py_TYPE(other) == Py_TYPE(self);
     if (!PyList_Check(other) && !other_is_view) {

@@ -624,12 +624,9 @@ dict_richcompare(PyObject *self, PyObject *other, int op)
     if (op != Py_EQ && op != Py_NE) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    if (PyDict_Check(other) && !PyDict_CheckExact(other)) {
-        PyObject *r = frost__subclass_compares_first(self, other, op, &PyDict_Type);
-        if (r != Py_NotImplemented) {
-            return r;
-        }
-        Py_DECREF(r);
+    PyObject *answer;
+    if (frost__subclass_compares_first(self, other, op, &PyDict_Type, &answer)) {
+        return answer;
     }
     int is_mapping = PyDict_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!is_mapping) {
@@ -880,12 +877,9 @@ list_tolist(PyObject *self, PyObject *Py_UNUSED(i))
 static PyObject *
 list_richcompare(PyObject *self, PyObject *other, int op)
 {
-    if (PyList_Check(other) && !PyList_CheckExact(other)) {
-        PyObject *r = frost__subclass_compares_first(self, other, op, &PyList_Type);
-        if (r != Py_NotImplemented) {
-            return r;
-        }
-        Py_DECREF(r);
+    PyObject *answer;
+    if (frost__subclass_compares_first(self, other, op, &PyList_Type, &answer)) {
+        return answer;
     }
     int theirs_is_list = PyList_Check(other) || Py_TYPE(other) == Py_TYPE(self);
     if (!theirs_is_list) {

@@ -84,13 +84,10 @@ set_richcompare(PyObject *self, PyObject *other, int op)
     if (!frost__compares_as_set(SV(self)->lease->st, other)) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    if (PyFrozenSet_Check(other) && !PyFrozenSet_CheckExact(other)) {
-        /* (a MappedSet compares through frozenset's own compare, which does this) */
-        PyObject *r = frost__subclass_compares_first(self, other, op, &PyFrozenSet_Type);
-        if (r != Py_NotImplemented) {
-            return r;
-        }
-        Py_DECREF(r);
+    /* (a MappedSet compares through frozenset's own compare, which does this) */
+    PyObject *answer;
+    if (frost__subclass_compares_first(self, other, op, &PyFrozenSet_Type, &answer)) {
+        return answer;
     }
     if ((op == Py_EQ || op == Py_NE) && Py_TYPE(other) == Py_TYPE(self)
         && SV(other)->set == SV(self)->set) {

@@ -343,16 +343,17 @@ PyObject *frost__set_delegate(PyObject *self, const char *name, PyObject *args);
  * (new reference; NULL without an error: absent). */
 int frost__mapping_equal(PyObject *self, PyObject *other, int (*equal_to)(PyObject *self, PyObject *m));
 PyObject *frost__mapping_value(PyObject *mapping, PyObject *key);
-/* cmp(self, list(other), op): a list view compared with a list view of the
- * other kind (FrozenList, MappedList), as with the list of its items. */
 /* Python's rule for `a op b` where b's type is a strict subclass of a's: b's reflected
  * method runs first. A view stands for `builtin` (list, dict, frozenset), so when other
  * is an instance of a subclass of it that has its own comparison, that answers first,
  * as it would against the builtin (once: asked again from inside its own answer, for
- * the same pair, the view answers). Returns its answer, NotImplemented (a new reference:
- * the view answers) or NULL. */
-PyObject *frost__subclass_compares_first(PyObject *self, PyObject *other, int op,
-                                         PyTypeObject *builtin);
+ * the same pair, the view answers). Returns 1 with *answer set to the subclass's answer
+ * (a new reference, or NULL with its error), or 0: the view answers. Each view's
+ * richcompare opens with it. */
+int frost__subclass_compares_first(PyObject *self, PyObject *other, int op,
+                                   PyTypeObject *builtin, PyObject **answer);
+/* cmp(self, list(other), op): a list view compared with a list view of the
+ * other kind (FrozenList, MappedList), as with the list of its items. */
 PyObject *frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
                                      PyObject *(*cmp)(PyObject *self, PyObject *other, int op));
 /* What the container views share with the builtins they stand for (values.c):

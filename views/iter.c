@@ -98,7 +98,11 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
 
 /* The next (key, value) pair: an earlier tuple again, its items rewritten
  * where reuse.h allows, when the caller has let go of it (`for k, v in
- * d.items()`, `for kv in d.items()`), else a new one. */
+ * d.items()`, `for kv in d.items()`), else a new one. The pair is ours
+ * (a reference taken) before its first item is replaced, as dict.items()'s
+ * iterator takes its own: dropping an old item may run Python code (the
+ * callback of a weak reference to a set view), and a next() on this iterator
+ * from there must not take the pair being written for itself. */
 static Py_NO_INLINE PyObject *
 next_pair(FrostIter *it, Py_ssize_t i)
 {
@@ -106,18 +110,21 @@ next_pair(FrostIter *it, Py_ssize_t i)
     PyObject **slot = frost__reuse_slot(&it->pairs);
     PyObject *pair = *slot;
     if (frost__row_reusable(pair, 2) && !it->lease->process) {   /* scoped: copies rewritten */
+        Py_INCREF(pair);
         if (frost__row_put(it->lease, pair, 0, key) < 0
             || frost__row_put(it->lease, pair, 1, value) < 0) {
+            Py_DECREF(pair);   /* (the slot still holds it) */
             return NULL;
         }
-        return frost__row_again(pair);
+        return pair;
     }
     PyObject *k = frost__load_fast(it->lease, key);
     PyObject *v = k ? frost__load_fast(it->lease, value) : NULL;
     if (v != NULL && frost__row_reusable(pair, 2)) {   /* process: the arena's own objects */
+        Py_INCREF(pair);
         frost__row_replace(pair, 0, k);
         frost__row_replace(pair, 1, v);
-        return frost__row_again(pair);
+        return pair;
     }
     pair = v ? PyTuple_New(2) : NULL;
     if (pair == NULL) {

@@ -13,7 +13,8 @@
  * per access; TUPLE nodes are real tuples. The views are read-only: every
  * mutation raises TypeError; they are unhashable, like the builtins they
  * stand for, but for MappedSet, which hashes as the frozenset of its items
- * (frost__mapped_set_view_hash, kept after the first hash()). They compare
+ * (frost__mapped_set_view_hash, kept after the first hash()) and takes weak
+ * references, as a frozenset and a FrozenSet do. They compare
  * and combine with the arena views of the same builtin (FrozenList,
  * FrozenDict, frost.Record) as with that builtin. Lookups compare str/bytes
  * keys in place (map_read.c).
@@ -65,6 +66,8 @@ typedef struct {
 typedef struct {
     MAPPED_VIEW_HEAD
     Py_hash_t hash;              /* -1 until the first hash(): an image never changes */
+    PyObject *weaklist;          /* weak references to this view (a frozenset takes them);
+                                    NULL while none, cleared in mapped_dealloc */
 } FrostMappedSet;
 
 typedef struct {
@@ -166,6 +169,7 @@ make_view(void *ctx, const frost_mnode_t *n)
     v->node = *n;
     if (n->kind == FROST_MNODE_SET) {
         ((FrostMappedSet *)v)->hash = -1;
+        ((FrostMappedSet *)v)->weaklist = NULL;
     }
     if (n->kind == FROST_MNODE_ARRAY) {
         FrostMappedArray *a = (FrostMappedArray *)v;
@@ -191,6 +195,9 @@ static void
 mapped_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    if (MV(self)->node.kind == FROST_MNODE_SET && ((FrostMappedSet *)self)->weaklist != NULL) {
+        PyObject_ClearWeakRefs(self);   /* first: a callback sees a dead reference */
+    }
     if (MV(self)->node.kind == FROST_MNODE_ARRAY) {
         PyMem_Free(((FrostMappedArray *)self)->dims);
         Py_XDECREF(((FrostMappedArray *)self)->parent);
@@ -1150,9 +1157,15 @@ static PyMethodDef set_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef set_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(FrostMappedSet, weaklist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot set_slots[] = {
     {Py_tp_doc, "MappedSet: a read-only set over a set of a format-2 image, read in place."},
     {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_members, set_members},
     {Py_tp_repr, set_repr},
     {Py_tp_hash, set_hash},
     {Py_tp_iter, set_iter},

@@ -149,6 +149,8 @@ typedef struct {
     const frost_set_t *set;
     Py_hash_t hash;              /* hash(frozenset(self)) once asked (the items never
                                     change, nor do their objects), else -1 */
+    PyObject *weaklist;          /* weak references to this view (a frozenset takes them),
+                                    cleared in its dealloc; NULL while none */
 } FrostSetView;
 
 typedef struct {

@@ -414,6 +414,42 @@ class SetViewsHashLikeFrozenset(EveryStore):
                 self.assertNotIsInstance(view, collections.abc.Hashable)
 
 
+class SetViewsTakeWeakReferences(EveryStore):
+    """A FrozenSet (MappedSet) takes weak references as the frozenset it stands for
+    does (weakref.WeakSet, WeakKeyDictionary keyed by set views); the dict, list and
+    record views refuse them, as dict, list and tuple do. Both set views refused."""
+
+    def test_weak_references_to_set_views(self):
+        import gc
+        import weakref
+        for root in self.each_root({"s": {1, 2}, "e": frozenset(), "l": [1], "d": {"a": 1}}):
+            view, empty = root["s"], root["e"]
+            ref = weakref.ref(view)
+            self.assertIs(ref(), view)
+            self.assertIs(weakref.ref(view), ref)   # one callback-less ref, as CPython shares
+            ws = weakref.WeakSet([view, empty])
+            self.assertIn(frozenset({1, 2}), ws)   # found by the frozenset it equals
+            keyed = weakref.WeakKeyDictionary({view: "v"})
+            self.assertEqual(keyed[frozenset({1, 2})], "v")
+            self.assertEqual(weakref.proxy(view) & {2, 3}, {2})
+            gone = []
+            ref2 = weakref.ref(view, lambda r: gone.append(r()))
+            del view
+            gc.collect()
+            self.assertEqual(gone, [None])      # the callback ran, with a dead reference
+            self.assertIsNone(ref())
+            self.assertIsNone(ref2())
+            self.assertEqual(len(keyed), 0)
+            self.assertEqual(list(ws), [empty])
+            for other, builtin in ((root["l"], [1]), (root["d"], {"a": 1}),
+                                   (root["d"].keys(), {}.keys()), (iter(root["s"]), iter(set()))):
+                with self.assertRaises(TypeError):
+                    weakref.ref(builtin)
+                with self.assertRaisesRegex(TypeError, "cannot create weak reference"):
+                    weakref.ref(other)
+            del empty, ws, keyed
+
+
 class DictViewsReverse(EveryStore):
     """reversed() of keys(), values() and items() as dict's (3.8+)."""
 

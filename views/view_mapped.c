@@ -2552,6 +2552,26 @@ frost__is_mapped_store(PyObject *obj)
     return is;
 }
 
+int
+frost__mapped_dict_view_kind(PyObject *obj)
+{
+    static const struct { const char *name; int kind; } kinds[] = {
+        {"MappedKeysView", 'k'}, {"MappedValuesView", 'v'}, {"MappedItemsView", 'i'},
+    };
+    PyObject *name = PyUnicode_FromString("frost._mappedviews");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;   /* not imported: none exists */
+    Py_XDECREF(name);
+    int kind = 0;
+    for (size_t i = 0; mod != NULL && kind == 0 && i < sizeof kinds / sizeof kinds[0]; i++) {
+        PyObject *cls = PyObject_GetAttrString(mod, kinds[i].name);
+        kind = cls != NULL && (PyObject *)Py_TYPE(obj) == cls ? kinds[i].kind : 0;
+        Py_XDECREF(cls);
+    }
+    Py_XDECREF(mod);
+    PyErr_Clear();   /* (a module without the classes: none of them) */
+    return kind;
+}
+
 PyObject *
 frost__mapped_thaw(frost_state *Py_UNUSED(st), PyObject *obj, PyObject *allowed)
 {

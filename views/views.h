@@ -606,6 +606,9 @@ int frost__mapped_types_add(PyObject *module, frost_state *st);   /* types + ABC
 int frost__is_mapped_view(frost_state *st, PyObject *obj);
 /* 1 if obj is a frost.MappedStore (frost._mapped, when imported), 0 no, -1 error */
 int frost__is_mapped_store(PyObject *obj);
+/* 'k', 'v' or 'i' if obj is a MappedDict's keys(), values() or items() view
+ * (frost._mappedviews, when imported; exact types), 0 if not */
+int frost__mapped_dict_view_kind(PyObject *obj);
 /* frost__record_parts of a MappedRecord (kind with FROST_RECORD_FROM_FILE: its names come
  * from an image); -2 without an exception when `view` is not one */
 int frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,

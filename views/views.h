@@ -448,8 +448,10 @@ PyObject *frost__unpack_elsewhere(PyObject *self, PyObject *key, const frost_lay
 /* self[key] for a buffer exporter, as memoryview(self) answers it: an item
  * for one integer per dimension (frost__unpack_elsewhere where memoryview
  * cannot read it), a read-only memoryview of the same memory for a slice
- * (first dimension; it holds the export, so the store stays alive). Every
- * other key is a TypeError naming its type. */
+ * (first dimension; it holds the export, so the store stays alive), or, for
+ * a format memoryview cannot unpack ('Zd', '>i') where this interpreter has
+ * imported numpy, the read-only ndarray numpy.asarray(self)[key] (the same
+ * memory, readable). Every other key is a TypeError naming its type. */
 PyObject *frost__buffer_subscript(PyObject *self, PyObject *key, const frost_layout_t *l);
 /* self == other / != for a buffer exporter of items in `format`, as
  * memoryview(self) compares: with any buffer (another view, bytes, array,

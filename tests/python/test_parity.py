@@ -977,6 +977,37 @@ class RecordsOfBothKindsCompare(unittest.TestCase):
         for s in stores[::2]:
             s.close()
 
+    def test_records_print_alike(self):
+        # a frost.Record printed "Record(mod.Point, FrozenDict({...}))", a MappedRecord
+        # "Point(a=1, ...)": switching freeze for share changed repr, str and f-strings.
+        # Both print as the class's own repr reads: QualName(field=value, ...).
+        Wide = dataclasses.make_dataclass("Wide", [(f"f{i}", int) for i in range(60)])
+
+        class Shared:
+            def __init__(self, state):
+                self.state = state
+
+            def __shared__(self):
+                return self.state
+        loop = []
+        data = [Point(1, ["a", Pair(2, "b")]), Pair(1, "x"), Shared([1, 2]), Wide(*range(60)),
+                Point(loop, None)]
+        loop.append(data[-1])
+        stores = [frost.freeze(data), frost.freeze(data, lifetime="process"), frost.share(data)]
+        for store in stores:
+            r = store.root
+            kind = type(r).__name__.replace("List", "")   # Frozen / Mapped
+            with self.subTest(kind=type(r[0]).__name__):
+                self.assertEqual(repr(r[0]), f"Point(x=1, tags={kind}List(['a', Pair(a=2, b='b')]))")
+                self.assertEqual(str(r[1]), "Pair(a=1, b='x')")
+                self.assertEqual(f"{r[1]}", "Pair(a=1, b='x')")
+                self.assertEqual(repr(r[2]), f"{Shared.__qualname__}({kind}List([1, 2]))")
+                self.assertEqual(repr(r[3]), "Wide(" + ", ".join(f"f{i}={i}" for i in range(50))
+                                 + ", ...)")
+                self.assertEqual(repr(r[4]), f"Point(x={kind}List([...]), tags=None)")
+        for s in stores[::2]:
+            s.close()
+
 
 class HugeStepsOnShortSlices(EveryStore):
     """A slice with a huge step holds one item or none, as list's does; its

@@ -96,9 +96,24 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
     return (PyObject *)it;
 }
 
+/* Item i of a reusable pair when it may be weakly referenced (a set view),
+ * a new reference kept while the pair is rewritten, else NULL: its weak
+ * references' callbacks, Python code, run once the pair is whole. */
+static inline PyObject *
+keep_weakly_referenced(PyObject *pair, Py_ssize_t i)
+{
+    PyObject *item = PyTuple_GET_ITEM(pair, i);
+    return Py_TYPE(item)->tp_weaklistoffset != 0 ? Py_NewRef(item) : NULL;
+}
+
 /* The next (key, value) pair: an earlier tuple again, its items rewritten
  * where reuse.h allows, when the caller has let go of it (`for k, v in
- * d.items()`, `for kv in d.items()`), else a new one. */
+ * d.items()`, `for kv in d.items()`), else a new one. As dict.items()'s
+ * iterator does, the pair is ours (a reference taken) before its items are
+ * replaced, and an old item whose going may run Python code (the callback of
+ * a weak reference to a set view) goes once the pair is whole: the callback
+ * never sees a half-written pair, and a next() from it makes a new pair
+ * rather than rewriting this one. */
 static Py_NO_INLINE PyObject *
 next_pair(FrostIter *it, Py_ssize_t i)
 {
@@ -106,18 +121,28 @@ next_pair(FrostIter *it, Py_ssize_t i)
     PyObject **slot = frost__reuse_slot(&it->pairs);
     PyObject *pair = *slot;
     if (frost__row_reusable(pair, 2) && !it->lease->process) {   /* scoped: copies rewritten */
-        if (frost__row_put(it->lease, pair, 0, key) < 0
-            || frost__row_put(it->lease, pair, 1, value) < 0) {
+        Py_INCREF(pair);
+        PyObject *old_k = keep_weakly_referenced(pair, 0), *old_v = keep_weakly_referenced(pair, 1);
+        int rc = frost__row_put(it->lease, pair, 0, key) < 0
+                 || frost__row_put(it->lease, pair, 1, value) < 0 ? -1 : 0;
+        Py_XDECREF(old_k);
+        Py_XDECREF(old_v);
+        if (rc < 0) {
+            Py_DECREF(pair);   /* (the slot still holds it) */
             return NULL;
         }
-        return frost__row_again(pair);
+        return pair;
     }
     PyObject *k = frost__load_fast(it->lease, key);
     PyObject *v = k ? frost__load_fast(it->lease, value) : NULL;
     if (v != NULL && frost__row_reusable(pair, 2)) {   /* process: the arena's own objects */
+        Py_INCREF(pair);
+        PyObject *old_k = keep_weakly_referenced(pair, 0), *old_v = keep_weakly_referenced(pair, 1);
         frost__row_replace(pair, 0, k);
         frost__row_replace(pair, 1, v);
-        return frost__row_again(pair);
+        Py_XDECREF(old_k);
+        Py_XDECREF(old_v);
+        return pair;
     }
     pair = v ? PyTuple_New(2) : NULL;
     if (pair == NULL) {

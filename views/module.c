@@ -279,7 +279,9 @@ static PyMethodDef frost_methods[] = {
      "Records come back as instances of their class: of the classes listed in `classes`\n"
      "only, if given; else, for a record frozen in this process, of the class its module\n"
      "and qualname import; a record read from a snapshot file is never resolved by name.\n"
-     "Records not rebuilt come back as types.SimpleNamespace of their fields."},
+     "Records not rebuilt come back as types.SimpleNamespace of their fields.\n"
+     "A dict view (d.keys(), d.values(), d.items()) thaws to a list of its thawed entries;\n"
+     "an iterator is refused (TypeError): thawing would use it up."},
     {"_rebuild", frost__rebuild, METH_VARARGS,
      "_rebuild(store_id, node, token[, slice])\n--\n\nUnpickle a store or view (internal)."},
     {"_channel_attach", frost__channel_attach, METH_VARARGS,

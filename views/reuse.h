@@ -21,13 +21,19 @@
  *    before the write, with the GIL held; nothing between the check and the
  *    write runs Python code or lets the GIL go (the only decrefs there are of
  *    the row's own old items: ints, floats, strs, bytes, views, tuples of
- *    those; none has a finalizer), and an allocation does not run the
+ *    those; none has a finalizer, but a set view may be weakly referenced,
+ *    and a callback runs when it goes: the one reader whose rows hold views,
+ *    dict items() pairs (iter.c next_pair), keeps such an old item until the
+ *    pair is whole, and takes its own reference to the pair first, as
+ *    CPython's dict.items() iterator does, so a next() from the callback
+ *    makes a new pair), and an allocation does not run the
  *    collector (3.12+: it only schedules it for the eval loop's next check,
  *    so no finalizer or gc.get_objects() can reach a row being rewritten).
  *    frost does not build for free-threaded CPython (store/freeze.c), where
  *    a refcount read is not the whole count.
  *  - Exact types only (never a subclass, never a bool). None of them can be
- *    weakly referenced, so a refcount of 1 is every reference there is.
+ *    weakly referenced, so a refcount of 1 is every reference there is (a
+ *    view inside a row is only replaced, never rewritten).
  *  - ints: never one of CPython's shared small ints (a value in -5..256 is
  *    never written: the int stays a fresh one), and only within the digits
  *    the object has (frost__rewrite_int).

@@ -5,7 +5,9 @@
  * bounded by memory. Dicts, lists and sets are made before their children
  * (a memo maps node -> result, so shared nodes stay shared and cycles through
  * them come back as cycles). Tuple nodes and records need their items first;
- * a cycle reaching one of them in progress raises ValueError.
+ * a cycle reaching one of them in progress raises ValueError. A dict's
+ * keys()/values()/items() view thaws to a list (thaw_dict_view); an iterator
+ * is refused.
  *
  * Records: cls.__from_shared__(state) if the class defines it; dataclass
  * fields are set with object.__setattr__ (frozen dataclasses too), those the
@@ -722,6 +724,53 @@ thaw_root(thawer_t *tw, frost_ref_t root, const FrostListView *slice)
     return result;
 }
 
+static PyObject *thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed);
+
+/* thaw() of a dict's keys(), values() or items() view (a FrozenDict's or a
+ * MappedDict's; kind 'k', 'v', 'i'): a list of the thawed entries in order,
+ * list(thaw(d).keys()) (.values(), .items()). A list because thaw() gives
+ * plain, mutable containers, and only a list holds every kind of entry
+ * (values repeat, items may hold unhashable values). Values and items come
+ * from thaw(d), so structure shared between values, and cycles through the
+ * dict, stay as in thaw(d); keys (plain immutables) thaw one by one, copying
+ * no value. */
+static PyObject *
+thaw_dict_view(frost_state *st, PyObject *obj, int kind, PyObject *memo, PyObject *allowed)
+{
+    if (kind != 'k') {
+        PyObject *mapping = PyObject_GetAttrString(obj, "mapping");
+        PyObject *d = mapping ? thaw_value(st, mapping, memo, allowed) : NULL;
+        Py_XDECREF(mapping);
+        if (d == NULL) {
+            return NULL;
+        }
+        PyObject *r = !PyDict_Check(d) ? PyErr_Format(PyExc_SystemError, "thaw() of a dict gave '%.200s'",
+                                                      Py_TYPE(d)->tp_name)
+                      : kind == 'v' ? PyDict_Values(d) : PyDict_Items(d);
+        Py_DECREF(d);
+        return r;
+    }
+    PyObject *keys = PyList_New(0);
+    PyObject *it = keys ? PyObject_GetIter(obj) : NULL;
+    PyObject *key;
+    size_t steps = 0;
+    while (it != NULL && (key = PyIter_Next(it)) != NULL) {
+        PyObject *copy = thaw_value(st, key, memo, allowed);
+        Py_DECREF(key);
+        if (copy == NULL || PyList_Append(keys, copy) < 0
+            || ((++steps & (THAW_SIGNAL_CHECK_EVERY - 1)) == 0 && frost__wait_tick() < 0)) {
+            Py_XDECREF(copy);
+            break;
+        }
+        Py_DECREF(copy);
+    }
+    Py_XDECREF(it);
+    if (PyErr_Occurred()) {
+        Py_CLEAR(keys);
+    }
+    return keys;
+}
+
 /* Thaw `obj` with `memo` ({node address: result}), shared by every item of
  * a tuple read from a tuple node, so structure shared between the items (or
  * between store.root's items) stays shared in the copy. */
@@ -790,6 +839,10 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
     else if (frost__is_mapped_view(st, obj)) {
         return frost__mapped_thaw(st, obj, allowed);
     }
+    else if (tp == st->keys_type || tp == st->values_type || tp == st->items_type) {
+        return thaw_dict_view(st, obj, tp == st->keys_type ? 'k' : tp == st->values_type ? 'v' : 'i',
+                              memo, allowed);
+    }
     else if (obj == Py_None || obj == Py_True || obj == Py_False || obj == Py_Ellipsis
              || tp == &PyLong_Type || tp == &PyFloat_Type || tp == &PyComplex_Type
              || tp == &PyUnicode_Type || tp == &PyBytes_Type) {
@@ -802,6 +855,16 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
             PyObject *r = its_root ? thaw_value(st, its_root, memo, allowed) : NULL;
             Py_XDECREF(its_root);
             return r;
+        }
+        int kind = frost__mapped_dict_view_kind(obj);
+        if (kind != 0) {
+            return thaw_dict_view(st, obj, kind, memo, allowed);
+        }
+        if (PyIter_Check(obj)) {   /* a copy must not use up what it copies */
+            PyErr_Format(PyExc_TypeError, "thaw() does not take an iterator ('%.200s'): thawing it "
+                         "would use it up; thaw the view it iterates, or copy what is left "
+                         "with [frost.thaw(x) for x in it]", tp->tp_name);
+            return NULL;
         }
         PyErr_Format(PyExc_TypeError, "thaw() expects a frost view, Store or frozen value, "
                      "not '%.200s'", tp->tp_name);

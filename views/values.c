@@ -305,6 +305,7 @@ frost__new_view(FrostLease *lease, const frost_node_t *node)
     if (node->kind == FROST_NODE_SET) {
         ((FrostSetView *)v)->set = (const frost_set_t *)node;
         ((FrostSetView *)v)->hash = -1;
+        ((FrostSetView *)v)->weaklist = NULL;
     }
     else {
         ((FrostDictView *)v)->table = (const frost_table_t *)node;

@@ -4,7 +4,10 @@
  *
  * The buffer protocol hands out the arena memory itself, read-only, so
  * memoryview(a) and numpy.asarray(a) copy nothing, nor does a slice a[i:j:k]
- * (a read-only memoryview). Indexing (and iterating)
+ * (a read-only memoryview; for a format memoryview cannot unpack, such as
+ * complex, the read-only ndarray numpy.asarray(a)[i:j:k] where this
+ * interpreter has imported numpy, so that the slice reads as the Array
+ * does). Indexing (and iterating)
  * a multi-dimensional Array gives sub-Array views, which pickle as the node
  * plus their indices; items are unpacked by memoryview, else by numpy where
  * this interpreter imported it, else by the struct module, so every format
@@ -302,6 +305,51 @@ array_length(PyObject *self)
     return AV(self)->shape[0];
 }
 
+/* Slice `mv` (a memoryview slice of self, stolen) as given, or, when memoryview
+ * cannot unpack its format ('Zd' complex, '>i', 'T{...}': its tolist() and
+ * items raise NotImplementedError, asked on an empty slice) and this
+ * interpreter has imported numpy, numpy.asarray(self)[key] instead: read-only,
+ * the same memory, and readable, as the items of such an Array are read
+ * through numpy (frost__unpack_elsewhere). */
+static PyObject *
+slice_through_numpy(PyObject *self, PyObject *key, PyObject *mv)
+{
+    const char *f = PyMemoryView_GET_BUFFER(mv)->format;
+    f = f == NULL ? "B" : f[0] == '@' ? f + 1 : f;
+    if ((f[0] != '\0' && f[1] == '\0' && strchr("bBhHiIlLqQfd", f[0]) != NULL)
+        || frost__numpy_if_imported() == NULL) {
+        return mv;   /* (the common formats, which memoryview reads, without asking it) */
+    }
+    PyObject *empty = PySequence_GetSlice(mv, 0, 0);
+    PyObject *probe = empty ? PyObject_CallMethod(empty, "tolist", NULL) : NULL;
+    if (empty != NULL) {
+        frost__memoryview_done(empty);
+    }
+    if (probe != NULL) {
+        Py_DECREF(probe);
+        return mv;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_NotImplementedError)) {
+        Py_DECREF(mv);
+        return NULL;
+    }
+    PyErr_Clear();
+    /* a "numpy" in sys.modules is whatever a program put there (see frost__unpack_elsewhere) */
+    if (Py_EnterRecursiveCall(" while slicing a frost array through numpy")) {
+        Py_DECREF(mv);
+        return NULL;
+    }
+    PyObject *arr = as_numpy(self);
+    PyObject *r = arr != NULL && arr != self ? PyObject_GetItem(arr, key) : NULL;
+    Py_LeaveRecursiveCall();
+    Py_XDECREF(arr);
+    if (r == NULL && !PyErr_Occurred()) {
+        return mv;   /* a shim whose asarray(x) is x: the memoryview */
+    }
+    Py_DECREF(mv);
+    return r;
+}
+
 PyObject *
 frost__buffer_subscript(PyObject *self, PyObject *key, const frost_layout_t *l)
 {
@@ -338,7 +386,7 @@ frost__buffer_subscript(PyObject *self, PyObject *key, const frost_layout_t *l)
     PyObject *r = PyObject_GetItem(mv, key);
     if (slice) {
         Py_DECREF(mv);   /* the slice holds the export itself */
-        return r;
+        return r == NULL ? NULL : slice_through_numpy(self, key, r);
     }
     frost__memoryview_done(mv);   /* an item: nothing holds an export */
     if (r == NULL) {

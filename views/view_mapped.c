@@ -13,7 +13,8 @@
  * per access; TUPLE nodes are real tuples. The views are read-only: every
  * mutation raises TypeError; they are unhashable, like the builtins they
  * stand for, but for MappedSet, which hashes as the frozenset of its items
- * (frost__mapped_set_view_hash, kept after the first hash()). They compare
+ * (frost__mapped_set_view_hash, kept after the first hash()) and takes weak
+ * references, as a frozenset and a FrozenSet do. They compare
  * and combine with the arena views of the same builtin (FrozenList,
  * FrozenDict, frost.Record) as with that builtin. Lookups compare str/bytes
  * keys in place (map_read.c).
@@ -65,6 +66,8 @@ typedef struct {
 typedef struct {
     MAPPED_VIEW_HEAD
     Py_hash_t hash;              /* -1 until the first hash(): an image never changes */
+    PyObject *weaklist;          /* weak references to this view (a frozenset takes them);
+                                    NULL while none, cleared in mapped_dealloc */
 } FrostMappedSet;
 
 typedef struct {
@@ -166,6 +169,7 @@ make_view(void *ctx, const frost_mnode_t *n)
     v->node = *n;
     if (n->kind == FROST_MNODE_SET) {
         ((FrostMappedSet *)v)->hash = -1;
+        ((FrostMappedSet *)v)->weaklist = NULL;
     }
     if (n->kind == FROST_MNODE_ARRAY) {
         FrostMappedArray *a = (FrostMappedArray *)v;
@@ -191,6 +195,9 @@ static void
 mapped_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    if (MV(self)->node.kind == FROST_MNODE_SET && ((FrostMappedSet *)self)->weaklist != NULL) {
+        PyObject_ClearWeakRefs(self);   /* first: a callback sees a dead reference */
+    }
     if (MV(self)->node.kind == FROST_MNODE_ARRAY) {
         PyMem_Free(((FrostMappedArray *)self)->dims);
         Py_XDECREF(((FrostMappedArray *)self)->parent);
@@ -1150,9 +1157,15 @@ static PyMethodDef set_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef set_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(FrostMappedSet, weaklist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot set_slots[] = {
     {Py_tp_doc, "MappedSet: a read-only set over a set of a format-2 image, read in place."},
     {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_members, set_members},
     {Py_tp_repr, set_repr},
     {Py_tp_hash, set_hash},
     {Py_tp_iter, set_iter},
@@ -2537,6 +2550,26 @@ frost__is_mapped_store(PyObject *obj)
     int is = PyObject_IsInstance(obj, cls);
     Py_DECREF(cls);
     return is;
+}
+
+int
+frost__mapped_dict_view_kind(PyObject *obj)
+{
+    static const struct { const char *name; int kind; } kinds[] = {
+        {"MappedKeysView", 'k'}, {"MappedValuesView", 'v'}, {"MappedItemsView", 'i'},
+    };
+    PyObject *name = PyUnicode_FromString("frost._mappedviews");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;   /* not imported: none exists */
+    Py_XDECREF(name);
+    int kind = 0;
+    for (size_t i = 0; mod != NULL && kind == 0 && i < sizeof kinds / sizeof kinds[0]; i++) {
+        PyObject *cls = PyObject_GetAttrString(mod, kinds[i].name);
+        kind = cls != NULL && (PyObject *)Py_TYPE(obj) == cls ? kinds[i].kind : 0;
+        Py_XDECREF(cls);
+    }
+    Py_XDECREF(mod);
+    PyErr_Clear();   /* (a module without the classes: none of them) */
+    return kind;
 }
 
 PyObject *

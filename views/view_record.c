@@ -457,23 +457,59 @@ record_fields(PyObject *self, void *Py_UNUSED(closure))
     return names;
 }
 
+/* As the class's own dataclass/NamedTuple repr reads, and as a MappedRecord
+ * prints (view_mapped.c): `QualName(a=1, b='x')`, the fields in order (at
+ * most FROST_REPR_MAX_ITEMS, then "..."), or `QualName(<state>)` for a state
+ * that is not a dict of fields (__shared__). */
 static PyObject *
 record_repr(PyObject *self)
 {
     /* by node, not view (each read makes a new view), and counted twice
      * against the C recursion limit (frost__repr_enter): a chain of records
      * overflowed a small thread stack before RecursionError */
-    const void *node = RV(self)->record;
-    int rc = frost__repr_enter(node);
+    const frost_record_t *rec = RV(self)->record;
+    int rc = frost__repr_enter(rec);
     if (rc != 0) {
-        return rc > 0 ? PyUnicode_FromString("Record(...)") : NULL;
+        return rc > 0 ? PyUnicode_FromString("...") : NULL;
     }
-    PyObject *cls = record_class_name(self, NULL);
-    PyObject *state = cls ? record_state(self, NULL) : NULL;
-    PyObject *r = state ? PyUnicode_FromFormat("Record(%U, %R)", cls, state) : NULL;
-    Py_XDECREF(cls);
-    Py_XDECREF(state);
-    frost__repr_leave(node);
+    PyObject *qualname = frost_ref_object(rec->qualname);   /* read, never held */
+    const frost_table_t *t = record_dict_state(rec);
+    PyObject *r = NULL;
+    if (t == NULL) {
+        PyObject *state = record_state(self, NULL);
+        r = state ? PyUnicode_FromFormat("%U(%R)", qualname, state) : NULL;
+        Py_XDECREF(state);
+    }
+    else {
+        Py_ssize_t shown = t->len < FROST_REPR_MAX_ITEMS ? t->len : FROST_REPR_MAX_ITEMS;
+        PyObject *parts = PyList_New(0);
+        for (Py_ssize_t i = 0; parts != NULL && i < shown; i++) {
+            PyObject *k = frost__load(RV(self)->lease, t->entries[i].key);
+            PyObject *v = k ? frost__load(RV(self)->lease, frost_table_value(t, i)) : NULL;
+            PyObject *p = v ? PyUnicode_FromFormat(PyUnicode_Check(k) ? "%U=%R" : "%R=%R", k, v)
+                            : NULL;
+            if (p == NULL || PyList_Append(parts, p) < 0) {
+                Py_CLEAR(parts);
+            }
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+            Py_XDECREF(p);
+        }
+        if (parts != NULL && shown < t->len) {
+            PyObject *more = PyUnicode_FromString("...");
+            if (more == NULL || PyList_Append(parts, more) < 0) {
+                Py_CLEAR(parts);
+            }
+            Py_XDECREF(more);
+        }
+        PyObject *sep = parts ? PyUnicode_FromString(", ") : NULL;
+        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+        r = body ? PyUnicode_FromFormat("%U(%U)", qualname, body) : NULL;
+        Py_XDECREF(parts);
+        Py_XDECREF(sep);
+        Py_XDECREF(body);
+    }
+    frost__repr_leave(rec);
     return r;
 }
 

@@ -149,6 +149,8 @@ typedef struct {
     const frost_set_t *set;
     Py_hash_t hash;              /* hash(frozenset(self)) once asked (the items never
                                     change, nor do their objects), else -1 */
+    PyObject *weaklist;          /* weak references to this view (a frozenset takes them),
+                                    cleared in its dealloc; NULL while none */
 } FrostSetView;
 
 typedef struct {
@@ -446,8 +448,10 @@ PyObject *frost__unpack_elsewhere(PyObject *self, PyObject *key, const frost_lay
 /* self[key] for a buffer exporter, as memoryview(self) answers it: an item
  * for one integer per dimension (frost__unpack_elsewhere where memoryview
  * cannot read it), a read-only memoryview of the same memory for a slice
- * (first dimension; it holds the export, so the store stays alive). Every
- * other key is a TypeError naming its type. */
+ * (first dimension; it holds the export, so the store stays alive), or, for
+ * a format memoryview cannot unpack ('Zd', '>i') where this interpreter has
+ * imported numpy, the read-only ndarray numpy.asarray(self)[key] (the same
+ * memory, readable). Every other key is a TypeError naming its type. */
 PyObject *frost__buffer_subscript(PyObject *self, PyObject *key, const frost_layout_t *l);
 /* self == other / != for a buffer exporter of items in `format`, as
  * memoryview(self) compares: with any buffer (another view, bytes, array,
@@ -604,6 +608,9 @@ int frost__mapped_types_add(PyObject *module, frost_state *st);   /* types + ABC
 int frost__is_mapped_view(frost_state *st, PyObject *obj);
 /* 1 if obj is a frost.MappedStore (frost._mapped, when imported), 0 no, -1 error */
 int frost__is_mapped_store(PyObject *obj);
+/* 'k', 'v' or 'i' if obj is a MappedDict's keys(), values() or items() view
+ * (frost._mappedviews, when imported; exact types), 0 if not */
+int frost__mapped_dict_view_kind(PyObject *obj);
 /* frost__record_parts of a MappedRecord (kind with FROST_RECORD_FROM_FILE: its names come
  * from an image); -2 without an exception when `view` is not one */
 int frost__mapped_record_parts(PyObject *view, PyObject **module, PyObject **qualname, int *kind,

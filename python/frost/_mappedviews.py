@@ -4,7 +4,9 @@ The collections.abc views, iterated by the dict's own C iterators: entries are r
 in order from the table, not looked up again by key, so a damaged image gives
 frost.SnapshotError where the damage is, never a KeyError for a key the dict listed.
 As dict's views (and FrozenDict's): reversed() and .mapping, the MappedDict itself
-(read-only already, where a dict's view gives a mappingproxy).
+(read-only already, where a dict's view gives a mappingproxy), and they do not pickle
+or copy.copy(): TypeError "cannot pickle '...' object" at every protocol (they pickled
+by their mapping, and copied to a view, where dict's and FrozenDict's refuse).
 """
 from collections.abc import ItemsView, KeysView, ValuesView
 
@@ -15,6 +17,12 @@ class _MappingAttribute:
     @property
     def mapping(self):
         return self._mapping
+
+    def __reduce__(self):
+        # as dict_keys and FrozenDictKeys (views/values.c frost__no_pickle) answer;
+        # object.__reduce_ex__ calls it at every protocol, and so do copy.copy/deepcopy
+        cls = type(self)
+        raise TypeError(f"cannot pickle '{cls.__module__}.{cls.__qualname__}' object")
 
 
 class MappedKeysView(_MappingAttribute, KeysView):

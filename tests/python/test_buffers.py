@@ -645,6 +645,35 @@ class ArraysSliceAndIndexAsMemoryview(LeakCheckedTestCase):
                 del c
                 store.close()
 
+    def test_slices_memoryview_cannot_unpack_read_through_numpy(self):
+        # a complex (or big-endian) Array read item by item, but its slice, a
+        # memoryview, could not: list(a[::-1]) / a[1:].tolist() raised
+        # NotImplementedError "memoryview: unsupported format Zd". Where numpy is
+        # imported the slice is the read-only ndarray of the same memory.
+        import unittest.mock
+        data = {"c": np.arange(6, dtype=complex).reshape(3, 2), "be": np.arange(5, dtype=">i4"),
+                "d": np.arange(5, dtype=float)}
+        for kind, store in self.stores(data):
+            with self.subTest(kind=kind):
+                c, be, whole = store.root["c"], store.root["be"], np.asarray(store.root["c"])
+                for sl in self.SLICES:
+                    got = c[sl]
+                    self.assertIs(type(got), np.ndarray)
+                    self.assertEqual(got.tolist(), data["c"][sl].tolist(), sl)
+                    self.assertFalse(got.flags.writeable)
+                    self.assertTrue(got.size == 0 or np.shares_memory(got, whole))
+                    self.assertEqual(be[sl].tolist(), data["be"][sl].tolist(), sl)
+                self.assertEqual(list(c[::-1][0]), [4 + 0j, 5 + 0j])
+                self.assertIsInstance(store.root["d"][1:], memoryview)   # memoryview reads it
+                with unittest.mock.patch.dict(sys.modules, {"numpy": None}):   # none here
+                    self.assertIsInstance(c[1:], memoryview)
+                    self.assertEqual(c[1:].nbytes, 64)
+                part = be[1:3]
+                del c, be, whole, got
+                store.close()                    # the slice is a reader
+                self.assertEqual(part.tolist(), [1, 2])
+                del part
+
 
 def _testbuffer_or_memoryview_f(obj):
     """A Fortran-order request through public API: PyMemoryView_GetContiguous

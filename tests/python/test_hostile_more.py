@@ -143,6 +143,28 @@ class KeptResultsNeverChange(LeakCheckedTestCase):
             got = sorted((r for r in kept + from_del if r is not None), key=lambda r: r[0])
             self.same(got, ROWS)
 
+    def test_weakref_callbacks_reading_the_same_items_iterator(self):
+        """A set view in an items() pair is weakly referenced; its callback, run when
+        the reader drops it from a reused pair, pulls from that iterator. The pair
+        being rewritten was taken for the inner next() too: entries came twice and
+        others never (scoped arena stores)."""
+        import weakref
+        value = {i: frozenset({i, -i - 1}) for i in range(300)}
+        for v in self.each_view(value):
+            it = iter(v.items())
+            pulled, refs, kept = [], [], []
+
+            def pull(_):
+                pulled.extend([next(it, None), next(it, None)])
+            for k, s in it:
+                kept.append((k, set(s)))
+                refs.append(weakref.ref(s, pull))
+                del s
+            pairs = kept + [(k, set(s)) for k, s in filter(None, pulled)]
+            self.assertEqual(sorted(pairs), sorted((k, set(s)) for k, s in value.items()))
+            del refs            # (first: the views the iterator keeps call no one)
+            del it, pull, pulled
+
     def test_threads_share_one_iterator(self):
         for v in self.each_view():
             it = iter(v)

@@ -414,6 +414,42 @@ class SetViewsHashLikeFrozenset(EveryStore):
                 self.assertNotIsInstance(view, collections.abc.Hashable)
 
 
+class SetViewsTakeWeakReferences(EveryStore):
+    """A FrozenSet (MappedSet) takes weak references as the frozenset it stands for
+    does (weakref.WeakSet, WeakKeyDictionary keyed by set views); the dict, list and
+    record views refuse them, as dict, list and tuple do. Both set views refused."""
+
+    def test_weak_references_to_set_views(self):
+        import gc
+        import weakref
+        for root in self.each_root({"s": {1, 2}, "e": frozenset(), "l": [1], "d": {"a": 1}}):
+            view, empty = root["s"], root["e"]
+            ref = weakref.ref(view)
+            self.assertIs(ref(), view)
+            self.assertIs(weakref.ref(view), ref)   # one callback-less ref, as CPython shares
+            ws = weakref.WeakSet([view, empty])
+            self.assertIn(frozenset({1, 2}), ws)   # found by the frozenset it equals
+            keyed = weakref.WeakKeyDictionary({view: "v"})
+            self.assertEqual(keyed[frozenset({1, 2})], "v")
+            self.assertEqual(weakref.proxy(view) & {2, 3}, {2})
+            gone = []
+            ref2 = weakref.ref(view, lambda r: gone.append(r()))
+            del view
+            gc.collect()
+            self.assertEqual(gone, [None])      # the callback ran, with a dead reference
+            self.assertIsNone(ref())
+            self.assertIsNone(ref2())
+            self.assertEqual(len(keyed), 0)
+            self.assertEqual(list(ws), [empty])
+            for other, builtin in ((root["l"], [1]), (root["d"], {"a": 1}),
+                                   (root["d"].keys(), {}.keys()), (iter(root["s"]), iter(set()))):
+                with self.assertRaises(TypeError):
+                    weakref.ref(builtin)
+                with self.assertRaisesRegex(TypeError, "cannot create weak reference"):
+                    weakref.ref(other)
+            del empty, ws, keyed
+
+
 class DictViewsReverse(EveryStore):
     """reversed() of keys(), values() and items() as dict's (3.8+)."""
 
@@ -502,16 +538,18 @@ class WhatDoesNotPickleSaysSo(EveryStore):
         data = {"d": {"a": 1}, "l": [1, "x"], "p": [1, 2], "f": [0.5], "s": {1}}
         for root in self.each_root(data):
             d = root["d"]
-            unpicklable = [iter(root[k]) for k in data] + [reversed(root["l"]), iter(d.items())]
-            if isinstance(d, frost.FrozenDict):   # a MappedDict's views pickle by their mapping
-                unpicklable += [d.keys(), d.values(), d.items()]
+            # a MappedDict's keys()/values()/items() pickled by their mapping (and
+            # copy.copy() gave a view), where a FrozenDict's, as a dict's, refuse
+            unpicklable = [iter(root[k]) for k in data] + [reversed(root["l"]), iter(d.items()),
+                                                           d.keys(), d.values(), d.items()]
             for obj in unpicklable:
                 for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
                     with self.assertRaisesRegex(TypeError, rf"^cannot pickle '{type(obj).__module__}"
                                                            rf"\.{type(obj).__name__}' object$"):
                         pickle.dumps(obj, protocol)
-                with self.assertRaisesRegex(TypeError, "cannot pickle"):
-                    copy.copy(obj)
+                for how in (copy.copy, copy.deepcopy):
+                    with self.assertRaisesRegex(TypeError, "cannot pickle"):
+                        how(obj)
             del unpicklable, obj, d
 
 
@@ -936,6 +974,37 @@ class RecordsOfBothKindsCompare(unittest.TestCase):
                         self.assertIs(a[i] != b[j], i != j)
         with self.assertRaises(TypeError):
             roots[0][0] < roots[2][0]   # noqa: B015  (records do not order)
+        for s in stores[::2]:
+            s.close()
+
+    def test_records_print_alike(self):
+        # a frost.Record printed "Record(mod.Point, FrozenDict({...}))", a MappedRecord
+        # "Point(a=1, ...)": switching freeze for share changed repr, str and f-strings.
+        # Both print as the class's own repr reads: QualName(field=value, ...).
+        Wide = dataclasses.make_dataclass("Wide", [(f"f{i}", int) for i in range(60)])
+
+        class Shared:
+            def __init__(self, state):
+                self.state = state
+
+            def __shared__(self):
+                return self.state
+        loop = []
+        data = [Point(1, ["a", Pair(2, "b")]), Pair(1, "x"), Shared([1, 2]), Wide(*range(60)),
+                Point(loop, None)]
+        loop.append(data[-1])
+        stores = [frost.freeze(data), frost.freeze(data, lifetime="process"), frost.share(data)]
+        for store in stores:
+            r = store.root
+            kind = type(r).__name__.replace("List", "")   # Frozen / Mapped
+            with self.subTest(kind=type(r[0]).__name__):
+                self.assertEqual(repr(r[0]), f"Point(x=1, tags={kind}List(['a', Pair(a=2, b='b')]))")
+                self.assertEqual(str(r[1]), "Pair(a=1, b='x')")
+                self.assertEqual(f"{r[1]}", "Pair(a=1, b='x')")
+                self.assertEqual(repr(r[2]), f"{Shared.__qualname__}({kind}List([1, 2]))")
+                self.assertEqual(repr(r[3]), "Wide(" + ", ".join(f"f{i}={i}" for i in range(50))
+                                 + ", ...)")
+                self.assertEqual(repr(r[4]), f"Point(x={kind}List([...]), tags=None)")
         for s in stores[::2]:
             s.close()
 

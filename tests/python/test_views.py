@@ -12,6 +12,7 @@ import collections.abc as abc
 import dataclasses
 import operator
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -714,8 +715,7 @@ class RecordShapeTypes(unittest.TestCase):
             self.assertEqual(r._class_name, f"{__name__}.Quad")
             self.assertEqual(frost.thaw(r), Quad(i, i * 0.5, f"q{i}", -i))
             self.assertEqual(set(dir(r)) & set("abcd"), set("abcd"))
-        self.assertEqual(repr(root[0]), "Record(%s.Quad, FrozenDict({'a': 0, 'b': 0.0, 'c': 'q0', "
-                                        "'d': 0}))" % __name__)
+        self.assertEqual(repr(root[0]), "Quad(a=0, b=0.0, c='q0', d=0)")   # as the class's
 
     def test_other_records_stay_plain_and_read_the_same(self):
         Dunder = dataclasses.make_dataclass("Dunder", [("__x", int), ("y", int)])
@@ -1345,6 +1345,46 @@ class ThawTest(unittest.TestCase):
     def test_not_a_view(self):
         with self.assertRaises(TypeError):
             frost.thaw([1, 2])
+
+    def test_dict_views_thaw_to_lists_and_iterators_are_refused(self):
+        # thaw(d.keys()) / thaw(iter(view)) raised "expects a frost view" (a dict view
+        # is one). A dict view thaws to the list of its thawed entries, as
+        # list(thaw(d).keys()) (values(), items()) gives, sharing what thaw(d) shares;
+        # an iterator is refused by name: thawing would use it up.
+        shared = [1, {"x": 2.5}]
+        data = {"a": shared, "b": shared, (1, "t"): {"s": {3}}, "n": None}
+        with tempfile.TemporaryDirectory() as tmp:
+            frost.freeze(data).save(os.path.join(tmp, "d.frost"), format=2)
+            stores = [frost.freeze(data), frost.freeze(data, lifetime="process"),
+                      frost.share(data), frost.load(os.path.join(tmp, "d.frost"))]
+            for store in stores:
+                d = store.root
+                with self.subTest(type(d).__name__):
+                    whole = frost.thaw(d)
+                    for view, want in ((d.keys(), list(whole.keys())),
+                                       (d.values(), list(whole.values())),
+                                       (d.items(), list(whole.items()))):
+                        got = frost.thaw(view)
+                        self.assertIs(type(got), list)
+                        self.assertEqual(got, want)
+                    values = frost.thaw(d.values())
+                    self.assertIs(values[0], values[1])          # shared, as in thaw(d)
+                    self.assertIs(type(values[2]["s"]), set)     # plain and mutable
+                    items = frost.thaw(d.items())
+                    self.assertIs(items[0][1], items[1][1])
+                    items[0][1].append(3)
+                    self.assertEqual(d["a"], [1, {"x": 2.5}])   # a copy
+                    for it in (iter(d), iter(d.values()), iter(d.items()), iter(d["a"])):
+                        with self.assertRaisesRegex(
+                                TypeError, rf"thaw\(\) does not take an iterator "
+                                           rf"\('{re.escape(type(it).__module__)}\.{type(it).__name__}'\)"
+                                           r".*thaw the view it iterates"):
+                            frost.thaw(it)
+                        self.assertIsNotNone(next(it))          # not used up
+                    del d, view, it
+                store.close()
+        with self.assertRaisesRegex(TypeError, "not 'dict_keys'"):
+            frost.thaw({}.keys())                                # a dict's are no frost view
 
     def test_ctrl_c_stops_a_long_thaw(self):
         # the walk ran no bytecode and checked no signal: a Ctrl-C landed only

@@ -198,6 +198,8 @@ PyObject *frost__closed_error(frost_state *st, const char *what);
 int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /* module.c */
 /* An int-like argument (__index__, not a bool) named `what` in messages; module.c */
 int frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out);
+/* An int named in a message: its repr, or its size past 128 bits; module.c */
+PyObject *frost__int_repr(PyObject *index);
 /* A blocking call's timeout: None/NULL -> -1 (none), else a number >= 0 (any
  * object float() takes, not a str; inf waits without end); TypeError/ValueError
  * otherwise, OverflowError past a float's range, each naming `timeout`. channel.c */

@@ -951,7 +951,11 @@ fd_entry(PyObject *arg, const char *func)
     if (fd < 0 || fd > INT_MAX) {
         if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
             PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "%s(): fd must be an int >= 0, not %R", func, arg);
+            PyObject *repr = PyLong_Check(arg) ? frost__int_repr(arg) : PyObject_Repr(arg);
+            if (repr != NULL) {
+                PyErr_Format(PyExc_ValueError, "%s(): fd must be an int >= 0, not %U", func, repr);
+                Py_DECREF(repr);
+            }
         }
         return NULL;
     }

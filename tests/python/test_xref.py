@@ -562,6 +562,28 @@ class MessagesAreReleasedExactlyOnce(SharedPool, LeakCheckedTestCase):
             self.assertEqual(_frost._live_channels(), channels_before)
         self.assertEqual(in_flight(), 0)
 
+    def test_chains_and_rings_churned_by_pool_workers_are_all_collected(self):
+        # the collections of poolwork.channel_chain_churn run at once on each
+        # worker's thread (own GILs), while this interpreter receives and
+        # drops what they hand over (a chain's head, one of a pair): a
+        # collection that leaves a channel to another's (views/xref.c) never
+        # leaves one behind, nor drains one still reachable
+        channels_before = _frost._live_channels()
+        shared = frost.Channel()
+        futures = [self.pool.submit(poolwork.channel_chain_churn, shared, seed, 100)
+                   for seed in range(4)]
+        while not all(f.done() for f in futures) or len(shared):
+            try:
+                got = shared.recv(timeout=0.05)
+            except TimeoutError:
+                continue
+            self.assertFalse(got.closed)
+            del got
+        self.assertEqual([f.result() for f in futures], list(range(4)))
+        del shared, futures
+        gc.collect()
+        self.assertEqual(_frost._live_channels(), channels_before)
+
     def test_cycles_dropped_and_received_by_many_threads_are_all_collected(self):
         # collections run on every thread that drops a handle or releases a
         # ticket, each walking its own neighbourhood under the ticket table's

@@ -59,11 +59,42 @@ frost__parse_progress(PyObject *obj, const char *func, PyObject **out)
     return 0;
 }
 
+/* An int as an error message names it: its repr up to 128 bits, else its
+ * size ("an int of 1329 bits", "a negative int of ..."): a repr runs to
+ * thousands of digits, or raises past sys.get_int_max_str_digits(). A new
+ * str, or NULL with an exception set. */
+PyObject *
+frost__int_repr(PyObject *index)
+{
+    int overflow;   /* its sign, past long long; inside it, the value's */
+    long long value = PyLong_AsLongLongAndOverflow(index, &overflow);
+    if (value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow == 0) {
+        return PyObject_Repr(index);
+    }
+    PyObject *bits = PyObject_CallMethod(index, "bit_length", NULL);
+    if (bits == NULL) {
+        return NULL;
+    }
+    PyObject *repr = NULL;
+    if (PyLong_AsLong(bits) <= 128 && !PyErr_Occurred()) {
+        repr = PyObject_Repr(index);
+    }
+    else if (!PyErr_Occurred()) {
+        repr = PyUnicode_FromFormat("%s int of %S bits", overflow < 0 ? "a negative" : "an", bits);
+    }
+    Py_DECREF(bits);
+    return repr;
+}
+
 /* An integer argument `what` (its message name, e.g. "Channel maxsize"): an
  * int or any object with __index__ (a numpy integer, an IntEnum), as
  * operator.index takes it, but not a bool (a flag, not a count): 0 with *out
  * set, else -1 with TypeError (not an int: a float, a str, None) or
- * ValueError (past Py_ssize_t). Range checks are the caller's. */
+ * ValueError (past Py_ssize_t: the message names that range, and the int by
+ * frost__int_repr). Range checks are the caller's. */
 int
 frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out)
 {
@@ -79,19 +110,15 @@ frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out)
     if (*out == -1 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
             PyErr_Clear();
-            /* a huge int is named by its size: its repr runs to thousands of
-             * digits, or raises past sys.get_int_max_str_digits() */
-            PyObject *bits = PyObject_CallMethod(index, "bit_length", NULL);
-            long nbits = bits ? PyLong_AsLong(bits) : -1;
-            Py_XDECREF(bits);
-            if (nbits < 0) {
-                PyErr_Clear();
-            }
-            if (nbits >= 0 && nbits <= 128) {
-                PyErr_Format(PyExc_ValueError, "%s out of range: %R", what, index);
-            }
-            else {
-                PyErr_Format(PyExc_ValueError, "%s out of range: an int of %ld bits", what, nbits);
+            int sign;   /* past Py_ssize_t is past long long, or inside it (32 bits) */
+            long long value = PyLong_AsLongLongAndOverflow(index, &sign);
+            int negative = sign < 0 || (sign == 0 && value < 0);
+            PyObject *repr = frost__int_repr(index);
+            if (repr != NULL) {
+                PyErr_Format(PyExc_ValueError, "%s out of range: %U, %s (%zd)", what, repr,
+                             negative ? "less than -sys.maxsize - 1" : "more than sys.maxsize",
+                             negative ? PY_SSIZE_T_MIN : PY_SSIZE_T_MAX);
+                Py_DECREF(repr);
             }
         }
         Py_DECREF(index);

@@ -88,7 +88,11 @@ pool_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     if (overflow != 0 || workers < 1 || workers > 1024) {   /* ValueError, however large */
-        PyErr_Format(PyExc_ValueError, "workers must be between 1 and 1024, not %S", count);
+        PyObject *repr = frost__int_repr(count);
+        if (repr != NULL) {
+            PyErr_Format(PyExc_ValueError, "workers must be between 1 and 1024, not %U", repr);
+            Py_DECREF(repr);
+        }
         return NULL;
     }
     FrostPool *self = (FrostPool *)type->tp_alloc(type, 0);

@@ -133,7 +133,12 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
         format = (long)f;
         if (format != 1 && format != 2) {
             PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "save() format must be 1, 2 or None, not %R", format_obj);
+            PyObject *repr = PyLong_Check(format_obj) ? frost__int_repr(format_obj)
+                                                      : PyObject_Repr(format_obj);
+            if (repr != NULL) {
+                PyErr_Format(PyExc_ValueError, "save() format must be 1, 2 or None, not %U", repr);
+                Py_DECREF(repr);
+            }
             return NULL;
         }
     }

@@ -1818,15 +1818,20 @@ image_view_at(PyObject *self, PyObject *arg)
         return NULL;
     }
     unsigned long long off = PyLong_AsUnsignedLongLong(index);
-    Py_DECREF(index);
     if (off == (unsigned long long)-1 && PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            return NULL;
+        PyObject *repr = NULL;
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            repr = frost__int_repr(index);
         }
-        PyErr_Clear();
-        PyErr_Format(MI(self)->img.error, "no node at offset %R of this image", arg);
+        if (repr != NULL) {
+            PyErr_Format(MI(self)->img.error, "no node at offset %U of this image", repr);
+            Py_DECREF(repr);
+        }
+        Py_DECREF(index);
         return NULL;
     }
+    Py_DECREF(index);
     if (off % 8 != 0 || off >= MI(self)->img.size) {
         PyErr_Format(MI(self)->img.error, "no node at offset %llu of this image", off);
         return NULL;

@@ -200,6 +200,8 @@ PyObject *frost__closed_error(frost_state *st, const char *what);
 int frost__parse_progress(PyObject *obj, const char *func, PyObject **out);   /* module.c */
 /* An int-like argument (__index__, not a bool) named `what` in messages; module.c */
 int frost__parse_index(PyObject *obj, const char *what, Py_ssize_t *out);
+/* An int named in a message: its repr, or its size past 128 bits; module.c */
+PyObject *frost__int_repr(PyObject *index);
 /* A blocking call's timeout: None/NULL -> -1 (none), else a number >= 0 (any
  * object float() takes, not a str; inf waits without end); TypeError/ValueError
  * otherwise, OverflowError past a float's range, each naming `timeout`. channel.c */
@@ -668,14 +670,17 @@ frost_channel_t *frost__channel_acquire_by_id(uint64_t id, uint64_t token);   /*
 void frost__channel_acquire(frost_channel_t *ch);       /* caller holds a count */
 void frost__channel_release(frost_channel_t *ch);
 size_t frost__channel_handles(const frost_channel_t *ch);   /* Channel objects now */
-/* The tickets to one channel, kept in it for xref.c (which owns and defines
- * them; guarded by xref.c's lock): what the collection of channels held only
- * by queued tickets walks, instead of every ticket in flight. */
+/* The tickets to one channel, and those to channels queued in it, kept in it
+ * for xref.c (which owns and defines them; guarded by xref.c's lock): what the
+ * collection of channels held only by queued tickets walks (back and
+ * forward), instead of every ticket in flight. */
 typedef struct frost_channel_tickets_s {
     struct sent_s *head;    /* every ticket to the channel (sent_t.ch_prev/ch_next) */
     size_t n;               /* their number: n == 0 and no handle: on its way out */
     size_t unparked;        /* those not queued in a channel (a task's, a receiver's) */
-    size_t mark;            /* a collection's scratch: the channel's index + 1; 0 outside one */
+    struct sent_s *parked;  /* the tickets to channels queued in this one (sent_t.pk_prev/pk_next) */
+    unsigned char mark;     /* a collection's scratch: found by its backward walk; 0 outside one */
+    unsigned char reached;  /* ... by its forward walk; 0 outside one */
 } frost_channel_tickets_t;
 frost_channel_tickets_t *frost__channel_tickets(frost_channel_t *ch);
 void frost__channel_drain(frost_channel_t *ch);         /* close; release queued messages */

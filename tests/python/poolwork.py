@@ -116,6 +116,31 @@ def channel_recv_one(channel, timeout):
     return channel.recv(timeout=timeout)
 
 
+def channel_chain_churn(shared, seed, rounds):
+    """Chains of channels grown at their tail (each queued in the one before,
+    its handle dropped), a pair sent on each other and on itself hung on the
+    tail, and now and then the chain's head or the pair handed to `shared`."""
+    import random
+    import frost
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        root = tail = frost.Channel()
+        for _ in range(rng.randint(1, 30)):
+            c = frost.Channel()
+            tail.send(c)
+            tail = c
+            del c
+        a, b = frost.Channel(), frost.Channel()
+        a.send(b)
+        b.send(a)
+        a.send(a)
+        tail.send(a)
+        if rng.random() < 0.5:
+            shared.send(root if rng.random() < 0.5 else b)
+        del root, tail, a, b
+    return seed
+
+
 def signal_then_sleep(channel, seconds, value):
     """Tell the caller (through `channel`) that this task is running, then sleep."""
     channel.send("started")

@@ -78,10 +78,15 @@ class ChannelMaxsize(unittest.TestCase):
                 (None, TypeError, "not NoneType"),
                 (True, TypeError, "not bool"),
                 (numpy.int64(-1), ValueError, r"must be >= 0 \(0: unbounded\), not -1"),
-                (Huge(), ValueError, "Channel maxsize out of range: 10000000000000000000000000000"),
+                (Huge(), ValueError, "^Channel maxsize out of range: 1000000000000000000000000000000, "
+                 r"more than sys\.maxsize \(9223372036854775807\)$"),
+                (-10**30, ValueError, "^Channel maxsize out of range: -1000000000000000000000000000000, "
+                 r"less than -sys\.maxsize - 1 \(-9223372036854775808\)$"),
                 # a huge int by its size: its repr is thousands of digits, or raises
-                (10**400, ValueError, "^Channel maxsize out of range: an int of 1329 bits$"),
-                (Digits(5001), ValueError, "^Channel maxsize out of range: an int of 16610 bits$"),
+                (10**400, ValueError, "^Channel maxsize out of range: an int of 1329 bits, "
+                 r"more than sys\.maxsize \(9223372036854775807\)$"),
+                (Digits(5001), ValueError, "^Channel maxsize out of range: a negative int of 16610 bits, "
+                 r"less than -sys\.maxsize - 1 \(-9223372036854775808\)$"),
                 (Broken(), ZeroDivisionError, "index boom")]:
             with self.subTest(value=repr(value)), self.assertRaisesRegex(error, message):
                 frost.Channel(maxsize=value)
@@ -118,6 +123,15 @@ class Pools(LeakCheckedTestCase):
                 with self.subTest(timeout=repr(bad)), self.assertRaises(TypeError):
                     pool.map(abs, [1], timeout=bad)
 
+    def test_huge_worker_counts_are_named_by_their_size(self):
+        # the count was printed whole (401 digits for 10**400), and past
+        # sys.get_int_max_str_digits() the message raised about that instead
+        for bad, named in ((2000, "2000"), (10**400, "an int of 1329 bits"),
+                           (10**5000, "an int of 16610 bits")):
+            with self.subTest(bad=named), self.assertRaisesRegex(
+                    ValueError, f"^workers must be between 1 and 1024, not {named}$"):
+                frost.Pool(bad)
+
     def test_process_pool_max_tasks_per_child(self):
         pool = frost.ProcessPool(1, max_tasks_per_child=numpy.int64(1), mp_context="spawn")
         pool.shutdown()
@@ -145,6 +159,16 @@ class SaveAndViewAt(LeakCheckedTestCase):
                     store.save(os.path.join(d, "x.frost"), format=bad)
         shared = frost.share({"a": [1, 2]})
         root = shared.root
+        # a huge int is named by its size, not printed whole (past
+        # sys.get_int_max_str_digits() printing it raised about that instead)
+        with frost.freeze([1]) as store, tempfile.TemporaryDirectory() as d:
+            for bad, named in ((10**400, "an int of 1329 bits"), (-10**5000, "a negative int of 16610 bits")):
+                with self.subTest(format=named), self.assertRaisesRegex(
+                        ValueError, f"^save\\(\\) format must be 1, 2 or None, not {named}$"):
+                    store.save(os.path.join(d, "x.frost"), format=bad)
+                with self.subTest(offset=named), self.assertRaisesRegex(
+                        frost.SnapshotError, f"^no node at offset {named} of this image$"):
+                    root.image.view_at(bad)
         inner = root["a"]
         self.assertEqual(list(root.image.view_at(numpy.int64(inner.node_offset))), [1, 2])
         with self.assertRaisesRegex(TypeError, "view_at\\(\\) takes an int offset, not 'float'"):

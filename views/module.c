@@ -261,6 +261,18 @@ live_channels(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(frost__channel_live_count());
 }
 
+/* _int_repr(n): frost__int_repr for the Python side's refusals (_sendable.py),
+ * so one rule names an int in every message. */
+static PyObject *
+int_repr(PyObject *Py_UNUSED(module), PyObject *n)
+{
+    if (!PyLong_Check(n)) {
+        PyErr_Format(PyExc_TypeError, "_int_repr() takes an int, not %.200s", Py_TYPE(n)->tp_name);
+        return NULL;
+    }
+    return frost__int_repr(n);
+}
+
 static PyObject *
 shareable_types(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -355,6 +367,9 @@ static PyMethodDef frost_methods[] = {
     {"_ticket_ref", (PyCFunction)(void (*)(void))frost__ticket_ref, METH_FASTCALL,
      "_ticket_ref(index, ticket, /)\n--\n\nUnpickle a reference of the message being loaded "
      "(internal)."},
+    {"_int_repr", int_repr, METH_O,
+     "_int_repr(n, /)\n--\n\nrepr(n) up to 128 bits, else 'an int of N bits' (internal: "
+     "how frost's refusals name an int)."},
     {"_shareable_types", shareable_types, METH_NOARGS,
      "The types that cross interpreters by reference (internal)."},
     {"load", (PyCFunction)(void (*)(void))frost__load_snapshot, METH_VARARGS | METH_KEYWORDS,

@@ -77,7 +77,7 @@ def check_pool_arguments(workers, initializer, initargs, max_workers=None):
         workers = usable_cpu_count()
     workers = as_index(workers, "workers", "an int or None")
     if workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
+        raise ValueError(f"workers must be at least 1, not {_frost._int_repr(workers)}")
     if initializer is not None and not callable(initializer):
         raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
     try:
@@ -103,13 +103,13 @@ def check_map_arguments(fn, timeout, chunksize, buffersize=None):
                             f"map has it from then), not on {sys.version.split()[0]}")
         buffersize = as_index(buffersize, "buffersize", "an int or None")
         if buffersize < 1:
-            raise ValueError(f"buffersize must be None or >= 1, not {buffersize}")
+            raise ValueError(f"buffersize must be None or >= 1, not {_frost._int_repr(buffersize)}")
         options["buffersize"] = buffersize
     chunksize = as_index(chunksize, "chunksize")
     if chunksize < 1:
-        raise ValueError(f"chunksize must be >= 1, not {chunksize}")
+        raise ValueError(f"chunksize must be >= 1, not {_frost._int_repr(chunksize)}")
     if chunksize > sys.maxsize:   # (the stdlib's islice would refuse it, less clearly)
-        raise ValueError(f"chunksize must be at most sys.maxsize, not {chunksize}")
+        raise ValueError(f"chunksize must be at most sys.maxsize, not {_frost._int_repr(chunksize)}")
     if timeout is not None and (isinstance(timeout, bool) or not (
             hasattr(type(timeout), "__float__") or hasattr(type(timeout), "__index__"))):
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")

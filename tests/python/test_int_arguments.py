@@ -132,6 +132,22 @@ class Pools(LeakCheckedTestCase):
                     ValueError, f"^workers must be between 1 and 1024, not {named}$"):
                 frost.Pool(bad)
 
+    def test_huge_counts_below_one_and_chunksizes_are_named_by_their_size(self):
+        # _sendable.py printed these whole too, and past 4300 digits raised
+        # "Exceeds the limit ... for integer string conversion" instead
+        for bad, named in ((-10**400, "a negative int of 1329 bits"),
+                           (-10**5000, "a negative int of 16610 bits")):
+            for pool_type in (frost.Pool, frost.ProcessPool):
+                with self.subTest(pool=pool_type.__name__, bad=named), self.assertRaisesRegex(
+                        ValueError, f"^workers must be at least 1, not {named}$"):
+                    pool_type(bad)
+        with frost.Pool(1) as pool:
+            for bad, named in ((10**400, "at most sys.maxsize, not an int of 1329 bits"),
+                               (-10**5000, ">= 1, not a negative int of 16610 bits")):
+                with self.subTest(chunksize=named), self.assertRaisesRegex(
+                        ValueError, f"^chunksize must be {named}$"):
+                    pool.map(abs, [1], chunksize=bad)
+
     def test_process_pool_max_tasks_per_child(self):
         pool = frost.ProcessPool(1, max_tasks_per_child=numpy.int64(1), mp_context="spawn")
         pool.shutdown()

@@ -156,6 +156,12 @@ def _reduce_sent_handle(handle):
     return handle.__reduce__()
 
 
+def _changed_in_place(handle, st):
+    """Why a loaded file's image is not what its path holds, st being that same
+    file (device and inode) with another size: grown or cut short in place."""
+    return f"changed in place since it was loaded ({st.st_size} bytes now, {handle.size} then)"
+
+
 def _check_sendable_file(handle, to="another process"):
     """SnapshotError unless the path of a loaded file's handle still names the
     file it was loaded from. A receiver maps the file by path and refuses
@@ -170,8 +176,7 @@ def _check_sendable_file(handle, to="another process"):
         if (st.st_dev, st.st_ino) != (handle.dev, handle.ino) or not stat.S_ISREG(st.st_mode):
             why = "replaced since it was loaded (another file is at that path now)"
         elif st.st_size != handle.size:   # the receiver checks the size too
-            why = (f"changed in place since it was loaded ({st.st_size} bytes now, "
-                   f"{handle.size} then)")
+            why = _changed_in_place(handle, st)
         else:
             why = None
     except OSError as exc:
@@ -326,13 +331,23 @@ def _map_owned(owned, path, st, size, where, store_id, grown=False):
     return image
 
 
-def _reopen(handle):
+def _reopen(handle, to):
     """A new Fd of a loaded file's image, or None when the file at its path is
-    no longer that file (frost.dask.share then saves the store instead)."""
+    no longer that file (frost.dask.share then saves the store instead).
+    SnapshotError naming the path when it is that file with another size:
+    grown or cut short in place since the load, it no longer holds just the
+    image the store maps (and the mapping may be changed or cut short too), so
+    neither the file nor a copy of the mapping is sent (`to` names where)."""
     try:
-        owned, _ = _open_file(handle.path, handle.dev, handle.ino)
+        owned, st = _open_file(handle.path, handle.dev, handle.ino)
     except (OSError, _frost.SnapshotError):
         return None
+    if st.st_size != handle.size:
+        owned.close()
+        raise _frost.SnapshotError(
+            f"cannot send the frost store loaded from {os.fsdecode(handle.path)} to {to}: "
+            f"that file {_changed_in_place(handle, st)}. Load it again once it is written, "
+            f"and save new versions to a new path")
     return owned
 
 
@@ -351,8 +366,7 @@ def _reopen_to_send(handle):
         if st.st_size == handle.size:   # (the receiver refuses another size)
             return owned
         owned.close()
-        error = _frost.SnapshotError(f"changed in place since it was loaded ({st.st_size} "
-                                     f"bytes now, {handle.size} then)")
+        error = _frost.SnapshotError(_changed_in_place(handle, st))
     _check_sendable_file(handle, to="another interpreter")   # removed, replaced or resized
     raise _frost.SnapshotError(   # still that file, not readable now (permissions, fd limit)
         f"cannot send the frost store loaded from {os.fsdecode(handle.path)} to another "

@@ -190,9 +190,15 @@ def _check_sendable_file(handle, to="another process"):
 
 
 # (store_id, st_dev, st_ino) -> weakref.ref(MapImage): the same image in the same
-# file (memfd or file): a file carrying a copied store_id never stands in for another
+# file (memfd or file): a file carrying a copied store_id never stands in for another.
+# An image's entry goes with it (_register's forget), unless a Ctrl-C lands in that
+# weakref callback (CPython prints it as ignored): a dead ref then stays, which
+# _registered reads as absent and _register prunes, whenever the registry has doubled
+# since its last pass (_prune_at), so dead entries never outnumber the live ones much.
 _images = {}
 _images_lock = threading.Lock()
+_PRUNE_MIN = 64
+_prune_at = _PRUNE_MIN   # the size of _images at which _register next prunes dead refs
 
 
 def _after_fork_in_child():
@@ -217,10 +223,18 @@ def _register(image):
         if _images.get(key) is ref:   # not a newer image's entry
             _images.pop(key, None)
 
+    global _prune_at
     with _images_lock:
         existing = _registered(key)
         if existing is not None:
             return existing
+        if len(_images) >= _prune_at:
+            # a copy (one C call): a forget() may run meanwhile (a collection here, or
+            # another thread: it takes no lock), popping entries
+            for k, ref in list(_images.items()):
+                if ref() is None and _images.get(k) is ref:
+                    _images.pop(k, None)
+            _prune_at = max(_PRUNE_MIN, 2 * len(_images))
         _images[key] = weakref.ref(image, forget)
     return image
 

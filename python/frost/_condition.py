@@ -46,10 +46,11 @@ Imported by frost.pool and frost.process_pool only: never by a pool worker.
 """
 import concurrent.futures._base as _cf_base
 import threading
+import weakref
 
 from frost import _frost
 
-__all__ = ["_InterruptSafeCondition", "_InterruptSafeEvent"]
+__all__ = ["_InterruptSafeCondition", "_InterruptSafeEvent", "_WeakWaiters"]
 
 
 class _InterruptSafeCondition(threading.Condition):
@@ -90,6 +91,40 @@ class _InterruptSafeEvent(threading.Event):
     def __init__(self):
         super().__init__()
         self._cond = _InterruptSafeCondition(threading.RLock())
+
+
+class _WeakWaiters:
+    """A frost future's _waiters: the waiters of the concurrent.futures.wait() and
+    as_completed() calls on it, held weakly. The stdlib removes a waiter after its
+    wait, not in a finally: an interrupt landing in wait()'s Event wait (or in
+    as_completed()'s cleanup) left it in every future's list until the futures
+    went -- thousands in an interrupt storm (test_..._never_leaves_a_lock_held).
+    The call's frame holds its waiter while it waits; once the frame is gone, so
+    is the entry. Used as the stdlib uses the list, under the future's lock:
+    append, remove, iteration (a snapshot of the live ones), len."""
+
+    __slots__ = ("_refs",)
+
+    def __init__(self, waiters=()):
+        self._refs = [weakref.ref(w) for w in waiters]
+
+    def append(self, waiter):
+        refs = [ref for ref in self._refs if ref() is not None]   # the dead go here
+        refs.append(weakref.ref(waiter))
+        self._refs = refs
+
+    def remove(self, waiter):
+        for i, ref in enumerate(self._refs):
+            if ref() is waiter:
+                del self._refs[i]
+                return
+        raise ValueError("_WeakWaiters.remove(x): x not in the waiters")
+
+    def __iter__(self):
+        return iter([w for w in [ref() for ref in self._refs] if w is not None])
+
+    def __len__(self):
+        return sum(ref() is not None for ref in self._refs)
 
 
 def _has_frost_future(fs):

@@ -215,7 +215,8 @@ def interrupt_storm_in_waits(pool, which, seconds=0.7):
     over five pending futures of `pool` (one worker: a task sleeping through the
     phases, four queued behind it). Returns
     the lines the caller prints: RuntimeErrors seen (a Condition.wait window), the
-    next result, the five results, whether over 100 interrupts landed. A lock of a
+    next result, the five results, whether over 100 interrupts landed, how many
+    waiters the interrupted calls left in the futures' _waiters. A lock of a
     future left held ends the child at once (exit status 1): the pool's exit would
     wait for ever."""
     import concurrent.futures as cf
@@ -275,7 +276,9 @@ def interrupt_storm_in_waits(pool, which, seconds=0.7):
     if held:
         print(f"the locks of futures {held} were left held", file=sys.stderr, flush=True)
         os._exit(1)
-    return [f"errors {errors[:3]}",
-            f"next {pool.submit(pow, 2, 10).result(timeout=30)}",
-            f"results {[f.result(timeout=30) for f in fs]}",
-            f"interrupted {interrupted > 100}"]
+    lines = [f"errors {errors[:3]}",
+             f"next {pool.submit(pow, 2, 10).result(timeout=30)}",
+             f"results {[f.result(timeout=30) for f in fs]}",
+             f"interrupted {interrupted > 100}"]
+    gc.collect()
+    return lines + [f"waiters left {sum(len(f._waiters) for f in fs)}"]

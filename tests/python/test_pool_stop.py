@@ -544,7 +544,7 @@ class CtrlCAnywhere(StopTest):
             "print('exited', flush=True)\n")
         self.assertEqual(proc.stdout.splitlines(),
                          ["errors []", "next 1024", "results [None, 1, 2, 4, 8]",
-                          "interrupted True", "exited"])
+                          "interrupted True", "waiters left 0", "exited"])
 
     def test_ctrl_c_in_wait_never_leaves_a_lock_held(self):
         self.assert_waits_survive_an_interrupt_storm("wait")

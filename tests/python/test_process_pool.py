@@ -761,7 +761,7 @@ class CtrlCTest(unittest.TestCase):
             print("running", running(pids), flush=True)
         """)
         self.assertEqual(lines, ["errors []", "next 1024", "results [None, 1, 2, 4, 8]",
-                                 "interrupted True", "running []"])
+                                 "interrupted True", "waiters left 0", "running []"])
 
     def test_ctrl_c_in_wait_never_leaves_a_lock_held(self):
         self.assert_waits_survive_an_interrupt_storm("wait")

@@ -38,7 +38,9 @@ set of futures with no frost future in it, each replacement calls the stdlib's o
 (nothing changes for other executors' futures); with one, _AcquireFutures is a
 _frost._LockGuard, which takes all the locks in one C call and releases them in
 one (all or none held; and when freed, if CPython 3.13.0 skipped its __exit__:
-views/module.c), and the waiter's Event is an _InterruptSafeEvent.
+views/module.c), and the waiter's Event is an _InterruptSafeEvent. A waiter an
+interrupted call leaves installed is harmless then, and goes with that call:
+frost's futures hold their waiters weakly (_WeakWaiters).
 docs/design.md ("Stopping: every wait is interruptible") says why patching the
 stdlib is acceptable.
 

@@ -72,6 +72,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -179,6 +180,17 @@ static int grow_in_window(writer_t *w, size_t from, size_t cap);
 static void leave_window(writer_t *w);
 static void hasher_join(struct hasher *h);
 
+/* MemoryError naming what could not be allocated and its size (a bare MemoryError
+ * said nothing: under RLIMIT_AS, frost.share and Store.save's format 2); -1. */
+static int
+no_memory(const char *what, size_t bytes)
+{
+    int saved = errno;
+    PyErr_Format(PyExc_MemoryError, "frost: cannot allocate %zu bytes for %s while writing "
+                 "an image%s%s", bytes, what, saved ? ": " : "", saved ? strerror(saved) : "");
+    return -1;
+}
+
 static int
 grow(writer_t *w, size_t need)
 {
@@ -190,8 +202,8 @@ grow(writer_t *w, size_t need)
     size_t step = (w->size - w->bulk_bytes) / 4 > FILE_GROW_MIN ? (w->size - w->bulk_bytes) / 4 : FILE_GROW_MIN;
     while (cap < need) {
         if (cap > SIZE_MAX / 4) {
-            PyErr_NoMemory();
-            return -1;
+            errno = 0;
+            return no_memory("the image's buffer", need);
         }
         /* file mode allocates what it maps: grow by a quarter, not double */
         cap = w->fd >= 0 ? cap + step : cap * 2;
@@ -213,11 +225,9 @@ grow(writer_t *w, size_t need)
     if (p == MAP_FAILED) {
         if (w->fd >= 0) {
             PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
         }
-        else {
-            PyErr_NoMemory();
-        }
-        return -1;
+        return no_memory("the image's buffer (an anonymous mapping)", cap);
     }
 #ifdef MADV_POPULATE_WRITE
     if (w->fd >= 0) {
@@ -339,8 +349,7 @@ reserve_bulk(writer_t *w, const void *src, size_t n, size_t align)
         size_t cap = w->bulkcap ? w->bulkcap * 2 : 16;
         bulk_t *b = PyMem_Realloc(w->bulk, cap * sizeof *b);
         if (b == NULL) {
-            PyErr_NoMemory();
-            return -1;
+            return no_memory("the list of bulk payloads", cap * sizeof *b);
         }
         w->bulk = b;
         w->bulkcap = cap;
@@ -387,8 +396,7 @@ memo_put(writer_t *w, uintptr_t key, frost_mref_t ref)
         size_t n = (w->memo_mask + 1) * 2;
         memo_slot_t *slots = PyMem_Calloc(n, sizeof *slots);
         if (slots == NULL) {
-            PyErr_NoMemory();
-            return -1;
+            return no_memory("the memo of written containers", n * sizeof *slots);
         }
         for (size_t j = 0; j <= w->memo_mask; j++) {
             if (w->memo[j].key != 0) {
@@ -445,8 +453,7 @@ enqueue(writer_t *w, uintptr_t src, uint64_t off)
             size_t cap = w->qcap ? w->qcap * 2 : 1024;
             work_t *q = PyMem_Realloc(w->queue, cap * sizeof *q);
             if (q == NULL) {
-                PyErr_NoMemory();
-                return -1;
+                return no_memory("the queue of containers to write", cap * sizeof *q);
             }
             w->queue = q;
             w->qcap = cap;
@@ -1063,8 +1070,7 @@ fill_table(writer_t *w, const frost_node_t *n, uint64_t off)
     /* the entries first (sequential), keeping each full hash; then the index */
     uint64_t local[64], *hv = len <= 64 ? local : PyMem_Malloc(len * sizeof *hv);
     if (hv == NULL) {
-        PyErr_NoMemory();
-        return -1;
+        return no_memory("a table's hashes", len * sizeof *hv);
     }
     int rc = 0, built = 0;
     hasher_t *hasher = w->hasher = hasher_start(w, t, s, len, hv, hashes, index, mask);
@@ -1627,13 +1633,13 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     }
     w.memo = PyMem_Calloc(slots, sizeof *w.memo);
     if (w.memo == NULL) {
-        PyErr_NoMemory();
+        no_memory("the memo of written containers", slots * sizeof *w.memo);
         goto done;
     }
     w.memo_mask = slots - 1;
     w.cache = PyMem_Calloc(LEAF_CACHE_SLOTS, sizeof *w.cache);
     if (w.cache == NULL) {
-        PyErr_NoMemory();
+        no_memory("the cache of written leaves", LEAF_CACHE_SLOTS * sizeof *w.cache);
         goto done;
     }
     frost_map_header_t h;

@@ -163,10 +163,26 @@ frost__map_write(PyObject *module, PyObject *args, PyObject *kwargs)
 }
 
 /* The writer's OSError (a full disk, RLIMIT_FSIZE, ...) knows only the fd:
- * give it the path the caller named, as format 1's errors have. */
+ * give it the path the caller named, as format 1's errors have. Its MemoryError
+ * (RLIMIT_AS: what it could not allocate, and how much) gets the path appended. */
 static void
 name_the_file(PyObject *path_arg)
 {
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        PyObject *exc = PyErr_GetRaisedException();
+        PyObject *msg = PyObject_Str(exc);
+        if (msg != NULL) {
+            PyErr_Format(PyExc_MemoryError, "%S, saving %R", msg, path_arg);
+            Py_DECREF(msg);
+            PyObject *named = PyErr_GetRaisedException();   /* NULL: the original, unnamed */
+            if (named != NULL) {
+                Py_SETREF(exc, named);
+            }
+        }
+        PyErr_Clear();
+        PyErr_SetRaisedException(exc);
+        return;
+    }
     if (!PyErr_ExceptionMatches(PyExc_OSError)) {
         return;
     }

@@ -243,6 +243,148 @@ map_write_fresh_py(PyObject *module, PyObject *args, PyObject *kwargs)
     return size < 0 ? NULL : PyLong_FromLongLong(size);
 }
 
+/* frost._frost._LockGuard(locks): the `with` that concurrent.futures.wait() and
+ * as_completed() take their futures' locks with, for frost's futures
+ * (frost/_condition.py replaces _AcquireFutures by it). __enter__ calls acquire() on
+ * each lock of the tuple in order, __exit__ release(), each in one C call: no signal
+ * handler runs between two of them. A blocking acquire() that a raising handler
+ * interrupts returns NULL without its lock, and the ones taken are released before the
+ * error propagates: all or none are held. If the guard is freed while holding them,
+ * its dealloc releases them: CPython 3.13.0 leaves a filtered comprehension's backward
+ * jump out of the exception table, so an interrupt landing there (wait()'s first
+ * statement in the with block) skips __exit__ -- and the frame's unwinding frees the
+ * bound __exit__ it kept, the guard's last reference, in the thread that holds them. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *locks;   /* tuple of objects with acquire()/release(), owned */
+    int held;          /* 1 from a successful __enter__ until __exit__ or dealloc */
+} lockguard_object;
+
+/* release() each of locks[0:n], in reverse; the first error is raised once all were tried. */
+static int
+release_locks(PyObject *locks, Py_ssize_t n)
+{
+    PyObject *first = NULL;
+    while (n-- > 0) {
+        PyObject *r = PyObject_CallMethod(PyTuple_GET_ITEM(locks, n), "release", NULL);
+        if (r == NULL) {
+            PyObject *exc = PyErr_GetRaisedException();
+            if (first == NULL) {
+                first = exc;
+            }
+            else {
+                Py_DECREF(exc);
+            }
+        }
+        Py_XDECREF(r);
+    }
+    if (first != NULL) {
+        PyErr_SetRaisedException(first);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+lockguard_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *locks;
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)
+        || !PyArg_ParseTuple(args, "O!:_LockGuard", &PyTuple_Type, &locks)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "_LockGuard() takes no keyword arguments");
+        }
+        return NULL;
+    }
+    lockguard_object *self = (lockguard_object *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->locks = Py_NewRef(locks);
+    self->held = 0;
+    return (PyObject *)self;
+}
+
+static PyObject *
+lockguard_enter(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    lockguard_object *self = (lockguard_object *)op;
+    if (self->held) {
+        PyErr_SetString(PyExc_RuntimeError, "_LockGuard entered twice");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(self->locks);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyObject_CallMethod(PyTuple_GET_ITEM(self->locks, i), "acquire", NULL);
+        if (r == NULL) {
+            PyObject *exc = PyErr_GetRaisedException();
+            if (release_locks(self->locks, i) < 0) {
+                PyErr_WriteUnraisable(op);
+            }
+            PyErr_SetRaisedException(exc);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    self->held = 1;
+    Py_RETURN_NONE;
+}
+
+/* __exit__(*exc_info): releases what __enter__ took; never suppresses an exception. */
+static PyObject *
+lockguard_exit(PyObject *op, PyObject *Py_UNUSED(args))
+{
+    lockguard_object *self = (lockguard_object *)op;
+    if (!self->held) {
+        Py_RETURN_NONE;
+    }
+    self->held = 0;
+    if (release_locks(self->locks, PyTuple_GET_SIZE(self->locks)) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static void
+lockguard_dealloc(PyObject *op)
+{
+    lockguard_object *self = (lockguard_object *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    if (self->held) {   /* __exit__ skipped (above): an exception may be propagating */
+        self->held = 0;
+        PyObject *exc = PyErr_GetRaisedException();
+        if (release_locks(self->locks, PyTuple_GET_SIZE(self->locks)) < 0) {
+            PyErr_WriteUnraisable(op);
+        }
+        PyErr_SetRaisedException(exc);
+    }
+    Py_XDECREF(self->locks);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef lockguard_methods[] = {
+    {"__enter__", lockguard_enter, METH_NOARGS, "acquire() every lock, in order: all or none."},
+    {"__exit__", lockguard_exit, METH_VARARGS, "release() every lock __enter__ took."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot lockguard_slots[] = {
+    {Py_tp_new, lockguard_new},
+    {Py_tp_dealloc, lockguard_dealloc},
+    {Py_tp_methods, lockguard_methods},
+    {Py_tp_doc, "_LockGuard(locks, /)\n--\n\nA `with` taking every lock of a tuple in one C call\n"
+                "and releasing them in another (internal; see frost/_condition.py)."},
+    {0, NULL},
+};
+
+static PyType_Spec lockguard_spec = {
+    .name = "frost._frost._LockGuard",
+    .basicsize = sizeof(lockguard_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = lockguard_slots,
+};
+
 static PyObject *
 live_arenas(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
@@ -552,6 +694,12 @@ frost_exec(PyObject *module)
     if (frost__snapshot_exec(module, st) < 0 || frost__fd_methods_add(module) < 0) {
         return -1;
     }
+    PyTypeObject *lockguard_type;   /* the module's dict holds it */
+    if (add_type(module, &lockguard_spec, &lockguard_type, 1) < 0) {
+        Py_XDECREF(lockguard_type);
+        return -1;
+    }
+    Py_DECREF(lockguard_type);
     return PyModule_AddStringConstant(module, "allocator", frost_backend_default()->name);
 }
 

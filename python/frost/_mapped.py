@@ -156,6 +156,12 @@ def _reduce_sent_handle(handle):
     return handle.__reduce__()
 
 
+def _changed_in_place(handle, st):
+    """Why a loaded file's image is not what its path holds, st being that same
+    file (device and inode) with another size: grown or cut short in place."""
+    return f"changed in place since it was loaded ({st.st_size} bytes now, {handle.size} then)"
+
+
 def _check_sendable_file(handle, to="another process"):
     """SnapshotError unless the path of a loaded file's handle still names the
     file it was loaded from. A receiver maps the file by path and refuses
@@ -170,8 +176,7 @@ def _check_sendable_file(handle, to="another process"):
         if (st.st_dev, st.st_ino) != (handle.dev, handle.ino) or not stat.S_ISREG(st.st_mode):
             why = "replaced since it was loaded (another file is at that path now)"
         elif st.st_size != handle.size:   # the receiver checks the size too
-            why = (f"changed in place since it was loaded ({st.st_size} bytes now, "
-                   f"{handle.size} then)")
+            why = _changed_in_place(handle, st)
         else:
             why = None
     except OSError as exc:
@@ -185,9 +190,15 @@ def _check_sendable_file(handle, to="another process"):
 
 
 # (store_id, st_dev, st_ino) -> weakref.ref(MapImage): the same image in the same
-# file (memfd or file): a file carrying a copied store_id never stands in for another
+# file (memfd or file): a file carrying a copied store_id never stands in for another.
+# An image's entry goes with it (_register's forget), unless a Ctrl-C lands in that
+# weakref callback (CPython prints it as ignored): a dead ref then stays, which
+# _registered reads as absent and _register prunes, whenever the registry has doubled
+# since its last pass (_prune_at), so dead entries never outnumber the live ones much.
 _images = {}
 _images_lock = threading.Lock()
+_PRUNE_MIN = 64
+_prune_at = _PRUNE_MIN   # the size of _images at which _register next prunes dead refs
 
 
 def _after_fork_in_child():
@@ -212,10 +223,18 @@ def _register(image):
         if _images.get(key) is ref:   # not a newer image's entry
             _images.pop(key, None)
 
+    global _prune_at
     with _images_lock:
         existing = _registered(key)
         if existing is not None:
             return existing
+        if len(_images) >= _prune_at:
+            # a copy (one C call): a forget() may run meanwhile (a collection here, or
+            # another thread: it takes no lock), popping entries
+            for k, ref in list(_images.items()):
+                if ref() is None and _images.get(k) is ref:
+                    _images.pop(k, None)
+            _prune_at = max(_PRUNE_MIN, 2 * len(_images))
         _images[key] = weakref.ref(image, forget)
     return image
 
@@ -326,13 +345,23 @@ def _map_owned(owned, path, st, size, where, store_id, grown=False):
     return image
 
 
-def _reopen(handle):
+def _reopen(handle, to):
     """A new Fd of a loaded file's image, or None when the file at its path is
-    no longer that file (frost.dask.share then saves the store instead)."""
+    no longer that file (frost.dask.share then saves the store instead).
+    SnapshotError naming the path when it is that file with another size:
+    grown or cut short in place since the load, it no longer holds just the
+    image the store maps (and the mapping may be changed or cut short too), so
+    neither the file nor a copy of the mapping is sent (`to` names where)."""
     try:
-        owned, _ = _open_file(handle.path, handle.dev, handle.ino)
+        owned, st = _open_file(handle.path, handle.dev, handle.ino)
     except (OSError, _frost.SnapshotError):
         return None
+    if st.st_size != handle.size:
+        owned.close()
+        raise _frost.SnapshotError(
+            f"cannot send the frost store loaded from {os.fsdecode(handle.path)} to {to}: "
+            f"that file {_changed_in_place(handle, st)}. Load it again once it is written, "
+            f"and save new versions to a new path")
     return owned
 
 
@@ -351,8 +380,7 @@ def _reopen_to_send(handle):
         if st.st_size == handle.size:   # (the receiver refuses another size)
             return owned
         owned.close()
-        error = _frost.SnapshotError(f"changed in place since it was loaded ({st.st_size} "
-                                     f"bytes now, {handle.size} then)")
+        error = _frost.SnapshotError(_changed_in_place(handle, st))
     _check_sendable_file(handle, to="another interpreter")   # removed, replaced or resized
     raise _frost.SnapshotError(   # still that file, not readable now (permissions, fd limit)
         f"cannot send the frost store loaded from {os.fsdecode(handle.path)} to another "

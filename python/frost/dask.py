@@ -191,7 +191,8 @@ def _snapshot_file(store_or_path):
         handle = getattr(image, "handle", None)
         reopened = None
         if handle is not None and handle.path is not None:
-            reopened = _mapped._reopen(handle)   # None: replaced or removed since the load
+            # None: replaced or removed since the load; resized in place: SnapshotError
+            reopened = _mapped._reopen(handle, "the Dask workers")
         if reopened is not None:
             with reopened:
                 yield reopened.fd, os.fsdecode(handle.path)
@@ -262,7 +263,8 @@ def share(client, store_or_path, name, *, directory=None, chunk_size=DEFAULT_CHU
     readable as `name` by every worker of `client`'s cluster, one copy per node.
     A store is shared as it reads: a store loaded from a file that was since
     replaced or removed is saved to a temporary file (StoreClosedError when it
-    is closed).
+    is closed; SnapshotError naming the path, nothing sent, when that file was
+    grown or cut short in place since the load).
 
     Each node (the workers sharing one node-local directory: `directory` when
     given, else each worker's $FROST_DASK_DIR or <tmp>/frost-dask-<uid>)

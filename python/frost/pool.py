@@ -28,7 +28,7 @@ import weakref
 from functools import partial
 
 from frost import _frost, _sendable, _transport
-from frost._condition import _InterruptSafeCondition
+from frost._condition import _InterruptSafeCondition, _WeakWaiters
 
 # Pool events: start, shutdown, task errors (DEBUG), worker failures (ERROR).
 # The "frost" logger has only a NullHandler unless the application adds one.
@@ -116,6 +116,7 @@ class _TaskFuture(cf.Future):
     def __init__(self, pool, task_id):
         super().__init__()
         self._condition = _InterruptSafeCondition()
+        self._waiters = _WeakWaiters()   # frost/_condition.py
         self._frost_pool = pool
         self._task_id = task_id
 

@@ -82,7 +82,7 @@ import weakref
 
 from frost import _forking_guard, _mapped, _sendable
 from frost import _worker
-from frost._condition import _InterruptSafeCondition
+from frost._condition import _InterruptSafeCondition, _WeakWaiters
 from frost._worker import exception_text
 from frost.pool import _Callbacks, _main_module_spec
 
@@ -526,6 +526,8 @@ class ProcessPool(cf.ProcessPoolExecutor):
         # the stdlib's Condition, made interrupt-safe in place (frost/_condition.py):
         # the manager thread may be using it already
         future._condition.__class__ = _InterruptSafeCondition
+        with future._condition:   # (only wait() and as_completed() use it: none yet)
+            future._waiters = _WeakWaiters(future._waiters)
         if future.done():   # before the class was set: _TaskFuture._invoke_callbacks did not run
             future.__dict__.pop("_frost_pool", None)
         return future

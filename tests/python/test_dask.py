@@ -498,6 +498,34 @@ class ClusterTest(unittest.TestCase):
                          {w: s["bytes_received"] for w, s in before.items()})
         self.assertEqual({s["versions"]["as-loaded"] for s in after.values()}, {again.version})
 
+    def test_a_loaded_store_whose_file_changed_in_place_is_refused(self):
+        # same inode, another size since the load: share() sent the file as it is now
+        # (its digest, its bytes), not the image the store maps -- refused, nothing sent
+        import daskwork
+        import frost.dask
+        path = os.path.join(self.tmp, "in-place.frost")
+        with frost.freeze(daskwork.make_data(300, "in-place")) as arena:
+            arena.save(path)
+        for change in ("grown", "cut short"):
+            with self.subTest(change=change), frost.load(path) as store:
+                size = os.path.getsize(path)
+                before = self.stats()
+                with open(path, "r+b") as f:
+                    if change == "grown":
+                        f.seek(0, os.SEEK_END)
+                        f.write(b"\0" * 4096)
+                    else:
+                        f.truncate(size - 4096)
+                with self.assertRaises(frost.SnapshotError) as caught:
+                    frost.dask.share(self.client, store, "in-place", timeout=120)
+                self.assertIn(path, str(caught.exception))
+                self.assertIn("changed in place since it was loaded", str(caught.exception))
+                after = self.stats()
+                self.assertEqual({w: s["bytes_received"] for w, s in after.items()},
+                                 {w: s["bytes_received"] for w, s in before.items()})
+            with frost.freeze(daskwork.make_data(300, "in-place")) as arena:
+                arena.save(path)   # whole again for the next change
+
     def test_late_workers_get_it_on_a_known_and_on_a_new_node(self):
         import daskwork
         report, data = self.share("late")

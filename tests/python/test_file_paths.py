@@ -285,6 +285,33 @@ class SaveTargets(PathCase):
                          [f"load {errno.ENOMEM} True True", f"verify {errno.ENOMEM} True True",
                           "fds True"], proc.stderr)
 
+    def test_share_and_a_format_2_save_out_of_address_space_say_what_failed(self):
+        # the format-2 writer's buffer (an anonymous mapping when the memfd or file
+        # cannot be mapped) refused under RLIMIT_AS was a bare MemoryError(), for
+        # frost.share and Store.save(path) alike: no size, no path
+        if "asan" in os.environ.get("LD_PRELOAD", ""):
+            self.skipTest("RLIMIT_AS cannot cap a process under ASan")
+        path = self.path()
+        proc = run_child(textwrap.dedent(f"""
+            import os, re, resource, frost
+            path = {path!r}
+            store = frost.freeze({{"a": list(range(1000)), "s": "y" * 100000}})
+            frost.share(store).close(); store.save(path); os.unlink(path)   # (imports done)
+            vm = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            resource.setrlimit(resource.RLIMIT_AS, (vm, resource.RLIM_INFINITY))
+            for name, fn in (("share", lambda: frost.share(store)), ("save", lambda: store.save(path))):
+                try:
+                    fn()
+                    print(name, "done")
+                except MemoryError as e:
+                    print(name, bool(re.search(r"cannot allocate [0-9]+ bytes", str(e))),
+                          repr(path) in str(e))
+            resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            print("left", os.listdir(os.path.dirname(path)))
+        """))
+        self.assertEqual(proc.stdout.splitlines(),
+                         ["share True False", "save True True", "left []"], proc.stderr)
+
     def test_a_planted_link_at_the_temporary_name_is_never_followed(self):
         # the temporary file was opened O_CREAT | O_TRUNC: a link planted at
         # path.tmp.<pid>.<n> was followed, the file it names truncated and written over

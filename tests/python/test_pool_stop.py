@@ -410,6 +410,39 @@ class InterruptedResults(unittest.TestCase):
             future.result(timeout=5)
 
 
+class LockGuard(unittest.TestCase):
+    """_frost._LockGuard, the `with` of concurrent.futures.wait()/as_completed() over
+    frost futures (frost/_condition.py): all locks or none, and none once freed."""
+
+    def test_an_acquire_that_raises_leaves_none_held(self):
+        import threading
+        from frost import _frost
+
+        class Refusing:
+            def acquire(self):
+                raise KeyboardInterrupt   # what a raising signal handler does to a wait
+
+        first, last = threading.RLock(), threading.RLock()
+        with self.assertRaises(KeyboardInterrupt):
+            with _frost._LockGuard((first, Refusing(), last)):
+                pass
+        self.assertFalse(first._is_owned())
+        self.assertFalse(last._is_owned())
+
+    def test_a_guard_freed_without_its_exit_releases_its_locks(self):
+        import threading
+        from frost import _frost
+        locks = (threading.RLock(), threading.RLock())
+        guard = _frost._LockGuard(locks)
+        guard.__enter__()
+        self.assertTrue(all(lock._is_owned() for lock in locks))
+        del guard
+        self.assertFalse(any(lock._is_owned() for lock in locks))
+        with _frost._LockGuard(locks):
+            self.assertTrue(all(lock._is_owned() for lock in locks))
+        self.assertFalse(any(lock._is_owned() for lock in locks))
+
+
 class CtrlCAnywhere(StopTest):
     def test_ctrl_c_at_every_point_of_a_map(self):
         """Ctrl-C at delays spread over the whole of `with Pool() as p:
@@ -494,6 +527,30 @@ class CtrlCAnywhere(StopTest):
             "print('delivered', interrupted > 100, flush=True)\n",
         )
         self.assertEqual(proc.stdout.strip(), "delivered True")
+
+    def assert_waits_survive_an_interrupt_storm(self, which):
+        # concurrent.futures.wait() and as_completed() take the futures' locks with
+        # _AcquireFutures, whose __enter__/__exit__ loop over acquire()/release() in
+        # Python: an interrupt between two left the ones taken held (every run before),
+        # and the results thread hung on them; one in their waiter's Event left its lock
+        # held with the waiter installed, and the results thread hung in its set()
+        # (frost/_condition.py). frostcheck.interrupt_storm_in_waits: thousands of
+        # interrupts in those calls, then the next result must arrive.
+        proc = self.run_scenario(
+            "from frostcheck import interrupt_storm_in_waits\n"
+            "with frost.Pool(1) as p:\n"
+            f"    for line in interrupt_storm_in_waits(p, {which!r}):\n"
+            "        print(line, flush=True)\n"
+            "print('exited', flush=True)\n")
+        self.assertEqual(proc.stdout.splitlines(),
+                         ["errors []", "next 1024", "results [None, 1, 2, 4, 8]",
+                          "interrupted True", "waiters left 0", "exited"])
+
+    def test_ctrl_c_in_wait_never_leaves_a_lock_held(self):
+        self.assert_waits_survive_an_interrupt_storm("wait")
+
+    def test_ctrl_c_in_as_completed_never_leaves_a_lock_held(self):
+        self.assert_waits_survive_an_interrupt_storm("as_completed")
 
 
 if __name__ == "__main__":

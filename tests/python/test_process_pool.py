@@ -743,6 +743,32 @@ class CtrlCTest(unittest.TestCase):
         """)
         self.assertEqual(lines, ["errors []", "next 1024", "delivered True True", "running []"])
 
+    # concurrent.futures.wait() and as_completed() take the futures' locks with
+    # _AcquireFutures, whose __enter__/__exit__ loop over acquire()/release() in Python:
+    # an interrupt between two left the ones taken held (every run before), and the
+    # manager thread hung on them; one in their waiter's Event left its lock held with
+    # the waiter installed, and the manager thread hung in its set() (frost/_condition.py).
+    # frostcheck.interrupt_storm_in_waits: thousands of interrupts in those calls.
+    def assert_waits_survive_an_interrupt_storm(self, which):
+        lines, _ = self.run_scenario(f"""
+            from frostcheck import interrupt_storm_in_waits
+            with frost.ProcessPool(1) as pool:
+                pool.submit(pow, 1, 1).result()
+                pids = worker_pids(pool)
+                print("pids", *pids, flush=True)
+                for line in interrupt_storm_in_waits(pool, {which!r}):
+                    print(line, flush=True)
+            print("running", running(pids), flush=True)
+        """)
+        self.assertEqual(lines, ["errors []", "next 1024", "results [None, 1, 2, 4, 8]",
+                                 "interrupted True", "waiters left 0", "running []"])
+
+    def test_ctrl_c_in_wait_never_leaves_a_lock_held(self):
+        self.assert_waits_survive_an_interrupt_storm("wait")
+
+    def test_ctrl_c_in_as_completed_never_leaves_a_lock_held(self):
+        self.assert_waits_survive_an_interrupt_storm("as_completed")
+
 
 @unittest.skipIf(numpy is None, "numpy is not installed")
 class SubinterpreterRefusalTest(unittest.TestCase):

@@ -137,11 +137,7 @@ next_pair(FrostIter *it, Py_ssize_t i)
     PyObject *v = k ? frost__load_fast(it->lease, value) : NULL;
     if (v != NULL && frost__row_reusable(pair, 2)) {   /* process: the arena's own objects */
         Py_INCREF(pair);
-        PyObject *old_k = keep_weakly_referenced(pair, 0), *old_v = keep_weakly_referenced(pair, 1);
-        frost__row_replace(pair, 0, k);
-        frost__row_replace(pair, 1, v);
-        Py_XDECREF(old_k);
-        Py_XDECREF(old_v);
+        frost__pair_replace(pair, k, v);
         return pair;
     }
     pair = v ? PyTuple_New(2) : NULL;

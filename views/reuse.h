@@ -242,6 +242,24 @@ frost__row_replace(PyObject *row, Py_ssize_t i, PyObject *fresh)
     Py_DECREF(old);
 }
 
+/* Both items of a reusable pair replaced by k and v (new references, stolen);
+ * the old ones go once the pair is whole: their going may run Python code (the
+ * callback of a weak reference to a set view), which then never sees half a
+ * pair. The caller holds its own reference to the pair first (a next() from
+ * that code then makes a new pair instead of rewriting this one). */
+static inline void
+frost__pair_replace(PyObject *pair, PyObject *k, PyObject *v)
+{
+    PyObject *old_k = PyTuple_GET_ITEM(pair, 0), *old_v = PyTuple_GET_ITEM(pair, 1);
+    PyTuple_SET_ITEM(pair, 0, k);
+    PyTuple_SET_ITEM(pair, 1, v);
+    if ((PyType_IS_GC(Py_TYPE(k)) || PyType_IS_GC(Py_TYPE(v))) && !PyObject_GC_IsTracked(pair)) {
+        PyObject_GC_Track(pair);   /* the collector untracked it when its items were atomic */
+    }
+    Py_DECREF(old_k);
+    Py_DECREF(old_v);
+}
+
 static inline PyObject *
 frost__row_again(PyObject *row)
 {

@@ -815,6 +815,38 @@ frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char
     return result;
 }
 
+PyObject *
+frost__record_repr_fields(PyObject *qualname, Py_ssize_t len, frost_field_loader_t load, void *ctx)
+{
+    Py_ssize_t shown = len < FROST_REPR_MAX_ITEMS ? len : FROST_REPR_MAX_ITEMS;
+    PyObject *parts = PyList_New(0);
+    for (Py_ssize_t i = 0; parts != NULL && i < shown; i++) {
+        PyObject *k = NULL, *v = NULL;
+        PyObject *p = load(ctx, i, &k, &v) < 0 ? NULL
+                      : PyUnicode_FromFormat(PyUnicode_Check(k) ? "%U=%R" : "%R=%R", k, v);
+        if (p == NULL || PyList_Append(parts, p) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        Py_XDECREF(p);
+    }
+    if (parts != NULL && shown < len) {
+        PyObject *more = PyUnicode_FromString("...");
+        if (more == NULL || PyList_Append(parts, more) < 0) {
+            Py_CLEAR(parts);
+        }
+        Py_XDECREF(more);
+    }
+    PyObject *sep = parts ? PyUnicode_FromString(", ") : NULL;
+    PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
+    PyObject *r = body ? PyUnicode_FromFormat("%U(%U)", qualname, body) : NULL;
+    Py_XDECREF(parts);
+    Py_XDECREF(sep);
+    Py_XDECREF(body);
+    return r;
+}
+
 /* Cycle guard for reprs, keyed by arena node rather than by view object:
  * every read makes a fresh view, so Py_ReprEnter(self) never sees a node
  * again and a cyclic frozen list (`l = [l]`) would recurse until

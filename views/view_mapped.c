@@ -1337,6 +1337,21 @@ record_class_name(PyObject *self, void *Py_UNUSED(c))
     return r;
 }
 
+/* frost__record_repr_fields' loader for a MappedRecord's dict state */
+struct mapped_fields {
+    const frost_map_image_t *img;
+    const frost_mnode_t *state;
+};
+
+static int
+load_mapped_field(void *ctx, Py_ssize_t i, PyObject **k, PyObject **v)
+{
+    struct mapped_fields *f = ctx;
+    *k = frost_map_load_key(f->img, frost_map_table_key(f->state, (uint64_t)i));
+    *v = *k ? frost_map_load(f->img, frost_map_table_value(f->state, (uint64_t)i)) : NULL;
+    return *v ? 0 : -1;
+}
+
 static PyObject *
 record_repr(PyObject *self)
 {
@@ -1361,33 +1376,8 @@ record_repr(PyObject *self)
         Py_XDECREF(s);
     }
     else if (rc > 0) {
-        PyObject *parts = PyList_New(0);
-        uint64_t shown = state.len < FROST_REPR_MAX_ITEMS ? state.len : FROST_REPR_MAX_ITEMS;
-        for (uint64_t i = 0; parts && i < shown; i++) {
-            PyObject *k = frost_map_load_key(IMG(self), frost_map_table_key(&state, i));
-            PyObject *v = k ? frost_map_load(IMG(self), frost_map_table_value(&state, i)) : NULL;
-            PyObject *p = v ? PyUnicode_FromFormat(PyUnicode_Check(k) ? "%U=%R" : "%R=%R", k, v)
-                            : NULL;
-            if (p == NULL || PyList_Append(parts, p) < 0) {
-                Py_CLEAR(parts);
-            }
-            Py_XDECREF(k);
-            Py_XDECREF(v);
-            Py_XDECREF(p);
-        }
-        if (parts != NULL && state.len > shown) {
-            PyObject *more = PyUnicode_FromString("...");
-            if (more == NULL || PyList_Append(parts, more) < 0) {
-                Py_CLEAR(parts);
-            }
-            Py_XDECREF(more);
-        }
-        PyObject *sep = parts ? PyUnicode_FromString(", ") : NULL;
-        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
-        result = body ? PyUnicode_FromFormat("%U(%U)", qualname, body) : NULL;
-        Py_XDECREF(parts);
-        Py_XDECREF(sep);
-        Py_XDECREF(body);
+        struct mapped_fields fields = {IMG(self), &state};
+        result = frost__record_repr_fields(qualname, (Py_ssize_t)state.len, load_mapped_field, &fields);
     }
     frost__repr_leave(node);
     Py_DECREF(qualname);

@@ -457,6 +457,21 @@ record_fields(PyObject *self, void *Py_UNUSED(closure))
     return names;
 }
 
+/* frost__record_repr_fields' loader for a record view's dict state */
+struct arena_fields {
+    FrostLease *lease;
+    const frost_table_t *t;
+};
+
+static int
+load_arena_field(void *ctx, Py_ssize_t i, PyObject **k, PyObject **v)
+{
+    struct arena_fields *f = ctx;
+    *k = frost__load(f->lease, f->t->entries[i].key);
+    *v = *k ? frost__load(f->lease, frost_table_value(f->t, i)) : NULL;
+    return *v ? 0 : -1;
+}
+
 /* As the class's own dataclass/NamedTuple repr reads, and as a MappedRecord
  * prints (view_mapped.c): `QualName(a=1, b='x')`, the fields in order (at
  * most FROST_REPR_MAX_ITEMS, then "..."), or `QualName(<state>)` for a state
@@ -481,33 +496,8 @@ record_repr(PyObject *self)
         Py_XDECREF(state);
     }
     else {
-        Py_ssize_t shown = t->len < FROST_REPR_MAX_ITEMS ? t->len : FROST_REPR_MAX_ITEMS;
-        PyObject *parts = PyList_New(0);
-        for (Py_ssize_t i = 0; parts != NULL && i < shown; i++) {
-            PyObject *k = frost__load(RV(self)->lease, t->entries[i].key);
-            PyObject *v = k ? frost__load(RV(self)->lease, frost_table_value(t, i)) : NULL;
-            PyObject *p = v ? PyUnicode_FromFormat(PyUnicode_Check(k) ? "%U=%R" : "%R=%R", k, v)
-                            : NULL;
-            if (p == NULL || PyList_Append(parts, p) < 0) {
-                Py_CLEAR(parts);
-            }
-            Py_XDECREF(k);
-            Py_XDECREF(v);
-            Py_XDECREF(p);
-        }
-        if (parts != NULL && shown < t->len) {
-            PyObject *more = PyUnicode_FromString("...");
-            if (more == NULL || PyList_Append(parts, more) < 0) {
-                Py_CLEAR(parts);
-            }
-            Py_XDECREF(more);
-        }
-        PyObject *sep = parts ? PyUnicode_FromString(", ") : NULL;
-        PyObject *body = sep ? PyUnicode_Join(sep, parts) : NULL;
-        r = body ? PyUnicode_FromFormat("%U(%U)", qualname, body) : NULL;
-        Py_XDECREF(parts);
-        Py_XDECREF(sep);
-        Py_XDECREF(body);
+        struct arena_fields fields = {RV(self)->lease, t};
+        r = frost__record_repr_fields(qualname, t->len, load_arena_field, &fields);
     }
     frost__repr_leave(rec);
     return r;

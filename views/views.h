@@ -400,6 +400,13 @@ PyObject *frost__copy_to_frozenset(PyObject *self, PyObject *ignored);
  * "... (N more)" when `more` > 0) + close. Steals `parts` (NULL: an error is
  * set, returns NULL). */
 PyObject *frost__repr_items(PyObject *parts, Py_ssize_t more, const char *open, const char *close);
+/* A record view's repr from its fields, as the class's own dataclass/NamedTuple
+ * repr reads, for both kinds of record view: `QualName(a=1, b='x')`, at most
+ * FROST_REPR_MAX_ITEMS fields, then "...". load(ctx, i, &k, &v) gives field i's
+ * name and value (new references; -1 with an error set). */
+typedef int (*frost_field_loader_t)(void *ctx, Py_ssize_t i, PyObject **k, PyObject **v);
+PyObject *frost__record_repr_fields(PyObject *qualname, Py_ssize_t len, frost_field_loader_t load,
+                                    void *ctx);
 /* 1 if `name` is a dunder name the record view's type has: the type's, not a field's. */
 int frost__record_type_dunder(PyObject *self, PyObject *name);
 /* A record view's __dir__: object.__dir__(self) and its str _fields (what r.name reads). */

@@ -181,13 +181,13 @@ static void leave_window(writer_t *w);
 static void hasher_join(struct hasher *h);
 
 /* MemoryError naming what could not be allocated and its size (a bare MemoryError
- * said nothing: under RLIMIT_AS, frost.share and Store.save's format 2); -1. */
+ * said nothing: under RLIMIT_AS, frost.share and Store.save's format 2), and the
+ * system's reason when `err` is one (mmap's errno; PyMem sets none reliably); -1. */
 static int
-no_memory(const char *what, size_t bytes)
+no_memory(const char *what, size_t bytes, int err)
 {
-    int saved = errno;
     PyErr_Format(PyExc_MemoryError, "frost: cannot allocate %zu bytes for %s while writing "
-                 "an image%s%s", bytes, what, saved ? ": " : "", saved ? strerror(saved) : "");
+                 "an image%s%s", bytes, what, err ? ": " : "", err ? strerror(err) : "");
     return -1;
 }
 
@@ -202,8 +202,7 @@ grow(writer_t *w, size_t need)
     size_t step = (w->size - w->bulk_bytes) / 4 > FILE_GROW_MIN ? (w->size - w->bulk_bytes) / 4 : FILE_GROW_MIN;
     while (cap < need) {
         if (cap > SIZE_MAX / 4) {
-            errno = 0;
-            return no_memory("the image's buffer", need);
+            return no_memory("the image's buffer", need, 0);
         }
         /* file mode allocates what it maps: grow by a quarter, not double */
         cap = w->fd >= 0 ? cap + step : cap * 2;
@@ -227,7 +226,7 @@ grow(writer_t *w, size_t need)
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
-        return no_memory("the image's buffer (an anonymous mapping)", cap);
+        return no_memory("the image's buffer (an anonymous mapping)", cap, errno);
     }
 #ifdef MADV_POPULATE_WRITE
     if (w->fd >= 0) {
@@ -349,7 +348,7 @@ reserve_bulk(writer_t *w, const void *src, size_t n, size_t align)
         size_t cap = w->bulkcap ? w->bulkcap * 2 : 16;
         bulk_t *b = PyMem_Realloc(w->bulk, cap * sizeof *b);
         if (b == NULL) {
-            return no_memory("the list of bulk payloads", cap * sizeof *b);
+            return no_memory("the list of bulk payloads", cap * sizeof *b, 0);
         }
         w->bulk = b;
         w->bulkcap = cap;
@@ -396,7 +395,7 @@ memo_put(writer_t *w, uintptr_t key, frost_mref_t ref)
         size_t n = (w->memo_mask + 1) * 2;
         memo_slot_t *slots = PyMem_Calloc(n, sizeof *slots);
         if (slots == NULL) {
-            return no_memory("the memo of written containers", n * sizeof *slots);
+            return no_memory("the memo of written containers", n * sizeof *slots, 0);
         }
         for (size_t j = 0; j <= w->memo_mask; j++) {
             if (w->memo[j].key != 0) {
@@ -453,7 +452,7 @@ enqueue(writer_t *w, uintptr_t src, uint64_t off)
             size_t cap = w->qcap ? w->qcap * 2 : 1024;
             work_t *q = PyMem_Realloc(w->queue, cap * sizeof *q);
             if (q == NULL) {
-                return no_memory("the queue of containers to write", cap * sizeof *q);
+                return no_memory("the queue of containers to write", cap * sizeof *q, 0);
             }
             w->queue = q;
             w->qcap = cap;
@@ -1070,7 +1069,7 @@ fill_table(writer_t *w, const frost_node_t *n, uint64_t off)
     /* the entries first (sequential), keeping each full hash; then the index */
     uint64_t local[64], *hv = len <= 64 ? local : PyMem_Malloc(len * sizeof *hv);
     if (hv == NULL) {
-        return no_memory("a table's hashes", len * sizeof *hv);
+        return no_memory("a table's hashes", len * sizeof *hv, 0);
     }
     int rc = 0, built = 0;
     hasher_t *hasher = w->hasher = hasher_start(w, t, s, len, hv, hashes, index, mask);
@@ -1633,13 +1632,13 @@ frost_map_write(const frost_map_write_args_t *args, int fd, uint64_t *size_out)
     }
     w.memo = PyMem_Calloc(slots, sizeof *w.memo);
     if (w.memo == NULL) {
-        no_memory("the memo of written containers", slots * sizeof *w.memo);
+        no_memory("the memo of written containers", slots * sizeof *w.memo, 0);
         goto done;
     }
     w.memo_mask = slots - 1;
     w.cache = PyMem_Calloc(LEAF_CACHE_SLOTS, sizeof *w.cache);
     if (w.cache == NULL) {
-        no_memory("the cache of written leaves", LEAF_CACHE_SLOTS * sizeof *w.cache);
+        no_memory("the cache of written leaves", LEAF_CACHE_SLOTS * sizeof *w.cache, 0);
         goto done;
     }
     frost_map_header_t h;

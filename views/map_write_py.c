@@ -174,10 +174,8 @@ name_the_file(PyObject *path_arg)
         if (msg != NULL) {
             PyErr_Format(PyExc_MemoryError, "%S, saving %R", msg, path_arg);
             Py_DECREF(msg);
-            PyObject *named = PyErr_GetRaisedException();   /* NULL: the original, unnamed */
-            if (named != NULL) {
-                Py_SETREF(exc, named);
-            }
+            /* (formatting out of memory too: its own MemoryError, unnamed) */
+            Py_SETREF(exc, PyErr_GetRaisedException());
         }
         PyErr_Clear();
         PyErr_SetRaisedException(exc);

@@ -44,7 +44,8 @@ frost's futures hold their waiters weakly (_WeakWaiters).
 docs/design.md ("Stopping: every wait is interruptible") says why patching the
 stdlib is acceptable.
 
-Imported by frost.pool and frost.process_pool only: never by a pool worker.
+Imported by frost.pool and frost.process_pool only: by a pool worker only when a task
+starts a pool of its own (which then patches that interpreter's concurrent.futures).
 """
 import concurrent.futures._base as _cf_base
 import threading
@@ -116,11 +117,12 @@ class _WeakWaiters:
         self._refs = refs
 
     def remove(self, waiter):
-        for i, ref in enumerate(self._refs):
-            if ref() is waiter:
-                del self._refs[i]
-                return
-        raise ValueError("_WeakWaiters.remove(x): x not in the waiters")
+        # Absent only when the collector cleared its reference first: it clears
+        # the weak references to a cycle before running the cycle's finalizers, so
+        # an as_completed() generator collected in a cycle removes its waiter after
+        # the entry died. The stdlib's list.remove would raise there (ValueError,
+        # printed as ignored by the generator's close); the dead entries go too.
+        self._refs = [ref for ref in self._refs if ref() is not None and ref() is not waiter]
 
     def __iter__(self):
         return iter([w for w in [ref() for ref in self._refs] if w is not None])

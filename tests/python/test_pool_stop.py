@@ -443,6 +443,40 @@ class LockGuard(unittest.TestCase):
         self.assertFalse(any(lock._is_owned() for lock in locks))
 
 
+class WaitersOfFrostFutures(unittest.TestCase):
+    """frost futures hold their concurrent.futures waiters weakly (frost/_condition.py,
+    _WeakWaiters)."""
+
+    def test_an_as_completed_collected_in_a_cycle_leaves_nothing_and_raises_nothing(self):
+        # The collector clears the weak references to a cycle before it runs the
+        # cycle's finalizers: the generator's finally then removed a waiter whose
+        # entry had died, and _WeakWaiters.remove raised ValueError (printed as
+        # ignored, the other futures' entries left behind).
+        import concurrent.futures as cf
+        import gc
+        import time
+        import frost
+        unraisable = []
+        previous = sys.unraisablehook
+        sys.unraisablehook = lambda u: unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}")
+        try:
+            with frost.Pool(1) as pool:
+                fast = pool.submit(pow, 2, 3)
+                slow = pool.submit(time.sleep, 0.5)
+                fast.result(timeout=60)
+                it = cf.as_completed([fast, slow])
+                self.assertIs(next(it), fast)
+                cycle = [it]
+                cycle.append(cycle)
+                del it, cycle
+                gc.collect()
+                self.assertEqual(unraisable, [])
+                self.assertEqual((len(fast._waiters), len(slow._waiters)), (0, 0))
+                self.assertIsNone(slow.result(timeout=60))
+        finally:
+            sys.unraisablehook = previous
+
+
 class CtrlCAnywhere(StopTest):
     def test_ctrl_c_at_every_point_of_a_map(self):
         """Ctrl-C at delays spread over the whole of `with Pool() as p:

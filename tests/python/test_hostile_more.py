@@ -980,11 +980,13 @@ class HostileArguments(LeakCheckedTestCase):
         recursion limit (10,000) and far past it: a value or RecursionError, never
         a crash (a MappedRecord chain's repr overflowed the stack at 9,990, and
         one whose state is the next record, not a dict, at 10,000).
-        Under ThreadSanitizer only 4,000 levels: it keeps the stack of every
+        Under ThreadSanitizer only 2,000 levels: it keeps the stack of every
         allocation, so thousands of nested C frames cost gigabytes per
-        operation (the OOM killer ended a CI run at 22 GB); the other builds
-        run every depth."""
-        depths = (4_000,) if "TSAN_OPTIONS" in os.environ else (4_000, 9_995, 100_000)
+        operation (the OOM killer ended a CI run at 22 GB), and time that grows
+        with the square of the depth (4,000 levels took 3-30 s an operation on
+        the 2-core box, and ran past the child's 300 s); the other builds run
+        every depth."""
+        depths = (2_000,) if "TSAN_OPTIONS" in os.environ else (4_000, 9_995, 100_000)
         r = run_child(DEEP_CHAINS + textwrap.dedent("""
             for depth in DEPTHS:
                 read_chains(depth, thaw=True)
@@ -998,7 +1000,7 @@ class HostileArguments(LeakCheckedTestCase):
         repr/str/== of FrozenDict, Record, MappedDict and MappedRecord chains
         overflowed it before the recursion count ran out (a segfault); each
         level now checks the thread's stack itself (frost__stack_check)."""
-        depth = 4_000 if "TSAN_OPTIONS" in os.environ else 100_000
+        depth = 2_000 if "TSAN_OPTIONS" in os.environ else 100_000   # (TSan: as above)
         r = run_child(DEEP_CHAINS + textwrap.dedent("""
             def run():
                 read_chains(DEPTH, thaw=False)

@@ -142,18 +142,39 @@ def _wait_done(future):
         pass
 
 
-def _join(thread):
-    """thread.join(), ended safely by Ctrl-C: on 3.12 an interrupted
-    Thread.join() marks a thread that still runs as ended (and a later join
-    returns at once), so a helper thread joins it and this waits on an Event."""
-    joined = threading.Event()
-
-    def join():
+if sys.version_info >= (3, 13):
+    def _join(thread):
+        """thread.join(), ended safely by Ctrl-C: from 3.13 an interrupted
+        join changes nothing (a later join waits again), so it is called
+        directly. No helper thread: one still running at exit, where the
+        3.12 version below leaves one after an interrupted call, is a
+        thread never joined (ThreadSanitizer's "thread leak")."""
         thread.join()
-        joined.set()
+else:
+    _joiners = weakref.WeakKeyDictionary()   # a thread -> the helper joining it, its Event
 
-    threading.Thread(target=join, name="frost-process-pool-join", daemon=True).start()
-    joined.wait()
+    def _join(thread):
+        """thread.join(), ended safely by Ctrl-C: on 3.12 an interrupted
+        Thread.join() marks a thread that still runs as ended (and a later join
+        returns at once), so a helper thread joins it and this waits on an Event.
+        The helper of an interrupted call is waited on again by the next one
+        (not a second helper), and joined: none outlives the last call."""
+        helper, joined = _joiners.get(thread) or _start_joiner(thread)
+        joined.wait()
+        helper.join()
+        _joiners.pop(thread, None)
+
+    def _start_joiner(thread):
+        joined = threading.Event()
+
+        def join():
+            thread.join()
+            joined.set()
+
+        helper = threading.Thread(target=join, name="frost-process-pool-join", daemon=True)
+        helper.start()
+        _joiners[thread] = helper, joined
+        return helper, joined
 
 
 def _start_worker(initializer, initargs):

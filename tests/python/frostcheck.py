@@ -12,12 +12,14 @@ run_python(args)  -- run a fresh `python *args` process that imports this
                      blocking: past it, every process the child started is
                      ended and the error shows their Python stacks (ChildHung);
                      run_child(code) is `python -c code`.
-interrupt_storm_in_waits(pool) -- thousands of KeyboardInterrupts landing in
-                     concurrent.futures.wait() and as_completed() over a pool's
-                     pending futures; then the pool must still deliver (run in a
-                     child: a lock left held hangs it).
+interrupt_storm(phases) -- thousands of KeyboardInterrupts landing in the
+                     calls given (run in a child's main thread);
+interrupt_storm_in_waits(pool) -- that storm in concurrent.futures.wait() and
+                     as_completed() over a pool's pending futures; then the
+                     pool must still deliver (a lock left held hangs it).
 """
 import collections.abc
+import functools
 import gc
 import os
 import signal
@@ -207,19 +209,13 @@ def run_child(code, timeout=60, env=None):
     return run_python(["-c", code], timeout=timeout, env=env)
 
 
-def interrupt_storm_in_waits(pool, which, seconds=0.7):
-    """In the main thread of a child: a raising SIGUSR1 handler, armed once per batch
-    of calls and sent every 0.1 ms, interrupts concurrent.futures.wait() (which=
-    "wait": timeout 0, ALL_COMPLETED then FIRST_COMPLETED, then timeout 0.001) or
-    as_completed() (which="as_completed": timeouts 0 and 0.001), `seconds` each,
-    over five pending futures of `pool` (one worker: a task sleeping through the
-    phases, four queued behind it). Returns
-    the lines the caller prints: RuntimeErrors seen (a Condition.wait window), the
-    next result, the five results, whether over 100 interrupts landed, how many
-    waiters the interrupted calls left in the futures' _waiters. A lock of a
-    future left held ends the child at once (exit status 1): the pool's exit would
-    wait for ever."""
-    import concurrent.futures as cf
+def interrupt_storm(phases, batch=20):
+    """In the main thread of a child: a raising SIGUSR1 handler, armed once per
+    batch of calls and sent every 0.1 ms by a thread, interrupts the calls of
+    each phase for its seconds. phases: (seconds, calls) pairs, calls being
+    callables run in turn, `batch` rounds an arming; a TimeoutError of a call
+    is its normal outcome. Returns (how many KeyboardInterrupts landed, the
+    reprs of the RuntimeErrors raised: a Condition.wait window)."""
     import threading
     import time
 
@@ -231,13 +227,6 @@ def interrupt_storm_in_waits(pool, which, seconds=0.7):
             armed = False
             raise KeyboardInterrupt
 
-    def as_completed(fs, timeout):
-        try:
-            for _ in cf.as_completed(fs, timeout=timeout):
-                pass
-        except TimeoutError:
-            pass
-
     stop = threading.Event()
 
     def send():
@@ -246,23 +235,20 @@ def interrupt_storm_in_waits(pool, which, seconds=0.7):
             time.sleep(0.0001)
 
     previous = signal.signal(signal.SIGUSR1, interrupt)
-    assert pool.submit(pow, 2, 2).result(timeout=60) == 4   # its worker started
-    phases = {"wait": ((cf.wait, 0, cf.ALL_COMPLETED), (cf.wait, 0, cf.FIRST_COMPLETED),
-                       (cf.wait, 0.001, cf.ALL_COMPLETED)),
-              "as_completed": ((as_completed, 0, None), (as_completed, 0.001, None))}[which]
-    fs = ([pool.submit(time.sleep, len(phases) * seconds + 0.5)]
-          + [pool.submit(pow, 2, i) for i in range(4)])
     sender = threading.Thread(target=send)
     sender.start()
     interrupted, errors = 0, []
-    for call, timeout, when in phases:
-        args = (fs, timeout) if when is None else (fs, timeout, when)
+    for seconds, calls in phases:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             try:
                 armed = True
-                for _ in range(20):
-                    call(*args)
+                for _ in range(batch):
+                    for call in calls:
+                        try:
+                            call()
+                        except TimeoutError:
+                            pass
                 armed = False
             except KeyboardInterrupt:
                 interrupted += 1
@@ -272,6 +258,34 @@ def interrupt_storm_in_waits(pool, which, seconds=0.7):
     stop.set()
     sender.join()
     signal.signal(signal.SIGUSR1, previous)
+    return interrupted, errors
+
+
+def interrupt_storm_in_waits(pool, which, seconds=0.7):
+    """interrupt_storm() of concurrent.futures.wait() (which="wait": timeout 0,
+    ALL_COMPLETED then FIRST_COMPLETED, then timeout 0.001) or as_completed()
+    (which="as_completed": timeouts 0 and 0.001), `seconds` each, over five
+    pending futures of `pool` (one worker: a task sleeping through the phases,
+    four queued behind it). Returns the lines the caller prints: RuntimeErrors
+    seen, the next result, the five results, whether over 100 interrupts
+    landed, how many waiters the interrupted calls left in the futures'
+    _waiters. A lock of a future left held ends the child at once (exit
+    status 1): the pool's exit would wait for ever."""
+    import concurrent.futures as cf
+    import time
+
+    def as_completed(fs, timeout):
+        for _ in cf.as_completed(fs, timeout=timeout):
+            pass
+
+    assert pool.submit(pow, 2, 2).result(timeout=60) == 4   # its worker started
+    phases = {"wait": ((cf.wait, 0, cf.ALL_COMPLETED), (cf.wait, 0, cf.FIRST_COMPLETED),
+                       (cf.wait, 0.001, cf.ALL_COMPLETED)),
+              "as_completed": ((as_completed, 0), (as_completed, 0.001))}[which]
+    fs = ([pool.submit(time.sleep, len(phases) * seconds + 0.5)]
+          + [pool.submit(pow, 2, i) for i in range(4)])
+    interrupted, errors = interrupt_storm(
+        [(seconds, [functools.partial(call, fs, *args)]) for call, *args in phases])
     held = [i for i, f in enumerate(fs) if f._condition._is_owned()]
     if held:
         print(f"the locks of futures {held} were left held", file=sys.stderr, flush=True)

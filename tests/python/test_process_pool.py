@@ -699,45 +699,14 @@ class CtrlCTest(unittest.TestCase):
         # main thread never waits on f itself after the storm: its wait would
         # release a leaked lock (an RLock it owns).
         lines, _ = self.run_scenario("""
-            armed = False
-            def interrupt(*a):                 # at most once per arming: never outside the try
-                global armed
-                if armed:
-                    armed = False
-                    raise KeyboardInterrupt
-            signal.signal(signal.SIGUSR1, interrupt)
-            stop = threading.Event()
-            def send():
-                while not stop.is_set():
-                    os.kill(os.getpid(), signal.SIGUSR1)
-                    time.sleep(0.0001)
+            from frostcheck import interrupt_storm
             with frost.ProcessPool(1) as pool:
                 f = pool.submit(time.sleep, 5)
                 pids = worker_pids(pool)
                 print("pids", *pids, flush=True)
-                sender = threading.Thread(target=send)
-                sender.start()
-                interrupted, errors = 0, []
-                for waits, seconds in ((((f.result, 0), (f.exception, 0)), 2),
-                                       (((f.result, 0.001),), 1)):
-                    end = time.monotonic() + seconds
-                    while time.monotonic() < end:
-                        try:
-                            armed = True
-                            for _ in range(50):
-                                for wait, timeout in waits:
-                                    try:
-                                        wait(timeout=timeout)
-                                    except TimeoutError:
-                                        pass
-                            armed = False
-                        except KeyboardInterrupt:
-                            interrupted += 1
-                        except RuntimeError as e:
-                            armed = False
-                            errors.append(repr(e))
-                stop.set()
-                sender.join()
+                interrupted, errors = interrupt_storm(
+                    [(2, [lambda: f.result(timeout=0), lambda: f.exception(timeout=0)]),
+                     (1, [lambda: f.result(timeout=0.001)])], batch=50)
                 print("errors", errors[:3], flush=True)
                 if f._condition._is_owned():   # the pool's exit would wait for ever
                     print("the future's lock was left held", file=sys.stderr, flush=True)

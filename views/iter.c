@@ -1,6 +1,8 @@
 /*
  * iter.c -- the iterator of every view: over a table node (keys, values or
- * items), a set node (items in insertion order) or over a sequence node (with a start and a step, for slices).
+ * items, first to last or, for reversed(), last to first), a set node (items
+ * in insertion order) or over a sequence node (with a start and a step, for
+ * slices). Position pos of any of them is entry or item start + pos*step.
  *
  * Reuse (reuse.h, where the rules are): the iterator keeps its last two
  * results and rewrites the one of this turn for the next result once no one
@@ -23,7 +25,7 @@ typedef struct {
     const frost_seq_t *seq;         /* sequence iteration, or NULL */
     const frost_ref_t *refs;        /* a FrostRefsIter_spec's: &seq->items.refs[start] */
     frost_iter_mode_t mode;
-    Py_ssize_t start, step;         /* sequence: item i is seq[start + i*step] */
+    Py_ssize_t start, step;         /* position i is entry/item start + i*step */
     Py_ssize_t pos, len;            /* next position, number of positions */
     frost_reuse_t pairs;            /* items: (key, value) tuples this iterator made */
     frost_reuse_t results;          /* other results this iterator made (reuse.h) */
@@ -180,11 +182,11 @@ iter_next(PyObject *self)
     if (it->pos >= it->len) {
         return NULL;
     }
-    Py_ssize_t i = it->pos++;
+    Py_ssize_t i = it->start + it->pos++ * it->step;
     if (it->seq == NULL) {
         return iter_next_entry(it, i);
     }
-    return frost__seq_item_reusing(it->lease, it->seq, it->start + i * it->step, &it->results);
+    return frost__seq_item_reusing(it->lease, it->seq, i, &it->results);
 }
 
 /* iter_next for a process store's references (the second type, above): a
@@ -202,6 +204,21 @@ iter_next_refs(PyObject *self)
         return frost__load(it->lease, ref);
     }
     return frost__process_object(ref);
+}
+
+/* __reversed__ of a FrozenDict and of its keys, values and items views: their
+ * own iterator (none of those types can be subclassed) turned to run from the
+ * last entry to the first, as dict's reverse iterators do. */
+PyObject *
+frost__reversed_items(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    FrostIter *it = (FrostIter *)PyObject_GetIter(self);
+    if (it != NULL) {
+        assert(it->table != NULL && it->pos == 0);
+        it->start = it->len - 1;
+        it->step = -1;
+    }
+    return (PyObject *)it;
 }
 
 static PyObject *

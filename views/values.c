@@ -705,18 +705,6 @@ frost__set_view_binop(const frost_state *st, PyObject *a, PyObject *b,
 }
 
 PyObject *
-frost__reversed_items(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *items = PySequence_List(self);
-    if (items == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyList_Reverse(items) < 0 ? NULL : PyObject_GetIter(items);
-    Py_DECREF(items);
-    return r;
-}
-
-PyObject *
 frost__copy_to_dict(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *d = PyDict_New();

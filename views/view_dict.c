@@ -6,8 +6,7 @@
  * (frost__fast_equal); only other comparisons go through
  * frost__compare_key, which never shows user code a scoped arena object.
  * `|` and copy() give a plain dict, as MappingProxyType's do; `|=` raises
- * TypeError. reversed() runs over a list of the keys (a FrozenDict's entries
- * are in order but its iterators run forward).
+ * TypeError. reversed() runs over the entries, last first, as dict's does.
  */
 #include "views.h"
 

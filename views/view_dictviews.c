@@ -8,7 +8,7 @@
  * set-like: `in`, `==`/`<`/`<=`/..., `&`, `|`, `-`, `^` and isdisjoint follow
  * CPython's dict_keys/dict_items (set algebra returns a plain set; an items
  * view holds only 2-tuples). The values view compares by identity, like
- * dict_values. reversed() of each runs over a list of its items.
+ * dict_values. reversed() of each runs over the entries, last first (iter.c).
  */
 #include "views.h"
 

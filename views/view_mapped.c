@@ -589,6 +589,18 @@ dict_iter_items(PyObject *self, PyObject *Py_UNUSED(i))
     return iter_new(self, FROST_ITER_ITEMS, 0);
 }
 
+static PyObject *
+dict_reversed_values(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, FROST_ITER_VALUES, 1);
+}
+
+static PyObject *
+dict_reversed_items(PyObject *self, PyObject *Py_UNUSED(i))
+{
+    return iter_new(self, FROST_ITER_ITEMS, 1);
+}
+
 static int
 same_node(PyObject *a, PyObject *b)
 {
@@ -680,6 +692,8 @@ static PyMethodDef dict_methods[] = {
     {"copy", frost__copy_to_dict, METH_NOARGS, FROST_COPY_DOC("dict")},
     {"_iter_values", dict_iter_values, METH_NOARGS, "The values in order (for values())."},
     {"_iter_items", dict_iter_items, METH_NOARGS, "The (key, value) pairs in order (for items())."},
+    {"_reversed_values", dict_reversed_values, METH_NOARGS, "The values, last first (for values())."},
+    {"_reversed_items", dict_reversed_items, METH_NOARGS, "The pairs, last first (for items())."},
     MAPPED_REDUCE,
     FROST_CLASS_GETITEM,
     {NULL, NULL, 0, NULL},

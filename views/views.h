@@ -362,12 +362,10 @@ PyObject *frost__richcompare_as_list(PyObject *self, PyObject *other, int op,
                                      PyObject *(*cmp)(PyObject *self, PyObject *other, int op));
 /* What the container views share with the builtins they stand for (values.c):
  * a set view's hash, that of the frozenset of its items (it compares equal to
- * that frozenset); reversed() over a list of the items, for views whose
- * iterators run forward only; copy() as MappingProxyType's, a new plain dict,
+ * that frozenset); copy() as MappingProxyType's, a new plain dict,
  * list or frozenset of the items (top level only: nested containers stay views). */
 Py_hash_t frost__set_view_hash(PyObject *self);
 Py_hash_t frost__mapped_set_view_hash(PyObject *self);   /* the same, NaNs read as None */
-PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);
 PyObject *frost__copy_to_dict(PyObject *self, PyObject *ignored);
 /* Every (key, value) of mapping.items() into the dict `into`; 0 or -1. Not
  * keys() and self[key], as PyDict_Update reads a non-dict: a format-2 image's
@@ -550,6 +548,8 @@ PyObject *frost__column_thaw(PyObject *column_view);
 typedef enum { FROST_ITER_KEYS, FROST_ITER_VALUES, FROST_ITER_ITEMS } frost_iter_mode_t;
 PyObject *frost__table_iter_new(FrostLease *lease, const frost_table_t *t, frost_iter_mode_t mode);
 PyObject *frost__set_iter_new(FrostLease *lease, const frost_set_t *s);
+/* __reversed__ of a FrozenDict and its keys/values/items views: their iterator, last entry first */
+PyObject *frost__reversed_items(PyObject *self, PyObject *ignored);
 PyObject *frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start,
                               Py_ssize_t step, Py_ssize_t len);
 /* Load item `i` (0 <= i < s->len) of a list node, packed or not. */

@@ -45,7 +45,7 @@ class MappedValuesView(_MappingAttribute, ValuesView):
         return self._mapping._iter_values()
 
     def __reversed__(self):
-        return reversed(list(self))
+        return self._mapping._reversed_values()
 
     def __contains__(self, value):
         # the values in order, as dict's (ValuesView's looks each key up again:
@@ -66,7 +66,7 @@ class MappedItemsView(_MappingAttribute, ItemsView):
         return self._mapping._iter_items()
 
     def __reversed__(self):
-        return reversed(list(self))
+        return self._mapping._reversed_items()
 
     def __contains__(self, item):
         # as dict.items() answers: anything but a (key, value) pair is just absent;

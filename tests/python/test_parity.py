@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import operator
 import pickle
+import tracemalloc
 import types
 import typing
 import unittest
@@ -469,6 +470,28 @@ class DictViewsReverse(EveryStore):
                 self.assertEqual(list(it), [])             # exhausted stays exhausted
             for view in (root["empty"].keys(), root["empty"].values(), root["empty"].items()):
                 self.assertEqual(list(reversed(view)), [])
+
+    def test_reversed_runs_over_the_entries_without_copying_them(self):
+        # reversed() made a list of every key, value or item first: 8 bytes an
+        # entry and more (a scoped store's copies of its leaves) before the first
+        data = {f"k{i}": i for i in range(100_000)}
+        for root in self.each_root({"d": data}):
+            d = root["d"]
+            for make in (lambda: reversed(d), lambda: reversed(d.keys()),
+                         lambda: reversed(d.values()), lambda: reversed(d.items())):
+                make()   # (whatever a first call sets up once)
+                tracemalloc.start()
+                try:
+                    it = make()
+                    grown = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+                self.assertLess(grown, 10_000)
+                self.assertEqual(operator.length_hint(it), 100_000)
+                first = next(it)
+                self.assertEqual(operator.length_hint(it), 99_999)
+                self.assertIn(first, ("k99999", 99999, ("k99999", 99999)))
+            self.assertEqual(list(reversed(d)), list(reversed(data)))
 
     def test_mapping_attribute(self):
         for root in self.each_root({"d": {"a": 1}}):

@@ -887,9 +887,11 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
             return thaw_mapped_dict_view(st, obj, kind, memo, allowed);
         }
         if (PyIter_Check(obj)) {   /* a copy must not use up what it copies */
+            /* (true of any iterator: frost's own, and a plain one, which may
+             * iterate a view, as iter(Array) and reversed(FrozenDict) do, or not) */
             PyErr_Format(PyExc_TypeError, "thaw() does not take an iterator ('%.200s'): thawing it "
-                         "would use it up; thaw the view it iterates, or copy what is left "
-                         "with [frost.thaw(x) for x in it]", tp->tp_name);
+                         "would use it up; thaw the frost view it iterates, if it iterates one, "
+                         "or the frost values it gives, one by one", tp->tp_name);
             return NULL;
         }
         PyErr_Format(PyExc_TypeError, "thaw() expects a frost view, Store or frozen value, "

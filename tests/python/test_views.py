@@ -1379,13 +1379,29 @@ class ThawTest(unittest.TestCase):
                         with self.assertRaisesRegex(
                                 TypeError, rf"thaw\(\) does not take an iterator "
                                            rf"\('{re.escape(type(it).__module__)}\.{type(it).__name__}'\)"
-                                           r".*thaw the view it iterates"):
+                                           r".*thaw the frost view it iterates"):
                             frost.thaw(it)
                         self.assertIsNotNone(next(it))          # not used up
                     del d, view, it
                 store.close()
         with self.assertRaisesRegex(TypeError, "not 'dict_keys'"):
             frost.thaw({}.keys())                                # a dict's are no frost view
+
+    def test_a_plain_iterator_is_refused_by_a_message_true_of_it(self):
+        # the message told a list_iterator over plain values to "thaw the view it
+        # iterates", which it does not have; a plain iterator may iterate a view
+        # (iter(Array), reversed(FrozenDict)) or not: the message holds for both
+        import numpy as np
+        store = frost.freeze({"a": np.arange(3)})
+        for it in (iter([1, 2]), iter({"x": 1}.items()), iter(store.root["a"]), reversed(store.root)):
+            with self.assertRaisesRegex(
+                    TypeError, rf"thaw\(\) does not take an iterator \('{type(it).__name__}'\): "
+                               r"thawing it would use it up; thaw the frost view it iterates, if it "
+                               r"iterates one, or the frost values it gives, one by one$"):
+                frost.thaw(it)
+            self.assertIsNotNone(next(it))                      # not used up
+        del it
+        store.close()
 
     def test_hand_built_mapped_dict_views_thaw_as_their_mapping(self):
         # frost._mappedviews' views are what MappedDict.keys() (values(), items())

@@ -21,12 +21,12 @@
  *    before the write, with the GIL held; nothing between the check and the
  *    write runs Python code or lets the GIL go (the only decrefs there are of
  *    the row's own old items: ints, floats, strs, bytes, views, tuples of
- *    those; none has a finalizer, but a set view may be weakly referenced,
- *    and a callback runs when it goes: the one reader whose rows hold views,
- *    dict items() pairs (iter.c next_pair), keeps such an old item until the
- *    pair is whole, and takes its own reference to the pair first, as
- *    CPython's dict.items() iterator does, so a next() from the callback
- *    makes a new pair), and an allocation does not run the
+ *    those; none has a finalizer, but a set, record or array view may be
+ *    weakly referenced, and a callback runs when it goes: the one reader
+ *    whose rows hold views, dict items() pairs (iter.c next_pair), keeps
+ *    such an old item until the pair is whole, and takes its own reference
+ *    to the pair first, as CPython's dict.items() iterator does, so a
+ *    next() from the callback makes a new pair), and an allocation does not run the
  *    collector (3.12+: it only schedules it for the eval loop's next check,
  *    so no finalizer or gc.get_objects() can reach a row being rewritten).
  *    frost does not build for free-threaded CPython (store/freeze.c), where
@@ -244,9 +244,10 @@ frost__row_replace(PyObject *row, Py_ssize_t i, PyObject *fresh)
 
 /* Both items of a reusable pair replaced by k and v (new references, stolen);
  * the old ones go once the pair is whole: their going may run Python code (the
- * callback of a weak reference to a set view), which then never sees half a
- * pair. The caller holds its own reference to the pair first (a next() from
- * that code then makes a new pair instead of rewriting this one). */
+ * callback of a weak reference to a set, record or array view), which then
+ * never sees half a pair. The caller holds its own reference to the pair
+ * first (a next() from that code then makes a new pair instead of rewriting
+ * this one). */
 static inline void
 frost__pair_replace(PyObject *pair, PyObject *k, PyObject *v)
 {

@@ -6,8 +6,9 @@
  * (a memo maps node -> result, so shared nodes stay shared and cycles through
  * them come back as cycles). Tuple nodes and records need their items first;
  * a cycle reaching one of them in progress raises ValueError. A dict's
- * keys()/values()/items() view thaws to a list (thaw_dict_view); an iterator
- * is refused.
+ * keys()/values()/items() view thaws to a list (thaw_dict_view; a
+ * MappedKeysView and its kin only over a FrozenDict or MappedDict); an
+ * iterator is refused.
  *
  * Records: cls.__from_shared__(state) if the class defines it; dataclass
  * fields are set with object.__setattr__ (frozen dataclasses too), those the
@@ -771,6 +772,31 @@ thaw_dict_view(frost_state *st, PyObject *obj, int kind, PyObject *memo, PyObjec
     return keys;
 }
 
+/* thaw_dict_view of a MappedKeysView, MappedValuesView or MappedItemsView
+ * (frost._mappedviews): a frost view only over a MappedDict (view_mapped.c
+ * makes them) or a FrozenDict. One a user builds over anything else is
+ * refused, whichever of the three, as thaw() refuses its mapping: the keys
+ * view of a plain dict gave a list (its keys, thawed one by one, were plain
+ * values) where the values and items views refused the dict. */
+static PyObject *
+thaw_mapped_dict_view(frost_state *st, PyObject *obj, int kind, PyObject *memo, PyObject *allowed)
+{
+    PyObject *mapping = PyObject_GetAttrString(obj, "mapping");
+    if (mapping == NULL) {
+        return NULL;
+    }
+    PyTypeObject *mt = Py_TYPE(mapping);
+    if (mt != st->mapped_dict_type && mt != st->dict_type) {
+        PyErr_Format(PyExc_TypeError, "thaw() expects a frost view, Store or frozen value, not "
+                     "a '%.200s' of a '%.200s' (the keys(), values() and items() of a FrozenDict "
+                     "or MappedDict thaw)", Py_TYPE(obj)->tp_name, mt->tp_name);
+        Py_DECREF(mapping);
+        return NULL;
+    }
+    Py_DECREF(mapping);
+    return thaw_dict_view(st, obj, kind, memo, allowed);
+}
+
 /* Thaw `obj` with `memo` ({node address: result}), shared by every item of
  * a tuple read from a tuple node, so structure shared between the items (or
  * between store.root's items) stays shared in the copy. */
@@ -858,12 +884,14 @@ thaw_value(frost_state *st, PyObject *obj, PyObject *memo, PyObject *allowed)
         }
         int kind = frost__mapped_dict_view_kind(obj);
         if (kind != 0) {
-            return thaw_dict_view(st, obj, kind, memo, allowed);
+            return thaw_mapped_dict_view(st, obj, kind, memo, allowed);
         }
         if (PyIter_Check(obj)) {   /* a copy must not use up what it copies */
+            /* (true of any iterator: frost's own, and a plain one, which may
+             * iterate a view, as iter(Array) and reversed(FrozenDict) do, or not) */
             PyErr_Format(PyExc_TypeError, "thaw() does not take an iterator ('%.200s'): thawing it "
-                         "would use it up; thaw the view it iterates, or copy what is left "
-                         "with [frost.thaw(x) for x in it]", tp->tp_name);
+                         "would use it up; thaw the frost view it iterates, if it iterates one, "
+                         "or the frost values it gives, one by one", tp->tp_name);
             return NULL;
         }
         PyErr_Format(PyExc_TypeError, "thaw() expects a frost view, Store or frozen value, "

@@ -947,11 +947,17 @@ frost__repr_leave(const void *node)
 /* Views are not GC containers: they refer only to their Lease, which refers
  * to no Python object but its dict of NaN copies (floats), and to the plain
  * copies they keep for reuse (reuse.h: ints, floats, strs, bytes, tuples of
- * those, never a view), so they can never be part of a cycle. */
+ * those, never a view), so they can never be part of a cycle (their weak
+ * references hold nothing). The views that take weak references (set,
+ * record and array views: their types have a tp_weaklistoffset) clear them
+ * first, while the view is whole: a callback sees a dead reference. */
 void
 frost__view_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    if (tp->tp_weaklistoffset != 0 && *(PyObject **)((char *)self + tp->tp_weaklistoffset) != NULL) {
+        PyObject_ClearWeakRefs(self);
+    }
     Py_CLEAR(((FrostView *)self)->lease);
     tp->tp_free(self);
     Py_DECREF(tp);

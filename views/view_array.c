@@ -11,7 +11,9 @@
  * a multi-dimensional Array gives sub-Array views, which pickle as the node
  * plus their indices; items are unpacked by memoryview, else by numpy where
  * this interpreter imported it, else by the struct module, so every format
- * that freezes reads in every interpreter that has a reader for it.
+ * that freezes reads in every interpreter that has a reader for it. As a
+ * memoryview and an ndarray, an Array takes weak references (docs/design.md,
+ * "Weak references").
  */
 #include "views.h"
 
@@ -34,6 +36,7 @@ frost__array_view_new(FrostLease *lease, const frost_array_t *a, const char *dat
     v->ndim = ndim;
     v->shape = shape;
     v->strides = strides;
+    v->weaklist = NULL;
     return (PyObject *)v;
 }
 
@@ -642,10 +645,16 @@ static PyMethodDef array_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef array_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(FrostArrayView, weaklist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot array_slots[] = {
     {Py_tp_doc, "Array: a read-only typed buffer in a frost arena.\n\n"
                 "memoryview(a) and numpy.asarray(a) read the arena without copying."},
-    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_dealloc, frost__view_dealloc},   /* clears the weak references first */
+    {Py_tp_members, array_members},
     {Py_tp_repr, array_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_richcompare, array_richcompare},

@@ -13,8 +13,9 @@
  * per access; TUPLE nodes are real tuples. The views are read-only: every
  * mutation raises TypeError; they are unhashable, like the builtins they
  * stand for, but for MappedSet, which hashes as the frozenset of its items
- * (frost__mapped_set_view_hash, kept after the first hash()) and takes weak
- * references, as a frozenset and a FrozenSet do. They compare
+ * (frost__mapped_set_view_hash, kept after the first hash()); MappedSet,
+ * MappedRecord and MappedArray take weak references, as the arena views of
+ * the same builtins do (docs/design.md, "Weak references"). They compare
  * and combine with the arena views of the same builtin (FrozenList,
  * FrozenDict, frost.Record) as with that builtin. Lookups compare str/bytes
  * keys in place (map_read.c).
@@ -61,6 +62,8 @@ typedef struct {
      * as `parent`[index] (NULL for a whole array's node). */
     PyObject *parent;
     Py_ssize_t index;
+    PyObject *weaklist;          /* weak references to this view (a memoryview takes them);
+                                    NULL while none, cleared in mapped_dealloc */
 } FrostMappedArray;
 
 typedef struct {
@@ -69,6 +72,12 @@ typedef struct {
     PyObject *weaklist;          /* weak references to this view (a frozenset takes them);
                                     NULL while none, cleared in mapped_dealloc */
 } FrostMappedSet;
+
+typedef struct {
+    MAPPED_VIEW_HEAD
+    PyObject *weaklist;          /* weak references to this view (a dataclass instance takes
+                                    them); NULL while none, cleared in mapped_dealloc */
+} FrostMappedRecord;
 
 typedef struct {
     MAPPED_VIEW_HEAD
@@ -171,11 +180,15 @@ make_view(void *ctx, const frost_mnode_t *n)
         ((FrostMappedSet *)v)->hash = -1;
         ((FrostMappedSet *)v)->weaklist = NULL;
     }
+    if (n->kind == FROST_MNODE_RECORD) {
+        ((FrostMappedRecord *)v)->weaklist = NULL;
+    }
     if (n->kind == FROST_MNODE_ARRAY) {
         FrostMappedArray *a = (FrostMappedArray *)v;
         size_t ndim = (size_t)n->len;
         a->parent = NULL;
         a->index = 0;
+        a->weaklist = NULL;
         a->dims = PyMem_Malloc((ndim ? ndim : 1) * 2 * sizeof(Py_ssize_t));
         if (a->dims == NULL) {
             Py_DECREF(v);
@@ -195,8 +208,10 @@ static void
 mapped_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (MV(self)->node.kind == FROST_MNODE_SET && ((FrostMappedSet *)self)->weaklist != NULL) {
-        PyObject_ClearWeakRefs(self);   /* first: a callback sees a dead reference */
+    /* sets, records and arrays take weak references: cleared first, while the
+     * view is whole (a callback sees a dead reference) */
+    if (tp->tp_weaklistoffset != 0 && *(PyObject **)((char *)self + tp->tp_weaklistoffset) != NULL) {
+        PyObject_ClearWeakRefs(self);
     }
     if (MV(self)->node.kind == FROST_MNODE_ARRAY) {
         PyMem_Free(((FrostMappedArray *)self)->dims);
@@ -1471,10 +1486,16 @@ static PyMethodDef record_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef record_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(FrostMappedRecord, weaklist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot record_slots[] = {
     {Py_tp_doc, "MappedRecord: a read-only record (dataclass, NamedTuple, __shared__ object) of a "
                 "format-2 image; fields are attributes. Its class is never imported."},
     {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_members, record_members},
     {Py_tp_repr, record_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_getattro, record_getattro},
@@ -1489,7 +1510,7 @@ static PyType_Slot record_slots[] = {
 
 static PyType_Spec record_spec = {
     .name = "frost.MappedRecord",
-    .basicsize = sizeof(FrostMappedView),
+    .basicsize = sizeof(FrostMappedRecord),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = record_slots,
 };
@@ -1698,10 +1719,16 @@ static PyMethodDef array_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef array_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(FrostMappedArray, weaklist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot array_slots[] = {
     {Py_tp_doc, "MappedArray: a read-only typed buffer of a format-2 image; numpy.asarray() and\n"
                 "memoryview() read the mapping in place."},
     {Py_tp_dealloc, mapped_dealloc},
+    {Py_tp_members, array_members},
     {Py_tp_repr, array_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_richcompare, array_richcompare},

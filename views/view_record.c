@@ -410,6 +410,7 @@ frost__record_view_new(FrostLease *lease, const frost_record_t *r)
     }
     v->lease = (FrostLease *)Py_NewRef(lease);
     v->record = r;
+    v->weaklist = NULL;
     if (tp != lease->st->record_type) {
         PyObject **fields = ((FrostRecordSlots *)v)->fields;
         for (Py_ssize_t i = 0; i < t->len; i++) {
@@ -639,10 +640,19 @@ static PyMethodDef record_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* As a dataclass instance, a record takes weak references (docs/design.md,
+ * "Weak references"); shape types inherit the offset, and the dealloc that
+ * clears them. */
+static PyMemberDef record_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(FrostRecordView, weaklist), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot record_slots[] = {
     {Py_tp_doc, "Record: a frozen dataclass, NamedTuple or __shared__ object.\n\n"
                 "Fields read as attributes or items; frost.thaw() rebuilds the class."},
-    {Py_tp_dealloc, frost__view_dealloc},
+    {Py_tp_dealloc, frost__view_dealloc},   /* clears the weak references first */
+    {Py_tp_members, record_members},
     {Py_tp_repr, record_repr},
     {Py_tp_hash, PyObject_HashNotImplemented},
     {Py_tp_getattro, record_getattro},

@@ -11,9 +11,9 @@
  * frozenset keeps its own: its items and the objects a read gives never
  * change (a scoped lease hands out one copy of each NaN). As a frozenset, a
  * FrozenSet takes weak references (weakref.WeakSet, WeakKeyDictionary keyed
- * by set views); the dict, list and record views do not, as dict, list and
- * tuple do not. The weak references live in the view, this interpreter's
- * object, never in the arena.
+ * by set views): which views take them is docs/design.md's "Weak
+ * references". The weak references live in the view, this interpreter's
+ * object, never in the arena; frost__view_dealloc clears them.
  */
 #include "views.h"
 
@@ -207,17 +207,6 @@ set_hash(PyObject *self)
     return SV(self)->hash;
 }
 
-/* Weak references are cleared (their callbacks run) before the view lets go
- * of its lease: a callback sees a dead reference, never a half-freed view. */
-static void
-set_dealloc(PyObject *self)
-{
-    if (SV(self)->weaklist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
-    frost__view_dealloc(self);
-}
-
 static PyMemberDef set_members[] = {
     {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(FrostSetView, weaklist), Py_READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
@@ -226,7 +215,7 @@ static PyMemberDef set_members[] = {
 static PyType_Slot set_slots[] = {
     {Py_tp_doc, "FrozenSet: a read-only set over a frozen set or frozenset.\n\n"
                 "Set algebra returns plain frozensets."},
-    {Py_tp_dealloc, set_dealloc},
+    {Py_tp_dealloc, frost__view_dealloc},   /* clears the weak references first */
     {Py_tp_repr, set_repr},
     {Py_tp_members, set_members},
     {Py_tp_hash, set_hash},

@@ -171,11 +171,16 @@ typedef struct {
     int ndim;                    /* dims of this sub-array: the last ndim of the node's */
     const Py_ssize_t *shape;
     const Py_ssize_t *strides;
+    PyObject *weaklist;          /* weak references to this view (a memoryview and an ndarray
+                                    take them), cleared in its dealloc; NULL while none */
 } FrostArrayView;
 
 typedef struct {
     FROST_VIEW_HEAD
     const frost_record_t *record;
+    PyObject *weaklist;          /* weak references to this view (a dataclass instance takes
+                                    them), cleared in its dealloc; NULL while none. Shape
+                                    types (view_record.c) inherit the offset */
 } FrostRecordView;
 
 typedef struct {

@@ -11,6 +11,7 @@ import collections.abc
 import copy
 import dataclasses
 import fractions
+import functools
 import decimal
 import gc
 import heapq
@@ -44,6 +45,50 @@ def every_store(value, tmp):
     yield frost.load(os.path.join(tmp, "one.frost"), lifetime="scoped").root
     frost.freeze(value).save(os.path.join(tmp, "two.frost"), format=2)
     yield frost.load(os.path.join(tmp, "two.frost")).root
+
+
+@dataclasses.dataclass
+class ShapePoint:
+    x: int
+    y: str
+
+
+@functools.cache
+def records_and_arrays():
+    import numpy as np   # (imported by the tests that use it)
+    return {"pairs": {i: ShapePoint(i, f"p{i}") if i % 2 else np.arange(float(i), i + 2.0)
+                      for i in range(300)},
+            "list": [ShapePoint(i, f"q{i}") for i in range(300)],
+            "grid": np.arange(600.0).reshape(300, 2)}
+
+
+def pull_from_weakref_callbacks(test, root):
+    """Each record and array a scan of `root` (records_and_arrays()) hands out gets a
+    weak reference whose callback pulls from that scan's iterator. In an items() pair
+    the view goes when the reader rewrites the pair for the next entry (iter.c
+    next_pair), a next() from within that next(): every entry must still come once."""
+    import weakref
+    value = records_and_arrays()
+
+    def plain(x):
+        return (x.x, x.y) if hasattr(x, "y") else tuple(x.tolist())
+    for scan, want in ((lambda: root["pairs"].items(), value["pairs"].items()),
+                       (lambda: enumerate(root["list"]), enumerate(value["list"])),
+                       (lambda: enumerate(root["grid"]), enumerate(value["grid"]))):
+        it = iter(scan())
+        pulled, refs, kept = [], [], []
+
+        def pull(_):
+            pulled.extend([next(it, None), next(it, None)])
+        for k, x in it:
+            kept.append((k, plain(x)))
+            refs.append(weakref.ref(x, pull))
+            del x
+        pairs = kept + [(k, plain(x)) for k, x in filter(None, pulled)]
+        test.assertEqual(sorted(pairs), sorted((k, plain(x)) for k, x in want))
+        test.assertGreater(len(pulled), 0)   # the callbacks ran
+        del refs            # (first: the views the iterator keeps call no one)
+        del it, pull, pulled
 
 
 class KeptResultsNeverChange(LeakCheckedTestCase):
@@ -164,6 +209,13 @@ class KeptResultsNeverChange(LeakCheckedTestCase):
             self.assertEqual(sorted(pairs), sorted((k, set(s)) for k, s in value.items()))
             del refs            # (first: the views the iterator keeps call no one)
             del it, pull, pulled
+
+    def test_weakref_callbacks_on_records_and_arrays_reading_the_same_iterator(self):
+        """Record and array views take weak references, as dataclass instances and
+        memoryviews do: the pattern above with a callback on each record and array
+        (a row of a 2-D array too) pulling from the iterator that handed it out."""
+        for root in self.each_view(records_and_arrays()):
+            pull_from_weakref_callbacks(self, root)
 
     def test_threads_share_one_iterator(self):
         for v in self.each_view():
@@ -1100,12 +1152,6 @@ if __name__ == "__main__":
 
 
 @dataclasses.dataclass
-class ShapePoint:
-    x: int
-    y: str
-
-
-@dataclasses.dataclass
 class ShapeBase:
     a: int
 
@@ -1151,8 +1197,9 @@ class ShapeTypesAsAUserFindsThem(unittest.TestCase):
             r.__dict__
         with self.assertRaises(TypeError):
             vars(r)
-        with self.assertRaises(TypeError):
-            weakref.ref(r)
+        ref = weakref.ref(r)   # as a dataclass instance's (docs/design.md, "Weak references")
+        self.assertIs(ref(), r)
+        self.assertEqual(weakref.proxy(r).y, "a")
         with self.assertRaises((AttributeError, TypeError)):   # 3.12: TypeError
             object.__setattr__(r, "x", 2)
         with self.assertRaises((AttributeError, TypeError)):
@@ -1188,6 +1235,18 @@ class ShapeTypesAsAUserFindsThem(unittest.TestCase):
         with self.assertRaises(KeyError):
             r[0]                                                 # a key, not a position
         self.assertEqual((r.x, r.y, r["x"]), (1, "a", 1))       # unchanged by all of it
+        gone = []
+        ref2 = weakref.ref(r, lambda w: gone.append(w()))
+        del r, back, clone
+        gc.collect()
+        self.assertEqual((ref(), ref2(), gone), (None, None, [None]))   # (dead in the callback)
+
+    def test_weakref_callbacks_on_shape_typed_records_reading_the_same_iterator(self):
+        """KeptResultsNeverChange's case on a process store: its records are shape
+        typed, and its items() pairs hold the arena's own objects (iter.c next_pair)."""
+        root = self.freeze(records_and_arrays())
+        self.assertIsNot(type(root["list"][0]), frost.Record)
+        pull_from_weakref_callbacks(self, root)
 
     def test_edge_values_and_odd_field_names(self):
         root = self.freeze([Edges(*EDGE_VALUES), CountIndex(2, "b"), TypeNamed(3, 4),

@@ -417,8 +417,8 @@ class SetViewsHashLikeFrozenset(EveryStore):
 
 class SetViewsTakeWeakReferences(EveryStore):
     """A FrozenSet (MappedSet) takes weak references as the frozenset it stands for
-    does (weakref.WeakSet, WeakKeyDictionary keyed by set views); the dict, list and
-    record views refuse them, as dict, list and tuple do. Both set views refused."""
+    does (weakref.WeakSet, WeakKeyDictionary keyed by set views); the dict and list
+    views refuse them, as dict and list do. Both set views refused."""
 
     def test_weak_references_to_set_views(self):
         import gc
@@ -449,6 +449,52 @@ class SetViewsTakeWeakReferences(EveryStore):
                 with self.assertRaisesRegex(TypeError, "cannot create weak reference"):
                     weakref.ref(other)
             del empty, ws, keyed
+
+
+@dataclasses.dataclass
+class Flat:   # plain fields: a shape-typed record in a process store (view_record.c)
+    x: int
+    name: str
+
+
+class RecordAndArrayViewsTakeWeakReferences(EveryStore):
+    """Records (MappedRecord) and arrays (MappedArray), a row of a 2-D one too, take
+    weak references as the dataclass instance, memoryview and ndarray they stand for
+    do (docs/design.md, "Weak references"): a WeakValueDictionary of them, a
+    proxy, a callback when the view goes. All refused them."""
+
+    def test_weak_references_to_record_and_array_views(self):
+        import gc
+        import weakref
+        import numpy as np
+        value = {"flat": Flat(1, "a"), "pair": Pair(2, "b"), "point": Point(3, [4]),
+                 "grid": np.arange(6.0).reshape(2, 3), "bytes": bytearray(b"xyz")}
+        for builtin in (Flat(1, "a"), memoryview(b"x"), np.arange(2)):
+            weakref.ref(builtin)
+        reads = {"flat": lambda r: r["flat"], "pair": lambda r: r["pair"],
+                 "point": lambda r: r["point"], "grid": lambda r: r["grid"],
+                 "row": lambda r: r["grid"][1], "bytes": lambda r: r["bytes"]}
+        shaped = 0
+        for root in self.each_root(value):
+            shaped += type(root["flat"]) not in (frost.Record, frost.MappedRecord)
+            for what, read in reads.items():
+                with self.subTest(what=what, view=type(root).__name__):
+                    view = read(root)
+                    ref = weakref.ref(view)
+                    self.assertIs(ref(), view)
+                    self.assertIs(weakref.ref(view), ref)   # one callback-less ref, as CPython's
+                    values = weakref.WeakValueDictionary({"v": view})
+                    self.assertIs(values["v"], view)
+                    self.assertEqual(str(weakref.proxy(view)), str(view))   # (forwarded)
+                    gone = []
+                    ref2 = weakref.ref(view, lambda r: gone.append(r()))
+                    del view
+                    gc.collect()
+                    self.assertEqual(gone, [None])      # the callback ran, with a dead reference
+                    self.assertIsNone(ref())
+                    self.assertIsNone(ref2())
+                    self.assertEqual(len(values), 0)
+        self.assertEqual(shaped, 1)   # the process store's
 
 
 class DictViewsReverse(EveryStore):

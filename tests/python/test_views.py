@@ -8,6 +8,7 @@ results or the same exception type.
 """
 import _thread
 import array
+import collections
 import collections.abc as abc
 import dataclasses
 import operator
@@ -1378,13 +1379,49 @@ class ThawTest(unittest.TestCase):
                         with self.assertRaisesRegex(
                                 TypeError, rf"thaw\(\) does not take an iterator "
                                            rf"\('{re.escape(type(it).__module__)}\.{type(it).__name__}'\)"
-                                           r".*thaw the view it iterates"):
+                                           r".*thaw the frost view it iterates"):
                             frost.thaw(it)
                         self.assertIsNotNone(next(it))          # not used up
                     del d, view, it
                 store.close()
         with self.assertRaisesRegex(TypeError, "not 'dict_keys'"):
             frost.thaw({}.keys())                                # a dict's are no frost view
+
+    def test_a_plain_iterator_is_refused_by_a_message_true_of_it(self):
+        # the message told a list_iterator over plain values to "thaw the view it
+        # iterates", which it does not have; a plain iterator may iterate a view
+        # (iter(Array), reversed(FrozenDict)) or not: the message holds for both
+        import numpy as np
+        store = frost.freeze({"a": np.arange(3)})
+        for it in (iter([1, 2]), iter({"x": 1}.items()), iter(store.root["a"]), reversed(store.root)):
+            with self.assertRaisesRegex(
+                    TypeError, rf"thaw\(\) does not take an iterator \('{type(it).__name__}'\): "
+                               r"thawing it would use it up; thaw the frost view it iterates, if it "
+                               r"iterates one, or the frost values it gives, one by one$"):
+                frost.thaw(it)
+            self.assertIsNotNone(next(it))                      # not used up
+        del it
+        store.close()
+
+    def test_hand_built_mapped_dict_views_thaw_as_their_mapping(self):
+        # frost._mappedviews' views are what MappedDict.keys() (values(), items())
+        # give; one a user builds over a plain dict is no frost view: thaw() refused
+        # the values and items ones (as it refuses the dict) but gave a list for the
+        # keys one. All three refuse it now; over a frost dict all three thaw.
+        from frost._mappedviews import MappedItemsView, MappedKeysView, MappedValuesView
+        kinds = (MappedKeysView, MappedValuesView, MappedItemsView)
+        plain = {"a": [1], "b": 2}
+        for cls in kinds:
+            for mapping in (plain, {}, collections.OrderedDict(plain), types.MappingProxyType(plain)):
+                with self.assertRaisesRegex(TypeError, rf"not a '{cls.__name__}' of a "
+                                                       rf"'({type(mapping).__module__}\.)?{type(mapping).__name__}'"):
+                    frost.thaw(cls(mapping))
+        for store in (frost.freeze(plain), frost.freeze(plain, lifetime="process"), frost.share(plain)):
+            d = store.root
+            self.assertEqual([frost.thaw(cls(d)) for cls in kinds],
+                             [["a", "b"], [[1], 2], [("a", [1]), ("b", 2)]])
+            del d
+            store.close()
 
     def test_ctrl_c_stops_a_long_thaw(self):
         # the walk ran no bytecode and checked no signal: a Ctrl-C landed only

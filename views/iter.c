@@ -98,9 +98,12 @@ frost__seq_iter_new(FrostLease *lease, const frost_seq_t *s, Py_ssize_t start, P
     return (PyObject *)it;
 }
 
-/* Item i of a reusable pair when it may be weakly referenced (a set view),
- * a new reference kept while the pair is rewritten, else NULL: its weak
- * references' callbacks, Python code, run once the pair is whole. */
+/* Item i of a reusable pair when it may be weakly referenced (a set, record
+ * or array view), a new reference kept while the pair is rewritten, else
+ * NULL: its weak references' callbacks, Python code, run once the pair is
+ * whole. (The scoped path cannot hand both old items to frost__pair_replace
+ * as the process path does: frost__row_put rewrites a plain item in place,
+ * which a reference kept here would forbid.) */
 static inline PyObject *
 keep_weakly_referenced(PyObject *pair, Py_ssize_t i)
 {
@@ -113,7 +116,7 @@ keep_weakly_referenced(PyObject *pair, Py_ssize_t i)
  * d.items()`, `for kv in d.items()`), else a new one. As dict.items()'s
  * iterator does, the pair is ours (a reference taken) before its items are
  * replaced, and an old item whose going may run Python code (the callback of
- * a weak reference to a set view) goes once the pair is whole: the callback
+ * a weak reference to a view) goes once the pair is whole: the callback
  * never sees a half-written pair, and a next() from it makes a new pair
  * rather than rewriting this one. */
 static Py_NO_INLINE PyObject *

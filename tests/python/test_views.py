@@ -1390,12 +1390,15 @@ class ThawTest(unittest.TestCase):
     def test_a_plain_iterator_is_refused_by_a_message_true_of_it(self):
         # the message told a list_iterator over plain values to "thaw the view it
         # iterates", which it does not have; a plain iterator may iterate a view
-        # (iter(Array), reversed(FrozenDict)) or not: the message holds for both
+        # (iter(Array) is a builtin iterator) or not: the message holds for both, and
+        # for frost's own (reversed(FrozenDict))
         import numpy as np
         store = frost.freeze({"a": np.arange(3)})
         for it in (iter([1, 2]), iter({"x": 1}.items()), iter(store.root["a"]), reversed(store.root)):
+            cls = type(it)
+            name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
             with self.assertRaisesRegex(
-                    TypeError, rf"thaw\(\) does not take an iterator \('{type(it).__name__}'\): "
+                    TypeError, rf"thaw\(\) does not take an iterator \('{re.escape(name)}'\): "
                                r"thawing it would use it up; thaw the frost view it iterates, if it "
                                r"iterates one, or the frost values it gives, one by one$"):
                 frost.thaw(it)

@@ -419,7 +419,7 @@ frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state)
         }
         Py_XDECREF(rv);
     }
-    else if (PyDict_Check(state)) {
+    else if (is_dict_with_str_keys(state)) {   /* (object.__setattr__ names no class) */
         PyObject *fields = kind == FROST_RECORD_DATACLASS ? dataclass_state_for(cls, state)
                                                           : Py_NewRef(state);
         if (fields == NULL || set_fields(result, fields) < 0) {
@@ -428,7 +428,7 @@ frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state)
         Py_XDECREF(fields);
     }
     else {
-        PyErr_Format(PyExc_TypeError, "cannot thaw a %R: its state is not a dict; define "
+        PyErr_Format(PyExc_TypeError, "cannot thaw a %R: its state is not a dict of str keys; define "
                      "__from_shared__(state) or __setstate__(state) on the class", cls);
         Py_CLEAR(result);
     }

@@ -14,7 +14,8 @@
  * record lacks (a class redefined since) to their defaults, and a field with
  * no default lacking or one the class no longer has is a TypeError;
  * NamedTuples are called with the fields; other classes get __setstate__ or
- * their attributes set. Which class: thaw(x, classes=[...]) rebuilds only
+ * their attributes set (a state that is not a dict of str keys is then a
+ * TypeError naming the class). Which class: thaw(x, classes=[...]) rebuilds only
  * records of the listed classes (matched by module and qualname); without
  * the list, a record frozen in this process imports module.qualname, and a
  * record read from a snapshot file (FROST_RECORD_FROM_FILE) is never

@@ -370,12 +370,13 @@ path_string(const freezer_t *fz, Py_ssize_t parent, Py_ssize_t child)
     if (parts == NULL) {
         return NULL;
     }
-    /* collect steps from the child up to the root, then reverse */
+    /* collect steps from the child up to the root, then reverse (appended: inserting
+     * each at the front was quadratic in the depth, minutes a million levels deep) */
     Py_ssize_t at = parent, idx = child;
     while (at >= 0) {
         PyObject *step_parts = PyList_New(0);
         if (step_parts == NULL || append_step(step_parts, &fz->frames[at], idx) < 0
-            || PyList_Insert(parts, 0, PyList_GET_ITEM(step_parts, 0)) < 0) {
+            || PyList_Append(parts, PyList_GET_ITEM(step_parts, 0)) < 0) {
             Py_XDECREF(step_parts);
             Py_DECREF(parts);
             return NULL;
@@ -385,7 +386,7 @@ path_string(const freezer_t *fz, Py_ssize_t parent, Py_ssize_t child)
         at = fz->frames[at].parent;
     }
     PyObject *root = PyUnicode_FromString("root");
-    if (root == NULL || PyList_Insert(parts, 0, root) < 0) {
+    if (root == NULL || PyList_Append(parts, root) < 0 || PyList_Reverse(parts) < 0) {
         Py_XDECREF(root);
         Py_DECREF(parts);
         return NULL;

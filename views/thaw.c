@@ -15,7 +15,8 @@
  * record lacks (a class redefined since) to their defaults, and a field with
  * no default lacking or one the class no longer has is a TypeError;
  * NamedTuples are called with the fields; other classes get __setstate__ or
- * their attributes set. Which class: thaw(x, classes=[...]) rebuilds only
+ * their attributes set (a state that is not a dict of str keys is then a
+ * TypeError naming the class). Which class: thaw(x, classes=[...]) rebuilds only
  * records of the listed classes (matched by module and qualname); without
  * the list, a record frozen in this process imports module.qualname, and a
  * record read from a snapshot file (FROST_RECORD_FROM_FILE) is never
@@ -420,7 +421,7 @@ frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state)
         }
         Py_XDECREF(rv);
     }
-    else if (PyDict_Check(state)) {
+    else if (is_dict_with_str_keys(state)) {   /* (object.__setattr__ names no class) */
         PyObject *fields = kind == FROST_RECORD_DATACLASS ? dataclass_state_for(cls, state)
                                                           : Py_NewRef(state);
         if (fields == NULL || set_fields(result, fields) < 0) {
@@ -429,7 +430,7 @@ frost__thaw_record_rebuild(PyObject *cls, unsigned kind, PyObject *state)
         Py_XDECREF(fields);
     }
     else {
-        PyErr_Format(PyExc_TypeError, "cannot thaw a %R: its state is not a dict; define "
+        PyErr_Format(PyExc_TypeError, "cannot thaw a %R: its state is not a dict of str keys; define "
                      "__from_shared__(state) or __setstate__(state) on the class", cls);
         Py_CLEAR(result);
     }

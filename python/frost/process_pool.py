@@ -132,10 +132,9 @@ threading._register_atexit(_shut_pools_down_at_exit)
 
 
 def _wait_done(future):
-    """Wait until `future` is done, cancelled included: concurrent.futures.wait()
-    is never woken by a cancel(), which is how the manager thread cancels the
-    queued tasks after shutdown(wait=False, cancel_futures=True) (and
-    _stop_workers too); a wait for the future's own outcome is."""
+    """Wait until `future` is done, cancelled included, with a wait for the future's
+    own outcome (woken by any cancel(), also of a future cancelled before
+    _TaskFuture's class was set)."""
     try:
         cf.Future.exception(future)
     except cf.CancelledError:
@@ -400,7 +399,8 @@ class _TaskFuture(cf.Future):
     unpickle here (_Unloadable) is the future's exception; the callbacks of
     one the manager thread completes run on the pool's callback thread
     (_ManagerCallbacks), so that they may wait for other futures of the pool,
-    which only the manager thread delivers."""
+    which only the manager thread delivers; a cancel() wakes the
+    concurrent.futures.wait()s and as_completed()s on it at once, as frost.Pool's."""
 
     def _invoke_callbacks(self):
         self.__dict__.pop("_frost_pool", None)   # done: its pool may go now (submit)
@@ -408,6 +408,27 @@ class _TaskFuture(cf.Future):
         if self._done_callbacks and callbacks is not None and callbacks.defer(self):
             return
         super()._invoke_callbacks()
+
+    # The stdlib's manager thread cancels the queued tasks of a shutdown(cancel_futures=
+    # True) with cancel() alone, which wakes no concurrent.futures.wait() or
+    # as_completed() (only set_running_or_notify_cancel() does, which the manager
+    # calls when it reaches a task still queued): a wait for them hung for ever. So
+    # cancel() notifies the waiters at once, and the manager's later call finds it done.
+    def cancel(self):
+        if not super().cancel():
+            return False
+        with self._condition:
+            if self._state == cf._base.CANCELLED:
+                self._state = cf._base.CANCELLED_AND_NOTIFIED
+                for waiter in self._waiters:
+                    waiter.add_cancelled(self)
+        return True
+
+    def set_running_or_notify_cancel(self):
+        with self._condition:   # (an RLock: the stdlib's takes it again)
+            if self._state == cf._base.CANCELLED_AND_NOTIFIED:   # by cancel() above
+                return False
+            return super().set_running_or_notify_cancel()
 
     def result(self, timeout=None):
         value = super().result(timeout)

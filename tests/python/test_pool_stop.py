@@ -477,6 +477,57 @@ class WaitersOfFrostFutures(unittest.TestCase):
             sys.unraisablehook = previous
 
 
+    def test_wait_and_as_completed_over_two_pools_and_stdlib_futures_from_threads_and_callbacks(self):
+        # one call over futures of two frost.Pools and a ThreadPoolExecutor (the
+        # frost lock guard takes the stdlib's locks too), from four threads at once
+        # and from a done callback (on the pool's callback thread); every call
+        # returns what the stdlib's would, and no waiter is left on any future
+        import concurrent.futures as cf
+        import threading
+        import time
+        import frost
+        import poolwork
+        with frost.Pool(2) as one, frost.Pool(1) as two, cf.ThreadPoolExecutor(2) as threads:
+            slow = two.submit(poolwork.sleep_then, 0.3, "slow")
+            seen, errors = [], []
+
+            def user():
+                try:
+                    for i in range(30):
+                        fs = [one.submit(poolwork.add, i, 1), two.submit(poolwork.add, i, 2),
+                              threads.submit(pow, i, 2)]
+                        done, _ = cf.wait(fs + [slow], timeout=60, return_when=cf.FIRST_COMPLETED)
+                        self.assertTrue(done)
+                        got = sorted(f.result() for f in cf.as_completed(fs, timeout=60))
+                        self.assertEqual(got, sorted([i + 1, i + 2, i * i]))
+                        done, not_done = cf.wait(fs, timeout=60)
+                        self.assertEqual((len(done), not_done), (3, set()))
+                    seen.append(1)
+                except BaseException as e:   # (a thread's failure would pass unseen)
+                    errors.append(e)
+
+            def callback(fut):
+                try:
+                    g, h = two.submit(poolwork.add, 5, 5), threads.submit(pow, 3, 3)
+                    seen.append(sorted(f.result() for f in cf.as_completed([fut, g, h], timeout=60)))
+                except BaseException as e:
+                    errors.append(e)
+
+            users = [threading.Thread(target=user) for _ in range(4)]
+            for t in users:
+                t.start()
+            first = one.submit(poolwork.add, 1, 2)
+            first.add_done_callback(callback)
+            for t in users:
+                t.join(120)
+            self.assertEqual(errors, [])
+            self.assertEqual(slow.result(timeout=60), "slow")
+            deadline = time.monotonic() + 60
+            while len(seen) < 5 and time.monotonic() < deadline:   # the callback's
+                time.sleep(0.01)
+            self.assertEqual(sorted(seen, key=repr), [1, 1, 1, 1, [3, 10, 27]])
+            self.assertEqual((len(first._waiters), len(slow._waiters)), (0, 0))
+
 class CtrlCAnywhere(StopTest):
     def test_ctrl_c_at_every_point_of_a_map(self):
         """Ctrl-C at delays spread over the whole of `with Pool() as p:

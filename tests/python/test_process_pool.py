@@ -11,6 +11,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 import unittest
 
 import frost
@@ -136,6 +137,29 @@ class ProcessPoolTest(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             pool.submit(mappedwork.add, 1, 2)
         pool.shutdown()                                 # again: nothing to do
+
+    def test_wait_and_as_completed_see_tasks_cancelled_by_shutdown_or_cancel(self):
+        # the stdlib's manager thread cancels the queued tasks of a
+        # shutdown(cancel_futures=True) with cancel(), which wakes no
+        # concurrent.futures.wait()/as_completed(): a user's wait for them hung for
+        # ever (as did one for a queued task the user cancelled, until the manager
+        # reached it); the pool's own waits went round it (_wait_done)
+        pool = ProcessPool(1)
+        first = pool.submit(mappedwork.sleep_then, 3.0, "first")
+        queued = [pool.submit(mappedwork.sleep_then, 0.5, i) for i in range(6)]
+        while not first.running():   # the worker's call queue holds two: the sixth waits
+            time.sleep(0.01)
+        self.assertTrue(queued[-1].cancel())
+        done, not_done = cf.wait([queued[-1]], timeout=DEADLINE)
+        self.assertEqual((done, not_done), ({queued[-1]}, set()))
+        self.assertFalse(first.done())   # woken by the cancel, not by the manager's turn
+        pool.shutdown(wait=False, cancel_futures=True)
+        done, not_done = cf.wait(queued + [first], timeout=DEADLINE)
+        self.assertEqual(not_done, set())
+        self.assertEqual(len(list(cf.as_completed(queued + [first], timeout=DEADLINE))), 7)
+        self.assertEqual(first.result(0), "first")
+        self.assertTrue(queued[-2].cancelled())
+        pool.shutdown(wait=True)
 
     def test_shutdown_waits_for_workers_replaced_by_max_tasks_per_child(self):
         # the stdlib's shutdown(wait=False), which frost's called first, dropped

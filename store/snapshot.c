@@ -840,6 +840,31 @@ frost_snapshot_file_intact(int fd, const char *path, uint64_t size)
            && (uint64_t)open_sb.st_size == size;
 }
 
+/* The save's check between slices of its checksum pass: progress->check,
+ * then (it ran Python code) the file must still cover the mapping, which the
+ * pass reads on: an error (EIO), not a SIGBUS, as after writer_step's call. */
+typedef struct {
+    const frost_snapshot_progress_t *progress;
+    int fd;
+    uint64_t file_size;
+    int truncated;            /* set when the check failed for that */
+} save_check_t;
+
+static int
+save_check(void *ctx)
+{
+    save_check_t *sc = ctx;
+    if (sc->progress->check(sc->progress->ctx) != 0) {
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(sc->fd, &sb) < 0 || (uint64_t)sb.st_size < sc->file_size) {
+        sc->truncated = 1;
+        return -1;
+    }
+    return 0;
+}
+
 int
 frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot_error_t *err)
 {
@@ -955,7 +980,19 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     };
     memcpy(map, &h, sizeof h);
     memcpy(map + sizeof h, sec, sizeof sec);
-    h.checksum = frost_snapshot_xxh64(map + 16, file_size - 16, 0);
+    {
+        /* the checksum reads the whole file again (seconds for gigabytes):
+         * Ctrl-C is looked for between its slices, as in a load */
+        save_check_t sc = {progress, fd, file_size, 0};
+        int have_check = progress != NULL && progress->check != NULL;
+        if (frost_snapshot_xxh64_checked(map + 16, file_size - 16, 0, FROST_SNAPSHOT_CHECK_SLICE,
+                                         have_check ? save_check : NULL, &sc, &h.checksum) < 0) {
+            rc = sc.truncated ? set_error(err, FROST_SNAPSHOT_EIO, EIO, "the file was truncated "
+                                          "while the snapshot was written into it")
+                              : set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+            goto done;
+        }
+    }
     memcpy(map + 8, &h.checksum, 8);
     if (munmap(map, file_size) < 0) {
         map = MAP_FAILED;

@@ -553,6 +553,56 @@ class CtrlC(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         self.assertEqual(r.stdout.split("\n")[:3], ["interrupted", "stopped early True", "True"])
 
+    def test_ctrl_c_stops_a_format_1_save_in_its_checksum_pass(self):
+        # after its walks a format-1 save checksums the whole file it wrote (a
+        # pass over gigabytes for a big store) and looked for Ctrl-C nowhere
+        # there: it landed once the file was complete and renamed over the target.
+        # The save's check (frost__wait_tick, as a load's) evaluates the code
+        # "<frost wait>" between 8 MiB slices: a tracer raises KeyboardInterrupt
+        # from the first. In a child: a check that let the file shrink under the
+        # pass would be a SIGBUS (the second scenario truncates it there: EIO).
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        code = textwrap.dedent(f"""
+            import errno, glob, os, sys, frost
+            from frostcheck import live
+            target = os.path.join({d!r}, "s.frost")
+            with open(target, "wb") as f:
+                f.write(b"the old target")
+            store = frost.freeze([b"x" * (64 << 20)])
+            fds, before = sorted(os.listdir("/proc/self/fd")), live()
+            for how in ("interrupt", "truncate"):
+                ticks, reports = [], []
+
+                def tracer(frame, event, arg):
+                    if event == "call" and frame.f_code.co_filename == "<frost wait>":
+                        ticks.append(len(reports))
+                        if how == "interrupt":
+                            raise KeyboardInterrupt
+                        for tmp in glob.glob(target + ".tmp.*"):
+                            os.truncate(tmp, 4096)
+                sys.settrace(tracer)
+                try:
+                    store.save(target, format=1, progress=lambda done, total: reports.append(done))
+                except KeyboardInterrupt:
+                    print(how, "interrupted")
+                except OSError as e:
+                    print(how, errno.errorcode[e.errno])
+                finally:
+                    sys.settrace(None)
+                with open(target, "rb") as f:
+                    assert f.read() == b"the old target", how
+                assert os.listdir({d!r}) == ["s.frost"], os.listdir({d!r})
+                assert sorted(os.listdir("/proc/self/fd")) == fds and live() == before
+                print(ticks, reports)
+            store.save(target, format=1)
+            print(frost.load(target).root[0] == b"x" * (64 << 20))
+        """)
+        r = run_child(code, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(r.stdout.split("\n")[:5], ["interrupt interrupted", "[0] []", "truncate EIO",
+                                                    "[0] []", "True"])
+
 
 class TruncatedUnderAFormatOneLoad(unittest.TestCase):
     """Another process truncates a format-1 file while frost.load reads it (header,

@@ -71,6 +71,37 @@ class FreezeSideMisuse(LeakCheckedTestCase):
             signal.signal(signal.SIGALRM, old)
         self.assertGreaterEqual(interrupted, 1)
 
+    def test_a_huge_tables_own_loops_look_for_ctrl_c(self):
+        # freezing a dict or set hashes its keys and builds its index before the
+        # walk visits any entry (2.4 s for 2M entries in a debug build), and looked
+        # for Ctrl-C nowhere there: it landed at the walk's first check, once
+        # the whole table was built. The check (frost__wait_tick) evaluates the
+        # code "<frost wait>": a tracer sees each one, and raises KeyboardInterrupt
+        # from the second, which must come before the walk's first progress
+        # report (it follows every check of the walk).
+        n = 1 << 19
+        keys = [str(i) for i in range(n)]
+        for name, data in [("dict", dict.fromkeys(keys)), ("set", set(keys)),
+                           ("frozenset", frozenset(keys))]:
+            with self.subTest(name):
+                ticks, reports = [], []
+
+                def tracer(frame, event, arg):
+                    if event == "call" and frame.f_code.co_filename == "<frost wait>":
+                        ticks.append(len(reports))
+                        if len(ticks) == 2:
+                            raise KeyboardInterrupt
+                before = live()
+                sys.settrace(tracer)
+                try:
+                    with self.assertRaises(KeyboardInterrupt):
+                        frost.freeze(data, progress=lambda done, total: reports.append(done))
+                finally:
+                    sys.settrace(None)
+                self.assertEqual((ticks, reports), ([0, 0], []))
+                self.assertEqual(live(), before)
+        self.assertEqual(len(frost.freeze(data).root), n)   # and it freezes
+
 
 class WorkerMisuse(LeakCheckedTestCase):
 

@@ -991,6 +991,25 @@ try_pack_list(freezer_t *fz, PyObject *list, frost_ref_t *out)
     return 1;
 }
 
+/* Whether `tp` is `module`.`name` as this interpreter imported it (its
+ * sys.modules entry: never imported here, subinterpreters cannot import
+ * numpy; looked up in the module's dict, no code runs). Its tp_name alone
+ * said so for a user's class renamed "numpy.ndarray" (`__name__` may hold
+ * a dot), which then thawed as a numpy array or, as "array.array", a flat
+ * array.array of its buffer. */
+static int
+is_module_type(PyTypeObject *tp, const char *module, const char *name)
+{
+    PyObject *key = PyUnicode_FromString(module);
+    PyObject *mod = key ? PyImport_GetModule(key) : NULL;   /* NULL, no error: not imported */
+    Py_XDECREF(key);
+    PyObject *dict = mod != NULL && PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;   /* borrowed */
+    int is = dict != NULL && PyDict_GetItemString(dict, name) == (PyObject *)tp;   /* borrowed */
+    Py_XDECREF(mod);
+    PyErr_Clear();   /* (out of memory here: the type is told apart by nothing else) */
+    return is;
+}
+
 static frost_array_origin_t
 array_origin(PyObject *o)
 {
@@ -1001,10 +1020,10 @@ array_origin(PyObject *o)
     if (tp == &PyMemoryView_Type) {
         return FROST_ARRAY_FROM_MEMORYVIEW;
     }
-    if (strcmp(tp->tp_name, "array.array") == 0) {
+    if (strcmp(tp->tp_name, "array.array") == 0 && is_module_type(tp, "array", "array")) {
         return FROST_ARRAY_FROM_ARRAY;
     }
-    if (strcmp(tp->tp_name, "numpy.ndarray") == 0) {
+    if (strcmp(tp->tp_name, "numpy.ndarray") == 0 && is_module_type(tp, "numpy", "ndarray")) {
         return FROST_ARRAY_FROM_NUMPY;
     }
     return FROST_ARRAY_FROM_BUFFER;

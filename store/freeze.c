@@ -806,6 +806,13 @@ check_only(freezer_t *fz)
     return (fz->env->check != NULL ? fz->env->check() : PyErr_CheckSignals()) < 0 ? -1 : 0;
 }
 
+/* check_only as a frost__table_rehash check (ctx: the freezer). */
+static int
+check_ctx(void *fz)
+{
+    return check_only(fz);
+}
+
 /* count_visit's rare part, out of line (its calls would otherwise weigh on
  * the inlining of every visit: W1 paid ~30 instructions an entry when the
  * check was added inline): check_only, then report progress. */
@@ -2559,7 +2566,7 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
          * arena copies', which lookups see (frost__key_hash) */
         if (nan_keys && f->kind == F_DICT && f->field_names == NULL) {
             frost_table_t *t = f->node;
-            if (frost__table_rehash(t, fz->env->unindexed ? NULL : t->index) < 0) {
+            if (frost__table_rehash(t, fz->env->unindexed ? NULL : t->index, check_ctx, fz) < 0) {
                 return -1;
             }
         }
@@ -2567,7 +2574,7 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
          * no empty slot to place into): its hashes are never read */
         if (nan_keys && f->kind == F_SET && !fz->env->unindexed) {
             frost_set_t *s = f->node;
-            if (frost__set_rehash(s, s->order) < 0) {
+            if (frost__set_rehash(s, s->order, check_ctx, fz) < 0) {
                 return -1;
             }
         }

@@ -1100,6 +1100,8 @@ typedef struct {
     dev_t dev;
     ino_t ino;
     uint64_t file_size;
+    int (*check)(void *ctx);       /* progress->check (NULL: none): between blocks of a rehash */
+    void *check_ctx;
 } loader_t;
 
 #define BAD(ld, ...) set_error((ld)->err, FROST_SNAPSHOT_EFORMAT, 0, __VA_ARGS__)
@@ -1829,7 +1831,11 @@ fix_set(loader_t *ld, uint64_t pos, uint8_t **seen, size_t *seen_cap)
     if (order == NULL) {
         return set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
     }
-    if (frost__set_rehash(s, order) < 0) {
+    int rehashed = frost__set_rehash(s, order, ld->check, ld->check_ctx);
+    if (rehashed == -2) {   /* the exception the check set stays */
+        return set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+    }
+    if (rehashed < 0) {
         PyErr_Clear();
         return BAD(ld, "unhashable key in set at image offset %llu", (unsigned long long)pos);
     }
@@ -1887,7 +1893,12 @@ fix_tables(loader_t *ld)
                 rc = set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
                 break;
             }
-            if (frost__table_rehash(t, index) < 0) {
+            int rehashed = frost__table_rehash(t, index, ld->check, ld->check_ctx);
+            if (rehashed == -2) {   /* the exception the check set stays */
+                rc = set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+                break;
+            }
+            if (rehashed < 0) {
                 PyErr_Clear();
                 rc = BAD(ld, "unhashable key in table at image offset %llu",
                          (unsigned long long)ld->tables[k]);
@@ -2125,7 +2136,9 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
      * not what it checked (a SIGBUS then: frost_snapshot.h) */
     be->guard = map != NULL ? frost_map_guard_add(map, size) : -1;
 
-    loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size};
+    loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size,
+                   .check = progress != NULL ? progress->check : NULL,
+                   .check_ctx = progress != NULL ? progress->ctx : NULL};
     snap_header_t h;
     snap_section_t image = {0}, bulk = {0};
     int rc = check_header(map, map ? size : 0, &image, &bulk, &h, progress, err);

@@ -9,6 +9,7 @@ import os
 import sys
 import signal
 import subprocess
+import textwrap
 import time
 import unittest
 
@@ -101,6 +102,31 @@ class FreezeSideMisuse(LeakCheckedTestCase):
                 self.assertEqual((ticks, reports), ([0, 0], []))
                 self.assertEqual(live(), before)
         self.assertEqual(len(frost.freeze(data).root), n)   # and it freezes
+
+    def test_a_real_ctrl_c_in_a_huge_tables_loops_leaves_nothing(self):
+        # the same with a kernel timer's SIGINT, at delays across a 1M-entry dict's
+        # and set's freeze (most inside their own loops): KeyboardInterrupt, no arena
+        # or store left, in a child with a deadline
+        code = textwrap.dedent("""
+            import signal, frost
+            from frostcheck import live
+            keys = [str(i) for i in range(1_000_000)]
+            before, interrupted = live(), 0
+            for data in (dict.fromkeys(keys), set(keys)):
+                for delay in (0.01, 0.1, 0.3):
+                    signal.setitimer(signal.ITIMER_REAL, delay)
+                    try:
+                        frost.freeze(data).close()
+                    except KeyboardInterrupt:
+                        interrupted += 1
+                    finally:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                    assert live() == before, (live(), before)
+            print(interrupted > 0)
+        """)
+        r = run_child("import signal; signal.signal(signal.SIGALRM, signal.default_int_handler)\n"
+                      + code, timeout=600)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "True"), r.stderr[-3000:])
 
 
 class WorkerMisuse(LeakCheckedTestCase):

@@ -556,7 +556,7 @@ class CtrlC(unittest.TestCase):
     def test_ctrl_c_stops_a_format_1_save_in_its_checksum_pass(self):
         # after its walks a format-1 save checksums the whole file it wrote (a
         # pass over gigabytes for a big store) and looked for Ctrl-C nowhere
-        # there: it landed once the file was complete and renamed over the target.
+        # there: it landed at its final progress report, once the whole pass was done.
         # The save's check (frost__wait_tick, as a load's) evaluates the code
         # "<frost wait>" between 8 MiB slices: a tracer raises KeyboardInterrupt
         # from the first. In a child: a check that let the file shrink under the

@@ -798,14 +798,29 @@ copy_leaf(freezer_t *fz, PyObject *o, frost_ref_t *out)
     return 1;
 }
 
+/* Check for signals (KeyboardInterrupt) and exceptions raised in this thread
+ * (env->check): also between blocks of a huge table's own loops (start_table,
+ * new_set), which visit nothing. -1 with the exception set. */
+__attribute__((noinline, cold)) static int
+check_only(freezer_t *fz)
+{
+    return (fz->env->check != NULL ? fz->env->check() : PyErr_CheckSignals()) < 0 ? -1 : 0;
+}
+
+/* check_only as a frost__table_rehash check (ctx: the freezer). */
+static int
+check_ctx(void *fz)
+{
+    return check_only(fz);
+}
+
 /* count_visit's rare part, out of line (its calls would otherwise weigh on
  * the inlining of every visit: W1 paid ~30 instructions an entry when the
- * check was added inline): check for signals (KeyboardInterrupt) and
- * exceptions raised in this thread (env->check), report progress. */
+ * check was added inline): check_only, then report progress. */
 __attribute__((noinline, cold)) static int
 check_and_report(freezer_t *fz)
 {
-    if ((fz->env->check != NULL ? fz->env->check() : PyErr_CheckSignals()) < 0
+    if (check_only(fz) < 0
         || (fz->env->progress != NULL && fz->env->progress(fz->env->progress_ctx, fz->visits, 0) < 0)) {
         return -1;
     }
@@ -910,11 +925,17 @@ new_set(freezer_t *fz, const Py_hash_t *hashes, Py_ssize_t n)
     s->mask = indexed ? nslots - 1 : 0;
     s->slots = slots;
     s->order = order;
-    for (Py_ssize_t e = 0; e < n; e++) {
-        Py_ssize_t at = indexed ? frost__set_place(s, hashes[e]) : e;
-        slots[at].hash = hashes[e];
-        slots[at].key = SET_KEY_PENDING;
-        order[e] = (int32_t)at;
+    for (Py_ssize_t lo = 0; lo < n; lo += SIGNAL_CHECK_INTERVAL) {   /* (see start_table) */
+        Py_ssize_t hi = n - lo > SIGNAL_CHECK_INTERVAL ? lo + SIGNAL_CHECK_INTERVAL : n;
+        if (lo > 0 && check_only(fz) < 0) {
+            return NULL;
+        }
+        for (Py_ssize_t e = lo; e < hi; e++) {
+            Py_ssize_t at = indexed ? frost__set_place(s, hashes[e]) : e;
+            slots[at].hash = hashes[e];
+            slots[at].key = SET_KEY_PENDING;
+            order[e] = (int32_t)at;
+        }
     }
     count_object(fz, FROST_KIND_SET);
     return s;
@@ -978,6 +999,25 @@ try_pack_list(freezer_t *fz, PyObject *list, frost_ref_t *out)
     return 1;
 }
 
+/* Whether `tp` is `module`.`name` as this interpreter imported it (its
+ * sys.modules entry: never imported here, subinterpreters cannot import
+ * numpy; looked up in the module's dict, no code runs). Its tp_name alone
+ * said so for a user's class renamed "numpy.ndarray" (`__name__` may hold
+ * a dot), which then thawed as a numpy array or, as "array.array", a flat
+ * array.array of its buffer. */
+static int
+is_module_type(PyTypeObject *tp, const char *module, const char *name)
+{
+    PyObject *key = PyUnicode_FromString(module);
+    PyObject *mod = key ? PyImport_GetModule(key) : NULL;   /* NULL, no error: not imported */
+    Py_XDECREF(key);
+    PyObject *dict = mod != NULL && PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;   /* borrowed */
+    int is = dict != NULL && PyDict_GetItemString(dict, name) == (PyObject *)tp;   /* borrowed */
+    Py_XDECREF(mod);
+    PyErr_Clear();   /* (out of memory here: the type is told apart by nothing else) */
+    return is;
+}
+
 static frost_array_origin_t
 array_origin(PyObject *o)
 {
@@ -988,10 +1028,10 @@ array_origin(PyObject *o)
     if (tp == &PyMemoryView_Type) {
         return FROST_ARRAY_FROM_MEMORYVIEW;
     }
-    if (strcmp(tp->tp_name, "array.array") == 0) {
+    if (strcmp(tp->tp_name, "array.array") == 0 && is_module_type(tp, "array", "array")) {
         return FROST_ARRAY_FROM_ARRAY;
     }
-    if (strcmp(tp->tp_name, "numpy.ndarray") == 0) {
+    if (strcmp(tp->tp_name, "numpy.ndarray") == 0 && is_module_type(tp, "numpy", "ndarray")) {
         return FROST_ARRAY_FROM_NUMPY;
     }
     return FROST_ARRAY_FROM_BUFFER;
@@ -1460,43 +1500,55 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
         PyErr_NoMemory();
         return -1;
     }
+    /* a huge table's own loops (hashing, placing: seconds for tens of millions
+     * of entries, before the walk's first visit of them) look for Ctrl-C
+     * between blocks of SIGNAL_CHECK_INTERVAL entries, not per entry (the
+     * check runs Python code: not in the copy loop above, whose PyDict_Next
+     * would see the dict changed by it; the keys are the frame's own now) */
     int rc = 0, leaf_keys = 1;
-    for (Py_ssize_t e = 0; rc == 0 && e < i; e++) {
-        Py_ssize_t ci = e * stride;
-        PyObject *k = child_object(f->children[ci]);
-        if (Py_TYPE(k) == &PyUnicode_Type && _PyASCIIObject_CAST(k)->hash != -1) {
-            hashes[e] = _PyASCIIObject_CAST(k)->hash;   /* the common key: no call */
-            continue;
-        }
-        if (is_numpy_scalar_type(Py_TYPE(k))) {   /* keyed by its Python value */
-            int nan;
-            PyObject *value = numpy_value(fz, k, self, ci, &nan);
-            if (value == NULL) {
-                rc = -1;
-                break;
-            }
-            f->children[ci] = (uintptr_t)value | (nan ? 0 : CHILD_UNSHARED);   /* (a NaN: the memo) */
-            Py_DECREF(k);
-            k = value;
-        }
-        leaf_keys &= is_leaf(k);
-        const char *what = kind == FROST_NODE_DICT ? "dict key" : "set item";
-        if (!is_plain_key_type(k)) {
-            rc = freeze_error(fz, self, ci, "%s must be a plain immutable "
-                              "(str, int, float, complex, bytes, tuple, None, bool), "
-                              "not '%.200s'", what, Py_TYPE(k)->tp_name);
+    for (Py_ssize_t lo = 0; rc == 0 && lo < i; lo += SIGNAL_CHECK_INTERVAL) {
+        Py_ssize_t hi = i - lo > SIGNAL_CHECK_INTERVAL ? lo + SIGNAL_CHECK_INTERVAL : i;
+        if (lo > 0 && check_only(fz) < 0) {
+            rc = -1;
             break;
         }
-        rc = frost__key_hash(k, FROST_MAX_TUPLE_DEPTH, &hashes[e]);
-        if (rc == -2) {
-            rc = freeze_error(fz, self, ci, "%s is a tuple nested deeper than %d levels",
-                              what, FROST_MAX_TUPLE_DEPTH);
-        }
-        else if (rc < 0) {
-            rc = note_path(fz, self, ci);
-        }
-        else {   /* (hashed: no deeper than FROST_MAX_TUPLE_DEPTH) a NaN's copy is a NaN */
-            f->nan_keys |= frost__key_holds_nan(k);
+        for (Py_ssize_t e = lo; rc == 0 && e < hi; e++) {
+            Py_ssize_t ci = e * stride;
+            PyObject *k = child_object(f->children[ci]);
+            if (Py_TYPE(k) == &PyUnicode_Type && _PyASCIIObject_CAST(k)->hash != -1) {
+                hashes[e] = _PyASCIIObject_CAST(k)->hash;   /* the common key: no call */
+                continue;
+            }
+            if (is_numpy_scalar_type(Py_TYPE(k))) {   /* keyed by its Python value */
+                int nan;
+                PyObject *value = numpy_value(fz, k, self, ci, &nan);
+                if (value == NULL) {
+                    rc = -1;
+                    break;
+                }
+                f->children[ci] = (uintptr_t)value | (nan ? 0 : CHILD_UNSHARED);   /* (a NaN: the memo) */
+                Py_DECREF(k);
+                k = value;
+            }
+            leaf_keys &= is_leaf(k);
+            const char *what = kind == FROST_NODE_DICT ? "dict key" : "set item";
+            if (!is_plain_key_type(k)) {
+                rc = freeze_error(fz, self, ci, "%s must be a plain immutable "
+                                  "(str, int, float, complex, bytes, tuple, None, bool), "
+                                  "not '%.200s'", what, Py_TYPE(k)->tp_name);
+                break;
+            }
+            rc = frost__key_hash(k, FROST_MAX_TUPLE_DEPTH, &hashes[e]);
+            if (rc == -2) {
+                rc = freeze_error(fz, self, ci, "%s is a tuple nested deeper than %d levels",
+                                  what, FROST_MAX_TUPLE_DEPTH);
+            }
+            else if (rc < 0) {
+                rc = note_path(fz, self, ci);
+            }
+            else {   /* (hashed: no deeper than FROST_MAX_TUPLE_DEPTH) a NaN's copy is a NaN */
+                f->nan_keys |= frost__key_holds_nan(k);
+            }
         }
     }
     if (rc == 0 && !unique) {
@@ -1509,10 +1561,17 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
     }
     else if (rc == 0) {
         frost_table_t *t = new_table(fz, i);
-        for (Py_ssize_t e = 0; t != NULL && e < i; e++) {
-            t->entries[e].hash = hashes[e];
-            if (!fz->env->unindexed) {
-                frost__table_index_entry(t, e);
+        for (Py_ssize_t lo = 0; t != NULL && lo < i; lo += SIGNAL_CHECK_INTERVAL) {
+            Py_ssize_t hi = i - lo > SIGNAL_CHECK_INTERVAL ? lo + SIGNAL_CHECK_INTERVAL : i;
+            if (lo > 0 && check_only(fz) < 0) {
+                t = NULL;   /* (the arena is freed with the failed freeze) */
+                break;
+            }
+            for (Py_ssize_t e = lo; e < hi; e++) {
+                t->entries[e].hash = hashes[e];
+                if (!fz->env->unindexed) {
+                    frost__table_index_entry(t, e);
+                }
             }
         }
         node = t;
@@ -2508,7 +2567,7 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
          * arena copies', which lookups see (frost__key_hash) */
         if (nan_keys && f->kind == F_DICT && f->field_names == NULL) {
             frost_table_t *t = f->node;
-            if (frost__table_rehash(t, fz->env->unindexed ? NULL : t->index) < 0) {
+            if (frost__table_rehash(t, fz->env->unindexed ? NULL : t->index, check_ctx, fz) < 0) {
                 return -1;
             }
         }
@@ -2516,7 +2575,7 @@ finish_frame(freezer_t *fz, Py_ssize_t self)
          * no empty slot to place into): its hashes are never read */
         if (nan_keys && f->kind == F_SET && !fz->env->unindexed) {
             frost_set_t *s = f->node;
-            if (frost__set_rehash(s, s->order) < 0) {
+            if (frost__set_rehash(s, s->order, check_ctx, fz) < 0) {
                 return -1;
             }
         }

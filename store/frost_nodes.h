@@ -267,9 +267,14 @@ int frost__tuple_key_holds_ellipsis(PyObject *key);
  * `index` (mask+1 slots) is not NULL, rebuild the index there (t->index =
  * index). For a set, hash every item again and place them afresh, writing the
  * new item order to `order` (len slots; s->order = order). After a freeze or
- * a load moved its NaN keys. 0 ok, -1 error set. */
-int frost__table_rehash(frost_table_t *t, int32_t *index);
-int frost__set_rehash(frost_set_t *s, int32_t *order);
+ * a load moved its NaN keys, and after a load under another hash seed.
+ * `check` (NULL: none) is called with `ctx` between blocks of
+ * FROST_REHASH_CHECK_EVERY entries (Ctrl-C in a huge table's rehash): nonzero
+ * stops the rehash, the node half done. 0 ok, -1 error set, -2 stopped by
+ * `check` (what it set stays set). */
+#define FROST_REHASH_CHECK_EVERY 65536
+int frost__table_rehash(frost_table_t *t, int32_t *index, int (*check)(void *ctx), void *ctx);
+int frost__set_rehash(frost_set_t *s, int32_t *order, int (*check)(void *ctx), void *ctx);
 
 /*
  * Find `key` (with hash `hash`) in a dict node. Returns the entry index,

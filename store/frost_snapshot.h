@@ -65,11 +65,13 @@ typedef struct frost_snapshot_error_s {
  * end with done == total. Returning nonzero stops the call, which cleans up
  * and returns FROST_SNAPSHOT_ECANCELED. save calls it without the GIL, from
  * the saving thread; load calls it with the GIL held.
- * `check` (NULL: none; load only, with the GIL held) is called, with `ctx`,
- * between FROST_SNAPSHOT_CHECK_SLICE-byte slices of the load's passes over
- * the whole file before its walks (the checksum, the copy of the image),
- * which report no progress: nonzero stops the load as `fn` does (Ctrl-C
- * reached a format-1 load only once they were done: most of its time).
+ * `check` (NULL: none) is called, with `ctx`, between
+ * FROST_SNAPSHOT_CHECK_SLICE-byte slices of the passes over the whole file
+ * that report no progress -- a load's before its walks (the checksum, the
+ * copy of the image), with the GIL held; a save's checksum after its walks,
+ * without it, from the saving thread: nonzero stops the call as `fn` does
+ * (Ctrl-C reached a format-1 load only once they were done, most of its
+ * time, and a save only once its file was complete).
  */
 typedef struct frost_snapshot_progress_s {
     int (*fn)(void *ctx, uint64_t done, uint64_t total);

@@ -242,37 +242,64 @@ stored_key_hash(PyObject *key, Py_hash_t *out)
     return rc < 0 ? -1 : 0;
 }
 
-int
-frost__table_rehash(frost_table_t *t, int32_t *index)
+/* The end of the block of FROST_REHASH_CHECK_EVERY entries starting at `lo`
+ * of `n`, after calling `check` (lo > 0): -2 if it says stop. */
+static Py_ssize_t
+rehash_block(Py_ssize_t lo, Py_ssize_t n, int (*check)(void *ctx), void *ctx)
 {
-    for (Py_ssize_t i = 0; i < t->len; i++) {
-        if (stored_key_hash((PyObject *)t->entries[i].key, &t->entries[i].hash) < 0) {
-            return -1;
+    if (lo > 0 && check != NULL && check(ctx) != 0) {
+        return -2;
+    }
+    return n - lo > FROST_REHASH_CHECK_EVERY ? lo + FROST_REHASH_CHECK_EVERY : n;
+}
+
+int
+frost__table_rehash(frost_table_t *t, int32_t *index, int (*check)(void *ctx), void *ctx)
+{
+    for (Py_ssize_t lo = 0, hi; lo < t->len; lo = hi) {
+        if ((hi = rehash_block(lo, t->len, check, ctx)) < 0) {
+            return -2;
+        }
+        for (Py_ssize_t i = lo; i < hi; i++) {
+            if (stored_key_hash((PyObject *)t->entries[i].key, &t->entries[i].hash) < 0) {
+                return -1;
+            }
         }
     }
     if (index != NULL) {
         memset(index, 0xff, ((size_t)t->mask + 1) * sizeof *index);
         t->index = index;
-        for (Py_ssize_t i = 0; i < t->len; i++) {
-            frost__table_index_entry(t, i);
+        for (Py_ssize_t lo = 0, hi; lo < t->len; lo = hi) {
+            if ((hi = rehash_block(lo, t->len, check, ctx)) < 0) {
+                return -2;
+            }
+            for (Py_ssize_t i = lo; i < hi; i++) {
+                frost__table_index_entry(t, i);
+            }
         }
     }
     return 0;
 }
 
 int
-frost__set_rehash(frost_set_t *s, int32_t *order)
+frost__set_rehash(frost_set_t *s, int32_t *order, int (*check)(void *ctx), void *ctx)
 {
     frost_set_slot_t *items = PyMem_Malloc((size_t)(s->len ? s->len : 1) * sizeof *items);
     if (items == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t i = 0; i < s->len; i++) {
-        items[i].key = frost_set_item(s, i);
-        if (stored_key_hash((PyObject *)items[i].key, &items[i].hash) < 0) {
-            PyMem_Free(items);
-            return -1;
+    for (Py_ssize_t lo = 0, hi; lo < s->len; lo = hi) {
+        if ((hi = rehash_block(lo, s->len, check, ctx)) < 0) {
+            PyMem_Free(items);   /* (before the slots are touched: the set is as it was) */
+            return -2;
+        }
+        for (Py_ssize_t i = lo; i < hi; i++) {
+            items[i].key = frost_set_item(s, i);
+            if (stored_key_hash((PyObject *)items[i].key, &items[i].hash) < 0) {
+                PyMem_Free(items);
+                return -1;
+            }
         }
     }
     memset(s->slots, 0, ((size_t)s->mask + 1) * sizeof *s->slots);

@@ -840,6 +840,31 @@ frost_snapshot_file_intact(int fd, const char *path, uint64_t size)
            && (uint64_t)open_sb.st_size == size;
 }
 
+/* The save's check between slices of its checksum pass: progress->check,
+ * then (it ran Python code) the file must still cover the mapping, which the
+ * pass reads on: an error (EIO), not a SIGBUS, as after writer_step's call. */
+typedef struct {
+    const frost_snapshot_progress_t *progress;
+    int fd;
+    uint64_t file_size;
+    int truncated;            /* set when the check failed for that */
+} save_check_t;
+
+static int
+save_check(void *ctx)
+{
+    save_check_t *sc = ctx;
+    if (sc->progress->check(sc->progress->ctx) != 0) {
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(sc->fd, &sb) < 0 || (uint64_t)sb.st_size < sc->file_size) {
+        sc->truncated = 1;
+        return -1;
+    }
+    return 0;
+}
+
 int
 frost_snapshot_save(const frost_store_t *store, const char *path, frost_snapshot_error_t *err)
 {
@@ -955,7 +980,19 @@ frost_snapshot_save_with_progress(const frost_store_t *store, const char *path,
     };
     memcpy(map, &h, sizeof h);
     memcpy(map + sizeof h, sec, sizeof sec);
-    h.checksum = frost_snapshot_xxh64(map + 16, file_size - 16, 0);
+    {
+        /* the checksum reads the whole file again (seconds for gigabytes):
+         * Ctrl-C is looked for between its slices, as in a load */
+        save_check_t sc = {progress, fd, file_size, 0};
+        int have_check = progress != NULL && progress->check != NULL;
+        if (frost_snapshot_xxh64_checked(map + 16, file_size - 16, 0, FROST_SNAPSHOT_CHECK_SLICE,
+                                         have_check ? save_check : NULL, &sc, &h.checksum) < 0) {
+            rc = sc.truncated ? set_error(err, FROST_SNAPSHOT_EIO, EIO, "the file was truncated "
+                                          "while the snapshot was written into it")
+                              : set_error(err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+            goto done;
+        }
+    }
     memcpy(map + 8, &h.checksum, 8);
     if (munmap(map, file_size) < 0) {
         map = MAP_FAILED;
@@ -1063,6 +1100,8 @@ typedef struct {
     dev_t dev;
     ino_t ino;
     uint64_t file_size;
+    int (*check)(void *ctx);       /* progress->check (NULL: none): between blocks of a rehash */
+    void *check_ctx;
 } loader_t;
 
 #define BAD(ld, ...) set_error((ld)->err, FROST_SNAPSHOT_EFORMAT, 0, __VA_ARGS__)
@@ -1792,7 +1831,11 @@ fix_set(loader_t *ld, uint64_t pos, uint8_t **seen, size_t *seen_cap)
     if (order == NULL) {
         return set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
     }
-    if (frost__set_rehash(s, order) < 0) {
+    int rehashed = frost__set_rehash(s, order, ld->check, ld->check_ctx);
+    if (rehashed == -2) {   /* the exception the check set stays */
+        return set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+    }
+    if (rehashed < 0) {
         PyErr_Clear();
         return BAD(ld, "unhashable key in set at image offset %llu", (unsigned long long)pos);
     }
@@ -1850,7 +1893,12 @@ fix_tables(loader_t *ld)
                 rc = set_error(ld->err, FROST_ENOMEM, 0, "out of memory while loading");
                 break;
             }
-            if (frost__table_rehash(t, index) < 0) {
+            int rehashed = frost__table_rehash(t, index, ld->check, ld->check_ctx);
+            if (rehashed == -2) {   /* the exception the check set stays */
+                rc = set_error(ld->err, FROST_SNAPSHOT_ECANCELED, 0, "stopped by the progress check");
+                break;
+            }
+            if (rehashed < 0) {
                 PyErr_Clear();
                 rc = BAD(ld, "unhashable key in table at image offset %llu",
                          (unsigned long long)ld->tables[k]);
@@ -2088,7 +2136,9 @@ frost_snapshot_load_with_progress(const char *path, frost_lifetime_t lifetime,
      * not what it checked (a SIGBUS then: frost_snapshot.h) */
     be->guard = map != NULL ? frost_map_guard_add(map, size) : -1;
 
-    loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size};
+    loader_t ld = {.err = err, .path = path, .dev = st.st_dev, .ino = st.st_ino, .file_size = size,
+                   .check = progress != NULL ? progress->check : NULL,
+                   .check_ctx = progress != NULL ? progress->ctx : NULL};
     snap_header_t h;
     snap_section_t image = {0}, bulk = {0};
     int rc = check_header(map, map ? size : 0, &image, &bulk, &h, progress, err);

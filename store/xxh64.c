@@ -6,7 +6,7 @@
  * (map_hash.c). Values match the reference implementation (xxhsum, the
  * xxhash package): tests/python/test_map_write.py checks published vectors.
  * Pure C, no state: any thread. frost_snapshot_xxh64_checked calls back
- * between slices (a format-1 load checks for Ctrl-C there).
+ * between slices (a format-1 load and save check for Ctrl-C there).
  */
 #include "frost_snapshot.h"
 

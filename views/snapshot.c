@@ -58,6 +58,19 @@ check_load(void *Py_UNUSED(ctx))
     return frost__wait_tick() < 0 ? -1 : 0;
 }
 
+/* frost_snapshot_progress_t.check of a format-1 save (run without the GIL:
+ * taken back for the check), between slices of its checksum pass: the same
+ * check as a load's. */
+static int
+check_save(void *ctx)
+{
+    progress_call_t *pc = ctx;
+    PyEval_RestoreThread(pc->released);
+    int rc = check_load(NULL);
+    pc->released = PyEval_SaveThread();   /* the exception, if any, stays with the thread */
+    return rc;
+}
+
 static int
 call_progress(void *ctx, uint64_t done, uint64_t total)
 {
@@ -179,7 +192,7 @@ frost__store_save(PyObject *self, PyObject *args, PyObject *kwargs)
     Py_INCREF(lease);   /* close() from another thread (or the callback) while we run */
     Py_XINCREF(pc.callable);
     frost_snapshot_error_t err;
-    frost_snapshot_progress_t progress = {call_progress, &pc, NULL};
+    frost_snapshot_progress_t progress = {call_progress, &pc, check_save};
     pc.released = PyEval_SaveThread();
     int rc = frost_snapshot_save_with_progress(lease->store, PyBytes_AS_STRING(path),
                                                &progress, &err);

@@ -196,14 +196,14 @@ def _check_sendable_file(handle, to="another process"):
 # _registered reads as absent and _register prunes, whenever the registry has doubled
 # since its last pass (_prune_at), so dead entries never outnumber the live ones much.
 _images = {}
-_images_lock = threading.Lock()
+_images_lock = threading.RLock()   # reentrant: forget() may run inside _register's block
 _PRUNE_MIN = 64
 _prune_at = _PRUNE_MIN   # the size of _images at which _register next prunes dead refs
 
 
 def _after_fork_in_child():
     global _images_lock, _lingering_lock
-    _images_lock = threading.Lock()   # a thread that is not in the child may have held them
+    _images_lock = threading.RLock()   # a thread that is not in the child may have held them
     _lingering_lock = threading.Lock()
 
 
@@ -220,8 +220,13 @@ def _register(image):
     key = (image.store_id, image.handle.dev, image.handle.ino)
 
     def forget(ref, key=key):
-        if _images.get(key) is ref:   # not a newer image's entry
-            _images.pop(key, None)
+        # compare and pop under the lock: unlocked, an image of the same file
+        # registered by another thread between the two left no entry (the next
+        # handle of it mapped the file again instead of sharing that image).
+        # An RLock: this runs from a collection inside _register's own block too.
+        with _images_lock:
+            if _images.get(key) is ref:   # not a newer image's entry
+                del _images[key]
 
     global _prune_at
     with _images_lock:
@@ -229,8 +234,8 @@ def _register(image):
         if existing is not None:
             return existing
         if len(_images) >= _prune_at:
-            # a copy (one C call): a forget() may run meanwhile (a collection here, or
-            # another thread: it takes no lock), popping entries
+            # a copy (one C call): a forget() may run inside this loop (a collection
+            # here: the lock is reentrant), popping entries
             for k, ref in list(_images.items()):
                 if ref() is None and _images.get(k) is ref:
                     _images.pop(k, None)

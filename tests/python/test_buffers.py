@@ -232,6 +232,33 @@ class DataRoundTrips(LeakCheckedTestCase):
                 loaded.close()
                 store.close()
 
+    def test_a_class_named_like_numpys_or_arrays_type_thaws_as_the_buffer_it_exports(self):
+        # the freezer knew numpy.ndarray and array.array by their tp_name alone,
+        # which a user's class gets by `__name__ = "numpy.ndarray"`: its 2x1
+        # buffer thawed as a numpy array, or as a flat array.array('d', [0.0, 0.0])
+        class Named:
+            def __init__(self, view):
+                self.view = view
+
+            def __buffer__(self, flags):
+                return self.view
+
+            def __release_buffer__(self, view):
+                pass
+
+        for name in ("numpy.ndarray", "array.array"):
+            Named.__name__ = name
+            with self.subTest(name):
+                value = Named(memoryview(bytes(range(16))).cast("d", (2, 1)))
+                back = frost.thaw(frost.freeze([value]).root)[0]
+                self.assertIs(type(back), memoryview)
+                self.assertEqual((back.shape, back.tolist()), ((2, 1), value.view.tolist()))
+        # numpy's and array's own still thaw as themselves
+        back = frost.thaw(frost.freeze([np.arange(4.0).reshape(2, 2), array.array("d", [1.5])]).root)
+        self.assertIs(type(back[0]), np.ndarray)
+        self.assertEqual(back[0].tolist(), [[0.0, 1.0], [2.0, 3.0]])
+        self.assertEqual(back[1], array.array("d", [1.5]))
+
     @unittest.skipIf(_testbuffer is None, "needs CPython's _testbuffer")
     def test_every_struct_format_saves_and_loads_or_is_refused_for_a_reason(self):
         import struct

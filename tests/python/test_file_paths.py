@@ -553,6 +553,105 @@ class CtrlC(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         self.assertEqual(r.stdout.split("\n")[:3], ["interrupted", "stopped early True", "True"])
 
+    def test_ctrl_c_stops_a_format_1_save_in_its_checksum_pass(self):
+        # after its walks a format-1 save checksums the whole file it wrote (a
+        # pass over gigabytes for a big store) and looked for Ctrl-C nowhere
+        # there: it landed at its final progress report, once the whole pass was done.
+        # The save's check (frost__wait_tick, as a load's) evaluates the code
+        # "<frost wait>" between 8 MiB slices: a tracer raises KeyboardInterrupt
+        # from the first. In a child: a check that let the file shrink under the
+        # pass would be a SIGBUS (the second scenario truncates it there: EIO).
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        code = textwrap.dedent(f"""
+            import errno, glob, os, sys, frost
+            from frostcheck import live
+            target = os.path.join({d!r}, "s.frost")
+            with open(target, "wb") as f:
+                f.write(b"the old target")
+            store = frost.freeze([b"x" * (64 << 20)])
+            fds, before = sorted(os.listdir("/proc/self/fd")), live()
+            for how in ("interrupt", "truncate"):
+                ticks, reports = [], []
+
+                def tracer(frame, event, arg):
+                    if event == "call" and frame.f_code.co_filename == "<frost wait>":
+                        ticks.append(len(reports))
+                        if how == "interrupt":
+                            raise KeyboardInterrupt
+                        for tmp in glob.glob(target + ".tmp.*"):
+                            os.truncate(tmp, 4096)
+                sys.settrace(tracer)
+                try:
+                    store.save(target, format=1, progress=lambda done, total: reports.append(done))
+                except KeyboardInterrupt:
+                    print(how, "interrupted")
+                except OSError as e:
+                    print(how, errno.errorcode[e.errno])
+                finally:
+                    sys.settrace(None)
+                with open(target, "rb") as f:
+                    assert f.read() == b"the old target", how
+                assert os.listdir({d!r}) == ["s.frost"], os.listdir({d!r})
+                assert sorted(os.listdir("/proc/self/fd")) == fds and live() == before
+                print(ticks, reports)
+            store.save(target, format=1)
+            print(frost.load(target).root[0] == b"x" * (64 << 20))
+        """)
+        r = run_child(code, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(r.stdout.split("\n")[:5], ["interrupt interrupted", "[0] []", "truncate EIO",
+                                                    "[0] []", "True"])
+
+    def test_ctrl_c_stops_a_format_1_load_in_its_rehash_under_another_seed(self):
+        # a format-1 load under another hash seed (every process's, by default)
+        # hashes each key of a dict or set again and rebuilds its index after its
+        # walks, reporting nothing, and looked for Ctrl-C nowhere there. The
+        # load's check (frost__wait_tick) evaluates the code "<frost wait>": a
+        # tracer sees it between the walks' last report and the final one, and
+        # raises KeyboardInterrupt from the first check past the whole-file passes'
+        # in the second run.
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "keys1")
+        made = run_child(f"import frost; keys = [str(i) for i in range(1 << 18)]; "
+                         f"frost.freeze([dict.fromkeys(keys), set(keys)]).save({path!r}, format=1)",
+                         env=dict(os.environ, PYTHONHASHSEED="1"), timeout=300)
+        self.assertEqual(made.returncode, 0, made.stderr[-3000:])
+        code = textwrap.dedent(f"""
+            import sys, frost
+            from frostcheck import live
+            slices = None   # the checks of the whole-file passes, before any report
+            for stop in (False, True):
+                events = []
+
+                def tracer(frame, event, arg):
+                    if event == "call" and frame.f_code.co_filename == "<frost wait>":
+                        events.append("tick")
+                        if stop and events.count("tick") > slices:
+                            raise KeyboardInterrupt
+                before = live()
+                sys.settrace(tracer)
+                try:
+                    store = frost.load({path!r}, progress=lambda done, total: events.append((done, total)))
+                except KeyboardInterrupt:
+                    print("interrupted after a report", events[-2] != "tick", live() == before)
+                else:
+                    slices = events.index(next(e for e in events if e != "tick"))
+                    # the walks' last report, then the rehash's checks, then the final report
+                    last_walk = max(i for i, e in enumerate(events) if e != "tick" and e[0] < e[1])
+                    print("ticks after the walks", events[last_walk + 1:-1].count("tick") > 2,
+                          events[-1][0] == events[-1][1])
+                    assert len(store.root[0]) == len(store.root[1]) == 1 << 18
+                    store.close()
+                finally:
+                    sys.settrace(None)
+        """)
+        r = run_child(code, env=dict(os.environ, PYTHONHASHSEED="2"), timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertEqual(r.stdout.split("\n")[:2], ["ticks after the walks True True",
+                                                    "interrupted after a report True True"])
+
 
 class TruncatedUnderAFormatOneLoad(unittest.TestCase):
     """Another process truncates a format-1 file while frost.load reads it (header,

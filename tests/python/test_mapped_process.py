@@ -310,6 +310,68 @@ class RegistryTest(unittest.TestCase):
             for store in stores:
                 store.close()
 
+    def test_an_image_registered_while_a_dead_ones_entry_is_forgotten_keeps_its_entry(self):
+        # forget() (the weakref callback of a freed image) read the entry and popped it
+        # without the lock: an image of the same file registered by another thread in
+        # between lost its entry, and the next handle of the file mapped it again.
+        # Forced here: forget's read of the entry starts a thread loading the file and
+        # waits until that load has registered its image or is waiting for the lock.
+        import threading
+        import weakref
+        from unittest import mock
+        d = tempfile.mkdtemp()
+        self.addCleanup(lambda: [os.unlink(os.path.join(d, f)) for f in os.listdir(d)]
+                        or os.rmdir(d))
+        path = os.path.join(d, "s.frost")
+        with frost.freeze({"a": 1}) as store:
+            store.save(path)
+        first = frost.load(path)
+        key = (first.store_id, first._image.handle.dev, first._image.handle.ino)
+        first_image = weakref.ref(first._image)
+        real_lock, main = _mapped._images_lock, threading.current_thread()
+        moved_on = threading.Event()   # the load registered, or waits for the lock
+        second = []
+
+        class Lock:
+            def __enter__(self):
+                if not real_lock.acquire(blocking=False):
+                    if threading.current_thread() is not main:
+                        moved_on.set()
+                    real_lock.acquire()
+
+            def __exit__(self, *exc):
+                real_lock.release()
+
+        def load_again():
+            second.append(frost.load(path))
+            moved_on.set()
+
+        class Images(dict):
+            armed = False
+            loader = None
+
+            def get(self, k, default=None):
+                value = super().get(k, default)
+                if self.armed and k == key and threading.current_thread() is main:
+                    self.armed = False
+                    self.loader = threading.Thread(target=load_again)
+                    self.loader.start()
+                    moved_on.wait(DEADLINE)
+                return value
+
+        images = Images(_mapped._images)
+        with mock.patch.object(_mapped, "_images", images), \
+                mock.patch.object(_mapped, "_images_lock", Lock()):
+            images.armed = True
+            del first
+            gc.collect()
+            self.assertIsNone(first_image())
+            self.assertIsNotNone(images.loader, "forget() did not run")
+            images.loader.join(DEADLINE)
+            self.assertEqual(len(second), 1)
+            self.assertIs(_mapped._registered(key), second[0]._image)
+        second[0].close()
+
 
 class ConcurrentShareTest(unittest.TestCase):
     def test_many_threads_share_at_once(self):

@@ -9,6 +9,7 @@ import os
 import sys
 import signal
 import subprocess
+import textwrap
 import time
 import unittest
 
@@ -70,6 +71,62 @@ class FreezeSideMisuse(LeakCheckedTestCase):
         finally:
             signal.signal(signal.SIGALRM, old)
         self.assertGreaterEqual(interrupted, 1)
+
+    def test_a_huge_tables_own_loops_look_for_ctrl_c(self):
+        # freezing a dict or set hashes its keys and builds its index before the
+        # walk visits any entry (2.4 s for 2M entries in a debug build), and looked
+        # for Ctrl-C nowhere there: it landed at the walk's first check, once
+        # the whole table was built. The check (frost__wait_tick) evaluates the
+        # code "<frost wait>": a tracer sees each one, and raises KeyboardInterrupt
+        # from the second, which must come before the walk's first progress
+        # report (it follows every check of the walk).
+        n = 1 << 19
+        keys = [str(i) for i in range(n)]
+        for name, data in [("dict", dict.fromkeys(keys)), ("set", set(keys)),
+                           ("frozenset", frozenset(keys))]:
+            with self.subTest(name):
+                ticks, reports = [], []
+
+                def tracer(frame, event, arg):
+                    if event == "call" and frame.f_code.co_filename == "<frost wait>":
+                        ticks.append(len(reports))
+                        if len(ticks) == 2:
+                            raise KeyboardInterrupt
+                before = live()
+                sys.settrace(tracer)
+                try:
+                    with self.assertRaises(KeyboardInterrupt):
+                        frost.freeze(data, progress=lambda done, total: reports.append(done))
+                finally:
+                    sys.settrace(None)
+                self.assertEqual((ticks, reports), ([0, 0], []))
+                self.assertEqual(live(), before)
+        self.assertEqual(len(frost.freeze(data).root), n)   # and it freezes
+
+    def test_a_real_ctrl_c_in_a_huge_tables_loops_leaves_nothing(self):
+        # the same with a kernel timer's SIGINT, at delays across a 1M-entry dict's
+        # and set's freeze (most inside their own loops): KeyboardInterrupt, no arena
+        # or store left, in a child with a deadline
+        code = textwrap.dedent("""
+            import signal, frost
+            from frostcheck import live
+            keys = [str(i) for i in range(1_000_000)]
+            before, interrupted = live(), 0
+            for data in (dict.fromkeys(keys), set(keys)):
+                for delay in (0.01, 0.1, 0.3):
+                    signal.setitimer(signal.ITIMER_REAL, delay)
+                    try:
+                        frost.freeze(data).close()
+                    except KeyboardInterrupt:
+                        interrupted += 1
+                    finally:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                    assert live() == before, (live(), before)
+            print(interrupted > 0)
+        """)
+        r = run_child("import signal; signal.signal(signal.SIGALRM, signal.default_int_handler)\n"
+                      + code, timeout=600)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "True"), r.stderr[-3000:])
 
 
 class WorkerMisuse(LeakCheckedTestCase):

@@ -10,12 +10,14 @@ import collections
 import collections.abc
 import copy
 import dataclasses
+import gc
 import operator
 import pickle
 import tracemalloc
 import types
 import typing
 import unittest
+import weakref
 
 import frost
 from frostcheck import LeakCheckedTestCase, live
@@ -282,6 +284,24 @@ class EveryStore(unittest.TestCase):
         self.assertEqual(live(), (self.before[0] + n, self.before[1] + n),
                          "the test leaked an arena or store")
 
+    def assert_weakly_referenced(self, view, holders):
+        """Weak references to `view` (the caller's only reference: it is dropped
+        here): one shared callback-less ref, and a callback run with a dead
+        reference when the view goes. `holders(view)` makes the weak containers
+        the caller checks afterwards, returned."""
+        ref = weakref.ref(view)
+        self.assertIs(ref(), view)
+        self.assertIs(weakref.ref(view), ref)   # one callback-less ref, as CPython shares
+        held = holders(view)
+        gone = []
+        ref2 = weakref.ref(view, lambda r: gone.append(r()))
+        del view
+        gc.collect()
+        self.assertEqual(gone, [None])      # the callback ran, with a dead reference
+        self.assertIsNone(ref())
+        self.assertIsNone(ref2())
+        return held
+
     def each_root(self, value):
         for kind, make in STORES.items():
             store = make(value)
@@ -421,25 +441,16 @@ class SetViewsTakeWeakReferences(EveryStore):
     views refuse them, as dict and list do. Both set views refused."""
 
     def test_weak_references_to_set_views(self):
-        import gc
-        import weakref
-        for root in self.each_root({"s": {1, 2}, "e": frozenset(), "l": [1], "d": {"a": 1}}):
-            view, empty = root["s"], root["e"]
-            ref = weakref.ref(view)
-            self.assertIs(ref(), view)
-            self.assertIs(weakref.ref(view), ref)   # one callback-less ref, as CPython shares
+        def holders(view):
             ws = weakref.WeakSet([view, empty])
             self.assertIn(frozenset({1, 2}), ws)   # found by the frozenset it equals
             keyed = weakref.WeakKeyDictionary({view: "v"})
             self.assertEqual(keyed[frozenset({1, 2})], "v")
             self.assertEqual(weakref.proxy(view) & {2, 3}, {2})
-            gone = []
-            ref2 = weakref.ref(view, lambda r: gone.append(r()))
-            del view
-            gc.collect()
-            self.assertEqual(gone, [None])      # the callback ran, with a dead reference
-            self.assertIsNone(ref())
-            self.assertIsNone(ref2())
+            return ws, keyed
+        for root in self.each_root({"s": {1, 2}, "e": frozenset(), "l": [1], "d": {"a": 1}}):
+            empty = root["e"]
+            ws, keyed = self.assert_weakly_referenced(root["s"], holders)
             self.assertEqual(len(keyed), 0)
             self.assertEqual(list(ws), [empty])
             for other, builtin in ((root["l"], [1]), (root["d"], {"a": 1}),
@@ -464,8 +475,6 @@ class RecordAndArrayViewsTakeWeakReferences(EveryStore):
     proxy, a callback when the view goes. All refused them."""
 
     def test_weak_references_to_record_and_array_views(self):
-        import gc
-        import weakref
         import numpy as np
         value = {"flat": Flat(1, "a"), "pair": Pair(2, "b"), "point": Point(3, [4]),
                  "grid": np.arange(6.0).reshape(2, 3), "bytes": bytearray(b"xyz")}
@@ -474,25 +483,17 @@ class RecordAndArrayViewsTakeWeakReferences(EveryStore):
         reads = {"flat": lambda r: r["flat"], "pair": lambda r: r["pair"],
                  "point": lambda r: r["point"], "grid": lambda r: r["grid"],
                  "row": lambda r: r["grid"][1], "bytes": lambda r: r["bytes"]}
+        def holders(view):
+            values = weakref.WeakValueDictionary({"v": view})
+            self.assertIs(values["v"], view)
+            self.assertEqual(str(weakref.proxy(view)), str(view))   # (forwarded)
+            return values
         shaped = 0
         for root in self.each_root(value):
             shaped += type(root["flat"]) not in (frost.Record, frost.MappedRecord)
             for what, read in reads.items():
                 with self.subTest(what=what, view=type(root).__name__):
-                    view = read(root)
-                    ref = weakref.ref(view)
-                    self.assertIs(ref(), view)
-                    self.assertIs(weakref.ref(view), ref)   # one callback-less ref, as CPython's
-                    values = weakref.WeakValueDictionary({"v": view})
-                    self.assertIs(values["v"], view)
-                    self.assertEqual(str(weakref.proxy(view)), str(view))   # (forwarded)
-                    gone = []
-                    ref2 = weakref.ref(view, lambda r: gone.append(r()))
-                    del view
-                    gc.collect()
-                    self.assertEqual(gone, [None])      # the callback ran, with a dead reference
-                    self.assertIsNone(ref())
-                    self.assertIsNone(ref2())
+                    values = self.assert_weakly_referenced(read(root), holders)
                     self.assertEqual(len(values), 0)
         self.assertEqual(shaped, 1)   # the process store's
 

@@ -999,22 +999,45 @@ try_pack_list(freezer_t *fz, PyObject *list, frost_ref_t *out)
     return 1;
 }
 
-/* Whether `tp` is `module`.`name` as this interpreter imported it (its
- * sys.modules entry: never imported here, subinterpreters cannot import
- * numpy; looked up in the module's dict, no code runs). Its tp_name alone
- * said so for a user's class renamed "numpy.ndarray" (`__name__` may hold
- * a dot), which then thawed as a numpy array or, as "array.array", a flat
- * array.array of its buffer. */
-static int
-is_module_type(PyTypeObject *tp, const char *module, const char *name)
+/* `module`.`name` as this interpreter imported it, a new reference, or NULL
+ * (no error) where that module was never imported here (subinterpreters
+ * cannot import numpy) or has no such name: read from its sys.modules
+ * entry's dict, so nothing is imported and no code runs. */
+static PyObject *
+imported_attr(const char *module, const char *name)
 {
     PyObject *key = PyUnicode_FromString(module);
     PyObject *mod = key ? PyImport_GetModule(key) : NULL;   /* NULL, no error: not imported */
     Py_XDECREF(key);
     PyObject *dict = mod != NULL && PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;   /* borrowed */
-    int is = dict != NULL && PyDict_GetItemString(dict, name) == (PyObject *)tp;   /* borrowed */
+    PyObject *attr = dict != NULL ? Py_XNewRef(PyDict_GetItemString(dict, name)) : NULL;
     Py_XDECREF(mod);
-    PyErr_Clear();   /* (out of memory here: the type is told apart by nothing else) */
+    PyErr_Clear();   /* (out of memory here: the name is taken as absent) */
+    return attr;
+}
+
+/* Whether `tp` is `module`.`name` (imported_attr). Its tp_name alone said so
+ * for a user's class renamed "numpy.ndarray" (`__name__` may hold a dot),
+ * which then thawed as a numpy array or, as "array.array", a flat
+ * array.array of its buffer. */
+static int
+is_module_type(PyTypeObject *tp, const char *module, const char *name)
+{
+    PyObject *t = imported_attr(module, name);
+    int is = t == (PyObject *)tp;
+    Py_XDECREF(t);
+    return is;
+}
+
+/* Whether `o` is a numpy masked array (numpy.ma.MaskedArray or a subclass):
+ * its buffer exports the data without the mask, so a frozen copy would show
+ * the masked values as data. */
+static int
+is_masked_array(PyObject *o)
+{
+    PyObject *masked = imported_attr("numpy.ma", "MaskedArray");
+    int is = masked != NULL && PyType_Check(masked) && PyObject_TypeCheck(o, (PyTypeObject *)masked);
+    Py_XDECREF(masked);
     return is;
 }
 
@@ -1045,6 +1068,13 @@ array_origin(PyObject *o)
 static int
 copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, frost_ref_t *out)
 {
+    frost_array_origin_t origin = array_origin(o);
+    if (origin == FROST_ARRAY_FROM_BUFFER && is_masked_array(o)) {   /* (an exact ndarray is none) */
+        return freeze_error(fz, parent, child, "cannot freeze object of type '%.200s': its buffer "
+                            "holds the data without the mask (masked values would read as data); "
+                            "freeze its .filled(value), or its .data and .mask",
+                            Py_TYPE(o)->tp_name);
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(o, &view, PyBUF_FULL_RO) < 0) {
         if (PyErr_ExceptionMatches(PyExc_BufferError) || PyErr_ExceptionMatches(PyExc_TypeError)
@@ -1084,7 +1114,7 @@ copy_buffer(freezer_t *fz, PyObject *o, Py_ssize_t parent, Py_ssize_t child, fro
         goto done;
     }
     a->hdr.kind = FROST_NODE_ARRAY;
-    a->hdr.flags = array_origin(o);
+    a->hdr.flags = origin;
     a->itemsize = view.itemsize;
     a->nbytes = view.len;
     a->ndim = view.ndim;

@@ -108,6 +108,26 @@ class FreezeRefusesPointers(LeakCheckedTestCase):
         self.assertRefused(np.zeros(2, dtype=dt), "item size")
 
 
+class FreezeRefusesMaskedArrays(LeakCheckedTestCase):
+    def test_a_masked_array_is_refused_naming_the_mask_and_what_to_freeze(self):
+        # its buffer is the data alone: freeze and share kept it without the mask,
+        # and the masked values read as data (sum 6 for a masked_array whose sum is 4)
+        class Sub(np.ma.MaskedArray):
+            pass
+        m = np.ma.masked_array([1, 2, 3], mask=[0, 1, 0])
+        for value in (m, m.view(Sub), np.ma.masked_array(np.zeros((2, 2)))):
+            for make in (frost.freeze, frost.share):
+                with self.subTest(type=type(value).__name__, make=make.__name__):
+                    with self.assertRaisesRegex(
+                            frost.FreezeError, r"^root\['a'\]\[1\]: cannot freeze object of "
+                            rf"type '{type(value).__name__}': its buffer holds the data without "
+                            r"the mask .*freeze its \.filled\(value\), or its \.data and \.mask"):
+                        make({"a": [0, value]})
+        for value in (m.filled(0), m.data, m.mask):   # what the message offers
+            with self.subTest(offered=type(value).__name__):
+                self.assertEqual(np.asarray(frost.freeze(value).root).tolist(), value.tolist())
+
+
 class DataRoundTrips(LeakCheckedTestCase):
     def setUp(self):
         super().setUp()

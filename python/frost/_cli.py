@@ -351,6 +351,15 @@ def _read_input(path, fmt, progress):
             f.close()
 
 
+def _same_file(a, b):
+    """Whether paths a and b name one existing file (a link to it, another
+    spelling of the path): cp's "are the same file"."""
+    try:
+        return a != "-" and os.path.samefile(a, b)
+    except (OSError, ValueError):   # either missing (or a NUL in it): not the same existing file
+        return False
+
+
 def cmd_freeze(args, out, err):
     fmt = _input_format(args)
     if fmt == "pickle" and not args.allow_pickle:
@@ -359,6 +368,9 @@ def cmd_freeze(args, out, err):
     if args.output == "-":
         raise UsageError("OUT must be a file path (a snapshot is written to a temporary file, "
                          "then renamed)")
+    if _same_file(args.input, args.output):
+        raise UsageError(f"OUT is IN ({args.output}): the snapshot would replace the file it is "
+                         f"made from; give another path")
     show = not args.quiet
     reading = Progress(err, show, f"reading {args.input}", "bytes")
     data = _read_input(args.input, fmt, reading)

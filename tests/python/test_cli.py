@@ -393,6 +393,15 @@ class FreezeTest(CliTestCase):
         self.assertOneLineError(frost_cli("freeze", good, self.path("no/such/dir/o.frost")), 1,
                                 "o.frost")
         self.assertOneLineError(frost_cli("freeze", good, "-"), 2, "OUT must be a file path")
+        # the same file as IN, by another spelling or a link: the snapshot replaced the
+        # data it was made from
+        os.symlink(good, self.path("link.json"))
+        for same in (good, os.path.join(os.path.dirname(good), ".", "good.json"),
+                     self.path("link.json")):
+            self.assertOneLineError(frost_cli("freeze", good, same), 2,
+                                    "OUT is IN", "would replace the file it is made from")
+            with open(good) as f:
+                self.assertEqual(f.read(), "[1]")
         self.assertFalse(os.path.exists(self.path("o.frost")))
 
     def test_progress_bar_on_a_terminal(self):

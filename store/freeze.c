@@ -807,7 +807,7 @@ check_only(freezer_t *fz)
     return (fz->env->check != NULL ? fz->env->check() : PyErr_CheckSignals()) < 0 ? -1 : 0;
 }
 
-/* check_only as a frost__table_rehash check (ctx: the freezer). */
+/* check_only as a frost__checked_block_end / rehash check (ctx: the freezer). */
 static int
 check_ctx(void *fz)
 {
@@ -925,9 +925,8 @@ new_set(freezer_t *fz, const Py_hash_t *hashes, Py_ssize_t n)
     s->mask = indexed ? nslots - 1 : 0;
     s->slots = slots;
     s->order = order;
-    for (Py_ssize_t lo = 0; lo < n; lo += SIGNAL_CHECK_INTERVAL) {   /* (see start_table) */
-        Py_ssize_t hi = n - lo > SIGNAL_CHECK_INTERVAL ? lo + SIGNAL_CHECK_INTERVAL : n;
-        if (lo > 0 && check_only(fz) < 0) {
+    for (Py_ssize_t lo = 0, hi; lo < n; lo = hi) {   /* (see start_table) */
+        if ((hi = frost__checked_block_end(lo, n, check_ctx, fz)) < 0) {
             return NULL;
         }
         for (Py_ssize_t e = lo; e < hi; e++) {
@@ -1532,13 +1531,12 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
     }
     /* a huge table's own loops (hashing, placing: seconds for tens of millions
      * of entries, before the walk's first visit of them) look for Ctrl-C
-     * between blocks of SIGNAL_CHECK_INTERVAL entries, not per entry (the
+     * between blocks (frost__checked_block_end), not per entry (the
      * check runs Python code: not in the copy loop above, whose PyDict_Next
      * would see the dict changed by it; the keys are the frame's own now) */
     int rc = 0, leaf_keys = 1;
-    for (Py_ssize_t lo = 0; rc == 0 && lo < i; lo += SIGNAL_CHECK_INTERVAL) {
-        Py_ssize_t hi = i - lo > SIGNAL_CHECK_INTERVAL ? lo + SIGNAL_CHECK_INTERVAL : i;
-        if (lo > 0 && check_only(fz) < 0) {
+    for (Py_ssize_t lo = 0, hi; rc == 0 && lo < i; lo = hi) {
+        if ((hi = frost__checked_block_end(lo, i, check_ctx, fz)) < 0) {
             rc = -1;
             break;
         }
@@ -1591,9 +1589,8 @@ start_table(freezer_t *fz, Py_ssize_t self, frost_node_kind_t kind, PyObject *so
     }
     else if (rc == 0) {
         frost_table_t *t = new_table(fz, i);
-        for (Py_ssize_t lo = 0; t != NULL && lo < i; lo += SIGNAL_CHECK_INTERVAL) {
-            Py_ssize_t hi = i - lo > SIGNAL_CHECK_INTERVAL ? lo + SIGNAL_CHECK_INTERVAL : i;
-            if (lo > 0 && check_only(fz) < 0) {
+        for (Py_ssize_t lo = 0, hi; t != NULL && lo < i; lo = hi) {
+            if ((hi = frost__checked_block_end(lo, i, check_ctx, fz)) < 0) {
                 t = NULL;   /* (the arena is freed with the failed freeze) */
                 break;
             }

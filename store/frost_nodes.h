@@ -263,16 +263,32 @@ frost__key_holds_nan(PyObject *key)
  * a hash that is not Python's (ELLIPSIS_HASH, nodes.c). */
 int frost__tuple_key_holds_ellipsis(PyObject *key);
 
+#define FROST_CHECK_BLOCK 65536   /* entries between two checks of a long loop */
+/* A long loop over n entries in blocks of FROST_CHECK_BLOCK, `check`
+ * (NULL: none) called with `ctx` between blocks:
+ *     for (Py_ssize_t lo = 0, hi; lo < n; lo = hi) {
+ *         if ((hi = frost__checked_block_end(lo, n, check, ctx)) < 0) { stopped }
+ *         for (Py_ssize_t i = lo; i < hi; i++) { ... }
+ *     }
+ * The end of the block that starts at `lo`, or -2 if `check` said stop. */
+static inline Py_ssize_t
+frost__checked_block_end(Py_ssize_t lo, Py_ssize_t n, int (*check)(void *ctx), void *ctx)
+{
+    if (lo > 0 && check != NULL && check(ctx) != 0) {
+        return -2;
+    }
+    return n - lo > FROST_CHECK_BLOCK ? lo + FROST_CHECK_BLOCK : n;
+}
+
 /* Hash every key of a table (dict node) again with frost__key_hash and, if
  * `index` (mask+1 slots) is not NULL, rebuild the index there (t->index =
  * index). For a set, hash every item again and place them afresh, writing the
  * new item order to `order` (len slots; s->order = order). After a freeze or
  * a load moved its NaN keys, and after a load under another hash seed.
  * `check` (NULL: none) is called with `ctx` between blocks of
- * FROST_REHASH_CHECK_EVERY entries (Ctrl-C in a huge table's rehash): nonzero
+ * FROST_CHECK_BLOCK entries (Ctrl-C in a huge table's rehash): nonzero
  * stops the rehash, the node half done. 0 ok, -1 error set, -2 stopped by
  * `check` (what it set stays set). */
-#define FROST_REHASH_CHECK_EVERY 65536
 int frost__table_rehash(frost_table_t *t, int32_t *index, int (*check)(void *ctx), void *ctx);
 int frost__set_rehash(frost_set_t *s, int32_t *order, int (*check)(void *ctx), void *ctx);
 

@@ -242,22 +242,11 @@ stored_key_hash(PyObject *key, Py_hash_t *out)
     return rc < 0 ? -1 : 0;
 }
 
-/* The end of the block of FROST_REHASH_CHECK_EVERY entries starting at `lo`
- * of `n`, after calling `check` (lo > 0): -2 if it says stop. */
-static Py_ssize_t
-rehash_block(Py_ssize_t lo, Py_ssize_t n, int (*check)(void *ctx), void *ctx)
-{
-    if (lo > 0 && check != NULL && check(ctx) != 0) {
-        return -2;
-    }
-    return n - lo > FROST_REHASH_CHECK_EVERY ? lo + FROST_REHASH_CHECK_EVERY : n;
-}
-
 int
 frost__table_rehash(frost_table_t *t, int32_t *index, int (*check)(void *ctx), void *ctx)
 {
     for (Py_ssize_t lo = 0, hi; lo < t->len; lo = hi) {
-        if ((hi = rehash_block(lo, t->len, check, ctx)) < 0) {
+        if ((hi = frost__checked_block_end(lo, t->len, check, ctx)) < 0) {
             return -2;
         }
         for (Py_ssize_t i = lo; i < hi; i++) {
@@ -270,7 +259,7 @@ frost__table_rehash(frost_table_t *t, int32_t *index, int (*check)(void *ctx), v
         memset(index, 0xff, ((size_t)t->mask + 1) * sizeof *index);
         t->index = index;
         for (Py_ssize_t lo = 0, hi; lo < t->len; lo = hi) {
-            if ((hi = rehash_block(lo, t->len, check, ctx)) < 0) {
+            if ((hi = frost__checked_block_end(lo, t->len, check, ctx)) < 0) {
                 return -2;
             }
             for (Py_ssize_t i = lo; i < hi; i++) {
@@ -290,7 +279,7 @@ frost__set_rehash(frost_set_t *s, int32_t *order, int (*check)(void *ctx), void 
         return -1;
     }
     for (Py_ssize_t lo = 0, hi; lo < s->len; lo = hi) {
-        if ((hi = rehash_block(lo, s->len, check, ctx)) < 0) {
+        if ((hi = frost__checked_block_end(lo, s->len, check, ctx)) < 0) {
             PyMem_Free(items);   /* (before the slots are touched: the set is as it was) */
             return -2;
         }
